@@ -1,0 +1,482 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * The "itsm_connector NAME { ... }" block.  Its inner lines are parsed by a
+ * handler of our own (as "map" and "types" do), so that each connector keeps
+ * its own small vocabulary and every mistake is reported with file and line.
+ */
+
+
+typedef char *(*ngx_http_itsm_conn_set_pt)(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   min_args;
+    ngx_uint_t                   max_args;
+    ngx_http_itsm_conn_set_pt    set;
+} ngx_http_itsm_conn_cmd_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   method;
+} ngx_http_itsm_conn_method_t;
+
+
+static char *ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf);
+static char *ngx_http_itsm_conn_check(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn);
+static char *ngx_http_itsm_conn_location(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_conn_action(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_conn_header(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_conn_ticket_id(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
+static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
+
+
+ngx_str_t  ngx_http_itsm_action_names[] = {
+    ngx_string("create"),
+    ngx_null_string
+};
+
+
+static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
+
+    { ngx_string("location"), 1, 1, ngx_http_itsm_conn_location },
+    { ngx_string("create"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
+    { ngx_string("ticket_id"), 1, 1, ngx_http_itsm_conn_ticket_id },
+    { ngx_string("max_response"), 1, 1, ngx_http_itsm_conn_max_response },
+
+    { ngx_null_string, 0, 0, NULL }
+};
+
+
+static ngx_http_itsm_conn_method_t  ngx_http_itsm_conn_methods[] = {
+    { ngx_string("GET"), NGX_HTTP_GET },
+    { ngx_string("POST"), NGX_HTTP_POST },
+    { ngx_string("PUT"), NGX_HTTP_PUT },
+    { ngx_string("PATCH"), NGX_HTTP_PATCH },
+    { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_null_string, 0 }
+};
+
+
+char *
+ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_main_conf_t *imcf = conf;
+
+    char                        *rv;
+    ngx_str_t                   *value;
+    ngx_conf_t                   save;
+    ngx_http_itsm_connector_t   *conn, **connp;
+
+    value = cf->args->elts;
+
+    if (ngx_http_itsm_conn_find(imcf, &value[1]) != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "itsm connector \"%V\" is already declared; "
+                           "connector names must be unique", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    conn = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_connector_t));
+    if (conn == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&conn->headers, cf->pool, 2,
+                       sizeof(ngx_http_itsm_header_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    conn->name = value[1];
+    conn->max_response = NGX_CONF_UNSET_SIZE;
+    conn->file = cf->conf_file->file.name.data;
+    conn->line = cf->conf_file->line;
+
+    connp = ngx_array_push(&imcf->connectors);
+    if (connp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *connp = conn;
+
+    save = *cf;
+    cf->handler = ngx_http_itsm_conn_directive;
+    cf->handler_conf = (char *) conn;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    return ngx_http_itsm_conn_check(cf, conn);
+}
+
+
+ngx_http_itsm_connector_t *
+ngx_http_itsm_conn_find(ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name)
+{
+    ngx_uint_t                   i;
+    ngx_http_itsm_connector_t  **conn;
+
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        if (conn[i]->name.len == name->len
+            && ngx_strncmp(conn[i]->name.data, name->data, name->len) == 0)
+        {
+            return conn[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_itsm_conn_parse_method(ngx_str_t *name, ngx_uint_t *method)
+{
+    ngx_http_itsm_conn_method_t  *m;
+
+    for (m = ngx_http_itsm_conn_methods; m->name.len; m++) {
+        if (m->name.len == name->len
+            && ngx_strncmp(m->name.data, name->data, name->len) == 0)
+        {
+            *method = m->method;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+static char *
+ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_http_itsm_connector_t *conn = conf;
+
+    ngx_str_t                 *value;
+    ngx_uint_t                 n;
+    ngx_http_itsm_conn_cmd_t  *c;
+
+    value = cf->args->elts;
+    n = cf->args->nelts - 1;
+
+    for (c = ngx_http_itsm_conn_cmds; c->name.len; c++) {
+
+        if (c->name.len != value[0].len
+            || ngx_strncmp(c->name.data, value[0].data, value[0].len) != 0)
+        {
+            continue;
+        }
+
+        if (n < c->min_args || n > c->max_args) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid number of arguments in \"%V\" of "
+                               "itsm_connector \"%V\"", &value[0], &conn->name);
+            return NGX_CONF_ERROR;
+        }
+
+        return c->set(cf, conn, value, n);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in itsm_connector \"%V\"; "
+                       "expected one of: location, create, header, ticket_id, "
+                       "max_response", &value[0], &conn->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_itsm_conn_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
+{
+    if (conn->location.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" has no \"location\" in %s:%ui; "
+                      "add the prefix of the internal location that proxies "
+                      "to the ITSM, e.g. \"location /_itsm/%V;\"",
+                      &conn->name, conn->file, conn->line, &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conn->actions[NGX_HTTP_ITSM_ACTION_CREATE] == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" has no \"create\" action in "
+                      "%s:%ui; add e.g. "
+                      "\"create POST /rest/ticket body=create.json;\"",
+                      &conn->name, conn->file, conn->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conn->max_response == NGX_CONF_UNSET_SIZE) {
+        conn->max_response = NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_conn_location(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    if (conn->location.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"location\" is duplicate in itsm_connector "
+                           "\"%V\"", &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "connector location \"%V\" must be a URI prefix "
+                           "starting with \"/\", e.g. /_itsm/%V",
+                           &value[1], &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    conn->location = value[1];
+
+    /* the action paths start with "/": keep a single slash between them */
+
+    while (conn->location.len > 1
+           && conn->location.data[conn->location.len - 1] == '/')
+    {
+        conn->location.len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ACTION METHOD PATH [body=FILE|body='{"inline": "json"}'] */
+
+static char *
+ngx_http_itsm_conn_action(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_int_t                index;
+    ngx_str_t                spec;
+    ngx_http_itsm_action_t  *action;
+
+    index = ngx_http_itsm_conn_action_index(&value[0]);
+
+    if (conn->actions[index] != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "action \"%V\" is duplicate in itsm_connector "
+                           "\"%V\"", &value[0], &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    action = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_action_t));
+    if (action == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_itsm_conn_parse_method(&value[1], &action->method) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid method \"%V\" for action \"%V\"; use one "
+                           "of GET, POST, PUT, PATCH, DELETE (upper case)",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    action->method_name = value[1];
+
+    if (value[2].len == 0 || value[2].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid path \"%V\" for action \"%V\": it must "
+                           "start with \"/\"; it is appended to the "
+                           "connector's location", &value[2], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    action->uri = ngx_http_itsm_tpl_compile(cf, &value[2],
+                                            NGX_HTTP_ITSM_ESCAPE_URI);
+    if (action->uri == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (n == 3) {
+        if (value[3].len <= 5
+            || ngx_strncmp(value[3].data, "body=", 5) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" for action \"%V\"; "
+                               "expected body=FILE or body='{...}'",
+                               &value[3], &value[0]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (action->method == NGX_HTTP_GET
+            || action->method == NGX_HTTP_DELETE)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "action \"%V\" uses %V, which sends no body; "
+                               "remove \"body=\" or use POST, PUT or PATCH",
+                               &value[0], &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        spec.data = value[3].data + 5;
+        spec.len = value[3].len - 5;
+
+        action->body = ngx_http_itsm_tpl_compile_json(cf, &spec);
+        if (action->body == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    conn->actions[index] = action;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_conn_header(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_http_itsm_header_t  *h;
+
+    if (ngx_http_itsm_conn_header_name_valid(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid header name \"%V\": use letters, digits "
+                           "and \"-\" only", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    h = ngx_array_push(&conn->headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name = value[1];
+    h->value = ngx_http_itsm_tpl_compile(cf, &value[2],
+                                         NGX_HTTP_ITSM_ESCAPE_HEADER);
+    if (h->value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_conn_ticket_id(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    if (conn->ticket_id.data != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ticket_id\" is duplicate in itsm_connector "
+                           "\"%V\"", &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_itsm_json_pointer_valid(&value[1]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid JSON Pointer \"%V\" in \"ticket_id\": it "
+                           "must start with \"/\" (RFC 6901), e.g. /id or "
+                           "/result/sys_id", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    conn->ticket_id = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
+{
+    ssize_t  size;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid max_response \"%V\": use a size of at "
+                           "least 1k, e.g. 1m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    conn->max_response = size;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_conn_action_index(ngx_str_t *name)
+{
+    ngx_int_t  i;
+
+    for (i = 0; ngx_http_itsm_action_names[i].len; i++) {
+        if (ngx_http_itsm_action_names[i].len == name->len
+            && ngx_strncmp(ngx_http_itsm_action_names[i].data, name->data,
+                           name->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    /* only reached for names listed in ngx_http_itsm_conn_cmds */
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_conn_header_name_valid(ngx_str_t *name)
+{
+    size_t  i;
+    u_char  ch;
+
+    if (name->len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        ch = name->data[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9') || ch == '-')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,304 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/* the longest object key a JSON Pointer segment may name */
+#define NGX_HTTP_ITSM_JSON_MAX_KEY  256
+
+
+static void ngx_http_itsm_json_cleanup(void *data);
+
+
+/*
+ * jansson refuses documents nested deeper than its compiled-in limit
+ * (2048), which is far too deep for an alert and costs a recursion per
+ * level; this linear scan rejects them before any parsing or allocation.
+ */
+
+ngx_int_t
+ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
+    ngx_uint_t *depth)
+{
+    u_char      *p, *last;
+    ngx_uint_t   level, in_string;
+
+    level = 0;
+    in_string = 0;
+    last = text->data + text->len;
+
+    for (p = text->data; p < last; p++) {
+
+        if (in_string) {
+            if (*p == '\\') {
+                p++;
+
+            } else if (*p == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (*p) {
+
+        case '"':
+            in_string = 1;
+            break;
+
+        case '{':
+        case '[':
+            if (++level > max) {
+                *depth = level;
+                return NGX_DECLINED;
+            }
+            break;
+
+        case '}':
+        case ']':
+            if (level) {
+                level--;
+            }
+            break;
+        }
+    }
+
+    *depth = level;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_json_pointer_valid(ngx_str_t *pointer)
+{
+    size_t  i;
+
+    if (pointer->len == 0) {
+        return NGX_OK;
+    }
+
+    if (pointer->data[0] != '/') {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < pointer->len; i++) {
+        if (pointer->data[i] == '~'
+            && (i + 1 == pointer->len
+                || (pointer->data[i + 1] != '0'
+                    && pointer->data[i + 1] != '1')))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* RFC 6901; the pointer was checked by ngx_http_itsm_json_pointer_valid() */
+
+json_t *
+ngx_http_itsm_json_pointer(json_t *root, ngx_str_t *pointer)
+{
+    u_char   *p, *last, *end;
+    u_char    key[NGX_HTTP_ITSM_JSON_MAX_KEY + 1];
+    size_t    n;
+    json_t   *node;
+    ngx_int_t index;
+
+    node = root;
+    p = pointer->data;
+    last = p + pointer->len;
+
+    while (node && p < last) {
+
+        p++;                                    /* the "/" */
+
+        end = ngx_strlchr(p, last, '/');
+        if (end == NULL) {
+            end = last;
+        }
+
+        for (n = 0; p < end; p++) {
+
+            if (n == NGX_HTTP_ITSM_JSON_MAX_KEY) {
+                return NULL;
+            }
+
+            if (*p == '~') {
+                p++;
+                key[n++] = (*p == '1') ? '/' : '~';
+
+            } else {
+                key[n++] = *p;
+            }
+        }
+
+        key[n] = '\0';
+
+        if (json_is_object(node)) {
+            node = json_object_get(node, (char *) key);
+            continue;
+        }
+
+        if (json_is_array(node)) {
+            if (n == 0 || (n > 1 && key[0] == '0')) {
+                return NULL;
+            }
+
+            index = ngx_atoi(key, n);
+            if (index == NGX_ERROR) {
+                return NULL;
+            }
+
+            node = json_array_get(node, index);
+            continue;
+        }
+
+        return NULL;
+    }
+
+    return node;
+}
+
+
+/*
+ * A scalar as text: senders are lenient about types (a severity of 3, an
+ * id sent as a number), so numbers and booleans are accepted where text
+ * is expected.  NGX_DECLINED for null, objects and arrays.
+ */
+
+ngx_int_t
+ngx_http_itsm_json_scalar(json_t *value, ngx_pool_t *pool, ngx_str_t *out)
+{
+    switch (json_typeof(value)) {
+
+    case JSON_STRING:
+        out->len = json_string_length(value);
+        out->data = ngx_pnalloc(pool, out->len + 1);
+        if (out->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(out->data, json_string_value(value), out->len);
+        out->data[out->len] = '\0';
+        return NGX_OK;
+
+    case JSON_INTEGER:
+    case JSON_REAL:
+    case JSON_TRUE:
+    case JSON_FALSE:
+        out->data = ngx_http_itsm_json_dump(value, pool, &out->len);
+        return out->data ? NGX_OK : NGX_ERROR;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+u_char *
+ngx_http_itsm_json_dump(json_t *value, ngx_pool_t *pool, size_t *len)
+{
+    u_char  *buf;
+    size_t   size;
+
+    size = json_dumpb(value, NULL, 0, JSON_COMPACT|JSON_ENCODE_ANY);
+    if (size == 0) {
+        return NULL;
+    }
+
+    buf = ngx_pnalloc(pool, size);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    *len = json_dumpb(value, (char *) buf, size, JSON_COMPACT|JSON_ENCODE_ANY);
+
+    return buf;
+}
+
+
+/*
+ * Text from elsewhere (an ITSM's error page) as a JSON string: at most
+ * "max" bytes, cut at a character boundary, invalid UTF-8 replaced by "?"
+ * (jansson refuses invalid UTF-8, and the text must still reach the log).
+ */
+
+json_t *
+ngx_http_itsm_json_text(ngx_pool_t *pool, u_char *data, size_t len,
+    size_t max)
+{
+    u_char    *p, *last, *start, *dst, *text;
+    uint32_t   ch;
+
+    if (len > max) {
+        len = max;
+    }
+
+    text = ngx_pnalloc(pool, len + 1);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    p = data;
+    last = data + len;
+    dst = text;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            *dst++ = *p++;
+            continue;
+        }
+
+        start = p;
+        ch = ngx_utf8_decode(&p, last - p);
+
+        if (ch > 0x10ffff) {
+            if (p == last && last - start < 4 && len == max) {
+                break;                          /* cut by "max" */
+            }
+
+            *dst++ = '?';
+            p = start + 1;
+            continue;
+        }
+
+        dst = ngx_cpymem(dst, start, p - start);
+    }
+
+    return json_stringn((const char *) text, dst - text);
+}
+
+
+/* jansson allocates with malloc(): tie a document's life to a pool */
+
+ngx_int_t
+ngx_http_itsm_json_cleanup_add(ngx_pool_t *pool, json_t *value)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        json_decref(value);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_itsm_json_cleanup;
+    cln->data = value;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_itsm_json_cleanup(void *data)
+{
+    json_decref(data);
+}

@@ -1,0 +1,425 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * "itsm_pass" may name a connector that is declared later in the file, so
+ * the name is kept with the place it was written and resolved once the
+ * whole configuration is read.
+ */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_http_itsm_loc_conf_t    *conf;
+    u_char                      *file;
+    ngx_uint_t                   line;
+} ngx_http_itsm_conn_ref_t;
+
+
+static ngx_int_t ngx_http_itsm_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_itsm_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_itsm_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_itsm_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_itsm_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_post_t  ngx_http_itsm_max_depth_post = {
+    ngx_http_itsm_max_depth_check
+};
+
+
+static ngx_command_t  ngx_http_itsm_commands[] = {
+
+    { ngx_string("itsm_connector"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_itsm_conn_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_itsm_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_source"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_itsm_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_field"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_itsm_field,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("itsm_max_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, max_depth),
+      &ngx_http_itsm_max_depth_post },
+
+    { ngx_string("itsm_retry_after"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, retry_after),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_itsm_module_ctx = {
+    ngx_http_itsm_preconfiguration,        /* preconfiguration */
+    ngx_http_itsm_postconfiguration,       /* postconfiguration */
+
+    ngx_http_itsm_create_main_conf,        /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_itsm_create_loc_conf,         /* create location configuration */
+    ngx_http_itsm_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_itsm_module = {
+    NGX_MODULE_V1,
+    &ngx_http_itsm_module_ctx,             /* module context */
+    ngx_http_itsm_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_itsm_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_itsm_variables_add(cf);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                  i;
+    ngx_http_itsm_conn_ref_t   *ref;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    ref = imcf->references.elts;
+
+    for (i = 0; i < imcf->references.nelts; i++) {
+
+        ref[i].conf->connector = ngx_http_itsm_conn_find(imcf, &ref[i].name);
+
+        if (ref[i].conf->connector == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_pass: unknown connector \"%V\" in %s:%ui; "
+                          "declare it with \"itsm_connector %V { ... }\" "
+                          "at http level",
+                          &ref[i].name, ref[i].file, ref[i].line,
+                          &ref[i].name);
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_http_itsm_deliver_filter_init(cf);
+}
+
+
+static void *
+ngx_http_itsm_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_main_conf_t));
+    if (imcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&imcf->connectors, cf->pool, 4,
+                       sizeof(ngx_http_itsm_connector_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&imcf->references, cf->pool, 4,
+                       sizeof(ngx_http_itsm_conn_ref_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return imcf;
+}
+
+
+static void *
+ngx_http_itsm_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_itsm_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->connector = NULL;
+     *     conf->pointers = NULL;
+     *     conf->file = NULL;
+     *     conf->line = 0;
+     */
+
+    conf->source = NGX_CONF_UNSET_UINT;
+    conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->max_depth = NGX_CONF_UNSET_UINT;
+    conf->retry_after = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_itsm_loc_conf_t *prev = parent;
+    ngx_http_itsm_loc_conf_t *conf = child;
+
+    ngx_uint_t                 i;
+    ngx_str_t                 *inherited;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ngx_conf_merge_uint_value(conf->source, prev->source,
+                              NGX_HTTP_ITSM_SOURCE_GENERIC);
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              NGX_HTTP_ITSM_DEFAULT_MAX_BODY);
+    ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth,
+                              NGX_HTTP_ITSM_DEFAULT_MAX_DEPTH);
+    ngx_conf_merge_sec_value(conf->retry_after, prev->retry_after,
+                             NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER);
+
+    /* field pointers are merged one by one: "itsm_field title /x" in a
+     * location keeps the other fields of the enclosing level */
+
+    if (prev->pointers == NULL) {
+        prev->pointers = ngx_http_itsm_alert_default_pointers(cf);
+        if (prev->pointers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    inherited = prev->pointers;
+
+    if (conf->pointers == NULL) {
+        conf->pointers = inherited;
+
+    } else {
+        for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+            if (conf->pointers[i].data == NULL) {
+                conf->pointers[i] = inherited[i];
+            }
+        }
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_itsm_handler
+        && (off_t) conf->max_body > clcf->client_max_body_size
+        && clcf->client_max_body_size != 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "itsm_max_body %uz is larger than client_max_body_size "
+                      "%O for the location at %s:%ui: bodies between the two "
+                      "get nginx's HTML 413 page instead of a JSON error; "
+                      "raise client_max_body_size",
+                      conf->max_body, clcf->client_max_body_size,
+                      conf->file, conf->line);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_loc_conf_t *ilcf = conf;
+
+    ngx_str_t                  *value;
+    ngx_http_itsm_conn_ref_t   *ref;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    if (ilcf->file != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be combined with another content "
+                           "handler (proxy_pass, return-like modules) in the "
+                           "same location; give the alert endpoint a "
+                           "location of its own", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    clcf->handler = ngx_http_itsm_handler;
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    ref = ngx_array_push(&imcf->references);
+    if (ref == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ref->name = value[1];
+    ref->conf = ilcf;
+    ref->file = cf->conf_file->file.name.data;
+    ref->line = cf->conf_file->line;
+
+    ilcf->file = ref->file;
+    ilcf->line = ref->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_loc_conf_t *ilcf = conf;
+
+    ngx_str_t               *value;
+    ngx_http_itsm_source_e   source;
+
+    if (ilcf->source != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_itsm_alert_source(&value[1], &source) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown alert source \"%V\"; supported: generic",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ilcf->source = source;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_loc_conf_t *ilcf = conf;
+
+    ngx_int_t   field;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    field = ngx_http_itsm_alert_field(&value[1]);
+
+    if (field == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown alert field \"%V\"; one of: key, source, "
+                           "status, severity, title, description, resource",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (field == NGX_HTTP_ITSM_FIELD_SOURCE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the alert field \"source\" is set by "
+                           "\"itsm_source\", not read from the payload");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_itsm_json_pointer_valid(&value[2]) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid JSON Pointer \"%V\": it must be empty or "
+                           "start with \"/\" (RFC 6901), e.g. /labels/alertname",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ilcf->pointers == NULL) {
+        ilcf->pointers = ngx_pcalloc(cf->pool,
+                                     NGX_HTTP_ITSM_NFIELDS * sizeof(ngx_str_t));
+        if (ilcf->pointers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ilcf->pointers[field].data != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "alert field \"%V\" is mapped twice", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ilcf->pointers[field] = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t *depth = data;
+
+    if (*depth < 1 || *depth > 1024) {
+        return "must be between 1 and 1024";
+    }
+
+    return NGX_CONF_OK;
+}

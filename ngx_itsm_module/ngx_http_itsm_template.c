@@ -1,0 +1,816 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * Templates are compiled once, at configuration time, into a list of
+ * operations: literal text, and substitutions.  A JSON body template is
+ * parsed with jansson first (so a broken template fails "nginx -t") and
+ * walked into the same list: a string that is exactly one placeholder
+ * becomes a typed JSON value, a placeholder inside a longer string becomes
+ * escaped text.  Every substitution is escaped for the place it lands in
+ * (JSON string, URI component, header value), so no alert text can break
+ * the body, the request line or a header.
+ */
+
+
+#define NGX_HTTP_ITSM_TPL_MAX_FILE  (1024 * 1024)
+
+
+typedef enum {
+    NGX_HTTP_ITSM_OP_LITERAL = 0,
+    NGX_HTTP_ITSM_OP_TEXT,               /* escaped text inside a string */
+    NGX_HTTP_ITSM_OP_VALUE               /* a whole JSON value */
+} ngx_http_itsm_tpl_op_type_e;
+
+
+typedef enum {
+    NGX_HTTP_ITSM_EXPR_FIELD = 0,
+    NGX_HTTP_ITSM_EXPR_TICKET,
+    NGX_HTTP_ITSM_EXPR_VARIABLE,
+    NGX_HTTP_ITSM_EXPR_POINTER
+} ngx_http_itsm_tpl_expr_e;
+
+
+typedef struct {
+    ngx_http_itsm_tpl_op_type_e  type;
+    ngx_http_itsm_tpl_expr_e     expr;
+    ngx_uint_t                   index;  /* field or variable index */
+    ngx_str_t                    text;   /* literal, or JSON Pointer */
+} ngx_http_itsm_tpl_op_t;
+
+
+/* a resolved substitution */
+
+typedef struct {
+    ngx_str_t                    str;
+    json_t                      *json;   /* set for non-string values */
+    unsigned                     found:1;
+} ngx_http_itsm_tpl_val_t;
+
+
+typedef struct {
+    ngx_conf_t                  *cf;
+    ngx_http_itsm_tpl_t         *tpl;
+    ngx_array_t                  pending;    /* u_char: literal being built */
+} ngx_http_itsm_tpl_builder_t;
+
+
+static ngx_int_t ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b,
+    u_char *p, size_t len, ngx_uint_t in_json);
+static ngx_int_t ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b,
+    ngx_str_t *expr, ngx_http_itsm_tpl_op_type_e type);
+static ngx_int_t ngx_http_itsm_tpl_literal(ngx_http_itsm_tpl_builder_t *b,
+    u_char *p, size_t len);
+static ngx_int_t ngx_http_itsm_tpl_flush(ngx_http_itsm_tpl_builder_t *b);
+static ngx_int_t ngx_http_itsm_tpl_walk(ngx_http_itsm_tpl_builder_t *b,
+    json_t *node);
+static ngx_int_t ngx_http_itsm_tpl_walk_string(ngx_http_itsm_tpl_builder_t *b,
+    const char *s, size_t len, ngx_uint_t typed);
+static ngx_int_t ngx_http_itsm_tpl_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *text);
+static ngx_http_itsm_tpl_t *ngx_http_itsm_tpl_create(ngx_conf_t *cf,
+    ngx_http_itsm_tpl_builder_t *b, ngx_str_t *source,
+    ngx_http_itsm_escape_e escape);
+static void ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_http_itsm_tpl_val_t *val);
+static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
+    ngx_http_itsm_tpl_op_t *op, ngx_http_itsm_tpl_val_t *val,
+    ngx_pool_t *pool, ngx_str_t *piece);
+static ngx_int_t ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape,
+    ngx_str_t *src, ngx_pool_t *pool, ngx_str_t *dst);
+
+
+ngx_http_itsm_tpl_t *
+ngx_http_itsm_tpl_compile(ngx_conf_t *cf, ngx_str_t *text,
+    ngx_http_itsm_escape_e escape)
+{
+    ngx_http_itsm_tpl_builder_t  b;
+
+    b.cf = cf;
+
+    b.tpl = ngx_http_itsm_tpl_create(cf, &b, text, escape);
+    if (b.tpl == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_itsm_tpl_scan(&b, text->data, text->len, 0) != NGX_OK) {
+        return NULL;
+    }
+
+    if (ngx_http_itsm_tpl_flush(&b) != NGX_OK) {
+        return NULL;
+    }
+
+    return b.tpl;
+}
+
+
+/* "spec" is inline JSON ("{..." or "[...") or the name of a file */
+
+ngx_http_itsm_tpl_t *
+ngx_http_itsm_tpl_compile_json(ngx_conf_t *cf, ngx_str_t *spec)
+{
+    json_t                       *root;
+    ngx_str_t                     text, name;
+    json_error_t                  err;
+    ngx_http_itsm_tpl_builder_t   b;
+
+    if (spec->len && (spec->data[0] == '{' || spec->data[0] == '[')) {
+        text = *spec;
+        ngx_str_set(&name, "inline body");
+
+    } else {
+        name = *spec;
+
+        if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+            return NULL;
+        }
+
+        if (ngx_http_itsm_tpl_read_file(cf, &name, &text) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    root = json_loadb((const char *) text.data, text.len,
+                      JSON_REJECT_DUPLICATES, &err);
+
+    if (root == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid JSON in body template \"%V\": %s "
+                           "(template line %d, column %d)",
+                           &name, err.text, err.line, err.column);
+        return NULL;
+    }
+
+    b.cf = cf;
+
+    b.tpl = ngx_http_itsm_tpl_create(cf, &b, &text, NGX_HTTP_ITSM_ESCAPE_JSON);
+    if (b.tpl == NULL) {
+        json_decref(root);
+        return NULL;
+    }
+
+    if (ngx_http_itsm_tpl_walk(&b, root) != NGX_OK
+        || ngx_http_itsm_tpl_flush(&b) != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "in body template \"%V\"", &name);
+        json_decref(root);
+        return NULL;
+    }
+
+    json_decref(root);
+
+    return b.tpl;
+}
+
+
+ngx_int_t
+ngx_http_itsm_tpl_render(ngx_http_itsm_tpl_t *tpl,
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool, ngx_str_t *out)
+{
+    u_char                   *p;
+    size_t                    len;
+    ngx_uint_t                i;
+    ngx_str_t                *pieces;
+    ngx_http_itsm_tpl_op_t   *op;
+    ngx_http_itsm_tpl_val_t   val;
+
+    op = tpl->ops.elts;
+
+    pieces = ngx_palloc(pool, tpl->ops.nelts * sizeof(ngx_str_t));
+    if (pieces == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < tpl->ops.nelts; i++) {
+
+        if (op[i].type == NGX_HTTP_ITSM_OP_LITERAL) {
+            pieces[i] = op[i].text;
+
+        } else {
+            ngx_http_itsm_tpl_resolve(&op[i], tctx, &val);
+
+            if (ngx_http_itsm_tpl_piece(tpl, &op[i], &val, pool, &pieces[i])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        len += pieces[i].len;
+    }
+
+    out->data = ngx_pnalloc(pool, len ? len : 1);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < tpl->ops.nelts; i++) {
+        p = ngx_cpymem(p, pieces[i].data, pieces[i].len);
+    }
+
+    out->len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_itsm_tpl_t *
+ngx_http_itsm_tpl_create(ngx_conf_t *cf, ngx_http_itsm_tpl_builder_t *b,
+    ngx_str_t *source, ngx_http_itsm_escape_e escape)
+{
+    ngx_http_itsm_tpl_t  *tpl;
+
+    tpl = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_tpl_t));
+    if (tpl == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&tpl->ops, cf->pool, 8, sizeof(ngx_http_itsm_tpl_op_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&b->pending, cf->temp_pool, 64, 1) != NGX_OK) {
+        return NULL;
+    }
+
+    tpl->escape = escape;
+    tpl->source = *source;
+
+    return tpl;
+}
+
+
+/*
+ * Splits text into literals and "{{ expr }}" substitutions.  In a JSON
+ * string the literal parts were unescaped by jansson, so they are escaped
+ * again on the way out.
+ */
+
+static ngx_int_t
+ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b, u_char *p, size_t len,
+    ngx_uint_t in_json)
+{
+    u_char     *last, *open, *close;
+    ngx_str_t   lit, expr, esc;
+
+    last = p + len;
+
+    while (p < last) {
+
+        open = ngx_strlcasestrn(p, last, (u_char *) "{{", 2 - 1);
+
+        lit.data = p;
+        lit.len = (open ? open : last) - p;
+
+        if (lit.len) {
+            if (in_json) {
+                if (ngx_http_itsm_tpl_escape(NGX_HTTP_ITSM_ESCAPE_JSON, &lit,
+                                             b->cf->pool, &esc)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                lit = esc;
+            }
+
+            if (ngx_http_itsm_tpl_literal(b, lit.data, lit.len) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (open == NULL) {
+            break;
+        }
+
+        close = ngx_strlcasestrn(open + 2, last, (u_char *) "}}", 2 - 1);
+
+        if (close == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
+                               "unterminated \"{{\" in template \"%V\"",
+                               &b->tpl->source);
+            return NGX_ERROR;
+        }
+
+        expr.data = open + 2;
+        expr.len = close - expr.data;
+
+        if (ngx_http_itsm_tpl_expr(b, &expr, NGX_HTTP_ITSM_OP_TEXT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = close + 2;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * expr:  a field of the alert (title, severity, ...), "ticket_id",
+ *        "$variable" (any nginx variable) or "/json/pointer" into the
+ *        alert's own object in the payload.
+ */
+
+static ngx_int_t
+ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
+    ngx_http_itsm_tpl_op_type_e type)
+{
+    ngx_int_t                index;
+    ngx_str_t                name;
+    ngx_http_itsm_tpl_op_t  *op;
+
+    name = *expr;
+
+    while (name.len && name.data[0] == ' ') {
+        name.data++;
+        name.len--;
+    }
+
+    while (name.len && name.data[name.len - 1] == ' ') {
+        name.len--;
+    }
+
+    if (ngx_http_itsm_tpl_flush(b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    op = ngx_array_push(&b->tpl->ops);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_itsm_tpl_op_t));
+    op->type = type;
+
+    if (name.len > 1 && name.data[0] == '$') {
+        name.data++;
+        name.len--;
+
+        index = ngx_http_get_variable_index(b->cf, &name);
+        if (index == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        op->expr = NGX_HTTP_ITSM_EXPR_VARIABLE;
+        op->index = index;
+        return NGX_OK;
+    }
+
+    if (name.len && name.data[0] == '/') {
+        if (ngx_http_itsm_json_pointer_valid(&name) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
+                               "invalid JSON Pointer \"%V\" in template "
+                               "\"%V\"", &name, &b->tpl->source);
+            return NGX_ERROR;
+        }
+
+        op->expr = NGX_HTTP_ITSM_EXPR_POINTER;
+        op->text = name;
+        return NGX_OK;
+    }
+
+    if (name.len == sizeof("ticket_id") - 1
+        && ngx_strncmp(name.data, "ticket_id", name.len) == 0)
+    {
+        op->expr = NGX_HTTP_ITSM_EXPR_TICKET;
+        return NGX_OK;
+    }
+
+    index = ngx_http_itsm_alert_field(&name);
+
+    if (index == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
+                           "unknown name \"%V\" in template \"%V\"; use an "
+                           "alert field (key, source, status, severity, "
+                           "title, description, resource), ticket_id, "
+                           "$variable or a /json/pointer",
+                           &name, &b->tpl->source);
+        return NGX_ERROR;
+    }
+
+    op->expr = NGX_HTTP_ITSM_EXPR_FIELD;
+    op->index = index;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_literal(ngx_http_itsm_tpl_builder_t *b, u_char *p,
+    size_t len)
+{
+    u_char  *dst;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    dst = ngx_array_push_n(&b->pending, len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst, p, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_flush(ngx_http_itsm_tpl_builder_t *b)
+{
+    ngx_http_itsm_tpl_op_t  *op;
+
+    if (b->pending.nelts == 0) {
+        return NGX_OK;
+    }
+
+    op = ngx_array_push(&b->tpl->ops);
+    if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_itsm_tpl_op_t));
+    op->type = NGX_HTTP_ITSM_OP_LITERAL;
+
+    op->text.len = b->pending.nelts;
+    op->text.data = ngx_pnalloc(b->cf->pool, op->text.len);
+    if (op->text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(op->text.data, b->pending.elts, op->text.len);
+
+    b->pending.nelts = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_walk(ngx_http_itsm_tpl_builder_t *b, json_t *node)
+{
+    u_char      *dump;
+    size_t       i, len;
+    json_t      *value;
+    ngx_uint_t   first;
+    const char  *key;
+
+    switch (json_typeof(node)) {
+
+    case JSON_OBJECT:
+        if (ngx_http_itsm_tpl_literal(b, (u_char *) "{", 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        first = 1;
+
+        json_object_foreach(node, key, value) {
+
+            if (!first
+                && ngx_http_itsm_tpl_literal(b, (u_char *) ",", 1) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            first = 0;
+
+            if (ngx_http_itsm_tpl_walk_string(b, key, ngx_strlen(key), 0)
+                != NGX_OK
+                || ngx_http_itsm_tpl_literal(b, (u_char *) ":", 1) != NGX_OK
+                || ngx_http_itsm_tpl_walk(b, value) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return ngx_http_itsm_tpl_literal(b, (u_char *) "}", 1);
+
+    case JSON_ARRAY:
+        if (ngx_http_itsm_tpl_literal(b, (u_char *) "[", 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < json_array_size(node); i++) {
+
+            if (i && ngx_http_itsm_tpl_literal(b, (u_char *) ",", 1) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_itsm_tpl_walk(b, json_array_get(node, i)) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        return ngx_http_itsm_tpl_literal(b, (u_char *) "]", 1);
+
+    case JSON_STRING:
+        return ngx_http_itsm_tpl_walk_string(b, json_string_value(node),
+                                             json_string_length(node), 1);
+
+    default:
+        dump = ngx_http_itsm_json_dump(node, b->cf->temp_pool, &len);
+        if (dump == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_itsm_tpl_literal(b, dump, len);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_walk_string(ngx_http_itsm_tpl_builder_t *b, const char *s,
+    size_t len, ngx_uint_t typed)
+{
+    u_char     *p, *last;
+    ngx_str_t   expr;
+
+    p = (u_char *) s;
+    last = p + len;
+
+    /* "{{ name }}" and nothing else: the value keeps its JSON type */
+
+    if (typed
+        && len > 4
+        && p[0] == '{' && p[1] == '{'
+        && last[-2] == '}' && last[-1] == '}'
+        && ngx_strlcasestrn(p + 2, last - 2, (u_char *) "{{", 2 - 1) == NULL
+        && ngx_strlcasestrn(p + 2, last - 2, (u_char *) "}}", 2 - 1) == NULL)
+    {
+        expr.data = p + 2;
+        expr.len = len - 4;
+
+        return ngx_http_itsm_tpl_expr(b, &expr, NGX_HTTP_ITSM_OP_VALUE);
+    }
+
+    if (ngx_http_itsm_tpl_literal(b, (u_char *) "\"", 1) != NGX_OK
+        || ngx_http_itsm_tpl_scan(b, p, len, 1) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_tpl_literal(b, (u_char *) "\"", 1);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_read_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *text)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_int_t        rc;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open body template \"%V\"; paths are "
+                           "relative to the nginx configuration directory",
+                           name);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_fd_info_n " \"%V\" failed", name);
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_ITSM_TPL_MAX_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "body template \"%V\" is larger than 1m", name);
+        goto done;
+    }
+
+    text->len = (size_t) ngx_file_size(&fi);
+    text->data = ngx_pnalloc(cf->pool, text->len + 1);
+    if (text->data == NULL) {
+        goto done;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.fd = fd;
+    file.name = *name;
+    file.log = cf->log;
+
+    n = ngx_read_file(&file, text->data, text->len, 0);
+
+    if (n == NGX_ERROR || (size_t) n != text->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read body template \"%V\"", name);
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", name);
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_http_itsm_tpl_val_t *val)
+{
+    json_t                     *json;
+    ngx_http_variable_value_t  *vv;
+
+    ngx_memzero(val, sizeof(ngx_http_itsm_tpl_val_t));
+
+    switch (op->expr) {
+
+    case NGX_HTTP_ITSM_EXPR_FIELD:
+        val->str = tctx->alert->fields[op->index];
+        val->found = (val->str.data != NULL);
+        return;
+
+    case NGX_HTTP_ITSM_EXPR_TICKET:
+        val->str = tctx->ticket_id;
+        val->found = (val->str.data != NULL);
+        return;
+
+    case NGX_HTTP_ITSM_EXPR_VARIABLE:
+        vv = ngx_http_get_indexed_variable(tctx->request, op->index);
+
+        if (vv == NULL || vv->not_found) {
+            return;
+        }
+
+        val->str.data = vv->data;
+        val->str.len = vv->len;
+        val->found = 1;
+        return;
+
+    default: /* NGX_HTTP_ITSM_EXPR_POINTER */
+        json = ngx_http_itsm_json_pointer(tctx->alert->raw, &op->text);
+
+        if (json == NULL || json_is_null(json)) {
+            return;
+        }
+
+        val->found = 1;
+
+        if (json_is_string(json)) {
+            val->str.data = (u_char *) json_string_value(json);
+            val->str.len = json_string_length(json);
+            return;
+        }
+
+        val->json = json;
+        return;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl, ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool, ngx_str_t *piece)
+{
+    u_char     *p;
+    ngx_str_t   esc;
+
+    if (!val->found) {
+        if (op->type == NGX_HTTP_ITSM_OP_VALUE) {
+            ngx_str_set(piece, "null");
+
+        } else {
+            ngx_str_null(piece);
+        }
+
+        return NGX_OK;
+    }
+
+    if (val->json) {
+        val->str.data = ngx_http_itsm_json_dump(val->json, pool,
+                                                &val->str.len);
+        if (val->str.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (op->type == NGX_HTTP_ITSM_OP_VALUE) {
+            *piece = val->str;
+            return NGX_OK;
+        }
+    }
+
+    if (ngx_http_itsm_tpl_escape(tpl->escape, &val->str, pool, &esc)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (op->type == NGX_HTTP_ITSM_OP_TEXT) {
+        *piece = esc;
+        return NGX_OK;
+    }
+
+    /* a string as a whole JSON value */
+
+    piece->len = esc.len + 2;
+    piece->data = ngx_pnalloc(pool, piece->len);
+    if (piece->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = piece->data;
+    *p++ = '"';
+    p = ngx_cpymem(p, esc.data, esc.len);
+    *p = '"';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
+    ngx_pool_t *pool, ngx_str_t *dst)
+{
+    size_t      i, len;
+    u_char      ch;
+    uintptr_t   n;
+
+    switch (escape) {
+
+    case NGX_HTTP_ITSM_ESCAPE_JSON:
+        n = ngx_escape_json(NULL, src->data, src->len);
+        len = src->len + n;
+        break;
+
+    case NGX_HTTP_ITSM_ESCAPE_URI:
+        n = ngx_escape_uri(NULL, src->data, src->len,
+                           NGX_ESCAPE_URI_COMPONENT);
+        len = src->len + 2 * n;
+        break;
+
+    default: /* NGX_HTTP_ITSM_ESCAPE_HEADER */
+        n = 0;
+        len = src->len;
+        break;
+    }
+
+    if (n == 0 && escape != NGX_HTTP_ITSM_ESCAPE_HEADER) {
+        *dst = *src;
+        return NGX_OK;
+    }
+
+    dst->data = ngx_pnalloc(pool, len ? len : 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst->len = len;
+
+    switch (escape) {
+
+    case NGX_HTTP_ITSM_ESCAPE_JSON:
+        ngx_escape_json(dst->data, src->data, src->len);
+        break;
+
+    case NGX_HTTP_ITSM_ESCAPE_URI:
+        ngx_escape_uri(dst->data, src->data, src->len,
+                       NGX_ESCAPE_URI_COMPONENT);
+        break;
+
+    default:
+        /* a header value cannot carry CR, LF or other controls: a line
+         * break would let alert text inject a header of its own */
+
+        for (i = 0; i < src->len; i++) {
+            ch = src->data[i];
+            dst->data[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : ch;
+        }
+
+        break;
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,157 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * $itsm_* variables, for log_format, map and the ITSM location's
+ * proxy_set_header.  They read the alert request's context, also from its
+ * subrequests (r->main), and are never cached: one request carries several
+ * deliveries.
+ */
+
+
+#define NGX_HTTP_ITSM_VAR_TICKET_ID   NGX_HTTP_ITSM_NFIELDS
+#define NGX_HTTP_ITSM_VAR_ACTION      (NGX_HTTP_ITSM_NFIELDS + 1)
+#define NGX_HTTP_ITSM_VAR_OUTCOME     (NGX_HTTP_ITSM_NFIELDS + 2)
+#define NGX_HTTP_ITSM_VAR_CONNECTOR   (NGX_HTTP_ITSM_NFIELDS + 3)
+#define NGX_HTTP_ITSM_VAR_ITSM_STATUS (NGX_HTTP_ITSM_NFIELDS + 4)
+
+
+static ngx_int_t ngx_http_itsm_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_variable_t  ngx_http_itsm_vars[] = {
+
+    { ngx_string("itsm_key"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_source"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_SOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_status"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_severity"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_SEVERITY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_title"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_TITLE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_resource"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_RESOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_ticket_id"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_TICKET_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_action"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_ACTION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_outcome"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_OUTCOME, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_connector"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_CONNECTOR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_upstream_status"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_ITSM_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_http_itsm_variables_add(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_itsm_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char               *p;
+    ngx_str_t             value;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_itsm_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    ngx_str_null(&value);
+
+    switch (data) {
+
+    case NGX_HTTP_ITSM_VAR_TICKET_ID:
+        value = ctx->tpl.ticket_id;
+        break;
+
+    case NGX_HTTP_ITSM_VAR_ACTION:
+        if (ctx->alert) {
+            value = ngx_http_itsm_action_names[ctx->action];
+        }
+        break;
+
+    case NGX_HTTP_ITSM_VAR_OUTCOME:
+        value = ctx->outcome;
+        break;
+
+    case NGX_HTTP_ITSM_VAR_CONNECTOR:
+        value = ctx->conf->connector->name;
+        break;
+
+    case NGX_HTTP_ITSM_VAR_ITSM_STATUS:
+        if (ctx->status == 0) {
+            break;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "%ui", ctx->status) - p;
+        break;
+
+    default:
+        if (ctx->alert) {
+            value = ctx->alert->fields[data];
+        }
+        break;
+    }
+
+    if (value.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value.data;
+
+    return NGX_OK;
+}
