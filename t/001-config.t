@@ -1,0 +1,253 @@
+# Every misuse of the module's directives fails at load ("nginx -t"), with
+# the file and line and a hint of what to do.
+use Test::Nginx::Socket 'no_plan';
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a complete, valid configuration loads
+--- http_config
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /ticket 'body={"title": "{{ title }}"}';
+        header     X-Key "{{ key }}";
+        ticket_id  /id;
+        max_response 64k;
+    }
+--- config
+    location /_itsm/mock/ { internal; return 201 '{"id":"1"}'; }
+    location = /alerts { itsm_pass mock; itsm_source generic; itsm_field title /summary; }
+--- request
+GET /alerts
+--- error_code: 405
+--- no_error_log
+[emerg]
+
+
+
+=== TEST 2: itsm_pass names a connector that does not exist
+--- config
+    location = /alerts { itsm_pass nope; }
+--- must_die
+--- error_log eval
+qr/itsm_pass: unknown connector "nope" in \S+nginx\.conf:\d+; declare it with "itsm_connector nope \{ ... \}"/
+
+
+
+=== TEST 3: a connector without a location
+--- http_config
+    itsm_connector mock {
+        create POST /ticket;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_connector "mock" has no "location" in \S+nginx\.conf:\d+; add the prefix of the internal location/
+
+
+
+=== TEST 4: a connector without a create action
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_connector "mock" has no "create" action in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 5: an inline body template that is not JSON
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket 'body={"title": {{ title }}}';
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid JSON in body template "inline body": .* \(template line 1, column \d+\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 6: a placeholder that names nothing
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket 'body={"title": "{{ titel }}"}';
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource\), ticket_id, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 7: a body template file that does not exist
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket body=templates/missing.json;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/cannot open body template "\S+templates\/missing\.json" \(2: No such file or directory\)|cannot open body template "\S+templates\/missing\.json"; paths are relative to the nginx configuration directory/
+
+
+
+=== TEST 8: an unterminated placeholder in the path
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST "/ticket/{{key";
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/unterminated "\{\{" in template "\/ticket\/\{\{key" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 9: a method nginx cannot send
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create post /ticket;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid method "post" for action "create"; use one of GET, POST, PUT, PATCH, DELETE \(upper case\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 10: an unknown line inside a connector
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket;
+        proxy_pass http://127.0.0.1;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, header, ticket_id, max_response in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 11: an unknown alert source
+--- config
+    location = /alerts { itsm_source nagios; }
+--- must_die
+--- error_log eval
+qr/unknown alert source "nagios"; supported: generic in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 12: a field mapping that is not a JSON Pointer
+--- config
+    location = /alerts { itsm_field title summary; }
+--- must_die
+--- error_log eval
+qr/invalid JSON Pointer "summary": it must be empty or start with "\/" \(RFC 6901\), e.g. \/labels\/alertname in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 13: itsm_pass and proxy_pass in one location
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket;
+    }
+--- config
+    location = /alerts { proxy_pass http://127.0.0.1:1; itsm_pass mock; }
+--- must_die
+--- error_log eval
+qr/"itsm_pass" cannot be combined with another content handler .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: two connectors with one name
+--- http_config
+    itsm_connector mock { location /_itsm/a; create POST /ticket; }
+    itsm_connector mock { location /_itsm/b; create POST /ticket; }
+--- config
+--- must_die
+--- error_log eval
+qr/itsm connector "mock" is already declared; connector names must be unique in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: a body on a GET action
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create GET /ticket 'body={"a": 1}';
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/action "create" uses GET, which sends no body; remove "body=" or use POST, PUT or PATCH in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 16: a ticket id that is not a JSON Pointer
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket;
+        ticket_id id;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid JSON Pointer "id" in "ticket_id": it must start with "\/" \(RFC 6901\), e.g. \/id or \/result\/sys_id in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 17: a nesting limit out of range
+--- config
+    location = /alerts { itsm_max_depth 0; }
+--- must_die
+--- error_log eval
+qr/"itsm_max_depth" directive must be between 1 and 1024 in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 18: itsm_connector inside a server block
+--- config
+    itsm_connector mock { location /_itsm/a; create POST /ticket; }
+--- must_die
+--- error_log eval
+qr/"itsm_connector" directive is not allowed here in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19: a header name with a space
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket;
+        header "X Key" "{{ key }}";
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid header name "X Key": use letters, digits and "-" only in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 20: a connector location that is not a URI prefix
+--- http_config
+    itsm_connector mock {
+        location _itsm/mock;
+        create POST /ticket;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/connector location "_itsm\/mock" must be a URI prefix starting with "\/", e.g. \/_itsm\/mock in \S+nginx\.conf:\d+/

@@ -1,0 +1,238 @@
+# When the ITSM fails: a refusal (4xx) is a 502 carrying the ITSM's status
+# and error text; an outage (5xx, 408/429, refused, timed out) is a 503
+# with Retry-After so the sender tries again; a huge answer never drops
+# the sender's connection.
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /api/ticket 'body={"summary": "{{ title }}"}';
+        ticket_id  /id;
+    }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the ITSM refuses the ticket (400 with a JSON error)
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location /mock/ { return 400 '{"errorMessages":[],"errors":{"summary":"Field \'summary\' is required."}}'; }
+    location = /alerts { itsm_pass mock; }
+--- request
+POST /alerts
+{"key": "k1", "title": ""}
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_headers
+Content-Type: application/json
+! Retry-After
+--- response_body
+{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":400,"itsm_error":"{\"errorMessages\":[],\"errors\":{\"summary\":\"Field 'summary' is required.\"}}"}
+--- error_log
+itsm: connector "mock" create: the ITSM answered 400: "{"errorMessages":[],"errors":{"summary":"Field 'summary' is required."}}"
+
+
+
+=== TEST 2: the ITSM fails (500): 503 and the default Retry-After
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location /mock/ { return 500 'database is locked'; }
+    location = /alerts { itsm_pass mock; }
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_headers
+Retry-After: 30
+--- response_body
+{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":500,"itsm_error":"database is locked"}
+--- error_log
+the ITSM answered 500: "database is locked"
+
+
+
+=== TEST 3: the ITSM rate-limits (429 with Retry-After): its Retry-After is passed on
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location /mock/ { add_header Retry-After 120 always; return 429 '{"message":"rate limited"}'; }
+    location = /alerts { itsm_pass mock; itsm_retry_after 5s; }
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_headers
+Retry-After: 120
+--- response_body
+{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":429,"itsm_error":"{\"message\":\"rate limited\"}"}
+
+
+
+=== TEST 4: the ITSM cannot be reached: 503 with itsm_retry_after
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
+    location = /alerts { itsm_pass mock; itsm_retry_after 1m; }
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_headers
+Retry-After: 60
+--- response_body
+{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":502,"itsm_error":"no answer from the ITSM: the connection was refused, reset or timed out (see the error log)"}
+--- error_log
+connect() failed (111: Connection refused)
+
+
+
+=== TEST 5: a 2 MiB answer (over max_response): a clear 502, the connection stays up
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+    location = /alerts { itsm_pass mock; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 139
+--- tcp_reply eval
+my $body = '{"id":"77","pad":"' . ("x" x (2 * 1024 * 1024)) . '"}';
+"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_body
+{"error":"itsm_bad_response","message":"the ITSM answered 201, but its answer is larger than max_response (1048576 bytes) of connector \"mock\"; the ticket id could not be read"}
+--- error_log
+the answer of connector "mock" is larger than its max_response 1048576
+
+
+
+=== TEST 6: a 1 MiB answer within max_response: the ticket id is read
+--- http_config
+    itsm_connector mock {
+        location     /_itsm/mock;
+        create       POST /api/ticket 'body={"summary": "{{ title }}"}';
+        ticket_id    /id;
+        max_response 2m;
+    }
+--- config
+    location /_itsm/mock/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+    location = /alerts { itsm_pass mock; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 139
+--- tcp_reply eval
+my $body = '{"pad":"' . ("x" x (1024 * 1024)) . '","id":"78"}';
+"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body
+{"status":"created","alerts":[{"key":"k1","action":"create","outcome":"created","connector":"mock","ticket_id":"78"}]}
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a 2xx answer that is not JSON
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location /mock/ { return 200 '<html>Login</html>'; }
+    location = /alerts { itsm_pass mock; }
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_body
+{"error":"itsm_bad_response","message":"the ITSM answered 200, but not with JSON ('[' or '{' expected near '<'); the ticket id could not be read"}
+
+
+
+=== TEST 8: a 2xx JSON answer without the ticket id
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location /mock/ { return 201 '{"key":"OPS-1"}'; }
+    location = /alerts { itsm_pass mock; }
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_body
+{"error":"itsm_bad_response","message":"the ITSM answered 201, but its answer has no ticket id at \"/id\" (ticket_id of connector \"mock\")"}
+--- error_log
+itsm: no ticket id at "/id" in the answer of connector "mock"
+
+
+
+=== TEST 9: an ITSM error page with invalid UTF-8 still reaches the sender as valid JSON
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location = /alerts { itsm_pass mock; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 139
+--- tcp_reply eval
+"HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nno \xff\xfe access"
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_body
+{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":403,"itsm_error":"no ?? access"}
+
+
+
+=== TEST 10: the ITSM does not answer in time (proxy_read_timeout): 503
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_read_timeout 300ms;
+    }
+    location = /alerts { itsm_pass mock; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 139
+--- tcp_reply_delay: 1.5
+--- tcp_reply eval
+"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}"
+--- request
+POST /alerts
+{"key": "k1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_body_like: "itsm_status":504
+--- error_log
+upstream timed out
