@@ -1,0 +1,46 @@
+# ngx_itsm_module
+#
+#   make            build build/ngx_http_itsm_module.so for /usr/sbin/nginx
+#   make run        quickstart: nginx + module on :8080, Request Tracker on :8081
+#   make stop       stop both
+#   make test       the Test::Nginx suite (installs what it needs)
+#   make test-valgrind   the suite with nginx under valgrind memcheck
+#   make asan       an AddressSanitizer build in build/asan/
+#
+# Building against another nginx: make NGINX_BIN=/opt/nginx/sbin/nginx
+#                                      NGINX_SRC=/path/to/nginx-<same version>
+
+export NGINX_BIN NGINX_SRC
+
+.PHONY: all build asan deps run stop status test test-valgrind clean
+
+all: build
+
+build:
+	util/deps.sh build
+	util/build.sh normal
+
+asan:
+	util/deps.sh build
+	util/build.sh asan
+
+deps:
+	util/deps.sh test rt alertmanager
+
+run:
+	util/run.sh start
+
+stop:
+	util/run.sh stop
+
+status:
+	util/run.sh status
+
+test:
+	util/test.sh normal
+
+test-valgrind:
+	util/test.sh valgrind
+
+clean:
+	rm -rf build t/servroot t/servroot_*

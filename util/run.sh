@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The quickstart: nginx with the module on 127.0.0.1:8080 in front of a
+# private Request Tracker on 127.0.0.1:8081, all state under ./var.
+#
+#   util/run.sh start | stop | status
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+var=$repo/var
+qs=$var/quickstart
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+nginx_args=(-p "$qs/" -c "$qs/nginx.conf" -e "$qs/logs/error.log")
+
+nginx_running() {
+    [ -f "$qs/nginx.pid" ] && kill -0 "$(cat "$qs/nginx.pid")" 2>/dev/null
+}
+
+render_config() {
+    mkdir -p "$qs/logs"
+    sed -e "s|@MODULE_PATH@|$repo/build/ngx_http_itsm_module.so|g" \
+        -e "s|@PREFIX@|$qs|g" examples/quickstart/nginx.conf > "$qs/nginx.conf"
+    cp examples/quickstart/*.json "$qs/"
+}
+
+start() {
+    util/deps.sh build rt
+    util/build.sh normal
+    util/rt.sh start 8081 "$var/rt"
+    render_config
+
+    "$NGINX_BIN" -t -q "${nginx_args[@]}"
+    if nginx_running; then
+        "$NGINX_BIN" "${nginx_args[@]}" -s reload
+        echo "run: nginx reloaded (pid $(cat "$qs/nginx.pid"))"
+    else
+        "$NGINX_BIN" "${nginx_args[@]}"
+        echo "run: nginx started on 127.0.0.1:8080 (logs in $qs/logs)"
+    fi
+
+    cat <<TXT
+
+Send an alert:
+
+  curl -s -X POST http://127.0.0.1:8080/alerts/generic \\
+       -H 'Content-Type: application/json' \\
+       -d '{"key":"disk-web1","title":"Disk full on web1","severity":"critical","description":"/var is 98% full","status":"firing"}'
+
+The answer names the ticket id.  See the ticket in Request Tracker:
+
+  curl -s -u root:password http://127.0.0.1:8081/REST/2.0/ticket/<id>
+  web UI: http://127.0.0.1:8081/   (root / password: demo-only credentials)
+
+Stop everything with: make stop
+TXT
+}
+
+stop() {
+    if nginx_running; then
+        "$NGINX_BIN" "${nginx_args[@]}" -s quit
+        for _ in $(seq 50); do nginx_running || break; sleep 0.1; done
+        echo "run: nginx stopped"
+    else
+        echo "run: nginx is not running"
+    fi
+    util/rt.sh stop "$var/rt"
+}
+
+status() {
+    if nginx_running; then echo "nginx: running (pid $(cat "$qs/nginx.pid"))"; else echo "nginx: stopped"; fi
+    util/rt.sh status "$var/rt" || true
+}
+
+case ${1:-} in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

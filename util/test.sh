@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs the Test::Nginx suite (t/*.t) against the installed nginx with the
+# module loaded, installing what it needs first.
+#
+#   util/test.sh [normal|valgrind] [prove args, default: -r t]
+#
+# The t/*.t files are plain Test::Nginx files.  When Test::Nginx is not
+# installed (CPAN is not reachable here, and Debian does not package it),
+# the project's own runner in t/fallback is put on PERL5LIB; set
+# TEST_NGINX_FALLBACK=1 to use it even when the real one is installed.
+#
+# Real components: a private Request Tracker is started for t/020-rt.t
+# (port TEST_NGINX_RT_PORT, default 18091, state in var/test-rt); set
+# ITSM_TEST_NO_RT=1 to skip it (that file then skips with a message).
+set -euo pipefail
+
+mode=${1:-normal}
+shift || true
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+case $mode in
+    normal|valgrind) ;;
+    *) echo "usage: $0 [normal|valgrind] [prove args]" >&2; exit 2 ;;
+esac
+
+groups=(test)
+[ -n "${ITSM_TEST_NO_RT:-}" ] || groups+=(rt)
+util/deps.sh "${groups[@]}"
+
+util/build.sh normal
+
+export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
+export TEST_NGINX_LOAD_MODULES="$repo/build/ngx_http_itsm_module.so"
+export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$repo/t/servroot}
+
+if [ -n "${TEST_NGINX_FALLBACK:-}" ] || ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
+    export PERL5LIB="$repo/t/fallback${PERL5LIB:+:$PERL5LIB}"
+    echo "test: Test::Nginx is not installed; using the fallback runner in t/fallback"
+fi
+
+rt_started=
+cleanup() {
+    if [ -n "$rt_started" ]; then
+        util/rt.sh stop "$repo/var/test-rt" >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+if [ -z "${ITSM_TEST_NO_RT:-}" ]; then
+    export TEST_NGINX_RT_PORT=${TEST_NGINX_RT_PORT:-18091}
+    util/rt.sh start "$TEST_NGINX_RT_PORT" "$repo/var/test-rt"
+    rt_started=1
+fi
+
+[ $# -gt 0 ] || set -- -r t
+
+if [ "$mode" = normal ]; then
+    util/subreaper prove "$@"
+    exit $?
+fi
+
+# Valgrind: nginx runs under memcheck; the fallback runner fails a block on
+# a report, and, for either runner, util/valgrind-check fails the run on
+# any error or definite leak found in what was printed.
+export TEST_NGINX_USE_VALGRIND=1
+log="$repo/var/valgrind.log"
+mkdir -p "$repo/var"
+set +e
+util/subreaper prove "$@" 2> >(tee "$log" >&2)
+rc=$?
+set -e
+wait
+util/valgrind-check "$log" || rc=1
+exit $rc
