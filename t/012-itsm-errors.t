@@ -105,10 +105,11 @@ connect() failed (111: Connection refused)
     location /_itsm/mock/ {
         internal;
         proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_set_header Host itsm.test;
     }
     location = /alerts { itsm_pass mock; }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query_len: 139
+--- tcp_query_len: 133
 --- tcp_reply eval
 my $body = '{"id":"77","pad":"' . ("x" x (2 * 1024 * 1024)) . '"}';
 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
@@ -137,10 +138,11 @@ the answer of connector "mock" is larger than its max_response 1048576
     location /_itsm/mock/ {
         internal;
         proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_set_header Host itsm.test;
     }
     location = /alerts { itsm_pass mock; }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query_len: 139
+--- tcp_query_len: 133
 --- tcp_reply eval
 my $body = '{"pad":"' . ("x" x (1024 * 1024)) . '","id":"78"}';
 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
@@ -196,10 +198,14 @@ itsm: no ticket id at "/id" in the answer of connector "mock"
 === TEST 9: an ITSM error page with invalid UTF-8 still reaches the sender as valid JSON
 --- http_config eval: $::HttpConfig
 --- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location /_itsm/mock/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_set_header Host itsm.test;
+    }
     location = /alerts { itsm_pass mock; }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query_len: 139
+--- tcp_query_len: 133
 --- tcp_reply eval
 "HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nno \xff\xfe access"
 --- request
@@ -219,11 +225,12 @@ Content-Type: application/json
     location /_itsm/mock/ {
         internal;
         proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+        proxy_set_header Host itsm.test;
         proxy_read_timeout 300ms;
     }
     location = /alerts { itsm_pass mock; }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query_len: 139
+--- tcp_query_len: 133
 --- tcp_reply_delay: 1.5
 --- tcp_reply eval
 "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}"
