@@ -104,6 +104,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ctx->response_len = 0;
     ctx->itsm_retry_after = 0;
     ctx->delivered = 0;
+    ctx->answered = 0;
     ctx->truncated = 0;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -358,6 +359,7 @@ ngx_http_itsm_deliver_header_filter(ngx_http_request_t *r)
      * the answer that proxy buffered to a temporary file */
     r->filter_need_in_memory = 1;
 
+    ctx->answered = 1;
     ctx->status = r->headers_out.status;
     ctx->itsm_retry_after = ngx_http_itsm_deliver_retry_after(r);
 

@@ -90,15 +90,20 @@ static ngx_int_t
 ngx_http_itsm_handler_refuse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *ilcf)
 {
+    off_t             length;
     ngx_int_t         rc;
     ngx_table_elt_t  *allow;
 
+    length = r->headers_in.content_length_n;
+
     if (r->method == NGX_HTTP_POST
         && ngx_http_itsm_handler_is_json(r)
-        && (r->headers_in.content_length_n <= (off_t) ilcf->max_body))
+        && length <= (off_t) ilcf->max_body)
     {
         return NGX_DECLINED;
     }
+
+    /* discarding resets content_length_n: "length" keeps it for the answer */
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -132,8 +137,7 @@ ngx_http_itsm_handler_refuse(ngx_http_request_t *r,
                                      "body_too_large",
                                      "the body has %O bytes, more than the "
                                      "%uz allowed by itsm_max_body",
-                                     r->headers_in.content_length_n,
-                                     ilcf->max_body);
+                                     length, ilcf->max_body);
 }
 
 
@@ -508,8 +512,14 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    text = ngx_http_itsm_json_text(r->pool, data, len,
-                                   NGX_HTTP_ITSM_ERROR_TEXT_MAX);
+    if (ctx->answered) {
+        text = ngx_http_itsm_json_text(r->pool, data, len,
+                                       NGX_HTTP_ITSM_ERROR_TEXT_MAX);
+
+    } else {
+        text = json_string("no answer from the ITSM: the connection was "
+                           "refused, reset or timed out (see the error log)");
+    }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "itsm: connector \"%V\" %V: the ITSM answered %ui: \"%s\"",

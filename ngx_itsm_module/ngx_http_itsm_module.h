@@ -154,6 +154,7 @@ typedef struct {
     ngx_str_t                    outcome;
 
     unsigned                     delivered:1;  /* post_subrequest ran */
+    unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;
 } ngx_http_itsm_ctx_t;
 
@@ -215,6 +216,14 @@ ngx_int_t ngx_http_itsm_reply_retry_after(ngx_http_request_t *r,
 
 /* ngx_http_itsm_variables.c */
 ngx_int_t ngx_http_itsm_variables_add(ngx_conf_t *cf);
+
+
+/*
+ * ngx_http_itsm_access_module (the access phase): its declarations go
+ * between these two lines.
+ */
+
+/* end of the access-phase declarations */
 
 
 extern ngx_module_t  ngx_http_itsm_module;

@@ -381,8 +381,16 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
             return NGX_ERROR;
         }
 
+        /* the name may point into a parsed template that is freed after
+         * compilation */
+
+        op->text.data = ngx_pstrdup(b->cf->pool, &name);
+        if (op->text.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        op->text.len = name.len;
         op->expr = NGX_HTTP_ITSM_EXPR_POINTER;
-        op->text = name;
         return NGX_OK;
     }
 
