@@ -6,13 +6,14 @@
 #   make test       the Test::Nginx suite (installs what it needs)
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make asan       an AddressSanitizer build in build/asan/
+#   make install    copy the module to /usr/lib/nginx/modules/
 #
 # Building against another nginx: make NGINX_BIN=/opt/nginx/sbin/nginx
 #                                      NGINX_SRC=/path/to/nginx-<same version>
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build asan deps run stop status test test-valgrind clean
+.PHONY: all build asan install deps run stop status test test-valgrind clean
 
 all: build
 
@@ -23,6 +24,11 @@ build:
 asan:
 	util/deps.sh build
 	util/build.sh asan
+
+# copies the module where Debian's nginx looks for modules
+install: build
+	install -D -m 0644 build/ngx_http_itsm_module.so \
+	    $(DESTDIR)/usr/lib/nginx/modules/ngx_http_itsm_module.so
 
 deps:
 	util/deps.sh test rt alertmanager
