@@ -46,12 +46,19 @@ static char *ngx_http_itsm_conn_ticket_id(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_conn_key(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
 
 
 ngx_str_t  ngx_http_itsm_action_names[] = {
     ngx_string("create"),
+    ngx_string("update"),
+    ngx_string("comment"),
+    ngx_string("resolve"),
+    ngx_string("reopen"),
+    ngx_string("none"),
     ngx_null_string
 };
 
@@ -60,9 +67,17 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
 
     { ngx_string("location"), 1, 1, ngx_http_itsm_conn_location },
     { ngx_string("create"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("update"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("comment"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("resolve"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("reopen"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
     { ngx_string("ticket_id"), 1, 1, ngx_http_itsm_conn_ticket_id },
     { ngx_string("max_response"), 1, 1, ngx_http_itsm_conn_max_response },
+    { ngx_string("key"), 1, 1, ngx_http_itsm_conn_key },
+    { ngx_string("on_repeat"), 1, 2, ngx_http_itsm_lifecycle_on_repeat },
+    { ngx_string("on_resolve"), 1, 2, ngx_http_itsm_lifecycle_on_resolve },
+    { ngx_string("on_refire"), 1, 2, ngx_http_itsm_lifecycle_on_refire },
 
     { ngx_null_string, 0, 0, NULL }
 };
@@ -111,6 +126,11 @@ ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     conn->name = value[1];
     conn->max_response = NGX_CONF_UNSET_SIZE;
+    conn->on_repeat = NGX_CONF_UNSET_UINT;
+    conn->cooldown = NGX_CONF_UNSET;
+    conn->on_resolve = NGX_CONF_UNSET_UINT;
+    conn->on_refire = NGX_CONF_UNSET_UINT;
+    conn->reopen_window = NGX_CONF_UNSET;
     conn->file = cf->conf_file->file.name.data;
     conn->line = cf->conf_file->line;
 
@@ -207,8 +227,10 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "unknown directive \"%V\" in itsm_connector \"%V\"; "
-                       "expected one of: location, create, header, ticket_id, "
-                       "max_response", &value[0], &conn->name);
+                       "expected one of: location, create, update, comment, "
+                       "resolve, reopen, header, ticket_id, max_response, "
+                       "key, on_repeat, on_resolve, on_refire",
+                       &value[0], &conn->name);
 
     return NGX_CONF_ERROR;
 }
@@ -239,7 +261,7 @@ ngx_http_itsm_conn_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
         conn->max_response = NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_itsm_lifecycle_check(cf, conn);
 }
 
 
@@ -431,6 +453,29 @@ ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
     }
 
     conn->max_response = size;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the correlation key: alerts with the same key share one ticket */
+
+static char *
+ngx_http_itsm_conn_key(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    if (conn->key != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"key\" is duplicate in itsm_connector \"%V\"",
+                           &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    conn->key = ngx_http_itsm_tpl_compile(cf, &value[1],
+                                          NGX_HTTP_ITSM_ESCAPE_HEADER);
+    if (conn->key == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

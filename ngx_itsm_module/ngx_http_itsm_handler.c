@@ -9,8 +9,11 @@
 
 /*
  * The content handler of an alert endpoint ("itsm_pass"): checks the
- * request, reads and parses the body, normalizes the alert, decides the
- * action, delivers it, and answers the sender with what happened.
+ * request, reads and parses the body, normalizes the alerts, and for each
+ * one: derives its correlation key, reads what the store knows of it,
+ * decides the action (ngx_http_itsm_lifecycle.c), claims the key, delivers
+ * the action's requests one after the other, and records the key's new
+ * state.  Then it answers the sender with what happened to each alert.
  *
  * Answer codes follow what senders do with them: 2xx when done; 4xx for a
  * request that will never succeed (Alertmanager and Azure do not resend
@@ -28,27 +31,49 @@ static ngx_int_t ngx_http_itsm_handler_accept(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *text);
-static ngx_int_t ngx_http_itsm_handler_outcome(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_handler_run(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_start(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
+static ngx_int_t ngx_http_itsm_handler_wait(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_wake(ngx_event_t *ev);
+static void ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_handler_result(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
 static ngx_int_t ngx_http_itsm_handler_ticket_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *id);
 static ngx_int_t ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, const char *why);
 static ngx_int_t ngx_http_itsm_handler_summary(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_uint_t status, const char *summary,
-    const char *action, const char *reason);
+    ngx_http_itsm_ctx_t *ctx);
 static u_char *ngx_http_itsm_handler_response(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, size_t *len);
-
 
 ngx_int_t
 ngx_http_itsm_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_http_itsm_ctx_t       *ctx;
-    ngx_http_itsm_loc_conf_t  *ilcf;
+    ngx_int_t                   rc;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_itsm_ctx_t        *ctx;
+    ngx_http_itsm_loc_conf_t   *ilcf;
+    ngx_http_itsm_main_conf_t  *imcf;
 
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
     if (r != r->main) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -66,8 +91,20 @@ ngx_http_itsm_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->request = r;
     ctx->conf = ilcf;
+    ctx->store = imcf->store;
     ctx->tpl.request = r;
+
+    /* a claim must not outlive its request, nor a wait timer */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_itsm_handler_cleanup;
+    cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_itsm_module);
 
@@ -199,10 +236,11 @@ ngx_http_itsm_handler_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
-    ngx_int_t      rc;
-    ngx_str_t      text, error;
-    ngx_uint_t     depth;
-    json_error_t   err;
+    ngx_int_t                rc;
+    ngx_str_t                text, error;
+    ngx_uint_t               depth;
+    json_error_t             err;
+    ngx_http_itsm_alert_t   *alert, **a;
 
     rc = ngx_http_itsm_handler_body_text(r, ctx, &text);
     if (rc != NGX_OK) {
@@ -240,9 +278,9 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_str_null(&error);
 
-    ctx->alert = ngx_http_itsm_alert_generic(r, ctx->payload,
-                                             ctx->conf->pointers, &error);
-    if (ctx->alert == NULL) {
+    alert = ngx_http_itsm_alert_generic(r, ctx->payload, ctx->conf->pointers,
+                                        &error);
+    if (alert == NULL) {
         if (error.len == 0) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -251,22 +289,25 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          "invalid_alert", "%V", &error);
     }
 
-    ctx->tpl.alert = ctx->alert;
-
-    if (ctx->alert->state == NGX_HTTP_ITSM_RESOLVED) {
-        ngx_str_set(&ctx->outcome, "ignored");
-
-        return ngx_http_itsm_handler_summary(r, ctx, NGX_HTTP_OK, "ignored",
-                                             "none",
-                                             "the alert is resolved and no "
-                                             "ticket is open for its key");
-    }
-
-    if (ngx_http_itsm_deliver(r, ctx, NGX_HTTP_ITSM_ACTION_CREATE) != NGX_OK) {
+    if (ngx_array_init(&ctx->alerts, r->pool, 1,
+                       sizeof(ngx_http_itsm_alert_t *))
+        != NGX_OK
+        || ngx_array_init(&ctx->results, r->pool, 1,
+                          sizeof(ngx_http_itsm_result_t))
+           != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_DONE;
+    a = ngx_array_push(&ctx->alerts);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *a = alert;
+    ctx->index = 0;
+
+    return ngx_http_itsm_handler_run(r, ctx);
 }
 
 
@@ -347,11 +388,177 @@ ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
 }
 
 
+/*
+ * Handles the alerts from ctx->index on.  NGX_DONE: a delivery or a wait
+ * is in flight and will call back; otherwise the answer was sent (or an
+ * error status is returned for nginx to send).
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    while (ctx->index < ctx->alerts.nelts) {
+
+        rc = ngx_http_itsm_handler_alert(r, ctx);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ctx->index++;
+    }
+
+    return ngx_http_itsm_handler_summary(r, ctx);
+}
+
+
+/* starts, or starts again after a wait, the alert at ctx->index */
+
+static ngx_int_t
+ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->conf->connector;
+
+    ctx->alert = ((ngx_http_itsm_alert_t **) ctx->alerts.elts)[ctx->index];
+    ctx->tpl.alert = ctx->alert;
+    ctx->tpl.record = NULL;
+    ngx_str_null(&ctx->tpl.ticket_id);
+
+    if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
+
+    if (ctx->store == NULL) {
+        /* no memory of earlier alerts: every firing alert creates */
+        ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
+                                       &ctx->plan);
+        return ngx_http_itsm_handler_start(r, ctx);
+    }
+
+    rc = ngx_http_itsm_store_get(ctx->store, &conn->name, &ctx->key,
+                                 &ctx->record);
+    if (rc == NGX_ERROR) {
+        return ngx_http_itsm_handler_store_failed(r, ctx, "read");
+    }
+
+    ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
+                                   &ctx->plan);
+
+    if (ctx->plan.nsteps == 0) {
+        /* nothing to change: read only, no write to the store */
+        ctx->tpl.record = &ctx->record;
+        return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    }
+
+    if (ngx_http_itsm_store_busy(&ctx->record, ngx_time())) {
+        return ngx_http_itsm_handler_wait(r, ctx);
+    }
+
+    return ngx_http_itsm_handler_claim(r, ctx);
+}
+
+
+/* the correlation key: the connector's "key" template, or the alert's key */
+
+static ngx_int_t
+ngx_http_itsm_handler_key(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->conf->connector;
+
+    if (conn->key) {
+        if (ngx_http_itsm_tpl_render(conn->key, &ctx->tpl, r->pool, &ctx->key)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->key.len) {
+            return NGX_OK;
+        }
+    }
+
+    ctx->key = ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+
+    return NGX_OK;
+}
+
+
+/*
+ * The claim makes this request the only one changing the key; the
+ * decision is taken again on the record as the claim found it, since
+ * another request may have changed it since it was read.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->conf->connector;
+
+    rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
+                                   &ctx->record);
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_itsm_handler_wait(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+    }
+
+    ctx->claimed = 1;
+
+    ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
+                                   &ctx->plan);
+
+    if (ctx->plan.nsteps == 0) {
+        ngx_http_itsm_handler_release(ctx);
+        ctx->tpl.record = &ctx->record;
+        return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    }
+
+    return ngx_http_itsm_handler_start(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->plan.nsteps == 0) {
+        return ngx_http_itsm_handler_result(r, ctx, NULL);
+    }
+
+    ctx->tpl.record = &ctx->record;
+    ctx->record.ticket.data = ctx->record.ticket_data;
+    ctx->tpl.ticket_id = ctx->record.ticket;
+    ctx->step = 0;
+
+    if (ngx_http_itsm_deliver(r, ctx, ctx->plan.steps[0]) != NGX_OK) {
+        ngx_http_itsm_handler_release(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
 /* the alert request is woken: the subrequest has finished */
 
 void
 ngx_http_itsm_handler_resume(ngx_http_request_t *r)
 {
+    ngx_int_t             rc;
     ngx_http_itsm_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_module);
@@ -363,44 +570,242 @@ ngx_http_itsm_handler_resume(ngx_http_request_t *r)
     ctx->delivered = 0;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_finalize_request(r, ngx_http_itsm_handler_outcome(r, ctx));
+    rc = ngx_http_itsm_handler_step_done(r, ctx);
+
+    if (rc == NGX_OK) {
+        ctx->index++;
+        rc = ngx_http_itsm_handler_run(r, ctx);
+    }
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
-static ngx_int_t
-ngx_http_itsm_handler_outcome(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
-{
-    ngx_int_t                   rc;
-    ngx_str_t                   id;
-    ngx_http_itsm_connector_t  *conn;
+/* NGX_OK: the alert is done; NGX_DONE: its next request is in flight */
 
-    conn = ctx->conf->connector;
+static ngx_int_t
+ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  id;
 
     if (ctx->status < NGX_HTTP_OK
         || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
+        ngx_http_itsm_handler_release(ctx);
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
 
-    rc = ngx_http_itsm_handler_ticket_id(r, ctx, &id);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE) {
+        rc = ngx_http_itsm_handler_ticket_id(r, ctx, &id);
+
+        if (rc != NGX_OK) {
+            ngx_http_itsm_handler_release(ctx);
+            return rc;
+        }
+
+        ctx->tpl.ticket_id = id;
     }
 
-    ctx->tpl.ticket_id = id;
-    ngx_str_set(&ctx->outcome, "created");
+    if (++ctx->step < ctx->plan.nsteps) {
+        if (ngx_http_itsm_deliver(r, ctx, ctx->plan.steps[ctx->step])
+            != NGX_OK)
+        {
+            ngx_http_itsm_handler_release(ctx);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "itsm: connector \"%V\" created ticket \"%V\" for "
-                  "alert \"%V\"", &conn->name, &id,
-                  &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY]);
+        return NGX_DONE;
+    }
 
-    return ngx_http_itsm_handler_summary(r, ctx, NGX_HTTP_CREATED, "created",
-                                         "create", NULL);
+    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
 }
 
 
-/* the ticket id read from the create answer by the connector's pointer */
+/* every request of the plan succeeded: the key's new state is recorded */
+
+static ngx_int_t
+ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_str_t *ticket)
+{
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->conf->connector;
+
+    ngx_http_itsm_lifecycle_apply(&ctx->plan, &ctx->record, ticket);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V ticket \"%V\" for alert \"%V\"",
+                  &conn->name, &ctx->plan.outcome, &ctx->record.ticket,
+                  &ctx->key);
+
+    if (ctx->claimed) {
+        ctx->claimed = 0;
+
+        if (ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
+                                       &ctx->record)
+            != NGX_OK)
+        {
+            /* the ITSM has the change, the store could not record it: the
+             * sender is still told, the log says what to repair */
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                          "itsm: ticket \"%V\" of key \"%V\" is not recorded "
+                          "in the store", &ctx->record.ticket, &ctx->key);
+        }
+    }
+
+    return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+}
+
+
+/*
+ * Another request holds the key's claim: look again shortly, backing off
+ * up to 200 ms, until the claim is committed, released or expires.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->wait.handler == NULL) {
+        ctx->wait.handler = ngx_http_itsm_handler_wake;
+        ctx->wait.data = r->connection;    /* read by debug logging */
+        ctx->wait.log = r->connection->log;
+    }
+
+    if (ctx->wait_until == 0) {
+        ctx->wait_until = ngx_time() + ctx->conf->connector->cooldown
+                          + 120;
+        ctx->wait_delay = 5;
+
+    } else {
+        ctx->wait_delay = ngx_min(ctx->wait_delay * 2, 200);
+    }
+
+    if (ngx_time() > ctx->wait_until) {
+        return ngx_http_itsm_handler_store_failed(r, ctx, "wait for");
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm: key \"%V\" is claimed, waiting %M ms",
+                   &ctx->key, ctx->wait_delay);
+
+    ngx_add_timer(&ctx->wait, ctx->wait_delay);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_itsm_handler_wake(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = (ngx_http_itsm_ctx_t *)
+              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, wait));
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    rc = ngx_http_itsm_handler_alert(r, ctx);
+
+    if (rc == NGX_OK) {
+        ctx->index++;
+        rc = ngx_http_itsm_handler_run(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    /* a subrequest started here is only posted */
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the claim ends with the key as it was: nothing was changed */
+
+static void
+ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx)
+{
+    if (!ctx->claimed) {
+        return;
+    }
+
+    ctx->claimed = 0;
+
+    if (ngx_http_itsm_store_release(ctx->store, &ctx->conf->connector->name,
+                                    &ctx->key, &ctx->record)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                      "itsm: the claim of key \"%V\" could not be released; "
+                      "it expires by itself", &ctx->key);
+    }
+}
+
+
+static void
+ngx_http_itsm_handler_cleanup(void *data)
+{
+    ngx_http_itsm_ctx_t *ctx = data;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    ngx_http_itsm_handler_release(ctx);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_str_t *ticket)
+{
+    ngx_http_itsm_result_t  *res;
+
+    res = ngx_array_push(&ctx->results);
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    res->alert = ctx->alert;
+    res->key = ctx->key;
+    res->action = ctx->plan.nsteps ? ctx->plan.steps[ctx->plan.nsteps - 1]
+                                   : NGX_HTTP_ITSM_ACTION_NONE;
+    res->outcome = ctx->plan.outcome;
+    res->reason = ctx->plan.reason;
+    ngx_str_null(&res->ticket_id);
+
+    if (ticket && ticket->len) {
+        res->ticket_id.data = ngx_pstrdup(r->pool, ticket);
+        if (res->ticket_id.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        res->ticket_id.len = ticket->len;
+    }
+
+    ctx->outcome = res->outcome;
+    ctx->tpl.ticket_id = res->ticket_id;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The ticket id read from the create answer by the connector's pointer.
+ * NGX_OK with "id" set (empty when the connector reads no id), or the
+ * sender's answer was sent and its rc is returned.
+ */
 
 static ngx_int_t
 ngx_http_itsm_handler_ticket_id(ngx_http_request_t *r,
@@ -468,7 +873,8 @@ ngx_http_itsm_handler_ticket_id(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_DECLINED || id->len == 0) {
+    if (rc == NGX_DECLINED || id->len == 0 || id->len > NGX_HTTP_ITSM_TICKET_MAX)
+    {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "itsm: no ticket id at \"%V\" in the answer of "
                       "connector \"%V\"", &conn->ticket_id, &conn->name);
@@ -556,51 +962,82 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
 }
 
 
+static ngx_int_t
+ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, const char *why)
+{
+    if (ngx_http_itsm_reply_retry_after(r, ctx->conf->retry_after) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "store_unavailable",
+                                     "could not %s the state of key \"%V\" "
+                                     "in the store; try again later",
+                                     why, &ctx->key);
+}
+
+
 /*
  * {"status": "created", "alerts": [{"key": ..., "action": "create",
  *  "outcome": "created", "connector": "rt", "ticket_id": "20"}]}
+ *
+ * 201 when a ticket was created, 200 otherwise.
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
-    ngx_uint_t status, const char *summary, const char *action,
-    const char *reason)
+ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
-    json_t                     *body, *alert;
-    ngx_str_t                  *key;
+    json_t                     *body, *list, *alert;
+    ngx_str_t                  *name;
+    ngx_uint_t                  i, status;
+    ngx_http_itsm_result_t     *res;
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->conf->connector;
-    key = &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+    res = ctx->results.elts;
+    status = NGX_HTTP_OK;
 
-    alert = json_pack("{s:s%, s:s, s:s%, s:s%}",
-                      "key", key->data, key->len,
-                      "action", action,
-                      "outcome", ctx->outcome.data, ctx->outcome.len,
-                      "connector", conn->name.data, conn->name.len);
-    if (alert == NULL) {
+    list = json_array();
+    if (list == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->tpl.ticket_id.len
-        && json_object_set_new(alert, "ticket_id",
-                               json_stringn(
-                                   (const char *) ctx->tpl.ticket_id.data,
-                                   ctx->tpl.ticket_id.len))
-           != 0)
-    {
-        json_decref(alert);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    for (i = 0; i < ctx->results.nelts; i++) {
+        name = &ngx_http_itsm_action_names[res[i].action];
+
+        alert = json_pack("{s:s%, s:s%, s:s%, s:s%}",
+                          "key", res[i].key.data, res[i].key.len,
+                          "action", name->data, name->len,
+                          "outcome", res[i].outcome.data, res[i].outcome.len,
+                          "connector", conn->name.data, conn->name.len);
+
+        if (alert == NULL
+            || (res[i].ticket_id.len
+                && json_object_set_new(alert, "ticket_id",
+                       json_stringn((const char *) res[i].ticket_id.data,
+                                    res[i].ticket_id.len)) != 0)
+            || (res[i].reason
+                && json_object_set_new(alert, "reason",
+                                       json_string(res[i].reason)) != 0)
+            || json_array_append_new(list, alert) != 0)
+        {
+            json_decref(list);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (res[i].action == NGX_HTTP_ITSM_ACTION_CREATE) {
+            status = NGX_HTTP_CREATED;
+        }
     }
 
-    if (reason && json_object_set_new(alert, "reason", json_string(reason))
-                  != 0)
-    {
-        json_decref(alert);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body = json_pack("{s:s, s:[o]}", "status", summary, "alerts", alert);
+    body = json_pack("{s:s%, s:o}", "status",
+                     ctx->results.nelts == 1 ? res[0].outcome.data
+                                             : (u_char *) "processed",
+                     ctx->results.nelts == 1 ? res[0].outcome.len
+                                             : sizeof("processed") - 1,
+                     "alerts", list);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

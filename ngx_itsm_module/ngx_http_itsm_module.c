@@ -33,8 +33,13 @@ static char *ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_itsm_store_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post,
     void *data);
+static ngx_int_t ngx_http_itsm_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_itsm_init_process(ngx_cycle_t *cycle);
+static void ngx_http_itsm_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_post_t  ngx_http_itsm_max_depth_post = {
@@ -47,6 +52,13 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
     { ngx_string("itsm_connector"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
       ngx_http_itsm_conn_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_itsm_store_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -118,14 +130,63 @@ ngx_module_t  ngx_http_itsm_module = {
     ngx_http_itsm_commands,                /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_itsm_init_module,             /* init module */
+    ngx_http_itsm_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_itsm_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* at load, in the master (and for "nginx -t"): is the store usable */
+
+static ngx_int_t
+ngx_http_itsm_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
+
+    if (imcf == NULL || imcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_itsm_store_check(cycle, imcf->store);
+}
+
+
+/* LMDB handles must not cross a fork: each worker opens its own */
+
+static ngx_int_t
+ngx_http_itsm_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
+
+    if (imcf == NULL || imcf->store == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_itsm_store_open(cycle, imcf->store);
+}
+
+
+static void
+ngx_http_itsm_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
+
+    if (imcf == NULL || imcf->store == NULL) {
+        return;
+    }
+
+    ngx_http_itsm_store_close(imcf->store);
+}
 
 
 static ngx_int_t
@@ -407,6 +468,83 @@ ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ilcf->pointers[field] = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+/* itsm_store PATH [size=SIZE] [lease=TIME]; */
+
+static char *
+ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_main_conf_t *imcf = conf;
+
+    time_t       lease;
+    ssize_t      size;
+    ngx_str_t   *value, path, s;
+    ngx_uint_t   i;
+
+    if (imcf->store != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    size = 64 * 1024 * 1024;
+    lease = 60;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || size < 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid itsm_store size \"%V\": use at "
+                                   "least 1m, e.g. size=64m", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "lease=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            lease = ngx_parse_time(&s, 1);
+
+            if (lease == (time_t) NGX_ERROR || lease < 1) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid itsm_store lease \"%V\": use a "
+                                   "time longer than the ITSM's timeouts, "
+                                   "e.g. lease=60s", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"; expected size= or "
+                           "lease=", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    imcf->store = ngx_http_itsm_store_create(cf, &path, size, lease);
+    if (imcf->store == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

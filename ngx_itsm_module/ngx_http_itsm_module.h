@@ -20,8 +20,14 @@
 #define NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE  (1024 * 1024)
 #define NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER   30
 
+/* the longest ticket id kept in the store */
+#define NGX_HTTP_ITSM_TICKET_MAX            64
+
 /* how much of an ITSM's error text is passed on to the sender and the log */
 #define NGX_HTTP_ITSM_ERROR_TEXT_MAX        1024
+
+
+typedef struct ngx_http_itsm_store_s  ngx_http_itsm_store_t;
 
 
 /* the fields of a normalized alert, in the order of the template names */
@@ -51,8 +57,23 @@ typedef enum {
 
 typedef enum {
     NGX_HTTP_ITSM_ACTION_CREATE = 0,
-    NGX_HTTP_ITSM_NACTIONS
+    NGX_HTTP_ITSM_ACTION_UPDATE,
+    NGX_HTTP_ITSM_ACTION_COMMENT,
+    NGX_HTTP_ITSM_ACTION_RESOLVE,
+    NGX_HTTP_ITSM_ACTION_REOPEN,
+    NGX_HTTP_ITSM_NACTIONS,
+    NGX_HTTP_ITSM_ACTION_NONE = NGX_HTTP_ITSM_NACTIONS
 } ngx_http_itsm_action_e;
+
+
+/* what one alert does: up to two requests, then the answer's outcome */
+
+typedef struct {
+    ngx_http_itsm_action_e       steps[2];
+    ngx_uint_t                   nsteps;
+    ngx_str_t                    outcome;
+    const char                  *reason;
+} ngx_http_itsm_plan_t;
 
 
 /* how a substituted value is escaped: chosen by where the template is used */
@@ -71,11 +92,40 @@ typedef struct {
 } ngx_http_itsm_alert_t;
 
 
+/* what the store knows of a key (a connector's correlation key) */
+
+typedef enum {
+    NGX_HTTP_ITSM_KEY_NONE = 0,
+    NGX_HTTP_ITSM_KEY_OPEN,                    /* a ticket is open */
+    NGX_HTTP_ITSM_KEY_RESOLVED                 /* its ticket was resolved */
+} ngx_http_itsm_key_state_e;
+
+
+typedef struct {
+    ngx_uint_t                   state;        /* ngx_http_itsm_key_state_e */
+    ngx_uint_t                   owner;        /* pid holding the claim */
+    time_t                       lease_until;
+    time_t                       first_seen;
+    time_t                       last_seen;
+    time_t                       last_action;  /* last comment or update */
+    time_t                       resolved_at;
+    ngx_uint_t                   occurrences;
+    ngx_str_t                    ticket;
+    u_char                       ticket_data[NGX_HTTP_ITSM_TICKET_MAX];
+    unsigned                     pending:1;    /* claimed */
+} ngx_http_itsm_record_t;
+
+
+typedef ngx_int_t (*ngx_http_itsm_store_iter_pt)(void *data, ngx_str_t *key,
+    ngx_http_itsm_record_t *rec);
+
+
 /* what a template may substitute: filled by the handler for one render */
 
 typedef struct {
     ngx_http_request_t          *request;
     ngx_http_itsm_alert_t       *alert;
+    ngx_http_itsm_record_t      *record;       /* NULL without a store */
     ngx_str_t                    ticket_id;
 } ngx_http_itsm_tpl_ctx_t;
 
@@ -108,6 +158,14 @@ typedef struct {
     ngx_array_t                  headers;      /* ngx_http_itsm_header_t */
     ngx_str_t                    ticket_id;    /* JSON Pointer */
     size_t                       max_response;
+    ngx_http_itsm_tpl_t         *key;          /* correlation key */
+
+    ngx_uint_t                   on_repeat;    /* NONE, COMMENT, UPDATE */
+    time_t                       cooldown;
+    ngx_uint_t                   on_resolve;   /* RESOLVE, COMMENT, NONE */
+    ngx_flag_t                   resolve_comment;
+    ngx_uint_t                   on_refire;    /* REOPEN, CREATE */
+    time_t                       reopen_window;
 
     u_char                      *file;
     ngx_uint_t                   line;
@@ -117,6 +175,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                  connectors;   /* ngx_http_itsm_connector_t * */
     ngx_array_t                  references;   /* ngx_http_itsm_conn_ref_t */
+    ngx_http_itsm_store_t       *store;        /* NULL: no itsm_store */
 } ngx_http_itsm_main_conf_t;
 
 
@@ -134,13 +193,39 @@ typedef struct {
 } ngx_http_itsm_loc_conf_t;
 
 
+/* what happened to one alert, for the answer */
+
+typedef struct {
+    ngx_http_itsm_alert_t       *alert;
+    ngx_str_t                    key;          /* correlation key */
+    ngx_http_itsm_action_e       action;       /* the plan's last step */
+    ngx_str_t                    outcome;
+    ngx_str_t                    ticket_id;
+    const char                  *reason;
+} ngx_http_itsm_result_t;
+
+
 /* the state of one inbound alert request, kept in the main request's ctx */
 
 typedef struct {
+    ngx_http_request_t          *request;
     ngx_http_itsm_loc_conf_t    *conf;
+    ngx_http_itsm_store_t       *store;
     json_t                      *payload;
+    ngx_array_t                  alerts;       /* ngx_http_itsm_alert_t * */
+    ngx_array_t                  results;      /* ngx_http_itsm_result_t */
+    ngx_uint_t                   index;        /* the alert being handled */
+
+    /* the alert being handled */
     ngx_http_itsm_alert_t       *alert;
     ngx_http_itsm_tpl_ctx_t      tpl;
+    ngx_str_t                    key;
+    ngx_http_itsm_record_t       record;       /* before the claim */
+    ngx_http_itsm_plan_t         plan;
+    ngx_uint_t                   step;
+    ngx_event_t                  wait;         /* for another's claim */
+    ngx_msec_t                   wait_delay;
+    time_t                       wait_until;
 
     /* the delivery in flight */
     ngx_http_itsm_action_e       action;
@@ -153,6 +238,7 @@ typedef struct {
     /* for $itsm_* variables */
     ngx_str_t                    outcome;
 
+    unsigned                     claimed:1;
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;
@@ -166,6 +252,43 @@ ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
     ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
 ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
     ngx_uint_t *method);
+
+/* ngx_http_itsm_store.c */
+ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
+    ngx_str_t *path, size_t size, time_t lease);
+ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
+void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_get(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before);
+ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_iter_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,
+    size_t *bytes, size_t *keys);
+ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
+
+/* ngx_http_itsm_lifecycle.c */
+char *ngx_http_itsm_lifecycle_on_repeat(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_on_resolve(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_check(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn);
+void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state,
+    ngx_http_itsm_plan_t *plan);
+void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_record_t *rec, ngx_str_t *ticket);
 
 /* ngx_http_itsm_template.c */
 ngx_http_itsm_tpl_t *ngx_http_itsm_tpl_compile(ngx_conf_t *cf,
@@ -222,6 +345,192 @@ ngx_int_t ngx_http_itsm_variables_add(ngx_conf_t *cf);
  * ngx_http_itsm_access_module (the access phase): its declarations go
  * between these two lines.
  */
+
+#include <openssl/evp.h>
+
+
+/*
+ * Why the access phase refused a request.  The name of each reason is the
+ * "error" code of the JSON answer, the name of its counter and a value of
+ * $itsm_access_result.
+ */
+
+typedef enum {
+    NGX_HTTP_ITSM_ACCESS_PASSED = 0,
+    NGX_HTTP_ITSM_ACCESS_ADDRESS,
+    NGX_HTTP_ITSM_ACCESS_SIG_MISSING,
+    NGX_HTTP_ITSM_ACCESS_SIG_MALFORMED,
+    NGX_HTTP_ITSM_ACCESS_SIG_MISMATCH,
+    NGX_HTTP_ITSM_ACCESS_TS_OLD,
+    NGX_HTTP_ITSM_ACCESS_TS_FUTURE,
+    NGX_HTTP_ITSM_ACCESS_REPLAYED,
+    NGX_HTTP_ITSM_ACCESS_IN_FLIGHT,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_EXPIRED,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_EARLY,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN,
+    NGX_HTTP_ITSM_ACCESS_TOO_LARGE,
+    NGX_HTTP_ITSM_ACCESS_INTERNAL,
+    NGX_HTTP_ITSM_ACCESS_NREASONS
+} ngx_http_itsm_access_e;
+
+
+/* ngx_http_itsm_sig_parse.c: pure parsers of signature headers (no pools,
+ * no nginx functions: the fuzz targets link them alone) */
+
+#define NGX_HTTP_ITSM_SIG_MAX         8      /* signatures read per header */
+#define NGX_HTTP_ITSM_SIG_MAX_LEN     64     /* SHA-512 */
+#define NGX_HTTP_ITSM_SIG_TS_MAX_LEN  12     /* digits of a unix time */
+
+#define NGX_HTTP_ITSM_SIG_HEX         0
+#define NGX_HTTP_ITSM_SIG_BASE64      1
+
+typedef struct {
+    ngx_uint_t                   n;
+    size_t                       len[NGX_HTTP_ITSM_SIG_MAX];
+    u_char                       mac[NGX_HTTP_ITSM_SIG_MAX]
+                                    [NGX_HTTP_ITSM_SIG_MAX_LEN];
+    ngx_str_t                    timestamp;    /* Stripe's t=, into input */
+} ngx_http_itsm_sig_header_t;
+
+ngx_int_t ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
+    ngx_http_itsm_sig_header_t *h);
+ngx_int_t ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
+    ngx_http_itsm_sig_header_t *h);
+ngx_int_t ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
+    ngx_str_t *prefix, ngx_uint_t encoding, ngx_http_itsm_sig_header_t *h);
+ngx_int_t ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len,
+    time_t *t);
+ngx_int_t ngx_http_itsm_sig_check_id(u_char *p, size_t len);
+ssize_t ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src,
+    size_t len);
+ssize_t ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
+    size_t len, ngx_uint_t url);
+
+
+/* ngx_http_itsm_jwt.c: JWS compact form, JWKS, RS256/ES256, claims; pure
+ * as well (jansson and OpenSSL only) */
+
+#define NGX_HTTP_ITSM_JWT_RS256       1
+#define NGX_HTTP_ITSM_JWT_ES256       2
+#define NGX_HTTP_ITSM_JWT_MAX_LEN     16384
+#define NGX_HTTP_ITSM_JWK_KID_MAX     128
+#define NGX_HTTP_ITSM_JWKS_MAX        64
+
+typedef struct {
+    ngx_uint_t                   alg;
+    ngx_str_t                    kid;          /* into header */
+    ngx_str_t                    signed_part;  /* header.payload, in token */
+    u_char                      *sig;
+    size_t                       sig_len;
+    json_t                      *header;
+    json_t                      *claims;
+} ngx_http_itsm_jwt_t;
+
+typedef struct {
+    ngx_uint_t                   alg;          /* what the key can verify */
+    size_t                       kid_len;
+    u_char                       kid[NGX_HTTP_ITSM_JWK_KID_MAX];
+    EVP_PKEY                    *pkey;
+} ngx_http_itsm_jwk_t;
+
+typedef struct {
+    ngx_array_t                  iss;          /* ngx_str_t */
+    ngx_array_t                  aud;          /* ngx_str_t */
+    ngx_str_t                    app_id;       /* appid (v1) or azp (v2) */
+    ngx_str_t                    role;         /* must be in "roles" */
+    time_t                       leeway;
+} ngx_http_itsm_jwt_policy_t;
+
+ngx_int_t ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token,
+    size_t len, u_char *buf, const char **error);
+void ngx_http_itsm_jwt_free(ngx_http_itsm_jwt_t *jwt);
+ngx_int_t ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt,
+    ngx_http_itsm_jwk_t *key);
+ngx_http_itsm_access_e ngx_http_itsm_jwt_check(ngx_http_itsm_jwt_t *jwt,
+    ngx_http_itsm_jwt_policy_t *policy, time_t now, const char **error);
+ngx_int_t ngx_http_itsm_jwks_parse(u_char *data, size_t len,
+    ngx_http_itsm_jwk_t *keys, ngx_uint_t max, ngx_uint_t *n,
+    const char **error, ngx_uint_t *index);
+void ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, ngx_uint_t n);
+
+
+/* ngx_http_itsm_allow.c: CIDR allowlists */
+
+typedef struct {
+    ngx_radix_tree_t            *tree4;
+    ngx_radix_tree_t            *tree6;
+    ngx_uint_t                   entries;
+} ngx_http_itsm_allow_t;
+
+char *ngx_http_itsm_allow_add(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
+    ngx_str_t *value);
+ngx_int_t ngx_http_itsm_allow_match(ngx_http_itsm_allow_t *allow,
+    struct sockaddr *sa);
+
+
+/* ngx_http_itsm_sig.c: the HMAC schemes */
+
+typedef struct ngx_http_itsm_sig_conf_s  ngx_http_itsm_sig_conf_t;
+
+/* what one request's signature headers said */
+typedef struct {
+    ngx_http_itsm_sig_header_t   header;
+    ngx_str_t                    id;
+    ngx_str_t                    timestamp;
+    time_t                       time;
+    ngx_uint_t                   secret;       /* 1-based, that matched */
+    size_t                       mac_len;
+    u_char                       mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
+    unsigned                     has_time:1;
+} ngx_http_itsm_sig_req_t;
+
+char *ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_sig_conf_t **sigp);
+ngx_str_t *ngx_http_itsm_sig_name(ngx_http_itsm_sig_conf_t *scf);
+ngx_uint_t ngx_http_itsm_sig_has_time(ngx_http_itsm_sig_conf_t *scf);
+ngx_http_itsm_access_e ngx_http_itsm_sig_headers(ngx_http_request_t *r,
+    ngx_http_itsm_sig_conf_t *scf, ngx_http_itsm_sig_req_t *sr);
+ngx_http_itsm_access_e ngx_http_itsm_sig_verify(ngx_http_request_t *r,
+    ngx_http_itsm_sig_conf_t *scf, ngx_http_itsm_sig_req_t *sr);
+void ngx_http_itsm_sig_replay_key(ngx_http_itsm_sig_conf_t *scf,
+    ngx_http_itsm_sig_req_t *sr, u_char *key);
+
+
+/* ngx_http_itsm_replay.c: seen delivery ids in shared memory */
+
+#define NGX_HTTP_ITSM_REPLAY_KEY_LEN  32       /* SHA-256 of the id */
+
+char *ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_shm_zone_t *ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf,
+    ngx_str_t *name);
+ngx_int_t ngx_http_itsm_replay_check(ngx_http_request_t *r,
+    ngx_shm_zone_t *zone, u_char *key, time_t expire);
+
+
+/* ngx_http_itsm_access_module.c */
+
+typedef struct {
+    ngx_http_itsm_access_e       result;
+    ngx_str_t                    error;        /* the JSON message */
+    ngx_http_itsm_sig_req_t     *sig;
+
+    unsigned                     reading:1;    /* the body is being read */
+    unsigned                     async:1;
+    unsigned                     body:1;       /* the body was read */
+    unsigned                     done:1;
+} ngx_http_itsm_access_ctx_t;
+
+ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
+    ngx_http_itsm_access_e reason, const char *fmt, ...);
+ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *out);
+json_t *ngx_http_itsm_access_status(void);
+
+extern ngx_module_t  ngx_http_itsm_access_module;
+
 
 /* end of the access-phase declarations */
 

@@ -32,9 +32,23 @@ typedef enum {
 typedef enum {
     NGX_HTTP_ITSM_EXPR_FIELD = 0,
     NGX_HTTP_ITSM_EXPR_TICKET,
+    NGX_HTTP_ITSM_EXPR_OCCURRENCES,
+    NGX_HTTP_ITSM_EXPR_FIRST_SEEN,
+    NGX_HTTP_ITSM_EXPR_LAST_SEEN,
     NGX_HTTP_ITSM_EXPR_VARIABLE,
     NGX_HTTP_ITSM_EXPR_POINTER
 } ngx_http_itsm_tpl_expr_e;
+
+
+/* names of the store's facts about the key, in expression order */
+
+static ngx_str_t  ngx_http_itsm_tpl_record_names[] = {
+    ngx_string("ticket_id"),
+    ngx_string("occurrences"),
+    ngx_string("first_seen"),
+    ngx_string("last_seen"),
+    ngx_null_string
+};
 
 
 typedef struct {
@@ -51,6 +65,7 @@ typedef struct {
     ngx_str_t                    str;
     json_t                      *json;   /* set for non-string values */
     unsigned                     found:1;
+    unsigned                     number:1;   /* str is a JSON number */
 } ngx_http_itsm_tpl_val_t;
 
 
@@ -78,7 +93,11 @@ static ngx_http_itsm_tpl_t *ngx_http_itsm_tpl_create(ngx_conf_t *cf,
     ngx_http_itsm_tpl_builder_t *b, ngx_str_t *source,
     ngx_http_itsm_escape_e escape);
 static void ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
-    ngx_http_itsm_tpl_ctx_t *tctx, ngx_http_itsm_tpl_val_t *val);
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool,
+    ngx_http_itsm_tpl_val_t *val);
+static void ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_record_t *rec, ngx_pool_t *pool,
+    ngx_http_itsm_tpl_val_t *val);
 static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
     ngx_http_itsm_tpl_op_t *op, ngx_http_itsm_tpl_val_t *val,
     ngx_pool_t *pool, ngx_str_t *piece);
@@ -197,7 +216,7 @@ ngx_http_itsm_tpl_render(ngx_http_itsm_tpl_t *tpl,
             pieces[i] = op[i].text;
 
         } else {
-            ngx_http_itsm_tpl_resolve(&op[i], tctx, &val);
+            ngx_http_itsm_tpl_resolve(&op[i], tctx, pool, &val);
 
             if (ngx_http_itsm_tpl_piece(tpl, &op[i], &val, pool, &pieces[i])
                 != NGX_OK)
@@ -394,11 +413,15 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         return NGX_OK;
     }
 
-    if (name.len == sizeof("ticket_id") - 1
-        && ngx_strncmp(name.data, "ticket_id", name.len) == 0)
-    {
-        op->expr = NGX_HTTP_ITSM_EXPR_TICKET;
-        return NGX_OK;
+    for (index = 0; ngx_http_itsm_tpl_record_names[index].len; index++) {
+        if (ngx_http_itsm_tpl_record_names[index].len == name.len
+            && ngx_strncmp(ngx_http_itsm_tpl_record_names[index].data,
+                           name.data, name.len)
+               == 0)
+        {
+            op->expr = NGX_HTTP_ITSM_EXPR_TICKET + index;
+            return NGX_OK;
+        }
     }
 
     index = ngx_http_itsm_alert_field(&name);
@@ -408,6 +431,7 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
                            "unknown name \"%V\" in template \"%V\"; use an "
                            "alert field (key, source, status, severity, "
                            "title, description, resource), ticket_id, "
+                           "occurrences, first_seen, last_seen, "
                            "$variable or a /json/pointer",
                            &name, &b->tpl->source);
         return NGX_ERROR;
@@ -647,7 +671,8 @@ done:
 
 static void
 ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
-    ngx_http_itsm_tpl_ctx_t *tctx, ngx_http_itsm_tpl_val_t *val)
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool,
+    ngx_http_itsm_tpl_val_t *val)
 {
     json_t                     *json;
     ngx_http_variable_value_t  *vv;
@@ -664,6 +689,14 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
     case NGX_HTTP_ITSM_EXPR_TICKET:
         val->str = tctx->ticket_id;
         val->found = (val->str.data != NULL);
+        return;
+
+    case NGX_HTTP_ITSM_EXPR_OCCURRENCES:
+    case NGX_HTTP_ITSM_EXPR_FIRST_SEEN:
+    case NGX_HTTP_ITSM_EXPR_LAST_SEEN:
+        if (tctx->record) {
+            ngx_http_itsm_tpl_resolve_record(op, tctx->record, pool, val);
+        }
         return;
 
     case NGX_HTTP_ITSM_EXPR_VARIABLE:
@@ -699,6 +732,46 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
 }
 
 
+static void
+ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_record_t *rec, ngx_pool_t *pool,
+    ngx_http_itsm_tpl_val_t *val)
+{
+    u_char     *p;
+    time_t      t;
+    ngx_tm_t    tm;
+
+    p = ngx_pnalloc(pool, sizeof("1970-09-28T12:00:00Z"));
+    if (p == NULL) {
+        return;
+    }
+
+    val->str.data = p;
+
+    if (op->expr == NGX_HTTP_ITSM_EXPR_OCCURRENCES) {
+        /* this alert counts, although the store records it after */
+        val->str.len = ngx_sprintf(p, "%ui", rec->occurrences + 1) - p;
+        val->number = 1;
+        val->found = 1;
+        return;
+    }
+
+    t = (op->expr == NGX_HTTP_ITSM_EXPR_FIRST_SEEN) ? rec->first_seen
+                                                    : rec->last_seen;
+    if (t == 0) {
+        t = ngx_time();
+    }
+
+    ngx_gmtime(t, &tm);
+
+    val->str.len = ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                               tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                               tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
+                   - p;
+    val->found = 1;
+}
+
+
 static ngx_int_t
 ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl, ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool, ngx_str_t *piece)
@@ -714,6 +787,11 @@ ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl, ngx_http_itsm_tpl_op_t *op,
             ngx_str_null(piece);
         }
 
+        return NGX_OK;
+    }
+
+    if (val->number && op->type == NGX_HTTP_ITSM_OP_VALUE) {
+        *piece = val->str;
         return NGX_OK;
     }
 

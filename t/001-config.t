@@ -82,7 +82,7 @@ qr/invalid JSON in body template "inline body": .* \(template line 1, column \d+
 --- config
 --- must_die
 --- error_log eval
-qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource\), ticket_id, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
+qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource\), ticket_id, occurrences, first_seen, last_seen, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
 
 
 
@@ -135,7 +135,7 @@ qr/invalid method "post" for action "create"; use one of GET, POST, PUT, PATCH, 
 --- config
 --- must_die
 --- error_log eval
-qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, header, ticket_id, max_response in \S+nginx\.conf:\d+/
+qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, update, comment, resolve, reopen, header, ticket_id, max_response, key, on_repeat, on_resolve, on_refire in \S+nginx\.conf:\d+/
 
 
 
@@ -251,3 +251,69 @@ qr/invalid header name "X Key": use letters, digits and "-" only in \S+nginx\.co
 --- must_die
 --- error_log eval
 qr/connector location "_itsm\/mock" must be a URI prefix starting with "\/", e.g. \/_itsm\/mock in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 21: a policy that needs an action the connector does not declare
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        on_repeat comment cooldown=10m;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat" needs the "comment" action; declare it, e.g. "comment POST \/ticket\/\{\{ ticket_id \}\}\/comment body=...;"/
+
+
+
+=== TEST 22: an unknown policy value and a bad cooldown
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        on_repeat comment cooldown=soon;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid time "soon" in "cooldown=soon"; e.g. 10m or 1h in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 23: a store in a directory that does not exist
+--- http_config
+    itsm_store /nonexistent/dir/state.mdb;
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_store: the directory "\/nonexistent\/dir" of "\/nonexistent\/dir\/state.mdb" does not exist \(in \S+nginx\.conf:\d+\); create it, owned by the user the nginx workers run as/
+
+
+
+=== TEST 24: a store file that is not a store
+--- http_config
+    itsm_store html/not-a-store.mdb;
+--- config
+--- user_files
+>>> not-a-store.mdb
+this is not an LMDB file, just text that happens to be here
+--- must_die
+--- error_log eval
+qr/itsm_store: "\S+not-a-store.mdb" cannot be opened: .* \(in \S+nginx\.conf:\d+\); if it is not an itsm store, choose another path/
+
+
+
+=== TEST 25: on_resolve with a parameter it does not take
+--- http_config
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /ticket;
+        comment    POST "/ticket/{{ ticket_id }}/comment";
+        on_resolve comment resolve;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid parameter "resolve": only "on_resolve resolve comment;" takes one in \S+nginx\.conf:\d+/

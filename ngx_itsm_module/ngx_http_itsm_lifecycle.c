@@ -1,0 +1,375 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * The lifecycle of a ticket: what an alert does to the ticket of its key,
+ * given what the store knows of that key and the connector's policy.
+ *
+ *   no ticket        firing   -> create
+ *                    resolved -> nothing ("ignored")
+ *   open ticket      firing   -> on_repeat: nothing | comment | update,
+ *                                not within the cooldown of the last one
+ *                    resolved -> on_resolve: resolve (optionally after a
+ *                                comment) | comment | nothing
+ *   resolved ticket  firing   -> on_refire: reopen within the window,
+ *                                otherwise a new ticket
+ *                    resolved -> nothing ("duplicate")
+ */
+
+
+static char *ngx_http_itsm_lifecycle_param(ngx_conf_t *cf,
+    ngx_str_t *value, const char *name, time_t *seconds);
+
+
+char *
+ngx_http_itsm_lifecycle_on_repeat(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    if (ngx_strcmp(value[1].data, "nothing") == 0) {
+        conn->on_repeat = NGX_HTTP_ITSM_ACTION_NONE;
+
+    } else if (ngx_strcmp(value[1].data, "comment") == 0) {
+        conn->on_repeat = NGX_HTTP_ITSM_ACTION_COMMENT;
+
+    } else if (ngx_strcmp(value[1].data, "update") == 0) {
+        conn->on_repeat = NGX_HTTP_ITSM_ACTION_UPDATE;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid on_repeat \"%V\"; use nothing, comment "
+                           "or update", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i <= n; i++) {
+        if (ngx_http_itsm_lifecycle_param(cf, &value[i], "cooldown=",
+                                          &conn->cooldown)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_itsm_lifecycle_on_resolve(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
+{
+    if (ngx_strcmp(value[1].data, "resolve") == 0) {
+        conn->on_resolve = NGX_HTTP_ITSM_ACTION_RESOLVE;
+
+    } else if (ngx_strcmp(value[1].data, "comment") == 0) {
+        conn->on_resolve = NGX_HTTP_ITSM_ACTION_COMMENT;
+
+    } else if (ngx_strcmp(value[1].data, "nothing") == 0) {
+        conn->on_resolve = NGX_HTTP_ITSM_ACTION_NONE;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid on_resolve \"%V\"; use resolve, comment "
+                           "or nothing", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (n == 2) {
+        if (conn->on_resolve != NGX_HTTP_ITSM_ACTION_RESOLVE
+            || ngx_strcmp(value[2].data, "comment") != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": only "
+                               "\"on_resolve resolve comment;\" takes one",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        conn->resolve_comment = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
+{
+    if (ngx_strcmp(value[1].data, "reopen") == 0) {
+        conn->on_refire = NGX_HTTP_ITSM_ACTION_REOPEN;
+
+    } else if (ngx_strcmp(value[1].data, "new") == 0) {
+        conn->on_refire = NGX_HTTP_ITSM_ACTION_CREATE;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid on_refire \"%V\"; use reopen or new",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (n == 2) {
+        if (conn->on_refire != NGX_HTTP_ITSM_ACTION_REOPEN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": only "
+                               "\"on_refire reopen window=TIME;\" takes one",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        return ngx_http_itsm_lifecycle_param(cf, &value[2], "window=",
+                                             &conn->reopen_window);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * After the whole block is read: defaults that follow from the actions
+ * declared, and every policy checked against them.
+ */
+
+char *
+ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
+{
+    ngx_uint_t  i;
+    ngx_uint_t  needed[3];
+    const char *line[3];
+
+    if (conn->on_repeat == NGX_CONF_UNSET_UINT) {
+        conn->on_repeat = NGX_HTTP_ITSM_ACTION_NONE;
+    }
+
+    if (conn->cooldown == NGX_CONF_UNSET) {
+        conn->cooldown = 0;
+    }
+
+    if (conn->on_resolve == NGX_CONF_UNSET_UINT) {
+        conn->on_resolve = conn->actions[NGX_HTTP_ITSM_ACTION_RESOLVE]
+                           ? NGX_HTTP_ITSM_ACTION_RESOLVE
+                           : NGX_HTTP_ITSM_ACTION_NONE;
+    }
+
+    if (conn->on_refire == NGX_CONF_UNSET_UINT) {
+        conn->on_refire = conn->actions[NGX_HTTP_ITSM_ACTION_REOPEN]
+                          ? NGX_HTTP_ITSM_ACTION_REOPEN
+                          : NGX_HTTP_ITSM_ACTION_CREATE;
+    }
+
+    if (conn->reopen_window == NGX_CONF_UNSET) {
+        conn->reopen_window = 3600;
+    }
+
+    needed[0] = conn->on_repeat;
+    line[0] = "on_repeat";
+    needed[1] = conn->on_resolve;
+    line[1] = "on_resolve";
+    needed[2] = conn->on_refire;
+    line[2] = "on_refire";
+
+    for (i = 0; i < 3; i++) {
+        if (needed[i] == NGX_HTTP_ITSM_ACTION_NONE
+            || conn->actions[needed[i]] != NULL)
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" (%s:%ui): \"%s\" needs the "
+                      "\"%V\" action; declare it, e.g. \"%V POST "
+                      "/ticket/{{ ticket_id }}/%V body=...;\"",
+                      &conn->name, conn->file, conn->line, line[i],
+                      &ngx_http_itsm_action_names[needed[i]],
+                      &ngx_http_itsm_action_names[needed[i]],
+                      &ngx_http_itsm_action_names[needed[i]]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conn->resolve_comment
+        && conn->actions[NGX_HTTP_ITSM_ACTION_COMMENT] == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" (%s:%ui): \"on_resolve resolve "
+                      "comment\" needs the \"comment\" action",
+                      &conn->name, conn->file, conn->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state,
+    ngx_http_itsm_plan_t *plan)
+{
+    time_t  now;
+
+    ngx_memzero(plan, sizeof(ngx_http_itsm_plan_t));
+
+    now = ngx_time();
+
+    switch (rec->state) {
+
+    case NGX_HTTP_ITSM_KEY_OPEN:
+
+        if (state == NGX_HTTP_ITSM_RESOLVED) {
+
+            if (conn->on_resolve == NGX_HTTP_ITSM_ACTION_NONE) {
+                ngx_str_set(&plan->outcome, "left_open");
+                plan->reason = "on_resolve nothing: the ticket stays open";
+                return;
+            }
+
+            if (conn->resolve_comment) {
+                plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
+            }
+
+            plan->steps[plan->nsteps++] = conn->on_resolve;
+
+            if (conn->on_resolve == NGX_HTTP_ITSM_ACTION_RESOLVE) {
+                ngx_str_set(&plan->outcome, "resolved");
+
+            } else {
+                ngx_str_set(&plan->outcome, "commented");
+            }
+
+            return;
+        }
+
+        if (conn->on_repeat == NGX_HTTP_ITSM_ACTION_NONE) {
+            ngx_str_set(&plan->outcome, "duplicate");
+            plan->reason = "a ticket is already open for this key";
+            return;
+        }
+
+        if (conn->cooldown && now < rec->last_action + conn->cooldown) {
+            ngx_str_set(&plan->outcome, "cooldown");
+            plan->reason = "the ticket was updated within the cooldown";
+            return;
+        }
+
+        plan->steps[plan->nsteps++] = conn->on_repeat;
+
+        if (conn->on_repeat == NGX_HTTP_ITSM_ACTION_COMMENT) {
+            ngx_str_set(&plan->outcome, "commented");
+
+        } else {
+            ngx_str_set(&plan->outcome, "updated");
+        }
+
+        return;
+
+    case NGX_HTTP_ITSM_KEY_RESOLVED:
+
+        if (state == NGX_HTTP_ITSM_RESOLVED) {
+            ngx_str_set(&plan->outcome, "duplicate");
+            plan->reason = "the ticket is already resolved";
+            return;
+        }
+
+        if (conn->on_refire == NGX_HTTP_ITSM_ACTION_REOPEN
+            && now <= rec->resolved_at + conn->reopen_window)
+        {
+            plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_REOPEN;
+            ngx_str_set(&plan->outcome, "reopened");
+            return;
+        }
+
+        plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
+        ngx_str_set(&plan->outcome, "created");
+        return;
+
+    default: /* NGX_HTTP_ITSM_KEY_NONE */
+
+        if (state == NGX_HTTP_ITSM_RESOLVED) {
+            ngx_str_set(&plan->outcome, "ignored");
+            plan->reason = "the alert is resolved and no ticket is open for "
+                           "its key";
+            return;
+        }
+
+        plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
+        ngx_str_set(&plan->outcome, "created");
+        return;
+    }
+}
+
+
+/* the key's record once every step of the plan succeeded */
+
+void
+ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_record_t *rec, ngx_str_t *ticket)
+{
+    time_t                  now;
+    ngx_http_itsm_action_e  last;
+
+    now = ngx_time();
+    last = plan->steps[plan->nsteps - 1];
+
+    if (last == NGX_HTTP_ITSM_ACTION_CREATE) {
+        rec->first_seen = now;
+        rec->occurrences = 0;
+        rec->resolved_at = 0;
+
+        rec->ticket.len = ngx_min(ticket->len, NGX_HTTP_ITSM_TICKET_MAX);
+        ngx_memcpy(rec->ticket_data, ticket->data, rec->ticket.len);
+    }
+
+    rec->ticket.data = rec->ticket_data;
+    rec->last_seen = now;
+    rec->last_action = now;
+    rec->occurrences++;
+
+    if (last == NGX_HTTP_ITSM_ACTION_RESOLVE) {
+        rec->state = NGX_HTTP_ITSM_KEY_RESOLVED;
+        rec->resolved_at = now;
+
+    } else {
+        rec->state = NGX_HTTP_ITSM_KEY_OPEN;
+    }
+}
+
+
+static char *
+ngx_http_itsm_lifecycle_param(ngx_conf_t *cf, ngx_str_t *value,
+    const char *name, time_t *seconds)
+{
+    size_t     len;
+    ngx_str_t  s;
+
+    len = ngx_strlen(name);
+
+    if (value->len <= len || ngx_strncmp(value->data, name, len) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"; expected %sTIME",
+                           value, name);
+        return NGX_CONF_ERROR;
+    }
+
+    s.data = value->data + len;
+    s.len = value->len - len;
+
+    *seconds = ngx_parse_time(&s, 1);
+
+    if (*seconds == (time_t) NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid time \"%V\" in \"%V\"; e.g. 10m or 1h",
+                           &s, value);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

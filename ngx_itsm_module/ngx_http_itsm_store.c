@@ -1,0 +1,705 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+#include <ngx_md5.h>
+
+#include <lmdb.h>
+
+
+/*
+ * The alert -> ticket map: one LMDB file shared by all workers.  LMDB gives
+ * multi-process transactions in one file, lock-free readers, and survives a
+ * crashed worker, a reload and a restart.  The environment is opened in
+ * each worker after fork (LMDB handles must not cross a fork).
+ *
+ * Every change of a key goes through a claim: a write transaction that
+ * marks the key as being worked on by this process until a lease expires.
+ * The first alert for a key claims it; concurrent alerts for the same key,
+ * in any worker, see the claim and wait for it to be committed or released.
+ * A claim whose process died is taken over at once, a stale one when its
+ * lease ends, so a killed worker leaves no stuck key.
+ *
+ * Only transitions are written (claim, commit, release); an alert for an
+ * open ticket that changes nothing reads the map and writes nothing.
+ */
+
+
+#define NGX_HTTP_ITSM_STORE_VERSION  1
+
+/* LMDB's default maximum key size is 511 bytes */
+#define NGX_HTTP_ITSM_STORE_KEY_MAX  400
+
+
+struct ngx_http_itsm_store_s {
+    ngx_str_t                    path;
+    size_t                       size;
+    time_t                       lease;
+
+    MDB_env                     *env;
+    MDB_dbi                      dbi;
+    MDB_txn                     *reader;     /* reset between reads */
+    ngx_log_t                   *log;
+
+    u_char                      *file;
+    ngx_uint_t                   line;
+};
+
+
+/* the record as stored: fixed size, little-endian host order */
+
+typedef struct {
+    uint8_t                      version;
+    uint8_t                      state;
+    uint8_t                      ticket_len;
+    uint8_t                      reserved;
+    uint32_t                     owner;
+    int64_t                      lease_until;
+    int64_t                      first_seen;
+    int64_t                      last_seen;
+    int64_t                      last_action;
+    int64_t                      resolved_at;
+    uint32_t                     occurrences;
+    u_char                       ticket[NGX_HTTP_ITSM_TICKET_MAX];
+} ngx_http_itsm_store_rec_t;
+
+
+static ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, u_char *buf, MDB_val *k);
+static void ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
+    ngx_http_itsm_record_t *rec);
+static void ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_store_rec_t *dst);
+static ngx_int_t ngx_http_itsm_store_read(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
+static ngx_int_t ngx_http_itsm_store_write(ngx_http_itsm_store_t *store,
+    MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync);
+static ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
+    const char *what, int rc);
+
+
+ngx_http_itsm_store_t *
+ngx_http_itsm_store_create(ngx_conf_t *cf, ngx_str_t *path, size_t size,
+    time_t lease)
+{
+    ngx_http_itsm_store_t  *store;
+
+    store = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_store_t));
+    if (store == NULL) {
+        return NULL;
+    }
+
+    store->path = *path;
+    store->size = size;
+    store->lease = lease;
+    store->file = cf->conf_file->file.name.data;
+    store->line = cf->conf_file->line;
+
+    return store;
+}
+
+
+/*
+ * At load ("nginx -t" included): the directory must exist and be writable
+ * by the workers, and an existing file must be a store that opens.  As
+ * root, the directory and the file are handed to the workers' user, as
+ * nginx does with its temporary directories.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
+{
+    int                rc;
+    u_char            *p, dir[NGX_MAX_PATH];
+    MDB_env           *env;
+    ngx_core_conf_t   *ccf;
+    ngx_file_info_t    fi;
+
+    p = ngx_cpystrn(dir, store->path.data,
+                    ngx_min(store->path.len + 1, NGX_MAX_PATH));
+
+    while (p > dir && *p != '/') {
+        p--;
+    }
+
+    *p = '\0';
+
+    if (p == dir) {
+        ngx_cpystrn(dir, (u_char *) "/", 2);
+    }
+
+    if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR || !ngx_is_dir(&fi)) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "itsm_store: the directory \"%s\" of \"%V\" does not "
+                      "exist (in %s:%ui); create it, owned by the user the "
+                      "nginx workers run as", dir, &store->path,
+                      store->file, store->line);
+        return NGX_ERROR;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        if (chown((char *) dir, ccf->user, -1) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "itsm_store: chown(\"%s\") failed", dir);
+            return NGX_ERROR;
+        }
+
+        /* the data file and its lock file, when they exist */
+
+        (void) chown((char *) store->path.data, ccf->user, -1);
+
+        p = ngx_pnalloc(cycle->pool, store->path.len + sizeof("-lock"));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(p, "%V-lock%Z", &store->path);
+        (void) chown((char *) p, ccf->user, -1);
+
+    } else if (access((char *) dir, W_OK) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                      "itsm_store: the directory \"%s\" is not writable "
+                      "(in %s:%ui); the store and its lock file are "
+                      "created there", dir, store->file, store->line);
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(store->path.data, &fi) == NGX_FILE_ERROR) {
+        return NGX_OK;                          /* created by the workers */
+    }
+
+    rc = mdb_env_create(&env);
+
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(env, store->size);
+    }
+
+    if (rc == 0) {
+        rc = mdb_env_open(env, (char *) store->path.data,
+                          MDB_NOSUBDIR|MDB_RDONLY|MDB_NOTLS, 0600);
+    }
+
+    if (env) {
+        mdb_env_close(env);
+    }
+
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "itsm_store: \"%V\" cannot be opened: %s (in %s:%ui); "
+                      "if it is not an itsm store, choose another path",
+                      &store->path, mdb_strerror(rc), store->file, store->line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
+{
+    int       rc;
+    MDB_txn  *txn;
+
+    store->log = cycle->log;
+
+    rc = mdb_env_create(&store->env);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_create", rc);
+    }
+
+    rc = mdb_env_set_mapsize(store->env, store->size);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_set_mapsize", rc);
+    }
+
+    /*
+     * MDB_NOSYNC: claims need no flush (a lost claim just expires); the
+     * commits that record a ticket call mdb_env_sync() themselves.
+     * MDB_NOTLS: a worker keeps one read transaction and renews it.
+     */
+
+    rc = mdb_env_open(store->env, (char *) store->path.data,
+                      MDB_NOSUBDIR|MDB_NOSYNC|MDB_NOTLS, 0600);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_open", rc);
+    }
+
+    /* readers left in the lock table by a worker that crashed */
+    (void) mdb_reader_check(store->env, NULL);
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_dbi_open(txn, NULL, 0, &store->dbi);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_dbi_open", rc);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &store->reader);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    mdb_txn_reset(store->reader);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_itsm_store_close(ngx_http_itsm_store_t *store)
+{
+    if (store->env == NULL) {
+        return;
+    }
+
+    if (store->reader) {
+        mdb_txn_abort(store->reader);
+        store->reader = NULL;
+    }
+
+    mdb_env_sync(store->env, 1);
+    mdb_env_close(store->env);
+    store->env = NULL;
+}
+
+
+/* NGX_OK: found; NGX_DECLINED: no record; NGX_ERROR */
+
+ngx_int_t
+ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_record_t *rec)
+{
+    int        rc;
+    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val    k;
+    ngx_int_t  found;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_txn_renew(store->reader);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    }
+
+    found = ngx_http_itsm_store_read(store, store->reader, &k, rec);
+
+    mdb_txn_reset(store->reader);
+
+    return found;
+}
+
+
+/*
+ * NGX_OK: claimed; "rec" holds the record as it was before (state NONE
+ * when there was none).  NGX_BUSY: another live process holds the claim;
+ * "rec" holds that claim.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_record_t *rec)
+{
+    int                      rc;
+    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    time_t                   now;
+    MDB_val                  k, v;
+    MDB_txn                 *txn;
+    ngx_int_t                found;
+    ngx_http_itsm_record_t   claim;
+    ngx_http_itsm_store_rec_t  raw;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    found = ngx_http_itsm_store_read(store, txn, &k, rec);
+
+    if (found == NGX_ERROR) {
+        mdb_txn_abort(txn);
+        return NGX_ERROR;
+    }
+
+    now = ngx_time();
+
+    if (found == NGX_DECLINED) {
+        ngx_memzero(rec, sizeof(ngx_http_itsm_record_t));
+        rec->state = NGX_HTTP_ITSM_KEY_NONE;
+
+    } else if (ngx_http_itsm_store_busy(rec, now)) {
+        mdb_txn_abort(txn);
+        return NGX_BUSY;
+    }
+
+    /* a claim keeps the key's state and ticket: taking over a dead or late
+     * owner's claim finds the key as it was before that claim */
+
+    rec->pending = 0;
+    claim = *rec;
+
+    claim.pending = 1;
+    claim.owner = ngx_pid;
+    claim.lease_until = now + store->lease;
+
+    ngx_http_itsm_store_encode(&claim, &raw);
+
+    v.mv_data = &raw;
+    v.mv_size = sizeof(raw);
+
+    rc = mdb_put(txn, store->dbi, &k, &v, 0);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the claim ends with the new state of the key, flushed to disk */
+
+ngx_int_t
+ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec)
+{
+    u_char   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val  k;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rec->pending = 0;
+    rec->owner = 0;
+    rec->lease_until = 0;
+
+    return ngx_http_itsm_store_write(store, &k, rec, 1);
+}
+
+
+/* the claim ends with the key as it was before it (nothing happened) */
+
+ngx_int_t
+ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
+{
+    int      rc;
+    u_char   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val  k;
+    MDB_txn *txn;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (before->state != NGX_HTTP_ITSM_KEY_NONE) {
+        before->pending = 0;
+        before->owner = 0;
+        before->lease_until = 0;
+
+        return ngx_http_itsm_store_write(store, &k, before, 0);
+    }
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_del(txn, store->dbi, &k, NULL);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/* calls "handler" for every record; used by the status page */
+
+ngx_int_t
+ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_iter_pt handler, void *data)
+{
+    int                      rc;
+    MDB_val                  k, v;
+    ngx_str_t                key;
+    MDB_cursor              *cursor;
+    ngx_http_itsm_record_t   rec;
+
+    rc = mdb_txn_renew(store->reader);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    }
+
+    rc = mdb_cursor_open(store->reader, store->dbi, &cursor);
+    if (rc != 0) {
+        mdb_txn_reset(store->reader);
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
+    }
+
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+
+        if (v.mv_size != sizeof(ngx_http_itsm_store_rec_t)) {
+            continue;
+        }
+
+        ngx_http_itsm_store_decode(v.mv_data, &rec);
+
+        key.data = k.mv_data;
+        key.len = k.mv_size;
+
+        if (handler(data, &key, &rec) != NGX_OK) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cursor);
+    mdb_txn_reset(store->reader);
+
+    return NGX_OK;
+}
+
+
+/* store size in use, in bytes, and the number of keys */
+
+ngx_int_t
+ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store, size_t *bytes,
+    size_t *keys)
+{
+    int           rc;
+    MDB_stat      st;
+    MDB_envinfo   info;
+
+    rc = mdb_env_stat(store->env, &st);
+    if (rc == 0) {
+        rc = mdb_env_info(store->env, &info);
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_stat", rc);
+    }
+
+    *keys = st.ms_entries;
+    *bytes = (info.me_last_pgno + 1) * st.ms_psize;
+
+    return NGX_OK;
+}
+
+
+/* "connector \0 key"; keys too long for LMDB are replaced by their hash */
+
+static ngx_int_t
+ngx_http_itsm_store_key(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, u_char *buf, MDB_val *k)
+{
+    u_char     *p;
+    u_char      digest[16];
+    ngx_md5_t   md5;
+
+    if (connector->len > 64) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(buf, connector->data, connector->len);
+    *p++ = '\0';
+
+    if (connector->len + 1 + key->len <= NGX_HTTP_ITSM_STORE_KEY_MAX) {
+        p = ngx_cpymem(p, key->data, key->len);
+
+    } else {
+        ngx_md5_init(&md5);
+        ngx_md5_update(&md5, key->data, key->len);
+        ngx_md5_final(digest, &md5);
+
+        p = ngx_cpymem(p, "md5:", 4);
+        p = ngx_hex_dump(p, digest, sizeof(digest));
+    }
+
+    k->mv_data = buf;
+    k->mv_size = p - buf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec)
+{
+    int      rc;
+    MDB_val  v;
+
+    rc = mdb_get(txn, store->dbi, k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    if (v.mv_size != sizeof(ngx_http_itsm_store_rec_t)
+        || ((ngx_http_itsm_store_rec_t *) v.mv_data)->version
+           != NGX_HTTP_ITSM_STORE_VERSION)
+    {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm_store: a record of an unknown format in \"%V\" "
+                      "is ignored", &store->path);
+        return NGX_DECLINED;
+    }
+
+    ngx_http_itsm_store_decode(v.mv_data, rec);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_write(ngx_http_itsm_store_t *store, MDB_val *k,
+    ngx_http_itsm_record_t *rec, ngx_uint_t sync)
+{
+    int                         rc;
+    MDB_val                     v;
+    MDB_txn                    *txn;
+    ngx_http_itsm_store_rec_t   raw;
+
+    ngx_http_itsm_store_encode(rec, &raw);
+
+    v.mv_data = &raw;
+    v.mv_size = sizeof(raw);
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_put(txn, store->dbi, k, &v, 0);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    if (sync) {
+        rc = mdb_env_sync(store->env, 1);
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a live claim of another request: not over its lease, and its process
+ * still there (a killed worker's claim is taken over at once) */
+
+ngx_int_t
+ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now)
+{
+    if (!rec->pending || rec->lease_until <= now) {
+        return 0;
+    }
+
+    if ((ngx_pid_t) rec->owner == ngx_pid) {
+        return 1;
+    }
+
+    return !(kill((ngx_pid_t) rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH);
+}
+
+
+static void
+ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
+    ngx_http_itsm_record_t *rec)
+{
+    ngx_http_itsm_store_rec_t  r;
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(&r, src, sizeof(r));
+
+    rec->state = r.state & 0x7f;
+    rec->pending = (r.state & 0x80) ? 1 : 0;
+    rec->owner = r.owner;
+    rec->lease_until = r.lease_until;
+    rec->first_seen = r.first_seen;
+    rec->last_seen = r.last_seen;
+    rec->last_action = r.last_action;
+    rec->resolved_at = r.resolved_at;
+    rec->occurrences = r.occurrences;
+
+    rec->ticket.len = ngx_min(r.ticket_len, NGX_HTTP_ITSM_TICKET_MAX);
+    ngx_memcpy(rec->ticket_data, r.ticket, rec->ticket.len);
+    rec->ticket.data = rec->ticket_data;
+}
+
+
+static void
+ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_store_rec_t *dst)
+{
+    ngx_memzero(dst, sizeof(ngx_http_itsm_store_rec_t));
+
+    dst->version = NGX_HTTP_ITSM_STORE_VERSION;
+    dst->state = (uint8_t) (rec->state | (rec->pending ? 0x80 : 0));
+    dst->owner = rec->owner;
+    dst->lease_until = rec->lease_until;
+    dst->first_seen = rec->first_seen;
+    dst->last_seen = rec->last_seen;
+    dst->last_action = rec->last_action;
+    dst->resolved_at = rec->resolved_at;
+    dst->occurrences = rec->occurrences;
+    dst->ticket_len = (uint8_t) ngx_min(rec->ticket.len,
+                                        NGX_HTTP_ITSM_TICKET_MAX);
+    ngx_memcpy(dst->ticket, rec->ticket.data, dst->ticket_len);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store, const char *what,
+    int rc)
+{
+    ngx_log_error(NGX_LOG_ALERT, store->log, 0,
+                  "itsm_store: %s(\"%V\") failed: %s%s", what, &store->path,
+                  mdb_strerror(rc),
+                  rc == MDB_MAP_FULL ? "; raise the size= of itsm_store" : "");
+    return NGX_ERROR;
+}
