@@ -36,7 +36,7 @@ ngx_str_t  ngx_http_itsm_field_names[] = {
 };
 
 
-static ngx_str_t  ngx_http_itsm_source_names[] = {
+ngx_str_t  ngx_http_itsm_source_names[] = {
     ngx_string("generic"),
     ngx_null_string
 };

@@ -37,6 +37,10 @@ static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_refused(ngx_http_request_t *r,
+    ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_start(ngx_http_request_t *r,
@@ -83,7 +87,7 @@ ngx_http_itsm_handler(ngx_http_request_t *r)
 
     rc = ngx_http_itsm_handler_refuse(r, ilcf);
     if (rc != NGX_DECLINED) {
-        return rc;
+        return ngx_http_itsm_handler_refused(r, rc);
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_ctx_t));
@@ -223,6 +227,10 @@ ngx_http_itsm_handler_body(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_module);
 
     rc = ngx_http_itsm_handler_accept(r, ctx);
+
+    if (ctx->alerts.nelts == 0) {
+        rc = ngx_http_itsm_handler_refused(r, rc);
+    }
 
     if (rc == NGX_DONE) {
         /* a delivery is in flight: ngx_http_itsm_handler_resume() goes on */
@@ -437,6 +445,7 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (ctx->store == NULL) {
         /* no memory of earlier alerts: every firing alert creates */
+        ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
         ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
                                        &ctx->plan);
         return ngx_http_itsm_handler_start(r, ctx);
@@ -446,6 +455,11 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                  &ctx->record);
     if (rc == NGX_ERROR) {
         return ngx_http_itsm_handler_store_failed(r, ctx, "read");
+    }
+
+    if (ctx->counted != ctx->index + 1) {
+        ctx->counted = ctx->index + 1;
+        ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
     }
 
     ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
@@ -462,6 +476,61 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     return ngx_http_itsm_handler_claim(r, ctx);
+}
+
+
+/* this alert counts: in the zone when there is one, else in the store */
+
+static ngx_uint_t
+ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *p;
+    ngx_str_t                   key, *name;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    ctx->tpl.last_seen = ctx->record.last_seen;
+
+    if (imcf->zone == NULL) {
+        return ctx->record.occurrences + 1;
+    }
+
+    name = &ctx->conf->connector->name;
+
+    key.len = name->len + 1 + ctx->key.len;
+    key.data = ngx_pnalloc(r->pool, key.len);
+    if (key.data == NULL) {
+        return ctx->record.occurrences + 1;
+    }
+
+    p = ngx_cpymem(key.data, name->data, name->len);
+    *p++ = '\0';
+    ngx_memcpy(p, ctx->key.data, ctx->key.len);
+
+    return ngx_http_itsm_zone_hit(imcf->zone, &key, ctx->record.occurrences,
+                                  &ctx->tpl.last_seen);
+}
+
+
+/* a bad request was answered: counted for the status page */
+
+static ngx_int_t
+ngx_http_itsm_handler_refused(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_itsm_loc_conf_t  *ilcf;
+
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
+
+    if (rc != NGX_DONE && r->headers_out.status >= NGX_HTTP_BAD_REQUEST
+        && r->headers_out.status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        ngx_http_itsm_status_count(r, ilcf->source,
+                                   NGX_HTTP_ITSM_OUTCOME_REFUSED);
+    }
+
+    return rc;
 }
 
 
@@ -597,15 +666,20 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     if (ctx->status < NGX_HTTP_OK
         || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
+        ngx_http_itsm_status_count_action(r, ctx->action, 1);
         ngx_http_itsm_handler_release(ctx);
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
+
+    ngx_http_itsm_status_count_action(r, ctx->action, 0);
 
     if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE) {
         rc = ngx_http_itsm_handler_ticket_id(r, ctx, &id);
 
         if (rc != NGX_OK) {
             ngx_http_itsm_handler_release(ctx);
+            ngx_http_itsm_status_count(r, ctx->conf->source,
+                                       NGX_HTTP_ITSM_OUTCOME_FAILED);
             return rc;
         }
 
@@ -637,12 +711,13 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     conn = ctx->conf->connector;
 
-    ngx_http_itsm_lifecycle_apply(&ctx->plan, &ctx->record, ticket);
+    ngx_http_itsm_lifecycle_apply(&ctx->plan, &ctx->record, ticket,
+                                  ctx->tpl.occurrences);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "itsm: connector \"%V\" %V ticket \"%V\" for alert \"%V\"",
-                  &conn->name, &ctx->plan.outcome, &ctx->record.ticket,
-                  &ctx->key);
+                  &conn->name, &ngx_http_itsm_outcome_names[ctx->plan.outcome],
+                  &ctx->record.ticket, &ctx->key);
 
     if (ctx->claimed) {
         ctx->claimed = 0;
@@ -794,8 +869,10 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         res->ticket_id.len = ticket->len;
     }
 
-    ctx->outcome = res->outcome;
+    ctx->outcome = ngx_http_itsm_outcome_names[res->outcome];
     ctx->tpl.ticket_id = res->ticket_id;
+
+    ngx_http_itsm_status_count(r, ctx->conf->source, res->outcome);
 
     return NGX_OK;
 }
@@ -933,6 +1010,8 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
                   status, text ? json_string_value(text) : "");
 
     ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
 
     body = json_pack("{s:s, s:s%, s:s%, s:i, s:o*}",
                      "error", unavailable ? "itsm_unavailable"
@@ -966,6 +1045,10 @@ static ngx_int_t
 ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why)
 {
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
     if (ngx_http_itsm_reply_retry_after(r, ctx->conf->retry_after) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -990,7 +1073,7 @@ static ngx_int_t
 ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     json_t                     *body, *list, *alert;
-    ngx_str_t                  *name;
+    ngx_str_t                  *name, *outcome;
     ngx_uint_t                  i, status;
     ngx_http_itsm_result_t     *res;
     ngx_http_itsm_connector_t  *conn;
@@ -1006,11 +1089,12 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     for (i = 0; i < ctx->results.nelts; i++) {
         name = &ngx_http_itsm_action_names[res[i].action];
+        outcome = &ngx_http_itsm_outcome_names[res[i].outcome];
 
         alert = json_pack("{s:s%, s:s%, s:s%, s:s%}",
                           "key", res[i].key.data, res[i].key.len,
                           "action", name->data, name->len,
-                          "outcome", res[i].outcome.data, res[i].outcome.len,
+                          "outcome", outcome->data, outcome->len,
                           "connector", conn->name.data, conn->name.len);
 
         if (alert == NULL
@@ -1032,11 +1116,11 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         }
     }
 
-    body = json_pack("{s:s%, s:o}", "status",
-                     ctx->results.nelts == 1 ? res[0].outcome.data
-                                             : (u_char *) "processed",
-                     ctx->results.nelts == 1 ? res[0].outcome.len
-                                             : sizeof("processed") - 1,
+    body = json_pack("{s:s, s:o}", "status",
+                     ctx->results.nelts == 1
+                     ? (const char *)
+                           ngx_http_itsm_outcome_names[res[0].outcome].data
+                     : "processed",
                      "alerts", list);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -23,6 +23,22 @@
  */
 
 
+ngx_str_t  ngx_http_itsm_outcome_names[] = {
+    ngx_string("created"),
+    ngx_string("commented"),
+    ngx_string("updated"),
+    ngx_string("resolved"),
+    ngx_string("reopened"),
+    ngx_string("duplicate"),
+    ngx_string("cooldown"),
+    ngx_string("ignored"),
+    ngx_string("left_open"),
+    ngx_string("failed"),
+    ngx_string("refused"),
+    ngx_null_string
+};
+
+
 static char *ngx_http_itsm_lifecycle_param(ngx_conf_t *cf,
     ngx_str_t *value, const char *name, time_t *seconds);
 
@@ -227,7 +243,7 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
         if (state == NGX_HTTP_ITSM_RESOLVED) {
 
             if (conn->on_resolve == NGX_HTTP_ITSM_ACTION_NONE) {
-                ngx_str_set(&plan->outcome, "left_open");
+                plan->outcome = NGX_HTTP_ITSM_OUTCOME_LEFT_OPEN;
                 plan->reason = "on_resolve nothing: the ticket stays open";
                 return;
             }
@@ -239,23 +255,23 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             plan->steps[plan->nsteps++] = conn->on_resolve;
 
             if (conn->on_resolve == NGX_HTTP_ITSM_ACTION_RESOLVE) {
-                ngx_str_set(&plan->outcome, "resolved");
+                plan->outcome = NGX_HTTP_ITSM_OUTCOME_RESOLVED;
 
             } else {
-                ngx_str_set(&plan->outcome, "commented");
+                plan->outcome = NGX_HTTP_ITSM_OUTCOME_COMMENTED;
             }
 
             return;
         }
 
         if (conn->on_repeat == NGX_HTTP_ITSM_ACTION_NONE) {
-            ngx_str_set(&plan->outcome, "duplicate");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
             plan->reason = "a ticket is already open for this key";
             return;
         }
 
         if (conn->cooldown && now < rec->last_action + conn->cooldown) {
-            ngx_str_set(&plan->outcome, "cooldown");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_COOLDOWN;
             plan->reason = "the ticket was updated within the cooldown";
             return;
         }
@@ -263,10 +279,10 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
         plan->steps[plan->nsteps++] = conn->on_repeat;
 
         if (conn->on_repeat == NGX_HTTP_ITSM_ACTION_COMMENT) {
-            ngx_str_set(&plan->outcome, "commented");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_COMMENTED;
 
         } else {
-            ngx_str_set(&plan->outcome, "updated");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_UPDATED;
         }
 
         return;
@@ -274,7 +290,7 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
     case NGX_HTTP_ITSM_KEY_RESOLVED:
 
         if (state == NGX_HTTP_ITSM_RESOLVED) {
-            ngx_str_set(&plan->outcome, "duplicate");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
             plan->reason = "the ticket is already resolved";
             return;
         }
@@ -283,25 +299,25 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             && now <= rec->resolved_at + conn->reopen_window)
         {
             plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_REOPEN;
-            ngx_str_set(&plan->outcome, "reopened");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_REOPENED;
             return;
         }
 
         plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
-        ngx_str_set(&plan->outcome, "created");
+        plan->outcome = NGX_HTTP_ITSM_OUTCOME_CREATED;
         return;
 
     default: /* NGX_HTTP_ITSM_KEY_NONE */
 
         if (state == NGX_HTTP_ITSM_RESOLVED) {
-            ngx_str_set(&plan->outcome, "ignored");
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_IGNORED;
             plan->reason = "the alert is resolved and no ticket is open for "
                            "its key";
             return;
         }
 
         plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
-        ngx_str_set(&plan->outcome, "created");
+        plan->outcome = NGX_HTTP_ITSM_OUTCOME_CREATED;
         return;
     }
 }
@@ -311,7 +327,7 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
 
 void
 ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
-    ngx_http_itsm_record_t *rec, ngx_str_t *ticket)
+    ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences)
 {
     time_t                  now;
     ngx_http_itsm_action_e  last;
@@ -319,9 +335,11 @@ ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     now = ngx_time();
     last = plan->steps[plan->nsteps - 1];
 
-    if (last == NGX_HTTP_ITSM_ACTION_CREATE) {
+    if (rec->first_seen == 0) {
         rec->first_seen = now;
-        rec->occurrences = 0;
+    }
+
+    if (last == NGX_HTTP_ITSM_ACTION_CREATE) {
         rec->resolved_at = 0;
 
         rec->ticket.len = ngx_min(ticket->len, NGX_HTTP_ITSM_TICKET_MAX);
@@ -331,7 +349,7 @@ ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     rec->ticket.data = rec->ticket_data;
     rec->last_seen = now;
     rec->last_action = now;
-    rec->occurrences++;
+    rec->occurrences = occurrences;
 
     if (last == NGX_HTTP_ITSM_ACTION_RESOLVE) {
         rec->state = NGX_HTTP_ITSM_KEY_RESOLVED;

@@ -28,6 +28,7 @@
 
 
 typedef struct ngx_http_itsm_store_s  ngx_http_itsm_store_t;
+typedef struct ngx_http_itsm_zone_s   ngx_http_itsm_zone_t;
 
 
 /* the fields of a normalized alert, in the order of the template names */
@@ -51,7 +52,8 @@ typedef enum {
 
 
 typedef enum {
-    NGX_HTTP_ITSM_SOURCE_GENERIC = 0
+    NGX_HTTP_ITSM_SOURCE_GENERIC = 0,
+    NGX_HTTP_ITSM_NSOURCES
 } ngx_http_itsm_source_e;
 
 
@@ -66,12 +68,30 @@ typedef enum {
 } ngx_http_itsm_action_e;
 
 
+/* what happened to an alert, as the answer and the status page name it */
+
+typedef enum {
+    NGX_HTTP_ITSM_OUTCOME_CREATED = 0,
+    NGX_HTTP_ITSM_OUTCOME_COMMENTED,
+    NGX_HTTP_ITSM_OUTCOME_UPDATED,
+    NGX_HTTP_ITSM_OUTCOME_RESOLVED,
+    NGX_HTTP_ITSM_OUTCOME_REOPENED,
+    NGX_HTTP_ITSM_OUTCOME_DUPLICATE,
+    NGX_HTTP_ITSM_OUTCOME_COOLDOWN,
+    NGX_HTTP_ITSM_OUTCOME_IGNORED,
+    NGX_HTTP_ITSM_OUTCOME_LEFT_OPEN,
+    NGX_HTTP_ITSM_OUTCOME_FAILED,              /* the ITSM or the store */
+    NGX_HTTP_ITSM_OUTCOME_REFUSED,             /* a bad request */
+    NGX_HTTP_ITSM_NOUTCOMES
+} ngx_http_itsm_outcome_e;
+
+
 /* what one alert does: up to two requests, then the answer's outcome */
 
 typedef struct {
     ngx_http_itsm_action_e       steps[2];
     ngx_uint_t                   nsteps;
-    ngx_str_t                    outcome;
+    ngx_http_itsm_outcome_e      outcome;
     const char                  *reason;
 } ngx_http_itsm_plan_t;
 
@@ -127,6 +147,8 @@ typedef struct {
     ngx_http_itsm_alert_t       *alert;
     ngx_http_itsm_record_t      *record;       /* NULL without a store */
     ngx_str_t                    ticket_id;
+    ngx_uint_t                   occurrences;  /* this alert included */
+    time_t                       last_seen;    /* before this alert */
 } ngx_http_itsm_tpl_ctx_t;
 
 
@@ -172,10 +194,20 @@ typedef struct {
 } ngx_http_itsm_connector_t;
 
 
+/* the status page's counters, in the zone */
+
+typedef struct {
+    ngx_atomic_t                 alerts[NGX_HTTP_ITSM_NSOURCES]
+                                       [NGX_HTTP_ITSM_NOUTCOMES];
+    ngx_atomic_t                 actions[NGX_HTTP_ITSM_NACTIONS][2];
+} ngx_http_itsm_counters_t;
+
+
 typedef struct {
     ngx_array_t                  connectors;   /* ngx_http_itsm_connector_t * */
     ngx_array_t                  references;   /* ngx_http_itsm_conn_ref_t */
     ngx_http_itsm_store_t       *store;        /* NULL: no itsm_store */
+    ngx_http_itsm_zone_t        *zone;         /* NULL: no itsm_zone */
 } ngx_http_itsm_main_conf_t;
 
 
@@ -187,6 +219,7 @@ typedef struct {
     size_t                       max_body;
     ngx_uint_t                   max_depth;
     time_t                       retry_after;
+    ngx_flag_t                   status_prometheus;
 
     u_char                      *file;         /* where itsm_pass is */
     ngx_uint_t                   line;
@@ -199,7 +232,7 @@ typedef struct {
     ngx_http_itsm_alert_t       *alert;
     ngx_str_t                    key;          /* correlation key */
     ngx_http_itsm_action_e       action;       /* the plan's last step */
-    ngx_str_t                    outcome;
+    ngx_http_itsm_outcome_e      outcome;
     ngx_str_t                    ticket_id;
     const char                  *reason;
 } ngx_http_itsm_result_t;
@@ -223,6 +256,7 @@ typedef struct {
     ngx_http_itsm_record_t       record;       /* before the claim */
     ngx_http_itsm_plan_t         plan;
     ngx_uint_t                   step;
+    ngx_uint_t                   counted;      /* index + 1 when counted */
     ngx_event_t                  wait;         /* for another's claim */
     ngx_msec_t                   wait_delay;
     time_t                       wait_until;
@@ -237,6 +271,7 @@ typedef struct {
 
     /* for $itsm_* variables */
     ngx_str_t                    outcome;
+    ngx_uint_t                   occurrences;  /* of the key, this one too */
 
     unsigned                     claimed:1;
     unsigned                     delivered:1;  /* post_subrequest ran */
@@ -288,7 +323,25 @@ void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
     ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state,
     ngx_http_itsm_plan_t *plan);
 void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
-    ngx_http_itsm_record_t *rec, ngx_str_t *ticket);
+    ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
+
+/* ngx_http_itsm_zone.c */
+char *ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_itsm_counters_t *ngx_http_itsm_zone_counters(
+    ngx_http_itsm_zone_t *zone);
+ngx_uint_t ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    ngx_uint_t base, time_t *last_seen);
+void ngx_http_itsm_zone_usage(ngx_http_itsm_zone_t *zone, size_t *size,
+    size_t *free, ngx_uint_t *keys);
+
+/* ngx_http_itsm_status.c */
+char *ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_itsm_status_count(ngx_http_request_t *r,
+    ngx_http_itsm_source_e source, ngx_http_itsm_outcome_e outcome);
+void ngx_http_itsm_status_count_action(ngx_http_request_t *r,
+    ngx_http_itsm_action_e action, ngx_uint_t failed);
 
 /* ngx_http_itsm_template.c */
 ngx_http_itsm_tpl_t *ngx_http_itsm_tpl_compile(ngx_conf_t *cf,
@@ -491,7 +544,8 @@ char *ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_str_t *ngx_http_itsm_sig_name(ngx_http_itsm_sig_conf_t *scf);
 ngx_uint_t ngx_http_itsm_sig_has_time(ngx_http_itsm_sig_conf_t *scf);
 ngx_http_itsm_access_e ngx_http_itsm_sig_headers(ngx_http_request_t *r,
-    ngx_http_itsm_sig_conf_t *scf, ngx_http_itsm_sig_req_t *sr);
+    ngx_http_itsm_sig_conf_t *scf, time_t tolerance,
+    ngx_http_itsm_sig_req_t *sr);
 ngx_http_itsm_access_e ngx_http_itsm_sig_verify(ngx_http_request_t *r,
     ngx_http_itsm_sig_conf_t *scf, ngx_http_itsm_sig_req_t *sr);
 void ngx_http_itsm_sig_replay_key(ngx_http_itsm_sig_conf_t *scf,
@@ -537,6 +591,8 @@ extern ngx_module_t  ngx_http_itsm_access_module;
 
 extern ngx_module_t  ngx_http_itsm_module;
 extern ngx_str_t     ngx_http_itsm_action_names[];
+extern ngx_str_t     ngx_http_itsm_outcome_names[];
+extern ngx_str_t     ngx_http_itsm_source_names[];
 
 
 #endif /* _NGX_HTTP_ITSM_MODULE_H_INCLUDED_ */

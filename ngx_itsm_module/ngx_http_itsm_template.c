@@ -96,7 +96,7 @@ static void ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool,
     ngx_http_itsm_tpl_val_t *val);
 static void ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
-    ngx_http_itsm_record_t *rec, ngx_pool_t *pool,
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool,
     ngx_http_itsm_tpl_val_t *val);
 static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
     ngx_http_itsm_tpl_op_t *op, ngx_http_itsm_tpl_val_t *val,
@@ -694,9 +694,7 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
     case NGX_HTTP_ITSM_EXPR_OCCURRENCES:
     case NGX_HTTP_ITSM_EXPR_FIRST_SEEN:
     case NGX_HTTP_ITSM_EXPR_LAST_SEEN:
-        if (tctx->record) {
-            ngx_http_itsm_tpl_resolve_record(op, tctx->record, pool, val);
-        }
+        ngx_http_itsm_tpl_resolve_record(op, tctx, pool, val);
         return;
 
     case NGX_HTTP_ITSM_EXPR_VARIABLE:
@@ -734,12 +732,13 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
 
 static void
 ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
-    ngx_http_itsm_record_t *rec, ngx_pool_t *pool,
+    ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool,
     ngx_http_itsm_tpl_val_t *val)
 {
-    u_char     *p;
-    time_t      t;
-    ngx_tm_t    tm;
+    u_char                  *p;
+    time_t                   t;
+    ngx_tm_t                 tm;
+    ngx_http_itsm_record_t  *rec;
 
     p = ngx_pnalloc(pool, sizeof("1970-09-28T12:00:00Z"));
     if (p == NULL) {
@@ -749,15 +748,23 @@ ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
     val->str.data = p;
 
     if (op->expr == NGX_HTTP_ITSM_EXPR_OCCURRENCES) {
-        /* this alert counts, although the store records it after */
-        val->str.len = ngx_sprintf(p, "%ui", rec->occurrences + 1) - p;
+        val->str.len = ngx_sprintf(p, "%ui", tctx->occurrences) - p;
         val->number = 1;
         val->found = 1;
         return;
     }
 
-    t = (op->expr == NGX_HTTP_ITSM_EXPR_FIRST_SEEN) ? rec->first_seen
-                                                    : rec->last_seen;
+    /* a key the store does not know yet is seen for the first time now */
+
+    rec = tctx->record;
+
+    if (op->expr == NGX_HTTP_ITSM_EXPR_LAST_SEEN) {
+        t = tctx->last_seen;
+
+    } else {
+        t = rec ? rec->first_seen : 0;
+    }
+
     if (t == 0) {
         t = ngx_time();
     }

@@ -1,0 +1,386 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * The hot, ephemeral state in an nginx shared memory zone ("itsm_zone"):
+ * how often each key fired (an rbtree of keys with an LRU, as limit_req
+ * keeps its states) and the counters of the status page.  It survives a
+ * reload; it need not survive a restart: a key's count then starts again
+ * from what the store recorded at its last transition.
+ */
+
+
+typedef struct {
+    u_char                       color;
+    u_char                       len;
+    u_short                      reserved;
+    ngx_queue_t                  queue;
+    time_t                       last_seen;
+    ngx_uint_t                   occurrences;
+    u_char                       data[1];
+} ngx_http_itsm_zone_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;        /* LRU, most recent first */
+    ngx_uint_t                   nodes;
+    ngx_http_itsm_counters_t     counters;
+} ngx_http_itsm_zone_sh_t;
+
+
+struct ngx_http_itsm_zone_s {
+    ngx_http_itsm_zone_sh_t     *sh;
+    ngx_slab_pool_t             *shpool;
+    ngx_shm_zone_t              *shm_zone;
+};
+
+
+static ngx_int_t ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_itsm_zone_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_itsm_zone_node_t *ngx_http_itsm_zone_lookup(
+    ngx_http_itsm_zone_t *zone, ngx_str_t *key, uint32_t hash);
+static void ngx_http_itsm_zone_evict(ngx_http_itsm_zone_t *zone);
+
+
+/* itsm_zone NAME:SIZE; */
+
+char *
+ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_main_conf_t *imcf = conf;
+
+    u_char                *p;
+    ssize_t                size;
+    ngx_str_t             *value, name, s;
+    ngx_http_itsm_zone_t  *zone;
+
+    if (imcf->zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\"; expected NAME:SIZE, "
+                           "e.g. itsm:10m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small or its size \"%V\" is "
+                           "invalid; use at least %uzk",
+                           &name, &s, 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_itsm_module);
+    if (zone->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the shared memory zone \"%V\" is already used",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->shm_zone->init = ngx_http_itsm_zone_init;
+    zone->shm_zone->data = zone;
+
+    imcf->zone = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_itsm_zone_t  *ozone = data;
+
+    size_t                 len;
+    ngx_http_itsm_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* a reload: keep the counts */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_itsm_zone_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_itsm_zone_insert);
+    ngx_queue_init(&zone->sh->queue);
+
+    len = sizeof(" in itsm_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in itsm_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_http_itsm_counters_t *
+ngx_http_itsm_zone_counters(ngx_http_itsm_zone_t *zone)
+{
+    return &zone->sh->counters;
+}
+
+
+/*
+ * One more occurrence of "key": returns the count including this one, and
+ * in "last_seen" when it was seen before (unchanged for a key it does not
+ * know).
+ * "base" is what the store recorded, for a key the zone does not know
+ * (after a restart, or evicted).  When the zone is full, the least
+ * recently seen key is evicted; if that fails, the count is not kept and
+ * base + 1 is returned.
+ */
+
+ngx_uint_t
+ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    ngx_uint_t base, time_t *last_seen)
+{
+    size_t                      size;
+    uint32_t                    hash;
+    ngx_uint_t                  n;
+    ngx_rbtree_node_t          *node;
+    ngx_http_itsm_zone_node_t  *zn;
+
+    if (key->len > 255) {
+        return base + 1;
+    }
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zn = ngx_http_itsm_zone_lookup(zone, key, hash);
+
+    if (zn) {
+        ngx_queue_remove(&zn->queue);
+        ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
+
+        if (zn->occurrences < base) {
+            zn->occurrences = base;
+        }
+
+        n = ++zn->occurrences;
+        *last_seen = zn->last_seen;
+        zn->last_seen = ngx_time();
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return n;
+    }
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_itsm_zone_node_t, data)
+           + key->len;
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (node == NULL) {
+        ngx_http_itsm_zone_evict(zone);
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return base + 1;
+        }
+    }
+
+    node->key = hash;
+
+    zn = (ngx_http_itsm_zone_node_t *) &node->color;
+    zn->len = (u_char) key->len;
+    zn->occurrences = base + 1;
+    zn->last_seen = ngx_time();
+    ngx_memcpy(zn->data, key->data, key->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
+    zone->sh->nodes++;
+
+    n = zn->occurrences;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+/* the zone's use, for the status page */
+
+void
+ngx_http_itsm_zone_usage(ngx_http_itsm_zone_t *zone, size_t *size,
+    size_t *free, ngx_uint_t *keys)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    *size = zone->shm_zone->shm.size;
+    *free = zone->shpool->pfree * ngx_pagesize;
+    *keys = zone->sh->nodes;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static ngx_http_itsm_zone_node_t *
+ngx_http_itsm_zone_lookup(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t                   rc;
+    ngx_rbtree_node_t          *node, *sentinel;
+    ngx_http_itsm_zone_node_t  *zn;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        zn = (ngx_http_itsm_zone_node_t *) &node->color;
+
+        rc = ngx_memn2cmp(key->data, zn->data, key->len, (size_t) zn->len);
+
+        if (rc == 0) {
+            return zn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_itsm_zone_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t          **p;
+    ngx_http_itsm_zone_node_t   *zn, *zt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            zn = (ngx_http_itsm_zone_node_t *) &node->color;
+            zt = (ngx_http_itsm_zone_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(zn->data, zt->data, zn->len, zt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* frees the least recently seen keys to make room: a few at a time */
+
+static void
+ngx_http_itsm_zone_evict(ngx_http_itsm_zone_t *zone)
+{
+    ngx_uint_t                  n;
+    ngx_queue_t                *q;
+    ngx_rbtree_node_t          *node;
+    ngx_http_itsm_zone_node_t  *zn;
+
+    for (n = 0; n < 4; n++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_last(&zone->sh->queue);
+        zn = ngx_queue_data(q, ngx_http_itsm_zone_node_t, queue);
+
+        ngx_queue_remove(q);
+
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) zn - offsetof(ngx_rbtree_node_t, color));
+
+        ngx_rbtree_delete(&zone->sh->rbtree, node);
+        ngx_slab_free_locked(zone->shpool, node);
+        zone->sh->nodes--;
+    }
+}

@@ -1,0 +1,99 @@
+# The status location: alerts by source and outcome, actions by type and
+# result, the store's keys and open tickets, the zone's use; as JSON and in
+# the Prometheus text format.
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_zone  itsm:1m;
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}", "n": "{{ occurrences }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"n": "{{ occurrences }}"}';
+        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
+        ticket_id /id;
+        on_repeat comment;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
+    location ~ ^/mock/ticket/[^/]+$ { return 200 '[]'; }
+    location = /alerts { itsm_pass mock; }
+    location = /status { itsm_status; }
+    location = /metrics { itsm_status prometheus; }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: alerts of every kind, then the status as JSON
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"b\"}",
+ "POST /alerts\n{\"key\": \"b\", \"status\": \"resolved\"}", "POST /alerts\nnot json", "GET /status"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 201, 200, 400, 200]
+--- response_body_like eval
+[qr/created/, qr/commented/, qr/created/, qr/resolved/, qr/invalid_json/,
+ qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"failed":0,"refused":1\}\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"bytes":\d+\}\}$/]
+
+
+
+=== TEST 2: the Prometheus text format
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /alerts\n{\"key\": \"a\"}", "GET /metrics"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_headers_like eval
+["Content-Type: application/json", "Content-Type: text/plain; version=0.0.4"]
+--- response_body_like eval
+[qr/created/,
+ qr/# TYPE itsm_alerts_total counter\nitsm_alerts_total\{source="generic",outcome="created"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="ok"\} 1\n(.|\n)*itsm_zone_keys 1\n(.|\n)*itsm_tickets_open 1\n/]
+
+
+
+=== TEST 3: the ITSM's failures are counted
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
+    location = /alerts { itsm_pass mock; }
+    location = /status { itsm_status; }
+--- request eval
+["POST /alerts\n{\"key\": \"a\"}", "GET /status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 200]
+--- response_body_like eval
+[qr/itsm_unavailable/, qr/itsm_alerts_total\{source="generic",outcome="failed"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="failed"\} 1\n/]
+
+
+
+=== TEST 4: itsm_status without a zone
+--- config
+    location = /status { itsm_status; }
+--- must_die
+--- error_log eval
+qr/"itsm_status" needs the counters of an "itsm_zone"; declare one at http level before it, e.g. "itsm_zone itsm:10m;" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 5: a zone that is too small
+--- http_config
+    itsm_zone itsm:4k;
+--- config
+--- must_die
+--- error_log eval
+qr/zone "itsm" is too small or its size "4k" is invalid; use at least 32k in \S+nginx\.conf:\d+/
