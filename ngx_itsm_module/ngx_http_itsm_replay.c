@@ -1,0 +1,493 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * The deliveries already seen, in a shared memory zone ("itsm_replay_zone
+ * name:size;") so that every worker sees them and they survive a reload.
+ * A node is keyed by a SHA-256 of the delivery (ngx_http_itsm_sig_replay_
+ * key()), sits in a red-black tree for lookups and in a queue for expiry
+ * and eviction, as limit_req does.
+ *
+ * A new delivery is "pending" while its request runs.  When the request
+ * ends, a 2xx answer makes it "done" until it can no longer be replayed
+ * (its timestamp leaves the tolerance window, or the ttl passes); any
+ * other answer forgets it, so that the sender's resend is handled afresh.
+ * A pending node of a worker that died is taken over after
+ * NGX_HTTP_ITSM_REPLAY_PENDING seconds.
+ */
+
+
+#define NGX_HTTP_ITSM_REPLAY_PENDING  120
+
+#define NGX_HTTP_ITSM_REPLAY_NEW      0
+#define NGX_HTTP_ITSM_REPLAY_DONE     1
+
+
+typedef struct {
+    u_char                       color;
+    u_char                       state;
+    u_short                      dummy;
+    ngx_pid_t                    pid;          /* the pending request's */
+    ngx_queue_t                  queue;
+    time_t                       expire;
+    time_t                       done_expire;
+    ngx_atomic_uint_t            conn;
+    ngx_uint_t                   req;
+    u_char                       key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
+} ngx_http_itsm_replay_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;
+} ngx_http_itsm_replay_shctx_t;
+
+
+typedef struct {
+    ngx_http_itsm_replay_shctx_t  *sh;
+    ngx_slab_pool_t               *shpool;
+} ngx_http_itsm_replay_ctx_t;
+
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_shm_zone_t              *zone;
+    ngx_atomic_uint_t            conn;
+    ngx_uint_t                   req;
+    u_char                       key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
+} ngx_http_itsm_replay_cln_t;
+
+
+static ngx_int_t ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_itsm_replay_node_t *ngx_http_itsm_replay_lookup(
+    ngx_http_itsm_replay_ctx_t *ctx, u_char *key);
+static void ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
+    ngx_http_itsm_replay_node_t *rn);
+static void ngx_http_itsm_replay_expire(ngx_http_itsm_replay_ctx_t *ctx,
+    time_t now, ngx_uint_t force);
+static void ngx_http_itsm_replay_cleanup(void *data);
+
+
+/* "itsm_replay_zone name:size;" at http level */
+
+char *
+ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                      *p;
+    ssize_t                      size;
+    ngx_str_t                   *value, name, s;
+    ngx_shm_zone_t              *shm_zone;
+    ngx_http_itsm_replay_ctx_t  *ctx;
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\"; write name:size, e.g. "
+                           "itsm_replay_zone webhooks:1m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"; e.g. 1m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small; at least %uz bytes "
+                           "(1m holds about 8000 ids)", &value[1],
+                           8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_replay_ctx_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_itsm_access_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is already declared",
+                           &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_itsm_replay_init_zone;
+    shm_zone->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a reference from "itsm_replay zone=name"; checked once all is read */
+
+ngx_shm_zone_t *
+ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf, ngx_str_t *name)
+{
+    return ngx_shared_memory_add(cf, name, 0, &ngx_http_itsm_access_module);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_itsm_replay_ctx_t  *octx = data;
+
+    size_t                       len;
+    ngx_http_itsm_replay_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* a reload: the same zone keeps what it has seen */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool,
+                             sizeof(ngx_http_itsm_replay_shctx_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_itsm_replay_insert_value);
+
+    ngx_queue_init(&ctx->sh->queue);
+
+    len = sizeof(" in itsm_replay_zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in itsm_replay_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t            **p;
+    ngx_http_itsm_replay_node_t   *rn, *rnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            rn = (ngx_http_itsm_replay_node_t *) &node->color;
+            rnt = (ngx_http_itsm_replay_node_t *) &temp->color;
+
+            p = (ngx_memcmp(rn->key, rnt->key, NGX_HTTP_ITSM_REPLAY_KEY_LEN)
+                 < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/*
+ * NGX_OK: a new delivery, now pending; NGX_DECLINED: already done (a
+ * replay); NGX_BUSY: another request is handling it right now.
+ */
+
+ngx_int_t
+ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
+    u_char *key, time_t expire)
+{
+    size_t                        n;
+    time_t                        now;
+    ngx_uint_t                    tries;
+    ngx_rbtree_node_t            *node;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_itsm_replay_ctx_t   *ctx;
+    ngx_http_itsm_replay_cln_t   *rc;
+    ngx_http_itsm_replay_node_t  *rn;
+
+    ctx = zone->data;
+    now = ngx_time();
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_itsm_replay_cln_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = cln->data;
+    rc->request = r;
+    rc->zone = zone;
+    rc->conn = r->connection->number;
+    rc->req = r->connection->requests;
+    ngx_memcpy(rc->key, key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ngx_http_itsm_replay_expire(ctx, now, 0);
+
+    rn = ngx_http_itsm_replay_lookup(ctx, key);
+
+    if (rn && rn->expire > now) {
+
+        if (rn->state == NGX_HTTP_ITSM_REPLAY_DONE) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        if (rn->pid == ngx_pid && rn->conn == rc->conn && rn->req == rc->req)
+        {
+            /* this very request, verified again after a redirect */
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_OK;
+        }
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    if (rn == NULL) {
+
+        n = offsetof(ngx_rbtree_node_t, color)
+            + sizeof(ngx_http_itsm_replay_node_t);
+
+        for (tries = 0; /* void */; tries++) {
+            node = ngx_slab_alloc_locked(ctx->shpool, n);
+
+            if (node) {
+                break;
+            }
+
+            if (tries == 8 || ngx_queue_empty(&ctx->sh->queue)) {
+                ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "itsm: could not allocate a node%s",
+                              ctx->shpool->log_ctx);
+                return NGX_ERROR;
+            }
+
+            if (tries == 0) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "itsm: the replay zone is full; delivery ids "
+                              "are forgotten before their time%s: make it "
+                              "larger", ctx->shpool->log_ctx);
+            }
+
+            ngx_http_itsm_replay_expire(ctx, now, 1);
+        }
+
+        rn = (ngx_http_itsm_replay_node_t *) &node->color;
+
+        ngx_memcpy(rn->key, key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
+        ngx_memcpy(&node->key, key, sizeof(ngx_rbtree_key_t));
+
+        ngx_rbtree_insert(&ctx->sh->rbtree, node);
+
+    } else {
+        /* expired, or pending for a worker that is gone: taken over */
+        ngx_queue_remove(&rn->queue);
+    }
+
+    rn->state = NGX_HTTP_ITSM_REPLAY_NEW;
+    rn->pid = ngx_pid;
+    rn->conn = rc->conn;
+    rn->req = rc->req;
+    rn->expire = now + NGX_HTTP_ITSM_REPLAY_PENDING;
+    rn->done_expire = expire;
+
+    ngx_queue_insert_head(&ctx->sh->queue, &rn->queue);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    cln->handler = ngx_http_itsm_replay_cleanup;
+
+    return NGX_OK;
+}
+
+
+/* when the request is freed: remember a delivery that got a 2xx */
+
+static void
+ngx_http_itsm_replay_cleanup(void *data)
+{
+    ngx_http_itsm_replay_cln_t *rc = data;
+
+    time_t                        now;
+    ngx_uint_t                    status;
+    ngx_http_itsm_replay_ctx_t   *ctx;
+    ngx_http_itsm_replay_node_t  *rn;
+
+    ctx = rc->zone->data;
+    status = rc->request->headers_out.status;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    rn = ngx_http_itsm_replay_lookup(ctx, rc->key);
+
+    if (rn == NULL
+        || rn->state != NGX_HTTP_ITSM_REPLAY_NEW
+        || rn->pid != ngx_pid || rn->conn != rc->conn || rn->req != rc->req)
+    {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return;
+    }
+
+    if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
+        rn->state = NGX_HTTP_ITSM_REPLAY_DONE;
+        rn->expire = ngx_max(rn->done_expire, now + 1);
+
+        ngx_queue_remove(&rn->queue);
+        ngx_queue_insert_head(&ctx->sh->queue, &rn->queue);
+
+    } else {
+        ngx_http_itsm_replay_delete(ctx, rn);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+static ngx_http_itsm_replay_node_t *
+ngx_http_itsm_replay_lookup(ngx_http_itsm_replay_ctx_t *ctx, u_char *key)
+{
+    ngx_int_t                     rc;
+    ngx_rbtree_key_t              hash;
+    ngx_rbtree_node_t            *node, *sentinel;
+    ngx_http_itsm_replay_node_t  *rn;
+
+    ngx_memcpy(&hash, key, sizeof(ngx_rbtree_key_t));
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        rn = (ngx_http_itsm_replay_node_t *) &node->color;
+
+        rc = ngx_memcmp(key, rn->key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
+
+        if (rc == 0) {
+            return rn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
+    ngx_http_itsm_replay_node_t *rn)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) rn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(&rn->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, node);
+    ngx_slab_free_locked(ctx->shpool, node);
+}
+
+
+/* drop up to three expired nodes from the tail; with force, one at least */
+
+static void
+ngx_http_itsm_replay_expire(ngx_http_itsm_replay_ctx_t *ctx, time_t now,
+    ngx_uint_t force)
+{
+    ngx_uint_t                    n;
+    ngx_queue_t                  *q;
+    ngx_http_itsm_replay_node_t  *rn;
+
+    for (n = 0; n < 3; n++) {
+
+        if (ngx_queue_empty(&ctx->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_last(&ctx->sh->queue);
+        rn = ngx_queue_data(q, ngx_http_itsm_replay_node_t, queue);
+
+        if (!force && rn->expire > now) {
+            return;
+        }
+
+        force = 0;
+
+        ngx_http_itsm_replay_delete(ctx, rn);
+    }
+}

@@ -1,0 +1,413 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * Parsers of the signature headers that senders put on a webhook.  These
+ * see untrusted bytes first, so they are kept pure: bytes in, a fixed-size
+ * struct out, no allocation and no nginx function (only macros over libc),
+ * which lets the fuzz targets in fuzz/ link this file alone.
+ *
+ * Every function returns NGX_OK, or NGX_DECLINED for input it refuses.
+ */
+
+
+static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
+static ngx_int_t ngx_http_itsm_sig_add(ngx_http_itsm_sig_header_t *h,
+    u_char *p, size_t len, ngx_uint_t encoding);
+
+
+static const signed char  ngx_http_itsm_b64[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
+
+
+/*
+ * "v1,<base64> v1,<base64> v1a,<base64>": Standard Webhooks.  Entries of
+ * other versions (v1a is ed25519) are skipped; at least one v1 entry must
+ * decode.
+ */
+
+ngx_int_t
+ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
+    ngx_http_itsm_sig_header_t *h)
+{
+    u_char  *last, *token;
+
+    h->n = 0;
+    last = p + len;
+
+    while (p < last) {
+        p = ngx_http_itsm_sig_skip_space(p, last);
+
+        token = p;
+
+        while (p < last && *p != ' ' && *p != '\t') {
+            p++;
+        }
+
+        if (p - token > 3
+            && token[0] == 'v' && token[1] == '1' && token[2] == ',')
+        {
+            (void) ngx_http_itsm_sig_add(h, token + 3, p - token - 3,
+                                         NGX_HTTP_ITSM_SIG_BASE64);
+        }
+    }
+
+    return h->n ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * "t=<unix time>,v1=<hex>[,v1=<hex>][,v0=<hex>]": Stripe.  Exactly one t=;
+ * v1 entries are kept, other schemes skipped.
+ */
+
+ngx_int_t
+ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
+    ngx_http_itsm_sig_header_t *h)
+{
+    u_char  *last, *item, *end;
+
+    h->n = 0;
+    h->timestamp.len = 0;
+    h->timestamp.data = NULL;
+
+    last = p + len;
+
+    while (p < last) {
+        p = ngx_http_itsm_sig_skip_space(p, last);
+
+        item = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        end = p;
+
+        while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+
+        if (p < last) {
+            p++;                                 /* the "," */
+        }
+
+        if (end - item > 2 && item[0] == 't' && item[1] == '=') {
+
+            if (h->timestamp.data) {
+                return NGX_DECLINED;
+            }
+
+            h->timestamp.data = item + 2;
+            h->timestamp.len = end - item - 2;
+            continue;
+        }
+
+        if (end - item > 3
+            && item[0] == 'v' && item[1] == '1' && item[2] == '=')
+        {
+            (void) ngx_http_itsm_sig_add(h, item + 3, end - item - 3,
+                                         NGX_HTTP_ITSM_SIG_HEX);
+        }
+    }
+
+    if (h->timestamp.data == NULL || h->n == 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "[<prefix>]<hex or base64>": GitHub, Jira, Slack, Grafana, generic */
+
+ngx_int_t
+ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
+    ngx_uint_t encoding, ngx_http_itsm_sig_header_t *h)
+{
+    size_t    i;
+    u_char   *last, c1, c2;
+
+    h->n = 0;
+    last = p + len;
+
+    p = ngx_http_itsm_sig_skip_space(p, last);
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    if ((size_t) (last - p) < prefix->len) {
+        return NGX_DECLINED;
+    }
+
+    /* the prefix is compared without regard to case: "sha256=" or "SHA256=" */
+
+    for (i = 0; i < prefix->len; i++) {
+        c1 = p[i];
+        c2 = prefix->data[i];
+
+        c1 = (c1 >= 'A' && c1 <= 'Z') ? (c1 | 0x20) : c1;
+        c2 = (c2 >= 'A' && c2 <= 'Z') ? (c2 | 0x20) : c2;
+
+        if (c1 != c2) {
+            return NGX_DECLINED;
+        }
+    }
+
+    p += prefix->len;
+
+    return ngx_http_itsm_sig_add(h, p, last - p, encoding);
+}
+
+
+/* a unix time in seconds: digits only, no sign, no fraction */
+
+ngx_int_t
+ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len, time_t *t)
+{
+    size_t  i;
+    time_t  value;
+
+    if (len == 0 || len > NGX_HTTP_ITSM_SIG_TS_MAX_LEN) {
+        return NGX_DECLINED;
+    }
+
+    value = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_DECLINED;
+        }
+
+        value = value * 10 + (p[i] - '0');
+    }
+
+    *t = value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A delivery id that goes into signed content: printable ASCII without
+ * spaces and, as the Standard Webhooks specification asks, without "."
+ * (the separator of the signed content).
+ */
+
+ngx_int_t
+ngx_http_itsm_sig_check_id(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 256) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '.') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* case-insensitive hex; the length of what was written, or -1 */
+
+ssize_t
+ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
+{
+    size_t  i;
+    u_char  c, hi, lo;
+
+    if (len % 2 || len / 2 > size) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i += 2) {
+
+        c = src[i];
+
+        if (c >= '0' && c <= '9') {
+            hi = c - '0';
+
+        } else {
+            c |= 0x20;
+
+            if (c < 'a' || c > 'f') {
+                return -1;
+            }
+
+            hi = c - 'a' + 10;
+        }
+
+        c = src[i + 1];
+
+        if (c >= '0' && c <= '9') {
+            lo = c - '0';
+
+        } else {
+            c |= 0x20;
+
+            if (c < 'a' || c > 'f') {
+                return -1;
+            }
+
+            lo = c - 'a' + 10;
+        }
+
+        dst[i / 2] = (u_char) (hi << 4 | lo);
+    }
+
+    return len / 2;
+}
+
+
+/*
+ * Base64 (RFC 4648 section 4, "+/") or base64url (section 5, "-_"), with
+ * or without "=" padding; the length of what was written, or -1.
+ */
+
+ssize_t
+ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
+    size_t len, ngx_uint_t url)
+{
+    u_char      c;
+    size_t      i, n, out;
+    uint32_t    acc;
+    ngx_int_t   v;
+
+    n = 0;
+
+    while (len && src[len - 1] == '=' && n < 2) {
+        len--;
+        n++;
+    }
+
+    if (n && (len + n) % 4) {
+        return -1;
+    }
+
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    out = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+
+    if (out > size) {
+        return -1;
+    }
+
+    acc = 0;
+    out = 0;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (url) {
+            if (c == '+' || c == '/') {
+                return -1;
+            }
+
+            c = (c == '-') ? '+' : (c == '_') ? '/' : c;
+
+        } else if (c == '-' || c == '_') {
+            return -1;
+        }
+
+        v = ngx_http_itsm_b64[c];
+
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = acc << 6 | (uint32_t) v;
+
+        if (i % 4 == 3) {
+            dst[out++] = (u_char) (acc >> 16);
+            dst[out++] = (u_char) (acc >> 8);
+            dst[out++] = (u_char) acc;
+            acc = 0;
+        }
+    }
+
+    switch (len % 4) {
+
+    case 2:
+        dst[out++] = (u_char) (acc >> 4);
+        break;
+
+    case 3:
+        dst[out++] = (u_char) (acc >> 10);
+        dst[out++] = (u_char) (acc >> 2);
+        break;
+    }
+
+    return out;
+}
+
+
+static u_char *
+ngx_http_itsm_sig_skip_space(u_char *p, u_char *last)
+{
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* one more signature; extra ones past NGX_HTTP_ITSM_SIG_MAX are ignored */
+
+static ngx_int_t
+ngx_http_itsm_sig_add(ngx_http_itsm_sig_header_t *h, u_char *p, size_t len,
+    ngx_uint_t encoding)
+{
+    ssize_t  n;
+
+    if (h->n == NGX_HTTP_ITSM_SIG_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if (encoding == NGX_HTTP_ITSM_SIG_HEX) {
+        n = ngx_http_itsm_hex_decode(h->mac[h->n], NGX_HTTP_ITSM_SIG_MAX_LEN,
+                                     p, len);
+
+    } else {
+        n = ngx_http_itsm_base64_decode(h->mac[h->n],
+                                        NGX_HTTP_ITSM_SIG_MAX_LEN, p, len, 0);
+    }
+
+    if (n <= 0) {
+        return NGX_DECLINED;
+    }
+
+    h->len[h->n++] = n;
+
+    return NGX_OK;
+}
