@@ -39,6 +39,10 @@ static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_dedup(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
+    const char *name);
 static ngx_int_t ngx_http_itsm_handler_refused(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
@@ -443,6 +447,11 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
 
+    rc = ngx_http_itsm_handler_dedup(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (ctx->store == NULL) {
         /* no memory of earlier alerts: every firing alert creates */
         ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
@@ -511,6 +520,149 @@ ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
 
     return ngx_http_itsm_zone_hit(imcf->zone, &key, ctx->record.occurrences,
                                   &ctx->tpl.last_seen);
+}
+
+
+/*
+ * A delivery seen before (same delivery id, within the window) gets the
+ * first answer again and changes nothing: NGX_OK with its result pushed.
+ * NGX_DECLINED: a new delivery, ctx->dedup holds its id (may be empty).
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *p;
+    ngx_str_t                   id, *name;
+    ngx_table_elt_t            *h;
+    ngx_http_itsm_answer_t      ans;
+    ngx_http_itsm_result_t     *res;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    ngx_str_null(&ctx->dedup);
+
+    if (imcf->zone == NULL || ctx->conf->dedup_off) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->conf->dedup) {
+        if (ngx_http_itsm_tpl_render(ctx->conf->dedup, &ctx->tpl, r->pool,
+                                     &id)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        h = ngx_http_itsm_handler_header(r, "Idempotency-Key");
+
+        if (h == NULL) {
+            h = ngx_http_itsm_handler_header(r, "webhook-id");
+        }
+
+        if (h == NULL) {
+            return NGX_DECLINED;
+        }
+
+        id = h->value;
+    }
+
+    if (id.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    /* "connector \0 id [\0 index]": the alerts of one delivery apart */
+
+    name = &ctx->conf->connector->name;
+
+    ctx->dedup.data = ngx_pnalloc(r->pool, name->len + id.len + 2
+                                           + NGX_INT_T_LEN);
+    if (ctx->dedup.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->dedup.data, name->data, name->len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, id.data, id.len);
+
+    if (ctx->alerts.nelts > 1) {
+        p = ngx_sprintf(p, "%Z%ui", ctx->index);
+    }
+
+    ctx->dedup.len = p - ctx->dedup.data;
+
+    if (ngx_http_itsm_zone_answer_get(imcf->zone, &ctx->dedup, &ans)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: delivery \"%V\" was seen before: its first answer "
+                  "is given again", &id);
+
+    res = ngx_array_push(&ctx->results);
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
+
+    res->alert = ctx->alert;
+    res->key = ctx->key;
+    res->action = ans.action;
+    res->outcome = ans.outcome;
+    res->replayed = 1;
+
+    if (ans.ticket.len) {
+        res->ticket_id.data = ngx_pstrdup(r->pool, &ans.ticket);
+        if (res->ticket_id.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        res->ticket_id.len = ans.ticket.len;
+    }
+
+    ctx->outcome = ngx_http_itsm_outcome_names[NGX_HTTP_ITSM_OUTCOME_DUPLICATE];
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_DUPLICATE);
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_itsm_handler_header(ngx_http_request_t *r, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
@@ -874,6 +1026,20 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     ngx_http_itsm_status_count(r, ctx->conf->source, res->outcome);
 
+    if (ctx->dedup.len) {
+        ngx_http_itsm_answer_t      ans;
+        ngx_http_itsm_main_conf_t  *imcf;
+
+        imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+        ans.action = res->action;
+        ans.outcome = res->outcome;
+        ans.ticket = res->ticket_id;
+
+        ngx_http_itsm_zone_answer_put(imcf->zone, &ctx->dedup,
+                                      ctx->conf->dedup_window, &ans);
+    }
+
     return NGX_OK;
 }
 
@@ -1074,13 +1240,14 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     json_t                     *body, *list, *alert;
     ngx_str_t                  *name, *outcome;
-    ngx_uint_t                  i, status;
+    ngx_uint_t                  i, status, replayed;
     ngx_http_itsm_result_t     *res;
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->conf->connector;
     res = ctx->results.elts;
     status = NGX_HTTP_OK;
+    replayed = 0;
 
     list = json_array();
     if (list == NULL) {
@@ -1114,6 +1281,8 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         if (res[i].action == NGX_HTTP_ITSM_ACTION_CREATE) {
             status = NGX_HTTP_CREATED;
         }
+
+        replayed += res[i].replayed;
     }
 
     body = json_pack("{s:s, s:o}", "status",
@@ -1124,6 +1293,12 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                      "alerts", list);
     if (body == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a delivery seen before: 200 and the first answer again */
+
+    if (replayed == ctx->results.nelts) {
+        status = NGX_HTTP_OK;
     }
 
     return ngx_http_itsm_reply_json(r, status, body);

@@ -194,6 +194,16 @@ typedef struct {
 } ngx_http_itsm_connector_t;
 
 
+/* an answer kept for a delivery that may come again */
+
+typedef struct {
+    ngx_uint_t                   action;
+    ngx_uint_t                   outcome;
+    ngx_str_t                    ticket;
+    u_char                       ticket_data[NGX_HTTP_ITSM_TICKET_MAX];
+} ngx_http_itsm_answer_t;
+
+
 /* the status page's counters, in the zone */
 
 typedef struct {
@@ -221,6 +231,10 @@ typedef struct {
     time_t                       retry_after;
     ngx_flag_t                   status_prometheus;
 
+    ngx_http_itsm_tpl_t         *dedup;        /* delivery id template */
+    ngx_flag_t                   dedup_off;
+    time_t                       dedup_window;
+
     u_char                      *file;         /* where itsm_pass is */
     ngx_uint_t                   line;
 } ngx_http_itsm_loc_conf_t;
@@ -235,6 +249,7 @@ typedef struct {
     ngx_http_itsm_outcome_e      outcome;
     ngx_str_t                    ticket_id;
     const char                  *reason;
+    unsigned                     replayed:1;   /* a delivery seen before */
 } ngx_http_itsm_result_t;
 
 
@@ -253,6 +268,7 @@ typedef struct {
     ngx_http_itsm_alert_t       *alert;
     ngx_http_itsm_tpl_ctx_t      tpl;
     ngx_str_t                    key;
+    ngx_str_t                    dedup;        /* delivery id, if any */
     ngx_http_itsm_record_t       record;       /* before the claim */
     ngx_http_itsm_plan_t         plan;
     ngx_uint_t                   step;
@@ -332,6 +348,10 @@ ngx_http_itsm_counters_t *ngx_http_itsm_zone_counters(
     ngx_http_itsm_zone_t *zone);
 ngx_uint_t ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
     ngx_uint_t base, time_t *last_seen);
+ngx_int_t ngx_http_itsm_zone_answer_get(ngx_http_itsm_zone_t *zone,
+    ngx_str_t *key, ngx_http_itsm_answer_t *ans);
+void ngx_http_itsm_zone_answer_put(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    time_t window, ngx_http_itsm_answer_t *ans);
 void ngx_http_itsm_zone_usage(ngx_http_itsm_zone_t *zone, size_t *size,
     size_t *free, ngx_uint_t *keys);
 

@@ -9,21 +9,29 @@
 
 /*
  * The hot, ephemeral state in an nginx shared memory zone ("itsm_zone"):
- * how often each key fired (an rbtree of keys with an LRU, as limit_req
- * keeps its states) and the counters of the status page.  It survives a
- * reload; it need not survive a restart: a key's count then starts again
- * from what the store recorded at its last transition.
+ * how often each key fired, the answers given to deliveries that may come
+ * again (idempotency), both in one rbtree with an LRU, as limit_req keeps
+ * its states; and the counters of the status page.  It survives a reload;
+ * it need not survive a restart: a key's count then starts again from what
+ * the store recorded at its last transition.
  */
+
+
+#define NGX_HTTP_ITSM_ZONE_COUNT   0
+#define NGX_HTTP_ITSM_ZONE_ANSWER  1
 
 
 typedef struct {
     u_char                       color;
+    u_char                       kind;
     u_char                       len;
-    u_short                      reserved;
+    u_char                       ticket_len;   /* answer */
+    u_char                       action;       /* answer */
+    u_char                       outcome;      /* answer */
     ngx_queue_t                  queue;
-    time_t                       last_seen;
+    time_t                       time;         /* last seen, or expiry */
     ngx_uint_t                   occurrences;
-    u_char                       data[1];
+    u_char                       data[1];      /* key, then ticket */
 } ngx_http_itsm_zone_node_t;
 
 
@@ -48,7 +56,13 @@ static ngx_int_t ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone,
 static void ngx_http_itsm_zone_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_itsm_zone_node_t *ngx_http_itsm_zone_lookup(
-    ngx_http_itsm_zone_t *zone, ngx_str_t *key, uint32_t hash);
+    ngx_http_itsm_zone_t *zone, ngx_uint_t kind, ngx_str_t *key,
+    uint32_t hash);
+static ngx_http_itsm_zone_node_t *ngx_http_itsm_zone_alloc(
+    ngx_http_itsm_zone_t *zone, ngx_uint_t kind, ngx_str_t *key,
+    uint32_t hash, size_t extra);
+static void ngx_http_itsm_zone_free(ngx_http_itsm_zone_t *zone,
+    ngx_http_itsm_zone_node_t *zn);
 static void ngx_http_itsm_zone_evict(ngx_http_itsm_zone_t *zone);
 
 
@@ -194,10 +208,8 @@ ngx_uint_t
 ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
     ngx_uint_t base, time_t *last_seen)
 {
-    size_t                      size;
     uint32_t                    hash;
     ngx_uint_t                  n;
-    ngx_rbtree_node_t          *node;
     ngx_http_itsm_zone_node_t  *zn;
 
     if (key->len > 255) {
@@ -208,57 +220,121 @@ ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    zn = ngx_http_itsm_zone_lookup(zone, key, hash);
+    zn = ngx_http_itsm_zone_lookup(zone, NGX_HTTP_ITSM_ZONE_COUNT, key, hash);
 
     if (zn) {
-        ngx_queue_remove(&zn->queue);
-        ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
-
         if (zn->occurrences < base) {
             zn->occurrences = base;
         }
 
         n = ++zn->occurrences;
-        *last_seen = zn->last_seen;
-        zn->last_seen = ngx_time();
+        *last_seen = zn->time;
+        zn->time = ngx_time();
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return n;
     }
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_itsm_zone_node_t, data)
-           + key->len;
+    zn = ngx_http_itsm_zone_alloc(zone, NGX_HTTP_ITSM_ZONE_COUNT, key, hash, 0);
 
-    node = ngx_slab_alloc_locked(zone->shpool, size);
-
-    if (node == NULL) {
-        ngx_http_itsm_zone_evict(zone);
-        node = ngx_slab_alloc_locked(zone->shpool, size);
-
-        if (node == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return base + 1;
-        }
+    if (zn == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return base + 1;
     }
 
-    node->key = hash;
-
-    zn = (ngx_http_itsm_zone_node_t *) &node->color;
-    zn->len = (u_char) key->len;
     zn->occurrences = base + 1;
-    zn->last_seen = ngx_time();
-    ngx_memcpy(zn->data, key->data, key->len);
-
-    ngx_rbtree_insert(&zone->sh->rbtree, node);
-    ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
-    zone->sh->nodes++;
-
+    zn->time = ngx_time();
     n = zn->occurrences;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return n;
+}
+
+
+/*
+ * The answer given to a delivery: "key" names it (a delivery id), for
+ * "window" seconds.  NGX_OK and "ans" filled when there is one.
+ */
+
+ngx_int_t
+ngx_http_itsm_zone_answer_get(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    ngx_http_itsm_answer_t *ans)
+{
+    uint32_t                    hash;
+    ngx_int_t                   rc;
+    ngx_http_itsm_zone_node_t  *zn;
+
+    if (key->len > 255) {
+        return NGX_DECLINED;
+    }
+
+    hash = ngx_crc32_short(key->data, key->len);
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zn = ngx_http_itsm_zone_lookup(zone, NGX_HTTP_ITSM_ZONE_ANSWER, key, hash);
+
+    if (zn && zn->time < ngx_time()) {
+        ngx_http_itsm_zone_free(zone, zn);
+        zn = NULL;
+    }
+
+    if (zn) {
+        ans->action = zn->action;
+        ans->outcome = zn->outcome;
+        ans->ticket.len = zn->ticket_len;
+        ngx_memcpy(ans->ticket_data, zn->data + zn->len, zn->ticket_len);
+        ans->ticket.data = ans->ticket_data;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_itsm_zone_answer_put(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    time_t window, ngx_http_itsm_answer_t *ans)
+{
+    size_t                      tlen;
+    uint32_t                    hash;
+    ngx_http_itsm_zone_node_t  *zn;
+
+    if (key->len > 255) {
+        return;
+    }
+
+    hash = ngx_crc32_short(key->data, key->len);
+    tlen = ngx_min(ans->ticket.len, NGX_HTTP_ITSM_TICKET_MAX);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    zn = ngx_http_itsm_zone_lookup(zone, NGX_HTTP_ITSM_ZONE_ANSWER, key, hash);
+
+    if (zn && zn->time >= ngx_time()) {
+        /* the first answer stays: a concurrent copy finished later */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    if (zn == NULL) {
+        zn = ngx_http_itsm_zone_alloc(zone, NGX_HTTP_ITSM_ZONE_ANSWER, key,
+                                      hash, NGX_HTTP_ITSM_TICKET_MAX);
+    }
+
+    if (zn) {
+        zn->action = (u_char) ans->action;
+        zn->outcome = (u_char) ans->outcome;
+        zn->ticket_len = (u_char) tlen;
+        ngx_memcpy(zn->data + zn->len, ans->ticket.data, tlen);
+        zn->time = ngx_time() + window;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -278,9 +354,12 @@ ngx_http_itsm_zone_usage(ngx_http_itsm_zone_t *zone, size_t *size,
 }
 
 
+/* the zone is locked by the caller; the node found becomes the most
+ * recently used */
+
 static ngx_http_itsm_zone_node_t *
-ngx_http_itsm_zone_lookup(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
+ngx_http_itsm_zone_lookup(ngx_http_itsm_zone_t *zone, ngx_uint_t kind,
+    ngx_str_t *key, uint32_t hash)
 {
     ngx_int_t                   rc;
     ngx_rbtree_node_t          *node, *sentinel;
@@ -303,9 +382,15 @@ ngx_http_itsm_zone_lookup(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
 
         zn = (ngx_http_itsm_zone_node_t *) &node->color;
 
-        rc = ngx_memn2cmp(key->data, zn->data, key->len, (size_t) zn->len);
+        rc = (ngx_int_t) kind - zn->kind;
 
         if (rc == 0) {
+            rc = ngx_memn2cmp(key->data, zn->data, key->len, (size_t) zn->len);
+        }
+
+        if (rc == 0) {
+            ngx_queue_remove(&zn->queue);
+            ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
             return zn;
         }
 
@@ -313,6 +398,67 @@ ngx_http_itsm_zone_lookup(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
     }
 
     return NULL;
+}
+
+
+/* a new node; when the zone is full, the least recently used go first */
+
+static ngx_http_itsm_zone_node_t *
+ngx_http_itsm_zone_alloc(ngx_http_itsm_zone_t *zone, ngx_uint_t kind,
+    ngx_str_t *key, uint32_t hash, size_t extra)
+{
+    size_t                      size;
+    ngx_rbtree_node_t          *node;
+    ngx_http_itsm_zone_node_t  *zn;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_itsm_zone_node_t, data)
+           + key->len + extra;
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (node == NULL) {
+        ngx_http_itsm_zone_evict(zone);
+
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+        if (node == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                          "itsm: could not allocate a node%s",
+                          zone->shpool->log_ctx);
+            return NULL;
+        }
+    }
+
+    node->key = hash;
+
+    zn = (ngx_http_itsm_zone_node_t *) &node->color;
+    ngx_memzero(zn, offsetof(ngx_http_itsm_zone_node_t, data));
+    zn->kind = (u_char) kind;
+    zn->len = (u_char) key->len;
+    ngx_memcpy(zn->data, key->data, key->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
+    zone->sh->nodes++;
+
+    return zn;
+}
+
+
+static void
+ngx_http_itsm_zone_free(ngx_http_itsm_zone_t *zone,
+    ngx_http_itsm_zone_node_t *zn)
+{
+    ngx_rbtree_node_t  *node;
+
+    ngx_queue_remove(&zn->queue);
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) zn - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_rbtree_delete(&zone->sh->rbtree, node);
+    ngx_slab_free_locked(zone->shpool, node);
+    zone->sh->nodes--;
 }
 
 
@@ -336,8 +482,13 @@ ngx_http_itsm_zone_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
             zn = (ngx_http_itsm_zone_node_t *) &node->color;
             zt = (ngx_http_itsm_zone_node_t *) &temp->color;
 
-            p = (ngx_memn2cmp(zn->data, zt->data, zn->len, zt->len) < 0)
-                ? &temp->left : &temp->right;
+            if (zn->kind != zt->kind) {
+                p = (zn->kind < zt->kind) ? &temp->left : &temp->right;
+
+            } else {
+                p = (ngx_memn2cmp(zn->data, zt->data, zn->len, zt->len) < 0)
+                    ? &temp->left : &temp->right;
+            }
         }
 
         if (*p == sentinel) {
@@ -362,7 +513,6 @@ ngx_http_itsm_zone_evict(ngx_http_itsm_zone_t *zone)
 {
     ngx_uint_t                  n;
     ngx_queue_t                *q;
-    ngx_rbtree_node_t          *node;
     ngx_http_itsm_zone_node_t  *zn;
 
     for (n = 0; n < 4; n++) {
@@ -374,13 +524,6 @@ ngx_http_itsm_zone_evict(ngx_http_itsm_zone_t *zone)
         q = ngx_queue_last(&zone->sh->queue);
         zn = ngx_queue_data(q, ngx_http_itsm_zone_node_t, queue);
 
-        ngx_queue_remove(q);
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) zn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_rbtree_delete(&zone->sh->rbtree, node);
-        ngx_slab_free_locked(zone->shpool, node);
-        zone->sh->nodes--;
+        ngx_http_itsm_zone_free(zone, zn);
     }
 }

@@ -1,0 +1,137 @@
+# A delivery seen twice (same Idempotency-Key or webhook-id header, or the
+# id a template picks from the payload) gets 200 and the first answer
+# again, and does nothing else.
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_zone  itsm:1m;
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"n": "{{ occurrences }}"}';
+        ticket_id /id;
+        on_repeat comment;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
+    location = /alerts { itsm_pass mock; }
+    location = /by-payload { itsm_pass mock; itsm_dedup "{{ /delivery }}"; }
+    location = /no-dedup { itsm_pass mock; itsm_dedup off; }
+    location = /short { itsm_pass mock; itsm_dedup "{{ /delivery }}" window=1s; }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the same Idempotency-Key twice: the first answer again, with 200, and nothing sent
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /alerts\n{\"key\": \"db-1\"}", "POST /alerts\n{\"key\": \"db-1\"}"]
+--- more_headers
+Content-Type: application/json
+Idempotency-Key: delivery-0001
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"(T\d+)"\}\]\}$/,
+ qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}\]\}$/]
+
+
+
+=== TEST 2: what the ITSM received: one create, no comment
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: \w+|delivery "[^"]+" was seen before/
+--- grep_error_log_out
+itsm deliver: create
+delivery "delivery-0001" was seen before
+
+
+
+=== TEST 3: webhook-id (Standard Webhooks) works the same; another id goes through the lifecycle
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /alerts\n{\"key\": \"db-1\"}", "POST /alerts\n{\"key\": \"db-1\"}", "POST /alerts\n{\"key\": \"db-1\"}"]
+--- more_headers eval
+["Content-Type: application/json\nwebhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+ "Content-Type: application/json\nwebhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+ "Content-Type: application/json\nwebhook-id: msg_other"]
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"created"/, qr/"action":"comment","outcome":"commented"/]
+
+
+
+=== TEST 4: the delivery id from the payload, by template
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /by-payload\n{\"key\": \"db-1\", \"delivery\": \"d1\"}",
+ "POST /by-payload\n{\"key\": \"db-1\", \"delivery\": \"d1\"}",
+ "POST /by-payload\n{\"key\": \"db-1\", \"delivery\": \"d2\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"created"/, qr/"outcome":"commented"/]
+
+
+
+=== TEST 5: itsm_dedup off: the header is not a delivery id
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /no-dedup\n{\"key\": \"db-1\"}", "POST /no-dedup\n{\"key\": \"db-1\"}"]
+--- more_headers
+Content-Type: application/json
+Idempotency-Key: same
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"commented"/]
+
+
+
+=== TEST 6: a short window
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /short
+{"key": "db-1", "delivery": "d1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+
+
+
+=== TEST 7: past the window, the same delivery id is a new delivery
+--- init
+sleep 2;
+--- request
+POST /short
+{"key": "db-1", "delivery": "d1"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "outcome":"commented"
+
+
+
+=== TEST 8: an invalid window
+--- config
+    location = /a { itsm_dedup "{{ key }}" window=soon; }
+--- must_die
+--- error_log eval
+qr/invalid window "soon"; e.g. window=1h in \S+nginx\.conf:\d+/
