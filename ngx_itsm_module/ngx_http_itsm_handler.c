@@ -1004,13 +1004,14 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
+
     res->alert = ctx->alert;
     res->key = ctx->key;
     res->action = ctx->plan.nsteps ? ctx->plan.steps[ctx->plan.nsteps - 1]
                                    : NGX_HTTP_ITSM_ACTION_NONE;
     res->outcome = ctx->plan.outcome;
     res->reason = ctx->plan.reason;
-    ngx_str_null(&res->ticket_id);
 
     if (ticket && ticket->len) {
         res->ticket_id.data = ngx_pstrdup(r->pool, ticket);
