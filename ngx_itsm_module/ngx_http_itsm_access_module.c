@@ -59,6 +59,9 @@ typedef struct {
     time_t                       replay_ttl;
     ngx_http_itsm_jwt_conf_t    *jwt;
     ngx_flag_t                   enabled;
+
+    u_char                      *replay_file;  /* itsm_replay in a location */
+    ngx_uint_t                   replay_line;
 } ngx_http_itsm_access_loc_conf_t;
 
 
@@ -1246,6 +1249,14 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
+    if (conf->replay_file && conf->replay && conf->sig == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_replay in %s:%ui acts on signed deliveries only; "
+                      "add itsm_signature to the location",
+                      conf->replay_file, conf->replay_line);
+        return NGX_CONF_ERROR;
+    }
+
     conf->enabled = (conf->allow || conf->sig || conf->jwt);
 
     return NGX_CONF_OK;
@@ -1430,6 +1441,11 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ref->zone = alcf->replay;
     ref->file = cf->conf_file->file.name.data;
     ref->line = cf->conf_file->line;
+
+    if (cf->cmd_type & NGX_HTTP_LOC_CONF) {
+        alcf->replay_file = ref->file;
+        alcf->replay_line = ref->line;
+    }
 
     return NGX_CONF_OK;
 }
