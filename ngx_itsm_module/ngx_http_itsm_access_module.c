@@ -1129,6 +1129,10 @@ ngx_http_itsm_access_postconfiguration(ngx_conf_t *cf)
         }
     }
 
+    if (ngx_http_itsm_replay_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (!amcf->used) {
         return NGX_OK;
     }

@@ -582,6 +582,7 @@ ngx_shm_zone_t *ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf,
     ngx_str_t *name);
 ngx_int_t ngx_http_itsm_replay_check(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, u_char *key, time_t expire);
+ngx_int_t ngx_http_itsm_replay_filter_init(ngx_conf_t *cf);
 
 
 /* ngx_http_itsm_access_module.c */

@@ -57,8 +57,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_request_t          *request;
     ngx_shm_zone_t              *zone;
+    ngx_uint_t                   status;       /* the status sent */
     ngx_atomic_uint_t            conn;
     ngx_uint_t                   req;
     u_char                       key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
@@ -76,6 +76,11 @@ static void ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
 static void ngx_http_itsm_replay_expire(ngx_http_itsm_replay_ctx_t *ctx,
     time_t now, ngx_uint_t force);
 static void ngx_http_itsm_replay_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_replay_header_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_uint_t                        ngx_http_itsm_replay_used;
 
 
 /* "itsm_replay_zone name:size;" at http level */
@@ -142,6 +147,8 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     shm_zone->init = ngx_http_itsm_replay_init_zone;
     shm_zone->data = ctx;
+
+    ngx_http_itsm_replay_used = 1;
 
     return NGX_CONF_OK;
 }
@@ -275,8 +282,8 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     }
 
     rc = cln->data;
-    rc->request = r;
     rc->zone = zone;
+    rc->status = 0;
     rc->conn = r->connection->number;
     rc->req = r->connection->requests;
     ngx_memcpy(rc->key, key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
@@ -365,6 +372,50 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
 }
 
 
+/*
+ * The status the sender saw is the one of the first response header that
+ * went out; r->headers_out.status may be changed later (an error after the
+ * header was sent), or never set at all (the client went away).
+ */
+
+ngx_int_t
+ngx_http_itsm_replay_filter_init(ngx_conf_t *cf)
+{
+    if (ngx_http_itsm_replay_used) {
+        ngx_http_next_header_filter = ngx_http_top_header_filter;
+        ngx_http_top_header_filter = ngx_http_itsm_replay_header_filter;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_replay_header_filter(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t          *c;
+    ngx_http_itsm_replay_cln_t  *rc;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /* the cleanup outlives the module ctx, which a redirect clears */
+
+    for (c = r->pool->cleanup; c; c = c->next) {
+        if (c->handler == ngx_http_itsm_replay_cleanup) {
+            rc = c->data;
+
+            if (rc->status == 0) {
+                rc->status = r->headers_out.status;
+            }
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
 /* when the request is freed: remember a delivery that got a 2xx */
 
 static void
@@ -378,7 +429,7 @@ ngx_http_itsm_replay_cleanup(void *data)
     ngx_http_itsm_replay_node_t  *rn;
 
     ctx = rc->zone->data;
-    status = rc->request->headers_out.status;
+    status = rc->status;
     now = ngx_time();
 
     ngx_shmtx_lock(&ctx->shpool->mutex);

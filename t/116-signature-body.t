@@ -1,0 +1,226 @@
+# The body is read whole in the access phase and verified over its raw
+# bytes wherever nginx keeps it: several memory buffers, a temporary file,
+# a chunked body, a body that arrives late.  It stays in place for the
+# content handler.  Bodies over itsm_max_body get 413 with a JSON error,
+# before anything is read when Content-Length announces them.
+use Test::Nginx::Socket 'no_plan';
+use MIME::Base64 qw(encode_base64 decode_base64);
+use Digest::SHA qw(hmac_sha256);
+
+our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+our $Big = '{"key": "big-1", "title": "A large alert", "description": "'
+           . ('0123456789abcdef' x 1250) . '"}';
+our $Small = '{"key": "small-1", "title": "A small alert"}';
+
+sub signed {
+    my ($body, $id) = @_;
+    my $ts = time();
+    (my $key = $Secret) =~ s/^whsec_//;
+    my $sig = encode_base64(hmac_sha256("$id.$ts.$body", decode_base64($key)), '');
+    return "Content-Type: application/json\r\nwebhook-id: $id\r\n"
+           . "webhook-timestamp: $ts\r\nwebhook-signature: v1,$sig\r\n";
+}
+
+sub raw {
+    my ($uri, $body, $id, %o) = @_;
+    my $h = "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+            . signed($body, $id);
+    if ($o{chunked}) {
+        my $chunks = '';
+        for (my $i = 0; $i < length($body); $i += $o{chunked}) {
+            my $c = substr($body, $i, $o{chunked});
+            $chunks .= sprintf("%x\r\n%s\r\n", length($c), $c);
+        }
+        return "${h}Transfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n";
+    }
+    return "${h}Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+
+our $HttpConfig = <<'_EOC_';
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /api/ticket 'body={"title": "{{ title }}", "size": "{{ description }}"}';
+        ticket_id  /id;
+    }
+    itsm_connector down {
+        location   /_itsm/down;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; return 201 '{"id":"13"}'; }
+    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+
+    location = /alerts {
+        client_body_buffer_size 1k;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_pass mock;
+    }
+
+    location = /file-only {
+        client_body_in_file_only clean;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_pass mock;
+    }
+
+    location = /limited {
+        client_body_buffer_size 1k;
+        itsm_max_body 4k;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_pass down;
+    }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a 20 KB body in a temporary file is verified and reaches the content handler
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/alerts', $::Big, 'msg_big')
+--- error_code: 201
+--- response_body_like: "ticket_id":"13"
+--- error_log
+a client request body is buffered to a temporary file
+itsm: connector "mock" created ticket "13" for alert "big-1"
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: one changed byte at the end of a body in a temporary file
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+my $r = ::raw('/alerts', $::Big, 'msg_big2');
+$r =~ s/ef"\}$/eF"}/;
+$r
+--- error_code: 401
+--- response_body_like: signature_mismatch
+--- error_log
+a client request body is buffered to a temporary file
+--- no_error_log
+created ticket
+
+
+
+=== TEST 3: client_body_in_file_only: the body is only in the file
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/file-only', $::Small, 'msg_file')
+--- error_code: 201
+--- error_log
+itsm: connector "mock" created ticket "13" for alert "small-1"
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a chunked body, in many small chunks and several buffers
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/alerts', $::Big, 'msg_chunked', chunked => 777)
+--- error_code: 201
+--- error_log
+itsm: connector "mock" created ticket "13" for alert "big-1"
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: a body that arrives in two parts: the access phase waits and resumes
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+my $r = ::raw('/alerts', $::Small, 'msg_slow');
+[substr($r, 0, -20), substr($r, -20)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 201
+--- error_log
+itsm access: waiting for the body
+itsm access: body read, async:1
+itsm: connector "mock" created ticket "13" for alert "small-1"
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a slow body with a wrong signature is refused after it is read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+my $r = ::raw('/alerts', $::Small, 'msg_slow2');
+$r =~ s/small-1/small-2/;
+[substr($r, 0, -20), substr($r, -20)]
+--- raw_request_middle_delay: 0.3
+--- error_code: 401
+--- response_body_like: signature_mismatch
+--- error_log
+itsm access: body read, async:1
+--- no_error_log
+created ticket
+
+
+
+=== TEST 7: Content-Length over itsm_max_body: 413 before anything is read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/limited', $::Big, 'msg_large')
+--- error_code: 413
+--- response_body
+{"error":"body_too_large","message":"the body has 20061 bytes, more than the 4096 allowed by itsm_max_body"}
+--- no_error_log
+a client request body is buffered to a temporary file
+[error]
+
+
+
+=== TEST 8: a chunked body over itsm_max_body: 413 once it is read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/limited', $::Big, 'msg_large2', chunked => 4000)
+--- error_code: 413
+--- response_body
+{"error":"body_too_large","message":"the body has 20061 bytes, more than the 4096 allowed by itsm_max_body"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a signed empty body (Content-Length: 0) is verified like any other
+--- http_config eval: $::HttpConfig
+--- config eval
+$::Config . <<'_EOC_';
+    location = /verify {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        try_files /.none =204;
+    }
+_EOC_
+--- raw_request eval
+::raw('/verify', '', 'msg_empty')
+--- error_code: 204
+
+
+
+=== TEST 10: a refusal before the body is read keeps the connection usable
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- pipelined_requests eval
+["POST /alerts\n$::Small", "GET /nope"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[401, 404]
