@@ -224,7 +224,7 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
       NULL },
 
     { ngx_string("itsm_jwt_preset"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_itsm_access_jwt_preset,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

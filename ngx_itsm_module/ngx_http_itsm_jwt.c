@@ -92,7 +92,7 @@ ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
 
     jwt->header = ngx_http_itsm_jwt_json(token, dot1 - token, buf, &used);
     if (jwt->header == NULL) {
-        *error = "the token's header is not base64url-encoded JSON object";
+        *error = "the token's header is not a base64url-encoded JSON object";
         return NGX_DECLINED;
     }
 
@@ -137,7 +137,7 @@ ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
     jwt->claims = ngx_http_itsm_jwt_json(dot1 + 1, dot2 - dot1 - 1, buf,
                                          &used);
     if (jwt->claims == NULL) {
-        *error = "the token's payload is not base64url-encoded JSON object";
+        *error = "the token's payload is not a base64url-encoded JSON object";
         goto failed;
     }
 

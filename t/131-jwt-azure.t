@@ -1,0 +1,210 @@
+# itsm_jwt_preset azure_secure_webhook: Entra ID tokens of an Azure Monitor
+# action group's Secure Webhook.  The issuer is pinned to the tenant in its
+# v1.0 (https://sts.windows.net/<tenant>/) and v2.0
+# (https://login.microsoftonline.com/<tenant>/v2.0) forms; appid (v1.0) or
+# azp (v2.0) must be the action groups' application
+# (461e8683-5575-4561-ac7f-899cc907d62a) and roles must hold
+# ActionGroupsSecureWebhook.  A valid token of the wrong application or
+# without the role is 403; anything else wrong is 401.
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Nginx::Socket 'no_plan';
+use ItsmJwt;
+
+our $Key = ItsmJwt::key('azure1', 'rsa');
+$ENV{TEST_NGINX_JWKS} = ItsmJwt::jwks('azure.json',
+    ItsmJwt::jwk($Key, 'nOo3ZDrODXEK1jKWhXslHR_KXEg', use => 'sig'));
+
+our $Tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+our $AppId = '461e8683-5575-4561-ac7f-899cc907d62a';
+our $Alert = '{"key": "az-1", "title": "CPU above 90%"}';
+our $Now = time();
+
+sub v1 {
+    my (%o) = @_;
+    my %c = (aud => 'api://itsm-gateway', iss => "https://sts.windows.net/$Tenant/",
+             iat => $Now - 60, nbf => $Now - 60, exp => $Now + 3600,
+             appid => $AppId, appidacr => '2', idp => "https://sts.windows.net/$Tenant/",
+             oid => 'a8d6b2c4-0000-4000-8000-000000000001',
+             roles => ['ActionGroupsSecureWebhook'], sub => 'a8d6b2c4',
+             tid => $Tenant, ver => '1.0');
+    @c{keys %o} = values %o;
+    delete $c{$_} for grep { !defined $c{$_} } keys %c;
+    return token(\%c);
+}
+
+sub v2 {
+    my (%o) = @_;
+    my %c = (aud => '9f3b1c2d-aaaa-4bbb-8ccc-123456789abc',
+             iss => "https://login.microsoftonline.com/$Tenant/v2.0",
+             iat => $Now - 60, nbf => $Now - 60, exp => $Now + 3600,
+             azp => $AppId, azpacr => '2', oid => 'a8d6b2c4',
+             roles => ['ActionGroupsSecureWebhook'], sub => 'a8d6b2c4',
+             tid => $Tenant, ver => '2.0');
+    @c{keys %o} = values %o;
+    delete $c{$_} for grep { !defined $c{$_} } keys %c;
+    return token(\%c);
+}
+
+sub token {
+    return "Content-Type: application/json\nAuthorization: Bearer "
+           . ItsmJwt::token($Key, { typ => 'JWT', alg => 'RS256',
+                                    kid => 'nOo3ZDrODXEK1jKWhXslHR_KXEg' },
+                            $_[0]) . "\n";
+}
+
+our $HttpConfig = <<'_EOC_';
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
+    itsm_connector down {
+        location   /_itsm/down;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; return 201 '{"id":"18"}'; }
+    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+
+    location = /alerts/azure {
+        itsm_jwt jwks=$TEST_NGINX_JWKS aud=api://itsm-gateway
+                 aud=9f3b1c2d-aaaa-4bbb-8ccc-123456789abc;
+        itsm_jwt_preset azure_secure_webhook
+                        tenant=72f988bf-86f1-41af-91ab-2d7cd011db47;
+        itsm_pass mock;
+    }
+
+    location = /down {
+        itsm_jwt_preset azure_secure_webhook
+                        tenant=72f988bf-86f1-41af-91ab-2d7cd011db47;
+        itsm_jwt jwks=$TEST_NGINX_JWKS aud=api://itsm-gateway
+                 aud=9f3b1c2d-aaaa-4bbb-8ccc-123456789abc;
+        itsm_pass down;
+    }
+
+    location = /own-app {
+        itsm_jwt jwks=$TEST_NGINX_JWKS aud=api://itsm-gateway;
+        itsm_jwt_preset azure_secure_webhook
+                        tenant=72f988bf-86f1-41af-91ab-2d7cd011db47
+                        app_id=0AAAAAAA-1111-2222-3333-444444444444;
+        try_files /.none =204;
+    }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a v1.0 token (appid, sts.windows.net) creates a ticket
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /alerts/azure\n$::Alert"
+--- more_headers eval
+::v1()
+--- error_code: 201
+--- response_body_like: "ticket_id":"18"
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a v2.0 token (azp, login.microsoftonline.com/.../v2.0) too
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /alerts/azure\n$::Alert"
+--- more_headers eval
+::v2()
+--- error_code: 201
+
+
+
+=== TEST 3: the token of another application: 403 with insufficient_scope
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval
+[::v1(appid => '00000000-0000-0000-0000-000000000001'),
+ ::v2(azp => '00000000-0000-0000-0000-000000000001')]
+--- error_code eval
+[403, 403]
+--- response_headers eval
+["WWW-Authenticate: Bearer realm=\"itsm\", error=\"insufficient_scope\"",
+ "WWW-Authenticate: Bearer realm=\"itsm\", error=\"insufficient_scope\""]
+--- response_body eval
+["{\"error\":\"token_forbidden\",\"message\":\"the token was issued to another application (\\\"appid\\\"/\\\"azp\\\")\"}\n",
+ "{\"error\":\"token_forbidden\",\"message\":\"the token was issued to another application (\\\"appid\\\"/\\\"azp\\\")\"}\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: no ActionGroupsSecureWebhook role, or no roles at all: 403
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval
+[::v1(roles => ['Reader']), ::v2(roles => undef)]
+--- error_code eval
+[403, 403]
+--- response_body_like eval
+['"token_forbidden","message":"the token does not carry the required role', 'token_forbidden']
+
+
+
+=== TEST 5: another tenant, or a tenant-independent issuer: 401
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval
+[::v1(iss => 'https://sts.windows.net/00000000-1111-2222-3333-444444444444/'),
+ ::v2(iss => 'https://login.microsoftonline.com/common/v2.0')]
+--- error_code eval
+[401, 401]
+--- response_body_like eval
+['"token_invalid".*issuer', '"token_invalid".*issuer']
+
+
+
+=== TEST 6: a token for another API (aud)
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /down\n$::Alert"
+--- more_headers eval
+::v2(aud => 'https://management.azure.com')
+--- error_code: 401
+--- response_body_like: "token_invalid".*audience
+
+
+
+=== TEST 7: an expired token
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+"POST /down\n$::Alert"
+--- more_headers eval
+::v1(exp => $::Now - 3600)
+--- error_code: 401
+--- response_body_like: "token_expired"
+
+
+
+=== TEST 8: app_id= replaces the action groups' application id (compared without case)
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["GET /own-app", "GET /own-app"]
+--- more_headers eval
+[::v1(appid => '0aaaaaaa-1111-2222-3333-444444444444'), ::v1()]
+--- error_code eval
+[204, 403]

@@ -1,0 +1,54 @@
+# The key set is read at load, so a reload (HUP) picks up a refreshed JWKS
+# file: the way to follow an issuer's key rotation (fetch its keys, e.g.
+# https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys, then
+# "nginx -s reload").  A master process is needed for a reload.
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Nginx::Socket 'no_plan';
+use ItsmJwt;
+
+master_on();
+
+our $Old = ItsmJwt::key('reload-old', 'rsa');
+our $New = ItsmJwt::key('reload-new', 'ec');
+$ENV{TEST_NGINX_JWKS} = ItsmJwt::jwks('reload.json', ItsmJwt::jwk($Old, 'old'));
+
+our $Now = time();
+our %Claims = (iss => 'https://i.test/', aud => 'a', exp => $Now + 600);
+our $OldToken = ItsmJwt::token($Old, { alg => 'RS256', kid => 'old' }, \%Claims);
+our $NewToken = ItsmJwt::token($New, { alg => 'ES256', kid => 'new' }, \%Claims);
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: before: the old key is in the set, the new one is not
+--- config
+    location = /t {
+        itsm_jwt jwks=$TEST_NGINX_JWKS iss=https://i.test/ aud=a;
+        try_files /.none =204;
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer $::OldToken", "Authorization: Bearer $::NewToken"]
+--- error_code eval
+[204, 401]
+
+
+
+=== TEST 2: after the file is replaced and nginx reloaded: the new key only
+--- init
+ItsmJwt::jwks('reload.json', ItsmJwt::jwk($::New, 'new'));
+open(my $fh, '<', "$Test::Nginx::Util::ServRoot/logs/nginx.pid") or die $!;
+my $pid = <$fh>;
+chomp $pid;
+kill 'HUP', $pid;
+select(undef, undef, undef, 1);
+--- request eval
+["GET /t", "GET /t"]
+--- more_headers eval
+["Authorization: Bearer $::NewToken", "Authorization: Bearer $::OldToken"]
+--- error_code eval
+[204, 401]
