@@ -130,6 +130,38 @@ ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf)
 
 
 /*
+ * The payload's alerts, by the location's source profile, appended to
+ * "alerts" (ngx_http_itsm_alert_t *).  NGX_ERROR with "error" set when the
+ * payload is not what the profile expects; the message names the field
+ * and its pointer, for the sender's 400 answer (an empty "error": the
+ * server failed).
+ */
+
+ngx_int_t
+ngx_http_itsm_alert_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_alert_t  *alert, **a;
+
+    alert = ngx_http_itsm_alert_generic(r, payload, conf->pointers, error);
+    if (alert == NULL) {
+        return NGX_ERROR;
+    }
+
+    a = ngx_array_push(alerts);
+    if (a == NULL) {
+        ngx_str_null(error);
+        return NGX_ERROR;
+    }
+
+    *a = alert;
+
+    return NGX_OK;
+}
+
+
+/*
  * Returns NULL with "error" set when the payload cannot be an alert; the
  * message names the field and its pointer, for the sender's 400 answer.
  */

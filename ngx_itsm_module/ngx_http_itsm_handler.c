@@ -252,7 +252,6 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_str_t                text, error;
     ngx_uint_t               depth;
     json_error_t             err;
-    ngx_http_itsm_alert_t   *alert, **a;
 
     rc = ngx_http_itsm_handler_body_text(r, ctx, &text);
     if (rc != NGX_OK) {
@@ -288,19 +287,6 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_null(&error);
-
-    alert = ngx_http_itsm_alert_generic(r, ctx->payload, ctx->conf->pointers,
-                                        &error);
-    if (alert == NULL) {
-        if (error.len == 0) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST,
-                                         "invalid_alert", "%V", &error);
-    }
-
     if (ngx_array_init(&ctx->alerts, r->pool, 1,
                        sizeof(ngx_http_itsm_alert_t *))
         != NGX_OK
@@ -311,12 +297,28 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    a = ngx_array_push(&ctx->alerts);
-    if (a == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_str_null(&error);
+
+    if (ngx_http_itsm_alert_parse(r, ctx->conf, ctx->payload, &ctx->alerts,
+                                  &error)
+        != NGX_OK)
+    {
+        ctx->alerts.nelts = 0;
+
+        if (error.len == 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "invalid_alert", "%V", &error);
     }
 
-    *a = alert;
+    if (ctx->alerts.nelts == 0) {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "no_alerts",
+                                         "the payload holds no alert");
+    }
+
     ctx->index = 0;
 
     return ngx_http_itsm_handler_run(r, ctx);

@@ -392,6 +392,9 @@ ngx_int_t ngx_http_itsm_alert_source(ngx_str_t *name,
 ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
     json_t *payload, ngx_str_t *pointers, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
 
 /* ngx_http_itsm_handler.c */
 ngx_int_t ngx_http_itsm_handler(ngx_http_request_t *r);
