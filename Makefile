@@ -48,5 +48,13 @@ test:
 test-valgrind:
 	util/test.sh valgrind
 
+# libFuzzer targets of the access phase's parsers: FUZZ_SECONDS each
+# (default 30); fuzz/long.sh for a long run (see fuzz/README.md)
+.PHONY: fuzz
+fuzz:
+	util/deps.sh build
+	util/build.sh normal
+	fuzz/run.sh
+
 clean:
 	rm -rf build t/servroot t/servroot_*
