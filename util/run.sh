@@ -24,10 +24,22 @@ render_config() {
     cp examples/quickstart/*.json "$qs/"
 }
 
+# --- access phase: the whsec_ secret of /alerts/signed, made once (24
+# random bytes), never overwritten; util/send-signed.sh reads it
+signed_secret() {
+    local file=$var/signed.secret
+    [ -s "$file" ] && return 0
+    mkdir -p "$var"
+    (umask 077 && printf 'whsec_%s\n' "$(openssl rand -base64 24)" > "$file")
+    echo "run: wrote a new signing secret to $file"
+}
+# --- end of access phase
+
 start() {
     util/deps.sh build rt
     util/build.sh normal
     util/rt.sh start 8081 "$var/rt"
+    signed_secret
     render_config
 
     "$NGINX_BIN" -t -q "${nginx_args[@]}"
@@ -51,6 +63,13 @@ The answer names the ticket id.  See the ticket in Request Tracker:
 
   curl -s -u root:password http://127.0.0.1:8081/REST/2.0/ticket/<id>
   web UI: http://127.0.0.1:8081/   (root / password: demo-only credentials)
+
+A signed alert (Standard Webhooks, secret in var/signed.secret):
+
+  util/send-signed.sh examples/quickstart/signed-alert.json
+
+Send the same delivery again (-i/-t repeat its id and timestamp): 200
+"duplicate", no ticket; change one byte of the file: 401.
 
 Stop everything with: make stop
 TXT
