@@ -112,6 +112,9 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
                    &ngx_http_itsm_action_names[index], &action->method_name,
                    &uri, &args);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm deliver body: %*s", body.len, body.data);
+
     if (ngx_http_subrequest(r, &uri, args.len ? &args : NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)

@@ -31,8 +31,6 @@ static ngx_int_t ngx_http_itsm_handler_accept(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *text);
-static ngx_int_t ngx_http_itsm_handler_run(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
@@ -41,8 +39,7 @@ static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_dedup(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
-    const char *name);
+
 static ngx_int_t ngx_http_itsm_handler_refused(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
@@ -74,14 +71,11 @@ static u_char *ngx_http_itsm_handler_response(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_itsm_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_itsm_ctx_t        *ctx;
-    ngx_http_itsm_loc_conf_t   *ilcf;
-    ngx_http_itsm_main_conf_t  *imcf;
+    ngx_int_t                  rc;
+    ngx_http_itsm_ctx_t       *ctx;
+    ngx_http_itsm_loc_conf_t  *ilcf;
 
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
     if (r != r->main) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -94,27 +88,10 @@ ngx_http_itsm_handler(ngx_http_request_t *r)
         return ngx_http_itsm_handler_refused(r, rc);
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_ctx_t));
+    ctx = ngx_http_itsm_handler_ctx(r, ilcf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->request = r;
-    ctx->conf = ilcf;
-    ctx->store = imcf->store;
-    ctx->tpl.request = r;
-
-    /* a claim must not outlive its request, nor a wait timer */
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_itsm_handler_cleanup;
-    cln->data = ctx;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_itsm_module);
 
     /* the reference taken by reading the body is ours until the final
      * ngx_http_finalize_request() of the alert request */
@@ -126,6 +103,43 @@ ngx_http_itsm_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/* the state of an alert request; also for the replay location's */
+
+ngx_http_itsm_ctx_t *
+ngx_http_itsm_handler_ctx(ngx_http_request_t *r, ngx_http_itsm_loc_conf_t *conf)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_itsm_ctx_t        *ctx;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ctx->conf = conf;
+    ctx->store = imcf->store;
+    ctx->tpl.request = r;
+
+    /* a claim must not outlive its request, nor a wait timer */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_itsm_handler_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_itsm_module);
+
+    return ctx;
 }
 
 
@@ -408,7 +422,7 @@ ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
  * error status is returned for nginx to send).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t  rc;
@@ -458,7 +472,7 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         /* no memory of earlier alerts: every firing alert creates */
         ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
         ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
-                                       &ctx->plan);
+                                       ctx->replay, &ctx->plan);
         return ngx_http_itsm_handler_start(r, ctx);
     }
 
@@ -474,10 +488,18 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
-                                   &ctx->plan);
+                                   ctx->replay, &ctx->plan);
 
     if (ctx->plan.nsteps == 0) {
-        /* nothing to change: read only, no write to the store */
+        /* nothing to change now: read only, except for the latest state of
+         * a key in its cooldown, kept to be sent when the cooldown ends */
+
+        if (ctx->plan.coalesce
+            && ngx_http_itsm_queue_save(r, ctx, ctx->plan.due) != NGX_OK)
+        {
+            return ngx_http_itsm_handler_store_failed(r, ctx, "keep");
+        }
+
         ctx->tpl.record = &ctx->record;
         return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
     }
@@ -505,7 +527,7 @@ ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
     ctx->tpl.last_seen = ctx->record.last_seen;
 
     if (imcf->zone == NULL) {
-        return ctx->record.occurrences + 1;
+        return ctx->record.occurrences + (ctx->replay ? 0 : 1);
     }
 
     name = &ctx->conf->connector->name;
@@ -520,8 +542,10 @@ ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
     *p++ = '\0';
     ngx_memcpy(p, ctx->key.data, ctx->key.len);
 
+    /* a replay is no new occurrence: the alerts it stands for counted */
+
     return ngx_http_itsm_zone_hit(imcf->zone, &key, ctx->record.occurrences,
-                                  &ctx->tpl.last_seen);
+                                  &ctx->tpl.last_seen, ctx->replay ? 0 : 1);
 }
 
 
@@ -635,7 +659,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 }
 
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_http_itsm_handler_header(ngx_http_request_t *r, const char *name)
 {
     size_t            len;
@@ -743,7 +767,7 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->claimed = 1;
 
     ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
-                                   &ctx->plan);
+                                   ctx->replay, &ctx->plan);
 
     if (ctx->plan.nsteps == 0) {
         ngx_http_itsm_handler_release(ctx);
@@ -1028,6 +1052,18 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ctx->tpl.ticket_id = res->ticket_id;
 
     ngx_http_itsm_status_count(r, ctx->conf->source, res->outcome);
+
+    /* a change sent (or a replay with nothing left to send) ends what was
+     * pending for the key */
+
+    if (ctx->store
+        && (ctx->replay || (ctx->conf->connector->cooldown
+                            && ctx->plan.nsteps)))
+    {
+        (void) ngx_http_itsm_store_pending_del(ctx->store,
+                                               &ctx->conf->connector->name,
+                                               &ctx->key);
+    }
 
     if (ctx->dedup.len) {
         ngx_http_itsm_answer_t      ans;

@@ -13,8 +13,10 @@
  *
  *   no ticket        firing   -> create
  *                    resolved -> nothing ("ignored")
- *   open ticket      firing   -> on_repeat: nothing | comment | update,
- *                                not within the cooldown of the last one
+ *   open ticket      firing   -> on_repeat: nothing | comment | update;
+ *                                within the cooldown of the last one, the
+ *                                alert is kept and its update sent when the
+ *                                cooldown ends (coalesced: the latest wins)
  *                    resolved -> on_resolve: resolve (optionally after a
  *                                comment) | comment | nothing
  *   resolved ticket  firing   -> on_refire: reopen within the window,
@@ -227,7 +229,7 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
 
 void
 ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
-    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state, ngx_uint_t due,
     ngx_http_itsm_plan_t *plan)
 {
     time_t  now;
@@ -270,9 +272,15 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             return;
         }
 
-        if (conn->cooldown && now < rec->last_action + conn->cooldown) {
+        if (conn->cooldown && !due
+            && now < rec->last_action + conn->cooldown)
+        {
+            /* coalesced: the latest state goes out when the cooldown ends */
             plan->outcome = NGX_HTTP_ITSM_OUTCOME_COOLDOWN;
-            plan->reason = "the ticket was updated within the cooldown";
+            plan->reason = "the ticket was updated within the cooldown; the "
+                           "latest state is sent when it ends";
+            plan->coalesce = 1;
+            plan->due = rec->last_action + conn->cooldown;
             return;
         }
 

@@ -65,6 +65,20 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("itsm_replay_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_itsm_queue_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_replay"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_itsm_queue_replay_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("itsm_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_itsm_zone_directive,
@@ -172,7 +186,15 @@ ngx_http_itsm_init_module(ngx_cycle_t *cycle)
 
     imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
 
-    if (imcf == NULL || imcf->store == NULL) {
+    if (imcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_itsm_queue_init_token(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (imcf->store == NULL) {
         return NGX_OK;
     }
 
@@ -193,7 +215,11 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_itsm_store_open(cycle, imcf->store);
+    if (ngx_http_itsm_store_open(cycle, imcf->store) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_kick_init(cycle, imcf);
 }
 
 
@@ -203,6 +229,8 @@ ngx_http_itsm_exit_process(ngx_cycle_t *cycle)
     ngx_http_itsm_main_conf_t  *imcf;
 
     imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
+
+    ngx_http_itsm_kick_exit();
 
     if (imcf == NULL || imcf->store == NULL) {
         return;
@@ -222,11 +250,36 @@ ngx_http_itsm_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_uint_t                  i;
-    ngx_http_itsm_conn_ref_t   *ref;
-    ngx_http_itsm_main_conf_t  *imcf;
+    ngx_uint_t                   i;
+    ngx_http_itsm_conn_ref_t    *ref;
+    ngx_http_itsm_connector_t  **conn;
+    ngx_http_itsm_main_conf_t   *imcf;
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    /* a cooldown keeps the latest state of an alert to send it when the
+     * cooldown ends: that needs the store and the replay location */
+
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        if (conn[i]->cooldown == 0
+            || conn[i]->on_repeat == NGX_HTTP_ITSM_ACTION_NONE
+            || (imcf->store && imcf->replay_url.len))
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" (%s:%ui): \"on_repeat ... "
+                      "cooldown=\" sends the latest state of an alert when "
+                      "the cooldown ends, which needs \"itsm_store\" and "
+                      "\"itsm_replay_url\" with a location \"itsm_replay;\" "
+                      "(see README)", &conn[i]->name, conn[i]->file,
+                      conn[i]->line);
+        return NGX_ERROR;
+    }
 
     ref = imcf->references.elts;
 

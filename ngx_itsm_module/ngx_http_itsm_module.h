@@ -31,16 +31,28 @@ typedef struct ngx_http_itsm_store_s  ngx_http_itsm_store_t;
 typedef struct ngx_http_itsm_zone_s   ngx_http_itsm_zone_t;
 
 
-/* the fields of a normalized alert, in the order of the template names */
+/*
+ * the fields of a normalized alert, in the order of the template names
+ * (ngx_http_itsm_field_names[]); every field is text, and a field the
+ * source did not give has no data
+ */
 
 typedef enum {
     NGX_HTTP_ITSM_FIELD_KEY = 0,
     NGX_HTTP_ITSM_FIELD_SOURCE,
-    NGX_HTTP_ITSM_FIELD_STATUS,
-    NGX_HTTP_ITSM_FIELD_SEVERITY,
+    NGX_HTTP_ITSM_FIELD_STATUS,                /* "firing" or "resolved" */
+    NGX_HTTP_ITSM_FIELD_SEVERITY,              /* critical ... low */
     NGX_HTTP_ITSM_FIELD_TITLE,
     NGX_HTTP_ITSM_FIELD_DESCRIPTION,
     NGX_HTTP_ITSM_FIELD_RESOURCE,
+    NGX_HTTP_ITSM_FIELD_SEVERITY_RAW,          /* as the source sent it */
+    NGX_HTTP_ITSM_FIELD_GROUP_KEY,
+    NGX_HTTP_ITSM_FIELD_STARTS_AT,
+    NGX_HTTP_ITSM_FIELD_ENDS_AT,
+    NGX_HTTP_ITSM_FIELD_LINK,
+    NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS,   /* ", " between items */
+    NGX_HTTP_ITSM_FIELD_TARGET_IDS,            /* ", " between ids */
+    NGX_HTTP_ITSM_FIELD_EXTERNAL_URL,
     NGX_HTTP_ITSM_NFIELDS
 } ngx_http_itsm_field_e;
 
@@ -53,6 +65,10 @@ typedef enum {
 
 typedef enum {
     NGX_HTTP_ITSM_SOURCE_GENERIC = 0,
+    NGX_HTTP_ITSM_SOURCE_ALERTMANAGER,
+    NGX_HTTP_ITSM_SOURCE_GRAFANA,
+    NGX_HTTP_ITSM_SOURCE_AZURE,
+    NGX_HTTP_ITSM_SOURCE_DATADOG,
     NGX_HTTP_ITSM_NSOURCES
 } ngx_http_itsm_source_e;
 
@@ -93,6 +109,8 @@ typedef struct {
     ngx_uint_t                   nsteps;
     ngx_http_itsm_outcome_e      outcome;
     const char                  *reason;
+    time_t                       due;          /* coalesced: when to send */
+    unsigned                     coalesce:1;
 } ngx_http_itsm_plan_t;
 
 
@@ -138,6 +156,8 @@ typedef struct {
 
 typedef ngx_int_t (*ngx_http_itsm_store_iter_pt)(void *data, ngx_str_t *key,
     ngx_http_itsm_record_t *rec);
+typedef ngx_int_t (*ngx_http_itsm_store_due_pt)(void *data, ngx_str_t *key,
+    ngx_uint_t attempts);
 
 
 /* what a template may substitute: filled by the handler for one render */
@@ -218,6 +238,8 @@ typedef struct {
     ngx_array_t                  references;   /* ngx_http_itsm_conn_ref_t */
     ngx_http_itsm_store_t       *store;        /* NULL: no itsm_store */
     ngx_http_itsm_zone_t        *zone;         /* NULL: no itsm_zone */
+    ngx_str_t                    replay_url;   /* itsm_replay_url */
+    ngx_str_t                    replay_socket;
 } ngx_http_itsm_main_conf_t;
 
 
@@ -290,6 +312,7 @@ typedef struct {
     ngx_uint_t                   occurrences;  /* of the key, this one too */
 
     unsigned                     claimed:1;
+    unsigned                     replay:1;     /* a pending delivery */
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;
@@ -325,6 +348,32 @@ ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,
     size_t *bytes, size_t *keys);
 ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
+ngx_int_t ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
+    ngx_str_t *alert);
+ngx_int_t ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_pool_t *pool, time_t *due,
+    ngx_uint_t *attempts, ngx_str_t *alert);
+ngx_int_t ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key);
+ngx_int_t ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store,
+    time_t now, ngx_http_itsm_store_due_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
+    ngx_str_t *key, time_t due);
+
+/* ngx_http_itsm_queue.c */
+ngx_int_t ngx_http_itsm_queue_init_token(ngx_cycle_t *cycle);
+ngx_str_t *ngx_http_itsm_queue_token_value(void);
+char *ngx_http_itsm_queue_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_itsm_queue_save(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, time_t due);
+
+/* ngx_http_itsm_kick.c */
+ngx_int_t ngx_http_itsm_kick_init(ngx_cycle_t *cycle,
+    ngx_http_itsm_main_conf_t *imcf);
+void ngx_http_itsm_kick_exit(void);
 
 /* ngx_http_itsm_lifecycle.c */
 char *ngx_http_itsm_lifecycle_on_repeat(ngx_conf_t *cf,
@@ -336,7 +385,7 @@ char *ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
 char *ngx_http_itsm_lifecycle_check(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn);
 void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
-    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state, ngx_uint_t due,
     ngx_http_itsm_plan_t *plan);
 void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
@@ -347,7 +396,7 @@ char *ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_http_itsm_counters_t *ngx_http_itsm_zone_counters(
     ngx_http_itsm_zone_t *zone);
 ngx_uint_t ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
-    ngx_uint_t base, time_t *last_seen);
+    ngx_uint_t base, time_t *last_seen, ngx_uint_t add);
 ngx_int_t ngx_http_itsm_zone_answer_get(ngx_http_itsm_zone_t *zone,
     ngx_str_t *key, ngx_http_itsm_answer_t *ans);
 void ngx_http_itsm_zone_answer_put(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
@@ -395,10 +444,51 @@ ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error);
+ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,
+    ngx_http_itsm_source_e source, json_t *raw);
+ngx_int_t ngx_http_itsm_alert_push(ngx_array_t *alerts,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_check_count(ngx_http_request_t *r,
+    size_t n, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_text(ngx_http_request_t *r, json_t *obj,
+    const char *name, ngx_str_t *where, ngx_str_t *out, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_set(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_uint_t field, json_t *obj,
+    const char *name, ngx_str_t *where, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
+    const char *name, json_type type, ngx_str_t *where, json_t **out,
+    ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+void ngx_http_itsm_alert_severity(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+ngx_int_t ngx_http_itsm_alert_missing_key(ngx_http_request_t *r,
+    ngx_str_t *where, const char *name, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
+    const char *fmt, ...);
+
+/* ngx_http_itsm_source_alertmanager.c (Alertmanager and Grafana) */
+ngx_int_t ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
+    ngx_http_itsm_source_e source, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
+
+/* ngx_http_itsm_source_azure.c */
+ngx_int_t ngx_http_itsm_azure_parse(ngx_http_request_t *r, json_t *payload,
+    ngx_array_t *alerts, ngx_str_t *error);
+
+/* ngx_http_itsm_source_datadog.c */
+ngx_int_t ngx_http_itsm_datadog_parse(ngx_http_request_t *r, json_t *payload,
+    ngx_array_t *alerts, ngx_str_t *error);
 
 /* ngx_http_itsm_handler.c */
 ngx_int_t ngx_http_itsm_handler(ngx_http_request_t *r);
 void ngx_http_itsm_handler_resume(ngx_http_request_t *r);
+ngx_http_itsm_ctx_t *ngx_http_itsm_handler_ctx(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf);
+ngx_int_t ngx_http_itsm_handler_run(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
+    const char *name);
 
 /* ngx_http_itsm_deliver.c */
 ngx_int_t ngx_http_itsm_deliver(ngx_http_request_t *r,

@@ -26,6 +26,11 @@
  *
  * Only transitions are written (claim, commit, release); an alert for an
  * open ticket that changes nothing reads the map and writes nothing.
+ *
+ * A second table holds the pending deliveries: the latest state of a key
+ * whose update waits for the end of a cooldown (or for a retry), with the
+ * time it is due; a worker's timer hands due ones to the replay location
+ * (ngx_http_itsm_kick.c).
  */
 
 
@@ -41,13 +46,23 @@ struct ngx_http_itsm_store_s {
     time_t                       lease;
 
     MDB_env                     *env;
-    MDB_dbi                      dbi;
+    MDB_dbi                      dbi;          /* "keys" */
+    MDB_dbi                      pending;      /* "pending" */
     MDB_txn                     *reader;     /* reset between reads */
     ngx_log_t                   *log;
 
     u_char                      *file;
     ngx_uint_t                   line;
 };
+
+
+/* a pending delivery as stored: then the alert as JSON */
+
+typedef struct {
+    int64_t                      due;
+    uint32_t                     attempts;
+    uint32_t                     len;
+} ngx_http_itsm_store_pend_t;
 
 
 /* the record as stored: fixed size, little-endian host order */
@@ -219,6 +234,11 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return ngx_http_itsm_store_failed(store, "mdb_env_set_mapsize", rc);
     }
 
+    rc = mdb_env_set_maxdbs(store->env, 2);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_set_maxdbs", rc);
+    }
+
     /*
      * MDB_NOSYNC: claims need no flush (a lost claim just expires); the
      * commits that record a ticket call mdb_env_sync() themselves.
@@ -239,7 +259,12 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
     }
 
-    rc = mdb_dbi_open(txn, NULL, 0, &store->dbi);
+    rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &store->dbi);
+
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &store->pending);
+    }
+
     if (rc != 0) {
         mdb_txn_abort(txn);
         return ngx_http_itsm_store_failed(store, "mdb_dbi_open", rc);
@@ -447,6 +472,268 @@ ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
 }
 
 
+/* the latest state of "key", delivered at "due" (a cooldown's end) */
+
+ngx_int_t
+ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
+    ngx_str_t *alert)
+{
+    int                          rc;
+    u_char                       buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                      k, v;
+    MDB_txn                     *txn;
+    ngx_http_itsm_store_pend_t   head;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    head.due = due;
+    head.attempts = (uint32_t) attempts;
+    head.len = (uint32_t) alert->len;
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    v.mv_size = sizeof(head) + alert->len;
+    v.mv_data = NULL;
+
+    /* MDB_RESERVE: LMDB gives the space, the value is written in place */
+
+    rc = mdb_put(txn, store->pending, &k, &v, MDB_RESERVE);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    ngx_memcpy(v.mv_data, &head, sizeof(head));
+    ngx_memcpy((u_char *) v.mv_data + sizeof(head), alert->data, alert->len);
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    rc = mdb_env_sync(store->env, 1);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK and the pending state copied into "pool"; NGX_DECLINED: none */
+
+ngx_int_t
+ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_pool_t *pool, time_t *due,
+    ngx_uint_t *attempts, ngx_str_t *alert)
+{
+    int                          rc;
+    u_char                       buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                      k, v;
+    ngx_int_t                    found;
+    ngx_http_itsm_store_pend_t   head;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_txn_renew(store->reader);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    }
+
+    found = NGX_DECLINED;
+    rc = mdb_get(store->reader, store->pending, &k, &v);
+
+    if (rc == 0 && v.mv_size >= sizeof(head)) {
+        ngx_memcpy(&head, v.mv_data, sizeof(head));
+
+        alert->len = ngx_min(head.len, v.mv_size - sizeof(head));
+        alert->data = ngx_pnalloc(pool, alert->len + 1);
+
+        if (alert->data == NULL) {
+            found = NGX_ERROR;
+
+        } else {
+            ngx_memcpy(alert->data, (u_char *) v.mv_data + sizeof(head),
+                       alert->len);
+            *due = head.due;
+            *attempts = head.attempts;
+            found = NGX_OK;
+        }
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        found = ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    mdb_txn_reset(store->reader);
+
+    return found;
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key)
+{
+    int       rc;
+    u_char    buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val   k;
+    MDB_txn  *txn;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_del(txn, store->pending, &k, NULL);
+
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a pending delivery that failed is due again at "due" ("key" as stored) */
+
+ngx_int_t
+ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
+    ngx_str_t *key, time_t due)
+{
+    int                          rc;
+    u_char                      *copy;
+    MDB_val                      k, v;
+    MDB_txn                     *txn;
+    ngx_http_itsm_store_pend_t   head;
+
+    k.mv_data = key->data;
+    k.mv_size = key->len;
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_get(txn, store->pending, &k, &v);
+
+    if (rc != 0 || v.mv_size < sizeof(head)) {
+        /* delivered or replaced meanwhile */
+        mdb_txn_abort(txn);
+        return NGX_DECLINED;
+    }
+
+    /* a copy: the value LMDB returned is not ours to write to */
+
+    copy = ngx_alloc(v.mv_size, store->log);
+    if (copy == NULL) {
+        mdb_txn_abort(txn);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, v.mv_data, v.mv_size);
+    ngx_memcpy(&head, copy, sizeof(head));
+
+    head.due = due;
+    head.attempts++;
+
+    ngx_memcpy(copy, &head, sizeof(head));
+    v.mv_data = copy;
+
+    rc = mdb_put(txn, store->pending, &k, &v, 0);
+
+    ngx_free(copy);
+
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Calls "handler" with each pending delivery due at "now" ("key" is the
+ * stored key: connector, a zero byte, the correlation key), until it
+ * returns something else than NGX_OK.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
+    ngx_http_itsm_store_due_pt handler, void *data)
+{
+    int                          rc;
+    MDB_val                      k, v;
+    ngx_str_t                    key;
+    MDB_cursor                  *cursor;
+    ngx_http_itsm_store_pend_t   head;
+
+    rc = mdb_txn_renew(store->reader);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    }
+
+    rc = mdb_cursor_open(store->reader, store->pending, &cursor);
+    if (rc != 0) {
+        mdb_txn_reset(store->reader);
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
+    }
+
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+
+        if (v.mv_size < sizeof(head)) {
+            continue;
+        }
+
+        ngx_memcpy(&head, v.mv_data, sizeof(head));
+
+        if (head.due > now) {
+            continue;
+        }
+
+        key.data = k.mv_data;
+        key.len = k.mv_size;
+
+        if (handler(data, &key, head.attempts) != NGX_OK) {
+            break;
+        }
+    }
+
+    mdb_cursor_close(cursor);
+    mdb_txn_reset(store->reader);
+
+    return NGX_OK;
+}
+
+
 /* calls "handler" for every record; used by the status page */
 
 ngx_int_t
@@ -503,13 +790,22 @@ ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store, size_t *bytes,
     MDB_stat      st;
     MDB_envinfo   info;
 
-    rc = mdb_env_stat(store->env, &st);
-    if (rc == 0) {
-        rc = mdb_env_info(store->env, &info);
+    rc = mdb_env_info(store->env, &info);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_info", rc);
     }
 
+    rc = mdb_txn_renew(store->reader);
     if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_env_stat", rc);
+        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    }
+
+    rc = mdb_stat(store->reader, store->dbi, &st);
+
+    mdb_txn_reset(store->reader);
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_stat", rc);
     }
 
     *keys = st.ms_entries;

@@ -195,7 +195,8 @@ ngx_http_itsm_zone_counters(ngx_http_itsm_zone_t *zone)
 
 
 /*
- * One more occurrence of "key": returns the count including this one, and
+ * One more occurrence of "key" ("add" 1; 0 only reads): returns the count
+ * including this one, and
  * in "last_seen" when it was seen before (unchanged for a key it does not
  * know).
  * "base" is what the store recorded, for a key the zone does not know
@@ -206,7 +207,7 @@ ngx_http_itsm_zone_counters(ngx_http_itsm_zone_t *zone)
 
 ngx_uint_t
 ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
-    ngx_uint_t base, time_t *last_seen)
+    ngx_uint_t base, time_t *last_seen, ngx_uint_t add)
 {
     uint32_t                    hash;
     ngx_uint_t                  n;
@@ -227,9 +228,13 @@ ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
             zn->occurrences = base;
         }
 
-        n = ++zn->occurrences;
+        zn->occurrences += add;
+        n = zn->occurrences;
         *last_seen = zn->time;
-        zn->time = ngx_time();
+
+        if (add) {
+            zn->time = ngx_time();
+        }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return n;
@@ -242,7 +247,7 @@ ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
         return base + 1;
     }
 
-    zn->occurrences = base + 1;
+    zn->occurrences = base + add;
     zn->time = ngx_time();
     n = zn->occurrences;
 

@@ -11,10 +11,12 @@ our $Mock = <<'_EOC_';
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '["Comments added"]'; }
     location ~ ^/mock/ticket/[^/]+$ { return 200 '[]'; }
     location = /alerts { itsm_pass mock; }
+    location = /_itsm/replay { itsm_replay; }
 _EOC_
 
 our $Connector = <<'_EOC_';
     itsm_store logs/state.mdb;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
     itsm_connector mock {
         location  /_itsm/mock;
         create    POST /ticket 'body={"title": "{{ title }}"}';
@@ -99,7 +101,7 @@ Content-Type: application/json
 [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
- qr/"outcome":"cooldown","connector":"mock","ticket_id":"T\d+","reason":"the ticket was updated within the cooldown"/,
+ qr/"outcome":"cooldown","connector":"mock","ticket_id":"T\d+","reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"/,
  qr/"outcome":"cooldown"/]
 
 

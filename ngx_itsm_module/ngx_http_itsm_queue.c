@@ -1,0 +1,465 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+
+/*
+ * Deliveries that outlive the alert's request: an update coalesced within
+ * a cooldown waits in the store (pending table) with the alert's latest
+ * state, and is sent when it is due.  nginx cannot make a subrequest
+ * without a client request, so a worker's timer (ngx_http_itsm_kick.c)
+ * makes a small local request to the replay location ("itsm_replay"),
+ * which runs the alert through the same handler and subrequest path as any
+ * other: one delivery path, one place where ITSM transport is configured.
+ *
+ * The replay location only answers requests that carry the token of this
+ * nginx instance, made at start: it must not be reachable from outside
+ * anyway (listen on a unix socket or on loopback).
+ */
+
+
+#define NGX_HTTP_ITSM_QUEUE_TOKEN_LEN  32
+
+
+static ngx_int_t ngx_http_itsm_queue_handler(ngx_http_request_t *r);
+static void ngx_http_itsm_queue_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_itsm_queue_replay(ngx_http_request_t *r);
+static ngx_http_itsm_alert_t *ngx_http_itsm_queue_alert(ngx_http_request_t *r,
+    ngx_str_t *text);
+
+
+static u_char  ngx_http_itsm_queue_token[NGX_HTTP_ITSM_QUEUE_TOKEN_LEN * 2];
+
+
+/* at load, in the master: the workers it starts share the token */
+
+ngx_int_t
+ngx_http_itsm_queue_init_token(ngx_cycle_t *cycle)
+{
+    u_char  raw[NGX_HTTP_ITSM_QUEUE_TOKEN_LEN];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "itsm: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_hex_dump(ngx_http_itsm_queue_token, raw, sizeof(raw));
+
+    return NGX_OK;
+}
+
+
+ngx_str_t *
+ngx_http_itsm_queue_token_value(void)
+{
+    static ngx_str_t  token;
+
+    token.data = ngx_http_itsm_queue_token;
+    token.len = sizeof(ngx_http_itsm_queue_token);
+
+    return &token;
+}
+
+
+/* itsm_replay_url http://127.0.0.1:PORT/URI | unix:/PATH.sock:/URI; */
+
+char *
+ngx_http_itsm_queue_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_main_conf_t *imcf = conf;
+
+    u_char     *p, *last;
+    ngx_str_t  *value;
+
+    if (imcf->replay_url.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        p = value[1].data + 5;
+        last = value[1].data + value[1].len;
+
+        p = ngx_strlchr(p, last, ':');
+
+        if (p == NULL || p + 1 == last || p[1] != '/') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid itsm_replay_url \"%V\"; use "
+                               "unix:/path/to.sock:/uri", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        imcf->replay_socket.data = value[1].data + 5;
+        imcf->replay_socket.len = p - imcf->replay_socket.data;
+
+        /* curl wants a URL: the host is not used over a unix socket */
+
+        imcf->replay_url.len = sizeof("http://localhost") - 1 + (last - p - 1);
+        imcf->replay_url.data = ngx_pnalloc(cf->pool, imcf->replay_url.len + 1);
+        if (imcf->replay_url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(imcf->replay_url.data, "http://localhost%*s%Z",
+                    (size_t) (last - p - 1), p + 1);
+
+        imcf->replay_socket.data = ngx_pstrdup(cf->pool, &imcf->replay_socket);
+        if (imcf->replay_socket.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        imcf->replay_socket.data[imcf->replay_socket.len] = '\0';
+
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len < sizeof("http://x/") - 1
+        || ngx_strncmp(value[1].data, "http://", 7) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid itsm_replay_url \"%V\"; use "
+                           "http://127.0.0.1:PORT/uri or "
+                           "unix:/path/to.sock:/uri", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    imcf->replay_url = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* itsm_replay; */
+
+char *
+ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    if (imcf->store == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"itsm_replay\" delivers what waits in the "
+                           "store: declare \"itsm_store\" at http level "
+                           "before it");
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "cannot be combined with another content handler";
+    }
+
+    clcf->handler = ngx_http_itsm_queue_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Keeps the alert being handled as the key's pending delivery, due at
+ * "due": {"state": 0|1, "fields": {"key": ..., ...}, "raw": {...}}.
+ */
+
+ngx_int_t
+ngx_http_itsm_queue_save(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    time_t due)
+{
+    json_t                 *doc, *fields;
+    ngx_int_t               rc;
+    ngx_str_t               text;
+    ngx_uint_t              i;
+    ngx_http_itsm_alert_t  *alert;
+
+    alert = ctx->alert;
+
+    fields = json_object();
+    if (fields == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+
+        if (alert->fields[i].data == NULL) {
+            continue;
+        }
+
+        if (json_object_set_new(fields,
+                (const char *) ngx_http_itsm_field_names[i].data,
+                json_stringn((const char *) alert->fields[i].data,
+                             alert->fields[i].len))
+            != 0)
+        {
+            json_decref(fields);
+            return NGX_ERROR;
+        }
+    }
+
+    doc = json_pack("{s:i, s:o, s:O?}", "state", (int) alert->state,
+                    "fields", fields, "raw", alert->raw);
+    if (doc == NULL) {
+        return NGX_ERROR;
+    }
+
+    text.data = ngx_http_itsm_json_dump(doc, r->pool, &text.len);
+    json_decref(doc);
+
+    if (text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_itsm_store_pending_put(ctx->store,
+                                         &ctx->conf->connector->name,
+                                         &ctx->key, due, 0, &text);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm queue: key \"%V\" pending until %T", &ctx->key, due);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_handler(ngx_http_request_t *r)
+{
+    ngx_int_t         rc;
+    ngx_str_t        *token;
+    ngx_table_elt_t  *h;
+
+    if (r != r->main || r->method != NGX_HTTP_POST) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    token = ngx_http_itsm_queue_token_value();
+    h = ngx_http_itsm_handler_header(r, "X-Itsm-Replay-Token");
+
+    if (h == NULL
+        || h->value.len != token->len
+        || CRYPTO_memcmp(h->value.data, token->data, token->len) != 0)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_FORBIDDEN, "forbidden",
+                                         "the replay location only answers "
+                                         "this nginx's own requests");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_itsm_queue_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_itsm_queue_body(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_itsm_queue_replay(r);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* body: {"connector": NAME, "key": KEY} */
+
+static ngx_int_t
+ngx_http_itsm_queue_replay(ngx_http_request_t *r)
+{
+    json_t                     *doc;
+    time_t                      due;
+    ngx_str_t                   text, name, key, saved;
+    ngx_uint_t                  attempts;
+    json_error_t                err;
+    ngx_http_itsm_source_e      source;
+    ngx_http_itsm_ctx_t        *ctx;
+    ngx_http_itsm_alert_t      *alert, **a;
+    ngx_http_itsm_loc_conf_t   *conf;
+    ngx_http_itsm_connector_t  *conn;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL
+        || r->request_body->bufs->next
+        || !ngx_buf_in_memory(r->request_body->bufs->buf))
+    {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    text.data = r->request_body->bufs->buf->pos;
+    text.len = r->request_body->bufs->buf->last - text.data;
+
+    doc = json_loadb((const char *) text.data, text.len, 0, &err);
+    if (doc == NULL) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_itsm_json_scalar(json_object_get(doc, "connector"), r->pool,
+                                  &name)
+        != NGX_OK
+        || ngx_http_itsm_json_scalar(json_object_get(doc, "key"), r->pool,
+                                     &key)
+           != NGX_OK)
+    {
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    conn = ngx_http_itsm_conn_find(imcf, &name);
+    if (conn == NULL) {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_NOT_FOUND,
+                                         "unknown_connector",
+                                         "no connector \"%V\" (any more)",
+                                         &name);
+    }
+
+    if (ngx_http_itsm_store_pending_get(imcf->store, &conn->name, &key,
+                                        r->pool, &due, &attempts, &saved)
+        != NGX_OK)
+    {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_OK, "nothing_pending",
+                                         "nothing waits for key \"%V\"",
+                                         &key);
+    }
+
+    alert = ngx_http_itsm_queue_alert(r, &saved);
+    if (alert == NULL) {
+        /* unreadable: dropped rather than retried for ever */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm: the pending state of key \"%V\" is unreadable "
+                      "and is dropped", &key);
+        (void) ngx_http_itsm_store_pending_del(imcf->store, &conn->name, &key);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the endpoint's settings are not known here: the replay location's,
+     * with the alert's connector and source */
+
+    conf = ngx_palloc(r->pool, sizeof(ngx_http_itsm_loc_conf_t));
+    if (conf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *conf = *(ngx_http_itsm_loc_conf_t *)
+                 ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
+
+    conf->connector = conn;
+    conf->dedup_off = 1;
+
+    if (ngx_http_itsm_alert_source(&alert->fields[NGX_HTTP_ITSM_FIELD_SOURCE],
+                                   &source)
+        == NGX_OK)
+    {
+        conf->source = source;
+    }
+
+    ctx = ngx_http_itsm_handler_ctx(r, conf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->replay = 1;
+
+    if (ngx_array_init(&ctx->alerts, r->pool, 1,
+                       sizeof(ngx_http_itsm_alert_t *))
+        != NGX_OK
+        || ngx_array_init(&ctx->results, r->pool, 1,
+                          sizeof(ngx_http_itsm_result_t))
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    a = ngx_array_push(&ctx->alerts);
+    if (a == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *a = alert;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: delivering the pending state of key \"%V\" "
+                  "(attempt %ui)", &key, attempts + 1);
+
+    return ngx_http_itsm_handler_run(r, ctx);
+}
+
+
+static ngx_http_itsm_alert_t *
+ngx_http_itsm_queue_alert(ngx_http_request_t *r, ngx_str_t *text)
+{
+    json_t                 *doc, *fields, *v;
+    ngx_uint_t              i;
+    json_error_t            err;
+    ngx_http_itsm_alert_t  *alert;
+
+    doc = json_loadb((const char *) text->data, text->len, 0, &err);
+    if (doc == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
+        return NULL;
+    }
+
+    fields = json_object_get(doc, "fields");
+    if (!json_is_object(fields)) {
+        return NULL;
+    }
+
+    alert = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_alert_t));
+    if (alert == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+        v = json_object_get(fields,
+                            (const char *) ngx_http_itsm_field_names[i].data);
+
+        if (v && ngx_http_itsm_json_scalar(v, r->pool, &alert->fields[i])
+                 == NGX_ERROR)
+        {
+            return NULL;
+        }
+    }
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_KEY].len == 0) {
+        return NULL;
+    }
+
+    alert->state = json_integer_value(json_object_get(doc, "state"))
+                   ? NGX_HTTP_ITSM_RESOLVED : NGX_HTTP_ITSM_FIRING;
+
+    v = json_object_get(doc, "raw");
+    alert->raw = v ? v : doc;
+
+    return alert;
+}

@@ -1,0 +1,134 @@
+# A cooldown coalesces: alerts for an open ticket within the cooldown of its
+# last comment change nothing at once, and the latest of them is sent when
+# the cooldown ends, by the replay location (nothing lost, one comment).
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_zone       itsm:1m;
+    itsm_store      logs/state.mdb;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}", "n": "{{ occurrences }}"}';
+        ticket_id /id;
+        on_repeat comment cooldown=2s;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T1"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
+    location = /alerts { itsm_pass mock; }
+    location = /_itsm/replay { allow 127.0.0.1; deny all; itsm_replay; }
+_EOC_
+
+sub alert { "POST /alerts\n{\"key\": \"db-1\", \"description\": \"$_[0]\"}" }
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a ticket, then two alerts within the cooldown: kept, not sent
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("95% used"), ::alert("97% used"), ::alert("99% used")]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/,
+ qr/"outcome":"cooldown","connector":"mock","ticket_id":"T1","reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"/,
+ qr/"outcome":"cooldown"/]
+
+
+
+=== TEST 2: when the cooldown ends, one comment with the latest state
+--- init
+sleep 3.5;
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}|delivering the pending state of key "db-1" \(attempt \d+\)/
+--- grep_error_log_out
+itsm deliver: create
+delivering the pending state of key "db-1" (attempt 1)
+itsm deliver: comment
+itsm deliver body: {"text":"99% used","n":3}
+
+
+
+=== TEST 3: nothing is left pending, and nothing is sent again
+--- init
+sleep 1.5;
+--- request
+GET /alerts
+--- error_code: 405
+--- no_error_log
+delivering the pending state of key "db-1" (attempt 2)
+[error]
+
+
+
+=== TEST 4: the replay location refuses requests without this nginx's token
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /_itsm/replay
+{"connector": "mock", "key": "db-1"}
+--- more_headers
+Content-Type: application/json
+X-Itsm-Replay-Token: guessed
+--- error_code: 403
+--- response_body
+{"error":"forbidden","message":"the replay location only answers this nginx's own requests"}
+
+
+
+=== TEST 5: the ITSM is down when the cooldown ends: kept, and tried again later
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T1"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 503 '{"error":"maintenance"}'; }
+    location = /alerts { itsm_pass mock; }
+    location = /_itsm/replay { itsm_replay; }
+    location = /status { itsm_status; }
+--- request eval
+[::alert("95% used"), ::alert("97% used")]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+
+
+
+=== TEST 6: the failed attempt is logged, and its next try is scheduled
+--- init
+sleep 3.5;
+--- request
+GET /alerts
+--- error_code: 405
+--- error_log eval
+[qr/a pending delivery failed \(replay answered, status 503\); next attempt in \d+ s/,
+ qr/connector "mock" comment: the ITSM answered 503/]
+
+
+
+=== TEST 7: a cooldown without the replay location is refused at load
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        comment   POST "/ticket/{{ ticket_id }}/comment";
+        on_repeat comment cooldown=10m;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat ... cooldown=" sends the latest state of an alert when the cooldown ends, which needs "itsm_store" and "itsm_replay_url" with a location "itsm_replay;" \(see README\)/
