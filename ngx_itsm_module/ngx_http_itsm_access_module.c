@@ -14,7 +14,7 @@
  *   2. a bearer JWT against a key set (itsm_jwt, itsm_jwt_preset);
  *   3. the signature headers and their timestamp (itsm_signature);
  *   4. the whole body, read here, and its HMAC over the raw bytes;
- *   5. the delivery against the ones already seen (itsm_replay).
+ *   5. the delivery against the ones already seen (itsm_signature_replay).
  *
  * Cheapest first; the body is read only when a signature is configured.
  * A refusal is answered here, with a JSON error, and the request is
@@ -60,7 +60,7 @@ typedef struct {
     ngx_http_itsm_jwt_conf_t    *jwt;
     ngx_flag_t                   enabled;
 
-    u_char                      *replay_file;  /* itsm_replay in a location */
+    u_char                      *replay_file;  /* set in a location */
     ngx_uint_t                   replay_line;
 } ngx_http_itsm_access_loc_conf_t;
 
@@ -202,14 +202,14 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
       offsetof(ngx_http_itsm_access_loc_conf_t, tolerance),
       &ngx_http_itsm_access_tolerance_post },
 
-    { ngx_string("itsm_replay_zone"),
+    { ngx_string("itsm_signature_replay_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_itsm_replay_zone,
       0,
       0,
       NULL },
 
-    { ngx_string("itsm_replay"),
+    { ngx_string("itsm_signature_replay"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_itsm_access_replay,
       NGX_HTTP_LOC_CONF_OFFSET,
@@ -1120,9 +1120,9 @@ ngx_http_itsm_access_postconfiguration(ngx_conf_t *cf)
     for (i = 0; i < amcf->replay_refs.nelts; i++) {
         if (ref[i].zone->data == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_replay: unknown zone \"%V\" in %s:%ui; "
-                          "declare it at http level with "
-                          "\"itsm_replay_zone %V:1m;\"",
+                          "itsm_signature_replay: unknown zone \"%V\" in "
+                          "%s:%ui; declare it at http level with "
+                          "\"itsm_signature_replay_zone %V:1m;\"",
                           &ref[i].zone->shm.name, ref[i].file, ref[i].line,
                           &ref[i].zone->shm.name);
             return NGX_ERROR;
@@ -1255,8 +1255,8 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->replay_file && conf->replay && conf->sig == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "itsm_replay in %s:%ui acts on signed deliveries only; "
-                      "add itsm_signature to the location",
+                      "itsm_signature_replay in %s:%ui acts on signed "
+                      "deliveries only; add itsm_signature to the location",
                       conf->replay_file, conf->replay_line);
         return NGX_CONF_ERROR;
     }
@@ -1360,7 +1360,7 @@ ngx_http_itsm_access_signature(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* "itsm_replay zone=<name> [ttl=<time>];" or "itsm_replay off;" */
+/* "itsm_signature_replay zone=<name> [ttl=<time>];", or "... off;" */
 
 static char *
 ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1430,7 +1430,7 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (alcf->replay == NGX_CONF_UNSET_PTR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must have the zone=<name> of an "
-                           "itsm_replay_zone", &cmd->name);
+                           "itsm_signature_replay_zone", &cmd->name);
         return NGX_CONF_ERROR;
     }
 

@@ -8,8 +8,9 @@
 
 
 /*
- * The deliveries already seen, in a shared memory zone ("itsm_replay_zone
- * name:size;") so that every worker sees them and they survive a reload.
+ * The deliveries already seen, in a shared memory zone
+ * ("itsm_signature_replay_zone name:size;") so that every worker sees them
+ * and they survive a reload.
  * A node is keyed by a SHA-256 of the delivery (ngx_http_itsm_sig_replay_
  * key()), sits in a red-black tree for lookups and in a queue for expiry
  * and eviction, as limit_req does.
@@ -83,7 +84,7 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_uint_t                        ngx_http_itsm_replay_used;
 
 
-/* "itsm_replay_zone name:size;" at http level */
+/* "itsm_signature_replay_zone name:size;" at http level */
 
 char *
 ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -101,7 +102,7 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (p == NULL || p == value[1].data) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone \"%V\"; write name:size, e.g. "
-                           "itsm_replay_zone webhooks:1m", &value[1]);
+                           "itsm_signature_replay_zone webhooks:1m", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -154,7 +155,7 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* a reference from "itsm_replay zone=name"; checked once all is read */
+/* a reference from "itsm_signature_replay zone=name", checked later */
 
 ngx_shm_zone_t *
 ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf, ngx_str_t *name)
@@ -200,14 +201,16 @@ ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_queue_init(&ctx->sh->queue);
 
-    len = sizeof(" in itsm_replay_zone \"\"") + shm_zone->shm.name.len;
+    len = sizeof(" in itsm_signature_replay_zone \"\"")
+          + shm_zone->shm.name.len;
 
     ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
     if (ctx->shpool->log_ctx == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(ctx->shpool->log_ctx, " in itsm_replay_zone \"%V\"%Z",
+    ngx_sprintf(ctx->shpool->log_ctx,
+                " in itsm_signature_replay_zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
     ctx->shpool->log_nomem = 0;

@@ -32,11 +32,16 @@
  * Several secrets may be active at once (rotation): the MAC is computed
  * with each and compared, in constant time, with each signature sent.
  * Secrets are never logged; messages name a secret by its position.
+ *
+ * HMAC (RFC 2104) is computed from digest states keyed once at load, the
+ * digest of key^ipad and of key^opad, copied per request into contexts
+ * each worker keeps: no MAC object is made or freed per request.
  */
 
 
 #define NGX_HTTP_ITSM_SIG_SECRETS_MAX  16
 #define NGX_HTTP_ITSM_SIG_FILE_CHUNK   16384
+#define NGX_HTTP_ITSM_SIG_BLOCK_MAX    128     /* SHA-512's block */
 
 
 typedef enum {
@@ -84,7 +89,8 @@ typedef struct {
 
 
 typedef struct {
-    EVP_MAC_CTX                 *mac;          /* keyed, for a fixed secret */
+    EVP_MD_CTX                  *inner;        /* keyed, for a fixed secret */
+    EVP_MD_CTX                  *outer;
     ngx_http_complex_value_t    *value;        /* secret=$variable */
 } ngx_http_itsm_secret_t;
 
@@ -97,6 +103,7 @@ struct ngx_http_itsm_sig_conf_s {
     ngx_str_t                    prefix;
     ngx_uint_t                   encoding;
     char                        *digest;
+    EVP_MD                      *md;
     size_t                       mac_len;
     ngx_array_t                  parts;        /* ngx_http_itsm_sig_part_t */
     ngx_array_t                  secrets;      /* ngx_http_itsm_secret_t */
@@ -113,15 +120,16 @@ static ngx_int_t ngx_http_itsm_sig_secret(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value, ngx_array_t *fixed);
 static ngx_int_t ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *secret, ngx_pool_t *pool, ngx_str_t *key);
-static EVP_MAC_CTX *ngx_http_itsm_sig_mac_new(ngx_http_itsm_sig_conf_t *scf,
-    ngx_str_t *key);
-static void ngx_http_itsm_sig_mac_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_sig_hmac_key(EVP_MD *md, ngx_str_t *key,
+    EVP_MD_CTX *inner, EVP_MD_CTX *outer);
+static void ngx_http_itsm_sig_cleanup(void *data);
+static void ngx_http_itsm_sig_md_cleanup(void *data);
 static ngx_table_elt_t *ngx_http_itsm_sig_find(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t *count);
-static ngx_int_t ngx_http_itsm_sig_update(EVP_MAC_CTX **macs, ngx_uint_t n,
+static ngx_int_t ngx_http_itsm_sig_update(EVP_MD_CTX **ctxs, ngx_uint_t n,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_itsm_sig_body(ngx_http_request_t *r,
-    EVP_MAC_CTX **macs, ngx_uint_t n);
+    EVP_MD_CTX **ctxs, ngx_uint_t n);
 
 
 static ngx_http_itsm_sig_scheme_t  ngx_http_itsm_sig_schemes[] = {
@@ -187,7 +195,9 @@ static ngx_http_itsm_sig_scheme_t  ngx_http_itsm_sig_schemes[] = {
 };
 
 
-static EVP_MAC  *ngx_http_itsm_sig_hmac;
+/* a worker's contexts for the MACs of one request, one a secret */
+static EVP_MD_CTX  *ngx_http_itsm_sig_work[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
+static EVP_MD_CTX  *ngx_http_itsm_sig_outer[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
 
 
 /* "itsm_signature <scheme> [param=value ...] secret=... [secret=...]" */
@@ -310,16 +320,24 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    /* the fixed secrets become keyed MAC contexts, duplicated per request */
+    /* the fixed secrets become keyed digest states, copied per request */
 
-    if (ngx_http_itsm_sig_hmac == NULL) {
-        ngx_http_itsm_sig_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        if (ngx_http_itsm_sig_hmac == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "OpenSSL has no HMAC (EVP_MAC_fetch failed)");
-            return NGX_CONF_ERROR;
-        }
+    scf->md = EVP_MD_fetch(NULL, scf->digest, NULL);
+    if (scf->md == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "OpenSSL has no %s (EVP_MD_fetch failed)",
+                           scf->digest);
+        return NGX_CONF_ERROR;
     }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        EVP_MD_free(scf->md);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_itsm_sig_md_cleanup;
+    cln->data = scf->md;
 
     secret = scf->secrets.elts;
     value = fixed.elts;
@@ -330,26 +348,30 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        secret[i].mac = ngx_http_itsm_sig_mac_new(scf, value++);
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
 
-        if (secret[i].mac == NULL) {
+        secret[i].inner = EVP_MD_CTX_new();
+        secret[i].outer = EVP_MD_CTX_new();
+
+        cln->handler = ngx_http_itsm_sig_cleanup;
+        cln->data = &secret[i];
+
+        if (secret[i].inner == NULL || secret[i].outer == NULL
+            || ngx_http_itsm_sig_hmac_key(scf->md, value++, secret[i].inner,
+                                          secret[i].outer)
+               != NGX_OK)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "cannot key HMAC-%s with secret #%ui",
                                scf->digest, i + 1);
             return NGX_CONF_ERROR;
         }
-
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            EVP_MAC_CTX_free(secret[i].mac);
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_http_itsm_sig_mac_cleanup;
-        cln->data = secret[i].mac;
     }
 
-    /* the key bytes are in the MAC contexts now */
+    /* the key bytes are in the digest states now */
 
     value = fixed.elts;
 
@@ -653,7 +675,8 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
             return NGX_ERROR;
         }
 
-        secret->mac = NULL;
+        secret->inner = NULL;
+        secret->outer = NULL;
 
         secret->value = ngx_palloc(cf->pool,
                                    sizeof(ngx_http_complex_value_t));
@@ -717,7 +740,8 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
                 return NGX_ERROR;
             }
 
-            secret->mac = NULL;
+            secret->inner = NULL;
+        secret->outer = NULL;
             secret->value = NULL;
 
             if (ngx_http_itsm_sig_key(scf, &one, cf->temp_pool, key)
@@ -750,7 +774,8 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         return NGX_ERROR;
     }
 
-    secret->mac = NULL;
+    secret->inner = NULL;
+        secret->outer = NULL;
     secret->value = NULL;
 
     if (ngx_http_itsm_sig_key(scf, &arg, cf->temp_pool, key) != NGX_OK) {
@@ -814,35 +839,85 @@ ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *secret,
 }
 
 
-static EVP_MAC_CTX *
-ngx_http_itsm_sig_mac_new(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *key)
+/* the digests of key^ipad and key^opad (RFC 2104) */
+
+static ngx_int_t
+ngx_http_itsm_sig_hmac_key(EVP_MD *md, ngx_str_t *key, EVP_MD_CTX *inner,
+    EVP_MD_CTX *outer)
 {
-    EVP_MAC_CTX  *mac;
-    OSSL_PARAM    params[2];
+    int           block;
+    size_t        i, len;
+    ngx_int_t     rc;
+    unsigned int  n;
+    u_char        k[NGX_HTTP_ITSM_SIG_BLOCK_MAX];
+    u_char        pad[NGX_HTTP_ITSM_SIG_BLOCK_MAX];
 
-    mac = EVP_MAC_CTX_new(ngx_http_itsm_sig_hmac);
-    if (mac == NULL) {
-        return NULL;
+    block = EVP_MD_get_block_size(md);
+
+    if (block <= 0 || block > NGX_HTTP_ITSM_SIG_BLOCK_MAX) {
+        return NGX_ERROR;
     }
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 scf->digest, 0);
-    params[1] = OSSL_PARAM_construct_end();
+    rc = NGX_ERROR;
+    ngx_memzero(k, sizeof(k));
 
-    if (EVP_MAC_init(mac, key->data, key->len, params) != 1) {
-        EVP_MAC_CTX_free(mac);
-        ERR_clear_error();
-        return NULL;
+    if (key->len > (size_t) block) {
+        if (EVP_Digest(key->data, key->len, k, &n, md, NULL) != 1) {
+            goto done;
+        }
+
+    } else {
+        ngx_memcpy(k, key->data, key->len);
     }
 
-    return mac;
+    len = block;
+
+    for (i = 0; i < len; i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    if (EVP_DigestInit_ex(inner, md, NULL) != 1
+        || EVP_DigestUpdate(inner, pad, len) != 1)
+    {
+        goto done;
+    }
+
+    for (i = 0; i < len; i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
+
+    if (EVP_DigestInit_ex(outer, md, NULL) != 1
+        || EVP_DigestUpdate(outer, pad, len) != 1)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_explicit_memzero(k, sizeof(k));
+    ngx_explicit_memzero(pad, sizeof(pad));
+    ERR_clear_error();
+
+    return rc;
 }
 
 
 static void
-ngx_http_itsm_sig_mac_cleanup(void *data)
+ngx_http_itsm_sig_cleanup(void *data)
 {
-    EVP_MAC_CTX_free(data);
+    ngx_http_itsm_secret_t *secret = data;
+
+    EVP_MD_CTX_free(secret->inner);
+    EVP_MD_CTX_free(secret->outer);
+}
+
+
+static void
+ngx_http_itsm_sig_md_cleanup(void *data)
+{
+    EVP_MD_free(data);
 }
 
 
@@ -1048,11 +1123,14 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     size_t                     len;
     ngx_str_t                  value, key, *text;
     ngx_uint_t                 i, j, n, body;
-    EVP_MAC_CTX               *macs[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
+    unsigned int               dlen, mlen;
+    EVP_MD_CTX                *work[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
+    EVP_MD_CTX                *outer[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
     ngx_uint_t                 index[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
     ngx_http_itsm_secret_t    *secret;
     ngx_http_itsm_sig_part_t  *part;
     ngx_http_itsm_access_e     rc;
+    u_char                     inner[EVP_MAX_MD_SIZE];
     u_char                     mac[EVP_MAX_MD_SIZE];
 
     secret = scf->secrets.elts;
@@ -1061,8 +1139,27 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
     for (i = 0; i < scf->secrets.nelts; i++) {
 
-        if (secret[i].mac) {
-            macs[n] = EVP_MAC_CTX_dup(secret[i].mac);
+        if (ngx_http_itsm_sig_work[n] == NULL) {
+            ngx_http_itsm_sig_work[n] = EVP_MD_CTX_new();
+            ngx_http_itsm_sig_outer[n] = EVP_MD_CTX_new();
+
+            if (ngx_http_itsm_sig_work[n] == NULL
+                || ngx_http_itsm_sig_outer[n] == NULL)
+            {
+                EVP_MD_CTX_free(ngx_http_itsm_sig_work[n]);
+                ngx_http_itsm_sig_work[n] = NULL;
+                goto failed;
+            }
+        }
+
+        work[n] = ngx_http_itsm_sig_work[n];
+
+        if (secret[i].inner) {
+            if (EVP_MD_CTX_copy_ex(work[n], secret[i].inner) != 1) {
+                goto failed;
+            }
+
+            outer[n] = secret[i].outer;
 
         } else {
             if (ngx_http_complex_value(r, secret[i].value, &value) != NGX_OK)
@@ -1081,13 +1178,13 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
                 continue;
             }
 
-            macs[n] = ngx_http_itsm_sig_mac_new(scf, &key);
-        }
+            outer[n] = ngx_http_itsm_sig_outer[n];
 
-        if (macs[n] == NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "itsm_signature: cannot start HMAC-%s", scf->digest);
-            goto done;
+            if (ngx_http_itsm_sig_hmac_key(scf->md, &key, work[n], outer[n])
+                != NGX_OK)
+            {
+                goto failed;
+            }
         }
 
         index[n++] = i + 1;
@@ -1116,7 +1213,7 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
             break;
 
         case NGX_HTTP_ITSM_SIG_BODY:
-            if (ngx_http_itsm_sig_body(r, macs, n) != NGX_OK) {
+            if (ngx_http_itsm_sig_body(r, work, n) != NGX_OK) {
                 goto done;
             }
 
@@ -1128,10 +1225,10 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
             break;
         }
 
-        if (ngx_http_itsm_sig_update(macs, n, text->data, text->len)
+        if (ngx_http_itsm_sig_update(work, n, text->data, text->len)
             != NGX_OK)
         {
-            goto done;
+            goto failed;
         }
     }
 
@@ -1143,10 +1240,17 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
     for (i = 0; i < n; i++) {
 
-        if (EVP_MAC_final(macs[i], mac, &len, sizeof(mac)) != 1) {
-            rc = NGX_HTTP_ITSM_ACCESS_INTERNAL;
-            goto done;
+        /* H(key^opad | H(key^ipad | content)) */
+
+        if (EVP_DigestFinal_ex(work[i], inner, &dlen) != 1
+            || EVP_MD_CTX_copy_ex(work[i], outer[i]) != 1
+            || EVP_DigestUpdate(work[i], inner, dlen) != 1
+            || EVP_DigestFinal_ex(work[i], mac, &mlen) != 1)
+        {
+            goto failed;
         }
+
+        len = mlen;
 
         for (j = 0; j < sr->header.n; j++) {
             if (sr->header.len[j] == len
@@ -1162,12 +1266,19 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
         }
     }
 
+    goto done;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "itsm_signature: OpenSSL failed to compute HMAC-%s",
+                  scf->digest);
+
+    rc = NGX_HTTP_ITSM_ACCESS_INTERNAL;
+
 done:
 
-    for (i = 0; i < n; i++) {
-        EVP_MAC_CTX_free(macs[i]);
-    }
-
+    ngx_explicit_memzero(inner, sizeof(inner));
     ngx_explicit_memzero(mac, sizeof(mac));
 
     if (rc == NGX_HTTP_ITSM_ACCESS_INTERNAL) {
@@ -1296,7 +1407,7 @@ ngx_http_itsm_sig_find(ngx_http_request_t *r, ngx_str_t *name,
 
 
 static ngx_int_t
-ngx_http_itsm_sig_update(EVP_MAC_CTX **macs, ngx_uint_t n, u_char *data,
+ngx_http_itsm_sig_update(EVP_MD_CTX **ctxs, ngx_uint_t n, u_char *data,
     size_t len)
 {
     ngx_uint_t  i;
@@ -1306,7 +1417,7 @@ ngx_http_itsm_sig_update(EVP_MAC_CTX **macs, ngx_uint_t n, u_char *data,
     }
 
     for (i = 0; i < n; i++) {
-        if (EVP_MAC_update(macs[i], data, len) != 1) {
+        if (EVP_DigestUpdate(ctxs[i], data, len) != 1) {
             return NGX_ERROR;
         }
     }
@@ -1318,7 +1429,7 @@ ngx_http_itsm_sig_update(EVP_MAC_CTX **macs, ngx_uint_t n, u_char *data,
 /* the raw body: memory buffers, or the temporary file it was written to */
 
 static ngx_int_t
-ngx_http_itsm_sig_body(ngx_http_request_t *r, EVP_MAC_CTX **macs,
+ngx_http_itsm_sig_body(ngx_http_request_t *r, EVP_MD_CTX **ctxs,
     ngx_uint_t n)
 {
     off_t         off;
@@ -1337,7 +1448,7 @@ ngx_http_itsm_sig_body(ngx_http_request_t *r, EVP_MAC_CTX **macs,
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
-            if (ngx_http_itsm_sig_update(macs, n, b->pos, b->last - b->pos)
+            if (ngx_http_itsm_sig_update(ctxs, n, b->pos, b->last - b->pos)
                 != NGX_OK)
             {
                 return NGX_ERROR;
@@ -1370,7 +1481,7 @@ ngx_http_itsm_sig_body(ngx_http_request_t *r, EVP_MAC_CTX **macs,
                 return NGX_ERROR;
             }
 
-            if (ngx_http_itsm_sig_update(macs, n, buf, size) != NGX_OK) {
+            if (ngx_http_itsm_sig_update(ctxs, n, buf, size) != NGX_OK) {
                 return NGX_ERROR;
             }
         }

@@ -46,7 +46,7 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -56,7 +56,7 @@ our $Config = <<'_EOC_';
     location = /alerts {
         itsm_signature standard_webhooks
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         itsm_pass mock;
     }
 

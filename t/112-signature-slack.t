@@ -32,7 +32,7 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -41,7 +41,7 @@ our $Config = <<'_EOC_';
 
     location = /alerts {
         itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         itsm_pass mock;
     }
 

@@ -31,7 +31,7 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -40,7 +40,7 @@ our $Config = <<'_EOC_';
 
     location = /alerts {
         itsm_signature stripe secret=whsec_test_secret;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         itsm_pass mock;
     }
 

@@ -31,7 +31,7 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -42,7 +42,7 @@ our $Config = <<'_EOC_';
         itsm_signature grafana
             timestamp_header=X-Grafana-Alerting-Signature-Timestamp
             secret=grafana-secret secret=grafana-next;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         add_header X-Secret $itsm_access_secret always;
         itsm_pass mock;
     }

@@ -34,7 +34,7 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -46,7 +46,7 @@ our $Config = <<'_EOC_';
                        prefix=v1= "content={timestamp}.{id}.{body}|end"
                        timestamp_header=X-Ts id_header=X-Id
                        secret=first secret=second;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         add_header X-Secret $itsm_access_secret always;
         itsm_pass mock;
     }

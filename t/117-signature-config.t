@@ -1,5 +1,5 @@
-# Every misuse of itsm_signature, itsm_signature_tolerance, itsm_replay and
-# itsm_replay_zone fails at load ("nginx -t") with the file and line and a
+# Every misuse of itsm_signature, itsm_signature_tolerance, itsm_signature_replay and
+# itsm_signature_replay_zone fails at load ("nginx -t") with the file and line and a
 # hint; no secret is ever printed.
 use Test::Nginx::Socket 'no_plan';
 
@@ -12,7 +12,7 @@ __DATA__
 
 === TEST 1: a valid configuration of every scheme loads
 --- http_config
-    itsm_replay_zone seen:64k;
+    itsm_signature_replay_zone seen:64k;
 --- user_files
 >>> secrets.txt
 # one secret a line
@@ -20,15 +20,15 @@ whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 
 whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1u
 --- config
-    location = /a { itsm_signature standard_webhooks secret=file:$TEST_NGINX_HTML_DIR/secrets.txt; itsm_replay zone=seen; }
-    location = /b { itsm_signature github secret=x; itsm_replay zone=seen ttl=1h; }
+    location = /a { itsm_signature standard_webhooks secret=file:$TEST_NGINX_HTML_DIR/secrets.txt; itsm_signature_replay zone=seen; }
+    location = /b { itsm_signature github secret=x; itsm_signature_replay zone=seen ttl=1h; }
     location = /c { itsm_signature jira secret=x; }
     location = /d { itsm_signature slack secret=x; itsm_signature_tolerance 2m; }
     location = /e { itsm_signature stripe secret=whsec_x; }
     location = /f { itsm_signature grafana header=X-S timestamp_header=X-T secret=x; }
     location = /g { itsm_signature generic header=X-S algorithm=sha1 encoding=base64 prefix=p= "content={body}" secret=x; }
     location = /h { itsm_signature generic header=X-S "content={timestamp}:{id}:{body}" timestamp_header=X-T id_header=X-I secret=$http_x_nope; }
-    location = /i { itsm_signature off; itsm_replay off; }
+    location = /i { itsm_signature off; itsm_signature_replay off; }
 --- request
 GET /i
 --- error_code: 404
@@ -255,70 +255,70 @@ qr/\[emerg\] .*"itsm_signature_tolerance" directive invalid value in \S+nginx\.c
 
 
 
-=== TEST 25: itsm_replay with a zone that is never declared
+=== TEST 25: itsm_signature_replay with a zone that is never declared
 --- config
-    location = /t { itsm_signature github secret=x; itsm_replay zone=nowhere; }
+    location = /t { itsm_signature github secret=x; itsm_signature_replay zone=nowhere; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*itsm_replay: unknown zone "nowhere" in \S+nginx\.conf:\d+; declare it at http level with "itsm_replay_zone nowhere:1m;"/
+qr/\[emerg\] .*itsm_signature_replay: unknown zone "nowhere" in \S+nginx\.conf:\d+; declare it at http level with "itsm_signature_replay_zone nowhere:1m;"/
 
 
 
-=== TEST 26: itsm_replay without zone=
+=== TEST 26: itsm_signature_replay without zone=
 --- config
-    location = /t { itsm_signature github secret=x; itsm_replay ttl=5m; }
+    location = /t { itsm_signature github secret=x; itsm_signature_replay ttl=5m; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"itsm_replay" must have the zone=<name> of an itsm_replay_zone in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"itsm_signature_replay" must have the zone=<name> of an itsm_signature_replay_zone in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 27: itsm_replay with a bad ttl, or an unknown parameter
+=== TEST 27: itsm_signature_replay with a bad ttl, or an unknown parameter
 --- http_config
-    itsm_replay_zone seen:64k;
+    itsm_signature_replay_zone seen:64k;
 --- config
-    location = /t { itsm_signature github secret=x; itsm_replay zone=seen ttl=never; }
+    location = /t { itsm_signature github secret=x; itsm_signature_replay zone=seen ttl=never; }
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid ttl "never"; e\.g\. ttl=10m in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 28: an unknown itsm_replay parameter
+=== TEST 28: an unknown itsm_signature_replay parameter
 --- http_config
-    itsm_replay_zone seen:64k;
+    itsm_signature_replay_zone seen:64k;
 --- config
-    location = /t { itsm_signature github secret=x; itsm_replay zone=seen size=1m; }
+    location = /t { itsm_signature github secret=x; itsm_signature_replay zone=seen size=1m; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid parameter "size=1m"; write "itsm_replay zone=<name> \[ttl=<time>\]"/
+qr/\[emerg\] .*invalid parameter "size=1m"; write "itsm_signature_replay zone=<name> \[ttl=<time>\]"/
 
 
 
-=== TEST 29: itsm_replay in a location without a signature
+=== TEST 29: itsm_signature_replay in a location without a signature
 --- http_config
-    itsm_replay_zone seen:64k;
+    itsm_signature_replay_zone seen:64k;
 --- config
-    location = /t { itsm_replay zone=seen; }
+    location = /t { itsm_signature_replay zone=seen; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*itsm_replay in \S+nginx\.conf:\d+ acts on signed deliveries only; add itsm_signature to the location/
+qr/\[emerg\] .*itsm_signature_replay in \S+nginx\.conf:\d+ acts on signed deliveries only; add itsm_signature to the location/
 
 
 
-=== TEST 30: itsm_replay_zone without a size
+=== TEST 30: itsm_signature_replay_zone without a size
 --- http_config
-    itsm_replay_zone seen;
+    itsm_signature_replay_zone seen;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid zone "seen"; write name:size, e\.g\. itsm_replay_zone webhooks:1m in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid zone "seen"; write name:size, e\.g\. itsm_signature_replay_zone webhooks:1m in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 31: itsm_replay_zone with a bad size
+=== TEST 31: itsm_signature_replay_zone with a bad size
 --- http_config
-    itsm_replay_zone seen:lots;
+    itsm_signature_replay_zone seen:lots;
 --- config
 --- must_die
 --- error_log eval
@@ -326,9 +326,9 @@ qr/\[emerg\] .*invalid zone size "seen:lots"; e\.g\. 1m in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 32: itsm_replay_zone too small
+=== TEST 32: itsm_signature_replay_zone too small
 --- http_config
-    itsm_replay_zone seen:4k;
+    itsm_signature_replay_zone seen:4k;
 --- config
 --- must_die
 --- error_log eval
@@ -338,18 +338,18 @@ qr/\[emerg\] .*zone "seen:4k" is too small; at least 32768 bytes \(1m holds abou
 
 === TEST 33: the same zone declared twice
 --- http_config
-    itsm_replay_zone seen:64k;
-    itsm_replay_zone seen:64k;
+    itsm_signature_replay_zone seen:64k;
+    itsm_signature_replay_zone seen:64k;
 --- config
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*itsm_replay_zone "seen" is already declared in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*itsm_signature_replay_zone "seen" is already declared in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 34: itsm_replay_zone outside the http block
+=== TEST 34: itsm_signature_replay_zone outside the http block
 --- config
-    location = /t { itsm_replay_zone seen:64k; }
+    location = /t { itsm_signature_replay_zone seen:64k; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"itsm_replay_zone" directive is not allowed here in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"itsm_signature_replay_zone" directive is not allowed here in \S+nginx\.conf:\d+/

@@ -1,4 +1,4 @@
-# itsm_replay: the seen-delivery cache in shared memory.  A delivery that
+# itsm_signature_replay: the seen-delivery cache in shared memory.  A delivery that
 # got a 2xx is a duplicate for as long as it could be replayed: until its
 # signed timestamp leaves the tolerance window, or for ttl= when the scheme
 # has no timestamp.  One whose first attempt failed is forgotten, so that
@@ -55,8 +55,8 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
-    itsm_replay_zone tiny:32k;
+    itsm_signature_replay_zone seen:1m;
+    itsm_signature_replay_zone tiny:32k;
 _EOC_
 
 our $Config = <<'_EOC_';
@@ -70,21 +70,21 @@ our $Config = <<'_EOC_';
     location = /alerts {
         itsm_signature standard_webhooks
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         itsm_pass mock;
     }
 
     location = /down {
         itsm_signature standard_webhooks
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         itsm_pass down;
     }
 
     location = /slow {
         itsm_signature standard_webhooks
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         itsm_pass slow;
     }
 
@@ -92,19 +92,19 @@ our $Config = <<'_EOC_';
         itsm_signature standard_webhooks
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
         itsm_signature_tolerance 3s;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         try_files /.none =204;
     }
 
     location = /github {
         itsm_signature github secret=gh;
-        itsm_replay zone=seen ttl=1s;
+        itsm_signature_replay zone=seen ttl=1s;
         try_files /.none =204;
     }
 
     location = /tiny {
         itsm_signature github secret=gh;
-        itsm_replay zone=tiny ttl=1h;
+        itsm_signature_replay zone=tiny ttl=1h;
         try_files /.none =204;
     }
 _EOC_

@@ -17,14 +17,14 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
 _EOC_
 
 our $Config = <<'_EOC_';
     location /_itsm/mock/ { internal; return 201 '{"id":"16"}'; }
     location = /alerts {
         itsm_signature github secret=gh;
-        itsm_replay zone=seen ttl=1h;
+        itsm_signature_replay zone=seen ttl=1h;
         itsm_pass mock;
     }
 _EOC_

@@ -17,7 +17,7 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
-    itsm_replay_zone seen:1m;
+    itsm_signature_replay_zone seen:1m;
     log_format access '$request_uri $status $itsm_access_result '
                       'secret=$itsm_access_secret id=$itsm_access_id';
 _EOC_
@@ -176,7 +176,7 @@ itsm_signature: every secret of this location is an empty variable; no request c
     location = /t {
         itsm_allow 127.0.0.1;
         itsm_signature github secret=k;
-        itsm_replay zone=seen;
+        itsm_signature_replay zone=seen;
         try_files /.none =204;
     }
     location = /far { itsm_allow 192.0.2.1; try_files /.none =204; }
