@@ -20,6 +20,9 @@
 #define NGX_HTTP_ITSM_VAR_OUTCOME     (NGX_HTTP_ITSM_NFIELDS + 2)
 #define NGX_HTTP_ITSM_VAR_CONNECTOR   (NGX_HTTP_ITSM_NFIELDS + 3)
 #define NGX_HTTP_ITSM_VAR_ITSM_STATUS (NGX_HTTP_ITSM_NFIELDS + 4)
+#define NGX_HTTP_ITSM_VAR_OCCURRENCES (NGX_HTTP_ITSM_NFIELDS + 5)
+#define NGX_HTTP_ITSM_VAR_FIRST_SEEN  (NGX_HTTP_ITSM_NFIELDS + 6)
+#define NGX_HTTP_ITSM_VAR_LAST_SEEN   (NGX_HTTP_ITSM_NFIELDS + 7)
 
 
 static ngx_int_t ngx_http_itsm_variable(ngx_http_request_t *r,
@@ -46,6 +49,30 @@ static ngx_http_variable_t  ngx_http_itsm_vars[] = {
     { ngx_string("itsm_resource"), NULL, ngx_http_itsm_variable,
       NGX_HTTP_ITSM_FIELD_RESOURCE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("itsm_severity_raw"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_SEVERITY_RAW, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_group_key"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_GROUP_KEY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_starts_at"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_STARTS_AT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_ends_at"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_ENDS_AT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_link"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_LINK, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_configuration_items"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_target_ids"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_TARGET_IDS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_external_url"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_EXTERNAL_URL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("itsm_ticket_id"), NULL, ngx_http_itsm_variable,
       NGX_HTTP_ITSM_VAR_TICKET_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
@@ -60,6 +87,15 @@ static ngx_http_variable_t  ngx_http_itsm_vars[] = {
 
     { ngx_string("itsm_upstream_status"), NULL, ngx_http_itsm_variable,
       NGX_HTTP_ITSM_VAR_ITSM_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_occurrences"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_OCCURRENCES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_first_seen"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_FIRST_SEEN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_last_seen"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_LAST_SEEN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -119,6 +155,34 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_ITSM_VAR_CONNECTOR:
         value = ctx->conf->connector->name;
+        break;
+
+    case NGX_HTTP_ITSM_VAR_OCCURRENCES:
+    case NGX_HTTP_ITSM_VAR_FIRST_SEEN:
+    case NGX_HTTP_ITSM_VAR_LAST_SEEN:
+        if (ctx->alert == NULL || ctx->tpl.occurrences == 0) {
+            break;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+
+        if (data == NGX_HTTP_ITSM_VAR_OCCURRENCES) {
+            value.len = ngx_sprintf(p, "%ui", ctx->tpl.occurrences) - p;
+
+        } else {
+            /* Unix time, for log_format and map */
+            value.len = ngx_sprintf(p, "%T",
+                                    data == NGX_HTTP_ITSM_VAR_LAST_SEEN
+                                    ? ctx->tpl.last_seen
+                                    : ctx->record.first_seen)
+                        - p;
+        }
+
         break;
 
     case NGX_HTTP_ITSM_VAR_ITSM_STATUS:

@@ -43,7 +43,7 @@ Content-Type: application/json
 [201, 200, 201, 200, 400, 200]
 --- response_body_like eval
 [qr/created/, qr/commented/, qr/created/, qr/resolved/, qr/invalid_json/,
- qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"failed":0,"refused":1\}\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"bytes":\d+\}\}$/]
+ qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"bytes":\d+\}\}$/]
 
 
 
@@ -97,3 +97,24 @@ qr/"itsm_status" needs the counters of an "itsm_zone"; declare one at http level
 --- must_die
 --- error_log eval
 qr/zone "itsm" is too small or its size "4k" is invalid; use at least 32k in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 6: the key's facts as variables, e.g. for add_header and log_format
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T7"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
+    location = /alerts {
+        itsm_pass mock;
+        add_header X-Itsm "$itsm_outcome $itsm_ticket_id $itsm_occurrences $itsm_action";
+    }
+--- request eval
+["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_headers eval
+["X-Itsm: created T7 1 create", "X-Itsm: commented T7 2 comment", "X-Itsm: commented T7 3 comment"]
