@@ -490,7 +490,8 @@ ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_itsm_alert_source(&value[1], &source) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown alert source \"%V\"; supported: generic",
+                           "unknown alert source \"%V\"; supported: "
+                           "generic, alertmanager, grafana, azure, datadog",
                            &value[1]);
         return NGX_CONF_ERROR;
     }

@@ -460,6 +460,8 @@ ngx_int_t ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
     ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+void ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
+    ngx_http_itsm_state_e state);
 void ngx_http_itsm_alert_severity(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
 ngx_int_t ngx_http_itsm_alert_missing_key(ngx_http_request_t *r,

@@ -1,0 +1,558 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * Azure Monitor, common alert schema ("schemaId":
+ * "azureMonitorCommonAlertSchema"): one payload is one alert instance.
+ * "data.essentials" is the same for metric, log (v1 and v2), activity log
+ * and Prometheus alerts; "data.alertContext" differs by monitoringService
+ * and only gives links, titles and descriptions where essentials have none.
+ *
+ *   key          essentials.alertId; for ServiceHealth the incident's
+ *                properties.trackingId, for ResourceHealth the resource
+ *                (alertTargetIDs[0]): activity log alerts are stateless,
+ *                each event of an incident is an alert instance of its own,
+ *                and only these keys join its updates and its end to one
+ *                ticket
+ *   status       monitorCondition (Fired, Resolved); ServiceHealth and
+ *                ResourceHealth: alertContext.status (Active, Resolved),
+ *                ResourceHealth also currentHealthStatus Available
+ *   severity     severity (Sev0 critical ... Sev4 low)
+ *   title        alertRule (activity log: properties.title first), else
+ *                description
+ *   description  description, else the Prometheus annotations'
+ *                description or summary, or ServiceHealth's communication
+ *   configuration_items, target_ids
+ *                configurationItems, alertTargetIDs (", " between items)
+ *   resource     configurationItems[0], else the last segment of
+ *                alertTargetIDs[0]
+ *   starts_at    firedDateTime; ends_at: resolvedDateTime
+ *   link         investigationLink, else the log alert's filtered search
+ *                results (v1: alertContext, v2: condition.allOf[0])
+ *
+ * The raw JSON of the alert is the whole payload: {{ /data/customProperties
+ * /team }}, {{ /data/alertContext/labels/cluster }} and so on.
+ */
+
+
+#define NGX_HTTP_ITSM_AZURE_SCHEMA  "azureMonitorCommonAlertSchema"
+
+
+typedef enum {
+    NGX_HTTP_ITSM_AZURE_OTHER = 0,
+    NGX_HTTP_ITSM_AZURE_SERVICE_HEALTH,
+    NGX_HTTP_ITSM_AZURE_RESOURCE_HEALTH
+} ngx_http_itsm_azure_kind_e;
+
+
+static ngx_int_t ngx_http_itsm_azure_state(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_http_itsm_azure_kind_e kind,
+    json_t *essentials, json_t *context, json_t *props, ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_azure_list(ngx_http_request_t *r,
+    json_t *essentials, const char *name, ngx_str_t *out, ngx_str_t *first,
+    ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_azure_links(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, json_t *essentials, json_t *context,
+    ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_azure_is(ngx_str_t *value, const char *word);
+
+
+static ngx_str_t  ngx_http_itsm_azure_root = ngx_string("");
+static ngx_str_t  ngx_http_itsm_azure_data = ngx_string("/data");
+static ngx_str_t  ngx_http_itsm_azure_essentials =
+    ngx_string("/data/essentials");
+static ngx_str_t  ngx_http_itsm_azure_context =
+    ngx_string("/data/alertContext");
+static ngx_str_t  ngx_http_itsm_azure_properties =
+    ngx_string("/data/alertContext/properties");
+static ngx_str_t  ngx_http_itsm_azure_annotations =
+    ngx_string("/data/alertContext/annotations");
+static ngx_str_t  ngx_http_itsm_azure_condition =
+    ngx_string("/data/alertContext/condition");
+static ngx_str_t  ngx_http_itsm_azure_criterion =
+    ngx_string("/data/alertContext/condition/allOf/0");
+
+
+ngx_int_t
+ngx_http_itsm_azure_parse(ngx_http_request_t *r, json_t *payload,
+    ngx_array_t *alerts, ngx_str_t *error)
+{
+    u_char                      *p;
+    json_t                      *data, *essentials, *context, *props,
+                                *annotations;
+    ngx_int_t                    rc;
+    ngx_str_t                    schema, service, signal, severity, target;
+    ngx_http_itsm_alert_t       *alert;
+    ngx_http_itsm_azure_kind_e   kind;
+
+    if (!json_is_object(payload)) {
+        return ngx_http_itsm_alert_error(r, error,
+                                         "the payload must be a JSON object: "
+                                         "an Azure Monitor alert in the "
+                                         "common alert schema");
+    }
+
+    rc = ngx_http_itsm_alert_text(r, payload, "schemaId",
+                                  &ngx_http_itsm_azure_root, &schema, error);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK
+        && (schema.len != sizeof(NGX_HTTP_ITSM_AZURE_SCHEMA) - 1
+            || ngx_strncmp(schema.data, NGX_HTTP_ITSM_AZURE_SCHEMA,
+                           schema.len)
+               != 0))
+    {
+        return ngx_http_itsm_alert_error(r, error,
+                                         "\"/schemaId\" is \"%*s\", not \""
+                                         NGX_HTTP_ITSM_AZURE_SCHEMA "\": "
+                                         "enable the common alert schema "
+                                         "on the action group's webhook",
+                                         ngx_min(schema.len, 128),
+                                         schema.data);
+    }
+
+    rc = ngx_http_itsm_alert_member(r, payload, "data", JSON_OBJECT,
+                                    &ngx_http_itsm_azure_root, &data, error);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_itsm_alert_member(r, data, "essentials", JSON_OBJECT,
+                                        &ngx_http_itsm_azure_data,
+                                        &essentials, error);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_itsm_alert_error(r, error,
+                                         "missing field \"/data/essentials\":"
+                                         " not an Azure Monitor alert in the "
+                                         "common alert schema; enable it on "
+                                         "the action group's webhook");
+    }
+
+    if (ngx_http_itsm_alert_member(r, data, "alertContext", JSON_OBJECT,
+                                   &ngx_http_itsm_azure_data, &context, error)
+        == NGX_ERROR
+        || ngx_http_itsm_alert_member(r, context, "properties", JSON_OBJECT,
+                                      &ngx_http_itsm_azure_context, &props,
+                                      error)
+           == NGX_ERROR
+        || ngx_http_itsm_alert_member(r, context, "annotations", JSON_OBJECT,
+                                      &ngx_http_itsm_azure_context,
+                                      &annotations, error)
+           == NGX_ERROR
+        || ngx_http_itsm_alert_text(r, essentials, "monitoringService",
+                                    &ngx_http_itsm_azure_essentials,
+                                    &service, error)
+           == NGX_ERROR
+        || ngx_http_itsm_alert_text(r, essentials, "signalType",
+                                    &ngx_http_itsm_azure_essentials,
+                                    &signal, error)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_azure_is(&service, "ServiceHealth")) {
+        kind = NGX_HTTP_ITSM_AZURE_SERVICE_HEALTH;
+
+    } else if (ngx_http_itsm_azure_is(&service, "ResourceHealth")
+               || ngx_http_itsm_azure_is(&service, "Resource Health"))
+    {
+        kind = NGX_HTTP_ITSM_AZURE_RESOURCE_HEALTH;
+
+    } else {
+        kind = NGX_HTTP_ITSM_AZURE_OTHER;
+    }
+
+    alert = ngx_http_itsm_alert_create(r, NGX_HTTP_ITSM_SOURCE_AZURE, payload);
+    if (alert == NULL) {
+        ngx_str_null(error);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_azure_list(r, essentials, "configurationItems",
+                        &alert->fields[NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS],
+                        &alert->fields[NGX_HTTP_ITSM_FIELD_RESOURCE], error)
+        != NGX_OK
+        || ngx_http_itsm_azure_list(r, essentials, "alertTargetIDs",
+                                &alert->fields[NGX_HTTP_ITSM_FIELD_TARGET_IDS],
+                                &target, error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the key */
+
+    if (kind == NGX_HTTP_ITSM_AZURE_SERVICE_HEALTH
+        && ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_KEY, props,
+                                   "trackingId",
+                                   &ngx_http_itsm_azure_properties, error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (kind == NGX_HTTP_ITSM_AZURE_RESOURCE_HEALTH && target.len) {
+        alert->fields[NGX_HTTP_ITSM_FIELD_KEY] = target;
+    }
+
+    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_KEY, essentials,
+                                "alertId", &ngx_http_itsm_azure_essentials,
+                                error)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_KEY].len == 0) {
+        return ngx_http_itsm_alert_missing_key(r,
+                                               &ngx_http_itsm_azure_essentials,
+                                               "alertId", error);
+    }
+
+    if (ngx_http_itsm_azure_state(r, alert, kind, essentials, context, props,
+                                  error)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_itsm_alert_text(r, essentials, "severity",
+                                  &ngx_http_itsm_azure_essentials, &severity,
+                                  error);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_itsm_alert_severity(r, alert, &severity);
+
+    /* activity log events have a title of their own; the rule's name says
+     * only which rule caught them */
+
+    if (ngx_http_itsm_azure_is(&signal, "Activity Log")
+        && ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE, props,
+                                   "title", &ngx_http_itsm_azure_properties,
+                                   error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE,
+                                essentials, "alertRule",
+                                &ngx_http_itsm_azure_essentials, error)
+        != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE,
+                                   essentials, "description",
+                                   &ngx_http_itsm_azure_essentials, error)
+           != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+                                   essentials, "description",
+                                   &ngx_http_itsm_azure_essentials, error)
+           != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+                                   annotations, "description",
+                                   &ngx_http_itsm_azure_annotations, error)
+           != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+                                   annotations, "summary",
+                                   &ngx_http_itsm_azure_annotations, error)
+           != NGX_OK
+        || (kind == NGX_HTTP_ITSM_AZURE_SERVICE_HEALTH
+            && ngx_http_itsm_alert_set(r, alert,
+                                       NGX_HTTP_ITSM_FIELD_DESCRIPTION, props,
+                                       "communication",
+                                       &ngx_http_itsm_azure_properties, error)
+               != NGX_OK)
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_STARTS_AT,
+                                   essentials, "firedDateTime",
+                                   &ngx_http_itsm_azure_essentials, error)
+           != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_ENDS_AT,
+                                   essentials, "resolvedDateTime",
+                                   &ngx_http_itsm_azure_essentials, error)
+           != NGX_OK
+        || ngx_http_itsm_azure_links(r, alert, essentials, context, error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
+        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
+                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+    }
+
+    /* no configuration item: the target resource's name */
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_RESOURCE].len == 0 && target.len) {
+        p = target.data + target.len;
+
+        while (p > target.data && p[-1] != '/') {
+            p--;
+        }
+
+        if (p < target.data + target.len) {
+            alert->fields[NGX_HTTP_ITSM_FIELD_RESOURCE].data = p;
+            alert->fields[NGX_HTTP_ITSM_FIELD_RESOURCE].len =
+                                                   target.data + target.len - p;
+        }
+    }
+
+    return ngx_http_itsm_alert_push(alerts, alert, error);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_azure_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
+    ngx_http_itsm_azure_kind_e kind, json_t *essentials, json_t *context,
+    json_t *props, ngx_str_t *error)
+{
+    ngx_str_t  condition, status, health;
+
+    if (kind != NGX_HTTP_ITSM_AZURE_OTHER) {
+
+        /* stateless events: "monitorCondition" is always Fired; the event
+         * itself says whether the incident or the outage is over */
+
+        if (ngx_http_itsm_alert_text(r, context, "status",
+                                     &ngx_http_itsm_azure_context, &status,
+                                     error)
+            == NGX_ERROR
+            || ngx_http_itsm_alert_text(r, props, "currentHealthStatus",
+                                        &ngx_http_itsm_azure_properties,
+                                        &health, error)
+               == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        if (kind == NGX_HTTP_ITSM_AZURE_RESOURCE_HEALTH
+            && ngx_http_itsm_azure_is(&health, "Available"))
+        {
+            ngx_str_set(&status, "resolved");
+        }
+
+        if (status.len == 0
+            || ngx_http_itsm_alert_state(r, alert, &status) != NGX_OK)
+        {
+            /* "Updated", "In Progress", ...: the event goes on */
+            ngx_str_set(&status, "firing");
+            (void) ngx_http_itsm_alert_state(r, alert, &status);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_itsm_alert_text(r, essentials, "monitorCondition",
+                                 &ngx_http_itsm_azure_essentials, &condition,
+                                 error)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    /* cost alerts have none: they only fire */
+
+    if (condition.len == 0) {
+        ngx_str_set(&condition, "Fired");
+    }
+
+    if (ngx_http_itsm_alert_state(r, alert, &condition) != NGX_OK) {
+        return ngx_http_itsm_alert_error(r, error,
+                                         "unknown status \"%*s\" (JSON "
+                                         "Pointer \"/data/essentials/"
+                                         "monitorCondition\"): expected "
+                                         "\"Fired\" or \"Resolved\"",
+                                         ngx_min(condition.len, 128),
+                                         condition.data);
+    }
+
+    return NGX_OK;
+}
+
+
+/* an array of names or ids as "a, b, c", and its first element */
+
+static ngx_int_t
+ngx_http_itsm_azure_list(ngx_http_request_t *r, json_t *essentials,
+    const char *name, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error)
+{
+    u_char     *p;
+    size_t      i, n, len;
+    json_t     *list, *value;
+    ngx_int_t   rc;
+    ngx_str_t  *items;
+
+    ngx_str_null(out);
+    ngx_str_null(first);
+
+    rc = ngx_http_itsm_alert_member(r, essentials, name, JSON_ARRAY,
+                                    &ngx_http_itsm_azure_essentials, &list,
+                                    error);
+    if (rc != NGX_OK) {
+        return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+    }
+
+    n = json_array_size(list);
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    items = ngx_pcalloc(r->pool, n * sizeof(ngx_str_t));
+    if (items == NULL) {
+        ngx_str_null(error);
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        value = json_array_get(list, i);
+
+        if (json_is_null(value)) {
+            continue;
+        }
+
+        rc = ngx_http_itsm_json_scalar(value, r->pool, &items[i]);
+
+        if (rc == NGX_ERROR) {
+            ngx_str_null(error);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_itsm_alert_error(r, error,
+                                             "field \"/data/essentials/%s/%uz\""
+                                             " must be a string", name, i);
+        }
+
+        if (items[i].len == 0) {
+            continue;
+        }
+
+        if (first->len == 0) {
+            *first = items[i];
+        }
+
+        len += items[i].len + 2;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(r->pool, len);
+    if (out->data == NULL) {
+        ngx_str_null(error);
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < n; i++) {
+        if (items[i].len == 0) {
+            continue;
+        }
+
+        if (p != out->data) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, items[i].data, items[i].len);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The link most worth a click from a ticket: the alert's investigation
+ * page when the payload has one, else the log alert's filtered search
+ * results (what made it fire), else the whole results.
+ */
+
+static ngx_int_t
+ngx_http_itsm_azure_links(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
+    json_t *essentials, json_t *context, ngx_str_t *error)
+{
+    json_t  *condition, *all;
+
+    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
+                                essentials, "investigationLink",
+                                &ngx_http_itsm_azure_essentials, error)
+        != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
+                                   context, "LinkToFilteredSearchResultsUI",
+                                   &ngx_http_itsm_azure_context, error)
+           != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
+                                   context, "LinkToSearchResults",
+                                   &ngx_http_itsm_azure_context, error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_alert_member(r, context, "condition", JSON_OBJECT,
+                                   &ngx_http_itsm_azure_context, &condition,
+                                   error)
+        == NGX_ERROR
+        || ngx_http_itsm_alert_member(r, condition, "allOf", JSON_ARRAY,
+                                      &ngx_http_itsm_azure_condition, &all,
+                                      error)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    all = json_array_get(all, 0);
+
+    if (!json_is_object(all)) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK, all,
+                                "linkToFilteredSearchResultsUI",
+                                &ngx_http_itsm_azure_criterion, error)
+        != NGX_OK
+        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK, all,
+                                   "linkToSearchResultsUI",
+                                   &ngx_http_itsm_azure_criterion, error)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_azure_is(ngx_str_t *value, const char *word)
+{
+    size_t  len;
+
+    len = ngx_strlen(word);
+
+    return value->len == len
+           && ngx_strncasecmp(value->data, (u_char *) word, len) == 0;
+}
