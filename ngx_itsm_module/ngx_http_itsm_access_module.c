@@ -104,7 +104,10 @@ static ngx_int_t ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_access_challenge(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason);
-static void ngx_http_itsm_access_count(ngx_http_itsm_access_e reason);
+static void ngx_http_itsm_access_count(ngx_http_request_t *r,
+    ngx_http_itsm_access_e reason);
+static ngx_http_itsm_access_counters_t *ngx_http_itsm_access_counters(
+    ngx_http_itsm_access_main_conf_t *amcf);
 static ngx_int_t ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
@@ -296,8 +299,6 @@ static ngx_str_t  ngx_http_itsm_access_counters_name =
  * zones carry */
 static ngx_uint_t  ngx_http_itsm_access_counters_tag;
 
-static ngx_http_itsm_access_counters_t  *ngx_http_itsm_access_counters;
-
 
 static ngx_int_t
 ngx_http_itsm_access_handler(ngx_http_request_t *r)
@@ -388,7 +389,7 @@ body:
 passed:
 
     ctx->done = 1;
-    ngx_http_itsm_access_count(NGX_HTTP_ITSM_ACCESS_PASSED);
+    ngx_http_itsm_access_count(r, NGX_HTTP_ITSM_ACCESS_PASSED);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm access: passed, secret #%ui",
@@ -724,7 +725,7 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ctx->done = 1;
     reason = &ngx_http_itsm_access_reasons[ctx->result];
 
-    ngx_http_itsm_access_count(ctx->result);
+    ngx_http_itsm_access_count(r, ctx->result);
 
     if (!ctx->body) {
         rc = ngx_http_discard_request_body(r);
@@ -824,12 +825,31 @@ ngx_http_itsm_access_challenge(ngx_http_request_t *r,
 
 
 static void
-ngx_http_itsm_access_count(ngx_http_itsm_access_e reason)
+ngx_http_itsm_access_count(ngx_http_request_t *r,
+    ngx_http_itsm_access_e reason)
 {
-    if (ngx_http_itsm_access_counters) {
-        (void) ngx_atomic_fetch_add(
-                   &ngx_http_itsm_access_counters->count[reason], 1);
+    ngx_http_itsm_access_counters_t  *counters;
+
+    counters = ngx_http_itsm_access_counters(
+                   ngx_http_get_module_main_conf(r,
+                                                 ngx_http_itsm_access_module));
+
+    if (counters) {
+        (void) ngx_atomic_fetch_add(&counters->count[reason], 1);
     }
+}
+
+
+/* the counters of the running configuration, if it has any */
+
+static ngx_http_itsm_access_counters_t *
+ngx_http_itsm_access_counters(ngx_http_itsm_access_main_conf_t *amcf)
+{
+    if (amcf == NULL || amcf->counters == NULL) {
+        return NULL;
+    }
+
+    return amcf->counters->data;
 }
 
 
@@ -838,8 +858,15 @@ ngx_http_itsm_access_count(ngx_http_itsm_access_e reason)
 json_t *
 ngx_http_itsm_access_status(void)
 {
-    json_t      *obj;
-    ngx_uint_t   i;
+    json_t                           *obj;
+    ngx_uint_t                        i;
+    ngx_http_itsm_access_counters_t  *counters;
+
+    /* NULL without an http block */
+
+    counters = ngx_http_itsm_access_counters(
+                   ngx_http_cycle_get_module_main_conf(
+                       ngx_cycle, ngx_http_itsm_access_module));
 
     obj = json_object();
     if (obj == NULL) {
@@ -849,10 +876,8 @@ ngx_http_itsm_access_status(void)
     for (i = 0; i < NGX_HTTP_ITSM_ACCESS_NREASONS; i++) {
         if (json_object_set_new(obj,
                    (const char *) ngx_http_itsm_access_reasons[i].name.data,
-                   json_integer(ngx_http_itsm_access_counters
-                                ? (json_int_t)
-                                  ngx_http_itsm_access_counters->count[i]
-                                : 0))
+                   json_integer(counters ? (json_int_t) counters->count[i]
+                                         : 0))
             != 0)
         {
             json_decref(obj);
@@ -928,9 +953,14 @@ static ngx_int_t
 ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_uint_t   i;
+    u_char                           *p;
+    size_t                            len;
+    ngx_uint_t                        i;
+    ngx_http_itsm_access_counters_t  *counters;
+
+    counters = ngx_http_itsm_access_counters(
+                   ngx_http_get_module_main_conf(r,
+                                                 ngx_http_itsm_access_module));
 
     len = 2;
 
@@ -950,8 +980,7 @@ ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     for (i = 0; i < NGX_HTTP_ITSM_ACCESS_NREASONS; i++) {
         p = ngx_sprintf(p, "%s\"%V\":%uA", i ? "," : "",
                         &ngx_http_itsm_access_reasons[i].name,
-                        ngx_http_itsm_access_counters
-                        ? ngx_http_itsm_access_counters->count[i] : 0);
+                        counters ? counters->count[i] : 0);
     }
 
     *p++ = '}';
@@ -973,7 +1002,6 @@ ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
     if (data) {
         /* a reload keeps the counts */
         shm_zone->data = data;
-        ngx_http_itsm_access_counters = data;
         return NGX_OK;
     }
 
@@ -981,7 +1009,6 @@ ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 
     if (shm_zone->shm.exists) {
         shm_zone->data = shpool->data;
-        ngx_http_itsm_access_counters = shpool->data;
         return NGX_OK;
     }
 
@@ -992,7 +1019,6 @@ ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     shpool->data = shm_zone->data;
-    ngx_http_itsm_access_counters = shm_zone->data;
 
     return NGX_OK;
 }

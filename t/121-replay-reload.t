@@ -1,5 +1,5 @@
 # The seen-delivery cache lives in shared memory: it is shared by the
-# workers and survives a reload (HUP).  A master process is needed for
+# workers and survives a reload (HUP), and so do the access counters.  A master process is needed for
 # both (nginx without one does not serve again after a HUP).
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(hmac_sha256_hex);
@@ -27,6 +27,7 @@ our $Config = <<'_EOC_';
         itsm_signature_replay zone=seen ttl=1h;
         itsm_pass mock;
     }
+    location = /counters { return 200 "$itsm_access_counters\n"; }
 _EOC_
 
 no_shuffle();
@@ -59,3 +60,10 @@ select(undef, undef, undef, 1);
 $::Headers
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 3: the counters of both workers, before and after the reload
+--- request
+GET /counters
+--- response_body_like: ^\{"passed":1,.*"duplicate":4,
