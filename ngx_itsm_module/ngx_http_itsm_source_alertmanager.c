@@ -59,13 +59,13 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
     const char            *name;
     ngx_http_itsm_alert_t *alert;
 
-    name = (source == NGX_HTTP_ITSM_SOURCE_GRAFANA) ? "Grafana"
-                                                    : "Alertmanager";
+    name = (source == NGX_HTTP_ITSM_SOURCE_GRAFANA) ? "a Grafana"
+                                                    : "an Alertmanager";
 
     if (!json_is_object(payload)) {
         return ngx_http_itsm_alert_error(r, error,
                                          "the payload must be a JSON object: "
-                                         "an %s webhook message", name);
+                                         "%s webhook message", name);
     }
 
     rc = ngx_http_itsm_alert_member(r, payload, "alerts", JSON_ARRAY,
@@ -77,7 +77,7 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_itsm_alert_error(r, error,
-                                         "missing field \"/alerts\": an %s "
+                                         "missing field \"/alerts\": %s "
                                          "webhook message lists its alerts "
                                          "there", name);
     }
