@@ -29,6 +29,7 @@
 
 /* an error message with a pointer and a value or two cut to this */
 #define NGX_HTTP_ITSM_ALERT_ERROR_MAX     1024
+#define NGX_HTTP_ITSM_ALERT_QUOTE_MAX     128
 
 
 typedef struct {
@@ -365,7 +366,7 @@ ngx_http_itsm_alert_generic(ngx_http_request_t *r, json_t *payload,
 {
     json_t                 *value;
     ngx_int_t               rc;
-    ngx_str_t               raw;
+    ngx_str_t               raw, first;
     ngx_uint_t              i;
     ngx_http_itsm_alert_t  *alert;
 
@@ -389,6 +390,20 @@ ngx_http_itsm_alert_generic(ngx_http_request_t *r, json_t *payload,
         value = ngx_http_itsm_json_pointer(payload, &pointers[i]);
 
         if (value == NULL || json_is_null(value)) {
+            continue;
+        }
+
+        if (json_is_array(value)
+            && (i == NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS
+                || i == NGX_HTTP_ITSM_FIELD_TARGET_IDS))
+        {
+            if (ngx_http_itsm_alert_join(r, value, &pointers[i],
+                                         &alert->fields[i], &first, error)
+                != NGX_OK)
+            {
+                return NULL;
+            }
+
             continue;
         }
 
@@ -427,8 +442,9 @@ ngx_http_itsm_alert_generic(ngx_http_request_t *r, json_t *payload,
 
     if (ngx_http_itsm_alert_state(r, alert, &raw) != NGX_OK) {
         (void) ngx_http_itsm_alert_error(r, error,
-                                    "unknown status \"%V\": expected "
-                                    "\"firing\" or \"resolved\"", &raw);
+                                    "unknown status \"%*s\": expected "
+                                    "\"firing\" or \"resolved\"",
+                                    ngx_http_itsm_alert_clip(&raw), raw.data);
         return NULL;
     }
 
@@ -619,6 +635,128 @@ ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
     *out = value;
 
     return NGX_OK;
+}
+
+
+/*
+ * An array of names or ids as one field, "a, b, c" (empty elements and
+ * nulls left out), and its first element.  "where" is the pointer of the
+ * array, for the message about an element that is not text.
+ */
+
+ngx_int_t
+ngx_http_itsm_alert_join(ngx_http_request_t *r, json_t *list,
+    ngx_str_t *where, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error)
+{
+    u_char     *p;
+    size_t      i, n, len;
+    json_t     *value;
+    ngx_int_t   rc;
+    ngx_str_t  *items;
+
+    ngx_str_null(out);
+    ngx_str_null(first);
+
+    n = json_array_size(list);
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    items = ngx_pcalloc(r->pool, n * sizeof(ngx_str_t));
+    if (items == NULL) {
+        ngx_str_null(error);
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        value = json_array_get(list, i);
+
+        if (json_is_null(value)) {
+            continue;
+        }
+
+        rc = ngx_http_itsm_json_scalar(value, r->pool, &items[i]);
+
+        if (rc == NGX_ERROR) {
+            ngx_str_null(error);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_itsm_alert_error(r, error,
+                                             "field \"%V/%uz\" must be a "
+                                             "string", where, i);
+        }
+
+        if (items[i].len == 0) {
+            continue;
+        }
+
+        if (first->len == 0) {
+            *first = items[i];
+        }
+
+        len += items[i].len + 2;
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(r->pool, len);
+    if (out->data == NULL) {
+        ngx_str_null(error);
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < n; i++) {
+        if (items[i].len == 0) {
+            continue;
+        }
+
+        if (p != out->data) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, items[i].data, items[i].len);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * How much of a sender's value an error message quotes: at most 128
+ * bytes, and never half a UTF-8 character, so that the JSON answer stays
+ * valid UTF-8.
+ */
+
+int
+ngx_http_itsm_alert_clip(ngx_str_t *value)
+{
+    size_t  len;
+
+    len = value->len;
+
+    if (len <= NGX_HTTP_ITSM_ALERT_QUOTE_MAX) {
+        return (int) len;
+    }
+
+    len = NGX_HTTP_ITSM_ALERT_QUOTE_MAX;
+
+    while (len && (value->data[len] & 0xc0) == 0x80) {
+        len--;
+    }
+
+    return (int) len;
 }
 
 

@@ -458,6 +458,9 @@ ngx_int_t ngx_http_itsm_alert_set(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
     const char *name, json_type type, ngx_str_t *where, json_t **out,
     ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_join(ngx_http_request_t *r, json_t *list,
+    ngx_str_t *where, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error);
+int ngx_http_itsm_alert_clip(ngx_str_t *value);
 ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
 void ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,

@@ -211,10 +211,11 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
 
     if (ngx_http_itsm_alert_state(r, alert, &status) != NGX_OK) {
         return ngx_http_itsm_alert_error(r, error,
-                                         "unknown status \"%V\" (JSON "
+                                         "unknown status \"%*s\" (JSON "
                                          "Pointer \"%V/status\"): expected "
                                          "\"firing\" or \"resolved\"",
-                                         &status, where);
+                                         ngx_http_itsm_alert_clip(&status),
+                                         status.data, where);
     }
 
     rc = ngx_http_itsm_alert_text(r, labels, "severity", &lwhere, &severity,

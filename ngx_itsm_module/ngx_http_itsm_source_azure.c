@@ -115,7 +115,7 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r, json_t *payload,
                                          NGX_HTTP_ITSM_AZURE_SCHEMA "\": "
                                          "enable the common alert schema "
                                          "on the action group's webhook",
-                                         ngx_min(schema.len, 128),
+                                         ngx_http_itsm_alert_clip(&schema),
                                          schema.data);
     }
 
@@ -378,7 +378,7 @@ ngx_http_itsm_azure_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
                                          "Pointer \"/data/essentials/"
                                          "monitorCondition\"): expected "
                                          "\"Fired\" or \"Resolved\"",
-                                         ngx_min(condition.len, 128),
+                                         ngx_http_itsm_alert_clip(&condition),
                                          condition.data);
     }
 
@@ -392,11 +392,10 @@ static ngx_int_t
 ngx_http_itsm_azure_list(ngx_http_request_t *r, json_t *essentials,
     const char *name, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error)
 {
-    u_char     *p;
-    size_t      i, n, len;
-    json_t     *list, *value;
-    ngx_int_t   rc;
-    ngx_str_t  *items;
+    u_char     buf[sizeof("/data/essentials/configurationItems")];
+    json_t    *list;
+    ngx_int_t  rc;
+    ngx_str_t  where;
 
     ngx_str_null(out);
     ngx_str_null(first);
@@ -408,79 +407,12 @@ ngx_http_itsm_azure_list(ngx_http_request_t *r, json_t *essentials,
         return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
     }
 
-    n = json_array_size(list);
+    where.data = buf;
+    where.len = ngx_snprintf(buf, sizeof(buf), "%V/%s",
+                             &ngx_http_itsm_azure_essentials, name)
+                - buf;
 
-    if (n == 0) {
-        return NGX_OK;
-    }
-
-    items = ngx_pcalloc(r->pool, n * sizeof(ngx_str_t));
-    if (items == NULL) {
-        ngx_str_null(error);
-        return NGX_ERROR;
-    }
-
-    len = 0;
-
-    for (i = 0; i < n; i++) {
-        value = json_array_get(list, i);
-
-        if (json_is_null(value)) {
-            continue;
-        }
-
-        rc = ngx_http_itsm_json_scalar(value, r->pool, &items[i]);
-
-        if (rc == NGX_ERROR) {
-            ngx_str_null(error);
-            return NGX_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            return ngx_http_itsm_alert_error(r, error,
-                                             "field \"/data/essentials/%s/%uz\""
-                                             " must be a string", name, i);
-        }
-
-        if (items[i].len == 0) {
-            continue;
-        }
-
-        if (first->len == 0) {
-            *first = items[i];
-        }
-
-        len += items[i].len + 2;
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    out->data = ngx_pnalloc(r->pool, len);
-    if (out->data == NULL) {
-        ngx_str_null(error);
-        return NGX_ERROR;
-    }
-
-    p = out->data;
-
-    for (i = 0; i < n; i++) {
-        if (items[i].len == 0) {
-            continue;
-        }
-
-        if (p != out->data) {
-            *p++ = ',';
-            *p++ = ' ';
-        }
-
-        p = ngx_cpymem(p, items[i].data, items[i].len);
-    }
-
-    out->len = p - out->data;
-
-    return NGX_OK;
+    return ngx_http_itsm_alert_join(r, list, &where, out, first, error);
 }
 
 

@@ -305,7 +305,7 @@ ngx_http_itsm_datadog_state(ngx_http_request_t *r,
                                      "Datadog transition such as "
                                      "\"Triggered\" or \"Recovered\", or a "
                                      "word mapped by itsm_state_map",
-                                     ngx_min(transition.len, 128),
+                                     ngx_http_itsm_alert_clip(&transition),
                                      transition.data);
 }
 

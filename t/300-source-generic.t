@@ -202,7 +202,28 @@ Content-Type: application/json
 
 
 
-=== TEST 7: itsm_state_map: a name that is not a state
+=== TEST 7: configuration items and target ids may be arrays; a long unknown status is quoted in part, never half a character
+--- http_config eval: ItsmSource::http_config(store => 0)
+--- config eval: ItsmSource::config('itsm_field configuration_items /cis;')
+--- request eval
+["POST /alerts\n{\"key\": \"a\", \"cis\": [\"web-1\", null, \"\", 2], \"target_ids\": [\"/s/1/vm/web-1\"]}",
+ "POST /alerts\n{\"key\": \"b\", \"cis\": [\"web-1\", [\"web-2\"]]}",
+ "POST /alerts\n{\"key\": \"c\", \"status\": \"x" . ("\xc3\xa9" x 200) . "\"}",
+ "GET /sent"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 400, 400, 200]
+--- response_body eval
+[ItsmSource::answer(['a', 'create', 'created', 'T1']),
+ "{\"error\":\"invalid_alert\",\"message\":\"field \\\"/cis/1\\\" must be a string\"}\n",
+ "{\"error\":\"invalid_alert\",\"message\":\"unknown status \\\"x" . ("\xc3\xa9" x 63) . "\\\": expected \\\"firing\\\" or \\\"resolved\\\"\"}\n",
+ ItsmSource::sent([create => ::plain('a', configuration_items => 'web-1, 2',
+                                      target_ids => '/s/1/vm/web-1')])]
+
+
+
+=== TEST 8: itsm_state_map: a name that is not a state
 --- config
     location = /alerts { itsm_state_map open=new; }
 --- must_die
@@ -211,7 +232,7 @@ qr/invalid "itsm_state_map" parameter "open=new": expected NAME=WORD\[,WORD...\]
 
 
 
-=== TEST 8: itsm_severity_map: no "="
+=== TEST 9: itsm_severity_map: no "="
 --- config
     location = /alerts { itsm_severity_map critical; }
 --- must_die
@@ -220,7 +241,7 @@ qr/invalid "itsm_severity_map" parameter "critical": expected NAME=WORD\[,WORD..
 
 
 
-=== TEST 9: itsm_severity_map: a word mapped twice
+=== TEST 10: itsm_severity_map: a word mapped twice
 --- config
     location = /alerts { itsm_severity_map critical=5,P1 high=p1; }
 --- must_die
@@ -229,7 +250,7 @@ qr/"itsm_severity_map": the word "p1" is mapped twice in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 10: itsm_state_map: an empty word
+=== TEST 11: itsm_state_map: an empty word
 --- config
     location = /alerts { itsm_state_map firing=a,,b; }
 --- must_die
@@ -238,7 +259,7 @@ qr/invalid "itsm_state_map" parameter "firing=a,,b": an empty word in \S+nginx\.
 
 
 
-=== TEST 11: itsm_state_map twice in one place
+=== TEST 12: itsm_state_map twice in one place
 --- config
     location = /alerts { itsm_state_map firing=a; itsm_state_map resolved=b; }
 --- must_die
@@ -247,7 +268,7 @@ qr/"itsm_state_map" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 12: itsm_max_alerts out of range
+=== TEST 13: itsm_max_alerts out of range
 --- config
     location = /alerts { itsm_max_alerts 0; }
 --- must_die
@@ -256,7 +277,7 @@ qr/"itsm_max_alerts" directive must be between 1 and 100000 in \S+nginx\.conf:\d
 
 
 
-=== TEST 13: the sources itsm_source knows
+=== TEST 14: the sources itsm_source knows
 --- config
     location = /alerts { itsm_source prometheus; }
 --- must_die
