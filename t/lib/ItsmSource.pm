@@ -59,19 +59,21 @@ _EOC_
 
 
 # the server{} part: the ITSM, the log of what it got, and /alerts with
-# the given directives
+# the given directives; $port is the server's own port when it is not the
+# test server's
 sub config {
-    my ($alerts) = @_;
+    my ($alerts, $port) = @_;
+    $port //= '$TEST_NGINX_SERVER_PORT';
 
     return <<"_EOC_";
     location /_itsm/mock/ {
         internal;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        proxy_pass http://127.0.0.1:$port/mock/;
     }
     location /mock/ {
         client_body_buffer_size 64k;
         access_log logs/sent.log itsm_sent;
-        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/itsm/;
+        proxy_pass http://127.0.0.1:$port/itsm/;
     }
     location = /itsm/ticket { return 201 '{"id": "T1"}'; }
     location /itsm/ { return 200 '{}'; }
