@@ -81,6 +81,14 @@ ngx_http_itsm_reply_json(ngx_http_request_t *r, ngx_uint_t status,
 
 
 ngx_int_t
+ngx_http_itsm_reply_raw(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len)
+{
+    return ngx_http_itsm_reply_send(r, status, data, len);
+}
+
+
+ngx_int_t
 ngx_http_itsm_reply_retry_after(ngx_http_request_t *r, time_t seconds)
 {
     ngx_table_elt_t  *h;

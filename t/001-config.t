@@ -144,7 +144,7 @@ qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: loc
     location = /alerts { itsm_source nagios; }
 --- must_die
 --- error_log eval
-qr/unknown alert source "nagios"; supported: generic in \S+nginx\.conf:\d+/
+qr/unknown alert source "nagios"; supported: generic.* in \S+nginx\.conf:\d+/
 
 
 
