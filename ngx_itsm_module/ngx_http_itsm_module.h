@@ -505,6 +505,8 @@ ngx_int_t ngx_http_itsm_reply_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *code, const char *fmt, ...);
 ngx_int_t ngx_http_itsm_reply_json(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body);
+ngx_int_t ngx_http_itsm_reply_raw(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
 ngx_int_t ngx_http_itsm_reply_retry_after(ngx_http_request_t *r,
     time_t seconds);
 
