@@ -139,6 +139,7 @@ static void ngx_http_itsm_access_jwks_cleanup(void *data);
 static ngx_int_t ngx_http_itsm_access_guid(ngx_str_t *s);
 static char *ngx_http_itsm_access_tolerance_check(ngx_conf_t *cf, void *post,
     void *data);
+static void ngx_http_itsm_access_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[] = {
@@ -262,7 +263,7 @@ ngx_module_t  ngx_http_itsm_access_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_itsm_access_exit_process,     /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1881,4 +1882,11 @@ ngx_http_itsm_access_tolerance_check(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_itsm_access_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_itsm_sig_exit();
 }

@@ -670,6 +670,7 @@ ngx_http_itsm_access_e ngx_http_itsm_sig_verify(ngx_http_request_t *r,
     ngx_http_itsm_sig_conf_t *scf, ngx_http_itsm_sig_req_t *sr);
 void ngx_http_itsm_sig_replay_key(ngx_http_itsm_sig_conf_t *scf,
     ngx_http_itsm_sig_req_t *sr, u_char *key);
+void ngx_http_itsm_sig_exit(void);
 
 
 /* ngx_http_itsm_replay.c: seen delivery ids in shared memory */

@@ -839,6 +839,22 @@ ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *secret,
 }
 
 
+/* at the end of a worker: its MAC contexts */
+
+void
+ngx_http_itsm_sig_exit(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_ITSM_SIG_SECRETS_MAX; i++) {
+        EVP_MD_CTX_free(ngx_http_itsm_sig_work[i]);
+        EVP_MD_CTX_free(ngx_http_itsm_sig_outer[i]);
+        ngx_http_itsm_sig_work[i] = NULL;
+        ngx_http_itsm_sig_outer[i] = NULL;
+    }
+}
+
+
 /* the digests of key^ipad and key^opad (RFC 2104) */
 
 static ngx_int_t

@@ -165,7 +165,7 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 --- error_code eval
 [401, 401]
 --- response_body_like eval
-['^\{"error":"timestamp_too_old","message":"the signature timestamp is 360\d s old', '^\{"error":"timestamp_in_future","message":"the signature timestamp is 359\d s in the future']
+['^\{"error":"timestamp_too_old","message":"the signature timestamp is 3[56]\d\d s old', '^\{"error":"timestamp_in_future","message":"the signature timestamp is 3[56]\d\d s in the future']
 
 
 

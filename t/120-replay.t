@@ -1,10 +1,8 @@
-# itsm_signature_replay: the seen-delivery cache in shared memory.  A delivery that
-# got a 2xx is a duplicate for as long as it could be replayed: until its
-# signed timestamp leaves the tolerance window, or for ttl= when the scheme
-# has no timestamp.  One whose first attempt failed is forgotten, so that
-# the sender's resend is handled afresh; one still being handled gets 503
-# with Retry-After.  A full cache evicts its oldest entries.  Reloads are in
-# t/121-replay-reload.t.
+# itsm_signature_replay: the seen-delivery cache in shared memory.  A delivery
+# whose first attempt failed is forgotten, so that the sender's resend is
+# handled afresh; a full cache evicts its oldest entries first.  (Duplicates
+# of each scheme: t/11*.t; what takes real time or one nginx across blocks,
+# in flight, expiry: t/122-replay-time.t; reloads: t/121-replay-reload.t.)
 use Test::Nginx::Socket 'no_plan';
 use MIME::Base64 qw(encode_base64 decode_base64);
 use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
@@ -114,32 +112,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: with a timestamp, a delivery is remembered until it is stale anyway
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /short\n$::Alert", "POST /short\n$::Alert"]
---- more_headers eval
-my $h = ::std('msg_short');
-[$h, $h]
---- error_code eval
-[204, 200]
-
-
-
-=== TEST 2: ... after which the replay is refused as stale, not let through
---- init
-select(undef, undef, undef, 4.1);
---- request eval
-"POST /short\n$::Alert"
---- more_headers eval
-::std('msg_short')
---- error_code: 401
---- response_body_like: timestamp_too_old
-
-
-
-=== TEST 3: a delivery whose first attempt failed (503) is handled again when resent
+=== TEST 1: a delivery whose first attempt failed (503) is handled again when resent
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
@@ -156,84 +129,7 @@ connect() failed
 
 
 
-=== TEST 4: one being handled right now: 503 delivery_in_flight with Retry-After
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- init
-# the first copy, sent by a child; the mock ITSM answers it after 1 s
-my $port = $Test::Nginx::Util::ServerPortForClient;
-my $out = "$::Tmp/first.out";
-unlink $out;
-$::Child = fork();
-if (defined $::Child && $::Child == 0) {
-    select(undef, undef, undef, 0.2);
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5);
-    my $resp = '';
-    if ($s) {
-        print {$s} ::raw("/slow", "msg_concurrent");
-        local $/;
-        $resp = <$s> // '';
-    }
-    open(my $fh, '>', $out); print $fh $resp; close $fh;
-    POSIX::_exit(0);
-}
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_reply_delay: 1
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
---- raw_request eval
-my $r = ::raw('/slow', 'msg_concurrent');
-[substr($r, 0, 10), substr($r, 10)]
---- raw_request_middle_delay: 0.6
---- error_code: 503
---- response_headers
-Retry-After: 30
---- response_body
-{"error":"delivery_in_flight","message":"the same delivery is being processed right now; send it again later if that fails"}
---- wait: 1
-
-
-
-=== TEST 5: ... the first copy got its ticket, and the same delivery is now a duplicate
---- init
-waitpid($::Child, 0) if $::Child;
-open(my $fh, '<', "$::Tmp/first.out");
-my $first = do { local $/; <$fh> } // '';
-Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
-                 "the first copy created ticket 15");
---- request eval
-"POST /slow\n$::Alert"
---- more_headers eval
-::std('msg_concurrent')
---- error_code: 200
---- response_body_like: ^\{"status":"duplicate",
-
-
-
-=== TEST 6: without a timestamp, a delivery is remembered for ttl=
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /github\n$::Alert", "POST /github\n$::Alert"]
---- more_headers eval
-[::gh($::Alert), ::gh($::Alert)]
---- error_code eval
-[204, 200]
-
-
-
-=== TEST 7: ... and forgotten after it (ttl=1s)
---- init
-select(undef, undef, undef, 2.1);
---- request eval
-"POST /github\n$::Alert"
---- more_headers eval
-::gh($::Alert)
---- error_code: 204
-
-
-
-=== TEST 8: a full zone forgets its oldest deliveries first, and keeps working
+=== TEST 2: a full zone forgets its oldest deliveries first, and keeps working
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval

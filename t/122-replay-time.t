@@ -1,0 +1,224 @@
+# itsm_signature_replay over time: a delivery that got a 2xx is a duplicate
+# for as long as it could be replayed: until its signed timestamp leaves
+# the tolerance window, or for ttl= when the scheme has no timestamp; one
+# still being handled gets 503 with Retry-After.  These blocks need real
+# time and one nginx across blocks, which Test::Nginx's valgrind mode does
+# not keep (it restarts nginx after every block): skipped there.
+use Test::Nginx::Socket;
+
+if ($ENV{TEST_NGINX_USE_VALGRIND}) {
+    plan(skip_all => 'needs real time and one nginx across blocks');
+} else {
+    plan('no_plan');
+}
+
+use MIME::Base64 qw(encode_base64 decode_base64);
+use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
+use IO::Socket::INET;
+use POSIX ();
+use File::Temp qw(tempdir);
+
+our $Tmp = tempdir(CLEANUP => 1);
+
+our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+our $Alert = '{"key": "rp-1", "title": "Replayed"}';
+
+sub std {
+    my ($id, $ts, $crlf) = @_;
+    $ts //= time();
+    my $nl = $crlf ? "\r\n" : "\n";
+    (my $key = $Secret) =~ s/^whsec_//;
+    my $sig = encode_base64(hmac_sha256("$id.$ts.$Alert", decode_base64($key)), '');
+    return "Content-Type: application/json${nl}webhook-id: $id${nl}"
+           . "webhook-timestamp: $ts${nl}webhook-signature: v1,$sig${nl}";
+}
+
+sub raw {
+    my ($uri, $id, $ts) = @_;
+    return "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+           . std($id, $ts, 1) . "Content-Length: " . length($Alert)
+           . "\r\n\r\n$Alert";
+}
+
+sub gh {
+    my ($body) = @_;
+    return "X-Hub-Signature-256: sha256=" . hmac_sha256_hex($body, 'gh') . "\n";
+}
+
+our $HttpConfig = <<'_EOC_';
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
+    itsm_connector down {
+        location   /_itsm/down;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
+    itsm_connector slow {
+        location   /_itsm/slow;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
+    itsm_signature_replay_zone seen:1m;
+    itsm_signature_replay_zone tiny:32k;
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; return 201 '{"id":"14"}'; }
+    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+    location /_itsm/slow/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+
+    location = /alerts {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_replay zone=seen;
+        itsm_pass mock;
+    }
+
+    location = /down {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_replay zone=seen;
+        itsm_pass down;
+    }
+
+    location = /slow {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_replay zone=seen;
+        itsm_pass slow;
+    }
+
+    location = /short {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_tolerance 3s;
+        itsm_signature_replay zone=seen;
+        try_files /.none =204;
+    }
+
+    location = /github {
+        itsm_signature github secret=gh;
+        itsm_signature_replay zone=seen ttl=1s;
+        try_files /.none =204;
+    }
+
+    location = /tiny {
+        itsm_signature github secret=gh;
+        itsm_signature_replay zone=tiny ttl=1h;
+        try_files /.none =204;
+    }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: with a timestamp, a delivery is remembered until it is stale anyway
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /short\n$::Alert", "POST /short\n$::Alert"]
+--- more_headers eval
+my $h = ::std('msg_short');
+[$h, $h]
+--- error_code eval
+[204, 200]
+
+
+
+=== TEST 2: ... after which the replay is refused as stale, not let through
+--- init
+select(undef, undef, undef, 4.1);
+--- request eval
+"POST /short\n$::Alert"
+--- more_headers eval
+::std('msg_short')
+--- error_code: 401
+--- response_body_like: timestamp_too_old
+
+
+
+=== TEST 3: one being handled right now: 503 delivery_in_flight with Retry-After
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- init
+# the first copy, sent by a child; the mock ITSM answers it after 1 s
+my $port = $Test::Nginx::Util::ServerPortForClient;
+my $out = "$::Tmp/first.out";
+unlink $out;
+$::Child = fork();
+if (defined $::Child && $::Child == 0) {
+    select(undef, undef, undef, 0.2);
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5);
+    my $resp = '';
+    if ($s) {
+        print {$s} ::raw("/slow", "msg_concurrent");
+        local $/;
+        $resp = <$s> // '';
+    }
+    open(my $fh, '>', $out); print $fh $resp; close $fh;
+    POSIX::_exit(0);
+}
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply_delay: 1
+--- tcp_reply eval
+"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
+--- raw_request eval
+my $r = ::raw('/slow', 'msg_concurrent');
+[substr($r, 0, 10), substr($r, 10)]
+--- raw_request_middle_delay: 0.6
+--- error_code: 503
+--- response_headers
+Retry-After: 30
+--- response_body
+{"error":"delivery_in_flight","message":"the same delivery is being processed right now; send it again later if that fails"}
+--- wait: 1
+
+
+
+=== TEST 4: ... the first copy got its ticket, and the same delivery is now a duplicate
+--- init
+waitpid($::Child, 0) if $::Child;
+open(my $fh, '<', "$::Tmp/first.out");
+my $first = do { local $/; <$fh> } // '';
+Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
+                 "the first copy created ticket 15");
+--- request eval
+"POST /slow\n$::Alert"
+--- more_headers eval
+::std('msg_concurrent')
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 5: without a timestamp, a delivery is remembered for ttl=
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /github\n$::Alert", "POST /github\n$::Alert"]
+--- more_headers eval
+[::gh($::Alert), ::gh($::Alert)]
+--- error_code eval
+[204, 200]
+
+
+
+=== TEST 6: ... and forgotten after it (ttl=1s)
+--- init
+select(undef, undef, undef, 2.1);
+--- request eval
+"POST /github\n$::Alert"
+--- more_headers eval
+::gh($::Alert)
+--- error_code: 204
+
+
+
