@@ -53,7 +53,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_post_subrequest_t  *ps;
     ngx_http_itsm_connector_t   *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
     action = conn->actions[index];
 
     if (ngx_http_itsm_tpl_render(action->uri, &ctx->tpl, r->pool, &path)
@@ -151,7 +151,7 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     ngx_http_request_body_t    *rb;
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
 
     sr->method = action->method;
     sr->method_name = action->method_name;
@@ -409,8 +409,8 @@ ngx_http_itsm_deliver_keep(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         ctx->truncated = 1;
     }
 
-    if (size > ctx->conf->connector->max_response - ctx->response_len) {
-        size = ctx->conf->connector->max_response - ctx->response_len;
+    if (size > ctx->connector->max_response - ctx->response_len) {
+        size = ctx->connector->max_response - ctx->response_len;
         ctx->truncated = 1;
     }
 

@@ -31,6 +31,10 @@ static ngx_int_t ngx_http_itsm_handler_accept(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *text);
+static ngx_int_t ngx_http_itsm_handler_route(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_next(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
@@ -417,9 +421,10 @@ ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
 
 
 /*
- * Handles the alerts from ctx->index on.  NGX_DONE: a delivery or a wait
- * is in flight and will call back; otherwise the answer was sent (or an
- * error status is returned for nginx to send).
+ * Handles the alerts from ctx->index on, each for each of its connectors
+ * (ctx->target).  NGX_DONE: a delivery or a wait is in flight and will
+ * call back; otherwise the answer was sent (or an error status is returned
+ * for nginx to send).
  */
 
 ngx_int_t
@@ -429,12 +434,29 @@ ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     while (ctx->index < ctx->alerts.nelts) {
 
-        rc = ngx_http_itsm_handler_alert(r, ctx);
-
-        if (rc != NGX_OK) {
-            return rc;
+        if (!ctx->routed) {
+            rc = ngx_http_itsm_handler_route(r, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
 
+        while (ctx->target < ctx->targets.nelts) {
+
+            ctx->connector = ((ngx_http_itsm_connector_t **)
+                                  ctx->targets.elts)[ctx->target];
+
+            rc = ngx_http_itsm_handler_alert(r, ctx);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            ctx->target++;
+            ctx->seq++;
+        }
+
+        ctx->routed = 0;
         ctx->index++;
     }
 
@@ -442,7 +464,121 @@ ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 }
 
 
-/* starts, or starts again after a wait, the alert at ctx->index */
+/* the alert in hand is done for its connector: on to the next */
+
+static ngx_int_t
+ngx_http_itsm_handler_next(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ctx->target++;
+    ctx->seq++;
+
+    return ngx_http_itsm_handler_run(r, ctx);
+}
+
+
+/*
+ * The connectors of the alert at ctx->index: those of "itsm_pass", or
+ * those its variable names for this alert (names separated by spaces or
+ * commas; $itsm_* variables see the alert, so "map" can route by
+ * severity, source or service).  An alert routed nowhere gets a result
+ * that says so.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                      *p, *last, *start;
+    ngx_str_t                    value, name;
+    ngx_http_itsm_result_t      *res;
+    ngx_http_itsm_connector_t  **conn;
+    ngx_http_itsm_main_conf_t   *imcf;
+
+    ctx->alert = ((ngx_http_itsm_alert_t **) ctx->alerts.elts)[ctx->index];
+    ctx->connector = NULL;
+    ctx->target = 0;
+    ctx->routed = 1;
+
+    if (ctx->conf->route == NULL) {
+        ctx->targets = *ctx->conf->connectors;
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&ctx->targets, r->pool, 2,
+                       sizeof(ngx_http_itsm_connector_t *))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_complex_value(r, ctx->conf->route, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    p = value.data;
+    last = p + value.len;
+
+    while (p < last) {
+
+        while (p < last && (*p == ' ' || *p == ',')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ' ' && *p != ',') {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        name.data = start;
+        name.len = p - start;
+
+        conn = ngx_array_push(&ctx->targets);
+        if (conn == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *conn = ngx_http_itsm_conn_find(imcf, &name);
+
+        if (*conn == NULL) {
+            ctx->targets.nelts--;
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm: alert \"%V\" is routed to \"%V\", which is "
+                          "no connector",
+                          &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY], &name);
+        }
+    }
+
+    if (ctx->targets.nelts) {
+        return NGX_OK;
+    }
+
+    res = ngx_array_push(&ctx->results);
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
+
+    res->alert = ctx->alert;
+    res->key = ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+    res->action = NGX_HTTP_ITSM_ACTION_NONE;
+    res->outcome = NGX_HTTP_ITSM_OUTCOME_IGNORED;
+    res->reason = "the alert is routed to no connector";
+
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_IGNORED);
+
+    return NGX_OK;
+}
+
+
+/* starts, or starts again after a wait, the alert in hand for ctx->connector */
 
 static ngx_int_t
 ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
@@ -450,9 +586,8 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_int_t                   rc;
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
 
-    ctx->alert = ((ngx_http_itsm_alert_t **) ctx->alerts.elts)[ctx->index];
     ctx->tpl.alert = ctx->alert;
     ctx->tpl.record = NULL;
     ngx_str_null(&ctx->tpl.ticket_id);
@@ -482,8 +617,8 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return ngx_http_itsm_handler_store_failed(r, ctx, "read");
     }
 
-    if (ctx->counted != ctx->index + 1) {
-        ctx->counted = ctx->index + 1;
+    if (ctx->counted != ctx->seq + 1) {
+        ctx->counted = ctx->seq + 1;
         ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
     }
 
@@ -530,7 +665,7 @@ ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
         return ctx->record.occurrences + (ctx->replay ? 0 : 1);
     }
 
-    name = &ctx->conf->connector->name;
+    name = &ctx->connector->name;
 
     key.len = name->len + 1 + ctx->key.len;
     key.data = ngx_pnalloc(r->pool, key.len);
@@ -601,7 +736,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     /* "connector \0 id [\0 index]": the alerts of one delivery apart */
 
-    name = &ctx->conf->connector->name;
+    name = &ctx->connector->name;
 
     ctx->dedup.data = ngx_pnalloc(r->pool, name->len + id.len + 2
                                            + NGX_INT_T_LEN);
@@ -637,6 +772,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
 
     res->alert = ctx->alert;
+    res->connector = ctx->connector;
     res->key = ctx->key;
     res->action = ans.action;
     res->outcome = ans.outcome;
@@ -719,7 +855,7 @@ ngx_http_itsm_handler_key(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
 
     if (conn->key) {
         if (ngx_http_itsm_tpl_render(conn->key, &ctx->tpl, r->pool, &ctx->key)
@@ -751,7 +887,7 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_int_t                   rc;
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
 
     rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
                                    &ctx->record);
@@ -820,8 +956,7 @@ ngx_http_itsm_handler_resume(ngx_http_request_t *r)
     rc = ngx_http_itsm_handler_step_done(r, ctx);
 
     if (rc == NGX_OK) {
-        ctx->index++;
-        rc = ngx_http_itsm_handler_run(r, ctx);
+        rc = ngx_http_itsm_handler_next(r, ctx);
     }
 
     if (rc == NGX_DONE) {
@@ -887,7 +1022,7 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 {
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
 
     ngx_http_itsm_lifecycle_apply(&ctx->plan, &ctx->record, ticket,
                                   ctx->tpl.occurrences);
@@ -931,7 +1066,7 @@ ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     if (ctx->wait_until == 0) {
-        ctx->wait_until = ngx_time() + ctx->conf->connector->cooldown
+        ctx->wait_until = ngx_time() + ctx->connector->cooldown
                           + 120;
         ctx->wait_delay = 5;
 
@@ -971,8 +1106,7 @@ ngx_http_itsm_handler_wake(ngx_event_t *ev)
     rc = ngx_http_itsm_handler_alert(r, ctx);
 
     if (rc == NGX_OK) {
-        ctx->index++;
-        rc = ngx_http_itsm_handler_run(r, ctx);
+        rc = ngx_http_itsm_handler_next(r, ctx);
     }
 
     if (rc != NGX_DONE) {
@@ -995,7 +1129,7 @@ ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx)
 
     ctx->claimed = 0;
 
-    if (ngx_http_itsm_store_release(ctx->store, &ctx->conf->connector->name,
+    if (ngx_http_itsm_store_release(ctx->store, &ctx->connector->name,
                                     &ctx->key, &ctx->record)
         != NGX_OK)
     {
@@ -1033,6 +1167,7 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
 
     res->alert = ctx->alert;
+    res->connector = ctx->connector;
     res->key = ctx->key;
     res->action = ctx->plan.nsteps ? ctx->plan.steps[ctx->plan.nsteps - 1]
                                    : NGX_HTTP_ITSM_ACTION_NONE;
@@ -1057,11 +1192,11 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
      * pending for the key */
 
     if (ctx->store
-        && (ctx->replay || (ctx->conf->connector->cooldown
+        && (ctx->replay || (ctx->connector->cooldown
                             && ctx->plan.nsteps)))
     {
         (void) ngx_http_itsm_store_pending_del(ctx->store,
-                                               &ctx->conf->connector->name,
+                                               &ctx->connector->name,
                                                &ctx->key);
     }
 
@@ -1100,7 +1235,7 @@ ngx_http_itsm_handler_ticket_id(ngx_http_request_t *r,
     json_error_t                err;
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
 
     ngx_str_null(id);
 
@@ -1185,7 +1320,7 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
     ngx_uint_t                  status, unavailable;
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->conf->connector;
+    conn = ctx->connector;
     status = ctx->status;
 
     /* 408 and 429 are the ITSM asking for time, not refusing */
@@ -1285,14 +1420,12 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_str_t                  *status_name;
     ngx_uint_t                  i, status, replayed;
     ngx_http_itsm_result_t     *res;
-    ngx_http_itsm_connector_t  *conn;
 
     /*
      * Formatted by hand rather than built with jansson: this answer is on
      * the path of every duplicate, where an allocation per field shows.
      */
 
-    conn = ctx->conf->connector;
     res = ctx->results.elts;
     status = NGX_HTTP_OK;
     replayed = 0;
@@ -1310,7 +1443,7 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                                   res[i].key.len)
                + ngx_http_itsm_action_names[res[i].action].len
                + ngx_http_itsm_outcome_names[res[i].outcome].len
-               + conn->name.len
+               + (res[i].connector ? res[i].connector->name.len : 0)
                + res[i].ticket_id.len
                + ngx_escape_json(NULL, res[i].ticket_id.data,
                                  res[i].ticket_id.len)
@@ -1333,11 +1466,14 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                          : sizeof("{\"key\":\"") - 1);
         p = (u_char *) ngx_escape_json(p, res[i].key.data, res[i].key.len);
 
-        p = ngx_sprintf(p, "\",\"action\":\"%V\",\"outcome\":\"%V\","
-                        "\"connector\":\"%V\"",
+        p = ngx_sprintf(p, "\",\"action\":\"%V\",\"outcome\":\"%V\"",
                         &ngx_http_itsm_action_names[res[i].action],
-                        &ngx_http_itsm_outcome_names[res[i].outcome],
-                        &conn->name);
+                        &ngx_http_itsm_outcome_names[res[i].outcome]);
+
+        if (res[i].connector) {
+            p = ngx_sprintf(p, ",\"connector\":\"%V\"",
+                            &res[i].connector->name);
+        }
 
         if (res[i].ticket_id.len) {
             p = ngx_cpymem(p, ",\"ticket_id\":\"",

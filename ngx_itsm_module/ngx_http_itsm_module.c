@@ -94,7 +94,7 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       NULL },
 
     { ngx_string("itsm_pass"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_itsm_pass,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -252,7 +252,7 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 {
     ngx_uint_t                   i;
     ngx_http_itsm_conn_ref_t    *ref;
-    ngx_http_itsm_connector_t  **conn;
+    ngx_http_itsm_connector_t  **conn, **connp;
     ngx_http_itsm_main_conf_t   *imcf;
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
@@ -285,9 +285,14 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     for (i = 0; i < imcf->references.nelts; i++) {
 
-        ref[i].conf->connector = ngx_http_itsm_conn_find(imcf, &ref[i].name);
+        connp = ngx_array_push(ref[i].conf->connectors);
+        if (connp == NULL) {
+            return NGX_ERROR;
+        }
 
-        if (ref[i].conf->connector == NULL) {
+        *connp = ngx_http_itsm_conn_find(imcf, &ref[i].name);
+
+        if (*connp == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "itsm_pass: unknown connector \"%V\" in %s:%ui; "
                           "declare it with \"itsm_connector %V { ... }\" "
@@ -343,7 +348,8 @@ ngx_http_itsm_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     conf->connector = NULL;
+     *     conf->connectors = NULL;
+     *     conf->route = NULL;
      *     conf->pointers = NULL;
      *     conf->file = NULL;
      *     conf->line = 0;
@@ -431,8 +437,10 @@ ngx_http_itsm_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
-    ngx_str_t                  *value;
-    ngx_http_itsm_conn_ref_t   *ref;
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_itsm_conn_ref_t          *ref;
+    ngx_http_compile_complex_value_t   ccv;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
@@ -457,18 +465,55 @@ ngx_http_itsm_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
 
-    ref = ngx_array_push(&imcf->references);
-    if (ref == NULL) {
+    ilcf->file = cf->conf_file->file.name.data;
+    ilcf->line = cf->conf_file->line;
+
+    /* "itsm_pass $route;": connector names from a variable, per alert */
+
+    if (cf->args->nelts == 2 && ngx_http_script_variables_count(&value[1])) {
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ilcf->route = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (ilcf->route == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = ilcf->route;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    ilcf->connectors = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                        sizeof(ngx_http_itsm_connector_t *));
+    if (ilcf->connectors == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ref->name = value[1];
-    ref->conf = ilcf;
-    ref->file = cf->conf_file->file.name.data;
-    ref->line = cf->conf_file->line;
+    for (i = 1; i < cf->args->nelts; i++) {
 
-    ilcf->file = ref->file;
-    ilcf->line = ref->line;
+        if (ngx_http_script_variables_count(&value[i])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes either connector names or one "
+                               "variable, not both", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        ref = ngx_array_push(&imcf->references);
+        if (ref == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ref->name = value[i];
+        ref->conf = ilcf;
+        ref->file = ilcf->file;
+        ref->line = ilcf->line;
+    }
 
     return NGX_CONF_OK;
 }

@@ -244,7 +244,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_itsm_connector_t   *connector;
+    ngx_array_t                 *connectors;   /* itsm_pass NAME ... */
+    ngx_http_complex_value_t    *route;        /* itsm_pass $variable */
     ngx_uint_t                   source;       /* ngx_http_itsm_source_e */
     ngx_str_t                   *pointers;     /* per field, generic source */
 
@@ -266,6 +267,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_itsm_alert_t       *alert;
+    ngx_http_itsm_connector_t   *connector;    /* NULL: routed nowhere */
     ngx_str_t                    key;          /* correlation key */
     ngx_http_itsm_action_e       action;       /* the plan's last step */
     ngx_http_itsm_outcome_e      outcome;
@@ -285,9 +287,13 @@ typedef struct {
     ngx_array_t                  alerts;       /* ngx_http_itsm_alert_t * */
     ngx_array_t                  results;      /* ngx_http_itsm_result_t */
     ngx_uint_t                   index;        /* the alert being handled */
+    ngx_array_t                  targets;      /* its connectors */
+    ngx_uint_t                   target;       /* the one being handled */
+    ngx_uint_t                   seq;          /* (alert, connector) count */
 
-    /* the alert being handled */
+    /* the alert being handled, for one of its connectors */
     ngx_http_itsm_alert_t       *alert;
+    ngx_http_itsm_connector_t   *connector;
     ngx_http_itsm_tpl_ctx_t      tpl;
     ngx_str_t                    key;
     ngx_str_t                    dedup;        /* delivery id, if any */
@@ -312,6 +318,7 @@ typedef struct {
     ngx_uint_t                   occurrences;  /* of the key, this one too */
 
     unsigned                     claimed:1;
+    unsigned                     routed:1;     /* targets are set */
     unsigned                     replay:1;     /* a pending delivery */
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */

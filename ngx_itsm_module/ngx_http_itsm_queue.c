@@ -222,7 +222,7 @@ ngx_http_itsm_queue_save(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     }
 
     rc = ngx_http_itsm_store_pending_put(ctx->store,
-                                         &ctx->conf->connector->name,
+                                         &ctx->connector->name,
                                          &ctx->key, due, 0, &text);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -371,7 +371,16 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
     *conf = *(ngx_http_itsm_loc_conf_t *)
                  ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
 
-    conf->connector = conn;
+    conf->connectors = ngx_array_create(r->pool, 1,
+                                        sizeof(ngx_http_itsm_connector_t *));
+    if (conf->connectors == NULL
+        || (*(ngx_http_itsm_connector_t **) ngx_array_push(conf->connectors)
+            = conn) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    conf->route = NULL;
     conf->dedup_off = 1;
 
     if (ngx_http_itsm_alert_source(&alert->fields[NGX_HTTP_ITSM_FIELD_SOURCE],

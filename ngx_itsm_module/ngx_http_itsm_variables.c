@@ -154,7 +154,9 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_ITSM_VAR_CONNECTOR:
-        value = ctx->conf->connector->name;
+        if (ctx->connector) {
+            value = ctx->connector->name;
+        }
         break;
 
     case NGX_HTTP_ITSM_VAR_OCCURRENCES:

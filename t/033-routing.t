@@ -1,0 +1,96 @@
+# Routing: one alert to several connectors (a ticket in one, a message in
+# another), and the connectors of each alert chosen by a variable, e.g. a
+# map on $itsm_severity.
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_store logs/state.mdb;
+    itsm_connector jira {
+        location  /_itsm/jira;
+        create    POST /issue 'body={"summary": "{{ title }}"}';
+        ticket_id /key;
+    }
+    itsm_connector chat {
+        location  /_itsm/chat;
+        create    POST /message 'body={"text": "{{ title }}"}';
+    }
+    map $itsm_severity $itsm_route {
+        volatile;
+        critical  "jira chat";
+        warning   jira;
+        info      "";
+        default   nowhere;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/jira/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/jira/; }
+    location /_itsm/chat/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/chat/; }
+    location = /mock/jira/issue { return 201 '{"key":"OPS-$connection"}'; }
+    location = /mock/chat/message { return 200 'ok'; }
+    location = /both { itsm_pass jira chat; }
+    location = /routed { itsm_pass $itsm_route; }
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: one alert, two connectors: a ticket and a message
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /both
+{"key": "db-1", "title": "Disk full"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: ^\{"status":"processed","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-\d+"\},\{"key":"db-1","action":"create","outcome":"created","connector":"chat"\}\]\}$
+--- grep_error_log eval: qr/itsm deliver: create POST "[^"?]+/
+--- grep_error_log_out
+itsm deliver: create POST "/_itsm/jira/issue
+itsm deliver: create POST "/_itsm/chat/message
+
+
+
+=== TEST 2: routed by severity through a map on $itsm_severity
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /routed\n{\"key\": \"a\", \"severity\": \"critical\"}",
+ "POST /routed\n{\"key\": \"b\", \"severity\": \"warning\"}",
+ "POST /routed\n{\"key\": \"c\", \"severity\": \"info\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 201, 200]
+--- response_body_like eval
+[qr/"connector":"jira".*"connector":"chat"/,
+ qr/^\{"status":"created","alerts":\[\{"key":"b","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-\d+"\}\]\}$/,
+ qr/^\{"status":"ignored","alerts":\[\{"key":"c","action":"none","outcome":"ignored","reason":"the alert is routed to no connector"\}\]\}$/]
+
+
+
+=== TEST 3: a variable naming no connector: logged, and the alert goes nowhere
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /routed
+{"key": "d", "severity": "unknown"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 200
+--- response_body_like: "outcome":"ignored"
+--- error_log
+itsm: alert "d" is routed to "nowhere", which is no connector
+
+
+
+=== TEST 4: names and a variable together are refused at load
+--- http_config eval: $::HttpConfig
+--- config
+    location = /x { itsm_pass jira $itsm_route; }
+--- must_die
+--- error_log eval
+qr/"itsm_pass" takes either connector names or one variable, not both in \S+nginx\.conf:\d+/
