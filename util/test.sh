@@ -9,9 +9,11 @@
 # the project's own runner in t/fallback is put on PERL5LIB; set
 # TEST_NGINX_FALLBACK=1 to use it even when the real one is installed.
 #
-# Real components: a private Request Tracker is started for t/020-rt.t
-# (port TEST_NGINX_RT_PORT, default 18091, state in var/test-rt); set
-# ITSM_TEST_NO_RT=1 to skip it (that file then skips with a message).
+# Real components: a private Request Tracker is started for the files that
+# use one (t/020-rt.t, t/350-alertmanager-rt.t; port TEST_NGINX_RT_PORT,
+# default 18091, state in var/test-rt); set ITSM_TEST_NO_RT=1 to skip it
+# (those files then skip with a message).  Debian's Alertmanager is
+# installed for the files that start one themselves.
 set -euo pipefail
 
 mode=${1:-normal}
@@ -24,7 +26,7 @@ case $mode in
     *) echo "usage: $0 [normal|valgrind] [prove args]" >&2; exit 2 ;;
 esac
 
-groups=(test)
+groups=(test alertmanager)
 [ -n "${ITSM_TEST_NO_RT:-}" ] || groups+=(rt)
 util/deps.sh "${groups[@]}"
 
