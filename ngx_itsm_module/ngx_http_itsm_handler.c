@@ -43,6 +43,8 @@ static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_dedup(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_source_id(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *id);
 
 static ngx_int_t ngx_http_itsm_handler_refused(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -695,6 +697,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     u_char                     *p;
     ngx_str_t                   id, *name;
+    ngx_uint_t                  per_alert;
     ngx_table_elt_t            *h;
     ngx_http_itsm_answer_t      ans;
     ngx_http_itsm_result_t     *res;
@@ -703,6 +706,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
     ngx_str_null(&ctx->dedup);
+    per_alert = 0;
 
     if (imcf->zone == NULL || ctx->conf->dedup_off) {
         return NGX_DECLINED;
@@ -723,11 +727,16 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
             h = ngx_http_itsm_handler_header(r, "webhook-id");
         }
 
-        if (h == NULL) {
-            return NGX_DECLINED;
-        }
+        if (h) {
+            id = h->value;
 
-        id = h->value;
+        } else if (ngx_http_itsm_handler_source_id(r, ctx, &id) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            /* already one id per alert */
+            per_alert = 1;
+        }
     }
 
     if (id.len == 0) {
@@ -748,7 +757,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     *p++ = '\0';
     p = ngx_cpymem(p, id.data, id.len);
 
-    if (ctx->alerts.nelts > 1) {
+    if (ctx->alerts.nelts > 1 && !per_alert) {
         p = ngx_sprintf(p, "%Z%ui", ctx->index);
     }
 
@@ -790,6 +799,58 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->outcome = ngx_http_itsm_outcome_names[NGX_HTTP_ITSM_OUTCOME_DUPLICATE];
     ngx_http_itsm_status_count(r, ctx->conf->source,
                                NGX_HTTP_ITSM_OUTCOME_DUPLICATE);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A delivery's id when the request names none, from what each source
+ * sends again for the same event: Alertmanager and Grafana resend a group
+ * (fingerprint, status, startsAt), Azure retries a notification (alertId,
+ * monitorCondition).  Empty: the source has none.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_source_id(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *id)
+{
+    u_char                 *p;
+    ngx_str_t              *f;
+    ngx_http_itsm_alert_t  *alert;
+
+    ngx_str_null(id);
+
+    alert = ctx->alert;
+    f = alert->fields;
+
+    switch (ctx->conf->source) {
+
+    case NGX_HTTP_ITSM_SOURCE_ALERTMANAGER:
+    case NGX_HTTP_ITSM_SOURCE_GRAFANA:
+    case NGX_HTTP_ITSM_SOURCE_AZURE:
+        break;
+
+    default:
+        return NGX_OK;
+    }
+
+    id->data = ngx_pnalloc(r->pool, f[NGX_HTTP_ITSM_FIELD_KEY].len
+                                    + f[NGX_HTTP_ITSM_FIELD_STATUS].len
+                                    + f[NGX_HTTP_ITSM_FIELD_STARTS_AT].len
+                                    + 2);
+    if (id->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(id->data, "%V:%V", &f[NGX_HTTP_ITSM_FIELD_KEY],
+                    &f[NGX_HTTP_ITSM_FIELD_STATUS]);
+
+    if (ctx->conf->source != NGX_HTTP_ITSM_SOURCE_AZURE) {
+        p = ngx_sprintf(p, ":%V", &f[NGX_HTTP_ITSM_FIELD_STARTS_AT]);
+    }
+
+    id->len = p - id->data;
 
     return NGX_OK;
 }
@@ -1489,7 +1550,9 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
         *p++ = '}';
 
-        if (res[i].action == NGX_HTTP_ITSM_ACTION_CREATE) {
+        if (res[i].action == NGX_HTTP_ITSM_ACTION_CREATE
+            && !res[i].replayed)
+        {
             status = NGX_HTTP_CREATED;
         }
 

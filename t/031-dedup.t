@@ -135,3 +135,27 @@ Content-Type: application/json
 --- must_die
 --- error_log eval
 qr/invalid window "soon"; e.g. window=1h in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 9: Alertmanager sends a group again: each alert's fingerprint, status and startsAt make the delivery id
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
+    location = /am { itsm_source alertmanager; itsm_pass mock; }
+--- request eval
+my $a = '{"status": "firing", "labels": {"alertname": "A"}, "annotations": {}, "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "aaaa"}';
+my $b = '{"status": "firing", "labels": {"alertname": "B"}, "annotations": {}, "startsAt": "2026-01-01T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "bbbb"}';
+my $b2 = '{"status": "firing", "labels": {"alertname": "B"}, "annotations": {}, "startsAt": "2026-01-02T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "bbbb"}';
+my $head = '{"version": "4", "groupKey": "g", "status": "firing", "receiver": "r", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am", "truncatedAlerts": 0, "alerts": [';
+["POST /am\n$head$a, $b]}", "POST /am\n$head$b, $a]}", "POST /am\n$head$a, $b2]}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/"key":"aaaa","action":"create","outcome":"created".*"key":"bbbb","action":"create","outcome":"created"/,
+ qr/"key":"bbbb","action":"create","outcome":"created".*"key":"aaaa","action":"create","outcome":"created"/,
+ qr/"key":"aaaa","action":"create","outcome":"created".*"key":"bbbb","action":"comment","outcome":"commented"/]

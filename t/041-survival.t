@@ -12,7 +12,14 @@ make_path($StateDir);
 END { remove_tree($StateDir) if $StateDir }
 
 $ENV{TEST_NGINX_STATE_DIR} = $StateDir;
-$ENV{TEST_NGINX_HANG_PORT} ||= 19786;
+# a port nothing listens on yet, for the ITSM that never answers
+$ENV{TEST_NGINX_HANG_PORT} ||= do {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0) or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    $port;
+};
 
 master_on();
 workers(1);
