@@ -1,0 +1,313 @@
+# examples/jira/ against a contract mock of Jira Cloud's REST API v3
+# (research/formats.md B1): the preset's own connector, maps, templates and
+# ITSM location, embedded as they are (t/lib/ItsmPreset.pm).  The mock
+# refuses what Jira refuses (no credentials: 401, no JSON: 415), logs each
+# request (method, URL, exact body) and answers as documented: 201 with the
+# issue key, 201 for a comment, 204 for an edit or a transition, and the
+# errors (400, 401, 404 with Jira's own error bodies; 429 and 503 with
+# Retry-After; 500).
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmPreset;
+use Test::Nginx::Socket 'no_plan';
+
+our $Auth = 'Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSklSQS1BUEktVE9LRU4=';
+
+our $Issue = '{"id":"10000","key":"OPS-17","self":"https://your-domain.atlassian.net/rest/api/3/issue/10000"}';
+our $Comment = '{"self":"https://your-domain.atlassian.net/rest/api/3/issue/10000/comment/10100","id":"10100","created":"2026-11-22T05:40:00.000+0000"}';
+
+# the documented answers; a test replaces one with an error
+sub mock {
+    my (%over) = @_;
+    my %r = (
+        create     => [201, $Issue],
+        comment    => [201, $Comment],
+        edit       => [204, ''],
+        transition => [204, ''],
+        %over,
+    );
+    ItsmPreset::mock(
+        log    => $over{log} // 'jira',
+        prefix => '/rest/',
+        check  => [['$http_authorization', $Auth, 401,
+                    'Client must be authenticated to access this resource.'],
+                   ['$http_accept', 'application/json', 406,
+                    '{"errorMessages":["Not acceptable"]}']],
+        routes => [['POST', '/rest/api/3/issue', @{$r{create}}],
+                   ['POST', '/rest/api/3/issue/[^/]+/comment', @{$r{comment}}],
+                   ['PUT', '/rest/api/3/issue/[^/]+', @{$r{edit}}],
+                   ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}]],
+    );
+}
+
+sub http { my (%opt) = @_; ItsmPreset::mock_http() . ItsmPreset::http_config('jira', %opt) }
+sub config { my (%opt) = @_; my $m = delete $opt{mock} // mock(); ItsmPreset::config('jira', %opt) . $m }
+
+our $Firing = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "description": "/var is 98% full", "resource": "db-1", "status": "firing"}';
+our $Again = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "description": "/var is 99% full", "resource": "db-1", "status": "firing"}';
+our $Resolved = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "description": "/var is 70% full", "resource": "db-1", "status": "resolved"}';
+
+our $CreateBody = '{"fields":{"project":{"key":"OPS"},"issuetype":{"name":"Task"},"summary":"Disk full on db-1","priority":{"name":"Highest"},"labels":["alert","alert-source-generic"],"description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Description: /var is 98% full"}]},{"type":"bulletList","content":[{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Severity: critical"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Resource: db-1"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Source: generic"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Alert key: disk-db1"}]}]}]}]}}}';
+
+our $CommentBody = '{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert is firing (seen 2 times since TIME, severity critical)."}]},{"type":"paragraph","content":[{"type":"text","text":"Description: /var is 99% full"}]}]}}';
+our $ResolveBody = '{"transition":{"id":"31"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert resolved (first seen TIME); resolved by ngx_itsm_module."}]}]}}}]}}';
+our $ReopenBody = '{"transition":{"id":"11"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module. Description: /var is 98% full"}]}]}}}]}}';
+
+our $Url = 'http://your-domain.atlassian.net/rest/api/3/issue';
+
+sub req { "POST /alerts/generic\n$_[0]" }
+
+# the creates of alerts titled "t", one priority each, in this order
+sub priorities {
+    my $re = join '', map { 'POST \S+/issue\n\{"fields":\{"project":\{"key":"OPS"\},"issuetype":\{"name":"Task"\},"summary":"t","priority":\{"name":"' . $_ . '"\}[^\n]*\n' } @_;
+    return qr/^$re\z/;
+}
+
+# the answer to the sender, exactly
+sub answer {
+    my ($status, $action, $outcome, $extra) = @_;
+    $extra //= '';
+    my $a = qq{{"status":"$status","alerts":[{"key":"disk-db1","action":"$action","outcome":"$outcome","connector":"jira","ticket_id":"OPS-17"$extra}]}\n};
+    return qr/^\Q$a\E\z/;
+}
+
+no_shuffle();
+no_root_location();
+run_tests();
+
+__DATA__
+
+=== TEST 1: create: the exact request Jira receives, and the issue key read from its answer
+--- http_config eval: ::http(upstream => '127.0.0.1:$TEST_NGINX_RAND_PORT_1')
+--- config eval: ::config(upstream => '127.0.0.1:$TEST_NGINX_RAND_PORT_1')
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"POST /rest/api/3/issue HTTP/1.1\r
+Authorization: Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSklSQS1BUEktVE9LRU4=\r
+Accept: application/json\r
+Host: your-domain.atlassian.net\r
+Content-Length: " . length($::CreateBody) . "\r
+Content-Type: application/json\r
+\r
+$::CreateBody"
+--- tcp_reply eval
+"HTTP/1.1 201 Created\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: " . length($::Issue) . "\r\n\r\n$::Issue"
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body
+{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-17"}]}
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the lifecycle: a repeat comments, a resolve runs the resolve transition with a comment, a re-fire the reopen transition
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't2'))
+--- request eval
+[::req($::Firing), ::req($::Again), ::req($::Resolved), ::req($::Firing), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200, 200, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ ::answer("commented", "comment", "commented"),
+ ::answer("resolved", "resolve", "resolved"),
+ ::answer("reopened", "reopen", "reopened"),
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n$::CommentBody\nPOST $::Url/OPS-17/transitions\n$::ResolveBody\nPOST $::Url/OPS-17/transitions\n$::ReopenBody\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the preset's cooldown (30m): a repeat within it is kept for later and sends nothing now
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't3'))
+--- request eval
+[::req($::Firing), ::req($::Again), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ ::answer("cooldown", "none", "cooldown", ',"reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"'),
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: on_repeat update: the update action edits the summary and the priority (204)
+--- http_config eval: ::http(set => {on_repeat => 'update'})
+--- config eval: ::config(mock => ::mock(log => 't4'))
+--- request eval
+[::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ ::answer("updated", "update", "updated"),
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPUT $::Url/OPS-17\n" . '{"fields":{"summary":"Disk full on db-1","priority":{"name":"Medium"}}}' . "\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: severity -> priority by the preset's map; a word the module does not know -> Medium
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't5'))
+--- request eval
+[(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(high warning info low emergency P5 bogus)), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval
+[(qr/"outcome":"created"/) x 7, ::priorities(qw(High Medium Low Lowest Highest Lowest Medium))]
+
+
+
+=== TEST 6: an Alertmanager group: the alert's name, description and instance reach the issue
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't6'))
+--- request eval
+['POST /alerts/alertmanager
+{"version": "4", "groupKey": "{}:{alertname=\"HostDiskFull\"}", "status": "firing", "receiver": "itsm", "groupLabels": {"alertname": "HostDiskFull"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0, "alerts": [{"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-1:9100", "severity": "warning"}, "annotations": {"description": "/var on db-1 is 91% full"}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph", "fingerprint": "c0ffee0123456789"}]}',
+ "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body eval
+['{"status":"created","alerts":[{"key":"c0ffee0123456789","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-17"}]}
+',
+"POST $::Url\n" . '{"fields":{"project":{"key":"OPS"},"issuetype":{"name":"Task"},"summary":"HostDiskFull","priority":{"name":"Medium"},"labels":["alert","alert-source-alertmanager"],"description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Description: /var on db-1 is 91% full"}]},{"type":"bulletList","content":[{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Severity: warning"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Resource: db-1:9100"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Source: alertmanager"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Alert key: c0ffee0123456789"}]}]}]}]}}}' . "\n"]
+
+
+
+=== TEST 7: an Alertmanager group with two severities: each issue gets its own priority
+--- SKIP
+The module reads {{ $variable }} with ngx_http_get_indexed_variable, which
+caches a value for the whole request: every alert of a group gets the
+priority of the first (docs/presets.md, "Known gaps").  Remove this SKIP
+when templates read variables flushed per alert.
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't7'))
+--- request eval
+['POST /alerts/alertmanager
+{"version": "4", "groupKey": "g", "status": "firing", "receiver": "itsm", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [{"status": "firing", "labels": {"alertname": "A", "severity": "critical"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "f1"}, {"status": "firing", "labels": {"alertname": "B", "severity": "info"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "f2"}]}',
+ "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"status":"processed"/, qr/"priority":\{"name":"Highest"\}.*\n.*\n.*"priority":\{"name":"Low"\}/]
+
+
+
+=== TEST 8: Jira refuses the issue (400 with its errors): 502 with Jira's own text, not retried
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(create => [400, '{"errorMessages":[],"errors":{"project":"valid project is required"}}']))
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_headers
+! Retry-After
+--- response_body
+{"error":"itsm_rejected","connector":"jira","action":"create","itsm_status":400,"itsm_error":"{\"errorMessages\":[],\"errors\":{\"project\":\"valid project is required\"}}"}
+--- error_log
+itsm: connector "jira" create: the ITSM answered 400
+
+
+
+=== TEST 9: wrong credentials: Jira's 401 is a 502 that says so
+--- http_config eval: ::http()
+--- config eval: ::config(header => {Authorization => '"Basic d3Jvbmc6d3Jvbmc="'})
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_body
+{"error":"itsm_rejected","connector":"jira","action":"create","itsm_status":401,"itsm_error":"Client must be authenticated to access this resource."}
+
+
+
+=== TEST 10: rate limited (429 with Retry-After): 503 with Jira's Retry-After
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(create => [429, '{"errorMessages":["Rate limit exceeded."]}', {'Retry-After' => 37, 'X-RateLimit-Limit' => 100, 'RateLimit-Reason' => 'jira-burst-based'}]))
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_headers
+Retry-After: 37
+--- response_body
+{"error":"itsm_unavailable","connector":"jira","action":"create","itsm_status":429,"itsm_error":"{\"errorMessages\":[\"Rate limit exceeded.\"]}"}
+
+
+
+=== TEST 11: Jira unavailable (503 with Retry-After): 503 with its Retry-After
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(create => [503, 'Service Unavailable', {'Retry-After' => 120}]))
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_headers
+Retry-After: 120
+--- response_body
+{"error":"itsm_unavailable","connector":"jira","action":"create","itsm_status":503,"itsm_error":"Service Unavailable"}
+
+
+
+=== TEST 12: Jira fails (500, no Retry-After): 503 with the default Retry-After
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(create => [500, '{"errorMessages":["Internal server error"],"errors":{}}']))
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_headers
+Retry-After: 30
+--- response_body
+{"error":"itsm_unavailable","connector":"jira","action":"create","itsm_status":500,"itsm_error":"{\"errorMessages\":[\"Internal server error\"],\"errors\":{}}"}
+
+
+
+=== TEST 13: the workflow refuses the transition (a required resolution): 502, and the issue stays open
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't13', transition => [400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}']))
+--- request eval
+[::req($::Firing), ::req($::Resolved), ::req($::Again), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 502, 200, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"resolve","itsm_status":400,"itsm_error":"{\"errorMessages\":[],\"errors\":{\"resolution\":\"Resolution is required.\"}}"}\E\n\z/,
+ ::answer("commented", "comment", "commented"),
+ qr{^POST \S+/issue\n.*\nPOST \S+/OPS-17/transitions\n.*\nPOST \S+/OPS-17/comment\n.*\n\z}]
+
+
+
+=== TEST 14: the issue was deleted in Jira: the comment gets 404, a 502 with Jira's message
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
+--- request eval
+[::req($::Firing), ::req($::Again)]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 502]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"comment","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}\E\n\z/]
