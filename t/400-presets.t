@@ -1,0 +1,132 @@
+# Every preset in examples/*/ (but the quickstart, a template for "make
+# run") as a whole file: rendered with only its paths, listen ports and
+# upstream addresses changed (t/lib/ItsmPreset.pm, render), it passes
+# "nginx -t", starts, and takes an alert: the ITSM it talks to is this
+# test's server, which answers the create as the ITSM documents it.  The
+# contract tests t/401-t/409 check each preset's requests in detail.
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmPreset;
+use Test::Nginx::Socket 'no_plan';
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep);
+
+# the presets this file has a block for, in the order of the blocks
+our @Covered = qw(jira jsm);
+
+my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+my %Pid;
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub listening {
+    my ($port) = @_;
+    for (1 .. 100) {
+        return 1 if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                          Timeout => 1);
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub start_preset {
+    my ($name) = @_;
+    my $dir = tempdir("itsm-preset-$name-XXXXXX", TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $dir;     # the workers' user reaches the store in it
+    my ($alerts, $replay) = (free_port(), free_port());
+
+    my $conf = ItsmPreset::render($name, dir => $dir, module => \@Modules,
+                                  upstream => '127.0.0.1:' . server_port(),
+                                  ports => {8080 => $alerts, 8089 => $replay});
+    my @cmd = ($Nginx, '-p', "$dir/", '-c', $conf, '-e', "$dir/logs/error.log");
+
+    my $out = qx{@cmd -t 2>&1};
+    ok($? == 0, "examples/$name/nginx.conf: nginx -t") or diag($out);
+
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>', "$dir/logs/stdout.log");
+        open(STDERR, '>&', \*STDOUT);
+        exec(@cmd, '-g', 'daemon off;') or POSIX::_exit(127);
+    }
+    $Pid{$name} = $pid;
+
+    ok(listening($alerts), "examples/$name/nginx.conf: nginx starts with it")
+        or diag(ItsmPreset::slurp("$dir/logs/error.log"));
+
+    (my $var = uc "TEST_NGINX_PRESET_PORT_$name") =~ tr/-/_/;
+    $ENV{$var} = $alerts;
+}
+
+END {
+    for my $pid (values %Pid) {
+        kill 'QUIT', $pid;
+    }
+    for my $pid (values %Pid) {
+        for (1 .. 100) {
+            last if waitpid($pid, WNOHANG) != 0;
+            sleep 0.05;
+        }
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+}
+
+is(join(' ', ItsmPreset::names()), join(' ', sort @Covered),
+   'every preset in examples/ has a block here');
+
+start_preset($_) for @Covered;
+
+sub alert { "POST /preset/alerts/generic\n"
+            . '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "status": "firing"}' }
+
+no_shuffle();
+no_root_location();
+run_tests();
+
+__DATA__
+
+=== TEST 1: jira: an alert becomes an issue, the status page answers
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_JIRA/; }'
+. ItsmPreset::mock(log => 'jira', prefix => '/rest/',
+      routes => [['POST', '/rest/api/3/issue', 201, '{"id":"10000","key":"OPS-17","self":"https://your-domain.atlassian.net/rest/api/3/issue/10000"}']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-17"}]}\E\n\z/,
+ qr{^POST http://your-domain\.atlassian\.net/rest/api/3/issue\n\{"fields":\{"project":\{"key":"OPS"\},.*"priority":\{"name":"Highest"\}.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 2: jsm: an alert becomes a service request
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_JSM/; }'
+. ItsmPreset::mock(log => 'jsm', prefix => '/rest/',
+      routes => [['POST', '/rest/servicedeskapi/request', 201, '{"issueId":"10010","issueKey":"ITS-42","requestTypeId":"10","serviceDeskId":"1","currentStatus":{"status":"Waiting for support","statusCategory":"NEW"}}']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"jsm","ticket_id":"ITS-42"}]}\E\n\z/,
+ qr{^POST http://your-domain\.atlassian\.net/rest/servicedeskapi/request\n\{"serviceDeskId":"1",.*"priority":\{"name":"Highest"\}\}\}\n\z},
+ qr/^itsm_tickets_open 1\n/m]
