@@ -51,13 +51,13 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error)
 {
-    u_char                 buf[sizeof("/alerts/") + NGX_SIZE_T_LEN];
-    size_t                 i, n;
-    json_t                *list;
-    ngx_int_t              rc;
-    ngx_str_t              where, group_key, external_url, group_status;
-    const char            *name;
-    ngx_http_itsm_alert_t *alert;
+    u_char                  buf[sizeof("/alerts/") + NGX_SIZE_T_LEN];
+    size_t                  i, n;
+    json_t                 *list;
+    ngx_int_t               rc;
+    ngx_str_t               where, group_key, external_url, group_status;
+    const char             *name;
+    ngx_http_itsm_alert_t  *alert;
 
     name = (source == NGX_HTTP_ITSM_SOURCE_GRAFANA) ? "a Grafana"
                                                     : "an Alertmanager";
@@ -144,14 +144,14 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
     ngx_str_t *group_status, ngx_http_itsm_alert_t **alertp,
     ngx_str_t *error)
 {
-    u_char                 lbuf[sizeof("/alerts//annotations")
-                                + NGX_SIZE_T_LEN];
-    u_char                 abuf[sizeof("/alerts//annotations")
-                                + NGX_SIZE_T_LEN];
-    json_t                *labels, *annotations;
-    ngx_int_t              rc;
-    ngx_str_t              lwhere, awhere, status, severity, ends;
-    ngx_http_itsm_alert_t *alert;
+    u_char                  lbuf[sizeof("/alerts//annotations")
+                                 + NGX_SIZE_T_LEN];
+    u_char                  abuf[sizeof("/alerts//annotations")
+                                 + NGX_SIZE_T_LEN];
+    json_t                 *labels, *annotations;
+    ngx_int_t               rc;
+    ngx_str_t               lwhere, awhere, status, severity, ends;
+    ngx_http_itsm_alert_t  *alert;
 
     if (!json_is_object(item)) {
         return ngx_http_itsm_alert_error(r, error,

@@ -128,17 +128,24 @@ qr/\[warn\] .*itsm: alertmanager left 1 alerts of group "\{\}\/\{alertname="Repl
 
 
 === TEST 5: a group cut by max_alerts: no instance label and an empty generatorURL are no resource and no link
---- request
-GET /sent
+--- http_config eval: ItsmSource::http_config()
+--- config eval: ItsmSource::config('itsm_source alertmanager;')
+--- request eval
+[ItsmSource::post('alertmanager-truncated.json'), "GET /sent"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
 --- response_body eval
-ItsmSource::sent([create => {
+[ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1']),
+ ItsmSource::sent([create => {
     key => '2712aedbe611110a', source => 'alertmanager', status => 'firing',
     severity => 'warning', severity_raw => 'warning',
     title => 'ReplicasMismatch',
     description => 'Deployment shop/cart has 1 of 3 replicas.',
     group_key => '{}/{alertname="ReplicasMismatch"}:{alertname="ReplicasMismatch"}',
     starts_at => '2026-11-22T06:27:21.065113061Z',
-    external_url => 'http://alertmanager.example:9093'}])
+    external_url => 'http://alertmanager.example:9093'}])]
 
 
 

@@ -30,6 +30,10 @@ our ($Hook, $Api, $Pid);
 if (!-x $Bin) {
     plan skip_all => "no $Bin (apt-get install prometheus-alertmanager)";
 
+} elsif ($ENV{TEST_NGINX_USE_VALGRIND}) {
+    plan skip_all => "Alertmanager's timing does not wait for nginx under "
+                     . "valgrind; t/310 covers the same code";
+
 } else {
     $Hook = free_port();
     $Api = free_port();
@@ -113,7 +117,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: Alertmanager groups two alerts and sends them: two tickets
+=== TEST 1: Alertmanager sends a group of two alerts, then, when one of them ends, the group again: what the ITSM received, field by field
 --- http_config eval
 ItsmSource::http_config()
 . "server { listen 127.0.0.1:$::Hook;\n"
@@ -123,43 +127,23 @@ ItsmSource::http_config()
 "location /am/ { proxy_pass http://127.0.0.1:$::Api/; }
  location = /sent { alias logs/sent.log; }"
 --- request eval
-"POST /am/api/v2/alerts
-[" . ::alert('a-1:9100', 'critical') . ", " . ::alert('b-1:9100', 'warning') . "]"
+["POST /am/api/v2/alerts
+[" . ::alert('a-1:9100', 'critical') . ", " . ::alert('b-1:9100', 'warning') . "]",
+ "POST /am/api/v2/alerts
+[" . ::alert('b-1:9100', 'warning', '2026-01-01T00:05:00Z') . "]",
+ "GET /sent"]
 --- more_headers
 Content-Type: application/json
 --- wait: 4
---- error_code: 200
---- error_log
-itsm: connector "mock" created ticket "T1" for alert "4cd5b6baca28cba4"
-itsm: connector "mock" created ticket "T1" for alert "9dc1e4a2cf7164ba"
---- no_error_log
-[error]
-
-
-
-=== TEST 2: one alert ends: Alertmanager sends the group again, the ended one resolved
---- request eval
-"POST /am/api/v2/alerts
-[" . ::alert('b-1:9100', 'warning', '2026-01-01T00:05:00Z') . "]"
---- more_headers
-Content-Type: application/json
---- wait: 4
---- error_code: 200
---- error_log
-itsm: connector "mock" commented ticket "T1" for alert "4cd5b6baca28cba4"
-itsm: connector "mock" resolved ticket "T1" for alert "9dc1e4a2cf7164ba"
---- no_error_log
-[error]
-
-
-
-=== TEST 3: what the ITSM received, field by field
---- request
-GET /sent
+--- error_code eval
+[200, 200, 200]
 --- response_body eval
 my %b = (%::A, key => '9dc1e4a2cf7164ba', description => 'b-1:9100 is down',
          resource => 'b-1:9100', configuration_items => 'b-1:9100',
          severity => 'warning', severity_raw => 'warning');
-ItsmSource::sent([create => \%::A], [create => \%b], [comment => \%::A],
-                 [resolve => {%b, status => 'resolved',
-                              ends_at => '2026-01-01T00:05:00Z'}])
+["", "",
+ ItsmSource::sent([create => \%::A], [create => \%b], [comment => \%::A],
+                  [resolve => {%b, status => 'resolved',
+                               ends_at => '2026-01-01T00:05:00Z'}])]
+--- no_error_log
+[error]
