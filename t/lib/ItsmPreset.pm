@@ -252,7 +252,7 @@ sub mock {
     }
 
     for my $re (@order) {
-        $out .= "    location ~ ^/_mock$re\$ {\n";
+        $out .= "    location ~ \"^/_mock$re" . q{$"} . " {\n";
         for my $r (@{$by{$re}}) {
             my ($method, undef, $status, $body, $headers) = @$r;
             my $h = join '', map { "add_header $_ \"$headers->{$_}\" always; " }
