@@ -14,7 +14,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
-our @Covered = qw(jira jsm servicenow);
+our @Covered = qw(jira jsm servicenow pagerduty);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -148,4 +148,23 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"servicenow","ticket_id":"9d385017c611228701d22104cc95c371"}]}\E\n\z/,
  qr{^POST http://your-instance\.service-now\.com/api/now/table/incident\?sysparm_fields=sys_id,number,state\n\{"short_description":"Disk full on db-1",.*"impact":"1","urgency":"1",.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 4: pagerduty: an alert becomes a PagerDuty alert
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_PAGERDUTY/; }'
+. ItsmPreset::mock(log => 'pagerduty', prefix => '/v2/',
+      routes => [['POST', '/v2/enqueue', 202, '{"status":"success","message":"Event processed","dedup_key":"disk-db1"}']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"pagerduty","ticket_id":"disk-db1"}]}\E\n\z/,
+ qr{^POST http://events\.pagerduty\.com/v2/enqueue\n\{"routing_key":"FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE","event_action":"trigger","dedup_key":"disk-db1",.*"severity":"critical",.*\n\z},
  qr/^itsm_tickets_open 1\n/m]
