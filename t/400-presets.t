@@ -14,7 +14,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
-our @Covered = qw(jira jsm servicenow pagerduty);
+our @Covered = qw(jira jsm servicenow pagerduty opsgenie);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -167,4 +167,23 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"pagerduty","ticket_id":"disk-db1"}]}\E\n\z/,
  qr{^POST http://events\.pagerduty\.com/v2/enqueue\n\{"routing_key":"FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE","event_action":"trigger","dedup_key":"disk-db1",.*"severity":"critical",.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 5: opsgenie: an alert becomes an Opsgenie alert
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_OPSGENIE/; }'
+. ItsmPreset::mock(log => 'opsgenie', prefix => '/v2/',
+      routes => [['POST', '/v2/alerts', 202, '{"result":"Request will be processed","took":0.302,"requestId":"43a29c5c-3dbf-4fa4-9c26-f4f71023e120"}']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"opsgenie"}]}\E\n\z/,
+ qr{^POST http://api\.opsgenie\.com/v2/alerts\n\{"message":"Disk full on db-1","alias":"disk-db1",.*"priority":"P1",.*\n\z},
  qr/^itsm_tickets_open 1\n/m]
