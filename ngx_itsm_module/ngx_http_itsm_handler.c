@@ -450,7 +450,10 @@ ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
             rc = ngx_http_itsm_handler_alert(r, ctx);
 
-            if (rc != NGX_OK) {
+            /* an answer already sent (the ITSM or the store failed) ends
+             * the request */
+
+            if (rc != NGX_OK || r->header_sent) {
                 return rc;
             }
 
@@ -1016,7 +1019,7 @@ ngx_http_itsm_handler_resume(ngx_http_request_t *r)
 
     rc = ngx_http_itsm_handler_step_done(r, ctx);
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK && !r->header_sent) {
         rc = ngx_http_itsm_handler_next(r, ctx);
     }
 
@@ -1028,7 +1031,10 @@ ngx_http_itsm_handler_resume(ngx_http_request_t *r)
 }
 
 
-/* NGX_OK: the alert is done; NGX_DONE: its next request is in flight */
+/*
+ * NGX_OK: the alert is done (or, with r->header_sent, it failed and the
+ * answer was sent); NGX_DONE: its next request is in flight.
+ */
 
 static ngx_int_t
 ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
@@ -1166,7 +1172,7 @@ ngx_http_itsm_handler_wake(ngx_event_t *ev)
 
     rc = ngx_http_itsm_handler_alert(r, ctx);
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_OK && !r->header_sent) {
         rc = ngx_http_itsm_handler_next(r, ctx);
     }
 

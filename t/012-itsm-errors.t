@@ -57,6 +57,9 @@ Retry-After: 30
 {"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":500,"itsm_error":"database is locked"}
 --- error_log
 the ITSM answered 500: "database is locked"
+--- no_error_log
+header already sent
+[alert]
 
 
 
