@@ -14,7 +14,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
-our @Covered = qw(jira jsm servicenow pagerduty opsgenie);
+our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -186,4 +186,23 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"opsgenie"}]}\E\n\z/,
  qr{^POST http://api\.opsgenie\.com/v2/alerts\n\{"message":"Disk full on db-1","alias":"disk-db1",.*"priority":"P1",.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 6: request-tracker: an alert becomes a ticket
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_REQUEST_TRACKER/; }'
+. ItsmPreset::mock(log => 'rt', prefix => '/REST/2.0/',
+      routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
+ qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"Disk full on db-1","Priority":"100",.*\n\z},
  qr/^itsm_tickets_open 1\n/m]

@@ -27,7 +27,8 @@ package ItsmPreset;
 # Options: upstream => "127.0.0.1:PORT"; cooldown => "0s" (every
 # "cooldown=" of the connector); set => {directive => "args"} replaces the
 # arguments of a directive wherever it is (e.g. on_refire); header =>
-# {Authorization => '"Basic ..."'} replaces a proxy_set_header.
+# {Authorization => '"Basic ..."'} replaces a proxy_set_header; edit =>
+# sub { s/.../.../ } changes both texts at the end ($_).
 #
 # render(NAME, ...) is the whole file, for t/400-presets.t: only the paths
 # (module, pid, logs, store, temp files), the listen ports and the upstream
@@ -158,7 +159,13 @@ sub embed {
 
     fix($_, $name, \%opt, '') for @http, @locations;
 
-    return (render_nodes(\@http, '    '), render_nodes(\@locations, '    '));
+    my @out = (render_nodes(\@http, '    '), render_nodes(\@locations, '    '));
+
+    if ($opt{edit}) {
+        $opt{edit}->() for @out;
+    }
+
+    return @out;
 }
 
 sub http_config { (embed(@_))[0] }
