@@ -242,6 +242,44 @@ ngx_module_t  ngx_http_itsm_alert_module = {
 };
 
 
+/* "key, source, ...": the field names, for configuration errors */
+
+char *
+ngx_http_itsm_alert_field_list(ngx_pool_t *pool)
+{
+    u_char      *list, *p;
+    size_t       len;
+    ngx_uint_t   i;
+
+    len = 1;
+
+    for (i = 0; ngx_http_itsm_field_names[i].len; i++) {
+        len += ngx_http_itsm_field_names[i].len + 2;
+    }
+
+    list = ngx_pnalloc(pool, len);
+    if (list == NULL) {
+        return "(no memory)";
+    }
+
+    p = list;
+
+    for (i = 0; ngx_http_itsm_field_names[i].len; i++) {
+        if (i) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, ngx_http_itsm_field_names[i].data,
+                       ngx_http_itsm_field_names[i].len);
+    }
+
+    *p = '\0';
+
+    return (char *) list;
+}
+
+
 ngx_int_t
 ngx_http_itsm_alert_field(ngx_str_t *name)
 {

@@ -561,9 +561,8 @@ ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (field == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown alert field \"%V\"; one of: key, source, "
-                           "status, severity, title, description, resource",
-                           &value[1]);
+                           "unknown alert field \"%V\"; one of: %s",
+                           &value[1], ngx_http_itsm_alert_field_list(cf->pool));
         return NGX_CONF_ERROR;
     }
 

@@ -443,6 +443,7 @@ ngx_int_t ngx_http_itsm_json_cleanup_add(ngx_pool_t *pool, json_t *value);
 /* ngx_http_itsm_alert.c */
 extern ngx_str_t  ngx_http_itsm_field_names[];
 ngx_int_t ngx_http_itsm_alert_field(ngx_str_t *name);
+char *ngx_http_itsm_alert_field_list(ngx_pool_t *pool);
 ngx_int_t ngx_http_itsm_alert_source(ngx_str_t *name,
     ngx_http_itsm_source_e *source);
 ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);

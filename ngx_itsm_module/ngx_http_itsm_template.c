@@ -429,11 +429,10 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
     if (index == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
                            "unknown name \"%V\" in template \"%V\"; use an "
-                           "alert field (key, source, status, severity, "
-                           "title, description, resource), ticket_id, "
-                           "occurrences, first_seen, last_seen, "
-                           "$variable or a /json/pointer",
-                           &name, &b->tpl->source);
+                           "alert field (%s), ticket_id, occurrences, "
+                           "first_seen, last_seen, $variable or a "
+                           "/json/pointer", &name, &b->tpl->source,
+                           ngx_http_itsm_alert_field_list(b->cf->pool));
         return NGX_ERROR;
     }
 
