@@ -14,7 +14,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
-our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker);
+our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -205,4 +205,23 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
  qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"Disk full on db-1","Priority":"100",.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 7: redmine: an alert becomes an issue
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_REDMINE/; }'
+. ItsmPreset::mock(log => 'redmine', prefix => '/issues',
+      routes => [['POST', '/issues\.json', 201, '{"issue":{"id":123,"project":{"id":1,"name":"Ops"},"status":{"id":1,"name":"New"}}}']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"redmine","ticket_id":"123"}]}\E\n\z/,
+ qr{^POST http://redmine\.example\.com/issues\.json\n\{"issue":\{"project_id":"1","tracker_id":"1","priority_id":"5","subject":"Disk full on db-1",.*\n\z},
  qr/^itsm_tickets_open 1\n/m]

@@ -244,7 +244,8 @@ sub mock {
         $out .= "    location $prefix {\n";
         for my $c (@{$o{check} || []}) {
             my ($var, $value, $status, $body) = @$c;
-            $out .= "        if ($var != \"$value\") { return $status '$body'; }\n";
+            $body = $body eq '' ? '$http_x_mock_empty_body' : "'$body'";
+            $out .= "        if ($var != \"$value\") { return $status $body; }\n";
         }
         $out .= "        proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/_mock\$request_uri;\n"
               . "        proxy_set_header Host \$http_host;\n"
@@ -265,7 +266,11 @@ sub mock {
             my $h = join '', map { "add_header $_ \"$headers->{$_}\" always; " }
                              sort keys %{$headers || {}};
             $body =~ s/'/\\'/g if defined $body;
-            $body = defined $body && length $body ? " '$body'" : '';
+            # an empty text would be nginx's own error page: an empty
+            # variable makes an empty body, as many APIs send
+            $body = !defined $body ? ''
+                  : $body eq ''    ? ' $http_x_mock_empty_body'
+                  :                  " '$body'";
             $out .= "        if (\$request_method = $method) { ${h}return $status$body; }\n";
         }
         $out .= "        return 405 'mock: no answer for this method';\n    }\n";
