@@ -14,7 +14,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
-our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine);
+our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -224,4 +224,42 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"redmine","ticket_id":"123"}]}\E\n\z/,
  qr{^POST http://redmine\.example\.com/issues\.json\n\{"issue":\{"project_id":"1","tracker_id":"1","priority_id":"5","subject":"Disk full on db-1",.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 8: slack: an alert becomes a message
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_SLACK/; }'
+. ItsmPreset::mock(log => 'slack', prefix => '/services/',
+      routes => [['POST', '/services/T00000000/B00000000/FAKEFAKEFAKEFAKEFAKEFAKE', 200, 'ok']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"slack"}]}\E\n\z/,
+ qr{^POST http://hooks\.slack\.com/services/T00000000/B00000000/FAKEFAKEFAKEFAKEFAKEFAKE\n\{"text":":red_circle: Disk full on db-1",.*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 9: teams: an alert becomes an Adaptive Card in the channel
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_TEAMS/; }'
+. ItsmPreset::mock(log => 'teams', prefix => '/workflows/',
+      routes => [['POST', '/workflows/00000000000000000000000000000000/triggers/manual/paths/invoke', 202, '']])
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+[::alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"teams"}]}\E\n\z/,
+ qr{^POST http://prod-00\.westeurope\.logic\.azure\.com/workflows/0+/triggers/manual/paths/invoke\?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1\.0&sig=FAKE\w+\n\{"type":"message","attachments":\[\{"contentType":"application/vnd\.microsoft\.card\.adaptive",.*"style":"attention",.*\n\z},
  qr/^itsm_tickets_open 1\n/m]
