@@ -311,3 +311,32 @@ Content-Type: application/json
 --- response_body_like eval
 [::answer("created", "create", "created"),
  qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"comment","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}\E\n\z/]
+
+
+
+=== TEST 15: when the cooldown ends, the repeats kept within it become one comment with the latest state, through the preset's replay location
+--- http_config eval: ::http(cooldown => '2s')
+--- config eval: ::config(mock => ::mock(log => 't15'))
+--- request eval
+[::req($::Firing), ::req($::Again), ::req($::Again =~ s/99%/100%/r)]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ ::answer("cooldown", "none", "cooldown", ',"reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"'),
+ ::answer("cooldown", "none", "cooldown", ',"reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"')]
+
+
+
+=== TEST 16: when the cooldown ends ...: what Jira received
+--- init
+sleep 3.5;
+--- request
+GET /contract
+--- error_code: 200
+--- response_body_like eval
+ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r =~ s/99% full/100% full/r) . "\n")
+--- no_error_log
+[error]
