@@ -122,6 +122,15 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /*
+     * The action's path as rendered (its placeholders URL-escaped once):
+     * proxy_pass without a URI part sends it as is.  With a URI part, proxy
+     * builds the path from the subrequest's URI and escapes it again.
+     */
+
+    sr->unparsed_uri = path;
+    sr->valid_unparsed_uri = 1;
+
     if (ngx_http_itsm_deliver_setup(r, sr, ctx, action, action->body ? &body
                                                                       : NULL)
         != NGX_OK)

@@ -232,3 +232,37 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+
+
+
+=== TEST 8: proxy_pass without a URI part sends the action's path as rendered: values escaped once
+--- http_config
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST "/v2/alerts/{{ key }}/close?identifierType=alias&note={{ title }}";
+        ticket_id  /id;
+    }
+--- config
+    location /_itsm/mock/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_set_header Host itsm.test;
+    }
+    location = /alerts { itsm_pass mock; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"POST /v2/alerts/%2Fsubscriptions%2Fs1%2Falerts%2Fa%20b/close?identifierType=alias&note=x%26y HTTP/1.0\r
+Host: itsm.test\r
+Connection: close\r
+Content-Length: 0\r
+\r
+"
+--- tcp_reply eval
+"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- request
+POST /alerts
+{"key": "/subscriptions/s1/alerts/a b", "title": "x&y"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "ticket_id":"5"
