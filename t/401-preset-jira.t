@@ -296,6 +296,9 @@ Content-Type: application/json
  qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"resolve","itsm_status":400,"itsm_error":"{\"errorMessages\":[],\"errors\":{\"resolution\":\"Resolution is required.\"}}"}\E\n\z/,
  ::answer("commented", "comment", "commented"),
  qr{^POST \S+/issue\n.*\nPOST \S+/OPS-17/transitions\n.*\nPOST \S+/OPS-17/comment\n.*\n\z}]
+--- no_error_log
+[alert]
+[emerg]
 
 
 
@@ -311,6 +314,9 @@ Content-Type: application/json
 --- response_body_like eval
 [::answer("created", "create", "created"),
  qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"comment","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}\E\n\z/]
+--- no_error_log
+[alert]
+[emerg]
 
 
 
