@@ -697,7 +697,9 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
         return;
 
     case NGX_HTTP_ITSM_EXPR_VARIABLE:
-        vv = ngx_http_get_indexed_variable(tctx->request, op->index);
+        /* flushed: one request renders for many alerts, and volatile maps
+         * and $itsm_* variables change between them */
+        vv = ngx_http_get_flushed_variable(tctx->request, op->index);
 
         if (vv == NULL || vv->not_found) {
             return;

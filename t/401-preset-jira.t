@@ -192,11 +192,6 @@ Content-Type: application/json
 
 
 === TEST 7: an Alertmanager group with two severities: each issue gets its own priority
---- SKIP
-The module reads {{ $variable }} with ngx_http_get_indexed_variable, which
-caches a value for the whole request: every alert of a group gets the
-priority of the first (docs/presets.md, "Known gaps").  Remove this SKIP
-when templates read variables flushed per alert.
 --- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't7'))
 --- request eval
