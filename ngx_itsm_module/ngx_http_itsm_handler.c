@@ -372,6 +372,12 @@ ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
         len += ngx_buf_size(cl->buf);
     }
 
+    /* "Content-Length: 0" leaves an empty buffer, in no memory or file */
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
     if (len > (off_t) ctx->conf->max_body) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                          "body_too_large",
@@ -397,6 +403,10 @@ ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
+
+        if (ngx_buf_size(b) == 0) {
+            continue;
+        }
 
         if (ngx_buf_in_memory(b)) {
             p = ngx_cpymem(p, b->pos, b->last - b->pos);

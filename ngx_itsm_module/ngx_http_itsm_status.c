@@ -34,6 +34,7 @@ static ngx_int_t ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     ngx_str_t *out);
 static ngx_http_itsm_counters_t *ngx_http_itsm_status_counters(
     ngx_http_request_t *r);
+static u_char *ngx_http_itsm_status_access(u_char *p, u_char *last);
 
 
 /* itsm_status [json|prometheus]; */
@@ -110,6 +111,35 @@ ngx_http_itsm_status_count_action(ngx_http_request_t *r,
         (void) ngx_atomic_fetch_add(&counters->actions[action][failed ? 1 : 0],
                                     1);
     }
+}
+
+
+/* itsm_access_total{result="..."}: requests the access phase judged */
+
+static u_char *
+ngx_http_itsm_status_access(u_char *p, u_char *last)
+{
+    json_t      *obj, *value;
+    const char  *key;
+
+    obj = ngx_http_itsm_access_status();
+    if (obj == NULL) {
+        return p;
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP itsm_access_total Requests judged by the access "
+                     "phase, by result.\n"
+                     "# TYPE itsm_access_total counter\n");
+
+    json_object_foreach(obj, key, value) {
+        p = ngx_slprintf(p, last, "itsm_access_total{result=\"%s\"} %L\n",
+                         key, (int64_t) json_integer_value(value));
+    }
+
+    json_decref(obj);
+
+    return p;
 }
 
 
@@ -302,6 +332,10 @@ ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
         return NULL;
     }
 
+    /* the access phase's refusals, by reason (docs/access.md) */
+
+    json_object_set_new(doc, "access", ngx_http_itsm_access_status());
+
     if (imcf->store) {
         json_object_set_new(doc, "store",
                             json_pack("{s:I, s:I, s:I, s:I, s:I}",
@@ -336,7 +370,8 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     c = ngx_http_itsm_zone_counters(imcf->zone);
 
     len = 1024 + NGX_HTTP_ITSM_NSOURCES * NGX_HTTP_ITSM_NOUTCOMES * 128
-          + NGX_HTTP_ITSM_NACTIONS * 2 * 128;
+          + NGX_HTTP_ITSM_NACTIONS * 2 * 128
+          + NGX_HTTP_ITSM_ACCESS_NREASONS * 128;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -374,6 +409,8 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                          &ngx_http_itsm_action_names[a], c->actions[a][0],
                          &ngx_http_itsm_action_names[a], c->actions[a][1]);
     }
+
+    p = ngx_http_itsm_status_access(p, last);
 
     ngx_http_itsm_zone_usage(imcf->zone, &size, &free, &keys);
 

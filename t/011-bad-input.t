@@ -261,3 +261,24 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+
+
+
+=== TEST 15: a POST with "Content-Length: 0" is an empty body, answered 400
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+"POST /alerts HTTP/1.1\r
+Host: localhost\r
+Connection: close\r
+Content-Type: application/json\r
+Content-Length: 0\r
+\r
+"
+--- error_code: 400
+--- response_body
+{"error":"empty_body","message":"the request has no body; send the alert as a JSON object"}
+--- no_error_log
+[error]
+[alert]
+itsm deliver
