@@ -52,7 +52,7 @@ test-valgrind:
 # (default 30); fuzz/long.sh for a long run (see fuzz/README.md)
 .PHONY: fuzz
 fuzz:
-	util/deps.sh build
+	util/deps.sh build fuzz
 	util/build.sh normal
 	fuzz/run.sh
 

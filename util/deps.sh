@@ -12,6 +12,7 @@
 #   rt            Request Tracker 5 (SQLite, standalone server) for
 #                 util/rt.sh, installed without any debconf prompt
 #   alertmanager  Prometheus Alertmanager (a real alert sender)
+#   fuzz          clang 14 and its sanitizer and libFuzzer runtimes (make fuzz)
 #   all           test rt alertmanager
 #
 #   --check   only report; exit 1 if something is missing
@@ -35,6 +36,7 @@ PKGS[build]="nginx nginx-dev libjansson-dev libcurl4-openssl-dev libssl-dev libl
 PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc"
 PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
 PKGS[alertmanager]="prometheus-alertmanager"
+PKGS[fuzz]="clang-14 libclang-rt-14-dev"
 
 # systemd units of packages in our lists that start a daemon we never use
 SERVICE_UNITS="nginx:nginx.service prometheus-alertmanager:prometheus-alertmanager.service"
@@ -66,7 +68,7 @@ for a in "$@"; do
         --check) mode=check ;;
         --list)  mode=list ;;
         -h|--help) usage ;;
-        build|test|rt|alertmanager) groups+=("$a") ;;
+        build|test|rt|alertmanager|fuzz) groups+=("$a") ;;
         all) groups+=(test rt alertmanager) ;;
         *) echo "$me: unknown group or option '$a'" >&2; usage ;;
     esac
