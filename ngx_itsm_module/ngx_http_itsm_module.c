@@ -211,7 +211,12 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
 
     imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
 
-    if (imcf == NULL || imcf->store == NULL) {
+    /* the cache manager and loader (helper processes) serve no alerts */
+
+    if (imcf == NULL || imcf->store == NULL
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
         return NGX_OK;
     }
 
