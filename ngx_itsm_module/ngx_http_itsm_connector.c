@@ -48,6 +48,8 @@ static char *ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_conn_key(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+static ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
+    ngx_uint_t *method);
 static ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
 
@@ -177,7 +179,7 @@ ngx_http_itsm_conn_find(ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_itsm_conn_parse_method(ngx_str_t *name, ngx_uint_t *method)
 {
     ngx_http_itsm_conn_method_t  *m;

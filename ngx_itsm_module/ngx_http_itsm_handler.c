@@ -1142,9 +1142,12 @@ ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ctx->wait.log = r->connection->log;
     }
 
+    /* a claim ends at the latest with its lease: waiting longer means
+     * the store is stuck */
+
     if (ctx->wait_until == 0) {
-        ctx->wait_until = ngx_time() + ctx->connector->cooldown
-                          + 120;
+        ctx->wait_until = ngx_time() + ngx_http_itsm_store_lease(ctx->store)
+                          + 5;
         ctx->wait_delay = 5;
 
     } else {

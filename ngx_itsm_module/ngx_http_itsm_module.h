@@ -300,7 +300,7 @@ typedef struct {
     ngx_http_itsm_record_t       record;       /* before the claim */
     ngx_http_itsm_plan_t         plan;
     ngx_uint_t                   step;
-    ngx_uint_t                   counted;      /* index + 1 when counted */
+    ngx_uint_t                   counted;      /* seq + 1 once counted */
     ngx_event_t                  wait;         /* for another's claim */
     ngx_msec_t                   wait_delay;
     time_t                       wait_until;
@@ -315,7 +315,6 @@ typedef struct {
 
     /* for $itsm_* variables */
     ngx_str_t                    outcome;
-    ngx_uint_t                   occurrences;  /* of the key, this one too */
 
     unsigned                     claimed:1;
     unsigned                     routed:1;     /* targets are set */
@@ -331,8 +330,6 @@ char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
     ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
-ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
-    ngx_uint_t *method);
 
 /* ngx_http_itsm_store.c */
 ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
@@ -355,6 +352,7 @@ ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,
     size_t *bytes, size_t *keys);
 ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
+time_t ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
     ngx_str_t *alert);

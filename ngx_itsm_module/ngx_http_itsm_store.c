@@ -925,6 +925,13 @@ ngx_http_itsm_store_write(ngx_http_itsm_store_t *store, MDB_val *k,
 }
 
 
+time_t
+ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store)
+{
+    return store->lease;
+}
+
+
 /* a live claim of another request: not over its lease, and its process
  * still there (a killed worker's claim is taken over at once) */
 
