@@ -112,6 +112,18 @@ sub wait_rt {
     }
 }
 
+# RT may show the change before nginx has read RT's answer and recorded it:
+# waits (at most 30 s) until the module's status page shows "$what"
+sub wait_status {
+    my ($what) = @_;
+    my $http = HTTP::Tiny->new(timeout => 5);
+    for (1 .. 150) {
+        my $res = $http->get("http://127.0.0.1:$::Hook/itsm/status");
+        return if $res->{success} && index($res->{content}, $what) >= 0;
+        select undef, undef, undef, 0.2;
+    }
+}
+
 sub now_iso {
     my @t = gmtime(time - 1);
     sprintf "%04d-%02d-%02dT%02d:%02d:%02dZ", $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0];
@@ -159,6 +171,7 @@ Content-Type: application/json
 === TEST 2: RT has the ticket; its subject is the alert's rule and instance
 --- init
 ::wait_rt(1);
+::wait_status('"claimed":0');
 --- request eval
 "GET /hook/itsm/status"
 --- error_code: 200
@@ -192,6 +205,7 @@ Content-Type: application/json
 === TEST 5: the ticket is resolved in RT, and RT has exactly one ticket for the rule
 --- init
 ::wait_rt(1, 'resolved');
+::wait_status('"claimed":0');
 --- request eval
 "GET /hook/itsm/status"
 --- error_code: 200
