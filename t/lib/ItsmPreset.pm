@@ -18,8 +18,10 @@ package ItsmPreset;
 #   * every upstream's server becomes the mock (default: the test server
 #     itself, 127.0.0.1:$TEST_NGINX_SERVER_PORT, whose --- config answers
 #     like the ITSM; or a tcp_listen port), proxy_pass https:// becomes
-#     http:// (the upstream keeps its name, so the Host header is the
-#     preset's);
+#     http:// and nothing else of it changes (the upstream keeps its name,
+#     so the Host header is the preset's; a proxy_pass without a URI part
+#     stays without one, so the mock receives the action's path exactly as
+#     the ITSM would: t/405-preset-opsgenie.t TEST 6);
 #   * body=FILE becomes the absolute path of the preset's template;
 #   * itsm_store goes to logs/, itsm_replay_url to the test server, log
 #     files to logs/.
