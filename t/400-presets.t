@@ -1,9 +1,11 @@
 # Every preset in examples/*/ (but the quickstart, a template for "make
-# run") as a whole file: rendered with only its paths, listen ports and
+# run"), the ITSM presets and the source presets (examples/source-*, an
+# alert source into Request Tracker), as a whole file: rendered with only its paths, listen ports and
 # upstream addresses changed (t/lib/ItsmPreset.pm, render), it passes
 # "nginx -t", starts, and takes an alert: the ITSM it talks to is this
 # test's server, which answers the create as the ITSM documents it.  The
-# contract tests t/401-t/409 check each preset's requests in detail.
+# contract tests t/401-t/410 check each ITSM preset's requests in detail,
+# t/420-t/424 each source preset's.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
@@ -14,7 +16,8 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
-our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams);
+our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
+                  source-alertmanager);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -88,6 +91,18 @@ start_preset($_) for @Covered;
 
 sub alert { "POST /preset/alerts/generic\n"
             . '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "status": "firing"}' }
+
+# the source presets (examples/source-*) take their source's own payload
+sub payload {
+    my ($name) = @_;
+    return ItsmPreset::slurp("$FindBin::Bin/payloads/$name");
+}
+
+# an RT mock for the source presets, whose ITSM is Request Tracker
+sub rt_mock {
+    ItsmPreset::mock(log => $_[0], prefix => '/REST/2.0/',
+        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}']])
+}
 
 no_shuffle();
 no_root_location();
@@ -263,3 +278,22 @@ Content-Type: application/json
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"teams"}]}\E\n\z/,
  qr{^POST http://prod-00\.westeurope\.logic\.azure\.com/workflows/0+/triggers/manual/paths/invoke\?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1\.0&sig=FAKE\w+\n\{"type":"message","attachments":\[\{"contentType":"application/vnd\.microsoft\.card\.adaptive",.*"style":"attention",.*\n\z},
  qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 10: source-alertmanager: a group of three alerts becomes three tickets
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_SOURCE_ALERTMANAGER/; }'
+. ::rt_mock('source-alertmanager')
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+["POST /preset/alerts/alertmanager\n" . ::payload('alertmanager-firing.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\{"status":"processed","alerts":\[\{"key":"e89f0b4e228ce84f","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},.*\]\}\n\z/,
+ qr{^(?:POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"HostDiskFull: [^\n]*\n){3}\z},
+ qr/^itsm_tickets_open 3\n/m]

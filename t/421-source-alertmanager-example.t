@@ -1,0 +1,189 @@
+# examples/source-alertmanager/: Alertmanager's webhook into Request
+# Tracker, embedded as it is (t/lib/ItsmPreset.pm) in front of the RT
+# contract mock of t/406-preset-rt.t.  The payloads are the ones a real
+# Alertmanager 0.25 sent (t/payloads/alertmanager-*.json); each block
+# asserts the exact requests RT receives: a group of three alerts makes
+# three tickets, the same group again makes nothing, the group with one
+# alert resolved resolves that one ticket, a resend after the dedup window
+# comments, a re-fire reopens; the bearer token of alertmanager.yml is
+# required.  alertmanager.yml itself passes "amtool check-config".
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmPreset;
+use ItsmSource;
+use Test::Nginx::Socket 'no_plan';
+
+our $Token = 'Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE';
+our $Api = 'http://rt.example.com/REST/2.0/ticket';
+
+sub mock {
+    my (%o) = @_;
+    ItsmPreset::mock(
+        log    => $o{log} // 'rt',
+        prefix => '/REST/2.0/',
+        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
+                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
+        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
+                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]']],
+    );
+}
+
+sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-alertmanager', @_) }
+sub config { my (%o) = @_; my $log = delete $o{log}; ItsmPreset::config('source-alertmanager', %o) . mock(log => $log) }
+
+sub post { "POST /alerts/alertmanager\n" . ItsmSource::payload($_[0]) }
+
+# the firing group with db-2 firing again (a new startsAt: a new episode)
+sub refire {
+    my $p = ItsmSource::payload('alertmanager-firing.json');
+    $p =~ s/("instance":"db-2:9100".*?"startsAt":")[^"]+/${1}2026-11-22T07:02:11.5Z/ or die;
+    return "POST /alerts/alertmanager\n$p";
+}
+
+# the three creates of alertmanager-firing.json, in the payload's order
+our $Creates = join '', map { "POST $Api\n$_\n" }
+  q{{"Queue":"General","Subject":"HostDiskFull: Disk /var on db-1 is 97% full","Priority":"100","Content":"Less than 3% of /var is left on db-1:9100.\n\nSeverity: critical\nInstance: db-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"db-1:9100\",\"job\":\"node\",\"mountpoint\":\"/var\",\"severity\":\"critical\"}\nRunbook: https://runbooks.example/disk\nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.03&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): e89f0b4e228ce84f","ContentType":"text/plain"}},
+  q{{"Queue":"General","Subject":"HostDiskFull: Disk /var on db-2 is 98% full","Priority":"100","Content":"Less than 2% of /var is left on db-2:9100.\n\nSeverity: critical\nInstance: db-2:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"db-2:9100\",\"job\":\"node\",\"mountpoint\":\"/var\",\"severity\":\"critical\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.03&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): a95c4c431a852cd0","ContentType":"text/plain"}},
+  q{{"Queue":"General","Subject":"HostDiskFull: Disk / on web-1 is 91% full","Priority":"50","Content":"Disk / on web-1 is 91% full\n\nSeverity: warning\nInstance: web-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"web-1:9100\",\"job\":\"node\",\"mountpoint\":\"/\",\"severity\":\"warning\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.1&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): 67852b92253594b5","ContentType":"text/plain"}};
+
+our $Resolve = "POST $Api/20/comment\n"
+  . q{{"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain","Status":"resolved"}} . "\n";
+
+# the answer: one [key, action, outcome] per alert, ticket 20
+sub answer {
+    my $status = @_ == 1 ? $_[0][2] : 'processed';
+    my $a = '{"status":"' . $status . '","alerts":['
+          . join(',', map { qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"}) } @_)
+          . "]}\n";
+    return qr/^\Q$a\E\z/;
+}
+
+our @Created = (['e89f0b4e228ce84f', 'create', 'created'],
+                ['a95c4c431a852cd0', 'create', 'created'],
+                ['67852b92253594b5', 'create', 'created']);
+
+# alertmanager.yml as Alertmanager itself reads it
+SKIP: {
+    my $amtool = `command -v amtool 2>/dev/null`;
+    chomp $amtool;
+    skip 'amtool is not installed (Debian: prometheus-alertmanager)', 1 unless $amtool;
+    my $out = `$amtool check-config $ItsmPreset::Root/examples/source-alertmanager/alertmanager.yml 2>&1`;
+    ok($? == 0 && $out =~ /SUCCESS/, 'examples/source-alertmanager/alertmanager.yml: amtool check-config')
+        or diag($out);
+}
+
+no_shuffle();
+no_root_location();
+run_tests();
+
+__DATA__
+
+=== TEST 1: a group of three firing alerts: three tickets, each with its summary, labels, runbook and links; severity label -> priority
+--- http_config eval: ::http()
+--- config eval: ::config()
+--- request eval
+[::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[::answer(@::Created), ItsmPreset::log_like($::Creates)]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the same group again (a retry, an HA peer) sends nothing; the group with db-2 resolved resolves its ticket only
+--- http_config eval: ::http()
+--- config eval: ::config(log => 't2')
+--- request eval
+[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'),
+ ::post('alertmanager-mixed.json'), "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[201, 200, 200, 200]
+--- response_body_like eval
+[::answer(@::Created), ::answer(@::Created),
+ ::answer($::Created[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Created[2]),
+ ItsmPreset::log_like($::Creates . $::Resolve)]
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a resend after the dedup window (itsm_dedup off stands for the hour), within the preset's 30 min cooldown: kept for later, nothing sent now
+--- http_config eval: ::http()
+--- config eval: ::config(log => 't3', edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
+--- request eval
+[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::answer(@::Created),
+ qr/^\{"status":"processed","alerts":\[(?:\{"key":"\w+","action":"none","outcome":"cooldown","connector":"rt","ticket_id":"20","reason":"[^"]+"\},?){3}\]\}\n\z/,
+ ItsmPreset::log_like($::Creates)]
+
+
+
+=== TEST 4: the same resend once the cooldown is over: one comment per alert, with how often it fired
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(log => 't4', edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
+--- request eval
+[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::answer(@::Created),
+ ::answer(map { [$_->[0], 'comment', 'commented'] } @::Created),
+ ItsmPreset::log_like($::Creates
+     . "POST $::Api/20/comment\n" . q{{"Content":"The alert is firing (seen 2 times since TIME, severity critical).\nLess than 3% of /var is left on db-1:9100.","ContentType":"text/plain"}} . "\n"
+     . "POST $::Api/20/comment\n" . q{{"Content":"The alert is firing (seen 2 times since TIME, severity critical).\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain"}} . "\n"
+     . "POST $::Api/20/comment\n" . q{{"Content":"The alert is firing (seen 2 times since TIME, severity warning).\nDisk / on web-1 is 91% full","ContentType":"text/plain"}} . "\n")]
+
+
+
+=== TEST 5: db-2 fires again after it resolved (a new startsAt): its ticket is reopened, the others are duplicates
+--- http_config eval: ::http()
+--- config eval: ::config(log => 't5')
+--- request eval
+[::post('alertmanager-firing.json'), ::post('alertmanager-mixed.json'), ::refire(), "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[201, 200, 200, 200]
+--- response_body_like eval
+[::answer(@::Created),
+ ::answer($::Created[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Created[2]),
+ ::answer($::Created[0], ['a95c4c431a852cd0', 'reopen', 'reopened'], $::Created[2]),
+ ItsmPreset::log_like($::Creates . $::Resolve
+     . "POST $::Api/20/comment\n" . q{{"Content":"The alert fired again (seen 3 times since TIME, severity critical); reopened by ngx_itsm_module.\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain","Status":"open"}} . "\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: no bearer token, or another one: a JSON 401 that says which, and RT receives nothing
+--- http_config eval: ::http()
+--- config eval: ::config(log => 't6')
+--- request eval
+[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval
+["Content-Type: application/json", "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKF", ""]
+--- error_code eval
+[401, 401, 200]
+--- response_headers eval
+['Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
+ '']
+--- response_body eval
+[qq{{"error":"token_missing","message":"no Authorization: Bearer header: set http_config.authorization in the webhook_config of alertmanager.yml"}\n},
+ qq{{"error":"token_invalid","message":"the bearer token is not the one this endpoint expects"}\n},
+ ""]
