@@ -73,6 +73,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("comment"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("resolve"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("reopen"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("lookup"), 4, 8, ngx_http_itsm_lookup_directive },
     { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
     { ngx_string("ticket_id"), 1, 1, ngx_http_itsm_conn_ticket_id },
     { ngx_string("max_response"), 1, 1, ngx_http_itsm_conn_max_response },
@@ -230,8 +231,8 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "unknown directive \"%V\" in itsm_connector \"%V\"; "
                        "expected one of: location, create, update, comment, "
-                       "resolve, reopen, header, ticket_id, max_response, "
-                       "key, on_repeat, on_resolve, on_refire",
+                       "resolve, reopen, lookup, header, ticket_id, "
+                       "max_response, key, on_repeat, on_resolve, on_refire",
                        &value[0], &conn->name);
 
     return NGX_CONF_ERROR;
@@ -241,6 +242,8 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 static char *
 ngx_http_itsm_conn_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
 {
+    ngx_uint_t  i;
+
     if (conn->location.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "itsm_connector \"%V\" has no \"location\" in %s:%ui; "
@@ -257,6 +260,20 @@ ngx_http_itsm_conn_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
                       "\"create POST /rest/ticket body=create.json;\"",
                       &conn->name, conn->file, conn->line);
         return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_NACTIONS; i++) {
+        if (conn->lookups[i] != NULL && conn->actions[i] == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_connector \"%V\" has \"lookup %V\" but no "
+                          "\"%V\" action in %s:%ui; a lookup reads a value "
+                          "for its action: declare the action or remove the "
+                          "lookup", &conn->name,
+                          &ngx_http_itsm_action_names[i],
+                          &ngx_http_itsm_action_names[i], conn->file,
+                          conn->line);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conn->max_response == NGX_CONF_UNSET_SIZE) {

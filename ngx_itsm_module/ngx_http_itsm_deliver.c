@@ -42,19 +42,19 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
+/* "action" is the connector's action "index", or the lookup before it */
+
 ngx_int_t
 ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
-    ngx_http_itsm_action_e index)
+    ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     u_char                      *p, *q;
     ngx_str_t                    path, uri, args, body;
     ngx_http_request_t          *sr;
-    ngx_http_itsm_action_t      *action;
     ngx_http_post_subrequest_t  *ps;
     ngx_http_itsm_connector_t   *conn;
 
     conn = ctx->connector;
-    action = conn->actions[index];
 
     if (ngx_http_itsm_tpl_render(action->uri, &ctx->tpl, r->pool, &path)
         != NGX_OK)
@@ -107,9 +107,10 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ctx->answered = 0;
     ctx->truncated = 0;
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm deliver: %V %V \"%V?%V\"",
-                   &ngx_http_itsm_action_names[index], &action->method_name,
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm deliver: %V%s %V \"%V?%V\"",
+                   &ngx_http_itsm_action_names[index],
+                   ctx->looking ? " lookup" : "", &action->method_name,
                    &uri, &args);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -52,7 +52,11 @@ static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_start(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_send(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
@@ -1001,7 +1005,34 @@ ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->tpl.ticket_id = ctx->record.ticket;
     ctx->step = 0;
 
-    if (ngx_http_itsm_deliver(r, ctx, ctx->plan.steps[0]) != NGX_OK) {
+    return ngx_http_itsm_handler_send(r, ctx);
+}
+
+
+/* the plan's current step: its lookup first, if it has one */
+
+static ngx_int_t
+ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_action_e      index;
+    ngx_http_itsm_action_t     *action;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    index = ctx->plan.steps[ctx->step];
+
+    ngx_str_null(&ctx->tpl.lookup);
+
+    if (conn->lookups[index] != NULL) {
+        ctx->looking = 1;
+        action = &conn->lookups[index]->request;
+
+    } else {
+        ctx->looking = 0;
+        action = conn->actions[index];
+    }
+
+    if (ngx_http_itsm_deliver(r, ctx, index, action) != NGX_OK) {
         ngx_http_itsm_handler_release(ctx);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1061,9 +1092,20 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
 
-    ngx_http_itsm_status_count_action(r, ctx->action, 0);
+    if (ctx->looking) {
+        rc = ngx_http_itsm_handler_looked_up(r, ctx);
 
-    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE) {
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        /* nothing to do for this step ("missing=skip") */
+
+    } else {
+        ngx_http_itsm_status_count_action(r, ctx->action, 0);
+    }
+
+    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking) {
         rc = ngx_http_itsm_handler_ticket_id(r, ctx, &id);
 
         if (rc != NGX_OK) {
@@ -1077,7 +1119,65 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     }
 
     if (++ctx->step < ctx->plan.nsteps) {
-        if (ngx_http_itsm_deliver(r, ctx, ctx->plan.steps[ctx->step])
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+}
+
+
+/*
+ * The lookup of the current step answered: its value is picked and the
+ * action itself is sent (NGX_DONE); NGX_DECLINED: nothing matched and the
+ * lookup says the action is then not needed; otherwise the sender's answer
+ * was sent and its rc is returned.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *data;
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_str_t                   why;
+    ngx_http_itsm_lookup_t     *lk;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    lk = conn->lookups[ctx->action];
+
+    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    if (data == NULL && len) {
+        ngx_http_itsm_handler_release(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->truncated) {
+        rc = NGX_ABORT;
+        ngx_str_set(&why, "the answer is larger than the connector's "
+                          "max_response");
+
+    } else {
+        rc = ngx_http_itsm_lookup_pick(lk, data, len, r->pool,
+                                       &ctx->tpl.lookup, &why);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_itsm_handler_release(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm lookup %V: \"%V\"",
+                       &ngx_http_itsm_action_names[ctx->action],
+                       &ctx->tpl.lookup);
+
+        ctx->looking = 0;
+
+        if (ngx_http_itsm_deliver(r, ctx, ctx->action,
+                                  conn->actions[ctx->action])
             != NGX_OK)
         {
             ngx_http_itsm_handler_release(ctx);
@@ -1087,7 +1187,34 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+    if (rc == NGX_DECLINED && lk->skip) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: connector \"%V\" skips %V of ticket \"%V\": "
+                      "%V", &conn->name,
+                      &ngx_http_itsm_action_names[ctx->action],
+                      &ctx->tpl.ticket_id, &why);
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V: the lookup of ticket \"%V\" "
+                  "failed: %V", &conn->name,
+                  &ngx_http_itsm_action_names[ctx->action],
+                  &ctx->tpl.ticket_id, &why);
+
+    ngx_http_itsm_status_count_action(r, ctx->action, 1);
+    ngx_http_itsm_handler_release(ctx);
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                     "itsm_lookup_failed",
+                                     "connector \"%V\" could not %V ticket "
+                                     "\"%V\": the ITSM answered %ui to the "
+                                     "lookup, but %V", &conn->name,
+                                     &ngx_http_itsm_action_names[ctx->action],
+                                     &ctx->tpl.ticket_id, ctx->status, &why);
 }
 
 

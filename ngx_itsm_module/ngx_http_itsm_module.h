@@ -167,6 +167,7 @@ typedef struct {
     ngx_http_itsm_alert_t       *alert;
     ngx_http_itsm_record_t      *record;       /* NULL without a store */
     ngx_str_t                    ticket_id;
+    ngx_str_t                    lookup;       /* read by the action's lookup */
     ngx_uint_t                   occurrences;  /* this alert included */
     time_t                       last_seen;    /* before this alert */
 } ngx_http_itsm_tpl_ctx_t;
@@ -193,10 +194,23 @@ typedef struct {
 } ngx_http_itsm_action_t;
 
 
+/* a GET before an action, for a value only the ITSM knows */
+
+typedef struct {
+    ngx_http_itsm_action_t       request;
+    ngx_str_t                    list;         /* JSON Pointer to an array */
+    ngx_array_t                  match;        /* ngx_str_t: JSON Pointers */
+    ngx_array_t                  want;         /* ngx_str_t: by preference */
+    ngx_str_t                    take;         /* JSON Pointer to the value */
+    ngx_flag_t                   skip;         /* no match: no action */
+} ngx_http_itsm_lookup_t;
+
+
 typedef struct {
     ngx_str_t                    name;
     ngx_str_t                    location;     /* internal location prefix */
     ngx_http_itsm_action_t      *actions[NGX_HTTP_ITSM_NACTIONS];
+    ngx_http_itsm_lookup_t      *lookups[NGX_HTTP_ITSM_NACTIONS];
     ngx_array_t                  headers;      /* ngx_http_itsm_header_t */
     ngx_str_t                    ticket_id;    /* JSON Pointer */
     size_t                       max_response;
@@ -317,6 +331,7 @@ typedef struct {
     ngx_str_t                    outcome;
 
     unsigned                     claimed:1;
+    unsigned                     looking:1;    /* the lookup is in flight */
     unsigned                     routed:1;     /* targets are set */
     unsigned                     replay:1;     /* a pending delivery */
     unsigned                     delivered:1;  /* post_subrequest ran */
@@ -330,6 +345,12 @@ char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
     ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
+
+/* ngx_http_itsm_lookup.c */
+char *ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,
+    size_t len, ngx_pool_t *pool, ngx_str_t *out, ngx_str_t *why);
 
 /* ngx_http_itsm_store.c */
 ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
@@ -503,7 +524,8 @@ ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
 
 /* ngx_http_itsm_deliver.c */
 ngx_int_t ngx_http_itsm_deliver(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e action);
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
+    ngx_http_itsm_action_t *action);
 ngx_int_t ngx_http_itsm_deliver_filter_init(ngx_conf_t *cf);
 
 /* ngx_http_itsm_reply.c */

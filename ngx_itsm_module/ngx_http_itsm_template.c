@@ -35,18 +35,21 @@ typedef enum {
     NGX_HTTP_ITSM_EXPR_OCCURRENCES,
     NGX_HTTP_ITSM_EXPR_FIRST_SEEN,
     NGX_HTTP_ITSM_EXPR_LAST_SEEN,
+    NGX_HTTP_ITSM_EXPR_LOOKUP,
     NGX_HTTP_ITSM_EXPR_VARIABLE,
     NGX_HTTP_ITSM_EXPR_POINTER
 } ngx_http_itsm_tpl_expr_e;
 
 
-/* names of the store's facts about the key, in expression order */
+/* names of the facts about the key (the store's and the lookup's), in
+ * expression order */
 
 static ngx_str_t  ngx_http_itsm_tpl_record_names[] = {
     ngx_string("ticket_id"),
     ngx_string("occurrences"),
     ngx_string("first_seen"),
     ngx_string("last_seen"),
+    ngx_string("lookup"),
     ngx_null_string
 };
 
@@ -343,6 +346,7 @@ ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b, u_char *p, size_t len,
 
 /*
  * expr:  a field of the alert (title, severity, ...), "ticket_id",
+ *        "occurrences", "first_seen", "last_seen", "lookup",
  *        "$variable" (any nginx variable) or "/json/pointer" into the
  *        alert's own object in the payload.
  */
@@ -430,7 +434,7 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
                            "unknown name \"%V\" in template \"%V\"; use an "
                            "alert field (%s), ticket_id, occurrences, "
-                           "first_seen, last_seen, $variable or a "
+                           "first_seen, last_seen, lookup, $variable or a "
                            "/json/pointer", &name, &b->tpl->source,
                            ngx_http_itsm_alert_field_list(b->cf->pool));
         return NGX_ERROR;
@@ -687,6 +691,11 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
 
     case NGX_HTTP_ITSM_EXPR_TICKET:
         val->str = tctx->ticket_id;
+        val->found = (val->str.data != NULL);
+        return;
+
+    case NGX_HTTP_ITSM_EXPR_LOOKUP:
+        val->str = tctx->lookup;
         val->found = (val->str.data != NULL);
         return;
 
