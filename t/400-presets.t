@@ -17,7 +17,7 @@ use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
 our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
-                  source-alertmanager);
+                  source-alertmanager source-azure);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -297,3 +297,21 @@ Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE
 [qr/^\{"status":"processed","alerts":\[\{"key":"e89f0b4e228ce84f","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},.*\]\}\n\z/,
  qr{^(?:POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"HostDiskFull: [^\n]*\n){3}\z},
  qr/^itsm_tickets_open 3\n/m]
+
+
+
+=== TEST 11: source-azure: an Azure Monitor alert to the Webhook endpoint becomes a ticket
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_SOURCE_AZURE/; }'
+. ::rt_mock('source-azure')
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+["POST /preset/alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE\n" . ::payload('azure-metric-fired.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr{^\{"status":"created","alerts":\[\{"key":"/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft\.AlertsManagement/alerts/12345678-1234-1234-1234-1234567890ab","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\}\]\}\n\z},
+ qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"test-metricAlertRule","Priority":"25",[^\n]*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
