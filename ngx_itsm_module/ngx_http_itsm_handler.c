@@ -1187,8 +1187,11 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
+    /* a warning: the ticket was moved by hand, or the wanted names do not
+     * fit the ITSM's workflow, and only the log tells the two apart */
+
     if (rc == NGX_DECLINED && lk->skip) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "itsm: connector \"%V\" skips %V of ticket \"%V\": "
                       "%V", &conn->name,
                       &ngx_http_itsm_action_names[ctx->action],

@@ -14,6 +14,8 @@ use Test::Nginx::Socket 'no_plan';
 our $Auth = 'Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSklSQS1BUEktVE9LRU4=';
 
 our $Issue = '{"id":"10000","key":"OPS-17","self":"https://your-domain.atlassian.net/rest/api/3/issue/10000"}';
+# GET .../transitions of an open issue in Jira's software workflow
+our $Transitions = '{"expand":"transitions","transitions":[{"id":"11","name":"To Do","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false},{"id":"21","name":"In Progress","to":{"name":"In Progress","statusCategory":{"key":"indeterminate"}},"hasScreen":false},{"id":"31","name":"Done","to":{"name":"Done","statusCategory":{"key":"done"}},"hasScreen":false}]}';
 our $Comment = '{"self":"https://your-domain.atlassian.net/rest/api/3/issue/10000/comment/10100","id":"10100","created":"2026-11-22T05:40:00.000+0000"}';
 
 # the documented answers; a test replaces one with an error
@@ -24,6 +26,7 @@ sub mock {
         comment    => [201, $Comment],
         edit       => [204, ''],
         transition => [204, ''],
+        transitions => [200, $Transitions],
         %over,
     );
     ItsmPreset::mock(
@@ -36,6 +39,7 @@ sub mock {
         routes => [['POST', '/rest/api/3/issue', @{$r{create}}],
                    ['POST', '/rest/api/3/issue/[^/]+/comment', @{$r{comment}}],
                    ['PUT', '/rest/api/3/issue/[^/]+', @{$r{edit}}],
+                   ['GET', '/rest/api/3/issue/[^/]+/transitions', @{$r{transitions}}],
                    ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}]],
     );
 }
@@ -117,7 +121,7 @@ Content-Type: application/json
  ::answer("commented", "comment", "commented"),
  ::answer("resolved", "resolve", "resolved"),
  ::answer("reopened", "reopen", "reopened"),
- ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n$::CommentBody\nPOST $::Url/OPS-17/transitions\n$::ResolveBody\nPOST $::Url/OPS-17/transitions\n$::ReopenBody\n")]
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n$::CommentBody\nGET $::Url/OPS-17/transitions\n\nPOST $::Url/OPS-17/transitions\n$::ResolveBody\nGET $::Url/OPS-17/transitions\n\nPOST $::Url/OPS-17/transitions\n$::ReopenBody\n")]
 --- no_error_log
 [error]
 
@@ -290,7 +294,7 @@ Content-Type: application/json
 [::answer("created", "create", "created"),
  qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"resolve","itsm_status":400,"itsm_error":"{\"errorMessages\":[],\"errors\":{\"resolution\":\"Resolution is required.\"}}"}\E\n\z/,
  ::answer("commented", "comment", "commented"),
- qr{^POST \S+/issue\n.*\nPOST \S+/OPS-17/transitions\n.*\nPOST \S+/OPS-17/comment\n.*\n\z}]
+ qr{^POST \S+/issue\n.*\nGET \S+/OPS-17/transitions\n\nPOST \S+/OPS-17/transitions\n.*\nPOST \S+/OPS-17/comment\n.*\n\z}]
 --- no_error_log
 [alert]
 [emerg]
@@ -341,3 +345,50 @@ GET /contract
 ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r =~ s/99% full/100% full/r) . "\n")
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: the issue was closed by hand: it offers no transition to "Done", so the resolve posts nothing, logs a warning and counts as resolved
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't17', transitions => [200, '{"expand":"transitions","transitions":[{"id":"41","name":"Reopen","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false}]}']))
+--- request eval
+[::req($::Firing), ::req($::Resolved), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ ::answer("resolved", "resolve", "resolved"),
+ qr{^POST \S+/issue\n.*\nGET http://your-domain\.atlassian\.net/rest/api/3/issue/OPS-17/transitions\n\n\z}]
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: the issue was closed by hand: the warning names what the issue offers
+--- request
+GET /contract
+--- error_code: 200
+--- grep_error_log eval: qr/\[warn\] .*skips resolve of ticket "OPS-17": [^,]+"Reopen"/
+--- grep_error_log_out eval
+qr/skips resolve of ticket "OPS-17": no element of "\/transitions" has "\/name" or "\/to\/name" equal to "Done" or "Resolved" or "Closed" or "Resolve Issue"; the ITSM offers: "Reopen"\n\z/
+
+
+
+=== TEST 19: the issue was deleted: the lookup of its transitions gets 404, a 502 with Jira's message, and nothing is posted
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
+--- request eval
+[::req($::Firing), ::req($::Resolved), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 502, 200]
+--- response_body_like eval
+[::answer("created", "create", "created"),
+ qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"resolve","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}\E\n\z/,
+ qr{^POST \S+/issue\n.*\nGET \S+/OPS-17/transitions\n\n\z}]
+--- no_error_log
+[alert]
+[emerg]

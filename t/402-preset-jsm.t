@@ -15,6 +15,8 @@ use Test::Nginx::Socket 'no_plan';
 our $Auth = 'Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSlNNLUFQSS1UT0tFTg==';
 
 our $Request = '{"_expands":["participant","status","sla","requestType","serviceDesk","attachment","action","comment"],"issueId":"10010","issueKey":"ITS-42","requestTypeId":"10","serviceDeskId":"1","createdDate":{"iso8601":"2026-11-22T05:40:00+0000","epochMillis":1795239600000},"currentStatus":{"status":"Waiting for support","statusCategory":"NEW"},"_links":{"jiraRest":"https://your-domain.atlassian.net/rest/api/2/issue/10010","web":"https://your-domain.atlassian.net/servicedesk/customer/portal/1/ITS-42","self":"https://your-domain.atlassian.net/rest/servicedeskapi/request/10010"}}';
+# GET /rest/api/3/issue/ITS-42/transitions in JSM's IT service management workflow
+our $Transitions = '{"expand":"transitions","transitions":[{"id":"7","name":"Respond to customer","to":{"name":"Waiting for customer"}},{"id":"5","name":"Resolve this issue","to":{"name":"Resolved","statusCategory":{"key":"done"}}},{"id":"3","name":"Reopen issue","to":{"name":"Waiting for support"}}]}';
 our $Comment = '{"id":"10100","body":"...","public":false,"created":{"iso8601":"2026-11-22T05:41:00+0000"}}';
 
 sub mock {
@@ -24,6 +26,7 @@ sub mock {
         comment    => [201, $Comment],
         edit       => [204, ''],
         transition => [204, ''],
+        transitions => [200, $Transitions],
         %over,
     );
     ItsmPreset::mock(
@@ -36,6 +39,7 @@ sub mock {
         routes => [['POST', '/rest/servicedeskapi/request', @{$r{create}}],
                    ['POST', '/rest/servicedeskapi/request/[^/]+/comment', @{$r{comment}}],
                    ['PUT', '/rest/api/3/issue/[^/]+', @{$r{edit}}],
+                   ['GET', '/rest/api/3/issue/[^/]+/transitions', @{$r{transitions}}],
                    ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}]],
     );
 }
@@ -120,7 +124,9 @@ Content-Type: application/json
  ItsmPreset::log_like("POST $::Url/servicedeskapi/request\n$::CreateBody\n"
      . "POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("firing", 2, "/var is 99% full") . "\n"
      . "POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("resolved", 3, "/var is 70% full") . "\n"
+     . "GET $::Url/api/3/issue/ITS-42/transitions\n\n"
      . "POST $::Url/api/3/issue/ITS-42/transitions\n" . '{"transition":{"id":"5"}}' . "\n"
+     . "GET $::Url/api/3/issue/ITS-42/transitions\n\n"
      . "POST $::Url/api/3/issue/ITS-42/transitions\n" . '{"transition":{"id":"3"}}' . "\n")]
 --- no_error_log
 [error]
