@@ -106,6 +106,8 @@ static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
     ngx_pool_t *pool, ngx_str_t *piece);
 static ngx_int_t ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape,
     ngx_str_t *src, ngx_pool_t *pool, ngx_str_t *dst);
+static ngx_int_t ngx_http_itsm_tpl_escape_dots(ngx_str_t *src,
+    ngx_pool_t *pool, ngx_str_t *dst);
 
 
 ngx_http_itsm_tpl_t *
@@ -869,6 +871,10 @@ ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
         break;
 
     case NGX_HTTP_ITSM_ESCAPE_URI:
+        if (ngx_http_itsm_tpl_escape_dots(src, pool, dst) != NGX_DECLINED) {
+            return dst->data ? NGX_OK : NGX_ERROR;
+        }
+
         n = ngx_escape_uri(NULL, src->data, src->len,
                            NGX_ESCAPE_URI_COMPONENT);
         len = src->len + 2 * n;
@@ -914,6 +920,40 @@ ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
 
         break;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "." and ".." are unreserved, so URI escaping keeps them, but as a whole
+ * path segment they are dot segments that servers resolve: an alert key
+ * ".." in "/v2/alerts/{{ key }}/notes" would name another resource.
+ */
+
+static ngx_int_t
+ngx_http_itsm_tpl_escape_dots(ngx_str_t *src, ngx_pool_t *pool,
+    ngx_str_t *dst)
+{
+    size_t  i;
+
+    if (src->len == 0 || src->len > 2) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < src->len; i++) {
+        if (src->data[i] != '.') {
+            return NGX_DECLINED;
+        }
+    }
+
+    dst->len = 3 * src->len;
+    dst->data = ngx_pnalloc(pool, dst->len);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, "%2E%2E", dst->len);
 
     return NGX_OK;
 }

@@ -266,3 +266,37 @@ POST /alerts
 Content-Type: application/json
 --- error_code: 201
 --- response_body_like: "ticket_id":"5"
+
+
+
+=== TEST 9: a value that is a whole dot segment ("." or "..") is escaped as %2E, so it cannot name another path
+--- http_config
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST "/v2/alerts/{{ key }}/close?note={{ title }}";
+        ticket_id  /id;
+    }
+--- config
+    location /_itsm/mock/ {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_set_header Host itsm.test;
+    }
+    location = /alerts { itsm_pass mock; }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"POST /v2/alerts/%2E%2E/close?note=%2E HTTP/1.0\r
+Host: itsm.test\r
+Connection: close\r
+Content-Length: 0\r
+\r
+"
+--- tcp_reply eval
+"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- request
+POST /alerts
+{"key": "..", "title": "."}
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like: "ticket_id":"5"
