@@ -17,7 +17,7 @@ use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
 our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
-                  source-alertmanager source-azure);
+                  source-alertmanager source-azure source-grafana);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -96,6 +96,16 @@ sub alert { "POST /preset/alerts/generic\n"
 sub payload {
     my ($name) = @_;
     return ItsmPreset::slurp("$FindBin::Bin/payloads/$name");
+}
+
+# Grafana's signature headers for a payload, with the preset's secret
+sub grafana_signed {
+    my ($body) = @_;
+    require Digest::SHA;
+    my $ts = time();
+    return "Content-Type: application/json\nX-Grafana-Alerting-Signature-Timestamp: $ts\n"
+         . 'X-Grafana-Alerting-Signature: '
+         . Digest::SHA::hmac_sha256_hex("$ts:$body", 'FAKE-grafana-hmac-secret-FAKEFAKEFAKEFAKE');
 }
 
 # an RT mock for the source presets, whose ITSM is Request Tracker
@@ -315,3 +325,21 @@ Content-Type: application/json
 [qr{^\{"status":"created","alerts":\[\{"key":"/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft\.AlertsManagement/alerts/12345678-1234-1234-1234-1234567890ab","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\}\]\}\n\z},
  qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"test-metricAlertRule","Priority":"25",[^\n]*\n\z},
  qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 12: source-grafana: a signed Grafana group of two alerts becomes two tickets
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_SOURCE_GRAFANA/; }'
+. ::rt_mock('source-grafana')
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+["POST /preset/alerts/grafana\n" . (::payload('grafana-firing.json') =~ s/\s+\z//r), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers eval
+[::grafana_signed(::payload('grafana-firing.json') =~ s/\s+\z//r), "", ""]
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\{"status":"processed","alerts":\[\{"key":"c6eadffa33fcdf37","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},\{"key":"bc97ff14869b13e3",.*\]\}\n\z/,
+ qr{^(?:POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"High [^\n]*\n){2}\z},
+ qr/^itsm_tickets_open 2\n/m]
