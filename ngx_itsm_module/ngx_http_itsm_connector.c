@@ -81,6 +81,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("on_repeat"), 1, 2, ngx_http_itsm_lifecycle_on_repeat },
     { ngx_string("on_resolve"), 1, 2, ngx_http_itsm_lifecycle_on_resolve },
     { ngx_string("on_refire"), 1, 2, ngx_http_itsm_lifecycle_on_refire },
+    { ngx_string("on_gone"), 1, 1, ngx_http_itsm_lifecycle_on_gone },
 
     { ngx_null_string, 0, 0, NULL }
 };
@@ -134,6 +135,7 @@ ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     conn->on_resolve = NGX_CONF_UNSET_UINT;
     conn->on_refire = NGX_CONF_UNSET_UINT;
     conn->reopen_window = NGX_CONF_UNSET;
+    conn->on_gone = NGX_CONF_UNSET_UINT;
     conn->file = cf->conf_file->file.name.data;
     conn->line = cf->conf_file->line;
 
@@ -232,7 +234,8 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
                        "unknown directive \"%V\" in itsm_connector \"%V\"; "
                        "expected one of: location, create, update, comment, "
                        "resolve, reopen, lookup, header, ticket_id, "
-                       "max_response, key, on_repeat, on_resolve, on_refire",
+                       "max_response, key, on_repeat, on_resolve, on_refire, "
+                       "on_gone",
                        &value[0], &conn->name);
 
     return NGX_CONF_ERROR;

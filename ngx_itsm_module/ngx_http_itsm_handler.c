@@ -58,6 +58,8 @@ static ngx_int_t ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_gone(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
 static ngx_int_t ngx_http_itsm_handler_wait(ngx_http_request_t *r,
@@ -1004,6 +1006,7 @@ ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->record.ticket.data = ctx->record.ticket_data;
     ctx->tpl.ticket_id = ctx->record.ticket;
     ctx->step = 0;
+    ctx->gone = 0;
 
     return ngx_http_itsm_handler_send(r, ctx);
 }
@@ -1088,6 +1091,15 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
         || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
         ngx_http_itsm_status_count_action(r, ctx->action, 1);
+
+        if (!ctx->gone
+            && ngx_http_itsm_lifecycle_gone(ctx->connector, ctx->action,
+                                            ctx->status, &ctx->record)
+               == NGX_OK)
+        {
+            return ngx_http_itsm_handler_gone(r, ctx);
+        }
+
         ngx_http_itsm_handler_release(ctx);
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
@@ -1123,6 +1135,44 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     }
 
     return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+}
+
+
+/*
+ * The ITSM no longer has the key's ticket ("on_gone new"): the key
+ * forgets it, and a firing alert opens a new ticket in the same claim.
+ * Only once per alert: a create that meets a 404 is a failure.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" no "
+                  "longer exists (the ITSM answered %ui to %V%s); %s",
+                  &ctx->connector->name, &ctx->record.ticket, &ctx->key,
+                  ctx->status, &ngx_http_itsm_action_names[ctx->action],
+                  ctx->looking ? "'s lookup" : "",
+                  ctx->alert->state == NGX_HTTP_ITSM_FIRING
+                  ? "a new ticket is created" : "the key forgets it");
+
+    ctx->gone = 1;
+    ctx->looking = 0;
+
+    ngx_http_itsm_lifecycle_forget(&ctx->record, ctx->alert->state,
+                                   &ctx->plan);
+
+    ngx_str_null(&ctx->tpl.ticket_id);
+
+    if (ctx->plan.nsteps == 0) {
+        /* the key's record goes: a release of a key that had no ticket */
+        ngx_http_itsm_handler_release(ctx);
+        return ngx_http_itsm_handler_result(r, ctx, NULL);
+    }
+
+    ctx->step = 0;
+
+    return ngx_http_itsm_handler_send(r, ctx);
 }
 
 

@@ -22,6 +22,11 @@
  *   resolved ticket  firing   -> on_refire: reopen within the window,
  *                                otherwise a new ticket
  *                    resolved -> nothing ("duplicate")
+ *
+ * and when the ITSM says the ticket no longer exists (404 or 410 to any
+ * request about it), on_gone: fail (the sender is told, the key keeps its
+ * ticket) or new: the key forgets the ticket, and a firing alert opens a
+ * new one at once.
  */
 
 
@@ -153,6 +158,40 @@ ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
 
 
 /*
+ * "on_gone new" is not the default: a 404 also answers an action path
+ * that is wrong, and a connector that forgot its tickets on every such
+ * answer would open a new ticket for each repeat of an alert.
+ */
+
+char *
+ngx_http_itsm_lifecycle_on_gone(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
+{
+    if (conn->on_gone != NGX_CONF_UNSET_UINT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"on_gone\" is duplicate in itsm_connector "
+                           "\"%V\"", &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(value[1].data, "new") == 0) {
+        conn->on_gone = NGX_HTTP_ITSM_ACTION_CREATE;
+
+    } else if (ngx_strcmp(value[1].data, "fail") == 0) {
+        conn->on_gone = NGX_HTTP_ITSM_ACTION_NONE;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid on_gone \"%V\"; use new or fail",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * After the whole block is read: defaults that follow from the actions
  * declared, and every policy checked against them.
  */
@@ -186,6 +225,10 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
 
     if (conn->reopen_window == NGX_CONF_UNSET) {
         conn->reopen_window = 3600;
+    }
+
+    if (conn->on_gone == NGX_CONF_UNSET_UINT) {
+        conn->on_gone = NGX_HTTP_ITSM_ACTION_NONE;
     }
 
     needed[0] = conn->on_repeat;
@@ -328,6 +371,58 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
         plan->outcome = NGX_HTTP_ITSM_OUTCOME_CREATED;
         return;
     }
+}
+
+
+/* NGX_OK: the ITSM's answer to "action" says the key's ticket is gone and
+ * the connector is to forget it */
+
+ngx_int_t
+ngx_http_itsm_lifecycle_gone(ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_action_e action, ngx_uint_t status,
+    ngx_http_itsm_record_t *rec)
+{
+    if (conn->on_gone != NGX_HTTP_ITSM_ACTION_CREATE
+        || action == NGX_HTTP_ITSM_ACTION_CREATE
+        || rec->ticket.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (status != NGX_HTTP_NOT_FOUND && status != 410) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the key forgets its ticket: a firing alert opens a new one, a resolved
+ * alert has nothing left to resolve */
+
+void
+ngx_http_itsm_lifecycle_forget(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_state_e state, ngx_http_itsm_plan_t *plan)
+{
+    rec->state = NGX_HTTP_ITSM_KEY_NONE;
+    rec->first_seen = 0;
+    rec->resolved_at = 0;
+    rec->last_action = 0;
+    rec->ticket.len = 0;
+
+    ngx_memzero(plan, sizeof(ngx_http_itsm_plan_t));
+
+    if (state == NGX_HTTP_ITSM_RESOLVED) {
+        plan->outcome = NGX_HTTP_ITSM_OUTCOME_RESOLVED;
+        plan->reason = "the ticket no longer exists in the ITSM; the key "
+                       "forgot it";
+        return;
+    }
+
+    plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
+    plan->outcome = NGX_HTTP_ITSM_OUTCOME_CREATED;
+    plan->reason = "the ticket no longer existed in the ITSM; a new one was "
+                   "created";
 }
 
 

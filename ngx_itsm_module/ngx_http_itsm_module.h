@@ -222,6 +222,7 @@ typedef struct {
     ngx_flag_t                   resolve_comment;
     ngx_uint_t                   on_refire;    /* REOPEN, CREATE */
     time_t                       reopen_window;
+    ngx_uint_t                   on_gone;      /* CREATE, NONE (fail) */
 
     u_char                      *file;
     ngx_uint_t                   line;
@@ -332,6 +333,7 @@ typedef struct {
 
     unsigned                     claimed:1;
     unsigned                     looking:1;    /* the lookup is in flight */
+    unsigned                     gone:1;       /* the ticket was gone */
     unsigned                     routed:1;     /* targets are set */
     unsigned                     replay:1;     /* a pending delivery */
     unsigned                     delivered:1;  /* post_subrequest ran */
@@ -408,6 +410,8 @@ char *ngx_http_itsm_lifecycle_on_resolve(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 char *ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_on_gone(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 char *ngx_http_itsm_lifecycle_check(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn);
 void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
@@ -415,6 +419,11 @@ void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
     ngx_http_itsm_plan_t *plan);
 void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
+ngx_int_t ngx_http_itsm_lifecycle_gone(ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_action_e action, ngx_uint_t status,
+    ngx_http_itsm_record_t *rec);
+void ngx_http_itsm_lifecycle_forget(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_state_e state, ngx_http_itsm_plan_t *plan);
 
 /* ngx_http_itsm_zone.c */
 char *ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,

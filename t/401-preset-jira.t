@@ -301,7 +301,7 @@ Content-Type: application/json
 
 
 
-=== TEST 14: the issue was deleted in Jira: the comment gets 404, a 502 with Jira's message
+=== TEST 14: the issue was deleted in Jira: the comment gets 404, on_gone new opens a new issue
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
 --- request eval
@@ -309,10 +309,10 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[201, 502]
+[201, 201]
 --- response_body_like eval
 [::answer("created", "create", "created"),
- qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"comment","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}\E\n\z/]
+ ::answer("created", "create", "created", ',"reason":"the ticket no longer existed in the ITSM; a new one was created"')]
 --- no_error_log
 [alert]
 [emerg]
@@ -376,19 +376,20 @@ qr/skips resolve of ticket "OPS-17": no element of "\/transitions" has "\/name" 
 
 
 
-=== TEST 19: the issue was deleted: the lookup of its transitions gets 404, a 502 with Jira's message, and nothing is posted
+=== TEST 19: the issue was deleted: the lookup of its transitions gets 404, the key forgets the issue, nothing is posted; the next firing alert opens a new issue
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
 --- request eval
-[::req($::Firing), ::req($::Resolved), "GET /contract"]
+[::req($::Firing), ::req($::Resolved), ::req($::Firing), "GET /contract"]
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[201, 502, 200]
+[201, 200, 201, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
- qr/^\Q{"error":"itsm_rejected","connector":"jira","action":"resolve","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}\E\n\z/,
- qr{^POST \S+/issue\n.*\nGET \S+/OPS-17/transitions\n\n\z}]
+ qr/^\Q{"status":"resolved","alerts":[{"key":"disk-db1","action":"none","outcome":"resolved","connector":"jira","reason":"the ticket no longer exists in the ITSM; the key forgot it"}]}\E\n\z/,
+ ::answer("created", "create", "created"),
+ qr{^POST \S+/issue\n.*\nGET \S+/OPS-17/transitions\n\nPOST \S+/issue\n.*\n\z}]
 --- no_error_log
 [alert]
 [emerg]

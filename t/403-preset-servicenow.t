@@ -193,7 +193,7 @@ Content-Type: application/json
 
 
 
-=== TEST 8: the incident is gone (404 No Record found) when a work note is added: 502
+=== TEST 8: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']))
 --- request eval
@@ -201,10 +201,10 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[201, 502]
+[201, 201]
 --- response_body_like eval
 [::answer("created", "create", "created"),
- ::error("itsm_rejected", "comment", 404, q{{"error":{"message":"No Record found","detail":"Record doesn't exist or ACL restricts the record retrieval"},"status":"failure"}})]
+ ::answer("created", "create", "created", ',"reason":"the ticket no longer existed in the ITSM; a new one was created"')]
 
 
 

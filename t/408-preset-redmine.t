@@ -187,7 +187,7 @@ Content-Type: application/json
 
 
 
-=== TEST 8: the issue was deleted: 404 on the note, a 502
+=== TEST 8: the issue was deleted: 404 on the note, on_gone new opens a new issue
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(put => [404, '']))
 --- request eval
@@ -195,9 +195,9 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[201, 502]
+[201, 201]
 --- response_body_like eval
-[::answer("created", "create", "created"), ::error("itsm_rejected", "comment", 404, "")]
+[::answer("created", "create", "created"), ::answer("created", "create", "created", ',"reason":"the ticket no longer existed in the ITSM; a new one was created"')]
 
 
 
