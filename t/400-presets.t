@@ -17,7 +17,7 @@ use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
 our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
-                  source-alertmanager source-azure source-grafana source-datadog);
+                  source-alertmanager source-azure source-grafana source-datadog source-siem);
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
@@ -361,4 +361,23 @@ X-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"1234|availability-zone:us-east-1a, role:computing-node","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
  qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"\[Triggered on \{host:ip-012345\}\] Host is Down","Priority":"100",[^\n]*\n\z},
+ qr/^itsm_tickets_open 1\n/m]
+
+
+
+=== TEST 14: source-siem: a Sentinel incident synced becomes a ticket
+--- config eval
+'location /preset/ { proxy_pass http://127.0.0.1:$TEST_NGINX_PRESET_PORT_SOURCE_SIEM/; }'
+. ::rt_mock('source-siem')
+--- http_config eval: ItsmPreset::mock_http()
+--- request eval
+["POST /preset/alerts/siem\n" . ::payload('sentinel-incident.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers
+Content-Type: application/json
+X-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/^\Q{"status":"created","alerts":[{"key":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
+ qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"\[Sentinel #3177\] My incident","Priority":"50",[^\n]*\n\z},
  qr/^itsm_tickets_open 1\n/m]

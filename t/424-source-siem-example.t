@@ -1,0 +1,143 @@
+# examples/source-siem/: a SIEM's "sync this case" into Request Tracker,
+# with the generic source, JSON Pointers and a state map, embedded as it is
+# (t/lib/ItsmPreset.pm) in front of the RT contract mock of
+# t/406-preset-rt.t.  The case is a Microsoft Sentinel incident
+# (t/payloads/sentinel-incident.json, the shape of the example of
+# Sentinel's REST API "Incidents - Get"; see t/payloads/README.md), synced
+# as Sentinel changes it: New, the same sync again, Active with a new
+# severity and an owner, Closed with a classification, Active again.
+# Each block asserts the exact requests RT receives: the same incident
+# creates its ticket, then updates it, then resolves it, then reopens it;
+# the shared-secret header is required.
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmPreset;
+use ItsmSource;
+use JSON::PP ();
+use Test::Nginx::Socket 'no_plan';
+
+our $Token = 'X-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE';
+our $Api = 'http://rt.example.com/REST/2.0/ticket';
+our $Id = '73e01a99-5cd7-4139-a149-9f2736ff2ab5';
+
+sub mock {
+    my (%o) = @_;
+    ItsmPreset::mock(
+        log    => $o{log} // 'rt',
+        prefix => '/REST/2.0/',
+        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
+                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
+        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
+                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]'],
+                   ['PUT', '/REST/2.0/ticket/[0-9]+', 200, q{["Ticket 20: Priority changed from '50' to '75'"]}]],
+    );
+}
+
+sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-siem', @_) }
+sub config { ItsmPreset::config('source-siem') . mock(log => $_[0]) }
+
+# the incident after a change in Sentinel: $edit gets its properties
+sub synced {
+    my ($edit) = @_;
+    my $json = JSON::PP->new->canonical;
+    my $doc = $json->decode(ItsmSource::payload('sentinel-incident.json'));
+    $edit->($doc->{properties}) if $edit;
+    return "POST /alerts/siem\n" . $json->encode($doc);
+}
+
+our $New = synced();
+
+# an analyst takes it: Active, High, an owner
+our $Active = synced(sub {
+    my ($p) = @_;
+    @$p{qw(status severity lastModifiedTimeUtc)} = ('Active', 'High', '2019-01-01T13:20:00Z');
+    $p->{owner} = {objectId => '2046feea-040d-4a46-9e2b-91c2941bfa70', email => 'john.doe@contoso.com',
+                   userPrincipalName => 'john@contoso.com', assignedTo => 'john doe'};
+});
+
+# and closes it, as in the documented example
+our $Closed = synced(sub {
+    my ($p) = @_;
+    @$p{qw(status severity lastModifiedTimeUtc)} = ('Closed', 'High', '2019-01-01T14:00:00Z');
+    $p->{owner} = {objectId => '2046feea-040d-4a46-9e2b-91c2941bfa70', assignedTo => 'john doe'};
+    @$p{qw(classification classificationReason classificationComment)}
+        = ('FalsePositive', 'IncorrectAlertLogic', 'Not a malicious activity');
+});
+
+# then reopens it
+our $Reopened = synced(sub {
+    my ($p) = @_;
+    @$p{qw(status severity lastModifiedTimeUtc)} = ('Active', 'High', '2019-01-02T09:00:00Z');
+    $p->{owner} = {assignedTo => 'jane roe'};
+});
+
+our $Create = "POST $Api\n"
+  . q({"Queue":"General","Subject":"[Sentinel #3177] My incident","Priority":"50","Content":"This is a demo incident\n\nSeverity: Medium\nStatus in Sentinel: New\nOwner: \nTactics: [\"InitialAccess\",\"Persistence\"]\nAlerts: 1\nFirst activity: 2019-01-01T13:00:30Z\nIncident: https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace/providers/Microsoft.SecurityInsights/incidents/73e01a99-5cd7-4139-a149-9f2736ff2ab5\nIncident id: 73e01a99-5cd7-4139-a149-9f2736ff2ab5","ContentType":"text/plain"}) . "\n";
+
+our $Update = "PUT $Api/20\n" . q({"Subject":"[Sentinel #3177] My incident","Priority":"75"}) . "\n";
+
+our $Resolve = "POST $Api/20/comment\n"
+  . q({"Content":"The Sentinel incident was closed: FalsePositive (IncorrectAlertLogic).\nNot a malicious activity\nClosed by: john doe","ContentType":"text/plain","Status":"resolved"}) . "\n";
+
+our $Reopen = "POST $Api/20/comment\n"
+  . q({"Content":"The Sentinel incident was reopened (status Active, severity High, owner jane roe).","ContentType":"text/plain","Status":"open"}) . "\n";
+
+sub answer {
+    my ($action, $outcome) = @_;
+    my $a = qq({"status":"$outcome","alerts":[{"key":"$Id","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"}]}\n);
+    return qr/^\Q$a\E\z/;
+}
+
+no_shuffle();
+no_root_location();
+run_tests();
+
+__DATA__
+
+=== TEST 1: one incident's life: New creates its ticket, the same sync again sends nothing, Active/High updates it, Closed resolves it, Active again reopens it
+--- http_config eval: ::http()
+--- config eval: ::config('t1')
+--- request eval
+[$::New, $::New, $::Active, $::Closed, $::Reopened, "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[201, 200, 200, 200, 200, 200]
+--- response_body_like eval
+[::answer('create', 'created'), ::answer('create', 'created'), ::answer('update', 'updated'),
+ ::answer('resolve', 'resolved'), ::answer('reopen', 'reopened'),
+ ItsmPreset::log_like($::Create . $::Update . $::Resolve . $::Reopen)]
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a state the map does not know is refused (400): no ticket is opened for a case that may have been closed
+--- http_config eval: ::http()
+--- config eval: ::config('t2')
+--- request eval
+[::synced(sub { $_[0]{status} = 'Resolved?' }), "GET /contract"]
+--- more_headers eval
+"Content-Type: application/json\n$::Token"
+--- error_code eval
+[400, 200]
+--- response_body_like eval
+[qr/^\Q{"error":"invalid_alert","message":"unknown status \"Resolved?\": expected \"firing\" or \"resolved\""}\E\n\z/, qr/^\z/]
+
+
+
+=== TEST 3: no X-ITSM-Token header, or another token: a JSON 401, and RT receives nothing
+--- http_config eval: ::http()
+--- config eval: ::config('t3')
+--- request eval
+[$::New, $::New, "GET /contract"]
+--- more_headers eval
+["Content-Type: application/json", "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token", ""]
+--- error_code eval
+[401, 401, 200]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json", ""]
+--- response_body eval
+[qq({"error":"token_missing","message":"no X-ITSM-Token header: add it to the HTTP action of the playbook"}\n),
+ qq({"error":"token_invalid","message":"the X-ITSM-Token header is not the one this endpoint expects"}\n),
+ ""]
