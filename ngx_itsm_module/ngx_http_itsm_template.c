@@ -59,6 +59,12 @@ typedef struct {
     ngx_http_itsm_tpl_expr_e     expr;
     ngx_uint_t                   index;  /* field or variable index */
     ngx_str_t                    text;   /* literal, or JSON Pointer */
+
+    /* filters, applied in this order whatever order they are written in */
+    ngx_str_t                    dflt;       /* | default:'TEXT' */
+    size_t                       truncate;   /* | truncate:N, 0: none */
+    unsigned                     has_default:1;
+    unsigned                     slack:1;    /* | slack */
 } ngx_http_itsm_tpl_op_t;
 
 
@@ -83,6 +89,10 @@ static ngx_int_t ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b,
     u_char *p, size_t len, ngx_uint_t in_json);
 static ngx_int_t ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b,
     ngx_str_t *expr, ngx_http_itsm_tpl_op_type_e type);
+static ngx_int_t ngx_http_itsm_tpl_filters(ngx_http_itsm_tpl_builder_t *b,
+    ngx_str_t *name, ngx_http_itsm_tpl_op_t *op);
+static ngx_int_t ngx_http_itsm_tpl_filter(ngx_http_itsm_tpl_builder_t *b,
+    ngx_str_t *filter, ngx_http_itsm_tpl_op_t *op);
 static ngx_int_t ngx_http_itsm_tpl_literal(ngx_http_itsm_tpl_builder_t *b,
     u_char *p, size_t len);
 static ngx_int_t ngx_http_itsm_tpl_flush(ngx_http_itsm_tpl_builder_t *b);
@@ -101,6 +111,12 @@ static void ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
 static void ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_ctx_t *tctx, ngx_pool_t *pool,
     ngx_http_itsm_tpl_val_t *val);
+static ngx_int_t ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool);
+static ngx_int_t ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max,
+    ngx_pool_t *pool);
+static ngx_int_t ngx_http_itsm_tpl_escape_slack(ngx_str_t *s,
+    ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
     ngx_http_itsm_tpl_op_t *op, ngx_http_itsm_tpl_val_t *val,
     ngx_pool_t *pool, ngx_str_t *piece);
@@ -222,6 +238,10 @@ ngx_http_itsm_tpl_render(ngx_http_itsm_tpl_t *tpl,
 
         } else {
             ngx_http_itsm_tpl_resolve(&op[i], tctx, pool, &val);
+
+            if (ngx_http_itsm_tpl_apply(&op[i], &val, pool) != NGX_OK) {
+                return NGX_ERROR;
+            }
 
             if (ngx_http_itsm_tpl_piece(tpl, &op[i], &val, pool, &pieces[i])
                 != NGX_OK)
@@ -347,6 +367,138 @@ ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b, u_char *p, size_t len,
 
 
 /*
+ * "name | filter | filter": the filters are cut off "name" into "op".
+ *
+ *   default:'TEXT'   a missing, null or empty value becomes TEXT
+ *   truncate:N       at most N bytes, cut on a UTF-8 character and ended
+ *                    with "..." (U+2026) when cut
+ *   slack            &, < and > as &amp; &lt; &gt;, so alert text cannot
+ *                    mention @channel or make a link in Slack's mrkdwn
+ */
+
+static ngx_int_t
+ngx_http_itsm_tpl_filters(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *name,
+    ngx_http_itsm_tpl_op_t *op)
+{
+    u_char     *p, *last, *start;
+    ngx_str_t   filter;
+    ngx_uint_t  quoted;
+
+    last = name->data + name->len;
+
+    p = ngx_strlchr(name->data, last, '|');
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    name->len = p - name->data;
+
+    while (name->len && name->data[name->len - 1] == ' ') {
+        name->len--;
+    }
+
+    while (p < last) {
+        for (p++; p < last && *p == ' '; p++) { /* void */ }
+
+        start = p;
+        quoted = 0;
+
+        for ( /* void */ ; p < last; p++) {
+            if (*p == '\'') {
+                quoted = !quoted;
+
+            } else if (*p == '|' && !quoted) {
+                break;
+            }
+        }
+
+        if (quoted) {
+            ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
+                               "unterminated quote in filter \"%*s\" of "
+                               "template \"%V\"", p - start, start,
+                               &b->tpl->source);
+            return NGX_ERROR;
+        }
+
+        filter.data = start;
+        filter.len = p - start;
+
+        while (filter.len && filter.data[filter.len - 1] == ' ') {
+            filter.len--;
+        }
+
+        if (ngx_http_itsm_tpl_filter(b, &filter, op) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_filter(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *filter,
+    ngx_http_itsm_tpl_op_t *op)
+{
+    ngx_int_t  n;
+    ngx_str_t  arg;
+
+    if (filter->len == sizeof("slack") - 1
+        && ngx_strncmp(filter->data, "slack", filter->len) == 0)
+    {
+        op->slack = 1;
+        return NGX_OK;
+    }
+
+    if (filter->len > sizeof("truncate:") - 1
+        && ngx_strncmp(filter->data, "truncate:", sizeof("truncate:") - 1)
+           == 0)
+    {
+        n = ngx_atoi(filter->data + sizeof("truncate:") - 1,
+                     filter->len - (sizeof("truncate:") - 1));
+
+        if (n == NGX_ERROR || n < 8) {
+            ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
+                               "invalid filter \"%V\" in template \"%V\": "
+                               "truncate takes a number of bytes, at least 8",
+                               filter, &b->tpl->source);
+            return NGX_ERROR;
+        }
+
+        op->truncate = n;
+        return NGX_OK;
+    }
+
+    if (filter->len >= sizeof("default:''") - 1
+        && ngx_strncmp(filter->data, "default:'", sizeof("default:'") - 1)
+           == 0
+        && filter->data[filter->len - 1] == '\'')
+    {
+        arg.data = filter->data + sizeof("default:'") - 1;
+        arg.len = filter->len - (sizeof("default:''") - 1);
+
+        /* the template text may be freed after compilation */
+
+        op->dflt.data = ngx_pstrdup(b->cf->pool, &arg);
+        if (op->dflt.data == NULL && arg.len) {
+            return NGX_ERROR;
+        }
+
+        op->dflt.len = arg.len;
+        op->has_default = 1;
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
+                       "unknown filter \"%V\" in template \"%V\"; use "
+                       "default:'TEXT', truncate:N or slack",
+                       filter, &b->tpl->source);
+
+    return NGX_ERROR;
+}
+
+
+/*
  * expr:  a field of the alert (title, severity, ...), "ticket_id",
  *        "occurrences", "first_seen", "last_seen", "lookup",
  *        "$variable" (any nginx variable) or "/json/pointer" into the
@@ -383,6 +535,10 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
 
     ngx_memzero(op, sizeof(ngx_http_itsm_tpl_op_t));
     op->type = type;
+
+    if (ngx_http_itsm_tpl_filters(b, &name, op) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (name.len > 1 && name.data[0] == '$') {
         name.data++;
@@ -788,6 +944,148 @@ ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
                                tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec)
                    - p;
     val->found = 1;
+}
+
+
+/* the op's filters on a resolved value */
+
+static ngx_int_t
+ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
+    ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool)
+{
+    if (op->has_default
+        && (!val->found
+            || (val->json == NULL && !val->number && val->str.len == 0)))
+    {
+        val->found = 1;
+        val->number = 0;
+        val->json = NULL;
+        val->str = op->dflt;
+    }
+
+    if (!val->found || (op->truncate == 0 && !op->slack)) {
+        return NGX_OK;
+    }
+
+    /* a whole value that is not a string keeps its JSON type */
+
+    if (op->type == NGX_HTTP_ITSM_OP_VALUE && (val->json || val->number)) {
+        return NGX_OK;
+    }
+
+    if (val->json) {
+        val->str.data = ngx_http_itsm_json_dump(val->json, pool,
+                                                &val->str.len);
+        if (val->str.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        val->json = NULL;
+    }
+
+    val->number = 0;
+
+    if (op->truncate
+        && ngx_http_itsm_tpl_truncate(&val->str, op->truncate, pool)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (op->slack) {
+        return ngx_http_itsm_tpl_escape_slack(&val->str, pool);
+    }
+
+    return NGX_OK;
+}
+
+
+/* at most "max" bytes, the last three of them "..." (U+2026) when cut */
+
+static ngx_int_t
+ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max, ngx_pool_t *pool)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (s->len <= max) {
+        return NGX_OK;
+    }
+
+    len = max - 3;
+
+    /* back to the first byte of a UTF-8 character */
+
+    while (len && (s->data[len] & 0xc0) == 0x80) {
+        len--;
+    }
+
+    p = ngx_pnalloc(pool, len + 3);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s->data, len);
+    ngx_memcpy(p + len, "\xe2\x80\xa6", 3);
+
+    s->data = p;
+    s->len = len + 3;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_tpl_escape_slack(ngx_str_t *s, ngx_pool_t *pool)
+{
+    u_char  *p, *dst;
+    size_t   i, len;
+
+    len = s->len;
+
+    for (i = 0; i < s->len; i++) {
+        switch (s->data[i]) {
+        case '&':
+            len += sizeof("&amp;") - 2;
+            break;
+        case '<':
+        case '>':
+            len += sizeof("&lt;") - 2;
+            break;
+        }
+    }
+
+    if (len == s->len) {
+        return NGX_OK;
+    }
+
+    dst = ngx_pnalloc(pool, len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = dst;
+
+    for (i = 0; i < s->len; i++) {
+        switch (s->data[i]) {
+        case '&':
+            p = ngx_cpymem(p, "&amp;", sizeof("&amp;") - 1);
+            break;
+        case '<':
+            p = ngx_cpymem(p, "&lt;", sizeof("&lt;") - 1);
+            break;
+        case '>':
+            p = ngx_cpymem(p, "&gt;", sizeof("&gt;") - 1);
+            break;
+        default:
+            *p++ = s->data[i];
+        }
+    }
+
+    s->data = dst;
+    s->len = len;
+
+    return NGX_OK;
 }
 
 
