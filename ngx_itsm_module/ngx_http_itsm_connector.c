@@ -80,7 +80,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("key"), 1, 1, ngx_http_itsm_conn_key },
     { ngx_string("on_repeat"), 1, 2, ngx_http_itsm_lifecycle_on_repeat },
     { ngx_string("on_resolve"), 1, 2, ngx_http_itsm_lifecycle_on_resolve },
-    { ngx_string("on_refire"), 1, 2, ngx_http_itsm_lifecycle_on_refire },
+    { ngx_string("on_refire"), 1, 3, ngx_http_itsm_lifecycle_on_refire },
     { ngx_string("on_gone"), 1, 1, ngx_http_itsm_lifecycle_on_gone },
 
     { ngx_null_string, 0, 0, NULL }

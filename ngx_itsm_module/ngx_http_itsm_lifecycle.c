@@ -19,8 +19,9 @@
  *                                cooldown ends (coalesced: the latest wins)
  *                    resolved -> on_resolve: resolve (optionally after a
  *                                comment) | comment | nothing
- *   resolved ticket  firing   -> on_refire: reopen within the window,
- *                                otherwise a new ticket
+ *   resolved ticket  firing   -> on_refire: reopen within the window
+ *                                (optionally after a comment), otherwise a
+ *                                new ticket
  *                    resolved -> nothing ("duplicate")
  *
  * and when the ITSM says the ticket no longer exists (404 or 410 to any
@@ -127,6 +128,8 @@ char *
 ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
+    ngx_uint_t  i;
+
     if (ngx_strcmp(value[1].data, "reopen") == 0) {
         conn->on_refire = NGX_HTTP_ITSM_ACTION_REOPEN;
 
@@ -140,17 +143,26 @@ ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (n == 2) {
+    for (i = 2; i <= n; i++) {
         if (conn->on_refire != NGX_HTTP_ITSM_ACTION_REOPEN) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\": only "
-                               "\"on_refire reopen window=TIME;\" takes one",
-                               &value[2]);
+                               "\"on_refire reopen [window=TIME] [comment];\" "
+                               "takes parameters", &value[i]);
             return NGX_CONF_ERROR;
         }
 
-        return ngx_http_itsm_lifecycle_param(cf, &value[2], "window=",
-                                             &conn->reopen_window);
+        if (ngx_strcmp(value[i].data, "comment") == 0) {
+            conn->reopen_comment = 1;
+            continue;
+        }
+
+        if (ngx_http_itsm_lifecycle_param(cf, &value[i], "window=",
+                                          &conn->reopen_window)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -256,13 +268,15 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
         return NGX_CONF_ERROR;
     }
 
-    if (conn->resolve_comment
+    if ((conn->resolve_comment || conn->reopen_comment)
         && conn->actions[NGX_HTTP_ITSM_ACTION_COMMENT] == NULL)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "itsm_connector \"%V\" (%s:%ui): \"on_resolve resolve "
-                      "comment\" needs the \"comment\" action",
-                      &conn->name, conn->file, conn->line);
+                      "itsm_connector \"%V\" (%s:%ui): \"%s comment\" "
+                      "needs the \"comment\" action",
+                      &conn->name, conn->file, conn->line,
+                      conn->resolve_comment ? "on_resolve resolve"
+                                            : "on_refire reopen");
         return NGX_CONF_ERROR;
     }
 
@@ -349,6 +363,13 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
         if (conn->on_refire == NGX_HTTP_ITSM_ACTION_REOPEN
             && now <= rec->resolved_at + conn->reopen_window)
         {
+            /* the note first, as with "on_resolve resolve comment": the
+             * reopen is the step the answer names */
+
+            if (conn->reopen_comment) {
+                plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
+            }
+
             plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_REOPEN;
             plan->outcome = NGX_HTTP_ITSM_OUTCOME_REOPENED;
             return;

@@ -222,6 +222,7 @@ typedef struct {
     ngx_flag_t                   resolve_comment;
     ngx_uint_t                   on_refire;    /* REOPEN, CREATE */
     time_t                       reopen_window;
+    ngx_flag_t                   reopen_comment;
     ngx_uint_t                   on_gone;      /* CREATE, NONE (fail) */
 
     u_char                      *file;

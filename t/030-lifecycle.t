@@ -312,3 +312,59 @@ Content-Type: application/json
 [201, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"commented"/]
+
+
+
+=== TEST 20: on_refire reopen comment: a re-fire notes on the ticket, then reopens it; the answer names the reopen
+--- http_config eval: ::connector("on_refire reopen window=1h comment;")
+--- config eval: $::Mock
+--- request eval
+[::alert("db-1", "firing"), ::alert("db-1", "resolved"), ::alert("db-1", "firing")]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"resolved"/,
+ qr/^\{"status":"reopened","alerts":\[\{"key":"db-1","action":"reopen","outcome":"reopened","connector":"mock","ticket_id":"T\d+"\}\]\}$/]
+
+
+
+=== TEST 21: on_refire reopen comment: what the ITSM received
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: \w+ \w+|itsm deliver body: .*/
+--- grep_error_log_out
+itsm deliver: create POST
+itsm deliver body: {"title":"Disk full"}
+itsm deliver: resolve PUT
+itsm deliver body: {"Status":"resolved"}
+itsm deliver: comment POST
+itsm deliver body: {"text":"fired 3 times"}
+itsm deliver: reopen PUT
+itsm deliver body: {"Status":"open"}
+
+
+
+=== TEST 22: config: only a reopen takes "comment"
+--- http_config eval: ::connector("on_refire new comment;")
+--- config eval: $::Mock
+--- must_die
+--- error_log eval
+qr/invalid parameter "comment": only "on_refire reopen \[window=TIME\] \[comment\];" takes parameters/
+
+
+
+=== TEST 23: config: "on_refire reopen comment" needs a comment action
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        reopen    PUT "/ticket/{{ ticket_id }}" 'body={"Status": "open"}';
+        on_refire reopen comment;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_connector "mock" \(\S+:\d+\): "on_refire reopen comment" needs the "comment" action/

@@ -107,7 +107,7 @@ Content-Type: application/json
 
 
 
-=== TEST 2: the lifecycle: a repeat is an internal note; a resolve a note then the resolve transition; a re-fire the reopen transition
+=== TEST 2: the lifecycle: a repeat is an internal note; a resolve a note then the resolve transition; a re-fire a note then the reopen transition
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't2'))
 --- request eval
@@ -126,6 +126,7 @@ Content-Type: application/json
      . "POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("resolved", 3, "/var is 70% full") . "\n"
      . "GET $::Url/api/3/issue/ITS-42/transitions\n\n"
      . "POST $::Url/api/3/issue/ITS-42/transitions\n" . '{"transition":{"id":"5"}}' . "\n"
+     . "POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("firing", 4, "/var is 98% full") . "\n"
      . "GET $::Url/api/3/issue/ITS-42/transitions\n\n"
      . "POST $::Url/api/3/issue/ITS-42/transitions\n" . '{"transition":{"id":"3"}}' . "\n")]
 --- no_error_log
