@@ -28,8 +28,64 @@ our $Firing = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "cr
 our $Again = $Firing =~ s/98%/99%/r;
 our $Resolved = $Firing =~ s/98%/70%/r =~ s/"firing"/"resolved"/r;
 
-our $FiringBody = '{"text":":red_circle: Disk full on db-1","mrkdwn":false,"blocks":[{"type":"section","text":{"type":"plain_text","emoji":true,"text":":red_circle: Disk full on db-1"}},{"type":"section","text":{"type":"plain_text","emoji":false,"text":"/var is 98% full\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1"}},{"type":"context","elements":[{"type":"plain_text","emoji":false,"text":"Link: "}]}]}';
-$FiringBody =~ s/\n/\\n/g;
+# the firing message: a header (plain text, the title cut to 128 bytes),
+# the description (plain text, 3000), the fields (mrkdwn, each value cut
+# to 390 bytes and escaped), the link built by the preset's maps
+sub firing_body {
+    my (%a) = @_;
+    my $b = qq({"text":"$a{icon} $a{text}","blocks":[)
+          . qq({"type":"header","text":{"type":"plain_text","emoji":true,"text":"$a{icon} $a{header}"}},)
+          . qq({"type":"section","text":{"type":"plain_text","emoji":false,"text":"$a{description}"}},)
+          . qq({"type":"section","fields":[)
+          . qq({"type":"mrkdwn","verbatim":true,"text":"*Severity*\\n$a{severity}"},)
+          . qq({"type":"mrkdwn","verbatim":true,"text":"*Resource*\\n$a{resource}"},)
+          . qq({"type":"mrkdwn","verbatim":true,"text":"*Source*\\ngeneric"},)
+          . qq({"type":"mrkdwn","verbatim":true,"text":"*Alert key*\\n$a{key}"}]},)
+          . qq({"type":"context","elements":[{"type":"mrkdwn","verbatim":true,"text":"$a{link}"}]}]});
+    return $b;
+}
+
+sub repeat_body {
+    my ($text, $mrkdwn, $severity, $description) = @_;
+    return qq({"text":":repeat: Still firing: $text","blocks":[)
+         . qq({"type":"section","text":{"type":"mrkdwn","verbatim":true,"text":":repeat: *Still firing:* $mrkdwn"}},)
+         . qq({"type":"context","elements":[{"type":"plain_text","emoji":false,"text":"Seen 2 times since TIME, severity $severity"}]},)
+         . qq({"type":"section","text":{"type":"plain_text","emoji":false,"text":"$description"}}]});
+}
+
+sub resolved_body {
+    my ($text, $mrkdwn, $description) = @_;
+    return qq({"text":":white_check_mark: Resolved: $text","blocks":[)
+         . qq({"type":"section","text":{"type":"mrkdwn","verbatim":true,"text":":white_check_mark: *Resolved:* $mrkdwn"}},)
+         . qq({"type":"context","elements":[{"type":"plain_text","emoji":false,"text":"First seen TIME"}]},)
+         . qq({"type":"section","text":{"type":"plain_text","emoji":false,"text":"$description"}}]});
+}
+
+our $FiringBody = firing_body(icon => ':red_circle:', text => 'Disk full on db-1', header => 'Disk full on db-1',
+                              description => '/var is 98% full', severity => 'critical', resource => 'db-1',
+                              key => 'disk-db1', link => '(no link)');
+
+# alert text that is Slack markup: a mention, a link, an @user, a URL
+# with & and >.  In mrkdwn it arrives escaped; in plain_text as typed.
+our $Evil = '{"key": "evil-1", "title": "<!channel> disk & <https://evil.example|click>", "severity": "critical", '
+          . '"description": "*bold* <!here> & <https://evil.example|click>", "resource": "<@U012AB3CD> db&1", '
+          . '"link": "https://grafana.example/d/x?from=now-1h&to=now&var-q=a>b", "status": "firing"}';
+our $EvilTitle = '&lt;!channel&gt; disk &amp; &lt;https://evil.example|click&gt;';
+our $EvilDescription = '*bold* <!here> & <https://evil.example|click>';
+our $EvilBody = firing_body(icon => ':red_circle:', text => $EvilTitle, header => '<!channel> disk & <https://evil.example|click>',
+                            description => $EvilDescription, severity => 'critical',
+                            resource => '&lt;@U012AB3CD&gt; db&amp;1', key => 'evil-1',
+                            link => '<https://grafana.example/d/x?from=now-1h&amp;to=now&amp;var-q=a&gt;b|Open the alert>');
+
+# Slack's limits: a 300-character title, a 4000-byte description, a
+# resource of 500 "&" and a key of 400 "<"
+our $Long = '{"key": "' . ('<' x 400) . '", "title": "' . ('T' x 300) . '", "description": "' . ('d' x 2996) . '\u00e9' . ('d' x 1000) . '", '
+          . '"resource": "' . ('&' x 500) . '", "severity": "warning"}';
+our $LongBody = firing_body(icon => ':large_yellow_circle:', text => 'T' x 300, header => ('T' x 125) . "\x{2026}",
+                            description => ('d' x 2996) . "\x{2026}", severity => 'warning',
+                            resource => ('&amp;' x 387) . "\x{2026}", key => ('&lt;' x 387) . "\x{2026}",
+                            link => '(no link)');
+utf8::encode($LongBody);
 
 our $Url = "POST http://hooks.slack.com$Hook";
 
@@ -93,8 +149,8 @@ Content-Type: application/json
  ::answer("resolved", "resolve", "resolved"),
  ::answer("created", "create", "created"),
  ItsmPreset::log_like("$::Url\n$::FiringBody\n"
-     . "$::Url\n" . '{"text":":repeat: Still firing: Disk full on db-1","mrkdwn":false,"blocks":[{"type":"section","text":{"type":"plain_text","emoji":true,"text":":repeat: Still firing: Disk full on db-1 (seen 2 times since TIME, severity critical)\n/var is 99% full"}}]}' . "\n"
-     . "$::Url\n" . '{"text":":white_check_mark: Resolved: Disk full on db-1","mrkdwn":false,"blocks":[{"type":"section","text":{"type":"plain_text","emoji":true,"text":":white_check_mark: Resolved: Disk full on db-1 (first seen TIME)\n/var is 70% full"}}]}' . "\n"
+     . "$::Url\n" . ::repeat_body('Disk full on db-1', 'Disk full on db-1', 'critical', '/var is 99% full') . "\n"
+     . "$::Url\n" . ::resolved_body('Disk full on db-1', 'Disk full on db-1', '/var is 70% full') . "\n"
      . "$::Url\n$::FiringBody\n")]
 --- no_error_log
 [error]
@@ -117,12 +173,11 @@ Content-Type: application/json
 
 
 
-=== TEST 4: severity -> emoji; alert text that looks like a mention stays plain text
+=== TEST 4: severity -> emoji, in the fallback text and the header
 --- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't4'))
 --- request eval
-[(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low)),
- ::req('{"key": "k-x", "title": "<!channel> look", "description": "*bold* <https://evil.example|click>"}'),
+[(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)),
  "GET /contract"]
 --- more_headers
 Content-Type: application/json
@@ -130,7 +185,7 @@ Content-Type: application/json
 [201, 201, 201, 201, 201, 201, 200]
 --- response_body_like eval
 [(qr/"outcome":"created"/) x 6,
- qr/^POST \S+\n\{"text":":red_circle: t",[^\n]*\nPOST \S+\n\{"text":":large_orange_circle: t",[^\n]*\nPOST \S+\n\{"text":":large_yellow_circle: t",[^\n]*\nPOST \S+\n\{"text":":large_blue_circle: t",[^\n]*\nPOST \S+\n\{"text":":white_circle: t",[^\n]*\nPOST \S+\n\Q{"text":":white_circle: <!channel> look","mrkdwn":false,"blocks":[{"type":"section","text":{"type":"plain_text","emoji":true,"text":":white_circle: <!channel> look"}},{"type":"section","text":{"type":"plain_text","emoji":false,"text":"*bold* <https:\/\/evil.example|click>\E/]
+ qr/^POST \S+\n\{"text":":red_circle: t","blocks":\[\{"type":"header","text":\{"type":"plain_text","emoji":true,"text":":red_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":large_orange_circle: t",[^\n]*"text":":large_orange_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":large_yellow_circle: t",[^\n]*"text":":large_yellow_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":large_blue_circle: t",[^\n]*"text":":large_blue_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":white_circle: t",[^\n]*"text":":white_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":white_circle: t",[^\n]*"text":":white_circle: t"\}[^\n]*\n\z/]
 
 
 
@@ -197,3 +252,38 @@ Content-Type: application/json
 Retry-After: 30
 --- response_body_like eval
 ::error("itsm_unavailable", "create", 500, "internal_error")
+
+
+
+=== TEST 10: alert text that is Slack markup: escaped in mrkdwn (the fallback text, the fields, the reminder, the resolved message, the URL of the link), as typed in plain_text (the header, the description); the link is the preset's
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't10'))
+--- request eval
+[::req($::Evil), ::req($::Evil), ::req($::Evil =~ s/"firing"/"resolved"/r), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
+ ItsmPreset::log_like("$::Url\n$::EvilBody\n"
+     . "$::Url\n" . ::repeat_body($::EvilTitle, $::EvilTitle, 'critical', $::EvilDescription) . "\n"
+     . "$::Url\n" . ::resolved_body($::EvilTitle, $::EvilTitle, $::EvilDescription) . "\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: Slack's limits: a 300-character title is cut to 128 bytes in the header (150 with the icon), a description to 3000 bytes on a UTF-8 character, a field value to 390 bytes before it is escaped (at most 2000 after); each cut ends with U+2026
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't11'))
+--- request eval
+[::req($::Long), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongBody\n")]
+--- no_error_log
+[error]
