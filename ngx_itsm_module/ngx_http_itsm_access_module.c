@@ -11,10 +11,11 @@
  * ngx_http_itsm_access_module: the access phase of an alert endpoint.
  *
  *   1. the client address against an allowlist (itsm_allow);
- *   2. a bearer JWT against a key set (itsm_jwt, itsm_jwt_preset);
- *   3. the signature headers and their timestamp (itsm_signature);
- *   4. the whole body, read here, and its HMAC over the raw bytes;
- *   5. the delivery against the ones already seen (itsm_signature_replay).
+ *   2. a shared token (itsm_token);
+ *   3. a bearer JWT against a key set (itsm_jwt, itsm_jwt_preset);
+ *   4. the signature headers and their timestamp (itsm_signature);
+ *   5. the whole body, read here, and its HMAC over the raw bytes;
+ *   6. the delivery against the ones already seen (itsm_signature_replay).
  *
  * Cheapest first; the body is read only when a signature is configured.
  * A refusal is answered here, with a JSON error, and the request is
@@ -53,6 +54,7 @@ typedef struct {
 typedef struct {
     ngx_http_itsm_allow_t       *allow;
     ngx_uint_t                   allow_log_level;
+    ngx_http_itsm_token_conf_t  *token;
     ngx_http_itsm_sig_conf_t    *sig;
     time_t                       tolerance;
     ngx_shm_zone_t              *replay;
@@ -123,6 +125,8 @@ static char *ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_itsm_access_signature(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -191,6 +195,13 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_itsm_access_loc_conf_t, allow_log_level),
       &ngx_http_itsm_access_log_levels },
+
+    { ngx_string("itsm_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_access_token,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("itsm_signature"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -442,6 +453,14 @@ ngx_http_itsm_access_before_body(ngx_http_request_t *r,
                                          "the client address %V is not "
                                          "allowed to send here",
                                          &r->connection->addr_text);
+    }
+
+    if (alcf->token) {
+        reason = ngx_http_itsm_token_check(r, alcf->token);
+
+        if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
+            return reason;
+        }
     }
 
     if (alcf->jwt) {
@@ -1227,6 +1246,7 @@ ngx_http_itsm_access_create_loc_conf(ngx_conf_t *cf)
 
     conf->allow = NGX_CONF_UNSET_PTR;
     conf->allow_log_level = NGX_CONF_UNSET_UINT;
+    conf->token = NGX_CONF_UNSET_PTR;
     conf->sig = NGX_CONF_UNSET_PTR;
     conf->tolerance = NGX_CONF_UNSET;
     conf->replay = NGX_CONF_UNSET_PTR;
@@ -1249,6 +1269,7 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->allow, prev->allow, NULL);
     ngx_conf_merge_uint_value(conf->allow_log_level, prev->allow_log_level,
                               NGX_LOG_ERR);
+    ngx_conf_merge_ptr_value(conf->token, prev->token, NULL);
     ngx_conf_merge_ptr_value(conf->sig, prev->sig, NULL);
     ngx_conf_merge_sec_value(conf->tolerance, prev->tolerance,
                              NGX_HTTP_ITSM_ACCESS_TOLERANCE);
@@ -1288,7 +1309,7 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    conf->enabled = (conf->allow || conf->sig || conf->jwt);
+    conf->enabled = (conf->allow || conf->token || conf->sig || conf->jwt);
 
     return NGX_CONF_OK;
 }
@@ -1339,6 +1360,45 @@ ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         {
             return NGX_CONF_ERROR;
         }
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_itsm_access_module);
+    amcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* itsm_token $variable TOKEN|file=PATH ...; itsm_token off; */
+
+static char *
+ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_access_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_itsm_access_main_conf_t  *amcf;
+
+    if (alcf->token != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts != 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V off\" takes no parameters", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->token = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_itsm_token_conf(cf, cmd, &alcf->token) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     amcf = ngx_http_conf_get_module_main_conf(cf,

@@ -711,6 +711,16 @@ void ngx_http_itsm_sig_replay_key(ngx_http_itsm_sig_conf_t *scf,
 void ngx_http_itsm_sig_exit(void);
 
 
+/* ngx_http_itsm_token.c: a shared secret sent as is */
+
+typedef struct ngx_http_itsm_token_conf_s  ngx_http_itsm_token_conf_t;
+
+char *ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_token_conf_t **tcfp);
+ngx_http_itsm_access_e ngx_http_itsm_token_check(ngx_http_request_t *r,
+    ngx_http_itsm_token_conf_t *tcf);
+
+
 /* ngx_http_itsm_replay.c: seen delivery ids in shared memory */
 
 #define NGX_HTTP_ITSM_REPLAY_KEY_LEN  32       /* SHA-256 of the id */

@@ -49,6 +49,12 @@ tree=$out/nginx-$src_version
 objs=$out/objs
 mkdir -p "$out"
 
+# one build at a time per output directory: two configures of the same
+# objs/ at once (make test and make build in two shells) leave a broken
+# ngx_auto_headers.h behind
+exec 9>"$out/.lock"
+flock 9
+
 # copy the tree once per version; configure again only when config changed
 if [ ! -f "$tree/.itsm-copied" ]; then
     rm -rf "$tree"
