@@ -38,7 +38,59 @@ sub card {
     return '{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":{"$schema":"http://adaptivecards.io/schemas/adaptive-card.json","type":"AdaptiveCard","version":"1.4","body":[' . $body . ']}}]}';
 }
 
-our $FiringCard = card('{"type":"Container","style":"attention","bleed":true,"items":[{"type":"TextBlock","size":"Medium","weight":"Bolder","wrap":true,"text":"Firing: Disk full on db-1"}]},{"type":"TextBlock","wrap":true,"text":"Description: /var is 98% full"},{"type":"TextBlock","wrap":true,"isSubtle":true,"text":"Severity: critical | Resource: db-1 | Source: generic | Alert key: disk-db1"},{"type":"TextBlock","wrap":true,"isSubtle":true,"text":"Link: "}');
+# the cards' parts: alert text only in TextRuns (never markdown); a value
+# the alert does not have is the template's default, never null
+sub trun { my ($text, $attrs) = @_; $attrs //= ''; qq({"type":"TextRun",$attrs"text":"$text"}) }
+sub rich { '{"type":"RichTextBlock","inlines":[' . join(',', @_) . ']}' }
+
+sub header {
+    my ($style, $label, $title, $size) = @_;
+    my $a = ($size ? '"size":"Medium",' : '') . '"weight":"Bolder",';
+    return qq({"type":"Container","style":"$style","bleed":true,"items":[) . rich(trun($label, $a), trun($title, $a)) . ']}';
+}
+
+my $S = '"isSubtle":true,';
+my $B = '"isSubtle":true,"weight":"Bolder",';
+
+sub firing_card {
+    my (%a) = @_;
+    return card(join ',', header($a{style} // 'attention', 'Firing: ', $a{title}, 1),
+                rich(trun($a{description})),
+                rich(trun('Severity: ', $B), trun($a{severity}, $S), trun(' | Resource: ', $B), trun($a{resource}, $S),
+                     trun(' | Source: ', $B), trun('generic', $S), trun(' | Alert key: ', $B), trun($a{key}, $S)),
+                rich(trun('Link: ', $B), trun($a{link}, $S)));
+}
+
+sub repeat_card {
+    my ($title, $severity, $description, $style) = @_;
+    return card(join ',', header($style // 'attention', 'Still firing: ', $title),
+                rich(trun("Seen 2 times since TIME, severity $severity.", $S)), rich(trun($description)));
+}
+
+sub resolved_card {
+    my ($title, $description) = @_;
+    return card(join ',', header('good', 'Resolved: ', $title), rich(trun('First seen TIME.', $S)), rich(trun($description)));
+}
+
+our $FiringCard = firing_card(title => 'Disk full on db-1', description => '/var is 98% full', severity => 'critical',
+                              resource => 'db-1', key => 'disk-db1', link => '(no link)');
+
+# alert text that is markdown for a TextBlock: bold, a link, a list; no
+# severity, no resource, no description
+our $Markdown = '{"key": "md-1", "title": "**bold** [x](https://evil.example)", '
+              . '"link": "[Reset your password](https://evil.example)", "status": "firing"}';
+our $MarkdownCard = firing_card(style => 'emphasis', title => '**bold** [x](https://evil.example)', description => '(no description)',
+                                severity => 'unknown', resource => '-', key => 'md-1',
+                                link => '[Reset your password](https://evil.example)');
+
+# Teams' ~28 KB message: a 2000-character title is cut to 1000 bytes, a
+# 20000-byte description to 16000, on a UTF-8 character
+our $Long = '{"key": "long-1", "title": "' . ('T' x 2000) . '", "description": "' . ('d' x 15996) . '\u00e9' . ('d' x 4000) . '", '
+          . '"resource": "r", "severity": "warning", "link": "https://grafana.example/d/' . ('x' x 3000) . '"}';
+our $LongCard = firing_card(style => 'warning', title => ('T' x 997) . "\x{2026}", description => ('d' x 15996) . "\x{2026}",
+                            severity => 'warning', resource => 'r', key => 'long-1',
+                            link => 'https://grafana.example/d/' . ('x' x (1997 - length('https://grafana.example/d/'))) . "\x{2026}");
+utf8::encode($LongCard);
 
 our $Url = "POST http://prod-00.westeurope.logic.azure.com$Path?$Query";
 
@@ -102,8 +154,8 @@ Content-Type: application/json
  ::answer("resolved", "resolve", "resolved"),
  ::answer("created", "create", "created"),
  ItsmPreset::log_like("$::Url\n$::FiringCard\n"
-     . "$::Url\n" . ::card('{"type":"Container","style":"attention","bleed":true,"items":[{"type":"TextBlock","weight":"Bolder","wrap":true,"text":"Still firing: Disk full on db-1"}]},{"type":"TextBlock","wrap":true,"text":"Seen 2 times since TIME, severity critical. /var is 99% full"}') . "\n"
-     . "$::Url\n" . ::card('{"type":"Container","style":"good","bleed":true,"items":[{"type":"TextBlock","weight":"Bolder","wrap":true,"text":"Resolved: Disk full on db-1"}]},{"type":"TextBlock","wrap":true,"text":"First seen TIME. /var is 70% full"}') . "\n"
+     . "$::Url\n" . ::repeat_card('Disk full on db-1', 'critical', '/var is 99% full') . "\n"
+     . "$::Url\n" . ::resolved_card('Disk full on db-1', '/var is 70% full') . "\n"
      . "$::Url\n$::FiringCard\n")]
 --- no_error_log
 [error]
@@ -190,3 +242,38 @@ Content-Type: application/json
 --- error_code: 503
 --- response_headers
 Retry-After: 30
+
+
+
+=== TEST 9: markdown in alert text arrives as TextRun text, which Adaptive Cards never render as markdown; missing fields are the defaults, not null; the reminder and the resolved card too
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't9'))
+--- request eval
+[::req($::Markdown), ::req($::Markdown), ::req($::Markdown =~ s/"firing"/"resolved"/r), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
+ ItsmPreset::log_like("$::Url\n$::MarkdownCard\n"
+     . "$::Url\n" . ::repeat_card('**bold** [x](https://evil.example)', 'unknown', '(no description)', 'emphasis') . "\n"
+     . "$::Url\n" . ::resolved_card('**bold** [x](https://evil.example)', '(no description)') . "\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: the message size: a 2000-character title is cut to 1000 bytes, a 20000-byte description to 16000 on a UTF-8 character, a 3000-byte link to 2000; each cut ends with U+2026
+--- http_config eval: ::http()
+--- config eval: ::config(mock => "    client_body_buffer_size 64k;\n" . ::mock(log => 't10'))
+--- request eval
+[::req($::Long), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongCard\n")]
+--- no_error_log
+[error]
