@@ -479,10 +479,9 @@ ngx_http_itsm_alert_generic(ngx_http_request_t *r, json_t *payload,
     }
 
     if (ngx_http_itsm_alert_state(r, alert, &raw) != NGX_OK) {
-        (void) ngx_http_itsm_alert_error(r, error,
-                                    "unknown status \"%*s\": expected "
-                                    "\"firing\" or \"resolved\"",
-                                    ngx_http_itsm_alert_clip(&raw), raw.data);
+        (void) ngx_http_itsm_alert_bad_state(r, &raw,
+                                    &pointers[NGX_HTTP_ITSM_FIELD_STATUS],
+                                    error);
         return NULL;
     }
 
@@ -824,6 +823,44 @@ ngx_http_itsm_alert_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
     ngx_http_itsm_alert_set_state(alert, state);
 
     return NGX_OK;
+}
+
+
+/* what a sender can write in the status: the words of itsm_state_map are
+ * listed, since a mapped source is where an unknown word is most likely */
+
+ngx_int_t
+ngx_http_itsm_alert_bad_state(ngx_http_request_t *r, ngx_str_t *raw,
+    ngx_str_t *pointer, ngx_str_t *error)
+{
+    u_char                      *p, *last;
+    ngx_uint_t                   i;
+    ngx_http_itsm_alert_word_t  *w;
+    ngx_http_itsm_alert_conf_t  *acf;
+    u_char                       words[NGX_HTTP_ITSM_ALERT_ERROR_MAX / 2];
+
+    acf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_alert_module);
+
+    p = words;
+    last = words + sizeof(words);
+
+    if (acf->states) {
+        p = ngx_slprintf(p, last, ", or a word of itsm_state_map:");
+
+        w = acf->states->elts;
+
+        for (i = 0; i < acf->states->nelts; i++) {
+            p = ngx_slprintf(p, last, "%s \"%V\"", i ? "," : "",
+                             &w[i].word);
+        }
+    }
+
+    return ngx_http_itsm_alert_error(r, error,
+                                     "unknown status \"%*s\" (JSON Pointer "
+                                     "\"%V\"): expected \"firing\" or "
+                                     "\"resolved\"%*s",
+                                     ngx_http_itsm_alert_clip(raw), raw->data,
+                                     pointer, p - words, words);
 }
 
 

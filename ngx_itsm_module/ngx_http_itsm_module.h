@@ -500,6 +500,8 @@ ngx_int_t ngx_http_itsm_alert_join(ngx_http_request_t *r, json_t *list,
 int ngx_http_itsm_alert_clip(ngx_str_t *value);
 ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+ngx_int_t ngx_http_itsm_alert_bad_state(ngx_http_request_t *r,
+    ngx_str_t *raw, ngx_str_t *pointer, ngx_str_t *error);
 void ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
     ngx_http_itsm_state_e state);
 void ngx_http_itsm_alert_severity(ngx_http_request_t *r,

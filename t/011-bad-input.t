@@ -242,7 +242,7 @@ POST /alerts
 Content-Type: application/json
 --- error_code: 400
 --- response_body
-{"error":"invalid_alert","message":"unknown status \"exploded\": expected \"firing\" or \"resolved\""}
+{"error":"invalid_alert","message":"unknown status \"exploded\" (JSON Pointer \"/status\"): expected \"firing\" or \"resolved\""}
 --- no_error_log
 [error]
 itsm deliver

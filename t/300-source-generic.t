@@ -217,7 +217,7 @@ Content-Type: application/json
 --- response_body eval
 [ItsmSource::answer(['a', 'create', 'created', 'T1']),
  "{\"error\":\"invalid_alert\",\"message\":\"field \\\"/cis/1\\\" must be a string\"}\n",
- "{\"error\":\"invalid_alert\",\"message\":\"unknown status \\\"x" . ("\xc3\xa9" x 63) . "\\\": expected \\\"firing\\\" or \\\"resolved\\\"\"}\n",
+ "{\"error\":\"invalid_alert\",\"message\":\"unknown status \\\"x" . ("\xc3\xa9" x 63) . "\\\" (JSON Pointer \\\"/status\\\"): expected \\\"firing\\\" or \\\"resolved\\\"\"}\n",
  ItsmSource::sent([create => ::plain('a', configuration_items => 'web-1, 2',
                                       target_ids => '/s/1/vm/web-1')])]
 

@@ -122,7 +122,7 @@ __DATA__
 --- error_code eval
 [400, 200]
 --- response_body_like eval
-[qr/^\Q{"error":"invalid_alert","message":"unknown status \"Resolved?\": expected \"firing\" or \"resolved\""}\E\n\z/, qr/^\z/]
+[qr{^\Q{"error":"invalid_alert","message":"unknown status \"Resolved?\" (JSON Pointer \"/properties/status\"): expected \"firing\" or \"resolved\", or a word of itsm_state_map: \"New\", \"Active\", \"Closed\""}\E\n\z}, qr/^\z/]
 
 
 
