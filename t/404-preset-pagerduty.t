@@ -32,15 +32,28 @@ our $Again = $Firing =~ s/98%/99%/r =~ s/critical/high/r;
 our $Resolved = $Firing =~ s/98%/70%/r =~ s/"firing"/"resolved"/r;
 
 our $Key = 'FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE';
-our $Trigger = qq{{"routing_key":"$Key","event_action":"trigger","dedup_key":"disk-db1","payload":{"summary":"Disk full on db-1","source":"generic: db-1","severity":"critical","custom_details":{"description":"/var is 98% full","alert_key":"disk-db1","resource":"db-1","link":null,"occurrences":1,"labels":null}},"client":"ngx_itsm_module"}};
-our $Update = qq{{"routing_key":"$Key","event_action":"trigger","dedup_key":"disk-db1","payload":{"summary":"Disk full on db-1","source":"generic: db-1","severity":"error","custom_details":{"description":"/var is 99% full","alert_key":"disk-db1","resource":"db-1","link":null,"occurrences":2,"first_seen":"TIME","labels":null}},"client":"ngx_itsm_module"}};
+our $Trigger = qq{{"routing_key":"$Key","event_action":"trigger","dedup_key":"disk-db1","payload":{"summary":"Disk full on db-1","source":"db-1","severity":"critical","custom_details":{"description":"/var is 98% full","alert_key":"disk-db1","alert_source":"generic","resource":"db-1","link":null,"occurrences":1,"labels":null}},"client":"ngx_itsm_module"}};
+our $Update = qq{{"routing_key":"$Key","event_action":"trigger","dedup_key":"disk-db1","payload":{"summary":"Disk full on db-1","source":"db-1","severity":"error","custom_details":{"description":"/var is 99% full","alert_key":"disk-db1","alert_source":"generic","resource":"db-1","link":null,"occurrences":2,"first_seen":"TIME","labels":null}},"client":"ngx_itsm_module"}};
 our $Resolve = qq{{"routing_key":"$Key","event_action":"resolve","dedup_key":"disk-db1"}};
+
+# PagerDuty's limits: no resource (payload.source is required), a
+# 2000-character title (payload.summary: 1024), a 300-character key
+# (dedup_key: 255)
+our $NoResource = '{"key": "k-nores", "title": "Queue backlog", "severity": "warning"}';
+our $NoResourceTrigger = qq{{"routing_key":"$Key","event_action":"trigger","dedup_key":"k-nores","payload":{"summary":"Queue backlog","source":"ngx_itsm_module","severity":"warning","custom_details":{"description":null,"alert_key":"k-nores","alert_source":"generic","resource":null,"link":null,"occurrences":1,"labels":null}},"client":"ngx_itsm_module"}};
+our $LongKey = 'k' x 300;
+our $Long = '{"key": "' . $LongKey . '", "title": "' . ('T' x 2000) . '", "resource": "db-1", "severity": "critical"}';
+our $LongTrigger = '{"routing_key":"' . $Key . '","event_action":"trigger","dedup_key":"' . ('k' x 252) . "\x{2026}"
+                 . '","payload":{"summary":"' . ('T' x 1021) . "\x{2026}"
+                 . '","source":"db-1","severity":"critical","custom_details":{"description":null,"alert_key":"' . $LongKey
+                 . '","alert_source":"generic","resource":"db-1","link":null,"occurrences":1,"labels":null}},"client":"ngx_itsm_module"}';
+utf8::encode($LongTrigger);
 
 our $Url = 'POST http://events.pagerduty.com/v2/enqueue';
 
 # the triggers of alerts titled "t", one severity each, in this order
 sub severities {
-    my $re = join '', map { 'POST \S+\n\{"routing_key":"\w+","event_action":"trigger","dedup_key":"k-\w+","payload":\{"summary":"t","source":"generic: r","severity":"' . $_ . '"[^\n]*\n' } @_;
+    my $re = join '', map { 'POST \S+\n\{"routing_key":"\w+","event_action":"trigger","dedup_key":"k-\w+","payload":\{"summary":"t","source":"r","severity":"' . $_ . '"[^\n]*\n' } @_;
     return qr/^$re\z/;
 }
 
@@ -155,7 +168,7 @@ Content-Type: application/json
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"c0ffee0123456789","action":"create","outcome":"created","connector":"pagerduty","ticket_id":"disk-db1"}]}
 ',
-"$::Url\n" . qq{{"routing_key":"$::Key","event_action":"trigger","dedup_key":"c0ffee0123456789","payload":{"summary":"HostDiskFull","source":"alertmanager: db-1:9100","severity":"warning","custom_details":{"description":"/var on db-1 is 91% full","alert_key":"c0ffee0123456789","resource":"db-1:9100","link":"http://prometheus:9090/graph","occurrences":1,"labels":{"alertname":"HostDiskFull","instance":"db-1:9100","severity":"warning"}}},"client":"ngx_itsm_module"}} . "\n"]
+"$::Url\n" . qq{{"routing_key":"$::Key","event_action":"trigger","dedup_key":"c0ffee0123456789","payload":{"summary":"HostDiskFull","source":"db-1:9100","severity":"warning","custom_details":{"description":"/var on db-1 is 91% full","alert_key":"c0ffee0123456789","alert_source":"alertmanager","resource":"db-1:9100","link":"http://prometheus:9090/graph","occurrences":1,"labels":{"alertname":"HostDiskFull","instance":"db-1:9100","severity":"warning"}}},"client":"ngx_itsm_module"}} . "\n"]
 
 
 
@@ -210,3 +223,35 @@ Content-Type: application/json
 Retry-After: 120
 --- response_body_like eval
 ::error("itsm_unavailable", "create", 500, "Internal Server Error")
+
+
+
+=== TEST 10: an alert without a resource: payload.source (required) is the preset's default, not empty
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't10'))
+--- request eval
+[::req($::NoResource), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::NoResourceTrigger\n")]
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a 2000-character title is sent as a 1024-byte summary ending with U+2026, a 300-character key as a 255-byte dedup_key; custom_details keep the whole key
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't11'))
+--- request eval
+[::req($::Long), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongTrigger\n")]
+--- no_error_log
+[error]
