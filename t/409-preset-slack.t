@@ -287,3 +287,22 @@ Content-Type: application/json
 [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongBody\n")]
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: one Alertmanager delivery, two alerts: the link maps ("volatile") are evaluated for each alert, with and without a link
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't12'))
+--- request eval
+['POST /alerts/alertmanager
+{"version": "4", "groupKey": "{}:{alertname=\"HostDiskFull\"}", "status": "firing", "receiver": "itsm", "groupLabels": {"alertname": "HostDiskFull"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [{"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-1"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph?g0.expr=a&g0.tab=1", "fingerprint": "f1"}, {"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-2"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "f2"}]}',
+ "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"key":"f1".*"key":"f2"/,
+ qr/^POST \S+\n[^\n]*"text":"\*Alert key\*\\nf1"\}\]\},\{"type":"context","elements":\[\{"type":"mrkdwn","verbatim":true,"text":"<http:\/\/prometheus:9090\/graph\?g0\.expr=a&amp;g0\.tab=1\|Open the alert>"\}\]\}\]\}\nPOST \S+\n[^\n]*"text":"\*Alert key\*\\nf2"\}\]\},\{"type":"context","elements":\[\{"type":"mrkdwn","verbatim":true,"text":"\(no link\)"\}\]\}\]\}\n\z/]
+--- no_error_log
+[error]
