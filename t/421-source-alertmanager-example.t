@@ -6,7 +6,9 @@
 # three tickets, the same group again makes nothing, the group with one
 # alert resolved resolves that one ticket, a resend after the dedup window
 # comments, a re-fire reopens; the bearer token of alertmanager.yml is
-# required.  alertmanager.yml itself passes "amtool check-config".
+# required (itsm_token): a missing or wrong one gets the module's own 401,
+# counted on the status page, and RT receives nothing.  alertmanager.yml
+# itself passes "amtool check-config".
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
@@ -48,6 +50,9 @@ our $Creates = join '', map { "POST $Api\n$_\n" }
 
 our $Resolve = "POST $Api/20/comment\n"
   . q{{"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain","Status":"resolved"}} . "\n";
+
+# a whole answer, exactly, with its final newline
+sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
 
 # the answer: one [key, action, outcome] per alert, ticket 20
 sub answer {
@@ -168,22 +173,32 @@ __DATA__
 
 
 
-=== TEST 6: no bearer token, or another one: a JSON 401 that says which, and RT receives nothing
+=== TEST 6: no bearer token, another one, or the token without "Bearer ": the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
 --- http_config eval: ::http()
 --- config eval: ::config(log => 't6')
 --- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'),
+ "GET /contract", "GET /itsm/status?format=prometheus"]
 --- more_headers eval
-["Content-Type: application/json", "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKF", ""]
+["Content-Type: application/json",
+ "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKF",
+ "Content-Type: application/json\nAuthorization: FAKE-alertmanager-token-FAKEFAKEFAKEFAKE",
+ "", ""]
 --- error_code eval
-[401, 401, 200]
+[401, 401, 401, 200, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',
  'Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- '']
---- response_body eval
-[qq{{"error":"token_missing","message":"no Authorization: Bearer header: set http_config.authorization in the webhook_config of alertmanager.yml"}\n},
- qq{{"error":"token_invalid","message":"the bearer token is not the one this endpoint expects"}\n},
- ""]
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
+ '', '']
+--- response_body_like eval
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_authorization)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_authorization is not one this endpoint accepts"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_authorization is not one this endpoint accepts"}}),
+ qr/^\z/,
+ qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 2\n(?:.|\n)*^itsm_tickets_open 0\n/m]
+--- no_error_log eval
+[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-alertmanager-token/]
