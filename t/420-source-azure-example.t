@@ -4,7 +4,9 @@
 # sample (t/payloads/azure-metric-fired.json) and its Resolved
 # notification; each block asserts the exact requests RT receives.
 #
-# /alerts/azure (Webhook): the token in the query string is required.
+# /alerts/azure (Webhook): the token in the query string is required
+# (itsm_token): a missing or wrong one gets the module's own 401, counted
+# on the status page, and RT receives nothing.
 # /alerts/azure-secure (Secure Webhook): the preset's itsm_jwt and
 # itsm_jwt_preset lines as written, with the key set replaced by one made
 # for the test (t/lib/ItsmJwt.pm) and tokens for the preset's placeholder
@@ -74,6 +76,9 @@ our $Create = "POST $Api\n"
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nAlert rule description","ContentType":"text/plain","Status":"resolved"}) . "\n";
 
+# a whole answer, exactly, with its final newline
+sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
+
 sub answer {
     my ($action, $outcome) = @_;
     my $a = '{"status":"' . $outcome . '","alerts":[{"key":"' . $AlertId
@@ -126,19 +131,37 @@ Content-Type: application/json
 
 
 
-=== TEST 2: Webhook: no token, or another one, in the query string: a JSON 401, and RT receives nothing
+=== TEST 2: Webhook: no token, another one, or the token in a header instead of the query string: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
 --- http_config eval: ::http()
 --- config eval: ::config('t2')
 --- request eval
-["POST /alerts/azure\n$::Fired", "POST /alerts/azure?token=FAKE-azure-webhook-token\n$::Fired", "GET /contract"]
---- more_headers
-Content-Type: application/json
+["POST /alerts/azure\n$::Fired", "POST /alerts/azure?token=FAKE-azure-webhook-token\n$::Fired",
+ "POST /alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKEFAKE\n$::Fired",
+ "POST /alerts/azure\n$::Fired", "GET /contract", "GET /itsm/status?format=prometheus"]
+--- more_headers eval
+["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json",
+ "Content-Type: application/json\nAuthorization: Bearer FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE", "", ""]
 --- error_code eval
-[401, 401, 200]
---- response_body eval
-[qq({"error":"token_missing","message":"no token in the query string: the webhook URI of the action group must end in ?token=..."}\n),
- qq({"error":"token_invalid","message":"the token in the query string is not the one this endpoint expects"}\n),
- ""]
+[401, 401, 401, 401, 200, 200]
+--- response_headers eval
+['Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ '', '']
+--- response_body_like eval
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $arg_token)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $arg_token is not one this endpoint accepts"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $arg_token is not one this endpoint accepts"}}),
+ ::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $arg_token)"}}),
+ qr/^\z/,
+ qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 2\n(?:.|\n)*^itsm_tickets_open 0\n/m]
+--- no_error_log eval
+[qr/\[error\]/, qr/itsm: answering 401 \w+: [^,]*FAKE-azure-webhook-token/]
 
 
 
