@@ -10,7 +10,9 @@
 # a value fails the test.  Each block asserts the exact requests RT
 # receives: Triggered creates, Datadog's retry of the same notification
 # sends nothing, Renotify comments (after the cooldown), Recovered
-# resolves; the shared-secret header is required.
+# resolves; the shared-secret header is required (itsm_token): a missing
+# or wrong one gets the module's own 401, counted on the status page, and
+# RT receives nothing.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
@@ -84,6 +86,9 @@ our $Create = "POST $Api\n"
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n@webhook-url Sending to the webhook","ContentType":"text/plain","Status":"resolved"}) . "\n";
 
+# a whole answer, exactly, with its final newline
+sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
+
 sub answer {
     my ($action, $outcome, $extra) = @_;
     $extra //= '';
@@ -149,18 +154,31 @@ __DATA__
 
 
 
-=== TEST 4: no X-ITSM-Token header, or another token: a JSON 401, and RT receives nothing
+=== TEST 4: no X-ITSM-Token header, another token, or the token in another header: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
 --- http_config eval: ::http()
 --- config eval: ::config('t4')
 --- request eval
-[::post($::Triggered), ::post($::Triggered), "GET /contract"]
+[::post($::Triggered), ::post($::Triggered), ::post($::Triggered), "GET /contract", "GET /itsm/status?format=prometheus"]
 --- more_headers eval
-["Content-Type: application/json", "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token", ""]
+["Content-Type: application/json",
+ "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token",
+ "Content-Type: application/json\nAuthorization: Bearer FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE",
+ "", ""]
 --- error_code eval
-[401, 401, 200]
+[401, 401, 401, 200, 200]
 --- response_headers eval
-["Content-Type: application/json", "Content-Type: application/json", ""]
---- response_body eval
-[qq({"error":"token_missing","message":"no X-ITSM-Token header: add it to the custom headers of the Datadog webhook"}\n),
- qq({"error":"token_invalid","message":"the X-ITSM-Token header is not the one this endpoint expects"}\n),
- ""]
+['Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ '', '']
+--- response_body_like eval
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_x_itsm_token is not one this endpoint accepts"}}),
+ ::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
+ qr/^\z/,
+ qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 0\n/m]
+--- no_error_log eval
+[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-datadog-webhook-token/]
