@@ -8,7 +8,9 @@
 # severity and an owner, Closed with a classification, Active again.
 # Each block asserts the exact requests RT receives: the same incident
 # creates its ticket, then updates it, then resolves it, then reopens it;
-# the shared-secret header is required.
+# the shared-secret header is required (itsm_token): a missing or wrong
+# one gets the module's own 401, counted on the status page, and RT
+# receives nothing.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
@@ -82,6 +84,9 @@ our $Resolve = "POST $Api/20/comment\n"
 our $Reopen = "POST $Api/20/comment\n"
   . q({"Content":"The Sentinel incident was reopened (status Active, severity High, owner jane roe).","ContentType":"text/plain","Status":"open"}) . "\n";
 
+# a whole answer, exactly, with its final newline
+sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
+
 sub answer {
     my ($action, $outcome) = @_;
     my $a = qq({"status":"$outcome","alerts":[{"key":"$Id","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"}]}\n);
@@ -126,18 +131,31 @@ __DATA__
 
 
 
-=== TEST 3: no X-ITSM-Token header, or another token: a JSON 401, and RT receives nothing
+=== TEST 3: no X-ITSM-Token header, another token, or the token in another header: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
 --- http_config eval: ::http()
 --- config eval: ::config('t3')
 --- request eval
-[$::New, $::New, "GET /contract"]
+[$::New, $::New, $::New, "GET /contract", "GET /itsm/status?format=prometheus"]
 --- more_headers eval
-["Content-Type: application/json", "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token", ""]
+["Content-Type: application/json",
+ "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token",
+ "Content-Type: application/json\nAuthorization: Bearer FAKE-siem-sync-token-FAKEFAKEFAKEFAKE",
+ "", ""]
 --- error_code eval
-[401, 401, 200]
+[401, 401, 401, 200, 200]
 --- response_headers eval
-["Content-Type: application/json", "Content-Type: application/json", ""]
---- response_body eval
-[qq({"error":"token_missing","message":"no X-ITSM-Token header: add it to the HTTP action of the playbook"}\n),
- qq({"error":"token_invalid","message":"the X-ITSM-Token header is not the one this endpoint expects"}\n),
- ""]
+['Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
+ 'Content-Type: application/json
+WWW-Authenticate: Bearer realm="itsm"',
+ '', '']
+--- response_body_like eval
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_x_itsm_token is not one this endpoint accepts"}}),
+ ::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
+ qr/^\z/,
+ qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 0\n/m]
+--- no_error_log eval
+[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-siem-sync-token/]
