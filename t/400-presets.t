@@ -108,6 +108,9 @@ sub grafana_signed {
          . Digest::SHA::hmac_sha256_hex("$ts:$body", 'FAKE-grafana-hmac-secret-FAKEFAKEFAKEFAKE');
 }
 
+# a whole answer, exactly, with its final newline
+sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
+
 # an RT mock for the source presets, whose ITSM is Request Tracker
 sub rt_mock {
     ItsmPreset::mock(log => $_[0], prefix => '/REST/2.0/',
@@ -297,16 +300,21 @@ Content-Type: application/json
 . ::rt_mock('source-alertmanager')
 --- http_config eval: ItsmPreset::mock_http()
 --- request eval
-["POST /preset/alerts/alertmanager\n" . ::payload('alertmanager-firing.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
---- more_headers
-Content-Type: application/json
-Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE
+[("POST /preset/alerts/alertmanager\n" . ::payload('alertmanager-firing.json')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers eval
+["Content-Type: application/json",
+ "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token",
+ "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", "", ""]
 --- error_code eval
-[201, 200, 200]
+[401, 401, 201, 200, 200]
+--- response_headers eval
+['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
 --- response_body_like eval
-[qr/^\{"status":"processed","alerts":\[\{"key":"e89f0b4e228ce84f","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},.*\]\}\n\z/,
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_authorization)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_authorization is not one this endpoint accepts"}}),
+ qr/^\{"status":"processed","alerts":\[\{"key":"e89f0b4e228ce84f","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},.*\]\}\n\z/,
  qr{^(?:POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"HostDiskFull: [^\n]*\n){3}\z},
- qr/^itsm_tickets_open 3\n/m]
+ qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 3\n/m]
 
 
 
@@ -316,15 +324,21 @@ Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE
 . ::rt_mock('source-azure')
 --- http_config eval: ItsmPreset::mock_http()
 --- request eval
-["POST /preset/alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE\n" . ::payload('azure-metric-fired.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+["POST /preset/alerts/azure\n" . ::payload('azure-metric-fired.json'),
+ "POST /preset/alerts/azure?token=FAKE-azure-webhook-token\n" . ::payload('azure-metric-fired.json'),
+ "POST /preset/alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE\n" . ::payload('azure-metric-fired.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
 --- more_headers
 Content-Type: application/json
 --- error_code eval
-[201, 200, 200]
+[401, 401, 201, 200, 200]
+--- response_headers eval
+['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
 --- response_body_like eval
-[qr{^\{"status":"created","alerts":\[\{"key":"/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft\.AlertsManagement/alerts/12345678-1234-1234-1234-1234567890ab","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\}\]\}\n\z},
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $arg_token)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $arg_token is not one this endpoint accepts"}}),
+ qr{^\{"status":"created","alerts":\[\{"key":"/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft\.AlertsManagement/alerts/12345678-1234-1234-1234-1234567890ab","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\}\]\}\n\z},
  qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"test-metricAlertRule","Priority":"25",[^\n]*\n\z},
- qr/^itsm_tickets_open 1\n/m]
+ qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 1\n/m]
 
 
 
@@ -352,16 +366,21 @@ Content-Type: application/json
 . ::rt_mock('source-datadog')
 --- http_config eval: ItsmPreset::mock_http()
 --- request eval
-["POST /preset/alerts/datadog\n" . ::payload('datadog-triggered.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
---- more_headers
-Content-Type: application/json
-X-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE
+[("POST /preset/alerts/datadog\n" . ::payload('datadog-triggered.json')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers eval
+["Content-Type: application/json",
+ "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token",
+ "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE", "", ""]
 --- error_code eval
-[201, 200, 200]
+[401, 401, 201, 200, 200]
+--- response_headers eval
+['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
 --- response_body_like eval
-[qr/^\Q{"status":"created","alerts":[{"key":"1234|availability-zone:us-east-1a, role:computing-node","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_x_itsm_token is not one this endpoint accepts"}}),
+ qr/^\Q{"status":"created","alerts":[{"key":"1234|availability-zone:us-east-1a, role:computing-node","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
  qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"\[Triggered on \{host:ip-012345\}\] Host is Down","Priority":"100",[^\n]*\n\z},
- qr/^itsm_tickets_open 1\n/m]
+ qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 1\n/m]
 
 
 
@@ -371,13 +390,18 @@ X-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE
 . ::rt_mock('source-siem')
 --- http_config eval: ItsmPreset::mock_http()
 --- request eval
-["POST /preset/alerts/siem\n" . ::payload('sentinel-incident.json'), "GET /contract", "GET /preset/itsm/status?format=prometheus"]
---- more_headers
-Content-Type: application/json
-X-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE
+[("POST /preset/alerts/siem\n" . ::payload('sentinel-incident.json')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers eval
+["Content-Type: application/json",
+ "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token",
+ "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE", "", ""]
 --- error_code eval
-[201, 200, 200]
+[401, 401, 201, 200, 200]
+--- response_headers eval
+['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
 --- response_body_like eval
-[qr/^\Q{"status":"created","alerts":[{"key":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
+[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
+ ::exact(q{{"error":"token_invalid","message":"the token in $http_x_itsm_token is not one this endpoint accepts"}}),
+ qr/^\Q{"status":"created","alerts":[{"key":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
  qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"\[Sentinel #3177\] My incident","Priority":"50",[^\n]*\n\z},
- qr/^itsm_tickets_open 1\n/m]
+ qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 1\n/m]
