@@ -60,6 +60,9 @@ static ngx_int_t ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_gone(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_uint_t ngx_http_itsm_handler_unavailable(ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_queue(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
 static ngx_int_t ngx_http_itsm_handler_wait(ngx_http_request_t *r,
@@ -1100,6 +1103,12 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
             return ngx_http_itsm_handler_gone(r, ctx);
         }
 
+        if (ctx->conf->queue && !ctx->replay && ctx->store
+            && ngx_http_itsm_handler_unavailable(ctx))
+        {
+            return ngx_http_itsm_handler_queue(r, ctx);
+        }
+
         ngx_http_itsm_handler_release(ctx);
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
@@ -1135,6 +1144,56 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     }
 
     return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+}
+
+
+/* 408 and 429 are the ITSM asking for time, not refusing */
+
+static ngx_uint_t
+ngx_http_itsm_handler_unavailable(ngx_http_itsm_ctx_t *ctx)
+{
+    return (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+            || ctx->status == NGX_HTTP_REQUEST_TIME_OUT
+            || ctx->status == NGX_HTTP_TOO_MANY_REQUESTS
+            || ctx->status < NGX_HTTP_OK);
+}
+
+
+/*
+ * "itsm_queue on": the ITSM cannot take the alert now, so the store keeps
+ * it (the key's latest state, as for a cooldown) and the sender is told
+ * it is accepted; the kick delivers it once it is due, with backoff, and
+ * makes it a dead letter after itsm_retry's attempts.  Whatever steps of
+ * the plan succeeded stay done: the replay decides again from the store.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    time_t  due;
+
+    due = ngx_time() + (ctx->itsm_retry_after ? ctx->itsm_retry_after
+                                              : ctx->conf->retry_after);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V: the ITSM answered %ui; the "
+                  "alert \"%V\" is queued, first retry in %T s",
+                  &ctx->connector->name,
+                  &ngx_http_itsm_action_names[ctx->action], ctx->status,
+                  &ctx->key, due - ngx_time());
+
+    if (ngx_http_itsm_queue_save(r, ctx, due) != NGX_OK) {
+        ngx_http_itsm_handler_release(ctx);
+        return ngx_http_itsm_handler_itsm_failed(r, ctx);
+    }
+
+    ngx_http_itsm_handler_release(ctx);
+
+    ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
+    ctx->plan.reason = "the ITSM is unavailable; the alert is kept and "
+                       "delivered when it answers";
+
+    return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
 }
 
 
@@ -1448,12 +1507,18 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     ngx_http_itsm_status_count(r, ctx->conf->source, res->outcome);
 
-    /* a change sent (or a replay with nothing left to send) ends what was
-     * pending for the key */
+    /*
+     * What was pending for the key is superseded by a change sent, by a
+     * replay with nothing left to send, and by a resolved alert (a queued
+     * create or reopen must not come after it); not by a firing duplicate,
+     * which says nothing new and is the path to keep cheap.
+     */
 
     if (ctx->store
-        && (ctx->replay || (ctx->connector->cooldown
-                            && ctx->plan.nsteps)))
+        && res->outcome != NGX_HTTP_ITSM_OUTCOME_QUEUED
+        && !ctx->plan.coalesce
+        && (ctx->replay || ctx->plan.nsteps
+            || ctx->alert->state == NGX_HTTP_ITSM_RESOLVED))
     {
         (void) ngx_http_itsm_store_pending_del(ctx->store,
                                                &ctx->connector->name,
@@ -1583,12 +1648,7 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
     conn = ctx->connector;
     status = ctx->status;
 
-    /* 408 and 429 are the ITSM asking for time, not refusing */
-
-    unavailable = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-                   || status == NGX_HTTP_REQUEST_TIME_OUT
-                   || status == NGX_HTTP_TOO_MANY_REQUESTS
-                   || status < NGX_HTTP_OK);
+    unavailable = ngx_http_itsm_handler_unavailable(ctx);
 
     data = ngx_http_itsm_handler_response(r, ctx, &len);
     if (data == NULL && len) {
@@ -1678,7 +1738,7 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     u_char                     *p, *body;
     size_t                      len;
     ngx_str_t                  *status_name;
-    ngx_uint_t                  i, status, replayed;
+    ngx_uint_t                  i, status, replayed, queued;
     ngx_http_itsm_result_t     *res;
 
     /*
@@ -1689,6 +1749,7 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     res = ctx->results.elts;
     status = NGX_HTTP_OK;
     replayed = 0;
+    queued = 0;
 
     status_name = &ngx_http_itsm_outcome_names[res[0].outcome];
 
@@ -1750,12 +1811,14 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         *p++ = '}';
 
         if (res[i].action == NGX_HTTP_ITSM_ACTION_CREATE
+            && res[i].outcome != NGX_HTTP_ITSM_OUTCOME_QUEUED
             && !res[i].replayed)
         {
             status = NGX_HTTP_CREATED;
         }
 
         replayed += res[i].replayed;
+        queued += (res[i].outcome == NGX_HTTP_ITSM_OUTCOME_QUEUED);
     }
 
     *p++ = ']';
@@ -1765,6 +1828,12 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (replayed == ctx->results.nelts) {
         status = NGX_HTTP_OK;
+    }
+
+    /* accepted, not yet done */
+
+    if (status == NGX_HTTP_OK && queued) {
+        status = NGX_HTTP_ACCEPTED;
     }
 
     return ngx_http_itsm_reply_raw(r, status, body, p - body);

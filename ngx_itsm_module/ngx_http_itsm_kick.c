@@ -19,7 +19,8 @@
  * serves the replay requests themselves.
  *
  * A replay that fails (the ITSM is down, the store busy) is due again
- * later: 30 s, doubling up to an hour, with jitter.
+ * later: 30 s, doubling up to an hour, with jitter (itsm_retry), and is a
+ * dead letter after its last attempt.
  */
 
 
@@ -56,6 +57,8 @@ static ngx_int_t ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick,
 static void ngx_http_itsm_kick_drive(ngx_event_t *ev);
 static void ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job, CURLcode res);
+static void ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job, CURLcode res, long status);
 static void ngx_http_itsm_kick_free(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job);
 
@@ -330,27 +333,13 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job, CURLcode res)
 {
     long        status;
-    time_t      backoff;
     ngx_uint_t  i;
 
     status = 0;
     curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
 
     if (res != CURLE_OK || status < 200 || status >= 300) {
-
-        backoff = 30 << ngx_min(job->attempts, 7);
-        backoff = ngx_min(backoff, 3600);
-        backoff += ngx_random() % (backoff / 5 + 1);
-
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "itsm: a pending delivery failed (%s, status %l); "
-                      "next attempt in %T s",
-                      res == CURLE_OK ? "replay answered"
-                                      : curl_easy_strerror(res),
-                      status, backoff);
-
-        (void) ngx_http_itsm_store_pending_retry(kick->imcf->store, &job->key,
-                                                 ngx_time() + backoff);
+        ngx_http_itsm_kick_failed(kick, job, res, status);
     }
 
     for (i = 0; i < kick->njobs; i++) {
@@ -361,6 +350,59 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     }
 
     ngx_http_itsm_kick_free(kick, job);
+}
+
+
+/*
+ * Due again after the backoff (doubling from itsm_retry's backoff= up to
+ * its max=, with a fifth of jitter so that keys failed together do not
+ * come back together), or a dead letter after the last attempt: kept, not
+ * retried, counted on the status page until itsm_requeue.
+ */
+
+static void
+ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job, CURLcode res, long status)
+{
+    time_t                      backoff;
+    ngx_uint_t                  shift;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = kick->imcf;
+
+    if (job->attempts + 1 >= imcf->attempts) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm: a pending delivery failed %ui times (%s, "
+                      "status %l) and is now a dead letter: see the status "
+                      "page, and itsm_requeue to try again",
+                      job->attempts + 1,
+                      res == CURLE_OK ? "replay answered"
+                                      : curl_easy_strerror(res),
+                      status);
+
+        (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
+                                                 NGX_HTTP_ITSM_PENDING_DEAD);
+        return;
+    }
+
+    shift = ngx_min(job->attempts, 20);
+    backoff = imcf->backoff << shift;
+
+    if (backoff > imcf->backoff_max || backoff <= 0) {
+        backoff = imcf->backoff_max;
+    }
+
+    backoff += ngx_random() % (backoff / 5 + 1);
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "itsm: a pending delivery failed (%s, status %l); "
+                  "attempt %ui of %ui, the next in %T s",
+                  res == CURLE_OK ? "replay answered"
+                                  : curl_easy_strerror(res),
+                  status, job->attempts + 1, imcf->attempts, backoff);
+
+    (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
+                                             ngx_time() + backoff);
 }
 
 

@@ -41,6 +41,7 @@ ngx_str_t  ngx_http_itsm_outcome_names[] = {
     ngx_string("cooldown"),
     ngx_string("ignored"),
     ngx_string("left_open"),
+    ngx_string("queued"),
     ngx_string("failed"),
     ngx_string("refused"),
     ngx_null_string

@@ -142,6 +142,27 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       offsetof(ngx_http_itsm_loc_conf_t, retry_after),
       NULL },
 
+    { ngx_string("itsm_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, queue),
+      NULL },
+
+    { ngx_string("itsm_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_queue_retry_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_requeue"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_itsm_queue_requeue_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -336,6 +357,10 @@ ngx_http_itsm_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    imcf->attempts = NGX_HTTP_ITSM_DEFAULT_ATTEMPTS;
+    imcf->backoff = NGX_HTTP_ITSM_DEFAULT_BACKOFF;
+    imcf->backoff_max = NGX_HTTP_ITSM_DEFAULT_BACKOFF_MAX;
+
     return imcf;
 }
 
@@ -364,6 +389,7 @@ ngx_http_itsm_create_loc_conf(ngx_conf_t *cf)
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->max_depth = NGX_CONF_UNSET_UINT;
     conf->retry_after = NGX_CONF_UNSET;
+    conf->queue = NGX_CONF_UNSET;
     conf->dedup_off = NGX_CONF_UNSET;
     conf->dedup_window = NGX_CONF_UNSET;
     conf->dedup = NGX_CONF_UNSET_PTR;
@@ -378,9 +404,10 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_itsm_loc_conf_t *prev = parent;
     ngx_http_itsm_loc_conf_t *conf = child;
 
-    ngx_uint_t                 i;
-    ngx_str_t                 *inherited;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_uint_t                  i;
+    ngx_str_t                  *inherited;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_itsm_main_conf_t  *imcf;
 
     ngx_conf_merge_uint_value(conf->source, prev->source,
                               NGX_HTTP_ITSM_SOURCE_GENERIC);
@@ -390,6 +417,21 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_ITSM_DEFAULT_MAX_DEPTH);
     ngx_conf_merge_sec_value(conf->retry_after, prev->retry_after,
                              NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER);
+    ngx_conf_merge_value(conf->queue, prev->queue, 0);
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    if (conf->queue
+        && (imcf->store == NULL || imcf->replay_url.len == 0))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"itsm_queue on\" keeps what the ITSM could not take "
+                      "in the store and delivers it later through the "
+                      "replay location: declare \"itsm_store\" and "
+                      "\"itsm_replay_url\" at http level, and a location "
+                      "with \"itsm_replay\"");
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_ptr_value(conf->dedup, prev->dedup, NULL);
     ngx_conf_merge_value(conf->dedup_off, prev->dedup_off, 0);

@@ -20,6 +20,15 @@
 #define NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE  (1024 * 1024)
 #define NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER   30
 
+/* the pending deliveries' retries: every 30 s doubling up to an hour, then
+ * the dead letters after 30 attempts (about a day) */
+#define NGX_HTTP_ITSM_DEFAULT_ATTEMPTS      30
+#define NGX_HTTP_ITSM_DEFAULT_BACKOFF       30
+#define NGX_HTTP_ITSM_DEFAULT_BACKOFF_MAX   3600
+
+/* the "due" of a dead letter: never, until requeued */
+#define NGX_HTTP_ITSM_PENDING_DEAD          ((time_t) 0x7fffffff)
+
 /* the longest ticket id kept in the store */
 #define NGX_HTTP_ITSM_TICKET_MAX            64
 
@@ -96,6 +105,7 @@ typedef enum {
     NGX_HTTP_ITSM_OUTCOME_COOLDOWN,
     NGX_HTTP_ITSM_OUTCOME_IGNORED,
     NGX_HTTP_ITSM_OUTCOME_LEFT_OPEN,
+    NGX_HTTP_ITSM_OUTCOME_QUEUED,              /* kept, delivered later */
     NGX_HTTP_ITSM_OUTCOME_FAILED,              /* the ITSM or the store */
     NGX_HTTP_ITSM_OUTCOME_REFUSED,             /* a bad request */
     NGX_HTTP_ITSM_NOUTCOMES
@@ -256,6 +266,9 @@ typedef struct {
     ngx_http_itsm_zone_t        *zone;         /* NULL: no itsm_zone */
     ngx_str_t                    replay_url;   /* itsm_replay_url */
     ngx_str_t                    replay_socket;
+    ngx_uint_t                   attempts;     /* itsm_retry */
+    time_t                       backoff;
+    time_t                       backoff_max;
 } ngx_http_itsm_main_conf_t;
 
 
@@ -268,6 +281,7 @@ typedef struct {
     size_t                       max_body;
     ngx_uint_t                   max_depth;
     time_t                       retry_after;
+    ngx_flag_t                   queue;        /* itsm_queue */
     ngx_flag_t                   status_prometheus;
 
     ngx_http_itsm_tpl_t         *dedup;        /* delivery id template */
@@ -389,6 +403,10 @@ ngx_int_t ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store,
     time_t now, ngx_http_itsm_store_due_pt handler, void *data);
 ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *key, time_t due);
+ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
+    ngx_uint_t *waiting, ngx_uint_t *dead);
+ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,
+    time_t now, ngx_uint_t *n);
 
 /* ngx_http_itsm_queue.c */
 ngx_int_t ngx_http_itsm_queue_init_token(ngx_cycle_t *cycle);
@@ -398,6 +416,10 @@ char *ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_itsm_queue_save(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, time_t due);
+char *ngx_http_itsm_queue_retry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 /* ngx_http_itsm_kick.c */
 ngx_int_t ngx_http_itsm_kick_init(ngx_cycle_t *cycle,

@@ -472,3 +472,152 @@ ngx_http_itsm_queue_alert(ngx_http_request_t *r, ngx_str_t *text)
 
     return alert;
 }
+
+
+/* itsm_retry [attempts=N] [backoff=TIME] [max=TIME]; */
+
+char *
+ngx_http_itsm_queue_retry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_itsm_main_conf_t *imcf = conf;
+
+    time_t      *t;
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "attempts=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+            if (n == NGX_ERROR || n < 1) {
+                goto invalid;
+            }
+
+            imcf->attempts = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backoff=", 8) == 0) {
+            t = &imcf->backoff;
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+        } else if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            t = &imcf->backoff_max;
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+        } else {
+            goto invalid;
+        }
+
+        *t = ngx_parse_time(&s, 1);
+
+        if (*t == (time_t) NGX_ERROR || *t < 1) {
+            goto invalid;
+        }
+    }
+
+    if (imcf->backoff > imcf->backoff_max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"itsm_retry\": backoff= is longer than max=");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of \"itsm_retry\"; expected "
+                       "attempts=N (at least 1), backoff=TIME, max=TIME, "
+                       "e.g. attempts=30 backoff=30s max=1h", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * itsm_requeue: POST puts every dead letter back in the queue, due now,
+ * with its attempts counted from zero; the answer says how many.  Like the
+ * status page, a location to restrict to operators.
+ */
+
+static ngx_int_t ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r);
+
+
+char *
+ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    if (imcf->store == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"itsm_requeue\" acts on the store's dead "
+                           "letters: declare \"itsm_store\" at http level "
+                           "before it");
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "cannot be combined with another content handler";
+    }
+
+    clcf->handler = ngx_http_itsm_queue_requeue_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
+{
+    json_t                     *body;
+    ngx_int_t                   rc;
+    ngx_uint_t                  n;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "method_not_allowed",
+                                         "POST puts the dead letters back "
+                                         "in the queue");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    if (ngx_http_itsm_store_pending_requeue(imcf->store, ngx_time(), &n)
+        != NGX_OK)
+    {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "store_failed",
+                                         "the store could not be written; "
+                                         "see the error log");
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "itsm: %ui dead letters put back in the queue", n);
+
+    body = json_pack("{s:i}", "requeued", (json_int_t) n);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, body);
+}

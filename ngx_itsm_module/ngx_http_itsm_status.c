@@ -20,6 +20,8 @@ typedef struct {
     ngx_uint_t                   open;
     ngx_uint_t                   resolved;
     ngx_uint_t                   pending;
+    ngx_uint_t                   waiting;      /* queued deliveries */
+    ngx_uint_t                   dead;         /* dead letters */
     size_t                       bytes;
 } ngx_http_itsm_status_store_t;
 
@@ -187,6 +189,9 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
                                         ngx_http_itsm_status_count_key, &st)
             != NGX_OK
             || ngx_http_itsm_store_usage(imcf->store, &st.bytes, &len)
+               != NGX_OK
+            || ngx_http_itsm_store_pending_count(imcf->store, &st.waiting,
+                                                 &st.dead)
                != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -338,12 +343,14 @@ ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
 
     if (imcf->store) {
         json_object_set_new(doc, "store",
-                            json_pack("{s:I, s:I, s:I, s:I, s:I}",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                       "keys", (json_int_t) st->keys,
                                       "open_tickets", (json_int_t) st->open,
                                       "resolved_tickets",
                                       (json_int_t) st->resolved,
                                       "claimed", (json_int_t) st->pending,
+                                      "queued", (json_int_t) st->waiting,
+                                      "dead_letters", (json_int_t) st->dead,
                                       "bytes", (json_int_t) st->bytes));
     }
 
@@ -430,10 +437,18 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                          "itsm_tickets_resolved %ui\n"
                          "# TYPE itsm_store_claimed gauge\n"
                          "itsm_store_claimed %ui\n"
+                         "# HELP itsm_queue_waiting Deliveries kept in the "
+                         "store, to be sent when due.\n"
+                         "# TYPE itsm_queue_waiting gauge\n"
+                         "itsm_queue_waiting %ui\n"
+                         "# HELP itsm_queue_dead Deliveries that failed "
+                         "every attempt (itsm_requeue sends them again).\n"
+                         "# TYPE itsm_queue_dead gauge\n"
+                         "itsm_queue_dead %ui\n"
                          "# TYPE itsm_store_bytes gauge\n"
                          "itsm_store_bytes %uz\n",
                          st->keys, st->open, st->resolved, st->pending,
-                         st->bytes);
+                         st->waiting, st->dead, st->bytes);
     }
 
     out->len = p - out->data;

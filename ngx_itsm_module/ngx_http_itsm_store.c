@@ -1006,3 +1006,131 @@ ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store, const char *what,
                   rc == MDB_MAP_FULL ? "; raise the size= of itsm_store" : "");
     return NGX_ERROR;
 }
+
+
+/* how many deliveries wait, and how many of them are dead letters */
+
+ngx_int_t
+ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
+    ngx_uint_t *waiting, ngx_uint_t *dead)
+{
+    int                          rc;
+    MDB_val                      k, v;
+    MDB_cursor                  *cursor;
+    ngx_http_itsm_store_pend_t   head;
+
+    *waiting = 0;
+    *dead = 0;
+
+    rc = mdb_txn_renew(store->reader);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    }
+
+    rc = mdb_cursor_open(store->reader, store->pending, &cursor);
+    if (rc != 0) {
+        mdb_txn_reset(store->reader);
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
+    }
+
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+
+        if (v.mv_size < sizeof(head)) {
+            continue;
+        }
+
+        ngx_memcpy(&head, v.mv_data, sizeof(head));
+
+        if (head.due == NGX_HTTP_ITSM_PENDING_DEAD) {
+            (*dead)++;
+
+        } else {
+            (*waiting)++;
+        }
+    }
+
+    mdb_cursor_close(cursor);
+    mdb_txn_reset(store->reader);
+
+    return NGX_OK;
+}
+
+
+/* every dead letter due at "now" again, its attempts counted anew */
+
+ngx_int_t
+ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
+    ngx_uint_t *n)
+{
+    int                          rc;
+    u_char                      *copy;
+    MDB_val                      k, v, nv;
+    MDB_txn                     *txn;
+    MDB_cursor                  *cursor;
+    ngx_http_itsm_store_pend_t   head;
+
+    *n = 0;
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rc = mdb_cursor_open(txn, store->pending, &cursor);
+    if (rc != 0) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
+    }
+
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+
+        if (v.mv_size < sizeof(head)) {
+            continue;
+        }
+
+        ngx_memcpy(&head, v.mv_data, sizeof(head));
+
+        if (head.due != NGX_HTTP_ITSM_PENDING_DEAD) {
+            continue;
+        }
+
+        head.due = now;
+        head.attempts = 0;
+
+        /* a copy: the value LMDB returned is not ours to write to */
+
+        copy = ngx_alloc(v.mv_size, store->log);
+        if (copy == NULL) {
+            mdb_cursor_close(cursor);
+            mdb_txn_abort(txn);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(copy, v.mv_data, v.mv_size);
+        ngx_memcpy(copy, &head, sizeof(head));
+
+        nv.mv_data = copy;
+        nv.mv_size = v.mv_size;
+
+        rc = mdb_cursor_put(cursor, &k, &nv, MDB_CURRENT);
+
+        ngx_free(copy);
+
+        if (rc != 0) {
+            mdb_cursor_close(cursor);
+            mdb_txn_abort(txn);
+            return ngx_http_itsm_store_failed(store, "mdb_cursor_put", rc);
+        }
+
+        (*n)++;
+    }
+
+    mdb_cursor_close(cursor);
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    return NGX_OK;
+}

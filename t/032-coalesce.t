@@ -114,7 +114,7 @@ sleep 3.5;
 GET /alerts
 --- error_code: 405
 --- error_log eval
-[qr/a pending delivery failed \(replay answered, status 503\); next attempt in \d+ s/,
+[qr/a pending delivery failed \(replay answered, status 503\); attempt 1 of 30, the next in \d+ s/,
  qr/connector "mock" comment: the ITSM answered 503/]
 
 

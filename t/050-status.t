@@ -43,7 +43,7 @@ Content-Type: application/json
 [201, 200, 201, 200, 400, 200]
 --- response_body_like eval
 [qr/created/, qr/commented/, qr/created/, qr/resolved/, qr/invalid_json/,
- qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"bytes":\d+\}\}$/]
+ qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"queued":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"queued":0,"dead_letters":0,"bytes":\d+\}\}$/]
 
 
 
