@@ -60,7 +60,8 @@ typedef struct {
     ngx_uint_t                   index;  /* field or variable index */
     ngx_str_t                    text;   /* literal, or JSON Pointer */
 
-    /* filters, applied in this order whatever order they are written in */
+    /* filters, applied in the order default, slack, truncate whatever
+     * order they are written in, so that truncate bounds what is sent */
     ngx_str_t                    dflt;       /* | default:'TEXT' */
     size_t                       truncate;   /* | truncate:N, 0: none */
     unsigned                     has_default:1;
@@ -114,7 +115,7 @@ static void ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
 static ngx_int_t ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max,
-    ngx_pool_t *pool);
+    ngx_uint_t entities, ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_escape_slack(ngx_str_t *s,
     ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
@@ -370,10 +371,11 @@ ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b, u_char *p, size_t len,
  * "name | filter | filter": the filters are cut off "name" into "op".
  *
  *   default:'TEXT'   a missing, null or empty value becomes TEXT
- *   truncate:N       at most N bytes, cut on a UTF-8 character and ended
- *                    with "..." (U+2026) when cut
  *   slack            &, < and > as &amp; &lt; &gt;, so alert text cannot
  *                    mention @channel or make a link in Slack's mrkdwn
+ *   truncate:N       at most N bytes, cut on a UTF-8 character (and never
+ *                    inside an entity of "slack") and ended with "..."
+ *                    (U+2026) when cut
  */
 
 static ngx_int_t
@@ -985,15 +987,14 @@ ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
 
     val->number = 0;
 
-    if (op->truncate
-        && ngx_http_itsm_tpl_truncate(&val->str, op->truncate, pool)
-           != NGX_OK)
+    if (op->slack && ngx_http_itsm_tpl_escape_slack(&val->str, pool) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (op->slack) {
-        return ngx_http_itsm_tpl_escape_slack(&val->str, pool);
+    if (op->truncate) {
+        return ngx_http_itsm_tpl_truncate(&val->str, op->truncate,
+                                          op->slack, pool);
     }
 
     return NGX_OK;
@@ -1003,10 +1004,11 @@ ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
 /* at most "max" bytes, the last three of them "..." (U+2026) when cut */
 
 static ngx_int_t
-ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max, ngx_pool_t *pool)
+ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max, ngx_uint_t entities,
+    ngx_pool_t *pool)
 {
     u_char  *p;
-    size_t   len;
+    size_t   len, i;
 
     if (s->len <= max) {
         return NGX_OK;
@@ -1018,6 +1020,21 @@ ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max, ngx_pool_t *pool)
 
     while (len && (s->data[len] & 0xc0) == 0x80) {
         len--;
+    }
+
+    /* not inside "&amp;", "&lt;" or "&gt;": before its "&" */
+
+    if (entities) {
+        for (i = len; i > 0 && len - i < sizeof("&amp;") - 1; i--) {
+            if (s->data[i - 1] == ';') {
+                break;
+            }
+
+            if (s->data[i - 1] == '&') {
+                len = i - 1;
+                break;
+            }
+        }
     }
 
     p = ngx_pnalloc(pool, len + 3);

@@ -1,6 +1,6 @@
-# Template filters: default:'TEXT' for a missing or empty value,
-# truncate:N on a UTF-8 character, slack for Slack's mrkdwn control
-# characters.  What was sent is read from the module's debug log.
+# Template filters: default:'TEXT' for a missing or empty value, slack for
+# Slack's mrkdwn control characters, truncate:N on a UTF-8 character and
+# outside an entity, counting what is sent.  What was sent is read from the module's debug log.
 use Test::Nginx::Socket 'no_plan';
 
 our $Mock = <<'_EOC_';
@@ -66,7 +66,7 @@ itsm deliver body: {"text":"*&lt;!channel&gt; disk &amp; &lt;https://evil.exampl
 
 
 
-=== TEST 4: filters apply truncate then slack whatever their order, and leave a whole number a number
+=== TEST 4: slack escapes before truncate counts, whatever their order, and the cut is never inside an entity; a whole number stays a number
 --- http_config eval: ::connector(q{{"t": "{{ title | slack | truncate:12 }}", "n": "{{ /count | truncate:8 }}", "s": "{{ /count | default:'0' }}"}})
 --- config eval: $::Mock
 --- request eval: ::alert('{"key": "k1", "title": "a<b & c>d efgh", "count": 1234567890}')
@@ -75,7 +75,7 @@ Content-Type: application/json
 --- error_code: 201
 --- grep_error_log eval: $::Body
 --- grep_error_log_out
-itsm deliver body: {"t":"a&lt;b &amp; c&gt;d…","n":1234567890,"s":1234567890}
+itsm deliver body: {"t":"a&lt;b …","n":1234567890,"s":1234567890}
 
 
 

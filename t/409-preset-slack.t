@@ -83,7 +83,7 @@ our $Long = '{"key": "' . ('<' x 400) . '", "title": "' . ('T' x 300) . '", "des
           . '"resource": "' . ('&' x 500) . '", "severity": "warning"}';
 our $LongBody = firing_body(icon => ':large_yellow_circle:', text => 'T' x 300, header => ('T' x 125) . "\x{2026}",
                             description => ('d' x 2996) . "\x{2026}", severity => 'warning',
-                            resource => ('&amp;' x 387) . "\x{2026}", key => ('&lt;' x 387) . "\x{2026}",
+                            resource => ('&amp;' x 395) . "\x{2026}", key => ('&lt;' x 400),
                             link => '(no link)');
 utf8::encode($LongBody);
 
@@ -274,7 +274,7 @@ Content-Type: application/json
 
 
 
-=== TEST 11: Slack's limits: a 300-character title is cut to 128 bytes in the header (150 with the icon), a description to 3000 bytes on a UTF-8 character, a field value to 390 bytes before it is escaped (at most 2000 after); each cut ends with U+2026
+=== TEST 11: Slack's limits: a 300-character title is cut to 128 bytes in the header (150 with the icon), a description to 3000 bytes on a UTF-8 character, a field value to 1980 bytes as sent, escapes included and never cut inside one (Slack's 2000 per field); each cut ends with U+2026
 --- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't11'))
 --- request eval
