@@ -86,5 +86,8 @@ fi
 (cd "$tree" && make -s -f "$objs/Makefile" modules) \
     || die "compiling the module failed"
 
-cp "$objs/ngx_http_itsm_module.so" "$out/ngx_http_itsm_module.so"
+# a new file, renamed over the old one: an nginx that has the old one
+# loaded keeps its pages (cp would rewrite them under it)
+cp "$objs/ngx_http_itsm_module.so" "$out/.ngx_http_itsm_module.so.new"
+mv -f "$out/.ngx_http_itsm_module.so.new" "$out/ngx_http_itsm_module.so"
 echo "build: $out/ngx_http_itsm_module.so (nginx $src_version, $variant)"
