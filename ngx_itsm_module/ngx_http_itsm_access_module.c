@@ -127,6 +127,8 @@ static char *ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_itsm_access_off(ngx_conf_t *cf, ngx_command_t *cmd);
+static void ngx_http_itsm_access_used(ngx_conf_t *cf);
 static char *ngx_http_itsm_access_signature(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1322,9 +1324,8 @@ ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_access_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_uint_t                         i;
-    ngx_http_itsm_access_main_conf_t  *amcf;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
 
     value = cf->args->elts;
 
@@ -1362,9 +1363,7 @@ ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    amcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_itsm_access_module);
-    amcf->used = 1;
+    ngx_http_itsm_access_used(cf);
 
     return NGX_CONF_OK;
 }
@@ -1377,33 +1376,24 @@ ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_access_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_itsm_access_main_conf_t  *amcf;
+    ngx_int_t  rc;
 
     if (alcf->token != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
+    rc = ngx_http_itsm_access_off(cf, cmd);
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        if (cf->args->nelts != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V off\" takes no parameters", &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
+    if (rc != NGX_DECLINED) {
         alcf->token = NULL;
-        return NGX_CONF_OK;
+        return (rc == NGX_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
     }
 
     if (ngx_http_itsm_token_conf(cf, cmd, &alcf->token) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
-    amcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_itsm_access_module);
-    amcf->used = 1;
+    ngx_http_itsm_access_used(cf);
 
     return NGX_CONF_OK;
 }
@@ -1415,35 +1405,63 @@ ngx_http_itsm_access_signature(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_itsm_access_loc_conf_t *alcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_http_itsm_access_main_conf_t  *amcf;
+    ngx_int_t  rc;
 
     if (alcf->sig != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
-    value = cf->args->elts;
+    rc = ngx_http_itsm_access_off(cf, cmd);
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        if (cf->args->nelts != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V off\" takes no parameters", &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
+    if (rc != NGX_DECLINED) {
         alcf->sig = NULL;
-        return NGX_CONF_OK;
+        return (rc == NGX_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
     }
 
     if (ngx_http_itsm_sig_conf(cf, cmd, &alcf->sig) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_itsm_access_used(cf);
+
+    return NGX_CONF_OK;
+}
+
+
+/* NGX_OK: "DIRECTIVE off;"; NGX_DECLINED: not "off"; NGX_ERROR: "off"
+ * with more parameters */
+
+static ngx_int_t
+ngx_http_itsm_access_off(ngx_conf_t *cf, ngx_command_t *cmd)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (value[1].len != 3 || ngx_strncmp(value[1].data, "off", 3) != 0) {
+        return NGX_DECLINED;
+    }
+
+    if (cf->args->nelts != 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V off\" takes no parameters", &cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the access phase has work: its handlers and counters are set up */
+
+static void
+ngx_http_itsm_access_used(ngx_conf_t *cf)
+{
+    ngx_http_itsm_access_main_conf_t  *amcf;
+
     amcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_itsm_access_module);
     amcf->used = 1;
-
-    return NGX_CONF_OK;
 }
 
 
@@ -1793,8 +1811,7 @@ static ngx_http_itsm_jwt_conf_t *
 ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
     ngx_http_itsm_access_loc_conf_t *alcf)
 {
-    ngx_http_itsm_jwt_conf_t          *jcf;
-    ngx_http_itsm_access_main_conf_t  *amcf;
+    ngx_http_itsm_jwt_conf_t  *jcf;
 
     if (alcf->jwt == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1826,9 +1843,7 @@ ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
 
     alcf->jwt = jcf;
 
-    amcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_itsm_access_module);
-    amcf->used = 1;
+    ngx_http_itsm_access_used(cf);
 
     return jcf;
 }

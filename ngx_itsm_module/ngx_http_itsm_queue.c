@@ -33,6 +33,9 @@ static void ngx_http_itsm_queue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_queue_replay(ngx_http_request_t *r);
 static ngx_http_itsm_alert_t *ngx_http_itsm_queue_alert(ngx_http_request_t *r,
     ngx_str_t *text);
+static char *ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_handler_pt handler, const char *what);
+static ngx_int_t ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r);
 
 
 static u_char  ngx_http_itsm_queue_token[NGX_HTTP_ITSM_QUEUE_TOKEN_LEN * 2];
@@ -144,6 +147,17 @@ char *
 ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    return ngx_http_itsm_queue_location(cf, cmd, ngx_http_itsm_queue_handler,
+                                        "delivers what waits in the store");
+}
+
+
+/* a location whose content handler works on the store */
+
+static char *
+ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_handler_pt handler, const char *what)
+{
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
@@ -151,9 +165,8 @@ ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (imcf->store == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"itsm_replay\" delivers what waits in the "
-                           "store: declare \"itsm_store\" at http level "
-                           "before it");
+                           "\"%V\" %s: declare \"itsm_store\" at http "
+                           "level before it", &cmd->name, what);
         return NGX_CONF_ERROR;
     }
 
@@ -163,7 +176,7 @@ ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return "cannot be combined with another content handler";
     }
 
-    clcf->handler = ngx_http_itsm_queue_handler;
+    clcf->handler = handler;
 
     return NGX_CONF_OK;
 }
@@ -548,35 +561,13 @@ invalid:
  * status page, a location to restrict to operators.
  */
 
-static ngx_int_t ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r);
-
-
 char *
 ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_itsm_main_conf_t  *imcf;
-
-    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
-
-    if (imcf->store == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"itsm_requeue\" acts on the store's dead "
-                           "letters: declare \"itsm_store\" at http level "
-                           "before it");
-        return NGX_CONF_ERROR;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "cannot be combined with another content handler";
-    }
-
-    clcf->handler = ngx_http_itsm_queue_requeue_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_itsm_queue_location(cf, cmd,
+                                        ngx_http_itsm_queue_requeue_handler,
+                                        "acts on the store's dead letters");
 }
 
 

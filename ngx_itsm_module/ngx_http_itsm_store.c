@@ -65,6 +65,17 @@ typedef struct {
 } ngx_http_itsm_store_pend_t;
 
 
+typedef ngx_int_t (*ngx_http_itsm_store_walk_pt)(void *data, ngx_str_t *key,
+    ngx_http_itsm_store_pend_t *head);
+
+
+typedef struct {
+    time_t                       now;
+    ngx_http_itsm_store_due_pt   handler;
+    void                        *data;
+} ngx_http_itsm_store_due_t;
+
+
 /* the record as stored: fixed size, little-endian host order */
 
 typedef struct {
@@ -95,6 +106,13 @@ static ngx_int_t ngx_http_itsm_store_write(ngx_http_itsm_store_t *store,
     MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync);
 static ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
+static ngx_int_t ngx_http_itsm_store_pending_walk(
+    ngx_http_itsm_store_t *store, ngx_http_itsm_store_walk_pt handler,
+    void *data);
+static ngx_int_t ngx_http_itsm_store_due(void *data, ngx_str_t *key,
+    ngx_http_itsm_store_pend_t *head);
+static ngx_int_t ngx_http_itsm_store_count(void *data, ngx_str_t *key,
+    ngx_http_itsm_store_pend_t *head);
 
 
 ngx_http_itsm_store_t *
@@ -690,6 +708,38 @@ ngx_int_t
 ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
     ngx_http_itsm_store_due_pt handler, void *data)
 {
+    ngx_http_itsm_store_due_t  due;
+
+    due.now = now;
+    due.handler = handler;
+    due.data = data;
+
+    return ngx_http_itsm_store_pending_walk(store, ngx_http_itsm_store_due,
+                                            &due);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_due(void *data, ngx_str_t *key,
+    ngx_http_itsm_store_pend_t *head)
+{
+    ngx_http_itsm_store_due_t *due = data;
+
+    if (head->due > due->now) {
+        return NGX_OK;
+    }
+
+    return due->handler(due->data, key, head->attempts);
+}
+
+
+/* every pending delivery, in a read transaction, until "handler" says
+ * something else than NGX_OK */
+
+static ngx_int_t
+ngx_http_itsm_store_pending_walk(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_walk_pt handler, void *data)
+{
     int                          rc;
     MDB_val                      k, v;
     ngx_str_t                    key;
@@ -715,14 +765,10 @@ ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
 
         ngx_memcpy(&head, v.mv_data, sizeof(head));
 
-        if (head.due > now) {
-            continue;
-        }
-
         key.data = k.mv_data;
         key.len = k.mv_size;
 
-        if (handler(data, &key, head.attempts) != NGX_OK) {
+        if (handler(data, &key, &head) != NGX_OK) {
             break;
         }
     }
@@ -1014,43 +1060,32 @@ ngx_int_t
 ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     ngx_uint_t *waiting, ngx_uint_t *dead)
 {
-    int                          rc;
-    MDB_val                      k, v;
-    MDB_cursor                  *cursor;
-    ngx_http_itsm_store_pend_t   head;
+    ngx_uint_t  count[2];
 
-    *waiting = 0;
-    *dead = 0;
+    count[0] = 0;
+    count[1] = 0;
 
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    if (ngx_http_itsm_store_pending_walk(store, ngx_http_itsm_store_count,
+                                         count)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    rc = mdb_cursor_open(store->reader, store->pending, &cursor);
-    if (rc != 0) {
-        mdb_txn_reset(store->reader);
-        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
-    }
+    *waiting = count[0];
+    *dead = count[1];
 
-    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+    return NGX_OK;
+}
 
-        if (v.mv_size < sizeof(head)) {
-            continue;
-        }
 
-        ngx_memcpy(&head, v.mv_data, sizeof(head));
+static ngx_int_t
+ngx_http_itsm_store_count(void *data, ngx_str_t *key,
+    ngx_http_itsm_store_pend_t *head)
+{
+    ngx_uint_t *count = data;
 
-        if (head.due == NGX_HTTP_ITSM_PENDING_DEAD) {
-            (*dead)++;
-
-        } else {
-            (*waiting)++;
-        }
-    }
-
-    mdb_cursor_close(cursor);
-    mdb_txn_reset(store->reader);
+    count[head->due == NGX_HTTP_ITSM_PENDING_DEAD]++;
 
     return NGX_OK;
 }
