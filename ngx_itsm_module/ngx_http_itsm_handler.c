@@ -1759,7 +1759,7 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     for (i = 0; i < ctx->results.nelts; i++) {
         len += sizeof("{\"key\":\"\",\"action\":\"\",\"outcome\":\"\","
                       "\"connector\":\"\",\"ticket_id\":\"\","
-                      "\"reason\":\"\"},") - 1
+                      "\"reason\":\"\",\"replayed\":true},") - 1
                + res[i].key.len + ngx_escape_json(NULL, res[i].key.data,
                                                   res[i].key.len)
                + ngx_http_itsm_action_names[res[i].action].len
@@ -1806,6 +1806,13 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
         if (res[i].reason) {
             p = ngx_sprintf(p, ",\"reason\":\"%s\"", res[i].reason);
+        }
+
+        /* the first answer again, and nothing sent this time */
+
+        if (res[i].replayed) {
+            p = ngx_cpymem(p, ",\"replayed\":true",
+                           sizeof(",\"replayed\":true") - 1);
         }
 
         *p++ = '}';

@@ -1,6 +1,6 @@
 # A delivery seen twice (same Idempotency-Key or webhook-id header, or the
 # id a template picks from the payload) gets 200 and the first answer
-# again, and does nothing else.
+# again, each result marked "replayed":true, and does nothing else.
 use Test::Nginx::Socket 'no_plan';
 
 our $HttpConfig = <<'_EOC_';
@@ -42,7 +42,7 @@ Idempotency-Key: delivery-0001
 [201, 200]
 --- response_body_like eval
 [qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"(T\d+)"\}\]\}$/,
- qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}\]\}$/]
+ qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}\]\}$/]
 
 
 
@@ -69,7 +69,9 @@ delivery "delivery-0001" was seen before
 --- error_code eval
 [201, 200, 200]
 --- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"created"/, qr/"action":"comment","outcome":"commented"/]
+[qr/"outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
+ qr/"outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
+ qr/"action":"comment","outcome":"commented","connector":"mock","ticket_id":"T\d+"\}/]
 
 
 
@@ -85,7 +87,9 @@ Content-Type: application/json
 --- error_code eval
 [201, 200, 200]
 --- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"created"/, qr/"outcome":"commented"/]
+[qr/"outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
+ qr/"outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
+ qr/"outcome":"commented","connector":"mock","ticket_id":"T\d+"\}/]
 
 
 
@@ -100,7 +104,8 @@ Idempotency-Key: same
 --- error_code eval
 [201, 200]
 --- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"commented"/]
+[qr/"outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
+ qr/"outcome":"commented","connector":"mock","ticket_id":"T\d+"\}/]
 
 
 
@@ -125,7 +130,7 @@ POST /short
 --- more_headers
 Content-Type: application/json
 --- error_code: 200
---- response_body_like: "outcome":"commented"
+--- response_body_like: "outcome":"commented","connector":"mock","ticket_id":"T\d+"\}
 
 
 
@@ -156,6 +161,6 @@ Content-Type: application/json
 --- error_code eval
 [201, 200, 200]
 --- response_body_like eval
-[qr/"key":"aaaa","action":"create","outcome":"created".*"key":"bbbb","action":"create","outcome":"created"/,
- qr/"key":"bbbb","action":"create","outcome":"created".*"key":"aaaa","action":"create","outcome":"created"/,
- qr/"key":"aaaa","action":"create","outcome":"created".*"key":"bbbb","action":"comment","outcome":"commented"/]
+[qr/"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}.*"key":"bbbb","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
+ qr/"key":"bbbb","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}.*"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
+ qr/"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}.*"key":"bbbb","action":"comment","outcome":"commented","connector":"mock","ticket_id":"T\d+"\}/]

@@ -79,10 +79,12 @@ our $Resolve = "POST $Api/20/comment\n"
 # a whole answer, exactly, with its final newline
 sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
 
+# replayed: a delivery seen before, its first answer given again
 sub answer {
-    my ($action, $outcome) = @_;
+    my ($action, $outcome, $replayed) = @_;
+    my $r = $replayed ? ',"replayed":true' : '';
     my $a = '{"status":"' . $outcome . '","alerts":[{"key":"' . $AlertId
-          . qq(","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"}]}\n);
+          . qq(","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"$r}]}\n);
     return qr/^\Q$a\E\z/;
 }
 
@@ -124,7 +126,7 @@ Content-Type: application/json
 --- error_code eval
 [201, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('create', 'created'),
+[::answer('create', 'created'), ::answer('create', 'created', 'replayed'),
  ::answer('resolve', 'resolved'), ItsmPreset::log_like($::Create . $::Resolve)]
 --- no_error_log
 [error]

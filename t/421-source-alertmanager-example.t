@@ -54,11 +54,13 @@ our $Resolve = "POST $Api/20/comment\n"
 # a whole answer, exactly, with its final newline
 sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
 
-# the answer: one [key, action, outcome] per alert, ticket 20
+# the answer: one [key, action, outcome, replayed] per alert, ticket 20;
+# replayed (optional): a delivery seen before, its first answer given again
 sub answer {
     my $status = @_ == 1 ? $_[0][2] : 'processed';
     my $a = '{"status":"' . $status . '","alerts":['
-          . join(',', map { qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"}) } @_)
+          . join(',', map { my $r = $_->[3] ? ',"replayed":true' : '';
+                            qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"$r}) } @_)
           . "]}\n";
     return qr/^\Q$a\E\z/;
 }
@@ -66,6 +68,9 @@ sub answer {
 our @Created = (['e89f0b4e228ce84f', 'create', 'created'],
                 ['a95c4c431a852cd0', 'create', 'created'],
                 ['67852b92253594b5', 'create', 'created']);
+
+# the same alerts sent again: their first answers, replayed
+our @Replayed = map { [@$_, 'replayed'] } @Created;
 
 # alertmanager.yml as Alertmanager itself reads it
 SKIP: {
@@ -110,8 +115,8 @@ __DATA__
 --- error_code eval
 [201, 200, 200, 200]
 --- response_body_like eval
-[::answer(@::Created), ::answer(@::Created),
- ::answer($::Created[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Created[2]),
+[::answer(@::Created), ::answer(@::Replayed),
+ ::answer($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
  ItsmPreset::log_like($::Creates . $::Resolve)]
 --- no_error_log
 [error]
@@ -164,8 +169,8 @@ __DATA__
 [201, 200, 200, 200]
 --- response_body_like eval
 [::answer(@::Created),
- ::answer($::Created[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Created[2]),
- ::answer($::Created[0], ['a95c4c431a852cd0', 'reopen', 'reopened'], $::Created[2]),
+ ::answer($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
+ ::answer($::Replayed[0], ['a95c4c431a852cd0', 'reopen', 'reopened'], $::Replayed[2]),
  ItsmPreset::log_like($::Creates . $::Resolve
      . "POST $::Api/20/comment\n" . q{{"Content":"The alert fired again (seen 3 times since TIME, severity critical); reopened by ngx_itsm_module.\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain","Status":"open"}} . "\n")]
 --- no_error_log

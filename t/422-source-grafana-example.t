@@ -58,14 +58,20 @@ our $Creates = join '', map { "POST $Api\n$_\n" }
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nThe system has high CPU usage","ContentType":"text/plain","Status":"resolved"}) . "\n";
 
+# the answer: one [key, action, outcome, replayed] per alert, ticket 20;
+# replayed (optional): a delivery seen before, its first answer given again
 sub answer {
     my $a = '{"status":"processed","alerts":['
-          . join(',', map { qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"}) } @_)
+          . join(',', map { my $r = $_->[3] ? ',"replayed":true' : '';
+                            qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"$r}) } @_)
           . "]}\n";
     return qr/^\Q$a\E\z/;
 }
 
 our @Created = (['c6eadffa33fcdf37', 'create', 'created'], ['bc97ff14869b13e3', 'create', 'created']);
+
+# the same alerts sent again: their first answers, replayed
+our @Replayed = map { [@$_, 'replayed'] } @Created;
 
 no_shuffle();
 no_root_location();
@@ -99,8 +105,8 @@ __DATA__
 --- error_code eval
 [201, 200, 200, 200]
 --- response_body_like eval
-[::answer(@::Created), ::answer(@::Created),
- ::answer($::Created[0], ['bc97ff14869b13e3', 'resolve', 'resolved']),
+[::answer(@::Created), ::answer(@::Replayed),
+ ::answer($::Replayed[0], ['bc97ff14869b13e3', 'resolve', 'resolved']),
  ItsmPreset::log_like($::Creates . $::Resolve)]
 --- no_error_log
 [error]

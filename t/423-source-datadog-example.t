@@ -89,9 +89,12 @@ our $Resolve = "POST $Api/20/comment\n"
 # a whole answer, exactly, with its final newline
 sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
 
+# $extra: more fields (a reason); $replayed: a delivery seen before, its
+# first answer given again
 sub answer {
-    my ($action, $outcome, $extra) = @_;
+    my ($action, $outcome, $extra, $replayed) = @_;
     $extra //= '';
+    $extra .= ',"replayed":true' if $replayed;
     my $a = qq({"status":"$outcome","alerts":[{"key":"$Cycle","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"$extra}]}\n);
     return qr/^\Q$a\E\z/;
 }
@@ -112,7 +115,7 @@ __DATA__
 --- error_code eval
 [201, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('create', 'created'), ::answer('resolve', 'resolved'),
+[::answer('create', 'created'), ::answer('create', 'created', '', 'replayed'), ::answer('resolve', 'resolved'),
  ItsmPreset::log_like($::Create . $::Resolve)]
 --- no_error_log
 [error]

@@ -87,9 +87,11 @@ our $Reopen = "POST $Api/20/comment\n"
 # a whole answer, exactly, with its final newline
 sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
 
+# replayed: a delivery seen before, its first answer given again
 sub answer {
-    my ($action, $outcome) = @_;
-    my $a = qq({"status":"$outcome","alerts":[{"key":"$Id","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"}]}\n);
+    my ($action, $outcome, $replayed) = @_;
+    my $r = $replayed ? ',"replayed":true' : '';
+    my $a = qq({"status":"$outcome","alerts":[{"key":"$Id","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"$r}]}\n);
     return qr/^\Q$a\E\z/;
 }
 
@@ -109,7 +111,7 @@ __DATA__
 --- error_code eval
 [201, 200, 200, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('create', 'created'), ::answer('update', 'updated'),
+[::answer('create', 'created'), ::answer('create', 'created', 'replayed'), ::answer('update', 'updated'),
  ::answer('resolve', 'resolved'), ::answer('reopen', 'reopened'),
  ItsmPreset::log_like($::Create . $::Update . $::Resolve . $::Reopen)]
 --- no_error_log
