@@ -917,6 +917,7 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
 {
     u_char                      *p;
     ngx_str_t                    value;
+    ngx_uint_t                   n;
     ngx_http_itsm_access_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_itsm_access_module);
@@ -933,7 +934,9 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
             break;
 
         case NGX_HTTP_ITSM_ACCESS_VAR_SECRET:
-            if (ctx->sig == NULL || ctx->sig->secret == 0) {
+            n = (ctx->sig && ctx->sig->secret) ? ctx->sig->secret
+                                               : ctx->token;
+            if (n == 0) {
                 break;
             }
 
@@ -943,7 +946,7 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
             }
 
             value.data = p;
-            value.len = ngx_sprintf(p, "%ui", ctx->sig->secret) - p;
+            value.len = ngx_sprintf(p, "%ui", n) - p;
             break;
 
         default: /* NGX_HTTP_ITSM_ACCESS_VAR_ID */

@@ -764,6 +764,7 @@ typedef struct {
     ngx_http_itsm_access_e       result;
     ngx_str_t                    error;        /* the JSON message */
     ngx_http_itsm_sig_req_t     *sig;
+    ngx_uint_t                   token;        /* 1-based, that matched */
 
     unsigned                     reading:1;    /* the body is being read */
     unsigned                     async:1;

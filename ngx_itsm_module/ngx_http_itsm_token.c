@@ -118,7 +118,8 @@ static char *
 ngx_http_itsm_token_add(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
     ngx_str_t *token, ngx_str_t *where)
 {
-    u_char     *digest;
+    u_char     *digest, *d;
+    ngx_uint_t  i;
     ngx_str_t   empty = ngx_null_string;
 
     /* the token itself is never logged, only where it came from */
@@ -146,6 +147,24 @@ ngx_http_itsm_token_add(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "EVP_Digest() failed");
         return NGX_CONF_ERROR;
+    }
+
+    /* each token once: $itsm_access_secret names the one that matched */
+
+    d = tcf->digests.elts;
+
+    for (i = 0; i + 1 < tcf->digests.nelts; i++) {
+        if (ngx_memcmp(d + i * SHA256_DIGEST_LENGTH, digest,
+                       SHA256_DIGEST_LENGTH)
+            == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "token %ui of itsm_token%s%V is the same as "
+                               "token %ui; list each token once",
+                               tcf->digests.nelts, where ? " in " : "",
+                               where ? where : &empty, i + 1);
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -213,10 +232,11 @@ ngx_http_itsm_access_e
 ngx_http_itsm_token_check(ngx_http_request_t *r,
     ngx_http_itsm_token_conf_t *tcf)
 {
-    u_char      *digest;
-    ngx_str_t    token;
-    ngx_uint_t   i, match;
-    u_char       got[SHA256_DIGEST_LENGTH];
+    u_char                      *digest;
+    ngx_str_t                    token;
+    ngx_uint_t                   i, match, eq;
+    ngx_http_itsm_access_ctx_t  *ctx;
+    u_char                       got[SHA256_DIGEST_LENGTH];
 
     if (ngx_http_complex_value(r, &tcf->value, &token) != NGX_OK) {
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
@@ -238,15 +258,18 @@ ngx_http_itsm_token_check(ngx_http_request_t *r,
                                          "EVP_Digest() failed");
     }
 
-    /* every digest is compared: no early exit */
+    /* every digest is compared: no early exit; which one matched is kept
+     * for $itsm_access_secret, so that a rotation shows when the old
+     * token is no longer sent */
 
     match = 0;
     digest = tcf->digests.elts;
 
     for (i = 0; i < tcf->digests.nelts; i++) {
-        match |= (CRYPTO_memcmp(got, digest + i * SHA256_DIGEST_LENGTH,
-                                SHA256_DIGEST_LENGTH)
-                  == 0);
+        eq = (CRYPTO_memcmp(got, digest + i * SHA256_DIGEST_LENGTH,
+                            SHA256_DIGEST_LENGTH)
+              == 0);
+        match |= eq * (i + 1);
     }
 
     if (!match) {
@@ -256,6 +279,9 @@ ngx_http_itsm_token_check(ngx_http_request_t *r,
                                          "endpoint accepts",
                                          &tcf->value.value);
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_access_module);
+    ctx->token = match;
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }

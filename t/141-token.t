@@ -117,12 +117,13 @@ $::Locations . qq{
 
 
 
-=== TEST 5: file=: one token per line (rotation: old and new both pass), comments, CRLF; a query argument as the source
+=== TEST 5: file=: one token per line (rotation: old and new both pass, $itsm_access_secret says which), comments, CRLF; a query argument as the source
 --- http_config eval: $::HttpConfig
 --- config eval
 $::Locations . q{
     location = /alerts {
         itsm_token $arg_token file=$TEST_NGINX_HTML_DIR/tokens.txt;
+        add_header X-Token-Line $itsm_access_secret always;
         itsm_pass mock;
     }
 }
@@ -141,6 +142,8 @@ new-fedcba9876543210fedc
 Content-Type: application/json
 --- error_code eval
 [201, 201, 401, 401]
+--- response_headers eval
+["X-Token-Line: 1", "X-Token-Line: 2", "X-Token-Line:", "X-Token-Line:"]
 
 
 
@@ -226,3 +229,12 @@ tiny
 [qr/a token of itsm_token in \S+short\.txt has 4 bytes/]
 --- no_error_log
 tiny
+
+
+
+=== TEST 12: config: a token listed twice
+--- config
+    location = /alerts { itsm_token $http_x_itsm_token 0123456789abcdef0123 0123456789abcdef0123; }
+--- must_die
+--- error_log eval
+qr/token 2 of itsm_token is the same as token 1; list each token once/
