@@ -616,9 +616,13 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->tpl.record = NULL;
     ngx_str_null(&ctx->tpl.ticket_id);
 
+    ngx_str_null(&ctx->tpl.key);
+
     if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->tpl.key = ctx->key;
 
     ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
 

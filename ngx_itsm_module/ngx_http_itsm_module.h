@@ -178,6 +178,7 @@ typedef struct {
     ngx_http_itsm_record_t      *record;       /* NULL without a store */
     ngx_str_t                    ticket_id;
     ngx_str_t                    lookup;       /* read by the action's lookup */
+    ngx_str_t                    key;          /* the correlation key */
     ngx_uint_t                   occurrences;  /* this alert included */
     time_t                       last_seen;    /* before this alert */
 } ngx_http_itsm_tpl_ctx_t;

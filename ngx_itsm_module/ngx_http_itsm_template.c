@@ -36,6 +36,7 @@ typedef enum {
     NGX_HTTP_ITSM_EXPR_FIRST_SEEN,
     NGX_HTTP_ITSM_EXPR_LAST_SEEN,
     NGX_HTTP_ITSM_EXPR_LOOKUP,
+    NGX_HTTP_ITSM_EXPR_CORRELATION,
     NGX_HTTP_ITSM_EXPR_VARIABLE,
     NGX_HTTP_ITSM_EXPR_POINTER
 } ngx_http_itsm_tpl_expr_e;
@@ -50,6 +51,7 @@ static ngx_str_t  ngx_http_itsm_tpl_record_names[] = {
     ngx_string("first_seen"),
     ngx_string("last_seen"),
     ngx_string("lookup"),
+    ngx_string("correlation_key"),
     ngx_null_string
 };
 
@@ -503,6 +505,7 @@ ngx_http_itsm_tpl_filter(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *filter,
 /*
  * expr:  a field of the alert (title, severity, ...), "ticket_id",
  *        "occurrences", "first_seen", "last_seen", "lookup",
+ *        "correlation_key" (the connector's key; the alert's by default),
  *        "$variable" (any nginx variable) or "/json/pointer" into the
  *        alert's own object in the payload.
  */
@@ -594,7 +597,8 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
                            "unknown name \"%V\" in template \"%V\"; use an "
                            "alert field (%s), ticket_id, occurrences, "
-                           "first_seen, last_seen, lookup, $variable or a "
+                           "first_seen, last_seen, lookup, correlation_key, "
+                           "$variable or a "
                            "/json/pointer", &name, &b->tpl->source,
                            ngx_http_itsm_alert_field_list(b->cf->pool));
         return NGX_ERROR;
@@ -856,6 +860,11 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
 
     case NGX_HTTP_ITSM_EXPR_LOOKUP:
         val->str = tctx->lookup;
+        val->found = (val->str.data != NULL);
+        return;
+
+    case NGX_HTTP_ITSM_EXPR_CORRELATION:
+        val->str = tctx->key;
         val->found = (val->str.data != NULL);
         return;
 

@@ -82,7 +82,7 @@ qr/invalid JSON in body template "inline body": .* \(template line 1, column \d+
 --- config
 --- must_die
 --- error_log eval
-qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource, severity_raw, group_key, starts_at, ends_at, link, configuration_items, target_ids, external_url\), ticket_id, occurrences, first_seen, last_seen, lookup, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
+qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource, severity_raw, group_key, starts_at, ends_at, link, configuration_items, target_ids, external_url\), ticket_id, occurrences, first_seen, last_seen, lookup, correlation_key, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
 
 
 

@@ -368,3 +368,44 @@ qr/invalid parameter "comment": only "on_refire reopen \[window=TIME\] \[comment
 --- must_die
 --- error_log eval
 qr/itsm_connector "mock" \(\S+:\d+\): "on_refire reopen comment" needs the "comment" action/
+
+
+
+=== TEST 24: templates read the correlation key ({{ correlation_key }}), the alert's key when the connector has no "key"
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST "/ticket?alias={{ correlation_key }}" 'body={"title": "{{ title }}", "alias": "{{ correlation_key }}", "alert": "{{ key }}"}';
+        ticket_id /id;
+        key       "{{ resource }}";
+    }
+    itsm_connector plain {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"alias": "{{ correlation_key }}"}';
+        ticket_id /id;
+    }
+--- config eval
+$::Mock . '    location = /plain { itsm_pass plain; }'
+--- request eval
+["POST /alerts\n{\"key\": \"disk\", \"title\": \"Disk full\", \"resource\": \"db 1\"}",
+ "POST /plain\n{\"key\": \"disk\", \"title\": \"Disk full\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 201]
+--- response_body_like eval
+[qr/"key":"db 1","action":"create"/, qr/"key":"disk","action":"create"/]
+
+
+
+=== TEST 25: templates read the correlation key: what the ITSM received
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: create POST "[^"]+|itsm deliver body: .*/
+--- grep_error_log_out
+itsm deliver: create POST "/_itsm/mock/ticket?alias=db%201
+itsm deliver body: {"title":"Disk full","alias":"db 1","alert":"disk"}
+itsm deliver: create POST "/_itsm/mock/ticket?
+itsm deliver body: {"alias":"disk"}
