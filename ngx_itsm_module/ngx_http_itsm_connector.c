@@ -50,7 +50,6 @@ static char *ngx_http_itsm_conn_key(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
     ngx_uint_t *method);
-static ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
 
 
@@ -503,12 +502,14 @@ ngx_http_itsm_conn_key(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
 }
 
 
-static ngx_int_t
+/* an action's index by its name; NGX_ERROR: no such action */
+
+ngx_int_t
 ngx_http_itsm_conn_action_index(ngx_str_t *name)
 {
     ngx_int_t  i;
 
-    for (i = 0; ngx_http_itsm_action_names[i].len; i++) {
+    for (i = 0; i < NGX_HTTP_ITSM_NACTIONS; i++) {
         if (ngx_http_itsm_action_names[i].len == name->len
             && ngx_strncmp(ngx_http_itsm_action_names[i].data, name->data,
                            name->len)
@@ -518,8 +519,7 @@ ngx_http_itsm_conn_action_index(ngx_str_t *name)
         }
     }
 
-    /* only reached for names listed in ngx_http_itsm_conn_cmds */
-    return 0;
+    return NGX_ERROR;
 }
 
 

@@ -54,6 +54,9 @@ static ngx_int_t ngx_http_itsm_handler_start(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_send(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_deliver(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
+    ngx_http_itsm_action_t *action);
 static ngx_int_t ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
@@ -615,7 +618,6 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->tpl.alert = ctx->alert;
     ctx->tpl.record = NULL;
     ngx_str_null(&ctx->tpl.ticket_id);
-
     ngx_str_null(&ctx->tpl.key);
 
     if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
@@ -1042,6 +1044,16 @@ ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         action = conn->actions[index];
     }
 
+    return ngx_http_itsm_handler_deliver(r, ctx, index, action);
+}
+
+
+/* NGX_DONE: the request is in flight; a failure to make it ends the claim */
+
+static ngx_int_t
+ngx_http_itsm_handler_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
+{
     if (ngx_http_itsm_deliver(r, ctx, index, action) != NGX_OK) {
         ngx_http_itsm_handler_release(ctx);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1186,12 +1198,11 @@ ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                   &ngx_http_itsm_action_names[ctx->action], ctx->status,
                   &ctx->key, due - ngx_time());
 
+    ngx_http_itsm_handler_release(ctx);
+
     if (ngx_http_itsm_queue_save(r, ctx, due) != NGX_OK) {
-        ngx_http_itsm_handler_release(ctx);
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
-
-    ngx_http_itsm_handler_release(ctx);
 
     ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
     ctx->plan.reason = "the ITSM is unavailable; the alert is kept and "
@@ -1289,15 +1300,8 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
 
         ctx->looking = 0;
 
-        if (ngx_http_itsm_deliver(r, ctx, ctx->action,
-                                  conn->actions[ctx->action])
-            != NGX_OK)
-        {
-            ngx_http_itsm_handler_release(ctx);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return NGX_DONE;
+        return ngx_http_itsm_handler_deliver(r, ctx, ctx->action,
+                                             conn->actions[ctx->action]);
     }
 
     /* a warning: the ticket was moved by hand, or the wanted names do not

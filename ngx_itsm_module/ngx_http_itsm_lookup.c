@@ -28,7 +28,6 @@
 #define NGX_HTTP_ITSM_LOOKUP_OFFER_MAX  512
 
 
-static ngx_int_t ngx_http_itsm_lookup_action(ngx_str_t *name);
 static char *ngx_http_itsm_lookup_param(ngx_conf_t *cf,
     ngx_http_itsm_lookup_t *lk, ngx_str_t *param);
 static char *ngx_http_itsm_lookup_pointer(ngx_conf_t *cf, ngx_str_t *param,
@@ -52,7 +51,7 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
     ngx_uint_t               i;
     ngx_http_itsm_lookup_t  *lk;
 
-    index = ngx_http_itsm_lookup_action(&value[1]);
+    index = ngx_http_itsm_conn_action_index(&value[1]);
 
     if (index == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -134,25 +133,6 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
     conn->lookups[index] = lk;
 
     return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_itsm_lookup_action(ngx_str_t *name)
-{
-    ngx_int_t  i;
-
-    for (i = 0; i < NGX_HTTP_ITSM_NACTIONS; i++) {
-        if (ngx_http_itsm_action_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_action_names[i].data, name->data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
 }
 
 

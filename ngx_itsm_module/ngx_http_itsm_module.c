@@ -27,6 +27,8 @@ static void *ngx_http_itsm_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_itsm_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_itsm_queue_flag(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_itsm_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -144,7 +146,7 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
 
     { ngx_string("itsm_queue"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_itsm_queue_flag,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_itsm_loc_conf_t, queue),
       NULL },
@@ -419,17 +421,23 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER);
     ngx_conf_merge_value(conf->queue, prev->queue, 0);
 
+    if (conf->queue_file == NULL) {
+        conf->queue_file = prev->queue_file;
+        conf->queue_line = prev->queue_line;
+    }
+
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
 
     if (conf->queue
         && (imcf->store == NULL || imcf->replay_url.len == 0))
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"itsm_queue on\" keeps what the ITSM could not take "
-                      "in the store and delivers it later through the "
-                      "replay location: declare \"itsm_store\" and "
+                      "\"itsm_queue on\" in %s:%ui keeps what the ITSM could "
+                      "not take in the store and delivers it later through "
+                      "the replay location: declare \"itsm_store\" and "
                       "\"itsm_replay_url\" at http level, and a location "
-                      "with \"itsm_replay\"");
+                      "with \"itsm_replay\"",
+                      conf->queue_file, conf->queue_line);
         return NGX_CONF_ERROR;
     }
 
@@ -476,6 +484,27 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* itsm_queue on|off; where it was said, for the check at merge time, when
+ * itsm_store and itsm_replay_url are known wherever they are written */
+
+static char *
+ngx_http_itsm_queue_flag(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_loc_conf_t *ilcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK) {
+        ilcf->queue_file = cf->conf_file->file.name.data;
+        ilcf->queue_line = cf->conf_file->line;
+    }
+
+    return rv;
 }
 
 

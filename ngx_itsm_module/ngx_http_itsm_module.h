@@ -283,6 +283,8 @@ typedef struct {
     ngx_uint_t                   max_depth;
     time_t                       retry_after;
     ngx_flag_t                   queue;        /* itsm_queue */
+    u_char                      *queue_file;   /* where it was set */
+    ngx_uint_t                   queue_line;
     ngx_flag_t                   status_prometheus;
 
     ngx_http_itsm_tpl_t         *dedup;        /* delivery id template */
@@ -363,6 +365,7 @@ char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
     ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
+ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 
 /* ngx_http_itsm_lookup.c */
 char *ngx_http_itsm_lookup_directive(ngx_conf_t *cf,

@@ -181,10 +181,6 @@ ngx_http_itsm_token_file(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
     u_char     *p, *last, *eol;
     ngx_str_t   text, line;
 
-    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     if (ngx_http_itsm_access_read_file(cf, name, &text) != NGX_OK) {
         return NGX_CONF_ERROR;
     }

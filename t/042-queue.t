@@ -109,7 +109,7 @@ is now a dead letter: see the status page, and itsm_requeue to try again
 
 
 
-=== TEST 6: itsm_requeue: what the ITSM received
+=== TEST 6: itsm_requeue: the requeued alert was delivered (an open ticket) and nothing waits
 --- init
 sleep 2.5;
 --- request
@@ -137,7 +137,7 @@ Content-Type: application/json
     location = /alerts { itsm_queue on; }
 --- must_die
 --- error_log eval
-qr/"itsm_queue on" keeps what the ITSM could not take in the store and delivers it later through the replay location: declare "itsm_store" and "itsm_replay_url" at http level, and a location with "itsm_replay"/
+qr/"itsm_queue on" in \S+nginx\.conf:\d+ keeps what the ITSM could not take in the store and delivers it later through the replay location: declare "itsm_store" and "itsm_replay_url" at http level, and a location with "itsm_replay"/
 
 
 

@@ -206,7 +206,7 @@ qr/"X-ITSM-Token" in "itsm_token" is not a variable: the first parameter says wh
 
 
 
-=== TEST 10: config: a token file without tokens, and the short token in a file is named by its file, not its text
+=== TEST 10: config: a token file without tokens
 --- config
     location = /alerts { itsm_token $http_x_itsm_token file=$TEST_NGINX_HTML_DIR/empty.txt; }
 --- user_files
