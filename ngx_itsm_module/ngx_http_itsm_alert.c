@@ -6,6 +6,8 @@
 
 #include "ngx_http_itsm_module.h"
 
+#include <ngx_md5.h>
+
 
 /*
  * The normalized alert and the source profiles that produce it.
@@ -520,6 +522,50 @@ ngx_http_itsm_alert_create(ngx_http_request_t *r,
     return alert;
 }
 
+
+/*
+ * What the alert says, as one number: two alerts with the same hash are
+ * the same alert (a copy from an HA sender, a retry, a storm), so that
+ * one joins the other in flight, and a repeat held in a cooldown adds
+ * nothing.  Every normalized field counts (a note in the description, a
+ * change of severity, a new startsAt), each with its length, so that no
+ * two different alerts run together; the raw JSON does not (timestamps
+ * of the delivery itself).
+ */
+
+uint64_t
+ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert)
+{
+    u_char      digest[16];
+    uint64_t    hash;
+    uint32_t    len;
+    ngx_md5_t   md5;
+    ngx_uint_t  i, state;
+
+    if (alert->hash) {
+        return alert->hash;
+    }
+
+    ngx_md5_init(&md5);
+
+    state = alert->state;
+    ngx_md5_update(&md5, &state, sizeof(state));
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+        len = (uint32_t) alert->fields[i].len;
+        ngx_md5_update(&md5, &len, sizeof(len));
+        ngx_md5_update(&md5, alert->fields[i].data, len);
+    }
+
+    ngx_md5_final(digest, &md5);
+
+    ngx_memcpy(&hash, digest, sizeof(hash));
+
+    /* 0 means "not computed yet" */
+    alert->hash = hash ? hash : 1;
+
+    return alert->hash;
+}
 
 ngx_int_t
 ngx_http_itsm_alert_push(ngx_array_t *alerts, ngx_http_itsm_alert_t *alert,

@@ -73,11 +73,12 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("resolve"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("reopen"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("lookup"), 4, 8, ngx_http_itsm_lookup_directive },
+    { ngx_string("find"), 3, 3, ngx_http_itsm_lookup_find_directive },
     { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
     { ngx_string("ticket_id"), 1, 1, ngx_http_itsm_conn_ticket_id },
     { ngx_string("max_response"), 1, 1, ngx_http_itsm_conn_max_response },
     { ngx_string("key"), 1, 1, ngx_http_itsm_conn_key },
-    { ngx_string("on_repeat"), 1, 2, ngx_http_itsm_lifecycle_on_repeat },
+    { ngx_string("on_repeat"), 1, 3, ngx_http_itsm_lifecycle_on_repeat },
     { ngx_string("on_resolve"), 1, 2, ngx_http_itsm_lifecycle_on_resolve },
     { ngx_string("on_refire"), 1, 3, ngx_http_itsm_lifecycle_on_refire },
     { ngx_string("on_gone"), 1, 1, ngx_http_itsm_lifecycle_on_gone },
@@ -232,7 +233,7 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "unknown directive \"%V\" in itsm_connector \"%V\"; "
                        "expected one of: location, create, update, comment, "
-                       "resolve, reopen, lookup, header, ticket_id, "
+                       "resolve, reopen, lookup, find, header, ticket_id, "
                        "max_response, key, on_repeat, on_resolve, on_refire, "
                        "on_gone",
                        &value[0], &conn->name);

@@ -36,6 +36,7 @@ static ngx_int_t ngx_http_itsm_deliver_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_deliver_keep(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_buf_t *b);
 static time_t ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r);
+static size_t ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -196,6 +197,19 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
             != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        /* alert text has no length limit of its own, a header line has:
+         * a 1 MB title must not become a 1 MB header the ITSM refuses */
+
+        if (value.len > NGX_HTTP_ITSM_HEADER_VALUE_MAX) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "itsm: header \"%V\" of connector \"%V\" cut from "
+                          "%uz to %d bytes", &h[i].name, &conn->name,
+                          value.len, NGX_HTTP_ITSM_HEADER_VALUE_MAX);
+
+            value.len = ngx_http_itsm_deliver_utf8_cut(value.data,
+                                              NGX_HTTP_ITSM_HEADER_VALUE_MAX);
         }
 
         if (ngx_http_itsm_deliver_push_header(sr, &h[i].name, &value)
@@ -495,4 +509,24 @@ ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r)
 
         return (n == NGX_ERROR) ? 0 : (time_t) n;
     }
+}
+
+
+/* at most "max" bytes of UTF-8 text, never ending inside a character */
+
+static size_t
+ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max)
+{
+    size_t  len;
+
+    len = max;
+
+    /* back over continuation bytes (10xxxxxx) to the start of the
+     * character the cut falls into, which is then left out whole */
+
+    while (len > 0 && (p[len] & 0xc0) == 0x80) {
+        len--;
+    }
+
+    return len;
 }

@@ -6,6 +6,8 @@
 
 #include "ngx_http_itsm_module.h"
 
+#include <ngx_md5.h>
+
 
 /*
  * The content handler of an alert endpoint ("itsm_pass"): checks the
@@ -35,6 +37,8 @@ static ngx_int_t ngx_http_itsm_handler_route(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_holders(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
@@ -43,6 +47,7 @@ static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_dedup(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static uint64_t ngx_http_itsm_handler_body_hash(ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_source_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *id);
 
@@ -71,12 +76,26 @@ static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_handler_wait(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static void ngx_http_itsm_handler_wake(ngx_event_t *ev);
-static void ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_flight_e result);
+static ngx_int_t ngx_http_itsm_handler_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_found(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_joined(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_renew_stop(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_renew(ngx_event_t *ev);
+static ngx_int_t ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
+    ngx_str_t *why);
+static ngx_uint_t ngx_http_itsm_handler_plan_has(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_action_e action);
+static void ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx);
 static void ngx_http_itsm_handler_cleanup(void *data);
 static ngx_int_t ngx_http_itsm_handler_result(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
-static ngx_int_t ngx_http_itsm_handler_ticket_id(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_str_t *id);
 static ngx_int_t ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
@@ -286,7 +305,10 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     json_error_t             err;
 
     rc = ngx_http_itsm_handler_body_text(r, ctx, &text);
-    if (rc != NGX_OK) {
+
+    /* a body over itsm_max_body was answered already (413) */
+
+    if (rc != NGX_OK || r->header_sent) {
         return rc;
     }
 
@@ -305,7 +327,13 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          ctx->conf->max_depth);
     }
 
-    ctx->payload = json_loadb((const char *) text.data, text.len, 0, &err);
+    ctx->body = text;
+
+    /* a key given twice is refused, not read as "the last one wins":
+     * {"status": "resolved", "status": "firing"} must not open a ticket */
+
+    ctx->payload = json_loadb((const char *) text.data, text.len,
+                              JSON_REJECT_DUPLICATES, &err);
 
     if (ctx->payload == NULL) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST,
@@ -581,6 +609,10 @@ ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         }
     }
 
+    if (ngx_http_itsm_handler_holders(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ctx->targets.nelts) {
         return NGX_OK;
     }
@@ -604,6 +636,81 @@ ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     return NGX_OK;
 }
 
+
+/*
+ * A route chosen per alert may name none of the connectors that hold a
+ * ticket for the alert (a resolved alert carries no severity, a repeat's
+ * severity changed): every connector with an open ticket for the alert's
+ * key gets the alert as well, so that a ticket is never left open for
+ * want of a route.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_str_t                    key;
+    ngx_uint_t                   i, j;
+    ngx_http_itsm_record_t       rec;
+    ngx_http_itsm_connector_t  **conn, **t, **p;
+    ngx_http_itsm_main_conf_t   *imcf;
+
+    if (ctx->store == NULL) {
+        return NGX_OK;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    conn = imcf->connectors.elts;
+
+    ctx->tpl.alert = ctx->alert;
+    ctx->tpl.record = NULL;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        t = ctx->targets.elts;
+
+        for (j = 0; j < ctx->targets.nelts; j++) {
+            if (t[j] == conn[i]) {
+                break;
+            }
+        }
+
+        if (j < ctx->targets.nelts) {
+            continue;
+        }
+
+        ctx->connector = conn[i];
+
+        if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        key = ctx->key;
+
+        if (ngx_http_itsm_store_get(ctx->store, &conn[i]->name, &key, &rec)
+            != NGX_OK
+            || rec.state != NGX_HTTP_ITSM_KEY_OPEN)
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: alert \"%V\" goes to connector \"%V\" as well, "
+                      "which holds its ticket \"%V\"",
+                      &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY],
+                      &conn[i]->name, &rec.ticket);
+
+        p = ngx_array_push(&ctx->targets);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p = conn[i];
+    }
+
+    ctx->connector = NULL;
+
+    return NGX_OK;
+}
 
 /* starts, or starts again after a wait, the alert in hand for ctx->connector */
 
@@ -636,8 +743,7 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     if (ctx->store == NULL) {
         /* no memory of earlier alerts: every firing alert creates */
         ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
-        ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
-                                       ctx->replay, &ctx->plan);
+        ngx_http_itsm_handler_decide(ctx);
         return ngx_http_itsm_handler_start(r, ctx);
     }
 
@@ -652,25 +758,42 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
     }
 
-    ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
-                                   ctx->replay, &ctx->plan);
+    /* the claim this request joined has ended: its outcome is ours */
+
+    if (ctx->joined && ctx->record.last_token == ctx->joined) {
+        rc = ngx_http_itsm_handler_joined(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ctx->joined = 0;
+
+    if (ngx_http_itsm_store_busy(&ctx->record, ngx_time())) {
+        return ngx_http_itsm_handler_wait(r, ctx);
+    }
+
+    ngx_http_itsm_handler_decide(ctx);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm alert \"%V\" connector \"%V\": key state:%ui "
+                   "steps:%ui", &ctx->key, &conn->name, ctx->record.state,
+                   ctx->plan.nsteps);
 
     if (ctx->plan.nsteps == 0) {
-        /* nothing to change now: read only, except for the latest state of
-         * a key in its cooldown, kept to be sent when the cooldown ends */
+        /* nothing to change now: read only, except for a key in its
+         * cooldown, whose alert is held to be sent when the cooldown ends */
 
-        if (ctx->plan.coalesce
-            && ngx_http_itsm_queue_save(r, ctx, ctx->plan.due) != NGX_OK)
-        {
-            return ngx_http_itsm_handler_store_failed(r, ctx, "keep");
+        if (ctx->plan.coalesce) {
+            rc = ngx_http_itsm_queue_hold(r, ctx, ctx->plan.due);
+
+            if (rc == NGX_ERROR) {
+                return ngx_http_itsm_handler_store_failed(r, ctx, "keep");
+            }
         }
 
         ctx->tpl.record = &ctx->record;
         return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
-    }
-
-    if (ngx_http_itsm_store_busy(&ctx->record, ngx_time())) {
-        return ngx_http_itsm_handler_wait(r, ctx);
     }
 
     return ngx_http_itsm_handler_claim(r, ctx);
@@ -758,6 +881,11 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         if (h) {
             id = h->value;
 
+            /* the sender's own id names one delivery: the same id with
+             * another body is a mistake, not a retry (as Stripe has it) */
+
+            ctx->body_hash = ngx_http_itsm_handler_body_hash(ctx);
+
         } else if (ngx_http_itsm_handler_source_id(r, ctx, &id) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
 
@@ -797,6 +925,19 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
+    if (ctx->body_hash && ans.body && ans.body != ctx->body_hash) {
+        ngx_str_set(&ctx->outcome, "refused");
+        ngx_http_itsm_status_count(r, ctx->conf->source,
+                                   NGX_HTTP_ITSM_OUTCOME_REFUSED);
+
+        return ngx_http_itsm_reply_error(r, 422,
+                                         "idempotency_key_reused",
+                                         "the delivery id \"%V\" was used "
+                                         "before with another body; a retry "
+                                         "sends the same body, a new alert "
+                                         "needs a new id", &id);
+    }
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "itsm: delivery \"%V\" was seen before: its first answer "
                   "is given again", &id);
@@ -831,6 +972,24 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     return NGX_OK;
 }
 
+
+/* the hash of the request's body, as it was sent */
+
+static uint64_t
+ngx_http_itsm_handler_body_hash(ngx_http_itsm_ctx_t *ctx)
+{
+    u_char     digest[16];
+    uint64_t   hash;
+    ngx_md5_t  md5;
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, ctx->body.data, ctx->body.len);
+    ngx_md5_final(digest, &md5);
+
+    ngx_memcpy(&hash, digest, sizeof(hash));
+
+    return hash ? hash : 1;
+}
 
 /*
  * A delivery's id when the request names none, from what each source
@@ -974,12 +1133,18 @@ static ngx_int_t
 ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t                   rc;
+    ngx_uint_t                  create;
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->connector;
 
+    create = ngx_http_itsm_handler_plan_has(&ctx->plan,
+                                            NGX_HTTP_ITSM_ACTION_CREATE);
+
     rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
-                                   &ctx->record);
+                                   &ctx->record,
+                                   ngx_http_itsm_alert_hash(ctx->alert),
+                                   create);
 
     if (rc == NGX_BUSY) {
         return ngx_http_itsm_handler_wait(r, ctx);
@@ -990,14 +1155,32 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     ctx->claimed = 1;
+    ctx->doubt = ctx->record.doubt ? 1 : 0;
+    ctx->create_sent = 0;
+    ctx->unknown = 0;
+    ctx->found = 0;
 
-    ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
-                                   ctx->replay, &ctx->plan);
+    ngx_http_itsm_handler_renew_arm(ctx);
+
+    ngx_http_itsm_handler_decide(ctx);
 
     if (ctx->plan.nsteps == 0) {
-        ngx_http_itsm_handler_release(ctx);
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
         ctx->tpl.record = &ctx->record;
         return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    }
+
+    /* the key changed between the read and the claim, and a create is
+     * to be sent after all: the claim says so first */
+
+    if (!create && ngx_http_itsm_handler_plan_has(&ctx->plan,
+                                            NGX_HTTP_ITSM_ACTION_CREATE)
+        && ngx_http_itsm_store_doubt(ctx->store, &conn->name, &ctx->key,
+                                     ctx->record.token)
+           != NGX_OK)
+    {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
     }
 
     return ngx_http_itsm_handler_start(r, ctx);
@@ -1016,6 +1199,18 @@ ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->tpl.ticket_id = ctx->record.ticket;
     ctx->step = 0;
     ctx->gone = 0;
+    ctx->digest = NULL;
+    ctx->held = 0;
+
+    /* a comment carries what waits for the key: the notes of a cooldown */
+
+    if (ctx->store && ngx_http_itsm_handler_plan_has(&ctx->plan,
+                                              NGX_HTTP_ITSM_ACTION_COMMENT)
+        && ngx_http_itsm_queue_notes(r, ctx) != NGX_OK)
+    {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     return ngx_http_itsm_handler_send(r, ctx);
 }
@@ -1035,12 +1230,49 @@ ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_str_null(&ctx->tpl.lookup);
 
+    ctx->finding = 0;
+    ctx->looking = 0;
+
+    /* a comment says what was held for the key as well */
+
+    ctx->tpl.alert = (index == NGX_HTTP_ITSM_ACTION_COMMENT && ctx->digest)
+                     ? ctx->digest : ctx->alert;
+
+    /*
+     * An earlier create of this key may have made the ticket (its answer
+     * was lost, its worker died): the ITSM is asked for a ticket that
+     * carries the key before another create is sent.
+     */
+
+    if (index == NGX_HTTP_ITSM_ACTION_CREATE && ctx->doubt && !ctx->found) {
+
+        if (conn->find != NULL) {
+            ctx->finding = 1;
+            action = &conn->find->request;
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "itsm: connector \"%V\": the outcome of an earlier "
+                          "create of key \"%V\" is unknown; asking the ITSM "
+                          "for its ticket first", &conn->name, &ctx->key);
+
+            return ngx_http_itsm_handler_deliver(r, ctx, index, action);
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm: connector \"%V\": the outcome of an earlier "
+                      "create of key \"%V\" is unknown and the connector "
+                      "has no \"find\" line to ask the ITSM: it is created "
+                      "again, which may make a second ticket",
+                      &conn->name, &ctx->key);
+
+        ctx->found = 1;
+    }
+
     if (conn->lookups[index] != NULL) {
         ctx->looking = 1;
         action = &conn->lookups[index]->request;
 
     } else {
-        ctx->looking = 0;
         action = conn->actions[index];
     }
 
@@ -1055,8 +1287,14 @@ ngx_http_itsm_handler_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     if (ngx_http_itsm_deliver(r, ctx, index, action) != NGX_OK) {
-        ngx_http_itsm_handler_release(ctx);
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (index == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->finding
+        && !ctx->looking)
+    {
+        ctx->create_sent = 1;
     }
 
     return NGX_DONE;
@@ -1104,7 +1342,11 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t  rc;
-    ngx_str_t  id;
+    ngx_str_t  id, why;
+
+    if (ctx->finding) {
+        return ngx_http_itsm_handler_found(r, ctx);
+    }
 
     if (ctx->status < NGX_HTTP_OK
         || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
@@ -1119,14 +1361,21 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
             return ngx_http_itsm_handler_gone(r, ctx);
         }
 
-        if (ctx->conf->queue && !ctx->replay && ctx->store
-            && ngx_http_itsm_handler_unavailable(ctx))
+        /*
+         * A create that got no answer, or a 5xx, may have been made all
+         * the same (the ITSM created the ticket, then timed out or reset;
+         * a gateway in front of it answered 502 or 504).  A 4xx is the
+         * ITSM's own refusal: nothing was made.
+         */
+
+        if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
+            && (!ctx->answered
+                || ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR))
         {
-            return ngx_http_itsm_handler_queue(r, ctx);
+            ctx->unknown = 1;
         }
 
-        ngx_http_itsm_handler_release(ctx);
-        return ngx_http_itsm_handler_itsm_failed(r, ctx);
+        return ngx_http_itsm_handler_failed(r, ctx);
     }
 
     if (ctx->looking) {
@@ -1142,14 +1391,37 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
         ngx_http_itsm_status_count_action(r, ctx->action, 0);
     }
 
-    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking) {
-        rc = ngx_http_itsm_handler_ticket_id(r, ctx, &id);
+    /* a connector that reads no ticket id (a chat) keeps none */
+
+    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
+        && ctx->connector->ticket_id.data != NULL)
+    {
+        rc = ngx_http_itsm_handler_read_id(r, ctx, &ctx->connector->ticket_id,
+                                           &id, &why);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         if (rc != NGX_OK) {
-            ngx_http_itsm_handler_release(ctx);
+            /* the ITSM says it made the ticket, but the id cannot be used:
+             * the key stays as it was, and remembers that the ticket may
+             * exist, so that the next create asks the ITSM first */
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm: connector \"%V\" create of key \"%V\": %V",
+                          &ctx->connector->name, &ctx->key, &why);
+
+            ctx->unknown = 1;
+            ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+
+            ngx_str_set(&ctx->outcome, "failed");
             ngx_http_itsm_status_count(r, ctx->conf->source,
                                        NGX_HTTP_ITSM_OUTCOME_FAILED);
-            return rc;
+
+            return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                             "itsm_bad_response", "%V", &why);
         }
 
         ctx->tpl.ticket_id = id;
@@ -1198,11 +1470,15 @@ ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                   &ngx_http_itsm_action_names[ctx->action], ctx->status,
                   &ctx->key, due - ngx_time());
 
-    ngx_http_itsm_handler_release(ctx);
+    /* kept before the claim ends: a request that joined it and is told
+     * "queued" finds the alert in the queue */
 
-    if (ngx_http_itsm_queue_save(r, ctx, due) != NGX_OK) {
+    if (ngx_http_itsm_queue_hold(r, ctx, due) == NGX_ERROR) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
         return ngx_http_itsm_handler_itsm_failed(r, ctx);
     }
+
+    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_QUEUED);
 
     ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
     ctx->plan.reason = "the ITSM is unavailable; the alert is kept and "
@@ -1240,8 +1516,18 @@ ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (ctx->plan.nsteps == 0) {
         /* the key's record goes: a release of a key that had no ticket */
-        ngx_http_itsm_handler_release(ctx);
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
         return ngx_http_itsm_handler_result(r, ctx, NULL);
+    }
+
+    /* the create that follows is one the claim did not announce */
+
+    if (ngx_http_itsm_store_doubt(ctx->store, &ctx->connector->name,
+                                  &ctx->key, ctx->record.token)
+        != NGX_OK)
+    {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
     }
 
     ctx->step = 0;
@@ -1273,7 +1559,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
 
     data = ngx_http_itsm_handler_response(r, ctx, &len);
     if (data == NULL && len) {
-        ngx_http_itsm_handler_release(ctx);
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1288,7 +1574,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
     }
 
     if (rc == NGX_ERROR) {
-        ngx_http_itsm_handler_release(ctx);
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1323,7 +1609,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
                   &ctx->tpl.ticket_id, &why);
 
     ngx_http_itsm_status_count_action(r, ctx->action, 1);
-    ngx_http_itsm_handler_release(ctx);
+    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->conf->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
@@ -1340,10 +1626,13 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
 
 /* every request of the plan succeeded: the key's new state is recorded */
 
+/* every request of the plan succeeded: the key's new state is recorded */
+
 static ngx_int_t
 ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_str_t *ticket)
 {
+    ngx_int_t                   rc;
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->connector;
@@ -1358,16 +1647,19 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     if (ctx->claimed) {
         ctx->claimed = 0;
+        ngx_http_itsm_handler_renew_stop(ctx);
 
-        if (ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
-                                       &ctx->record)
-            != NGX_OK)
-        {
+        rc = ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
+                                        &ctx->record);
+
+        if (rc != NGX_OK) {
             /* the ITSM has the change, the store could not record it: the
              * sender is still told, the log says what to repair */
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
                           "itsm: ticket \"%V\" of key \"%V\" is not recorded "
-                          "in the store", &ctx->record.ticket, &ctx->key);
+                          "in the store%s", &ctx->record.ticket, &ctx->key,
+                          rc == NGX_DECLINED ? ": the claim was taken over"
+                                             : "");
         }
     }
 
@@ -1380,6 +1672,13 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
  * up to 200 ms, until the claim is committed, released or expires.
  */
 
+/*
+ * Another request holds the key's claim: look again shortly, backing off
+ * up to 200 ms, until the claim is committed or released, or its request
+ * is gone.  An alert identical to the one the claim acts for joins it: it
+ * sends nothing of its own and is answered with the claim's outcome.
+ */
+
 static ngx_int_t
 ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
@@ -1389,12 +1688,18 @@ ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ctx->wait.log = r->connection->log;
     }
 
-    /* a claim ends at the latest with its lease: waiting longer means
+    if (!ctx->replay && ctx->record.pending
+        && ctx->record.hash == ngx_http_itsm_alert_hash(ctx->alert))
+    {
+        ctx->joined = ctx->record.token;
+    }
+
+    /* a live claim is renewed while its request waits on the ITSM, and
+     * ends with it: waiting much longer than an ITSM's timeouts means
      * the store is stuck */
 
     if (ctx->wait_until == 0) {
-        ctx->wait_until = ngx_time() + ngx_http_itsm_store_lease(ctx->store)
-                          + 5;
+        ctx->wait_until = ngx_time() + NGX_HTTP_ITSM_WAIT_MAX;
         ctx->wait_delay = 5;
 
     } else {
@@ -1405,9 +1710,10 @@ ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return ngx_http_itsm_handler_store_failed(r, ctx, "wait for");
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm: key \"%V\" is claimed, waiting %M ms",
-                   &ctx->key, ctx->wait_delay);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm: key \"%V\" is claimed, waiting %M ms%s",
+                   &ctx->key, ctx->wait_delay,
+                   ctx->joined ? " (joined)" : "");
 
     ngx_add_timer(&ctx->wait, ctx->wait_delay);
 
@@ -1447,22 +1753,43 @@ ngx_http_itsm_handler_wake(ngx_event_t *ev)
 
 /* the claim ends with the key as it was: nothing was changed */
 
+/*
+ * The claim ends with the key as it was: nothing was changed.  "result"
+ * is what the requests that joined it read; a create whose outcome is
+ * unknown leaves the key in doubt, so that the next create asks the ITSM.
+ */
+
 static void
-ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_flight_e result)
 {
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t  *rec;
+
     if (!ctx->claimed) {
         return;
     }
 
     ctx->claimed = 0;
+    ngx_http_itsm_handler_renew_stop(ctx);
 
-    if (ngx_http_itsm_store_release(ctx->store, &ctx->connector->name,
-                                    &ctx->key, &ctx->record)
-        != NGX_OK)
-    {
+    rec = &ctx->record;
+
+    rec->last_result = result;
+    rec->last_status = ctx->status;
+    rec->last_retry = ctx->itsm_retry_after;
+
+    if (ctx->unknown && rec->doubt == 0) {
+        rec->doubt = ngx_time();
+    }
+
+    rc = ngx_http_itsm_store_release(ctx->store, &ctx->connector->name,
+                                     &ctx->key, rec);
+
+    if (rc == NGX_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
                       "itsm: the claim of key \"%V\" could not be released; "
-                      "it expires by itself", &ctx->key);
+                      "it is taken over when its lease ends", &ctx->key);
     }
 }
 
@@ -1476,7 +1803,471 @@ ngx_http_itsm_handler_cleanup(void *data)
         ngx_del_timer(&ctx->wait);
     }
 
-    ngx_http_itsm_handler_release(ctx);
+    /* the request ended with its create in flight (the sender went away,
+     * the worker is shutting down): the ITSM may make the ticket */
+
+    if (ctx->claimed && ctx->create_sent) {
+        ctx->unknown = 1;
+    }
+
+    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+}
+
+
+/*
+ * A request of the plan failed: with "itsm_queue on" an ITSM that cannot
+ * take the alert now gets it later from the queue; otherwise the sender
+ * is told (502 for a refusal, 503 and Retry-After when it may try again).
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_uint_t  unavailable;
+
+    unavailable = ngx_http_itsm_handler_unavailable(ctx);
+
+    if (ctx->conf->queue && !ctx->replay && ctx->store && unavailable) {
+        return ngx_http_itsm_handler_queue(r, ctx);
+    }
+
+    ngx_http_itsm_handler_release(ctx, unavailable
+                                       ? NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE
+                                       : NGX_HTTP_ITSM_FLIGHT_REFUSED);
+
+    return ngx_http_itsm_handler_itsm_failed(r, ctx);
+}
+
+
+/*
+ * The find answered: the ticket an earlier create of the key made (its
+ * answer was lost) is taken as the key's ticket, and not created again;
+ * when the ITSM has none (an empty result, or 404), the create is sent.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   id, why;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    ctx->finding = 0;
+    ctx->found = 1;
+
+    if (ctx->status == NGX_HTTP_NOT_FOUND) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: connector \"%V\": no ticket of key \"%V\" in "
+                      "the ITSM (404); it is created", &conn->name, &ctx->key);
+
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    if (ctx->status < NGX_HTTP_OK
+        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        /* the doubt stays: the next attempt asks again */
+        ngx_http_itsm_status_count_action(r, ctx->action, 1);
+        return ngx_http_itsm_handler_failed(r, ctx);
+    }
+
+    rc = ngx_http_itsm_handler_read_id(r, ctx, &conn->find->take, &id, &why);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the key's old ticket (resolved, beyond the reopen window) is not the
+     * one a new create made */
+
+    if (rc == NGX_OK && ctx->record.ticket.len == id.len
+        && ngx_strncmp(ctx->record.ticket.data, id.data, id.len) == 0)
+    {
+        rc = NGX_DECLINED;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: connector \"%V\": no ticket of key \"%V\" in "
+                      "the ITSM; it is created", &conn->name, &ctx->key);
+
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm: connector \"%V\" find of key \"%V\": %V",
+                      &conn->name, &ctx->key, &why);
+
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+
+        ngx_str_set(&ctx->outcome, "failed");
+        ngx_http_itsm_status_count(r, ctx->conf->source,
+                                   NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                         "itsm_bad_response",
+                                         "the ITSM's answer to the find of "
+                                         "the key's ticket cannot be read: "
+                                         "%V", &why);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" was "
+                  "made by an earlier create whose answer was lost; it is "
+                  "not created again", &conn->name, &id, &ctx->key);
+
+    ctx->tpl.ticket_id = id;
+    ctx->plan.reason = "an earlier create of this key made the ticket, but "
+                       "its answer was lost; the ticket was found in the ITSM";
+
+    if (++ctx->step < ctx->plan.nsteps) {
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+}
+
+
+/*
+ * The claim this request joined (an identical alert, in flight when this
+ * one came) has ended: its outcome answers this alert too, and nothing is
+ * sent for it.  NGX_DECLINED: that claim sent nothing, this alert is
+ * decided on its own.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    time_t                      retry;
+    json_t                     *body;
+    ngx_uint_t                  unavailable;
+    ngx_http_itsm_record_t     *rec;
+    ngx_http_itsm_connector_t  *conn;
+
+    rec = &ctx->record;
+    conn = ctx->connector;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm: key \"%V\": the joined claim ended, result:%ui",
+                   &ctx->key, rec->last_result);
+
+    ngx_memzero(&ctx->plan, sizeof(ngx_http_itsm_plan_t));
+
+    switch (rec->last_result) {
+
+    case NGX_HTTP_ITSM_FLIGHT_DONE:
+        ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
+        ctx->plan.reason = "an identical alert for this key was being "
+                           "delivered when this one came; it joined it";
+        ctx->tpl.record = rec;
+        return ngx_http_itsm_handler_result(r, ctx, &rec->ticket);
+
+    case NGX_HTTP_ITSM_FLIGHT_QUEUED:
+        ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
+        ctx->plan.reason = "an identical alert for this key was being "
+                           "delivered when this one came, and is queued";
+        ctx->tpl.record = rec;
+        return ngx_http_itsm_handler_result(r, ctx, &rec->ticket);
+
+    case NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE:
+    case NGX_HTTP_ITSM_FLIGHT_REFUSED:
+    case NGX_HTTP_ITSM_FLIGHT_FAILED:
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    unavailable = (rec->last_result == NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
+
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    body = json_pack("{s:s, s:s%, s:i, s:s}",
+                     "error", unavailable ? "itsm_unavailable"
+                              : (rec->last_result
+                                 == NGX_HTTP_ITSM_FLIGHT_REFUSED)
+                                ? "itsm_rejected" : "itsm_bad_response",
+                     "connector", conn->name.data, conn->name.len,
+                     "itsm_status", (int) rec->last_status,
+                     "itsm_error", "an identical alert for this key was being "
+                     "delivered when this one came, and failed; see the "
+                     "error log for the ITSM's answer");
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!unavailable) {
+        return ngx_http_itsm_reply_json(r, NGX_HTTP_BAD_GATEWAY, body);
+    }
+
+    retry = rec->last_retry ? rec->last_retry : ctx->conf->retry_after;
+
+    if (ngx_http_itsm_reply_retry_after(r, retry) != NGX_OK) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+
+/*
+ * A claim lives as long as its request: its lease is renewed every third
+ * of it while the request waits on the ITSM, so that a slow ITSM (longer
+ * than the lease) never lets a second request take the key over.  A
+ * worker that dies stops renewing, and its claim is taken over at once
+ * (its pid is gone) or when the lease ends.
+ */
+
+static void
+ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_msec_t  period;
+
+    if (ctx->renew.handler == NULL) {
+        ctx->renew.handler = ngx_http_itsm_handler_renew;
+        ctx->renew.data = ctx->request->connection;
+        ctx->renew.log = ctx->request->connection->log;
+    }
+
+    period = (ngx_msec_t) ngx_http_itsm_store_lease(ctx->store) * 1000 / 3;
+
+    ngx_add_timer(&ctx->renew, ngx_max(period, 500));
+}
+
+
+static void
+ngx_http_itsm_handler_renew_stop(ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->renew.timer_set) {
+        ngx_del_timer(&ctx->renew);
+    }
+}
+
+
+static void
+ngx_http_itsm_handler_renew(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = (ngx_http_itsm_ctx_t *)
+              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, renew));
+
+    if (!ctx->claimed) {
+        return;
+    }
+
+    rc = ngx_http_itsm_store_renew(ctx->store, &ctx->connector->name,
+                                   &ctx->key, ctx->record.token);
+
+    if (rc == NGX_OK) {
+        ngx_http_itsm_handler_renew_arm(ctx);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        /* the store failed: try again, the lease still runs */
+        ngx_http_itsm_handler_renew_arm(ctx);
+        return;
+    }
+
+    /* taken over: nothing of this claim is written any more */
+    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                  "itsm: the claim of key \"%V\" was taken over while its "
+                  "request waited on the ITSM", &ctx->key);
+
+    ctx->claimed = 0;
+}
+
+
+/*
+ * The ticket id at "pointer" in the ITSM's answer: a string of 1 to 64
+ * bytes without control characters, or an integer.  NGX_OK: "id" is set;
+ * NGX_DECLINED: the answer has no value there; NGX_ABORT: the answer or
+ * the value cannot be used; "why" then says so, for the sender and the
+ * log.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
+    ngx_str_t *why)
+{
+    u_char                     *data, *p, *last;
+    size_t                      len;
+    json_t                     *doc, *value;
+    ngx_uint_t                  i;
+    const char                 *wrong;
+    json_error_t                err;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    ngx_str_null(id);
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_ITSM_ERROR_TEXT_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    why->data = p;
+    last = p + NGX_HTTP_ITSM_ERROR_TEXT_MAX;
+
+    if (ctx->truncated) {
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but its "
+                                "answer is larger than max_response (%uz "
+                                "bytes) of connector \"%V\"; the ticket id "
+                                "could not be read", ctx->status,
+                                conn->max_response, &conn->name)
+                   - p;
+        return NGX_ABORT;
+    }
+
+    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    if (data == NULL && len) {
+        return NGX_ERROR;
+    }
+
+    doc = json_loadb((const char *) data, len, 0, &err);
+
+    if (doc == NULL) {
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but not "
+                                "with JSON (%s); the ticket id could not be "
+                                "read", ctx->status, err.text)
+                   - p;
+        return NGX_ABORT;
+    }
+
+    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    value = ngx_http_itsm_json_pointer(doc, pointer);
+
+    if (value == NULL || json_is_null(value)) {
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but its "
+                                "answer has no ticket id at \"%V\" "
+                                "(ticket_id of connector \"%V\")",
+                                ctx->status, pointer, &conn->name)
+                   - p;
+        return NGX_DECLINED;
+    }
+
+    wrong = NULL;
+
+    if (json_is_integer(value)) {
+        id->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (id->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        id->len = ngx_sprintf(id->data, "%L",
+                              (int64_t) json_integer_value(value))
+                  - id->data;
+
+    } else if (!json_is_string(value)) {
+        wrong = "not a string or an integer";
+
+    } else if (json_string_length(value) == 0) {
+        wrong = "empty";
+
+    } else if (json_string_length(value) > NGX_HTTP_ITSM_TICKET_MAX) {
+        wrong = "longer than 64 bytes";
+
+    } else {
+        id->data = (u_char *) json_string_value(value);
+        id->len = json_string_length(value);
+
+        for (i = 0; i < id->len; i++) {
+            if (id->data[i] < 0x20 || id->data[i] == 0x7f) {
+                wrong = "holding control characters";
+                break;
+            }
+        }
+    }
+
+    if (wrong) {
+        ngx_str_null(id);
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but the "
+                                "ticket id at \"%V\" is %s (ticket_id of "
+                                "connector \"%V\")", ctx->status, pointer,
+                                wrong, &conn->name)
+                   - p;
+        return NGX_ABORT;
+    }
+
+    /* the id is ours, whatever becomes of the answer's JSON */
+
+    p = ngx_pnalloc(r->pool, id->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, id->data, id->len);
+    id->data = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * What the alert does to the key's ticket (ngx_http_itsm_lifecycle.c); a
+ * held entry whose state an action superseded still has its notes, which
+ * go to the ticket as a comment of their own.
+ */
+
+static void
+ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_plan_t       *plan;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    plan = &ctx->plan;
+
+    if (!ctx->notes_only) {
+        ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
+                                       ctx->replay, plan);
+        return;
+    }
+
+    ngx_memzero(plan, sizeof(ngx_http_itsm_plan_t));
+
+    if (ctx->record.ticket.len == 0
+        || conn->actions[NGX_HTTP_ITSM_ACTION_COMMENT] == NULL)
+    {
+        plan->outcome = NGX_HTTP_ITSM_OUTCOME_IGNORED;
+        plan->reason = "the notes held for the key have no ticket to go to";
+        return;
+    }
+
+    plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
+    plan->outcome = NGX_HTTP_ITSM_OUTCOME_COMMENTED;
+    plan->reason = "the notes held during the cooldown";
+}
+
+/* the plan has a step of "action" */
+
+static ngx_uint_t
+ngx_http_itsm_handler_plan_has(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_action_e action)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < plan->nsteps; i++) {
+        if (plan->steps[i] == action) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1528,9 +2319,7 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         && (ctx->replay || ctx->plan.nsteps
             || ctx->alert->state == NGX_HTTP_ITSM_RESOLVED))
     {
-        (void) ngx_http_itsm_store_pending_del(ctx->store,
-                                               &ctx->connector->name,
-                                               &ctx->key);
+        (void) ngx_http_itsm_queue_supersede(r, ctx);
     }
 
     if (ctx->dedup.len) {
@@ -1541,6 +2330,7 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
         ans.action = res->action;
         ans.outcome = res->outcome;
+        ans.body = ctx->body_hash;
         ans.ticket = res->ticket_id;
 
         ngx_http_itsm_zone_answer_put(imcf->zone, &ctx->dedup,
@@ -1557,89 +2347,6 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
  * sender's answer was sent and its rc is returned.
  */
 
-static ngx_int_t
-ngx_http_itsm_handler_ticket_id(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_str_t *id)
-{
-    u_char                     *data;
-    size_t                      len;
-    json_t                     *doc, *value;
-    ngx_int_t                   rc;
-    json_error_t                err;
-    ngx_http_itsm_connector_t  *conn;
-
-    conn = ctx->connector;
-
-    ngx_str_null(id);
-
-    if (conn->ticket_id.data == NULL) {
-        return NGX_OK;
-    }
-
-    if (ctx->truncated) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "itsm: the answer of connector \"%V\" is larger than "
-                      "its max_response %uz", &conn->name, conn->max_response);
-
-        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
-                                         "itsm_bad_response",
-                                         "the ITSM answered %ui, but its "
-                                         "answer is larger than max_response "
-                                         "(%uz bytes) of connector \"%V\"; the "
-                                         "ticket id could not be read",
-                                         ctx->status, conn->max_response,
-                                         &conn->name);
-    }
-
-    data = ngx_http_itsm_handler_response(r, ctx, &len);
-    if (data == NULL && len) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    doc = json_loadb((const char *) data, len, 0, &err);
-
-    if (doc == NULL) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "itsm: the answer of connector \"%V\" is not JSON: %s",
-                      &conn->name, err.text);
-
-        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
-                                         "itsm_bad_response",
-                                         "the ITSM answered %ui, but not with "
-                                         "JSON (%s); the ticket id could not "
-                                         "be read", ctx->status, err.text);
-    }
-
-    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    value = ngx_http_itsm_json_pointer(doc, &conn->ticket_id);
-
-    rc = (value == NULL) ? NGX_DECLINED
-                         : ngx_http_itsm_json_scalar(value, r->pool, id);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED || id->len == 0 || id->len > NGX_HTTP_ITSM_TICKET_MAX)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "itsm: no ticket id at \"%V\" in the answer of "
-                      "connector \"%V\"", &conn->ticket_id, &conn->name);
-
-        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
-                                         "itsm_bad_response",
-                                         "the ITSM answered %ui, but its "
-                                         "answer has no ticket id at \"%V\" "
-                                         "(ticket_id of connector \"%V\")",
-                                         ctx->status, &conn->ticket_id,
-                                         &conn->name);
-    }
-
-    return NGX_OK;
-}
 
 
 static ngx_int_t

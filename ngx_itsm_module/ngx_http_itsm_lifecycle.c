@@ -69,12 +69,29 @@ ngx_http_itsm_lifecycle_on_repeat(ngx_conf_t *cf,
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid on_repeat \"%V\"; use nothing, comment "
-                           "or update", &value[1]);
+                           "invalid on_repeat \"%V\"; use nothing, comment, "
+                           "update or \"update comment\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i <= n; i++) {
+    i = 2;
+
+    /* "update comment": the ticket's fields follow the alert, and what
+     * the alert says goes into a comment */
+
+    if (n >= 2 && ngx_strcmp(value[2].data, "comment") == 0) {
+        if (conn->on_repeat != NGX_HTTP_ITSM_ACTION_UPDATE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"comment\": only "
+                               "\"on_repeat update comment;\" takes it");
+            return NGX_CONF_ERROR;
+        }
+
+        conn->repeat_comment = 1;
+        i = 3;
+    }
+
+    for ( /* void */ ; i <= n; i++) {
         if (ngx_http_itsm_lifecycle_param(cf, &value[i], "cooldown=",
                                           &conn->cooldown)
             != NGX_CONF_OK)
@@ -220,8 +237,18 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
         conn->on_repeat = NGX_HTTP_ITSM_ACTION_NONE;
     }
 
+    /*
+     * Comments get a cooldown by default: a storm of one alert is one
+     * ticket and then at most one comment per cooldown, which holds
+     * every note the storm brought.  Updates carry only the latest state
+     * and need none.
+     */
+
     if (conn->cooldown == NGX_CONF_UNSET) {
-        conn->cooldown = 0;
+        conn->cooldown_default = 1;
+        conn->cooldown = (conn->on_repeat == NGX_HTTP_ITSM_ACTION_COMMENT
+                          || conn->repeat_comment)
+                         ? NGX_HTTP_ITSM_DEFAULT_COOLDOWN : 0;
     }
 
     if (conn->on_resolve == NGX_CONF_UNSET_UINT) {
@@ -269,7 +296,8 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
         return NGX_CONF_ERROR;
     }
 
-    if ((conn->resolve_comment || conn->reopen_comment)
+    if ((conn->resolve_comment || conn->reopen_comment
+         || conn->repeat_comment)
         && conn->actions[NGX_HTTP_ITSM_ACTION_COMMENT] == NULL)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -277,7 +305,8 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
                       "needs the \"comment\" action",
                       &conn->name, conn->file, conn->line,
                       conn->resolve_comment ? "on_resolve resolve"
-                                            : "on_refire reopen");
+                      : conn->reopen_comment ? "on_refire reopen"
+                                             : "on_repeat update");
         return NGX_CONF_ERROR;
     }
 
@@ -340,6 +369,13 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             plan->coalesce = 1;
             plan->due = rec->last_action + conn->cooldown;
             return;
+        }
+
+        /* the note first, as with "on_resolve resolve comment": the
+         * update is the step the answer names */
+
+        if (conn->repeat_comment) {
+            plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
         }
 
         plan->steps[plan->nsteps++] = conn->on_repeat;

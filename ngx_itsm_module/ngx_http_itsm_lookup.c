@@ -136,6 +136,77 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
 }
 
 
+/*
+ * find GET PATH take=POINTER
+ *
+ * How the ITSM is asked for the ticket of a key, when a create of that
+ * key may have made one whose answer was lost: a search for the key the
+ * create wrote into the ticket (an RT custom field, a Jira label, the
+ * ServiceNow correlation_id, the Opsgenie alias), whose answer has the
+ * ticket id at "take" when there is one.  An answer without a value
+ * there, or a 404, means the ITSM has none.
+ */
+
+char *
+ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_http_itsm_lookup_t  *lk;
+
+    if (conn->find != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"find\" is duplicate in itsm_connector \"%V\"",
+                           &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len != 3 || ngx_strncmp(value[1].data, "GET", 3) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid method \"%V\" in \"find\": a find only "
+                           "reads, use GET", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[2].len == 0 || value[2].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid path \"%V\" in \"find\": it must start "
+                           "with \"/\"; it is appended to the connector's "
+                           "location", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[3].len <= 5 || ngx_strncmp(value[3].data, "take=", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"find\"; expected "
+                           "take=POINTER, the ticket id in the answer, e.g. "
+                           "take=/items/0/id", &value[3]);
+        return NGX_CONF_ERROR;
+    }
+
+    lk = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_lookup_t));
+    if (lk == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_itsm_lookup_pointer(cf, &value[3], 5, &lk->take)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    lk->request.method = NGX_HTTP_GET;
+    lk->request.method_name = value[1];
+    lk->request.uri = ngx_http_itsm_tpl_compile(cf, &value[2],
+                                                NGX_HTTP_ITSM_ESCAPE_URI);
+    if (lk->request.uri == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conn->find = lk;
+
+    return NGX_CONF_OK;
+}
+
 static char *
 ngx_http_itsm_lookup_param(ngx_conf_t *cf, ngx_http_itsm_lookup_t *lk,
     ngx_str_t *param)

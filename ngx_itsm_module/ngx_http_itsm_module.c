@@ -299,6 +299,20 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
             continue;
         }
 
+        if (conn[i]->cooldown_default) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_connector \"%V\" (%s:%ui): \"on_repeat "
+                          "comment\" holds the repeats of an alert for a "
+                          "cooldown (5m unless \"cooldown=\" says otherwise) "
+                          "and comments once when it ends, which needs "
+                          "\"itsm_store\" and \"itsm_replay_url\" with a "
+                          "location \"itsm_replay;\" (see README); or write "
+                          "\"on_repeat comment cooldown=0;\" to comment on "
+                          "every repeat", &conn[i]->name, conn[i]->file,
+                          conn[i]->line);
+            return NGX_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "itsm_connector \"%V\" (%s:%ui): \"on_repeat ... "
                       "cooldown=\" sends the latest state of an alert when "

@@ -20,6 +20,9 @@
 #define NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE  (1024 * 1024)
 #define NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER   30
 
+/* the cooldown of "on_repeat comment": at most a comment per 5 minutes */
+#define NGX_HTTP_ITSM_DEFAULT_COOLDOWN      300
+
 /* the pending deliveries' retries: every 30 s doubling up to an hour, then
  * the dead letters after 30 attempts (about a day) */
 #define NGX_HTTP_ITSM_DEFAULT_ATTEMPTS      30
@@ -29,8 +32,15 @@
 /* the "due" of a dead letter: never, until requeued */
 #define NGX_HTTP_ITSM_PENDING_DEAD          ((time_t) 0x7fffffff)
 
+/* how long an alert waits for another request's claim on its key, at
+ * most: claims are renewed while their request waits on the ITSM */
+#define NGX_HTTP_ITSM_WAIT_MAX              300
+
 /* the longest ticket id kept in the store */
 #define NGX_HTTP_ITSM_TICKET_MAX            64
+
+/* the longest value a connector's "header" line sends (alert text cut) */
+#define NGX_HTTP_ITSM_HEADER_VALUE_MAX      4096
 
 /* how much of an ITSM's error text is passed on to the sender and the log */
 #define NGX_HTTP_ITSM_ERROR_TEXT_MAX        1024
@@ -137,6 +147,7 @@ typedef struct {
     ngx_str_t                    fields[NGX_HTTP_ITSM_NFIELDS];
     ngx_http_itsm_state_e        state;
     json_t                      *raw;          /* the alert's own object */
+    uint64_t                     hash;         /* of the fields; 0: not yet */
 } ngx_http_itsm_alert_t;
 
 
@@ -147,6 +158,23 @@ typedef enum {
     NGX_HTTP_ITSM_KEY_OPEN,                    /* a ticket is open */
     NGX_HTTP_ITSM_KEY_RESOLVED                 /* its ticket was resolved */
 } ngx_http_itsm_key_state_e;
+
+
+/*
+ * How the last claim of a key ended: what requests that joined it (an
+ * identical alert that arrived while it was in flight) answer, without
+ * sending anything themselves.
+ */
+
+typedef enum {
+    NGX_HTTP_ITSM_FLIGHT_NONE = 0,
+    NGX_HTTP_ITSM_FLIGHT_DONE,                 /* the plan was carried out */
+    NGX_HTTP_ITSM_FLIGHT_NOTHING,              /* nothing was sent */
+    NGX_HTTP_ITSM_FLIGHT_REFUSED,              /* the ITSM refused (4xx) */
+    NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE,          /* 5xx, 408, 429, no answer */
+    NGX_HTTP_ITSM_FLIGHT_QUEUED,               /* kept in the queue */
+    NGX_HTTP_ITSM_FLIGHT_FAILED                /* a bad answer, a lookup */
+} ngx_http_itsm_flight_e;
 
 
 typedef struct {
@@ -160,6 +188,25 @@ typedef struct {
     ngx_uint_t                   occurrences;
     ngx_str_t                    ticket;
     u_char                       ticket_data[NGX_HTTP_ITSM_TICKET_MAX];
+
+    /*
+     * The claim: its token (a claim taken over, and the request that made
+     * it, can no longer commit or release), and the content hash of the
+     * alert it acts for (identical alerts join it).
+     */
+    uint64_t                     token;
+    uint64_t                     hash;
+
+    /* a create was sent then and its outcome is unknown (no answer, a 5xx,
+     * a 2xx without a ticket id): the next create asks the ITSM first */
+    time_t                       doubt;
+
+    /* how the last claim ended (ngx_http_itsm_flight_e) */
+    uint64_t                     last_token;
+    ngx_uint_t                   last_result;
+    ngx_uint_t                   last_status;  /* the ITSM's HTTP status */
+    time_t                       last_retry;   /* its Retry-After */
+
     unsigned                     pending:1;    /* claimed */
 } ngx_http_itsm_record_t;
 
@@ -168,6 +215,19 @@ typedef ngx_int_t (*ngx_http_itsm_store_iter_pt)(void *data, ngx_str_t *key,
     ngx_http_itsm_record_t *rec);
 typedef ngx_int_t (*ngx_http_itsm_store_due_pt)(void *data, ngx_str_t *key,
     ngx_uint_t attempts);
+
+
+/* a key's pending delivery: when it is due, how often it was tried, and
+ * what it holds (the queue's JSON) */
+
+typedef struct {
+    time_t                       due;
+    ngx_uint_t                   attempts;
+    ngx_str_t                    text;
+} ngx_http_itsm_store_pending_t;
+
+typedef ngx_int_t (*ngx_http_itsm_store_merge_pt)(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend);
 
 
 /* what a template may substitute: filled by the handler for one render */
@@ -222,13 +282,16 @@ typedef struct {
     ngx_str_t                    location;     /* internal location prefix */
     ngx_http_itsm_action_t      *actions[NGX_HTTP_ITSM_NACTIONS];
     ngx_http_itsm_lookup_t      *lookups[NGX_HTTP_ITSM_NACTIONS];
+    ngx_http_itsm_lookup_t      *find;         /* the ticket of a key */
     ngx_array_t                  headers;      /* ngx_http_itsm_header_t */
     ngx_str_t                    ticket_id;    /* JSON Pointer */
     size_t                       max_response;
     ngx_http_itsm_tpl_t         *key;          /* correlation key */
 
     ngx_uint_t                   on_repeat;    /* NONE, COMMENT, UPDATE */
+    ngx_flag_t                   repeat_comment;   /* "update comment" */
     time_t                       cooldown;
+    ngx_flag_t                   cooldown_default;
     ngx_uint_t                   on_resolve;   /* RESOLVE, COMMENT, NONE */
     ngx_flag_t                   resolve_comment;
     ngx_uint_t                   on_refire;    /* REOPEN, CREATE */
@@ -246,6 +309,7 @@ typedef struct {
 typedef struct {
     ngx_uint_t                   action;
     ngx_uint_t                   outcome;
+    uint64_t                     body;         /* the body's hash: 0 none */
     ngx_str_t                    ticket;
     u_char                       ticket_data[NGX_HTTP_ITSM_TICKET_MAX];
 } ngx_http_itsm_answer_t;
@@ -330,6 +394,8 @@ typedef struct {
     ngx_http_itsm_tpl_ctx_t      tpl;
     ngx_str_t                    key;
     ngx_str_t                    dedup;        /* delivery id, if any */
+    ngx_str_t                    body;         /* the request's, as sent */
+    uint64_t                     body_hash;    /* for a header's id */
     ngx_http_itsm_record_t       record;       /* before the claim */
     ngx_http_itsm_plan_t         plan;
     ngx_uint_t                   step;
@@ -337,6 +403,11 @@ typedef struct {
     ngx_event_t                  wait;         /* for another's claim */
     ngx_msec_t                   wait_delay;
     time_t                       wait_until;
+    uint64_t                     joined;       /* the claim it waits on */
+    ngx_uint_t                   held_seq;     /* the held entry it sends */
+    ngx_uint_t                   held_notes;   /* how many of its notes */
+    ngx_http_itsm_alert_t       *digest;       /* the alert, for comments */
+    ngx_event_t                  renew;        /* keeps our claim alive */
 
     /* the delivery in flight */
     ngx_http_itsm_action_e       action;
@@ -350,10 +421,18 @@ typedef struct {
     ngx_str_t                    outcome;
 
     unsigned                     claimed:1;
+    unsigned                     doubt:1;      /* an earlier create may have
+                                                  made the ticket */
+    unsigned                     finding:1;    /* the find is in flight */
+    unsigned                     found:1;      /* find answered: not again */
+    unsigned                     create_sent:1;
+    unsigned                     unknown:1;    /* the create's outcome */
     unsigned                     looking:1;    /* the lookup is in flight */
     unsigned                     gone:1;       /* the ticket was gone */
     unsigned                     routed:1;     /* targets are set */
     unsigned                     replay:1;     /* a pending delivery */
+    unsigned                     notes_only:1; /* held notes, no state */
+    unsigned                     held:1;       /* sends the held notes */
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;
@@ -370,6 +449,8 @@ ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 /* ngx_http_itsm_lookup.c */
 char *ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,
     size_t len, ngx_pool_t *pool, ngx_str_t *out, ngx_str_t *why);
 
@@ -384,7 +465,12 @@ void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_get(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
+    uint64_t hash, ngx_uint_t create);
+ngx_int_t ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, uint64_t token);
+ngx_int_t ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, uint64_t token);
 ngx_int_t ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
@@ -398,6 +484,9 @@ time_t ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
     ngx_str_t *alert);
+ngx_int_t ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
+    void *data);
 ngx_int_t ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_pool_t *pool, time_t *due,
     ngx_uint_t *attempts, ngx_str_t *alert);
@@ -418,8 +507,12 @@ ngx_str_t *ngx_http_itsm_queue_token_value(void);
 char *ngx_http_itsm_queue_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_itsm_queue_save(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_queue_hold(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, time_t due);
+ngx_int_t ngx_http_itsm_queue_notes(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 char *ngx_http_itsm_queue_retry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf,
@@ -509,6 +602,7 @@ ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_str_t *error);
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, json_t *raw);
+uint64_t ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert);
 ngx_int_t ngx_http_itsm_alert_push(ngx_array_t *alerts,
     ngx_http_itsm_alert_t *alert, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_check_count(ngx_http_request_t *r,

@@ -34,7 +34,9 @@
  */
 
 
-#define NGX_HTTP_ITSM_STORE_VERSION  1
+/* 2: the claim's token and alert hash, the doubt of a create, how the
+ * last claim ended; records of version 1 are read as they are */
+#define NGX_HTTP_ITSM_STORE_VERSION  2
 
 /* LMDB's default maximum key size is 511 bytes */
 #define NGX_HTTP_ITSM_STORE_KEY_MAX  400
@@ -76,7 +78,32 @@ typedef struct {
 } ngx_http_itsm_store_due_t;
 
 
-/* the record as stored: fixed size, little-endian host order */
+/* the record as stored: fixed size, host byte order */
+
+typedef struct {
+    uint8_t                      version;
+    uint8_t                      state;        /* | 0x80 while claimed */
+    uint8_t                      ticket_len;
+    uint8_t                      last_result;
+    uint32_t                     owner;
+    int64_t                      lease_until;
+    int64_t                      first_seen;
+    int64_t                      last_seen;
+    int64_t                      last_action;
+    int64_t                      resolved_at;
+    uint32_t                     occurrences;
+    uint16_t                     last_status;
+    uint16_t                     reserved;
+    uint64_t                     token;
+    uint64_t                     hash;
+    int64_t                      doubt;
+    uint64_t                     last_token;
+    int64_t                      last_retry;
+    u_char                       ticket[NGX_HTTP_ITSM_TICKET_MAX];
+} ngx_http_itsm_store_rec_t;
+
+
+/* version 1, written by earlier releases */
 
 typedef struct {
     uint8_t                      version;
@@ -91,7 +118,7 @@ typedef struct {
     int64_t                      resolved_at;
     uint32_t                     occurrences;
     u_char                       ticket[NGX_HTTP_ITSM_TICKET_MAX];
-} ngx_http_itsm_store_rec_t;
+} ngx_http_itsm_store_rec_v1_t;
 
 
 static ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
@@ -100,10 +127,15 @@ static void ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
     ngx_http_itsm_record_t *rec);
 static void ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
     ngx_http_itsm_store_rec_t *dst);
+static ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
+    ngx_http_itsm_record_t *rec);
 static ngx_int_t ngx_http_itsm_store_read(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
-static ngx_int_t ngx_http_itsm_store_write(ngx_http_itsm_store_t *store,
-    MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync);
+static ngx_int_t ngx_http_itsm_store_owned(ngx_http_itsm_store_t *store,
+    MDB_txn **txn, MDB_val *k, uint64_t token, ngx_http_itsm_record_t *rec);
+static ngx_int_t ngx_http_itsm_store_put(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync);
+static uint64_t ngx_http_itsm_store_token(void);
 static ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
 static ngx_int_t ngx_http_itsm_store_pending_walk(
@@ -352,22 +384,27 @@ ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 
 /*
  * NGX_OK: claimed; "rec" holds the record as it was before (state NONE
- * when there was none).  NGX_BUSY: another live process holds the claim;
- * "rec" holds that claim.
+ * when there was none), with the claim's token.  NGX_BUSY: another live
+ * request holds the claim; "rec" holds that claim.
+ *
+ * "create": the claim is made to create a ticket.  The claim then says so
+ * ("doubt"), and is flushed to disk before the create is sent: if the
+ * worker dies with the create in flight, whoever takes the claim over
+ * knows that the ITSM may have the ticket, and asks it first.
  */
 
 ngx_int_t
 ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
-    ngx_str_t *key, ngx_http_itsm_record_t *rec)
+    ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t hash,
+    ngx_uint_t create)
 {
     int                      rc;
     u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
     time_t                   now;
-    MDB_val                  k, v;
+    MDB_val                  k;
     MDB_txn                 *txn;
     ngx_int_t                found;
     ngx_http_itsm_record_t   claim;
-    ngx_http_itsm_store_rec_t  raw;
 
     if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
         return NGX_ERROR;
@@ -396,97 +433,185 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
         return NGX_BUSY;
     }
 
-    /* a claim keeps the key's state and ticket: taking over a dead or late
-     * owner's claim finds the key as it was before that claim */
+    /*
+     * A claim keeps the key's state and ticket: taking over a dead or late
+     * owner's claim finds the key as it was before that claim, and its
+     * doubt, if the dead owner had a create in flight.
+     */
 
     rec->pending = 0;
+    rec->owner = 0;
+    rec->lease_until = 0;
+    rec->token = ngx_http_itsm_store_token();
+
     claim = *rec;
 
     claim.pending = 1;
     claim.owner = ngx_pid;
     claim.lease_until = now + store->lease;
+    claim.hash = hash;
 
-    ngx_http_itsm_store_encode(&claim, &raw);
-
-    v.mv_data = &raw;
-    v.mv_size = sizeof(raw);
-
-    rc = mdb_put(txn, store->dbi, &k, &v, 0);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    if (create && claim.doubt == 0) {
+        claim.doubt = now;
     }
 
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
-    }
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: claim \"%V\" token:%uL doubt:%T",
+                   key, claim.token, claim.doubt);
 
-    return NGX_OK;
+    return ngx_http_itsm_store_put(store, txn, &k, &claim,
+                                   create && rec->doubt == 0);
 }
 
 
-/* the claim ends with the new state of the key, flushed to disk */
+/* the claim is about to send a create after all: it says so, on disk */
+
+ngx_int_t
+ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, uint64_t token)
+{
+    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                  k;
+    MDB_txn                 *txn;
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t   rec;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_itsm_store_owned(store, &txn, &k, token, &rec);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (rec.doubt) {
+        mdb_txn_abort(txn);
+        return NGX_OK;
+    }
+
+    rec.doubt = ngx_time();
+
+    return ngx_http_itsm_store_put(store, txn, &k, &rec, 1);
+}
+
+
+/*
+ * A claim lives as long as its request: while the request waits on the
+ * ITSM, its lease is renewed, so that no other request takes the key
+ * over however long the ITSM takes.  NGX_DECLINED: the claim was lost.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, uint64_t token)
+{
+    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                  k;
+    MDB_txn                 *txn;
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t   rec;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_itsm_store_owned(store, &txn, &k, token, &rec);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rec.lease_until = ngx_time() + store->lease;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: renew \"%V\" until %T", key, rec.lease_until);
+
+    return ngx_http_itsm_store_put(store, txn, &k, &rec, 0);
+}
+
+
+/*
+ * The claim ends with the new state of the key, flushed to disk.
+ * NGX_DECLINED: the claim ("rec->token") was taken over meanwhile, and the
+ * record is left to its new owner.
+ */
 
 ngx_int_t
 ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec)
 {
-    u_char   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val  k;
+    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                  k;
+    MDB_txn                 *txn;
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t   now;
 
     if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    rc = ngx_http_itsm_store_owned(store, &txn, &k, rec->token, &now);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     rec->pending = 0;
     rec->owner = 0;
     rec->lease_until = 0;
+    rec->doubt = 0;
+    rec->hash = now.hash;
+    rec->last_token = rec->token;
+    rec->last_result = NGX_HTTP_ITSM_FLIGHT_DONE;
+    rec->last_status = 0;
+    rec->last_retry = 0;
+    rec->token = 0;
 
-    return ngx_http_itsm_store_write(store, &k, rec, 1);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: commit \"%V\" state:%ui", key, rec->state);
+
+    return ngx_http_itsm_store_put(store, txn, &k, rec, 1);
 }
 
 
-/* the claim ends with the key as it was before it (nothing happened) */
+/*
+ * The claim ends with the key as it was before it: "before" is the record
+ * the claim found, with the claim's token, how it ended (last_result,
+ * last_status, last_retry) and, when a create may have reached the ITSM,
+ * its doubt.  A key that never had a ticket keeps a record all the same:
+ * the requests that joined the claim read how it ended there.
+ */
 
 ngx_int_t
 ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
 {
-    int      rc;
-    u_char   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val  k;
-    MDB_txn *txn;
+    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                  k;
+    MDB_txn                 *txn;
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t   now;
 
     if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (before->state != NGX_HTTP_ITSM_KEY_NONE) {
-        before->pending = 0;
-        before->owner = 0;
-        before->lease_until = 0;
-
-        return ngx_http_itsm_store_write(store, &k, before, 0);
+    rc = ngx_http_itsm_store_owned(store, &txn, &k, before->token, &now);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
+    before->pending = 0;
+    before->owner = 0;
+    before->lease_until = 0;
+    before->last_token = before->token;
+    before->token = 0;
 
-    rc = mdb_del(txn, store->dbi, &k, NULL);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
-        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
-    }
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: release \"%V\" result:%ui doubt:%T",
+                   key, before->last_result, before->doubt);
 
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_put(store, txn, &k, before,
+                                   before->doubt && !now.doubt);
 }
 
 
@@ -538,6 +663,113 @@ ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
     rc = mdb_env_sync(store->env, 1);
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Changes the key's pending delivery in one write transaction, so that
+ * two requests holding alerts of one key at once (two workers) both get
+ * theirs in: "handler" sees the entry as it is (NULL text: none) and
+ * returns NGX_OK with the new text, due and attempts to write it,
+ * NGX_DONE to delete the entry, NGX_DECLINED to leave it as it is.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
+    void *data)
+{
+    int                          rc;
+    u_char                       buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val                      k, v;
+    MDB_txn                     *txn;
+    ngx_int_t                    rv;
+    ngx_str_t                    text, *old;
+    ngx_http_itsm_store_pend_t   head;
+    ngx_http_itsm_store_pending_t  pend;
+
+    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    old = NULL;
+    ngx_memzero(&pend, sizeof(pend));
+
+    rc = mdb_get(txn, store->pending, &k, &v);
+
+    if (rc == 0 && v.mv_size >= sizeof(head)) {
+        ngx_memcpy(&head, v.mv_data, sizeof(head));
+
+        text.data = (u_char *) v.mv_data + sizeof(head);
+        text.len = ngx_min(head.len, v.mv_size - sizeof(head));
+        old = &text;
+
+        pend.due = head.due;
+        pend.attempts = head.attempts;
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    rv = handler(data, old, &pend);
+
+    if (rv == NGX_DECLINED || (rv == NGX_DONE && old == NULL)) {
+        mdb_txn_abort(txn);
+        return NGX_DECLINED;
+    }
+
+    if (rv == NGX_ERROR) {
+        mdb_txn_abort(txn);
+        return NGX_ERROR;
+    }
+
+    if (rv == NGX_DONE) {
+        rc = mdb_del(txn, store->pending, &k, NULL);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        }
+
+    } else {
+        head.due = pend.due;
+        head.attempts = (uint32_t) pend.attempts;
+        head.len = (uint32_t) pend.text.len;
+
+        v.mv_size = sizeof(head) + pend.text.len;
+        v.mv_data = NULL;
+
+        rc = mdb_put(txn, store->pending, &k, &v, MDB_RESERVE);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+        }
+
+        ngx_memcpy(v.mv_data, &head, sizeof(head));
+        ngx_memcpy((u_char *) v.mv_data + sizeof(head), pend.text.data,
+                   pend.text.len);
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    /* an alert kept is an alert the sender was told is taken */
+
+    if (rv == NGX_OK) {
+        rc = mdb_env_sync(store->env, 1);
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+        }
     }
 
     return NGX_OK;
@@ -805,11 +1037,9 @@ ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
 
     while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
 
-        if (v.mv_size != sizeof(ngx_http_itsm_store_rec_t)) {
+        if (ngx_http_itsm_store_decode_any(&v, &rec) != NGX_OK) {
             continue;
         }
-
-        ngx_http_itsm_store_decode(v.mv_data, &rec);
 
         key.data = k.mv_data;
         key.len = k.mv_size;
@@ -914,40 +1144,113 @@ ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
         return ngx_http_itsm_store_failed(store, "mdb_get", rc);
     }
 
-    if (v.mv_size != sizeof(ngx_http_itsm_store_rec_t)
-        || ((ngx_http_itsm_store_rec_t *) v.mv_data)->version
-           != NGX_HTTP_ITSM_STORE_VERSION)
-    {
+    if (ngx_http_itsm_store_decode_any(&v, rec) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, store->log, 0,
                       "itsm_store: a record of an unknown format in \"%V\" "
                       "is ignored", &store->path);
         return NGX_DECLINED;
     }
 
-    ngx_http_itsm_store_decode(v.mv_data, rec);
+    return NGX_OK;
+}
+
+
+/* a record of the current version, or of version 1 */
+
+static ngx_int_t
+ngx_http_itsm_store_decode_any(MDB_val *v, ngx_http_itsm_record_t *rec)
+{
+    ngx_http_itsm_store_rec_v1_t  r;
+
+    if (v->mv_size == sizeof(ngx_http_itsm_store_rec_t)
+        && ((u_char *) v->mv_data)[0] == NGX_HTTP_ITSM_STORE_VERSION)
+    {
+        ngx_http_itsm_store_decode(v->mv_data, rec);
+        return NGX_OK;
+    }
+
+    if (v->mv_size != sizeof(ngx_http_itsm_store_rec_v1_t)
+        || ((u_char *) v->mv_data)[0] != 1)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(&r, v->mv_data, sizeof(r));
+
+    ngx_memzero(rec, sizeof(ngx_http_itsm_record_t));
+
+    rec->state = r.state & 0x7f;
+    rec->pending = (r.state & 0x80) ? 1 : 0;
+    rec->owner = r.owner;
+    rec->lease_until = r.lease_until;
+    rec->first_seen = r.first_seen;
+    rec->last_seen = r.last_seen;
+    rec->last_action = r.last_action;
+    rec->resolved_at = r.resolved_at;
+    rec->occurrences = r.occurrences;
+
+    rec->ticket.len = ngx_min(r.ticket_len, NGX_HTTP_ITSM_TICKET_MAX);
+    ngx_memcpy(rec->ticket_data, r.ticket, rec->ticket.len);
+    rec->ticket.data = rec->ticket_data;
 
     return NGX_OK;
 }
 
 
+/*
+ * Opens a write transaction on the key's record if its claim is still
+ * "token"'s: NGX_OK with *txn open and "rec" read; NGX_DECLINED when the
+ * claim was taken over (or the record went), with nothing left open.
+ */
+
 static ngx_int_t
-ngx_http_itsm_store_write(ngx_http_itsm_store_t *store, MDB_val *k,
-    ngx_http_itsm_record_t *rec, ngx_uint_t sync)
+ngx_http_itsm_store_owned(ngx_http_itsm_store_t *store, MDB_txn **txn,
+    MDB_val *k, uint64_t token, ngx_http_itsm_record_t *rec)
+{
+    int        rc;
+    ngx_int_t  found;
+
+    rc = mdb_txn_begin(store->env, NULL, 0, txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    found = ngx_http_itsm_store_read(store, *txn, k, rec);
+
+    if (found == NGX_OK && rec->pending && rec->token == token) {
+        return NGX_OK;
+    }
+
+    mdb_txn_abort(*txn);
+
+    if (found == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                  "itsm_store: a claim in \"%V\" was taken over while its "
+                  "request still worked on it (its worker did not renew it "
+                  "in time); its change is not written", &store->path);
+
+    return NGX_DECLINED;
+}
+
+
+/* writes "rec" and commits the transaction; "sync": flushed to disk */
+
+static ngx_int_t
+ngx_http_itsm_store_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync)
 {
     int                         rc;
     MDB_val                     v;
-    MDB_txn                    *txn;
     ngx_http_itsm_store_rec_t   raw;
 
     ngx_http_itsm_store_encode(rec, &raw);
 
     v.mv_data = &raw;
     v.mv_size = sizeof(raw);
-
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
 
     rc = mdb_put(txn, store->dbi, k, &v, 0);
     if (rc != 0) {
@@ -968,6 +1271,26 @@ ngx_http_itsm_store_write(ngx_http_itsm_store_t *store, MDB_val *k,
     }
 
     return NGX_OK;
+}
+
+
+/* a claim's token: never 0, never the same twice in a worker, and unlikely
+ * to be another worker's */
+
+static uint64_t
+ngx_http_itsm_store_token(void)
+{
+    uint64_t           token;
+    static uint64_t    seq;
+
+    do {
+        token = ((uint64_t) ngx_random() << 33)
+                ^ ((uint64_t) ngx_random() << 2)
+                ^ ((uint64_t) ngx_pid << 40)
+                ^ ++seq;
+    } while (token == 0);
+
+    return token;
 }
 
 
@@ -1015,6 +1338,14 @@ ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
     rec->resolved_at = r.resolved_at;
     rec->occurrences = r.occurrences;
 
+    rec->token = r.token;
+    rec->hash = r.hash;
+    rec->doubt = r.doubt;
+    rec->last_token = r.last_token;
+    rec->last_result = r.last_result;
+    rec->last_status = r.last_status;
+    rec->last_retry = r.last_retry;
+
     rec->ticket.len = ngx_min(r.ticket_len, NGX_HTTP_ITSM_TICKET_MAX);
     ngx_memcpy(rec->ticket_data, r.ticket, rec->ticket.len);
     rec->ticket.data = rec->ticket_data;
@@ -1036,6 +1367,13 @@ ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
     dst->last_action = rec->last_action;
     dst->resolved_at = rec->resolved_at;
     dst->occurrences = rec->occurrences;
+    dst->token = rec->token;
+    dst->hash = rec->hash;
+    dst->doubt = rec->doubt;
+    dst->last_token = rec->last_token;
+    dst->last_result = (uint8_t) rec->last_result;
+    dst->last_status = (uint16_t) rec->last_status;
+    dst->last_retry = rec->last_retry;
     dst->ticket_len = (uint8_t) ngx_min(rec->ticket.len,
                                         NGX_HTTP_ITSM_TICKET_MAX);
     ngx_memcpy(dst->ticket, rec->ticket.data, dst->ticket_len);

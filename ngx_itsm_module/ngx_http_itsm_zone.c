@@ -31,6 +31,7 @@ typedef struct {
     ngx_queue_t                  queue;
     time_t                       time;         /* last seen, or expiry */
     ngx_uint_t                   occurrences;
+    uint64_t                     body;         /* answer: the body's hash */
     u_char                       data[1];      /* key, then ticket */
 } ngx_http_itsm_zone_node_t;
 
@@ -289,6 +290,7 @@ ngx_http_itsm_zone_answer_get(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
     if (zn) {
         ans->action = zn->action;
         ans->outcome = zn->outcome;
+        ans->body = zn->body;
         ans->ticket.len = zn->ticket_len;
         ngx_memcpy(ans->ticket_data, zn->data + zn->len, zn->ticket_len);
         ans->ticket.data = ans->ticket_data;
@@ -334,6 +336,7 @@ ngx_http_itsm_zone_answer_put(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
     if (zn) {
         zn->action = (u_char) ans->action;
         zn->outcome = (u_char) ans->outcome;
+        zn->body = ans->body;
         zn->ticket_len = (u_char) tlen;
         ngx_memcpy(zn->data + zn->len, ans->ticket.data, tlen);
         zn->time = ngx_time() + window;

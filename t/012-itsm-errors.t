@@ -125,7 +125,7 @@ Content-Type: application/json
 --- response_body
 {"error":"itsm_bad_response","message":"the ITSM answered 201, but its answer is larger than max_response (1048576 bytes) of connector \"mock\"; the ticket id could not be read"}
 --- error_log
-the answer of connector "mock" is larger than its max_response 1048576
+itsm: connector "mock" create of key "k1": the ITSM answered 201, but its answer is larger than max_response (1048576 bytes)
 
 
 
@@ -194,7 +194,7 @@ Content-Type: application/json
 --- response_body
 {"error":"itsm_bad_response","message":"the ITSM answered 201, but its answer has no ticket id at \"/id\" (ticket_id of connector \"mock\")"}
 --- error_log
-itsm: no ticket id at "/id" in the answer of connector "mock"
+itsm: connector "mock" create of key "k1": the ITSM answered 201, but its answer has no ticket id at "/id"
 
 
 

@@ -67,7 +67,7 @@ GET /alerts
 
 
 === TEST 3: on_repeat comment: the repeat comments on the open ticket
---- http_config eval: ::connector("on_repeat comment;")
+--- http_config eval: ::connector("on_repeat comment cooldown=0;")
 --- config eval: $::Mock
 --- request eval
 [::alert("db-1", "firing"), ::alert("db-1", "firing"), ::alert("db-1", "firing")]
@@ -287,7 +287,7 @@ itsm deliver
         create    POST /ticket 'body={"n": "{{ occurrences }}"}';
         comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "fired {{ occurrences }} times since {{ first_seen }}", "n": "{{ occurrences }}"}';
         ticket_id /id;
-        on_repeat comment;
+        on_repeat comment cooldown=0;
     }
 --- config
     location = /_itsm/mock/ticket { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/ticket; }

@@ -11,7 +11,7 @@ our $HttpConfig = <<'_EOC_';
         create    POST /ticket 'body={"title": "{{ title }}"}';
         comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"n": "{{ occurrences }}"}';
         ticket_id /id;
-        on_repeat comment;
+        on_repeat comment cooldown=0;
     }
 _EOC_
 

@@ -1,6 +1,7 @@
 # A cooldown coalesces: alerts for an open ticket within the cooldown of its
-# last comment change nothing at once, and the latest of them is sent when
-# the cooldown ends, by the replay location (nothing lost, one comment).
+# last comment change nothing at once; when the cooldown ends the replay
+# location sends one comment with the latest state and every distinct note
+# held (nothing lost, nothing twice, one comment).
 use Test::Nginx::Socket 'no_plan';
 
 our $HttpConfig = <<'_EOC_';
@@ -47,18 +48,19 @@ Content-Type: application/json
 
 
 
-=== TEST 2: when the cooldown ends, one comment with the latest state
+=== TEST 2: when the cooldown ends, one comment with every note held, each once and timed
 --- init
 sleep 3.5;
 --- request
 GET /alerts
 --- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}|delivering the pending state of key "db-1" \(attempt \d+\)/
---- grep_error_log_out
-itsm deliver: create
-delivering the pending state of key "db-1" (attempt 1)
+--- grep_error_log_out eval
+qr/^itsm deliver: create
+delivering the pending state of key "db-1" \(attempt 1\)
 itsm deliver: comment
-itsm deliver body: {"text":"99% used","n":3}
+itsm deliver body: \{"text":"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] 97% used\\n\\n\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] 99% used","n":3\}
+\z/
 
 
 

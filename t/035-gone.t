@@ -28,7 +28,7 @@ our $Connector = <<'_EOC_';
         comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
         resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved", "transition": "{{ lookup }}"}';
         ticket_id /id;
-        on_repeat comment;
+        on_repeat comment cooldown=0;
         @POLICY@
     }
 _EOC_

@@ -32,7 +32,7 @@ our $HttpConfig = <<'_EOC_';
         create    POST /ticket 'body={"title": "{{ title }}"}';
         comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
         ticket_id /id;
-        on_repeat comment;
+        on_repeat comment cooldown=0;
     }
 _EOC_
 

@@ -128,7 +128,7 @@ Content-Type: application/json
 --- error_code eval
 [202, 200, 200]
 --- response_body_like eval
-[qr/"outcome":"queued"/, qr/"outcome":"ignored"/, qr/"keys":0,.*"queued":0,"dead_letters":0,/]
+[qr/"outcome":"queued"/, qr/"outcome":"ignored"/, qr/"keys":1,"open_tickets":0,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,/]
 
 
 

@@ -12,7 +12,7 @@ our $HttpConfig = <<'_EOC_';
         comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"n": "{{ occurrences }}"}';
         resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
         ticket_id /id;
-        on_repeat comment;
+        on_repeat comment cooldown=0;
     }
 _EOC_
 

@@ -319,7 +319,7 @@ Content-Type: application/json
 
 
 
-=== TEST 15: when the cooldown ends, the repeats kept within it become one comment with the latest state, through the preset's replay location
+=== TEST 15: when the cooldown ends, the repeats kept within it become one comment with the latest state and each note held, through the preset's replay location
 --- http_config eval: ::http(cooldown => '2s')
 --- config eval: ::config(mock => ::mock(log => 't15'))
 --- request eval
@@ -342,7 +342,7 @@ sleep 3.5;
 GET /contract
 --- error_code: 200
 --- response_body_like eval
-ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r =~ s/99% full/100% full/r) . "\n")
+ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r =~ s{/var is 99% full}{[TIME] /var is 99% full\\n\\n[TIME] /var is 100% full}r) . "\n")
 --- no_error_log
 [error]
 

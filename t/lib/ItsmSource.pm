@@ -29,14 +29,14 @@ our $Body = '{' . join(', ', map { "\"$_\": \"{{ $_ }}\"" } @Fields) . '}';
 
 # the http{} part: the connector.  Options: store => 0 for none (every
 # firing alert creates, a resolved one is ignored), policy => the
-# connector's lifecycle lines (default "on_repeat comment;"), extra =>
+# connector's lifecycle lines (default "on_repeat comment cooldown=0;"), extra =>
 # more lines for its block, http => more lines at http level.
 sub http_config {
     my (%opt) = @_;
 
     my $store = (!exists $opt{store} || $opt{store})
                 ? 'itsm_store logs/state.mdb;' : '';
-    my $policy = $opt{policy} // 'on_repeat comment;';
+    my $policy = $opt{policy} // 'on_repeat comment cooldown=0;';
     my $extra = $opt{extra} // '';
     my $http = $opt{http} // '';
 

@@ -1,0 +1,324 @@
+# A create whose outcome is unknown: the ITSM may have made the ticket
+# (no answer, a 5xx, a 2xx without a usable ticket id).  The key stays as
+# if nothing had been created, remembers the doubt, and the next create of
+# the key first asks the ITSM for a ticket that carries the key ("find"):
+# found, it is the key's ticket and nothing is created again; not found,
+# the create is sent.  A 4xx is a refusal: no doubt, no find.
+#
+# The mock ITSM answers each create by the key and the attempt (the
+# connector sends both as headers): "lost" closes the connection without
+# an answer (the ticket was made, the answer lost), "busy" answers 503,
+# ...; its find answers with ticket T77 for "lost" only.  It logs every
+# request per key; GET /mocklog?key=K returns that log.
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_store logs/state.mdb;
+    itsm_zone  itsm:1m;
+    log_format mock '$request_method $request_uri';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        find      GET "/tickets?key={{ correlation_key }}" take=/items/0/id;
+        header    X-Key "{{ key }}";
+        header    X-N "{{ occurrences }}";
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
+    itsm_connector nofind {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        header    X-Key "{{ key }}";
+        header    X-N "{{ occurrences }}";
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
+    map "$http_x_key:$http_x_n" $mock_create {
+        default          '201 {"id":"T1"}';
+        lost:1           444;
+        busy:1           '503 {"error":"maintenance"}';
+        refused:1        '400 {"error":"bad request"}';
+        noid:1           '201 {"type":"ticket"}';
+        notjson:1        '201 <html>created</html>';
+        true:1           '201 {"id":true}';
+        empty:1          '201 {"id":""}';
+        long:1           '201 {"id":"12345678901234567890123456789012345678901234567890123456789012345"}';
+        max:1            '201 {"id":"1234567890123456789012345678901234567890123456789012345678901234"}';
+        number:1         '201 {"id":42}';
+        ctl:1            '201 {"id":"T\u0001"}';
+        findfails:1      444;
+    }
+    map "$http_x_key:$http_x_n" $mock_find {
+        default          '{"items":[]}';
+        lost:2           '{"items":[{"id":"T77"}]}';
+        findfails:2      503;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket {
+        access_log logs/mock-$http_x_key.log mock;
+        if ($mock_create = 444) { return 444; }
+        if ($mock_create ~ "^503 (.*)") { return 503 $1; }
+        if ($mock_create ~ "^400 (.*)") { return 400 $1; }
+        if ($mock_create ~ "^201 (.*)") { return 201 $1; }
+        return 500;
+    }
+    location ~ ^/mock/ticket/[^/]+/comment$ {
+        access_log logs/mock-$http_x_key.log mock;
+        return 201 '[]';
+    }
+    location = /mock/tickets {
+        access_log logs/mock-$http_x_key.log mock;
+        if ($mock_find = 503) { return 503 '{"error":"search down"}'; }
+        return 200 $mock_find;
+    }
+    location = /alerts { itsm_pass mock; }
+    location = /alerts/nofind { itsm_pass nofind; }
+    location = /mocklog { default_type text/plain; alias logs/mock-$arg_key.log; }
+_EOC_
+
+sub alert { my ($key, $uri) = @_; "POST " . ($uri // '/alerts') . "\n{\"key\": \"$key\", \"title\": \"t\", \"description\": \"d\"}" }
+
+sub answer {
+    my ($status, $key, $action, $outcome, $ticket, $reason) = @_;
+    my $r = defined $reason ? qq{,"reason":"$reason"} : '';
+    my $c = $_[6] // 'mock';
+    return qq{{"status":"$status","alerts":[{"key":"$key","action":"$action","outcome":"$outcome","connector":"$c","ticket_id":"$ticket"$r}]}\n};
+}
+
+our $Found = 'an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM';
+
+sub bad {
+    my ($why) = @_;
+    $why =~ s/(["\\])/\\$1/g;
+    return qq{{"error":"itsm_bad_response","message":"$why"}\n};
+}
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the answer to a create is lost: 503, and the key is in doubt
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+::alert("lost")
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_body eval
+qq{{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":502,"itsm_error":"no answer from the ITSM: the connection was refused, reset or timed out (see the error log)"}\n}
+
+
+
+=== TEST 2: the next copy asks the ITSM, finds the ticket the lost create made, and creates nothing
+--- request eval
+::alert("lost")
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body eval
+::answer("created", "lost", "create", "created", "T77", $::Found)
+--- error_log
+the outcome of an earlier create of key "lost" is unknown; asking the ITSM for its ticket first
+ticket "T77" of key "lost" was made by an earlier create whose answer was lost; it is not created again
+
+
+
+=== TEST 3: the found ticket is the key's: a repeat comments on it; the ITSM got one create
+--- request eval
+[::alert("lost"), "GET /mocklog?key=lost"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[200, 200]
+--- response_body eval
+[::answer("commented", "lost", "comment", "commented", "T77"),
+ "POST /mock/ticket\nGET /mock/tickets?key=lost\nPOST /mock/ticket/T77/comment\n"]
+
+
+
+=== TEST 4: a 503 to a create: in doubt; the next copy asks first, finds none, and creates
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("busy"), ::alert("busy"), "GET /mocklog?key=busy"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 201, 200]
+--- response_body eval
+[qq{{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":503,"itsm_error":"{\\"error\\":\\"maintenance\\"}"}\n},
+ ::answer("created", "busy", "create", "created", "T1"),
+ "POST /mock/ticket\nGET /mock/tickets?key=busy\nPOST /mock/ticket\n"]
+
+
+
+=== TEST 5: a 4xx is the ITSM's refusal: nothing was made, the next copy creates without asking
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("refused"), ::alert("refused"), "GET /mocklog?key=refused"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[502, 201, 200]
+--- response_body eval
+[qq{{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":400,"itsm_error":"{\\"error\\":\\"bad request\\"}"}\n},
+ ::answer("created", "refused", "create", "created", "T1"),
+ "POST /mock/ticket\nPOST /mock/ticket\n"]
+--- no_error_log
+is unknown
+
+
+
+=== TEST 6: a 2xx without a ticket id: 502, the key is not half-open; the next copy asks, then creates
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("noid"), ::alert("noid"), ::alert("noid"), "GET /mocklog?key=noid"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[502, 201, 200, 200]
+--- response_body eval
+[::bad('the ITSM answered 201, but its answer has no ticket id at "/id" (ticket_id of connector "mock")'),
+ ::answer("created", "noid", "create", "created", "T1"),
+ ::answer("commented", "noid", "comment", "commented", "T1"),
+ "POST /mock/ticket\nGET /mock/tickets?key=noid\nPOST /mock/ticket\nPOST /mock/ticket/T1/comment\n"]
+
+
+
+=== TEST 7: a 2xx that is not JSON
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("notjson"), ::alert("notjson"), "GET /mocklog?key=notjson"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[502, 201, 200]
+--- response_body eval
+[::bad(q!the ITSM answered 201, but not with JSON ('[' or '{' expected near '<'); the ticket id could not be read!),
+ ::answer("created", "notjson", "create", "created", "T1"),
+ "POST /mock/ticket\nGET /mock/tickets?key=notjson\nPOST /mock/ticket\n"]
+
+
+
+=== TEST 8: ticket ids that cannot be used: true, "", 65 bytes, a control character
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("true"), ::alert("empty"), ::alert("long"), ::alert("ctl"), "GET /mocklog?key=long"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[502, 502, 502, 502, 200]
+--- response_body eval
+[::bad('the ITSM answered 201, but the ticket id at "/id" is not a string or an integer (ticket_id of connector "mock")'),
+ ::bad('the ITSM answered 201, but the ticket id at "/id" is empty (ticket_id of connector "mock")'),
+ ::bad('the ITSM answered 201, but the ticket id at "/id" is longer than 64 bytes (ticket_id of connector "mock")'),
+ ::bad('the ITSM answered 201, but the ticket id at "/id" is holding control characters (ticket_id of connector "mock")'),
+ "POST /mock/ticket\n"]
+
+
+
+=== TEST 9: ticket ids that can: exactly 64 bytes, an integer
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("max"), ::alert("number"), ::alert("number"), "GET /mocklog?key=number"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 201, 200, 200]
+--- response_body eval
+[::answer("created", "max", "create", "created", "1234567890123456789012345678901234567890123456789012345678901234"),
+ ::answer("created", "number", "create", "created", "42"),
+ ::answer("commented", "number", "comment", "commented", "42"),
+ "POST /mock/ticket\nPOST /mock/ticket/42/comment\n"]
+
+
+
+=== TEST 10: a connector without "find": the create is sent again (and the log says a duplicate may follow), never a comment on an empty ticket
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+::alert("noid", "/alerts/nofind")
+--- more_headers
+Content-Type: application/json
+--- error_code: 502
+--- response_body eval
+::bad('the ITSM answered 201, but its answer has no ticket id at "/id" (ticket_id of connector "nofind")')
+
+
+
+=== TEST 11: ... the second copy is created again, with a warning
+--- request eval
+::alert("noid", "/alerts/nofind")
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body eval
+::answer("created", "noid", "create", "created", "T1", undef, "nofind")
+--- error_log
+connector "nofind": the outcome of an earlier create of key "noid" is unknown and the connector has no "find" line to ask the ITSM: it is created again, which may make a second ticket
+
+
+
+=== TEST 12: ... what the ITSM got: two creates, no comment on an empty ticket
+--- request
+GET /mocklog?key=noid
+--- response_body
+POST /mock/ticket
+POST /mock/ticket
+
+
+
+=== TEST 13: the find itself fails: 503, nothing created; the doubt stays and the next copy asks again
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("findfails"), ::alert("findfails"), ::alert("findfails"), "GET /mocklog?key=findfails"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 503, 201, 200]
+--- response_body eval
+[qr/"itsm_status":502/,
+ qr/^\{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":503,"itsm_error":"\{\\"error\\":\\"search down\\"\}"\}$/,
+ ::answer("created", "findfails", "create", "created", "T1"),
+ "POST /mock/ticket\nGET /mock/tickets?key=findfails\nGET /mock/tickets?key=findfails\nPOST /mock/ticket\n"]
+
+
+
+=== TEST 14: config: find's syntax
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        find      POST /tickets take=/id;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid method "POST" in "find": a find only reads, use GET in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: config: find needs take=
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        find      GET /tickets /id;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid parameter "\/id" in "find"; expected take=POINTER, the ticket id in the answer, e\.g\. take=\/items\/0\/id in \S+nginx\.conf:\d+/

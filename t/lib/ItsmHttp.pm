@@ -1,0 +1,114 @@
+package ItsmHttp;
+
+# Requests a Test::Nginx block cannot make by itself: several at once, in
+# the background while the block's own request runs, or spread in time.
+#
+#   my @answers = ItsmHttp::burst($n, $body, %opt);   # n copies at once
+#   my $h = ItsmHttp::start($body, %opt);             # one, not waited for
+#   my $answer = ItsmHttp::finish($h);                # ... its answer
+#   my ($code) = ItsmHttp::status($answer);
+#
+# %opt: port (default $TEST_NGINX_SERVER_PORT), uri (default /alerts),
+# headers => {Name => value}, timeout (seconds, default 60).  An answer is
+# the raw HTTP response ('' when the connection closed without one); with
+# it, burst() also returns how long each took (seconds) when asked for in
+# list context with times => \@times.
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time);
+
+sub request {
+    my ($body, %opt) = @_;
+    my $uri = $opt{uri} // '/alerts';
+    my $h = join '', map { "$_: $opt{headers}{$_}\r\n" } sort keys %{$opt{headers} || {}};
+    return "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+         . "Content-Type: application/json\r\n$h"
+         . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+
+sub connect_one {
+    my (%opt) = @_;
+    my $port = $opt{port} || $ENV{TEST_NGINX_SERVER_PORT} || 1984;
+    return IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp')
+        or die "connect to $port: $!\n";
+}
+
+sub start {
+    my ($body, %opt) = @_;
+    my $s = connect_one(%opt);
+    print $s request($body, %opt);
+    return {sock => $s, start => time, timeout => $opt{timeout} // 60};
+}
+
+sub finish {
+    my ($h) = @_;
+    my ($buf, $sel) = ('', IO::Select->new($h->{sock}));
+    my $deadline = $h->{start} + $h->{timeout};
+    while (time < $deadline) {
+        next unless $sel->can_read(0.5);
+        my $n = sysread($h->{sock}, my $chunk, 65536);
+        last unless $n;
+        $buf .= $chunk;
+    }
+    close $h->{sock};
+    $h->{took} = time - $h->{start};
+    return $buf;
+}
+
+sub burst {
+    my ($n, $body, %opt) = @_;
+    my @socks = map { connect_one(%opt) } 1 .. $n;
+    my $req = request($body, %opt);
+    my $t0 = time;
+
+    # all connected first, then all requests sent: they overlap in nginx
+    print $_ $req for @socks;
+
+    my (%buf, %took);
+    my $sel = IO::Select->new(@socks);
+    my $deadline = $t0 + ($opt{timeout} // 60);
+
+    while ($sel->count && time < $deadline) {
+        for my $s ($sel->can_read(0.5)) {
+            my $r = sysread($s, my $chunk, 65536);
+            if ($r) {
+                $buf{$s} .= $chunk;
+            } else {
+                $took{$s} = time - $t0;
+                $sel->remove($s);
+                close $s;
+            }
+        }
+    }
+
+    @{$opt{times}} = map { $took{$_} // -1 } @socks if $opt{times};
+
+    return map { $buf{$_} // '' } @socks;
+}
+
+sub status {
+    my ($answer) = @_;
+    return $answer =~ m{^HTTP/1\.[01] (\d+)} ? $1 : 'none';
+}
+
+sub body {
+    my ($answer) = @_;
+    return $answer =~ /\r\n\r\n(.*)\z/s ? $1 : '';
+}
+
+# lines of a file under the test's server root, e.g. a mock's access log
+sub log_lines {
+    my ($name) = @_;
+    my $path = Test::Nginx::Util::server_root() . "/logs/$name";
+    open my $fh, '<', $path or return ();
+    my @l = <$fh>;
+    close $fh;
+    chomp @l;
+    return @l;
+}
+
+1;
