@@ -448,7 +448,9 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 
     claim.pending = 1;
     claim.owner = ngx_pid;
-    claim.lease_until = now + store->lease;
+    /* ngx_time() counts whole seconds: one more, so that a lease is never
+     * shorter than it says */
+    claim.lease_until = now + store->lease + 1;
     claim.hash = hash;
 
     if (create && claim.doubt == 0) {
@@ -521,7 +523,7 @@ ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
         return rc;
     }
 
-    rec.lease_until = ngx_time() + store->lease;
+    rec.lease_until = ngx_time() + store->lease + 1;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm store: renew \"%V\" until %T", key, rec.lease_until);

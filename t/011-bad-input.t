@@ -282,3 +282,83 @@ Content-Length: 0\r
 [error]
 [alert]
 itsm deliver
+
+
+
+=== TEST 16: a chunked body over itsm_max_body: one 413, and nothing torn (no "header already sent")
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
+"POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+. sprintf("%x", length $body) . "\r\n$body\r\n0\r\n\r\n"
+--- error_code: 413
+--- response_body
+{"error":"body_too_large","message":"the body has 5025 bytes, more than the 4096 allowed by itsm_max_body"}
+--- no_error_log
+[alert]
+[error]
+
+
+
+=== TEST 17: a chunked body of exactly itsm_max_body is taken, one byte more is not
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/api/ticket { return 201 '{"id":"7"}'; }
+    location = /alerts { itsm_pass mock; itsm_max_body 4k; }
+--- raw_request eval
+[map {
+    my $body = '{"key": "a", "title": "' . ("x" x (4096 - 25 + $_)) . '"}';
+    "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    . sprintf("%x", length $body) . "\r\n$body\r\n0\r\n\r\n"
+} 0, 1]
+--- error_code eval
+[201, 413]
+--- response_body eval
+[qq{{"status":"created","alerts":[{"key":"a","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}\n},
+ qq{{"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}\n}]
+
+
+
+=== TEST 18: a key given twice is refused, not read as "the last one wins"
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request
+POST /alerts
+{"key": "a", "status": "resolved", "status": "firing"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 400
+--- response_body_like: ^\{"error":"invalid_json","message":"the body is not valid JSON: duplicate object key near '\\"status\\"' \(line 1, column \d+\)"\}$
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: alert text in a connector's header line is cut to 4096 bytes, never inside a UTF-8 character
+--- http_config
+    log_format hdr '$http_x_title';
+    itsm_connector mock {
+        location   /_itsm/mock;
+        create     POST /api/ticket 'body={"k": "{{ key }}"}';
+        header     X-Title "{{ title }}";
+        ticket_id  /id;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/api/ticket { access_log logs/hdr.log hdr; return 201 '{"id":"7"}'; }
+    location = /alerts { itsm_pass mock; itsm_max_body 1m; }
+    location = /hdr { default_type text/plain; alias logs/hdr.log; }
+--- request eval
+["POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("x" x 4096) . "\"}",
+ "POST /alerts\n{\"key\": \"b\", \"title\": \"" . ("x" x 4095) . "\\u00e9" . ("y" x 100000) . "\"}",
+ "POST /alerts\n{\"key\": \"c\", \"title\": \"" . ("x" x 4094) . "\\u00e9" . ("y" x 10) . "\"}",
+ "GET /hdr"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 201, 201, 200]
+--- response_body eval
+[(map { qq{{"status":"created","alerts":[{"key":"$_","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}\n} } qw(a b c)),
+ ("x" x 4096) . "\n" . ("x" x 4095) . "\n" . ("x" x 4094) . "\\xC3\\xA9" . "\n"]

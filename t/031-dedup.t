@@ -164,3 +164,42 @@ Content-Type: application/json
 [qr/"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}.*"key":"bbbb","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
  qr/"key":"bbbb","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}.*"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
  qr/"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}.*"key":"bbbb","action":"comment","outcome":"commented","connector":"mock","ticket_id":"T\d+"\}/]
+
+
+
+=== TEST 10: an Idempotency-Key used again with another body is refused (422), nothing is sent for it; the same body is still the first answer
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T1"}'; }
+    location = /alerts { itsm_pass mock; }
+--- request eval
+["POST /alerts\n{\"key\": \"A\"}", "POST /alerts\n{\"key\": \"B\"}", "POST /alerts\n{\"key\": \"A\" }", "POST /alerts\n{\"key\": \"A\"}"]
+--- more_headers
+Content-Type: application/json
+Idempotency-Key: key-1
+--- error_code eval
+[201, 422, 422, 200]
+--- response_body eval
+[qq{{"status":"created","alerts":[{"key":"A","action":"create","outcome":"created","connector":"mock","ticket_id":"T1"}]}\n},
+ qq{{"error":"idempotency_key_reused","message":"the delivery id \\"key-1\\" was used before with another body; a retry sends the same body, a new alert needs a new id"}\n},
+ qq{{"error":"idempotency_key_reused","message":"the delivery id \\"key-1\\" was used before with another body; a retry sends the same body, a new alert needs a new id"}\n},
+ qq{{"status":"created","alerts":[{"key":"A","action":"create","outcome":"created","connector":"mock","ticket_id":"T1","replayed":true}]}\n}]
+
+
+
+=== TEST 11: webhook-id the same: another body under a seen id is refused
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T1"}'; }
+    location = /alerts { itsm_pass mock; }
+--- request eval
+["POST /alerts\n{\"key\": \"A\"}", "POST /alerts\n{\"key\": \"A\", \"title\": \"x\"}"]
+--- more_headers
+Content-Type: application/json
+webhook-id: msg_1
+--- error_code eval
+[201, 422]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/^\{"error":"idempotency_key_reused"/]

@@ -134,3 +134,119 @@ GET /alerts
 --- must_die
 --- error_log eval
 qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat ... cooldown=" sends the latest state of an alert when the cooldown ends, which needs "itsm_store" and "itsm_replay_url" with a location "itsm_replay;" \(see README\)/
+
+
+
+=== TEST 8: case notes within a cooldown, with identical repeats among them: kept, none sent yet
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[::alert("note 1"), ::alert("note 2"), ::alert("note 2"), ::alert("note 3"), ::alert("note 2"), ::alert("note 3")]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200, 200, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
+
+
+
+=== TEST 9: ... when the cooldown ends: one comment with notes 2 and 3, each once, in order; 6 occurrences
+--- init
+sleep 3.5;
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}/
+--- grep_error_log_out eval
+qr/^itsm deliver: create
+itsm deliver: comment
+itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note 2\\n\\n\[[-0-9T:]+Z\] note 3","n":6\}
+\z/
+
+
+
+=== TEST 10: "on_repeat update comment": notes held, then a resolve: the resolve goes now, the notes later as a comment of their own
+--- http_config
+    itsm_zone       itsm:1m;
+    itsm_store      logs/state.mdb;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        update    PUT "/ticket/{{ ticket_id }}" 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}", "n": "{{ occurrences }}"}';
+        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';
+        ticket_id /id;
+        on_repeat update comment cooldown=2s;
+    }
+--- config eval: $::Config =~ s{location ~ \^/mock/ticket/\[\^/\]\+/comment\$ \{ return 201 '\[\]'; \}}{location ~ ^/mock/ticket/[^/]+/comment\$ { return 201 '[]'; } location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }}r
+--- request eval
+[::alert("case opened"), ::alert("note A"), ::alert("note B"), "POST /alerts\n{\"key\": \"db-1\", \"status\": \"resolved\", \"description\": \"closed\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"action":"resolve","outcome":"resolved"/]
+
+
+
+=== TEST 11: ... the notes reach the resolved ticket once, as a comment, when they are due
+--- init
+sleep 3.5;
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
+--- grep_error_log_out eval
+qr/^itsm deliver: create
+itsm deliver body: \{"text":"case opened"\}
+itsm deliver: resolve
+itsm deliver body: \{"status":"resolved"\}
+itsm deliver: comment
+itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","n":\d+\}
+\z/
+
+
+
+=== TEST 12: "on_repeat update comment" when the cooldown ends: the held notes in a comment, then the update with the latest title
+--- http_config
+    itsm_zone       itsm:1m;
+    itsm_store      logs/state.mdb;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        update    PUT "/ticket/{{ ticket_id }}" 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}", "n": "{{ occurrences }}"}';
+        ticket_id /id;
+        on_repeat update comment cooldown=2s;
+    }
+--- config eval: $::Config =~ s{location ~ \^/mock/ticket/\[\^/\]\+/comment\$ \{ return 201 '\[\]'; \}}{location ~ ^/mock/ticket/[^/]+/comment\$ { return 201 '[]'; } location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }}r
+--- request eval
+[::alert("case opened"), "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 2\", \"description\": \"note A\"}", "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 1\", \"description\": \"note B\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
+
+
+
+=== TEST 13: ... what the ITSM got
+--- init
+sleep 3.5;
+--- request
+GET /alerts
+--- error_code: 405
+--- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
+--- grep_error_log_out eval
+qr/^itsm deliver: create
+itsm deliver body: \{"text":"case opened"\}
+itsm deliver: comment
+itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","n":3\}
+itsm deliver: update
+itsm deliver body: \{"title":"Sev 1"\}
+\z/

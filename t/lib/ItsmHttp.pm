@@ -33,8 +33,9 @@ sub request {
 sub connect_one {
     my (%opt) = @_;
     my $port = $opt{port} || $ENV{TEST_NGINX_SERVER_PORT} || 1984;
-    return IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp')
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Proto => 'tcp')
         or die "connect to $port: $!\n";
+    return $s;
 }
 
 sub start {

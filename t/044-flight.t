@@ -1,0 +1,228 @@
+# One alert, many copies in flight at once (HA senders, retries, storms):
+# a claim lives as long as its request however slow the ITSM is (it is
+# renewed), copies identical to the alert in flight join it and are
+# answered with its outcome, and a storm of an alert with "on_repeat
+# comment" is one ticket and no flood of comments.  The mock ITSM answers
+# slowly (limit_rate) and logs what it receives.
+use Test::Nginx::Socket 'no_plan';
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmHttp;
+use Time::HiRes qw(sleep time);
+
+master_on();
+workers(2);
+worker_connections(2048);
+no_shuffle();
+
+our $Alert = '{"key": "db-1", "title": "Disk full on db-1", "description": "98%%", "status": "firing"}';
+
+sub alert { sprintf $Alert, @_ }
+
+sub mock_log {
+    my @l = ItsmHttp::log_lines("mock.log");
+    return join '', map { "$_\n" } @l;
+}
+
+sub count { my ($re, @a) = @_; scalar grep { $_ =~ $re } @a }
+
+# TEST 1: lease=1s, the create takes ~3 s; a different alert for the key
+# 1.5 s in must wait for the claim, not take it over
+sub check_lease {
+    my $h = ItsmHttp::start(alert());
+    sleep 1.5;
+    my $second = ItsmHttp::finish(ItsmHttp::start('{"key": "db-1", "title": "Disk full on db-1", "description": "99%", "status": "firing"}'));
+    my $first = ItsmHttp::finish($h);
+
+    Test::More::is(ItsmHttp::status($first), 201, "the first copy created");
+    Test::More::like(ItsmHttp::body($first), qr/"outcome":"created","connector":"mock","ticket_id":"T1"/, "... ticket T1");
+    Test::More::is(ItsmHttp::status($second), 200, "the second waited for the claim");
+    Test::More::like(ItsmHttp::body($second), qr/"outcome":"duplicate","connector":"mock","ticket_id":"T1"/,
+                     "... and found the ticket open");
+    Test::More::is(mock_log(), "POST /mock/ticket\n", "the ITSM got one create");
+}
+
+# a storm: $n identical copies at once; every answer a 2xx naming the one
+# ticket; the figures are reported, not asserted
+sub check_storm {
+    my ($n, $want_created) = @_;
+    my @times;
+    my @answers = ItsmHttp::burst($n, alert(), times => \@times, timeout => 120);
+    my %status;
+    $status{ItsmHttp::status($_)}++ for @answers;
+    my %tickets = map { $_ => 1 } map { /"ticket_id":"([^"]+)"/ ? $1 : () } @answers;
+    my %outcome;
+    $outcome{$_}++ for map { /"outcome":"([^"]+)"/ ? $1 : () } @answers;
+    my @sorted = sort { $a <=> $b } @times;
+
+    Test::More::is($status{200} + $status{201}, $n, "every sender got a 2xx ("
+                   . join(", ", map { "$_: $status{$_}" } sort keys %status) . ")");
+    Test::More::is(join(",", sort keys %tickets), "T1", "every answer names ticket T1");
+    Test::More::is($outcome{created} // 0, 1, "one answer says created ("
+                   . join(", ", map { "$_: $outcome{$_}" } sort keys %outcome) . ")");
+    my ($itsm) = ItsmHttp::log_lines("mock-time.log");
+    Test::More::diag(sprintf "storm of %d: the ITSM took %s s for the create; "
+                     . "the senders were answered after %.2f s (fastest), "
+                     . "%.2f s (median), %.2f s (slowest)",
+                     $n, $itsm // '?', $sorted[0], $sorted[$#sorted / 2], $sorted[-1]);
+    my @log = ItsmHttp::log_lines("mock.log");
+    Test::More::is(count(qr{^POST /mock/ticket$}, @log), 1, "the ITSM got one create");
+    Test::More::is(count(qr{/comment$}, @log), 0, "and no comment");
+    my %pids = map { $_ => 1 } ItsmHttp::log_lines("alerts.log");
+    Test::More::is(scalar(keys %pids), 2, "both workers took copies");
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a claim outlives its lease while its request waits on a slow ITSM: no second create
+--- http_config
+    itsm_store logs/state.mdb lease=1s;
+    log_format mock '$request_method $uri';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket {
+        access_log logs/mock.log mock;
+        limit_rate 40;
+        return 201 '{"id":"T1","padding":"..............................................................................."}';
+    }
+    location = /alerts { itsm_pass mock; }
+--- init
+::check_lease();
+--- request
+GET /alerts
+--- error_code: 405
+--- timeout: 30
+--- no_error_log
+[alert]
+taken over
+
+
+
+=== TEST 2: a storm of 500 copies with "on_repeat comment", an ITSM taking ~1 s, two workers: one ticket, no comment
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_zone itsm:4m;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    log_format mock '$request_method $uri';
+    log_format pid '$pid';
+    log_format took '$request_time';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+        on_repeat comment;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; proxy_read_timeout 30s; }
+    location = /mock/ticket {
+        access_log logs/mock.log mock;
+        access_log logs/mock-time.log took;
+        limit_rate 100;
+        return 201 '{"id":"T1","padding":"..............................................................."}';
+    }
+    location ~ ^/mock/ticket/[^/]+/comment$ {
+        access_log logs/mock.log mock;
+        limit_rate 100;
+        return 201 '{"padding":"........................................................................"}';
+    }
+    location = /alerts { itsm_pass mock; access_log logs/alerts.log pid; }
+    location = /_itsm/replay { itsm_replay; }
+--- init
+::check_storm(500);
+--- request
+GET /alerts
+--- error_code: 405
+--- timeout: 150
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 3: copies identical to the alert in flight join it; a different alert for the key waits and is decided on its own
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_zone itsm:1m;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    log_format mock '$request_method $uri';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket {
+        access_log logs/mock.log mock;
+        limit_rate 100;
+        return 201 '{"id":"T1","padding":"..............................................................."}';
+    }
+    location ~ ^/mock/ticket/[^/]+/comment$ {
+        access_log logs/mock.log mock;
+        return 201 '[]';
+    }
+    location = /alerts { itsm_pass mock; }
+    location = /_itsm/replay { itsm_replay; }
+--- init
+my $first = ItsmHttp::start(::alert());
+sleep 0.3;
+my @same = map { ItsmHttp::start(::alert()) } 1 .. 5;
+my $other = ItsmHttp::start('{"key": "db-1", "title": "Disk full on db-1", "description": "99%", "status": "firing"}');
+my @a = map { ItsmHttp::finish($_) } $first, @same, $other;
+Test::More::like(ItsmHttp::body($a[0]), qr/"outcome":"created","connector":"mock","ticket_id":"T1"\}/, "the first created T1");
+for my $i (1 .. 5) {
+    Test::More::is(ItsmHttp::body($a[$i]), qq{{"status":"duplicate","alerts":[{"key":"db-1","action":"none","outcome":"duplicate","connector":"mock","ticket_id":"T1","reason":"an identical alert for this key was being delivered when this one came; it joined it"}]}\n}, "identical copy $i joined it");
+}
+Test::More::like(ItsmHttp::body($a[6]), qr/"action":"comment","outcome":"commented","connector":"mock","ticket_id":"T1"\}/, "the different alert commented once the create was done");
+Test::More::is(::mock_log(), "POST /mock/ticket\nPOST /mock/ticket/T1/comment\n", "the ITSM got one create and one comment");
+--- request
+GET /alerts
+--- error_code: 405
+--- timeout: 30
+
+
+
+=== TEST 4: copies that joined a create the ITSM failed get its failure, and the ITSM saw one create
+--- http_config
+    itsm_store logs/state.mdb;
+    log_format mock '$request_method $uri';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket {
+        access_log logs/mock.log mock;
+        limit_rate 100;
+        add_header Retry-After 7 always;
+        return 503 '{"error":"maintenance","padding":"....................................................."}';
+    }
+    location = /alerts { itsm_pass mock; }
+--- init
+my $first = ItsmHttp::start(::alert());
+sleep 0.3;
+my @same = map { ItsmHttp::start(::alert()) } 1 .. 5;
+my @a = map { ItsmHttp::finish($_) } $first, @same;
+Test::More::is(ItsmHttp::status($a[0]), 503, "the create failed: 503");
+for my $i (1 .. 5) {
+    Test::More::is(ItsmHttp::status($a[$i]), 503, "copy $i: 503 as well");
+    Test::More::like($a[$i], qr/\r\nRetry-After: 7\r\n/, "copy $i: the ITSM's Retry-After");
+    Test::More::like(ItsmHttp::body($a[$i]), qr/^\{"error":"itsm_unavailable","connector":"mock","itsm_status":503,"itsm_error":"an identical alert for this key was being delivered when this one came, and failed; see the error log for the ITSM's answer"\}$/, "copy $i: says why");
+}
+Test::More::is(::mock_log(), "POST /mock/ticket\n", "the ITSM got one create");
+--- request
+GET /alerts
+--- error_code: 405
+--- timeout: 30
