@@ -6,6 +6,8 @@
 
 #include "ngx_http_itsm_module.h"
 
+#include <openssl/sha.h>
+
 
 /*
  * Templates are compiled once, at configuration time, into a list of
@@ -68,6 +70,7 @@ typedef struct {
     size_t                       truncate;   /* | truncate:N, 0: none */
     unsigned                     has_default:1;
     unsigned                     slack:1;    /* | slack */
+    unsigned                     sha256:1;   /* | sha256 */
 } ngx_http_itsm_tpl_op_t;
 
 
@@ -118,6 +121,7 @@ static ngx_int_t ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max,
     ngx_uint_t entities, ngx_pool_t *pool);
+static ngx_int_t ngx_http_itsm_tpl_sha256(ngx_str_t *s, ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_escape_slack(ngx_str_t *s,
     ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl,
@@ -375,6 +379,7 @@ ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b, u_char *p, size_t len,
  *   default:'TEXT'   a missing, null or empty value becomes TEXT
  *   slack            &, < and > as &amp; &lt; &gt;, so alert text cannot
  *                    mention @channel or make a link in Slack's mrkdwn
+ *   sha256           the value as the 64 hex digits of its SHA-256
  *   truncate:N       at most N bytes, cut on a UTF-8 character (and never
  *                    inside an entity of "slack") and ended with "..."
  *                    (U+2026) when cut
@@ -454,6 +459,13 @@ ngx_http_itsm_tpl_filter(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *filter,
         return NGX_OK;
     }
 
+    if (filter->len == sizeof("sha256") - 1
+        && ngx_strncmp(filter->data, "sha256", filter->len) == 0)
+    {
+        op->sha256 = 1;
+        return NGX_OK;
+    }
+
     if (filter->len > sizeof("truncate:") - 1
         && ngx_strncmp(filter->data, "truncate:", sizeof("truncate:") - 1)
            == 0)
@@ -495,7 +507,7 @@ ngx_http_itsm_tpl_filter(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *filter,
 
     ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
                        "unknown filter \"%V\" in template \"%V\"; use "
-                       "default:'TEXT', truncate:N or slack",
+                       "default:'TEXT', truncate:N, slack or sha256",
                        filter, &b->tpl->source);
 
     return NGX_ERROR;
@@ -974,13 +986,16 @@ ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
         val->str = op->dflt;
     }
 
-    if (!val->found || (op->truncate == 0 && !op->slack)) {
+    if (!val->found || (op->truncate == 0 && !op->slack && !op->sha256)) {
         return NGX_OK;
     }
 
-    /* a whole value that is not a string keeps its JSON type */
+    /* a whole value that is not a string keeps its JSON type, unless it
+     * is hashed */
 
-    if (op->type == NGX_HTTP_ITSM_OP_VALUE && (val->json || val->number)) {
+    if (op->type == NGX_HTTP_ITSM_OP_VALUE && (val->json || val->number)
+        && !op->sha256)
+    {
         return NGX_OK;
     }
 
@@ -995,6 +1010,10 @@ ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
     }
 
     val->number = 0;
+
+    if (op->sha256 && ngx_http_itsm_tpl_sha256(&val->str, pool) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (op->slack && ngx_http_itsm_tpl_escape_slack(&val->str, pool) != NGX_OK)
     {
@@ -1060,6 +1079,34 @@ ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max, ngx_uint_t entities,
     return NGX_OK;
 }
 
+
+/*
+ * "| sha256": the value as 64 hex digits.  What a ticket carries to be
+ * found again (a Jira label, a ServiceNow correlation_id, an RT custom
+ * field): safe in any query language and any field, whatever the alert's
+ * key holds, and of a fixed length.
+ */
+
+static ngx_int_t
+ngx_http_itsm_tpl_sha256(ngx_str_t *s, ngx_pool_t *pool)
+{
+    u_char  *p;
+    u_char   md[SHA256_DIGEST_LENGTH];
+
+    if (SHA256(s->data, s->len, md) == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, 2 * SHA256_DIGEST_LENGTH);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->len = ngx_hex_dump(p, md, SHA256_DIGEST_LENGTH) - p;
+    s->data = p;
+
+    return NGX_OK;
+}
 
 static ngx_int_t
 ngx_http_itsm_tpl_escape_slack(ngx_str_t *s, ngx_pool_t *pool)

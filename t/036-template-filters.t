@@ -103,7 +103,7 @@ itsm deliver body: {"x":"[unknown] Disk full"}
 --- config
 --- must_die
 --- error_log eval
-qr/unknown filter "upper" in template .*; use default:'TEXT', truncate:N or slack/
+qr/unknown filter "upper" in template .*; use default:'TEXT', truncate:N, slack or sha256/
 
 
 
@@ -122,3 +122,18 @@ qr/invalid filter "truncate:2" in template .*: truncate takes a number of bytes,
 --- must_die
 --- error_log eval
 qr/unterminated quote in filter "default:'x" of template/
+
+
+
+=== TEST 7: sha256: the value as 64 hex digits (a key the ITSM can search for, whatever it holds); a number is hashed as its text; default first
+--- http_config eval: ::connector(q{{"k": "{{ key | sha256 }}", "q": "x-{{ title | sha256 }}", "n": "{{ /n | sha256 }}", "d": "{{ /none | default:'db-1' | sha256 }}", "e": "{{ description | sha256 }}"}})
+--- config eval: $::Mock
+--- request eval: ::alert('{"key": "db-1", "title": "it\'s \"quoted\" & <odd>", "n": 42, "description": ""}')
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- grep_error_log eval: $::Body
+--- grep_error_log_out eval
+use Digest::SHA qw(sha256_hex);
+"itsm deliver body: {\"k\":\"" . sha256_hex("db-1") . "\",\"q\":\"x-" . sha256_hex(q{it's "quoted" & <odd>})
+. "\",\"n\":\"" . sha256_hex("42") . "\",\"d\":\"" . sha256_hex("db-1") . "\",\"e\":\"" . sha256_hex("") . "\"}\n"
