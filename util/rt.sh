@@ -55,6 +55,7 @@ RT_ROOT_USER=root
 RT_ROOT_PASSWORD=password       # demo only; set when the database is created
 
 me=${0##*/}
+repo=$(cd "$(dirname "$0")/.." && pwd)
 
 die() { echo "$me: $*" >&2; exit 1; }
 say() { echo "$me: $*"; }
@@ -205,6 +206,24 @@ create_db() {          # STATEDIR PORT
     say "database created in $(elapsed "$t0") s"
 }
 
+# the module's own RT data (util/rt-data.pl), once per database; a marker
+# names the version of the data, so a database of an earlier version gets
+# what is new
+RT_DATA_VERSION=1
+
+insert_data() {        # STATEDIR
+    local sd=$1 rc=0
+    [[ $(cat "$sd/.itsm-data" 2>/dev/null) == "$RT_DATA_VERSION" ]] && return 0
+    "$SETUP_DB" --action insert --datafile "$repo/util/rt-data.pl" \
+        >>"$sd/log/setup.log" 2>&1 </dev/null || rc=$?
+    if (( rc != 0 )); then
+        tail -n 30 "$sd/log/setup.log" >&2
+        die "inserting util/rt-data.pl failed (rc=$rc), see $sd/log/setup.log"
+    fi
+    echo "$RT_DATA_VERSION" >"$sd/.itsm-data"
+    say "the module's RT data (custom field \"ITSM Alert Key\") installed"
+}
+
 rest_code() {          # PORT -> HTTP status of an authenticated REST 2 call
     curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
         -u "$RT_ROOT_USER:$RT_ROOT_PASSWORD" \
@@ -273,6 +292,7 @@ cmd_start() {          # PORT STATEDIR
     rt_env "$sd"
     [[ -s $sd/rtdb ]] || create_db "$sd" "$port"
     write_config "$sd" "$port" "$sd/rtdb"
+    insert_data "$sd"
     # compiled Mason components may be stale after a package upgrade
     rm -rf "$sd/mason_data/"* 2>/dev/null || true
 
