@@ -232,6 +232,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 

@@ -36,6 +36,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -52,6 +53,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -72,6 +74,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -89,6 +92,7 @@ Content-Type: application/x-www-form-urlencoded
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -103,6 +107,7 @@ POST /alerts
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -119,6 +124,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -141,6 +147,7 @@ Transfer-Encoding: chunked\r
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -159,6 +166,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -174,6 +182,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -191,6 +200,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -208,6 +218,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -229,6 +240,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -246,6 +258,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -261,6 +274,7 @@ Content-Type: application/json
 --- no_error_log
 [error]
 itsm deliver
+itsm: connector
 
 
 
@@ -282,6 +296,7 @@ Content-Length: 0\r
 [error]
 [alert]
 itsm deliver
+itsm: connector
 
 
 

@@ -276,6 +276,7 @@ Content-Type: application/json
 --- response_body_like: "outcome":"ignored"
 --- no_error_log
 itsm deliver
+itsm: connector
 
 
 

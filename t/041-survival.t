@@ -115,6 +115,7 @@ Content-Type: application/json
 itsm deliver: comment POST "/_itsm/mock/ticket/RT-42/comment
 --- no_error_log
 itsm deliver: create
+created ticket
 
 
 
@@ -132,6 +133,7 @@ Content-Type: application/json
 reconfiguring
 --- no_error_log
 itsm deliver: create
+created ticket
 
 
 
@@ -157,3 +159,38 @@ Content-Type: application/json
 --- error_log
 exited on signal 9
 itsm deliver: create
+
+
+
+=== TEST 5: a worker killed during a create the ITSM carried out: the next copy finds that ticket and creates none
+--- http_config
+    itsm_store $TEST_NGINX_STATE_DIR/state5.mdb lease=60s;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        find      GET "/tickets?key={{ correlation_key | sha256 }}" take=/items/0/id;
+        ticket_id /id;
+    }
+--- config
+    location = /_itsm/mock/ticket {
+        internal;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_HANG_PORT/ticket;
+        proxy_read_timeout 30s;
+    }
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/tickets { return 200 '{"items":[{"id":"RT-77"}]}'; }
+    location = /alerts { itsm_pass mock; }
+--- init
+::hang_create_and_kill_worker();
+--- request
+POST /alerts
+{"key": "db-7", "title": "Disk full"}
+--- more_headers
+Content-Type: application/json
+--- timeout: 10
+--- error_code: 201
+--- response_body
+{"status":"created","alerts":[{"key":"db-7","action":"create","outcome":"created","connector":"mock","ticket_id":"RT-77","reason":"an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM"}]}
+--- error_log
+exited on signal 9
+the outcome of an earlier create of key "db-7" is unknown; asking the ITSM for its ticket first

@@ -68,6 +68,7 @@ qr/\[error\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
 --- no_error_log
 connect() failed
 itsm deliver
+itsm: connector
 
 
 
