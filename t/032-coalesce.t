@@ -5,6 +5,7 @@
 use Test::Nginx::Socket 'no_plan';
 
 our $HttpConfig = <<'_EOC_';
+    log_format      mock '$request_method $uri';
     itsm_zone       itsm:1m;
     itsm_store      logs/state.mdb;
     itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
@@ -19,10 +20,12 @@ _EOC_
 
 our $Config = <<'_EOC_';
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket { return 201 '{"id":"T1"}'; }
-    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
+    location = /mock/ticket { access_log logs/mock.log mock; return 201 '{"id":"T1"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { access_log logs/mock.log mock; return 201 '[]'; }
     location = /alerts { itsm_pass mock; }
     location = /_itsm/replay { allow 127.0.0.1; deny all; itsm_replay; }
+    location = /status { itsm_status; }
+    location = /mocklog { default_type text/plain; alias logs/mock.log; }
 _EOC_
 
 sub alert { "POST /alerts\n{\"key\": \"db-1\", \"description\": \"$_[0]\"}" }
@@ -64,12 +67,16 @@ itsm deliver body: \{"text":"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] 97% used\\n\\n\
 
 
 
-=== TEST 3: nothing is left pending, and nothing is sent again
+=== TEST 3: nothing is left pending, and nothing is sent again: the ITSM got one create and one comment in all
 --- init
-sleep 1.5;
---- request
-GET /alerts
---- error_code: 405
+sleep 2.5;
+--- request eval
+["GET /status", "GET /mocklog"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/"store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,/,
+ qr{^POST /mock/ticket\nPOST /mock/ticket/T1/comment\n\z}]
 --- no_error_log
 delivering the pending state of key "db-1" (attempt 2)
 [error]
@@ -109,12 +116,13 @@ Content-Type: application/json
 
 
 
-=== TEST 6: the failed attempt is logged, and its next try is scheduled
+=== TEST 6: the failed attempt is logged, its next try is scheduled, and the entry is kept (the status page counts it)
 --- init
 sleep 3.5;
 --- request
-GET /alerts
---- error_code: 405
+GET /status
+--- error_code: 200
+--- response_body_like: "store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":1,"dead_letters":0,
 --- error_log eval
 [qr/a pending delivery failed \(replay answered, status 503\); attempt 1 of 30, the next in \d+ s/,
  qr/connector "mock" comment: the ITSM answered 503/]
@@ -168,6 +176,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note 2\\n\\n\[[-0-9T:]+Z\] note 3","
 
 === TEST 10: "on_repeat update comment": notes held, then a resolve: the resolve goes now, the notes later as a comment of their own
 --- http_config
+    log_format      mock '$request_method $uri';
     itsm_zone       itsm:1m;
     itsm_store      logs/state.mdb;
     itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
@@ -180,7 +189,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note 2\\n\\n\[[-0-9T:]+Z\] note 3","
         ticket_id /id;
         on_repeat update comment cooldown=2s;
     }
---- config eval: $::Config =~ s{location ~ \^/mock/ticket/\[\^/\]\+/comment\$ \{ return 201 '\[\]'; \}}{location ~ ^/mock/ticket/[^/]+/comment\$ { return 201 '[]'; } location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }}r
+--- config eval: $::Config . "    location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }\n"
 --- request eval
 [::alert("case opened"), ::alert("note A"), ::alert("note B"), "POST /alerts\n{\"key\": \"db-1\", \"status\": \"resolved\", \"description\": \"closed\"}"]
 --- more_headers
@@ -212,6 +221,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","
 
 === TEST 12: "on_repeat update comment" when the cooldown ends: the held notes in a comment, then the update with the latest title
 --- http_config
+    log_format      mock '$request_method $uri';
     itsm_zone       itsm:1m;
     itsm_store      logs/state.mdb;
     itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
@@ -223,7 +233,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","
         ticket_id /id;
         on_repeat update comment cooldown=2s;
     }
---- config eval: $::Config =~ s{location ~ \^/mock/ticket/\[\^/\]\+/comment\$ \{ return 201 '\[\]'; \}}{location ~ ^/mock/ticket/[^/]+/comment\$ { return 201 '[]'; } location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }}r
+--- config eval: $::Config . "    location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }\n"
 --- request eval
 [::alert("case opened"), "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 2\", \"description\": \"note A\"}", "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 1\", \"description\": \"note B\"}"]
 --- more_headers
