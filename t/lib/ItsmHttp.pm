@@ -101,8 +101,21 @@ sub body {
     return $answer =~ /\r\n\r\n(.*)\z/s ? $1 : '';
 }
 
-# lines of a file under the test's server root, e.g. a mock's access log
+# lines of a file under the test's server root, e.g. a mock's access log;
+# with $want, waits up to 2 s for that many lines: a mock's request is
+# logged when it ends, which may be just after the answer it gave was read
 sub log_lines {
+    my ($name, $want) = @_;
+    my @l = read_lines($name);
+    my $until = time + 2;
+    while (defined $want && @l < $want && time < $until) {
+        select(undef, undef, undef, 0.05);
+        @l = read_lines($name);
+    }
+    return @l;
+}
+
+sub read_lines {
     my ($name) = @_;
     my $path = Test::Nginx::Util::server_root() . "/logs/$name";
     open my $fh, '<', $path or return ();
