@@ -34,9 +34,11 @@ worker_connections(1024);
 no_shuffle();
 
 our $Run = "lost" . time() . "-$$";
-our $N = $ENV{ITSM_LOST_N} // 120;
+# under valgrind each request is many times slower: fewer keys, same kills
+my $vg = $ENV{TEST_NGINX_USE_VALGRIND};
+our $N = $ENV{ITSM_LOST_N} // ($vg ? 24 : 120);
 our $Kills = $ENV{ITSM_LOST_KILLS} // 3;
-our $Slow = $ENV{ITSM_LOST_SLOW} // 30;
+our $Slow = $ENV{ITSM_LOST_SLOW} // ($vg ? 6 : 30);
 
 sub master_pid {
     my $file = Test::Nginx::Util::server_root() . "/logs/nginx.pid";
