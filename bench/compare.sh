@@ -18,8 +18,8 @@
 #   BENCH_CASES        the cases, in the order run [all of them:
 #                      return200 proxy mod-dup lua-dup py-dup mod-create
 #                      lua-create py-create mod-dup-disk mod-create-disk
-#                      mod-dup-hmac lua-dup-hmac py-dup-hmac mod-mixed
-#                      mod-mixed-disk]
+#                      mod-dup-hmac lua-dup-hmac py-dup-hmac mod-am-dup
+#                      mod-mixed mod-mixed-disk]
 #   BENCH_OUT          where results go [bench/results/compare-<date>]
 #   BENCH_SKIP_CHECK=1 skip the peer checks (bench/check.pl)
 #   MODULE, NGINX_BIN, BENCH_PORT, BENCH_DISK_DIR, BENCH_PY_THREADS, ...
@@ -36,15 +36,16 @@ warmup=${BENCH_WARMUP:-2}
 threads=${BENCH_THREADS:-2}
 conns=${BENCH_CONNECTIONS:-50}
 sizes=${BENCH_SIZES:-1024 16384}
-all_cases="return200 proxy mod-dup lua-dup py-dup mod-create lua-create py-create mod-dup-disk mod-create-disk mod-dup-hmac lua-dup-hmac py-dup-hmac mod-mixed mod-mixed-disk"
+all_cases="return200 proxy mod-dup lua-dup py-dup mod-create lua-create py-create mod-dup-disk mod-create-disk mod-dup-hmac lua-dup-hmac py-dup-hmac mod-am-dup mod-mixed mod-mixed-disk"
 read -r -a cases <<< "${BENCH_CASES:-$all_cases}"
 out=${BENCH_OUT:-$repo/bench/results/compare-$(date +%Y%m%d-%H%M%S)}
 
 [ "$threads" -le 9 ] || bench_die "BENCH_THREADS must be 1..9"
 
-# what each case is: port path mode, mode = dup|create|mixed, + "signed"
-declare -A C_PORT C_PATH C_MODE C_SIGNED
-define() { C_PORT[$1]=$2; C_PATH[$1]=$3; C_MODE[$1]=$4; C_SIGNED[$1]=${5:-}; }
+# what each case is: port path mode, mode = dup|create|mixed, + "signed";
+# C_BODY: the body file (body: a generic alert; am: an Alertmanager group)
+declare -A C_PORT C_PATH C_MODE C_SIGNED C_BODY
+define() { C_PORT[$1]=$2; C_PATH[$1]=$3; C_MODE[$1]=$4; C_SIGNED[$1]=${5:-}; C_BODY[$1]=body; }
 define return200       "$MOD_PORT"  /return200     dup
 define proxy           "$MOD_PORT"  /proxy         dup
 define mod-dup         "$MOD_PORT"  /alerts        dup
@@ -52,6 +53,8 @@ define mod-create      "$MOD_PORT"  /alerts        create
 define mod-dup-disk    "$DISK_PORT" /alerts        dup
 define mod-create-disk "$DISK_PORT" /alerts        create
 define mod-dup-hmac    "$MOD_PORT"  /alerts/signed dup signed
+define mod-am-dup      "$MOD_PORT"  /alerts/alertmanager dup
+C_BODY[mod-am-dup]=am
 define mod-mixed       "$MOD_PORT"  /alerts        mixed
 define mod-mixed-disk  "$DISK_PORT" /alerts        mixed
 define lua-dup         "$LUA_PORT"  /alerts        dup
@@ -61,9 +64,10 @@ define py-dup          "$PY_PORT"   /alerts        dup
 define py-create       "$PY_PORT"   /alerts        create
 define py-dup-hmac     "$PY_PORT"   /alerts/signed dup signed
 
-need_disk= need_lua= need_py=
+need_disk= need_lua= need_py= need_am=
 for c in "${cases[@]}"; do
     [ -n "${C_PORT[$c]:-}" ] || bench_die "unknown case $c (known: $all_cases)"
+    [ "${C_BODY[$c]}" != am ] || need_am=1
     case ${C_PORT[$c]} in
         "$DISK_PORT") need_disk=1 ;;
         "$LUA_PORT")  need_lua=1 ;;
@@ -74,6 +78,7 @@ done
 bench_need module ${need_lua:+lua} ${need_py:+python}
 bench_dirs
 mkdir -p "$out/raw"
+: > "$out/checks.txt"
 cleanup() {
     bench_stop_all
     [ -n "${BENCH_KEEP:-}" ] || rm -rf "$RUN" "$DISK_STORE"
@@ -97,6 +102,7 @@ declare -A SIG
 for size in $sizes; do
     "$bench/lib/body.pl" "$size" "$keylen" > "$RUN/body-$size.json"
     SIG[$size]=$("$bench/lib/body.pl" "$size" "$keylen" sign "$SECRET" "$hook_id" "$hook_ts" "$dup_key")
+    [ -z "$need_am" ] || "$bench/lib/am-body.pl" "$size" "$runid-$size" > "$RUN/am-$size.json"
 done
 
 # -- the servers, the mock slow for the checks
@@ -128,6 +134,35 @@ if [ -z "${BENCH_SKIP_CHECK:-}" ]; then
     done | tee "$out/checks.txt"
 fi
 bench_mock_mode fast
+
+mock_requests() {   # the mock's request count, this request included
+    curl -s --max-time 5 "http://127.0.0.1:$MOCK_PORT/mock_status" | awk 'NR == 3 { print $3 }'
+}
+
+# the Alertmanager groups (module only): the first POST creates a ticket
+# for each alert of the group, one request each; the second sends nothing
+if [ -n "$need_am" ]; then
+    for size in $sizes; do
+        f=$RUN/am-$size.json
+        n=$(grep -o '"fingerprint"' "$f" | wc -l)
+        post_am() {
+            curl -s -o "$RUN/am.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+                 --data-binary @"$f" "http://127.0.0.1:$MOD_PORT/alerts/alertmanager"
+        }
+        m0=$(mock_requests); c1=$(post_am); m1=$(mock_requests)
+        created=$(grep -o '"outcome":"created"' "$RUN/am.out" | wc -l)
+        c2=$(post_am); m2=$(mock_requests)
+        dups=$(grep -o '"outcome":"duplicate"' "$RUN/am.out" | wc -l)
+        line="mod /alerts/alertmanager ($(wc -c < "$f") bytes, a group of $n): first $c1, $created created, $((m1 - m0 - 1)) requests at the mock; again $c2, $dups duplicate, $((m2 - m1 - 1)) sent"
+        if [ "$c1" = 201 ] && [ "$created" = "$n" ] && [ $((m1 - m0 - 1)) = "$n" ] \
+           && [ "$c2" = 200 ] && [ "$dups" = "$n" ] && [ $((m2 - m1 - 1)) = 0 ]; then
+            echo "check ok: $line"
+        else
+            echo "check FAILED: $line"
+            bench_die "the module's Alertmanager endpoint does not do the job: no timing"
+        fi
+    done | tee -a "$out/checks.txt"
+fi
 
 # -- the duplicate keys: one ticket each, before timing
 for e in "${endpoints[@]}"; do
@@ -163,7 +198,7 @@ wrk_stats() {   # FILE
 
 wrk_run() {   # CASE MODE SIZE SECONDS THREADS CONNS KEY-PREFIX OUTFILE
     local c=$1 mode=$2 size=$3 s=$4 t=$5 n=$6 prefix=$7 file=$8
-    local envs=("BENCH_BODY=$RUN/body-$size.json" "BENCH_KEY=$dup_key")
+    local envs=("BENCH_BODY=$RUN/${C_BODY[$c]}-$size.json" "BENCH_KEY=$dup_key")
     [ "$mode" != create ] || envs+=("BENCH_KEY_PREFIX=$prefix")
     [ -z "${C_SIGNED[$c]}" ] \
         || envs+=("BENCH_WEBHOOK_ID=$hook_id" "BENCH_WEBHOOK_TS=$hook_ts" "BENCH_WEBHOOK_SIG=${SIG[$size]}")

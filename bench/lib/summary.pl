@@ -44,7 +44,8 @@ print slurp("$dir/machine.txt");
 my $checks = slurp("$dir/checks.txt");
 if ($checks) {
     my $ok = () = $checks =~ /^check ok/mg;
-    print "checks: $ok endpoints and sizes do the job (20 concurrent firsts: one create; a repeat: nothing sent); see checks.txt\n";
+    my $failed = () = $checks =~ /^check FAILED/mg;
+    print "checks: $ok passed, $failed failed (20 concurrent firsts: one create; a repeat: nothing sent); see checks.txt\n";
 } else {
     print "checks: not run\n";
 }
@@ -88,6 +89,9 @@ my @ratios = (
     ['module / Python, duplicate + HMAC',        'mod-dup-hmac',    'py-dup-hmac',  'rps', ''],
     ['module, HMAC / none, duplicate',           'mod-dup-hmac',    'mod-dup',      'rps', '>= 0.95'],
     ['Lua, HMAC / none, duplicate',              'lua-dup-hmac',    'lua-dup',      'rps', ''],
+    ['module, Alertmanager group / generic',     'mod-am-dup',      'mod-dup',      'rps', ''],
+    ['module, AM group / Lua, generic same size', 'mod-am-dup',      'lua-dup',      'rps', ''],
+    ['module, AM group / return 200',            'mod-am-dup',      'return200',    'rps', ''],
     ['dup p99 with creates: disk / tmpfs',       'mod-mixed-disk',  'mod-mixed',    'p99', '~ 1'],
     ['dup req/s with creates: disk / tmpfs',     'mod-mixed-disk',  'mod-mixed',    'rps', ''],
 );
@@ -116,7 +120,7 @@ for my $size (@sizes) {
                 push @byc, $b / $a if $a && $b;
             }
         }
-        printf "%-38s %6.2f (%.2f - %.2f)  %-30s %-14s %s\n", $label, median(@ok), $s[0], $s[-1],
+        printf "%-42s %6.2f (%.2f - %.2f)  %-30s %-14s %s\n", $label, median(@ok), $s[0], $s[-1],
             join(' ', map { defined $_ ? sprintf('%.2f', $_) : '-' } @per),
             @byc ? sprintf('CPU/req %.2f', median(@byc)) : '',
             $goal ? "goal $goal" : '';

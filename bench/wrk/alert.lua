@@ -1,5 +1,6 @@
 -- wrk script of bench/compare.sh and bench/memory.sh: POSTs a generic
--- JSON alert read from BENCH_BODY, a file in which @KEY@ stands for the key.
+-- JSON alert read from BENCH_BODY, a file in which @KEY@ stands for the key
+-- (or, without @KEY@, that file as it is).
 --
 --   BENCH_KEY=k          every request carries key k (the duplicate path:
 --                        the key's ticket is open); the request is built
@@ -15,8 +16,13 @@ local f = assert(io.open(assert(os.getenv("BENCH_BODY"), "BENCH_BODY is not set"
 local template = f:read("*a")
 f:close()
 
-local at = assert(template:find("@KEY@", 1, true), "no @KEY@ in the body")
-local head, tail = template:sub(1, at - 1), template:sub(at + 5)
+-- a body without @KEY@ (an Alertmanager group, whose keys are its
+-- fingerprints) is sent as it is
+local at = template:find("@KEY@", 1, true)
+local head, tail = template, ""
+if at then
+    head, tail = template:sub(1, at - 1), template:sub(at + 5)
+end
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -31,8 +37,10 @@ end
 local prefix = os.getenv("BENCH_KEY_PREFIX")
 
 if not prefix then
-    wrk.body = head .. assert(os.getenv("BENCH_KEY"), "BENCH_KEY or BENCH_KEY_PREFIX") .. tail
+    wrk.body = at and head .. assert(os.getenv("BENCH_KEY"), "BENCH_KEY or BENCH_KEY_PREFIX") .. tail
+               or template
 else
+    assert(at, "no @KEY@ in the body: no new key for each request")
     local threads = 0
     local limit = tonumber(os.getenv("BENCH_LIMIT") or "")
 
