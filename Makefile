@@ -7,13 +7,15 @@
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make asan       an AddressSanitizer build in build/asan/
 #   make install    copy the module to /usr/lib/nginx/modules/
+#   make bench      the peer comparison, bench/compare.sh (about 30 min;
+#                   BENCH_* variables, see bench/README.md)
 #
 # Building against another nginx: make NGINX_BIN=/opt/nginx/sbin/nginx
 #                                      NGINX_SRC=/path/to/nginx-<same version>
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build asan install deps run stop status test test-valgrind clean
+.PHONY: all build asan install deps run stop status test test-valgrind bench clean
 
 all: build
 
@@ -47,6 +49,11 @@ test:
 
 test-valgrind:
 	util/test.sh valgrind
+
+bench:
+	util/deps.sh bench
+	util/build.sh normal
+	bench/compare.sh
 
 # libFuzzer targets of the access phase's parsers: FUZZ_SECONDS each
 # (default 30); fuzz/long.sh for a long run (see fuzz/README.md)

@@ -13,6 +13,10 @@
 #                 util/rt.sh, installed without any debconf prompt
 #   alertmanager  Prometheus Alertmanager (a real alert sender)
 #   fuzz          clang 14 and its sanitizer and libFuzzer runtimes (make fuzz)
+#   bench         build + wrk and the peers of bench/compare.sh: the Lua
+#                 gateway (libnginx-mod-http-lua on OpenResty's LuaJIT,
+#                 lua-cjson, lua-luaossl) and the Python one (Flask,
+#                 gunicorn, requests)
 #   all           test rt alertmanager
 #
 #   --check   only report; exit 1 if something is missing
@@ -37,6 +41,9 @@ PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-dif
 PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
 PKGS[alertmanager]="prometheus-alertmanager"
 PKGS[fuzz]="clang-14 libclang-rt-14-dev"
+# libluajit2-5.1-2 is OpenResty's LuaJIT, the first choice of the lua
+# module's dependency: named so that the peer never runs on the plain one
+PKGS[bench]="${PKGS[build]} wrk libnginx-mod-http-lua libnginx-mod-http-ndk libluajit2-5.1-2 lua-cjson lua-luaossl python3-flask gunicorn python3-requests procps"
 
 # systemd units of packages in our lists that start a daemon we never use
 SERVICE_UNITS="nginx:nginx.service prometheus-alertmanager:prometheus-alertmanager.service"
@@ -68,7 +75,7 @@ for a in "$@"; do
         --check) mode=check ;;
         --list)  mode=list ;;
         -h|--help) usage ;;
-        build|test|rt|alertmanager|fuzz) groups+=("$a") ;;
+        build|test|rt|alertmanager|fuzz|bench) groups+=("$a") ;;
         all) groups+=(test rt alertmanager) ;;
         *) echo "$me: unknown group or option '$a'" >&2; usage ;;
     esac
