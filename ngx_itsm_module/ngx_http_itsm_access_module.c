@@ -1051,7 +1051,10 @@ ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 
 /*
  * Reads a file named in the configuration (relative to the configuration
- * prefix) whole, into the temporary pool; the caller zeroes secrets.
+ * prefix) whole, into the temporary pool.  A caller that reads secrets
+ * from it keeps copies or digests, never pointers into the text, and
+ * zeroes the text when done with it (ngx_explicit_memzero), whether the
+ * file was good or not.
  */
 
 ngx_int_t
