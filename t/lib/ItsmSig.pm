@@ -9,8 +9,10 @@ package ItsmSig;
 # key is the HMAC key as bytes (the base64-decoded whsec_ key for
 # standard_webhooks); secret() gives the text a configuration or a secret
 # file holds for that key.  mac => sub { my ($bytes) = @_; ... } changes
-# the MAC before it is encoded; sig => '...' replaces the encoded value
-# (everything after the scheme's prefix).
+# the MAC before it is encoded, text => sub { my ($encoded) = @_; ... }
+# the encoded value after; sig => '...' replaces the encoded value
+# (everything after the scheme's prefix); prefix => '...' the prefix;
+# extra => "Name: value\n" adds headers.
 
 use strict;
 use warnings;
@@ -112,8 +114,11 @@ sub headers {
     my $mac = mac($name, %o);
     $mac = $o{mac}->($mac) if $o{mac};
     my $sig = $o{sig} // encode($name, $mac);
+    $sig = $o{text}->($sig) if $o{text};
 
-    my $h = "Content-Type: application/json\n";
+    $prefix = $o{prefix} if defined $o{prefix};
+
+    my $h = "Content-Type: application/json\n" . ($o{extra} // '');
     $h .= "$id_header: $o{id}\n" if $id_header;
     if ($name eq 'stripe') {
         $h .= "$header: t=$o{ts},$prefix$sig\n";
