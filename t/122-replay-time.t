@@ -1,16 +1,23 @@
 # itsm_signature_replay over time: a delivery that got a 2xx is a duplicate
 # for as long as it could be replayed: until its signed timestamp leaves
 # the tolerance window, or for ttl= when the scheme has no timestamp; one
-# still being handled gets 503 with Retry-After.  These blocks need real
-# time and one nginx across blocks, which Test::Nginx's valgrind mode does
-# not keep (it restarts nginx after every block): skipped there.
+# still being handled gets 503 with Retry-After.  The clock is the test's
+# (t/lib/ItsmClock.pm), so each window is tested to the second on both
+# sides of its edge, without sleeping.  These blocks need one nginx across
+# blocks, which Test::Nginx's valgrind mode does not keep (it restarts
+# nginx after every block): skipped there.
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmClock;
 use Test::Nginx::Socket;
 
 if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-    plan(skip_all => 'needs real time and one nginx across blocks');
+    plan(skip_all => 'needs one nginx across blocks');
 } else {
     plan('no_plan');
 }
+
+our $T0 = $ItsmClock::T0;
 
 use MIME::Base64 qw(encode_base64 decode_base64);
 use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
@@ -25,7 +32,7 @@ our $Alert = '{"key": "rp-1", "title": "Replayed"}';
 
 sub std {
     my ($id, $ts, $crlf) = @_;
-    $ts //= time();
+    $ts //= $T0;
     my $nl = $crlf ? "\r\n" : "\n";
     (my $key = $Secret) =~ s/^whsec_//;
     my $sig = encode_base64(hmac_sha256("$id.$ts.$Alert", decode_base64($key)), '');
@@ -104,7 +111,7 @@ our $Config = <<'_EOC_';
 
     location = /github {
         itsm_signature github secret=gh;
-        itsm_signature_replay zone=seen ttl=1s;
+        itsm_signature_replay zone=seen ttl=10s;
         try_files /.none =204;
     }
 
@@ -120,35 +127,52 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: with a timestamp, a delivery is remembered until it is stale anyway
+=== TEST 1: with a timestamp, a delivery is remembered: its copy is a duplicate
+--- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
 ["POST /short\n$::Alert", "POST /short\n$::Alert"]
 --- more_headers eval
-my $h = ::std('msg_short');
+my $h = ::std('msg_short', $::T0);
 [$h, $h]
 --- error_code eval
 [204, 200]
+--- response_body_like eval
+['^$', '^\{"status":"duplicate",']
 
 
 
-=== TEST 2: ... after which the replay is refused as stale, not let through
+=== TEST 2: ... still at the last second its timestamp is accepted (tolerance 3s: 3 s later), not let through again
 --- init
-select(undef, undef, undef, 4.1);
+ItsmClock::set($::T0 + 3);
 --- request eval
 "POST /short\n$::Alert"
 --- more_headers eval
-::std('msg_short')
+::std('msg_short', $::T0)
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 3: ... one second later the replay is refused as stale, not let through
+--- init
+ItsmClock::set($::T0 + 4);
+--- request eval
+"POST /short\n$::Alert"
+--- more_headers eval
+::std('msg_short', $::T0)
 --- error_code: 401
---- response_body_like: timestamp_too_old
+--- response_body_like: ^\{"error":"timestamp_too_old",
 
 
 
-=== TEST 3: one being handled right now: 503 delivery_in_flight with Retry-After
+=== TEST 4: one being handled right now: 503 delivery_in_flight with Retry-After
+--- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- init
+ItsmClock::set($::T0 + 100);
 # the first copy, sent by a child; the mock ITSM answers it after 1 s
 my $port = $Test::Nginx::Util::ServerPortForClient;
 my $out = "$::Tmp/first.out";
@@ -159,7 +183,7 @@ if (defined $::Child && $::Child == 0) {
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5);
     my $resp = '';
     if ($s) {
-        print {$s} ::raw("/slow", "msg_concurrent");
+        print {$s} ::raw("/slow", "msg_concurrent", $::T0 + 100);
         local $/;
         $resp = <$s> // '';
     }
@@ -171,7 +195,7 @@ if (defined $::Child && $::Child == 0) {
 --- tcp_reply eval
 "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
 --- raw_request eval
-my $r = ::raw('/slow', 'msg_concurrent');
+my $r = ::raw('/slow', 'msg_concurrent', $::T0 + 100);
 [substr($r, 0, 10), substr($r, 10)]
 --- raw_request_middle_delay: 0.6
 --- error_code: 503
@@ -183,7 +207,7 @@ Retry-After: 30
 
 
 
-=== TEST 4: ... the first copy got its ticket, and the same delivery is now a duplicate
+=== TEST 5: ... the first copy got its ticket, and the same delivery is now a duplicate
 --- init
 waitpid($::Child, 0) if $::Child;
 open(my $fh, '<', "$::Tmp/first.out");
@@ -193,15 +217,18 @@ Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
 --- request eval
 "POST /slow\n$::Alert"
 --- more_headers eval
-::std('msg_concurrent')
+::std('msg_concurrent', $::T0 + 100)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
 
 
-=== TEST 5: without a timestamp, a delivery is remembered for ttl=
+=== TEST 6: without a timestamp, a delivery is remembered for ttl= (10s): its copy in the same second is a duplicate
+--- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
+--- init
+ItsmClock::set($::T0 + 1000);
 --- request eval
 ["POST /github\n$::Alert", "POST /github\n$::Alert"]
 --- more_headers eval
@@ -211,14 +238,23 @@ Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
 
 
 
-=== TEST 6: ... and forgotten after it (ttl=1s)
+=== TEST 7: ... and 9 s later, the last second of the ttl
 --- init
-select(undef, undef, undef, 2.1);
+ItsmClock::set($::T0 + 1009);
+--- request eval
+"POST /github\n$::Alert"
+--- more_headers eval
+::gh($::Alert)
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 8: ... and forgotten 10 s later: handled afresh
+--- init
+ItsmClock::set($::T0 + 1010);
 --- request eval
 "POST /github\n$::Alert"
 --- more_headers eval
 ::gh($::Alert)
 --- error_code: 204
-
-
-
