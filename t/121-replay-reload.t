@@ -12,6 +12,7 @@ if ($ENV{TEST_NGINX_USE_VALGRIND}) {
 }
 
 use Digest::SHA qw(hmac_sha256_hex);
+use IO::Socket::INET;
 
 master_on();
 workers(2);
@@ -34,17 +35,37 @@ our $Config = <<'_EOC_';
     location = /alerts {
         itsm_signature github secret=gh;
         itsm_signature_replay zone=seen ttl=1h;
+        add_header X-Pid $pid always;
         itsm_pass mock;
     }
     location = /counters { return 200 "$itsm_access_counters\n"; }
 _EOC_
+
+# one copy of the delivery on a connection of its own: [status, the pid
+# of the worker that answered, body]
+sub copy {
+    my $port = $Test::Nginx::Util::ServerPortForClient;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
+        or return [0, 0, "connect: $!"];
+    (my $h = $Headers) =~ s/\n/\r\n/g;
+    print {$s} "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+               . $h . "Content-Length: " . length($Alert) . "\r\n\r\n$Alert";
+    local $/;
+    my $resp = <$s> // '';
+    my ($status) = $resp =~ m{^HTTP/1\.1 (\d+)};
+    my ($pid) = $resp =~ m{^X-Pid: (\d+)\r$}mi;
+    my ($body) = $resp =~ m{\r\n\r\n(.*)}s;
+    return [$status // 0, $pid // 0, $body // ''];
+}
+
+our $Copies = 60;
 
 no_shuffle();
 run_tests();
 
 __DATA__
 
-=== TEST 1: a delivery, then its copies, whichever of two workers gets them
+=== TEST 1: a delivery, then its copies
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
@@ -56,7 +77,26 @@ __DATA__
 
 
 
-=== TEST 2: after a reload (HUP) the copy is still a duplicate
+=== TEST 2: 60 more copies, each on a new connection: every one a duplicate, and both workers answered some
+--- init
+my @r = map { ::copy() } 1 .. $::Copies;
+my %pids;
+$pids{$_->[1]}++ for @r;
+Test::More::is(scalar(grep { $_->[0] == 200 && $_->[2] =~ /^\{"status":"duplicate",/ } @r),
+               $::Copies, "all $::Copies copies answered 200 duplicate");
+Test::More::is(scalar(grep { $_->[1] } @r), $::Copies, "each answer names its worker");
+Test::More::is(scalar(keys %pids), 2,
+               "two workers answered (" . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ")");
+--- request eval
+"POST /alerts\n$::Alert"
+--- more_headers eval
+$::Headers
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 3: after a reload (HUP) the copy is still a duplicate
 --- init
 open(my $fh, '<', "$Test::Nginx::Util::ServRoot/logs/nginx.pid") or die $!;
 my $pid = <$fh>;
@@ -72,7 +112,7 @@ $::Headers
 
 
 
-=== TEST 3: the counters of both workers, before and after the reload
+=== TEST 4: the counters of both workers, before and after the reload: 1 passed, 3 + 60 + 1 + 1 duplicates
 --- request
 GET /counters
---- response_body_like: ^\{"passed":1,.*"duplicate":4,
+--- response_body_like: ^\{"passed":1,.*"duplicate":65,
