@@ -1222,10 +1222,11 @@ ngx_http_itsm_access_e
 ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     ngx_http_itsm_sig_req_t *sr)
 {
-    size_t                     len;
+    size_t                     len, slen;
+    u_char                    *pos;
     ngx_int_t                  key_rc;
     ngx_str_t                  value, key, *text;
-    ngx_uint_t                 i, j, n, body;
+    ngx_uint_t                 i, n, body;
     unsigned int               dlen, mlen;
     EVP_MD_CTX                *work[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
     EVP_MD_CTX                *outer[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
@@ -1235,6 +1236,7 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     ngx_http_itsm_access_e     rc;
     u_char                     inner[EVP_MAX_MD_SIZE];
     u_char                     mac[EVP_MAX_MD_SIZE];
+    u_char                     sig[NGX_HTTP_ITSM_SIG_MAX_LEN];
 
     secret = scf->secrets.elts;
     n = 0;
@@ -1364,10 +1366,15 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
         len = mlen;
 
-        for (j = 0; j < sr->header.n; j++) {
-            if (sr->header.len[j] == len
-                && CRYPTO_memcmp(sr->header.mac[j], mac, len) == 0)
-            {
+        /* every signature of the header, however many: one that decodes
+         * to a MAC of this length and these bytes, compared whole */
+
+        pos = NULL;
+
+        while (ngx_http_itsm_sig_next(&sr->header, &pos, sig, &slen)
+               == NGX_OK)
+        {
+            if (slen == len && CRYPTO_memcmp(sig, mac, len) == 0) {
                 sr->secret = index[i];
                 sr->mac_len = len;
                 ngx_memcpy(sr->mac, mac, len);
@@ -1392,6 +1399,7 @@ done:
 
     ngx_explicit_memzero(inner, sizeof(inner));
     ngx_explicit_memzero(mac, sizeof(mac));
+    ngx_explicit_memzero(sig, sizeof(sig));
 
     if (rc == NGX_HTTP_ITSM_ACCESS_INTERNAL) {
         ERR_clear_error();

@@ -147,6 +147,62 @@ for my $s (qw(standard_webhooks generic_sha512)) {
         [ItsmSig::headers($s, id => "a\x7fb"), 401, 'signature_malformed']);
 }
 
+# signatures of other keys, as the scheme writes them
+sub wrong {
+    my ($s, $n) = @_;
+    return map { ItsmSig::encode($s, ItsmSig::mac($s, key => "other-$_", body => 'x',
+                                                  ts => 0, id => 'x')) } 1 .. $n;
+}
+
+# every signature of a list is tried: the right one first, 9th, 41st or
+# last of 200, between entries of other versions or that do not decode
+our $Many = block('standard_webhooks',
+    map({ my ($before, $after) = @$_;
+          [ItsmSig::headers('standard_webhooks', text => sub {
+              join(' ', (map { "v1,$_" } wrong('standard_webhooks', $before)),
+                        "v1,$_[0]",
+                        (map { "v1,$_" } wrong('standard_webhooks', $after))) },
+              prefix => ''),
+           204, 'passed'] } [0, 40], [8, 0], [40, 0], [199, 0], [20, 20]),
+    [ItsmSig::headers('standard_webhooks', text => sub {
+        join(' ', 'v1a,xyz', 'v1,not*base64', (map { "v1,$_" } wrong('standard_webhooks', 30)),
+                  'v2,AAAA', "v1,$_[0]") }, prefix => ''), 204, 'passed'],
+    [ItsmSig::headers('standard_webhooks', text => sub {
+        join(' ', map { "v1,$_" } wrong('standard_webhooks', 200)) }, prefix => ''),
+     401, 'signature_mismatch']);
+
+our $ManyStripe = block('stripe',
+    map({ my ($before, $after) = @$_;
+          [ItsmSig::headers('stripe', text => sub {
+              join(',', (map { "v1=$_" } wrong('stripe', $before)), "v1=$_[0]",
+                        (map { "v1=$_" } wrong('stripe', $after))) }, prefix => ''),
+           204, 'passed'] } [0, 40], [8, 0], [40, 0], [150, 0]),
+    [ItsmSig::headers('stripe', text => sub {
+        join(',', 'v0=abcd', (map { "v1=$_" } wrong('stripe', 30)), 'v1=zz', "v1=$_[0]") },
+        prefix => ''), 204, 'passed'],
+    [ItsmSig::headers('stripe', text => sub {
+        join(',', map { "v1=$_" } wrong('stripe', 150)) }, prefix => ''),
+     401, 'signature_mismatch']);
+
+# the one limit left is nginx's own on a header line: with
+# large_client_header_buffers 4 1k, "name: value" of 1022 bytes is read,
+# 1023 is not (400); the right signature is the last thing in the line
+sub line_of {
+    my ($len) = @_;
+    return ItsmSig::headers('standard_webhooks', text => sub {
+        my $tail = " v1,$_[0]";
+        my $head = join(' ', map { "v1,$_" } wrong('standard_webhooks', 18));
+        my $pad = $len - length("webhook-signature: ") - length($head) - length($tail) - 1;
+        die "line_of: $len is too short\n" if $pad < 5;
+        return "$head v1a," . ('x' x ($pad - 4)) . $tail;
+    }, prefix => '');
+}
+
+our $Lines = {
+    request => [("POST /standard_webhooks\n$ItsmSig::Body") x 2],
+    headers => [line_of(1022), line_of(1023)],
+};
+
 no_shuffle();
 run_tests();
 
@@ -275,3 +331,30 @@ __DATA__
 --- more_headers eval: [map { @{$::Id{$_}{headers}} } qw(standard_webhooks generic_sha512)]
 --- error_code eval: [map { @{$::Id{$_}{code}} } qw(standard_webhooks generic_sha512)]
 --- response_headers eval: [map { @{$::Id{$_}{result}} } qw(standard_webhooks generic_sha512)]
+
+
+
+=== TEST 15: every signature in a header is tried, however many (standard_webhooks, up to 200)
+--- config eval: "large_client_header_buffers 4 16k;\n" . $::Config
+--- request eval: $::Many->{request}
+--- more_headers eval: $::Many->{headers}
+--- error_code eval: $::Many->{code}
+--- response_headers eval: $::Many->{result}
+
+
+
+=== TEST 16: the same for stripe's v1= entries (up to 150)
+--- config eval: "large_client_header_buffers 4 16k;\n" . $::Config
+--- request eval: $::ManyStripe->{request}
+--- more_headers eval: $::ManyStripe->{headers}
+--- error_code eval: $::ManyStripe->{code}
+--- response_headers eval: $::ManyStripe->{result}
+
+
+
+=== TEST 17: the limit is nginx's header line: 1022 bytes with 1k buffers are verified (the right signature last), 1023 are refused by nginx
+--- config eval: "large_client_header_buffers 4 1k;\n" . $::Config
+--- request eval: $::Lines->{request}
+--- more_headers eval: $::Lines->{headers}
+--- error_code eval
+[204, 400]
