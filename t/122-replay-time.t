@@ -22,10 +22,31 @@ our $T0 = $ItsmClock::T0;
 use MIME::Base64 qw(encode_base64 decode_base64);
 use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
 use IO::Socket::INET;
+use ItsmHang;
 use POSIX ();
 use File::Temp qw(tempdir);
 
 our $Tmp = tempdir(CLEANUP => 1);
+
+# an ITSM that holds its first request (t/lib/ItsmHang.pm)
+$ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
+
+# a copy sent by a child, whose answer is kept in $Tmp/<name>.out
+sub send_copy {
+    my ($name, $uri, $id, $ts) = @_;
+    my $port = $Test::Nginx::Util::ServerPortForClient;
+    my $pid = fork() // die "fork: $!";
+    return $pid if $pid;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 60);
+    my $resp = '';
+    if ($s) {
+        print {$s} raw($uri, $id, $ts);
+        local $/;
+        $resp = <$s> // '';
+    }
+    open(my $fh, '>', "$Tmp/$name.out"); print $fh $resp; close $fh;
+    POSIX::_exit(0);
+}
 
 our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $Alert = '{"key": "rp-1", "title": "Replayed"}';
@@ -68,6 +89,11 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
+    itsm_connector hang {
+        location   /_itsm/hang;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
     itsm_signature_replay_zone seen:1m;
     itsm_signature_replay_zone tiny:32k;
 _EOC_
@@ -78,6 +104,20 @@ our $Config = <<'_EOC_';
     location /_itsm/slow/ {
         internal;
         proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+
+    location /_itsm/hang/ {
+        internal;
+        proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
+        proxy_read_timeout 60s;
+    }
+
+    location = /pending {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_tolerance 2h;
+        itsm_signature_replay zone=seen;
+        itsm_pass hang;
     }
 
     location = /alerts {
@@ -258,3 +298,69 @@ ItsmClock::set($::T0 + 1010);
 --- more_headers eval
 ::gh($::Alert)
 --- error_code: 204
+
+
+
+=== TEST 9: a delivery in flight for 120 s (its ITSM holds it, its worker is alive): a copy is still told it is in flight
+--- main_config eval: $ItsmClock::MainConfig
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- init
+ItsmClock::set($::T0 + 2000);
+$::Hanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
+$::First = ::send_copy('pending', '/pending', 'msg_pending', $::T0 + 2000);
+# the ITSM has the first copy's create: the delivery is in flight
+Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
+               "the first copy is held by its ITSM");
+ItsmClock::set($::T0 + 2120);
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 503
+--- response_body_like: ^\{"error":"delivery_in_flight",
+
+
+
+=== TEST 10: ... and still 59 min 59 s after it started
+--- init
+ItsmClock::set($::T0 + 2000 + 3599);
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 503
+--- response_body_like: ^\{"error":"delivery_in_flight",
+--- no_error_log
+handled again
+
+
+
+=== TEST 11: ... an hour after it started, it is given up (a pid may have been reused): the copy is handled afresh and creates the ticket
+--- init
+ItsmClock::set($::T0 + 2000 + 3600);
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 201
+--- response_body_like: "ticket_id":"22"
+--- error_log eval
+qr/\[warn\] .*itsm: a delivery in flight for 3600 s in worker \d+ is handled again: that worker is gone, or the delivery waited 3600 s/
+
+
+
+=== TEST 12: ... and the held first copy, when it finally fails, does not undo that: the next copy is a duplicate
+--- init
+kill 'TERM', $::Hanger;
+waitpid($::Hanger, 0);
+waitpid($::First, 0);
+open(my $fh, '<', "$::Tmp/pending.out");
+my $first = do { local $/; <$fh> } // '';
+Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succeed");
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
