@@ -22,22 +22,52 @@
 #define CHECK(c)  do { if (!(c)) { __builtin_trap(); } } while (0)
 
 
+/*
+ * A checked header: its span lies in the input, and walking it with
+ * ngx_http_itsm_sig_next() yields exactly n signatures of 1 to 64 bytes,
+ * moving forward every time, ending at its end; for an accepted header,
+ * at least one.
+ */
+
 static void
 check_header(ngx_int_t rc, ngx_http_itsm_sig_header_t *h, u_char *p, size_t n)
 {
-    ngx_uint_t  i;
+    u_char      *pos, *prev;
+    size_t       len;
+    ngx_uint_t   count;
+    u_char       mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
 
-    CHECK(h->n <= NGX_HTTP_ITSM_SIG_MAX);
     CHECK(rc != NGX_OK || h->n > 0);
-
-    for (i = 0; i < h->n; i++) {
-        CHECK(h->len[i] > 0 && h->len[i] <= NGX_HTTP_ITSM_SIG_MAX_LEN);
-    }
 
     if (h->timestamp.data) {
         CHECK(h->timestamp.data >= p
               && h->timestamp.data + h->timestamp.len <= p + n);
     }
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    CHECK(h->start >= p && h->start <= h->end && h->end <= p + n);
+
+    count = 0;
+    pos = NULL;
+    prev = h->start;
+
+    while (ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_OK) {
+        CHECK(len > 0 && len <= NGX_HTTP_ITSM_SIG_MAX_LEN);
+        CHECK(pos > prev || (pos == h->end && count == 0));
+        CHECK(pos <= h->end);
+        prev = pos;
+        count++;
+    }
+
+    CHECK(count == h->n);
+    CHECK(pos == h->end);
+
+    /* done stays done */
+
+    CHECK(ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_DONE);
 }
 
 

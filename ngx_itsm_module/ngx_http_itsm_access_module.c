@@ -546,7 +546,15 @@ ngx_http_itsm_access_after_body(ngx_http_request_t *r,
 
     ngx_http_itsm_sig_replay_key(alcf->sig, ctx->sig, key);
 
-    expire = ctx->sig->has_time ? ctx->sig->time + alcf->tolerance
+    /*
+     * A node is remembered while its expiry is later than now.  A signed
+     * timestamp is accepted up to and including time + tolerance
+     * (ngx_http_itsm_sig_headers()), so the copy must be remembered
+     * through that second too: expiry one second after it.  A ttl
+     * remembers the delivery for ttl seconds, this one included.
+     */
+
+    expire = ctx->sig->has_time ? ctx->sig->time + alcf->tolerance + 1
                                 : ngx_time() + alcf->replay_ttl;
 
     rc = ngx_http_itsm_replay_check(r, alcf->replay, key, expire);
@@ -1051,7 +1059,10 @@ ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 
 /*
  * Reads a file named in the configuration (relative to the configuration
- * prefix) whole, into the temporary pool; the caller zeroes secrets.
+ * prefix) whole, into the temporary pool.  A caller that reads secrets
+ * from it keeps copies or digests, never pointers into the text, and
+ * zeroes the text when done with it (ngx_explicit_memzero), whether the
+ * file was good or not.
  */
 
 ngx_int_t

@@ -22,6 +22,9 @@ static char *ngx_http_itsm_allow_file(ngx_conf_t *cf,
 static ngx_int_t ngx_http_itsm_allow_cidr(ngx_conf_t *cf,
     ngx_http_itsm_allow_t *allow, ngx_str_t *text, ngx_str_t *file,
     ngx_uint_t line);
+#if (NGX_HAVE_INET6)
+static void ngx_http_itsm_allow_unmap(ngx_cidr_t *cidr);
+#endif
 
 
 char *
@@ -158,6 +161,10 @@ ngx_http_itsm_allow_cidr(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
         }
     }
 
+#if (NGX_HAVE_INET6)
+    ngx_http_itsm_allow_unmap(&cidr);
+#endif
+
     switch (cidr.family) {
 
 #if (NGX_HAVE_INET6)
@@ -200,6 +207,53 @@ ngx_http_itsm_allow_cidr(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
 
     return NGX_OK;
 }
+
+
+#if (NGX_HAVE_INET6)
+
+/*
+ * A client at an IPv4-mapped address (::ffff:a.b.c.d, a dual-stack
+ * socket or a forwarded address) is matched as the IPv4 address a.b.c.d
+ * (ngx_http_itsm_allow_match()).  So that both spellings of a prefix mean
+ * the same, a prefix inside ::ffff:0:0/96 (::ffff:203.0.113.0/120) goes
+ * into the IPv4 tree as the prefix it maps (203.0.113.0/24).  A shorter
+ * IPv6 prefix (::/0, ::ffff:0:0/95) stays IPv6: it allows no IPv4 client.
+ */
+
+static void
+ngx_http_itsm_allow_unmap(ngx_cidr_t *cidr)
+{
+    u_char      *a, *m;
+    uint32_t     addr, mask;
+    ngx_uint_t   i;
+
+    if (cidr->family != AF_INET6
+        || !IN6_IS_ADDR_V4MAPPED(&cidr->u.in6.addr))
+    {
+        return;
+    }
+
+    m = cidr->u.in6.mask.s6_addr;
+
+    for (i = 0; i < 12; i++) {
+        if (m[i] != 0xff) {
+            return;
+        }
+    }
+
+    a = cidr->u.in6.addr.s6_addr;
+
+    /* read whole before writing: u.in and u.in6 share their memory */
+
+    addr = (uint32_t) a[12] << 24 | a[13] << 16 | a[14] << 8 | a[15];
+    mask = (uint32_t) m[12] << 24 | m[13] << 16 | m[14] << 8 | m[15];
+
+    cidr->family = AF_INET;
+    cidr->u.in.addr = htonl(addr);
+    cidr->u.in.mask = htonl(mask);
+}
+
+#endif
 
 
 /* NGX_OK: the address is in the list */

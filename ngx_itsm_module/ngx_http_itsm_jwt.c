@@ -343,7 +343,9 @@ ngx_http_itsm_jwt_check(ngx_http_itsm_jwt_t *jwt,
         return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
     }
 
-    if ((double) now > t + (double) policy->leeway) {
+    /* RFC 7519 4.1.4: not accepted "on or after" exp (plus the leeway) */
+
+    if ((double) now >= t + (double) policy->leeway) {
         *error = "the token has expired (\"exp\")";
         return NGX_HTTP_ITSM_ACCESS_TOKEN_EXPIRED;
     }
@@ -354,6 +356,8 @@ ngx_http_itsm_jwt_check(ngx_http_itsm_jwt_t *jwt,
         *error = "the token's \"nbf\" is not a number";
         return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
     }
+
+    /* 4.1.5: accepted "on or after" nbf (minus the leeway) */
 
     if (rc == NGX_OK && (double) now + (double) policy->leeway < t) {
         *error = "the token is not valid yet (\"nbf\"): check the clocks";

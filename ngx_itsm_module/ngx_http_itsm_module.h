@@ -712,18 +712,20 @@ typedef enum {
 /* ngx_http_itsm_sig_parse.c: pure parsers of signature headers (no pools,
  * no nginx functions: the fuzz targets link them alone) */
 
-#define NGX_HTTP_ITSM_SIG_MAX         8      /* signatures read per header */
 #define NGX_HTTP_ITSM_SIG_MAX_LEN     64     /* SHA-512 */
 #define NGX_HTTP_ITSM_SIG_TS_MAX_LEN  12     /* digits of a unix time */
 
 #define NGX_HTTP_ITSM_SIG_HEX         0
 #define NGX_HTTP_ITSM_SIG_BASE64      1
 
+/* a checked header: its signatures stay in it, and are decoded one at a
+ * time by ngx_http_itsm_sig_next(), as many as it holds */
 typedef struct {
-    ngx_uint_t                   n;
-    size_t                       len[NGX_HTTP_ITSM_SIG_MAX];
-    u_char                       mac[NGX_HTTP_ITSM_SIG_MAX]
-                                    [NGX_HTTP_ITSM_SIG_MAX_LEN];
+    u_char                      *start;        /* the signatures, into input */
+    u_char                      *end;
+    ngx_uint_t                   list;         /* how they are listed */
+    ngx_uint_t                   encoding;
+    ngx_uint_t                   n;            /* how many of them decode */
     ngx_str_t                    timestamp;    /* Stripe's t=, into input */
 } ngx_http_itsm_sig_header_t;
 
@@ -733,6 +735,8 @@ ngx_int_t ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h);
 ngx_int_t ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
     ngx_str_t *prefix, ngx_uint_t encoding, ngx_http_itsm_sig_header_t *h);
+ngx_int_t ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h,
+    u_char **pos, u_char *mac, size_t *len);
 ngx_int_t ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len,
     time_t *t);
 ngx_int_t ngx_http_itsm_sig_check_id(u_char *p, size_t len);

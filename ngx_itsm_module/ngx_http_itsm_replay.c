@@ -19,12 +19,22 @@
  * ends, a 2xx answer makes it "done" until it can no longer be replayed
  * (its timestamp leaves the tolerance window, or the ttl passes); any
  * other answer forgets it, so that the sender's resend is handled afresh.
- * A pending node of a worker that died is taken over after
- * NGX_HTTP_ITSM_REPLAY_PENDING seconds.
+ *
+ * A pending node is never taken over while its request may still wait on
+ * the ITSM, however long that takes (a proxy_read_timeout of minutes): a
+ * copy would be delivered a second time.  Its request is alive while the
+ * worker that owns it is (the request's cleanup ends the node), so a copy
+ * takes the node over only once that worker is gone (kill(pid, 0) says
+ * ESRCH: it crashed or was killed), and, in case its pid was reused by
+ * another process, after NGX_HTTP_ITSM_REPLAY_PENDING_MAX seconds.  The
+ * owner is looked for when a copy arrives and every
+ * NGX_HTTP_ITSM_REPLAY_PENDING seconds when the node reaches the tail of
+ * the expiry queue.
  */
 
 
-#define NGX_HTTP_ITSM_REPLAY_PENDING  120
+#define NGX_HTTP_ITSM_REPLAY_PENDING      120
+#define NGX_HTTP_ITSM_REPLAY_PENDING_MAX  3600
 
 #define NGX_HTTP_ITSM_REPLAY_NEW      0
 #define NGX_HTTP_ITSM_REPLAY_DONE     1
@@ -38,6 +48,7 @@ typedef struct {
     ngx_queue_t                  queue;
     time_t                       expire;
     time_t                       done_expire;
+    time_t                       start;        /* of the pending request */
     ngx_atomic_uint_t            conn;
     ngx_uint_t                   req;
     u_char                       key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
@@ -76,6 +87,8 @@ static void ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
     ngx_http_itsm_replay_node_t *rn);
 static void ngx_http_itsm_replay_expire(ngx_http_itsm_replay_ctx_t *ctx,
     time_t now, ngx_uint_t force);
+static ngx_uint_t ngx_http_itsm_replay_live(ngx_http_itsm_replay_node_t *rn,
+    time_t now);
 static void ngx_http_itsm_replay_cleanup(void *data);
 static ngx_int_t ngx_http_itsm_replay_header_filter(ngx_http_request_t *r);
 
@@ -297,12 +310,12 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
 
     rn = ngx_http_itsm_replay_lookup(ctx, key);
 
-    if (rn && rn->expire > now) {
+    if (rn && rn->state == NGX_HTTP_ITSM_REPLAY_DONE && rn->expire > now) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DECLINED;
+    }
 
-        if (rn->state == NGX_HTTP_ITSM_REPLAY_DONE) {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-            return NGX_DECLINED;
-        }
+    if (rn && rn->state == NGX_HTTP_ITSM_REPLAY_NEW) {
 
         if (rn->pid == ngx_pid && rn->conn == rc->conn && rn->req == rc->req)
         {
@@ -311,8 +324,17 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
             return NGX_OK;
         }
 
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NGX_BUSY;
+        if (ngx_http_itsm_replay_live(rn, now)) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_BUSY;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm: a delivery in flight for %T s in worker %P "
+                      "is handled again: that worker is gone, or the "
+                      "delivery waited %d s%s",
+                      now - rn->start, rn->pid,
+                      NGX_HTTP_ITSM_REPLAY_PENDING_MAX, ctx->shpool->log_ctx);
     }
 
     if (rn == NULL) {
@@ -362,6 +384,7 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     rn->pid = ngx_pid;
     rn->conn = rc->conn;
     rn->req = rc->req;
+    rn->start = now;
     rn->expire = now + NGX_HTTP_ITSM_REPLAY_PENDING;
     rn->done_expire = expire;
 
@@ -517,7 +540,12 @@ ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
 }
 
 
-/* drop up to three expired nodes from the tail; with force, one at least */
+/*
+ * Drops up to three expired nodes from the tail; with force (the zone is
+ * full), one at least.  A pending node whose request is still alive is
+ * not expired: it goes back to the head, to be looked at again in
+ * NGX_HTTP_ITSM_REPLAY_PENDING seconds.
+ */
 
 static void
 ngx_http_itsm_replay_expire(ngx_http_itsm_replay_ctx_t *ctx, time_t now,
@@ -540,8 +568,46 @@ ngx_http_itsm_replay_expire(ngx_http_itsm_replay_ctx_t *ctx, time_t now,
             return;
         }
 
+        if (!force && ngx_http_itsm_replay_live(rn, now)) {
+            rn->expire = now + NGX_HTTP_ITSM_REPLAY_PENDING;
+            ngx_queue_remove(&rn->queue);
+            ngx_queue_insert_head(&ctx->sh->queue, &rn->queue);
+            continue;
+        }
+
         force = 0;
 
         ngx_http_itsm_replay_delete(ctx, rn);
     }
+}
+
+
+/* a pending node whose request may still be waiting on the ITSM */
+
+static ngx_uint_t
+ngx_http_itsm_replay_live(ngx_http_itsm_replay_node_t *rn, time_t now)
+{
+    if (rn->state != NGX_HTTP_ITSM_REPLAY_NEW) {
+        return 0;
+    }
+
+    if (now - rn->start >= NGX_HTTP_ITSM_REPLAY_PENDING_MAX) {
+        return 0;
+    }
+
+    /* in this worker, a pending node's request is running: its cleanup
+     * would have ended the node */
+
+    if (rn->pid == ngx_pid) {
+        return 1;
+    }
+
+    /* EPERM: a process of another user, which nginx workers are not, but
+     * then it is alive */
+
+    if (kill(rn->pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        return 0;
+    }
+
+    return 1;
 }

@@ -118,10 +118,13 @@ static ngx_int_t ngx_http_itsm_sig_content(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *text);
 static ngx_int_t ngx_http_itsm_sig_secret(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value, ngx_array_t *fixed);
+static ngx_int_t ngx_http_itsm_sig_fixed(ngx_http_itsm_sig_conf_t *scf,
+    ngx_str_t *text, ngx_pool_t *pool, ngx_array_t *fixed);
 static ngx_int_t ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *secret, ngx_pool_t *pool, ngx_str_t *key);
 static ngx_int_t ngx_http_itsm_sig_hmac_key(EVP_MD *md, ngx_str_t *key,
     EVP_MD_CTX *inner, EVP_MD_CTX *outer);
+static void ngx_http_itsm_sig_wipe(void *data);
 static void ngx_http_itsm_sig_cleanup(void *data);
 static void ngx_http_itsm_sig_md_cleanup(void *data);
 static ngx_table_elt_t *ngx_http_itsm_sig_find(ngx_http_request_t *r,
@@ -208,7 +211,7 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_str_t                   *value, content;
     ngx_uint_t                   i;
-    ngx_array_t                  fixed;
+    ngx_array_t                 *fixed;
     ngx_pool_cleanup_t          *cln;
     ngx_http_itsm_secret_t      *secret;
     ngx_http_itsm_sig_conf_t    *scf;
@@ -254,19 +257,34 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         != NGX_OK
         || ngx_array_init(&scf->parts, cf->pool, 4,
                           sizeof(ngx_http_itsm_sig_part_t))
-           != NGX_OK
-        || ngx_array_init(&fixed, cf->temp_pool, 2, sizeof(ngx_str_t))
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
+
+    /* in the pool, not on the stack: its cleanup runs after this returns */
+
+    fixed = ngx_array_create(cf->temp_pool, 2, sizeof(ngx_str_t));
+    if (fixed == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* whatever path this takes, the keys do not outlive the configuration */
+
+    cln = ngx_pool_cleanup_add(cf->temp_pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_itsm_sig_wipe;
+    cln->data = fixed;
 
     ngx_str_null(&content);
 
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "secret=", 7) == 0) {
-            if (ngx_http_itsm_sig_secret(cf, scf, &value[i], &fixed)
+            if (ngx_http_itsm_sig_secret(cf, scf, &value[i], fixed)
                 != NGX_OK)
             {
                 return NGX_CONF_ERROR;
@@ -340,7 +358,7 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     cln->data = scf->md;
 
     secret = scf->secrets.elts;
-    value = fixed.elts;
+    value = fixed->elts;
 
     for (i = 0; i < scf->secrets.nelts; i++) {
 
@@ -373,11 +391,7 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* the key bytes are in the digest states now */
 
-    value = fixed.elts;
-
-    for (i = 0; i < fixed.nelts; i++) {
-        ngx_explicit_memzero(value[i].data, value[i].len);
-    }
+    ngx_http_itsm_sig_wipe(fixed);
 
     *sigp = scf;
 
@@ -655,7 +669,8 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *value, ngx_array_t *fixed)
 {
     u_char                            *p, *last, *eol, *end;
-    ngx_str_t                          arg, text, name, one, *key;
+    ngx_int_t                          rc;
+    ngx_str_t                          arg, text, name, one;
     ngx_uint_t                         line, before;
     ngx_http_itsm_secret_t            *secret;
     ngx_http_compile_complex_value_t   ccv;
@@ -708,6 +723,7 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         before = scf->secrets.nelts;
         p = text.data;
         last = p + text.len;
+        rc = NGX_OK;
 
         for (line = 1; p < last; line++, p = eol + 1) {
             eol = ngx_strlchr(p, last, '\n');
@@ -734,29 +750,28 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
             one.data = p;
             one.len = end - p;
 
-            key = ngx_array_push(fixed);
-            secret = ngx_array_push(&scf->secrets);
-            if (key == NULL || secret == NULL) {
-                return NGX_ERROR;
-            }
+            rc = ngx_http_itsm_sig_fixed(scf, &one, cf->temp_pool, fixed);
 
-            secret->inner = NULL;
-        secret->outer = NULL;
-            secret->value = NULL;
-
-            if (ngx_http_itsm_sig_key(scf, &one, cf->temp_pool, key)
-                != NGX_OK)
-            {
+            if (rc == NGX_DECLINED) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "the secret on line %ui of \"%V\" is not a "
                                    "whsec_ secret (\"whsec_\" and base64); "
                                    "the %V scheme needs one",
                                    line, &name, &scf->scheme->name);
-                return NGX_ERROR;
+            }
+
+            if (rc != NGX_OK) {
+                break;
             }
         }
 
+        /* the keys are copies: the file's text is not left in the pool */
+
         ngx_explicit_memzero(text.data, text.len);
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
 
         if (scf->secrets.nelts == before) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -768,21 +783,20 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         goto check;
     }
 
-    key = ngx_array_push(fixed);
-    secret = ngx_array_push(&scf->secrets);
-    if (key == NULL || secret == NULL) {
-        return NGX_ERROR;
-    }
+    rc = ngx_http_itsm_sig_fixed(scf, &arg, cf->temp_pool, fixed);
 
-    secret->inner = NULL;
-        secret->outer = NULL;
-    secret->value = NULL;
+    /* the key is a copy: the argument does not keep the secret either */
 
-    if (ngx_http_itsm_sig_key(scf, &arg, cf->temp_pool, key) != NGX_OK) {
+    ngx_explicit_memzero(arg.data, arg.len);
+
+    if (rc == NGX_DECLINED) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "secret #%ui is not a whsec_ secret (\"whsec_\" "
                            "and base64); the %V scheme needs one",
-                           scf->secrets.nelts, &scf->scheme->name);
+                           scf->secrets.nelts + 1, &scf->scheme->name);
+    }
+
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -799,7 +813,53 @@ check:
 }
 
 
-/* the HMAC key of a secret: its bytes, or the base64 after "whsec_" */
+/* a fixed secret: its key into "fixed", its slot into scf->secrets */
+
+static ngx_int_t
+ngx_http_itsm_sig_fixed(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *text,
+    ngx_pool_t *pool, ngx_array_t *fixed)
+{
+    ngx_int_t                rc;
+    ngx_str_t                key, *k;
+    ngx_http_itsm_secret_t  *secret;
+
+    rc = ngx_http_itsm_sig_key(scf, text, pool, &key);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* in "fixed" first, where the key is wiped whatever happens next */
+
+    k = ngx_array_push(fixed);
+    if (k == NULL) {
+        ngx_explicit_memzero(key.data, key.len);
+        return NGX_ERROR;
+    }
+
+    *k = key;
+
+    secret = ngx_array_push(&scf->secrets);
+    if (secret == NULL) {
+        return NGX_ERROR;
+    }
+
+    secret->inner = NULL;
+    secret->outer = NULL;
+    secret->value = NULL;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The HMAC key of a secret: a copy of its bytes, or the base64 after
+ * "whsec_" decoded, in memory of the pool given.  Never a pointer into the
+ * secret's text: the callers wipe that text (a secret file's buffer, the
+ * directive's argument) as soon as they have the key, and a key that
+ * pointed into it would be wiped with it, leaving an all-zero HMAC key
+ * that anybody can sign with.
+ */
 
 static ngx_int_t
 ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *secret,
@@ -810,7 +870,14 @@ ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *secret,
     ssize_t     n;
 
     if (!scf->scheme->whsec) {
-        *key = *secret;
+        key->data = ngx_pnalloc(pool, secret->len);
+        if (key->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(key->data, secret->data, secret->len);
+        key->len = secret->len;
+
         return NGX_OK;
     }
 
@@ -830,6 +897,7 @@ ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *secret,
     n = ngx_http_itsm_base64_decode(key->data, len, p, len, 0);
 
     if (n <= 0) {
+        ngx_explicit_memzero(key->data, len);
         return NGX_DECLINED;
     }
 
@@ -917,6 +985,24 @@ done:
     ERR_clear_error();
 
     return rc;
+}
+
+
+/* zeroes the keys of an array of them (ngx_str_t) */
+
+static void
+ngx_http_itsm_sig_wipe(void *data)
+{
+    ngx_array_t *keys = data;
+
+    ngx_str_t   *key;
+    ngx_uint_t   i;
+
+    key = keys->elts;
+
+    for (i = 0; i < keys->nelts; i++) {
+        ngx_explicit_memzero(key[i].data, key[i].len);
+    }
 }
 
 
@@ -1136,9 +1222,11 @@ ngx_http_itsm_access_e
 ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     ngx_http_itsm_sig_req_t *sr)
 {
-    size_t                     len;
+    size_t                     len, slen;
+    u_char                    *pos;
+    ngx_int_t                  key_rc;
     ngx_str_t                  value, key, *text;
-    ngx_uint_t                 i, j, n, body;
+    ngx_uint_t                 i, n, body;
     unsigned int               dlen, mlen;
     EVP_MD_CTX                *work[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
     EVP_MD_CTX                *outer[NGX_HTTP_ITSM_SIG_SECRETS_MAX];
@@ -1148,6 +1236,7 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     ngx_http_itsm_access_e     rc;
     u_char                     inner[EVP_MAX_MD_SIZE];
     u_char                     mac[EVP_MAX_MD_SIZE];
+    u_char                     sig[NGX_HTTP_ITSM_SIG_MAX_LEN];
 
     secret = scf->secrets.elts;
     n = 0;
@@ -1187,7 +1276,13 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
                 continue;
             }
 
-            if (ngx_http_itsm_sig_key(scf, &value, r->pool, &key) != NGX_OK) {
+            key_rc = ngx_http_itsm_sig_key(scf, &value, r->pool, &key);
+
+            if (key_rc == NGX_ERROR) {
+                goto done;
+            }
+
+            if (key_rc != NGX_OK) {
                 ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "itsm_signature: secret #%ui (a variable) is "
                               "not a whsec_ secret; it is skipped", i + 1);
@@ -1196,9 +1291,12 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
             outer[n] = ngx_http_itsm_sig_outer[n];
 
-            if (ngx_http_itsm_sig_hmac_key(scf->md, &key, work[n], outer[n])
-                != NGX_OK)
-            {
+            key_rc = ngx_http_itsm_sig_hmac_key(scf->md, &key, work[n],
+                                                outer[n]);
+
+            ngx_explicit_memzero(key.data, key.len);
+
+            if (key_rc != NGX_OK) {
                 goto failed;
             }
         }
@@ -1268,10 +1366,15 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
         len = mlen;
 
-        for (j = 0; j < sr->header.n; j++) {
-            if (sr->header.len[j] == len
-                && CRYPTO_memcmp(sr->header.mac[j], mac, len) == 0)
-            {
+        /* every signature of the header, however many: one that decodes
+         * to a MAC of this length and these bytes, compared whole */
+
+        pos = NULL;
+
+        while (ngx_http_itsm_sig_next(&sr->header, &pos, sig, &slen)
+               == NGX_OK)
+        {
+            if (slen == len && CRYPTO_memcmp(sig, mac, len) == 0) {
                 sr->secret = index[i];
                 sr->mac_len = len;
                 ngx_memcpy(sr->mac, mac, len);
@@ -1296,6 +1399,7 @@ done:
 
     ngx_explicit_memzero(inner, sizeof(inner));
     ngx_explicit_memzero(mac, sizeof(mac));
+    ngx_explicit_memzero(sig, sizeof(sig));
 
     if (rc == NGX_HTTP_ITSM_ACCESS_INTERNAL) {
         ERR_clear_error();

@@ -17,9 +17,24 @@
  */
 
 
+/*
+ * How a header lists its signatures.  There is no limit on how many: a
+ * parser checks the header and counts those that decode, and
+ * ngx_http_itsm_sig_next() decodes them one at a time when they are
+ * compared, so that the right signature is found wherever it is.  The
+ * work is bounded by the header's size, which nginx bounds
+ * (large_client_header_buffers).
+ */
+
+#define NGX_HTTP_ITSM_SIG_LIST_STANDARD  0     /* "v1,<b64> v1,<b64>" */
+#define NGX_HTTP_ITSM_SIG_LIST_STRIPE    1     /* "t=..,v1=<hex>,v1=.." */
+#define NGX_HTTP_ITSM_SIG_LIST_VALUE     2     /* one, the whole value */
+
+
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
-static ngx_int_t ngx_http_itsm_sig_add(ngx_http_itsm_sig_header_t *h,
-    u_char *p, size_t len, ngx_uint_t encoding);
+static ngx_uint_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
+static ngx_int_t ngx_http_itsm_sig_decode(ngx_uint_t encoding, u_char *p,
+    size_t len, u_char *mac, size_t *n);
 
 
 static const signed char  ngx_http_itsm_b64[256] = {
@@ -52,27 +67,14 @@ ngx_int_t
 ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h)
 {
-    u_char  *last, *token;
+    h->start = p;
+    h->end = p + len;
+    h->list = NGX_HTTP_ITSM_SIG_LIST_STANDARD;
+    h->encoding = NGX_HTTP_ITSM_SIG_BASE64;
+    h->timestamp.len = 0;
+    h->timestamp.data = NULL;
 
-    h->n = 0;
-    last = p + len;
-
-    while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        token = p;
-
-        while (p < last && *p != ' ' && *p != '\t') {
-            p++;
-        }
-
-        if (p - token > 3
-            && token[0] == 'v' && token[1] == '1' && token[2] == ',')
-        {
-            (void) ngx_http_itsm_sig_add(h, token + 3, p - token - 3,
-                                         NGX_HTTP_ITSM_SIG_BASE64);
-        }
-    }
+    h->n = ngx_http_itsm_sig_count(h);
 
     return h->n ? NGX_OK : NGX_DECLINED;
 }
@@ -89,7 +91,10 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
 {
     u_char  *last, *item, *end;
 
-    h->n = 0;
+    h->start = p;
+    h->end = p + len;
+    h->list = NGX_HTTP_ITSM_SIG_LIST_STRIPE;
+    h->encoding = NGX_HTTP_ITSM_SIG_HEX;
     h->timestamp.len = 0;
     h->timestamp.data = NULL;
 
@@ -122,16 +127,10 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
 
             h->timestamp.data = item + 2;
             h->timestamp.len = end - item - 2;
-            continue;
-        }
-
-        if (end - item > 3
-            && item[0] == 'v' && item[1] == '1' && item[2] == '=')
-        {
-            (void) ngx_http_itsm_sig_add(h, item + 3, end - item - 3,
-                                         NGX_HTTP_ITSM_SIG_HEX);
         }
     }
+
+    h->n = ngx_http_itsm_sig_count(h);
 
     if (h->timestamp.data == NULL || h->n == 0) {
         return NGX_DECLINED;
@@ -150,8 +149,15 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
     size_t    i;
     u_char   *last, c1, c2;
 
-    h->n = 0;
     last = p + len;
+
+    h->start = p;
+    h->end = p;
+    h->list = NGX_HTTP_ITSM_SIG_LIST_VALUE;
+    h->encoding = encoding;
+    h->n = 0;
+    h->timestamp.len = 0;
+    h->timestamp.data = NULL;
 
     p = ngx_http_itsm_sig_skip_space(p, last);
 
@@ -177,9 +183,99 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
         }
     }
 
-    p += prefix->len;
+    h->start = p + prefix->len;
+    h->end = last;
 
-    return ngx_http_itsm_sig_add(h, p, last - p, encoding);
+    h->n = ngx_http_itsm_sig_count(h);
+
+    return h->n ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * The next signature of a checked header that decodes: into mac (room for
+ * NGX_HTTP_ITSM_SIG_MAX_LEN bytes) and *len, NGX_OK; NGX_DONE after the
+ * last.  *pos is where to go on from, NULL for the first.
+ */
+
+ngx_int_t
+ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
+    u_char *mac, size_t *len)
+{
+    u_char  *p, *last, *item, *end;
+
+    p = *pos ? *pos : h->start;
+    last = h->end;
+
+    if (h->list == NGX_HTTP_ITSM_SIG_LIST_VALUE) {
+        *pos = last;
+
+        if (p != h->start) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_itsm_sig_decode(h->encoding, p, last - p, mac, len)
+               == NGX_OK ? NGX_OK : NGX_DONE;
+    }
+
+    while (p < last) {
+        p = ngx_http_itsm_sig_skip_space(p, last);
+
+        item = p;
+
+        if (h->list == NGX_HTTP_ITSM_SIG_LIST_STANDARD) {
+
+            /* entries of other versions (v1a is ed25519) are skipped */
+
+            while (p < last && *p != ' ' && *p != '\t') {
+                p++;
+            }
+
+            end = p;
+
+            if (!(end - item > 3
+                  && item[0] == 'v' && item[1] == '1' && item[2] == ','))
+            {
+                continue;
+            }
+
+        } else {
+
+            /* t= and entries of other schemes (v0=) are skipped */
+
+            while (p < last && *p != ',') {
+                p++;
+            }
+
+            end = p;
+
+            while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
+                end--;
+            }
+
+            if (p < last) {
+                p++;                             /* the "," */
+            }
+
+            if (!(end - item > 3
+                  && item[0] == 'v' && item[1] == '1' && item[2] == '='))
+            {
+                continue;
+            }
+        }
+
+        if (ngx_http_itsm_sig_decode(h->encoding, item + 3, end - item - 3,
+                                     mac, len)
+            == NGX_OK)
+        {
+            *pos = p;
+            return NGX_OK;
+        }
+    }
+
+    *pos = last;
+
+    return NGX_DONE;
 }
 
 
@@ -382,32 +478,48 @@ ngx_http_itsm_sig_skip_space(u_char *p, u_char *last)
 }
 
 
-/* one more signature; extra ones past NGX_HTTP_ITSM_SIG_MAX are ignored */
+/* how many signatures of a header decode */
+
+static ngx_uint_t
+ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h)
+{
+    u_char      *pos;
+    size_t       len;
+    ngx_uint_t   n;
+    u_char       mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
+
+    n = 0;
+    pos = NULL;
+
+    while (ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_OK) {
+        n++;
+    }
+
+    return n;
+}
+
+
+/* a signature of 1 to NGX_HTTP_ITSM_SIG_MAX_LEN bytes, or NGX_DECLINED */
 
 static ngx_int_t
-ngx_http_itsm_sig_add(ngx_http_itsm_sig_header_t *h, u_char *p, size_t len,
-    ngx_uint_t encoding)
+ngx_http_itsm_sig_decode(ngx_uint_t encoding, u_char *p, size_t len,
+    u_char *mac, size_t *n)
 {
-    ssize_t  n;
-
-    if (h->n == NGX_HTTP_ITSM_SIG_MAX) {
-        return NGX_DECLINED;
-    }
+    ssize_t  rc;
 
     if (encoding == NGX_HTTP_ITSM_SIG_HEX) {
-        n = ngx_http_itsm_hex_decode(h->mac[h->n], NGX_HTTP_ITSM_SIG_MAX_LEN,
-                                     p, len);
+        rc = ngx_http_itsm_hex_decode(mac, NGX_HTTP_ITSM_SIG_MAX_LEN, p, len);
 
     } else {
-        n = ngx_http_itsm_base64_decode(h->mac[h->n],
-                                        NGX_HTTP_ITSM_SIG_MAX_LEN, p, len, 0);
+        rc = ngx_http_itsm_base64_decode(mac, NGX_HTTP_ITSM_SIG_MAX_LEN, p,
+                                         len, 0);
     }
 
-    if (n <= 0) {
+    if (rc <= 0) {
         return NGX_DECLINED;
     }
 
-    h->len[h->n++] = n;
+    *n = rc;
 
     return NGX_OK;
 }

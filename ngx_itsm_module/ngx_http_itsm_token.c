@@ -94,6 +94,10 @@ ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
         } else {
             rv = ngx_http_itsm_token_add(cf, tcf, &value[i], NULL);
+
+            /* only its digest is kept: the argument does not keep it */
+
+            ngx_explicit_memzero(value[i].data, value[i].len);
         }
 
         if (rv != NGX_CONF_OK) {
@@ -178,12 +182,15 @@ static char *
 ngx_http_itsm_token_file(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
     ngx_str_t *name)
 {
+    char       *rv;
     u_char     *p, *last, *eol;
     ngx_str_t   text, line;
 
     if (ngx_http_itsm_access_read_file(cf, name, &text) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    rv = NGX_CONF_OK;
 
     p = text.data;
     last = text.data + text.len;
@@ -211,16 +218,22 @@ ngx_http_itsm_token_file(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
             continue;
         }
 
-        if (ngx_http_itsm_token_add(cf, tcf, &line, name) != NGX_CONF_OK) {
-            return NGX_CONF_ERROR;
+        rv = ngx_http_itsm_token_add(cf, tcf, &line, name);
+
+        if (rv != NGX_CONF_OK) {
+            break;
         }
     }
 
-    /* the file's text holds the tokens: not left in the pool */
+    /*
+     * The file's text holds the tokens: not left in the pool, whether the
+     * file was good or not.  Only digests were taken from it, never a
+     * pointer into it.
+     */
 
     ngx_explicit_memzero(text.data, text.len);
 
-    return NGX_CONF_OK;
+    return rv;
 }
 
 

@@ -27,6 +27,58 @@ _EOC_
 
 our $Alert = '{"key": "a", "title": "t"}';
 
+# [address, allowed] pairs as a block's requests, headers and codes
+sub edges {
+    my (@pairs) = @_;
+    return {
+        request => [map { "GET /t" } @pairs],
+        headers => [map { "X-Forwarded-For: $_->[0]" } @pairs],
+        code => [map { $_->[1] ? 204 : 403 } @pairs],
+        result => [map { "X-Result: " . ($_->[1] ? 'passed' : 'address_not_allowed') } @pairs],
+    };
+}
+
+our $EdgeConfig = <<'_EOC_';
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    location = /t {
+        itsm_allow 203.0.113.0/24 198.51.100.128/25 192.0.2.7 192.0.2.9/32
+                   100.64.0.0/10 10.0.0.0/8 172.16.0.0/12 192.0.2.64/31;
+        itsm_allow 2001:db8:1::/48 2001:db8::10/127 2001:db8:0:1:8000::/65
+                   2001:db8:ff::1 fd00::/7;
+        add_header X-Result $itsm_access_result always;
+        try_files /.none =204;
+    }
+_EOC_
+
+# every prefix edge of $EdgeConfig: the last address below, the first and
+# the last inside, the first above
+our $V4 = edges(
+    ['203.0.112.255', 0], ['203.0.113.0', 1], ['203.0.113.255', 1], ['203.0.114.0', 0],
+    ['198.51.100.127', 0], ['198.51.100.128', 1], ['198.51.100.255', 1], ['198.51.101.0', 0],
+    ['192.0.2.6', 0], ['192.0.2.7', 1], ['192.0.2.8', 0], ['192.0.2.9', 1], ['192.0.2.10', 0],
+    ['100.63.255.255', 0], ['100.64.0.0', 1], ['100.127.255.255', 1], ['100.128.0.0', 0],
+    ['9.255.255.255', 0], ['10.0.0.0', 1], ['10.255.255.255', 1], ['11.0.0.0', 0],
+    ['172.15.255.255', 0], ['172.16.0.0', 1], ['172.31.255.255', 1], ['172.32.0.0', 0],
+    ['192.0.2.63', 0], ['192.0.2.64', 1], ['192.0.2.65', 1], ['192.0.2.66', 0]);
+
+our $V6 = edges(
+    ['2001:db8:0:ffff:ffff:ffff:ffff:ffff', 0], ['2001:db8:1::', 1],
+    ['2001:db8:1:ffff:ffff:ffff:ffff:ffff', 1], ['2001:db8:2::', 0],
+    ['2001:db8::f', 0], ['2001:db8::10', 1], ['2001:db8::11', 1], ['2001:db8::12', 0],
+    ['2001:db8:0:1:7fff:ffff:ffff:ffff', 0], ['2001:db8:0:1:8000::', 1],
+    ['2001:db8:0:1:ffff:ffff:ffff:ffff', 1], ['2001:db8:0:2::', 0],
+    ['2001:db8:ff::', 0], ['2001:db8:ff::1', 1], ['2001:db8:ff::2', 0],
+    ['fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 0], ['fc00::', 1],
+    ['fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 1], ['fe00::', 0]);
+
+# an IPv4-mapped address is its IPv4 address: the same answers
+our $Mapped = edges(map { ["::ffff:$_->[0]", $_->[1]] }
+    ['203.0.112.255', 0], ['203.0.113.0', 1], ['203.0.113.255', 1], ['203.0.114.0', 0],
+    ['198.51.100.127', 0], ['198.51.100.128', 1], ['198.51.100.255', 1], ['198.51.101.0', 0],
+    ['192.0.2.6', 0], ['192.0.2.7', 1], ['192.0.2.8', 0],
+    ['100.63.255.255', 0], ['100.64.0.0', 1], ['100.127.255.255', 1], ['100.128.0.0', 0]);
+
 no_shuffle();
 run_tests();
 
@@ -335,3 +387,79 @@ qr/\[emerg\] .*"itsm_allow off" cannot be combined with addresses in the same bl
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid value "debug" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 22: IPv4: both sides of every prefix's edges (/8, /10, /12, /24, /25, /31, /32)
+--- config eval: $::EdgeConfig
+--- request eval: $::V4->{request}
+--- more_headers eval: $::V4->{headers}
+--- error_code eval: $::V4->{code}
+--- response_headers eval: $::V4->{result}
+
+
+
+=== TEST 23: IPv6: both sides of every prefix's edges (/7, /48, /65, /127, /128)
+--- config eval: $::EdgeConfig
+--- request eval: $::V6->{request}
+--- more_headers eval: $::V6->{headers}
+--- error_code eval: $::V6->{code}
+--- response_headers eval: $::V6->{result}
+
+
+
+=== TEST 24: an IPv4-mapped client (::ffff:a.b.c.d) gets the answer of its IPv4 address, on both sides of the edges
+--- config eval: $::EdgeConfig
+--- request eval: $::Mapped->{request}
+--- more_headers eval: $::Mapped->{headers}
+--- error_code eval: $::Mapped->{code}
+--- response_headers eval: $::Mapped->{result}
+
+
+
+=== TEST 25: a mapped prefix in the list (::ffff:198.51.100.0/120) is the IPv4 prefix it maps: both spellings of a client match it
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    location = /t {
+        itsm_allow ::ffff:198.51.100.0/120 ::ffff:192.0.2.1;
+        add_header X-Result $itsm_access_result always;
+        try_files /.none =204;
+    }
+--- request eval: [("GET /t") x 10]
+--- more_headers eval
+[map { "X-Forwarded-For: $_" } '198.51.99.255', '198.51.100.0', '198.51.100.255',
+ '198.51.101.0', '::ffff:198.51.99.255', '::ffff:198.51.100.9', '192.0.2.1',
+ '::ffff:192.0.2.1', '192.0.2.2', '::ffff:192.0.2.0']
+--- error_code eval
+[403, 204, 204, 403, 403, 204, 204, 204, 403, 403]
+
+
+
+=== TEST 26: IPv6 prefixes do not cover IPv4 clients, mapped or not; IPv4 prefixes do not cover IPv6 clients
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    location = /six { itsm_allow ::/0; try_files /.none =204; }
+    location = /four { itsm_allow 0.0.0.0/0; try_files /.none =204; }
+--- request eval
+["GET /six", "GET /six", "GET /six", "GET /four", "GET /four", "GET /four"]
+--- more_headers eval
+[map { "X-Forwarded-For: $_" } '2001:db8::1', '::ffff:203.0.113.9', '203.0.113.9',
+ '203.0.113.9', '::ffff:203.0.113.9', '2001:db8::1']
+--- error_code eval
+[204, 403, 403, 204, 204, 403]
+
+
+
+=== TEST 27: a mapped prefix shorter than /96 is not an IPv4 prefix: it stays an IPv6 one and matches no IPv4 client
+--- config
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    location = /t { itsm_allow ::ffff:0:0/95; try_files /.none =204; }
+--- request eval
+["GET /t", "GET /t", "GET /t"]
+--- more_headers eval
+[map { "X-Forwarded-For: $_" } '::ffff:203.0.113.9', '203.0.113.9', '::fffe:0:1']
+--- error_code eval
+[403, 403, 204]

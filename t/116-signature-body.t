@@ -12,6 +12,13 @@ our $Big = '{"key": "big-1", "title": "A large alert", "description": "'
            . ('0123456789abcdef' x 1250) . '"}';
 our $Small = '{"key": "small-1", "title": "A small alert"}';
 
+# a JSON alert of exactly $n bytes
+sub sized {
+    my ($n) = @_;
+    my $head = '{"key": "edge-' . $n . '", "title": "t", "pad": "';
+    return $head . ('p' x ($n - length($head) - 2)) . '"}';
+}
+
 sub signed {
     my ($body, $id) = @_;
     my $ts = time();
@@ -65,6 +72,15 @@ our $Config = <<'_EOC_';
         itsm_signature standard_webhooks
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
         itsm_pass mock;
+    }
+
+    location = /edge {
+        client_body_buffer_size 1k;
+        itsm_max_body 4k;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        add_header X-Result $itsm_access_result always;
+        try_files /.none =204;
     }
 
     location = /limited {
@@ -224,3 +240,53 @@ _EOC_
 Content-Type: application/json
 --- error_code eval
 [401, 404]
+
+
+
+=== TEST 11: itsm_max_body 4k: a Content-Length of exactly 4096 bytes is read and verified
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/edge', ::sized(4096), 'msg_edge_1')
+--- error_code: 204
+--- response_headers
+X-Result: passed
+
+
+
+=== TEST 12: ... 4097 bytes are refused before they are read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/edge', ::sized(4097), 'msg_edge_2')
+--- error_code: 413
+--- response_body
+{"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}
+
+
+
+=== TEST 13: ... a chunked body of exactly 4096 bytes is read and verified
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/edge', ::sized(4096), 'msg_edge_3', chunked => 1000)
+--- error_code: 204
+--- response_headers
+X-Result: passed
+--- no_error_log
+[alert]
+[error]
+
+
+
+=== TEST 14: ... and a chunked body of 4097 bytes is refused once read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/edge', ::sized(4097), 'msg_edge_4', chunked => 1000)
+--- error_code: 413
+--- response_body
+{"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}
+--- no_error_log
+[alert]
+[error]

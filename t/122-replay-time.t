@@ -1,31 +1,59 @@
 # itsm_signature_replay over time: a delivery that got a 2xx is a duplicate
 # for as long as it could be replayed: until its signed timestamp leaves
 # the tolerance window, or for ttl= when the scheme has no timestamp; one
-# still being handled gets 503 with Retry-After.  These blocks need real
-# time and one nginx across blocks, which Test::Nginx's valgrind mode does
-# not keep (it restarts nginx after every block): skipped there.
+# still being handled gets 503 with Retry-After.  The clock is the test's
+# (t/lib/ItsmClock.pm), so each window is tested to the second on both
+# sides of its edge, without sleeping.  These blocks need one nginx across
+# blocks, which Test::Nginx's valgrind mode does not keep (it restarts
+# nginx after every block): skipped there.
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmClock;
 use Test::Nginx::Socket;
 
 if ($ENV{TEST_NGINX_USE_VALGRIND}) {
-    plan(skip_all => 'needs real time and one nginx across blocks');
+    plan(skip_all => 'needs one nginx across blocks');
 } else {
     plan('no_plan');
 }
 
+our $T0 = $ItsmClock::T0;
+
 use MIME::Base64 qw(encode_base64 decode_base64);
 use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
 use IO::Socket::INET;
+use ItsmHang;
 use POSIX ();
 use File::Temp qw(tempdir);
 
 our $Tmp = tempdir(CLEANUP => 1);
+
+# an ITSM that holds its first request (t/lib/ItsmHang.pm)
+$ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
+
+# a copy sent by a child, whose answer is kept in $Tmp/<name>.out
+sub send_copy {
+    my ($name, $uri, $id, $ts) = @_;
+    my $port = $Test::Nginx::Util::ServerPortForClient;
+    my $pid = fork() // die "fork: $!";
+    return $pid if $pid;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 60);
+    my $resp = '';
+    if ($s) {
+        print {$s} raw($uri, $id, $ts);
+        local $/;
+        $resp = <$s> // '';
+    }
+    open(my $fh, '>', "$Tmp/$name.out"); print $fh $resp; close $fh;
+    POSIX::_exit(0);
+}
 
 our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $Alert = '{"key": "rp-1", "title": "Replayed"}';
 
 sub std {
     my ($id, $ts, $crlf) = @_;
-    $ts //= time();
+    $ts //= $T0;
     my $nl = $crlf ? "\r\n" : "\n";
     (my $key = $Secret) =~ s/^whsec_//;
     my $sig = encode_base64(hmac_sha256("$id.$ts.$Alert", decode_base64($key)), '');
@@ -61,6 +89,11 @@ our $HttpConfig = <<'_EOC_';
         create     POST /api/ticket 'body={"title": "{{ title }}"}';
         ticket_id  /id;
     }
+    itsm_connector hang {
+        location   /_itsm/hang;
+        create     POST /api/ticket 'body={"title": "{{ title }}"}';
+        ticket_id  /id;
+    }
     itsm_signature_replay_zone seen:1m;
     itsm_signature_replay_zone tiny:32k;
 _EOC_
@@ -71,6 +104,20 @@ our $Config = <<'_EOC_';
     location /_itsm/slow/ {
         internal;
         proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
+    }
+
+    location /_itsm/hang/ {
+        internal;
+        proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
+        proxy_read_timeout 60s;
+    }
+
+    location = /pending {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_tolerance 2h;
+        itsm_signature_replay zone=seen;
+        itsm_pass hang;
     }
 
     location = /alerts {
@@ -104,7 +151,7 @@ our $Config = <<'_EOC_';
 
     location = /github {
         itsm_signature github secret=gh;
-        itsm_signature_replay zone=seen ttl=1s;
+        itsm_signature_replay zone=seen ttl=10s;
         try_files /.none =204;
     }
 
@@ -120,35 +167,52 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: with a timestamp, a delivery is remembered until it is stale anyway
+=== TEST 1: with a timestamp, a delivery is remembered: its copy is a duplicate
+--- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
 ["POST /short\n$::Alert", "POST /short\n$::Alert"]
 --- more_headers eval
-my $h = ::std('msg_short');
+my $h = ::std('msg_short', $::T0);
 [$h, $h]
 --- error_code eval
 [204, 200]
+--- response_body_like eval
+['^$', '^\{"status":"duplicate",']
 
 
 
-=== TEST 2: ... after which the replay is refused as stale, not let through
+=== TEST 2: ... still at the last second its timestamp is accepted (tolerance 3s: 3 s later), not let through again
 --- init
-select(undef, undef, undef, 4.1);
+ItsmClock::set($::T0 + 3);
 --- request eval
 "POST /short\n$::Alert"
 --- more_headers eval
-::std('msg_short')
+::std('msg_short', $::T0)
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 3: ... one second later the replay is refused as stale, not let through
+--- init
+ItsmClock::set($::T0 + 4);
+--- request eval
+"POST /short\n$::Alert"
+--- more_headers eval
+::std('msg_short', $::T0)
 --- error_code: 401
---- response_body_like: timestamp_too_old
+--- response_body_like: ^\{"error":"timestamp_too_old",
 
 
 
-=== TEST 3: one being handled right now: 503 delivery_in_flight with Retry-After
+=== TEST 4: one being handled right now: 503 delivery_in_flight with Retry-After
+--- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- init
+ItsmClock::set($::T0 + 100);
 # the first copy, sent by a child; the mock ITSM answers it after 1 s
 my $port = $Test::Nginx::Util::ServerPortForClient;
 my $out = "$::Tmp/first.out";
@@ -159,7 +223,7 @@ if (defined $::Child && $::Child == 0) {
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5);
     my $resp = '';
     if ($s) {
-        print {$s} ::raw("/slow", "msg_concurrent");
+        print {$s} ::raw("/slow", "msg_concurrent", $::T0 + 100);
         local $/;
         $resp = <$s> // '';
     }
@@ -171,7 +235,7 @@ if (defined $::Child && $::Child == 0) {
 --- tcp_reply eval
 "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
 --- raw_request eval
-my $r = ::raw('/slow', 'msg_concurrent');
+my $r = ::raw('/slow', 'msg_concurrent', $::T0 + 100);
 [substr($r, 0, 10), substr($r, 10)]
 --- raw_request_middle_delay: 0.6
 --- error_code: 503
@@ -183,7 +247,7 @@ Retry-After: 30
 
 
 
-=== TEST 4: ... the first copy got its ticket, and the same delivery is now a duplicate
+=== TEST 5: ... the first copy got its ticket, and the same delivery is now a duplicate
 --- init
 waitpid($::Child, 0) if $::Child;
 open(my $fh, '<', "$::Tmp/first.out");
@@ -193,15 +257,18 @@ Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
 --- request eval
 "POST /slow\n$::Alert"
 --- more_headers eval
-::std('msg_concurrent')
+::std('msg_concurrent', $::T0 + 100)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
 
 
-=== TEST 5: without a timestamp, a delivery is remembered for ttl=
+=== TEST 6: without a timestamp, a delivery is remembered for ttl= (10s): its copy in the same second is a duplicate
+--- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
+--- init
+ItsmClock::set($::T0 + 1000);
 --- request eval
 ["POST /github\n$::Alert", "POST /github\n$::Alert"]
 --- more_headers eval
@@ -211,9 +278,21 @@ Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
 
 
 
-=== TEST 6: ... and forgotten after it (ttl=1s)
+=== TEST 7: ... and 9 s later, the last second of the ttl
 --- init
-select(undef, undef, undef, 2.1);
+ItsmClock::set($::T0 + 1009);
+--- request eval
+"POST /github\n$::Alert"
+--- more_headers eval
+::gh($::Alert)
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 8: ... and forgotten 10 s later: handled afresh
+--- init
+ItsmClock::set($::T0 + 1010);
 --- request eval
 "POST /github\n$::Alert"
 --- more_headers eval
@@ -222,3 +301,66 @@ select(undef, undef, undef, 2.1);
 
 
 
+=== TEST 9: a delivery in flight for 120 s (its ITSM holds it, its worker is alive): a copy is still told it is in flight
+--- main_config eval: $ItsmClock::MainConfig
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- init
+ItsmClock::set($::T0 + 2000);
+$::Hanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
+$::First = ::send_copy('pending', '/pending', 'msg_pending', $::T0 + 2000);
+# the ITSM has the first copy's create: the delivery is in flight
+Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
+               "the first copy is held by its ITSM");
+ItsmClock::set($::T0 + 2120);
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 503
+--- response_body_like: ^\{"error":"delivery_in_flight",
+
+
+
+=== TEST 10: ... and still 59 min 59 s after it started
+--- init
+ItsmClock::set($::T0 + 2000 + 3599);
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 503
+--- response_body_like: ^\{"error":"delivery_in_flight",
+--- no_error_log
+handled again
+
+
+
+=== TEST 11: ... an hour after it started, it is given up (a pid may have been reused): the copy is handled afresh and creates the ticket
+--- init
+ItsmClock::set($::T0 + 2000 + 3600);
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 201
+--- response_body_like: "ticket_id":"22"
+--- error_log eval
+qr/\[warn\] .*itsm: a delivery in flight for 3600 s in worker \d+ is handled again: that worker is gone, or the delivery waited 3600 s/
+
+
+
+=== TEST 12: ... and the held first copy, when it finally fails, does not undo that: the next copy is a duplicate
+--- init
+kill 'TERM', $::Hanger;
+waitpid($::Hanger, 0);
+waitpid($::First, 0);
+open(my $fh, '<', "$::Tmp/pending.out");
+my $first = do { local $/; <$fh> } // '';
+Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succeed");
+--- request eval
+"POST /pending\n$::Alert"
+--- more_headers eval
+::std('msg_pending', $::T0 + 2000)
+--- error_code: 200
+--- response_body_like: ^\{"status":"duplicate",

@@ -368,3 +368,43 @@ $t =~ s/.{8}$//;
 ::bearer($t)
 --- error_code: 401
 --- response_body_like: the token's signature is wrong
+
+
+
+=== TEST 22: iss and aud are compared whole: prefixes, extensions, a changed case and an empty value are other values (a NUL is not JSON jansson takes)
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[("GET /api") x 19]
+--- more_headers eval
+[::bearer(::rs(iss => 'https://issuer.test/')),
+ ::bearer(::rs(iss => 'https://issuer.test')),
+ ::bearer(::rs(iss => 'https://issuer.test/x')),
+ ::bearer(::rs(iss => 'https://issuer.test//')),
+ ::bearer(::rs(iss => 'https://issuer.tes')),
+ ::bearer(::rs(iss => 'HTTPS://ISSUER.TEST/')),
+ ::bearer(::rs(iss => '')),
+ ::bearer(::rs(iss => 'https://issuer.test/' . "\0")),
+ ::bearer(::rs(aud => 'api://itsm')),
+ ::bearer(::rs(aud => 'api://itsm-evil')),
+ ::bearer(::rs(aud => 'api://its')),
+ ::bearer(::rs(aud => 'api://itsm/')),
+ ::bearer(::rs(aud => 'API://ITSM')),
+ ::bearer(::rs(aud => '')),
+ ::bearer(::rs(aud => '11111111-2222-3333-4444-555555555555')),
+ ::bearer(::rs(aud => '11111111-2222-3333-4444-55555555555')),
+ ::bearer(::rs(aud => '11111111-2222-3333-4444-5555555555555')),
+ ::bearer(::rs(aud => ['api://itsm-evil', 'api://its', 'api://itsm/'])),
+ ::bearer(::rs(aud => ['api://its', 'api://itsm']))]
+--- error_code eval
+[204, 401, 401, 401, 401, 401, 401, 401,
+ 204, 401, 401, 401, 401, 401, 204, 401, 401, 401, 204]
+--- response_headers eval
+["X-Result: passed", ("X-Result: token_invalid") x 7,
+ "X-Result: passed", ("X-Result: token_invalid") x 5,
+ "X-Result: passed", ("X-Result: token_invalid") x 3, "X-Result: passed"]
+--- response_body_like eval
+['^$', ('the token.s issuer \(.{2}iss.{2}\) is not accepted here') x 6,
+ 'the token.s payload is not a base64url-encoded JSON object',
+ '^$', ('the token.s audience \(.{2}aud.{2}\) is not this service') x 5,
+ '^$', ('the token.s audience \(.{2}aud.{2}\) is not this service') x 3, '^$']

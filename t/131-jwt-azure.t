@@ -208,3 +208,63 @@ __DATA__
 [::v1(appid => '0aaaaaaa-1111-2222-3333-444444444444'), ::v1()]
 --- error_code eval
 [204, 403]
+
+
+
+=== TEST 9: the tenant's issuers are compared whole: without the trailing "/", with more after it, a tenant one character short or long
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[("POST /down\n$::Alert") x 10]
+--- more_headers eval
+[::v1(iss => "https://sts.windows.net/$::Tenant"),
+ ::v1(iss => "https://sts.windows.net/$::Tenant/x"),
+ ::v1(iss => "https://sts.windows.net/$::Tenant//"),
+ ::v1(iss => 'https://sts.windows.net/' . substr($::Tenant, 0, -1) . '/'),
+ ::v1(iss => "https://sts.windows.net/" . $::Tenant . "7/"),
+ ::v1(iss => 'https://sts.windows.net/'),
+ ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2"),
+ ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2.00"),
+ ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2.0/"),
+ ::v2(iss => "https://login.microsoftonline.com/$::Tenant/")]
+--- error_code eval
+[(401) x 10]
+--- response_body eval
+[("{\"error\":\"token_invalid\",\"message\":\"the token's issuer (\\\"iss\\\") is not accepted here\"}\n") x 10]
+
+
+
+=== TEST 10: ... while the exact issuers pass, on the same endpoint
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[("POST /alerts/azure\n$::Alert") x 2]
+--- more_headers eval
+[::v1(iss => "https://sts.windows.net/$::Tenant/"),
+ ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2.0")]
+--- error_code eval
+[201, 201]
+
+
+
+=== TEST 11: the audience, application id and role are compared whole too (the application id without case, the role with)
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+[("POST /down\n$::Alert") x 9, "GET /own-app"]
+--- more_headers eval
+[::v1(aud => 'api://itsm-gateway-evil'),
+ ::v1(aud => 'api://itsm-gatewa'),
+ ::v2(aud => '9f3b1c2d-aaaa-4bbb-8ccc-123456789abcd'),
+ ::v1(appid => substr($::AppId, 0, -1)),
+ ::v1(appid => $::AppId . 'a'),
+ ::v2(azp => $::AppId . '0'),
+ ::v1(roles => ['ActionGroupsSecureWebhoo']),
+ ::v1(roles => ['ActionGroupsSecureWebhookX']),
+ ::v1(roles => ['actiongroupssecurewebhook']),
+ ::v1(appid => '0AAAAAAA-1111-2222-3333-44444444444')]
+--- error_code eval
+[401, 401, 401, 403, 403, 403, 403, 403, 403, 403]
+--- response_body_like eval
+[('"token_invalid".*audience') x 3, ('"token_forbidden".*another application') x 3,
+ ('"token_forbidden".*required role') x 3, '"token_forbidden".*another application']

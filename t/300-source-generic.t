@@ -283,3 +283,43 @@ qr/"itsm_max_alerts" directive must be between 1 and 100000 in \S+nginx\.conf:\d
 --- must_die
 --- error_log eval
 qr/unknown alert source "prometheus"; supported: generic, alertmanager, grafana, azure, datadog in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: RFC 6901 escapes in itsm_field pointers: ~0 is "~", ~1 is "/", and "~01" is "~1" (decoys hold the values a swapped or re-decoded escape would read)
+--- http_config eval: ItsmSource::http_config(store => 0)
+--- config eval
+ItsmSource::config('itsm_field title /m~0n; itsm_field description /a~1b/c; itsm_field resource /~01;')
+--- request eval
+["POST /alerts\n" . '{"key": "p-1", "m~n": "tilde", "m/n": "WRONG slash", "m~0n": "WRONG raw", "a/b": {"c": "slash"}, "a~b": {"c": "WRONG tilde"}, "~1": "tilde-one", "/": "WRONG re-decoded", "~01": "WRONG raw"}',
+ "GET /sent"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body eval
+[ItsmSource::answer(['p-1', 'create', 'created', 'T1']),
+ ItsmSource::sent([create => ::plain('p-1', title => 'tilde', description => 'slash',
+                                      resource => 'tilde-one')])]
+
+
+
+=== TEST 16: the same escapes in a template's {{ /pointer }}
+--- http_config
+    log_format itsm_sent escape=none '$request_method $uri $request_body';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"t": "{{ /m~0n }}", "d": "{{ /a~1b/c }}", "r": "{{ /~01 }}"}';
+        ticket_id /id;
+    }
+--- config eval: ItsmSource::config('')
+--- request eval
+["POST /alerts\n" . '{"key": "p-2", "m~n": "tilde", "m/n": "WRONG slash", "m~0n": "WRONG raw", "a/b": {"c": "slash"}, "a~b": {"c": "WRONG tilde"}, "~1": "tilde-one", "/": "WRONG re-decoded", "~01": "WRONG raw"}',
+ "GET /sent"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+--- response_body eval
+[ItsmSource::answer(['p-2', 'create', 'created', 'T1']),
+ qq(POST /mock/ticket {"t":"tilde","d":"slash","r":"tilde-one"}\n)]

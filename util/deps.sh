@@ -8,7 +8,8 @@
 # Groups:
 #   build         nginx + nginx-dev (headers, configure) and the C libraries
 #   test          build + Perl libraries for Test::Nginx / the fallback
-#                 runner, valgrind, curl, psmisc
+#                 runner, valgrind, curl, psmisc, libfaketime (a clock the
+#                 time-window tests set: t/lib/ItsmClock.pm)
 #   rt            Request Tracker 5 (SQLite, standalone server) for
 #                 util/rt.sh, installed without any debconf prompt
 #   alertmanager  Prometheus Alertmanager (a real alert sender)
@@ -37,7 +38,7 @@ me=${0##*/}
 
 declare -A PKGS
 PKGS[build]="nginx nginx-dev libjansson-dev libcurl4-openssl-dev libssl-dev liblmdb-dev gcc make pkg-config"
-PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc"
+PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc libfaketime"
 PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
 PKGS[alertmanager]="prometheus-alertmanager"
 PKGS[fuzz]="clang-14 libclang-rt-14-dev"
