@@ -9,6 +9,7 @@
 # required (itsm_token): a missing or wrong one gets the module's own 401,
 # counted on the status page, and RT receives nothing.  alertmanager.yml
 # itself passes "amtool check-config".
+use Digest::SHA qw(sha256_hex);
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
@@ -43,7 +44,16 @@ sub refire {
 }
 
 # the three creates of alertmanager-firing.json, in the payload's order
-our $Creates = join '', map { "POST $Api\n$_\n" }
+# (each with the SHA-256 of its alert's key, the fingerprint, in RT's
+# custom field "ITSM Alert Key")
+sub with_key {
+    my ($body) = @_;
+    my ($key) = $body =~ /\(fingerprint\): ([0-9a-f]+)"/ or die "no fingerprint";
+    $body =~ s/\}\z/,"CustomFields":{"ITSM Alert Key":"@{[sha256_hex($key)]}"}}/ or die;
+    return $body;
+}
+
+our $Creates = join '', map { "POST $Api\n" . with_key($_) . "\n" }
   q{{"Queue":"General","Subject":"HostDiskFull: Disk /var on db-1 is 97% full","Priority":"100","Content":"Less than 3% of /var is left on db-1:9100.\n\nSeverity: critical\nInstance: db-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"db-1:9100\",\"job\":\"node\",\"mountpoint\":\"/var\",\"severity\":\"critical\"}\nRunbook: https://runbooks.example/disk\nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.03&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): e89f0b4e228ce84f","ContentType":"text/plain"}},
   q{{"Queue":"General","Subject":"HostDiskFull: Disk /var on db-2 is 98% full","Priority":"100","Content":"Less than 2% of /var is left on db-2:9100.\n\nSeverity: critical\nInstance: db-2:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"db-2:9100\",\"job\":\"node\",\"mountpoint\":\"/var\",\"severity\":\"critical\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.03&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): a95c4c431a852cd0","ContentType":"text/plain"}},
   q{{"Queue":"General","Subject":"HostDiskFull: Disk / on web-1 is 91% full","Priority":"50","Content":"Disk / on web-1 is 91% full\n\nSeverity: warning\nInstance: web-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"web-1:9100\",\"job\":\"node\",\"mountpoint\":\"/\",\"severity\":\"warning\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.1&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): 67852b92253594b5","ContentType":"text/plain"}};

@@ -14,7 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use ItsmSource;
-use Digest::SHA qw(hmac_sha256_hex);
+use Digest::SHA qw(hmac_sha256_hex sha256_hex);
 use Test::Nginx::Socket 'no_plan';
 
 our $Secret = 'FAKE-grafana-hmac-secret-FAKEFAKEFAKEFAKE';
@@ -51,7 +51,16 @@ sub signed {
          . "X-Grafana-Alerting-Signature: $sig";
 }
 
-our $Creates = join '', map { "POST $Api\n$_\n" }
+# (each with the SHA-256 of its alert's key, the fingerprint, in RT's
+# custom field "ITSM Alert Key")
+sub with_key {
+    my ($body) = @_;
+    my ($key) = $body =~ /\(fingerprint\): ([0-9a-f]+)"/ or die "no fingerprint";
+    $body =~ s/\}\z/,"CustomFields":{"ITSM Alert Key":"@{[sha256_hex($key)]}"}}/ or die;
+    return $body;
+}
+
+our $Creates = join '', map { "POST $Api\n" . with_key($_) . "\n" }
   q({"Queue":"General","Subject":"High memory usage: This alert was triggered for zone us-1","Priority":"50","Content":"The system has high memory usage\n\nSeverity: \nLabels: {\"alertname\":\"High memory usage\",\"team\":\"blue\",\"zone\":\"us-1\"}\nValues: {\"B\":44.23943737541908,\"C\":1}\nRunbook: https://myrunbook.com/runbook/1234\nRule: https://play.grafana.org/alerting/1afz29v7z/edit\nSilence: https://play.grafana.org/alerting/silence/new?alertmanager=grafana&matchers=alertname%3DT2%2Cteam%3Dblue%2Czone%3Dus-1\nDashboard: \nAlert key (fingerprint): c6eadffa33fcdf37","ContentType":"text/plain"}),
   q({"Queue":"General","Subject":"High CPU usage: This alert was triggered for zone eu-1","Priority":"50","Content":"The system has high CPU usage\n\nSeverity: \nLabels: {\"alertname\":\"High CPU usage\",\"team\":\"blue\",\"zone\":\"eu-1\"}\nValues: {\"B\":44.23943737541908,\"C\":1}\nRunbook: https://myrunbook.com/runbook/1234\nRule: https://play.grafana.org/alerting/d1rdpdv7k/edit\nSilence: https://play.grafana.org/alerting/silence/new?alertmanager=grafana&matchers=alertname%3DT1%2Cteam%3Dblue%2Czone%3Deu-1\nDashboard: \nAlert key (fingerprint): bc97ff14869b13e3","ContentType":"text/plain"});
 

@@ -16,6 +16,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
+use Digest::SHA qw(sha256_hex);
 use ItsmSource;
 use JSON::PP ();
 use Test::Nginx::Socket 'no_plan';
@@ -81,7 +82,8 @@ our $Renotify = do {
 sub post { "POST /alerts/datadog\n$_[0]" }
 
 our $Create = "POST $Api\n"
-  . q({"Queue":"General","Subject":"[Triggered on {host:ip-012345}] Host is Down","Priority":"100","Content":"@webhook-url Sending to the webhook\n\nStatus: system.load.1 over host:my-host was > 0 at least once during the last 1m\nSeverity: P1 (critical)\nHost: my-host\nScope: availability-zone:us-east-1a, role:computing-node\nMetric: system.load.1\nMonitor: 1234 (Datadog)\nLink: https://app.datadoghq.com/event/event?id=1234567\nAlert key: 7185829046374421113","ContentType":"text/plain"}) . "\n";
+  . q({"Queue":"General","Subject":"[Triggered on {host:ip-012345}] Host is Down","Priority":"100","Content":"@webhook-url Sending to the webhook\n\nStatus: system.load.1 over host:my-host was > 0 at least once during the last 1m\nSeverity: P1 (critical)\nHost: my-host\nScope: availability-zone:us-east-1a, role:computing-node\nMetric: system.load.1\nMonitor: 1234 (Datadog)\nLink: https://app.datadoghq.com/event/event?id=1234567\nAlert key: 7185829046374421113","ContentType":"text/plain",)
+  . q("CustomFields":{"ITSM Alert Key":") . sha256_hex('7185829046374421113') . q("}}) . "\n";
 
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n@webhook-url Sending to the webhook","ContentType":"text/plain","Status":"resolved"}) . "\n";

@@ -14,6 +14,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
+use Digest::SHA qw(sha256_hex);
 use ItsmSource;
 use JSON::PP ();
 use Test::Nginx::Socket 'no_plan';
@@ -74,7 +75,8 @@ our $Reopened = synced(sub {
 });
 
 our $Create = "POST $Api\n"
-  . q({"Queue":"General","Subject":"[Sentinel #3177] My incident","Priority":"50","Content":"This is a demo incident\n\nSeverity: Medium\nStatus in Sentinel: New\nOwner: \nTactics: [\"InitialAccess\",\"Persistence\"]\nAlerts: 1\nFirst activity: 2019-01-01T13:00:30Z\nIncident: https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace/providers/Microsoft.SecurityInsights/incidents/73e01a99-5cd7-4139-a149-9f2736ff2ab5\nIncident id: 73e01a99-5cd7-4139-a149-9f2736ff2ab5","ContentType":"text/plain"}) . "\n";
+  . q({"Queue":"General","Subject":"[Sentinel #3177] My incident","Priority":"50","Content":"This is a demo incident\n\nSeverity: Medium\nStatus in Sentinel: New\nOwner: \nTactics: [\"InitialAccess\",\"Persistence\"]\nAlerts: 1\nFirst activity: 2019-01-01T13:00:30Z\nIncident: https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace/providers/Microsoft.SecurityInsights/incidents/73e01a99-5cd7-4139-a149-9f2736ff2ab5\nIncident id: 73e01a99-5cd7-4139-a149-9f2736ff2ab5","ContentType":"text/plain",)
+  . q("CustomFields":{"ITSM Alert Key":") . sha256_hex('73e01a99-5cd7-4139-a149-9f2736ff2ab5') . q("}}) . "\n";
 
 our $Update = "PUT $Api/20\n" . q({"Subject":"[Sentinel #3177] My incident","Priority":"75"}) . "\n";
 
