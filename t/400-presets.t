@@ -10,6 +10,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use Test::Nginx::Socket 'no_plan';
+use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -156,7 +157,7 @@ Content-Type: application/json
 [201, 200, 200]
 --- response_body_like eval
 [qr/^\Q{"status":"created","alerts":[{"key":"disk-db1","action":"create","outcome":"created","connector":"jsm","ticket_id":"ITS-42"}]}\E\n\z/,
- qr{^POST http://your-domain\.atlassian\.net/rest/servicedeskapi/request\n\{"serviceDeskId":"1",.*"priority":\{"name":"Highest"\}\}\}\n\z},
+ qr{^POST http://your-domain\.atlassian\.net/rest/servicedeskapi/request\n\{"serviceDeskId":"1",.*"priority":\{"name":"Highest"\},"labels":\["itsm-@{[::sha256_hex('disk-db1')]}"\]\}\}\n\z},
  qr/^itsm_tickets_open 1\n/m]
 
 

@@ -9,6 +9,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
+use Digest::SHA qw(sha256_hex);
 use Test::Nginx::Socket 'no_plan';
 
 our $Auth = 'Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSklSQS1BUEktVE9LRU4=';
@@ -17,6 +18,17 @@ our $Issue = '{"id":"10000","key":"OPS-17","self":"https://your-domain.atlassian
 # GET .../transitions of an open issue in Jira's software workflow
 our $Transitions = '{"expand":"transitions","transitions":[{"id":"11","name":"To Do","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false},{"id":"21","name":"In Progress","to":{"name":"In Progress","statusCategory":{"key":"indeterminate"}},"hasScreen":false},{"id":"31","name":"Done","to":{"name":"Done","statusCategory":{"key":"done"}},"hasScreen":false}]}';
 our $Comment = '{"self":"https://your-domain.atlassian.net/rest/api/3/issue/10000/comment/10100","id":"10100","created":"2026-11-22T05:40:00.000+0000"}';
+
+# the preset's find for disk-db1: the newest issue with the key's label
+# that is not done (JQL, percent-encoded), and Jira's answers to it, as the
+# search API shapes them (GET /rest/api/3/search/jql; fields=key)
+our $Find = "/rest/api/3/search/jql?jql=labels%20%3D%20%22itsm-" . sha256_hex('disk-db1')
+          . "%22%20AND%20statusCategory%20%21%3D%20Done%20ORDER%20BY%20created%20DESC&fields=key&maxResults=1";
+our $Search = '{"issues":[{"expand":"renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations","id":"10000","self":"https://your-domain.atlassian.net/rest/api/3/issue/10000","key":"OPS-17"}],"isLast":true}';
+our $NoIssue = '{"issues":[],"isLast":true}';
+
+# what a gateway in front of Jira answers when Jira took too long
+our $Gateway = '<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>';
 
 # the documented answers; a test replaces one with an error
 sub mock {
@@ -27,6 +39,7 @@ sub mock {
         edit       => [204, ''],
         transition => [204, ''],
         transitions => [200, $Transitions],
+        search     => [200, $NoIssue],
         %over,
     );
     ItsmPreset::mock(
@@ -40,7 +53,8 @@ sub mock {
                    ['POST', '/rest/api/3/issue/[^/]+/comment', @{$r{comment}}],
                    ['PUT', '/rest/api/3/issue/[^/]+', @{$r{edit}}],
                    ['GET', '/rest/api/3/issue/[^/]+/transitions', @{$r{transitions}}],
-                   ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}]],
+                   ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}],
+                   ['GET', '/rest/api/3/search/jql', @{$r{search}}]],
     );
 }
 
@@ -51,7 +65,7 @@ our $Firing = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "cr
 our $Again = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "description": "/var is 99% full", "resource": "db-1", "status": "firing"}';
 our $Resolved = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "description": "/var is 70% full", "resource": "db-1", "status": "resolved"}';
 
-our $CreateBody = '{"fields":{"project":{"key":"OPS"},"issuetype":{"name":"Task"},"summary":"Disk full on db-1","priority":{"name":"Highest"},"labels":["alert","alert-source-generic"],"description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Description: /var is 98% full"}]},{"type":"bulletList","content":[{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Severity: critical"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Resource: db-1"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Source: generic"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Alert key: disk-db1"}]}]}]}]}}}';
+our $CreateBody = '{"fields":{"project":{"key":"OPS"},"issuetype":{"name":"Task"},"summary":"Disk full on db-1","priority":{"name":"Highest"},"labels":["alert","alert-source-generic","itsm-' . sha256_hex('disk-db1') . '"],"description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Description: /var is 98% full"}]},{"type":"bulletList","content":[{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Severity: critical"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Resource: db-1"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Source: generic"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Alert key: disk-db1"}]}]}]}]}}}';
 
 our $CommentBody = '{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert is firing (seen 2 times since TIME, severity critical)."}]},{"type":"paragraph","content":[{"type":"text","text":"Description: /var is 99% full"}]}]}}';
 our $ResolveBody = '{"transition":{"id":"31"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert resolved (first seen TIME); resolved by ngx_itsm_module."}]}]}}}]}}';
@@ -74,6 +88,24 @@ sub answer {
     my $a = qq{{"status":"$status","alerts":[{"key":"disk-db1","action":"$action","outcome":"$outcome","connector":"jira","ticket_id":"OPS-17"$extra}]}\n};
     return qr/^\Q$a\E\z/;
 }
+
+sub error {
+    my ($error, $action, $status, $text) = @_;
+    $text =~ s/(["\\])/\\$1/g;
+    my $a = qq{{"error":"$error","connector":"jira","action":"$action","itsm_status":$status,"itsm_error":"$text"}\n};
+    return qr/^\Q$a\E\z/;
+}
+
+# the port of the one-shot ITSM of the two tcp_listen blocks at the end,
+# the same in both (they share one nginx); a free one unless set
+$ENV{TEST_NGINX_LOST_PORT} ||= do {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0)
+        or die "no free port: $!";
+    $s->sockport;
+};
+
+our $Found = ',"reason":"an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM"';
 
 no_shuffle();
 no_root_location();
@@ -191,7 +223,7 @@ Content-Type: application/json
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"c0ffee0123456789","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-17"}]}
 ',
-"POST $::Url\n" . '{"fields":{"project":{"key":"OPS"},"issuetype":{"name":"Task"},"summary":"HostDiskFull","priority":{"name":"Medium"},"labels":["alert","alert-source-alertmanager"],"description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Description: /var on db-1 is 91% full"}]},{"type":"bulletList","content":[{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Severity: warning"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Resource: db-1:9100"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Source: alertmanager"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Alert key: c0ffee0123456789"}]}]}]}]}}}' . "\n"]
+"POST $::Url\n" . '{"fields":{"project":{"key":"OPS"},"issuetype":{"name":"Task"},"summary":"HostDiskFull","priority":{"name":"Medium"},"labels":["alert","alert-source-alertmanager","itsm-' . ::sha256_hex('c0ffee0123456789') . '"],"description":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"Description: /var on db-1 is 91% full"}]},{"type":"bulletList","content":[{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Severity: warning"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Resource: db-1:9100"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Source: alertmanager"}]}]},{"type":"listItem","content":[{"type":"paragraph","content":[{"type":"text","text":"Alert key: c0ffee0123456789"}]}]}]}]}}}' . "\n"]
 
 
 
@@ -393,3 +425,79 @@ Content-Type: application/json
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 20: the answer to a create is lost: Jira read the exact create and closed the connection: 503, the key is in doubt
+--- http_config eval: ::http(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT')
+--- config eval: ::config(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT')
+--- tcp_listen: $TEST_NGINX_LOST_PORT
+--- tcp_query eval
+"POST /rest/api/3/issue HTTP/1.1\r
+Authorization: Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSklSQS1BUEktVE9LRU4=\r
+Accept: application/json\r
+Host: your-domain.atlassian.net\r
+Content-Length: " . length($::CreateBody) . "\r
+Content-Type: application/json\r
+\r
+$::CreateBody"
+--- tcp_reply eval: ""
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_body_like eval
+::error("itsm_unavailable", "create", 502, "no answer from the ITSM: the connection was refused, reset or timed out (see the error log)")
+
+
+
+=== TEST 21: ... the next copy: exactly the find Jira's search API expects; it has the issue: 201 naming it, nothing created
+--- tcp_listen: $TEST_NGINX_LOST_PORT
+--- tcp_query eval
+"GET $::Find HTTP/1.1\r
+Authorization: Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSklSQS1BUEktVE9LRU4=\r
+Accept: application/json\r
+Host: your-domain.atlassian.net\r
+\r
+"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: " . length($::Search) . "\r\nConnection: close\r\n\r\n$::Search"
+--- request eval: ::req($::Again)
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like eval
+::answer("created", "create", "created", $::Found)
+
+
+
+=== TEST 22: a create's answer lost behind a gateway (504): the next copy finds the issue, the one after comments on it; Jira got one create
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't22', create => [504, $::Gateway], search => [200, $::Search]))
+--- request eval
+[::req($::Firing), ::req($::Firing), ::req($::Again), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 201, 200, 200]
+--- response_body_like eval
+[::error("itsm_unavailable", "create", 504, $::Gateway),
+ ::answer("created", "create", "created", $::Found),
+ ::answer("commented", "comment", "commented"),
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nGET http://your-domain.atlassian.net$::Find\n\n"
+     . "POST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r) . "\n")]
+
+
+
+=== TEST 23: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't23', create => [504, $::Gateway]))
+--- request eval
+[::req($::Firing), ::req($::Firing), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 503, 200]
+--- response_body_like eval
+[(::error("itsm_unavailable", "create", 504, $::Gateway)) x 2,
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nGET http://your-domain.atlassian.net$::Find\n\nPOST $::Url\n$::CreateBody\n")]

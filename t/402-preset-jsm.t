@@ -10,6 +10,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
+use Digest::SHA qw(sha256_hex);
 use Test::Nginx::Socket 'no_plan';
 
 our $Auth = 'Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSlNNLUFQSS1UT0tFTg==';
@@ -19,6 +20,17 @@ our $Request = '{"_expands":["participant","status","sla","requestType","service
 our $Transitions = '{"expand":"transitions","transitions":[{"id":"7","name":"Respond to customer","to":{"name":"Waiting for customer"}},{"id":"5","name":"Resolve this issue","to":{"name":"Resolved","statusCategory":{"key":"done"}}},{"id":"3","name":"Reopen issue","to":{"name":"Waiting for support"}}]}';
 our $Comment = '{"id":"10100","body":"...","public":false,"created":{"iso8601":"2026-11-22T05:41:00+0000"}}';
 
+# the preset's find for disk-db1: the newest request with the key's label
+# that is not done (JQL, percent-encoded), and Jira's search answers to it, as the
+# search API shapes them (GET /rest/api/3/search/jql; fields=key)
+our $Find = "/rest/api/3/search/jql?jql=labels%20%3D%20%22itsm-" . sha256_hex('disk-db1')
+          . "%22%20AND%20statusCategory%20%21%3D%20Done%20ORDER%20BY%20created%20DESC&fields=key&maxResults=1";
+our $Search = '{"issues":[{"expand":"renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations","id":"10000","self":"https://your-domain.atlassian.net/rest/api/3/issue/10000","key":"ITS-42"}],"isLast":true}';
+our $NoIssue = '{"issues":[],"isLast":true}';
+
+# what a gateway in front of Jira answers when Jira took too long
+our $Gateway = '<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>';
+
 sub mock {
     my (%over) = @_;
     my %r = (
@@ -27,6 +39,7 @@ sub mock {
         edit       => [204, ''],
         transition => [204, ''],
         transitions => [200, $Transitions],
+        search     => [200, $NoIssue],
         %over,
     );
     ItsmPreset::mock(
@@ -40,7 +53,8 @@ sub mock {
                    ['POST', '/rest/servicedeskapi/request/[^/]+/comment', @{$r{comment}}],
                    ['PUT', '/rest/api/3/issue/[^/]+', @{$r{edit}}],
                    ['GET', '/rest/api/3/issue/[^/]+/transitions', @{$r{transitions}}],
-                   ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}]],
+                   ['POST', '/rest/api/3/issue/[^/]+/transitions', @{$r{transition}}],
+                   ['GET', '/rest/api/3/search/jql', @{$r{search}}]],
     );
 }
 
@@ -51,7 +65,7 @@ our $Firing = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "hi
 our $Again = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "high", "description": "/var is 99% full", "resource": "db-1", "status": "firing"}';
 our $Resolved = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "high", "description": "/var is 70% full", "resource": "db-1", "status": "resolved"}';
 
-our $CreateBody = '{"serviceDeskId":"1","requestTypeId":"10","requestFieldValues":{"summary":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: high\nResource: db-1\nSource: generic\nAlert key: disk-db1","priority":{"name":"High"}}}';
+our $CreateBody = '{"serviceDeskId":"1","requestTypeId":"10","requestFieldValues":{"summary":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: high\nResource: db-1\nSource: generic\nAlert key: disk-db1","priority":{"name":"High"},"labels":["itsm-' . sha256_hex('disk-db1') . '"]}}';
 $CreateBody =~ s/\n/\\n/g;
 
 our $Url = 'http://your-domain.atlassian.net/rest';
@@ -74,6 +88,17 @@ sub error {
     my $a = qq{{"error":"$error","connector":"jsm","action":"$action","itsm_status":$status,"itsm_error":"$text"}\n};
     return qr/^\Q$a\E\z/;
 }
+
+# the port of the one-shot ITSM of the two tcp_listen blocks at the end,
+# the same in both (they share one nginx); a free one unless set
+$ENV{TEST_NGINX_LOST_PORT} ||= do {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0)
+        or die "no free port: $!";
+    $s->sockport;
+};
+
+our $Found = ',"reason":"an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM"';
 
 no_shuffle();
 no_root_location();
@@ -233,3 +258,79 @@ Content-Type: application/json
 [::answer("created", "create", "created"),
  qr/^\Q{"status":"resolved","alerts":[{"key":"disk-db1","action":"none","outcome":"resolved","connector":"jsm","reason":"the ticket no longer exists in the ITSM; the key forgot it"}]}\E\n\z/,
  qr{^POST \S+/servicedeskapi/request\n.*\nPOST \S+/servicedeskapi/request/ITS-42/comment\n.*\n\z}]
+
+
+
+=== TEST 10: the answer to a create is lost: JSM read the exact create and closed the connection: 503, the key is in doubt
+--- http_config eval: ::http(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT')
+--- config eval: ::config(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT')
+--- tcp_listen: $TEST_NGINX_LOST_PORT
+--- tcp_query eval
+"POST /rest/servicedeskapi/request HTTP/1.1\r
+Authorization: Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSlNNLUFQSS1UT0tFTg==\r
+Accept: application/json\r
+Host: your-domain.atlassian.net\r
+Content-Length: " . length($::CreateBody) . "\r
+Content-Type: application/json\r
+\r
+$::CreateBody"
+--- tcp_reply eval: ""
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_body_like eval
+::error("itsm_unavailable", "create", 502, "no answer from the ITSM: the connection was refused, reset or timed out (see the error log)")
+
+
+
+=== TEST 11: ... the next copy: exactly the find Jira's search API expects; it has the request: 201 naming it, nothing created
+--- tcp_listen: $TEST_NGINX_LOST_PORT
+--- tcp_query eval
+"GET $::Find HTTP/1.1\r
+Authorization: Basic YWxlcnRzQGV4YW1wbGUuY29tOkZBS0UtSlNNLUFQSS1UT0tFTg==\r
+Accept: application/json\r
+Host: your-domain.atlassian.net\r
+\r
+"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: " . length($::Search) . "\r\nConnection: close\r\n\r\n$::Search"
+--- request eval: ::req($::Again)
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like eval
+::answer("created", "create", "created", $::Found)
+
+
+
+=== TEST 12: a create's answer lost behind a gateway (504): the next copy finds the request, the one after notes on it; JSM got one create
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't12', create => [504, $::Gateway], search => [200, $::Search]))
+--- request eval
+[::req($::Firing), ::req($::Firing), ::req($::Again), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 201, 200, 200]
+--- response_body_like eval
+[::error("itsm_unavailable", "create", 504, $::Gateway),
+ ::answer("created", "create", "created", $::Found),
+ ::answer("commented", "comment", "commented"),
+ ItsmPreset::log_like("POST $::Url/servicedeskapi/request\n$::CreateBody\nGET http://your-domain.atlassian.net$::Find\n\n"
+     . "POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("firing", 3, "/var is 99% full") . "\n")]
+
+
+
+=== TEST 13: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't13', create => [504, $::Gateway]))
+--- request eval
+[::req($::Firing), ::req($::Firing), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 503, 200]
+--- response_body_like eval
+[(::error("itsm_unavailable", "create", 504, $::Gateway)) x 2,
+ ItsmPreset::log_like("POST $::Url/servicedeskapi/request\n$::CreateBody\nGET http://your-domain.atlassian.net$::Find\n\nPOST $::Url/servicedeskapi/request\n$::CreateBody\n")]
