@@ -9,6 +9,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
+use Digest::SHA qw(sha256_hex);
 use Test::Nginx::Socket 'no_plan';
 
 our $Auth = 'Basic aXRzbS1pbnRlZ3JhdGlvbjpGQUtFLVBBU1NXT1JE';
@@ -17,16 +18,28 @@ our $SysId = '9d385017c611228701d22104cc95c371';
 our $Created = qq{{"result":{"sys_id":"$SysId","number":"INC0010002","state":"1"}}};
 our $Patched = qq{{"result":{"sys_id":"$SysId","number":"INC0010002","state":"2"}}};
 
+# the preset's find for disk-db1: the newest active incident whose
+# correlation_id is the key's SHA-256 (an encoded query, percent-encoded),
+# and the Table API's answers to it (sysparm_fields=sys_id)
+our $Find = "/api/now/table/incident?sysparm_query=correlation_id%3D" . sha256_hex('disk-db1')
+          . "%5Eactive%3Dtrue%5EORDERBYDESCsys_created_on&sysparm_fields=sys_id&sysparm_limit=1";
+our $Search = qq{{"result":[{"sys_id":"$SysId"}]}};
+our $NoIncident = '{"result":[]}';
+
+# what a gateway in front of the instance answers when it took too long
+our $Gateway = '<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1></center></body></html>';
+
 sub mock {
     my (%over) = @_;
-    my %r = (create => [201, $Created], patch => [200, $Patched], %over);
+    my %r = (create => [201, $Created], patch => [200, $Patched], search => [200, $NoIncident], %over);
     ItsmPreset::mock(
         log    => $over{log} // 'snow',
         prefix => '/api/now/',
         check  => [['$http_authorization', $Auth, 401,
                     '{"error":{"message":"User Not Authenticated","detail":"Required to provide Auth information"},"status":"failure"}']],
         routes => [['POST', '/api/now/table/incident', @{$r{create}}],
-                   ['PATCH', '/api/now/table/incident/[0-9a-f]{32}', @{$r{patch}}]],
+                   ['PATCH', '/api/now/table/incident/[0-9a-f]{32}', @{$r{patch}}],
+                   ['GET', '/api/now/table/incident', @{$r{search}}]],
     );
 }
 
@@ -37,7 +50,7 @@ our $Firing = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "cr
 our $Again = $Firing =~ s/98%/99%/r;
 our $Resolved = $Firing =~ s/98%/70%/r =~ s/"firing"/"resolved"/r;
 
-our $CreateBody = '{"short_description":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1","impact":"1","urgency":"1","category":"software","assignment_group":"","caller_id":"","correlation_id":"disk-db1","correlation_display":"ngx_itsm_module"}';
+our $CreateBody = '{"short_description":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1","impact":"1","urgency":"1","category":"software","assignment_group":"","caller_id":"","correlation_id":"' . sha256_hex('disk-db1') . '","correlation_display":"ngx_itsm_module"}';
 $CreateBody =~ s/\n/\\n/g;
 
 our $Table = 'http://your-instance.service-now.com/api/now/table/incident';
@@ -64,6 +77,17 @@ sub levels {
     my $re = join '', map { my ($i, $u) = split //; 'POST \S+\n\{[^\n]*"impact":"' . $i . '","urgency":"' . $u . '"[^\n]*\n' } @_;
     return qr/^$re\z/;
 }
+
+# the port of the one-shot ITSM of the two tcp_listen blocks at the end,
+# the same in both (they share one nginx); a free one unless set
+$ENV{TEST_NGINX_LOST_PORT} ||= do {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0)
+        or die "no free port: $!";
+    $s->sockport;
+};
+
+our $Found = ',"reason":"an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM"';
 
 no_shuffle();
 no_root_location();
@@ -249,4 +273,80 @@ Content-Type: application/json
 [201, 200]
 --- response_body_like eval
 [qr/"action":"create","outcome":"created","connector":"servicenow","ticket_id":"9d385017c611228701d22104cc95c371"/,
- qr{^POST \S+\n\{"short_description":"WCUS-R2-Gen2",.*"impact":"1","urgency":"2",.*"correlation_id":"/subscriptions/[^"]+/alerts/b9569717-bc32-442f-add5-83a997729330",}]
+ qr{^POST \S+\n\{"short_description":"WCUS-R2-Gen2",.*"impact":"1","urgency":"2",.*"correlation_id":"@{[::sha256_hex('/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.AlertsManagement/alerts/b9569717-bc32-442f-add5-83a997729330')]}",}]
+
+
+
+=== TEST 12: the answer to a create is lost: ServiceNow read the exact create and closed the connection: 503, the key is in doubt
+--- http_config eval: ::http(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT')
+--- config eval: ::config(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT')
+--- tcp_listen: $TEST_NGINX_LOST_PORT
+--- tcp_query eval
+"POST /api/now/table/incident?sysparm_fields=sys_id,number,state HTTP/1.1\r
+Authorization: Basic aXRzbS1pbnRlZ3JhdGlvbjpGQUtFLVBBU1NXT1JE\r
+Accept: application/json\r
+Host: your-instance.service-now.com\r
+Content-Length: " . length($::CreateBody) . "\r
+Content-Type: application/json\r
+\r
+$::CreateBody"
+--- tcp_reply eval: ""
+--- request eval: ::req($::Firing)
+--- more_headers
+Content-Type: application/json
+--- error_code: 503
+--- response_body_like eval
+::error("itsm_unavailable", "create", 502, "no answer from the ITSM: the connection was refused, reset or timed out (see the error log)")
+
+
+
+=== TEST 13: ... the next copy: exactly the find the Table API expects; it has the incident: 201 naming it, nothing created
+--- tcp_listen: $TEST_NGINX_LOST_PORT
+--- tcp_query eval
+"GET $::Find HTTP/1.1\r
+Authorization: Basic aXRzbS1pbnRlZ3JhdGlvbjpGQUtFLVBBU1NXT1JE\r
+Accept: application/json\r
+Host: your-instance.service-now.com\r
+\r
+"
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: " . length($::Search) . "\r\nConnection: close\r\n\r\n$::Search"
+--- request eval: ::req($::Again)
+--- more_headers
+Content-Type: application/json
+--- error_code: 201
+--- response_body_like eval
+::answer("created", "create", "created", $::Found)
+
+
+
+=== TEST 14: a create's answer lost behind a gateway (504): the next copy finds the incident, the one after adds a work note to it; ServiceNow got one create
+--- http_config eval: ::http(cooldown => '0s')
+--- config eval: ::config(mock => ::mock(log => 't14', create => [504, $::Gateway], search => [200, $::Search]))
+--- request eval
+[::req($::Firing), ::req($::Firing), ::req($::Again), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 201, 200, 200]
+--- response_body_like eval
+[::error("itsm_unavailable", "create", 504, $::Gateway),
+ ::answer("created", "create", "created", $::Found),
+ ::answer("commented", "comment", "commented"),
+ ItsmPreset::log_like("POST $::Table$::Fields\n$::CreateBody\nGET http://your-instance.service-now.com$::Find\n\n"
+     . "PATCH $::Table/$::SysId$::Fields\n" . '{"work_notes":"The alert is firing (seen 3 times since TIME, severity critical).\\n/var is 99% full"}' . "\n")]
+
+
+
+=== TEST 15: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
+--- http_config eval: ::http()
+--- config eval: ::config(mock => ::mock(log => 't15', create => [504, $::Gateway]))
+--- request eval
+[::req($::Firing), ::req($::Firing), "GET /contract"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[503, 503, 200]
+--- response_body_like eval
+[(::error("itsm_unavailable", "create", 504, $::Gateway)) x 2,
+ ItsmPreset::log_like("POST $::Table$::Fields\n$::CreateBody\nGET http://your-instance.service-now.com$::Find\n\nPOST $::Table$::Fields\n$::CreateBody\n")]
