@@ -1262,7 +1262,9 @@ ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                       "itsm: connector \"%V\": the outcome of an earlier "
                       "create of key \"%V\" is unknown and the connector "
                       "has no \"find\" line to ask the ITSM: it is created "
-                      "again, which may make a second ticket",
+                      "again, which makes a second ticket unless the ITSM "
+                      "merges creates by itself (PagerDuty's dedup_key, "
+                      "Opsgenie's alias)",
                       &conn->name, &ctx->key);
 
         ctx->found = 1;

@@ -267,7 +267,7 @@ Content-Type: application/json
 --- response_body eval
 ::answer("created", "noid", "create", "created", "T1", undef, "nofind")
 --- error_log
-connector "nofind": the outcome of an earlier create of key "noid" is unknown and the connector has no "find" line to ask the ITSM: it is created again, which may make a second ticket
+connector "nofind": the outcome of an earlier create of key "noid" is unknown and the connector has no "find" line to ask the ITSM: it is created again, which makes a second ticket unless the ITSM merges creates by itself (PagerDuty's dedup_key, Opsgenie's alias)
 
 
 
