@@ -75,7 +75,7 @@ connector "mock" created ticket "Q1" for alert "db-1"
 
 
 
-=== TEST 3: every attempt fails: a dead letter, logged and counted
+=== TEST 3: every attempt fails: exactly itsm_retry's attempts (2), not one fewer, not one more, then a dead letter, logged and counted
 --- http_config eval: ::http_config(2)
 --- config eval: ::config("b")
 --- request eval: ::alert("db-1")
@@ -84,16 +84,19 @@ Content-Type: application/json
 --- error_code: 202
 --- response_body eval: $::Queued
 --- wait: 4.5
---- error_log
-is now a dead letter: see the status page, and itsm_requeue to try again
+--- grep_error_log eval: qr/delivering the pending state of key "db-1" \(attempt \d+\)|failed \d+ times .* is now a dead letter/
+--- grep_error_log_out
+delivering the pending state of key "db-1" (attempt 1)
+delivering the pending state of key "db-1" (attempt 2)
+failed 2 times (replay answered, status 503) and is now a dead letter
 
 
 
-=== TEST 4: the dead letter on the status page, in JSON and for Prometheus
+=== TEST 4: the dead letter on the status page, in JSON and for Prometheus; the ITSM got the alert's create and the 2 attempts, no more
 --- request eval
 ["GET /status", "GET /status?format=prometheus"]
 --- response_body_like eval
-[qr/"queued":0,"dead_letters":1,/, qr/\nitsm_queue_waiting 0\n(?:#[^\n]*\n)*itsm_queue_dead 1\n/]
+[qr/"create":\{"ok":0,"failed":3\},.*"queued":0,"dead_letters":1,/, qr/\nitsm_queue_waiting 0\n(?:#[^\n]*\n)*itsm_queue_dead 1\n/]
 
 
 
