@@ -124,7 +124,7 @@ GET /status
 --- error_code: 200
 --- response_body_like: "store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":1,"dead_letters":0,
 --- error_log eval
-[qr/a pending delivery failed \(replay answered, status 503\); attempt 1 of 30, the next in \d+ s/,
+[qr/itsm: attempt 1 of 30 failed: connector "mock", key "db-1", action comment, error: the ITSM answered 503: "\{\\"error\\":\\"maintenance\\"\}"; the next in \d+ s$/m,
  qr/connector "mock" comment: the ITSM answered 503/]
 
 

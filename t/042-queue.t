@@ -84,11 +84,12 @@ Content-Type: application/json
 --- error_code: 202
 --- response_body eval: $::Queued
 --- wait: 4.5
---- grep_error_log eval: qr/delivering the pending state of key "db-1" \(attempt \d+\)|failed \d+ times .* is now a dead letter/
+--- grep_error_log eval: qr/delivering the pending state of key "db-1" \(attempt \d+\)|itsm: attempt \d+ of \d+ failed: .*|itsm: dead letter .*/
 --- grep_error_log_out
 delivering the pending state of key "db-1" (attempt 1)
+itsm: attempt 1 of 2 failed: connector "mock", key "db-1", action create, error: the ITSM answered 503: "{\"message\":\"maintenance\"}"; the next in 1 s
 delivering the pending state of key "db-1" (attempt 2)
-failed 2 times (replay answered, status 503) and is now a dead letter
+itsm: dead letter after 2 attempts: connector "mock", key "db-1", action create, last error: the ITSM answered 503: "{\"message\":\"maintenance\"}"; see the status page, and itsm_requeue to try again
 
 
 
