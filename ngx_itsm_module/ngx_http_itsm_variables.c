@@ -23,6 +23,7 @@
 #define NGX_HTTP_ITSM_VAR_OCCURRENCES (NGX_HTTP_ITSM_NFIELDS + 5)
 #define NGX_HTTP_ITSM_VAR_FIRST_SEEN  (NGX_HTTP_ITSM_NFIELDS + 6)
 #define NGX_HTTP_ITSM_VAR_LAST_SEEN   (NGX_HTTP_ITSM_NFIELDS + 7)
+#define NGX_HTTP_ITSM_VAR_METHOD      (NGX_HTTP_ITSM_NFIELDS + 8)
 
 
 static ngx_int_t ngx_http_itsm_variable(ngx_http_request_t *r,
@@ -97,6 +98,9 @@ static ngx_http_variable_t  ngx_http_itsm_vars[] = {
     { ngx_string("itsm_last_seen"), NULL, ngx_http_itsm_variable,
       NGX_HTTP_ITSM_VAR_LAST_SEEN, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("itsm_request_method"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_VAR_METHOD, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -157,6 +161,27 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         if (ctx->connector) {
             value = ctx->connector->name;
         }
+        break;
+
+    case NGX_HTTP_ITSM_VAR_METHOD:
+
+        /*
+         * The method of the request to the ITSM, which $request_method
+         * cannot give: in a subrequest it is the main request's (the
+         * alert's POST).  In the ITSM location (log_subrequest on) it is
+         * the subrequest's own, a lookup's GET included; in the alert's
+         * location, that of the last action sent.
+         */
+
+        if (r != r->main) {
+            value = r->method_name;
+
+        } else if (ctx->alert && ctx->connector && ctx->status
+                   && ctx->connector->actions[ctx->action])
+        {
+            value = ctx->connector->actions[ctx->action]->method_name;
+        }
+
         break;
 
     case NGX_HTTP_ITSM_VAR_OCCURRENCES:
