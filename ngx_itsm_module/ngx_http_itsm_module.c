@@ -61,7 +61,7 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       NULL },
 
     { ngx_string("itsm_store"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_http_itsm_store_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -247,6 +247,10 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_itsm_expire_init(cycle, imcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_itsm_kick_init(cycle, imcf);
 }
 
@@ -323,6 +327,10 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_itsm_expire_check(cf, imcf) != NGX_CONF_OK) {
+        return NGX_ERROR;
+    }
+
     ref = imcf->references.elts;
 
     for (i = 0; i < imcf->references.nelts; i++) {
@@ -376,6 +384,7 @@ ngx_http_itsm_create_main_conf(ngx_conf_t *cf)
     imcf->attempts = NGX_HTTP_ITSM_DEFAULT_ATTEMPTS;
     imcf->backoff = NGX_HTTP_ITSM_DEFAULT_BACKOFF;
     imcf->backoff_max = NGX_HTTP_ITSM_DEFAULT_BACKOFF_MAX;
+    imcf->retention = NGX_CONF_UNSET;
 
     return imcf;
 }
@@ -691,14 +700,20 @@ ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* itsm_store PATH [size=SIZE] [lease=TIME]; */
+/*
+ * itsm_store PATH [size=SIZE] [lease=TIME] [retention=TIME];
+ *
+ * retention: how long a resolved key is kept (ngx_http_itsm_expire.c);
+ * unset, it is 7 days or the longest reopen window; set, nginx -t checks
+ * it against every connector's reopen window.
+ */
 
 static char *
 ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_main_conf_t *imcf = conf;
 
-    time_t       lease;
+    time_t       lease, retention;
     ssize_t      size;
     ngx_str_t   *value, path, s;
     ngx_uint_t   i;
@@ -717,6 +732,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = 64 * 1024 * 1024;
     lease = 60;
+    retention = NGX_CONF_UNSET;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -753,9 +769,26 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "retention=", 10) == 0) {
+            s.data = value[i].data + 10;
+            s.len = value[i].len - 10;
+
+            retention = ngx_parse_time(&s, 1);
+
+            if (retention == (time_t) NGX_ERROR || retention < 1) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid itsm_store retention \"%V\": "
+                                   "how long a resolved key is kept, at "
+                                   "least 1s, e.g. retention=7d", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"; expected size= or "
-                           "lease=", &value[i]);
+                           "invalid parameter \"%V\"; expected size=, "
+                           "lease= or retention=", &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -763,6 +796,10 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (imcf->store == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    imcf->retention = retention;
+    imcf->store_file = cf->conf_file->file.name.data;
+    imcf->store_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

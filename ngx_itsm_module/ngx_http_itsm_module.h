@@ -45,6 +45,9 @@
 /* how much of an ITSM's error text is passed on to the sender and the log */
 #define NGX_HTTP_ITSM_ERROR_TEXT_MAX        1024
 
+/* how long a resolved key is kept in the store (itsm_store retention=) */
+#define NGX_HTTP_ITSM_DEFAULT_RETENTION     (7 * 24 * 3600)
+
 
 typedef struct ngx_http_itsm_store_s  ngx_http_itsm_store_t;
 typedef struct ngx_http_itsm_zone_s   ngx_http_itsm_zone_t;
@@ -211,6 +214,15 @@ typedef struct {
 } ngx_http_itsm_record_t;
 
 
+/* how full the store is */
+
+typedef struct {
+    size_t                       size;         /* the most it can hold */
+    size_t                       used;         /* bytes in use */
+    size_t                       keys;
+} ngx_http_itsm_store_space_t;
+
+
 typedef ngx_int_t (*ngx_http_itsm_store_iter_pt)(void *data, ngx_str_t *key,
     ngx_http_itsm_record_t *rec);
 typedef ngx_int_t (*ngx_http_itsm_store_due_pt)(void *data, ngx_str_t *key,
@@ -321,6 +333,7 @@ typedef struct {
     ngx_atomic_t                 alerts[NGX_HTTP_ITSM_NSOURCES]
                                        [NGX_HTTP_ITSM_NOUTCOMES];
     ngx_atomic_t                 actions[NGX_HTTP_ITSM_NACTIONS][2];
+    ngx_atomic_t                 expired;      /* resolved keys expired */
 } ngx_http_itsm_counters_t;
 
 
@@ -334,6 +347,9 @@ typedef struct {
     ngx_uint_t                   attempts;     /* itsm_retry */
     time_t                       backoff;
     time_t                       backoff_max;
+    time_t                       retention;    /* itsm_store retention= */
+    u_char                      *store_file;   /* where itsm_store is */
+    ngx_uint_t                   store_line;
 } ngx_http_itsm_main_conf_t;
 
 
@@ -498,6 +514,10 @@ ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *key, time_t due);
 ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     ngx_uint_t *waiting, ngx_uint_t *dead);
+ngx_int_t ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store,
+    time_t before, ngx_uint_t scan, ngx_uint_t *expired);
+ngx_int_t ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_space_t *space);
 ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,
     time_t now, ngx_uint_t *n);
 
@@ -517,6 +537,12 @@ char *ngx_http_itsm_queue_retry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+
+/* ngx_http_itsm_expire.c */
+char *ngx_http_itsm_expire_check(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf);
+ngx_int_t ngx_http_itsm_expire_init(ngx_cycle_t *cycle,
+    ngx_http_itsm_main_conf_t *imcf);
 
 /* ngx_http_itsm_kick.c */
 ngx_int_t ngx_http_itsm_kick_init(ngx_cycle_t *cycle,

@@ -22,7 +22,8 @@ typedef struct {
     ngx_uint_t                   pending;
     ngx_uint_t                   waiting;      /* queued deliveries */
     ngx_uint_t                   dead;         /* dead letters */
-    size_t                       bytes;
+    size_t                       bytes;        /* the file, grown to */
+    ngx_http_itsm_store_space_t  space;        /* used of size */
 } ngx_http_itsm_status_store_t;
 
 
@@ -37,6 +38,8 @@ static ngx_int_t ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
 static ngx_http_itsm_counters_t *ngx_http_itsm_status_counters(
     ngx_http_request_t *r);
 static u_char *ngx_http_itsm_status_access(u_char *p, u_char *last);
+static ngx_uint_t ngx_http_itsm_status_percent(
+    ngx_http_itsm_store_space_t *space);
 
 
 /* itsm_status [json|prometheus]; */
@@ -192,7 +195,8 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
                != NGX_OK
             || ngx_http_itsm_store_pending_count(imcf->store, &st.waiting,
                                                  &st.dead)
-               != NGX_OK))
+               != NGX_OK
+            || ngx_http_itsm_store_space(imcf->store, &st.space) != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -341,9 +345,17 @@ ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
 
     json_object_set_new(doc, "access", ngx_http_itsm_access_status());
 
+    /*
+     * The store's use: "used_bytes" of "size_bytes" (its size=), in
+     * percent, so that a store growing full is seen before it refuses
+     * writes; "expired": resolved keys forgotten after "retention" (in
+     * seconds: retention=, or its default).
+     */
+
     if (imcf->store) {
         json_object_set_new(doc, "store",
-                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                                      "s:I, s:I, s:I, s:I, s:I}",
                                       "keys", (json_int_t) st->keys,
                                       "open_tickets", (json_int_t) st->open,
                                       "resolved_tickets",
@@ -351,7 +363,17 @@ ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
                                       "claimed", (json_int_t) st->pending,
                                       "queued", (json_int_t) st->waiting,
                                       "dead_letters", (json_int_t) st->dead,
-                                      "bytes", (json_int_t) st->bytes));
+                                      "bytes", (json_int_t) st->bytes,
+                                      "size_bytes",
+                                      (json_int_t) st->space.size,
+                                      "used_bytes",
+                                      (json_int_t) st->space.used,
+                                      "used_percent",
+                                      (json_int_t) ngx_http_itsm_status_percent(
+                                                                  &st->space),
+                                      "expired", (json_int_t) c->expired,
+                                      "retention",
+                                      (json_int_t) imcf->retention));
     }
 
     return doc;
@@ -376,7 +398,7 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
 
     c = ngx_http_itsm_zone_counters(imcf->zone);
 
-    len = 1024 + NGX_HTTP_ITSM_NSOURCES * NGX_HTTP_ITSM_NOUTCOMES * 128
+    len = 2048 + NGX_HTTP_ITSM_NSOURCES * NGX_HTTP_ITSM_NOUTCOMES * 128
           + NGX_HTTP_ITSM_NACTIONS * 2 * 128
           + NGX_HTTP_ITSM_ACCESS_NREASONS * 128;
 
@@ -446,12 +468,42 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                          "# TYPE itsm_queue_dead gauge\n"
                          "itsm_queue_dead %ui\n"
                          "# TYPE itsm_store_bytes gauge\n"
-                         "itsm_store_bytes %uz\n",
+                         "itsm_store_bytes %uz\n"
+                         "# HELP itsm_store_size_bytes The most the store "
+                         "can hold (itsm_store size=).\n"
+                         "# TYPE itsm_store_size_bytes gauge\n"
+                         "itsm_store_size_bytes %uz\n"
+                         "# HELP itsm_store_used_bytes What the store uses; "
+                         "at its size, writes fail.\n"
+                         "# TYPE itsm_store_used_bytes gauge\n"
+                         "itsm_store_used_bytes %uz\n"
+                         "# HELP itsm_store_expired_total Resolved keys "
+                         "forgotten after retention=.\n"
+                         "# TYPE itsm_store_expired_total counter\n"
+                         "itsm_store_expired_total %uA\n"
+                         "# HELP itsm_store_retention_seconds How long a "
+                         "resolved key is kept.\n"
+                         "# TYPE itsm_store_retention_seconds gauge\n"
+                         "itsm_store_retention_seconds %T\n",
                          st->keys, st->open, st->resolved, st->pending,
-                         st->waiting, st->dead, st->bytes);
+                         st->waiting, st->dead, st->bytes, st->space.size,
+                         st->space.used, c->expired, imcf->retention);
     }
 
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/* rounded down: 100 only when nothing is left */
+
+static ngx_uint_t
+ngx_http_itsm_status_percent(ngx_http_itsm_store_space_t *space)
+{
+    if (space->size == 0) {
+        return 0;
+    }
+
+    return (ngx_uint_t) (space->used * 100 / space->size);
 }

@@ -43,7 +43,7 @@ Content-Type: application/json
 [201, 200, 201, 200, 400, 200]
 --- response_body_like eval
 [qr/created/, qr/commented/, qr/created/, qr/resolved/, qr/invalid_json/,
- qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"queued":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"queued":0,"dead_letters":0,"bytes":\d+\}\}$/]
+ qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"queued":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"queued":0,"dead_letters":0,"bytes":\d+,"size_bytes":67108864,"used_bytes":\d+,"used_percent":0,"expired":0,"retention":604800\}\}$/]
 
 
 
@@ -60,7 +60,7 @@ Content-Type: application/json
 ["Content-Type: application/json", "Content-Type: text/plain; version=0.0.4"]
 --- response_body_like eval
 [qr/created/,
- qr/# TYPE itsm_alerts_total counter\nitsm_alerts_total\{source="generic",outcome="created"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="ok"\} 1\n(.|\n)*itsm_access_total\{result="passed"\} 0\n(.|\n)*itsm_zone_keys 1\n(.|\n)*itsm_tickets_open 1\n/]
+ qr/# TYPE itsm_alerts_total counter\nitsm_alerts_total\{source="generic",outcome="created"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="ok"\} 1\n(.|\n)*itsm_access_total\{result="passed"\} 0\n(.|\n)*itsm_zone_keys 1\n(.|\n)*itsm_tickets_open 1\n(.|\n)*\nitsm_store_bytes \d+\n# HELP itsm_store_size_bytes [^\n]*\n# TYPE itsm_store_size_bytes gauge\nitsm_store_size_bytes 67108864\n# HELP itsm_store_used_bytes [^\n]*\n# TYPE itsm_store_used_bytes gauge\nitsm_store_used_bytes \d+\n# HELP itsm_store_expired_total [^\n]*\n# TYPE itsm_store_expired_total counter\nitsm_store_expired_total 0\n# HELP itsm_store_retention_seconds [^\n]*\n# TYPE itsm_store_retention_seconds gauge\nitsm_store_retention_seconds 604800\n\n\z/]
 
 
 

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# How much of an itsm_store one key takes, to size "itsm_store size=".
+# nginx with this module (one worker) takes Alertmanager groups of 1000
+# alerts (one key each, a hash of BENCH_KEY_LEN characters, created in an
+# internal "return 201" ITSM) until
+# BENCH_KEYS keys are open, then resolves them; the status page's
+# used_bytes and keys are read at each step:
+#
+#   keys  used_bytes  bytes/key   for keys of BENCH_KEY_LEN characters
+#
+#   bench/store-size.sh     BENCH_KEYS=100000 BENCH_KEY_LEN=16 BENCH_PORT=49010
+#                           MODULE=<.so>
+#
+# The store is LMDB: a key costs its record (about 130 bytes with a ticket
+# id of a few characters) and its key, in B-tree pages of 4 KiB filled
+# half to full, plus the pages LMDB copies on write and has not reused
+# yet.  used_bytes counts pages in use (the free list excluded), so the
+# figure is what a size= must hold; keep a margin (README, "Sizing the
+# store").
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+keys=${BENCH_KEYS:-100000}
+keylen=${BENCH_KEY_LEN:-16}
+port=${BENCH_PORT:-49010}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+module=${MODULE:-$repo/build/ngx_http_itsm_module.so}
+dir=$repo/bench/results/store-size
+rm -rf "$dir"
+mkdir -p "$dir/logs"
+
+[ -f "$module" ] || util/build.sh normal
+
+cat > "$dir/nginx.conf" <<_EOC_
+load_module $module;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    client_max_body_size 64m;
+    itsm_zone  itsm:16m;
+    itsm_store $dir/state.mdb size=1024m;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        resolve   PUT "/ticket/{{ ticket_id }}";
+        ticket_id /id;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$port/mock/; }
+        location = /mock/ticket { return 201 '{"id":"12345"}'; }
+        location /mock/ticket/ { return 200 '{}'; }
+        location = /alerts {
+            itsm_source alertmanager; itsm_max_alerts 1000; itsm_dedup off;
+            itsm_max_body 16m; itsm_pass mock;
+        }
+        location = /status { itsm_status; }
+    }
+}
+_EOC_
+
+"$NGINX_BIN" -p "$dir/" -c "$dir/nginx.conf"
+trap 'kill -QUIT $(cat "$dir/nginx.pid") 2>/dev/null || true' EXIT
+sleep 0.5
+
+KEYS=$keys KEYLEN=$keylen PORT=$port perl -MIO::Socket::INET -MJSON::PP -MDigest::MD5=md5_hex -e '
+    my ($n, $len, $port) = @ENV{qw(KEYS KEYLEN PORT)};
+    sub http {
+        my ($m, $u, $b) = @_;
+        my $s = IO::Socket::INET->new("127.0.0.1:$port") or die $!;
+        $b //= "";
+        print $s "$m $u HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: "
+               . length($b) . "\r\n\r\n$b";
+        local $/; my $r = <$s>; my ($st) = $r =~ m{^HTTP/1\.\d (\d+)};
+        my ($t) = $r =~ /\r\n\r\n(.*)\z/s; return ($st, $t);
+    }
+    sub group {
+        my ($from, $k, $status) = @_;
+        # keys in no order, as hashes and names are: B-tree pages fill
+        # less than with keys in sequence
+        my @a = map { my $key = substr(md5_hex($_) x 8, 0, $len);
+                      qq({"status":"$status","labels":{"alertname":"a"},"startsAt":"2026-11-22T06:27:21Z","fingerprint":"$key"}) }
+                $from .. $from + $k - 1;
+        return qq({"status":"$status","alerts":[) . join(",", @a) . "]}";
+    }
+    sub report {
+        my ($what) = @_;
+        my (undef, $t) = http("GET", "/status");
+        my $st = decode_json($t)->{store};
+        printf "%-9s %8d %12d %9.0f\n", $what, $st->{keys}, $st->{used_bytes},
+               $st->{keys} ? $st->{used_bytes} / $st->{keys} : 0;
+    }
+    printf "%-9s %8s %12s %9s   (keys of %d characters)\n", "", "keys", "used_bytes", "bytes/key", $len;
+    report("empty");
+    for (my $i = 0; $i < $n; $i += 1000) {
+        my ($s) = http("POST", "/alerts", group($i, 1000, "firing"));
+        die "create: $s\n" unless $s == 201;
+        report("open") if ($i + 1000) % ($n / 4 < 1000 ? 1000 : $n / 4) == 0;
+    }
+    for (my $i = 0; $i < $n; $i += 1000) {
+        my ($s) = http("POST", "/alerts", group($i, 1000, "resolved"));
+        die "resolve: $s\n" unless $s == 200;
+    }
+    report("resolved");
+'

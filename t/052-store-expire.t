@@ -1,0 +1,223 @@
+# itsm_store retention=: a resolved key is forgotten once the retention has
+# passed since it last changed (default 7d, or the longest reopen window),
+# by one worker's timer, in small steps; open keys and keys with a waiting
+# delivery stay.  nginx -t refuses a retention= shorter than a reopen
+# window (a refire within the window needs the resolved key).
+use Test::Nginx::Socket 'no_plan';
+
+our $HttpConfig = <<'_EOC_';
+    itsm_zone       itsm:1m;
+    itsm_store      logs/state.mdb retention=@RETENTION@;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    itsm_retry      attempts=30 backoff=1h max=1h;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';
+        ticket_id /id;
+    }
+_EOC_
+
+our $Config = <<'_EOC_';
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket {
+        if (-f $TEST_NGINX_SERVROOT/logs/down) { return 503 '{"message":"maintenance"}'; }
+        return 201 '{"id":"T1"}';
+    }
+    location /mock/ticket/ { return 200 '{}'; }
+    location = /alerts { itsm_queue on; itsm_retry_after 1h; itsm_pass mock; }
+    location = /_itsm/replay { allow 127.0.0.1; deny all; itsm_replay; }
+    location = /status { itsm_status; }
+_EOC_
+
+sub http_config { my ($r) = @_; (my $c = $HttpConfig) =~ s/\@RETENTION\@/$r/; $c }
+
+sub alert { my ($key, $status) = @_;
+    "POST /alerts\n{\"key\": \"$key\", \"title\": \"Disk full\", \"status\": \"" . ($status // "firing") . "\"}" }
+
+sub outcome { my ($key, $action, $outcome, $ticket) = @_;
+    my $t = $ticket ? qq{,"ticket_id":"$ticket"} : '';
+    qr/"key":"$key","action":"$action","outcome":"$outcome","connector":"mock"$t/ }
+
+sub down { open(my $fh, '>', "$ENV{TEST_NGINX_SERVROOT}/logs/down") or die $!; close $fh }
+
+# a connector that reopens within WINDOW, and the store after it
+sub reopen { my ($window, $store) = @_; <<"_EOC_" }
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        resolve   PUT "/ticket/{{ ticket_id }}";
+        reopen    PUT "/ticket/{{ ticket_id }}";
+        ticket_id /id;
+        on_refire reopen window=$window;
+    }
+    $store
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: retention=2s: one open key, two resolved keys
+--- http_config eval: ::http_config("2s")
+--- config eval: $::Config
+--- request eval
+[::alert("a"), ::alert("b"), ::alert("b", "resolved"), ::alert("c"), ::alert("c", "resolved"), "GET /status"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 201, 200, 201, 200, 200]
+--- response_body_like eval
+[::outcome("a", "create", "created", "T1"), ::outcome("b", "create", "created", "T1"),
+ ::outcome("b", "resolve", "resolved", "T1"), ::outcome("c", "create", "created", "T1"),
+ ::outcome("c", "resolve", "resolved", "T1"),
+ qr/"store":\{"keys":3,"open_tickets":1,"resolved_tickets":2,.*"expired":0,"retention":2\}/]
+
+
+
+=== TEST 2: past the retention the two resolved keys are forgotten, and the pass says how many
+--- request
+GET /status
+--- wait: 5
+--- grep_error_log eval: qr/itsm_store: \d+ resolved keys? expired.*/
+--- grep_error_log_out
+itsm_store: 2 resolved keys expired (retention=2 s)
+
+
+
+=== TEST 3: the open key stays; the expired ones are counted
+--- request eval
+["GET /status", "GET /status?format=prometheus"]
+--- response_body_like eval
+[qr/"store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,.*"expired":2,"retention":2\}/,
+ qr/\nitsm_store_keys 1\n(?:.|\n)*\nitsm_store_expired_total 2\n/]
+
+
+
+=== TEST 4: a forgotten key starts anew: its firing alert creates a ticket, its resolved alert has nothing to resolve
+--- request eval
+[::alert("b"), ::alert("c", "resolved"), "GET /status"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200, 200]
+--- response_body_like eval
+[::outcome("b", "create", "created", "T1"), ::outcome("c", "none", "ignored"),
+ qr/"store":\{"keys":2,"open_tickets":2,"resolved_tickets":0,.*"expired":2,"retention":2\}/]
+
+
+
+=== TEST 5: retention=1h: a resolved key is kept through several passes of the expiry
+--- http_config eval: ::http_config("1h")
+--- config eval: $::Config
+--- request eval
+[::alert("a"), ::alert("a", "resolved")]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+
+
+
+=== TEST 6: retention=1h: still there, nothing expired
+--- init
+sleep 3;
+--- request
+GET /status
+--- response_body_like: "store":\{"keys":1,"open_tickets":0,"resolved_tickets":1,.*"expired":0,"retention":3600\}
+
+
+
+=== TEST 7: retention=2s: a resolved key whose refire waits in the queue (the ITSM is down)
+--- http_config eval: ::http_config("2s")
+--- config eval: $::Config
+--- request eval
+[::alert("a"), ::alert("a", "resolved")]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[201, 200]
+
+
+
+=== TEST 8: ... is kept past the retention, with its waiting delivery: the delivery decides from it
+--- init
+::down(); 
+--- request eval
+[::alert("a"), "GET /status"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[202, 200]
+--- response_body_like eval
+[::outcome("a", "create", "queued"), qr/"keys":1,/]
+
+
+
+=== TEST 9: the resolved key and its queued delivery after the retention
+--- init
+sleep 5;
+--- request
+GET /status
+--- response_body_like: "store":\{"keys":1,"open_tickets":0,"resolved_tickets":1,"claimed":0,"queued":1,"dead_letters":0,.*"expired":0,"retention":2\}
+
+
+
+=== TEST 10: config: retention=0 is refused
+--- http_config
+    itsm_store logs/state.mdb retention=0;
+--- config
+--- must_die
+--- error_log eval
+qr/invalid itsm_store retention "0": how long a resolved key is kept, at least 1s, e\.g\. retention=7d in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 11: config: an unknown parameter names the three
+--- http_config
+    itsm_store logs/state.mdb keep=1d;
+--- config
+--- must_die
+--- error_log eval
+qr/invalid parameter "keep=1d"; expected size=, lease= or retention= in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 12: config: a reopen window longer than the retention is refused, naming both places (the store declared after the connector)
+--- http_config eval: ::reopen("3s", "itsm_store logs/state.mdb retention=2s;")
+--- config
+--- must_die
+--- error_log eval
+qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\) reopens a ticket within 3 s of its resolve \(on_refire reopen window=\), but "itsm_store" \(\S+nginx\.conf:\d+\) forgets a resolved key after retention=2 s: set retention= at least as long as the window, or shorten the window/
+
+
+
+=== TEST 13: config: a window as long as the retention is fine
+--- http_config eval: ::reopen("2s", "itsm_store logs/state.mdb retention=2s;")
+--- config
+    location = /t { return 204; }
+--- request
+GET /t
+--- error_code: 204
+
+
+
+=== TEST 14: the default retention is 7 days (shown on the status page)
+--- http_config eval: "    itsm_zone itsm:1m;\n" . ::reopen("1h", "itsm_store logs/state.mdb;")
+--- config
+    location = /status { itsm_status; }
+--- request eval
+["GET /status", "GET /status?format=prometheus"]
+--- response_body_like eval
+[qr/"expired":0,"retention":604800\}/, qr/\nitsm_store_retention_seconds 604800\n/]
+
+
+
+=== TEST 15: ... or the longest reopen window when it is longer (8 days here): nothing the lifecycle needs expires
+--- http_config eval: "    itsm_zone itsm:1m;\n" . ::reopen("8d", "itsm_store logs/state.mdb;")
+--- config
+    location = /status { itsm_status; }
+--- request
+GET /status
+--- response_body_like: "expired":0,"retention":691200\}
