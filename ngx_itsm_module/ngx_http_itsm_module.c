@@ -243,7 +243,21 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /*
+     * A worker whose init fails exits with code 2, and the master does not
+     * start it again: with no worker left, nginx accepts connections and
+     * answers none.  What the master can check is checked at load
+     * (ngx_http_itsm_store_check, as the workers' user); this line names
+     * what is left.
+     */
+
     if (ngx_http_itsm_store_open(cycle, imcf->store) != NGX_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "itsm_store (%s:%ui): this worker cannot open the "
+                      "store (see the line above) and exits; nginx cannot "
+                      "start it again and serves no request with it: fix "
+                      "the cause and restart nginx",
+                      imcf->store_file, imcf->store_line);
         return NGX_ERROR;
     }
 
