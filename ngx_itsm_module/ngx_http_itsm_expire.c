@@ -206,8 +206,9 @@ ngx_http_itsm_expire_pass_done(ngx_http_itsm_expire_t *exp)
 
     if (exp->expired) {
         ngx_log_error(NGX_LOG_INFO, exp->event.log, 0,
-                      "itsm_store: %ui resolved keys expired (retention=%T "
-                      "s)", exp->expired, imcf->retention);
+                      "itsm_store: %ui resolved key%s expired (retention=%T "
+                      "s)", exp->expired, exp->expired == 1 ? "" : "s",
+                      imcf->retention);
         exp->expired = 0;
     }
 

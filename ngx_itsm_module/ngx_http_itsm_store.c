@@ -1731,8 +1731,11 @@ failed:
 
 
 /*
- * A resolved key that no request holds, unchanged since "before".  A record
- * of a format this code does not know is kept: it is not ours to judge.
+ * A resolved key that no request holds, with no create in doubt (the next
+ * create must ask the ITSM first: the record remembers it), unchanged since
+ * "before".  A record of a format this code does not know is kept: it is
+ * not ours to judge; so are the records of keys that never had a ticket,
+ * which carry no time to count from.
  */
 
 static ngx_uint_t
@@ -1740,17 +1743,13 @@ ngx_http_itsm_store_expirable(MDB_val *v, time_t before)
 {
     ngx_http_itsm_record_t  rec;
 
-    if (v->mv_size != sizeof(ngx_http_itsm_store_rec_t)
-        || ((ngx_http_itsm_store_rec_t *) v->mv_data)->version
-           != NGX_HTTP_ITSM_STORE_VERSION)
-    {
+    if (ngx_http_itsm_store_decode_any(v, &rec) != NGX_OK) {
         return 0;
     }
 
-    ngx_http_itsm_store_decode(v->mv_data, &rec);
-
     return rec.state == NGX_HTTP_ITSM_KEY_RESOLVED
            && !rec.pending
+           && rec.doubt == 0
            && ngx_max(rec.resolved_at, rec.last_seen) <= before;
 }
 

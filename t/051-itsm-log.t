@@ -21,7 +21,7 @@ our $HttpConfig = <<'_EOC_';
         resolve   PUT "/issue/{{ ticket_id }}" 'body={"transition": "{{ lookup }}"}';
         lookup    resolve GET "/issue/{{ ticket_id }}/transitions" list=/transitions match=/name "want=Resolve Issue" take=/id;
         ticket_id /key;
-        on_repeat comment;
+        on_repeat comment cooldown=0;
     }
 _EOC_
 
