@@ -11,7 +11,7 @@
 #   bench/store-size.sh     BENCH_KEYS=100000 BENCH_KEY_LEN=16 BENCH_PORT=49010
 #                           MODULE=<.so>
 #
-# The store is LMDB: a key costs its record (about 180 bytes with a ticket
+# The store is LMDB: a key costs its record (about 170 bytes with a ticket
 # id of a few characters) and its key, in B-tree pages of 4 KiB filled
 # half to full, plus the pages LMDB copies on write and has not reused
 # yet.  used_bytes counts pages in use (the free list excluded), so the
