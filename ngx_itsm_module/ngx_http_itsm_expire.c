@@ -8,7 +8,9 @@
 
 
 /*
- * The store's lifetime: a resolved key is forgotten once "itsm_store
+ * The store's lifetime: a resolved key (and a key that never got a
+ * ticket: a refused create, a doubt whose alert never came back) is
+ * forgotten once "itsm_store
  * retention=" has passed since it last changed, so that a store of a fixed
  * size holds the keys of a fixed time, not of the edge's whole life.  Open
  * keys, claimed keys and keys with a waiting delivery are never expired.
@@ -206,8 +208,9 @@ ngx_http_itsm_expire_pass_done(ngx_http_itsm_expire_t *exp)
 
     if (exp->expired) {
         ngx_log_error(NGX_LOG_INFO, exp->event.log, 0,
-                      "itsm_store: %ui resolved key%s expired (retention=%T "
-                      "s)", exp->expired, exp->expired == 1 ? "" : "s",
+                      "itsm_store: %ui key%s expired (resolved, or never "
+                      "ticketed; retention=%T s)", exp->expired,
+                      exp->expired == 1 ? "" : "s",
                       imcf->retention);
         exp->expired = 0;
     }

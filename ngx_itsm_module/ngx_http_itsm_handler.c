@@ -2359,6 +2359,7 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
     size_t                      len;
     json_t                     *body, *text;
     time_t                      retry;
+    ngx_str_t                   esc;
     ngx_uint_t                  status, unavailable;
     ngx_http_itsm_connector_t  *conn;
 
@@ -2381,10 +2382,30 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
                            "refused, reset or timed out (see the error log)");
     }
 
+    /* the ITSM's words escaped as JSON: a line break in them cannot
+     * forge a line of the error log */
+
+    esc.len = 0;
+    esc.data = NULL;
+
+    if (text) {
+        esc.len = json_string_length(text);
+        esc.len += ngx_escape_json(NULL, (u_char *) json_string_value(text),
+                                   esc.len);
+        esc.data = ngx_pnalloc(r->pool, esc.len ? esc.len : 1);
+        if (esc.data == NULL) {
+            json_decref(text);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_escape_json(esc.data, (u_char *) json_string_value(text),
+                        json_string_length(text));
+    }
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "itsm: connector \"%V\" %V: the ITSM answered %ui: \"%s\"",
+                  "itsm: connector \"%V\" %V: the ITSM answered %ui: \"%V\"",
                   &conn->name, &ngx_http_itsm_action_names[ctx->action],
-                  status, text ? json_string_value(text) : "");
+                  status, &esc);
 
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->conf->source,

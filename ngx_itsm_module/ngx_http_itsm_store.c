@@ -658,6 +658,13 @@ ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     before->last_token = before->token;
     before->token = 0;
 
+    /* a key without a ticket has no other time: the retention counts
+     * from its last claim */
+
+    if (before->state == NGX_HTTP_ITSM_KEY_NONE) {
+        before->last_seen = ngx_time();
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm store: release \"%V\" result:%ui doubt:%T",
                    key, before->last_result, before->doubt);
@@ -1747,8 +1754,18 @@ ngx_http_itsm_store_expirable(MDB_val *v, time_t before)
         return 0;
     }
 
+    if (rec.pending) {
+        return 0;
+    }
+
+    /* a key that never got its ticket (a refused create, a doubt whose
+     * alert never came again) is forgotten after the retention as well */
+
+    if (rec.state == NGX_HTTP_ITSM_KEY_NONE) {
+        return ngx_max(rec.doubt, rec.last_seen) <= before;
+    }
+
     return rec.state == NGX_HTTP_ITSM_KEY_RESOLVED
-           && !rec.pending
            && rec.doubt == 0
            && ngx_max(rec.resolved_at, rec.last_seen) <= before;
 }

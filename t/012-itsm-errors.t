@@ -35,7 +35,7 @@ Content-Type: application/json
 --- response_body
 {"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":400,"itsm_error":"{\"errorMessages\":[],\"errors\":{\"summary\":\"Field 'summary' is required.\"}}"}
 --- error_log
-itsm: connector "mock" create: the ITSM answered 400: "{"errorMessages":[],"errors":{"summary":"Field 'summary' is required."}}"
+itsm: connector "mock" create: the ITSM answered 400: "{\"errorMessages\":[],\"errors\":{\"summary\":\"Field 'summary' is required.\"}}"
 
 
 

@@ -80,10 +80,10 @@ Content-Type: application/json
 --- request
 GET /status
 --- wait: 5
---- grep_error_log eval: qr/itsm_store: \d+ resolved keys? expired.*/
+--- grep_error_log eval: qr/itsm_store: \d+ keys? expired.*/
 --- grep_error_log_out eval
 # one pass, or two when one falls between the two resolves
-qr/^(?:itsm_store: 2 resolved keys expired \(retention=2 s\)\n|(?:itsm_store: 1 resolved key expired \(retention=2 s\)\n){2})\z/
+qr/^(?:itsm_store: 2 keys expired \(resolved, or never ticketed; retention=2 s\)\n|(?:itsm_store: 1 key expired \(resolved, or never ticketed; retention=2 s\)\n){2})\z/
 
 
 
@@ -257,3 +257,33 @@ GET /t
 --- request
 GET /status
 --- response_body_like: "expired":0,"retention":691200\}
+
+
+
+=== TEST 19: retention=2s: keys that never got a ticket (a refused create, a create in doubt) are forgotten too
+--- http_config eval: ::http_config("2s") =~ s{ticket_id /id;}{header X-Key "{{ key }}";\n        ticket_id /id;}r
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket {
+        if ($http_x_key = r) { return 400 '{"message":"refused"}'; }
+        return 503 '{"message":"maintenance"}';
+    }
+    location = /alerts { itsm_pass mock; }
+    location = /status { itsm_status; }
+--- request eval
+["POST /alerts\n{\"key\": \"r\", \"title\": \"refused!!!\"}", "POST /alerts\n{\"key\": \"d\", \"title\": \"in doubt\"}", "GET /status"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval
+[502, 503, 200]
+--- response_body_like eval
+[qr/"itsm_status":400/, qr/"itsm_status":503/, qr/"store":\{"keys":2,"open_tickets":0,"resolved_tickets":0,.*"expired":0,/]
+
+
+
+=== TEST 20: ... past the retention both are gone
+--- init
+sleep 5;
+--- request
+GET /status
+--- response_body_like: "store":\{"keys":0,"open_tickets":0,"resolved_tickets":0,.*"expired":2,
