@@ -1,0 +1,83 @@
+# examples/source-datadog/nginx.conf as shipped (its alert server, its
+# replay server) against the stateful fake of Request Tracker
+# (t/lib/ItsmFake.pm), with Datadog's default webhook payload: the
+# cooldown's held comment and a queued create are delivered by the replay
+# server, exactly once each (t/lib/ItsmExampleFlow.pm says what is
+# checked).  Credentials as the example tells users to keep them: the
+# header token in a token file (itsm_token ... file=), the RT token in an
+# included file.  The repeat is Datadog's renotification (a new event id,
+# the same monitor and scope).  "cooldown=3s" and "itsm_retry backoff=1s"
+# stand for the example's 30 minutes and the default 30 s.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use ItsmExampleFlow;
+use ItsmExample;
+
+my $Token = 'token 1-14-0123456789abcdef0123456789abcdef';
+my $Header = '7c0e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8';
+
+my %Headers = (Authorization => $Token, 'Content-Type' => 'application/json',
+               Accept => 'application/json', Host => 'rt.example.com');
+
+sub alert {
+    my ($k, $v) = @_;
+    my $desc = $v == 1 ? '/var is 98% full' : '/var is 99% full';
+    my $transition = $v == 1 ? 'Triggered' : 'Renotify';
+    return {path => '/alerts/datadog', key => "100$k|host:db-$k",
+            headers => {'X-ITSM-Token' => $Header},
+            body => '{"id":"77' . $k . $v . '","title":"[' . $transition
+                  . '] Disk full","date":"1795239375000","alert_id":"100' . $k
+                  . '","alert_metric":"system.disk.in_use","alert_priority":'
+                  . '"P1","alert_transition":"' . $transition . '",'
+                  . '"alert_status":"system.disk.in_use over host:db-' . $k
+                  . ' was > 0.95","alert_title":"Disk full on db-' . $k . '",'
+                  . '"alert_type":"error","host_name":"db-' . $k . '","body":"'
+                  . $desc . '","org":{"id":"11023","name":"Example"},'
+                  . '"alert_scope":"host:db-' . $k . '"}'};
+}
+
+ItsmExampleFlow::run(
+    name => 'source-datadog',
+    kind => 'rt',
+    connector => 'rt',
+    auth => {rt => $Token},
+    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
+                        'rt-auth.conf',
+                        qq(proxy_set_header Authorization "$Token";)]],
+    replace => [[qr/itsm_token[ \t]+\$http_x_itsm_token[ \t]+FAKE[^;]*;/,
+                 'itsm_token $http_x_itsm_token '
+                 . 'file=/etc/nginx/itsm/datadog.tokens;']],
+    files => {'etc/itsm/datadog.tokens' => "$Header\n"},
+    alert => \&alert,
+    ticket => sub { "$_[0]" },
+    create => sub {
+        my ($a, $k) = @_;
+        return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
+                headers => \%Headers,
+                body => '{"Queue":"General","Subject":"Disk full on db-' . $k
+                      . '","Priority":"100","Content":"/var is 98% full\n\n'
+                      . 'Status: system.disk.in_use over host:db-' . $k
+                      . ' was > 0.95\nSeverity: P1 (critical)\nHost: db-' . $k
+                      . '\nScope: host:db-' . $k . '\nMetric: '
+                      . 'system.disk.in_use\nMonitor: 100' . $k . ' (Example)\n'
+                      . 'Link: \nAlert key: 100' . $k . '|host:db-' . $k . '",'
+                      . '"ContentType":"text/plain"}'};
+    },
+    held => sub {
+        my ($a, $k, $ticket) = @_;
+        return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment",
+                status => 201, headers => \%Headers,
+                body => ItsmExample::like_text(
+                    '{"Content":"The alert is firing (seen 2 times since '
+                  . 'TIME, severity critical).\n/var is 99% full",'
+                  . '"ContentType":"text/plain"}')};
+    },
+    itsm_503 => [{'Content-Type' => 'text/html'},
+                 "<html><head><title>503 Service Unavailable</title></head></html>\n"],
+);
+
+done_testing();
