@@ -124,6 +124,11 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* the connector's location may be in another server than the alert's
+     * (the replay server has none): look it up where it is */
+
+    ngx_http_itsm_layout_place(r, sr, conn);
+
     /*
      * The action's path as rendered (its placeholders URL-escaped once):
      * proxy_pass without a URI part sends it as is.  With a URI part, proxy

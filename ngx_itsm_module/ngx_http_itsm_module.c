@@ -367,6 +367,13 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
         }
     }
 
+    /* every alert endpoint and the replay location reach the connectors'
+     * locations, in their own server or in the one that has them */
+
+    if (ngx_http_itsm_layout_check(cf, imcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_itsm_deliver_filter_init(cf);
 }
 
@@ -432,6 +439,10 @@ ngx_http_itsm_create_loc_conf(ngx_conf_t *cf)
     conf->dedup_off = NGX_CONF_UNSET;
     conf->dedup_window = NGX_CONF_UNSET;
     conf->dedup = NGX_CONF_UNSET_PTR;
+
+    /* the "location" line: nginx keeps none (ngx_http_itsm_layout.c) */
+    conf->loc_file = cf->conf_file->file.name.data;
+    conf->loc_line = cf->conf_file->line;
 
     return conf;
 }

@@ -313,6 +313,10 @@ typedef struct {
 
     u_char                      *file;
     ngx_uint_t                   line;
+
+    /* the servers whose locations take its paths (ngx_http_itsm_layout.c):
+     * ngx_http_core_srv_conf_t * */
+    ngx_array_t                 *servers;
 } ngx_http_itsm_connector_t;
 
 
@@ -373,6 +377,9 @@ typedef struct {
 
     u_char                      *file;         /* where itsm_pass is */
     ngx_uint_t                   line;
+
+    u_char                      *loc_file;     /* where the block starts, */
+    ngx_uint_t                   loc_line;     /* for nginx -t's messages */
 } ngx_http_itsm_loc_conf_t;
 
 
@@ -685,6 +692,12 @@ ngx_int_t ngx_http_itsm_deliver(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
     ngx_http_itsm_action_t *action);
 ngx_int_t ngx_http_itsm_deliver_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_itsm_layout.c */
+ngx_int_t ngx_http_itsm_layout_check(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf);
+void ngx_http_itsm_layout_place(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_itsm_connector_t *conn);
 
 /* ngx_http_itsm_reply.c */
 ngx_int_t ngx_http_itsm_reply_error(ngx_http_request_t *r, ngx_uint_t status,

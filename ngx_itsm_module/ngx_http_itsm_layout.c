@@ -1,0 +1,938 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * Which server a connector's subrequests run in.
+ *
+ * nginx looks a subrequest's URI up in the server of the request that made
+ * it (ngx_http_subrequest() copies the parent's srv_conf and the server's
+ * loc_conf, and the find-config phase searches that server's location
+ * tree).  The documented layout keeps the replay location in a server of
+ * its own, on loopback or a unix socket, and the connector's location in
+ * the alert server: looked up in the replay server, "/_itsm/rt/..." found
+ * no location and nginx served a static file, so every held or queued
+ * delivery ended as a dead letter.
+ *
+ * So, once nginx has built the location trees (postconfiguration), each
+ * connector learns the servers whose locations take its actions' paths,
+ * and a subrequest made from a server without them is moved, before it
+ * runs, to the one server that has them.  "nginx -t" refuses any layout in
+ * which an alert endpoint or the replay location cannot reach a
+ * connector's location that way: the location is in no server, or it is
+ * in several but not in the requester's own (ambiguous).
+ */
+
+
+typedef struct {
+    ngx_conf_t                  *cf;
+    ngx_http_itsm_main_conf_t   *imcf;
+    ngx_http_core_srv_conf_t    *server;       /* being walked */
+    u_char                      *used;         /* per connector */
+} ngx_http_itsm_layout_walk_t;
+
+
+/* how the endpoints use a connector */
+#define NGX_HTTP_ITSM_LAYOUT_USED    1
+#define NGX_HTTP_ITSM_LAYOUT_QUEUED  2   /* work can wait for a replay: an
+                                            endpoint with "itsm_queue on",
+                                            or the connector's cooldown */
+
+
+static ngx_int_t ngx_http_itsm_layout_servers(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn);
+static ngx_int_t ngx_http_itsm_layout_action(ngx_conf_t *cf,
+    ngx_http_core_srv_conf_t *cscf, ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_action_t *action, ngx_str_t *uri,
+    ngx_http_core_loc_conf_t **found);
+static ngx_http_core_loc_conf_t *ngx_http_itsm_layout_find(
+    ngx_http_core_loc_conf_t *pclcf, ngx_str_t *uri);
+static ngx_int_t ngx_http_itsm_layout_find_static(
+    ngx_http_location_tree_node_t *node, ngx_str_t *uri,
+    ngx_http_core_loc_conf_t **found);
+static ngx_uint_t ngx_http_itsm_layout_covers(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_itsm_connector_t *conn);
+static ngx_int_t ngx_http_itsm_layout_walk(ngx_http_itsm_layout_walk_t *w,
+    ngx_http_core_loc_conf_t *clcf);
+static ngx_int_t ngx_http_itsm_layout_walk_tree(ngx_http_itsm_layout_walk_t *w,
+    ngx_http_location_tree_node_t *node);
+static ngx_int_t ngx_http_itsm_layout_endpoint(ngx_http_itsm_layout_walk_t *w,
+    ngx_http_core_loc_conf_t *clcf);
+static ngx_int_t ngx_http_itsm_layout_replay(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf, u_char *used);
+static ngx_http_core_srv_conf_t *ngx_http_itsm_layout_listener(
+    ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf, ngx_str_t *host);
+static ngx_int_t ngx_http_itsm_layout_reach(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_http_core_srv_conf_t *cscf,
+    const char *who);
+static ngx_uint_t ngx_http_itsm_layout_has(ngx_http_itsm_connector_t *conn,
+    ngx_http_core_srv_conf_t *cscf);
+
+
+static ngx_str_t  ngx_http_itsm_layout_empty = ngx_null_string;
+
+
+ngx_int_t
+ngx_http_itsm_layout_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf)
+{
+    u_char                       *used;
+    ngx_uint_t                    i;
+    ngx_http_itsm_connector_t   **conn;
+    ngx_http_core_srv_conf_t    **cscfp;
+    ngx_http_core_main_conf_t    *cmcf;
+    ngx_http_itsm_layout_walk_t   w;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        if (ngx_http_itsm_layout_servers(cf, conn[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    used = ngx_pcalloc(cf->temp_pool, imcf->connectors.nelts + 1);
+    if (used == NULL) {
+        return NGX_ERROR;
+    }
+
+    w.cf = cf;
+    w.imcf = imcf;
+    w.used = used;
+
+    cscfp = cmcf->servers.elts;
+
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+        w.server = cscfp[i];
+
+        if (ngx_http_itsm_layout_walk(&w,
+                cscfp[i]->ctx->loc_conf[ngx_http_core_module.ctx_index])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (imcf->replay_url.len == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_itsm_layout_replay(cf, imcf, used);
+}
+
+
+/*
+ * Run time: the subrequest "sr" was made for "conn" by "r"; in r's own
+ * server if that server has the connector's location, else in the one
+ * server that has it ("nginx -t" refused the other layouts for every
+ * request that can get here: the alert endpoints and the replay location).
+ * Before the subrequest runs, its find-config phase starts from the
+ * server's loc_conf; srv_conf goes with it, so that an internal redirect
+ * inside the ITSM location (error_page, try_files) stays in that server.
+ */
+
+void
+ngx_http_itsm_layout_place(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_itsm_connector_t *conn)
+{
+    ngx_uint_t                  i;
+    ngx_http_core_srv_conf_t   *cscf, **s;
+
+    if (conn->servers == NULL || conn->servers->nelts == 0) {
+        return;
+    }
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    s = conn->servers->elts;
+
+    for (i = 0; i < conn->servers->nelts; i++) {
+        if (s[i] == cscf) {
+            return;
+        }
+    }
+
+    if (conn->servers->nelts != 1) {
+        return;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm layout: connector \"%V\" runs \"%V\" in the server "
+                   "at %s:%ui", &conn->name, &sr->uri, s[0]->file_name,
+                   s[0]->line);
+
+    sr->srv_conf = s[0]->ctx->srv_conf;
+    sr->loc_conf = s[0]->ctx->loc_conf;
+}
+
+
+/*
+ * The servers in which every action (and lookup) of the connector finds
+ * the connector's location.  A server where some actions do and others do
+ * not would send part of the lifecycle elsewhere: refused.
+ */
+
+static ngx_int_t
+ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
+{
+    ngx_str_t                    uri, bad_uri;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, a, n, total, bad;
+    ngx_http_itsm_action_t      *action, *bad_action;
+    ngx_http_core_loc_conf_t    *found, *bad_found;
+    ngx_http_core_srv_conf_t   **cscfp, **s;
+    ngx_http_core_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    conn->servers = ngx_array_create(cf->pool, 1,
+                                     sizeof(ngx_http_core_srv_conf_t *));
+    if (conn->servers == NULL) {
+        return NGX_ERROR;
+    }
+
+    cscfp = cmcf->servers.elts;
+
+    for (i = 0; i < cmcf->servers.nelts; i++) {
+
+        n = 0;
+        total = 0;
+        bad = NGX_HTTP_ITSM_NACTIONS;
+        bad_action = NULL;
+        bad_found = NULL;
+        ngx_str_null(&bad_uri);
+
+        for (a = 0; a < 2 * NGX_HTTP_ITSM_NACTIONS; a++) {
+
+            action = (a < NGX_HTTP_ITSM_NACTIONS)
+                     ? conn->actions[a]
+                     : (conn->lookups[a - NGX_HTTP_ITSM_NACTIONS]
+                        ? &conn->lookups[a - NGX_HTTP_ITSM_NACTIONS]->request
+                        : NULL);
+
+            if (action == NULL) {
+                continue;
+            }
+
+            total++;
+
+            rc = ngx_http_itsm_layout_action(cf, cscfp[i], conn, action, &uri,
+                                             &found);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                n++;
+
+            } else if (bad_action == NULL) {
+                bad = a % NGX_HTTP_ITSM_NACTIONS;
+                bad_action = action;
+                bad_found = found;
+                bad_uri = uri;
+            }
+        }
+
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                       "itsm layout: connector \"%V\": %ui of %ui paths in "
+                       "the server at %s:%ui", &conn->name, n, total,
+                       cscfp[i]->file_name, cscfp[i]->line);
+
+        if (n == 0) {
+            continue;
+        }
+
+        if (n < total) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_connector \"%V\" (%s:%ui): in the server at "
+                          "%s:%ui the path of its %s%V (\"%V\") goes to "
+                          "%s%V%s, not to the connector's location \"%V\", "
+                          "while its other paths do; give that server one "
+                          "location that takes every path under \"%V/\"",
+                          &conn->name, conn->file, conn->line,
+                          cscfp[i]->file_name, cscfp[i]->line,
+                          (bad_action == conn->actions[bad]) ? "" : "lookup ",
+                          &ngx_http_itsm_action_names[bad], &bad_uri,
+                          bad_found ? "the location \"" : "no location (a "
+                                                          "static file)",
+                          bad_found ? &bad_found->name
+                                    : &ngx_http_itsm_layout_empty,
+                          bad_found ? "\"" : "",
+                          &conn->location, &conn->location);
+            return NGX_ERROR;
+        }
+
+        s = ngx_array_push(conn->servers);
+        if (s == NULL) {
+            return NGX_ERROR;
+        }
+
+        *s = cscfp[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: the action's path, up to its first placeholder or query, finds
+ * the connector's location in the server; NGX_DECLINED: it does not.
+ * Placeholders only make a path longer, so a prefix location that takes
+ * the literal part takes every rendering of it.
+ */
+
+static ngx_int_t
+ngx_http_itsm_layout_action(ngx_conf_t *cf, ngx_http_core_srv_conf_t *cscf,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_t *action,
+    ngx_str_t *uri, ngx_http_core_loc_conf_t **found)
+{
+    u_char     *p, *last, *q;
+    ngx_str_t  *src;
+
+    src = &action->uri->source;
+    last = src->data + src->len;
+
+    for (p = src->data; p < last; p++) {
+        if (*p == '?' || (*p == '{' && p + 1 < last && p[1] == '{')) {
+            break;
+        }
+    }
+
+    uri->len = conn->location.len + (p - src->data);
+    uri->data = ngx_pnalloc(cf->temp_pool, uri->len);
+    if (uri->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    q = ngx_cpymem(uri->data, conn->location.data, conn->location.len);
+    ngx_memcpy(q, src->data, p - src->data);
+
+    *found = ngx_http_itsm_layout_find(
+                 cscf->ctx->loc_conf[ngx_http_core_module.ctx_index], uri);
+
+    if (*found && ngx_http_itsm_layout_covers(*found, conn)) {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The location nginx picks for "uri" below "pclcf", as
+ * ngx_http_core_find_location() does at run time: the longest prefix, an
+ * exact match first, then the regular expressions unless the prefix said
+ * "^~", then the nested locations of the one found.  NULL: none, or an
+ * automatic redirect (a 301, not the location).
+ */
+
+static ngx_http_core_loc_conf_t *
+ngx_http_itsm_layout_find(ngx_http_core_loc_conf_t *pclcf, ngx_str_t *uri)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  noregex;
+    ngx_http_core_loc_conf_t   *found, *nested;
+#if (NGX_PCRE)
+    ngx_http_core_loc_conf_t  **clcfp;
+#endif
+
+    found = NULL;
+    noregex = 0;
+
+    rc = ngx_http_itsm_layout_find_static(pclcf->static_locations, uri,
+                                          &found);
+
+    if (rc == NGX_AGAIN) {
+        noregex = found->noregex;
+
+        nested = ngx_http_itsm_layout_find(found, uri);
+        if (nested) {
+            return nested;
+        }
+    }
+
+    if (rc == NGX_OK) {
+        return found;
+    }
+
+    if (rc == NGX_DONE) {
+        return NULL;
+    }
+
+#if (NGX_PCRE)
+
+    if (noregex == 0 && pclcf->regex_locations) {
+
+        for (clcfp = pclcf->regex_locations; *clcfp; clcfp++) {
+
+            if (ngx_regex_exec((*clcfp)->regex->regex, uri, NULL, 0) >= 0) {
+                nested = ngx_http_itsm_layout_find(*clcfp, uri);
+
+                return nested ? nested : *clcfp;
+            }
+        }
+    }
+
+#endif
+
+    return (rc == NGX_AGAIN) ? found : NULL;
+}
+
+
+/* the walk of ngx_http_core_find_static_location(), with its return codes */
+
+static ngx_int_t
+ngx_http_itsm_layout_find_static(ngx_http_location_tree_node_t *node,
+    ngx_str_t *uri, ngx_http_core_loc_conf_t **found)
+{
+    u_char     *p;
+    size_t      len, n;
+    ngx_int_t   rc, rv;
+
+    p = uri->data;
+    len = uri->len;
+    rv = NGX_DECLINED;
+
+    while (node) {
+
+        n = (len <= (size_t) node->len) ? len : node->len;
+
+        rc = ngx_filename_cmp(p, node->name, n);
+
+        if (rc != 0) {
+            node = (rc < 0) ? node->left : node->right;
+            continue;
+        }
+
+        if (len > (size_t) node->len) {
+
+            if (node->inclusive) {
+                *found = node->inclusive;
+                rv = NGX_AGAIN;
+
+                node = node->tree;
+                p += n;
+                len -= n;
+                continue;
+            }
+
+            node = node->right;
+            continue;
+        }
+
+        if (len == (size_t) node->len) {
+
+            if (node->exact) {
+                *found = node->exact;
+                return NGX_OK;
+            }
+
+            *found = node->inclusive;
+            return NGX_AGAIN;
+        }
+
+        if (len + 1 == (size_t) node->len && node->auto_redirect) {
+            rv = NGX_DONE;
+        }
+
+        node = node->left;
+    }
+
+    return rv;
+}
+
+
+/*
+ * The location found is the connector's: a prefix or exact location at or
+ * below the connector's prefix ("/_itsm/rt/" for "/_itsm/rt"), or a regular
+ * expression location marked "internal" (written for subrequests).  A
+ * "location /" or another application's location is not.
+ */
+
+static ngx_uint_t
+ngx_http_itsm_layout_covers(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_itsm_connector_t *conn)
+{
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return clcf->internal ? 1 : 0;
+    }
+#endif
+
+    return clcf->name.len >= conn->location.len
+           && ngx_strncmp(clcf->name.data, conn->location.data,
+                          conn->location.len)
+              == 0;
+}
+
+
+/* every location of a server, nested and named ones included */
+
+static ngx_int_t
+ngx_http_itsm_layout_walk(ngx_http_itsm_layout_walk_t *w,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_http_core_loc_conf_t  **clcfp;
+
+    if (ngx_http_itsm_layout_walk_tree(w, clcf->static_locations) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+#if (NGX_PCRE)
+    if (clcf->regex_locations) {
+        for (clcfp = clcf->regex_locations; *clcfp; clcfp++) {
+            if (ngx_http_itsm_layout_endpoint(w, *clcfp) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+#endif
+
+    /* the server level: its named locations */
+
+    if (clcf == w->server->ctx->loc_conf[ngx_http_core_module.ctx_index]
+        && w->server->named_locations)
+    {
+        for (clcfp = w->server->named_locations; *clcfp; clcfp++) {
+            if (ngx_http_itsm_layout_endpoint(w, *clcfp) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_layout_walk_tree(ngx_http_itsm_layout_walk_t *w,
+    ngx_http_location_tree_node_t *node)
+{
+    if (node == NULL) {
+        return NGX_OK;
+    }
+
+    if (node->exact && ngx_http_itsm_layout_endpoint(w, node->exact) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (node->inclusive
+        && ngx_http_itsm_layout_endpoint(w, node->inclusive) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_layout_walk_tree(w, node->left) != NGX_OK
+        || ngx_http_itsm_layout_walk_tree(w, node->right) != NGX_OK
+        || ngx_http_itsm_layout_walk_tree(w, node->tree) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* an alert endpoint (itsm_pass) reaches each connector it may use */
+
+static ngx_int_t
+ngx_http_itsm_layout_endpoint(ngx_http_itsm_layout_walk_t *w,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    u_char                      *who;
+    ngx_uint_t                   i, j;
+    ngx_http_itsm_loc_conf_t    *ilcf;
+    ngx_http_itsm_connector_t  **conn, **all;
+
+    if (clcf->handler == ngx_http_itsm_handler) {
+
+        ilcf = clcf->loc_conf[ngx_http_itsm_module.ctx_index];
+
+        who = ngx_pnalloc(w->cf->temp_pool, NGX_MAX_PATH + 64);
+        if (who == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_snprintf(who, NGX_MAX_PATH + 63,
+                            "\"itsm_pass\" at %s:%ui%Z", ilcf->file,
+                            ilcf->line);
+
+        all = w->imcf->connectors.elts;
+
+        if (ilcf->route) {
+            /* chosen per alert by a variable: any of them */
+
+            for (i = 0; i < w->imcf->connectors.nelts; i++) {
+                w->used[i] |= ilcf->queue ? (NGX_HTTP_ITSM_LAYOUT_USED
+                                             |NGX_HTTP_ITSM_LAYOUT_QUEUED)
+                                          : NGX_HTTP_ITSM_LAYOUT_USED;
+
+                if (ngx_http_itsm_layout_reach(w->cf, all[i], w->server,
+                                               (char *) who)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+        } else if (ilcf->connectors) {
+            conn = ilcf->connectors->elts;
+
+            for (i = 0; i < ilcf->connectors->nelts; i++) {
+
+                for (j = 0; j < w->imcf->connectors.nelts; j++) {
+                    if (all[j] == conn[i]) {
+                        w->used[j] |= ilcf->queue
+                                      ? (NGX_HTTP_ITSM_LAYOUT_USED
+                                         |NGX_HTTP_ITSM_LAYOUT_QUEUED)
+                                      : NGX_HTTP_ITSM_LAYOUT_USED;
+                    }
+                }
+
+                if (ngx_http_itsm_layout_reach(w->cf, conn[i], w->server,
+                                               (char *) who)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    return ngx_http_itsm_layout_walk(w, clcf);
+}
+
+
+/*
+ * The replay location: the server the kick's request reaches (the one
+ * listening on itsm_replay_url's address, chosen by the Host it sends), a
+ * location there for the URL's path, and from that server every connector
+ * that can have work waiting: one with a cooldown that an endpoint uses,
+ * one that an endpoint with "itsm_queue on" uses.  Without such work
+ * nothing is ever replayed, and the replay URL is not checked.
+ */
+
+static ngx_int_t
+ngx_http_itsm_layout_replay(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
+    u_char *used)
+{
+    u_char                      *p, *last, *who;
+    ngx_str_t                    path, host;
+    ngx_uint_t                   i, n;
+    ngx_http_itsm_loc_conf_t    *ilcf;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_core_srv_conf_t    *cscf;
+    ngx_http_itsm_connector_t  **conn;
+
+    conn = imcf->connectors.elts;
+    n = 0;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        if ((used[i] & NGX_HTTP_ITSM_LAYOUT_USED)
+            && conn[i]->cooldown
+            && conn[i]->on_repeat != NGX_HTTP_ITSM_ACTION_NONE)
+        {
+            used[i] |= NGX_HTTP_ITSM_LAYOUT_QUEUED;
+        }
+
+        if (used[i] & NGX_HTTP_ITSM_LAYOUT_QUEUED) {
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                       "itsm layout: no connector keeps work for later");
+        return NGX_OK;
+    }
+
+    /* "http://host[:port]/path": the host for the server name, the path */
+
+    p = imcf->replay_url.data + sizeof("http://") - 1;
+    last = imcf->replay_url.data + imcf->replay_url.len;
+
+    host.data = p;
+
+    while (p < last && *p != '/') {
+        p++;
+    }
+
+    host.len = p - host.data;
+
+    path.data = p;
+    path.len = last - p;
+
+    while (path.len && path.data[path.len - 1] == '\0') {
+        path.len--;
+    }
+
+    for (i = 0; i < path.len; i++) {
+        if (path.data[i] == '?') {
+            path.len = i;
+            break;
+        }
+    }
+
+    if (path.len == 0) {
+        ngx_str_set(&path, "/");
+    }
+
+    cscf = ngx_http_itsm_layout_listener(cf, imcf, &host);
+
+    if (cscf == NULL) {
+        return NGX_ERROR;
+    }
+
+    clcf = ngx_http_itsm_layout_find(
+               cscf->ctx->loc_conf[ngx_http_core_module.ctx_index], &path);
+
+    if (clcf == NULL || clcf->handler == NULL
+        || clcf->handler == ngx_http_itsm_handler)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_replay_url \"%V\" reaches the server at %s:%ui, "
+                      "where \"%V\" goes to %s%V%s, not to a location with "
+                      "\"itsm_replay\"; add \"location = %V "
+                      "{ itsm_replay; }\" to that server",
+                      &imcf->replay_url, cscf->file_name, cscf->line, &path,
+                      clcf ? "the location \"" : "no location",
+                      clcf ? &clcf->name : &ngx_http_itsm_layout_empty,
+                      clcf ? "\"" : "",
+                      &path);
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "itsm layout: the replay location \"%V\" is in the "
+                   "server at %s:%ui for \"%V\"", &clcf->name,
+                   cscf->file_name, cscf->line, &imcf->replay_url);
+
+    who = ngx_pnalloc(cf->temp_pool, NGX_MAX_PATH + imcf->replay_url.len
+                                     + clcf->name.len + 128);
+    if (who == NULL) {
+        return NGX_ERROR;
+    }
+
+    ilcf = clcf->loc_conf[ngx_http_itsm_module.ctx_index];
+
+    (void) ngx_sprintf(who, "the replay location \"%V\" at %s:%ui "
+                       "(itsm_replay_url \"%V\")%Z", &clcf->name,
+                       ilcf->loc_file, ilcf->loc_line, &imcf->replay_url);
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        if (!(used[i] & NGX_HTTP_ITSM_LAYOUT_QUEUED)) {
+            continue;
+        }
+
+        if (ngx_http_itsm_layout_reach(cf, conn[i], cscf, (char *) who)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The server a request to itsm_replay_url lands in: the listening address
+ * (exact, else the wildcard on the same port; a unix socket by its path),
+ * then the server whose server_name is exactly the Host libcurl sends, else
+ * the address's default server.  Wildcard and regex server names are not
+ * followed: keep the replay server the default one of its address.
+ */
+
+static ngx_http_core_srv_conf_t *
+ngx_http_itsm_layout_listener(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
+    ngx_str_t *host)
+{
+    u_char                     *p;
+    in_port_t                   port;
+    ngx_str_t                   name;
+    ngx_url_t                   u;
+    ngx_uint_t                  i, j, k, s;
+    ngx_http_conf_addr_t       *addr, *hit;
+    ngx_http_conf_port_t       *cport;
+    ngx_http_server_name_t     *sn;
+    ngx_http_core_srv_conf_t  **cscfp;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    if (imcf->replay_socket.len) {
+        u.url.len = sizeof("unix:") - 1 + imcf->replay_socket.len;
+        u.url.data = ngx_pnalloc(cf->temp_pool, u.url.len);
+        if (u.url.data == NULL) {
+            return NULL;
+        }
+
+        p = ngx_cpymem(u.url.data, "unix:", sizeof("unix:") - 1);
+        ngx_memcpy(p, imcf->replay_socket.data, imcf->replay_socket.len);
+
+        ngx_str_set(&name, "localhost");
+
+    } else {
+        u.url = *host;
+        u.default_port = 80;
+
+        name = *host;
+
+        p = ngx_strlchr(name.data, name.data + name.len, ':');
+        if (p && name.data[0] != '[') {
+            name.len = p - name.data;
+        }
+    }
+
+    if (ngx_parse_url(cf->temp_pool, &u) != NGX_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "invalid itsm_replay_url \"%V\": %s",
+                      &imcf->replay_url, u.err ? u.err : "bad address");
+        return NULL;
+    }
+
+    hit = NULL;
+
+    for (k = 0; hit == NULL && k < u.naddrs; k++) {
+
+        port = ngx_inet_get_port(u.addrs[k].sockaddr);
+
+        cport = cmcf->ports ? cmcf->ports->elts : NULL;
+
+        for (i = 0; hit == NULL && cmcf->ports && i < cmcf->ports->nelts; i++) {
+
+            if (cport[i].family != u.addrs[k].sockaddr->sa_family
+                || cport[i].port != port)
+            {
+                continue;
+            }
+
+            addr = cport[i].addrs.elts;
+
+            for (j = 0; j < cport[i].addrs.nelts; j++) {
+                if (ngx_cmp_sockaddr(addr[j].opt.sockaddr, addr[j].opt.socklen,
+                                     u.addrs[k].sockaddr, u.addrs[k].socklen,
+                                     1)
+                    == NGX_OK)
+                {
+                    hit = &addr[j];
+                    break;
+                }
+            }
+
+            for (j = 0; hit == NULL && j < cport[i].addrs.nelts; j++) {
+                if (addr[j].opt.wildcard) {
+                    hit = &addr[j];
+                }
+            }
+        }
+    }
+
+    if (hit == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_replay_url \"%V\": no server of this "
+                      "configuration listens on %V, so what waits for a "
+                      "cooldown or a retry would never be delivered; add "
+                      "\"server { listen %V; location = /_itsm/replay "
+                      "{ itsm_replay; } }\" (loopback or a unix socket only)",
+                      &imcf->replay_url,
+                      imcf->replay_socket.len ? &u.url : host,
+                      imcf->replay_socket.len ? &u.url : host);
+        return NULL;
+    }
+
+    cscfp = hit->servers.elts;
+
+    for (s = 0; s < hit->servers.nelts; s++) {
+        sn = cscfp[s]->server_names.elts;
+
+        for (i = 0; i < cscfp[s]->server_names.nelts; i++) {
+#if (NGX_PCRE)
+            if (sn[i].regex) {
+                continue;
+            }
+#endif
+            if (sn[i].name.len == name.len
+                && ngx_strncasecmp(sn[i].name.data, name.data, name.len) == 0)
+            {
+                return cscfp[s];
+            }
+        }
+    }
+
+    return hit->default_server;
+}
+
+
+/*
+ * "who" in "cscf" can deliver through "conn": its own server has the
+ * connector's location, or exactly one server has it.
+ */
+
+static ngx_int_t
+ngx_http_itsm_layout_reach(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_http_core_srv_conf_t *cscf, const char *who)
+{
+    ngx_http_core_srv_conf_t  **s;
+
+    if (ngx_http_itsm_layout_has(conn, cscf)
+        || conn->servers->nelts == 1)
+    {
+        return NGX_OK;
+    }
+
+    s = conn->servers->elts;
+
+    if (conn->servers->nelts == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" (%s:%ui) has its location "
+                      "\"%V\" in no server, so %s cannot deliver through "
+                      "it; add \"location %V/ { internal; proxy_pass ...; }\" "
+                      "to the server at %s:%ui",
+                      &conn->name, conn->file, conn->line, &conn->location,
+                      who, &conn->location, cscf->file_name, cscf->line);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "itsm_connector \"%V\" (%s:%ui): its location \"%V\" is in "
+                  "%ui servers (%s:%ui, %s:%ui%s) but not in the server at "
+                  "%s:%ui of %s, which therefore cannot tell which one to "
+                  "use; put the location in that server too, or keep it in "
+                  "one server only",
+                  &conn->name, conn->file, conn->line, &conn->location,
+                  conn->servers->nelts, s[0]->file_name, s[0]->line,
+                  s[1]->file_name, s[1]->line,
+                  conn->servers->nelts > 2 ? ", ..." : "",
+                  cscf->file_name, cscf->line, who);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_uint_t
+ngx_http_itsm_layout_has(ngx_http_itsm_connector_t *conn,
+    ngx_http_core_srv_conf_t *cscf)
+{
+    ngx_uint_t                  i;
+    ngx_http_core_srv_conf_t  **s;
+
+    s = conn->servers->elts;
+
+    for (i = 0; i < conn->servers->nelts; i++) {
+        if (s[i] == cscf) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
