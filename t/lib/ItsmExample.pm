@@ -50,6 +50,11 @@ package ItsmExample;
 # line flag, not a change of the file) as this process's child, so it is
 # reaped here and never becomes the zombie TESTING.md warns about; its
 # workers are the master's children and are reaped by it.
+#
+# TEST_NGINX_USE_VALGRIND=1 (util/test.sh valgrind) runs the master and its
+# workers under valgrind's memcheck with ./valgrind.suppress; stop() prints
+# what it found on stderr (where util/valgrind-check reads it) and fails a
+# test when it found an error or a definite leak.
 
 use strict;
 use warnings;
@@ -286,9 +291,21 @@ sub test {
     return ($? == 0, $out);
 }
 
+sub valgrind {
+    my ($self) = @_;
+    my $v = $ENV{TEST_NGINX_USE_VALGRIND} or return ();
+    my $supp = "$Root/valgrind.suppress";
+    return ('valgrind', '-q', "--log-file=$self->{dir}/logs/valgrind.%p.log",
+            $v =~ /^\d+$/
+            ? ('--tool=memcheck', '--leak-check=full', '--show-possibly-lost=no',
+               '--errors-for-leak-kinds=definite', '--num-callers=50',
+               '--keep-debuginfo=yes', (-f $supp ? "--suppressions=$supp" : ()))
+            : split(' ', $v));
+}
+
 sub start {
     my ($self) = @_;
-    my @cmd = $self->command;
+    my @cmd = ($self->valgrind, $self->command);
 
     my $pid = fork() // die "fork: $!\n";
     if ($pid == 0) {
@@ -303,7 +320,7 @@ sub start {
 
     for my $p (values %{$self->{ports}}) {
         my $up = 0;
-        for (1 .. 200) {
+        for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 1200 : 200)) {
             if (waitpid($pid, WNOHANG) == $pid) {
                 delete $Running{$pid};
                 $self->{pid} = undef;
@@ -354,7 +371,7 @@ sub stop {
     # graceful first (QUIT), then TERM, then KILL
     for my $sig (qw(QUIT TERM KILL)) {
         kill $sig, $pid;
-        for (1 .. 200) {
+        for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 1200 : 200)) {
             last if waitpid($pid, WNOHANG) == $pid;
             sleep 0.05;
         }
@@ -366,6 +383,27 @@ sub stop {
 
     delete $Running{$pid};
     $self->{pid} = undef;
+
+    $self->valgrind_report if $ENV{TEST_NGINX_USE_VALGRIND};
+}
+
+sub valgrind_report {
+    my ($self) = @_;
+    my $found = '';
+
+    opendir(my $dh, "$self->{dir}/logs") or return;
+    for my $f (sort grep { /^valgrind\.\d+\.log$/ } readdir $dh) {
+        my $log = slurp("$self->{dir}/logs/$f");
+        next unless length $log;
+        print STDERR $log;
+        $found .= $log if $log =~ /^==\d+==\s+(?:Invalid |Mismatched free|Conditional jump|Use of uninitialised|Syscall param|Source and destination|.*definitely lost in loss record|definitely lost: [1-9])/m;
+    }
+    closedir $dh;
+
+    if (Test::More->can('ok')) {
+        Test::More::ok(!$found, "examples/$self->{name}: valgrind found "
+                                . "nothing");
+    }
 }
 
 sub reload {
