@@ -103,8 +103,66 @@ sub held_comment_arrives {
     held_comment_arrives($ex, 'ITSM location in the replay server');
 }
 
+{
+    # the same, through a rewrite: the subrequest's next lookup starts from
+    # its server again (ngx_http_core_post_rewrite_phase), the replay
+    # server's, for the alert server's requests too
+    my $ex = example(edit => sub {
+        my $block = itsm_block($_);
+        s/\Q$block\E//;
+        (my $real = $block) =~ s{location /_itsm/rt/ \{}{location /_itsm/rt-real/ \{};
+        $real =~ s/^\s+//;
+        s{(location = /_itsm/replay \{)}{location /_itsm/rt/ { internal; rewrite ^/_itsm/rt/(.*)\$ /_itsm/rt-real/\$1 last; }\n        $real\n        $1};
+    });
+
+    my ($ok, $out) = $ex->test;
+    ok($ok, 'the ITSM location in the replay server, through a rewrite, '
+            . 'passes nginx -t') or diag($out);
+    held_comment_arrives($ex, 'ITSM location behind a rewrite');
+}
+
+{
+    # the ITSM location as a regular expression, marked internal
+    my $ex = example(edit => sub {
+        s{location /_itsm/rt/ \{}{location ~ ^/_itsm/rt/ \{};
+        s{(proxy_pass\s+http://rt\.example\.com)/;}{$1;};
+    });
+
+    my ($ok, $out) = $ex->test;
+    ok($ok, 'an internal regex ITSM location passes nginx -t') or diag($out);
+    held_comment_arrives($ex, 'internal regex ITSM location');
+}
+
+{
+    # a regex location of the site that would take the create's path, and
+    # the ITSM location that keeps it with "^~"
+    my $ex = example(edit => sub {
+        s{(location /_itsm/rt/ \{)}{location ~ /ticket\$ { return 403; }\n        location ^~ /_itsm/rt/ \{};
+    });
+
+    my ($ok, $out) = $ex->test;
+    ok($ok, 'a "^~" ITSM location before a regex of the site passes nginx -t')
+        or diag($out);
+}
+
 
 # ---- layouts that nginx -t refuses ----------------------------------------
+
+{
+    # a regex location of the site takes the create's path away from the
+    # ITSM location (a plain prefix: regexes win over it)
+    my $ex = example(edit => sub {
+        s{(location /_itsm/rt/ \{)}{location ~ /ticket\$ { return 403; }\n        $1};
+    });
+
+    my $t = $ex->text;
+    my $conf = quotemeta $ex->conf;
+    my $conn = line_of($t, qr/^\s*itsm_connector rt \{/);
+    my $s1 = server_of($t, line_of($t, qr/^\s*server_name\s+alerts;/));
+
+    refused($ex, qr/itsm_connector "rt" \($conf:$conn\): in the server at $conf:$s1 the path of its create \("\/_itsm\/rt\/REST\/2\.0\/ticket"\) goes to the location "\/ticket\$", not to the connector's location "\/_itsm\/rt", while its other paths do/,
+            'a regex of the site that takes the create\'s path');
+}
 
 sub refused {
     my ($ex, $re, $what) = @_;
