@@ -37,6 +37,10 @@ typedef struct {
 } ngx_http_itsm_layout_walk_t;
 
 
+/* the paths of a connector: its actions, their lookups, its find */
+#define NGX_HTTP_ITSM_LAYOUT_NPATHS  (2 * NGX_HTTP_ITSM_NACTIONS + 1)
+
+
 /* how the endpoints use a connector */
 #define NGX_HTTP_ITSM_LAYOUT_USED    1
 #define NGX_HTTP_ITSM_LAYOUT_QUEUED  2   /* work can wait for a replay: an
@@ -46,6 +50,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_itsm_layout_servers(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn);
+static ngx_http_itsm_action_t *ngx_http_itsm_layout_path(
+    ngx_http_itsm_connector_t *conn, ngx_uint_t a, const char **kind,
+    ngx_str_t **name);
 static ngx_int_t ngx_http_itsm_layout_action(ngx_conf_t *cf,
     ngx_http_core_srv_conf_t *cscf, ngx_http_itsm_connector_t *conn,
     ngx_http_itsm_action_t *action, ngx_str_t *uri,
@@ -182,8 +189,10 @@ ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
     ngx_str_t                    uri, bad_uri;
     ngx_int_t                    rc;
     ngx_uint_t                   i, a, n, total, bad;
-    ngx_http_itsm_action_t      *action, *bad_action;
+    ngx_http_itsm_action_t      *action;
     ngx_http_core_loc_conf_t    *found, *bad_found;
+    ngx_str_t                   *name;
+    const char                  *kind;
     ngx_http_core_srv_conf_t   **cscfp, **s;
     ngx_http_core_main_conf_t   *cmcf;
 
@@ -201,18 +210,13 @@ ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
 
         n = 0;
         total = 0;
-        bad = NGX_HTTP_ITSM_NACTIONS;
-        bad_action = NULL;
+        bad = NGX_HTTP_ITSM_LAYOUT_NPATHS;
         bad_found = NULL;
         ngx_str_null(&bad_uri);
 
-        for (a = 0; a < 2 * NGX_HTTP_ITSM_NACTIONS; a++) {
+        for (a = 0; a < NGX_HTTP_ITSM_LAYOUT_NPATHS; a++) {
 
-            action = (a < NGX_HTTP_ITSM_NACTIONS)
-                     ? conn->actions[a]
-                     : (conn->lookups[a - NGX_HTTP_ITSM_NACTIONS]
-                        ? &conn->lookups[a - NGX_HTTP_ITSM_NACTIONS]->request
-                        : NULL);
+            action = ngx_http_itsm_layout_path(conn, a, NULL, NULL);
 
             if (action == NULL) {
                 continue;
@@ -229,9 +233,8 @@ ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
             if (rc == NGX_OK) {
                 n++;
 
-            } else if (bad_action == NULL) {
-                bad = a % NGX_HTTP_ITSM_NACTIONS;
-                bad_action = action;
+            } else if (bad == NGX_HTTP_ITSM_LAYOUT_NPATHS) {
+                bad = a;
                 bad_found = found;
                 bad_uri = uri;
             }
@@ -247,6 +250,8 @@ ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
         }
 
         if (n < total) {
+            (void) ngx_http_itsm_layout_path(conn, bad, &kind, &name);
+
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "itsm_connector \"%V\" (%s:%ui): in the server at "
                           "%s:%ui the path of its %s%V (\"%V\") goes to "
@@ -255,8 +260,7 @@ ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
                           "location that takes every path under \"%V/\"",
                           &conn->name, conn->file, conn->line,
                           cscfp[i]->file_name, cscfp[i]->line,
-                          (bad_action == conn->actions[bad]) ? "" : "lookup ",
-                          &ngx_http_itsm_action_names[bad], &bad_uri,
+                          kind, name, &bad_uri,
                           bad_found ? "the location \"" : "no location (a "
                                                           "static file)",
                           bad_found ? &bad_found->name
@@ -275,6 +279,36 @@ ngx_http_itsm_layout_servers(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The paths a connector sends requests to: its actions (0 ..), the lookups
+ * before them (NGX_HTTP_ITSM_NACTIONS ..), its find; NULL: not declared.
+ */
+
+static ngx_http_itsm_action_t *
+ngx_http_itsm_layout_path(ngx_http_itsm_connector_t *conn, ngx_uint_t a,
+    const char **kind, ngx_str_t **name)
+{
+    if (kind) {
+        *kind = (a < NGX_HTTP_ITSM_NACTIONS) ? ""
+                : (a < 2 * NGX_HTTP_ITSM_NACTIONS) ? "lookup " : "find";
+        *name = (a < 2 * NGX_HTTP_ITSM_NACTIONS)
+                ? &ngx_http_itsm_action_names[a % NGX_HTTP_ITSM_NACTIONS]
+                : &ngx_http_itsm_layout_empty;
+    }
+
+    if (a < NGX_HTTP_ITSM_NACTIONS) {
+        return conn->actions[a];
+    }
+
+    if (a < 2 * NGX_HTTP_ITSM_NACTIONS) {
+        a -= NGX_HTTP_ITSM_NACTIONS;
+        return conn->lookups[a] ? &conn->lookups[a]->request : NULL;
+    }
+
+    return conn->find ? &conn->find->request : NULL;
 }
 
 
