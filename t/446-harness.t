@@ -72,7 +72,24 @@ is($J->encode($J->decode($r->{content})->{items}),
    '[{"Status":"resolved","_url":"' . $base . '/REST/2.0/ticket/1","id":"1","type":"ticket"}]',
    'rt: search by custom field, with fields');
 
-is($fake->count('rt'), 1, 'rt: one ticket');
+# the presets' find: the newest active ticket with the key
+req(POST => "$base/REST/2.0/ticket",
+    '{"Queue":"General","Subject":"again","CustomFields":{"AlertKey":"k1"}}',
+    %RT);
+$q = "'CF.{AlertKey}'='k1' AND Status='__Active__'";
+($qe = $q) =~ s/([^A-Za-z0-9])/sprintf('%%%02X', ord $1)/ge;
+$r = req(GET => "$base/REST/2.0/tickets?query=$qe&orderby=Created&order=DESC"
+         . "&per_page=1", undef, %RT);
+is(join(',', map { $_->{id} } @{$J->decode($r->{content})->{items}}), '2',
+   'rt: search: __Active__, newest first, one per page');
+$q = "'CF.{AlertKey}'='k1' AND Status='__Inactive__'";
+($qe = $q) =~ s/([^A-Za-z0-9])/sprintf('%%%02X', ord $1)/ge;
+$r = req(GET => "$base/REST/2.0/tickets?query=$qe", undef, %RT);
+is(join(',', map { $_->{id} } @{$J->decode($r->{content})->{items}}), '1',
+   'rt: search: __Inactive__');
+req(PUT => "$base/REST/2.0/ticket/2", '{"Status":"resolved"}', %RT);
+
+is($fake->count('rt'), 2, 'rt: two tickets');
 is($fake->tickets('rt')->[0]{Status}, 'resolved', 'rt: its state');
 
 # ---- faults -----------------------------------------------------------------
@@ -162,6 +179,14 @@ $r = req(GET => "$base/rest/api/3/search/jql?jql="
 is(scalar @{$J->decode($r->{content})->{issues}}, 0,
    'jira: done after the transition');
 
+req(POST => "$base/rest/api/3/issue",
+    '{"fields":{"project":{"key":"OPS"},"summary":"t","labels":["alert-k7"]}}');
+$r = req(GET => "$base/rest/api/3/search/jql?jql="
+         . 'labels%20%3D%20%22alert-k7%22%20ORDER%20BY%20created%20DESC'
+         . '&fields=key&maxResults=1');
+is(join(',', map { $_->{key} } @{$J->decode($r->{content})->{issues}}),
+   'OPS-2', 'jira: ORDER BY ... DESC and maxResults');
+
 req(POST => "$base/api/now/table/incident",
     '{"short_description":"s","correlation_id":"k7"}');
 $r = req(GET => "$base/api/now/table/incident?sysparm_query="
@@ -180,6 +205,13 @@ req(POST => "$base/issues.json",
 $r = req(GET => "$base/issues.json?cf_4=k7&status_id=open");
 is($J->decode($r->{content})->{total_count}, 1,
    'redmine: by custom field');
+req(POST => "$base/issues.json",
+    '{"issue":{"project_id":"1","subject":"s2","description":"key: k7",'
+    . '"custom_fields":[{"id":4,"value":"k7"}]}}');
+$r = req(GET => "$base/issues.json?cf_4=k7&description=~k7&status_id=open"
+         . "&sort=id:desc&limit=1");
+is(join(',', map { $_->{id} } @{$J->decode($r->{content})->{issues}}), '2',
+   'redmine: description=~, newest first, limit');
 
 my $pd = '{"routing_key":"R0123456789abcdef0123456789abcde","event_action":'
        . '"trigger","dedup_key":"k7","payload":{"summary":"s","source":"h",'

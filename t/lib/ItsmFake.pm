@@ -11,12 +11,14 @@ package ItsmFake;
 #   rt         Request Tracker REST 2: POST /REST/2.0/ticket, GET|PUT
 #              /REST/2.0/ticket/N, POST .../N/comment|correspond, GET
 #              .../N/history, GET /REST/2.0/tickets?query=TicketSQL
-#              (=, !=, LIKE, NOT LIKE, AND, OR, parentheses; Status,
-#              Subject, Queue, id, Priority, CF.{Name})
+#              (=, !=, LIKE, NOT LIKE, AND, OR, parentheses; Status
+#              with __Active__ and __Inactive__, Subject, Queue, id,
+#              Priority, CF.{Name}; order=DESC, per_page)
 #   jira       Jira Cloud v3: POST /rest/api/3/issue, GET|PUT .../issue/KEY,
 #              POST .../KEY/comment, GET|POST .../KEY/transitions,
 #              GET /rest/api/3/search/jql?jql=... (=, !=, ~, !~, in, not
-#              in, is EMPTY, AND, OR, parentheses, ORDER BY ignored)
+#              in, is EMPTY, AND, OR, parentheses; ORDER BY ... DESC
+#              reverses; maxResults)
 #   jsm        Jira Service Management: POST /rest/servicedeskapi/request,
 #              .../request/KEY/comment, GET|POST .../request/KEY/transition
 #              (the same issues as jira: JSM issues are Jira issues)
@@ -30,6 +32,7 @@ package ItsmFake;
 #              ?identifierType=id|alias|tiny; GET /v2/alerts/requests/RID
 #   redmine    POST /issues.json, GET|PUT /issues/N.json (notes become
 #              journals), GET /issues.json?cf_N=..&status_id=open|closed|*
+#              &subject=~..&description=~..&sort=id:desc&limit=N
 #   pagerduty  POST /v2/enqueue: trigger (a new alert unless one with the
 #              dedup_key is open), acknowledge, resolve
 #   slack      POST /services/T.../B.../SECRET: "ok"
@@ -1020,9 +1023,11 @@ sub rt_search {
 
     my @fields = grep { length } split /,/, ($req->{params}{fields} // '');
     my @found;
+    my @all = @{$self->tickets('rt')};
+    @all = reverse @all if uc($req->{params}{order} // '') eq 'DESC';
 
-    for my $t (@{$self->tickets('rt')}) {
-        next unless sql_eval($cond, sub { rt_field($t, $_[0]) });
+    for my $t (@all) {
+        next unless sql_eval($cond, sub { rt_field($t, @_) });
         my $item = {type => 'ticket', id => "$t->{id}",
                     _url => rt_url($req, "ticket/$t->{id}")};
         $item->{$_} = rt_field($t, $_) for @fields;
@@ -1038,7 +1043,7 @@ sub rt_search {
 }
 
 sub rt_field {
-    my ($t, $name) = @_;
+    my ($t, $name, undef, $want) = @_;
 
     if ($name =~ /^CF\.\{(.+)\}$/i || $name =~ /^CF\.(\w+)$/i
         || $name =~ /^CustomField\.\{(.+)\}$/i)
@@ -1048,6 +1053,15 @@ sub rt_field {
 
     return $t->{id} if lc $name eq 'id';
     return $t->{Queue} if lc $name eq 'queue';
+
+    # RT's pseudo-statuses: Status = '__Active__' / '__Inactive__'
+    if (lc $name eq 'status' && defined $want
+        && $want =~ /^__(Active|Inactive)__$/)
+    {
+        my $which = $1;
+        my $active = $t->{Status} =~ /^(?:new|open|stalled)$/ ? 1 : 0;
+        return ($which eq 'Active' ? 1 : 0) == $active ? $want : $t->{Status};
+    }
 
     for (qw(Subject Status Priority Owner)) {
         return $t->{$_} if lc $name eq lc $_;
@@ -1436,11 +1450,14 @@ sub jira_search {
         if $@ || !$cond;
 
     my @issues;
-    for my $issue (sort { $a->{id} <=> $b->{id} }
-                   values %{$self->{s}{jira}{issues}})
-    {
+    my @all = sort { $a->{id} <=> $b->{id} } values %{$self->{s}{jira}{issues}};
+    @all = reverse @all if $jql =~ /\bORDER\s+BY\s+\w+\s+DESC\b/i;
+
+    for my $issue (@all) {
         next unless sql_eval($cond, sub { jira_field($issue, $_[0]) });
         push @issues, jira_json($issue);
+        last if $req->{params}{maxResults}
+                && @issues >= $req->{params}{maxResults};
     }
 
     return (200, {}, {issues => \@issues, isLast => JSON::PP::true});
@@ -1894,8 +1911,10 @@ sub rm_list {
     my $p = $req->{params};
     my $st = $p->{status_id} // 'open';
     my @r;
+    my @all = @{$self->tickets('redmine')};
+    @all = reverse @all if ($p->{sort} // '') =~ /:desc$/;
 
-    for my $issue (@{$self->tickets('redmine')}) {
+    for my $issue (@all) {
         my $closed = $issue->{status_id} == 5 || $issue->{status_id} == 6;
         next if $st eq 'open' && $closed;
         next if $st eq 'closed' && !$closed;
@@ -1908,7 +1927,15 @@ sub rm_list {
             my ($n) = $k =~ /(\d+)/;
             $ok = 0 unless ($issue->{cf}{$n} // '') eq $p->{$k};
         }
+        # "~text": contains (Redmine's filter operator)
+        for my $k (qw(subject description)) {
+            next unless defined $p->{$k};
+            my ($op, $v) = $p->{$k} =~ /^(~?)(.*)$/s;
+            my $g = $issue->{$k} // '';
+            $ok = 0 unless $op ? index($g, $v) >= 0 : $g eq $v;
+        }
         push @r, rm_json($issue) if $ok;
+        last if $p->{limit} && @r >= $p->{limit};
     }
 
     return (200, {}, {issues => \@r, total_count => scalar @r, offset => 0,
