@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -30,6 +31,14 @@ ItsmExampleFlow::run(
                         qq(proxy_set_header Authorization "$Token";)]],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "$_[0]" },
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
+                     . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
+                     . "&orderby=Created&order=DESC&per_page=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
@@ -38,7 +47,8 @@ ItsmExampleFlow::run(
                       . '","Priority":"100","Content":"/var is 98% full\n\n'
                       . 'Severity: critical\nResource: db-' . $k
                       . '\nSource: generic\nAlert key: disk-db' . $k
-                      . '\nLink: ","ContentType":"text/plain"}'};
+                      . '\nLink: ","ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
+                      . sha256_hex($a->{key}) . '"}}'};
     },
     held => sub {
         my ($a, $k, $ticket) = @_;

@@ -11,6 +11,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -34,6 +35,14 @@ ItsmExampleFlow::run(
                         qq(proxy_set_header Authorization "$Auth";)]],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "OPS-$_[0]" },
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/rest/api/3/search/jql?jql=labels%20%3D%20%22itsm-$sha"
+                     . "%22%20AND%20statusCategory%20%21%3D%20Done%20ORDER%20BY"
+                     . "%20created%20DESC&fields=key&maxResults=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/rest/api/3/issue', status => 201,
@@ -41,7 +50,8 @@ ItsmExampleFlow::run(
                 body => '{"fields":{"project":{"key":"OPS"},"issuetype":'
                       . '{"name":"Task"},"summary":"Disk full on db-' . $k
                       . '","priority":{"name":"Highest"},"labels":["alert",'
-                      . '"alert-source-generic"],"description":{"type":"doc",'
+                      . '"alert-source-generic","itsm-' . sha256_hex($a->{key})
+                      . '"],"description":{"type":"doc",'
                       . '"version":1,"content":['
                       . para(text('Description: /var is 98% full')) . ','
                       . '{"type":"bulletList","content":['

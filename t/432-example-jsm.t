@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -31,6 +32,14 @@ ItsmExampleFlow::run(
                         qq(proxy_set_header Authorization "$Auth";)]],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "ITS-$_[0]" },
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/rest/api/3/search/jql?jql=labels%20%3D%20%22itsm-$sha"
+                     . "%22%20AND%20statusCategory%20%21%3D%20Done%20ORDER%20BY"
+                     . "%20created%20DESC&fields=key&maxResults=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/rest/servicedeskapi/request',
@@ -40,7 +49,8 @@ ItsmExampleFlow::run(
                       . '","description":"/var is 98% full\n\nSeverity: '
                       . 'critical\nResource: db-' . $k . '\nSource: generic\n'
                       . 'Alert key: disk-db' . $k . '","priority":{"name":'
-                      . '"Highest"}}}'};
+                      . '"Highest"},"labels":["itsm-' . sha256_hex($a->{key})
+                      . '"]}}'};
     },
     held => sub {
         my ($a, $k, $ticket) = @_;

@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -36,6 +37,14 @@ ItsmExampleFlow::run(
                         qq(proxy_set_header Authorization "$Auth";)]],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => \&sys_id,
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/api/now/table/incident?sysparm_query=correlation_id"
+                     . "%3D$sha%5Eactive%3Dtrue%5EORDERBYDESCsys_created_on"
+                     . "&sysparm_fields=sys_id&sysparm_limit=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => "/api/now/table/incident$Fields",
@@ -45,7 +54,7 @@ ItsmExampleFlow::run(
                       . 'critical\nResource: db-' . $k . '\nSource: generic\n'
                       . 'Alert key: disk-db' . $k . '","impact":"1","urgency":'
                       . '"1","category":"software","assignment_group":"",'
-                      . '"caller_id":"","correlation_id":"disk-db' . $k
+                      . '"caller_id":"","correlation_id":"' . sha256_hex($a->{key})
                       . '","correlation_display":"ngx_itsm_module"}'};
     },
     held => sub {

@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -31,6 +32,13 @@ ItsmExampleFlow::run(
                         "proxy_set_header X-Redmine-API-Key $Key;"]],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "$_[0]" },
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/issues.json?cf_1=$sha&description=~$sha"
+                     . "&status_id=open&sort=id:desc&limit=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/issues.json', status => 201,
@@ -39,7 +47,9 @@ ItsmExampleFlow::run(
                       . '"priority_id":"5","subject":"Disk full on db-' . $k
                       . '","description":"/var is 98% full\n\nSeverity: '
                       . 'critical\nResource: db-' . $k . '\nSource: generic\n'
-                      . 'Alert key: disk-db' . $k . '\nLink: "}}'};
+                      . 'Alert key: disk-db' . $k . '\nLink: \nITSM key: '
+                      . sha256_hex($a->{key}) . '","custom_fields":[{"id":"1",'
+                      . '"value":"' . sha256_hex($a->{key}) . '"}]}}'};
     },
     held => sub {
         my ($a, $k, $ticket) = @_;

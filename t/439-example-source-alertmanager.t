@@ -15,6 +15,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -60,6 +61,14 @@ ItsmExampleFlow::run(
     files => {'etc/itsm/alertmanager.tokens' => "# rotated 2026-11\n$Bearer\n"},
     alert => \&alert,
     ticket => sub { "$_[0]" },
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
+                     . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
+                     . "&orderby=Created&order=DESC&per_page=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
@@ -73,7 +82,8 @@ ItsmExampleFlow::run(
                       . 'http://prometheus.example.com/graph?g0.expr=disk\n'
                       . 'Alertmanager: http://alertmanager.example.com:9093\n'
                       . 'Alert key (fingerprint): f00d0000000000d' . $k . '",'
-                      . '"ContentType":"text/plain"}'};
+                      . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
+                      . sha256_hex($a->{key}) . '"}}'};
     },
     held => sub {
         my ($a, $k, $ticket) = @_;

@@ -14,7 +14,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Digest::SHA qw(hmac_sha256_hex);
+use Digest::SHA qw(hmac_sha256_hex sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
@@ -24,6 +24,8 @@ my $Secret = 'grafana-test-secret-3e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b';
 my %Headers = (Authorization => $Token, 'Content-Type' => 'application/json',
                Accept => 'application/json', Host => 'rt.example.com');
 
+# "values" holds 0.75, a number a double holds exactly: 0.98 comes out of
+# "{{ /values }}" as 0.97999999999999998 (jansson's 17 digits)
 sub payload {
     my ($k, $v) = @_;
     my $desc = $v == 1 ? '/var is 98% full' : '/var is 99% full';
@@ -67,6 +69,14 @@ ItsmExampleFlow::run(
                  "secret=$Secret"]],
     alert => \&alert,
     ticket => sub { "$_[0]" },
+    find => sub {
+        my ($a) = @_;
+        my $sha = sha256_hex($a->{key});
+        return {method => 'GET', status => 200,
+                uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
+                     . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
+                     . "&orderby=Created&order=DESC&per_page=1"};
+    },
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
@@ -80,7 +90,8 @@ ItsmExampleFlow::run(
                       . 'grafana/disk/view\nSilence: http://grafana.example.com/'
                       . 'alerting/silence/new\nDashboard: \nAlert key '
                       . '(fingerprint): 9a0b00000000000' . $k . '",'
-                      . '"ContentType":"text/plain"}'};
+                      . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
+                      . sha256_hex($a->{key}) . '"}}'};
     },
     held => sub {
         my ($a, $k, $ticket) = @_;

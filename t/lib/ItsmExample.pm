@@ -318,7 +318,10 @@ sub start {
     $self->{ppid} = $$;
     $Running{$pid} = $self;
 
-    for my $p (values %{$self->{ports}}) {
+    # the ports still listened on once the test's edits are made
+    for my $p (grep { $self->{text} =~ /^[ \t]*listen[ \t]+\S*:$_\b/m }
+               values %{$self->{ports}})
+    {
         my $up = 0;
         for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 1200 : 200)) {
             if (waitpid($pid, WNOHANG) == $pid) {
