@@ -25,7 +25,8 @@
  * runs, to the one server that has them.  "nginx -t" refuses any layout in
  * which an alert endpoint or the replay location cannot reach a
  * connector's location that way: the location is in no server, or it is
- * in several but not in the requester's own (ambiguous).
+ * in several but not in the requester's own (ambiguous).  It warns when
+ * itsm_replay_url leads to no replay location of this configuration.
  */
 
 
@@ -72,8 +73,9 @@ static ngx_int_t ngx_http_itsm_layout_endpoint(ngx_http_itsm_layout_walk_t *w,
     ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_itsm_layout_replay(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf, u_char *used);
-static ngx_http_core_srv_conf_t *ngx_http_itsm_layout_listener(
-    ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf, ngx_str_t *host);
+static ngx_int_t ngx_http_itsm_layout_listener(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf, ngx_str_t *host,
+    ngx_http_core_srv_conf_t **cscf);
 static ngx_int_t ngx_http_itsm_layout_reach(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_http_core_srv_conf_t *cscf,
     const char *who);
@@ -656,6 +658,7 @@ ngx_http_itsm_layout_replay(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
     u_char *used)
 {
     u_char                      *p, *last, *who;
+    ngx_int_t                    rc;
     ngx_str_t                    path, host;
     ngx_uint_t                   i, n;
     ngx_http_itsm_loc_conf_t    *ilcf;
@@ -717,10 +720,10 @@ ngx_http_itsm_layout_replay(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
         ngx_str_set(&path, "/");
     }
 
-    cscf = ngx_http_itsm_layout_listener(cf, imcf, &host);
+    rc = ngx_http_itsm_layout_listener(cf, imcf, &host, &cscf);
 
-    if (cscf == NULL) {
-        return NGX_ERROR;
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
 
     clcf = ngx_http_itsm_layout_find(
@@ -729,17 +732,22 @@ ngx_http_itsm_layout_replay(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
     if (clcf == NULL || clcf->handler == NULL
         || clcf->handler == ngx_http_itsm_handler)
     {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+        /* a warning, not a refusal: the replay URL may lead through
+         * something this configuration does not show; what waits is kept
+         * and becomes a dead letter, with the replay's answer logged */
+
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "itsm_replay_url \"%V\" reaches the server at %s:%ui, "
                       "where \"%V\" goes to %s%V%s, not to a location with "
-                      "\"itsm_replay\"; add \"location = %V "
+                      "\"itsm_replay\": held and queued deliveries will end "
+                      "as dead letters; add \"location = %V "
                       "{ itsm_replay; }\" to that server",
                       &imcf->replay_url, cscf->file_name, cscf->line, &path,
                       clcf ? "the location \"" : "no location",
                       clcf ? &clcf->name : &ngx_http_itsm_layout_empty,
                       clcf ? "\"" : "",
                       &path);
-        return NGX_ERROR;
+        return NGX_OK;
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, cf->log, 0,
@@ -784,9 +792,9 @@ ngx_http_itsm_layout_replay(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
  * followed: keep the replay server the default one of its address.
  */
 
-static ngx_http_core_srv_conf_t *
+static ngx_int_t
 ngx_http_itsm_layout_listener(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
-    ngx_str_t *host)
+    ngx_str_t *host, ngx_http_core_srv_conf_t **cscf)
 {
     u_char                     *p;
     in_port_t                   port;
@@ -807,7 +815,7 @@ ngx_http_itsm_layout_listener(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
         u.url.len = sizeof("unix:") - 1 + imcf->replay_socket.len;
         u.url.data = ngx_pnalloc(cf->temp_pool, u.url.len);
         if (u.url.data == NULL) {
-            return NULL;
+            return NGX_ERROR;
         }
 
         p = ngx_cpymem(u.url.data, "unix:", sizeof("unix:") - 1);
@@ -831,7 +839,7 @@ ngx_http_itsm_layout_listener(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "invalid itsm_replay_url \"%V\": %s",
                       &imcf->replay_url, u.err ? u.err : "bad address");
-        return NULL;
+        return NGX_ERROR;
     }
 
     hit = NULL;
@@ -872,16 +880,19 @@ ngx_http_itsm_layout_listener(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
     }
 
     if (hit == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+        /* a warning: the address may be served by something else that
+         * forwards to this nginx */
+
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                       "itsm_replay_url \"%V\": no server of this "
                       "configuration listens on %V, so what waits for a "
-                      "cooldown or a retry would never be delivered; add "
+                      "cooldown or a retry would end as a dead letter; add "
                       "\"server { listen %V; location = /_itsm/replay "
                       "{ itsm_replay; } }\" (loopback or a unix socket only)",
                       &imcf->replay_url,
                       imcf->replay_socket.len ? &u.url : host,
                       imcf->replay_socket.len ? &u.url : host);
-        return NULL;
+        return NGX_DECLINED;
     }
 
     cscfp = hit->servers.elts;
@@ -898,12 +909,15 @@ ngx_http_itsm_layout_listener(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
             if (sn[i].name.len == name.len
                 && ngx_strncasecmp(sn[i].name.data, name.data, name.len) == 0)
             {
-                return cscfp[s];
+                *cscf = cscfp[s];
+                return NGX_OK;
             }
         }
     }
 
-    return hit->default_server;
+    *cscf = hit->default_server;
+
+    return NGX_OK;
 }
 
 
