@@ -134,12 +134,16 @@ ngx_http_itsm_queue_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_sprintf(imcf->replay_url.data, "http://localhost%*s%Z",
                     (size_t) (last - p - 1), p + 1);
 
-        imcf->replay_socket.data = ngx_pstrdup(cf->pool, &imcf->replay_socket);
-        if (imcf->replay_socket.data == NULL) {
+        /* curl wants the path as a C string: a copy with its zero */
+
+        p = ngx_pnalloc(cf->pool, imcf->replay_socket.len + 1);
+        if (p == NULL) {
             return NGX_CONF_ERROR;
         }
 
-        imcf->replay_socket.data[imcf->replay_socket.len] = '\0';
+        ngx_memcpy(p, imcf->replay_socket.data, imcf->replay_socket.len);
+        p[imcf->replay_socket.len] = '\0';
+        imcf->replay_socket.data = p;
 
         return NGX_CONF_OK;
     }
@@ -297,12 +301,14 @@ ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
         return NGX_ERROR;
     }
 
-    /* notes only for a connector that can comment: only a comment
-     * carries them */
+    /* notes only for a repeat held in a cooldown (an alert queued because
+     * the ITSM is down is sent whole by the action it waits for), and only
+     * for a connector that can comment: only a comment carries them */
 
     ngx_http_itsm_queue_note_text(alert, &note);
 
-    if (note.len && ctx->connector->actions[NGX_HTTP_ITSM_ACTION_COMMENT]
+    if (note.len && ctx->plan.coalesce
+        && ctx->connector->actions[NGX_HTTP_ITSM_ACTION_COMMENT]
         && !ngx_http_itsm_queue_has_note(notes, &note))
     {
         if (json_array_size(notes) >= NGX_HTTP_ITSM_QUEUE_NOTES_MAX) {
