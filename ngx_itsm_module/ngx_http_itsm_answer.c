@@ -1,0 +1,482 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * Answers: the result of each alert and connector, the ticket id read from
+ * a create's answer, the failure answers (the ITSM's own words, the
+ * store's), and the JSON summary the sender gets.
+ */
+
+
+/*
+ * The ticket id at "pointer" in the ITSM's answer: a string of 1 to 64
+ * bytes without control characters, or an integer.  NGX_OK: "id" is set;
+ * NGX_DECLINED: the answer has no value there; NGX_ABORT: the answer or
+ * the value cannot be used; "why" then says so, for the sender and the
+ * log.
+ */
+
+ngx_int_t
+ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
+    ngx_str_t *why)
+{
+    u_char                     *data, *p, *last;
+    size_t                      len;
+    json_t                     *doc, *value;
+    ngx_uint_t                  i;
+    const char                 *wrong;
+    json_error_t                err;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    ngx_str_null(id);
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_ITSM_ERROR_TEXT_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    why->data = p;
+    last = p + NGX_HTTP_ITSM_ERROR_TEXT_MAX;
+
+    if (ctx->truncated) {
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but its "
+                                "answer is larger than max_response (%uz "
+                                "bytes) of connector \"%V\"; the ticket id "
+                                "could not be read", ctx->status,
+                                conn->max_response, &conn->name)
+                   - p;
+        return NGX_ABORT;
+    }
+
+    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    if (data == NULL && len) {
+        return NGX_ERROR;
+    }
+
+    doc = json_loadb((const char *) data, len, 0, &err);
+
+    if (doc == NULL) {
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but not "
+                                "with JSON (%s); the ticket id could not be "
+                                "read", ctx->status, err.text)
+                   - p;
+        return NGX_ABORT;
+    }
+
+    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    value = ngx_http_itsm_json_pointer(doc, pointer);
+
+    if (value == NULL || json_is_null(value)) {
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but its "
+                                "answer has no ticket id at \"%V\" "
+                                "(ticket_id of connector \"%V\")",
+                                ctx->status, pointer, &conn->name)
+                   - p;
+        return NGX_DECLINED;
+    }
+
+    wrong = NULL;
+
+    if (json_is_integer(value)) {
+        id->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (id->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        id->len = ngx_sprintf(id->data, "%L",
+                              (int64_t) json_integer_value(value))
+                  - id->data;
+
+    } else if (!json_is_string(value)) {
+        wrong = "not a string or an integer";
+
+    } else if (json_string_length(value) == 0) {
+        wrong = "empty";
+
+    } else if (json_string_length(value) > NGX_HTTP_ITSM_TICKET_MAX) {
+        wrong = "longer than 64 bytes";
+
+    } else {
+        id->data = (u_char *) json_string_value(value);
+        id->len = json_string_length(value);
+
+        for (i = 0; i < id->len; i++) {
+            if (id->data[i] < 0x20 || id->data[i] == 0x7f) {
+                wrong = "holding control characters";
+                break;
+            }
+        }
+    }
+
+    if (wrong) {
+        ngx_str_null(id);
+        why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but the "
+                                "ticket id at \"%V\" is %s (ticket_id of "
+                                "connector \"%V\")", ctx->status, pointer,
+                                wrong, &conn->name)
+                   - p;
+        return NGX_ABORT;
+    }
+
+    /* the id is ours, whatever becomes of the answer's JSON */
+
+    p = ngx_pnalloc(r->pool, id->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, id->data, id->len);
+    id->data = p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_str_t *ticket)
+{
+    ngx_http_itsm_result_t  *res;
+
+    res = ngx_array_push(&ctx->results);
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
+
+    res->alert = ctx->alert;
+    res->connector = ctx->connector;
+    res->key = ctx->key;
+    res->action = ctx->plan.nsteps ? ctx->plan.steps[ctx->plan.nsteps - 1]
+                                   : NGX_HTTP_ITSM_ACTION_NONE;
+    res->outcome = ctx->plan.outcome;
+    res->reason = ctx->plan.reason;
+
+    if (ticket && ticket->len) {
+        res->ticket_id.data = ngx_pstrdup(r->pool, ticket);
+        if (res->ticket_id.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        res->ticket_id.len = ticket->len;
+    }
+
+    ctx->outcome = ngx_http_itsm_outcome_names[res->outcome];
+    ctx->tpl.ticket_id = res->ticket_id;
+
+    ngx_http_itsm_status_count(r, ctx->conf->source, res->outcome);
+
+    /*
+     * What was pending for the key is superseded by a change sent, by a
+     * replay with nothing left to send, and by a resolved alert (a queued
+     * create or reopen must not come after it); not by a firing duplicate,
+     * which says nothing new and is the path to keep cheap.
+     */
+
+    if (ctx->store
+        && res->outcome != NGX_HTTP_ITSM_OUTCOME_QUEUED
+        && !ctx->plan.coalesce
+        && (ctx->replay || ctx->plan.nsteps
+            || ctx->alert->state == NGX_HTTP_ITSM_RESOLVED))
+    {
+        (void) ngx_http_itsm_queue_supersede(r, ctx);
+    }
+
+    if (ctx->dedup.len) {
+        ngx_http_itsm_answer_t      ans;
+        ngx_http_itsm_main_conf_t  *imcf;
+
+        imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+        ans.action = res->action;
+        ans.outcome = res->outcome;
+        ans.body = ctx->body_hash;
+        ans.ticket = res->ticket_id;
+
+        ngx_http_itsm_zone_answer_put(imcf->zone, &ctx->dedup,
+                                      ctx->conf->dedup_window, &ans);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *data;
+    size_t                      len;
+    json_t                     *body, *text;
+    time_t                      retry;
+    ngx_str_t                   esc;
+    ngx_uint_t                  status, unavailable;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    status = ctx->status;
+
+    unavailable = ngx_http_itsm_handler_unavailable(ctx);
+
+    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    if (data == NULL && len) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->answered) {
+        text = ngx_http_itsm_json_text(r->pool, data, len,
+                                       NGX_HTTP_ITSM_ERROR_TEXT_MAX);
+
+    } else {
+        text = json_string("no answer from the ITSM: the connection was "
+                           "refused, reset or timed out (see the error log)");
+    }
+
+    /* the ITSM's words escaped as JSON: a line break in them cannot
+     * forge a line of the error log */
+
+    esc.len = 0;
+    esc.data = NULL;
+
+    if (text) {
+        esc.len = json_string_length(text);
+        esc.len += ngx_escape_json(NULL, (u_char *) json_string_value(text),
+                                   esc.len);
+        esc.data = ngx_pnalloc(r->pool, esc.len ? esc.len : 1);
+        if (esc.data == NULL) {
+            json_decref(text);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_escape_json(esc.data, (u_char *) json_string_value(text),
+                        json_string_length(text));
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V: the ITSM answered %ui: \"%V\"",
+                  &conn->name, &ngx_http_itsm_action_names[ctx->action],
+                  status, &esc);
+
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    body = json_pack("{s:s, s:s%, s:s%, s:i, s:o*}",
+                     "error", unavailable ? "itsm_unavailable"
+                                          : "itsm_rejected",
+                     "connector", conn->name.data, conn->name.len,
+                     "action", ngx_http_itsm_action_names[ctx->action].data,
+                     ngx_http_itsm_action_names[ctx->action].len,
+                     "itsm_status", (int) status,
+                     "itsm_error", text);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!unavailable) {
+        return ngx_http_itsm_reply_json(r, NGX_HTTP_BAD_GATEWAY, body);
+    }
+
+    retry = ctx->itsm_retry_after ? ctx->itsm_retry_after
+                                  : ctx->conf->retry_after;
+
+    if (ngx_http_itsm_reply_retry_after(r, retry) != NGX_OK) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+
+ngx_int_t
+ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, const char *why)
+{
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    if (ngx_http_itsm_reply_retry_after(r, ctx->conf->retry_after) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "store_unavailable",
+                                     "could not %s the state of key \"%V\" "
+                                     "in the store; try again later",
+                                     why, &ctx->key);
+}
+
+
+static ngx_str_t  ngx_http_itsm_outcome_processed = ngx_string("processed");
+
+
+/*
+ * {"status": "created", "alerts": [{"key": ..., "action": "create",
+ *  "outcome": "created", "connector": "rt", "ticket_id": "20"}]}
+ *
+ * 201 when a ticket was created, 200 otherwise.
+ */
+
+ngx_int_t
+ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *p, *body;
+    size_t                      len;
+    ngx_str_t                  *status_name;
+    ngx_uint_t                  i, status, replayed, queued;
+    ngx_http_itsm_result_t     *res;
+
+    /*
+     * Formatted by hand rather than built with jansson: this answer is on
+     * the path of every duplicate, where an allocation per field shows.
+     */
+
+    res = ctx->results.elts;
+    status = NGX_HTTP_OK;
+    replayed = 0;
+    queued = 0;
+
+    status_name = &ngx_http_itsm_outcome_names[res[0].outcome];
+
+    len = sizeof("{\"status\":\"processed\",\"alerts\":[]}") - 1
+          + status_name->len;
+
+    for (i = 0; i < ctx->results.nelts; i++) {
+        len += sizeof("{\"key\":\"\",\"action\":\"\",\"outcome\":\"\","
+                      "\"connector\":\"\",\"ticket_id\":\"\","
+                      "\"reason\":\"\",\"replayed\":true},") - 1
+               + res[i].key.len + ngx_escape_json(NULL, res[i].key.data,
+                                                  res[i].key.len)
+               + ngx_http_itsm_action_names[res[i].action].len
+               + ngx_http_itsm_outcome_names[res[i].outcome].len
+               + (res[i].connector ? res[i].connector->name.len : 0)
+               + res[i].ticket_id.len
+               + ngx_escape_json(NULL, res[i].ticket_id.data,
+                                 res[i].ticket_id.len)
+               + (res[i].reason ? ngx_strlen(res[i].reason) : 0);
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"status\":\"%V\",\"alerts\":[",
+                    ctx->results.nelts == 1 ? status_name
+                    : &ngx_http_itsm_outcome_processed);
+
+    for (i = 0; i < ctx->results.nelts; i++) {
+
+        p = ngx_cpymem(p, i ? ",{\"key\":\"" : "{\"key\":\"",
+                       i ? sizeof(",{\"key\":\"") - 1
+                         : sizeof("{\"key\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, res[i].key.data, res[i].key.len);
+
+        p = ngx_sprintf(p, "\",\"action\":\"%V\",\"outcome\":\"%V\"",
+                        &ngx_http_itsm_action_names[res[i].action],
+                        &ngx_http_itsm_outcome_names[res[i].outcome]);
+
+        if (res[i].connector) {
+            p = ngx_sprintf(p, ",\"connector\":\"%V\"",
+                            &res[i].connector->name);
+        }
+
+        if (res[i].ticket_id.len) {
+            p = ngx_cpymem(p, ",\"ticket_id\":\"",
+                           sizeof(",\"ticket_id\":\"") - 1);
+            p = (u_char *) ngx_escape_json(p, res[i].ticket_id.data,
+                                           res[i].ticket_id.len);
+            *p++ = '"';
+        }
+
+        if (res[i].reason) {
+            p = ngx_sprintf(p, ",\"reason\":\"%s\"", res[i].reason);
+        }
+
+        /* the first answer again, and nothing sent this time */
+
+        if (res[i].replayed) {
+            p = ngx_cpymem(p, ",\"replayed\":true",
+                           sizeof(",\"replayed\":true") - 1);
+        }
+
+        *p++ = '}';
+
+        if (res[i].action == NGX_HTTP_ITSM_ACTION_CREATE
+            && res[i].outcome != NGX_HTTP_ITSM_OUTCOME_QUEUED
+            && !res[i].replayed)
+        {
+            status = NGX_HTTP_CREATED;
+        }
+
+        replayed += res[i].replayed;
+        queued += (res[i].outcome == NGX_HTTP_ITSM_OUTCOME_QUEUED);
+    }
+
+    *p++ = ']';
+    *p++ = '}';
+
+    /* a delivery seen before: 200 and the first answer again */
+
+    if (replayed == ctx->results.nelts) {
+        status = NGX_HTTP_OK;
+    }
+
+    /* accepted, not yet done */
+
+    if (status == NGX_HTTP_OK && queued) {
+        status = NGX_HTTP_ACCEPTED;
+    }
+
+    return ngx_http_itsm_reply_raw(r, status, body, p - body);
+}
+
+
+/* the captured answer in one piece */
+
+u_char *
+ngx_http_itsm_handler_response(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    size_t *len)
+{
+    u_char       *data, *p;
+    ngx_chain_t  *cl;
+
+    *len = ctx->response_len;
+
+    if (ctx->response == NULL) {
+        return NULL;
+    }
+
+    if (ctx->response->next == NULL) {
+        return ctx->response->buf->pos;
+    }
+
+    data = ngx_pnalloc(r->pool, ctx->response_len);
+    if (data == NULL) {
+        return NULL;
+    }
+
+    p = data;
+
+    for (cl = ctx->response; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return data;
+}

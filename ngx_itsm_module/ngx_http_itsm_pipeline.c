@@ -1,0 +1,884 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * The pipeline: each alert of a request, for each of its connectors: the
+ * route, the delivery id (ngx_http_itsm_dedup.c), the correlation key,
+ * what the store knows of the key, the decision (ngx_http_itsm_lifecycle.c),
+ * the claim of the key (or a wait for another request's claim, which an
+ * identical alert joins), and the plan's steps (ngx_http_itsm_step.c).
+ * One entry point serves the content handler and the replay location.
+ */
+
+
+static ngx_int_t ngx_http_itsm_handler_route(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_holders(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_wait(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_wake(ngx_event_t *ev);
+static void ngx_http_itsm_handler_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_handler_joined(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_handler_renew(ngx_event_t *ev);
+static void ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx);
+
+
+/* the state of an alert request; also for the replay location's */
+
+ngx_http_itsm_ctx_t *
+ngx_http_itsm_handler_ctx(ngx_http_request_t *r, ngx_http_itsm_loc_conf_t *conf)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_itsm_ctx_t        *ctx;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ctx->conf = conf;
+    ctx->store = imcf->store;
+    ctx->tpl.request = r;
+
+    /* a claim must not outlive its request, nor a wait timer */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_itsm_handler_cleanup;
+    cln->data = ctx;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_itsm_module);
+
+    return ctx;
+}
+
+
+/*
+ * Handles the alerts from ctx->index on, each for each of its connectors
+ * (ctx->target).  NGX_DONE: a delivery or a wait is in flight and will
+ * call back; otherwise the answer was sent (or an error status is returned
+ * for nginx to send).
+ */
+
+ngx_int_t
+ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    while (ctx->index < ctx->alerts.nelts) {
+
+        if (!ctx->routed) {
+            rc = ngx_http_itsm_handler_route(r, ctx);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        while (ctx->target < ctx->targets.nelts) {
+
+            ctx->connector = ((ngx_http_itsm_connector_t **)
+                                  ctx->targets.elts)[ctx->target];
+
+            rc = ngx_http_itsm_handler_alert(r, ctx);
+
+            /* an answer already sent (the ITSM or the store failed) ends
+             * the request */
+
+            if (rc != NGX_OK || r->header_sent) {
+                return rc;
+            }
+
+            ctx->target++;
+            ctx->seq++;
+        }
+
+        ctx->routed = 0;
+        ctx->index++;
+    }
+
+    return ngx_http_itsm_handler_summary(r, ctx);
+}
+
+
+/* the alert in hand is done for its connector: on to the next */
+
+ngx_int_t
+ngx_http_itsm_handler_next(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ctx->target++;
+    ctx->seq++;
+
+    return ngx_http_itsm_handler_run(r, ctx);
+}
+
+
+/*
+ * The connectors of the alert at ctx->index: those of "itsm_pass", or
+ * those its variable names for this alert (names separated by spaces or
+ * commas; $itsm_* variables see the alert, so "map" can route by
+ * severity, source or service).  An alert routed nowhere gets a result
+ * that says so.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                      *p, *last, *start;
+    ngx_str_t                    value, name;
+    ngx_http_itsm_result_t      *res;
+    ngx_http_itsm_connector_t  **conn;
+    ngx_http_itsm_main_conf_t   *imcf;
+
+    ctx->alert = ((ngx_http_itsm_alert_t **) ctx->alerts.elts)[ctx->index];
+    ctx->connector = NULL;
+    ctx->target = 0;
+    ctx->routed = 1;
+
+    if (ctx->conf->route == NULL) {
+        ctx->targets = *ctx->conf->connectors;
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&ctx->targets, r->pool, 2,
+                       sizeof(ngx_http_itsm_connector_t *))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_complex_value(r, ctx->conf->route, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    p = value.data;
+    last = p + value.len;
+
+    while (p < last) {
+
+        while (p < last && (*p == ' ' || *p == ',')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ' ' && *p != ',') {
+            p++;
+        }
+
+        if (p == start) {
+            break;
+        }
+
+        name.data = start;
+        name.len = p - start;
+
+        conn = ngx_array_push(&ctx->targets);
+        if (conn == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *conn = ngx_http_itsm_conn_find(imcf, &name);
+
+        if (*conn == NULL) {
+            ctx->targets.nelts--;
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm: alert \"%V\" is routed to \"%V\", which is "
+                          "no connector",
+                          &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY], &name);
+        }
+    }
+
+    if (ngx_http_itsm_handler_holders(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->targets.nelts) {
+        return NGX_OK;
+    }
+
+    res = ngx_array_push(&ctx->results);
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
+
+    res->alert = ctx->alert;
+    res->key = ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+    res->action = NGX_HTTP_ITSM_ACTION_NONE;
+    res->outcome = NGX_HTTP_ITSM_OUTCOME_IGNORED;
+    res->reason = "the alert is routed to no connector";
+
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_IGNORED);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A route chosen per alert may name none of the connectors that hold a
+ * ticket for the alert (a resolved alert carries no severity, a repeat's
+ * severity changed): every connector with an open ticket for the alert's
+ * key gets the alert as well, so that a ticket is never left open for
+ * want of a route.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_str_t                    key;
+    ngx_uint_t                   i, j;
+    ngx_http_itsm_record_t       rec;
+    ngx_http_itsm_connector_t  **conn, **t, **p;
+    ngx_http_itsm_main_conf_t   *imcf;
+
+    if (ctx->store == NULL) {
+        return NGX_OK;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    conn = imcf->connectors.elts;
+
+    ctx->tpl.alert = ctx->alert;
+    ctx->tpl.record = NULL;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        t = ctx->targets.elts;
+
+        for (j = 0; j < ctx->targets.nelts; j++) {
+            if (t[j] == conn[i]) {
+                break;
+            }
+        }
+
+        if (j < ctx->targets.nelts) {
+            continue;
+        }
+
+        ctx->connector = conn[i];
+
+        if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        key = ctx->key;
+
+        if (ngx_http_itsm_store_get(ctx->store, &conn[i]->name, &key, &rec)
+            != NGX_OK
+            || rec.state != NGX_HTTP_ITSM_KEY_OPEN)
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: alert \"%V\" goes to connector \"%V\" as well, "
+                      "which holds its ticket \"%V\"",
+                      &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY],
+                      &conn[i]->name, &rec.ticket);
+
+        p = ngx_array_push(&ctx->targets);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        *p = conn[i];
+    }
+
+    ctx->connector = NULL;
+
+    return NGX_OK;
+}
+
+
+/* starts, or starts again after a wait, the alert in hand for ctx->connector */
+
+static ngx_int_t
+ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    ctx->tpl.alert = ctx->alert;
+    ctx->tpl.record = NULL;
+    ngx_str_null(&ctx->tpl.ticket_id);
+    ngx_str_null(&ctx->tpl.key);
+
+    if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->tpl.key = ctx->key;
+
+    ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
+
+    rc = ngx_http_itsm_handler_dedup(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ctx->store == NULL) {
+        /* no memory of earlier alerts: every firing alert creates */
+        ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
+        ngx_http_itsm_handler_decide(ctx);
+        return ngx_http_itsm_handler_start(r, ctx);
+    }
+
+    rc = ngx_http_itsm_store_get(ctx->store, &conn->name, &ctx->key,
+                                 &ctx->record);
+    if (rc == NGX_ERROR) {
+        return ngx_http_itsm_handler_store_failed(r, ctx, "read");
+    }
+
+    if (ctx->counted != ctx->seq + 1) {
+        ctx->counted = ctx->seq + 1;
+        ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
+    }
+
+    /* the claim this request joined has ended: its outcome is ours */
+
+    if (ctx->joined && ctx->record.last_token == ctx->joined) {
+        rc = ngx_http_itsm_handler_joined(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ctx->joined = 0;
+
+    if (ngx_http_itsm_store_busy(&ctx->record, ngx_time())) {
+        return ngx_http_itsm_handler_wait(r, ctx);
+    }
+
+    ngx_http_itsm_handler_decide(ctx);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm alert \"%V\" connector \"%V\": key state:%ui "
+                   "steps:%ui", &ctx->key, &conn->name, ctx->record.state,
+                   ctx->plan.nsteps);
+
+    if (ctx->plan.nsteps == 0) {
+        /* nothing to change now: read only, except for a key in its
+         * cooldown, whose alert is held to be sent when the cooldown ends */
+
+        if (ctx->plan.coalesce) {
+            rc = ngx_http_itsm_queue_hold(r, ctx, ctx->plan.due);
+
+            if (rc == NGX_ERROR) {
+                return ngx_http_itsm_handler_store_failed(r, ctx, "keep");
+            }
+        }
+
+        ctx->tpl.record = &ctx->record;
+        return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    }
+
+    return ngx_http_itsm_handler_claim(r, ctx);
+}
+
+
+/* this alert counts: in the zone when there is one, else in the store */
+
+static ngx_uint_t
+ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *p;
+    ngx_str_t                   key, *name;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    ctx->tpl.last_seen = ctx->record.last_seen;
+
+    if (imcf->zone == NULL) {
+        return ctx->record.occurrences + (ctx->replay ? 0 : 1);
+    }
+
+    name = &ctx->connector->name;
+
+    key.len = name->len + 1 + ctx->key.len;
+    key.data = ngx_pnalloc(r->pool, key.len);
+    if (key.data == NULL) {
+        return ctx->record.occurrences + 1;
+    }
+
+    p = ngx_cpymem(key.data, name->data, name->len);
+    *p++ = '\0';
+    ngx_memcpy(p, ctx->key.data, ctx->key.len);
+
+    /* a replay is no new occurrence: the alerts it stands for counted */
+
+    return ngx_http_itsm_zone_hit(imcf->zone, &key, ctx->record.occurrences,
+                                  &ctx->tpl.last_seen, ctx->replay ? 0 : 1);
+}
+
+
+/* the correlation key: the connector's "key" template, or the alert's key */
+
+static ngx_int_t
+ngx_http_itsm_handler_key(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    if (conn->key) {
+        if (ngx_http_itsm_tpl_render(conn->key, &ctx->tpl, r->pool, &ctx->key)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ctx->key.len) {
+            return NGX_OK;
+        }
+    }
+
+    ctx->key = ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+
+    return NGX_OK;
+}
+
+
+/*
+ * The claim makes this request the only one changing the key; the
+ * decision is taken again on the record as the claim found it, since
+ * another request may have changed it since it was read.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_uint_t                  create;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    create = ngx_http_itsm_handler_plan_has(&ctx->plan,
+                                            NGX_HTTP_ITSM_ACTION_CREATE);
+
+    rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
+                                   &ctx->record,
+                                   ngx_http_itsm_alert_hash(ctx->alert),
+                                   create);
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_itsm_handler_wait(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+    }
+
+    ctx->claimed = 1;
+    ctx->doubt = ctx->record.doubt ? 1 : 0;
+    ctx->create_sent = 0;
+    ctx->unknown = 0;
+    ctx->found = 0;
+
+    ngx_http_itsm_handler_renew_arm(ctx);
+
+    ngx_http_itsm_handler_decide(ctx);
+
+    if (ctx->plan.nsteps == 0) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
+        ctx->tpl.record = &ctx->record;
+        return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    }
+
+    /* the key changed between the read and the claim, and a create is
+     * to be sent after all: the claim says so first */
+
+    if (!create && ngx_http_itsm_handler_plan_has(&ctx->plan,
+                                            NGX_HTTP_ITSM_ACTION_CREATE)
+        && ngx_http_itsm_store_doubt(ctx->store, &conn->name, &ctx->key,
+                                     ctx->record.token)
+           != NGX_OK)
+    {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+    }
+
+    return ngx_http_itsm_handler_start(r, ctx);
+}
+
+
+/*
+ * Another request holds the key's claim: look again shortly, backing off
+ * up to 200 ms, until the claim is committed or released, or its request
+ * is gone.  An alert identical to the one the claim acts for joins it: it
+ * sends nothing of its own and is answered with the claim's outcome.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->wait.handler == NULL) {
+        ctx->wait.handler = ngx_http_itsm_handler_wake;
+        ctx->wait.data = r->connection;    /* read by debug logging */
+        ctx->wait.log = r->connection->log;
+    }
+
+    if (!ctx->replay && ctx->record.pending
+        && ctx->record.hash == ngx_http_itsm_alert_hash(ctx->alert))
+    {
+        ctx->joined = ctx->record.token;
+    }
+
+    /* a live claim is renewed while its request waits on the ITSM, and
+     * ends with it: waiting much longer than an ITSM's timeouts means
+     * the store is stuck */
+
+    if (ctx->wait_until == 0) {
+        ctx->wait_until = ngx_time() + NGX_HTTP_ITSM_WAIT_MAX;
+        ctx->wait_delay = 5;
+
+    } else {
+        ctx->wait_delay = ngx_min(ctx->wait_delay * 2, 200);
+    }
+
+    if (ngx_time() > ctx->wait_until) {
+        return ngx_http_itsm_handler_store_failed(r, ctx, "wait for");
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm: key \"%V\" is claimed, waiting %M ms%s",
+                   &ctx->key, ctx->wait_delay,
+                   ctx->joined ? " (joined)" : "");
+
+    ngx_add_timer(&ctx->wait, ctx->wait_delay);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_itsm_handler_wake(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = (ngx_http_itsm_ctx_t *)
+              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, wait));
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    rc = ngx_http_itsm_handler_alert(r, ctx);
+
+    if (rc == NGX_OK && !r->header_sent) {
+        rc = ngx_http_itsm_handler_next(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    /* a subrequest started here is only posted */
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The claim ends with the key as it was: nothing was changed.  "result"
+ * is what the requests that joined it read; a create whose outcome is
+ * unknown leaves the key in doubt, so that the next create asks the ITSM.
+ */
+
+void
+ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_flight_e result)
+{
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t  *rec;
+
+    if (!ctx->claimed) {
+        return;
+    }
+
+    ctx->claimed = 0;
+    ngx_http_itsm_handler_renew_stop(ctx);
+
+    rec = &ctx->record;
+
+    rec->last_result = result;
+    rec->last_status = ctx->status;
+    rec->last_retry = ctx->itsm_retry_after;
+
+    if (ctx->unknown && rec->doubt == 0) {
+        rec->doubt = ngx_time();
+    }
+
+    rc = ngx_http_itsm_store_release(ctx->store, &ctx->connector->name,
+                                     &ctx->key, rec);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                      "itsm: the claim of key \"%V\" could not be released; "
+                      "it is taken over when its lease ends", &ctx->key);
+    }
+}
+
+
+static void
+ngx_http_itsm_handler_cleanup(void *data)
+{
+    ngx_http_itsm_ctx_t *ctx = data;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    /* the request ended with its create in flight (the sender went away,
+     * the worker is shutting down): the ITSM may make the ticket */
+
+    if (ctx->claimed && ctx->create_sent) {
+        ctx->unknown = 1;
+    }
+
+    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+}
+
+
+/*
+ * The claim this request joined (an identical alert, in flight when this
+ * one came) has ended: its outcome answers this alert too, and nothing is
+ * sent for it.  NGX_DECLINED: that claim sent nothing, this alert is
+ * decided on its own.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    time_t                      retry;
+    json_t                     *body;
+    ngx_uint_t                  unavailable;
+    ngx_http_itsm_record_t     *rec;
+    ngx_http_itsm_connector_t  *conn;
+
+    rec = &ctx->record;
+    conn = ctx->connector;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm: key \"%V\": the joined claim ended, result:%ui",
+                   &ctx->key, rec->last_result);
+
+    ngx_memzero(&ctx->plan, sizeof(ngx_http_itsm_plan_t));
+
+    switch (rec->last_result) {
+
+    case NGX_HTTP_ITSM_FLIGHT_DONE:
+        ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
+        ctx->plan.reason = "an identical alert for this key was being "
+                           "delivered when this one came; it joined it";
+        ctx->tpl.record = rec;
+        return ngx_http_itsm_handler_result(r, ctx, &rec->ticket);
+
+    case NGX_HTTP_ITSM_FLIGHT_QUEUED:
+        ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
+        ctx->plan.reason = "an identical alert for this key was being "
+                           "delivered when this one came, and is queued";
+        ctx->tpl.record = rec;
+        return ngx_http_itsm_handler_result(r, ctx, &rec->ticket);
+
+    case NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE:
+    case NGX_HTTP_ITSM_FLIGHT_REFUSED:
+    case NGX_HTTP_ITSM_FLIGHT_FAILED:
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    unavailable = (rec->last_result == NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
+
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    body = json_pack("{s:s, s:s%, s:i, s:s}",
+                     "error", unavailable ? "itsm_unavailable"
+                              : (rec->last_result
+                                 == NGX_HTTP_ITSM_FLIGHT_REFUSED)
+                                ? "itsm_rejected" : "itsm_bad_response",
+                     "connector", conn->name.data, conn->name.len,
+                     "itsm_status", (int) rec->last_status,
+                     "itsm_error", "an identical alert for this key was being "
+                     "delivered when this one came, and failed; see the "
+                     "error log for the ITSM's answer");
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!unavailable) {
+        return ngx_http_itsm_reply_json(r, NGX_HTTP_BAD_GATEWAY, body);
+    }
+
+    retry = rec->last_retry ? rec->last_retry : ctx->conf->retry_after;
+
+    if (ngx_http_itsm_reply_retry_after(r, retry) != NGX_OK) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, body);
+}
+
+
+/*
+ * A claim lives as long as its request: its lease is renewed every third
+ * of it while the request waits on the ITSM, so that a slow ITSM (longer
+ * than the lease) never lets a second request take the key over.  A
+ * worker that dies stops renewing, and its claim is taken over at once
+ * (its pid is gone) or when the lease ends.
+ */
+
+static void
+ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_msec_t  period;
+
+    if (ctx->renew.handler == NULL) {
+        ctx->renew.handler = ngx_http_itsm_handler_renew;
+        ctx->renew.data = ctx->request->connection;
+        ctx->renew.log = ctx->request->connection->log;
+    }
+
+    period = (ngx_msec_t) ngx_http_itsm_store_lease(ctx->store) * 1000 / 3;
+
+    ngx_add_timer(&ctx->renew, ngx_max(period, 500));
+}
+
+
+void
+ngx_http_itsm_handler_renew_stop(ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->renew.timer_set) {
+        ngx_del_timer(&ctx->renew);
+    }
+}
+
+
+static void
+ngx_http_itsm_handler_renew(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = (ngx_http_itsm_ctx_t *)
+              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, renew));
+
+    if (!ctx->claimed) {
+        return;
+    }
+
+    rc = ngx_http_itsm_store_renew(ctx->store, &ctx->connector->name,
+                                   &ctx->key, ctx->record.token);
+
+    if (rc == NGX_OK) {
+        ngx_http_itsm_handler_renew_arm(ctx);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        /* the store failed: try again, the lease still runs */
+        ngx_http_itsm_handler_renew_arm(ctx);
+        return;
+    }
+
+    /* taken over: nothing of this claim is written any more */
+    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                  "itsm: the claim of key \"%V\" was taken over while its "
+                  "request waited on the ITSM", &ctx->key);
+
+    ctx->claimed = 0;
+}
+
+
+/*
+ * What the alert does to the key's ticket (ngx_http_itsm_lifecycle.c); a
+ * held entry whose state an action superseded still has its notes, which
+ * go to the ticket as a comment of their own.
+ */
+
+static void
+ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_plan_t       *plan;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    plan = &ctx->plan;
+
+    if (!ctx->notes_only) {
+        ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
+                                       ctx->replay, plan);
+        return;
+    }
+
+    ngx_memzero(plan, sizeof(ngx_http_itsm_plan_t));
+
+    if (ctx->record.ticket.len == 0
+        || conn->actions[NGX_HTTP_ITSM_ACTION_COMMENT] == NULL)
+    {
+        plan->outcome = NGX_HTTP_ITSM_OUTCOME_IGNORED;
+        plan->reason = "the notes held for the key have no ticket to go to";
+        return;
+    }
+
+    plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
+    plan->outcome = NGX_HTTP_ITSM_OUTCOME_COMMENTED;
+    plan->reason = "the notes held during the cooldown";
+}
+
+
+/* the plan has a step of "action" */
+
+ngx_uint_t
+ngx_http_itsm_handler_plan_has(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_action_e action)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < plan->nsteps; i++) {
+        if (plan->steps[i] == action) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

@@ -1,0 +1,633 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_module.h"
+
+
+/*
+ * The plan's steps: each action's request (its find or lookup first, when
+ * it has one), what its answer means for the key (done, failed, in doubt,
+ * queued, gone), and the key's new state once every step succeeded.
+ */
+
+
+static ngx_int_t ngx_http_itsm_handler_send(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_deliver(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
+    ngx_http_itsm_action_t *action);
+static ngx_int_t ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_queue(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_gone(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
+static ngx_int_t ngx_http_itsm_handler_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_handler_found(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+
+
+ngx_int_t
+ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->plan.nsteps == 0) {
+        return ngx_http_itsm_handler_result(r, ctx, NULL);
+    }
+
+    ctx->tpl.record = &ctx->record;
+    ctx->record.ticket.data = ctx->record.ticket_data;
+    ctx->tpl.ticket_id = ctx->record.ticket;
+    ctx->step = 0;
+    ctx->gone = 0;
+    ctx->digest = NULL;
+    ctx->held = 0;
+
+    /* a comment carries what waits for the key: the notes of a cooldown */
+
+    if (ctx->store && ngx_http_itsm_handler_plan_has(&ctx->plan,
+                                              NGX_HTTP_ITSM_ACTION_COMMENT)
+        && ngx_http_itsm_queue_notes(r, ctx) != NGX_OK)
+    {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_handler_send(r, ctx);
+}
+
+
+/* the plan's current step: its lookup first, if it has one */
+
+static ngx_int_t
+ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_action_e      index;
+    ngx_http_itsm_action_t     *action;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    index = ctx->plan.steps[ctx->step];
+
+    ngx_str_null(&ctx->tpl.lookup);
+
+    ctx->finding = 0;
+    ctx->looking = 0;
+
+    /* a comment says what was held for the key as well */
+
+    ctx->tpl.alert = (index == NGX_HTTP_ITSM_ACTION_COMMENT && ctx->digest)
+                     ? ctx->digest : ctx->alert;
+
+    /*
+     * An earlier create of this key may have made the ticket (its answer
+     * was lost, its worker died): the ITSM is asked for a ticket that
+     * carries the key before another create is sent.
+     */
+
+    if (index == NGX_HTTP_ITSM_ACTION_CREATE && ctx->doubt && !ctx->found) {
+
+        if (conn->find != NULL) {
+            ctx->finding = 1;
+            action = &conn->find->request;
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "itsm: connector \"%V\": the outcome of an earlier "
+                          "create of key \"%V\" is unknown; asking the ITSM "
+                          "for its ticket first", &conn->name, &ctx->key);
+
+            return ngx_http_itsm_handler_deliver(r, ctx, index, action);
+        }
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm: connector \"%V\": the outcome of an earlier "
+                      "create of key \"%V\" is unknown and the connector "
+                      "has no \"find\" line to ask the ITSM: it is created "
+                      "again, which makes a second ticket unless the ITSM "
+                      "merges creates by itself (PagerDuty's dedup_key, "
+                      "Opsgenie's alias)",
+                      &conn->name, &ctx->key);
+
+        ctx->found = 1;
+    }
+
+    if (conn->lookups[index] != NULL) {
+        ctx->looking = 1;
+        action = &conn->lookups[index]->request;
+
+    } else {
+        action = conn->actions[index];
+    }
+
+    return ngx_http_itsm_handler_deliver(r, ctx, index, action);
+}
+
+
+/* NGX_DONE: the request is in flight; a failure to make it ends the claim */
+
+static ngx_int_t
+ngx_http_itsm_handler_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
+{
+    if (ngx_http_itsm_deliver(r, ctx, index, action) != NGX_OK) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (index == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->finding
+        && !ctx->looking)
+    {
+        ctx->create_sent = 1;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the alert request is woken: the subrequest has finished */
+
+void
+ngx_http_itsm_handler_resume(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_module);
+
+    if (ctx == NULL || !ctx->delivered) {
+        return;
+    }
+
+    ctx->delivered = 0;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    rc = ngx_http_itsm_handler_step_done(r, ctx);
+
+    if (rc == NGX_OK && !r->header_sent) {
+        rc = ngx_http_itsm_handler_next(r, ctx);
+    }
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * NGX_OK: the alert is done (or, with r->header_sent, it failed and the
+ * answer was sent); NGX_DONE: its next request is in flight.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+    ngx_str_t  id, why;
+
+    if (ctx->finding) {
+        return ngx_http_itsm_handler_found(r, ctx);
+    }
+
+    if (ctx->status < NGX_HTTP_OK
+        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ngx_http_itsm_status_count_action(r, ctx->action, 1);
+
+        if (!ctx->gone
+            && ngx_http_itsm_lifecycle_gone(ctx->connector, ctx->action,
+                                            ctx->status, &ctx->record)
+               == NGX_OK)
+        {
+            return ngx_http_itsm_handler_gone(r, ctx);
+        }
+
+        /*
+         * A create that got no answer, or a 5xx, may have been made all
+         * the same (the ITSM created the ticket, then timed out or reset;
+         * a gateway in front of it answered 502 or 504).  A 4xx is the
+         * ITSM's own refusal: nothing was made.
+         */
+
+        if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
+            && (!ctx->answered
+                || ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR))
+        {
+            ctx->unknown = 1;
+        }
+
+        return ngx_http_itsm_handler_failed(r, ctx);
+    }
+
+    if (ctx->looking) {
+        rc = ngx_http_itsm_handler_looked_up(r, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        /* nothing to do for this step ("missing=skip") */
+
+    } else {
+        ngx_http_itsm_status_count_action(r, ctx->action, 0);
+    }
+
+    /* a connector that reads no ticket id (a chat) keeps none */
+
+    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
+        && ctx->connector->ticket_id.data != NULL)
+    {
+        rc = ngx_http_itsm_handler_read_id(r, ctx, &ctx->connector->ticket_id,
+                                           &id, &why);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            /* the ITSM says it made the ticket, but the id cannot be used:
+             * the key stays as it was, and remembers that the ticket may
+             * exist, so that the next create asks the ITSM first */
+
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm: connector \"%V\" create of key \"%V\": %V",
+                          &ctx->connector->name, &ctx->key, &why);
+
+            ctx->unknown = 1;
+            ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+
+            ngx_str_set(&ctx->outcome, "failed");
+            ngx_http_itsm_status_count(r, ctx->conf->source,
+                                       NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+            return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                             "itsm_bad_response", "%V", &why);
+        }
+
+        ctx->tpl.ticket_id = id;
+    }
+
+    if (++ctx->step < ctx->plan.nsteps) {
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+}
+
+
+/* 408 and 429 are the ITSM asking for time, not refusing */
+
+ngx_uint_t
+ngx_http_itsm_handler_unavailable(ngx_http_itsm_ctx_t *ctx)
+{
+    return (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+            || ctx->status == NGX_HTTP_REQUEST_TIME_OUT
+            || ctx->status == NGX_HTTP_TOO_MANY_REQUESTS
+            || ctx->status < NGX_HTTP_OK);
+}
+
+
+/*
+ * "itsm_queue on": the ITSM cannot take the alert now, so the store keeps
+ * it (the key's latest state, as for a cooldown) and the sender is told
+ * it is accepted; the kick delivers it once it is due, with backoff, and
+ * makes it a dead letter after itsm_retry's attempts.  Whatever steps of
+ * the plan succeeded stay done: the replay decides again from the store.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    time_t  due;
+
+    due = ngx_time() + (ctx->itsm_retry_after ? ctx->itsm_retry_after
+                                              : ctx->conf->retry_after);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V: the ITSM answered %ui; the "
+                  "alert \"%V\" is queued, first retry in %T s",
+                  &ctx->connector->name,
+                  &ngx_http_itsm_action_names[ctx->action], ctx->status,
+                  &ctx->key, due - ngx_time());
+
+    /* kept before the claim ends: a request that joined it and is told
+     * "queued" finds the alert in the queue */
+
+    if (ngx_http_itsm_queue_hold(r, ctx, due) == NGX_ERROR) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
+        return ngx_http_itsm_handler_itsm_failed(r, ctx);
+    }
+
+    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_QUEUED);
+
+    ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
+    ctx->plan.reason = "the ITSM is unavailable; the alert is kept and "
+                       "delivered when it answers";
+
+    return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+}
+
+
+/*
+ * The ITSM no longer has the key's ticket ("on_gone new"): the key
+ * forgets it, and a firing alert opens a new ticket in the same claim.
+ * Only once per alert: a create that meets a 404 is a failure.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" no "
+                  "longer exists (the ITSM answered %ui to %V%s); %s",
+                  &ctx->connector->name, &ctx->record.ticket, &ctx->key,
+                  ctx->status, &ngx_http_itsm_action_names[ctx->action],
+                  ctx->looking ? "'s lookup" : "",
+                  ctx->alert->state == NGX_HTTP_ITSM_FIRING
+                  ? "a new ticket is created" : "the key forgets it");
+
+    ctx->gone = 1;
+    ctx->looking = 0;
+
+    ngx_http_itsm_lifecycle_forget(&ctx->record, ctx->alert->state,
+                                   &ctx->plan);
+
+    ngx_str_null(&ctx->tpl.ticket_id);
+
+    if (ctx->plan.nsteps == 0) {
+        /* the key's record goes: a release of a key that had no ticket */
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
+        return ngx_http_itsm_handler_result(r, ctx, NULL);
+    }
+
+    /* the create that follows is one the claim did not announce */
+
+    if (ngx_http_itsm_store_doubt(ctx->store, &ctx->connector->name,
+                                  &ctx->key, ctx->record.token)
+        != NGX_OK)
+    {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+    }
+
+    ctx->step = 0;
+
+    return ngx_http_itsm_handler_send(r, ctx);
+}
+
+
+/*
+ * The lookup of the current step answered: its value is picked and the
+ * action itself is sent (NGX_DONE); NGX_DECLINED: nothing matched and the
+ * lookup says the action is then not needed; otherwise the sender's answer
+ * was sent and its rc is returned.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                     *data;
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_str_t                   why;
+    ngx_http_itsm_lookup_t     *lk;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    lk = conn->lookups[ctx->action];
+
+    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    if (data == NULL && len) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->truncated) {
+        rc = NGX_ABORT;
+        ngx_str_set(&why, "the answer is larger than the connector's "
+                          "max_response");
+
+    } else {
+        rc = ngx_http_itsm_lookup_pick(lk, data, len, r->pool,
+                                       &ctx->tpl.lookup, &why);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm lookup %V: \"%V\"",
+                       &ngx_http_itsm_action_names[ctx->action],
+                       &ctx->tpl.lookup);
+
+        ctx->looking = 0;
+
+        return ngx_http_itsm_handler_deliver(r, ctx, ctx->action,
+                                             conn->actions[ctx->action]);
+    }
+
+    /* a warning: the ticket was moved by hand, or the wanted names do not
+     * fit the ITSM's workflow, and only the log tells the two apart */
+
+    if (rc == NGX_DECLINED && lk->skip) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm: connector \"%V\" skips %V of ticket \"%V\": "
+                      "%V", &conn->name,
+                      &ngx_http_itsm_action_names[ctx->action],
+                      &ctx->tpl.ticket_id, &why);
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V: the lookup of ticket \"%V\" "
+                  "failed: %V", &conn->name,
+                  &ngx_http_itsm_action_names[ctx->action],
+                  &ctx->tpl.ticket_id, &why);
+
+    ngx_http_itsm_status_count_action(r, ctx->action, 1);
+    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->conf->source,
+                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                     "itsm_lookup_failed",
+                                     "connector \"%V\" could not %V ticket "
+                                     "\"%V\": the ITSM answered %ui to the "
+                                     "lookup, but %V", &conn->name,
+                                     &ngx_http_itsm_action_names[ctx->action],
+                                     &ctx->tpl.ticket_id, ctx->status, &why);
+}
+
+
+/* every request of the plan succeeded: the key's new state is recorded */
+
+static ngx_int_t
+ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_str_t *ticket)
+{
+    ngx_int_t                   rc;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    ngx_http_itsm_lifecycle_apply(&ctx->plan, &ctx->record, ticket,
+                                  ctx->tpl.occurrences);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: connector \"%V\" %V ticket \"%V\" for alert \"%V\"",
+                  &conn->name, &ngx_http_itsm_outcome_names[ctx->plan.outcome],
+                  &ctx->record.ticket, &ctx->key);
+
+    if (ctx->claimed) {
+        ctx->claimed = 0;
+        ngx_http_itsm_handler_renew_stop(ctx);
+
+        rc = ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
+                                        &ctx->record);
+
+        if (rc != NGX_OK) {
+            /* the ITSM has the change, the store could not record it: the
+             * sender is still told, the log says what to repair */
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                          "itsm: ticket \"%V\" of key \"%V\" is not recorded "
+                          "in the store%s", &ctx->record.ticket, &ctx->key,
+                          rc == NGX_DECLINED ? ": the claim was taken over"
+                                             : "");
+        }
+    }
+
+    return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+}
+
+
+/*
+ * A request of the plan failed: with "itsm_queue on" an ITSM that cannot
+ * take the alert now gets it later from the queue; otherwise the sender
+ * is told (502 for a refusal, 503 and Retry-After when it may try again).
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_uint_t  unavailable;
+
+    unavailable = ngx_http_itsm_handler_unavailable(ctx);
+
+    if (ctx->conf->queue && !ctx->replay && ctx->store && unavailable) {
+        return ngx_http_itsm_handler_queue(r, ctx);
+    }
+
+    ngx_http_itsm_handler_release(ctx, unavailable
+                                       ? NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE
+                                       : NGX_HTTP_ITSM_FLIGHT_REFUSED);
+
+    return ngx_http_itsm_handler_itsm_failed(r, ctx);
+}
+
+
+/*
+ * The find answered: the ticket an earlier create of the key made (its
+ * answer was lost) is taken as the key's ticket, and not created again;
+ * when the ITSM has none (an empty result, or 404), the create is sent.
+ */
+
+static ngx_int_t
+ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   id, why;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    ctx->finding = 0;
+    ctx->found = 1;
+
+    if (ctx->status == NGX_HTTP_NOT_FOUND) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: connector \"%V\": no ticket of key \"%V\" in "
+                      "the ITSM (404); it is created", &conn->name, &ctx->key);
+
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    if (ctx->status < NGX_HTTP_OK
+        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        /* the doubt stays: the next attempt asks again */
+        ngx_http_itsm_status_count_action(r, ctx->action, 1);
+        return ngx_http_itsm_handler_failed(r, ctx);
+    }
+
+    rc = ngx_http_itsm_handler_read_id(r, ctx, &conn->find->take, &id, &why);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the key's old ticket (resolved, beyond the reopen window) is not the
+     * one a new create made */
+
+    if (rc == NGX_OK && ctx->record.ticket.len == id.len
+        && ngx_strncmp(ctx->record.ticket.data, id.data, id.len) == 0)
+    {
+        rc = NGX_DECLINED;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: connector \"%V\": no ticket of key \"%V\" in "
+                      "the ITSM; it is created", &conn->name, &ctx->key);
+
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm: connector \"%V\" find of key \"%V\": %V",
+                      &conn->name, &ctx->key, &why);
+
+        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+
+        ngx_str_set(&ctx->outcome, "failed");
+        ngx_http_itsm_status_count(r, ctx->conf->source,
+                                   NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                         "itsm_bad_response",
+                                         "the ITSM's answer to the find of "
+                                         "the key's ticket cannot be read: "
+                                         "%V", &why);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" was "
+                  "made by an earlier create whose answer was lost; it is "
+                  "not created again", &conn->name, &id, &ctx->key);
+
+    ctx->tpl.ticket_id = id;
+    ctx->plan.reason = "an earlier create of this key made the ticket, but "
+                       "its answer was lost; the ticket was found in the ITSM";
+
+    if (++ctx->step < ctx->plan.nsteps) {
+        return ngx_http_itsm_handler_send(r, ctx);
+    }
+
+    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+}
