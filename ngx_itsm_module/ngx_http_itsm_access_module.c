@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_status.h"
 
 
 /*
@@ -114,6 +115,8 @@ static ngx_int_t ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_itsm_access_status(ngx_http_request_t *r,
+    ngx_array_t *counts);
 static ngx_int_t ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -308,6 +311,16 @@ static ngx_http_variable_t  ngx_http_itsm_access_vars[] = {
 
 static ngx_str_t  ngx_http_itsm_access_counters_name =
     ngx_string("itsm_access_counters");
+
+
+/* the counters on the status page: itsm_access_total{result="..."} */
+
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_access_provider = {
+    ngx_string("access"),
+    ngx_string("Requests judged by the access phase, by result."),
+    ngx_string("result"),
+    ngx_http_itsm_access_status
+};
 
 /* the tag of the counters zone: not the module, whose tag the replay
  * zones carry */
@@ -883,39 +896,30 @@ ngx_http_itsm_access_counters(ngx_http_itsm_access_main_conf_t *amcf)
 }
 
 
-/* the counters as a JSON object, for a status page */
+/* the counters for the status page, by result; 0 without an access phase */
 
-json_t *
-ngx_http_itsm_access_status(void)
+static ngx_int_t
+ngx_http_itsm_access_status(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    json_t                           *obj;
     ngx_uint_t                        i;
+    ngx_http_itsm_status_count_t     *c;
     ngx_http_itsm_access_counters_t  *counters;
 
-    /* NULL without an http block */
-
     counters = ngx_http_itsm_access_counters(
-                   ngx_http_cycle_get_module_main_conf(
-                       ngx_cycle, ngx_http_itsm_access_module));
+                   ngx_http_get_module_main_conf(r,
+                                                 ngx_http_itsm_access_module));
 
-    obj = json_object();
-    if (obj == NULL) {
-        return NULL;
+    c = ngx_array_push_n(counts, NGX_HTTP_ITSM_ACCESS_NREASONS);
+    if (c == NULL) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < NGX_HTTP_ITSM_ACCESS_NREASONS; i++) {
-        if (json_object_set_new(obj,
-                   (const char *) ngx_http_itsm_access_reasons[i].name.data,
-                   json_integer(counters ? (json_int_t) counters->count[i]
-                                         : 0))
-            != 0)
-        {
-            json_decref(obj);
-            return NULL;
-        }
+        c[i].name = ngx_http_itsm_access_reasons[i].name;
+        c[i].value = counters ? counters->count[i] : 0;
     }
 
-    return obj;
+    return NGX_OK;
 }
 
 
@@ -1161,7 +1165,7 @@ ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_itsm_status_provide(cf, &ngx_http_itsm_access_provider);
 }
 
 

@@ -904,7 +904,6 @@ ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason, const char *fmt, ...);
 ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
-json_t *ngx_http_itsm_access_status(void);
 
 extern ngx_module_t  ngx_http_itsm_access_module;
 
