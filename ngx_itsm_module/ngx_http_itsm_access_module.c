@@ -105,8 +105,13 @@ static ngx_http_itsm_access_e ngx_http_itsm_access_jwt(ngx_http_request_t *r,
     ngx_http_itsm_jwt_conf_t *jcf);
 static ngx_int_t ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_access_answer(ngx_http_request_t *r,
+    ngx_uint_t status, const char *member, ngx_str_t *code,
+    ngx_str_t *message);
 static ngx_int_t ngx_http_itsm_access_challenge(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason);
+static ngx_table_elt_t *ngx_http_itsm_access_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
 static void ngx_http_itsm_access_count(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason);
 static ngx_http_itsm_access_counters_t *ngx_http_itsm_access_counters(
@@ -760,8 +765,9 @@ static ngx_int_t
 ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
 {
-    json_t                         *body;
+    u_char                         *p;
     ngx_int_t                       rc;
+    ngx_str_t                       value;
     ngx_http_itsm_loc_conf_t       *ilcf;
     ngx_http_itsm_access_reason_t  *reason;
 
@@ -784,41 +790,78 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    if (ctx->result == NGX_HTTP_ITSM_ACCESS_REPLAYED) {
-
-        /* the delivery was handled: the sender must not send it again */
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "itsm: answering 200 duplicate: %V", &ctx->error);
-
-        body = json_pack("{s:s, s:s%}", "status", "duplicate",
-                         "message", ctx->error.data, ctx->error.len);
-        if (body == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_DONE;
-        }
-
-        ngx_http_finalize_request(r, ngx_http_itsm_reply_json(r, NGX_HTTP_OK,
-                                                              body));
-        return NGX_DONE;
-    }
-
     if (ctx->result == NGX_HTTP_ITSM_ACCESS_IN_FLIGHT) {
         ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
 
-        if (ngx_http_itsm_reply_retry_after(r, ilcf->retry_after) != NGX_OK) {
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return NGX_DONE;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "%T", ilcf->retry_after) - p;
+
+        if (ngx_http_itsm_access_header(r, "Retry-After", &value) == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return NGX_DONE;
         }
     }
 
-    rc = ngx_http_itsm_reply_error(r, reason->status,
-                                   (const char *) reason->name.data,
-                                   "%V", &ctx->error);
+    /* a replay: the delivery was handled, the sender must not send it
+     * again; it is told so with a 200 */
+
+    rc = ngx_http_itsm_access_answer(r, reason->status,
+                                     (ctx->result
+                                      == NGX_HTTP_ITSM_ACCESS_REPLAYED)
+                                     ? "status" : "error",
+                                     &reason->name, &ctx->error);
 
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/*
+ * The answer: JSON, as the content handler's are, {"error": "<reason>",
+ * "message": "..."} (or "status" for a duplicate), sent by the module
+ * itself so that it is the same in front of any content handler.
+ */
+
+static ngx_int_t
+ngx_http_itsm_access_answer(ngx_http_request_t *r, ngx_uint_t status,
+    const char *member, ngx_str_t *code, ngx_str_t *message)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_http_complex_value_t   cv;
+
+    static ngx_str_t  type = ngx_string("application/json");
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: answering %ui %V: %V", status, code, message);
+
+    len = sizeof("{\"\":\"\",\"message\":\"\"}\n") - 1
+          + ngx_strlen(member) + code->len + message->len
+          + ngx_escape_json(NULL, message->data, message->len);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
+
+    cv.value.data = p;
+
+    p = ngx_sprintf(p, "{\"%s\":\"%V\",\"message\":\"", member, code);
+    p = (u_char *) ngx_escape_json(p, message->data, message->len);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    cv.value.len = p - cv.value.data;
+
+    return ngx_http_send_response(r, status, &type, &cv);
 }
 
 
@@ -828,6 +871,7 @@ static ngx_int_t
 ngx_http_itsm_access_challenge(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason)
 {
+    ngx_str_t         value;
     ngx_table_elt_t  *h;
 
     if (reason < NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING
@@ -836,34 +880,51 @@ ngx_http_itsm_access_challenge(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-
     switch (reason) {
 
     case NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING:
-        ngx_str_set(&h->value, "Bearer realm=\"itsm\"");
+        ngx_str_set(&value, "Bearer realm=\"itsm\"");
         break;
 
     case NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN:
-        ngx_str_set(&h->value,
+        ngx_str_set(&value,
                     "Bearer realm=\"itsm\", error=\"insufficient_scope\"");
         break;
 
     default:
-        ngx_str_set(&h->value,
+        ngx_str_set(&value,
                     "Bearer realm=\"itsm\", error=\"invalid_token\"");
         break;
+    }
+
+    h = ngx_http_itsm_access_header(r, "WWW-Authenticate", &value);
+    if (h == NULL) {
+        return NGX_ERROR;
     }
 
     r->headers_out.www_authenticate = h;
 
     return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_itsm_access_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return h;
 }
 
 
