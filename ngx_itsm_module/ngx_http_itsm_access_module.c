@@ -29,6 +29,8 @@
 
 
 #define NGX_HTTP_ITSM_ACCESS_TOLERANCE   300
+#define NGX_HTTP_ITSM_ACCESS_MAX_BODY    (256 * 1024)
+#define NGX_HTTP_ITSM_ACCESS_RETRY_AFTER 30
 #define NGX_HTTP_ITSM_ACCESS_LEEWAY      60
 #define NGX_HTTP_ITSM_ACCESS_FILE_MAX    (16 * 1024 * 1024)
 #define NGX_HTTP_ITSM_ACCESS_MESSAGE_MAX 512
@@ -65,6 +67,21 @@ typedef struct {
 
     u_char                      *replay_file;  /* set in a location */
     ngx_uint_t                   replay_line;
+
+    size_t                       max_body;     /* itsm_access_max_body */
+    time_t                       retry_after;  /* itsm_access_retry_after */
+
+    /* what the location's content handler announced
+     * (ngx_http_itsm_access_content_limits()) */
+    size_t                       content_max_body;
+    time_t                       content_retry_after;
+    ngx_str_t                    content_directive;
+
+    /* in effect: our own setting, else the content handler's, else ours
+     * by default */
+    size_t                       body_limit;
+    ngx_str_t                    body_directive;   /* for the 413 */
+    time_t                       retry;
 } ngx_http_itsm_access_loc_conf_t;
 
 
@@ -137,6 +154,8 @@ static char *ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_itsm_access_off(ngx_conf_t *cf, ngx_command_t *cmd);
 static void ngx_http_itsm_access_used(ngx_conf_t *cf);
+static void ngx_http_itsm_access_limits(
+    ngx_http_itsm_access_loc_conf_t *alcf);
 static char *ngx_http_itsm_access_signature(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -239,6 +258,20 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
       ngx_http_itsm_access_replay,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("itsm_access_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_access_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("itsm_access_retry_after"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_access_loc_conf_t, retry_after),
       NULL },
 
     { ngx_string("itsm_jwt"),
@@ -458,8 +491,7 @@ static ngx_http_itsm_access_e
 ngx_http_itsm_access_before_body(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
 {
-    ngx_http_itsm_access_e     reason;
-    ngx_http_itsm_loc_conf_t  *ilcf;
+    ngx_http_itsm_access_e  reason;
 
     if (alcf->allow
         && ngx_http_itsm_allow_match(alcf->allow, r->connection->sockaddr)
@@ -508,16 +540,15 @@ ngx_http_itsm_access_before_body(ngx_http_request_t *r,
         return reason;
     }
 
-    /* the same limit as the content handler's, announced or not */
+    /* the body is read only up to the limit, announced or not */
 
-    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-
-    if (r->headers_in.content_length_n > (off_t) ilcf->max_body) {
+    if (r->headers_in.content_length_n > (off_t) alcf->body_limit) {
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOO_LARGE,
                                          "the body has %O bytes, more than "
-                                         "the %uz allowed by itsm_max_body",
+                                         "the %uz allowed by %V",
                                          r->headers_in.content_length_n,
-                                         ilcf->max_body);
+                                         alcf->body_limit,
+                                         &alcf->body_directive);
     }
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
@@ -528,15 +559,12 @@ static ngx_http_itsm_access_e
 ngx_http_itsm_access_after_body(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
 {
-    off_t                      len;
-    time_t                     expire;
-    ngx_int_t                  rc;
-    ngx_chain_t               *cl;
-    ngx_http_itsm_access_e     reason;
-    ngx_http_itsm_loc_conf_t  *ilcf;
-    u_char                     key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
-
-    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
+    off_t                   len;
+    time_t                  expire;
+    ngx_int_t               rc;
+    ngx_chain_t            *cl;
+    ngx_http_itsm_access_e  reason;
+    u_char                  key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
 
     len = 0;
 
@@ -546,11 +574,12 @@ ngx_http_itsm_access_after_body(ngx_http_request_t *r,
         }
     }
 
-    if (len > (off_t) ilcf->max_body) {
+    if (len > (off_t) alcf->body_limit) {
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOO_LARGE,
                                          "the body has %O bytes, more than "
-                                         "the %uz allowed by itsm_max_body",
-                                         len, ilcf->max_body);
+                                         "the %uz allowed by %V",
+                                         len, alcf->body_limit,
+                                         &alcf->body_directive);
     }
 
     reason = ngx_http_itsm_sig_verify(r, alcf->sig, ctx->sig);
@@ -768,7 +797,6 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
     u_char                         *p;
     ngx_int_t                       rc;
     ngx_str_t                       value;
-    ngx_http_itsm_loc_conf_t       *ilcf;
     ngx_http_itsm_access_reason_t  *reason;
 
     ctx->done = 1;
@@ -791,8 +819,6 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
     }
 
     if (ctx->result == NGX_HTTP_ITSM_ACCESS_IN_FLIGHT) {
-        ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-
         p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
         if (p == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -800,7 +826,7 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
         }
 
         value.data = p;
-        value.len = ngx_sprintf(p, "%T", ilcf->retry_after) - p;
+        value.len = ngx_sprintf(p, "%T", alcf->retry) - p;
 
         if (ngx_http_itsm_access_header(r, "Retry-After", &value) == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1334,6 +1360,12 @@ ngx_http_itsm_access_create_loc_conf(ngx_conf_t *cf)
     conf->replay_ttl = NGX_CONF_UNSET;
     conf->jwt = NGX_CONF_UNSET_PTR;
     conf->enabled = NGX_CONF_UNSET;
+    conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->retry_after = NGX_CONF_UNSET;
+    conf->content_max_body = NGX_CONF_UNSET_SIZE;
+    conf->content_retry_after = NGX_CONF_UNSET;
+
+    ngx_http_itsm_access_limits(conf);
 
     return conf;
 }
@@ -1392,7 +1424,70 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     conf->enabled = (conf->allow || conf->token || conf->sig || conf->jwt);
 
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              NGX_CONF_UNSET_SIZE);
+    ngx_conf_merge_sec_value(conf->retry_after, prev->retry_after,
+                             NGX_CONF_UNSET);
+
+    ngx_http_itsm_access_limits(conf);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A content handler that reads the body itself (itsm_pass) announces, for
+ * the block being merged, the largest body it accepts (and the directive
+ * that sets it) and the Retry-After it sends.  The access phase keeps to
+ * them there, so that an alert endpoint has one limit, unless the block
+ * has itsm_access_max_body or itsm_access_retry_after.  Nothing of the
+ * content handler's configuration is read: without an announcement the
+ * access phase has its own defaults.
+ */
+
+void
+ngx_http_itsm_access_content_limits(ngx_conf_t *cf, size_t max_body,
+    ngx_str_t *directive, time_t retry_after)
+{
+    ngx_http_itsm_access_loc_conf_t  *alcf;
+
+    alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_itsm_access_module);
+
+    alcf->content_max_body = max_body;
+    alcf->content_directive = *directive;
+    alcf->content_retry_after = retry_after;
+
+    /* the module merging first may be either one (the order of modules) */
+
+    ngx_http_itsm_access_limits(alcf);
+}
+
+
+static void
+ngx_http_itsm_access_limits(ngx_http_itsm_access_loc_conf_t *alcf)
+{
+    if (alcf->max_body != NGX_CONF_UNSET_SIZE) {
+        alcf->body_limit = alcf->max_body;
+        ngx_str_set(&alcf->body_directive, "itsm_access_max_body");
+
+    } else if (alcf->content_max_body != NGX_CONF_UNSET_SIZE) {
+        alcf->body_limit = alcf->content_max_body;
+        alcf->body_directive = alcf->content_directive;
+
+    } else {
+        alcf->body_limit = NGX_HTTP_ITSM_ACCESS_MAX_BODY;
+        ngx_str_set(&alcf->body_directive, "itsm_access_max_body");
+    }
+
+    if (alcf->retry_after != NGX_CONF_UNSET) {
+        alcf->retry = alcf->retry_after;
+
+    } else if (alcf->content_retry_after != NGX_CONF_UNSET) {
+        alcf->retry = alcf->content_retry_after;
+
+    } else {
+        alcf->retry = NGX_HTTP_ITSM_ACCESS_RETRY_AFTER;
+    }
 }
 
 

@@ -904,6 +904,8 @@ ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason, const char *fmt, ...);
 ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
+void ngx_http_itsm_access_content_limits(ngx_conf_t *cf, size_t max_body,
+    ngx_str_t *directive, time_t retry_after);
 
 extern ngx_module_t  ngx_http_itsm_access_module;
 
