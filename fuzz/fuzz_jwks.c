@@ -11,7 +11,7 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 
 #define CHECK(c)  do { if (!(c)) { __builtin_trap(); } } while (0)

@@ -14,7 +14,7 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 #include <openssl/evp.h>
 

@@ -700,9 +700,6 @@ ngx_int_t ngx_http_itsm_reply_retry_after(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_variables_add(ngx_conf_t *cf);
 
 
-#include "ngx_http_itsm_access.h"
-
-
 extern ngx_module_t  ngx_http_itsm_module;
 extern ngx_str_t     ngx_http_itsm_action_names[];
 extern ngx_str_t     ngx_http_itsm_outcome_names[];
