@@ -178,7 +178,7 @@ typedef struct ngx_http_itsm_token_conf_s  ngx_http_itsm_token_conf_t;
 char *ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_token_conf_t **tcfp);
 ngx_http_itsm_access_e ngx_http_itsm_token_check(ngx_http_request_t *r,
-    ngx_http_itsm_token_conf_t *tcf);
+    ngx_http_itsm_token_conf_t *tcf, ngx_uint_t *match);
 
 
 /* ngx_http_itsm_replay.c: seen delivery ids in shared memory */
@@ -208,10 +208,39 @@ typedef struct {
     unsigned                     done:1;
 } ngx_http_itsm_access_ctx_t;
 
+typedef struct {
+    ngx_shm_zone_t              *zone;
+    u_char                      *file;
+    ngx_uint_t                   line;
+} ngx_http_itsm_replay_ref_t;
+
+
+typedef struct {
+    ngx_shm_zone_t              *counters;
+    ngx_array_t                  replay_refs;  /* ngx_http_itsm_replay_ref_t */
+    ngx_flag_t                   used;
+} ngx_http_itsm_access_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   status;
+} ngx_http_itsm_access_reason_t;
+
+
+extern ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[];
+
 ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason, const char *fmt, ...);
 ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
+void ngx_http_itsm_access_count(ngx_http_request_t *r,
+    ngx_http_itsm_access_e reason);
+ngx_int_t ngx_http_itsm_access_counters_zone(ngx_conf_t *cf,
+    ngx_http_itsm_access_main_conf_t *amcf);
+ngx_int_t ngx_http_itsm_access_counters_provide(ngx_conf_t *cf);
+ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 void ngx_http_itsm_access_content_limits(ngx_conf_t *cf, size_t max_body,
     ngx_str_t *directive, time_t retry_after);
 

@@ -86,28 +86,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_shm_zone_t              *zone;
-    u_char                      *file;
-    ngx_uint_t                   line;
-} ngx_http_itsm_replay_ref_t;
-
-
-typedef struct {
     ngx_atomic_t                 count[NGX_HTTP_ITSM_ACCESS_NREASONS];
 } ngx_http_itsm_access_counters_t;
-
-
-typedef struct {
-    ngx_shm_zone_t              *counters;
-    ngx_array_t                  replay_refs;  /* ngx_http_itsm_replay_ref_t */
-    ngx_flag_t                   used;
-} ngx_http_itsm_access_main_conf_t;
-
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_uint_t                   status;
-} ngx_http_itsm_access_reason_t;
 
 
 static ngx_int_t ngx_http_itsm_access_handler(ngx_http_request_t *r);
@@ -129,13 +109,9 @@ static ngx_int_t ngx_http_itsm_access_challenge(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason);
 static ngx_table_elt_t *ngx_http_itsm_access_header(ngx_http_request_t *r,
     char *name, ngx_str_t *value);
-static void ngx_http_itsm_access_count(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason);
 static ngx_http_itsm_access_counters_t *ngx_http_itsm_access_counters(
     ngx_http_itsm_access_main_conf_t *amcf);
 static ngx_int_t ngx_http_itsm_access_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_itsm_access_status(ngx_http_request_t *r,
     ngx_array_t *counts);
@@ -175,7 +151,7 @@ static char *ngx_http_itsm_access_tolerance_check(ngx_conf_t *cf, void *post,
 static void ngx_http_itsm_access_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[] = {
+ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[] = {
     { ngx_string("passed"), NGX_OK },
     { ngx_string("address_not_allowed"), NGX_HTTP_FORBIDDEN },
     { ngx_string("signature_missing"), NGX_HTTP_UNAUTHORIZED },
@@ -508,7 +484,7 @@ ngx_http_itsm_access_before_body(ngx_http_request_t *r,
     }
 
     if (alcf->token) {
-        reason = ngx_http_itsm_token_check(r, alcf->token);
+        reason = ngx_http_itsm_token_check(r, alcf->token, &ctx->token);
 
         if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
             return reason;
@@ -954,7 +930,7 @@ ngx_http_itsm_access_header(ngx_http_request_t *r, char *name,
 }
 
 
-static void
+void
 ngx_http_itsm_access_count(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason)
 {
@@ -1073,7 +1049,7 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
 
 /* {"passed":12,"address_not_allowed":0,...} */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
@@ -1115,6 +1091,35 @@ ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/* the counters of the access phase, in shared memory */
+
+ngx_int_t
+ngx_http_itsm_access_counters_zone(ngx_conf_t *cf,
+    ngx_http_itsm_access_main_conf_t *amcf)
+{
+    amcf->counters = ngx_shared_memory_add(cf,
+                                           &ngx_http_itsm_access_counters_name,
+                                           8 * ngx_pagesize,
+                                           &ngx_http_itsm_access_counters_tag);
+    if (amcf->counters == NULL) {
+        return NGX_ERROR;
+    }
+
+    amcf->counters->init = ngx_http_itsm_access_init_counters;
+
+    return NGX_OK;
+}
+
+
+/* ... and on the status page */
+
+ngx_int_t
+ngx_http_itsm_access_counters_provide(ngx_conf_t *cf)
+{
+    return ngx_http_itsm_status_provide(cf, &ngx_http_itsm_access_provider);
 }
 
 
@@ -1252,7 +1257,7 @@ ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return ngx_http_itsm_status_provide(cf, &ngx_http_itsm_access_provider);
+    return ngx_http_itsm_access_counters_provide(cf);
 }
 
 
@@ -1290,15 +1295,9 @@ ngx_http_itsm_access_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    amcf->counters = ngx_shared_memory_add(cf,
-                                           &ngx_http_itsm_access_counters_name,
-                                           8 * ngx_pagesize,
-                                           &ngx_http_itsm_access_counters_tag);
-    if (amcf->counters == NULL) {
+    if (ngx_http_itsm_access_counters_zone(cf, amcf) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    amcf->counters->init = ngx_http_itsm_access_init_counters;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
