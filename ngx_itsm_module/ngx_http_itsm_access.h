@@ -119,7 +119,7 @@ ngx_int_t ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token,
 void ngx_http_itsm_jwt_free(ngx_http_itsm_jwt_t *jwt);
 ngx_int_t ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt,
     ngx_http_itsm_jwk_t *key);
-ngx_http_itsm_access_e ngx_http_itsm_jwt_check(ngx_http_itsm_jwt_t *jwt,
+ngx_http_itsm_access_e ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
     ngx_http_itsm_jwt_policy_t *policy, time_t now, const char **error);
 ngx_int_t ngx_http_itsm_jwks_parse(u_char *data, size_t len,
     ngx_http_itsm_jwk_t *keys, ngx_uint_t max, ngx_uint_t *n,
@@ -179,6 +179,19 @@ char *ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_token_conf_t **tcfp);
 ngx_http_itsm_access_e ngx_http_itsm_token_check(ngx_http_request_t *r,
     ngx_http_itsm_token_conf_t *tcf, ngx_uint_t *match);
+
+
+/* ngx_http_itsm_jwt.c: bearer tokens against a key set */
+
+typedef struct ngx_http_itsm_jwt_conf_s  ngx_http_itsm_jwt_conf_t;
+
+char *ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_jwt_conf_t **jcfp);
+char *ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_jwt_conf_t **jcfp);
+char *ngx_http_itsm_jwt_merge(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf);
+ngx_http_itsm_access_e ngx_http_itsm_jwt_check(ngx_http_request_t *r,
+    ngx_http_itsm_jwt_conf_t *jcf);
 
 
 /* ngx_http_itsm_replay.c: seen delivery ids in shared memory */

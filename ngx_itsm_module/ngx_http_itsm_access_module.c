@@ -31,13 +31,13 @@
 #define NGX_HTTP_ITSM_ACCESS_TOLERANCE   300
 #define NGX_HTTP_ITSM_ACCESS_MAX_BODY    (256 * 1024)
 #define NGX_HTTP_ITSM_ACCESS_RETRY_AFTER 30
-#define NGX_HTTP_ITSM_ACCESS_LEEWAY      60
+#define NGX_HTTP_ITSM_JWT_LEEWAY         60
 
 #define NGX_HTTP_ITSM_AZURE_APP_ID    "461e8683-5575-4561-ac7f-899cc907d62a"
 #define NGX_HTTP_ITSM_AZURE_ROLE      "ActionGroupsSecureWebhook"
 
 
-typedef struct {
+struct ngx_http_itsm_jwt_conf_s {
     ngx_http_itsm_jwk_t         *keys;
     ngx_uint_t                   nkeys;
     ngx_http_itsm_jwt_policy_t   policy;
@@ -49,7 +49,7 @@ typedef struct {
 
     unsigned                     jwt:1;        /* itsm_jwt was given */
     unsigned                     preset:1;     /* itsm_jwt_preset */
-} ngx_http_itsm_jwt_conf_t;
+};
 
 
 typedef struct {
@@ -91,8 +91,6 @@ static ngx_http_itsm_access_e ngx_http_itsm_access_before_body(
 static ngx_http_itsm_access_e ngx_http_itsm_access_after_body(
     ngx_http_request_t *r, ngx_http_itsm_access_loc_conf_t *alcf,
     ngx_http_itsm_access_ctx_t *ctx);
-static ngx_http_itsm_access_e ngx_http_itsm_access_jwt(ngx_http_request_t *r,
-    ngx_http_itsm_jwt_conf_t *jcf);
 static ngx_int_t ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_access_answer(ngx_http_request_t *r,
@@ -123,16 +121,16 @@ static char *ngx_http_itsm_access_signature(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_access_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_itsm_access_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_http_itsm_jwt_conf_t *ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
-    ngx_http_itsm_access_loc_conf_t *alcf);
-static ngx_int_t ngx_http_itsm_access_jwks(ngx_conf_t *cf,
+static ngx_http_itsm_jwt_conf_t *ngx_http_itsm_jwt_get(ngx_conf_t *cf,
+    ngx_http_itsm_jwt_conf_t **jcfp);
+static ngx_int_t ngx_http_itsm_jwt_jwks(ngx_conf_t *cf,
     ngx_http_itsm_jwt_conf_t *jcf, ngx_str_t *path);
-static void ngx_http_itsm_access_jwks_cleanup(void *data);
-static ngx_int_t ngx_http_itsm_access_guid(ngx_str_t *s);
+static void ngx_http_itsm_jwt_jwks_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_jwt_guid(ngx_str_t *s);
 static char *ngx_http_itsm_access_tolerance_check(ngx_conf_t *cf, void *post,
     void *data);
 static void ngx_http_itsm_access_exit_process(ngx_cycle_t *cycle);
@@ -219,7 +217,7 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
 
     { ngx_string("itsm_jwt"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_access_jwt_conf,
+      ngx_http_itsm_access_jwt,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -441,7 +439,7 @@ ngx_http_itsm_access_before_body(ngx_http_request_t *r,
     }
 
     if (alcf->jwt) {
-        reason = ngx_http_itsm_access_jwt(r, alcf->jwt);
+        reason = ngx_http_itsm_jwt_check(r, alcf->jwt);
 
         if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
             return reason;
@@ -556,8 +554,10 @@ ngx_http_itsm_access_after_body(ngx_http_request_t *r,
 }
 
 
-static ngx_http_itsm_access_e
-ngx_http_itsm_access_jwt(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
+/* the bearer token of a request against the key set and the policy */
+
+ngx_http_itsm_access_e
+ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
 {
     u_char                  *buf;
     ngx_str_t                token;
@@ -669,7 +669,7 @@ ngx_http_itsm_access_jwt(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
                                          "the token's signature is wrong");
     }
 
-    reason = ngx_http_itsm_jwt_check(&jwt, &jcf->policy, ngx_time(), &error);
+    reason = ngx_http_itsm_jwt_claims(&jwt, &jcf->policy, ngx_time(), &error);
 
     ngx_http_itsm_jwt_free(&jwt);
 
@@ -1042,8 +1042,6 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_itsm_access_loc_conf_t *prev = parent;
     ngx_http_itsm_access_loc_conf_t *conf = child;
 
-    ngx_http_itsm_jwt_conf_t  *jcf;
-
     ngx_conf_merge_ptr_value(conf->allow, prev->allow, NULL);
     ngx_conf_merge_uint_value(conf->allow_log_level, prev->allow_log_level,
                               NGX_LOG_ERR);
@@ -1056,27 +1054,8 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              conf->tolerance);
     ngx_conf_merge_ptr_value(conf->jwt, prev->jwt, NULL);
 
-    /* a block's jwt configuration is complete once the block is read */
-
-    jcf = conf->jwt;
-
-    if (jcf) {
-
-        if (!jcf->jwt) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_jwt_preset in %s:%ui needs \"itsm_jwt "
-                          "jwks=<file> aud=<your API's application id>\" "
-                          "in the same block", jcf->file, jcf->line);
-            return NGX_CONF_ERROR;
-        }
-
-        if (jcf->policy.iss.nelts == 0) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_jwt in %s:%ui has no iss=; pin the issuer "
-                          "(or use itsm_jwt_preset azure_secure_webhook "
-                          "tenant=<id>)", jcf->file, jcf->line);
-            return NGX_CONF_ERROR;
-        }
+    if (conf->jwt && ngx_http_itsm_jwt_merge(cf, conf->jwt) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->replay_file && conf->replay && conf->sig == NULL) {
@@ -1304,6 +1283,58 @@ ngx_http_itsm_access_used(ngx_conf_t *cf)
 }
 
 
+/* "itsm_jwt ...;" (ngx_http_itsm_jwt.c) or "itsm_jwt off;" */
+
+static char *
+ngx_http_itsm_access_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_access_loc_conf_t *alcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts != 2 || alcf->jwt != NGX_CONF_UNSET_PTR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V off\" takes no parameters and cannot be "
+                               "combined with itsm_jwt_preset", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->jwt = NULL;
+        return NGX_CONF_OK;
+    }
+
+    rv = ngx_http_itsm_jwt_conf(cf, cmd, &alcf->jwt);
+
+    if (rv == NGX_CONF_OK) {
+        ngx_http_itsm_access_used(cf);
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_itsm_access_loc_conf_t *alcf = conf;
+
+    char  *rv;
+
+    rv = ngx_http_itsm_jwt_preset(cf, cmd, &alcf->jwt);
+
+    if (rv == NGX_CONF_OK) {
+        ngx_http_itsm_access_used(cf);
+    }
+
+    return rv;
+}
+
+
 /* "itsm_signature_replay zone=<name> [ttl=<time>];", or "... off;" */
 
 static char *
@@ -1400,32 +1431,19 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /* "itsm_jwt jwks=<file> aud=<id> [aud=...] iss=<url> [iss=...]
- *  [leeway=<time>];" or "itsm_jwt off;" */
+ *  [leeway=<time>];" */
 
-static char *
-ngx_http_itsm_access_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+char *
+ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_jwt_conf_t **jcfp)
 {
-    ngx_http_itsm_access_loc_conf_t *alcf = conf;
-
     ngx_str_t                 *value, *s, arg;
     ngx_uint_t                 i;
     ngx_http_itsm_jwt_conf_t  *jcf;
 
     value = cf->args->elts;
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        if (cf->args->nelts != 2 || alcf->jwt != NGX_CONF_UNSET_PTR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V off\" takes no parameters and cannot be "
-                               "combined with itsm_jwt_preset", &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        alcf->jwt = NULL;
-        return NGX_CONF_OK;
-    }
-
-    jcf = ngx_http_itsm_access_jwt_get(cf, alcf);
+    jcf = ngx_http_itsm_jwt_get(cf, jcfp);
     if (jcf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1449,7 +1467,7 @@ ngx_http_itsm_access_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            if (ngx_http_itsm_access_jwks(cf, jcf, &arg) != NGX_OK) {
+            if (ngx_http_itsm_jwt_jwks(cf, jcf, &arg) != NGX_OK) {
                 return NGX_CONF_ERROR;
             }
 
@@ -1528,12 +1546,10 @@ ngx_http_itsm_access_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * roles must hold ActionGroupsSecureWebhook.
  */
 
-static char *
-ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+char *
+ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_jwt_conf_t **jcfp)
 {
-    ngx_http_itsm_access_loc_conf_t *alcf = conf;
-
     u_char                    *p;
     ngx_str_t                 *value, *iss;
     ngx_uint_t                 i;
@@ -1551,7 +1567,7 @@ ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    jcf = ngx_http_itsm_access_jwt_get(cf, alcf);
+    jcf = ngx_http_itsm_jwt_get(cf, jcfp);
     if (jcf == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1570,7 +1586,7 @@ ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
             jcf->tenant.data = value[i].data + 7;
             jcf->tenant.len = value[i].len - 7;
 
-            if (ngx_http_itsm_access_guid(&jcf->tenant) != NGX_OK) {
+            if (ngx_http_itsm_jwt_guid(&jcf->tenant) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "tenant=\"%V\" is not a directory (tenant) "
                                    "id such as "
@@ -1586,7 +1602,7 @@ ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
             jcf->policy.app_id.data = value[i].data + 7;
             jcf->policy.app_id.len = value[i].len - 7;
 
-            if (ngx_http_itsm_access_guid(&jcf->policy.app_id) != NGX_OK) {
+            if (ngx_http_itsm_jwt_guid(&jcf->policy.app_id) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "app_id=\"%V\" is not an application id "
                                    "(a GUID); the default is Azure's action "
@@ -1646,21 +1662,22 @@ ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* the block's jwt configuration, made by its first itsm_jwt* directive */
+
 static ngx_http_itsm_jwt_conf_t *
-ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
-    ngx_http_itsm_access_loc_conf_t *alcf)
+ngx_http_itsm_jwt_get(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t **jcfp)
 {
     ngx_http_itsm_jwt_conf_t  *jcf;
 
-    if (alcf->jwt == NULL) {
+    if (*jcfp == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"itsm_jwt off\" cannot be combined with other "
                            "itsm_jwt directives in the same block");
         return NULL;
     }
 
-    if (alcf->jwt != NGX_CONF_UNSET_PTR) {
-        return alcf->jwt;
+    if (*jcfp != NGX_CONF_UNSET_PTR) {
+        return *jcfp;
     }
 
     jcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_jwt_conf_t));
@@ -1676,13 +1693,11 @@ ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
         return NULL;
     }
 
-    jcf->policy.leeway = NGX_HTTP_ITSM_ACCESS_LEEWAY;
+    jcf->policy.leeway = NGX_HTTP_ITSM_JWT_LEEWAY;
     jcf->file = cf->conf_file->file.name.data;
     jcf->line = cf->conf_file->line;
 
-    alcf->jwt = jcf;
-
-    ngx_http_itsm_access_used(cf);
+    *jcfp = jcf;
 
     return jcf;
 }
@@ -1691,7 +1706,7 @@ ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
 /* the key set is read at load, so a reload (HUP) reads it again */
 
 static ngx_int_t
-ngx_http_itsm_access_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
+ngx_http_itsm_jwt_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
     ngx_str_t *path)
 {
     ngx_str_t             text;
@@ -1736,7 +1751,7 @@ ngx_http_itsm_access_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_itsm_access_jwks_cleanup;
+    cln->handler = ngx_http_itsm_jwt_jwks_cleanup;
     cln->data = jcf;
 
     return NGX_OK;
@@ -1744,7 +1759,7 @@ ngx_http_itsm_access_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
 
 
 static void
-ngx_http_itsm_access_jwks_cleanup(void *data)
+ngx_http_itsm_jwt_jwks_cleanup(void *data)
 {
     ngx_http_itsm_jwt_conf_t *jcf = data;
 
@@ -1752,10 +1767,35 @@ ngx_http_itsm_access_jwks_cleanup(void *data)
 }
 
 
+/* a block's jwt configuration is complete once the block is read */
+
+char *
+ngx_http_itsm_jwt_merge(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf)
+{
+    if (!jcf->jwt) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_jwt_preset in %s:%ui needs \"itsm_jwt "
+                      "jwks=<file> aud=<your API's application id>\" "
+                      "in the same block", jcf->file, jcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->policy.iss.nelts == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_jwt in %s:%ui has no iss=; pin the issuer "
+                      "(or use itsm_jwt_preset azure_secure_webhook "
+                      "tenant=<id>)", jcf->file, jcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /* 8-4-4-4-12 hex digits */
 
 static ngx_int_t
-ngx_http_itsm_access_guid(ngx_str_t *s)
+ngx_http_itsm_jwt_guid(ngx_str_t *s)
 {
     u_char      c;
     ngx_uint_t  i;

@@ -296,7 +296,7 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
 /* the claims of a token whose signature was verified */
 
 ngx_http_itsm_access_e
-ngx_http_itsm_jwt_check(ngx_http_itsm_jwt_t *jwt,
+ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
     ngx_http_itsm_jwt_policy_t *policy, time_t now, const char **error)
 {
     double       t;
