@@ -159,8 +159,6 @@ typedef struct {
 
 char *ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_sig_conf_t **sigp);
-ngx_str_t *ngx_http_itsm_sig_name(ngx_http_itsm_sig_conf_t *scf);
-ngx_uint_t ngx_http_itsm_sig_has_time(ngx_http_itsm_sig_conf_t *scf);
 ngx_http_itsm_access_e ngx_http_itsm_sig_headers(ngx_http_request_t *r,
     ngx_http_itsm_sig_conf_t *scf, time_t tolerance,
     ngx_http_itsm_sig_req_t *sr);

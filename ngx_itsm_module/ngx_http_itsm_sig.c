@@ -120,9 +120,9 @@ static ngx_int_t ngx_http_itsm_sig_secret(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value, ngx_array_t *fixed);
 static ngx_int_t ngx_http_itsm_sig_fixed(ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *text, ngx_pool_t *pool, ngx_array_t *fixed);
-static ngx_int_t ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf,
+ngx_int_t ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *secret, ngx_pool_t *pool, ngx_str_t *key);
-static ngx_int_t ngx_http_itsm_sig_hmac_key(EVP_MD *md, ngx_str_t *key,
+ngx_int_t ngx_http_itsm_sig_hmac_key(EVP_MD *md, ngx_str_t *key,
     EVP_MD_CTX *inner, EVP_MD_CTX *outer);
 static void ngx_http_itsm_sig_wipe(void *data);
 static void ngx_http_itsm_sig_cleanup(void *data);
@@ -861,7 +861,7 @@ ngx_http_itsm_sig_fixed(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *text,
  * that anybody can sign with.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_sig_key(ngx_http_itsm_sig_conf_t *scf, ngx_str_t *secret,
     ngx_pool_t *pool, ngx_str_t *key)
 {
@@ -925,7 +925,7 @@ ngx_http_itsm_sig_exit(void)
 
 /* the digests of key^ipad and key^opad (RFC 2104) */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_sig_hmac_key(EVP_MD *md, ngx_str_t *key, EVP_MD_CTX *inner,
     EVP_MD_CTX *outer)
 {
@@ -1020,20 +1020,6 @@ static void
 ngx_http_itsm_sig_md_cleanup(void *data)
 {
     EVP_MD_free(data);
-}
-
-
-ngx_str_t *
-ngx_http_itsm_sig_name(ngx_http_itsm_sig_conf_t *scf)
-{
-    return &scf->scheme->name;
-}
-
-
-ngx_uint_t
-ngx_http_itsm_sig_has_time(ngx_http_itsm_sig_conf_t *scf)
-{
-    return scf->signed_ts;
 }
 
 
