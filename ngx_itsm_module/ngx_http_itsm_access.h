@@ -254,6 +254,7 @@ ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 void ngx_http_itsm_access_content_limits(ngx_conf_t *cf, size_t max_body,
     ngx_str_t *directive, time_t retry_after);
+ngx_int_t ngx_http_itsm_access_handler(ngx_http_request_t *r);
 
 extern ngx_module_t  ngx_http_itsm_access_module;
 

@@ -63,7 +63,6 @@ typedef struct {
 } ngx_http_itsm_access_loc_conf_t;
 
 
-static ngx_int_t ngx_http_itsm_access_handler(ngx_http_request_t *r);
 static void ngx_http_itsm_access_body_handler(ngx_http_request_t *r);
 static ngx_http_itsm_access_e ngx_http_itsm_access_before_body(
     ngx_http_request_t *r, ngx_http_itsm_access_loc_conf_t *alcf,
@@ -262,7 +261,7 @@ static ngx_http_variable_t  ngx_http_itsm_access_vars[] = {
 };
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_access_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
