@@ -227,6 +227,37 @@ typedef struct {
 
 
 typedef struct {
+    ngx_http_itsm_allow_t       *allow;
+    ngx_uint_t                   allow_log_level;
+    ngx_http_itsm_token_conf_t  *token;
+    ngx_http_itsm_sig_conf_t    *sig;
+    time_t                       tolerance;
+    ngx_shm_zone_t              *replay;
+    time_t                       replay_ttl;
+    ngx_http_itsm_jwt_conf_t    *jwt;
+    ngx_flag_t                   enabled;
+
+    u_char                      *replay_file;  /* set in a location */
+    ngx_uint_t                   replay_line;
+
+    size_t                       max_body;     /* itsm_access_max_body */
+    time_t                       retry_after;  /* itsm_access_retry_after */
+
+    /* what the location's content handler announced
+     * (ngx_http_itsm_access_content_limits()) */
+    size_t                       content_max_body;
+    time_t                       content_retry_after;
+    ngx_str_t                    content_directive;
+
+    /* in effect: our own setting, else the content handler's, else ours
+     * by default */
+    size_t                       body_limit;
+    ngx_str_t                    body_directive;   /* for the 413 */
+    time_t                       retry;
+} ngx_http_itsm_access_loc_conf_t;
+
+
+typedef struct {
     ngx_shm_zone_t              *counters;
     ngx_array_t                  replay_refs;  /* ngx_http_itsm_replay_ref_t */
     ngx_flag_t                   used;
