@@ -12,8 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <jansson.h>
-#include <openssl/evp.h>
+#include "ngx_http_itsm_parse.h"
 
 
 /*
@@ -41,90 +40,6 @@ typedef enum {
     NGX_HTTP_ITSM_ACCESS_INTERNAL,
     NGX_HTTP_ITSM_ACCESS_NREASONS
 } ngx_http_itsm_access_e;
-
-
-/* ngx_http_itsm_sig_parse.c: pure parsers of signature headers (no pools,
- * no nginx functions: the fuzz targets link them alone) */
-
-#define NGX_HTTP_ITSM_SIG_MAX_LEN     64     /* SHA-512 */
-#define NGX_HTTP_ITSM_SIG_TS_MAX_LEN  12     /* digits of a unix time */
-
-#define NGX_HTTP_ITSM_SIG_HEX         0
-#define NGX_HTTP_ITSM_SIG_BASE64      1
-
-/* a checked header: its signatures stay in it, and are decoded one at a
- * time by ngx_http_itsm_sig_next(), as many as it holds */
-typedef struct {
-    u_char                      *start;        /* the signatures, into input */
-    u_char                      *end;
-    ngx_uint_t                   list;         /* how they are listed */
-    ngx_uint_t                   encoding;
-    ngx_uint_t                   n;            /* how many of them decode */
-    ngx_str_t                    timestamp;    /* Stripe's t=, into input */
-} ngx_http_itsm_sig_header_t;
-
-ngx_int_t ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
-    ngx_http_itsm_sig_header_t *h);
-ngx_int_t ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
-    ngx_http_itsm_sig_header_t *h);
-ngx_int_t ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
-    ngx_str_t *prefix, ngx_uint_t encoding, ngx_http_itsm_sig_header_t *h);
-ngx_int_t ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h,
-    u_char **pos, u_char *mac, size_t *len);
-ngx_int_t ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len,
-    time_t *t);
-ngx_int_t ngx_http_itsm_sig_check_id(u_char *p, size_t len);
-ssize_t ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src,
-    size_t len);
-ssize_t ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
-    size_t len, ngx_uint_t url);
-
-
-/* ngx_http_itsm_jwt.c: JWS compact form, JWKS, RS256/ES256, claims; pure
- * as well (jansson and OpenSSL only) */
-
-#define NGX_HTTP_ITSM_JWT_RS256       1
-#define NGX_HTTP_ITSM_JWT_ES256       2
-#define NGX_HTTP_ITSM_JWT_MAX_LEN     16384
-#define NGX_HTTP_ITSM_JWK_KID_MAX     128
-#define NGX_HTTP_ITSM_JWKS_MAX        64
-
-typedef struct {
-    ngx_uint_t                   alg;
-    ngx_str_t                    kid;          /* into header */
-    ngx_str_t                    signed_part;  /* header.payload, in token */
-    u_char                      *sig;
-    size_t                       sig_len;
-    json_t                      *header;
-    json_t                      *claims;
-} ngx_http_itsm_jwt_t;
-
-typedef struct {
-    ngx_uint_t                   alg;          /* what the key can verify */
-    size_t                       kid_len;
-    u_char                       kid[NGX_HTTP_ITSM_JWK_KID_MAX];
-    EVP_PKEY                    *pkey;
-} ngx_http_itsm_jwk_t;
-
-typedef struct {
-    ngx_array_t                  iss;          /* ngx_str_t */
-    ngx_array_t                  aud;          /* ngx_str_t */
-    ngx_str_t                    app_id;       /* appid (v1) or azp (v2) */
-    ngx_str_t                    role;         /* must be in "roles" */
-    time_t                       leeway;
-} ngx_http_itsm_jwt_policy_t;
-
-ngx_int_t ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token,
-    size_t len, u_char *buf, const char **error);
-void ngx_http_itsm_jwt_free(ngx_http_itsm_jwt_t *jwt);
-ngx_int_t ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt,
-    ngx_http_itsm_jwk_t *key);
-ngx_http_itsm_access_e ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
-    ngx_http_itsm_jwt_policy_t *policy, time_t now, const char **error);
-ngx_int_t ngx_http_itsm_jwks_parse(u_char *data, size_t len,
-    ngx_http_itsm_jwk_t *keys, ngx_uint_t max, ngx_uint_t *n,
-    const char **error, ngx_uint_t *index);
-void ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, ngx_uint_t n);
 
 
 /* ngx_http_itsm_allow.c: CIDR allowlists */

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_parse.h"
 
 
 /* the longest object key a JSON Pointer segment may name */
@@ -12,6 +13,23 @@
 
 
 static void ngx_http_itsm_json_cleanup(void *data);
+
+
+/* the nesting of an alert body: the pure scan of ngx_http_itsm_json_depth.c */
+
+ngx_int_t
+ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
+    ngx_uint_t *depth)
+{
+    int     rc;
+    size_t  d;
+
+    rc = ngx_http_itsm_json_depth(text->data, text->len, max, &d);
+
+    *depth = d;
+
+    return (rc == NGX_HTTP_ITSM_OK) ? NGX_OK : NGX_DECLINED;
+}
 
 
 ngx_int_t

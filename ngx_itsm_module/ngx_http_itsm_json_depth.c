@@ -4,27 +4,27 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_parse.h"
 
 
 /*
  * jansson refuses documents nested deeper than its compiled-in limit
  * (2048), which is far too deep for an alert and costs a recursion per
  * level; this linear scan rejects them before any parsing or allocation.
+ * Pure (ngx_http_itsm_parse.h): fuzz/fuzz_json_depth.c builds from it.
  */
 
-ngx_int_t
-ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
-    ngx_uint_t *depth)
+int
+ngx_http_itsm_json_depth(u_char *p, size_t len, size_t max, size_t *depth)
 {
-    u_char      *p, *last;
-    ngx_uint_t   level, in_string;
+    u_char  *last;
+    size_t   level, in_string;
 
     level = 0;
     in_string = 0;
-    last = text->data + text->len;
+    last = p + len;
 
-    for (p = text->data; p < last; p++) {
+    for ( /* void */ ; p < last; p++) {
 
         if (in_string) {
             if (*p == '\\') {
@@ -47,7 +47,7 @@ ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
         case '[':
             if (++level > max) {
                 *depth = level;
-                return NGX_DECLINED;
+                return NGX_HTTP_ITSM_DECLINED;
             }
             break;
 
@@ -62,5 +62,5 @@ ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
 
     *depth = level;
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }

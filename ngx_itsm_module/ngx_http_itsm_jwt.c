@@ -24,7 +24,10 @@
 struct ngx_http_itsm_jwt_conf_s {
     ngx_http_itsm_jwk_t         *keys;
     ngx_uint_t                   nkeys;
-    ngx_http_itsm_jwt_policy_t   policy;
+    ngx_array_t                  iss;          /* ngx_http_itsm_bytes_t */
+    ngx_array_t                  aud;          /* ngx_http_itsm_bytes_t */
+    ngx_str_t                    app_id;
+    ngx_http_itsm_jwt_policy_t   policy;       /* the above, for the check */
     ngx_str_t                    jwks;
     ngx_str_t                    tenant;
 
@@ -44,20 +47,31 @@ static void ngx_http_itsm_jwt_jwks_cleanup(void *data);
 static ngx_int_t ngx_http_itsm_jwt_guid(ngx_str_t *s);
 
 
+/* what each result of the claims check is refused as */
+
+static ngx_http_itsm_access_e  ngx_http_itsm_jwt_reasons[] = {
+    NGX_HTTP_ITSM_ACCESS_PASSED,               /* NGX_HTTP_ITSM_JWT_VALID */
+    NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_EXPIRED,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_EARLY,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN
+};
+
+
 /* the bearer token of a request against the key set and the policy */
 
 ngx_http_itsm_access_e
 ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
 {
-    u_char                  *buf;
-    ngx_str_t                token;
-    ngx_int_t                rc;
-    ngx_uint_t               i, tried;
-    const char              *error;
-    ngx_table_elt_t         *h;
-    ngx_http_itsm_jwk_t     *key;
-    ngx_http_itsm_jwt_t      jwt;
-    ngx_http_itsm_access_e   reason;
+    int                          rc;
+    u_char                      *buf;
+    ngx_str_t                    token;
+    ngx_uint_t                   i, tried;
+    const char                  *error;
+    ngx_table_elt_t             *h;
+    ngx_http_itsm_jwk_t         *key;
+    ngx_http_itsm_jwt_t          jwt;
+    ngx_http_itsm_jwt_claims_e   claims;
 
     h = r->headers_in.authorization;
 
@@ -97,7 +111,7 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
     }
 
     if (ngx_http_itsm_jwt_parse(&jwt, token.data, token.len, buf, &error)
-        != NGX_OK)
+        != NGX_HTTP_ITSM_OK)
     {
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
                                          "%s", error);
@@ -107,7 +121,7 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
 
     key = jcf->keys;
     tried = 0;
-    rc = NGX_DECLINED;
+    rc = NGX_HTTP_ITSM_DECLINED;
 
     for (i = 0; i < jcf->nkeys; i++) {
 
@@ -126,7 +140,7 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
 
         rc = ngx_http_itsm_jwt_verify(&jwt, &key[i]);
 
-        if (rc != NGX_DECLINED) {
+        if (rc != NGX_HTTP_ITSM_DECLINED) {
             break;
         }
     }
@@ -141,7 +155,7 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
                                          "refresh the JWKS file and reload");
     }
 
-    if (rc == NGX_ERROR) {
+    if (rc == NGX_HTTP_ITSM_ERROR) {
         ngx_http_itsm_jwt_free(&jwt);
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -152,19 +166,20 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
                                          "see the error log");
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_HTTP_ITSM_OK) {
         ngx_http_itsm_jwt_free(&jwt);
 
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
                                          "the token's signature is wrong");
     }
 
-    reason = ngx_http_itsm_jwt_claims(&jwt, &jcf->policy, ngx_time(), &error);
+    claims = ngx_http_itsm_jwt_claims(&jwt, &jcf->policy, ngx_time(), &error);
 
     ngx_http_itsm_jwt_free(&jwt);
 
-    if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-        return ngx_http_itsm_access_fail(r, reason, "%s", error);
+    if (claims != NGX_HTTP_ITSM_JWT_VALID) {
+        return ngx_http_itsm_access_fail(r, ngx_http_itsm_jwt_reasons[claims],
+                                         "%s", error);
     }
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
@@ -178,8 +193,9 @@ char *
 ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_jwt_conf_t **jcfp)
 {
-    ngx_str_t                 *value, *s, arg;
+    ngx_str_t                 *value, arg;
     ngx_uint_t                 i;
+    ngx_http_itsm_bytes_t     *s;
     ngx_http_itsm_jwt_conf_t  *jcf;
 
     value = cf->args->elts;
@@ -216,7 +232,7 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "iss=", 4) == 0 && value[i].len > 4) {
-            s = ngx_array_push(&jcf->policy.iss);
+            s = ngx_array_push(&jcf->iss);
             if (s == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -227,7 +243,7 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "aud=", 4) == 0 && value[i].len > 4) {
-            s = ngx_array_push(&jcf->policy.aud);
+            s = ngx_array_push(&jcf->aud);
             if (s == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -268,7 +284,7 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (jcf->policy.aud.nelts == 0) {
+    if (jcf->aud.nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" needs aud=<audience>: the application id "
                            "(or api:// URI) the tokens are issued for",
@@ -292,8 +308,9 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_jwt_conf_t **jcfp)
 {
     u_char                    *p;
-    ngx_str_t                 *value, *iss;
+    ngx_str_t                 *value;
     ngx_uint_t                 i;
+    ngx_http_itsm_bytes_t     *iss;
     ngx_http_itsm_jwt_conf_t  *jcf;
 
     value = cf->args->elts;
@@ -318,7 +335,7 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     jcf->preset = 1;
-    ngx_str_set(&jcf->policy.app_id, NGX_HTTP_ITSM_AZURE_APP_ID);
+    ngx_str_set(&jcf->app_id, NGX_HTTP_ITSM_AZURE_APP_ID);
     ngx_str_set(&jcf->policy.role, NGX_HTTP_ITSM_AZURE_ROLE);
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -340,16 +357,16 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         if (ngx_strncmp(value[i].data, "app_id=", 7) == 0) {
-            jcf->policy.app_id.data = value[i].data + 7;
-            jcf->policy.app_id.len = value[i].len - 7;
+            jcf->app_id.data = value[i].data + 7;
+            jcf->app_id.len = value[i].len - 7;
 
-            if (ngx_http_itsm_jwt_guid(&jcf->policy.app_id) != NGX_OK) {
+            if (ngx_http_itsm_jwt_guid(&jcf->app_id) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "app_id=\"%V\" is not an application id "
                                    "(a GUID); the default is Azure's action "
                                    "group application "
                                    NGX_HTTP_ITSM_AZURE_APP_ID,
-                                   &jcf->policy.app_id);
+                                   &jcf->app_id);
                 return NGX_CONF_ERROR;
             }
 
@@ -372,7 +389,7 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* the v1.0 and the v2.0 issuer of the tenant */
 
-    iss = ngx_array_push_n(&jcf->policy.iss, 2);
+    iss = ngx_array_push_n(&jcf->iss, 2);
     if (iss == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -426,9 +443,10 @@ ngx_http_itsm_jwt_get(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t **jcfp)
         return NULL;
     }
 
-    if (ngx_array_init(&jcf->policy.iss, cf->pool, 2, sizeof(ngx_str_t))
+    if (ngx_array_init(&jcf->iss, cf->pool, 2, sizeof(ngx_http_itsm_bytes_t))
         != NGX_OK
-        || ngx_array_init(&jcf->policy.aud, cf->pool, 2, sizeof(ngx_str_t))
+        || ngx_array_init(&jcf->aud, cf->pool, 2,
+                          sizeof(ngx_http_itsm_bytes_t))
            != NGX_OK)
     {
         return NULL;
@@ -450,8 +468,8 @@ static ngx_int_t
 ngx_http_itsm_jwt_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
     ngx_str_t *path)
 {
+    size_t                n, index;
     ngx_str_t             text;
-    ngx_uint_t            n, index;
     const char           *error;
     ngx_pool_cleanup_t   *cln;
     ngx_http_itsm_jwk_t  *keys;
@@ -468,10 +486,10 @@ ngx_http_itsm_jwt_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
 
     if (ngx_http_itsm_jwks_parse(text.data, text.len, keys,
                                  NGX_HTTP_ITSM_JWKS_MAX, &n, &error, &index)
-        != NGX_OK)
+        != NGX_HTTP_ITSM_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "itsm_jwt: \"%V\": %s (key %ui)", path, error,
+                           "itsm_jwt: \"%V\": %s (key %uz)", path, error,
                            index);
         return NGX_ERROR;
     }
@@ -521,13 +539,22 @@ ngx_http_itsm_jwt_merge(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf)
         return NGX_CONF_ERROR;
     }
 
-    if (jcf->policy.iss.nelts == 0) {
+    if (jcf->iss.nelts == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "itsm_jwt in %s:%ui has no iss=; pin the issuer "
                       "(or use itsm_jwt_preset azure_secure_webhook "
                       "tenant=<id>)", jcf->file, jcf->line);
         return NGX_CONF_ERROR;
     }
+
+    /* the policy of the pure check points into the block's settings */
+
+    jcf->policy.iss = jcf->iss.elts;
+    jcf->policy.niss = jcf->iss.nelts;
+    jcf->policy.aud = jcf->aud.elts;
+    jcf->policy.naud = jcf->aud.nelts;
+    jcf->policy.app_id.len = jcf->app_id.len;
+    jcf->policy.app_id.data = jcf->app_id.data;
 
     return NGX_CONF_OK;
 }

@@ -4,7 +4,7 @@
  */
 
 
-#include "ngx_http_itsm_access.h"
+#include "ngx_http_itsm_parse.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -22,8 +22,9 @@
  * Bearer tokens: the JWS compact form (RFC 7515), RS256 and ES256
  * signatures (RFC 7518), key sets (RFC 7517) and the claims an Entra ID
  * token carries.  Like ngx_http_itsm_sig_parse.c this file is pure, with
- * jansson and OpenSSL only, so that the fuzz targets link it alone; the
- * access module does the file reading, the pools and the logging.
+ * jansson and OpenSSL only (ngx_http_itsm_parse.h), so that the fuzz
+ * targets build from it alone; ngx_http_itsm_jwt.c does the file reading,
+ * the pools and the logging.
  *
  * Errors are static strings that name what failed, never a key.
  */
@@ -31,11 +32,13 @@
 
 static json_t *ngx_http_itsm_jwt_json(u_char *src, size_t len, u_char *buf,
     size_t *used);
-static ngx_int_t ngx_http_itsm_jwt_str_in(json_t *value, ngx_array_t *set);
-static ngx_int_t ngx_http_itsm_jwt_caseless(json_t *value, ngx_str_t *s);
-static ngx_int_t ngx_http_itsm_jwt_time(json_t *claims, const char *name,
+static int ngx_http_itsm_jwt_str_in(json_t *value, ngx_http_itsm_bytes_t *set,
+    size_t n);
+static int ngx_http_itsm_jwt_caseless(json_t *value,
+    ngx_http_itsm_bytes_t *s);
+static int ngx_http_itsm_jwt_time(json_t *claims, const char *name,
     double *t);
-static ngx_int_t ngx_http_itsm_jwk_b64(json_t *jwk, const char *name,
+static int ngx_http_itsm_jwk_b64(json_t *jwk, const char *name,
     u_char *buf, size_t size, size_t *len);
 static EVP_PKEY *ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error);
 static EVP_PKEY *ngx_http_itsm_jwk_ec(json_t *jwk, const char **error);
@@ -47,7 +50,7 @@ static EVP_PKEY *ngx_http_itsm_jwk_ec(json_t *jwk, const char **error);
  * ngx_http_itsm_jwt_free() releases; on failure nothing is left to free.
  */
 
-ngx_int_t
+int
 ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
     u_char *buf, const char **error)
 {
@@ -57,11 +60,11 @@ ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
     ssize_t      n;
     const char  *name;
 
-    ngx_memzero(jwt, sizeof(ngx_http_itsm_jwt_t));
+    memset(jwt, 0, sizeof(ngx_http_itsm_jwt_t));
 
     if (len == 0 || len > NGX_HTTP_ITSM_JWT_MAX_LEN) {
         *error = "the token is empty or longer than 16384 bytes";
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     last = token + len;
@@ -81,19 +84,19 @@ ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
 
         } else {
             *error = "the token is not a signed JWT (more than three parts)";
-            return NGX_DECLINED;
+            return NGX_HTTP_ITSM_DECLINED;
         }
     }
 
     if (dot2 == NULL) {
         *error = "the token is not a JWT (header.payload.signature)";
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     jwt->header = ngx_http_itsm_jwt_json(token, dot1 - token, buf, &used);
     if (jwt->header == NULL) {
         *error = "the token's header is not a base64url-encoded JSON object";
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     buf += used;
@@ -111,10 +114,10 @@ ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
         goto failed;
     }
 
-    if (ngx_strcmp(name, "RS256") == 0) {
+    if (strcmp(name, "RS256") == 0) {
         jwt->alg = NGX_HTTP_ITSM_JWT_RS256;
 
-    } else if (ngx_strcmp(name, "ES256") == 0) {
+    } else if (strcmp(name, "ES256") == 0) {
         jwt->alg = NGX_HTTP_ITSM_JWT_ES256;
 
     } else {
@@ -156,13 +159,13 @@ ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
     jwt->signed_part.data = token;
     jwt->signed_part.len = dot2 - token;
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 
 failed:
 
     ngx_http_itsm_jwt_free(jwt);
 
-    return NGX_DECLINED;
+    return NGX_HTTP_ITSM_DECLINED;
 }
 
 
@@ -213,9 +216,10 @@ ngx_http_itsm_jwt_json(u_char *src, size_t len, u_char *buf, size_t *used)
 }
 
 
-/* NGX_OK: the signature is right; NGX_DECLINED: it is not */
+/* NGX_HTTP_ITSM_OK: the signature is right; NGX_HTTP_ITSM_DECLINED: it is
+ * not; NGX_HTTP_ITSM_ERROR: OpenSSL failed */
 
-ngx_int_t
+int
 ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
 {
     int            rc;
@@ -227,7 +231,7 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
     u_char         der[80];
 
     if (key->alg != jwt->alg) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     sig = jwt->sig;
@@ -238,7 +242,7 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
         /* JWS carries r and s as 32 bytes each; OpenSSL wants DER */
 
         if (sig_len != 64) {
-            return NGX_DECLINED;
+            return NGX_HTTP_ITSM_DECLINED;
         }
 
         ecsig = ECDSA_SIG_new();
@@ -251,12 +255,12 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
             ECDSA_SIG_free(ecsig);
             BN_free(r);
             BN_free(s);
-            return NGX_ERROR;
+            return NGX_HTTP_ITSM_ERROR;
         }
 
         if (i2d_ECDSA_SIG(ecsig, NULL) > (int) sizeof(der)) {
             ECDSA_SIG_free(ecsig);
-            return NGX_ERROR;
+            return NGX_HTTP_ITSM_ERROR;
         }
 
         p = der;
@@ -264,7 +268,7 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
         ECDSA_SIG_free(ecsig);
 
         if (rc <= 0) {
-            return NGX_ERROR;
+            return NGX_HTTP_ITSM_ERROR;
         }
 
         sig = der;
@@ -273,7 +277,7 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
 
     mctx = EVP_MD_CTX_new();
     if (mctx == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_ITSM_ERROR;
     }
 
     rc = EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, key->pkey);
@@ -289,28 +293,27 @@ ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
 
     ERR_clear_error();
 
-    return (rc == 1) ? NGX_OK : NGX_DECLINED;
+    return (rc == 1) ? NGX_HTTP_ITSM_OK : NGX_HTTP_ITSM_DECLINED;
 }
 
 
 /* the claims of a token whose signature was verified */
 
-ngx_http_itsm_access_e
+ngx_http_itsm_jwt_claims_e
 ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
     ngx_http_itsm_jwt_policy_t *policy, time_t now, const char **error)
 {
+    int          rc, found;
     double       t;
     size_t       i;
     json_t      *aud, *app, *roles, *role;
-    ngx_int_t    rc;
-    ngx_uint_t   found;
 
     if (ngx_http_itsm_jwt_str_in(json_object_get(jwt->claims, "iss"),
-                                 &policy->iss)
-        != NGX_OK)
+                                 policy->iss, policy->niss)
+        != NGX_HTTP_ITSM_OK)
     {
         *error = "the token's issuer (\"iss\") is not accepted here";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
+        return NGX_HTTP_ITSM_JWT_INVALID;
     }
 
     aud = json_object_get(jwt->claims, "aud");
@@ -319,8 +322,8 @@ ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
     if (json_is_array(aud)) {
         for (i = 0; i < json_array_size(aud); i++) {
             if (ngx_http_itsm_jwt_str_in(json_array_get(aud, i),
-                                         &policy->aud)
-                == NGX_OK)
+                                         policy->aud, policy->naud)
+                == NGX_HTTP_ITSM_OK)
             {
                 found = 1;
                 break;
@@ -328,40 +331,41 @@ ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
         }
 
     } else {
-        found = (ngx_http_itsm_jwt_str_in(aud, &policy->aud) == NGX_OK);
+        found = (ngx_http_itsm_jwt_str_in(aud, policy->aud, policy->naud)
+                 == NGX_HTTP_ITSM_OK);
     }
 
     if (!found) {
         *error = "the token's audience (\"aud\") is not this service";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
+        return NGX_HTTP_ITSM_JWT_INVALID;
     }
 
     rc = ngx_http_itsm_jwt_time(jwt->claims, "exp", &t);
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_HTTP_ITSM_OK) {
         *error = "the token has no valid expiry (\"exp\")";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
+        return NGX_HTTP_ITSM_JWT_INVALID;
     }
 
     /* RFC 7519 4.1.4: not accepted "on or after" exp (plus the leeway) */
 
     if ((double) now >= t + (double) policy->leeway) {
         *error = "the token has expired (\"exp\")";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_EXPIRED;
+        return NGX_HTTP_ITSM_JWT_EXPIRED;
     }
 
     rc = ngx_http_itsm_jwt_time(jwt->claims, "nbf", &t);
 
-    if (rc == NGX_ERROR) {
+    if (rc == NGX_HTTP_ITSM_ERROR) {
         *error = "the token's \"nbf\" is not a number";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
+        return NGX_HTTP_ITSM_JWT_INVALID;
     }
 
     /* 4.1.5: accepted "on or after" nbf (minus the leeway) */
 
-    if (rc == NGX_OK && (double) now + (double) policy->leeway < t) {
+    if (rc == NGX_HTTP_ITSM_OK && (double) now + (double) policy->leeway < t) {
         *error = "the token is not valid yet (\"nbf\"): check the clocks";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_EARLY;
+        return NGX_HTTP_ITSM_JWT_EARLY;
     }
 
     if (policy->app_id.len) {
@@ -375,11 +379,12 @@ ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
         }
 
         if (!json_is_string(app)
-            || ngx_http_itsm_jwt_caseless(app, &policy->app_id) != NGX_OK)
+            || ngx_http_itsm_jwt_caseless(app, &policy->app_id)
+               != NGX_HTTP_ITSM_OK)
         {
             *error = "the token was issued to another application "
                      "(\"appid\"/\"azp\")";
-            return NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN;
+            return NGX_HTTP_ITSM_JWT_FORBIDDEN;
         }
     }
 
@@ -392,8 +397,8 @@ ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
 
             if (json_is_string(role)
                 && json_string_length(role) == policy->role.len
-                && ngx_strncmp(json_string_value(role), policy->role.data,
-                               policy->role.len)
+                && strncmp(json_string_value(role),
+                           (const char *) policy->role.data, policy->role.len)
                    == 0)
             {
                 found = 1;
@@ -404,51 +409,48 @@ ngx_http_itsm_jwt_claims(ngx_http_itsm_jwt_t *jwt,
         if (!found) {
             *error = "the token does not carry the required role "
                      "(\"roles\")";
-            return NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN;
+            return NGX_HTTP_ITSM_JWT_FORBIDDEN;
         }
     }
 
-    return NGX_HTTP_ITSM_ACCESS_PASSED;
+    return NGX_HTTP_ITSM_JWT_VALID;
 }
 
 
-static ngx_int_t
-ngx_http_itsm_jwt_str_in(json_t *value, ngx_array_t *set)
+static int
+ngx_http_itsm_jwt_str_in(json_t *value, ngx_http_itsm_bytes_t *set, size_t n)
 {
-    size_t      len;
-    ngx_str_t  *s;
-    ngx_uint_t  i;
+    size_t  i, len;
 
     if (!json_is_string(value)) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     len = json_string_length(value);
-    s = set->elts;
 
-    for (i = 0; i < set->nelts; i++) {
-        if (s[i].len == len
-            && ngx_memcmp(s[i].data, json_string_value(value), len) == 0)
+    for (i = 0; i < n; i++) {
+        if (set[i].len == len
+            && memcmp(set[i].data, json_string_value(value), len) == 0)
         {
-            return NGX_OK;
+            return NGX_HTTP_ITSM_OK;
         }
     }
 
-    return NGX_DECLINED;
+    return NGX_HTTP_ITSM_DECLINED;
 }
 
 
 /* application ids are GUIDs, written in either case */
 
-static ngx_int_t
-ngx_http_itsm_jwt_caseless(json_t *value, ngx_str_t *s)
+static int
+ngx_http_itsm_jwt_caseless(json_t *value, ngx_http_itsm_bytes_t *s)
 {
     size_t       i;
     u_char       c1, c2;
     const char  *v;
 
     if (json_string_length(value) != s->len) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     v = json_string_value(value);
@@ -461,17 +463,18 @@ ngx_http_itsm_jwt_caseless(json_t *value, ngx_str_t *s)
         c2 = (c2 >= 'A' && c2 <= 'Z') ? (c2 | 0x20) : c2;
 
         if (c1 != c2) {
-            return NGX_DECLINED;
+            return NGX_HTTP_ITSM_DECLINED;
         }
     }
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }
 
 
-/* NGX_OK: a number; NGX_DECLINED: absent; NGX_ERROR: not a number */
+/* NGX_HTTP_ITSM_OK: a number; NGX_HTTP_ITSM_DECLINED: absent;
+ * NGX_HTTP_ITSM_ERROR: not a number */
 
-static ngx_int_t
+static int
 ngx_http_itsm_jwt_time(json_t *claims, const char *name, double *t)
 {
     json_t  *value;
@@ -479,16 +482,16 @@ ngx_http_itsm_jwt_time(json_t *claims, const char *name, double *t)
     value = json_object_get(claims, name);
 
     if (value == NULL) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     if (!json_is_number(value)) {
-        return NGX_ERROR;
+        return NGX_HTTP_ITSM_ERROR;
     }
 
     *t = json_number_value(value);
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }
 
 
@@ -501,14 +504,14 @@ ngx_http_itsm_jwt_time(json_t *claims, const char *name, double *t)
  * fails the whole set, with *index naming the key (0-based).
  */
 
-ngx_int_t
+int
 ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
-    ngx_uint_t max, ngx_uint_t *n, const char **error, ngx_uint_t *index)
+    size_t max, size_t *n, const char **error, size_t *index)
 {
     size_t         i;
     json_t        *root, *set, *jwk, *v;
+    unsigned       alg;
     EVP_PKEY      *pkey;
-    ngx_uint_t     alg;
     const char    *s, *name;
     json_error_t   err;
 
@@ -519,7 +522,7 @@ ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
 
     if (root == NULL) {
         *error = "the key set is not valid JSON";
-        return NGX_ERROR;
+        return NGX_HTTP_ITSM_ERROR;
     }
 
     set = json_object_get(root, "keys");
@@ -540,7 +543,7 @@ ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
 
         s = json_string_value(json_object_get(jwk, "use"));
 
-        if (s != NULL && ngx_strcmp(s, "sig") != 0) {
+        if (s != NULL && strcmp(s, "sig") != 0) {
             continue;
         }
 
@@ -551,13 +554,13 @@ ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
             goto failed;
         }
 
-        if (ngx_strcmp(s, "RSA") == 0) {
+        if (strcmp(s, "RSA") == 0) {
             alg = NGX_HTTP_ITSM_JWT_RS256;
 
-        } else if (ngx_strcmp(s, "EC") == 0) {
+        } else if (strcmp(s, "EC") == 0) {
             s = json_string_value(json_object_get(jwk, "crv"));
 
-            if (s == NULL || ngx_strcmp(s, "P-256") != 0) {
+            if (s == NULL || strcmp(s, "P-256") != 0) {
                 continue;
             }
 
@@ -579,7 +582,7 @@ ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
 
             name = (alg == NGX_HTTP_ITSM_JWT_RS256) ? "RS256" : "ES256";
 
-            if (ngx_strcmp(s, name) != 0) {
+            if (strcmp(s, name) != 0) {
                 continue;
             }
         }
@@ -601,7 +604,7 @@ ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
             }
 
             keys[*n].kid_len = json_string_length(v);
-            ngx_memcpy(keys[*n].kid, json_string_value(v), keys[*n].kid_len);
+            memcpy(keys[*n].kid, json_string_value(v), keys[*n].kid_len);
 
         } else {
             keys[*n].kid_len = 0;
@@ -625,10 +628,10 @@ ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
     if (*n == 0) {
         *index = 0;
         *error = "the key set has no RSA or P-256 signing key";
-        return NGX_ERROR;
+        return NGX_HTTP_ITSM_ERROR;
     }
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 
 failed:
 
@@ -636,14 +639,14 @@ failed:
     ngx_http_itsm_jwks_free(keys, *n);
     *n = 0;
 
-    return NGX_ERROR;
+    return NGX_HTTP_ITSM_ERROR;
 }
 
 
 void
-ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, ngx_uint_t n)
+ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, size_t n)
 {
-    ngx_uint_t  i;
+    size_t  i;
 
     for (i = 0; i < n; i++) {
         EVP_PKEY_free(keys[i].pkey);
@@ -652,7 +655,7 @@ ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, ngx_uint_t n)
 }
 
 
-static ngx_int_t
+static int
 ngx_http_itsm_jwk_b64(json_t *jwk, const char *name, u_char *buf,
     size_t size, size_t *len)
 {
@@ -662,19 +665,19 @@ ngx_http_itsm_jwk_b64(json_t *jwk, const char *name, u_char *buf,
     v = json_object_get(jwk, name);
 
     if (!json_is_string(v)) {
-        return NGX_ERROR;
+        return NGX_HTTP_ITSM_ERROR;
     }
 
     n = ngx_http_itsm_base64_decode(buf, size,
                                     (u_char *) json_string_value(v),
                                     json_string_length(v), 1);
     if (n <= 0) {
-        return NGX_ERROR;
+        return NGX_HTTP_ITSM_ERROR;
     }
 
     *len = n;
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }
 
 
@@ -689,8 +692,10 @@ ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error)
     OSSL_PARAM_BLD  *bld;
     u_char           n[1024], e[8];
 
-    if (ngx_http_itsm_jwk_b64(jwk, "n", n, sizeof(n), &nlen) != NGX_OK
-        || ngx_http_itsm_jwk_b64(jwk, "e", e, sizeof(e), &elen) != NGX_OK)
+    if (ngx_http_itsm_jwk_b64(jwk, "n", n, sizeof(n), &nlen)
+        != NGX_HTTP_ITSM_OK
+        || ngx_http_itsm_jwk_b64(jwk, "e", e, sizeof(e), &elen)
+           != NGX_HTTP_ITSM_OK)
     {
         *error = "an RSA key has no valid base64url \"n\" and \"e\"";
         return NULL;
@@ -761,8 +766,10 @@ ngx_http_itsm_jwk_ec(json_t *jwk, const char **error)
 
     /* 0x04 | x | y: an uncompressed point */
 
-    if (ngx_http_itsm_jwk_b64(jwk, "x", pub + 1, 32, &xlen) != NGX_OK
-        || ngx_http_itsm_jwk_b64(jwk, "y", pub + 33, 32, &ylen) != NGX_OK
+    if (ngx_http_itsm_jwk_b64(jwk, "x", pub + 1, 32, &xlen)
+        != NGX_HTTP_ITSM_OK
+        || ngx_http_itsm_jwk_b64(jwk, "y", pub + 33, 32, &ylen)
+           != NGX_HTTP_ITSM_OK
         || xlen != 32 || ylen != 32)
     {
         *error = "a P-256 key has no valid 32-byte \"x\" and \"y\"";

@@ -49,11 +49,12 @@ ngx_http_itsm_access_e
 ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     time_t tolerance, ngx_http_itsm_sig_req_t *sr)
 {
-    time_t            now, skew;
-    ngx_int_t         rc;
-    ngx_str_t        *name;
-    ngx_uint_t        i, count;
-    ngx_table_elt_t  *h, *ts;
+    int                     rc;
+    time_t                  now, skew;
+    ngx_str_t              *name;
+    ngx_uint_t              i, count;
+    ngx_table_elt_t        *h, *ts;
+    ngx_http_itsm_bytes_t   prefix;
 
     h = NULL;
     name = NULL;
@@ -94,13 +95,16 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
         break;
 
     default:
+        prefix.len = scf->prefix.len;
+        prefix.data = scf->prefix.data;
+
         rc = ngx_http_itsm_sig_parse_value(h->value.data, h->value.len,
-                                           &scf->prefix, scf->encoding,
+                                           &prefix, scf->encoding,
                                            &sr->header);
         break;
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_HTTP_ITSM_OK) {
         return ngx_http_itsm_access_fail(r,
                                          NGX_HTTP_ITSM_ACCESS_SIG_MALFORMED,
                                          "the \"%V\" header is not a %V "
@@ -123,7 +127,7 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
         if (count > 1
             || ngx_http_itsm_sig_check_id(h->value.data, h->value.len)
-               != NGX_OK)
+               != NGX_HTTP_ITSM_OK)
         {
             return ngx_http_itsm_access_fail(r,
                                              NGX_HTTP_ITSM_ACCESS_SIG_MALFORMED,
@@ -153,7 +157,8 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     }
 
     if (scf->scheme->parse == NGX_HTTP_ITSM_SIG_PARSE_STRIPE) {
-        sr->timestamp = sr->header.timestamp;
+        sr->timestamp.len = sr->header.timestamp.len;
+        sr->timestamp.data = sr->header.timestamp.data;
 
     } else {
         ts = ngx_http_itsm_sig_find(r, &scf->ts_header, &count);
@@ -179,7 +184,7 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
 
     if (ngx_http_itsm_sig_parse_timestamp(sr->timestamp.data,
                                           sr->timestamp.len, &sr->time)
-        != NGX_OK)
+        != NGX_HTTP_ITSM_OK)
     {
         return ngx_http_itsm_access_fail(r,
                                          NGX_HTTP_ITSM_ACCESS_SIG_MALFORMED,
@@ -375,7 +380,7 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
         pos = NULL;
 
         while (ngx_http_itsm_sig_next(&sr->header, &pos, sig, &slen)
-               == NGX_OK)
+               == NGX_HTTP_ITSM_OK)
         {
             if (slen == len && CRYPTO_memcmp(sig, mac, len) == 0) {
                 sr->secret = index[i];
