@@ -16,6 +16,16 @@
 
 
 /*
+ * ngx_http_itsm_access_module, the access phase: what its files share.
+ * The parsers it feeds untrusted bytes to are in ngx_http_itsm_parse.h;
+ * what ngx_http_itsm_sig_conf.c and ngx_http_itsm_sig.c share alone is in
+ * ngx_http_itsm_sig.h.  Of the main module, only ngx_http_itsm_module.c
+ * includes this header, to announce its limits
+ * (ngx_http_itsm_access_content_limits()).
+ */
+
+
+/*
  * Why the access phase refused a request.  The name of each reason is the
  * "error" code of the JSON answer, the name of its counter and a value of
  * $itsm_access_result.
@@ -42,6 +52,33 @@ typedef enum {
 } ngx_http_itsm_access_e;
 
 
+/*
+ * ngx_http_itsm_access_api.c: what the checks call (and the module): the
+ * reasons, a refusal kept for the answer, the files a directive names,
+ * and the counters.  The module calls the checks; a check calls only
+ * these, never the module's files.
+ */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   status;
+} ngx_http_itsm_access_reason_t;
+
+
+extern ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[];
+
+ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
+    ngx_http_itsm_access_e reason, const char *fmt, ...);
+ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *out);
+void ngx_http_itsm_access_count(ngx_http_request_t *r,
+    ngx_http_itsm_access_e reason);
+ngx_shm_zone_t *ngx_http_itsm_access_counters_zone(ngx_conf_t *cf);
+ngx_int_t ngx_http_itsm_access_counters_provide(ngx_conf_t *cf);
+ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
 /* ngx_http_itsm_allow.c: CIDR allowlists */
 
 typedef struct {
@@ -56,7 +93,7 @@ ngx_int_t ngx_http_itsm_allow_match(ngx_http_itsm_allow_t *allow,
     struct sockaddr *sa);
 
 
-/* ngx_http_itsm_sig.c: the HMAC schemes */
+/* ngx_http_itsm_sig_conf.c, ngx_http_itsm_sig.c: the HMAC schemes */
 
 typedef struct ngx_http_itsm_sig_conf_s  ngx_http_itsm_sig_conf_t;
 
@@ -120,7 +157,10 @@ ngx_int_t ngx_http_itsm_replay_check(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_replay_filter_init(ngx_conf_t *cf);
 
 
-/* ngx_http_itsm_access_module.c */
+/*
+ * The module (ngx_http_itsm_access_module.c: directives, configuration,
+ * variables; ngx_http_itsm_access_handler.c: the phase handler).
+ */
 
 typedef struct {
     ngx_http_itsm_access_e       result;
@@ -133,6 +173,7 @@ typedef struct {
     unsigned                     body:1;       /* the body was read */
     unsigned                     done:1;
 } ngx_http_itsm_access_ctx_t;
+
 
 typedef struct {
     ngx_shm_zone_t              *zone;
@@ -179,28 +220,11 @@ typedef struct {
 } ngx_http_itsm_access_main_conf_t;
 
 
-typedef struct {
-    ngx_str_t                    name;
-    ngx_uint_t                   status;
-} ngx_http_itsm_access_reason_t;
+ngx_int_t ngx_http_itsm_access_handler(ngx_http_request_t *r);
 
-
-extern ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[];
-
-ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason, const char *fmt, ...);
-ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *out);
-void ngx_http_itsm_access_count(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason);
-ngx_int_t ngx_http_itsm_access_counters_zone(ngx_conf_t *cf,
-    ngx_http_itsm_access_main_conf_t *amcf);
-ngx_int_t ngx_http_itsm_access_counters_provide(ngx_conf_t *cf);
-ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+/* for a content handler that reads the body itself (the main module) */
 void ngx_http_itsm_access_content_limits(ngx_conf_t *cf, size_t max_body,
     ngx_str_t *directive, time_t retry_after);
-ngx_int_t ngx_http_itsm_access_handler(ngx_http_request_t *r);
 
 extern ngx_module_t  ngx_http_itsm_access_module;
 

@@ -68,8 +68,7 @@ static ngx_http_itsm_status_provider_t  ngx_http_itsm_access_provider = {
 };
 
 
-/* the tag of the counters zone: not the module, whose tag the replay
- * zones carry */
+/* the tag of the counters zone */
 static ngx_uint_t  ngx_http_itsm_access_counters_tag;
 
 
@@ -299,21 +298,21 @@ ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
 
 /* the counters of the access phase, in shared memory */
 
-ngx_int_t
-ngx_http_itsm_access_counters_zone(ngx_conf_t *cf,
-    ngx_http_itsm_access_main_conf_t *amcf)
+ngx_shm_zone_t *
+ngx_http_itsm_access_counters_zone(ngx_conf_t *cf)
 {
-    amcf->counters = ngx_shared_memory_add(cf,
-                                           &ngx_http_itsm_access_counters_name,
-                                           8 * ngx_pagesize,
-                                           &ngx_http_itsm_access_counters_tag);
-    if (amcf->counters == NULL) {
-        return NGX_ERROR;
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, &ngx_http_itsm_access_counters_name,
+                                 8 * ngx_pagesize,
+                                 &ngx_http_itsm_access_counters_tag);
+    if (zone == NULL) {
+        return NULL;
     }
 
-    amcf->counters->init = ngx_http_itsm_access_init_counters;
+    zone->init = ngx_http_itsm_access_init_counters;
 
-    return NGX_OK;
+    return zone;
 }
 
 

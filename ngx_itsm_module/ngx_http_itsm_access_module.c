@@ -5,7 +5,6 @@
 
 
 #include "ngx_http_itsm_access.h"
-#include "ngx_http_itsm_status.h"
 
 
 /*
@@ -23,6 +22,7 @@
 #define NGX_HTTP_ITSM_ACCESS_TOLERANCE   300
 #define NGX_HTTP_ITSM_ACCESS_MAX_BODY    (256 * 1024)
 #define NGX_HTTP_ITSM_ACCESS_RETRY_AFTER 30
+
 
 static ngx_int_t ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -320,7 +320,8 @@ ngx_http_itsm_access_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    if (ngx_http_itsm_access_counters_zone(cf, amcf) != NGX_OK) {
+    amcf->counters = ngx_http_itsm_access_counters_zone(cf);
+    if (amcf->counters == NULL) {
         return NGX_ERROR;
     }
 

@@ -96,6 +96,10 @@ static ngx_int_t ngx_http_itsm_replay_header_filter(ngx_http_request_t *r);
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_uint_t                        ngx_http_itsm_replay_used;
 
+/* the tag of the zones: this file's own, so that it needs nothing of the
+ * module's file */
+static ngx_uint_t                        ngx_http_itsm_replay_tag;
+
 
 /* "itsm_signature_replay_zone name:size;" at http level */
 
@@ -147,7 +151,7 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_itsm_access_module);
+                                     &ngx_http_itsm_replay_tag);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -173,7 +177,7 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_shm_zone_t *
 ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf, ngx_str_t *name)
 {
-    return ngx_shared_memory_add(cf, name, 0, &ngx_http_itsm_access_module);
+    return ngx_shared_memory_add(cf, name, 0, &ngx_http_itsm_replay_tag);
 }
 
 
