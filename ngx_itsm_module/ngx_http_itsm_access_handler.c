@@ -76,6 +76,9 @@ ngx_http_itsm_access_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_itsm_access_module);
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: checking the request");
+
     reason = ngx_http_itsm_access_before_body(r, alcf, ctx);
 
     if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
@@ -181,6 +184,10 @@ ngx_http_itsm_access_before_body(ngx_http_request_t *r,
                                          &r->connection->addr_text);
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: address %V %s", &r->connection->addr_text,
+                   alcf->allow ? "in itsm_allow" : "not checked");
+
     if (alcf->token) {
         reason = ngx_http_itsm_token_check(r, alcf->token, &ctx->token);
 
@@ -224,6 +231,10 @@ ngx_http_itsm_access_before_body(ngx_http_request_t *r,
                                          alcf->body_limit,
                                          &alcf->body_directive);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: reading the body, at most %uz bytes (%V)",
+                   alcf->body_limit, &alcf->body_directive);
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }

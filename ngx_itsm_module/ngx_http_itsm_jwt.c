@@ -117,6 +117,11 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
                                          "%s", error);
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: bearer token, %s, kid \"%*s\"",
+                   (jwt.alg == NGX_HTTP_ITSM_JWT_RS256) ? "RS256" : "ES256",
+                   jwt.kid.len, jwt.kid.data);
+
     /* the key named by "kid", or any key of the algorithm without one */
 
     key = jcf->keys;
@@ -173,6 +178,10 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
                                          "the token's signature is wrong");
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: the token's signature verifies (%ui key%s "
+                   "tried)", tried, tried == 1 ? "" : "s");
+
     claims = ngx_http_itsm_jwt_claims(&jwt, &jcf->policy, ngx_time(), &error);
 
     ngx_http_itsm_jwt_free(&jwt);
@@ -181,6 +190,9 @@ ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
         return ngx_http_itsm_access_fail(r, ngx_http_itsm_jwt_reasons[claims],
                                          "%s", error);
     }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: the token's claims are accepted");
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }

@@ -285,7 +285,8 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     u_char *key, time_t expire)
 {
     size_t                        n;
-    time_t                        now;
+    time_t                        now, until;
+    ngx_pid_t                     pid;
     ngx_uint_t                    tries;
     ngx_rbtree_node_t            *node;
     ngx_pool_cleanup_t           *cln;
@@ -315,7 +316,13 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     rn = ngx_http_itsm_replay_lookup(ctx, key);
 
     if (rn && rn->state == NGX_HTTP_ITSM_REPLAY_DONE && rn->expire > now) {
+        until = rn->expire;
         ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm access: replay: accepted before, remembered "
+                       "until %T", until);
+
         return NGX_DECLINED;
     }
 
@@ -325,11 +332,22 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
         {
             /* this very request, verified again after a redirect */
             ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "itsm access: replay: this request, again");
+
             return NGX_OK;
         }
 
         if (ngx_http_itsm_replay_live(rn, now)) {
+            pid = rn->pid;
+            until = rn->start;
             ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "itsm access: replay: in flight in worker %P "
+                           "for %T s", pid, now - until);
+
             return NGX_BUSY;
         }
 
@@ -397,6 +415,10 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     cln->handler = ngx_http_itsm_replay_cleanup;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: replay: new, in flight; remembered until "
+                   "%T if answered 2xx", expire);
 
     return NGX_OK;
 }
@@ -486,6 +508,14 @@ ngx_http_itsm_replay_cleanup(void *data)
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    /* the request is gone: the cycle's log */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm access: replay: the delivery was answered %ui: %s",
+                   status,
+                   (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE)
+                   ? "remembered" : "forgotten");
 }
 
 

@@ -116,6 +116,11 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
                                          ? "\" and the MAC)" : "");
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: %V signature header \"%V\": %uz "
+                   "signature%s", &scf->scheme->name, name, sr->header.n,
+                   sr->header.n == 1 ? "" : "s");
+
     /* the delivery id */
 
     for (i = 0; i < 2 && scf->id_header[i].len; i++) {
@@ -149,6 +154,13 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
                                          &scf->id_header[0],
                                          &scf->scheme->name);
     }
+
+#if (NGX_DEBUG)
+    if (sr->id.len) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm access: delivery id \"%V\"", &sr->id);
+    }
+#endif
 
     /* the timestamp */
 
@@ -219,6 +231,10 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
                                          "this server's is wrong",
                                          skew, tolerance);
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: signature timestamp %T, %T s from now, "
+                   "within %T s", sr->time, sr->time - now, tolerance);
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }
@@ -386,6 +402,10 @@ ngx_http_itsm_sig_verify(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
                 sr->secret = index[i];
                 sr->mac_len = len;
                 ngx_memcpy(sr->mac, mac, len);
+
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "itsm access: the HMAC-%s of the body matches "
+                               "with secret #%ui", scf->digest, index[i]);
 
                 rc = NGX_HTTP_ITSM_ACCESS_PASSED;
                 goto done;

@@ -292,5 +292,9 @@ ngx_http_itsm_token_check(ngx_http_request_t *r,
 
     *match = n;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: the token in %V is token #%ui",
+                   &tcf->value.value, n);
+
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }

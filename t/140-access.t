@@ -222,3 +222,31 @@ my $prom = "# HELP itsm_access_total Requests judged by the access phase, by res
 ["", qr/signature_missing/, qr/address_not_allowed/,
  qr/"zone":\{[^{}]*\},\Q"access":{$json}}\E\n\z/,
  qr/result="failed"\} 0\n\Q$prom\E/]
+
+
+
+=== TEST 11: each step of the checks is in the debug log (the token and the secret by their number)
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        itsm_allow 127.0.0.1;
+        itsm_token $http_x_token 0123456789abcdef0123456789abcdef;
+        itsm_signature github secret=k;
+        itsm_signature_replay zone=seen;
+        try_files /.none =204;
+    }
+--- request eval
+"POST /t\n$::Alert"
+--- more_headers eval
+$::Sig . "X-Token: 0123456789abcdef0123456789abcdef\n"
+--- error_code: 204
+--- error_log
+itsm access: checking the request
+itsm access: address 127.0.0.1 in itsm_allow
+itsm access: the token in $http_x_token is token #1
+itsm access: github signature header "X-Hub-Signature-256": 1 signature
+itsm access: reading the body, at most 262144 bytes (itsm_max_body)
+itsm access: the HMAC-SHA256 of the body matches with secret #1
+itsm access: replay: new, in flight; remembered until
+itsm access: passed, secret #1
+itsm access: replay: the delivery was answered 204: remembered
