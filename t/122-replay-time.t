@@ -28,15 +28,28 @@ use File::Temp qw(tempdir);
 
 our $Tmp = tempdir(CLEANUP => 1);
 
-# the ITSM of the Retry-After blocks, stopped when the file ends
+# the Retry-After blocks: an ITSM that holds the first copy of a delivery
+# sent to $uri, so that the request's copy finds it in flight
 our ($RetryHanger, $RetryFirst);
-END {
-    if ($RetryHanger) {
-        kill 'TERM', $RetryHanger;
-        waitpid($RetryHanger, 0);
-        waitpid($RetryFirst, 0);
-    }
+
+sub hold_first {
+    my ($uri, $id) = @_;
+    release_first();
+    $RetryHanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
+    $RetryFirst = send_copy($id, $uri, $id, $T0 + 9000);
+    Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
+                   "the first copy of $id is held");
 }
+
+sub release_first {
+    return unless $RetryHanger;
+    kill 'TERM', $RetryHanger;
+    waitpid($RetryHanger, 0);
+    waitpid($RetryFirst, 0);
+    undef $RetryHanger;
+}
+
+END { release_first() }
 
 # an ITSM that holds its first request (t/lib/ItsmHang.pm)
 $ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
@@ -409,10 +422,7 @@ Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succe
 === TEST 13: itsm_access_retry_after is the Retry-After of delivery_in_flight in a location without itsm_pass
 --- init
 ItsmClock::set($::T0 + 9000);
-$::RetryHanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
-$::RetryFirst = ::send_copy('retry-own', '/retry-own', 'msg_retry_own', $::T0 + 9000);
-Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
-               "the first copy is held by its upstream");
+::hold_first('/retry-own', 'msg_retry_own');
 --- request eval
 "POST /retry-own\n$::Alert"
 --- more_headers eval
@@ -427,13 +437,7 @@ Retry-After: 11
 
 === TEST 14: without it, an itsm_pass location's itsm_retry_after (7s)
 --- init
-kill 'TERM', $::RetryHanger;
-waitpid($::RetryHanger, 0);
-waitpid($::RetryFirst, 0);
-$::RetryHanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
-$::RetryFirst = ::send_copy('retry-pass', '/retry-pass', 'msg_retry_pass', $::T0 + 9000);
-Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
-               "the first copy is held by its ITSM");
+::hold_first('/retry-pass', 'msg_retry_pass');
 --- request eval
 "POST /retry-pass\n$::Alert"
 --- more_headers eval
@@ -447,13 +451,7 @@ Retry-After: 7
 
 === TEST 15: with both, itsm_access_retry_after (11s)
 --- init
-kill 'TERM', $::RetryHanger;
-waitpid($::RetryHanger, 0);
-waitpid($::RetryFirst, 0);
-$::RetryHanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
-$::RetryFirst = ::send_copy('retry-both', '/retry-both', 'msg_retry_both', $::T0 + 9000);
-Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
-               "the first copy is held by its ITSM");
+::hold_first('/retry-both', 'msg_retry_both');
 --- request eval
 "POST /retry-both\n$::Alert"
 --- more_headers eval
