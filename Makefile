@@ -55,12 +55,12 @@ bench:
 	util/build.sh normal
 	bench/compare.sh
 
-# libFuzzer targets of the access phase's parsers: FUZZ_SECONDS each
-# (default 30); fuzz/long.sh for a long run (see fuzz/README.md)
+# libFuzzer targets of the pure parsers, each built with one cc line from
+# the sources (no nginx tree): FUZZ_SECONDS each (default 30);
+# fuzz/long.sh for a long run (see fuzz/README.md)
 .PHONY: fuzz
 fuzz:
 	util/deps.sh build fuzz
-	util/build.sh normal
 	fuzz/run.sh
 
 clean:

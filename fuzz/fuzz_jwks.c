@@ -11,7 +11,10 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_http_itsm_parse.h"
 
 
 #define CHECK(c)  do { if (!(c)) { __builtin_trap(); } } while (0)
@@ -20,9 +23,9 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int                   rc;
     u_char               *text;
-    ngx_int_t             rc;
-    ngx_uint_t            i, n, index;
+    size_t                i, n, index;
     const char           *error;
     ngx_http_itsm_jwk_t   keys[4];
 
@@ -32,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     error = NULL;
     rc = ngx_http_itsm_jwks_parse(text, size, keys, 4, &n, &error, &index);
 
-    if (rc == NGX_OK) {
+    if (rc == NGX_HTTP_ITSM_OK) {
         CHECK(n > 0 && n <= 4);
 
         for (i = 0; i < n; i++) {

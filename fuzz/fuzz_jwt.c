@@ -5,7 +5,7 @@
 
 
 /*
- * libFuzzer target: bearer tokens (ngx_http_itsm_jwt.c).  The input is
+ * libFuzzer target: bearer tokens (ngx_http_itsm_jwt_parse.c).  The input is
  * the token text, or, when it starts with 0x01, "header NUL claims NUL
  * signature" that the target encodes into a token itself, so that the
  * fuzzer can work on the JSON the base64url would hide.  The token is
@@ -15,9 +15,13 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
+
+#include "ngx_http_itsm_parse.h"
 
 #include "jwks_fixture.h"
 
@@ -25,41 +29,46 @@
 #define CHECK(c)  do { if (!(c)) { __builtin_trap(); } } while (0)
 
 
+#define BYTES(s)  { sizeof(s) - 1, (u_char *) s }
+
 static ngx_http_itsm_jwk_t         keys[NGX_HTTP_ITSM_JWKS_MAX];
-static ngx_uint_t                  nkeys;
+static size_t                      nkeys;
 static ngx_http_itsm_jwt_policy_t  policy;
-static ngx_str_t                   iss[] = {
-    ngx_string("https://issuer.test/"),
-    ngx_string("https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/")
+static ngx_http_itsm_bytes_t       iss[] = {
+    BYTES("https://issuer.test/"),
+    BYTES("https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/")
 };
-static ngx_str_t                   aud[] = {
-    ngx_string("api://itsm"),
-    ngx_string("9f3b1c2d-aaaa-4bbb-8ccc-123456789abc")
+static ngx_http_itsm_bytes_t       aud[] = {
+    BYTES("api://itsm"),
+    BYTES("9f3b1c2d-aaaa-4bbb-8ccc-123456789abc")
 };
+static ngx_http_itsm_bytes_t       app_id =
+    BYTES("461e8683-5575-4561-ac7f-899cc907d62a");
+static ngx_http_itsm_bytes_t       role = BYTES("ActionGroupsSecureWebhook");
 
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    ngx_uint_t   index;
+    size_t       index;
     const char  *error;
 
     if (ngx_http_itsm_jwks_parse((u_char *) jwks_fixture,
                                  sizeof(jwks_fixture) - 1, keys,
                                  NGX_HTTP_ITSM_JWKS_MAX, &nkeys, &error,
                                  &index)
-        != NGX_OK)
+        != NGX_HTTP_ITSM_OK)
     {
         fprintf(stderr, "fuzz_jwt: the fixture key set: %s\n", error);
         abort();
     }
 
-    policy.iss.elts = iss;
-    policy.iss.nelts = 2;
-    policy.aud.elts = aud;
-    policy.aud.nelts = 2;
-    ngx_str_set(&policy.app_id, "461e8683-5575-4561-ac7f-899cc907d62a");
-    ngx_str_set(&policy.role, "ActionGroupsSecureWebhook");
+    policy.iss = iss;
+    policy.niss = 2;
+    policy.aud = aud;
+    policy.naud = 2;
+    policy.app_id = app_id;
+    policy.role = role;
     policy.leeway = 60;
 
     return 0;
@@ -130,12 +139,12 @@ structured(const uint8_t *data, size_t size, u_char *token)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                  *token, *buf;
-    ngx_int_t                rc;
-    ngx_uint_t               i, verified;
-    const char              *error;
-    ngx_http_itsm_jwt_t      jwt;
-    ngx_http_itsm_access_e   reason;
+    int                          rc;
+    u_char                      *token, *buf;
+    size_t                       i, verified;
+    const char                  *error;
+    ngx_http_itsm_jwt_t          jwt;
+    ngx_http_itsm_jwt_claims_e   claims;
 
     if (size && data[0] == 0x01) {
         token = malloc(2 * size + 8);
@@ -156,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     error = NULL;
     rc = ngx_http_itsm_jwt_parse(&jwt, token, size, buf, &error);
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_HTTP_ITSM_OK) {
         CHECK(error != NULL && jwt.header == NULL && jwt.claims == NULL);
         goto done;
     }
@@ -170,7 +179,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     verified = 0;
 
     for (i = 0; i < nkeys; i++) {
-        if (ngx_http_itsm_jwt_verify(&jwt, &keys[i]) == NGX_OK) {
+        if (ngx_http_itsm_jwt_verify(&jwt, &keys[i]) == NGX_HTTP_ITSM_OK) {
             verified++;
         }
     }
@@ -182,8 +191,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * the fuzzer reaches them without forging signatures */
 
     error = NULL;
-    reason = ngx_http_itsm_jwt_check(&jwt, &policy, 1700000000, &error);
-    CHECK(reason == NGX_HTTP_ITSM_ACCESS_PASSED || error != NULL);
+    claims = ngx_http_itsm_jwt_claims(&jwt, &policy, 1700000000, &error);
+    CHECK(claims == NGX_HTTP_ITSM_JWT_VALID || error != NULL);
 
     ngx_http_itsm_jwt_free(&jwt);
 

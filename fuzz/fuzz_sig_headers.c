@@ -14,9 +14,12 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
+
+#include "ngx_http_itsm_parse.h"
 
 
 #define CHECK(c)  do { if (!(c)) { __builtin_trap(); } } while (0)
@@ -30,21 +33,20 @@
  */
 
 static void
-check_header(ngx_int_t rc, ngx_http_itsm_sig_header_t *h, u_char *p, size_t n)
+check_header(int rc, ngx_http_itsm_sig_header_t *h, u_char *p, size_t n)
 {
-    u_char      *pos, *prev;
-    size_t       len;
-    ngx_uint_t   count;
-    u_char       mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
+    u_char  *pos, *prev;
+    size_t   len, count;
+    u_char   mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
 
-    CHECK(rc != NGX_OK || h->n > 0);
+    CHECK(rc != NGX_HTTP_ITSM_OK || h->n > 0);
 
     if (h->timestamp.data) {
         CHECK(h->timestamp.data >= p
               && h->timestamp.data + h->timestamp.len <= p + n);
     }
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_HTTP_ITSM_OK) {
         return;
     }
 
@@ -54,7 +56,7 @@ check_header(ngx_int_t rc, ngx_http_itsm_sig_header_t *h, u_char *p, size_t n)
     pos = NULL;
     prev = h->start;
 
-    while (ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_OK) {
+    while (ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_HTTP_ITSM_OK) {
         CHECK(len > 0 && len <= NGX_HTTP_ITSM_SIG_MAX_LEN);
         CHECK(pos > prev || (pos == h->end && count == 0));
         CHECK(pos <= h->end);
@@ -67,7 +69,7 @@ check_header(ngx_int_t rc, ngx_http_itsm_sig_header_t *h, u_char *p, size_t n)
 
     /* done stays done */
 
-    CHECK(ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_DONE);
+    CHECK(ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_HTTP_ITSM_DONE);
 }
 
 
@@ -117,16 +119,16 @@ roundtrip(const u_char *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int                          rc;
     u_char                      *p, *out;
     time_t                       t;
     ssize_t                      n;
-    ngx_int_t                    rc;
-    ngx_str_t                    prefix;
+    ngx_http_itsm_bytes_t        prefix;
     ngx_http_itsm_sig_header_t   h;
 
-    static ngx_str_t  sha256 = ngx_string("sha256=");
-    static ngx_str_t  v0 = ngx_string("v0=");
-    static ngx_str_t  none = ngx_null_string;
+    static ngx_http_itsm_bytes_t  sha256 = { 7, (u_char *) "sha256=" };
+    static ngx_http_itsm_bytes_t  v0 = { 3, (u_char *) "v0=" };
+    static ngx_http_itsm_bytes_t  none = { 0, NULL };
 
     if (size < 1) {
         return 0;
@@ -150,7 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = ngx_http_itsm_sig_parse_stripe(p, size, &h);
         check_header(rc, &h, p, size);
 
-        if (rc == NGX_OK) {
+        if (rc == NGX_HTTP_ITSM_OK) {
             CHECK(h.timestamp.data != NULL);
             (void) ngx_http_itsm_sig_parse_timestamp(h.timestamp.data,
                                                      h.timestamp.len, &t);
@@ -162,7 +164,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = ngx_http_itsm_sig_parse_value(p, size, &prefix,
                                            NGX_HTTP_ITSM_SIG_HEX, &h);
         check_header(rc, &h, p, size);
-        CHECK(rc != NGX_OK || h.n == 1);
+        CHECK(rc != NGX_HTTP_ITSM_OK || h.n == 1);
         break;
 
     case 3:
@@ -174,12 +176,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     case 4:
         rc = ngx_http_itsm_sig_parse_timestamp(p, size, &t);
-        CHECK(rc != NGX_OK || (t >= 0 && size <= 12));
+        CHECK(rc != NGX_HTTP_ITSM_OK || (t >= 0 && size <= 12));
         break;
 
     case 5:
         rc = ngx_http_itsm_sig_check_id(p, size);
-        CHECK(rc != NGX_OK || memchr(p, '.', size) == NULL);
+        CHECK(rc != NGX_HTTP_ITSM_OK || memchr(p, '.', size) == NULL);
         break;
 
     case 6:

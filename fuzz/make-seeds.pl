@@ -1,7 +1,8 @@
 #!/usr/bin/env perl
 # Writes the seed corpus in fuzz/corpus/<target>/ and the fixture key set
 # fuzz/jwks-fixture.json (public keys only; the private keys are made in a
-# temporary directory and thrown away).  Run from the repository root:
+# temporary directory and thrown away), and the same key set as a C string
+# for fuzz_jwt, fuzz/jwks_fixture.h.  Run from the repository root:
 #   perl fuzz/make-seeds.pl
 # The outputs are committed; run it again only to refresh them.
 use strict;
@@ -47,6 +48,14 @@ open(my $fh, '>', "$FindBin::Bin/jwks-fixture.json") or die $!;
 print $fh "$set\n";
 close $fh;
 
+# the C string, 56 characters of JSON a line (cut before escaping)
+open($fh, '>', "$FindBin::Bin/jwks_fixture.h") or die $!;
+print $fh "/*\n * The key set of fuzz_jwt, fuzz/jwks-fixture.json as a C string; both are\n"
+          . " * written by fuzz/make-seeds.pl.\n */\n\nstatic const char  jwks_fixture[] =\n";
+my @lines = map { (my $l = $_) =~ s/(["\\])/\\$1/g; "    \"$l\"" } ($set =~ /(.{1,56})/gs);
+print $fh join("\n", @lines), ";\n";
+close $fh;
+
 seed('jwks', 'fixture', $set);
 seed('jwks', 'skipped', $json->encode({ keys => [
     { kty => 'oct', k => 'c2VjcmV0' }, { kty => 'EC', crv => 'P-384', x => 'AA', y => 'AA' },
@@ -81,4 +90,4 @@ seed('json_depth', 'alert', '{"key": "db-1", "title": "Disk \"full\" \\\\ on db-
 seed('json_depth', 'deep', ('[' x 40) . (']' x 40));
 seed('json_depth', 'strings', '["[[[[", "\\"{{{{", {"k\\\\": "]]]]"}]');
 
-print "fuzz: seeds in $dir, fixture in fuzz/jwks-fixture.json\n";
+print "fuzz: seeds in $dir, fixture in fuzz/jwks-fixture.json and fuzz/jwks_fixture.h\n";

@@ -4,7 +4,7 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 
 /*
@@ -16,106 +16,16 @@
  *   4. the signature headers and their timestamp (itsm_signature);
  *   5. the whole body, read here, and its HMAC over the raw bytes;
  *   6. the delivery against the ones already seen (itsm_signature_replay).
- *
- * Cheapest first; the body is read only when a signature is configured.
- * A refusal is answered here, with a JSON error, and the request is
- * finalized: nothing reaches the content handler.  A request that passes
- * goes on with NGX_DECLINED, never NGX_OK, so that with "satisfy any" the
- * checks stay mandatory and nginx's own allow/deny and auth_basic still
- * run.  The same handler also sits in the PRECONTENT phase, in case
- * another module's access handler ran first and ended the ACCESS phase.
  */
 
 
 #define NGX_HTTP_ITSM_ACCESS_TOLERANCE   300
-#define NGX_HTTP_ITSM_ACCESS_LEEWAY      60
-#define NGX_HTTP_ITSM_ACCESS_FILE_MAX    (16 * 1024 * 1024)
-#define NGX_HTTP_ITSM_ACCESS_MESSAGE_MAX 512
-
-#define NGX_HTTP_ITSM_AZURE_APP_ID    "461e8683-5575-4561-ac7f-899cc907d62a"
-#define NGX_HTTP_ITSM_AZURE_ROLE      "ActionGroupsSecureWebhook"
+#define NGX_HTTP_ITSM_ACCESS_MAX_BODY    (256 * 1024)
+#define NGX_HTTP_ITSM_ACCESS_RETRY_AFTER 30
 
 
-typedef struct {
-    ngx_http_itsm_jwk_t         *keys;
-    ngx_uint_t                   nkeys;
-    ngx_http_itsm_jwt_policy_t   policy;
-    ngx_str_t                    jwks;
-    ngx_str_t                    tenant;
-
-    u_char                      *file;
-    ngx_uint_t                   line;
-
-    unsigned                     jwt:1;        /* itsm_jwt was given */
-    unsigned                     preset:1;     /* itsm_jwt_preset */
-} ngx_http_itsm_jwt_conf_t;
-
-
-typedef struct {
-    ngx_http_itsm_allow_t       *allow;
-    ngx_uint_t                   allow_log_level;
-    ngx_http_itsm_token_conf_t  *token;
-    ngx_http_itsm_sig_conf_t    *sig;
-    time_t                       tolerance;
-    ngx_shm_zone_t              *replay;
-    time_t                       replay_ttl;
-    ngx_http_itsm_jwt_conf_t    *jwt;
-    ngx_flag_t                   enabled;
-
-    u_char                      *replay_file;  /* set in a location */
-    ngx_uint_t                   replay_line;
-} ngx_http_itsm_access_loc_conf_t;
-
-
-typedef struct {
-    ngx_shm_zone_t              *zone;
-    u_char                      *file;
-    ngx_uint_t                   line;
-} ngx_http_itsm_replay_ref_t;
-
-
-typedef struct {
-    ngx_atomic_t                 count[NGX_HTTP_ITSM_ACCESS_NREASONS];
-} ngx_http_itsm_access_counters_t;
-
-
-typedef struct {
-    ngx_shm_zone_t              *counters;
-    ngx_array_t                  replay_refs;  /* ngx_http_itsm_replay_ref_t */
-    ngx_flag_t                   used;
-} ngx_http_itsm_access_main_conf_t;
-
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_uint_t                   status;
-} ngx_http_itsm_access_reason_t;
-
-
-static ngx_int_t ngx_http_itsm_access_handler(ngx_http_request_t *r);
-static void ngx_http_itsm_access_body_handler(ngx_http_request_t *r);
-static ngx_http_itsm_access_e ngx_http_itsm_access_before_body(
-    ngx_http_request_t *r, ngx_http_itsm_access_loc_conf_t *alcf,
-    ngx_http_itsm_access_ctx_t *ctx);
-static ngx_http_itsm_access_e ngx_http_itsm_access_after_body(
-    ngx_http_request_t *r, ngx_http_itsm_access_loc_conf_t *alcf,
-    ngx_http_itsm_access_ctx_t *ctx);
-static ngx_http_itsm_access_e ngx_http_itsm_access_jwt(ngx_http_request_t *r,
-    ngx_http_itsm_jwt_conf_t *jcf);
-static ngx_int_t ngx_http_itsm_access_deny(ngx_http_request_t *r,
-    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_access_challenge(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason);
-static void ngx_http_itsm_access_count(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason);
-static ngx_http_itsm_access_counters_t *ngx_http_itsm_access_counters(
-    ngx_http_itsm_access_main_conf_t *amcf);
 static ngx_int_t ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone,
-    void *data);
 
 static ngx_int_t ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_itsm_access_postconfiguration(ngx_conf_t *cf);
@@ -129,43 +39,19 @@ static char *ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_itsm_access_off(ngx_conf_t *cf, ngx_command_t *cmd);
 static void ngx_http_itsm_access_used(ngx_conf_t *cf);
+static void ngx_http_itsm_access_limits(
+    ngx_http_itsm_access_loc_conf_t *alcf);
 static char *ngx_http_itsm_access_signature(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_access_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_itsm_access_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_http_itsm_jwt_conf_t *ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
-    ngx_http_itsm_access_loc_conf_t *alcf);
-static ngx_int_t ngx_http_itsm_access_jwks(ngx_conf_t *cf,
-    ngx_http_itsm_jwt_conf_t *jcf, ngx_str_t *path);
-static void ngx_http_itsm_access_jwks_cleanup(void *data);
-static ngx_int_t ngx_http_itsm_access_guid(ngx_str_t *s);
 static char *ngx_http_itsm_access_tolerance_check(ngx_conf_t *cf, void *post,
     void *data);
 static void ngx_http_itsm_access_exit_process(ngx_cycle_t *cycle);
-
-
-static ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[] = {
-    { ngx_string("passed"), NGX_OK },
-    { ngx_string("address_not_allowed"), NGX_HTTP_FORBIDDEN },
-    { ngx_string("signature_missing"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("signature_malformed"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("signature_mismatch"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("timestamp_too_old"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("timestamp_in_future"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("duplicate"), NGX_HTTP_OK },
-    { ngx_string("delivery_in_flight"), NGX_HTTP_SERVICE_UNAVAILABLE },
-    { ngx_string("token_missing"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("token_invalid"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("token_expired"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("token_not_yet_valid"), NGX_HTTP_UNAUTHORIZED },
-    { ngx_string("token_forbidden"), NGX_HTTP_FORBIDDEN },
-    { ngx_string("body_too_large"), NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
-    { ngx_string("internal_error"), NGX_HTTP_INTERNAL_SERVER_ERROR }
-};
 
 
 static ngx_conf_enum_t  ngx_http_itsm_access_log_levels[] = {
@@ -233,9 +119,23 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
       0,
       NULL },
 
+    { ngx_string("itsm_access_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_access_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("itsm_access_retry_after"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_access_loc_conf_t, retry_after),
+      NULL },
+
     { ngx_string("itsm_jwt"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_access_jwt_conf,
+      ngx_http_itsm_access_jwt,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -306,619 +206,6 @@ static ngx_http_variable_t  ngx_http_itsm_access_vars[] = {
 };
 
 
-static ngx_str_t  ngx_http_itsm_access_counters_name =
-    ngx_string("itsm_access_counters");
-
-/* the tag of the counters zone: not the module, whose tag the replay
- * zones carry */
-static ngx_uint_t  ngx_http_itsm_access_counters_tag;
-
-
-static ngx_int_t
-ngx_http_itsm_access_handler(ngx_http_request_t *r)
-{
-    ngx_int_t                         rc;
-    ngx_http_itsm_access_e            reason;
-    ngx_http_itsm_access_ctx_t       *ctx;
-    ngx_http_itsm_access_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_access_module);
-
-    if (!alcf->enabled || r != r->main) {
-        return NGX_DECLINED;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_access_module);
-
-    if (ctx) {
-        if (ctx->done) {
-            return (ctx->result == NGX_HTTP_ITSM_ACCESS_PASSED)
-                   ? NGX_DECLINED : NGX_DONE;
-        }
-
-        if (ctx->reading) {
-            return NGX_DONE;
-        }
-
-        /* re-entered once the body has been read */
-        goto body;
-    }
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_access_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_itsm_access_module);
-
-    reason = ngx_http_itsm_access_before_body(r, alcf, ctx);
-
-    if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-        return ngx_http_itsm_access_deny(r, alcf, ctx);
-    }
-
-    if (alcf->sig == NULL) {
-        goto passed;
-    }
-
-    /*
-     * The whole body, in memory or in a temporary file; it stays in
-     * r->request_body for the content handler, whose own call to
-     * ngx_http_read_client_request_body() then returns at once.
-     */
-
-    ctx->reading = 1;
-
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_itsm_access_body_handler);
-
-    if (rc == NGX_ERROR || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        ctx->done = 1;
-        ctx->result = NGX_HTTP_ITSM_ACCESS_INTERNAL;
-        return rc;
-    }
-
-    /* the reference taken by reading the body is not ours to keep */
-
-    ngx_http_finalize_request(r, NGX_DONE);
-
-    if (ctx->reading) {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "itsm access: waiting for the body");
-
-        ctx->async = 1;
-        return NGX_DONE;
-    }
-
-body:
-
-    ctx->body = 1;
-
-    reason = ngx_http_itsm_access_after_body(r, alcf, ctx);
-
-    if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-        return ngx_http_itsm_access_deny(r, alcf, ctx);
-    }
-
-passed:
-
-    ctx->done = 1;
-    ngx_http_itsm_access_count(r, NGX_HTTP_ITSM_ACCESS_PASSED);
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm access: passed, secret #%ui",
-                   ctx->sig ? ctx->sig->secret : 0);
-
-    return NGX_DECLINED;
-}
-
-
-static void
-ngx_http_itsm_access_body_handler(ngx_http_request_t *r)
-{
-    ngx_http_itsm_access_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_access_module);
-
-    ctx->reading = 0;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm access: body read, async:%ui c:%ud",
-                   (ngx_uint_t) ctx->async, r->main->count);
-
-    if (!ctx->async) {
-        /* called from ngx_http_read_client_request_body() itself */
-        return;
-    }
-
-    r->write_event_handler = ngx_http_core_run_phases;
-    ngx_http_core_run_phases(r);
-}
-
-
-static ngx_http_itsm_access_e
-ngx_http_itsm_access_before_body(ngx_http_request_t *r,
-    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
-{
-    ngx_http_itsm_access_e     reason;
-    ngx_http_itsm_loc_conf_t  *ilcf;
-
-    if (alcf->allow
-        && ngx_http_itsm_allow_match(alcf->allow, r->connection->sockaddr)
-           != NGX_OK)
-    {
-        ngx_log_error(alcf->allow_log_level, r->connection->log, 0,
-                      "itsm: client %V is not in the itsm_allow list",
-                      &r->connection->addr_text);
-
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_ADDRESS,
-                                         "the client address %V is not "
-                                         "allowed to send here",
-                                         &r->connection->addr_text);
-    }
-
-    if (alcf->token) {
-        reason = ngx_http_itsm_token_check(r, alcf->token);
-
-        if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-            return reason;
-        }
-    }
-
-    if (alcf->jwt) {
-        reason = ngx_http_itsm_access_jwt(r, alcf->jwt);
-
-        if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-            return reason;
-        }
-    }
-
-    if (alcf->sig == NULL) {
-        return NGX_HTTP_ITSM_ACCESS_PASSED;
-    }
-
-    ctx->sig = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_sig_req_t));
-    if (ctx->sig == NULL) {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
-                                         "out of memory");
-    }
-
-    reason = ngx_http_itsm_sig_headers(r, alcf->sig, alcf->tolerance,
-                                       ctx->sig);
-
-    if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-        return reason;
-    }
-
-    /* the same limit as the content handler's, announced or not */
-
-    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-
-    if (r->headers_in.content_length_n > (off_t) ilcf->max_body) {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOO_LARGE,
-                                         "the body has %O bytes, more than "
-                                         "the %uz allowed by itsm_max_body",
-                                         r->headers_in.content_length_n,
-                                         ilcf->max_body);
-    }
-
-    return NGX_HTTP_ITSM_ACCESS_PASSED;
-}
-
-
-static ngx_http_itsm_access_e
-ngx_http_itsm_access_after_body(ngx_http_request_t *r,
-    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
-{
-    off_t                      len;
-    time_t                     expire;
-    ngx_int_t                  rc;
-    ngx_chain_t               *cl;
-    ngx_http_itsm_access_e     reason;
-    ngx_http_itsm_loc_conf_t  *ilcf;
-    u_char                     key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
-
-    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-
-    len = 0;
-
-    if (r->request_body) {
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            len += ngx_buf_size(cl->buf);
-        }
-    }
-
-    if (len > (off_t) ilcf->max_body) {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOO_LARGE,
-                                         "the body has %O bytes, more than "
-                                         "the %uz allowed by itsm_max_body",
-                                         len, ilcf->max_body);
-    }
-
-    reason = ngx_http_itsm_sig_verify(r, alcf->sig, ctx->sig);
-
-    if (reason != NGX_HTTP_ITSM_ACCESS_PASSED || alcf->replay == NULL) {
-        return reason;
-    }
-
-    /* only an authentic delivery is remembered: nobody can poison the cache
-     * with the ids of deliveries to come */
-
-    ngx_http_itsm_sig_replay_key(alcf->sig, ctx->sig, key);
-
-    /*
-     * A node is remembered while its expiry is later than now.  A signed
-     * timestamp is accepted up to and including time + tolerance
-     * (ngx_http_itsm_sig_headers()), so the copy must be remembered
-     * through that second too: expiry one second after it.  A ttl
-     * remembers the delivery for ttl seconds, this one included.
-     */
-
-    expire = ctx->sig->has_time ? ctx->sig->time + alcf->tolerance + 1
-                                : ngx_time() + alcf->replay_ttl;
-
-    rc = ngx_http_itsm_replay_check(r, alcf->replay, key, expire);
-
-    switch (rc) {
-
-    case NGX_OK:
-        return NGX_HTTP_ITSM_ACCESS_PASSED;
-
-    case NGX_DECLINED:
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_REPLAYED,
-                                         "this delivery was already "
-                                         "accepted; it is not processed "
-                                         "again");
-
-    case NGX_BUSY:
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_IN_FLIGHT,
-                                         "the same delivery is being "
-                                         "processed right now; send it "
-                                         "again later if that fails");
-
-    default:
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
-                                         "the replay cache failed; see the "
-                                         "error log");
-    }
-}
-
-
-static ngx_http_itsm_access_e
-ngx_http_itsm_access_jwt(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
-{
-    u_char                  *buf;
-    ngx_str_t                token;
-    ngx_int_t                rc;
-    ngx_uint_t               i, tried;
-    const char              *error;
-    ngx_table_elt_t         *h;
-    ngx_http_itsm_jwk_t     *key;
-    ngx_http_itsm_jwt_t      jwt;
-    ngx_http_itsm_access_e   reason;
-
-    h = r->headers_in.authorization;
-
-    if (h == NULL) {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING,
-                                         "the request has no "
-                                         "\"Authorization: Bearer\" token");
-    }
-
-    token = h->value;
-
-    if (token.len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(token.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1) != 0)
-    {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING,
-                                         "the Authorization header does not "
-                                         "carry a Bearer token");
-    }
-
-    token.data += sizeof("Bearer ") - 1;
-    token.len -= sizeof("Bearer ") - 1;
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
-    }
-
-    while (token.len && token.data[token.len - 1] == ' ') {
-        token.len--;
-    }
-
-    buf = ngx_pnalloc(r->pool, token.len ? token.len : 1);
-    if (buf == NULL) {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
-                                         "out of memory");
-    }
-
-    if (ngx_http_itsm_jwt_parse(&jwt, token.data, token.len, buf, &error)
-        != NGX_OK)
-    {
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
-                                         "%s", error);
-    }
-
-    /* the key named by "kid", or any key of the algorithm without one */
-
-    key = jcf->keys;
-    tried = 0;
-    rc = NGX_DECLINED;
-
-    for (i = 0; i < jcf->nkeys; i++) {
-
-        if (key[i].alg != jwt.alg) {
-            continue;
-        }
-
-        if (jwt.kid.data
-            && (key[i].kid_len != jwt.kid.len
-                || ngx_memcmp(key[i].kid, jwt.kid.data, jwt.kid.len) != 0))
-        {
-            continue;
-        }
-
-        tried++;
-
-        rc = ngx_http_itsm_jwt_verify(&jwt, &key[i]);
-
-        if (rc != NGX_DECLINED) {
-            break;
-        }
-    }
-
-    if (tried == 0) {
-        ngx_http_itsm_jwt_free(&jwt);
-
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
-                                         "the token's key (\"kid\") is not in "
-                                         "the key set of this endpoint; if "
-                                         "the issuer rotated its keys, "
-                                         "refresh the JWKS file and reload");
-    }
-
-    if (rc == NGX_ERROR) {
-        ngx_http_itsm_jwt_free(&jwt);
-
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "itsm_jwt: OpenSSL failed to verify a signature");
-
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
-                                         "the token could not be checked; "
-                                         "see the error log");
-    }
-
-    if (rc != NGX_OK) {
-        ngx_http_itsm_jwt_free(&jwt);
-
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
-                                         "the token's signature is wrong");
-    }
-
-    reason = ngx_http_itsm_jwt_check(&jwt, &jcf->policy, ngx_time(), &error);
-
-    ngx_http_itsm_jwt_free(&jwt);
-
-    if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
-        return ngx_http_itsm_access_fail(r, reason, "%s", error);
-    }
-
-    return NGX_HTTP_ITSM_ACCESS_PASSED;
-}
-
-
-/* keeps why the request is refused, for the answer; returns the reason */
-
-ngx_http_itsm_access_e
-ngx_http_itsm_access_fail(ngx_http_request_t *r, ngx_http_itsm_access_e reason,
-    const char *fmt, ...)
-{
-    u_char                      *p;
-    va_list                      args;
-    ngx_http_itsm_access_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_access_module);
-
-    ctx->result = reason;
-
-    p = ngx_pnalloc(r->pool, NGX_HTTP_ITSM_ACCESS_MESSAGE_MAX);
-    if (p == NULL) {
-        ngx_str_set(&ctx->error, "refused");
-        return reason;
-    }
-
-    ctx->error.data = p;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(p, p + NGX_HTTP_ITSM_ACCESS_MESSAGE_MAX, fmt, args);
-    va_end(args);
-
-    ctx->error.len = p - ctx->error.data;
-
-    return reason;
-}
-
-
-/* the refusal is answered here, so that no "satisfy any" can overrule it */
-
-static ngx_int_t
-ngx_http_itsm_access_deny(ngx_http_request_t *r,
-    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
-{
-    json_t                         *body;
-    ngx_int_t                       rc;
-    ngx_http_itsm_loc_conf_t       *ilcf;
-    ngx_http_itsm_access_reason_t  *reason;
-
-    ctx->done = 1;
-    reason = &ngx_http_itsm_access_reasons[ctx->result];
-
-    ngx_http_itsm_access_count(r, ctx->result);
-
-    if (!ctx->body) {
-        rc = ngx_http_discard_request_body(r);
-
-        if (rc != NGX_OK) {
-            ngx_http_finalize_request(r, rc);
-            return NGX_DONE;
-        }
-    }
-
-    if (ngx_http_itsm_access_challenge(r, ctx->result) != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
-    }
-
-    if (ctx->result == NGX_HTTP_ITSM_ACCESS_REPLAYED) {
-
-        /* the delivery was handled: the sender must not send it again */
-
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "itsm: answering 200 duplicate: %V", &ctx->error);
-
-        body = json_pack("{s:s, s:s%}", "status", "duplicate",
-                         "message", ctx->error.data, ctx->error.len);
-        if (body == NULL) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_DONE;
-        }
-
-        ngx_http_finalize_request(r, ngx_http_itsm_reply_json(r, NGX_HTTP_OK,
-                                                              body));
-        return NGX_DONE;
-    }
-
-    if (ctx->result == NGX_HTTP_ITSM_ACCESS_IN_FLIGHT) {
-        ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-
-        if (ngx_http_itsm_reply_retry_after(r, ilcf->retry_after) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return NGX_DONE;
-        }
-    }
-
-    rc = ngx_http_itsm_reply_error(r, reason->status,
-                                   (const char *) reason->name.data,
-                                   "%V", &ctx->error);
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
-}
-
-
-/* WWW-Authenticate for bearer tokens (RFC 6750 section 3) */
-
-static ngx_int_t
-ngx_http_itsm_access_challenge(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason)
-{
-    ngx_table_elt_t  *h;
-
-    if (reason < NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING
-        || reason > NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN)
-    {
-        return NGX_OK;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-
-    switch (reason) {
-
-    case NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING:
-        ngx_str_set(&h->value, "Bearer realm=\"itsm\"");
-        break;
-
-    case NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN:
-        ngx_str_set(&h->value,
-                    "Bearer realm=\"itsm\", error=\"insufficient_scope\"");
-        break;
-
-    default:
-        ngx_str_set(&h->value,
-                    "Bearer realm=\"itsm\", error=\"invalid_token\"");
-        break;
-    }
-
-    r->headers_out.www_authenticate = h;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_itsm_access_count(ngx_http_request_t *r,
-    ngx_http_itsm_access_e reason)
-{
-    ngx_http_itsm_access_counters_t  *counters;
-
-    counters = ngx_http_itsm_access_counters(
-                   ngx_http_get_module_main_conf(r,
-                                                 ngx_http_itsm_access_module));
-
-    if (counters) {
-        (void) ngx_atomic_fetch_add(&counters->count[reason], 1);
-    }
-}
-
-
-/* the counters of the running configuration, if it has any */
-
-static ngx_http_itsm_access_counters_t *
-ngx_http_itsm_access_counters(ngx_http_itsm_access_main_conf_t *amcf)
-{
-    if (amcf == NULL || amcf->counters == NULL) {
-        return NULL;
-    }
-
-    return amcf->counters->data;
-}
-
-
-/* the counters as a JSON object, for a status page */
-
-json_t *
-ngx_http_itsm_access_status(void)
-{
-    json_t                           *obj;
-    ngx_uint_t                        i;
-    ngx_http_itsm_access_counters_t  *counters;
-
-    /* NULL without an http block */
-
-    counters = ngx_http_itsm_access_counters(
-                   ngx_http_cycle_get_module_main_conf(
-                       ngx_cycle, ngx_http_itsm_access_module));
-
-    obj = json_object();
-    if (obj == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_ACCESS_NREASONS; i++) {
-        if (json_object_set_new(obj,
-                   (const char *) ngx_http_itsm_access_reasons[i].name.data,
-                   json_integer(counters ? (json_int_t) counters->count[i]
-                                         : 0))
-            != 0)
-        {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-
-    return obj;
-}
-
-
 static ngx_int_t
 ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -980,172 +267,6 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
 }
 
 
-/* {"passed":12,"address_not_allowed":0,...} */
-
-static ngx_int_t
-ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    u_char                           *p;
-    size_t                            len;
-    ngx_uint_t                        i;
-    ngx_http_itsm_access_counters_t  *counters;
-
-    counters = ngx_http_itsm_access_counters(
-                   ngx_http_get_module_main_conf(r,
-                                                 ngx_http_itsm_access_module));
-
-    len = 2;
-
-    for (i = 0; i < NGX_HTTP_ITSM_ACCESS_NREASONS; i++) {
-        len += ngx_http_itsm_access_reasons[i].name.len + 4 + NGX_ATOMIC_T_LEN;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    v->data = p;
-
-    *p++ = '{';
-
-    for (i = 0; i < NGX_HTTP_ITSM_ACCESS_NREASONS; i++) {
-        p = ngx_sprintf(p, "%s\"%V\":%uA", i ? "," : "",
-                        &ngx_http_itsm_access_reasons[i].name,
-                        counters ? counters->count[i] : 0);
-    }
-
-    *p++ = '}';
-
-    v->len = p - v->data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        /* a reload keeps the counts */
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    shm_zone->data = ngx_slab_calloc(shpool,
-                                     sizeof(ngx_http_itsm_access_counters_t));
-    if (shm_zone->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = shm_zone->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * Reads a file named in the configuration (relative to the configuration
- * prefix) whole, into the temporary pool.  A caller that reads secrets
- * from it keeps copies or digests, never pointers into the text, and
- * zeroes the text when done with it (ngx_explicit_memzero), whether the
- * file was good or not.
- */
-
-ngx_int_t
-ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *out)
-{
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_str_t        path;
-    ngx_file_info_t  fi;
-
-    if (name->len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "an empty file name");
-        return NGX_ERROR;
-    }
-
-    path = *name;
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", path.data);
-        return NGX_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%s\" failed", path.data);
-        goto failed;
-    }
-
-    if (ngx_file_size(&fi) > NGX_HTTP_ITSM_ACCESS_FILE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" is larger than 16m", path.data);
-        goto failed;
-    }
-
-    out->len = (size_t) ngx_file_size(&fi);
-    out->data = ngx_pnalloc(cf->temp_pool, out->len + 1);
-    if (out->data == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_fd(fd, out->data, out->len);
-
-    if (n == -1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", path.data);
-        goto failed;
-    }
-
-    if ((size_t) n != out->len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           ngx_read_fd_n " \"%s\" returned only %z bytes "
-                           "instead of %uz", path.data, n, out->len);
-        goto failed;
-    }
-
-    out->data[out->len] = '\0';
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", path.data);
-    }
-
-    return NGX_OK;
-
-failed:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", path.data);
-    }
-
-    return NGX_ERROR;
-}
-
-
 static ngx_int_t
 ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf)
 {
@@ -1161,7 +282,7 @@ ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_itsm_access_counters_provide(cf);
 }
 
 
@@ -1199,15 +320,10 @@ ngx_http_itsm_access_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    amcf->counters = ngx_shared_memory_add(cf,
-                                           &ngx_http_itsm_access_counters_name,
-                                           8 * ngx_pagesize,
-                                           &ngx_http_itsm_access_counters_tag);
+    amcf->counters = ngx_http_itsm_access_counters_zone(cf);
     if (amcf->counters == NULL) {
         return NGX_ERROR;
     }
-
-    amcf->counters->init = ngx_http_itsm_access_init_counters;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -1269,6 +385,12 @@ ngx_http_itsm_access_create_loc_conf(ngx_conf_t *cf)
     conf->replay_ttl = NGX_CONF_UNSET;
     conf->jwt = NGX_CONF_UNSET_PTR;
     conf->enabled = NGX_CONF_UNSET;
+    conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->retry_after = NGX_CONF_UNSET;
+    conf->content_max_body = NGX_CONF_UNSET_SIZE;
+    conf->content_retry_after = NGX_CONF_UNSET;
+
+    ngx_http_itsm_access_limits(conf);
 
     return conf;
 }
@@ -1279,8 +401,6 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_itsm_access_loc_conf_t *prev = parent;
     ngx_http_itsm_access_loc_conf_t *conf = child;
-
-    ngx_http_itsm_jwt_conf_t  *jcf;
 
     ngx_conf_merge_ptr_value(conf->allow, prev->allow, NULL);
     ngx_conf_merge_uint_value(conf->allow_log_level, prev->allow_log_level,
@@ -1294,27 +414,8 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              conf->tolerance);
     ngx_conf_merge_ptr_value(conf->jwt, prev->jwt, NULL);
 
-    /* a block's jwt configuration is complete once the block is read */
-
-    jcf = conf->jwt;
-
-    if (jcf) {
-
-        if (!jcf->jwt) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_jwt_preset in %s:%ui needs \"itsm_jwt "
-                          "jwks=<file> aud=<your API's application id>\" "
-                          "in the same block", jcf->file, jcf->line);
-            return NGX_CONF_ERROR;
-        }
-
-        if (jcf->policy.iss.nelts == 0) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_jwt in %s:%ui has no iss=; pin the issuer "
-                          "(or use itsm_jwt_preset azure_secure_webhook "
-                          "tenant=<id>)", jcf->file, jcf->line);
-            return NGX_CONF_ERROR;
-        }
+    if (conf->jwt && ngx_http_itsm_jwt_merge(cf, conf->jwt) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (conf->replay_file && conf->replay && conf->sig == NULL) {
@@ -1327,7 +428,70 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     conf->enabled = (conf->allow || conf->token || conf->sig || conf->jwt);
 
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              NGX_CONF_UNSET_SIZE);
+    ngx_conf_merge_sec_value(conf->retry_after, prev->retry_after,
+                             NGX_CONF_UNSET);
+
+    ngx_http_itsm_access_limits(conf);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A content handler that reads the body itself (itsm_pass) announces, for
+ * the block being merged, the largest body it accepts (and the directive
+ * that sets it) and the Retry-After it sends.  The access phase keeps to
+ * them there, so that an alert endpoint has one limit, unless the block
+ * has itsm_access_max_body or itsm_access_retry_after.  Nothing of the
+ * content handler's configuration is read: without an announcement the
+ * access phase has its own defaults.
+ */
+
+void
+ngx_http_itsm_access_content_limits(ngx_conf_t *cf, size_t max_body,
+    ngx_str_t *directive, time_t retry_after)
+{
+    ngx_http_itsm_access_loc_conf_t  *alcf;
+
+    alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_itsm_access_module);
+
+    alcf->content_max_body = max_body;
+    alcf->content_directive = *directive;
+    alcf->content_retry_after = retry_after;
+
+    /* the module merging first may be either one (the order of modules) */
+
+    ngx_http_itsm_access_limits(alcf);
+}
+
+
+static void
+ngx_http_itsm_access_limits(ngx_http_itsm_access_loc_conf_t *alcf)
+{
+    if (alcf->max_body != NGX_CONF_UNSET_SIZE) {
+        alcf->body_limit = alcf->max_body;
+        ngx_str_set(&alcf->body_directive, "itsm_access_max_body");
+
+    } else if (alcf->content_max_body != NGX_CONF_UNSET_SIZE) {
+        alcf->body_limit = alcf->content_max_body;
+        alcf->body_directive = alcf->content_directive;
+
+    } else {
+        alcf->body_limit = NGX_HTTP_ITSM_ACCESS_MAX_BODY;
+        ngx_str_set(&alcf->body_directive, "itsm_access_max_body");
+    }
+
+    if (alcf->retry_after != NGX_CONF_UNSET) {
+        alcf->retry = alcf->retry_after;
+
+    } else if (alcf->content_retry_after != NGX_CONF_UNSET) {
+        alcf->retry = alcf->content_retry_after;
+
+    } else {
+        alcf->retry = NGX_HTTP_ITSM_ACCESS_RETRY_AFTER;
+    }
 }
 
 
@@ -1479,6 +643,58 @@ ngx_http_itsm_access_used(ngx_conf_t *cf)
 }
 
 
+/* "itsm_jwt ...;" (ngx_http_itsm_jwt.c) or "itsm_jwt off;" */
+
+static char *
+ngx_http_itsm_access_jwt(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_access_loc_conf_t *alcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        if (cf->args->nelts != 2 || alcf->jwt != NGX_CONF_UNSET_PTR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V off\" takes no parameters and cannot be "
+                               "combined with itsm_jwt_preset", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->jwt = NULL;
+        return NGX_CONF_OK;
+    }
+
+    rv = ngx_http_itsm_jwt_conf(cf, cmd, &alcf->jwt);
+
+    if (rv == NGX_CONF_OK) {
+        ngx_http_itsm_access_used(cf);
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_itsm_access_loc_conf_t *alcf = conf;
+
+    char  *rv;
+
+    rv = ngx_http_itsm_jwt_preset(cf, cmd, &alcf->jwt);
+
+    if (rv == NGX_CONF_OK) {
+        ngx_http_itsm_access_used(cf);
+    }
+
+    return rv;
+}
+
+
 /* "itsm_signature_replay zone=<name> [ttl=<time>];", or "... off;" */
 
 static char *
@@ -1571,393 +787,6 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* "itsm_jwt jwks=<file> aud=<id> [aud=...] iss=<url> [iss=...]
- *  [leeway=<time>];" or "itsm_jwt off;" */
-
-static char *
-ngx_http_itsm_access_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_itsm_access_loc_conf_t *alcf = conf;
-
-    ngx_str_t                 *value, *s, arg;
-    ngx_uint_t                 i;
-    ngx_http_itsm_jwt_conf_t  *jcf;
-
-    value = cf->args->elts;
-
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        if (cf->args->nelts != 2 || alcf->jwt != NGX_CONF_UNSET_PTR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V off\" takes no parameters and cannot be "
-                               "combined with itsm_jwt_preset", &cmd->name);
-            return NGX_CONF_ERROR;
-        }
-
-        alcf->jwt = NULL;
-        return NGX_CONF_OK;
-    }
-
-    jcf = ngx_http_itsm_access_jwt_get(cf, alcf);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (jcf->jwt) {
-        return "is duplicate";
-    }
-
-    jcf->jwt = 1;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "jwks=", 5) == 0) {
-            arg.data = value[i].data + 5;
-            arg.len = value[i].len - 5;
-
-            if (jcf->keys) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "only one jwks= file; put every key in "
-                                   "its \"keys\" array");
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_http_itsm_access_jwks(cf, jcf, &arg) != NGX_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "iss=", 4) == 0 && value[i].len > 4) {
-            s = ngx_array_push(&jcf->policy.iss);
-            if (s == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            s->data = value[i].data + 4;
-            s->len = value[i].len - 4;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "aud=", 4) == 0 && value[i].len > 4) {
-            s = ngx_array_push(&jcf->policy.aud);
-            if (s == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            s->data = value[i].data + 4;
-            s->len = value[i].len - 4;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "leeway=", 7) == 0) {
-            arg.data = value[i].data + 7;
-            arg.len = value[i].len - 7;
-
-            jcf->policy.leeway = ngx_parse_time(&arg, 1);
-
-            if (jcf->policy.leeway == (time_t) NGX_ERROR
-                || jcf->policy.leeway > 3600)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid leeway \"%V\"; a time up to 1h, "
-                                   "e.g. leeway=60s", &arg);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"; %V takes jwks=, iss=, "
-                           "aud= and leeway=", &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (jcf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs jwks=<file> with the issuer's public "
-                           "keys (a JWKS document)", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (jcf->policy.aud.nelts == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs aud=<audience>: the application id "
-                           "(or api:// URI) the tokens are issued for",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * "itsm_jwt_preset azure_secure_webhook tenant=<id> [app_id=<id>];":
- * tokens of Entra ID (v1.0 and v2.0) for an Azure Monitor action group's
- * Secure Webhook; appid/azp must be the action groups' application and
- * roles must hold ActionGroupsSecureWebhook.
- */
-
-static char *
-ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_itsm_access_loc_conf_t *alcf = conf;
-
-    u_char                    *p;
-    ngx_str_t                 *value, *iss;
-    ngx_uint_t                 i;
-    ngx_http_itsm_jwt_conf_t  *jcf;
-
-    value = cf->args->elts;
-
-    if (value[1].len != sizeof("azure_secure_webhook") - 1
-        || ngx_strncmp(value[1].data, "azure_secure_webhook",
-                       value[1].len) != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown preset \"%V\"; the only one is "
-                           "azure_secure_webhook", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    jcf = ngx_http_itsm_access_jwt_get(cf, alcf);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (jcf->preset) {
-        return "is duplicate";
-    }
-
-    jcf->preset = 1;
-    ngx_str_set(&jcf->policy.app_id, NGX_HTTP_ITSM_AZURE_APP_ID);
-    ngx_str_set(&jcf->policy.role, NGX_HTTP_ITSM_AZURE_ROLE);
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "tenant=", 7) == 0) {
-            jcf->tenant.data = value[i].data + 7;
-            jcf->tenant.len = value[i].len - 7;
-
-            if (ngx_http_itsm_access_guid(&jcf->tenant) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "tenant=\"%V\" is not a directory (tenant) "
-                                   "id such as "
-                                   "72f988bf-86f1-41af-91ab-2d7cd011db47",
-                                   &jcf->tenant);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "app_id=", 7) == 0) {
-            jcf->policy.app_id.data = value[i].data + 7;
-            jcf->policy.app_id.len = value[i].len - 7;
-
-            if (ngx_http_itsm_access_guid(&jcf->policy.app_id) != NGX_OK) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "app_id=\"%V\" is not an application id "
-                                   "(a GUID); the default is Azure's action "
-                                   "group application "
-                                   NGX_HTTP_ITSM_AZURE_APP_ID,
-                                   &jcf->policy.app_id);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"; %V %V takes tenant= "
-                           "and app_id=", &value[i], &cmd->name, &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (jcf->tenant.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V %V\" needs tenant=<your directory (tenant) "
-                           "id>: the issuer is pinned to it", &cmd->name,
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    /* the v1.0 and the v2.0 issuer of the tenant */
-
-    iss = ngx_array_push_n(&jcf->policy.iss, 2);
-    if (iss == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    p = ngx_pnalloc(cf->pool, sizeof("https://sts.windows.net//") - 1
-                              + jcf->tenant.len);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    iss[0].data = p;
-    iss[0].len = ngx_sprintf(p, "https://sts.windows.net/%V/", &jcf->tenant)
-                 - p;
-
-    p = ngx_pnalloc(cf->pool,
-                    sizeof("https://login.microsoftonline.com//v2.0") - 1
-                    + jcf->tenant.len);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    iss[1].data = p;
-    iss[1].len = ngx_sprintf(p, "https://login.microsoftonline.com/%V/v2.0",
-                             &jcf->tenant)
-                 - p;
-
-    return NGX_CONF_OK;
-}
-
-
-static ngx_http_itsm_jwt_conf_t *
-ngx_http_itsm_access_jwt_get(ngx_conf_t *cf,
-    ngx_http_itsm_access_loc_conf_t *alcf)
-{
-    ngx_http_itsm_jwt_conf_t  *jcf;
-
-    if (alcf->jwt == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"itsm_jwt off\" cannot be combined with other "
-                           "itsm_jwt directives in the same block");
-        return NULL;
-    }
-
-    if (alcf->jwt != NGX_CONF_UNSET_PTR) {
-        return alcf->jwt;
-    }
-
-    jcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_jwt_conf_t));
-    if (jcf == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&jcf->policy.iss, cf->pool, 2, sizeof(ngx_str_t))
-        != NGX_OK
-        || ngx_array_init(&jcf->policy.aud, cf->pool, 2, sizeof(ngx_str_t))
-           != NGX_OK)
-    {
-        return NULL;
-    }
-
-    jcf->policy.leeway = NGX_HTTP_ITSM_ACCESS_LEEWAY;
-    jcf->file = cf->conf_file->file.name.data;
-    jcf->line = cf->conf_file->line;
-
-    alcf->jwt = jcf;
-
-    ngx_http_itsm_access_used(cf);
-
-    return jcf;
-}
-
-
-/* the key set is read at load, so a reload (HUP) reads it again */
-
-static ngx_int_t
-ngx_http_itsm_access_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
-    ngx_str_t *path)
-{
-    ngx_str_t             text;
-    ngx_uint_t            n, index;
-    const char           *error;
-    ngx_pool_cleanup_t   *cln;
-    ngx_http_itsm_jwk_t  *keys;
-
-    if (ngx_http_itsm_access_read_file(cf, path, &text) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    keys = ngx_pcalloc(cf->temp_pool,
-                       NGX_HTTP_ITSM_JWKS_MAX * sizeof(ngx_http_itsm_jwk_t));
-    if (keys == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_itsm_jwks_parse(text.data, text.len, keys,
-                                 NGX_HTTP_ITSM_JWKS_MAX, &n, &error, &index)
-        != NGX_OK)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "itsm_jwt: \"%V\": %s (key %ui)", path, error,
-                           index);
-        return NGX_ERROR;
-    }
-
-    jcf->keys = ngx_palloc(cf->pool, n * sizeof(ngx_http_itsm_jwk_t));
-    if (jcf->keys == NULL) {
-        ngx_http_itsm_jwks_free(keys, n);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(jcf->keys, keys, n * sizeof(ngx_http_itsm_jwk_t));
-    jcf->nkeys = n;
-    jcf->jwks = *path;
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        ngx_http_itsm_jwks_free(jcf->keys, n);
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_itsm_access_jwks_cleanup;
-    cln->data = jcf;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_itsm_access_jwks_cleanup(void *data)
-{
-    ngx_http_itsm_jwt_conf_t *jcf = data;
-
-    ngx_http_itsm_jwks_free(jcf->keys, jcf->nkeys);
-}
-
-
-/* 8-4-4-4-12 hex digits */
-
-static ngx_int_t
-ngx_http_itsm_access_guid(ngx_str_t *s)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    if (s->len != 36) {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < 36; i++) {
-        c = s->data[i];
-
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') {
-                return NGX_DECLINED;
-            }
-
-            continue;
-        }
-
-        c |= 0x20;
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
 }
 
 

@@ -4,7 +4,7 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 
 /*

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_parse.h"
 
 
 /* the longest object key a JSON Pointer segment may name */
@@ -14,62 +15,20 @@
 static void ngx_http_itsm_json_cleanup(void *data);
 
 
-/*
- * jansson refuses documents nested deeper than its compiled-in limit
- * (2048), which is far too deep for an alert and costs a recursion per
- * level; this linear scan rejects them before any parsing or allocation.
- */
+/* the nesting of an alert body: the pure scan of ngx_http_itsm_json_depth.c */
 
 ngx_int_t
 ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
     ngx_uint_t *depth)
 {
-    u_char      *p, *last;
-    ngx_uint_t   level, in_string;
+    int     rc;
+    size_t  d;
 
-    level = 0;
-    in_string = 0;
-    last = text->data + text->len;
+    rc = ngx_http_itsm_json_depth(text->data, text->len, max, &d);
 
-    for (p = text->data; p < last; p++) {
+    *depth = d;
 
-        if (in_string) {
-            if (*p == '\\') {
-                p++;
-
-            } else if (*p == '"') {
-                in_string = 0;
-            }
-
-            continue;
-        }
-
-        switch (*p) {
-
-        case '"':
-            in_string = 1;
-            break;
-
-        case '{':
-        case '[':
-            if (++level > max) {
-                *depth = level;
-                return NGX_DECLINED;
-            }
-            break;
-
-        case '}':
-        case ']':
-            if (level) {
-                level--;
-            }
-            break;
-        }
-    }
-
-    *depth = level;
-
-    return NGX_OK;
+    return (rc == NGX_HTTP_ITSM_OK) ? NGX_OK : NGX_DECLINED;
 }
 
 

@@ -4,811 +4,603 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
-
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/param_build.h>
-
-
-#if (OPENSSL_VERSION_NUMBER < 0x30000000L)
-#error "ngx_http_itsm_access_module needs OpenSSL 3 (libssl-dev >= 3.0)"
-#endif
+#include "ngx_http_itsm_access.h"
 
 
 /*
- * Bearer tokens: the JWS compact form (RFC 7515), RS256 and ES256
- * signatures (RFC 7518), key sets (RFC 7517) and the claims an Entra ID
- * token carries.  Like ngx_http_itsm_sig_parse.c this file is pure, with
- * jansson and OpenSSL only, so that the fuzz targets link it alone; the
- * access module does the file reading, the pools and the logging.
- *
- * Errors are static strings that name what failed, never a key.
+ * itsm_jwt and itsm_jwt_preset: their configuration (the key set read at
+ * load, the policy of issuers, audiences, application and role) and the
+ * check of a request's bearer token.  The token itself is parsed and
+ * verified by the pure code of ngx_http_itsm_jwt_parse.c.
  */
 
 
-static json_t *ngx_http_itsm_jwt_json(u_char *src, size_t len, u_char *buf,
-    size_t *used);
-static ngx_int_t ngx_http_itsm_jwt_str_in(json_t *value, ngx_array_t *set);
-static ngx_int_t ngx_http_itsm_jwt_caseless(json_t *value, ngx_str_t *s);
-static ngx_int_t ngx_http_itsm_jwt_time(json_t *claims, const char *name,
-    double *t);
-static ngx_int_t ngx_http_itsm_jwk_b64(json_t *jwk, const char *name,
-    u_char *buf, size_t size, size_t *len);
-static EVP_PKEY *ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error);
-static EVP_PKEY *ngx_http_itsm_jwk_ec(json_t *jwk, const char **error);
+#define NGX_HTTP_ITSM_JWT_LEEWAY         60
+
+#define NGX_HTTP_ITSM_AZURE_APP_ID    "461e8683-5575-4561-ac7f-899cc907d62a"
+#define NGX_HTTP_ITSM_AZURE_ROLE      "ActionGroupsSecureWebhook"
 
 
-/*
- * buf must hold len bytes: the decoded header, payload and signature.  On
- * success jwt->header and jwt->claims are jansson objects that
- * ngx_http_itsm_jwt_free() releases; on failure nothing is left to free.
- */
+struct ngx_http_itsm_jwt_conf_s {
+    ngx_http_itsm_jwk_t         *keys;
+    ngx_uint_t                   nkeys;
+    ngx_array_t                  iss;          /* ngx_http_itsm_bytes_t */
+    ngx_array_t                  aud;          /* ngx_http_itsm_bytes_t */
+    ngx_str_t                    app_id;
+    ngx_http_itsm_jwt_policy_t   policy;       /* the above, for the check */
+    ngx_str_t                    jwks;
+    ngx_str_t                    tenant;
 
-ngx_int_t
-ngx_http_itsm_jwt_parse(ngx_http_itsm_jwt_t *jwt, u_char *token, size_t len,
-    u_char *buf, const char **error)
+    u_char                      *file;
+    ngx_uint_t                   line;
+
+    unsigned                     jwt:1;        /* itsm_jwt was given */
+    unsigned                     preset:1;     /* itsm_jwt_preset */
+};
+
+
+static ngx_http_itsm_jwt_conf_t *ngx_http_itsm_jwt_get(ngx_conf_t *cf,
+    ngx_http_itsm_jwt_conf_t **jcfp);
+static ngx_int_t ngx_http_itsm_jwt_jwks(ngx_conf_t *cf,
+    ngx_http_itsm_jwt_conf_t *jcf, ngx_str_t *path);
+static void ngx_http_itsm_jwt_jwks_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_jwt_guid(ngx_str_t *s);
+
+
+/* what each result of the claims check is refused as */
+
+static ngx_http_itsm_access_e  ngx_http_itsm_jwt_reasons[] = {
+    NGX_HTTP_ITSM_ACCESS_PASSED,               /* NGX_HTTP_ITSM_JWT_VALID */
+    NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_EXPIRED,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_EARLY,
+    NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN
+};
+
+
+/* the bearer token of a request against the key set and the policy */
+
+ngx_http_itsm_access_e
+ngx_http_itsm_jwt_check(ngx_http_request_t *r, ngx_http_itsm_jwt_conf_t *jcf)
 {
-    u_char      *p, *last, *dot1, *dot2;
-    size_t       used;
-    json_t      *alg, *kid;
-    ssize_t      n;
-    const char  *name;
+    int                          rc;
+    u_char                      *buf;
+    ngx_str_t                    token;
+    ngx_uint_t                   i, tried;
+    const char                  *error;
+    ngx_table_elt_t             *h;
+    ngx_http_itsm_jwk_t         *key;
+    ngx_http_itsm_jwt_t          jwt;
+    ngx_http_itsm_jwt_claims_e   claims;
 
-    ngx_memzero(jwt, sizeof(ngx_http_itsm_jwt_t));
+    h = r->headers_in.authorization;
 
-    if (len == 0 || len > NGX_HTTP_ITSM_JWT_MAX_LEN) {
-        *error = "the token is empty or longer than 16384 bytes";
-        return NGX_DECLINED;
+    if (h == NULL) {
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING,
+                                         "the request has no "
+                                         "\"Authorization: Bearer\" token");
     }
 
-    last = token + len;
-    dot1 = NULL;
-    dot2 = NULL;
+    token = h->value;
 
-    for (p = token; p < last; p++) {
-        if (*p != '.') {
+    if (token.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(token.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_MISSING,
+                                         "the Authorization header does not "
+                                         "carry a Bearer token");
+    }
+
+    token.data += sizeof("Bearer ") - 1;
+    token.len -= sizeof("Bearer ") - 1;
+
+    while (token.len && token.data[0] == ' ') {
+        token.data++;
+        token.len--;
+    }
+
+    while (token.len && token.data[token.len - 1] == ' ') {
+        token.len--;
+    }
+
+    buf = ngx_pnalloc(r->pool, token.len ? token.len : 1);
+    if (buf == NULL) {
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
+                                         "out of memory");
+    }
+
+    if (ngx_http_itsm_jwt_parse(&jwt, token.data, token.len, buf, &error)
+        != NGX_HTTP_ITSM_OK)
+    {
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
+                                         "%s", error);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: bearer token, %s, kid \"%*s\"",
+                   (jwt.alg == NGX_HTTP_ITSM_JWT_RS256) ? "RS256" : "ES256",
+                   jwt.kid.len, jwt.kid.data);
+
+    /* the key named by "kid", or any key of the algorithm without one */
+
+    key = jcf->keys;
+    tried = 0;
+    rc = NGX_HTTP_ITSM_DECLINED;
+
+    for (i = 0; i < jcf->nkeys; i++) {
+
+        if (key[i].alg != jwt.alg) {
             continue;
         }
 
-        if (dot1 == NULL) {
-            dot1 = p;
-
-        } else if (dot2 == NULL) {
-            dot2 = p;
-
-        } else {
-            *error = "the token is not a signed JWT (more than three parts)";
-            return NGX_DECLINED;
-        }
-    }
-
-    if (dot2 == NULL) {
-        *error = "the token is not a JWT (header.payload.signature)";
-        return NGX_DECLINED;
-    }
-
-    jwt->header = ngx_http_itsm_jwt_json(token, dot1 - token, buf, &used);
-    if (jwt->header == NULL) {
-        *error = "the token's header is not a base64url-encoded JSON object";
-        return NGX_DECLINED;
-    }
-
-    buf += used;
-
-    if (json_object_get(jwt->header, "crit") != NULL) {
-        *error = "the token has critical header extensions (\"crit\")";
-        goto failed;
-    }
-
-    alg = json_object_get(jwt->header, "alg");
-    name = json_string_value(alg);
-
-    if (name == NULL) {
-        *error = "the token's header has no \"alg\"";
-        goto failed;
-    }
-
-    if (ngx_strcmp(name, "RS256") == 0) {
-        jwt->alg = NGX_HTTP_ITSM_JWT_RS256;
-
-    } else if (ngx_strcmp(name, "ES256") == 0) {
-        jwt->alg = NGX_HTTP_ITSM_JWT_ES256;
-
-    } else {
-        *error = "the token's \"alg\" is not RS256 or ES256";
-        goto failed;
-    }
-
-    kid = json_object_get(jwt->header, "kid");
-
-    if (kid != NULL) {
-        if (!json_is_string(kid)) {
-            *error = "the token's \"kid\" is not a string";
-            goto failed;
-        }
-
-        jwt->kid.data = (u_char *) json_string_value(kid);
-        jwt->kid.len = json_string_length(kid);
-    }
-
-    jwt->claims = ngx_http_itsm_jwt_json(dot1 + 1, dot2 - dot1 - 1, buf,
-                                         &used);
-    if (jwt->claims == NULL) {
-        *error = "the token's payload is not a base64url-encoded JSON object";
-        goto failed;
-    }
-
-    buf += used;
-
-    n = ngx_http_itsm_base64_decode(buf, last - dot2 - 1, dot2 + 1,
-                                    last - dot2 - 1, 1);
-    if (n <= 0) {
-        *error = "the token's signature is not base64url";
-        goto failed;
-    }
-
-    jwt->sig = buf;
-    jwt->sig_len = n;
-
-    jwt->signed_part.data = token;
-    jwt->signed_part.len = dot2 - token;
-
-    return NGX_OK;
-
-failed:
-
-    ngx_http_itsm_jwt_free(jwt);
-
-    return NGX_DECLINED;
-}
-
-
-void
-ngx_http_itsm_jwt_free(ngx_http_itsm_jwt_t *jwt)
-{
-    if (jwt->header) {
-        json_decref(jwt->header);
-        jwt->header = NULL;
-    }
-
-    if (jwt->claims) {
-        json_decref(jwt->claims);
-        jwt->claims = NULL;
-    }
-}
-
-
-/* a base64url part decoded into buf and parsed; an object, or NULL */
-
-static json_t *
-ngx_http_itsm_jwt_json(u_char *src, size_t len, u_char *buf, size_t *used)
-{
-    json_t        *json;
-    ssize_t        n;
-    json_error_t   err;
-
-    n = ngx_http_itsm_base64_decode(buf, len, src, len, 1);
-    if (n <= 0) {
-        return NULL;
-    }
-
-    *used = n;
-
-    /* duplicate names make a claim ambiguous (RFC 7519 section 4) */
-
-    json = json_loadb((const char *) buf, n, JSON_REJECT_DUPLICATES, &err);
-    if (json == NULL) {
-        return NULL;
-    }
-
-    if (!json_is_object(json)) {
-        json_decref(json);
-        return NULL;
-    }
-
-    return json;
-}
-
-
-/* NGX_OK: the signature is right; NGX_DECLINED: it is not */
-
-ngx_int_t
-ngx_http_itsm_jwt_verify(ngx_http_itsm_jwt_t *jwt, ngx_http_itsm_jwk_t *key)
-{
-    int            rc;
-    u_char        *sig, *p;
-    size_t         sig_len;
-    BIGNUM        *r, *s;
-    ECDSA_SIG     *ecsig;
-    EVP_MD_CTX    *mctx;
-    u_char         der[80];
-
-    if (key->alg != jwt->alg) {
-        return NGX_DECLINED;
-    }
-
-    sig = jwt->sig;
-    sig_len = jwt->sig_len;
-
-    if (jwt->alg == NGX_HTTP_ITSM_JWT_ES256) {
-
-        /* JWS carries r and s as 32 bytes each; OpenSSL wants DER */
-
-        if (sig_len != 64) {
-            return NGX_DECLINED;
-        }
-
-        ecsig = ECDSA_SIG_new();
-        r = BN_bin2bn(sig, 32, NULL);
-        s = BN_bin2bn(sig + 32, 32, NULL);
-
-        if (ecsig == NULL || r == NULL || s == NULL
-            || ECDSA_SIG_set0(ecsig, r, s) != 1)
+        if (jwt.kid.data
+            && (key[i].kid_len != jwt.kid.len
+                || ngx_memcmp(key[i].kid, jwt.kid.data, jwt.kid.len) != 0))
         {
-            ECDSA_SIG_free(ecsig);
-            BN_free(r);
-            BN_free(s);
-            return NGX_ERROR;
+            continue;
         }
 
-        if (i2d_ECDSA_SIG(ecsig, NULL) > (int) sizeof(der)) {
-            ECDSA_SIG_free(ecsig);
-            return NGX_ERROR;
-        }
+        tried++;
 
-        p = der;
-        rc = i2d_ECDSA_SIG(ecsig, &p);
-        ECDSA_SIG_free(ecsig);
+        rc = ngx_http_itsm_jwt_verify(&jwt, &key[i]);
 
-        if (rc <= 0) {
-            return NGX_ERROR;
-        }
-
-        sig = der;
-        sig_len = rc;
-    }
-
-    mctx = EVP_MD_CTX_new();
-    if (mctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    rc = EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, key->pkey);
-
-    if (rc == 1) {
-        rc = EVP_DigestVerify(mctx, sig, sig_len, jwt->signed_part.data,
-                              jwt->signed_part.len);
-    }
-
-    EVP_MD_CTX_free(mctx);
-
-    /* a failed verification leaves errors on OpenSSL's queue */
-
-    ERR_clear_error();
-
-    return (rc == 1) ? NGX_OK : NGX_DECLINED;
-}
-
-
-/* the claims of a token whose signature was verified */
-
-ngx_http_itsm_access_e
-ngx_http_itsm_jwt_check(ngx_http_itsm_jwt_t *jwt,
-    ngx_http_itsm_jwt_policy_t *policy, time_t now, const char **error)
-{
-    double       t;
-    size_t       i;
-    json_t      *aud, *app, *roles, *role;
-    ngx_int_t    rc;
-    ngx_uint_t   found;
-
-    if (ngx_http_itsm_jwt_str_in(json_object_get(jwt->claims, "iss"),
-                                 &policy->iss)
-        != NGX_OK)
-    {
-        *error = "the token's issuer (\"iss\") is not accepted here";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
-    }
-
-    aud = json_object_get(jwt->claims, "aud");
-    found = 0;
-
-    if (json_is_array(aud)) {
-        for (i = 0; i < json_array_size(aud); i++) {
-            if (ngx_http_itsm_jwt_str_in(json_array_get(aud, i),
-                                         &policy->aud)
-                == NGX_OK)
-            {
-                found = 1;
-                break;
-            }
-        }
-
-    } else {
-        found = (ngx_http_itsm_jwt_str_in(aud, &policy->aud) == NGX_OK);
-    }
-
-    if (!found) {
-        *error = "the token's audience (\"aud\") is not this service";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
-    }
-
-    rc = ngx_http_itsm_jwt_time(jwt->claims, "exp", &t);
-
-    if (rc != NGX_OK) {
-        *error = "the token has no valid expiry (\"exp\")";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
-    }
-
-    /* RFC 7519 4.1.4: not accepted "on or after" exp (plus the leeway) */
-
-    if ((double) now >= t + (double) policy->leeway) {
-        *error = "the token has expired (\"exp\")";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_EXPIRED;
-    }
-
-    rc = ngx_http_itsm_jwt_time(jwt->claims, "nbf", &t);
-
-    if (rc == NGX_ERROR) {
-        *error = "the token's \"nbf\" is not a number";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID;
-    }
-
-    /* 4.1.5: accepted "on or after" nbf (minus the leeway) */
-
-    if (rc == NGX_OK && (double) now + (double) policy->leeway < t) {
-        *error = "the token is not valid yet (\"nbf\"): check the clocks";
-        return NGX_HTTP_ITSM_ACCESS_TOKEN_EARLY;
-    }
-
-    if (policy->app_id.len) {
-
-        /* "azp" in v2.0 tokens, "appid" in v1.0 tokens */
-
-        app = json_object_get(jwt->claims, "azp");
-
-        if (app == NULL) {
-            app = json_object_get(jwt->claims, "appid");
-        }
-
-        if (!json_is_string(app)
-            || ngx_http_itsm_jwt_caseless(app, &policy->app_id) != NGX_OK)
-        {
-            *error = "the token was issued to another application "
-                     "(\"appid\"/\"azp\")";
-            return NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN;
+        if (rc != NGX_HTTP_ITSM_DECLINED) {
+            break;
         }
     }
 
-    if (policy->role.len) {
-        roles = json_object_get(jwt->claims, "roles");
-        found = 0;
+    if (tried == 0) {
+        ngx_http_itsm_jwt_free(&jwt);
 
-        for (i = 0; json_is_array(roles) && i < json_array_size(roles); i++) {
-            role = json_array_get(roles, i);
-
-            if (json_is_string(role)
-                && json_string_length(role) == policy->role.len
-                && ngx_strncmp(json_string_value(role), policy->role.data,
-                               policy->role.len)
-                   == 0)
-            {
-                found = 1;
-                break;
-            }
-        }
-
-        if (!found) {
-            *error = "the token does not carry the required role "
-                     "(\"roles\")";
-            return NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN;
-        }
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
+                                         "the token's key (\"kid\") is not in "
+                                         "the key set of this endpoint; if "
+                                         "the issuer rotated its keys, "
+                                         "refresh the JWKS file and reload");
     }
+
+    if (rc == NGX_HTTP_ITSM_ERROR) {
+        ngx_http_itsm_jwt_free(&jwt);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm_jwt: OpenSSL failed to verify a signature");
+
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
+                                         "the token could not be checked; "
+                                         "see the error log");
+    }
+
+    if (rc != NGX_HTTP_ITSM_OK) {
+        ngx_http_itsm_jwt_free(&jwt);
+
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
+                                         "the token's signature is wrong");
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: the token's signature verifies (%ui key%s "
+                   "tried)", tried, tried == 1 ? "" : "s");
+
+    claims = ngx_http_itsm_jwt_claims(&jwt, &jcf->policy, ngx_time(), &error);
+
+    ngx_http_itsm_jwt_free(&jwt);
+
+    if (claims != NGX_HTTP_ITSM_JWT_VALID) {
+        return ngx_http_itsm_access_fail(r, ngx_http_itsm_jwt_reasons[claims],
+                                         "%s", error);
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: the token's claims are accepted");
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }
 
 
-static ngx_int_t
-ngx_http_itsm_jwt_str_in(json_t *value, ngx_array_t *set)
+/* "itsm_jwt jwks=<file> aud=<id> [aud=...] iss=<url> [iss=...]
+ *  [leeway=<time>];" */
+
+char *
+ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_jwt_conf_t **jcfp)
 {
-    size_t      len;
-    ngx_str_t  *s;
-    ngx_uint_t  i;
+    ngx_str_t                 *value, arg;
+    ngx_uint_t                 i;
+    ngx_http_itsm_bytes_t     *s;
+    ngx_http_itsm_jwt_conf_t  *jcf;
 
-    if (!json_is_string(value)) {
-        return NGX_DECLINED;
+    value = cf->args->elts;
+
+    jcf = ngx_http_itsm_jwt_get(cf, jcfp);
+    if (jcf == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    len = json_string_length(value);
-    s = set->elts;
+    if (jcf->jwt) {
+        return "is duplicate";
+    }
 
-    for (i = 0; i < set->nelts; i++) {
-        if (s[i].len == len
-            && ngx_memcmp(s[i].data, json_string_value(value), len) == 0)
-        {
-            return NGX_OK;
+    jcf->jwt = 1;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "jwks=", 5) == 0) {
+            arg.data = value[i].data + 5;
+            arg.len = value[i].len - 5;
+
+            if (jcf->keys) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "only one jwks= file; put every key in "
+                                   "its \"keys\" array");
+                return NGX_CONF_ERROR;
+            }
+
+            if (ngx_http_itsm_jwt_jwks(cf, jcf, &arg) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
         }
+
+        if (ngx_strncmp(value[i].data, "iss=", 4) == 0 && value[i].len > 4) {
+            s = ngx_array_push(&jcf->iss);
+            if (s == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            s->data = value[i].data + 4;
+            s->len = value[i].len - 4;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "aud=", 4) == 0 && value[i].len > 4) {
+            s = ngx_array_push(&jcf->aud);
+            if (s == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            s->data = value[i].data + 4;
+            s->len = value[i].len - 4;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "leeway=", 7) == 0) {
+            arg.data = value[i].data + 7;
+            arg.len = value[i].len - 7;
+
+            jcf->policy.leeway = ngx_parse_time(&arg, 1);
+
+            if (jcf->policy.leeway == (time_t) NGX_ERROR
+                || jcf->policy.leeway > 3600)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid leeway \"%V\"; a time up to 1h, "
+                                   "e.g. leeway=60s", &arg);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"; %V takes jwks=, iss=, "
+                           "aud= and leeway=", &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
     }
 
-    return NGX_DECLINED;
+    if (jcf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs jwks=<file> with the issuer's public "
+                           "keys (a JWKS document)", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->aud.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs aud=<audience>: the application id "
+                           "(or api:// URI) the tokens are issued for",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
-/* application ids are GUIDs, written in either case */
+/*
+ * "itsm_jwt_preset azure_secure_webhook tenant=<id> [app_id=<id>];":
+ * tokens of Entra ID (v1.0 and v2.0) for an Azure Monitor action group's
+ * Secure Webhook; appid/azp must be the action groups' application and
+ * roles must hold ActionGroupsSecureWebhook.
+ */
+
+char *
+ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_http_itsm_jwt_conf_t **jcfp)
+{
+    u_char                    *p;
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_itsm_bytes_t     *iss;
+    ngx_http_itsm_jwt_conf_t  *jcf;
+
+    value = cf->args->elts;
+
+    if (value[1].len != sizeof("azure_secure_webhook") - 1
+        || ngx_strncmp(value[1].data, "azure_secure_webhook",
+                       value[1].len) != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown preset \"%V\"; the only one is "
+                           "azure_secure_webhook", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    jcf = ngx_http_itsm_jwt_get(cf, jcfp);
+    if (jcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->preset) {
+        return "is duplicate";
+    }
+
+    jcf->preset = 1;
+    ngx_str_set(&jcf->app_id, NGX_HTTP_ITSM_AZURE_APP_ID);
+    ngx_str_set(&jcf->policy.role, NGX_HTTP_ITSM_AZURE_ROLE);
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "tenant=", 7) == 0) {
+            jcf->tenant.data = value[i].data + 7;
+            jcf->tenant.len = value[i].len - 7;
+
+            if (ngx_http_itsm_jwt_guid(&jcf->tenant) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "tenant=\"%V\" is not a directory (tenant) "
+                                   "id such as "
+                                   "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                                   &jcf->tenant);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "app_id=", 7) == 0) {
+            jcf->app_id.data = value[i].data + 7;
+            jcf->app_id.len = value[i].len - 7;
+
+            if (ngx_http_itsm_jwt_guid(&jcf->app_id) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "app_id=\"%V\" is not an application id "
+                                   "(a GUID); the default is Azure's action "
+                                   "group application "
+                                   NGX_HTTP_ITSM_AZURE_APP_ID,
+                                   &jcf->app_id);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"; %V %V takes tenant= "
+                           "and app_id=", &value[i], &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->tenant.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" needs tenant=<your directory (tenant) "
+                           "id>: the issuer is pinned to it", &cmd->name,
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the v1.0 and the v2.0 issuer of the tenant */
+
+    iss = ngx_array_push_n(&jcf->iss, 2);
+    if (iss == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, sizeof("https://sts.windows.net//") - 1
+                              + jcf->tenant.len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    iss[0].data = p;
+    iss[0].len = ngx_sprintf(p, "https://sts.windows.net/%V/", &jcf->tenant)
+                 - p;
+
+    p = ngx_pnalloc(cf->pool,
+                    sizeof("https://login.microsoftonline.com//v2.0") - 1
+                    + jcf->tenant.len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    iss[1].data = p;
+    iss[1].len = ngx_sprintf(p, "https://login.microsoftonline.com/%V/v2.0",
+                             &jcf->tenant)
+                 - p;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the block's jwt configuration, made by its first itsm_jwt* directive */
+
+static ngx_http_itsm_jwt_conf_t *
+ngx_http_itsm_jwt_get(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t **jcfp)
+{
+    ngx_http_itsm_jwt_conf_t  *jcf;
+
+    if (*jcfp == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"itsm_jwt off\" cannot be combined with other "
+                           "itsm_jwt directives in the same block");
+        return NULL;
+    }
+
+    if (*jcfp != NGX_CONF_UNSET_PTR) {
+        return *jcfp;
+    }
+
+    jcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_jwt_conf_t));
+    if (jcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&jcf->iss, cf->pool, 2, sizeof(ngx_http_itsm_bytes_t))
+        != NGX_OK
+        || ngx_array_init(&jcf->aud, cf->pool, 2,
+                          sizeof(ngx_http_itsm_bytes_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    jcf->policy.leeway = NGX_HTTP_ITSM_JWT_LEEWAY;
+    jcf->file = cf->conf_file->file.name.data;
+    jcf->line = cf->conf_file->line;
+
+    *jcfp = jcf;
+
+    return jcf;
+}
+
+
+/* the key set is read at load, so a reload (HUP) reads it again */
 
 static ngx_int_t
-ngx_http_itsm_jwt_caseless(json_t *value, ngx_str_t *s)
+ngx_http_itsm_jwt_jwks(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf,
+    ngx_str_t *path)
 {
-    size_t       i;
-    u_char       c1, c2;
-    const char  *v;
+    size_t                n, index;
+    ngx_str_t             text;
+    const char           *error;
+    ngx_pool_cleanup_t   *cln;
+    ngx_http_itsm_jwk_t  *keys;
 
-    if (json_string_length(value) != s->len) {
+    if (ngx_http_itsm_access_read_file(cf, path, &text) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    keys = ngx_pcalloc(cf->temp_pool,
+                       NGX_HTTP_ITSM_JWKS_MAX * sizeof(ngx_http_itsm_jwk_t));
+    if (keys == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_jwks_parse(text.data, text.len, keys,
+                                 NGX_HTTP_ITSM_JWKS_MAX, &n, &error, &index)
+        != NGX_HTTP_ITSM_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "itsm_jwt: \"%V\": %s (key %uz)", path, error,
+                           index);
+        return NGX_ERROR;
+    }
+
+    jcf->keys = ngx_palloc(cf->pool, n * sizeof(ngx_http_itsm_jwk_t));
+    if (jcf->keys == NULL) {
+        ngx_http_itsm_jwks_free(keys, n);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(jcf->keys, keys, n * sizeof(ngx_http_itsm_jwk_t));
+    jcf->nkeys = n;
+    jcf->jwks = *path;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_http_itsm_jwks_free(jcf->keys, n);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_itsm_jwt_jwks_cleanup;
+    cln->data = jcf;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_itsm_jwt_jwks_cleanup(void *data)
+{
+    ngx_http_itsm_jwt_conf_t *jcf = data;
+
+    ngx_http_itsm_jwks_free(jcf->keys, jcf->nkeys);
+}
+
+
+/* a block's jwt configuration is complete once the block is read */
+
+char *
+ngx_http_itsm_jwt_merge(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf)
+{
+    if (!jcf->jwt) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_jwt_preset in %s:%ui needs \"itsm_jwt "
+                      "jwks=<file> aud=<your API's application id>\" "
+                      "in the same block", jcf->file, jcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    if (jcf->iss.nelts == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_jwt in %s:%ui has no iss=; pin the issuer "
+                      "(or use itsm_jwt_preset azure_secure_webhook "
+                      "tenant=<id>)", jcf->file, jcf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the policy of the pure check points into the block's settings */
+
+    jcf->policy.iss = jcf->iss.elts;
+    jcf->policy.niss = jcf->iss.nelts;
+    jcf->policy.aud = jcf->aud.elts;
+    jcf->policy.naud = jcf->aud.nelts;
+    jcf->policy.app_id.len = jcf->app_id.len;
+    jcf->policy.app_id.data = jcf->app_id.data;
+
+    return NGX_CONF_OK;
+}
+
+
+/* 8-4-4-4-12 hex digits */
+
+static ngx_int_t
+ngx_http_itsm_jwt_guid(ngx_str_t *s)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (s->len != 36) {
         return NGX_DECLINED;
     }
 
-    v = json_string_value(value);
+    for (i = 0; i < 36; i++) {
+        c = s->data[i];
 
-    for (i = 0; i < s->len; i++) {
-        c1 = (u_char) v[i];
-        c2 = s->data[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-') {
+                return NGX_DECLINED;
+            }
 
-        c1 = (c1 >= 'A' && c1 <= 'Z') ? (c1 | 0x20) : c1;
-        c2 = (c2 >= 'A' && c2 <= 'Z') ? (c2 | 0x20) : c2;
+            continue;
+        }
 
-        if (c1 != c2) {
+        c |= 0x20;
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
             return NGX_DECLINED;
         }
     }
 
     return NGX_OK;
-}
-
-
-/* NGX_OK: a number; NGX_DECLINED: absent; NGX_ERROR: not a number */
-
-static ngx_int_t
-ngx_http_itsm_jwt_time(json_t *claims, const char *name, double *t)
-{
-    json_t  *value;
-
-    value = json_object_get(claims, name);
-
-    if (value == NULL) {
-        return NGX_DECLINED;
-    }
-
-    if (!json_is_number(value)) {
-        return NGX_ERROR;
-    }
-
-    *t = json_number_value(value);
-
-    return NGX_OK;
-}
-
-
-/*
- * {"keys": [{"kty": "RSA", "kid": ..., "n": ..., "e": ...},
- *           {"kty": "EC", "crv": "P-256", "x": ..., "y": ...}]}
- *
- * Keys of other types or curves, and keys for encryption ("use": "enc"),
- * are skipped as RFC 7517 asks; an error in a key that would be used
- * fails the whole set, with *index naming the key (0-based).
- */
-
-ngx_int_t
-ngx_http_itsm_jwks_parse(u_char *data, size_t len, ngx_http_itsm_jwk_t *keys,
-    ngx_uint_t max, ngx_uint_t *n, const char **error, ngx_uint_t *index)
-{
-    size_t         i;
-    json_t        *root, *set, *jwk, *v;
-    EVP_PKEY      *pkey;
-    ngx_uint_t     alg;
-    const char    *s, *name;
-    json_error_t   err;
-
-    *n = 0;
-    *index = 0;
-
-    root = json_loadb((const char *) data, len, 0, &err);
-
-    if (root == NULL) {
-        *error = "the key set is not valid JSON";
-        return NGX_ERROR;
-    }
-
-    set = json_object_get(root, "keys");
-
-    if (!json_is_array(set)) {
-        *error = "the key set has no \"keys\" array";
-        goto failed;
-    }
-
-    for (i = 0; i < json_array_size(set); i++) {
-        *index = i;
-        jwk = json_array_get(set, i);
-
-        if (!json_is_object(jwk)) {
-            *error = "a key is not a JSON object";
-            goto failed;
-        }
-
-        s = json_string_value(json_object_get(jwk, "use"));
-
-        if (s != NULL && ngx_strcmp(s, "sig") != 0) {
-            continue;
-        }
-
-        s = json_string_value(json_object_get(jwk, "kty"));
-
-        if (s == NULL) {
-            *error = "a key has no \"kty\"";
-            goto failed;
-        }
-
-        if (ngx_strcmp(s, "RSA") == 0) {
-            alg = NGX_HTTP_ITSM_JWT_RS256;
-
-        } else if (ngx_strcmp(s, "EC") == 0) {
-            s = json_string_value(json_object_get(jwk, "crv"));
-
-            if (s == NULL || ngx_strcmp(s, "P-256") != 0) {
-                continue;
-            }
-
-            alg = NGX_HTTP_ITSM_JWT_ES256;
-
-        } else {
-            continue;
-        }
-
-        v = json_object_get(jwk, "alg");
-
-        if (v != NULL) {
-            s = json_string_value(v);
-
-            if (s == NULL) {
-                *error = "a key's \"alg\" is not a string";
-                goto failed;
-            }
-
-            name = (alg == NGX_HTTP_ITSM_JWT_RS256) ? "RS256" : "ES256";
-
-            if (ngx_strcmp(s, name) != 0) {
-                continue;
-            }
-        }
-
-        if (*n == max) {
-            *error = "the key set has more than 64 usable keys";
-            goto failed;
-        }
-
-        v = json_object_get(jwk, "kid");
-
-        if (v != NULL) {
-            if (!json_is_string(v)
-                || json_string_length(v) > NGX_HTTP_ITSM_JWK_KID_MAX)
-            {
-                *error = "a key's \"kid\" is not a string of at most 128 "
-                         "bytes";
-                goto failed;
-            }
-
-            keys[*n].kid_len = json_string_length(v);
-            ngx_memcpy(keys[*n].kid, json_string_value(v), keys[*n].kid_len);
-
-        } else {
-            keys[*n].kid_len = 0;
-        }
-
-        pkey = (alg == NGX_HTTP_ITSM_JWT_RS256)
-               ? ngx_http_itsm_jwk_rsa(jwk, error)
-               : ngx_http_itsm_jwk_ec(jwk, error);
-
-        if (pkey == NULL) {
-            goto failed;
-        }
-
-        keys[*n].alg = alg;
-        keys[*n].pkey = pkey;
-        (*n)++;
-    }
-
-    json_decref(root);
-
-    if (*n == 0) {
-        *index = 0;
-        *error = "the key set has no RSA or P-256 signing key";
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-
-failed:
-
-    json_decref(root);
-    ngx_http_itsm_jwks_free(keys, *n);
-    *n = 0;
-
-    return NGX_ERROR;
-}
-
-
-void
-ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, ngx_uint_t n)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < n; i++) {
-        EVP_PKEY_free(keys[i].pkey);
-        keys[i].pkey = NULL;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_itsm_jwk_b64(json_t *jwk, const char *name, u_char *buf,
-    size_t size, size_t *len)
-{
-    json_t   *v;
-    ssize_t   n;
-
-    v = json_object_get(jwk, name);
-
-    if (!json_is_string(v)) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_http_itsm_base64_decode(buf, size,
-                                    (u_char *) json_string_value(v),
-                                    json_string_length(v), 1);
-    if (n <= 0) {
-        return NGX_ERROR;
-    }
-
-    *len = n;
-
-    return NGX_OK;
-}
-
-
-static EVP_PKEY *
-ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error)
-{
-    size_t           nlen, elen;
-    BIGNUM          *bn, *be;
-    EVP_PKEY        *pkey;
-    OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *pctx;
-    OSSL_PARAM_BLD  *bld;
-    u_char           n[1024], e[8];
-
-    if (ngx_http_itsm_jwk_b64(jwk, "n", n, sizeof(n), &nlen) != NGX_OK
-        || ngx_http_itsm_jwk_b64(jwk, "e", e, sizeof(e), &elen) != NGX_OK)
-    {
-        *error = "an RSA key has no valid base64url \"n\" and \"e\"";
-        return NULL;
-    }
-
-    pkey = NULL;
-    params = NULL;
-    pctx = NULL;
-
-    bn = BN_bin2bn(n, nlen, NULL);
-    be = BN_bin2bn(e, elen, NULL);
-    bld = OSSL_PARAM_BLD_new();
-
-    if (bn == NULL || be == NULL || bld == NULL) {
-        goto failed;
-    }
-
-    if (BN_num_bits(bn) < 2048) {
-        *error = "an RSA key is shorter than 2048 bits";
-        goto done;
-    }
-
-    if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) != 1
-        || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) != 1)
-    {
-        goto failed;
-    }
-
-    params = OSSL_PARAM_BLD_to_param(bld);
-    pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-
-    if (params == NULL || pctx == NULL
-        || EVP_PKEY_fromdata_init(pctx) != 1
-        || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-    {
-        pkey = NULL;
-        goto failed;
-    }
-
-    goto done;
-
-failed:
-
-    *error = "an RSA key could not be imported";
-
-done:
-
-    EVP_PKEY_CTX_free(pctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(bn);
-    BN_free(be);
-    ERR_clear_error();
-
-    return pkey;
-}
-
-
-static EVP_PKEY *
-ngx_http_itsm_jwk_ec(json_t *jwk, const char **error)
-{
-    size_t           xlen, ylen;
-    EVP_PKEY        *pkey;
-    OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *pctx;
-    OSSL_PARAM_BLD  *bld;
-    u_char           pub[65];
-
-    /* 0x04 | x | y: an uncompressed point */
-
-    if (ngx_http_itsm_jwk_b64(jwk, "x", pub + 1, 32, &xlen) != NGX_OK
-        || ngx_http_itsm_jwk_b64(jwk, "y", pub + 33, 32, &ylen) != NGX_OK
-        || xlen != 32 || ylen != 32)
-    {
-        *error = "a P-256 key has no valid 32-byte \"x\" and \"y\"";
-        return NULL;
-    }
-
-    pub[0] = 0x04;
-
-    pkey = NULL;
-    params = NULL;
-    pctx = NULL;
-
-    bld = OSSL_PARAM_BLD_new();
-
-    if (bld == NULL
-        || OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                           "prime256v1", 0) != 1
-        || OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                            pub, sizeof(pub)) != 1)
-    {
-        goto failed;
-    }
-
-    params = OSSL_PARAM_BLD_to_param(bld);
-    pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-
-    if (params == NULL || pctx == NULL
-        || EVP_PKEY_fromdata_init(pctx) != 1
-        || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-    {
-        pkey = NULL;
-        goto failed;
-    }
-
-    goto done;
-
-failed:
-
-    *error = "a P-256 key could not be imported (not a point on the curve?)";
-
-done:
-
-    EVP_PKEY_CTX_free(pctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    ERR_clear_error();
-
-    return pkey;
 }

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 
 /*
@@ -455,7 +456,7 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_itsm_loc_conf_t *conf = child;
 
     ngx_uint_t                  i;
-    ngx_str_t                  *inherited;
+    ngx_str_t                  *inherited, directive;
     ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
@@ -530,6 +531,14 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       conf->max_body, clcf->client_max_body_size,
                       conf->file, conf->line);
     }
+
+    /* the access phase, which may read the body before this module, keeps
+     * to the same limit and Retry-After (ngx_http_itsm_access.h) */
+
+    ngx_str_set(&directive, "itsm_max_body");
+
+    ngx_http_itsm_access_content_limits(cf, conf->max_body, &directive,
+                                        conf->retry_after);
 
     return NGX_CONF_OK;
 }

@@ -4,7 +4,7 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 
 /*
@@ -96,6 +96,10 @@ static ngx_int_t ngx_http_itsm_replay_header_filter(ngx_http_request_t *r);
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_uint_t                        ngx_http_itsm_replay_used;
 
+/* the tag of the zones: this file's own, so that it needs nothing of the
+ * module's file */
+static ngx_uint_t                        ngx_http_itsm_replay_tag;
+
 
 /* "itsm_signature_replay_zone name:size;" at http level */
 
@@ -147,7 +151,7 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_itsm_access_module);
+                                     &ngx_http_itsm_replay_tag);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -173,7 +177,7 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 ngx_shm_zone_t *
 ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf, ngx_str_t *name)
 {
-    return ngx_shared_memory_add(cf, name, 0, &ngx_http_itsm_access_module);
+    return ngx_shared_memory_add(cf, name, 0, &ngx_http_itsm_replay_tag);
 }
 
 
@@ -281,7 +285,8 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     u_char *key, time_t expire)
 {
     size_t                        n;
-    time_t                        now;
+    time_t                        now, until;
+    ngx_pid_t                     pid;
     ngx_uint_t                    tries;
     ngx_rbtree_node_t            *node;
     ngx_pool_cleanup_t           *cln;
@@ -311,7 +316,13 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     rn = ngx_http_itsm_replay_lookup(ctx, key);
 
     if (rn && rn->state == NGX_HTTP_ITSM_REPLAY_DONE && rn->expire > now) {
+        until = rn->expire;
         ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm access: replay: accepted before, remembered "
+                       "until %T", until);
+
         return NGX_DECLINED;
     }
 
@@ -321,11 +332,22 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
         {
             /* this very request, verified again after a redirect */
             ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "itsm access: replay: this request, again");
+
             return NGX_OK;
         }
 
         if (ngx_http_itsm_replay_live(rn, now)) {
+            pid = rn->pid;
+            until = rn->start;
             ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "itsm access: replay: in flight in worker %P "
+                           "for %T s", pid, now - until);
+
             return NGX_BUSY;
         }
 
@@ -393,6 +415,10 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     cln->handler = ngx_http_itsm_replay_cleanup;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: replay: new, in flight; remembered until "
+                   "%T if answered 2xx", expire);
 
     return NGX_OK;
 }
@@ -482,6 +508,14 @@ ngx_http_itsm_replay_cleanup(void *data)
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    /* the request is gone: the cycle's log */
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm access: replay: the delivery was answered %ui: %s",
+                   status,
+                   (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE)
+                   ? "remembered" : "forgotten");
 }
 
 

@@ -4,16 +4,17 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_parse.h"
 
 
 /*
  * Parsers of the signature headers that senders put on a webhook.  These
  * see untrusted bytes first, so they are kept pure: bytes in, a fixed-size
- * struct out, no allocation and no nginx function (only macros over libc),
- * which lets the fuzz targets in fuzz/ link this file alone.
+ * struct out, no allocation and no nginx header (ngx_http_itsm_parse.h),
+ * which lets the fuzz targets in fuzz/ build from this file alone.
  *
- * Every function returns NGX_OK, or NGX_DECLINED for input it refuses.
+ * Every function returns NGX_HTTP_ITSM_OK, or NGX_HTTP_ITSM_DECLINED for
+ * input it refuses.
  */
 
 
@@ -32,9 +33,9 @@
 
 
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
-static ngx_uint_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
-static ngx_int_t ngx_http_itsm_sig_decode(ngx_uint_t encoding, u_char *p,
-    size_t len, u_char *mac, size_t *n);
+static size_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
+static int ngx_http_itsm_sig_decode(unsigned encoding, u_char *p, size_t len,
+    u_char *mac, size_t *n);
 
 
 static const signed char  ngx_http_itsm_b64[256] = {
@@ -63,7 +64,7 @@ static const signed char  ngx_http_itsm_b64[256] = {
  * decode.
  */
 
-ngx_int_t
+int
 ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h)
 {
@@ -76,7 +77,7 @@ ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
 
     h->n = ngx_http_itsm_sig_count(h);
 
-    return h->n ? NGX_OK : NGX_DECLINED;
+    return h->n ? NGX_HTTP_ITSM_OK : NGX_HTTP_ITSM_DECLINED;
 }
 
 
@@ -85,7 +86,7 @@ ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
  * v1 entries are kept, other schemes skipped.
  */
 
-ngx_int_t
+int
 ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h)
 {
@@ -122,7 +123,7 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
         if (end - item > 2 && item[0] == 't' && item[1] == '=') {
 
             if (h->timestamp.data) {
-                return NGX_DECLINED;
+                return NGX_HTTP_ITSM_DECLINED;
             }
 
             h->timestamp.data = item + 2;
@@ -133,18 +134,19 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
     h->n = ngx_http_itsm_sig_count(h);
 
     if (h->timestamp.data == NULL || h->n == 0) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }
 
 
 /* "[<prefix>]<hex or base64>": GitHub, Jira, Slack, Grafana, generic */
 
-ngx_int_t
-ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
-    ngx_uint_t encoding, ngx_http_itsm_sig_header_t *h)
+int
+ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
+    ngx_http_itsm_bytes_t *prefix, unsigned encoding,
+    ngx_http_itsm_sig_header_t *h)
 {
     size_t    i;
     u_char   *last, c1, c2;
@@ -166,7 +168,7 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
     }
 
     if ((size_t) (last - p) < prefix->len) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     /* the prefix is compared without regard to case: "sha256=" or "SHA256=" */
@@ -179,7 +181,7 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
         c2 = (c2 >= 'A' && c2 <= 'Z') ? (c2 | 0x20) : c2;
 
         if (c1 != c2) {
-            return NGX_DECLINED;
+            return NGX_HTTP_ITSM_DECLINED;
         }
     }
 
@@ -188,17 +190,18 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len, ngx_str_t *prefix,
 
     h->n = ngx_http_itsm_sig_count(h);
 
-    return h->n ? NGX_OK : NGX_DECLINED;
+    return h->n ? NGX_HTTP_ITSM_OK : NGX_HTTP_ITSM_DECLINED;
 }
 
 
 /*
  * The next signature of a checked header that decodes: into mac (room for
- * NGX_HTTP_ITSM_SIG_MAX_LEN bytes) and *len, NGX_OK; NGX_DONE after the
- * last.  *pos is where to go on from, NULL for the first.
+ * NGX_HTTP_ITSM_SIG_MAX_LEN bytes) and *len, NGX_HTTP_ITSM_OK;
+ * NGX_HTTP_ITSM_DONE after the last.  *pos is where to go on from, NULL
+ * for the first.
  */
 
-ngx_int_t
+int
 ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
     u_char *mac, size_t *len)
 {
@@ -211,11 +214,11 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
         *pos = last;
 
         if (p != h->start) {
-            return NGX_DONE;
+            return NGX_HTTP_ITSM_DONE;
         }
 
         return ngx_http_itsm_sig_decode(h->encoding, p, last - p, mac, len)
-               == NGX_OK ? NGX_OK : NGX_DONE;
+               == NGX_HTTP_ITSM_OK ? NGX_HTTP_ITSM_OK : NGX_HTTP_ITSM_DONE;
     }
 
     while (p < last) {
@@ -266,36 +269,36 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
 
         if (ngx_http_itsm_sig_decode(h->encoding, item + 3, end - item - 3,
                                      mac, len)
-            == NGX_OK)
+            == NGX_HTTP_ITSM_OK)
         {
             *pos = p;
-            return NGX_OK;
+            return NGX_HTTP_ITSM_OK;
         }
     }
 
     *pos = last;
 
-    return NGX_DONE;
+    return NGX_HTTP_ITSM_DONE;
 }
 
 
 /* a unix time in seconds: digits only, no sign, no fraction */
 
-ngx_int_t
+int
 ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len, time_t *t)
 {
     size_t  i;
     time_t  value;
 
     if (len == 0 || len > NGX_HTTP_ITSM_SIG_TS_MAX_LEN) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     value = 0;
 
     for (i = 0; i < len; i++) {
         if (p[i] < '0' || p[i] > '9') {
-            return NGX_DECLINED;
+            return NGX_HTTP_ITSM_DECLINED;
         }
 
         value = value * 10 + (p[i] - '0');
@@ -303,7 +306,7 @@ ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len, time_t *t)
 
     *t = value;
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }
 
 
@@ -313,22 +316,22 @@ ngx_http_itsm_sig_parse_timestamp(u_char *p, size_t len, time_t *t)
  * (the separator of the signed content).
  */
 
-ngx_int_t
+int
 ngx_http_itsm_sig_check_id(u_char *p, size_t len)
 {
     size_t  i;
 
     if (len == 0 || len > 256) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     for (i = 0; i < len; i++) {
         if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '.') {
-            return NGX_DECLINED;
+            return NGX_HTTP_ITSM_DECLINED;
         }
     }
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }
 
 
@@ -390,12 +393,12 @@ ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 
 ssize_t
 ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
-    size_t len, ngx_uint_t url)
+    size_t len, unsigned url)
 {
+    int         v;
     u_char      c;
     size_t      i, n, out;
     uint32_t    acc;
-    ngx_int_t   v;
 
     n = 0;
 
@@ -480,18 +483,17 @@ ngx_http_itsm_sig_skip_space(u_char *p, u_char *last)
 
 /* how many signatures of a header decode */
 
-static ngx_uint_t
+static size_t
 ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h)
 {
-    u_char      *pos;
-    size_t       len;
-    ngx_uint_t   n;
-    u_char       mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
+    u_char  *pos;
+    size_t   len, n;
+    u_char   mac[NGX_HTTP_ITSM_SIG_MAX_LEN];
 
     n = 0;
     pos = NULL;
 
-    while (ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_OK) {
+    while (ngx_http_itsm_sig_next(h, &pos, mac, &len) == NGX_HTTP_ITSM_OK) {
         n++;
     }
 
@@ -499,10 +501,11 @@ ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h)
 }
 
 
-/* a signature of 1 to NGX_HTTP_ITSM_SIG_MAX_LEN bytes, or NGX_DECLINED */
+/* a signature of 1 to NGX_HTTP_ITSM_SIG_MAX_LEN bytes, or
+ * NGX_HTTP_ITSM_DECLINED */
 
-static ngx_int_t
-ngx_http_itsm_sig_decode(ngx_uint_t encoding, u_char *p, size_t len,
+static int
+ngx_http_itsm_sig_decode(unsigned encoding, u_char *p, size_t len,
     u_char *mac, size_t *n)
 {
     ssize_t  rc;
@@ -516,10 +519,10 @@ ngx_http_itsm_sig_decode(ngx_uint_t encoding, u_char *p, size_t len,
     }
 
     if (rc <= 0) {
-        return NGX_DECLINED;
+        return NGX_HTTP_ITSM_DECLINED;
     }
 
     *n = rc;
 
-    return NGX_OK;
+    return NGX_HTTP_ITSM_OK;
 }

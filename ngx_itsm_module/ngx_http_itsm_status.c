@@ -5,14 +5,19 @@
 
 
 #include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_status.h"
 
 
 /*
  * The status location ("itsm_status"): alerts by source and outcome,
  * actions by type and result, the store's keys and open tickets, and the
- * use of the store and the zone; as JSON, or in the Prometheus text
+ * use of the store and the zone, and the counters other modules provide
+ * (ngx_http_itsm_status_provide()); as JSON, or in the Prometheus text
  * format with "itsm_status prometheus;" or "?format=prometheus".
  */
+
+
+#define NGX_HTTP_ITSM_STATUS_PROVIDERS_MAX  8
 
 
 typedef struct {
@@ -27,19 +32,46 @@ typedef struct {
 } ngx_http_itsm_status_store_t;
 
 
+/* what a provider counted for one request of the page */
+
+typedef struct {
+    ngx_http_itsm_status_provider_t  *provider;
+    ngx_array_t                       counts;  /* ngx_http_itsm_status_count_t */
+} ngx_http_itsm_status_part_t;
+
+
 static ngx_int_t ngx_http_itsm_status_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_status_count_key(void *data, ngx_str_t *key,
     ngx_http_itsm_record_t *rec);
-static json_t *ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
-    ngx_http_itsm_status_store_t *st);
+static ngx_int_t ngx_http_itsm_status_parts(ngx_http_request_t *r,
+    ngx_array_t *parts);
+static json_t *ngx_http_itsm_status_json(ngx_http_request_t *r,
+    ngx_http_itsm_main_conf_t *imcf, ngx_http_itsm_status_store_t *st,
+    ngx_array_t *parts);
+static ngx_int_t ngx_http_itsm_status_json_parts(ngx_http_request_t *r,
+    json_t *doc, ngx_array_t *parts);
 static ngx_int_t ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     ngx_http_itsm_main_conf_t *imcf, ngx_http_itsm_status_store_t *st,
-    ngx_str_t *out);
+    ngx_array_t *parts, ngx_str_t *out);
+static u_char *ngx_http_itsm_status_prometheus_parts(u_char *p, u_char *last,
+    ngx_array_t *parts);
+static char *ngx_http_itsm_status_cstr(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_http_itsm_counters_t *ngx_http_itsm_status_counters(
     ngx_http_request_t *r);
-static u_char *ngx_http_itsm_status_access(u_char *p, u_char *last);
 static ngx_uint_t ngx_http_itsm_status_percent(
     ngx_http_itsm_store_space_t *space);
+
+
+/*
+ * The providers are static structures of the modules of this .so: the
+ * table keeps nothing of a configuration's pools, so a reload that fails
+ * cannot leave it pointing into freed memory.  Each configuration
+ * registers its providers again, and a provider keeps its place.
+ */
+
+static ngx_http_itsm_status_provider_t
+    *ngx_http_itsm_status_providers[NGX_HTTP_ITSM_STATUS_PROVIDERS_MAX];
+static ngx_uint_t  ngx_http_itsm_status_nproviders;
 
 
 /* itsm_status [json|prometheus]; */
@@ -119,32 +151,36 @@ ngx_http_itsm_status_count_action(ngx_http_request_t *r,
 }
 
 
-/* itsm_access_total{result="..."}: requests the access phase judged */
+/* a module's counters on the status page, from its configuration */
 
-static u_char *
-ngx_http_itsm_status_access(u_char *p, u_char *last)
+ngx_int_t
+ngx_http_itsm_status_provide(ngx_conf_t *cf,
+    ngx_http_itsm_status_provider_t *provider)
 {
-    json_t      *obj, *value;
-    const char  *key;
+    ngx_uint_t  i;
 
-    obj = ngx_http_itsm_access_status();
-    if (obj == NULL) {
-        return p;
+    for (i = 0; i < ngx_http_itsm_status_nproviders; i++) {
+        if (ngx_http_itsm_status_providers[i] == provider) {
+            return NGX_OK;
+        }
     }
 
-    p = ngx_slprintf(p, last,
-                     "# HELP itsm_access_total Requests judged by the access "
-                     "phase, by result.\n"
-                     "# TYPE itsm_access_total counter\n");
-
-    json_object_foreach(obj, key, value) {
-        p = ngx_slprintf(p, last, "itsm_access_total{result=\"%s\"} %L\n",
-                         key, (int64_t) json_integer_value(value));
+    if (ngx_http_itsm_status_nproviders == NGX_HTTP_ITSM_STATUS_PROVIDERS_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d counter providers for itsm_status",
+                           NGX_HTTP_ITSM_STATUS_PROVIDERS_MAX);
+        return NGX_ERROR;
     }
 
-    json_decref(obj);
+    ngx_http_itsm_status_providers[ngx_http_itsm_status_nproviders++] =
+                                                                      provider;
 
-    return p;
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "itsm status: counters of \"%V\" registered",
+                   &provider->name);
+
+    return NGX_OK;
 }
 
 
@@ -169,6 +205,7 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
     ngx_str_t                      format, text;
     ngx_buf_t                     *b;
     ngx_chain_t                    out;
+    ngx_array_t                    parts;
     ngx_http_itsm_loc_conf_t      *ilcf;
     ngx_http_itsm_main_conf_t     *imcf;
     ngx_http_itsm_status_store_t   st;
@@ -201,6 +238,10 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ngx_http_itsm_status_parts(r, &parts) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_http_arg(r, (u_char *) "format", 6, &format) != NGX_OK) {
         ngx_str_null(&format);
     }
@@ -209,7 +250,9 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
          && ngx_strncmp(format.data, "prometheus", 10) == 0)
         || (format.len == 0 && ilcf->status_prometheus))
     {
-        if (ngx_http_itsm_status_prometheus(r, imcf, &st, &text) != NGX_OK) {
+        if (ngx_http_itsm_status_prometheus(r, imcf, &st, &parts, &text)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -217,7 +260,7 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
                     "text/plain; version=0.0.4");
 
     } else {
-        doc = ngx_http_itsm_status_json(imcf, &st);
+        doc = ngx_http_itsm_status_json(r, imcf, &st, &parts);
         if (doc == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -285,9 +328,56 @@ ngx_http_itsm_status_count_key(void *data, ngx_str_t *key,
 }
 
 
+/* the providers' counts, asked once for the page */
+
+static ngx_int_t
+ngx_http_itsm_status_parts(ngx_http_request_t *r, ngx_array_t *parts)
+{
+    ngx_uint_t                        i;
+    ngx_http_itsm_status_part_t      *part;
+    ngx_http_itsm_status_provider_t  *provider;
+
+    if (ngx_array_init(parts, r->pool, ngx_http_itsm_status_nproviders + 1,
+                       sizeof(ngx_http_itsm_status_part_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ngx_http_itsm_status_nproviders; i++) {
+        provider = ngx_http_itsm_status_providers[i];
+
+        part = ngx_array_push(parts);
+        if (part == NULL) {
+            return NGX_ERROR;
+        }
+
+        part->provider = provider;
+
+        if (ngx_array_init(&part->counts, r->pool, 16,
+                           sizeof(ngx_http_itsm_status_count_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (provider->counts(r, &part->counts) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm status: %ui counters of \"%V\"",
+                       part->counts.nelts, &provider->name);
+    }
+
+    return NGX_OK;
+}
+
+
 static json_t *
-ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
-    ngx_http_itsm_status_store_t *st)
+ngx_http_itsm_status_json(ngx_http_request_t *r,
+    ngx_http_itsm_main_conf_t *imcf, ngx_http_itsm_status_store_t *st,
+    ngx_array_t *parts)
 {
     size_t                     size, free;
     json_t                    *doc, *alerts, *by, *actions;
@@ -341,9 +431,12 @@ ngx_http_itsm_status_json(ngx_http_itsm_main_conf_t *imcf,
         return NULL;
     }
 
-    /* the access phase's refusals, by reason (docs/access.md) */
+    /* the providers' counters, e.g. the access phase's results */
 
-    json_object_set_new(doc, "access", ngx_http_itsm_access_status());
+    if (ngx_http_itsm_status_json_parts(r, doc, parts) != NGX_OK) {
+        json_decref(doc);
+        return NULL;
+    }
 
     /*
      * The store's use: "used_bytes" of "size_bytes" (its size=), in
@@ -386,21 +479,76 @@ failed:
 }
 
 
+/* "<name>": {"<label value>": count, ...} for each provider */
+
+static ngx_int_t
+ngx_http_itsm_status_json_parts(ngx_http_request_t *r, json_t *doc,
+    ngx_array_t *parts)
+{
+    char                          *name;
+    json_t                        *obj;
+    ngx_uint_t                     i, j;
+    ngx_http_itsm_status_part_t   *part;
+    ngx_http_itsm_status_count_t  *count;
+
+    part = parts->elts;
+
+    for (i = 0; i < parts->nelts; i++) {
+        obj = json_object();
+        if (obj == NULL) {
+            return NGX_ERROR;
+        }
+
+        count = part[i].counts.elts;
+
+        for (j = 0; j < part[i].counts.nelts; j++) {
+            name = ngx_http_itsm_status_cstr(r->pool, &count[j].name);
+
+            if (name == NULL
+                || json_object_set_new(obj, name,
+                                       json_integer((json_int_t)
+                                                    count[j].value))
+                   != 0)
+            {
+                json_decref(obj);
+                return NGX_ERROR;
+            }
+        }
+
+        name = ngx_http_itsm_status_cstr(r->pool, &part[i].provider->name);
+
+        if (name == NULL || json_object_set_new(doc, name, obj) != 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     ngx_http_itsm_main_conf_t *imcf, ngx_http_itsm_status_store_t *st,
-    ngx_str_t *out)
+    ngx_array_t *parts, ngx_str_t *out)
 {
-    u_char                    *p, *last;
-    size_t                     size, free, len;
-    ngx_uint_t                 s, o, a, keys;
-    ngx_http_itsm_counters_t  *c;
+    u_char                       *p, *last;
+    size_t                        size, free, len;
+    ngx_uint_t                    s, o, a, i, keys;
+    ngx_http_itsm_counters_t     *c;
+    ngx_http_itsm_status_part_t  *part;
 
     c = ngx_http_itsm_zone_counters(imcf->zone);
 
     len = 2048 + NGX_HTTP_ITSM_NSOURCES * NGX_HTTP_ITSM_NOUTCOMES * 128
-          + NGX_HTTP_ITSM_NACTIONS * 2 * 128
-          + NGX_HTTP_ITSM_ACCESS_NREASONS * 128;
+          + NGX_HTTP_ITSM_NACTIONS * 2 * 128;
+
+    part = parts->elts;
+
+    for (i = 0; i < parts->nelts; i++) {
+        len += 256 + part[i].provider->help.len
+               + part[i].counts.nelts * (128 + part[i].provider->name.len
+                                         + part[i].provider->label.len);
+    }
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -439,7 +587,7 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                          &ngx_http_itsm_action_names[a], c->actions[a][1]);
     }
 
-    p = ngx_http_itsm_status_access(p, last);
+    p = ngx_http_itsm_status_prometheus_parts(p, last, parts);
 
     ngx_http_itsm_zone_usage(imcf->zone, &size, &free, &keys);
 
@@ -493,6 +641,57 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     out->len = p - out->data;
 
     return NGX_OK;
+}
+
+
+/* itsm_<name>_total{<label>="..."}: each provider's counters */
+
+static u_char *
+ngx_http_itsm_status_prometheus_parts(u_char *p, u_char *last,
+    ngx_array_t *parts)
+{
+    ngx_uint_t                        i, j;
+    ngx_http_itsm_status_part_t      *part;
+    ngx_http_itsm_status_count_t     *count;
+    ngx_http_itsm_status_provider_t  *pv;
+
+    part = parts->elts;
+
+    for (i = 0; i < parts->nelts; i++) {
+        pv = part[i].provider;
+        count = part[i].counts.elts;
+
+        p = ngx_slprintf(p, last,
+                         "# HELP itsm_%V_total %V\n"
+                         "# TYPE itsm_%V_total counter\n",
+                         &pv->name, &pv->help, &pv->name);
+
+        for (j = 0; j < part[i].counts.nelts; j++) {
+            p = ngx_slprintf(p, last, "itsm_%V_total{%V=\"%V\"} %uA\n",
+                             &pv->name, &pv->label, &count[j].name,
+                             count[j].value);
+        }
+    }
+
+    return p;
+}
+
+
+/* jansson takes names as C strings */
+
+static char *
+ngx_http_itsm_status_cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_cpystrn(p, s->data, s->len + 1);
+
+    return (char *) p;
 }
 
 

@@ -4,7 +4,7 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm_access.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -237,15 +237,16 @@ ngx_http_itsm_token_file(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
 }
 
 
+/* *match: the number of the token that matched, for $itsm_access_secret */
+
 ngx_http_itsm_access_e
 ngx_http_itsm_token_check(ngx_http_request_t *r,
-    ngx_http_itsm_token_conf_t *tcf)
+    ngx_http_itsm_token_conf_t *tcf, ngx_uint_t *match)
 {
-    u_char                      *digest;
-    ngx_str_t                    token;
-    ngx_uint_t                   i, match, eq;
-    ngx_http_itsm_access_ctx_t  *ctx;
-    u_char                       got[SHA256_DIGEST_LENGTH];
+    u_char      *digest;
+    ngx_str_t    token;
+    ngx_uint_t   i, n, eq;
+    u_char       got[SHA256_DIGEST_LENGTH];
 
     if (ngx_http_complex_value(r, &tcf->value, &token) != NGX_OK) {
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
@@ -271,17 +272,17 @@ ngx_http_itsm_token_check(ngx_http_request_t *r,
      * for $itsm_access_secret, so that a rotation shows when the old
      * token is no longer sent */
 
-    match = 0;
+    n = 0;
     digest = tcf->digests.elts;
 
     for (i = 0; i < tcf->digests.nelts; i++) {
         eq = (CRYPTO_memcmp(got, digest + i * SHA256_DIGEST_LENGTH,
                             SHA256_DIGEST_LENGTH)
               == 0);
-        match |= eq * (i + 1);
+        n |= eq * (i + 1);
     }
 
-    if (!match) {
+    if (!n) {
         return ngx_http_itsm_access_fail(r,
                                          NGX_HTTP_ITSM_ACCESS_TOKEN_INVALID,
                                          "the token in %V is not one this "
@@ -289,8 +290,11 @@ ngx_http_itsm_token_check(ngx_http_request_t *r,
                                          &tcf->value.value);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_access_module);
-    ctx->token = match;
+    *match = n;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm access: the token in %V is token #%ui",
+                   &tcf->value.value, n);
 
     return NGX_HTTP_ITSM_ACCESS_PASSED;
 }

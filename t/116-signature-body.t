@@ -90,6 +90,42 @@ our $Config = <<'_EOC_';
                        secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
         itsm_pass down;
     }
+
+    location = /own {
+        client_body_buffer_size 1k;
+        itsm_access_max_body 4k;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        add_header X-Result $itsm_access_result always;
+        try_files /.none =204;
+    }
+
+    location = /own-first {
+        client_body_buffer_size 1k;
+        itsm_max_body 8k;
+        itsm_access_max_body 4k;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_pass mock;
+    }
+
+    location /outer/ {
+        itsm_access_max_body 4k;
+
+        location = /outer/in {
+            itsm_signature standard_webhooks
+                           secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+            try_files /.none =204;
+        }
+    }
+
+    location = /default {
+        client_max_body_size 1m;
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        add_header X-Result $itsm_access_result always;
+        try_files /.none =204;
+    }
 _EOC_
 
 no_shuffle();
@@ -290,3 +326,67 @@ X-Result: passed
 --- no_error_log
 [alert]
 [error]
+
+
+
+=== TEST 15: itsm_access_max_body 4k guards a location without itsm_pass: exactly 4096 bytes are read and verified, 4097 refused before they are read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+[::raw('/own', ::sized(4096), 'msg_own_1'), ::raw('/own', ::sized(4097), 'msg_own_2')]
+--- error_code eval
+[204, 413]
+--- response_headers eval
+["X-Result: passed", "X-Result: body_too_large"]
+--- response_body eval
+["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
+
+
+
+=== TEST 16: ... a chunked body of exactly 4096 bytes is read and verified, one of 4097 refused once read
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+[::raw('/own', ::sized(4096), 'msg_own_3', chunked => 1000),
+ ::raw('/own', ::sized(4097), 'msg_own_4', chunked => 1000)]
+--- error_code eval
+[204, 413]
+--- response_body eval
+["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
+
+
+
+=== TEST 17: itsm_access_max_body wins over the location's itsm_max_body (8k) in the access phase
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+::raw('/own-first', ::sized(4097), 'msg_own_5')
+--- error_code: 413
+--- response_body
+{"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}
+--- no_error_log
+created ticket
+
+
+
+=== TEST 18: itsm_access_max_body is inherited from the enclosing location: 4096 bytes pass, 4097 do not
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+[::raw('/outer/in', ::sized(4096), 'msg_own_6'), ::raw('/outer/in', ::sized(4097), 'msg_own_7')]
+--- error_code eval
+[204, 413]
+--- response_body eval
+["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
+
+
+
+=== TEST 19: without either directive the limit is itsm_max_body's default, 256k: 262144 bytes pass, 262145 do not
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- raw_request eval
+[::raw('/default', ::sized(262144), 'msg_default_1'), ::raw('/default', ::sized(262145), 'msg_default_2')]
+--- error_code eval
+[204, 413]
+--- response_body eval
+["", qq({"error":"body_too_large","message":"the body has 262145 bytes, more than the 262144 allowed by itsm_max_body"}\n)]

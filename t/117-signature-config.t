@@ -353,3 +353,21 @@ qr/\[emerg\] .*itsm_signature_replay_zone "seen" is already declared in \S+nginx
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"itsm_signature_replay_zone" directive is not allowed here in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 35: itsm_access_max_body and itsm_access_retry_after take a size and a time
+--- config
+    location = /t { itsm_access_max_body 4q; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"itsm_access_max_body" directive invalid value in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 36: ... and a time for itsm_access_retry_after
+--- config
+    location = /t { itsm_access_retry_after soon; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"itsm_access_retry_after" directive invalid value in \S+nginx\.conf:\d+/

@@ -28,6 +28,29 @@ use File::Temp qw(tempdir);
 
 our $Tmp = tempdir(CLEANUP => 1);
 
+# the Retry-After blocks: an ITSM that holds the first copy of a delivery
+# sent to $uri, so that the request's copy finds it in flight
+our ($RetryHanger, $RetryFirst);
+
+sub hold_first {
+    my ($uri, $id) = @_;
+    release_first();
+    $RetryHanger = ItsmHang::start($ENV{TEST_NGINX_HANG_SOCK});
+    $RetryFirst = send_copy($id, $uri, $id, $T0 + 9000);
+    Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
+                   "the first copy of $id is held");
+}
+
+sub release_first {
+    return unless $RetryHanger;
+    kill 'TERM', $RetryHanger;
+    waitpid($RetryHanger, 0);
+    waitpid($RetryFirst, 0);
+    undef $RetryHanger;
+}
+
+END { release_first() }
+
 # an ITSM that holds its first request (t/lib/ItsmHang.pm)
 $ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
 
@@ -159,6 +182,35 @@ our $Config = <<'_EOC_';
         itsm_signature github secret=gh;
         itsm_signature_replay zone=tiny ttl=1h;
         try_files /.none =204;
+    }
+
+    location = /retry-own {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_tolerance 2h;
+        itsm_signature_replay zone=seen;
+        itsm_access_retry_after 11s;
+        proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
+        proxy_read_timeout 60s;
+    }
+
+    location = /retry-pass {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_tolerance 2h;
+        itsm_signature_replay zone=seen;
+        itsm_retry_after 7s;
+        itsm_pass hang;
+    }
+
+    location = /retry-both {
+        itsm_signature standard_webhooks
+                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
+        itsm_signature_tolerance 2h;
+        itsm_signature_replay zone=seen;
+        itsm_retry_after 7s;
+        itsm_access_retry_after 11s;
+        itsm_pass hang;
     }
 _EOC_
 
@@ -364,3 +416,47 @@ Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succe
 ::std('msg_pending', $::T0 + 2000)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
+
+
+
+=== TEST 13: itsm_access_retry_after is the Retry-After of delivery_in_flight in a location without itsm_pass
+--- init
+ItsmClock::set($::T0 + 9000);
+::hold_first('/retry-own', 'msg_retry_own');
+--- request eval
+"POST /retry-own\n$::Alert"
+--- more_headers eval
+::std('msg_retry_own', $::T0 + 9000)
+--- error_code: 503
+--- response_headers
+Retry-After: 11
+--- response_body
+{"error":"delivery_in_flight","message":"the same delivery is being processed right now; send it again later if that fails"}
+
+
+
+=== TEST 14: without it, an itsm_pass location's itsm_retry_after (7s)
+--- init
+::hold_first('/retry-pass', 'msg_retry_pass');
+--- request eval
+"POST /retry-pass\n$::Alert"
+--- more_headers eval
+::std('msg_retry_pass', $::T0 + 9000)
+--- error_code: 503
+--- response_headers
+Retry-After: 7
+--- response_body_like: ^\{"error":"delivery_in_flight",
+
+
+
+=== TEST 15: with both, itsm_access_retry_after (11s)
+--- init
+::hold_first('/retry-both', 'msg_retry_both');
+--- request eval
+"POST /retry-both\n$::Alert"
+--- more_headers eval
+::std('msg_retry_both', $::T0 + 9000)
+--- error_code: 503
+--- response_headers
+Retry-After: 11
+--- response_body_like: ^\{"error":"delivery_in_flight",

@@ -79,7 +79,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: an RS256 token, its key chosen by kid
+=== TEST 1: an RS256 token, its key chosen by kid; each step in the debug log
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
@@ -89,6 +89,12 @@ GET /api
 --- error_code: 204
 --- response_headers
 X-Result: passed
+--- error_log
+itsm access: checking the request
+itsm access: bearer token, RS256, kid "rsa1"
+itsm access: the token's signature verifies (1 key tried)
+itsm access: the token's claims are accepted
+itsm access: passed
 
 
 

@@ -192,3 +192,61 @@ itsm_signature: every secret of this location is an empty variable; no request c
 --- error_code: 401
 --- response_headers
 ! WWW-Authenticate
+
+
+
+=== TEST 10: the status page shows every counter, in order, as JSON and as Prometheus counters
+--- http_config eval: $::HttpConfig . "    itsm_zone itsm:1m;\n"
+--- config
+    location = /t { itsm_allow 127.0.0.1; itsm_signature github secret=k; try_files /.none =204; }
+    location = /far { itsm_allow 192.0.2.1; try_files /.none =204; }
+    location = /status { itsm_status; }
+    location = /metrics { itsm_status prometheus; }
+--- request eval
+["POST /t\n$::Alert", "POST /t\n$::Alert", "GET /far", "GET /status", "GET /metrics"]
+--- more_headers eval
+[$::Sig, "", "", "", ""]
+--- error_code eval
+[204, 401, 403, 200, 200]
+--- response_body_like eval
+my @names = qw(passed address_not_allowed signature_missing signature_malformed
+               signature_mismatch timestamp_too_old timestamp_in_future duplicate
+               delivery_in_flight token_missing token_invalid token_expired
+               token_not_yet_valid token_forbidden body_too_large internal_error);
+my %n = (passed => 1, address_not_allowed => 1, signature_missing => 1);
+my $json = join(',', map { qq("$_":) . ($n{$_} || 0) } @names);
+my $prom = "# HELP itsm_access_total Requests judged by the access phase, by result.\n"
+           . "# TYPE itsm_access_total counter\n"
+           . join('', map { qq(itsm_access_total{result="$_"} ) . ($n{$_} || 0) . "\n" } @names)
+           . "# TYPE itsm_zone_bytes gauge\n";
+["", qr/signature_missing/, qr/address_not_allowed/,
+ qr/"zone":\{[^{}]*\},\Q"access":{$json}}\E\n\z/,
+ qr/result="failed"\} 0\n\Q$prom\E/]
+
+
+
+=== TEST 11: each step of the checks is in the debug log (the token and the secret by their number)
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        itsm_allow 127.0.0.1;
+        itsm_token $http_x_token 0123456789abcdef0123456789abcdef;
+        itsm_signature github secret=k;
+        itsm_signature_replay zone=seen;
+        try_files /.none =204;
+    }
+--- request eval
+"POST /t\n$::Alert"
+--- more_headers eval
+$::Sig . "X-Token: 0123456789abcdef0123456789abcdef\n"
+--- error_code: 204
+--- error_log
+itsm access: checking the request
+itsm access: address 127.0.0.1 in itsm_allow
+itsm access: the token in $http_x_token is token #1
+itsm access: github signature header "X-Hub-Signature-256": 1 signature
+itsm access: reading the body, at most 262144 bytes (itsm_max_body)
+itsm access: the HMAC-SHA256 of the body matches with secret #1
+itsm access: replay: new, in flight; remembered until
+itsm access: passed, secret #1
+itsm access: replay: the delivery was answered 204: remembered

@@ -1,0 +1,50 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_STATUS_H_INCLUDED_
+#define _NGX_HTTP_ITSM_STATUS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+/*
+ * Counters another module shows on the status page (itsm_status), without
+ * the page knowing that module: a provider registers at configuration time
+ * and is asked for its counts at each request of the page.  A provider
+ * named "access" with the label "result" shows as
+ *
+ *     "access": {"passed": 12, ...}                          (JSON)
+ *     itsm_access_total{result="passed"} 12                  (Prometheus)
+ */
+
+typedef struct {
+    ngx_str_t                    name;         /* the label's value */
+    ngx_atomic_uint_t            value;
+} ngx_http_itsm_status_count_t;
+
+
+/* pushes the counts (ngx_http_itsm_status_count_t) onto the array */
+typedef ngx_int_t (*ngx_http_itsm_status_counts_pt)(ngx_http_request_t *r,
+    ngx_array_t *counts);
+
+
+typedef struct {
+    ngx_str_t                    name;         /* the JSON member, the metric
+                                                  itsm_<name>_total */
+    ngx_str_t                    help;         /* the metric's HELP text */
+    ngx_str_t                    label;
+    ngx_http_itsm_status_counts_pt  counts;
+} ngx_http_itsm_status_provider_t;
+
+
+ngx_int_t ngx_http_itsm_status_provide(ngx_conf_t *cf,
+    ngx_http_itsm_status_provider_t *provider);
+
+
+#endif /* _NGX_HTTP_ITSM_STATUS_H_INCLUDED_ */
