@@ -23,7 +23,7 @@
  */
 
 ngx_int_t
-ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
+ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
     ngx_str_t *why)
 {
@@ -57,7 +57,7 @@ ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
         return NGX_ABORT;
     }
 
-    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    data = ngx_http_itsm_answer_response(r, ctx, &len);
     if (data == NULL && len) {
         return NGX_ERROR;
     }
@@ -145,7 +145,7 @@ ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
 
 
 ngx_int_t
-ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_str_t *ticket)
 {
     ngx_http_itsm_result_t  *res;
@@ -215,7 +215,7 @@ ngx_http_itsm_handler_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
 
 ngx_int_t
-ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
+ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     u_char                     *data;
@@ -229,9 +229,9 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
     conn = ctx->connector;
     status = ctx->status;
 
-    unavailable = ngx_http_itsm_handler_unavailable(ctx);
+    unavailable = ngx_http_itsm_step_unavailable(ctx);
 
-    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    data = ngx_http_itsm_answer_response(r, ctx, &len);
     if (data == NULL && len) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -303,7 +303,7 @@ ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
 
 
 ngx_int_t
-ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
+ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why)
 {
     ngx_str_set(&ctx->outcome, "failed");
@@ -334,7 +334,7 @@ static ngx_str_t  ngx_http_itsm_outcome_processed = ngx_string("processed");
  */
 
 ngx_int_t
-ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_answer_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     u_char                     *p, *body;
     size_t                      len;
@@ -451,7 +451,7 @@ ngx_http_itsm_handler_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 /* the captured answer in one piece */
 
 u_char *
-ngx_http_itsm_handler_response(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_answer_response(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     size_t *len)
 {
     u_char       *data, *p;

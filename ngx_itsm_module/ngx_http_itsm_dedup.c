@@ -17,8 +17,8 @@
  */
 
 
-static uint64_t ngx_http_itsm_handler_body_hash(ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_source_id(ngx_http_request_t *r,
+static uint64_t ngx_http_itsm_dedup_body_hash(ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_dedup_source_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *id);
 
 
@@ -29,7 +29,7 @@ static ngx_int_t ngx_http_itsm_handler_source_id(ngx_http_request_t *r,
  */
 
 ngx_int_t
-ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     u_char                     *p;
     ngx_str_t                   id, *name;
@@ -69,9 +69,9 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
             /* the sender's own id names one delivery: the same id with
              * another body is a mistake, not a retry (as Stripe has it) */
 
-            ctx->body_hash = ngx_http_itsm_handler_body_hash(ctx);
+            ctx->body_hash = ngx_http_itsm_dedup_body_hash(ctx);
 
-        } else if (ngx_http_itsm_handler_source_id(r, ctx, &id) != NGX_OK) {
+        } else if (ngx_http_itsm_dedup_source_id(r, ctx, &id) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
 
         } else {
@@ -161,7 +161,7 @@ ngx_http_itsm_handler_dedup(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 /* the hash of the request's body, as it was sent */
 
 static uint64_t
-ngx_http_itsm_handler_body_hash(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_dedup_body_hash(ngx_http_itsm_ctx_t *ctx)
 {
     u_char     digest[16];
     uint64_t   hash;
@@ -185,7 +185,7 @@ ngx_http_itsm_handler_body_hash(ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_source_id(ngx_http_request_t *r,
+ngx_http_itsm_dedup_source_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *id)
 {
     u_char                 *p;

@@ -341,7 +341,7 @@ ngx_http_itsm_deliver_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "itsm deliver done: rc:%i status:%ui", rc, ctx->status);
 
-    sr->parent->write_event_handler = ngx_http_itsm_handler_resume;
+    sr->parent->write_event_handler = ngx_http_itsm_step_resume;
 
     return NGX_OK;
 }

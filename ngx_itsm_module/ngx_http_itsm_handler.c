@@ -53,7 +53,7 @@ ngx_http_itsm_handler(ngx_http_request_t *r)
         return ngx_http_itsm_handler_refused(r, rc);
     }
 
-    ctx = ngx_http_itsm_handler_ctx(r, ilcf);
+    ctx = ngx_http_itsm_pipeline_ctx(r, ilcf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -179,7 +179,7 @@ ngx_http_itsm_handler_body(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DONE) {
-        /* a delivery is in flight: ngx_http_itsm_handler_resume() goes on */
+        /* a delivery is in flight: ngx_http_itsm_step_resume() goes on */
         return;
     }
 
@@ -272,7 +272,7 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ctx->index = 0;
 
-    return ngx_http_itsm_handler_run(r, ctx);
+    return ngx_http_itsm_pipeline_run(r, ctx);
 }
 
 

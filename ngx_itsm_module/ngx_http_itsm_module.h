@@ -683,41 +683,41 @@ ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
     const char *name);
 
 /* ngx_http_itsm_pipeline.c */
-ngx_http_itsm_ctx_t *ngx_http_itsm_handler_ctx(ngx_http_request_t *r,
+ngx_http_itsm_ctx_t *ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf);
-ngx_int_t ngx_http_itsm_handler_run(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-ngx_int_t ngx_http_itsm_handler_next(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-void ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
+void ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_flight_e result);
-void ngx_http_itsm_handler_renew_stop(ngx_http_itsm_ctx_t *ctx);
-ngx_uint_t ngx_http_itsm_handler_plan_has(ngx_http_itsm_plan_t *plan,
+void ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx);
+ngx_uint_t ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_action_e action);
 
 /* ngx_http_itsm_dedup.c */
-ngx_int_t ngx_http_itsm_handler_dedup(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 
 /* ngx_http_itsm_step.c */
-ngx_int_t ngx_http_itsm_handler_start(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_step_start(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-void ngx_http_itsm_handler_resume(ngx_http_request_t *r);
-ngx_uint_t ngx_http_itsm_handler_unavailable(ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_step_resume(ngx_http_request_t *r);
+ngx_uint_t ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx);
 
 /* ngx_http_itsm_answer.c */
-ngx_int_t ngx_http_itsm_handler_read_id(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
     ngx_str_t *why);
-ngx_int_t ngx_http_itsm_handler_result(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_answer_result(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
-ngx_int_t ngx_http_itsm_handler_itsm_failed(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-ngx_int_t ngx_http_itsm_handler_store_failed(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why);
-ngx_int_t ngx_http_itsm_handler_summary(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_answer_summary(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-u_char *ngx_http_itsm_handler_response(ngx_http_request_t *r,
+u_char *ngx_http_itsm_answer_response(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, size_t *len);
 
 /* ngx_http_itsm_deliver.c */

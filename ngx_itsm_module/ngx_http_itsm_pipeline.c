@@ -17,33 +17,34 @@
  */
 
 
-static ngx_int_t ngx_http_itsm_handler_route(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_pipeline_route(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_holders(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_pipeline_holders(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_alert(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_pipeline_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_uint_t ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_itsm_pipeline_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_key(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_pipeline_key(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_claim(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_pipeline_claim(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_wait(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_pipeline_wait(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static void ngx_http_itsm_handler_wake(ngx_event_t *ev);
-static void ngx_http_itsm_handler_cleanup(void *data);
-static ngx_int_t ngx_http_itsm_handler_joined(ngx_http_request_t *r,
+static void ngx_http_itsm_pipeline_wake(ngx_event_t *ev);
+static void ngx_http_itsm_pipeline_cleanup(void *data);
+static ngx_int_t ngx_http_itsm_pipeline_joined(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static void ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx);
-static void ngx_http_itsm_handler_renew(ngx_event_t *ev);
-static void ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_pipeline_renew_arm(ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_pipeline_renew(ngx_event_t *ev);
+static void ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx);
 
 
 /* the state of an alert request; also for the replay location's */
 
 ngx_http_itsm_ctx_t *
-ngx_http_itsm_handler_ctx(ngx_http_request_t *r, ngx_http_itsm_loc_conf_t *conf)
+ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf)
 {
     ngx_pool_cleanup_t         *cln;
     ngx_http_itsm_ctx_t        *ctx;
@@ -68,7 +69,7 @@ ngx_http_itsm_handler_ctx(ngx_http_request_t *r, ngx_http_itsm_loc_conf_t *conf)
         return NULL;
     }
 
-    cln->handler = ngx_http_itsm_handler_cleanup;
+    cln->handler = ngx_http_itsm_pipeline_cleanup;
     cln->data = ctx;
 
     ngx_http_set_ctx(r, ctx, ngx_http_itsm_module);
@@ -85,14 +86,14 @@ ngx_http_itsm_handler_ctx(ngx_http_request_t *r, ngx_http_itsm_loc_conf_t *conf)
  */
 
 ngx_int_t
-ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
     while (ctx->index < ctx->alerts.nelts) {
 
         if (!ctx->routed) {
-            rc = ngx_http_itsm_handler_route(r, ctx);
+            rc = ngx_http_itsm_pipeline_route(r, ctx);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -103,7 +104,7 @@ ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
             ctx->connector = ((ngx_http_itsm_connector_t **)
                                   ctx->targets.elts)[ctx->target];
 
-            rc = ngx_http_itsm_handler_alert(r, ctx);
+            rc = ngx_http_itsm_pipeline_alert(r, ctx);
 
             /* an answer already sent (the ITSM or the store failed) ends
              * the request */
@@ -120,19 +121,19 @@ ngx_http_itsm_handler_run(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ctx->index++;
     }
 
-    return ngx_http_itsm_handler_summary(r, ctx);
+    return ngx_http_itsm_answer_summary(r, ctx);
 }
 
 
 /* the alert in hand is done for its connector: on to the next */
 
 ngx_int_t
-ngx_http_itsm_handler_next(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_next(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ctx->target++;
     ctx->seq++;
 
-    return ngx_http_itsm_handler_run(r, ctx);
+    return ngx_http_itsm_pipeline_run(r, ctx);
 }
 
 
@@ -145,7 +146,7 @@ ngx_http_itsm_handler_next(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     u_char                      *p, *last, *start;
     ngx_str_t                    value, name;
@@ -214,7 +215,7 @@ ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         }
     }
 
-    if (ngx_http_itsm_handler_holders(r, ctx) != NGX_OK) {
+    if (ngx_http_itsm_pipeline_holders(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -251,7 +252,7 @@ ngx_http_itsm_handler_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_str_t                    key;
     ngx_uint_t                   i, j;
@@ -285,7 +286,7 @@ ngx_http_itsm_handler_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
         ctx->connector = conn[i];
 
-        if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
+        if (ngx_http_itsm_pipeline_key(r, ctx) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -321,7 +322,7 @@ ngx_http_itsm_handler_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 /* starts, or starts again after a wait, the alert in hand for ctx->connector */
 
 static ngx_int_t
-ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t                   rc;
     ngx_http_itsm_connector_t  *conn;
@@ -333,7 +334,7 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_str_null(&ctx->tpl.ticket_id);
     ngx_str_null(&ctx->tpl.key);
 
-    if (ngx_http_itsm_handler_key(r, ctx) != NGX_OK) {
+    if (ngx_http_itsm_pipeline_key(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -341,33 +342,33 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
 
-    rc = ngx_http_itsm_handler_dedup(r, ctx);
+    rc = ngx_http_itsm_dedup_check(r, ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
     if (ctx->store == NULL) {
         /* no memory of earlier alerts: every firing alert creates */
-        ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
-        ngx_http_itsm_handler_decide(ctx);
-        return ngx_http_itsm_handler_start(r, ctx);
+        ctx->tpl.occurrences = ngx_http_itsm_pipeline_occurrences(r, ctx);
+        ngx_http_itsm_pipeline_decide(ctx);
+        return ngx_http_itsm_step_start(r, ctx);
     }
 
     rc = ngx_http_itsm_store_get(ctx->store, &conn->name, &ctx->key,
                                  &ctx->record);
     if (rc == NGX_ERROR) {
-        return ngx_http_itsm_handler_store_failed(r, ctx, "read");
+        return ngx_http_itsm_answer_store_failed(r, ctx, "read");
     }
 
     if (ctx->counted != ctx->seq + 1) {
         ctx->counted = ctx->seq + 1;
-        ctx->tpl.occurrences = ngx_http_itsm_handler_occurrences(r, ctx);
+        ctx->tpl.occurrences = ngx_http_itsm_pipeline_occurrences(r, ctx);
     }
 
     /* the claim this request joined has ended: its outcome is ours */
 
     if (ctx->joined && ctx->record.last_token == ctx->joined) {
-        rc = ngx_http_itsm_handler_joined(r, ctx);
+        rc = ngx_http_itsm_pipeline_joined(r, ctx);
         if (rc != NGX_DECLINED) {
             return rc;
         }
@@ -376,10 +377,10 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->joined = 0;
 
     if (ngx_http_itsm_store_busy(&ctx->record, ngx_time())) {
-        return ngx_http_itsm_handler_wait(r, ctx);
+        return ngx_http_itsm_pipeline_wait(r, ctx);
     }
 
-    ngx_http_itsm_handler_decide(ctx);
+    ngx_http_itsm_pipeline_decide(ctx);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm alert \"%V\" connector \"%V\": key state:%ui "
@@ -394,22 +395,22 @@ ngx_http_itsm_handler_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
             rc = ngx_http_itsm_queue_hold(r, ctx, ctx->plan.due);
 
             if (rc == NGX_ERROR) {
-                return ngx_http_itsm_handler_store_failed(r, ctx, "keep");
+                return ngx_http_itsm_answer_store_failed(r, ctx, "keep");
             }
         }
 
         ctx->tpl.record = &ctx->record;
-        return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+        return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
     }
 
-    return ngx_http_itsm_handler_claim(r, ctx);
+    return ngx_http_itsm_pipeline_claim(r, ctx);
 }
 
 
 /* this alert counts: in the zone when there is one, else in the store */
 
 static ngx_uint_t
-ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
+ngx_http_itsm_pipeline_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     u_char                     *p;
@@ -446,7 +447,7 @@ ngx_http_itsm_handler_occurrences(ngx_http_request_t *r,
 /* the correlation key: the connector's "key" template, or the alert's key */
 
 static ngx_int_t
-ngx_http_itsm_handler_key(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_key(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_http_itsm_connector_t  *conn;
 
@@ -477,7 +478,7 @@ ngx_http_itsm_handler_key(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t                   rc;
     ngx_uint_t                  create;
@@ -485,7 +486,7 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     conn = ctx->connector;
 
-    create = ngx_http_itsm_handler_plan_has(&ctx->plan,
+    create = ngx_http_itsm_pipeline_plan_has(&ctx->plan,
                                             NGX_HTTP_ITSM_ACTION_CREATE);
 
     rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
@@ -494,11 +495,11 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                    create);
 
     if (rc == NGX_BUSY) {
-        return ngx_http_itsm_handler_wait(r, ctx);
+        return ngx_http_itsm_pipeline_wait(r, ctx);
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+        return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
 
     ctx->claimed = 1;
@@ -507,30 +508,30 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->unknown = 0;
     ctx->found = 0;
 
-    ngx_http_itsm_handler_renew_arm(ctx);
+    ngx_http_itsm_pipeline_renew_arm(ctx);
 
-    ngx_http_itsm_handler_decide(ctx);
+    ngx_http_itsm_pipeline_decide(ctx);
 
     if (ctx->plan.nsteps == 0) {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
         ctx->tpl.record = &ctx->record;
-        return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+        return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
     }
 
     /* the key changed between the read and the claim, and a create is
      * to be sent after all: the claim says so first */
 
-    if (!create && ngx_http_itsm_handler_plan_has(&ctx->plan,
+    if (!create && ngx_http_itsm_pipeline_plan_has(&ctx->plan,
                                             NGX_HTTP_ITSM_ACTION_CREATE)
         && ngx_http_itsm_store_doubt(ctx->store, &conn->name, &ctx->key,
                                      ctx->record.token)
            != NGX_OK)
     {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
-        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
 
-    return ngx_http_itsm_handler_start(r, ctx);
+    return ngx_http_itsm_step_start(r, ctx);
 }
 
 
@@ -542,10 +543,10 @@ ngx_http_itsm_handler_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     if (ctx->wait.handler == NULL) {
-        ctx->wait.handler = ngx_http_itsm_handler_wake;
+        ctx->wait.handler = ngx_http_itsm_pipeline_wake;
         ctx->wait.data = r->connection;    /* read by debug logging */
         ctx->wait.log = r->connection->log;
     }
@@ -569,7 +570,7 @@ ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     if (ngx_time() > ctx->wait_until) {
-        return ngx_http_itsm_handler_store_failed(r, ctx, "wait for");
+        return ngx_http_itsm_answer_store_failed(r, ctx, "wait for");
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -584,7 +585,7 @@ ngx_http_itsm_handler_wait(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
 
 static void
-ngx_http_itsm_handler_wake(ngx_event_t *ev)
+ngx_http_itsm_pipeline_wake(ngx_event_t *ev)
 {
     ngx_int_t             rc;
     ngx_connection_t     *c;
@@ -598,10 +599,10 @@ ngx_http_itsm_handler_wake(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    rc = ngx_http_itsm_handler_alert(r, ctx);
+    rc = ngx_http_itsm_pipeline_alert(r, ctx);
 
     if (rc == NGX_OK && !r->header_sent) {
-        rc = ngx_http_itsm_handler_next(r, ctx);
+        rc = ngx_http_itsm_pipeline_next(r, ctx);
     }
 
     if (rc != NGX_DONE) {
@@ -620,7 +621,7 @@ ngx_http_itsm_handler_wake(ngx_event_t *ev)
  */
 
 void
-ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_flight_e result)
 {
     ngx_int_t                rc;
@@ -631,7 +632,7 @@ ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
     }
 
     ctx->claimed = 0;
-    ngx_http_itsm_handler_renew_stop(ctx);
+    ngx_http_itsm_pipeline_renew_stop(ctx);
 
     rec = &ctx->record;
 
@@ -655,7 +656,7 @@ ngx_http_itsm_handler_release(ngx_http_itsm_ctx_t *ctx,
 
 
 static void
-ngx_http_itsm_handler_cleanup(void *data)
+ngx_http_itsm_pipeline_cleanup(void *data)
 {
     ngx_http_itsm_ctx_t *ctx = data;
 
@@ -670,7 +671,7 @@ ngx_http_itsm_handler_cleanup(void *data)
         ctx->unknown = 1;
     }
 
-    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+    ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 }
 
 
@@ -682,7 +683,7 @@ ngx_http_itsm_handler_cleanup(void *data)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     time_t                      retry;
     json_t                     *body;
@@ -706,14 +707,14 @@ ngx_http_itsm_handler_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ctx->plan.reason = "an identical alert for this key was being "
                            "delivered when this one came; it joined it";
         ctx->tpl.record = rec;
-        return ngx_http_itsm_handler_result(r, ctx, &rec->ticket);
+        return ngx_http_itsm_answer_result(r, ctx, &rec->ticket);
 
     case NGX_HTTP_ITSM_FLIGHT_QUEUED:
         ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
         ctx->plan.reason = "an identical alert for this key was being "
                            "delivered when this one came, and is queued";
         ctx->tpl.record = rec;
-        return ngx_http_itsm_handler_result(r, ctx, &rec->ticket);
+        return ngx_http_itsm_answer_result(r, ctx, &rec->ticket);
 
     case NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE:
     case NGX_HTTP_ITSM_FLIGHT_REFUSED:
@@ -768,12 +769,12 @@ ngx_http_itsm_handler_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static void
-ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_renew_arm(ngx_http_itsm_ctx_t *ctx)
 {
     ngx_msec_t  period;
 
     if (ctx->renew.handler == NULL) {
-        ctx->renew.handler = ngx_http_itsm_handler_renew;
+        ctx->renew.handler = ngx_http_itsm_pipeline_renew;
         ctx->renew.data = ctx->request->connection;
         ctx->renew.log = ctx->request->connection->log;
     }
@@ -785,7 +786,7 @@ ngx_http_itsm_handler_renew_arm(ngx_http_itsm_ctx_t *ctx)
 
 
 void
-ngx_http_itsm_handler_renew_stop(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx)
 {
     if (ctx->renew.timer_set) {
         ngx_del_timer(&ctx->renew);
@@ -794,7 +795,7 @@ ngx_http_itsm_handler_renew_stop(ngx_http_itsm_ctx_t *ctx)
 
 
 static void
-ngx_http_itsm_handler_renew(ngx_event_t *ev)
+ngx_http_itsm_pipeline_renew(ngx_event_t *ev)
 {
     ngx_int_t             rc;
     ngx_http_itsm_ctx_t  *ctx;
@@ -810,13 +811,13 @@ ngx_http_itsm_handler_renew(ngx_event_t *ev)
                                    &ctx->key, ctx->record.token);
 
     if (rc == NGX_OK) {
-        ngx_http_itsm_handler_renew_arm(ctx);
+        ngx_http_itsm_pipeline_renew_arm(ctx);
         return;
     }
 
     if (rc == NGX_ERROR) {
         /* the store failed: try again, the lease still runs */
-        ngx_http_itsm_handler_renew_arm(ctx);
+        ngx_http_itsm_pipeline_renew_arm(ctx);
         return;
     }
 
@@ -836,7 +837,7 @@ ngx_http_itsm_handler_renew(ngx_event_t *ev)
  */
 
 static void
-ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx)
 {
     ngx_http_itsm_plan_t       *plan;
     ngx_http_itsm_connector_t  *conn;
@@ -869,7 +870,7 @@ ngx_http_itsm_handler_decide(ngx_http_itsm_ctx_t *ctx)
 /* the plan has a step of "action" */
 
 ngx_uint_t
-ngx_http_itsm_handler_plan_has(ngx_http_itsm_plan_t *plan,
+ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_action_e action)
 {
     ngx_uint_t  i;

@@ -518,10 +518,8 @@ ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
     m.notes = ctx->digest ? ctx->held_notes : 0;
 
     return ngx_http_itsm_store_pending_merge(ctx->store,
-                                             &ctx->connector->name,
-                                             &ctx->key,
-                                             ngx_http_itsm_queue_supersede_merge,
-                                             &m);
+                                      &ctx->connector->name, &ctx->key,
+                                      ngx_http_itsm_queue_supersede_merge, &m);
 }
 
 
@@ -843,7 +841,7 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
         conf->source = source;
     }
 
-    ctx = ngx_http_itsm_handler_ctx(r, conf);
+    ctx = ngx_http_itsm_pipeline_ctx(r, conf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -872,7 +870,7 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
                   "itsm: delivering the pending state of key \"%V\" "
                   "(attempt %ui)", &key, attempts + 1);
 
-    return ngx_http_itsm_handler_run(r, ctx);
+    return ngx_http_itsm_pipeline_run(r, ctx);
 }
 
 

@@ -14,32 +14,32 @@
  */
 
 
-static ngx_int_t ngx_http_itsm_handler_send(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_send(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_deliver(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_deliver(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
     ngx_http_itsm_action_t *action);
-static ngx_int_t ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_queue(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_gone(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_gone(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_finish(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_finish(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
-static ngx_int_t ngx_http_itsm_handler_failed(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_found(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_step_found(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 
 
 ngx_int_t
-ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     if (ctx->plan.nsteps == 0) {
-        return ngx_http_itsm_handler_result(r, ctx, NULL);
+        return ngx_http_itsm_answer_result(r, ctx, NULL);
     }
 
     ctx->tpl.record = &ctx->record;
@@ -52,22 +52,22 @@ ngx_http_itsm_handler_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     /* a comment carries what waits for the key: the notes of a cooldown */
 
-    if (ctx->store && ngx_http_itsm_handler_plan_has(&ctx->plan,
+    if (ctx->store && ngx_http_itsm_pipeline_plan_has(&ctx->plan,
                                               NGX_HTTP_ITSM_ACTION_COMMENT)
         && ngx_http_itsm_queue_notes(r, ctx) != NGX_OK)
     {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_itsm_handler_send(r, ctx);
+    return ngx_http_itsm_step_send(r, ctx);
 }
 
 
 /* the plan's current step: its lookup first, if it has one */
 
 static ngx_int_t
-ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_http_itsm_action_e      index;
     ngx_http_itsm_action_t     *action;
@@ -103,7 +103,7 @@ ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                           "create of key \"%V\" is unknown; asking the ITSM "
                           "for its ticket first", &conn->name, &ctx->key);
 
-            return ngx_http_itsm_handler_deliver(r, ctx, index, action);
+            return ngx_http_itsm_step_deliver(r, ctx, index, action);
         }
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -126,18 +126,18 @@ ngx_http_itsm_handler_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         action = conn->actions[index];
     }
 
-    return ngx_http_itsm_handler_deliver(r, ctx, index, action);
+    return ngx_http_itsm_step_deliver(r, ctx, index, action);
 }
 
 
 /* NGX_DONE: the request is in flight; a failure to make it ends the claim */
 
 static ngx_int_t
-ngx_http_itsm_handler_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     if (ngx_http_itsm_deliver(r, ctx, index, action) != NGX_OK) {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -154,7 +154,7 @@ ngx_http_itsm_handler_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 /* the alert request is woken: the subrequest has finished */
 
 void
-ngx_http_itsm_handler_resume(ngx_http_request_t *r)
+ngx_http_itsm_step_resume(ngx_http_request_t *r)
 {
     ngx_int_t             rc;
     ngx_http_itsm_ctx_t  *ctx;
@@ -168,10 +168,10 @@ ngx_http_itsm_handler_resume(ngx_http_request_t *r)
     ctx->delivered = 0;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    rc = ngx_http_itsm_handler_step_done(r, ctx);
+    rc = ngx_http_itsm_step_done(r, ctx);
 
     if (rc == NGX_OK && !r->header_sent) {
-        rc = ngx_http_itsm_handler_next(r, ctx);
+        rc = ngx_http_itsm_pipeline_next(r, ctx);
     }
 
     if (rc == NGX_DONE) {
@@ -188,14 +188,14 @@ ngx_http_itsm_handler_resume(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
+ngx_http_itsm_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t  rc;
     ngx_str_t  id, why;
 
     if (ctx->finding) {
-        return ngx_http_itsm_handler_found(r, ctx);
+        return ngx_http_itsm_step_found(r, ctx);
     }
 
     if (ctx->status < NGX_HTTP_OK
@@ -208,7 +208,7 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
                                             ctx->status, &ctx->record)
                == NGX_OK)
         {
-            return ngx_http_itsm_handler_gone(r, ctx);
+            return ngx_http_itsm_step_gone(r, ctx);
         }
 
         /*
@@ -225,11 +225,11 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
             ctx->unknown = 1;
         }
 
-        return ngx_http_itsm_handler_failed(r, ctx);
+        return ngx_http_itsm_step_failed(r, ctx);
     }
 
     if (ctx->looking) {
-        rc = ngx_http_itsm_handler_looked_up(r, ctx);
+        rc = ngx_http_itsm_step_looked_up(r, ctx);
 
         if (rc != NGX_DECLINED) {
             return rc;
@@ -246,11 +246,11 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
         && ctx->connector->ticket_id.data != NULL)
     {
-        rc = ngx_http_itsm_handler_read_id(r, ctx, &ctx->connector->ticket_id,
+        rc = ngx_http_itsm_answer_read_id(r, ctx, &ctx->connector->ticket_id,
                                            &id, &why);
 
         if (rc == NGX_ERROR) {
-            ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -264,7 +264,7 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
                           &ctx->connector->name, &ctx->key, &why);
 
             ctx->unknown = 1;
-            ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 
             ngx_str_set(&ctx->outcome, "failed");
             ngx_http_itsm_status_count(r, ctx->conf->source,
@@ -278,17 +278,17 @@ ngx_http_itsm_handler_step_done(ngx_http_request_t *r,
     }
 
     if (++ctx->step < ctx->plan.nsteps) {
-        return ngx_http_itsm_handler_send(r, ctx);
+        return ngx_http_itsm_step_send(r, ctx);
     }
 
-    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+    return ngx_http_itsm_step_finish(r, ctx, &ctx->tpl.ticket_id);
 }
 
 
 /* 408 and 429 are the ITSM asking for time, not refusing */
 
 ngx_uint_t
-ngx_http_itsm_handler_unavailable(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx)
 {
     return (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR
             || ctx->status == NGX_HTTP_REQUEST_TIME_OUT
@@ -306,7 +306,7 @@ ngx_http_itsm_handler_unavailable(ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     time_t  due;
 
@@ -324,17 +324,17 @@ ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
      * "queued" finds the alert in the queue */
 
     if (ngx_http_itsm_queue_hold(r, ctx, due) == NGX_ERROR) {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
-        return ngx_http_itsm_handler_itsm_failed(r, ctx);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
+        return ngx_http_itsm_answer_itsm_failed(r, ctx);
     }
 
-    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_QUEUED);
+    ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_QUEUED);
 
     ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
     ctx->plan.reason = "the ITSM is unavailable; the alert is kept and "
                        "delivered when it answers";
 
-    return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
 }
 
 
@@ -345,7 +345,7 @@ ngx_http_itsm_handler_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" no "
@@ -366,8 +366,8 @@ ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (ctx->plan.nsteps == 0) {
         /* the key's record goes: a release of a key that had no ticket */
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
-        return ngx_http_itsm_handler_result(r, ctx, NULL);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
+        return ngx_http_itsm_answer_result(r, ctx, NULL);
     }
 
     /* the create that follows is one the claim did not announce */
@@ -376,13 +376,13 @@ ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                   &ctx->key, ctx->record.token)
         != NGX_OK)
     {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
-        return ngx_http_itsm_handler_store_failed(r, ctx, "claim");
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
 
     ctx->step = 0;
 
-    return ngx_http_itsm_handler_send(r, ctx);
+    return ngx_http_itsm_step_send(r, ctx);
 }
 
 
@@ -394,7 +394,7 @@ ngx_http_itsm_handler_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
+ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     u_char                     *data;
@@ -407,9 +407,9 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
     conn = ctx->connector;
     lk = conn->lookups[ctx->action];
 
-    data = ngx_http_itsm_handler_response(r, ctx, &len);
+    data = ngx_http_itsm_answer_response(r, ctx, &len);
     if (data == NULL && len) {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -424,7 +424,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
     }
 
     if (rc == NGX_ERROR) {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -436,7 +436,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
 
         ctx->looking = 0;
 
-        return ngx_http_itsm_handler_deliver(r, ctx, ctx->action,
+        return ngx_http_itsm_step_deliver(r, ctx, ctx->action,
                                              conn->actions[ctx->action]);
     }
 
@@ -459,7 +459,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
                   &ctx->tpl.ticket_id, &why);
 
     ngx_http_itsm_status_count_action(r, ctx->action, 1);
-    ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+    ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->conf->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
@@ -477,7 +477,7 @@ ngx_http_itsm_handler_looked_up(ngx_http_request_t *r,
 /* every request of the plan succeeded: the key's new state is recorded */
 
 static ngx_int_t
-ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_step_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_str_t *ticket)
 {
     ngx_int_t                   rc;
@@ -495,7 +495,7 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     if (ctx->claimed) {
         ctx->claimed = 0;
-        ngx_http_itsm_handler_renew_stop(ctx);
+        ngx_http_itsm_pipeline_renew_stop(ctx);
 
         rc = ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
                                         &ctx->record);
@@ -511,7 +511,7 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         }
     }
 
-    return ngx_http_itsm_handler_result(r, ctx, &ctx->record.ticket);
+    return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
 }
 
 
@@ -522,21 +522,21 @@ ngx_http_itsm_handler_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_uint_t  unavailable;
 
-    unavailable = ngx_http_itsm_handler_unavailable(ctx);
+    unavailable = ngx_http_itsm_step_unavailable(ctx);
 
     if (ctx->conf->queue && !ctx->replay && ctx->store && unavailable) {
-        return ngx_http_itsm_handler_queue(r, ctx);
+        return ngx_http_itsm_step_queue(r, ctx);
     }
 
-    ngx_http_itsm_handler_release(ctx, unavailable
+    ngx_http_itsm_pipeline_release(ctx, unavailable
                                        ? NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE
                                        : NGX_HTTP_ITSM_FLIGHT_REFUSED);
 
-    return ngx_http_itsm_handler_itsm_failed(r, ctx);
+    return ngx_http_itsm_answer_itsm_failed(r, ctx);
 }
 
 
@@ -547,7 +547,7 @@ ngx_http_itsm_handler_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  */
 
 static ngx_int_t
-ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t                   rc;
     ngx_str_t                   id, why;
@@ -563,7 +563,7 @@ ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                       "itsm: connector \"%V\": no ticket of key \"%V\" in "
                       "the ITSM (404); it is created", &conn->name, &ctx->key);
 
-        return ngx_http_itsm_handler_send(r, ctx);
+        return ngx_http_itsm_step_send(r, ctx);
     }
 
     if (ctx->status < NGX_HTTP_OK
@@ -571,13 +571,13 @@ ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     {
         /* the doubt stays: the next attempt asks again */
         ngx_http_itsm_status_count_action(r, ctx->action, 1);
-        return ngx_http_itsm_handler_failed(r, ctx);
+        return ngx_http_itsm_step_failed(r, ctx);
     }
 
-    rc = ngx_http_itsm_handler_read_id(r, ctx, &conn->find->take, &id, &why);
+    rc = ngx_http_itsm_answer_read_id(r, ctx, &conn->find->take, &id, &why);
 
     if (rc == NGX_ERROR) {
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -595,7 +595,7 @@ ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                       "itsm: connector \"%V\": no ticket of key \"%V\" in "
                       "the ITSM; it is created", &conn->name, &ctx->key);
 
-        return ngx_http_itsm_handler_send(r, ctx);
+        return ngx_http_itsm_step_send(r, ctx);
     }
 
     if (rc != NGX_OK) {
@@ -603,7 +603,7 @@ ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                       "itsm: connector \"%V\" find of key \"%V\": %V",
                       &conn->name, &ctx->key, &why);
 
-        ngx_http_itsm_handler_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 
         ngx_str_set(&ctx->outcome, "failed");
         ngx_http_itsm_status_count(r, ctx->conf->source,
@@ -626,8 +626,8 @@ ngx_http_itsm_handler_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                        "its answer was lost; the ticket was found in the ITSM";
 
     if (++ctx->step < ctx->plan.nsteps) {
-        return ngx_http_itsm_handler_send(r, ctx);
+        return ngx_http_itsm_step_send(r, ctx);
     }
 
-    return ngx_http_itsm_handler_finish(r, ctx, &ctx->tpl.ticket_id);
+    return ngx_http_itsm_step_finish(r, ctx, &ctx->tpl.ticket_id);
 }
