@@ -4,7 +4,9 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_source.h"
 
 #include <ngx_md5.h>
 

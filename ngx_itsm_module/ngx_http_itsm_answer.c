@@ -4,7 +4,11 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_pipeline.h"
+#include "ngx_http_itsm_queue.h"
 
 
 /*

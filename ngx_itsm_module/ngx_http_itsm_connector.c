@@ -4,7 +4,10 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_template.h"
+#include "ngx_http_itsm_connector.h"
 
 
 /*

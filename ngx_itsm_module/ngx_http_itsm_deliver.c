@@ -4,7 +4,11 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_template.h"
+#include "ngx_http_itsm_connector.h"
+#include "ngx_http_itsm_pipeline.h"
+#include "ngx_http_itsm_deliver.h"
 
 
 /*

@@ -4,7 +4,9 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_queue.h"
 
 #include <curl/curl.h>
 

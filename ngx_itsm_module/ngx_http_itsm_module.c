@@ -4,7 +4,15 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_template.h"
+#include "ngx_http_itsm_source.h"
+#include "ngx_http_itsm_connector.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_pipeline.h"
+#include "ngx_http_itsm_deliver.h"
+#include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_access.h"
 
 

@@ -4,7 +4,8 @@
  */
 
 
-#include "ngx_http_itsm_module.h"
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
 
 #include <ngx_md5.h>
 

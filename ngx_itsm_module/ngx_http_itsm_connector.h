@@ -1,0 +1,63 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_CONNECTOR_H_INCLUDED_
+#define _NGX_HTTP_ITSM_CONNECTOR_H_INCLUDED_
+
+
+#include "ngx_http_itsm.h"
+
+
+/* Connectors: their block (ngx_http_itsm_connector.c), lookups and finds
+ * (ngx_http_itsm_lookup.c), the lifecycle policy (ngx_http_itsm_lifecycle.c)
+ * and where their locations are (ngx_http_itsm_layout.c) */
+
+
+/* ngx_http_itsm_connector.c */
+char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
+    ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
+ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
+
+/* ngx_http_itsm_lookup.c */
+char *ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,
+    size_t len, ngx_pool_t *pool, ngx_str_t *out, ngx_str_t *why);
+
+/* ngx_http_itsm_lifecycle.c */
+char *ngx_http_itsm_lifecycle_on_repeat(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_on_resolve(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_on_gone(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_lifecycle_check(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn);
+void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state, ngx_uint_t due,
+    ngx_http_itsm_plan_t *plan);
+void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
+ngx_int_t ngx_http_itsm_lifecycle_gone(ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_action_e action, ngx_uint_t status,
+    ngx_http_itsm_record_t *rec);
+void ngx_http_itsm_lifecycle_forget(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_state_e state, ngx_http_itsm_plan_t *plan);
+
+/* ngx_http_itsm_layout.c */
+ngx_int_t ngx_http_itsm_layout_check(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf);
+void ngx_http_itsm_layout_place(ngx_http_request_t *r, ngx_http_request_t *sr,
+    ngx_http_itsm_connector_t *conn);
+
+
+#endif /* _NGX_HTTP_ITSM_CONNECTOR_H_INCLUDED_ */

@@ -1,0 +1,162 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_
+#define _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+
+
+/* The request pipeline: the content handler, the pipeline of each alert,
+ * its steps and its answers, the replies and the variables */
+
+
+/* what happened to one alert, for the answer */
+
+typedef struct {
+    ngx_http_itsm_alert_t       *alert;
+    ngx_http_itsm_connector_t   *connector;    /* NULL: routed nowhere */
+    ngx_str_t                    key;          /* correlation key */
+    ngx_http_itsm_action_e       action;       /* the plan's last step */
+    ngx_http_itsm_outcome_e      outcome;
+    ngx_str_t                    ticket_id;
+    const char                  *reason;
+    unsigned                     replayed:1;   /* a delivery seen before */
+} ngx_http_itsm_result_t;
+
+
+/* the state of one inbound alert request, kept in the main request's ctx */
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_itsm_loc_conf_t    *conf;
+    ngx_http_itsm_store_t       *store;
+    json_t                      *payload;
+    ngx_array_t                  alerts;       /* ngx_http_itsm_alert_t * */
+    ngx_array_t                  results;      /* ngx_http_itsm_result_t */
+    ngx_uint_t                   index;        /* the alert being handled */
+    ngx_array_t                  targets;      /* its connectors */
+    ngx_uint_t                   target;       /* the one being handled */
+    ngx_uint_t                   seq;          /* (alert, connector) count */
+
+    /* the alert being handled, for one of its connectors */
+    ngx_http_itsm_alert_t       *alert;
+    ngx_http_itsm_connector_t   *connector;
+    ngx_http_itsm_tpl_ctx_t      tpl;
+    ngx_str_t                    key;
+    ngx_str_t                    dedup;        /* delivery id, if any */
+    ngx_str_t                    body;         /* the request's, as sent */
+    uint64_t                     body_hash;    /* for a header's id */
+    ngx_http_itsm_record_t       record;       /* before the claim */
+    ngx_http_itsm_plan_t         plan;
+    ngx_uint_t                   step;
+    ngx_uint_t                   counted;      /* seq + 1 once counted */
+    ngx_event_t                  wait;         /* for another's claim */
+    ngx_msec_t                   wait_delay;
+    time_t                       wait_until;
+    uint64_t                     joined;       /* the claim it waits on */
+    ngx_uint_t                   held_seq;     /* the held entry it sends */
+    ngx_uint_t                   held_notes;   /* how many of its notes */
+    ngx_http_itsm_alert_t       *digest;       /* the alert, for comments */
+    ngx_event_t                  renew;        /* keeps our claim alive */
+
+    /* the delivery in flight */
+    ngx_http_itsm_action_e       action;
+    ngx_uint_t                   status;       /* the ITSM's HTTP status */
+    ngx_chain_t                 *response;     /* captured response body */
+    ngx_chain_t                **last;
+    size_t                       response_len;
+    time_t                       itsm_retry_after;
+
+    /* for $itsm_* variables */
+    ngx_str_t                    outcome;
+
+    unsigned                     claimed:1;
+    unsigned                     doubt:1;      /* an earlier create may have
+                                                  made the ticket */
+    unsigned                     finding:1;    /* the find is in flight */
+    unsigned                     found:1;      /* find answered: not again */
+    unsigned                     create_sent:1;
+    unsigned                     unknown:1;    /* the create's outcome */
+    unsigned                     looking:1;    /* the lookup is in flight */
+    unsigned                     gone:1;       /* the ticket was gone */
+    unsigned                     routed:1;     /* targets are set */
+    unsigned                     replay:1;     /* a pending delivery */
+    unsigned                     notes_only:1; /* held notes, no state */
+    unsigned                     held:1;       /* sends the held notes */
+    unsigned                     delivered:1;  /* post_subrequest ran */
+    unsigned                     answered:1;   /* the ITSM sent a status */
+    unsigned                     truncated:1;
+} ngx_http_itsm_ctx_t;
+
+/* ngx_http_itsm_handler.c */
+ngx_int_t ngx_http_itsm_handler(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
+    const char *name);
+
+/* ngx_http_itsm_pipeline.c */
+ngx_http_itsm_ctx_t *ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf);
+ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_flight_e result);
+void ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx);
+ngx_uint_t ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_action_e action);
+
+/* ngx_http_itsm_dedup.c */
+ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+
+/* ngx_http_itsm_step.c */
+ngx_int_t ngx_http_itsm_step_start(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_step_resume(ngx_http_request_t *r);
+ngx_uint_t ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx);
+
+/* ngx_http_itsm_answer.c */
+ngx_int_t ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
+    ngx_str_t *why);
+ngx_int_t ngx_http_itsm_answer_result(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
+ngx_int_t ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, const char *why);
+ngx_int_t ngx_http_itsm_answer_summary(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+u_char *ngx_http_itsm_answer_response(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, size_t *len);
+
+/* ngx_http_itsm_reply.c */
+ngx_int_t ngx_http_itsm_reply_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *fmt, ...);
+ngx_int_t ngx_http_itsm_reply_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
+ngx_int_t ngx_http_itsm_reply_raw(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_itsm_reply_retry_after(ngx_http_request_t *r,
+    time_t seconds);
+
+/* ngx_http_itsm_variables.c */
+ngx_int_t ngx_http_itsm_variables_add(ngx_conf_t *cf);
+
+/* ngx_http_itsm_status.c (the main module's counters) */
+char *ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_itsm_status_count(ngx_http_request_t *r,
+    ngx_http_itsm_source_e source, ngx_http_itsm_outcome_e outcome);
+void ngx_http_itsm_status_count_action(ngx_http_request_t *r,
+    ngx_http_itsm_action_e action, ngx_uint_t failed);
+
+
+#endif /* _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_ */

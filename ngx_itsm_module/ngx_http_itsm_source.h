@@ -1,0 +1,74 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_SOURCE_H_INCLUDED_
+#define _NGX_HTTP_ITSM_SOURCE_H_INCLUDED_
+
+
+#include "ngx_http_itsm.h"
+
+
+/* The alert sources: the normalized alert's helpers (ngx_http_itsm_alert.c)
+ * and each source's parser */
+
+
+/* ngx_http_itsm_alert.c */
+ngx_int_t ngx_http_itsm_alert_field(ngx_str_t *name);
+char *ngx_http_itsm_alert_field_list(ngx_pool_t *pool);
+ngx_int_t ngx_http_itsm_alert_source(ngx_str_t *name,
+    ngx_http_itsm_source_e *source);
+ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
+ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
+    json_t *payload, ngx_str_t *pointers, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
+ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,
+    ngx_http_itsm_source_e source, json_t *raw);
+uint64_t ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert);
+ngx_int_t ngx_http_itsm_alert_push(ngx_array_t *alerts,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_check_count(ngx_http_request_t *r,
+    size_t n, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_text(ngx_http_request_t *r, json_t *obj,
+    const char *name, ngx_str_t *where, ngx_str_t *out, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_set(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_uint_t field, json_t *obj,
+    const char *name, ngx_str_t *where, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
+    const char *name, json_type type, ngx_str_t *where, json_t **out,
+    ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_join(ngx_http_request_t *r, json_t *list,
+    ngx_str_t *where, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error);
+int ngx_http_itsm_alert_clip(ngx_str_t *value);
+ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+ngx_int_t ngx_http_itsm_alert_bad_state(ngx_http_request_t *r,
+    ngx_str_t *raw, ngx_str_t *pointer, ngx_str_t *error);
+void ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
+    ngx_http_itsm_state_e state);
+void ngx_http_itsm_alert_severity(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+ngx_int_t ngx_http_itsm_alert_missing_key(ngx_http_request_t *r,
+    ngx_str_t *where, const char *name, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
+    const char *fmt, ...);
+
+/* ngx_http_itsm_source_alertmanager.c (Alertmanager and Grafana) */
+ngx_int_t ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
+    ngx_http_itsm_source_e source, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
+
+/* ngx_http_itsm_source_azure.c */
+ngx_int_t ngx_http_itsm_azure_parse(ngx_http_request_t *r, json_t *payload,
+    ngx_array_t *alerts, ngx_str_t *error);
+
+/* ngx_http_itsm_source_datadog.c */
+ngx_int_t ngx_http_itsm_datadog_parse(ngx_http_request_t *r, json_t *payload,
+    ngx_array_t *alerts, ngx_str_t *error);
+
+
+#endif /* _NGX_HTTP_ITSM_SOURCE_H_INCLUDED_ */

@@ -1,0 +1,119 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_STORE_H_INCLUDED_
+#define _NGX_HTTP_ITSM_STORE_H_INCLUDED_
+
+
+#include "ngx_http_itsm.h"
+
+
+/* State: the alert -> ticket map and the pending deliveries in LMDB
+ * (ngx_http_itsm_store.c, ngx_http_itsm_expire.c), the hot state in shared
+ * memory (ngx_http_itsm_zone.c) */
+
+
+/* how full the store is */
+
+typedef struct {
+    size_t                       size;         /* the most it can hold */
+    size_t                       used;         /* bytes in use */
+    size_t                       keys;
+} ngx_http_itsm_store_space_t;
+
+
+typedef ngx_int_t (*ngx_http_itsm_store_iter_pt)(void *data, ngx_str_t *key,
+    ngx_http_itsm_record_t *rec);
+typedef ngx_int_t (*ngx_http_itsm_store_due_pt)(void *data, ngx_str_t *key,
+    ngx_uint_t attempts);
+
+
+/* a key's pending delivery: when it is due, how often it was tried, and
+ * what it holds (the queue's JSON) */
+
+typedef struct {
+    time_t                       due;
+    ngx_uint_t                   attempts;
+    ngx_str_t                    text;
+} ngx_http_itsm_store_pending_t;
+
+typedef ngx_int_t (*ngx_http_itsm_store_merge_pt)(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend);
+
+
+/* ngx_http_itsm_store.c */
+ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
+    ngx_str_t *path, size_t size, time_t lease);
+ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
+void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_get(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
+    uint64_t hash, ngx_uint_t create);
+ngx_int_t ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, uint64_t token);
+ngx_int_t ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, uint64_t token);
+ngx_int_t ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before);
+ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_iter_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,
+    size_t *bytes, size_t *keys);
+ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
+time_t ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
+    ngx_str_t *alert);
+ngx_int_t ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
+    void *data);
+ngx_int_t ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_pool_t *pool, time_t *due,
+    ngx_uint_t *attempts, ngx_str_t *alert);
+ngx_int_t ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key);
+ngx_int_t ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store,
+    time_t now, ngx_http_itsm_store_due_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
+    ngx_str_t *key, time_t due);
+ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
+    ngx_uint_t *waiting, ngx_uint_t *dead);
+ngx_int_t ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store,
+    time_t before, ngx_uint_t scan, ngx_uint_t *expired);
+ngx_int_t ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_space_t *space);
+ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,
+    time_t now, ngx_uint_t *n);
+
+/* ngx_http_itsm_expire.c */
+char *ngx_http_itsm_expire_check(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf);
+ngx_int_t ngx_http_itsm_expire_init(ngx_cycle_t *cycle,
+    ngx_http_itsm_main_conf_t *imcf);
+
+/* ngx_http_itsm_zone.c */
+char *ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_http_itsm_counters_t *ngx_http_itsm_zone_counters(
+    ngx_http_itsm_zone_t *zone);
+ngx_uint_t ngx_http_itsm_zone_hit(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    ngx_uint_t base, time_t *last_seen, ngx_uint_t add);
+ngx_int_t ngx_http_itsm_zone_answer_get(ngx_http_itsm_zone_t *zone,
+    ngx_str_t *key, ngx_http_itsm_answer_t *ans);
+void ngx_http_itsm_zone_answer_put(ngx_http_itsm_zone_t *zone, ngx_str_t *key,
+    time_t window, ngx_http_itsm_answer_t *ans);
+void ngx_http_itsm_zone_usage(ngx_http_itsm_zone_t *zone, size_t *size,
+    size_t *free, ngx_uint_t *keys);
+
+
+#endif /* _NGX_HTTP_ITSM_STORE_H_INCLUDED_ */
