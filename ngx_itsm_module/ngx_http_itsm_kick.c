@@ -16,9 +16,12 @@
  * kicking, and the store's claims keep two from delivering the same key),
  * a timer looks every second for pending deliveries that are due and asks
  * the replay location to deliver each, with a local HTTP request made by
- * libcurl.  The transfers are driven from nginx's event loop by a short
- * timer while any is running; they never block the worker, which also
- * serves the replay requests themselves.
+ * libcurl.  The transfers never block the worker, which also serves the
+ * replay requests themselves: libcurl says which sockets it waits on and
+ * when it next needs a look (its socket and timer callbacks), and each
+ * socket becomes an nginx connection watched by the event loop, its
+ * timeout an nginx timer.  Nothing runs between two events: a replay that
+ * waits a minute for a slow ITSM costs the worker nothing meanwhile.
  *
  * A replay that fails (the ITSM is down, the store busy) is due again
  * later: 30 s, doubling up to an hour, with jitter (itsm_retry), and is a
@@ -27,7 +30,6 @@
 
 
 #define NGX_HTTP_ITSM_KICK_TICK      1000
-#define NGX_HTTP_ITSM_KICK_DRIVE     10
 #define NGX_HTTP_ITSM_KICK_INFLIGHT  16
 
 /*
@@ -56,6 +58,7 @@ typedef struct {
     u_char                      *answer;       /* the replay's answer */
     size_t                       answer_len;
     unsigned                     truncated:1;
+    unsigned                     unwatched:1;  /* a socket could not be */
 } ngx_http_itsm_kick_job_t;
 
 
@@ -72,8 +75,9 @@ typedef struct {
     ngx_http_itsm_main_conf_t   *imcf;
     CURLM                       *multi;
     ngx_event_t                  tick;
-    ngx_event_t                  drive;
+    ngx_event_t                  timeout;      /* libcurl's timer */
     ngx_connection_t             dummy;        /* ev->data for debug logs */
+    ngx_queue_t                  sockets;      /* watched for libcurl */
     ngx_http_itsm_kick_job_t    *jobs[NGX_HTTP_ITSM_KICK_INFLIGHT];
     ngx_uint_t                   njobs;
 } ngx_http_itsm_kick_t;
@@ -84,7 +88,15 @@ static ngx_int_t ngx_http_itsm_kick_due(void *data, ngx_str_t *key,
     ngx_uint_t attempts);
 static ngx_int_t ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick,
     ngx_str_t *key, ngx_uint_t attempts);
-static void ngx_http_itsm_kick_drive(ngx_event_t *ev);
+static int ngx_http_itsm_kick_socket(CURL *easy, curl_socket_t s, int what,
+    void *data, void *socketp);
+static ngx_int_t ngx_http_itsm_kick_watch(ngx_event_t *ev, ngx_uint_t want);
+static void ngx_http_itsm_kick_unwatch(ngx_connection_t *c);
+static int ngx_http_itsm_kick_timer(CURLM *multi, long ms, void *data);
+static void ngx_http_itsm_kick_event(ngx_event_t *ev);
+static void ngx_http_itsm_kick_timeout(ngx_event_t *ev);
+static void ngx_http_itsm_kick_action(ngx_http_itsm_kick_t *kick,
+    curl_socket_t s, int mask);
 static void ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job, CURLcode res);
 static void ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
@@ -116,6 +128,20 @@ ngx_http_itsm_kick_init(ngx_cycle_t *cycle, ngx_http_itsm_main_conf_t *imcf)
         return NGX_OK;
     }
 
+    /*
+     * libcurl's sockets are watched level-triggered: libcurl does not
+     * promise to read a socket until it would block, so an edge could be
+     * lost.  epoll and kqueue take the level flag, poll, select and
+     * /dev/poll are level-triggered anyway; event ports fire once only.
+     */
+
+    if (!(ngx_event_flags & (NGX_USE_CLEAR_EVENT|NGX_USE_LEVEL_EVENT))) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "itsm: pending deliveries are not replayed with this "
+                      "event method; use epoll, kqueue, poll or select");
+        return NGX_OK;
+    }
+
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "itsm: curl_global_init() failed");
@@ -132,18 +158,26 @@ ngx_http_itsm_kick_init(ngx_cycle_t *cycle, ngx_http_itsm_main_conf_t *imcf)
         return NGX_ERROR;
     }
 
+    curl_multi_setopt(kick->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_itsm_kick_socket);
+    curl_multi_setopt(kick->multi, CURLMOPT_SOCKETDATA, kick);
+    curl_multi_setopt(kick->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_itsm_kick_timer);
+    curl_multi_setopt(kick->multi, CURLMOPT_TIMERDATA, kick);
+
     kick->imcf = imcf;
     kick->dummy.fd = (ngx_socket_t) -1;
+    ngx_queue_init(&kick->sockets);
 
     kick->tick.handler = ngx_http_itsm_kick_tick;
     kick->tick.data = &kick->dummy;
     kick->tick.log = cycle->log;
     kick->tick.cancelable = 1;
 
-    kick->drive.handler = ngx_http_itsm_kick_drive;
-    kick->drive.data = &kick->dummy;
-    kick->drive.log = cycle->log;
-    kick->drive.cancelable = 1;
+    kick->timeout.handler = ngx_http_itsm_kick_timeout;
+    kick->timeout.data = &kick->dummy;
+    kick->timeout.log = cycle->log;
+    kick->timeout.cancelable = 1;
 
     ngx_http_itsm_kick = kick;
 
@@ -157,6 +191,7 @@ void
 ngx_http_itsm_kick_exit(void)
 {
     ngx_uint_t             i;
+    ngx_queue_t           *q;
     ngx_http_itsm_kick_t  *kick;
 
     kick = ngx_http_itsm_kick;
@@ -165,11 +200,31 @@ ngx_http_itsm_kick_exit(void)
         return;
     }
 
+    /* each handle removed hands its sockets back (CURL_POLL_REMOVE) */
+
     for (i = 0; i < kick->njobs; i++) {
         ngx_http_itsm_kick_free(kick, kick->jobs[i]);
     }
 
     kick->njobs = 0;
+
+    /* none is left unless libcurl forgot one: its fd is libcurl's still */
+
+    while (!ngx_queue_empty(&kick->sockets)) {
+        q = ngx_queue_head(&kick->sockets);
+        ngx_http_itsm_kick_unwatch(ngx_queue_data(q, ngx_connection_t, queue));
+    }
+
+    if (kick->timeout.timer_set) {
+        ngx_del_timer(&kick->timeout);
+    }
+
+    /* what libcurl still does at its cleanup is not ours to watch */
+
+    curl_multi_setopt(kick->multi, CURLMOPT_SOCKETFUNCTION,
+                      (curl_socket_callback) NULL);
+    curl_multi_setopt(kick->multi, CURLMOPT_TIMERFUNCTION,
+                      (curl_multi_timer_callback) NULL);
 
     curl_multi_cleanup(kick->multi);
     curl_global_cleanup();
@@ -189,12 +244,10 @@ ngx_http_itsm_kick_tick(ngx_event_t *ev)
         return;
     }
 
+    /* a transfer added is started from libcurl's timer, set to 0 */
+
     (void) ngx_http_itsm_store_pending_due(kick->imcf->store, ngx_time(),
                                            ngx_http_itsm_kick_due, kick);
-
-    if (kick->njobs && !kick->drive.timer_set) {
-        ngx_add_timer(&kick->drive, NGX_HTTP_ITSM_KICK_DRIVE);
-    }
 
     ngx_add_timer(&kick->tick, NGX_HTTP_ITSM_KICK_TICK);
 }
@@ -332,21 +385,222 @@ failed:
 }
 
 
-static void
-ngx_http_itsm_kick_drive(ngx_event_t *ev)
+/*
+ * libcurl's socket callback: "what" is all it now waits for on socket s.
+ * The first time, s becomes an nginx connection (remembered by libcurl as
+ * socketp), whose read and write events are then added or deleted to
+ * match.  CURL_POLL_REMOVE comes before libcurl closes s or keeps it idle
+ * in its connection cache: the connection is freed, the fd left to
+ * libcurl.
+ *
+ * The callback never returns -1: libcurl would mark the multi handle dead
+ * for good.  A socket that cannot be watched (worker_connections used up,
+ * epoll_ctl() failed; both are logged) fails its transfer instead, as a
+ * replay that did not answer: retried with backoff.
+ */
+
+static int
+ngx_http_itsm_kick_socket(CURL *easy, curl_socket_t s, int what, void *data,
+    void *socketp)
 {
-    int                        running, left;
-    CURLMsg                   *msg;
-    ngx_http_itsm_kick_t      *kick;
+    ngx_http_itsm_kick_t *kick = data;
+
+    ngx_connection_t          *c;
     ngx_http_itsm_kick_job_t  *job;
 
-    kick = ngx_http_itsm_kick;
+    c = socketp;
 
-    if (kick == NULL) {
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm kick: socket %d wants %d, connection %p",
+                   s, what, c);
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c) {
+            ngx_http_itsm_kick_unwatch(c);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, ngx_cycle->log);
+        if (c == NULL) {
+            goto failed;
+        }
+
+        c->data = kick;
+        c->read->handler = ngx_http_itsm_kick_event;
+        c->write->handler = ngx_http_itsm_kick_event;
+        c->read->log = c->log;
+        c->write->log = c->log;
+
+        /* the queue link is nginx's for reusable connections, and this
+         * one never is: it lists the connections to free at exit */
+
+        ngx_queue_insert_tail(&kick->sockets, &c->queue);
+
+        (void) curl_multi_assign(kick->multi, s, c);
+    }
+
+    if (ngx_http_itsm_kick_watch(c->read, what & CURL_POLL_IN) != NGX_OK
+        || ngx_http_itsm_kick_watch(c->write, what & CURL_POLL_OUT) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    return 0;
+
+failed:
+
+    job = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &job);
+
+    if (job) {
+        job->unwatched = 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Level-triggered (NGX_LEVEL_EVENT): an event fires as long as the socket
+ * is readable (writable) and libcurl waits for it, whatever libcurl read.
+ */
+
+static ngx_int_t
+ngx_http_itsm_kick_watch(ngx_event_t *ev, ngx_uint_t want)
+{
+    ngx_int_t  event;
+
+    event = ev->write ? NGX_WRITE_EVENT : NGX_READ_EVENT;
+
+    if (want && !ev->active) {
+        return ngx_add_event(ev, event, NGX_LEVEL_EVENT);
+    }
+
+    if (!want && ev->active) {
+
+        /* posted (accept_mutex) before libcurl changed its mind */
+
+        if (ev->posted) {
+            ngx_delete_posted_event(ev);
+        }
+
+        return ngx_del_event(ev, event, NGX_LEVEL_EVENT);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the fd stays open: it is libcurl's to close or to keep */
+
+static void
+ngx_http_itsm_kick_unwatch(ngx_connection_t *c)
+{
+    (void) ngx_http_itsm_kick_watch(c->read, 0);
+    (void) ngx_http_itsm_kick_watch(c->write, 0);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_queue_remove(&c->queue);
+
+    ngx_free_connection(c);
+
+    /* an event of this fd still to come in this loop's pass is stale */
+
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+/*
+ * libcurl's timer callback: ms from now, libcurl wants a look (0: as soon
+ * as possible, but not from within the callback); -1: no timer.  The old
+ * timer is deleted first: ngx_add_timer() keeps one that differs by less
+ * than NGX_TIMER_LAZY_DELAY (300 ms), and "now" must not wait that long.
+ */
+
+static int
+ngx_http_itsm_kick_timer(CURLM *multi, long ms, void *data)
+{
+    ngx_http_itsm_kick_t *kick = data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm kick: timer %l ms", ms);
+
+    if (kick->timeout.timer_set) {
+        ngx_del_timer(&kick->timeout);
+    }
+
+    if (ms >= 0) {
+        ngx_add_timer(&kick->timeout, (ngx_msec_t) ms);
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_itsm_kick_event(ngx_event_t *ev)
+{
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "itsm kick: socket %d %s", c->fd,
+                   ev->write ? "writable" : "readable");
+
+    /* c may be freed within: only its fd is passed */
+
+    ngx_http_itsm_kick_action(c->data, c->fd,
+                              ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN);
+}
+
+
+static void
+ngx_http_itsm_kick_timeout(ngx_event_t *ev)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0, "itsm kick: timeout");
+
+    if (ngx_http_itsm_kick == NULL) {
         return;
     }
 
-    (void) curl_multi_perform(kick->multi, &running);
+    ngx_http_itsm_kick_action(ngx_http_itsm_kick, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+/*
+ * Lets libcurl act on socket s (or on its timeouts), then finishes the
+ * transfers it is done with, and fails those with a socket that could not
+ * be watched (they would wait for CURLOPT_TIMEOUT otherwise).
+ */
+
+static void
+ngx_http_itsm_kick_action(ngx_http_itsm_kick_t *kick, curl_socket_t s,
+    int mask)
+{
+    int                        running, left;
+    CURLMsg                   *msg;
+    CURLMcode                  rc;
+    ngx_uint_t                 i;
+    ngx_http_itsm_kick_job_t  *job;
+
+    rc = curl_multi_socket_action(kick->multi, s, mask, &running);
+
+    if (rc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "itsm: curl_multi_socket_action() failed: %s",
+                      curl_multi_strerror(rc));
+    }
 
     while ((msg = curl_multi_info_read(kick->multi, &left)) != NULL) {
 
@@ -362,8 +616,18 @@ ngx_http_itsm_kick_drive(ngx_event_t *ev)
         }
     }
 
-    if (kick->njobs) {
-        ngx_add_timer(&kick->drive, NGX_HTTP_ITSM_KICK_DRIVE);
+    i = 0;
+
+    while (i < kick->njobs) {
+        job = kick->jobs[i];
+
+        if (job->unwatched) {
+            /* done takes it off the list: jobs[i] is another one then */
+            ngx_http_itsm_kick_done(kick, job, CURLE_ABORTED_BY_CALLBACK);
+            continue;
+        }
+
+        i++;
     }
 }
 
@@ -487,6 +751,12 @@ ngx_http_itsm_kick_error(ngx_http_itsm_kick_job_t *job, CURLcode res,
 
     p = buf;
     last = buf + size;
+
+    if (job->unwatched) {
+        p = ngx_slprintf(p, last, "the replay's socket could not be watched "
+                         "(see the alert above)");
+        goto done;
+    }
 
     if (res != CURLE_OK) {
         p = ngx_slprintf(p, last, "the replay location did not answer (%s)",
