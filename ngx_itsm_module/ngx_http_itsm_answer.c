@@ -51,17 +51,17 @@ ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
     why->data = p;
     last = p + NGX_HTTP_ITSM_ERROR_TEXT_MAX;
 
-    if (ctx->truncated) {
+    if (ctx->dl.truncated) {
         why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but its "
                                 "answer is larger than max_response (%uz "
                                 "bytes) of connector \"%V\"; the ticket id "
-                                "could not be read", ctx->status,
+                                "could not be read", ctx->dl.status,
                                 conn->max_response, &conn->name)
                    - p;
         return NGX_ABORT;
     }
 
-    data = ngx_http_itsm_answer_response(r, ctx, &len);
+    data = ngx_http_itsm_deliver_response(r, &ctx->dl, &len);
     if (data == NULL && len) {
         return NGX_ERROR;
     }
@@ -71,7 +71,7 @@ ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
     if (doc == NULL) {
         why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but not "
                                 "with JSON (%s); the ticket id could not be "
-                                "read", ctx->status, err.text)
+                                "read", ctx->dl.status, err.text)
                    - p;
         return NGX_ABORT;
     }
@@ -86,7 +86,7 @@ ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
         why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but its "
                                 "answer has no ticket id at \"%V\" "
                                 "(ticket_id of connector \"%V\")",
-                                ctx->status, pointer, &conn->name)
+                                ctx->dl.status, pointer, &conn->name)
                    - p;
         return NGX_DECLINED;
     }
@@ -128,7 +128,7 @@ ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
         ngx_str_null(id);
         why->len = ngx_slprintf(p, last, "the ITSM answered %ui, but the "
                                 "ticket id at \"%V\" is %s (ticket_id of "
-                                "connector \"%V\")", ctx->status, pointer,
+                                "connector \"%V\")", ctx->dl.status, pointer,
                                 wrong, &conn->name)
                    - p;
         return NGX_ABORT;
@@ -231,16 +231,16 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->connector;
-    status = ctx->status;
+    status = ctx->dl.status;
 
     unavailable = ngx_http_itsm_step_unavailable(ctx);
 
-    data = ngx_http_itsm_answer_response(r, ctx, &len);
+    data = ngx_http_itsm_deliver_response(r, &ctx->dl, &len);
     if (data == NULL && len) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->answered) {
+    if (ctx->dl.answered) {
         text = ngx_http_itsm_json_text(r->pool, data, len,
                                        NGX_HTTP_ITSM_ERROR_TEXT_MAX);
 
@@ -271,7 +271,7 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "itsm: connector \"%V\" %V: the ITSM answered %ui: \"%V\"",
-                  &conn->name, &ngx_http_itsm_action_names[ctx->action],
+                  &conn->name, &ngx_http_itsm_action_names[ctx->dl.action],
                   status, &esc);
 
     ngx_str_set(&ctx->outcome, "failed");
@@ -282,8 +282,8 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
                      "error", unavailable ? "itsm_unavailable"
                                           : "itsm_rejected",
                      "connector", conn->name.data, conn->name.len,
-                     "action", ngx_http_itsm_action_names[ctx->action].data,
-                     ngx_http_itsm_action_names[ctx->action].len,
+                     "action", ngx_http_itsm_action_names[ctx->dl.action].data,
+                     ngx_http_itsm_action_names[ctx->dl.action].len,
                      "itsm_status", (int) status,
                      "itsm_error", text);
     if (body == NULL) {
@@ -294,7 +294,7 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
         return ngx_http_itsm_reply_json(r, NGX_HTTP_BAD_GATEWAY, body);
     }
 
-    retry = ctx->itsm_retry_after ? ctx->itsm_retry_after
+    retry = ctx->dl.retry_after ? ctx->dl.retry_after
                                   : ctx->conf->retry_after;
 
     if (ngx_http_itsm_reply_retry_after(r, retry) != NGX_OK) {
@@ -449,38 +449,4 @@ ngx_http_itsm_answer_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     return ngx_http_itsm_reply_raw(r, status, body, p - body);
-}
-
-
-/* the captured answer in one piece */
-
-u_char *
-ngx_http_itsm_answer_response(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
-    size_t *len)
-{
-    u_char       *data, *p;
-    ngx_chain_t  *cl;
-
-    *len = ctx->response_len;
-
-    if (ctx->response == NULL) {
-        return NULL;
-    }
-
-    if (ctx->response->next == NULL) {
-        return ctx->response->buf->pos;
-    }
-
-    data = ngx_pnalloc(r->pool, ctx->response_len);
-    if (data == NULL) {
-        return NULL;
-    }
-
-    p = data;
-
-    for (cl = ctx->response; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
-    }
-
-    return data;
 }

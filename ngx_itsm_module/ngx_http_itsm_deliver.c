@@ -7,7 +7,6 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_connector.h"
-#include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_deliver.h"
 
 
@@ -26,19 +25,19 @@
 
 
 static ngx_int_t ngx_http_itsm_deliver_setup(ngx_http_request_t *r,
-    ngx_http_request_t *sr, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_request_t *sr, ngx_http_itsm_delivery_t *d,
     ngx_http_itsm_action_t *action, ngx_str_t *body);
 static ngx_int_t ngx_http_itsm_deliver_push_header(ngx_http_request_t *sr,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_deliver_done(ngx_http_request_t *sr,
     void *data, ngx_int_t rc);
-static ngx_http_itsm_ctx_t *ngx_http_itsm_deliver_capturing(
+static ngx_http_itsm_delivery_t *ngx_http_itsm_deliver_capturing(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_deliver_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_deliver_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_itsm_deliver_keep(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_buf_t *b);
+    ngx_http_itsm_delivery_t *d, ngx_buf_t *b);
 static time_t ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r);
 static size_t ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max);
 
@@ -50,7 +49,7 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 /* "action" is the connector's action "index", or the lookup before it */
 
 ngx_int_t
-ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     u_char                      *p, *q;
@@ -59,9 +58,9 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_post_subrequest_t  *ps;
     ngx_http_itsm_connector_t   *conn;
 
-    conn = ctx->connector;
+    conn = d->connector;
 
-    if (ngx_http_itsm_tpl_render(action->uri, &ctx->tpl, r->pool, &path)
+    if (ngx_http_itsm_tpl_render(action->uri, d->tpl, r->pool, &path)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -88,7 +87,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_str_null(&body);
 
     if (action->body
-        && ngx_http_itsm_tpl_render(action->body, &ctx->tpl, r->pool, &body)
+        && ngx_http_itsm_tpl_render(action->body, d->tpl, r->pool, &body)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -100,22 +99,22 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     }
 
     ps->handler = ngx_http_itsm_deliver_done;
-    ps->data = ctx;
+    ps->data = d;
 
-    ctx->action = index;
-    ctx->status = 0;
-    ctx->response = NULL;
-    ctx->last = &ctx->response;
-    ctx->response_len = 0;
-    ctx->itsm_retry_after = 0;
-    ctx->delivered = 0;
-    ctx->answered = 0;
-    ctx->truncated = 0;
+    d->action = index;
+    d->status = 0;
+    d->response = NULL;
+    d->last = &d->response;
+    d->response_len = 0;
+    d->retry_after = 0;
+    d->delivered = 0;
+    d->answered = 0;
+    d->truncated = 0;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm deliver: %V%s %V \"%V?%V\"",
                    &ngx_http_itsm_action_names[index],
-                   ctx->looking ? " lookup" : "", &action->method_name,
+                   d->lookup ? " lookup" : "", &action->method_name,
                    &uri, &args);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -142,7 +141,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     sr->unparsed_uri = path;
     sr->valid_unparsed_uri = 1;
 
-    if (ngx_http_itsm_deliver_setup(r, sr, ctx, action, action->body ? &body
+    if (ngx_http_itsm_deliver_setup(r, sr, d, action, action->body ? &body
                                                                       : NULL)
         != NGX_OK)
     {
@@ -161,7 +160,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
-    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_t *action, ngx_str_t *body)
+    ngx_http_itsm_delivery_t *d, ngx_http_itsm_action_t *action, ngx_str_t *body)
 {
     ngx_buf_t                  *b;
     ngx_str_t                   name, value;
@@ -171,7 +170,7 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     ngx_http_request_body_t    *rb;
     ngx_http_itsm_connector_t  *conn;
 
-    conn = ctx->connector;
+    conn = d->connector;
 
     sr->method = action->method;
     sr->method_name = action->method_name;
@@ -202,7 +201,7 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     for (i = 0; i < conn->headers.nelts; i++) {
 
-        if (ngx_http_itsm_tpl_render(h[i].value, &ctx->tpl, r->pool, &value)
+        if (ngx_http_itsm_tpl_render(h[i].value, d->tpl, r->pool, &value)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -322,30 +321,30 @@ ngx_http_itsm_deliver_push_header(ngx_http_request_t *sr, ngx_str_t *name,
 static ngx_int_t
 ngx_http_itsm_deliver_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
-    ngx_http_itsm_ctx_t *ctx = data;
+    ngx_http_itsm_delivery_t *d = data;
 
-    if (ctx->delivered) {
+    if (d->delivered) {
         return NGX_OK;
     }
 
-    ctx->delivered = 1;
+    d->delivered = 1;
 
-    if (ctx->status == 0) {
+    if (d->status == 0) {
         /* no answer reached the header filter: connection refused, timed
          * out or reset; proxy finalizes with 502 or 504 */
 
-        ctx->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
+        d->status = (rc >= NGX_HTTP_SPECIAL_RESPONSE)
                       ? (ngx_uint_t) rc : NGX_HTTP_BAD_GATEWAY;
 
     } else if (rc == NGX_ERROR) {
         /* the answer broke off half-way */
-        ctx->status = NGX_HTTP_BAD_GATEWAY;
+        d->status = NGX_HTTP_BAD_GATEWAY;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
-                   "itsm deliver done: rc:%i status:%ui", rc, ctx->status);
+                   "itsm deliver done: rc:%i status:%ui", rc, d->status);
 
-    sr->parent->write_event_handler = ngx_http_itsm_step_resume;
+    sr->parent->write_event_handler = d->done;
 
     return NGX_OK;
 }
@@ -366,7 +365,7 @@ ngx_http_itsm_deliver_filter_init(ngx_conf_t *cf)
 
 /* post_subrequest survives internal redirects inside the ITSM location */
 
-static ngx_http_itsm_ctx_t *
+static ngx_http_itsm_delivery_t *
 ngx_http_itsm_deliver_capturing(ngx_http_request_t *r)
 {
     if (r == r->main
@@ -383,11 +382,11 @@ ngx_http_itsm_deliver_capturing(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_itsm_deliver_header_filter(ngx_http_request_t *r)
 {
-    ngx_http_itsm_ctx_t  *ctx;
+    ngx_http_itsm_delivery_t  *d;
 
-    ctx = ngx_http_itsm_deliver_capturing(r);
+    d = ngx_http_itsm_deliver_capturing(r);
 
-    if (ctx == NULL) {
+    if (d == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -395,9 +394,9 @@ ngx_http_itsm_deliver_header_filter(ngx_http_request_t *r)
      * the answer that proxy buffered to a temporary file */
     r->filter_need_in_memory = 1;
 
-    ctx->answered = 1;
-    ctx->status = r->headers_out.status;
-    ctx->itsm_retry_after = ngx_http_itsm_deliver_retry_after(r);
+    d->answered = 1;
+    d->status = r->headers_out.status;
+    d->retry_after = ngx_http_itsm_deliver_retry_after(r);
 
     return NGX_OK;
 }
@@ -407,16 +406,16 @@ static ngx_int_t
 ngx_http_itsm_deliver_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     ngx_chain_t          *cl;
-    ngx_http_itsm_ctx_t  *ctx;
+    ngx_http_itsm_delivery_t  *d;
 
-    ctx = ngx_http_itsm_deliver_capturing(r);
+    d = ngx_http_itsm_deliver_capturing(r);
 
-    if (ctx == NULL) {
+    if (d == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
     for (cl = in; cl; cl = cl->next) {
-        if (ngx_http_itsm_deliver_keep(r, ctx, cl->buf) != NGX_OK) {
+        if (ngx_http_itsm_deliver_keep(r, d, cl->buf) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -426,7 +425,7 @@ ngx_http_itsm_deliver_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
 
 static ngx_int_t
-ngx_http_itsm_deliver_keep(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_deliver_keep(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     ngx_buf_t *b)
 {
     size_t        size;
@@ -439,12 +438,12 @@ ngx_http_itsm_deliver_keep(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "itsm: an ITSM answer arrived in a file buffer and "
                       "was not read");
-        ctx->truncated = 1;
+        d->truncated = 1;
     }
 
-    if (size > ctx->connector->max_response - ctx->response_len) {
-        size = ctx->connector->max_response - ctx->response_len;
-        ctx->truncated = 1;
+    if (size > d->connector->max_response - d->response_len) {
+        size = d->connector->max_response - d->response_len;
+        d->truncated = 1;
     }
 
     if (size) {
@@ -463,9 +462,9 @@ ngx_http_itsm_deliver_keep(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         cl->buf = copy;
         cl->next = NULL;
 
-        *ctx->last = cl;
-        ctx->last = &cl->next;
-        ctx->response_len += size;
+        *d->last = cl;
+        d->last = &cl->next;
+        d->response_len += size;
     }
 
     /* consumed: lets proxy reuse its buffers */
@@ -538,4 +537,38 @@ ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max)
     }
 
     return len;
+}
+
+
+/* the captured answer in one piece */
+
+u_char *
+ngx_http_itsm_deliver_response(ngx_http_request_t *r,
+    ngx_http_itsm_delivery_t *d, size_t *len)
+{
+    u_char       *data, *p;
+    ngx_chain_t  *cl;
+
+    *len = d->response_len;
+
+    if (d->response == NULL) {
+        return NULL;
+    }
+
+    if (d->response->next == NULL) {
+        return d->response->buf->pos;
+    }
+
+    data = ngx_pnalloc(r->pool, d->response_len);
+    if (data == NULL) {
+        return NULL;
+    }
+
+    p = data;
+
+    for (cl = d->response; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return data;
 }

@@ -643,8 +643,8 @@ ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
     rec = &ctx->record;
 
     rec->last_result = result;
-    rec->last_status = ctx->status;
-    rec->last_retry = ctx->itsm_retry_after;
+    rec->last_status = ctx->dl.status;
+    rec->last_retry = ctx->dl.retry_after;
 
     if (ctx->unknown && rec->doubt == 0) {
         rec->doubt = ngx_time();

@@ -10,6 +10,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_deliver.h"
 
 
 /* The request pipeline: the content handler, the pipeline of each alert,
@@ -65,13 +66,8 @@ typedef struct {
     ngx_http_itsm_alert_t       *digest;       /* the alert, for comments */
     ngx_event_t                  renew;        /* keeps our claim alive */
 
-    /* the delivery in flight */
-    ngx_http_itsm_action_e       action;
-    ngx_uint_t                   status;       /* the ITSM's HTTP status */
-    ngx_chain_t                 *response;     /* captured response body */
-    ngx_chain_t                **last;
-    size_t                       response_len;
-    time_t                       itsm_retry_after;
+    /* the delivery in flight (ngx_http_itsm_deliver.c writes it) */
+    ngx_http_itsm_delivery_t     dl;
 
     /* for $itsm_* variables */
     ngx_str_t                    outcome;
@@ -89,9 +85,6 @@ typedef struct {
     unsigned                     replay:1;     /* a pending delivery */
     unsigned                     notes_only:1; /* held notes, no state */
     unsigned                     held:1;       /* sends the held notes */
-    unsigned                     delivered:1;  /* post_subrequest ran */
-    unsigned                     answered:1;   /* the ITSM sent a status */
-    unsigned                     truncated:1;
 } ngx_http_itsm_ctx_t;
 
 /* ngx_http_itsm_handler.c */
@@ -134,8 +127,6 @@ ngx_int_t ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why);
 ngx_int_t ngx_http_itsm_answer_summary(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-u_char *ngx_http_itsm_answer_response(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, size_t *len);
 
 /* ngx_http_itsm_reply.c */
 ngx_int_t ngx_http_itsm_reply_error(ngx_http_request_t *r, ngx_uint_t status,

@@ -141,7 +141,12 @@ static ngx_int_t
 ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
-    if (ngx_http_itsm_deliver(r, ctx, index, action) != NGX_OK) {
+    ctx->dl.connector = ctx->connector;
+    ctx->dl.tpl = &ctx->tpl;
+    ctx->dl.done = ngx_http_itsm_step_resume;
+    ctx->dl.lookup = (ctx->finding || ctx->looking);
+
+    if (ngx_http_itsm_deliver(r, &ctx->dl, index, action) != NGX_OK) {
         ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -166,11 +171,11 @@ ngx_http_itsm_step_resume(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_module);
 
-    if (ctx == NULL || !ctx->delivered) {
+    if (ctx == NULL || !ctx->dl.delivered) {
         return;
     }
 
-    ctx->delivered = 0;
+    ctx->dl.delivered = 0;
     r->write_event_handler = ngx_http_request_empty_handler;
 
     rc = ngx_http_itsm_step_done(r, ctx);
@@ -203,14 +208,14 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
         return ngx_http_itsm_step_found(r, ctx);
     }
 
-    if (ctx->status < NGX_HTTP_OK
-        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    if (ctx->dl.status < NGX_HTTP_OK
+        || ctx->dl.status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
-        ngx_http_itsm_status_count_action(r, ctx->action, 1);
+        ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
 
         if (!ctx->gone
-            && ngx_http_itsm_lifecycle_gone(ctx->connector, ctx->action,
-                                            ctx->status, &ctx->record)
+            && ngx_http_itsm_lifecycle_gone(ctx->connector, ctx->dl.action,
+                                            ctx->dl.status, &ctx->record)
                == NGX_OK)
         {
             return ngx_http_itsm_step_gone(r, ctx);
@@ -223,9 +228,9 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
          * ITSM's own refusal: nothing was made.
          */
 
-        if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
-            && (!ctx->answered
-                || ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR))
+        if (ctx->dl.action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
+            && (!ctx->dl.answered
+                || ctx->dl.status >= NGX_HTTP_INTERNAL_SERVER_ERROR))
         {
             ctx->unknown = 1;
         }
@@ -243,12 +248,12 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
         /* nothing to do for this step ("missing=skip") */
 
     } else {
-        ngx_http_itsm_status_count_action(r, ctx->action, 0);
+        ngx_http_itsm_status_count_action(r, ctx->dl.action, 0);
     }
 
     /* a connector that reads no ticket id (a chat) keeps none */
 
-    if (ctx->action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
+    if (ctx->dl.action == NGX_HTTP_ITSM_ACTION_CREATE && !ctx->looking
         && ctx->connector->ticket_id.data != NULL)
     {
         rc = ngx_http_itsm_answer_read_id(r, ctx, &ctx->connector->ticket_id,
@@ -295,10 +300,10 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
 ngx_uint_t
 ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx)
 {
-    return (ctx->status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-            || ctx->status == NGX_HTTP_REQUEST_TIME_OUT
-            || ctx->status == NGX_HTTP_TOO_MANY_REQUESTS
-            || ctx->status < NGX_HTTP_OK);
+    return (ctx->dl.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+            || ctx->dl.status == NGX_HTTP_REQUEST_TIME_OUT
+            || ctx->dl.status == NGX_HTTP_TOO_MANY_REQUESTS
+            || ctx->dl.status < NGX_HTTP_OK);
 }
 
 
@@ -315,14 +320,14 @@ ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     time_t  due;
 
-    due = ngx_time() + (ctx->itsm_retry_after ? ctx->itsm_retry_after
+    due = ngx_time() + (ctx->dl.retry_after ? ctx->dl.retry_after
                                               : ctx->conf->retry_after);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "itsm: connector \"%V\" %V: the ITSM answered %ui; the "
                   "alert \"%V\" is queued, first retry in %T s",
                   &ctx->connector->name,
-                  &ngx_http_itsm_action_names[ctx->action], ctx->status,
+                  &ngx_http_itsm_action_names[ctx->dl.action], ctx->dl.status,
                   &ctx->key, due - ngx_time());
 
     /* kept before the claim ends: a request that joined it and is told
@@ -356,7 +361,7 @@ ngx_http_itsm_step_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                   "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" no "
                   "longer exists (the ITSM answered %ui to %V%s); %s",
                   &ctx->connector->name, &ctx->record.ticket, &ctx->key,
-                  ctx->status, &ngx_http_itsm_action_names[ctx->action],
+                  ctx->dl.status, &ngx_http_itsm_action_names[ctx->dl.action],
                   ctx->looking ? "'s lookup" : "",
                   ctx->alert->state == NGX_HTTP_ITSM_FIRING
                   ? "a new ticket is created" : "the key forgets it");
@@ -410,15 +415,15 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->connector;
-    lk = conn->lookups[ctx->action];
+    lk = conn->lookups[ctx->dl.action];
 
-    data = ngx_http_itsm_answer_response(r, ctx, &len);
+    data = ngx_http_itsm_deliver_response(r, &ctx->dl, &len);
     if (data == NULL && len) {
         ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->truncated) {
+    if (ctx->dl.truncated) {
         rc = NGX_ABORT;
         ngx_str_set(&why, "the answer is larger than the connector's "
                           "max_response");
@@ -436,13 +441,13 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     if (rc == NGX_OK) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "itsm lookup %V: \"%V\"",
-                       &ngx_http_itsm_action_names[ctx->action],
+                       &ngx_http_itsm_action_names[ctx->dl.action],
                        &ctx->tpl.lookup);
 
         ctx->looking = 0;
 
-        return ngx_http_itsm_step_deliver(r, ctx, ctx->action,
-                                             conn->actions[ctx->action]);
+        return ngx_http_itsm_step_deliver(r, ctx, ctx->dl.action,
+                                             conn->actions[ctx->dl.action]);
     }
 
     /* a warning: the ticket was moved by hand, or the wanted names do not
@@ -452,7 +457,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "itsm: connector \"%V\" skips %V of ticket \"%V\": "
                       "%V", &conn->name,
-                      &ngx_http_itsm_action_names[ctx->action],
+                      &ngx_http_itsm_action_names[ctx->dl.action],
                       &ctx->tpl.ticket_id, &why);
         return NGX_DECLINED;
     }
@@ -460,10 +465,10 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "itsm: connector \"%V\" %V: the lookup of ticket \"%V\" "
                   "failed: %V", &conn->name,
-                  &ngx_http_itsm_action_names[ctx->action],
+                  &ngx_http_itsm_action_names[ctx->dl.action],
                   &ctx->tpl.ticket_id, &why);
 
-    ngx_http_itsm_status_count_action(r, ctx->action, 1);
+    ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
     ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->conf->source,
@@ -474,8 +479,8 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
                                      "connector \"%V\" could not %V ticket "
                                      "\"%V\": the ITSM answered %ui to the "
                                      "lookup, but %V", &conn->name,
-                                     &ngx_http_itsm_action_names[ctx->action],
-                                     &ctx->tpl.ticket_id, ctx->status, &why);
+                                     &ngx_http_itsm_action_names[ctx->dl.action],
+                                     &ctx->tpl.ticket_id, ctx->dl.status, &why);
 }
 
 
@@ -563,7 +568,7 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->finding = 0;
     ctx->found = 1;
 
-    if (ctx->status == NGX_HTTP_NOT_FOUND) {
+    if (ctx->dl.status == NGX_HTTP_NOT_FOUND) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "itsm: connector \"%V\": no ticket of key \"%V\" in "
                       "the ITSM (404); it is created", &conn->name, &ctx->key);
@@ -571,11 +576,11 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return ngx_http_itsm_step_send(r, ctx);
     }
 
-    if (ctx->status < NGX_HTTP_OK
-        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    if (ctx->dl.status < NGX_HTTP_OK
+        || ctx->dl.status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
         /* the doubt stays: the next attempt asks again */
-        ngx_http_itsm_status_count_action(r, ctx->action, 1);
+        ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
         return ngx_http_itsm_step_failed(r, ctx);
     }
 

@@ -150,7 +150,7 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
     case NGX_HTTP_ITSM_VAR_ACTION:
         if (ctx->alert) {
-            value = ngx_http_itsm_action_names[ctx->action];
+            value = ngx_http_itsm_action_names[ctx->dl.action];
         }
         break;
 
@@ -177,10 +177,10 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         if (r != r->main) {
             value = r->method_name;
 
-        } else if (ctx->alert && ctx->connector && ctx->status
-                   && ctx->connector->actions[ctx->action])
+        } else if (ctx->alert && ctx->connector && ctx->dl.status
+                   && ctx->connector->actions[ctx->dl.action])
         {
-            value = ctx->connector->actions[ctx->action]->method_name;
+            value = ctx->connector->actions[ctx->dl.action]->method_name;
         }
 
         break;
@@ -214,7 +214,7 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_ITSM_VAR_ITSM_STATUS:
-        if (ctx->status == 0) {
+        if (ctx->dl.status == 0) {
             break;
         }
 
@@ -224,7 +224,7 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         }
 
         value.data = p;
-        value.len = ngx_sprintf(p, "%ui", ctx->status) - p;
+        value.len = ngx_sprintf(p, "%ui", ctx->dl.status) - p;
         break;
 
     default:
