@@ -181,7 +181,7 @@ ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ctx->outcome = ngx_http_itsm_outcome_names[res->outcome];
     ctx->tpl.ticket_id = res->ticket_id;
 
-    ngx_http_itsm_status_count(r, ctx->conf->source, res->outcome);
+    ngx_http_itsm_status_count(r, ctx->source, res->outcome);
 
     /*
      * What was pending for the key is superseded by a change sent, by a
@@ -275,7 +275,7 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
                   status, &esc);
 
     ngx_str_set(&ctx->outcome, "failed");
-    ngx_http_itsm_status_count(r, ctx->conf->source,
+    ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
 
     body = json_pack("{s:s, s:s%, s:s%, s:i, s:o*}",
@@ -311,7 +311,7 @@ ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why)
 {
     ngx_str_set(&ctx->outcome, "failed");
-    ngx_http_itsm_status_count(r, ctx->conf->source,
+    ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
 
     if (ngx_http_itsm_reply_retry_after(r, ctx->conf->retry_after) != NGX_OK)

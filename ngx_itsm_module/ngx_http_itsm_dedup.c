@@ -47,7 +47,9 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_str_null(&ctx->dedup);
     per_alert = 0;
 
-    if (imcf->zone == NULL || ctx->conf->dedup_off) {
+    /* a replay is not a delivery of its own: what it stands for was */
+
+    if (imcf->zone == NULL || ctx->conf->dedup_off || ctx->replay) {
         return NGX_DECLINED;
     }
 
@@ -115,7 +117,7 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (ctx->body_hash && ans.body && ans.body != ctx->body_hash) {
         ngx_str_set(&ctx->outcome, "refused");
-        ngx_http_itsm_status_count(r, ctx->conf->source,
+        ngx_http_itsm_status_count(r, ctx->source,
                                    NGX_HTTP_ITSM_OUTCOME_REFUSED);
 
         return ngx_http_itsm_reply_error(r, 422,
@@ -154,7 +156,7 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     ctx->outcome = ngx_http_itsm_outcome_names[NGX_HTTP_ITSM_OUTCOME_DUPLICATE];
-    ngx_http_itsm_status_count(r, ctx->conf->source,
+    ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_DUPLICATE);
 
     return NGX_OK;
@@ -200,7 +202,7 @@ ngx_http_itsm_dedup_source_id(ngx_http_request_t *r,
     alert = ctx->alert;
     f = alert->fields;
 
-    switch (ctx->conf->source) {
+    switch (ctx->source) {
 
     case NGX_HTTP_ITSM_SOURCE_ALERTMANAGER:
     case NGX_HTTP_ITSM_SOURCE_GRAFANA:
@@ -222,7 +224,7 @@ ngx_http_itsm_dedup_source_id(ngx_http_request_t *r,
     p = ngx_sprintf(id->data, "%V:%V", &f[NGX_HTTP_ITSM_FIELD_KEY],
                     &f[NGX_HTTP_ITSM_FIELD_STATUS]);
 
-    if (ctx->conf->source != NGX_HTTP_ITSM_SOURCE_AZURE) {
+    if (ctx->source != NGX_HTTP_ITSM_SOURCE_AZURE) {
         p = ngx_sprintf(p, ":%V", &f[NGX_HTTP_ITSM_FIELD_STARTS_AT]);
     }
 

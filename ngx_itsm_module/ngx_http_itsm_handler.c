@@ -273,9 +273,10 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          "the payload holds no alert");
     }
 
-    ctx->index = 0;
-
-    return ngx_http_itsm_pipeline_run(r, ctx);
+    return ngx_http_itsm_pipeline_start(r, ctx,
+                                        ctx->conf->route ? NULL
+                                                         : ctx->conf->connectors,
+                                        ctx->conf->source);
 }
 
 

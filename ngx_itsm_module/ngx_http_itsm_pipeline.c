@@ -85,6 +85,31 @@ ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
 
 
 /*
+ * The one entry point: the content handler (alerts of an endpoint, its
+ * connectors or its route) and the replay location (a held alert, for the
+ * one connector it waits for) both hand their alerts in here.
+ */
+
+ngx_int_t
+ngx_http_itsm_pipeline_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_array_t *connectors, ngx_uint_t source)
+{
+    ctx->connectors = connectors;
+    ctx->source = source;
+    ctx->index = 0;
+    ctx->target = 0;
+    ctx->routed = 0;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: %ui alert(s) from %V, %s%s",
+                   ctx->alerts.nelts, &ngx_http_itsm_source_names[source],
+                   connectors ? "fixed connectors" : "routed",
+                   ctx->replay ? ", a replay" : "");
+
+    return ngx_http_itsm_pipeline_run(r, ctx);
+}
+
+/*
  * Handles the alerts from ctx->index on, each for each of its connectors
  * (ctx->target).  NGX_DONE: a delivery or a wait is in flight and will
  * call back; otherwise the answer was sent (or an error status is returned
@@ -165,8 +190,8 @@ ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->target = 0;
     ctx->routed = 1;
 
-    if (ctx->conf->route == NULL) {
-        ctx->targets = *ctx->conf->connectors;
+    if (ctx->connectors) {
+        ctx->targets = *ctx->connectors;
         return NGX_OK;
     }
 
@@ -242,7 +267,7 @@ ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     res->outcome = NGX_HTTP_ITSM_OUTCOME_IGNORED;
     res->reason = "the alert is routed to no connector";
 
-    ngx_http_itsm_status_count(r, ctx->conf->source,
+    ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_IGNORED);
 
     return NGX_OK;
@@ -734,7 +759,7 @@ ngx_http_itsm_pipeline_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     unavailable = (rec->last_result == NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
 
     ngx_str_set(&ctx->outcome, "failed");
-    ngx_http_itsm_status_count(r, ctx->conf->source,
+    ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
 
     body = json_pack("{s:s, s:s%, s:i, s:s}",

@@ -37,6 +37,8 @@ typedef struct {
     ngx_http_request_t          *request;
     ngx_http_itsm_loc_conf_t    *conf;
     ngx_http_itsm_store_t       *store;
+    ngx_array_t                 *connectors;   /* NULL: routed (itsm_pass $) */
+    ngx_uint_t                   source;       /* ngx_http_itsm_source_e */
     json_t                      *payload;
     ngx_array_t                  alerts;       /* ngx_http_itsm_alert_t * */
     ngx_array_t                  results;      /* ngx_http_itsm_result_t */
@@ -95,6 +97,8 @@ ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
 /* ngx_http_itsm_pipeline.c */
 ngx_http_itsm_ctx_t *ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf);
+ngx_int_t ngx_http_itsm_pipeline_start(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_array_t *connectors, ngx_uint_t source);
 ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,

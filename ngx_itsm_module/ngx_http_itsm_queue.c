@@ -755,8 +755,9 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
     ngx_http_itsm_source_e      source;
     ngx_http_itsm_ctx_t        *ctx;
     ngx_http_itsm_alert_t      *alert, **a;
+    ngx_array_t                *connectors;
     ngx_http_itsm_loc_conf_t   *conf;
-    ngx_http_itsm_connector_t  *conn;
+    ngx_http_itsm_connector_t  *conn, **cp;
     ngx_http_itsm_main_conf_t  *imcf;
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
@@ -817,34 +818,30 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* the endpoint's settings are not known here: the replay location's,
-     * with the alert's connector and source */
+    /* the held alert goes to the one connector it waits for, as the alert
+     * of its own source; the replay location's settings (Retry-After)
+     * stand for the endpoint's */
 
-    conf = ngx_palloc(r->pool, sizeof(ngx_http_itsm_loc_conf_t));
-    if (conf == NULL) {
+    conf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
+
+    connectors = ngx_array_create(r->pool, 1,
+                                  sizeof(ngx_http_itsm_connector_t *));
+    if (connectors == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    *conf = *(ngx_http_itsm_loc_conf_t *)
-                 ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
-
-    conf->connectors = ngx_array_create(r->pool, 1,
-                                        sizeof(ngx_http_itsm_connector_t *));
-    if (conf->connectors == NULL
-        || (*(ngx_http_itsm_connector_t **) ngx_array_push(conf->connectors)
-            = conn) == NULL)
-    {
+    cp = ngx_array_push(connectors);
+    if (cp == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    conf->route = NULL;
-    conf->dedup_off = 1;
+    *cp = conn;
 
     if (ngx_http_itsm_alert_source(&alert->fields[NGX_HTTP_ITSM_FIELD_SOURCE],
                                    &source)
-        == NGX_OK)
+        != NGX_OK)
     {
-        conf->source = source;
+        source = conf->source;
     }
 
     ctx = ngx_http_itsm_pipeline_ctx(r, conf);
@@ -876,7 +873,7 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
                   "itsm: delivering the pending state of key \"%V\" "
                   "(attempt %ui)", &key, attempts + 1);
 
-    return ngx_http_itsm_pipeline_run(r, ctx);
+    return ngx_http_itsm_pipeline_start(r, ctx, connectors, source);
 }
 
 

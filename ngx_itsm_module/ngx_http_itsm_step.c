@@ -277,7 +277,7 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
             ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 
             ngx_str_set(&ctx->outcome, "failed");
-            ngx_http_itsm_status_count(r, ctx->conf->source,
+            ngx_http_itsm_status_count(r, ctx->source,
                                        NGX_HTTP_ITSM_OUTCOME_FAILED);
 
             return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
@@ -471,7 +471,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
     ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
     ngx_str_set(&ctx->outcome, "failed");
-    ngx_http_itsm_status_count(r, ctx->conf->source,
+    ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
 
     return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
@@ -616,7 +616,7 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 
         ngx_str_set(&ctx->outcome, "failed");
-        ngx_http_itsm_status_count(r, ctx->conf->source,
+        ngx_http_itsm_status_count(r, ctx->source,
                                    NGX_HTTP_ITSM_OUTCOME_FAILED);
 
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
