@@ -28,6 +28,7 @@ ngx_int_t ngx_http_itsm_queue_notes(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+ngx_uint_t ngx_http_itsm_queue_live(json_t *doc);
 char *ngx_http_itsm_queue_retry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf,

@@ -1,0 +1,520 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_source.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_pipeline.h"
+#include "ngx_http_itsm_queue.h"
+
+
+/*
+ * What waits for a key in the store's pending table: an alert held in a
+ * cooldown (its latest state and every distinct note), or queued while
+ * the ITSM was down.  The pipeline holds alerts here, gives a comment the
+ * notes held, and clears what an action it sent carried; the replay
+ * location (ngx_http_itsm_queue.c) reads what is due.
+ */
+
+
+/* notes held for a key: from this many on they go out at once rather than
+ * at the cooldown's end; beyond the most, a note is not kept (logged) */
+#define NGX_HTTP_ITSM_QUEUE_NOTES_FLUSH  50
+#define NGX_HTTP_ITSM_QUEUE_NOTES_MAX    200
+
+
+static ngx_int_t ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend);
+static ngx_int_t ngx_http_itsm_queue_supersede_merge(void *data,
+    ngx_str_t *old, ngx_http_itsm_store_pending_t *pend);
+static u_char *ngx_http_itsm_queue_time(u_char *p, time_t t);
+static json_t *ngx_http_itsm_queue_parse(ngx_http_request_t *r,
+    ngx_str_t *text);
+static ngx_uint_t ngx_http_itsm_queue_member_is(json_t *doc, const char *name,
+    u_char *value, size_t len);
+static void ngx_http_itsm_queue_note_text(ngx_http_itsm_alert_t *alert,
+    ngx_str_t *note);
+static ngx_uint_t ngx_http_itsm_queue_has_note(json_t *notes,
+    ngx_str_t *note);
+
+
+/*
+ * Holds the alert being handled as the key's pending delivery, due at
+ * "due" (the end of a cooldown, or a retry of the queue):
+ *
+ *   {"state": 0|1, "fields": {"key": ..., ...}, "raw": {...},
+ *    "hash": "<the alert's hash>", "live": true, "seq": N,
+ *    "notes": [{"at": 1733480000, "text": "..."}, ...]}
+ *
+ * The latest alert's state wins (an update carries the latest), but what
+ * each distinct alert said is kept as a note (its description, or its
+ * title), so that every note reaches the ticket exactly once, in the
+ * comment sent when the cooldown ends; an identical repeat only counts.
+ * NGX_OK: kept; NGX_DECLINED: nothing to keep (identical to what waits).
+ */
+
+typedef struct {
+    ngx_http_request_t          *request;
+    ngx_http_itsm_ctx_t         *ctx;
+    time_t                       due;
+    ngx_uint_t                   seq;          /* supersede: as read */
+    ngx_uint_t                   notes;        /* supersede: sent */
+} ngx_http_itsm_queue_merge_t;
+
+
+ngx_int_t
+ngx_http_itsm_queue_hold(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    time_t due)
+{
+    ngx_int_t                    rc;
+    ngx_http_itsm_queue_merge_t  m;
+
+    m.request = r;
+    m.ctx = ctx;
+    m.due = due;
+
+    rc = ngx_http_itsm_store_pending_merge(ctx->store, &ctx->connector->name,
+                                           &ctx->key,
+                                           ngx_http_itsm_queue_hold_merge, &m);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm queue: key \"%V\" held until %T: %i",
+                   &ctx->key, due, rc);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend)
+{
+    ngx_http_itsm_queue_merge_t *m = data;
+
+    u_char                  hash[16];
+    json_t                 *doc, *prev, *notes, *fields;
+    ngx_str_t               note;
+    ngx_uint_t              i, seq;
+    ngx_http_request_t     *r;
+    ngx_http_itsm_ctx_t    *ctx;
+    ngx_http_itsm_alert_t  *alert;
+
+    r = m->request;
+    ctx = m->ctx;
+    alert = ctx->alert;
+
+    ngx_sprintf(hash, "%016xL", ngx_http_itsm_alert_hash(alert));
+
+    prev = (old != NULL) ? ngx_http_itsm_queue_parse(r, old) : NULL;
+
+    seq = 0;
+    notes = NULL;
+
+    if (prev != NULL) {
+        if (ngx_http_itsm_queue_live(prev)
+            && ngx_http_itsm_queue_member_is(prev, "hash", hash, 16))
+        {
+            return NGX_DECLINED;
+        }
+
+        seq = (ngx_uint_t) json_integer_value(json_object_get(prev, "seq"));
+        notes = json_object_get(prev, "notes");
+
+        if (m->due < pend->due) {
+            pend->due = m->due;
+        }
+
+    } else {
+        pend->due = m->due;
+        pend->attempts = 0;
+    }
+
+    notes = json_is_array(notes) ? json_deep_copy(notes) : json_array();
+    if (notes == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* notes only for a repeat held in a cooldown (an alert queued because
+     * the ITSM is down is sent whole by the action it waits for), and only
+     * for a connector that can comment: only a comment carries them */
+
+    ngx_http_itsm_queue_note_text(alert, &note);
+
+    if (note.len && ctx->plan.coalesce
+        && ctx->connector->actions[NGX_HTTP_ITSM_ACTION_COMMENT]
+        && !ngx_http_itsm_queue_has_note(notes, &note))
+    {
+        if (json_array_size(notes) >= NGX_HTTP_ITSM_QUEUE_NOTES_MAX) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm: key \"%V\" holds %d notes already; a "
+                          "further one is not kept", &ctx->key,
+                          NGX_HTTP_ITSM_QUEUE_NOTES_MAX);
+
+        } else if (json_array_append_new(notes,
+                       json_pack("{s:I, s:s%}", "at", (json_int_t) ngx_time(),
+                                 "text", note.data, note.len))
+                   != 0)
+        {
+            json_decref(notes);
+            return NGX_ERROR;
+        }
+    }
+
+    /* many notes: they go out now rather than at the cooldown's end */
+
+    if (json_array_size(notes) >= NGX_HTTP_ITSM_QUEUE_NOTES_FLUSH) {
+        pend->due = ngx_min(pend->due, ngx_time());
+    }
+
+    fields = json_object();
+    if (fields == NULL) {
+        json_decref(notes);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+
+        if (alert->fields[i].data == NULL) {
+            continue;
+        }
+
+        if (json_object_set_new(fields,
+                (const char *) ngx_http_itsm_field_names[i].data,
+                json_stringn((const char *) alert->fields[i].data,
+                             alert->fields[i].len))
+            != 0)
+        {
+            json_decref(fields);
+            json_decref(notes);
+            return NGX_ERROR;
+        }
+    }
+
+    doc = json_pack("{s:i, s:o, s:O?, s:s%, s:b, s:I, s:o}",
+                    "state", (int) alert->state, "fields", fields,
+                    "raw", alert->raw, "hash", hash, (size_t) 16,
+                    "live", 1, "seq", (json_int_t) (seq + 1),
+                    "notes", notes);
+    if (doc == NULL) {
+        return NGX_ERROR;
+    }
+
+    pend->text.data = ngx_http_itsm_json_dump(doc, r->pool, &pend->text.len);
+    json_decref(doc);
+
+    return pend->text.data ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * Before a comment is sent, the notes held for the key (in a cooldown)
+ * go into it: the alert the comment's templates see is the alert itself
+ * with, as its description, every note held and its own, each once and
+ * timed.  NGX_OK (ctx->digest set when there were notes), or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    u_char                 *p;
+    size_t                  len;
+    json_t                 *doc, *notes, *n, *text;
+    time_t                  at, due;
+    ngx_str_t               saved, own, t;
+    ngx_uint_t              i, count, add, attempts;
+    ngx_http_itsm_alert_t  *digest;
+
+    ctx->digest = NULL;
+    ctx->held = 0;
+
+    if (ngx_http_itsm_store_pending_get(ctx->store, &ctx->connector->name,
+                                        &ctx->key, r->pool, &due,
+                                        &attempts, &saved)
+        != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    doc = ngx_http_itsm_queue_parse(r, &saved);
+    if (doc == NULL) {
+        return NGX_OK;
+    }
+
+    notes = json_object_get(doc, "notes");
+    count = json_is_array(notes) ? json_array_size(notes) : 0;
+
+    ctx->held = 1;
+    ctx->held_seq = (ngx_uint_t) json_integer_value(json_object_get(doc,
+                                                                    "seq"));
+    ctx->held_notes = count;
+
+    if (count == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_itsm_queue_note_text(ctx->alert, &own);
+
+    add = (own.len && !ngx_http_itsm_queue_has_note(notes, &own)) ? 1 : 0;
+
+    /* one note: the comment says it as it is */
+
+    len = 0;
+
+    for (i = 0; i < count; i++) {
+        text = json_object_get(json_array_get(notes, i), "text");
+        len += sizeof("[1970-01-01T00:00:00Z] \n\n") - 1
+               + json_string_length(text);
+    }
+
+    len += sizeof("[1970-01-01T00:00:00Z] ") - 1 + own.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    t.data = p;
+
+    for (i = 0; i < count; i++) {
+        n = json_array_get(notes, i);
+        text = json_object_get(n, "text");
+        at = (time_t) json_integer_value(json_object_get(n, "at"));
+
+        if (count + add > 1) {
+            p = ngx_http_itsm_queue_time(p, at);
+        }
+
+        p = ngx_cpymem(p, json_string_value(text), json_string_length(text));
+
+        if (i + 1 < count || add) {
+            *p++ = '\n';
+            *p++ = '\n';
+        }
+    }
+
+    if (add) {
+        p = ngx_http_itsm_queue_time(p, ngx_time());
+        p = ngx_cpymem(p, own.data, own.len);
+    }
+
+    t.len = p - t.data;
+
+    digest = ngx_palloc(r->pool, sizeof(ngx_http_itsm_alert_t));
+    if (digest == NULL) {
+        return NGX_ERROR;
+    }
+
+    *digest = *ctx->alert;
+    digest->fields[NGX_HTTP_ITSM_FIELD_DESCRIPTION] = t;
+
+    ctx->digest = digest;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm queue: key \"%V\" comment carries %ui held notes "
+                   "(seq %ui)", &ctx->key, count, ctx->held_seq);
+
+    return NGX_OK;
+}
+
+
+/* "[2026-12-06T12:00:00Z] " */
+
+static u_char *
+ngx_http_itsm_queue_time(u_char *p, time_t t)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    return ngx_sprintf(p, "[%4d-%02d-%02dT%02d:%02d:%02dZ] ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+}
+
+
+/*
+ * An action for the key was sent: what it carried no longer waits.  The
+ * held state is superseded by it (a queued create or reopen must not come
+ * after a resolve); held notes it did not carry stay, to be sent as a
+ * comment of their own; notes held since it read them stay as well.
+ */
+
+ngx_int_t
+ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_queue_merge_t  m;
+
+    m.request = r;
+    m.ctx = ctx;
+    m.seq = ctx->held ? ctx->held_seq : 0;
+    m.notes = ctx->digest ? ctx->held_notes : 0;
+
+    return ngx_http_itsm_store_pending_merge(ctx->store,
+                                      &ctx->connector->name, &ctx->key,
+                                      ngx_http_itsm_queue_supersede_merge, &m);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_supersede_merge(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend)
+{
+    ngx_http_itsm_queue_merge_t *m = data;
+
+    json_t              *doc, *notes, *rest;
+    size_t               i, count;
+    ngx_uint_t           seq, live;
+    ngx_http_request_t  *r;
+
+    r = m->request;
+
+    if (old == NULL) {
+        return NGX_DECLINED;
+    }
+
+    doc = ngx_http_itsm_queue_parse(r, old);
+    if (doc == NULL) {
+        return NGX_DONE;
+    }
+
+    seq = (ngx_uint_t) json_integer_value(json_object_get(doc, "seq"));
+    notes = json_object_get(doc, "notes");
+    count = json_is_array(notes) ? json_array_size(notes) : 0;
+
+    if (m->ctx->notes_only && m->ctx->plan.nsteps == 0) {
+        /* held notes whose ticket is gone: nothing will take them */
+        return NGX_DONE;
+    }
+
+    if (m->ctx->held && seq == m->seq) {
+        /* nothing came since the action read the entry: done with */
+        return NGX_DONE;
+    }
+
+    /*
+     * Held since the action read the entry: newer than the action, it
+     * stays as it is, but for the notes the action carried.  Not read by
+     * the action (not a comment): its state is superseded, its notes wait.
+     */
+
+    live = m->ctx->held ? ngx_http_itsm_queue_live(doc) : 0;
+
+    if (count <= m->notes && !live) {
+        return NGX_DONE;
+    }
+
+    rest = json_array();
+    if (rest == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = m->notes; i < count; i++) {
+        if (json_array_append(rest, json_array_get(notes, i)) != 0) {
+            json_decref(rest);
+            return NGX_ERROR;
+        }
+    }
+
+    if (json_object_set_new(doc, "notes", rest) != 0
+        || json_object_set_new(doc, "seq", json_integer(seq + 1)) != 0
+        || json_object_set_new(doc, "live", json_boolean(live)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    pend->text.data = ngx_http_itsm_json_dump(doc, r->pool, &pend->text.len);
+
+    return pend->text.data ? NGX_OK : NGX_ERROR;
+}
+
+
+/* the entry's JSON, freed with the request; NULL: unreadable */
+
+static json_t *
+ngx_http_itsm_queue_parse(ngx_http_request_t *r, ngx_str_t *text)
+{
+    json_t        *doc;
+    json_error_t   err;
+
+    doc = json_loadb((const char *) text->data, text->len, 0, &err);
+
+    if (doc == NULL || !json_is_object(doc)) {
+        json_decref(doc);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm: a pending delivery is unreadable: %s",
+                      doc ? "not an object" : err.text);
+        return NULL;
+    }
+
+    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
+        json_decref(doc);
+        return NULL;
+    }
+
+    return doc;
+}
+
+
+/* entries of earlier releases have no "live": they hold a state */
+
+ngx_uint_t
+ngx_http_itsm_queue_live(json_t *doc)
+{
+    json_t  *live;
+
+    live = json_object_get(doc, "live");
+
+    return live == NULL || json_is_true(live);
+}
+
+
+static ngx_uint_t
+ngx_http_itsm_queue_member_is(json_t *doc, const char *name, u_char *value,
+    size_t len)
+{
+    json_t  *v;
+
+    v = json_object_get(doc, name);
+
+    return json_is_string(v) && json_string_length(v) == len
+           && ngx_strncmp(json_string_value(v), value, len) == 0;
+}
+
+
+/* what an alert says as a note: its description, or its title */
+
+static void
+ngx_http_itsm_queue_note_text(ngx_http_itsm_alert_t *alert, ngx_str_t *note)
+{
+    *note = alert->fields[NGX_HTTP_ITSM_FIELD_DESCRIPTION];
+
+    if (note->len == 0) {
+        *note = alert->fields[NGX_HTTP_ITSM_FIELD_TITLE];
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_itsm_queue_has_note(json_t *notes, ngx_str_t *note)
+{
+    size_t   i;
+    json_t  *text;
+
+    for (i = 0; i < json_array_size(notes); i++) {
+        text = json_object_get(json_array_get(notes, i), "text");
+
+        if (json_is_string(text) && json_string_length(text) == note->len
+            && ngx_strncmp(json_string_value(text), note->data, note->len)
+               == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
