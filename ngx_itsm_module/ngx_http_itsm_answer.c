@@ -196,7 +196,7 @@ ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         && (ctx->replay || ctx->plan.nsteps
             || ctx->alert->state == NGX_HTTP_ITSM_RESOLVED))
     {
-        (void) ngx_http_itsm_queue_supersede(r, ctx);
+        (void) ngx_http_itsm_held_supersede(r, ctx);
     }
 
     if (ctx->dedup.len) {

@@ -23,22 +23,22 @@
 
 /* notes held for a key: from this many on they go out at once rather than
  * at the cooldown's end; beyond the most, a note is not kept (logged) */
-#define NGX_HTTP_ITSM_QUEUE_NOTES_FLUSH  50
-#define NGX_HTTP_ITSM_QUEUE_NOTES_MAX    200
+#define NGX_HTTP_ITSM_HELD_NOTES_FLUSH  50
+#define NGX_HTTP_ITSM_HELD_NOTES_MAX    200
 
 
-static ngx_int_t ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
+static ngx_int_t ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
     ngx_http_itsm_store_pending_t *pend);
-static ngx_int_t ngx_http_itsm_queue_supersede_merge(void *data,
+static ngx_int_t ngx_http_itsm_held_supersede_merge(void *data,
     ngx_str_t *old, ngx_http_itsm_store_pending_t *pend);
-static u_char *ngx_http_itsm_queue_time(u_char *p, time_t t);
-static json_t *ngx_http_itsm_queue_parse(ngx_http_request_t *r,
+static u_char *ngx_http_itsm_held_time(u_char *p, time_t t);
+static json_t *ngx_http_itsm_held_parse(ngx_http_request_t *r,
     ngx_str_t *text);
-static ngx_uint_t ngx_http_itsm_queue_member_is(json_t *doc, const char *name,
+static ngx_uint_t ngx_http_itsm_held_member_is(json_t *doc, const char *name,
     u_char *value, size_t len);
-static void ngx_http_itsm_queue_note_text(ngx_http_itsm_alert_t *alert,
+static void ngx_http_itsm_held_note_text(ngx_http_itsm_alert_t *alert,
     ngx_str_t *note);
-static ngx_uint_t ngx_http_itsm_queue_has_note(json_t *notes,
+static ngx_uint_t ngx_http_itsm_held_has_note(json_t *notes,
     ngx_str_t *note);
 
 
@@ -63,15 +63,15 @@ typedef struct {
     time_t                       due;
     ngx_uint_t                   seq;          /* supersede: as read */
     ngx_uint_t                   notes;        /* supersede: sent */
-} ngx_http_itsm_queue_merge_t;
+} ngx_http_itsm_held_merge_t;
 
 
 ngx_int_t
-ngx_http_itsm_queue_hold(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_held_hold(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     time_t due)
 {
     ngx_int_t                    rc;
-    ngx_http_itsm_queue_merge_t  m;
+    ngx_http_itsm_held_merge_t  m;
 
     m.request = r;
     m.ctx = ctx;
@@ -79,7 +79,7 @@ ngx_http_itsm_queue_hold(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     rc = ngx_http_itsm_store_pending_merge(ctx->store, &ctx->connector->name,
                                            &ctx->key,
-                                           ngx_http_itsm_queue_hold_merge, &m);
+                                           ngx_http_itsm_held_hold_merge, &m);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm queue: key \"%V\" held until %T: %i",
@@ -90,10 +90,10 @@ ngx_http_itsm_queue_hold(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
 
 static ngx_int_t
-ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
+ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
     ngx_http_itsm_store_pending_t *pend)
 {
-    ngx_http_itsm_queue_merge_t *m = data;
+    ngx_http_itsm_held_merge_t *m = data;
 
     u_char                  hash[16];
     json_t                 *doc, *prev, *notes, *fields;
@@ -109,14 +109,14 @@ ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
 
     ngx_sprintf(hash, "%016xL", ngx_http_itsm_alert_hash(alert));
 
-    prev = (old != NULL) ? ngx_http_itsm_queue_parse(r, old) : NULL;
+    prev = (old != NULL) ? ngx_http_itsm_held_parse(r, old) : NULL;
 
     seq = 0;
     notes = NULL;
 
     if (prev != NULL) {
-        if (ngx_http_itsm_queue_live(prev)
-            && ngx_http_itsm_queue_member_is(prev, "hash", hash, 16))
+        if (ngx_http_itsm_held_live(prev)
+            && ngx_http_itsm_held_member_is(prev, "hash", hash, 16))
         {
             return NGX_DECLINED;
         }
@@ -142,17 +142,17 @@ ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
      * the ITSM is down is sent whole by the action it waits for), and only
      * for a connector that can comment: only a comment carries them */
 
-    ngx_http_itsm_queue_note_text(alert, &note);
+    ngx_http_itsm_held_note_text(alert, &note);
 
     if (note.len && ctx->plan.coalesce
         && ctx->connector->actions[NGX_HTTP_ITSM_ACTION_COMMENT]
-        && !ngx_http_itsm_queue_has_note(notes, &note))
+        && !ngx_http_itsm_held_has_note(notes, &note))
     {
-        if (json_array_size(notes) >= NGX_HTTP_ITSM_QUEUE_NOTES_MAX) {
+        if (json_array_size(notes) >= NGX_HTTP_ITSM_HELD_NOTES_MAX) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "itsm: key \"%V\" holds %d notes already; a "
                           "further one is not kept", &ctx->key,
-                          NGX_HTTP_ITSM_QUEUE_NOTES_MAX);
+                          NGX_HTTP_ITSM_HELD_NOTES_MAX);
 
         } else if (json_array_append_new(notes,
                        json_pack("{s:I, s:s%}", "at", (json_int_t) ngx_time(),
@@ -166,7 +166,7 @@ ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
 
     /* many notes: they go out now rather than at the cooldown's end */
 
-    if (json_array_size(notes) >= NGX_HTTP_ITSM_QUEUE_NOTES_FLUSH) {
+    if (json_array_size(notes) >= NGX_HTTP_ITSM_HELD_NOTES_FLUSH) {
         pend->due = ngx_min(pend->due, ngx_time());
     }
 
@@ -218,7 +218,7 @@ ngx_http_itsm_queue_hold_merge(void *data, ngx_str_t *old,
  */
 
 ngx_int_t
-ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     u_char                 *p;
     size_t                  len;
@@ -239,7 +239,7 @@ ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    doc = ngx_http_itsm_queue_parse(r, &saved);
+    doc = ngx_http_itsm_held_parse(r, &saved);
     if (doc == NULL) {
         return NGX_OK;
     }
@@ -256,9 +256,9 @@ ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    ngx_http_itsm_queue_note_text(ctx->alert, &own);
+    ngx_http_itsm_held_note_text(ctx->alert, &own);
 
-    add = (own.len && !ngx_http_itsm_queue_has_note(notes, &own)) ? 1 : 0;
+    add = (own.len && !ngx_http_itsm_held_has_note(notes, &own)) ? 1 : 0;
 
     /* one note: the comment says it as it is */
 
@@ -285,7 +285,7 @@ ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         at = (time_t) json_integer_value(json_object_get(n, "at"));
 
         if (count + add > 1) {
-            p = ngx_http_itsm_queue_time(p, at);
+            p = ngx_http_itsm_held_time(p, at);
         }
 
         p = ngx_cpymem(p, json_string_value(text), json_string_length(text));
@@ -297,7 +297,7 @@ ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     if (add) {
-        p = ngx_http_itsm_queue_time(p, ngx_time());
+        p = ngx_http_itsm_held_time(p, ngx_time());
         p = ngx_cpymem(p, own.data, own.len);
     }
 
@@ -324,7 +324,7 @@ ngx_http_itsm_queue_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 /* "[2026-12-06T12:00:00Z] " */
 
 static u_char *
-ngx_http_itsm_queue_time(u_char *p, time_t t)
+ngx_http_itsm_held_time(u_char *p, time_t t)
 {
     ngx_tm_t  tm;
 
@@ -344,10 +344,10 @@ ngx_http_itsm_queue_time(u_char *p, time_t t)
  */
 
 ngx_int_t
-ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
+ngx_http_itsm_held_supersede(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
-    ngx_http_itsm_queue_merge_t  m;
+    ngx_http_itsm_held_merge_t  m;
 
     m.request = r;
     m.ctx = ctx;
@@ -356,15 +356,15 @@ ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
 
     return ngx_http_itsm_store_pending_merge(ctx->store,
                                       &ctx->connector->name, &ctx->key,
-                                      ngx_http_itsm_queue_supersede_merge, &m);
+                                      ngx_http_itsm_held_supersede_merge, &m);
 }
 
 
 static ngx_int_t
-ngx_http_itsm_queue_supersede_merge(void *data, ngx_str_t *old,
+ngx_http_itsm_held_supersede_merge(void *data, ngx_str_t *old,
     ngx_http_itsm_store_pending_t *pend)
 {
-    ngx_http_itsm_queue_merge_t *m = data;
+    ngx_http_itsm_held_merge_t *m = data;
 
     json_t              *doc, *notes, *rest;
     size_t               i, count;
@@ -377,7 +377,7 @@ ngx_http_itsm_queue_supersede_merge(void *data, ngx_str_t *old,
         return NGX_DECLINED;
     }
 
-    doc = ngx_http_itsm_queue_parse(r, old);
+    doc = ngx_http_itsm_held_parse(r, old);
     if (doc == NULL) {
         return NGX_DONE;
     }
@@ -402,7 +402,7 @@ ngx_http_itsm_queue_supersede_merge(void *data, ngx_str_t *old,
      * the action (not a comment): its state is superseded, its notes wait.
      */
 
-    live = m->ctx->held ? ngx_http_itsm_queue_live(doc) : 0;
+    live = m->ctx->held ? ngx_http_itsm_held_live(doc) : 0;
 
     if (count <= m->notes && !live) {
         return NGX_DONE;
@@ -436,7 +436,7 @@ ngx_http_itsm_queue_supersede_merge(void *data, ngx_str_t *old,
 /* the entry's JSON, freed with the request; NULL: unreadable */
 
 static json_t *
-ngx_http_itsm_queue_parse(ngx_http_request_t *r, ngx_str_t *text)
+ngx_http_itsm_held_parse(ngx_http_request_t *r, ngx_str_t *text)
 {
     json_t        *doc;
     json_error_t   err;
@@ -463,7 +463,7 @@ ngx_http_itsm_queue_parse(ngx_http_request_t *r, ngx_str_t *text)
 /* entries of earlier releases have no "live": they hold a state */
 
 ngx_uint_t
-ngx_http_itsm_queue_live(json_t *doc)
+ngx_http_itsm_held_live(json_t *doc)
 {
     json_t  *live;
 
@@ -474,7 +474,7 @@ ngx_http_itsm_queue_live(json_t *doc)
 
 
 static ngx_uint_t
-ngx_http_itsm_queue_member_is(json_t *doc, const char *name, u_char *value,
+ngx_http_itsm_held_member_is(json_t *doc, const char *name, u_char *value,
     size_t len)
 {
     json_t  *v;
@@ -489,7 +489,7 @@ ngx_http_itsm_queue_member_is(json_t *doc, const char *name, u_char *value,
 /* what an alert says as a note: its description, or its title */
 
 static void
-ngx_http_itsm_queue_note_text(ngx_http_itsm_alert_t *alert, ngx_str_t *note)
+ngx_http_itsm_held_note_text(ngx_http_itsm_alert_t *alert, ngx_str_t *note)
 {
     *note = alert->fields[NGX_HTTP_ITSM_FIELD_DESCRIPTION];
 
@@ -500,7 +500,7 @@ ngx_http_itsm_queue_note_text(ngx_http_itsm_alert_t *alert, ngx_str_t *note)
 
 
 static ngx_uint_t
-ngx_http_itsm_queue_has_note(json_t *notes, ngx_str_t *note)
+ngx_http_itsm_held_has_note(json_t *notes, ngx_str_t *note)
 {
     size_t   i;
     json_t  *text;

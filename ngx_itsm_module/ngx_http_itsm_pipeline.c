@@ -423,7 +423,7 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
          * cooldown, whose alert is held to be sent when the cooldown ends */
 
         if (ctx->plan.coalesce) {
-            rc = ngx_http_itsm_queue_hold(r, ctx, ctx->plan.due);
+            rc = ngx_http_itsm_held_hold(r, ctx, ctx->plan.due);
 
             if (rc == NGX_ERROR) {
                 return ngx_http_itsm_answer_store_failed(r, ctx, "keep");

@@ -429,7 +429,7 @@ ngx_http_itsm_queue_alert(ngx_http_request_t *r, ngx_str_t *text,
     v = json_object_get(doc, "raw");
     alert->raw = v ? v : doc;
 
-    *live = ngx_http_itsm_queue_live(doc);
+    *live = ngx_http_itsm_held_live(doc);
 
     return alert;
 }

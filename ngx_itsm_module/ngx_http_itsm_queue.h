@@ -11,8 +11,9 @@
 #include "ngx_http_itsm_pipeline.h"
 
 
-/* Work that outlives a request: held and queued deliveries and the replay
- * location (ngx_http_itsm_queue.c), the kick that makes the replays
+/* Work that outlives a request: what is held or queued for a key
+ * (ngx_http_itsm_held.c), the replay location that delivers it and the
+ * requeue (ngx_http_itsm_queue.c), the kick that asks for the replays
  * (ngx_http_itsm_kick.c) */
 
 
@@ -22,17 +23,19 @@ ngx_str_t *ngx_http_itsm_queue_token_value(void);
 char *ngx_http_itsm_queue_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_itsm_queue_replay_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_itsm_queue_hold(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, time_t due);
-ngx_int_t ngx_http_itsm_queue_notes(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx);
-ngx_int_t ngx_http_itsm_queue_supersede(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx);
-ngx_uint_t ngx_http_itsm_queue_live(json_t *doc);
 char *ngx_http_itsm_queue_retry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+
+/* ngx_http_itsm_held.c */
+ngx_int_t ngx_http_itsm_held_hold(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, time_t due);
+ngx_int_t ngx_http_itsm_held_notes(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_held_supersede(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+ngx_uint_t ngx_http_itsm_held_live(json_t *doc);
 
 /* ngx_http_itsm_kick.c */
 ngx_int_t ngx_http_itsm_kick_init(ngx_cycle_t *cycle,

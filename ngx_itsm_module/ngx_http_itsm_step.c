@@ -59,7 +59,7 @@ ngx_http_itsm_step_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (ctx->store && ngx_http_itsm_pipeline_plan_has(&ctx->plan,
                                               NGX_HTTP_ITSM_ACTION_COMMENT)
-        && ngx_http_itsm_queue_notes(r, ctx) != NGX_OK)
+        && ngx_http_itsm_held_notes(r, ctx) != NGX_OK)
     {
         ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -333,7 +333,7 @@ ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     /* kept before the claim ends: a request that joined it and is told
      * "queued" finds the alert in the queue */
 
-    if (ngx_http_itsm_queue_hold(r, ctx, due) == NGX_ERROR) {
+    if (ngx_http_itsm_held_hold(r, ctx, due) == NGX_ERROR) {
         ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
         return ngx_http_itsm_answer_itsm_failed(r, ctx);
     }
