@@ -448,5 +448,9 @@ ngx_http_itsm_answer_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         status = NGX_HTTP_ACCEPTED;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm answer: %ui, %ui result(s), %ui replayed",
+                   status, ctx->results.nelts, replayed);
+
     return ngx_http_itsm_reply_raw(r, status, body, p - body);
 }

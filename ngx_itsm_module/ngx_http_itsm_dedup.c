@@ -112,6 +112,8 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     if (ngx_http_itsm_zone_answer_get(imcf->zone, &ctx->dedup, &ans)
         != NGX_OK)
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm dedup: delivery \"%V\" is new", &id);
         return NGX_DECLINED;
     }
 

@@ -56,6 +56,11 @@ ngx_http_itsm_handler(ngx_http_request_t *r)
         return ngx_http_itsm_handler_refused(r, rc);
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm handler: %V alert endpoint, body of %O bytes",
+                   &ngx_http_itsm_source_names[ilcf->source],
+                   r->headers_in.content_length_n);
+
     ctx = ngx_http_itsm_pipeline_ctx(r, ilcf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -272,6 +277,10 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          "no_alerts",
                                          "the payload holds no alert");
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm handler: %uz bytes parsed into %ui alert(s)",
+                   text.len, ctx->alerts.nelts);
 
     return ngx_http_itsm_pipeline_start(r, ctx,
                                         ctx->conf->route ? NULL

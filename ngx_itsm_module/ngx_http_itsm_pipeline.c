@@ -206,6 +206,10 @@ ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: alert \"%V\" routed to \"%V\"",
+                   &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY], &value);
+
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
     p = value.data;
@@ -371,6 +375,10 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ctx->tpl.key = ctx->key;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: alert %ui, connector \"%V\", key \"%V\"",
+                   ctx->index, &conn->name, &ctx->key);
+
     ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
 
     rc = ngx_http_itsm_dedup_check(r, ctx);
@@ -390,6 +398,12 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     if (rc == NGX_ERROR) {
         return ngx_http_itsm_answer_store_failed(r, ctx, "read");
     }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: key \"%V\" %s, state:%ui ticket:\"%V\" "
+                   "claimed:%ui", &ctx->key,
+                   rc == NGX_OK ? "known" : "new", ctx->record.state,
+                   &ctx->record.ticket, (ngx_uint_t) ctx->record.pending);
 
     if (ctx->counted != ctx->seq + 1) {
         ctx->counted = ctx->seq + 1;
@@ -534,6 +548,10 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     ctx->claimed = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: key \"%V\" claimed, token:%uL doubt:%T",
+                   &ctx->key, ctx->record.token, ctx->record.doubt);
     ctx->doubt = ctx->record.doubt ? 1 : 0;
     ctx->create_sent = 0;
     ctx->unknown = 0;
@@ -674,6 +692,10 @@ ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
     if (ctx->unknown && rec->doubt == 0) {
         rec->doubt = ngx_time();
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "itsm pipeline: key \"%V\" released, result:%ui doubt:%T",
+                   &ctx->key, (ngx_uint_t) result, rec->doubt);
 
     rc = ngx_http_itsm_store_release(ctx->store, &ctx->connector->name,
                                      &ctx->key, rec);
@@ -840,6 +862,10 @@ ngx_http_itsm_pipeline_renew(ngx_event_t *ev)
 
     rc = ngx_http_itsm_store_renew(ctx->store, &ctx->connector->name,
                                    &ctx->key, ctx->record.token);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "itsm pipeline: key \"%V\" claim renewed: %i",
+                   &ctx->key, rc);
 
     if (rc == NGX_OK) {
         ngx_http_itsm_pipeline_renew_arm(ctx);

@@ -204,6 +204,13 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
     ngx_int_t  rc;
     ngx_str_t  id, why;
 
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm step %ui of %ui: %V%s answered %ui",
+                   ctx->step + 1, ctx->plan.nsteps,
+                   &ngx_http_itsm_action_names[ctx->dl.action],
+                   ctx->finding ? " (find)" : ctx->looking ? " (lookup)" : "",
+                   ctx->dl.status);
+
     if (ctx->finding) {
         return ngx_http_itsm_step_found(r, ctx);
     }
@@ -497,6 +504,11 @@ ngx_http_itsm_step_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     ngx_http_itsm_lifecycle_apply(&ctx->plan, &ctx->record, ticket,
                                   ctx->tpl.occurrences);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm step: plan done, key \"%V\" now state:%ui "
+                   "ticket:\"%V\"", &ctx->key, ctx->record.state,
+                   &ctx->record.ticket);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "itsm: connector \"%V\" %V ticket \"%V\" for alert \"%V\"",
