@@ -454,3 +454,15 @@ ngx_http_itsm_answer_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     return ngx_http_itsm_reply_raw(r, status, body, p - body);
 }
+
+
+/* 408 and 429 are the ITSM asking for time, not refusing */
+
+ngx_uint_t
+ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx)
+{
+    return (ctx->dl.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
+            || ctx->dl.status == NGX_HTTP_REQUEST_TIME_OUT
+            || ctx->dl.status == NGX_HTTP_TOO_MANY_REQUESTS
+            || ctx->dl.status < NGX_HTTP_OK);
+}

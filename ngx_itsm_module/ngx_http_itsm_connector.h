@@ -45,13 +45,15 @@ char *ngx_http_itsm_lifecycle_check(ngx_conf_t *cf,
 void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
     ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state, ngx_uint_t due,
     ngx_http_itsm_plan_t *plan);
-void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
-    ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
 ngx_int_t ngx_http_itsm_lifecycle_gone(ngx_http_itsm_connector_t *conn,
     ngx_http_itsm_action_e action, ngx_uint_t status,
     ngx_http_itsm_record_t *rec);
 void ngx_http_itsm_lifecycle_forget(ngx_http_itsm_record_t *rec,
     ngx_http_itsm_state_e state, ngx_http_itsm_plan_t *plan);
+void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
+ngx_uint_t ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_action_e action);
 
 /* ngx_http_itsm_layout.c */
 ngx_int_t ngx_http_itsm_layout_check(ngx_conf_t *cf,

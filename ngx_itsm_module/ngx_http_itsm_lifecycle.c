@@ -553,3 +553,21 @@ ngx_http_itsm_lifecycle_param(ngx_conf_t *cf, ngx_str_t *value,
 
     return NGX_CONF_OK;
 }
+
+
+/* the plan has a step of "action" */
+
+ngx_uint_t
+ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
+    ngx_http_itsm_action_e action)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < plan->nsteps; i++) {
+        if (plan->steps[i] == action) {
+            return 1;
+        }
+    }
+
+    return 0;
+}

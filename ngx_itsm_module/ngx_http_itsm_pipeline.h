@@ -91,8 +91,6 @@ typedef struct {
 
 /* ngx_http_itsm_handler.c */
 ngx_int_t ngx_http_itsm_handler(ngx_http_request_t *r);
-ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
-    const char *name);
 
 /* ngx_http_itsm_pipeline.c */
 ngx_http_itsm_ctx_t *ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
@@ -103,11 +101,7 @@ ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-void ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
-    ngx_http_itsm_flight_e result);
-void ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx);
-ngx_uint_t ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
-    ngx_http_itsm_action_e action);
+void ngx_http_itsm_step_resume(ngx_http_request_t *r);
 
 /* ngx_http_itsm_dedup.c */
 ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
@@ -116,8 +110,8 @@ ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
 /* ngx_http_itsm_step.c */
 ngx_int_t ngx_http_itsm_step_start(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-void ngx_http_itsm_step_resume(ngx_http_request_t *r);
-ngx_uint_t ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_step_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 
 /* ngx_http_itsm_answer.c */
 ngx_int_t ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
@@ -131,6 +125,7 @@ ngx_int_t ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why);
 ngx_int_t ngx_http_itsm_answer_summary(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+ngx_uint_t ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx);
 
 /* ngx_http_itsm_reply.c */
 ngx_int_t ngx_http_itsm_reply_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -152,6 +147,16 @@ void ngx_http_itsm_status_count(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, ngx_http_itsm_outcome_e outcome);
 void ngx_http_itsm_status_count_action(ngx_http_request_t *r,
     ngx_http_itsm_action_e action, ngx_uint_t failed);
+
+/* ngx_http_itsm_claim.c */
+void ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_flight_e result);
+void ngx_http_itsm_pipeline_renew_arm(ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx);
+
+/* ngx_http_itsm_util.c */
+ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
+    const char *name);
 
 
 #endif /* _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_ */

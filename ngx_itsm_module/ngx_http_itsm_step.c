@@ -24,8 +24,6 @@ static ngx_int_t ngx_http_itsm_step_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_step_deliver(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
     ngx_http_itsm_action_t *action);
-static ngx_int_t ngx_http_itsm_step_done(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_gone(ngx_http_request_t *r,
@@ -161,43 +159,12 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 }
 
 
-/* the alert request is woken: the subrequest has finished */
-
-void
-ngx_http_itsm_step_resume(ngx_http_request_t *r)
-{
-    ngx_int_t             rc;
-    ngx_http_itsm_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_module);
-
-    if (ctx == NULL || !ctx->dl.delivered) {
-        return;
-    }
-
-    ctx->dl.delivered = 0;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    rc = ngx_http_itsm_step_done(r, ctx);
-
-    if (rc == NGX_OK && !r->header_sent) {
-        rc = ngx_http_itsm_pipeline_next(r, ctx);
-    }
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
-}
-
-
 /*
  * NGX_OK: the alert is done (or, with r->header_sent, it failed and the
  * answer was sent); NGX_DONE: its next request is in flight.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
@@ -299,18 +266,6 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
     }
 
     return ngx_http_itsm_step_finish(r, ctx, &ctx->tpl.ticket_id);
-}
-
-
-/* 408 and 429 are the ITSM asking for time, not refusing */
-
-ngx_uint_t
-ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx)
-{
-    return (ctx->dl.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
-            || ctx->dl.status == NGX_HTTP_REQUEST_TIME_OUT
-            || ctx->dl.status == NGX_HTTP_TOO_MANY_REQUESTS
-            || ctx->dl.status < NGX_HTTP_OK);
 }
 
 
