@@ -233,7 +233,7 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
     conn = ctx->connector;
     status = ctx->dl.status;
 
-    unavailable = ngx_http_itsm_step_unavailable(ctx);
+    unavailable = ngx_http_itsm_answer_unavailable(ctx);
 
     data = ngx_http_itsm_deliver_response(r, &ctx->dl, &len);
     if (data == NULL && len) {
@@ -459,7 +459,7 @@ ngx_http_itsm_answer_summary(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 /* 408 and 429 are the ITSM asking for time, not refusing */
 
 ngx_uint_t
-ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_answer_unavailable(ngx_http_itsm_ctx_t *ctx)
 {
     return (ctx->dl.status >= NGX_HTTP_INTERNAL_SERVER_ERROR
             || ctx->dl.status == NGX_HTTP_REQUEST_TIME_OUT

@@ -16,7 +16,7 @@
  */
 
 
-static void ngx_http_itsm_pipeline_renew(ngx_event_t *ev);
+static void ngx_http_itsm_claim_renew(ngx_event_t *ev);
 
 
 /*
@@ -26,7 +26,7 @@ static void ngx_http_itsm_pipeline_renew(ngx_event_t *ev);
  */
 
 void
-ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_claim_release(ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_flight_e result)
 {
     ngx_int_t                rc;
@@ -37,7 +37,7 @@ ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
     }
 
     ctx->claimed = 0;
-    ngx_http_itsm_pipeline_renew_stop(ctx);
+    ngx_http_itsm_claim_renew_stop(ctx);
 
     rec = &ctx->record;
 
@@ -73,12 +73,12 @@ ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
  */
 
 void
-ngx_http_itsm_pipeline_renew_arm(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_claim_renew_arm(ngx_http_itsm_ctx_t *ctx)
 {
     ngx_msec_t  period;
 
     if (ctx->renew.handler == NULL) {
-        ctx->renew.handler = ngx_http_itsm_pipeline_renew;
+        ctx->renew.handler = ngx_http_itsm_claim_renew;
         ctx->renew.data = ctx->request->connection;
         ctx->renew.log = ctx->request->connection->log;
     }
@@ -90,7 +90,7 @@ ngx_http_itsm_pipeline_renew_arm(ngx_http_itsm_ctx_t *ctx)
 
 
 void
-ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_claim_renew_stop(ngx_http_itsm_ctx_t *ctx)
 {
     if (ctx->renew.timer_set) {
         ngx_del_timer(&ctx->renew);
@@ -99,7 +99,7 @@ ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx)
 
 
 static void
-ngx_http_itsm_pipeline_renew(ngx_event_t *ev)
+ngx_http_itsm_claim_renew(ngx_event_t *ev)
 {
     ngx_int_t             rc;
     ngx_http_itsm_ctx_t  *ctx;
@@ -119,13 +119,13 @@ ngx_http_itsm_pipeline_renew(ngx_event_t *ev)
                    &ctx->key, rc);
 
     if (rc == NGX_OK) {
-        ngx_http_itsm_pipeline_renew_arm(ctx);
+        ngx_http_itsm_claim_renew_arm(ctx);
         return;
     }
 
     if (rc == NGX_ERROR) {
         /* the store failed: try again, the lease still runs */
-        ngx_http_itsm_pipeline_renew_arm(ctx);
+        ngx_http_itsm_claim_renew_arm(ctx);
         return;
     }
 

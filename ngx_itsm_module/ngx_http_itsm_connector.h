@@ -52,7 +52,7 @@ void ngx_http_itsm_lifecycle_forget(ngx_http_itsm_record_t *rec,
     ngx_http_itsm_state_e state, ngx_http_itsm_plan_t *plan);
 void ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_record_t *rec, ngx_str_t *ticket, ngx_uint_t occurrences);
-ngx_uint_t ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
+ngx_uint_t ngx_http_itsm_lifecycle_plan_has(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_action_e action);
 
 /* ngx_http_itsm_layout.c */

@@ -62,10 +62,10 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         }
 
     } else {
-        h = ngx_http_itsm_handler_header(r, "Idempotency-Key");
+        h = ngx_http_itsm_util_header(r, "Idempotency-Key");
 
         if (h == NULL) {
-            h = ngx_http_itsm_handler_header(r, "webhook-id");
+            h = ngx_http_itsm_util_header(r, "webhook-id");
         }
 
         if (h) {

@@ -160,7 +160,8 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
 
 static ngx_int_t
 ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
-    ngx_http_itsm_delivery_t *d, ngx_http_itsm_action_t *action, ngx_str_t *body)
+    ngx_http_itsm_delivery_t *d, ngx_http_itsm_action_t *action,
+    ngx_str_t *body)
 {
     ngx_buf_t                  *b;
     ngx_str_t                   name, value;
@@ -186,7 +187,7 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
 
     } else {
         sr->headers_in.content_length_n =
-                         (action->method & (NGX_HTTP_GET|NGX_HTTP_DELETE)) ? -1 : 0;
+                 (action->method & (NGX_HTTP_GET|NGX_HTTP_DELETE)) ? -1 : 0;
     }
 
     if (ngx_list_init(&sr->headers_in.headers, r->pool,

@@ -187,7 +187,7 @@ ngx_http_itsm_handler_body(ngx_http_request_t *r)
     }
 
     if (rc == NGX_DONE) {
-        /* a delivery is in flight: ngx_http_itsm_step_resume() goes on */
+        /* a delivery is in flight: ngx_http_itsm_pipeline_resume() goes on */
         return;
     }
 
@@ -283,9 +283,8 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                    text.len, ctx->alerts.nelts);
 
     return ngx_http_itsm_pipeline_start(r, ctx,
-                                        ctx->conf->route ? NULL
-                                                         : ctx->conf->connectors,
-                                        ctx->conf->source);
+                              ctx->conf->route ? NULL : ctx->conf->connectors,
+                              ctx->conf->source);
 }
 
 

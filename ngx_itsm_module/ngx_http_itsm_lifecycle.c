@@ -558,7 +558,7 @@ ngx_http_itsm_lifecycle_param(ngx_conf_t *cf, ngx_str_t *value,
 /* the plan has a step of "action" */
 
 ngx_uint_t
-ngx_http_itsm_pipeline_plan_has(ngx_http_itsm_plan_t *plan,
+ngx_http_itsm_lifecycle_plan_has(ngx_http_itsm_plan_t *plan,
     ngx_http_itsm_action_e action)
 {
     ngx_uint_t  i;

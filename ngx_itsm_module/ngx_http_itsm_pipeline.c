@@ -529,7 +529,7 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     conn = ctx->connector;
 
-    create = ngx_http_itsm_pipeline_plan_has(&ctx->plan,
+    create = ngx_http_itsm_lifecycle_plan_has(&ctx->plan,
                                             NGX_HTTP_ITSM_ACTION_CREATE);
 
     rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
@@ -555,12 +555,12 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->unknown = 0;
     ctx->found = 0;
 
-    ngx_http_itsm_pipeline_renew_arm(ctx);
+    ngx_http_itsm_claim_renew_arm(ctx);
 
     ngx_http_itsm_pipeline_decide(ctx);
 
     if (ctx->plan.nsteps == 0) {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
         ctx->tpl.record = &ctx->record;
         return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
     }
@@ -568,13 +568,13 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     /* the key changed between the read and the claim, and a create is
      * to be sent after all: the claim says so first */
 
-    if (!create && ngx_http_itsm_pipeline_plan_has(&ctx->plan,
+    if (!create && ngx_http_itsm_lifecycle_plan_has(&ctx->plan,
                                             NGX_HTTP_ITSM_ACTION_CREATE)
         && ngx_http_itsm_store_doubt(ctx->store, &conn->name, &ctx->key,
                                      ctx->record.token)
            != NGX_OK)
     {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
 
@@ -677,7 +677,7 @@ ngx_http_itsm_pipeline_cleanup(void *data)
         ctx->unknown = 1;
     }
 
-    ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 }
 
 
@@ -806,7 +806,7 @@ ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx)
 /* the alert request is woken: the subrequest has finished */
 
 void
-ngx_http_itsm_step_resume(ngx_http_request_t *r)
+ngx_http_itsm_pipeline_resume(ngx_http_request_t *r)
 {
     ngx_int_t             rc;
     ngx_http_itsm_ctx_t  *ctx;

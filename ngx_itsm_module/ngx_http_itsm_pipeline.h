@@ -101,7 +101,7 @@ ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-void ngx_http_itsm_step_resume(ngx_http_request_t *r);
+void ngx_http_itsm_pipeline_resume(ngx_http_request_t *r);
 
 /* ngx_http_itsm_dedup.c */
 ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
@@ -125,7 +125,7 @@ ngx_int_t ngx_http_itsm_answer_store_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, const char *why);
 ngx_int_t ngx_http_itsm_answer_summary(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-ngx_uint_t ngx_http_itsm_step_unavailable(ngx_http_itsm_ctx_t *ctx);
+ngx_uint_t ngx_http_itsm_answer_unavailable(ngx_http_itsm_ctx_t *ctx);
 
 /* ngx_http_itsm_reply.c */
 ngx_int_t ngx_http_itsm_reply_error(ngx_http_request_t *r, ngx_uint_t status,
@@ -149,13 +149,13 @@ void ngx_http_itsm_status_count_action(ngx_http_request_t *r,
     ngx_http_itsm_action_e action, ngx_uint_t failed);
 
 /* ngx_http_itsm_claim.c */
-void ngx_http_itsm_pipeline_release(ngx_http_itsm_ctx_t *ctx,
+void ngx_http_itsm_claim_release(ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_flight_e result);
-void ngx_http_itsm_pipeline_renew_arm(ngx_http_itsm_ctx_t *ctx);
-void ngx_http_itsm_pipeline_renew_stop(ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_claim_renew_arm(ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_claim_renew_stop(ngx_http_itsm_ctx_t *ctx);
 
 /* ngx_http_itsm_util.c */
-ngx_table_elt_t *ngx_http_itsm_handler_header(ngx_http_request_t *r,
+ngx_table_elt_t *ngx_http_itsm_util_header(ngx_http_request_t *r,
     const char *name);
 
 

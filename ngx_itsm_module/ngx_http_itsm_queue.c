@@ -204,7 +204,7 @@ ngx_http_itsm_queue_handler(ngx_http_request_t *r)
     }
 
     token = ngx_http_itsm_queue_token_value();
-    h = ngx_http_itsm_handler_header(r, "X-Itsm-Replay-Token");
+    h = ngx_http_itsm_util_header(r, "X-Itsm-Replay-Token");
 
     if (h == NULL
         || h->value.len != token->len

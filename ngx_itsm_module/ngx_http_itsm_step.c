@@ -55,11 +55,11 @@ ngx_http_itsm_step_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     /* a comment carries what waits for the key: the notes of a cooldown */
 
-    if (ctx->store && ngx_http_itsm_pipeline_plan_has(&ctx->plan,
+    if (ctx->store && ngx_http_itsm_lifecycle_plan_has(&ctx->plan,
                                               NGX_HTTP_ITSM_ACTION_COMMENT)
         && ngx_http_itsm_held_notes(r, ctx) != NGX_OK)
     {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -141,11 +141,11 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 {
     ctx->dl.connector = ctx->connector;
     ctx->dl.tpl = &ctx->tpl;
-    ctx->dl.done = ngx_http_itsm_step_resume;
+    ctx->dl.done = ngx_http_itsm_pipeline_resume;
     ctx->dl.lookup = (ctx->finding || ctx->looking);
 
     if (ngx_http_itsm_deliver(r, &ctx->dl, index, action) != NGX_OK) {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -234,7 +234,7 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
                                            &id, &why);
 
         if (rc == NGX_ERROR) {
-            ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -248,7 +248,7 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
                           &ctx->connector->name, &ctx->key, &why);
 
             ctx->unknown = 1;
-            ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 
             ngx_str_set(&ctx->outcome, "failed");
             ngx_http_itsm_status_count(r, ctx->source,
@@ -296,11 +296,11 @@ ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
      * "queued" finds the alert in the queue */
 
     if (ngx_http_itsm_held_hold(r, ctx, due) == NGX_ERROR) {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
         return ngx_http_itsm_answer_itsm_failed(r, ctx);
     }
 
-    ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_QUEUED);
+    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_QUEUED);
 
     ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
     ctx->plan.reason = "the ITSM is unavailable; the alert is kept and "
@@ -338,7 +338,7 @@ ngx_http_itsm_step_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     if (ctx->plan.nsteps == 0) {
         /* the key's record goes: a release of a key that had no ticket */
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
         return ngx_http_itsm_answer_result(r, ctx, NULL);
     }
 
@@ -348,7 +348,7 @@ ngx_http_itsm_step_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                   &ctx->key, ctx->record.token)
         != NGX_OK)
     {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
 
@@ -381,7 +381,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
 
     data = ngx_http_itsm_deliver_response(r, &ctx->dl, &len);
     if (data == NULL && len) {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -396,7 +396,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     }
 
     if (rc == NGX_ERROR) {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -431,7 +431,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
                   &ctx->tpl.ticket_id, &why);
 
     ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
-    ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->source,
                                NGX_HTTP_ITSM_OUTCOME_FAILED);
@@ -441,8 +441,10 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
                                      "connector \"%V\" could not %V ticket "
                                      "\"%V\": the ITSM answered %ui to the "
                                      "lookup, but %V", &conn->name,
-                                     &ngx_http_itsm_action_names[ctx->dl.action],
-                                     &ctx->tpl.ticket_id, ctx->dl.status, &why);
+                                     &ngx_http_itsm_action_names
+                                         [ctx->dl.action],
+                                     &ctx->tpl.ticket_id, ctx->dl.status,
+                                     &why);
 }
 
 
@@ -472,7 +474,7 @@ ngx_http_itsm_step_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     if (ctx->claimed) {
         ctx->claimed = 0;
-        ngx_http_itsm_pipeline_renew_stop(ctx);
+        ngx_http_itsm_claim_renew_stop(ctx);
 
         rc = ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
                                         &ctx->record);
@@ -503,13 +505,13 @@ ngx_http_itsm_step_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_uint_t  unavailable;
 
-    unavailable = ngx_http_itsm_step_unavailable(ctx);
+    unavailable = ngx_http_itsm_answer_unavailable(ctx);
 
     if (ctx->conf->queue && !ctx->replay && ctx->store && unavailable) {
         return ngx_http_itsm_step_queue(r, ctx);
     }
 
-    ngx_http_itsm_pipeline_release(ctx, unavailable
+    ngx_http_itsm_claim_release(ctx, unavailable
                                        ? NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE
                                        : NGX_HTTP_ITSM_FLIGHT_REFUSED);
 
@@ -554,7 +556,7 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     rc = ngx_http_itsm_answer_read_id(r, ctx, &conn->find->take, &id, &why);
 
     if (rc == NGX_ERROR) {
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -580,7 +582,7 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                       "itsm: connector \"%V\" find of key \"%V\": %V",
                       &conn->name, &ctx->key, &why);
 
-        ngx_http_itsm_pipeline_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
 
         ngx_str_set(&ctx->outcome, "failed");
         ngx_http_itsm_status_count(r, ctx->source,

@@ -12,7 +12,7 @@
 
 
 ngx_table_elt_t *
-ngx_http_itsm_handler_header(ngx_http_request_t *r, const char *name)
+ngx_http_itsm_util_header(ngx_http_request_t *r, const char *name)
 {
     size_t            len;
     ngx_uint_t        i;
