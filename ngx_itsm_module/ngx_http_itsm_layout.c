@@ -587,9 +587,11 @@ ngx_http_itsm_layout_endpoint(ngx_http_itsm_layout_walk_t *w,
     ngx_http_itsm_loc_conf_t    *ilcf;
     ngx_http_itsm_connector_t  **conn, **all;
 
-    if (clcf->handler == ngx_http_itsm_handler) {
+    /* an alert endpoint: itsm_pass was written in this very location */
 
-        ilcf = clcf->loc_conf[ngx_http_itsm_module.ctx_index];
+    ilcf = clcf->loc_conf[ngx_http_itsm_module.ctx_index];
+
+    if (ilcf->file != NULL) {
 
         who = ngx_pnalloc(w->cf->temp_pool, NGX_MAX_PATH + 64);
         if (who == NULL) {
@@ -731,9 +733,10 @@ ngx_http_itsm_layout_replay(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
     clcf = ngx_http_itsm_layout_find(
                cscf->ctx->loc_conf[ngx_http_core_module.ctx_index], &path);
 
-    if (clcf == NULL || clcf->handler == NULL
-        || clcf->handler == ngx_http_itsm_handler)
-    {
+    ilcf = (clcf != NULL) ? clcf->loc_conf[ngx_http_itsm_module.ctx_index]
+                          : NULL;
+
+    if (clcf == NULL || clcf->handler == NULL || ilcf->file != NULL) {
         /* a warning, not a refusal: the replay URL may lead through
          * something this configuration does not show; what waits is kept
          * and becomes a dead letter, with the replay's answer logged */

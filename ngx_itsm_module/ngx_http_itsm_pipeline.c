@@ -44,6 +44,9 @@ static ngx_int_t ngx_http_itsm_pipeline_joined(ngx_http_request_t *r,
 static void ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx);
 
 
+static void ngx_http_itsm_pipeline_resume(ngx_http_request_t *r);
+
+
 /* the state of an alert request; also for the replay location's */
 
 ngx_http_itsm_ctx_t *
@@ -62,6 +65,11 @@ ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
     }
 
     ctx->request = r;
+
+    /* a delivery resumes the pipeline, which goes on from its steps */
+
+    ctx->dl.tpl = &ctx->tpl;
+    ctx->dl.done = ngx_http_itsm_pipeline_resume;
     ctx->conf = conf;
     ctx->store = imcf->store;
     ctx->tpl.request = r;
@@ -805,7 +813,7 @@ ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx)
 
 /* the alert request is woken: the subrequest has finished */
 
-void
+static void
 ngx_http_itsm_pipeline_resume(ngx_http_request_t *r)
 {
     ngx_int_t             rc;

@@ -140,8 +140,6 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     ctx->dl.connector = ctx->connector;
-    ctx->dl.tpl = &ctx->tpl;
-    ctx->dl.done = ngx_http_itsm_pipeline_resume;
     ctx->dl.lookup = (ctx->finding || ctx->looking);
 
     if (ngx_http_itsm_deliver(r, &ctx->dl, index, action) != NGX_OK) {
