@@ -45,6 +45,19 @@ typedef struct {
 #define NGX_HTTP_ITSM_STORE_PROBE_OPEN   6     /* mdb_env_open */
 
 
+typedef struct {
+    MDB_dbi                      dbi;
+    ngx_http_itsm_store_each_pt  handler;
+    void                        *data;
+} ngx_http_itsm_store_walk_t;
+
+
+static ngx_int_t ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_walk_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, u_char *buf, MDB_val *k);
 static ngx_int_t ngx_http_itsm_store_full(ngx_http_itsm_store_t *store,
     const char *what);
 static ngx_int_t ngx_http_itsm_store_check_user(ngx_cycle_t *cycle,
@@ -192,8 +205,7 @@ ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
 ngx_int_t
 ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
 {
-    int       rc;
-    MDB_txn  *txn;
+    int  rc;
 
     store->log = cycle->log;
 
@@ -214,7 +226,8 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
 
     /*
      * MDB_NOSYNC: claims need no flush (a lost claim just expires); the
-     * commits that record a ticket call mdb_env_sync() themselves.
+     * commits that record a ticket are flushed by ngx_http_itsm_store_txn()
+     * (their handlers return NGX_HTTP_ITSM_STORE_SYNC).
      * MDB_NOTLS: a worker keeps one read transaction and renews it.
      */
 
@@ -227,25 +240,11 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
     /* readers left in the lock table by a worker that crashed */
     (void) mdb_reader_check(store->env, NULL);
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
-
-    rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &store->dbi);
-
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &store->pending);
-    }
-
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return ngx_http_itsm_store_failed(store, "mdb_dbi_open", rc);
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    if (ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE, NULL, NULL,
+                                ngx_http_itsm_store_tables, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     rc = mdb_txn_begin(store->env, NULL, MDB_RDONLY, &store->reader);
@@ -254,6 +253,28 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
     }
 
     mdb_txn_reset(store->reader);
+
+    return NGX_OK;
+}
+
+
+/* the two tables, created in the first worker's first transaction */
+
+static ngx_int_t
+ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    int  rc;
+
+    rc = mdb_dbi_open(txn, "keys", MDB_CREATE, &store->dbi);
+
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &store->pending);
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_dbi_open", rc);
+    }
 
     return NGX_OK;
 }
@@ -277,9 +298,155 @@ ngx_http_itsm_store_close(ngx_http_itsm_store_t *store)
 }
 
 
-/* "connector \0 key"; keys too long for LMDB are replaced by their hash */
+/*
+ * Every read and every write of the store: "handler" runs in a
+ * transaction, with the key "connector \0 key" (no connector: "key" as
+ * stored; neither: no key).
+ *
+ * NGX_HTTP_ITSM_STORE_READ: in the worker's read transaction, renewed for
+ * "handler" and reset after it, so that it holds no old snapshot between
+ * reads; what "handler" returns is returned.
+ *
+ * NGX_HTTP_ITSM_STORE_WRITE: in a write transaction (LMDB has one writer at
+ * a time, across the workers), committed or aborted as "handler" says (see
+ * NGX_HTTP_ITSM_STORE_SYNC).  The store is opened with MDB_NOSYNC: a commit
+ * that must survive a crash (a ticket recorded, an alert the sender is told
+ * is taken, a create that may be in flight) is flushed here, before the
+ * caller answers anyone.
+ *
+ * A failing LMDB call is logged where it fails.
+ */
 
 ngx_int_t
+ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store, ngx_uint_t flags,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_txn_pt handler,
+    void *data)
+{
+    int        rc;
+    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    MDB_val    k;
+    MDB_txn   *txn;
+    ngx_int_t  rv;
+
+    k.mv_data = NULL;
+    k.mv_size = 0;
+
+    if (connector) {
+        if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (key) {
+        k.mv_data = key->data;
+        k.mv_size = key->len;
+    }
+
+    if (flags & NGX_HTTP_ITSM_STORE_READ) {
+        rc = mdb_txn_renew(store->reader);
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+        }
+
+        rv = handler(store, store->reader, &k, data);
+
+        mdb_txn_reset(store->reader);
+
+        return rv;
+    }
+
+    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    }
+
+    rv = handler(store, txn, &k, data);
+
+    if (rv != NGX_OK && rv != NGX_HTTP_ITSM_STORE_SYNC) {
+        mdb_txn_abort(txn);
+        return (rv == NGX_DONE) ? NGX_OK : rv;
+    }
+
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    }
+
+    if (rv == NGX_HTTP_ITSM_STORE_SYNC) {
+        rc = mdb_env_sync(store->env, 1);
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Calls "handler" with every entry of the table "dbi", in the order of the
+ * keys, in a transaction of its own ("flags" as for
+ * ngx_http_itsm_store_txn), while it returns NGX_OK; NGX_DONE ends the walk
+ * (NGX_OK is returned), anything else ends it and is returned.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store, ngx_uint_t flags,
+    MDB_dbi dbi, ngx_http_itsm_store_each_pt handler, void *data)
+{
+    ngx_http_itsm_store_walk_t  walk;
+
+    walk.dbi = dbi;
+    walk.handler = handler;
+    walk.data = data;
+
+    return ngx_http_itsm_store_txn(store, flags, NULL, NULL,
+                                   ngx_http_itsm_store_walk_txn, &walk);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_walk_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_walk_t  *walk = data;
+
+    return ngx_http_itsm_store_each(store, txn, walk->dbi, walk->handler,
+                                    walk->data);
+}
+
+
+/* the same, in the transaction "txn" */
+
+ngx_int_t
+ngx_http_itsm_store_each(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_dbi dbi, ngx_http_itsm_store_each_pt handler, void *data)
+{
+    int          rc;
+    MDB_val      k, v;
+    ngx_int_t    rv;
+    MDB_cursor  *cursor;
+
+    rc = mdb_cursor_open(txn, dbi, &cursor);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
+    }
+
+    rv = NGX_OK;
+
+    while (rv == NGX_OK && mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+        rv = handler(store, cursor, &k, &v, data);
+    }
+
+    mdb_cursor_close(cursor);
+
+    return (rv == NGX_DONE) ? NGX_OK : rv;
+}
+
+
+/* "connector \0 key"; keys too long for LMDB are replaced by their hash */
+
+static ngx_int_t
 ngx_http_itsm_store_key(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, u_char *buf, MDB_val *k)
 {

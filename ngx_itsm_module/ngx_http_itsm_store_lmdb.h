@@ -15,7 +15,7 @@
 
 
 /* What the store's files (ngx_http_itsm_store*.c) share, and no other file
- * sees: the LMDB environment, the key as stored, the failure log. */
+ * sees: the LMDB environment, the transactions, the failure log. */
 
 
 /* LMDB's default maximum key size is 511 bytes */
@@ -44,9 +44,37 @@ struct ngx_http_itsm_store_s {
 };
 
 
+/* a transaction of the store (ngx_http_itsm_store_txn) */
+#define NGX_HTTP_ITSM_STORE_WRITE    0
+#define NGX_HTTP_ITSM_STORE_READ     MDB_RDONLY
+
+/*
+ * What a write transaction's handler returns: NGX_OK, commit;
+ * NGX_HTTP_ITSM_STORE_SYNC, commit and flush to disk; NGX_DONE, nothing to
+ * write (abort, and NGX_OK is returned); anything else, abort and return it.
+ */
+#define NGX_HTTP_ITSM_STORE_SYNC     1
+
+
+/* runs in a transaction, with the key it was given ("k") */
+typedef ngx_int_t (*ngx_http_itsm_store_txn_pt)(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+
+/* one entry of a table, under a cursor */
+typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+
+
 /* ngx_http_itsm_store.c */
-ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, u_char *buf, MDB_val *k);
+ngx_int_t ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store,
+    ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
+    ngx_http_itsm_store_txn_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store,
+    ngx_uint_t flags, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
+    void *data);
+ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
+    void *data);
 ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
 

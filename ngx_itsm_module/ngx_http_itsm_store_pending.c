@@ -26,10 +26,6 @@ typedef struct {
 } ngx_http_itsm_store_pend_t;
 
 
-typedef ngx_int_t (*ngx_http_itsm_store_walk_pt)(void *data, ngx_str_t *key,
-    ngx_http_itsm_store_pend_t *head);
-
-
 typedef struct {
     time_t                       now;
     ngx_http_itsm_store_due_pt   handler;
@@ -37,13 +33,42 @@ typedef struct {
 } ngx_http_itsm_store_due_t;
 
 
-static ngx_int_t ngx_http_itsm_store_pending_walk(
-    ngx_http_itsm_store_t *store, ngx_http_itsm_store_walk_pt handler,
-    void *data);
-static ngx_int_t ngx_http_itsm_store_due(void *data, ngx_str_t *key,
-    ngx_http_itsm_store_pend_t *head);
-static ngx_int_t ngx_http_itsm_store_count(void *data, ngx_str_t *key,
-    ngx_http_itsm_store_pend_t *head);
+/* an operation on a key's pending delivery (or all of them) */
+
+typedef struct {
+    time_t                         due;
+    ngx_uint_t                     attempts;
+    ngx_str_t                     *text;       /* the alert, as JSON */
+    ngx_pool_t                    *pool;       /* get: the text's copy */
+    ngx_http_itsm_store_merge_pt   handler;    /* merge */
+    void                          *data;
+    ngx_uint_t                    *n;          /* requeue: how many */
+} ngx_http_itsm_store_pend_op_t;
+
+
+static ngx_int_t ngx_http_itsm_store_pending_put_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_merge_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_get_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_del_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_retry_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_due(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_count(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_read(MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, ngx_str_t *text);
+static ngx_int_t ngx_http_itsm_store_pending_write(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, time_t due,
+    ngx_uint_t attempts, ngx_str_t *text);
+static u_char *ngx_http_itsm_store_pending_copy(ngx_http_itsm_store_t *store,
+    MDB_val *v, ngx_http_itsm_store_pend_t *head, MDB_val *nv);
 
 
 /* the latest state of "key", delivered at "due" (a cooldown's end) */
@@ -53,50 +78,32 @@ ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
     ngx_str_t *alert)
 {
-    int                          rc;
-    u_char                       buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                      k, v;
-    MDB_txn                     *txn;
-    ngx_http_itsm_store_pend_t   head;
+    ngx_http_itsm_store_pend_op_t  op;
 
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+    op.due = due;
+    op.attempts = attempts;
+    op.text = alert;
+
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_pending_put_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_put_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
+    if (ngx_http_itsm_store_pending_write(store, txn, k, op->due,
+                                          op->attempts, op->text)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    head.due = due;
-    head.attempts = (uint32_t) attempts;
-    head.len = (uint32_t) alert->len;
-
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
-
-    v.mv_size = sizeof(head) + alert->len;
-    v.mv_data = NULL;
-
-    /* MDB_RESERVE: LMDB gives the space, the value is written in place */
-
-    rc = mdb_put(txn, store->pending, &k, &v, MDB_RESERVE);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    ngx_memcpy(v.mv_data, &head, sizeof(head));
-    ngx_memcpy((u_char *) v.mv_data + sizeof(head), alert->data, alert->len);
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
-    }
-
-    rc = mdb_env_sync(store->env, 1);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
-    }
-
-    return NGX_OK;
+    return NGX_HTTP_ITSM_STORE_SYNC;
 }
 
 
@@ -113,97 +120,75 @@ ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
     void *data)
 {
-    int                          rc;
-    u_char                       buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                      k, v;
-    MDB_txn                     *txn;
-    ngx_int_t                    rv;
-    ngx_str_t                    text, *old;
-    ngx_http_itsm_store_pend_t   head;
+    ngx_http_itsm_store_pend_op_t  op;
+
+    op.handler = handler;
+    op.data = data;
+
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_pending_merge_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_merge_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
+    int                            rc;
+    MDB_val                        v;
+    ngx_int_t                      rv;
+    ngx_str_t                      text, *old;
+    ngx_http_itsm_store_pend_t     head;
     ngx_http_itsm_store_pending_t  pend;
-
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
 
     old = NULL;
     ngx_memzero(&pend, sizeof(pend));
 
-    rc = mdb_get(txn, store->pending, &k, &v);
+    rc = mdb_get(txn, store->pending, k, &v);
 
-    if (rc == 0 && v.mv_size >= sizeof(head)) {
-        ngx_memcpy(&head, v.mv_data, sizeof(head));
-
-        text.data = (u_char *) v.mv_data + sizeof(head);
-        text.len = ngx_min(head.len, v.mv_size - sizeof(head));
+    if (rc == 0 && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
+    {
         old = &text;
 
         pend.due = head.due;
         pend.attempts = head.attempts;
 
     } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
         return ngx_http_itsm_store_failed(store, "mdb_get", rc);
     }
 
-    rv = handler(data, old, &pend);
+    rv = op->handler(op->data, old, &pend);
 
     if (rv == NGX_DECLINED || (rv == NGX_DONE && old == NULL)) {
-        mdb_txn_abort(txn);
         return NGX_DECLINED;
     }
 
     if (rv == NGX_ERROR) {
-        mdb_txn_abort(txn);
         return NGX_ERROR;
     }
 
     if (rv == NGX_DONE) {
-        rc = mdb_del(txn, store->pending, &k, NULL);
+        rc = mdb_del(txn, store->pending, k, NULL);
         if (rc != 0) {
-            mdb_txn_abort(txn);
             return ngx_http_itsm_store_failed(store, "mdb_del", rc);
         }
 
-    } else {
-        head.due = pend.due;
-        head.attempts = (uint32_t) pend.attempts;
-        head.len = (uint32_t) pend.text.len;
-
-        v.mv_size = sizeof(head) + pend.text.len;
-        v.mv_data = NULL;
-
-        rc = mdb_put(txn, store->pending, &k, &v, MDB_RESERVE);
-        if (rc != 0) {
-            mdb_txn_abort(txn);
-            return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-        }
-
-        ngx_memcpy(v.mv_data, &head, sizeof(head));
-        ngx_memcpy((u_char *) v.mv_data + sizeof(head), pend.text.data,
-                   pend.text.len);
+        return NGX_OK;
     }
 
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    if (ngx_http_itsm_store_pending_write(store, txn, k, pend.due,
+                                          pend.attempts, &pend.text)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     /* an alert kept is an alert the sender was told is taken */
 
-    if (rv == NGX_OK) {
-        rc = mdb_env_sync(store->env, 1);
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
-        }
-    }
-
-    return NGX_OK;
+    return (rv == NGX_OK) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
 }
 
 
@@ -214,48 +199,62 @@ ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_pool_t *pool, time_t *due,
     ngx_uint_t *attempts, ngx_str_t *alert)
 {
+    ngx_int_t                      rc;
+    ngx_http_itsm_store_pend_op_t  op;
+
+    op.text = alert;
+    op.pool = pool;
+
+    rc = ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, connector,
+                                 key, ngx_http_itsm_store_pending_get_txn,
+                                 &op);
+
+    if (rc == NGX_OK) {
+        *due = op.due;
+        *attempts = op.attempts;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_get_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
     int                          rc;
-    u_char                       buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                      k, v;
-    ngx_int_t                    found;
+    MDB_val                      v;
+    ngx_str_t                    text, *alert;
     ngx_http_itsm_store_pend_t   head;
 
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    rc = mdb_get(txn, store->pending, k, &v);
 
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
-    }
+    if (rc == 0 && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
+    {
+        alert = op->text;
 
-    found = NGX_DECLINED;
-    rc = mdb_get(store->reader, store->pending, &k, &v);
-
-    if (rc == 0 && v.mv_size >= sizeof(head)) {
-        ngx_memcpy(&head, v.mv_data, sizeof(head));
-
-        alert->len = ngx_min(head.len, v.mv_size - sizeof(head));
-        alert->data = ngx_pnalloc(pool, alert->len + 1);
+        alert->len = text.len;
+        alert->data = ngx_pnalloc(op->pool, alert->len + 1);
 
         if (alert->data == NULL) {
-            found = NGX_ERROR;
-
-        } else {
-            ngx_memcpy(alert->data, (u_char *) v.mv_data + sizeof(head),
-                       alert->len);
-            *due = head.due;
-            *attempts = head.attempts;
-            found = NGX_OK;
+            return NGX_ERROR;
         }
 
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        found = ngx_http_itsm_store_failed(store, "mdb_get", rc);
+        ngx_memcpy(alert->data, text.data, alert->len);
+
+        op->due = head.due;
+        op->attempts = head.attempts;
+
+        return NGX_OK;
     }
 
-    mdb_txn_reset(store->reader);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
 
-    return found;
+    return NGX_DECLINED;
 }
 
 
@@ -263,35 +262,26 @@ ngx_int_t
 ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key)
 {
-    int       rc;
-    u_char    buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val   k;
-    MDB_txn  *txn;
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_pending_del_txn, NULL);
+}
 
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
+static ngx_int_t
+ngx_http_itsm_store_pending_del_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    int  rc;
 
-    rc = mdb_del(txn, store->pending, &k, NULL);
+    rc = mdb_del(txn, store->pending, k, NULL);
 
     if (rc == MDB_NOTFOUND) {
-        mdb_txn_abort(txn);
         return NGX_DECLINED;
     }
 
     if (rc != 0) {
-        mdb_txn_abort(txn);
         return ngx_http_itsm_store_failed(store, "mdb_del", rc);
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
     }
 
     return NGX_OK;
@@ -304,57 +294,45 @@ ngx_int_t
 ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *key, time_t due)
 {
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE, NULL,
+                                   key, ngx_http_itsm_store_pending_retry_txn,
+                                   &due);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    time_t  *due = data;
+
     int                          rc;
     u_char                      *copy;
-    MDB_val                      k, v;
-    MDB_txn                     *txn;
+    MDB_val                      v, nv;
     ngx_http_itsm_store_pend_t   head;
 
-    k.mv_data = key->data;
-    k.mv_size = key->len;
+    rc = mdb_get(txn, store->pending, k, &v);
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
-
-    rc = mdb_get(txn, store->pending, &k, &v);
-
-    if (rc != 0 || v.mv_size < sizeof(head)) {
+    if (rc != 0 || ngx_http_itsm_store_pending_read(&v, &head, NULL) != NGX_OK)
+    {
         /* delivered or replaced meanwhile */
-        mdb_txn_abort(txn);
         return NGX_DECLINED;
     }
 
-    /* a copy: the value LMDB returned is not ours to write to */
+    head.due = *due;
+    head.attempts++;
 
-    copy = ngx_alloc(v.mv_size, store->log);
+    copy = ngx_http_itsm_store_pending_copy(store, &v, &head, &nv);
     if (copy == NULL) {
-        mdb_txn_abort(txn);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(copy, v.mv_data, v.mv_size);
-    ngx_memcpy(&head, copy, sizeof(head));
-
-    head.due = due;
-    head.attempts++;
-
-    ngx_memcpy(copy, &head, sizeof(head));
-    v.mv_data = copy;
-
-    rc = mdb_put(txn, store->pending, &k, &v, 0);
+    rc = mdb_put(txn, store->pending, k, &nv, 0);
 
     ngx_free(copy);
 
     if (rc != 0) {
-        mdb_txn_abort(txn);
         return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
     }
 
     return NGX_OK;
@@ -377,69 +355,32 @@ ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
     due.handler = handler;
     due.data = data;
 
-    return ngx_http_itsm_store_pending_walk(store, ngx_http_itsm_store_due,
-                                            &due);
+    return ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_READ,
+                                    store->pending, ngx_http_itsm_store_due,
+                                    &due);
 }
 
 
 static ngx_int_t
-ngx_http_itsm_store_due(void *data, ngx_str_t *key,
-    ngx_http_itsm_store_pend_t *head)
+ngx_http_itsm_store_due(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
+    MDB_val *k, MDB_val *v, void *data)
 {
-    ngx_http_itsm_store_due_t *due = data;
+    ngx_http_itsm_store_due_t  *due = data;
 
-    if (head->due > due->now) {
+    ngx_str_t                    key;
+    ngx_http_itsm_store_pend_t   head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK
+        || head.due > due->now)
+    {
         return NGX_OK;
     }
 
-    return due->handler(due->data, key, head->attempts);
-}
+    key.data = k->mv_data;
+    key.len = k->mv_size;
 
-
-/* every pending delivery, in a read transaction, until "handler" says
- * something else than NGX_OK */
-
-static ngx_int_t
-ngx_http_itsm_store_pending_walk(ngx_http_itsm_store_t *store,
-    ngx_http_itsm_store_walk_pt handler, void *data)
-{
-    int                          rc;
-    MDB_val                      k, v;
-    ngx_str_t                    key;
-    MDB_cursor                  *cursor;
-    ngx_http_itsm_store_pend_t   head;
-
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
-    }
-
-    rc = mdb_cursor_open(store->reader, store->pending, &cursor);
-    if (rc != 0) {
-        mdb_txn_reset(store->reader);
-        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
-    }
-
-    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
-
-        if (v.mv_size < sizeof(head)) {
-            continue;
-        }
-
-        ngx_memcpy(&head, v.mv_data, sizeof(head));
-
-        key.data = k.mv_data;
-        key.len = k.mv_size;
-
-        if (handler(data, &key, &head) != NGX_OK) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cursor);
-    mdb_txn_reset(store->reader);
-
-    return NGX_OK;
+    return (due->handler(due->data, &key, head.attempts) == NGX_OK)
+           ? NGX_OK : NGX_DONE;
 }
 
 
@@ -454,8 +395,9 @@ ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     count[0] = 0;
     count[1] = 0;
 
-    if (ngx_http_itsm_store_pending_walk(store, ngx_http_itsm_store_count,
-                                         count)
+    if (ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_READ,
+                                 store->pending, ngx_http_itsm_store_count,
+                                 count)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -469,12 +411,16 @@ ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
 
 
 static ngx_int_t
-ngx_http_itsm_store_count(void *data, ngx_str_t *key,
-    ngx_http_itsm_store_pend_t *head)
+ngx_http_itsm_store_count(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
+    MDB_val *k, MDB_val *v, void *data)
 {
-    ngx_uint_t *count = data;
+    ngx_uint_t  *count = data;
 
-    count[head->due == NGX_HTTP_ITSM_PENDING_DEAD]++;
+    ngx_http_itsm_store_pend_t  head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) == NGX_OK) {
+        count[head.due == NGX_HTTP_ITSM_PENDING_DEAD]++;
+    }
 
     return NGX_OK;
 }
@@ -486,75 +432,132 @@ ngx_int_t
 ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
     ngx_uint_t *n)
 {
-    int                          rc;
-    u_char                      *copy;
-    MDB_val                      k, v, nv;
-    MDB_txn                     *txn;
-    MDB_cursor                  *cursor;
-    ngx_http_itsm_store_pend_t   head;
+    ngx_http_itsm_store_pend_op_t  op;
 
     *n = 0;
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
+    op.due = now;
+    op.n = n;
+
+    return ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_WRITE,
+                                    store->pending,
+                                    ngx_http_itsm_store_requeue, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
+    MDB_val *k, MDB_val *v, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
+    int                          rc;
+    u_char                      *copy;
+    MDB_val                      nv;
+    ngx_http_itsm_store_pend_t   head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK
+        || head.due != NGX_HTTP_ITSM_PENDING_DEAD)
+    {
+        return NGX_OK;
     }
 
-    rc = mdb_cursor_open(txn, store->pending, &cursor);
-    if (rc != 0) {
-        mdb_txn_abort(txn);
-        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
+    head.due = op->due;
+    head.attempts = 0;
+
+    copy = ngx_http_itsm_store_pending_copy(store, v, &head, &nv);
+    if (copy == NULL) {
+        return NGX_ERROR;
     }
 
-    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+    rc = mdb_cursor_put(cursor, k, &nv, MDB_CURRENT);
 
-        if (v.mv_size < sizeof(head)) {
-            continue;
-        }
+    ngx_free(copy);
 
-        ngx_memcpy(&head, v.mv_data, sizeof(head));
-
-        if (head.due != NGX_HTTP_ITSM_PENDING_DEAD) {
-            continue;
-        }
-
-        head.due = now;
-        head.attempts = 0;
-
-        /* a copy: the value LMDB returned is not ours to write to */
-
-        copy = ngx_alloc(v.mv_size, store->log);
-        if (copy == NULL) {
-            mdb_cursor_close(cursor);
-            mdb_txn_abort(txn);
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(copy, v.mv_data, v.mv_size);
-        ngx_memcpy(copy, &head, sizeof(head));
-
-        nv.mv_data = copy;
-        nv.mv_size = v.mv_size;
-
-        rc = mdb_cursor_put(cursor, &k, &nv, MDB_CURRENT);
-
-        ngx_free(copy);
-
-        if (rc != 0) {
-            mdb_cursor_close(cursor);
-            mdb_txn_abort(txn);
-            return ngx_http_itsm_store_failed(store, "mdb_cursor_put", rc);
-        }
-
-        (*n)++;
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_put", rc);
     }
 
-    mdb_cursor_close(cursor);
+    (*op->n)++;
 
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
+    return NGX_OK;
+}
+
+
+/* a pending delivery as read: its head and (unless "text" is NULL) its
+ * alert, in LMDB's memory; NGX_DECLINED: too short to be one */
+
+static ngx_int_t
+ngx_http_itsm_store_pending_read(MDB_val *v, ngx_http_itsm_store_pend_t *head,
+    ngx_str_t *text)
+{
+    if (v->mv_size < sizeof(ngx_http_itsm_store_pend_t)) {
+        return NGX_DECLINED;
+    }
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(head, v->mv_data, sizeof(ngx_http_itsm_store_pend_t));
+
+    if (text) {
+        text->data = (u_char *) v->mv_data + sizeof(ngx_http_itsm_store_pend_t);
+        text->len = ngx_min(head->len,
+                            v->mv_size - sizeof(ngx_http_itsm_store_pend_t));
     }
 
     return NGX_OK;
+}
+
+
+/* writes the pending delivery of "k" in the transaction */
+
+static ngx_int_t
+ngx_http_itsm_store_pending_write(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, time_t due, ngx_uint_t attempts, ngx_str_t *text)
+{
+    int                          rc;
+    MDB_val                      v;
+    ngx_http_itsm_store_pend_t   head;
+
+    head.due = due;
+    head.attempts = (uint32_t) attempts;
+    head.len = (uint32_t) text->len;
+
+    v.mv_size = sizeof(head) + text->len;
+    v.mv_data = NULL;
+
+    /* MDB_RESERVE: LMDB gives the space, the value is written in place */
+
+    rc = mdb_put(txn, store->pending, k, &v, MDB_RESERVE);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    ngx_memcpy(v.mv_data, &head, sizeof(head));
+    ngx_memcpy((u_char *) v.mv_data + sizeof(head), text->data, text->len);
+
+    return NGX_OK;
+}
+
+
+/* "v" with "head" in place of its own, in a copy ("nv"; the caller frees
+ * it): the value LMDB returned is not ours to write to */
+
+static u_char *
+ngx_http_itsm_store_pending_copy(ngx_http_itsm_store_t *store, MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, MDB_val *nv)
+{
+    u_char  *copy;
+
+    copy = ngx_alloc(v->mv_size, store->log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(copy, v->mv_data, v->mv_size);
+    ngx_memcpy(copy, head, sizeof(ngx_http_itsm_store_pend_t));
+
+    nv->mv_data = copy;
+    nv->mv_size = v->mv_size;
+
+    return copy;
 }

@@ -70,12 +70,47 @@ typedef struct {
 } ngx_http_itsm_store_rec_v1_t;
 
 
+/* the changes of a claim, made while it is still the claim's */
+
+#define NGX_HTTP_ITSM_STORE_DOUBT    0
+#define NGX_HTTP_ITSM_STORE_RENEW    1
+#define NGX_HTTP_ITSM_STORE_COMMIT   2
+#define NGX_HTTP_ITSM_STORE_RELEASE  3
+
+
+/* a claim, or a change of a claim, in one write transaction */
+
+typedef struct {
+    ngx_str_t                   *key;          /* for the debug log */
+    ngx_uint_t                   change;       /* NGX_HTTP_ITSM_STORE_DOUBT.. */
+    uint64_t                     token;        /* the claim's */
+    ngx_http_itsm_record_t       now;          /* the record as stored */
+    ngx_http_itsm_record_t      *rec;          /* the record to write */
+
+    uint64_t                     hash;         /* a claim: its alert's */
+    ngx_uint_t                   create;       /* a claim made to create */
+} ngx_http_itsm_store_op_t;
+
+
+typedef struct {
+    ngx_http_itsm_store_iter_pt  handler;
+    void                        *data;
+} ngx_http_itsm_store_iter_t;
+
+
+static ngx_int_t ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_change(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
+    uint64_t token, ngx_uint_t change);
+static ngx_int_t ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
 static ngx_int_t ngx_http_itsm_store_read(ngx_http_itsm_store_t *store,
-    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
-static ngx_int_t ngx_http_itsm_store_owned(ngx_http_itsm_store_t *store,
-    MDB_txn **txn, MDB_val *k, uint64_t token, ngx_http_itsm_record_t *rec);
+    MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_put(ngx_http_itsm_store_t *store,
-    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync);
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 static uint64_t ngx_http_itsm_store_token(void);
 static void ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
     ngx_http_itsm_record_t *rec);
@@ -89,25 +124,8 @@ ngx_int_t
 ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, ngx_http_itsm_record_t *rec)
 {
-    int        rc;
-    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val    k;
-    ngx_int_t  found;
-
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
-    }
-
-    found = ngx_http_itsm_store_read(store, store->reader, &k, rec);
-
-    mdb_txn_reset(store->reader);
-
-    return found;
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, connector,
+                                   key, ngx_http_itsm_store_read, rec);
 }
 
 
@@ -127,27 +145,35 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t hash,
     ngx_uint_t create)
 {
-    int                      rc;
-    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    ngx_http_itsm_store_op_t  op;
+
+    op.key = key;
+    op.rec = rec;
+    op.hash = hash;
+    op.create = create;
+
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_claim_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_op_t  *op = data;
+
     time_t                   now;
-    MDB_val                  k;
-    MDB_txn                 *txn;
     ngx_int_t                found;
-    ngx_http_itsm_record_t   claim;
+    ngx_http_itsm_record_t  *rec, *claim;
 
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    rec = op->rec;
+    claim = &op->now;
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
-
-    found = ngx_http_itsm_store_read(store, txn, &k, rec);
+    found = ngx_http_itsm_store_read(store, txn, k, rec);
 
     if (found == NGX_ERROR) {
-        mdb_txn_abort(txn);
         return NGX_ERROR;
     }
 
@@ -158,7 +184,6 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
         rec->state = NGX_HTTP_ITSM_KEY_NONE;
 
     } else if (ngx_http_itsm_store_busy(rec, now)) {
-        mdb_txn_abort(txn);
         return NGX_BUSY;
     }
 
@@ -173,183 +198,209 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     rec->lease_until = 0;
     rec->token = ngx_http_itsm_store_token();
 
-    claim = *rec;
+    *claim = *rec;
 
-    claim.pending = 1;
-    claim.owner = ngx_pid;
+    claim->pending = 1;
+    claim->owner = ngx_pid;
     /* ngx_time() counts whole seconds: one more, so that a lease is never
      * shorter than it says */
-    claim.lease_until = now + store->lease + 1;
-    claim.hash = hash;
+    claim->lease_until = now + store->lease + 1;
+    claim->hash = op->hash;
 
-    if (create && claim.doubt == 0) {
-        claim.doubt = now;
+    if (op->create && claim->doubt == 0) {
+        claim->doubt = now;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm store: claim \"%V\" token:%uL doubt:%T",
-                   key, claim.token, claim.doubt);
+                   op->key, claim->token, claim->doubt);
 
-    return ngx_http_itsm_store_put(store, txn, &k, &claim,
-                                   create && rec->doubt == 0);
+    if (ngx_http_itsm_store_put(store, txn, k, claim) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a claim made to create is flushed: see above */
+
+    return (op->create && rec->doubt == 0) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
 }
 
 
-/* the claim is about to send a create after all: it says so, on disk */
+/*
+ * The changes of a claim: NGX_DECLINED when the claim ("token") was taken
+ * over meanwhile, and the record is left to its new owner.
+ *
+ * doubt: the claim is about to send a create after all: it says so, on
+ * disk.
+ *
+ * renew: a claim lives as long as its request: while the request waits on
+ * the ITSM, its lease is renewed, so that no other request takes the key
+ * over however long the ITSM takes.
+ *
+ * commit: the claim ends with the new state of the key, flushed to disk.
+ *
+ * release: the claim ends with the key as it was before it: "before" is
+ * the record the claim found, with the claim's token, how it ended
+ * (last_result, last_status, last_retry) and, when a create may have
+ * reached the ITSM, its doubt.  A key that never had a ticket keeps a
+ * record all the same: the requests that joined the claim read how it
+ * ended there.
+ */
 
 ngx_int_t
 ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, uint64_t token)
 {
-    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                  k;
-    MDB_txn                 *txn;
-    ngx_int_t                rc;
-    ngx_http_itsm_record_t   rec;
-
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_itsm_store_owned(store, &txn, &k, token, &rec);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (rec.doubt) {
-        mdb_txn_abort(txn);
-        return NGX_OK;
-    }
-
-    rec.doubt = ngx_time();
-
-    return ngx_http_itsm_store_put(store, txn, &k, &rec, 1);
+    return ngx_http_itsm_store_change(store, connector, key, NULL, token,
+                                      NGX_HTTP_ITSM_STORE_DOUBT);
 }
 
-
-/*
- * A claim lives as long as its request: while the request waits on the
- * ITSM, its lease is renewed, so that no other request takes the key
- * over however long the ITSM takes.  NGX_DECLINED: the claim was lost.
- */
 
 ngx_int_t
 ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, uint64_t token)
 {
-    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                  k;
-    MDB_txn                 *txn;
-    ngx_int_t                rc;
-    ngx_http_itsm_record_t   rec;
-
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_itsm_store_owned(store, &txn, &k, token, &rec);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rec.lease_until = ngx_time() + store->lease + 1;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
-                   "itsm store: renew \"%V\" until %T", key, rec.lease_until);
-
-    return ngx_http_itsm_store_put(store, txn, &k, &rec, 0);
+    return ngx_http_itsm_store_change(store, connector, key, NULL, token,
+                                      NGX_HTTP_ITSM_STORE_RENEW);
 }
 
-
-/*
- * The claim ends with the new state of the key, flushed to disk.
- * NGX_DECLINED: the claim ("rec->token") was taken over meanwhile, and the
- * record is left to its new owner.
- */
 
 ngx_int_t
 ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec)
 {
-    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                  k;
-    MDB_txn                 *txn;
-    ngx_int_t                rc;
-    ngx_http_itsm_record_t   now;
-
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_itsm_store_owned(store, &txn, &k, rec->token, &now);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rec->pending = 0;
-    rec->owner = 0;
-    rec->lease_until = 0;
-    rec->doubt = 0;
-    rec->hash = now.hash;
-    rec->last_token = rec->token;
-    rec->last_result = NGX_HTTP_ITSM_FLIGHT_DONE;
-    rec->last_status = 0;
-    rec->last_retry = 0;
-    rec->token = 0;
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
-                   "itsm store: commit \"%V\" state:%ui", key, rec->state);
-
-    return ngx_http_itsm_store_put(store, txn, &k, rec, 1);
+    return ngx_http_itsm_store_change(store, connector, key, rec, rec->token,
+                                      NGX_HTTP_ITSM_STORE_COMMIT);
 }
 
-
-/*
- * The claim ends with the key as it was before it: "before" is the record
- * the claim found, with the claim's token, how it ended (last_result,
- * last_status, last_retry) and, when a create may have reached the ITSM,
- * its doubt.  A key that never had a ticket keeps a record all the same:
- * the requests that joined the claim read how it ended there.
- */
 
 ngx_int_t
 ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
 {
-    u_char                   buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
-    MDB_val                  k;
-    MDB_txn                 *txn;
-    ngx_int_t                rc;
-    ngx_http_itsm_record_t   now;
+    return ngx_http_itsm_store_change(store, connector, key, before,
+                                      before->token,
+                                      NGX_HTTP_ITSM_STORE_RELEASE);
+}
 
-    if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK) {
+
+/* "rec": the record to write (doubt and renew: the record as stored) */
+
+static ngx_int_t
+ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t token,
+    ngx_uint_t change)
+{
+    ngx_http_itsm_store_op_t  op;
+
+    op.key = key;
+    op.change = change;
+    op.token = token;
+    op.rec = rec ? rec : &op.now;
+
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_change_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_op_t  *op = data;
+
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t  *now, *rec;
+
+    now = &op->now;
+    rec = op->rec;
+
+    rc = ngx_http_itsm_store_read(store, txn, k, now);
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    rc = ngx_http_itsm_store_owned(store, &txn, &k, before->token, &now);
-    if (rc != NGX_OK) {
-        return rc;
+    if (rc != NGX_OK || !now->pending || now->token != op->token) {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm_store: a claim in \"%V\" was taken over while its "
+                      "request still worked on it (its worker did not renew "
+                      "it in time); its change is not written", &store->path);
+        return NGX_DECLINED;
     }
 
-    before->pending = 0;
-    before->owner = 0;
-    before->lease_until = 0;
-    before->last_token = before->token;
-    before->token = 0;
+    switch (op->change) {
 
-    /* a key without a ticket has no other time: the retention counts
-     * from its last claim */
+    case NGX_HTTP_ITSM_STORE_DOUBT:
 
-    if (before->state == NGX_HTTP_ITSM_KEY_NONE) {
-        before->last_seen = ngx_time();
+        if (now->doubt) {
+            return NGX_DONE;
+        }
+
+        now->doubt = ngx_time();
+        rc = NGX_HTTP_ITSM_STORE_SYNC;
+        break;
+
+    case NGX_HTTP_ITSM_STORE_RENEW:
+
+        now->lease_until = ngx_time() + store->lease + 1;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: renew \"%V\" until %T", op->key,
+                       now->lease_until);
+
+        rc = NGX_OK;
+        break;
+
+    case NGX_HTTP_ITSM_STORE_COMMIT:
+
+        rec->pending = 0;
+        rec->owner = 0;
+        rec->lease_until = 0;
+        rec->doubt = 0;
+        rec->hash = now->hash;
+        rec->last_token = rec->token;
+        rec->last_result = NGX_HTTP_ITSM_FLIGHT_DONE;
+        rec->last_status = 0;
+        rec->last_retry = 0;
+        rec->token = 0;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: commit \"%V\" state:%ui", op->key,
+                       rec->state);
+
+        rc = NGX_HTTP_ITSM_STORE_SYNC;
+        break;
+
+    default: /* NGX_HTTP_ITSM_STORE_RELEASE */
+
+        rec->pending = 0;
+        rec->owner = 0;
+        rec->lease_until = 0;
+        rec->last_token = rec->token;
+        rec->token = 0;
+
+        /* a key without a ticket has no other time: the retention counts
+         * from its last claim */
+
+        if (rec->state == NGX_HTTP_ITSM_KEY_NONE) {
+            rec->last_seen = ngx_time();
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: release \"%V\" result:%ui doubt:%T",
+                       op->key, rec->last_result, rec->doubt);
+
+        /* a doubt the record on disk does not have yet is flushed */
+
+        rc = (rec->doubt && !now->doubt) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
-                   "itsm store: release \"%V\" result:%ui doubt:%T",
-                   key, before->last_result, before->doubt);
+    if (ngx_http_itsm_store_put(store, txn, k, rec) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
-    return ngx_http_itsm_store_put(store, txn, &k, before,
-                                   before->doubt && !now.doubt);
+    return rc;
 }
 
 
@@ -359,48 +410,46 @@ ngx_int_t
 ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
     ngx_http_itsm_store_iter_pt handler, void *data)
 {
-    int                      rc;
-    MDB_val                  k, v;
-    ngx_str_t                key;
-    MDB_cursor              *cursor;
-    ngx_http_itsm_record_t   rec;
+    ngx_http_itsm_store_iter_t  iter;
 
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
-    }
+    iter.handler = handler;
+    iter.data = data;
 
-    rc = mdb_cursor_open(store->reader, store->dbi, &cursor);
-    if (rc != 0) {
-        mdb_txn_reset(store->reader);
-        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
-    }
-
-    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
-
-        if (ngx_http_itsm_store_decode_any(&v, &rec) != NGX_OK) {
-            continue;
-        }
-
-        key.data = k.mv_data;
-        key.len = k.mv_size;
-
-        if (handler(data, &key, &rec) != NGX_OK) {
-            break;
-        }
-    }
-
-    mdb_cursor_close(cursor);
-    mdb_txn_reset(store->reader);
-
-    return NGX_OK;
+    return ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_READ,
+                                    store->dbi,
+                                    ngx_http_itsm_store_iterate_each, &iter);
 }
 
 
 static ngx_int_t
-ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, ngx_http_itsm_record_t *rec)
+ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data)
 {
+    ngx_http_itsm_store_iter_t  *iter = data;
+
+    ngx_str_t               key;
+    ngx_http_itsm_record_t  rec;
+
+    if (ngx_http_itsm_store_decode_any(v, &rec) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    key.data = k->mv_data;
+    key.len = k->mv_size;
+
+    return (iter->handler(iter->data, &key, &rec) == NGX_OK) ? NGX_OK
+                                                             : NGX_DONE;
+}
+
+
+/* the record of "k" in "txn" (a handler of ngx_http_itsm_store_txn) */
+
+static ngx_int_t
+ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_record_t  *rec = data;
+
     int      rc;
     MDB_val  v;
 
@@ -468,50 +517,11 @@ ngx_http_itsm_store_decode_any(MDB_val *v, ngx_http_itsm_record_t *rec)
 }
 
 
-/*
- * Opens a write transaction on the key's record if its claim is still
- * "token"'s: NGX_OK with *txn open and "rec" read; NGX_DECLINED when the
- * claim was taken over (or the record went), with nothing left open.
- */
-
-static ngx_int_t
-ngx_http_itsm_store_owned(ngx_http_itsm_store_t *store, MDB_txn **txn,
-    MDB_val *k, uint64_t token, ngx_http_itsm_record_t *rec)
-{
-    int        rc;
-    ngx_int_t  found;
-
-    rc = mdb_txn_begin(store->env, NULL, 0, txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
-
-    found = ngx_http_itsm_store_read(store, *txn, k, rec);
-
-    if (found == NGX_OK && rec->pending && rec->token == token) {
-        return NGX_OK;
-    }
-
-    mdb_txn_abort(*txn);
-
-    if (found == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, store->log, 0,
-                  "itsm_store: a claim in \"%V\" was taken over while its "
-                  "request still worked on it (its worker did not renew it "
-                  "in time); its change is not written", &store->path);
-
-    return NGX_DECLINED;
-}
-
-
-/* writes "rec" and commits the transaction; "sync": flushed to disk */
+/* writes "rec" in the transaction (committed by the caller's helper) */
 
 static ngx_int_t
 ngx_http_itsm_store_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, ngx_http_itsm_record_t *rec, ngx_uint_t sync)
+    MDB_val *k, ngx_http_itsm_record_t *rec)
 {
     int                         rc;
     MDB_val                     v;
@@ -524,20 +534,7 @@ ngx_http_itsm_store_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     rc = mdb_put(txn, store->dbi, k, &v, 0);
     if (rc != 0) {
-        mdb_txn_abort(txn);
         return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
-    }
-
-    if (sync) {
-        rc = mdb_env_sync(store->env, 1);
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
-        }
     }
 
     return NGX_OK;

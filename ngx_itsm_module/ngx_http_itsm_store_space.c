@@ -16,6 +16,39 @@
  */
 
 
+/* how the store's pages are used */
+
+typedef struct {
+    MDB_envinfo                  info;
+    MDB_stat                     st;           /* the keys' table */
+    ngx_uint_t                   walk;         /* count the free pages */
+    size_t                       free;         /* pages on the free list */
+} ngx_http_itsm_store_pages_t;
+
+
+/* one step of the expiry: the keys read, to be deleted if still expired */
+
+typedef struct {
+    time_t                       before;
+    ngx_uint_t                   scan;         /* at most, records read */
+    u_char                      *found;        /* keys, KEY_MAX bytes each */
+    size_t                      *lens;
+    ngx_uint_t                   n;
+    ngx_uint_t                   expired;
+    ngx_uint_t                   more;         /* the pass goes on */
+} ngx_http_itsm_store_expire_t;
+
+
+static ngx_int_t ngx_http_itsm_store_pages(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_pages_t *pg);
+static ngx_int_t ngx_http_itsm_store_pages_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_free_pages(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_expire_scan(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_expire_delete(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_uint_t ngx_http_itsm_store_expirable(MDB_val *v, time_t before);
 
 
@@ -25,30 +58,105 @@ ngx_int_t
 ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store, size_t *bytes,
     size_t *keys)
 {
-    int           rc;
-    MDB_stat      st;
-    MDB_envinfo   info;
+    ngx_http_itsm_store_pages_t  pg;
 
-    rc = mdb_env_info(store->env, &info);
+    pg.walk = 0;
+
+    if (ngx_http_itsm_store_pages(store, &pg) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *keys = pg.st.ms_entries;
+    *bytes = (pg.info.me_last_pgno + 1) * pg.st.ms_psize;
+
+    return NGX_OK;
+}
+
+
+/*
+ * How full the store is.  LMDB reuses the pages that deletes freed, so the
+ * file's size says little: what is used is every page up to the last one
+ * written, less the pages on LMDB's free list (its table 0).
+ */
+
+ngx_int_t
+ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_space_t *space)
+{
+    size_t                       pages;
+    ngx_http_itsm_store_pages_t  pg;
+
+    pg.walk = 1;
+
+    if (ngx_http_itsm_store_pages(store, &pg) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    pages = pg.info.me_last_pgno + 1;
+
+    space->size = pg.info.me_mapsize;
+    space->used = (pages > pg.free ? pages - pg.free : 0) * pg.st.ms_psize;
+    space->keys = pg.st.ms_entries;
+
+    return NGX_OK;
+}
+
+
+/* the environment's pages, the keys' table, and (with "walk") the pages
+ * on the free list, in one read */
+
+static ngx_int_t
+ngx_http_itsm_store_pages(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_pages_t *pg)
+{
+    int  rc;
+
+    rc = mdb_env_info(store->env, &pg->info);
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_env_info", rc);
     }
 
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
-    }
+    pg->free = 0;
 
-    rc = mdb_stat(store->reader, store->dbi, &st);
+    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, NULL, NULL,
+                                   ngx_http_itsm_store_pages_txn, pg);
+}
 
-    mdb_txn_reset(store->reader);
 
+static ngx_int_t
+ngx_http_itsm_store_pages_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_pages_t  *pg = data;
+
+    int  rc;
+
+    rc = mdb_stat(txn, store->dbi, &pg->st);
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_stat", rc);
     }
 
-    *keys = st.ms_entries;
-    *bytes = (info.me_last_pgno + 1) * st.ms_psize;
+    if (!pg->walk) {
+        return NGX_OK;
+    }
+
+    return ngx_http_itsm_store_each(store, txn, 0,
+                                    ngx_http_itsm_store_free_pages,
+                                    &pg->free);
+}
+
+
+/* an entry of the free list: a count of page numbers, then the numbers */
+
+static ngx_int_t
+ngx_http_itsm_store_free_pages(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data)
+{
+    size_t  *free = data;
+
+    if (v->mv_size >= sizeof(size_t)) {
+        *free += *(size_t *) v->mv_data;
+    }
 
     return NGX_OK;
 }
@@ -67,35 +175,58 @@ ngx_int_t
 ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
     ngx_uint_t scan, ngx_uint_t *expired)
 {
-    int           rc;
-    u_char       *found, *p;
-    size_t       *lens;
-    MDB_val       k, v, pv;
-    MDB_txn      *txn;
-    ngx_int_t     more;
-    ngx_uint_t    i, n, seen;
-    MDB_cursor   *cursor;
+    ngx_int_t                     rc;
+    ngx_http_itsm_store_expire_t  ex;
 
     *expired = 0;
 
-    found = ngx_alloc(scan * (NGX_HTTP_ITSM_STORE_KEY_MAX + sizeof(size_t)),
-                      store->log);
-    if (found == NULL) {
+    ex.found = ngx_alloc(scan * (NGX_HTTP_ITSM_STORE_KEY_MAX + sizeof(size_t)),
+                         store->log);
+    if (ex.found == NULL) {
         return NGX_ERROR;
     }
 
-    lens = (size_t *) (found + scan * NGX_HTTP_ITSM_STORE_KEY_MAX);
+    ex.lens = (size_t *) (ex.found + scan * NGX_HTTP_ITSM_STORE_KEY_MAX);
+    ex.before = before;
+    ex.scan = scan;
+    ex.n = 0;
+    ex.expired = 0;
+    ex.more = 0;
 
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        ngx_free(found);
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
+    rc = ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, NULL, NULL,
+                                 ngx_http_itsm_store_expire_scan, &ex);
+
+    if (rc == NGX_OK && ex.n) {
+        rc = ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE, NULL,
+                                     NULL, ngx_http_itsm_store_expire_delete,
+                                     &ex);
     }
 
-    rc = mdb_cursor_open(store->reader, store->dbi, &cursor);
+    ngx_free(ex.found);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *expired = ex.expired;
+
+    return ex.more ? NGX_AGAIN : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_expire_scan(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *nokey, void *data)
+{
+    ngx_http_itsm_store_expire_t  *ex = data;
+
+    int           rc;
+    MDB_val       k, v;
+    ngx_uint_t    seen;
+    MDB_cursor   *cursor;
+
+    rc = mdb_cursor_open(txn, store->dbi, &cursor);
     if (rc != 0) {
-        mdb_txn_reset(store->reader);
-        ngx_free(found);
         return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
     }
 
@@ -108,16 +239,14 @@ ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
         rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
     }
 
-    n = 0;
-
-    for (seen = 0; rc == 0 && seen < scan; seen++) {
+    for (seen = 0; rc == 0 && seen < ex->scan; seen++) {
 
         if (k.mv_size <= NGX_HTTP_ITSM_STORE_KEY_MAX
-            && ngx_http_itsm_store_expirable(&v, before))
+            && ngx_http_itsm_store_expirable(&v, ex->before))
         {
-            ngx_memcpy(found + n * NGX_HTTP_ITSM_STORE_KEY_MAX, k.mv_data,
-                       k.mv_size);
-            lens[n++] = k.mv_size;
+            ngx_memcpy(ex->found + ex->n * NGX_HTTP_ITSM_STORE_KEY_MAX,
+                       k.mv_data, k.mv_size);
+            ex->lens[ex->n++] = k.mv_size;
         }
 
         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
@@ -126,9 +255,9 @@ ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
     /* the next step starts at the first key not read (it may be gone by
      * then: MDB_SET_RANGE finds the one after it) */
 
-    more = (rc == 0 && k.mv_size <= NGX_HTTP_ITSM_STORE_KEY_MAX);
+    ex->more = (rc == 0 && k.mv_size <= NGX_HTTP_ITSM_STORE_KEY_MAX);
 
-    if (more) {
+    if (ex->more) {
         ngx_memcpy(store->expire_pos, k.mv_data, k.mv_size);
         store->expire_len = k.mv_size;
 
@@ -137,29 +266,31 @@ ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
     }
 
     mdb_cursor_close(cursor);
-    mdb_txn_reset(store->reader);
 
     if (rc != 0 && rc != MDB_NOTFOUND) {
-        ngx_free(found);
         return ngx_http_itsm_store_failed(store, "mdb_cursor_get", rc);
     }
 
-    if (n == 0) {
-        ngx_free(found);
-        return more ? NGX_AGAIN : NGX_OK;
-    }
+    return NGX_OK;
+}
 
-    rc = mdb_txn_begin(store->env, NULL, 0, &txn);
-    if (rc != 0) {
-        ngx_free(found);
-        return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
-    }
 
-    for (i = 0; i < n; i++) {
-        p = found + i * NGX_HTTP_ITSM_STORE_KEY_MAX;
+static ngx_int_t
+ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *nokey, void *data)
+{
+    ngx_http_itsm_store_expire_t  *ex = data;
+
+    int          rc;
+    u_char      *p;
+    MDB_val      k, v, pv;
+    ngx_uint_t   i;
+
+    for (i = 0; i < ex->n; i++) {
+        p = ex->found + i * NGX_HTTP_ITSM_STORE_KEY_MAX;
 
         k.mv_data = p;
-        k.mv_size = lens[i];
+        k.mv_size = ex->lens[i];
 
         rc = mdb_get(txn, store->dbi, &k, &v);
 
@@ -171,7 +302,7 @@ ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
             goto failed;
         }
 
-        if (!ngx_http_itsm_store_expirable(&v, before)) {
+        if (!ngx_http_itsm_store_expirable(&v, ex->before)) {
             continue;                           /* changed since */
         }
 
@@ -194,26 +325,14 @@ ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
                        "itsm expire: connector \"%s\" key \"%*s\"", p,
-                       lens[i] - ngx_strlen(p) - 1, p + ngx_strlen(p) + 1);
+                       ex->lens[i] - ngx_strlen(p) - 1, p + ngx_strlen(p) + 1);
 
-        (*expired)++;
+        ex->expired++;
     }
 
-    ngx_free(found);
-
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        *expired = 0;
-        return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
-    }
-
-    return more ? NGX_AGAIN : NGX_OK;
+    return NGX_OK;
 
 failed:
-
-    mdb_txn_abort(txn);
-    ngx_free(found);
-    *expired = 0;
 
     return ngx_http_itsm_store_failed(store, "mdb_get/mdb_del", rc);
 }
@@ -250,66 +369,4 @@ ngx_http_itsm_store_expirable(MDB_val *v, time_t before)
     return rec.state == NGX_HTTP_ITSM_KEY_RESOLVED
            && rec.doubt == 0
            && ngx_max(rec.resolved_at, rec.last_seen) <= before;
-}
-
-
-/*
- * How full the store is.  LMDB reuses the pages that deletes freed, so the
- * file's size says little: what is used is every page up to the last one
- * written, less the pages on LMDB's free list (its table 0).
- */
-
-ngx_int_t
-ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
-    ngx_http_itsm_store_space_t *space)
-{
-    int           rc;
-    size_t        pages, free;
-    MDB_val       k, v;
-    MDB_stat      st;
-    MDB_envinfo   info;
-    MDB_cursor   *cursor;
-
-    rc = mdb_env_info(store->env, &info);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_env_info", rc);
-    }
-
-    rc = mdb_txn_renew(store->reader);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_txn_renew", rc);
-    }
-
-    rc = mdb_stat(store->reader, store->dbi, &st);
-    if (rc != 0) {
-        mdb_txn_reset(store->reader);
-        return ngx_http_itsm_store_failed(store, "mdb_stat", rc);
-    }
-
-    free = 0;
-
-    rc = mdb_cursor_open(store->reader, 0, &cursor);
-    if (rc != 0) {
-        mdb_txn_reset(store->reader);
-        return ngx_http_itsm_store_failed(store, "mdb_cursor_open", rc);
-    }
-
-    /* each entry: a count of page numbers, then the numbers */
-
-    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
-        if (v.mv_size >= sizeof(size_t)) {
-            free += *(size_t *) v.mv_data;
-        }
-    }
-
-    mdb_cursor_close(cursor);
-    mdb_txn_reset(store->reader);
-
-    pages = info.me_last_pgno + 1;
-
-    space->size = info.me_mapsize;
-    space->used = (pages > free ? pages - free : 0) * st.ms_psize;
-    space->keys = st.ms_entries;
-
-    return NGX_OK;
 }
