@@ -73,9 +73,6 @@ ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
 time_t ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_pending.c */
-ngx_int_t ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
-    ngx_str_t *alert);
 ngx_int_t ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
     void *data);

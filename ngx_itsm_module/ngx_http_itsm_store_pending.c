@@ -46,8 +46,6 @@ typedef struct {
 } ngx_http_itsm_store_pend_op_t;
 
 
-static ngx_int_t ngx_http_itsm_store_pending_put_txn(
-    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_merge_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_get_txn(
@@ -69,42 +67,6 @@ static ngx_int_t ngx_http_itsm_store_pending_write(
     ngx_uint_t attempts, ngx_str_t *text);
 static u_char *ngx_http_itsm_store_pending_copy(ngx_http_itsm_store_t *store,
     MDB_val *v, ngx_http_itsm_store_pend_t *head, MDB_val *nv);
-
-
-/* the latest state of "key", delivered at "due" (a cooldown's end) */
-
-ngx_int_t
-ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
-    ngx_str_t *alert)
-{
-    ngx_http_itsm_store_pend_op_t  op;
-
-    op.due = due;
-    op.attempts = attempts;
-    op.text = alert;
-
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
-                                   connector, key,
-                                   ngx_http_itsm_store_pending_put_txn, &op);
-}
-
-
-static ngx_int_t
-ngx_http_itsm_store_pending_put_txn(ngx_http_itsm_store_t *store,
-    MDB_txn *txn, MDB_val *k, void *data)
-{
-    ngx_http_itsm_store_pend_op_t  *op = data;
-
-    if (ngx_http_itsm_store_pending_write(store, txn, k, op->due,
-                                          op->attempts, op->text)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_HTTP_ITSM_STORE_SYNC;
-}
 
 
 /*
