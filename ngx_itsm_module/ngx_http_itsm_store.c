@@ -64,6 +64,7 @@ static ngx_int_t ngx_http_itsm_store_check_user(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store, u_char *dir);
 static void ngx_http_itsm_store_probe(ngx_http_itsm_store_t *store,
     u_char *dir, ngx_http_itsm_store_probe_t *res);
+static int ngx_http_itsm_store_try(ngx_http_itsm_store_t *store);
 
 
 ngx_http_itsm_store_t *
@@ -99,7 +100,6 @@ ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
 {
     int                rc;
     u_char            *p, dir[NGX_MAX_PATH];
-    MDB_env           *env;
     ngx_err_t          err;
     ngx_core_conf_t   *ccf;
     ngx_file_info_t    fi;
@@ -175,20 +175,7 @@ ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return NGX_OK;                          /* created by the workers */
     }
 
-    rc = mdb_env_create(&env);
-
-    if (rc == 0) {
-        rc = mdb_env_set_mapsize(env, store->size);
-    }
-
-    if (rc == 0) {
-        rc = mdb_env_open(env, (char *) store->path.data,
-                          MDB_NOSUBDIR|MDB_RDONLY|MDB_NOTLS, 0600);
-    }
-
-    if (env) {
-        mdb_env_close(env);
-    }
+    rc = ngx_http_itsm_store_try(store);
 
     if (rc != 0) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -698,7 +685,6 @@ ngx_http_itsm_store_probe(ngx_http_itsm_store_t *store, u_char *dir,
     int       rc;
     u_char    c, path[NGX_MAX_PATH];
     size_t    i, len;
-    MDB_env  *env;
 
     len = ngx_strlen(dir);
 
@@ -763,6 +749,24 @@ ngx_http_itsm_store_probe(ngx_http_itsm_store_t *store, u_char *dir,
     /* as the workers open it (read-only here): a lock file made now is
      * theirs */
 
+    rc = ngx_http_itsm_store_try(store);
+
+    if (rc != 0) {
+        res->step = NGX_HTTP_ITSM_STORE_PROBE_OPEN;
+        res->mdb = rc;
+    }
+}
+
+
+/* the store opened read-only, as the workers open it, and closed: LMDB's
+ * code (0: it opens) */
+
+static int
+ngx_http_itsm_store_try(ngx_http_itsm_store_t *store)
+{
+    int       rc;
+    MDB_env  *env;
+
     env = NULL;
     rc = mdb_env_create(&env);
 
@@ -783,8 +787,5 @@ ngx_http_itsm_store_probe(ngx_http_itsm_store_t *store, u_char *dir,
         mdb_env_close(env);
     }
 
-    if (rc != 0) {
-        res->step = NGX_HTTP_ITSM_STORE_PROBE_OPEN;
-        res->mdb = rc;
-    }
+    return rc;
 }
