@@ -52,6 +52,13 @@ typedef struct {
 } ngx_http_itsm_store_walk_t;
 
 
+static ngx_int_t ngx_http_itsm_store_run(ngx_http_itsm_store_t *store,
+    ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
+    ngx_http_itsm_store_txn_pt handler, void *data);
+#if (NGX_DEBUG)
+static void ngx_http_itsm_store_debug(ngx_http_itsm_store_t *store,
+    const char *what, ngx_str_t *connector, ngx_str_t *key, ngx_int_t rc);
+#endif
 static ngx_int_t ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_walk_txn(ngx_http_itsm_store_t *store,
@@ -227,8 +234,8 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
     /* readers left in the lock table by a worker that crashed */
     (void) mdb_reader_check(store->env, NULL);
 
-    if (ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE, NULL, NULL,
-                                ngx_http_itsm_store_tables, NULL)
+    if (ngx_http_itsm_store_txn(store, "open", NGX_HTTP_ITSM_STORE_WRITE,
+                                NULL, NULL, ngx_http_itsm_store_tables, NULL)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -301,11 +308,29 @@ ngx_http_itsm_store_close(ngx_http_itsm_store_t *store)
  * is taken, a create that may be in flight) is flushed here, before the
  * caller answers anyone.
  *
- * A failing LMDB call is logged where it fails.
+ * A failing LMDB call is logged where it fails; with --with-debug, each
+ * transaction is logged with "what" it is for, its key and its result.
  */
 
 ngx_int_t
-ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store, ngx_uint_t flags,
+ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store, const char *what,
+    ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
+    ngx_http_itsm_store_txn_pt handler, void *data)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_itsm_store_run(store, flags, connector, key, handler, data);
+
+#if (NGX_DEBUG)
+    ngx_http_itsm_store_debug(store, what, connector, key, rc);
+#endif
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_run(ngx_http_itsm_store_t *store, ngx_uint_t flags,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_txn_pt handler,
     void *data)
 {
@@ -372,14 +397,15 @@ ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store, ngx_uint_t flags,
 
 /*
  * Calls "handler" with every entry of the table "dbi", in the order of the
- * keys, in a transaction of its own ("flags" as for
+ * keys, in a transaction of its own ("what" and "flags" as for
  * ngx_http_itsm_store_txn), while it returns NGX_OK; NGX_DONE ends the walk
  * (NGX_OK is returned), anything else ends it and is returned.
  */
 
 ngx_int_t
-ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store, ngx_uint_t flags,
-    MDB_dbi dbi, ngx_http_itsm_store_each_pt handler, void *data)
+ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store, const char *what,
+    ngx_uint_t flags, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
+    void *data)
 {
     ngx_http_itsm_store_walk_t  walk;
 
@@ -387,7 +413,7 @@ ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store, ngx_uint_t flags,
     walk.handler = handler;
     walk.data = data;
 
-    return ngx_http_itsm_store_txn(store, flags, NULL, NULL,
+    return ngx_http_itsm_store_txn(store, what, flags, NULL, NULL,
                                    ngx_http_itsm_store_walk_txn, &walk);
 }
 
@@ -429,6 +455,52 @@ ngx_http_itsm_store_each(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     return (rv == NGX_DONE) ? NGX_OK : rv;
 }
+
+
+#if (NGX_DEBUG)
+
+/* the key only, never a value: a pending delivery holds the whole alert */
+
+static void
+ngx_http_itsm_store_debug(ngx_http_itsm_store_t *store, const char *what,
+    ngx_str_t *connector, ngx_str_t *key, ngx_int_t rc)
+{
+    u_char     *zero;
+    ngx_str_t   conn, k;
+
+    if (key == NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: %s rc:%i", what, rc);
+        return;
+    }
+
+    if (connector == NULL) {
+
+        /* a key as stored: the connector, a zero byte, the key */
+
+        zero = ngx_strlchr(key->data, key->data + key->len, '\0');
+
+        if (zero == NULL) {
+            ngx_str_null(&conn);
+            k = *key;
+
+        } else {
+            conn.data = key->data;
+            conn.len = zero - key->data;
+            k.data = zero + 1;
+            k.len = key->data + key->len - k.data;
+        }
+
+        connector = &conn;
+        key = &k;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: %s \"%V\" \"%V\" rc:%i",
+                   what, connector, key, rc);
+}
+
+#endif
 
 
 /* "connector \0 key"; keys too long for LMDB are replaced by their hash */

@@ -67,11 +67,11 @@ typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
 
 /* ngx_http_itsm_store.c */
 ngx_int_t ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store,
-    ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
+    const char *what, ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
     ngx_http_itsm_store_txn_pt handler, void *data);
 ngx_int_t ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store,
-    ngx_uint_t flags, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
-    void *data);
+    const char *what, ngx_uint_t flags, MDB_dbi dbi,
+    ngx_http_itsm_store_each_pt handler, void *data);
 ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
     void *data);

@@ -87,8 +87,8 @@ ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
     op.handler = handler;
     op.data = data;
 
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
-                                   connector, key,
+    return ngx_http_itsm_store_txn(store, "pending merge",
+                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
                                    ngx_http_itsm_store_pending_merge_txn, &op);
 }
 
@@ -167,9 +167,9 @@ ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
     op.text = alert;
     op.pool = pool;
 
-    rc = ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, connector,
-                                 key, ngx_http_itsm_store_pending_get_txn,
-                                 &op);
+    rc = ngx_http_itsm_store_txn(store, "pending get",
+                                 NGX_HTTP_ITSM_STORE_READ, connector, key,
+                                 ngx_http_itsm_store_pending_get_txn, &op);
 
     if (rc == NGX_OK) {
         *due = op.due;
@@ -224,8 +224,8 @@ ngx_int_t
 ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key)
 {
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
-                                   connector, key,
+    return ngx_http_itsm_store_txn(store, "pending del",
+                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
                                    ngx_http_itsm_store_pending_del_txn, NULL);
 }
 
@@ -256,9 +256,9 @@ ngx_int_t
 ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *key, time_t due)
 {
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE, NULL,
-                                   key, ngx_http_itsm_store_pending_retry_txn,
-                                   &due);
+    return ngx_http_itsm_store_txn(store, "pending retry",
+                                   NGX_HTTP_ITSM_STORE_WRITE, NULL, key,
+                                   ngx_http_itsm_store_pending_retry_txn, &due);
 }
 
 
@@ -317,9 +317,9 @@ ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
     due.handler = handler;
     due.data = data;
 
-    return ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_READ,
-                                    store->pending, ngx_http_itsm_store_due,
-                                    &due);
+    return ngx_http_itsm_store_walk(store, "pending due",
+                                    NGX_HTTP_ITSM_STORE_READ, store->pending,
+                                    ngx_http_itsm_store_due, &due);
 }
 
 
@@ -357,9 +357,9 @@ ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     count[0] = 0;
     count[1] = 0;
 
-    if (ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_READ,
-                                 store->pending, ngx_http_itsm_store_count,
-                                 count)
+    if (ngx_http_itsm_store_walk(store, "pending count",
+                                 NGX_HTTP_ITSM_STORE_READ, store->pending,
+                                 ngx_http_itsm_store_count, count)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -401,8 +401,8 @@ ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
     op.due = now;
     op.n = n;
 
-    return ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_WRITE,
-                                    store->pending,
+    return ngx_http_itsm_store_walk(store, "pending requeue",
+                                    NGX_HTTP_ITSM_STORE_WRITE, store->pending,
                                     ngx_http_itsm_store_requeue, &op);
 }
 

@@ -124,8 +124,9 @@ ngx_int_t
 ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, ngx_http_itsm_record_t *rec)
 {
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, connector,
-                                   key, ngx_http_itsm_store_read, rec);
+    return ngx_http_itsm_store_txn(store, "get", NGX_HTTP_ITSM_STORE_READ,
+                                   connector, key, ngx_http_itsm_store_read,
+                                   rec);
 }
 
 
@@ -152,7 +153,7 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     op.hash = hash;
     op.create = create;
 
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
+    return ngx_http_itsm_store_txn(store, "claim", NGX_HTTP_ITSM_STORE_WRITE,
                                    connector, key,
                                    ngx_http_itsm_store_claim_txn, &op);
 }
@@ -292,13 +293,15 @@ ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 {
     ngx_http_itsm_store_op_t  op;
 
+    static const char  *changes[] = { "doubt", "renew", "commit", "release" };
+
     op.key = key;
     op.change = change;
     op.token = token;
     op.rec = rec ? rec : &op.now;
 
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE,
-                                   connector, key,
+    return ngx_http_itsm_store_txn(store, changes[change],
+                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
                                    ngx_http_itsm_store_change_txn, &op);
 }
 
@@ -415,7 +418,7 @@ ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
     iter.handler = handler;
     iter.data = data;
 
-    return ngx_http_itsm_store_walk(store, NGX_HTTP_ITSM_STORE_READ,
+    return ngx_http_itsm_store_walk(store, "iterate", NGX_HTTP_ITSM_STORE_READ,
                                     store->dbi,
                                     ngx_http_itsm_store_iterate_each, &iter);
 }

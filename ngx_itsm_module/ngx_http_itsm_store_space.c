@@ -40,7 +40,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_itsm_store_pages(ngx_http_itsm_store_t *store,
-    ngx_http_itsm_store_pages_t *pg);
+    const char *what, ngx_http_itsm_store_pages_t *pg);
 static ngx_int_t ngx_http_itsm_store_pages_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_free_pages(ngx_http_itsm_store_t *store,
@@ -62,7 +62,7 @@ ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store, size_t *bytes,
 
     pg.walk = 0;
 
-    if (ngx_http_itsm_store_pages(store, &pg) != NGX_OK) {
+    if (ngx_http_itsm_store_pages(store, "usage", &pg) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -88,7 +88,7 @@ ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
 
     pg.walk = 1;
 
-    if (ngx_http_itsm_store_pages(store, &pg) != NGX_OK) {
+    if (ngx_http_itsm_store_pages(store, "space", &pg) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -106,7 +106,7 @@ ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
  * on the free list, in one read */
 
 static ngx_int_t
-ngx_http_itsm_store_pages(ngx_http_itsm_store_t *store,
+ngx_http_itsm_store_pages(ngx_http_itsm_store_t *store, const char *what,
     ngx_http_itsm_store_pages_t *pg)
 {
     int  rc;
@@ -118,8 +118,8 @@ ngx_http_itsm_store_pages(ngx_http_itsm_store_t *store,
 
     pg->free = 0;
 
-    return ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, NULL, NULL,
-                                   ngx_http_itsm_store_pages_txn, pg);
+    return ngx_http_itsm_store_txn(store, what, NGX_HTTP_ITSM_STORE_READ, NULL,
+                                   NULL, ngx_http_itsm_store_pages_txn, pg);
 }
 
 
@@ -193,13 +193,14 @@ ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store, time_t before,
     ex.expired = 0;
     ex.more = 0;
 
-    rc = ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_READ, NULL, NULL,
+    rc = ngx_http_itsm_store_txn(store, "expire scan",
+                                 NGX_HTTP_ITSM_STORE_READ, NULL, NULL,
                                  ngx_http_itsm_store_expire_scan, &ex);
 
     if (rc == NGX_OK && ex.n) {
-        rc = ngx_http_itsm_store_txn(store, NGX_HTTP_ITSM_STORE_WRITE, NULL,
-                                     NULL, ngx_http_itsm_store_expire_delete,
-                                     &ex);
+        rc = ngx_http_itsm_store_txn(store, "expire delete",
+                                     NGX_HTTP_ITSM_STORE_WRITE, NULL, NULL,
+                                     ngx_http_itsm_store_expire_delete, &ex);
     }
 
     ngx_free(ex.found);
