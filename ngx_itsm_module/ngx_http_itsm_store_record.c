@@ -482,6 +482,7 @@ ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
 ngx_int_t
 ngx_http_itsm_store_decode_any(MDB_val *v, ngx_http_itsm_record_t *rec)
 {
+    ngx_http_itsm_store_rec_t     raw;
     ngx_http_itsm_store_rec_v1_t  r;
 
     if (v->mv_size == sizeof(ngx_http_itsm_store_rec_t)
@@ -500,21 +501,22 @@ ngx_http_itsm_store_decode_any(MDB_val *v, ngx_http_itsm_record_t *rec)
     /* LMDB data is not aligned for us */
     ngx_memcpy(&r, v->mv_data, sizeof(r));
 
-    ngx_memzero(rec, sizeof(ngx_http_itsm_record_t));
+    /* read as a record of the current version, its new fields zero */
 
-    rec->state = r.state & 0x7f;
-    rec->pending = (r.state & 0x80) ? 1 : 0;
-    rec->owner = r.owner;
-    rec->lease_until = r.lease_until;
-    rec->first_seen = r.first_seen;
-    rec->last_seen = r.last_seen;
-    rec->last_action = r.last_action;
-    rec->resolved_at = r.resolved_at;
-    rec->occurrences = r.occurrences;
+    ngx_memzero(&raw, sizeof(raw));
 
-    rec->ticket.len = ngx_min(r.ticket_len, NGX_HTTP_ITSM_TICKET_MAX);
-    ngx_memcpy(rec->ticket_data, r.ticket, rec->ticket.len);
-    rec->ticket.data = rec->ticket_data;
+    raw.state = r.state;
+    raw.ticket_len = r.ticket_len;
+    raw.owner = r.owner;
+    raw.lease_until = r.lease_until;
+    raw.first_seen = r.first_seen;
+    raw.last_seen = r.last_seen;
+    raw.last_action = r.last_action;
+    raw.resolved_at = r.resolved_at;
+    raw.occurrences = r.occurrences;
+    ngx_memcpy(raw.ticket, r.ticket, sizeof(r.ticket));
+
+    ngx_http_itsm_store_decode(&raw, rec);
 
     return NGX_OK;
 }
