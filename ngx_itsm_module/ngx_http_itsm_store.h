@@ -12,7 +12,7 @@
 
 
 /* State: the alert -> ticket map and the pending deliveries in LMDB
- * (ngx_http_itsm_store.c, ngx_http_itsm_expire.c), the hot state in shared
+ * (ngx_http_itsm_store*.c, ngx_http_itsm_expire.c), the hot state in shared
  * memory (ngx_http_itsm_zone.c) */
 
 
@@ -52,6 +52,8 @@ ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store);
 void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
+
+/* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_get(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store,
@@ -67,13 +69,10 @@ ngx_int_t ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before);
 ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
     ngx_http_itsm_store_iter_pt handler, void *data);
-ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,
-    size_t *bytes, size_t *keys);
 ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
 time_t ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store);
-ngx_int_t ngx_http_itsm_store_pending_put(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, time_t due, ngx_uint_t attempts,
-    ngx_str_t *alert);
+
+/* ngx_http_itsm_store_pending.c */
 ngx_int_t ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
     void *data);
@@ -88,12 +87,16 @@ ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *key, time_t due);
 ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     ngx_uint_t *waiting, ngx_uint_t *dead);
-ngx_int_t ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store,
-    time_t before, ngx_uint_t scan, ngx_uint_t *expired);
-ngx_int_t ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
-    ngx_http_itsm_store_space_t *space);
 ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,
     time_t now, ngx_uint_t *n);
+
+/* ngx_http_itsm_store_space.c */
+ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,
+    size_t *bytes, size_t *keys);
+ngx_int_t ngx_http_itsm_store_space(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_space_t *space);
+ngx_int_t ngx_http_itsm_store_expire(ngx_http_itsm_store_t *store,
+    time_t before, ngx_uint_t scan, ngx_uint_t *expired);
 
 /* ngx_http_itsm_expire.c */
 char *ngx_http_itsm_expire_check(ngx_conf_t *cf,

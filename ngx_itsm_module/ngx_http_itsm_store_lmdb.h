@@ -1,0 +1,86 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_STORE_LMDB_H_INCLUDED_
+#define _NGX_HTTP_ITSM_STORE_LMDB_H_INCLUDED_
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+
+#include <lmdb.h>
+
+
+/* What the store's files (ngx_http_itsm_store*.c) share, and no other file
+ * sees: the LMDB environment, the transactions, the failure log. */
+
+
+/* LMDB's default maximum key size is 511 bytes */
+#define NGX_HTTP_ITSM_STORE_KEY_MAX  400
+
+
+struct ngx_http_itsm_store_s {
+    ngx_str_t                    path;
+    size_t                       size;
+    time_t                       lease;
+
+    MDB_env                     *env;
+    MDB_dbi                      dbi;          /* "keys" */
+    MDB_dbi                      pending;      /* "pending" */
+    MDB_txn                     *reader;     /* reset between reads */
+    ngx_log_t                   *log;
+
+    u_char                      *file;
+    ngx_uint_t                   line;
+
+    /* the expiry's position: the next key of the pass (none: the first) */
+    u_char                       expire_pos[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    size_t                       expire_len;
+
+    time_t                       full_logged;  /* "is full", once a minute */
+};
+
+
+/* a transaction of the store (ngx_http_itsm_store_txn) */
+#define NGX_HTTP_ITSM_STORE_WRITE    0
+#define NGX_HTTP_ITSM_STORE_READ     MDB_RDONLY
+
+/*
+ * What a write transaction's handler returns: NGX_OK, commit;
+ * NGX_HTTP_ITSM_STORE_SYNC, commit and flush to disk; NGX_DONE, nothing to
+ * write (abort, and NGX_OK is returned); anything else, abort and return it.
+ */
+#define NGX_HTTP_ITSM_STORE_SYNC     1
+
+
+/* runs in a transaction, with the key it was given ("k") */
+typedef ngx_int_t (*ngx_http_itsm_store_txn_pt)(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+
+/* one entry of a table, under a cursor */
+typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+
+
+/* ngx_http_itsm_store.c */
+ngx_int_t ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store,
+    const char *what, ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
+    ngx_http_itsm_store_txn_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store,
+    const char *what, ngx_uint_t flags, MDB_dbi dbi,
+    ngx_http_itsm_store_each_pt handler, void *data);
+ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
+    void *data);
+ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
+    const char *what, int rc);
+
+/* ngx_http_itsm_store_record.c */
+ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
+    ngx_http_itsm_record_t *rec);
+
+
+#endif /* _NGX_HTTP_ITSM_STORE_LMDB_H_INCLUDED_ */

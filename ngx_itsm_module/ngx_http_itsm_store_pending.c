@@ -1,0 +1,525 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+
+
+/*
+ * A second table holds the pending deliveries: the latest state of a key
+ * whose update waits for the end of a cooldown (or for a retry), with the
+ * time it is due; a worker's timer hands due ones to the replay location
+ * (ngx_http_itsm_kick.c).
+ */
+
+
+/* a pending delivery as stored: then the alert as JSON */
+
+typedef struct {
+    int64_t                      due;
+    uint32_t                     attempts;
+    uint32_t                     len;
+} ngx_http_itsm_store_pend_t;
+
+
+typedef struct {
+    time_t                       now;
+    ngx_http_itsm_store_due_pt   handler;
+    void                        *data;
+} ngx_http_itsm_store_due_t;
+
+
+/* an operation on a key's pending delivery (or all of them) */
+
+typedef struct {
+    time_t                         due;
+    ngx_uint_t                     attempts;
+    ngx_str_t                     *text;       /* the alert, as JSON */
+    ngx_pool_t                    *pool;       /* get: the text's copy */
+    ngx_http_itsm_store_merge_pt   handler;    /* merge */
+    void                          *data;
+    ngx_uint_t                    *n;          /* requeue: how many */
+} ngx_http_itsm_store_pend_op_t;
+
+
+static ngx_int_t ngx_http_itsm_store_pending_merge_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_get_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_del_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_retry_txn(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_due(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_count(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_read(MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, ngx_str_t *text);
+static ngx_int_t ngx_http_itsm_store_pending_write(
+    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, time_t due,
+    ngx_uint_t attempts, ngx_str_t *text);
+static u_char *ngx_http_itsm_store_pending_copy(ngx_http_itsm_store_t *store,
+    MDB_val *v, ngx_http_itsm_store_pend_t *head, MDB_val *nv);
+
+
+/*
+ * Changes the key's pending delivery in one write transaction, so that
+ * two requests holding alerts of one key at once (two workers) both get
+ * theirs in: "handler" sees the entry as it is (NULL text: none) and
+ * returns NGX_OK with the new text, due and attempts to write it,
+ * NGX_DONE to delete the entry, NGX_DECLINED to leave it as it is.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_merge_pt handler,
+    void *data)
+{
+    ngx_http_itsm_store_pend_op_t  op;
+
+    op.handler = handler;
+    op.data = data;
+
+    return ngx_http_itsm_store_txn(store, "pending merge",
+                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
+                                   ngx_http_itsm_store_pending_merge_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_merge_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
+    int                            rc;
+    MDB_val                        v;
+    ngx_int_t                      rv;
+    ngx_str_t                      text, *old;
+    ngx_http_itsm_store_pend_t     head;
+    ngx_http_itsm_store_pending_t  pend;
+
+    old = NULL;
+    ngx_memzero(&pend, sizeof(pend));
+
+    rc = mdb_get(txn, store->pending, k, &v);
+
+    if (rc == 0 && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
+    {
+        old = &text;
+
+        pend.due = head.due;
+        pend.attempts = head.attempts;
+
+    } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    rv = op->handler(op->data, old, &pend);
+
+    if (rv == NGX_DECLINED || (rv == NGX_DONE && old == NULL)) {
+        return NGX_DECLINED;
+    }
+
+    if (rv == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rv == NGX_DONE) {
+        rc = mdb_del(txn, store->pending, k, NULL);
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_itsm_store_pending_write(store, txn, k, pend.due,
+                                          pend.attempts, &pend.text)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* an alert kept is an alert the sender was told is taken */
+
+    return (rv == NGX_OK) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
+}
+
+
+/* NGX_OK and the pending state copied into "pool"; NGX_DECLINED: none */
+
+ngx_int_t
+ngx_http_itsm_store_pending_get(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_pool_t *pool, time_t *due,
+    ngx_uint_t *attempts, ngx_str_t *alert)
+{
+    ngx_int_t                      rc;
+    ngx_http_itsm_store_pend_op_t  op;
+
+    op.text = alert;
+    op.pool = pool;
+
+    rc = ngx_http_itsm_store_txn(store, "pending get",
+                                 NGX_HTTP_ITSM_STORE_READ, connector, key,
+                                 ngx_http_itsm_store_pending_get_txn, &op);
+
+    if (rc == NGX_OK) {
+        *due = op.due;
+        *attempts = op.attempts;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_get_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
+    int                          rc;
+    MDB_val                      v;
+    ngx_str_t                    text, *alert;
+    ngx_http_itsm_store_pend_t   head;
+
+    rc = mdb_get(txn, store->pending, k, &v);
+
+    if (rc == 0 && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
+    {
+        alert = op->text;
+
+        alert->len = text.len;
+        alert->data = ngx_pnalloc(op->pool, alert->len + 1);
+
+        if (alert->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(alert->data, text.data, alert->len);
+
+        op->due = head.due;
+        op->attempts = head.attempts;
+
+        return NGX_OK;
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key)
+{
+    return ngx_http_itsm_store_txn(store, "pending del",
+                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
+                                   ngx_http_itsm_store_pending_del_txn, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_del_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    int  rc;
+
+    rc = mdb_del(txn, store->pending, k, NULL);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a pending delivery that failed is due again at "due" ("key" as stored) */
+
+ngx_int_t
+ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
+    ngx_str_t *key, time_t due)
+{
+    return ngx_http_itsm_store_txn(store, "pending retry",
+                                   NGX_HTTP_ITSM_STORE_WRITE, NULL, key,
+                                   ngx_http_itsm_store_pending_retry_txn, &due);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data)
+{
+    time_t  *due = data;
+
+    int                          rc;
+    u_char                      *copy;
+    MDB_val                      v, nv;
+    ngx_http_itsm_store_pend_t   head;
+
+    rc = mdb_get(txn, store->pending, k, &v);
+
+    if (rc != 0 || ngx_http_itsm_store_pending_read(&v, &head, NULL) != NGX_OK)
+    {
+        /* delivered or replaced meanwhile */
+        return NGX_DECLINED;
+    }
+
+    head.due = *due;
+    head.attempts++;
+
+    copy = ngx_http_itsm_store_pending_copy(store, &v, &head, &nv);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_put(txn, store->pending, k, &nv, 0);
+
+    ngx_free(copy);
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Calls "handler" with each pending delivery due at "now" ("key" is the
+ * stored key: connector, a zero byte, the correlation key), until it
+ * returns something else than NGX_OK.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
+    ngx_http_itsm_store_due_pt handler, void *data)
+{
+    ngx_http_itsm_store_due_t  due;
+
+    due.now = now;
+    due.handler = handler;
+    due.data = data;
+
+    return ngx_http_itsm_store_walk(store, "pending due",
+                                    NGX_HTTP_ITSM_STORE_READ, store->pending,
+                                    ngx_http_itsm_store_due, &due);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_due(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
+    MDB_val *k, MDB_val *v, void *data)
+{
+    ngx_http_itsm_store_due_t  *due = data;
+
+    ngx_str_t                    key;
+    ngx_http_itsm_store_pend_t   head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK
+        || head.due > due->now)
+    {
+        return NGX_OK;
+    }
+
+    key.data = k->mv_data;
+    key.len = k->mv_size;
+
+    return (due->handler(due->data, &key, head.attempts) == NGX_OK)
+           ? NGX_OK : NGX_DONE;
+}
+
+
+/* how many deliveries wait, and how many of them are dead letters */
+
+ngx_int_t
+ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
+    ngx_uint_t *waiting, ngx_uint_t *dead)
+{
+    ngx_uint_t  count[2];
+
+    count[0] = 0;
+    count[1] = 0;
+
+    if (ngx_http_itsm_store_walk(store, "pending count",
+                                 NGX_HTTP_ITSM_STORE_READ, store->pending,
+                                 ngx_http_itsm_store_count, count)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *waiting = count[0];
+    *dead = count[1];
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_count(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
+    MDB_val *k, MDB_val *v, void *data)
+{
+    ngx_uint_t  *count = data;
+
+    ngx_http_itsm_store_pend_t  head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) == NGX_OK) {
+        count[head.due == NGX_HTTP_ITSM_PENDING_DEAD]++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* every dead letter due at "now" again, its attempts counted anew */
+
+ngx_int_t
+ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
+    ngx_uint_t *n)
+{
+    ngx_http_itsm_store_pend_op_t  op;
+
+    *n = 0;
+
+    op.due = now;
+    op.n = n;
+
+    return ngx_http_itsm_store_walk(store, "pending requeue",
+                                    NGX_HTTP_ITSM_STORE_WRITE, store->pending,
+                                    ngx_http_itsm_store_requeue, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
+    MDB_val *k, MDB_val *v, void *data)
+{
+    ngx_http_itsm_store_pend_op_t  *op = data;
+
+    int                          rc;
+    u_char                      *copy;
+    MDB_val                      nv;
+    ngx_http_itsm_store_pend_t   head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK
+        || head.due != NGX_HTTP_ITSM_PENDING_DEAD)
+    {
+        return NGX_OK;
+    }
+
+    head.due = op->due;
+    head.attempts = 0;
+
+    copy = ngx_http_itsm_store_pending_copy(store, v, &head, &nv);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = mdb_cursor_put(cursor, k, &nv, MDB_CURRENT);
+
+    ngx_free(copy);
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_cursor_put", rc);
+    }
+
+    (*op->n)++;
+
+    return NGX_OK;
+}
+
+
+/* a pending delivery as read: its head and (unless "text" is NULL) its
+ * alert, in LMDB's memory; NGX_DECLINED: too short to be one */
+
+static ngx_int_t
+ngx_http_itsm_store_pending_read(MDB_val *v, ngx_http_itsm_store_pend_t *head,
+    ngx_str_t *text)
+{
+    if (v->mv_size < sizeof(ngx_http_itsm_store_pend_t)) {
+        return NGX_DECLINED;
+    }
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(head, v->mv_data, sizeof(ngx_http_itsm_store_pend_t));
+
+    if (text) {
+        text->data = (u_char *) v->mv_data + sizeof(ngx_http_itsm_store_pend_t);
+        text->len = ngx_min(head->len,
+                            v->mv_size - sizeof(ngx_http_itsm_store_pend_t));
+    }
+
+    return NGX_OK;
+}
+
+
+/* writes the pending delivery of "k" in the transaction */
+
+static ngx_int_t
+ngx_http_itsm_store_pending_write(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, time_t due, ngx_uint_t attempts, ngx_str_t *text)
+{
+    int                          rc;
+    MDB_val                      v;
+    ngx_http_itsm_store_pend_t   head;
+
+    head.due = due;
+    head.attempts = (uint32_t) attempts;
+    head.len = (uint32_t) text->len;
+
+    v.mv_size = sizeof(head) + text->len;
+    v.mv_data = NULL;
+
+    /* MDB_RESERVE: LMDB gives the space, the value is written in place */
+
+    rc = mdb_put(txn, store->pending, k, &v, MDB_RESERVE);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    ngx_memcpy(v.mv_data, &head, sizeof(head));
+    ngx_memcpy((u_char *) v.mv_data + sizeof(head), text->data, text->len);
+
+    return NGX_OK;
+}
+
+
+/* "v" with "head" in place of its own, in a copy ("nv"; the caller frees
+ * it): the value LMDB returned is not ours to write to */
+
+static u_char *
+ngx_http_itsm_store_pending_copy(ngx_http_itsm_store_t *store, MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, MDB_val *nv)
+{
+    u_char  *copy;
+
+    copy = ngx_alloc(v->mv_size, store->log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(copy, v->mv_data, v->mv_size);
+    ngx_memcpy(copy, head, sizeof(ngx_http_itsm_store_pend_t));
+
+    nv->mv_data = copy;
+    nv->mv_size = v->mv_size;
+
+    return copy;
+}

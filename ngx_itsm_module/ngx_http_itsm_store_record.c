@@ -1,0 +1,652 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+
+
+/*
+ * Every change of a key goes through a claim: a write transaction that
+ * marks the key as being worked on by this process until a lease expires.
+ * The first alert for a key claims it; concurrent alerts for the same key,
+ * in any worker, see the claim and wait for it to be committed or released.
+ * A claim whose process died is taken over at once, a stale one when its
+ * lease ends, so a killed worker leaves no stuck key.
+ *
+ * Only transitions are written (claim, commit, release); an alert for an
+ * open ticket that changes nothing reads the map and writes nothing.
+ */
+
+
+/* 2: the claim's token and alert hash, the doubt of a create, how the
+ * last claim ended; records of version 1 are read as they are */
+#define NGX_HTTP_ITSM_STORE_VERSION  2
+
+
+/* the record as stored: fixed size, host byte order */
+
+typedef struct {
+    uint8_t                      version;
+    uint8_t                      state;        /* | 0x80 while claimed */
+    uint8_t                      ticket_len;
+    uint8_t                      last_result;
+    uint32_t                     owner;
+    int64_t                      lease_until;
+    int64_t                      first_seen;
+    int64_t                      last_seen;
+    int64_t                      last_action;
+    int64_t                      resolved_at;
+    uint32_t                     occurrences;
+    uint16_t                     last_status;
+    uint16_t                     reserved;
+    uint64_t                     token;
+    uint64_t                     hash;
+    int64_t                      doubt;
+    uint64_t                     last_token;
+    int64_t                      last_retry;
+    u_char                       ticket[NGX_HTTP_ITSM_TICKET_MAX];
+} ngx_http_itsm_store_rec_t;
+
+
+/* version 1, written by earlier releases */
+
+typedef struct {
+    uint8_t                      version;
+    uint8_t                      state;
+    uint8_t                      ticket_len;
+    uint8_t                      reserved;
+    uint32_t                     owner;
+    int64_t                      lease_until;
+    int64_t                      first_seen;
+    int64_t                      last_seen;
+    int64_t                      last_action;
+    int64_t                      resolved_at;
+    uint32_t                     occurrences;
+    u_char                       ticket[NGX_HTTP_ITSM_TICKET_MAX];
+} ngx_http_itsm_store_rec_v1_t;
+
+
+/* the changes of a claim, made while it is still the claim's */
+
+#define NGX_HTTP_ITSM_STORE_DOUBT    0
+#define NGX_HTTP_ITSM_STORE_RENEW    1
+#define NGX_HTTP_ITSM_STORE_COMMIT   2
+#define NGX_HTTP_ITSM_STORE_RELEASE  3
+
+
+/* a claim, or a change of a claim, in one write transaction */
+
+typedef struct {
+    ngx_str_t                   *key;          /* for the debug log */
+    ngx_uint_t                   change;       /* NGX_HTTP_ITSM_STORE_DOUBT.. */
+    uint64_t                     token;        /* the claim's */
+    ngx_http_itsm_record_t       now;          /* the record as stored */
+    ngx_http_itsm_record_t      *rec;          /* the record to write */
+
+    uint64_t                     hash;         /* a claim: its alert's */
+    ngx_uint_t                   create;       /* a claim made to create */
+} ngx_http_itsm_store_op_t;
+
+
+typedef struct {
+    ngx_http_itsm_store_iter_pt  handler;
+    void                        *data;
+} ngx_http_itsm_store_iter_t;
+
+
+static ngx_int_t ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_change(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
+    uint64_t token, ngx_uint_t change);
+static ngx_int_t ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+static ngx_int_t ngx_http_itsm_store_read(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_put(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
+static uint64_t ngx_http_itsm_store_token(void);
+static void ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
+    ngx_http_itsm_record_t *rec);
+static void ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_store_rec_t *dst);
+
+
+/* NGX_OK: found; NGX_DECLINED: no record; NGX_ERROR */
+
+ngx_int_t
+ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_record_t *rec)
+{
+    return ngx_http_itsm_store_txn(store, "get", NGX_HTTP_ITSM_STORE_READ,
+                                   connector, key, ngx_http_itsm_store_read,
+                                   rec);
+}
+
+
+/*
+ * NGX_OK: claimed; "rec" holds the record as it was before (state NONE
+ * when there was none), with the claim's token.  NGX_BUSY: another live
+ * request holds the claim; "rec" holds that claim.
+ *
+ * "create": the claim is made to create a ticket.  The claim then says so
+ * ("doubt"), and is flushed to disk before the create is sent: if the
+ * worker dies with the create in flight, whoever takes the claim over
+ * knows that the ITSM may have the ticket, and asks it first.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t hash,
+    ngx_uint_t create)
+{
+    ngx_http_itsm_store_op_t  op;
+
+    op.key = key;
+    op.rec = rec;
+    op.hash = hash;
+    op.create = create;
+
+    return ngx_http_itsm_store_txn(store, "claim", NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_claim_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_op_t  *op = data;
+
+    time_t                   now;
+    ngx_int_t                found;
+    ngx_http_itsm_record_t  *rec, *claim;
+
+    rec = op->rec;
+    claim = &op->now;
+
+    found = ngx_http_itsm_store_read(store, txn, k, rec);
+
+    if (found == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_time();
+
+    if (found == NGX_DECLINED) {
+        ngx_memzero(rec, sizeof(ngx_http_itsm_record_t));
+        rec->state = NGX_HTTP_ITSM_KEY_NONE;
+
+    } else if (ngx_http_itsm_store_busy(rec, now)) {
+        return NGX_BUSY;
+    }
+
+    /*
+     * A claim keeps the key's state and ticket: taking over a dead or late
+     * owner's claim finds the key as it was before that claim, and its
+     * doubt, if the dead owner had a create in flight.
+     */
+
+    rec->pending = 0;
+    rec->owner = 0;
+    rec->lease_until = 0;
+    rec->token = ngx_http_itsm_store_token();
+
+    *claim = *rec;
+
+    claim->pending = 1;
+    claim->owner = ngx_pid;
+    /* ngx_time() counts whole seconds: one more, so that a lease is never
+     * shorter than it says */
+    claim->lease_until = now + store->lease + 1;
+    claim->hash = op->hash;
+
+    if (op->create && claim->doubt == 0) {
+        claim->doubt = now;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: claim \"%V\" token:%uL doubt:%T",
+                   op->key, claim->token, claim->doubt);
+
+    if (ngx_http_itsm_store_put(store, txn, k, claim) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a claim made to create is flushed: see above */
+
+    return (op->create && rec->doubt == 0) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
+}
+
+
+/*
+ * The changes of a claim: NGX_DECLINED when the claim ("token") was taken
+ * over meanwhile, and the record is left to its new owner.
+ *
+ * doubt: the claim is about to send a create after all: it says so, on
+ * disk.
+ *
+ * renew: a claim lives as long as its request: while the request waits on
+ * the ITSM, its lease is renewed, so that no other request takes the key
+ * over however long the ITSM takes.
+ *
+ * commit: the claim ends with the new state of the key, flushed to disk.
+ *
+ * release: the claim ends with the key as it was before it: "before" is
+ * the record the claim found, with the claim's token, how it ended
+ * (last_result, last_status, last_retry) and, when a create may have
+ * reached the ITSM, its doubt.  A key that never had a ticket keeps a
+ * record all the same: the requests that joined the claim read how it
+ * ended there.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, uint64_t token)
+{
+    return ngx_http_itsm_store_change(store, connector, key, NULL, token,
+                                      NGX_HTTP_ITSM_STORE_DOUBT);
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, uint64_t token)
+{
+    return ngx_http_itsm_store_change(store, connector, key, NULL, token,
+                                      NGX_HTTP_ITSM_STORE_RENEW);
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec)
+{
+    return ngx_http_itsm_store_change(store, connector, key, rec, rec->token,
+                                      NGX_HTTP_ITSM_STORE_COMMIT);
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
+{
+    return ngx_http_itsm_store_change(store, connector, key, before,
+                                      before->token,
+                                      NGX_HTTP_ITSM_STORE_RELEASE);
+}
+
+
+/* "rec": the record to write (doubt and renew: the record as stored) */
+
+static ngx_int_t
+ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t token,
+    ngx_uint_t change)
+{
+    ngx_http_itsm_store_op_t  op;
+
+    static const char  *changes[] = { "doubt", "renew", "commit", "release" };
+
+    op.key = key;
+    op.change = change;
+    op.token = token;
+    op.rec = rec ? rec : &op.now;
+
+    return ngx_http_itsm_store_txn(store, changes[change],
+                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
+                                   ngx_http_itsm_store_change_txn, &op);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_store_op_t  *op = data;
+
+    ngx_int_t                rc;
+    ngx_http_itsm_record_t  *now, *rec;
+
+    now = &op->now;
+    rec = op->rec;
+
+    rc = ngx_http_itsm_store_read(store, txn, k, now);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK || !now->pending || now->token != op->token) {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm_store: a claim in \"%V\" was taken over while its "
+                      "request still worked on it (its worker did not renew "
+                      "it in time); its change is not written", &store->path);
+        return NGX_DECLINED;
+    }
+
+    switch (op->change) {
+
+    case NGX_HTTP_ITSM_STORE_DOUBT:
+
+        if (now->doubt) {
+            return NGX_DONE;
+        }
+
+        now->doubt = ngx_time();
+        rc = NGX_HTTP_ITSM_STORE_SYNC;
+        break;
+
+    case NGX_HTTP_ITSM_STORE_RENEW:
+
+        now->lease_until = ngx_time() + store->lease + 1;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: renew \"%V\" until %T", op->key,
+                       now->lease_until);
+
+        rc = NGX_OK;
+        break;
+
+    case NGX_HTTP_ITSM_STORE_COMMIT:
+
+        rec->pending = 0;
+        rec->owner = 0;
+        rec->lease_until = 0;
+        rec->doubt = 0;
+        rec->hash = now->hash;
+        rec->last_token = rec->token;
+        rec->last_result = NGX_HTTP_ITSM_FLIGHT_DONE;
+        rec->last_status = 0;
+        rec->last_retry = 0;
+        rec->token = 0;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: commit \"%V\" state:%ui", op->key,
+                       rec->state);
+
+        rc = NGX_HTTP_ITSM_STORE_SYNC;
+        break;
+
+    default: /* NGX_HTTP_ITSM_STORE_RELEASE */
+
+        rec->pending = 0;
+        rec->owner = 0;
+        rec->lease_until = 0;
+        rec->last_token = rec->token;
+        rec->token = 0;
+
+        /* a key without a ticket has no other time: the retention counts
+         * from its last claim */
+
+        if (rec->state == NGX_HTTP_ITSM_KEY_NONE) {
+            rec->last_seen = ngx_time();
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: release \"%V\" result:%ui doubt:%T",
+                       op->key, rec->last_result, rec->doubt);
+
+        /* a doubt the record on disk does not have yet is flushed */
+
+        rc = (rec->doubt && !now->doubt) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
+    }
+
+    if (ngx_http_itsm_store_put(store, txn, k, rec) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+/* calls "handler" for every record; used by the status page */
+
+ngx_int_t
+ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_iter_pt handler, void *data)
+{
+    ngx_http_itsm_store_iter_t  iter;
+
+    iter.handler = handler;
+    iter.data = data;
+
+    return ngx_http_itsm_store_walk(store, "iterate", NGX_HTTP_ITSM_STORE_READ,
+                                    store->dbi,
+                                    ngx_http_itsm_store_iterate_each, &iter);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data)
+{
+    ngx_http_itsm_store_iter_t  *iter = data;
+
+    ngx_str_t               key;
+    ngx_http_itsm_record_t  rec;
+
+    if (ngx_http_itsm_store_decode_any(v, &rec) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    key.data = k->mv_data;
+    key.len = k->mv_size;
+
+    return (iter->handler(iter->data, &key, &rec) == NGX_OK) ? NGX_OK
+                                                             : NGX_DONE;
+}
+
+
+/* the record of "k" in "txn" (a handler of ngx_http_itsm_store_txn) */
+
+static ngx_int_t
+ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    ngx_http_itsm_record_t  *rec = data;
+
+    int      rc;
+    MDB_val  v;
+
+    rc = mdb_get(txn, store->dbi, k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    if (ngx_http_itsm_store_decode_any(&v, rec) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm_store: a record of an unknown format in \"%V\" "
+                      "is ignored", &store->path);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a record of the current version, or of version 1 */
+
+ngx_int_t
+ngx_http_itsm_store_decode_any(MDB_val *v, ngx_http_itsm_record_t *rec)
+{
+    ngx_http_itsm_store_rec_t     raw;
+    ngx_http_itsm_store_rec_v1_t  r;
+
+    if (v->mv_size == sizeof(ngx_http_itsm_store_rec_t)
+        && ((u_char *) v->mv_data)[0] == NGX_HTTP_ITSM_STORE_VERSION)
+    {
+        ngx_http_itsm_store_decode(v->mv_data, rec);
+        return NGX_OK;
+    }
+
+    if (v->mv_size != sizeof(ngx_http_itsm_store_rec_v1_t)
+        || ((u_char *) v->mv_data)[0] != 1)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(&r, v->mv_data, sizeof(r));
+
+    /* read as a record of the current version, its new fields zero */
+
+    ngx_memzero(&raw, sizeof(raw));
+
+    raw.state = r.state;
+    raw.ticket_len = r.ticket_len;
+    raw.owner = r.owner;
+    raw.lease_until = r.lease_until;
+    raw.first_seen = r.first_seen;
+    raw.last_seen = r.last_seen;
+    raw.last_action = r.last_action;
+    raw.resolved_at = r.resolved_at;
+    raw.occurrences = r.occurrences;
+    ngx_memcpy(raw.ticket, r.ticket, sizeof(r.ticket));
+
+    ngx_http_itsm_store_decode(&raw, rec);
+
+    return NGX_OK;
+}
+
+
+/* writes "rec" in the transaction (committed by the caller's helper) */
+
+static ngx_int_t
+ngx_http_itsm_store_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec)
+{
+    int                         rc;
+    MDB_val                     v;
+    ngx_http_itsm_store_rec_t   raw;
+
+    ngx_http_itsm_store_encode(rec, &raw);
+
+    v.mv_data = &raw;
+    v.mv_size = sizeof(raw);
+
+    rc = mdb_put(txn, store->dbi, k, &v, 0);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a claim's token: never 0, never the same twice in a worker, and unlikely
+ * to be another worker's */
+
+static uint64_t
+ngx_http_itsm_store_token(void)
+{
+    uint64_t           token;
+    static uint64_t    seq;
+
+    do {
+        token = ((uint64_t) ngx_random() << 33)
+                ^ ((uint64_t) ngx_random() << 2)
+                ^ ((uint64_t) ngx_pid << 40)
+                ^ ++seq;
+    } while (token == 0);
+
+    return token;
+}
+
+
+time_t
+ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store)
+{
+    return store->lease;
+}
+
+
+/* a live claim of another request: not over its lease, and its process
+ * still there (a killed worker's claim is taken over at once) */
+
+ngx_int_t
+ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now)
+{
+    if (!rec->pending || rec->lease_until <= now) {
+        return 0;
+    }
+
+    if ((ngx_pid_t) rec->owner == ngx_pid) {
+        return 1;
+    }
+
+    return !(kill((ngx_pid_t) rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH);
+}
+
+
+static void
+ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
+    ngx_http_itsm_record_t *rec)
+{
+    ngx_http_itsm_store_rec_t  r;
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(&r, src, sizeof(r));
+
+    rec->state = r.state & 0x7f;
+    rec->pending = (r.state & 0x80) ? 1 : 0;
+    rec->owner = r.owner;
+    rec->lease_until = r.lease_until;
+    rec->first_seen = r.first_seen;
+    rec->last_seen = r.last_seen;
+    rec->last_action = r.last_action;
+    rec->resolved_at = r.resolved_at;
+    rec->occurrences = r.occurrences;
+
+    rec->token = r.token;
+    rec->hash = r.hash;
+    rec->doubt = r.doubt;
+    rec->last_token = r.last_token;
+    rec->last_result = r.last_result;
+    rec->last_status = r.last_status;
+    rec->last_retry = r.last_retry;
+
+    rec->ticket.len = ngx_min(r.ticket_len, NGX_HTTP_ITSM_TICKET_MAX);
+    ngx_memcpy(rec->ticket_data, r.ticket, rec->ticket.len);
+    rec->ticket.data = rec->ticket_data;
+}
+
+
+static void
+ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
+    ngx_http_itsm_store_rec_t *dst)
+{
+    ngx_memzero(dst, sizeof(ngx_http_itsm_store_rec_t));
+
+    dst->version = NGX_HTTP_ITSM_STORE_VERSION;
+    dst->state = (uint8_t) (rec->state | (rec->pending ? 0x80 : 0));
+    dst->owner = rec->owner;
+    dst->lease_until = rec->lease_until;
+    dst->first_seen = rec->first_seen;
+    dst->last_seen = rec->last_seen;
+    dst->last_action = rec->last_action;
+    dst->resolved_at = rec->resolved_at;
+    dst->occurrences = rec->occurrences;
+    dst->token = rec->token;
+    dst->hash = rec->hash;
+    dst->doubt = rec->doubt;
+    dst->last_token = rec->last_token;
+    dst->last_result = (uint8_t) rec->last_result;
+    dst->last_status = (uint16_t) rec->last_status;
+    dst->last_retry = rec->last_retry;
+    dst->ticket_len = (uint8_t) ngx_min(rec->ticket.len,
+                                        NGX_HTTP_ITSM_TICKET_MAX);
+    ngx_memcpy(dst->ticket, rec->ticket.data, dst->ticket_len);
+}
