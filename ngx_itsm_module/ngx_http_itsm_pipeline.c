@@ -47,6 +47,10 @@ static void ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx);
 static void ngx_http_itsm_pipeline_resume(ngx_http_request_t *r);
 
 
+static void ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w,
+    ngx_int_t rc);
+
+
 /* the state of an alert request; also for the replay location's */
 
 ngx_http_itsm_ctx_t *
@@ -70,6 +74,11 @@ ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
 
     ctx->dl.tpl = &ctx->tpl;
     ctx->dl.done = ngx_http_itsm_pipeline_resume;
+
+    /* and so does the store, once a claim or a commit is on disk */
+
+    ctx->sync.handler = ngx_http_itsm_pipeline_synced;
+    ctx->sync.data = ctx;
     ctx->conf = conf;
     ctx->store = imcf->store;
     ctx->tpl.request = r;
@@ -545,6 +554,8 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                    ngx_http_itsm_alert_hash(ctx->alert),
                                    create);
 
+    ctx->sync.seq = ngx_http_itsm_store_last_sync(ctx->store);
+
     if (rc == NGX_BUSY) {
         return ngx_http_itsm_pipeline_wait(r, ctx);
     }
@@ -584,6 +595,25 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
+    }
+
+    /* a claim made for a create is on disk before the create is sent:
+     * whoever takes the key over after a crash knows the ITSM may have
+     * the ticket */
+
+    if (ctx->sync.seq) {
+        ctx->sync_then = NGX_HTTP_ITSM_SYNC_START;
+
+        rc = ngx_http_itsm_store_sync(ctx->store, &ctx->sync);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
+        }
     }
 
     return ngx_http_itsm_step_start(r, ctx);
@@ -674,6 +704,10 @@ ngx_http_itsm_pipeline_cleanup(void *data)
 {
     ngx_http_itsm_ctx_t *ctx = data;
 
+    if (ctx->sync.waiting) {
+        ngx_http_itsm_store_sync_cancel(ctx->store, &ctx->sync);
+    }
+
     if (ctx->wait.timer_set) {
         ngx_del_timer(&ctx->wait);
     }
@@ -685,7 +719,10 @@ ngx_http_itsm_pipeline_cleanup(void *data)
         ctx->unknown = 1;
     }
 
-    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+    /* the request was given up, not failed by the ITSM: those that joined
+     * it decide on their own (a create in doubt is looked up) */
+
+    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_NOTHING);
 }
 
 
@@ -839,4 +876,60 @@ ngx_http_itsm_pipeline_resume(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * The claim or the commit this request waited for is on disk (or the flush
+ * failed): the plan starts, or the result is given, and the pipeline goes
+ * on as after a delivery.
+ */
+
+static void
+ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
+{
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = w->data;
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm pipeline: key \"%V\" commit %ui on disk: %i",
+                   &ctx->key, w->seq, rc);
+
+    if (ctx->sync_then == NGX_HTTP_ITSM_SYNC_START) {
+
+        if (rc != NGX_OK) {
+            ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            rc = ngx_http_itsm_answer_store_failed(r, ctx, "claim");
+
+        } else {
+            rc = ngx_http_itsm_step_start(r, ctx);
+        }
+
+    } else {
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_CRIT, c->log, 0,
+                          "itsm: ticket \"%V\" of key \"%V\" may not be on "
+                          "disk", &ctx->record.ticket, &ctx->key);
+        }
+
+        rc = ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
+    }
+
+    if (rc == NGX_OK && !r->header_sent) {
+        rc = ngx_http_itsm_pipeline_next(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }

@@ -31,6 +31,11 @@ typedef struct {
 } ngx_http_itsm_result_t;
 
 
+/* what an alert request does once its claim or commit is on disk */
+#define NGX_HTTP_ITSM_SYNC_START    1       /* the claim: send the plan */
+#define NGX_HTTP_ITSM_SYNC_RESULT   2       /* the commit: give the result */
+
+
 /* the state of one inbound alert request, kept in the main request's ctx */
 
 typedef struct {
@@ -70,6 +75,11 @@ typedef struct {
 
     /* the delivery in flight (ngx_http_itsm_deliver.c writes it) */
     ngx_http_itsm_delivery_t     dl;
+
+    /* waiting for the claim or the commit to reach the disk: then the
+     * plan starts, or the result is given */
+    ngx_http_itsm_store_waiter_t sync;
+    ngx_uint_t                   sync_then;
 
     /* for $itsm_* variables */
     ngx_str_t                    outcome;

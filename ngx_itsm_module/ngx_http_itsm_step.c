@@ -485,6 +485,26 @@ ngx_http_itsm_step_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
                           "in the store%s", &ctx->record.ticket, &ctx->key,
                           rc == NGX_DECLINED ? ": the claim was taken over"
                                              : "");
+
+        } else if (ngx_http_itsm_store_last_sync(ctx->store)) {
+
+            /* a 2xx means durable: the result waits for the commit to
+             * reach the disk, off the event loop */
+
+            ctx->sync.seq = ngx_http_itsm_store_last_sync(ctx->store);
+            ctx->sync_then = NGX_HTTP_ITSM_SYNC_RESULT;
+
+            rc = ngx_http_itsm_store_sync(ctx->store, &ctx->sync);
+
+            if (rc == NGX_AGAIN) {
+                return NGX_DONE;
+            }
+
+            if (rc != NGX_OK) {
+                ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                              "itsm: ticket \"%V\" of key \"%V\" may not "
+                              "be on disk", &ctx->record.ticket, &ctx->key);
+            }
         }
     }
 

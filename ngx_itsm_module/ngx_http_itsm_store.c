@@ -72,6 +72,24 @@ static ngx_int_t ngx_http_itsm_store_check_user(ngx_cycle_t *cycle,
 static void ngx_http_itsm_store_probe(ngx_http_itsm_store_t *store,
     u_char *dir, ngx_http_itsm_store_probe_t *res);
 static int ngx_http_itsm_store_try(ngx_http_itsm_store_t *store);
+static ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
+
+#if (NGX_THREADS)
+
+/* the flush handed to a thread of the pool */
+
+typedef struct {
+    MDB_env                     *env;
+    int                          rc;
+} ngx_http_itsm_store_flush_ctx_t;
+
+static ngx_int_t ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store);
+static void ngx_http_itsm_store_flush_thread(void *data, ngx_log_t *log);
+static void ngx_http_itsm_store_flush_done(ngx_event_t *ev);
+static void ngx_http_itsm_store_flush_wake(ngx_http_itsm_store_t *store,
+    ngx_int_t rc);
+
+#endif
 
 
 ngx_http_itsm_store_t *
@@ -90,6 +108,16 @@ ngx_http_itsm_store_create(ngx_conf_t *cf, ngx_str_t *path, size_t size,
     store->lease = lease;
     store->file = cf->conf_file->file.name.data;
     store->line = cf->conf_file->line;
+
+#if (NGX_THREADS)
+    /* the flushes run in nginx's "default" pool (a "thread_pool default"
+     * block sizes it; one thread is all the store uses at a time) */
+
+    store->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (store->thread_pool == NULL) {
+        return NULL;
+    }
+#endif
 
     return store;
 }
@@ -218,10 +246,26 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return ngx_http_itsm_store_failed(store, "mdb_env_set_maxdbs", rc);
     }
 
+    ngx_queue_init(&store->waiters);
+
+#if (NGX_THREADS)
+    store->task = ngx_thread_task_alloc(cycle->pool,
+                                      sizeof(ngx_http_itsm_store_flush_ctx_t));
+    if (store->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    store->task->handler = ngx_http_itsm_store_flush_thread;
+    store->task->event.handler = ngx_http_itsm_store_flush_done;
+    store->task->event.data = store;
+    store->task->event.log = cycle->log;
+#endif
+
     /*
      * MDB_NOSYNC: claims need no flush (a lost claim just expires); the
      * commits that record a ticket are flushed by ngx_http_itsm_store_txn()
-     * (their handlers return NGX_HTTP_ITSM_STORE_SYNC).
+     * (their handlers return NGX_HTTP_ITSM_STORE_SYNC), or, for claims and
+     * commits, off the event loop (ngx_http_itsm_store_sync).
      * MDB_NOTLS: a worker keeps one read transaction and renews it.
      */
 
@@ -343,6 +387,8 @@ ngx_http_itsm_store_run(ngx_http_itsm_store_t *store, ngx_uint_t flags,
     k.mv_data = NULL;
     k.mv_size = 0;
 
+    store->last_sync = 0;
+
     if (connector) {
         if (ngx_http_itsm_store_key(store, connector, key, buf, &k) != NGX_OK)
         {
@@ -384,14 +430,26 @@ ngx_http_itsm_store_run(ngx_http_itsm_store_t *store, ngx_uint_t flags,
         return ngx_http_itsm_store_failed(store, "mdb_txn_commit", rc);
     }
 
-    if (rv == NGX_HTTP_ITSM_STORE_SYNC) {
-        rc = mdb_env_sync(store->env, 1);
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
-        }
+    store->last_sync = 0;
+
+    if (rv != NGX_HTTP_ITSM_STORE_SYNC) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    store->committed++;
+
+#if (NGX_THREADS)
+
+    /* the caller waits for this commit's flush, off the event loop */
+
+    if (flags & NGX_HTTP_ITSM_STORE_DEFER) {
+        store->last_sync = store->committed;
+        return NGX_OK;
+    }
+
+#endif
+
+    return ngx_http_itsm_store_flush_now(store);
 }
 
 
@@ -861,3 +919,189 @@ ngx_http_itsm_store_try(ngx_http_itsm_store_t *store)
 
     return rc;
 }
+
+
+/* the commit of the last transaction whose flush its caller waits for
+ * (a claim for a create, a commit); 0: none, or it is on disk already */
+
+ngx_uint_t
+ngx_http_itsm_store_last_sync(ngx_http_itsm_store_t *store)
+{
+    return store->last_sync;
+}
+
+
+/*
+ * NGX_OK: commit w->seq is on disk; NGX_AGAIN: w->handler is called when
+ * it is (or with NGX_ERROR when the flush failed); NGX_ERROR.  One flush
+ * runs at a time in a thread of the pool and covers every commit made
+ * before it started; commits made meanwhile wait for the next.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_waiter_t *w)
+{
+    if (w->seq <= store->flushed) {
+        return NGX_OK;
+    }
+
+#if (NGX_THREADS)
+
+    ngx_queue_insert_tail(&store->waiters, &w->queue);
+    w->waiting = 1;
+
+    if (store->flushing == 0 && ngx_http_itsm_store_flush_post(store) != NGX_OK)
+    {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+
+#else
+
+    return ngx_http_itsm_store_flush_now(store);
+
+#endif
+}
+
+
+/* a request that ends while it waits */
+
+void
+ngx_http_itsm_store_sync_cancel(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_waiter_t *w)
+{
+    if (w->waiting) {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+    }
+}
+
+
+/* every commit so far to the disk, in the event loop: the rare commits
+ * that cannot wait (a release in doubt, a held alert) */
+
+static ngx_int_t
+ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
+{
+    int         rc;
+    ngx_uint_t  committed;
+
+    committed = store->committed;
+
+    rc = mdb_env_sync(store->env, 1);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+    }
+
+    if (committed > store->flushed) {
+        store->flushed = committed;
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_THREADS)
+
+static ngx_int_t
+ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store)
+{
+    ngx_http_itsm_store_flush_ctx_t  *fc;
+
+    fc = store->task->ctx;
+    fc->env = store->env;
+    fc->rc = 0;
+
+    store->flushing = store->committed;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: flush up to commit %ui (on disk: %ui)",
+                   store->flushing, store->flushed);
+
+    if (ngx_thread_task_post(store->thread_pool, store->task) != NGX_OK) {
+        store->flushing = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* in a thread of the pool: the one call of the store that may block */
+
+static void
+ngx_http_itsm_store_flush_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_itsm_store_flush_ctx_t  *fc = data;
+
+    fc->rc = mdb_env_sync(fc->env, 1);
+}
+
+
+/* back in the event loop: the requests whose commit is on disk go on */
+
+static void
+ngx_http_itsm_store_flush_done(ngx_event_t *ev)
+{
+    ngx_int_t                         rc;
+    ngx_http_itsm_store_t            *store;
+    ngx_http_itsm_store_flush_ctx_t  *fc;
+
+    store = ev->data;
+    fc = store->task->ctx;
+
+    rc = NGX_OK;
+
+    if (fc->rc != 0) {
+        rc = ngx_http_itsm_store_failed(store, "mdb_env_sync", fc->rc);
+
+    } else if (store->flushing > store->flushed) {
+        store->flushed = store->flushing;
+    }
+
+    store->flushing = 0;
+
+    ngx_http_itsm_store_flush_wake(store, rc);
+
+    /* commits made while this flush ran: the next one covers them all,
+     * unless a request woken above started it already */
+
+    if (!ngx_queue_empty(&store->waiters) && store->flushing == 0
+        && ngx_http_itsm_store_flush_post(store) != NGX_OK)
+    {
+        ngx_http_itsm_store_flush_wake(store, NGX_ERROR);
+    }
+}
+
+
+/* the waiters whose commit is on disk now; every one of them on an error */
+
+static void
+ngx_http_itsm_store_flush_wake(ngx_http_itsm_store_t *store, ngx_int_t rc)
+{
+    ngx_queue_t                   *q, *next;
+    ngx_http_itsm_store_waiter_t  *w;
+
+    for (q = ngx_queue_head(&store->waiters);
+         q != ngx_queue_sentinel(&store->waiters);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        w = ngx_queue_data(q, ngx_http_itsm_store_waiter_t, queue);
+
+        if (rc == NGX_OK && w->seq > store->flushed) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        w->waiting = 0;
+
+        w->handler(w, rc);
+    }
+}
+
+#endif

@@ -44,6 +44,22 @@ typedef ngx_int_t (*ngx_http_itsm_store_merge_pt)(void *data, ngx_str_t *old,
     ngx_http_itsm_store_pending_t *pend);
 
 
+/* a request waiting for its commit to reach the disk */
+
+typedef struct ngx_http_itsm_store_waiter_s  ngx_http_itsm_store_waiter_t;
+
+typedef void (*ngx_http_itsm_store_synced_pt)(
+    ngx_http_itsm_store_waiter_t *w, ngx_int_t rc);
+
+struct ngx_http_itsm_store_waiter_s {
+    ngx_queue_t                  queue;
+    ngx_uint_t                   seq;          /* the commit it waits for */
+    ngx_http_itsm_store_synced_pt  handler;
+    void                        *data;
+    unsigned                     waiting:1;
+};
+
+
 /* ngx_http_itsm_store.c */
 ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
     ngx_str_t *path, size_t size, time_t lease);
@@ -52,6 +68,12 @@ ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
 ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store);
 void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
+
+ngx_uint_t ngx_http_itsm_store_last_sync(ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_waiter_t *w);
+void ngx_http_itsm_store_sync_cancel(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_waiter_t *w);
 
 /* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_get(ngx_http_itsm_store_t *store,

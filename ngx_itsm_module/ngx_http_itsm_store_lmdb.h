@@ -41,6 +41,23 @@ struct ngx_http_itsm_store_s {
     size_t                       expire_len;
 
     time_t                       full_logged;  /* "is full", once a minute */
+
+    /*
+     * The commits that must reach the disk are counted ("committed"); a
+     * flush (mdb_env_sync) covers every commit made before it started.
+     * With nginx's thread pool the flushes of claims and commits run off
+     * the event loop, one at a time, and the requests waiting for them go
+     * on when theirs is done: a group commit of whatever came meanwhile.
+     */
+    ngx_uint_t                   committed;
+    ngx_uint_t                   flushed;
+    ngx_uint_t                   last_sync;    /* of the last commit, or 0 */
+    ngx_queue_t                  waiters;
+#if (NGX_THREADS)
+    ngx_thread_pool_t           *thread_pool;
+    ngx_thread_task_t           *task;
+    ngx_uint_t                   flushing;     /* what the flush covers */
+#endif
 };
 
 
@@ -54,6 +71,11 @@ struct ngx_http_itsm_store_s {
  * write (abort, and NGX_OK is returned); anything else, abort and return it.
  */
 #define NGX_HTTP_ITSM_STORE_SYNC     1
+
+/* a flag of ngx_http_itsm_store_txn: the flush a SYNC commit needs is left
+ * to its caller (ngx_http_itsm_store_sync), who waits for it off the
+ * event loop; without threads it is made at once all the same */
+#define NGX_HTTP_ITSM_STORE_DEFER    0x80000000
 
 
 /* runs in a transaction, with the key it was given ("k") */

@@ -153,7 +153,11 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     op.hash = hash;
     op.create = create;
 
-    return ngx_http_itsm_store_txn(store, "claim", NGX_HTTP_ITSM_STORE_WRITE,
+    /* the flush a claim for a create needs is its caller's to wait for */
+
+    return ngx_http_itsm_store_txn(store, "claim",
+                                   NGX_HTTP_ITSM_STORE_WRITE
+                                   |NGX_HTTP_ITSM_STORE_DEFER,
                                    connector, key,
                                    ngx_http_itsm_store_claim_txn, &op);
 }
@@ -300,8 +304,14 @@ ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     op.token = token;
     op.rec = rec ? rec : &op.now;
 
+    /* the flush of a commit is its caller's to wait for; a doubt or a
+     * release in doubt is flushed at once */
+
     return ngx_http_itsm_store_txn(store, changes[change],
-                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
+                                   NGX_HTTP_ITSM_STORE_WRITE
+                                   |(change == NGX_HTTP_ITSM_STORE_COMMIT
+                                     ? NGX_HTTP_ITSM_STORE_DEFER : 0),
+                                   connector, key,
                                    ngx_http_itsm_store_change_txn, &op);
 }
 
