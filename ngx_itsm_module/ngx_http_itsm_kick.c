@@ -7,8 +7,7 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_queue.h"
-
-#include <curl/curl.h>
+#include "ngx_http_itsm_kick.h"
 
 
 /*
@@ -30,64 +29,16 @@
 
 
 #define NGX_HTTP_ITSM_KICK_TICK      1000
-#define NGX_HTTP_ITSM_KICK_INFLIGHT  16
-
-/*
- * The replay location's answer is kept for the log line of a failure: its
- * JSON names the action and carries the ITSM's own error text (at most
- * NGX_HTTP_ITSM_ERROR_TEXT_MAX characters, escaped up to 6 bytes each).
- */
-#define NGX_HTTP_ITSM_KICK_ANSWER_MAX  (8 * 1024)
-
-/*
- * What one failure line shows, escaped, of the error text and of the key:
- * with the rest, the line stays under nginx's NGX_MAX_ERROR_STR (2048), so
- * that its end is never cut.  What does not fit ends with "...".
- */
-#define NGX_HTTP_ITSM_KICK_LOG_TEXT    1024
-#define NGX_HTTP_ITSM_KICK_LOG_KEY     400
-#define NGX_HTTP_ITSM_KICK_LOG_WORD    64
 
 
-typedef struct {
-    CURL                        *easy;
-    struct curl_slist           *headers;
-    u_char                      *body;
-    ngx_str_t                    key;          /* the stored key */
-    ngx_uint_t                   attempts;
-    u_char                      *answer;       /* the replay's answer */
-    size_t                       answer_len;
-    unsigned                     truncated:1;
-    unsigned                     unwatched:1;  /* a socket could not be */
-} ngx_http_itsm_kick_job_t;
+static ngx_http_itsm_kick_t  *ngx_http_itsm_kick;
 
 
-/* why a replay failed, for the log: the ITSM's words when it answered */
-
-typedef struct {
-    ngx_str_t                    action;       /* "-": none was tried */
-    ngx_str_t                    why;          /* escaped, for the log */
-    u_char                       action_data[NGX_HTTP_ITSM_KICK_LOG_WORD];
-} ngx_http_itsm_kick_error_t;
-
-
-typedef struct {
-    ngx_http_itsm_main_conf_t   *imcf;
-    CURLM                       *multi;
-    ngx_event_t                  tick;
-    ngx_event_t                  timeout;      /* libcurl's timer */
-    ngx_connection_t             dummy;        /* ev->data for debug logs */
-    ngx_queue_t                  sockets;      /* watched for libcurl */
-    ngx_http_itsm_kick_job_t    *jobs[NGX_HTTP_ITSM_KICK_INFLIGHT];
-    ngx_uint_t                   njobs;
-} ngx_http_itsm_kick_t;
-
-
+static ngx_int_t ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick,
+    ngx_str_t *key, ngx_uint_t attempts);
 static void ngx_http_itsm_kick_tick(ngx_event_t *ev);
 static ngx_int_t ngx_http_itsm_kick_due(void *data, ngx_str_t *key,
     ngx_uint_t attempts);
-static ngx_int_t ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick,
-    ngx_str_t *key, ngx_uint_t attempts);
 static int ngx_http_itsm_kick_socket(CURL *easy, curl_socket_t s, int what,
     void *data, void *socketp);
 static ngx_int_t ngx_http_itsm_kick_watch(ngx_event_t *ev, ngx_uint_t want);
@@ -99,20 +50,10 @@ static void ngx_http_itsm_kick_action(ngx_http_itsm_kick_t *kick,
     curl_socket_t s, int mask);
 static void ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job, CURLcode res);
-static void ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
-    ngx_http_itsm_kick_job_t *job, CURLcode res, long status);
-static void ngx_http_itsm_kick_free(ngx_http_itsm_kick_t *kick,
-    ngx_http_itsm_kick_job_t *job);
 static size_t ngx_http_itsm_kick_write(char *data, size_t size, size_t n,
     void *userdata);
-static void ngx_http_itsm_kick_error(ngx_http_itsm_kick_job_t *job,
-    CURLcode res, long status, ngx_http_itsm_kick_error_t *err, u_char *buf,
-    size_t size);
-static u_char *ngx_http_itsm_kick_escape(u_char *p, u_char *last,
-    u_char *src, size_t len);
-
-
-static ngx_http_itsm_kick_t  *ngx_http_itsm_kick;
+static void ngx_http_itsm_kick_free(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job);
 
 
 ngx_int_t
@@ -657,192 +598,6 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
 }
 
 
-/*
- * Due again after the backoff (doubling from itsm_retry's backoff= up to
- * its max=, with a fifth of jitter so that keys failed together do not
- * come back together), or a dead letter after the last attempt: kept, not
- * retried, counted on the status page until itsm_requeue.  Both lines name
- * the connector, the key, the action tried and the last error in the
- * ITSM's own words, so that the operator knows what to fix before
- * requeueing.
- */
-
-static void
-ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
-    ngx_http_itsm_kick_job_t *job, CURLcode res, long status)
-{
-    u_char                      *zero, *p;
-    u_char                       key[NGX_HTTP_ITSM_KICK_LOG_KEY];
-    u_char                       why[NGX_HTTP_ITSM_KICK_LOG_TEXT + 256];
-    time_t                       backoff;
-    ngx_str_t                    connector, name;
-    ngx_uint_t                   shift;
-    ngx_http_itsm_main_conf_t   *imcf;
-    ngx_http_itsm_kick_error_t   err;
-
-    imcf = kick->imcf;
-
-    /* the stored key: connector, a zero byte, the correlation key (checked
-     * by ngx_http_itsm_kick_start) */
-
-    zero = ngx_strlchr(job->key.data, job->key.data + job->key.len, '\0');
-
-    connector.data = job->key.data;
-    connector.len = zero - job->key.data;
-
-    p = ngx_http_itsm_kick_escape(key, key + sizeof(key), zero + 1,
-                                  job->key.data + job->key.len - zero - 1);
-    name.data = key;
-    name.len = p - key;
-
-    ngx_http_itsm_kick_error(job, res, status, &err, why, sizeof(why));
-
-    if (job->attempts + 1 >= imcf->attempts) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "itsm: dead letter after %ui attempt%s: connector "
-                      "\"%V\", key \"%V\", action %V, last error: %V; see "
-                      "the status page, and itsm_requeue to try again",
-                      job->attempts + 1, job->attempts ? "s" : "",
-                      &connector, &name, &err.action, &err.why);
-
-        (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                                 NGX_HTTP_ITSM_PENDING_DEAD);
-        return;
-    }
-
-    shift = ngx_min(job->attempts, 20);
-    backoff = imcf->backoff << shift;
-
-    if (backoff > imcf->backoff_max || backoff <= 0) {
-        backoff = imcf->backoff_max;
-    }
-
-    backoff += ngx_random() % (backoff / 5 + 1);
-
-    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                  "itsm: attempt %ui of %ui failed: connector \"%V\", key "
-                  "\"%V\", action %V, error: %V; the next in %T s",
-                  job->attempts + 1, imcf->attempts, &connector, &name,
-                  &err.action, &err.why, backoff);
-
-    (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                             ngx_time() + backoff);
-}
-
-
-/*
- * The replay location's answer to a failed delivery is the sender's error
- * JSON: {"error": "itsm_unavailable", "connector": ..., "action": ...,
- * "itsm_status": 503, "itsm_error": "<the ITSM's text>"}; other failures
- * (the store, an unknown connector) are {"error": ..., "message": ...}.
- * Everything that reaches the log is escaped: the ITSM's text and the key
- * come from outside and must not forge log lines.
- */
-
-static void
-ngx_http_itsm_kick_error(ngx_http_itsm_kick_job_t *job, CURLcode res,
-    long status, ngx_http_itsm_kick_error_t *err, u_char *buf, size_t size)
-{
-    u_char        *p, *last;
-    json_t        *doc, *action, *itsm_status, *text, *code;
-    json_error_t   jerr;
-
-    ngx_str_set(&err->action, "-");
-
-    p = buf;
-    last = buf + size;
-
-    if (job->unwatched) {
-        p = ngx_slprintf(p, last, "the replay's socket could not be watched "
-                         "(see the alert above)");
-        goto done;
-    }
-
-    if (res != CURLE_OK) {
-        p = ngx_slprintf(p, last, "the replay location did not answer (%s)",
-                         curl_easy_strerror(res));
-        goto done;
-    }
-
-    doc = NULL;
-
-    if (job->answer_len && !job->truncated) {
-        doc = json_loadb((const char *) job->answer, job->answer_len, 0,
-                         &jerr);
-    }
-
-    if (!json_is_object(doc)) {
-        p = ngx_slprintf(p, last, "the replay location answered %l", status);
-
-        if (job->answer_len) {
-            p = ngx_slprintf(p, last, ": \"");
-            p = ngx_http_itsm_kick_escape(p,
-                                          ngx_min(last - 1,
-                                                  p + NGX_HTTP_ITSM_KICK_LOG_TEXT),
-                                          job->answer, job->answer_len);
-
-            /* a truncated answer is always longer than what is shown:
-             * it ends with "..." */
-
-            p = ngx_slprintf(p, last, "\"");
-        }
-
-        json_decref(doc);
-        goto done;
-    }
-
-    action = json_object_get(doc, "action");
-
-    if (json_is_string(action) && json_string_length(action)) {
-        err->action.data = err->action_data;
-        err->action.len = ngx_http_itsm_kick_escape(err->action_data,
-                                  err->action_data + sizeof(err->action_data),
-                                  (u_char *) json_string_value(action),
-                                  json_string_length(action))
-                          - err->action_data;
-    }
-
-    itsm_status = json_object_get(doc, "itsm_status");
-    text = json_object_get(doc, "itsm_error");
-    code = json_object_get(doc, "error");
-
-    if (json_is_integer(itsm_status)) {
-        p = ngx_slprintf(p, last, "the ITSM answered %L",
-                         (int64_t) json_integer_value(itsm_status));
-
-    } else {
-        p = ngx_slprintf(p, last, "the replay location answered %l", status);
-
-        if (json_is_string(code)) {
-            p = ngx_slprintf(p, last, " ");
-            p = ngx_http_itsm_kick_escape(p,
-                                          p + NGX_HTTP_ITSM_KICK_LOG_WORD,
-                                          (u_char *) json_string_value(code),
-                                          json_string_length(code));
-        }
-
-        text = json_object_get(doc, "message");
-    }
-
-    if (json_is_string(text)) {
-        p = ngx_slprintf(p, last, ": \"");
-        p = ngx_http_itsm_kick_escape(p,
-                                      ngx_min(last - 1,
-                                              p + NGX_HTTP_ITSM_KICK_LOG_TEXT),
-                                      (u_char *) json_string_value(text),
-                                      json_string_length(text));
-        p = ngx_slprintf(p, last, "\"");
-    }
-
-    json_decref(doc);
-
-done:
-
-    err->why.data = buf;
-    err->why.len = p - buf;
-}
-
-
 /* the replay's answer, kept up to NGX_HTTP_ITSM_KICK_ANSWER_MAX bytes */
 
 static size_t
@@ -874,66 +629,6 @@ ngx_http_itsm_kick_write(char *data, size_t size, size_t n, void *userdata)
     /* the rest is read and dropped: the answer's status still counts */
 
     return len;
-}
-
-
-/*
- * Bytes from outside, for a log line: quotes and backslashes escaped,
- * control bytes as \xHH, so that a line cannot be cut or forged; UTF-8 is
- * kept as it is.  At most "last - p" bytes are written (at least 3 must
- * fit); what does not fit is replaced by "...".
- */
-
-static u_char *
-ngx_http_itsm_kick_escape(u_char *p, u_char *last, u_char *src, size_t len)
-{
-    u_char  c;
-    size_t  n;
-
-    static u_char  hex[] = "0123456789abcdef";
-
-    while (len) {
-        c = *src;
-
-        if (c == '"' || c == '\\') {
-            n = 2;
-
-        } else if (c < 0x20 || c == 0x7f) {
-            n = 4;
-
-        } else {
-            n = 1;
-        }
-
-        /* room for this byte, and for "..." if more is to come */
-
-        if ((size_t) (last - p) < n + (len > 1 ? 3 : 0)) {
-            break;
-        }
-
-        if (n == 2) {
-            *p++ = '\\';
-            *p++ = c;
-
-        } else if (n == 4) {
-            *p++ = '\\';
-            *p++ = 'x';
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
-            *p++ = c;
-        }
-
-        src++;
-        len--;
-    }
-
-    if (len) {
-        p = ngx_cpymem(p, "...", 3);
-    }
-
-    return p;
 }
 
 
