@@ -234,3 +234,66 @@ ngx_http_itsm_dedup_source_id(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+
+/*
+ * itsm_dedup off | TEMPLATE [window=TIME];
+ *
+ * The id of a delivery, so that a delivery seen again gets the first
+ * answer and changes nothing.  Without the directive: the Idempotency-Key
+ * or the webhook-id (Standard Webhooks) header of the request.
+ */
+
+char *
+ngx_http_itsm_dedup_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_loc_conf_t *ilcf = conf;
+
+    ngx_str_t  *value, s;
+
+    if (ilcf->dedup_off != NGX_CONF_UNSET
+        || ilcf->dedup != NGX_CONF_UNSET_PTR)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes no parameter after \"off\"";
+        }
+
+        ilcf->dedup_off = 1;
+        return NGX_CONF_OK;
+    }
+
+    ilcf->dedup_off = 0;
+    ilcf->dedup = ngx_http_itsm_tpl_compile(cf, &value[1],
+                                            NGX_HTTP_ITSM_ESCAPE_HEADER);
+    if (ilcf->dedup == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "window=", 7) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"; expected "
+                               "window=TIME", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 7;
+        s.len = value[2].len - 7;
+
+        ilcf->dedup_window = ngx_parse_time(&s, 1);
+
+        if (ilcf->dedup_window == (time_t) NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid window \"%V\"; e.g. window=1h", &s);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}

@@ -46,8 +46,6 @@ static char *ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_store_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_itsm_dedup(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_itsm_init_module(ngx_cycle_t *cycle);
@@ -127,7 +125,7 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
 
     { ngx_string("itsm_dedup"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
-      ngx_http_itsm_dedup,
+      ngx_http_itsm_dedup_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -842,69 +840,6 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     imcf->retention = retention;
     imcf->store_file = cf->conf_file->file.name.data;
     imcf->store_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * itsm_dedup off | TEMPLATE [window=TIME];
- *
- * The id of a delivery, so that a delivery seen again gets the first
- * answer and changes nothing.  Without the directive: the Idempotency-Key
- * or the webhook-id (Standard Webhooks) header of the request.
- */
-
-static char *
-ngx_http_itsm_dedup(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_itsm_loc_conf_t *ilcf = conf;
-
-    ngx_str_t  *value, s;
-
-    if (ilcf->dedup_off != NGX_CONF_UNSET
-        || ilcf->dedup != NGX_CONF_UNSET_PTR)
-    {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        if (cf->args->nelts > 2) {
-            return "takes no parameter after \"off\"";
-        }
-
-        ilcf->dedup_off = 1;
-        return NGX_CONF_OK;
-    }
-
-    ilcf->dedup_off = 0;
-    ilcf->dedup = ngx_http_itsm_tpl_compile(cf, &value[1],
-                                            NGX_HTTP_ITSM_ESCAPE_HEADER);
-    if (ilcf->dedup == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "window=", 7) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"; expected "
-                               "window=TIME", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        s.data = value[2].data + 7;
-        s.len = value[2].len - 7;
-
-        ilcf->dedup_window = ngx_parse_time(&s, 1);
-
-        if (ilcf->dedup_window == (time_t) NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid window \"%V\"; e.g. window=1h", &s);
-            return NGX_CONF_ERROR;
-        }
-    }
 
     return NGX_CONF_OK;
 }

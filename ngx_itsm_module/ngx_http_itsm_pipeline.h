@@ -115,6 +115,8 @@ ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
 /* ngx_http_itsm_dedup.c */
 ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+char *ngx_http_itsm_dedup_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_http_itsm_step.c */
 ngx_int_t ngx_http_itsm_step_start(ngx_http_request_t *r,

@@ -100,6 +100,11 @@ ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
 
+/* ngx_http_itsm_store_sync.c */
+ngx_int_t ngx_http_itsm_store_sync_init(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
+ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
+
 /* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
     ngx_http_itsm_record_t *rec);

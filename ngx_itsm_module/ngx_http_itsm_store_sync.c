@@ -1,0 +1,246 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+
+
+/*
+ * The store's flushes.  The store is opened with MDB_NOSYNC: a commit that
+ * must survive a crash of the machine is followed by mdb_env_sync().  For
+ * a claim made to create and for a commit, the request waits for it off
+ * the event loop: one flush at a time in a thread of nginx's pool covers
+ * every commit made before it started (a group commit), and wakes the
+ * requests it covers; the rest are flushed at once, in the event loop.
+ */
+
+#if (NGX_THREADS)
+
+/* the flush handed to a thread of the pool */
+
+typedef struct {
+    MDB_env                     *env;
+    int                          rc;
+} ngx_http_itsm_store_flush_ctx_t;
+
+static ngx_int_t ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store);
+static void ngx_http_itsm_store_flush_thread(void *data, ngx_log_t *log);
+static void ngx_http_itsm_store_flush_done(ngx_event_t *ev);
+static void ngx_http_itsm_store_flush_wake(ngx_http_itsm_store_t *store,
+    ngx_int_t rc);
+
+#endif
+
+
+/* in each worker, when the store opens: the task the flushes run as */
+
+ngx_int_t
+ngx_http_itsm_store_sync_init(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
+{
+    ngx_queue_init(&store->waiters);
+
+#if (NGX_THREADS)
+    store->task = ngx_thread_task_alloc(cycle->pool,
+                                      sizeof(ngx_http_itsm_store_flush_ctx_t));
+    if (store->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    store->task->handler = ngx_http_itsm_store_flush_thread;
+    store->task->event.handler = ngx_http_itsm_store_flush_done;
+    store->task->event.data = store;
+    store->task->event.log = cycle->log;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the commit of the last transaction whose flush its caller waits for
+ * (a claim for a create, a commit); 0: none, or it is on disk already */
+
+ngx_uint_t
+ngx_http_itsm_store_last_sync(ngx_http_itsm_store_t *store)
+{
+    return store->last_sync;
+}
+
+
+/*
+ * NGX_OK: commit w->seq is on disk; NGX_AGAIN: w->handler is called when
+ * it is (or with NGX_ERROR when the flush failed); NGX_ERROR.  One flush
+ * runs at a time in a thread of the pool and covers every commit made
+ * before it started; commits made meanwhile wait for the next.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_waiter_t *w)
+{
+    if (w->seq <= store->flushed) {
+        return NGX_OK;
+    }
+
+#if (NGX_THREADS)
+
+    ngx_queue_insert_tail(&store->waiters, &w->queue);
+    w->waiting = 1;
+
+    if (store->flushing == 0 && ngx_http_itsm_store_flush_post(store) != NGX_OK)
+    {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_AGAIN;
+
+#else
+
+    return ngx_http_itsm_store_flush_now(store);
+
+#endif
+}
+
+
+/* a request that ends while it waits */
+
+void
+ngx_http_itsm_store_sync_cancel(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_waiter_t *w)
+{
+    if (w->waiting) {
+        ngx_queue_remove(&w->queue);
+        w->waiting = 0;
+    }
+}
+
+
+/* every commit so far to the disk, in the event loop: the rare commits
+ * that cannot wait (a release in doubt, a held alert) */
+
+ngx_int_t
+ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
+{
+    int         rc;
+    ngx_uint_t  committed;
+
+    committed = store->committed;
+
+    rc = mdb_env_sync(store->env, 1);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+    }
+
+    if (committed > store->flushed) {
+        store->flushed = committed;
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_THREADS)
+
+static ngx_int_t
+ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store)
+{
+    ngx_http_itsm_store_flush_ctx_t  *fc;
+
+    fc = store->task->ctx;
+    fc->env = store->env;
+    fc->rc = 0;
+
+    store->flushing = store->committed;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: flush up to commit %ui (on disk: %ui)",
+                   store->flushing, store->flushed);
+
+    if (ngx_thread_task_post(store->thread_pool, store->task) != NGX_OK) {
+        store->flushing = 0;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* in a thread of the pool: the one call of the store that may block */
+
+static void
+ngx_http_itsm_store_flush_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_itsm_store_flush_ctx_t  *fc = data;
+
+    fc->rc = mdb_env_sync(fc->env, 1);
+}
+
+
+/* back in the event loop: the requests whose commit is on disk go on */
+
+static void
+ngx_http_itsm_store_flush_done(ngx_event_t *ev)
+{
+    ngx_int_t                         rc;
+    ngx_http_itsm_store_t            *store;
+    ngx_http_itsm_store_flush_ctx_t  *fc;
+
+    store = ev->data;
+    fc = store->task->ctx;
+
+    rc = NGX_OK;
+
+    if (fc->rc != 0) {
+        rc = ngx_http_itsm_store_failed(store, "mdb_env_sync", fc->rc);
+
+    } else if (store->flushing > store->flushed) {
+        store->flushed = store->flushing;
+    }
+
+    store->flushing = 0;
+
+    ngx_http_itsm_store_flush_wake(store, rc);
+
+    /* commits made while this flush ran: the next one covers them all,
+     * unless a request woken above started it already */
+
+    if (!ngx_queue_empty(&store->waiters) && store->flushing == 0
+        && ngx_http_itsm_store_flush_post(store) != NGX_OK)
+    {
+        ngx_http_itsm_store_flush_wake(store, NGX_ERROR);
+    }
+}
+
+
+/* the waiters whose commit is on disk now; every one of them on an error */
+
+static void
+ngx_http_itsm_store_flush_wake(ngx_http_itsm_store_t *store, ngx_int_t rc)
+{
+    ngx_queue_t                   *q, *next;
+    ngx_http_itsm_store_waiter_t  *w;
+
+    for (q = ngx_queue_head(&store->waiters);
+         q != ngx_queue_sentinel(&store->waiters);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        w = ngx_queue_data(q, ngx_http_itsm_store_waiter_t, queue);
+
+        if (rc == NGX_OK && w->seq > store->flushed) {
+            continue;
+        }
+
+        ngx_queue_remove(q);
+        w->waiting = 0;
+
+        w->handler(w, rc);
+    }
+}
+
+#endif
