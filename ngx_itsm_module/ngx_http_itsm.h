@@ -364,10 +364,18 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_itsm_module;
+
+/* ngx_http_itsm_names.c: the names, by the enums above, and their lookups */
 extern ngx_str_t     ngx_http_itsm_action_names[];
 extern ngx_str_t     ngx_http_itsm_outcome_names[];
 extern ngx_str_t     ngx_http_itsm_source_names[];
 extern ngx_str_t     ngx_http_itsm_field_names[];
+
+ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
+ngx_int_t ngx_http_itsm_alert_field(ngx_str_t *name);
+char *ngx_http_itsm_alert_field_list(ngx_pool_t *pool);
+ngx_int_t ngx_http_itsm_alert_source(ngx_str_t *name,
+    ngx_http_itsm_source_e *source);
 
 
 #endif /* _NGX_HTTP_ITSM_H_INCLUDED_ */

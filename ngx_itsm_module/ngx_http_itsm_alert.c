@@ -60,35 +60,6 @@ static char *ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post,
     void *data);
 
 
-ngx_str_t  ngx_http_itsm_field_names[] = {
-    ngx_string("key"),
-    ngx_string("source"),
-    ngx_string("status"),
-    ngx_string("severity"),
-    ngx_string("title"),
-    ngx_string("description"),
-    ngx_string("resource"),
-    ngx_string("severity_raw"),
-    ngx_string("group_key"),
-    ngx_string("starts_at"),
-    ngx_string("ends_at"),
-    ngx_string("link"),
-    ngx_string("configuration_items"),
-    ngx_string("target_ids"),
-    ngx_string("external_url"),
-    ngx_null_string
-};
-
-
-ngx_str_t  ngx_http_itsm_source_names[] = {
-    ngx_string("generic"),
-    ngx_string("alertmanager"),
-    ngx_string("grafana"),
-    ngx_string("azure"),
-    ngx_string("datadog"),
-    ngx_null_string
-};
-
 
 /* the values of the "status" field, by ngx_http_itsm_state_e */
 
@@ -244,83 +215,6 @@ ngx_module_t  ngx_http_itsm_alert_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
-
-
-/* "key, source, ...": the field names, for configuration errors */
-
-char *
-ngx_http_itsm_alert_field_list(ngx_pool_t *pool)
-{
-    u_char      *list, *p;
-    size_t       len;
-    ngx_uint_t   i;
-
-    len = 1;
-
-    for (i = 0; ngx_http_itsm_field_names[i].len; i++) {
-        len += ngx_http_itsm_field_names[i].len + 2;
-    }
-
-    list = ngx_pnalloc(pool, len);
-    if (list == NULL) {
-        return "(no memory)";
-    }
-
-    p = list;
-
-    for (i = 0; ngx_http_itsm_field_names[i].len; i++) {
-        if (i) {
-            *p++ = ',';
-            *p++ = ' ';
-        }
-
-        p = ngx_cpymem(p, ngx_http_itsm_field_names[i].data,
-                       ngx_http_itsm_field_names[i].len);
-    }
-
-    *p = '\0';
-
-    return (char *) list;
-}
-
-
-ngx_int_t
-ngx_http_itsm_alert_field(ngx_str_t *name)
-{
-    ngx_int_t  i;
-
-    for (i = 0; ngx_http_itsm_field_names[i].len; i++) {
-        if (ngx_http_itsm_field_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_field_names[i].data, name->data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
-}
-
-
-ngx_int_t
-ngx_http_itsm_alert_source(ngx_str_t *name, ngx_http_itsm_source_e *source)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; ngx_http_itsm_source_names[i].len; i++) {
-        if (ngx_http_itsm_source_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_source_names[i].data, name->data,
-                           name->len)
-               == 0)
-        {
-            *source = i;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_ERROR;
-}
 
 
 /* the generic profile's defaults: each field at the top level, by name */

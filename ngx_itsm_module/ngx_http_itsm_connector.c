@@ -56,17 +56,6 @@ static ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
 static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
 
 
-ngx_str_t  ngx_http_itsm_action_names[] = {
-    ngx_string("create"),
-    ngx_string("update"),
-    ngx_string("comment"),
-    ngx_string("resolve"),
-    ngx_string("reopen"),
-    ngx_string("none"),
-    ngx_null_string
-};
-
-
 static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
 
     { ngx_string("location"), 1, 1, ngx_http_itsm_conn_location },
@@ -503,27 +492,6 @@ ngx_http_itsm_conn_key(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* an action's index by its name; NGX_ERROR: no such action */
-
-ngx_int_t
-ngx_http_itsm_conn_action_index(ngx_str_t *name)
-{
-    ngx_int_t  i;
-
-    for (i = 0; i < NGX_HTTP_ITSM_NACTIONS; i++) {
-        if (ngx_http_itsm_action_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_action_names[i].data, name->data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
 }
 
 

@@ -21,7 +21,6 @@ char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
     ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
-ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 
 /* ngx_http_itsm_lookup.c */
 char *ngx_http_itsm_lookup_directive(ngx_conf_t *cf,

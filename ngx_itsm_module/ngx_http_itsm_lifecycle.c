@@ -32,23 +32,6 @@
  */
 
 
-ngx_str_t  ngx_http_itsm_outcome_names[] = {
-    ngx_string("created"),
-    ngx_string("commented"),
-    ngx_string("updated"),
-    ngx_string("resolved"),
-    ngx_string("reopened"),
-    ngx_string("duplicate"),
-    ngx_string("cooldown"),
-    ngx_string("ignored"),
-    ngx_string("left_open"),
-    ngx_string("queued"),
-    ngx_string("failed"),
-    ngx_string("refused"),
-    ngx_null_string
-};
-
-
 static char *ngx_http_itsm_lifecycle_param(ngx_conf_t *cf,
     ngx_str_t *value, const char *name, time_t *seconds);
 

@@ -16,10 +16,6 @@
 
 
 /* ngx_http_itsm_alert.c */
-ngx_int_t ngx_http_itsm_alert_field(ngx_str_t *name);
-char *ngx_http_itsm_alert_field_list(ngx_pool_t *pool);
-ngx_int_t ngx_http_itsm_alert_source(ngx_str_t *name,
-    ngx_http_itsm_source_e *source);
 ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
     json_t *payload, ngx_str_t *pointers, ngx_str_t *error);

@@ -7,7 +7,6 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_template.h"
-#include "ngx_http_itsm_source.h"
 
 #include <openssl/sha.h>
 
