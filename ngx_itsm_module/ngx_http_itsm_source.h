@@ -16,9 +16,6 @@
 
 
 /* ngx_http_itsm_alert.c */
-ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
-ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
-    json_t *payload, ngx_str_t *pointers, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error);
@@ -52,6 +49,11 @@ ngx_int_t ngx_http_itsm_alert_missing_key(ngx_http_request_t *r,
     ngx_str_t *where, const char *name, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
     const char *fmt, ...);
+
+/* ngx_http_itsm_source_generic.c */
+ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
+ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
+    json_t *payload, ngx_str_t *pointers, ngx_str_t *error);
 
 /* ngx_http_itsm_source_alertmanager.c (Alertmanager and Grafana) */
 ngx_int_t ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
