@@ -63,7 +63,7 @@ static char *ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post,
 
 /* the values of the "status" field, by ngx_http_itsm_state_e */
 
-static ngx_str_t  ngx_http_itsm_alert_states[] = {
+static ngx_str_t  ngx_http_itsm_state_names[] = {
     ngx_string("firing"),
     ngx_string("resolved"),
     ngx_null_string
@@ -72,7 +72,7 @@ static ngx_str_t  ngx_http_itsm_alert_states[] = {
 
 /* the values of the "severity" field, most urgent first */
 
-static ngx_str_t  ngx_http_itsm_alert_severities[] = {
+static ngx_str_t  ngx_http_itsm_severity_names[] = {
     ngx_string("critical"),
     ngx_string("high"),
     ngx_string("warning"),
@@ -173,14 +173,14 @@ static ngx_command_t  ngx_http_itsm_alert_commands[] = {
       ngx_http_itsm_alert_map,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_itsm_alert_conf_t, states),
-      ngx_http_itsm_alert_states },
+      ngx_http_itsm_state_names },
 
     { ngx_string("itsm_severity_map"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_itsm_alert_map,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_itsm_alert_conf_t, severities),
-      ngx_http_itsm_alert_severities },
+      ngx_http_itsm_severity_names },
 
       ngx_null_command
 };
@@ -673,7 +673,7 @@ ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
 {
     alert->state = state;
     alert->fields[NGX_HTTP_ITSM_FIELD_STATUS] =
-                                             ngx_http_itsm_alert_states[state];
+                                             ngx_http_itsm_state_names[state];
 }
 
 
@@ -708,7 +708,7 @@ ngx_http_itsm_alert_severity(ngx_http_request_t *r,
         == NGX_OK)
     {
         alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY] =
-                                       ngx_http_itsm_alert_severities[severity];
+                                       ngx_http_itsm_severity_names[severity];
         return;
     }
 
