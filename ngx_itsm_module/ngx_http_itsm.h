@@ -370,6 +370,8 @@ extern ngx_str_t     ngx_http_itsm_action_names[];
 extern ngx_str_t     ngx_http_itsm_outcome_names[];
 extern ngx_str_t     ngx_http_itsm_source_names[];
 extern ngx_str_t     ngx_http_itsm_field_names[];
+extern ngx_str_t     ngx_http_itsm_state_names[];
+extern ngx_str_t     ngx_http_itsm_severity_names[];
 
 ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
 ngx_int_t ngx_http_itsm_alert_field(ngx_str_t *name);

@@ -60,28 +60,6 @@ static char *ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post,
     void *data);
 
 
-
-/* the values of the "status" field, by ngx_http_itsm_state_e */
-
-static ngx_str_t  ngx_http_itsm_state_names[] = {
-    ngx_string("firing"),
-    ngx_string("resolved"),
-    ngx_null_string
-};
-
-
-/* the values of the "severity" field, most urgent first */
-
-static ngx_str_t  ngx_http_itsm_severity_names[] = {
-    ngx_string("critical"),
-    ngx_string("high"),
-    ngx_string("warning"),
-    ngx_string("info"),
-    ngx_string("low"),
-    ngx_null_string
-};
-
-
 /*
  * What senders write for "the problem is there" and "it is gone", compared
  * without case: Alertmanager and Grafana (firing, resolved), Grafana's

@@ -10,11 +10,13 @@
 /*
  * The names the module shows and reads: of the actions (connector lines,
  * the answer, the status page), the outcomes (the answer, the status
- * page), the sources (itsm_source, the "source" field) and the alert's
- * fields (templates, itsm_field), each table in the order of its enum in
- * ngx_http_itsm.h, and their lookups by name.  They are in one file that
- * depends on no other: a file that shows or reads a name depends on it,
- * rather than on the file of a subsystem that happened to define it.
+ * page), the sources (itsm_source, the "source" field), the alert's
+ * fields (templates, itsm_field) and the values of its status and severity
+ * (itsm_state_map, itsm_severity_map), each table in the order of its enum
+ * in ngx_http_itsm.h (the severities, most urgent first), and their lookups
+ * by name.  They are in one file that depends on no other: a file that
+ * shows or reads a name depends on it, rather than on the file of the
+ * subsystem that happened to define it.
  */
 
 
@@ -72,6 +74,27 @@ ngx_str_t  ngx_http_itsm_source_names[] = {
     ngx_string("grafana"),
     ngx_string("azure"),
     ngx_string("datadog"),
+    ngx_null_string
+};
+
+
+/* the values of the "status" field, by ngx_http_itsm_state_e */
+
+ngx_str_t  ngx_http_itsm_state_names[] = {
+    ngx_string("firing"),
+    ngx_string("resolved"),
+    ngx_null_string
+};
+
+
+/* the values of the "severity" field, most urgent first */
+
+ngx_str_t  ngx_http_itsm_severity_names[] = {
+    ngx_string("critical"),
+    ngx_string("high"),
+    ngx_string("warning"),
+    ngx_string("info"),
+    ngx_string("low"),
     ngx_null_string
 };
 
