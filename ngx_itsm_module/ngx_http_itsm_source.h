@@ -15,10 +15,28 @@
  * and each source's parser */
 
 
-/* ngx_http_itsm_alert.c */
+typedef struct {
+    ngx_str_t                    word;
+    ngx_uint_t                   value;
+} ngx_http_itsm_alert_word_t;
+
+
+typedef struct {
+    ngx_uint_t                   max_alerts;
+    ngx_array_t                 *states;       /* ngx_http_itsm_alert_word_t */
+    ngx_array_t                 *severities;   /* ngx_http_itsm_alert_word_t */
+} ngx_http_itsm_alert_conf_t;
+
+
+extern ngx_module_t  ngx_http_itsm_alert_module;
+
+
+/* ngx_http_itsm_source.c */
 ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error);
+
+/* ngx_http_itsm_alert.c */
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, json_t *raw);
 uint64_t ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert);

@@ -1,0 +1,294 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_source.h"
+
+
+/*
+ * The alert sources: the dispatch that hands a payload to the location's
+ * source (generic, Alertmanager and Grafana, Azure Monitor, Datadog:
+ * ngx_http_itsm_source_*.c), and the sources' own settings (itsm_max_alerts,
+ * itsm_state_map, itsm_severity_map) as a small module, whose location
+ * configuration the helpers of the normalized alert read
+ * (ngx_http_itsm_alert.c).
+ */
+
+
+#define NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS  1000
+
+
+static void *ngx_http_itsm_alert_create_conf(ngx_conf_t *cf);
+static char *ngx_http_itsm_alert_merge_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_itsm_alert_map(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_post_t  ngx_http_itsm_alert_max_post = {
+    ngx_http_itsm_alert_max_check
+};
+
+
+static ngx_command_t  ngx_http_itsm_alert_commands[] = {
+
+    { ngx_string("itsm_max_alerts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_alert_conf_t, max_alerts),
+      &ngx_http_itsm_alert_max_post },
+
+    { ngx_string("itsm_state_map"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_alert_map,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_alert_conf_t, states),
+      ngx_http_itsm_state_names },
+
+    { ngx_string("itsm_severity_map"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_alert_map,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_alert_conf_t, severities),
+      ngx_http_itsm_severity_names },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_itsm_alert_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_itsm_alert_create_conf,       /* create location configuration */
+    ngx_http_itsm_alert_merge_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_itsm_alert_module = {
+    NGX_MODULE_V1,
+    &ngx_http_itsm_alert_module_ctx,       /* module context */
+    ngx_http_itsm_alert_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/*
+ * The payload's alerts, by the location's source profile, appended to
+ * "alerts" (ngx_http_itsm_alert_t *) in the payload's order.  NGX_ERROR
+ * with "error" set when the payload is not what the profile expects; the
+ * message names the field and its pointer, for the sender's 400 answer
+ * (an empty "error": the server failed).
+ */
+
+ngx_int_t
+ngx_http_itsm_alert_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_alert_t  *alert;
+
+    ngx_str_null(error);
+
+    switch (conf->source) {
+
+    case NGX_HTTP_ITSM_SOURCE_ALERTMANAGER:
+    case NGX_HTTP_ITSM_SOURCE_GRAFANA:
+        return ngx_http_itsm_alertmanager_parse(r, conf->source, payload,
+                                                alerts, error);
+
+    case NGX_HTTP_ITSM_SOURCE_AZURE:
+        return ngx_http_itsm_azure_parse(r, payload, alerts, error);
+
+    case NGX_HTTP_ITSM_SOURCE_DATADOG:
+        return ngx_http_itsm_datadog_parse(r, payload, alerts, error);
+
+    default: /* NGX_HTTP_ITSM_SOURCE_GENERIC */
+        alert = ngx_http_itsm_alert_generic(r, payload, conf->pointers, error);
+        if (alert == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_itsm_alert_push(alerts, alert, error);
+    }
+}
+
+
+static void *
+ngx_http_itsm_alert_create_conf(ngx_conf_t *cf)
+{
+    ngx_http_itsm_alert_conf_t  *acf;
+
+    acf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_alert_conf_t));
+    if (acf == NULL) {
+        return NULL;
+    }
+
+    acf->max_alerts = NGX_CONF_UNSET_UINT;
+    acf->states = NGX_CONF_UNSET_PTR;
+    acf->severities = NGX_CONF_UNSET_PTR;
+
+    return acf;
+}
+
+
+static char *
+ngx_http_itsm_alert_merge_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_itsm_alert_conf_t *prev = parent;
+    ngx_http_itsm_alert_conf_t *conf = child;
+
+    ngx_conf_merge_uint_value(conf->max_alerts, prev->max_alerts,
+                              NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS);
+    ngx_conf_merge_ptr_value(conf->states, prev->states, NULL);
+    ngx_conf_merge_ptr_value(conf->severities, prev->severities, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * itsm_state_map firing=open,new resolved=closed,done;
+ * itsm_severity_map critical=5,disaster high=4 ...;
+ *
+ * NAME is one of the names in cmd->post; the words after it, compared
+ * without case, are read as NAME before the built-in words.
+ */
+
+static char *
+ngx_http_itsm_alert_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    u_char                      *eq, *s, *last, *comma;
+    u_char                       list[128];
+    ngx_str_t                   *value, *names, name;
+    ngx_uint_t                   i, k, j, n;
+    ngx_array_t                **map;
+    ngx_http_itsm_alert_word_t  *w, *words;
+
+    map = (ngx_array_t **) (p + cmd->offset);
+
+    if (*map != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    *map = ngx_array_create(cf->pool, 4, sizeof(ngx_http_itsm_alert_word_t));
+    if (*map == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    names = cmd->post;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
+
+        name.data = value[i].data;
+        name.len = eq ? (size_t) (eq - value[i].data) : 0;
+
+        for (k = 0; names[k].len; k++) {
+            if (names[k].len == name.len
+                && ngx_strncasecmp(names[k].data, name.data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (eq == NULL || names[k].len == 0) {
+            last = ngx_cpymem(list, names[0].data, names[0].len);
+
+            for (k = 1; names[k].len; k++) {
+                last = ngx_sprintf(last, ", %V", &names[k]);
+            }
+
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\" parameter \"%V\": expected "
+                               "NAME=WORD[,WORD...] with NAME one of %*s",
+                               &cmd->name, &value[i], last - list, list);
+            return NGX_CONF_ERROR;
+        }
+
+        s = eq + 1;
+        last = value[i].data + value[i].len;
+
+        for ( ;; ) {
+            comma = ngx_strlchr(s, last, ',');
+            if (comma == NULL) {
+                comma = last;
+            }
+
+            if (comma == s) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" parameter \"%V\": an "
+                                   "empty word", &cmd->name, &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            words = (*map)->elts;
+            n = (*map)->nelts;
+
+            for (j = 0; j < n; j++) {
+                if (words[j].word.len == (size_t) (comma - s)
+                    && ngx_strncasecmp(words[j].word.data, s, comma - s) == 0)
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"%V\": the word \"%*s\" is mapped "
+                                       "twice", &cmd->name, comma - s, s);
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            w = ngx_array_push(*map);
+            if (w == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            w->word.data = s;
+            w->word.len = comma - s;
+            w->value = k;
+
+            if (comma == last) {
+                break;
+            }
+
+            s = comma + 1;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_uint_t *n = data;
+
+    if (*n < 1 || *n > 100000) {
+        return "must be between 1 and 100000";
+    }
+
+    return NGX_CONF_OK;
+}
