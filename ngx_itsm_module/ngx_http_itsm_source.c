@@ -21,6 +21,12 @@
 #define NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS  1000
 
 
+typedef struct {
+    ngx_str_t                       *name;
+    ngx_http_itsm_source_parse_pt    parse;
+} ngx_http_itsm_source_t;
+
+
 static void *ngx_http_itsm_alert_create_conf(ngx_conf_t *cf);
 static char *ngx_http_itsm_alert_merge_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -28,6 +34,26 @@ static char *ngx_http_itsm_alert_map(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post,
     void *data);
+
+
+/*
+ * The sources, by ngx_http_itsm_source_e (itsm_source NAME): a source is
+ * added here, with its name in ngx_http_itsm_names.c.  Grafana's payload
+ * is Alertmanager's, with a few more fields.
+ */
+
+static ngx_http_itsm_source_t  ngx_http_itsm_sources[] = {
+    { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_GENERIC],
+      ngx_http_itsm_generic_parse },
+    { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_ALERTMANAGER],
+      ngx_http_itsm_alertmanager_parse },
+    { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_GRAFANA],
+      ngx_http_itsm_alertmanager_parse },
+    { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_AZURE],
+      ngx_http_itsm_azure_parse },
+    { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_DATADOG],
+      ngx_http_itsm_datadog_parse }
+};
 
 
 static ngx_conf_post_t  ngx_http_itsm_alert_max_post = {
@@ -106,31 +132,13 @@ ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error)
 {
-    ngx_http_itsm_alert_t  *alert;
+    ngx_http_itsm_source_t  *source;
 
     ngx_str_null(error);
 
-    switch (conf->source) {
+    source = &ngx_http_itsm_sources[conf->source];
 
-    case NGX_HTTP_ITSM_SOURCE_ALERTMANAGER:
-    case NGX_HTTP_ITSM_SOURCE_GRAFANA:
-        return ngx_http_itsm_alertmanager_parse(r, conf->source, payload,
-                                                alerts, error);
-
-    case NGX_HTTP_ITSM_SOURCE_AZURE:
-        return ngx_http_itsm_azure_parse(r, payload, alerts, error);
-
-    case NGX_HTTP_ITSM_SOURCE_DATADOG:
-        return ngx_http_itsm_datadog_parse(r, payload, alerts, error);
-
-    default: /* NGX_HTTP_ITSM_SOURCE_GENERIC */
-        alert = ngx_http_itsm_alert_generic(r, payload, conf->pointers, error);
-        if (alert == NULL) {
-            return NGX_ERROR;
-        }
-
-        return ngx_http_itsm_alert_push(alerts, alert, error);
-    }
+    return source->parse(r, conf, payload, alerts, error);
 }
 
 

@@ -28,6 +28,13 @@ typedef struct {
 } ngx_http_itsm_alert_conf_t;
 
 
+/* a source's parser, which the dispatch calls (ngx_http_itsm_source.c) */
+
+typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
+
+
 extern ngx_module_t  ngx_http_itsm_alert_module;
 
 
@@ -70,21 +77,24 @@ ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
 
 /* ngx_http_itsm_source_generic.c */
 ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
-ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(ngx_http_request_t *r,
-    json_t *payload, ngx_str_t *pointers, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_generic_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
 
 /* ngx_http_itsm_source_alertmanager.c (Alertmanager and Grafana) */
 ngx_int_t ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
-    ngx_http_itsm_source_e source, json_t *payload, ngx_array_t *alerts,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error);
 
 /* ngx_http_itsm_source_azure.c */
-ngx_int_t ngx_http_itsm_azure_parse(ngx_http_request_t *r, json_t *payload,
-    ngx_array_t *alerts, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_azure_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
 
 /* ngx_http_itsm_source_datadog.c */
-ngx_int_t ngx_http_itsm_datadog_parse(ngx_http_request_t *r, json_t *payload,
-    ngx_array_t *alerts, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error);
 
 
 #endif /* _NGX_HTTP_ITSM_SOURCE_H_INCLUDED_ */

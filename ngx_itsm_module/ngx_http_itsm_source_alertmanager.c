@@ -49,7 +49,7 @@ static ngx_str_t  ngx_http_itsm_alertmanager_root = ngx_string("");
 
 ngx_int_t
 ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
-    ngx_http_itsm_source_e source, json_t *payload, ngx_array_t *alerts,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error)
 {
     u_char                  buf[sizeof("/alerts/") + NGX_SIZE_T_LEN];
@@ -59,6 +59,10 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
     ngx_str_t               where, group_key, external_url, group_status;
     const char             *name;
     ngx_http_itsm_alert_t  *alert;
+    ngx_http_itsm_source_e  source;
+
+    /* Alertmanager or Grafana: the same parser for both */
+    source = conf->source;
 
     name = (source == NGX_HTTP_ITSM_SOURCE_GRAFANA) ? "a Grafana"
                                                     : "an Alertmanager";

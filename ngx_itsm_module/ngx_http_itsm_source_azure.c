@@ -81,8 +81,9 @@ static ngx_str_t  ngx_http_itsm_azure_criterion =
 
 
 ngx_int_t
-ngx_http_itsm_azure_parse(ngx_http_request_t *r, json_t *payload,
-    ngx_array_t *alerts, ngx_str_t *error)
+ngx_http_itsm_azure_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error)
 {
     u_char                      *p;
     json_t                      *data, *essentials, *context, *props,

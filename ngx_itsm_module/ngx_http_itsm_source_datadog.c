@@ -71,8 +71,9 @@ static ngx_http_itsm_datadog_transition_t  ngx_http_itsm_datadog_transitions[]
 
 
 ngx_int_t
-ngx_http_itsm_datadog_parse(ngx_http_request_t *r, json_t *payload,
-    ngx_array_t *alerts, ngx_str_t *error)
+ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error)
 {
     ngx_int_t               rc;
     ngx_str_t               severity, date, iso;

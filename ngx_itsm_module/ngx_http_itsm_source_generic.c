@@ -18,6 +18,11 @@
  */
 
 
+static ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(
+    ngx_http_request_t *r, json_t *payload, ngx_str_t *pointers,
+    ngx_str_t *error);
+
+
 /* the generic profile's defaults: each field at the top level, by name */
 
 ngx_str_t *
@@ -50,13 +55,29 @@ ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf)
 }
 
 
+ngx_int_t
+ngx_http_itsm_generic_parse(ngx_http_request_t *r,
+    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_alert_t  *alert;
+
+    alert = ngx_http_itsm_alert_generic(r, payload, conf->pointers, error);
+    if (alert == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_alert_push(alerts, alert, error);
+}
+
+
 /*
  * The generic profile: one alert, each field read through its JSON
  * Pointer ("itsm_field").  Returns NULL with "error" set when the payload
  * cannot be an alert.
  */
 
-ngx_http_itsm_alert_t *
+static ngx_http_itsm_alert_t *
 ngx_http_itsm_alert_generic(ngx_http_request_t *r, json_t *payload,
     ngx_str_t *pointers, ngx_str_t *error)
 {
