@@ -202,11 +202,11 @@ ngx_int_t
 ngx_http_itsm_alert_check_count(ngx_http_request_t *r, size_t n,
     ngx_str_t *error)
 {
-    ngx_http_itsm_alert_conf_t  *acf;
+    ngx_http_itsm_source_conf_t  *scf;
 
-    acf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_alert_module);
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
 
-    if (n <= acf->max_alerts) {
+    if (n <= scf->max_alerts) {
         return NGX_OK;
     }
 
@@ -216,7 +216,7 @@ ngx_http_itsm_alert_check_count(ngx_http_request_t *r, size_t n,
                                      "the sender send fewer at a time "
                                      "(Alertmanager: max_alerts, Grafana: "
                                      "maxAlerts) or raise itsm_max_alerts",
-                                     n, acf->max_alerts);
+                                     n, scf->max_alerts);
 }
 
 
@@ -459,12 +459,12 @@ ngx_int_t
 ngx_http_itsm_alert_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
     ngx_str_t *raw)
 {
-    ngx_uint_t                   state;
-    ngx_http_itsm_alert_conf_t  *acf;
+    ngx_uint_t                    state;
+    ngx_http_itsm_source_conf_t  *scf;
 
-    acf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_alert_module);
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
 
-    if (ngx_http_itsm_alert_lookup(acf->states,
+    if (ngx_http_itsm_alert_lookup(scf->states,
                                    ngx_http_itsm_alert_state_words, raw,
                                    &state)
         != NGX_OK)
@@ -485,23 +485,23 @@ ngx_int_t
 ngx_http_itsm_alert_bad_state(ngx_http_request_t *r, ngx_str_t *raw,
     ngx_str_t *pointer, ngx_str_t *error)
 {
-    u_char                      *p, *last;
-    ngx_uint_t                   i;
-    ngx_http_itsm_alert_word_t  *w;
-    ngx_http_itsm_alert_conf_t  *acf;
-    u_char                       words[NGX_HTTP_ITSM_ALERT_ERROR_MAX / 2];
+    u_char                       *p, *last;
+    ngx_uint_t                    i;
+    ngx_http_itsm_alert_word_t   *w;
+    ngx_http_itsm_source_conf_t  *scf;
+    u_char                        words[NGX_HTTP_ITSM_ALERT_ERROR_MAX / 2];
 
-    acf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_alert_module);
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
 
     p = words;
     last = words + sizeof(words);
 
-    if (acf->states) {
+    if (scf->states) {
         p = ngx_slprintf(p, last, ", or a word of itsm_state_map:");
 
-        w = acf->states->elts;
+        w = scf->states->elts;
 
-        for (i = 0; i < acf->states->nelts; i++) {
+        for (i = 0; i < scf->states->nelts; i++) {
             p = ngx_slprintf(p, last, "%s \"%V\"", i ? "," : "",
                              &w[i].word);
         }
@@ -538,8 +538,8 @@ void
 ngx_http_itsm_alert_severity(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, ngx_str_t *raw)
 {
-    ngx_uint_t                   severity;
-    ngx_http_itsm_alert_conf_t  *acf;
+    ngx_uint_t                    severity;
+    ngx_http_itsm_source_conf_t  *scf;
 
     if (raw->len == 0) {
         return;
@@ -549,9 +549,9 @@ ngx_http_itsm_alert_severity(ngx_http_request_t *r,
         alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY_RAW] = *raw;
     }
 
-    acf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_alert_module);
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
 
-    if (ngx_http_itsm_alert_lookup(acf->severities,
+    if (ngx_http_itsm_alert_lookup(scf->severities,
                                    ngx_http_itsm_alert_severity_words, raw,
                                    &severity)
         == NGX_OK)

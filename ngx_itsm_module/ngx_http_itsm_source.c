@@ -27,12 +27,12 @@ typedef struct {
 } ngx_http_itsm_source_t;
 
 
-static void *ngx_http_itsm_alert_create_conf(ngx_conf_t *cf);
-static char *ngx_http_itsm_alert_merge_conf(ngx_conf_t *cf, void *parent,
+static void *ngx_http_itsm_source_create_conf(ngx_conf_t *cf);
+static char *ngx_http_itsm_source_merge_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_http_itsm_alert_map(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post,
+static char *ngx_http_itsm_source_max_check(ngx_conf_t *cf, void *post,
     void *data);
 
 
@@ -56,39 +56,39 @@ static ngx_http_itsm_source_t  ngx_http_itsm_sources[] = {
 };
 
 
-static ngx_conf_post_t  ngx_http_itsm_alert_max_post = {
-    ngx_http_itsm_alert_max_check
+static ngx_conf_post_t  ngx_http_itsm_source_max_post = {
+    ngx_http_itsm_source_max_check
 };
 
 
-static ngx_command_t  ngx_http_itsm_alert_commands[] = {
+static ngx_command_t  ngx_http_itsm_source_commands[] = {
 
     { ngx_string("itsm_max_alerts"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_itsm_alert_conf_t, max_alerts),
-      &ngx_http_itsm_alert_max_post },
+      offsetof(ngx_http_itsm_source_conf_t, max_alerts),
+      &ngx_http_itsm_source_max_post },
 
     { ngx_string("itsm_state_map"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_alert_map,
+      ngx_http_itsm_source_map,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_itsm_alert_conf_t, states),
+      offsetof(ngx_http_itsm_source_conf_t, states),
       ngx_http_itsm_state_names },
 
     { ngx_string("itsm_severity_map"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_alert_map,
+      ngx_http_itsm_source_map,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_itsm_alert_conf_t, severities),
+      offsetof(ngx_http_itsm_source_conf_t, severities),
       ngx_http_itsm_severity_names },
 
       ngx_null_command
 };
 
 
-static ngx_http_module_t  ngx_http_itsm_alert_module_ctx = {
+static ngx_http_module_t  ngx_http_itsm_source_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
@@ -98,15 +98,15 @@ static ngx_http_module_t  ngx_http_itsm_alert_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_http_itsm_alert_create_conf,       /* create location configuration */
-    ngx_http_itsm_alert_merge_conf         /* merge location configuration */
+    ngx_http_itsm_source_create_conf,      /* create location configuration */
+    ngx_http_itsm_source_merge_conf        /* merge location configuration */
 };
 
 
-ngx_module_t  ngx_http_itsm_alert_module = {
+ngx_module_t  ngx_http_itsm_source_module = {
     NGX_MODULE_V1,
-    &ngx_http_itsm_alert_module_ctx,       /* module context */
-    ngx_http_itsm_alert_commands,          /* module directives */
+    &ngx_http_itsm_source_module_ctx,      /* module context */
+    ngx_http_itsm_source_commands,         /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
@@ -143,28 +143,28 @@ ngx_http_itsm_alert_parse(ngx_http_request_t *r,
 
 
 static void *
-ngx_http_itsm_alert_create_conf(ngx_conf_t *cf)
+ngx_http_itsm_source_create_conf(ngx_conf_t *cf)
 {
-    ngx_http_itsm_alert_conf_t  *acf;
+    ngx_http_itsm_source_conf_t  *scf;
 
-    acf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_alert_conf_t));
-    if (acf == NULL) {
+    scf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_source_conf_t));
+    if (scf == NULL) {
         return NULL;
     }
 
-    acf->max_alerts = NGX_CONF_UNSET_UINT;
-    acf->states = NGX_CONF_UNSET_PTR;
-    acf->severities = NGX_CONF_UNSET_PTR;
+    scf->max_alerts = NGX_CONF_UNSET_UINT;
+    scf->states = NGX_CONF_UNSET_PTR;
+    scf->severities = NGX_CONF_UNSET_PTR;
 
-    return acf;
+    return scf;
 }
 
 
 static char *
-ngx_http_itsm_alert_merge_conf(ngx_conf_t *cf, void *parent, void *child)
+ngx_http_itsm_source_merge_conf(ngx_conf_t *cf, void *parent, void *child)
 {
-    ngx_http_itsm_alert_conf_t *prev = parent;
-    ngx_http_itsm_alert_conf_t *conf = child;
+    ngx_http_itsm_source_conf_t *prev = parent;
+    ngx_http_itsm_source_conf_t *conf = child;
 
     ngx_conf_merge_uint_value(conf->max_alerts, prev->max_alerts,
                               NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS);
@@ -184,7 +184,7 @@ ngx_http_itsm_alert_merge_conf(ngx_conf_t *cf, void *parent, void *child)
  */
 
 static char *
-ngx_http_itsm_alert_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
@@ -290,7 +290,7 @@ ngx_http_itsm_alert_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_itsm_alert_max_check(ngx_conf_t *cf, void *post, void *data)
+ngx_http_itsm_source_max_check(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_uint_t *n = data;
 

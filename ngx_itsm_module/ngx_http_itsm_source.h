@@ -25,7 +25,7 @@ typedef struct {
     ngx_uint_t                   max_alerts;
     ngx_array_t                 *states;       /* ngx_http_itsm_alert_word_t */
     ngx_array_t                 *severities;   /* ngx_http_itsm_alert_word_t */
-} ngx_http_itsm_alert_conf_t;
+} ngx_http_itsm_source_conf_t;
 
 
 /* a source's parser, which the dispatch calls (ngx_http_itsm_source.c) */
@@ -35,7 +35,7 @@ typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
     ngx_str_t *error);
 
 
-extern ngx_module_t  ngx_http_itsm_alert_module;
+extern ngx_module_t  ngx_http_itsm_source_module;
 
 
 /* ngx_http_itsm_source.c */

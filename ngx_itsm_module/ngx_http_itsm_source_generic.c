@@ -18,7 +18,7 @@
  */
 
 
-static ngx_http_itsm_alert_t *ngx_http_itsm_alert_generic(
+static ngx_http_itsm_alert_t *ngx_http_itsm_generic_alert(
     ngx_http_request_t *r, json_t *payload, ngx_str_t *pointers,
     ngx_str_t *error);
 
@@ -62,7 +62,7 @@ ngx_http_itsm_generic_parse(ngx_http_request_t *r,
 {
     ngx_http_itsm_alert_t  *alert;
 
-    alert = ngx_http_itsm_alert_generic(r, payload, conf->pointers, error);
+    alert = ngx_http_itsm_generic_alert(r, payload, conf->pointers, error);
     if (alert == NULL) {
         return NGX_ERROR;
     }
@@ -78,7 +78,7 @@ ngx_http_itsm_generic_parse(ngx_http_request_t *r,
  */
 
 static ngx_http_itsm_alert_t *
-ngx_http_itsm_alert_generic(ngx_http_request_t *r, json_t *payload,
+ngx_http_itsm_generic_alert(ngx_http_request_t *r, json_t *payload,
     ngx_str_t *pointers, ngx_str_t *error)
 {
     json_t                 *value;
