@@ -199,13 +199,9 @@ ngx_http_itsm_alert_push(ngx_array_t *alerts, ngx_http_itsm_alert_t *alert,
  */
 
 ngx_int_t
-ngx_http_itsm_alert_check_count(ngx_http_request_t *r, size_t n,
-    ngx_str_t *error)
+ngx_http_itsm_alert_check_count(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, size_t n, ngx_str_t *error)
 {
-    ngx_http_itsm_source_conf_t  *scf;
-
-    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
-
     if (n <= scf->max_alerts) {
         return NGX_OK;
     }
@@ -456,13 +452,11 @@ ngx_http_itsm_alert_clip(ngx_str_t *value)
  */
 
 ngx_int_t
-ngx_http_itsm_alert_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
+ngx_http_itsm_alert_state(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
     ngx_str_t *raw)
 {
-    ngx_uint_t                    state;
-    ngx_http_itsm_source_conf_t  *scf;
-
-    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
+    ngx_uint_t  state;
 
     if (ngx_http_itsm_alert_lookup(scf->states,
                                    ngx_http_itsm_alert_state_words, raw,
@@ -482,16 +476,14 @@ ngx_http_itsm_alert_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
  * listed, since a mapped source is where an unknown word is most likely */
 
 ngx_int_t
-ngx_http_itsm_alert_bad_state(ngx_http_request_t *r, ngx_str_t *raw,
-    ngx_str_t *pointer, ngx_str_t *error)
+ngx_http_itsm_alert_bad_state(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, ngx_str_t *raw, ngx_str_t *pointer,
+    ngx_str_t *error)
 {
-    u_char                       *p, *last;
-    ngx_uint_t                    i;
-    ngx_http_itsm_alert_word_t   *w;
-    ngx_http_itsm_source_conf_t  *scf;
-    u_char                        words[NGX_HTTP_ITSM_ALERT_ERROR_MAX / 2];
-
-    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
+    u_char                      *p, *last;
+    ngx_uint_t                   i;
+    ngx_http_itsm_alert_word_t  *w;
+    u_char                       words[NGX_HTTP_ITSM_ALERT_ERROR_MAX / 2];
 
     p = words;
     last = words + sizeof(words);
@@ -536,10 +528,10 @@ ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
 
 void
 ngx_http_itsm_alert_severity(ngx_http_request_t *r,
-    ngx_http_itsm_alert_t *alert, ngx_str_t *raw)
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    ngx_str_t *raw)
 {
-    ngx_uint_t                    severity;
-    ngx_http_itsm_source_conf_t  *scf;
+    ngx_uint_t  severity;
 
     if (raw->len == 0) {
         return;
@@ -548,8 +540,6 @@ ngx_http_itsm_alert_severity(ngx_http_request_t *r,
     if (alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY_RAW].len == 0) {
         alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY_RAW] = *raw;
     }
-
-    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
 
     if (ngx_http_itsm_alert_lookup(scf->severities,
                                    ngx_http_itsm_alert_severity_words, raw,

@@ -12,9 +12,10 @@
  * The alert sources: the dispatch that hands a payload to the location's
  * source (generic, Alertmanager and Grafana, Azure Monitor, Datadog:
  * ngx_http_itsm_source_*.c), and the sources' own settings (itsm_max_alerts,
- * itsm_state_map, itsm_severity_map) as a small module, whose location
- * configuration the helpers of the normalized alert read
- * (ngx_http_itsm_alert.c).
+ * itsm_state_map, itsm_severity_map) as a small module.  The dispatch hands
+ * the location's settings to the source, which hands them to the helpers
+ * of the normalized alert (ngx_http_itsm_alert.c): nothing below the
+ * dispatch reads this module's configuration.
  */
 
 
@@ -132,13 +133,16 @@ ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error)
 {
-    ngx_http_itsm_source_t  *source;
+    ngx_http_itsm_source_t       *source;
+    ngx_http_itsm_source_conf_t  *scf;
 
     ngx_str_null(error);
 
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
+
     source = &ngx_http_itsm_sources[conf->source];
 
-    return source->parse(r, conf, payload, alerts, error);
+    return source->parse(r, conf, scf, payload, alerts, error);
 }
 
 

@@ -11,15 +11,23 @@
 #include "ngx_http_itsm.h"
 
 
-/* The alert sources: the normalized alert's helpers (ngx_http_itsm_alert.c)
- * and each source's parser */
+/* The alert sources: the dispatch and the sources' settings
+ * (ngx_http_itsm_source.c), the normalized alert's helpers
+ * (ngx_http_itsm_alert.c) and each source's parser.  The settings go down
+ * with the call: the dispatch gives them to the parser, the parser to the
+ * helpers. */
 
+
+/* a word of itsm_state_map or itsm_severity_map, or a built-in one, and the
+ * state or severity it means */
 
 typedef struct {
     ngx_str_t                    word;
     ngx_uint_t                   value;
 } ngx_http_itsm_alert_word_t;
 
+
+/* the location's itsm_max_alerts, itsm_state_map and itsm_severity_map */
 
 typedef struct {
     ngx_uint_t                   max_alerts;
@@ -31,11 +39,8 @@ typedef struct {
 /* a source's parser, which the dispatch calls (ngx_http_itsm_source.c) */
 
 typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error);
-
-
-extern ngx_module_t  ngx_http_itsm_source_module;
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
 
 /* ngx_http_itsm_source.c */
@@ -50,7 +55,7 @@ uint64_t ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert);
 ngx_int_t ngx_http_itsm_alert_push(ngx_array_t *alerts,
     ngx_http_itsm_alert_t *alert, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_check_count(ngx_http_request_t *r,
-    size_t n, ngx_str_t *error);
+    ngx_http_itsm_source_conf_t *scf, size_t n, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_text(ngx_http_request_t *r, json_t *obj,
     const char *name, ngx_str_t *where, ngx_str_t *out, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_set(ngx_http_request_t *r,
@@ -63,13 +68,16 @@ ngx_int_t ngx_http_itsm_alert_join(ngx_http_request_t *r, json_t *list,
     ngx_str_t *where, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error);
 int ngx_http_itsm_alert_clip(ngx_str_t *value);
 ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
-    ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    ngx_str_t *raw);
 ngx_int_t ngx_http_itsm_alert_bad_state(ngx_http_request_t *r,
-    ngx_str_t *raw, ngx_str_t *pointer, ngx_str_t *error);
+    ngx_http_itsm_source_conf_t *scf, ngx_str_t *raw, ngx_str_t *pointer,
+    ngx_str_t *error);
 void ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
     ngx_http_itsm_state_e state);
 void ngx_http_itsm_alert_severity(ngx_http_request_t *r,
-    ngx_http_itsm_alert_t *alert, ngx_str_t *raw);
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    ngx_str_t *raw);
 ngx_int_t ngx_http_itsm_alert_missing_key(ngx_http_request_t *r,
     ngx_str_t *where, const char *name, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
@@ -78,23 +86,23 @@ ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
 /* ngx_http_itsm_source_generic.c */
 ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
 ngx_int_t ngx_http_itsm_generic_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error);
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
 /* ngx_http_itsm_source_alertmanager.c (Alertmanager and Grafana) */
 ngx_int_t ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error);
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
 /* ngx_http_itsm_source_azure.c */
 ngx_int_t ngx_http_itsm_azure_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error);
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
 /* ngx_http_itsm_source_datadog.c */
 ngx_int_t ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error);
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
 
 #endif /* _NGX_HTTP_ITSM_SOURCE_H_INCLUDED_ */

@@ -37,9 +37,9 @@
 
 
 static ngx_int_t ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
-    ngx_http_itsm_source_e source, json_t *item, ngx_str_t *where,
-    ngx_str_t *group_status, ngx_http_itsm_alert_t **alertp,
-    ngx_str_t *error);
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_source_e source,
+    json_t *item, ngx_str_t *where, ngx_str_t *group_status,
+    ngx_http_itsm_alert_t **alertp, ngx_str_t *error);
 static void ngx_http_itsm_alertmanager_truncated(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, json_t *payload, ngx_str_t *group_key);
 
@@ -49,8 +49,8 @@ static ngx_str_t  ngx_http_itsm_alertmanager_root = ngx_string("");
 
 ngx_int_t
 ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error)
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error)
 {
     u_char                  buf[sizeof("/alerts/") + NGX_SIZE_T_LEN];
     size_t                  i, n;
@@ -89,7 +89,7 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
 
     n = json_array_size(list);
 
-    if (ngx_http_itsm_alert_check_count(r, n, error) != NGX_OK) {
+    if (ngx_http_itsm_alert_check_count(r, scf, n, error) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -118,7 +118,7 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
         where.data = buf;
         where.len = ngx_sprintf(buf, "/alerts/%uz", i) - buf;
 
-        if (ngx_http_itsm_alertmanager_alert(r, source,
+        if (ngx_http_itsm_alertmanager_alert(r, scf, source,
                                              json_array_get(list, i), &where,
                                              &group_status, &alert, error)
             != NGX_OK)
@@ -145,9 +145,9 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
-    ngx_http_itsm_source_e source, json_t *item, ngx_str_t *where,
-    ngx_str_t *group_status, ngx_http_itsm_alert_t **alertp,
-    ngx_str_t *error)
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_source_e source,
+    json_t *item, ngx_str_t *where, ngx_str_t *group_status,
+    ngx_http_itsm_alert_t **alertp, ngx_str_t *error)
 {
     u_char                  lbuf[sizeof("/alerts//annotations")
                                  + NGX_SIZE_T_LEN];
@@ -214,7 +214,7 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
                                          "\"resolved\"", where);
     }
 
-    if (ngx_http_itsm_alert_state(r, alert, &status) != NGX_OK) {
+    if (ngx_http_itsm_alert_state(r, scf, alert, &status) != NGX_OK) {
         return ngx_http_itsm_alert_error(r, error,
                                          "unknown status \"%*s\" (JSON "
                                          "Pointer \"%V/status\"): expected "
@@ -229,7 +229,7 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_itsm_alert_severity(r, alert, &severity);
+    ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
     rc = ngx_http_itsm_alert_text(r, item, "endsAt", where, &ends, error);
     if (rc == NGX_ERROR) {

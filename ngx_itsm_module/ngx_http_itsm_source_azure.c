@@ -53,8 +53,9 @@ typedef enum {
 
 
 static ngx_int_t ngx_http_itsm_azure_state(ngx_http_request_t *r,
-    ngx_http_itsm_alert_t *alert, ngx_http_itsm_azure_kind_e kind,
-    json_t *essentials, json_t *context, json_t *props, ngx_str_t *error);
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    ngx_http_itsm_azure_kind_e kind, json_t *essentials, json_t *context,
+    json_t *props, ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_azure_list(ngx_http_request_t *r,
     json_t *essentials, const char *name, ngx_str_t *out, ngx_str_t *first,
     ngx_str_t *error);
@@ -82,8 +83,8 @@ static ngx_str_t  ngx_http_itsm_azure_criterion =
 
 ngx_int_t
 ngx_http_itsm_azure_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error)
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error)
 {
     u_char                      *p;
     json_t                      *data, *essentials, *context, *props,
@@ -226,8 +227,8 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
                                                "alertId", error);
     }
 
-    if (ngx_http_itsm_azure_state(r, alert, kind, essentials, context, props,
-                                  error)
+    if (ngx_http_itsm_azure_state(r, scf, alert, kind, essentials, context,
+                                  props, error)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -240,7 +241,7 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_itsm_alert_severity(r, alert, &severity);
+    ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
     /* activity log events have a title of their own; the rule's name says
      * only which rule caught them */
@@ -320,7 +321,8 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_itsm_azure_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
+ngx_http_itsm_azure_state(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
     ngx_http_itsm_azure_kind_e kind, json_t *essentials, json_t *context,
     json_t *props, ngx_str_t *error)
 {
@@ -350,11 +352,11 @@ ngx_http_itsm_azure_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
         }
 
         if (status.len == 0
-            || ngx_http_itsm_alert_state(r, alert, &status) != NGX_OK)
+            || ngx_http_itsm_alert_state(r, scf, alert, &status) != NGX_OK)
         {
             /* "Updated", "In Progress", ...: the event goes on */
             ngx_str_set(&status, "firing");
-            (void) ngx_http_itsm_alert_state(r, alert, &status);
+            (void) ngx_http_itsm_alert_state(r, scf, alert, &status);
         }
 
         return NGX_OK;
@@ -374,7 +376,7 @@ ngx_http_itsm_azure_state(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
         ngx_str_set(&condition, "Fired");
     }
 
-    if (ngx_http_itsm_alert_state(r, alert, &condition) != NGX_OK) {
+    if (ngx_http_itsm_alert_state(r, scf, alert, &condition) != NGX_OK) {
         return ngx_http_itsm_alert_error(r, error,
                                          "unknown status \"%*s\" (JSON "
                                          "Pointer \"/data/essentials/"

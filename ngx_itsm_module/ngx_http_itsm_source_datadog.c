@@ -46,7 +46,8 @@ typedef struct {
 static ngx_int_t ngx_http_itsm_datadog_key(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, json_t *payload, ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_datadog_state(ngx_http_request_t *r,
-    ngx_http_itsm_alert_t *alert, json_t *payload, ngx_str_t *error);
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    json_t *payload, ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_datadog_date(ngx_http_request_t *r,
     ngx_str_t *date, ngx_str_t *out);
 
@@ -72,8 +73,8 @@ static ngx_http_itsm_datadog_transition_t  ngx_http_itsm_datadog_transitions[]
 
 ngx_int_t
 ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error)
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error)
 {
     ngx_int_t               rc;
     ngx_str_t               severity, date, iso;
@@ -94,7 +95,8 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
     }
 
     if (ngx_http_itsm_datadog_key(r, alert, payload, error) != NGX_OK
-        || ngx_http_itsm_datadog_state(r, alert, payload, error) != NGX_OK)
+        || ngx_http_itsm_datadog_state(r, scf, alert, payload, error)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -113,7 +115,7 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ngx_http_itsm_alert_severity(r, alert, &severity);
+    ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
     if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE, payload,
                                 "alert_title", &ngx_http_itsm_datadog_root,
@@ -251,7 +253,8 @@ ngx_http_itsm_datadog_key(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
 
 static ngx_int_t
 ngx_http_itsm_datadog_state(ngx_http_request_t *r,
-    ngx_http_itsm_alert_t *alert, json_t *payload, ngx_str_t *error)
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    json_t *payload, ngx_str_t *error)
 {
     ngx_int_t                            rc;
     ngx_str_t                            transition, type;
@@ -287,7 +290,7 @@ ngx_http_itsm_datadog_state(ngx_http_request_t *r,
 
     /* the location's itsm_state_map and the common words come first */
 
-    if (ngx_http_itsm_alert_state(r, alert, &transition) == NGX_OK) {
+    if (ngx_http_itsm_alert_state(r, scf, alert, &transition) == NGX_OK) {
         return NGX_OK;
     }
 

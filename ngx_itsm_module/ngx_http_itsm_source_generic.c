@@ -19,8 +19,8 @@
 
 
 static ngx_http_itsm_alert_t *ngx_http_itsm_generic_alert(
-    ngx_http_request_t *r, json_t *payload, ngx_str_t *pointers,
-    ngx_str_t *error);
+    ngx_http_request_t *r, ngx_http_itsm_source_conf_t *scf, json_t *payload,
+    ngx_str_t *pointers, ngx_str_t *error);
 
 
 /* the generic profile's defaults: each field at the top level, by name */
@@ -57,12 +57,13 @@ ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf)
 
 ngx_int_t
 ngx_http_itsm_generic_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
-    ngx_str_t *error)
+    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
+    json_t *payload, ngx_array_t *alerts, ngx_str_t *error)
 {
     ngx_http_itsm_alert_t  *alert;
 
-    alert = ngx_http_itsm_generic_alert(r, payload, conf->pointers, error);
+    alert = ngx_http_itsm_generic_alert(r, scf, payload, conf->pointers,
+                                        error);
     if (alert == NULL) {
         return NGX_ERROR;
     }
@@ -78,8 +79,9 @@ ngx_http_itsm_generic_parse(ngx_http_request_t *r,
  */
 
 static ngx_http_itsm_alert_t *
-ngx_http_itsm_generic_alert(ngx_http_request_t *r, json_t *payload,
-    ngx_str_t *pointers, ngx_str_t *error)
+ngx_http_itsm_generic_alert(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, json_t *payload, ngx_str_t *pointers,
+    ngx_str_t *error)
 {
     json_t                 *value;
     ngx_int_t               rc;
@@ -157,8 +159,8 @@ ngx_http_itsm_generic_alert(ngx_http_request_t *r, json_t *payload,
         ngx_str_set(&raw, "firing");
     }
 
-    if (ngx_http_itsm_alert_state(r, alert, &raw) != NGX_OK) {
-        (void) ngx_http_itsm_alert_bad_state(r, &raw,
+    if (ngx_http_itsm_alert_state(r, scf, alert, &raw) != NGX_OK) {
+        (void) ngx_http_itsm_alert_bad_state(r, scf, &raw,
                                     &pointers[NGX_HTTP_ITSM_FIELD_STATUS],
                                     error);
         return NULL;
@@ -167,7 +169,7 @@ ngx_http_itsm_generic_alert(ngx_http_request_t *r, json_t *payload,
     raw = alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY];
     ngx_str_null(&alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY]);
 
-    ngx_http_itsm_alert_severity(r, alert, &raw);
+    ngx_http_itsm_alert_severity(r, scf, alert, &raw);
 
     if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
         alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
