@@ -133,8 +133,13 @@ ngx_http_itsm_alert_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error)
 {
+    ngx_int_t                     rc;
     ngx_http_itsm_source_t       *source;
     ngx_http_itsm_source_conf_t  *scf;
+#if (NGX_DEBUG)
+    ngx_uint_t                    i;
+    ngx_http_itsm_alert_t       **a;
+#endif
 
     ngx_str_null(error);
 
@@ -142,7 +147,38 @@ ngx_http_itsm_alert_parse(ngx_http_request_t *r,
 
     source = &ngx_http_itsm_sources[conf->source];
 
-    return source->parse(r, conf, scf, payload, alerts, error);
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm source \"%V\": payload, itsm_max_alerts:%ui, "
+                   "mapped words: %ui states, %ui severities",
+                   source->name, scf->max_alerts,
+                   scf->states ? scf->states->nelts : 0,
+                   scf->severities ? scf->severities->nelts : 0);
+
+    rc = source->parse(r, conf, scf, payload, alerts, error);
+
+    if (rc != NGX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm source \"%V\": the payload is refused: %V",
+                       source->name, error);
+        return rc;
+    }
+
+#if (NGX_DEBUG)
+
+    a = alerts->elts;
+
+    for (i = 0; i < alerts->nelts; i++) {
+        ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm source \"%V\": alert %ui key:\"%V\" "
+                       "status:%V severity:\"%V\"", source->name, i,
+                       &a[i]->fields[NGX_HTTP_ITSM_FIELD_KEY],
+                       &a[i]->fields[NGX_HTTP_ITSM_FIELD_STATUS],
+                       &a[i]->fields[NGX_HTTP_ITSM_FIELD_SEVERITY]);
+    }
+
+#endif
+
+    return NGX_OK;
 }
 
 

@@ -433,6 +433,16 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         return NGX_ERROR;
     }
 
+    /* the name may point into a parsed template that is freed after
+     * compilation */
+
+    op->name.data = ngx_pstrdup(b->cf->pool, &name);
+    if (op->name.data == NULL && name.len) {
+        return NGX_ERROR;
+    }
+
+    op->name.len = name.len;
+
     if (name.len > 1 && name.data[0] == '$') {
         name.data++;
         name.len--;
@@ -455,15 +465,9 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
             return NGX_ERROR;
         }
 
-        /* the name may point into a parsed template that is freed after
-         * compilation */
+        /* the pointer is the name as written, kept above */
 
-        op->text.data = ngx_pstrdup(b->cf->pool, &name);
-        if (op->text.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        op->text.len = name.len;
+        op->text = op->name;
         op->expr = NGX_HTTP_ITSM_EXPR_POINTER;
         return NGX_OK;
     }

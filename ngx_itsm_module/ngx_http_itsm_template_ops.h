@@ -40,6 +40,7 @@ typedef struct {
     ngx_http_itsm_tpl_expr_e     expr;
     ngx_uint_t                   index;  /* field or variable index */
     ngx_str_t                    text;   /* literal, or JSON Pointer */
+    ngx_str_t                    name;   /* as written, for the debug log */
 
     /* filters, applied in the order default, slack, truncate whatever
      * order they are written in, so that truncate bounds what is sent */

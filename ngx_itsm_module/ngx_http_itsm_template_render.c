@@ -78,6 +78,10 @@ ngx_http_itsm_tpl_render(ngx_http_itsm_tpl_t *tpl,
         } else {
             ngx_http_itsm_tpl_resolve(&op[i], tctx, pool, &val);
 
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, tctx->request->connection->log,
+                           0, "itsm template: {{ %V }}%s", &op[i].name,
+                           val.found ? "" : " not found");
+
             if (ngx_http_itsm_tpl_apply(&op[i], &val, pool) != NGX_OK) {
                 return NGX_ERROR;
             }
@@ -104,6 +108,12 @@ ngx_http_itsm_tpl_render(ngx_http_itsm_tpl_t *tpl,
     }
 
     out->len = len;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, tctx->request->connection->log, 0,
+                   "itsm template: rendered %uz bytes, escaped for %s", len,
+                   tpl->escape == NGX_HTTP_ITSM_ESCAPE_JSON ? "JSON"
+                   : tpl->escape == NGX_HTTP_ITSM_ESCAPE_URI ? "a URI"
+                   : "a header");
 
     return NGX_OK;
 }
