@@ -373,10 +373,10 @@ extern ngx_str_t     ngx_http_itsm_field_names[];
 extern ngx_str_t     ngx_http_itsm_state_names[];
 extern ngx_str_t     ngx_http_itsm_severity_names[];
 
-ngx_int_t ngx_http_itsm_conn_action_index(ngx_str_t *name);
-ngx_int_t ngx_http_itsm_alert_field(ngx_str_t *name);
-char *ngx_http_itsm_alert_field_list(ngx_pool_t *pool);
-ngx_int_t ngx_http_itsm_alert_source(ngx_str_t *name,
+ngx_int_t ngx_http_itsm_names_action(ngx_str_t *name);
+ngx_int_t ngx_http_itsm_names_field(ngx_str_t *name);
+char *ngx_http_itsm_names_field_list(ngx_pool_t *pool);
+ngx_int_t ngx_http_itsm_names_source(ngx_str_t *name,
     ngx_http_itsm_source_e *source);
 
 

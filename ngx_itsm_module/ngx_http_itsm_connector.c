@@ -322,7 +322,7 @@ ngx_http_itsm_conn_action(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     ngx_str_t                spec;
     ngx_http_itsm_action_t  *action;
 
-    index = ngx_http_itsm_conn_action_index(&value[0]);
+    index = ngx_http_itsm_names_action(&value[0]);
 
     if (conn->actions[index] != NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

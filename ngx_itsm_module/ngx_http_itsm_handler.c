@@ -258,8 +258,8 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_str_null(&error);
 
-    if (ngx_http_itsm_alert_parse(r, ctx->conf, ctx->payload, &ctx->alerts,
-                                  &error)
+    if (ngx_http_itsm_source_parse(r, ctx->conf, ctx->payload, &ctx->alerts,
+                                   &error)
         != NGX_OK)
     {
         ctx->alerts.nelts = 0;

@@ -54,7 +54,7 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
     ngx_uint_t               i;
     ngx_http_itsm_lookup_t  *lk;
 
-    index = ngx_http_itsm_conn_action_index(&value[1]);
+    index = ngx_http_itsm_names_action(&value[1]);
 
     if (index == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

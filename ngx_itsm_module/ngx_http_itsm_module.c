@@ -504,7 +504,7 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      * location keeps the other fields of the enclosing level */
 
     if (prev->pointers == NULL) {
-        prev->pointers = ngx_http_itsm_alert_default_pointers(cf);
+        prev->pointers = ngx_http_itsm_generic_pointers(cf);
         if (prev->pointers == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -672,7 +672,7 @@ ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_itsm_alert_source(&value[1], &source) != NGX_OK) {
+    if (ngx_http_itsm_names_source(&value[1], &source) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown alert source \"%V\"; supported: "
                            "generic, alertmanager, grafana, azure, datadog",
@@ -696,12 +696,12 @@ ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    field = ngx_http_itsm_alert_field(&value[1]);
+    field = ngx_http_itsm_names_field(&value[1]);
 
     if (field == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown alert field \"%V\"; one of: %s",
-                           &value[1], ngx_http_itsm_alert_field_list(cf->pool));
+                           &value[1], ngx_http_itsm_names_field_list(cf->pool));
         return NGX_CONF_ERROR;
     }
 

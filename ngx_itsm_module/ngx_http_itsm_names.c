@@ -102,7 +102,7 @@ ngx_str_t  ngx_http_itsm_severity_names[] = {
 /* an action's index by its name; NGX_ERROR: no such action */
 
 ngx_int_t
-ngx_http_itsm_conn_action_index(ngx_str_t *name)
+ngx_http_itsm_names_action(ngx_str_t *name)
 {
     ngx_int_t  i;
 
@@ -123,7 +123,7 @@ ngx_http_itsm_conn_action_index(ngx_str_t *name)
 /* "key, source, ...": the field names, for configuration errors */
 
 char *
-ngx_http_itsm_alert_field_list(ngx_pool_t *pool)
+ngx_http_itsm_names_field_list(ngx_pool_t *pool)
 {
     u_char      *list, *p;
     size_t       len;
@@ -159,7 +159,7 @@ ngx_http_itsm_alert_field_list(ngx_pool_t *pool)
 
 
 ngx_int_t
-ngx_http_itsm_alert_field(ngx_str_t *name)
+ngx_http_itsm_names_field(ngx_str_t *name)
 {
     ngx_int_t  i;
 
@@ -178,7 +178,7 @@ ngx_http_itsm_alert_field(ngx_str_t *name)
 
 
 ngx_int_t
-ngx_http_itsm_alert_source(ngx_str_t *name, ngx_http_itsm_source_e *source)
+ngx_http_itsm_names_source(ngx_str_t *name, ngx_http_itsm_source_e *source)
 {
     ngx_uint_t  i;
 

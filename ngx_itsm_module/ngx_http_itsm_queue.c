@@ -340,7 +340,7 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
 
     *cp = conn;
 
-    if (ngx_http_itsm_alert_source(&alert->fields[NGX_HTTP_ITSM_FIELD_SOURCE],
+    if (ngx_http_itsm_names_source(&alert->fields[NGX_HTTP_ITSM_FIELD_SOURCE],
                                    &source)
         != NGX_OK)
     {

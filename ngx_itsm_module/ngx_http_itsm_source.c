@@ -129,7 +129,7 @@ ngx_module_t  ngx_http_itsm_source_module = {
  */
 
 ngx_int_t
-ngx_http_itsm_alert_parse(ngx_http_request_t *r,
+ngx_http_itsm_source_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error)
 {

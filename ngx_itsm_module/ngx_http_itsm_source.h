@@ -44,7 +44,7 @@ typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
 
 
 /* ngx_http_itsm_source.c */
-ngx_int_t ngx_http_itsm_alert_parse(ngx_http_request_t *r,
+ngx_int_t ngx_http_itsm_source_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error);
 
@@ -84,7 +84,7 @@ ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
     const char *fmt, ...);
 
 /* ngx_http_itsm_source_generic.c */
-ngx_str_t *ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf);
+ngx_str_t *ngx_http_itsm_generic_pointers(ngx_conf_t *cf);
 ngx_int_t ngx_http_itsm_generic_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
     json_t *payload, ngx_array_t *alerts, ngx_str_t *error);

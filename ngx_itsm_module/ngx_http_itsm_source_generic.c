@@ -26,7 +26,7 @@ static ngx_http_itsm_alert_t *ngx_http_itsm_generic_alert(
 /* the generic profile's defaults: each field at the top level, by name */
 
 ngx_str_t *
-ngx_http_itsm_alert_default_pointers(ngx_conf_t *cf)
+ngx_http_itsm_generic_pointers(ngx_conf_t *cf)
 {
     u_char     *p;
     ngx_str_t  *pointers;

@@ -483,7 +483,7 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         }
     }
 
-    index = ngx_http_itsm_alert_field(&name);
+    index = ngx_http_itsm_names_field(&name);
 
     if (index == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, b->cf, 0,
@@ -492,7 +492,7 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
                            "first_seen, last_seen, lookup, correlation_key, "
                            "$variable or a "
                            "/json/pointer", &name, &b->tpl->source,
-                           ngx_http_itsm_alert_field_list(b->cf->pool));
+                           ngx_http_itsm_names_field_list(b->cf->pool));
         return NGX_ERROR;
     }
 
