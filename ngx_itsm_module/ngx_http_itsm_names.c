@@ -20,6 +20,10 @@
  */
 
 
+static ngx_int_t ngx_http_itsm_names_index(ngx_str_t *names, ngx_uint_t n,
+    ngx_str_t *name);
+
+
 ngx_str_t  ngx_http_itsm_action_names[] = {
     ngx_string("create"),
     ngx_string("update"),
@@ -99,24 +103,14 @@ ngx_str_t  ngx_http_itsm_severity_names[] = {
 };
 
 
-/* an action's index by its name; NGX_ERROR: no such action */
+/* an action's index by its name ("none" is not an action); NGX_ERROR: no
+ * such action */
 
 ngx_int_t
 ngx_http_itsm_names_action(ngx_str_t *name)
 {
-    ngx_int_t  i;
-
-    for (i = 0; i < NGX_HTTP_ITSM_NACTIONS; i++) {
-        if (ngx_http_itsm_action_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_action_names[i].data, name->data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
+    return ngx_http_itsm_names_index(ngx_http_itsm_action_names,
+                                     NGX_HTTP_ITSM_NACTIONS, name);
 }
 
 
@@ -161,35 +155,40 @@ ngx_http_itsm_names_field_list(ngx_pool_t *pool)
 ngx_int_t
 ngx_http_itsm_names_field(ngx_str_t *name)
 {
-    ngx_int_t  i;
-
-    for (i = 0; ngx_http_itsm_field_names[i].len; i++) {
-        if (ngx_http_itsm_field_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_field_names[i].data, name->data,
-                           name->len)
-               == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_ERROR;
+    return ngx_http_itsm_names_index(ngx_http_itsm_field_names,
+                                     NGX_HTTP_ITSM_NFIELDS, name);
 }
 
 
 ngx_int_t
 ngx_http_itsm_names_source(ngx_str_t *name, ngx_http_itsm_source_e *source)
 {
+    ngx_int_t  i;
+
+    i = ngx_http_itsm_names_index(ngx_http_itsm_source_names,
+                                  NGX_HTTP_ITSM_NSOURCES, name);
+    if (i == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    *source = i;
+
+    return NGX_OK;
+}
+
+
+/* the index of "name" among the first "n" names; NGX_ERROR: not there */
+
+static ngx_int_t
+ngx_http_itsm_names_index(ngx_str_t *names, ngx_uint_t n, ngx_str_t *name)
+{
     ngx_uint_t  i;
 
-    for (i = 0; ngx_http_itsm_source_names[i].len; i++) {
-        if (ngx_http_itsm_source_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_source_names[i].data, name->data,
-                           name->len)
-               == 0)
+    for (i = 0; i < n; i++) {
+        if (names[i].len == name->len
+            && ngx_strncmp(names[i].data, name->data, name->len) == 0)
         {
-            *source = i;
-            return NGX_OK;
+            return i;
         }
     }
 
