@@ -131,25 +131,23 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
 
     switch (op->expr) {
 
+    /* text the alert or the request has, or not (no data) */
+
     case NGX_HTTP_ITSM_EXPR_FIELD:
         val->str = tctx->alert->fields[op->index];
-        val->found = (val->str.data != NULL);
-        return;
+        break;
 
     case NGX_HTTP_ITSM_EXPR_TICKET:
         val->str = tctx->ticket_id;
-        val->found = (val->str.data != NULL);
-        return;
+        break;
 
     case NGX_HTTP_ITSM_EXPR_LOOKUP:
         val->str = tctx->lookup;
-        val->found = (val->str.data != NULL);
-        return;
+        break;
 
     case NGX_HTTP_ITSM_EXPR_CORRELATION:
         val->str = tctx->key;
-        val->found = (val->str.data != NULL);
-        return;
+        break;
 
     case NGX_HTTP_ITSM_EXPR_OCCURRENCES:
     case NGX_HTTP_ITSM_EXPR_FIRST_SEEN:
@@ -189,6 +187,8 @@ ngx_http_itsm_tpl_resolve(ngx_http_itsm_tpl_op_t *op,
         val->json = json;
         return;
     }
+
+    val->found = (val->str.data != NULL);
 }
 
 
