@@ -38,6 +38,8 @@ static void ngx_http_itsm_tpl_resolve_record(ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_val_t *val);
 static ngx_int_t ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
     ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool);
+static ngx_int_t ngx_http_itsm_tpl_dump(ngx_http_itsm_tpl_val_t *val,
+    ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_truncate(ngx_str_t *s, size_t max,
     ngx_uint_t entities, ngx_pool_t *pool);
 static ngx_int_t ngx_http_itsm_tpl_sha256(ngx_str_t *s, ngx_pool_t *pool);
@@ -270,14 +272,8 @@ ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
         return NGX_OK;
     }
 
-    if (val->json) {
-        val->str.data = ngx_http_itsm_json_dump(val->json, pool,
-                                                &val->str.len);
-        if (val->str.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        val->json = NULL;
+    if (val->json && ngx_http_itsm_tpl_dump(val, pool) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     val->number = 0;
@@ -295,6 +291,23 @@ ngx_http_itsm_tpl_apply(ngx_http_itsm_tpl_op_t *op,
         return ngx_http_itsm_tpl_truncate(&val->str, op->truncate,
                                           op->slack, pool);
     }
+
+    return NGX_OK;
+}
+
+
+/* a value that is not a string (an object, an array, a number from the
+ * alert's JSON) as its JSON text */
+
+static ngx_int_t
+ngx_http_itsm_tpl_dump(ngx_http_itsm_tpl_val_t *val, ngx_pool_t *pool)
+{
+    val->str.data = ngx_http_itsm_json_dump(val->json, pool, &val->str.len);
+    if (val->str.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    val->json = NULL;
 
     return NGX_OK;
 }
@@ -457,9 +470,7 @@ ngx_http_itsm_tpl_piece(ngx_http_itsm_tpl_t *tpl, ngx_http_itsm_tpl_op_t *op,
     }
 
     if (val->json) {
-        val->str.data = ngx_http_itsm_json_dump(val->json, pool,
-                                                &val->str.len);
-        if (val->str.data == NULL) {
+        if (ngx_http_itsm_tpl_dump(val, pool) != NGX_OK) {
             return NGX_ERROR;
         }
 
