@@ -19,10 +19,12 @@ package ItsmAnswer;
 #   use ItsmAnswer key => 'disk-db1', connector => 'jira', ticket_id => 'OPS-17';
 #
 #   ::answer($status, $action, $outcome, %more)       exact(text(...))
+#   ::answers([$key, $action, $outcome, $replayed], ...)   several alerts
 #   ::error($error, $action, $itsm_status, $text)     exact(failure(...))
 #
 # %more overrides the defaults (ticket_id => undef: none) and adds reason
-# or replayed => 1.  %Reason (also in main::) holds the module's reasons.
+# or replayed => 1.  %Reason holds the module's reasons and
+# ::refused($error, $message) is exact(refusal(...)), for every file.
 
 use strict;
 use warnings;
@@ -53,6 +55,7 @@ sub install {
 
     no strict 'refs';
     *{"${to}::Reason"} = \%Reason;
+    *{"${to}::refused"} = sub { exact(refusal(@_)) };
     return unless %defaults;
 
     *{"${to}::answer"} = sub {
@@ -65,6 +68,13 @@ sub install {
         return exact(failure(error => $error, connector => $defaults{connector},
                              action => $action, itsm_status => $status,
                              itsm_error => $itsm_error));
+    };
+    # several alerts: [KEY, ACTION, OUTCOME, REPLAYED] each; the status is
+    # the outcome of a single one, "processed" for more
+    *{"${to}::answers"} = sub {
+        my @r = map { {%defaults, key => $_->[0], action => $_->[1],
+                       outcome => $_->[2], replayed => $_->[3]} } @_;
+        return exact(text(@r == 1 ? $r[0]{outcome} : 'processed', @r));
     };
 }
 

@@ -307,6 +307,18 @@ sub lines {
 }
 
 
+# the creates of a group of alerts as RT's log shows them: each body with
+# the SHA-256 of its alert's key (the fingerprint it names) in RT's custom
+# field "ITSM Alert Key", as the source presets send them
+sub rt_creates {
+    my ($api, @bodies) = @_;
+    return join '', map {
+        my ($key) = /\(fingerprint\): ([0-9a-f]+)"/ or die "no fingerprint in $_";
+        "POST $api\n" . s/\}\z/,"CustomFields":{"ITSM Alert Key":"@{[Digest::SHA::sha256_hex($key)]}"}}/r . "\n";
+    } @bodies;
+}
+
+
 # ---- the whole file, for nginx -t and a start ----------------------------
 
 # render(NAME, dir => DIR, module => PATH(S), upstream => ADDR,
@@ -633,8 +645,10 @@ sub raw_answer {
 #   config(%opt)    the preset's locations and the mock (mock => TEXT for
 #                   another one), for the test's own server
 #   req($alert)     POST /alerts/generic with $alert
-#   answer, error   the answers for the ITSM's connector, ticket and key
-#                   disk-db1 (ItsmAnswer)
+#   answer, error   the answers for the ITSM's connector and ticket and
+#                   the key $o{key}, default disk-db1 (ItsmAnswer)
+# and $o{edit} changes the preset's text as embed()'s edit does,
+# $o{answers} replaces answers of the contract for the whole file;
 #   $Firing, $Again, $Resolved   the alert disk-db1 (severity
 #                   $o{severity}, default critical) as it fires, fires
 #                   again, resolves; a file that set them keeps its own
@@ -679,16 +693,18 @@ sub suite {
 
     no strict 'refs';
     no warnings 'redefine';
-    *{"main::mock"} = sub { contract_mock($name, @_) };
-    *{"main::http"} = sub { mock_http() . ($c->{http} // '') . http_config($name, @_) };
+    my @edit = $o{edit} ? (edit => $o{edit}) : ();
+    my %answers = %{$o{answers} || {}};
+    *{"main::mock"} = sub { contract_mock($name, %answers, @_) };
+    *{"main::http"} = sub { mock_http() . ($c->{http} // '') . http_config($name, @edit, @_) };
     *{"main::config"} = sub {
         my (%opt) = @_;
-        my $m = delete $opt{mock} // contract_mock($name);
-        return config($name, %opt) . $m;
+        my $m = delete $opt{mock} // contract_mock($name, %answers);
+        return config($name, @edit, %opt) . $m;
     };
     *{"main::req"} = sub { "POST /alerts/generic\n$_[0]" };
 
-    ItsmAnswer::install('main', key => 'disk-db1', connector => $c->{connector},
+    ItsmAnswer::install('main', key => $o{key} // 'disk-db1', connector => $c->{connector},
                         ticket_id => $c->{ticket_id});
 
     # the search's answer that has the ticket
