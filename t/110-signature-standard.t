@@ -4,9 +4,12 @@
 # Standard Webhooks libraries is the first test.  Refused requests go to an
 # endpoint whose ITSM is a closed port: a delivery would log
 # "connect() failed" at [error].
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use MIME::Base64 qw(encode_base64 decode_base64);
-use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64);
+use ItsmConf;
+use ItsmSig;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
@@ -14,44 +17,15 @@ our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $NewSecret = 'whsec_' . encode_base64('0123456789abcdefghijklmn', '');
 our $Alert = '{"key": "db-1", "title": "Disk full on db-1"}';
 
-sub sign {
-    my ($secret, $id, $ts, $body) = @_;
-    (my $key = $secret) =~ s/^whsec_//;
-    return 'v1,' . encode_base64(hmac_sha256("$id.$ts.$body",
-                                             decode_base64($key)), '');
-}
-
-# the headers of a delivery signed now (or at $ts), with $secret
+# the headers of a delivery signed now (ts => another time), with $Secret
+# (secret => another)
 sub headers {
     my (%o) = @_;
-    my $id = $o{id} // 'msg_' . int(rand(1e9));
-    my $ts = $o{ts} // time();
-    my $body = $o{body} // $Alert;
-    my $sig = $o{sig} // sign($o{secret} // $Secret, $id, $ts, $body);
-    my $h = "Content-Type: application/json\n";
-    $h .= "webhook-id: $id\n" unless $o{no_id};
-    $h .= "webhook-timestamp: $ts\n" unless $o{no_ts};
-    $h .= "webhook-signature: $sig\n" unless $o{no_sig};
-    return $h;
+    return ItsmSig::headers('standard_webhooks', secret => $Secret, body => $Alert,
+                            id => $o{id} // 'msg_' . int(rand(1e9)), %o);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"7"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(7) . <<'_EOC_';
 
     location = /alerts {
         itsm_signature standard_webhooks
@@ -77,14 +51,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
+                   config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the published test vector is accepted
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 {"test": 2432232314}
@@ -102,8 +77,6 @@ X-Id: msg_p5jXN8AQM9LWM0D4loKWxJek
 
 
 === TEST 2: the published negative vector is refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 {"test": 2432232314}
@@ -120,8 +93,6 @@ Content-Type: application/json
 
 
 === TEST 3: a delivery signed now creates a ticket; the body reaches the content handler intact
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -137,8 +108,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 4: the wrong secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -151,8 +120,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 5: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/db-1"\}/db-2"}/;
 "POST /down\n$b"
@@ -166,8 +133,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 6: no webhook-signature header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -181,8 +146,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 7: no webhook-id header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -196,8 +159,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 8: no webhook-timestamp header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -211,8 +172,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 9: a stale timestamp (10 minutes old), correctly signed
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -225,8 +184,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 10: a timestamp 10 minutes in the future: clock skew
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -239,8 +196,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 11: a timestamp inside the tolerance, 4 minutes either way, is fine
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -251,8 +206,6 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 12: the same delivery again: answered as a duplicate, not delivered twice
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -269,8 +222,6 @@ my $h = ::headers(id => 'msg_replayed');
 
 
 === TEST 13: a resend re-signed with a new timestamp keeps its id: still a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -285,7 +236,6 @@ my $h = ::headers(id => 'msg_replayed');
 === TEST 14: rotation: the old secret (inline) and the new one (a file) both pass
 --- user_files eval
 ">>> signed.secret\n# the new secret; the old one is in nginx.conf\n$::NewSecret\n"
---- http_config eval: $::HttpConfig
 --- config eval
 $::Config . <<'_EOC_';
     location = /rotate {
@@ -309,24 +259,20 @@ _EOC_
 
 
 === TEST 15: several signatures in the header; ed25519 (v1a) entries are skipped
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
-my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
-::headers(id => 'msg_many', sig => "v1a,AAAA v1,c29tZXRoaW5nIGVsc2U= $good")
+my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_many', body => $::Alert);
+::headers(id => 'msg_many', value => "v1a,AAAA v1,c29tZXRoaW5nIGVsc2U= $good")
 --- error_code: 201
 
 
 
 === TEST 16: a header without any v1 signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
-::headers(sig => "v2,abcd v1,not-base64!")
+::headers(value => "v2,abcd v1,not-base64!")
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the \"webhook-signature\" header is not a standard_webhooks signature"}
@@ -336,8 +282,6 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 17: a webhook-id with a "." could shift the signed content
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -350,8 +294,6 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 18: a timestamp that is not a unix time
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -363,8 +305,6 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 19: the signature header twice
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -376,7 +316,6 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 20: a secret from a variable
---- http_config eval: $::HttpConfig
 --- config eval
 $::Config . <<'_EOC_';
     location = /var {
@@ -395,8 +334,6 @@ _EOC_
 
 
 === TEST 21: a GET without headers is refused before any body is read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /down
 --- error_code: 401

@@ -1,43 +1,20 @@
 # itsm_signature slack: X-Slack-Signature "v0=<hex>" of HMAC-SHA256 over
 # "v0:<X-Slack-Request-Timestamp>:<body>".  The worked example of Slack's
 # documentation is the first test (it is from 2018: a wide tolerance).
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 our $Secret = '8f742231b10e8888abcd99yyyzzz85a5';
 our $Alert = '{"key": "sl-1", "title": "Slash command"}';
 
 our $SlackBody = 'token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c';
 
-sub headers {
-    my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-Slack-Request-Timestamp: $ts\n" unless $o{no_ts};
-    $h .= "X-Slack-Signature: v0="
-          . hmac_sha256_hex("v0:$ts:$body", $o{secret} // $Secret) . "\n"
-        unless $o{no_sig};
-    return $h;
-}
+sub headers { ItsmSig::headers('slack', secret => $Secret, body => $Alert, @_) }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"9"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(9) . <<'_EOC_';
 
     location = /alerts {
         itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
@@ -64,14 +41,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
+                   config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: Slack's worked example
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /vector\n$::SlackBody"
 --- more_headers
@@ -83,8 +61,6 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 2: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -97,8 +73,6 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 3: the wrong secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -111,8 +85,6 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 4: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/sl-1/sl-2/;
 "POST /down\n$b"
@@ -126,8 +98,6 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 5: no signature, then no timestamp
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -143,8 +113,6 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 6: stale and future timestamps
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -159,8 +127,6 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 7: a replayed request is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -174,8 +140,6 @@ my $h = ::headers();
 
 
 === TEST 8: rotation: the old and the new signing secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
 --- more_headers eval
@@ -188,8 +152,6 @@ my $h = ::headers();
 
 
 === TEST 9: a signature without "v0="
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval

@@ -2,41 +2,20 @@
 # with HMAC-SHA256 over "<t>.<body>"; the key is the whole whsec_ string
 # (not base64-decoded, unlike Standard Webhooks).  Stripe publishes no
 # vector; the first test is the one recomputed in research/formats.md §D.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
+
 use MIME::Base64 ();
 
 our $Secret = 'whsec_test_secret';
 our $Alert = '{"key": "st-1", "title": "Payment failed"}';
 
-sub headers {
-    my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $sig = hmac_sha256_hex("$ts.$body", $o{secret} // $Secret);
-    my $h = "Content-Type: application/json\n";
-    $h .= "Stripe-Signature: " . ($o{value} // "t=$ts,v1=$sig") . "\n"
-        unless $o{no_sig};
-    return $h;
-}
+sub headers { ItsmSig::headers('stripe', secret => $Secret, body => $Alert, @_) }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"10"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(10) . <<'_EOC_';
 
     location = /alerts {
         itsm_signature stripe secret=whsec_test_secret;
@@ -62,14 +41,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
+                   config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the recomputed vector
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 {"id":"evt_test"}
@@ -80,8 +60,6 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 2: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -94,8 +72,6 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 3: the wrong secret; the whsec_ key used base64-decoded (as Standard Webhooks would) is wrong too
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -110,8 +86,6 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 4: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/st-1/st-0/;
 "POST /down\n$b"
@@ -123,8 +97,6 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 5: no header; a header without t=; a header without v1=
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -142,8 +114,6 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 6: two t= values are refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -156,8 +126,6 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 7: stale and future t=
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -170,8 +138,6 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 8: several v1 signatures (Stripe's own rotation) and a v0: one match is enough
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -183,8 +149,6 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 9: a replayed request is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -198,8 +162,6 @@ my $h = ::headers(ts => time() - 1);
 
 
 === TEST 10: rotation: the old and the rolled secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
 --- more_headers eval

@@ -3,40 +3,21 @@
 # "<timestamp>:<body>" when timestamp_header= is set (Grafana has no default
 # name for it).  Grafana publishes no vector; the first tests are the ones
 # recomputed in research/formats.md §D.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 our $Alert = '{"key": "gr-1", "title": "High CPU"}';
 
+# with the timestamp header of /alerts (header => another signature header)
 sub headers {
-    my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-Grafana-Alerting-Signature-Timestamp: $ts\n" unless $o{no_ts};
-    $h .= ($o{header} // 'X-Grafana-Alerting-Signature') . ': '
-          . hmac_sha256_hex("$ts:$body", $o{secret} // 'grafana-secret') . "\n"
-        unless $o{no_sig};
-    return $h;
+    ItsmSig::headers('grafana_ts', secret => 'grafana-secret', body => $Alert,
+                     ts_header => 'X-Grafana-Alerting-Signature-Timestamp', @_);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"11"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(11) . <<'_EOC_';
 
     location = /alerts {
         itsm_signature grafana
@@ -71,14 +52,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
+                   config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the recomputed vector, body only
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /plain
 test message
@@ -89,8 +71,6 @@ X-Grafana-Alerting-Signature: 3bcebf43c85d20bba6e3b6ba278af1d2ba3ab0d57de271b0ad
 
 
 === TEST 2: the recomputed vector with a timestamp
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /ts
 test message
@@ -102,8 +82,6 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 3: header= renames the signature header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /renamed\ntest message", "POST /renamed\ntest message"]
 --- more_headers eval
@@ -115,8 +93,6 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 4: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -129,8 +105,6 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 5: the wrong secret, and one changed byte
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n" . substr($::Alert, 0, -2) . "X\"}"]
 --- more_headers eval
@@ -145,8 +119,6 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 6: no signature; no timestamp
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -160,8 +132,6 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 7: stale and future timestamps
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -174,8 +144,6 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 8: a replayed request is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -189,8 +157,6 @@ my $h = ::headers();
 
 
 === TEST 9: rotation: both secrets of the location
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval

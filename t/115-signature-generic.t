@@ -2,44 +2,22 @@
 # header=, algorithm=sha1|sha256|sha512, encoding=hex|base64, prefix=,
 # content= (a template of {body}, {timestamp}, {id} and literal text),
 # timestamp_header=, id_header=.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha1_hex hmac_sha512);
-use MIME::Base64 qw(encode_base64);
+use ItsmConf;
+use ItsmSig;
 
 our $Alert = '{"key": "ge-1", "title": "Generic"}';
 
 # sha512, base64, "v1=" prefix, content "{timestamp}.{id}.{body}|end"
 sub headers {
     my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $id = $o{id} // 'evt-' . int(rand(1e9));
-    my $mac = encode_base64(hmac_sha512("$ts.$id.$body|end",
-                                        $o{secret} // 'first'), '');
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-Ts: $ts\n" unless $o{no_ts};
-    $h .= "X-Id: $id\n" unless $o{no_id};
-    $h .= "X-Sig: v1=$mac\n" unless $o{no_sig};
-    return $h;
+    return ItsmSig::headers('generic_sha512', secret => 'first', body => $Alert,
+                            id => $o{id} // 'evt-' . int(rand(1e9)), %o);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"12"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(12) . <<'_EOC_';
 
     location = /alerts {
         itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64
@@ -72,14 +50,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
+                   config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a Shopify-style base64 signature (vector recomputed in formats.md)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /shopify
 {"id":1}
@@ -90,8 +69,6 @@ X-Shopify-Hmac-Sha256: VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=
 
 
 === TEST 2: GitHub's legacy sha1= header, as a generic signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /sha1\n$::Alert", "POST /sha1\n$::Alert"]
 --- more_headers eval
@@ -103,8 +80,6 @@ X-Shopify-Hmac-Sha256: VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=
 
 
 === TEST 3: sha512, base64, a prefix and a template with text after the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -119,8 +94,6 @@ X-Secret: 1
 
 
 === TEST 4: the wrong secret, a changed byte, a sha256 MAC in place of sha512
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n" . uc($::Alert), "POST /down\n$::Alert"]
 --- more_headers eval
@@ -138,8 +111,6 @@ my $ts = time();
 
 
 === TEST 5: a missing signature, timestamp or id header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -154,8 +125,6 @@ my $ts = time();
 
 
 === TEST 6: stale and future timestamps
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -168,8 +137,6 @@ my $ts = time();
 
 
 === TEST 7: the signed id is the replay key: a re-signed resend is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
@@ -183,8 +150,6 @@ my $ts = time();
 
 
 === TEST 8: rotation: both secrets
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval

@@ -7,6 +7,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmSig;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
@@ -52,6 +53,8 @@ sub four {
     };
 }
 
+ItsmConf::defaults(config => $Config);
+
 no_shuffle();
 run_tests();
 
@@ -59,7 +62,6 @@ __DATA__
 
 === TEST 1: standard_webhooks: both lines of the file pass; a zero key and another key do not
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('standard_webhooks')->{request}
 --- more_headers eval: ::four('standard_webhooks')->{headers}
 --- error_code eval
@@ -72,7 +74,6 @@ __DATA__
 
 === TEST 2: github: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('github')->{request}
 --- more_headers eval: ::four('github')->{headers}
 --- error_code eval
@@ -85,7 +86,6 @@ __DATA__
 
 === TEST 3: jira: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('jira')->{request}
 --- more_headers eval: ::four('jira')->{headers}
 --- error_code eval
@@ -98,7 +98,6 @@ __DATA__
 
 === TEST 4: slack: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('slack')->{request}
 --- more_headers eval: ::four('slack')->{headers}
 --- error_code eval
@@ -111,7 +110,6 @@ __DATA__
 
 === TEST 5: stripe: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('stripe')->{request}
 --- more_headers eval: ::four('stripe')->{headers}
 --- error_code eval
@@ -124,7 +122,6 @@ __DATA__
 
 === TEST 6: grafana: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('grafana')->{request}
 --- more_headers eval: ::four('grafana')->{headers}
 --- error_code eval
@@ -137,7 +134,6 @@ __DATA__
 
 === TEST 7: grafana with a timestamp: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('grafana_ts')->{request}
 --- more_headers eval: ::four('grafana_ts')->{headers}
 --- error_code eval
@@ -150,7 +146,6 @@ __DATA__
 
 === TEST 8: generic, sha1 hex: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('generic_sha1')->{request}
 --- more_headers eval: ::four('generic_sha1')->{headers}
 --- error_code eval
@@ -163,7 +158,6 @@ __DATA__
 
 === TEST 9: generic, sha256 base64: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('generic_b64')->{request}
 --- more_headers eval: ::four('generic_b64')->{headers}
 --- error_code eval
@@ -176,7 +170,6 @@ __DATA__
 
 === TEST 10: generic, sha512 base64 over a template: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('generic_sha512')->{request}
 --- more_headers eval: ::four('generic_sha512')->{headers}
 --- error_code eval
@@ -189,7 +182,6 @@ __DATA__
 
 === TEST 11: secret=$variable, every raw-byte scheme: its value is the key; a zero key is refused
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval
 [map { ("POST /var/$_\n$ItsmSig::Body") x 2 } @ItsmSig::Raw]
 --- more_headers eval

@@ -13,11 +13,13 @@ if ($ENV{TEST_NGINX_USE_VALGRIND}) {
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use Digest::SHA qw(hmac_sha256_hex);
 use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use POSIX ();
+use ItsmConf;
 use ItsmHang;
+use ItsmHttp;
+use ItsmSig;
 
 our $Tmp = tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
@@ -26,22 +28,12 @@ master_on();
 workers(2);
 
 our $Alert = '{"key": "rl-1", "title": "Reloaded"}';
-our $Headers = "Content-Type: application/json\nX-Hub-Signature-256: sha256="
-               . hmac_sha256_hex($Alert, 'gh') . "\n";
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector hang {
-        location   /_itsm/hang;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
+# the headers of a GitHub delivery of $alert
+sub signed { ItsmSig::headers('github', key => 'gh', body => $_[0]) }
+
+our $HttpConfig = ItsmConf::connector('mock') . ItsmConf::connector('hang')
+                  . "    itsm_signature_replay_zone seen:1m;\n";
 
 our $Config = <<'_EOC_';
     location /_itsm/mock/ { internal; return 201 '{"id":"16"}'; }
@@ -75,13 +67,10 @@ sub copy {
     my ($uri, $alert) = @_;
     $uri //= '/alerts';
     $alert //= $Alert;
-    (my $headers = $Headers) =~ s/sha256=\w+/'sha256=' . hmac_sha256_hex($alert, 'gh')/e;
     my $port = $Test::Nginx::Util::ServerPortForClient;
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
         or return [0, 0, "connect: $!"];
-    (my $h = $headers) =~ s/\n/\r\n/g;
-    print {$s} "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-               . $h . "Content-Length: " . length($alert) . "\r\n\r\n$alert";
+    print {$s} ItsmHttp::raw($uri, signed($alert), $alert);
     local $/;
     my $resp = <$s> // '';
     my ($status) = $resp =~ m{^HTTP/1\.1 (\d+)};
@@ -92,12 +81,6 @@ sub copy {
 
 our $Copies = 60;
 our $Pending = '{"key": "rl-2", "title": "Held"}';
-
-sub signed {
-    my ($alert) = @_;
-    return "Content-Type: application/json\nX-Hub-Signature-256: sha256="
-           . hmac_sha256_hex($alert, 'gh') . "\n";
-}
 
 no_shuffle();
 run_tests();
@@ -110,7 +93,7 @@ __DATA__
 --- request eval
 ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
-[$::Headers, $::Headers, $::Headers, $::Headers]
+[::signed($::Alert), ::signed($::Alert), ::signed($::Alert), ::signed($::Alert)]
 --- error_code eval
 [201, 200, 200, 200]
 
@@ -129,7 +112,7 @@ Test::More::is(scalar(keys %pids), 2,
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
-$::Headers
+::signed($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -145,7 +128,7 @@ select(undef, undef, undef, 1);
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
-$::Headers
+::signed($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 

@@ -19,10 +19,11 @@ if ($ENV{TEST_NGINX_USE_VALGRIND}) {
 
 our $T0 = $ItsmClock::T0;
 
-use MIME::Base64 qw(encode_base64 decode_base64);
-use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
 use IO::Socket::INET;
+use ItsmConf;
 use ItsmHang;
+use ItsmHttp;
+use ItsmSig;
 use POSIX ();
 use File::Temp qw(tempdir);
 
@@ -71,148 +72,34 @@ sub send_copy {
     POSIX::_exit(0);
 }
 
-our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $Alert = '{"key": "rp-1", "title": "Replayed"}';
 
-sub std {
-    my ($id, $ts, $crlf) = @_;
-    $ts //= $T0;
-    my $nl = $crlf ? "\r\n" : "\n";
-    (my $key = $Secret) =~ s/^whsec_//;
-    my $sig = encode_base64(hmac_sha256("$id.$ts.$Alert", decode_base64($key)), '');
-    return "Content-Type: application/json${nl}webhook-id: $id${nl}"
-           . "webhook-timestamp: $ts${nl}webhook-signature: v1,$sig${nl}";
-}
+# signed at $T0 (or at $ts)
+sub std { ItsmSig::headers('standard_webhooks', secret => $ItsmConf::ReplaySecret, body => $Alert,
+                           id => $_[0], ts => $_[1] // $T0) }
+sub raw { my ($uri, $id, $ts) = @_; ItsmHttp::raw($uri, std($id, $ts), $Alert) }
+sub gh { ItsmSig::headers('github', key => 'gh', body => $_[0], bare => 1) }
 
-sub raw {
-    my ($uri, $id, $ts) = @_;
-    return "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-           . std($id, $ts, 1) . "Content-Length: " . length($Alert)
-           . "\r\n\r\n$Alert";
-}
+our $HttpConfig = ItsmConf::replay_http('slow', 'hang');
 
-sub gh {
-    my ($body) = @_;
-    return "X-Hub-Signature-256: sha256=" . hmac_sha256_hex($body, 'gh') . "\n";
-}
-
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector slow {
-        location   /_itsm/slow;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector hang {
-        location   /_itsm/hang;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-    itsm_signature_replay_zone tiny:32k;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"14"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-    location /_itsm/slow/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-    }
-
+# /pending and /retry-*: held by the ITSM of t/lib/ItsmHang.pm
+our $Config = ItsmConf::replay_config(github_ttl => '10s') . <<'_EOC_'
     location /_itsm/hang/ {
         internal;
         proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
         proxy_read_timeout 60s;
     }
-
-    location = /pending {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_pass hang;
-    }
-
-    location = /alerts {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass down;
-    }
-
-    location = /slow {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass slow;
-    }
-
-    location = /short {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 3s;
-        itsm_signature_replay zone=seen;
-        try_files /.none =204;
-    }
-
-    location = /github {
-        itsm_signature github secret=gh;
-        itsm_signature_replay zone=seen ttl=10s;
-        try_files /.none =204;
-    }
-
-    location = /tiny {
-        itsm_signature github secret=gh;
-        itsm_signature_replay zone=tiny ttl=1h;
-        try_files /.none =204;
-    }
-
-    location = /retry-own {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_access_retry_after 11s;
-        proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
-        proxy_read_timeout 60s;
-    }
-
-    location = /retry-pass {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_retry_after 7s;
-        itsm_pass hang;
-    }
-
-    location = /retry-both {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_retry_after 7s;
-        itsm_access_retry_after 11s;
-        itsm_pass hang;
-    }
 _EOC_
+    . ItsmConf::location('/pending', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_pass hang')
+    . ItsmConf::location('/retry-own', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_access_retry_after 11s',
+                         'proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/', 'proxy_read_timeout 60s')
+    . ItsmConf::location('/retry-pass', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_retry_after 7s', 'itsm_pass hang')
+    . ItsmConf::location('/retry-both', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_retry_after 7s',
+                         'itsm_access_retry_after 11s', 'itsm_pass hang');
 
 no_shuffle();
 run_tests();

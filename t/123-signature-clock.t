@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmClock;
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmSig;
 
 our $Now = $ItsmClock::T0;
@@ -53,6 +54,8 @@ sub window {
 
 our %W = map { $_ => window($_) } @ItsmSig::Timed;
 
+ItsmConf::defaults(config => $Config);
+
 no_shuffle();
 run_tests();
 
@@ -60,7 +63,6 @@ __DATA__
 
 === TEST 1: the clock is the one the test set: a delivery signed at the real time is refused as one from the past
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval
 ["POST /slack\n$ItsmSig::Body", "POST /slack\n$ItsmSig::Body"]
 --- more_headers eval
@@ -74,7 +76,6 @@ __DATA__
 
 === TEST 2: standard_webhooks: tolerance-1, tolerance and tolerance+1 seconds either way, for 300s (the default), 90s and 1s
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{standard_webhooks}{request}
 --- more_headers eval: $::W{standard_webhooks}{headers}
 --- error_code eval: $::W{standard_webhooks}{code}
@@ -84,7 +85,6 @@ __DATA__
 
 === TEST 3: slack: the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{slack}{request}
 --- more_headers eval: $::W{slack}{headers}
 --- error_code eval: $::W{slack}{code}
@@ -94,7 +94,6 @@ __DATA__
 
 === TEST 4: stripe (t= in the signature header): the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{stripe}{request}
 --- more_headers eval: $::W{stripe}{headers}
 --- error_code eval: $::W{stripe}{code}
@@ -104,7 +103,6 @@ __DATA__
 
 === TEST 5: grafana with timestamp_header=: the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{grafana_ts}{request}
 --- more_headers eval: $::W{grafana_ts}{headers}
 --- error_code eval: $::W{grafana_ts}{code}
@@ -114,7 +112,6 @@ __DATA__
 
 === TEST 6: generic with timestamp_header=: the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{generic_sha512}{request}
 --- more_headers eval: $::W{generic_sha512}{headers}
 --- error_code eval: $::W{generic_sha512}{code}
@@ -124,7 +121,6 @@ __DATA__
 
 === TEST 7: the refusals say how far off the timestamp is, and the tolerance
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval
 ["POST /slack/90\n$ItsmSig::Body", "POST /slack/90\n$ItsmSig::Body"]
 --- more_headers eval

@@ -7,6 +7,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmJwt;
 
 our $Rsa = ItsmJwt::key('rsa1', 'rsa');
@@ -36,22 +37,9 @@ sub rs { ItsmJwt::token($Rsa, { alg => 'RS256', typ => 'JWT', kid => 'rsa1' }, c
 sub es { ItsmJwt::token($Ec, { alg => 'ES256', typ => 'JWT', kid => 'ec1' }, claims(@_)) }
 sub bearer { "Content-Type: application/json\nAuthorization: Bearer $_[0]\n" }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::access_http();
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"17"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(17) . <<'_EOC_';
 
     large_client_header_buffers 4 32k;
 
@@ -74,14 +62,14 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: an RS256 token, its key chosen by kid; each step in the debug log
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -99,8 +87,6 @@ itsm access: passed
 
 
 === TEST 2: an ES256 token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -110,8 +96,6 @@ GET /api
 
 
 === TEST 3: a token without kid: every key of its algorithm is tried
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -121,8 +105,6 @@ GET /api
 
 
 === TEST 4: an alert with a valid token creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts\n$::Alert"
 --- more_headers eval
@@ -133,8 +115,6 @@ GET /api
 
 
 === TEST 5: no Authorization header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers
@@ -151,8 +131,6 @@ Content-Type: application/json
 
 
 === TEST 6: basic credentials instead of a token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers
@@ -165,8 +143,6 @@ Authorization: Basic cm9vdDpwYXNzd29yZA==
 
 
 === TEST 7: not a JWT at all
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -182,8 +158,6 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 8: alg "none" is refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -195,8 +169,6 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 9: HS256 keyed with the public key (algorithm confusion) is refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -208,8 +180,6 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 10: signed by another key under a known kid
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -223,8 +193,6 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 11: a kid that is not in the set (an encryption key does not count)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -239,8 +207,6 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 12: an ES256 header on an RSA key's kid
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -251,8 +217,6 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 13: one changed byte of the claims
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -265,8 +229,6 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 14: expired beyond the leeway; expired within it
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["GET /api", "GET /api"]
 --- more_headers eval
@@ -279,8 +241,6 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 15: not valid yet beyond the leeway; within it
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["GET /api", "GET /api"]
 --- more_headers eval
@@ -293,8 +253,6 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 16: another issuer; another audience; an audience list that holds ours
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["GET /api", "GET /api", "GET /api", "GET /api"]
 --- more_headers eval
@@ -310,8 +268,6 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 17: no exp; a non-numeric nbf
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["GET /api", "GET /api"]
 --- more_headers eval
@@ -324,8 +280,6 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 18: a claim given twice is ambiguous
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -338,8 +292,6 @@ $c =~ s/^\{/{"aud":"api:\/\/other",/;
 
 
 === TEST 19: critical header extensions are refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -350,8 +302,6 @@ GET /api
 
 
 === TEST 20: a token of five parts (JWE) and an oversized token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["GET /api", "GET /api"]
 --- more_headers eval
@@ -364,8 +314,6 @@ GET /api
 
 
 === TEST 21: a truncated ES256 signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -378,8 +326,6 @@ $t =~ s/.{8}$//;
 
 
 === TEST 22: iss and aud are compared whole: prefixes, extensions, a changed case and an empty value are other values (a NUL is not JSON jansson takes)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 [("GET /api") x 19]
 --- more_headers eval

@@ -9,6 +9,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmJwt;
 
 our $Key = ItsmJwt::key('azure1', 'rsa');
@@ -53,22 +54,9 @@ sub token {
                             $_[0]) . "\n";
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::access_http();
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"18"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(18) . <<'_EOC_';
 
     location = /alerts/azure {
         itsm_jwt jwks=$TEST_NGINX_JWKS aud=api://itsm-gateway
@@ -95,14 +83,14 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a v1.0 token (appid, sts.windows.net) creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts/azure\n$::Alert"
 --- more_headers eval
@@ -115,8 +103,6 @@ __DATA__
 
 
 === TEST 2: a v2.0 token (azp, login.microsoftonline.com/.../v2.0) too
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /alerts/azure\n$::Alert"
 --- more_headers eval
@@ -126,8 +112,6 @@ __DATA__
 
 
 === TEST 3: the token of another application: 403 with insufficient_scope
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -147,8 +131,6 @@ __DATA__
 
 
 === TEST 4: no ActionGroupsSecureWebhook role, or no roles at all: 403
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -161,8 +143,6 @@ __DATA__
 
 
 === TEST 5: another tenant, or a tenant-independent issuer: 401
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
@@ -176,8 +156,6 @@ __DATA__
 
 
 === TEST 6: a token for another API (aud)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -188,8 +166,6 @@ __DATA__
 
 
 === TEST 7: an expired token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 "POST /down\n$::Alert"
 --- more_headers eval
@@ -200,8 +176,6 @@ __DATA__
 
 
 === TEST 8: app_id= replaces the action groups' application id (compared without case)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["GET /own-app", "GET /own-app"]
 --- more_headers eval
@@ -212,8 +186,6 @@ __DATA__
 
 
 === TEST 9: the tenant's issuers are compared whole: without the trailing "/", with more after it, a tenant one character short or long
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 [("POST /down\n$::Alert") x 10]
 --- more_headers eval
@@ -235,8 +207,6 @@ __DATA__
 
 
 === TEST 10: ... while the exact issuers pass, on the same endpoint
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 [("POST /alerts/azure\n$::Alert") x 2]
 --- more_headers eval
@@ -248,8 +218,6 @@ __DATA__
 
 
 === TEST 11: the audience, application id and role are compared whole too (the application id without case, the role with)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 [("POST /down\n$::Alert") x 9, "GET /own-app"]
 --- more_headers eval

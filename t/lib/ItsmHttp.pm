@@ -7,6 +7,7 @@ package ItsmHttp;
 #   my $h = ItsmHttp::start($body, %opt);             # one, not waited for
 #   my $answer = ItsmHttp::finish($h);                # ... its answer
 #   my ($code) = ItsmHttp::status($answer);
+#   my $req = ItsmHttp::raw($uri, $headers, $body);   # the bytes of a POST
 #
 # %opt: port (default $TEST_NGINX_SERVER_PORT), uri (default /alerts),
 # headers => {Name => value}, timeout (seconds, default 60).  An answer is
@@ -28,6 +29,23 @@ sub request {
     return "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
          . "Content-Type: application/json\r\n$h"
          . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+
+# a raw POST of $body with the headers of $headers ("Name: value\n" each);
+# chunked => N sends the body in chunks of N bytes
+sub raw {
+    my ($uri, $headers, $body, %o) = @_;
+    (my $h = $headers) =~ s/\n/\r\n/g;
+    $h = "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n$h";
+
+    return $h . "Content-Length: " . length($body) . "\r\n\r\n$body" unless $o{chunked};
+
+    my $chunks = '';
+    for (my $i = 0; $i < length($body); $i += $o{chunked}) {
+        my $c = substr($body, $i, $o{chunked});
+        $chunks .= sprintf("%x\r\n%s\r\n", length($c), $c);
+    }
+    return "${h}Transfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n";
 }
 
 sub connect_one {

@@ -1,0 +1,111 @@
+package ItsmConf;
+
+# What many t/*.t put into their blocks: the connectors and the locations
+# of a test ITSM, and defaults for the sections every block of a file has.
+#
+#   connector(NAME, %o)   itsm_connector NAME: location /_itsm/NAME, create
+#                         POST /api/ticket with the alert's title as body,
+#                         ticket_id /id; create => 'METHOD PATH' and
+#                         body => '...' (undef: none) change the create,
+#                         lines => [...] adds directives to the block
+#   access_http(@lines)   the connectors of the access tests, "mock" and
+#                         "down" (as connector() makes them), then @lines
+#                         at http{} level
+#   access_itsm($id)      their ITSMs: /_itsm/mock/ answers 201 with ticket
+#                         $id at once; /_itsm/down/ is a closed port, so a
+#                         delivery that should not happen logs "connect()
+#                         failed" at [error]
+#   location(PATH, @lines)   location = PATH { @lines }
+#   replay_http(@names)   the replay tests' (t/12*.t) connectors: mock,
+#                         down, and @names; their seen-delivery zones
+#   replay_config(%o)     their endpoints, each signed, with the replay
+#                         cache: /alerts (mock), /down, /slow (an ITSM at
+#                         $TEST_NGINX_RAND_PORT_1), /short (a tolerance of
+#                         3s), /github (ttl $o{github_ttl}), /tiny (a zone
+#                         that fills)
+#   defaults(%sections)   a block preprocessor: a section a block does not
+#                         have gets this text (or what a sub returns for
+#                         the block); http_config only in a block that has
+#                         a config (one without reuses the running nginx)
+
+use strict;
+use warnings;
+
+sub connector {
+    my ($name, %o) = @_;
+    my $create = $o{create} // 'POST /api/ticket';
+    my $body = exists $o{body} ? $o{body} : '{"title": "{{ title }}"}';
+    $create .= " 'body=$body'" if defined $body;
+
+    my @d = (['location', "/_itsm/$name"], ['create', $create],
+             ['ticket_id', '/id'], map { [split / /, $_, 2] } @{$o{lines} || []});
+
+    return "    itsm_connector $name {\n"
+           . join('', map { sprintf "        %-10s %s;\n", @$_ } @d)
+           . "    }\n";
+}
+
+sub access_http {
+    my (@lines) = @_;
+    return connector('mock') . connector('down') . join '', map { "    $_\n" } @lines;
+}
+
+sub access_itsm {
+    my ($id) = @_;
+    return "    location /_itsm/mock/ { internal; return 201 '{\"id\":\"$id\"}'; }\n"
+         . "    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }\n";
+}
+
+sub location {
+    my ($path, @lines) = @_;
+    return "    location = $path {\n" . join('', map { "        $_;\n" } @lines) . "    }\n";
+}
+
+# the secret of the replay tests' Standard Webhooks endpoints
+our $ReplaySecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+our $ReplaySig = "itsm_signature standard_webhooks secret=$ReplaySecret";
+
+sub replay_http {
+    my (@names) = @_;
+    return access_http() . join('', map { connector($_) } @names)
+           . "    itsm_signature_replay_zone seen:1m;\n"
+           . "    itsm_signature_replay_zone tiny:32k;\n";
+}
+
+sub replay_config {
+    my (%o) = @_;
+    return access_itsm(14)
+         . "    location /_itsm/slow/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/; }\n"
+         . location('/alerts', $ReplaySig, 'itsm_signature_replay zone=seen', 'itsm_pass mock')
+         . location('/down', $ReplaySig, 'itsm_signature_replay zone=seen', 'itsm_pass down')
+         . location('/slow', $ReplaySig, 'itsm_signature_replay zone=seen', 'itsm_pass slow')
+         . location('/short', $ReplaySig, 'itsm_signature_tolerance 3s', 'itsm_signature_replay zone=seen',
+                    'try_files /.none =204')
+         . location('/github', 'itsm_signature github secret=gh',
+                    "itsm_signature_replay zone=seen ttl=$o{github_ttl}", 'try_files /.none =204')
+         . location('/tiny', 'itsm_signature github secret=gh', 'itsm_signature_replay zone=tiny ttl=1h',
+                    'try_files /.none =204');
+}
+
+sub defaults {
+    my (%d) = @_;
+
+    my $fill = sub {
+        my ($block) = @_;
+        for my $k (sort grep { $_ ne 'http_config' } keys %d) {
+            next if defined $block->$k;
+            $block->set_value($k, ref $d{$k} eq 'CODE' ? $d{$k}->($block) : $d{$k});
+        }
+        if (exists $d{http_config} && defined $block->config
+            && !defined $block->http_config)
+        {
+            my $v = $d{http_config};
+            $block->set_value(http_config => ref $v eq 'CODE' ? $v->($block) : $v);
+        }
+    };
+
+    # the runner's, real or fallback; & passes the sub past its prototype
+    &Test::Nginx::Socket::add_block_preprocessor($fill);
+}
+
+1;
