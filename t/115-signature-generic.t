@@ -72,8 +72,8 @@ X-Shopify-Hmac-Sha256: VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=
 --- request eval
 ["POST /sha1\n$::Alert", "POST /sha1\n$::Alert"]
 --- more_headers eval
-["X-Hub-Signature: sha1=" . Digest::SHA::hmac_sha1_hex($::Alert, 'legacy'),
- "X-Hub-Signature: sha1=" . Digest::SHA::hmac_sha1_hex($::Alert . ' ', 'legacy')]
+[map { ItsmSig::headers('generic_sha1', secret => 'legacy', body => $_, header => 'X-Hub-Signature', bare => 1) }
+     $::Alert, "$::Alert "]
 --- error_code eval
 [204, 401]
 

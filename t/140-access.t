@@ -2,21 +2,19 @@
 # "satisfy any" cannot overrule them, inheritance and "off", the
 # $itsm_access_* variables (in logs, and in the request to the ITSM), and
 # the counters of every outcome.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 our $Alert = '{"key": "ac-1", "title": "Access"}';
-our $Sig = "X-Hub-Signature-256: sha256=" . hmac_sha256_hex($Alert, 'k') . "\n";
+our $Sig = ItsmSig::headers('github', key => 'k', body => $Alert, bare => 1);
 our $Json = "Content-Type: application/json\n";
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
+our $HttpConfig = ItsmConf::connector('mock') . <<'_EOC_';
     itsm_signature_replay_zone seen:1m;
     log_format access '$request_uri $status $itsm_access_result '
                       'secret=$itsm_access_secret id=$itsm_access_id';

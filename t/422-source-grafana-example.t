@@ -14,7 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use ItsmSource;
-use Digest::SHA qw(hmac_sha256_hex sha256_hex);
+use ItsmSig;
 use Test::Nginx::Socket 'no_plan';
 
 our $Secret = 'FAKE-grafana-hmac-secret-FAKEFAKEFAKEFAKE';
@@ -29,11 +29,8 @@ sub post { "POST /alerts/grafana\n" . body($_[0]) }
 # Grafana's headers for a payload: timestamp and signature
 sub signed {
     my ($name, %o) = @_;
-    my $ts = $o{ts} // $Now;
-    my $sig = hmac_sha256_hex("$ts:" . body($name), $o{secret} // $Secret);
-    return "Content-Type: application/json\n"
-         . "X-Grafana-Alerting-Signature-Timestamp: $ts\n"
-         . "X-Grafana-Alerting-Signature: $sig";
+    return ItsmSig::headers('grafana_ts', secret => $o{secret} // $Secret, ts => $o{ts} // $Now,
+                            body => body($name), ts_header => 'X-Grafana-Alerting-Signature-Timestamp');
 }
 
 # the creates, in the payload's order

@@ -57,6 +57,7 @@ use warnings;
 
 use Test::More;
 use JSON::PP ();
+use Digest::SHA ();
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
@@ -142,6 +143,49 @@ sub example {
                             files => {%{$x->{files} || {}}},
                             secret_include => $x->{secret_include},
                             %more);
+}
+
+# an example whose ITSM is Request Tracker (the RT preset and the source
+# presets): run() with what is the same for all of them (the RT token in
+# an included file, RT's find by custom field, the comment the held
+# repeat becomes, RT's web server's 503); create => sub { my ($a, $k) = @_;
+# ... } gives the create's body only
+our $RtToken = 'token 1-14-0123456789abcdef0123456789abcdef';
+our %RtHeaders = (Authorization => $RtToken, 'Content-Type' => 'application/json',
+                  Accept => 'application/json', Host => 'rt.example.com');
+
+sub rt {
+    my (%x) = @_;
+    my $body = delete $x{create};
+    run(kind => 'rt', connector => 'rt', auth => {rt => $RtToken},
+        secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
+                            'rt-auth.conf',
+                            qq(proxy_set_header Authorization "$RtToken";)]],
+        ticket => sub { "$_[0]" },
+        find => sub {
+            my ($a) = @_;
+            my $sha = Digest::SHA::sha256_hex($a->{key});
+            return {method => 'GET', status => 200,
+                    uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
+                         . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
+                         . "&orderby=Created&order=DESC&per_page=1"};
+        },
+        create => sub {
+            return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
+                    headers => \%RtHeaders, body => $body->(@_)};
+        },
+        held => sub {
+            my ($a, $k, $ticket) = @_;
+            return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment",
+                    status => 201, headers => \%RtHeaders,
+                    body => ItsmExample::like_text(
+                        '{"Content":"The alert is firing (seen 2 times since '
+                      . 'TIME, severity critical).\n/var is 99% full",'
+                      . '"ContentType":"text/plain"}')};
+        },
+        itsm_503 => [{'Content-Type' => 'text/html'},
+                     "<html><head><title>503 Service Unavailable</title></head></html>\n"],
+        %x);
 }
 
 sub run {

@@ -106,7 +106,7 @@ sub mac {
     my ($name, %o) = @_;
     my ($digest, $content) = @{$Scheme{$name}}[4, 5];
     my $text = $content;
-    $text =~ s/\{id\}/$o{id}/g;
+    $text =~ s/\{id\}/$o{id} \/\/ ''/ge;
     $text =~ s/\{timestamp\}/$o{ts}/g;
     $text =~ s/\{body\}/$o{body}/g;
     return $digest->($text, $o{key});
@@ -118,7 +118,9 @@ sub defaults {
     my ($name, %o) = @_;
     $o{body} //= $Body;
     $o{ts} //= time();
-    $o{id} //= 'd-' . int(rand(1e9));
+    # a random id only where the scheme has one
+    $o{id} //= 'd-' . int(rand(1e9))
+        if $Scheme{$name}[7] || $Scheme{$name}[5] =~ /\{id\}/;
     $o{key} //= defined $o{secret} ? key($name, $o{secret}) : 'secret';
     return %o;
 }
