@@ -25,8 +25,9 @@ package ItsmConf;
 #                         that fills)
 #   defaults(%sections)   a block preprocessor: a section a block does not
 #                         have gets this text (or what a sub returns for
-#                         the block); http_config only in a block that has
-#                         a config (one without reuses the running nginx)
+#                         the block, if defined); http_config only in a block that has
+#                         a config (one without reuses the running nginx);
+#                         when => SECTION: only in the blocks that have it
 
 use strict;
 use warnings;
@@ -89,12 +90,15 @@ sub replay_config {
 
 sub defaults {
     my (%d) = @_;
+    my $when = delete $d{when};
 
     my $fill = sub {
         my ($block) = @_;
+        return if defined $when && !defined $block->$when;
         for my $k (sort grep { $_ ne 'http_config' } keys %d) {
             next if defined $block->$k;
-            $block->set_value($k, ref $d{$k} eq 'CODE' ? $d{$k}->($block) : $d{$k});
+            my $v = ref $d{$k} eq 'CODE' ? $d{$k}->($block) : $d{$k};
+            $block->set_value($k, $v) if defined $v;
         }
         if (exists $d{http_config} && defined $block->config
             && !defined $block->http_config)
