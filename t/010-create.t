@@ -73,8 +73,7 @@ X-Alert-Key: k  X-Evil: 1\r
 Content-Type: application/json\r
 \r
 {\"Queue\":\"General\",\"Subject\":\"[\\\"}, \\\"admin\\\": true] a\\\\b\\n{{ key }}\",\"Content\":\"caf\xc3\xa9 \\t\\u0001\",\"Key\":\"k\\r\\nX-Evil: 1\",\"Count\":null,\"Labels\":null,\"Missing\":null,\"Text\":\"n=\"}"
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"id\":7}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"id\":7}"
 --- request eval
 "POST /alerts
 {\"key\": \"k\\r\\nX-Evil: 1\", \"title\": \"a\\\\b\\n{{ key }}\", \"severity\": \"\\\"}, \\\"admin\\\": true\", \"description\": \"caf\\u00e9 \\t\\u0001\"}"
@@ -120,8 +119,7 @@ Connection: close\r
 Content-Length: 0\r
 \r
 "
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
 --- request
 POST /alerts
 {"key": "a/b c", "title": "x&y=z"}
@@ -160,8 +158,7 @@ Content-Length: 15\r
 Content-Type: application/json\r
 \r
 {\"from\":\"acme\"}"
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"9\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"9\"}"
 --- request
 POST /alerts
 {"key": "k9", "severity": "warning"}
@@ -200,8 +197,7 @@ X-Alert-Key: C-77\r
 Content-Type: application/json\r
 \r
 {\"Queue\":\"General\",\"Subject\":\"[high] Brute force on vpn\",\"Content\":\"200 failures\",\"Key\":\"C-77\",\"Count\":null,\"Labels\":null,\"Missing\":null,\"Text\":\"n=\"}"
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"11\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"11\"}"
 --- request
 POST /alerts
 {"case": {"id": "C-77", "name": "Brute force on vpn", "severity": "high", "state": "open", "events": [{"message": "200 failures"}]}}
@@ -258,8 +254,7 @@ Connection: close\r
 Content-Length: 0\r
 \r
 "
---- tcp_reply eval
-"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- tcp_reply eval: "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
 --- request
 POST /alerts
 {"key": "/subscriptions/s1/alerts/a b", "title": "x&y"}
@@ -292,8 +287,7 @@ Connection: close\r
 Content-Length: 0\r
 \r
 "
---- tcp_reply eval
-"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- tcp_reply eval: "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
 --- request
 POST /alerts
 {"key": "..", "title": "."}

@@ -114,8 +114,7 @@ itsm: connector
 === TEST 6: a body over itsm_max_body, announced by Content-Length
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-"POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("x" x 5000) . "\"}"
+--- request eval: "POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("x" x 5000) . "\"}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 413
@@ -156,8 +155,7 @@ itsm: connector
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
---- request eval
-"POST /alerts\n" . ("[" x 10000) . ("]" x 10000)
+--- request eval: "POST /alerts\n" . ("[" x 10000) . ("]" x 10000)
 --- more_headers
 Content-Type: application/json
 --- error_code: 400
@@ -173,8 +171,7 @@ itsm: connector
 === TEST 9: brackets inside strings do not count as nesting
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-"POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("[{" x 100) . "\\\"" . "\", \"status\": \"resolved\"}"
+--- request eval: "POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("[{" x 100) . "\\\"" . "\", \"status\": \"resolved\"}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 200
@@ -228,12 +225,10 @@ itsm: connector
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
     location = /mapped { itsm_pass mock; itsm_field key /case/id; }
---- request eval
-["POST /alerts\n{\"key\": {\"id\": 1}}", "POST /mapped\n{\"key\": \"a\"}"]
+--- request eval: ["POST /alerts\n{\"key\": {\"id\": 1}}", "POST /mapped\n{\"key\": \"a\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 400]
+--- error_code eval: [400, 400]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"field \\\"key\\\" (JSON Pointer \\\"/key\\\") must be a string or a number\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"key\\\" (JSON Pointer \\\"/case/id\\\"): every alert needs a key that identifies its problem\"}\n"]
@@ -265,8 +260,7 @@ itsm: connector
 === TEST 14: invalid UTF-8
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-"POST /alerts\n{\"key\": \"a\xff\xfe\"}"
+--- request eval: "POST /alerts\n{\"key\": \"a\xff\xfe\"}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 400
@@ -328,8 +322,7 @@ my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
     "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     . sprintf("%x", length $body) . "\r\n$body\r\n0\r\n\r\n"
 } 0, 1]
---- error_code eval
-[201, 413]
+--- error_code eval: [201, 413]
 --- response_body eval
 [qq{{"status":"created","alerts":[{"key":"a","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}\n},
  qq{{"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}\n}]
@@ -372,8 +365,7 @@ Content-Type: application/json
  "GET /hdr"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 200]
 --- response_body eval
 [(map { qq{{"status":"created","alerts":[{"key":"$_","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}\n} } qw(a b c)),
  ("x" x 4096) . "\n" . ("x" x 4095) . "\n" . ("x" x 4094) . "\\xC3\\xA9" . "\n"]

@@ -209,8 +209,7 @@ itsm: connector "mock" create of key "k1": the ITSM answered 201, but its answer
     location = /alerts { itsm_pass mock; }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 133
---- tcp_reply eval
-"HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nno \xff\xfe access"
+--- tcp_reply eval: "HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nno \xff\xfe access"
 --- request
 POST /alerts
 {"key": "k1"}
@@ -235,8 +234,7 @@ Content-Type: application/json
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 133
 --- tcp_reply_delay: 1.5
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}"
 --- request
 POST /alerts
 {"key": "k1"}

@@ -60,8 +60,7 @@ __DATA__
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/^\{"status":"created","alerts":\[\{"key":"$::Token-disk","action":"create","outcome":"created","connector":"rt","ticket_id":"\d+"\}\]\}$/,
  qr/^(?=.*"count"\s*:\s*1\b)(?=.*"Subject"\s*:\s*"$::Token Disk full on db-1")/s]
@@ -80,8 +79,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/"Subject"\s*:\s*"$::Token \\"quoted\\" back\\\\slash caf\x{c3}\x{a9}"/s]

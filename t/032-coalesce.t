@@ -38,12 +38,10 @@ __DATA__
 === TEST 1: a ticket, then two alerts within the cooldown: kept, not sent
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("95% used"), ::alert("97% used"), ::alert("99% used")]
+--- request eval: [::alert("95% used"), ::alert("97% used"), ::alert("99% used")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/"outcome":"cooldown","connector":"mock","ticket_id":"T1","reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"/,
@@ -70,10 +68,8 @@ itsm deliver body: \{"text":"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] 97% used\\n\\n\
 === TEST 3: nothing is left pending, and nothing is sent again: the ITSM got one create and one comment in all
 --- init
 sleep 2.5;
---- request eval
-["GET /status", "GET /mocklog"]
---- error_code eval
-[200, 200]
+--- request eval: ["GET /status", "GET /mocklog"]
+--- error_code eval: [200, 200]
 --- response_body_like eval
 [qr/"store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,/,
  qr{^POST /mock/ticket\nPOST /mock/ticket/T1/comment\n\z}]
@@ -107,12 +103,10 @@ X-Itsm-Replay-Token: guessed
     location = /alerts { itsm_pass mock; }
     location = /_itsm/replay { itsm_replay; }
     location = /status { itsm_status; }
---- request eval
-[::alert("95% used"), ::alert("97% used")]
+--- request eval: [::alert("95% used"), ::alert("97% used")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 
 
 
@@ -152,8 +146,7 @@ qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat ... cooldown=" sends
 [::alert("note 1"), ::alert("note 2"), ::alert("note 2"), ::alert("note 3"), ::alert("note 2"), ::alert("note 3")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
 
@@ -194,8 +187,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note 2\\n\\n\[[-0-9T:]+Z\] note 3","
 [::alert("case opened"), ::alert("note A"), ::alert("note B"), "POST /alerts\n{\"key\": \"db-1\", \"status\": \"resolved\", \"description\": \"closed\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"action":"resolve","outcome":"resolved"/]
 
@@ -238,10 +230,8 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","
 [::alert("case opened"), "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 2\", \"description\": \"note A\"}", "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 1\", \"description\": \"note B\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
 
 
 

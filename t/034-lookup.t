@@ -66,12 +66,10 @@ __DATA__
 === TEST 1: resolve by name: the transitions are read, the one named "Resolve Issue" is posted with its id
 --- http_config eval: ::http_config("$::Lookup \"want=Resolve Issue\" take=/id;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"OPS-17"}]}
 ', '{"status":"resolved","alerts":[{"key":"db-1","action":"resolve","outcome":"resolved","connector":"mock","ticket_id":"OPS-17"}]}
@@ -99,14 +97,11 @@ itsm deliver body: {"transition":{"id":"31"},"fields":{"resolution":{"name":"Don
 === TEST 3: the name of the target status, in any case, and the first wanted name wins wherever it is in the list
 --- http_config eval: ::http_config("$::Lookup want=closed|DONE take=/id;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"resolved"/]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"resolved"/]
 --- no_error_log
 [error]
 
@@ -125,12 +120,10 @@ itsm deliver body: {"transition":{"id":"41"},"fields":{"resolution":{"name":"Don
 === TEST 5: no transition has the name: 502 naming what the ITSM offers, nothing is posted, the ticket stays open
 --- http_config eval: ::http_config("$::Lookup want=Resolved take=/id;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved"), ::alert("firing")]
+--- request eval: [::alert("firing"), ::alert("resolved"), ::alert("firing")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502, 200]
+--- error_code eval: [201, 502, 200]
 --- response_body eval
 [qr/"outcome":"created"/,
  '{"error":"itsm_lookup_failed","message":"connector \"mock\" could not resolve ticket \"OPS-17\": the ITSM answered 200 to the lookup, but no element of \"/transitions\" has \"/name\" or \"/to/name\" equal to \"Resolved\"; the ITSM offers: \"To Do\", \"Start Progress\", \"Resolve Issue\", \"Close\""}
@@ -154,12 +147,10 @@ the lookup of ticket "OPS-17" failed: no element of "/transitions" has "/name" o
 === TEST 7: missing=skip: no such transition means the ticket needs none (closed by hand); it counts as resolved
 --- http_config eval: ::http_config("$::Lookup want=Resolved take=/id missing=skip;")
 --- config eval: ::config('{"transitions":[{"id":"11","name":"Reopen","to":{"name":"To Do"}}]}')
---- request eval
-[::alert("firing"), ::alert("resolved"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/^\{"status":"resolved","alerts":\[\{"key":"db-1","action":"resolve","outcome":"resolved","connector":"mock","ticket_id":"OPS-17"\}\]\}$/,
@@ -184,12 +175,10 @@ skips resolve of ticket "OPS-17": no element of "/transitions" has "/name" or "/
 === TEST 9: the lookup is refused (404): 502 with the ITSM's text, as for any refused action, and nothing is posted
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}', 404)
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502]
+--- error_code eval: [201, 502]
 --- response_body eval
 [qr/"outcome":"created"/,
  '{"error":"itsm_rejected","connector":"mock","action":"resolve","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}
@@ -211,14 +200,11 @@ itsm deliver: resolve lookup GET
 === TEST 11: the lookup meets an overloaded ITSM (503): 503 with Retry-After, so the sender retries
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"message":"busy"}', 503)
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 503]
---- response_headers eval
-["", "Retry-After: 30"]
+--- error_code eval: [201, 503]
+--- response_headers eval: ["", "Retry-After: 30"]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/^\{"error":"itsm_unavailable","connector":"mock","action":"resolve","itsm_status":503,/]
 
@@ -227,12 +213,10 @@ Content-Type: application/json
 === TEST 12: an answer that is not JSON: 502 saying so
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('<html>maintenance</html>')
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502]
+--- error_code eval: [201, 502]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/^\{"error":"itsm_lookup_failed","message":"connector \\"mock\\" could not resolve ticket \\"OPS-17\\": the ITSM answered 200 to the lookup, but the answer is not JSON \(/]
@@ -242,42 +226,33 @@ Content-Type: application/json
 === TEST 13: the list is not where the lookup reads it
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"values":[]}')
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/but the answer has no list at \\"\/transitions\\""\}$/]
+--- error_code eval: [201, 502]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/but the answer has no list at \\"\/transitions\\""\}$/]
 
 
 
 === TEST 14: the element found has no value where "take" points
 --- http_config eval: ::http_config("$::Lookup want=Done take=/transitionId;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/but the answer has no value at \\"\/transitionId\\" of the element found"\}$/]
+--- error_code eval: [201, 502]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/but the answer has no value at \\"\/transitionId\\" of the element found"\}$/]
 
 
 
 === TEST 15: a lookup without a list takes one value of the answer; the reopen has its own lookup
 --- http_config eval: ::http_config('lookup resolve GET "/issue/{{ ticket_id }}" take=/fields/status/id; lookup reopen GET "/issue/{{ ticket_id }}/transitions" list=/transitions match=/name "want=To Do" take=/id;')
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved"), ::alert("firing")]
+--- request eval: [::alert("firing"), ::alert("resolved"), ::alert("firing")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"resolved"/, qr/"action":"reopen","outcome":"reopened"/]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"resolved"/, qr/"action":"reopen","outcome":"reopened"/]
 --- no_error_log
 [error]
 
@@ -325,8 +300,7 @@ qr/itsm_connector "mock" has "lookup resolve" but no "resolve" action in \S+ngin
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid method "POST" in "lookup create": a lookup only reads, use GET in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid method "POST" in "lookup create": a lookup only reads, use GET in \S+nginx\.conf:\d+/
 
 
 
@@ -353,8 +327,7 @@ qr/"lookup create" has no "take=": name the value the action needs with a JSON P
     }
 --- config
 --- must_die
---- error_log eval
-qr/"lookup create" needs "list=", "match=" and "want=" together \(or none of them\)/
+--- error_log eval: qr/"lookup create" needs "list=", "match=" and "want=" together \(or none of them\)/
 
 
 
@@ -367,8 +340,7 @@ qr/"lookup create" needs "list=", "match=" and "want=" together \(or none of the
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid JSON Pointer "values" in "lookup": it must start with "\/" \(RFC 6901\)/
+--- error_log eval: qr/invalid JSON Pointer "values" in "lookup": it must start with "\/" \(RFC 6901\)/
 
 
 
@@ -381,8 +353,7 @@ qr/invalid JSON Pointer "values" in "lookup": it must start with "\/" \(RFC 6901
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid parameter "pick=first" in "lookup"; expected list=, match=, want=, take= or missing=fail\|skip/
+--- error_log eval: qr/invalid parameter "pick=first" in "lookup"; expected list=, match=, want=, take= or missing=fail\|skip/
 
 
 
@@ -395,8 +366,7 @@ qr/invalid parameter "pick=first" in "lookup"; expected list=, match=, want=, ta
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid action "close" in "lookup"; use one of create, update, comment, resolve, reopen/
+--- error_log eval: qr/invalid action "close" in "lookup"; use one of create, update, comment, resolve, reopen/
 
 
 
@@ -409,5 +379,4 @@ qr/invalid action "close" in "lookup"; use one of create, update, comment, resol
     }
 --- config
 --- must_die
---- error_log eval
-qr/"missing=skip" in "lookup create" needs "list=": only a choice in a list can be missing/
+--- error_log eval: qr/"missing=skip" in "lookup create" needs "list=": only a choice in a list can be missing/

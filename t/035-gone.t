@@ -53,12 +53,10 @@ __DATA__
 === TEST 1: on_gone new: the comment meets 404, the key forgets the ticket and a new one is created in the same request
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
+--- request eval: [::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 200]
+--- error_code eval: [201, 201, 200]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
  ::answer("created", "create", "created", "NEW", $::Recreated),
@@ -83,12 +81,10 @@ itsm deliver: comment POST "/_itsm/mock/ticket/NEW/comment?
 === TEST 3: on_gone new, a resolved alert: nothing left to resolve, the key forgets the ticket; a later resolved alert is ignored, a firing one creates
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config(410)
---- request eval
-[::alert("GONE"), ::alert("x", "resolved"), ::alert("x", "resolved"), ::alert("NEW")]
+--- request eval: [::alert("GONE"), ::alert("x", "resolved"), ::alert("x", "resolved"), ::alert("NEW")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 201]
+--- error_code eval: [201, 200, 200, 201]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
  qq{{"status":"resolved","alerts":[{"key":"db-1","action":"none","outcome":"resolved","connector":"mock","reason":"the ticket no longer exists in the ITSM; the key forgot it"}]}\n},
@@ -100,12 +96,10 @@ Content-Type: application/json
 === TEST 4: by default (on_gone fail) the 404 reaches the sender as a 502 and the key keeps its ticket
 --- http_config eval: ::http_config("")
 --- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
+--- request eval: [::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502, 502]
+--- error_code eval: [201, 502, 502]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/,
  qr/^\{"error":"itsm_rejected","connector":"mock","action":"comment","itsm_status":404,/,
@@ -116,12 +110,10 @@ Content-Type: application/json
 === TEST 5: a 5xx is not "gone": 503 with Retry-After, the ticket is kept
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config(500)
---- request eval
-[::alert("GONE"), ::alert("NEW")]
+--- request eval: [::alert("GONE"), ::alert("NEW")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 503]
+--- error_code eval: [201, 503]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/, qr/^\{"error":"itsm_unavailable","connector":"mock","action":"comment","itsm_status":500,/]
 
@@ -130,12 +122,10 @@ Content-Type: application/json
 === TEST 6: the new ticket's create is refused too: a 502 for the create, no loop, and the key has no ticket left
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("refused"), ::alert("NEW")]
+--- request eval: [::alert("GONE"), ::alert("refused"), ::alert("NEW")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 502, 201]
+--- error_code eval: [201, 502, 201]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
  qq{{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":404,"itsm_error":"{\\"message\\":\\"No such queue\\"}"}\n},
@@ -146,12 +136,10 @@ Content-Type: application/json
 === TEST 7: the lookup before the resolve meets the 404: the same
 --- http_config eval: ::http_config('on_gone new; lookup resolve GET "/ticket/{{ ticket_id }}/transitions" list=/transitions match=/name want=Done take=/id;')
 --- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("x", "resolved")]
+--- request eval: [::alert("GONE"), ::alert("x", "resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/, qr/"outcome":"resolved","connector":"mock","reason":"the ticket no longer exists in the ITSM; the key forgot it"/]
 
@@ -171,5 +159,4 @@ no longer exists (the ITSM answered 404 to resolve's lookup); the key forgets it
 --- http_config eval: ::http_config("on_gone recreate;")
 --- config
 --- must_die
---- error_log eval
-qr/invalid on_gone "recreate"; use new or fail in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid on_gone "recreate"; use new or fail in \S+nginx\.conf:\d+/

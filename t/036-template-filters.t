@@ -102,8 +102,7 @@ itsm deliver body: {"x":"[unknown] Disk full"}
 --- http_config eval: ::connector(q{{"t": "{{ title | upper }}"}})
 --- config
 --- must_die
---- error_log eval
-qr/unknown filter "upper" in template .*; use default:'TEXT', truncate:N, slack or sha256/
+--- error_log eval: qr/unknown filter "upper" in template .*; use default:'TEXT', truncate:N, slack or sha256/
 
 
 
@@ -111,8 +110,7 @@ qr/unknown filter "upper" in template .*; use default:'TEXT', truncate:N, slack 
 --- http_config eval: ::connector(q{{"t": "{{ title | truncate:2 }}"}})
 --- config
 --- must_die
---- error_log eval
-qr/invalid filter "truncate:2" in template .*: truncate takes a number of bytes, at least 8/
+--- error_log eval: qr/invalid filter "truncate:2" in template .*: truncate takes a number of bytes, at least 8/
 
 
 
@@ -120,8 +118,7 @@ qr/invalid filter "truncate:2" in template .*: truncate takes a number of bytes,
 --- http_config eval: ::connector(q{{"t": "{{ title | default:'x }}"}})
 --- config
 --- must_die
---- error_log eval
-qr/unterminated quote in filter "default:'x" of template/
+--- error_log eval: qr/unterminated quote in filter "default:'x" of template/
 
 
 

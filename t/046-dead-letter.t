@@ -101,8 +101,7 @@ qq{itsm: dead letter after 1 attempt: connector "mock", key "db-4", action -, la
 === TEST 5: a long answer (9000 bytes): the line shows its first 1021 bytes and "...", so that the line keeps its end within nginx's 2048 bytes
 --- http_config eval: ::http_config("/fake/big")
 --- config eval: ::config()
---- user_files eval
-">>> big.txt\n" . ("a" x 9000)
+--- user_files eval: ">>> big.txt\n" . ("a" x 9000)
 --- request eval: ::alert("db-5")
 --- more_headers
 Content-Type: application/json

@@ -154,14 +154,11 @@ qr/^itsm_store \(\S+nginx\.conf:\d+\) is (9\d|100)% full \(\d+ of 1048576 bytes,
 
 
 === TEST 6: full: 20 alerts get 503, and the error log says it once, not 20 times
---- pipelined_requests eval
-[map { "POST /alerts\n" . ::group(50000 + $_, 1, 'firing') } 1 .. 20]
+--- pipelined_requests eval: [map { "POST /alerts\n" . ::group(50000 + $_, 1, 'firing') } 1 .. 20]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[(503) x 20]
---- response_body_like eval
-[(qr/^\{"error":"store_unavailable",/) x 20]
+--- error_code eval: [(503) x 20]
+--- response_body_like eval: [(qr/^\{"error":"store_unavailable",/) x 20]
 
 
 
@@ -182,11 +179,8 @@ GET /status
 === TEST 8: size=2m: the same store takes alerts again
 --- http_config eval: ::http_config("2m")
 --- config eval: $::Config
---- request eval
-["POST /alerts\n" . ::group(60000, 1, 'firing'), "GET /status"]
+--- request eval: ["POST /alerts\n" . ::group(60000, 1, 'firing'), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"size_bytes":2097152,"used_bytes":\d+,"used_percent":[4-6]\d,/]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"size_bytes":2097152,"used_bytes":\d+,"used_percent":[4-6]\d,/]

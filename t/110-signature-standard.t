@@ -93,10 +93,8 @@ Content-Type: application/json
 
 
 === TEST 3: a delivery signed now creates a ticket; the body reaches the content handler intact
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}
@@ -108,10 +106,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 4: the wrong secret
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(secret => $::NewSecret)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(secret => $::NewSecret)
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_mismatch",
 --- no_error_log
@@ -123,8 +119,7 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 --- request eval
 (my $b = $::Alert) =~ s/db-1"\}/db-2"}/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_mismatch",
 --- no_error_log
@@ -133,10 +128,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 6: no webhook-signature header
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_sig => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_sig => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"webhook-signature\" header; it must be signed (standard_webhooks)"}
@@ -146,10 +139,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 7: no webhook-id header
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_id => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_id => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"webhook-id\" header; the standard_webhooks signature covers it"}
@@ -159,10 +150,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 8: no webhook-timestamp header
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_ts => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_ts => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"webhook-timestamp\" header; the standard_webhooks signature covers it"}
@@ -172,10 +161,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 9: a stale timestamp (10 minutes old), correctly signed
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(ts => time() - 600)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(ts => time() - 600)
 --- error_code: 401
 --- response_body_like: ^\{"error":"timestamp_too_old","message":"the signature timestamp is [56]\d\d s old, more than the 300 s allowed \(itsm_signature_tolerance\): a replay, a late resend, or clock skew between the sender and this server"\}$
 --- no_error_log
@@ -184,10 +171,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 10: a timestamp 10 minutes in the future: clock skew
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(ts => time() + 600)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(ts => time() + 600)
 --- error_code: 401
 --- response_body_like: ^\{"error":"timestamp_in_future","message":"the signature timestamp is [56]\d\d s in the future, more than the 300 s allowed \(itsm_signature_tolerance\): clock skew, the sender's clock or this server's is wrong"\}$
 --- no_error_log
@@ -196,23 +181,18 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 11: a timestamp inside the tolerance, 4 minutes either way, is fine
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 240), ::headers(ts => time() + 240)]
---- error_code eval
-[201, 201]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 240), ::headers(ts => time() + 240)]
+--- error_code eval: [201, 201]
 
 
 
 === TEST 12: the same delivery again: answered as a duplicate, not delivered twice
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers(id => 'msg_replayed');
 [$h, $h]
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}
 ',
@@ -222,20 +202,15 @@ my $h = ::headers(id => 'msg_replayed');
 
 
 === TEST 13: a resend re-signed with a new timestamp keeps its id: still a duplicate
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(id => 'msg_resent', ts => time() - 30), ::headers(id => 'msg_resent')]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '"status":"duplicate"']
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(id => 'msg_resent', ts => time() - 30), ::headers(id => 'msg_resent')]
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '"status":"duplicate"']
 
 
 
 === TEST 14: rotation: the old secret (inline) and the new one (a file) both pass
---- user_files eval
-">>> signed.secret\n# the new secret; the old one is in nginx.conf\n$::NewSecret\n"
+--- user_files eval: ">>> signed.secret\n# the new secret; the old one is in nginx.conf\n$::NewSecret\n"
 --- config eval
 $::Config . <<'_EOC_';
     location = /rotate {
@@ -246,21 +221,17 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
 --- more_headers eval
 [::headers(), ::headers(secret => $::NewSecret),
  ::headers(secret => 'whsec_' . MIME::Base64::encode_base64('some other key', ''))]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
 
 
 
 === TEST 15: several signatures in the header; ed25519 (v1a) entries are skipped
---- request eval
-"POST /alerts\n$::Alert"
+--- request eval: "POST /alerts\n$::Alert"
 --- more_headers eval
 my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_many', body => $::Alert);
 ::headers(id => 'msg_many', value => "v1a,AAAA v1,c29tZXRoaW5nIGVsc2U= $good")
@@ -269,10 +240,8 @@ my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_m
 
 
 === TEST 16: a header without any v1 signature
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(value => "v2,abcd v1,not-base64!")
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(value => "v2,abcd v1,not-base64!")
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the \"webhook-signature\" header is not a standard_webhooks signature"}
@@ -282,10 +251,8 @@ my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_m
 
 
 === TEST 17: a webhook-id with a "." could shift the signed content
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(id => 'msg.1')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(id => 'msg.1')
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_malformed","message":"the \\"webhook-id\\" header is not one delivery id
 --- no_error_log
@@ -294,10 +261,8 @@ my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_m
 
 
 === TEST 18: a timestamp that is not a unix time
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(ts => '2026-11-22T10:00:00Z')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(ts => '2026-11-22T10:00:00Z')
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the signature timestamp is not a unix time in seconds"}
@@ -305,10 +270,8 @@ my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_m
 
 
 === TEST 19: the signature header twice
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers() . "webhook-signature: v1,AAAA\n"
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers() . "webhook-signature: v1,AAAA\n"
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the \"webhook-signature\" header appears 2 times"}
@@ -324,12 +287,9 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- request eval
-["POST /var\n$::Alert", "POST /var\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => $::NewSecret)]
---- error_code eval
-[204, 401]
+--- request eval: ["POST /var\n$::Alert", "POST /var\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => $::NewSecret)]
+--- error_code eval: [204, 401]
 
 
 

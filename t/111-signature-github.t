@@ -90,10 +90,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 4: a signed alert creates a ticket
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers(id => 'd-1')
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers(id => 'd-1')
 --- error_code: 201
 --- response_body_like: "ticket_id":"8"
 --- no_error_log
@@ -102,10 +100,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 5: the wrong secret
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(secret => "It's a secret to everybody")
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(secret => "It's a secret to everybody")
 --- error_code: 401
 --- response_body
 {"error":"signature_mismatch","message":"no github signature in the request matches the body with any of the secrets of this endpoint"}
@@ -118,8 +114,7 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 --- request eval
 (my $b = $::Alert) =~ s/failed/Failed/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: signature_mismatch
 --- no_error_log
@@ -128,10 +123,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 7: no signature header
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_sig => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_sig => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"X-Hub-Signature-256\" header; it must be signed (github)"}
@@ -141,12 +134,9 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 8: a signature without the sha256= prefix, or GitHub's legacy sha1=
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(prefix => ''), ::headers(prefix => 'sha1=')]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(prefix => ''), ::headers(prefix => 'sha1=')]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"signature_malformed\",\"message\":\"the \\\"X-Hub-Signature-256\\\" header is not a github signature (\\\"sha256=\\\" and the MAC)\"}\n",
  "{\"error\":\"signature_malformed\",\"message\":\"the \\\"X-Hub-Signature-256\\\" header is not a github signature (\\\"sha256=\\\" and the MAC)\"}\n"]
@@ -164,14 +154,10 @@ X-Hub-Signature-256: SHA256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4
 
 
 === TEST 10: a replay is a duplicate even under a new X-GitHub-Delivery (it is not signed)
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(id => 'd-10'), ::headers(id => 'd-11')]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(id => 'd-10'), ::headers(id => 'd-11')]
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
@@ -184,14 +170,10 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => 'n3w-s3cr3t'), ::headers(secret => 'old-s3cr3t')]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => 'n3w-s3cr3t'), ::headers(secret => 'old-s3cr3t')]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
 
 
 

@@ -50,8 +50,7 @@ run_tests();
 __DATA__
 
 === TEST 1: Slack's worked example
---- request eval
-"POST /vector\n$::SlackBody"
+--- request eval: "POST /vector\n$::SlackBody"
 --- more_headers
 Content-Type: application/x-www-form-urlencoded
 X-Slack-Request-Timestamp: 1531420618
@@ -61,10 +60,8 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 2: a signed alert creates a ticket
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body_like: "ticket_id":"9"
 --- no_error_log
@@ -73,10 +70,8 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 3: the wrong secret
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(secret => 'another-signing-secret')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(secret => 'another-signing-secret')
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_mismatch","message":"no slack signature
 --- no_error_log
@@ -88,8 +83,7 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 --- request eval
 (my $b = $::Alert) =~ s/sl-1/sl-2/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: signature_mismatch
 --- no_error_log
@@ -98,12 +92,9 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 5: no signature, then no timestamp
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(no_sig => 1), ::headers(no_ts => 1)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(no_sig => 1), ::headers(no_ts => 1)]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Slack-Signature\\\" header; it must be signed (slack)\"}\n",
  "{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Slack-Request-Timestamp\\\" header; the slack signature covers it\"}\n"]
@@ -113,47 +104,35 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 6: stale and future timestamps
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 301 - 5), ::headers(ts => time() + 400)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['^\{"error":"timestamp_too_old",', '^\{"error":"timestamp_in_future",.*clock skew']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 301 - 5), ::headers(ts => time() + 400)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['^\{"error":"timestamp_too_old",', '^\{"error":"timestamp_in_future",.*clock skew']
 --- no_error_log
 [error]
 
 
 
 === TEST 7: a replayed request is a duplicate
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers();
 [$h, $h]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 8: rotation: the old and the new signing secret
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => 'the-new-signing-secret'), ::headers(secret => 'x')]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => 'the-new-signing-secret'), ::headers(secret => 'x')]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
 
 
 
 === TEST 9: a signature without "v0="
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers eval
 my $h = ::headers();
 $h =~ s/v0=//;

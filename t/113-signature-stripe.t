@@ -60,10 +60,8 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 2: a signed alert creates a ticket
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body_like: "ticket_id":"10"
 --- no_error_log
@@ -72,14 +70,10 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 3: the wrong secret; the whsec_ key used base64-decoded (as Standard Webhooks would) is wrong too
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(secret => 'whsec_other'), ::headers(secret => MIME::Base64::decode_base64('test_secret'))]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['^\{"error":"signature_mismatch","message":"no stripe signature', 'signature_mismatch']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(secret => 'whsec_other'), ::headers(secret => MIME::Base64::decode_base64('test_secret'))]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['^\{"error":"signature_mismatch","message":"no stripe signature', 'signature_mismatch']
 --- no_error_log
 [error]
 
@@ -89,21 +83,18 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 --- request eval
 (my $b = $::Alert) =~ s/st-1/st-0/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: signature_mismatch
 
 
 
 === TEST 5: no header; a header without t=; a header without v1=
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 [::headers(no_sig => 1), ::headers(value => 'v1=' . ('ab' x 32)),
  ::headers(value => 't=' . time() . ',v0=' . ('ab' x 32))]
---- error_code eval
-[401, 401, 401]
+--- error_code eval: [401, 401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"Stripe-Signature\\\" header; it must be signed (stripe)\"}\n",
  "{\"error\":\"signature_malformed\",\"message\":\"the \\\"Stripe-Signature\\\" header is not a stripe signature\"}\n",
@@ -114,8 +105,7 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 6: two t= values are refused
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers eval
 my $ts = time();
 my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
@@ -126,20 +116,16 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 7: stale and future t=
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 3600), ::headers(ts => time() + 3600)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 3600), ::headers(ts => time() + 3600)]
+--- error_code eval: [401, 401]
 --- response_body_like eval
 ['^\{"error":"timestamp_too_old","message":"the signature timestamp is 3[56]\d\d s old', '^\{"error":"timestamp_in_future","message":"the signature timestamp is 3[56]\d\d s in the future']
 
 
 
 === TEST 8: several v1 signatures (Stripe's own rotation) and a v0: one match is enough
---- request eval
-"POST /alerts\n$::Alert"
+--- request eval: "POST /alerts\n$::Alert"
 --- more_headers eval
 my $ts = time();
 my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
@@ -149,24 +135,17 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 9: a replayed request is a duplicate
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers(ts => time() - 1);
 [$h, $h]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 10: rotation: the old and the rolled secret
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => 'whsec_rolled')]
---- error_code eval
-[204, 204]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => 'whsec_rolled')]
+--- error_code eval: [204, 204]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2"]

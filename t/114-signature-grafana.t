@@ -82,21 +82,17 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 3: header= renames the signature header
---- request eval
-["POST /renamed\ntest message", "POST /renamed\ntest message"]
+--- request eval: ["POST /renamed\ntest message", "POST /renamed\ntest message"]
 --- more_headers eval
 ["X-Signature: 3bcebf43c85d20bba6e3b6ba278af1d2ba3ab0d57de271b0ad30b833e851c5a6",
  "X-Grafana-Alerting-Signature: 3bcebf43c85d20bba6e3b6ba278af1d2ba3ab0d57de271b0ad30b833e851c5a6"]
---- error_code eval
-[204, 401]
+--- error_code eval: [204, 401]
 
 
 
 === TEST 4: a signed alert creates a ticket
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body_like: "ticket_id":"11"
 --- no_error_log
@@ -105,26 +101,19 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 5: the wrong secret, and one changed byte
---- request eval
-["POST /down\n$::Alert", "POST /down\n" . substr($::Alert, 0, -2) . "X\"}"]
---- more_headers eval
-[::headers(secret => 'nope'), ::headers()]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['^\{"error":"signature_mismatch","message":"no grafana signature', 'signature_mismatch']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n" . substr($::Alert, 0, -2) . "X\"}"]
+--- more_headers eval: [::headers(secret => 'nope'), ::headers()]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['^\{"error":"signature_mismatch","message":"no grafana signature', 'signature_mismatch']
 --- no_error_log
 [error]
 
 
 
 === TEST 6: no signature; no timestamp
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(no_sig => 1), ::headers(no_ts => 1)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(no_sig => 1), ::headers(no_ts => 1)]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Grafana-Alerting-Signature\\\" header; it must be signed (grafana)\"}\n",
  "{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Grafana-Alerting-Signature-Timestamp\\\" header; the grafana signature covers it\"}\n"]
@@ -132,36 +121,25 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 7: stale and future timestamps
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 900), ::headers(ts => time() + 900)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['timestamp_too_old', 'timestamp_in_future']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 900), ::headers(ts => time() + 900)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['timestamp_too_old', 'timestamp_in_future']
 
 
 
 === TEST 8: a replayed request is a duplicate
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers();
 [$h, $h]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 9: rotation: both secrets of the location
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(secret => 'grafana-next', ts => time() - 2), ::headers(ts => time() - 3)]
---- error_code eval
-[201, 201]
---- response_headers eval
-["X-Secret: 2", "X-Secret: 1"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(secret => 'grafana-next', ts => time() - 2), ::headers(ts => time() - 3)]
+--- error_code eval: [201, 201]
+--- response_headers eval: ["X-Secret: 2", "X-Secret: 1"]

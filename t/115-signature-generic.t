@@ -69,21 +69,17 @@ X-Shopify-Hmac-Sha256: VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=
 
 
 === TEST 2: GitHub's legacy sha1= header, as a generic signature
---- request eval
-["POST /sha1\n$::Alert", "POST /sha1\n$::Alert"]
+--- request eval: ["POST /sha1\n$::Alert", "POST /sha1\n$::Alert"]
 --- more_headers eval
 [map { ItsmSig::headers('generic_sha1', secret => 'legacy', body => $_, header => 'X-Hub-Signature', bare => 1) }
      $::Alert, "$::Alert "]
---- error_code eval
-[204, 401]
+--- error_code eval: [204, 401]
 
 
 
 === TEST 3: sha512, base64, a prefix and a template with text after the body
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_headers
 X-Secret: 1
@@ -94,15 +90,13 @@ X-Secret: 1
 
 
 === TEST 4: the wrong secret, a changed byte, a sha256 MAC in place of sha512
---- request eval
-["POST /down\n$::Alert", "POST /down\n" . uc($::Alert), "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n" . uc($::Alert), "POST /down\n$::Alert"]
 --- more_headers eval
 my $ts = time();
 [::headers(secret => 'third'), ::headers(),
  "Content-Type: application/json\nX-Ts: $ts\nX-Id: e1\nX-Sig: v1="
  . MIME::Base64::encode_base64(Digest::SHA::hmac_sha256("$ts.e1.$::Alert|end", 'first'), '')]
---- error_code eval
-[401, 401, 401]
+--- error_code eval: [401, 401, 401]
 --- response_body_like eval
 ['^\{"error":"signature_mismatch","message":"no generic signature', 'signature_mismatch', 'signature_mismatch']
 --- no_error_log
@@ -111,12 +105,9 @@ my $ts = time();
 
 
 === TEST 5: a missing signature, timestamp or id header
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(no_sig => 1), ::headers(no_ts => 1), ::headers(no_id => 1)]
---- error_code eval
-[401, 401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(no_sig => 1), ::headers(no_ts => 1), ::headers(no_id => 1)]
+--- error_code eval: [401, 401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Sig\\\" header; it must be signed (generic)\"}\n",
  "{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Ts\\\" header; the generic signature covers it\"}\n",
@@ -125,36 +116,25 @@ my $ts = time();
 
 
 === TEST 6: stale and future timestamps
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 1000), ::headers(ts => time() + 1000)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['timestamp_too_old', 'timestamp_in_future']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 1000), ::headers(ts => time() + 1000)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['timestamp_too_old', 'timestamp_in_future']
 
 
 
 === TEST 7: the signed id is the replay key: a re-signed resend is a duplicate
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 [::headers(id => 'evt-7', ts => time() - 10), ::headers(id => 'evt-7'),
  ::headers(id => 'evt-8')]
---- error_code eval
-[201, 200, 201]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",', '"status":"created"']
+--- error_code eval: [201, 200, 201]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",', '"status":"created"']
 
 
 
 === TEST 8: rotation: both secrets
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(secret => 'second'), ::headers(secret => 'first')]
---- error_code eval
-[201, 201]
---- response_headers eval
-["X-Secret: 2", "X-Secret: 1"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(secret => 'second'), ::headers(secret => 'first')]
+--- error_code eval: [201, 201]
+--- response_headers eval: ["X-Secret: 2", "X-Secret: 1"]

@@ -110,8 +110,7 @@ run_tests();
 __DATA__
 
 === TEST 1: a 20 KB body in a temporary file is verified and reaches the content handler
---- raw_request eval
-::raw('/alerts', $::Big, 'msg_big')
+--- raw_request eval: ::raw('/alerts', $::Big, 'msg_big')
 --- error_code: 201
 --- response_body_like: "ticket_id":"13"
 --- error_log
@@ -137,8 +136,7 @@ created ticket
 
 
 === TEST 3: client_body_in_file_only: the body is only in the file
---- raw_request eval
-::raw('/file-only', $::Small, 'msg_file')
+--- raw_request eval: ::raw('/file-only', $::Small, 'msg_file')
 --- error_code: 201
 --- error_log
 itsm: connector "mock" created ticket "13" for alert "small-1"
@@ -148,8 +146,7 @@ itsm: connector "mock" created ticket "13" for alert "small-1"
 
 
 === TEST 4: a chunked body, in many small chunks and several buffers
---- raw_request eval
-::raw('/alerts', $::Big, 'msg_chunked', chunked => 777)
+--- raw_request eval: ::raw('/alerts', $::Big, 'msg_chunked', chunked => 777)
 --- error_code: 201
 --- error_log
 itsm: connector "mock" created ticket "13" for alert "big-1"
@@ -189,8 +186,7 @@ created ticket
 
 
 === TEST 7: Content-Length over itsm_max_body: 413 before anything is read
---- raw_request eval
-::raw('/limited', $::Big, 'msg_large')
+--- raw_request eval: ::raw('/limited', $::Big, 'msg_large')
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 20061 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -201,8 +197,7 @@ a client request body is buffered to a temporary file
 
 
 === TEST 8: a chunked body over itsm_max_body: 413 once it is read
---- raw_request eval
-::raw('/limited', $::Big, 'msg_large2', chunked => 4000)
+--- raw_request eval: ::raw('/limited', $::Big, 'msg_large2', chunked => 4000)
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 20061 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -220,25 +215,21 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- raw_request eval
-::raw('/verify', '', 'msg_empty')
+--- raw_request eval: ::raw('/verify', '', 'msg_empty')
 --- error_code: 204
 
 
 
 === TEST 10: a refusal before the body is read keeps the connection usable
---- pipelined_requests eval
-["POST /alerts\n$::Small", "GET /nope"]
+--- pipelined_requests eval: ["POST /alerts\n$::Small", "GET /nope"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[401, 404]
+--- error_code eval: [401, 404]
 
 
 
 === TEST 11: itsm_max_body 4k: a Content-Length of exactly 4096 bytes is read and verified
---- raw_request eval
-::raw('/edge', ::sized(4096), 'msg_edge_1')
+--- raw_request eval: ::raw('/edge', ::sized(4096), 'msg_edge_1')
 --- error_code: 204
 --- response_headers
 X-Result: passed
@@ -246,8 +237,7 @@ X-Result: passed
 
 
 === TEST 12: ... 4097 bytes are refused before they are read
---- raw_request eval
-::raw('/edge', ::sized(4097), 'msg_edge_2')
+--- raw_request eval: ::raw('/edge', ::sized(4097), 'msg_edge_2')
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -255,8 +245,7 @@ X-Result: passed
 
 
 === TEST 13: ... a chunked body of exactly 4096 bytes is read and verified
---- raw_request eval
-::raw('/edge', ::sized(4096), 'msg_edge_3', chunked => 1000)
+--- raw_request eval: ::raw('/edge', ::sized(4096), 'msg_edge_3', chunked => 1000)
 --- error_code: 204
 --- response_headers
 X-Result: passed
@@ -267,8 +256,7 @@ X-Result: passed
 
 
 === TEST 14: ... and a chunked body of 4097 bytes is refused once read
---- raw_request eval
-::raw('/edge', ::sized(4097), 'msg_edge_4', chunked => 1000)
+--- raw_request eval: ::raw('/edge', ::sized(4097), 'msg_edge_4', chunked => 1000)
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -279,12 +267,9 @@ X-Result: passed
 
 
 === TEST 15: itsm_access_max_body 4k guards a location without itsm_pass: exactly 4096 bytes are read and verified, 4097 refused before they are read
---- raw_request eval
-[::raw('/own', ::sized(4096), 'msg_own_1'), ::raw('/own', ::sized(4097), 'msg_own_2')]
---- error_code eval
-[204, 413]
---- response_headers eval
-["X-Result: passed", "X-Result: body_too_large"]
+--- raw_request eval: [::raw('/own', ::sized(4096), 'msg_own_1'), ::raw('/own', ::sized(4097), 'msg_own_2')]
+--- error_code eval: [204, 413]
+--- response_headers eval: ["X-Result: passed", "X-Result: body_too_large"]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
 
@@ -294,16 +279,14 @@ X-Result: passed
 --- raw_request eval
 [::raw('/own', ::sized(4096), 'msg_own_3', chunked => 1000),
  ::raw('/own', ::sized(4097), 'msg_own_4', chunked => 1000)]
---- error_code eval
-[204, 413]
+--- error_code eval: [204, 413]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
 
 
 
 === TEST 17: itsm_access_max_body wins over the location's itsm_max_body (8k) in the access phase
---- raw_request eval
-::raw('/own-first', ::sized(4097), 'msg_own_5')
+--- raw_request eval: ::raw('/own-first', ::sized(4097), 'msg_own_5')
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}
@@ -313,19 +296,15 @@ created ticket
 
 
 === TEST 18: itsm_access_max_body is inherited from the enclosing location: 4096 bytes pass, 4097 do not
---- raw_request eval
-[::raw('/outer/in', ::sized(4096), 'msg_own_6'), ::raw('/outer/in', ::sized(4097), 'msg_own_7')]
---- error_code eval
-[204, 413]
+--- raw_request eval: [::raw('/outer/in', ::sized(4096), 'msg_own_6'), ::raw('/outer/in', ::sized(4097), 'msg_own_7')]
+--- error_code eval: [204, 413]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
 
 
 
 === TEST 19: without either directive the limit is itsm_max_body's default, 256k: 262144 bytes pass, 262145 do not
---- raw_request eval
-[::raw('/default', ::sized(262144), 'msg_default_1'), ::raw('/default', ::sized(262145), 'msg_default_2')]
---- error_code eval
-[204, 413]
+--- raw_request eval: [::raw('/default', ::sized(262144), 'msg_default_1'), ::raw('/default', ::sized(262145), 'msg_default_2')]
+--- error_code eval: [204, 413]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 262145 bytes, more than the 262144 allowed by itsm_max_body"}\n)]

@@ -64,8 +64,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('standard_webhooks')->{request}
 --- more_headers eval: ::four('standard_webhooks')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -76,8 +75,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('github')->{request}
 --- more_headers eval: ::four('github')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -88,8 +86,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('jira')->{request}
 --- more_headers eval: ::four('jira')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -100,8 +97,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('slack')->{request}
 --- more_headers eval: ::four('slack')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -112,8 +108,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('stripe')->{request}
 --- more_headers eval: ::four('stripe')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -124,8 +119,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('grafana')->{request}
 --- more_headers eval: ::four('grafana')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -136,8 +130,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('grafana_ts')->{request}
 --- more_headers eval: ::four('grafana_ts')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -148,8 +141,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('generic_sha1')->{request}
 --- more_headers eval: ::four('generic_sha1')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -160,8 +152,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('generic_b64')->{request}
 --- more_headers eval: ::four('generic_b64')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -172,8 +163,7 @@ __DATA__
 --- user_files eval: $::Files
 --- request eval: ::four('generic_sha512')->{request}
 --- more_headers eval: ::four('generic_sha512')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -182,11 +172,7 @@ __DATA__
 
 === TEST 11: secret=$variable, every raw-byte scheme: its value is the key; a zero key is refused
 --- user_files eval: $::Files
---- request eval
-[map { ("POST /var/$_\n$ItsmSig::Body") x 2 } @ItsmSig::Raw]
---- more_headers eval
-[map { (ItsmSig::headers($_, key => $::New), ItsmSig::headers($_, key => $::Zero)) } @ItsmSig::Raw]
---- error_code eval
-[map { (204, 401) } @ItsmSig::Raw]
---- response_headers eval
-[map { ("X-Result: passed", "X-Result: signature_mismatch") } @ItsmSig::Raw]
+--- request eval: [map { ("POST /var/$_\n$ItsmSig::Body") x 2 } @ItsmSig::Raw]
+--- more_headers eval: [map { (ItsmSig::headers($_, key => $::New), ItsmSig::headers($_, key => $::Zero)) } @ItsmSig::Raw]
+--- error_code eval: [map { (204, 401) } @ItsmSig::Raw]
+--- response_headers eval: [map { ("X-Result: passed", "X-Result: signature_mismatch") } @ItsmSig::Raw]

@@ -345,5 +345,4 @@ __DATA__
 --- config eval: "large_client_header_buffers 4 1k;\n" . $::Config
 --- request eval: $::Lines->{request}
 --- more_headers eval: $::Lines->{headers}
---- error_code eval
-[204, 400]
+--- error_code eval: [204, 400]

@@ -25,27 +25,21 @@ run_tests();
 __DATA__
 
 === TEST 1: a delivery whose first attempt failed (503) is handled again when resent
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 my $h = ::std('msg_failed');
 [$h, $h]
---- error_code eval
-[503, 503]
---- response_body_like eval
-['"error":"itsm_unavailable"', '"error":"itsm_unavailable"']
+--- error_code eval: [503, 503]
+--- response_body_like eval: ['"error":"itsm_unavailable"', '"error":"itsm_unavailable"']
 --- error_log
 connect() failed
 
 
 
 === TEST 2: a full zone forgets its oldest deliveries first, and keeps working
---- request eval
-[ map({ "POST /tiny\n$::Alert $_" } 1 .. 400), "POST /tiny\n$::Alert 400", "POST /tiny\n$::Alert 1" ]
---- more_headers eval
-[ map({ ::gh("$::Alert $_") } 1 .. 400), ::gh("$::Alert 400"), ::gh("$::Alert 1") ]
---- error_code eval
-[ (204) x 400, 200, 204 ]
+--- request eval: [ map({ "POST /tiny\n$::Alert $_" } 1 .. 400), "POST /tiny\n$::Alert 400", "POST /tiny\n$::Alert 1" ]
+--- more_headers eval: [ map({ ::gh("$::Alert $_") } 1 .. 400), ::gh("$::Alert 400"), ::gh("$::Alert 1") ]
+--- error_code eval: [ (204) x 400, 200, 204 ]
 --- no_error_log
 [alert]
 [crit]

@@ -90,12 +90,9 @@ __DATA__
 === TEST 1: a delivery, then its copies
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::signed($::Alert), ::signed($::Alert), ::signed($::Alert), ::signed($::Alert)]
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::signed($::Alert), ::signed($::Alert), ::signed($::Alert), ::signed($::Alert)]
+--- error_code eval: [201, 200, 200, 200]
 
 
 
@@ -109,10 +106,8 @@ Test::More::is(scalar(grep { $_->[0] == 200 && $_->[2] =~ /^\{"status":"duplicat
 Test::More::is(scalar(grep { $_->[1] } @r), $::Copies, "each answer names its worker");
 Test::More::is(scalar(keys %pids), 2,
                "two workers answered (" . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ")");
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::signed($::Alert)
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::signed($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -125,10 +120,8 @@ my $pid = <$fh>;
 chomp $pid;
 kill 'HUP', $pid;
 select(undef, undef, undef, 1);
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::signed($::Alert)
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::signed($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -155,10 +148,8 @@ Test::More::is(scalar(grep { $_->[0] == 503 && $_->[2] =~ /^\{"error":"delivery_
                20, "all 20 copies answered 503 delivery_in_flight");
 Test::More::is(scalar(keys %pids), 2,
                "two workers answered (" . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ")");
---- request eval
-"POST /pending\n$::Pending"
---- more_headers eval
-::signed($::Pending)
+--- request eval: "POST /pending\n$::Pending"
+--- more_headers eval: ::signed($::Pending)
 --- error_code: 503
 
 
@@ -169,14 +160,11 @@ kill 'KILL', $::Waiting;
 # until the master has reaped it: a zombie still answers kill(pid, 0)
 for (1 .. 100) { last unless kill(0, $::Waiting); select(undef, undef, undef, 0.05); }
 Test::More::ok(!kill(0, $::Waiting), "worker $::Waiting is gone");
---- request eval
-"POST /pending\n$::Pending"
---- more_headers eval
-::signed($::Pending)
+--- request eval: "POST /pending\n$::Pending"
+--- more_headers eval: ::signed($::Pending)
 --- error_code: 201
 --- response_body_like: "ticket_id":"22"
---- error_log eval
-qr/\[warn\] .*itsm: a delivery in flight for \d+ s in worker \d+ is handled again: that worker is gone/
+--- error_log eval: qr/\[warn\] .*itsm: a delivery in flight for \d+ s in worker \d+ is handled again: that worker is gone/
 
 
 
@@ -189,9 +177,7 @@ Test::More::like($text, qr/in worker $::Waiting is handled again: that worker is
 kill 'TERM', $::Hanger;
 waitpid($::Hanger, 0);
 waitpid($::First, 0);
---- request eval
-"POST /pending\n$::Pending"
---- more_headers eval
-::signed($::Pending)
+--- request eval: "POST /pending\n$::Pending"
+--- more_headers eval: ::signed($::Pending)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",

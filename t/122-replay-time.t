@@ -110,25 +110,20 @@ __DATA__
 --- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /short\n$::Alert", "POST /short\n$::Alert"]
+--- request eval: ["POST /short\n$::Alert", "POST /short\n$::Alert"]
 --- more_headers eval
 my $h = ::std('msg_short', $::T0);
 [$h, $h]
---- error_code eval
-[204, 200]
---- response_body_like eval
-['^$', '^\{"status":"duplicate",']
+--- error_code eval: [204, 200]
+--- response_body_like eval: ['^$', '^\{"status":"duplicate",']
 
 
 
 === TEST 2: ... still at the last second its timestamp is accepted (tolerance 3s: 3 s later), not let through again
 --- init
 ItsmClock::set($::T0 + 3);
---- request eval
-"POST /short\n$::Alert"
---- more_headers eval
-::std('msg_short', $::T0)
+--- request eval: "POST /short\n$::Alert"
+--- more_headers eval: ::std('msg_short', $::T0)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -137,10 +132,8 @@ ItsmClock::set($::T0 + 3);
 === TEST 3: ... one second later the replay is refused as stale, not let through
 --- init
 ItsmClock::set($::T0 + 4);
---- request eval
-"POST /short\n$::Alert"
---- more_headers eval
-::std('msg_short', $::T0)
+--- request eval: "POST /short\n$::Alert"
+--- more_headers eval: ::std('msg_short', $::T0)
 --- error_code: 401
 --- response_body_like: ^\{"error":"timestamp_too_old",
 
@@ -171,8 +164,7 @@ if (defined $::Child && $::Child == 0) {
 }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_reply_delay: 1
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
 --- raw_request eval
 my $r = ::raw('/slow', 'msg_concurrent', $::T0 + 100);
 [substr($r, 0, 10), substr($r, 10)]
@@ -193,10 +185,8 @@ open(my $fh, '<', "$::Tmp/first.out");
 my $first = do { local $/; <$fh> } // '';
 Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
                  "the first copy created ticket 15");
---- request eval
-"POST /slow\n$::Alert"
---- more_headers eval
-::std('msg_concurrent', $::T0 + 100)
+--- request eval: "POST /slow\n$::Alert"
+--- more_headers eval: ::std('msg_concurrent', $::T0 + 100)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -208,22 +198,17 @@ Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
 --- config eval: $::Config
 --- init
 ItsmClock::set($::T0 + 1000);
---- request eval
-["POST /github\n$::Alert", "POST /github\n$::Alert"]
---- more_headers eval
-[::gh($::Alert), ::gh($::Alert)]
---- error_code eval
-[204, 200]
+--- request eval: ["POST /github\n$::Alert", "POST /github\n$::Alert"]
+--- more_headers eval: [::gh($::Alert), ::gh($::Alert)]
+--- error_code eval: [204, 200]
 
 
 
 === TEST 7: ... and 9 s later, the last second of the ttl
 --- init
 ItsmClock::set($::T0 + 1009);
---- request eval
-"POST /github\n$::Alert"
---- more_headers eval
-::gh($::Alert)
+--- request eval: "POST /github\n$::Alert"
+--- more_headers eval: ::gh($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -232,10 +217,8 @@ ItsmClock::set($::T0 + 1009);
 === TEST 8: ... and forgotten 10 s later: handled afresh
 --- init
 ItsmClock::set($::T0 + 1010);
---- request eval
-"POST /github\n$::Alert"
---- more_headers eval
-::gh($::Alert)
+--- request eval: "POST /github\n$::Alert"
+--- more_headers eval: ::gh($::Alert)
 --- error_code: 204
 
 
@@ -252,10 +235,8 @@ $::First = ::send_copy('pending', '/pending', 'msg_pending', $::T0 + 2000);
 Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
                "the first copy is held by its ITSM");
 ItsmClock::set($::T0 + 2120);
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 503
 --- response_body_like: ^\{"error":"delivery_in_flight",
 
@@ -264,10 +245,8 @@ ItsmClock::set($::T0 + 2120);
 === TEST 10: ... and still 59 min 59 s after it started
 --- init
 ItsmClock::set($::T0 + 2000 + 3599);
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 503
 --- response_body_like: ^\{"error":"delivery_in_flight",
 --- no_error_log
@@ -278,10 +257,8 @@ handled again
 === TEST 11: ... an hour after it started, it is given up (a pid may have been reused): the copy is handled afresh and creates the ticket
 --- init
 ItsmClock::set($::T0 + 2000 + 3600);
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 201
 --- response_body_like: "ticket_id":"22"
 --- error_log eval
@@ -297,10 +274,8 @@ waitpid($::First, 0);
 open(my $fh, '<', "$::Tmp/pending.out");
 my $first = do { local $/; <$fh> } // '';
 Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succeed");
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -310,10 +285,8 @@ Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succe
 --- init
 ItsmClock::set($::T0 + 9000);
 ::hold_first('/retry-own', 'msg_retry_own');
---- request eval
-"POST /retry-own\n$::Alert"
---- more_headers eval
-::std('msg_retry_own', $::T0 + 9000)
+--- request eval: "POST /retry-own\n$::Alert"
+--- more_headers eval: ::std('msg_retry_own', $::T0 + 9000)
 --- error_code: 503
 --- response_headers
 Retry-After: 11
@@ -325,10 +298,8 @@ Retry-After: 11
 === TEST 14: without it, an itsm_pass location's itsm_retry_after (7s)
 --- init
 ::hold_first('/retry-pass', 'msg_retry_pass');
---- request eval
-"POST /retry-pass\n$::Alert"
---- more_headers eval
-::std('msg_retry_pass', $::T0 + 9000)
+--- request eval: "POST /retry-pass\n$::Alert"
+--- more_headers eval: ::std('msg_retry_pass', $::T0 + 9000)
 --- error_code: 503
 --- response_headers
 Retry-After: 7
@@ -339,10 +310,8 @@ Retry-After: 7
 === TEST 15: with both, itsm_access_retry_after (11s)
 --- init
 ::hold_first('/retry-both', 'msg_retry_both');
---- request eval
-"POST /retry-both\n$::Alert"
---- more_headers eval
-::std('msg_retry_both', $::T0 + 9000)
+--- request eval: "POST /retry-both\n$::Alert"
+--- more_headers eval: ::std('msg_retry_both', $::T0 + 9000)
 --- error_code: 503
 --- response_headers
 Retry-After: 11

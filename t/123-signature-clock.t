@@ -63,14 +63,10 @@ __DATA__
 
 === TEST 1: the clock is the one the test set: a delivery signed at the real time is refused as one from the past
 --- main_config eval: $ItsmClock::MainConfig
---- request eval
-["POST /slack\n$ItsmSig::Body", "POST /slack\n$ItsmSig::Body"]
---- more_headers eval
-[ItsmSig::headers('slack', ts => time()), ItsmSig::headers('slack', ts => $::Now)]
---- error_code eval
-[401, 204]
---- response_headers eval
-["X-Result: timestamp_too_old", "X-Result: passed"]
+--- request eval: ["POST /slack\n$ItsmSig::Body", "POST /slack\n$ItsmSig::Body"]
+--- more_headers eval: [ItsmSig::headers('slack', ts => time()), ItsmSig::headers('slack', ts => $::Now)]
+--- error_code eval: [401, 204]
+--- response_headers eval: ["X-Result: timestamp_too_old", "X-Result: passed"]
 
 
 
@@ -121,12 +117,9 @@ __DATA__
 
 === TEST 7: the refusals say how far off the timestamp is, and the tolerance
 --- main_config eval: $ItsmClock::MainConfig
---- request eval
-["POST /slack/90\n$ItsmSig::Body", "POST /slack/90\n$ItsmSig::Body"]
---- more_headers eval
-[ItsmSig::headers('slack', ts => $::Now - 91), ItsmSig::headers('slack', ts => $::Now + 1000)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /slack/90\n$ItsmSig::Body", "POST /slack/90\n$ItsmSig::Body"]
+--- more_headers eval: [ItsmSig::headers('slack', ts => $::Now - 91), ItsmSig::headers('slack', ts => $::Now + 1000)]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"timestamp_too_old\",\"message\":\"the signature timestamp is 91 s old, more than the 90 s allowed (itsm_signature_tolerance): a replay, a late resend, or clock skew between the sender and this server\"}\n",
  "{\"error\":\"timestamp_in_future\",\"message\":\"the signature timestamp is 1000 s in the future, more than the 90 s allowed (itsm_signature_tolerance): clock skew, the sender's clock or this server's is wrong\"}\n"]

@@ -72,8 +72,7 @@ __DATA__
 === TEST 1: an RS256 token, its key chosen by kid; each step in the debug log
 --- request
 GET /api
---- more_headers eval
-::bearer(::rs())
+--- more_headers eval: ::bearer(::rs())
 --- error_code: 204
 --- response_headers
 X-Result: passed
@@ -89,8 +88,7 @@ itsm access: passed
 === TEST 2: an ES256 token
 --- request
 GET /api
---- more_headers eval
-::bearer(::es())
+--- more_headers eval: ::bearer(::es())
 --- error_code: 204
 
 
@@ -98,25 +96,21 @@ GET /api
 === TEST 3: a token without kid: every key of its algorithm is tried
 --- request
 GET /api
---- more_headers eval
-::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256' }, ::claims()))
+--- more_headers eval: ::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256' }, ::claims()))
 --- error_code: 204
 
 
 
 === TEST 4: an alert with a valid token creates a ticket
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::bearer(::rs())
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::bearer(::rs())
 --- error_code: 201
 --- response_body_like: "ticket_id":"17"
 
 
 
 === TEST 5: no Authorization header
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers
 Content-Type: application/json
 --- error_code: 401
@@ -131,8 +125,7 @@ Content-Type: application/json
 
 
 === TEST 6: basic credentials instead of a token
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers
 Content-Type: application/json
 Authorization: Basic cm9vdDpwYXNzd29yZA==
@@ -143,10 +136,8 @@ Authorization: Basic cm9vdDpwYXNzd29yZA==
 
 
 === TEST 7: not a JWT at all
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer('opaque-token-value')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer('opaque-token-value')
 --- error_code: 401
 --- response_headers
 WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
@@ -158,10 +149,8 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 8: alg "none" is refused
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::token(undef, { alg => 'none', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::token(undef, { alg => 'none', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body
 {"error":"token_invalid","message":"the token's \"alg\" is not RS256 or ES256"}
@@ -169,10 +158,8 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 9: HS256 keyed with the public key (algorithm confusion) is refused
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::hs256(ItsmJwt::pem_text($::Rsa), { alg => 'HS256', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::hs256(ItsmJwt::pem_text($::Rsa), { alg => 'HS256', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body
 {"error":"token_invalid","message":"the token's \"alg\" is not RS256 or ES256"}
@@ -180,10 +167,8 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 10: signed by another key under a known kid
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body
 {"error":"token_invalid","message":"the token's signature is wrong"}
@@ -193,13 +178,11 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 11: a kid that is not in the set (an encryption key does not count)
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 [::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'rsa9' }, ::claims())),
  ::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'enc1' }, ::claims()))]
---- error_code eval
-[401, 401]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"token_invalid\",\"message\":\"the token's key (\\\"kid\\\") is not in the key set of this endpoint; if the issuer rotated its keys, refresh the JWKS file and reload\"}\n",
  "{\"error\":\"token_invalid\",\"message\":\"the token's key (\\\"kid\\\") is not in the key set of this endpoint; if the issuer rotated its keys, refresh the JWKS file and reload\"}\n"]
@@ -207,18 +190,15 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 12: an ES256 header on an RSA key's kid
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::token($::Ec, { alg => 'ES256', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::token($::Ec, { alg => 'ES256', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body_like: is not in the key set
 
 
 
 === TEST 13: one changed byte of the claims
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers eval
 my ($h, $c, $s) = split /\./, ::rs();
 my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 'sendes')));
@@ -229,53 +209,41 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 14: expired beyond the leeway; expired within it
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer(::rs(exp => $::Now - 120)), ::bearer(::es(exp => $::Now - 30))]
---- error_code eval
-[401, 204]
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer(::rs(exp => $::Now - 120)), ::bearer(::es(exp => $::Now - 30))]
+--- error_code eval: [401, 204]
 --- response_headers eval
 ["WWW-Authenticate: Bearer realm=\"itsm\", error=\"invalid_token\"\nX-Result: token_expired", "X-Result: passed"]
 
 
 
 === TEST 15: not valid yet beyond the leeway; within it
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer(::rs(nbf => $::Now + 300)), ::bearer(::rs(nbf => $::Now + 30))]
---- error_code eval
-[401, 204]
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer(::rs(nbf => $::Now + 300)), ::bearer(::rs(nbf => $::Now + 30))]
+--- error_code eval: [401, 204]
 --- response_body_like eval
 ['"error":"token_not_yet_valid","message":"the token is not valid yet \(.{2}nbf.{2}\): check the clocks"', '^$']
 
 
 
 === TEST 16: another issuer; another audience; an audience list that holds ours
---- request eval
-["GET /api", "GET /api", "GET /api", "GET /api"]
+--- request eval: ["GET /api", "GET /api", "GET /api", "GET /api"]
 --- more_headers eval
 [::bearer(::rs(iss => 'https://evil.test/')),
  ::bearer(::rs(aud => 'api://other')),
  ::bearer(::rs(aud => ['api://other', '11111111-2222-3333-4444-555555555555'])),
  ::bearer(::rs(aud => ['api://other', 'api://more']))]
---- error_code eval
-[401, 401, 204, 401]
+--- error_code eval: [401, 401, 204, 401]
 --- response_body_like eval
 ['the token.s issuer \(.{2}iss.{2}\) is not accepted here', 'the token.s audience \(.{2}aud.{2}\) is not this service', '^$', 'audience']
 
 
 
 === TEST 17: no exp; a non-numeric nbf
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer(::rs(exp => undef)), ::bearer(::rs(nbf => 'soon'))]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['the token has no valid expiry', 'the token.s .{2}nbf.{2} is not a number']
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer(::rs(exp => undef)), ::bearer(::rs(nbf => 'soon'))]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['the token has no valid expiry', 'the token.s .{2}nbf.{2} is not a number']
 
 
 
@@ -294,22 +262,17 @@ $c =~ s/^\{/{"aud":"api:\/\/other",/;
 === TEST 19: critical header extensions are refused
 --- request
 GET /api
---- more_headers eval
-::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256', kid => 'rsa1', crit => ['exp'] }, ::claims()))
+--- more_headers eval: ::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256', kid => 'rsa1', crit => ['exp'] }, ::claims()))
 --- error_code: 401
 --- response_body_like: critical header extensions
 
 
 
 === TEST 20: a token of five parts (JWE) and an oversized token
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer('a.b.c.d.e'), ::bearer('a' x 17000)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['more than three parts', 'longer than 16384 bytes']
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer('a.b.c.d.e'), ::bearer('a' x 17000)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['more than three parts', 'longer than 16384 bytes']
 
 
 
@@ -326,8 +289,7 @@ $t =~ s/.{8}$//;
 
 
 === TEST 22: iss and aud are compared whole: prefixes, extensions, a changed case and an empty value are other values (a NUL is not JSON jansson takes)
---- request eval
-[("GET /api") x 19]
+--- request eval: [("GET /api") x 19]
 --- more_headers eval
 [::bearer(::rs(iss => 'https://issuer.test/')),
  ::bearer(::rs(iss => 'https://issuer.test')),

@@ -38,12 +38,9 @@ __DATA__
         itsm_jwt jwks=$TEST_NGINX_JWKS iss=https://i.test/ aud=a;
         try_files /.none =204;
     }
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["Authorization: Bearer $::OldToken", "Authorization: Bearer $::NewToken"]
---- error_code eval
-[204, 401]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["Authorization: Bearer $::OldToken", "Authorization: Bearer $::NewToken"]
+--- error_code eval: [204, 401]
 
 
 
@@ -55,9 +52,6 @@ my $pid = <$fh>;
 chomp $pid;
 kill 'HUP', $pid;
 select(undef, undef, undef, 1);
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["Authorization: Bearer $::NewToken", "Authorization: Bearer $::OldToken"]
---- error_code eval
-[204, 401]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["Authorization: Bearer $::NewToken", "Authorization: Bearer $::OldToken"]
+--- error_code eval: [204, 401]

@@ -85,10 +85,8 @@ my $curl = ::sh("$::Send -n @args -i msg_$::Token-2 $::Dir/alert.json");
 system("sed -i 's/7 days/8 days/' $::Dir/alert.json");
 Test::More::like(::sh($curl), qr/^\{"error":"signature_mismatch",/,
                  "the request with one byte changed is refused");
---- request eval
-"GET /rt/REST/2.0/tickets?query=Subject%3D'$::Token%20certificate%20expires'&fields=Subject"
+--- request eval: "GET /rt/REST/2.0/tickets?query=Subject%3D'$::Token%20certificate%20expires'&fields=Subject"
 --- timeout: 30
---- response_body_like eval
-qr/"count"\s*:\s*1\b/
+--- response_body_like eval: qr/"count"\s*:\s*1\b/
 --- no_error_log
 [error]

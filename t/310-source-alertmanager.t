@@ -48,12 +48,10 @@ __DATA__
 === TEST 1: a group fires: one ticket per alert, in the payload's order, each field as Alertmanager sent it
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-[ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
+--- request eval: [ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['e89f0b4e228ce84f', 'create', 'created', 'T1'],
                     ['a95c4c431a852cd0', 'create', 'created', 'T1'],
@@ -74,8 +72,7 @@ Content-Type: application/json
  ItsmSource::post('alertmanager-mixed.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['e89f0b4e228ce84f', 'create', 'created', 'T1'],
                     ['a95c4c431a852cd0', 'create', 'created', 'T1'],
@@ -97,12 +94,10 @@ Content-Type: application/json
 === TEST 3: without a store, a resolved alert of the group is answered "ignored" in its place, the others create
 --- http_config eval: ItsmSource::http_config(store => 0)
 --- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-[ItsmSource::post('alertmanager-mixed.json'), "GET /sent"]
+--- request eval: [ItsmSource::post('alertmanager-mixed.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['e89f0b4e228ce84f', 'create', 'created', 'T1'],
                     ['a95c4c431a852cd0', 'none', 'ignored', undef,
@@ -115,13 +110,11 @@ Content-Type: application/json
 === TEST 4: a group cut by max_alerts: noted in the log
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-ItsmSource::post('alertmanager-truncated.json')
+--- request eval: ItsmSource::post('alertmanager-truncated.json')
 --- more_headers
 Content-Type: application/json
 --- error_code: 201
---- response_body eval
-ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1'])
+--- response_body eval: ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1'])
 --- error_log eval
 qr/\[warn\] .*itsm: alertmanager left 1 alerts of group "\{\}\/\{alertname="ReplicasMismatch"\}:\{alertname="ReplicasMismatch"\}" out of its payload \(truncatedAlerts, its max_alerts setting\)/
 
@@ -130,12 +123,10 @@ qr/\[warn\] .*itsm: alertmanager left 1 alerts of group "\{\}\/\{alertname="Repl
 === TEST 5: a group cut by max_alerts: no instance label and an empty generatorURL are no resource and no link
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-[ItsmSource::post('alertmanager-truncated.json'), "GET /sent"]
+--- request eval: [ItsmSource::post('alertmanager-truncated.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -157,8 +148,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['42', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -189,8 +179,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
+--- error_code eval: [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/alerts\\\": an Alertmanager webhook message lists its alerts there\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"field \\\"/alerts\\\" must be an array\"}\n",
@@ -219,8 +208,7 @@ Content-Type: application/json
  "POST /alerts\n{\"alerts\": [{\"fingerprint\": \"a\"}]}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 400]
+--- error_code eval: [201, 200, 400]
 --- response_body eval
 [ItsmSource::answer(['a', 'create', 'created', 'T1']),
  ItsmSource::answer(['a', 'resolve', 'resolved', 'T1']),
@@ -231,12 +219,10 @@ Content-Type: application/json
 === TEST 9: itsm_max_alerts bounds the work of one payload: over it, the payload is refused whole
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source alertmanager; itsm_max_alerts 2;')
---- request eval
-[ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
+--- request eval: [ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 200]
+--- error_code eval: [400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"the payload holds 3 alerts, more than the 2 of itsm_max_alerts; have the sender send fewer at a time (Alertmanager: max_alerts, Grafana: maxAlerts) or raise itsm_max_alerts\"}\n",
  ""]
@@ -254,12 +240,10 @@ ItsmSource::config('itsm_source alertmanager;')
     location = /alerts2 { itsm_pass mock; itsm_source alertmanager; access_log logs/fields.log fields; }
     location = /fields { alias logs/fields.log; }
 }
---- request eval
-["POST /alerts2\n" . ItsmSource::payload('alertmanager-truncated.json'), "GET /fields"]
+--- request eval: ["POST /alerts2\n" . ItsmSource::payload('alertmanager-truncated.json'), "GET /fields"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1']),
  "2712aedbe611110a|warning|{}/{alertname=\\x22ReplicasMismatch\\x22}:{alertname=\\x22ReplicasMismatch\\x22}|2026-11-22T06:27:21.065113061Z|-|-|-|http://alertmanager.example:9093\n"]

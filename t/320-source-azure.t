@@ -84,12 +84,10 @@ __DATA__
 === TEST 1: a metric alert fires (dynamic threshold, custom properties): key alertId, Sev3 is info, the storage account its configuration item
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-metric-fired.json'), "GET /sent"]
+--- request eval: [::post('azure-metric-fired.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => \%::Metric])]
@@ -110,8 +108,7 @@ Content-Type: application/json
  ::post('azure-metric-resolved.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer([$::Resolved{key}, 'create', 'created', 'T1']),
  ItsmSource::answer([$::Resolved{key}, 'resolve', 'resolved', 'T1']),
@@ -133,8 +130,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 200]
 --- response_body eval
 [(map { ItsmSource::answer(["a$_", 'create', 'created', 'T1']) } 0 .. 4),
  ItsmSource::sent(
@@ -147,12 +143,10 @@ Content-Type: application/json
 === TEST 4: a log search alert (v1): the filtered search results are its link
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-log-v1.json'), "GET /sent"]
+--- request eval: [::post('azure-log-v1.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Log,
@@ -165,12 +159,10 @@ Content-Type: application/json
 === TEST 5: a log search alert (v2): the link is in its condition
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-log-v2.json'), "GET /sent"]
+--- request eval: [::post('azure-log-v2.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Log,
@@ -183,12 +175,10 @@ Content-Type: application/json
 === TEST 6: an activity log alert (Administrative): Sev4 is low, the rule is the title
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-activity-administrative.json'), "GET /sent"]
+--- request eval: [::post('azure-activity-administrative.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::ResourceHealth, key => $::Id,
@@ -216,8 +206,7 @@ Content-Type: application/json
  ::post('azure-servicehealth.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['ABC1-DEF', 'create', 'created', 'T1']),
  ItsmSource::answer(['ABC1-DEF', 'comment', 'commented', 'T1']),
@@ -247,8 +236,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer([$::Vm, 'create', 'created', 'T1']),
  ItsmSource::answer([$::Vm, 'resolve', 'resolved', 'T1']),
@@ -268,12 +256,10 @@ Content-Type: application/json
     }
     log_format itsm_sent escape=none '$request_method $uri $request_body';
 --- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-prometheus.json'), "GET /sent"]
+--- request eval: [::post('azure-prometheus.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['/subscriptions/<subscription id>/providers/Microsoft.AlertsManagement/alerts/2e0b05ad-6367-db4d-efed-f1cd039d5592', 'create', 'created', 'T1']),
  'POST /mock/ticket {"key":"/subscriptions/<subscription id>/providers/Microsoft.AlertsManagement/alerts/2e0b05ad-6367-db4d-efed-f1cd039d5592","title":"RecommendedCIAlerts-aks0001/Average node CPU utilization is greater than 80%","description":"Average node CPU utilization is greater than 80%","resource":"aks0001","severity":"low","instance":"aks-agentpool-27465642-vmss000000","labels":{"alertname":"Average node CPU utilization is greater than 80%","cluster":"aks0001","cpu":"0","instance":"aks-agentpool-27465642-vmss000000","job":"node","metrics_path":"/metrics","mode":"idle"},"expression":"(  (1 - rate(node_cpu_seconds_total{job=\"node\", mode=\"idle\"}[5m]) ) / ignoring(cpu) group_left count without (cpu)( node_cpu_seconds_total{job=\"node\", mode=\"idle\"}) ) < .8 "}' . "\n"]
@@ -283,12 +269,10 @@ Content-Type: application/json
 === TEST 10: a cost budget alert: no rule, severity or condition (all null): it fires, its description is its title
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-cost-budget.json'), "GET /sent"]
+--- request eval: [::post('azure-cost-budget.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(["$::Sub/providers/Microsoft.CostManagement/alerts/Test_Alert", 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -314,8 +298,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Log,
@@ -337,8 +320,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Metric, configuration_items => undef}])]
@@ -362,8 +344,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
+--- error_code eval: [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"\\\"/schemaId\\\" is \\\"AIP Budget Notification\\\", not \\\"azureMonitorCommonAlertSchema\\\": enable the common alert schema on the action group's webhook\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/data/essentials\\\": not an Azure Monitor alert in the common alert schema; enable it on the action group's webhook\"}\n",

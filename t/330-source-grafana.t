@@ -37,12 +37,10 @@ __DATA__
 === TEST 1: the documented sample: two alerts fire, two tickets, in order; no severity label is no severity
 --- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source grafana;')
---- request eval
-[ItsmSource::post('grafana-firing.json'), "GET /sent"]
+--- request eval: [ItsmSource::post('grafana-firing.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                     ['bc97ff14869b13e3', 'create', 'created', 'T1']),
@@ -61,8 +59,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                     ['bc97ff14869b13e3', 'create', 'created', 'T1']),
@@ -81,8 +78,7 @@ Content-Type: application/json
 === TEST 3: alerts left out by maxAlerts are noted in the log
 --- http_config eval: ItsmSource::http_config(store => 0)
 --- config eval: ItsmSource::config('itsm_source grafana;')
---- request eval
-ItsmSource::post('grafana-mixed.json')
+--- request eval: ItsmSource::post('grafana-mixed.json')
 --- more_headers
 Content-Type: application/json
 --- error_code: 201
@@ -90,8 +86,7 @@ Content-Type: application/json
 ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                    ['bc97ff14869b13e3', 'none', 'ignored', undef,
                     'the alert is resolved and no ticket is open for its key'])
---- error_log eval
-qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
+--- error_log eval: qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
 
 
 
@@ -104,12 +99,10 @@ qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payloa
     }
     log_format itsm_sent escape=none '$request_method $uri $request_body';
 --- config eval: ItsmSource::config('itsm_source grafana;')
---- request eval
-[ItsmSource::post('grafana-mixed.json'), "GET /sent"]
+--- request eval: [ItsmSource::post('grafana-mixed.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                     ['bc97ff14869b13e3', 'none', 'ignored', undef,
@@ -126,8 +119,7 @@ Content-Type: application/json
  "POST /alerts\n{\"alerts\": [{\"status\": \"alerting\", \"fingerprint\": \"a\"}]}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 201]
+--- error_code eval: [400, 201]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/alerts\\\": a Grafana webhook message lists its alerts there\"}\n",
  ItsmSource::answer(['a', 'create', 'created', 'T1'])]

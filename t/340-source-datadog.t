@@ -45,8 +45,7 @@ __DATA__
  ItsmSource::post('datadog-recovered.json'), "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer(["1234|$::Scope", 'create', 'created', 'T1']),
  ItsmSource::answer(["1234|$::Scope", 'resolve', 'resolved', 'T1']),
@@ -71,8 +70,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['7185829046374421113', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Triggered, key => '7185829046374421113',
@@ -93,8 +91,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 201, 200]
 --- response_body eval
 [(map { ItsmSource::answer(["$_|$::Scope", 'create', 'created', 'T1']) } 2 .. 8),
  ItsmSource::sent(
@@ -124,8 +121,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 200, 201, 200]
+--- error_code eval: [201, 201, 200, 201, 200]
 --- response_body eval
 [ItsmSource::answer(['1234', 'create', 'created', 'T1']),
  ItsmSource::answer(["2|$::Scope", 'create', 'created', 'T1']),
@@ -156,8 +152,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 400, 400, 400, 400, 200]
+--- error_code eval: [400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"key\\\" (JSON Pointer \\\"/alert_cycle_key\\\" or \\\"/alert_id\\\"): every alert needs a key that identifies its problem; the default payload has \\\"alert_id\\\": \\\"\$ALERT_ID\\\"\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"key\\\" (JSON Pointer \\\"/alert_cycle_key\\\" or \\\"/alert_id\\\"): every alert needs a key that identifies its problem; the default payload has \\\"alert_id\\\": \\\"\$ALERT_ID\\\"\"}\n",
@@ -179,8 +174,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[200, 201, 200]
+--- error_code eval: [200, 201, 200]
 --- response_body eval
 [ItsmSource::answer(["1234|$::Scope", 'none', 'ignored', undef,
                      'the alert is resolved and no ticket is open for its key']),

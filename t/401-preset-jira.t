@@ -55,10 +55,8 @@ __DATA__
 === TEST 4: on_repeat update: the update action edits the summary and the priority (204)
 --- http_config eval: ::http(set => {on_repeat => 'update'})
 --- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval
-[::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("updated", "update", "updated"),
@@ -72,8 +70,7 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(high warning info low emergency P5 bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 201, 200]
 --- response_body_like eval
 [(qr/"outcome":"created"/) x 7, ItsmPreset::lines($::Priority, qw(High Medium Low Lowest Highest Lowest Medium))]
 
@@ -85,8 +82,7 @@ __DATA__
 ['POST /alerts/alertmanager
 {"version": "4", "groupKey": "{}:{alertname=\"HostDiskFull\"}", "status": "firing", "receiver": "itsm", "groupLabels": {"alertname": "HostDiskFull"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0, "alerts": [{"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-1:9100", "severity": "warning"}, "annotations": {"description": "/var on db-1 is 91% full"}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph", "fingerprint": "c0ffee0123456789"}]}',
  "GET /contract"]
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"c0ffee0123456789","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-17"}]}
 ',
@@ -100,10 +96,8 @@ __DATA__
 ['POST /alerts/alertmanager
 {"version": "4", "groupKey": "g", "status": "firing", "receiver": "itsm", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [{"status": "firing", "labels": {"alertname": "A", "severity": "critical"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "f1"}, {"status": "firing", "labels": {"alertname": "B", "severity": "info"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "f2"}]}',
  "GET /contract"]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"status":"processed"/, qr/"priority":\{"name":"Highest"\}.*\n.*\n.*"priority":\{"name":"Low"\}/]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"status":"processed"/, qr/"priority":\{"name":"Highest"\}.*\n.*\n.*"priority":\{"name":"Low"\}/]
 
 
 
@@ -160,10 +154,8 @@ Retry-After: 30
 === TEST 13: the workflow refuses the transition (a required resolution): 502, and the issue stays open
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't13', transition => [400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}']))
---- request eval
-[::req($::Firing), ::req($::Resolved), ::req($::Again), "GET /contract"]
---- error_code eval
-[201, 502, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Again), "GET /contract"]
+--- error_code eval: [201, 502, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::error("itsm_rejected", "resolve", 400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}'),
@@ -178,10 +170,8 @@ Retry-After: 30
 === TEST 14: the issue was deleted in Jira: the comment gets 404, on_gone new opens a new issue
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
---- request eval
-[::req($::Firing), ::req($::Again)]
---- error_code eval
-[201, 201]
+--- request eval: [::req($::Firing), ::req($::Again)]
+--- error_code eval: [201, 201]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("created", "create", "created", reason => $::Reason{recreated})]
@@ -194,10 +184,8 @@ Retry-After: 30
 === TEST 15: when the cooldown ends, the repeats kept within it become one comment with the latest state and each note held, through the preset's replay location
 --- http_config eval: ::http(cooldown => '2s')
 --- config eval: ::config(mock => ::mock(log => 't15'))
---- request eval
-[::req($::Firing), ::req($::Again), ::req($::Again =~ s/99%/100%/r)]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again), ::req($::Again =~ s/99%/100%/r)]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("cooldown", "none", "cooldown", reason => $::Reason{cooldown}),
@@ -221,10 +209,8 @@ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" 
 === TEST 17: the issue was closed by hand: it offers no transition to "Done", so the resolve posts nothing, logs a warning and counts as resolved
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't17', transitions => [200, '{"expand":"transitions","transitions":[{"id":"41","name":"Reopen","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false}]}']))
---- request eval
-[::req($::Firing), ::req($::Resolved), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("resolved", "resolve", "resolved"),
@@ -247,10 +233,8 @@ qr/skips resolve of ticket "OPS-17": no element of "\/transitions" has "\/name" 
 === TEST 19: the issue was deleted: the lookup of its transitions gets 404, the key forgets the issue, nothing is posted; the next firing alert opens a new issue
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
---- request eval
-[::req($::Firing), ::req($::Resolved), ::req($::Firing), "GET /contract"]
---- error_code eval
-[201, 200, 201, 200]
+--- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Firing), "GET /contract"]
+--- error_code eval: [201, 200, 201, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("resolved", "none", "resolved", ticket_id => undef, reason => $::Reason{forgot}),
@@ -273,8 +257,7 @@ qr/skips resolve of ticket "OPS-17": no element of "\/transitions" has "\/name" 
 
 
 === TEST 22: a create's answer lost behind a gateway (504): the next copy finds the issue, the one after comments on it; Jira got one create
---- gateway_find eval
-"POST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r) . "\n"
+--- gateway_find eval: "POST $::Url/OPS-17/comment\n" . ($::CommentBody =~ s/seen 2 times/seen 3 times/r) . "\n"
 
 
 

@@ -58,10 +58,8 @@ __DATA__
 === TEST 4: on_repeat update: the platform API edits summary and priority (204)
 --- http_config eval: ::http(set => {on_repeat => 'update'})
 --- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval
-[::req($::Firing), ::req($::Again =~ s/"high"/"critical"/r), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again =~ s/"high"/"critical"/r), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("updated", "update", "updated"),
@@ -82,8 +80,7 @@ __DATA__
 === TEST 6: wrong credentials: 401, a 502 that says so
 --- config eval: ::config(header => {Authorization => '"Basic d3Jvbmc6d3Jvbmc="'})
 --- error_code: 502
---- response_body_like eval
-::error("itsm_rejected", "create", 401, "Client must be authenticated to access this resource.")
+--- response_body_like eval: ::error("itsm_rejected", "create", 401, "Client must be authenticated to access this resource.")
 
 
 
@@ -92,8 +89,7 @@ __DATA__
 --- error_code: 503
 --- response_headers
 Retry-After: 12
---- response_body_like eval
-::error("itsm_unavailable", "create", 429, '{"errorMessage":"Rate limit exceeded."}')
+--- response_body_like eval: ::error("itsm_unavailable", "create", 429, '{"errorMessage":"Rate limit exceeded."}')
 
 
 
@@ -102,18 +98,15 @@ Retry-After: 12
 --- error_code: 503
 --- response_headers
 Retry-After: 30
---- response_body_like eval
-::error("itsm_unavailable", "create", 502, "Bad Gateway")
+--- response_body_like eval: ::error("itsm_unavailable", "create", 502, "Bad Gateway")
 
 
 
 === TEST 9: the note before the resolve meets 404 (the request was deleted): on_gone new, so the key forgets it and nothing more is sent
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't9', comment => [404, '{"errorMessage":"The request could not be found.","i18nErrorMessage":{"i18nKey":"sd.request.error.not.found","parameters":[]}}']))
---- request eval
-[::req($::Firing), ::req($::Resolved), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  qr/^\Q{"status":"resolved","alerts":[{"key":"disk-db1","action":"none","outcome":"resolved","connector":"jsm","reason":"the ticket no longer exists in the ITSM; the key forgot it"}]}\E\n\z/,
@@ -132,8 +125,7 @@ Retry-After: 30
 
 
 === TEST 12: a create's answer lost behind a gateway (504): the next copy finds the request, the one after notes on it; JSM got one create
---- gateway_find eval
-"POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("firing", 3, "/var is 99% full") . "\n"
+--- gateway_find eval: "POST $::Url/servicedeskapi/request/ITS-42/comment\n" . ::note("firing", 3, "/var is 99% full") . "\n"
 
 
 

@@ -55,10 +55,8 @@ __DATA__
 === TEST 4: on_repeat update: title, impact and urgency follow the alert, with a work note
 --- http_config eval: ::http(set => {on_repeat => 'update'})
 --- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval
-[::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("updated", "update", "updated"),
@@ -70,20 +68,16 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Levels, map { [split //] } qw(11 12 22 32 33 22))]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval: [(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Levels, map { [split //] } qw(11 12 22 32 33 22))]
 
 
 
 === TEST 6: a data policy refuses the resolve (403 Operation Failed): 502 with ServiceNow's detail; the incident stays open
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't6', patch => [403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}']))
---- request eval
-[::req($::Firing), ::req($::Resolved), "GET /contract"]
---- error_code eval
-[201, 502, 200]
+--- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
+--- error_code eval: [201, 502, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::error("itsm_rejected", "resolve", 403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}'),
@@ -102,10 +96,8 @@ __DATA__
 === TEST 8: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']))
---- request eval
-[::req($::Firing), ::req($::Again)]
---- error_code eval
-[201, 201]
+--- request eval: [::req($::Firing), ::req($::Again)]
+--- error_code eval: [201, 201]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("created", "create", "created", reason => $::Reason{recreated})]
@@ -127,8 +119,7 @@ Retry-After: 1800
 --- error_code: 503
 --- response_headers
 Retry-After: 30
---- response_body_like eval
-::error("itsm_unavailable", "create", 503, '<html><body>Instance Hibernating page</body></html>')
+--- response_body_like eval: ::error("itsm_unavailable", "create", 503, '<html><body>Instance Hibernating page</body></html>')
 
 
 
@@ -138,8 +129,7 @@ Retry-After: 30
 ['POST /alerts/azure
 {"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"alertId": "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.AlertsManagement/alerts/b9569717-bc32-442f-add5-83a997729330", "alertRule": "WCUS-R2-Gen2", "severity": "Sev1", "signalType": "Metric", "monitorCondition": "Fired", "monitoringService": "Platform", "alertTargetIDs": ["/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/pipelinealertrg/providers/microsoft.compute/virtualmachines/wcus-r2-gen2"], "configurationItems": ["wcus-r2-gen2"], "originAlertId": "3f2d4487-b0fc-4125-8bd5-7ad17384221e_PipeLineAlertRG_microsoft.insights_metricAlerts_WCUS-R2-Gen2_-117781227", "firedDateTime": "2019-03-22T13:58:24.3713213Z", "description": "", "essentialsVersion": "1.0", "alertContextVersion": "1.0"}, "alertContext": {}}}',
  "GET /contract"]
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"action":"create","outcome":"created","connector":"servicenow","ticket_id":"9d385017c611228701d22104cc95c371"/,
  qr{^POST \S+\n\{"short_description":"WCUS-R2-Gen2",.*"impact":"1","urgency":"2",.*"correlation_id":"@{[::sha256_hex('/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.AlertsManagement/alerts/b9569717-bc32-442f-add5-83a997729330')]}",}]

@@ -69,10 +69,8 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't4'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "resource": "r", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Severity, qw(critical error warning info info warning))]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval: [(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Severity, qw(critical error warning info info warning))]
 
 
 
@@ -82,8 +80,7 @@ __DATA__
 ['POST /alerts/alertmanager
 {"version": "4", "groupKey": "{}:{alertname=\"HostDiskFull\"}", "status": "firing", "receiver": "itsm", "groupLabels": {"alertname": "HostDiskFull"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [{"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-1:9100", "severity": "warning"}, "annotations": {"description": "/var on db-1 is 91% full"}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph", "fingerprint": "c0ffee0123456789"}]}',
  "GET /contract"]
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"c0ffee0123456789","action":"create","outcome":"created","connector":"pagerduty","ticket_id":"disk-db1"}]}
 ',
@@ -124,19 +121,15 @@ Retry-After: 45
 --- error_code: 503
 --- response_headers
 Retry-After: 120
---- response_body_like eval
-::error("itsm_unavailable", "create", 500, "Internal Server Error")
+--- response_body_like eval: ::error("itsm_unavailable", "create", 500, "Internal Server Error")
 
 
 
 === TEST 10: an alert without a resource: payload.source (required) is the preset's default, not empty
 --- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval
-[::req($::NoResource), "GET /contract"]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::NoResourceTrigger\n")]
+--- request eval: [::req($::NoResource), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::NoResourceTrigger\n")]
 --- no_error_log
 [error]
 
@@ -144,11 +137,8 @@ Retry-After: 120
 
 === TEST 11: a 2000-character title is sent as a 1024-byte summary ending with U+2026, a 300-character key as a 255-byte dedup_key; custom_details keep the whole key
 --- config eval: ::config(mock => ::mock(log => 't11'))
---- request eval
-[::req($::Long), "GET /contract"]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongTrigger\n")]
+--- request eval: [::req($::Long), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongTrigger\n")]
 --- no_error_log
 [error]

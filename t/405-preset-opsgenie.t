@@ -52,10 +52,8 @@ __DATA__
 === TEST 4: on_repeat update: the priority follows the alert's severity
 --- http_config eval: ::http(set => {on_repeat => 'update'})
 --- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval
-[::req($::Firing), ::req($::Again =~ s/critical/info/r), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again =~ s/critical/info/r), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("updated", "update", "updated"),
@@ -67,10 +65,8 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Priority, qw(P1 P2 P3 P4 P5 P3))]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval: [(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Priority, qw(P1 P2 P3 P4 P5 P3))]
 
 
 
@@ -87,8 +83,7 @@ $request_uri, the bytes on the request line.
  ::req('{"key": "Zürich ../a?b#c&d+e=f", "title": "t"}'),
  ::req('{"key": "Zürich ../a?b#c&d+e=f", "title": "t"}'),
  "GET /contract"]
---- error_code eval
-[201, 200, 200, 201, 200, 200]
+--- error_code eval: [201, 200, 200, 201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
  qr/"outcome":"created"/, qr/"outcome":"commented"/,
@@ -133,10 +128,8 @@ Retry-After: 30
 === TEST 10: Opsgenie fails (500): 503, the close is tried again when the sender resends
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(action => [500, '{"message":"Internal Server Error","took":0.0,"requestId":"x"}']))
---- request eval
-[::req($::Firing), ::req($::Resolved), ::req($::Resolved)]
---- error_code eval
-[201, 503, 503]
+--- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Resolved)]
+--- error_code eval: [201, 503, 503]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::error("itsm_unavailable", "resolve", 500, '{"message":"Internal Server Error","took":0.0,"requestId":"x"}'),

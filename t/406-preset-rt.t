@@ -55,10 +55,8 @@ __DATA__
 === TEST 4: on_repeat update: a PUT of subject and priority
 --- http_config eval: ::http(set => {on_repeat => 'update'})
 --- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval
-[::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again =~ s/critical/warning/r), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("updated", "update", "updated"),
@@ -70,10 +68,8 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Priority, qw(100 75 50 25 0 50))]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval: [(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Priority, qw(100 75 50 25 0 50))]
 
 
 
@@ -90,18 +86,15 @@ __DATA__
 === TEST 7: a wrong token: 401, a 502 that says so
 --- config eval: ::config(header => {Authorization => '"token 1-14-wrong"'})
 --- error_code: 502
---- response_body_like eval
-::error("itsm_rejected", "create", 401, '{"message":"Unauthorized"}')
+--- response_body_like eval: ::error("itsm_rejected", "create", 401, '{"message":"Unauthorized"}')
 
 
 
 === TEST 8: the ticket is gone: RT answers a comment with 400 "Message could not be recorded"
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(comment => [400, '{"message":"Message could not be recorded"}']))
---- request eval
-[::req($::Firing), ::req($::Again)]
---- error_code eval
-[201, 502]
+--- request eval: [::req($::Firing), ::req($::Again)]
+--- error_code eval: [201, 502]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::error("itsm_rejected", "comment", 400, '{"message":"Message could not be recorded"}')]
@@ -113,8 +106,7 @@ __DATA__
 --- error_code: 503
 --- response_headers
 Retry-After: 30
---- response_body_like eval
-::error("itsm_unavailable", "create", 502, '<html><head><title>502 Bad Gateway</title></head></html>')
+--- response_body_like eval: ::error("itsm_unavailable", "create", 502, '<html><head><title>502 Bad Gateway</title></head></html>')
 
 
 
@@ -149,10 +141,8 @@ Retry-After: 10
 
 === TEST 15: a 4xx to a create is RT's refusal: nothing was made, the next copy creates without a find
 --- config eval: ::config(mock => ::mock(log => 't15', create => [400, '{"message":"Could not create ticket. Queue not set"}'], search => [200, $::Search]))
---- request eval
-[::req($::Firing), ::req($::Firing), "GET /contract"]
---- error_code eval
-[502, 502, 200]
+--- request eval: [::req($::Firing), ::req($::Firing), "GET /contract"]
+--- error_code eval: [502, 502, 200]
 --- response_body_like eval
 [(::error("itsm_rejected", "create", 400, '{"message":"Could not create ticket. Queue not set"}')) x 2,
  ItsmPreset::log_like("POST $::Api\n$::CreateBody\nPOST $::Api\n$::CreateBody\n")]

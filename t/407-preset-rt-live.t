@@ -151,8 +151,7 @@ __DATA__
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200, 200, 200, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200, 200, 200, 200]
 --- response_body_like eval
 [qr/^\{"status":"created","alerts":\[\{"key":"$::Token","action":"create","outcome":"created","connector":"rt","ticket_id":"\d+"\}\]\}$/,
  ::one_ticket("new"),
@@ -176,8 +175,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"commented"/,
  qr/^(?=.*"count"\s*:\s*2\b)(?=.*"Content"\s*:\s*"\Q$::Token-t2 \/var is 91% full\n\nSeverity: warning\nResource: db-2\nSource: generic\nAlert key: $::Token-t2\nLink: \E")(?=.*"Content"\s*:\s*"The alert is firing \(seen 2 times since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, severity warning\)\.\\n\Q$::Token-t2 \/var is 92% full\E")/s]
@@ -187,8 +185,7 @@ Content-Type: application/json
 === TEST 3: RT refuses a queue it does not have: 502 with RT's own message
 --- http_config eval: ::http(edit => sub { s/default General;/default NoSuchQueue;/ })
 --- config eval: ::config()
---- request eval
-"POST /alerts/generic\n" . qq{{"key": "$::Token-q", "title": "$::Token goes nowhere"}}
+--- request eval: "POST /alerts/generic\n" . qq{{"key": "$::Token-q", "title": "$::Token goes nowhere"}}
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
@@ -207,8 +204,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[503, 200, 201, 200, 200, 200]
+--- error_code eval: [503, 200, 201, 200, 200, 200]
 --- response_body_like eval
 [::lost_answer("rt"), ::tickets(1, "t4", "new"),
  ::created("t4", "rt", 1), ::tickets(1, "t4", "new"),
@@ -225,8 +221,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[503, 200, 201, 200]
+--- error_code eval: [503, 200, 201, 200]
 --- response_body_like eval
 [::lost_answer("rt"), ::tickets(0),
  ::created("t5", "rt"), ::tickets(1, "t5", "new")]
@@ -243,8 +238,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[503, 200, 201, 200, 200, 200]
+--- error_code eval: [503, 200, 201, 200, 200, 200]
 --- response_body_like eval
 [::lost_answer("rt"), ::tickets(1, "t6", "new"),
  ::created("t6", "rt", 1), ::tickets(1, "t6", "new"),

@@ -52,10 +52,8 @@ __DATA__
 === TEST 4: on_repeat update: subject and priority follow the alert, with a note; an older Redmine's 200 is fine too
 --- http_config eval: ::http(set => {on_repeat => 'update'})
 --- config eval: ::config(mock => ::mock(log => 't4', put => [200, '']))
---- request eval
-[::req($::Firing), ::req($::Again =~ s/critical/high/r), "GET /contract"]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::req($::Firing), ::req($::Again =~ s/critical/high/r), "GET /contract"]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer("created", "create", "created"),
  ::answer("updated", "update", "updated"),
@@ -67,10 +65,8 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Priority, qw(5 4 3 2 1 2))]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval: [(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Priority, qw(5 4 3 2 1 2))]
 
 
 
@@ -87,18 +83,15 @@ __DATA__
 === TEST 7: a wrong API key: 401 with an empty body, a 502 that names the status
 --- config eval: ::config(header => {'X-Redmine-API-Key' => 'wrong'})
 --- error_code: 502
---- response_body_like eval
-::error("itsm_rejected", "create", 401, "")
+--- response_body_like eval: ::error("itsm_rejected", "create", 401, "")
 
 
 
 === TEST 8: the issue was deleted: 404 on the note, on_gone new opens a new issue
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(put => [404, '']))
---- request eval
-[::req($::Firing), ::req($::Again)]
---- error_code eval
-[201, 201]
+--- request eval: [::req($::Firing), ::req($::Again)]
+--- error_code eval: [201, 201]
 --- response_body_like eval
 [::answer("created", "create", "created"), ::answer("created", "create", "created", reason => $::Reason{recreated})]
 
@@ -109,8 +102,7 @@ __DATA__
 --- error_code: 503
 --- response_headers
 Retry-After: 30
---- response_body_like eval
-::error("itsm_unavailable", "create", 502, '<html><body>Bad Gateway</body></html>')
+--- response_body_like eval: ::error("itsm_unavailable", "create", 502, '<html><body>Bad Gateway</body></html>')
 
 
 

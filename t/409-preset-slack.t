@@ -102,8 +102,7 @@ __DATA__
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)),
  "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
 --- response_body_like eval
 [(qr/"outcome":"created"/) x 6,
  qr/^POST \S+\n\{"text":":red_circle: t","blocks":\[\{"type":"header","text":\{"type":"plain_text","emoji":true,"text":":red_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":large_orange_circle: t",[^\n]*"text":":large_orange_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":large_yellow_circle: t",[^\n]*"text":":large_yellow_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":large_blue_circle: t",[^\n]*"text":":large_blue_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":white_circle: t",[^\n]*"text":":white_circle: t"\}[^\n]*\nPOST \S+\n\{"text":":white_circle: t",[^\n]*"text":":white_circle: t"\}[^\n]*\n\z/]
@@ -115,24 +114,21 @@ __DATA__
 --- error_code: 502
 --- response_headers
 ! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 400, "invalid_payload")
+--- response_body_like eval: ::error("itsm_rejected", "create", 400, "invalid_payload")
 
 
 
 === TEST 6: the channel was archived (410 channel_is_archived): 502, not retried
 --- config eval: ::config(mock => ::mock(post => [410, 'channel_is_archived']))
 --- error_code: 502
---- response_body_like eval
-::error("itsm_rejected", "create", 410, "channel_is_archived")
+--- response_body_like eval: ::error("itsm_rejected", "create", 410, "channel_is_archived")
 
 
 
 === TEST 7: the webhook was removed (404 no_service): 502
 --- config eval: ::config(mock => ::mock(post => [404, 'no_service']))
 --- error_code: 502
---- response_body_like eval
-::error("itsm_rejected", "create", 404, "no_service")
+--- response_body_like eval: ::error("itsm_rejected", "create", 404, "no_service")
 
 
 
@@ -141,8 +137,7 @@ __DATA__
 --- error_code: 503
 --- response_headers
 Retry-After: 3
---- response_body_like eval
-::error("itsm_unavailable", "create", 429, "rate_limited")
+--- response_body_like eval: ::error("itsm_unavailable", "create", 429, "rate_limited")
 
 
 
@@ -151,18 +146,15 @@ Retry-After: 3
 --- error_code: 503
 --- response_headers
 Retry-After: 30
---- response_body_like eval
-::error("itsm_unavailable", "create", 500, "internal_error")
+--- response_body_like eval: ::error("itsm_unavailable", "create", 500, "internal_error")
 
 
 
 === TEST 10: alert text that is Slack markup: escaped in mrkdwn (the fallback text, the fields, the reminder, the resolved message, the URL of the link), as typed in plain_text (the header, the description); the link is the preset's
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval
-[::req($::Evil), ::req($::Evil), ::req($::Evil =~ s/"firing"/"resolved"/r), "GET /contract"]
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: [::req($::Evil), ::req($::Evil), ::req($::Evil =~ s/"firing"/"resolved"/r), "GET /contract"]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
  ItsmPreset::log_like("$::Url\n$::EvilBody\n"
@@ -175,12 +167,9 @@ Retry-After: 30
 
 === TEST 11: Slack's limits: a 300-character title is cut to 128 bytes in the header (150 with the icon), a description to 3000 bytes on a UTF-8 character, a field value to 1980 bytes as sent, escapes included and never cut inside one (Slack's 2000 per field); each cut ends with U+2026
 --- config eval: ::config(mock => ::mock(log => 't11'))
---- request eval
-[::req($::Long), "GET /contract"]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongBody\n")]
+--- request eval: [::req($::Long), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongBody\n")]
 --- no_error_log
 [error]
 
@@ -192,8 +181,7 @@ Retry-After: 30
 ['POST /alerts/alertmanager
 {"version": "4", "groupKey": "{}:{alertname=\"HostDiskFull\"}", "status": "firing", "receiver": "itsm", "groupLabels": {"alertname": "HostDiskFull"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [{"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-1"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph?g0.expr=a&g0.tab=1", "fingerprint": "f1"}, {"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-2"}, "annotations": {}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "f2"}]}',
  "GET /contract"]
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"key":"f1".*"key":"f2"/,
  qr/^POST \S+\n[^\n]*"text":"\*Alert key\*\\nf1"\}\]\},\{"type":"context","elements":\[\{"type":"mrkdwn","verbatim":true,"text":"<http:\/\/prometheus:9090\/graph\?g0\.expr=a&amp;g0\.tab=1\|Open the alert>"\}\]\}\]\}\nPOST \S+\n[^\n]*"text":"\*Alert key\*\\nf2"\}\]\},\{"type":"context","elements":\[\{"type":"mrkdwn","verbatim":true,"text":"\(no link\)"\}\]\}\]\}\n\z/]

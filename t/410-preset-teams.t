@@ -108,8 +108,7 @@ __DATA__
 --- config eval: ::config(mock => ::mock(log => 't4'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
 --- response_body_like eval
 [(qr/"outcome":"created"/) x 6,
  qr/^(?:POST \S+\n[^\n]*"style":"attention"[^\n]*\n){2}POST \S+\n[^\n]*"style":"warning"[^\n]*\nPOST \S+\n[^\n]*"style":"accent"[^\n]*\n(?:POST \S+\n[^\n]*"style":"emphasis"[^\n]*\n){2}\z/]
@@ -156,10 +155,8 @@ Retry-After: 30
 === TEST 9: markdown in alert text arrives as TextRun text, which Adaptive Cards never render as markdown; missing fields are the defaults, not null; the reminder and the resolved card too
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't9'))
---- request eval
-[::req($::Markdown), ::req($::Markdown), ::req($::Markdown =~ s/"firing"/"resolved"/r), "GET /contract"]
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: [::req($::Markdown), ::req($::Markdown), ::req($::Markdown =~ s/"firing"/"resolved"/r), "GET /contract"]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
  ItsmPreset::log_like("$::Url\n$::MarkdownCard\n"
@@ -172,11 +169,8 @@ Retry-After: 30
 
 === TEST 10: the message size: a 2000-character title is cut to 1000 bytes, a 20000-byte description to 16000 on a UTF-8 character, a 3000-byte link to 2000; each cut ends with U+2026
 --- config eval: ::config(mock => "    client_body_buffer_size 64k;\n" . ::mock(log => 't10'))
---- request eval
-[::req($::Long), "GET /contract"]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongCard\n")]
+--- request eval: [::req($::Long), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongCard\n")]
 --- no_error_log
 [error]

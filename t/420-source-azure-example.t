@@ -92,8 +92,7 @@ __DATA__
  "POST /alerts/azure$::Query\n$::Resolved", "GET /contract"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answer('created', 'create', 'created'), ::answer('created', 'create', 'created', replayed => 1),
  ::answer('resolved', 'resolve', 'resolved'), ItsmPreset::log_like($::Create . $::Resolve)]
@@ -111,8 +110,7 @@ Content-Type: application/json
 --- more_headers eval
 ["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json",
  "Content-Type: application/json\nAuthorization: Bearer FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE", "", ""]
---- error_code eval
-[401, 401, 401, 401, 200, 200]
+--- error_code eval: [401, 401, 401, 401, 200, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',
@@ -130,19 +128,15 @@ WWW-Authenticate: Bearer realm="itsm"',
  ::refused('token_missing', 'the request carries no token (expected in $arg_token)'),
  qr/^\z/,
  qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 2\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/itsm: answering 401 \w+: [^,]*FAKE-azure-webhook-token/]
+--- no_error_log eval: [qr/\[error\]/, qr/itsm: answering 401 \w+: [^,]*FAKE-azure-webhook-token/]
 
 
 
 === TEST 3: Secure Webhook: a v2.0 token creates the ticket, a v1.0 token resolves it
 --- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval
-["POST /alerts/azure-secure\n$::Fired", "POST /alerts/azure-secure\n$::Resolved", "GET /contract"]
---- more_headers eval
-[::bearer(::claims('2.0')), ::bearer(::claims('1.0')), ""]
---- error_code eval
-[201, 200, 200]
+--- request eval: ["POST /alerts/azure-secure\n$::Fired", "POST /alerts/azure-secure\n$::Resolved", "GET /contract"]
+--- more_headers eval: [::bearer(::claims('2.0')), ::bearer(::claims('1.0')), ""]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer('created', 'create', 'created'), ::answer('resolved', 'resolve', 'resolved'),
  ItsmPreset::log_like($::Create . $::Resolve)]
@@ -153,8 +147,7 @@ WWW-Authenticate: Bearer realm="itsm"',
 
 === TEST 4: Secure Webhook: no token, a token signed by another key, of another tenant, expired, of another application, without the role: 401 or 403 with a JSON error; RT receives nothing
 --- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval
-[("POST /alerts/azure-secure\n$::Fired") x 6, "GET /contract"]
+--- request eval: [("POST /alerts/azure-secure\n$::Fired") x 6, "GET /contract"]
 --- more_headers eval
 ["Content-Type: application/json",
  ::bearer(::claims('2.0'), $::Other),
@@ -163,8 +156,7 @@ WWW-Authenticate: Bearer realm="itsm"',
  ::bearer(::claims('2.0', azp => '0aaaaaaa-1111-2222-3333-444444444444')),
  ::bearer(::claims('1.0', roles => ['Reader'])),
  ""]
---- error_code eval
-[401, 401, 401, 401, 403, 403, 200]
+--- error_code eval: [401, 401, 401, 401, 403, 403, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',

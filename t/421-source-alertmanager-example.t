@@ -63,14 +63,10 @@ __DATA__
 
 === TEST 1: a group of three firing alerts: three tickets, each with its summary, labels, runbook and links; severity label -> priority
 --- config eval: ::config(mock => ::mock())
---- request eval
-[::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200]
---- response_body_like eval
-[::answers(@::Created), ItsmPreset::log_like($::Creates)]
+--- request eval: [::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200]
+--- response_body_like eval: [::answers(@::Created), ItsmPreset::log_like($::Creates)]
 --- no_error_log
 [error]
 
@@ -81,10 +77,8 @@ __DATA__
 --- request eval
 [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'),
  ::post('alertmanager-mixed.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answers(@::Created), ::answers(@::Replayed),
  ::answers($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
@@ -96,12 +90,9 @@ __DATA__
 
 === TEST 3: a resend after the dedup window (itsm_dedup off stands for the hour), within the preset's 30 min cooldown: kept for later, nothing sent now
 --- config eval: ::config(mock => ::mock(log => 't3'), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200]
+--- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),
  qr/^\{"status":"processed","alerts":\[(?:\{"key":"\w+","action":"none","outcome":"cooldown","connector":"rt","ticket_id":"20","reason":"[^"]+"\},?){3}\]\}\n\z/,
@@ -112,12 +103,9 @@ __DATA__
 === TEST 4: the same resend once the cooldown is over: one comment per alert, with how often it fired
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't4'), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200]
+--- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),
  ::answers(map { [$_->[0], 'comment', 'commented'] } @::Created),
@@ -130,12 +118,9 @@ __DATA__
 
 === TEST 5: db-2 fires again after it resolved (a new startsAt): its ticket is reopened, the others are duplicates
 --- config eval: ::config(mock => ::mock(log => 't5'))
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-mixed.json'), ::refire(), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-mixed.json'), ::refire(), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),
  ::answers($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
@@ -157,8 +142,7 @@ __DATA__
  "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKF",
  "Content-Type: application/json\nAuthorization: FAKE-alertmanager-token-FAKEFAKEFAKEFAKE",
  "", ""]
---- error_code eval
-[401, 401, 401, 200, 200]
+--- error_code eval: [401, 401, 401, 200, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',
@@ -173,5 +157,4 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
  ::refused('token_invalid', 'the token in $http_authorization is not one this endpoint accepts'),
  qr/^\z/,
  qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 2\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-alertmanager-token/]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-alertmanager-token/]

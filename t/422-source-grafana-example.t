@@ -55,14 +55,10 @@ __DATA__
 
 === TEST 1: a signed group of two firing alerts: two tickets, each with its summary, labels, values, runbook, rule and silence links
 --- config eval: ::config(mock => ::mock(log => 't1'))
---- request eval
-[::post('grafana-firing.json'), "GET /contract"]
---- more_headers eval
-[::signed('grafana-firing.json'), ""]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[::answers(@::Created), ItsmPreset::log_like($::Creates)]
+--- request eval: [::post('grafana-firing.json'), "GET /contract"]
+--- more_headers eval: [::signed('grafana-firing.json'), ""]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [::answers(@::Created), ItsmPreset::log_like($::Creates)]
 --- no_error_log
 [error]
 
@@ -70,12 +66,10 @@ __DATA__
 
 === TEST 2: the group sent again (signed again, a second later) sends nothing; the group with the CPU alert resolved resolves its ticket only
 --- config eval: ::config(mock => ::mock(log => 't2'))
---- request eval
-[::post('grafana-firing.json'), ::post('grafana-firing.json'), ::post('grafana-mixed.json'), "GET /contract"]
+--- request eval: [::post('grafana-firing.json'), ::post('grafana-firing.json'), ::post('grafana-mixed.json'), "GET /contract"]
 --- more_headers eval
 [::signed('grafana-firing.json'), ::signed('grafana-firing.json', ts => $::Now + 1), ::signed('grafana-mixed.json'), ""]
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answers(@::Created), ::answers(@::Replayed),
  ::answers($::Replayed[0], ['bc97ff14869b13e3', 'resolve', 'resolved']),
@@ -87,12 +81,9 @@ __DATA__
 
 === TEST 3: the very same signed request twice: the second is a duplicate delivery, answered by the access phase, nothing sent
 --- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval
-[::post('grafana-firing.json'), ::post('grafana-firing.json'), "GET /contract"]
---- more_headers eval
-[::signed('grafana-firing.json'), ::signed('grafana-firing.json'), ""]
---- error_code eval
-[201, 200, 200]
+--- request eval: [::post('grafana-firing.json'), ::post('grafana-firing.json'), "GET /contract"]
+--- more_headers eval: [::signed('grafana-firing.json'), ::signed('grafana-firing.json'), ""]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),
  qr/^\{"status":"duplicate","message":"[^"]+"\}\n\z/,
@@ -111,8 +102,7 @@ __DATA__
  ::signed('grafana-firing.json', ts => $::Now - 3600),
  ::signed('grafana-firing.json'),
  ""]
---- error_code eval
-[401, 401, 401, 401, 200]
+--- error_code eval: [401, 401, 401, 401, 200]
 --- response_headers eval
 ["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json", ""]
 --- response_body_like eval
@@ -131,7 +121,6 @@ __DATA__
 --- error_code: 201
 --- response_body_like eval
 qr/^\Q{"status":"processed","alerts":[{"key":"c6eadffa33fcdf37","action":"create","outcome":"created","connector":"rt","ticket_id":"20"},{"key":"bc97ff14869b13e3","action":"none","outcome":"ignored","connector":"rt","reason":"the alert is resolved and no ticket is open for its key"}]}\E\n\z/
---- error_log eval
-qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
+--- error_log eval: qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
 --- no_error_log
 [error]

@@ -82,12 +82,9 @@ __DATA__
 
 === TEST 1: Triggered creates a ticket keyed by $ALERT_CYCLE_KEY (P1: priority 100); Datadog's retry of it sends nothing; Recovered resolves it
 --- config eval: ::config(mock => ::mock(log => 't1'))
---- request eval
-[::post($::Triggered), ::post($::Triggered), ::post($::Recovered), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: [::post($::Triggered), ::post($::Triggered), ::post($::Recovered), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answer('created', 'create', 'created'), ::answer('created', 'create', 'created', replayed => 1), ::answer('resolved', 'resolve', 'resolved'),
  ItsmPreset::log_like($::Create . $::Resolve)]
@@ -98,12 +95,9 @@ __DATA__
 
 === TEST 2: Renotify within the preset's 30 min cooldown: nothing sent now
 --- config eval: ::config(mock => ::mock(log => 't2'))
---- request eval
-[::post($::Triggered), ::post($::Renotify), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200]
+--- request eval: [::post($::Triggered), ::post($::Renotify), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answer('created', 'create', 'created'),
  ::answer('cooldown', 'none', 'cooldown', reason => $::Reason{cooldown}),
@@ -114,12 +108,9 @@ __DATA__
 === TEST 3: Renotify after the cooldown: a comment; then Recovered resolves
 --- http_config eval: ::http(cooldown => '0s')
 --- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval
-[::post($::Triggered), ::post($::Renotify), ::post($::Recovered), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: [::post($::Triggered), ::post($::Renotify), ::post($::Recovered), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answer('created', 'create', 'created'), ::answer('commented', 'comment', 'commented'), ::answer('resolved', 'resolve', 'resolved'),
  ItsmPreset::log_like($::Create
@@ -139,8 +130,7 @@ __DATA__
  "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token",
  "Content-Type: application/json\nAuthorization: Bearer FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE",
  "", ""]
---- error_code eval
-[401, 401, 401, 200, 200]
+--- error_code eval: [401, 401, 401, 200, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',
@@ -155,5 +145,4 @@ WWW-Authenticate: Bearer realm="itsm"',
  ::refused('token_missing', 'the request carries no token (expected in $http_x_itsm_token)'),
  qr/^\z/,
  qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-datadog-webhook-token/]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-datadog-webhook-token/]

@@ -80,12 +80,9 @@ __DATA__
 
 === TEST 1: one incident's life: New creates its ticket, the same sync again sends nothing, Active/High updates it, Closed resolves it, Active again reopens it
 --- config eval: ::config(mock => ::mock(log => 't1'))
---- request eval
-[$::New, $::New, $::Active, $::Closed, $::Reopened, "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200, 200, 200]
+--- request eval: [$::New, $::New, $::Active, $::Closed, $::Reopened, "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200, 200, 200]
 --- response_body_like eval
 [::answer('created', 'create', 'created'), ::answer('created', 'create', 'created', replayed => 1), ::answer('updated', 'update', 'updated'),
  ::answer('resolved', 'resolve', 'resolved'), ::answer('reopened', 'reopen', 'reopened'),
@@ -97,12 +94,9 @@ __DATA__
 
 === TEST 2: a state the map does not know is refused (400): no ticket is opened for a case that may have been closed
 --- config eval: ::config(mock => ::mock(log => 't2'))
---- request eval
-[::synced(sub { $_[0]{status} = 'Resolved?' }), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[400, 200]
+--- request eval: [::synced(sub { $_[0]{status} = 'Resolved?' }), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [400, 200]
 --- response_body_like eval
 [qr{^\Q{"error":"invalid_alert","message":"unknown status \"Resolved?\" (JSON Pointer \"/properties/status\"): expected \"firing\" or \"resolved\", or a word of itsm_state_map: \"New\", \"Active\", \"Closed\""}\E\n\z}, qr/^\z/]
 
@@ -110,15 +104,13 @@ __DATA__
 
 === TEST 3: no X-ITSM-Token header, another token, or the token in another header: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
 --- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval
-[$::New, $::New, $::New, "GET /contract", "GET /itsm/status?format=prometheus"]
+--- request eval: [$::New, $::New, $::New, "GET /contract", "GET /itsm/status?format=prometheus"]
 --- more_headers eval
 ["Content-Type: application/json",
  "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token",
  "Content-Type: application/json\nAuthorization: Bearer FAKE-siem-sync-token-FAKEFAKEFAKEFAKE",
  "", ""]
---- error_code eval
-[401, 401, 401, 200, 200]
+--- error_code eval: [401, 401, 401, 200, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',
@@ -133,5 +125,4 @@ WWW-Authenticate: Bearer realm="itsm"',
  ::refused('token_missing', 'the request carries no token (expected in $http_x_itsm_token)'),
  qr/^\z/,
  qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-siem-sync-token/]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-siem-sync-token/]
