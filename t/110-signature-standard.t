@@ -25,21 +25,9 @@ sub headers {
                             id => $o{id} // 'msg_' . int(rand(1e9)), %o);
 }
 
-our $Config = ItsmConf::access_itsm(7) . <<'_EOC_';
-
-    location = /alerts {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_pass down;
-    }
-
+our $Config = ItsmConf::signed(ticket => 7,
+                               alerts => 'itsm_signature standard_webhooks secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+                               locations => <<'_EOC_');
     # the published vector is from 2021: a tolerance of 4000 days
     location = /vector {
         itsm_signature standard_webhooks
@@ -50,9 +38,6 @@ our $Config = ItsmConf::access_itsm(7) . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
-
-ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
-                   config => $Config);
 
 no_shuffle();
 run_tests();

@@ -19,19 +19,9 @@ sub headers {
                             $o{id} ? (extra => "X-GitHub-Delivery: $o{id}\n") : (), %o);
 }
 
-our $Config = ItsmConf::access_itsm(8) . <<'_EOC_';
-
-    location = /alerts {
-        itsm_signature github "secret=It's a Secret to Everybody";
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature github "secret=It's a Secret to Everybody";
-        itsm_pass down;
-    }
-
+our $Config = ItsmConf::signed(ticket => 8,
+                               alerts => 'itsm_signature github "secret=It\'s a Secret to Everybody"',
+                               locations => <<'_EOC_');
     location = /vector {
         itsm_signature github "secret=It's a Secret to Everybody";
         add_header X-Id $itsm_access_id always;
@@ -44,9 +34,6 @@ our $Config = ItsmConf::access_itsm(8) . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
-
-ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
-                   config => $Config);
 
 no_shuffle();
 run_tests();

@@ -14,19 +14,9 @@ our $SlackBody = 'token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=t
 
 sub headers { ItsmSig::headers('slack', secret => $Secret, body => $Alert, @_) }
 
-our $Config = ItsmConf::access_itsm(9) . <<'_EOC_';
-
-    location = /alerts {
-        itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 9,
+                 alerts => 'itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5',
+                 locations => <<'_EOC_');
     location = /vector {
         itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
         itsm_signature_tolerance 4000d;
@@ -40,9 +30,6 @@ our $Config = ItsmConf::access_itsm(9) . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
-
-ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
-                   config => $Config);
 
 no_shuffle();
 run_tests();

@@ -15,19 +15,9 @@ our $Alert = '{"key": "st-1", "title": "Payment failed"}';
 
 sub headers { ItsmSig::headers('stripe', secret => $Secret, body => $Alert, @_) }
 
-our $Config = ItsmConf::access_itsm(10) . <<'_EOC_';
-
-    location = /alerts {
-        itsm_signature stripe secret=whsec_test_secret;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature stripe secret=whsec_test_secret;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 10,
+                 alerts => 'itsm_signature stripe secret=whsec_test_secret',
+                 locations => <<'_EOC_');
     location = /vector {
         itsm_signature stripe secret=whsec_test_secret;
         itsm_signature_tolerance 4000d;
@@ -40,9 +30,6 @@ our $Config = ItsmConf::access_itsm(10) . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
-
-ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
-                   config => $Config);
 
 no_shuffle();
 run_tests();

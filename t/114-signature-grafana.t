@@ -17,24 +17,11 @@ sub headers {
                      ts_header => 'X-Grafana-Alerting-Signature-Timestamp', @_);
 }
 
-our $Config = ItsmConf::access_itsm(11) . <<'_EOC_';
-
-    location = /alerts {
-        itsm_signature grafana
-            timestamp_header=X-Grafana-Alerting-Signature-Timestamp
-            secret=grafana-secret secret=grafana-next;
-        itsm_signature_replay zone=seen;
-        add_header X-Secret $itsm_access_secret always;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature grafana
-            timestamp_header=X-Grafana-Alerting-Signature-Timestamp
-            secret=grafana-secret;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 11,
+                 alerts => 'itsm_signature grafana timestamp_header=X-Grafana-Alerting-Signature-Timestamp secret=grafana-secret secret=grafana-next',
+                 down => 'itsm_signature grafana timestamp_header=X-Grafana-Alerting-Signature-Timestamp secret=grafana-secret',
+                 extra => ['add_header X-Secret $itsm_access_secret always'],
+                 locations => <<'_EOC_');
     location = /plain {
         itsm_signature grafana secret=secret;
         try_files /.none =204;
@@ -51,9 +38,6 @@ our $Config = ItsmConf::access_itsm(11) . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
-
-ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
-                   config => $Config);
 
 no_shuffle();
 run_tests();

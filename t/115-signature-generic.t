@@ -17,26 +17,11 @@ sub headers {
                             id => $o{id} // 'evt-' . int(rand(1e9)), %o);
 }
 
-our $Config = ItsmConf::access_itsm(12) . <<'_EOC_';
-
-    location = /alerts {
-        itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64
-                       prefix=v1= "content={timestamp}.{id}.{body}|end"
-                       timestamp_header=X-Ts id_header=X-Id
-                       secret=first secret=second;
-        itsm_signature_replay zone=seen;
-        add_header X-Secret $itsm_access_secret always;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64
-                       prefix=v1= "content={timestamp}.{id}.{body}|end"
-                       timestamp_header=X-Ts id_header=X-Id
-                       secret=first;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 12,
+                 alerts => 'itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64 prefix=v1= "content={timestamp}.{id}.{body}|end" timestamp_header=X-Ts id_header=X-Id secret=first secret=second',
+                 down => 'itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64 prefix=v1= "content={timestamp}.{id}.{body}|end" timestamp_header=X-Ts id_header=X-Id secret=first',
+                 extra => ['add_header X-Secret $itsm_access_secret always'],
+                 locations => <<'_EOC_');
     location = /shopify {
         itsm_signature generic header=X-Shopify-Hmac-Sha256 encoding=base64
                        secret=hush;
@@ -49,9 +34,6 @@ our $Config = ItsmConf::access_itsm(12) . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
-
-ItsmConf::defaults(http_config => ItsmConf::access_http('itsm_signature_replay_zone seen:1m;'),
-                   config => $Config);
 
 no_shuffle();
 run_tests();

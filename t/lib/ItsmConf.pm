@@ -15,6 +15,13 @@ package ItsmConf;
 #                         $id at once; /_itsm/down/ is a closed port, so a
 #                         delivery that should not happen logs "connect()
 #                         failed" at [error]
+#   signed(%o)            the signature tests' (t/110-t/115) blocks: the
+#                         access connectors and a replay zone, the ITSMs
+#                         (ticket $o{ticket}), /alerts (signed with
+#                         $o{alerts}, the replay cache, @{$o{extra}}, to
+#                         mock), /down (signed with $o{down}, to down) and
+#                         $o{locations}: defaults() of http_config and config
+#                         (returns the config, for blocks that add to it)
 #   location(PATH, @lines)   location = PATH { @lines }
 #   replay_http(@names)   the replay tests' (t/12*.t) connectors: mock,
 #                         down, and @names; their seen-delivery zones
@@ -60,6 +67,18 @@ sub access_itsm {
 sub location {
     my ($path, @lines) = @_;
     return "    location = $path {\n" . join('', map { "        $_;\n" } @lines) . "    }\n";
+}
+
+sub signed {
+    my (%o) = @_;
+    my $config = access_itsm($o{ticket})
+               . location('/alerts', $o{alerts}, 'itsm_signature_replay zone=seen',
+                          @{$o{extra} || []}, 'itsm_pass mock')
+               . location('/down', $o{down} // $o{alerts}, 'itsm_pass down')
+               . ($o{locations} // '');
+    defaults(http_config => access_http('itsm_signature_replay_zone seen:1m;'),
+             config => $config);
+    return $config;
 }
 
 # the secret of the replay tests' Standard Webhooks endpoints
