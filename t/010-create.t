@@ -1,7 +1,10 @@
 # One alert becomes one ticket: the create request the module sends (method,
 # path, headers, exact body), the ticket id it reads back, and the answer the
 # sender gets.  The ITSM here is a raw TCP mock, so every byte is asserted.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_connector mock {
@@ -12,14 +15,9 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
-_EOC_
+our $Config = ItsmConf::tcp_mock() . ItsmConf::alerts();
+
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
 
 no_shuffle();
 run_tests();
@@ -27,8 +25,6 @@ run_tests();
 __DATA__
 
 === TEST 1: an alert creates a ticket; the exact request reaches the ITSM
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /api/ticket HTTP/1.0\r
@@ -61,8 +57,6 @@ itsm: connector "mock" created ticket "20" for alert "db-1"
 
 
 === TEST 2: hostile alert text cannot break the JSON body or inject a header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /api/ticket HTTP/1.0\r
@@ -86,8 +80,6 @@ Content-Type: application/json
 
 
 === TEST 3: a numeric ticket id, a JSON content type with parameters
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 278
 --- tcp_reply eval
@@ -110,7 +102,6 @@ Content-Type: application/json; charset=utf-8
         create     POST "/api/ticket?key={{ key }}&title={{ title }}";
         ticket_id  /id;
     }
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /api/ticket?key=a%2Fb%20c&title=x%26y%3Dz HTTP/1.0\r
@@ -172,7 +163,6 @@ X-Tenant: acme
 
 
 === TEST 6: field mapping by JSON Pointer (a SIEM's own case format)
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ {
         internal;
@@ -210,7 +200,6 @@ Content-Type: application/json
 
 
 === TEST 7: a resolved alert with no ticket known is answered and sent nowhere
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ {
         internal;

@@ -1,7 +1,10 @@
 # Bad requests get the right 4xx and a JSON error that says what was wrong,
 # and nothing reaches the ITSM: the connector's location points at a closed
 # port, so any delivery attempt would log a "connect() failed" [error].
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_connector mock {
@@ -16,14 +19,14 @@ our $Config = <<'_EOC_';
     location = /alerts { itsm_pass mock; itsm_max_body 4k; }
 _EOC_
 
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: not JSON
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a", "title": oops}
@@ -41,8 +44,6 @@ itsm: connector
 
 
 === TEST 2: an empty body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 --- more_headers
@@ -58,8 +59,6 @@ itsm: connector
 
 
 === TEST 3: the wrong method
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 PUT /alerts
 {"key": "a"}
@@ -79,8 +78,6 @@ itsm: connector
 
 
 === TEST 4: the wrong content type
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 key=a&title=b
@@ -97,8 +94,6 @@ itsm: connector
 
 
 === TEST 5: no content type at all
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a"}
@@ -112,8 +107,6 @@ itsm: connector
 
 
 === TEST 6: a body over itsm_max_body, announced by Content-Length
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval: "POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("x" x 5000) . "\"}"
 --- more_headers
 Content-Type: application/json
@@ -128,8 +121,6 @@ itsm: connector
 
 
 === TEST 7: a chunked body over itsm_max_body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $chunk = "{\"key\": \"a\", \"title\": \"" . ("x" x 2500);
 my $rest = ("y" x 2500) . "\"}";
@@ -151,7 +142,6 @@ itsm: connector
 
 
 === TEST 8: JSON nested 10,000 deep
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
@@ -169,8 +159,6 @@ itsm: connector
 
 
 === TEST 9: brackets inside strings do not count as nesting
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval: "POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("[{" x 100) . "\\\"" . "\", \"status\": \"resolved\"}"
 --- more_headers
 Content-Type: application/json
@@ -184,8 +172,6 @@ itsm: connector
 
 
 === TEST 10: an array instead of an object
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 [{"key": "a"}]
@@ -202,8 +188,6 @@ itsm: connector
 
 
 === TEST 11: no key
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"title": "Disk full"}
@@ -220,7 +204,6 @@ itsm: connector
 
 
 === TEST 12: a key that is an object, and a mapped key that is missing
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
@@ -240,8 +223,6 @@ itsm: connector
 
 
 === TEST 13: an unknown status
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a", "status": "exploded"}
@@ -258,8 +239,6 @@ itsm: connector
 
 
 === TEST 14: invalid UTF-8
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval: "POST /alerts\n{\"key\": \"a\xff\xfe\"}"
 --- more_headers
 Content-Type: application/json
@@ -273,8 +252,6 @@ itsm: connector
 
 
 === TEST 15: a POST with "Content-Length: 0" is an empty body, answered 400
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 "POST /alerts HTTP/1.1\r
 Host: localhost\r
@@ -295,8 +272,6 @@ itsm: connector
 
 
 === TEST 16: a chunked body over itsm_max_body: one 413, and nothing torn (no "header already sent")
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
 "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -311,7 +286,6 @@ my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
 
 
 === TEST 17: a chunked body of exactly itsm_max_body is taken, one byte more is not
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/api/ticket { return 201 '{"id":"7"}'; }
@@ -330,8 +304,6 @@ my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
 
 
 === TEST 18: a key given twice is refused, not read as "the last one wins"
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a", "status": "resolved", "status": "firing"}

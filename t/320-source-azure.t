@@ -76,17 +76,15 @@ our %ResourceHealth = (
     starts_at => '2021-11-16T09:54:08.9938123Z',
 );
 
+ItsmSource::defaults('itsm_source azure;');
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a metric alert fires (dynamic threshold, custom properties): key alertId, Sev3 is info, the storage account its configuration item
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval: [::post('azure-metric-fired.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
@@ -97,8 +95,6 @@ Content-Type: application/json
 
 
 === TEST 2: a metric alert fires, then resolves: the same alertId resolves its ticket, resolvedDateTime is its end
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-metric-resolved.json', sub {
      my $e = $_[0]{data}{essentials};
@@ -106,8 +102,6 @@ Content-Type: application/json
      delete $e->{resolvedDateTime};
  }),
  ::post('azure-metric-resolved.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer([$::Resolved{key}, 'create', 'created', 'T1']),
@@ -119,8 +113,6 @@ Content-Type: application/json
 
 
 === TEST 3: Sev0 to Sev4 are critical, high, warning, info, low
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [(map { my $n = $_;
         ::derived('azure-metric-fired.json', sub {
@@ -128,8 +120,6 @@ Content-Type: application/json
             $_[0]{data}{essentials}{alertId} = "a$n";
         }) } 0 .. 4),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 201, 201, 201, 201, 200]
 --- response_body eval
 [(map { ItsmSource::answer(["a$_", 'create', 'created', 'T1']) } 0 .. 4),
@@ -141,11 +131,7 @@ Content-Type: application/json
 
 
 === TEST 4: a log search alert (v1): the filtered search results are its link
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval: [::post('azure-log-v1.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
@@ -157,11 +143,7 @@ Content-Type: application/json
 
 
 === TEST 5: a log search alert (v2): the link is in its condition
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval: [::post('azure-log-v2.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
@@ -173,11 +155,7 @@ Content-Type: application/json
 
 
 === TEST 6: an activity log alert (Administrative): Sev4 is low, the rule is the title
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval: [::post('azure-activity-administrative.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
@@ -188,8 +166,6 @@ Content-Type: application/json
 
 
 === TEST 7: ServiceHealth (numeric channels, eventSource and level): one ticket per incident (trackingId), its updates comment, "Resolved" resolves
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-servicehealth.json', sub {
      my $d = $_[0]{data};
@@ -204,8 +180,6 @@ Content-Type: application/json
      $d->{alertContext}{status} = 'Updated';
  }),
  ::post('azure-servicehealth.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['ABC1-DEF', 'create', 'created', 'T1']),
@@ -219,8 +193,6 @@ Content-Type: application/json
 
 
 === TEST 8: ResourceHealth: the resource is the key, so that its "Available" event resolves the ticket of its outage
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::post('azure-resourcehealth.json'),
  ::derived('azure-resourcehealth.json', sub {
@@ -234,8 +206,6 @@ Content-Type: application/json
      $d->{alertContext}{properties}{previousHealthStatus} = 'Unavailable';
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer([$::Vm, 'create', 'created', 'T1']),
@@ -255,10 +225,7 @@ Content-Type: application/json
         ticket_id /id;
     }
     log_format itsm_sent escape=none '$request_method $uri $request_body';
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval: [::post('azure-prometheus.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['/subscriptions/<subscription id>/providers/Microsoft.AlertsManagement/alerts/2e0b05ad-6367-db4d-efed-f1cd039d5592', 'create', 'created', 'T1']),
@@ -267,11 +234,7 @@ Content-Type: application/json
 
 
 === TEST 10: a cost budget alert: no rule, severity or condition (all null): it fires, its description is its title
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval: [::post('azure-cost-budget.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(["$::Sub/providers/Microsoft.CostManagement/alerts/Test_Alert", 'create', 'created', 'T1']),
@@ -286,8 +249,6 @@ Content-Type: application/json
 
 
 === TEST 11: several configuration items and targets; an investigation link comes first
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-log-v1.json', sub {
      my $e = $_[0]{data}{essentials};
@@ -296,8 +257,6 @@ Content-Type: application/json
      $e->{investigationLink} = 'https://portal.azure.com/#view/Microsoft_Azure_Monitoring_Alerts/Investigation.ReactView/alertId/x';
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
@@ -311,15 +270,11 @@ Content-Type: application/json
 
 
 === TEST 12: no configuration item: the target's name is the resource
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-metric-fired.json', sub {
      $_[0]{data}{essentials}{configurationItems} = [];
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
@@ -328,8 +283,6 @@ Content-Type: application/json
 
 
 === TEST 13: strict where it matters: another schema, no essentials, no alertId, an unknown condition, a bad list: a 400 naming the pointer
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::post('azure-budget-legacy.json'),
  "POST /alerts\n{\"data\": {\"alertContext\": {}}}",
@@ -342,8 +295,6 @@ Content-Type: application/json
  ::derived('azure-metric-fired.json', sub { $_[0]{data}{alertContext} = 'x' }),
  "POST /alerts\n[]",
  "GET /sent"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"\\\"/schemaId\\\" is \\\"AIP Budget Notification\\\", not \\\"azureMonitorCommonAlertSchema\\\": enable the common alert schema on the action group's webhook\"}\n",

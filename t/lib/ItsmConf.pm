@@ -22,6 +22,11 @@ package ItsmConf;
 #                         mock), /down (signed with $o{down}, to down) and
 #                         $o{locations}: defaults() of http_config and config
 #                         (returns the config, for blocks that add to it)
+#   proxy_mock()          /_itsm/mock/ goes to /mock/ of the test server,
+#                         whose own locations answer as the ITSM
+#   tcp_mock(@lines)      /_itsm/mock/ goes to $TEST_NGINX_RAND_PORT_1 (a
+#                         tcp_listen mock), Host itsm.test, and @lines
+#   alerts(@lines)        location = /alerts { itsm_pass mock; @lines }
 #   location(PATH, @lines)   location = PATH { @lines }
 #   replay_http(@names)   the replay tests' (t/12*.t) connectors: mock,
 #                         down, and @names; their seen-delivery zones
@@ -34,7 +39,8 @@ package ItsmConf;
 #                         have gets this text (or what a sub returns for
 #                         the block, if defined); http_config only in a block that has
 #                         a config (one without reuses the running nginx);
-#                         when => SECTION: only in the blocks that have it
+#                         when => SECTION: only in the blocks that have it;
+#                         several calls apply in their order
 
 use strict;
 use warnings;
@@ -62,6 +68,23 @@ sub access_itsm {
     my ($id) = @_;
     return "    location /_itsm/mock/ { internal; return 201 '{\"id\":\"$id\"}'; }\n"
          . "    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }\n";
+}
+
+sub proxy_mock {
+    return "    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/; }\n";
+}
+
+sub tcp_mock {
+    my (@lines) = @_;
+    return "    location /_itsm/mock/ {\n        internal;\n"
+           . "        proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/;\n"
+           . "        proxy_set_header Host itsm.test;\n"
+           . join('', map { "        $_;\n" } @lines) . "    }\n";
+}
+
+sub alerts {
+    my (@lines) = @_;
+    return "    location = /alerts { " . join(' ', map { "$_;" } 'itsm_pass mock', @lines) . " }\n";
 }
 
 sub location {
@@ -107,6 +130,9 @@ sub replay_config {
                     'try_files /.none =204');
 }
 
+# the default sets of the file, applied in the order they were given
+our @Defaults;
+
 sub defaults {
     my (%d) = @_;
     my $when = delete $d{when};
@@ -127,8 +153,11 @@ sub defaults {
         }
     };
 
-    # the runner's, real or fallback; & passes the sub past its prototype
-    &Test::Nginx::Socket::add_block_preprocessor($fill);
+    # one preprocessor for all of them: the runner's, real or fallback
+    # (& passes the sub past its prototype)
+    &Test::Nginx::Socket::add_block_preprocessor(sub { $_->($_[0]) for @Defaults })
+        unless @Defaults;
+    push @Defaults, $fill;
 }
 
 1;

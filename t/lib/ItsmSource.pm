@@ -83,6 +83,18 @@ _EOC_
 }
 
 
+# defaults(ALERTS, %http): a file's blocks without http_config get
+# http_config(%http), those without config get config(ALERTS), and those
+# that send requests JSON (Test::Nginx's defaults, t/lib/ItsmConf.pm)
+sub defaults {
+    my ($alerts, %http) = @_;
+    require ItsmConf;
+    ItsmConf::defaults(when => 'request', config => config($alerts),
+                       more_headers => "Content-Type: application/json\n");
+    ItsmConf::defaults(http_config => http_config(%http));
+}
+
+
 sub payload {
     my ($name) = @_;
 
