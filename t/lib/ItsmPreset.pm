@@ -671,6 +671,15 @@ sub raw_answer {
 #                      the ticket, the one after comments on it
 #   --- find_none      the same, and the find has nothing: the create again
 #   --- cooldown       a repeat within the preset's cooldown sends nothing
+#   --- update         (value: [SEVERITY, TAIL, %answers]) on_repeat
+#                      update: the repeat, with another severity, is the
+#                      update action; TAIL is what the ITSM gets after the
+#                      create
+#   --- token_refused  (value: [VAR, [REQUEST, HEADER, 'missing' or
+#                      'invalid'], ...]) a source preset's token: each
+#                      request, with the header, is the module's 401 with
+#                      its Bearer challenge; RT gets nothing; the status
+#                      page counts them
 #   --- lifecycle      (value: the outcome of each alert, e.g. "created
 #                      commented resolved reopened"; --- itsm_log: what the
 #                      ITSM then received) fire, fire again, resolve, fire
@@ -813,6 +822,34 @@ sub scenario {
                                      main::answer('cooldown', 'none', 'cooldown', reason => $ItsmAnswer::Reason{cooldown}),
                                      log_like(create_log($create))]);
 
+    } elsif (defined $block->update) {
+        my ($severity, $tail, %over) = @{$block->update};
+        %s = (http_config => main::http(set => {on_repeat => 'update'}),
+              config => main::config(mock => main::mock(log => $log, %over)),
+              request => [main::req($firing), main::req($again =~ s/"severity": "\w+"/"severity": "$severity"/r),
+                          "GET /contract"],
+              error_code => [201, 200, 200],
+              response_body_like => [main::answer('created', 'create', 'created'),
+                                     main::answer('updated', 'update', 'updated'),
+                                     log_like(create_log($create) . $tail)]);
+
+    } elsif (defined $block->token_refused) {
+        my ($var, @cases) = @{$block->token_refused};
+        my %n = (missing => 0, invalid => 0);
+        $n{$_->[2]}++ for @cases;
+        my %challenge = (missing => 'Bearer realm="itsm"',
+                         invalid => 'Bearer realm="itsm", error="invalid_token"');
+        my %answer = (missing => ['token_missing', "the request carries no token (expected in $var)"],
+                      invalid => ['token_invalid', "the token in $var is not one this endpoint accepts"]);
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [(map { $_->[0] } @cases), "GET /contract", "GET /itsm/status?format=prometheus"],
+              more_headers => [(map { "Content-Type: application/json" . ($_->[1] ? "\n$_->[1]" : '') } @cases), "", ""],
+              error_code => [(401) x @cases, 200, 200],
+              response_headers => [(map { "Content-Type: application/json\nWWW-Authenticate: $challenge{$_->[2]}" } @cases), '', ''],
+              response_body_like => [(map { ItsmAnswer::exact(ItsmAnswer::refusal(@{$answer{$_->[2]}})) } @cases),
+                                     qr/^\z/,
+                                     qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} $n{missing}\n^itsm_access_total\{result="token_invalid"\} $n{invalid}\n(?:.|\n)*^itsm_tickets_open 0\n/m]);
+
     } elsif (defined $block->lifecycle) {
         my @outcomes = split ' ', $block->lifecycle;
         %s = (http_config => main::http(cooldown => '0s'),
@@ -823,7 +860,7 @@ sub scenario {
                                      log_like($block->itsm_log)]);
     }
 
-    $s{more_headers} = "Content-Type: application/json\n" if %s;
+    $s{more_headers} //= "Content-Type: application/json\n" if %s;
 
     # a block that starts nginx: the defaults
     if (defined($s{config} // $block->config)) {
