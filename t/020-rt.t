@@ -1,19 +1,15 @@
 # Against a real Request Tracker 5 (Debian's request-tracker5), started by
 # util/test.sh on $TEST_NGINX_RT_PORT: an alert becomes a ticket whose
 # subject is the alert's title, checked through RT's own REST API.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
-use IO::Socket::INET;
+use ItsmHttp;
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port "
-                     . "(start one with: util/rt.sh start $port var/test-rt)";
-
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
 }

@@ -17,13 +17,10 @@ use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port";
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
 }

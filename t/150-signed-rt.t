@@ -6,20 +6,15 @@
 # "duplicate"; the request with one byte of the body changed gets 401; RT
 # has exactly one ticket.
 use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
-use IO::Socket::INET;
+use ItsmHttp;
 use File::Temp qw(tempdir);
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port "
-                     . "(start one with: util/rt.sh start $port var/test-rt)";
-
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
 }

@@ -20,18 +20,12 @@ use ItsmLossy;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use Test::Nginx::Socket;
-use IO::Socket::INET;
+use ItsmHttp;
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port "
-                     . "(start one with: util/rt.sh start $port var/test-rt)";
-
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
     # the proxy that loses answers (TEST 4 on); TEST_NGINX_LOSSY_PORT picks

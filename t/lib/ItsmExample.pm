@@ -73,6 +73,7 @@ use JSON::PP ();
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
+use ItsmPreset ();
 
 our $Root = abs_path(dirname(__FILE__) . '/../..');
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
@@ -81,14 +82,7 @@ my %Running;
 
 sub example_dir { "$Root/examples/$_[0]" }
 
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<', $path) or die "$path: $!\n";
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text;
-}
+sub slurp { ItsmPreset::slurp(@_) }
 
 sub spew {
     my ($path, $text, $mode) = @_;

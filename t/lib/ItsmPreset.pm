@@ -460,34 +460,6 @@ our %Contract = (
         find_type => 'application/json;charset=UTF-8',
         find => \&jql_find,
     },
-    jsm => {
-        connector => 'jsm', ticket_id => 'ITS-42', log => 'jsm', prefix => '/rest/',
-        check  => [['$http_authorization', $JsmAuth, 401,
-                    'Client must be authenticated to access this resource.'],
-                   ['$http_accept', 'application/json', 406,
-                    '{"errorMessage":"Not acceptable"}']],
-        routes => [[create => 'POST', '/rest/servicedeskapi/request'],
-                   [comment => 'POST', '/rest/servicedeskapi/request/[^/]+/comment'],
-                   [edit => 'PUT', '/rest/api/3/issue/[^/]+'],
-                   [transitions => 'GET', '/rest/api/3/issue/[^/]+/transitions'],
-                   [transition => 'POST', '/rest/api/3/issue/[^/]+/transitions'],
-                   [search => 'GET', '/rest/api/3/search/jql']],
-        answers => {
-            create => [201, '{"_expands":["participant","status","sla","requestType","serviceDesk","attachment","action","comment"],"issueId":"10010","issueKey":"ITS-42","requestTypeId":"10","serviceDeskId":"1","createdDate":{"iso8601":"2026-11-22T05:40:00+0000","epochMillis":1795239600000},"currentStatus":{"status":"Waiting for support","statusCategory":"NEW"},"_links":{"jiraRest":"https://your-domain.atlassian.net/rest/api/2/issue/10010","web":"https://your-domain.atlassian.net/servicedesk/customer/portal/1/ITS-42","self":"https://your-domain.atlassian.net/rest/servicedeskapi/request/10010"}}'],
-            comment => [201, '{"id":"10100","body":"...","public":false,"created":{"iso8601":"2026-11-22T05:41:00+0000"}}'],
-            edit => [204, ''],
-            transition => [204, ''],
-            # an issue in JSM's IT service management workflow
-            transitions => [200, '{"expand":"transitions","transitions":[{"id":"7","name":"Respond to customer","to":{"name":"Waiting for customer"}},{"id":"5","name":"Resolve this issue","to":{"name":"Resolved","statusCategory":{"key":"done"}}},{"id":"3","name":"Reopen issue","to":{"name":"Waiting for support"}}]}'],
-            search => [200, '{"issues":[],"isLast":true}'],
-        },
-        found => '{"issues":[{"expand":"renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations","id":"10000","self":"https://your-domain.atlassian.net/rest/api/3/issue/10000","key":"ITS-42"}],"isLast":true}',
-        headers => ["Authorization: $JsmAuth", 'Accept: application/json', 'Host: your-domain.atlassian.net'],
-        create => 'POST /rest/servicedeskapi/request',
-        create_reply => ["HTTP/1.1 201 Created\r\nContent-Type: application/json;charset=UTF-8\r\n"],
-        find_type => 'application/json;charset=UTF-8',
-        find => \&jql_find,
-    },
     servicenow => {
         connector => 'servicenow', ticket_id => $SysId, log => 'snow', prefix => '/api/now/',
         check  => [['$http_authorization', $SnowAuth, 401,
@@ -609,6 +581,30 @@ our %Contract = (
         create_reply => ["HTTP/1.1 202 Accepted\r\n", "x-ms-workflow-run-id: 08584530000000000000000000000CU00\r\n"],
     },
 );
+
+# Jira Service Management: requests and their internal notes through
+# /rest/servicedeskapi, all else through Jira's platform API; its errors
+# as {"errorMessage"}
+$Contract{jsm} = {
+    %{$Contract{jira}},
+    connector => 'jsm', ticket_id => 'ITS-42', log => 'jsm',
+    check  => [['$http_authorization', $JsmAuth, 401,
+                'Client must be authenticated to access this resource.'],
+               ['$http_accept', 'application/json', 406, '{"errorMessage":"Not acceptable"}']],
+    routes => [[create => 'POST', '/rest/servicedeskapi/request'],
+               [comment => 'POST', '/rest/servicedeskapi/request/[^/]+/comment'],
+               @{$Contract{jira}{routes}}[2 .. 5]],
+    answers => {
+        %{$Contract{jira}{answers}},
+        create => [201, '{"_expands":["participant","status","sla","requestType","serviceDesk","attachment","action","comment"],"issueId":"10010","issueKey":"ITS-42","requestTypeId":"10","serviceDeskId":"1","createdDate":{"iso8601":"2026-11-22T05:40:00+0000","epochMillis":1795239600000},"currentStatus":{"status":"Waiting for support","statusCategory":"NEW"},"_links":{"jiraRest":"https://your-domain.atlassian.net/rest/api/2/issue/10010","web":"https://your-domain.atlassian.net/servicedesk/customer/portal/1/ITS-42","self":"https://your-domain.atlassian.net/rest/servicedeskapi/request/10010"}}'],
+        comment => [201, '{"id":"10100","body":"...","public":false,"created":{"iso8601":"2026-11-22T05:41:00+0000"}}'],
+        # an issue in JSM's IT service management workflow
+        transitions => [200, '{"expand":"transitions","transitions":[{"id":"7","name":"Respond to customer","to":{"name":"Waiting for customer"}},{"id":"5","name":"Resolve this issue","to":{"name":"Resolved","statusCategory":{"key":"done"}}},{"id":"3","name":"Reopen issue","to":{"name":"Waiting for support"}}]}'],
+    },
+    found => $Contract{jira}{found} =~ s/OPS-17/ITS-42/r,
+    headers => ["Authorization: $JsmAuth", @{$Contract{jira}{headers}}[1, 2]],
+    create => 'POST /rest/servicedeskapi/request',
+};
 
 # the source presets file into Request Tracker, through the same contract
 $Contract{"source-$_"} = $Contract{'request-tracker'}
