@@ -2,7 +2,10 @@
 # last comment change nothing at once; when the cooldown ends the replay
 # location sends one comment with the latest state and every distinct note
 # held (nothing lost, nothing twice, one comment).
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     log_format      mock '$request_method $uri';
@@ -30,13 +33,17 @@ _EOC_
 
 sub alert { "POST /alerts\n{\"key\": \"db-1\", \"description\": \"$_[0]\"}" }
 
+# a block with a config has the connector of $HttpConfig unless it says
+# otherwise; one that reads the log sends a GET, which /alerts refuses
+ItsmConf::defaults(http_config => $HttpConfig);
+ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a ticket, then two alerts within the cooldown: kept, not sent
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("95% used"), ::alert("97% used"), ::alert("99% used")]
 --- more_headers
@@ -52,9 +59,6 @@ Content-Type: application/json
 === TEST 2: when the cooldown ends, one comment with every note held, each once and timed
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}|delivering the pending state of key "db-1" \(attempt \d+\)/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -80,7 +84,6 @@ delivering the pending state of key "db-1" (attempt 2)
 
 
 === TEST 4: the replay location refuses requests without this nginx's token
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
 POST /_itsm/replay
@@ -95,7 +98,6 @@ X-Itsm-Replay-Token: guessed
 
 
 === TEST 5: the ITSM is down when the cooldown ends: kept, and tried again later
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
@@ -140,7 +142,6 @@ qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat ... cooldown=" sends
 
 
 === TEST 8: case notes within a cooldown, with identical repeats among them: kept, none sent yet
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
 [::alert("note 1"), ::alert("note 2"), ::alert("note 2"), ::alert("note 3"), ::alert("note 2"), ::alert("note 3")]
@@ -155,9 +156,6 @@ Content-Type: application/json
 === TEST 9: ... when the cooldown ends: one comment with notes 2 and 3, each once, in order; 6 occurrences
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -196,9 +194,6 @@ Content-Type: application/json
 === TEST 11: ... the notes reach the resolved ticket once, as a comment, when they are due
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -238,9 +233,6 @@ Content-Type: application/json
 === TEST 13: ... what the ITSM got
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create

@@ -13,6 +13,7 @@ if ($ENV{TEST_NGINX_USE_VALGRIND}) {
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmNginx;
 use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use POSIX ();
@@ -115,11 +116,7 @@ Test::More::is(scalar(keys %pids), 2,
 
 === TEST 3: after a reload (HUP) the copy is still a duplicate
 --- init
-open(my $fh, '<', "$Test::Nginx::Util::ServRoot/logs/nginx.pid") or die $!;
-my $pid = <$fh>;
-chomp $pid;
-kill 'HUP', $pid;
-select(undef, undef, undef, 1);
+ItsmNginx::reload();
 --- request eval: "POST /alerts\n$::Alert"
 --- more_headers eval: ::signed($::Alert)
 --- error_code: 200

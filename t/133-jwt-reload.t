@@ -4,6 +4,7 @@
 # "nginx -s reload").  A master process is needed for a reload.
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmNginx;
 use Test::Nginx::Socket;
 
 # a reload needs one nginx across blocks, which Test::Nginx's valgrind mode
@@ -47,11 +48,7 @@ __DATA__
 === TEST 2: after the file is replaced and nginx reloaded: the new key only
 --- init
 ItsmJwt::jwks('reload.json', ItsmJwt::jwk($::New, 'new'));
-open(my $fh, '<', "$Test::Nginx::Util::ServRoot/logs/nginx.pid") or die $!;
-my $pid = <$fh>;
-chomp $pid;
-kill 'HUP', $pid;
-select(undef, undef, undef, 1);
+ItsmNginx::reload();
 --- request eval: ["GET /t", "GET /t"]
 --- more_headers eval: ["Authorization: Bearer $::NewToken", "Authorization: Bearer $::OldToken"]
 --- error_code eval: [204, 401]

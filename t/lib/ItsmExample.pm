@@ -74,6 +74,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
 use ItsmPreset ();
+use ItsmNginx ();
 
 our $Root = abs_path(dirname(__FILE__) . '/../..');
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
@@ -345,17 +346,7 @@ sub start {
 sub workers {
     my ($self) = @_;
     return () unless $self->{pid};
-    my @w;
-    opendir(my $dh, '/proc') or return ();
-    for my $p (grep { /^\d+$/ } readdir $dh) {
-        open(my $fh, '<', "/proc/$p/stat") or next;
-        my $stat = <$fh> // '';
-        close $fh;
-        my ($ppid) = $stat =~ /^\d+ \(.*\) \S (\d+)/ or next;
-        push @w, $p if $ppid == $self->{pid};
-    }
-    closedir $dh;
-    return @w;
+    return ItsmNginx::children($self->{pid});
 }
 
 sub stop {
