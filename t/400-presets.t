@@ -20,87 +20,15 @@ use ItsmAnswer;
 use ItsmSig;
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(sha256_hex);
-use File::Temp qw(tempdir);
-use IO::Socket::INET;
-use POSIX qw(WNOHANG);
-use Time::HiRes qw(sleep);
 
 # the presets this file has a block for, in the order of the blocks
 our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
                   source-alertmanager source-azure source-grafana source-datadog source-siem);
 
-my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
-my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
-my %Pid;
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub listening {
-    my ($port) = @_;
-    for (1 .. 100) {
-        return 1 if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                          Timeout => 1);
-        sleep 0.05;
-    }
-    return 0;
-}
-
-sub start_preset {
-    my ($name) = @_;
-    my $dir = tempdir("itsm-preset-$name-XXXXXX", TMPDIR => 1, CLEANUP => 1);
-    chmod 0755, $dir;     # the workers' user reaches the store in it
-    my ($alerts, $replay) = (free_port(), free_port());
-
-    my $conf = ItsmPreset::render($name, dir => $dir, module => \@Modules,
-                                  upstream => '127.0.0.1:' . server_port(),
-                                  ports => {8080 => $alerts, 8089 => $replay});
-    my @cmd = ($Nginx, '-p', "$dir/", '-c', $conf, '-e', "$dir/logs/error.log");
-
-    my $out = qx{@cmd -t 2>&1};
-    ok($? == 0, "examples/$name/nginx.conf: nginx -t") or diag($out);
-
-    my $pid = fork() // die "fork: $!";
-    if ($pid == 0) {
-        open(STDOUT, '>', "$dir/logs/stdout.log");
-        open(STDERR, '>&', \*STDOUT);
-        exec(@cmd, '-g', 'daemon off;') or POSIX::_exit(127);
-    }
-    $Pid{$name} = $pid;
-
-    ok(listening($alerts), "examples/$name/nginx.conf: nginx starts with it")
-        or diag(ItsmPreset::slurp("$dir/logs/error.log"));
-
-    (my $var = uc "TEST_NGINX_PRESET_PORT_$name") =~ tr/-/_/;
-    $ENV{$var} = $alerts;
-}
-
-END {
-    for my $pid (values %Pid) {
-        kill 'QUIT', $pid;
-    }
-    for my $pid (values %Pid) {
-        for (1 .. 100) {
-            last if waitpid($pid, WNOHANG) != 0;
-            sleep 0.05;
-        }
-        kill 'KILL', $pid if kill 0, $pid;
-    }
-}
-
 is(join(' ', ItsmPreset::names()), join(' ', sort @Covered),
    'every preset in examples/ has a block here');
 
-start_preset($_) for @Covered;
-
-sub alert { "POST /preset/alerts/generic\n"
-            . '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "status": "firing"}' }
+ItsmPreset::start($_) for @Covered;
 
 # the source presets (examples/source-*) take their source's own payload
 sub payload {
@@ -112,46 +40,6 @@ sub payload {
 sub grafana_signed {
     ItsmSig::headers('grafana_ts', secret => 'FAKE-grafana-hmac-secret-FAKEFAKEFAKEFAKE', body => $_[0],
                      ts_header => 'X-Grafana-Alerting-Signature-Timestamp') =~ s/\n\z//r;
-}
-
-# the answer to the sender of alert $key, which the preset's connector
-# created ($found: after its find found it)
-sub created {
-    my ($key, $connector, $ticket, $found) = @_;
-    ItsmAnswer::exact(ItsmAnswer::text('created', {key => $key, action => 'create', outcome => 'created',
-        connector => $connector, ticket_id => $ticket, $found ? (reason => $ItsmAnswer::Reason{found}) : ()}));
-}
-
-# a generic alert with a key of its own (TEST 1-9 used disk-db1)
-sub alert_key { "POST /preset/alerts/generic\n"
-                . qq{{"key": "$_[0]", "title": "Disk full on db-1", "severity": "critical", "status": "firing"}} }
-
-# The ITSM takes the create and closes the connection without an answer
-# (it may have made the ticket): the request is logged (its body is never
-# read, so the log has none) and the preset gets no answer at all.
-sub lost {
-    my ($tag, $path) = @_;
-    return "location = $path { access_log logs/contract-$tag.log contract; return 444; }\n"
-         . "location = /contract { default_type text/plain; alias logs/contract-$tag.log; }\n";
-}
-
-# the ticket a second create makes, for each ITSM with a find: the answer
-# and its id
-our %Second = (
-    jira => ['{"id":"10001","key":"OPS-18","self":"https://your-domain.atlassian.net/rest/api/3/issue/10001"}', 'OPS-18'],
-    jsm => ['{"issueId":"10011","issueKey":"ITS-43","requestTypeId":"10","serviceDeskId":"1"}', 'ITS-43'],
-    servicenow => ['{"result":{"sys_id":"aaaa5017c611228701d22104cc95c371","number":"INC0010003","state":"1"}}',
-                   'aaaa5017c611228701d22104cc95c371'],
-    'request-tracker' => ['{"id":"21","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/21"}', '21'],
-    redmine => ['{"issue":{"id":124}}', '124'],
-);
-
-# the find of $key as the ITSM's log shows it
-sub find_log {
-    my ($name, $key) = @_;
-    my $c = $ItsmPreset::Contract{$name};
-    my ($host) = map { /^Host: (.*)/ ? $1 : () } @{$c->{headers}};
-    return "GET http://$host" . $c->{find}->($key) . "\n\n";
 }
 
 # a source's payload with other keys than in TEST 10-14 (those have
@@ -170,72 +58,7 @@ our %AmKeys = (e89f0b4e228ce84f => 'f000000000000001', a95c4c431a852cd0 => 'f000
 our %GrafanaKeys = (c6eadffa33fcdf37 => 'f000000000000004', bc97ff14869b13e3 => 'f000000000000005');
 our $AzureKey = '/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft.AlertsManagement/alerts/99999999-1234-1234-1234-1234567890ab';
 
-# Each block talks to the running nginx of one preset (--- preset: NAME)
-# through this server's /preset/, with the mock of its ITSM's contract
-# (t/lib/ItsmPreset.pm) here; --- mock: what else the mock answers.  The
-# blocks that every ITSM preset goes through are one section each:
-#
-#   --- creates  (the create's log, a regex) an alert becomes a ticket: 201,
-#                the ITSM got exactly this, the status page counts it
-#   --- lost     two creates whose answers are lost: 503 to each sender
-#   --- found    the next copy of the first: the ITSM's search has its
-#                ticket, no second create
-#   --- none     (the create after the find, a regex) the second's find
-#                finds none: the create is sent, with the key's mark
-add_block_preprocessor(sub {
-    my ($block) = @_;
-    my $name = $block->preset // return;
-    my $c = $ItsmPreset::Contract{$name};
-    my $tag = {'request-tracker' => 'rt', servicenow => 'snow'}->{$name} // $name;
-    my $port = uc "TEST_NGINX_PRESET_PORT_$name" =~ tr/-/_/r;
-    my $proxy = "location /preset/ { proxy_pass http://127.0.0.1:\$$port/; }\n";
-    my ($method, $path) = split / /, $c->{create};
-    $path =~ s/\?.*//;
-    my %s;
-
-    if (defined $block->creates) {
-        %s = (mock => ItsmPreset::contract_mock($name, log => $name),
-              request => [alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"],
-              error_code => [201, 200, 200],
-              response_body_like => [created('disk-db1', $c->{connector}, $c->{ticket_id}), $block->creates,
-                                     qr/^itsm_tickets_open 1\n/m]);
-
-    } elsif (defined $block->lost) {
-        my ($host) = map { /^Host: (.*)/ ? $1 : () } @{$c->{headers}};
-        my $line = "POST http://$host" . ($c->{create} =~ s/^POST //r);
-        %s = (mock => lost("$tag-lost", $path),
-              request => [alert_key('lost-a'), alert_key('lost-b'), "GET /contract"],
-              error_code => [503, 503, 200],
-              response_body_like => [(ItsmAnswer::exact(ItsmAnswer::failure(
-                                          error => 'itsm_unavailable', connector => $c->{connector},
-                                          action => 'create', itsm_status => 502,
-                                          itsm_error => $ItsmAnswer::NoAnswer))) x 2,
-                                     qr/^(?:\Q$line\E\n\n){2}\z/]);
-
-    } elsif (defined $block->found) {
-        %s = (mock => ItsmPreset::contract_mock($name, log => "$tag-found", search => [200, $c->{found}],
-                                                create => [201, $Second{$name}[0]]),
-              request => [alert_key('lost-a'), "GET /contract"],
-              error_code => [201, 200],
-              response_body_like => [created('lost-a', $c->{connector}, $c->{ticket_id}, 1),
-                                     qr/^\Q@{[find_log($name, 'lost-a')]}\E\z/]);
-
-    } elsif (defined $block->none) {
-        %s = (mock => ItsmPreset::contract_mock($name, log => "$tag-none", create => [201, $Second{$name}[0]]),
-              request => [alert_key('lost-b'), "GET /contract"],
-              error_code => [201, 200],
-              response_body_like => [created('lost-b', $c->{connector}, $Second{$name}[1]),
-                                     qr/^\Q@{[find_log($name, 'lost-b')]}\E@{[$block->none]}/]);
-    }
-
-    my $mock = delete $s{mock} // $block->mock // '';
-    $s{config} = $proxy . $mock;
-    $s{http_config} = ItsmPreset::mock_http() . ($c->{http} // '');
-    $s{more_headers} = "Content-Type: application/json\n";
-    for my $k (sort keys %s) {
-        $block->set_value($k, $s{$k}) unless defined $block->$k;
-    }
-});
+ItsmPreset::whole_blocks();
 
 no_shuffle();
 no_root_location();
@@ -485,7 +308,7 @@ __DATA__
 
 === TEST 30: source-alertmanager: the answer to the group's first create is lost: 503, the group ends there
 --- preset: source-alertmanager
---- mock eval: ::lost('am-lost', '/REST/2.0/ticket')
+--- mock eval: ItsmPreset::lost('am-lost', '/REST/2.0/ticket')
 --- request eval: ["POST /preset/alerts/alertmanager\n" . ::fresh('alertmanager-firing.json', %::AmKeys), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", ""]
 --- error_code eval: [503, 200]
@@ -495,19 +318,19 @@ __DATA__
 
 === TEST 31: source-alertmanager: the group again: a find for the first alert (none found), then three creates
 --- preset: source-alertmanager
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'am-none', create => [201, $::Second{'request-tracker'}[0]])
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'am-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval: ["POST /preset/alerts/alertmanager\n" . ::fresh('alertmanager-firing.json', %::AmKeys), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", ""]
 --- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/^\{"status":"processed","alerts":\[\{"key":"f000000000000001","action":"create","outcome":"created","connector":"rt","ticket_id":"21"\},\{"key":"f000000000000002",.*\{"key":"f000000000000003",.*\]\}\n\z/,
- qr/^\Q@{[::find_log('request-tracker', 'f000000000000001')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('f000000000000001')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000002')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000003')]}"\}\}\n\z/]
+ qr/^\Q@{[ItsmPreset::find_of('request-tracker', 'f000000000000001')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('f000000000000001')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000002')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000003')]}"\}\}\n\z/]
 
 
 
 === TEST 32: source-azure: the answer to a create is lost: 503
 --- preset: source-azure
---- mock eval: ::lost('azure-lost', '/REST/2.0/ticket')
+--- mock eval: ItsmPreset::lost('azure-lost', '/REST/2.0/ticket')
 --- request eval
 ["POST /preset/alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE\n" . ::fresh('azure-metric-fired.json', '12345678-1234-1234-1234-1234567890ab' => '99999999-1234-1234-1234-1234567890ab'), "GET /contract"]
 --- error_code eval: [503, 200]
@@ -518,17 +341,17 @@ __DATA__
 
 === TEST 33: source-azure: Azure sends it again: the find has the ticket: no second create
 --- preset: source-azure
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'azure-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $::Second{'request-tracker'}[0]])
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'azure-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval
 ["POST /preset/alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE\n" . ::fresh('azure-metric-fired.json', '12345678-1234-1234-1234-1234567890ab' => '99999999-1234-1234-1234-1234567890ab'), "GET /contract"]
 --- error_code eval: [201, 200]
---- response_body_like eval: [::created($::AzureKey, 'rt', '20', 1), qr/^\Q@{[::find_log('request-tracker', $::AzureKey)]}\E\z/]
+--- response_body_like eval: [ItsmPreset::created($::AzureKey, 'rt', '20', 1), qr/^\Q@{[ItsmPreset::find_of('request-tracker', $::AzureKey)]}\E\z/]
 
 
 
 === TEST 34: source-grafana: the answer to the group's first create is lost: 503, the group ends there
 --- preset: source-grafana
---- mock eval: ::lost('grafana-lost', '/REST/2.0/ticket')
+--- mock eval: ItsmPreset::lost('grafana-lost', '/REST/2.0/ticket')
 --- request eval: ["POST /preset/alerts/grafana\n" . ::fresh('grafana-firing.json', %::GrafanaKeys), "GET /contract"]
 --- more_headers eval: [::grafana_signed(::fresh('grafana-firing.json', %::GrafanaKeys)), ""]
 --- error_code eval: [503, 200]
@@ -538,19 +361,19 @@ __DATA__
 
 === TEST 35: source-grafana: the group again: a find for the first alert (none found), then two creates
 --- preset: source-grafana
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'grafana-none', create => [201, $::Second{'request-tracker'}[0]])
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'grafana-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval: ["POST /preset/alerts/grafana\n" . ::fresh('grafana-firing.json', %::GrafanaKeys), "GET /contract"]
 --- more_headers eval: [::grafana_signed(::fresh('grafana-firing.json', %::GrafanaKeys)), ""]
 --- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/^\{"status":"processed","alerts":\[\{"key":"f000000000000004","action":"create","outcome":"created","connector":"rt","ticket_id":"21"\},\{"key":"f000000000000005",.*\]\}\n\z/,
- qr/^\Q@{[::find_log('request-tracker', 'f000000000000004')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('f000000000000004')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000005')]}"\}\}\n\z/]
+ qr/^\Q@{[ItsmPreset::find_of('request-tracker', 'f000000000000004')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('f000000000000004')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000005')]}"\}\}\n\z/]
 
 
 
 === TEST 36: source-datadog: the answer to a create is lost: 503
 --- preset: source-datadog
---- mock eval: ::lost('datadog-lost', '/REST/2.0/ticket')
+--- mock eval: ItsmPreset::lost('datadog-lost', '/REST/2.0/ticket')
 --- request eval
 ["POST /preset/alerts/datadog\n" . ::fresh('datadog-triggered.json', '"alert_id": "1234"' => '"alert_id": "5678"', '"id": "1234567"' => '"id": "7654321"'), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE", ""]
@@ -562,20 +385,20 @@ __DATA__
 
 === TEST 37: source-datadog: Datadog sends it again: the find has the ticket: no second create
 --- preset: source-datadog
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'datadog-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $::Second{'request-tracker'}[0]])
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'datadog-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval
 ["POST /preset/alerts/datadog\n" . ::fresh('datadog-triggered.json', '"alert_id": "1234"' => '"alert_id": "5678"', '"id": "1234567"' => '"id": "7654321"'), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE", ""]
 --- error_code eval: [201, 200]
 --- response_body_like eval
-[::created('5678|availability-zone:us-east-1a, role:computing-node', 'rt', '20', 1),
- qr/^\Q@{[::find_log('request-tracker', '5678|availability-zone:us-east-1a, role:computing-node')]}\E\z/]
+[ItsmPreset::created('5678|availability-zone:us-east-1a, role:computing-node', 'rt', '20', 1),
+ qr/^\Q@{[ItsmPreset::find_of('request-tracker', '5678|availability-zone:us-east-1a, role:computing-node')]}\E\z/]
 
 
 
 === TEST 38: source-siem: the answer to a create is lost: 503
 --- preset: source-siem
---- mock eval: ::lost('siem-lost', '/REST/2.0/ticket')
+--- mock eval: ItsmPreset::lost('siem-lost', '/REST/2.0/ticket')
 --- request eval
 ["POST /preset/alerts/siem\n" . ::fresh('sentinel-incident.json', '73e01a99-5cd7-4139-a149-9f2736ff2ab5' => '99e01a99-5cd7-4139-a149-9f2736ff2ab5'), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE", ""]
@@ -587,10 +410,10 @@ __DATA__
 
 === TEST 39: source-siem: the playbook syncs it again: the find has the ticket: no second create
 --- preset: source-siem
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'siem-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $::Second{'request-tracker'}[0]])
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'siem-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval
 ["POST /preset/alerts/siem\n" . ::fresh('sentinel-incident.json', '73e01a99-5cd7-4139-a149-9f2736ff2ab5' => '99e01a99-5cd7-4139-a149-9f2736ff2ab5'), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE", ""]
 --- error_code eval: [201, 200]
 --- response_body_like eval
-[::created('99e01a99-5cd7-4139-a149-9f2736ff2ab5', 'rt', '20', 1), qr/^\Q@{[::find_log('request-tracker', '99e01a99-5cd7-4139-a149-9f2736ff2ab5')]}\E\z/]
+[ItsmPreset::created('99e01a99-5cd7-4139-a149-9f2736ff2ab5', 'rt', '20', 1), qr/^\Q@{[ItsmPreset::find_of('request-tracker', '99e01a99-5cd7-4139-a149-9f2736ff2ab5')]}\E\z/]

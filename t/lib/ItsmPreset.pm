@@ -870,4 +870,193 @@ sub scenario {
     }
 }
 
+# ---- the whole presets, running (t/400-presets.t) -----------------------
+
+# start(NAME): examples/NAME/nginx.conf rendered (render) passes "nginx -t"
+# and runs, its upstreams pointing at the test server; two checks;
+# $TEST_NGINX_PRESET_PORT_<NAME> is where it takes alerts.  They stop at
+# the end of the file.
+
+use File::Temp qw(tempdir);
+use POSIX qw(WNOHANG);
+use Time::HiRes ();
+
+my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
+my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+my %Pid;
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+sub listening {
+    my ($port) = @_;
+    for (1 .. 100) {
+        return 1 if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                          Timeout => 1);
+        Time::HiRes::sleep(0.05);
+    }
+    return 0;
+}
+
+sub start {
+    my ($name) = @_;
+    my $dir = tempdir("itsm-preset-$name-XXXXXX", TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $dir;     # the workers' user reaches the store in it
+    my ($alerts, $replay) = (free_port(), free_port());
+
+    my $conf = render($name, dir => $dir, module => \@Modules,
+                                  upstream => '127.0.0.1:' . ($ENV{TEST_NGINX_SERVER_PORT} // 1984),
+                                  ports => {8080 => $alerts, 8089 => $replay});
+    my @cmd = ($Nginx, '-p', "$dir/", '-c', $conf, '-e', "$dir/logs/error.log");
+
+    my $out = qx{@cmd -t 2>&1};
+    Test::More::ok($? == 0, "examples/$name/nginx.conf: nginx -t") or Test::More::diag($out);
+
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        open(STDOUT, '>', "$dir/logs/stdout.log");
+        open(STDERR, '>&', \*STDOUT);
+        exec(@cmd, '-g', 'daemon off;') or POSIX::_exit(127);
+    }
+    $Pid{$name} = $pid;
+
+    Test::More::ok(listening($alerts), "examples/$name/nginx.conf: nginx starts with it")
+        or Test::More::diag(slurp("$dir/logs/error.log"));
+
+    (my $var = uc "TEST_NGINX_PRESET_PORT_$name") =~ tr/-/_/;
+    $ENV{$var} = $alerts;
+}
+
+END {
+    for my $pid (values %Pid) {
+        kill 'QUIT', $pid;
+    }
+    for my $pid (values %Pid) {
+        for (1 .. 100) {
+            last if waitpid($pid, WNOHANG) != 0;
+            Time::HiRes::sleep(0.05);
+        }
+        kill 'KILL', $pid if kill 0, $pid;
+    }
+}
+
+
+sub alert { "POST /preset/alerts/generic\n"
+            . '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "status": "firing"}' }
+
+# the answer to the sender of alert $key, which the preset's connector
+# created ($found: after its find found it)
+sub created {
+    my ($key, $connector, $ticket, $found) = @_;
+    ItsmAnswer::exact(ItsmAnswer::text('created', {key => $key, action => 'create', outcome => 'created',
+        connector => $connector, ticket_id => $ticket, $found ? (reason => $ItsmAnswer::Reason{found}) : ()}));
+}
+
+# a generic alert with a key of its own (TEST 1-9 used disk-db1)
+sub alert_key { "POST /preset/alerts/generic\n"
+                . qq{{"key": "$_[0]", "title": "Disk full on db-1", "severity": "critical", "status": "firing"}} }
+
+# The ITSM takes the create and closes the connection without an answer
+# (it may have made the ticket): the request is logged (its body is never
+# read, so the log has none) and the preset gets no answer at all.
+sub lost {
+    my ($tag, $path) = @_;
+    return "location = $path { access_log logs/contract-$tag.log contract; return 444; }\n"
+         . "location = /contract { default_type text/plain; alias logs/contract-$tag.log; }\n";
+}
+
+# the ticket a second create makes, for each ITSM with a find: the answer
+# and its id
+our %Second = (
+    jira => ['{"id":"10001","key":"OPS-18","self":"https://your-domain.atlassian.net/rest/api/3/issue/10001"}', 'OPS-18'],
+    jsm => ['{"issueId":"10011","issueKey":"ITS-43","requestTypeId":"10","serviceDeskId":"1"}', 'ITS-43'],
+    servicenow => ['{"result":{"sys_id":"aaaa5017c611228701d22104cc95c371","number":"INC0010003","state":"1"}}',
+                   'aaaa5017c611228701d22104cc95c371'],
+    'request-tracker' => ['{"id":"21","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/21"}', '21'],
+    redmine => ['{"issue":{"id":124}}', '124'],
+);
+
+# the find of $key as the ITSM's log shows it
+sub find_of {
+    my ($name, $key) = @_;
+    my $c = $Contract{$name};
+    my ($host) = map { /^Host: (.*)/ ? $1 : () } @{$c->{headers}};
+    return "GET http://$host" . $c->{find}->($key) . "\n\n";
+}
+
+# whole_blocks(): each block talks to the running nginx of one preset (--- preset: NAME)
+# through this server's /preset/, with the mock of its ITSM's contract
+# (t/lib/ItsmPreset.pm) here; --- mock: what else the mock answers.  The
+# blocks that every ITSM preset goes through are one section each:
+#
+#   --- creates  (the create's log, a regex) an alert becomes a ticket: 201,
+#                the ITSM got exactly this, the status page counts it
+#   --- lost     two creates whose answers are lost: 503 to each sender
+#   --- found    the next copy of the first: the ITSM's search has its
+#                ticket, no second create
+#   --- none     (the create after the find, a regex) the second's find
+#                finds none: the create is sent, with the key's mark
+sub whole_blocks {
+    &Test::Nginx::Socket::add_block_preprocessor(sub {
+        my ($block) = @_;
+        my $name = $block->preset // return;
+        my $c = $Contract{$name};
+        my $tag = {'request-tracker' => 'rt', servicenow => 'snow'}->{$name} // $name;
+        my $port = uc "TEST_NGINX_PRESET_PORT_$name" =~ tr/-/_/r;
+        my $proxy = "location /preset/ { proxy_pass http://127.0.0.1:\$$port/; }\n";
+        my ($method, $path) = split / /, $c->{create};
+        $path =~ s/\?.*//;
+        my %s;
+
+        if (defined $block->creates) {
+            %s = (mock => contract_mock($name, log => $name),
+                  request => [alert(), "GET /contract", "GET /preset/itsm/status?format=prometheus"],
+                  error_code => [201, 200, 200],
+                  response_body_like => [created('disk-db1', $c->{connector}, $c->{ticket_id}), $block->creates,
+                                         qr/^itsm_tickets_open 1\n/m]);
+
+        } elsif (defined $block->lost) {
+            my ($host) = map { /^Host: (.*)/ ? $1 : () } @{$c->{headers}};
+            my $line = "POST http://$host" . ($c->{create} =~ s/^POST //r);
+            %s = (mock => lost("$tag-lost", $path),
+                  request => [alert_key('lost-a'), alert_key('lost-b'), "GET /contract"],
+                  error_code => [503, 503, 200],
+                  response_body_like => [(ItsmAnswer::exact(ItsmAnswer::failure(
+                                              error => 'itsm_unavailable', connector => $c->{connector},
+                                              action => 'create', itsm_status => 502,
+                                              itsm_error => $ItsmAnswer::NoAnswer))) x 2,
+                                         qr/^(?:\Q$line\E\n\n){2}\z/]);
+
+        } elsif (defined $block->found) {
+            %s = (mock => contract_mock($name, log => "$tag-found", search => [200, $c->{found}],
+                                                    create => [201, $Second{$name}[0]]),
+                  request => [alert_key('lost-a'), "GET /contract"],
+                  error_code => [201, 200],
+                  response_body_like => [created('lost-a', $c->{connector}, $c->{ticket_id}, 1),
+                                         qr/^\Q@{[find_of($name, 'lost-a')]}\E\z/]);
+
+        } elsif (defined $block->none) {
+            %s = (mock => contract_mock($name, log => "$tag-none", create => [201, $Second{$name}[0]]),
+                  request => [alert_key('lost-b'), "GET /contract"],
+                  error_code => [201, 200],
+                  response_body_like => [created('lost-b', $c->{connector}, $Second{$name}[1]),
+                                         qr/^\Q@{[find_of($name, 'lost-b')]}\E@{[$block->none]}/]);
+        }
+
+        my $mock = delete $s{mock} // $block->mock // '';
+        $s{config} = $proxy . $mock;
+        $s{http_config} = mock_http() . ($c->{http} // '');
+        $s{more_headers} = "Content-Type: application/json\n";
+        for my $k (sort keys %s) {
+            $block->set_value($k, $s{$k}) unless defined $block->$k;
+        }
+    });
+}
+
 1;
