@@ -6,13 +6,7 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock');
 
 our $Config = <<'_EOC_';
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }

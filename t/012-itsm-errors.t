@@ -7,13 +7,7 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"summary": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock', body => '{"summary": "{{ title }}"}');
 
 # the ITSM: a location of the test server whose answer is $answer, or a
 # raw TCP mock (tcp_listen); @alerts: more directives for /alerts

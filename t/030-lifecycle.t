@@ -8,8 +8,7 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
 
-our $Mock = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '["Comments added"]'; }
     location ~ ^/mock/ticket/[^/]+$ { return 200 '[]'; }

@@ -1,7 +1,10 @@
 # A delivery seen twice (same Idempotency-Key or webhook-id header, or the
 # id a template picks from the payload) gets 200 and the first answer
 # again, each result marked "replayed":true, and does nothing else.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone  itsm:1m;
@@ -15,8 +18,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
     location = /alerts { itsm_pass mock; }

@@ -21,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { access_log logs/mock.log mock; return 201 '{"id":"T1"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { access_log logs/mock.log mock; return 201 '[]'; }
     location = /alerts { itsm_pass mock; }

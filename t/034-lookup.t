@@ -3,7 +3,10 @@
 # answers GET /issue/{id}/transitions with a list like Jira's; each test
 # reads from the debug log which requests the module sent, and with which
 # body, and from the answer what the sender was told.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $Transitions = '{"expand":"transitions","transitions":['
     . '{"id":"11","name":"To Do","to":{"name":"To Do","statusCategory":{"key":"new"}}},'
@@ -13,8 +16,7 @@ our $Transitions = '{"expand":"transitions","transitions":['
 
 # the mock: a create answers {"key":"OPS-17"}; the transitions
 # answer is set per test (@LIST@ and @STATUS@)
-our $Mock = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/issue { return 201 '{"id":"10000","key":"OPS-17"}'; }
     location ~ ^/mock/issue/[^/]+/transitions$ {
         if ($request_method = GET) { return @STATUS@ '@LIST@'; }

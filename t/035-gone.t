@@ -3,10 +3,12 @@
 # new one at once; by default the sender is told (502) and the key keeps
 # its ticket.  The mock names the ticket it creates after the alert's
 # title (?title=...), and knows no ticket called GONE.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
-our $Mock = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         if ($arg_title = refused) { return 404 '{"message":"No such queue"}'; }
         return 201 '{"id":"$arg_title"}';

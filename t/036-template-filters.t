@@ -1,10 +1,12 @@
 # Template filters: default:'TEXT' for a missing or empty value, slack for
 # Slack's mrkdwn control characters, truncate:N on a UTF-8 character and
 # outside an entity, counting what is sent.  What was sent is read from the module's debug log.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
-our $Mock = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
     location = /alerts { itsm_pass mock; }
 _EOC_

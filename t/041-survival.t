@@ -40,8 +40,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"RT-42"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '["Comments added"]'; }
     location = /alerts { itsm_pass mock; }

@@ -3,7 +3,10 @@
 # delivers it when it is due, with backoff, and after itsm_retry's last
 # attempt it is a dead letter, counted on the status page until
 # itsm_requeue.  The mock ITSM is up while the file logs/up-<name> exists.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone       itsm:1m;
@@ -18,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location /mock/ {
         if (-f $TEST_NGINX_SERVROOT/logs/up-@UP@) { return 201 '{"id":"Q1"}'; }
         return 503 '{"message":"maintenance"}';

@@ -10,7 +10,10 @@
 # an answer (the ticket was made, the answer lost), "busy" answers 503,
 # ...; its find answers with ticket T77 for "lost" only.  It logs every
 # request per key; GET /mocklog?key=K returns that log.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_store logs/state.mdb;
@@ -57,8 +60,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         access_log logs/mock-$http_x_key.log mock;
         if ($mock_create = 444) { return 444; }

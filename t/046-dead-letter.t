@@ -21,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location /mock/ { return 503 "ERROR: \"disk\" \\ full\nforged: line"; }
     location = /alerts { itsm_queue on; itsm_retry_after 1s; itsm_pass mock; }
     location = /_itsm/replay { allow 127.0.0.1; deny all; itsm_replay; }

@@ -1,7 +1,10 @@
 # The status location: alerts by source and outcome, actions by type and
 # result, the store's keys and open tickets, the zone's use; as JSON and in
 # the Prometheus text format.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone  itsm:1m;
@@ -16,8 +19,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
     location ~ ^/mock/ticket/[^/]+$ { return 200 '[]'; }

@@ -3,7 +3,10 @@
 # by one worker's timer, in small steps; open keys and keys with a waiting
 # delivery stay.  nginx -t refuses a retention= shorter than a reopen
 # window (a refire within the window needs the resolved key).
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone       itsm:1m;
@@ -18,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         if (-f $TEST_NGINX_SERVROOT/logs/down) { return 503 '{"message":"maintenance"}'; }
         return 201 '{"id":"T1"}';

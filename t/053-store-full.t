@@ -5,7 +5,10 @@
 # once a minute, not once per alert; a larger size= lets it go on.  The
 # alerts are Alertmanager groups of many alerts, sent from Perl (--- init)
 # so that the store can be filled until it refuses.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use IO::Socket::INET;
 use JSON::PP;
 use File::Temp qw(tempdir);
@@ -26,8 +29,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
     location /mock/ticket/ { return 200 '{}'; }
     location = /alerts { itsm_source alertmanager; itsm_max_alerts 1000; itsm_dedup off; itsm_pass mock; }

@@ -3,7 +3,10 @@
 # names its address at itsm_allow_log_level, and nothing reaches the
 # content handler: the alert endpoint's ITSM is a closed port, so any
 # delivery would log "connect() failed" at [error].
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
@@ -17,13 +20,7 @@ for my $i (0 .. 1999) {
 }
 $Ranges .= "203.0.113.77\n\r\n# the end\n";
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('down');
 
 our $Alert = '{"key": "a", "title": "t"}';
 

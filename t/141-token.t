@@ -4,22 +4,16 @@
 # gets 401 with a JSON error and a Bearer challenge, never reaches the ITSM
 # (a closed port here: any delivery would log "connect() failed"), and the
 # token itself is never logged.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock', create => 'POST /ticket');
 
-our $Locations = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket { return 201 '{"id":"7"}'; }
-_EOC_
+our $Locations = ItsmConf::proxy_mock() . "    location = /mock/ticket { return 201 '{\"id\":\"7\"}'; }\n";
 
 our $Alert = "POST /alerts\n" . '{"key": "a", "title": "t"}';
 our $Token = '6f1c0d6e8b2a4f7e9c3d5a1b0e2f4c6a';
