@@ -17,7 +17,12 @@ _EOC_
 
 our $Config = ItsmConf::tcp_mock() . ItsmConf::alerts();
 
-ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+# the raw mock, proxy_pass without a URI part: the ITSM gets the path as
+# the module rendered it
+our $Verbatim = ItsmConf::tcp_mock() =~ s{RAND_PORT_1/;}{RAND_PORT_1;}r . ItsmConf::alerts();
+
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config,
+                   more_headers => "Content-Type: application/json\n");
 
 no_shuffle();
 run_tests();
@@ -71,8 +76,6 @@ Content-Type: application/json\r
 --- request eval
 "POST /alerts
 {\"key\": \"k\\r\\nX-Evil: 1\", \"title\": \"a\\\\b\\n{{ key }}\", \"severity\": \"\\\"}, \\\"admin\\\": true\", \"description\": \"caf\\u00e9 \\t\\u0001\"}"
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"k\r\nX-Evil: 1","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}
@@ -114,8 +117,6 @@ Content-Length: 0\r
 --- request
 POST /alerts
 {"key": "a/b c", "title": "x&y=z"}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"a/b c","action":"create","outcome":"created","connector":"mock","ticket_id":"5"}]}
@@ -191,8 +192,6 @@ Content-Type: application/json\r
 --- request
 POST /alerts
 {"case": {"id": "C-77", "name": "Brute force on vpn", "severity": "high", "state": "open", "events": [{"message": "200 failures"}]}}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"C-77","action":"create","outcome":"created","connector":"mock","ticket_id":"11"}]}
@@ -209,8 +208,6 @@ Content-Type: application/json
 --- request
 POST /alerts
 {"key": "db-1", "title": "Disk full", "status": "resolved"}
---- more_headers
-Content-Type: application/json
 --- error_code: 200
 --- response_body
 {"status":"ignored","alerts":[{"key":"db-1","action":"none","outcome":"ignored","connector":"mock","reason":"the alert is resolved and no ticket is open for its key"}]}
@@ -228,13 +225,7 @@ itsm: connector
         create     POST "/v2/alerts/{{ key }}/close?identifierType=alias&note={{ title }}";
         ticket_id  /id;
     }
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: $::Verbatim
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /v2/alerts/%2Fsubscriptions%2Fs1%2Falerts%2Fa%20b/close?identifierType=alias&note=x%26y HTTP/1.0\r
@@ -247,8 +238,6 @@ Content-Length: 0\r
 --- request
 POST /alerts
 {"key": "/subscriptions/s1/alerts/a b", "title": "x&y"}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body_like: "ticket_id":"5"
 
@@ -261,13 +250,7 @@ Content-Type: application/json
         create     POST "/v2/alerts/{{ key }}/close?note={{ title }}";
         ticket_id  /id;
     }
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: $::Verbatim
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /v2/alerts/%2E%2E/close?note=%2E HTTP/1.0\r
@@ -280,7 +263,5 @@ Content-Length: 0\r
 --- request
 POST /alerts
 {"key": "..", "title": "."}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body_like: "ticket_id":"5"

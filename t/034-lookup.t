@@ -60,6 +60,12 @@ our $Sent = qr/itsm deliver: \w+(?: lookup)? \w+ "[^"?]+|itsm deliver body: .*/;
 # block run after each of its requests, on what that request logged
 sub follow_up { "GET /alerts" }
 
+# a block that reads the log of the one before sends a GET, which /alerts
+# refuses (405): it makes nginx write what the block checks
+ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+# and one that posts alerts to a config of its own posts JSON
+ItsmConf::defaults(when => 'config', more_headers => sub { $_[0]->request ? "Content-Type: application/json\n" : undef });
+
 no_shuffle();
 run_tests();
 
@@ -69,8 +75,6 @@ __DATA__
 --- http_config eval: ::http_config("$::Lookup \"want=Resolve Issue\" take=/id;")
 --- config eval: ::config($::Transitions)
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"OPS-17"}]}
@@ -82,9 +86,6 @@ Content-Type: application/json
 
 
 === TEST 2: resolve by name: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: $::Sent
 --- grep_error_log_out
 itsm deliver: create POST "/_itsm/mock/issue
@@ -100,8 +101,6 @@ itsm deliver body: {"transition":{"id":"31"},"fields":{"resolution":{"name":"Don
 --- http_config eval: ::http_config("$::Lookup want=closed|DONE take=/id;")
 --- config eval: ::config($::Transitions)
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"resolved"/]
 --- no_error_log
@@ -110,9 +109,6 @@ Content-Type: application/json
 
 
 === TEST 4: the first wanted name wins: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver body: \{"transition".*/
 --- grep_error_log_out
 itsm deliver body: {"transition":{"id":"41"},"fields":{"resolution":{"name":"Done"}}}
@@ -123,8 +119,6 @@ itsm deliver body: {"transition":{"id":"41"},"fields":{"resolution":{"name":"Don
 --- http_config eval: ::http_config("$::Lookup want=Resolved take=/id;")
 --- config eval: ::config($::Transitions)
 --- request eval: [::alert("firing"), ::alert("resolved"), ::alert("firing")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502, 200]
 --- response_body eval
 [qr/"outcome":"created"/,
@@ -135,9 +129,6 @@ Content-Type: application/json
 
 
 === TEST 6: no transition has the name: what the ITSM received, and the log
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+(?: lookup)? \w+|the lookup of ticket "OPS-17" failed: [^,]+/
 --- grep_error_log_out
 itsm deliver: create POST
@@ -150,8 +141,6 @@ the lookup of ticket "OPS-17" failed: no element of "/transitions" has "/name" o
 --- http_config eval: ::http_config("$::Lookup want=Resolved take=/id missing=skip;")
 --- config eval: ::config('{"transitions":[{"id":"11","name":"Reopen","to":{"name":"To Do"}}]}')
 --- request eval: [::alert("firing"), ::alert("resolved"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
@@ -163,9 +152,6 @@ Content-Type: application/json
 
 
 === TEST 8: missing=skip: what the ITSM received, and the log
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+(?: lookup)? \w+|skips resolve of ticket "OPS-17": [^,]+"Reopen"/
 --- grep_error_log_out
 itsm deliver: create POST
@@ -178,8 +164,6 @@ skips resolve of ticket "OPS-17": no element of "/transitions" has "/name" or "/
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}', 404)
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502]
 --- response_body eval
 [qr/"outcome":"created"/,
@@ -189,9 +173,6 @@ Content-Type: application/json
 
 
 === TEST 10: the lookup is refused: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+(?: lookup)? \w+/
 --- grep_error_log_out
 itsm deliver: create POST
@@ -203,8 +184,6 @@ itsm deliver: resolve lookup GET
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"message":"busy"}', 503)
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 503]
 --- response_headers eval: ["", "Retry-After: 30"]
 --- response_body_like eval
@@ -216,8 +195,6 @@ Content-Type: application/json
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('<html>maintenance</html>')
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502]
 --- response_body_like eval
 [qr/"outcome":"created"/,
@@ -229,8 +206,6 @@ Content-Type: application/json
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"values":[]}')
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502]
 --- response_body_like eval: [qr/"outcome":"created"/, qr/but the answer has no list at \\"\/transitions\\""\}$/]
 
@@ -240,8 +215,6 @@ Content-Type: application/json
 --- http_config eval: ::http_config("$::Lookup want=Done take=/transitionId;")
 --- config eval: ::config($::Transitions)
 --- request eval: [::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502]
 --- response_body_like eval: [qr/"outcome":"created"/, qr/but the answer has no value at \\"\/transitionId\\" of the element found"\}$/]
 
@@ -251,8 +224,6 @@ Content-Type: application/json
 --- http_config eval: ::http_config('lookup resolve GET "/issue/{{ ticket_id }}" take=/fields/status/id; lookup reopen GET "/issue/{{ ticket_id }}/transitions" list=/transitions match=/name "want=To Do" take=/id;')
 --- config eval: ::config($::Transitions)
 --- request eval: [::alert("firing"), ::alert("resolved"), ::alert("firing")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"resolved"/, qr/"action":"reopen","outcome":"reopened"/]
 --- no_error_log
@@ -261,9 +232,6 @@ Content-Type: application/json
 
 
 === TEST 16: a lookup without a list: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: $::Sent
 --- grep_error_log_out
 itsm deliver: create POST "/_itsm/mock/issue

@@ -47,6 +47,13 @@ sub answer { my ($status, $action, $outcome, $ticket, $reason) = @_;
 
 our $Recreated = 'the ticket no longer existed in the ITSM; a new one was created';
 
+# a block with a connector has the mock ITSM and posts JSON
+ItsmConf::defaults(when => 'http_config', config => config(),
+                   more_headers => sub { $_[0]->request ? "Content-Type: application/json\n" : undef });
+# a block that reads the log of the one before sends a GET, which /alerts
+# refuses (405): it makes nginx write what the block checks
+ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+
 no_shuffle();
 run_tests();
 
@@ -54,10 +61,7 @@ __DATA__
 
 === TEST 1: on_gone new: the comment meets 404, the key forgets the ticket and a new one is created in the same request
 --- http_config eval: ::http_config("on_gone new;")
---- config eval: ::config()
 --- request eval: [::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 201, 200]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
@@ -67,9 +71,6 @@ Content-Type: application/json
 
 
 === TEST 2: on_gone new: what the ITSM received, and the warning
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+ \w+ "[^"]+|ticket "GONE" of key "db-1" no longer exists \([^)]+\); (?:a new ticket is created|the key forgets it)/
 --- grep_error_log_out
 itsm deliver: create POST "/_itsm/mock/ticket?title=GONE
@@ -84,8 +85,6 @@ itsm deliver: comment POST "/_itsm/mock/ticket/NEW/comment?
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config(410)
 --- request eval: [::alert("GONE"), ::alert("x", "resolved"), ::alert("x", "resolved"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200, 200, 201]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
@@ -97,10 +96,7 @@ Content-Type: application/json
 
 === TEST 4: by default (on_gone fail) the 404 reaches the sender as a 502 and the key keeps its ticket
 --- http_config eval: ::http_config("")
---- config eval: ::config()
 --- request eval: [::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502, 502]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/,
@@ -113,8 +109,6 @@ Content-Type: application/json
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config(500)
 --- request eval: [::alert("GONE"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 503]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/, qr/^\{"error":"itsm_unavailable","connector":"mock","action":"comment","itsm_status":500,/]
@@ -123,10 +117,7 @@ Content-Type: application/json
 
 === TEST 6: the new ticket's create is refused too: a 502 for the create, no loop, and the key has no ticket left
 --- http_config eval: ::http_config("on_gone new;")
---- config eval: ::config()
 --- request eval: [::alert("GONE"), ::alert("refused"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 502, 201]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
@@ -137,10 +128,7 @@ Content-Type: application/json
 
 === TEST 7: the lookup before the resolve meets the 404: the same
 --- http_config eval: ::http_config('on_gone new; lookup resolve GET "/ticket/{{ ticket_id }}/transitions" list=/transitions match=/name want=Done take=/id;')
---- config eval: ::config()
 --- request eval: [::alert("GONE"), ::alert("x", "resolved")]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/, qr/"outcome":"resolved","connector":"mock","reason":"the ticket no longer exists in the ITSM; the key forgot it"/]
@@ -148,9 +136,6 @@ Content-Type: application/json
 
 
 === TEST 8: the lookup meets the 404: the warning names it
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/no longer exists \([^)]+\); (?:a new ticket is created|the key forgets it)/
 --- grep_error_log_out
 no longer exists (the ITSM answered 404 to resolve's lookup); the key forgets it

@@ -100,13 +100,15 @@ sub bad {
     return qq{{"error":"itsm_bad_response","message":"$why"}\n};
 }
 
+# a block that starts nginx has the file's connectors unless it says otherwise
+ItsmConf::defaults(http_config => $HttpConfig);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the answer to a create is lost: 503, and the key is in doubt
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: ::alert("lost")
 --- more_headers
@@ -141,7 +143,6 @@ Content-Type: application/json
 
 
 === TEST 4: a 503 to a create: in doubt; the next copy asks first, finds none, and creates
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("busy"), ::alert("busy"), "GET /mocklog?key=busy"]
 --- more_headers
@@ -155,7 +156,6 @@ Content-Type: application/json
 
 
 === TEST 5: a 4xx is the ITSM's refusal: nothing was made, the next copy creates without asking
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("refused"), ::alert("refused"), "GET /mocklog?key=refused"]
 --- more_headers
@@ -171,7 +171,6 @@ is unknown
 
 
 === TEST 6: a 2xx without a ticket id: 502, the key is not half-open; the next copy asks, then creates
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("noid"), ::alert("noid"), ::alert("noid"), "GET /mocklog?key=noid"]
 --- more_headers
@@ -186,7 +185,6 @@ Content-Type: application/json
 
 
 === TEST 7: a 2xx that is not JSON
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("notjson"), ::alert("notjson"), "GET /mocklog?key=notjson"]
 --- more_headers
@@ -200,7 +198,6 @@ Content-Type: application/json
 
 
 === TEST 8: ticket ids that cannot be used: true, "", 65 bytes, a control character
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("true"), ::alert("empty"), ::alert("long"), ::alert("ctl"), "GET /mocklog?key=long"]
 --- more_headers
@@ -216,7 +213,6 @@ Content-Type: application/json
 
 
 === TEST 9: ticket ids that can: exactly 64 bytes, an integer
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("max"), ::alert("number"), ::alert("number"), "GET /mocklog?key=number"]
 --- more_headers
@@ -231,7 +227,6 @@ Content-Type: application/json
 
 
 === TEST 10: a connector without "find": the create is sent again (and the log says a duplicate may follow), never a comment on an empty ticket
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: ::alert("noid", "/alerts/nofind")
 --- more_headers
@@ -262,7 +257,6 @@ POST /mock/ticket
 
 
 === TEST 13: the find itself fails: 503, nothing created; the doubt stays and the next copy asks again
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval: [::alert("findfails"), ::alert("findfails"), ::alert("findfails"), "GET /mocklog?key=findfails"]
 --- more_headers
