@@ -63,6 +63,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmFake;
 use ItsmExample;
+use ItsmPreset ();
 
 my $J = JSON::PP->new->allow_nonref(1);
 
@@ -157,27 +158,17 @@ our %RtHeaders = (Authorization => $RtToken, 'Content-Type' => 'application/json
 sub rt {
     my (%x) = @_;
     my $body = delete $x{create};
-    run(kind => 'rt', connector => 'rt', auth => {rt => $RtToken},
-        secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                            'rt-auth.conf',
-                            qq(proxy_set_header Authorization "$RtToken";)]],
+    run(kind => 'rt', connector => 'rt',
+        credential => ['Authorization', $RtToken, 'rt-auth.conf'],
+        headers => \%RtHeaders,
         ticket => sub { "$_[0]" },
-        find => sub {
-            my ($a) = @_;
-            my $sha = Digest::SHA::sha256_hex($a->{key});
-            return {method => 'GET', status => 200,
-                    uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
-                         . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
-                         . "&orderby=Created&order=DESC&per_page=1"};
-        },
+        find => 'request-tracker',
         create => sub {
-            return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
-                    headers => \%RtHeaders, body => $body->(@_)};
+            return {method => 'POST', uri => '/REST/2.0/ticket', status => 201, body => $body->(@_)};
         },
         held => sub {
             my ($a, $k, $ticket) = @_;
-            return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment",
-                    status => 201, headers => \%RtHeaders,
+            return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment", status => 201,
                     body => ItsmExample::like_text(
                         '{"Content":"The alert is firing (seen 2 times since '
                       . 'TIME, severity critical).\n/var is 99% full",'
@@ -188,8 +179,38 @@ sub rt {
         %x);
 }
 
-sub run {
+# What run() derives from the options that many examples share:
+#   credential => [HEADER, VALUE, FILE]: the ITSM insists on HEADER: VALUE
+#              (auth) and the example keeps its proxy_set_header in the
+#              included FILE (secret_include), as the example tells users
+#   headers    the headers every request the ITSM gets carries: a create
+#              or held that names none has these
+#   find       (a name) the find of that ITSM's contract mock, the same
+#              request as the preset's
+sub defaults {
     my (%x) = @_;
+    if (my $c = $x{credential}) {
+        my ($header, $value, $file) = @$c;
+        $x{auth} //= {$x{kind} => $value};
+        $x{secret_include} //= [[qr/^[ \t]*proxy_set_header[ \t]+\Q$header\E[^;]*;/m,
+                                 $file, qq(proxy_set_header $header "$value";)]];
+    }
+    if (defined $x{find} && !ref $x{find}) {
+        # the find of the ITSM's contract (t/lib/ItsmPreset.pm)
+        my $uri = $ItsmPreset::Contract{$x{find}}{find};
+        $x{find} = sub { {method => 'GET', status => 200, uri => $uri->($_[0]{key})} };
+    }
+    if (my $h = $x{headers}) {
+        for my $which (qw(create held)) {
+            my $sub = $x{$which} or next;
+            $x{$which} = sub { my $r = $sub->(@_); $r->{headers} //= $h; $r };
+        }
+    }
+    return %x;
+}
+
+sub run {
+    my (%x) = defaults(@_);
     my $name = $x{name};
     my $conn = $x{connector};
     my ($h503, $b503) = @{$x{itsm_503} || [{}, '']};
