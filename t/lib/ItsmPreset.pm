@@ -880,19 +880,11 @@ sub scenario {
 use File::Temp qw(tempdir);
 use POSIX qw(WNOHANG);
 use Time::HiRes ();
+use ItsmPorts;
 
 my $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 my @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
 my %Pid;
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
 
 sub listening {
     my ($port) = @_;
@@ -908,7 +900,7 @@ sub start {
     my ($name) = @_;
     my $dir = tempdir("itsm-preset-$name-XXXXXX", TMPDIR => 1, CLEANUP => 1);
     chmod 0755, $dir;     # the workers' user reaches the store in it
-    my ($alerts, $replay) = (free_port(), free_port());
+    my ($alerts, $replay) = (ItsmPorts::free(), ItsmPorts::free());
 
     my $conf = render($name, dir => $dir, module => \@Modules,
                                   upstream => '127.0.0.1:' . ($ENV{TEST_NGINX_SERVER_PORT} // 1984),
