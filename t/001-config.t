@@ -31,8 +31,7 @@ GET /alerts
 --- config
     location = /alerts { itsm_pass nope; }
 --- must_die
---- error_log eval
-qr/itsm_pass: unknown connector "nope" in \S+nginx\.conf:\d+; declare it with "itsm_connector nope \{ ... \}"/
+--- error_log eval: qr/itsm_pass: unknown connector "nope" in \S+nginx\.conf:\d+; declare it with "itsm_connector nope \{ ... \}"/
 
 
 
@@ -43,8 +42,7 @@ qr/itsm_pass: unknown connector "nope" in \S+nginx\.conf:\d+; declare it with "i
     }
 --- config
 --- must_die
---- error_log eval
-qr/itsm_connector "mock" has no "location" in \S+nginx\.conf:\d+; add the prefix of the internal location/
+--- error_log eval: qr/itsm_connector "mock" has no "location" in \S+nginx\.conf:\d+; add the prefix of the internal location/
 
 
 
@@ -55,8 +53,7 @@ qr/itsm_connector "mock" has no "location" in \S+nginx\.conf:\d+; add the prefix
     }
 --- config
 --- must_die
---- error_log eval
-qr/itsm_connector "mock" has no "create" action in \S+nginx\.conf:\d+/
+--- error_log eval: qr/itsm_connector "mock" has no "create" action in \S+nginx\.conf:\d+/
 
 
 
@@ -68,8 +65,7 @@ qr/itsm_connector "mock" has no "create" action in \S+nginx\.conf:\d+/
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid JSON in body template "inline body": .* \(template line 1, column \d+\) in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid JSON in body template "inline body": .* \(template line 1, column \d+\) in \S+nginx\.conf:\d+/
 
 
 
@@ -107,8 +103,7 @@ qr/cannot open body template "\S+templates\/missing\.json" \(2: No such file or 
     }
 --- config
 --- must_die
---- error_log eval
-qr/unterminated "\{\{" in template "\/ticket\/\{\{key" in \S+nginx\.conf:\d+/
+--- error_log eval: qr/unterminated "\{\{" in template "\/ticket\/\{\{key" in \S+nginx\.conf:\d+/
 
 
 
@@ -143,8 +138,7 @@ qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: loc
 --- config
     location = /alerts { itsm_source nagios; }
 --- must_die
---- error_log eval
-qr/unknown alert source "nagios"; supported: generic.* in \S+nginx\.conf:\d+/
+--- error_log eval: qr/unknown alert source "nagios"; supported: generic.* in \S+nginx\.conf:\d+/
 
 
 
@@ -166,8 +160,7 @@ qr/invalid JSON Pointer "summary": it must be empty or start with "\/" \(RFC 690
 --- config
     location = /alerts { proxy_pass http://127.0.0.1:1; itsm_pass mock; }
 --- must_die
---- error_log eval
-qr/"itsm_pass" cannot be combined with another content handler .* in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_pass" cannot be combined with another content handler .* in \S+nginx\.conf:\d+/
 
 
 
@@ -177,8 +170,7 @@ qr/"itsm_pass" cannot be combined with another content handler .* in \S+nginx\.c
     itsm_connector mock { location /_itsm/b; create POST /ticket; }
 --- config
 --- must_die
---- error_log eval
-qr/itsm connector "mock" is already declared; connector names must be unique in \S+nginx\.conf:\d+/
+--- error_log eval: qr/itsm connector "mock" is already declared; connector names must be unique in \S+nginx\.conf:\d+/
 
 
 
@@ -213,8 +205,7 @@ qr/invalid JSON Pointer "id" in "ticket_id": it must start with "\/" \(RFC 6901\
 --- config
     location = /alerts { itsm_max_depth 0; }
 --- must_die
---- error_log eval
-qr/"itsm_max_depth" directive must be between 1 and 1024 in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_max_depth" directive must be between 1 and 1024 in \S+nginx\.conf:\d+/
 
 
 
@@ -222,8 +213,7 @@ qr/"itsm_max_depth" directive must be between 1 and 1024 in \S+nginx\.conf:\d+/
 --- config
     itsm_connector mock { location /_itsm/a; create POST /ticket; }
 --- must_die
---- error_log eval
-qr/"itsm_connector" directive is not allowed here in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_connector" directive is not allowed here in \S+nginx\.conf:\d+/
 
 
 
@@ -236,8 +226,7 @@ qr/"itsm_connector" directive is not allowed here in \S+nginx\.conf:\d+/
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid header name "X Key": use letters, digits and "-" only in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid header name "X Key": use letters, digits and "-" only in \S+nginx\.conf:\d+/
 
 
 
@@ -277,8 +266,7 @@ qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat" needs the "comment"
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid time "soon" in "cooldown=soon"; e.g. 10m or 1h in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid time "soon" in "cooldown=soon"; e.g. 10m or 1h in \S+nginx\.conf:\d+/
 
 
 
@@ -315,5 +303,4 @@ qr/itsm_store: "\S+not-a-store.mdb" cannot be opened: .* \(in \S+nginx\.conf:\d+
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid parameter "resolve": only "on_resolve resolve comment;" takes one in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid parameter "resolve": only "on_resolve resolve comment;" takes one in \S+nginx\.conf:\d+/

@@ -1,7 +1,10 @@
 # One alert becomes one ticket: the create request the module sends (method,
 # path, headers, exact body), the ticket id it reads back, and the answer the
 # sender gets.  The ITSM here is a raw TCP mock, so every byte is asserted.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_connector mock {
@@ -12,14 +15,14 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
-_EOC_
+our $Config = ItsmConf::tcp_mock() . ItsmConf::alerts();
+
+# the raw mock, proxy_pass without a URI part: the ITSM gets the path as
+# the module rendered it
+our $Verbatim = ItsmConf::tcp_mock() =~ s{RAND_PORT_1/;}{RAND_PORT_1;}r . ItsmConf::alerts();
+
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config,
+                   more_headers => "Content-Type: application/json\n");
 
 no_shuffle();
 run_tests();
@@ -27,8 +30,6 @@ run_tests();
 __DATA__
 
 === TEST 1: an alert creates a ticket; the exact request reaches the ITSM
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /api/ticket HTTP/1.0\r
@@ -61,8 +62,6 @@ itsm: connector "mock" created ticket "20" for alert "db-1"
 
 
 === TEST 2: hostile alert text cannot break the JSON body or inject a header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /api/ticket HTTP/1.0\r
@@ -73,13 +72,10 @@ X-Alert-Key: k  X-Evil: 1\r
 Content-Type: application/json\r
 \r
 {\"Queue\":\"General\",\"Subject\":\"[\\\"}, \\\"admin\\\": true] a\\\\b\\n{{ key }}\",\"Content\":\"caf\xc3\xa9 \\t\\u0001\",\"Key\":\"k\\r\\nX-Evil: 1\",\"Count\":null,\"Labels\":null,\"Missing\":null,\"Text\":\"n=\"}"
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"id\":7}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"id\":7}"
 --- request eval
 "POST /alerts
 {\"key\": \"k\\r\\nX-Evil: 1\", \"title\": \"a\\\\b\\n{{ key }}\", \"severity\": \"\\\"}, \\\"admin\\\": true\", \"description\": \"caf\\u00e9 \\t\\u0001\"}"
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"k\r\nX-Evil: 1","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}
@@ -87,8 +83,6 @@ Content-Type: application/json
 
 
 === TEST 3: a numeric ticket id, a JSON content type with parameters
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 278
 --- tcp_reply eval
@@ -111,7 +105,6 @@ Content-Type: application/json; charset=utf-8
         create     POST "/api/ticket?key={{ key }}&title={{ title }}";
         ticket_id  /id;
     }
---- config eval: $::Config
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /api/ticket?key=a%2Fb%20c&title=x%26y%3Dz HTTP/1.0\r
@@ -120,13 +113,10 @@ Connection: close\r
 Content-Length: 0\r
 \r
 "
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
 --- request
 POST /alerts
 {"key": "a/b c", "title": "x&y=z"}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"a/b c","action":"create","outcome":"created","connector":"mock","ticket_id":"5"}]}
@@ -160,8 +150,7 @@ Content-Length: 15\r
 Content-Type: application/json\r
 \r
 {\"from\":\"acme\"}"
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"9\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"9\"}"
 --- request
 POST /alerts
 {"key": "k9", "severity": "warning"}
@@ -175,7 +164,6 @@ X-Tenant: acme
 
 
 === TEST 6: field mapping by JSON Pointer (a SIEM's own case format)
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ {
         internal;
@@ -200,13 +188,10 @@ X-Alert-Key: C-77\r
 Content-Type: application/json\r
 \r
 {\"Queue\":\"General\",\"Subject\":\"[high] Brute force on vpn\",\"Content\":\"200 failures\",\"Key\":\"C-77\",\"Count\":null,\"Labels\":null,\"Missing\":null,\"Text\":\"n=\"}"
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"11\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"11\"}"
 --- request
 POST /alerts
 {"case": {"id": "C-77", "name": "Brute force on vpn", "severity": "high", "state": "open", "events": [{"message": "200 failures"}]}}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"C-77","action":"create","outcome":"created","connector":"mock","ticket_id":"11"}]}
@@ -214,7 +199,6 @@ Content-Type: application/json
 
 
 === TEST 7: a resolved alert with no ticket known is answered and sent nowhere
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ {
         internal;
@@ -224,8 +208,6 @@ Content-Type: application/json
 --- request
 POST /alerts
 {"key": "db-1", "title": "Disk full", "status": "resolved"}
---- more_headers
-Content-Type: application/json
 --- error_code: 200
 --- response_body
 {"status":"ignored","alerts":[{"key":"db-1","action":"none","outcome":"ignored","connector":"mock","reason":"the alert is resolved and no ticket is open for its key"}]}
@@ -243,13 +225,7 @@ itsm: connector
         create     POST "/v2/alerts/{{ key }}/close?identifierType=alias&note={{ title }}";
         ticket_id  /id;
     }
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: $::Verbatim
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /v2/alerts/%2Fsubscriptions%2Fs1%2Falerts%2Fa%20b/close?identifierType=alias&note=x%26y HTTP/1.0\r
@@ -258,13 +234,10 @@ Connection: close\r
 Content-Length: 0\r
 \r
 "
---- tcp_reply eval
-"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- tcp_reply eval: "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
 --- request
 POST /alerts
 {"key": "/subscriptions/s1/alerts/a b", "title": "x&y"}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body_like: "ticket_id":"5"
 
@@ -277,13 +250,7 @@ Content-Type: application/json
         create     POST "/v2/alerts/{{ key }}/close?note={{ title }}";
         ticket_id  /id;
     }
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: $::Verbatim
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
 "POST /v2/alerts/%2E%2E/close?note=%2E HTTP/1.0\r
@@ -292,12 +259,9 @@ Connection: close\r
 Content-Length: 0\r
 \r
 "
---- tcp_reply eval
-"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- tcp_reply eval: "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
 --- request
 POST /alerts
 {"key": "..", "title": "."}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body_like: "ticket_id":"5"

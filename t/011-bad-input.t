@@ -1,20 +1,19 @@
 # Bad requests get the right 4xx and a JSON error that says what was wrong,
 # and nothing reaches the ITSM: the connector's location points at a closed
 # port, so any delivery attempt would log a "connect() failed" [error].
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock');
 
 our $Config = <<'_EOC_';
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; itsm_max_body 4k; }
 _EOC_
+
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
 
 no_shuffle();
 run_tests();
@@ -22,8 +21,6 @@ run_tests();
 __DATA__
 
 === TEST 1: not JSON
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a", "title": oops}
@@ -41,8 +38,6 @@ itsm: connector
 
 
 === TEST 2: an empty body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 --- more_headers
@@ -58,8 +53,6 @@ itsm: connector
 
 
 === TEST 3: the wrong method
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 PUT /alerts
 {"key": "a"}
@@ -79,8 +72,6 @@ itsm: connector
 
 
 === TEST 4: the wrong content type
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 key=a&title=b
@@ -97,8 +88,6 @@ itsm: connector
 
 
 === TEST 5: no content type at all
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a"}
@@ -112,10 +101,7 @@ itsm: connector
 
 
 === TEST 6: a body over itsm_max_body, announced by Content-Length
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("x" x 5000) . "\"}"
+--- request eval: "POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("x" x 5000) . "\"}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 413
@@ -129,8 +115,6 @@ itsm: connector
 
 
 === TEST 7: a chunked body over itsm_max_body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $chunk = "{\"key\": \"a\", \"title\": \"" . ("x" x 2500);
 my $rest = ("y" x 2500) . "\"}";
@@ -152,12 +136,10 @@ itsm: connector
 
 
 === TEST 8: JSON nested 10,000 deep
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
---- request eval
-"POST /alerts\n" . ("[" x 10000) . ("]" x 10000)
+--- request eval: "POST /alerts\n" . ("[" x 10000) . ("]" x 10000)
 --- more_headers
 Content-Type: application/json
 --- error_code: 400
@@ -171,10 +153,7 @@ itsm: connector
 
 
 === TEST 9: brackets inside strings do not count as nesting
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("[{" x 100) . "\\\"" . "\", \"status\": \"resolved\"}"
+--- request eval: "POST /alerts\n{\"key\": \"a\", \"title\": \"" . ("[{" x 100) . "\\\"" . "\", \"status\": \"resolved\"}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 200
@@ -187,8 +166,6 @@ itsm: connector
 
 
 === TEST 10: an array instead of an object
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 [{"key": "a"}]
@@ -205,8 +182,6 @@ itsm: connector
 
 
 === TEST 11: no key
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"title": "Disk full"}
@@ -223,17 +198,14 @@ itsm: connector
 
 
 === TEST 12: a key that is an object, and a mapped key that is missing
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
     location = /mapped { itsm_pass mock; itsm_field key /case/id; }
---- request eval
-["POST /alerts\n{\"key\": {\"id\": 1}}", "POST /mapped\n{\"key\": \"a\"}"]
+--- request eval: ["POST /alerts\n{\"key\": {\"id\": 1}}", "POST /mapped\n{\"key\": \"a\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[400, 400]
+--- error_code eval: [400, 400]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"field \\\"key\\\" (JSON Pointer \\\"/key\\\") must be a string or a number\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"key\\\" (JSON Pointer \\\"/case/id\\\"): every alert needs a key that identifies its problem\"}\n"]
@@ -245,8 +217,6 @@ itsm: connector
 
 
 === TEST 13: an unknown status
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a", "status": "exploded"}
@@ -263,10 +233,7 @@ itsm: connector
 
 
 === TEST 14: invalid UTF-8
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n{\"key\": \"a\xff\xfe\"}"
+--- request eval: "POST /alerts\n{\"key\": \"a\xff\xfe\"}"
 --- more_headers
 Content-Type: application/json
 --- error_code: 400
@@ -279,8 +246,6 @@ itsm: connector
 
 
 === TEST 15: a POST with "Content-Length: 0" is an empty body, answered 400
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 "POST /alerts HTTP/1.1\r
 Host: localhost\r
@@ -301,8 +266,6 @@ itsm: connector
 
 
 === TEST 16: a chunked body over itsm_max_body: one 413, and nothing torn (no "header already sent")
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
 "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -317,7 +280,6 @@ my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
 
 
 === TEST 17: a chunked body of exactly itsm_max_body is taken, one byte more is not
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/api/ticket { return 201 '{"id":"7"}'; }
@@ -328,8 +290,7 @@ my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
     "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     . sprintf("%x", length $body) . "\r\n$body\r\n0\r\n\r\n"
 } 0, 1]
---- error_code eval
-[201, 413]
+--- error_code eval: [201, 413]
 --- response_body eval
 [qq{{"status":"created","alerts":[{"key":"a","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}\n},
  qq{{"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}\n}]
@@ -337,8 +298,6 @@ my $body = '{"key": "a", "title": "' . ("x" x 5000) . '"}';
 
 
 === TEST 18: a key given twice is refused, not read as "the last one wins"
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /alerts
 {"key": "a", "status": "resolved", "status": "firing"}
@@ -372,8 +331,7 @@ Content-Type: application/json
  "GET /hdr"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 200]
 --- response_body eval
 [(map { qq{{"status":"created","alerts":[{"key":"$_","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}\n} } qw(a b c)),
  ("x" x 4096) . "\n" . ("x" x 4095) . "\n" . ("x" x 4094) . "\\xC3\\xA9" . "\n"]

@@ -2,15 +2,21 @@
 # and error text; an outage (5xx, 408/429, refused, timed out) is a 503
 # with Retry-After so the sender tries again; a huge answer never drops
 # the sender's connection.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"summary": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock', body => '{"summary": "{{ title }}"}');
+
+# the ITSM: a location of the test server whose answer is $answer, or a
+# raw TCP mock (tcp_listen); @alerts: more directives for /alerts
+sub itsm { my ($answer, @alerts) = @_; ItsmConf::proxy_mock() . "    location /mock/ { $answer }\n" . ItsmConf::alerts(@alerts) }
+sub tcp { ItsmConf::tcp_mock(@_) . ItsmConf::alerts() }
+
+# every block posts the alert k1 as JSON
+ItsmConf::defaults(http_config => $HttpConfig, request => "POST /alerts\n{\"key\": \"k1\"}\n",
+                   more_headers => "Content-Type: application/json\n");
 
 no_shuffle();
 run_tests();
@@ -18,16 +24,10 @@ run_tests();
 __DATA__
 
 === TEST 1: the ITSM refuses the ticket (400 with a JSON error)
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location /mock/ { return 400 '{"errorMessages":[],"errors":{"summary":"Field \'summary\' is required."}}'; }
-    location = /alerts { itsm_pass mock; }
+--- config eval: ::itsm(q{return 400 '{"errorMessages":[],"errors":{"summary":"Field \'summary\' is required."}}';})
 --- request
 POST /alerts
 {"key": "k1", "title": ""}
---- more_headers
-Content-Type: application/json
 --- error_code: 502
 --- response_headers
 Content-Type: application/json
@@ -40,16 +40,7 @@ itsm: connector "mock" create: the ITSM answered 400: "{\"errorMessages\":[],\"e
 
 
 === TEST 2: the ITSM fails (500): 503 and the default Retry-After
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location /mock/ { return 500 'database is locked'; }
-    location = /alerts { itsm_pass mock; }
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
+--- config eval: ::itsm(q{return 500 'database is locked';})
 --- error_code: 503
 --- response_headers
 Retry-After: 30
@@ -64,16 +55,7 @@ header already sent
 
 
 === TEST 3: the ITSM rate-limits (429 with Retry-After): its Retry-After is passed on
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location /mock/ { add_header Retry-After 120 always; return 429 '{"message":"rate limited"}'; }
-    location = /alerts { itsm_pass mock; itsm_retry_after 5s; }
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
+--- config eval: ::itsm(q{add_header Retry-After 120 always; return 429 '{"message":"rate limited"}';}, 'itsm_retry_after 5s')
 --- error_code: 503
 --- response_headers
 Retry-After: 120
@@ -83,15 +65,9 @@ Retry-After: 120
 
 
 === TEST 4: the ITSM cannot be reached: 503 with itsm_retry_after
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; itsm_retry_after 1m; }
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
 --- error_code: 503
 --- response_headers
 Retry-After: 60
@@ -103,24 +79,12 @@ connect() failed (111: Connection refused)
 
 
 === TEST 5: a 2 MiB answer (over max_response): a clear 502, the connection stays up
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: ::tcp()
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 133
 --- tcp_reply eval
 my $body = '{"id":"77","pad":"' . ("x" x (2 * 1024 * 1024)) . '"}';
 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
 --- error_code: 502
 --- response_body
 {"error":"itsm_bad_response","message":"the ITSM answered 201, but its answer is larger than max_response (1048576 bytes) of connector \"mock\"; the ticket id could not be read"}
@@ -137,23 +101,12 @@ itsm: connector "mock" create of key "k1": the ITSM answered 201, but its answer
         ticket_id    /id;
         max_response 2m;
     }
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: ::tcp()
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 133
 --- tcp_reply eval
 my $body = '{"pad":"' . ("x" x (1024 * 1024)) . '","id":"78"}';
 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: " . length($body) . "\r\n\r\n$body"
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"k1","action":"create","outcome":"created","connector":"mock","ticket_id":"78"}]}
@@ -163,16 +116,7 @@ Content-Type: application/json
 
 
 === TEST 7: a 2xx answer that is not JSON
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location /mock/ { return 200 '<html>Login</html>'; }
-    location = /alerts { itsm_pass mock; }
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
+--- config eval: ::itsm(q{return 200 '<html>Login</html>';})
 --- error_code: 502
 --- response_body
 {"error":"itsm_bad_response","message":"the ITSM answered 200, but not with JSON ('[' or '{' expected near '<'); the ticket id could not be read"}
@@ -180,16 +124,7 @@ Content-Type: application/json
 
 
 === TEST 8: a 2xx JSON answer without the ticket id
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location /mock/ { return 201 '{"key":"OPS-1"}'; }
-    location = /alerts { itsm_pass mock; }
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
+--- config eval: ::itsm(q{return 201 '{"key":"OPS-1"}';})
 --- error_code: 502
 --- response_body
 {"error":"itsm_bad_response","message":"the ITSM answered 201, but its answer has no ticket id at \"/id\" (ticket_id of connector \"mock\")"}
@@ -199,23 +134,10 @@ itsm: connector "mock" create of key "k1": the ITSM answered 201, but its answer
 
 
 === TEST 9: an ITSM error page with invalid UTF-8 still reaches the sender as valid JSON
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-        proxy_set_header Host itsm.test;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: ::tcp()
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 133
---- tcp_reply eval
-"HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nno \xff\xfe access"
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
+--- tcp_reply eval: "HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\nno \xff\xfe access"
 --- error_code: 502
 --- response_body
 {"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":403,"itsm_error":"no ?? access"}
@@ -223,25 +145,11 @@ Content-Type: application/json
 
 
 === TEST 10: the ITSM does not answer in time (proxy_read_timeout): 503
---- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-        proxy_set_header Host itsm.test;
-        proxy_read_timeout 300ms;
-    }
-    location = /alerts { itsm_pass mock; }
+--- config eval: ::tcp('proxy_read_timeout 300ms')
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query_len: 133
 --- tcp_reply_delay: 1.5
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}"
---- request
-POST /alerts
-{"key": "k1"}
---- more_headers
-Content-Type: application/json
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{\"id\":\"1\"}"
 --- error_code: 503
 --- response_body_like: "itsm_status":504
 --- error_log

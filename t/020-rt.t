@@ -1,19 +1,15 @@
 # Against a real Request Tracker 5 (Debian's request-tracker5), started by
 # util/test.sh on $TEST_NGINX_RT_PORT: an alert becomes a ticket whose
 # subject is the alert's title, checked through RT's own REST API.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
-use IO::Socket::INET;
+use ItsmHttp;
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port "
-                     . "(start one with: util/rt.sh start $port var/test-rt)";
-
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
 }
@@ -60,8 +56,7 @@ __DATA__
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/^\{"status":"created","alerts":\[\{"key":"$::Token-disk","action":"create","outcome":"created","connector":"rt","ticket_id":"\d+"\}\]\}$/,
  qr/^(?=.*"count"\s*:\s*1\b)(?=.*"Subject"\s*:\s*"$::Token Disk full on db-1")/s]
@@ -80,8 +75,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/"Subject"\s*:\s*"$::Token \\"quoted\\" back\\\\slash caf\x{c3}\x{a9}"/s]

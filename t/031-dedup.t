@@ -1,7 +1,10 @@
 # A delivery seen twice (same Idempotency-Key or webhook-id header, or the
 # id a template picks from the payload) gets 200 and the first answer
 # again, each result marked "replayed":true, and does nothing else.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone  itsm:1m;
@@ -15,8 +18,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
     location = /alerts { itsm_pass mock; }
@@ -33,13 +35,11 @@ __DATA__
 === TEST 1: the same Idempotency-Key twice: the first answer again, with 200, and nothing sent
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /alerts\n{\"key\": \"db-1\"}", "POST /alerts\n{\"key\": \"db-1\"}"]
+--- request eval: ["POST /alerts\n{\"key\": \"db-1\"}", "POST /alerts\n{\"key\": \"db-1\"}"]
 --- more_headers
 Content-Type: application/json
 Idempotency-Key: delivery-0001
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"(T\d+)"\}\]\}$/,
  qr/^\{"status":"created","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}\]\}$/]
@@ -66,8 +66,7 @@ delivery "delivery-0001" was seen before
 ["Content-Type: application/json\nwebhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
  "Content-Type: application/json\nwebhook-id: msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
  "Content-Type: application/json\nwebhook-id: msg_other"]
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
  qr/"outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
@@ -84,8 +83,7 @@ delivery "delivery-0001" was seen before
  "POST /by-payload\n{\"key\": \"db-1\", \"delivery\": \"d2\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
  qr/"outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
@@ -96,13 +94,11 @@ Content-Type: application/json
 === TEST 5: itsm_dedup off: the header is not a delivery id
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /no-dedup\n{\"key\": \"db-1\"}", "POST /no-dedup\n{\"key\": \"db-1\"}"]
+--- request eval: ["POST /no-dedup\n{\"key\": \"db-1\"}", "POST /no-dedup\n{\"key\": \"db-1\"}"]
 --- more_headers
 Content-Type: application/json
 Idempotency-Key: same
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
  qr/"outcome":"commented","connector":"mock","ticket_id":"T\d+"\}/]
@@ -138,8 +134,7 @@ Content-Type: application/json
 --- config
     location = /a { itsm_dedup "{{ key }}" window=soon; }
 --- must_die
---- error_log eval
-qr/invalid window "soon"; e.g. window=1h in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid window "soon"; e.g. window=1h in \S+nginx\.conf:\d+/
 
 
 
@@ -158,8 +153,7 @@ my $head = '{"version": "4", "groupKey": "g", "status": "firing", "receiver": "r
 ["POST /am\n$head$a, $b]}", "POST /am\n$head$b, $a]}", "POST /am\n$head$a, $b2]}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}.*"key":"bbbb","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}/,
  qr/"key":"bbbb","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}.*"key":"aaaa","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}/,
@@ -178,8 +172,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 Idempotency-Key: key-1
---- error_code eval
-[201, 422, 422, 200]
+--- error_code eval: [201, 422, 422, 200]
 --- response_body eval
 [qq{{"status":"created","alerts":[{"key":"A","action":"create","outcome":"created","connector":"mock","ticket_id":"T1"}]}\n},
  qq{{"error":"idempotency_key_reused","message":"the delivery id \\"key-1\\" was used before with another body; a retry sends the same body, a new alert needs a new id"}\n},
@@ -194,12 +187,9 @@ Idempotency-Key: key-1
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
     location = /alerts { itsm_pass mock; }
---- request eval
-["POST /alerts\n{\"key\": \"A\"}", "POST /alerts\n{\"key\": \"A\", \"title\": \"x\"}"]
+--- request eval: ["POST /alerts\n{\"key\": \"A\"}", "POST /alerts\n{\"key\": \"A\", \"title\": \"x\"}"]
 --- more_headers
 Content-Type: application/json
 webhook-id: msg_1
---- error_code eval
-[201, 422]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/^\{"error":"idempotency_key_reused"/]
+--- error_code eval: [201, 422]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/^\{"error":"idempotency_key_reused"/]

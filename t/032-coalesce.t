@@ -2,7 +2,10 @@
 # last comment change nothing at once; when the cooldown ends the replay
 # location sends one comment with the latest state and every distinct note
 # held (nothing lost, nothing twice, one comment).
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     log_format      mock '$request_method $uri';
@@ -18,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { access_log logs/mock.log mock; return 201 '{"id":"T1"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { access_log logs/mock.log mock; return 201 '[]'; }
     location = /alerts { itsm_pass mock; }
@@ -30,20 +32,22 @@ _EOC_
 
 sub alert { "POST /alerts\n{\"key\": \"db-1\", \"description\": \"$_[0]\"}" }
 
+# a block with a config has the connector of $HttpConfig unless it says
+# otherwise; one that reads the log sends a GET, which /alerts refuses
+ItsmConf::defaults(http_config => $HttpConfig);
+ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a ticket, then two alerts within the cooldown: kept, not sent
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("95% used"), ::alert("97% used"), ::alert("99% used")]
+--- request eval: [::alert("95% used"), ::alert("97% used"), ::alert("99% used")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/"outcome":"cooldown","connector":"mock","ticket_id":"T1","reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"/,
@@ -54,9 +58,6 @@ Content-Type: application/json
 === TEST 2: when the cooldown ends, one comment with every note held, each once and timed
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}|delivering the pending state of key "db-1" \(attempt \d+\)/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -70,10 +71,8 @@ itsm deliver body: \{"text":"\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] 97% used\\n\\n\
 === TEST 3: nothing is left pending, and nothing is sent again: the ITSM got one create and one comment in all
 --- init
 sleep 2.5;
---- request eval
-["GET /status", "GET /mocklog"]
---- error_code eval
-[200, 200]
+--- request eval: ["GET /status", "GET /mocklog"]
+--- error_code eval: [200, 200]
 --- response_body_like eval
 [qr/"store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,/,
  qr{^POST /mock/ticket\nPOST /mock/ticket/T1/comment\n\z}]
@@ -84,7 +83,6 @@ delivering the pending state of key "db-1" (attempt 2)
 
 
 === TEST 4: the replay location refuses requests without this nginx's token
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request
 POST /_itsm/replay
@@ -99,7 +97,6 @@ X-Itsm-Replay-Token: guessed
 
 
 === TEST 5: the ITSM is down when the cooldown ends: kept, and tried again later
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
@@ -107,12 +104,10 @@ X-Itsm-Replay-Token: guessed
     location = /alerts { itsm_pass mock; }
     location = /_itsm/replay { itsm_replay; }
     location = /status { itsm_status; }
---- request eval
-[::alert("95% used"), ::alert("97% used")]
+--- request eval: [::alert("95% used"), ::alert("97% used")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 
 
 
@@ -146,14 +141,12 @@ qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat ... cooldown=" sends
 
 
 === TEST 8: case notes within a cooldown, with identical repeats among them: kept, none sent yet
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
 --- request eval
 [::alert("note 1"), ::alert("note 2"), ::alert("note 2"), ::alert("note 3"), ::alert("note 2"), ::alert("note 3")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
 
@@ -162,9 +155,6 @@ Content-Type: application/json
 === TEST 9: ... when the cooldown ends: one comment with notes 2 and 3, each once, in order; 6 occurrences
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -194,8 +184,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note 2\\n\\n\[[-0-9T:]+Z\] note 3","
 [::alert("case opened"), ::alert("note A"), ::alert("note B"), "POST /alerts\n{\"key\": \"db-1\", \"status\": \"resolved\", \"description\": \"closed\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/, qr/"action":"resolve","outcome":"resolved"/]
 
@@ -204,9 +193,6 @@ Content-Type: application/json
 === TEST 11: ... the notes reach the resolved ticket once, as a comment, when they are due
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -238,19 +224,14 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","
 [::alert("case opened"), "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 2\", \"description\": \"note A\"}", "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 1\", \"description\": \"note B\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"cooldown"/, qr/"outcome":"cooldown"/]
 
 
 
 === TEST 13: ... what the ITSM got
 --- init
 sleep 3.5;
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create

@@ -63,8 +63,7 @@ itsm deliver: create POST "/_itsm/chat/message
  "POST /routed\n{\"key\": \"c\", \"severity\": \"info\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 200]
+--- error_code eval: [201, 201, 200]
 --- response_body_like eval
 [qr/"connector":"jira".*"connector":"chat"/,
  qr/^\{"status":"created","alerts":\[\{"key":"b","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-\d+"\}\]\}$/,
@@ -92,8 +91,7 @@ itsm: alert "d" is routed to "nowhere", which is no connector
 --- config
     location = /x { itsm_pass jira $itsm_route; }
 --- must_die
---- error_log eval
-qr/"itsm_pass" takes either connector names or one variable, not both in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_pass" takes either connector names or one variable, not both in \S+nginx\.conf:\d+/
 
 
 
@@ -139,8 +137,7 @@ qr/"itsm_pass" takes either connector names or one variable, not both in \S+ngin
  "GET /mocklog"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 200, 200, 200]
+--- error_code eval: [201, 201, 200, 200, 200]
 --- response_body eval
 [qq{{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-7"}]}\n},
  qq{{"status":"processed","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"pager","ticket_id":"P-1"},{"key":"db-1","action":"comment","outcome":"commented","connector":"jira","ticket_id":"OPS-7"}]}\n},

@@ -3,7 +3,10 @@
 # answers GET /issue/{id}/transitions with a list like Jira's; each test
 # reads from the debug log which requests the module sent, and with which
 # body, and from the answer what the sender was told.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $Transitions = '{"expand":"transitions","transitions":['
     . '{"id":"11","name":"To Do","to":{"name":"To Do","statusCategory":{"key":"new"}}},'
@@ -13,8 +16,7 @@ our $Transitions = '{"expand":"transitions","transitions":['
 
 # the mock: a create answers {"key":"OPS-17"}; the transitions
 # answer is set per test (@LIST@ and @STATUS@)
-our $Mock = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/issue { return 201 '{"id":"10000","key":"OPS-17"}'; }
     location ~ ^/mock/issue/[^/]+/transitions$ {
         if ($request_method = GET) { return @STATUS@ '@LIST@'; }
@@ -58,6 +60,12 @@ our $Sent = qr/itsm deliver: \w+(?: lookup)? \w+ "[^"?]+|itsm deliver body: .*/;
 # block run after each of its requests, on what that request logged
 sub follow_up { "GET /alerts" }
 
+# a block that reads the log of the one before sends a GET, which /alerts
+# refuses (405): it makes nginx write what the block checks
+ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+# and one that posts alerts to a config of its own posts JSON
+ItsmConf::defaults(when => 'config', more_headers => sub { $_[0]->request ? "Content-Type: application/json\n" : undef });
+
 no_shuffle();
 run_tests();
 
@@ -66,12 +74,8 @@ __DATA__
 === TEST 1: resolve by name: the transitions are read, the one named "Resolve Issue" is posted with its id
 --- http_config eval: ::http_config("$::Lookup \"want=Resolve Issue\" take=/id;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"OPS-17"}]}
 ', '{"status":"resolved","alerts":[{"key":"db-1","action":"resolve","outcome":"resolved","connector":"mock","ticket_id":"OPS-17"}]}
@@ -82,9 +86,6 @@ Content-Type: application/json
 
 
 === TEST 2: resolve by name: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: $::Sent
 --- grep_error_log_out
 itsm deliver: create POST "/_itsm/mock/issue
@@ -99,23 +100,15 @@ itsm deliver body: {"transition":{"id":"31"},"fields":{"resolution":{"name":"Don
 === TEST 3: the name of the target status, in any case, and the first wanted name wins wherever it is in the list
 --- http_config eval: ::http_config("$::Lookup want=closed|DONE take=/id;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"resolved"/]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"resolved"/]
 --- no_error_log
 [error]
 
 
 
 === TEST 4: the first wanted name wins: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver body: \{"transition".*/
 --- grep_error_log_out
 itsm deliver body: {"transition":{"id":"41"},"fields":{"resolution":{"name":"Done"}}}
@@ -125,12 +118,8 @@ itsm deliver body: {"transition":{"id":"41"},"fields":{"resolution":{"name":"Don
 === TEST 5: no transition has the name: 502 naming what the ITSM offers, nothing is posted, the ticket stays open
 --- http_config eval: ::http_config("$::Lookup want=Resolved take=/id;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved"), ::alert("firing")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502, 200]
+--- request eval: [::alert("firing"), ::alert("resolved"), ::alert("firing")]
+--- error_code eval: [201, 502, 200]
 --- response_body eval
 [qr/"outcome":"created"/,
  '{"error":"itsm_lookup_failed","message":"connector \"mock\" could not resolve ticket \"OPS-17\": the ITSM answered 200 to the lookup, but no element of \"/transitions\" has \"/name\" or \"/to/name\" equal to \"Resolved\"; the ITSM offers: \"To Do\", \"Start Progress\", \"Resolve Issue\", \"Close\""}
@@ -140,9 +129,6 @@ Content-Type: application/json
 
 
 === TEST 6: no transition has the name: what the ITSM received, and the log
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+(?: lookup)? \w+|the lookup of ticket "OPS-17" failed: [^,]+/
 --- grep_error_log_out
 itsm deliver: create POST
@@ -154,12 +140,8 @@ the lookup of ticket "OPS-17" failed: no element of "/transitions" has "/name" o
 === TEST 7: missing=skip: no such transition means the ticket needs none (closed by hand); it counts as resolved
 --- http_config eval: ::http_config("$::Lookup want=Resolved take=/id missing=skip;")
 --- config eval: ::config('{"transitions":[{"id":"11","name":"Reopen","to":{"name":"To Do"}}]}')
---- request eval
-[::alert("firing"), ::alert("resolved"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- request eval: [::alert("firing"), ::alert("resolved"), ::alert("resolved")]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/^\{"status":"resolved","alerts":\[\{"key":"db-1","action":"resolve","outcome":"resolved","connector":"mock","ticket_id":"OPS-17"\}\]\}$/,
@@ -170,9 +152,6 @@ Content-Type: application/json
 
 
 === TEST 8: missing=skip: what the ITSM received, and the log
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+(?: lookup)? \w+|skips resolve of ticket "OPS-17": [^,]+"Reopen"/
 --- grep_error_log_out
 itsm deliver: create POST
@@ -184,12 +163,8 @@ skips resolve of ticket "OPS-17": no element of "/transitions" has "/name" or "/
 === TEST 9: the lookup is refused (404): 502 with the ITSM's text, as for any refused action, and nothing is posted
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}', 404)
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 502]
 --- response_body eval
 [qr/"outcome":"created"/,
  '{"error":"itsm_rejected","connector":"mock","action":"resolve","itsm_status":404,"itsm_error":"{\"errorMessages\":[\"Issue does not exist or you do not have permission to see it.\"],\"errors\":{}}"}
@@ -198,9 +173,6 @@ Content-Type: application/json
 
 
 === TEST 10: the lookup is refused: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+(?: lookup)? \w+/
 --- grep_error_log_out
 itsm deliver: create POST
@@ -211,14 +183,9 @@ itsm deliver: resolve lookup GET
 === TEST 11: the lookup meets an overloaded ITSM (503): 503 with Retry-After, so the sender retries
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"message":"busy"}', 503)
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 503]
---- response_headers eval
-["", "Retry-After: 30"]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 503]
+--- response_headers eval: ["", "Retry-After: 30"]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/^\{"error":"itsm_unavailable","connector":"mock","action":"resolve","itsm_status":503,/]
 
@@ -227,12 +194,8 @@ Content-Type: application/json
 === TEST 12: an answer that is not JSON: 502 saying so
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('<html>maintenance</html>')
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 502]
 --- response_body_like eval
 [qr/"outcome":"created"/,
  qr/^\{"error":"itsm_lookup_failed","message":"connector \\"mock\\" could not resolve ticket \\"OPS-17\\": the ITSM answered 200 to the lookup, but the answer is not JSON \(/]
@@ -242,51 +205,33 @@ Content-Type: application/json
 === TEST 13: the list is not where the lookup reads it
 --- http_config eval: ::http_config("$::Lookup want=Done take=/id;")
 --- config eval: ::config('{"values":[]}')
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/but the answer has no list at \\"\/transitions\\""\}$/]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 502]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/but the answer has no list at \\"\/transitions\\""\}$/]
 
 
 
 === TEST 14: the element found has no value where "take" points
 --- http_config eval: ::http_config("$::Lookup want=Done take=/transitionId;")
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/but the answer has no value at \\"\/transitionId\\" of the element found"\}$/]
+--- request eval: [::alert("firing"), ::alert("resolved")]
+--- error_code eval: [201, 502]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/but the answer has no value at \\"\/transitionId\\" of the element found"\}$/]
 
 
 
 === TEST 15: a lookup without a list takes one value of the answer; the reopen has its own lookup
 --- http_config eval: ::http_config('lookup resolve GET "/issue/{{ ticket_id }}" take=/fields/status/id; lookup reopen GET "/issue/{{ ticket_id }}/transitions" list=/transitions match=/name "want=To Do" take=/id;')
 --- config eval: ::config($::Transitions)
---- request eval
-[::alert("firing"), ::alert("resolved"), ::alert("firing")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"resolved"/, qr/"action":"reopen","outcome":"reopened"/]
+--- request eval: [::alert("firing"), ::alert("resolved"), ::alert("firing")]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"resolved"/, qr/"action":"reopen","outcome":"reopened"/]
 --- no_error_log
 [error]
 
 
 
 === TEST 16: a lookup without a list: what the ITSM received
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: $::Sent
 --- grep_error_log_out
 itsm deliver: create POST "/_itsm/mock/issue
@@ -325,8 +270,7 @@ qr/itsm_connector "mock" has "lookup resolve" but no "resolve" action in \S+ngin
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid method "POST" in "lookup create": a lookup only reads, use GET in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid method "POST" in "lookup create": a lookup only reads, use GET in \S+nginx\.conf:\d+/
 
 
 
@@ -353,8 +297,7 @@ qr/"lookup create" has no "take=": name the value the action needs with a JSON P
     }
 --- config
 --- must_die
---- error_log eval
-qr/"lookup create" needs "list=", "match=" and "want=" together \(or none of them\)/
+--- error_log eval: qr/"lookup create" needs "list=", "match=" and "want=" together \(or none of them\)/
 
 
 
@@ -367,8 +310,7 @@ qr/"lookup create" needs "list=", "match=" and "want=" together \(or none of the
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid JSON Pointer "values" in "lookup": it must start with "\/" \(RFC 6901\)/
+--- error_log eval: qr/invalid JSON Pointer "values" in "lookup": it must start with "\/" \(RFC 6901\)/
 
 
 
@@ -381,8 +323,7 @@ qr/invalid JSON Pointer "values" in "lookup": it must start with "\/" \(RFC 6901
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid parameter "pick=first" in "lookup"; expected list=, match=, want=, take= or missing=fail\|skip/
+--- error_log eval: qr/invalid parameter "pick=first" in "lookup"; expected list=, match=, want=, take= or missing=fail\|skip/
 
 
 
@@ -395,8 +336,7 @@ qr/invalid parameter "pick=first" in "lookup"; expected list=, match=, want=, ta
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid action "close" in "lookup"; use one of create, update, comment, resolve, reopen/
+--- error_log eval: qr/invalid action "close" in "lookup"; use one of create, update, comment, resolve, reopen/
 
 
 
@@ -409,5 +349,4 @@ qr/invalid action "close" in "lookup"; use one of create, update, comment, resol
     }
 --- config
 --- must_die
---- error_log eval
-qr/"missing=skip" in "lookup create" needs "list=": only a choice in a list can be missing/
+--- error_log eval: qr/"missing=skip" in "lookup create" needs "list=": only a choice in a list can be missing/

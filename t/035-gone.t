@@ -3,10 +3,12 @@
 # new one at once; by default the sender is told (502) and the key keeps
 # its ticket.  The mock names the ticket it creates after the alert's
 # title (?title=...), and knows no ticket called GONE.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
-our $Mock = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         if ($arg_title = refused) { return 404 '{"message":"No such queue"}'; }
         return 201 '{"id":"$arg_title"}';
@@ -45,6 +47,13 @@ sub answer { my ($status, $action, $outcome, $ticket, $reason) = @_;
 
 our $Recreated = 'the ticket no longer existed in the ITSM; a new one was created';
 
+# a block with a connector has the mock ITSM and posts JSON
+ItsmConf::defaults(when => 'http_config', config => config(),
+                   more_headers => sub { $_[0]->request ? "Content-Type: application/json\n" : undef });
+# a block that reads the log of the one before sends a GET, which /alerts
+# refuses (405): it makes nginx write what the block checks
+ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+
 no_shuffle();
 run_tests();
 
@@ -52,13 +61,8 @@ __DATA__
 
 === TEST 1: on_gone new: the comment meets 404, the key forgets the ticket and a new one is created in the same request
 --- http_config eval: ::http_config("on_gone new;")
---- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 201, 200]
+--- request eval: [::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
+--- error_code eval: [201, 201, 200]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
  ::answer("created", "create", "created", "NEW", $::Recreated),
@@ -67,9 +71,6 @@ Content-Type: application/json
 
 
 === TEST 2: on_gone new: what the ITSM received, and the warning
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/itsm deliver: \w+ \w+ "[^"]+|ticket "GONE" of key "db-1" no longer exists \([^)]+\); (?:a new ticket is created|the key forgets it)/
 --- grep_error_log_out
 itsm deliver: create POST "/_itsm/mock/ticket?title=GONE
@@ -83,12 +84,8 @@ itsm deliver: comment POST "/_itsm/mock/ticket/NEW/comment?
 === TEST 3: on_gone new, a resolved alert: nothing left to resolve, the key forgets the ticket; a later resolved alert is ignored, a firing one creates
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config(410)
---- request eval
-[::alert("GONE"), ::alert("x", "resolved"), ::alert("x", "resolved"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200, 201]
+--- request eval: [::alert("GONE"), ::alert("x", "resolved"), ::alert("x", "resolved"), ::alert("NEW")]
+--- error_code eval: [201, 200, 200, 201]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
  qq{{"status":"resolved","alerts":[{"key":"db-1","action":"none","outcome":"resolved","connector":"mock","reason":"the ticket no longer exists in the ITSM; the key forgot it"}]}\n},
@@ -99,13 +96,8 @@ Content-Type: application/json
 
 === TEST 4: by default (on_gone fail) the 404 reaches the sender as a 502 and the key keeps its ticket
 --- http_config eval: ::http_config("")
---- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502, 502]
+--- request eval: [::alert("GONE"), ::alert("NEW"), ::alert("NEW")]
+--- error_code eval: [201, 502, 502]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/,
  qr/^\{"error":"itsm_rejected","connector":"mock","action":"comment","itsm_status":404,/,
@@ -116,12 +108,8 @@ Content-Type: application/json
 === TEST 5: a 5xx is not "gone": 503 with Retry-After, the ticket is kept
 --- http_config eval: ::http_config("on_gone new;")
 --- config eval: ::config(500)
---- request eval
-[::alert("GONE"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 503]
+--- request eval: [::alert("GONE"), ::alert("NEW")]
+--- error_code eval: [201, 503]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/, qr/^\{"error":"itsm_unavailable","connector":"mock","action":"comment","itsm_status":500,/]
 
@@ -129,13 +117,8 @@ Content-Type: application/json
 
 === TEST 6: the new ticket's create is refused too: a 502 for the create, no loop, and the key has no ticket left
 --- http_config eval: ::http_config("on_gone new;")
---- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("refused"), ::alert("NEW")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 502, 201]
+--- request eval: [::alert("GONE"), ::alert("refused"), ::alert("NEW")]
+--- error_code eval: [201, 502, 201]
 --- response_body eval
 [::answer("created", "create", "created", "GONE"),
  qq{{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":404,"itsm_error":"{\\"message\\":\\"No such queue\\"}"}\n},
@@ -145,22 +128,14 @@ Content-Type: application/json
 
 === TEST 7: the lookup before the resolve meets the 404: the same
 --- http_config eval: ::http_config('on_gone new; lookup resolve GET "/ticket/{{ ticket_id }}/transitions" list=/transitions match=/name want=Done take=/id;')
---- config eval: ::config()
---- request eval
-[::alert("GONE"), ::alert("x", "resolved")]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::alert("GONE"), ::alert("x", "resolved")]
+--- error_code eval: [201, 200]
 --- response_body_like eval
 [qr/"ticket_id":"GONE"/, qr/"outcome":"resolved","connector":"mock","reason":"the ticket no longer exists in the ITSM; the key forgot it"/]
 
 
 
 === TEST 8: the lookup meets the 404: the warning names it
---- request
-GET /alerts
---- error_code: 405
 --- grep_error_log eval: qr/no longer exists \([^)]+\); (?:a new ticket is created|the key forgets it)/
 --- grep_error_log_out
 no longer exists (the ITSM answered 404 to resolve's lookup); the key forgets it
@@ -171,5 +146,4 @@ no longer exists (the ITSM answered 404 to resolve's lookup); the key forgets it
 --- http_config eval: ::http_config("on_gone recreate;")
 --- config
 --- must_die
---- error_log eval
-qr/invalid on_gone "recreate"; use new or fail in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid on_gone "recreate"; use new or fail in \S+nginx\.conf:\d+/

@@ -3,10 +3,10 @@
 # sender gets a 2xx that names the same ticket.  The mock ITSM answers
 # slowly (limit_rate), so that most copies arrive while the first create
 # is in flight, and logs every request it receives.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use IO::Socket::INET;
-use IO::Select;
-use Time::HiRes qw(time);
+use ItsmHttp;
 
 master_on();
 workers(2);
@@ -15,47 +15,8 @@ no_shuffle();
 
 our $Copies = 500;
 
-# sends $n copies of one alert at once; returns the raw answers
-sub storm {
-    my ($n, $body) = @_;
-    my $port = $ENV{TEST_NGINX_SERVER_PORT} || 1984;
-    my $req = "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-              . "Content-Type: application/json\r\nContent-Length: "
-              . length($body) . "\r\n\r\n$body";
-    my (@socks, %buf);
-
-    for (1 .. $n) {
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Proto => 'tcp')
-            or die "connect: $!\n";
-        push @socks, $s;
-    }
-
-    # all connected first, then all requests sent: they overlap in nginx
-    for my $s (@socks) {
-        print $s $req;
-    }
-
-    my $sel = IO::Select->new(@socks);
-    my $deadline = time + 60;
-
-    while ($sel->count && time < $deadline) {
-        for my $s ($sel->can_read(1)) {
-            my $n = sysread($s, my $chunk, 65536);
-            if ($n) {
-                $buf{$s} .= $chunk;
-            } else {
-                $sel->remove($s);
-                close $s;
-            }
-        }
-    }
-
-    return map { $buf{$_} // '' } @socks;
-}
-
 sub check_storm {
-    my @answers = storm($Copies, '{"key": "storm-1", "title": "Disk full on db-1", "status": "firing"}');
+    my @answers = ItsmHttp::burst($Copies, '{"key": "storm-1", "title": "Disk full on db-1", "status": "firing"}');
 
     my (%status, %tickets, %outcomes);
     for my $a (@answers) {

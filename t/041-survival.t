@@ -1,7 +1,11 @@
 # The store survives what nginx goes through: a restart, a reload (HUP), and
 # a worker killed in the middle of a create.  The store lives outside the
 # server root, which the test scaffold empties at every restart.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
+use ItsmNginx;
 use IO::Socket::INET;
 use File::Path qw(make_path remove_tree);
 use Cwd qw(getcwd);
@@ -36,33 +40,13 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"RT-42"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '["Comments added"]'; }
     location = /alerts { itsm_pass mock; }
 _EOC_
 
 our $Alert = "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Disk full\"}";
-
-sub master_pid {
-    my $file = Test::Nginx::Util::server_root() . "/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!\n";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-sub worker_pids {
-    my $master = master_pid();
-    my @pids;
-    for my $stat (glob "/proc/[0-9]*/stat") {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S (\d+)/ or next;
-        push @pids, $pid if $ppid == $master;
-    }
-    return @pids;
-}
 
 # a "ITSM" that accepts connections and never answers
 our $Hang;
@@ -80,22 +64,22 @@ sub hang_create_and_kill_worker {
              . "\r\n\r\n$body";
 
     select(undef, undef, undef, 0.5);       # the create is in flight now
-    kill 'KILL', worker_pids();
+    kill 'KILL', ItsmNginx::worker_pids();
     close $c;
     select(undef, undef, undef, 0.5);       # the master starts a new worker
     close $Hang;                            # later creates are refused
 }
+
+# every block posts $Alert; one that starts nginx has the connector
+ItsmConf::defaults(http_config => $HttpConfig, request => $Alert,
+                   more_headers => "Content-Type: application/json\n");
 
 run_tests();
 
 __DATA__
 
 === TEST 1: an alert creates its ticket
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval: $::Alert
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"RT-42"}]}
@@ -103,11 +87,7 @@ Content-Type: application/json
 
 
 === TEST 2: after a restart, the same alert comments on that ticket
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval: $::Alert
---- more_headers
-Content-Type: application/json
 --- error_code: 200
 --- response_body
 {"status":"commented","alerts":[{"key":"db-1","action":"comment","outcome":"commented","connector":"mock","ticket_id":"RT-42"}]}
@@ -121,11 +101,7 @@ created ticket
 
 === TEST 3: after a reload (HUP), still the same ticket
 --- init
-kill 'HUP', ::master_pid();
-sleep 1;
---- request eval: $::Alert
---- more_headers
-Content-Type: application/json
+ItsmNginx::reload();
 --- error_code: 200
 --- response_body
 {"status":"commented","alerts":[{"key":"db-1","action":"comment","outcome":"commented","connector":"mock","ticket_id":"RT-42"}]}
@@ -138,7 +114,6 @@ created ticket
 
 
 === TEST 4: a worker killed during a create leaves no stuck key
---- http_config eval: $::HttpConfig
 --- config
     location /_itsm/mock/ {
         internal;
@@ -151,8 +126,6 @@ created ticket
 --- request
 POST /alerts
 {"key": "db-7", "title": "Disk full"}
---- more_headers
-Content-Type: application/json
 --- timeout: 10
 --- error_code: 503
 --- response_body_like: ^\{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":502,
@@ -185,8 +158,6 @@ itsm deliver: create
 --- request
 POST /alerts
 {"key": "db-7", "title": "Disk full"}
---- more_headers
-Content-Type: application/json
 --- timeout: 10
 --- error_code: 201
 --- response_body

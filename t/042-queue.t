@@ -3,7 +3,10 @@
 # delivers it when it is due, with backoff, and after itsm_retry's last
 # attempt it is a dead letter, counted on the status page until
 # itsm_requeue.  The mock ITSM is up while the file logs/up-<name> exists.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone       itsm:1m;
@@ -18,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location /mock/ {
         if (-f $TEST_NGINX_SERVROOT/logs/up-@UP@) { return 201 '{"id":"Q1"}'; }
         return 503 '{"message":"maintenance"}';
@@ -48,12 +50,10 @@ __DATA__
 === TEST 1: the ITSM is down: 202 queued, the store keeps the alert; without itsm_queue the same failure is a 503
 --- http_config eval: ::http_config(30)
 --- config eval: ::config("a")
---- request eval
-[::alert("db-1"), ::alert("db-9", "firing", "/alerts/direct"), "GET /status"]
+--- request eval: [::alert("db-1"), ::alert("db-9", "firing", "/alerts/direct"), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[202, 503, 200]
+--- error_code eval: [202, 503, 200]
 --- response_body_like eval
 [qr/^\Q$::Queued\E\z/,
  qr/^\{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":503,/,
@@ -94,8 +94,7 @@ itsm: dead letter after 2 attempts: connector "mock", key "db-1", action create,
 
 
 === TEST 4: the dead letter on the status page, in JSON and for Prometheus; the ITSM got the alert's create and the 2 attempts, no more
---- request eval
-["GET /status", "GET /status?format=prometheus"]
+--- request eval: ["GET /status", "GET /status?format=prometheus"]
 --- response_body_like eval
 [qr/"create":\{"ok":0,"failed":3\},.*"queued":0,"dead_letters":1,/, qr/\nitsm_queue_waiting 0\n(?:#[^\n]*\n)*itsm_queue_dead 1\n/]
 
@@ -104,10 +103,8 @@ itsm: dead letter after 2 attempts: connector "mock", key "db-1", action create,
 === TEST 5: itsm_requeue: GET is refused; POST puts the dead letter back, and once the ITSM is up it is delivered
 --- init
 ::up("b");
---- request eval
-["GET /requeue", "POST /requeue", "POST /requeue"]
---- error_code eval
-[405, 200, 200]
+--- request eval: ["GET /requeue", "POST /requeue", "POST /requeue"]
+--- error_code eval: [405, 200, 200]
 --- response_body eval
 [qq{{"error":"method_not_allowed","message":"POST puts the dead letters back in the queue"}\n}, qq{{"requeued":1}\n}, qq{{"requeued":0}\n}]
 
@@ -125,12 +122,10 @@ GET /status
 === TEST 7: a resolved alert supersedes a queued create: nothing is created for an alert that is over
 --- http_config eval: ::http_config(30)
 --- config eval: ::config("c")
---- request eval
-[::alert("db-1"), ::alert("db-1", "resolved"), "GET /status"]
+--- request eval: [::alert("db-1"), ::alert("db-1", "resolved"), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[202, 200, 200]
+--- error_code eval: [202, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"queued"/, qr/"outcome":"ignored"/, qr/"keys":1,"open_tickets":0,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,/]
 

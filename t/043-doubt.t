@@ -10,7 +10,10 @@
 # an answer (the ticket was made, the answer lost), "busy" answers 503,
 # ...; its find answers with ticket T77 for "lost" only.  It logs every
 # request per key; GET /mocklog?key=K returns that log.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_store logs/state.mdb;
@@ -57,8 +60,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         access_log logs/mock-$http_x_key.log mock;
         if ($mock_create = 444) { return 444; }
@@ -98,16 +100,17 @@ sub bad {
     return qq{{"error":"itsm_bad_response","message":"$why"}\n};
 }
 
+# a block that starts nginx has the file's connectors unless it says otherwise
+ItsmConf::defaults(http_config => $HttpConfig);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the answer to a create is lost: 503, and the key is in doubt
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-::alert("lost")
+--- request eval: ::alert("lost")
 --- more_headers
 Content-Type: application/json
 --- error_code: 503
@@ -117,13 +120,11 @@ qq{{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status
 
 
 === TEST 2: the next copy asks the ITSM, finds the ticket the lost create made, and creates nothing
---- request eval
-::alert("lost")
+--- request eval: ::alert("lost")
 --- more_headers
 Content-Type: application/json
 --- error_code: 201
---- response_body eval
-::answer("created", "lost", "create", "created", "T77", $::Found)
+--- response_body eval: ::answer("created", "lost", "create", "created", "T77", $::Found)
 --- error_log
 the outcome of an earlier create of key "lost" is unknown; asking the ITSM for its ticket first
 ticket "T77" of key "lost" was made by an earlier create whose answer was lost; it is not created again
@@ -131,12 +132,10 @@ ticket "T77" of key "lost" was made by an earlier create whose answer was lost; 
 
 
 === TEST 3: the found ticket is the key's: a repeat comments on it; the ITSM got one create
---- request eval
-[::alert("lost"), "GET /mocklog?key=lost"]
+--- request eval: [::alert("lost"), "GET /mocklog?key=lost"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[200, 200]
+--- error_code eval: [200, 200]
 --- response_body eval
 [::answer("commented", "lost", "comment", "commented", "T77"),
  "POST /mock/ticket\nGET /mock/tickets?key=lost\nPOST /mock/ticket/T77/comment\n"]
@@ -144,14 +143,11 @@ Content-Type: application/json
 
 
 === TEST 4: a 503 to a create: in doubt; the next copy asks first, finds none, and creates
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("busy"), ::alert("busy"), "GET /mocklog?key=busy"]
+--- request eval: [::alert("busy"), ::alert("busy"), "GET /mocklog?key=busy"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[503, 201, 200]
+--- error_code eval: [503, 201, 200]
 --- response_body eval
 [qq{{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":503,"itsm_error":"{\\"error\\":\\"maintenance\\"}"}\n},
  ::answer("created", "busy", "create", "created", "T1"),
@@ -160,14 +156,11 @@ Content-Type: application/json
 
 
 === TEST 5: a 4xx is the ITSM's refusal: nothing was made, the next copy creates without asking
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("refused"), ::alert("refused"), "GET /mocklog?key=refused"]
+--- request eval: [::alert("refused"), ::alert("refused"), "GET /mocklog?key=refused"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[502, 201, 200]
+--- error_code eval: [502, 201, 200]
 --- response_body eval
 [qq{{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":400,"itsm_error":"{\\"error\\":\\"bad request\\"}"}\n},
  ::answer("created", "refused", "create", "created", "T1"),
@@ -178,14 +171,11 @@ is unknown
 
 
 === TEST 6: a 2xx without a ticket id: 502, the key is not half-open; the next copy asks, then creates
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("noid"), ::alert("noid"), ::alert("noid"), "GET /mocklog?key=noid"]
+--- request eval: [::alert("noid"), ::alert("noid"), ::alert("noid"), "GET /mocklog?key=noid"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[502, 201, 200, 200]
+--- error_code eval: [502, 201, 200, 200]
 --- response_body eval
 [::bad('the ITSM answered 201, but its answer has no ticket id at "/id" (ticket_id of connector "mock")'),
  ::answer("created", "noid", "create", "created", "T1"),
@@ -195,14 +185,11 @@ Content-Type: application/json
 
 
 === TEST 7: a 2xx that is not JSON
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("notjson"), ::alert("notjson"), "GET /mocklog?key=notjson"]
+--- request eval: [::alert("notjson"), ::alert("notjson"), "GET /mocklog?key=notjson"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[502, 201, 200]
+--- error_code eval: [502, 201, 200]
 --- response_body eval
 [::bad(q!the ITSM answered 201, but not with JSON ('[' or '{' expected near '<'); the ticket id could not be read!),
  ::answer("created", "notjson", "create", "created", "T1"),
@@ -211,14 +198,11 @@ Content-Type: application/json
 
 
 === TEST 8: ticket ids that cannot be used: true, "", 65 bytes, a control character
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("true"), ::alert("empty"), ::alert("long"), ::alert("ctl"), "GET /mocklog?key=long"]
+--- request eval: [::alert("true"), ::alert("empty"), ::alert("long"), ::alert("ctl"), "GET /mocklog?key=long"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[502, 502, 502, 502, 200]
+--- error_code eval: [502, 502, 502, 502, 200]
 --- response_body eval
 [::bad('the ITSM answered 201, but the ticket id at "/id" is not a string or an integer (ticket_id of connector "mock")'),
  ::bad('the ITSM answered 201, but the ticket id at "/id" is empty (ticket_id of connector "mock")'),
@@ -229,14 +213,11 @@ Content-Type: application/json
 
 
 === TEST 9: ticket ids that can: exactly 64 bytes, an integer
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("max"), ::alert("number"), ::alert("number"), "GET /mocklog?key=number"]
+--- request eval: [::alert("max"), ::alert("number"), ::alert("number"), "GET /mocklog?key=number"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 200, 200]
+--- error_code eval: [201, 201, 200, 200]
 --- response_body eval
 [::answer("created", "max", "create", "created", "1234567890123456789012345678901234567890123456789012345678901234"),
  ::answer("created", "number", "create", "created", "42"),
@@ -246,26 +227,21 @@ Content-Type: application/json
 
 
 === TEST 10: a connector without "find": the create is sent again (and the log says a duplicate may follow), never a comment on an empty ticket
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-::alert("noid", "/alerts/nofind")
+--- request eval: ::alert("noid", "/alerts/nofind")
 --- more_headers
 Content-Type: application/json
 --- error_code: 502
---- response_body eval
-::bad('the ITSM answered 201, but its answer has no ticket id at "/id" (ticket_id of connector "nofind")')
+--- response_body eval: ::bad('the ITSM answered 201, but its answer has no ticket id at "/id" (ticket_id of connector "nofind")')
 
 
 
 === TEST 11: ... the second copy is created again, with a warning
---- request eval
-::alert("noid", "/alerts/nofind")
+--- request eval: ::alert("noid", "/alerts/nofind")
 --- more_headers
 Content-Type: application/json
 --- error_code: 201
---- response_body eval
-::answer("created", "noid", "create", "created", "T1", undef, "nofind")
+--- response_body eval: ::answer("created", "noid", "create", "created", "T1", undef, "nofind")
 --- error_log
 connector "nofind": the outcome of an earlier create of key "noid" is unknown and the connector has no "find" line to ask the ITSM: it is created again, which makes a second ticket unless the ITSM merges creates by itself (PagerDuty's dedup_key, Opsgenie's alias)
 
@@ -281,14 +257,11 @@ POST /mock/ticket
 
 
 === TEST 13: the find itself fails: 503, nothing created; the doubt stays and the next copy asks again
---- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("findfails"), ::alert("findfails"), ::alert("findfails"), "GET /mocklog?key=findfails"]
+--- request eval: [::alert("findfails"), ::alert("findfails"), ::alert("findfails"), "GET /mocklog?key=findfails"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[503, 503, 201, 200]
+--- error_code eval: [503, 503, 201, 200]
 --- response_body eval
 [qr/"itsm_status":502/,
  qr/^\{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":503,"itsm_error":"\{\\"error\\":\\"search down\\"\}"\}$/,
@@ -306,8 +279,7 @@ Content-Type: application/json
     }
 --- config
 --- must_die
---- error_log eval
-qr/invalid method "POST" in "find": a find only reads, use GET in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid method "POST" in "find": a find only reads, use GET in \S+nginx\.conf:\d+/
 
 
 

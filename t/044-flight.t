@@ -7,6 +7,7 @@
 use Test::Nginx::Socket 'no_plan';
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmConf;
 use ItsmHttp;
 use Time::HiRes qw(sleep time);
 
@@ -72,6 +73,10 @@ sub check_storm {
     Test::More::is(scalar(keys %pids), 2, "both workers took copies");
 }
 
+# the checks run in each block's init (the copies are sent from there):
+# the block's own request is a GET, which /alerts refuses (405)
+ItsmConf::defaults(request => "GET /alerts\n", error_code => 405);
+
 run_tests();
 
 __DATA__
@@ -95,9 +100,6 @@ __DATA__
     location = /alerts { itsm_pass mock; }
 --- init
 ::check_lease();
---- request
-GET /alerts
---- error_code: 405
 --- timeout: 30
 --- no_error_log
 [alert]
@@ -137,9 +139,6 @@ taken over
     location = /_itsm/replay { itsm_replay; }
 --- init
 ::check_storm(500);
---- request
-GET /alerts
---- error_code: 405
 --- timeout: 150
 --- no_error_log
 [alert]
@@ -185,9 +184,6 @@ for my $i (1 .. 5) {
 }
 Test::More::like(ItsmHttp::body($a[6]), qr/"action":"comment","outcome":"commented","connector":"mock","ticket_id":"T1"\}/, "the different alert commented once the create was done");
 Test::More::is(::mock_log(2), "POST /mock/ticket\nPOST /mock/ticket/T1/comment\n", "the ITSM got one create and one comment");
---- request
-GET /alerts
---- error_code: 405
 --- timeout: 30
 
 
@@ -222,7 +218,4 @@ for my $i (1 .. 5) {
     Test::More::like(ItsmHttp::body($a[$i]), qr/^\{"error":"itsm_unavailable","connector":"mock","itsm_status":503,"itsm_error":"an identical alert for this key was being delivered when this one came, and failed; see the error log for the ITSM's answer"\}$/, "copy $i: says why");
 }
 Test::More::is(::mock_log(), "POST /mock/ticket\n", "the ITSM got one create");
---- request
-GET /alerts
---- error_code: 405
 --- timeout: 30

@@ -13,17 +13,15 @@ use Test::Nginx::Socket;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmHttp;
+use ItsmNginx;
 use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port";
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
 }
@@ -39,25 +37,6 @@ my $vg = $ENV{TEST_NGINX_USE_VALGRIND};
 our $N = $ENV{ITSM_LOST_N} // ($vg ? 24 : 120);
 our $Kills = $ENV{ITSM_LOST_KILLS} // 3;
 our $Slow = $ENV{ITSM_LOST_SLOW} // ($vg ? 6 : 30);
-
-sub master_pid {
-    my $file = Test::Nginx::Util::server_root() . "/logs/nginx.pid";
-    open my $fh, '<', $file or die "$file: $!\n";
-    chomp(my $pid = <$fh>);
-    return $pid;
-}
-
-sub worker_pids {
-    my $master = master_pid();
-    my @pids;
-    for my $stat (glob "/proc/[0-9]*/stat") {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S (\d+)/ or next;
-        push @pids, $pid if $ppid == $master;
-    }
-    return @pids;
-}
 
 # sends every alert of @keys to $uri, $conc at a time, each again after a
 # non-2xx or a broken connection; calls $tick->($done) as they complete
@@ -117,7 +96,7 @@ sub check_kills {
     my ($done, $retries, $failed) = send_all('/alerts', \@keys, 16, sub {
         return unless $at{$_[0]};
         delete $at{$_[0]};
-        my @w = worker_pids();
+        my @w = ItsmNginx::worker_pids();
         kill 'KILL', $w[0] if @w;
         $killed++;
     });

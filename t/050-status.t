@@ -1,7 +1,10 @@
 # The status location: alerts by source and outcome, actions by type and
 # result, the store's keys and open tickets, the zone's use; as JSON and in
 # the Prometheus text format.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone  itsm:1m;
@@ -16,8 +19,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T$connection"}'; }
     location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
     location ~ ^/mock/ticket/[^/]+$ { return 200 '[]'; }
@@ -39,8 +41,7 @@ __DATA__
  "POST /alerts\n{\"key\": \"b\", \"status\": \"resolved\"}", "POST /alerts\nnot json", "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 201, 200, 400, 200]
+--- error_code eval: [201, 200, 201, 200, 400, 200]
 --- response_body_like eval
 [qr/created/, qr/commented/, qr/created/, qr/resolved/, qr/invalid_json/,
  qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"queued":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"queued":0,"dead_letters":0,"bytes":\d+,"size_bytes":67108864,"used_bytes":\d+,"used_percent":0,"expired":0,"retention":604800\}\}$/]
@@ -50,14 +51,11 @@ Content-Type: application/json
 === TEST 2: the Prometheus text format
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /alerts\n{\"key\": \"a\"}", "GET /metrics"]
+--- request eval: ["POST /alerts\n{\"key\": \"a\"}", "GET /metrics"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_headers_like eval
-["Content-Type: application/json", "Content-Type: text/plain; version=0.0.4"]
+--- error_code eval: [201, 200]
+--- response_headers_like eval: ["Content-Type: application/json", "Content-Type: text/plain; version=0.0.4"]
 --- response_body_like eval
 [qr/created/,
  qr/# TYPE itsm_alerts_total counter\nitsm_alerts_total\{source="generic",outcome="created"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="ok"\} 1\n(.|\n)*itsm_access_total\{result="passed"\} 0\n(.|\n)*itsm_zone_keys 1\n(.|\n)*itsm_tickets_open 1\n(.|\n)*\nitsm_store_bytes \d+\n# HELP itsm_store_size_bytes [^\n]*\n# TYPE itsm_store_size_bytes gauge\nitsm_store_size_bytes 67108864\n# HELP itsm_store_used_bytes [^\n]*\n# TYPE itsm_store_used_bytes gauge\nitsm_store_used_bytes \d+\n# HELP itsm_store_expired_total [^\n]*\n# TYPE itsm_store_expired_total counter\nitsm_store_expired_total 0\n# HELP itsm_store_retention_seconds [^\n]*\n# TYPE itsm_store_retention_seconds gauge\nitsm_store_retention_seconds 604800\n\n\z/]
@@ -70,12 +68,10 @@ Content-Type: application/json
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
     location = /alerts { itsm_pass mock; }
     location = /status { itsm_status; }
---- request eval
-["POST /alerts\n{\"key\": \"a\"}", "GET /status?format=prometheus"]
+--- request eval: ["POST /alerts\n{\"key\": \"a\"}", "GET /status?format=prometheus"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[503, 200]
+--- error_code eval: [503, 200]
 --- response_body_like eval
 [qr/itsm_unavailable/, qr/itsm_alerts_total\{source="generic",outcome="failed"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="failed"\} 1\n/]
 
@@ -95,8 +91,7 @@ qr/"itsm_status" needs the counters of an "itsm_zone"; declare one at http level
     itsm_zone itsm:4k;
 --- config
 --- must_die
---- error_log eval
-qr/zone "itsm" is too small or its size "4k" is invalid; use at least 32k in \S+nginx\.conf:\d+/
+--- error_log eval: qr/zone "itsm" is too small or its size "4k" is invalid; use at least 32k in \S+nginx\.conf:\d+/
 
 
 
@@ -110,11 +105,8 @@ qr/zone "itsm" is too small or its size "4k" is invalid; use at least 32k in \S+
         itsm_pass mock;
         add_header X-Itsm "$itsm_outcome $itsm_ticket_id $itsm_occurrences $itsm_action";
     }
---- request eval
-["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}"]
+--- request eval: ["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_headers eval
-["X-Itsm: created T7 1 create", "X-Itsm: commented T7 2 comment", "X-Itsm: commented T7 3 comment"]
+--- error_code eval: [201, 200, 200]
+--- response_headers eval: ["X-Itsm: created T7 1 create", "X-Itsm: commented T7 2 comment", "X-Itsm: commented T7 3 comment"]

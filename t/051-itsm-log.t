@@ -99,14 +99,11 @@ __DATA__
 === TEST 1: create (POST), comment (POST), the resolve's lookup (GET) and the resolve (PUT)
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-[::alert("firing"), ::alert("firing"), ::alert("resolved"), ::alert("resolved")]
+--- request eval: [::alert("firing"), ::alert("firing"), ::alert("resolved"), ::alert("resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/, qr/"outcome":"duplicate"/]
+--- error_code eval: [201, 200, 200, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/, qr/"outcome":"duplicate"/]
 
 
 
@@ -145,12 +142,10 @@ GET /t
 === TEST 5: the redmine preset as shipped: a create (POST), then a resolve (PUT), logged as such in its ITSM log
 --- http_config eval: ItsmPreset::mock_http() . ItsmPreset::http_config('redmine')
 --- config eval: ItsmPreset::config('redmine') . $::RedmineMock . "    location = /log/itsm { alias logs/itsm-redmine.log; }\n"
---- request eval
-[::redmine("firing"), ::redmine("resolved"), "GET /log/itsm"]
+--- request eval: [::redmine("firing"), ::redmine("resolved"), "GET /log/itsm"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"resolved"/,
  qr{^\S+ redmine create key="disk-db1" ticket="" POST /_itsm/redmine/issues\.json -> 201 in [\d.]+s\n\S+ redmine resolve key="disk-db1" ticket="123" PUT /_itsm/redmine/issues/123\.json -> 204 in [\d.]+s\n\z}]

@@ -3,7 +3,10 @@
 # by one worker's timer, in small steps; open keys and keys with a waiting
 # delivery stay.  nginx -t refuses a retention= shorter than a reopen
 # window (a refire within the window needs the resolved key).
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_zone       itsm:1m;
@@ -18,8 +21,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         if (-f $TEST_NGINX_SERVROOT/logs/down) { return 503 '{"message":"maintenance"}'; }
         return 201 '{"id":"T1"}';
@@ -62,12 +64,10 @@ __DATA__
 === TEST 1: retention=2s: one open key, two resolved keys
 --- http_config eval: ::http_config("2s")
 --- config eval: $::Config
---- request eval
-[::alert("a"), ::alert("b"), ::alert("b", "resolved"), ::alert("c"), ::alert("c", "resolved"), "GET /status"]
+--- request eval: [::alert("a"), ::alert("b"), ::alert("b", "resolved"), ::alert("c"), ::alert("c", "resolved"), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 200, 201, 200, 200]
+--- error_code eval: [201, 201, 200, 201, 200, 200]
 --- response_body_like eval
 [::outcome("a", "create", "created", "T1"), ::outcome("b", "create", "created", "T1"),
  ::outcome("b", "resolve", "resolved", "T1"), ::outcome("c", "create", "created", "T1"),
@@ -88,8 +88,7 @@ qr/^(?:itsm_store: 2 keys expired \(resolved, or never ticketed; retention=2 s\)
 
 
 === TEST 3: the open key stays; the expired ones are counted
---- request eval
-["GET /status", "GET /status?format=prometheus"]
+--- request eval: ["GET /status", "GET /status?format=prometheus"]
 --- response_body_like eval
 [qr/"store":\{"keys":1,"open_tickets":1,"resolved_tickets":0,"claimed":0,"queued":0,"dead_letters":0,.*"expired":2,"retention":2\}/,
  qr/\nitsm_store_keys 1\n(?:.|\n)*\nitsm_store_expired_total 2\n/]
@@ -97,12 +96,10 @@ qr/^(?:itsm_store: 2 keys expired \(resolved, or never ticketed; retention=2 s\)
 
 
 === TEST 4: a forgotten key starts anew: its firing alert creates a ticket, its resolved alert has nothing to resolve
---- request eval
-[::alert("b"), ::alert("c", "resolved"), "GET /status"]
+--- request eval: [::alert("b"), ::alert("c", "resolved"), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::outcome("b", "create", "created", "T1"), ::outcome("c", "none", "ignored"),
  qr/"store":\{"keys":2,"open_tickets":2,"resolved_tickets":0,.*"expired":2,"retention":2\}/]
@@ -112,12 +109,10 @@ Content-Type: application/json
 === TEST 5: retention=1h: a resolved key is kept through several passes of the expiry
 --- http_config eval: ::http_config("1h")
 --- config eval: $::Config
---- request eval
-[::alert("a"), ::alert("a", "resolved")]
+--- request eval: [::alert("a"), ::alert("a", "resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 
 
 
@@ -133,26 +128,21 @@ GET /status
 === TEST 7: retention=2s: a resolved key whose refire waits in the queue (the ITSM is down)
 --- http_config eval: ::http_config("2s")
 --- config eval: $::Config
---- request eval
-[::alert("a"), ::alert("a", "resolved")]
+--- request eval: [::alert("a"), ::alert("a", "resolved")]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 
 
 
 === TEST 8: ... is kept past the retention, with its waiting delivery: the delivery decides from it
 --- init
 ::down(); 
---- request eval
-[::alert("a"), "GET /status"]
+--- request eval: [::alert("a"), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[202, 200]
---- response_body_like eval
-[::outcome("a", "create", "queued"), qr/"keys":1,/]
+--- error_code eval: [202, 200]
+--- response_body_like eval: [::outcome("a", "create", "queued"), qr/"keys":1,/]
 
 
 
@@ -168,26 +158,21 @@ GET /status
 === TEST 10: retention=2s: a resolved key whose refire's create got no usable answer (503): the create is in doubt
 --- http_config eval: ::http_config("2s")
 --- config eval: $::Config =~ s/itsm_queue on; //r
---- request eval
-[::alert("a"), ::alert("a", "resolved"), "GET /status"]
+--- request eval: [::alert("a"), ::alert("a", "resolved"), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_body_like eval
-[::outcome("a", "create", "created", "T1"), ::outcome("a", "resolve", "resolved", "T1"), qr/"keys":1,/]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval: [::outcome("a", "create", "created", "T1"), ::outcome("a", "resolve", "resolved", "T1"), qr/"keys":1,/]
 
 
 
 === TEST 11: ... the ITSM is down for the refire's create
 --- init
 ::down();
---- request eval
-["POST /alerts\n{\"key\": \"a\", \"title\": \"Disk full\", \"status\": \"firing\"}"]
+--- request eval: ["POST /alerts\n{\"key\": \"a\", \"title\": \"Disk full\", \"status\": \"firing\"}"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[503]
+--- error_code eval: [503]
 
 
 
@@ -215,8 +200,7 @@ qr/invalid itsm_store retention "0": how long a resolved key is kept, at least 1
     itsm_store logs/state.mdb keep=1d;
 --- config
 --- must_die
---- error_log eval
-qr/invalid parameter "keep=1d"; expected size=, lease= or retention= in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid parameter "keep=1d"; expected size=, lease= or retention= in \S+nginx\.conf:\d+/
 
 
 
@@ -243,10 +227,8 @@ GET /t
 --- http_config eval: "    itsm_zone itsm:1m;\n" . ::reopen("1h", "itsm_store logs/state.mdb;")
 --- config
     location = /status { itsm_status; }
---- request eval
-["GET /status", "GET /status?format=prometheus"]
---- response_body_like eval
-[qr/"expired":0,"retention":604800\}/, qr/\nitsm_store_retention_seconds 604800\n/]
+--- request eval: ["GET /status", "GET /status?format=prometheus"]
+--- response_body_like eval: [qr/"expired":0,"retention":604800\}/, qr/\nitsm_store_retention_seconds 604800\n/]
 
 
 
@@ -274,8 +256,7 @@ GET /status
 ["POST /alerts\n{\"key\": \"r\", \"title\": \"refused!!!\"}", "POST /alerts\n{\"key\": \"d\", \"title\": \"in doubt\"}", "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[502, 503, 200]
+--- error_code eval: [502, 503, 200]
 --- response_body_like eval
 [qr/"itsm_status":400/, qr/"itsm_status":503/, qr/"store":\{"keys":2,"open_tickets":0,"resolved_tickets":0,.*"expired":0,/]
 

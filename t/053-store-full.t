@@ -5,7 +5,10 @@
 # once a minute, not once per alert; a larger size= lets it go on.  The
 # alerts are Alertmanager groups of many alerts, sent from Perl (--- init)
 # so that the store can be filled until it refuses.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use IO::Socket::INET;
 use JSON::PP;
 use File::Temp qw(tempdir);
@@ -26,8 +29,7 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
     location /mock/ticket/ { return 200 '{}'; }
     location = /alerts { itsm_source alertmanager; itsm_max_alerts 1000; itsm_dedup off; itsm_pass mock; }
@@ -154,14 +156,11 @@ qr/^itsm_store \(\S+nginx\.conf:\d+\) is (9\d|100)% full \(\d+ of 1048576 bytes,
 
 
 === TEST 6: full: 20 alerts get 503, and the error log says it once, not 20 times
---- pipelined_requests eval
-[map { "POST /alerts\n" . ::group(50000 + $_, 1, 'firing') } 1 .. 20]
+--- pipelined_requests eval: [map { "POST /alerts\n" . ::group(50000 + $_, 1, 'firing') } 1 .. 20]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[(503) x 20]
---- response_body_like eval
-[(qr/^\{"error":"store_unavailable",/) x 20]
+--- error_code eval: [(503) x 20]
+--- response_body_like eval: [(qr/^\{"error":"store_unavailable",/) x 20]
 
 
 
@@ -182,11 +181,8 @@ GET /status
 === TEST 8: size=2m: the same store takes alerts again
 --- http_config eval: ::http_config("2m")
 --- config eval: $::Config
---- request eval
-["POST /alerts\n" . ::group(60000, 1, 'firing'), "GET /status"]
+--- request eval: ["POST /alerts\n" . ::group(60000, 1, 'firing'), "GET /status"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"size_bytes":2097152,"used_bytes":\d+,"used_percent":[4-6]\d,/]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/"size_bytes":2097152,"used_bytes":\d+,"used_percent":[4-6]\d,/]

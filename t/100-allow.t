@@ -3,7 +3,10 @@
 # names its address at itsm_allow_log_level, and nothing reaches the
 # content handler: the alert endpoint's ITSM is a closed port, so any
 # delivery would log "connect() failed" at [error].
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
@@ -17,13 +20,7 @@ for my $i (0 .. 1999) {
 }
 $Ranges .= "203.0.113.77\n\r\n# the end\n";
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('down');
 
 our $Alert = '{"key": "a", "title": "t"}';
 
@@ -106,8 +103,7 @@ GET /in/index.html
         itsm_allow 192.0.2.0/24 2001:db8::/32;
         itsm_pass down;
     }
---- request eval
-"POST /alerts\n$::Alert"
+--- request eval: "POST /alerts\n$::Alert"
 --- more_headers
 Content-Type: application/json
 --- error_code: 403
@@ -115,8 +111,7 @@ Content-Type: application/json
 Content-Type: application/json
 --- response_body
 {"error":"address_not_allowed","message":"the client address 127.0.0.1 is not allowed to send here"}
---- error_log eval
-qr/\[error\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
+--- error_log eval: qr/\[error\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
 --- no_error_log
 connect() failed
 itsm deliver
@@ -134,8 +129,7 @@ itsm: connector
 --- request
 GET /t
 --- error_code: 403
---- error_log eval
-qr/\[info\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
+--- error_log eval: qr/\[info\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
 --- no_error_log
 [error]
 [warn]
@@ -150,14 +144,10 @@ qr/\[info\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
         itsm_allow 203.0.113.0/24;
         alias $TEST_NGINX_HTML_DIR/index.html;
     }
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["X-Forwarded-For: 203.0.113.9", "X-Forwarded-For: 198.51.100.1"]
---- error_code eval
-[200, 403]
---- response_body_like eval
-["It works", "the client address 198\\.51\\.100\\.1 is not allowed"]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["X-Forwarded-For: 203.0.113.9", "X-Forwarded-For: 198.51.100.1"]
+--- error_code eval: [200, 403]
+--- response_body_like eval: ["It works", "the client address 198\\.51\\.100\\.1 is not allowed"]
 
 
 
@@ -169,12 +159,9 @@ qr/\[info\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
         itsm_allow 2001:db8:1::/48 192.0.2.0/24;
         alias $TEST_NGINX_HTML_DIR/index.html;
     }
---- request eval
-["GET /t", "GET /t", "GET /t"]
---- more_headers eval
-["X-Forwarded-For: 2001:db8:1:ffff::7", "X-Forwarded-For: 2001:db8:2::7", "X-Forwarded-For: 192.0.2.200"]
---- error_code eval
-[200, 403, 200]
+--- request eval: ["GET /t", "GET /t", "GET /t"]
+--- more_headers eval: ["X-Forwarded-For: 2001:db8:1:ffff::7", "X-Forwarded-For: 2001:db8:2::7", "X-Forwarded-For: 192.0.2.200"]
+--- error_code eval: [200, 403, 200]
 
 
 
@@ -215,8 +202,7 @@ X-Forwarded-For: ::ffff:203.0.113.9
 
 
 === TEST 8: thousands of prefixes from a file, with comments and blank lines
---- user_files eval
-">>> ranges.txt\n$::Ranges"
+--- user_files eval: ">>> ranges.txt\n$::Ranges"
 --- config
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
@@ -224,14 +210,12 @@ X-Forwarded-For: ::ffff:203.0.113.9
         itsm_allow file=$TEST_NGINX_HTML_DIR/ranges.txt;
         alias $TEST_NGINX_HTML_DIR/index.html;
     }
---- request eval
-["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
+--- request eval: ["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
 --- more_headers eval
 ["X-Forwarded-For: 10.19.135.4", "X-Forwarded-For: 10.19.136.4",
  "X-Forwarded-For: 2001:db8:7cf:1::1", "X-Forwarded-For: 2001:db8:7d0::1",
  "X-Forwarded-For: 203.0.113.77", "X-Forwarded-For: 203.0.113.78"]
---- error_code eval
-[200, 403, 200, 403, 200, 403]
+--- error_code eval: [200, 403, 200, 403, 200, 403]
 
 
 
@@ -257,10 +241,8 @@ GET /t
     location = /server { alias $TEST_NGINX_HTML_DIR/index.html; }
     location = /own { itsm_allow 127.0.0.1; alias $TEST_NGINX_HTML_DIR/index.html; }
     location = /off { itsm_allow off; alias $TEST_NGINX_HTML_DIR/index.html; }
---- request eval
-["GET /server", "GET /own", "GET /off"]
---- error_code eval
-[403, 200, 200]
+--- request eval: ["GET /server", "GET /own", "GET /off"]
+--- error_code eval: [403, 200, 200]
 
 
 
@@ -310,8 +292,7 @@ GET /t
 --- request
 GET /t
 --- error_code: 200
---- error_log eval
-qr/\[warn\] .*itsm_allow: low address bits of "127\.0\.0\.1\/8" are meaningless/
+--- error_log eval: qr/\[warn\] .*itsm_allow: low address bits of "127\.0\.0\.1\/8" are meaningless/
 
 
 
@@ -346,8 +327,7 @@ qr/\[emerg\] .*itsm_allow: invalid address "192\.0\.2\.300\/32" on line 4 of "\S
 --- config
     location = /t { itsm_allow file=$TEST_NGINX_HTML_DIR/two.txt; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*itsm_allow: more than one address on line 1 of "\S+two\.txt"/
+--- error_log eval: qr/\[emerg\] .*itsm_allow: more than one address on line 1 of "\S+two\.txt"/
 
 
 
@@ -355,8 +335,7 @@ qr/\[emerg\] .*itsm_allow: more than one address on line 1 of "\S+two\.txt"/
 --- config
     location = /t { itsm_allow file=$TEST_NGINX_HTML_DIR/nope.txt; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*open\(\) "\S+nope\.txt" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*open\(\) "\S+nope\.txt" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
 
 
 
@@ -367,8 +346,7 @@ qr/\[emerg\] .*open\(\) "\S+nope\.txt" failed \(2: No such file or directory\) i
 --- config
     location = /t { itsm_allow file=$TEST_NGINX_HTML_DIR/empty.txt; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*itsm_allow: "\S+empty\.txt" lists no address; an empty allowlist would refuse every client/
+--- error_log eval: qr/\[emerg\] .*itsm_allow: "\S+empty\.txt" lists no address; an empty allowlist would refuse every client/
 
 
 
@@ -376,8 +354,7 @@ qr/\[emerg\] .*itsm_allow: "\S+empty\.txt" lists no address; an empty allowlist 
 --- config
     location = /t { itsm_allow off 127.0.0.1; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_allow off" cannot be combined with addresses in the same block in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_allow off" cannot be combined with addresses in the same block in \S+nginx\.conf:\d+/
 
 
 
@@ -385,8 +362,7 @@ qr/\[emerg\] .*"itsm_allow off" cannot be combined with addresses in the same bl
 --- config
     location = /t { itsm_allow 127.0.0.1; itsm_allow_log_level debug; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*invalid value "debug" in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*invalid value "debug" in \S+nginx\.conf:\d+/
 
 
 
@@ -431,8 +407,7 @@ qr/\[emerg\] .*invalid value "debug" in \S+nginx\.conf:\d+/
 [map { "X-Forwarded-For: $_" } '198.51.99.255', '198.51.100.0', '198.51.100.255',
  '198.51.101.0', '::ffff:198.51.99.255', '::ffff:198.51.100.9', '192.0.2.1',
  '::ffff:192.0.2.1', '192.0.2.2', '::ffff:192.0.2.0']
---- error_code eval
-[403, 204, 204, 403, 403, 204, 204, 204, 403, 403]
+--- error_code eval: [403, 204, 204, 403, 403, 204, 204, 204, 403, 403]
 
 
 
@@ -442,13 +417,11 @@ qr/\[emerg\] .*invalid value "debug" in \S+nginx\.conf:\d+/
     real_ip_header X-Forwarded-For;
     location = /six { itsm_allow ::/0; try_files /.none =204; }
     location = /four { itsm_allow 0.0.0.0/0; try_files /.none =204; }
---- request eval
-["GET /six", "GET /six", "GET /six", "GET /four", "GET /four", "GET /four"]
+--- request eval: ["GET /six", "GET /six", "GET /six", "GET /four", "GET /four", "GET /four"]
 --- more_headers eval
 [map { "X-Forwarded-For: $_" } '2001:db8::1', '::ffff:203.0.113.9', '203.0.113.9',
  '203.0.113.9', '::ffff:203.0.113.9', '2001:db8::1']
---- error_code eval
-[204, 403, 403, 204, 204, 403]
+--- error_code eval: [204, 403, 403, 204, 204, 403]
 
 
 
@@ -457,9 +430,6 @@ qr/\[emerg\] .*invalid value "debug" in \S+nginx\.conf:\d+/
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
     location = /t { itsm_allow ::ffff:0:0/95; try_files /.none =204; }
---- request eval
-["GET /t", "GET /t", "GET /t"]
---- more_headers eval
-[map { "X-Forwarded-For: $_" } '::ffff:203.0.113.9', '203.0.113.9', '::fffe:0:1']
---- error_code eval
-[403, 403, 204]
+--- request eval: ["GET /t", "GET /t", "GET /t"]
+--- more_headers eval: [map { "X-Forwarded-For: $_" } '::ffff:203.0.113.9', '203.0.113.9', '::fffe:0:1']
+--- error_code eval: [403, 403, 204]

@@ -4,9 +4,12 @@
 # Standard Webhooks libraries is the first test.  Refused requests go to an
 # endpoint whose ITSM is a closed port: a delivery would log
 # "connect() failed" at [error].
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use MIME::Base64 qw(encode_base64 decode_base64);
-use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64);
+use ItsmConf;
+use ItsmSig;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
@@ -14,58 +17,17 @@ our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $NewSecret = 'whsec_' . encode_base64('0123456789abcdefghijklmn', '');
 our $Alert = '{"key": "db-1", "title": "Disk full on db-1"}';
 
-sub sign {
-    my ($secret, $id, $ts, $body) = @_;
-    (my $key = $secret) =~ s/^whsec_//;
-    return 'v1,' . encode_base64(hmac_sha256("$id.$ts.$body",
-                                             decode_base64($key)), '');
-}
-
-# the headers of a delivery signed now (or at $ts), with $secret
+# the headers of a delivery signed now (ts => another time), with $Secret
+# (secret => another)
 sub headers {
     my (%o) = @_;
-    my $id = $o{id} // 'msg_' . int(rand(1e9));
-    my $ts = $o{ts} // time();
-    my $body = $o{body} // $Alert;
-    my $sig = $o{sig} // sign($o{secret} // $Secret, $id, $ts, $body);
-    my $h = "Content-Type: application/json\n";
-    $h .= "webhook-id: $id\n" unless $o{no_id};
-    $h .= "webhook-timestamp: $ts\n" unless $o{no_ts};
-    $h .= "webhook-signature: $sig\n" unless $o{no_sig};
-    return $h;
+    return ItsmSig::headers('standard_webhooks', secret => $Secret, body => $Alert,
+                            id => $o{id} // 'msg_' . int(rand(1e9)), %o);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"7"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-
-    location = /alerts {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_pass down;
-    }
-
+our $Config = ItsmConf::signed(ticket => 7,
+                               alerts => 'itsm_signature standard_webhooks secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+                               locations => <<'_EOC_');
     # the published vector is from 2021: a tolerance of 4000 days
     location = /vector {
         itsm_signature standard_webhooks
@@ -83,8 +45,6 @@ run_tests();
 __DATA__
 
 === TEST 1: the published test vector is accepted
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 {"test": 2432232314}
@@ -102,8 +62,6 @@ X-Id: msg_p5jXN8AQM9LWM0D4loKWxJek
 
 
 === TEST 2: the published negative vector is refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 {"test": 2432232314}
@@ -120,12 +78,8 @@ Content-Type: application/json
 
 
 === TEST 3: a delivery signed now creates a ticket; the body reaches the content handler intact
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}
@@ -137,12 +91,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 4: the wrong secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(secret => $::NewSecret)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(secret => $::NewSecret)
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_mismatch",
 --- no_error_log
@@ -151,13 +101,10 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 5: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/db-1"\}/db-2"}/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_mismatch",
 --- no_error_log
@@ -166,12 +113,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 6: no webhook-signature header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_sig => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_sig => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"webhook-signature\" header; it must be signed (standard_webhooks)"}
@@ -181,12 +124,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 7: no webhook-id header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_id => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_id => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"webhook-id\" header; the standard_webhooks signature covers it"}
@@ -196,12 +135,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 8: no webhook-timestamp header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_ts => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_ts => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"webhook-timestamp\" header; the standard_webhooks signature covers it"}
@@ -211,12 +146,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 9: a stale timestamp (10 minutes old), correctly signed
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(ts => time() - 600)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(ts => time() - 600)
 --- error_code: 401
 --- response_body_like: ^\{"error":"timestamp_too_old","message":"the signature timestamp is [56]\d\d s old, more than the 300 s allowed \(itsm_signature_tolerance\): a replay, a late resend, or clock skew between the sender and this server"\}$
 --- no_error_log
@@ -225,12 +156,8 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 10: a timestamp 10 minutes in the future: clock skew
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(ts => time() + 600)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(ts => time() + 600)
 --- error_code: 401
 --- response_body_like: ^\{"error":"timestamp_in_future","message":"the signature timestamp is [56]\d\d s in the future, more than the 300 s allowed \(itsm_signature_tolerance\): clock skew, the sender's clock or this server's is wrong"\}$
 --- no_error_log
@@ -239,27 +166,18 @@ itsm: connector "mock" created ticket "7" for alert "db-1"
 
 
 === TEST 11: a timestamp inside the tolerance, 4 minutes either way, is fine
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 240), ::headers(ts => time() + 240)]
---- error_code eval
-[201, 201]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 240), ::headers(ts => time() + 240)]
+--- error_code eval: [201, 201]
 
 
 
 === TEST 12: the same delivery again: answered as a duplicate, not delivered twice
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers(id => 'msg_replayed');
 [$h, $h]
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"7"}]}
 ',
@@ -269,23 +187,15 @@ my $h = ::headers(id => 'msg_replayed');
 
 
 === TEST 13: a resend re-signed with a new timestamp keeps its id: still a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(id => 'msg_resent', ts => time() - 30), ::headers(id => 'msg_resent')]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '"status":"duplicate"']
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(id => 'msg_resent', ts => time() - 30), ::headers(id => 'msg_resent')]
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '"status":"duplicate"']
 
 
 
 === TEST 14: rotation: the old secret (inline) and the new one (a file) both pass
---- user_files eval
-">>> signed.secret\n# the new secret; the old one is in nginx.conf\n$::NewSecret\n"
---- http_config eval: $::HttpConfig
+--- user_files eval: ">>> signed.secret\n# the new secret; the old one is in nginx.conf\n$::NewSecret\n"
 --- config eval
 $::Config . <<'_EOC_';
     location = /rotate {
@@ -296,37 +206,27 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
 --- more_headers eval
 [::headers(), ::headers(secret => $::NewSecret),
  ::headers(secret => 'whsec_' . MIME::Base64::encode_base64('some other key', ''))]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
 
 
 
 === TEST 15: several signatures in the header; ed25519 (v1a) entries are skipped
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
+--- request eval: "POST /alerts\n$::Alert"
 --- more_headers eval
-my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
-::headers(id => 'msg_many', sig => "v1a,AAAA v1,c29tZXRoaW5nIGVsc2U= $good")
+my $good = ItsmSig::value('standard_webhooks', secret => $::Secret, id => 'msg_many', body => $::Alert);
+::headers(id => 'msg_many', value => "v1a,AAAA v1,c29tZXRoaW5nIGVsc2U= $good")
 --- error_code: 201
 
 
 
 === TEST 16: a header without any v1 signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(sig => "v2,abcd v1,not-base64!")
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(value => "v2,abcd v1,not-base64!")
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the \"webhook-signature\" header is not a standard_webhooks signature"}
@@ -336,12 +236,8 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 17: a webhook-id with a "." could shift the signed content
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(id => 'msg.1')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(id => 'msg.1')
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_malformed","message":"the \\"webhook-id\\" header is not one delivery id
 --- no_error_log
@@ -350,12 +246,8 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 18: a timestamp that is not a unix time
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(ts => '2026-11-22T10:00:00Z')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(ts => '2026-11-22T10:00:00Z')
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the signature timestamp is not a unix time in seconds"}
@@ -363,12 +255,8 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 19: the signature header twice
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers() . "webhook-signature: v1,AAAA\n"
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers() . "webhook-signature: v1,AAAA\n"
 --- error_code: 401
 --- response_body
 {"error":"signature_malformed","message":"the \"webhook-signature\" header appears 2 times"}
@@ -376,7 +264,6 @@ my $good = ::sign($::Secret, 'msg_many', time(), $::Alert);
 
 
 === TEST 20: a secret from a variable
---- http_config eval: $::HttpConfig
 --- config eval
 $::Config . <<'_EOC_';
     location = /var {
@@ -385,18 +272,13 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- request eval
-["POST /var\n$::Alert", "POST /var\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => $::NewSecret)]
---- error_code eval
-[204, 401]
+--- request eval: ["POST /var\n$::Alert", "POST /var\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => $::NewSecret)]
+--- error_code eval: [204, 401]
 
 
 
 === TEST 21: a GET without headers is refused before any body is read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /down
 --- error_code: 401

@@ -3,53 +3,25 @@
 # GitHub's legacy header).  No timestamp: replays are caught by the seen-id
 # cache, keyed by the MAC, because X-GitHub-Delivery is not signed.  The
 # published vector of GitHub's documentation is the first test.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 our $Secret = "It's a Secret to Everybody";
 our $Alert = '{"key": "gh-1", "title": "Build failed"}';
 
+# id => sends it in X-GitHub-Delivery, which the MAC does not cover
 sub headers {
     my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $name = $o{header} // 'X-Hub-Signature-256';
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-GitHub-Delivery: $o{id}\n" if $o{id};
-    $h .= "$name: " . ($o{prefix} // 'sha256=')
-          . hmac_sha256_hex($body, $o{secret} // $Secret) . "\n"
-        unless $o{no_sig};
-    return $h;
+    return ItsmSig::headers('github', secret => $Secret, body => $Alert,
+                            $o{id} ? (extra => "X-GitHub-Delivery: $o{id}\n") : (), %o);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"8"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-
-    location = /alerts {
-        itsm_signature github "secret=It's a Secret to Everybody";
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature github "secret=It's a Secret to Everybody";
-        itsm_pass down;
-    }
-
+our $Config = ItsmConf::signed(ticket => 8,
+                               alerts => 'itsm_signature github "secret=It\'s a Secret to Everybody"',
+                               locations => <<'_EOC_');
     location = /vector {
         itsm_signature github "secret=It's a Secret to Everybody";
         add_header X-Id $itsm_access_id always;
@@ -69,8 +41,6 @@ run_tests();
 __DATA__
 
 === TEST 1: GitHub's published vector
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 Hello, World!
@@ -84,8 +54,6 @@ X-Id: 72d3162e-cc78-11e3-81ab-4c9367dc0958
 
 
 === TEST 2: the same vector in Jira's X-Hub-Signature, with its webhook identifier
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /jira
 Hello, World!
@@ -99,8 +67,6 @@ X-Id: 1700000000000-42
 
 
 === TEST 3: the github scheme reads X-Hub-Signature too, when -256 is absent
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 Hello, World!
@@ -111,12 +77,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 4: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers(id => 'd-1')
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers(id => 'd-1')
 --- error_code: 201
 --- response_body_like: "ticket_id":"8"
 --- no_error_log
@@ -125,12 +87,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 5: the wrong secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(secret => "It's a secret to everybody")
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(secret => "It's a secret to everybody")
 --- error_code: 401
 --- response_body
 {"error":"signature_mismatch","message":"no github signature in the request matches the body with any of the secrets of this endpoint"}
@@ -140,13 +98,10 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 6: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/failed/Failed/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: signature_mismatch
 --- no_error_log
@@ -155,12 +110,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 7: no signature header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(no_sig => 1)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(no_sig => 1)
 --- error_code: 401
 --- response_body
 {"error":"signature_missing","message":"the request has no \"X-Hub-Signature-256\" header; it must be signed (github)"}
@@ -170,14 +121,9 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 8: a signature without the sha256= prefix, or GitHub's legacy sha1=
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(prefix => ''), ::headers(prefix => 'sha1=')]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(prefix => ''), ::headers(prefix => 'sha1=')]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"signature_malformed\",\"message\":\"the \\\"X-Hub-Signature-256\\\" header is not a github signature (\\\"sha256=\\\" and the MAC)\"}\n",
  "{\"error\":\"signature_malformed\",\"message\":\"the \\\"X-Hub-Signature-256\\\" header is not a github signature (\\\"sha256=\\\" and the MAC)\"}\n"]
@@ -185,8 +131,6 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 9: upper-case hex and prefix are accepted
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 Hello, World!
@@ -197,21 +141,14 @@ X-Hub-Signature-256: SHA256=757107EA0EB2509FC211221CCE984B8A37570B6D7586C22C46F4
 
 
 === TEST 10: a replay is a duplicate even under a new X-GitHub-Delivery (it is not signed)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(id => 'd-10'), ::headers(id => 'd-11')]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(id => 'd-10'), ::headers(id => 'd-11')]
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 11: rotation: two secrets, both accepted
---- http_config eval: $::HttpConfig
 --- config eval
 $::Config . <<'_EOC_';
     location = /rotate {
@@ -220,20 +157,14 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => 'n3w-s3cr3t'), ::headers(secret => 'old-s3cr3t')]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => 'n3w-s3cr3t'), ::headers(secret => 'old-s3cr3t')]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
 
 
 
 === TEST 12: jira reads only X-Hub-Signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /jira
 Hello, World!

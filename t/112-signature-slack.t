@@ -1,55 +1,22 @@
 # itsm_signature slack: X-Slack-Signature "v0=<hex>" of HMAC-SHA256 over
 # "v0:<X-Slack-Request-Timestamp>:<body>".  The worked example of Slack's
 # documentation is the first test (it is from 2018: a wide tolerance).
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 our $Secret = '8f742231b10e8888abcd99yyyzzz85a5';
 our $Alert = '{"key": "sl-1", "title": "Slash command"}';
 
 our $SlackBody = 'token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c';
 
-sub headers {
-    my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-Slack-Request-Timestamp: $ts\n" unless $o{no_ts};
-    $h .= "X-Slack-Signature: v0="
-          . hmac_sha256_hex("v0:$ts:$body", $o{secret} // $Secret) . "\n"
-        unless $o{no_sig};
-    return $h;
-}
+sub headers { ItsmSig::headers('slack', secret => $Secret, body => $Alert, @_) }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"9"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-
-    location = /alerts {
-        itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 9,
+                 alerts => 'itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5',
+                 locations => <<'_EOC_');
     location = /vector {
         itsm_signature slack secret=8f742231b10e8888abcd99yyyzzz85a5;
         itsm_signature_tolerance 4000d;
@@ -70,10 +37,7 @@ run_tests();
 __DATA__
 
 === TEST 1: Slack's worked example
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /vector\n$::SlackBody"
+--- request eval: "POST /vector\n$::SlackBody"
 --- more_headers
 Content-Type: application/x-www-form-urlencoded
 X-Slack-Request-Timestamp: 1531420618
@@ -83,12 +47,8 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 2: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body_like: "ticket_id":"9"
 --- no_error_log
@@ -97,12 +57,8 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 3: the wrong secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::headers(secret => 'another-signing-secret')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::headers(secret => 'another-signing-secret')
 --- error_code: 401
 --- response_body_like: ^\{"error":"signature_mismatch","message":"no slack signature
 --- no_error_log
@@ -111,13 +67,10 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 4: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/sl-1/sl-2/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: signature_mismatch
 --- no_error_log
@@ -126,14 +79,9 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 5: no signature, then no timestamp
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(no_sig => 1), ::headers(no_ts => 1)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(no_sig => 1), ::headers(no_ts => 1)]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Slack-Signature\\\" header; it must be signed (slack)\"}\n",
  "{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Slack-Request-Timestamp\\\" header; the slack signature covers it\"}\n"]
@@ -143,55 +91,35 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 6: stale and future timestamps
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 301 - 5), ::headers(ts => time() + 400)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['^\{"error":"timestamp_too_old",', '^\{"error":"timestamp_in_future",.*clock skew']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 301 - 5), ::headers(ts => time() + 400)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['^\{"error":"timestamp_too_old",', '^\{"error":"timestamp_in_future",.*clock skew']
 --- no_error_log
 [error]
 
 
 
 === TEST 7: a replayed request is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers();
 [$h, $h]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 8: rotation: the old and the new signing secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => 'the-new-signing-secret'), ::headers(secret => 'x')]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => 'the-new-signing-secret'), ::headers(secret => 'x')]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", "X-Secret:"]
 
 
 
 === TEST 9: a signature without "v0="
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers eval
 my $h = ::headers();
 $h =~ s/v0=//;

@@ -2,53 +2,22 @@
 # with HMAC-SHA256 over "<t>.<body>"; the key is the whole whsec_ string
 # (not base64-decoded, unlike Standard Webhooks).  Stripe publishes no
 # vector; the first test is the one recomputed in research/formats.md §D.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
+
 use MIME::Base64 ();
 
 our $Secret = 'whsec_test_secret';
 our $Alert = '{"key": "st-1", "title": "Payment failed"}';
 
-sub headers {
-    my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $sig = hmac_sha256_hex("$ts.$body", $o{secret} // $Secret);
-    my $h = "Content-Type: application/json\n";
-    $h .= "Stripe-Signature: " . ($o{value} // "t=$ts,v1=$sig") . "\n"
-        unless $o{no_sig};
-    return $h;
-}
+sub headers { ItsmSig::headers('stripe', secret => $Secret, body => $Alert, @_) }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"10"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-
-    location = /alerts {
-        itsm_signature stripe secret=whsec_test_secret;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature stripe secret=whsec_test_secret;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 10,
+                 alerts => 'itsm_signature stripe secret=whsec_test_secret',
+                 locations => <<'_EOC_');
     location = /vector {
         itsm_signature stripe secret=whsec_test_secret;
         itsm_signature_tolerance 4000d;
@@ -68,8 +37,6 @@ run_tests();
 __DATA__
 
 === TEST 1: the recomputed vector
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /vector
 {"id":"evt_test"}
@@ -80,12 +47,8 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 2: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body_like: "ticket_id":"10"
 --- no_error_log
@@ -94,44 +57,31 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 3: the wrong secret; the whsec_ key used base64-decoded (as Standard Webhooks would) is wrong too
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(secret => 'whsec_other'), ::headers(secret => MIME::Base64::decode_base64('test_secret'))]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['^\{"error":"signature_mismatch","message":"no stripe signature', 'signature_mismatch']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(secret => 'whsec_other'), ::headers(secret => MIME::Base64::decode_base64('test_secret'))]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['^\{"error":"signature_mismatch","message":"no stripe signature', 'signature_mismatch']
 --- no_error_log
 [error]
 
 
 
 === TEST 4: one changed byte of the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 (my $b = $::Alert) =~ s/st-1/st-0/;
 "POST /down\n$b"
---- more_headers eval
-::headers()
+--- more_headers eval: ::headers()
 --- error_code: 401
 --- response_body_like: signature_mismatch
 
 
 
 === TEST 5: no header; a header without t=; a header without v1=
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 [::headers(no_sig => 1), ::headers(value => 'v1=' . ('ab' x 32)),
  ::headers(value => 't=' . time() . ',v0=' . ('ab' x 32))]
---- error_code eval
-[401, 401, 401]
+--- error_code eval: [401, 401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"Stripe-Signature\\\" header; it must be signed (stripe)\"}\n",
  "{\"error\":\"signature_malformed\",\"message\":\"the \\\"Stripe-Signature\\\" header is not a stripe signature\"}\n",
@@ -142,10 +92,7 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 6: two t= values are refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers eval
 my $ts = time();
 my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
@@ -156,24 +103,16 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 7: stale and future t=
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 3600), ::headers(ts => time() + 3600)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 3600), ::headers(ts => time() + 3600)]
+--- error_code eval: [401, 401]
 --- response_body_like eval
 ['^\{"error":"timestamp_too_old","message":"the signature timestamp is 3[56]\d\d s old', '^\{"error":"timestamp_in_future","message":"the signature timestamp is 3[56]\d\d s in the future']
 
 
 
 === TEST 8: several v1 signatures (Stripe's own rotation) and a v0: one match is enough
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
+--- request eval: "POST /alerts\n$::Alert"
 --- more_headers eval
 my $ts = time();
 my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
@@ -183,28 +122,17 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 9: a replayed request is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers(ts => time() - 1);
 [$h, $h]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 10: rotation: the old and the rolled secret
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
---- more_headers eval
-[::headers(), ::headers(secret => 'whsec_rolled')]
---- error_code eval
-[204, 204]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2"]
+--- request eval: ["POST /rotate\n$::Alert", "POST /rotate\n$::Alert"]
+--- more_headers eval: [::headers(), ::headers(secret => 'whsec_rolled')]
+--- error_code eval: [204, 204]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2"]

@@ -3,57 +3,25 @@
 # "<timestamp>:<body>" when timestamp_header= is set (Grafana has no default
 # name for it).  Grafana publishes no vector; the first tests are the ones
 # recomputed in research/formats.md §D.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 our $Alert = '{"key": "gr-1", "title": "High CPU"}';
 
+# with the timestamp header of /alerts (header => another signature header)
 sub headers {
-    my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-Grafana-Alerting-Signature-Timestamp: $ts\n" unless $o{no_ts};
-    $h .= ($o{header} // 'X-Grafana-Alerting-Signature') . ': '
-          . hmac_sha256_hex("$ts:$body", $o{secret} // 'grafana-secret') . "\n"
-        unless $o{no_sig};
-    return $h;
+    ItsmSig::headers('grafana_ts', secret => 'grafana-secret', body => $Alert,
+                     ts_header => 'X-Grafana-Alerting-Signature-Timestamp', @_);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"11"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-
-    location = /alerts {
-        itsm_signature grafana
-            timestamp_header=X-Grafana-Alerting-Signature-Timestamp
-            secret=grafana-secret secret=grafana-next;
-        itsm_signature_replay zone=seen;
-        add_header X-Secret $itsm_access_secret always;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature grafana
-            timestamp_header=X-Grafana-Alerting-Signature-Timestamp
-            secret=grafana-secret;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 11,
+                 alerts => 'itsm_signature grafana timestamp_header=X-Grafana-Alerting-Signature-Timestamp secret=grafana-secret secret=grafana-next',
+                 down => 'itsm_signature grafana timestamp_header=X-Grafana-Alerting-Signature-Timestamp secret=grafana-secret',
+                 extra => ['add_header X-Secret $itsm_access_secret always'],
+                 locations => <<'_EOC_');
     location = /plain {
         itsm_signature grafana secret=secret;
         try_files /.none =204;
@@ -77,8 +45,6 @@ run_tests();
 __DATA__
 
 === TEST 1: the recomputed vector, body only
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /plain
 test message
@@ -89,8 +55,6 @@ X-Grafana-Alerting-Signature: 3bcebf43c85d20bba6e3b6ba278af1d2ba3ab0d57de271b0ad
 
 
 === TEST 2: the recomputed vector with a timestamp
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /ts
 test message
@@ -102,25 +66,17 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 3: header= renames the signature header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /renamed\ntest message", "POST /renamed\ntest message"]
+--- request eval: ["POST /renamed\ntest message", "POST /renamed\ntest message"]
 --- more_headers eval
 ["X-Signature: 3bcebf43c85d20bba6e3b6ba278af1d2ba3ab0d57de271b0ad30b833e851c5a6",
  "X-Grafana-Alerting-Signature: 3bcebf43c85d20bba6e3b6ba278af1d2ba3ab0d57de271b0ad30b833e851c5a6"]
---- error_code eval
-[204, 401]
+--- error_code eval: [204, 401]
 
 
 
 === TEST 4: a signed alert creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_body_like: "ticket_id":"11"
 --- no_error_log
@@ -129,30 +85,19 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 5: the wrong secret, and one changed byte
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n" . substr($::Alert, 0, -2) . "X\"}"]
---- more_headers eval
-[::headers(secret => 'nope'), ::headers()]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['^\{"error":"signature_mismatch","message":"no grafana signature', 'signature_mismatch']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n" . substr($::Alert, 0, -2) . "X\"}"]
+--- more_headers eval: [::headers(secret => 'nope'), ::headers()]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['^\{"error":"signature_mismatch","message":"no grafana signature', 'signature_mismatch']
 --- no_error_log
 [error]
 
 
 
 === TEST 6: no signature; no timestamp
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(no_sig => 1), ::headers(no_ts => 1)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(no_sig => 1), ::headers(no_ts => 1)]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Grafana-Alerting-Signature\\\" header; it must be signed (grafana)\"}\n",
  "{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Grafana-Alerting-Signature-Timestamp\\\" header; the grafana signature covers it\"}\n"]
@@ -160,42 +105,25 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 7: stale and future timestamps
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 900), ::headers(ts => time() + 900)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['timestamp_too_old', 'timestamp_in_future']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 900), ::headers(ts => time() + 900)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['timestamp_too_old', 'timestamp_in_future']
 
 
 
 === TEST 8: a replayed request is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 my $h = ::headers();
 [$h, $h]
---- error_code eval
-[201, 200]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",']
+--- error_code eval: [201, 200]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 
 === TEST 9: rotation: both secrets of the location
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(secret => 'grafana-next', ts => time() - 2), ::headers(ts => time() - 3)]
---- error_code eval
-[201, 201]
---- response_headers eval
-["X-Secret: 2", "X-Secret: 1"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(secret => 'grafana-next', ts => time() - 2), ::headers(ts => time() - 3)]
+--- error_code eval: [201, 201]
+--- response_headers eval: ["X-Secret: 2", "X-Secret: 1"]

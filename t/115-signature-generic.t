@@ -2,63 +2,26 @@
 # header=, algorithm=sha1|sha256|sha512, encoding=hex|base64, prefix=,
 # content= (a template of {body}, {timestamp}, {id} and literal text),
 # timestamp_header=, id_header=.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha1_hex hmac_sha512);
-use MIME::Base64 qw(encode_base64);
+use ItsmConf;
+use ItsmSig;
 
 our $Alert = '{"key": "ge-1", "title": "Generic"}';
 
 # sha512, base64, "v1=" prefix, content "{timestamp}.{id}.{body}|end"
 sub headers {
     my (%o) = @_;
-    my $body = $o{body} // $Alert;
-    my $ts = $o{ts} // time();
-    my $id = $o{id} // 'evt-' . int(rand(1e9));
-    my $mac = encode_base64(hmac_sha512("$ts.$id.$body|end",
-                                        $o{secret} // 'first'), '');
-    my $h = "Content-Type: application/json\n";
-    $h .= "X-Ts: $ts\n" unless $o{no_ts};
-    $h .= "X-Id: $id\n" unless $o{no_id};
-    $h .= "X-Sig: v1=$mac\n" unless $o{no_sig};
-    return $h;
+    return ItsmSig::headers('generic_sha512', secret => 'first', body => $Alert,
+                            id => $o{id} // 'evt-' . int(rand(1e9)), %o);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"12"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-
-    location = /alerts {
-        itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64
-                       prefix=v1= "content={timestamp}.{id}.{body}|end"
-                       timestamp_header=X-Ts id_header=X-Id
-                       secret=first secret=second;
-        itsm_signature_replay zone=seen;
-        add_header X-Secret $itsm_access_secret always;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64
-                       prefix=v1= "content={timestamp}.{id}.{body}|end"
-                       timestamp_header=X-Ts id_header=X-Id
-                       secret=first;
-        itsm_pass down;
-    }
-
+ItsmConf::signed(ticket => 12,
+                 alerts => 'itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64 prefix=v1= "content={timestamp}.{id}.{body}|end" timestamp_header=X-Ts id_header=X-Id secret=first secret=second',
+                 down => 'itsm_signature generic header=X-Sig algorithm=sha512 encoding=base64 prefix=v1= "content={timestamp}.{id}.{body}|end" timestamp_header=X-Ts id_header=X-Id secret=first',
+                 extra => ['add_header X-Secret $itsm_access_secret always'],
+                 locations => <<'_EOC_');
     location = /shopify {
         itsm_signature generic header=X-Shopify-Hmac-Sha256 encoding=base64
                        secret=hush;
@@ -78,8 +41,6 @@ run_tests();
 __DATA__
 
 === TEST 1: a Shopify-style base64 signature (vector recomputed in formats.md)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /shopify
 {"id":1}
@@ -90,25 +51,17 @@ X-Shopify-Hmac-Sha256: VnKUjZsLuN5iZWjn5EntcBVCF9kMN43LglzCE1/GSeY=
 
 
 === TEST 2: GitHub's legacy sha1= header, as a generic signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /sha1\n$::Alert", "POST /sha1\n$::Alert"]
+--- request eval: ["POST /sha1\n$::Alert", "POST /sha1\n$::Alert"]
 --- more_headers eval
-["X-Hub-Signature: sha1=" . Digest::SHA::hmac_sha1_hex($::Alert, 'legacy'),
- "X-Hub-Signature: sha1=" . Digest::SHA::hmac_sha1_hex($::Alert . ' ', 'legacy')]
---- error_code eval
-[204, 401]
+[map { ItsmSig::headers('generic_sha1', secret => 'legacy', body => $_, header => 'X-Hub-Signature', bare => 1) }
+     $::Alert, "$::Alert "]
+--- error_code eval: [204, 401]
 
 
 
 === TEST 3: sha512, base64, a prefix and a template with text after the body
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::headers()
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::headers()
 --- error_code: 201
 --- response_headers
 X-Secret: 1
@@ -119,17 +72,13 @@ X-Secret: 1
 
 
 === TEST 4: the wrong secret, a changed byte, a sha256 MAC in place of sha512
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n" . uc($::Alert), "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n" . uc($::Alert), "POST /down\n$::Alert"]
 --- more_headers eval
 my $ts = time();
 [::headers(secret => 'third'), ::headers(),
  "Content-Type: application/json\nX-Ts: $ts\nX-Id: e1\nX-Sig: v1="
  . MIME::Base64::encode_base64(Digest::SHA::hmac_sha256("$ts.e1.$::Alert|end", 'first'), '')]
---- error_code eval
-[401, 401, 401]
+--- error_code eval: [401, 401, 401]
 --- response_body_like eval
 ['^\{"error":"signature_mismatch","message":"no generic signature', 'signature_mismatch', 'signature_mismatch']
 --- no_error_log
@@ -138,14 +87,9 @@ my $ts = time();
 
 
 === TEST 5: a missing signature, timestamp or id header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(no_sig => 1), ::headers(no_ts => 1), ::headers(no_id => 1)]
---- error_code eval
-[401, 401, 401]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(no_sig => 1), ::headers(no_ts => 1), ::headers(no_id => 1)]
+--- error_code eval: [401, 401, 401]
 --- response_body eval
 ["{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Sig\\\" header; it must be signed (generic)\"}\n",
  "{\"error\":\"signature_missing\",\"message\":\"the request has no \\\"X-Ts\\\" header; the generic signature covers it\"}\n",
@@ -154,42 +98,25 @@ my $ts = time();
 
 
 === TEST 6: stale and future timestamps
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::headers(ts => time() - 1000), ::headers(ts => time() + 1000)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['timestamp_too_old', 'timestamp_in_future']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::headers(ts => time() - 1000), ::headers(ts => time() + 1000)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['timestamp_too_old', 'timestamp_in_future']
 
 
 
 === TEST 7: the signed id is the replay key: a re-signed resend is a duplicate
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
 --- more_headers eval
 [::headers(id => 'evt-7', ts => time() - 10), ::headers(id => 'evt-7'),
  ::headers(id => 'evt-8')]
---- error_code eval
-[201, 200, 201]
---- response_body_like eval
-['"status":"created"', '^\{"status":"duplicate",', '"status":"created"']
+--- error_code eval: [201, 200, 201]
+--- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",', '"status":"created"']
 
 
 
 === TEST 8: rotation: both secrets
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[::headers(secret => 'second'), ::headers(secret => 'first')]
---- error_code eval
-[201, 201]
---- response_headers eval
-["X-Secret: 2", "X-Secret: 1"]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::headers(secret => 'second'), ::headers(secret => 'first')]
+--- error_code eval: [201, 201]
+--- response_headers eval: ["X-Secret: 2", "X-Secret: 1"]

@@ -3,9 +3,12 @@
 # a chunked body, a body that arrives late.  It stays in place for the
 # content handler.  Bodies over itsm_max_body get 413 with a JSON error,
 # before anything is read when Content-Length announces them.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use MIME::Base64 qw(encode_base64 decode_base64);
-use Digest::SHA qw(hmac_sha256);
+use ItsmConf;
+use ItsmHttp;
+use ItsmSig;
 
 our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $Big = '{"key": "big-1", "title": "A large alert", "description": "'
@@ -19,46 +22,17 @@ sub sized {
     return $head . ('p' x ($n - length($head) - 2)) . '"}';
 }
 
-sub signed {
-    my ($body, $id) = @_;
-    my $ts = time();
-    (my $key = $Secret) =~ s/^whsec_//;
-    my $sig = encode_base64(hmac_sha256("$id.$ts.$body", decode_base64($key)), '');
-    return "Content-Type: application/json\r\nwebhook-id: $id\r\n"
-           . "webhook-timestamp: $ts\r\nwebhook-signature: v1,$sig\r\n";
-}
-
+# a POST signed with $Secret as raw bytes; chunked => N as chunks of N bytes
 sub raw {
     my ($uri, $body, $id, %o) = @_;
-    my $h = "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-            . signed($body, $id);
-    if ($o{chunked}) {
-        my $chunks = '';
-        for (my $i = 0; $i < length($body); $i += $o{chunked}) {
-            my $c = substr($body, $i, $o{chunked});
-            $chunks .= sprintf("%x\r\n%s\r\n", length($c), $c);
-        }
-        return "${h}Transfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n";
-    }
-    return "${h}Content-Length: " . length($body) . "\r\n\r\n$body";
+    return ItsmHttp::raw($uri, ItsmSig::headers('standard_webhooks', secret => $Secret,
+                                                id => $id, body => $body), $body, %o);
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}", "size": "{{ description }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock', body => '{"title": "{{ title }}", "size": "{{ description }}"}')
+                  . ItsmConf::connector('down');
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"13"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(13) . <<'_EOC_';
 
     location = /alerts {
         client_body_buffer_size 1k;
@@ -128,16 +102,15 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a 20 KB body in a temporary file is verified and reaches the content handler
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/alerts', $::Big, 'msg_big')
+--- raw_request eval: ::raw('/alerts', $::Big, 'msg_big')
 --- error_code: 201
 --- response_body_like: "ticket_id":"13"
 --- error_log
@@ -149,8 +122,6 @@ itsm: connector "mock" created ticket "13" for alert "big-1"
 
 
 === TEST 2: one changed byte at the end of a body in a temporary file
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $r = ::raw('/alerts', $::Big, 'msg_big2');
 $r =~ s/ef"\}$/eF"}/;
@@ -165,10 +136,7 @@ created ticket
 
 
 === TEST 3: client_body_in_file_only: the body is only in the file
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/file-only', $::Small, 'msg_file')
+--- raw_request eval: ::raw('/file-only', $::Small, 'msg_file')
 --- error_code: 201
 --- error_log
 itsm: connector "mock" created ticket "13" for alert "small-1"
@@ -178,10 +146,7 @@ itsm: connector "mock" created ticket "13" for alert "small-1"
 
 
 === TEST 4: a chunked body, in many small chunks and several buffers
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/alerts', $::Big, 'msg_chunked', chunked => 777)
+--- raw_request eval: ::raw('/alerts', $::Big, 'msg_chunked', chunked => 777)
 --- error_code: 201
 --- error_log
 itsm: connector "mock" created ticket "13" for alert "big-1"
@@ -191,8 +156,6 @@ itsm: connector "mock" created ticket "13" for alert "big-1"
 
 
 === TEST 5: a body that arrives in two parts: the access phase waits and resumes
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $r = ::raw('/alerts', $::Small, 'msg_slow');
 [substr($r, 0, -20), substr($r, -20)]
@@ -208,8 +171,6 @@ itsm: connector "mock" created ticket "13" for alert "small-1"
 
 
 === TEST 6: a slow body with a wrong signature is refused after it is read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 my $r = ::raw('/alerts', $::Small, 'msg_slow2');
 $r =~ s/small-1/small-2/;
@@ -225,10 +186,7 @@ created ticket
 
 
 === TEST 7: Content-Length over itsm_max_body: 413 before anything is read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/limited', $::Big, 'msg_large')
+--- raw_request eval: ::raw('/limited', $::Big, 'msg_large')
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 20061 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -239,10 +197,7 @@ a client request body is buffered to a temporary file
 
 
 === TEST 8: a chunked body over itsm_max_body: 413 once it is read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/limited', $::Big, 'msg_large2', chunked => 4000)
+--- raw_request eval: ::raw('/limited', $::Big, 'msg_large2', chunked => 4000)
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 20061 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -252,7 +207,6 @@ a client request body is buffered to a temporary file
 
 
 === TEST 9: a signed empty body (Content-Length: 0) is verified like any other
---- http_config eval: $::HttpConfig
 --- config eval
 $::Config . <<'_EOC_';
     location = /verify {
@@ -261,29 +215,21 @@ $::Config . <<'_EOC_';
         try_files /.none =204;
     }
 _EOC_
---- raw_request eval
-::raw('/verify', '', 'msg_empty')
+--- raw_request eval: ::raw('/verify', '', 'msg_empty')
 --- error_code: 204
 
 
 
 === TEST 10: a refusal before the body is read keeps the connection usable
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- pipelined_requests eval
-["POST /alerts\n$::Small", "GET /nope"]
+--- pipelined_requests eval: ["POST /alerts\n$::Small", "GET /nope"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[401, 404]
+--- error_code eval: [401, 404]
 
 
 
 === TEST 11: itsm_max_body 4k: a Content-Length of exactly 4096 bytes is read and verified
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/edge', ::sized(4096), 'msg_edge_1')
+--- raw_request eval: ::raw('/edge', ::sized(4096), 'msg_edge_1')
 --- error_code: 204
 --- response_headers
 X-Result: passed
@@ -291,10 +237,7 @@ X-Result: passed
 
 
 === TEST 12: ... 4097 bytes are refused before they are read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/edge', ::sized(4097), 'msg_edge_2')
+--- raw_request eval: ::raw('/edge', ::sized(4097), 'msg_edge_2')
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -302,10 +245,7 @@ X-Result: passed
 
 
 === TEST 13: ... a chunked body of exactly 4096 bytes is read and verified
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/edge', ::sized(4096), 'msg_edge_3', chunked => 1000)
+--- raw_request eval: ::raw('/edge', ::sized(4096), 'msg_edge_3', chunked => 1000)
 --- error_code: 204
 --- response_headers
 X-Result: passed
@@ -316,10 +256,7 @@ X-Result: passed
 
 
 === TEST 14: ... and a chunked body of 4097 bytes is refused once read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/edge', ::sized(4097), 'msg_edge_4', chunked => 1000)
+--- raw_request eval: ::raw('/edge', ::sized(4097), 'msg_edge_4', chunked => 1000)
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_max_body"}
@@ -330,37 +267,26 @@ X-Result: passed
 
 
 === TEST 15: itsm_access_max_body 4k guards a location without itsm_pass: exactly 4096 bytes are read and verified, 4097 refused before they are read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-[::raw('/own', ::sized(4096), 'msg_own_1'), ::raw('/own', ::sized(4097), 'msg_own_2')]
---- error_code eval
-[204, 413]
---- response_headers eval
-["X-Result: passed", "X-Result: body_too_large"]
+--- raw_request eval: [::raw('/own', ::sized(4096), 'msg_own_1'), ::raw('/own', ::sized(4097), 'msg_own_2')]
+--- error_code eval: [204, 413]
+--- response_headers eval: ["X-Result: passed", "X-Result: body_too_large"]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
 
 
 
 === TEST 16: ... a chunked body of exactly 4096 bytes is read and verified, one of 4097 refused once read
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- raw_request eval
 [::raw('/own', ::sized(4096), 'msg_own_3', chunked => 1000),
  ::raw('/own', ::sized(4097), 'msg_own_4', chunked => 1000)]
---- error_code eval
-[204, 413]
+--- error_code eval: [204, 413]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
 
 
 
 === TEST 17: itsm_access_max_body wins over the location's itsm_max_body (8k) in the access phase
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-::raw('/own-first', ::sized(4097), 'msg_own_5')
+--- raw_request eval: ::raw('/own-first', ::sized(4097), 'msg_own_5')
 --- error_code: 413
 --- response_body
 {"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}
@@ -370,23 +296,15 @@ created ticket
 
 
 === TEST 18: itsm_access_max_body is inherited from the enclosing location: 4096 bytes pass, 4097 do not
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-[::raw('/outer/in', ::sized(4096), 'msg_own_6'), ::raw('/outer/in', ::sized(4097), 'msg_own_7')]
---- error_code eval
-[204, 413]
+--- raw_request eval: [::raw('/outer/in', ::sized(4096), 'msg_own_6'), ::raw('/outer/in', ::sized(4097), 'msg_own_7')]
+--- error_code eval: [204, 413]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 4097 bytes, more than the 4096 allowed by itsm_access_max_body"}\n)]
 
 
 
 === TEST 19: without either directive the limit is itsm_max_body's default, 256k: 262144 bytes pass, 262145 do not
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- raw_request eval
-[::raw('/default', ::sized(262144), 'msg_default_1'), ::raw('/default', ::sized(262145), 'msg_default_2')]
---- error_code eval
-[204, 413]
+--- raw_request eval: [::raw('/default', ::sized(262144), 'msg_default_1'), ::raw('/default', ::sized(262145), 'msg_default_2')]
+--- error_code eval: [204, 413]
 --- response_body eval
 ["", qq({"error":"body_too_large","message":"the body has 262145 bytes, more than the 262144 allowed by itsm_max_body"}\n)]

@@ -59,8 +59,7 @@ qr/\[emerg\] .*"itsm_signature github" has no secret; add secret=<value>, secret
 --- config
     location = /t { itsm_signature github secret=; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*secret #1 is empty in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*secret #1 is empty in \S+nginx\.conf:\d+/
 
 
 
@@ -83,8 +82,7 @@ this-is-not-base64!
 --- config
     location = /t { itsm_signature standard_webhooks secret=file:$TEST_NGINX_HTML_DIR/secrets.txt; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*the secret on line 2 of "\S+secrets\.txt" is not a whsec_ secret/
+--- error_log eval: qr/\[emerg\] .*the secret on line 2 of "\S+secrets\.txt" is not a whsec_ secret/
 --- no_error_log
 this-is-not-base64
 
@@ -94,8 +92,7 @@ this-is-not-base64
 --- config
     location = /t { itsm_signature github secret=file:$TEST_NGINX_HTML_DIR/none.secret; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*open\(\) "\S+none\.secret" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*open\(\) "\S+none\.secret" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
 
 
 
@@ -106,8 +103,7 @@ qr/\[emerg\] .*open\(\) "\S+none\.secret" failed \(2: No such file or directory\
 --- config
     location = /t { itsm_signature github secret=file:$TEST_NGINX_HTML_DIR/empty.secret; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"\S+empty\.secret" holds no secret \(one a line; lines starting with # are comments\)/
+--- error_log eval: qr/\[emerg\] .*"\S+empty\.secret" holds no secret \(one a line; lines starting with # are comments\)/
 
 
 
@@ -115,8 +111,7 @@ qr/\[emerg\] .*"\S+empty\.secret" holds no secret \(one a line; lines starting w
 --- config
     location = /t { itsm_signature github secret=1 secret=2 secret=3 secret=4 secret=5 secret=6 secret=7 secret=8 secret=9 secret=10 secret=11 secret=12 secret=13 secret=14 secret=15 secret=16 secret=17; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*more than 16 secrets; keep only those in use in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*more than 16 secrets; keep only those in use in \S+nginx\.conf:\d+/
 
 
 
@@ -124,8 +119,7 @@ qr/\[emerg\] .*more than 16 secrets; keep only those in use in \S+nginx\.conf:\d
 --- config
     location = /t { itsm_signature github header=X-Sig secret=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*invalid parameter "header=X-Sig"; the github scheme takes only secret= in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*invalid parameter "header=X-Sig"; the github scheme takes only secret= in \S+nginx\.conf:\d+/
 
 
 
@@ -151,8 +145,7 @@ qr/\[emerg\] .*"itsm_signature generic" needs header=<name> of the header that c
 --- config
     location = /t { itsm_signature generic header=X-S algorithm=md5 secret=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*unknown signature algorithm "md5"; one of: sha1, sha256, sha512/
+--- error_log eval: qr/\[emerg\] .*unknown signature algorithm "md5"; one of: sha1, sha256, sha512/
 
 
 
@@ -160,8 +153,7 @@ qr/\[emerg\] .*unknown signature algorithm "md5"; one of: sha1, sha256, sha512/
 --- config
     location = /t { itsm_signature generic header=X-S encoding=base32 secret=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*unknown signature encoding "base32"; hex or base64/
+--- error_log eval: qr/\[emerg\] .*unknown signature encoding "base32"; hex or base64/
 
 
 
@@ -169,8 +161,7 @@ qr/\[emerg\] .*unknown signature encoding "base32"; hex or base64/
 --- config
     location = /t { itsm_signature generic header=X-S "content={body}{body}" secret=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*content="\{body\}\{body\}" must contain \{body\} exactly once/
+--- error_log eval: qr/\[emerg\] .*content="\{body\}\{body\}" must contain \{body\} exactly once/
 
 
 
@@ -187,8 +178,7 @@ qr/\[emerg\] .*unknown placeholder "\{date\}" in content="\{date\}\.\{body\}"; u
 --- config
     location = /t { itsm_signature generic header=X-S "content={timestamp}.{body}" secret=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*content="\{timestamp\}\.\{body\}" signs \{timestamp\}: add timestamp_header=<name>/
+--- error_log eval: qr/\[emerg\] .*content="\{timestamp\}\.\{body\}" signs \{timestamp\}: add timestamp_header=<name>/
 
 
 
@@ -196,8 +186,7 @@ qr/\[emerg\] .*content="\{timestamp\}\.\{body\}" signs \{timestamp\}: add timest
 --- config
     location = /t { itsm_signature generic header=X-S "content={id}.{body}" secret=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*content="\{id\}\.\{body\}" signs \{id\}: add id_header=<name>/
+--- error_log eval: qr/\[emerg\] .*content="\{id\}\.\{body\}" signs \{id\}: add id_header=<name>/
 
 
 
@@ -223,8 +212,7 @@ qr/\[emerg\] .*invalid parameter "sha256"; the generic scheme takes header=, alg
 --- config
     location = /t { itsm_signature github secret=a; itsm_signature slack secret=b; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_signature" directive is duplicate in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_signature" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
@@ -232,8 +220,7 @@ qr/\[emerg\] .*"itsm_signature" directive is duplicate in \S+nginx\.conf:\d+/
 --- config
     location = /t { itsm_signature off secret=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_signature off" takes no parameters/
+--- error_log eval: qr/\[emerg\] .*"itsm_signature off" takes no parameters/
 
 
 
@@ -241,8 +228,7 @@ qr/\[emerg\] .*"itsm_signature off" takes no parameters/
 --- config
     location = /t { itsm_signature_tolerance 0s; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_signature_tolerance" directive must be at least 1s in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_signature_tolerance" directive must be at least 1s in \S+nginx\.conf:\d+/
 
 
 
@@ -250,8 +236,7 @@ qr/\[emerg\] .*"itsm_signature_tolerance" directive must be at least 1s in \S+ng
 --- config
     location = /t { itsm_signature_tolerance soon; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_signature_tolerance" directive invalid value in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_signature_tolerance" directive invalid value in \S+nginx\.conf:\d+/
 
 
 
@@ -279,8 +264,7 @@ qr/\[emerg\] .*"itsm_signature_replay" must have the zone=<name> of an itsm_sign
 --- config
     location = /t { itsm_signature github secret=x; itsm_signature_replay zone=seen ttl=never; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*invalid ttl "never"; e\.g\. ttl=10m in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*invalid ttl "never"; e\.g\. ttl=10m in \S+nginx\.conf:\d+/
 
 
 
@@ -290,8 +274,7 @@ qr/\[emerg\] .*invalid ttl "never"; e\.g\. ttl=10m in \S+nginx\.conf:\d+/
 --- config
     location = /t { itsm_signature github secret=x; itsm_signature_replay zone=seen size=1m; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*invalid parameter "size=1m"; write "itsm_signature_replay zone=<name> \[ttl=<time>\]"/
+--- error_log eval: qr/\[emerg\] .*invalid parameter "size=1m"; write "itsm_signature_replay zone=<name> \[ttl=<time>\]"/
 
 
 
@@ -321,8 +304,7 @@ qr/\[emerg\] .*invalid zone "seen"; write name:size, e\.g\. itsm_signature_repla
     itsm_signature_replay_zone seen:lots;
 --- config
 --- must_die
---- error_log eval
-qr/\[emerg\] .*invalid zone size "seen:lots"; e\.g\. 1m in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*invalid zone size "seen:lots"; e\.g\. 1m in \S+nginx\.conf:\d+/
 
 
 
@@ -342,8 +324,7 @@ qr/\[emerg\] .*zone "seen:4k" is too small; at least 32768 bytes \(1m holds abou
     itsm_signature_replay_zone seen:64k;
 --- config
 --- must_die
---- error_log eval
-qr/\[emerg\] .*itsm_signature_replay_zone "seen" is already declared in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*itsm_signature_replay_zone "seen" is already declared in \S+nginx\.conf:\d+/
 
 
 
@@ -351,8 +332,7 @@ qr/\[emerg\] .*itsm_signature_replay_zone "seen" is already declared in \S+nginx
 --- config
     location = /t { itsm_signature_replay_zone seen:64k; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_signature_replay_zone" directive is not allowed here in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_signature_replay_zone" directive is not allowed here in \S+nginx\.conf:\d+/
 
 
 
@@ -360,8 +340,7 @@ qr/\[emerg\] .*"itsm_signature_replay_zone" directive is not allowed here in \S+
 --- config
     location = /t { itsm_access_max_body 4q; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_access_max_body" directive invalid value in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_access_max_body" directive invalid value in \S+nginx\.conf:\d+/
 
 
 
@@ -369,5 +348,4 @@ qr/\[emerg\] .*"itsm_access_max_body" directive invalid value in \S+nginx\.conf:
 --- config
     location = /t { itsm_access_retry_after soon; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_access_retry_after" directive invalid value in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_access_retry_after" directive invalid value in \S+nginx\.conf:\d+/

@@ -7,6 +7,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmSig;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
@@ -52,6 +53,8 @@ sub four {
     };
 }
 
+ItsmConf::defaults(config => $Config);
+
 no_shuffle();
 run_tests();
 
@@ -59,11 +62,9 @@ __DATA__
 
 === TEST 1: standard_webhooks: both lines of the file pass; a zero key and another key do not
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('standard_webhooks')->{request}
 --- more_headers eval: ::four('standard_webhooks')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -72,11 +73,9 @@ __DATA__
 
 === TEST 2: github: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('github')->{request}
 --- more_headers eval: ::four('github')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -85,11 +84,9 @@ __DATA__
 
 === TEST 3: jira: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('jira')->{request}
 --- more_headers eval: ::four('jira')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -98,11 +95,9 @@ __DATA__
 
 === TEST 4: slack: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('slack')->{request}
 --- more_headers eval: ::four('slack')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -111,11 +106,9 @@ __DATA__
 
 === TEST 5: stripe: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('stripe')->{request}
 --- more_headers eval: ::four('stripe')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -124,11 +117,9 @@ __DATA__
 
 === TEST 6: grafana: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('grafana')->{request}
 --- more_headers eval: ::four('grafana')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -137,11 +128,9 @@ __DATA__
 
 === TEST 7: grafana with a timestamp: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('grafana_ts')->{request}
 --- more_headers eval: ::four('grafana_ts')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -150,11 +139,9 @@ __DATA__
 
 === TEST 8: generic, sha1 hex: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('generic_sha1')->{request}
 --- more_headers eval: ::four('generic_sha1')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -163,11 +150,9 @@ __DATA__
 
 === TEST 9: generic, sha256 base64: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('generic_b64')->{request}
 --- more_headers eval: ::four('generic_b64')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -176,11 +161,9 @@ __DATA__
 
 === TEST 10: generic, sha512 base64 over a template: the same
 --- user_files eval: $::Files
---- config eval: $::Config
 --- request eval: ::four('generic_sha512')->{request}
 --- more_headers eval: ::four('generic_sha512')->{headers}
---- error_code eval
-[204, 204, 401, 401]
+--- error_code eval: [204, 204, 401, 401]
 --- response_headers eval
 ["X-Secret: 1\nX-Result: passed", "X-Secret: 2\nX-Result: passed",
  "X-Secret: \nX-Result: signature_mismatch", "X-Secret: \nX-Result: signature_mismatch"]
@@ -189,12 +172,7 @@ __DATA__
 
 === TEST 11: secret=$variable, every raw-byte scheme: its value is the key; a zero key is refused
 --- user_files eval: $::Files
---- config eval: $::Config
---- request eval
-[map { ("POST /var/$_\n$ItsmSig::Body") x 2 } @ItsmSig::Raw]
---- more_headers eval
-[map { (ItsmSig::headers($_, key => $::New), ItsmSig::headers($_, key => $::Zero)) } @ItsmSig::Raw]
---- error_code eval
-[map { (204, 401) } @ItsmSig::Raw]
---- response_headers eval
-[map { ("X-Result: passed", "X-Result: signature_mismatch") } @ItsmSig::Raw]
+--- request eval: [map { ("POST /var/$_\n$ItsmSig::Body") x 2 } @ItsmSig::Raw]
+--- more_headers eval: [map { (ItsmSig::headers($_, key => $::New), ItsmSig::headers($_, key => $::Zero)) } @ItsmSig::Raw]
+--- error_code eval: [map { (204, 401) } @ItsmSig::Raw]
+--- response_headers eval: [map { ("X-Result: passed", "X-Result: signature_mismatch") } @ItsmSig::Raw]

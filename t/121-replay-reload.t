@@ -13,11 +13,14 @@ if ($ENV{TEST_NGINX_USE_VALGRIND}) {
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmNginx;
 use IO::Socket::INET;
 use File::Temp qw(tempdir);
 use POSIX ();
+use ItsmConf;
 use ItsmHang;
+use ItsmHttp;
+use ItsmSig;
 
 our $Tmp = tempdir(CLEANUP => 1);
 $ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
@@ -26,22 +29,12 @@ master_on();
 workers(2);
 
 our $Alert = '{"key": "rl-1", "title": "Reloaded"}';
-our $Headers = "Content-Type: application/json\nX-Hub-Signature-256: sha256="
-               . hmac_sha256_hex($Alert, 'gh') . "\n";
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector hang {
-        location   /_itsm/hang;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-_EOC_
+# the headers of a GitHub delivery of $alert
+sub signed { ItsmSig::headers('github', key => 'gh', body => $_[0]) }
+
+our $HttpConfig = ItsmConf::connector('mock') . ItsmConf::connector('hang')
+                  . "    itsm_signature_replay_zone seen:1m;\n";
 
 our $Config = <<'_EOC_';
     location /_itsm/mock/ { internal; return 201 '{"id":"16"}'; }
@@ -75,13 +68,10 @@ sub copy {
     my ($uri, $alert) = @_;
     $uri //= '/alerts';
     $alert //= $Alert;
-    (my $headers = $Headers) =~ s/sha256=\w+/'sha256=' . hmac_sha256_hex($alert, 'gh')/e;
     my $port = $Test::Nginx::Util::ServerPortForClient;
     my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 5)
         or return [0, 0, "connect: $!"];
-    (my $h = $headers) =~ s/\n/\r\n/g;
-    print {$s} "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-               . $h . "Content-Length: " . length($alert) . "\r\n\r\n$alert";
+    print {$s} ItsmHttp::raw($uri, signed($alert), $alert);
     local $/;
     my $resp = <$s> // '';
     my ($status) = $resp =~ m{^HTTP/1\.1 (\d+)};
@@ -93,12 +83,6 @@ sub copy {
 our $Copies = 60;
 our $Pending = '{"key": "rl-2", "title": "Held"}';
 
-sub signed {
-    my ($alert) = @_;
-    return "Content-Type: application/json\nX-Hub-Signature-256: sha256="
-           . hmac_sha256_hex($alert, 'gh') . "\n";
-}
-
 no_shuffle();
 run_tests();
 
@@ -107,12 +91,9 @@ __DATA__
 === TEST 1: a delivery, then its copies
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-[$::Headers, $::Headers, $::Headers, $::Headers]
---- error_code eval
-[201, 200, 200, 200]
+--- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- more_headers eval: [::signed($::Alert), ::signed($::Alert), ::signed($::Alert), ::signed($::Alert)]
+--- error_code eval: [201, 200, 200, 200]
 
 
 
@@ -126,10 +107,8 @@ Test::More::is(scalar(grep { $_->[0] == 200 && $_->[2] =~ /^\{"status":"duplicat
 Test::More::is(scalar(grep { $_->[1] } @r), $::Copies, "each answer names its worker");
 Test::More::is(scalar(keys %pids), 2,
                "two workers answered (" . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ")");
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-$::Headers
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::signed($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -137,15 +116,9 @@ $::Headers
 
 === TEST 3: after a reload (HUP) the copy is still a duplicate
 --- init
-open(my $fh, '<', "$Test::Nginx::Util::ServRoot/logs/nginx.pid") or die $!;
-my $pid = <$fh>;
-chomp $pid;
-kill 'HUP', $pid;
-select(undef, undef, undef, 1);
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-$::Headers
+ItsmNginx::reload();
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::signed($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -172,10 +145,8 @@ Test::More::is(scalar(grep { $_->[0] == 503 && $_->[2] =~ /^\{"error":"delivery_
                20, "all 20 copies answered 503 delivery_in_flight");
 Test::More::is(scalar(keys %pids), 2,
                "two workers answered (" . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ")");
---- request eval
-"POST /pending\n$::Pending"
---- more_headers eval
-::signed($::Pending)
+--- request eval: "POST /pending\n$::Pending"
+--- more_headers eval: ::signed($::Pending)
 --- error_code: 503
 
 
@@ -186,14 +157,11 @@ kill 'KILL', $::Waiting;
 # until the master has reaped it: a zombie still answers kill(pid, 0)
 for (1 .. 100) { last unless kill(0, $::Waiting); select(undef, undef, undef, 0.05); }
 Test::More::ok(!kill(0, $::Waiting), "worker $::Waiting is gone");
---- request eval
-"POST /pending\n$::Pending"
---- more_headers eval
-::signed($::Pending)
+--- request eval: "POST /pending\n$::Pending"
+--- more_headers eval: ::signed($::Pending)
 --- error_code: 201
 --- response_body_like: "ticket_id":"22"
---- error_log eval
-qr/\[warn\] .*itsm: a delivery in flight for \d+ s in worker \d+ is handled again: that worker is gone/
+--- error_log eval: qr/\[warn\] .*itsm: a delivery in flight for \d+ s in worker \d+ is handled again: that worker is gone/
 
 
 
@@ -206,9 +174,7 @@ Test::More::like($text, qr/in worker $::Waiting is handled again: that worker is
 kill 'TERM', $::Hanger;
 waitpid($::Hanger, 0);
 waitpid($::First, 0);
---- request eval
-"POST /pending\n$::Pending"
---- more_headers eval
-::signed($::Pending)
+--- request eval: "POST /pending\n$::Pending"
+--- more_headers eval: ::signed($::Pending)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",

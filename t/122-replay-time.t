@@ -19,10 +19,11 @@ if ($ENV{TEST_NGINX_USE_VALGRIND}) {
 
 our $T0 = $ItsmClock::T0;
 
-use MIME::Base64 qw(encode_base64 decode_base64);
-use Digest::SHA qw(hmac_sha256 hmac_sha256_hex);
 use IO::Socket::INET;
+use ItsmConf;
 use ItsmHang;
+use ItsmHttp;
+use ItsmSig;
 use POSIX ();
 use File::Temp qw(tempdir);
 
@@ -71,148 +72,34 @@ sub send_copy {
     POSIX::_exit(0);
 }
 
-our $Secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 our $Alert = '{"key": "rp-1", "title": "Replayed"}';
 
-sub std {
-    my ($id, $ts, $crlf) = @_;
-    $ts //= $T0;
-    my $nl = $crlf ? "\r\n" : "\n";
-    (my $key = $Secret) =~ s/^whsec_//;
-    my $sig = encode_base64(hmac_sha256("$id.$ts.$Alert", decode_base64($key)), '');
-    return "Content-Type: application/json${nl}webhook-id: $id${nl}"
-           . "webhook-timestamp: $ts${nl}webhook-signature: v1,$sig${nl}";
-}
+# signed at $T0 (or at $ts)
+sub std { ItsmSig::headers('standard_webhooks', secret => $ItsmConf::ReplaySecret, body => $Alert,
+                           id => $_[0], ts => $_[1] // $T0) }
+sub raw { my ($uri, $id, $ts) = @_; ItsmHttp::raw($uri, std($id, $ts), $Alert) }
+sub gh { ItsmSig::headers('github', key => 'gh', body => $_[0], bare => 1) }
 
-sub raw {
-    my ($uri, $id, $ts) = @_;
-    return "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-           . std($id, $ts, 1) . "Content-Length: " . length($Alert)
-           . "\r\n\r\n$Alert";
-}
+our $HttpConfig = ItsmConf::replay_http('slow', 'hang');
 
-sub gh {
-    my ($body) = @_;
-    return "X-Hub-Signature-256: sha256=" . hmac_sha256_hex($body, 'gh') . "\n";
-}
-
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector slow {
-        location   /_itsm/slow;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector hang {
-        location   /_itsm/hang;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_signature_replay_zone seen:1m;
-    itsm_signature_replay_zone tiny:32k;
-_EOC_
-
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"14"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
-    location /_itsm/slow/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/;
-    }
-
+# /pending and /retry-*: held by the ITSM of t/lib/ItsmHang.pm
+our $Config = ItsmConf::replay_config(github_ttl => '10s') . <<'_EOC_'
     location /_itsm/hang/ {
         internal;
         proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
         proxy_read_timeout 60s;
     }
-
-    location = /pending {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_pass hang;
-    }
-
-    location = /alerts {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass mock;
-    }
-
-    location = /down {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass down;
-    }
-
-    location = /slow {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_replay zone=seen;
-        itsm_pass slow;
-    }
-
-    location = /short {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 3s;
-        itsm_signature_replay zone=seen;
-        try_files /.none =204;
-    }
-
-    location = /github {
-        itsm_signature github secret=gh;
-        itsm_signature_replay zone=seen ttl=10s;
-        try_files /.none =204;
-    }
-
-    location = /tiny {
-        itsm_signature github secret=gh;
-        itsm_signature_replay zone=tiny ttl=1h;
-        try_files /.none =204;
-    }
-
-    location = /retry-own {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_access_retry_after 11s;
-        proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/;
-        proxy_read_timeout 60s;
-    }
-
-    location = /retry-pass {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_retry_after 7s;
-        itsm_pass hang;
-    }
-
-    location = /retry-both {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 2h;
-        itsm_signature_replay zone=seen;
-        itsm_retry_after 7s;
-        itsm_access_retry_after 11s;
-        itsm_pass hang;
-    }
 _EOC_
+    . ItsmConf::location('/pending', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_pass hang')
+    . ItsmConf::location('/retry-own', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_access_retry_after 11s',
+                         'proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/', 'proxy_read_timeout 60s')
+    . ItsmConf::location('/retry-pass', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_retry_after 7s', 'itsm_pass hang')
+    . ItsmConf::location('/retry-both', $ItsmConf::ReplaySig, 'itsm_signature_tolerance 2h',
+                         'itsm_signature_replay zone=seen', 'itsm_retry_after 7s',
+                         'itsm_access_retry_after 11s', 'itsm_pass hang');
 
 no_shuffle();
 run_tests();
@@ -223,25 +110,20 @@ __DATA__
 --- main_config eval: $ItsmClock::MainConfig
 --- http_config eval: $::HttpConfig
 --- config eval: $::Config
---- request eval
-["POST /short\n$::Alert", "POST /short\n$::Alert"]
+--- request eval: ["POST /short\n$::Alert", "POST /short\n$::Alert"]
 --- more_headers eval
 my $h = ::std('msg_short', $::T0);
 [$h, $h]
---- error_code eval
-[204, 200]
---- response_body_like eval
-['^$', '^\{"status":"duplicate",']
+--- error_code eval: [204, 200]
+--- response_body_like eval: ['^$', '^\{"status":"duplicate",']
 
 
 
 === TEST 2: ... still at the last second its timestamp is accepted (tolerance 3s: 3 s later), not let through again
 --- init
 ItsmClock::set($::T0 + 3);
---- request eval
-"POST /short\n$::Alert"
---- more_headers eval
-::std('msg_short', $::T0)
+--- request eval: "POST /short\n$::Alert"
+--- more_headers eval: ::std('msg_short', $::T0)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -250,10 +132,8 @@ ItsmClock::set($::T0 + 3);
 === TEST 3: ... one second later the replay is refused as stale, not let through
 --- init
 ItsmClock::set($::T0 + 4);
---- request eval
-"POST /short\n$::Alert"
---- more_headers eval
-::std('msg_short', $::T0)
+--- request eval: "POST /short\n$::Alert"
+--- more_headers eval: ::std('msg_short', $::T0)
 --- error_code: 401
 --- response_body_like: ^\{"error":"timestamp_too_old",
 
@@ -284,8 +164,7 @@ if (defined $::Child && $::Child == 0) {
 }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_reply_delay: 1
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"15\"}"
 --- raw_request eval
 my $r = ::raw('/slow', 'msg_concurrent', $::T0 + 100);
 [substr($r, 0, 10), substr($r, 10)]
@@ -306,10 +185,8 @@ open(my $fh, '<', "$::Tmp/first.out");
 my $first = do { local $/; <$fh> } // '';
 Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
                  "the first copy created ticket 15");
---- request eval
-"POST /slow\n$::Alert"
---- more_headers eval
-::std('msg_concurrent', $::T0 + 100)
+--- request eval: "POST /slow\n$::Alert"
+--- more_headers eval: ::std('msg_concurrent', $::T0 + 100)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -321,22 +198,17 @@ Test::More::like($first, qr/^HTTP\/1\.1 201 .*"ticket_id":"15"/s,
 --- config eval: $::Config
 --- init
 ItsmClock::set($::T0 + 1000);
---- request eval
-["POST /github\n$::Alert", "POST /github\n$::Alert"]
---- more_headers eval
-[::gh($::Alert), ::gh($::Alert)]
---- error_code eval
-[204, 200]
+--- request eval: ["POST /github\n$::Alert", "POST /github\n$::Alert"]
+--- more_headers eval: [::gh($::Alert), ::gh($::Alert)]
+--- error_code eval: [204, 200]
 
 
 
 === TEST 7: ... and 9 s later, the last second of the ttl
 --- init
 ItsmClock::set($::T0 + 1009);
---- request eval
-"POST /github\n$::Alert"
---- more_headers eval
-::gh($::Alert)
+--- request eval: "POST /github\n$::Alert"
+--- more_headers eval: ::gh($::Alert)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -345,10 +217,8 @@ ItsmClock::set($::T0 + 1009);
 === TEST 8: ... and forgotten 10 s later: handled afresh
 --- init
 ItsmClock::set($::T0 + 1010);
---- request eval
-"POST /github\n$::Alert"
---- more_headers eval
-::gh($::Alert)
+--- request eval: "POST /github\n$::Alert"
+--- more_headers eval: ::gh($::Alert)
 --- error_code: 204
 
 
@@ -365,10 +235,8 @@ $::First = ::send_copy('pending', '/pending', 'msg_pending', $::T0 + 2000);
 Test::More::ok(defined ItsmHang::held($ENV{TEST_NGINX_HANG_SOCK}),
                "the first copy is held by its ITSM");
 ItsmClock::set($::T0 + 2120);
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 503
 --- response_body_like: ^\{"error":"delivery_in_flight",
 
@@ -377,10 +245,8 @@ ItsmClock::set($::T0 + 2120);
 === TEST 10: ... and still 59 min 59 s after it started
 --- init
 ItsmClock::set($::T0 + 2000 + 3599);
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 503
 --- response_body_like: ^\{"error":"delivery_in_flight",
 --- no_error_log
@@ -391,10 +257,8 @@ handled again
 === TEST 11: ... an hour after it started, it is given up (a pid may have been reused): the copy is handled afresh and creates the ticket
 --- init
 ItsmClock::set($::T0 + 2000 + 3600);
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 201
 --- response_body_like: "ticket_id":"22"
 --- error_log eval
@@ -410,10 +274,8 @@ waitpid($::First, 0);
 open(my $fh, '<', "$::Tmp/pending.out");
 my $first = do { local $/; <$fh> } // '';
 Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succeed");
---- request eval
-"POST /pending\n$::Alert"
---- more_headers eval
-::std('msg_pending', $::T0 + 2000)
+--- request eval: "POST /pending\n$::Alert"
+--- more_headers eval: ::std('msg_pending', $::T0 + 2000)
 --- error_code: 200
 --- response_body_like: ^\{"status":"duplicate",
 
@@ -423,10 +285,8 @@ Test::More::unlike($first, qr/^HTTP\/1\.1 2/, "the held first copy did not succe
 --- init
 ItsmClock::set($::T0 + 9000);
 ::hold_first('/retry-own', 'msg_retry_own');
---- request eval
-"POST /retry-own\n$::Alert"
---- more_headers eval
-::std('msg_retry_own', $::T0 + 9000)
+--- request eval: "POST /retry-own\n$::Alert"
+--- more_headers eval: ::std('msg_retry_own', $::T0 + 9000)
 --- error_code: 503
 --- response_headers
 Retry-After: 11
@@ -438,10 +298,8 @@ Retry-After: 11
 === TEST 14: without it, an itsm_pass location's itsm_retry_after (7s)
 --- init
 ::hold_first('/retry-pass', 'msg_retry_pass');
---- request eval
-"POST /retry-pass\n$::Alert"
---- more_headers eval
-::std('msg_retry_pass', $::T0 + 9000)
+--- request eval: "POST /retry-pass\n$::Alert"
+--- more_headers eval: ::std('msg_retry_pass', $::T0 + 9000)
 --- error_code: 503
 --- response_headers
 Retry-After: 7
@@ -452,10 +310,8 @@ Retry-After: 7
 === TEST 15: with both, itsm_access_retry_after (11s)
 --- init
 ::hold_first('/retry-both', 'msg_retry_both');
---- request eval
-"POST /retry-both\n$::Alert"
---- more_headers eval
-::std('msg_retry_both', $::T0 + 9000)
+--- request eval: "POST /retry-both\n$::Alert"
+--- more_headers eval: ::std('msg_retry_both', $::T0 + 9000)
 --- error_code: 503
 --- response_headers
 Retry-After: 11

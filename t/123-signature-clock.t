@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmClock;
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmSig;
 
 our $Now = $ItsmClock::T0;
@@ -53,6 +54,8 @@ sub window {
 
 our %W = map { $_ => window($_) } @ItsmSig::Timed;
 
+ItsmConf::defaults(config => $Config);
+
 no_shuffle();
 run_tests();
 
@@ -60,21 +63,15 @@ __DATA__
 
 === TEST 1: the clock is the one the test set: a delivery signed at the real time is refused as one from the past
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
---- request eval
-["POST /slack\n$ItsmSig::Body", "POST /slack\n$ItsmSig::Body"]
---- more_headers eval
-[ItsmSig::headers('slack', ts => time()), ItsmSig::headers('slack', ts => $::Now)]
---- error_code eval
-[401, 204]
---- response_headers eval
-["X-Result: timestamp_too_old", "X-Result: passed"]
+--- request eval: ["POST /slack\n$ItsmSig::Body", "POST /slack\n$ItsmSig::Body"]
+--- more_headers eval: [ItsmSig::headers('slack', ts => time()), ItsmSig::headers('slack', ts => $::Now)]
+--- error_code eval: [401, 204]
+--- response_headers eval: ["X-Result: timestamp_too_old", "X-Result: passed"]
 
 
 
 === TEST 2: standard_webhooks: tolerance-1, tolerance and tolerance+1 seconds either way, for 300s (the default), 90s and 1s
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{standard_webhooks}{request}
 --- more_headers eval: $::W{standard_webhooks}{headers}
 --- error_code eval: $::W{standard_webhooks}{code}
@@ -84,7 +81,6 @@ __DATA__
 
 === TEST 3: slack: the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{slack}{request}
 --- more_headers eval: $::W{slack}{headers}
 --- error_code eval: $::W{slack}{code}
@@ -94,7 +90,6 @@ __DATA__
 
 === TEST 4: stripe (t= in the signature header): the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{stripe}{request}
 --- more_headers eval: $::W{stripe}{headers}
 --- error_code eval: $::W{stripe}{code}
@@ -104,7 +99,6 @@ __DATA__
 
 === TEST 5: grafana with timestamp_header=: the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{grafana_ts}{request}
 --- more_headers eval: $::W{grafana_ts}{headers}
 --- error_code eval: $::W{grafana_ts}{code}
@@ -114,7 +108,6 @@ __DATA__
 
 === TEST 6: generic with timestamp_header=: the same
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
 --- request eval: $::W{generic_sha512}{request}
 --- more_headers eval: $::W{generic_sha512}{headers}
 --- error_code eval: $::W{generic_sha512}{code}
@@ -124,13 +117,9 @@ __DATA__
 
 === TEST 7: the refusals say how far off the timestamp is, and the tolerance
 --- main_config eval: $ItsmClock::MainConfig
---- config eval: $::Config
---- request eval
-["POST /slack/90\n$ItsmSig::Body", "POST /slack/90\n$ItsmSig::Body"]
---- more_headers eval
-[ItsmSig::headers('slack', ts => $::Now - 91), ItsmSig::headers('slack', ts => $::Now + 1000)]
---- error_code eval
-[401, 401]
+--- request eval: ["POST /slack/90\n$ItsmSig::Body", "POST /slack/90\n$ItsmSig::Body"]
+--- more_headers eval: [ItsmSig::headers('slack', ts => $::Now - 91), ItsmSig::headers('slack', ts => $::Now + 1000)]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"timestamp_too_old\",\"message\":\"the signature timestamp is 91 s old, more than the 90 s allowed (itsm_signature_tolerance): a replay, a late resend, or clock skew between the sender and this server\"}\n",
  "{\"error\":\"timestamp_in_future\",\"message\":\"the signature timestamp is 1000 s in the future, more than the 90 s allowed (itsm_signature_tolerance): clock skew, the sender's clock or this server's is wrong\"}\n"]

@@ -7,6 +7,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmJwt;
 
 our $Rsa = ItsmJwt::key('rsa1', 'rsa');
@@ -36,22 +37,9 @@ sub rs { ItsmJwt::token($Rsa, { alg => 'RS256', typ => 'JWT', kid => 'rsa1' }, c
 sub es { ItsmJwt::token($Ec, { alg => 'ES256', typ => 'JWT', kid => 'ec1' }, claims(@_)) }
 sub bearer { "Content-Type: application/json\nAuthorization: Bearer $_[0]\n" }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::access_http();
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"17"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(17) . <<'_EOC_';
 
     large_client_header_buffers 4 32k;
 
@@ -74,18 +62,17 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: an RS256 token, its key chosen by kid; each step in the debug log
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
---- more_headers eval
-::bearer(::rs())
+--- more_headers eval: ::bearer(::rs())
 --- error_code: 204
 --- response_headers
 X-Result: passed
@@ -99,44 +86,31 @@ itsm access: passed
 
 
 === TEST 2: an ES256 token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
---- more_headers eval
-::bearer(::es())
+--- more_headers eval: ::bearer(::es())
 --- error_code: 204
 
 
 
 === TEST 3: a token without kid: every key of its algorithm is tried
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
---- more_headers eval
-::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256' }, ::claims()))
+--- more_headers eval: ::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256' }, ::claims()))
 --- error_code: 204
 
 
 
 === TEST 4: an alert with a valid token creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-::bearer(::rs())
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: ::bearer(::rs())
 --- error_code: 201
 --- response_body_like: "ticket_id":"17"
 
 
 
 === TEST 5: no Authorization header
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers
 Content-Type: application/json
 --- error_code: 401
@@ -151,10 +125,7 @@ Content-Type: application/json
 
 
 === TEST 6: basic credentials instead of a token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers
 Content-Type: application/json
 Authorization: Basic cm9vdDpwYXNzd29yZA==
@@ -165,12 +136,8 @@ Authorization: Basic cm9vdDpwYXNzd29yZA==
 
 
 === TEST 7: not a JWT at all
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer('opaque-token-value')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer('opaque-token-value')
 --- error_code: 401
 --- response_headers
 WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
@@ -182,12 +149,8 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 8: alg "none" is refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::token(undef, { alg => 'none', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::token(undef, { alg => 'none', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body
 {"error":"token_invalid","message":"the token's \"alg\" is not RS256 or ES256"}
@@ -195,12 +158,8 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 9: HS256 keyed with the public key (algorithm confusion) is refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::hs256(ItsmJwt::pem_text($::Rsa), { alg => 'HS256', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::hs256(ItsmJwt::pem_text($::Rsa), { alg => 'HS256', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body
 {"error":"token_invalid","message":"the token's \"alg\" is not RS256 or ES256"}
@@ -208,12 +167,8 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 10: signed by another key under a known kid
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body
 {"error":"token_invalid","message":"the token's signature is wrong"}
@@ -223,15 +178,11 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 11: a kid that is not in the set (an encryption key does not count)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 [::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'rsa9' }, ::claims())),
  ::bearer(ItsmJwt::token($::Rsa2, { alg => 'RS256', kid => 'enc1' }, ::claims()))]
---- error_code eval
-[401, 401]
+--- error_code eval: [401, 401]
 --- response_body eval
 ["{\"error\":\"token_invalid\",\"message\":\"the token's key (\\\"kid\\\") is not in the key set of this endpoint; if the issuer rotated its keys, refresh the JWKS file and reload\"}\n",
  "{\"error\":\"token_invalid\",\"message\":\"the token's key (\\\"kid\\\") is not in the key set of this endpoint; if the issuer rotated its keys, refresh the JWKS file and reload\"}\n"]
@@ -239,22 +190,15 @@ WWW-Authenticate: Bearer realm="itsm", error="invalid_token"
 
 
 === TEST 12: an ES256 header on an RSA key's kid
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::bearer(ItsmJwt::token($::Ec, { alg => 'ES256', kid => 'rsa1' }, ::claims()))
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::bearer(ItsmJwt::token($::Ec, { alg => 'ES256', kid => 'rsa1' }, ::claims()))
 --- error_code: 401
 --- response_body_like: is not in the key set
 
 
 
 === TEST 13: one changed byte of the claims
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
+--- request eval: "POST /down\n$::Alert"
 --- more_headers eval
 my ($h, $c, $s) = split /\./, ::rs();
 my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 'sendes')));
@@ -265,67 +209,45 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 
 === TEST 14: expired beyond the leeway; expired within it
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer(::rs(exp => $::Now - 120)), ::bearer(::es(exp => $::Now - 30))]
---- error_code eval
-[401, 204]
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer(::rs(exp => $::Now - 120)), ::bearer(::es(exp => $::Now - 30))]
+--- error_code eval: [401, 204]
 --- response_headers eval
 ["WWW-Authenticate: Bearer realm=\"itsm\", error=\"invalid_token\"\nX-Result: token_expired", "X-Result: passed"]
 
 
 
 === TEST 15: not valid yet beyond the leeway; within it
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer(::rs(nbf => $::Now + 300)), ::bearer(::rs(nbf => $::Now + 30))]
---- error_code eval
-[401, 204]
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer(::rs(nbf => $::Now + 300)), ::bearer(::rs(nbf => $::Now + 30))]
+--- error_code eval: [401, 204]
 --- response_body_like eval
 ['"error":"token_not_yet_valid","message":"the token is not valid yet \(.{2}nbf.{2}\): check the clocks"', '^$']
 
 
 
 === TEST 16: another issuer; another audience; an audience list that holds ours
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["GET /api", "GET /api", "GET /api", "GET /api"]
+--- request eval: ["GET /api", "GET /api", "GET /api", "GET /api"]
 --- more_headers eval
 [::bearer(::rs(iss => 'https://evil.test/')),
  ::bearer(::rs(aud => 'api://other')),
  ::bearer(::rs(aud => ['api://other', '11111111-2222-3333-4444-555555555555'])),
  ::bearer(::rs(aud => ['api://other', 'api://more']))]
---- error_code eval
-[401, 401, 204, 401]
+--- error_code eval: [401, 401, 204, 401]
 --- response_body_like eval
 ['the token.s issuer \(.{2}iss.{2}\) is not accepted here', 'the token.s audience \(.{2}aud.{2}\) is not this service', '^$', 'audience']
 
 
 
 === TEST 17: no exp; a non-numeric nbf
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer(::rs(exp => undef)), ::bearer(::rs(nbf => 'soon'))]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['the token has no valid expiry', 'the token.s .{2}nbf.{2} is not a number']
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer(::rs(exp => undef)), ::bearer(::rs(nbf => 'soon'))]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['the token has no valid expiry', 'the token.s .{2}nbf.{2} is not a number']
 
 
 
 === TEST 18: a claim given twice is ambiguous
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -338,34 +260,23 @@ $c =~ s/^\{/{"aud":"api:\/\/other",/;
 
 
 === TEST 19: critical header extensions are refused
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
---- more_headers eval
-::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256', kid => 'rsa1', crit => ['exp'] }, ::claims()))
+--- more_headers eval: ::bearer(ItsmJwt::token($::Rsa, { alg => 'RS256', kid => 'rsa1', crit => ['exp'] }, ::claims()))
 --- error_code: 401
 --- response_body_like: critical header extensions
 
 
 
 === TEST 20: a token of five parts (JWE) and an oversized token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["GET /api", "GET /api"]
---- more_headers eval
-[::bearer('a.b.c.d.e'), ::bearer('a' x 17000)]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['more than three parts', 'longer than 16384 bytes']
+--- request eval: ["GET /api", "GET /api"]
+--- more_headers eval: [::bearer('a.b.c.d.e'), ::bearer('a' x 17000)]
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['more than three parts', 'longer than 16384 bytes']
 
 
 
 === TEST 21: a truncated ES256 signature
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 GET /api
 --- more_headers eval
@@ -378,10 +289,7 @@ $t =~ s/.{8}$//;
 
 
 === TEST 22: iss and aud are compared whole: prefixes, extensions, a changed case and an empty value are other values (a NUL is not JSON jansson takes)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-[("GET /api") x 19]
+--- request eval: [("GET /api") x 19]
 --- more_headers eval
 [::bearer(::rs(iss => 'https://issuer.test/')),
  ::bearer(::rs(iss => 'https://issuer.test')),

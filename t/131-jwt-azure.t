@@ -9,6 +9,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use ItsmJwt;
 
 our $Key = ItsmJwt::key('azure1', 'rsa');
@@ -53,22 +54,9 @@ sub token {
                             $_[0]) . "\n";
 }
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-    itsm_connector down {
-        location   /_itsm/down;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::access_http();
 
-our $Config = <<'_EOC_';
-    location /_itsm/mock/ { internal; return 201 '{"id":"18"}'; }
-    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }
+our $Config = ItsmConf::access_itsm(18) . <<'_EOC_';
 
     location = /alerts/azure {
         itsm_jwt jwks=$TEST_NGINX_JWKS aud=api://itsm-gateway
@@ -95,18 +83,16 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a v1.0 token (appid, sts.windows.net) creates a ticket
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts/azure\n$::Alert"
---- more_headers eval
-::v1()
+--- request eval: "POST /alerts/azure\n$::Alert"
+--- more_headers eval: ::v1()
 --- error_code: 201
 --- response_body_like: "ticket_id":"18"
 --- no_error_log
@@ -115,26 +101,18 @@ __DATA__
 
 
 === TEST 2: a v2.0 token (azp, login.microsoftonline.com/.../v2.0) too
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /alerts/azure\n$::Alert"
---- more_headers eval
-::v2()
+--- request eval: "POST /alerts/azure\n$::Alert"
+--- more_headers eval: ::v2()
 --- error_code: 201
 
 
 
 === TEST 3: the token of another application: 403 with insufficient_scope
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 [::v1(appid => '00000000-0000-0000-0000-000000000001'),
  ::v2(azp => '00000000-0000-0000-0000-000000000001')]
---- error_code eval
-[403, 403]
+--- error_code eval: [403, 403]
 --- response_headers eval
 ["WWW-Authenticate: Bearer realm=\"itsm\", error=\"insufficient_scope\"",
  "WWW-Authenticate: Bearer realm=\"itsm\", error=\"insufficient_scope\""]
@@ -147,75 +125,48 @@ __DATA__
 
 
 === TEST 4: no ActionGroupsSecureWebhook role, or no roles at all: 403
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
---- more_headers eval
-[::v1(roles => ['Reader']), ::v2(roles => undef)]
---- error_code eval
-[403, 403]
---- response_body_like eval
-['"token_forbidden","message":"the token does not carry the required role', 'token_forbidden']
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- more_headers eval: [::v1(roles => ['Reader']), ::v2(roles => undef)]
+--- error_code eval: [403, 403]
+--- response_body_like eval: ['"token_forbidden","message":"the token does not carry the required role', 'token_forbidden']
 
 
 
 === TEST 5: another tenant, or a tenant-independent issuer: 401
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["POST /down\n$::Alert", "POST /down\n$::Alert"]
+--- request eval: ["POST /down\n$::Alert", "POST /down\n$::Alert"]
 --- more_headers eval
 [::v1(iss => 'https://sts.windows.net/00000000-1111-2222-3333-444444444444/'),
  ::v2(iss => 'https://login.microsoftonline.com/common/v2.0')]
---- error_code eval
-[401, 401]
---- response_body_like eval
-['"token_invalid".*issuer', '"token_invalid".*issuer']
+--- error_code eval: [401, 401]
+--- response_body_like eval: ['"token_invalid".*issuer', '"token_invalid".*issuer']
 
 
 
 === TEST 6: a token for another API (aud)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::v2(aud => 'https://management.azure.com')
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::v2(aud => 'https://management.azure.com')
 --- error_code: 401
 --- response_body_like: "token_invalid".*audience
 
 
 
 === TEST 7: an expired token
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-"POST /down\n$::Alert"
---- more_headers eval
-::v1(exp => $::Now - 3600)
+--- request eval: "POST /down\n$::Alert"
+--- more_headers eval: ::v1(exp => $::Now - 3600)
 --- error_code: 401
 --- response_body_like: "token_expired"
 
 
 
 === TEST 8: app_id= replaces the action groups' application id (compared without case)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-["GET /own-app", "GET /own-app"]
---- more_headers eval
-[::v1(appid => '0aaaaaaa-1111-2222-3333-444444444444'), ::v1()]
---- error_code eval
-[204, 403]
+--- request eval: ["GET /own-app", "GET /own-app"]
+--- more_headers eval: [::v1(appid => '0aaaaaaa-1111-2222-3333-444444444444'), ::v1()]
+--- error_code eval: [204, 403]
 
 
 
 === TEST 9: the tenant's issuers are compared whole: without the trailing "/", with more after it, a tenant one character short or long
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-[("POST /down\n$::Alert") x 10]
+--- request eval: [("POST /down\n$::Alert") x 10]
 --- more_headers eval
 [::v1(iss => "https://sts.windows.net/$::Tenant"),
  ::v1(iss => "https://sts.windows.net/$::Tenant/x"),
@@ -227,31 +178,23 @@ __DATA__
  ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2.00"),
  ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2.0/"),
  ::v2(iss => "https://login.microsoftonline.com/$::Tenant/")]
---- error_code eval
-[(401) x 10]
+--- error_code eval: [(401) x 10]
 --- response_body eval
 [("{\"error\":\"token_invalid\",\"message\":\"the token's issuer (\\\"iss\\\") is not accepted here\"}\n") x 10]
 
 
 
 === TEST 10: ... while the exact issuers pass, on the same endpoint
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-[("POST /alerts/azure\n$::Alert") x 2]
+--- request eval: [("POST /alerts/azure\n$::Alert") x 2]
 --- more_headers eval
 [::v1(iss => "https://sts.windows.net/$::Tenant/"),
  ::v2(iss => "https://login.microsoftonline.com/$::Tenant/v2.0")]
---- error_code eval
-[201, 201]
+--- error_code eval: [201, 201]
 
 
 
 === TEST 11: the audience, application id and role are compared whole too (the application id without case, the role with)
---- http_config eval: $::HttpConfig
---- config eval: $::Config
---- request eval
-[("POST /down\n$::Alert") x 9, "GET /own-app"]
+--- request eval: [("POST /down\n$::Alert") x 9, "GET /own-app"]
 --- more_headers eval
 [::v1(aud => 'api://itsm-gateway-evil'),
  ::v1(aud => 'api://itsm-gatewa'),
@@ -263,8 +206,7 @@ __DATA__
  ::v1(roles => ['ActionGroupsSecureWebhookX']),
  ::v1(roles => ['actiongroupssecurewebhook']),
  ::v1(appid => '0AAAAAAA-1111-2222-3333-44444444444')]
---- error_code eval
-[401, 401, 401, 403, 403, 403, 403, 403, 403, 403]
+--- error_code eval: [401, 401, 401, 403, 403, 403, 403, 403, 403, 403]
 --- response_body_like eval
 [('"token_invalid".*audience') x 3, ('"token_forbidden".*another application') x 3,
  ('"token_forbidden".*required role') x 3, '"token_forbidden".*another application']

@@ -82,8 +82,7 @@ qr/\[emerg\] .*invalid parameter "alg=HS256"; itsm_jwt takes jwks=, iss=, aud= a
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS iss=x aud=a leeway=2h; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*invalid leeway "2h"; a time up to 1h, e\.g\. leeway=60s/
+--- error_log eval: qr/\[emerg\] .*invalid leeway "2h"; a time up to 1h, e\.g\. leeway=60s/
 
 
 
@@ -91,8 +90,7 @@ qr/\[emerg\] .*invalid leeway "2h"; a time up to 1h, e\.g\. leeway=60s/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS iss=x aud=a; itsm_jwt jwks=$TEST_NGINX_JWKS iss=x aud=b; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_jwt" directive is duplicate in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_jwt" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
@@ -100,8 +98,7 @@ qr/\[emerg\] .*"itsm_jwt" directive is duplicate in \S+nginx\.conf:\d+/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS jwks=$TEST_NGINX_JWKS iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*only one jwks= file; put every key in its "keys" array/
+--- error_log eval: qr/\[emerg\] .*only one jwks= file; put every key in its "keys" array/
 
 
 
@@ -109,8 +106,7 @@ qr/\[emerg\] .*only one jwks= file; put every key in its "keys" array/
 --- config
     location = /t { itsm_jwt_preset azure_secure_webhook tenant=72f988bf-86f1-41af-91ab-2d7cd011db47; itsm_jwt off; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_jwt off" takes no parameters and cannot be combined with itsm_jwt_preset/
+--- error_log eval: qr/\[emerg\] .*"itsm_jwt off" takes no parameters and cannot be combined with itsm_jwt_preset/
 
 
 
@@ -118,8 +114,7 @@ qr/\[emerg\] .*"itsm_jwt off" takes no parameters and cannot be combined with it
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_DIR/missing.json iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*open\(\) "\S+missing\.json" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*open\(\) "\S+missing\.json" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
 
 
 
@@ -127,8 +122,7 @@ qr/\[emerg\] .*open\(\) "\S+missing\.json" failed \(2: No such file or directory
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_DIR/notjson.json iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*itsm_jwt: "\S+notjson\.json": the key set is not valid JSON \(key 0\) in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*itsm_jwt: "\S+notjson\.json": the key set is not valid JSON \(key 0\) in \S+nginx\.conf:\d+/
 
 
 
@@ -136,8 +130,7 @@ qr/\[emerg\] .*itsm_jwt: "\S+notjson\.json": the key set is not valid JSON \(key
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_DIR/nokeys.json iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*the key set has no "keys" array/
+--- error_log eval: qr/\[emerg\] .*the key set has no "keys" array/
 
 
 
@@ -145,8 +138,7 @@ qr/\[emerg\] .*the key set has no "keys" array/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_NONE iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*the key set has no RSA or P-256 signing key/
+--- error_log eval: qr/\[emerg\] .*the key set has no RSA or P-256 signing key/
 
 
 
@@ -154,8 +146,7 @@ qr/\[emerg\] .*the key set has no RSA or P-256 signing key/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_SMALL iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*an RSA key is shorter than 2048 bits \(key 0\)/
+--- error_log eval: qr/\[emerg\] .*an RSA key is shorter than 2048 bits \(key 0\)/
 
 
 
@@ -163,8 +154,7 @@ qr/\[emerg\] .*an RSA key is shorter than 2048 bits \(key 0\)/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_CURVE iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*a P-256 key could not be imported \(not a point on the curve\?\) \(key 1\)/
+--- error_log eval: qr/\[emerg\] .*a P-256 key could not be imported \(not a point on the curve\?\) \(key 1\)/
 
 
 
@@ -172,8 +162,7 @@ qr/\[emerg\] .*a P-256 key could not be imported \(not a point on the curve\?\) 
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS_NOE iss=x aud=a; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*an RSA key has no valid base64url "n" and "e" \(key 0\)/
+--- error_log eval: qr/\[emerg\] .*an RSA key has no valid base64url "n" and "e" \(key 0\)/
 
 
 
@@ -199,8 +188,7 @@ qr/\[emerg\] .*"itsm_jwt_preset azure_secure_webhook" needs tenant=<your directo
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS aud=a; itsm_jwt_preset azure_secure_webhook tenant=common; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*tenant="common" is not a directory \(tenant\) id such as 72f988bf-86f1-41af-91ab-2d7cd011db47/
+--- error_log eval: qr/\[emerg\] .*tenant="common" is not a directory \(tenant\) id such as 72f988bf-86f1-41af-91ab-2d7cd011db47/
 
 
 
@@ -208,8 +196,7 @@ qr/\[emerg\] .*tenant="common" is not a directory \(tenant\) id such as 72f988bf
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS aud=a; itsm_jwt_preset azure_secure_webhook tenant=72f988bf-86f1-41af-91ab-2d7cd011db47 app_id=monitor; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*app_id="monitor" is not an application id \(a GUID\)/
+--- error_log eval: qr/\[emerg\] .*app_id="monitor" is not an application id \(a GUID\)/
 
 
 
@@ -217,8 +204,7 @@ qr/\[emerg\] .*app_id="monitor" is not an application id \(a GUID\)/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS aud=a iss=x; itsm_jwt_preset okta tenant=x; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*unknown preset "okta"; the only one is azure_secure_webhook in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*unknown preset "okta"; the only one is azure_secure_webhook in \S+nginx\.conf:\d+/
 
 
 
@@ -235,5 +221,4 @@ qr/\[emerg\] .*invalid parameter "role=Reader"; itsm_jwt_preset azure_secure_web
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_JWKS aud=a; itsm_jwt_preset azure_secure_webhook tenant=72f988bf-86f1-41af-91ab-2d7cd011db47; itsm_jwt_preset azure_secure_webhook tenant=72f988bf-86f1-41af-91ab-2d7cd011db47; }
 --- must_die
---- error_log eval
-qr/\[emerg\] .*"itsm_jwt_preset" directive is duplicate in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*"itsm_jwt_preset" directive is duplicate in \S+nginx\.conf:\d+/

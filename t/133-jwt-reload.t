@@ -4,6 +4,7 @@
 # "nginx -s reload").  A master process is needed for a reload.
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmNginx;
 use Test::Nginx::Socket;
 
 # a reload needs one nginx across blocks, which Test::Nginx's valgrind mode
@@ -38,26 +39,16 @@ __DATA__
         itsm_jwt jwks=$TEST_NGINX_JWKS iss=https://i.test/ aud=a;
         try_files /.none =204;
     }
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["Authorization: Bearer $::OldToken", "Authorization: Bearer $::NewToken"]
---- error_code eval
-[204, 401]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["Authorization: Bearer $::OldToken", "Authorization: Bearer $::NewToken"]
+--- error_code eval: [204, 401]
 
 
 
 === TEST 2: after the file is replaced and nginx reloaded: the new key only
 --- init
 ItsmJwt::jwks('reload.json', ItsmJwt::jwk($::New, 'new'));
-open(my $fh, '<', "$Test::Nginx::Util::ServRoot/logs/nginx.pid") or die $!;
-my $pid = <$fh>;
-chomp $pid;
-kill 'HUP', $pid;
-select(undef, undef, undef, 1);
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["Authorization: Bearer $::NewToken", "Authorization: Bearer $::OldToken"]
---- error_code eval
-[204, 401]
+ItsmNginx::reload();
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["Authorization: Bearer $::NewToken", "Authorization: Bearer $::OldToken"]
+--- error_code eval: [204, 401]

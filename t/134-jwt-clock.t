@@ -82,12 +82,9 @@ __DATA__
 === TEST 1: the clock is the test's (years after the real one): a token valid for 10 more minutes of real time has expired
 --- main_config eval: $ItsmClock::MainConfig
 --- config eval: $::Config
---- request eval
-["GET /l0", "GET /l0"]
---- more_headers eval
-[::bearer(exp => time() + 600, nbf => undef), ::bearer(exp => $::T + 1)]
---- error_code eval
-[401, 204]
+--- request eval: ["GET /l0", "GET /l0"]
+--- more_headers eval: [::bearer(exp => time() + 600, nbf => undef), ::bearer(exp => $::T + 1)]
+--- error_code eval: [401, 204]
 
 
 

@@ -2,21 +2,19 @@
 # "satisfy any" cannot overrule them, inheritance and "off", the
 # $itsm_access_* variables (in logs, and in the request to the ITSM), and
 # the counters of every outcome.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmConf;
+use ItsmSig;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 our $Alert = '{"key": "ac-1", "title": "Access"}';
-our $Sig = "X-Hub-Signature-256: sha256=" . hmac_sha256_hex($Alert, 'k') . "\n";
+our $Sig = ItsmSig::headers('github', key => 'k', body => $Alert, bare => 1);
 our $Json = "Content-Type: application/json\n";
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /api/ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
+our $HttpConfig = ItsmConf::connector('mock') . <<'_EOC_';
     itsm_signature_replay_zone seen:1m;
     log_format access '$request_uri $status $itsm_access_result '
                       'secret=$itsm_access_secret id=$itsm_access_id';
@@ -35,12 +33,9 @@ __DATA__
         itsm_signature github secret=k;
         try_files /.none =204;
     }
---- request eval
-["POST /t\n$::Alert", "POST /t\n$::Alert"]
---- more_headers eval
-["X-Hub-Signature-256: sha256=" . ('0' x 64), $::Sig]
---- error_code eval
-[401, 204]
+--- request eval: ["POST /t\n$::Alert", "POST /t\n$::Alert"]
+--- more_headers eval: ["X-Hub-Signature-256: sha256=" . ('0' x 64), $::Sig]
+--- error_code eval: [401, 204]
 
 
 
@@ -57,14 +52,10 @@ user:{PLAIN}pass
         itsm_signature github secret=k;
         try_files /.none =204;
     }
---- request eval
-["POST /t\n$::Alert", "POST /t\n$::Alert"]
---- more_headers eval
-[$::Sig, $::Sig . "Authorization: Basic dXNlcjpwYXNz\n"]
---- error_code eval
-[401, 204]
---- response_headers eval
-["WWW-Authenticate: Basic realm=\"itsm\"", ""]
+--- request eval: ["POST /t\n$::Alert", "POST /t\n$::Alert"]
+--- more_headers eval: [$::Sig, $::Sig . "Authorization: Basic dXNlcjpwYXNz\n"]
+--- error_code eval: [401, 204]
+--- response_headers eval: ["WWW-Authenticate: Basic realm=\"itsm\"", ""]
 
 
 
@@ -76,8 +67,7 @@ user:{PLAIN}pass
         itsm_signature github secret=k;
         try_files /.none =204;
     }
---- request eval
-"POST /t\n" . ('x' x 5000)
+--- request eval: "POST /t\n" . ('x' x 5000)
 --- error_code: 403
 --- response_body_like: address_not_allowed
 --- no_error_log
@@ -90,10 +80,8 @@ a client request body is buffered to a temporary file
     itsm_signature github secret=k;
     location = /inherited { try_files /.none =204; }
     location = /off { itsm_signature off; try_files /.none =204; }
---- request eval
-["POST /inherited\n$::Alert", "POST /off\n$::Alert"]
---- error_code eval
-[401, 204]
+--- request eval: ["POST /inherited\n$::Alert", "POST /off\n$::Alert"]
+--- error_code eval: [401, 204]
 
 
 
@@ -105,12 +93,9 @@ a client request body is buffered to a temporary file
         itsm_signature github secret=old secret=k;
         try_files /.none =204;
     }
---- request eval
-["POST /t?a\n$::Alert", "POST /t?b\n$::Alert"]
---- more_headers eval
-[$::Sig . "X-GitHub-Delivery: d-42\n", "X-Hub-Signature-256: sha256=" . ('0' x 64) . "\n"]
---- error_code eval
-[204, 401]
+--- request eval: ["POST /t?a\n$::Alert", "POST /t?b\n$::Alert"]
+--- more_headers eval: [$::Sig . "X-GitHub-Delivery: d-42\n", "X-Hub-Signature-256: sha256=" . ('0' x 64) . "\n"]
+--- error_code eval: [204, 401]
 --- access_log eval
 # each request's check sees its own new line
 [qr{^/t\?a 204 passed secret=2 id=d-42$|^/t\?b 401 signature_mismatch secret=- id=-$}m]
@@ -130,15 +115,11 @@ a client request body is buffered to a temporary file
         itsm_pass mock;
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query eval
-qr/^POST \/api\/ticket HTTP\/1\.0\r\n.*Idempotency-Key: 72d3162e-cc78-11e3-81ab-4c9367dc0958\r\n/s
+--- tcp_query eval: qr/^POST \/api\/ticket HTTP\/1\.0\r\n.*Idempotency-Key: 72d3162e-cc78-11e3-81ab-4c9367dc0958\r\n/s
 --- tcp_query_auto_timeout: 0.3
---- tcp_reply eval
-"HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"19\"}"
---- request eval
-"POST /alerts\n$::Alert"
---- more_headers eval
-$::Json . $::Sig . "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\n"
+--- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"19\"}"
+--- request eval: "POST /alerts\n$::Alert"
+--- more_headers eval: $::Json . $::Sig . "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\n"
 --- error_code: 201
 
 
@@ -149,10 +130,8 @@ $::Json . $::Sig . "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\n"
         itsm_signature github secret=$http_x_secret_we_never_send;
         try_files /.none =204;
     }
---- request eval
-"POST /t\n$::Alert"
---- more_headers eval
-$::Sig
+--- request eval: "POST /t\n$::Alert"
+--- more_headers eval: $::Sig
 --- error_code: 500
 --- response_body
 {"error":"internal_error","message":"the signature could not be checked; see the error log"}
@@ -174,10 +153,8 @@ itsm_signature: every secret of this location is an empty variable; no request c
     location = /counters { return 200 "$itsm_access_counters\n"; }
 --- request eval
 ["POST /t\n$::Alert", "POST /t\n$::Alert", "POST /t\n$::Alert", "POST /t\n$::Alert", "GET /far", "GET /counters"]
---- more_headers eval
-[$::Sig, $::Sig, "", "X-Hub-Signature-256: sha256=" . ('0' x 64), "", ""]
---- error_code eval
-[204, 200, 401, 401, 403, 200]
+--- more_headers eval: [$::Sig, $::Sig, "", "X-Hub-Signature-256: sha256=" . ('0' x 64), "", ""]
+--- error_code eval: [204, 200, 401, 401, 403, 200]
 --- response_body eval
 ["", qr/duplicate/, qr/signature_missing/, qr/signature_mismatch/, qr/address_not_allowed/,
  qq({"passed":1,"address_not_allowed":1,"signature_missing":1,"signature_malformed":0,"signature_mismatch":1,"timestamp_too_old":0,"timestamp_in_future":0,"duplicate":1,"delivery_in_flight":0,"token_missing":0,"token_invalid":0,"token_expired":0,"token_not_yet_valid":0,"token_forbidden":0,"body_too_large":0,"internal_error":0}\n)]
@@ -187,8 +164,7 @@ itsm_signature: every secret of this location is an empty variable; no request c
 === TEST 9: a signature 401 carries no WWW-Authenticate (there is no standard challenge)
 --- config
     location = /t { itsm_signature github secret=k; try_files /.none =204; }
---- request eval
-"POST /t\n$::Alert"
+--- request eval: "POST /t\n$::Alert"
 --- error_code: 401
 --- response_headers
 ! WWW-Authenticate
@@ -202,12 +178,9 @@ itsm_signature: every secret of this location is an empty variable; no request c
     location = /far { itsm_allow 192.0.2.1; try_files /.none =204; }
     location = /status { itsm_status; }
     location = /metrics { itsm_status prometheus; }
---- request eval
-["POST /t\n$::Alert", "POST /t\n$::Alert", "GET /far", "GET /status", "GET /metrics"]
---- more_headers eval
-[$::Sig, "", "", "", ""]
---- error_code eval
-[204, 401, 403, 200, 200]
+--- request eval: ["POST /t\n$::Alert", "POST /t\n$::Alert", "GET /far", "GET /status", "GET /metrics"]
+--- more_headers eval: [$::Sig, "", "", "", ""]
+--- error_code eval: [204, 401, 403, 200, 200]
 --- response_body_like eval
 my @names = qw(passed address_not_allowed signature_missing signature_malformed
                signature_mismatch timestamp_too_old timestamp_in_future duplicate
@@ -235,10 +208,8 @@ my $prom = "# HELP itsm_access_total Requests judged by the access phase, by res
         itsm_signature_replay zone=seen;
         try_files /.none =204;
     }
---- request eval
-"POST /t\n$::Alert"
---- more_headers eval
-$::Sig . "X-Token: 0123456789abcdef0123456789abcdef\n"
+--- request eval: "POST /t\n$::Alert"
+--- more_headers eval: $::Sig . "X-Token: 0123456789abcdef0123456789abcdef\n"
 --- error_code: 204
 --- error_log
 itsm access: checking the request

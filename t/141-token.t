@@ -4,22 +4,16 @@
 # gets 401 with a JSON error and a Bearer challenge, never reaches the ITSM
 # (a closed port here: any delivery would log "connect() failed"), and the
 # token itself is never logged.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
-our $HttpConfig = <<'_EOC_';
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::connector('mock', create => 'POST /ticket');
 
-our $Locations = <<'_EOC_';
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket { return 201 '{"id":"7"}'; }
-_EOC_
+our $Locations = ItsmConf::proxy_mock() . "    location = /mock/ticket { return 201 '{\"id\":\"7\"}'; }\n";
 
 our $Alert = "POST /alerts\n" . '{"key": "a", "title": "t"}';
 our $Token = '6f1c0d6e8b2a4f7e9c3d5a1b0e2f4c6a';
@@ -39,8 +33,7 @@ $::Locations . qq{
     }
 }
 --- request eval: $::Alert
---- more_headers eval
-"Content-Type: application/json\nX-ITSM-Token: $::Token"
+--- more_headers eval: "Content-Type: application/json\nX-ITSM-Token: $::Token"
 --- error_code: 201
 --- response_body_like: "ticket_id":"7"
 --- no_error_log
@@ -81,20 +74,17 @@ qq{
         itsm_pass mock;
     }
 }
---- request eval
-[$::Alert, $::Alert]
+--- request eval: [$::Alert, $::Alert]
 --- more_headers eval
 ["Content-Type: application/json\nX-ITSM-Token: " . substr($::Token, 0, 31) . "b",
  "Content-Type: application/json\nX-ITSM-Token: " . $::Token . "00"]
---- error_code eval
-[401, 401]
+--- error_code eval: [401, 401]
 --- response_headers eval
 ['WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"']
 --- response_body eval
 [qq{{"error":"token_invalid","message":"the token in \$http_x_itsm_token is not one this endpoint accepts"}\n},
  qq{{"error":"token_invalid","message":"the token in \$http_x_itsm_token is not one this endpoint accepts"}\n}]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*6f1c0d6e/]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*6f1c0d6e/]
 
 
 
@@ -107,13 +97,11 @@ $::Locations . qq{
         itsm_pass mock;
     }
 }
---- request eval
-[$::Alert, $::Alert]
+--- request eval: [$::Alert, $::Alert]
 --- more_headers eval
 ["Content-Type: application/json\nAuthorization: Bearer $::Token",
  "Content-Type: application/json\nAuthorization: Basic $::Token"]
---- error_code eval
-[201, 401]
+--- error_code eval: [201, 401]
 
 
 
@@ -140,10 +128,8 @@ new-fedcba9876543210fedc
  "POST /alerts?token=%23%20rotated\n" . '{"key": "d", "title": "t"}']
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 401, 401]
---- response_headers eval
-["X-Token-Line: 1", "X-Token-Line: 2", "X-Token-Line:", "X-Token-Line:"]
+--- error_code eval: [201, 201, 401, 401]
+--- response_headers eval: ["X-Token-Line: 1", "X-Token-Line: 2", "X-Token-Line:", "X-Token-Line:"]
 
 
 
@@ -155,12 +141,10 @@ $::Locations . qq{
     location = /alerts { itsm_pass mock; }
     location = /open { itsm_token off; return 200 "open\n"; }
 }
---- request eval
-["GET /open", $::Alert]
+--- request eval: ["GET /open", $::Alert]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[200, 401]
+--- error_code eval: [200, 401]
 
 
 
@@ -175,14 +159,10 @@ qq{
     }
     location = /counters { return 200 "\$itsm_access_counters\\n"; }
 }
---- request eval
-[$::Alert, $::Alert, "GET /counters"]
---- more_headers eval
-["Content-Type: application/json", "Content-Type: application/json\nX-ITSM-Token: nope-nope-nope-nope", ""]
---- error_code eval
-[401, 401, 200]
---- response_body_like eval
-[qr/token_missing/, qr/token_invalid/, qr/"token_missing":1,"token_invalid":1,/]
+--- request eval: [$::Alert, $::Alert, "GET /counters"]
+--- more_headers eval: ["Content-Type: application/json", "Content-Type: application/json\nX-ITSM-Token: nope-nope-nope-nope", ""]
+--- error_code eval: [401, 401, 200]
+--- response_body_like eval: [qr/token_missing/, qr/token_invalid/, qr/"token_missing":1,"token_invalid":1,/]
 
 
 
@@ -190,8 +170,7 @@ qq{
 --- config
     location = /alerts { itsm_token $http_x_itsm_token short; }
 --- must_die
---- no_error_log eval
-qr/emerg.*short has/
+--- no_error_log eval: qr/emerg.*short has/
 --- error_log eval
 qr/a token of itsm_token has 5 bytes; use 16 to 4096, e\.g\. the output of "openssl rand -hex 32" in \S+nginx\.conf:\d+/
 
@@ -213,8 +192,7 @@ qr/"X-ITSM-Token" in "itsm_token" is not a variable: the first parameter says wh
 >>> empty.txt
 # nothing yet
 --- must_die
---- error_log eval
-qr/"itsm_token" accepts no token: give at least one, or file= with one token per line/
+--- error_log eval: qr/"itsm_token" accepts no token: give at least one, or file= with one token per line/
 
 
 
@@ -225,8 +203,7 @@ qr/"itsm_token" accepts no token: give at least one, or file= with one token per
 >>> short.txt
 tiny
 --- must_die
---- error_log eval
-[qr/a token of itsm_token in \S+short\.txt has 4 bytes/]
+--- error_log eval: [qr/a token of itsm_token in \S+short\.txt has 4 bytes/]
 --- no_error_log
 tiny
 
@@ -236,5 +213,4 @@ tiny
 --- config
     location = /alerts { itsm_token $http_x_itsm_token 0123456789abcdef0123 0123456789abcdef0123; }
 --- must_die
---- error_log eval
-qr/token 2 of itsm_token is the same as token 1; list each token once/
+--- error_log eval: qr/token 2 of itsm_token is the same as token 1; list each token once/

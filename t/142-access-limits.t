@@ -53,21 +53,17 @@ __DATA__
     add_header X-Secret \$itsm_access_secret always;
     try_files /.none =204;
 }"
---- request eval
-[("POST /t\n$ItsmSig::Body") x 3]
+--- request eval: [("POST /t\n$ItsmSig::Body") x 3]
 --- more_headers eval
 [ItsmSig::headers('github', key => 's16'), ItsmSig::headers('github', key => 's1'),
  ItsmSig::headers('github', key => 's17')]
---- error_code eval
-[204, 204, 401]
---- response_headers eval
-["X-Secret: 16", "X-Secret: 1", "X-Secret: "]
+--- error_code eval: [204, 204, 401]
+--- response_headers eval: ["X-Secret: 16", "X-Secret: 1", "X-Secret: "]
 
 
 
 === TEST 2: 16 secrets from inline and a file, counted together, load
---- user_files eval
-">>> eight.secret\n" . join("\n", map { "f$_" } 1 .. 8) . "\n"
+--- user_files eval: ">>> eight.secret\n" . join("\n", map { "f$_" } 1 .. 8) . "\n"
 --- config eval
 "location = /t {
     itsm_signature github " . join(' ', map { "secret=s$_" } 1 .. 8) . "
@@ -75,10 +71,8 @@ __DATA__
     add_header X-Secret \$itsm_access_secret always;
     try_files /.none =204;
 }"
---- request eval
-"POST /t\n$ItsmSig::Body"
---- more_headers eval
-ItsmSig::headers('github', key => 'f8')
+--- request eval: "POST /t\n$ItsmSig::Body"
+--- more_headers eval: ItsmSig::headers('github', key => 'f8')
 --- error_code: 204
 --- response_headers
 X-Secret: 16
@@ -86,22 +80,19 @@ X-Secret: 16
 
 
 === TEST 3: ... 17 that way do not
---- user_files eval
-">>> nine.secret\n" . join("\n", map { "f$_" } 1 .. 9) . "\n"
+--- user_files eval: ">>> nine.secret\n" . join("\n", map { "f$_" } 1 .. 9) . "\n"
 --- config eval
 "location = /t {
     itsm_signature github " . join(' ', map { "secret=s$_" } 1 .. 8) . "
                    secret=file:\$TEST_NGINX_HTML_DIR/nine.secret;
 }"
 --- must_die
---- error_log eval
-qr/\[emerg\] .*more than 16 secrets; keep only those in use in \S+nginx\.conf:\d+/
+--- error_log eval: qr/\[emerg\] .*more than 16 secrets; keep only those in use in \S+nginx\.conf:\d+/
 
 
 
 === TEST 4: itsm_token: tokens of 16 and 4096 bytes load and match (a token that long is in a file: nginx.conf takes no 4k parameter); one byte less or more of either, or a prefix, does not match
---- user_files eval
-">>> long.tokens\n$::T4096\n"
+--- user_files eval: ">>> long.tokens\n$::T4096\n"
 --- config eval
 "location = /t {
     itsm_token \$http_x_token $::T16 file=\$TEST_NGINX_HTML_DIR/long.tokens;
@@ -109,15 +100,12 @@ qr/\[emerg\] .*more than 16 secrets; keep only those in use in \S+nginx\.conf:\d
     try_files /.none =204;
 }
 large_client_header_buffers 4 16k;"
---- request eval
-[("GET /t") x 8]
+--- request eval: [("GET /t") x 8]
 --- more_headers eval
 [map { "X-Token: $_" } $::T16, $::T4096, substr($::T16, 0, 15), $::T16 . 'a',
  substr($::T4096, 0, 4095), $::T4096 . 'x', substr($::T4096, 0, 16), 'a' x 32]
---- error_code eval
-[204, 204, 401, 401, 401, 401, 401, 401]
---- response_headers eval
-["X-Secret: 1", "X-Secret: 2", ("X-Secret: ") x 6]
+--- error_code eval: [204, 204, 401, 401, 401, 401, 401, 401]
+--- response_headers eval: ["X-Secret: 1", "X-Secret: 2", ("X-Secret: ") x 6]
 
 
 
@@ -125,19 +113,16 @@ large_client_header_buffers 4 16k;"
 --- config
     location = /t { itsm_token $http_x_token aaaaaaaaaaaaaaa; }
 --- must_die
---- error_log eval
-qr/a token of itsm_token has 15 bytes; use 16 to 4096/
+--- error_log eval: qr/a token of itsm_token has 15 bytes; use 16 to 4096/
 
 
 
 === TEST 6: itsm_token: a token of 4097 bytes does not load
---- user_files eval
-">>> longer.tokens\n" . ('b' x 4097) . "\n"
+--- user_files eval: ">>> longer.tokens\n" . ('b' x 4097) . "\n"
 --- config
     location = /t { itsm_token $http_x_token file=$TEST_NGINX_HTML_DIR/longer.tokens; }
 --- must_die
---- error_log eval
-qr/a token of itsm_token in \S+longer\.tokens has 4097 bytes; use 16 to 4096/
+--- error_log eval: qr/a token of itsm_token in \S+longer\.tokens has 4097 bytes; use 16 to 4096/
 
 
 
@@ -149,14 +134,10 @@ qr/a token of itsm_token in \S+longer\.tokens has 4097 bytes; use 16 to 4096/
         add_header X-Result $itsm_access_result always;
         try_files /.none =204;
     }
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-[map { "Authorization: Bearer " . ::jwt_of($_) } 16384, 16385]
---- error_code eval
-[204, 401]
---- response_body eval
-["", "{\"error\":\"token_invalid\",\"message\":\"the token is empty or longer than 16384 bytes\"}\n"]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: [map { "Authorization: Bearer " . ::jwt_of($_) } 16384, 16385]
+--- error_code eval: [204, 401]
+--- response_body eval: ["", "{\"error\":\"token_invalid\",\"message\":\"the token is empty or longer than 16384 bytes\"}\n"]
 
 
 
@@ -166,12 +147,9 @@ qr/a token of itsm_token in \S+longer\.tokens has 4097 bytes; use 16 to 4096/
         itsm_jwt jwks=$TEST_NGINX_KID128 iss=https://issuer.test/ aud=api://itsm;
         try_files /.none =204;
     }
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["Authorization: Bearer " . ::jwt_of(600, 'k' x 128), "Authorization: Bearer " . ::jwt_of(600, 'k' x 127)]
---- error_code eval
-[204, 401]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["Authorization: Bearer " . ::jwt_of(600, 'k' x 128), "Authorization: Bearer " . ::jwt_of(600, 'k' x 127)]
+--- error_code eval: [204, 401]
 
 
 
@@ -179,8 +157,7 @@ qr/a token of itsm_token in \S+longer\.tokens has 4097 bytes; use 16 to 4096/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_KID129 iss=https://issuer.test/ aud=api://itsm; }
 --- must_die
---- error_log eval
-qr/a key's "kid" is not a string of at most 128 bytes \(key 0\)/
+--- error_log eval: qr/a key's "kid" is not a string of at most 128 bytes \(key 0\)/
 
 
 
@@ -190,12 +167,9 @@ qr/a key's "kid" is not a string of at most 128 bytes \(key 0\)/
         itsm_jwt jwks=$TEST_NGINX_KEYS64 iss=https://issuer.test/ aud=api://itsm;
         try_files /.none =204;
     }
---- request eval
-["GET /t", "GET /t"]
---- more_headers eval
-["Authorization: Bearer " . ::jwt_of(600, 'key64'), "Authorization: Bearer " . ::jwt_of(600, 'key65')]
---- error_code eval
-[204, 401]
+--- request eval: ["GET /t", "GET /t"]
+--- more_headers eval: ["Authorization: Bearer " . ::jwt_of(600, 'key64'), "Authorization: Bearer " . ::jwt_of(600, 'key65')]
+--- error_code eval: [204, 401]
 
 
 
@@ -203,5 +177,4 @@ qr/a key's "kid" is not a string of at most 128 bytes \(key 0\)/
 --- config
     location = /t { itsm_jwt jwks=$TEST_NGINX_KEYS65 iss=https://issuer.test/ aud=api://itsm; }
 --- must_die
---- error_log eval
-qr/the key set has more than 64 usable keys \(key 64\)/
+--- error_log eval: qr/the key set has more than 64 usable keys \(key 64\)/

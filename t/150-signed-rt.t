@@ -6,20 +6,15 @@
 # "duplicate"; the request with one byte of the body changed gets 401; RT
 # has exactly one ticket.
 use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
-use IO::Socket::INET;
+use ItsmHttp;
 use File::Temp qw(tempdir);
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port "
-                     . "(start one with: util/rt.sh start $port var/test-rt)";
-
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
 }
@@ -85,10 +80,8 @@ my $curl = ::sh("$::Send -n @args -i msg_$::Token-2 $::Dir/alert.json");
 system("sed -i 's/7 days/8 days/' $::Dir/alert.json");
 Test::More::like(::sh($curl), qr/^\{"error":"signature_mismatch",/,
                  "the request with one byte changed is refused");
---- request eval
-"GET /rt/REST/2.0/tickets?query=Subject%3D'$::Token%20certificate%20expires'&fields=Subject"
+--- request eval: "GET /rt/REST/2.0/tickets?query=Subject%3D'$::Token%20certificate%20expires'&fields=Subject"
 --- timeout: 30
---- response_body_like eval
-qr/"count"\s*:\s*1\b/
+--- response_body_like eval: qr/"count"\s*:\s*1\b/
 --- no_error_log
 [error]

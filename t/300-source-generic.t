@@ -60,8 +60,7 @@ __DATA__
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['disk-web1', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -88,8 +87,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['3141', 'create', 'created', 'T1']),
  ItsmSource::answer(['3141', 'update', 'updated', 'T1']),
@@ -107,8 +105,7 @@ Content-Type: application/json
 === TEST 3: a state the map names as resolved, after a case that was never sent, is answered "ignored"
 --- http_config eval: ItsmSource::http_config(policy => 'on_repeat update;')
 --- config eval: ItsmSource::config($::Case)
---- request eval
-::case('false_positive', 1, 'A travelling user')
+--- request eval: ::case('false_positive', 1, 'A travelling user')
 --- more_headers
 Content-Type: application/json
 --- error_code: 200
@@ -129,8 +126,7 @@ ItsmSource::answer(['3141', 'none', 'ignored', undef,
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 201, 201, 201, 201, 200]
 --- response_body eval
 [(map { ItsmSource::answer([$_, 'create', 'created', 'T1']) } 'a' .. 'j'),
  ItsmSource::sent(
@@ -164,8 +160,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 201, 201, 201, 200]
+--- error_code eval: [201, 200, 201, 201, 201, 200]
 --- response_body eval
 [ItsmSource::answer(['a', 'create', 'created', 'T1']),
  ItsmSource::answer(['b', 'none', 'ignored', undef,
@@ -183,16 +178,14 @@ Content-Type: application/json
 
 === TEST 6: the new fields can be mapped too, and are typed like the others
 --- http_config eval: ItsmSource::http_config(store => 0)
---- config eval
-ItsmSource::config('itsm_field group_key /group; itsm_field link /links/0/href; itsm_field starts_at /since;')
+--- config eval: ItsmSource::config('itsm_field group_key /group; itsm_field link /links/0/href; itsm_field starts_at /since;')
 --- request eval
 ["POST /alerts\n{\"key\": \"a\", \"group\": 17, \"links\": [{\"href\": \"https://x.example/a\"}], \"since\": 1700000000}",
  "POST /alerts\n{\"key\": \"b\", \"links\": [{\"href\": {\"url\": \"x\"}}]}",
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 400, 200]
+--- error_code eval: [201, 400, 200]
 --- response_body eval
 [ItsmSource::answer(['a', 'create', 'created', 'T1']),
  "{\"error\":\"invalid_alert\",\"message\":\"field \\\"link\\\" (JSON Pointer \\\"/links/0/href\\\") must be a string or a number\"}\n",
@@ -212,8 +205,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 400, 400, 200]
+--- error_code eval: [201, 400, 400, 200]
 --- response_body eval
 [ItsmSource::answer(['a', 'create', 'created', 'T1']),
  "{\"error\":\"invalid_alert\",\"message\":\"field \\\"/cis/1\\\" must be a string\"}\n",
@@ -245,8 +237,7 @@ qr/invalid "itsm_severity_map" parameter "critical": expected NAME=WORD\[,WORD..
 --- config
     location = /alerts { itsm_severity_map critical=5,P1 high=p1; }
 --- must_die
---- error_log eval
-qr/"itsm_severity_map": the word "p1" is mapped twice in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_severity_map": the word "p1" is mapped twice in \S+nginx\.conf:\d+/
 
 
 
@@ -254,8 +245,7 @@ qr/"itsm_severity_map": the word "p1" is mapped twice in \S+nginx\.conf:\d+/
 --- config
     location = /alerts { itsm_state_map firing=a,,b; }
 --- must_die
---- error_log eval
-qr/invalid "itsm_state_map" parameter "firing=a,,b": an empty word in \S+nginx\.conf:\d+/
+--- error_log eval: qr/invalid "itsm_state_map" parameter "firing=a,,b": an empty word in \S+nginx\.conf:\d+/
 
 
 
@@ -263,8 +253,7 @@ qr/invalid "itsm_state_map" parameter "firing=a,,b": an empty word in \S+nginx\.
 --- config
     location = /alerts { itsm_state_map firing=a; itsm_state_map resolved=b; }
 --- must_die
---- error_log eval
-qr/"itsm_state_map" directive is duplicate in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_state_map" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
@@ -272,8 +261,7 @@ qr/"itsm_state_map" directive is duplicate in \S+nginx\.conf:\d+/
 --- config
     location = /alerts { itsm_max_alerts 0; }
 --- must_die
---- error_log eval
-qr/"itsm_max_alerts" directive must be between 1 and 100000 in \S+nginx\.conf:\d+/
+--- error_log eval: qr/"itsm_max_alerts" directive must be between 1 and 100000 in \S+nginx\.conf:\d+/
 
 
 
@@ -288,15 +276,13 @@ qr/unknown alert source "prometheus"; supported: generic, alertmanager, grafana,
 
 === TEST 15: RFC 6901 escapes in itsm_field pointers: ~0 is "~", ~1 is "/", and "~01" is "~1" (decoys hold the values a swapped or re-decoded escape would read)
 --- http_config eval: ItsmSource::http_config(store => 0)
---- config eval
-ItsmSource::config('itsm_field title /m~0n; itsm_field description /a~1b/c; itsm_field resource /~01;')
+--- config eval: ItsmSource::config('itsm_field title /m~0n; itsm_field description /a~1b/c; itsm_field resource /~01;')
 --- request eval
 ["POST /alerts\n" . '{"key": "p-1", "m~n": "tilde", "m/n": "WRONG slash", "m~0n": "WRONG raw", "a/b": {"c": "slash"}, "a~b": {"c": "WRONG tilde"}, "~1": "tilde-one", "/": "WRONG re-decoded", "~01": "WRONG raw"}',
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['p-1', 'create', 'created', 'T1']),
  ItsmSource::sent([create => ::plain('p-1', title => 'tilde', description => 'slash',
@@ -318,8 +304,7 @@ Content-Type: application/json
  "GET /sent"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['p-2', 'create', 'created', 'T1']),
  qq(POST /mock/ticket {"t":"tilde","d":"slash","r":"tilde-one"}\n)]

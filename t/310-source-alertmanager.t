@@ -40,20 +40,16 @@ our %Web1 = (%Db1,
 sub one { my ($alert) = @_;
     "POST /alerts\n{\"version\": \"4\", \"groupKey\": \"g\", \"status\": \"firing\", \"alerts\": [$alert]}" }
 
+ItsmSource::defaults('itsm_source alertmanager;');
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a group fires: one ticket per alert, in the payload's order, each field as Alertmanager sent it
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-[ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['e89f0b4e228ce84f', 'create', 'created', 'T1'],
                     ['a95c4c431a852cd0', 'create', 'created', 'T1'],
@@ -67,15 +63,10 @@ Content-Type: application/json
 
 
 === TEST 2: the same group later, one alert resolved: its ticket is resolved with its end time, the others repeat
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
 --- request eval
 [ItsmSource::post('alertmanager-firing.json'),
  ItsmSource::post('alertmanager-mixed.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['e89f0b4e228ce84f', 'create', 'created', 'T1'],
                     ['a95c4c431a852cd0', 'create', 'created', 'T1'],
@@ -96,13 +87,8 @@ Content-Type: application/json
 
 === TEST 3: without a store, a resolved alert of the group is answered "ignored" in its place, the others create
 --- http_config eval: ItsmSource::http_config(store => 0)
---- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-[ItsmSource::post('alertmanager-mixed.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [ItsmSource::post('alertmanager-mixed.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['e89f0b4e228ce84f', 'create', 'created', 'T1'],
                     ['a95c4c431a852cd0', 'none', 'ignored', undef,
@@ -113,29 +99,17 @@ Content-Type: application/json
 
 
 === TEST 4: a group cut by max_alerts: noted in the log
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-ItsmSource::post('alertmanager-truncated.json')
---- more_headers
-Content-Type: application/json
+--- request eval: ItsmSource::post('alertmanager-truncated.json')
 --- error_code: 201
---- response_body eval
-ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1'])
+--- response_body eval: ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1'])
 --- error_log eval
 qr/\[warn\] .*itsm: alertmanager left 1 alerts of group "\{\}\/\{alertname="ReplicasMismatch"\}:\{alertname="ReplicasMismatch"\}" out of its payload \(truncatedAlerts, its max_alerts setting\)/
 
 
 
 === TEST 5: a group cut by max_alerts: no instance label and an empty generatorURL are no resource and no link
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
---- request eval
-[ItsmSource::post('alertmanager-truncated.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [ItsmSource::post('alertmanager-truncated.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -150,15 +124,10 @@ Content-Type: application/json
 
 
 === TEST 6: lenient where Alertmanager-like senders are: a numeric fingerprint, no endsAt, the group's status, a summary for a title
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
 --- request eval
 [::one('{"fingerprint": 42, "labels": {"severity": "ERROR", "service": "api"}, "annotations": {"summary": "API errors", "message": "5% of requests fail"}, "startsAt": "2026-01-01T00:00:00Z", "generatorURL": ""}'),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['42', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -171,8 +140,6 @@ Content-Type: application/json
 
 
 === TEST 7: strict where it matters: every mistake is a 400 that names its JSON Pointer, and no alert of the payload is handled
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
 --- request eval
 ["POST /alerts\n{\"version\": \"4\", \"groupKey\": \"g\"}",
  "POST /alerts\n{\"alerts\": {\"fingerprint\": \"a\"}}",
@@ -187,10 +154,7 @@ Content-Type: application/json
  "POST /alerts\n{\"groupKey\": {\"a\": 1}, \"alerts\": []}",
  "POST /alerts\n{\"alerts\": []}",
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
+--- error_code eval: [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/alerts\\\": an Alertmanager webhook message lists its alerts there\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"field \\\"/alerts\\\" must be an array\"}\n",
@@ -211,16 +175,11 @@ Content-Type: application/json
 
 
 === TEST 8: an alert without a status of its own has the group's; none at all is a 400
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source alertmanager;')
 --- request eval
 ["POST /alerts\n{\"status\": \"firing\", \"alerts\": [{\"fingerprint\": \"a\", \"labels\": {\"alertname\": \"A\"}}]}",
  "POST /alerts\n{\"status\": \"resolved\", \"alerts\": [{\"fingerprint\": \"a\", \"labels\": {\"alertname\": \"A\"}}]}",
  "POST /alerts\n{\"alerts\": [{\"fingerprint\": \"a\"}]}"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 400]
+--- error_code eval: [201, 200, 400]
 --- response_body eval
 [ItsmSource::answer(['a', 'create', 'created', 'T1']),
  ItsmSource::answer(['a', 'resolve', 'resolved', 'T1']),
@@ -229,14 +188,9 @@ Content-Type: application/json
 
 
 === TEST 9: itsm_max_alerts bounds the work of one payload: over it, the payload is refused whole
---- http_config eval: ItsmSource::http_config()
 --- config eval: ItsmSource::config('itsm_source alertmanager; itsm_max_alerts 2;')
---- request eval
-[ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[400, 200]
+--- request eval: [ItsmSource::post('alertmanager-firing.json'), "GET /sent"]
+--- error_code eval: [400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"the payload holds 3 alerts, more than the 2 of itsm_max_alerts; have the sender send fewer at a time (Alertmanager: max_alerts, Grafana: maxAlerts) or raise itsm_max_alerts\"}\n",
  ""]
@@ -254,12 +208,8 @@ ItsmSource::config('itsm_source alertmanager;')
     location = /alerts2 { itsm_pass mock; itsm_source alertmanager; access_log logs/fields.log fields; }
     location = /fields { alias logs/fields.log; }
 }
---- request eval
-["POST /alerts2\n" . ItsmSource::payload('alertmanager-truncated.json'), "GET /fields"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: ["POST /alerts2\n" . ItsmSource::payload('alertmanager-truncated.json'), "GET /fields"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['2712aedbe611110a', 'create', 'created', 'T1']),
  "2712aedbe611110a|warning|{}/{alertname=\\x22ReplicasMismatch\\x22}:{alertname=\\x22ReplicasMismatch\\x22}|2026-11-22T06:27:21.065113061Z|-|-|-|http://alertmanager.example:9093\n"]

@@ -135,8 +135,7 @@ ItsmSource::http_config()
 --- more_headers
 Content-Type: application/json
 --- wait: 4
---- error_code eval
-[200, 200, 200]
+--- error_code eval: [200, 200, 200]
 --- response_body eval
 my %b = (%::A, key => '9dc1e4a2cf7164ba', description => 'b-1:9100 is down',
          resource => 'b-1:9100', configuration_items => 'b-1:9100',

@@ -76,20 +76,16 @@ our %ResourceHealth = (
     starts_at => '2021-11-16T09:54:08.9938123Z',
 );
 
+ItsmSource::defaults('itsm_source azure;');
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a metric alert fires (dynamic threshold, custom properties): key alertId, Sev3 is info, the storage account its configuration item
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-metric-fired.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::post('azure-metric-fired.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => \%::Metric])]
@@ -99,8 +95,6 @@ Content-Type: application/json
 
 
 === TEST 2: a metric alert fires, then resolves: the same alertId resolves its ticket, resolvedDateTime is its end
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-metric-resolved.json', sub {
      my $e = $_[0]{data}{essentials};
@@ -108,10 +102,7 @@ Content-Type: application/json
      delete $e->{resolvedDateTime};
  }),
  ::post('azure-metric-resolved.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer([$::Resolved{key}, 'create', 'created', 'T1']),
  ItsmSource::answer([$::Resolved{key}, 'resolve', 'resolved', 'T1']),
@@ -122,8 +113,6 @@ Content-Type: application/json
 
 
 === TEST 3: Sev0 to Sev4 are critical, high, warning, info, low
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [(map { my $n = $_;
         ::derived('azure-metric-fired.json', sub {
@@ -131,10 +120,7 @@ Content-Type: application/json
             $_[0]{data}{essentials}{alertId} = "a$n";
         }) } 0 .. 4),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 200]
 --- response_body eval
 [(map { ItsmSource::answer(["a$_", 'create', 'created', 'T1']) } 0 .. 4),
  ItsmSource::sent(
@@ -145,14 +131,8 @@ Content-Type: application/json
 
 
 === TEST 4: a log search alert (v1): the filtered search results are its link
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-log-v1.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::post('azure-log-v1.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Log,
@@ -163,14 +143,8 @@ Content-Type: application/json
 
 
 === TEST 5: a log search alert (v2): the link is in its condition
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-log-v2.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::post('azure-log-v2.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Log,
@@ -181,14 +155,8 @@ Content-Type: application/json
 
 
 === TEST 6: an activity log alert (Administrative): Sev4 is low, the rule is the title
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-activity-administrative.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::post('azure-activity-administrative.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::ResourceHealth, key => $::Id,
@@ -198,8 +166,6 @@ Content-Type: application/json
 
 
 === TEST 7: ServiceHealth (numeric channels, eventSource and level): one ticket per incident (trackingId), its updates comment, "Resolved" resolves
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-servicehealth.json', sub {
      my $d = $_[0]{data};
@@ -214,10 +180,7 @@ Content-Type: application/json
      $d->{alertContext}{status} = 'Updated';
  }),
  ::post('azure-servicehealth.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['ABC1-DEF', 'create', 'created', 'T1']),
  ItsmSource::answer(['ABC1-DEF', 'comment', 'commented', 'T1']),
@@ -230,8 +193,6 @@ Content-Type: application/json
 
 
 === TEST 8: ResourceHealth: the resource is the key, so that its "Available" event resolves the ticket of its outage
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::post('azure-resourcehealth.json'),
  ::derived('azure-resourcehealth.json', sub {
@@ -245,10 +206,7 @@ Content-Type: application/json
      $d->{alertContext}{properties}{previousHealthStatus} = 'Unavailable';
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer([$::Vm, 'create', 'created', 'T1']),
  ItsmSource::answer([$::Vm, 'resolve', 'resolved', 'T1']),
@@ -267,13 +225,8 @@ Content-Type: application/json
         ticket_id /id;
     }
     log_format itsm_sent escape=none '$request_method $uri $request_body';
---- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-prometheus.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::post('azure-prometheus.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['/subscriptions/<subscription id>/providers/Microsoft.AlertsManagement/alerts/2e0b05ad-6367-db4d-efed-f1cd039d5592', 'create', 'created', 'T1']),
  'POST /mock/ticket {"key":"/subscriptions/<subscription id>/providers/Microsoft.AlertsManagement/alerts/2e0b05ad-6367-db4d-efed-f1cd039d5592","title":"RecommendedCIAlerts-aks0001/Average node CPU utilization is greater than 80%","description":"Average node CPU utilization is greater than 80%","resource":"aks0001","severity":"low","instance":"aks-agentpool-27465642-vmss000000","labels":{"alertname":"Average node CPU utilization is greater than 80%","cluster":"aks0001","cpu":"0","instance":"aks-agentpool-27465642-vmss000000","job":"node","metrics_path":"/metrics","mode":"idle"},"expression":"(  (1 - rate(node_cpu_seconds_total{job=\"node\", mode=\"idle\"}[5m]) ) / ignoring(cpu) group_left count without (cpu)( node_cpu_seconds_total{job=\"node\", mode=\"idle\"}) ) < .8 "}' . "\n"]
@@ -281,14 +234,8 @@ Content-Type: application/json
 
 
 === TEST 10: a cost budget alert: no rule, severity or condition (all null): it fires, its description is its title
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
---- request eval
-[::post('azure-cost-budget.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [::post('azure-cost-budget.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(["$::Sub/providers/Microsoft.CostManagement/alerts/Test_Alert", 'create', 'created', 'T1']),
  ItsmSource::sent([create => {
@@ -302,8 +249,6 @@ Content-Type: application/json
 
 
 === TEST 11: several configuration items and targets; an investigation link comes first
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-log-v1.json', sub {
      my $e = $_[0]{data}{essentials};
@@ -312,10 +257,7 @@ Content-Type: application/json
      $e->{investigationLink} = 'https://portal.azure.com/#view/Microsoft_Azure_Monitoring_Alerts/Investigation.ReactView/alertId/x';
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Log,
@@ -328,17 +270,12 @@ Content-Type: application/json
 
 
 === TEST 12: no configuration item: the target's name is the resource
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::derived('azure-metric-fired.json', sub {
      $_[0]{data}{essentials}{configurationItems} = [];
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Metric, configuration_items => undef}])]
@@ -346,8 +283,6 @@ Content-Type: application/json
 
 
 === TEST 13: strict where it matters: another schema, no essentials, no alertId, an unknown condition, a bad list: a 400 naming the pointer
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source azure;')
 --- request eval
 [::post('azure-budget-legacy.json'),
  "POST /alerts\n{\"data\": {\"alertContext\": {}}}",
@@ -360,10 +295,7 @@ Content-Type: application/json
  ::derived('azure-metric-fired.json', sub { $_[0]{data}{alertContext} = 'x' }),
  "POST /alerts\n[]",
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
+--- error_code eval: [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"\\\"/schemaId\\\" is \\\"AIP Budget Notification\\\", not \\\"azureMonitorCommonAlertSchema\\\": enable the common alert schema on the action group's webhook\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/data/essentials\\\": not an Azure Monitor alert in the common alert schema; enable it on the action group's webhook\"}\n",

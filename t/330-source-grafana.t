@@ -29,20 +29,16 @@ our %Cpu = (%Memory,
     link => 'https://play.grafana.org/alerting/d1rdpdv7k/edit',
 );
 
+ItsmSource::defaults('itsm_source grafana;');
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: the documented sample: two alerts fire, two tickets, in order; no severity label is no severity
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source grafana;')
---- request eval
-[ItsmSource::post('grafana-firing.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [ItsmSource::post('grafana-firing.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                     ['bc97ff14869b13e3', 'create', 'created', 'T1']),
@@ -54,15 +50,10 @@ Content-Type: application/json
 
 
 === TEST 2: the group later, firing and resolved mixed: the CPU alert's ticket resolves with its end time; severities are normalized
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source grafana;')
 --- request eval
 [ItsmSource::post('grafana-firing.json'), ItsmSource::post('grafana-mixed.json'),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                     ['bc97ff14869b13e3', 'create', 'created', 'T1']),
@@ -80,18 +71,13 @@ Content-Type: application/json
 
 === TEST 3: alerts left out by maxAlerts are noted in the log
 --- http_config eval: ItsmSource::http_config(store => 0)
---- config eval: ItsmSource::config('itsm_source grafana;')
---- request eval
-ItsmSource::post('grafana-mixed.json')
---- more_headers
-Content-Type: application/json
+--- request eval: ItsmSource::post('grafana-mixed.json')
 --- error_code: 201
 --- response_body eval
 ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                    ['bc97ff14869b13e3', 'none', 'ignored', undef,
                     'the alert is resolved and no ticket is open for its key'])
---- error_log eval
-qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
+--- error_log eval: qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
 
 
 
@@ -103,13 +89,8 @@ qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payloa
         ticket_id /id;
     }
     log_format itsm_sent escape=none '$request_method $uri $request_body';
---- config eval: ItsmSource::config('itsm_source grafana;')
---- request eval
-[ItsmSource::post('grafana-mixed.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- request eval: [ItsmSource::post('grafana-mixed.json'), "GET /sent"]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
                     ['bc97ff14869b13e3', 'none', 'ignored', undef,
@@ -119,15 +100,10 @@ Content-Type: application/json
 
 
 === TEST 5: strictness is the same as Alertmanager's, with Grafana's name
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source grafana;')
 --- request eval
 ["POST /alerts\n{\"version\": \"1\", \"state\": \"alerting\"}",
  "POST /alerts\n{\"alerts\": [{\"status\": \"alerting\", \"fingerprint\": \"a\"}]}"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[400, 201]
+--- error_code eval: [400, 201]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/alerts\\\": a Grafana webhook message lists its alerts there\"}\n",
  ItsmSource::answer(['a', 'create', 'created', 'T1'])]

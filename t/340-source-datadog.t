@@ -32,21 +32,18 @@ sub derived {
     return "POST /alerts\n" . $json->encode($doc);
 }
 
+ItsmSource::defaults('itsm_source datadog;');
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: a monitor triggers, then recovers: the monitor id and scope are the key, P1 is critical, $DATE (epoch ms) the start, then the end
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source datadog;')
 --- request eval
 [ItsmSource::post('datadog-triggered.json'),
  ItsmSource::post('datadog-recovered.json'), "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body eval
 [ItsmSource::answer(["1234|$::Scope", 'create', 'created', 'T1']),
  ItsmSource::answer(["1234|$::Scope", 'resolve', 'resolved', 'T1']),
@@ -60,8 +57,6 @@ Content-Type: application/json
 
 
 === TEST 2: a payload given $ALERT_CYCLE_KEY, $LINK and $AGGREG_KEY: the cycle key is the key
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source datadog;')
 --- request eval
 [::derived(sub {
      $_[0]{alert_cycle_key} = '7185829046374421113';
@@ -69,10 +64,7 @@ Content-Type: application/json
      $_[0]{aggreg_key} = '9bd4ac313a4d1e8fae2482df7b77628';
  }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 [ItsmSource::answer(['7185829046374421113', 'create', 'created', 'T1']),
  ItsmSource::sent([create => {%::Triggered, key => '7185829046374421113',
@@ -83,7 +75,6 @@ Content-Type: application/json
 
 === TEST 3: P2 to P5 are high, warning, info, low; without a priority the alert type says (warning); Warn, No Data and Renotify fire
 --- http_config eval: ItsmSource::http_config(store => 0)
---- config eval: ItsmSource::config('itsm_source datadog;')
 --- request eval
 [(map { my $n = $_; ::derived(sub { $_[0]{alert_priority} = "P$n"; $_[0]{alert_id} = $n }) } 2 .. 5),
  ::derived(sub { $_[0]{alert_priority} = ''; $_[0]{alert_type} = 'warning';
@@ -91,10 +82,7 @@ Content-Type: application/json
  ::derived(sub { $_[0]{alert_transition} = 'Re-No Data'; $_[0]{alert_id} = 7 }),
  ::derived(sub { $_[0]{alert_transition} = 'renotify'; $_[0]{alert_id} = 8 }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 201, 201, 201, 201, 201, 201, 200]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 201, 200]
 --- response_body eval
 [(map { ItsmSource::answer(["$_|$::Scope", 'create', 'created', 'T1']) } 2 .. 8),
  ItsmSource::sent(
@@ -111,7 +99,6 @@ Content-Type: application/json
 
 === TEST 4: lenient: numbers for text, no scope, no transition (an event: its type says), no host, a date in seconds or with milliseconds, or one of the payload's own
 --- http_config eval: ItsmSource::http_config(store => 0)
---- config eval: ItsmSource::config('itsm_source datadog;')
 --- request eval
 [::derived(sub { $_[0]{alert_id} = 1234; $_[0]{alert_scope} = '';
                  $_[0]{date} = 1406662672; delete $_[0]{host_name} }),
@@ -122,10 +109,7 @@ Content-Type: application/json
  ::derived(sub { $_[0]{date} = '2014-07-29 19:37'; $_[0]{alert_id} = 4;
                  $_[0]{alert_title} = ''; $_[0]{body} = '' }),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 201, 200, 201, 200]
+--- error_code eval: [201, 201, 200, 201, 200]
 --- response_body eval
 [ItsmSource::answer(['1234', 'create', 'created', 'T1']),
  ItsmSource::answer(["2|$::Scope", 'create', 'created', 'T1']),
@@ -145,8 +129,6 @@ Content-Type: application/json
 
 
 === TEST 5: strict: no monitor id, an unknown transition, an object for text: a 400 naming the pointer
---- http_config eval: ItsmSource::http_config()
---- config eval: ItsmSource::config('itsm_source datadog;')
 --- request eval
 [::derived(sub { $_[0]{alert_id} = '' }),
  ::derived(sub { delete $_[0]{alert_id} }),
@@ -154,10 +136,7 @@ Content-Type: application/json
  ::derived(sub { $_[0]{alert_title} = {text => 'x'} }),
  "POST /alerts\n[\"\$ALERT_ID\"]",
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[400, 400, 400, 400, 400, 200]
+--- error_code eval: [400, 400, 400, 400, 400, 200]
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"key\\\" (JSON Pointer \\\"/alert_cycle_key\\\" or \\\"/alert_id\\\"): every alert needs a key that identifies its problem; the default payload has \\\"alert_id\\\": \\\"\$ALERT_ID\\\"\"}\n",
  "{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"key\\\" (JSON Pointer \\\"/alert_cycle_key\\\" or \\\"/alert_id\\\"): every alert needs a key that identifies its problem; the default payload has \\\"alert_id\\\": \\\"\$ALERT_ID\\\"\"}\n",
@@ -177,10 +156,7 @@ Content-Type: application/json
 [::derived(sub { $_[0]{alert_transition} = 'No Data' }),
  ItsmSource::post("datadog-triggered.json"),
  "GET /sent"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[200, 201, 200]
+--- error_code eval: [200, 201, 200]
 --- response_body eval
 [ItsmSource::answer(["1234|$::Scope", 'none', 'ignored', undef,
                      'the alert is resolved and no ticket is open for its key']),

@@ -160,8 +160,7 @@ __DATA__
 --- config eval
 "location /am/ { proxy_pass http://127.0.0.1:$::Api/; }
  location /hook/ { proxy_pass http://127.0.0.1:$::Hook/; }"
---- request eval
-"POST /am/api/v2/alerts\n" . ::alert()
+--- request eval: "POST /am/api/v2/alerts\n" . ::alert()
 --- more_headers
 Content-Type: application/json
 --- error_code: 200
@@ -172,20 +171,17 @@ Content-Type: application/json
 --- init
 ::wait_rt(1);
 ::wait_status('"claimed":0');
---- request eval
-"GET /hook/itsm/status"
+--- request eval: "GET /hook/itsm/status"
 --- error_code: 200
 --- response_body_like: "alertmanager":\{"created":1,
---- error_log eval
-qr/itsm: connector "rt" created ticket "\d+" for alert "[0-9a-f]{16}"/
+--- error_log eval: qr/itsm: connector "rt" created ticket "\d+" for alert "[0-9a-f]{16}"/
 
 
 
 === TEST 3: still firing, sent again by Alertmanager: no second ticket
 --- init
 sleep 5;
---- request eval
-"GET /hook/itsm/status"
+--- request eval: "GET /hook/itsm/status"
 --- error_code: 200
 --- response_body_like: "alertmanager":\{"created":1,"commented":0,"updated":0,"resolved":0,"reopened":0,"duplicate":[1-9]
 --- no_error_log
@@ -194,8 +190,7 @@ sleep 5;
 
 
 === TEST 4: the alert ends: Alertmanager sends it resolved
---- request eval
-"POST /am/api/v2/alerts\n" . ::alert(::now_iso())
+--- request eval: "POST /am/api/v2/alerts\n" . ::alert(::now_iso())
 --- more_headers
 Content-Type: application/json
 --- error_code: 200
@@ -206,20 +201,15 @@ Content-Type: application/json
 --- init
 ::wait_rt(1, 'resolved');
 ::wait_status('"claimed":0');
---- request eval
-"GET /hook/itsm/status"
+--- request eval: "GET /hook/itsm/status"
 --- error_code: 200
 --- response_body_like: "alertmanager":\{"created":1,"commented":0,"updated":0,"resolved":1,
---- error_log eval
-qr/itsm: connector "rt" resolved ticket "\d+" for alert "[0-9a-f]{16}"/
+--- error_log eval: qr/itsm: connector "rt" resolved ticket "\d+" for alert "[0-9a-f]{16}"/
 
 
 
 === TEST 6: RT's own API: one ticket, resolved, subject from the alert
---- request eval
-"GET /rt/REST/2.0/tickets?query=Subject%20LIKE%20'$::Rule'&fields=Status,Subject"
---- config eval
-"location /rt/ { proxy_pass http://127.0.0.1:$::Rt/; proxy_set_header Authorization \"$::Auth\"; }"
+--- request eval: "GET /rt/REST/2.0/tickets?query=Subject%20LIKE%20'$::Rule'&fields=Status,Subject"
+--- config eval: "location /rt/ { proxy_pass http://127.0.0.1:$::Rt/; proxy_set_header Authorization \"$::Auth\"; }"
 --- error_code: 200
---- response_body_like eval
-qr/^(?=.*"count"\s*:\s*1\b)(?=.*"Status"\s*:\s*"resolved")(?=.*"Subject"\s*:\s*"$::Rule on db-1:9100")/s
+--- response_body_like eval: qr/^(?=.*"count"\s*:\s*1\b)(?=.*"Status"\s*:\s*"resolved")(?=.*"Subject"\s*:\s*"$::Rule on db-1:9100")/s

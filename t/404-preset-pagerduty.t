@@ -1,35 +1,18 @@
-# examples/pagerduty/ against a contract mock of PagerDuty's Events API v2
-# (research/formats.md B3; PagerDuty/developer-docs events-API-v2): the
-# preset's own connector, maps and templates, embedded as they are
-# (t/lib/ItsmPreset.pm).  The mock logs each event and answers as
-# documented: 202 {"status":"success","message":"Event processed",
-# "dedup_key":...}; 400 {"status":"invalid event","message":"Event object
-# is invalid","errors":[...]}; 429 (no Retry-After: PagerDuty asks for a
-# backoff of minutes, which the preset's itsm_retry_after gives); 5xx.
+# examples/pagerduty/ against the contract mock of PagerDuty's Events API
+# v2 (t/lib/ItsmPreset.pm, %Contract; PagerDuty/developer-docs
+# events-API-v2): the preset's own connector, maps and templates, embedded
+# as they are.  The mock logs each event and answers as documented: 202
+# {"status":"success","message":"Event processed","dedup_key":...}; 400
+# {"status":"invalid event","message":"Event object is invalid","errors":
+# [...]}; 429 (no Retry-After: PagerDuty asks for a backoff of minutes,
+# which the preset's itsm_retry_after gives); 5xx.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use Test::Nginx::Socket 'no_plan';
 
-our $Accepted = '{"status":"success","message":"Event processed","dedup_key":"disk-db1"}';
-
-sub mock {
-    my (%over) = @_;
-    ItsmPreset::mock(
-        log    => $over{log} // 'pd',
-        prefix => '/v2/',
-        check  => [['$http_content_type', 'application/json', 400,
-                    '{"status":"invalid event","message":"Event object is invalid","errors":["body is not JSON"]}']],
-        routes => [['POST', '/v2/enqueue', @{$over{enqueue} || [202, $Accepted]}]],
-    );
-}
-
-sub http { my (%opt) = @_; ItsmPreset::mock_http() . ItsmPreset::http_config('pagerduty', %opt) }
-sub config { my (%opt) = @_; my $m = delete $opt{mock} // mock(); ItsmPreset::config('pagerduty', %opt) . $m }
-
 our $Firing = '{"key": "disk-db1", "title": "Disk full on db-1", "severity": "critical", "description": "/var is 98% full", "resource": "db-1", "status": "firing"}';
 our $Again = $Firing =~ s/98%/99%/r =~ s/critical/high/r;
-our $Resolved = $Firing =~ s/98%/70%/r =~ s/"firing"/"resolved"/r;
 
 our $Key = 'FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE';
 our $Trigger = qq{{"routing_key":"$Key","event_action":"trigger","dedup_key":"disk-db1","payload":{"summary":"Disk full on db-1","source":"db-1","severity":"critical","custom_details":{"description":"/var is 98% full","alert_key":"disk-db1","alert_source":"generic","resource":"db-1","link":null,"occurrences":1,"labels":null}},"client":"ngx_itsm_module"}};
@@ -51,120 +34,53 @@ utf8::encode($LongTrigger);
 
 our $Url = 'POST http://events.pagerduty.com/v2/enqueue';
 
-# the triggers of alerts titled "t", one severity each, in this order
-sub severities {
-    my $re = join '', map { 'POST \S+\n\{"routing_key":"\w+","event_action":"trigger","dedup_key":"k-\w+","payload":\{"summary":"t","source":"r","severity":"' . $_ . '"[^\n]*\n' } @_;
-    return qr/^$re\z/;
-}
+# a create as the ITSM's log shows it, with its severity
+our $Severity = 'POST \S+\n\{"routing_key":"\w+","event_action":"trigger","dedup_key":"k-\w+","payload":\{"summary":"t","source":"r","severity":"%s"[^\n]*\n';
 
-sub req { "POST /alerts/generic\n$_[0]" }
+ItsmPreset::suite('pagerduty', create => $Trigger);
 
-sub answer {
-    my ($status, $action, $outcome, $extra) = @_;
-    $extra //= '';
-    my $a = qq{{"status":"$status","alerts":[{"key":"disk-db1","action":"$action","outcome":"$outcome","connector":"pagerduty","ticket_id":"disk-db1"$extra}]}\n};
-    return qr/^\Q$a\E\z/;
-}
-
-sub error {
-    my ($error, $action, $status, $text) = @_;
-    $text =~ s/(["\\])/\\$1/g;
-    my $a = qq{{"error":"$error","connector":"pagerduty","action":"$action","itsm_status":$status,"itsm_error":"$text"}\n};
-    return qr/^\Q$a\E\z/;
-}
-
-no_shuffle();
-no_root_location();
 run_tests();
 
 __DATA__
 
 === TEST 1: trigger: the exact event PagerDuty receives; the dedup_key of its answer is the ticket id
---- http_config eval: ::http(upstream => '127.0.0.1:$TEST_NGINX_RAND_PORT_1')
---- config eval: ::config()
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query eval
-"POST /v2/enqueue HTTP/1.1\r
-Accept: application/json\r
-Host: events.pagerduty.com\r
-Content-Length: " . length($::Trigger) . "\r
-Content-Type: application/json\r
-\r
-$::Trigger"
---- tcp_reply eval
-"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: " . length($::Accepted) . "\r\n\r\n$::Accepted"
---- request eval: ::req($::Firing)
---- more_headers
-Content-Type: application/json
---- error_code: 201
---- response_body_like eval: ::answer("created", "create", "created")
+--- exact_create
 --- no_error_log
 [error]
 
 
 
 === TEST 2: the lifecycle: a repeat triggers again with the same dedup_key, a resolve resolves it, a re-fire triggers a new alert
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't2'))
---- request eval
-[::req($::Firing), ::req($::Again), ::req($::Resolved), ::req($::Firing), "GET /contract"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200, 201, 200]
---- response_body_like eval
-[::answer("created", "create", "created"),
- ::answer("updated", "update", "updated"),
- ::answer("resolved", "resolve", "resolved"),
- ::answer("created", "create", "created"),
- ItsmPreset::log_like("$::Url\n$::Trigger\n$::Url\n$::Update\n$::Url\n$::Resolve\n"
-                      . "$::Url\n" . ($::Trigger =~ s/"occurrences":1/"occurrences":4/r) . "\n")]
+--- lifecycle: created updated resolved created
+--- itsm_log eval
+"$::Url\n$::Trigger\n$::Url\n$::Update\n$::Url\n$::Resolve\n"
+. "$::Url\n" . ($::Trigger =~ s/"occurrences":1/"occurrences":4/r) . "\n"
 --- no_error_log
 [error]
 
 
 
 === TEST 3: the preset's cooldown (30m): a repeat within it sends nothing now
---- http_config eval: ::http()
---- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval
-[::req($::Firing), ::req($::Again), "GET /contract"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200, 200]
---- response_body_like eval
-[::answer("created", "create", "created"),
- ::answer("cooldown", "none", "cooldown", ',"reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"'),
- ItsmPreset::log_like("$::Url\n$::Trigger\n")]
+--- cooldown
 
 
 
 === TEST 4: severity -> payload.severity (critical, error, warning, info only)
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't4'))
 --- request eval
 [(map { ::req(qq{{"key": "k-$_", "title": "t", "resource": "r", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6, ::severities(qw(critical error warning info info warning))]
+--- error_code eval: [201, 201, 201, 201, 201, 201, 200]
+--- response_body_like eval: [(qr/"outcome":"created"/) x 6, ItsmPreset::lines($::Severity, qw(critical error warning info info warning))]
 
 
 
 === TEST 5: an Alertmanager alert: its labels go to custom_details, its instance to the source
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval
 ['POST /alerts/alertmanager
 {"version": "4", "groupKey": "{}:{alertname=\"HostDiskFull\"}", "status": "firing", "receiver": "itsm", "groupLabels": {"alertname": "HostDiskFull"}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": [{"status": "firing", "labels": {"alertname": "HostDiskFull", "instance": "db-1:9100", "severity": "warning"}, "annotations": {"description": "/var on db-1 is 91% full"}, "startsAt": "2026-11-22T05:30:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph", "fingerprint": "c0ffee0123456789"}]}',
  "GET /contract"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
+--- error_code eval: [201, 200]
 --- response_body eval
 ['{"status":"created","alerts":[{"key":"c0ffee0123456789","action":"create","outcome":"created","connector":"pagerduty","ticket_id":"disk-db1"}]}
 ',
@@ -173,11 +89,7 @@ Content-Type: application/json
 
 
 === TEST 6: an invalid event (400 with PagerDuty's errors): 502 with PagerDuty's text
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(enqueue => [400, '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect (should be 32 characters)"]}']))
---- request eval: ::req($::Firing)
---- more_headers
-Content-Type: application/json
 --- error_code: 502
 --- response_headers
 ! Retry-After
@@ -187,11 +99,7 @@ Content-Type: application/json
 
 
 === TEST 7: throttled (429, no Retry-After): 503 with the preset's two minutes
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(enqueue => [429, '{"status":"throttle exceeded","message":"Requests for this service are arriving too quickly. Please retry later."}']))
---- request eval: ::req($::Firing)
---- more_headers
-Content-Type: application/json
 --- error_code: 503
 --- response_headers
 Retry-After: 120
@@ -201,11 +109,7 @@ Retry-After: 120
 
 
 === TEST 8: a 429 that does carry Retry-After: PagerDuty's value wins
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(enqueue => [429, '{"status":"throttle exceeded"}', {'Retry-After' => 45}]))
---- request eval: ::req($::Firing)
---- more_headers
-Content-Type: application/json
 --- error_code: 503
 --- response_headers
 Retry-After: 45
@@ -213,45 +117,28 @@ Retry-After: 45
 
 
 === TEST 9: PagerDuty fails (500) on a trigger: 503 with the preset's Retry-After
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(enqueue => [500, 'Internal Server Error']))
---- request eval: ::req($::Firing)
---- more_headers
-Content-Type: application/json
 --- error_code: 503
 --- response_headers
 Retry-After: 120
---- response_body_like eval
-::error("itsm_unavailable", "create", 500, "Internal Server Error")
+--- response_body_like eval: ::error("itsm_unavailable", "create", 500, "Internal Server Error")
 
 
 
 === TEST 10: an alert without a resource: payload.source (required) is the preset's default, not empty
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval
-[::req($::NoResource), "GET /contract"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::NoResourceTrigger\n")]
+--- request eval: [::req($::NoResource), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::NoResourceTrigger\n")]
 --- no_error_log
 [error]
 
 
 
 === TEST 11: a 2000-character title is sent as a 1024-byte summary ending with U+2026, a 300-character key as a 255-byte dedup_key; custom_details keep the whole key
---- http_config eval: ::http()
 --- config eval: ::config(mock => ::mock(log => 't11'))
---- request eval
-[::req($::Long), "GET /contract"]
---- more_headers
-Content-Type: application/json
---- error_code eval
-[201, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongTrigger\n")]
+--- request eval: [::req($::Long), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongTrigger\n")]
 --- no_error_log
 [error]

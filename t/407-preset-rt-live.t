@@ -20,18 +20,12 @@ use ItsmLossy;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use Test::Nginx::Socket;
-use IO::Socket::INET;
+use ItsmHttp;
 
-my $port = $ENV{TEST_NGINX_RT_PORT};
+my ($port, $why) = ItsmHttp::rt();
 
 if (!$port) {
-    plan skip_all => "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
-                     . "test against (util/test.sh starts one)";
-
-} elsif (!IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2)) {
-    plan skip_all => "no Request Tracker answers on 127.0.0.1:$port "
-                     . "(start one with: util/rt.sh start $port var/test-rt)";
-
+    plan skip_all => $why;
 } else {
     plan 'no_plan';
     # the proxy that loses answers (TEST 4 on); TEST_NGINX_LOSSY_PORT picks
@@ -151,8 +145,7 @@ __DATA__
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200, 200, 200, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200, 200, 200, 200]
 --- response_body_like eval
 [qr/^\{"status":"created","alerts":\[\{"key":"$::Token","action":"create","outcome":"created","connector":"rt","ticket_id":"\d+"\}\]\}$/,
  ::one_ticket("new"),
@@ -176,8 +169,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[201, 200, 200]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [qr/"outcome":"created"/, qr/"outcome":"commented"/,
  qr/^(?=.*"count"\s*:\s*2\b)(?=.*"Content"\s*:\s*"\Q$::Token-t2 \/var is 91% full\n\nSeverity: warning\nResource: db-2\nSource: generic\nAlert key: $::Token-t2\nLink: \E")(?=.*"Content"\s*:\s*"The alert is firing \(seen 2 times since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ, severity warning\)\.\\n\Q$::Token-t2 \/var is 92% full\E")/s]
@@ -187,8 +179,7 @@ Content-Type: application/json
 === TEST 3: RT refuses a queue it does not have: 502 with RT's own message
 --- http_config eval: ::http(edit => sub { s/default General;/default NoSuchQueue;/ })
 --- config eval: ::config()
---- request eval
-"POST /alerts/generic\n" . qq{{"key": "$::Token-q", "title": "$::Token goes nowhere"}}
+--- request eval: "POST /alerts/generic\n" . qq{{"key": "$::Token-q", "title": "$::Token goes nowhere"}}
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
@@ -207,8 +198,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[503, 200, 201, 200, 200, 200]
+--- error_code eval: [503, 200, 201, 200, 200, 200]
 --- response_body_like eval
 [::lost_answer("rt"), ::tickets(1, "t4", "new"),
  ::created("t4", "rt", 1), ::tickets(1, "t4", "new"),
@@ -225,8 +215,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[503, 200, 201, 200]
+--- error_code eval: [503, 200, 201, 200]
 --- response_body_like eval
 [::lost_answer("rt"), ::tickets(0),
  ::created("t5", "rt"), ::tickets(1, "t5", "new")]
@@ -243,8 +232,7 @@ Content-Type: application/json
 --- more_headers
 Content-Type: application/json
 --- timeout: 30
---- error_code eval
-[503, 200, 201, 200, 200, 200]
+--- error_code eval: [503, 200, 201, 200, 200, 200]
 --- response_body_like eval
 [::lost_answer("rt"), ::tickets(1, "t6", "new"),
  ::created("t6", "rt", 1), ::tickets(1, "t6", "new"),

@@ -36,27 +36,6 @@ our $Now = time();
 our $Api = 'http://rt.example.com/REST/2.0/ticket';
 our $Query = '?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE';
 
-sub mock {
-    my (%o) = @_;
-    ItsmPreset::mock(
-        log    => $o{log} // 'rt',
-        prefix => '/REST/2.0/',
-        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
-                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
-        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
-                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]']],
-    );
-}
-
-sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-azure', @_) }
-
-# the preset's locations; its key set file replaced by the test's
-sub config {
-    my ($log) = @_;
-    ItsmPreset::config('source-azure', edit => sub { s/jwks=entra-keys\.json/jwks=$::Jwks/ })
-        . mock(log => $log);
-}
-
 our $Fired = ItsmSource::payload('azure-metric-fired.json');
 
 # the Resolved notification of the same alert instance
@@ -77,18 +56,6 @@ our $Create = "POST $Api\n"
 
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nAlert rule description","ContentType":"text/plain","Status":"resolved"}) . "\n";
-
-# a whole answer, exactly, with its final newline
-sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
-
-# replayed: a delivery seen before, its first answer given again
-sub answer {
-    my ($action, $outcome, $replayed) = @_;
-    my $r = $replayed ? ',"replayed":true' : '';
-    my $a = '{"status":"' . $outcome . '","alerts":[{"key":"' . $AlertId
-          . qq(","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"$r}]}\n);
-    return qr/^\Q$a\E\z/;
-}
 
 # Entra ID tokens for the preset's app registration
 sub claims {
@@ -111,75 +78,46 @@ sub bearer {
            . ItsmJwt::token($key // $Key, {typ => 'JWT', alg => 'RS256', kid => 'entra-1'}, $claims);
 }
 
-no_shuffle();
-no_root_location();
+# the preset's key set file is replaced by the test's
+ItsmPreset::suite('source-azure', key => $AlertId, edit => sub { s/jwks=entra-keys\.json/jwks=$::Jwks/ });
+
 run_tests();
 
 __DATA__
 
 === TEST 1: Webhook: Fired creates a ticket (Sev3 is info, priority 25); Azure's retry of it sends nothing; Resolved resolves it
---- http_config eval: ::http()
---- config eval: ::config('t1')
+--- config eval: ::config(mock => ::mock(log => 't1'))
 --- request eval
 ["POST /alerts/azure$::Query\n$::Fired", "POST /alerts/azure$::Query\n$::Fired",
  "POST /alerts/azure$::Query\n$::Resolved", "GET /contract"]
 --- more_headers
 Content-Type: application/json
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('create', 'created', 'replayed'),
- ::answer('resolve', 'resolved'), ItsmPreset::log_like($::Create . $::Resolve)]
+[::answer('created', 'create', 'created'), ::answer('created', 'create', 'created', replayed => 1),
+ ::answer('resolved', 'resolve', 'resolved'), ItsmPreset::log_like($::Create . $::Resolve)]
 --- no_error_log
 [error]
 
 
 
 === TEST 2: Webhook: no token, another one, or the token in a header instead of the query string: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
---- http_config eval: ::http()
---- config eval: ::config('t2')
---- request eval
-["POST /alerts/azure\n$::Fired", "POST /alerts/azure?token=FAKE-azure-webhook-token\n$::Fired",
- "POST /alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKEFAKE\n$::Fired",
- "POST /alerts/azure\n$::Fired", "GET /contract", "GET /itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json",
- "Content-Type: application/json\nAuthorization: Bearer FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE", "", ""]
---- error_code eval
-[401, 401, 401, 401, 200, 200]
---- response_headers eval
-['Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- '', '']
---- response_body_like eval
-[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $arg_token)"}}),
- ::exact(q{{"error":"token_invalid","message":"the token in $arg_token is not one this endpoint accepts"}}),
- ::exact(q{{"error":"token_invalid","message":"the token in $arg_token is not one this endpoint accepts"}}),
- ::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $arg_token)"}}),
- qr/^\z/,
- qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 2\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/itsm: answering 401 \w+: [^,]*FAKE-azure-webhook-token/]
+--- token_refused eval
+['$arg_token', ["POST /alerts/azure\n$::Fired", '', 'missing'],
+ ["POST /alerts/azure?token=FAKE-azure-webhook-token\n$::Fired", '', 'invalid'],
+ ["POST /alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKEFAKE\n$::Fired", '', 'invalid'],
+ ["POST /alerts/azure\n$::Fired", 'Authorization: Bearer FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE', 'missing']]
+--- no_error_log eval: [qr/\[error\]/, qr/itsm: answering 401 \w+: [^,]*FAKE-azure-webhook-token/]
 
 
 
 === TEST 3: Secure Webhook: a v2.0 token creates the ticket, a v1.0 token resolves it
---- http_config eval: ::http()
---- config eval: ::config('t3')
---- request eval
-["POST /alerts/azure-secure\n$::Fired", "POST /alerts/azure-secure\n$::Resolved", "GET /contract"]
---- more_headers eval
-[::bearer(::claims('2.0')), ::bearer(::claims('1.0')), ""]
---- error_code eval
-[201, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't3'))
+--- request eval: ["POST /alerts/azure-secure\n$::Fired", "POST /alerts/azure-secure\n$::Resolved", "GET /contract"]
+--- more_headers eval: [::bearer(::claims('2.0')), ::bearer(::claims('1.0')), ""]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('resolve', 'resolved'),
+[::answer('created', 'create', 'created'), ::answer('resolved', 'resolve', 'resolved'),
  ItsmPreset::log_like($::Create . $::Resolve)]
 --- no_error_log
 [error]
@@ -187,10 +125,8 @@ WWW-Authenticate: Bearer realm="itsm"',
 
 
 === TEST 4: Secure Webhook: no token, a token signed by another key, of another tenant, expired, of another application, without the role: 401 or 403 with a JSON error; RT receives nothing
---- http_config eval: ::http()
---- config eval: ::config('t4')
---- request eval
-[("POST /alerts/azure-secure\n$::Fired") x 6, "GET /contract"]
+--- config eval: ::config(mock => ::mock(log => 't4'))
+--- request eval: [("POST /alerts/azure-secure\n$::Fired") x 6, "GET /contract"]
 --- more_headers eval
 ["Content-Type: application/json",
  ::bearer(::claims('2.0'), $::Other),
@@ -199,8 +135,7 @@ WWW-Authenticate: Bearer realm="itsm"',
  ::bearer(::claims('2.0', azp => '0aaaaaaa-1111-2222-3333-444444444444')),
  ::bearer(::claims('1.0', roles => ['Reader'])),
  ""]
---- error_code eval
-[401, 401, 401, 401, 403, 403, 200]
+--- error_code eval: [401, 401, 401, 401, 403, 403, 200]
 --- response_headers eval
 ['Content-Type: application/json
 WWW-Authenticate: Bearer realm="itsm"',

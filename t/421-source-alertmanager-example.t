@@ -19,21 +19,6 @@ use Test::Nginx::Socket 'no_plan';
 our $Token = 'Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE';
 our $Api = 'http://rt.example.com/REST/2.0/ticket';
 
-sub mock {
-    my (%o) = @_;
-    ItsmPreset::mock(
-        log    => $o{log} // 'rt',
-        prefix => '/REST/2.0/',
-        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
-                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
-        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
-                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]']],
-    );
-}
-
-sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-alertmanager', @_) }
-sub config { my (%o) = @_; my $log = delete $o{log}; ItsmPreset::config('source-alertmanager', %o) . mock(log => $log) }
-
 sub post { "POST /alerts/alertmanager\n" . ItsmSource::payload($_[0]) }
 
 # the firing group with db-2 firing again (a new startsAt: a new episode)
@@ -43,43 +28,21 @@ sub refire {
     return "POST /alerts/alertmanager\n$p";
 }
 
-# the three creates of alertmanager-firing.json, in the payload's order
-# (each with the SHA-256 of its alert's key, the fingerprint, in RT's
-# custom field "ITSM Alert Key")
-sub with_key {
-    my ($body) = @_;
-    my ($key) = $body =~ /\(fingerprint\): ([0-9a-f]+)"/ or die "no fingerprint";
-    $body =~ s/\}\z/,"CustomFields":{"ITSM Alert Key":"@{[sha256_hex($key)]}"}}/ or die;
-    return $body;
-}
-
-our $Creates = join '', map { "POST $Api\n" . with_key($_) . "\n" }
+# the creates, in the payload's order
+our $Creates = ItsmPreset::rt_creates($Api,
   q{{"Queue":"General","Subject":"HostDiskFull: Disk /var on db-1 is 97% full","Priority":"100","Content":"Less than 3% of /var is left on db-1:9100.\n\nSeverity: critical\nInstance: db-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"db-1:9100\",\"job\":\"node\",\"mountpoint\":\"/var\",\"severity\":\"critical\"}\nRunbook: https://runbooks.example/disk\nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.03&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): e89f0b4e228ce84f","ContentType":"text/plain"}},
   q{{"Queue":"General","Subject":"HostDiskFull: Disk /var on db-2 is 98% full","Priority":"100","Content":"Less than 2% of /var is left on db-2:9100.\n\nSeverity: critical\nInstance: db-2:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"db-2:9100\",\"job\":\"node\",\"mountpoint\":\"/var\",\"severity\":\"critical\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.03&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): a95c4c431a852cd0","ContentType":"text/plain"}},
-  q{{"Queue":"General","Subject":"HostDiskFull: Disk / on web-1 is 91% full","Priority":"50","Content":"Disk / on web-1 is 91% full\n\nSeverity: warning\nInstance: web-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"web-1:9100\",\"job\":\"node\",\"mountpoint\":\"/\",\"severity\":\"warning\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.1&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): 67852b92253594b5","ContentType":"text/plain"}};
+  q{{"Queue":"General","Subject":"HostDiskFull: Disk / on web-1 is 91% full","Priority":"50","Content":"Disk / on web-1 is 91% full\n\nSeverity: warning\nInstance: web-1:9100\nLabels: {\"alertname\":\"HostDiskFull\",\"instance\":\"web-1:9100\",\"job\":\"node\",\"mountpoint\":\"/\",\"severity\":\"warning\"}\nRunbook: \nExpression: http://prometheus.example:9090/graph?g0.expr=node_filesystem_avail_bytes+%3C+0.1&g0.tab=1\nAlertmanager: http://alertmanager.example:9093\nAlert key (fingerprint): 67852b92253594b5","ContentType":"text/plain"}});
 
 our $Resolve = "POST $Api/20/comment\n"
   . q{{"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain","Status":"resolved"}} . "\n";
 
-# a whole answer, exactly, with its final newline
-sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
-
-# the answer: one [key, action, outcome, replayed] per alert, ticket 20;
-# replayed (optional): a delivery seen before, its first answer given again
-sub answer {
-    my $status = @_ == 1 ? $_[0][2] : 'processed';
-    my $a = '{"status":"' . $status . '","alerts":['
-          . join(',', map { my $r = $_->[3] ? ',"replayed":true' : '';
-                            qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"$r}) } @_)
-          . "]}\n";
-    return qr/^\Q$a\E\z/;
-}
-
+# the three alerts' answers when they create; then, sent again: their first
+# answers, replayed
 our @Created = (['e89f0b4e228ce84f', 'create', 'created'],
                 ['a95c4c431a852cd0', 'create', 'created'],
                 ['67852b92253594b5', 'create', 'created']);
 
-# the same alerts sent again: their first answers, replayed
 our @Replayed = map { [@$_, 'replayed'] } @Created;
 
 # alertmanager.yml as Alertmanager itself reads it
@@ -92,41 +55,33 @@ SKIP: {
         or diag($out);
 }
 
-no_shuffle();
-no_root_location();
+ItsmPreset::suite('source-alertmanager');
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a group of three firing alerts: three tickets, each with its summary, labels, runbook and links; severity label -> priority
---- http_config eval: ::http()
---- config eval: ::config()
---- request eval
-[::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200]
---- response_body_like eval
-[::answer(@::Created), ItsmPreset::log_like($::Creates)]
+--- config eval: ::config(mock => ::mock())
+--- request eval: [::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200]
+--- response_body_like eval: [::answers(@::Created), ItsmPreset::log_like($::Creates)]
 --- no_error_log
 [error]
 
 
 
 === TEST 2: the same group again (a retry, an HA peer) sends nothing; the group with db-2 resolved resolves its ticket only
---- http_config eval: ::http()
---- config eval: ::config(log => 't2')
+--- config eval: ::config(mock => ::mock(log => 't2'))
 --- request eval
 [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'),
  ::post('alertmanager-mixed.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
-[::answer(@::Created), ::answer(@::Replayed),
- ::answer($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
+[::answers(@::Created), ::answers(@::Replayed),
+ ::answers($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
  ItsmPreset::log_like($::Creates . $::Resolve)]
 --- no_error_log
 [error]
@@ -134,16 +89,12 @@ __DATA__
 
 
 === TEST 3: a resend after the dedup window (itsm_dedup off stands for the hour), within the preset's 30 min cooldown: kept for later, nothing sent now
---- http_config eval: ::http()
---- config eval: ::config(log => 't3', edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't3'), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
+--- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
-[::answer(@::Created),
+[::answers(@::Created),
  qr/^\{"status":"processed","alerts":\[(?:\{"key":"\w+","action":"none","outcome":"cooldown","connector":"rt","ticket_id":"20","reason":"[^"]+"\},?){3}\]\}\n\z/,
  ItsmPreset::log_like($::Creates)]
 
@@ -151,16 +102,13 @@ __DATA__
 
 === TEST 4: the same resend once the cooldown is over: one comment per alert, with how often it fired
 --- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(log => 't4', edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't4'), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
+--- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
-[::answer(@::Created),
- ::answer(map { [$_->[0], 'comment', 'commented'] } @::Created),
+[::answers(@::Created),
+ ::answers(map { [$_->[0], 'comment', 'commented'] } @::Created),
  ItsmPreset::log_like($::Creates
      . "POST $::Api/20/comment\n" . q{{"Content":"The alert is firing (seen 2 times since TIME, severity critical).\nLess than 3% of /var is left on db-1:9100.","ContentType":"text/plain"}} . "\n"
      . "POST $::Api/20/comment\n" . q{{"Content":"The alert is firing (seen 2 times since TIME, severity critical).\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain"}} . "\n"
@@ -169,18 +117,14 @@ __DATA__
 
 
 === TEST 5: db-2 fires again after it resolved (a new startsAt): its ticket is reopened, the others are duplicates
---- http_config eval: ::http()
---- config eval: ::config(log => 't5')
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-mixed.json'), ::refire(), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't5'))
+--- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-mixed.json'), ::refire(), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
-[::answer(@::Created),
- ::answer($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
- ::answer($::Replayed[0], ['a95c4c431a852cd0', 'reopen', 'reopened'], $::Replayed[2]),
+[::answers(@::Created),
+ ::answers($::Replayed[0], ['a95c4c431a852cd0', 'resolve', 'resolved'], $::Replayed[2]),
+ ::answers($::Replayed[0], ['a95c4c431a852cd0', 'reopen', 'reopened'], $::Replayed[2]),
  ItsmPreset::log_like($::Creates . $::Resolve
      . "POST $::Api/20/comment\n" . q{{"Content":"The alert fired again (seen 3 times since TIME, severity critical); reopened by ngx_itsm_module.\nLess than 2% of /var is left on db-2:9100.","ContentType":"text/plain","Status":"open"}} . "\n")]
 --- no_error_log
@@ -189,31 +133,8 @@ __DATA__
 
 
 === TEST 6: no bearer token, another one, or the token without "Bearer ": the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
---- http_config eval: ::http()
---- config eval: ::config(log => 't6')
---- request eval
-[::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'),
- "GET /contract", "GET /itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json",
- "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKF",
- "Content-Type: application/json\nAuthorization: FAKE-alertmanager-token-FAKEFAKEFAKEFAKE",
- "", ""]
---- error_code eval
-[401, 401, 401, 200, 200]
---- response_headers eval
-['Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- '', '']
---- response_body_like eval
-[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_authorization)"}}),
- ::exact(q{{"error":"token_invalid","message":"the token in $http_authorization is not one this endpoint accepts"}}),
- ::exact(q{{"error":"token_invalid","message":"the token in $http_authorization is not one this endpoint accepts"}}),
- qr/^\z/,
- qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 2\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-alertmanager-token/]
+--- token_refused eval
+['$http_authorization', [::post('alertmanager-firing.json'), '', 'missing'],
+ [::post('alertmanager-firing.json'), 'Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKF', 'invalid'],
+ [::post('alertmanager-firing.json'), 'Authorization: FAKE-alertmanager-token-FAKEFAKEFAKEFAKE', 'invalid']]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-alertmanager-token/]

@@ -14,27 +14,12 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use ItsmSource;
-use Digest::SHA qw(hmac_sha256_hex sha256_hex);
+use ItsmSig;
 use Test::Nginx::Socket 'no_plan';
 
 our $Secret = 'FAKE-grafana-hmac-secret-FAKEFAKEFAKEFAKE';
 our $Api = 'http://rt.example.com/REST/2.0/ticket';
 our $Now = time();
-
-sub mock {
-    my (%o) = @_;
-    ItsmPreset::mock(
-        log    => $o{log} // 'rt',
-        prefix => '/REST/2.0/',
-        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
-                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
-        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
-                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]']],
-    );
-}
-
-sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-grafana', @_) }
-sub config { ItsmPreset::config('source-grafana') . mock(log => $_[0]) }
 
 # a payload as sent (Test::Nginx trims the request body: sign what is sent)
 sub body { (my $b = ItsmSource::payload($_[0])) =~ s/\s+\z//; $b }
@@ -44,78 +29,50 @@ sub post { "POST /alerts/grafana\n" . body($_[0]) }
 # Grafana's headers for a payload: timestamp and signature
 sub signed {
     my ($name, %o) = @_;
-    my $ts = $o{ts} // $Now;
-    my $sig = hmac_sha256_hex("$ts:" . body($name), $o{secret} // $Secret);
-    return "Content-Type: application/json\n"
-         . "X-Grafana-Alerting-Signature-Timestamp: $ts\n"
-         . "X-Grafana-Alerting-Signature: $sig";
+    return ItsmSig::headers('grafana_ts', secret => $o{secret} // $Secret, ts => $o{ts} // $Now,
+                            body => body($name), ts_header => 'X-Grafana-Alerting-Signature-Timestamp');
 }
 
-# (each with the SHA-256 of its alert's key, the fingerprint, in RT's
-# custom field "ITSM Alert Key")
-sub with_key {
-    my ($body) = @_;
-    my ($key) = $body =~ /\(fingerprint\): ([0-9a-f]+)"/ or die "no fingerprint";
-    $body =~ s/\}\z/,"CustomFields":{"ITSM Alert Key":"@{[sha256_hex($key)]}"}}/ or die;
-    return $body;
-}
-
-our $Creates = join '', map { "POST $Api\n" . with_key($_) . "\n" }
+# the creates, in the payload's order
+our $Creates = ItsmPreset::rt_creates($Api,
   q({"Queue":"General","Subject":"High memory usage: This alert was triggered for zone us-1","Priority":"50","Content":"The system has high memory usage\n\nSeverity: \nLabels: {\"alertname\":\"High memory usage\",\"team\":\"blue\",\"zone\":\"us-1\"}\nValues: {\"B\":44.23943737541908,\"C\":1}\nRunbook: https://myrunbook.com/runbook/1234\nRule: https://play.grafana.org/alerting/1afz29v7z/edit\nSilence: https://play.grafana.org/alerting/silence/new?alertmanager=grafana&matchers=alertname%3DT2%2Cteam%3Dblue%2Czone%3Dus-1\nDashboard: \nAlert key (fingerprint): c6eadffa33fcdf37","ContentType":"text/plain"}),
-  q({"Queue":"General","Subject":"High CPU usage: This alert was triggered for zone eu-1","Priority":"50","Content":"The system has high CPU usage\n\nSeverity: \nLabels: {\"alertname\":\"High CPU usage\",\"team\":\"blue\",\"zone\":\"eu-1\"}\nValues: {\"B\":44.23943737541908,\"C\":1}\nRunbook: https://myrunbook.com/runbook/1234\nRule: https://play.grafana.org/alerting/d1rdpdv7k/edit\nSilence: https://play.grafana.org/alerting/silence/new?alertmanager=grafana&matchers=alertname%3DT1%2Cteam%3Dblue%2Czone%3Deu-1\nDashboard: \nAlert key (fingerprint): bc97ff14869b13e3","ContentType":"text/plain"});
+  q({"Queue":"General","Subject":"High CPU usage: This alert was triggered for zone eu-1","Priority":"50","Content":"The system has high CPU usage\n\nSeverity: \nLabels: {\"alertname\":\"High CPU usage\",\"team\":\"blue\",\"zone\":\"eu-1\"}\nValues: {\"B\":44.23943737541908,\"C\":1}\nRunbook: https://myrunbook.com/runbook/1234\nRule: https://play.grafana.org/alerting/d1rdpdv7k/edit\nSilence: https://play.grafana.org/alerting/silence/new?alertmanager=grafana&matchers=alertname%3DT1%2Cteam%3Dblue%2Czone%3Deu-1\nDashboard: \nAlert key (fingerprint): bc97ff14869b13e3","ContentType":"text/plain"}));
 
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nThe system has high CPU usage","ContentType":"text/plain","Status":"resolved"}) . "\n";
 
-# the answer: one [key, action, outcome, replayed] per alert, ticket 20;
-# replayed (optional): a delivery seen before, its first answer given again
-sub answer {
-    my $a = '{"status":"processed","alerts":['
-          . join(',', map { my $r = $_->[3] ? ',"replayed":true' : '';
-                            qq({"key":"$_->[0]","action":"$_->[1]","outcome":"$_->[2]","connector":"rt","ticket_id":"20"$r}) } @_)
-          . "]}\n";
-    return qr/^\Q$a\E\z/;
-}
-
+# the two alerts' answers when they create; then, sent again: their first
+# answers, replayed
 our @Created = (['c6eadffa33fcdf37', 'create', 'created'], ['bc97ff14869b13e3', 'create', 'created']);
 
-# the same alerts sent again: their first answers, replayed
 our @Replayed = map { [@$_, 'replayed'] } @Created;
 
-no_shuffle();
-no_root_location();
+ItsmPreset::suite('source-grafana');
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a signed group of two firing alerts: two tickets, each with its summary, labels, values, runbook, rule and silence links
---- http_config eval: ::http()
---- config eval: ::config('t1')
---- request eval
-[::post('grafana-firing.json'), "GET /contract"]
---- more_headers eval
-[::signed('grafana-firing.json'), ""]
---- error_code eval
-[201, 200]
---- response_body_like eval
-[::answer(@::Created), ItsmPreset::log_like($::Creates)]
+--- config eval: ::config(mock => ::mock(log => 't1'))
+--- request eval: [::post('grafana-firing.json'), "GET /contract"]
+--- more_headers eval: [::signed('grafana-firing.json'), ""]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [::answers(@::Created), ItsmPreset::log_like($::Creates)]
 --- no_error_log
 [error]
 
 
 
 === TEST 2: the group sent again (signed again, a second later) sends nothing; the group with the CPU alert resolved resolves its ticket only
---- http_config eval: ::http()
---- config eval: ::config('t2')
---- request eval
-[::post('grafana-firing.json'), ::post('grafana-firing.json'), ::post('grafana-mixed.json'), "GET /contract"]
+--- config eval: ::config(mock => ::mock(log => 't2'))
+--- request eval: [::post('grafana-firing.json'), ::post('grafana-firing.json'), ::post('grafana-mixed.json'), "GET /contract"]
 --- more_headers eval
 [::signed('grafana-firing.json'), ::signed('grafana-firing.json', ts => $::Now + 1), ::signed('grafana-mixed.json'), ""]
---- error_code eval
-[201, 200, 200, 200]
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
-[::answer(@::Created), ::answer(@::Replayed),
- ::answer($::Replayed[0], ['bc97ff14869b13e3', 'resolve', 'resolved']),
+[::answers(@::Created), ::answers(@::Replayed),
+ ::answers($::Replayed[0], ['bc97ff14869b13e3', 'resolve', 'resolved']),
  ItsmPreset::log_like($::Creates . $::Resolve)]
 --- no_error_log
 [error]
@@ -123,24 +80,19 @@ __DATA__
 
 
 === TEST 3: the very same signed request twice: the second is a duplicate delivery, answered by the access phase, nothing sent
---- http_config eval: ::http()
---- config eval: ::config('t3')
---- request eval
-[::post('grafana-firing.json'), ::post('grafana-firing.json'), "GET /contract"]
---- more_headers eval
-[::signed('grafana-firing.json'), ::signed('grafana-firing.json'), ""]
---- error_code eval
-[201, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't3'))
+--- request eval: [::post('grafana-firing.json'), ::post('grafana-firing.json'), "GET /contract"]
+--- more_headers eval: [::signed('grafana-firing.json'), ::signed('grafana-firing.json'), ""]
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
-[::answer(@::Created),
+[::answers(@::Created),
  qr/^\{"status":"duplicate","message":"[^"]+"\}\n\z/,
  ItsmPreset::log_like($::Creates)]
 
 
 
 === TEST 4: unsigned, signed with another secret, a stale timestamp, a body changed after signing: a JSON 401 each, and RT receives nothing
---- http_config eval: ::http()
---- config eval: ::config('t4')
+--- config eval: ::config(mock => ::mock(log => 't4'))
 --- request eval
 [::post('grafana-firing.json'), ::post('grafana-firing.json'), ::post('grafana-firing.json'),
  ::post('grafana-firing.json') =~ s/"firing"/"resolved"/r, "GET /contract"]
@@ -150,8 +102,7 @@ __DATA__
  ::signed('grafana-firing.json', ts => $::Now - 3600),
  ::signed('grafana-firing.json'),
  ""]
---- error_code eval
-[401, 401, 401, 401, 200]
+--- error_code eval: [401, 401, 401, 401, 200]
 --- response_headers eval
 ["Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json", "Content-Type: application/json", ""]
 --- response_body_like eval
@@ -164,14 +115,12 @@ __DATA__
 
 
 === TEST 5: a group whose resolved alert has no ticket: the firing one creates, the resolved one is ignored; the alerts Grafana left out (truncatedAlerts) are logged
---- http_config eval: ::http()
---- config eval: ::config('t5')
+--- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval: ::post('grafana-mixed.json')
 --- more_headers eval: ::signed('grafana-mixed.json')
 --- error_code: 201
 --- response_body_like eval
 qr/^\Q{"status":"processed","alerts":[{"key":"c6eadffa33fcdf37","action":"create","outcome":"created","connector":"rt","ticket_id":"20"},{"key":"bc97ff14869b13e3","action":"none","outcome":"ignored","connector":"rt","reason":"the alert is resolved and no ticket is open for its key"}]}\E\n\z/
---- error_log eval
-qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
+--- error_log eval: qr/\[warn\] .*itsm: grafana left 3 alerts of group "\{\}:\{\}" out of its payload/
 --- no_error_log
 [error]

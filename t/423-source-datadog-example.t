@@ -25,20 +25,6 @@ our $Token = 'X-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE';
 our $Api = 'http://rt.example.com/REST/2.0/ticket';
 our $Cycle = '7185829046374421113';
 
-sub mock {
-    my (%o) = @_;
-    ItsmPreset::mock(
-        log    => $o{log} // 'rt',
-        prefix => '/REST/2.0/',
-        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
-                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
-        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
-                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]']],
-    );
-}
-
-sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-datadog', @_) }
-sub config { ItsmPreset::config('source-datadog') . mock(log => $_[0]) }
 
 # datadog-payload.json as Datadog fills it in for a notification: each
 # "$VARIABLE" string becomes the value the sample has at the same place
@@ -88,36 +74,19 @@ our $Create = "POST $Api\n"
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n@webhook-url Sending to the webhook","ContentType":"text/plain","Status":"resolved"}) . "\n";
 
-# a whole answer, exactly, with its final newline
-sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
+ItsmPreset::suite('source-datadog', key => $Cycle);
 
-# $extra: more fields (a reason); $replayed: a delivery seen before, its
-# first answer given again
-sub answer {
-    my ($action, $outcome, $extra, $replayed) = @_;
-    $extra //= '';
-    $extra .= ',"replayed":true' if $replayed;
-    my $a = qq({"status":"$outcome","alerts":[{"key":"$Cycle","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"$extra}]}\n);
-    return qr/^\Q$a\E\z/;
-}
-
-no_shuffle();
-no_root_location();
 run_tests();
 
 __DATA__
 
 === TEST 1: Triggered creates a ticket keyed by $ALERT_CYCLE_KEY (P1: priority 100); Datadog's retry of it sends nothing; Recovered resolves it
---- http_config eval: ::http()
---- config eval: ::config('t1')
---- request eval
-[::post($::Triggered), ::post($::Triggered), ::post($::Recovered), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't1'))
+--- request eval: [::post($::Triggered), ::post($::Triggered), ::post($::Recovered), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('create', 'created', '', 'replayed'), ::answer('resolve', 'resolved'),
+[::answer('created', 'create', 'created'), ::answer('created', 'create', 'created', replayed => 1), ::answer('resolved', 'resolve', 'resolved'),
  ItsmPreset::log_like($::Create . $::Resolve)]
 --- no_error_log
 [error]
@@ -125,32 +94,25 @@ __DATA__
 
 
 === TEST 2: Renotify within the preset's 30 min cooldown: nothing sent now
---- http_config eval: ::http()
---- config eval: ::config('t2')
---- request eval
-[::post($::Triggered), ::post($::Renotify), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't2'))
+--- request eval: [::post($::Triggered), ::post($::Renotify), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'),
- ::answer('none', 'cooldown', ',"reason":"the ticket was updated within the cooldown; the latest state is sent when it ends"'),
+[::answer('created', 'create', 'created'),
+ ::answer('cooldown', 'none', 'cooldown', reason => $::Reason{cooldown}),
  ItsmPreset::log_like($::Create)]
 
 
 
 === TEST 3: Renotify after the cooldown: a comment; then Recovered resolves
 --- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config('t3')
---- request eval
-[::post($::Triggered), ::post($::Renotify), ::post($::Recovered), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't3'))
+--- request eval: [::post($::Triggered), ::post($::Renotify), ::post($::Recovered), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('comment', 'commented'), ::answer('resolve', 'resolved'),
+[::answer('created', 'create', 'created'), ::answer('commented', 'comment', 'commented'), ::answer('resolved', 'resolve', 'resolved'),
  ItsmPreset::log_like($::Create
      . "POST $::Api/20/comment\n" . q({"Content":"The alert is firing (seen 2 times since TIME, severity critical).\n@webhook-url Sending to the webhook","ContentType":"text/plain"}) . "\n"
      . $::Resolve)]
@@ -160,30 +122,8 @@ __DATA__
 
 
 === TEST 4: no X-ITSM-Token header, another token, or the token in another header: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
---- http_config eval: ::http()
---- config eval: ::config('t4')
---- request eval
-[::post($::Triggered), ::post($::Triggered), ::post($::Triggered), "GET /contract", "GET /itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json",
- "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token",
- "Content-Type: application/json\nAuthorization: Bearer FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE",
- "", ""]
---- error_code eval
-[401, 401, 401, 200, 200]
---- response_headers eval
-['Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- '', '']
---- response_body_like eval
-[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
- ::exact(q{{"error":"token_invalid","message":"the token in $http_x_itsm_token is not one this endpoint accepts"}}),
- ::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
- qr/^\z/,
- qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-datadog-webhook-token/]
+--- token_refused eval
+['$http_x_itsm_token', [::post($::Triggered), '', 'missing'],
+ [::post($::Triggered), 'X-ITSM-Token: FAKE-datadog-webhook-token', 'invalid'],
+ [::post($::Triggered), 'Authorization: Bearer FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE', 'missing']]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-datadog-webhook-token/]

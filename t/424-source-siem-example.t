@@ -23,21 +23,6 @@ our $Token = 'X-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE';
 our $Api = 'http://rt.example.com/REST/2.0/ticket';
 our $Id = '73e01a99-5cd7-4139-a149-9f2736ff2ab5';
 
-sub mock {
-    my (%o) = @_;
-    ItsmPreset::mock(
-        log    => $o{log} // 'rt',
-        prefix => '/REST/2.0/',
-        check  => [['$http_authorization', 'token 1-14-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE', 401, '{"message":"Unauthorized"}'],
-                   ['$http_content_type', 'application/json', 415, '{"message":"Unsupported Media Type"}']],
-        routes => [['POST', '/REST/2.0/ticket', 201, '{"id":"20","type":"ticket","_url":"https://rt.example.com/REST/2.0/ticket/20"}'],
-                   ['POST', '/REST/2.0/ticket/[0-9]+/comment', 201, '["Comments added"]'],
-                   ['PUT', '/REST/2.0/ticket/[0-9]+', 200, q{["Ticket 20: Priority changed from '50' to '75'"]}]],
-    );
-}
-
-sub http { ItsmPreset::mock_http() . ItsmPreset::http_config('source-siem', @_) }
-sub config { ItsmPreset::config('source-siem') . mock(log => $_[0]) }
 
 # the incident after a change in Sentinel: $edit gets its properties
 sub synced {
@@ -86,35 +71,21 @@ our $Resolve = "POST $Api/20/comment\n"
 our $Reopen = "POST $Api/20/comment\n"
   . q({"Content":"The Sentinel incident was reopened (status Active, severity High, owner jane roe).","ContentType":"text/plain","Status":"open"}) . "\n";
 
-# a whole answer, exactly, with its final newline
-sub exact { my $s = shift; return qr/^\Q$s\E\n\z/ }
+ItsmPreset::suite('source-siem', key => $Id,
+                  answers => {put => [200, q{["Ticket 20: Priority changed from '50' to '75'"]}]});
 
-# replayed: a delivery seen before, its first answer given again
-sub answer {
-    my ($action, $outcome, $replayed) = @_;
-    my $r = $replayed ? ',"replayed":true' : '';
-    my $a = qq({"status":"$outcome","alerts":[{"key":"$Id","action":"$action","outcome":"$outcome","connector":"rt","ticket_id":"20"$r}]}\n);
-    return qr/^\Q$a\E\z/;
-}
-
-no_shuffle();
-no_root_location();
 run_tests();
 
 __DATA__
 
 === TEST 1: one incident's life: New creates its ticket, the same sync again sends nothing, Active/High updates it, Closed resolves it, Active again reopens it
---- http_config eval: ::http()
---- config eval: ::config('t1')
---- request eval
-[$::New, $::New, $::Active, $::Closed, $::Reopened, "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[201, 200, 200, 200, 200, 200]
+--- config eval: ::config(mock => ::mock(log => 't1'))
+--- request eval: [$::New, $::New, $::Active, $::Closed, $::Reopened, "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [201, 200, 200, 200, 200, 200]
 --- response_body_like eval
-[::answer('create', 'created'), ::answer('create', 'created', 'replayed'), ::answer('update', 'updated'),
- ::answer('resolve', 'resolved'), ::answer('reopen', 'reopened'),
+[::answer('created', 'create', 'created'), ::answer('created', 'create', 'created', replayed => 1), ::answer('updated', 'update', 'updated'),
+ ::answer('resolved', 'resolve', 'resolved'), ::answer('reopened', 'reopen', 'reopened'),
  ItsmPreset::log_like($::Create . $::Update . $::Resolve . $::Reopen)]
 --- no_error_log
 [error]
@@ -122,44 +93,18 @@ __DATA__
 
 
 === TEST 2: a state the map does not know is refused (400): no ticket is opened for a case that may have been closed
---- http_config eval: ::http()
---- config eval: ::config('t2')
---- request eval
-[::synced(sub { $_[0]{status} = 'Resolved?' }), "GET /contract"]
---- more_headers eval
-"Content-Type: application/json\n$::Token"
---- error_code eval
-[400, 200]
+--- config eval: ::config(mock => ::mock(log => 't2'))
+--- request eval: [::synced(sub { $_[0]{status} = 'Resolved?' }), "GET /contract"]
+--- more_headers eval: "Content-Type: application/json\n$::Token"
+--- error_code eval: [400, 200]
 --- response_body_like eval
 [qr{^\Q{"error":"invalid_alert","message":"unknown status \"Resolved?\" (JSON Pointer \"/properties/status\"): expected \"firing\" or \"resolved\", or a word of itsm_state_map: \"New\", \"Active\", \"Closed\""}\E\n\z}, qr/^\z/]
 
 
 
 === TEST 3: no X-ITSM-Token header, another token, or the token in another header: the module's JSON 401 with its Bearer challenge (itsm_token), counted on the status page, and RT receives nothing
---- http_config eval: ::http()
---- config eval: ::config('t3')
---- request eval
-[$::New, $::New, $::New, "GET /contract", "GET /itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json",
- "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token",
- "Content-Type: application/json\nAuthorization: Bearer FAKE-siem-sync-token-FAKEFAKEFAKEFAKE",
- "", ""]
---- error_code eval
-[401, 401, 401, 200, 200]
---- response_headers eval
-['Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm", error="invalid_token"',
- 'Content-Type: application/json
-WWW-Authenticate: Bearer realm="itsm"',
- '', '']
---- response_body_like eval
-[::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
- ::exact(q{{"error":"token_invalid","message":"the token in $http_x_itsm_token is not one this endpoint accepts"}}),
- ::exact(q{{"error":"token_missing","message":"the request carries no token (expected in $http_x_itsm_token)"}}),
- qr/^\z/,
- qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} 2\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 0\n/m]
---- no_error_log eval
-[qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-siem-sync-token/]
+--- token_refused eval
+['$http_x_itsm_token', [$::New, '', 'missing'],
+ [$::New, 'X-ITSM-Token: FAKE-siem-sync-token', 'invalid'],
+ [$::New, 'Authorization: Bearer FAKE-siem-sync-token-FAKEFAKEFAKEFAKE', 'missing']]
+--- no_error_log eval: [qr/\[error\]/, qr/\[(?:info|notice|warn|error|crit|alert|emerg)\].*FAKE-siem-sync-token/]

@@ -26,27 +26,17 @@ sub para { '{"type":"paragraph","content":[' . join(',', @_) . ']}' }
 sub item { '{"type":"listItem","content":[' . para(text($_[0])) . ']}' }
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'jira',
     kind => 'jira',
     connector => 'jira',
-    auth => {jira => $Auth},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'jira-auth.conf',
-                        qq(proxy_set_header Authorization "$Auth";)]],
+    credential => ['Authorization', $Auth, 'jira-auth.conf'],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "OPS-$_[0]" },
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/rest/api/3/search/jql?jql=labels%20%3D%20%22itsm-$sha"
-                     . "%22%20AND%20statusCategory%20%21%3D%20Done%20ORDER%20BY"
-                     . "%20created%20DESC&fields=key&maxResults=1"};
-    },
+    find => 'jira',
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/rest/api/3/issue', status => 201,
-                headers => \%Headers,
                 body => '{"fields":{"project":{"key":"OPS"},"issuetype":'
                       . '{"name":"Task"},"summary":"Disk full on db-' . $k
                       . '","priority":{"name":"Highest"},"labels":["alert",'
@@ -64,7 +54,7 @@ ItsmExampleFlow::run(
     held => sub {
         my ($a, $k, $ticket) = @_;
         return {method => 'POST', uri => "/rest/api/3/issue/$ticket/comment",
-                status => 201, headers => \%Headers,
+                status => 201,
                 body => ItsmExample::like_text(
                     '{"body":{"type":"doc","version":1,"content":['
                   . para(text('The alert is firing (seen 2 times since TIME, '

@@ -23,27 +23,19 @@ my %Headers = (Authorization => $Auth, 'Content-Type' => 'application/json',
                Host => 'your-domain.atlassian.net');
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'jsm',
     kind => 'jsm',
     connector => 'jsm',
     auth => {jsm => $Auth, jira => $Auth},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'jsm-auth.conf',
-                        qq(proxy_set_header Authorization "$Auth";)]],
+    credential => ['Authorization', $Auth, 'jsm-auth.conf'],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "ITS-$_[0]" },
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/rest/api/3/search/jql?jql=labels%20%3D%20%22itsm-$sha"
-                     . "%22%20AND%20statusCategory%20%21%3D%20Done%20ORDER%20BY"
-                     . "%20created%20DESC&fields=key&maxResults=1"};
-    },
+    find => 'jsm',
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/rest/servicedeskapi/request',
-                status => 201, headers => \%Headers,
+                status => 201,
                 body => '{"serviceDeskId":"1","requestTypeId":"10",'
                       . '"requestFieldValues":{"summary":"Disk full on db-' . $k
                       . '","description":"/var is 98% full\n\nSeverity: '
@@ -56,7 +48,7 @@ ItsmExampleFlow::run(
         my ($a, $k, $ticket) = @_;
         return {method => 'POST',
                 uri => "/rest/servicedeskapi/request/$ticket/comment",
-                status => 201, headers => \%Headers,
+                status => 201,
                 body => ItsmExample::like_text(
                     '{"body":"The alert is firing (seen 2 times since TIME, '
                   . 'severity critical).\n/var is 99% full","public":false}')};

@@ -28,27 +28,18 @@ my $Fields = '?sysparm_fields=sys_id,number,state';
 sub sys_id { sprintf('9d385017c611228701d22104%08x', 10000 + $_[0]) }
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'servicenow',
     kind => 'servicenow',
     connector => 'servicenow',
-    auth => {servicenow => $Auth},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'servicenow-auth.conf',
-                        qq(proxy_set_header Authorization "$Auth";)]],
+    credential => ['Authorization', $Auth, 'servicenow-auth.conf'],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => \&sys_id,
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/api/now/table/incident?sysparm_query=correlation_id"
-                     . "%3D$sha%5Eactive%3Dtrue%5EORDERBYDESCsys_created_on"
-                     . "&sysparm_fields=sys_id&sysparm_limit=1"};
-    },
+    find => 'servicenow',
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => "/api/now/table/incident$Fields",
-                status => 201, headers => \%Headers,
+                status => 201,
                 body => '{"short_description":"Disk full on db-' . $k
                       . '","description":"/var is 98% full\n\nSeverity: '
                       . 'critical\nResource: db-' . $k . '\nSource: generic\n'
@@ -61,7 +52,7 @@ ItsmExampleFlow::run(
         my ($a, $k, $ticket) = @_;
         return {method => 'PATCH',
                 uri => "/api/now/table/incident/$ticket$Fields",
-                status => 200, headers => \%Headers,
+                status => 200,
                 body => ItsmExample::like_text(
                     '{"work_notes":"The alert is firing (seen 2 times since '
                   . 'TIME, severity critical).\n/var is 99% full"}')};

@@ -21,19 +21,16 @@ my %Headers = (Authorization => $Auth, 'Content-Type' => 'application/json',
                Accept => 'application/json', Host => 'api.opsgenie.com');
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'opsgenie',
     kind => 'opsgenie',
     connector => 'opsgenie',
-    auth => {opsgenie => $Auth},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'opsgenie-auth.conf',
-                        qq(proxy_set_header Authorization "$Auth";)]],
+    credential => ['Authorization', $Auth, 'opsgenie-auth.conf'],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { undef },      # Opsgenie answers a request id: no ticket id
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/v2/alerts', status => 202,
-                headers => \%Headers,
                 body => '{"message":"Disk full on db-' . $k . '","alias":'
                       . '"disk-db' . $k . '","description":"/var is 98% '
                       . 'full\n\nSeverity: critical\nResource: db-' . $k
@@ -46,7 +43,7 @@ ItsmExampleFlow::run(
         my ($a, $k) = @_;
         return {method => 'POST',
                 uri => "/v2/alerts/disk-db$k/notes?identifierType=alias",
-                status => 202, headers => \%Headers,
+                status => 202,
                 body => ItsmExample::like_text(
                     '{"user":"ngx_itsm_module","source":"ngx_itsm_module",'
                   . '"note":"The alert is firing (seen 2 times since TIME, '

@@ -23,26 +23,17 @@ my %Headers = ('X-Redmine-API-Key' => $Key,
                Accept => 'application/json', Host => 'redmine.example.com');
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'redmine',
     kind => 'redmine',
     connector => 'redmine',
-    auth => {redmine => $Key},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+X-Redmine-API-Key[^;]*;/m,
-                        'redmine-auth.conf',
-                        "proxy_set_header X-Redmine-API-Key $Key;"]],
+    credential => ['X-Redmine-API-Key', $Key, 'redmine-auth.conf'],
     alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "$_[0]" },
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/issues.json?cf_1=$sha&description=~$sha"
-                     . "&status_id=open&sort=id:desc&limit=1"};
-    },
+    find => 'redmine',
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/issues.json', status => 201,
-                headers => \%Headers,
                 body => '{"issue":{"project_id":"1","tracker_id":"1",'
                       . '"priority_id":"5","subject":"Disk full on db-' . $k
                       . '","description":"/var is 98% full\n\nSeverity: '
@@ -54,7 +45,6 @@ ItsmExampleFlow::run(
     held => sub {
         my ($a, $k, $ticket) = @_;
         return {method => 'PUT', uri => "/issues/$ticket.json", status => 204,
-                headers => \%Headers,
                 body => ItsmExample::like_text(
                     '{"issue":{"notes":"The alert is firing (seen 2 times '
                   . 'since TIME, severity critical).\n/var is 99% full"}}')};

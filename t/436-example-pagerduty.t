@@ -34,6 +34,7 @@ sub trigger {
 }
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'pagerduty',
     kind => 'pagerduty',
     connector => 'pagerduty',
@@ -47,7 +48,6 @@ ItsmExampleFlow::run(
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => '/v2/enqueue', status => 202,
-                headers => \%Headers,
                 body => trigger($k, '/var is 98% full', 1)};
     },
     held => sub {
@@ -55,7 +55,6 @@ ItsmExampleFlow::run(
         # the create and the update share the path: the update carries
         # first_seen
         return {method => 'POST', uri => '/v2/enqueue', status => 202,
-                headers => \%Headers,
                 match_body => '"dedup_key":"disk-db' . $k . '".*"first_seen"',
                 body => ItsmExample::like_text(
                     trigger($k, '/var is 99% full', 2, 1))};

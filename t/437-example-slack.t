@@ -48,6 +48,7 @@ sub repeat {
 }
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'slack',
     kind => 'slack',
     connector => 'slack',
@@ -58,14 +59,12 @@ ItsmExampleFlow::run(
     ticket => sub { undef },      # Slack answers "ok": no ticket id
     create => sub {
         my ($a, $k) = @_;
-        return {method => 'POST', uri => $Hook, status => 200,
-                headers => \%Headers, body => firing($k)};
+        return {method => 'POST', uri => $Hook, status => 200, body => firing($k)};
     },
     held => sub {
         my ($a, $k) = @_;
         # the first message and the reminder share the URL
         return {method => 'POST', uri => $Hook, status => 200,
-                headers => \%Headers,
                 match_body => "Still firing: Disk full on db-$k\"",
                 body => ItsmExample::like_text(repeat($k))};
     },

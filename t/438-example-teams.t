@@ -45,6 +45,7 @@ my $S = '"isSubtle":true,';
 my $B = '"isSubtle":true,"weight":"Bolder",';
 
 ItsmExampleFlow::run(
+    headers => \%Headers,
     name => 'teams',
     kind => 'teams',
     connector => 'teams',
@@ -56,7 +57,6 @@ ItsmExampleFlow::run(
     create => sub {
         my ($a, $k) = @_;
         return {method => 'POST', uri => $Url, status => 202,
-                headers => \%Headers,
                 body => card(header('Firing: ', "Disk full on db-$k", 1),
                              rich(trun('/var is 98% full')),
                              rich(trun('Severity: ', $B), trun('critical', $S),
@@ -70,7 +70,6 @@ ItsmExampleFlow::run(
         my ($a, $k) = @_;
         # the first card and the reminder share the URL
         return {method => 'POST', uri => $Url, status => 202,
-                headers => \%Headers,
                 match_body => "\"Still firing: \"\\},\\{[^}]*\"text\":\"Disk full on db-$k\"",
                 body => ItsmExample::like_text(
                     card(header('Still firing: ', "Disk full on db-$k"),

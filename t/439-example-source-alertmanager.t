@@ -19,11 +19,7 @@ use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
-my $Token = 'token 1-14-0123456789abcdef0123456789abcdef';
 my $Bearer = 'Bearer 5b3f0c2e9d7a41c8a6e0f1d2c3b4a5968778695a4b3c2d1e0f';
-
-my %Headers = (Authorization => $Token, 'Content-Type' => 'application/json',
-               Accept => 'application/json', Host => 'rt.example.com');
 
 sub alert {
     my ($k, $v) = @_;
@@ -47,55 +43,27 @@ sub alert {
                   . '"fingerprint":"f00d0000000000d' . $k . '"}]}'};
 }
 
-ItsmExampleFlow::run(
+ItsmExampleFlow::rt(
     name => 'source-alertmanager',
-    kind => 'rt',
-    connector => 'rt',
-    auth => {rt => $Token},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'rt-auth.conf',
-                        qq(proxy_set_header Authorization "$Token";)]],
     replace => [[qr/itsm_token[ \t]+\$http_authorization[ \t]+"Bearer FAKE[^"]*";/,
                  'itsm_token $http_authorization '
                  . 'file=/etc/nginx/itsm/alertmanager.tokens;']],
     files => {'etc/itsm/alertmanager.tokens' => "# rotated 2026-11\n$Bearer\n"},
     alert => \&alert,
-    ticket => sub { "$_[0]" },
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
-                     . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
-                     . "&orderby=Created&order=DESC&per_page=1"};
-    },
     create => sub {
         my ($a, $k) = @_;
-        return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
-                headers => \%Headers,
-                body => '{"Queue":"General","Subject":"HostDiskFull: Disk full '
-                      . 'on db-' . $k . '","Priority":"100","Content":"/var is '
-                      . '98% full\n\nSeverity: critical\nInstance: db-' . $k
-                      . ':9100\nLabels: {\"alertname\":\"HostDiskFull\",'
-                      . '\"instance\":\"db-' . $k . ':9100\",\"severity\":'
-                      . '\"critical\"}\nRunbook: \nExpression: '
-                      . 'http://prometheus.example.com/graph?g0.expr=disk\n'
-                      . 'Alertmanager: http://alertmanager.example.com:9093\n'
-                      . 'Alert key (fingerprint): f00d0000000000d' . $k . '",'
-                      . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
-                      . sha256_hex($a->{key}) . '"}}'};
+        return '{"Queue":"General","Subject":"HostDiskFull: Disk full '
+               . 'on db-' . $k . '","Priority":"100","Content":"/var is '
+               . '98% full\n\nSeverity: critical\nInstance: db-' . $k
+               . ':9100\nLabels: {\"alertname\":\"HostDiskFull\",'
+               . '\"instance\":\"db-' . $k . ':9100\",\"severity\":'
+               . '\"critical\"}\nRunbook: \nExpression: '
+               . 'http://prometheus.example.com/graph?g0.expr=disk\n'
+               . 'Alertmanager: http://alertmanager.example.com:9093\n'
+               . 'Alert key (fingerprint): f00d0000000000d' . $k . '",'
+               . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
+               . sha256_hex($a->{key}) . '"}}';
     },
-    held => sub {
-        my ($a, $k, $ticket) = @_;
-        return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment",
-                status => 201, headers => \%Headers,
-                body => ItsmExample::like_text(
-                    '{"Content":"The alert is firing (seen 2 times since '
-                  . 'TIME, severity critical).\n/var is 99% full",'
-                  . '"ContentType":"text/plain"}')};
-    },
-    itsm_503 => [{'Content-Type' => 'text/html'},
-                 "<html><head><title>503 Service Unavailable</title></head></html>\n"],
 );
 
 done_testing();

@@ -21,11 +21,7 @@ use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
-my $Token = 'token 1-14-0123456789abcdef0123456789abcdef';
 my $Query = '9f1c2b3a4d5e6f708192a3b4c5d6e7f80123456789abcdef0123456789abcdef';
-
-my %Headers = (Authorization => $Token, 'Content-Type' => 'application/json',
-               Accept => 'application/json', Host => 'rt.example.com');
 
 my $Sub = '/subscriptions/11111111-1111-1111-1111-111111111111';
 
@@ -50,52 +46,24 @@ sub alert {
                   . '"alertContextVersion":"1.0"},"alertContext":{}}}'};
 }
 
-ItsmExampleFlow::run(
+ItsmExampleFlow::rt(
     name => 'source-azure',
-    kind => 'rt',
-    connector => 'rt',
-    auth => {rt => $Token},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'rt-auth.conf',
-                        qq(proxy_set_header Authorization "$Token";)]],
     replace => [[qr/itsm_token[ \t]+\$arg_token[ \t]+FAKE[^;]*;/,
                  'itsm_token $arg_token '
                  . 'file=/etc/nginx/itsm/azure-webhook.tokens;']],
     files => {'etc/itsm/azure-webhook.tokens' => "$Query\n"},
     alert => \&alert,
-    ticket => sub { "$_[0]" },
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
-                     . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
-                     . "&orderby=Created&order=DESC&per_page=1"};
-    },
     create => sub {
         my ($a, $k) = @_;
-        return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
-                headers => \%Headers,
-                body => '{"Queue":"General","Subject":"disk-full-db-' . $k
-                      . '","Priority":"100","Content":"/var is 98% full\n\n'
-                      . 'Severity: Sev0 (critical)\nResource: db-' . $k
-                      . '\nTargets: ' . target($k) . '\nSignal: Metric '
-                      . '(Platform)\nFired: 2026-11-22T05:36:15.3468506Z\n'
-                      . 'Link: \nAlert id: ' . id($k) . '",'
-                      . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
-                      . sha256_hex($a->{key}) . '"}}'};
+        return '{"Queue":"General","Subject":"disk-full-db-' . $k
+               . '","Priority":"100","Content":"/var is 98% full\n\n'
+               . 'Severity: Sev0 (critical)\nResource: db-' . $k
+               . '\nTargets: ' . target($k) . '\nSignal: Metric '
+               . '(Platform)\nFired: 2026-11-22T05:36:15.3468506Z\n'
+               . 'Link: \nAlert id: ' . id($k) . '",'
+               . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
+               . sha256_hex($a->{key}) . '"}}';
     },
-    held => sub {
-        my ($a, $k, $ticket) = @_;
-        return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment",
-                status => 201, headers => \%Headers,
-                body => ItsmExample::like_text(
-                    '{"Content":"The alert is firing (seen 2 times since '
-                  . 'TIME, severity critical).\n/var is 99% full",'
-                  . '"ContentType":"text/plain"}')};
-    },
-    itsm_503 => [{'Content-Type' => 'text/html'},
-                 "<html><head><title>503 Service Unavailable</title></head></html>\n"],
 );
 
 done_testing();

@@ -18,11 +18,7 @@ use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
-my $Token = 'token 1-14-0123456789abcdef0123456789abcdef';
 my $Header = '7c0e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8';
-
-my %Headers = (Authorization => $Token, 'Content-Type' => 'application/json',
-               Accept => 'application/json', Host => 'rt.example.com');
 
 sub alert {
     my ($k, $v) = @_;
@@ -41,53 +37,25 @@ sub alert {
                   . '"alert_scope":"host:db-' . $k . '"}'};
 }
 
-ItsmExampleFlow::run(
+ItsmExampleFlow::rt(
     name => 'source-datadog',
-    kind => 'rt',
-    connector => 'rt',
-    auth => {rt => $Token},
-    secret_include => [[qr/^[ \t]*proxy_set_header[ \t]+Authorization[^;]*;/m,
-                        'rt-auth.conf',
-                        qq(proxy_set_header Authorization "$Token";)]],
     replace => [[qr/itsm_token[ \t]+\$http_x_itsm_token[ \t]+FAKE[^;]*;/,
                  'itsm_token $http_x_itsm_token '
                  . 'file=/etc/nginx/itsm/datadog.tokens;']],
     files => {'etc/itsm/datadog.tokens' => "$Header\n"},
     alert => \&alert,
-    ticket => sub { "$_[0]" },
-    find => sub {
-        my ($a) = @_;
-        my $sha = sha256_hex($a->{key});
-        return {method => 'GET', status => 200,
-                uri => "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D"
-                     . "%27%3D%27$sha%27%20AND%20Status%3D%27__Active__%27"
-                     . "&orderby=Created&order=DESC&per_page=1"};
-    },
     create => sub {
         my ($a, $k) = @_;
-        return {method => 'POST', uri => '/REST/2.0/ticket', status => 201,
-                headers => \%Headers,
-                body => '{"Queue":"General","Subject":"Disk full on db-' . $k
-                      . '","Priority":"100","Content":"/var is 98% full\n\n'
-                      . 'Status: system.disk.in_use over host:db-' . $k
-                      . ' was > 0.95\nSeverity: P1 (critical)\nHost: db-' . $k
-                      . '\nScope: host:db-' . $k . '\nMetric: '
-                      . 'system.disk.in_use\nMonitor: 100' . $k . ' (Example)\n'
-                      . 'Link: \nAlert key: 100' . $k . '|host:db-' . $k . '",'
-                      . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
-                      . sha256_hex($a->{key}) . '"}}'};
+        return '{"Queue":"General","Subject":"Disk full on db-' . $k
+               . '","Priority":"100","Content":"/var is 98% full\n\n'
+               . 'Status: system.disk.in_use over host:db-' . $k
+               . ' was > 0.95\nSeverity: P1 (critical)\nHost: db-' . $k
+               . '\nScope: host:db-' . $k . '\nMetric: '
+               . 'system.disk.in_use\nMonitor: 100' . $k . ' (Example)\n'
+               . 'Link: \nAlert key: 100' . $k . '|host:db-' . $k . '",'
+               . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
+               . sha256_hex($a->{key}) . '"}}';
     },
-    held => sub {
-        my ($a, $k, $ticket) = @_;
-        return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment",
-                status => 201, headers => \%Headers,
-                body => ItsmExample::like_text(
-                    '{"Content":"The alert is firing (seen 2 times since '
-                  . 'TIME, severity critical).\n/var is 99% full",'
-                  . '"ContentType":"text/plain"}')};
-    },
-    itsm_503 => [{'Content-Type' => 'text/html'},
-                 "<html><head><title>503 Service Unavailable</title></head></html>\n"],
 );
 
 done_testing();

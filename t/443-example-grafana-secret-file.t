@@ -10,7 +10,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use Digest::SHA qw(hmac_sha256_hex);
+use ItsmSig;
 use ItsmFake;
 use ItsmExample;
 
@@ -39,7 +39,7 @@ sub signed {
     my ($key) = @_;
     my $ts = time();
     return {'X-Grafana-Alerting-Signature-Timestamp' => $ts,
-            'X-Grafana-Alerting-Signature' => hmac_sha256_hex("$ts:$body", $key)};
+            'X-Grafana-Alerting-Signature' => ItsmSig::value('grafana_ts', key => $key, ts => $ts, body => $body)};
 }
 
 my $res = $ex->post('/alerts/grafana', $body, signed(''));

@@ -73,6 +73,8 @@ use JSON::PP ();
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
+use ItsmPreset ();
+use ItsmNginx ();
 
 our $Root = abs_path(dirname(__FILE__) . '/../..');
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
@@ -81,14 +83,7 @@ my %Running;
 
 sub example_dir { "$Root/examples/$_[0]" }
 
-sub slurp {
-    my ($path) = @_;
-    open(my $fh, '<', $path) or die "$path: $!\n";
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text;
-}
+sub slurp { ItsmPreset::slurp(@_) }
 
 sub spew {
     my ($path, $text, $mode) = @_;
@@ -351,17 +346,7 @@ sub start {
 sub workers {
     my ($self) = @_;
     return () unless $self->{pid};
-    my @w;
-    opendir(my $dh, '/proc') or return ();
-    for my $p (grep { /^\d+$/ } readdir $dh) {
-        open(my $fh, '<', "/proc/$p/stat") or next;
-        my $stat = <$fh> // '';
-        close $fh;
-        my ($ppid) = $stat =~ /^\d+ \(.*\) \S (\d+)/ or next;
-        push @w, $p if $ppid == $self->{pid};
-    }
-    closedir $dh;
-    return @w;
+    return ItsmNginx::children($self->{pid});
 }
 
 sub stop {

@@ -57,11 +57,13 @@ use warnings;
 
 use Test::More;
 use JSON::PP ();
+use Digest::SHA ();
 
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmFake;
 use ItsmExample;
+use ItsmPreset ();
 
 my $J = JSON::PP->new->allow_nonref(1);
 
@@ -144,8 +146,71 @@ sub example {
                             %more);
 }
 
-sub run {
+# an example whose ITSM is Request Tracker (the RT preset and the source
+# presets): run() with what is the same for all of them (the RT token in
+# an included file, RT's find by custom field, the comment the held
+# repeat becomes, RT's web server's 503); create => sub { my ($a, $k) = @_;
+# ... } gives the create's body only
+our $RtToken = 'token 1-14-0123456789abcdef0123456789abcdef';
+our %RtHeaders = (Authorization => $RtToken, 'Content-Type' => 'application/json',
+                  Accept => 'application/json', Host => 'rt.example.com');
+
+sub rt {
     my (%x) = @_;
+    my $body = delete $x{create};
+    run(kind => 'rt', connector => 'rt',
+        credential => ['Authorization', $RtToken, 'rt-auth.conf'],
+        headers => \%RtHeaders,
+        ticket => sub { "$_[0]" },
+        find => 'request-tracker',
+        create => sub {
+            return {method => 'POST', uri => '/REST/2.0/ticket', status => 201, body => $body->(@_)};
+        },
+        held => sub {
+            my ($a, $k, $ticket) = @_;
+            return {method => 'POST', uri => "/REST/2.0/ticket/$ticket/comment", status => 201,
+                    body => ItsmExample::like_text(
+                        '{"Content":"The alert is firing (seen 2 times since '
+                      . 'TIME, severity critical).\n/var is 99% full",'
+                      . '"ContentType":"text/plain"}')};
+        },
+        itsm_503 => [{'Content-Type' => 'text/html'},
+                     "<html><head><title>503 Service Unavailable</title></head></html>\n"],
+        %x);
+}
+
+# What run() derives from the options that many examples share:
+#   credential => [HEADER, VALUE, FILE]: the ITSM insists on HEADER: VALUE
+#              (auth) and the example keeps its proxy_set_header in the
+#              included FILE (secret_include), as the example tells users
+#   headers    the headers every request the ITSM gets carries: a create
+#              or held that names none has these
+#   find       (a name) the find of that ITSM's contract mock, the same
+#              request as the preset's
+sub defaults {
+    my (%x) = @_;
+    if (my $c = $x{credential}) {
+        my ($header, $value, $file) = @$c;
+        $x{auth} //= {$x{kind} => $value};
+        $x{secret_include} //= [[qr/^[ \t]*proxy_set_header[ \t]+\Q$header\E[^;]*;/m,
+                                 $file, qq(proxy_set_header $header "$value";)]];
+    }
+    if (defined $x{find} && !ref $x{find}) {
+        # the find of the ITSM's contract (t/lib/ItsmPreset.pm)
+        my $uri = $ItsmPreset::Contract{$x{find}}{find};
+        $x{find} = sub { {method => 'GET', status => 200, uri => $uri->($_[0]{key})} };
+    }
+    if (my $h = $x{headers}) {
+        for my $which (qw(create held)) {
+            my $sub = $x{$which} or next;
+            $x{$which} = sub { my $r = $sub->(@_); $r->{headers} //= $h; $r };
+        }
+    }
+    return %x;
+}
+
+sub run {
+    my (%x) = defaults(@_);
     my $name = $x{name};
     my $conn = $x{connector};
     my ($h503, $b503) = @{$x{itsm_503} || [{}, '']};

@@ -102,6 +102,7 @@ use Scalar::Util qw(refaddr);
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
+use ItsmHttp;
 
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
 
@@ -146,22 +147,8 @@ sub pid  { $_[0]{pid} }
 
 sub call {
     my ($self, $method, $path, $data) = @_;
-
-    my %o;
-    if (defined $data) {
-        $o{content} = $JSON->encode($data);
-        $o{headers} = {'content-type' => 'application/json'};
-    }
-
-    my $res = $self->{http}->request($method,
-                  "http://127.0.0.1:$self->{port}/_fake/$path", \%o);
-
-    die "ItsmFake: $method /_fake/$path: $res->{status} $res->{reason} "
-        . ($res->{content} // '') . "\n"
-        unless $res->{success};
-
-    return length($res->{content} // '') ? $JSON->decode($res->{content})
-                                         : undef;
+    return ItsmHttp::control('ItsmFake', $self->{http}, $JSON, $method,
+                             "http://127.0.0.1:$self->{port}/_fake/$path", $data);
 }
 
 sub filter {

@@ -7,6 +7,8 @@ package ItsmHttp;
 #   my $h = ItsmHttp::start($body, %opt);             # one, not waited for
 #   my $answer = ItsmHttp::finish($h);                # ... its answer
 #   my ($code) = ItsmHttp::status($answer);
+#   my $req = ItsmHttp::raw($uri, $headers, $body);   # the bytes of a POST
+#   my ($port, $why) = ItsmHttp::rt();    # the suite's Request Tracker
 #
 # %opt: port (default $TEST_NGINX_SERVER_PORT), uri (default /alerts),
 # headers => {Name => value}, timeout (seconds, default 60).  An answer is
@@ -28,6 +30,51 @@ sub request {
     return "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
          . "Content-Type: application/json\r\n$h"
          . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+
+# a raw POST of $body with the headers of $headers ("Name: value\n" each);
+# chunked => N sends the body in chunks of N bytes
+sub raw {
+    my ($uri, $headers, $body, %o) = @_;
+    (my $h = $headers) =~ s/\n/\r\n/g;
+    $h = "POST $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n$h";
+
+    return $h . "Content-Length: " . length($body) . "\r\n\r\n$body" unless $o{chunked};
+
+    my $chunks = '';
+    for (my $i = 0; $i < length($body); $i += $o{chunked}) {
+        my $c = substr($body, $i, $o{chunked});
+        $chunks .= sprintf("%x\r\n%s\r\n", length($c), $c);
+    }
+    return "${h}Transfer-Encoding: chunked\r\n\r\n${chunks}0\r\n\r\n";
+}
+
+# a call to the control API of a helper process of the tests (ItsmFake,
+# ItsmProxy): $data sent and the answer read as JSON with $json; dies,
+# naming $who, when the call fails
+sub control {
+    my ($who, $http, $json, $method, $url, $data) = @_;
+    my %o;
+    if (defined $data) {
+        $o{content} = $json->encode($data);
+        $o{headers} = {'content-type' => 'application/json'};
+    }
+    my $res = $http->request($method, $url, \%o);
+    die "$who: $method $url: $res->{status} $res->{reason} " . ($res->{content} // '') . "\n"
+        unless $res->{success};
+    return length($res->{content} // '') ? $json->decode($res->{content}) : undef;
+}
+
+# the port of the Request Tracker util/test.sh starts for the suite, or
+# (undef, why there is none): for plan(skip_all => ...)
+sub rt {
+    my $port = $ENV{TEST_NGINX_RT_PORT};
+    return (undef, "TEST_NGINX_RT_PORT is not set: no Request Tracker to "
+                   . "test against (util/test.sh starts one)") unless $port;
+    return (undef, "no Request Tracker answers on 127.0.0.1:$port "
+                   . "(start one with: util/rt.sh start $port var/test-rt)")
+        unless IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2);
+    return $port;
 }
 
 sub connect_one {

@@ -35,6 +35,7 @@ use Scalar::Util qw(refaddr);
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
+use ItsmHttp;
 
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
 
@@ -73,18 +74,8 @@ sub addr { "127.0.0.1:$_[0]{port}" }
 
 sub call {
     my ($self, $method, $path, $data) = @_;
-    my %o;
-    if (defined $data) {
-        $o{content} = $JSON->encode($data);
-        $o{headers} = {'content-type' => 'application/json'};
-    }
-    my $res = $self->{http}->request($method,
-                  "http://127.0.0.1:$self->{port}/_proxy/$path", \%o);
-    die "ItsmProxy: $method /_proxy/$path: $res->{status} "
-        . ($res->{content} // '') . "\n"
-        unless $res->{success};
-    return length($res->{content} // '') ? $JSON->decode($res->{content})
-                                         : undef;
+    return ItsmHttp::control('ItsmProxy', $self->{http}, $JSON, $method,
+                             "http://127.0.0.1:$self->{port}/_proxy/$path", $data);
 }
 
 sub drop {

@@ -12,13 +12,19 @@ package ItsmSig;
 # the MAC before it is encoded, text => sub { my ($encoded) = @_; ... }
 # the encoded value after; sig => '...' replaces the encoded value
 # (everything after the scheme's prefix); prefix => '...' the prefix;
-# extra => "Name: value\n" adds headers.
+# value => '...' the whole header value (Stripe's "t=...,v1=...");
+# extra => "Name: value\n" adds headers.  secret => '...' is the key as
+# the configuration writes it (secret() reversed).  header => and
+# ts_header => rename the signature's and the timestamp's header (a scheme
+# configured with header= or timestamp_header=); no_id, no_ts and no_sig
+# leave the id, the timestamp or the signature header out; bare => 1 the
+# Content-Type header.
 
 use strict;
 use warnings;
 
 use Digest::SHA qw(hmac_sha1 hmac_sha256 hmac_sha512);
-use MIME::Base64 qw(encode_base64);
+use MIME::Base64 qw(encode_base64 decode_base64);
 
 our $Body = '{"key": "sig-1", "title": "Signed"}';
 
@@ -79,6 +85,13 @@ sub secret {
                                         : $key;
 }
 
+# the key of a secret as nginx.conf or a secret file has it
+sub key {
+    my ($name, $secret) = @_;
+    return $name eq 'standard_webhooks' ? decode_base64($secret =~ s/^whsec_//r)
+                                        : $secret;
+}
+
 
 # "itsm_signature ... secret=...;" for a location
 sub directive {
@@ -93,39 +106,55 @@ sub mac {
     my ($name, %o) = @_;
     my ($digest, $content) = @{$Scheme{$name}}[4, 5];
     my $text = $content;
-    $text =~ s/\{id\}/$o{id}/g;
+    $text =~ s/\{id\}/$o{id} \/\/ ''/ge;
     $text =~ s/\{timestamp\}/$o{ts}/g;
     $text =~ s/\{body\}/$o{body}/g;
     return $digest->($text, $o{key});
 }
 
 
-# the headers of a request signed with key (and ts, id) over body
-sub headers {
+# the options filled in: what a request signs when the caller does not say
+sub defaults {
     my ($name, %o) = @_;
-    my $s = $Scheme{$name} or die "ItsmSig: no scheme $name\n";
-    my ($header, $prefix, $ts_header, $id_header) = @{$s}[1, 2, 6, 7];
-
     $o{body} //= $Body;
     $o{ts} //= time();
-    $o{id} //= 'd-' . int(rand(1e9));
-    $o{key} //= 'secret';
+    # a random id only where the scheme has one
+    $o{id} //= 'd-' . int(rand(1e9))
+        if $Scheme{$name}[7] || $Scheme{$name}[5] =~ /\{id\}/;
+    $o{key} //= defined $o{secret} ? key($name, $o{secret}) : 'secret';
+    return %o;
+}
+
+# the signature header's value of a request signed with key (and ts, id)
+# over body
+sub value {
+    my ($name, %o) = @_;
+    my $s = $Scheme{$name} or die "ItsmSig: no scheme $name\n";
+    %o = defaults($name, %o);
 
     my $mac = mac($name, %o);
     $mac = $o{mac}->($mac) if $o{mac};
     my $sig = $o{sig} // encode($name, $mac);
     $sig = $o{text}->($sig) if $o{text};
 
-    $prefix = $o{prefix} if defined $o{prefix};
+    my $prefix = $o{prefix} // $s->[2];
+    return $o{value} // ($name eq 'stripe' ? "t=$o{ts},$prefix$sig" : "$prefix$sig");
+}
 
-    my $h = "Content-Type: application/json\n" . ($o{extra} // '');
-    $h .= "$id_header: $o{id}\n" if $id_header;
-    if ($name eq 'stripe') {
-        $h .= "$header: t=$o{ts},$prefix$sig\n";
-    } else {
-        $h .= "$ts_header: $o{ts}\n" if $ts_header;
-        $h .= "$header: $prefix$sig\n";
-    }
+# the headers of a request signed with key (and ts, id) over body
+sub headers {
+    my ($name, %o) = @_;
+    my $s = $Scheme{$name} or die "ItsmSig: no scheme $name\n";
+    my ($header, $ts_header, $id_header) = @{$s}[1, 6, 7];
+    %o = defaults($name, %o);
+
+    $header = $o{header} if defined $o{header};
+    $ts_header = $o{ts_header} if defined $o{ts_header};
+
+    my $h = ($o{bare} ? '' : "Content-Type: application/json\n") . ($o{extra} // '');
+    $h .= "$id_header: $o{id}\n" if $id_header && !$o{no_id};
+    $h .= "$ts_header: $o{ts}\n" if $ts_header && !$o{no_ts};
+    $h .= "$header: " . value($name, %o) . "\n" unless $o{no_sig};
     return $h;
 }
 

@@ -17,6 +17,8 @@ use strict;
 use warnings;
 
 use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmAnswer ();
 
 our @Fields = qw(key source status severity severity_raw title description
                  resource configuration_items target_ids group_key starts_at
@@ -83,6 +85,18 @@ _EOC_
 }
 
 
+# defaults(ALERTS, %http): a file's blocks without http_config get
+# http_config(%http), those without config get config(ALERTS), and those
+# that send requests JSON (Test::Nginx's defaults, t/lib/ItsmConf.pm)
+sub defaults {
+    my ($alerts, %http) = @_;
+    require ItsmConf;
+    ItsmConf::defaults(when => 'request', config => config($alerts),
+                       more_headers => "Content-Type: application/json\n");
+    ItsmConf::defaults(http_config => http_config(%http));
+}
+
+
 sub payload {
     my ($name) = @_;
 
@@ -104,19 +118,7 @@ sub post {
 
 
 # a JSON string as nginx's ngx_escape_json() writes it
-sub json_string {
-    my ($s) = @_;
-
-    $s =~ s/([\\"])/\\$1/g;
-    $s =~ s/\n/\\n/g;
-    $s =~ s/\r/\\r/g;
-    $s =~ s/\t/\\t/g;
-    $s =~ s/\x08/\\b/g;
-    $s =~ s/\f/\\f/g;
-    $s =~ s/([\x00-\x1f])/sprintf("\\u%04X", ord $1)/ge;
-
-    return "\"$s\"";
-}
+sub json_string { ItsmAnswer::json_string(@_) }
 
 
 my %Requests = (
@@ -153,24 +155,11 @@ sub sent {
 
 
 # the answer to the sender: [key, action, outcome, ticket_id, reason], ...
+# (ItsmAnswer::text), for the connector "mock"
 sub answer {
-    my @results = @_;
-
-    my $status = @results == 1 ? $results[0][2] : 'processed';
-
-    return "{\"status\":\"$status\",\"alerts\":["
-           . join(',', map {
-                 my ($key, $action, $outcome, $ticket, $reason) = @$_;
-                 "{\"key\":" . json_string($key)
-                 . ",\"action\":\"$action\",\"outcome\":\"$outcome\""
-                 . ",\"connector\":\"mock\""
-                 . (defined $ticket ? ",\"ticket_id\":\"$ticket\"" : '')
-                 . (defined $reason ? ",\"reason\":" . json_string($reason)
-                                    : '')
-                 . "}"
-             } @results)
-           . "]}\n";
+    my @r = map { {key => $_->[0], action => $_->[1], outcome => $_->[2],
+                   connector => 'mock', ticket_id => $_->[3], reason => $_->[4]} } @_;
+    return ItsmAnswer::text(@r == 1 ? $r[0]{outcome} : 'processed', @r);
 }
-
 
 1;

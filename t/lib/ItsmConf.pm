@@ -1,0 +1,163 @@
+package ItsmConf;
+
+# What many t/*.t put into their blocks: the connectors and the locations
+# of a test ITSM, and defaults for the sections every block of a file has.
+#
+#   connector(NAME, %o)   itsm_connector NAME: location /_itsm/NAME, create
+#                         POST /api/ticket with the alert's title as body,
+#                         ticket_id /id; create => 'METHOD PATH' and
+#                         body => '...' (undef: none) change the create,
+#                         lines => [...] adds directives to the block
+#   access_http(@lines)   the connectors of the access tests, "mock" and
+#                         "down" (as connector() makes them), then @lines
+#                         at http{} level
+#   access_itsm($id)      their ITSMs: /_itsm/mock/ answers 201 with ticket
+#                         $id at once; /_itsm/down/ is a closed port, so a
+#                         delivery that should not happen logs "connect()
+#                         failed" at [error]
+#   signed(%o)            the signature tests' (t/110-t/115) blocks: the
+#                         access connectors and a replay zone, the ITSMs
+#                         (ticket $o{ticket}), /alerts (signed with
+#                         $o{alerts}, the replay cache, @{$o{extra}}, to
+#                         mock), /down (signed with $o{down}, to down) and
+#                         $o{locations}: defaults() of http_config and config
+#                         (returns the config, for blocks that add to it)
+#   proxy_mock()          /_itsm/mock/ goes to /mock/ of the test server,
+#                         whose own locations answer as the ITSM
+#   tcp_mock(@lines)      /_itsm/mock/ goes to $TEST_NGINX_RAND_PORT_1 (a
+#                         tcp_listen mock), Host itsm.test, and @lines
+#   alerts(@lines)        location = /alerts { itsm_pass mock; @lines }
+#   location(PATH, @lines)   location = PATH { @lines }
+#   replay_http(@names)   the replay tests' (t/12*.t) connectors: mock,
+#                         down, and @names; their seen-delivery zones
+#   replay_config(%o)     their endpoints, each signed, with the replay
+#                         cache: /alerts (mock), /down, /slow (an ITSM at
+#                         $TEST_NGINX_RAND_PORT_1), /short (a tolerance of
+#                         3s), /github (ttl $o{github_ttl}), /tiny (a zone
+#                         that fills)
+#   defaults(%sections)   a block preprocessor: a section a block does not
+#                         have gets this text (or what a sub returns for
+#                         the block, if defined); http_config only in a block that has
+#                         a config (one without reuses the running nginx);
+#                         when => SECTION: only in the blocks that have it;
+#                         several calls apply in their order
+
+use strict;
+use warnings;
+
+sub connector {
+    my ($name, %o) = @_;
+    my $create = $o{create} // 'POST /api/ticket';
+    my $body = exists $o{body} ? $o{body} : '{"title": "{{ title }}"}';
+    $create .= " 'body=$body'" if defined $body;
+
+    my @d = (['location', "/_itsm/$name"], ['create', $create],
+             ['ticket_id', '/id'], map { [split / /, $_, 2] } @{$o{lines} || []});
+
+    return "    itsm_connector $name {\n"
+           . join('', map { sprintf "        %-10s %s;\n", @$_ } @d)
+           . "    }\n";
+}
+
+sub access_http {
+    my (@lines) = @_;
+    return connector('mock') . connector('down') . join '', map { "    $_\n" } @lines;
+}
+
+sub access_itsm {
+    my ($id) = @_;
+    return "    location /_itsm/mock/ { internal; return 201 '{\"id\":\"$id\"}'; }\n"
+         . "    location /_itsm/down/ { internal; proxy_pass http://127.0.0.1:1/; }\n";
+}
+
+sub proxy_mock {
+    return "    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/; }\n";
+}
+
+sub tcp_mock {
+    my (@lines) = @_;
+    return "    location /_itsm/mock/ {\n        internal;\n"
+           . "        proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/;\n"
+           . "        proxy_set_header Host itsm.test;\n"
+           . join('', map { "        $_;\n" } @lines) . "    }\n";
+}
+
+sub alerts {
+    my (@lines) = @_;
+    return "    location = /alerts { " . join(' ', map { "$_;" } 'itsm_pass mock', @lines) . " }\n";
+}
+
+sub location {
+    my ($path, @lines) = @_;
+    return "    location = $path {\n" . join('', map { "        $_;\n" } @lines) . "    }\n";
+}
+
+sub signed {
+    my (%o) = @_;
+    my $config = access_itsm($o{ticket})
+               . location('/alerts', $o{alerts}, 'itsm_signature_replay zone=seen',
+                          @{$o{extra} || []}, 'itsm_pass mock')
+               . location('/down', $o{down} // $o{alerts}, 'itsm_pass down')
+               . ($o{locations} // '');
+    defaults(http_config => access_http('itsm_signature_replay_zone seen:1m;'),
+             config => $config);
+    return $config;
+}
+
+# the secret of the replay tests' Standard Webhooks endpoints
+our $ReplaySecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+our $ReplaySig = "itsm_signature standard_webhooks secret=$ReplaySecret";
+
+sub replay_http {
+    my (@names) = @_;
+    return access_http() . join('', map { connector($_) } @names)
+           . "    itsm_signature_replay_zone seen:1m;\n"
+           . "    itsm_signature_replay_zone tiny:32k;\n";
+}
+
+sub replay_config {
+    my (%o) = @_;
+    return access_itsm(14)
+         . "    location /_itsm/slow/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_RAND_PORT_1/; }\n"
+         . location('/alerts', $ReplaySig, 'itsm_signature_replay zone=seen', 'itsm_pass mock')
+         . location('/down', $ReplaySig, 'itsm_signature_replay zone=seen', 'itsm_pass down')
+         . location('/slow', $ReplaySig, 'itsm_signature_replay zone=seen', 'itsm_pass slow')
+         . location('/short', $ReplaySig, 'itsm_signature_tolerance 3s', 'itsm_signature_replay zone=seen',
+                    'try_files /.none =204')
+         . location('/github', 'itsm_signature github secret=gh',
+                    "itsm_signature_replay zone=seen ttl=$o{github_ttl}", 'try_files /.none =204')
+         . location('/tiny', 'itsm_signature github secret=gh', 'itsm_signature_replay zone=tiny ttl=1h',
+                    'try_files /.none =204');
+}
+
+# the default sets of the file, applied in the order they were given
+our @Defaults;
+
+sub defaults {
+    my (%d) = @_;
+    my $when = delete $d{when};
+
+    my $fill = sub {
+        my ($block) = @_;
+        return if defined $when && !defined $block->$when;
+        for my $k (sort grep { $_ ne 'http_config' } keys %d) {
+            next if defined $block->$k;
+            my $v = ref $d{$k} eq 'CODE' ? $d{$k}->($block) : $d{$k};
+            $block->set_value($k, $v) if defined $v;
+        }
+        if (exists $d{http_config} && defined $block->config
+            && !defined $block->http_config)
+        {
+            my $v = $d{http_config};
+            $block->set_value(http_config => ref $v eq 'CODE' ? $v->($block) : $v);
+        }
+    };
+
+    # one preprocessor for all of them: the runner's, real or fallback
+    # (& passes the sub past its prototype)
+    &Test::Nginx::Socket::add_block_preprocessor(sub { $_->($_[0]) for @Defaults })
+        unless @Defaults;
+    push @Defaults, $fill;
+}
+
+1;
