@@ -37,12 +37,10 @@ typedef struct {
 extern ngx_str_t  ngx_http_itsm_layout_empty;
 
 
-/* ngx_http_itsm_layout.c */
+/* ngx_http_itsm_layout_find.c */
 ngx_int_t ngx_http_itsm_layout_reach(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_http_core_srv_conf_t *cscf,
     const char *who);
-
-/* ngx_http_itsm_layout_find.c */
 ngx_http_core_loc_conf_t *ngx_http_itsm_layout_find(
     ngx_http_core_loc_conf_t *pclcf, ngx_str_t *uri);
 ngx_uint_t ngx_http_itsm_layout_covers(ngx_http_core_loc_conf_t *clcf,

@@ -12,12 +12,15 @@
 /*
  * The location a URI goes to in a server, found the way nginx's find-config
  * phase finds it (exact and prefix trees, regular expressions unless the
- * prefix says ^~, nested locations), at configuration time.
+ * prefix says ^~, nested locations), at configuration time; and whether a
+ * server can reach a connector's location at all.
  */
 
 
 static ngx_int_t ngx_http_itsm_layout_find_static(ngx_http_location_tree_node_t *node,
     ngx_str_t *uri, ngx_http_core_loc_conf_t **found);
+static ngx_uint_t ngx_http_itsm_layout_has(ngx_http_itsm_connector_t *conn,
+    ngx_http_core_srv_conf_t *cscf);
 
 
 /*
@@ -165,4 +168,69 @@ ngx_http_itsm_layout_covers(ngx_http_core_loc_conf_t *clcf,
            && ngx_strncmp(clcf->name.data, conn->location.data,
                           conn->location.len)
               == 0;
+}
+
+
+/*
+ * "who" in "cscf" can deliver through "conn": its own server has the
+ * connector's location, or exactly one server has it.
+ */
+
+ngx_int_t
+ngx_http_itsm_layout_reach(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_http_core_srv_conf_t *cscf, const char *who)
+{
+    ngx_http_core_srv_conf_t  **s;
+
+    if (ngx_http_itsm_layout_has(conn, cscf)
+        || conn->servers->nelts == 1)
+    {
+        return NGX_OK;
+    }
+
+    s = conn->servers->elts;
+
+    if (conn->servers->nelts == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "itsm_connector \"%V\" (%s:%ui) has its location "
+                      "\"%V\" in no server, so %s cannot deliver through "
+                      "it; add \"location %V/ { internal; proxy_pass ...; }\" "
+                      "to the server at %s:%ui",
+                      &conn->name, conn->file, conn->line, &conn->location,
+                      who, &conn->location, cscf->file_name, cscf->line);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "itsm_connector \"%V\" (%s:%ui): its location \"%V\" is in "
+                  "%ui servers (%s:%ui, %s:%ui%s) but not in the server at "
+                  "%s:%ui of %s, which therefore cannot tell which one to "
+                  "use; put the location in that server too, or keep it in "
+                  "one server only",
+                  &conn->name, conn->file, conn->line, &conn->location,
+                  conn->servers->nelts, s[0]->file_name, s[0]->line,
+                  s[1]->file_name, s[1]->line,
+                  conn->servers->nelts > 2 ? ", ..." : "",
+                  cscf->file_name, cscf->line, who);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_uint_t
+ngx_http_itsm_layout_has(ngx_http_itsm_connector_t *conn,
+    ngx_http_core_srv_conf_t *cscf)
+{
+    ngx_uint_t                  i;
+    ngx_http_core_srv_conf_t  **s;
+
+    s = conn->servers->elts;
+
+    for (i = 0; i < conn->servers->nelts; i++) {
+        if (s[i] == cscf) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
