@@ -230,7 +230,7 @@ GET /status
 
 
 === TEST 19: retention=2s: keys that never got a ticket (a refused create, a create in doubt) are forgotten too
---- http_config eval: ::http_config("2s") =~ s{ticket_id /id;}{header X-Key "{{ key }}";\n        ticket_id /id;}r
+--- http_config eval: ::http_config("2s") =~ s{ticket_id +/id;}{header X-Key "{{ key }}";\n        ticket_id /id;}r
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/ticket {
