@@ -146,8 +146,7 @@ Retry-After: 30
 
 
 === TEST 13: the workflow refuses the transition (a required resolution): 502, and the issue stays open
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't13', transition => [400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}']))
+--- mock_cooldown_0s eval: ::mock(log => 't13', transition => [400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Again), "GET /contract"]
 --- error_code eval: [201, 502, 200, 200]
 --- response_body_like eval
@@ -162,8 +161,7 @@ Retry-After: 30
 
 
 === TEST 14: the issue was deleted in Jira: the comment gets 404, on_gone new opens a new issue
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
+--- mock_cooldown_0s eval: ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}'])
 --- request eval: [::req($::Firing), ::req($::Again)]
 --- error_code eval: [201, 201]
 --- response_body_like eval
@@ -201,8 +199,7 @@ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" 
 
 
 === TEST 17: the issue was closed by hand: it offers no transition to "Done", so the resolve posts nothing, logs a warning and counts as resolved
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't17', transitions => [200, '{"expand":"transitions","transitions":[{"id":"41","name":"Reopen","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false}]}']))
+--- mock_cooldown_0s eval: ::mock(log => 't17', transitions => [200, '{"expand":"transitions","transitions":[{"id":"41","name":"Reopen","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false}]}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval
@@ -225,8 +222,7 @@ qr/skips resolve of ticket "OPS-17": no element of "\/transitions" has "\/name" 
 
 
 === TEST 19: the issue was deleted: the lookup of its transitions gets 404, the key forgets the issue, nothing is posted; the next firing alert opens a new issue
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
+--- mock_cooldown_0s eval: ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Firing), "GET /contract"]
 --- error_code eval: [201, 200, 201, 200]
 --- response_body_like eval

@@ -97,8 +97,7 @@ Retry-After: 30
 
 
 === TEST 9: the note before the resolve meets 404 (the request was deleted): on_gone new, so the key forgets it and nothing more is sent
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't9', comment => [404, '{"errorMessage":"The request could not be found.","i18nErrorMessage":{"i18nKey":"sd.request.error.not.found","parameters":[]}}']))
+--- mock_cooldown_0s eval: ::mock(log => 't9', comment => [404, '{"errorMessage":"The request could not be found.","i18nErrorMessage":{"i18nKey":"sd.request.error.not.found","parameters":[]}}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval

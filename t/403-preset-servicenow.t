@@ -68,8 +68,7 @@ __DATA__
 
 
 === TEST 6: a data policy refuses the resolve (403 Operation Failed): 502 with ServiceNow's detail; the incident stays open
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't6', patch => [403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}']))
+--- mock_cooldown_0s eval: ::mock(log => 't6', patch => [403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 502, 200]
 --- response_body_like eval
@@ -88,8 +87,7 @@ __DATA__
 
 
 === TEST 8: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']))
+--- mock_cooldown_0s eval: ::mock(patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}'])
 --- request eval: [::req($::Firing), ::req($::Again)]
 --- error_code eval: [201, 201]
 --- response_body_like eval

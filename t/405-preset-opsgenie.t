@@ -67,8 +67,7 @@ __DATA__
 The preset's proxy_pass has no URI part, so Opsgenie receives the action's
 path as the module rendered it (t/010-create.t TEST 8).  The mock logs
 $request_uri, the bytes on the request line.
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't6'))
+--- mock_cooldown_0s eval: ::mock(log => 't6')
 --- request eval
 [::req('{"key": "db/primary 50%", "title": "t"}'),
  ::req('{"key": "db/primary 50%", "title": "t"}'),
@@ -119,8 +118,7 @@ Retry-After: 30
 
 
 === TEST 10: Opsgenie fails (500): 503, the close is tried again when the sender resends
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(action => [500, '{"message":"Internal Server Error","took":0.0,"requestId":"x"}']))
+--- mock_cooldown_0s eval: ::mock(action => [500, '{"message":"Internal Server Error","took":0.0,"requestId":"x"}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Resolved)]
 --- error_code eval: [201, 503, 503]
 --- response_body_like eval

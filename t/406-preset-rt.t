@@ -84,8 +84,7 @@ __DATA__
 
 
 === TEST 8: the ticket is gone: RT answers a comment with 400 "Message could not be recorded"
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(comment => [400, '{"message":"Message could not be recorded"}']))
+--- mock_cooldown_0s eval: ::mock(comment => [400, '{"message":"Message could not be recorded"}'])
 --- request eval: [::req($::Firing), ::req($::Again)]
 --- error_code eval: [201, 502]
 --- response_body_like eval

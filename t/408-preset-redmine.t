@@ -82,8 +82,7 @@ __DATA__
 
 
 === TEST 8: the issue was deleted: 404 on the note, on_gone new opens a new issue
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(put => [404, '']))
+--- mock_cooldown_0s eval: ::mock(put => [404, ''])
 --- request eval: [::req($::Firing), ::req($::Again)]
 --- error_code eval: [201, 201]
 --- response_body_like eval

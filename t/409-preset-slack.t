@@ -151,8 +151,7 @@ Retry-After: 30
 
 
 === TEST 10: alert text that is Slack markup: escaped in mrkdwn (the fallback text, the fields, the reminder, the resolved message, the URL of the link), as typed in plain_text (the header, the description); the link is the preset's
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't10'))
+--- mock_cooldown_0s eval: ::mock(log => 't10')
 --- request eval: [::req($::Evil), ::req($::Evil), ::req($::Evil =~ s/"firing"/"resolved"/r), "GET /contract"]
 --- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval

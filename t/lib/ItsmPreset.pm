@@ -681,6 +681,9 @@ sub raw_answer {
 #                      ITSM then received) fire, fire again, resolve, fire
 #                      again and GET /contract, with a cooldown of 0s: 201
 #                      for "created", else 200, and the answers
+#   --- mock_cooldown_0s  (value: the mock, e.g. ::mock(log => 't13', ...))
+#                      nginx with that mock and a cooldown of 0s, so that
+#                      each repeat acts at once; the block says the rest
 #
 # The block's own sections win; blocks that take a mock's log name it after
 # their number (TEST 2: t2).
@@ -857,6 +860,11 @@ sub scenario {
     }
 
     $s{more_headers} //= "Content-Type: application/json\n" if %s;
+
+    if (defined $block->mock_cooldown_0s) {
+        $s{http_config} = main::http(cooldown => '0s');
+        $s{config} = main::config(mock => $block->mock_cooldown_0s);
+    }
 
     # a block that starts nginx: the defaults
     if (defined($s{config} // $block->config)) {
