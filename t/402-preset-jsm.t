@@ -62,12 +62,7 @@ __DATA__
 
 
 === TEST 5: the request type does not take a field: 400 with JSM's message, a 502 for the sender
---- config eval: ::config(mock => ::mock(create => [400, '{"errorMessage":"Field \'priority\' is not valid for this request type.","i18nErrorMessage":{"i18nKey":"sd.request.create.error.field.not.valid","parameters":["priority"]}}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 400, q{{"errorMessage":"Field 'priority' is not valid for this request type.","i18nErrorMessage":{"i18nKey":"sd.request.create.error.field.not.valid","parameters":["priority"]}}})
+--- create_refused eval: [create => 400, '{"errorMessage":"Field \'priority\' is not valid for this request type.","i18nErrorMessage":{"i18nKey":"sd.request.create.error.field.not.valid","parameters":["priority"]}}']
 
 
 

@@ -89,12 +89,7 @@ __DATA__
 
 
 === TEST 6: an invalid event (400 with PagerDuty's errors): 502 with PagerDuty's text
---- config eval: ::config(mock => ::mock(enqueue => [400, '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect (should be 32 characters)"]}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 400, q{{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect (should be 32 characters)"]}})
+--- create_refused eval: [enqueue => 400, '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect (should be 32 characters)"]}']
 
 
 

@@ -90,12 +90,7 @@ $request_uri, the bytes on the request line.
 
 
 === TEST 7: a message Opsgenie cannot process (422 with its errors): 502 with Opsgenie's text
---- config eval: ::config(mock => ::mock(create => [422, '{"message":"Request body is not processable. Please check the errors.","errors":{"message":"Message can not be empty."},"took":0.001,"requestId":"7e92211d-5896-4ed7-adbf-1c78f92241fe"}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 422, '{"message":"Request body is not processable. Please check the errors.","errors":{"message":"Message can not be empty."},"took":0.001,"requestId":"7e92211d-5896-4ed7-adbf-1c78f92241fe"}')
+--- create_refused eval: [create => 422, '{"message":"Request body is not processable. Please check the errors.","errors":{"message":"Message can not be empty."},"took":0.001,"requestId":"7e92211d-5896-4ed7-adbf-1c78f92241fe"}']
 
 
 

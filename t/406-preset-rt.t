@@ -67,12 +67,7 @@ __DATA__
 
 
 === TEST 6: the queue does not let the user create tickets (403): 502 with RT's message
---- config eval: ::config(mock => ::mock(create => [403, q{{"message":"No permission to create tickets in the queue 'General'"}}]))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 403, q{{"message":"No permission to create tickets in the queue 'General'"}})
+--- create_refused eval: [create => 403, q{{"message":"No permission to create tickets in the queue 'General'"}}]
 
 
 

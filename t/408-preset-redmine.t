@@ -65,12 +65,7 @@ __DATA__
 
 
 === TEST 6: a validation error (422 with Redmine's errors): 502 with Redmine's text
---- config eval: ::config(mock => ::mock(create => [422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}')
+--- create_refused eval: [create => 422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}']
 
 
 

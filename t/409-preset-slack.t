@@ -110,11 +110,7 @@ __DATA__
 
 
 === TEST 5: a payload Slack refuses (400 invalid_payload): 502 with Slack's code
---- config eval: ::config(mock => ::mock(post => [400, 'invalid_payload']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval: ::error("itsm_rejected", "create", 400, "invalid_payload")
+--- create_refused eval: [post => 400, 'invalid_payload']
 
 
 

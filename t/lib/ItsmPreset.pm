@@ -681,6 +681,9 @@ sub raw_answer {
 #                      ITSM then received) fire, fire again, resolve, fire
 #                      again and GET /contract, with a cooldown of 0s: 201
 #                      for "created", else 200, and the answers
+#   --- create_refused (value: [ROUTE, STATUS, BODY]) the mock answers the
+#                      create's ROUTE with STATUS and BODY, a refusal: the
+#                      sender gets 502 with them, and no Retry-After
 #   --- mock_cooldown_0s  (value: the mock, e.g. ::mock(log => 't13', ...))
 #                      nginx with that mock and a cooldown of 0s, so that
 #                      each repeat acts at once; the block says the rest
@@ -848,6 +851,12 @@ sub scenario {
               response_body_like => [(map { ItsmAnswer::exact(ItsmAnswer::refusal(@{$answer{$_->[2]}})) } @cases),
                                      qr/^\z/,
                                      qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} $n{missing}\n^itsm_access_total\{result="token_invalid"\} $n{invalid}\n(?:.|\n)*^itsm_tickets_open 0\n/m]);
+
+    } elsif (defined $block->create_refused) {
+        my ($route, $status, $body) = @{$block->create_refused};
+        %s = (config => main::config(mock => main::mock($route => [$status, $body])),
+              error_code => 502, response_headers => "! Retry-After\n",
+              response_body_like => main::error('itsm_rejected', 'create', $status, $body));
 
     } elsif (defined $block->lifecycle) {
         my @outcomes = split ' ', $block->lifecycle;
