@@ -161,10 +161,7 @@ Retry-After: 30
 
 
 === TEST 11: Slack's limits: a 300-character title is cut to 128 bytes in the header (150 with the icon), a description to 3000 bytes on a UTF-8 character, a field value to 1980 bytes as sent, escapes included and never cut inside one (Slack's 2000 per field); each cut ends with U+2026
---- config eval: ::config(mock => ::mock(log => 't11'))
---- request eval: [::req($::Long), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongBody\n")]
+--- created_as eval: [$::Long, "$::Url\n$::LongBody\n"]
 --- no_error_log
 [error]
 

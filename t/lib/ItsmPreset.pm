@@ -684,6 +684,9 @@ sub raw_answer {
 #   --- create_refused (value: [ROUTE, STATUS, BODY]) the mock answers the
 #                      create's ROUTE with STATUS and BODY, a refusal: the
 #                      sender gets 502 with them, and no Retry-After
+#   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
+#                      "created"), and GET /contract shows that the ITSM
+#                      got LOG (the method and URL, the body)
 #   --- mock_cooldown_0s  (value: the mock, e.g. ::mock(log => 't13', ...))
 #                      nginx with that mock and a cooldown of 0s, so that
 #                      each repeat acts at once; the block says the rest
@@ -857,6 +860,12 @@ sub scenario {
         %s = (config => main::config(mock => main::mock($route => [$status, $body])),
               error_code => 502, response_headers => "! Retry-After\n",
               response_body_like => main::error('itsm_rejected', 'create', $status, $body));
+
+    } elsif (defined $block->created_as) {
+        my ($alert, $got) = @{$block->created_as};
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [main::req($alert), "GET /contract"], error_code => [201, 200],
+              response_body_like => [qr/"outcome":"created"/, log_like($got)]);
 
     } elsif (defined $block->lifecycle) {
         my @outcomes = split ' ', $block->lifecycle;
