@@ -18,8 +18,6 @@ our $CommentBody = '{"body":{"type":"doc","version":1,"content":[{"type":"paragr
 our $ResolveBody = '{"transition":{"id":"31"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert resolved (first seen TIME); resolved by ngx_itsm_module."}]}]}}}]}}';
 our $ReopenBody = '{"transition":{"id":"11"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module. Description: /var is 98% full"}]}]}}}]}}';
 
-our $Url = 'http://your-domain.atlassian.net/rest/api/3/issue';
-
 # a create as the ITSM's log shows it, with its priority
 our $Priority = 'POST \S+/issue\n\{"fields":\{"project":\{"key":"OPS"\},"issuetype":\{"name":"Task"\},"summary":"t","priority":\{"name":"%s"\}[^\n]*\n';
 

@@ -14,8 +14,6 @@ use Test::Nginx::Socket 'no_plan';
 
 our $CreateBody = '{"message":"Disk full on db-1","alias":"disk-db1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nLink: ","priority":"P1","tags":["alert","source:generic","severity:critical"],"details":{"alert_key":"disk-db1","source":"generic"},"source":"ngx_itsm_module"}';
 
-our $Api = 'http://api.opsgenie.com/v2/alerts';
-
 # a create as the ITSM's log shows it, with its priority
 our $Priority = 'POST \S+\n\{"message":"t","alias":"k-\w+","description":"[^"]*","priority":"%s"[^\n]*\n';
 
@@ -35,10 +33,10 @@ __DATA__
 === TEST 2: the lifecycle: a note by alias on a repeat, a close by alias on resolve, a new alert on a re-fire
 --- lifecycle: created commented resolved created
 --- itsm_log eval
-"POST $::Api\n$::CreateBody\n"
-. "POST $::Api/disk-db1/notes?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full"}' . "\n"
-. "POST $::Api/disk-db1/close?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert resolved (first seen TIME).\n/var is 70% full"}' . "\n"
-. "POST $::Api\n$::CreateBody\n"
+"POST $::Url\n$::CreateBody\n"
+. "POST $::Url/disk-db1/notes?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full"}' . "\n"
+. "POST $::Url/disk-db1/close?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert resolved (first seen TIME).\n/var is 70% full"}' . "\n"
+. "POST $::Url\n$::CreateBody\n"
 --- no_error_log
 [error]
 
@@ -50,7 +48,7 @@ __DATA__
 
 
 === TEST 4: on_repeat update: the priority follows the alert's severity
---- update eval: ['info', "PUT $::Api/disk-db1/priority?identifierType=alias\n" . '{"priority":"P4"}' . "\n"]
+--- update eval: ['info', "PUT $::Url/disk-db1/priority?identifierType=alias\n" . '{"priority":"P4"}' . "\n"]
 
 
 

@@ -645,6 +645,8 @@ sub raw_answer {
 #                   the key $o{key}, default disk-db1 (ItsmAnswer)
 # and $o{edit} changes the preset's text as embed()'s edit does,
 # $o{answers} replaces answers of the contract for the whole file;
+#   $Url            the create's URL without its query (the ITSM's log
+#                   names it so); a file that set it keeps its own
 #   $Firing, $Again, $Resolved   the alert disk-db1 (severity
 #                   $o{severity}, default critical) as it fires, fires
 #                   again, resolves; a file that set them keeps its own
@@ -723,6 +725,9 @@ sub suite {
 
     # the search's answer that has the ticket
     ${"main::Search"} //= $c->{found};
+
+    # the URL of the create, without its query, as the ITSM's log shows it
+    ${"main::Url"} //= "http://" . host() . ((split / /, $c->{create})[1] =~ s/\?.*//r);
 
     my $severity = $o{severity} // 'critical';
     ${"main::Firing"} //= qq{{"key": "disk-db1", "title": "Disk full on db-1", "severity": "$severity", "description": "/var is 98% full", "resource": "db-1", "status": "firing"}};
