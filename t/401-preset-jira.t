@@ -159,12 +159,7 @@ Retry-After: 30
 
 
 === TEST 14: the issue was deleted in Jira: the comment gets 404, on_gone new opens a new issue
---- mock_cooldown_0s eval: ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}'])
---- request eval: [::req($::Firing), ::req($::Again)]
---- error_code eval: [201, 201]
---- response_body_like eval
-[::answer("created", "create", "created"),
- ::answer("created", "create", "created", reason => $::Reason{recreated})]
+--- gone_recreated eval: [comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']]
 --- no_error_log
 [alert]
 [emerg]

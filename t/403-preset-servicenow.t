@@ -86,12 +86,7 @@ __DATA__
 
 
 === TEST 8: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
---- mock_cooldown_0s eval: ::mock(patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}'])
---- request eval: [::req($::Firing), ::req($::Again)]
---- error_code eval: [201, 201]
---- response_body_like eval
-[::answer("created", "create", "created"),
- ::answer("created", "create", "created", reason => $::Reason{recreated})]
+--- gone_recreated eval: [patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']]
 
 
 

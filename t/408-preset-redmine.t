@@ -77,11 +77,7 @@ __DATA__
 
 
 === TEST 8: the issue was deleted: 404 on the note, on_gone new opens a new issue
---- mock_cooldown_0s eval: ::mock(put => [404, ''])
---- request eval: [::req($::Firing), ::req($::Again)]
---- error_code eval: [201, 201]
---- response_body_like eval
-[::answer("created", "create", "created"), ::answer("created", "create", "created", reason => $::Reason{recreated})]
+--- gone_recreated eval: [put => [404, '']]
 
 
 

@@ -147,14 +147,10 @@ Retry-After: 30
 
 
 === TEST 10: alert text that is Slack markup: escaped in mrkdwn (the fallback text, the fields, the reminder, the resolved message, the URL of the link), as typed in plain_text (the header, the description); the link is the preset's
---- mock_cooldown_0s eval: ::mock(log => 't10')
---- request eval: [::req($::Evil), ::req($::Evil), ::req($::Evil =~ s/"firing"/"resolved"/r), "GET /contract"]
---- error_code eval: [201, 200, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
- ItsmPreset::log_like("$::Url\n$::EvilBody\n"
-     . "$::Url\n" . ::repeat_body($::EvilTitle, $::EvilTitle, 'critical', $::EvilDescription) . "\n"
-     . "$::Url\n" . ::resolved_body($::EvilTitle, $::EvilTitle, $::EvilDescription) . "\n")]
+--- fired_twice_resolved eval
+[$::Evil, "$::Url\n$::EvilBody\n"
+ . "$::Url\n" . ::repeat_body($::EvilTitle, $::EvilTitle, 'critical', $::EvilDescription) . "\n"
+ . "$::Url\n" . ::resolved_body($::EvilTitle, $::EvilTitle, $::EvilDescription) . "\n"]
 --- no_error_log
 [error]
 

@@ -689,6 +689,13 @@ sub raw_answer {
 #   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
 #                      "created"), and GET /contract shows that the ITSM
 #                      got LOG (the method and URL, the body)
+#   --- gone_recreated (value: the mock's answers, e.g. [comment => [404,
+#                      BODY]]) the ticket is gone: with a cooldown of 0s,
+#                      the repeat's update finds so, and on_gone new makes
+#                      a new ticket (201 and 201, reason "recreated")
+#   --- fired_twice_resolved (value: [ALERT, LOG]) with a cooldown of 0s,
+#                      ALERT, ALERT again, ALERT resolved and GET /contract:
+#                      created, commented, resolved, and the ITSM got LOG
 #   --- mock_cooldown_0s  (value: the mock, e.g. ::mock(log => 't13', ...))
 #                      nginx with that mock and a cooldown of 0s, so that
 #                      each repeat acts at once; the block says the rest
@@ -871,6 +878,24 @@ sub scenario {
         %s = (config => main::config(mock => main::mock(log => $log)),
               request => [main::req($alert), "GET /contract"], error_code => [201, 200],
               response_body_like => [qr/"outcome":"created"/, log_like($got)]);
+
+    } elsif (defined $block->gone_recreated) {
+        %s = (http_config => main::http(cooldown => '0s'),
+              config => main::config(mock => main::mock(@{$block->gone_recreated})),
+              request => [main::req($firing), main::req($again)], error_code => [201, 201],
+              response_body_like => [main::answer('created', 'create', 'created'),
+                                     main::answer('created', 'create', 'created',
+                                                  reason => $ItsmAnswer::Reason{recreated})]);
+
+    } elsif (defined $block->fired_twice_resolved) {
+        my ($alert, $got) = @{$block->fired_twice_resolved};
+        %s = (http_config => main::http(cooldown => '0s'),
+              config => main::config(mock => main::mock(log => $log)),
+              request => [main::req($alert), main::req($alert),
+                          main::req($alert =~ s/"firing"/"resolved"/r), "GET /contract"],
+              error_code => [201, 200, 200, 200],
+              response_body_like => [qr/"outcome":"created"/, qr/"outcome":"commented"/,
+                                     qr/"outcome":"resolved"/, log_like($got)]);
 
     } elsif (defined $block->lifecycle) {
         my @outcomes = split ' ', $block->lifecycle;
