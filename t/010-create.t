@@ -21,6 +21,29 @@ our $Config = ItsmConf::tcp_mock() . ItsmConf::alerts();
 # the module rendered it
 our $Verbatim = ItsmConf::tcp_mock() =~ s{RAND_PORT_1/;}{RAND_PORT_1;}r . ItsmConf::alerts();
 
+# what the raw mock gets of a create with $HttpConfig: its headers, then
+# the body
+sub create_query {
+    my ($key, $body) = @_;
+    return "POST /api/ticket HTTP/1.0\r\nHost: itsm.test\r\nConnection: close\r\n"
+         . "Content-Length: " . length($body) . "\r\nX-Alert-Key: $key\r\n"
+         . "Content-Type: application/json\r\n\r\n$body";
+}
+
+# --- verbatim: [the create's path template, the path the ITSM must get]:
+# a create without a body through $Verbatim to the raw mock, which answers
+# 202 with id 5
+ItsmConf::defaults(when => 'verbatim',
+    http_config => sub {
+        "    itsm_connector mock {\n        location   /_itsm/mock;\n"
+        . "        create     POST \"" . $_[0]->verbatim->[0] . "\";\n        ticket_id  /id;\n    }\n" },
+    config => $Verbatim, tcp_listen => '$TEST_NGINX_RAND_PORT_1',
+    tcp_query => sub {
+        "POST " . $_[0]->verbatim->[1] . " HTTP/1.0\r\nHost: itsm.test\r\nConnection: close\r\n"
+        . "Content-Length: 0\r\n\r\n" },
+    tcp_reply => "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}",
+    error_code => 201, response_body_like => '"ticket_id":"5"');
+
 ItsmConf::defaults(http_config => $HttpConfig, config => $Config,
                    more_headers => "Content-Type: application/json\n");
 
@@ -32,14 +55,7 @@ __DATA__
 === TEST 1: an alert creates a ticket; the exact request reaches the ITSM
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
-"POST /api/ticket HTTP/1.0\r
-Host: itsm.test\r
-Connection: close\r
-Content-Length: 156\r
-X-Alert-Key: db-1\r
-Content-Type: application/json\r
-\r
-{\"Queue\":\"General\",\"Subject\":\"[critical] Disk full on db-1\",\"Content\":\"95% used\",\"Key\":\"db-1\",\"Count\":3,\"Labels\":{\"team\":\"dba\"},\"Missing\":null,\"Text\":\"n=3\"}"
+::create_query('db-1', '{"Queue":"General","Subject":"[critical] Disk full on db-1","Content":"95% used","Key":"db-1","Count":3,"Labels":{"team":"dba"},"Missing":null,"Text":"n=3"}')
 --- tcp_reply eval
 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 39\r\n\r\n{\"type\":\"ticket\",\"id\":\"20\",\"_url\":\"x\"}\n"
 --- request
@@ -180,14 +196,7 @@ X-Tenant: acme
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
 --- tcp_query eval
-"POST /api/ticket HTTP/1.0\r
-Host: itsm.test\r
-Connection: close\r
-Content-Length: 149\r
-X-Alert-Key: C-77\r
-Content-Type: application/json\r
-\r
-{\"Queue\":\"General\",\"Subject\":\"[high] Brute force on vpn\",\"Content\":\"200 failures\",\"Key\":\"C-77\",\"Count\":null,\"Labels\":null,\"Missing\":null,\"Text\":\"n=\"}"
+::create_query('C-77', '{"Queue":"General","Subject":"[high] Brute force on vpn","Content":"200 failures","Key":"C-77","Count":null,"Labels":null,"Missing":null,"Text":"n="}')
 --- tcp_reply eval: "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{\"id\":\"11\"}"
 --- request
 POST /alerts
@@ -219,49 +228,17 @@ itsm: connector
 
 
 === TEST 8: proxy_pass without a URI part sends the action's path as rendered: values escaped once
---- http_config
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST "/v2/alerts/{{ key }}/close?identifierType=alias&note={{ title }}";
-        ticket_id  /id;
-    }
---- config eval: $::Verbatim
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query eval
-"POST /v2/alerts/%2Fsubscriptions%2Fs1%2Falerts%2Fa%20b/close?identifierType=alias&note=x%26y HTTP/1.0\r
-Host: itsm.test\r
-Connection: close\r
-Content-Length: 0\r
-\r
-"
---- tcp_reply eval: "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- verbatim eval
+['/v2/alerts/{{ key }}/close?identifierType=alias&note={{ title }}',
+ '/v2/alerts/%2Fsubscriptions%2Fs1%2Falerts%2Fa%20b/close?identifierType=alias&note=x%26y']
 --- request
 POST /alerts
 {"key": "/subscriptions/s1/alerts/a b", "title": "x&y"}
---- error_code: 201
---- response_body_like: "ticket_id":"5"
 
 
 
 === TEST 9: a value that is a whole dot segment ("." or "..") is escaped as %2E, so it cannot name another path
---- http_config
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST "/v2/alerts/{{ key }}/close?note={{ title }}";
-        ticket_id  /id;
-    }
---- config eval: $::Verbatim
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
---- tcp_query eval
-"POST /v2/alerts/%2E%2E/close?note=%2E HTTP/1.0\r
-Host: itsm.test\r
-Connection: close\r
-Content-Length: 0\r
-\r
-"
---- tcp_reply eval: "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}"
+--- verbatim eval: ['/v2/alerts/{{ key }}/close?note={{ title }}', '/v2/alerts/%2E%2E/close?note=%2E']
 --- request
 POST /alerts
 {"key": "..", "title": "."}
---- error_code: 201
---- response_body_like: "ticket_id":"5"

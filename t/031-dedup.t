@@ -6,17 +6,8 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_zone  itsm:1m;
-    itsm_store logs/state.mdb;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"n": "{{ occurrences }}"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-    }
-_EOC_
+our $HttpConfig = ItsmConf::store_http(lines => [q{comment POST "/ticket/{{ ticket_id }}/comment" 'body={"n": "{{ occurrences }}"}'},
+                                                   'on_repeat comment cooldown=0']);
 
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"T$connection"}'; }

@@ -29,16 +29,10 @@ master_on();
 workers(1);
 no_shuffle();
 
-our $HttpConfig = <<'_EOC_';
-    itsm_store $TEST_NGINX_STATE_DIR/state.mdb lease=60s;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-    }
-_EOC_
+our $HttpConfig = "    itsm_store \$TEST_NGINX_STATE_DIR/state.mdb lease=60s;\n"
+                . ItsmConf::connector('mock', create => 'POST /ticket',
+                                      lines => [q{comment POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}'},
+                                                'on_repeat comment cooldown=0']);
 
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { return 201 '{"id":"RT-42"}'; }

@@ -8,19 +8,6 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_zone       itsm:1m;
-    itsm_store      logs/state.mdb;
-    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
-    itsm_retry      attempts=@ATTEMPTS@ backoff=1s max=1s;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"title": "{{ title }}"}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';
-        ticket_id /id;
-    }
-_EOC_
-
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location /mock/ {
         if (-f $TEST_NGINX_SERVROOT/logs/up-@UP@) { return 201 '{"id":"Q1"}'; }
@@ -33,7 +20,7 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /requeue { itsm_requeue; }
 _EOC_
 
-sub http_config { my ($attempts) = @_; (my $c = $HttpConfig) =~ s/\@ATTEMPTS\@/$attempts/; $c }
+sub http_config { my ($attempts) = @_; ItsmConf::queue_http(retry => "attempts=$attempts backoff=1s max=1s") }
 sub config { my ($up) = @_; (my $c = $Config) =~ s/\@UP\@/$up/; $c }
 sub up { my ($name) = @_; open(my $fh, '>', "$ENV{TEST_NGINX_SERVROOT}/logs/up-$name") or die $!; close $fh }
 

@@ -27,6 +27,23 @@ sub mock_log {
 
 sub count { my ($re, @a) = @_; scalar grep { $_ =~ $re } @a }
 
+# the store (@_: its arguments), the mock's log format, and connector mock,
+# which creates with the description as the body
+sub store_creates {
+    return "    itsm_store " . join(' ', 'logs/state.mdb', @_) . ";\n"
+         . "    log_format mock '\$request_method \$uri';\n"
+         . ItsmConf::connector('mock', create => 'POST /ticket', body => '{"text": "{{ description }}"}');
+}
+
+# the ITSM: /_itsm/mock/ goes to /mock/ of the test server, whose
+# /mock/ticket logs each request and answers with @lines at $rate bytes/s
+sub slow_itsm {
+    my ($rate, @lines) = @_;
+    return "    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/; }\n"
+         . "    location = /mock/ticket {\n        access_log logs/mock.log mock;\n        limit_rate $rate;\n"
+         . join('', map { "        $_\n" } @lines) . "    }\n";
+}
+
 # TEST 1: lease=1s, the create takes ~3 s; a different alert for the key
 # 1.5 s in must wait for the claim, not take it over
 sub check_lease {
@@ -82,22 +99,11 @@ run_tests();
 __DATA__
 
 === TEST 1: a claim outlives its lease while its request waits on a slow ITSM: no second create
---- http_config
-    itsm_store logs/state.mdb lease=1s;
-    log_format mock '$request_method $uri';
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        ticket_id /id;
-    }
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket {
-        access_log logs/mock.log mock;
-        limit_rate 40;
-        return 201 '{"id":"T1","padding":"..............................................................................."}';
-    }
+--- http_config eval: ::store_creates('lease=1s')
+--- config eval
+::slow_itsm(40, q{return 201 '{"id":"T1","padding":"..............................................................................."}';}) . q{
     location = /alerts { itsm_pass mock; }
+}
 --- init
 ::check_lease();
 --- timeout: 30
@@ -159,19 +165,15 @@ taken over
         ticket_id /id;
         on_repeat comment cooldown=0;
     }
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket {
-        access_log logs/mock.log mock;
-        limit_rate 100;
-        return 201 '{"id":"T1","padding":"..............................................................."}';
-    }
+--- config eval
+::slow_itsm(100, q{return 201 '{"id":"T1","padding":"..............................................................."}';}) . q{
     location ~ ^/mock/ticket/[^/]+/comment$ {
         access_log logs/mock.log mock;
         return 201 '[]';
     }
     location = /alerts { itsm_pass mock; }
     location = /_itsm/replay { itsm_replay; }
+}
 --- init
 my $first = ItsmHttp::start(::alert());
 sleep 0.3;
@@ -189,23 +191,12 @@ Test::More::is(::mock_log(2), "POST /mock/ticket\nPOST /mock/ticket/T1/comment\n
 
 
 === TEST 4: copies that joined a create the ITSM failed get its failure, and the ITSM saw one create
---- http_config
-    itsm_store logs/state.mdb;
-    log_format mock '$request_method $uri';
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        ticket_id /id;
-    }
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket {
-        access_log logs/mock.log mock;
-        limit_rate 100;
-        add_header Retry-After 7 always;
-        return 503 '{"error":"maintenance","padding":"....................................................."}';
-    }
+--- http_config eval: ::store_creates()
+--- config eval
+::slow_itsm(100, 'add_header Retry-After 7 always;',
+            q{return 503 '{"error":"maintenance","padding":"....................................................."}';}) . q{
     location = /alerts { itsm_pass mock; }
+}
 --- init
 my $first = ItsmHttp::start(::alert());
 sleep 0.3;

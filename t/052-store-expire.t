@@ -8,19 +8,6 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
 
-our $HttpConfig = <<'_EOC_';
-    itsm_zone       itsm:1m;
-    itsm_store      logs/state.mdb retention=@RETENTION@;
-    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
-    itsm_retry      attempts=30 backoff=1h max=1h;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"title": "{{ title }}"}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';
-        ticket_id /id;
-    }
-_EOC_
-
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         if (-f $TEST_NGINX_SERVROOT/logs/down) { return 503 '{"message":"maintenance"}'; }
@@ -32,7 +19,7 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /status { itsm_status; }
 _EOC_
 
-sub http_config { my ($r) = @_; (my $c = $HttpConfig) =~ s/\@RETENTION\@/$r/; $c }
+sub http_config { my ($r) = @_; ItsmConf::queue_http(store => "logs/state.mdb retention=$r", retry => 'attempts=30 backoff=1h max=1h') }
 
 sub alert { my ($key, $status) = @_;
     "POST /alerts\n{\"key\": \"$key\", \"title\": \"Disk full\", \"status\": \"" . ($status // "firing") . "\"}" }
@@ -243,7 +230,7 @@ GET /status
 
 
 === TEST 19: retention=2s: keys that never got a ticket (a refused create, a create in doubt) are forgotten too
---- http_config eval: ::http_config("2s") =~ s{ticket_id /id;}{header X-Key "{{ key }}";\n        ticket_id /id;}r
+--- http_config eval: ::http_config("2s") =~ s{ticket_id +/id;}{header X-Key "{{ key }}";\n        ticket_id /id;}r
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/ticket {

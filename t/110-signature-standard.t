@@ -25,19 +25,11 @@ sub headers {
                             id => $o{id} // 'msg_' . int(rand(1e9)), %o);
 }
 
+# the published vector is from 2021: a tolerance of 4000 days
 our $Config = ItsmConf::signed(ticket => 7,
                                alerts => 'itsm_signature standard_webhooks secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
-                               locations => <<'_EOC_');
-    # the published vector is from 2021: a tolerance of 4000 days
-    location = /vector {
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_signature_tolerance 4000d;
-        add_header X-Secret $itsm_access_secret always;
-        add_header X-Id $itsm_access_id always;
-        try_files /.none =204;
-    }
-_EOC_
+                               vector => ['itsm_signature_tolerance 4000d', 'add_header X-Secret $itsm_access_secret always',
+                                          'add_header X-Id $itsm_access_id always']);
 
 no_shuffle();
 run_tests();

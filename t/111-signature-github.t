@@ -21,19 +21,9 @@ sub headers {
 
 our $Config = ItsmConf::signed(ticket => 8,
                                alerts => 'itsm_signature github "secret=It\'s a Secret to Everybody"',
-                               locations => <<'_EOC_');
-    location = /vector {
-        itsm_signature github "secret=It's a Secret to Everybody";
-        add_header X-Id $itsm_access_id always;
-        try_files /.none =204;
-    }
-
-    location = /jira {
-        itsm_signature jira "secret=It's a Secret to Everybody";
-        add_header X-Id $itsm_access_id always;
-        try_files /.none =204;
-    }
-_EOC_
+                               vector => ['add_header X-Id $itsm_access_id always'],
+                               locations => ItsmConf::location('/jira', q(itsm_signature jira "secret=It's a Secret to Everybody"),
+                                                               'add_header X-Id $itsm_access_id always', 'try_files /.none =204'));
 
 no_shuffle();
 run_tests();
@@ -77,12 +67,8 @@ X-Hub-Signature: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c
 
 
 === TEST 4: a signed alert creates a ticket
---- request eval: "POST /alerts\n$::Alert"
+--- signed_alert
 --- more_headers eval: ::headers(id => 'd-1')
---- error_code: 201
---- response_body_like: "ticket_id":"8"
---- no_error_log
-[error]
 
 
 

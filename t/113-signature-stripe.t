@@ -15,21 +15,8 @@ our $Alert = '{"key": "st-1", "title": "Payment failed"}';
 
 sub headers { ItsmSig::headers('stripe', secret => $Secret, body => $Alert, @_) }
 
-ItsmConf::signed(ticket => 10,
-                 alerts => 'itsm_signature stripe secret=whsec_test_secret',
-                 locations => <<'_EOC_');
-    location = /vector {
-        itsm_signature stripe secret=whsec_test_secret;
-        itsm_signature_tolerance 4000d;
-        try_files /.none =204;
-    }
-
-    location = /rotate {
-        itsm_signature stripe secret=whsec_test_secret secret=whsec_rolled;
-        add_header X-Secret $itsm_access_secret always;
-        try_files /.none =204;
-    }
-_EOC_
+ItsmConf::signed(ticket => 10, alerts => 'itsm_signature stripe secret=whsec_test_secret',
+                 vector => ['itsm_signature_tolerance 4000d'], rotate => 'secret=whsec_rolled');
 
 no_shuffle();
 run_tests();
@@ -47,12 +34,7 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 2: a signed alert creates a ticket
---- request eval: "POST /alerts\n$::Alert"
---- more_headers eval: ::headers()
---- error_code: 201
---- response_body_like: "ticket_id":"10"
---- no_error_log
-[error]
+--- signed_alert
 
 
 

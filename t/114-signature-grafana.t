@@ -75,12 +75,7 @@ X-Grafana-Alerting-Signature: 36fa366a807205a13fc507ea4413374566ad5808c7ca7653f9
 
 
 === TEST 4: a signed alert creates a ticket
---- request eval: "POST /alerts\n$::Alert"
---- more_headers eval: ::headers()
---- error_code: 201
---- response_body_like: "ticket_id":"11"
---- no_error_log
-[error]
+--- signed_alert
 
 
 

@@ -18,6 +18,16 @@ our $Locations = ItsmConf::proxy_mock() . "    location = /mock/ticket { return 
 our $Alert = "POST /alerts\n" . '{"key": "a", "title": "t"}';
 our $Token = '6f1c0d6e8b2a4f7e9c3d5a1b0e2f4c6a';
 
+# /alerts guarded by the token in X-ITSM-Token
+our $Alerts = qq{    location = /alerts {
+        itsm_token \$http_x_itsm_token $Token;
+        itsm_pass mock;
+    }
+};
+
+# the same, the ITSM a closed port
+our $Refused = "    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }\n" . $Alerts;
+
 no_shuffle();
 run_tests();
 
@@ -25,13 +35,7 @@ __DATA__
 
 === TEST 1: the right token in a header passes; the alert is processed
 --- http_config eval: $::HttpConfig
---- config eval
-$::Locations . qq{
-    location = /alerts {
-        itsm_token \$http_x_itsm_token $::Token;
-        itsm_pass mock;
-    }
-}
+--- config eval: $::Locations . $::Alerts
 --- request eval: $::Alert
 --- more_headers eval: "Content-Type: application/json\nX-ITSM-Token: $::Token"
 --- error_code: 201
@@ -43,14 +47,7 @@ $::Locations . qq{
 
 === TEST 2: no token: 401 token_missing, a Bearer challenge, nothing sent to the ITSM
 --- http_config eval: $::HttpConfig
---- config eval
-qq{
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
-    location = /alerts {
-        itsm_token \$http_x_itsm_token $::Token;
-        itsm_pass mock;
-    }
-}
+--- config eval: $::Refused
 --- request eval: $::Alert
 --- more_headers
 Content-Type: application/json
@@ -66,14 +63,7 @@ WWW-Authenticate: Bearer realm="itsm"
 
 === TEST 3: a wrong token, one byte off or of another length: 401 token_invalid; the tokens are not logged
 --- http_config eval: $::HttpConfig
---- config eval
-qq{
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
-    location = /alerts {
-        itsm_token \$http_x_itsm_token $::Token;
-        itsm_pass mock;
-    }
-}
+--- config eval: $::Refused
 --- request eval: [$::Alert, $::Alert]
 --- more_headers eval
 ["Content-Type: application/json\nX-ITSM-Token: " . substr($::Token, 0, 31) . "b",
@@ -151,13 +141,7 @@ Content-Type: application/json
 === TEST 7: the counters name the refusals
 --- http_config eval: $::HttpConfig
 --- config eval
-qq{
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:1/; }
-    location = /alerts {
-        itsm_token \$http_x_itsm_token $::Token;
-        itsm_pass mock;
-    }
-    location = /counters { return 200 "\$itsm_access_counters\\n"; }
+$::Refused . q{    location = /counters { return 200 "$itsm_access_counters\n"; }
 }
 --- request eval: [$::Alert, $::Alert, "GET /counters"]
 --- more_headers eval: ["Content-Type: application/json", "Content-Type: application/json\nX-ITSM-Token: nope-nope-nope-nope", ""]

@@ -11,6 +11,7 @@ use Test::Nginx::Socket 'no_plan';
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmSource;
+use ItsmConf;
 use JSON::PP ();
 
 our $Sub = '/subscriptions/11111111-1111-1111-1111-111111111111';
@@ -76,6 +77,15 @@ our %ResourceHealth = (
     starts_at => '2021-11-16T09:54:08.9938123Z',
 );
 
+# --- created eval: [SAMPLE, {FIELDS}]: the sample creates ticket T1 for
+# the key in FIELDS, and the ITSM got the create with FIELDS
+ItsmConf::defaults(when => 'created',
+    request => sub { [post($_[0]->created->[0]), "GET /sent"] },
+    error_code => [201, 200],
+    response_body => sub {
+        my $f = $_[0]->created->[1];
+        [ItsmSource::answer([$f->{key}, 'create', 'created', 'T1']), ItsmSource::sent([create => $f])] });
+
 ItsmSource::defaults('itsm_source azure;');
 
 no_shuffle();
@@ -84,11 +94,8 @@ run_tests();
 __DATA__
 
 === TEST 1: a metric alert fires (dynamic threshold, custom properties): key alertId, Sev3 is info, the storage account its configuration item
---- request eval: [::post('azure-metric-fired.json'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
- ItsmSource::sent([create => \%::Metric])]
+--- created eval
+['azure-metric-fired.json', {%::Metric}]
 --- no_error_log
 [error]
 
@@ -131,37 +138,28 @@ __DATA__
 
 
 === TEST 4: a log search alert (v1): the filtered search results are its link
---- request eval: [::post('azure-log-v1.json'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
- ItsmSource::sent([create => {%::Log,
+--- created eval
+['azure-log-v1.json', {%::Log,
     title => 'test-logAlertRule-v1-numResults',
     starts_at => '2021-11-16T15:15:58.3302205Z',
-    link => 'https://portal.azure.com#@aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa/blade/Microsoft_Azure_Monitoring_Logs/LogsBlade/source/Alerts.EmailLinks/scope/%7B%22resources%22%3A%5B%7B%22resourceId%22%3A%22%2Fsubscriptions%2F11111111-1111-1111-1111-111111111111%2FresourceGroups%2Ftest-RG%2Fproviders%2FMicrosoft.OperationalInsights%2Fworkspaces%2Ftest-logAnalyticsWorkspace%22%7D%5D%7D/q/aBcDeFgHi%2ABCDE%3D%3D/prettify/1/timespan/2021-11-15T15%3a15%3a24.0000000Z%2f2021-11-16T15%3a15%3a24.0000000Z'}])]
+    link => 'https://portal.azure.com#@aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa/blade/Microsoft_Azure_Monitoring_Logs/LogsBlade/source/Alerts.EmailLinks/scope/%7B%22resources%22%3A%5B%7B%22resourceId%22%3A%22%2Fsubscriptions%2F11111111-1111-1111-1111-111111111111%2FresourceGroups%2Ftest-RG%2Fproviders%2FMicrosoft.OperationalInsights%2Fworkspaces%2Ftest-logAnalyticsWorkspace%22%7D%5D%7D/q/aBcDeFgHi%2ABCDE%3D%3D/prettify/1/timespan/2021-11-15T15%3a15%3a24.0000000Z%2f2021-11-16T15%3a15%3a24.0000000Z'}]
 
 
 
 === TEST 5: a log search alert (v2): the link is in its condition
---- request eval: [::post('azure-log-v2.json'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
- ItsmSource::sent([create => {%::Log,
+--- created eval
+['azure-log-v2.json', {%::Log,
     title => 'test-logAlertRule-v2',
     starts_at => '2021-11-16T11:47:41.4728231Z',
-    link => 'https://portal.azure.com#@aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa/blade/Microsoft_Azure_Monitoring_Logs/LogsBlade/source/Alerts.EmailLinks/scope/%7B%22resources%22%3A%5B%7B%22resourceId%22%3A%22%2Fsubscriptions%2F11111111-1111-1111-1111-111111111111%2FresourceGroups%2Ftest-RG%2Fproviders%2FMicrosoft.OperationalInsights%2Fworkspaces%2Ftest-logAnalyticsWorkspace%22%7D%5D%7D/q/aBcDeFgHiJkLmN%2Fl35oOTZoKioEOouaBcDeFgHiJkLmN%2BaBcDeFgHiJkLmN%2BaBcDeFgHiJkLmN7HHgOCZTR0Ak%2FaBcDeFgHiJkLmN1234567890Ltcw%2FOqZS%2FuX0L5d%2Bx3iMHNzQiu3Y%2BzsjpFSWlOzgA87vAxeHW2MoAtQxe6OUvVrZR3XYZPXrd%2FIE/prettify/1/timespan/2021-11-16T10%3a17%3a39.0000000Z%2f2021-11-16T11%3a17%3a39.0000000Z'}])]
+    link => 'https://portal.azure.com#@aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa/blade/Microsoft_Azure_Monitoring_Logs/LogsBlade/source/Alerts.EmailLinks/scope/%7B%22resources%22%3A%5B%7B%22resourceId%22%3A%22%2Fsubscriptions%2F11111111-1111-1111-1111-111111111111%2FresourceGroups%2Ftest-RG%2Fproviders%2FMicrosoft.OperationalInsights%2Fworkspaces%2Ftest-logAnalyticsWorkspace%22%7D%5D%7D/q/aBcDeFgHiJkLmN%2Fl35oOTZoKioEOouaBcDeFgHiJkLmN%2BaBcDeFgHiJkLmN%2BaBcDeFgHiJkLmN7HHgOCZTR0Ak%2FaBcDeFgHiJkLmN1234567890Ltcw%2FOqZS%2FuX0L5d%2Bx3iMHNzQiu3Y%2BzsjpFSWlOzgA87vAxeHW2MoAtQxe6OUvVrZR3XYZPXrd%2FIE/prettify/1/timespan/2021-11-16T10%3a17%3a39.0000000Z%2f2021-11-16T11%3a17%3a39.0000000Z'}]
 
 
 
 === TEST 6: an activity log alert (Administrative): Sev4 is low, the rule is the title
---- request eval: [::post('azure-activity-administrative.json'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[ItsmSource::answer([$::Id, 'create', 'created', 'T1']),
- ItsmSource::sent([create => {%::ResourceHealth, key => $::Id,
+--- created eval
+['azure-activity-administrative.json', {%::ResourceHealth, key => $::Id,
     title => 'test-activityLogAlertRule',
-    starts_at => '2021-11-16T08:29:01.2932462Z'}])]
+    starts_at => '2021-11-16T08:29:01.2932462Z'}]
 
 
 
@@ -234,17 +232,14 @@ __DATA__
 
 
 === TEST 10: a cost budget alert: no rule, severity or condition (all null): it fires, its description is its title
---- request eval: [::post('azure-cost-budget.json'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[ItsmSource::answer(["$::Sub/providers/Microsoft.CostManagement/alerts/Test_Alert", 'create', 'created', 'T1']),
- ItsmSource::sent([create => {
+--- created eval
+['azure-cost-budget.json', {
     key => "$::Sub/providers/Microsoft.CostManagement/alerts/Test_Alert",
     source => 'azure', status => 'firing',
     title => 'Your spend for budget Test_actual_cost_budget is now $11,111.00 exceeding your specified threshold $25.00.',
     description => 'Your spend for budget Test_actual_cost_budget is now $11,111.00 exceeding your specified threshold $25.00.',
     resource => 'budgets', configuration_items => 'budgets',
-    starts_at => '2022-12-07T21:13:20.645Z'}])]
+    starts_at => '2022-12-07T21:13:20.645Z'}]
 
 
 

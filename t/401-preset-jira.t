@@ -18,8 +18,6 @@ our $CommentBody = '{"body":{"type":"doc","version":1,"content":[{"type":"paragr
 our $ResolveBody = '{"transition":{"id":"31"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert resolved (first seen TIME); resolved by ngx_itsm_module."}]}]}}}]}}';
 our $ReopenBody = '{"transition":{"id":"11"},"update":{"comment":[{"add":{"body":{"type":"doc","version":1,"content":[{"type":"paragraph","content":[{"type":"text","text":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module. Description: /var is 98% full"}]}]}}}]}}';
 
-our $Url = 'http://your-domain.atlassian.net/rest/api/3/issue';
-
 # a create as the ITSM's log shows it, with its priority
 our $Priority = 'POST \S+/issue\n\{"fields":\{"project":\{"key":"OPS"\},"issuetype":\{"name":"Task"\},"summary":"t","priority":\{"name":"%s"\}[^\n]*\n';
 
@@ -146,8 +144,7 @@ Retry-After: 30
 
 
 === TEST 13: the workflow refuses the transition (a required resolution): 502, and the issue stays open
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't13', transition => [400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}']))
+--- mock_cooldown_0s eval: ::mock(log => 't13', transition => [400, '{"errorMessages":[],"errors":{"resolution":"Resolution is required."}}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Again), "GET /contract"]
 --- error_code eval: [201, 502, 200, 200]
 --- response_body_like eval
@@ -162,13 +159,7 @@ Retry-After: 30
 
 
 === TEST 14: the issue was deleted in Jira: the comment gets 404, on_gone new opens a new issue
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
---- request eval: [::req($::Firing), ::req($::Again)]
---- error_code eval: [201, 201]
---- response_body_like eval
-[::answer("created", "create", "created"),
- ::answer("created", "create", "created", reason => $::Reason{recreated})]
+--- gone_recreated eval: [comment => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']]
 --- no_error_log
 [alert]
 [emerg]
@@ -201,8 +192,7 @@ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url/OPS-17/comment\n" 
 
 
 === TEST 17: the issue was closed by hand: it offers no transition to "Done", so the resolve posts nothing, logs a warning and counts as resolved
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't17', transitions => [200, '{"expand":"transitions","transitions":[{"id":"41","name":"Reopen","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false}]}']))
+--- mock_cooldown_0s eval: ::mock(log => 't17', transitions => [200, '{"expand":"transitions","transitions":[{"id":"41","name":"Reopen","to":{"name":"To Do","statusCategory":{"key":"new"}},"hasScreen":false}]}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval
@@ -225,8 +215,7 @@ qr/skips resolve of ticket "OPS-17": no element of "\/transitions" has "\/name" 
 
 
 === TEST 19: the issue was deleted: the lookup of its transitions gets 404, the key forgets the issue, nothing is posted; the next firing alert opens a new issue
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}']))
+--- mock_cooldown_0s eval: ::mock(log => 't19', transitions => [404, '{"errorMessages":["Issue does not exist or you do not have permission to see it."],"errors":{}}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Firing), "GET /contract"]
 --- error_code eval: [201, 200, 201, 200]
 --- response_body_like eval

@@ -62,12 +62,7 @@ __DATA__
 
 
 === TEST 5: the request type does not take a field: 400 with JSM's message, a 502 for the sender
---- config eval: ::config(mock => ::mock(create => [400, '{"errorMessage":"Field \'priority\' is not valid for this request type.","i18nErrorMessage":{"i18nKey":"sd.request.create.error.field.not.valid","parameters":["priority"]}}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 400, q{{"errorMessage":"Field 'priority' is not valid for this request type.","i18nErrorMessage":{"i18nKey":"sd.request.create.error.field.not.valid","parameters":["priority"]}}})
+--- create_refused eval: [create => 400, '{"errorMessage":"Field \'priority\' is not valid for this request type.","i18nErrorMessage":{"i18nKey":"sd.request.create.error.field.not.valid","parameters":["priority"]}}']
 
 
 
@@ -97,8 +92,7 @@ Retry-After: 30
 
 
 === TEST 9: the note before the resolve meets 404 (the request was deleted): on_gone new, so the key forgets it and nothing more is sent
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't9', comment => [404, '{"errorMessage":"The request could not be found.","i18nErrorMessage":{"i18nKey":"sd.request.error.not.found","parameters":[]}}']))
+--- mock_cooldown_0s eval: ::mock(log => 't9', comment => [404, '{"errorMessage":"The request could not be found.","i18nErrorMessage":{"i18nKey":"sd.request.error.not.found","parameters":[]}}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval

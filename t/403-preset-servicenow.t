@@ -16,7 +16,6 @@ our $SysId = '9d385017c611228701d22104cc95c371';
 
 our $CreateBody = '{"short_description":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1","impact":"1","urgency":"1","category":"software","assignment_group":"","caller_id":"","correlation_id":"' . sha256_hex('disk-db1') . '","correlation_display":"ngx_itsm_module"}';
 
-our $Table = 'http://your-instance.service-now.com/api/now/table/incident';
 our $Fields = '?sysparm_fields=sys_id,number,state';
 
 # a create as the ITSM's log shows it, with its impact and urgency
@@ -38,10 +37,10 @@ __DATA__
 === TEST 2: the lifecycle: work notes on a repeat, state 6 with close code and notes on resolve, state 2 on a re-fire
 --- lifecycle: created commented resolved reopened
 --- itsm_log eval
-"POST $::Table$::Fields\n$::CreateBody\n"
-. "PATCH $::Table/$::SysId$::Fields\n" . '{"work_notes":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full"}' . "\n"
-. "PATCH $::Table/$::SysId$::Fields\n" . '{"state":"6","close_code":"Solution provided","close_notes":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n/var is 70% full"}' . "\n"
-. "PATCH $::Table/$::SysId$::Fields\n" . '{"state":"2","work_notes":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module.\n/var is 98% full"}' . "\n"
+"POST $::Url$::Fields\n$::CreateBody\n"
+. "PATCH $::Url/$::SysId$::Fields\n" . '{"work_notes":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full"}' . "\n"
+. "PATCH $::Url/$::SysId$::Fields\n" . '{"state":"6","close_code":"Solution provided","close_notes":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n/var is 70% full"}' . "\n"
+. "PATCH $::Url/$::SysId$::Fields\n" . '{"state":"2","work_notes":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module.\n/var is 98% full"}' . "\n"
 --- no_error_log
 [error]
 
@@ -54,7 +53,7 @@ __DATA__
 
 === TEST 4: on_repeat update: title, impact and urgency follow the alert, with a work note
 --- update eval
-['warning', "PATCH $::Table/$::SysId$::Fields\n" . '{"short_description":"Disk full on db-1","impact":"2","urgency":"2","work_notes":"The alert is firing (seen 2 times since TIME, severity warning).\n/var is 99% full"}' . "\n"]
+['warning', "PATCH $::Url/$::SysId$::Fields\n" . '{"short_description":"Disk full on db-1","impact":"2","urgency":"2","work_notes":"The alert is firing (seen 2 times since TIME, severity warning).\n/var is 99% full"}' . "\n"]
 
 
 
@@ -68,8 +67,7 @@ __DATA__
 
 
 === TEST 6: a data policy refuses the resolve (403 Operation Failed): 502 with ServiceNow's detail; the incident stays open
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't6', patch => [403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}']))
+--- mock_cooldown_0s eval: ::mock(log => 't6', patch => [403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 502, 200]
 --- response_body_like eval
@@ -88,13 +86,7 @@ __DATA__
 
 
 === TEST 8: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']))
---- request eval: [::req($::Firing), ::req($::Again)]
---- error_code eval: [201, 201]
---- response_body_like eval
-[::answer("created", "create", "created"),
- ::answer("created", "create", "created", reason => $::Reason{recreated})]
+--- gone_recreated eval: [patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']]
 
 
 
@@ -142,7 +134,7 @@ Retry-After: 30
 
 === TEST 14: a create's answer lost behind a gateway (504): the next copy finds the incident, the one after adds a work note to it; ServiceNow got one create
 --- gateway_find eval
-"PATCH $::Table/$::SysId$::Fields\n" . '{"work_notes":"The alert is firing (seen 3 times since TIME, severity critical).\\n/var is 99% full"}' . "\n"
+"PATCH $::Url/$::SysId$::Fields\n" . '{"work_notes":"The alert is firing (seen 3 times since TIME, severity critical).\\n/var is 99% full"}' . "\n"
 
 
 

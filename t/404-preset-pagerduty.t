@@ -89,12 +89,7 @@ __DATA__
 
 
 === TEST 6: an invalid event (400 with PagerDuty's errors): 502 with PagerDuty's text
---- config eval: ::config(mock => ::mock(enqueue => [400, '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect (should be 32 characters)"]}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 400, q{{"status":"invalid event","message":"Event object is invalid","errors":["Length of 'routing_key' is incorrect (should be 32 characters)"]}})
+--- create_refused eval: [enqueue => 400, '{"status":"invalid event","message":"Event object is invalid","errors":["Length of \'routing_key\' is incorrect (should be 32 characters)"]}']
 
 
 
@@ -126,19 +121,13 @@ Retry-After: 120
 
 
 === TEST 10: an alert without a resource: payload.source (required) is the preset's default, not empty
---- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval: [::req($::NoResource), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::NoResourceTrigger\n")]
+--- created_as eval: [$::NoResource, "$::Url\n$::NoResourceTrigger\n"]
 --- no_error_log
 [error]
 
 
 
 === TEST 11: a 2000-character title is sent as a 1024-byte summary ending with U+2026, a 300-character key as a 255-byte dedup_key; custom_details keep the whole key
---- config eval: ::config(mock => ::mock(log => 't11'))
---- request eval: [::req($::Long), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongTrigger\n")]
+--- created_as eval: [$::Long, "$::Url\n$::LongTrigger\n"]
 --- no_error_log
 [error]

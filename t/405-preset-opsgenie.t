@@ -14,8 +14,6 @@ use Test::Nginx::Socket 'no_plan';
 
 our $CreateBody = '{"message":"Disk full on db-1","alias":"disk-db1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nLink: ","priority":"P1","tags":["alert","source:generic","severity:critical"],"details":{"alert_key":"disk-db1","source":"generic"},"source":"ngx_itsm_module"}';
 
-our $Api = 'http://api.opsgenie.com/v2/alerts';
-
 # a create as the ITSM's log shows it, with its priority
 our $Priority = 'POST \S+\n\{"message":"t","alias":"k-\w+","description":"[^"]*","priority":"%s"[^\n]*\n';
 
@@ -35,10 +33,10 @@ __DATA__
 === TEST 2: the lifecycle: a note by alias on a repeat, a close by alias on resolve, a new alert on a re-fire
 --- lifecycle: created commented resolved created
 --- itsm_log eval
-"POST $::Api\n$::CreateBody\n"
-. "POST $::Api/disk-db1/notes?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full"}' . "\n"
-. "POST $::Api/disk-db1/close?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert resolved (first seen TIME).\n/var is 70% full"}' . "\n"
-. "POST $::Api\n$::CreateBody\n"
+"POST $::Url\n$::CreateBody\n"
+. "POST $::Url/disk-db1/notes?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full"}' . "\n"
+. "POST $::Url/disk-db1/close?identifierType=alias\n" . '{"user":"ngx_itsm_module","source":"ngx_itsm_module","note":"The alert resolved (first seen TIME).\n/var is 70% full"}' . "\n"
+. "POST $::Url\n$::CreateBody\n"
 --- no_error_log
 [error]
 
@@ -50,7 +48,7 @@ __DATA__
 
 
 === TEST 4: on_repeat update: the priority follows the alert's severity
---- update eval: ['info', "PUT $::Api/disk-db1/priority?identifierType=alias\n" . '{"priority":"P4"}' . "\n"]
+--- update eval: ['info', "PUT $::Url/disk-db1/priority?identifierType=alias\n" . '{"priority":"P4"}' . "\n"]
 
 
 
@@ -67,8 +65,7 @@ __DATA__
 The preset's proxy_pass has no URI part, so Opsgenie receives the action's
 path as the module rendered it (t/010-create.t TEST 8).  The mock logs
 $request_uri, the bytes on the request line.
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't6'))
+--- mock_cooldown_0s eval: ::mock(log => 't6')
 --- request eval
 [::req('{"key": "db/primary 50%", "title": "t"}'),
  ::req('{"key": "db/primary 50%", "title": "t"}'),
@@ -91,12 +88,7 @@ $request_uri, the bytes on the request line.
 
 
 === TEST 7: a message Opsgenie cannot process (422 with its errors): 502 with Opsgenie's text
---- config eval: ::config(mock => ::mock(create => [422, '{"message":"Request body is not processable. Please check the errors.","errors":{"message":"Message can not be empty."},"took":0.001,"requestId":"7e92211d-5896-4ed7-adbf-1c78f92241fe"}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 422, '{"message":"Request body is not processable. Please check the errors.","errors":{"message":"Message can not be empty."},"took":0.001,"requestId":"7e92211d-5896-4ed7-adbf-1c78f92241fe"}')
+--- create_refused eval: [create => 422, '{"message":"Request body is not processable. Please check the errors.","errors":{"message":"Message can not be empty."},"took":0.001,"requestId":"7e92211d-5896-4ed7-adbf-1c78f92241fe"}']
 
 
 
@@ -119,8 +111,7 @@ Retry-After: 30
 
 
 === TEST 10: Opsgenie fails (500): 503, the close is tried again when the sender resends
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(action => [500, '{"message":"Internal Server Error","took":0.0,"requestId":"x"}']))
+--- mock_cooldown_0s eval: ::mock(action => [500, '{"message":"Internal Server Error","took":0.0,"requestId":"x"}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), ::req($::Resolved)]
 --- error_code eval: [201, 503, 503]
 --- response_body_like eval

@@ -17,8 +17,6 @@ use Test::Nginx::Socket 'no_plan';
 
 our $CreateBody = '{"Queue":"General","Subject":"Disk full on db-1","Priority":"100","Content":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: ","ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"' . sha256_hex('disk-db1') . '"}}';
 
-our $Api = 'http://rt.example.com/REST/2.0/ticket';
-
 # a create as the ITSM's log shows it, with its priority
 our $Priority = 'POST \S+\n\{"Queue":"General","Subject":"t","Priority":"%s"[^\n]*\n';
 
@@ -38,10 +36,10 @@ __DATA__
 === TEST 2: the lifecycle: a comment on a repeat; a comment with Status resolved; a comment with Status open on a re-fire
 --- lifecycle: created commented resolved reopened
 --- itsm_log eval
-"POST $::Api\n$::CreateBody\n"
-. "POST $::Api/20/comment\n" . '{"Content":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full","ContentType":"text/plain"}' . "\n"
-. "POST $::Api/20/comment\n" . '{"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n/var is 70% full","ContentType":"text/plain","Status":"resolved"}' . "\n"
-. "POST $::Api/20/comment\n" . '{"Content":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module.\n/var is 98% full","ContentType":"text/plain","Status":"open"}' . "\n"
+"POST $::Url\n$::CreateBody\n"
+. "POST $::Url/20/comment\n" . '{"Content":"The alert is firing (seen 2 times since TIME, severity critical).\n/var is 99% full","ContentType":"text/plain"}' . "\n"
+. "POST $::Url/20/comment\n" . '{"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\n/var is 70% full","ContentType":"text/plain","Status":"resolved"}' . "\n"
+. "POST $::Url/20/comment\n" . '{"Content":"The alert fired again (seen 4 times since TIME, severity critical); reopened by ngx_itsm_module.\n/var is 98% full","ContentType":"text/plain","Status":"open"}' . "\n"
 --- no_error_log
 [error]
 
@@ -53,7 +51,7 @@ __DATA__
 
 
 === TEST 4: on_repeat update: a PUT of subject and priority
---- update eval: ['warning', "PUT $::Api/20\n" . '{"Subject":"Disk full on db-1","Priority":"50"}' . "\n"]
+--- update eval: ['warning', "PUT $::Url/20\n" . '{"Subject":"Disk full on db-1","Priority":"50"}' . "\n"]
 
 
 
@@ -67,12 +65,7 @@ __DATA__
 
 
 === TEST 6: the queue does not let the user create tickets (403): 502 with RT's message
---- config eval: ::config(mock => ::mock(create => [403, q{{"message":"No permission to create tickets in the queue 'General'"}}]))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 403, q{{"message":"No permission to create tickets in the queue 'General'"}})
+--- create_refused eval: [create => 403, q{{"message":"No permission to create tickets in the queue 'General'"}}]
 
 
 
@@ -84,8 +77,7 @@ __DATA__
 
 
 === TEST 8: the ticket is gone: RT answers a comment with 400 "Message could not be recorded"
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(comment => [400, '{"message":"Message could not be recorded"}']))
+--- mock_cooldown_0s eval: ::mock(comment => [400, '{"message":"Message could not be recorded"}'])
 --- request eval: [::req($::Firing), ::req($::Again)]
 --- error_code eval: [201, 502]
 --- response_body_like eval
@@ -123,7 +115,7 @@ Retry-After: 10
 
 === TEST 13: a create's answer lost behind a gateway (504): the next copy finds the ticket, the one after comments on it; RT got one create
 --- gateway_find eval
-"POST $::Api/20/comment\n" . '{"Content":"The alert is firing (seen 3 times since TIME, severity critical).\n/var is 99% full","ContentType":"text/plain"}' . "\n"
+"POST $::Url/20/comment\n" . '{"Content":"The alert is firing (seen 3 times since TIME, severity critical).\n/var is 99% full","ContentType":"text/plain"}' . "\n"
 
 
 
@@ -138,4 +130,4 @@ Retry-After: 10
 --- error_code eval: [502, 502, 200]
 --- response_body_like eval
 [(::error("itsm_rejected", "create", 400, '{"message":"Could not create ticket. Queue not set"}')) x 2,
- ItsmPreset::log_like("POST $::Api\n$::CreateBody\nPOST $::Api\n$::CreateBody\n")]
+ ItsmPreset::log_like("POST $::Url\n$::CreateBody\nPOST $::Url\n$::CreateBody\n")]

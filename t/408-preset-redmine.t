@@ -65,12 +65,7 @@ __DATA__
 
 
 === TEST 6: a validation error (422 with Redmine's errors): 502 with Redmine's text
---- config eval: ::config(mock => ::mock(create => [422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}')
+--- create_refused eval: [create => 422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}']
 
 
 
@@ -82,12 +77,7 @@ __DATA__
 
 
 === TEST 8: the issue was deleted: 404 on the note, on_gone new opens a new issue
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(put => [404, '']))
---- request eval: [::req($::Firing), ::req($::Again)]
---- error_code eval: [201, 201]
---- response_body_like eval
-[::answer("created", "create", "created"), ::answer("created", "create", "created", reason => $::Reason{recreated})]
+--- gone_recreated eval: [put => [404, '']]
 
 
 

@@ -110,11 +110,7 @@ __DATA__
 
 
 === TEST 5: a payload Slack refuses (400 invalid_payload): 502 with Slack's code
---- config eval: ::config(mock => ::mock(post => [400, 'invalid_payload']))
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval: ::error("itsm_rejected", "create", 400, "invalid_payload")
+--- create_refused eval: [post => 400, 'invalid_payload']
 
 
 
@@ -151,25 +147,17 @@ Retry-After: 30
 
 
 === TEST 10: alert text that is Slack markup: escaped in mrkdwn (the fallback text, the fields, the reminder, the resolved message, the URL of the link), as typed in plain_text (the header, the description); the link is the preset's
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval: [::req($::Evil), ::req($::Evil), ::req($::Evil =~ s/"firing"/"resolved"/r), "GET /contract"]
---- error_code eval: [201, 200, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
- ItsmPreset::log_like("$::Url\n$::EvilBody\n"
-     . "$::Url\n" . ::repeat_body($::EvilTitle, $::EvilTitle, 'critical', $::EvilDescription) . "\n"
-     . "$::Url\n" . ::resolved_body($::EvilTitle, $::EvilTitle, $::EvilDescription) . "\n")]
+--- fired_twice_resolved eval
+[$::Evil, "$::Url\n$::EvilBody\n"
+ . "$::Url\n" . ::repeat_body($::EvilTitle, $::EvilTitle, 'critical', $::EvilDescription) . "\n"
+ . "$::Url\n" . ::resolved_body($::EvilTitle, $::EvilTitle, $::EvilDescription) . "\n"]
 --- no_error_log
 [error]
 
 
 
 === TEST 11: Slack's limits: a 300-character title is cut to 128 bytes in the header (150 with the icon), a description to 3000 bytes on a UTF-8 character, a field value to 1980 bytes as sent, escapes included and never cut inside one (Slack's 2000 per field); each cut ends with U+2026
---- config eval: ::config(mock => ::mock(log => 't11'))
---- request eval: [::req($::Long), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmPreset::log_like("$::Url\n$::LongBody\n")]
+--- created_as eval: [$::Long, "$::Url\n$::LongBody\n"]
 --- no_error_log
 [error]
 

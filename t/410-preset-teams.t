@@ -153,15 +153,10 @@ Retry-After: 30
 
 
 === TEST 9: markdown in alert text arrives as TextRun text, which Adaptive Cards never render as markdown; missing fields are the defaults, not null; the reminder and the resolved card too
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't9'))
---- request eval: [::req($::Markdown), ::req($::Markdown), ::req($::Markdown =~ s/"firing"/"resolved"/r), "GET /contract"]
---- error_code eval: [201, 200, 200, 200]
---- response_body_like eval
-[qr/"outcome":"created"/, qr/"outcome":"commented"/, qr/"outcome":"resolved"/,
- ItsmPreset::log_like("$::Url\n$::MarkdownCard\n"
-     . "$::Url\n" . ::repeat_card('**bold** [x](https://evil.example)', 'unknown', '(no description)', 'emphasis') . "\n"
-     . "$::Url\n" . ::resolved_card('**bold** [x](https://evil.example)', '(no description)') . "\n")]
+--- fired_twice_resolved eval
+[$::Markdown, "$::Url\n$::MarkdownCard\n"
+ . "$::Url\n" . ::repeat_card('**bold** [x](https://evil.example)', 'unknown', '(no description)', 'emphasis') . "\n"
+ . "$::Url\n" . ::resolved_card('**bold** [x](https://evil.example)', '(no description)') . "\n"]
 --- no_error_log
 [error]
 

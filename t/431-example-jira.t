@@ -28,10 +28,7 @@ sub item { '{"type":"listItem","content":[' . para(text($_[0])) . ']}' }
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'jira',
-    kind => 'jira',
-    connector => 'jira',
     credential => ['Authorization', $Auth, 'jira-auth.conf'],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "OPS-$_[0]" },
     find => 'jira',
     create => sub {

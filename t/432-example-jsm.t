@@ -25,11 +25,8 @@ my %Headers = (Authorization => $Auth, 'Content-Type' => 'application/json',
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'jsm',
-    kind => 'jsm',
-    connector => 'jsm',
     auth => {jsm => $Auth, jira => $Auth},
     credential => ['Authorization', $Auth, 'jsm-auth.conf'],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "ITS-$_[0]" },
     find => 'jsm',
     create => sub {

@@ -30,10 +30,7 @@ sub sys_id { sprintf('9d385017c611228701d22104%08x', 10000 + $_[0]) }
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'servicenow',
-    kind => 'servicenow',
-    connector => 'servicenow',
     credential => ['Authorization', $Auth, 'servicenow-auth.conf'],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => \&sys_id,
     find => 'servicenow',
     create => sub {

@@ -23,10 +23,7 @@ my %Headers = (Authorization => $Auth, 'Content-Type' => 'application/json',
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'opsgenie',
-    kind => 'opsgenie',
-    connector => 'opsgenie',
     credential => ['Authorization', $Auth, 'opsgenie-auth.conf'],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { undef },      # Opsgenie answers a request id: no ticket id
     create => sub {
         my ($a, $k) = @_;

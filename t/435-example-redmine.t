@@ -25,10 +25,7 @@ my %Headers = ('X-Redmine-API-Key' => $Key,
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'redmine',
-    kind => 'redmine',
-    connector => 'redmine',
     credential => ['X-Redmine-API-Key', $Key, 'redmine-auth.conf'],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "$_[0]" },
     find => 'redmine',
     create => sub {

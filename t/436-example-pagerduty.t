@@ -36,13 +36,10 @@ sub trigger {
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'pagerduty',
-    kind => 'pagerduty',
-    connector => 'pagerduty',
     secret_include => [[qr/^[ \t]*map[ \t]+\$itsm_connector[ \t]+\$pagerduty_routing_key[ \t]*\{[^}]*\}/m,
                         'pagerduty-routing-key.conf',
                         "map \$itsm_connector \$pagerduty_routing_key {\n"
                         . "    default  $Key;\n}"]],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { "disk-db$_[0]" },      # the dedup_key PagerDuty answers
     held_outcome => 'update',
     create => sub {

@@ -50,12 +50,9 @@ sub repeat {
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'slack',
-    kind => 'slack',
-    connector => 'slack',
     secret_include => [[qr/^[ \t]*proxy_pass[ \t]+https:\/\/hooks\.slack\.com\/[^;]*;/m,
                         'slack-webhook.conf',
                         "proxy_pass https://hooks.slack.com$Hook;"]],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { undef },      # Slack answers "ok": no ticket id
     create => sub {
         my ($a, $k) = @_;

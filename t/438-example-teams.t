@@ -47,12 +47,9 @@ my $B = '"isSubtle":true,"weight":"Bolder",';
 ItsmExampleFlow::run(
     headers => \%Headers,
     name => 'teams',
-    kind => 'teams',
-    connector => 'teams',
     secret_include => [[qr/^[ \t]*proxy_pass[ \t]+https:\/\/prod-00[^;]*;/m,
                         'teams-workflow.conf',
                         "proxy_pass https://prod-00.westeurope.logic.azure.com$Url;"]],
-    alert => \&ItsmExampleFlow::generic_alert,
     ticket => sub { undef },      # the workflow answers 202 with nothing
     create => sub {
         my ($a, $k) = @_;

@@ -8,6 +8,11 @@ package ItsmConf;
 #                         ticket_id /id; create => 'METHOD PATH' and
 #                         body => '...' (undef: none) change the create,
 #                         lines => [...] adds directives to the block
+#   store_http(%o)        a zone, a store in logs/, connector mock with
+#                         create POST /ticket (%o: connector()'s)
+#   queue_http(%o)        the queue tests' (t/042, t/052): store => and
+#                         retry => arguments, the replay URL, mock creates
+#                         and resolves
 #   access_http(@lines)   the connectors of the access tests, "mock" and
 #                         "down" (as connector() makes them), then @lines
 #                         at http{} level
@@ -21,7 +26,14 @@ package ItsmConf;
 #                         $o{alerts}, the replay cache, @{$o{extra}}, to
 #                         mock), /down (signed with $o{down}, to down) and
 #                         $o{locations}: defaults() of http_config and config
-#                         (returns the config, for blocks that add to it)
+#                         (returns the config, for blocks that add to it);
+#                         vector => [@lines]: /vector, signed as /alerts,
+#                         @lines, 204 when the check passes; rotate =>
+#                         'secret=NEW': /rotate, signed as /alerts and with
+#                         NEW too, 204 with X-Secret (which secret matched);
+#                         a block with "--- signed_alert" gets $main::Alert
+#                         to /alerts signed by main::headers(): 201, the
+#                         ticket, no [error]
 #   proxy_mock()          /_itsm/mock/ goes to /mock/ of the test server,
 #                         whose own locations answer as the ITSM
 #   tcp_mock(@lines)      /_itsm/mock/ goes to $TEST_NGINX_RAND_PORT_1 (a
@@ -57,6 +69,27 @@ sub connector {
     return "    itsm_connector $name {\n"
            . join('', map { sprintf "        %-10s %s;\n", @$_ } @d)
            . "    }\n";
+}
+
+# a zone, a store in logs/ and connector mock (create POST /ticket, %o as
+# connector()'s)
+sub store_http {
+    my (%o) = @_;
+    return "    itsm_zone  itsm:1m;\n    itsm_store logs/state.mdb;\n"
+           . connector('mock', create => 'POST /ticket', %o);
+}
+
+# the queue tests' http{}: a zone, the store (store => its arguments), the
+# replay URL of the test server, itsm_retry (retry => its arguments), and
+# connector mock that creates and resolves
+sub queue_http {
+    my (%o) = @_;
+    return "    itsm_zone       itsm:1m;\n"
+           . "    itsm_store      " . ($o{store} // 'logs/state.mdb') . ";\n"
+           . "    itsm_replay_url http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/_itsm/replay;\n"
+           . "    itsm_retry      $o{retry};\n"
+           . connector('mock', create => 'POST /ticket',
+                       lines => [q{resolve PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}'}]);
 }
 
 sub access_http {
@@ -98,9 +131,18 @@ sub signed {
                . location('/alerts', $o{alerts}, 'itsm_signature_replay zone=seen',
                           @{$o{extra} || []}, 'itsm_pass mock')
                . location('/down', $o{down} // $o{alerts}, 'itsm_pass down')
+               . ($o{vector} ? location('/vector', $o{alerts}, @{$o{vector}}, 'try_files /.none =204') : '')
+               . ($o{rotate} ? location('/rotate', "$o{alerts} $o{rotate}",
+                                        'add_header X-Secret $itsm_access_secret always',
+                                        'try_files /.none =204') : '')
                . ($o{locations} // '');
     defaults(http_config => access_http('itsm_signature_replay_zone seen:1m;'),
              config => $config);
+    # a block with "--- signed_alert": the file's $Alert to /alerts, signed
+    # by its headers(), creates the ticket, nothing logged at [error]
+    defaults(when => 'signed_alert', request => sub { "POST /alerts\n$main::Alert" },
+             more_headers => sub { main::headers() }, error_code => 201,
+             response_body_like => qq("ticket_id":"$o{ticket}"), no_error_log => "[error]\n");
     return $config;
 }
 

@@ -180,6 +180,8 @@ sub rt {
 }
 
 # What run() derives from the options that many examples share:
+#   kind, connector   the example's name, unless given
+#   alert      generic_alert, unless given
 #   credential => [HEADER, VALUE, FILE]: the ITSM insists on HEADER: VALUE
 #              (auth) and the example keeps its proxy_set_header in the
 #              included FILE (secret_include), as the example tells users
@@ -189,6 +191,9 @@ sub rt {
 #              request as the preset's
 sub defaults {
     my (%x) = @_;
+    $x{kind} //= $x{name};
+    $x{connector} //= $x{kind};
+    $x{alert} //= \&generic_alert;
     if (my $c = $x{credential}) {
         my ($header, $value, $file) = @$c;
         $x{auth} //= {$x{kind} => $value};

@@ -645,6 +645,8 @@ sub raw_answer {
 #                   the key $o{key}, default disk-db1 (ItsmAnswer)
 # and $o{edit} changes the preset's text as embed()'s edit does,
 # $o{answers} replaces answers of the contract for the whole file;
+#   $Url            the create's URL without its query (the ITSM's log
+#                   names it so); a file that set it keeps its own
 #   $Firing, $Again, $Resolved   the alert disk-db1 (severity
 #                   $o{severity}, default critical) as it fires, fires
 #                   again, resolves; a file that set them keeps its own
@@ -681,6 +683,22 @@ sub raw_answer {
 #                      ITSM then received) fire, fire again, resolve, fire
 #                      again and GET /contract, with a cooldown of 0s: 201
 #                      for "created", else 200, and the answers
+#   --- create_refused (value: [ROUTE, STATUS, BODY]) the mock answers the
+#                      create's ROUTE with STATUS and BODY, a refusal: the
+#                      sender gets 502 with them, and no Retry-After
+#   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
+#                      "created"), and GET /contract shows that the ITSM
+#                      got LOG (the method and URL, the body)
+#   --- gone_recreated (value: the mock's answers, e.g. [comment => [404,
+#                      BODY]]) the ticket is gone: with a cooldown of 0s,
+#                      the repeat's update finds so, and on_gone new makes
+#                      a new ticket (201 and 201, reason "recreated")
+#   --- fired_twice_resolved (value: [ALERT, LOG]) with a cooldown of 0s,
+#                      ALERT, ALERT again, ALERT resolved and GET /contract:
+#                      created, commented, resolved, and the ITSM got LOG
+#   --- mock_cooldown_0s  (value: the mock, e.g. ::mock(log => 't13', ...))
+#                      nginx with that mock and a cooldown of 0s, so that
+#                      each repeat acts at once; the block says the rest
 #
 # The block's own sections win; blocks that take a mock's log name it after
 # their number (TEST 2: t2).
@@ -714,6 +732,9 @@ sub suite {
 
     # the search's answer that has the ticket
     ${"main::Search"} //= $c->{found};
+
+    # the URL of the create, without its query, as the ITSM's log shows it
+    ${"main::Url"} //= "http://" . host() . ((split / /, $c->{create})[1] =~ s/\?.*//r);
 
     my $severity = $o{severity} // 'critical';
     ${"main::Firing"} //= qq{{"key": "disk-db1", "title": "Disk full on db-1", "severity": "$severity", "description": "/var is 98% full", "resource": "db-1", "status": "firing"}};
@@ -846,6 +867,36 @@ sub scenario {
                                      qr/^\z/,
                                      qr/^itsm_access_total\{result="passed"\} 0\n(?:.|\n)*^itsm_access_total\{result="token_missing"\} $n{missing}\n^itsm_access_total\{result="token_invalid"\} $n{invalid}\n(?:.|\n)*^itsm_tickets_open 0\n/m]);
 
+    } elsif (defined $block->create_refused) {
+        my ($route, $status, $body) = @{$block->create_refused};
+        %s = (config => main::config(mock => main::mock($route => [$status, $body])),
+              error_code => 502, response_headers => "! Retry-After\n",
+              response_body_like => main::error('itsm_rejected', 'create', $status, $body));
+
+    } elsif (defined $block->created_as) {
+        my ($alert, $got) = @{$block->created_as};
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [main::req($alert), "GET /contract"], error_code => [201, 200],
+              response_body_like => [qr/"outcome":"created"/, log_like($got)]);
+
+    } elsif (defined $block->gone_recreated) {
+        %s = (http_config => main::http(cooldown => '0s'),
+              config => main::config(mock => main::mock(@{$block->gone_recreated})),
+              request => [main::req($firing), main::req($again)], error_code => [201, 201],
+              response_body_like => [main::answer('created', 'create', 'created'),
+                                     main::answer('created', 'create', 'created',
+                                                  reason => $ItsmAnswer::Reason{recreated})]);
+
+    } elsif (defined $block->fired_twice_resolved) {
+        my ($alert, $got) = @{$block->fired_twice_resolved};
+        %s = (http_config => main::http(cooldown => '0s'),
+              config => main::config(mock => main::mock(log => $log)),
+              request => [main::req($alert), main::req($alert),
+                          main::req($alert =~ s/"firing"/"resolved"/r), "GET /contract"],
+              error_code => [201, 200, 200, 200],
+              response_body_like => [qr/"outcome":"created"/, qr/"outcome":"commented"/,
+                                     qr/"outcome":"resolved"/, log_like($got)]);
+
     } elsif (defined $block->lifecycle) {
         my @outcomes = split ' ', $block->lifecycle;
         %s = (http_config => main::http(cooldown => '0s'),
@@ -857,6 +908,11 @@ sub scenario {
     }
 
     $s{more_headers} //= "Content-Type: application/json\n" if %s;
+
+    if (defined $block->mock_cooldown_0s) {
+        $s{http_config} = main::http(cooldown => '0s');
+        $s{config} = main::config(mock => $block->mock_cooldown_0s);
+    }
 
     # a block that starts nginx: the defaults
     if (defined($s{config} // $block->config)) {
