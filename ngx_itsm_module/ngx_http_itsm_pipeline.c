@@ -442,10 +442,12 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_http_itsm_pipeline_decide(ctx);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm alert \"%V\" connector \"%V\": key state:%ui "
-                   "steps:%ui", &ctx->key, &conn->name, ctx->record.state,
-                   ctx->plan.nsteps);
+                   "steps:%ui, decided \"%V\" (%s)", &ctx->key, &conn->name,
+                   ctx->record.state, ctx->plan.nsteps,
+                   &ngx_http_itsm_outcome_names[ctx->plan.outcome],
+                   ctx->plan.reason ? ctx->plan.reason : "-");
 
     if (ctx->plan.nsteps == 0) {
         /* nothing to change now: read only, except for a key in its
