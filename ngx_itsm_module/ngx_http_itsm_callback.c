@@ -1067,7 +1067,7 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
     if (outcome == NGX_HTTP_ITSM_CB_APPLIED) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "itsm callback: connector \"%V\" ticket \"%V\" key "
-                      "\"%V\": %V (\"%V\"), the key %V -> %V",
+                      "\"%V\": %V (\"%V\"): the key %V -> %V",
                       &ctx->conf->name, &cb->ticket, &cb->key,
                       &ngx_http_itsm_callback_state_names[cb->state],
                       &ctx->status,
