@@ -1,6 +1,7 @@
 # ngx_itsm_module
 #
 #   make            build build/ngx_http_itsm_module.so for /usr/sbin/nginx
+#                   and build/itsm-token (callback tokens, tools/itsm-token.c)
 #   make run        quickstart: nginx + module on :8080, Request Tracker on :8081
 #   make stop       stop both
 #   make test       the Test::Nginx suite (installs what it needs)
@@ -22,6 +23,12 @@ all: build
 build:
 	util/deps.sh build
 	util/build.sh normal
+	$(MAKE) build/itsm-token
+
+# the callback token tool: OpenSSL only (libssl-dev, in util/deps.sh build)
+build/itsm-token: tools/itsm-token.c
+	@mkdir -p build
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ tools/itsm-token.c -lcrypto
 
 asan:
 	util/deps.sh build

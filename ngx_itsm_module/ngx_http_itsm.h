@@ -59,6 +59,7 @@
 
 typedef struct ngx_http_itsm_store_s  ngx_http_itsm_store_t;
 typedef struct ngx_http_itsm_zone_s   ngx_http_itsm_zone_t;
+typedef struct ngx_http_itsm_callback_conf_s  ngx_http_itsm_callback_conf_t;
 
 
 /*
@@ -290,6 +291,10 @@ typedef struct {
     time_t                       reopen_window;
     ngx_flag_t                   reopen_comment;
     ngx_uint_t                   on_gone;      /* CREATE, NONE (fail) */
+
+    /* callback_token, callback_status (ngx_http_itsm_callback_conf.c);
+     * NULL: none written */
+    ngx_http_itsm_callback_conf_t  *callback;
 
     u_char                      *file;
     ngx_uint_t                   line;

@@ -8,6 +8,7 @@
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_connector.h"
+#include "ngx_http_itsm_callback.h"
 
 
 /*
@@ -74,6 +75,10 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("on_resolve"), 1, 2, ngx_http_itsm_lifecycle_on_resolve },
     { ngx_string("on_refire"), 1, 3, ngx_http_itsm_lifecycle_on_refire },
     { ngx_string("on_gone"), 1, 1, ngx_http_itsm_lifecycle_on_gone },
+    { ngx_string("callback_token"), 1, 1,
+      ngx_http_itsm_callback_token_line },
+    { ngx_string("callback_status"), 1, 64,
+      ngx_http_itsm_callback_status_line },
 
     { ngx_null_string, 0, 0, NULL }
 };
@@ -227,7 +232,7 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
                        "expected one of: location, create, update, comment, "
                        "resolve, reopen, lookup, find, header, ticket_id, "
                        "max_response, key, on_repeat, on_resolve, on_refire, "
-                       "on_gone",
+                       "on_gone, callback_token, callback_status",
                        &value[0], &conn->name);
 
     return NGX_CONF_ERROR;

@@ -16,6 +16,10 @@
  * memory (ngx_http_itsm_zone.c) */
 
 
+/* how much of a key a callback's answer and log line show */
+#define NGX_HTTP_ITSM_STORE_KEY_TEXT  256
+
+
 /* how full the store is */
 
 typedef struct {
@@ -42,6 +46,49 @@ typedef struct {
 
 typedef ngx_int_t (*ngx_http_itsm_store_merge_pt)(void *data, ngx_str_t *old,
     ngx_http_itsm_store_pending_t *pend);
+
+
+/*
+ * What an ITSM says of a ticket (a callback, ngx_http_itsm_callback.c),
+ * in the lifecycle's words, and what the store made of it
+ * (ngx_http_itsm_store_ticket.c).
+ */
+
+typedef enum {
+    NGX_HTTP_ITSM_TICKET_NONE = 0,             /* nothing heard yet */
+    NGX_HTTP_ITSM_TICKET_OPEN,
+    NGX_HTTP_ITSM_TICKET_ACKNOWLEDGED,
+    NGX_HTTP_ITSM_TICKET_RESOLVED,
+    NGX_HTTP_ITSM_TICKET_CLOSED,
+    NGX_HTTP_ITSM_TICKET_DELETED,
+    NGX_HTTP_ITSM_TICKET_NSTATES
+} ngx_http_itsm_ticket_state_e;
+
+
+typedef enum {
+    NGX_HTTP_ITSM_TICKET_APPLIED = 0,          /* the key's state changed */
+    NGX_HTTP_ITSM_TICKET_UNCHANGED,            /* it was so already */
+    NGX_HTTP_ITSM_TICKET_DUPLICATE,            /* the same event again */
+    NGX_HTTP_ITSM_TICKET_STALE,                /* older than the last one */
+    NGX_HTTP_ITSM_TICKET_UNKNOWN,              /* no key has this ticket */
+    NGX_HTTP_ITSM_TICKET_IN_FLIGHT             /* an alert holds the key */
+} ngx_http_itsm_ticket_result_e;
+
+
+typedef struct {
+    ngx_str_t                    ticket;
+    ngx_uint_t                   state;        /* ..._TICKET_OPEN ... */
+    uint64_t                     order;        /* 0: the event has none */
+    uint64_t                     event;        /* its id's hash; 0: none */
+
+    /* what the store made of it */
+    ngx_uint_t                   result;       /* ..._TICKET_APPLIED ... */
+    ngx_uint_t                   known;        /* the ITSM's state before */
+    ngx_uint_t                   before;       /* the key's (KEY_OPEN ...) */
+    ngx_uint_t                   after;
+    ngx_str_t                    key;          /* the correlation key */
+    u_char                       key_data[NGX_HTTP_ITSM_STORE_KEY_TEXT];
+} ngx_http_itsm_store_ticket_t;
 
 
 /* a request waiting for its commit to reach the disk */
@@ -95,6 +142,10 @@ ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,
     ngx_http_itsm_store_iter_pt handler, void *data);
 ngx_int_t ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now);
 time_t ngx_http_itsm_store_lease(ngx_http_itsm_store_t *store);
+
+/* ngx_http_itsm_store_ticket.c */
+ngx_int_t ngx_http_itsm_store_ticket_apply(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb);
 
 /* ngx_http_itsm_store_pending.c */
 ngx_int_t ngx_http_itsm_store_pending_merge(ngx_http_itsm_store_t *store,

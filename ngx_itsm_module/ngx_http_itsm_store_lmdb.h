@@ -30,6 +30,7 @@ struct ngx_http_itsm_store_s {
     MDB_env                     *env;
     MDB_dbi                      dbi;          /* "keys" */
     MDB_dbi                      pending;      /* "pending" */
+    MDB_dbi                      tickets;      /* "tickets": ticket -> key */
     MDB_txn                     *reader;     /* reset between reads */
     ngx_log_t                   *log;
 
@@ -107,6 +108,15 @@ ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
+    ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
+
+/* ngx_http_itsm_store_ticket_index.c */
+ngx_int_t ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *before,
     ngx_http_itsm_record_t *rec);
 
 

@@ -413,6 +413,14 @@ ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         return NGX_ERROR;
     }
 
+    /* the ticket -> key index, in the same transaction as the ticket */
+
+    if (op->change == NGX_HTTP_ITSM_STORE_COMMIT
+        && ngx_http_itsm_store_ticket_index(store, txn, k, now, rec) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return rc;
 }
 
@@ -659,4 +667,23 @@ ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec,
     dst->ticket_len = (uint8_t) ngx_min(rec->ticket.len,
                                         NGX_HTTP_ITSM_TICKET_MAX);
     ngx_memcpy(dst->ticket, rec->ticket.data, dst->ticket_len);
+}
+
+
+/* a record read and written in another store file's transaction (the
+ * callbacks, ngx_http_itsm_store_ticket.c) */
+
+ngx_int_t
+ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec)
+{
+    return ngx_http_itsm_store_read(store, txn, k, rec);
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec)
+{
+    return ngx_http_itsm_store_put(store, txn, k, rec);
 }

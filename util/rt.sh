@@ -35,6 +35,9 @@
 #   var/                 $RT::VarPath (outgoing mail goes to var/*.mbox,
 #                        RT never calls sendmail)
 #   mason_data/ session_data/   Mason cache (emptied at every start), sessions
+#   itsm-callback        where the callback scrip posts: "url URL" and
+#                        "token TOKEN" lines (util/rt-callback.pl); none:
+#                        nothing is posted
 #   log/rt.log           RT's own log;  log/server.log  server stdout/stderr
 #   log/setup.log        output of the database creation
 #   rt.pid rt.port       pid (also the process group) and port of the server
@@ -171,6 +174,10 @@ Set(\$LogToFile, '$RT_LOG_LEVEL');
 Set(\$LogDir, '$sd/log');
 Set(\$LogToFileNamed, 'rt.log');
 
+# The module's callback scrip (util/rt-callback.pl) posts status changes
+# where this file says (url, token lines); no file: nothing is posted
+Set(\$ITSMCallbackFile, '$sd/itsm-callback');
+
 # Paths compiled into RT::Generated that would point to /var
 \$RT::VarPath         = '$sd/var';
 \$RT::MasonDataDir    = '$sd/mason_data';
@@ -222,6 +229,21 @@ insert_data() {        # STATEDIR
     fi
     echo "$RT_DATA_VERSION" >"$sd/.itsm-data"
     say "the module's RT data (custom field \"ITSM Alert Key\") installed"
+}
+
+# the callback scrip (util/rt-callback.pl), once per database, with a
+# marker of its own: a database made before it gets it on its next start
+insert_callback() {    # STATEDIR
+    local sd=$1 rc=0
+    [[ -f $sd/.itsm-callback-scrip ]] && return 0
+    "$SETUP_DB" --action insert --datafile "$repo/util/rt-callback.pl" \
+        >>"$sd/log/setup.log" 2>&1 </dev/null || rc=$?
+    if (( rc != 0 )); then
+        tail -n 30 "$sd/log/setup.log" >&2
+        die "inserting util/rt-callback.pl failed (rc=$rc), see $sd/log/setup.log"
+    fi
+    touch "$sd/.itsm-callback-scrip"
+    say "the module's callback scrip installed (it posts where $sd/itsm-callback says)"
 }
 
 rest_code() {          # PORT -> HTTP status of an authenticated REST 2 call
@@ -293,6 +315,7 @@ cmd_start() {          # PORT STATEDIR
     [[ -s $sd/rtdb ]] || create_db "$sd" "$port"
     write_config "$sd" "$port" "$sd/rtdb"
     insert_data "$sd"
+    insert_callback "$sd"
     # compiled Mason components may be stale after a package upgrade
     rm -rf "$sd/mason_data/"* 2>/dev/null || true
 

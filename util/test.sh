@@ -53,6 +53,9 @@ if [ -z "${ITSM_TEST_NO_RT:-}" ]; then
     export TEST_NGINX_RT_PORT=${TEST_NGINX_RT_PORT:-18091}
     util/rt.sh start "$TEST_NGINX_RT_PORT" "$repo/var/test-rt"
     rt_started=1
+    # where RT's callback scrip reads its url and token (util/rt-callback.pl):
+    # the callback tests write the file and remove it
+    export ITSM_TEST_RT_STATEDIR="$repo/var/test-rt"
 fi
 
 [ $# -gt 0 ] || set -- -r t

@@ -1,0 +1,259 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+#include "ngx_http_itsm_store_ticket.h"
+
+
+/*
+ * What an ITSM said of a ticket (a callback), applied to the key whose
+ * ticket it is, in one write transaction with the "tickets" entry that
+ * remembers the ITSM's last event:
+ *
+ *   resolved, closed     an open key becomes resolved (resolved_at: now):
+ *                        the next firing follows on_refire (reopen within
+ *                        the window, else a new ticket), never a comment
+ *   open, acknowledged   a resolved key is open again
+ *   deleted              the key and its entry are forgotten: the next
+ *                        firing creates a ticket
+ *
+ * An event already applied (the same id: a retried delivery) or older than
+ * the last one (its order) changes nothing.  A key an alert holds (a live
+ * claim) is left to that alert: the event is most often the echo of the
+ * alert's own action (RT runs its scrip inside the request that resolves
+ * or reopens the ticket, before it answers); only the entry remembers it.
+ *
+ * The transaction is flushed before the caller answers (the caller waits
+ * for the flush, ngx_http_itsm_store_sync): a 2xx means it is on disk.
+ */
+
+
+static ngx_int_t ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *tk, void *data);
+static void ngx_http_itsm_store_ticket_name(MDB_val *k,
+    ngx_http_itsm_store_ticket_t *cb);
+
+
+/* NGX_OK: cb->result says what was done; NGX_ERROR */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_apply(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb)
+{
+    u_char     buf[NGX_HTTP_ITSM_STORE_TICKET_KEY];
+    MDB_val    tk;
+    ngx_str_t  key;
+
+    if (connector->len > 64 || cb->ticket.len > NGX_HTTP_ITSM_TICKET_MAX) {
+        cb->result = NGX_HTTP_ITSM_TICKET_UNKNOWN;
+        return NGX_OK;
+    }
+
+    ngx_http_itsm_store_ticket_key(connector, &cb->ticket, buf, &tk);
+
+    key.data = tk.mv_data;
+    key.len = tk.mv_size;
+
+    cb->result = NGX_HTTP_ITSM_TICKET_UNKNOWN;
+    cb->known = NGX_HTTP_ITSM_TICKET_NONE;
+    cb->before = NGX_HTTP_ITSM_KEY_NONE;
+    cb->after = NGX_HTTP_ITSM_KEY_NONE;
+    cb->key.data = cb->key_data;
+    cb->key.len = 0;
+
+    return ngx_http_itsm_store_txn(store, "callback",
+                                   NGX_HTTP_ITSM_STORE_WRITE
+                                   |NGX_HTTP_ITSM_STORE_DEFER,
+                                   NULL, &key,
+                                   ngx_http_itsm_store_ticket_txn, cb);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *tk, void *data)
+{
+    ngx_http_itsm_store_ticket_t  *cb = data;
+
+    int                               rc;
+    u_char                            kbuf[NGX_HTTP_ITSM_STORE_KEY_MAX];
+    time_t                            now;
+    MDB_val                           v, k, key;
+    ngx_int_t                         found;
+    ngx_http_itsm_record_t            rec;
+    ngx_http_itsm_store_ticket_rec_t  entry;
+
+    rc = mdb_get(txn, store->tickets, tk, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DONE;
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    if (ngx_http_itsm_store_ticket_decode(&v, &entry, &key) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    /* the entry's bytes are LMDB's until the first write */
+
+    ngx_memcpy(kbuf, key.mv_data, key.mv_size);
+    k.mv_data = kbuf;
+    k.mv_size = key.mv_size;
+
+    ngx_http_itsm_store_ticket_name(&k, cb);
+
+    cb->known = entry.state;
+
+    if (cb->event && entry.event == cb->event) {
+        cb->result = NGX_HTTP_ITSM_TICKET_DUPLICATE;
+        return NGX_DONE;
+    }
+
+    if (cb->order && entry.order
+        && (cb->order < entry.order
+            || (cb->order == entry.order && cb->event == 0)))
+    {
+        cb->result = (cb->order == entry.order)
+                     ? NGX_HTTP_ITSM_TICKET_DUPLICATE
+                     : NGX_HTTP_ITSM_TICKET_STALE;
+        return NGX_DONE;
+    }
+
+    found = ngx_http_itsm_store_record_get(store, txn, &k, &rec);
+
+    if (found == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (found == NGX_DECLINED
+        || rec.ticket.len != cb->ticket.len
+        || ngx_memcmp(rec.ticket.data, cb->ticket.data, cb->ticket.len) != 0)
+    {
+        /* the key was expired, or has another ticket since: the entry is
+         * stale, and the ticket no key's */
+
+        rc = mdb_del(txn, store->tickets, tk, NULL);
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        }
+
+        cb->key.len = 0;
+
+        return NGX_OK;
+    }
+
+    now = ngx_time();
+
+    cb->before = rec.state;
+    cb->after = rec.state;
+
+    if (ngx_http_itsm_store_busy(&rec, now)) {
+        cb->result = NGX_HTTP_ITSM_TICKET_IN_FLIGHT;
+        goto remember;
+    }
+
+    switch (cb->state) {
+
+    case NGX_HTTP_ITSM_TICKET_OPEN:
+    case NGX_HTTP_ITSM_TICKET_ACKNOWLEDGED:
+
+        if (rec.state == NGX_HTTP_ITSM_KEY_RESOLVED) {
+            rec.state = NGX_HTTP_ITSM_KEY_OPEN;
+            rec.resolved_at = 0;
+        }
+
+        break;
+
+    case NGX_HTTP_ITSM_TICKET_RESOLVED:
+    case NGX_HTTP_ITSM_TICKET_CLOSED:
+
+        if (rec.state == NGX_HTTP_ITSM_KEY_OPEN) {
+            rec.state = NGX_HTTP_ITSM_KEY_RESOLVED;
+            rec.resolved_at = now;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_ITSM_TICKET_DELETED */
+
+        rc = mdb_del(txn, store->dbi, &k, NULL);
+
+        if (rc == 0) {
+            rc = mdb_del(txn, store->tickets, tk, NULL);
+        }
+
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        }
+
+        cb->after = NGX_HTTP_ITSM_KEY_NONE;
+        cb->result = NGX_HTTP_ITSM_TICKET_APPLIED;
+
+        return NGX_HTTP_ITSM_STORE_SYNC;
+    }
+
+    cb->after = rec.state;
+
+    if (cb->after != cb->before) {
+        if (ngx_http_itsm_store_record_put(store, txn, &k, &rec) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        cb->result = NGX_HTTP_ITSM_TICKET_APPLIED;
+
+    } else {
+        cb->result = (entry.state != cb->state)
+                     ? NGX_HTTP_ITSM_TICKET_APPLIED
+                     : NGX_HTTP_ITSM_TICKET_UNCHANGED;
+    }
+
+remember:
+
+    entry.state = (uint8_t) cb->state;
+    entry.order = ngx_max(entry.order, cb->order);
+    entry.event = cb->event;
+    entry.updated = now;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: ticket \"%V\" itsm state:%ui key state:%ui "
+                   "result:%ui", &cb->ticket, cb->state, cb->after,
+                   cb->result);
+
+    if (ngx_http_itsm_store_ticket_put(store, txn, tk, &entry, &k) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_HTTP_ITSM_STORE_SYNC;
+}
+
+
+/* the correlation key of "connector \0 key", for the answer and the log */
+
+static void
+ngx_http_itsm_store_ticket_name(MDB_val *k, ngx_http_itsm_store_ticket_t *cb)
+{
+    u_char  *p, *last;
+
+    p = k->mv_data;
+    last = p + k->mv_size;
+
+    p = ngx_strlchr(p, last, '\0');
+
+    if (p == NULL) {
+        cb->key.len = 0;
+        return;
+    }
+
+    p++;
+
+    cb->key.len = ngx_min((size_t) (last - p), NGX_HTTP_ITSM_STORE_KEY_TEXT);
+    ngx_memcpy(cb->key_data, p, cb->key.len);
+}

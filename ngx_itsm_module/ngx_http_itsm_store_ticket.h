@@ -1,0 +1,51 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#ifndef _NGX_HTTP_ITSM_STORE_TICKET_H_INCLUDED_
+#define _NGX_HTTP_ITSM_STORE_TICKET_H_INCLUDED_
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+
+
+/* What the two files of the "tickets" table share
+ * (ngx_http_itsm_store_ticket_index.c, ngx_http_itsm_store_ticket.c). */
+
+
+#define NGX_HTTP_ITSM_STORE_TICKET_VERSION  1
+
+/* "connector \0 ticket" */
+#define NGX_HTTP_ITSM_STORE_TICKET_KEY  (64 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
+
+
+/* an entry as stored (host byte order), followed by the record's key */
+
+typedef struct {
+    uint8_t                      version;
+    uint8_t                      state;        /* ..._TICKET_OPEN ... */
+    uint16_t                     reserved;
+    uint32_t                     reserved2;
+    uint64_t                     order;        /* the last event's */
+    uint64_t                     event;        /* its id's hash */
+    int64_t                      updated;      /* when it came */
+} ngx_http_itsm_store_ticket_rec_t;
+
+
+/* ngx_http_itsm_store_ticket_index.c */
+ngx_int_t ngx_http_itsm_store_ticket_connector(MDB_val *k, ngx_str_t *conn);
+void ngx_http_itsm_store_ticket_key(ngx_str_t *conn, ngx_str_t *ticket,
+    u_char *buf, MDB_val *tk);
+ngx_int_t ngx_http_itsm_store_ticket_decode(MDB_val *v,
+    ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *key);
+ngx_int_t ngx_http_itsm_store_ticket_is(MDB_val *v, MDB_val *k);
+ngx_int_t ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *tk, ngx_http_itsm_store_ticket_rec_t *entry,
+    MDB_val *k);
+
+
+#endif /* _NGX_HTTP_ITSM_STORE_TICKET_H_INCLUDED_ */

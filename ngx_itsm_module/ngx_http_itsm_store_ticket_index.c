@@ -1,0 +1,206 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+#include "ngx_http_itsm_store_ticket.h"
+
+
+/*
+ * The "tickets" table: a connector's ticket -> the key whose ticket it is,
+ * and what the ITSM last said of it (its callbacks,
+ * ngx_http_itsm_store_ticket.c).  An entry is written in the transaction
+ * that commits the key's ticket (ngx_http_itsm_store_record.c calls
+ * ngx_http_itsm_store_ticket_index), so the index never names a ticket
+ * the store does not have; an entry whose key moved on to another ticket
+ * is deleted then, or, when the key was expired meanwhile, by the first
+ * callback that finds it stale.
+ *
+ * This file reads and writes the table only; it calls nothing of the
+ * record's file (which calls it).
+ */
+
+
+ngx_int_t
+ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *before, ngx_http_itsm_record_t *rec)
+{
+    int                               rc;
+    u_char                            buf[NGX_HTTP_ITSM_STORE_TICKET_KEY];
+    MDB_val                           tk, v;
+    ngx_str_t                         conn;
+    ngx_http_itsm_store_ticket_rec_t  entry;
+
+    if (ngx_http_itsm_store_ticket_connector(k, &conn) != NGX_OK) {
+        return NGX_OK;                          /* not a key of ours */
+    }
+
+    /* the key's former ticket: no longer its own */
+
+    if (before->ticket.len
+        && (before->ticket.len != rec->ticket.len
+            || ngx_memcmp(before->ticket.data, rec->ticket.data,
+                          rec->ticket.len) != 0))
+    {
+        ngx_http_itsm_store_ticket_key(&conn, &before->ticket, buf, &tk);
+
+        rc = mdb_get(txn, store->tickets, &tk, &v);
+
+        if (rc == 0 && ngx_http_itsm_store_ticket_decode(&v, &entry, NULL)
+                       == NGX_OK
+            && ngx_http_itsm_store_ticket_is(&v, k))
+        {
+            rc = mdb_del(txn, store->tickets, &tk, NULL);
+        }
+
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        }
+    }
+
+    if (rec->ticket.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_itsm_store_ticket_key(&conn, &rec->ticket, buf, &tk);
+
+    rc = mdb_get(txn, store->tickets, &tk, &v);
+
+    if (rc == 0 && ngx_http_itsm_store_ticket_is(&v, k)) {
+        return NGX_OK;                          /* indexed already */
+    }
+
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    /* a new ticket of the key: nothing heard of it yet */
+
+    ngx_memzero(&entry, sizeof(entry));
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm store: index ticket \"%V\" of connector \"%V\"",
+                   &rec->ticket, &conn);
+
+    return ngx_http_itsm_store_ticket_put(store, txn, &tk, &entry, k);
+}
+
+
+/* the connector of a stored key "connector \0 key" */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_connector(MDB_val *k, ngx_str_t *conn)
+{
+    u_char  *zero;
+
+    zero = ngx_strlchr(k->mv_data, (u_char *) k->mv_data + k->mv_size, '\0');
+
+    if (zero == NULL || zero == k->mv_data) {
+        return NGX_DECLINED;
+    }
+
+    conn->data = k->mv_data;
+    conn->len = zero - (u_char *) k->mv_data;
+
+    return NGX_OK;
+}
+
+
+/* "connector \0 ticket": both are short (64 bytes at most each) */
+
+void
+ngx_http_itsm_store_ticket_key(ngx_str_t *conn, ngx_str_t *ticket,
+    u_char *buf, MDB_val *tk)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(buf, conn->data, ngx_min(conn->len, 64));
+    *p++ = '\0';
+    p = ngx_cpymem(p, ticket->data,
+                   ngx_min(ticket->len, NGX_HTTP_ITSM_TICKET_MAX));
+
+    tk->mv_data = buf;
+    tk->mv_size = p - buf;
+}
+
+
+/* an entry as stored: the fixed part, then the record's key */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_decode(MDB_val *v,
+    ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *key)
+{
+    if (v->mv_size <= sizeof(ngx_http_itsm_store_ticket_rec_t)
+        || v->mv_size > sizeof(ngx_http_itsm_store_ticket_rec_t)
+                        + NGX_HTTP_ITSM_STORE_KEY_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* LMDB data is not aligned for us */
+    ngx_memcpy(entry, v->mv_data, sizeof(ngx_http_itsm_store_ticket_rec_t));
+
+    if (entry->version != NGX_HTTP_ITSM_STORE_TICKET_VERSION) {
+        return NGX_DECLINED;
+    }
+
+    if (key) {
+        key->mv_data = (u_char *) v->mv_data
+                       + sizeof(ngx_http_itsm_store_ticket_rec_t);
+        key->mv_size = v->mv_size - sizeof(ngx_http_itsm_store_ticket_rec_t);
+    }
+
+    return NGX_OK;
+}
+
+
+/* does the entry "v" name the record key "k" */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_is(MDB_val *v, MDB_val *k)
+{
+    MDB_val                           key;
+    ngx_http_itsm_store_ticket_rec_t  entry;
+
+    if (ngx_http_itsm_store_ticket_decode(v, &entry, &key) != NGX_OK) {
+        return 0;
+    }
+
+    return key.mv_size == k->mv_size
+           && ngx_memcmp(key.mv_data, k->mv_data, k->mv_size) == 0;
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *tk, ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *k)
+{
+    int      rc;
+    u_char   buf[sizeof(ngx_http_itsm_store_ticket_rec_t)
+                 + NGX_HTTP_ITSM_STORE_KEY_MAX];
+    MDB_val  v;
+
+    if (k->mv_size > NGX_HTTP_ITSM_STORE_KEY_MAX) {
+        return NGX_ERROR;
+    }
+
+    entry->version = NGX_HTTP_ITSM_STORE_TICKET_VERSION;
+
+    ngx_memcpy(buf, entry, sizeof(ngx_http_itsm_store_ticket_rec_t));
+    ngx_memcpy(buf + sizeof(ngx_http_itsm_store_ticket_rec_t), k->mv_data,
+               k->mv_size);
+
+    v.mv_data = buf;
+    v.mv_size = sizeof(ngx_http_itsm_store_ticket_rec_t) + k->mv_size;
+
+    rc = mdb_put(txn, store->tickets, tk, &v, 0);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    return NGX_OK;
+}
