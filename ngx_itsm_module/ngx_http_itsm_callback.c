@@ -11,6 +11,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_status.h"
 #include "ngx_http_itsm_callback.h"
+#include "ngx_http_itsm_callback_source.h"
 
 #include <ngx_md5.h>
 
@@ -1056,6 +1057,7 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx)
 {
     json_t                        *body;
+    ngx_int_t                      rc;
     ngx_uint_t                     outcome;
     ngx_http_itsm_store_ticket_t  *cb;
 
@@ -1104,7 +1106,21 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, body);
+    rc = ngx_http_itsm_reply_json(r, NGX_HTTP_OK, body);
+
+    /* the change is on disk and the ITSM has its answer: then back to the
+     * alert's source (ngx_http_itsm_callback_source.c); also when an alert
+     * holds the key, if the ITSM's state changed (the echo of the alert's
+     * own resolve still expires a silence) */
+
+    if (outcome == NGX_HTTP_ITSM_CB_APPLIED
+        || (outcome == NGX_HTTP_ITSM_CB_IN_FLIGHT && cb->known != cb->state))
+    {
+        rc = ngx_http_itsm_callback_source_run(r, ctx->store, ctx->conf->conn,
+                                               cb, &ctx->status, NULL, rc);
+    }
+
+    return rc;
 }
 
 

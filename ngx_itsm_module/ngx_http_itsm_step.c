@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_queue.h"
+#include "ngx_http_itsm_callback_source.h"
 
 
 /*
@@ -486,12 +487,20 @@ ngx_http_itsm_step_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
                           rc == NGX_DECLINED ? ": the claim was taken over"
                                              : "");
 
-        } else if (ngx_http_itsm_store_last_sync(ctx->store)) {
+        } else {
+            ctx->sync.seq = ngx_http_itsm_store_last_sync(ctx->store);
+
+            /* what a callback's way back to the source will need (its own
+             * transaction: the commit's flush is the one waited for) */
+            ngx_http_itsm_callback_source_remember(r, ctx->store, conn,
+                                                   &ctx->key, ctx->alert);
+        }
+
+        if (rc == NGX_OK && ctx->sync.seq) {
 
             /* a 2xx means durable: the result waits for the commit to
              * reach the disk, off the event loop */
 
-            ctx->sync.seq = ngx_http_itsm_store_last_sync(ctx->store);
             ctx->sync_then = NGX_HTTP_ITSM_SYNC_RESULT;
 
             rc = ngx_http_itsm_store_sync(ctx->store, &ctx->sync);

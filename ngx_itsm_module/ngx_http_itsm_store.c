@@ -223,7 +223,7 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return ngx_http_itsm_store_failed(store, "mdb_env_set_mapsize", rc);
     }
 
-    rc = mdb_env_set_maxdbs(store->env, 3);
+    rc = mdb_env_set_maxdbs(store->env, 4);
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_env_set_maxdbs", rc);
     }
@@ -268,7 +268,7 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
 
 
 /* the tables, created in the first worker's first transaction ("tickets":
- * ngx_http_itsm_store_ticket*.c) */
+ * ngx_http_itsm_store_ticket*.c, "sources": ngx_http_itsm_store_source.c) */
 
 static ngx_int_t
 ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store, MDB_txn *txn,
@@ -284,6 +284,10 @@ ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     if (rc == 0) {
         rc = mdb_dbi_open(txn, "tickets", MDB_CREATE, &store->tickets);
+    }
+
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "sources", MDB_CREATE, &store->sources);
     }
 
     if (rc != 0) {
@@ -881,7 +885,7 @@ ngx_http_itsm_store_try(ngx_http_itsm_store_t *store)
     }
 
     if (rc == 0) {
-        rc = mdb_env_set_maxdbs(env, 3);
+        rc = mdb_env_set_maxdbs(env, 4);
     }
 
     if (rc == 0) {

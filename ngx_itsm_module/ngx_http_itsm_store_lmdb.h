@@ -31,6 +31,7 @@ struct ngx_http_itsm_store_s {
     MDB_dbi                      dbi;          /* "keys" */
     MDB_dbi                      pending;      /* "pending" */
     MDB_dbi                      tickets;      /* "tickets": ticket -> key */
+    MDB_dbi                      sources;      /* "sources": the way back */
     MDB_txn                     *reader;     /* reset between reads */
     ngx_log_t                   *log;
 

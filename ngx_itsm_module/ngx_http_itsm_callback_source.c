@@ -1,0 +1,793 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_deliver.h"
+#include "ngx_http_itsm_callback.h"
+#include "ngx_http_itsm_callback_source.h"
+
+
+/*
+ * Back to the source.  Two moments:
+ *
+ * 1. When an alert's request to the ITSM is recorded (create, update,
+ *    comment, resolve, reopen) for a connector that an
+ *    itsm_callback_source follows, the alert is kept in the store
+ *    ("sources": its fields and its raw JSON), since a callback arrives
+ *    long after the alert request is gone and the source's API needs the
+ *    alert's own words (Alertmanager's labels, Azure's alert id, the SIEM
+ *    case's id and its latest title and severity).  Only transitions
+ *    write: a duplicate or a comment held by the cooldown writes nothing.
+ *
+ * 2. When a callback has changed what the ITSM says of a ticket (outcome
+ *    "applied") and its answer is sent, the source's on_ticket action for
+ *    the mapped state runs as a subrequest of the callback request,
+ *    through the source's internal location (proxy_pass): the delivery
+ *    path of every ITSM request.
+ *
+ * Why after the answer: the ITSM's webhook must not wait on the source
+ * (RT's scrip waits 3 s, PagerDuty 5 s, and they retry or switch the
+ * webhook off), and the change is durable before the answer (the
+ * callback waits for the store's flush).  The ITSM has its whole 200
+ * while the source is asked; the request ends when the source answers or
+ * its location's proxy timeouts end it.  The source's location needs
+ * "proxy_ignore_client_abort on": an ITSM that closes its connection once
+ * it has the answer must not cut the way back.
+ *
+ * A failed way back (no answer, a 4xx, a 5xx, a 429) is logged with the
+ * source's own words and counted ("callback_sources" on the status page),
+ * not retried: the next change of the ticket runs the way back again, and
+ * a retry queue for silences and case states would act on a change that
+ * may be stale by the time it is retried.
+ *
+ * What the templates of on_ticket see: the alert's fields ({{ title }},
+ * {{ configuration_items }}, ...), {{ ticket_id }}, {{ correlation_key }},
+ * and JSON Pointers into this object:
+ *
+ *   /alert        the alert's raw JSON as it came
+ *   /labels       /alert/labels (Alertmanager, Grafana)
+ *   /matchers     those labels as Alertmanager matchers, by name:
+ *                 [{"name", "value", "isRegex": false, "isEqual": true}]
+ *   /callback     {"connector", "ticket", "key", "state" (mapped),
+ *                  "status" (the ITSM's), "note", "time", "expires"}
+ *                 time: now; expires: now + the store's retention (the
+ *                 key is forgotten then, and with it what undoes it)
+ *   /remembered   what a "remember=" action kept (a silence's id)
+ *   /arm          the Azure resource id of the alert (/alert/id, else
+ *                 /alert/data/essentials/alertId) by segment, names in
+ *                 lower case: subscriptions, resourcegroups, workspaces,
+ *                 incidents, alerts, providers (the last)
+ */
+
+
+typedef struct {
+    ngx_http_itsm_source_t         *src;
+    ngx_http_itsm_source_action_t  *sa;
+    ngx_http_itsm_store_t          *store;
+    ngx_str_t                       itsm;      /* the ITSM connector's name */
+    ngx_str_t                       ticket;
+    ngx_str_t                       key;
+    ngx_uint_t                      state;
+    json_t                         *entry;     /* as stored */
+    json_t                         *view;      /* what templates see */
+    ngx_http_itsm_alert_t           alert;
+    ngx_http_itsm_tpl_ctx_t         tpl;
+    ngx_http_itsm_delivery_t        dl;
+} ngx_http_itsm_source_ctx_t;
+
+
+static void ngx_http_itsm_source_done(ngx_http_request_t *r);
+static ngx_int_t ngx_http_itsm_source_keep(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_itsm_source_view(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *status, ngx_str_t *note);
+static json_t *ngx_http_itsm_source_matchers(json_t *labels);
+static json_t *ngx_http_itsm_source_arm(json_t *raw);
+static json_t *ngx_http_itsm_source_time(time_t t);
+static json_t *ngx_http_itsm_source_string(ngx_str_t *s);
+
+
+/*
+ * The pipeline's side (ngx_http_itsm_step.c), once a key's commit is
+ * made.  Never fails the alert: a key whose alert could not be kept skips
+ * its way back, and says so then.
+ */
+
+void
+ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
+    ngx_http_itsm_store_t *store, ngx_http_itsm_connector_t *itsm,
+    ngx_str_t *key, ngx_http_itsm_alert_t *alert)
+{
+    u_char                  *data;
+    size_t                   len;
+    json_t                  *entry, *fields, *old, *kept;
+    ngx_str_t                text;
+    ngx_uint_t               i;
+    json_error_t             err;
+    ngx_http_itsm_source_t  *src;
+
+    if (store == NULL || alert == NULL) {
+        return;
+    }
+
+    src = ngx_http_itsm_callback_source_of(r, itsm);
+    if (src == NULL) {
+        return;
+    }
+
+    entry = json_object();
+    fields = json_object();
+
+    if (entry == NULL || fields == NULL
+        || json_object_set_new(entry, "fields", fields) != 0)
+    {
+        json_decref(fields);
+        goto failed;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+        if (alert->fields[i].data == NULL) {
+            continue;
+        }
+
+        if (json_object_set_new(fields,
+                           (const char *) ngx_http_itsm_field_names[i].data,
+                           ngx_http_itsm_source_string(&alert->fields[i]))
+            != 0)
+        {
+            goto failed;
+        }
+    }
+
+    if (json_object_set_new(entry, "state",
+                json_string(alert->state == NGX_HTTP_ITSM_RESOLVED
+                            ? "resolved" : "firing"))
+        != 0)
+    {
+        goto failed;
+    }
+
+    /* what an earlier ticket of the key left in the source (a silence not
+     * expired yet) is still the key's to undo */
+
+    if (ngx_http_itsm_store_source_get(store, &itsm->name, key, r->pool,
+                                       &text)
+        == NGX_OK)
+    {
+        old = json_loadb((const char *) text.data, text.len, 0, &err);
+        kept = old ? json_object_get(old, "remembered") : NULL;
+
+        if (json_is_string(kept)) {
+            (void) json_object_set(entry, "remembered", kept);
+        }
+
+        json_decref(old);
+    }
+
+    if (alert->raw && json_object_set(entry, "raw", alert->raw) != 0) {
+        goto failed;
+    }
+
+    data = ngx_http_itsm_json_dump(entry, r->pool, &len);
+
+    if (data && len > NGX_HTTP_ITSM_SOURCE_ENTRY_MAX) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm callback source \"%V\": the alert of key \"%V\" "
+                      "is %uz bytes, more than %d: its raw JSON is not kept, "
+                      "only its fields", &src->name, key, len,
+                      NGX_HTTP_ITSM_SOURCE_ENTRY_MAX);
+
+        (void) json_object_del(entry, "raw");
+        data = ngx_http_itsm_json_dump(entry, r->pool, &len);
+    }
+
+    json_decref(entry);
+    entry = NULL;
+
+    if (data == NULL || len > NGX_HTTP_ITSM_SOURCE_ENTRY_MAX) {
+        goto failed;
+    }
+
+    text.data = data;
+    text.len = len;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm callback source \"%V\": key \"%V\" kept, %uz bytes",
+                   &src->name, key, len);
+
+    if (ngx_http_itsm_store_source_put(store, &itsm->name, key, &text)
+        == NGX_OK)
+    {
+        return;
+    }
+
+failed:
+
+    json_decref(entry);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm callback source \"%V\": the alert of key \"%V\" is "
+                  "not kept: its ticket's callbacks will not go back to the "
+                  "source", &src->name, key);
+}
+
+
+/*
+ * The callback's side (ngx_http_itsm_callback.c): its answer is sent
+ * ("rc" is what sending it returned, and what the caller finalizes the
+ * request with).  Starts the action of the mapped state, if any, as a
+ * subrequest: the request then ends once the source has answered.
+ */
+
+ngx_int_t
+ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
+    ngx_http_itsm_store_t *store, ngx_http_itsm_connector_t *itsm,
+    ngx_http_itsm_store_ticket_t *cb, ngx_str_t *status, ngx_str_t *note,
+    ngx_int_t rc)
+{
+    json_t                          *kept;
+    ngx_int_t                        found;
+    ngx_str_t                        text;
+    json_error_t                     err;
+    ngx_http_itsm_source_t          *src;
+    ngx_http_itsm_source_ctx_t      *ctx;
+    ngx_http_itsm_source_action_t   *sa;
+
+    if ((rc != NGX_OK && rc != NGX_AGAIN) || cb->key.len == 0
+        || r->connection->error)
+    {
+        return rc;
+    }
+
+    src = ngx_http_itsm_callback_source_of(r, itsm);
+    if (src == NULL) {
+        return rc;
+    }
+
+    sa = (cb->state < NGX_HTTP_ITSM_TICKET_NSTATES) ? src->on[cb->state]
+                                                     : NULL;
+
+    found = ngx_http_itsm_store_source_get(store, &itsm->name, &cb->key,
+                                           r->pool, &text);
+
+    if (found == NGX_ERROR) {
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        return rc;
+    }
+
+    if (sa == NULL) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm callback source \"%V\": nothing on \"%V\"",
+                       &src->name,
+                       &ngx_http_itsm_callback_state_names[cb->state]);
+        goto nothing;
+    }
+
+    if (found == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm callback source \"%V\": ticket \"%V\" key "
+                      "\"%V\" %V: the store keeps no alert of the key (its "
+                      "ticket was opened before \"callbacks_of %V\", or "
+                      "the alert could not be kept): nothing goes back to "
+                      "the source", &src->name, &cb->ticket, &cb->key,
+                      &ngx_http_itsm_callback_state_names[cb->state],
+                      &itsm->name);
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_NO_ALERT);
+        return rc;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_source_ctx_t));
+    if (ctx == NULL) {
+        return rc;
+    }
+
+    ctx->entry = json_loadb((const char *) text.data, text.len, 0, &err);
+
+    if (ctx->entry == NULL || !json_is_object(ctx->entry)
+        || ngx_http_itsm_json_cleanup_add(r->pool, ctx->entry) != NGX_OK)
+    {
+        json_decref(ctx->entry);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm callback source \"%V\": the kept alert of key "
+                      "\"%V\" is not readable", &src->name, &cb->key);
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        return rc;
+    }
+
+    kept = json_object_get(ctx->entry, "remembered");
+
+    if ((sa->kind == NGX_HTTP_ITSM_SOURCE_REMEMBER && kept != NULL)
+        || (sa->kind == NGX_HTTP_ITSM_SOURCE_FORGET && kept == NULL))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm callback source \"%V\": ticket \"%V\" key "
+                      "\"%V\" %V: skipped, %s", &src->name, &cb->ticket,
+                      &cb->key, &ngx_http_itsm_callback_state_names[cb->state],
+                      kept ? "the source's earlier answer is still kept"
+                           : "nothing is kept to undo");
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_SKIPPED);
+        goto nothing;
+    }
+
+    ctx->src = src;
+    ctx->sa = sa;
+    ctx->store = store;
+    ctx->itsm = itsm->name;
+    ctx->ticket = cb->ticket;
+    ctx->key = cb->key;
+    ctx->state = cb->state;
+
+    if (ngx_http_itsm_source_view(r, ctx, status, note) != NGX_OK) {
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        return rc;
+    }
+
+    ctx->tpl.request = r;
+    ctx->tpl.alert = &ctx->alert;
+    ctx->tpl.ticket_id = ctx->ticket;
+    ctx->tpl.key = ctx->key;
+
+    ctx->dl.connector = &src->conn;
+    ctx->dl.tpl = &ctx->tpl;
+    ctx->dl.done = ngx_http_itsm_source_done;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_itsm_callback_source_module);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm callback source \"%V\": key \"%V\" %V: %V",
+                   &src->name, &ctx->key,
+                   &ngx_http_itsm_callback_state_names[ctx->state],
+                   &sa->action.method_name);
+
+    if (ngx_http_itsm_deliver(r, &ctx->dl, NGX_HTTP_ITSM_ACTION_UPDATE,
+                              &sa->action)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm callback source \"%V\": the request to the "
+                      "source could not be made", &src->name);
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        return rc;
+    }
+
+    return rc;
+
+nothing:
+
+    /* a deleted ticket's key is forgotten, and what was kept of it */
+
+    if (cb->state == NGX_HTTP_ITSM_TICKET_DELETED && found == NGX_OK) {
+        (void) ngx_http_itsm_store_source_del(store, &itsm->name, &cb->key);
+    }
+
+    return rc;
+}
+
+
+/* the source answered, or could not be reached: the request ends */
+
+static void
+ngx_http_itsm_source_done(ngx_http_request_t *r)
+{
+    u_char                      *data;
+    size_t                       len;
+    json_t                      *answer, *v;
+    ngx_str_t                    value, text;
+    ngx_uint_t                   ok;
+    json_error_t                 err;
+    ngx_http_itsm_delivery_t    *d;
+    ngx_http_itsm_source_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_source_module);
+    d = &ctx->dl;
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ok = (d->status >= 200 && d->status < 300);
+
+    /* what is to be undone is gone already */
+
+    if (ctx->sa->kind == NGX_HTTP_ITSM_SOURCE_FORGET
+        && d->status == NGX_HTTP_NOT_FOUND)
+    {
+        ok = 1;
+    }
+
+    data = ngx_http_itsm_deliver_response(r, d, &len);
+
+    if (!ok) {
+        text.data = data;
+        text.len = ngx_min(len, NGX_HTTP_ITSM_ERROR_TEXT_MAX);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm callback source \"%V\": ticket \"%V\" key \"%V\" "
+                      "%V: %V answered %ui%s%s%*s%s", &ctx->src->name,
+                      &ctx->ticket, &ctx->key,
+                      &ngx_http_itsm_callback_state_names[ctx->state],
+                      &ctx->sa->action.method_name, d->status,
+                      d->answered ? "" : " (no answer)",
+                      text.len ? ": \"" : "", text.len, text.data,
+                      text.len ? "\"" : "");
+
+        if (d->retry_after) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm callback source \"%V\": the source asks to "
+                          "wait %T s; the next change of ticket \"%V\" "
+                          "tries again", &ctx->src->name, d->retry_after,
+                          &ctx->ticket);
+        }
+
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        goto done;
+    }
+
+    if (ctx->sa->kind == NGX_HTTP_ITSM_SOURCE_REMEMBER) {
+        answer = data ? json_loadb((const char *) data, len, 0, &err) : NULL;
+        v = answer ? ngx_http_itsm_json_pointer(answer, &ctx->sa->remember)
+                   : NULL;
+
+        ngx_str_null(&value);
+
+        if (v && (json_is_string(v) || json_is_integer(v))
+            && ngx_http_itsm_json_scalar(v, r->pool, &value) != NGX_OK)
+        {
+            ngx_str_null(&value);
+        }
+
+        json_decref(answer);
+
+        if (value.len == 0 || value.len > NGX_HTTP_ITSM_SOURCE_REMEMBER_MAX) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm callback source \"%V\": ticket \"%V\" key "
+                          "\"%V\" %V: %V answered %ui, but without a value "
+                          "of 1 to %d bytes at \"%V\": nothing to undo "
+                          "later", &ctx->src->name, &ctx->ticket, &ctx->key,
+                          &ngx_http_itsm_callback_state_names[ctx->state],
+                          &ctx->sa->action.method_name, d->status,
+                          NGX_HTTP_ITSM_SOURCE_REMEMBER_MAX,
+                          &ctx->sa->remember);
+            ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+            goto done;
+        }
+
+        if (ngx_http_itsm_source_keep(r, ctx, &value) != NGX_OK) {
+            ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+            goto done;
+        }
+
+    } else if (ctx->sa->kind == NGX_HTTP_ITSM_SOURCE_FORGET) {
+        if (ngx_http_itsm_source_keep(r, ctx, NULL) != NGX_OK) {
+            ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+            goto done;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "itsm callback source \"%V\": ticket \"%V\" key \"%V\" "
+                  "%V: %V answered %ui", &ctx->src->name, &ctx->ticket,
+                  &ctx->key, &ngx_http_itsm_callback_state_names[ctx->state],
+                  &ctx->sa->action.method_name, d->status);
+
+    ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_SENT);
+
+done:
+
+    if (ctx->state == NGX_HTTP_ITSM_TICKET_DELETED) {
+        (void) ngx_http_itsm_store_source_del(ctx->store, &ctx->itsm,
+                                              &ctx->key);
+    }
+
+    /* the answer went out before the way back started */
+
+    ngx_http_finalize_request(r, NGX_OK);
+}
+
+
+/* the kept entry with "value" remembered, or without (NULL) */
+
+static ngx_int_t
+ngx_http_itsm_source_keep(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *value)
+{
+    u_char     *data;
+    size_t      len;
+    ngx_str_t   text;
+
+    if (value) {
+        if (json_object_set_new(ctx->entry, "remembered",
+                                ngx_http_itsm_source_string(value))
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        (void) json_object_del(ctx->entry, "remembered");
+    }
+
+    data = ngx_http_itsm_json_dump(ctx->entry, r->pool, &len);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    text.data = data;
+    text.len = len;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm callback source \"%V\": key \"%V\" remembers "
+                   "\"%V\"", &ctx->src->name, &ctx->key,
+                   value ? value : &ctx->ticket);
+
+    return ngx_http_itsm_store_source_put(ctx->store, &ctx->itsm, &ctx->key,
+                                          &text);
+}
+
+
+/* the alert as kept, and the object the templates' pointers read */
+
+static ngx_int_t
+ngx_http_itsm_source_view(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *status, ngx_str_t *note)
+{
+    time_t                      now;
+    json_t                     *fields, *v, *raw, *labels, *cbk, *kept;
+    ngx_uint_t                  i;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    fields = json_object_get(ctx->entry, "fields");
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+        v = json_object_get(fields,
+                            (const char *) ngx_http_itsm_field_names[i].data);
+
+        if (json_is_string(v)) {
+            ctx->alert.fields[i].data = (u_char *) json_string_value(v);
+            ctx->alert.fields[i].len = json_string_length(v);
+        }
+    }
+
+    v = json_object_get(ctx->entry, "state");
+
+    ctx->alert.state = (json_is_string(v)
+                        && ngx_strcmp(json_string_value(v), "resolved") == 0)
+                       ? NGX_HTTP_ITSM_RESOLVED : NGX_HTTP_ITSM_FIRING;
+
+    ctx->view = json_object();
+    if (ctx->view == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_json_cleanup_add(r->pool, ctx->view) != NGX_OK) {
+        json_decref(ctx->view);
+        return NGX_ERROR;
+    }
+
+    ctx->alert.raw = ctx->view;
+
+    raw = json_object_get(ctx->entry, "raw");
+
+    if (raw && json_object_set(ctx->view, "alert", raw) != 0) {
+        return NGX_ERROR;
+    }
+
+    labels = json_is_object(raw) ? json_object_get(raw, "labels") : NULL;
+
+    if (json_is_object(labels)) {
+        if (json_object_set(ctx->view, "labels", labels) != 0
+            || json_object_set_new(ctx->view, "matchers",
+                                   ngx_http_itsm_source_matchers(labels))
+               != 0)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    v = ngx_http_itsm_source_arm(raw);
+
+    if (v && json_object_set_new(ctx->view, "arm", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    kept = json_object_get(ctx->entry, "remembered");
+
+    if (kept && json_object_set(ctx->view, "remembered", kept) != 0) {
+        return NGX_ERROR;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    now = ngx_time();
+
+    cbk = json_object();
+
+    if (cbk == NULL
+        || json_object_set_new(ctx->view, "callback", cbk) != 0
+        || json_object_set_new(cbk, "connector",
+                               ngx_http_itsm_source_string(&ctx->itsm)) != 0
+        || json_object_set_new(cbk, "ticket",
+                               ngx_http_itsm_source_string(&ctx->ticket)) != 0
+        || json_object_set_new(cbk, "key",
+                               ngx_http_itsm_source_string(&ctx->key)) != 0
+        || json_object_set_new(cbk, "state",
+                               ngx_http_itsm_source_string(
+                                &ngx_http_itsm_callback_state_names[ctx->state]))
+           != 0
+        || json_object_set_new(cbk, "status",
+                               ngx_http_itsm_source_string(status)) != 0
+        || (note && note->len
+            && json_object_set_new(cbk, "note",
+                                   ngx_http_itsm_source_string(note)) != 0)
+        || json_object_set_new(cbk, "time",
+                               ngx_http_itsm_source_time(now)) != 0
+        || json_object_set_new(cbk, "expires",
+                               ngx_http_itsm_source_time(now
+                                                      + imcf->retention))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* {"b": "2", "a": "1"} -> [{"name": "a", "value": "1", ...}, {"name": "b",
+ * ...}]: Alertmanager's matchers, sorted, so the bytes sent are known */
+
+static json_t *
+ngx_http_itsm_source_matchers(json_t *labels)
+{
+    size_t       n, i, j;
+    json_t      *list, *m, *v;
+    const char  *name, *names[64], *t;
+
+    n = 0;
+
+    json_object_foreach(labels, name, v) {
+        if (json_is_string(v) && n < 64) {
+            names[n++] = name;
+        }
+    }
+
+    for (i = 1; i < n; i++) {
+        for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    }
+
+    list = json_array();
+    if (list == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        m = json_pack("{s:s, s:O, s:b, s:b}", "name", names[i], "value",
+                      json_object_get(labels, names[i]), "isRegex", 0,
+                      "isEqual", 1);
+
+        if (m == NULL || json_array_append_new(list, m) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+
+    return list;
+}
+
+
+/*
+ * "/subscriptions/S/resourceGroups/G/providers/P/workspaces/W/providers/
+ * Microsoft.SecurityInsights/Incidents/I" -> {"subscriptions": "S",
+ * "resourcegroups": "G", ...}: each part alone, so that a path template
+ * URL-escapes each part and no id can add a segment of its own
+ */
+
+static json_t *
+ngx_http_itsm_source_arm(json_t *raw)
+{
+    u_char      *p, *last, *slash, *name, *lc;
+    size_t       nlen;
+    json_t      *id, *arm, *v;
+    ngx_str_t    ptr, value;
+    ngx_uint_t   i;
+
+    if (!json_is_object(raw)) {
+        return NULL;
+    }
+
+    id = json_object_get(raw, "id");
+
+    if (!json_is_string(id)) {
+        ngx_str_set(&ptr, "/data/essentials/alertId");
+        id = ngx_http_itsm_json_pointer(raw, &ptr);
+    }
+
+    if (!json_is_string(id)
+        || ngx_strncasecmp((u_char *) json_string_value(id),
+                           (u_char *) "/subscriptions/", 15) != 0)
+    {
+        return NULL;
+    }
+
+    arm = json_object();
+    if (arm == NULL) {
+        return NULL;
+    }
+
+    p = (u_char *) json_string_value(id) + 1;
+    last = (u_char *) json_string_value(id) + json_string_length(id);
+
+    while (p < last) {
+        slash = ngx_strlchr(p, last, '/');
+
+        if (slash == NULL) {
+            break;
+        }
+
+        name = p;
+        nlen = slash - p;
+
+        p = slash + 1;
+        slash = ngx_strlchr(p, last, '/');
+
+        value.data = p;
+        value.len = (slash ? slash : last) - p;
+
+        p = slash ? slash + 1 : last;
+
+        if (nlen == 0 || nlen > 64 || value.len == 0) {
+            continue;
+        }
+
+        lc = ngx_alloc(nlen + 1, ngx_cycle->log);
+        if (lc == NULL) {
+            break;
+        }
+
+        for (i = 0; i < nlen; i++) {
+            lc[i] = ngx_tolower(name[i]);
+        }
+
+        lc[nlen] = '\0';
+
+        v = ngx_http_itsm_source_string(&value);
+
+        if (v == NULL || json_object_set_new(arm, (char *) lc, v) != 0) {
+            ngx_free(lc);
+            break;
+        }
+
+        ngx_free(lc);
+    }
+
+    return arm;
+}
+
+
+static json_t *
+ngx_http_itsm_source_time(time_t t)
+{
+    u_char    buf[sizeof("1970-09-28T12:00:00Z")];
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    (void) ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+    return json_string((char *) buf);
+}
+
+
+static json_t *
+ngx_http_itsm_source_string(ngx_str_t *s)
+{
+    return json_stringn(s->data ? (const char *) s->data : "", s->len);
+}

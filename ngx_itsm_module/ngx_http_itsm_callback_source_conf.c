@@ -1,0 +1,880 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_template.h"
+#include "ngx_http_itsm_connector.h"
+#include "ngx_http_itsm_callback.h"
+#include "ngx_http_itsm_status.h"
+#include "ngx_http_itsm_callback_source.h"
+
+
+/*
+ * "itsm_callback_source NAME { ... }" (http level): where a callback's
+ * change goes back to, for the alerts of the ITSM connectors it names.
+ *
+ *   callbacks_of  CONNECTOR ...;      the ITSM connectors whose callbacks
+ *                                     drive it (one source per connector)
+ *   location      /_itsm/am;          the internal location that proxies to
+ *                                     the source (in the callback's server)
+ *   header        NAME VALUE;         as in itsm_connector
+ *   max_response  SIZE;
+ *   on_ticket     STATE[,STATE...] METHOD PATH [body=...]
+ *                 [remember=/pointer | forget];
+ *
+ * STATE is the ITSM's status as the connector's callback_status maps it:
+ * open, acknowledged, resolved, closed, deleted.  "remember=" keeps the
+ * value at the pointer of the source's 2xx answer with the key (a
+ * silence's id) and is not sent again while a value is kept; "forget"
+ * runs only while a value is kept, and a 2xx (or a 404: already gone)
+ * drops it.
+ *
+ * Not an itsm_connector: it has no create and no lifecycle, and itsm_pass
+ * can never name it.
+ */
+
+
+typedef char *(*ngx_http_itsm_source_set_pt)(ngx_conf_t *cf,
+    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   min_args;
+    ngx_uint_t                   max_args;
+    ngx_http_itsm_source_set_pt  set;
+} ngx_http_itsm_source_cmd_t;
+
+
+typedef struct {
+    ngx_array_t                  sources;      /* ngx_http_itsm_source_t * */
+    ngx_shm_zone_t              *counters;     /* NULL: no source */
+} ngx_http_itsm_source_main_conf_t;
+
+
+static void *ngx_http_itsm_source_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_itsm_source_postconfiguration(ngx_conf_t *cf);
+static char *ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_itsm_source_line(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf);
+static char *ngx_http_itsm_source_of(ngx_conf_t *cf,
+    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_source_location(ngx_conf_t *cf,
+    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_source_header(ngx_conf_t *cf,
+    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_source_max_response(ngx_conf_t *cf,
+    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
+    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+static char *ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
+    ngx_uint_t *states);
+static ngx_int_t ngx_http_itsm_source_method(ngx_str_t *name,
+    ngx_uint_t *method);
+static ngx_shm_zone_t *ngx_http_itsm_source_zone(ngx_http_request_t *r);
+static ngx_shm_zone_t *ngx_http_itsm_source_counters(ngx_conf_t *cf);
+static ngx_int_t ngx_http_itsm_source_counts(ngx_http_request_t *r,
+    ngx_array_t *counts);
+static ngx_int_t ngx_http_itsm_source_init_counters(ngx_shm_zone_t *shm_zone,
+    void *data);
+
+
+typedef struct {
+    ngx_atomic_t                 count[NGX_HTTP_ITSM_SOURCE_NOUTCOMES];
+} ngx_http_itsm_source_counters_t;
+
+
+static ngx_str_t  ngx_http_itsm_source_outcome_names[] = {
+    ngx_string("sent"),
+    ngx_string("skipped"),
+    ngx_string("no_alert"),
+    ngx_string("failed")
+};
+
+
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_source_provider = {
+    ngx_string("callback_sources"),
+    ngx_string("Actions back to the alerts' sources after ITSM callbacks, "
+               "by outcome."),
+    ngx_string("outcome"),
+    ngx_http_itsm_source_counts
+};
+
+
+static ngx_str_t  ngx_http_itsm_source_counters_name =
+    ngx_string("itsm_callback_source_counters");
+
+static ngx_uint_t  ngx_http_itsm_source_counters_tag;
+
+
+static ngx_http_itsm_source_cmd_t  ngx_http_itsm_source_cmds[] = {
+    { ngx_string("callbacks_of"), 1, 16, ngx_http_itsm_source_of },
+    { ngx_string("location"), 1, 1, ngx_http_itsm_source_location },
+    { ngx_string("header"), 2, 2, ngx_http_itsm_source_header },
+    { ngx_string("max_response"), 1, 1, ngx_http_itsm_source_max_response },
+    { ngx_string("on_ticket"), 3, 5, ngx_http_itsm_source_on_ticket },
+    { ngx_null_string, 0, 0, NULL }
+};
+
+
+static ngx_command_t  ngx_http_itsm_source_commands[] = {
+
+    { ngx_string("itsm_callback_source"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_itsm_source_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_itsm_callback_source_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_itsm_source_postconfiguration, /* postconfiguration */
+
+    ngx_http_itsm_source_create_main_conf, /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_itsm_callback_source_module = {
+    NGX_MODULE_V1,
+    &ngx_http_itsm_callback_source_module_ctx, /* module context */
+    ngx_http_itsm_source_commands,         /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_itsm_source_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_itsm_source_main_conf_t  *smcf;
+
+    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_source_main_conf_t));
+    if (smcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&smcf->sources, cf->pool, 1,
+                       sizeof(ngx_http_itsm_source_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return smcf;
+}
+
+
+/* the source whose callbacks_of names "itsm", or NULL; a few at most */
+
+ngx_http_itsm_source_t *
+ngx_http_itsm_callback_source_of(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *itsm)
+{
+    ngx_uint_t                         i, j;
+    ngx_http_itsm_source_t           **src;
+    ngx_http_itsm_connector_t        **conn;
+    ngx_http_itsm_source_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r,
+                                         ngx_http_itsm_callback_source_module);
+
+    src = smcf->sources.elts;
+
+    for (i = 0; i < smcf->sources.nelts; i++) {
+        conn = src[i]->itsms.elts;
+
+        for (j = 0; j < src[i]->itsms.nelts; j++) {
+            if (conn[j] == itsm) {
+                return src[i];
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the counters' zone of the request's configuration */
+
+static ngx_shm_zone_t *
+ngx_http_itsm_source_zone(ngx_http_request_t *r)
+{
+    ngx_http_itsm_source_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r,
+                                         ngx_http_itsm_callback_source_module);
+
+    return smcf->counters;
+}
+
+
+static char *
+ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                              *rv;
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_conf_t                         save;
+    ngx_http_itsm_source_t            *src, **srcp;
+    ngx_http_itsm_source_main_conf_t  *smcf;
+
+    smcf = conf;
+    value = cf->args->elts;
+
+    srcp = smcf->sources.elts;
+
+    for (i = 0; i < smcf->sources.nelts; i++) {
+        if (srcp[i]->name.len == value[1].len
+            && ngx_strncmp(srcp[i]->name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "itsm_callback_source \"%V\" is already "
+                               "declared; the names must be unique",
+                               &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    src = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_source_t));
+    if (src == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&src->of, cf->pool, 1, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_array_init(&src->itsms, cf->pool, 1,
+                          sizeof(ngx_http_itsm_connector_t *))
+           != NGX_OK
+        || ngx_array_init(&src->conn.headers, cf->pool, 2,
+                          sizeof(ngx_http_itsm_header_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    src->name = value[1];
+    src->conn.name = value[1];
+    src->conn.max_response = NGX_CONF_UNSET_SIZE;
+    src->file = cf->conf_file->file.name.data;
+    src->line = cf->conf_file->line;
+    src->conn.file = src->file;
+    src->conn.line = src->line;
+
+    srcp = ngx_array_push(&smcf->sources);
+    if (srcp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *srcp = src;
+
+    save = *cf;
+    cf->handler = ngx_http_itsm_source_line;
+    cf->handler_conf = (char *) src;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (src->conn.location.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "itsm_callback_source \"%V\" has no \"location\"; "
+                           "add the prefix of the internal location that "
+                           "proxies to the source, e.g. \"location "
+                           "/_itsm/%V;\"", &src->name, &src->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (src->of.nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "itsm_callback_source \"%V\" has no "
+                           "\"callbacks_of\"; name the ITSM connector whose "
+                           "callbacks it follows, e.g. \"callbacks_of rt;\"",
+                           &src->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+        if (src->on[i]) {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_ITSM_TICKET_NSTATES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "itsm_callback_source \"%V\" has no \"on_ticket\" "
+                           "line; add e.g. \"on_ticket resolved POST "
+                           "/path body=...;\"", &src->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (src->conn.max_response == NGX_CONF_UNSET_SIZE) {
+        src->conn.max_response = 64 * 1024;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_source_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_http_itsm_source_t *src = conf;
+
+    ngx_str_t                   *value;
+    ngx_uint_t                   n;
+    ngx_http_itsm_source_cmd_t  *c;
+
+    value = cf->args->elts;
+    n = cf->args->nelts - 1;
+
+    for (c = ngx_http_itsm_source_cmds; c->name.len; c++) {
+
+        if (c->name.len != value[0].len
+            || ngx_strncmp(c->name.data, value[0].data, value[0].len) != 0)
+        {
+            continue;
+        }
+
+        if (n < c->min_args || n > c->max_args) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid number of arguments in \"%V\" of "
+                               "itsm_callback_source \"%V\"", &value[0],
+                               &src->name);
+            return NGX_CONF_ERROR;
+        }
+
+        return c->set(cf, src, value, n);
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in itsm_callback_source "
+                       "\"%V\"; expected one of: callbacks_of, location, "
+                       "header, max_response, on_ticket", &value[0],
+                       &src->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_itsm_source_of(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *name;
+
+    for (i = 1; i <= n; i++) {
+        name = ngx_array_push(&src->of);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_source_location(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_str_t  *loc;
+
+    loc = &src->conn.location;
+
+    if (loc->len) {
+        return "is duplicate";
+    }
+
+    if (value[1].len == 0 || value[1].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "source location \"%V\" must be a URI prefix "
+                           "starting with \"/\", e.g. /_itsm/%V", &value[1],
+                           &src->name);
+        return NGX_CONF_ERROR;
+    }
+
+    *loc = value[1];
+
+    while (loc->len > 1 && loc->data[loc->len - 1] == '/') {
+        loc->len--;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_itsm_source_header(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    u_char                  ch;
+    size_t                  i;
+    ngx_http_itsm_header_t *h;
+
+    for (i = 0; i < value[1].len; i++) {
+        ch = value[1].data[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '-'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid header name \"%V\": use letters, "
+                               "digits and \"-\" only", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    h = ngx_array_push(&src->conn.headers);
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    h->name = value[1];
+    h->value = ngx_http_itsm_tpl_compile(cf, &value[2],
+                                         NGX_HTTP_ITSM_ESCAPE_HEADER);
+
+    return h->value ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_itsm_source_max_response(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ssize_t  size;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size == NGX_ERROR || size < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid max_response \"%V\": use a size of at "
+                           "least 1k, e.g. 64k", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    src->conn.max_response = size;
+
+    return NGX_CONF_OK;
+}
+
+
+/* on_ticket STATE[,STATE] METHOD PATH [body=...] [remember=/ptr | forget] */
+
+static char *
+ngx_http_itsm_source_on_ticket(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_str_t                       spec;
+    ngx_uint_t                      i, states;
+    ngx_http_itsm_source_action_t  *sa;
+
+    if (ngx_http_itsm_source_states(cf, &value[1], &states) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+        if ((states & (1 << i)) && src->on[i]) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"on_ticket %V\" is duplicate in "
+                               "itsm_callback_source \"%V\": one action per "
+                               "state", &ngx_http_itsm_callback_state_names[i],
+                               &src->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    sa = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_source_action_t));
+    if (sa == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_itsm_source_method(&value[2], &sa->action.method) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid method \"%V\" in \"on_ticket\"; use one "
+                           "of GET, POST, PUT, PATCH, DELETE (upper case)",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    sa->action.method_name = value[2];
+
+    if (value[3].len == 0 || value[3].data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid path \"%V\" in \"on_ticket\": it must "
+                           "start with \"/\"; it is appended to the "
+                           "source's location", &value[3]);
+        return NGX_CONF_ERROR;
+    }
+
+    sa->action.uri = ngx_http_itsm_tpl_compile(cf, &value[3],
+                                               NGX_HTTP_ITSM_ESCAPE_URI);
+    if (sa->action.uri == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 4; i <= n; i++) {
+
+        if (value[i].len > 5 && ngx_strncmp(value[i].data, "body=", 5) == 0
+            && sa->action.body == NULL)
+        {
+            if (sa->action.method & (NGX_HTTP_GET|NGX_HTTP_DELETE)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"on_ticket\" uses %V, which sends no "
+                                   "body; remove \"body=\" or use POST, PUT "
+                                   "or PATCH", &value[2]);
+                return NGX_CONF_ERROR;
+            }
+
+            spec.data = value[i].data + 5;
+            spec.len = value[i].len - 5;
+
+            sa->action.body = ngx_http_itsm_tpl_compile_json(cf, &spec);
+            if (sa->action.body == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (value[i].len > 9
+            && ngx_strncmp(value[i].data, "remember=", 9) == 0
+            && sa->kind == NGX_HTTP_ITSM_SOURCE_RUN)
+        {
+            sa->remember.data = value[i].data + 9;
+            sa->remember.len = value[i].len - 9;
+
+            if (ngx_http_itsm_json_pointer_valid(&sa->remember) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid JSON Pointer \"%V\" in "
+                                   "\"remember=\": it points into the "
+                                   "source's answer, e.g. remember=/silenceID",
+                                   &sa->remember);
+                return NGX_CONF_ERROR;
+            }
+
+            sa->kind = NGX_HTTP_ITSM_SOURCE_REMEMBER;
+            continue;
+        }
+
+        if (value[i].len == 6 && ngx_strncmp(value[i].data, "forget", 6) == 0
+            && sa->kind == NGX_HTTP_ITSM_SOURCE_RUN)
+        {
+            sa->kind = NGX_HTTP_ITSM_SOURCE_FORGET;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"on_ticket\"; "
+                           "expected body=, and one of remember=/pointer or "
+                           "forget", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+        if (states & (1 << i)) {
+            src->on[i] = sa;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* "acknowledged" or "resolved,closed": the lifecycle's names */
+
+static char *
+ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
+    ngx_uint_t *states)
+{
+    u_char     *p, *last, *comma;
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
+    *states = 0;
+
+    p = list->data;
+    last = p + list->len;
+
+    while (p <= last) {
+        comma = ngx_strlchr(p, last, ',');
+
+        name.data = p;
+        name.len = (comma ? comma : last) - p;
+
+        for (i = 1; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+            if (ngx_http_itsm_callback_state_names[i].len == name.len
+                && ngx_strncmp(ngx_http_itsm_callback_state_names[i].data,
+                               name.data, name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == NGX_HTTP_ITSM_TICKET_NSTATES) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown state \"%V\" in \"on_ticket\"; the "
+                               "states are open, acknowledged, resolved, "
+                               "closed, deleted (a comma between several)",
+                               &name);
+            return NGX_CONF_ERROR;
+        }
+
+        *states |= (1 << i);
+
+        if (comma == NULL) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_source_method(ngx_str_t *name, ngx_uint_t *method)
+{
+    static ngx_str_t   names[] = { ngx_string("GET"), ngx_string("POST"),
+                                   ngx_string("PUT"), ngx_string("PATCH"),
+                                   ngx_string("DELETE") };
+    static ngx_uint_t  methods[] = { NGX_HTTP_GET, NGX_HTTP_POST,
+                                     NGX_HTTP_PUT, NGX_HTTP_PATCH,
+                                     NGX_HTTP_DELETE };
+    ngx_uint_t  i;
+
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (names[i].len == name->len
+            && ngx_strncmp(names[i].data, name->data, name->len) == 0)
+        {
+            *method = methods[i];
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the connectors are known once the whole configuration is read */
+
+static ngx_int_t
+ngx_http_itsm_source_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t                         *name;
+    ngx_uint_t                         i, j, k, l;
+    ngx_http_itsm_source_t           **src;
+    ngx_http_itsm_connector_t         *conn, **connp, **other;
+    ngx_http_itsm_main_conf_t         *imcf;
+    ngx_http_itsm_source_main_conf_t  *smcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf,
+                                         ngx_http_itsm_callback_source_module);
+
+    if (smcf->sources.nelts == 0) {
+        return NGX_OK;
+    }
+
+    imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
+
+    src = smcf->sources.elts;
+
+    for (i = 0; i < smcf->sources.nelts; i++) {
+
+        if (imcf->store == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_callback_source \"%V\" in %s:%ui needs "
+                          "\"itsm_store\": the alert is kept there for the "
+                          "way back", &src[i]->name, src[i]->file,
+                          src[i]->line);
+            return NGX_ERROR;
+        }
+
+        name = src[i]->of.elts;
+
+        for (j = 0; j < src[i]->of.nelts; j++) {
+            conn = ngx_http_itsm_conn_find(imcf, &name[j]);
+
+            if (conn == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "itsm_callback_source \"%V\" in %s:%ui: "
+                              "unknown connector \"%V\" in \"callbacks_of\"; "
+                              "declare it with \"itsm_connector %V { ... }\"",
+                              &src[i]->name, src[i]->file, src[i]->line,
+                              &name[j], &name[j]);
+                return NGX_ERROR;
+            }
+
+            /* one way back per connector: which one a callback takes must
+             * not depend on the order of the blocks */
+
+            for (k = 0; k <= i; k++) {
+                other = src[k]->itsms.elts;
+
+                for (l = 0; l < src[k]->itsms.nelts; l++) {
+                    if (other[l] == conn) {
+                        goto twice;
+                    }
+                }
+            }
+
+            if (conn->callback == NULL || conn->callback->tokens.nelts == 0) {
+                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                              "itsm_callback_source \"%V\" in %s:%ui: "
+                              "connector \"%V\" has no \"callback_token\", "
+                              "so no callback reaches it yet",
+                              &src[i]->name, src[i]->file, src[i]->line,
+                              &conn->name);
+            }
+
+            connp = ngx_array_push(&src[i]->itsms);
+            if (connp == NULL) {
+                return NGX_ERROR;
+            }
+
+            *connp = conn;
+        }
+    }
+
+    smcf->counters = ngx_http_itsm_source_counters(cf);
+
+    return smcf->counters ? NGX_OK : NGX_ERROR;
+
+twice:
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "itsm_callback_source \"%V\" in %s:%ui: connector \"%V\" "
+                  "already has a way back; one itsm_callback_source per "
+                  "connector", &src[i]->name, src[i]->file, src[i]->line,
+                  &name[j]);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_shm_zone_t *
+ngx_http_itsm_source_counters(ngx_conf_t *cf)
+{
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, &ngx_http_itsm_source_counters_name,
+                                 8 * ngx_pagesize,
+                                 &ngx_http_itsm_source_counters_tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->init = ngx_http_itsm_source_init_counters;
+
+    if (ngx_http_itsm_status_provide(cf, &ngx_http_itsm_source_provider)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return zone;
+}
+
+
+void
+ngx_http_itsm_callback_source_count(ngx_http_request_t *r,
+    ngx_uint_t outcome)
+{
+    ngx_shm_zone_t                   *zone;
+    ngx_http_itsm_source_counters_t  *counters;
+
+    zone = ngx_http_itsm_source_zone(r);
+
+    if (zone == NULL || zone->data == NULL) {
+        return;
+    }
+
+    counters = zone->data;
+
+    (void) ngx_atomic_fetch_add(&counters->count[outcome], 1);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_source_counts(ngx_http_request_t *r, ngx_array_t *counts)
+{
+    ngx_uint_t                        i;
+    ngx_shm_zone_t                   *zone;
+    ngx_http_itsm_status_count_t     *c;
+    ngx_http_itsm_source_counters_t  *counters;
+
+    zone = ngx_http_itsm_source_zone(r);
+    counters = zone ? zone->data : NULL;
+
+    c = ngx_array_push_n(counts, NGX_HTTP_ITSM_SOURCE_NOUTCOMES);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_SOURCE_NOUTCOMES; i++) {
+        c[i].name = ngx_http_itsm_source_outcome_names[i];
+        c[i].value = counters ? counters->count[i] : 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_source_init_counters(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm_zone->data = ngx_slab_calloc(shpool,
+                                   sizeof(ngx_http_itsm_source_counters_t));
+    if (shm_zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm_zone->data;
+
+    return NGX_OK;
+}
