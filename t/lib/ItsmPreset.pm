@@ -22,7 +22,8 @@ package ItsmPreset;
 #     so the Host header is the preset's; a proxy_pass without a URI part
 #     stays without one, so the mock receives the action's path exactly as
 #     the ITSM would: t/405-preset-opsgenie.t TEST 6);
-#   * body=FILE becomes the absolute path of the preset's template;
+#   * body=FILE becomes the absolute path of the preset's template (in
+#     itsm_connector and itsm_callback_source blocks);
 #   * itsm_store goes to logs/, itsm_replay_url to the test server, log
 #     files to logs/.
 #
@@ -205,7 +206,7 @@ sub fix {
     {
         $a->[2] = $opt->{header}{$a->[1]};
 
-    } elsif ($parent eq 'itsm_connector') {
+    } elsif ($parent eq 'itsm_connector' || $parent eq 'itsm_callback_source') {
         for (@$a) {
             s#^body=(?![{'"])(.+)$#'body=' . dir($name) . "/$1"#e;
             s{^cooldown=.*}{cooldown=$opt->{cooldown}} if $opt->{cooldown};
