@@ -14,7 +14,7 @@ use Test::Nginx::Socket 'no_plan';
 
 our $SysId = '9d385017c611228701d22104cc95c371';
 
-our $CreateBody = '{"short_description":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1","impact":"1","urgency":"1","category":"software","assignment_group":"","caller_id":"","correlation_id":"' . sha256_hex('disk-db1') . '","correlation_display":"ngx_itsm_module"}';
+our $CreateBody = '{"short_description":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1","impact":"1","urgency":"1","category":"software","assignment_group":"","caller_id":"","cmdb_ci":"","correlation_id":"' . sha256_hex('disk-db1') . '","correlation_display":"ngx_itsm_module"}';
 
 our $Fields = '?sysparm_fields=sys_id,number,state';
 
@@ -66,7 +66,16 @@ __DATA__
 
 
 
-=== TEST 6: a data policy refuses the resolve (403 Operation Failed): 502 with ServiceNow's detail; the incident stays open
+=== TEST 6: the configuration item bound: an alert's configuration_items (Azure's configurationItems) is cmdb_ci, by name (ServiceNow matches a reference field's display value; a name it does not know leaves cmdb_ci empty and the incident is made all the same)
+--- config eval: ::config(mock => ::mock(log => 't5ci'))
+--- request eval
+[::req(qq{{"key": "k-ci", "title": "t", "severity": "critical", "configuration_items": ["vm-web-01"]}}), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/^POST \S+\n\{[^\n]*"caller_id":"","cmdb_ci":"vm-web-01","correlation_id":"[0-9a-f]{64}"[^\n]*\n$/]
+
+
+
+=== TEST 7: a data policy refuses the resolve (403 Operation Failed): 502 with ServiceNow's detail; the incident stays open
 --- mock_cooldown_0s eval: ::mock(log => 't6', patch => [403, '{"error":{"message":"Operation Failed","detail":"Data Policy Exception: The following fields are mandatory: Resolution code"},"status":"failure"}'])
 --- request eval: [::req($::Firing), ::req($::Resolved), "GET /contract"]
 --- error_code eval: [201, 502, 200]
@@ -77,7 +86,7 @@ __DATA__
 
 
 
-=== TEST 7: wrong credentials: 401, a 502 that says so
+=== TEST 8: wrong credentials: 401, a 502 that says so
 --- config eval: ::config(header => {Authorization => '"Basic d3Jvbmc6d3Jvbmc="'})
 --- error_code: 502
 --- response_body_like eval
@@ -85,12 +94,12 @@ __DATA__
 
 
 
-=== TEST 8: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
+=== TEST 9: the incident is gone (404 No Record found) when a work note is added: on_gone new opens a new incident
 --- gone_recreated eval: [patch => [404, '{"error":{"message":"No Record found","detail":"Record doesn\'t exist or ACL restricts the record retrieval"},"status":"failure"}']]
 
 
 
-=== TEST 9: the rate limit of the Table API (429 with Retry-After): 503 with ServiceNow's Retry-After
+=== TEST 10: the rate limit of the Table API (429 with Retry-After): 503 with ServiceNow's Retry-After
 --- config eval: ::config(mock => ::mock(create => [429, '{"error":{"message":"Rate limit exceeded","detail":"Rate limit of 10 requests per hour for Table API exceeded"},"status":"failure"}', {'Retry-After' => 1800, 'X-RateLimit-Limit' => 10, 'X-RateLimit-Rule' => 'b2d6e7a3d7320100d7f8a2f5e1cf1f89'}]))
 --- error_code: 503
 --- response_headers
@@ -100,7 +109,7 @@ Retry-After: 1800
 
 
 
-=== TEST 10: the instance is hibernating or down (503 HTML, no Retry-After): 503 with the default Retry-After
+=== TEST 11: the instance is hibernating or down (503 HTML, no Retry-After): 503 with the default Retry-After
 --- config eval: ::config(mock => ::mock(create => [503, '<html><body>Instance Hibernating page</body></html>']))
 --- error_code: 503
 --- response_headers
@@ -109,7 +118,7 @@ Retry-After: 30
 
 
 
-=== TEST 11: an Azure Monitor alert (common schema) becomes an incident through /alerts/azure
+=== TEST 12: an Azure Monitor alert (common schema) becomes an incident through /alerts/azure
 --- config eval: ::config(mock => ::mock(log => 't11'))
 --- request eval
 ['POST /alerts/azure
@@ -122,21 +131,21 @@ Retry-After: 30
 
 
 
-=== TEST 12: the answer to a create is lost: ServiceNow read the exact create and closed the connection: 503, the key is in doubt
+=== TEST 13: the answer to a create is lost: ServiceNow read the exact create and closed the connection: 503, the key is in doubt
 --- lost_create
 
 
 
-=== TEST 13: ... the next copy: exactly the find the Table API expects; it has the incident: 201 naming it, nothing created
+=== TEST 14: ... the next copy: exactly the find the Table API expects; it has the incident: 201 naming it, nothing created
 --- lost_find
 
 
 
-=== TEST 14: a create's answer lost behind a gateway (504): the next copy finds the incident, the one after adds a work note to it; ServiceNow got one create
+=== TEST 15: a create's answer lost behind a gateway (504): the next copy finds the incident, the one after adds a work note to it; ServiceNow got one create
 --- gateway_find eval
 "PATCH $::Url/$::SysId$::Fields\n" . '{"work_notes":"The alert is firing (seen 3 times since TIME, severity critical).\\n/var is 99% full"}' . "\n"
 
 
 
-=== TEST 15: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
+=== TEST 16: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
 --- find_none

@@ -42,7 +42,7 @@ ItsmExampleFlow::run(
                       . 'critical\nResource: db-' . $k . '\nSource: generic\n'
                       . 'Alert key: disk-db' . $k . '","impact":"1","urgency":'
                       . '"1","category":"software","assignment_group":"",'
-                      . '"caller_id":"","correlation_id":"' . sha256_hex($a->{key})
+                      . '"caller_id":"","cmdb_ci":"","correlation_id":"' . sha256_hex($a->{key})
                       . '","correlation_display":"ngx_itsm_module"}'};
     },
     held => sub {
