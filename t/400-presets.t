@@ -98,7 +98,7 @@ __DATA__
 
 === TEST 6: request-tracker: an alert becomes a ticket
 --- preset: request-tracker
---- creates eval: qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"Disk full on db-1","Priority":"100",.*,"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('disk-db1')]}"\}\}\n\z}
+--- creates eval: qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"Disk full on db-1","Priority":"100",.*,"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('disk-db1')]}","ITSM Configuration Item":""\}\}\n\z}
 
 
 
@@ -284,7 +284,7 @@ __DATA__
 
 === TEST 26: request-tracker: the second finds none: the ticket is created, with the key's hash in its custom field
 --- preset: request-tracker
---- none eval: qr/\QPOST http:\/\/rt.example.com\/REST\/2.0\/ticket\E\n\{"Queue":"General",[^\n]*,"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('lost-b')]}"\}\}\n\z/
+--- none eval: qr/\QPOST http:\/\/rt.example.com\/REST\/2.0\/ticket\E\n\{"Queue":"General",[^\n]*,"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('lost-b')]}","ITSM Configuration Item":""\}\}\n\z/
 
 
 

@@ -15,7 +15,7 @@ use ItsmPreset;
 use Digest::SHA qw(sha256_hex);
 use Test::Nginx::Socket 'no_plan';
 
-our $CreateBody = '{"Queue":"General","Subject":"Disk full on db-1","Priority":"100","Content":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: ","ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"' . sha256_hex('disk-db1') . '"}}';
+our $CreateBody = '{"Queue":"General","Subject":"Disk full on db-1","Priority":"100","Content":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: ","ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"' . sha256_hex('disk-db1') . '","ITSM Configuration Item":""}}';
 
 # a create as the ITSM's log shows it, with its priority
 our $Priority = 'POST \S+\n\{"Queue":"General","Subject":"t","Priority":"%s"[^\n]*\n';

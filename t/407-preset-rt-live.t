@@ -6,7 +6,7 @@
 # fake token.  A ticket is created, commented, resolved and reopened, and
 # checked through RT's own REST API each time.
 #
-# TEST 4 on: a create whose answer is lost.  t/lib/ItsmLossy.pm sits
+# TEST 5 on: a create whose answer is lost.  t/lib/ItsmLossy.pm sits
 # between nginx and RT: it forwards the create, RT makes the ticket, and
 # the proxy closes nginx's connection without RT's answer; the next copy of
 # the alert finds that ticket by its custom field "ITSM Alert Key" (the
@@ -28,7 +28,7 @@ if (!$port) {
     plan skip_all => $why;
 } else {
     plan 'no_plan';
-    # the proxy that loses answers (TEST 4 on); TEST_NGINX_LOSSY_PORT picks
+    # the proxy that loses answers (TEST 5 on); TEST_NGINX_LOSSY_PORT picks
     # its port, else a free one
     $ENV{TEST_NGINX_LOSSY_PORT} = ItsmLossy::start(backend => "127.0.0.1:$port",
                                                    port => $ENV{TEST_NGINX_LOSSY_PORT});
@@ -66,7 +66,7 @@ sub one_ticket {
     return qr/^(?=.*"count"\s*:\s*1\b)(?=.*"Status"\s*:\s*"$status")(?=.*"Priority"\s*:\s*"100")/s;
 }
 
-# ---- the create's answer lost (TEST 4 on) ---------------------------------
+# ---- the create's answer lost (TEST 5 on) ---------------------------------
 
 our %Lossy = (%Opt, upstream => '127.0.0.1:$TEST_NGINX_LOSSY_PORT');
 
@@ -176,7 +176,23 @@ Content-Type: application/json
 
 
 
-=== TEST 3: RT refuses a queue it does not have: 502 with RT's own message
+=== TEST 3: the configuration item is bound: RT's custom field "ITSM Configuration Item" holds the alert's CI (Azure's configurationItems)
+--- http_config eval: ::http()
+--- config eval: ::config()
+--- request eval
+["POST /alerts/generic\n" . qq{{"key": "$::Token-ci", "title": "$::Token ci", "severity": "warning", "description": "d", "resource": "vm-web-01", "configuration_items": ["vm-web-01"], "status": "firing"}},
+ "GET /rt/REST/2.0/tickets?query=Subject%3D'$::Token%20ci'&fields=Subject,CustomFields&fields[CustomFields]=name,values"]
+--- more_headers
+Content-Type: application/json
+--- timeout: 30
+--- error_code eval: [201, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/,
+ qr/^(?=.*"count"\s*:\s*1\b)(?=.*\{(?=[^{}]*"name"\s*:\s*"ITSM Configuration Item")(?=[^{}]*"values"\s*:\s*\[\s*"vm-web-01"\s*\])[^{}]*\})/s]
+
+
+
+=== TEST 4: RT refuses a queue it does not have: 502 with RT's own message
 --- http_config eval: ::http(edit => sub { s/default General;/default NoSuchQueue;/ })
 --- config eval: ::config()
 --- request eval: "POST /alerts/generic\n" . qq{{"key": "$::Token-q", "title": "$::Token goes nowhere"}}
@@ -188,7 +204,7 @@ Content-Type: application/json
 
 
 
-=== TEST 4: RT makes the ticket, its answer is lost: 503; the next copy finds it by its custom field and creates nothing; RT has one ticket, the one the key then resolves
+=== TEST 5: RT makes the ticket, its answer is lost: 503; the next copy finds it by its custom field and creates nothing; RT has one ticket, the one the key then resolves
 --- http_config eval: ::http(%::Lossy)
 --- config eval: ::config(%::Lossy)
 --- request eval
@@ -206,7 +222,7 @@ Content-Type: application/json
 
 
 
-=== TEST 5: the create never reaches RT: 503; the next copy's find finds no ticket and creates it; RT has one, with the key's hash
+=== TEST 6: the create never reaches RT: 503; the next copy's find finds no ticket and creates it; RT has one, with the key's hash
 --- http_config eval: ::http(%::Lossy)
 --- config eval: ::config(%::Lossy)
 --- request eval
@@ -222,7 +238,7 @@ Content-Type: application/json
 
 
 
-=== TEST 6: the quickstart: RT makes the ticket, its answer is lost: 503; the next copy finds it; one ticket, the one the key then resolves
+=== TEST 7: the quickstart: RT makes the ticket, its answer is lost: 503; the next copy finds it; one ticket, the one the key then resolves
 --- http_config eval: ItsmPreset::http_config('quickstart', %::Quickstart)
 --- config eval: ::quickstart_config()
 --- request eval

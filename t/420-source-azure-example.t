@@ -52,7 +52,7 @@ our $AlertId = '/subscriptions/11111111-1111-1111-1111-111111111111/providers/Mi
 our $Create = "POST $Api\n"
   . q({"Queue":"General","Subject":"test-metricAlertRule","Priority":"25","Content":"Alert rule description\n\nSeverity: Sev3 (info)\nResource: test-storageAccount\nTargets: /subscriptions/11111111-1111-1111-1111-111111111111/resourcegroups/test-RG/providers/Microsoft.Storage/storageAccounts/test-storageAccount\nSignal: Metric (Platform)\nFired: 2021-11-15T09:35:24.3468506Z\nLink: \nAlert id: )
   . $AlertId . q(","ContentType":"text/plain","CustomFields":{"ITSM Alert Key":")
-  . sha256_hex($AlertId) . q("}}) . "\n";
+  . sha256_hex($AlertId) . q(","ITSM Configuration Item":"test-storageAccount"}}) . "\n";
 
 our $Resolve = "POST $Api/20/comment\n"
   . q({"Content":"The alert resolved (first seen TIME); resolved by ngx_itsm_module.\nAlert rule description","ContentType":"text/plain","Status":"resolved"}) . "\n";

@@ -27,7 +27,7 @@ ItsmExampleFlow::rt(
                . 'Severity: critical\nResource: db-' . $k
                . '\nSource: generic\nAlert key: disk-db' . $k
                . '\nLink: ","ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
-               . sha256_hex($a->{key}) . '"}}';
+               . sha256_hex($a->{key}) . '","ITSM Configuration Item":""}}';
     },
 );
 

@@ -62,7 +62,7 @@ ItsmExampleFlow::rt(
                . '(Platform)\nFired: 2026-11-22T05:36:15.3468506Z\n'
                . 'Link: \nAlert id: ' . id($k) . '",'
                . '"ContentType":"text/plain","CustomFields":{"ITSM Alert Key":"'
-               . sha256_hex($a->{key}) . '"}}';
+               . sha256_hex($a->{key}) . '","ITSM Configuration Item":"db-' . $k . '"}}';
     },
 );
 

@@ -12,13 +12,32 @@
 # type "Enter one value", applies to Tickets, applied globally or to your
 # alert queues) and grant SeeCustomField / ModifyCustomField to the user
 # whose token the connector uses.
+#
+# "ITSM Configuration Item": a global ticket custom field the RT presets
+# bind the alert's configuration item to (Azure's configurationItems, the
+# "configuration_items" field of any source), so that the ticket names
+# the CI it is about.  Create it the same way on your own RT.
 
-@CustomFields = (
+# A database of an earlier version (util/rt.sh's marker) has some of them
+# already: only the fields it lacks are created (RT is loaded when the
+# file is read).
+@CustomFields = grep {
+    my $cf = RT::CustomField->new(RT->SystemUser);
+    $cf->LoadByName(Name => $_->{Name}, LookupType => $_->{LookupType});
+    !$cf->id;
+} (
     {
         Name        => 'ITSM Alert Key',
         Type        => 'FreeformSingle',
         LookupType  => 'RT::Queue-RT::Ticket',
         Description => 'SHA-256 of the alert correlation key (ngx_itsm_module)',
+        Queue       => 0,
+    },
+    {
+        Name        => 'ITSM Configuration Item',
+        Type        => 'FreeformSingle',
+        LookupType  => 'RT::Queue-RT::Ticket',
+        Description => 'the configuration item of the alert (ngx_itsm_module)',
         Queue       => 0,
     },
 );

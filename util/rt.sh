@@ -216,7 +216,7 @@ create_db() {          # STATEDIR PORT
 # the module's own RT data (util/rt-data.pl), once per database; a marker
 # names the version of the data, so a database of an earlier version gets
 # what is new
-RT_DATA_VERSION=1
+RT_DATA_VERSION=2
 
 insert_data() {        # STATEDIR
     local sd=$1 rc=0
@@ -228,7 +228,7 @@ insert_data() {        # STATEDIR
         die "inserting util/rt-data.pl failed (rc=$rc), see $sd/log/setup.log"
     fi
     echo "$RT_DATA_VERSION" >"$sd/.itsm-data"
-    say "the module's RT data (custom field \"ITSM Alert Key\") installed"
+    say "the module's RT data (custom fields \"ITSM Alert Key\", \"ITSM Configuration Item\") installed"
 }
 
 # the callback scrip (util/rt-callback.pl), once per database, with a
