@@ -104,7 +104,7 @@ __DATA__
 
 === TEST 7: redmine: an alert becomes an issue
 --- preset: redmine
---- creates eval: qr{^POST http://redmine\.example\.com/issues\.json\n\{"issue":\{"project_id":"1","tracker_id":"1","priority_id":"5","subject":"Disk full on db-1",.*\\nITSM key: @{[::sha256_hex('disk-db1')]}","custom_fields":\[\{"id":"1","value":"@{[::sha256_hex('disk-db1')]}"\}\]\}\}\n\z}
+--- creates eval: qr{^POST http://redmine\.example\.com/issues\.json\n\{"issue":\{"project_id":"1","tracker_id":"1","priority_id":"5","subject":"Disk full on db-1",.*\\nITSM key: @{[::sha256_hex('disk-db1')]}","custom_fields":\[\{"id":"1","value":"@{[::sha256_hex('disk-db1')]}"\},\{"id":"2","value":""\}\]\}\}\n\z}
 
 
 
@@ -302,7 +302,7 @@ __DATA__
 
 === TEST 29: redmine: the second finds none: the issue is created, with the key's hash in the custom field and the description
 --- preset: redmine
---- none eval: qr/\QPOST http:\/\/redmine.example.com\/issues.json\E\n\{"issue":\{[^\n]*\\nITSM key: @{[::sha256_hex('lost-b')]}","custom_fields":\[\{"id":"1","value":"@{[::sha256_hex('lost-b')]}"\}\]\}\}\n\z/
+--- none eval: qr/\QPOST http:\/\/redmine.example.com\/issues.json\E\n\{"issue":\{[^\n]*\\nITSM key: @{[::sha256_hex('lost-b')]}","custom_fields":\[\{"id":"1","value":"@{[::sha256_hex('lost-b')]}"\},\{"id":"2","value":""\}\]\}\}\n\z/
 
 
 

@@ -12,7 +12,7 @@ use ItsmPreset;
 use Digest::SHA qw(sha256_hex);
 use Test::Nginx::Socket 'no_plan';
 
-our $CreateBody = '{"issue":{"project_id":"1","tracker_id":"1","priority_id":"5","subject":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: \nITSM key: ' . sha256_hex('disk-db1') . '","custom_fields":[{"id":"1","value":"' . sha256_hex('disk-db1') . '"}]}}';
+our $CreateBody = '{"issue":{"project_id":"1","tracker_id":"1","priority_id":"5","subject":"Disk full on db-1","description":"/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: \nITSM key: ' . sha256_hex('disk-db1') . '","custom_fields":[{"id":"1","value":"' . sha256_hex('disk-db1') . '"},{"id":"2","value":""}]}}';
 
 our $Api = 'http://redmine.example.com/issues';
 
@@ -64,24 +64,33 @@ __DATA__
 
 
 
-=== TEST 6: a validation error (422 with Redmine's errors): 502 with Redmine's text
+=== TEST 6: the configuration item bound: an alert's configuration_items (Azure's configurationItems) in the custom field $redmine_ci_field (2)
+--- config eval: ::config(mock => ::mock(log => 't5ci'))
+--- request eval
+[::req(qq{{"key": "k-ci", "title": "t", "severity": "critical", "configuration_items": ["vm-web-01"]}}), "GET /contract"]
+--- error_code eval: [201, 200]
+--- response_body_like eval: [qr/"outcome":"created"/, qr/^POST \S+\n\{"issue":\{[^\n]*"custom_fields":\[\{"id":"1","value":"[0-9a-f]{64}"\},\{"id":"2","value":"vm-web-01"\}\]\}\}\n$/]
+
+
+
+=== TEST 7: a validation error (422 with Redmine's errors): 502 with Redmine's text
 --- create_refused eval: [create => 422, '{"errors":["Tracker is not included in the list","Priority cannot be blank"]}']
 
 
 
-=== TEST 7: a wrong API key: 401 with an empty body, a 502 that names the status
+=== TEST 8: a wrong API key: 401 with an empty body, a 502 that names the status
 --- config eval: ::config(header => {'X-Redmine-API-Key' => 'wrong'})
 --- error_code: 502
 --- response_body_like eval: ::error("itsm_rejected", "create", 401, "")
 
 
 
-=== TEST 8: the issue was deleted: 404 on the note, on_gone new opens a new issue
+=== TEST 9: the issue was deleted: 404 on the note, on_gone new opens a new issue
 --- gone_recreated eval: [put => [404, '']]
 
 
 
-=== TEST 9: Redmine's application server is down (502 from its proxy): 503 with the default Retry-After
+=== TEST 10: Redmine's application server is down (502 from its proxy): 503 with the default Retry-After
 --- config eval: ::config(mock => ::mock(create => [502, '<html><body>Bad Gateway</body></html>']))
 --- error_code: 503
 --- response_headers
@@ -90,21 +99,21 @@ Retry-After: 30
 
 
 
-=== TEST 10: the answer to a create is lost: Redmine read the exact create and closed the connection: 503, the key is in doubt
+=== TEST 11: the answer to a create is lost: Redmine read the exact create and closed the connection: 503, the key is in doubt
 --- lost_create
 
 
 
-=== TEST 11: ... the next copy: exactly the find Redmine's issue list expects; it has the issue: 201 naming it, nothing created
+=== TEST 12: ... the next copy: exactly the find Redmine's issue list expects; it has the issue: 201 naming it, nothing created
 --- lost_find
 
 
 
-=== TEST 12: a create's answer lost behind a gateway (504): the next copy finds the issue, the one after adds a note to it; Redmine got one create
+=== TEST 13: a create's answer lost behind a gateway (504): the next copy finds the issue, the one after adds a note to it; Redmine got one create
 --- gateway_find eval
 "PUT $::Api/123.json\n" . '{"issue":{"notes":"The alert is firing (seen 3 times since TIME, severity critical).\\n/var is 99% full"}}' . "\n"
 
 
 
-=== TEST 13: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
+=== TEST 14: the find finds none: the create is sent again (each copy asks first while the doubt lasts)
 --- find_none

@@ -37,7 +37,8 @@ ItsmExampleFlow::run(
                       . 'critical\nResource: db-' . $k . '\nSource: generic\n'
                       . 'Alert key: disk-db' . $k . '\nLink: \nITSM key: '
                       . sha256_hex($a->{key}) . '","custom_fields":[{"id":"1",'
-                      . '"value":"' . sha256_hex($a->{key}) . '"}]}}'};
+                      . '"value":"' . sha256_hex($a->{key}) . '"},{"id":"2",'
+                      . '"value":""}]}}'};
     },
     held => sub {
         my ($a, $k, $ticket) = @_;
