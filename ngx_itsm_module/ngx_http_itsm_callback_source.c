@@ -123,10 +123,14 @@ ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
     entry = json_object();
     fields = json_object();
 
-    if (entry == NULL || fields == NULL
-        || json_object_set_new(entry, "fields", fields) != 0)
-    {
+    if (entry == NULL || fields == NULL) {
         json_decref(fields);
+        goto failed;
+    }
+
+    /* jansson takes "fields" even when it fails */
+
+    if (json_object_set_new(entry, "fields", fields) != 0) {
         goto failed;
     }
 
@@ -323,6 +327,10 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ctx->state = cb->state;
 
     if (ngx_http_itsm_source_view(r, ctx, status, note) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm callback source \"%V\": ticket \"%V\" key \"%V\": "
+                      "what the templates see could not be made",
+                      &src->name, &cb->ticket, &cb->key);
         ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
         return rc;
     }
@@ -578,11 +586,16 @@ ngx_http_itsm_source_view(ngx_http_request_t *r,
     labels = json_is_object(raw) ? json_object_get(raw, "labels") : NULL;
 
     if (json_is_object(labels)) {
-        if (json_object_set(ctx->view, "labels", labels) != 0
-            || json_object_set_new(ctx->view, "matchers",
-                                   ngx_http_itsm_source_matchers(labels))
-               != 0)
-        {
+        if (json_object_set(ctx->view, "labels", labels) != 0) {
+            return NGX_ERROR;
+        }
+
+        /* none: the labels cannot be matchers; the source refuses what
+         * lacks them, and says so in the log */
+
+        v = ngx_http_itsm_source_matchers(labels);
+
+        if (v && json_object_set_new(ctx->view, "matchers", v) != 0) {
             return NGX_ERROR;
         }
     }
@@ -635,8 +648,12 @@ ngx_http_itsm_source_view(ngx_http_request_t *r,
 }
 
 
-/* {"b": "2", "a": "1"} -> [{"name": "a", "value": "1", ...}, {"name": "b",
- * ...}]: Alertmanager's matchers, sorted, so the bytes sent are known */
+/*
+ * {"b": "2", "a": "1"} -> [{"name": "a", "value": "1", ...}, {"name": "b",
+ * ...}]: Alertmanager's matchers, sorted, so the bytes sent are known.
+ * Every label or none: a silence that left one out would silence more
+ * alerts than this one.  NULL: a label is not a string, or more than 64.
+ */
 
 static json_t *
 ngx_http_itsm_source_matchers(json_t *labels)
@@ -648,9 +665,11 @@ ngx_http_itsm_source_matchers(json_t *labels)
     n = 0;
 
     json_object_foreach(labels, name, v) {
-        if (json_is_string(v) && n < 64) {
-            names[n++] = name;
+        if (!json_is_string(v) || n == 64) {
+            return NULL;
         }
+
+        names[n++] = name;
     }
 
     for (i = 1; i < n; i++) {
@@ -691,7 +710,8 @@ ngx_http_itsm_source_matchers(json_t *labels)
 static json_t *
 ngx_http_itsm_source_arm(json_t *raw)
 {
-    u_char      *p, *last, *slash, *name, *lc;
+    u_char      *p, *last, *slash, *name;
+    u_char       lc[65];
     size_t       nlen;
     json_t      *id, *arm, *v;
     ngx_str_t    ptr, value;
@@ -745,11 +765,6 @@ ngx_http_itsm_source_arm(json_t *raw)
             continue;
         }
 
-        lc = ngx_alloc(nlen + 1, ngx_cycle->log);
-        if (lc == NULL) {
-            break;
-        }
-
         for (i = 0; i < nlen; i++) {
             lc[i] = ngx_tolower(name[i]);
         }
@@ -759,11 +774,8 @@ ngx_http_itsm_source_arm(json_t *raw)
         v = ngx_http_itsm_source_string(&value);
 
         if (v == NULL || json_object_set_new(arm, (char *) lc, v) != 0) {
-            ngx_free(lc);
             break;
         }
-
-        ngx_free(lc);
     }
 
     return arm;

@@ -74,8 +74,9 @@ $on
 _EOC_
 }
 
-sub alert { my ($status, $starts) = @_; $status //= 'firing'; $starts //= '2026-01-01T00:00:00Z';
-    qq{POST /alerts\n{"version":"4","status":"$status","receiver":"itsm","groupKey":"g","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am.test:9093","alerts":[{"status":"$status","labels":{"severity":"critical","alertname":"DiskFull","instance":"db-1:9100"},"annotations":{"summary":"disk full"},"startsAt":"$starts","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom.test/g","fingerprint":"f1"}]}} }
+sub alert { my ($status, $starts, $more) = @_; $status //= 'firing'; $starts //= '2026-01-01T00:00:00Z';
+    $more = $more ? ',' . join(',', map { sprintf '"l%02d":"v%d"', $_, $_ } 1 .. $more) : '';
+    qq{POST /alerts\n{"version":"4","status":"$status","receiver":"itsm","groupKey":"g","groupLabels":{},"commonLabels":{},"commonAnnotations":{},"externalURL":"http://am.test:9093","alerts":[{"status":"$status","labels":{"severity":"critical","alertname":"DiskFull","instance":"db-1:9100"$more},"annotations":{"summary":"disk full"},"startsAt":"$starts","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom.test/g","fingerprint":"f1"}]}} }
 
 sub cb { my ($status, $txn) = @_;
     qq{POST /cb\n{"ticket": "DiskFull", "old_status": "open", "status": "$status", "transaction": "$txn"}} }
@@ -84,6 +85,11 @@ sub applied { my ($status, $state, $key_state) = @_;
     qq{{"outcome":"applied","ticket":"DiskFull","key":"f1","status":"$status","state":"$state","key_state":"$key_state"}\n} }
 
 our $Matchers = '[{"name":"alertname","value":"DiskFull","isRegex":false,"isEqual":true},{"name":"instance","value":"db-1:9100","isRegex":false,"isEqual":true},{"name":"severity","value":"critical","isRegex":false,"isEqual":true}]';
+
+# the matchers of the alert with $n more labels l01..l$n, sorted
+sub matchers { my ($n) = @_;
+    my %l = (alertname => 'DiskFull', instance => 'db-1:9100', severity => 'critical', map { (sprintf('l%02d', $_), "v$_") } 1 .. $n);
+    '[' . join(',', map { qq{{"name":"$_","value":"$l{$_}","isRegex":false,"isEqual":true}} } sort keys %l) . ']' }
 
 sub post { my ($status) = @_; $status //= 'stalled';
     qr/POST \/src\/api\/v2\/silences "Bearer src-token" application\/json \{"matchers":\Q$::Matchers\E,"startsAt":"($::Time)","endsAt":"($::Time)","createdBy":"itsm","comment":"mock ticket DiskFull: \Q$status\E \(DiskFull, db-1:9100\)"\}\n/ }
@@ -97,6 +103,8 @@ sub logged { my $re = join '', map { '.*?' . quotemeta(qq{itsm callback source "
 
 add_block_preprocessor(sub {
     my $b = shift;
+    # the first request of a file waits for nginx under valgrind
+    $b->set_value(timeout => 30) unless defined $b->timeout;
     if ($b->request || $b->pipelined_requests) {
         $b->set_value(more_headers => "Content-Type: application/json\nAuthorization: Bearer $::Tok\n")
             unless defined $b->more_headers;
@@ -236,7 +244,27 @@ __DATA__
 
 
 
-=== TEST 13: the state has no on_ticket line: nothing goes back
+=== TEST 13: 64 labels: 64 matchers, sorted by name
+--- http_config eval: ::http(on => q{on_ticket acknowledged POST /s 'body={"matchers": "{{ /matchers }}"}';})
+--- config eval: $::Locations
+--- request eval: [::alert("firing", undef, 61), ::cb("stalled", 10), "GET /srclog"]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval
+[qr/./, qr/"outcome":"applied"/, qr/^\QPOST \/src\/s "Bearer src-token" application\/json {"matchers":${\ ::matchers(61)}}\E\n$/]
+
+
+
+=== TEST 14: 65 labels: no matchers at all (null: Alertmanager refuses the silence) rather than a silence of fewer labels, which would silence more than this alert
+--- http_config eval: ::http(on => q{on_ticket acknowledged POST /s 'body={"matchers": "{{ /matchers }}"}';})
+--- config eval: $::Locations
+--- request eval: [::alert("firing", undef, 62), ::cb("stalled", 10), "GET /srclog"]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval
+[qr/./, qr/"outcome":"applied"/, qr/^POST \/src\/s "Bearer src-token" application\/json \{"matchers":null\}\n$/]
+
+
+
+=== TEST 15: the state has no on_ticket line: nothing goes back
 --- http_config eval: ::http(on => q{on_ticket resolved DELETE "/api/v2/silence/x";})
 --- config eval: $::Locations
 --- request eval: [::alert(), ::cb("stalled", 10), ::cb("resolved", 11), "GET /srclog"]
@@ -246,7 +274,7 @@ __DATA__
 
 
 
-=== TEST 14: a ticket no key has (unknown): nothing goes back
+=== TEST 16: a ticket no key has (unknown): nothing goes back
 --- http_config eval: ::http()
 --- config eval: $::Locations
 --- request eval: [::cb("stalled", 10), "GET /status"]
@@ -256,7 +284,7 @@ __DATA__
 
 
 
-=== TEST 15: nginx -t: callbacks_of names an unknown connector
+=== TEST 17: nginx -t: callbacks_of names an unknown connector
 --- http_config eval: my $h = ::http(); $h =~ s/callbacks_of  mock/callbacks_of  nope/; $h
 --- config eval: $::Locations
 --- must_die
@@ -265,7 +293,7 @@ itsm_callback_source "am" in
 
 
 
-=== TEST 16: nginx -t: an unknown state, remember= with forget, a body on DELETE, no location
+=== TEST 18: nginx -t: an unknown state, remember= with forget, a body on DELETE, no location
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -277,7 +305,7 @@ unknown state "acked" in "on_ticket"; the states are open, acknowledged, resolve
 
 
 
-=== TEST 17: nginx -t: remember= and forget together
+=== TEST 19: nginx -t: remember= and forget together
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -289,7 +317,7 @@ invalid parameter "forget" in "on_ticket"; expected body=, and one of remember=/
 
 
 
-=== TEST 18: nginx -t: a body on DELETE
+=== TEST 20: nginx -t: a body on DELETE
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -301,7 +329,7 @@ invalid parameter "forget" in "on_ticket"; expected body=, and one of remember=/
 
 
 
-=== TEST 19: nginx -t: no location
+=== TEST 21: nginx -t: no location
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -313,7 +341,7 @@ itsm_callback_source "am" has no "location"
 
 
 
-=== TEST 20: nginx -t: no itsm_store
+=== TEST 22: nginx -t: no itsm_store
 --- http_config
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
     itsm_callback_source am { callbacks_of mock; location /_itsm/src; on_ticket resolved DELETE /s; }
@@ -324,7 +352,7 @@ needs "itsm_store": the alert is kept there for the way back
 
 
 
-=== TEST 21: nginx -t: two ways back for one connector
+=== TEST 23: nginx -t: two ways back for one connector
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -337,7 +365,7 @@ itsm_callback_source "am2" in
 
 
 
-=== TEST 22: nginx -t: no on_ticket line
+=== TEST 24: nginx -t: no on_ticket line
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
