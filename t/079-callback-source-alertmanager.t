@@ -7,7 +7,8 @@
 # createdBy, the comment with the ticket, endsAt the store's retention (7
 # days) after startsAt; "resolved" expires that silence (Alertmanager
 # keeps it, expired).  Alertmanager listens on ITSM_TEST_AM_PORT if set
-# (else a free port).
+# (else a free port).  The callback's answer comes before the way back,
+# so the test waits (at most 20 s) for Alertmanager to show the change.
 use strict;
 use warnings;
 
@@ -48,7 +49,8 @@ my $Pid = fork // die "fork: $!";
 if ($Pid == 0) {
     open STDOUT, '>', "$dir/am.log";
     open STDERR, '>&', \*STDOUT;
-    exec $Bin, "--config.file=$dir/am.yml", "--storage.path=$dir/data",
+    no warnings 'exec';
+    exec { $Bin } $Bin, "--config.file=$dir/am.yml", "--storage.path=$dir/data",
          "--web.listen-address=127.0.0.1:$Api", '--cluster.listen-address=';
     POSIX::_exit(127);
 }
@@ -116,7 +118,8 @@ is($res->{status}, 200, 'stalled: 200');
 is($res->{content}, qq{{"outcome":"applied","ticket":"$ticket","key":"f00d0000000000d7","status":"stalled","state":"acknowledged","key_state":"open"}\n},
    "stalled: the callback's answer, as without a way back");
 
-my @s = silences();
+# the answer comes before the way back: the silence is there soon after
+my @s = @{ItsmExample::wait_for(sub { my @x = silences(); @x ? \@x : undef }, 20) || []};
 is(scalar(@s), 1, 'one silence in Alertmanager');
 my $s = $s[0] // {};
 is($s->{status}{state}, 'active', 'it is active');
@@ -143,12 +146,16 @@ $res = callback('resolved', 502);
 is($res->{status}, 200, 'resolved: 200');
 like($res->{content}, qr/"outcome":"applied".*"key_state":"resolved"/, 'resolved: applied');
 
-@s = silences();
+@s = @{ItsmExample::wait_for(sub { my @x = silences();
+                                     (@x && $x[0]{status}{state} eq 'expired') ? \@x : undef }, 20)
+       || [silences()]};
 is(scalar(@s), 1, 'Alertmanager keeps the silence');
 is($s[0]{id}, $s->{id}, 'the same silence');
 is($s[0]{status}{state}, 'expired', 'expired');
 
-my $st = $ex->status;
+my $st = ItsmExample::wait_for(sub { my $j = $ex->status;
+                                     ($j->{callback_sources}{sent} // 0) == 2 ? $j : undef }, 20)
+         || $ex->status;
 is_deeply($st->{callback_sources}, {sent => 2, skipped => 0, no_alert => 0, failed => 0},
           'the status page: two actions sent');
 
