@@ -560,7 +560,7 @@ static ngx_int_t
 ngx_http_itsm_callback_handler(ngx_http_request_t *r)
 {
     off_t                               length;
-    ngx_int_t                           rc;
+    ngx_int_t                           rc, signed_rc;
     void                               *sig;
     ngx_str_t                           token;
     ngx_table_elt_t                    *allow;
@@ -609,16 +609,16 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
 
     sig = NULL;
 
-    rc = ngx_http_itsm_callback_sig_headers(r, cblcf->conn, &sig);
+    signed_rc = ngx_http_itsm_callback_sig_headers(r, cblcf->conn, &sig);
 
-    if (rc == NGX_ERROR) {
+    if (signed_rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_str_null(&token);
 
-    if (rc == NGX_ABORT
-        || (rc == NGX_DECLINED
+    if (signed_rc == NGX_ABORT
+        || (signed_rc == NGX_DECLINED
             && (ngx_http_itsm_callback_token(r, &token) != NGX_OK
                 || !ngx_http_itsm_callback_token_valid(cblcf->conn, &token))))
     {
@@ -636,7 +636,7 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
         ngx_str_set(&allow->key, "WWW-Authenticate");
         ngx_str_set(&allow->value, "Bearer realm=\"itsm callback\"");
 
-        if (rc == NGX_ABORT) {
+        if (signed_rc == NGX_ABORT) {
             return ngx_http_itsm_callback_refuse(r,
                                              NGX_HTTP_ITSM_CB_UNAUTHORIZED,
                                              NGX_HTTP_UNAUTHORIZED,

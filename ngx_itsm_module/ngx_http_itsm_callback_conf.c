@@ -85,7 +85,7 @@ static ngx_http_itsm_callback_preset_t  ngx_http_itsm_callback_presets[] = {
       "Closed=closed;Won't Do=closed;Declined=closed;Canceled=closed;"
       "Cancelled=closed;"
       "category:new=open;category:indeterminate=acknowledged;"
-      "category:done=resolved" },
+      "category:done=resolved;jira:issue_deleted=deleted" },
     { ngx_string("servicenow"),
       "1=open;2=acknowledged;3=acknowledged;6=resolved;7=closed;8=closed;"
       "New=open;In Progress=acknowledged;On Hold=acknowledged;"
