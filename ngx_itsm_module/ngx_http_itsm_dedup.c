@@ -134,28 +134,13 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                   "itsm: delivery \"%V\" was seen before: its first answer "
                   "is given again", &id);
 
-    res = ngx_array_push(&ctx->results);
+    res = ngx_http_itsm_answer_push(r, ctx, ans.action, ans.outcome,
+                                    &ans.ticket);
     if (res == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
-
-    res->alert = ctx->alert;
-    res->connector = ctx->connector;
-    res->key = ctx->key;
-    res->action = ans.action;
-    res->outcome = ans.outcome;
     res->replayed = 1;
-
-    if (ans.ticket.len) {
-        res->ticket_id.data = ngx_pstrdup(r->pool, &ans.ticket);
-        if (res->ticket_id.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        res->ticket_id.len = ans.ticket.len;
-    }
 
     ctx->outcome = ngx_http_itsm_outcome_names[NGX_HTTP_ITSM_OUTCOME_DUPLICATE];
     ngx_http_itsm_status_count(r, ctx->source,
