@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_itsm_conf.h"
 #include "ngx_http_itsm_parse.h"
 
 
