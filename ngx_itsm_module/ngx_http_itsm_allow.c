@@ -33,10 +33,7 @@ ngx_http_itsm_allow_add(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
 {
     ngx_str_t  name;
 
-    if (value->len > 5 && ngx_strncmp(value->data, "file=", 5) == 0) {
-        name.data = value->data + 5;
-        name.len = value->len - 5;
-
+    if (ngx_http_itsm_conf_param(value, "file=", &name) && name.len) {
         return ngx_http_itsm_allow_file(cf, allow, &name);
     }
 

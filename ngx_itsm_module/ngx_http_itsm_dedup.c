@@ -261,21 +261,18 @@ ngx_http_itsm_dedup_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "window=", 7) != 0) {
+        if (!ngx_http_itsm_conf_param(&value[2], "window=", &s)) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\"; expected "
                                "window=TIME", &value[2]);
             return NGX_CONF_ERROR;
         }
 
-        s.data = value[2].data + 7;
-        s.len = value[2].len - 7;
-
-        ilcf->dedup_window = ngx_parse_time(&s, 1);
-
-        if (ilcf->dedup_window == (time_t) NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid window \"%V\"; e.g. window=1h", &s);
+        if (ngx_http_itsm_conf_time(cf, &s, 0, NGX_MAX_TIME_T_VALUE,
+                                    &ilcf->dedup_window, "window",
+                                    "; e.g. window=1h")
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }

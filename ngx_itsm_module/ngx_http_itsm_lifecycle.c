@@ -509,20 +509,14 @@ static char *
 ngx_http_itsm_lifecycle_param(ngx_conf_t *cf, ngx_str_t *value,
     const char *name, time_t *seconds)
 {
-    size_t     len;
     ngx_str_t  s;
 
-    len = ngx_strlen(name);
-
-    if (value->len <= len || ngx_strncmp(value->data, name, len) != 0) {
+    if (!ngx_http_itsm_conf_param(value, name, &s) || s.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"; expected %sTIME",
                            value, name);
         return NGX_CONF_ERROR;
     }
-
-    s.data = value->data + len;
-    s.len = value->len - len;
 
     *seconds = ngx_parse_time(&s, 1);
 

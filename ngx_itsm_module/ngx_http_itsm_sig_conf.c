@@ -206,11 +206,9 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "content=", 8) == 0
-            && (scheme->params & NGX_HTTP_ITSM_SIG_P_CONTENT))
+        if ((scheme->params & NGX_HTTP_ITSM_SIG_P_CONTENT)
+            && ngx_http_itsm_conf_param(&value[i], "content=", &content))
         {
-            content.data = value[i].data + 8;
-            content.len = value[i].len - 8;
             continue;
         }
 
