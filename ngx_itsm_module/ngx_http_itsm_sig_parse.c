@@ -33,6 +33,8 @@
 
 
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
+static u_char *ngx_http_itsm_sig_list_item(u_char *p, u_char *last,
+    u_char **item, u_char **end);
 static size_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
 static int ngx_http_itsm_sig_decode(unsigned encoding, u_char *p, size_t len,
     u_char *mac, size_t *n);
@@ -102,23 +104,7 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
     last = p + len;
 
     while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        item = p;
-
-        while (p < last && *p != ',') {
-            p++;
-        }
-
-        end = p;
-
-        while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
-            end--;
-        }
-
-        if (p < last) {
-            p++;                                 /* the "," */
-        }
+        p = ngx_http_itsm_sig_list_item(p, last, &item, &end);
 
         if (end - item > 2 && item[0] == 't' && item[1] == '=') {
 
@@ -222,13 +208,14 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
     }
 
     while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        item = p;
 
         if (h->list == NGX_HTTP_ITSM_SIG_LIST_STANDARD) {
 
             /* entries of other versions (v1a is ed25519) are skipped */
+
+            p = ngx_http_itsm_sig_skip_space(p, last);
+
+            item = p;
 
             while (p < last && *p != ' ' && *p != '\t') {
                 p++;
@@ -246,19 +233,7 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
 
             /* t= and entries of other schemes (v0=) are skipped */
 
-            while (p < last && *p != ',') {
-                p++;
-            }
-
-            end = p;
-
-            while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
-                end--;
-            }
-
-            if (p < last) {
-                p++;                             /* the "," */
-            }
+            p = ngx_http_itsm_sig_list_item(p, last, &item, &end);
 
             if (!(end - item > 3
                   && item[0] == 'v' && item[1] == '1' && item[2] == '='))
@@ -475,6 +450,42 @@ ngx_http_itsm_sig_skip_space(u_char *p, u_char *last)
 {
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * The entry of a comma-separated list (Stripe's) at "p", without the
+ * spaces around it: from "*item" to "*end".  Returns where the entry
+ * after it starts.
+ */
+
+static u_char *
+ngx_http_itsm_sig_list_item(u_char *p, u_char *last, u_char **item,
+    u_char **end)
+{
+    u_char  *e;
+
+    p = ngx_http_itsm_sig_skip_space(p, last);
+
+    *item = p;
+
+    while (p < last && *p != ',') {
+        p++;
+    }
+
+    e = p;
+
+    while (e > *item && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
+    }
+
+    *end = e;
+
+    if (p < last) {
+        p++;                                     /* the "," */
     }
 
     return p;
