@@ -593,7 +593,7 @@ static ngx_int_t
 ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *value, ngx_array_t *fixed)
 {
-    u_char                            *p, *last, *eol, *end;
+    u_char                            *p, *last;
     ngx_int_t                          rc;
     ngx_str_t                          arg, text, name, one;
     ngx_uint_t                         line, before;
@@ -650,30 +650,15 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         last = p + text.len;
         rc = NGX_OK;
 
-        for (line = 1; p < last; line++, p = eol + 1) {
-            eol = ngx_strlchr(p, last, '\n');
-            if (eol == NULL) {
-                eol = last;
-            }
+        for (line = 1;
+             ngx_http_itsm_access_line(&p, last, 0, &one) == NGX_OK;
+             line++)
+        {
+            /* a secret may have a "#": only a whole line is a comment */
 
-            end = eol;
-
-            while (p < end && (*p == ' ' || *p == '\t')) {
-                p++;
-            }
-
-            while (end > p
-                   && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-            {
-                end--;
-            }
-
-            if (p == end || *p == '#') {
+            if (one.len == 0 || one.data[0] == '#') {
                 continue;
             }
-
-            one.data = p;
-            one.len = end - p;
 
             rc = ngx_http_itsm_sig_fixed(scf, &one, cf->temp_pool, fixed);
 
