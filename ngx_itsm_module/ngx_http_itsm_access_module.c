@@ -252,16 +252,7 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
         }
     }
 
-    if (value.data == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = value.data;
+    ngx_http_itsm_conf_variable_value(v, &value);
 
     return NGX_OK;
 }
@@ -270,16 +261,10 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_itsm_access_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
+    if (ngx_http_itsm_conf_variables(cf, ngx_http_itsm_access_vars)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_itsm_access_counters_provide(cf);

@@ -63,3 +63,46 @@ ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg, time_t min,
     return NGX_OK;
 }
 
+
+
+/* adds a module's $variables, "vars" ending with ngx_http_null_variable */
+
+ngx_int_t
+ngx_http_itsm_conf_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a $variable of the module gives: "value", never cached (it changes
+ * as the request goes on), or not found when "value" has no data.
+ */
+
+void
+ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
+    ngx_str_t *value)
+{
+    if (value->data == NULL) {
+        v->not_found = 1;
+        return;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+}
