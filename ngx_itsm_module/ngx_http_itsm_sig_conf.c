@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_itsm_sig_param(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_sig_content(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *text);
+static ngx_int_t ngx_http_itsm_sig_literal(ngx_http_itsm_sig_conf_t *scf,
+    u_char *start, u_char *end);
 static ngx_int_t ngx_http_itsm_sig_secret(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value, ngx_array_t *fixed);
 static ngx_int_t ngx_http_itsm_sig_fixed(ngx_http_itsm_sig_conf_t *scf,
@@ -495,15 +497,8 @@ ngx_http_itsm_sig_content(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         name.data = p + 1;
         name.len = close - p - 1;
 
-        if (p > start) {
-            part = ngx_array_push(&scf->parts);
-            if (part == NULL) {
-                return NGX_ERROR;
-            }
-
-            part->type = NGX_HTTP_ITSM_SIG_LITERAL;
-            part->text.data = start;
-            part->text.len = p - start;
+        if (ngx_http_itsm_sig_literal(scf, start, p) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         part = ngx_array_push(&scf->parts);
@@ -539,15 +534,8 @@ ngx_http_itsm_sig_content(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         start = p;
     }
 
-    if (p > start) {
-        part = ngx_array_push(&scf->parts);
-        if (part == NULL) {
-            return NGX_ERROR;
-        }
-
-        part->type = NGX_HTTP_ITSM_SIG_LITERAL;
-        part->text.data = start;
-        part->text.len = p - start;
+    if (ngx_http_itsm_sig_literal(scf, start, p) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (bodies != 1) {
@@ -582,6 +570,31 @@ ngx_http_itsm_sig_content(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
                            "protects nothing", &scf->ts_header);
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* the literal text from "start" to "end" of content=, when there is any */
+
+static ngx_int_t
+ngx_http_itsm_sig_literal(ngx_http_itsm_sig_conf_t *scf, u_char *start,
+    u_char *end)
+{
+    ngx_http_itsm_sig_part_t  *part;
+
+    if (end == start) {
+        return NGX_OK;
+    }
+
+    part = ngx_array_push(&scf->parts);
+    if (part == NULL) {
+        return NGX_ERROR;
+    }
+
+    part->type = NGX_HTTP_ITSM_SIG_LITERAL;
+    part->text.data = start;
+    part->text.len = end - start;
 
     return NGX_OK;
 }
