@@ -33,6 +33,7 @@
 
 
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
+static int ngx_http_itsm_hex_digit(u_char c);
 static u_char *ngx_http_itsm_sig_list_item(u_char *p, u_char *last,
     u_char **item, u_char **end);
 static size_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
@@ -315,8 +316,8 @@ ngx_http_itsm_sig_check_id(u_char *p, size_t len)
 ssize_t
 ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 {
+    int     hi, lo;
     size_t  i;
-    u_char  c, hi, lo;
 
     if (len % 2 || len / 2 > size) {
         return -1;
@@ -324,40 +325,36 @@ ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 
     for (i = 0; i < len; i += 2) {
 
-        c = src[i];
+        hi = ngx_http_itsm_hex_digit(src[i]);
+        lo = ngx_http_itsm_hex_digit(src[i + 1]);
 
-        if (c >= '0' && c <= '9') {
-            hi = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            hi = c - 'a' + 10;
-        }
-
-        c = src[i + 1];
-
-        if (c >= '0' && c <= '9') {
-            lo = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            lo = c - 'a' + 10;
+        if (hi < 0 || lo < 0) {
+            return -1;
         }
 
         dst[i / 2] = (u_char) (hi << 4 | lo);
     }
 
     return len / 2;
+}
+
+
+/* the value of a hex digit of either case, or -1 */
+
+static int
+ngx_http_itsm_hex_digit(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c < 'a' || c > 'f') {
+        return -1;
+    }
+
+    return c - 'a' + 10;
 }
 
 
