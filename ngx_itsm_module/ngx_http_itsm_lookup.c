@@ -226,6 +226,8 @@ static char *
 ngx_http_itsm_lookup_param(ngx_conf_t *cf, ngx_http_itsm_lookup_t *lk,
     ngx_str_t *param)
 {
+    ngx_str_t  arg;
+
     if (ngx_strncmp(param->data, "list=", 5) == 0) {
         return ngx_http_itsm_lookup_pointer(cf, param, 5, &lk->list);
     }
@@ -242,17 +244,13 @@ ngx_http_itsm_lookup_param(ngx_conf_t *cf, ngx_http_itsm_lookup_t *lk,
         return ngx_http_itsm_lookup_split(cf, param, 5, &lk->want, 0);
     }
 
-    if (param->len == sizeof("missing=skip") - 1
-        && ngx_strncmp(param->data, "missing=skip", param->len) == 0)
-    {
-        lk->skip = 1;
-        return NGX_CONF_OK;
-    }
+    /* what a lookup that finds no wanted name does: fail, or skip */
 
-    if (param->len == sizeof("missing=fail") - 1
-        && ngx_strncmp(param->data, "missing=fail", param->len) == 0)
+    if (ngx_http_itsm_conf_param(param, "missing=", &arg)
+        && (ngx_strcmp(arg.data, "fail") == 0
+            || ngx_strcmp(arg.data, "skip") == 0))
     {
-        lk->skip = 0;
+        lk->skip = (arg.data[0] == 's');
         return NGX_CONF_OK;
     }
 
