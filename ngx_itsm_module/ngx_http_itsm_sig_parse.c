@@ -32,6 +32,8 @@
 #define NGX_HTTP_ITSM_SIG_LIST_VALUE     2     /* one, the whole value */
 
 
+static void ngx_http_itsm_sig_header_init(ngx_http_itsm_sig_header_t *h,
+    u_char *start, u_char *end, unsigned list, unsigned encoding);
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
 static int ngx_http_itsm_hex_digit(u_char c);
 static u_char *ngx_http_itsm_sig_list_item(u_char *p, u_char *last,
@@ -71,12 +73,9 @@ int
 ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h)
 {
-    h->start = p;
-    h->end = p + len;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_STANDARD;
-    h->encoding = NGX_HTTP_ITSM_SIG_BASE64;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
+    ngx_http_itsm_sig_header_init(h, p, p + len,
+                                  NGX_HTTP_ITSM_SIG_LIST_STANDARD,
+                                  NGX_HTTP_ITSM_SIG_BASE64);
 
     h->n = ngx_http_itsm_sig_count(h);
 
@@ -95,12 +94,9 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
 {
     u_char  *last, *item, *end;
 
-    h->start = p;
-    h->end = p + len;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_STRIPE;
-    h->encoding = NGX_HTTP_ITSM_SIG_HEX;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
+    ngx_http_itsm_sig_header_init(h, p, p + len,
+                                  NGX_HTTP_ITSM_SIG_LIST_STRIPE,
+                                  NGX_HTTP_ITSM_SIG_HEX);
 
     last = p + len;
 
@@ -140,13 +136,9 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
 
     last = p + len;
 
-    h->start = p;
-    h->end = p;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_VALUE;
-    h->encoding = encoding;
+    ngx_http_itsm_sig_header_init(h, p, p, NGX_HTTP_ITSM_SIG_LIST_VALUE,
+                                  encoding);
     h->n = 0;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
 
     p = ngx_http_itsm_sig_skip_space(p, last);
 
@@ -439,6 +431,22 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
     }
 
     return out;
+}
+
+
+/* a checked header's signatures, from "start" to "end", before a parser
+ * has counted them (and found a timestamp) */
+
+static void
+ngx_http_itsm_sig_header_init(ngx_http_itsm_sig_header_t *h, u_char *start,
+    u_char *end, unsigned list, unsigned encoding)
+{
+    h->start = start;
+    h->end = end;
+    h->list = list;
+    h->encoding = encoding;
+    h->timestamp.len = 0;
+    h->timestamp.data = NULL;
 }
 
 
