@@ -32,7 +32,12 @@
 #define NGX_HTTP_ITSM_SIG_LIST_VALUE     2     /* one, the whole value */
 
 
+static void ngx_http_itsm_sig_header_init(ngx_http_itsm_sig_header_t *h,
+    u_char *start, u_char *end, unsigned list, unsigned encoding);
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
+static int ngx_http_itsm_hex_digit(u_char c);
+static u_char *ngx_http_itsm_sig_list_item(u_char *p, u_char *last,
+    u_char **item, u_char **end);
 static size_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
 static int ngx_http_itsm_sig_decode(unsigned encoding, u_char *p, size_t len,
     u_char *mac, size_t *n);
@@ -68,12 +73,9 @@ int
 ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h)
 {
-    h->start = p;
-    h->end = p + len;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_STANDARD;
-    h->encoding = NGX_HTTP_ITSM_SIG_BASE64;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
+    ngx_http_itsm_sig_header_init(h, p, p + len,
+                                  NGX_HTTP_ITSM_SIG_LIST_STANDARD,
+                                  NGX_HTTP_ITSM_SIG_BASE64);
 
     h->n = ngx_http_itsm_sig_count(h);
 
@@ -92,33 +94,14 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
 {
     u_char  *last, *item, *end;
 
-    h->start = p;
-    h->end = p + len;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_STRIPE;
-    h->encoding = NGX_HTTP_ITSM_SIG_HEX;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
+    ngx_http_itsm_sig_header_init(h, p, p + len,
+                                  NGX_HTTP_ITSM_SIG_LIST_STRIPE,
+                                  NGX_HTTP_ITSM_SIG_HEX);
 
     last = p + len;
 
     while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        item = p;
-
-        while (p < last && *p != ',') {
-            p++;
-        }
-
-        end = p;
-
-        while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
-            end--;
-        }
-
-        if (p < last) {
-            p++;                                 /* the "," */
-        }
+        p = ngx_http_itsm_sig_list_item(p, last, &item, &end);
 
         if (end - item > 2 && item[0] == 't' && item[1] == '=') {
 
@@ -153,13 +136,9 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
 
     last = p + len;
 
-    h->start = p;
-    h->end = p;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_VALUE;
-    h->encoding = encoding;
+    ngx_http_itsm_sig_header_init(h, p, p, NGX_HTTP_ITSM_SIG_LIST_VALUE,
+                                  encoding);
     h->n = 0;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
 
     p = ngx_http_itsm_sig_skip_space(p, last);
 
@@ -222,13 +201,14 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
     }
 
     while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        item = p;
 
         if (h->list == NGX_HTTP_ITSM_SIG_LIST_STANDARD) {
 
             /* entries of other versions (v1a is ed25519) are skipped */
+
+            p = ngx_http_itsm_sig_skip_space(p, last);
+
+            item = p;
 
             while (p < last && *p != ' ' && *p != '\t') {
                 p++;
@@ -246,19 +226,7 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
 
             /* t= and entries of other schemes (v0=) are skipped */
 
-            while (p < last && *p != ',') {
-                p++;
-            }
-
-            end = p;
-
-            while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
-                end--;
-            }
-
-            if (p < last) {
-                p++;                             /* the "," */
-            }
+            p = ngx_http_itsm_sig_list_item(p, last, &item, &end);
 
             if (!(end - item > 3
                   && item[0] == 'v' && item[1] == '1' && item[2] == '='))
@@ -340,8 +308,8 @@ ngx_http_itsm_sig_check_id(u_char *p, size_t len)
 ssize_t
 ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 {
+    int     hi, lo;
     size_t  i;
-    u_char  c, hi, lo;
 
     if (len % 2 || len / 2 > size) {
         return -1;
@@ -349,40 +317,36 @@ ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 
     for (i = 0; i < len; i += 2) {
 
-        c = src[i];
+        hi = ngx_http_itsm_hex_digit(src[i]);
+        lo = ngx_http_itsm_hex_digit(src[i + 1]);
 
-        if (c >= '0' && c <= '9') {
-            hi = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            hi = c - 'a' + 10;
-        }
-
-        c = src[i + 1];
-
-        if (c >= '0' && c <= '9') {
-            lo = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            lo = c - 'a' + 10;
+        if (hi < 0 || lo < 0) {
+            return -1;
         }
 
         dst[i / 2] = (u_char) (hi << 4 | lo);
     }
 
     return len / 2;
+}
+
+
+/* the value of a hex digit of either case, or -1 */
+
+static int
+ngx_http_itsm_hex_digit(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c < 'a' || c > 'f') {
+        return -1;
+    }
+
+    return c - 'a' + 10;
 }
 
 
@@ -470,11 +434,63 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
 }
 
 
+/* a checked header's signatures, from "start" to "end", before a parser
+ * has counted them (and found a timestamp) */
+
+static void
+ngx_http_itsm_sig_header_init(ngx_http_itsm_sig_header_t *h, u_char *start,
+    u_char *end, unsigned list, unsigned encoding)
+{
+    h->start = start;
+    h->end = end;
+    h->list = list;
+    h->encoding = encoding;
+    h->timestamp.len = 0;
+    h->timestamp.data = NULL;
+}
+
+
 static u_char *
 ngx_http_itsm_sig_skip_space(u_char *p, u_char *last)
 {
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * The entry of a comma-separated list (Stripe's) at "p", without the
+ * spaces around it: from "*item" to "*end".  Returns where the entry
+ * after it starts.
+ */
+
+static u_char *
+ngx_http_itsm_sig_list_item(u_char *p, u_char *last, u_char **item,
+    u_char **end)
+{
+    u_char  *e;
+
+    p = ngx_http_itsm_sig_skip_space(p, last);
+
+    *item = p;
+
+    while (p < last && *p != ',') {
+        p++;
+    }
+
+    e = p;
+
+    while (e > *item && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
+    }
+
+    *end = e;
+
+    if (p < last) {
+        p++;                                     /* the "," */
     }
 
     return p;
