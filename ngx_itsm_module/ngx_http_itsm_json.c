@@ -7,6 +7,7 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_parse.h"
+#include "ngx_http_itsm_json_parse.h"
 
 
 /* the longest object key a JSON Pointer segment may name */
@@ -30,6 +31,51 @@ ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
     *depth = d;
 
     return (rc == NGX_HTTP_ITSM_OK) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * An alert body as jansson values: the fast parser of
+ * ngx_http_itsm_json_parse.c, and jansson for what it declines.  The
+ * answers stay jansson's: NGX_DECLINED for nesting deeper than max_depth
+ * (checked before validity, as the depth scan did ahead of jansson
+ * before), NGX_ERROR for anything jansson refuses, with its message in
+ * *err.  A key given twice is refused, not read as "the last one wins":
+ * {"status": "resolved", "status": "firing"} must not open a ticket.
+ */
+
+ngx_int_t
+ngx_http_itsm_json_load(ngx_str_t *text, ngx_uint_t max_depth,
+    json_t **value, json_error_t *err, ngx_log_t *log)
+{
+    int         deep;
+    ngx_uint_t  depth;
+
+    *value = ngx_http_itsm_json_parse(text->data, text->len, max_depth,
+                                      &deep);
+
+    if (*value) {
+        return NGX_OK;
+    }
+
+    /* the parser stops at the first level too deep; the scan tells
+     * whatever else it declined apart */
+
+    if (deep
+        || ngx_http_itsm_json_check_depth(text, max_depth, &depth) != NGX_OK)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "itsm json: nested deeper than %ui", max_depth);
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "itsm json: the fast parser declined, jansson parses");
+
+    *value = json_loadb((const char *) text->data, text->len,
+                        JSON_REJECT_DUPLICATES, err);
+
+    return *value ? NGX_OK : NGX_ERROR;
 }
 
 
