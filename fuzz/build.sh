@@ -25,6 +25,7 @@ declare -A sources=(
     [fuzz_jwks]="$m/ngx_http_itsm_jwt_parse.c $m/ngx_http_itsm_sig_parse.c"
     [fuzz_json_depth]="$m/ngx_http_itsm_json_depth.c"
     [fuzz_json_parse]="$m/ngx_http_itsm_json_parse.c $m/ngx_http_itsm_json_depth.c"
+    [fuzz_json_escape]="$m/ngx_http_itsm_json_escape.c"
 )
 
 flags=(-g -O1 -Wall -fsanitize=fuzzer,address,undefined

@@ -14,7 +14,9 @@
  * source with a plain cc line):
  *
  * - ngx_http_itsm_json_parse.c: a parser of alert bodies that builds the
- *   values json_loadb(JSON_REJECT_DUPLICATES) would, or declines.
+ *   values json_loadb(JSON_REJECT_DUPLICATES) would, or declines;
+ * - ngx_http_itsm_json_escape.c: text as the inside of a JSON string, the
+ *   same bytes as nginx's ngx_escape_json(), for templates.
  */
 
 
@@ -28,6 +30,10 @@
  */
 json_t *ngx_http_itsm_json_parse(u_char *p, size_t len, size_t max_depth,
     int *deep);
+
+/* dst NULL: how many bytes the escapes add; else the end of what was
+ * written (ngx_escape_json()'s contract) */
+uintptr_t ngx_http_itsm_json_escape(u_char *dst, u_char *src, size_t size);
 
 
 #endif /* _NGX_HTTP_ITSM_JSON_PARSE_H_INCLUDED_ */
