@@ -384,8 +384,19 @@ ngx_http_itsm_json_parse_run(u_char *p, u_char *last)
                   | ((b - NGX_HTTP_ITSM_JSON_ONES) & ~b)
                   | w;
 
-        if (special & NGX_HTTP_ITSM_JSON_HIGHS) {
+        special &= NGX_HTTP_ITSM_JSON_HIGHS;
+
+        if (special) {
+#if (defined __GNUC__                                                         \
+     && defined __BYTE_ORDER__ && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+
+            /* the first byte in memory is the lowest: the lowest mark is
+             * the first such byte, never a borrow's */
+
+            return p + (__builtin_ctzll(special) >> 3);
+#else
             break;
+#endif
         }
 
         p += 8;
