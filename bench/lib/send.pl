@@ -8,6 +8,9 @@
 #   KEY          @KEY@ in the body is replaced by KEY (the duplicate path)
 #   new:PREFIX   each request a new key, PREFIX<8 digits> (the create path)
 #   (none)       the body as it is (an Alertmanager group)
+#
+# SEND_HEADERS="Name: value\nName: value" adds headers to every request
+# (the signed case: its webhook-* headers, the same each time).
 use strict;
 use warnings;
 use HTTP::Tiny;
@@ -21,6 +24,8 @@ close $fh;
 
 my $http = HTTP::Tiny->new(keep_alive => 1, timeout => 600);
 my %codes;
+my %extra = map { /^([^:]+):\s*(.*)$/ ? ($1 => $2) : () }
+            split /\\n|\n/, $ENV{SEND_HEADERS} // '';
 
 for my $i (1 .. $n) {
     my $body = $template;
@@ -31,7 +36,7 @@ for my $i (1 .. $n) {
         $body =~ s/\@KEY\@/$key/;
     }
     my $res = $http->post($url, {
-        headers => { 'Content-Type' => 'application/json' },
+        headers => { 'Content-Type' => 'application/json', %extra },
         content => $body,
     });
     $codes{$res->{status}}++;
