@@ -517,21 +517,12 @@ static ngx_table_elt_t *
 ngx_http_itsm_sig_find(ngx_http_request_t *r, ngx_str_t *name,
     ngx_uint_t *count)
 {
-    ngx_uint_t        i, hash;
+    ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *found;
 
     found = NULL;
     *count = 0;
-
-    /*
-     * nginx hashed each header's lowercased name as it parsed it: only a
-     * header of the same hash is compared by name.  A signed request
-     * carries three of these names to look up among all its headers
-     * (bench/PROFILE.md).
-     */
-
-    hash = ngx_hash_key_lc(name->data, name->len);
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -548,8 +539,7 @@ ngx_http_itsm_sig_find(ngx_http_request_t *r, ngx_str_t *name,
             i = 0;
         }
 
-        if (h[i].hash == hash
-            && h[i].key.len == name->len
+        if (h[i].key.len == name->len
             && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
         {
             if (found == NULL) {
