@@ -60,6 +60,8 @@ static int ngx_http_itsm_json_parse_string(ngx_http_itsm_json_parser_t *jp,
 static int ngx_http_itsm_json_parse_escaped(ngx_http_itsm_json_parser_t *jp,
     u_char *start, u_char **value, size_t *len);
 static u_char *ngx_http_itsm_json_parse_run(u_char *p, u_char *last);
+static u_char *ngx_http_itsm_json_parse_copy(u_char *p, u_char *last,
+    u_char **dst);
 static int ngx_http_itsm_json_parse_utf8(u_char **pp, u_char *last);
 static int ngx_http_itsm_json_parse_hex4(u_char *p, uint32_t *value);
 static json_t *ngx_http_itsm_json_parse_number(
@@ -97,6 +99,17 @@ static const u_char  ngx_http_itsm_json_plain[256] = {
 
 #define NGX_HTTP_ITSM_JSON_ONES   0x0101010101010101ULL
 #define NGX_HTTP_ITSM_JSON_HIGHS  0x8080808080808080ULL
+
+/* the first special byte of a word is its lowest set mark's: its index is
+ * the count of trailing zeros over 8 when the first byte in memory is the
+ * lowest of the word (else a byte loop finds it) */
+
+#if (defined __GNUC__ && defined __BYTE_ORDER__                              \
+     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+#define NGX_HTTP_ITSM_JSON_CTZ    1
+#else
+#define NGX_HTTP_ITSM_JSON_CTZ    0
+#endif
 
 
 #define ngx_http_itsm_json_skip_ws(jp)                                        \
@@ -356,6 +369,31 @@ failed:
 
 
 /*
+ * The bytes of a word (eight, loaded from memory) that a string cannot
+ * hold as they are: the high bit of each such byte is set in the result,
+ * and a word of plain bytes gives 0.  Marked: a byte under 0x20, a quote
+ * or a backslash (their xor is 0), a byte of 0x80 or more.  A borrow only
+ * ever marks bytes after a marked one, so the lowest mark is always a
+ * true one.
+ */
+
+static inline uint64_t
+ngx_http_itsm_json_special(uint64_t w)
+{
+    uint64_t  q, b;
+
+    q = w ^ (0x22 * NGX_HTTP_ITSM_JSON_ONES);               /* " */
+    b = w ^ (0x5c * NGX_HTTP_ITSM_JSON_ONES);               /* \ */
+
+    return (((w - 0x20 * NGX_HTTP_ITSM_JSON_ONES) & ~w)
+            | ((q - NGX_HTTP_ITSM_JSON_ONES) & ~q)
+            | ((b - NGX_HTTP_ITSM_JSON_ONES) & ~b)
+            | w)
+           & NGX_HTTP_ITSM_JSON_HIGHS;
+}
+
+
+/*
  * The bytes from p on that stand for themselves in a string, up to the
  * first that does not (or last): eight at a time while a word holds none
  * of the others, then one at a time to find it.
@@ -364,35 +402,16 @@ failed:
 static u_char *
 ngx_http_itsm_json_parse_run(u_char *p, u_char *last)
 {
-    uint64_t  w, q, b, special;
+    uint64_t  w, special;
 
     while (last - p >= 8) {
         memcpy(&w, p, 8);
 
-        q = w ^ (0x22 * NGX_HTTP_ITSM_JSON_ONES);           /* " */
-        b = w ^ (0x5c * NGX_HTTP_ITSM_JSON_ONES);           /* \ */
-
-        /*
-         * A byte's high bit is set in "special" when the byte is under
-         * 0x20, is a quote or a backslash (its xor is 0), or is 0x80 or
-         * more.  A borrow only ever marks bytes after such a byte, so a
-         * word with none of them gives 0.
-         */
-
-        special = ((w - 0x20 * NGX_HTTP_ITSM_JSON_ONES) & ~w)
-                  | ((q - NGX_HTTP_ITSM_JSON_ONES) & ~q)
-                  | ((b - NGX_HTTP_ITSM_JSON_ONES) & ~b)
-                  | w;
-
-        special &= NGX_HTTP_ITSM_JSON_HIGHS;
+        special = ngx_http_itsm_json_special(w);
 
         if (special) {
-#if (defined __GNUC__                                                         \
-     && defined __BYTE_ORDER__ && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-
-            /* the first byte in memory is the lowest: the lowest mark is
-             * the first such byte, never a borrow's */
-
+#if (NGX_HTTP_ITSM_JSON_CTZ)
+            /* the first byte in memory is the lowest of the word */
             return p + (__builtin_ctzll(special) >> 3);
 #else
             break;
@@ -405,6 +424,54 @@ ngx_http_itsm_json_parse_run(u_char *p, u_char *last)
     while (p < last && ngx_http_itsm_json_plain[*p]) {
         p++;
     }
+
+    return p;
+}
+
+
+/*
+ * The same, copying the run to dst as it goes, a word at a time: a whole
+ * word is stored even when only its first bytes belong to the run (the
+ * next bytes written overwrite the rest).  The scratch space has room for
+ * it: dst is never further into the scratch space than p is into the
+ * text, both as long, and a word is stored only when the text has eight
+ * bytes left.  Returns the end of the run in the text; *dst moves past
+ * its copy.
+ */
+
+static u_char *
+ngx_http_itsm_json_parse_copy(u_char *p, u_char *last, u_char **dst)
+{
+    u_char    *d;
+    uint64_t   w, special;
+
+    d = *dst;
+
+    while (last - p >= 8) {
+        memcpy(&w, p, 8);
+        memcpy(d, &w, 8);
+
+        special = ngx_http_itsm_json_special(w);
+
+        if (special) {
+#if (NGX_HTTP_ITSM_JSON_CTZ)
+            special = __builtin_ctzll(special) >> 3;
+            *dst = d + special;
+            return p + special;
+#else
+            break;
+#endif
+        }
+
+        p += 8;
+        d += 8;
+    }
+
+    while (p < last && ngx_http_itsm_json_plain[*p]) {
+        *d++ = *p++;
+    }
+
+    *dst = d;
 
     return p;
 }
@@ -486,11 +553,7 @@ ngx_http_itsm_json_parse_escaped(ngx_http_itsm_json_parser_t *jp,
 
     for ( ;; ) {
 
-        run = p;
-        p = ngx_http_itsm_json_parse_run(p, last);
-
-        memcpy(dst, run, p - run);
-        dst += p - run;
+        p = ngx_http_itsm_json_parse_copy(p, last, &dst);
 
         if (p == last) {
             return NGX_HTTP_ITSM_DECLINED;
