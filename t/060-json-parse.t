@@ -197,3 +197,23 @@ __DATA__
 [$::Created, ::sent($::LongSent)]
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: a JSON Pointer segment names a key of up to 256 bytes; one byte longer names nothing (unescaped, and with "~1")
+--- http_config eval
+my $k256 = 'k' x 256; my $k257 = 'k' x 257; my $e256 = 'k' x 254 . '~1';
+qq{    log_format itsm_sent escape=none '\$request_body';
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"a": "{{ /$k256 }}", "b": "{{ /$k257 }}", "c": "{{ /$e256 }}"}';
+        ticket_id /id;
+    }
+}
+--- request eval
+["POST /alerts\n" . '{"key": "k", "' . ('k' x 256) . '": "256", "' . ('k' x 257) . '": "257", "' . ('k' x 254) . '/": "escaped"}', "GET /sent"]
+--- error_code eval: [201, 200]
+--- response_body eval
+[$::Created, qq{{"a":"256","b":null,"c":"escaped"}\n}]
+--- no_error_log
+[error]
