@@ -200,7 +200,6 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t                rc;
     ngx_str_t                text, error;
-    ngx_uint_t               depth;
     json_error_t             err;
 
     rc = ngx_http_itsm_handler_body_text(r, ctx, &text);
@@ -217,24 +216,19 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          "alert as a JSON object");
     }
 
-    if (ngx_http_itsm_json_check_depth(&text, ctx->conf->max_depth, &depth)
-        != NGX_OK)
-    {
+    ctx->body = text;
+
+    rc = ngx_http_itsm_json_load(&text, ctx->conf->max_depth, &ctx->payload,
+                                 &err, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST, "too_deep",
                                          "the JSON is nested deeper than %ui "
                                          "levels (itsm_max_depth)",
                                          ctx->conf->max_depth);
     }
 
-    ctx->body = text;
-
-    /* a key given twice is refused, not read as "the last one wins":
-     * {"status": "resolved", "status": "firing"} must not open a ticket */
-
-    ctx->payload = json_loadb((const char *) text.data, text.len,
-                              JSON_REJECT_DUPLICATES, &err);
-
-    if (ctx->payload == NULL) {
+    if (rc != NGX_OK) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_json",
                                          "the body is not valid JSON: %s "

@@ -62,6 +62,27 @@ static const signed char  ngx_http_itsm_b64[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
 };
 
+/* the same for base64url: "-_" where base64 has "+/" */
+
+static const signed char  ngx_http_itsm_b64url[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
+
 
 /*
  * "v1,<base64> v1,<base64> v1a,<base64>": Standard Webhooks.  Entries of
@@ -359,10 +380,10 @@ ssize_t
 ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
     size_t len, unsigned url)
 {
-    int         v;
-    u_char      c;
-    size_t      i, n, out;
-    uint32_t    acc;
+    int                 a, b, c, d;
+    size_t              i, n, out;
+    uint32_t            acc;
+    const signed char  *table;
 
     n = 0;
 
@@ -385,37 +406,41 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
         return -1;
     }
 
-    acc = 0;
+    /* a table an alphabet: the other's two characters are refused */
+
+    table = url ? ngx_http_itsm_b64url : ngx_http_itsm_b64;
     out = 0;
 
-    for (i = 0; i < len; i++) {
-        c = src[i];
+    /* four characters, three bytes, one check of the four */
 
-        if (url) {
-            if (c == '+' || c == '/') {
-                return -1;
-            }
+    for (i = 0; i + 4 <= len; i += 4) {
+        a = table[src[i]];
+        b = table[src[i + 1]];
+        c = table[src[i + 2]];
+        d = table[src[i + 3]];
 
-            c = (c == '-') ? '+' : (c == '_') ? '/' : c;
-
-        } else if (c == '-' || c == '_') {
+        if ((a | b | c | d) < 0) {
             return -1;
         }
 
-        v = ngx_http_itsm_b64[c];
+        acc = (uint32_t) a << 18 | (uint32_t) b << 12 | (uint32_t) c << 6
+              | (uint32_t) d;
 
-        if (v < 0) {
+        dst[out++] = (u_char) (acc >> 16);
+        dst[out++] = (u_char) (acc >> 8);
+        dst[out++] = (u_char) acc;
+    }
+
+    acc = 0;
+
+    for ( /* void */ ; i < len; i++) {
+        a = table[src[i]];
+
+        if (a < 0) {
             return -1;
         }
 
-        acc = acc << 6 | (uint32_t) v;
-
-        if (i % 4 == 3) {
-            dst[out++] = (u_char) (acc >> 16);
-            dst[out++] = (u_char) (acc >> 8);
-            dst[out++] = (u_char) acc;
-            acc = 0;
-        }
+        acc = acc << 6 | (uint32_t) a;
     }
 
     switch (len % 4) {
