@@ -131,8 +131,6 @@ static ngx_int_t ngx_http_itsm_callback_token(ngx_http_request_t *r,
 static void ngx_http_itsm_callback_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_callback_accept(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_callback_text(ngx_http_request_t *r,
-    size_t max, ngx_str_t *text);
 static ngx_int_t ngx_http_itsm_callback_read(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx, json_t *payload);
 static ngx_int_t ngx_http_itsm_callback_pointers(ngx_http_request_t *r,
@@ -769,6 +767,7 @@ static ngx_int_t
 ngx_http_itsm_callback_accept(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx)
 {
+    off_t                      len;
     ngx_int_t                  rc;
     ngx_str_t                  text;
     ngx_uint_t                 depth;
@@ -778,7 +777,7 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
 
-    rc = ngx_http_itsm_callback_text(r, ilcf->max_body, &text);
+    rc = ngx_http_itsm_util_body(r, ilcf->max_body, &text, &len);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_TOO_LARGE,
@@ -1097,68 +1096,6 @@ ngx_http_itsm_callback_field(ngx_http_request_t *r,
     return NGX_OK;
 }
 
-
-/* the body in one piece; NGX_DECLINED: over "max" */
-
-static ngx_int_t
-ngx_http_itsm_callback_text(ngx_http_request_t *r, size_t max,
-    ngx_str_t *text)
-{
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(text);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (len > (off_t) max) {
-        return NGX_DECLINED;
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    text->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_in_memory(b)) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                          b->file_pos);
-
-        if (n != b->file_last - b->file_pos) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p += n;
-    }
-
-    text->len = p - text->data;
-
-    return NGX_OK;
-}
 
 
 static void

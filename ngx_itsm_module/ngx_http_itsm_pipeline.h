@@ -171,6 +171,8 @@ void ngx_http_itsm_claim_renew_stop(ngx_http_itsm_ctx_t *ctx);
 /* ngx_http_itsm_util.c */
 ngx_table_elt_t *ngx_http_itsm_util_header(ngx_http_request_t *r,
     const char *name);
+ngx_int_t ngx_http_itsm_util_body(ngx_http_request_t *r, size_t max,
+    ngx_str_t *text, off_t *len);
 
 
 #endif /* _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_ */
