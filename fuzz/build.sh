@@ -18,12 +18,14 @@ m=ngx_itsm_module
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (apt-get install clang-14)" >&2; exit 1; }
 
 # the parsers each target feeds (jwt_parse.c decodes base64url with
-# sig_parse.c's decoder)
+# sig_parse.c's decoder; json_parse is checked against the depth scan)
 declare -A sources=(
     [fuzz_sig_headers]="$m/ngx_http_itsm_sig_parse.c"
     [fuzz_jwt]="$m/ngx_http_itsm_jwt_parse.c $m/ngx_http_itsm_sig_parse.c"
     [fuzz_jwks]="$m/ngx_http_itsm_jwt_parse.c $m/ngx_http_itsm_sig_parse.c"
     [fuzz_json_depth]="$m/ngx_http_itsm_json_depth.c"
+    [fuzz_json_parse]="$m/ngx_http_itsm_json_parse.c $m/ngx_http_itsm_json_depth.c"
+    [fuzz_json_escape]="$m/ngx_http_itsm_json_escape.c"
 )
 
 flags=(-g -O1 -Wall -fsanitize=fuzzer,address,undefined

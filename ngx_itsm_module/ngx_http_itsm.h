@@ -14,6 +14,8 @@
 
 #include <jansson.h>
 
+#include "ngx_http_itsm_conf.h"
+
 
 /*
  * The module's shared types: the normalized alert, what the store knows of

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_itsm_conf.h"
 #include "ngx_http_itsm_parse.h"
 
 
@@ -71,6 +72,8 @@ ngx_http_itsm_access_e ngx_http_itsm_access_fail(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason, const char *fmt, ...);
 ngx_int_t ngx_http_itsm_access_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
+ngx_int_t ngx_http_itsm_access_line(u_char **pos, u_char *last,
+    ngx_uint_t comment, ngx_str_t *line);
 void ngx_http_itsm_access_count(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason);
 ngx_shm_zone_t *ngx_http_itsm_access_counters_zone(ngx_conf_t *cf);

@@ -193,6 +193,54 @@ failed:
 }
 
 
+/*
+ * The lines of a file read by ngx_http_itsm_access_read_file(), one at a
+ * time: the line at "*pos" without the blanks around it and a "\r" at
+ * its end, and "*pos" moved to the next line; NGX_DONE after the last.
+ * With "comment", a "#" anywhere starts a comment to the end of the line.
+ */
+
+ngx_int_t
+ngx_http_itsm_access_line(u_char **pos, u_char *last, ngx_uint_t comment,
+    ngx_str_t *line)
+{
+    u_char  *p, *eol, *end;
+
+    p = *pos;
+
+    if (p >= last) {
+        return NGX_DONE;
+    }
+
+    eol = ngx_strlchr(p, last, '\n');
+    if (eol == NULL) {
+        eol = last;
+    }
+
+    *pos = eol + 1;
+
+    end = comment ? ngx_strlchr(p, eol, '#') : NULL;
+    if (end == NULL) {
+        end = eol;
+    }
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (end > p
+           && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+    {
+        end--;
+    }
+
+    line->data = p;
+    line->len = end - p;
+
+    return NGX_OK;
+}
+
+
 void
 ngx_http_itsm_access_count(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason)

@@ -252,16 +252,7 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
         }
     }
 
-    if (value.data == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = value.data;
+    ngx_http_itsm_conf_variable_value(v, &value);
 
     return NGX_OK;
 }
@@ -270,16 +261,10 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_itsm_access_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_itsm_access_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
+    if (ngx_http_itsm_conf_variables(cf, ngx_http_itsm_access_vars)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     return ngx_http_itsm_access_counters_provide(cf);
@@ -702,6 +687,7 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_access_loc_conf_t *alcf = conf;
 
+    ngx_int_t                          rc;
     ngx_str_t                         *value, s;
     ngx_uint_t                         i;
     ngx_http_itsm_replay_ref_t        *ref;
@@ -713,22 +699,16 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
-        if (cf->args->nelts != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V off\" takes no parameters", &cmd->name);
-            return NGX_CONF_ERROR;
-        }
+    rc = ngx_http_itsm_access_off(cf, cmd);
 
+    if (rc != NGX_DECLINED) {
         alcf->replay = NULL;
-        return NGX_CONF_OK;
+        return (rc == NGX_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
     }
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "zone=", 5) == 0 && value[i].len > 5) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
+        if (ngx_http_itsm_conf_param(&value[i], "zone=", &s) && s.len) {
 
             alcf->replay = ngx_http_itsm_replay_zone_ref(cf, &s);
             if (alcf->replay == NULL) {
@@ -738,17 +718,13 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
-            s.data = value[i].data + 4;
-            s.len = value[i].len - 4;
+        if (ngx_http_itsm_conf_param(&value[i], "ttl=", &s)) {
 
-            alcf->replay_ttl = ngx_parse_time(&s, 1);
-
-            if (alcf->replay_ttl == (time_t) NGX_ERROR
-                || alcf->replay_ttl == 0)
+            if (ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
+                                        &alcf->replay_ttl, "ttl",
+                                        "; e.g. ttl=10m")
+                != NGX_OK)
             {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid ttl \"%V\"; e.g. ttl=10m", &s);
                 return NGX_CONF_ERROR;
             }
 

@@ -289,6 +289,31 @@ ngx_http_itsm_alert_set(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
 
 
 /*
+ * Sets the fields of a source's table of candidates
+ * (ngx_http_itsm_alert_set(), in the table's order): "in" are the objects
+ * the table's entries read, "where" their JSON Pointers.  An object that
+ * is NULL has no member: its candidates are passed over.
+ */
+
+ngx_int_t
+ngx_http_itsm_alert_map(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
+    ngx_http_itsm_alert_map_t *map, json_t **in, ngx_str_t **where,
+    ngx_str_t *error)
+{
+    for ( /* void */ ; map->name; map++) {
+        if (ngx_http_itsm_alert_set(r, alert, map->field, in[map->in],
+                                    map->name, where[map->in], error)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * obj[name] of a JSON type (an object or an array).  NGX_OK: "out" is set;
  * NGX_DECLINED: absent or null; NGX_ERROR: another type ("error" names the
  * pointer).

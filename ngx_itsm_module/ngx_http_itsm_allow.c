@@ -33,10 +33,7 @@ ngx_http_itsm_allow_add(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
 {
     ngx_str_t  name;
 
-    if (value->len > 5 && ngx_strncmp(value->data, "file=", 5) == 0) {
-        name.data = value->data + 5;
-        name.len = value->len - 5;
-
+    if (ngx_http_itsm_conf_param(value, "file=", &name) && name.len) {
         return ngx_http_itsm_allow_file(cf, allow, &name);
     }
 
@@ -54,7 +51,7 @@ static char *
 ngx_http_itsm_allow_file(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
     ngx_str_t *name)
 {
-    u_char      *p, *last, *eol, *end;
+    u_char      *p, *last;
     ngx_str_t    text, token;
     ngx_uint_t   line, before;
 
@@ -67,36 +64,17 @@ ngx_http_itsm_allow_file(ngx_conf_t *cf, ngx_http_itsm_allow_t *allow,
     p = text.data;
     last = p + text.len;
 
-    for (line = 1; p < last; line++, p = eol + 1) {
-
-        eol = ngx_strlchr(p, last, '\n');
-        if (eol == NULL) {
-            eol = last;
-        }
-
-        end = ngx_strlchr(p, eol, '#');
-        if (end == NULL) {
-            end = eol;
-        }
-
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        while (end > p
-               && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-        {
-            end--;
-        }
-
-        if (p == end) {
+    for (line = 1;
+         ngx_http_itsm_access_line(&p, last, 1, &token) == NGX_OK;
+         line++)
+    {
+        if (token.len == 0) {
             continue;
         }
 
-        token.data = p;
-        token.len = end - p;
-
-        if (ngx_strlchr(p, end, ' ') || ngx_strlchr(p, end, '\t')) {
+        if (ngx_strlchr(token.data, token.data + token.len, ' ')
+            || ngx_strlchr(token.data, token.data + token.len, '\t'))
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "itsm_allow: more than one address on line "
                                "%ui of \"%V\": \"%V\"; write one address or "

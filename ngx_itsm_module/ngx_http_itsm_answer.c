@@ -148,15 +148,22 @@ ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+/*
+ * The result of the context's alert and connector, appended to the answer:
+ * "action" the step done last, "ticket" (NULL or empty: none) copied into
+ * the request's pool.  NULL when out of memory.
+ */
+
+ngx_http_itsm_result_t *
+ngx_http_itsm_answer_push(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_action_e action, ngx_http_itsm_outcome_e outcome,
     ngx_str_t *ticket)
 {
     ngx_http_itsm_result_t  *res;
 
     res = ngx_array_push(&ctx->results);
     if (res == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
@@ -164,19 +171,38 @@ ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     res->alert = ctx->alert;
     res->connector = ctx->connector;
     res->key = ctx->key;
-    res->action = ctx->plan.nsteps ? ctx->plan.steps[ctx->plan.nsteps - 1]
-                                   : NGX_HTTP_ITSM_ACTION_NONE;
-    res->outcome = ctx->plan.outcome;
-    res->reason = ctx->plan.reason;
+    res->action = action;
+    res->outcome = outcome;
 
     if (ticket && ticket->len) {
         res->ticket_id.data = ngx_pstrdup(r->pool, ticket);
         if (res->ticket_id.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NULL;
         }
 
         res->ticket_id.len = ticket->len;
     }
+
+    return res;
+}
+
+
+ngx_int_t
+ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_str_t *ticket)
+{
+    ngx_http_itsm_result_t  *res;
+
+    res = ngx_http_itsm_answer_push(r, ctx,
+                                    ctx->plan.nsteps
+                                    ? ctx->plan.steps[ctx->plan.nsteps - 1]
+                                    : NGX_HTTP_ITSM_ACTION_NONE,
+                                    ctx->plan.outcome, ticket);
+    if (res == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    res->reason = ctx->plan.reason;
 
     ctx->outcome = ngx_http_itsm_outcome_names[res->outcome];
     ctx->tpl.ticket_id = res->ticket_id;

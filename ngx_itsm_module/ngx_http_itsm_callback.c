@@ -40,12 +40,6 @@
 #define NGX_HTTP_ITSM_CALLBACK_EVENT_MAX  256
 
 
-typedef enum {
-    NGX_HTTP_ITSM_CALLBACK_RT = 0,
-    NGX_HTTP_ITSM_CALLBACK_GENERIC
-} ngx_http_itsm_callback_profile_e;
-
-
 /* the outcomes counted on the status page: the store's results first */
 
 typedef enum {
@@ -56,6 +50,7 @@ typedef enum {
     NGX_HTTP_ITSM_CB_UNKNOWN_TICKET,
     NGX_HTTP_ITSM_CB_IN_FLIGHT,
     NGX_HTTP_ITSM_CB_UNMAPPED,
+    NGX_HTTP_ITSM_CB_IGNORED,
     NGX_HTTP_ITSM_CB_UNAUTHORIZED,
     NGX_HTTP_ITSM_CB_MALFORMED,
     NGX_HTTP_ITSM_CB_TOO_LARGE,
@@ -64,15 +59,34 @@ typedef enum {
 } ngx_http_itsm_callback_outcome_e;
 
 
+/*
+ * The counters, in shared memory: the totals by outcome, and a slot a
+ * connector (by name: a reload keeps a connector's counts, whatever its
+ * place in the new configuration).
+ */
+
+#define NGX_HTTP_ITSM_CB_SLOTS    64
+#define NGX_HTTP_ITSM_CB_NO_SLOT  ((ngx_uint_t) -1)
+
+typedef struct {
+    u_char                       name[64];
+    size_t                       len;
+    ngx_atomic_t                 count[NGX_HTTP_ITSM_CB_NOUTCOMES];
+} ngx_http_itsm_callback_slot_t;
+
+
 typedef struct {
     ngx_atomic_t                 count[NGX_HTTP_ITSM_CB_NOUTCOMES];
+    ngx_uint_t                   nslots;
+    ngx_http_itsm_callback_slot_t  slot[NGX_HTTP_ITSM_CB_SLOTS];
 } ngx_http_itsm_callback_counters_t;
 
 
 typedef struct {
     ngx_str_t                    name;         /* the connector's */
     ngx_http_itsm_connector_t   *conn;
-    ngx_uint_t                   profile;
+    ngx_http_itsm_callback_profile_t  *profile;
+    ngx_uint_t                   slot;         /* its counters' */
     ngx_str_t                    ticket;       /* JSON Pointers */
     ngx_str_t                    status;
     ngx_str_t                    event_id;
@@ -86,6 +100,7 @@ typedef struct {
 typedef struct {
     ngx_array_t                  locations;    /* ..._loc_conf_t * */
     ngx_shm_zone_t              *counters;
+    ngx_http_itsm_callback_counters_t  *shared;
 } ngx_http_itsm_callback_main_conf_t;
 
 
@@ -96,7 +111,9 @@ typedef struct {
     ngx_http_itsm_store_waiter_t  sync;
     ngx_str_t                     status;      /* as the ITSM wrote it */
     const char                   *invalid;     /* why the body is refused */
+    void                         *sig;         /* the signature's check */
     unsigned                      unmapped:1;
+    unsigned                      ignored:1;
 } ngx_http_itsm_callback_ctx_t;
 
 
@@ -115,10 +132,11 @@ static ngx_int_t ngx_http_itsm_callback_token(ngx_http_request_t *r,
 static void ngx_http_itsm_callback_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_callback_accept(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_callback_text(ngx_http_request_t *r,
-    size_t max, ngx_str_t *text);
 static ngx_int_t ngx_http_itsm_callback_read(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx, json_t *payload);
+static ngx_int_t ngx_http_itsm_callback_pointers(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, json_t *payload,
+    ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_field(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx, json_t *payload, ngx_str_t *pointer,
     size_t max, ngx_str_t *out);
@@ -136,6 +154,8 @@ static void ngx_http_itsm_callback_count(ngx_http_request_t *r,
     ngx_uint_t outcome);
 static ngx_int_t ngx_http_itsm_callback_counts(ngx_http_request_t *r,
     ngx_array_t *counts);
+static ngx_int_t ngx_http_itsm_callback_connector_counts(
+    ngx_http_request_t *r, ngx_array_t *counts);
 static ngx_int_t ngx_http_itsm_callback_init_counters(
     ngx_shm_zone_t *shm_zone, void *data);
 
@@ -148,6 +168,7 @@ static ngx_str_t  ngx_http_itsm_callback_outcome_names[] = {
     ngx_string("unknown_ticket"),
     ngx_string("in_flight"),
     ngx_string("unmapped"),
+    ngx_string("ignored"),
     ngx_string("unauthorized"),
     ngx_string("malformed"),
     ngx_string("too_large"),
@@ -170,8 +191,21 @@ static ngx_http_itsm_status_provider_t  ngx_http_itsm_callback_provider = {
 };
 
 
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_callback_by_connector = {
+    ngx_string("callbacks_by_connector"),
+    ngx_string("ITSM callbacks, by connector and outcome."),
+    ngx_string("outcome"),
+    ngx_http_itsm_callback_connector_counts
+};
+
+
+static ngx_str_t  ngx_http_itsm_callback_connector_label =
+    ngx_string("connector");
+
+
+/* the layout of the counters changed with the slots: a new zone's name */
 static ngx_str_t  ngx_http_itsm_callback_counters_name =
-    ngx_string("itsm_callback_counters");
+    ngx_string("itsm_callback_counters_v2");
 
 static ngx_uint_t  ngx_http_itsm_callback_counters_tag;
 
@@ -267,8 +301,10 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
+    ngx_str_set(&name, "generic");
+
     cblcf->name = value[1];
-    cblcf->profile = NGX_HTTP_ITSM_CALLBACK_GENERIC;
+    cblcf->profile = ngx_http_itsm_callback_profile(&name);
     cblcf->file = cf->conf_file->file.name.data;
     cblcf->line = cf->conf_file->line;
 
@@ -278,19 +314,13 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             name.data = value[i].data + 8;
             name.len = value[i].len - 8;
 
-            if (name.len == 2 && ngx_strncmp(name.data, "rt", 2) == 0) {
-                cblcf->profile = NGX_HTTP_ITSM_CALLBACK_RT;
+            cblcf->profile = ngx_http_itsm_callback_profile(&name);
 
-            } else if (name.len == 7
-                       && ngx_strncmp(name.data, "generic", 7) == 0)
-            {
-                cblcf->profile = NGX_HTTP_ITSM_CALLBACK_GENERIC;
-
-            } else {
+            if (cblcf->profile == NULL) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "unknown itsm_callback profile \"%V\"; "
-                                   "the profiles are: rt, generic (later: "
-                                   "the other ITSMs)", &name);
+                                   "the profiles are: rt, jira, servicenow, "
+                                   "pagerduty, opsgenie, generic", &name);
                 return NGX_CONF_ERROR;
             }
 
@@ -334,7 +364,7 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
      * {"ticket": "42", "old_status": "open", "status": "resolved",
      *  "transaction": "917", ...}; transaction ids only grow */
 
-    if (cblcf->profile == NGX_HTTP_ITSM_CALLBACK_RT) {
+    if (cblcf->profile->name.len == 2) {                /* "rt" */
         if (cblcf->ticket.len == 0) {
             ngx_str_set(&cblcf->ticket, "/ticket");
         }
@@ -352,7 +382,12 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    if (cblcf->ticket.len == 0 || cblcf->status.len == 0) {
+    /* the ITSMs' own profiles read their bodies themselves; a ticket=
+     * of the location names another field as the ticket */
+
+    if (cblcf->profile->parse == NULL
+        && (cblcf->ticket.len == 0 || cblcf->status.len == 0))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "itsm_callback \"%V\" with profile=generic needs "
                            "where the ticket and the status are: e.g. "
@@ -440,8 +475,17 @@ ngx_http_itsm_callback_postconfiguration(ngx_conf_t *cf)
     }
 
     cbmcf->counters->init = ngx_http_itsm_callback_init_counters;
+    cbmcf->counters->data = cbmcf;
 
-    return ngx_http_itsm_status_provide(cf, &ngx_http_itsm_callback_provider);
+    if (ngx_http_itsm_status_provide(cf, &ngx_http_itsm_callback_provider)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_status_provide_grouped(cf,
+                                        &ngx_http_itsm_callback_by_connector,
+                                        &ngx_http_itsm_callback_connector_label);
 }
 
 
@@ -449,7 +493,6 @@ static char *
 ngx_http_itsm_callback_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
     ngx_http_itsm_callback_loc_conf_t *cblcf)
 {
-    ngx_str_t                   rt = ngx_string("rt");
     ngx_http_itsm_connector_t  *conn;
 
     conn = ngx_http_itsm_conn_find(imcf, &cblcf->name);
@@ -471,7 +514,9 @@ ngx_http_itsm_callback_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
         return NGX_CONF_ERROR;
     }
 
-    if (conn->callback == NULL || conn->callback->tokens.nelts == 0) {
+    if (conn->callback == NULL
+        || (conn->callback->tokens.nelts == 0 && conn->callback->sig == NULL))
+    {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "itsm_callback \"%V\" in %s:%ui: the connector has no "
                       "\"callback_token\"; run \"build/itsm-token new %V\", "
@@ -485,8 +530,11 @@ ngx_http_itsm_callback_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
 
     if (conn->callback->statuses.nelts == 0) {
 
-        if (cblcf->profile == NGX_HTTP_ITSM_CALLBACK_RT) {
-            if (ngx_http_itsm_callback_preset(cf, conn, &rt) != NGX_OK) {
+        if (cblcf->profile->preset.len) {
+            if (ngx_http_itsm_callback_preset(cf, conn,
+                                              &cblcf->profile->preset)
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
@@ -511,7 +559,8 @@ static ngx_int_t
 ngx_http_itsm_callback_handler(ngx_http_request_t *r)
 {
     off_t                               length;
-    ngx_int_t                           rc;
+    ngx_int_t                           rc, signed_rc;
+    void                               *sig;
     ngx_str_t                           token;
     ngx_table_elt_t                    *allow;
     ngx_http_cleanup_t                 *cln;
@@ -551,10 +600,26 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
                                              "callbacks are sent with POST");
     }
 
-    /* who calls first: a stranger learns nothing from the body's checks */
+    /*
+     * who calls first: a stranger learns nothing from the body's checks.
+     * A connector with callback_signature must sign every callback (its
+     * MAC is checked once the body is read); else its token decides.
+     */
 
-    if (ngx_http_itsm_callback_token(r, &token) != NGX_OK
-        || !ngx_http_itsm_callback_token_valid(cblcf->conn, &token))
+    sig = NULL;
+
+    signed_rc = ngx_http_itsm_callback_sig_headers(r, cblcf->conn, &sig);
+
+    if (signed_rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_null(&token);
+
+    if (signed_rc == NGX_ABORT
+        || (signed_rc == NGX_DECLINED
+            && (ngx_http_itsm_callback_token(r, &token) != NGX_OK
+                || !ngx_http_itsm_callback_token_valid(cblcf->conn, &token))))
     {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
@@ -569,6 +634,16 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
         allow->hash = 1;
         ngx_str_set(&allow->key, "WWW-Authenticate");
         ngx_str_set(&allow->value, "Bearer realm=\"itsm callback\"");
+
+        if (signed_rc == NGX_ABORT) {
+            return ngx_http_itsm_callback_refuse(r,
+                                             NGX_HTTP_ITSM_CB_UNAUTHORIZED,
+                                             NGX_HTTP_UNAUTHORIZED,
+                                             "signature_invalid",
+                                             "the callback is not signed "
+                                             "with this connector's "
+                                             "callback_signature");
+        }
 
         return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_UNAUTHORIZED,
                                              NGX_HTTP_UNAUTHORIZED,
@@ -602,6 +677,7 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
     }
 
     ctx->conf = cblcf;
+    ctx->sig = sig;
     ctx->store = imcf->store;
     ctx->sync.handler = ngx_http_itsm_callback_synced;
     ctx->sync.data = r;
@@ -618,9 +694,9 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_itsm_callback_module);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm callback: connector \"%V\", token accepted",
-                   &cblcf->name);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm callback: connector \"%V\", %s", &cblcf->name,
+                   sig ? "signature headers read" : "token accepted");
 
     rc = ngx_http_read_client_request_body(r, ngx_http_itsm_callback_body);
 
@@ -692,6 +768,7 @@ static ngx_int_t
 ngx_http_itsm_callback_accept(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx)
 {
+    off_t                      len;
     ngx_int_t                  rc;
     ngx_str_t                  text;
     ngx_uint_t                 depth;
@@ -701,7 +778,7 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 
     ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
 
-    rc = ngx_http_itsm_callback_text(r, ilcf->max_body, &text);
+    rc = ngx_http_itsm_util_body(r, ilcf->max_body, &text, &len);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_TOO_LARGE,
@@ -713,6 +790,24 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 
     if (rc != NGX_OK) {
         return rc;
+    }
+
+    if (ctx->sig) {
+        rc = ngx_http_itsm_callback_sig_verify(r, ctx->conf->conn, ctx->sig);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return ngx_http_itsm_callback_refuse(r,
+                                             NGX_HTTP_ITSM_CB_UNAUTHORIZED,
+                                             NGX_HTTP_UNAUTHORIZED,
+                                             "signature_invalid",
+                                             "no signature of the callback "
+                                             "matches its body with this "
+                                             "connector's secrets");
+        }
     }
 
     if (text.len == 0) {
@@ -766,6 +861,15 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->ignored) {
+        ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_IGNORED);
+
+        return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, (u_char *)
+                                       "{\"outcome\":\"ignored\"}",
+                                       sizeof("{\"outcome\":\"ignored\"}")
+                                       - 1);
+    }
+
     if (ctx->unmapped) {
         ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_UNMAPPED);
 
@@ -817,7 +921,8 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 /*
  * What the profile reads: the ticket and the status (both needed), the
  * event's id (a retried delivery has the same) and order (a later event
- * has a greater one), both optional for the generic profile.
+ * has a greater one), both optional for the generic profile; the ITSMs'
+ * own profiles read their bodies (ngx_http_itsm_callback_profile.c).
  * NGX_DECLINED: the body is not what the profile reads (ctx->invalid).
  */
 
@@ -825,31 +930,118 @@ static ngx_int_t
 ngx_http_itsm_callback_read(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx, json_t *payload)
 {
-    off_t                               order;
     u_char                              digest[16];
     ngx_int_t                           rc, state;
-    ngx_str_t                           ticket, event, text;
     ngx_md5_t                           md5;
+    ngx_http_itsm_callback_event_t      ev;
     ngx_http_itsm_callback_loc_conf_t  *cblcf;
 
     cblcf = ctx->conf;
 
-    ngx_str_null(&event);
+    ngx_memzero(&ev, sizeof(ngx_http_itsm_callback_event_t));
+
+    if (cblcf->profile->parse) {
+        rc = cblcf->profile->parse(r, payload, &ev);
+
+        if (rc == NGX_OK && cblcf->ticket.len) {
+            rc = ngx_http_itsm_callback_field(r, ctx, payload, &cblcf->ticket,
+                                              NGX_HTTP_ITSM_TICKET_MAX,
+                                              &ev.ticket);
+        }
+
+        if (rc == NGX_DECLINED && ev.invalid) {
+            ctx->invalid = ev.invalid;
+        }
+
+    } else {
+        rc = ngx_http_itsm_callback_pointers(r, ctx, payload, &ev);
+    }
+
+    if (rc == NGX_DONE) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm callback: connector \"%V\": a %V event that "
+                      "says nothing of a status; ignored", &cblcf->name,
+                      &cblcf->profile->name);
+        ctx->ignored = 1;
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->status = ev.status;
+    ctx->cb.ticket = ev.ticket;
+    ctx->cb.order = ev.order;
+    ctx->cb.event = 0;
+    ctx->cb.in_assignee = ev.assignee;
+    ctx->cb.by_key = cblcf->profile->by_key;
+
+    if (ev.event.len) {
+        ngx_md5_init(&md5);
+        ngx_md5_update(&md5, ev.event.data, ev.event.len);
+        ngx_md5_final(digest, &md5);
+
+        ngx_memcpy(&ctx->cb.event, digest, sizeof(uint64_t));
+        ctx->cb.event |= 1;                     /* 0 is "none" */
+    }
+
+    state = ngx_http_itsm_callback_map(cblcf->conn, &ev.status);
+
+    if (state == NGX_ERROR && ev.fallback.len) {
+        state = ngx_http_itsm_callback_map(cblcf->conn, &ev.fallback);
+    }
+
+    ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm callback: ticket \"%V\" status \"%V\" (\"%V\") "
+                   "state:%i event \"%V\" order:%uL", &ev.ticket, &ev.status,
+                   &ev.fallback, state, &ev.event, ev.order);
+
+    if (state == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm callback: connector \"%V\" ticket \"%V\": the "
+                      "status \"%V\" is not in its callback_status map; "
+                      "nothing changes (map it to a lifecycle state)",
+                      &cblcf->name, &ev.ticket, &ev.status);
+        ctx->unmapped = 1;
+        return NGX_OK;
+    }
+
+    ctx->cb.state = state;
+
+    return NGX_OK;
+}
+
+
+/* the rt and generic profiles: the location's JSON Pointers */
+
+static ngx_int_t
+ngx_http_itsm_callback_pointers(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, json_t *payload,
+    ngx_http_itsm_callback_event_t *ev)
+{
+    off_t                               order;
+    ngx_int_t                           rc;
+    ngx_str_t                           text;
+    ngx_http_itsm_callback_loc_conf_t  *cblcf;
+
+    cblcf = ctx->conf;
+
     ngx_str_null(&text);
 
     rc = ngx_http_itsm_callback_field(r, ctx, payload, &cblcf->ticket,
-                                      NGX_HTTP_ITSM_TICKET_MAX, &ticket);
+                                      NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
 
     if (rc == NGX_OK) {
         rc = ngx_http_itsm_callback_field(r, ctx, payload, &cblcf->status,
                                           NGX_HTTP_ITSM_TICKET_MAX,
-                                          &ctx->status);
+                                          &ev->status);
     }
 
     if (rc == NGX_OK && cblcf->event_id.len) {
         rc = ngx_http_itsm_callback_field(r, ctx, payload, &cblcf->event_id,
                                           NGX_HTTP_ITSM_CALLBACK_EVENT_MAX,
-                                          &event);
+                                          &ev->event);
     }
 
     if (rc == NGX_OK && cblcf->order.len) {
@@ -861,8 +1053,6 @@ ngx_http_itsm_callback_read(ngx_http_request_t *r,
         return rc;
     }
 
-    order = 0;
-
     if (text.len) {
         order = ngx_atoof(text.data, text.len);
 
@@ -870,39 +1060,9 @@ ngx_http_itsm_callback_read(ngx_http_request_t *r,
             ctx->invalid = "the event's order is not a whole number";
             return NGX_DECLINED;
         }
+
+        ev->order = (uint64_t) order;
     }
-
-    ctx->cb.ticket = ticket;
-    ctx->cb.order = (uint64_t) order;
-    ctx->cb.event = 0;
-
-    if (event.len) {
-        ngx_md5_init(&md5);
-        ngx_md5_update(&md5, event.data, event.len);
-        ngx_md5_final(digest, &md5);
-
-        ngx_memcpy(&ctx->cb.event, digest, sizeof(uint64_t));
-        ctx->cb.event |= 1;                     /* 0 is "none" */
-    }
-
-    state = ngx_http_itsm_callback_map(cblcf->conn, &ctx->status);
-
-    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm callback: ticket \"%V\" status \"%V\" state:%i "
-                   "event \"%V\" order:%O", &ticket, &ctx->status, state,
-                   &event, order);
-
-    if (state == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "itsm callback: connector \"%V\" ticket \"%V\": the "
-                      "status \"%V\" is not in its callback_status map; "
-                      "nothing changes (map it to a lifecycle state)",
-                      &cblcf->name, &ticket, &ctx->status);
-        ctx->unmapped = 1;
-        return NGX_OK;
-    }
-
-    ctx->cb.state = state;
 
     return NGX_OK;
 }
@@ -937,68 +1097,6 @@ ngx_http_itsm_callback_field(ngx_http_request_t *r,
     return NGX_OK;
 }
 
-
-/* the body in one piece; NGX_DECLINED: over "max" */
-
-static ngx_int_t
-ngx_http_itsm_callback_text(ngx_http_request_t *r, size_t max,
-    ngx_str_t *text)
-{
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(text);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    if (len > (off_t) max) {
-        return NGX_DECLINED;
-    }
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    text->data = p;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_in_memory(b)) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                          b->file_pos);
-
-        if (n != b->file_last - b->file_pos) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p += n;
-    }
-
-    text->len = p - text->data;
-
-    return NGX_OK;
-}
 
 
 static void
@@ -1094,6 +1192,9 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
         || (cb->key.len
             && ngx_http_itsm_callback_set(body, "key", &cb->key) != NGX_OK)
         || ngx_http_itsm_callback_set(body, "status", &ctx->status) != NGX_OK
+        || (cb->assignee.len && cb->result != NGX_HTTP_ITSM_CB_UNKNOWN_TICKET
+            && ngx_http_itsm_callback_set(body, "assignee", &cb->assignee)
+               != NGX_OK)
         || ngx_http_itsm_callback_set(body, "state",
                               &ngx_http_itsm_callback_state_names[cb->state])
            != NGX_OK
@@ -1153,17 +1254,24 @@ static void
 ngx_http_itsm_callback_count(ngx_http_request_t *r, ngx_uint_t outcome)
 {
     ngx_http_itsm_callback_counters_t   *counters;
+    ngx_http_itsm_callback_loc_conf_t   *cblcf;
     ngx_http_itsm_callback_main_conf_t  *cbmcf;
 
     cbmcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_callback_module);
+    cblcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_callback_module);
 
-    if (cbmcf->counters == NULL || cbmcf->counters->data == NULL) {
+    counters = cbmcf->shared;
+
+    if (counters == NULL) {
         return;
     }
 
-    counters = cbmcf->counters->data;
-
     (void) ngx_atomic_fetch_add(&counters->count[outcome], 1);
+
+    if (cblcf->slot != NGX_HTTP_ITSM_CB_NO_SLOT) {
+        (void) ngx_atomic_fetch_add(&counters->slot[cblcf->slot]
+                                    .count[outcome], 1);
+    }
 }
 
 
@@ -1177,7 +1285,7 @@ ngx_http_itsm_callback_counts(ngx_http_request_t *r, ngx_array_t *counts)
 
     cbmcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_callback_module);
 
-    counters = (cbmcf->counters) ? cbmcf->counters->data : NULL;
+    counters = cbmcf->shared;
 
     c = ngx_array_push_n(counts, NGX_HTTP_ITSM_CB_NOUTCOMES);
     if (c == NULL) {
@@ -1187,36 +1295,141 @@ ngx_http_itsm_callback_counts(ngx_http_request_t *r, ngx_array_t *counts)
     for (i = 0; i < NGX_HTTP_ITSM_CB_NOUTCOMES; i++) {
         c[i].name = ngx_http_itsm_callback_outcome_names[i];
         c[i].value = counters ? counters->count[i] : 0;
+        ngx_str_null(&c[i].group);
     }
 
     return NGX_OK;
 }
 
 
+/* each connector of this configuration with a callback location, once */
+
+static ngx_int_t
+ngx_http_itsm_callback_connector_counts(ngx_http_request_t *r,
+    ngx_array_t *counts)
+{
+    ngx_uint_t                           i, j, o, seen;
+    ngx_http_itsm_status_count_t        *c;
+    ngx_http_itsm_callback_slot_t       *slot;
+    ngx_http_itsm_callback_loc_conf_t  **loc;
+    ngx_http_itsm_callback_counters_t   *counters;
+    ngx_http_itsm_callback_main_conf_t  *cbmcf;
+
+    cbmcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_callback_module);
+
+    counters = cbmcf->shared;
+
+    if (counters == NULL) {
+        return NGX_OK;
+    }
+
+    loc = cbmcf->locations.elts;
+
+    for (i = 0; i < cbmcf->locations.nelts; i++) {
+
+        if (loc[i]->slot == NGX_HTTP_ITSM_CB_NO_SLOT) {
+            continue;
+        }
+
+        seen = 0;
+
+        for (j = 0; j < i; j++) {
+            seen |= (loc[j]->slot == loc[i]->slot);
+        }
+
+        if (seen) {
+            continue;
+        }
+
+        slot = &counters->slot[loc[i]->slot];
+
+        c = ngx_array_push_n(counts, NGX_HTTP_ITSM_CB_NOUTCOMES);
+        if (c == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (o = 0; o < NGX_HTTP_ITSM_CB_NOUTCOMES; o++) {
+            c[o].name = ngx_http_itsm_callback_outcome_names[o];
+            c[o].value = slot->count[o];
+            c[o].group = loc[i]->name;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The zone's data is this configuration's main conf until init: then the
+ * counters are found (a reload: the old configuration's; a restart of the
+ * workers: the slab's) and each location gets its connector's slot.
+ */
+
 static ngx_int_t
 ngx_http_itsm_callback_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
+    ngx_http_itsm_callback_main_conf_t  *ocbmcf = data;
 
-    if (data) {
-        shm_zone->data = data;                  /* a reload keeps them */
-        return NGX_OK;
-    }
+    ngx_uint_t                           i, s;
+    ngx_slab_pool_t                     *shpool;
+    ngx_http_itsm_callback_slot_t       *slot;
+    ngx_http_itsm_callback_loc_conf_t  **loc;
+    ngx_http_itsm_callback_counters_t   *counters;
+    ngx_http_itsm_callback_main_conf_t  *cbmcf;
 
+    cbmcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
+    if (ocbmcf) {
+        counters = ocbmcf->shared;              /* a reload keeps them */
+
+    } else if (shm_zone->shm.exists) {
+        counters = shpool->data;
+
+    } else {
+        counters = ngx_slab_calloc(shpool,
+                                   sizeof(ngx_http_itsm_callback_counters_t));
+        if (counters == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = counters;
     }
 
-    shm_zone->data = ngx_slab_calloc(shpool,
-                                     sizeof(ngx_http_itsm_callback_counters_t));
-    if (shm_zone->data == NULL) {
-        return NGX_ERROR;
-    }
+    cbmcf->shared = counters;
 
-    shpool->data = shm_zone->data;
+    loc = cbmcf->locations.elts;
+
+    for (i = 0; i < cbmcf->locations.nelts; i++) {
+        loc[i]->slot = NGX_HTTP_ITSM_CB_NO_SLOT;
+
+        if (loc[i]->name.len > sizeof(counters->slot[0].name)) {
+            continue;
+        }
+
+        for (s = 0; s < counters->nslots; s++) {
+            slot = &counters->slot[s];
+
+            if (slot->len == loc[i]->name.len
+                && ngx_memcmp(slot->name, loc[i]->name.data, slot->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (s == counters->nslots) {
+            if (s == NGX_HTTP_ITSM_CB_SLOTS) {
+                continue;                       /* counted in the totals */
+            }
+
+            slot = &counters->slot[s];
+            ngx_memcpy(slot->name, loc[i]->name.data, loc[i]->name.len);
+            slot->len = loc[i]->name.len;
+            counters->nslots++;
+        }
+
+        loc[i]->slot = s;
+    }
 
     return NGX_OK;
 }

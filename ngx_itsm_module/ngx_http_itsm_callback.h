@@ -34,12 +34,51 @@ typedef struct {
 struct ngx_http_itsm_callback_conf_s {
     ngx_array_t                  tokens;       /* u_char[32]: their hashes */
     ngx_array_t                  statuses;     /* ..._callback_status_t */
+
+    /* callback_signature: the ITSM's own scheme (the access phase's code);
+     * when set, every callback of the connector must be signed */
+    void                        *sig;          /* ngx_http_itsm_sig_conf_t */
+    ngx_str_t                    sig_scheme;   /* as written: jira, ... */
+    ngx_uint_t                   sig_list;     /* "v1=<hex>,v1=<hex>" */
 };
+
+
+/* what a profile read of one callback (ngx_http_itsm_callback_profile.c) */
+
+typedef struct {
+    ngx_str_t                    ticket;
+    ngx_str_t                    status;       /* as the ITSM wrote it */
+    ngx_str_t                    fallback;     /* mapped if status is not */
+    ngx_str_t                    event;        /* the delivery's id */
+    uint64_t                     order;        /* 0: none */
+    ngx_str_t                    assignee;
+    ngx_str_t                    note;
+    const char                  *invalid;      /* why the body is refused */
+} ngx_http_itsm_callback_event_t;
+
+
+/*
+ * NGX_OK: ev is filled; NGX_DECLINED: the body is not what the profile
+ * reads (ev->invalid); NGX_DONE: an event that says nothing of a status
+ * (a comment, a field edit): answered 200 "ignored"; NGX_ERROR.
+ */
+typedef ngx_int_t (*ngx_http_itsm_callback_parse_pt)(ngx_http_request_t *r,
+    json_t *payload, ngx_http_itsm_callback_event_t *ev);
+
+
+typedef struct {
+    ngx_str_t                    name;         /* profile=NAME */
+    ngx_http_itsm_callback_parse_pt  parse;    /* NULL: JSON Pointers */
+    ngx_str_t                    preset;       /* its callback_status map */
+    unsigned                     by_key:1;     /* the ticket is the key */
+} ngx_http_itsm_callback_profile_t;
 
 
 /* ngx_http_itsm_callback_conf.c */
 extern ngx_str_t  ngx_http_itsm_callback_state_names[];
 
+ngx_http_itsm_callback_conf_t *ngx_http_itsm_callback_conf(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn);
 char *ngx_http_itsm_callback_token_line(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 char *ngx_http_itsm_callback_status_line(ngx_conf_t *cf,
@@ -50,6 +89,16 @@ ngx_int_t ngx_http_itsm_callback_map(ngx_http_itsm_connector_t *conn,
     ngx_str_t *status);
 ngx_int_t ngx_http_itsm_callback_token_valid(ngx_http_itsm_connector_t *conn,
     ngx_str_t *token);
+char *ngx_http_itsm_callback_signature_line(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+ngx_int_t ngx_http_itsm_callback_sig_headers(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, void **state);
+ngx_int_t ngx_http_itsm_callback_sig_verify(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, void *state);
+
+/* ngx_http_itsm_callback_profile.c */
+ngx_http_itsm_callback_profile_t *ngx_http_itsm_callback_profile(
+    ngx_str_t *name);
 
 
 #endif /* _NGX_HTTP_ITSM_CALLBACK_H_INCLUDED_ */

@@ -50,20 +50,57 @@ ngx_str_t  ngx_http_itsm_callback_state_names[] = {
 
 
 /*
+ * The presets, one an ITSM, items separated by ";" (Jira's names have
+ * spaces).
+ *
  * Request Tracker's default lifecycle: "stalled" is a ticket someone put
  * on hold (it is being dealt with), "rejected" one closed without a fix.
+ *
+ * Jira (Cloud and Service Management): workflows name their statuses as
+ * they like; the common names of Jira's and JSM's default workflows are
+ * here, and the status category every status belongs to
+ * ("category:new", "category:indeterminate", "category:done") catches the
+ * others (the jira profile maps the category when the name is not in the
+ * map).
+ *
+ * ServiceNow: the incident's state, as its value (what the business rule
+ * of docs/callbacks.md sends) and as its label.
+ *
+ * PagerDuty (webhooks v3): the event types that change an incident's
+ * status.  Opsgenie: the actions of the outgoing webhook that do;
+ * "Delete" forgets the key (the alert is gone).
  */
 
 static ngx_http_itsm_callback_preset_t  ngx_http_itsm_callback_presets[] = {
     { ngx_string("rt"),
-      "new=open open=open stalled=acknowledged resolved=resolved "
-      "rejected=closed deleted=deleted" },
+      "new=open;open=open;stalled=acknowledged;resolved=resolved;"
+      "rejected=closed;deleted=deleted" },
+    { ngx_string("jira"),
+      "To Do=open;Open=open;Reopened=open;Backlog=open;"
+      "Selected for Development=open;Waiting for support=open;"
+      "In Progress=acknowledged;In Review=acknowledged;"
+      "Work in progress=acknowledged;Pending=acknowledged;"
+      "Waiting for customer=acknowledged;Escalated=acknowledged;"
+      "Done=resolved;Resolved=resolved;Completed=resolved;"
+      "Closed=closed;Won't Do=closed;Declined=closed;Canceled=closed;"
+      "Cancelled=closed;"
+      "category:new=open;category:indeterminate=acknowledged;"
+      "category:done=resolved;jira:issue_deleted=deleted" },
+    { ngx_string("servicenow"),
+      "1=open;2=acknowledged;3=acknowledged;6=resolved;7=closed;8=closed;"
+      "New=open;In Progress=acknowledged;On Hold=acknowledged;"
+      "Resolved=resolved;Closed=closed;Canceled=closed" },
+    { ngx_string("pagerduty"),
+      "incident.triggered=open;incident.acknowledged=acknowledged;"
+      "incident.unacknowledged=open;incident.reopened=open;"
+      "incident.resolved=resolved" },
+    { ngx_string("opsgenie"),
+      "Create=open;Acknowledge=acknowledged;UnAcknowledge=open;"
+      "Close=closed;Delete=deleted" },
     { ngx_null_string, NULL }
 };
 
 
-static ngx_http_itsm_callback_conf_t *ngx_http_itsm_callback_conf(
-    ngx_conf_t *cf, ngx_http_itsm_connector_t *conn);
 static char *ngx_http_itsm_callback_status_add(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *pair);
 static ngx_int_t ngx_http_itsm_callback_state(ngx_str_t *name);
@@ -176,7 +213,8 @@ ngx_http_itsm_callback_status_line(ngx_conf_t *cf,
         if (ngx_http_itsm_callback_preset(cf, conn, &value[1]) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown \"callback_status\" preset \"%V\" in "
-                               "itsm_connector \"%V\"; the presets are: rt; "
+                               "itsm_connector \"%V\"; the presets are: rt, "
+                               "jira, servicenow, pagerduty, opsgenie; "
                                "or map each status: \"callback_status "
                                "Done=resolved ...;\"", &value[1],
                                &conn->name);
@@ -231,7 +269,7 @@ ngx_http_itsm_callback_preset(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     while (p < last) {
         pair.data = p;
 
-        while (p < last && *p != ' ') {
+        while (p < last && *p != ';') {
             p++;
         }
 
@@ -243,8 +281,8 @@ ngx_http_itsm_callback_preset(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
             return NGX_ERROR;
         }
 
-        while (p < last && *p == ' ') {
-            p++;
+        if (p < last) {
+            p++;                                /* the ";" */
         }
     }
 
@@ -405,7 +443,9 @@ ngx_http_itsm_callback_token_valid(ngx_http_itsm_connector_t *conn,
 }
 
 
-static ngx_http_itsm_callback_conf_t *
+/* the connector's callback configuration, made at its first callback line */
+
+ngx_http_itsm_callback_conf_t *
 ngx_http_itsm_callback_conf(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
 {
     ngx_http_itsm_callback_conf_t  *cbcf;

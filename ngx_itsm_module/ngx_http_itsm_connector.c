@@ -79,6 +79,8 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
       ngx_http_itsm_callback_token_line },
     { ngx_string("callback_status"), 1, 64,
       ngx_http_itsm_callback_status_line },
+    { ngx_string("callback_signature"), 2, 17,
+      ngx_http_itsm_callback_signature_line },
 
     { ngx_null_string, 0, 0, NULL }
 };
@@ -232,7 +234,8 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
                        "expected one of: location, create, update, comment, "
                        "resolve, reopen, lookup, find, header, ticket_id, "
                        "max_response, key, on_repeat, on_resolve, on_refire, "
-                       "on_gone, callback_token, callback_status",
+                       "on_gone, callback_token, callback_status, "
+                       "callback_signature",
                        &value[0], &conn->name);
 
     return NGX_CONF_ERROR;

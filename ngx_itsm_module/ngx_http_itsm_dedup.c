@@ -134,28 +134,13 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                   "itsm: delivery \"%V\" was seen before: its first answer "
                   "is given again", &id);
 
-    res = ngx_array_push(&ctx->results);
+    res = ngx_http_itsm_answer_push(r, ctx, ans.action, ans.outcome,
+                                    &ans.ticket);
     if (res == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memzero(res, sizeof(ngx_http_itsm_result_t));
-
-    res->alert = ctx->alert;
-    res->connector = ctx->connector;
-    res->key = ctx->key;
-    res->action = ans.action;
-    res->outcome = ans.outcome;
     res->replayed = 1;
-
-    if (ans.ticket.len) {
-        res->ticket_id.data = ngx_pstrdup(r->pool, &ans.ticket);
-        if (res->ticket_id.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        res->ticket_id.len = ans.ticket.len;
-    }
 
     ctx->outcome = ngx_http_itsm_outcome_names[NGX_HTTP_ITSM_OUTCOME_DUPLICATE];
     ngx_http_itsm_status_count(r, ctx->source,
@@ -276,21 +261,18 @@ ngx_http_itsm_dedup_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "window=", 7) != 0) {
+        if (!ngx_http_itsm_conf_param(&value[2], "window=", &s)) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\"; expected "
                                "window=TIME", &value[2]);
             return NGX_CONF_ERROR;
         }
 
-        s.data = value[2].data + 7;
-        s.len = value[2].len - 7;
-
-        ilcf->dedup_window = ngx_parse_time(&s, 1);
-
-        if (ilcf->dedup_window == (time_t) NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid window \"%V\"; e.g. window=1h", &s);
+        if (ngx_http_itsm_conf_time(cf, &s, 0, NGX_MAX_TIME_T_VALUE,
+                                    &ilcf->dedup_window, "window",
+                                    "; e.g. window=1h")
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }

@@ -30,8 +30,6 @@ static ngx_int_t ngx_http_itsm_handler_is_json(ngx_http_request_t *r);
 static void ngx_http_itsm_handler_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_handler_accept(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
-static ngx_int_t ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_str_t *text);
 static ngx_int_t ngx_http_itsm_handler_refused(ngx_http_request_t *r,
     ngx_int_t rc);
 
@@ -198,16 +196,22 @@ ngx_http_itsm_handler_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
+    off_t                    len;
     ngx_int_t                rc;
     ngx_str_t                text, error;
-    ngx_uint_t               depth;
     json_error_t             err;
 
-    rc = ngx_http_itsm_handler_body_text(r, ctx, &text);
+    rc = ngx_http_itsm_util_body(r, ctx->conf->max_body, &text, &len);
 
-    /* a body over itsm_max_body was answered already (413) */
+    if (rc == NGX_DECLINED) {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "body_too_large",
+                                         "the body has %O bytes, more than "
+                                         "the %uz allowed by itsm_max_body",
+                                         len, ctx->conf->max_body);
+    }
 
-    if (rc != NGX_OK || r->header_sent) {
+    if (rc != NGX_OK) {
         return rc;
     }
 
@@ -217,24 +221,19 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          "alert as a JSON object");
     }
 
-    if (ngx_http_itsm_json_check_depth(&text, ctx->conf->max_depth, &depth)
-        != NGX_OK)
-    {
+    ctx->body = text;
+
+    rc = ngx_http_itsm_json_load(&text, ctx->conf->max_depth, &ctx->payload,
+                                 &err, r->connection->log);
+
+    if (rc == NGX_DECLINED) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST, "too_deep",
                                          "the JSON is nested deeper than %ui "
                                          "levels (itsm_max_depth)",
                                          ctx->conf->max_depth);
     }
 
-    ctx->body = text;
-
-    /* a key given twice is refused, not read as "the last one wins":
-     * {"status": "resolved", "status": "firing"} must not open a ticket */
-
-    ctx->payload = json_loadb((const char *) text.data, text.len,
-                              JSON_REJECT_DUPLICATES, &err);
-
-    if (ctx->payload == NULL) {
+    if (rc != NGX_OK) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                          "invalid_json",
                                          "the body is not valid JSON: %s "
@@ -287,92 +286,6 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                               ctx->conf->source);
 }
 
-
-/*
- * The body in one piece: it may sit in several memory buffers, or in a
- * temporary file when it exceeded client_body_buffer_size.
- */
-
-static ngx_int_t
-ngx_http_itsm_handler_body_text(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_str_t *text)
-{
-    u_char       *p;
-    off_t         len;
-    ssize_t       n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    ngx_str_null(text);
-
-    if (r->request_body == NULL || r->request_body->bufs == NULL) {
-        return NGX_OK;
-    }
-
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
-
-    /* "Content-Length: 0" leaves an empty buffer, in no memory or file */
-
-    if (len == 0) {
-        return NGX_OK;
-    }
-
-    if (len > (off_t) ctx->conf->max_body) {
-        return ngx_http_itsm_reply_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                         "body_too_large",
-                                         "the body has %O bytes, more than "
-                                         "the %uz allowed by itsm_max_body",
-                                         len, ctx->conf->max_body);
-    }
-
-    b = r->request_body->bufs->buf;
-
-    if (r->request_body->bufs->next == NULL && ngx_buf_in_memory(b)) {
-        text->data = b->pos;
-        text->len = b->last - b->pos;
-        return NGX_OK;
-    }
-
-    text->data = ngx_pnalloc(r->pool, len ? len : 1);
-    if (text->data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = text->data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_size(b) == 0) {
-            continue;
-        }
-
-        if (ngx_buf_in_memory(b)) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                          b->file_pos);
-
-        if (n != b->file_last - b->file_pos) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "itsm: cannot read the request body from \"%V\"",
-                          &b->file->name);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p += n;
-    }
-
-    text->len = p - text->data;
-
-    return NGX_OK;
-}
 
 
 /* a bad request was answered: counted for the status page */

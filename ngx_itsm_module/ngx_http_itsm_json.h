@@ -11,13 +11,15 @@
 #include "ngx_http_itsm.h"
 
 
-/* JSON helpers (ngx_http_itsm_json.c): pointers, scalars as text, dumps
- * into a pool, jansson values freed with a pool */
+/* JSON helpers (ngx_http_itsm_json.c): alert bodies parsed, pointers,
+ * scalars as text, dumps into a pool, jansson values freed with a pool */
 
 
 /* ngx_http_itsm_json.c */
 ngx_int_t ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
     ngx_uint_t *depth);
+ngx_int_t ngx_http_itsm_json_load(ngx_str_t *text, ngx_uint_t max_depth,
+    json_t **value, json_error_t *err, ngx_log_t *log);
 json_t *ngx_http_itsm_json_pointer(json_t *root, ngx_str_t *pointer);
 ngx_int_t ngx_http_itsm_json_pointer_valid(ngx_str_t *pointer);
 ngx_int_t ngx_http_itsm_json_scalar(json_t *value, ngx_pool_t *pool,

@@ -207,6 +207,7 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_str_t                 *value, arg;
     ngx_uint_t                 i;
+    ngx_array_t               *claims;
     ngx_http_itsm_bytes_t     *s;
     ngx_http_itsm_jwt_conf_t  *jcf;
 
@@ -225,9 +226,7 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "jwks=", 5) == 0) {
-            arg.data = value[i].data + 5;
-            arg.len = value[i].len - 5;
+        if (ngx_http_itsm_conf_param(&value[i], "jwks=", &arg)) {
 
             if (jcf->keys) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -243,50 +242,44 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "iss=", 4) == 0 && value[i].len > 4) {
-            s = ngx_array_push(&jcf->iss);
-            if (s == NULL) {
-                return NGX_CONF_ERROR;
-            }
+        if (ngx_http_itsm_conf_param(&value[i], "leeway=", &arg)) {
 
-            s->data = value[i].data + 4;
-            s->len = value[i].len - 4;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "aud=", 4) == 0 && value[i].len > 4) {
-            s = ngx_array_push(&jcf->aud);
-            if (s == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            s->data = value[i].data + 4;
-            s->len = value[i].len - 4;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "leeway=", 7) == 0) {
-            arg.data = value[i].data + 7;
-            arg.len = value[i].len - 7;
-
-            jcf->policy.leeway = ngx_parse_time(&arg, 1);
-
-            if (jcf->policy.leeway == (time_t) NGX_ERROR
-                || jcf->policy.leeway > 3600)
+            if (ngx_http_itsm_conf_time(cf, &arg, 0, 3600,
+                                        &jcf->policy.leeway, "leeway",
+                                        "; a time up to 1h, e.g. leeway=60s")
+                != NGX_OK)
             {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid leeway \"%V\"; a time up to 1h, "
-                                   "e.g. leeway=60s", &arg);
                 return NGX_CONF_ERROR;
             }
 
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"; %V takes jwks=, iss=, "
-                           "aud= and leeway=", &value[i], &cmd->name);
-        return NGX_CONF_ERROR;
+        /* an issuer or an audience the token may name, one a parameter */
+
+        if (ngx_http_itsm_conf_param(&value[i], "iss=", &arg) && arg.len) {
+            claims = &jcf->iss;
+
+        } else if (ngx_http_itsm_conf_param(&value[i], "aud=", &arg)
+                   && arg.len)
+        {
+            claims = &jcf->aud;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"; %V takes jwks=, "
+                               "iss=, aud= and leeway=", &value[i],
+                               &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        s = ngx_array_push(claims);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s->data = arg.data;
+        s->len = arg.len;
     }
 
     if (jcf->keys == NULL) {
@@ -352,9 +345,7 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "tenant=", 7) == 0) {
-            jcf->tenant.data = value[i].data + 7;
-            jcf->tenant.len = value[i].len - 7;
+        if (ngx_http_itsm_conf_param(&value[i], "tenant=", &jcf->tenant)) {
 
             if (ngx_http_itsm_jwt_guid(&jcf->tenant) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -368,9 +359,7 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "app_id=", 7) == 0) {
-            jcf->app_id.data = value[i].data + 7;
-            jcf->app_id.len = value[i].len - 7;
+        if (ngx_http_itsm_conf_param(&value[i], "app_id=", &jcf->app_id)) {
 
             if (ngx_http_itsm_jwt_guid(&jcf->app_id) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -42,6 +42,8 @@ static int ngx_http_itsm_jwk_b64(json_t *jwk, const char *name,
     u_char *buf, size_t size, size_t *len);
 static EVP_PKEY *ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error);
 static EVP_PKEY *ngx_http_itsm_jwk_ec(json_t *jwk, const char **error);
+static EVP_PKEY *ngx_http_itsm_jwk_import(OSSL_PARAM_BLD *bld,
+    const char *type);
 
 
 /*
@@ -687,8 +689,6 @@ ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error)
     size_t           nlen, elen;
     BIGNUM          *bn, *be;
     EVP_PKEY        *pkey;
-    OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *pctx;
     OSSL_PARAM_BLD  *bld;
     u_char           n[1024], e[8];
 
@@ -702,8 +702,6 @@ ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error)
     }
 
     pkey = NULL;
-    params = NULL;
-    pctx = NULL;
 
     bn = BN_bin2bn(n, nlen, NULL);
     be = BN_bin2bn(e, elen, NULL);
@@ -718,24 +716,15 @@ ngx_http_itsm_jwk_rsa(json_t *jwk, const char **error)
         goto done;
     }
 
-    if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) != 1
-        || OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) != 1)
+    if (OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) == 1
+        && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) == 1)
     {
-        goto failed;
+        pkey = ngx_http_itsm_jwk_import(bld, "RSA");
     }
 
-    params = OSSL_PARAM_BLD_to_param(bld);
-    pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-
-    if (params == NULL || pctx == NULL
-        || EVP_PKEY_fromdata_init(pctx) != 1
-        || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-    {
-        pkey = NULL;
-        goto failed;
+    if (pkey != NULL) {
+        goto done;
     }
-
-    goto done;
 
 failed:
 
@@ -743,8 +732,6 @@ failed:
 
 done:
 
-    EVP_PKEY_CTX_free(pctx);
-    OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     BN_free(bn);
     BN_free(be);
@@ -759,8 +746,6 @@ ngx_http_itsm_jwk_ec(json_t *jwk, const char **error)
 {
     size_t           xlen, ylen;
     EVP_PKEY        *pkey;
-    OSSL_PARAM      *params;
-    EVP_PKEY_CTX    *pctx;
     OSSL_PARAM_BLD  *bld;
     u_char           pub[65];
 
@@ -779,43 +764,53 @@ ngx_http_itsm_jwk_ec(json_t *jwk, const char **error)
     pub[0] = 0x04;
 
     pkey = NULL;
-    params = NULL;
-    pctx = NULL;
 
     bld = OSSL_PARAM_BLD_new();
 
-    if (bld == NULL
-        || OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                           "prime256v1", 0) != 1
-        || OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                            pub, sizeof(pub)) != 1)
+    if (bld != NULL
+        && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+                                           "prime256v1", 0) == 1
+        && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+                                            pub, sizeof(pub)) == 1)
     {
-        goto failed;
+        pkey = ngx_http_itsm_jwk_import(bld, "EC");
     }
 
+    if (pkey == NULL) {
+        *error = "a P-256 key could not be imported (not a point on the "
+                 "curve?)";
+    }
+
+    OSSL_PARAM_BLD_free(bld);
+    ERR_clear_error();
+
+    return pkey;
+}
+
+
+/* a public key of "type" ("RSA", "EC") from the parameters built for it */
+
+static EVP_PKEY *
+ngx_http_itsm_jwk_import(OSSL_PARAM_BLD *bld, const char *type)
+{
+    EVP_PKEY      *pkey;
+    OSSL_PARAM    *params;
+    EVP_PKEY_CTX  *pctx;
+
+    pkey = NULL;
+
     params = OSSL_PARAM_BLD_to_param(bld);
-    pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    pctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
 
     if (params == NULL || pctx == NULL
         || EVP_PKEY_fromdata_init(pctx) != 1
         || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
     {
         pkey = NULL;
-        goto failed;
     }
-
-    goto done;
-
-failed:
-
-    *error = "a P-256 key could not be imported (not a point on the curve?)";
-
-done:
 
     EVP_PKEY_CTX_free(pctx);
     OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    ERR_clear_error();
 
     return pkey;
 }

@@ -398,7 +398,7 @@ ngx_http_itsm_layout_endpoint(ngx_http_itsm_layout_walk_t *w,
     ngx_http_core_loc_conf_t *clcf)
 {
     u_char                      *who;
-    ngx_uint_t                   i, j;
+    ngx_uint_t                   i, j, n, mark;
     ngx_http_itsm_loc_conf_t    *ilcf;
     ngx_http_itsm_connector_t  **conn, **all;
 
@@ -421,40 +421,35 @@ ngx_http_itsm_layout_endpoint(ngx_http_itsm_layout_walk_t *w,
 
         if (ilcf->route) {
             /* chosen per alert by a variable: any of them */
-
-            for (i = 0; i < w->imcf->connectors.nelts; i++) {
-                w->used[i] |= ilcf->queue ? (NGX_HTTP_ITSM_LAYOUT_USED
-                                             |NGX_HTTP_ITSM_LAYOUT_QUEUED)
-                                          : NGX_HTTP_ITSM_LAYOUT_USED;
-
-                if (ngx_http_itsm_layout_reach(w->cf, all[i], w->server,
-                                               (char *) who)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-            }
+            conn = all;
+            n = w->imcf->connectors.nelts;
 
         } else if (ilcf->connectors) {
             conn = ilcf->connectors->elts;
+            n = ilcf->connectors->nelts;
 
-            for (i = 0; i < ilcf->connectors->nelts; i++) {
+        } else {
+            conn = NULL;
+            n = 0;
+        }
 
-                for (j = 0; j < w->imcf->connectors.nelts; j++) {
-                    if (all[j] == conn[i]) {
-                        w->used[j] |= ilcf->queue
-                                      ? (NGX_HTTP_ITSM_LAYOUT_USED
-                                         |NGX_HTTP_ITSM_LAYOUT_QUEUED)
-                                      : NGX_HTTP_ITSM_LAYOUT_USED;
-                    }
+        mark = ilcf->queue ? (NGX_HTTP_ITSM_LAYOUT_USED
+                              |NGX_HTTP_ITSM_LAYOUT_QUEUED)
+                           : NGX_HTTP_ITSM_LAYOUT_USED;
+
+        for (i = 0; i < n; i++) {
+
+            for (j = 0; j < w->imcf->connectors.nelts; j++) {
+                if (all[j] == conn[i]) {
+                    w->used[j] |= mark;
                 }
+            }
 
-                if (ngx_http_itsm_layout_reach(w->cf, conn[i], w->server,
-                                               (char *) who)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
+            if (ngx_http_itsm_layout_reach(w->cf, conn[i], w->server,
+                                           (char *) who)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
             }
         }
     }

@@ -34,6 +34,8 @@
 
 static char *ngx_http_itsm_lifecycle_param(ngx_conf_t *cf,
     ngx_str_t *value, const char *name, time_t *seconds);
+static void ngx_http_itsm_lifecycle_steps(ngx_http_itsm_plan_t *plan,
+    ngx_flag_t comment, ngx_uint_t action, ngx_http_itsm_outcome_e outcome);
 
 
 char *
@@ -321,19 +323,12 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
                 return;
             }
 
-            if (conn->resolve_comment) {
-                plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
-            }
-
-            plan->steps[plan->nsteps++] = conn->on_resolve;
-
-            if (conn->on_resolve == NGX_HTTP_ITSM_ACTION_RESOLVE) {
-                plan->outcome = NGX_HTTP_ITSM_OUTCOME_RESOLVED;
-
-            } else {
-                plan->outcome = NGX_HTTP_ITSM_OUTCOME_COMMENTED;
-            }
-
+            ngx_http_itsm_lifecycle_steps(plan, conn->resolve_comment,
+                                          conn->on_resolve,
+                                          conn->on_resolve
+                                          == NGX_HTTP_ITSM_ACTION_RESOLVE
+                                          ? NGX_HTTP_ITSM_OUTCOME_RESOLVED
+                                          : NGX_HTTP_ITSM_OUTCOME_COMMENTED);
             return;
         }
 
@@ -355,22 +350,12 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             return;
         }
 
-        /* the note first, as with "on_resolve resolve comment": the
-         * update is the step the answer names */
-
-        if (conn->repeat_comment) {
-            plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
-        }
-
-        plan->steps[plan->nsteps++] = conn->on_repeat;
-
-        if (conn->on_repeat == NGX_HTTP_ITSM_ACTION_COMMENT) {
-            plan->outcome = NGX_HTTP_ITSM_OUTCOME_COMMENTED;
-
-        } else {
-            plan->outcome = NGX_HTTP_ITSM_OUTCOME_UPDATED;
-        }
-
+        ngx_http_itsm_lifecycle_steps(plan, conn->repeat_comment,
+                                      conn->on_repeat,
+                                      conn->on_repeat
+                                      == NGX_HTTP_ITSM_ACTION_COMMENT
+                                      ? NGX_HTTP_ITSM_OUTCOME_COMMENTED
+                                      : NGX_HTTP_ITSM_OUTCOME_UPDATED);
         return;
 
     case NGX_HTTP_ITSM_KEY_RESOLVED:
@@ -384,20 +369,14 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
         if (conn->on_refire == NGX_HTTP_ITSM_ACTION_REOPEN
             && now <= rec->resolved_at + conn->reopen_window)
         {
-            /* the note first, as with "on_resolve resolve comment": the
-             * reopen is the step the answer names */
-
-            if (conn->reopen_comment) {
-                plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
-            }
-
-            plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_REOPEN;
-            plan->outcome = NGX_HTTP_ITSM_OUTCOME_REOPENED;
+            ngx_http_itsm_lifecycle_steps(plan, conn->reopen_comment,
+                                          NGX_HTTP_ITSM_ACTION_REOPEN,
+                                          NGX_HTTP_ITSM_OUTCOME_REOPENED);
             return;
         }
 
-        plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
-        plan->outcome = NGX_HTTP_ITSM_OUTCOME_CREATED;
+        ngx_http_itsm_lifecycle_steps(plan, 0, NGX_HTTP_ITSM_ACTION_CREATE,
+                                      NGX_HTTP_ITSM_OUTCOME_CREATED);
         return;
 
     default: /* NGX_HTTP_ITSM_KEY_NONE */
@@ -409,10 +388,30 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             return;
         }
 
-        plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_CREATE;
-        plan->outcome = NGX_HTTP_ITSM_OUTCOME_CREATED;
+        ngx_http_itsm_lifecycle_steps(plan, 0, NGX_HTTP_ITSM_ACTION_CREATE,
+                                      NGX_HTTP_ITSM_OUTCOME_CREATED);
         return;
     }
+}
+
+
+/*
+ * The steps of a plan: "action", after a comment when the connector adds
+ * a note to it ("on_resolve resolve comment", "on_repeat update comment",
+ * "on_refire reopen comment"): the note goes first, and the action is the
+ * step the answer names.
+ */
+
+static void
+ngx_http_itsm_lifecycle_steps(ngx_http_itsm_plan_t *plan, ngx_flag_t comment,
+    ngx_uint_t action, ngx_http_itsm_outcome_e outcome)
+{
+    if (comment) {
+        plan->steps[plan->nsteps++] = NGX_HTTP_ITSM_ACTION_COMMENT;
+    }
+
+    plan->steps[plan->nsteps++] = action;
+    plan->outcome = outcome;
 }
 
 
@@ -510,20 +509,14 @@ static char *
 ngx_http_itsm_lifecycle_param(ngx_conf_t *cf, ngx_str_t *value,
     const char *name, time_t *seconds)
 {
-    size_t     len;
     ngx_str_t  s;
 
-    len = ngx_strlen(name);
-
-    if (value->len <= len || ngx_strncmp(value->data, name, len) != 0) {
+    if (!ngx_http_itsm_conf_param(value, name, &s) || s.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"; expected %sTIME",
                            value, name);
         return NGX_CONF_ERROR;
     }
-
-    s.data = value->data + len;
-    s.len = value->len - len;
 
     *seconds = ngx_parse_time(&s, 1);
 

@@ -31,6 +31,8 @@
 #define NGX_HTTP_ITSM_LOOKUP_OFFER_MAX  512
 
 
+static ngx_http_itsm_lookup_t *ngx_http_itsm_lookup_create(ngx_conf_t *cf,
+    const char *what, ngx_str_t *action, ngx_str_t *method, ngx_str_t *path);
 static char *ngx_http_itsm_lookup_param(ngx_conf_t *cf,
     ngx_http_itsm_lookup_t *lk, ngx_str_t *param);
 static char *ngx_http_itsm_lookup_pointer(ngx_conf_t *cf, ngx_str_t *param,
@@ -71,31 +73,9 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (value[2].len != 3 || ngx_strncmp(value[2].data, "GET", 3) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid method \"%V\" in \"lookup %V\": a lookup "
-                           "only reads, use GET", &value[2], &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (value[3].len == 0 || value[3].data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid path \"%V\" in \"lookup %V\": it must "
-                           "start with \"/\"; it is appended to the "
-                           "connector's location", &value[3], &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    lk = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_lookup_t));
+    lk = ngx_http_itsm_lookup_create(cf, "lookup", &value[1], &value[2],
+                                     &value[3]);
     if (lk == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    lk->request.method = NGX_HTTP_GET;
-    lk->request.method_name = value[2];
-    lk->request.uri = ngx_http_itsm_tpl_compile(cf, &value[3],
-                                                NGX_HTTP_ITSM_ESCAPE_URI);
-    if (lk->request.uri == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -163,18 +143,8 @@ ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (value[1].len != 3 || ngx_strncmp(value[1].data, "GET", 3) != 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid method \"%V\" in \"find\": a find only "
-                           "reads, use GET", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (value[2].len == 0 || value[2].data[0] != '/') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid path \"%V\" in \"find\": it must start "
-                           "with \"/\"; it is appended to the connector's "
-                           "location", &value[2]);
+    lk = ngx_http_itsm_lookup_create(cf, "find", NULL, &value[1], &value[2]);
+    if (lk == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -186,22 +156,9 @@ ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    lk = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_lookup_t));
-    if (lk == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
     if (ngx_http_itsm_lookup_pointer(cf, &value[3], 5, &lk->take)
         != NGX_CONF_OK)
     {
-        return NGX_CONF_ERROR;
-    }
-
-    lk->request.method = NGX_HTTP_GET;
-    lk->request.method_name = value[1];
-    lk->request.uri = ngx_http_itsm_tpl_compile(cf, &value[2],
-                                                NGX_HTTP_ITSM_ESCAPE_URI);
-    if (lk->request.uri == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -210,10 +167,67 @@ ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
     return NGX_CONF_OK;
 }
 
+/*
+ * The GET request of a "lookup ACTION" ("action" set) or of "find"
+ * ("action" NULL): both only read, and their path is a template appended
+ * to the connector's location.
+ */
+
+static ngx_http_itsm_lookup_t *
+ngx_http_itsm_lookup_create(ngx_conf_t *cf, const char *what,
+    ngx_str_t *action, ngx_str_t *method, ngx_str_t *path)
+{
+    ngx_str_t                none = ngx_null_string;
+    const char              *space;
+    ngx_http_itsm_lookup_t  *lk;
+
+    /* the messages name "lookup ACTION" or "find" */
+
+    space = action ? " " : "";
+
+    if (action == NULL) {
+        action = &none;
+    }
+
+    if (method->len != 3 || ngx_strncmp(method->data, "GET", 3) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid method \"%V\" in \"%s%s%V\": a %s only "
+                           "reads, use GET", method, what, space, action,
+                           what);
+        return NULL;
+    }
+
+    if (path->len == 0 || path->data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid path \"%V\" in \"%s%s%V\": it must "
+                           "start with \"/\"; it is appended to the "
+                           "connector's location", path, what, space, action);
+        return NULL;
+    }
+
+    lk = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_lookup_t));
+    if (lk == NULL) {
+        return NULL;
+    }
+
+    lk->request.method = NGX_HTTP_GET;
+    lk->request.method_name = *method;
+    lk->request.uri = ngx_http_itsm_tpl_compile(cf, path,
+                                                NGX_HTTP_ITSM_ESCAPE_URI);
+    if (lk->request.uri == NULL) {
+        return NULL;
+    }
+
+    return lk;
+}
+
+
 static char *
 ngx_http_itsm_lookup_param(ngx_conf_t *cf, ngx_http_itsm_lookup_t *lk,
     ngx_str_t *param)
 {
+    ngx_str_t  arg;
+
     if (ngx_strncmp(param->data, "list=", 5) == 0) {
         return ngx_http_itsm_lookup_pointer(cf, param, 5, &lk->list);
     }
@@ -230,17 +244,13 @@ ngx_http_itsm_lookup_param(ngx_conf_t *cf, ngx_http_itsm_lookup_t *lk,
         return ngx_http_itsm_lookup_split(cf, param, 5, &lk->want, 0);
     }
 
-    if (param->len == sizeof("missing=skip") - 1
-        && ngx_strncmp(param->data, "missing=skip", param->len) == 0)
-    {
-        lk->skip = 1;
-        return NGX_CONF_OK;
-    }
+    /* what a lookup that finds no wanted name does: fail, or skip */
 
-    if (param->len == sizeof("missing=fail") - 1
-        && ngx_strncmp(param->data, "missing=fail", param->len) == 0)
+    if (ngx_http_itsm_conf_param(param, "missing=", &arg)
+        && (ngx_strcmp(arg.data, "fail") == 0
+            || ngx_strcmp(arg.data, "skip") == 0))
     {
-        lk->skip = 0;
+        lk->skip = (arg.data[0] == 's');
         return NGX_CONF_OK;
     }
 

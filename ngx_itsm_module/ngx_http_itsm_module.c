@@ -755,6 +755,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     time_t       lease, retention;
     ssize_t      size;
+    ngx_int_t    rc;
     ngx_str_t   *value, path, s;
     ngx_uint_t   i;
 
@@ -776,10 +777,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-            s.data = value[i].data + 5;
-            s.len = value[i].len - 5;
-
+        if (ngx_http_itsm_conf_param(&value[i], "size=", &s)) {
             size = ngx_parse_size(&s);
 
             if (size == NGX_ERROR || size < 1024 * 1024) {
@@ -792,44 +790,28 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "lease=", 6) == 0) {
-            s.data = value[i].data + 6;
-            s.len = value[i].len - 6;
+        if (ngx_http_itsm_conf_param(&value[i], "lease=", &s)) {
+            rc = ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
+                                         &lease, "itsm_store lease",
+                                         ": use a time longer than the "
+                                         "ITSM's timeouts, e.g. lease=60s");
 
-            lease = ngx_parse_time(&s, 1);
+        } else if (ngx_http_itsm_conf_param(&value[i], "retention=", &s)) {
+            rc = ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
+                                         &retention, "itsm_store retention",
+                                         ": how long a resolved key is kept, "
+                                         "at least 1s, e.g. retention=7d");
 
-            if (lease == (time_t) NGX_ERROR || lease < 1) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid itsm_store lease \"%V\": use a "
-                                   "time longer than the ITSM's timeouts, "
-                                   "e.g. lease=60s", &s);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"; expected size=, "
+                               "lease= or retention=", &value[i]);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "retention=", 10) == 0) {
-            s.data = value[i].data + 10;
-            s.len = value[i].len - 10;
-
-            retention = ngx_parse_time(&s, 1);
-
-            if (retention == (time_t) NGX_ERROR || retention < 1) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid itsm_store retention \"%V\": "
-                                   "how long a resolved key is kept, at "
-                                   "least 1s, e.g. retention=7d", &s);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
         }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"; expected size=, "
-                           "lease= or retention=", &value[i]);
-        return NGX_CONF_ERROR;
     }
 
     imcf->store = ngx_http_itsm_store_create(cf, &path, size, lease);

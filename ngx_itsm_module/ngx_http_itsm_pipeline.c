@@ -756,16 +756,21 @@ ngx_http_itsm_pipeline_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     switch (rec->last_result) {
 
     case NGX_HTTP_ITSM_FLIGHT_DONE:
-        ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
-        ctx->plan.reason = "an identical alert for this key was being "
-                           "delivered when this one came; it joined it";
-        ctx->tpl.record = rec;
-        return ngx_http_itsm_answer_result(r, ctx, &rec->ticket);
-
     case NGX_HTTP_ITSM_FLIGHT_QUEUED:
-        ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
-        ctx->plan.reason = "an identical alert for this key was being "
-                           "delivered when this one came, and is queued";
+
+        /* the joined delivery's result is this alert's */
+
+        if (rec->last_result == NGX_HTTP_ITSM_FLIGHT_DONE) {
+            ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
+            ctx->plan.reason = "an identical alert for this key was being "
+                               "delivered when this one came; it joined it";
+
+        } else {
+            ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_QUEUED;
+            ctx->plan.reason = "an identical alert for this key was being "
+                               "delivered when this one came, and is queued";
+        }
+
         ctx->tpl.record = rec;
         return ngx_http_itsm_answer_result(r, ctx, &rec->ticket);
 

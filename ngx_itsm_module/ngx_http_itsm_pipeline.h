@@ -128,6 +128,9 @@ ngx_int_t ngx_http_itsm_step_done(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_answer_read_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *pointer, ngx_str_t *id,
     ngx_str_t *why);
+ngx_http_itsm_result_t *ngx_http_itsm_answer_push(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e action,
+    ngx_http_itsm_outcome_e outcome, ngx_str_t *ticket);
 ngx_int_t ngx_http_itsm_answer_result(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
 ngx_int_t ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
@@ -168,6 +171,8 @@ void ngx_http_itsm_claim_renew_stop(ngx_http_itsm_ctx_t *ctx);
 /* ngx_http_itsm_util.c */
 ngx_table_elt_t *ngx_http_itsm_util_header(ngx_http_request_t *r,
     const char *name);
+ngx_int_t ngx_http_itsm_util_body(ngx_http_request_t *r, size_t max,
+    ngx_str_t *text, off_t *len);
 
 
 #endif /* _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_ */

@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_itsm_sig_param(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_sig_content(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *text);
+static ngx_int_t ngx_http_itsm_sig_literal(ngx_http_itsm_sig_conf_t *scf,
+    u_char *start, u_char *end);
 static ngx_int_t ngx_http_itsm_sig_secret(ngx_conf_t *cf,
     ngx_http_itsm_sig_conf_t *scf, ngx_str_t *value, ngx_array_t *fixed);
 static ngx_int_t ngx_http_itsm_sig_fixed(ngx_http_itsm_sig_conf_t *scf,
@@ -113,6 +115,49 @@ static ngx_http_itsm_sig_scheme_t  ngx_http_itsm_sig_schemes[] = {
     { ngx_null_string, 0, { ngx_null_string, ngx_null_string },
       { ngx_null_string, ngx_null_string }, ngx_null_string,
       ngx_null_string, 0, ngx_null_string, 0, 0 }
+};
+
+
+/*
+ * The parameters of the generic scheme (and of grafana) that name a text:
+ * "header" set, a header's name, which cannot be empty.
+ */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   param;        /* NGX_HTTP_ITSM_SIG_P_* */
+    size_t                       offset;       /* of its ngx_str_t */
+    ngx_uint_t                   header;
+} ngx_http_itsm_sig_text_t;
+
+
+static ngx_http_itsm_sig_text_t  ngx_http_itsm_sig_texts[] = {
+    { ngx_string("header"), NGX_HTTP_ITSM_SIG_P_HEADER,
+      offsetof(ngx_http_itsm_sig_conf_t, header), 1 },
+    { ngx_string("timestamp_header"), NGX_HTTP_ITSM_SIG_P_TS,
+      offsetof(ngx_http_itsm_sig_conf_t, ts_header), 1 },
+    { ngx_string("id_header"), NGX_HTTP_ITSM_SIG_P_ID,
+      offsetof(ngx_http_itsm_sig_conf_t, id_header), 1 },
+    { ngx_string("prefix"), NGX_HTTP_ITSM_SIG_P_PREFIX,
+      offsetof(ngx_http_itsm_sig_conf_t, prefix), 0 },
+    { ngx_null_string, 0, 0, 0 }
+};
+
+
+/* algorithm=: the digest of the HMAC and the length of its MAC */
+
+typedef struct {
+    ngx_str_t                    name;
+    char                        *digest;
+    size_t                       mac_len;
+} ngx_http_itsm_sig_algorithm_t;
+
+
+static ngx_http_itsm_sig_algorithm_t  ngx_http_itsm_sig_algorithms[] = {
+    { ngx_string("sha1"), "SHA1", 20 },
+    { ngx_string("sha256"), "SHA256", 32 },
+    { ngx_string("sha512"), "SHA512", 64 },
+    { ngx_null_string, NULL, 0 }
 };
 
 
@@ -206,11 +251,9 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "content=", 8) == 0
-            && (scheme->params & NGX_HTTP_ITSM_SIG_P_CONTENT))
+        if ((scheme->params & NGX_HTTP_ITSM_SIG_P_CONTENT)
+            && ngx_http_itsm_conf_param(&value[i], "content=", &content))
         {
-            content.data = value[i].data + 8;
-            content.len = value[i].len - 8;
             continue;
         }
 
@@ -316,9 +359,11 @@ static ngx_int_t
 ngx_http_itsm_sig_param(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *value)
 {
-    u_char      *eq;
-    ngx_str_t    name, arg;
-    ngx_uint_t   params;
+    u_char                         *eq;
+    ngx_str_t                       name, arg;
+    ngx_uint_t                      params;
+    ngx_http_itsm_sig_text_t       *t;
+    ngx_http_itsm_sig_algorithm_t  *a;
 
     params = scf->scheme->params;
 
@@ -333,43 +378,20 @@ ngx_http_itsm_sig_param(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     arg.data = eq + 1;
     arg.len = value->data + value->len - arg.data;
 
-    if (name.len == 6 && ngx_strncmp(name.data, "header", 6) == 0
-        && (params & NGX_HTTP_ITSM_SIG_P_HEADER))
-    {
-        if (arg.len == 0) {
+    for (t = ngx_http_itsm_sig_texts; t->name.len; t++) {
+
+        if (name.len != t->name.len
+            || ngx_strncmp(name.data, t->name.data, name.len) != 0
+            || !(params & t->param))
+        {
+            continue;
+        }
+
+        if (t->header && arg.len == 0) {
             goto empty;
         }
 
-        scf->header[0] = arg;
-        return NGX_OK;
-    }
-
-    if (name.len == 16 && ngx_strncmp(name.data, "timestamp_header", 16) == 0
-        && (params & NGX_HTTP_ITSM_SIG_P_TS))
-    {
-        if (arg.len == 0) {
-            goto empty;
-        }
-
-        scf->ts_header = arg;
-        return NGX_OK;
-    }
-
-    if (name.len == 9 && ngx_strncmp(name.data, "id_header", 9) == 0
-        && (params & NGX_HTTP_ITSM_SIG_P_ID))
-    {
-        if (arg.len == 0) {
-            goto empty;
-        }
-
-        scf->id_header[0] = arg;
-        return NGX_OK;
-    }
-
-    if (name.len == 6 && ngx_strncmp(name.data, "prefix", 6) == 0
-        && (params & NGX_HTTP_ITSM_SIG_P_PREFIX))
-    {
-        scf->prefix = arg;
+        *(ngx_str_t *) ((u_char *) scf + t->offset) = arg;
         return NGX_OK;
     }
 
@@ -395,22 +417,14 @@ ngx_http_itsm_sig_param(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     if (name.len == 9 && ngx_strncmp(name.data, "algorithm", 9) == 0
         && (params & NGX_HTTP_ITSM_SIG_P_ALGORITHM))
     {
-        if (arg.len == 4 && ngx_strncmp(arg.data, "sha1", 4) == 0) {
-            scf->digest = "SHA1";
-            scf->mac_len = 20;
-            return NGX_OK;
-        }
-
-        if (arg.len == 6 && ngx_strncmp(arg.data, "sha256", 6) == 0) {
-            scf->digest = "SHA256";
-            scf->mac_len = 32;
-            return NGX_OK;
-        }
-
-        if (arg.len == 6 && ngx_strncmp(arg.data, "sha512", 6) == 0) {
-            scf->digest = "SHA512";
-            scf->mac_len = 64;
-            return NGX_OK;
+        for (a = ngx_http_itsm_sig_algorithms; a->name.len; a++) {
+            if (arg.len == a->name.len
+                && ngx_strncmp(arg.data, a->name.data, arg.len) == 0)
+            {
+                scf->digest = a->digest;
+                scf->mac_len = a->mac_len;
+                return NGX_OK;
+            }
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -483,15 +497,8 @@ ngx_http_itsm_sig_content(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         name.data = p + 1;
         name.len = close - p - 1;
 
-        if (p > start) {
-            part = ngx_array_push(&scf->parts);
-            if (part == NULL) {
-                return NGX_ERROR;
-            }
-
-            part->type = NGX_HTTP_ITSM_SIG_LITERAL;
-            part->text.data = start;
-            part->text.len = p - start;
+        if (ngx_http_itsm_sig_literal(scf, start, p) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         part = ngx_array_push(&scf->parts);
@@ -527,15 +534,8 @@ ngx_http_itsm_sig_content(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         start = p;
     }
 
-    if (p > start) {
-        part = ngx_array_push(&scf->parts);
-        if (part == NULL) {
-            return NGX_ERROR;
-        }
-
-        part->type = NGX_HTTP_ITSM_SIG_LITERAL;
-        part->text.data = start;
-        part->text.len = p - start;
+    if (ngx_http_itsm_sig_literal(scf, start, p) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (bodies != 1) {
@@ -575,13 +575,38 @@ ngx_http_itsm_sig_content(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
 }
 
 
+/* the literal text from "start" to "end" of content=, when there is any */
+
+static ngx_int_t
+ngx_http_itsm_sig_literal(ngx_http_itsm_sig_conf_t *scf, u_char *start,
+    u_char *end)
+{
+    ngx_http_itsm_sig_part_t  *part;
+
+    if (end == start) {
+        return NGX_OK;
+    }
+
+    part = ngx_array_push(&scf->parts);
+    if (part == NULL) {
+        return NGX_ERROR;
+    }
+
+    part->type = NGX_HTTP_ITSM_SIG_LITERAL;
+    part->text.data = start;
+    part->text.len = end - start;
+
+    return NGX_OK;
+}
+
+
 /* secret=<value>, secret=file:<path> (one secret a line), secret=$var */
 
 static ngx_int_t
 ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *value, ngx_array_t *fixed)
 {
-    u_char                            *p, *last, *eol, *end;
+    u_char                            *p, *last;
     ngx_int_t                          rc;
     ngx_str_t                          arg, text, name, one;
     ngx_uint_t                         line, before;
@@ -638,30 +663,15 @@ ngx_http_itsm_sig_secret(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
         last = p + text.len;
         rc = NGX_OK;
 
-        for (line = 1; p < last; line++, p = eol + 1) {
-            eol = ngx_strlchr(p, last, '\n');
-            if (eol == NULL) {
-                eol = last;
-            }
+        for (line = 1;
+             ngx_http_itsm_access_line(&p, last, 0, &one) == NGX_OK;
+             line++)
+        {
+            /* a secret may have a "#": only a whole line is a comment */
 
-            end = eol;
-
-            while (p < end && (*p == ' ' || *p == '\t')) {
-                p++;
-            }
-
-            while (end > p
-                   && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
-            {
-                end--;
-            }
-
-            if (p == end || *p == '#') {
+            if (one.len == 0 || one.data[0] == '#') {
                 continue;
             }
-
-            one.data = p;
-            one.len = end - p;
 
             rc = ngx_http_itsm_sig_fixed(scf, &one, cf->temp_pool, fixed);
 

@@ -32,7 +32,12 @@
 #define NGX_HTTP_ITSM_SIG_LIST_VALUE     2     /* one, the whole value */
 
 
+static void ngx_http_itsm_sig_header_init(ngx_http_itsm_sig_header_t *h,
+    u_char *start, u_char *end, unsigned list, unsigned encoding);
 static u_char *ngx_http_itsm_sig_skip_space(u_char *p, u_char *last);
+static int ngx_http_itsm_hex_digit(u_char c);
+static u_char *ngx_http_itsm_sig_list_item(u_char *p, u_char *last,
+    u_char **item, u_char **end);
 static size_t ngx_http_itsm_sig_count(ngx_http_itsm_sig_header_t *h);
 static int ngx_http_itsm_sig_decode(unsigned encoding, u_char *p, size_t len,
     u_char *mac, size_t *n);
@@ -57,6 +62,27 @@ static const signed char  ngx_http_itsm_b64[256] = {
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
 };
 
+/* the same for base64url: "-_" where base64 has "+/" */
+
+static const signed char  ngx_http_itsm_b64url[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
+
 
 /*
  * "v1,<base64> v1,<base64> v1a,<base64>": Standard Webhooks.  Entries of
@@ -68,12 +94,9 @@ int
 ngx_http_itsm_sig_parse_standard(u_char *p, size_t len,
     ngx_http_itsm_sig_header_t *h)
 {
-    h->start = p;
-    h->end = p + len;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_STANDARD;
-    h->encoding = NGX_HTTP_ITSM_SIG_BASE64;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
+    ngx_http_itsm_sig_header_init(h, p, p + len,
+                                  NGX_HTTP_ITSM_SIG_LIST_STANDARD,
+                                  NGX_HTTP_ITSM_SIG_BASE64);
 
     h->n = ngx_http_itsm_sig_count(h);
 
@@ -92,33 +115,14 @@ ngx_http_itsm_sig_parse_stripe(u_char *p, size_t len,
 {
     u_char  *last, *item, *end;
 
-    h->start = p;
-    h->end = p + len;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_STRIPE;
-    h->encoding = NGX_HTTP_ITSM_SIG_HEX;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
+    ngx_http_itsm_sig_header_init(h, p, p + len,
+                                  NGX_HTTP_ITSM_SIG_LIST_STRIPE,
+                                  NGX_HTTP_ITSM_SIG_HEX);
 
     last = p + len;
 
     while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        item = p;
-
-        while (p < last && *p != ',') {
-            p++;
-        }
-
-        end = p;
-
-        while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
-            end--;
-        }
-
-        if (p < last) {
-            p++;                                 /* the "," */
-        }
+        p = ngx_http_itsm_sig_list_item(p, last, &item, &end);
 
         if (end - item > 2 && item[0] == 't' && item[1] == '=') {
 
@@ -153,13 +157,9 @@ ngx_http_itsm_sig_parse_value(u_char *p, size_t len,
 
     last = p + len;
 
-    h->start = p;
-    h->end = p;
-    h->list = NGX_HTTP_ITSM_SIG_LIST_VALUE;
-    h->encoding = encoding;
+    ngx_http_itsm_sig_header_init(h, p, p, NGX_HTTP_ITSM_SIG_LIST_VALUE,
+                                  encoding);
     h->n = 0;
-    h->timestamp.len = 0;
-    h->timestamp.data = NULL;
 
     p = ngx_http_itsm_sig_skip_space(p, last);
 
@@ -222,13 +222,14 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
     }
 
     while (p < last) {
-        p = ngx_http_itsm_sig_skip_space(p, last);
-
-        item = p;
 
         if (h->list == NGX_HTTP_ITSM_SIG_LIST_STANDARD) {
 
             /* entries of other versions (v1a is ed25519) are skipped */
+
+            p = ngx_http_itsm_sig_skip_space(p, last);
+
+            item = p;
 
             while (p < last && *p != ' ' && *p != '\t') {
                 p++;
@@ -246,19 +247,7 @@ ngx_http_itsm_sig_next(ngx_http_itsm_sig_header_t *h, u_char **pos,
 
             /* t= and entries of other schemes (v0=) are skipped */
 
-            while (p < last && *p != ',') {
-                p++;
-            }
-
-            end = p;
-
-            while (end > item && (end[-1] == ' ' || end[-1] == '\t')) {
-                end--;
-            }
-
-            if (p < last) {
-                p++;                             /* the "," */
-            }
+            p = ngx_http_itsm_sig_list_item(p, last, &item, &end);
 
             if (!(end - item > 3
                   && item[0] == 'v' && item[1] == '1' && item[2] == '='))
@@ -340,8 +329,8 @@ ngx_http_itsm_sig_check_id(u_char *p, size_t len)
 ssize_t
 ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 {
+    int     hi, lo;
     size_t  i;
-    u_char  c, hi, lo;
 
     if (len % 2 || len / 2 > size) {
         return -1;
@@ -349,40 +338,36 @@ ngx_http_itsm_hex_decode(u_char *dst, size_t size, u_char *src, size_t len)
 
     for (i = 0; i < len; i += 2) {
 
-        c = src[i];
+        hi = ngx_http_itsm_hex_digit(src[i]);
+        lo = ngx_http_itsm_hex_digit(src[i + 1]);
 
-        if (c >= '0' && c <= '9') {
-            hi = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            hi = c - 'a' + 10;
-        }
-
-        c = src[i + 1];
-
-        if (c >= '0' && c <= '9') {
-            lo = c - '0';
-
-        } else {
-            c |= 0x20;
-
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            lo = c - 'a' + 10;
+        if (hi < 0 || lo < 0) {
+            return -1;
         }
 
         dst[i / 2] = (u_char) (hi << 4 | lo);
     }
 
     return len / 2;
+}
+
+
+/* the value of a hex digit of either case, or -1 */
+
+static int
+ngx_http_itsm_hex_digit(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c < 'a' || c > 'f') {
+        return -1;
+    }
+
+    return c - 'a' + 10;
 }
 
 
@@ -395,10 +380,10 @@ ssize_t
 ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
     size_t len, unsigned url)
 {
-    int         v;
-    u_char      c;
-    size_t      i, n, out;
-    uint32_t    acc;
+    int                 a, b, c, d;
+    size_t              i, n, out;
+    uint32_t            acc;
+    const signed char  *table;
 
     n = 0;
 
@@ -421,37 +406,41 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
         return -1;
     }
 
-    acc = 0;
+    /* a table an alphabet: the other's two characters are refused */
+
+    table = url ? ngx_http_itsm_b64url : ngx_http_itsm_b64;
     out = 0;
 
-    for (i = 0; i < len; i++) {
-        c = src[i];
+    /* four characters, three bytes, one check of the four */
 
-        if (url) {
-            if (c == '+' || c == '/') {
-                return -1;
-            }
+    for (i = 0; i + 4 <= len; i += 4) {
+        a = table[src[i]];
+        b = table[src[i + 1]];
+        c = table[src[i + 2]];
+        d = table[src[i + 3]];
 
-            c = (c == '-') ? '+' : (c == '_') ? '/' : c;
-
-        } else if (c == '-' || c == '_') {
+        if ((a | b | c | d) < 0) {
             return -1;
         }
 
-        v = ngx_http_itsm_b64[c];
+        acc = (uint32_t) a << 18 | (uint32_t) b << 12 | (uint32_t) c << 6
+              | (uint32_t) d;
 
-        if (v < 0) {
+        dst[out++] = (u_char) (acc >> 16);
+        dst[out++] = (u_char) (acc >> 8);
+        dst[out++] = (u_char) acc;
+    }
+
+    acc = 0;
+
+    for ( /* void */ ; i < len; i++) {
+        a = table[src[i]];
+
+        if (a < 0) {
             return -1;
         }
 
-        acc = acc << 6 | (uint32_t) v;
-
-        if (i % 4 == 3) {
-            dst[out++] = (u_char) (acc >> 16);
-            dst[out++] = (u_char) (acc >> 8);
-            dst[out++] = (u_char) acc;
-            acc = 0;
-        }
+        acc = acc << 6 | (uint32_t) a;
     }
 
     switch (len % 4) {
@@ -470,11 +459,63 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
 }
 
 
+/* a checked header's signatures, from "start" to "end", before a parser
+ * has counted them (and found a timestamp) */
+
+static void
+ngx_http_itsm_sig_header_init(ngx_http_itsm_sig_header_t *h, u_char *start,
+    u_char *end, unsigned list, unsigned encoding)
+{
+    h->start = start;
+    h->end = end;
+    h->list = list;
+    h->encoding = encoding;
+    h->timestamp.len = 0;
+    h->timestamp.data = NULL;
+}
+
+
 static u_char *
 ngx_http_itsm_sig_skip_space(u_char *p, u_char *last)
 {
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * The entry of a comma-separated list (Stripe's) at "p", without the
+ * spaces around it: from "*item" to "*end".  Returns where the entry
+ * after it starts.
+ */
+
+static u_char *
+ngx_http_itsm_sig_list_item(u_char *p, u_char *last, u_char **item,
+    u_char **end)
+{
+    u_char  *e;
+
+    p = ngx_http_itsm_sig_skip_space(p, last);
+
+    *item = p;
+
+    while (p < last && *p != ',') {
+        p++;
+    }
+
+    e = p;
+
+    while (e > *item && (e[-1] == ' ' || e[-1] == '\t')) {
+        e--;
+    }
+
+    *end = e;
+
+    if (p < last) {
+        p++;                                     /* the "," */
     }
 
     return p;

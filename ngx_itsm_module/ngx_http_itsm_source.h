@@ -43,6 +43,20 @@ typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
     json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
 
+/*
+ * A source's candidate for a field of the alert: member "name" of the
+ * object number "in" of those the source reads.  A table of them lists
+ * the candidates of each field in order of preference, and ends with a
+ * NULL name (ngx_http_itsm_alert_map()).
+ */
+
+typedef struct {
+    ngx_uint_t                   field;        /* NGX_HTTP_ITSM_FIELD_* */
+    ngx_uint_t                   in;
+    const char                  *name;
+} ngx_http_itsm_alert_map_t;
+
+
 /* ngx_http_itsm_source.c */
 ngx_int_t ngx_http_itsm_source_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
@@ -61,6 +75,9 @@ ngx_int_t ngx_http_itsm_alert_text(ngx_http_request_t *r, json_t *obj,
 ngx_int_t ngx_http_itsm_alert_set(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, ngx_uint_t field, json_t *obj,
     const char *name, ngx_str_t *where, ngx_str_t *error);
+ngx_int_t ngx_http_itsm_alert_map(ngx_http_request_t *r,
+    ngx_http_itsm_alert_t *alert, ngx_http_itsm_alert_map_t *map,
+    json_t **in, ngx_str_t **where, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
     const char *name, json_type type, ngx_str_t *where, json_t **out,
     ngx_str_t *error);

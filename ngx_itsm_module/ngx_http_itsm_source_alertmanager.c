@@ -35,6 +35,11 @@
 /* Go's zero time.Time, printed by Alertmanager for "no end yet" */
 #define NGX_HTTP_ITSM_ALERTMANAGER_ZERO_TIME  "0001-01-01T"
 
+/* the objects an alert's fields are read from */
+#define NGX_HTTP_ITSM_ALERTMANAGER_ITEM         0
+#define NGX_HTTP_ITSM_ALERTMANAGER_LABELS       1
+#define NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS  2
+
 
 static ngx_int_t ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
     ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_source_e source,
@@ -45,6 +50,35 @@ static void ngx_http_itsm_alertmanager_truncated(ngx_http_request_t *r,
 
 
 static ngx_str_t  ngx_http_itsm_alertmanager_root = ngx_string("");
+
+
+/* the fields' candidates, in order of preference (as listed above) */
+
+static ngx_http_itsm_alert_map_t  ngx_http_itsm_alertmanager_map[] = {
+    { NGX_HTTP_ITSM_FIELD_TITLE,
+      NGX_HTTP_ITSM_ALERTMANAGER_LABELS, "alertname" },
+    { NGX_HTTP_ITSM_FIELD_TITLE,
+      NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS, "summary" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS, "description" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS, "summary" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS, "message" },
+    { NGX_HTTP_ITSM_FIELD_RESOURCE,
+      NGX_HTTP_ITSM_ALERTMANAGER_LABELS, "instance" },
+    { NGX_HTTP_ITSM_FIELD_RESOURCE,
+      NGX_HTTP_ITSM_ALERTMANAGER_LABELS, "host" },
+    { NGX_HTTP_ITSM_FIELD_RESOURCE,
+      NGX_HTTP_ITSM_ALERTMANAGER_LABELS, "service" },
+    { NGX_HTTP_ITSM_FIELD_RESOURCE,
+      NGX_HTTP_ITSM_ALERTMANAGER_LABELS, "job" },
+    { NGX_HTTP_ITSM_FIELD_STARTS_AT,
+      NGX_HTTP_ITSM_ALERTMANAGER_ITEM, "startsAt" },
+    { NGX_HTTP_ITSM_FIELD_LINK,
+      NGX_HTTP_ITSM_ALERTMANAGER_ITEM, "generatorURL" },
+    { 0, 0, NULL }
+};
 
 
 ngx_int_t
@@ -153,9 +187,10 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
                                  + NGX_SIZE_T_LEN];
     u_char                  abuf[sizeof("/alerts//annotations")
                                  + NGX_SIZE_T_LEN];
-    json_t                 *labels, *annotations;
+    json_t                 *labels, *annotations, *in[3];
     ngx_int_t               rc;
     ngx_str_t               lwhere, awhere, status, severity, ends;
+    ngx_str_t              *in_where[3];
     ngx_http_itsm_alert_t  *alert;
 
     if (!json_is_object(item)) {
@@ -248,39 +283,17 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
         alert->fields[NGX_HTTP_ITSM_FIELD_ENDS_AT] = ends;
     }
 
-    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE, labels,
-                                "alertname", &lwhere, error)
-        != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE,
-                                   annotations, "summary", &awhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   annotations, "description", &awhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   annotations, "summary", &awhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   annotations, "message", &awhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_RESOURCE,
-                                   labels, "instance", &lwhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_RESOURCE,
-                                   labels, "host", &lwhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_RESOURCE,
-                                   labels, "service", &lwhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_RESOURCE,
-                                   labels, "job", &lwhere, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_STARTS_AT,
-                                   item, "startsAt", where, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
-                                   item, "generatorURL", where, error)
-           != NGX_OK)
+    in[NGX_HTTP_ITSM_ALERTMANAGER_ITEM] = item;
+    in[NGX_HTTP_ITSM_ALERTMANAGER_LABELS] = labels;
+    in[NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS] = annotations;
+
+    in_where[NGX_HTTP_ITSM_ALERTMANAGER_ITEM] = where;
+    in_where[NGX_HTTP_ITSM_ALERTMANAGER_LABELS] = &lwhere;
+    in_where[NGX_HTTP_ITSM_ALERTMANAGER_ANNOTATIONS] = &awhere;
+
+    if (ngx_http_itsm_alert_map(r, alert, ngx_http_itsm_alertmanager_map, in,
+                                in_where, error)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }

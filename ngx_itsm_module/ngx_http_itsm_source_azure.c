@@ -44,6 +44,11 @@
 
 #define NGX_HTTP_ITSM_AZURE_SCHEMA  "azureMonitorCommonAlertSchema"
 
+/* the objects the fields are read from */
+#define NGX_HTTP_ITSM_AZURE_ESSENTIALS     0
+#define NGX_HTTP_ITSM_AZURE_ANNOTATIONS    1
+#define NGX_HTTP_ITSM_AZURE_SERVICE_PROPS  2   /* ServiceHealth's only */
+
 
 typedef enum {
     NGX_HTTP_ITSM_AZURE_OTHER = 0,
@@ -80,6 +85,36 @@ static ngx_str_t  ngx_http_itsm_azure_condition =
 static ngx_str_t  ngx_http_itsm_azure_criterion =
     ngx_string("/data/alertContext/condition/allOf/0");
 
+static ngx_str_t  *ngx_http_itsm_azure_where[] = {
+    &ngx_http_itsm_azure_essentials,
+    &ngx_http_itsm_azure_annotations,
+    &ngx_http_itsm_azure_properties
+};
+
+
+/* the fields' candidates, in order of preference (as listed above); the
+ * links are ngx_http_itsm_azure_links()' */
+
+static ngx_http_itsm_alert_map_t  ngx_http_itsm_azure_map[] = {
+    { NGX_HTTP_ITSM_FIELD_TITLE,
+      NGX_HTTP_ITSM_AZURE_ESSENTIALS, "alertRule" },
+    { NGX_HTTP_ITSM_FIELD_TITLE,
+      NGX_HTTP_ITSM_AZURE_ESSENTIALS, "description" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_AZURE_ESSENTIALS, "description" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_AZURE_ANNOTATIONS, "description" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_AZURE_ANNOTATIONS, "summary" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION,
+      NGX_HTTP_ITSM_AZURE_SERVICE_PROPS, "communication" },
+    { NGX_HTTP_ITSM_FIELD_STARTS_AT,
+      NGX_HTTP_ITSM_AZURE_ESSENTIALS, "firedDateTime" },
+    { NGX_HTTP_ITSM_FIELD_ENDS_AT,
+      NGX_HTTP_ITSM_AZURE_ESSENTIALS, "resolvedDateTime" },
+    { 0, 0, NULL }
+};
+
 
 ngx_int_t
 ngx_http_itsm_azure_parse(ngx_http_request_t *r,
@@ -88,7 +123,7 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
 {
     u_char                      *p;
     json_t                      *data, *essentials, *context, *props,
-                                *annotations;
+                                *annotations, *in[3];
     ngx_int_t                    rc;
     ngx_str_t                    schema, service, signal, severity, target;
     ngx_http_itsm_alert_t       *alert;
@@ -255,40 +290,14 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE,
-                                essentials, "alertRule",
-                                &ngx_http_itsm_azure_essentials, error)
+    in[NGX_HTTP_ITSM_AZURE_ESSENTIALS] = essentials;
+    in[NGX_HTTP_ITSM_AZURE_ANNOTATIONS] = annotations;
+    in[NGX_HTTP_ITSM_AZURE_SERVICE_PROPS] =
+                    (kind == NGX_HTTP_ITSM_AZURE_SERVICE_HEALTH) ? props : NULL;
+
+    if (ngx_http_itsm_alert_map(r, alert, ngx_http_itsm_azure_map, in,
+                                ngx_http_itsm_azure_where, error)
         != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE,
-                                   essentials, "description",
-                                   &ngx_http_itsm_azure_essentials, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   essentials, "description",
-                                   &ngx_http_itsm_azure_essentials, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   annotations, "description",
-                                   &ngx_http_itsm_azure_annotations, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   annotations, "summary",
-                                   &ngx_http_itsm_azure_annotations, error)
-           != NGX_OK
-        || (kind == NGX_HTTP_ITSM_AZURE_SERVICE_HEALTH
-            && ngx_http_itsm_alert_set(r, alert,
-                                       NGX_HTTP_ITSM_FIELD_DESCRIPTION, props,
-                                       "communication",
-                                       &ngx_http_itsm_azure_properties, error)
-               != NGX_OK)
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_STARTS_AT,
-                                   essentials, "firedDateTime",
-                                   &ngx_http_itsm_azure_essentials, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_ENDS_AT,
-                                   essentials, "resolvedDateTime",
-                                   &ngx_http_itsm_azure_essentials, error)
-           != NGX_OK
         || ngx_http_itsm_azure_links(r, alert, essentials, context, error)
            != NGX_OK)
     {

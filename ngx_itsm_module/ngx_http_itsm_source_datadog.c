@@ -55,6 +55,22 @@ static ngx_int_t ngx_http_itsm_datadog_date(ngx_http_request_t *r,
 static ngx_str_t  ngx_http_itsm_datadog_root = ngx_string("");
 
 
+/* the fields' candidates in the payload, in order of preference */
+
+static ngx_http_itsm_alert_map_t  ngx_http_itsm_datadog_map[] = {
+    { NGX_HTTP_ITSM_FIELD_TITLE, 0, "alert_title" },
+    { NGX_HTTP_ITSM_FIELD_TITLE, 0, "title" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION, 0, "body" },
+    { NGX_HTTP_ITSM_FIELD_DESCRIPTION, 0, "alert_status" },
+    { NGX_HTTP_ITSM_FIELD_RESOURCE, 0, "host_name" },
+    { NGX_HTTP_ITSM_FIELD_RESOURCE, 0, "alert_scope" },
+    { NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS, 0, "alert_scope" },
+    { NGX_HTTP_ITSM_FIELD_LINK, 0, "link" },
+    { NGX_HTTP_ITSM_FIELD_GROUP_KEY, 0, "aggreg_key" },
+    { 0, 0, NULL }
+};
+
+
 /* $ALERT_TRANSITION, compared without case */
 
 static ngx_http_itsm_datadog_transition_t  ngx_http_itsm_datadog_transitions[]
@@ -77,7 +93,7 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
     json_t *payload, ngx_array_t *alerts, ngx_str_t *error)
 {
     ngx_int_t               rc;
-    ngx_str_t               severity, date, iso;
+    ngx_str_t               severity, date, iso, *where;
     ngx_uint_t              field;
     ngx_http_itsm_alert_t  *alert;
 
@@ -117,43 +133,11 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
 
     ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
-    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE, payload,
-                                "alert_title", &ngx_http_itsm_datadog_root,
-                                error)
-        != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_TITLE,
-                                   payload, "title",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   payload, "body",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_DESCRIPTION,
-                                   payload, "alert_status",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_RESOURCE,
-                                   payload, "host_name",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_RESOURCE,
-                                   payload, "alert_scope",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert,
-                                   NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS,
-                                   payload, "alert_scope",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
-                                   payload, "link",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_GROUP_KEY,
-                                   payload, "aggreg_key",
-                                   &ngx_http_itsm_datadog_root, error)
-           != NGX_OK)
+    where = &ngx_http_itsm_datadog_root;
+
+    if (ngx_http_itsm_alert_map(r, alert, ngx_http_itsm_datadog_map,
+                                &payload, &where, error)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }

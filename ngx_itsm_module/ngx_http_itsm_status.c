@@ -39,6 +39,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_itsm_status_provider_t  *provider;
+    ngx_str_t                        *group;   /* its group label, if any */
     ngx_array_t                       counts;  /* ngx_http_itsm_status_count_t */
 } ngx_http_itsm_status_part_t;
 
@@ -75,6 +76,7 @@ static ngx_uint_t ngx_http_itsm_status_percent(
 static ngx_http_itsm_status_provider_t
     *ngx_http_itsm_status_providers[NGX_HTTP_ITSM_STATUS_PROVIDERS_MAX];
 static ngx_uint_t  ngx_http_itsm_status_nproviders;
+static ngx_str_t   ngx_http_itsm_status_groups[NGX_HTTP_ITSM_STATUS_PROVIDERS_MAX];
 
 
 /* itsm_status [json|prometheus]; */
@@ -182,6 +184,26 @@ ngx_http_itsm_status_provide(ngx_conf_t *cf,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
                    "itsm status: counters of \"%V\" registered",
                    &provider->name);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_status_provide_grouped(ngx_conf_t *cf,
+    ngx_http_itsm_status_provider_t *provider, ngx_str_t *group_label)
+{
+    ngx_uint_t  i;
+
+    if (ngx_http_itsm_status_provide(cf, provider) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ngx_http_itsm_status_nproviders; i++) {
+        if (ngx_http_itsm_status_providers[i] == provider) {
+            ngx_http_itsm_status_groups[i] = *group_label;
+        }
+    }
 
     return NGX_OK;
 }
@@ -356,6 +378,7 @@ ngx_http_itsm_status_parts(ngx_http_request_t *r, ngx_array_t *parts)
         }
 
         part->provider = provider;
+        part->group = &ngx_http_itsm_status_groups[i];
 
         if (ngx_array_init(&part->counts, r->pool, 16,
                            sizeof(ngx_http_itsm_status_count_t))
@@ -488,8 +511,8 @@ static ngx_int_t
 ngx_http_itsm_status_json_parts(ngx_http_request_t *r, json_t *doc,
     ngx_array_t *parts)
 {
-    char                          *name;
-    json_t                        *obj;
+    char                          *name, *group;
+    json_t                        *obj, *in;
     ngx_uint_t                     i, j;
     ngx_http_itsm_status_part_t   *part;
     ngx_http_itsm_status_count_t  *count;
@@ -507,8 +530,31 @@ ngx_http_itsm_status_json_parts(ngx_http_request_t *r, json_t *doc,
         for (j = 0; j < part[i].counts.nelts; j++) {
             name = ngx_http_itsm_status_cstr(r->pool, &count[j].name);
 
+            in = obj;
+
+            /* a provider with two labels: one object a group */
+
+            if (part[i].group->len) {
+                group = ngx_http_itsm_status_cstr(r->pool, &count[j].group);
+
+                in = group ? json_object_get(obj, group) : NULL;
+
+                if (group && in == NULL) {
+                    in = json_object();
+
+                    if (in && json_object_set_new(obj, group, in) != 0) {
+                        in = NULL;
+                    }
+                }
+
+                if (in == NULL) {
+                    json_decref(obj);
+                    return NGX_ERROR;
+                }
+            }
+
             if (name == NULL
-                || json_object_set_new(obj, name,
+                || json_object_set_new(in, name,
                                        json_integer((json_int_t)
                                                     count[j].value))
                    != 0)
@@ -550,7 +596,9 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     for (i = 0; i < parts->nelts; i++) {
         len += 256 + part[i].provider->help.len
                + part[i].counts.nelts * (128 + part[i].provider->name.len
-                                         + part[i].provider->label.len);
+                                         + part[i].provider->label.len
+                                         + 2 * part[i].group->len
+                                         + 64);
     }
 
     p = ngx_pnalloc(r->pool, len);
@@ -670,6 +718,15 @@ ngx_http_itsm_status_prometheus_parts(u_char *p, u_char *last,
                          &pv->name, &pv->help, &pv->name);
 
         for (j = 0; j < part[i].counts.nelts; j++) {
+            if (part[i].group->len) {
+                p = ngx_slprintf(p, last,
+                                 "itsm_%V_total{%V=\"%V\",%V=\"%V\"} %uA\n",
+                                 &pv->name, part[i].group,
+                                 &count[j].group, &pv->label, &count[j].name,
+                                 count[j].value);
+                continue;
+            }
+
             p = ngx_slprintf(p, last, "itsm_%V_total{%V=\"%V\"} %uA\n",
                              &pv->name, &pv->label, &count[j].name,
                              count[j].value);

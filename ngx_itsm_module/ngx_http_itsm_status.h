@@ -26,6 +26,9 @@
 typedef struct {
     ngx_str_t                    name;         /* the label's value */
     ngx_atomic_uint_t            value;
+    ngx_str_t                    group;        /* the group label's value
+                                                  (read only for a provider
+                                                  registered with one) */
 } ngx_http_itsm_status_count_t;
 
 
@@ -45,6 +48,15 @@ typedef struct {
 
 ngx_int_t ngx_http_itsm_status_provide(ngx_conf_t *cf,
     ngx_http_itsm_status_provider_t *provider);
+
+/*
+ * A provider whose counts have a second label, outside the first:
+ * "callbacks_by_connector" with the group label "connector" shows as
+ *   "callbacks_by_connector": {"jira": {"applied": 3, ...}, ...}
+ *   itsm_callbacks_by_connector_total{connector="jira",outcome="applied"} 3
+ */
+ngx_int_t ngx_http_itsm_status_provide_grouped(ngx_conf_t *cf,
+    ngx_http_itsm_status_provider_t *provider, ngx_str_t *group_label);
 
 
 #endif /* _NGX_HTTP_ITSM_STATUS_H_INCLUDED_ */

@@ -35,6 +35,8 @@ static ngx_int_t ngx_http_itsm_step_finish(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
 static ngx_int_t ngx_http_itsm_step_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_step_unusable(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_found(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 
@@ -247,11 +249,7 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
                           &ctx->connector->name, &ctx->key, &why);
 
             ctx->unknown = 1;
-            ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
-
-            ngx_str_set(&ctx->outcome, "failed");
-            ngx_http_itsm_status_count(r, ctx->source,
-                                       NGX_HTTP_ITSM_OUTCOME_FAILED);
+            ngx_http_itsm_step_unusable(r, ctx);
 
             return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
                                              "itsm_bad_response", "%V", &why);
@@ -430,10 +428,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
                   &ctx->tpl.ticket_id, &why);
 
     ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
-    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
-    ngx_str_set(&ctx->outcome, "failed");
-    ngx_http_itsm_status_count(r, ctx->source,
-                               NGX_HTTP_ITSM_OUTCOME_FAILED);
+    ngx_http_itsm_step_unusable(r, ctx);
 
     return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
                                      "itsm_lookup_failed",
@@ -547,6 +542,22 @@ ngx_http_itsm_step_failed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
 
 /*
+ * The ITSM answered, but what it said cannot be used (an id that is not
+ * one, a lookup or find that failed): the claim is let go as failed, and
+ * the alert counts as failed; the caller answers the sender (502).
+ */
+
+static void
+ngx_http_itsm_step_unusable(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->source, NGX_HTTP_ITSM_OUTCOME_FAILED);
+}
+
+
+/*
  * The find answered: the ticket an earlier create of the key made (its
  * answer was lost) is taken as the key's ticket, and not created again;
  * when the ITSM has none (an empty result, or 404), the create is sent.
@@ -609,11 +620,7 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                       "itsm: connector \"%V\" find of key \"%V\": %V",
                       &conn->name, &ctx->key, &why);
 
-        ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
-
-        ngx_str_set(&ctx->outcome, "failed");
-        ngx_http_itsm_status_count(r, ctx->source,
-                                   NGX_HTTP_ITSM_OUTCOME_FAILED);
+        ngx_http_itsm_step_unusable(r, ctx);
 
         return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
                                          "itsm_bad_response",

@@ -80,6 +80,8 @@ typedef struct {
     ngx_uint_t                   state;        /* ..._TICKET_OPEN ... */
     uint64_t                     order;        /* 0: the event has none */
     uint64_t                     event;        /* its id's hash; 0: none */
+    ngx_str_t                    in_assignee;  /* the event's, if any */
+    unsigned                     by_key:1;     /* the ticket is the key */
 
     /* what the store made of it */
     ngx_uint_t                   result;       /* ..._TICKET_APPLIED ... */
@@ -87,7 +89,9 @@ typedef struct {
     ngx_uint_t                   before;       /* the key's (KEY_OPEN ...) */
     ngx_uint_t                   after;
     ngx_str_t                    key;          /* the correlation key */
+    ngx_str_t                    assignee;     /* the one kept */
     u_char                       key_data[NGX_HTTP_ITSM_STORE_KEY_TEXT];
+    u_char                       assignee_data[NGX_HTTP_ITSM_TICKET_MAX];
 } ngx_http_itsm_store_ticket_t;
 
 

@@ -119,6 +119,8 @@ ngx_int_t ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *before,
     ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_ticket_forget(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_str_t *ticket);
 
 
 #endif /* _NGX_HTTP_ITSM_STORE_LMDB_H_INCLUDED_ */

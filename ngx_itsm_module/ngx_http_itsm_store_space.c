@@ -282,10 +282,11 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
 {
     ngx_http_itsm_store_expire_t  *ex = data;
 
-    int          rc;
-    u_char      *p;
-    MDB_val      k, v, pv;
-    ngx_uint_t   i;
+    int                      rc;
+    u_char                  *p;
+    MDB_val                  k, v, pv;
+    ngx_uint_t               i;
+    ngx_http_itsm_record_t   rec;
 
     for (i = 0; i < ex->n; i++) {
         p = ex->found + i * NGX_HTTP_ITSM_STORE_KEY_MAX;
@@ -317,6 +318,15 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
         if (rc != MDB_NOTFOUND) {
             goto failed;
+        }
+
+        /* the "tickets" entries that name the key go with it */
+
+        if (ngx_http_itsm_store_decode_any(&v, &rec) == NGX_OK
+            && ngx_http_itsm_store_ticket_forget(store, txn, &k, &rec.ticket)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         rc = mdb_del(txn, store->dbi, &k, NULL);

@@ -65,6 +65,8 @@ ngx_http_itsm_store_ticket_apply(ngx_http_itsm_store_t *store,
     cb->after = NGX_HTTP_ITSM_KEY_NONE;
     cb->key.data = cb->key_data;
     cb->key.len = 0;
+    cb->assignee.data = cb->assignee_data;
+    cb->assignee.len = 0;
 
     return ngx_http_itsm_store_txn(store, "callback",
                                    NGX_HTTP_ITSM_STORE_WRITE
@@ -85,20 +87,36 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     time_t                            now;
     MDB_val                           v, k, key;
     ngx_int_t                         found;
+    ngx_str_t                         assignee;
+    ngx_uint_t                        indexed;
     ngx_http_itsm_record_t            rec;
     ngx_http_itsm_store_ticket_rec_t  entry;
 
     rc = mdb_get(txn, store->tickets, tk, &v);
 
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DONE;
-    }
-
-    if (rc != 0) {
+    if (rc != 0 && rc != MDB_NOTFOUND) {
         return ngx_http_itsm_store_failed(store, "mdb_get", rc);
     }
 
-    if (ngx_http_itsm_store_ticket_decode(&v, &entry, &key) != NGX_OK) {
+    indexed = (rc == 0);
+    ngx_str_null(&assignee);
+
+    if (indexed) {
+        if (ngx_http_itsm_store_ticket_decode(&v, &entry, &key, &assignee)
+            != NGX_OK)
+        {
+            return NGX_DONE;
+        }
+
+    } else if (cb->by_key) {
+
+        /* a profile whose ticket is the key (opsgenie's alias): the
+         * record's key "connector \0 key" is the entry's own */
+
+        ngx_memzero(&entry, sizeof(ngx_http_itsm_store_ticket_rec_t));
+        key = *tk;
+
+    } else {
         return NGX_DONE;
     }
 
@@ -107,6 +125,9 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     ngx_memcpy(kbuf, key.mv_data, key.mv_size);
     k.mv_data = kbuf;
     k.mv_size = key.mv_size;
+
+    cb->assignee.len = ngx_min(assignee.len, NGX_HTTP_ITSM_TICKET_MAX);
+    ngx_memcpy(cb->assignee_data, assignee.data, cb->assignee.len);
 
     ngx_http_itsm_store_ticket_name(&k, cb);
 
@@ -134,11 +155,20 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     }
 
     if (found == NGX_DECLINED
-        || rec.ticket.len != cb->ticket.len
-        || ngx_memcmp(rec.ticket.data, cb->ticket.data, cb->ticket.len) != 0)
+        || (!cb->by_key
+            && (rec.ticket.len != cb->ticket.len
+                || ngx_memcmp(rec.ticket.data, cb->ticket.data,
+                              cb->ticket.len)
+                   != 0)))
     {
         /* the key was expired, or has another ticket since: the entry is
          * stale, and the ticket no key's */
+
+        cb->key.len = 0;
+
+        if (!indexed) {
+            return NGX_DONE;
+        }
 
         rc = mdb_del(txn, store->tickets, tk, NULL);
         if (rc != 0) {
@@ -186,7 +216,7 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
         rc = mdb_del(txn, store->dbi, &k, NULL);
 
-        if (rc == 0) {
+        if (rc == 0 && indexed) {
             rc = mdb_del(txn, store->tickets, tk, NULL);
         }
 
@@ -217,6 +247,17 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
 remember:
 
+    /* the assignee the ITSM named last; an event naming none keeps it */
+
+    if (cb->in_assignee.len) {
+        cb->assignee.len = ngx_min(cb->in_assignee.len,
+                                   NGX_HTTP_ITSM_TICKET_MAX);
+        ngx_memcpy(cb->assignee_data, cb->in_assignee.data,
+                   cb->assignee.len);
+    }
+
+    cb->assignee.data = cb->assignee_data;
+
     entry.state = (uint8_t) cb->state;
     entry.order = ngx_max(entry.order, cb->order);
     entry.event = cb->event;
@@ -227,7 +268,10 @@ remember:
                    "result:%ui", &cb->ticket, cb->state, cb->after,
                    cb->result);
 
-    if (ngx_http_itsm_store_ticket_put(store, txn, tk, &entry, &k) != NGX_OK) {
+    if (ngx_http_itsm_store_ticket_put(store, txn, tk, &entry, &k,
+                                       &cb->assignee)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -23,12 +23,15 @@
 #define NGX_HTTP_ITSM_STORE_TICKET_KEY  (64 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
 
 
-/* an entry as stored (host byte order), followed by the record's key */
+/* an entry as stored (host byte order), followed by the assignee the
+ * ITSM named (none in entries of phase 1: the same layout) and the
+ * record's key */
 
 typedef struct {
     uint8_t                      version;
     uint8_t                      state;        /* ..._TICKET_OPEN ... */
-    uint16_t                     reserved;
+    uint16_t                     assignee;     /* its length, bytes after
+                                                  this, before the key */
     uint32_t                     reserved2;
     uint64_t                     order;        /* the last event's */
     uint64_t                     event;        /* its id's hash */
@@ -41,11 +44,12 @@ ngx_int_t ngx_http_itsm_store_ticket_connector(MDB_val *k, ngx_str_t *conn);
 void ngx_http_itsm_store_ticket_key(ngx_str_t *conn, ngx_str_t *ticket,
     u_char *buf, MDB_val *tk);
 ngx_int_t ngx_http_itsm_store_ticket_decode(MDB_val *v,
-    ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *key);
+    ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *key,
+    ngx_str_t *assignee);
 ngx_int_t ngx_http_itsm_store_ticket_is(MDB_val *v, MDB_val *k);
 ngx_int_t ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *tk, ngx_http_itsm_store_ticket_rec_t *entry,
-    MDB_val *k);
+    MDB_val *k, ngx_str_t *assignee);
 
 
 #endif /* _NGX_HTTP_ITSM_STORE_TICKET_H_INCLUDED_ */

@@ -50,7 +50,8 @@ ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
         rc = mdb_get(txn, store->tickets, &tk, &v);
 
-        if (rc == 0 && ngx_http_itsm_store_ticket_decode(&v, &entry, NULL)
+        if (rc == 0 && ngx_http_itsm_store_ticket_decode(&v, &entry, NULL,
+                                                          NULL)
                        == NGX_OK
             && ngx_http_itsm_store_ticket_is(&v, k))
         {
@@ -86,7 +87,7 @@ ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
                    "itsm store: index ticket \"%V\" of connector \"%V\"",
                    &rec->ticket, &conn);
 
-    return ngx_http_itsm_store_ticket_put(store, txn, &tk, &entry, k);
+    return ngx_http_itsm_store_ticket_put(store, txn, &tk, &entry, k, NULL);
 }
 
 
@@ -132,26 +133,39 @@ ngx_http_itsm_store_ticket_key(ngx_str_t *conn, ngx_str_t *ticket,
 
 ngx_int_t
 ngx_http_itsm_store_ticket_decode(MDB_val *v,
-    ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *key)
+    ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *key,
+    ngx_str_t *assignee)
 {
-    if (v->mv_size <= sizeof(ngx_http_itsm_store_ticket_rec_t)
-        || v->mv_size > sizeof(ngx_http_itsm_store_ticket_rec_t)
-                        + NGX_HTTP_ITSM_STORE_KEY_MAX)
-    {
+    u_char  *p;
+
+    if (v->mv_size <= sizeof(ngx_http_itsm_store_ticket_rec_t)) {
         return NGX_DECLINED;
     }
 
     /* LMDB data is not aligned for us */
     ngx_memcpy(entry, v->mv_data, sizeof(ngx_http_itsm_store_ticket_rec_t));
 
-    if (entry->version != NGX_HTTP_ITSM_STORE_TICKET_VERSION) {
+    if (entry->version != NGX_HTTP_ITSM_STORE_TICKET_VERSION
+        || entry->assignee > NGX_HTTP_ITSM_TICKET_MAX
+        || v->mv_size <= sizeof(ngx_http_itsm_store_ticket_rec_t)
+                         + entry->assignee
+        || v->mv_size > sizeof(ngx_http_itsm_store_ticket_rec_t)
+                        + entry->assignee + NGX_HTTP_ITSM_STORE_KEY_MAX)
+    {
         return NGX_DECLINED;
     }
 
+    p = (u_char *) v->mv_data + sizeof(ngx_http_itsm_store_ticket_rec_t);
+
+    if (assignee) {
+        assignee->data = p;
+        assignee->len = entry->assignee;
+    }
+
     if (key) {
-        key->mv_data = (u_char *) v->mv_data
-                       + sizeof(ngx_http_itsm_store_ticket_rec_t);
-        key->mv_size = v->mv_size - sizeof(ngx_http_itsm_store_ticket_rec_t);
+        key->mv_data = p + entry->assignee;
+        key->mv_size = v->mv_size - sizeof(ngx_http_itsm_store_ticket_rec_t)
+                       - entry->assignee;
     }
 
     return NGX_OK;
@@ -166,7 +180,7 @@ ngx_http_itsm_store_ticket_is(MDB_val *v, MDB_val *k)
     MDB_val                           key;
     ngx_http_itsm_store_ticket_rec_t  entry;
 
-    if (ngx_http_itsm_store_ticket_decode(v, &entry, &key) != NGX_OK) {
+    if (ngx_http_itsm_store_ticket_decode(v, &entry, &key, NULL) != NGX_OK) {
         return 0;
     }
 
@@ -177,11 +191,13 @@ ngx_http_itsm_store_ticket_is(MDB_val *v, MDB_val *k)
 
 ngx_int_t
 ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *tk, ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *k)
+    MDB_val *tk, ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *k,
+    ngx_str_t *assignee)
 {
     int      rc;
+    u_char  *p;
     u_char   buf[sizeof(ngx_http_itsm_store_ticket_rec_t)
-                 + NGX_HTTP_ITSM_STORE_KEY_MAX];
+                 + NGX_HTTP_ITSM_TICKET_MAX + NGX_HTTP_ITSM_STORE_KEY_MAX];
     MDB_val  v;
 
     if (k->mv_size > NGX_HTTP_ITSM_STORE_KEY_MAX) {
@@ -189,17 +205,93 @@ ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     }
 
     entry->version = NGX_HTTP_ITSM_STORE_TICKET_VERSION;
+    entry->assignee = assignee ? ngx_min(assignee->len,
+                                         NGX_HTTP_ITSM_TICKET_MAX)
+                               : 0;
 
-    ngx_memcpy(buf, entry, sizeof(ngx_http_itsm_store_ticket_rec_t));
-    ngx_memcpy(buf + sizeof(ngx_http_itsm_store_ticket_rec_t), k->mv_data,
-               k->mv_size);
+    p = ngx_cpymem(buf, entry, sizeof(ngx_http_itsm_store_ticket_rec_t));
+
+    if (entry->assignee) {
+        p = ngx_cpymem(p, assignee->data, entry->assignee);
+    }
+
+    p = ngx_cpymem(p, k->mv_data, k->mv_size);
 
     v.mv_data = buf;
-    v.mv_size = sizeof(ngx_http_itsm_store_ticket_rec_t) + k->mv_size;
+    v.mv_size = p - buf;
 
     rc = mdb_put(txn, store->tickets, tk, &v, 0);
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A key the expiry deletes: the entries that name it go with it, its
+ * ticket's and the one a profile that names keys themselves (opsgenie's
+ * alias) keeps under the key; so a callback about the ticket later is an
+ * unknown ticket, and the table does not grow with keys long gone.
+ * "ticket" may point into LMDB's pages: both entry keys are made before
+ * the first write.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_forget(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_str_t *ticket)
+{
+    int         rc;
+    u_char      buf[2][NGX_HTTP_ITSM_STORE_TICKET_KEY];
+    MDB_val     tk[2], v;
+    ngx_str_t   conn, key;
+    ngx_uint_t  i, n;
+
+    if (ngx_http_itsm_store_ticket_connector(k, &conn) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = 0;
+
+    if (ticket->len && ticket->len <= NGX_HTTP_ITSM_TICKET_MAX) {
+        ngx_http_itsm_store_ticket_key(&conn, ticket, buf[n], &tk[n]);
+        n++;
+    }
+
+    key.data = conn.data + conn.len + 1;
+    key.len = k->mv_size - conn.len - 1;
+
+    if (key.len && key.len <= NGX_HTTP_ITSM_TICKET_MAX
+        && (ticket->len != key.len
+            || ngx_memcmp(ticket->data, key.data, key.len) != 0))
+    {
+        ngx_http_itsm_store_ticket_key(&conn, &key, buf[n], &tk[n]);
+        n++;
+    }
+
+    for (i = 0; i < n; i++) {
+        rc = mdb_get(txn, store->tickets, &tk[i], &v);
+
+        if (rc == MDB_NOTFOUND) {
+            continue;
+        }
+
+        if (rc == 0 && !ngx_http_itsm_store_ticket_is(&v, k)) {
+            continue;                           /* another key's now */
+        }
+
+        if (rc == 0) {
+            rc = mdb_del(txn, store->tickets, &tk[i], NULL);
+        }
+
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_get/mdb_del", rc);
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: ticket entry of expired key removed "
+                       "(%ui)", i);
     }
 
     return NGX_OK;

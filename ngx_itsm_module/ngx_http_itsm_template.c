@@ -57,6 +57,8 @@ static ngx_int_t ngx_http_itsm_tpl_filter(ngx_http_itsm_tpl_builder_t *b,
 static ngx_int_t ngx_http_itsm_tpl_literal(ngx_http_itsm_tpl_builder_t *b,
     u_char *p, size_t len);
 static ngx_int_t ngx_http_itsm_tpl_flush(ngx_http_itsm_tpl_builder_t *b);
+static ngx_http_itsm_tpl_op_t *ngx_http_itsm_tpl_op(
+    ngx_http_itsm_tpl_builder_t *b, ngx_http_itsm_tpl_op_type_e type);
 static ngx_int_t ngx_http_itsm_tpl_walk(ngx_http_itsm_tpl_builder_t *b,
     json_t *node);
 static ngx_int_t ngx_http_itsm_tpl_walk_string(ngx_http_itsm_tpl_builder_t *b,
@@ -421,13 +423,10 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         return NGX_ERROR;
     }
 
-    op = ngx_array_push(&b->tpl->ops);
+    op = ngx_http_itsm_tpl_op(b, type);
     if (op == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_memzero(op, sizeof(ngx_http_itsm_tpl_op_t));
-    op->type = type;
 
     if (ngx_http_itsm_tpl_filters(b, &name, op) != NGX_OK) {
         return NGX_ERROR;
@@ -533,13 +532,10 @@ ngx_http_itsm_tpl_flush(ngx_http_itsm_tpl_builder_t *b)
         return NGX_OK;
     }
 
-    op = ngx_array_push(&b->tpl->ops);
+    op = ngx_http_itsm_tpl_op(b, NGX_HTTP_ITSM_OP_LITERAL);
     if (op == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_memzero(op, sizeof(ngx_http_itsm_tpl_op_t));
-    op->type = NGX_HTTP_ITSM_OP_LITERAL;
 
     op->text.len = b->pending.nelts;
     op->text.data = ngx_pnalloc(b->cf->pool, op->text.len);
@@ -552,6 +548,26 @@ ngx_http_itsm_tpl_flush(ngx_http_itsm_tpl_builder_t *b)
     b->pending.nelts = 0;
 
     return NGX_OK;
+}
+
+
+/* a new op of "type" at the end of the template, zeroed but for its type */
+
+static ngx_http_itsm_tpl_op_t *
+ngx_http_itsm_tpl_op(ngx_http_itsm_tpl_builder_t *b,
+    ngx_http_itsm_tpl_op_type_e type)
+{
+    ngx_http_itsm_tpl_op_t  *op;
+
+    op = ngx_array_push(&b->tpl->ops);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(op, sizeof(ngx_http_itsm_tpl_op_t));
+    op->type = type;
+
+    return op;
 }
 
 

@@ -6,6 +6,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_json_parse.h"
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_template_ops.h"
 
@@ -519,7 +520,7 @@ ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
     switch (escape) {
 
     case NGX_HTTP_ITSM_ESCAPE_JSON:
-        n = ngx_escape_json(NULL, src->data, src->len);
+        n = ngx_http_itsm_json_escape(NULL, src->data, src->len);
         len = src->len + n;
         break;
 
@@ -554,7 +555,7 @@ ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
     switch (escape) {
 
     case NGX_HTTP_ITSM_ESCAPE_JSON:
-        ngx_escape_json(dst->data, src->data, src->len);
+        ngx_http_itsm_json_escape(dst->data, src->data, src->len);
         break;
 
     case NGX_HTTP_ITSM_ESCAPE_URI:

@@ -86,10 +86,7 @@ ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (value[i].len > 5 && ngx_strncmp(value[i].data, "file=", 5) == 0) {
-            name.data = value[i].data + 5;
-            name.len = value[i].len - 5;
-
+        if (ngx_http_itsm_conf_param(&value[i], "file=", &name) && name.len) {
             rv = ngx_http_itsm_token_file(cf, tcf, &name);
 
         } else {

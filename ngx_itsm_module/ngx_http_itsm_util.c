@@ -42,3 +42,86 @@ ngx_http_itsm_util_header(ngx_http_request_t *r, const char *name)
         }
     }
 }
+
+
+/*
+ * The body in one piece: it may sit in several memory buffers, or in a
+ * temporary file when it exceeded client_body_buffer_size.  A body in one
+ * memory buffer is not copied.  NGX_DECLINED: it has more than "max" bytes
+ * ("len" says how many), and nothing was read.
+ */
+
+ngx_int_t
+ngx_http_itsm_util_body(ngx_http_request_t *r, size_t max, ngx_str_t *text,
+    off_t *len)
+{
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(text);
+    *len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        *len += ngx_buf_size(cl->buf);
+    }
+
+    /* "Content-Length: 0" leaves an empty buffer, in no memory or file */
+
+    if (*len == 0) {
+        return NGX_OK;
+    }
+
+    if (*len > (off_t) max) {
+        return NGX_DECLINED;
+    }
+
+    b = r->request_body->bufs->buf;
+
+    if (r->request_body->bufs->next == NULL && ngx_buf_in_memory(b)) {
+        text->data = b->pos;
+        text->len = b->last - b->pos;
+        return NGX_OK;
+    }
+
+    text->data = ngx_pnalloc(r->pool, *len);
+    if (text->data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = text->data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_size(b) == 0) {
+            continue;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+
+        if (n != b->file_last - b->file_pos) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm: cannot read the request body from \"%V\"",
+                          &b->file->name);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += n;
+    }
+
+    text->len = p - text->data;
+
+    return NGX_OK;
+}

@@ -109,19 +109,7 @@ static ngx_http_variable_t  ngx_http_itsm_vars[] = {
 ngx_int_t
 ngx_http_itsm_variables_add(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_itsm_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_conf_variables(cf, ngx_http_itsm_vars);
 }
 
 
@@ -234,16 +222,7 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
     }
 
-    if (value.data == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-    v->data = value.data;
+    ngx_http_itsm_conf_variable_value(v, &value);
 
     return NGX_OK;
 }

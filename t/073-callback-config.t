@@ -108,6 +108,58 @@ the connector maps no ITSM status
 
 
 
+=== TEST 6a: callback_signature: an unknown scheme names the schemes
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
+        callback_signature hubspot secret=x;
+    }
+--- config
+--- must_die
+--- error_log
+unknown signature scheme "hubspot"
+
+
+
+=== TEST 6b: callback_signature pagerduty takes only secrets; twice is refused
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
+        callback_signature pagerduty secret=a header=X-Other;
+    }
+--- config
+--- must_die
+--- error_log
+"callback_signature pagerduty" of itsm_connector "rt" takes only secret= (several while rotating), not "header=X-Other"
+
+
+
+=== TEST 6c: callback_signature given twice
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
+        callback_signature jira secret=a;
+        callback_signature jira secret=b;
+    }
+--- config
+--- must_die
+--- error_log
+"callback_signature" is duplicate in itsm_connector "rt"
+
+
+
+=== TEST 6d: an unknown profile names the profiles
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; callback_signature jira secret=a; }
+--- config
+    location = /cb { itsm_callback rt profile=zendesk; }
+--- must_die
+--- error_log
+unknown itsm_callback profile "zendesk"; the profiles are: rt, jira, servicenow, pagerduty, opsgenie, generic
+
+
+
 === TEST 7: rotation: both tokens pass
 --- http_config
     itsm_store logs/state.mdb;

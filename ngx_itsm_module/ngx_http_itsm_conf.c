@@ -1,0 +1,108 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm_conf.h"
+
+
+/*
+ * The "name=VALUE" parameters of the module's directives ("itsm_store
+ * PATH size=64m lease=60s", "itsm_jwt jwks=FILE aud=API", ...): each
+ * directive's loop asks, parameter by parameter, which name it has.
+ */
+
+
+/*
+ * 1 and "arg" set to VALUE when "value" is the parameter "name=VALUE"
+ * ("name" is given with its "="), else 0.  VALUE may be empty: whether it
+ * may is the directive's to say.
+ */
+
+ngx_uint_t
+ngx_http_itsm_conf_param(ngx_str_t *value, const char *name, ngx_str_t *arg)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (value->len < len || ngx_strncmp(value->data, name, len) != 0) {
+        return 0;
+    }
+
+    arg->data = value->data + len;
+    arg->len = value->len - len;
+
+    return 1;
+}
+
+
+/*
+ * "arg" as a time in seconds ("10m", "1h") between "min" and "max" into
+ * "*t".  NGX_ERROR, after "invalid <what> \"<arg>\"<hint>" is logged, when
+ * it is not one or out of bounds; the hint says what to write.
+ */
+
+ngx_int_t
+ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg, time_t min,
+    time_t max, time_t *t, const char *what, const char *hint)
+{
+    time_t  n;
+
+    n = ngx_parse_time(arg, 1);
+
+    if (n == (time_t) NGX_ERROR || n < min || n > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid %s \"%V\"%s",
+                           what, arg, hint);
+        return NGX_ERROR;
+    }
+
+    *t = n;
+
+    return NGX_OK;
+}
+
+
+
+/* adds a module's $variables, "vars" ending with ngx_http_null_variable */
+
+ngx_int_t
+ngx_http_itsm_conf_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a $variable of the module gives: "value", never cached (it changes
+ * as the request goes on), or not found when "value" has no data.
+ */
+
+void
+ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
+    ngx_str_t *value)
+{
+    if (value->data == NULL) {
+        v->not_found = 1;
+        return;
+    }
+
+    v->len = value->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value->data;
+}

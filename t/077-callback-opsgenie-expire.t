@@ -1,0 +1,89 @@
+# The opsgenie callback profile (outgoing webhook; JSM Operations'): the
+# alert's alias is the correlation key (the preset sends
+# {{ correlation_key }} as alias and reads no ticket id), so the ticket a
+# callback names is the key itself; the token comes in a custom header
+# (X-ITSM-Token); actions that change no status are ignored.  Then the
+# expiry: a resolved key past retention= takes its "tickets" entries with
+# it (the ticket's and the alias's).
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Nginx::Socket 'no_plan';
+use ItsmCallback;
+
+our $Http = ItsmCallback::http('opsgenie',
+    'callback_token sha256:' . ItsmCallback::hash('own'),
+    'on_refire new');
+
+sub og { my ($alias, $action, $at) = @_;
+    '{"action":"' . $action . '","alert":{"alertId":"70413a06-38d6-4c85-92b8-5ebc900d42e2","message":"m","tags":[],"tinyId":"1791","entity":"","alias":"'
+    . $alias . '","createdAt":1481035005930,"updatedAt":' . $at . ',"username":"ann@example.com","userId":"daed1180-0ce8-438b-8f8e-57e1a5920a2d"},"source":{"name":"","type":"web"},"integrationName":"Webhook","integrationId":"4e2d2b1e","integrationType":"Webhook"}' }
+
+sub cb { my ($body, $tok) = @_; $tok //= 'own';
+    (ItsmCallback::post('/cb', $body), "Content-Type: application/json\nX-ITSM-Token: $ItsmCallback::Tok{$tok}\n") }
+
+sub alert { (ItsmCallback::alert(@_), "Content-Type: application/json\n") }
+
+sub seq { my (@r, @h); while (@_) { push @r, shift; push @h, shift } [\@r, \@h] }
+
+add_block_preprocessor(sub {
+    my $b = shift;
+    if (defined $b->seq) {
+        my $s = eval $b->seq; die $@ if $@;
+        $b->set_value(request => $s->[0]);
+        $b->set_value(more_headers => $s->[1]);
+    }
+    $b->set_value(config => ItsmCallback::config('opsgenie', 'opsgenie'))
+        if defined $b->http_config && !defined $b->config;
+});
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: Acknowledge (the alias is the key), a note is ignored, Close: the next firing creates a new alert; UnAcknowledge of an unknown alias: unknown_ticket; another connector's token: 401
+--- http_config eval: $::Http
+--- seq
+::seq(::alert("db-1", "T1"), ::cb(::og("db-1", "Acknowledge", 1481035006018000000)), ::cb(::og("db-1", "AddNote", 1481035006018000001)),
+      ::cb(::og("db-1", "Close", 1481035006018000002)), ::cb(::og("db-1", "Close", 1481035006018000002)), ::alert("db-1", "T2"),
+      ::cb(::og("db-9", "UnAcknowledge", 1)), ::cb(::og("db-1", "Close", 2), "other"))
+--- error_code eval: [201, 200, 200, 200, 200, 201, 200, 401]
+--- response_body_like eval
+[qr/"ticket_id":"T1"/,
+ qr/^\{"outcome":"applied","ticket":"db-1","key":"db-1","status":"Acknowledge","assignee":"ann\@example.com","state":"acknowledged","key_state":"open"\}$/,
+ qr/^\{"outcome":"ignored"\}$/,
+ qr/^\{"outcome":"applied","ticket":"db-1","key":"db-1","status":"Close","assignee":"ann\@example.com","state":"closed","key_state":"resolved"\}$/,
+ qr/^\{"outcome":"duplicate","ticket":"db-1"/,
+ qr/"action":"create","outcome":"created","connector":"opsgenie","ticket_id":"T2"/,
+ qr/^\{"outcome":"unknown_ticket","ticket":"db-9","status":"UnAcknowledge","state":"open"\}$/,
+ qr/"error":"token_invalid"/]
+
+
+
+=== TEST 2: retention=2s: a key resolved by a callback, its ticket indexed and its alias remembered
+--- http_config eval: $::Http =~ s/itsm_store logs\/state.mdb;/itsm_store logs\/state.mdb retention=2s;/r
+--- seq
+::seq(::alert("db-2", "T5"), ::cb(::og("db-2", "Close", 10)))
+--- error_code eval: [201, 200]
+--- response_body_like eval
+[qr/"ticket_id":"T5"/, qr/"outcome":"applied".*"key_state":"resolved"/]
+
+
+
+=== TEST 3: past the retention the key expires, and both its "tickets" entries go with it
+--- request
+GET /status
+--- wait: 5
+--- grep_error_log eval: qr/itsm store: ticket entry of expired key removed \(\d\)|itsm_store: \d+ keys? expired/
+--- grep_error_log_out eval
+"itsm store: ticket entry of expired key removed (0)\nitsm store: ticket entry of expired key removed (1)\nitsm_store: 1 key expired\n"
+
+
+
+=== TEST 4: a callback about the expired key's alias is then about an unknown ticket; the key starts anew
+--- seq
+::seq(::cb(::og("db-2", "Acknowledge", 11)), ::alert("db-2", "T6"))
+--- error_code eval: [200, 201]
+--- response_body_like eval
+[qr/^\{"outcome":"unknown_ticket","ticket":"db-2","status":"Acknowledge","state":"acknowledged"\}$/,
+ qr/"action":"create","outcome":"created","connector":"opsgenie","ticket_id":"T6"/]

@@ -1,0 +1,80 @@
+package ItsmCallback;
+
+# What the callback tests of the ITSMs' own profiles (t/074-t/077) share:
+# a mock ITSM whose ticket ids come from the alert's title (create POST
+# /ticket?id={{ title }} answers {"id": TITLE, "key": TITLE}), a
+# connector "NAME" on it with the lines given, /alerts, the callback
+# location of the profile, and the signers.
+#
+#   http(NAME, @lines)      itsm_store, itsm_zone and the connector
+#   config(NAME, PROFILE)   the mock's locations, /alerts, /cb (the
+#                           callback of NAME), /cb/other (of connector
+#                           "other", which has its own token), /status
+#   alert(KEY, TITLE[, STATUS])   the request of an alert
+#   post(URI, BODY)         a callback request
+#   hub(SECRET, BODY)       X-Hub-Signature: sha256=<hex> of the body
+#   pd(BODY, @SECRETS)      X-PagerDuty-Signature: v1=<hex>,... one a secret
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(hmac_sha256_hex sha256_hex);
+
+our %Tok = (own  => 'itsmcb_test-token-of-the-itsm-number-one-00000',
+            own2 => 'itsmcb_test-token-of-the-itsm-number-two-00000',
+            other => 'itsmcb_test-token-of-the-other-connector-0000');
+
+sub hash { sha256_hex($Tok{$_[0]}) }
+
+sub http {
+    my ($name, @lines) = @_;
+    my $more = join '', map { "        $_;\n" } @lines;
+    my $other = hash('other');
+    return <<"_EOC_";
+    itsm_store logs/state.mdb;
+    itsm_zone  itsm:1m;
+    itsm_connector $name {
+        location  /_itsm/mock;
+        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
+        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
+        reopen    PUT "/ticket/{{ ticket_id }}" 'body={"Status": "open"}';
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+$more    }
+    itsm_connector other {
+        location  /_itsm/mock;
+        create    POST "/ticket?id={{ title }}" 'body={}';
+        ticket_id /id;
+        callback_token sha256:$other;
+        callback_status rt;
+    }
+_EOC_
+}
+
+sub config {
+    my ($name, $profile, $more) = @_;
+    $more //= '';
+    return <<"_EOC_";
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"\$arg_id","key":"\$arg_id"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment\$ { return 201 '{}'; }
+    location ~ ^/mock/ticket/[^/]+\$ { return 200 '{}'; }
+    location = /alerts { itsm_pass $name; }
+    location = /cb { itsm_callback $name profile=$profile $more; }
+    location = /cb/other { itsm_callback other profile=rt; }
+    location = /status { itsm_status; }
+_EOC_
+}
+
+sub alert { my ($key, $title, $status) = @_; $status //= 'firing';
+    qq{POST /alerts\n{"key": "$key", "title": "$title", "status": "$status"}} }
+
+sub post { my ($uri, $body) = @_; "POST $uri\n$body" }
+
+sub hub { my ($secret, $body) = @_; "X-Hub-Signature: sha256=" . hmac_sha256_hex($body, $secret) . "\n" }
+
+sub pd { my ($body, @secrets) = @_;
+    "X-PagerDuty-Signature: " . join(',', map { 'v1=' . hmac_sha256_hex($body, $_) } @secrets) . "\n" }
+
+1;
