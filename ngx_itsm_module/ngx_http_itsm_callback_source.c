@@ -54,7 +54,8 @@
  *   /matchers     those labels as Alertmanager matchers, by name:
  *                 [{"name", "value", "isRegex": false, "isEqual": true}]
  *   /callback     {"connector", "ticket", "key", "state" (mapped),
- *                  "status" (the ITSM's), "note", "time", "expires"}
+ *                  "status" (the ITSM's), "assignee" and "note" (when
+ *                  the ITSM's profile gives them), "time", "expires"}
  *                 time: now; expires: now + the store's retention (the
  *                 key is forgotten then, and with it what undoes it)
  *   /remembered   what a "remember=" action kept (a silence's id)
@@ -72,6 +73,7 @@ typedef struct {
     ngx_str_t                       itsm;      /* the ITSM connector's name */
     ngx_str_t                       ticket;
     ngx_str_t                       key;
+    ngx_str_t                       assignee;  /* the ITSM's, if known */
     ngx_uint_t                      state;
     json_t                         *entry;     /* as stored */
     json_t                         *view;      /* what templates see */
@@ -324,6 +326,7 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ctx->itsm = itsm->name;
     ctx->ticket = cb->ticket;
     ctx->key = cb->key;
+    ctx->assignee = cb->assignee;
     ctx->state = cb->state;
 
     if (ngx_http_itsm_source_view(r, ctx, status, note) != NGX_OK) {
@@ -634,6 +637,10 @@ ngx_http_itsm_source_view(ngx_http_request_t *r,
         || (note && note->len
             && json_object_set_new(cbk, "note",
                                    ngx_http_itsm_source_string(note)) != 0)
+        || (ctx->assignee.len
+            && json_object_set_new(cbk, "assignee",
+                                   ngx_http_itsm_source_string(&ctx->assignee))
+               != 0)
         || json_object_set_new(cbk, "time",
                                ngx_http_itsm_source_time(now)) != 0
         || json_object_set_new(cbk, "expires",

@@ -329,6 +329,14 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
             return NGX_ERROR;
         }
 
+        /* and what the way back kept of its alert (a silence's id):
+         * a key made anew starts without it (ngx_http_itsm_store_source.c) */
+
+        rc = mdb_del(txn, store->sources, &k, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            goto failed;
+        }
+
         rc = mdb_del(txn, store->dbi, &k, NULL);
         if (rc != 0) {
             goto failed;

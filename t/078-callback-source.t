@@ -29,6 +29,8 @@ our $Time = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ/;
 
 # the connector, its way back, and what answers for the source
 sub http { my (%o) = @_;
+    $o{retention} = $o{retention} ? " retention=$o{retention}" : '';
+    my $policy = $o{policy} // '';
     my $silences = $o{silences} // q{return 200 '{"silenceID":"s-1"}';};
     my $silence = $o{silence} // q{return 200 '';};
     my $src = $o{src} // 'proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/src/;';
@@ -52,7 +54,7 @@ _EOC_
 _EOC_
     return <<"_EOC_";
     log_format itsm_src escape=none '\$request_method \$request_uri "\$http_authorization" \$http_content_type \$request_body';
-    itsm_store logs/state.mdb;
+    itsm_store logs/state.mdb$o{retention};
     itsm_zone  itsm:1m;
     itsm_connector mock {
         location  /_itsm/mock;
@@ -62,6 +64,7 @@ _EOC_
         reopen    PUT "/ticket/{{ ticket_id }}" 'body={}';
         ticket_id /id;
         on_repeat comment cooldown=0;
+        $policy
         callback_token sha256:\$TEST_NGINX_CB_TOK;
         callback_status rt;
     }
@@ -264,7 +267,26 @@ __DATA__
 
 
 
-=== TEST 15: the state has no on_ticket line: nothing goes back
+=== TEST 15: a resolved key expires (retention=2s) with what the way back kept: the ticket of its next firing is silenced anew on acknowledgement
+--- http_config eval: ::http(retention => '2s', policy => 'on_refire new;')
+--- config eval: $::Locations
+--- request eval: [::alert(), ::cb("stalled", 10), ::alert("resolved")]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/, qr/"outcome":"applied"/, qr/"outcome":"resolved"/]
+--- wait: 5
+
+
+
+=== TEST 16: (the same nginx) the next firing: a new ticket (the key expired), and its acknowledgement a new silence, not "still kept"
+--- request eval: [::alert("firing", "2026-01-01T02:00:00Z"), ::cb("stalled", 20), "GET /srclog"]
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval
+[qr/"action":"create","outcome":"created"/, qr/"outcome":"applied"/, qr/^${\ ::post()}${\ ::post()}$/]
+
+
+
+=== TEST 17: the state has no on_ticket line: nothing goes back
 --- http_config eval: ::http(on => q{on_ticket resolved DELETE "/api/v2/silence/x";})
 --- config eval: $::Locations
 --- request eval: [::alert(), ::cb("stalled", 10), ::cb("resolved", 11), "GET /srclog"]
@@ -274,7 +296,7 @@ __DATA__
 
 
 
-=== TEST 16: a ticket no key has (unknown): nothing goes back
+=== TEST 18: a ticket no key has (unknown): nothing goes back
 --- http_config eval: ::http()
 --- config eval: $::Locations
 --- request eval: [::cb("stalled", 10), "GET /status"]
@@ -284,7 +306,7 @@ __DATA__
 
 
 
-=== TEST 17: nginx -t: callbacks_of names an unknown connector
+=== TEST 19: nginx -t: callbacks_of names an unknown connector
 --- http_config eval: my $h = ::http(); $h =~ s/callbacks_of  mock/callbacks_of  nope/; $h
 --- config eval: $::Locations
 --- must_die
@@ -293,7 +315,7 @@ itsm_callback_source "am" in
 
 
 
-=== TEST 18: nginx -t: an unknown state, remember= with forget, a body on DELETE, no location
+=== TEST 20: nginx -t: an unknown state, remember= with forget, a body on DELETE, no location
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -305,7 +327,7 @@ unknown state "acked" in "on_ticket"; the states are open, acknowledged, resolve
 
 
 
-=== TEST 19: nginx -t: remember= and forget together
+=== TEST 21: nginx -t: remember= and forget together
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -317,7 +339,7 @@ invalid parameter "forget" in "on_ticket"; expected body=, and one of remember=/
 
 
 
-=== TEST 20: nginx -t: a body on DELETE
+=== TEST 22: nginx -t: a body on DELETE
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -329,7 +351,7 @@ invalid parameter "forget" in "on_ticket"; expected body=, and one of remember=/
 
 
 
-=== TEST 21: nginx -t: no location
+=== TEST 23: nginx -t: no location
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -341,7 +363,7 @@ itsm_callback_source "am" has no "location"
 
 
 
-=== TEST 22: nginx -t: no itsm_store
+=== TEST 24: nginx -t: no itsm_store
 --- http_config
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
     itsm_callback_source am { callbacks_of mock; location /_itsm/src; on_ticket resolved DELETE /s; }
@@ -352,7 +374,7 @@ needs "itsm_store": the alert is kept there for the way back
 
 
 
-=== TEST 23: nginx -t: two ways back for one connector
+=== TEST 25: nginx -t: two ways back for one connector
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
@@ -365,7 +387,7 @@ itsm_callback_source "am2" in
 
 
 
-=== TEST 24: nginx -t: no on_ticket line
+=== TEST 26: nginx -t: no on_ticket line
 --- http_config
     itsm_store logs/state.mdb;
     itsm_connector mock { location /_itsm/mock; create POST /t 'body={}'; }
