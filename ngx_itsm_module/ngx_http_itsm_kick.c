@@ -585,6 +585,23 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
 
     if (res != CURLE_OK || status < 200 || status >= 300) {
         ngx_http_itsm_kick_failed(kick, job, res, status);
+
+    } else if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+
+        /*
+         * A delivery done frees a place: the next due ones are looked for
+         * at once, not at the next tick, so that a queue drains at the
+         * speed the ITSM answers.  The tick's timer set to 0 runs once
+         * in the next turn of the event loop, however many end in this
+         * one.  A failure leaves it to the tick: the ITSM is not pressed
+         * harder for failing.
+         */
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "itsm kick: a replay done, the next due looked for "
+                       "at once");
+
+        ngx_add_timer(&kick->tick, 0);
     }
 
     for (i = 0; i < kick->njobs; i++) {
