@@ -6,6 +6,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_kick.h"
 
@@ -107,18 +108,12 @@ ngx_http_itsm_kick_init(ngx_cycle_t *cycle, ngx_http_itsm_main_conf_t *imcf)
     curl_multi_setopt(kick->multi, CURLMOPT_TIMERDATA, kick);
 
     kick->imcf = imcf;
-    kick->dummy.fd = (ngx_socket_t) -1;
     ngx_queue_init(&kick->sockets);
 
-    kick->tick.handler = ngx_http_itsm_kick_tick;
-    kick->tick.data = &kick->dummy;
-    kick->tick.log = cycle->log;
-    kick->tick.cancelable = 1;
-
-    kick->timeout.handler = ngx_http_itsm_kick_timeout;
-    kick->timeout.data = &kick->dummy;
-    kick->timeout.log = cycle->log;
-    kick->timeout.cancelable = 1;
+    ngx_http_itsm_util_timer(&kick->tick, ngx_http_itsm_kick_tick,
+                             &kick->dummy, cycle->log);
+    ngx_http_itsm_util_timer(&kick->timeout, ngx_http_itsm_kick_timeout,
+                             &kick->dummy, cycle->log);
 
     ngx_http_itsm_kick = kick;
 

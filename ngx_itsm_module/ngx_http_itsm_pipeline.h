@@ -168,6 +168,8 @@ void ngx_http_itsm_claim_renew_stop(ngx_http_itsm_ctx_t *ctx);
 /* ngx_http_itsm_util.c */
 ngx_table_elt_t *ngx_http_itsm_util_header(ngx_http_request_t *r,
     const char *name);
+void ngx_http_itsm_util_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_connection_t *dummy, ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_ */
