@@ -99,6 +99,7 @@ typedef struct {
 #define NGX_HTTP_ITSM_STORE_RENEW    1
 #define NGX_HTTP_ITSM_STORE_COMMIT   2
 #define NGX_HTTP_ITSM_STORE_RELEASE  3
+#define NGX_HTTP_ITSM_STORE_CLAIM    4          /* a claim itself */
 
 
 /* a claim, or a change of a claim, in one write transaction */
@@ -128,6 +129,8 @@ static ngx_int_t ngx_http_itsm_store_change(ngx_http_itsm_store_t *store,
     uint64_t token, ngx_uint_t change);
 static ngx_int_t ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_op(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_op_t *op);
 static ngx_int_t ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
 static ngx_int_t ngx_http_itsm_store_read(ngx_http_itsm_store_t *store,
@@ -182,17 +185,12 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_http_itsm_store_op_t  op;
 
     op.key = key;
+    op.change = NGX_HTTP_ITSM_STORE_CLAIM;
     op.rec = rec;
     op.hash = hash;
     op.create = create;
 
-    /* the flush a claim for a create needs is its caller's to wait for */
-
-    return ngx_http_itsm_store_txn(store, "claim",
-                                   NGX_HTTP_ITSM_STORE_WRITE
-                                   |NGX_HTTP_ITSM_STORE_DEFER,
-                                   connector, key,
-                                   ngx_http_itsm_store_claim_txn, &op);
+    return ngx_http_itsm_store_op(store, connector, key, &op);
 }
 
 
@@ -330,22 +328,45 @@ ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 {
     ngx_http_itsm_store_op_t  op;
 
-    static const char  *changes[] = { "doubt", "renew", "commit", "release" };
-
     op.key = key;
     op.change = change;
     op.token = token;
     op.rec = rec ? rec : &op.now;
 
-    /* the flush of a commit is its caller's to wait for; a doubt or a
-     * release in doubt is flushed at once */
+    return ngx_http_itsm_store_op(store, connector, key, &op);
+}
 
-    return ngx_http_itsm_store_txn(store, changes[change],
-                                   NGX_HTTP_ITSM_STORE_WRITE
-                                   |(change == NGX_HTTP_ITSM_STORE_COMMIT
-                                     ? NGX_HTTP_ITSM_STORE_DEFER : 0),
-                                   connector, key,
-                                   ngx_http_itsm_store_change_txn, &op);
+
+/* a claim or a change of a claim, in its write transaction */
+
+static ngx_int_t
+ngx_http_itsm_store_op(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_store_op_t *op)
+{
+    ngx_uint_t                   flags;
+    ngx_http_itsm_store_txn_pt   handler;
+
+    static const char  *changes[] = { "doubt", "renew", "commit", "release",
+                                      "claim" };
+
+    flags = NGX_HTTP_ITSM_STORE_WRITE;
+    handler = ngx_http_itsm_store_change_txn;
+
+    if (op->change == NGX_HTTP_ITSM_STORE_CLAIM) {
+        handler = ngx_http_itsm_store_claim_txn;
+    }
+
+    /* the flush of a claim (for a create) and of a commit is its caller's
+     * to wait for; a doubt or a release in doubt is flushed at once */
+
+    if (op->change == NGX_HTTP_ITSM_STORE_CLAIM
+        || op->change == NGX_HTTP_ITSM_STORE_COMMIT)
+    {
+        flags |= NGX_HTTP_ITSM_STORE_DEFER;
+    }
+
+    return ngx_http_itsm_store_txn(store, changes[op->change], flags,
+                                   connector, key, handler, op);
 }
 
 
