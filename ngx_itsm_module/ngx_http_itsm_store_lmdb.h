@@ -42,6 +42,12 @@ struct ngx_http_itsm_store_s {
 
     time_t                       full_logged;  /* "is full", once a minute */
 
+    /* the room written ahead of LMDB's last page (store_space.c): the
+     * file's size as last seen, and whether writing it failed */
+    off_t                        ahead;
+    size_t                       psize;
+    time_t                       ahead_logged;
+
     /*
      * The commits that must reach the disk are counted ("committed"); a
      * flush (mdb_env_sync) covers every commit made before it started.
@@ -104,6 +110,9 @@ ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_sync_init(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
+
+/* ngx_http_itsm_store_space.c */
+void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
