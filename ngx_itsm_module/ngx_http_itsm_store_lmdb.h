@@ -18,6 +18,15 @@
  * sees: the LMDB environment, the transactions, the failure log. */
 
 
+/*
+ * Flushes under way at once, at most.  A commit made while one runs does
+ * not wait for it to end before its own starts: on a journaling
+ * filesystem the second writes its pages and asks the disk to flush
+ * while the first still waits on the device, so a create waits about one
+ * flush for its claim and one for its commit, not one and a half each.
+ */
+#define NGX_HTTP_ITSM_STORE_FLUSHES  4
+
 /* LMDB's default maximum key size is 511 bytes */
 #define NGX_HTTP_ITSM_STORE_KEY_MAX  400
 
@@ -52,8 +61,9 @@ struct ngx_http_itsm_store_s {
      * The commits that must reach the disk are counted ("committed"); a
      * flush (mdb_env_sync) covers every commit made before it started.
      * With nginx's thread pool the flushes of claims and commits run off
-     * the event loop, one at a time, and the requests waiting for them go
-     * on when theirs is done: a group commit of whatever came meanwhile.
+     * the event loop, up to NGX_HTTP_ITSM_STORE_FLUSHES at once, and the
+     * requests waiting for them go on when theirs is done: a group commit
+     * of whatever came meanwhile.
      */
     ngx_uint_t                   committed;
     ngx_uint_t                   flushed;
@@ -61,8 +71,9 @@ struct ngx_http_itsm_store_s {
     ngx_queue_t                  waiters;
 #if (NGX_THREADS)
     ngx_thread_pool_t           *thread_pool;
-    ngx_thread_task_t           *task;
-    ngx_uint_t                   flushing;     /* what the flush covers */
+    ngx_thread_task_t           *tasks[NGX_HTTP_ITSM_STORE_FLUSHES];
+    ngx_uint_t                   running;      /* flushes under way */
+    ngx_uint_t                   flushing;     /* what they cover, at most */
 #endif
 };
 
