@@ -29,9 +29,19 @@ typedef struct {
     MDB_env                     *env;
     ngx_uint_t                   upto;         /* the commits it covers */
     int                          rc;
+    ngx_atomic_t                 synced;       /* the thread is done */
+    ngx_atomic_t                 since;        /* its sync began, in us */
 } ngx_http_itsm_store_flush_ctx_t;
 
+
+/* a flush that has waited on the disk this long (us) is worth another
+ * beside it: fdatasync on tmpfs takes a few microseconds, on a disk most
+ * of a millisecond or more */
+#define NGX_HTTP_ITSM_STORE_FLUSH_SLOW  250
+
 static ngx_int_t ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store);
+static ngx_uint_t ngx_http_itsm_store_flush_busy(ngx_http_itsm_store_t *store);
+static ngx_atomic_uint_t ngx_http_itsm_store_flush_us(void);
 static void ngx_http_itsm_store_flush_thread(void *data, ngx_log_t *log);
 static void ngx_http_itsm_store_flush_done(ngx_event_t *ev);
 static void ngx_http_itsm_store_flush_wake(ngx_http_itsm_store_t *store,
@@ -107,7 +117,7 @@ ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
     w->waiting = 1;
 
     if (w->seq > store->flushing
-        && store->running < NGX_HTTP_ITSM_STORE_FLUSHES
+        && (store->running == 0 || ngx_http_itsm_store_flush_busy(store))
         && ngx_http_itsm_store_flush_post(store) != NGX_OK
         && store->running == 0)
     {
@@ -190,6 +200,8 @@ ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store)
     fc->env = store->env;
     fc->upto = store->committed;
     fc->rc = 0;
+    fc->synced = 0;
+    fc->since = 0;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm store: flush up to commit %ui (on disk: %ui, "
@@ -207,6 +219,55 @@ ngx_http_itsm_store_flush_post(ngx_http_itsm_store_t *store)
 }
 
 
+/*
+ * Whether another flush is worth starting while some run: room for one,
+ * and one of them has waited on the disk for FLUSH_SLOW already.  Else
+ * (not started yet, done in its thread, or a store on tmpfs, where a
+ * flush takes microseconds) the end of those under way starts the next:
+ * one more now would cost a thread's round trip and CPU and cover no
+ * commit sooner.
+ */
+
+static ngx_uint_t
+ngx_http_itsm_store_flush_busy(ngx_http_itsm_store_t *store)
+{
+    ngx_uint_t                        i;
+    ngx_atomic_uint_t                 now;
+    ngx_http_itsm_store_flush_ctx_t  *fc;
+
+    if (store->running >= NGX_HTTP_ITSM_STORE_FLUSHES) {
+        return 0;
+    }
+
+    now = ngx_http_itsm_store_flush_us();
+
+    for (i = 0; i < NGX_HTTP_ITSM_STORE_FLUSHES; i++) {
+        fc = store->tasks[i]->ctx;
+
+        if (store->tasks[i]->event.active && !fc->synced && fc->since
+            && now - fc->since >= NGX_HTTP_ITSM_STORE_FLUSH_SLOW)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a monotonic clock in microseconds, for the event loop and the threads */
+
+static ngx_atomic_uint_t
+ngx_http_itsm_store_flush_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (ngx_atomic_uint_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
 /* in a thread of the pool: the one call of the store that may block */
 
 static void
@@ -214,7 +275,13 @@ ngx_http_itsm_store_flush_thread(void *data, ngx_log_t *log)
 {
     ngx_http_itsm_store_flush_ctx_t  *fc = data;
 
+    fc->since = ngx_http_itsm_store_flush_us();
+    ngx_memory_barrier();
+
     fc->rc = mdb_env_sync(fc->env, 1);
+
+    ngx_memory_barrier();
+    fc->synced = 1;
 }
 
 
