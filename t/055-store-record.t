@@ -21,6 +21,11 @@ our $HttpConfig = <<'_EOC_';
         resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';
         ticket_id /id;
     }
+    itsm_connector bad {
+        location  /_itsm/bad;
+        create    POST /ticket 'body={"k": "{{ key }}"}';
+        ticket_id /id;
+    }
     itsm_connector long {
         location  /_itsm/long;
         create    POST /ticket 'body={"k": "{{ key }}"}';
@@ -34,6 +39,7 @@ our $Long = 'T' . ('0123456789abcdef' x 4);
 $Long = substr($Long, 0, 64);
 
 our $Config = ItsmConf::proxy_mock() . <<"_EOC_";
+    location /_itsm/bad/ { internal; return 500 '{"error":"boom"}'; }
     location /_itsm/long/ { internal; proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/long/; }
     location = /mock/ticket { return 201 '{"id":"T1"}'; }
     location /mock/ticket/ { return 200 '{}'; }
@@ -41,6 +47,7 @@ our $Config = ItsmConf::proxy_mock() . <<"_EOC_";
     location /long/ticket/ { return 200 '{}'; }
     location = /alerts { itsm_source alertmanager; itsm_max_alerts 1000; itsm_dedup off; itsm_pass mock; }
     location = /generic { itsm_pass long; }
+    location = /bad { itsm_pass bad; }
     location = /status { itsm_status; }
 _EOC_
 
@@ -116,3 +123,26 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/"action":"resolve","outcome":"resolved","connector":"long","ticket_id":"\Q$::Long\E"/,
  qr/"keys":2001,"open_tickets":2000,"resolved_tickets":1,/]
+
+
+
+=== TEST 4: a create answered 500 leaves its key in doubt, twice
+--- request eval: ["POST /bad\n{\"key\": \"doubt-1\", \"title\": \"Disk full\"}", "POST /bad\n{\"key\": \"doubt-1\", \"title\": \"Disk full\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval: [503, 503]
+--- response_body_like eval: [qr/"itsm_status":500/, qr/"itsm_status":500/]
+
+
+
+=== TEST 5: ... the doubt's time the first release wrote is the time the second claim read, to the second (a time is kept as its distance to first_seen)
+--- init
+open(my $fh, '<', "$ENV{TEST_NGINX_SERVROOT}/logs/error.log") or die $!;
+my @t = map { /itsm store: (?:claim|release) "doubt-1" \S+ doubt:(\d+)/ ? ($1) : () } <$fh>;
+close $fh;
+Test::More::is(scalar @t, 4, 'two claims and two releases logged');
+Test::More::cmp_ok($t[0], '>', 1700000000, 'the first claim set the doubt to its time');
+Test::More::is(join(' ', @t), join(' ', ($t[0]) x 4), 'each claim and release after the first has the same doubt');
+--- request
+GET /status
+--- response_body_like: "keys":2002,
