@@ -398,6 +398,10 @@ ngx_http_itsm_store_run(ngx_http_itsm_store_t *store, ngx_uint_t flags,
         return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
     }
 
+    /* before the transaction writes anything, and while no other can */
+
+    ngx_http_itsm_store_space_ahead(store);
+
     rv = handler(store, txn, &k, data);
 
     if (rv != NGX_OK && rv != NGX_HTTP_ITSM_STORE_SYNC) {
