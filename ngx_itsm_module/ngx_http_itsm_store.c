@@ -903,3 +903,27 @@ ngx_http_itsm_store_try(ngx_http_itsm_store_t *store)
 
     return rc;
 }
+
+
+/* every commit so far to the disk, in the event loop: the rare commits
+ * that cannot wait (a release in doubt, a held alert) */
+
+ngx_int_t
+ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
+{
+    int         rc;
+    ngx_uint_t  committed;
+
+    committed = store->committed;
+
+    rc = mdb_env_sync(store->env, 1);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+    }
+
+    if (committed > store->flushed) {
+        store->flushed = committed;
+    }
+
+    return NGX_OK;
+}

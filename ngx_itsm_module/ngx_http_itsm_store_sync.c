@@ -150,30 +150,6 @@ ngx_http_itsm_store_sync_cancel(ngx_http_itsm_store_t *store,
 }
 
 
-/* every commit so far to the disk, in the event loop: the rare commits
- * that cannot wait (a release in doubt, a held alert) */
-
-ngx_int_t
-ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
-{
-    int         rc;
-    ngx_uint_t  committed;
-
-    committed = store->committed;
-
-    rc = mdb_env_sync(store->env, 1);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
-    }
-
-    if (committed > store->flushed) {
-        store->flushed = committed;
-    }
-
-    return NGX_OK;
-}
-
-
 #if (NGX_THREADS)
 
 static ngx_int_t
