@@ -228,10 +228,6 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return ngx_http_itsm_store_failed(store, "mdb_env_set_maxdbs", rc);
     }
 
-    if (ngx_http_itsm_store_sync_init(cycle, store) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     /*
      * MDB_NOSYNC: claims need no flush (a lost claim just expires); the
      * commits that record a ticket are flushed by ngx_http_itsm_store_txn()

@@ -120,10 +120,6 @@ ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
 ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
 
-/* ngx_http_itsm_store_sync.c */
-ngx_int_t ngx_http_itsm_store_sync_init(ngx_cycle_t *cycle,
-    ngx_http_itsm_store_t *store);
-
 /* ngx_http_itsm_store_space.c */
 void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 
