@@ -120,7 +120,7 @@ ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
 ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
 
-/* ngx_http_itsm_store_space.c */
+/* ngx_http_itsm_store_ahead.c */
 void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_record.c */
