@@ -70,9 +70,10 @@ static ngx_str_t  ngx_http_itsm_callback_connector_label =
     ngx_string("connector");
 
 
-/* the layout of the counters changed with the slots: a new zone's name */
+/* the layout of the counters changed (the slots, then "noted"): a new
+ * zone's name */
 static ngx_str_t  ngx_http_itsm_callback_counters_name =
-    ngx_string("itsm_callback_counters_v2");
+    ngx_string("itsm_callback_counters_v3");
 
 static ngx_uint_t  ngx_http_itsm_callback_counters_tag;
 
@@ -246,6 +247,10 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (cblcf->order.len == 0) {
             ngx_str_set(&cblcf->order, "/transaction");
+        }
+
+        if (cblcf->note.len == 0) {
+            ngx_str_set(&cblcf->note, "/note");   /* a comment's content */
         }
     }
 
