@@ -158,12 +158,13 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
 
         v = json_object_get(payload, "comment");
 
+        /* a comment in Atlassian Document Format (an object), or an
+         * empty one: nothing to carry, ignored like any other event */
+
         rc = ngx_http_itsm_callback_note(r, json_object_get(v, "body"),
                                          &ev->note);
         if (rc != NGX_OK) {
-            ev->invalid = "a Jira \"comment_created\" has the comment's "
-                          "\"body\"";
-            return rc;
+            return (rc == NGX_DECLINED) ? NGX_DONE : rc;
         }
 
         if (ngx_http_itsm_callback_header(r, "X-Atlassian-Webhook-Identifier",
@@ -469,20 +470,21 @@ ngx_http_itsm_callback_pd_note(ngx_http_request_t *r, json_t *event,
 
     data = json_object_get(event, "data");
 
+    /* PagerDuty disables a webhook answered 4xx: a note without words
+     * is ignored, not refused */
+
+    rc = ngx_http_itsm_callback_note(r, json_object_get(data, "content"),
+                                     &ev->note);
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_DONE : rc;
+    }
+
     rc = ngx_http_itsm_callback_get(r, json_object_get(json_object_get(data,
                                                           "incident"), "id"),
                                     NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
     if (rc != NGX_OK) {
         ev->invalid = "a PagerDuty \"incident.annotated\" has "
                       "\"data\".\"incident\".\"id\"";
-        return rc;
-    }
-
-    rc = ngx_http_itsm_callback_note(r, json_object_get(data, "content"),
-                                     &ev->note);
-    if (rc != NGX_OK) {
-        ev->invalid = "a PagerDuty \"incident.annotated\" has the note's "
-                      "\"data\".\"content\"";
         return rc;
     }
 
@@ -564,9 +566,7 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
         rc = ngx_http_itsm_callback_note(r, json_object_get(alert, "note"),
                                          &ev->note);
         if (rc != NGX_OK) {
-            ev->invalid = "an Opsgenie \"AddNote\" has the alert's "
-                          "\"note\"";
-            return rc;
+            return (rc == NGX_DECLINED) ? NGX_DONE : rc;   /* no words */
         }
 
     } else if (ngx_http_itsm_callback_one_of(&ev->status,
