@@ -181,7 +181,7 @@ GET /status
 
 
 
-=== TEST 16: a comment (comment_created, its body a string): a note, 200 noted, the key's state unchanged; the same delivery again: duplicate; a comment in Atlassian Document Format (an object): ignored
+=== TEST 8: a comment (comment_created, its body a string): a note, 200 noted, the key's state unchanged; the same delivery again: duplicate; a comment in Atlassian Document Format (an object): ignored
 --- http_config eval: $::Http
 --- seq
 ::seq(::alert("db-1", "OPS-1"),
