@@ -19,7 +19,10 @@
 #                      return200 proxy mod-dup lua-dup py-dup mod-create
 #                      lua-create py-create mod-dup-disk mod-create-disk
 #                      mod-dup-hmac lua-dup-hmac py-dup-hmac mod-am-dup
-#                      mod-mixed mod-mixed-disk]
+#                      mod-mixed mod-mixed-disk]; also known, for
+#                      bench/disk.sh: mod-dup-half mod-dup-half-disk (the
+#                      duplicates alone with the connections and threads
+#                      the mixed cases give them: half)
 #   BENCH_OUT          where results go [bench/results/compare-<date>]
 #   BENCH_SKIP_CHECK=1 skip the peer checks (bench/check.pl)
 #   MODULE, NGINX_BIN, BENCH_PORT, BENCH_DISK_DIR, BENCH_PY_THREADS, ...
@@ -57,6 +60,8 @@ define mod-am-dup      "$MOD_PORT"  /alerts/alertmanager dup
 C_BODY[mod-am-dup]=am
 define mod-mixed       "$MOD_PORT"  /alerts        mixed
 define mod-mixed-disk  "$DISK_PORT" /alerts        mixed
+define mod-dup-half      "$MOD_PORT"  /alerts      duphalf
+define mod-dup-half-disk "$DISK_PORT" /alerts      duphalf
 define lua-dup         "$LUA_PORT"  /alerts        dup
 define lua-create      "$LUA_PORT"  /alerts        create
 define lua-dup-hmac    "$LUA_PORT"  /alerts/signed dup signed
@@ -238,6 +243,12 @@ run_case() {   # CASE SIZE SECONDS LABEL
         wait "$p1" "$p2"
         RES="$(wrk_stats "$f.txt") $(wrk_stats "$f-creates.txt" | awk '{ print $1 }')"
         n=$(cat "$f.txt" "$f-creates.txt" | awk '/ requests in / { n += $1 } END { print n + 0 }')
+    elif [ "${C_MODE[$c]}" = duphalf ]; then
+        # the duplicates of a mixed case without its creates
+        wrk_run "$c" dup "$size" "$s" "$(( threads > 1 ? threads / 2 : 1 ))" \
+            "$((conns / 2))" "" "$f.txt"
+        RES="$(wrk_stats "$f.txt") -"
+        n=$(awk '/ requests in / { print $1 }' "$f.txt")
     else
         next_prefix
         wrk_run "$c" "${C_MODE[$c]}" "$size" "$s" "$threads" "$conns" "$PREFIX" "$f.txt"

@@ -159,6 +159,17 @@ ngx_int_t ngx_http_itsm_replay_check(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, u_char *key, time_t expire);
 ngx_int_t ngx_http_itsm_replay_filter_init(ngx_conf_t *cf);
 
+/* what the shared zones of the module begin with (this one's, and
+ * itsm_zone's in ngx_http_itsm_zone.c), and their making */
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;        /* LRU, most recent first */
+} ngx_http_itsm_zone_head_t;
+
+void *ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, size_t size,
+    ngx_rbtree_insert_pt insert, const char *directive);
+
 
 /*
  * The module (ngx_http_itsm_access_module.c: directives, configuration,

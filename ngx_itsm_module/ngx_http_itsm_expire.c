@@ -6,6 +6,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_pipeline.h"
 
 
 /*
@@ -134,12 +135,9 @@ ngx_http_itsm_expire_init(ngx_cycle_t *cycle, ngx_http_itsm_main_conf_t *imcf)
     }
 
     exp->imcf = imcf;
-    exp->dummy.fd = (ngx_socket_t) -1;
 
-    exp->event.handler = ngx_http_itsm_expire_step;
-    exp->event.data = &exp->dummy;
-    exp->event.log = cycle->log;
-    exp->event.cancelable = 1;
+    ngx_http_itsm_util_timer(&exp->event, ngx_http_itsm_expire_step,
+                             &exp->dummy, cycle->log);
 
     ngx_http_itsm_expire = exp;
 

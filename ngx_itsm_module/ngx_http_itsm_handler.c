@@ -245,16 +245,6 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_array_init(&ctx->alerts, r->pool, 1,
-                       sizeof(ngx_http_itsm_alert_t *))
-        != NGX_OK
-        || ngx_array_init(&ctx->results, r->pool, 1,
-                          sizeof(ngx_http_itsm_result_t))
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     ngx_str_null(&error);
 
     if (ngx_http_itsm_source_parse(r, ctx->conf, ctx->payload, &ctx->alerts,

@@ -258,7 +258,11 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
      * what is left.
      */
 
-    if (ngx_http_itsm_store_open(cycle, imcf->store) != NGX_OK) {
+    /* the flushes' tasks first: the store's open already commits */
+
+    if (ngx_http_itsm_store_sync_init(cycle, imcf->store) != NGX_OK
+        || ngx_http_itsm_store_open(cycle, imcf->store) != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "itsm_store (%s:%ui): this worker cannot open the "
                       "store (see the line above) and exits; nginx cannot "

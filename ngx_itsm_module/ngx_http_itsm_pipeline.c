@@ -70,6 +70,18 @@ ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
 
     ctx->request = r;
 
+    /* its alerts (one for a replay) and their results */
+
+    if (ngx_array_init(&ctx->alerts, r->pool, 1,
+                       sizeof(ngx_http_itsm_alert_t *))
+        != NGX_OK
+        || ngx_array_init(&ctx->results, r->pool, 1,
+                          sizeof(ngx_http_itsm_result_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     /* a delivery resumes the pipeline, which goes on from its steps */
 
     ctx->dl.tpl = &ctx->tpl;

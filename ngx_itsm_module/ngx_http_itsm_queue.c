@@ -355,16 +355,6 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
     ctx->replay = 1;
     ctx->notes_only = live ? 0 : 1;
 
-    if (ngx_array_init(&ctx->alerts, r->pool, 1,
-                       sizeof(ngx_http_itsm_alert_t *))
-        != NGX_OK
-        || ngx_array_init(&ctx->results, r->pool, 1,
-                          sizeof(ngx_http_itsm_result_t))
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     a = ngx_array_push(&ctx->alerts);
     if (a == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

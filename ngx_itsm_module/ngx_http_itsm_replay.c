@@ -186,7 +186,6 @@ ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_itsm_replay_ctx_t  *octx = data;
 
-    size_t                       len;
     ngx_http_itsm_replay_ctx_t  *ctx;
 
     ctx = shm_zone->data;
@@ -199,40 +198,62 @@ ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    ctx->sh = ngx_http_itsm_replay_zone_head(shm_zone,
+                                          sizeof(ngx_http_itsm_replay_shctx_t),
+                                          ngx_http_itsm_replay_insert_value,
+                                          "itsm_signature_replay_zone");
+
+    return (ctx->sh == NULL) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * The head of one of the module's shared zones (this one, and itsm_zone
+ * in ngx_http_itsm_zone.c), whose own structure of "size" bytes begins
+ * with an rbtree, its sentinel and an LRU queue: the one the zone has
+ * when it exists already, else a new one, zeroed, its tree and queue
+ * empty, the slab pool's messages naming the zone "in DIRECTIVE "name"".
+ * NULL: no room.
+ */
+
+void *
+ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, size_t size,
+    ngx_rbtree_insert_pt insert, const char *directive)
+{
+    size_t                       len;
+    ngx_slab_pool_t             *shpool;
+    ngx_http_itsm_zone_head_t  *head;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
-        ctx->sh = ctx->shpool->data;
-        return NGX_OK;
+        return shpool->data;
     }
 
-    ctx->sh = ngx_slab_alloc(ctx->shpool,
-                             sizeof(ngx_http_itsm_replay_shctx_t));
-    if (ctx->sh == NULL) {
-        return NGX_ERROR;
+    head = ngx_slab_calloc(shpool, size);
+    if (head == NULL) {
+        return NULL;
     }
 
-    ctx->shpool->data = ctx->sh;
+    shpool->data = head;
 
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_http_itsm_replay_insert_value);
+    ngx_rbtree_init(&head->rbtree, &head->sentinel, insert);
+    ngx_queue_init(&head->queue);
 
-    ngx_queue_init(&ctx->sh->queue);
-
-    len = sizeof(" in itsm_signature_replay_zone \"\"")
+    len = sizeof(" in  \"\"") + ngx_strlen(directive)
           + shm_zone->shm.name.len;
 
-    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
-    if (ctx->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NULL;
     }
 
-    ngx_sprintf(ctx->shpool->log_ctx,
-                " in itsm_signature_replay_zone \"%V\"%Z",
+    ngx_sprintf(shpool->log_ctx, " in %s \"%V\"%Z", directive,
                 &shm_zone->shm.name);
 
-    ctx->shpool->log_nomem = 0;
+    shpool->log_nomem = 0;
 
-    return NGX_OK;
+    return head;
 }
 
 

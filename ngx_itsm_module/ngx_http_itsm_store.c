@@ -228,10 +228,6 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         return ngx_http_itsm_store_failed(store, "mdb_env_set_maxdbs", rc);
     }
 
-    if (ngx_http_itsm_store_sync_init(cycle, store) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     /*
      * MDB_NOSYNC: claims need no flush (a lost claim just expires); the
      * commits that record a ticket are flushed by ngx_http_itsm_store_txn()
@@ -397,6 +393,10 @@ ngx_http_itsm_store_run(ngx_http_itsm_store_t *store, ngx_uint_t flags,
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_txn_begin", rc);
     }
+
+    /* before the transaction writes anything, and while no other can */
+
+    ngx_http_itsm_store_space_ahead(store);
 
     rv = handler(store, txn, &k, data);
 
@@ -898,4 +898,28 @@ ngx_http_itsm_store_try(ngx_http_itsm_store_t *store)
     }
 
     return rc;
+}
+
+
+/* every commit so far to the disk, in the event loop: the rare commits
+ * that cannot wait (a release in doubt, a held alert) */
+
+ngx_int_t
+ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
+{
+    int         rc;
+    ngx_uint_t  committed;
+
+    committed = store->committed;
+
+    rc = mdb_env_sync(store->env, 1);
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_env_sync", rc);
+    }
+
+    if (committed > store->flushed) {
+        store->flushed = committed;
+    }
+
+    return NGX_OK;
 }

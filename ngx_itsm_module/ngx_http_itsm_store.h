@@ -124,6 +124,8 @@ void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
 
 
 /* ngx_http_itsm_store_sync.c */
+ngx_int_t ngx_http_itsm_store_sync_init(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
 ngx_uint_t ngx_http_itsm_store_last_sync(ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
     ngx_http_itsm_store_waiter_t *w);

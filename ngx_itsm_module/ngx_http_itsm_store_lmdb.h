@@ -18,6 +18,15 @@
  * sees: the LMDB environment, the transactions, the failure log. */
 
 
+/*
+ * Flushes under way at once, at most.  A commit made while one runs does
+ * not wait for it to end before its own starts: on a journaling
+ * filesystem the second writes its pages and asks the disk to flush
+ * while the first still waits on the device, so a create waits about one
+ * flush for its claim and one for its commit, not one and a half each.
+ */
+#define NGX_HTTP_ITSM_STORE_FLUSHES  4
+
 /* LMDB's default maximum key size is 511 bytes */
 #define NGX_HTTP_ITSM_STORE_KEY_MAX  400
 
@@ -44,12 +53,19 @@ struct ngx_http_itsm_store_s {
 
     time_t                       full_logged;  /* "is full", once a minute */
 
+    /* the room written ahead of LMDB's last page (store_space.c): the
+     * file's size as last seen, and whether writing it failed */
+    off_t                        ahead;
+    size_t                       psize;
+    time_t                       ahead_logged;
+
     /*
      * The commits that must reach the disk are counted ("committed"); a
      * flush (mdb_env_sync) covers every commit made before it started.
      * With nginx's thread pool the flushes of claims and commits run off
-     * the event loop, one at a time, and the requests waiting for them go
-     * on when theirs is done: a group commit of whatever came meanwhile.
+     * the event loop, up to NGX_HTTP_ITSM_STORE_FLUSHES at once, and the
+     * requests waiting for them go on when theirs is done: a group commit
+     * of whatever came meanwhile.
      */
     ngx_uint_t                   committed;
     ngx_uint_t                   flushed;
@@ -57,8 +73,9 @@ struct ngx_http_itsm_store_s {
     ngx_queue_t                  waiters;
 #if (NGX_THREADS)
     ngx_thread_pool_t           *thread_pool;
-    ngx_thread_task_t           *task;
-    ngx_uint_t                   flushing;     /* what the flush covers */
+    ngx_thread_task_t           *tasks[NGX_HTTP_ITSM_STORE_FLUSHES];
+    ngx_uint_t                   running;      /* flushes under way */
+    ngx_uint_t                   flushing;     /* what they cover, at most */
 #endif
 };
 
@@ -101,11 +118,10 @@ ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
     void *data);
 ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
-
-/* ngx_http_itsm_store_sync.c */
-ngx_int_t ngx_http_itsm_store_sync_init(ngx_cycle_t *cycle,
-    ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
+
+/* ngx_http_itsm_store_ahead.c */
+void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,

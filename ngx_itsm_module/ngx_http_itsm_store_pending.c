@@ -26,14 +26,25 @@ typedef struct {
 } ngx_http_itsm_store_pend_t;
 
 
-typedef struct {
-    time_t                       now;
-    ngx_http_itsm_store_due_pt   handler;
-    void                        *data;
-} ngx_http_itsm_store_due_t;
+/* a walk over the pending deliveries: "each" sees every one that reads
+ * as one, with its head */
+
+typedef struct ngx_http_itsm_store_pend_walk_s  ngx_http_itsm_store_pend_walk_t;
+
+typedef ngx_int_t (*ngx_http_itsm_store_pend_each_pt)(
+    ngx_http_itsm_store_t *store, MDB_cursor *cursor, MDB_val *k, MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, ngx_http_itsm_store_pend_walk_t *walk);
+
+struct ngx_http_itsm_store_pend_walk_s {
+    ngx_http_itsm_store_pend_each_pt   each;
+    time_t                             now;
+    ngx_uint_t                        *n;        /* count, requeue */
+    ngx_http_itsm_store_due_pt         handler;  /* due */
+    void                              *data;
+};
 
 
-/* an operation on a key's pending delivery (or all of them) */
+/* an operation on a key's pending delivery */
 
 typedef struct {
     time_t                         due;
@@ -42,7 +53,6 @@ typedef struct {
     ngx_pool_t                    *pool;       /* get: the text's copy */
     ngx_http_itsm_store_merge_pt   handler;    /* merge */
     void                          *data;
-    ngx_uint_t                    *n;          /* requeue: how many */
 } ngx_http_itsm_store_pend_op_t;
 
 
@@ -54,12 +64,21 @@ static ngx_int_t ngx_http_itsm_store_pending_del_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_retry_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_pending_walk(ngx_http_itsm_store_t *store,
+    const char *what, ngx_uint_t flags, ngx_http_itsm_store_pend_each_pt each,
+    ngx_http_itsm_store_pend_walk_t *walk);
+static ngx_int_t ngx_http_itsm_store_pending_entry(
+    ngx_http_itsm_store_t *store, MDB_cursor *cursor, MDB_val *k, MDB_val *v,
+    void *data);
 static ngx_int_t ngx_http_itsm_store_due(ngx_http_itsm_store_t *store,
-    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, ngx_http_itsm_store_pend_walk_t *walk);
 static ngx_int_t ngx_http_itsm_store_count(ngx_http_itsm_store_t *store,
-    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, ngx_http_itsm_store_pend_walk_t *walk);
 static ngx_int_t ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store,
-    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v,
+    ngx_http_itsm_store_pend_t *head, ngx_http_itsm_store_pend_walk_t *walk);
 static ngx_int_t ngx_http_itsm_store_pending_read(MDB_val *v,
     ngx_http_itsm_store_pend_t *head, ngx_str_t *text);
 static ngx_int_t ngx_http_itsm_store_pending_write(
@@ -311,37 +330,33 @@ ngx_int_t
 ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store, time_t now,
     ngx_http_itsm_store_due_pt handler, void *data)
 {
-    ngx_http_itsm_store_due_t  due;
+    ngx_http_itsm_store_pend_walk_t  walk;
 
-    due.now = now;
-    due.handler = handler;
-    due.data = data;
+    walk.now = now;
+    walk.handler = handler;
+    walk.data = data;
 
-    return ngx_http_itsm_store_walk(store, "pending due",
-                                    NGX_HTTP_ITSM_STORE_READ, store->pending,
-                                    ngx_http_itsm_store_due, &due);
+    return ngx_http_itsm_store_pending_walk(store, "pending due",
+                                            NGX_HTTP_ITSM_STORE_READ,
+                                            ngx_http_itsm_store_due, &walk);
 }
 
 
 static ngx_int_t
 ngx_http_itsm_store_due(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
-    MDB_val *k, MDB_val *v, void *data)
+    MDB_val *k, MDB_val *v, ngx_http_itsm_store_pend_t *head,
+    ngx_http_itsm_store_pend_walk_t *walk)
 {
-    ngx_http_itsm_store_due_t  *due = data;
+    ngx_str_t  key;
 
-    ngx_str_t                    key;
-    ngx_http_itsm_store_pend_t   head;
-
-    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK
-        || head.due > due->now)
-    {
+    if (head->due > walk->now) {
         return NGX_OK;
     }
 
     key.data = k->mv_data;
     key.len = k->mv_size;
 
-    return (due->handler(due->data, &key, head.attempts) == NGX_OK)
+    return (walk->handler(walk->data, &key, head->attempts) == NGX_OK)
            ? NGX_OK : NGX_DONE;
 }
 
@@ -352,14 +367,17 @@ ngx_int_t
 ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     ngx_uint_t *waiting, ngx_uint_t *dead)
 {
-    ngx_uint_t  count[2];
+    ngx_uint_t                       count[2];
+    ngx_http_itsm_store_pend_walk_t  walk;
 
     count[0] = 0;
     count[1] = 0;
 
-    if (ngx_http_itsm_store_walk(store, "pending count",
-                                 NGX_HTTP_ITSM_STORE_READ, store->pending,
-                                 ngx_http_itsm_store_count, count)
+    walk.n = count;
+
+    if (ngx_http_itsm_store_pending_walk(store, "pending count",
+                                         NGX_HTTP_ITSM_STORE_READ,
+                                         ngx_http_itsm_store_count, &walk)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -374,15 +392,10 @@ ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
 
 static ngx_int_t
 ngx_http_itsm_store_count(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
-    MDB_val *k, MDB_val *v, void *data)
+    MDB_val *k, MDB_val *v, ngx_http_itsm_store_pend_t *head,
+    ngx_http_itsm_store_pend_walk_t *walk)
 {
-    ngx_uint_t  *count = data;
-
-    ngx_http_itsm_store_pend_t  head;
-
-    if (ngx_http_itsm_store_pending_read(v, &head, NULL) == NGX_OK) {
-        count[head.due == NGX_HTTP_ITSM_PENDING_DEAD]++;
-    }
+    walk->n[head->due == NGX_HTTP_ITSM_PENDING_DEAD]++;
 
     return NGX_OK;
 }
@@ -394,40 +407,37 @@ ngx_int_t
 ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
     ngx_uint_t *n)
 {
-    ngx_http_itsm_store_pend_op_t  op;
+    ngx_http_itsm_store_pend_walk_t  walk;
 
     *n = 0;
 
-    op.due = now;
-    op.n = n;
+    walk.now = now;
+    walk.n = n;
 
-    return ngx_http_itsm_store_walk(store, "pending requeue",
-                                    NGX_HTTP_ITSM_STORE_WRITE, store->pending,
-                                    ngx_http_itsm_store_requeue, &op);
+    return ngx_http_itsm_store_pending_walk(store, "pending requeue",
+                                            NGX_HTTP_ITSM_STORE_WRITE,
+                                            ngx_http_itsm_store_requeue,
+                                            &walk);
 }
 
 
 static ngx_int_t
 ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
-    MDB_val *k, MDB_val *v, void *data)
+    MDB_val *k, MDB_val *v, ngx_http_itsm_store_pend_t *head,
+    ngx_http_itsm_store_pend_walk_t *walk)
 {
-    ngx_http_itsm_store_pend_op_t  *op = data;
+    int       rc;
+    u_char   *copy;
+    MDB_val   nv;
 
-    int                          rc;
-    u_char                      *copy;
-    MDB_val                      nv;
-    ngx_http_itsm_store_pend_t   head;
-
-    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK
-        || head.due != NGX_HTTP_ITSM_PENDING_DEAD)
-    {
+    if (head->due != NGX_HTTP_ITSM_PENDING_DEAD) {
         return NGX_OK;
     }
 
-    head.due = op->due;
-    head.attempts = 0;
+    head->due = walk->now;
+    head->attempts = 0;
 
-    copy = ngx_http_itsm_store_pending_copy(store, v, &head, &nv);
+    copy = ngx_http_itsm_store_pending_copy(store, v, head, &nv);
     if (copy == NULL) {
         return NGX_ERROR;
     }
@@ -440,9 +450,41 @@ ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
         return ngx_http_itsm_store_failed(store, "mdb_cursor_put", rc);
     }
 
-    (*op->n)++;
+    (*walk->n)++;
 
     return NGX_OK;
+}
+
+
+/* every pending delivery, in a transaction of its own ("what" and "flags"
+ * as for ngx_http_itsm_store_txn), to "each" with its head, while it
+ * returns NGX_OK; an entry too short to be one is skipped */
+
+static ngx_int_t
+ngx_http_itsm_store_pending_walk(ngx_http_itsm_store_t *store,
+    const char *what, ngx_uint_t flags, ngx_http_itsm_store_pend_each_pt each,
+    ngx_http_itsm_store_pend_walk_t *walk)
+{
+    walk->each = each;
+
+    return ngx_http_itsm_store_walk(store, what, flags, store->pending,
+                                    ngx_http_itsm_store_pending_entry, walk);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_pending_entry(ngx_http_itsm_store_t *store,
+    MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data)
+{
+    ngx_http_itsm_store_pend_walk_t  *walk = data;
+
+    ngx_http_itsm_store_pend_t  head;
+
+    if (ngx_http_itsm_store_pending_read(v, &head, NULL) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    return walk->each(store, cursor, k, v, &head, walk);
 }
 
 

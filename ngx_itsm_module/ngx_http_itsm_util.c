@@ -8,7 +8,8 @@
 #include "ngx_http_itsm_pipeline.h"
 
 
-/* small helpers of the request path that belong to no stage of it */
+/* small helpers that belong to no one concern: of the request path, and
+ * of the timers no request owns */
 
 
 ngx_table_elt_t *
@@ -124,4 +125,24 @@ ngx_http_itsm_util_body(ngx_http_request_t *r, size_t max, ngx_str_t *text,
     text->len = p - text->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * A timer of the module's own that no request owns (the kick's, the
+ * expiry's): "dummy" stands for its connection, so that nginx's debug
+ * log of the event has one (an fd of -1), and the timer is cancelable, so
+ * that it never holds up a worker that is shutting down.
+ */
+
+void
+ngx_http_itsm_util_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_connection_t *dummy, ngx_log_t *log)
+{
+    dummy->fd = (ngx_socket_t) -1;
+
+    ev->handler = handler;
+    ev->data = dummy;
+    ev->log = log;
+    ev->cancelable = 1;
 }

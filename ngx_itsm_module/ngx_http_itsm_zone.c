@@ -6,6 +6,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_access.h"
 
 
 /*
@@ -143,7 +144,6 @@ ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_itsm_zone_t  *ozone = data;
 
-    size_t                 len;
     ngx_http_itsm_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -156,36 +156,12 @@ ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    zone->sh = ngx_http_itsm_replay_zone_head(shm_zone,
+                                              sizeof(ngx_http_itsm_zone_sh_t),
+                                              ngx_http_itsm_zone_insert,
+                                              "itsm_zone");
 
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_itsm_zone_sh_t));
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->shpool->data = zone->sh;
-
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_itsm_zone_insert);
-    ngx_queue_init(&zone->sh->queue);
-
-    len = sizeof(" in itsm_zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in itsm_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    zone->shpool->log_nomem = 0;
-
-    return NGX_OK;
+    return (zone->sh == NULL) ? NGX_ERROR : NGX_OK;
 }
 
 

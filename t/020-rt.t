@@ -5,6 +5,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 
 my ($port, $why) = ItsmHttp::rt();
 
@@ -25,21 +26,8 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
-our $Config = <<'_EOC_';
-    location /_itsm/rt/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-        proxy_read_timeout 30s;
-    }
-    location = /alerts { itsm_pass rt; }
-
-    # RT's API for the checks below
-    location /rt/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-    }
-_EOC_
+our $Config = ItsmConf::rt_itsm() . "    location = /alerts { itsm_pass rt; }\n"
+    . ItsmConf::rt_api();           # RT's API for the checks below
 
 no_shuffle();
 run_tests();

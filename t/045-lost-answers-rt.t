@@ -14,6 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmHttp;
 use ItsmNginx;
+use ItsmConf;
 use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
@@ -142,13 +143,8 @@ __DATA__
         find       GET "/REST/2.0/tickets?query=%27CF.%7BITSM%20Alert%20Key%7D%27%3D%27{{ correlation_key | sha256 }}%27%20AND%20Status%3D%27__Active__%27&orderby=Created&order=DESC&per_page=1" take=/items/0/id;
         ticket_id  /id;
     }
---- config
-    location /_itsm/rt/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-        proxy_read_timeout 30s;
-    }
+--- config eval
+ItsmConf::rt_itsm() . ItsmConf::rt_itsm('rtslow') . <<'_EOC_'
     # RT gets the create and makes the ticket; its answer comes after the
     # time this location waits
     location = /_itsm/rtslow/REST/2.0/ticket {
@@ -157,14 +153,9 @@ __DATA__
         proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
         proxy_read_timeout 15ms;
     }
-    location /_itsm/rtslow/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-        proxy_read_timeout 30s;
-    }
     location = /alerts { itsm_pass rt; }
     location = /alerts/slow { itsm_pass rtslow; }
+_EOC_
 --- init
 ::check_kills();
 ::check_timeouts();

@@ -125,7 +125,7 @@ GET /status
 === TEST 4: open keys (they never expire) fill it: the status page shows it nearly full before the first 503
 --- init
 my ($last, $n, $s, $text) = (undef, 0);
-for my $b (0 .. 200) {
+for my $b (0 .. 600) {
     $last = ::status();
     ::percent_ok($last, "before batch $b") if $b % 10 == 0;
     ($s, $text) = ::http('POST', '/alerts', ::group(10000 + $b * 50, 50, 'firing'));
@@ -148,7 +148,7 @@ GET /status
 --- request
 GET /t
 --- error_code: 204
---- wait: 2.5
+--- wait: 8
 --- grep_error_log eval: qr/itsm_store \(\S+\) is \d+% full.*|is full \(.*/
 --- grep_error_log_out eval
 qr/^itsm_store \(\S+nginx\.conf:\d+\) is (9\d|100)% full \(\d+ of 1048576 bytes, \d+ keys\) after expiring what retention=3 s allows: when it is full, every alert that changes a key gets 503; raise size= or lower retention= \(see README, "Sizing the store"\)\n\z/

@@ -20,6 +20,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 use Digest::SHA qw(sha256_hex);
 use HTTP::Tiny;
 use JSON::PP;
@@ -182,16 +183,12 @@ __DATA__
         callback_token sha256:$TEST_NGINX_CB_HASH;
         callback_status rt;
     }
---- config
-    location /_itsm/rt/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-        proxy_read_timeout 30s;
-    }
+--- config eval
+ItsmConf::rt_itsm() . <<'_EOC_'
     location = /alerts { itsm_pass rt; }
     location = /itsm/callback/rt { itsm_callback rt profile=rt; }
     location = /status { itsm_status; }
+_EOC_
 --- init
 ::flow();
 --- request

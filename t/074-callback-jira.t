@@ -33,24 +33,7 @@ sub jira { my ($key, $to, %o) = @_;
 sub cb { my ($body, $id, $secret) = @_;
     (ItsmCallback::post('/cb', $body), $Json . "X-Atlassian-Webhook-Identifier: $id\n" . ItsmCallback::hub($secret // $S1, $body)) }
 
-sub alert { (ItsmCallback::alert(@_), $Json) }
-
-# [requests], [headers] of a list of (request, headers) pairs
-sub seq { my (@r, @h); while (@_) { push @r, shift; push @h, shift } [\@r, \@h] }
-
-our $Seq;
-
-add_block_preprocessor(sub {
-    my $b = shift;
-    if (defined $b->seq) {
-        my $s = eval $b->seq; die $@ if $@;
-        $b->set_value(request => $s->[0]);
-        $b->set_value(more_headers => $s->[1]);
-    }
-    if (defined $b->http_config) {
-        $b->set_value(config => ItsmCallback::config('jira', 'jira')) unless defined $b->config;
-    }
-});
+ItsmCallback::blocks('jira', 'jira');
 
 no_shuffle();
 run_tests();

@@ -21,20 +21,7 @@ sub snow { my ($sys_id, $state, $count, $who) = @_;
 sub cb { my ($body, $tok, $uri) = @_; $tok //= 'own';
     (ItsmCallback::post($uri // '/cb', $body), "Content-Type: application/json\nAuthorization: Bearer $ItsmCallback::Tok{$tok}\n") }
 
-sub alert { (ItsmCallback::alert(@_), "Content-Type: application/json\n") }
-
-sub seq { my (@r, @h); while (@_) { push @r, shift; push @h, shift } [\@r, \@h] }
-
-add_block_preprocessor(sub {
-    my $b = shift;
-    if (defined $b->seq) {
-        my $s = eval $b->seq; die $@ if $@;
-        $b->set_value(request => $s->[0]);
-        $b->set_value(more_headers => $s->[1]);
-    }
-    $b->set_value(config => ItsmCallback::config('servicenow', 'servicenow'))
-        if defined $b->http_config && !defined $b->config;
-});
+ItsmCallback::blocks('servicenow', 'servicenow');
 
 no_shuffle();
 run_tests();

@@ -27,20 +27,7 @@ sub pd { my ($key, $type, $at, %o) = @_;
 sub cb { my ($body, $id, @secrets) = @_; @secrets = ($S1) unless @secrets;
     (ItsmCallback::post('/cb', $body), "Content-Type: application/json\nX-Webhook-Id: $id\n" . ItsmCallback::pd($body, @secrets)) }
 
-sub alert { (ItsmCallback::alert(@_), "Content-Type: application/json\n") }
-
-sub seq { my (@r, @h); while (@_) { push @r, shift; push @h, shift } [\@r, \@h] }
-
-add_block_preprocessor(sub {
-    my $b = shift;
-    if (defined $b->seq) {
-        my $s = eval $b->seq; die $@ if $@;
-        $b->set_value(request => $s->[0]);
-        $b->set_value(more_headers => $s->[1]);
-    }
-    $b->set_value(config => ItsmCallback::config('pagerduty', 'pagerduty'))
-        if defined $b->http_config && !defined $b->config;
-});
+ItsmCallback::blocks('pagerduty', 'pagerduty');
 
 no_shuffle();
 run_tests();

@@ -21,20 +21,7 @@ sub og { my ($alias, $action, $at) = @_;
 sub cb { my ($body, $tok) = @_; $tok //= 'own';
     (ItsmCallback::post('/cb', $body), "Content-Type: application/json\nX-ITSM-Token: $ItsmCallback::Tok{$tok}\n") }
 
-sub alert { (ItsmCallback::alert(@_), "Content-Type: application/json\n") }
-
-sub seq { my (@r, @h); while (@_) { push @r, shift; push @h, shift } [\@r, \@h] }
-
-add_block_preprocessor(sub {
-    my $b = shift;
-    if (defined $b->seq) {
-        my $s = eval $b->seq; die $@ if $@;
-        $b->set_value(request => $s->[0]);
-        $b->set_value(more_headers => $s->[1]);
-    }
-    $b->set_value(config => ItsmCallback::config('opsgenie', 'opsgenie'))
-        if defined $b->http_config && !defined $b->config;
-});
+ItsmCallback::blocks('opsgenie', 'opsgenie');
 
 no_shuffle();
 run_tests();

@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 use File::Temp qw(tempdir);
 
 my ($port, $why) = ItsmHttp::rt();
@@ -48,23 +49,15 @@ __DATA__
         ticket_id  /id;
     }
     itsm_signature_replay_zone  webhooks:1m;
---- config
-    location /_itsm/rt/ {
-        internal;
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-        proxy_read_timeout 30s;
-    }
+--- config eval
+ItsmConf::rt_itsm() . <<'_EOC_' . ItsmConf::rt_api()
     location = /alerts/signed {
         itsm_signature         standard_webhooks
                                secret=file:$TEST_NGINX_SIGNED_SECRET;
         itsm_signature_replay  zone=webhooks;
         itsm_pass              rt;
     }
-    location /rt/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-    }
+_EOC_
 --- init
 my $url = "http://127.0.0.1:$Test::Nginx::Util::ServerPortForClient/alerts/signed";
 my @args = ("-u", $url, "-s", $::ENV{TEST_NGINX_SIGNED_SECRET});

@@ -14,6 +14,12 @@ package ItsmCallback;
 #   post(URI, BODY)         a callback request
 #   hub(SECRET, BODY)       X-Hub-Signature: sha256=<hex> of the body
 #   pd(BODY, @SECRETS)      X-PagerDuty-Signature: v1=<hex>,... one a secret
+#   blocks(NAME, PROFILE)   the file's blocks: "--- seq" (a list of
+#                           (request, headers) pairs, see seq) gives the
+#                           requests and their headers; a block with an
+#                           http_config and no config gets config(NAME,
+#                           PROFILE); and ::alert(KEY, TITLE[, STATUS]),
+#                           ::seq(...) for the file's eval sections
 
 use strict;
 use warnings;
@@ -76,5 +82,25 @@ sub hub { my ($secret, $body) = @_; "X-Hub-Signature: sha256=" . hmac_sha256_hex
 
 sub pd { my ($body, @secrets) = @_;
     "X-PagerDuty-Signature: " . join(',', map { 'v1=' . hmac_sha256_hex($body, $_) } @secrets) . "\n" }
+
+# [requests], [headers] of a list of (request, headers) pairs
+sub seq { my (@r, @h); while (@_) { push @r, shift; push @h, shift } [\@r, \@h] }
+
+sub blocks {
+    my ($name, $profile) = @_;
+    no strict 'refs';
+    *{'main::alert'} = sub { (alert(@_), "Content-Type: application/json\n") };
+    *{'main::seq'} = \&seq;
+    &Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $b = shift;
+        if (defined $b->seq) {
+            my $s = eval $b->seq; die $@ if $@;
+            $b->set_value(request => $s->[0]);
+            $b->set_value(more_headers => $s->[1]);
+        }
+        $b->set_value(config => config($name, $profile))
+            if defined $b->http_config && !defined $b->config;
+    });
+}
 
 1;

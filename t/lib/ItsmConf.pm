@@ -92,6 +92,25 @@ sub queue_http {
                        lines => [q{resolve PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}'}]);
 }
 
+# the real Request Tracker as the ITSM of connector NAME (root:password,
+# the demo account util/rt.sh makes), at TIMEOUT (default 30s)
+sub rt_itsm {
+    my ($name, $timeout) = @_;
+    $name //= 'rt';
+    $timeout //= '30s';
+    return "    location /_itsm/$name/ {\n        internal;\n"
+         . "        proxy_pass http://127.0.0.1:\$TEST_NGINX_RT_PORT/;\n"
+         . "        proxy_set_header Authorization \"Basic cm9vdDpwYXNzd29yZA==\";\n"
+         . "        proxy_read_timeout $timeout;\n    }\n";
+}
+
+# RT's own API at /rt/, for the checks of what it holds
+sub rt_api {
+    return "    location /rt/ {\n"
+         . "        proxy_pass http://127.0.0.1:\$TEST_NGINX_RT_PORT/;\n"
+         . "        proxy_set_header Authorization \"Basic cm9vdDpwYXNzd29yZA==\";\n    }\n";
+}
+
 sub access_http {
     my (@lines) = @_;
     return connector('mock') . connector('down') . join '', map { "    $_\n" } @lines;
