@@ -35,6 +35,9 @@
  */
 
 
+static ngx_int_t ngx_http_itsm_callback_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_itsm_callback_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_itsm_callback_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_itsm_callback_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_itsm_callback_create_loc_conf(ngx_conf_t *cf);
@@ -70,9 +73,10 @@ static ngx_str_t  ngx_http_itsm_callback_connector_label =
     ngx_string("connector");
 
 
-/* the layout of the counters changed with the slots: a new zone's name */
+/* the layout of the counters changed (the slots, then "noted"): a new
+ * zone's name */
 static ngx_str_t  ngx_http_itsm_callback_counters_name =
-    ngx_string("itsm_callback_counters_v2");
+    ngx_string("itsm_callback_counters_v3");
 
 static ngx_uint_t  ngx_http_itsm_callback_counters_tag;
 
@@ -91,7 +95,7 @@ static ngx_command_t  ngx_http_itsm_callback_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_itsm_callback_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_itsm_callback_preconfiguration, /* preconfiguration */
     ngx_http_itsm_callback_postconfiguration, /* postconfiguration */
 
     ngx_http_itsm_callback_create_main_conf, /* create main configuration */
@@ -119,6 +123,137 @@ ngx_module_t  ngx_http_itsm_callback_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/*
+ * What a callback said and became, for access_log and headers of the
+ * callback location: empty (not found) before the body is read, and for
+ * what a request did not say.
+ */
+
+typedef enum {
+    NGX_HTTP_ITSM_CB_VAR_TICKET = 0,
+    NGX_HTTP_ITSM_CB_VAR_STATUS,
+    NGX_HTTP_ITSM_CB_VAR_STATE,
+    NGX_HTTP_ITSM_CB_VAR_ASSIGNEE,
+    NGX_HTTP_ITSM_CB_VAR_OUTCOME
+} ngx_http_itsm_callback_var_e;
+
+
+static ngx_http_variable_t  ngx_http_itsm_callback_vars[] = {
+
+    { ngx_string("itsm_callback_ticket"), NULL,
+      ngx_http_itsm_callback_variable, NGX_HTTP_ITSM_CB_VAR_TICKET,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_callback_status"), NULL,
+      ngx_http_itsm_callback_variable, NGX_HTTP_ITSM_CB_VAR_STATUS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_callback_state"), NULL,
+      ngx_http_itsm_callback_variable, NGX_HTTP_ITSM_CB_VAR_STATE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_callback_assignee"), NULL,
+      ngx_http_itsm_callback_variable, NGX_HTTP_ITSM_CB_VAR_ASSIGNEE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("itsm_callback_outcome"), NULL,
+      ngx_http_itsm_callback_variable, NGX_HTTP_ITSM_CB_VAR_OUTCOME,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_itsm_callback_preconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_itsm_callback_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_callback_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                      *s;
+    ngx_uint_t                      i;
+    ngx_http_itsm_callback_ctx_t   *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_itsm_callback_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_ITSM_CB_VAR_TICKET:
+        s = &ctx->cb.ticket;
+        break;
+
+    case NGX_HTTP_ITSM_CB_VAR_STATUS:
+        s = &ctx->status;
+        break;
+
+    case NGX_HTTP_ITSM_CB_VAR_STATE:
+
+        /* mapped (or "note"); nothing for a status the map lacks */
+
+        s = (ctx->cb.state && ctx->cb.state < NGX_HTTP_ITSM_CALLBACK_NSTATES
+             && !ctx->unmapped)
+            ? &ngx_http_itsm_callback_state_names[ctx->cb.state] : NULL;
+        break;
+
+    case NGX_HTTP_ITSM_CB_VAR_ASSIGNEE:
+
+        /* the one the store keeps once applied, else the event's own */
+
+        s = ctx->cb.assignee.len ? &ctx->cb.assignee : &ctx->cb.in_assignee;
+        break;
+
+    default: /* NGX_HTTP_ITSM_CB_VAR_OUTCOME */
+        s = &ctx->outcome;
+        break;
+    }
+
+    if (s == NULL || s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    /* the ITSM's words may go into a header (add_header): a control
+     * character (a CR LF would split the answer) makes the value empty */
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] < 0x20 || s->data[i] == 0x7f) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
 
 
 static void *
@@ -246,6 +381,10 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (cblcf->order.len == 0) {
             ngx_str_set(&cblcf->order, "/transaction");
+        }
+
+        if (cblcf->note.len == 0) {
+            ngx_str_set(&cblcf->note, "/note");   /* a comment's content */
         }
     }
 

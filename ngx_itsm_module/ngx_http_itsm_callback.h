@@ -23,6 +23,19 @@
 #define NGX_HTTP_ITSM_CALLBACK_HASH_LEN  32
 
 
+/*
+ * The way back's pseudo-state of a note-only event ("on_ticket note ..."):
+ * after the lifecycle's states, never a key's or the map's.
+ */
+#define NGX_HTTP_ITSM_CALLBACK_NOTE     NGX_HTTP_ITSM_TICKET_NSTATES
+#define NGX_HTTP_ITSM_CALLBACK_NSTATES  (NGX_HTTP_ITSM_TICKET_NSTATES + 1)
+
+/* the most of a note kept, in bytes: longer ones are cut at a UTF-8
+ * character's boundary (a Sentinel comment takes 30,000 characters, a
+ * PagerDuty note 25,000: a digest of a person's words, not their log) */
+#define NGX_HTTP_ITSM_CALLBACK_NOTE_MAX  4096
+
+
 /* one line of the status map: the ITSM's status -> the lifecycle's */
 
 typedef struct {
@@ -52,13 +65,15 @@ typedef struct {
     ngx_str_t                    event;        /* the delivery's id */
     uint64_t                     order;        /* 0: none */
     ngx_str_t                    assignee;
-    ngx_str_t                    note;
+    ngx_str_t                    note;         /* a person's words; with
+                                                  no status: a note event */
     const char                  *invalid;      /* why the body is refused */
 } ngx_http_itsm_callback_event_t;
 
 
 /*
- * NGX_OK: ev is filled; NGX_DECLINED: the body is not what the profile
+ * NGX_OK: ev is filled (a note and no status: a note-only event, which
+ * changes no state); NGX_DECLINED: the body is not what the profile
  * reads (ev->invalid); NGX_DONE: an event that says nothing of a status
  * (a comment, a field edit): answered 200 "ignored"; NGX_ERROR.
  */
@@ -99,6 +114,8 @@ ngx_int_t ngx_http_itsm_callback_sig_verify(ngx_http_request_t *r,
 /* ngx_http_itsm_callback_profile.c */
 ngx_http_itsm_callback_profile_t *ngx_http_itsm_callback_profile(
     ngx_str_t *name);
+ngx_int_t ngx_http_itsm_callback_note(ngx_http_request_t *r, json_t *v,
+    ngx_str_t *note);
 
 
 #endif /* _NGX_HTTP_ITSM_CALLBACK_H_INCLUDED_ */

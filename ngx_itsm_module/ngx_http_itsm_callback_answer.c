@@ -32,6 +32,7 @@ static ngx_str_t  ngx_http_itsm_callback_outcome_names[] = {
     ngx_string("stale"),
     ngx_string("unknown_ticket"),
     ngx_string("in_flight"),
+    ngx_string("noted"),
     ngx_string("unmapped"),
     ngx_string("ignored"),
     ngx_string("unauthorized"),
@@ -111,9 +112,17 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
     cb = &ctx->cb;
     outcome = cb->result;
 
+    ctx->outcome = ngx_http_itsm_callback_outcome_names[outcome];
+
     ngx_http_itsm_callback_count(r, outcome);
 
-    if (outcome == NGX_HTTP_ITSM_CB_APPLIED) {
+    if (outcome == NGX_HTTP_ITSM_CB_NOTED) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "itsm callback: connector \"%V\" ticket \"%V\" key "
+                      "\"%V\": a note of %uz bytes", &ctx->conf->name,
+                      &cb->ticket, &cb->key, ctx->note.len);
+
+    } else if (outcome == NGX_HTTP_ITSM_CB_APPLIED) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "itsm callback: connector \"%V\" ticket \"%V\" key "
                       "\"%V\": %V (\"%V\"): the key %V -> %V",
@@ -140,7 +149,9 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
         || ngx_http_itsm_callback_set(body, "ticket", &cb->ticket) != NGX_OK
         || (cb->key.len
             && ngx_http_itsm_callback_set(body, "key", &cb->key) != NGX_OK)
-        || ngx_http_itsm_callback_set(body, "status", &ctx->status) != NGX_OK
+        || (ctx->status.len
+            && ngx_http_itsm_callback_set(body, "status", &ctx->status)
+               != NGX_OK)
         || (cb->assignee.len && cb->result != NGX_HTTP_ITSM_CB_UNKNOWN_TICKET
             && ngx_http_itsm_callback_set(body, "assignee", &cb->assignee)
                != NGX_OK)
@@ -163,11 +174,19 @@ ngx_http_itsm_callback_answer(ngx_http_request_t *r,
      * holds the key, if the ITSM's state changed (the echo of the alert's
      * own resolve still expires a silence) */
 
+    /* a note goes back once: a retried delivery is a duplicate, and a
+     * note while an alert holds the key is the echo of the module's own
+     * comment (RT's scrip runs inside the request that comments), which
+     * must not go back to the source that sent it */
+
     if (outcome == NGX_HTTP_ITSM_CB_APPLIED
-        || (outcome == NGX_HTTP_ITSM_CB_IN_FLIGHT && cb->known != cb->state))
+        || outcome == NGX_HTTP_ITSM_CB_NOTED
+        || (outcome == NGX_HTTP_ITSM_CB_IN_FLIGHT && !cb->note
+            && cb->known != cb->state))
     {
         rc = ngx_http_itsm_callback_source_run(r, ctx->store, ctx->conf->conn,
-                                               cb, &ctx->status, NULL, rc);
+                                               cb, &ctx->status, &ctx->note,
+                                               &ctx->event, rc);
     }
 
     return rc;
@@ -193,6 +212,23 @@ ngx_int_t
 ngx_http_itsm_callback_refuse(ngx_http_request_t *r, ngx_uint_t outcome,
     ngx_uint_t status, const char *code, const char *message)
 {
+    ngx_http_itsm_callback_ctx_t  *ctx;
+
+    /* refused before the body was read: a context for the variables */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_callback_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_itsm_callback_module);
+    }
+
+    ctx->outcome = ngx_http_itsm_callback_outcome_names[outcome];
+
     ngx_http_itsm_callback_count(r, outcome);
 
     return ngx_http_itsm_reply_error(r, status, code, "%s", message);

@@ -45,6 +45,7 @@ ngx_str_t  ngx_http_itsm_callback_state_names[] = {
     ngx_string("resolved"),
     ngx_string("closed"),
     ngx_string("deleted"),
+    ngx_string("note"),                  /* ..._CALLBACK_NOTE: no state */
     ngx_null_string
 };
 

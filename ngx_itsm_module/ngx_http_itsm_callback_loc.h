@@ -32,6 +32,7 @@ typedef enum {
     NGX_HTTP_ITSM_CB_STALE,
     NGX_HTTP_ITSM_CB_UNKNOWN_TICKET,
     NGX_HTTP_ITSM_CB_IN_FLIGHT,
+    NGX_HTTP_ITSM_CB_NOTED,
     NGX_HTTP_ITSM_CB_UNMAPPED,
     NGX_HTTP_ITSM_CB_IGNORED,
     NGX_HTTP_ITSM_CB_UNAUTHORIZED,
@@ -95,6 +96,9 @@ typedef struct {
     ngx_str_t                     status;      /* as the ITSM wrote it */
     const char                   *invalid;     /* why the body is refused */
     void                         *sig;         /* the signature's check */
+    ngx_str_t                     note;        /* cut to ..._NOTE_MAX */
+    ngx_str_t                     event;       /* the delivery's id */
+    ngx_str_t                     outcome;     /* for $itsm_callback_* */
     unsigned                      unmapped:1;
     unsigned                      ignored:1;
 } ngx_http_itsm_callback_ctx_t;

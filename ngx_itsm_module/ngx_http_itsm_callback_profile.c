@@ -37,6 +37,8 @@ static ngx_int_t ngx_http_itsm_callback_servicenow(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
+static ngx_int_t ngx_http_itsm_callback_pd_note(ngx_http_request_t *r,
+    json_t *event, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_get(ngx_http_request_t *r,
@@ -120,7 +122,7 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
     json_t      *issue, *items, *item, *field, *v;
     ngx_int_t    rc;
     ngx_str_t    event, text;
-    ngx_uint_t   deleted;
+    ngx_uint_t   deleted, commented;
 
     v = json_object_get(payload, "webhookEvent");
 
@@ -130,13 +132,51 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
     }
 
     deleted = (ngx_strcmp(json_string_value(v), "jira:issue_deleted") == 0);
+    commented = (ngx_strcmp(json_string_value(v), "comment_created") == 0);
 
-    if (!deleted && ngx_strcmp(json_string_value(v), "jira:issue_updated") != 0)
+    if (!deleted && !commented
+        && ngx_strcmp(json_string_value(v), "jira:issue_updated") != 0)
     {
         return NGX_DONE;
     }
 
     issue = json_object_get(payload, "issue");
+
+    if (commented) {
+
+        /* {"webhookEvent": "comment_created", "comment": {"id": "10001",
+         *  "body": "...", "created": ...}, "issue": {"key": ...}}:
+         * a note; the comment's id is the event's when Jira sends no
+         * X-Atlassian-Webhook-Identifier */
+
+        rc = ngx_http_itsm_callback_get(r, json_object_get(issue, "key"),
+                                        NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
+        if (rc != NGX_OK) {
+            ev->invalid = "a Jira webhook has the issue's \"key\"";
+            return rc;
+        }
+
+        v = json_object_get(payload, "comment");
+
+        /* a comment in Atlassian Document Format (an object), or an
+         * empty one: nothing to carry, ignored like any other event */
+
+        rc = ngx_http_itsm_callback_note(r, json_object_get(v, "body"),
+                                         &ev->note);
+        if (rc != NGX_OK) {
+            return (rc == NGX_DECLINED) ? NGX_DONE : rc;
+        }
+
+        if (ngx_http_itsm_callback_header(r, "X-Atlassian-Webhook-Identifier",
+                                          &ev->event)
+            != NGX_OK)
+        {
+            (void) ngx_http_itsm_callback_get(r, json_object_get(v, "id"),
+                                              256, &ev->event);
+        }
+
+        return NGX_OK;
+    }
 
     rc = ngx_http_itsm_callback_get(r, json_object_get(issue, "key"),
                                     NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
@@ -255,10 +295,28 @@ ngx_http_itsm_callback_servicenow(ngx_http_request_t *r, json_t *payload,
         return rc;
     }
 
-    rc = ngx_http_itsm_callback_get(r, json_object_get(payload, "state"),
-                                    NGX_HTTP_ITSM_TICKET_MAX, &ev->status);
-    if (rc != NGX_OK) {
-        ev->invalid = "a ServiceNow callback has the incident's \"state\"";
+    /* the note rule posts "work_notes" (or "comments", the customer-
+     * visible ones) and no state: a note-only event */
+
+    v = json_object_get(payload, "work_notes");
+
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        v = json_object_get(payload, "comments");
+    }
+
+    if (json_is_string(v) && json_string_length(v)) {
+        if (ngx_http_itsm_callback_note(r, v, &ev->note) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+
+    v = json_object_get(payload, "state");
+
+    rc = ngx_http_itsm_callback_get(r, v, NGX_HTTP_ITSM_TICKET_MAX,
+                                    &ev->status);
+    if (rc != NGX_OK && !(v == NULL && ev->note.len)) {
+        ev->invalid = "a ServiceNow callback has the incident's \"state\" "
+                      "(or, from the note rule, \"work_notes\")";
         return rc;
     }
 
@@ -320,6 +378,13 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
         return rc;
     }
 
+    if (ev->status.len == sizeof("incident.annotated") - 1
+        && ngx_strncmp(ev->status.data, "incident.annotated",
+                       ev->status.len) == 0)
+    {
+        return ngx_http_itsm_callback_pd_note(r, event, ev);
+    }
+
     v = json_object_get(event, "resource_type");
 
     if (!json_is_string(v) || ngx_strcmp(json_string_value(v), "incident")
@@ -379,6 +444,73 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
 
 
 /*
+ * PagerDuty's "incident.annotated" (a note added to the incident):
+ *
+ *   {"event": {"id": "01BZ...", "event_type": "incident.annotated",
+ *              "resource_type": "incident", "occurred_at": "...",
+ *              "data": {"incident": {"id": "PGR0VU2",
+ *                                    "type": "incident_reference"},
+ *                       "content": "Restarted the pod.",
+ *                       "type": "incident_note"}}}
+ *
+ * The note names the incident by its id only (no incident_key): the
+ * ticket is data.incident.id, which a connector that keeps dedup keys
+ * does not know (unknown_ticket) unless its location reads ticket= ...
+ */
+
+static ngx_int_t
+ngx_http_itsm_callback_pd_note(ngx_http_request_t *r, json_t *event,
+    ngx_http_itsm_callback_event_t *ev)
+{
+    json_t     *data, *v;
+    ngx_int_t   rc;
+    ngx_str_t   text;
+
+    ngx_str_null(&ev->status);
+
+    data = json_object_get(event, "data");
+
+    /* PagerDuty disables a webhook answered 4xx: a note without words
+     * is ignored, not refused */
+
+    rc = ngx_http_itsm_callback_note(r, json_object_get(data, "content"),
+                                     &ev->note);
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_DONE : rc;
+    }
+
+    rc = ngx_http_itsm_callback_get(r, json_object_get(json_object_get(data,
+                                                          "incident"), "id"),
+                                    NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
+    if (rc != NGX_OK) {
+        ev->invalid = "a PagerDuty \"incident.annotated\" has "
+                      "\"data\".\"incident\".\"id\"";
+        return rc;
+    }
+
+    v = json_object_get(event, "occurred_at");
+
+    if (v) {
+        if (ngx_http_itsm_callback_get(r, v, 64, &text) != NGX_OK
+            || ngx_http_itsm_callback_iso8601(&text, &ev->order) != NGX_OK)
+        {
+            ev->invalid = "\"occurred_at\" is not an ISO 8601 UTC time";
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_http_itsm_callback_header(r, "X-Webhook-Id", &ev->event)
+        != NGX_OK)
+    {
+        (void) ngx_http_itsm_callback_get(r, json_object_get(event, "id"),
+                                          256, &ev->event);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * Opsgenie's outgoing webhook (and Jira Service Management Operations'):
  *
  *   {"action": "Acknowledge",
@@ -424,9 +556,22 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
         return rc;
     }
 
-    if (ngx_http_itsm_callback_one_of(&ev->status,
-                                      ngx_http_itsm_callback_og_actions)
-        != NGX_OK)
+    if (ev->status.len == sizeof("AddNote") - 1
+        && ngx_strncmp(ev->status.data, "AddNote", ev->status.len) == 0)
+    {
+        /* a note: "alert": {"note": "...", ...}; no status */
+
+        ngx_str_null(&ev->status);
+
+        rc = ngx_http_itsm_callback_note(r, json_object_get(alert, "note"),
+                                         &ev->note);
+        if (rc != NGX_OK) {
+            return (rc == NGX_DECLINED) ? NGX_DONE : rc;   /* no words */
+        }
+
+    } else if (ngx_http_itsm_callback_one_of(&ev->status,
+                                             ngx_http_itsm_callback_og_actions)
+               != NGX_OK)
     {
         return NGX_DONE;
     }
@@ -453,6 +598,50 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
                                           NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX,
                                           &ev->assignee);
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A note: a non-empty string, cut to NGX_HTTP_ITSM_CALLBACK_NOTE_MAX bytes
+ * at the start of a UTF-8 character (jansson's strings are valid UTF-8,
+ * so stepping back over continuation bytes, 10xxxxxx, finds one), so that
+ * what goes on to the source is still valid JSON text.
+ */
+
+ngx_int_t
+ngx_http_itsm_callback_note(ngx_http_request_t *r, json_t *v,
+    ngx_str_t *note)
+{
+    size_t  len;
+
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        return NGX_DECLINED;
+    }
+
+    len = json_string_length(v);
+
+    if (len > NGX_HTTP_ITSM_CALLBACK_NOTE_MAX) {
+        len = NGX_HTTP_ITSM_CALLBACK_NOTE_MAX;
+
+        while (len && (((u_char *) json_string_value(v))[len] & 0xc0) == 0x80)
+        {
+            len--;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm callback: a note of %uz bytes cut to %uz",
+                       json_string_length(v), len);
+    }
+
+    note->data = ngx_pnalloc(r->pool, len);
+    if (note->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(note->data, json_string_value(v), len);
+    note->len = len;
 
     return NGX_OK;
 }

@@ -133,6 +133,7 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 
     if (ctx->ignored) {
         ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_IGNORED);
+        ngx_str_set(&ctx->outcome, "ignored");
 
         return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, (u_char *)
                                        "{\"outcome\":\"ignored\"}",
@@ -142,6 +143,7 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 
     if (ctx->unmapped) {
         ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_UNMAPPED);
+        ngx_str_set(&ctx->outcome, "unmapped");
 
         return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, (u_char *)
                                        "{\"outcome\":\"unmapped\"}",
@@ -241,6 +243,8 @@ ngx_http_itsm_callback_read(ngx_http_request_t *r,
     }
 
     ctx->status = ev.status;
+    ctx->note = ev.note;
+    ctx->event = ev.event;
     ctx->cb.ticket = ev.ticket;
     ctx->cb.order = ev.order;
     ctx->cb.event = 0;
@@ -254,6 +258,21 @@ ngx_http_itsm_callback_read(ngx_http_request_t *r,
 
         ngx_memcpy(&ctx->cb.event, digest, sizeof(uint64_t));
         ctx->cb.event |= 1;                     /* 0 is "none" */
+    }
+
+    if (ev.status.len == 0) {
+
+        /* a note and no status: the key's state stays; the way back runs
+         * "on_ticket note" once per event (its id, else its order) */
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm callback: ticket \"%V\" a note of %uz bytes, "
+                       "event \"%V\"", &ev.ticket, ev.note.len, &ev.event);
+
+        ctx->cb.note = 1;
+        ctx->cb.state = NGX_HTTP_ITSM_CALLBACK_NOTE;
+
+        return NGX_OK;
     }
 
     state = ngx_http_itsm_callback_map(cblcf->conn, &ev.status);
@@ -302,7 +321,23 @@ ngx_http_itsm_callback_pointers(ngx_http_request_t *r,
     rc = ngx_http_itsm_callback_field(r, ctx, payload, &cblcf->ticket,
                                       NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
 
-    if (rc == NGX_OK) {
+    /* a note where the ITSM sends one (note=): with no status, the event
+     * is a note-only one (an RT comment, a generic "note added") */
+
+    if (rc == NGX_OK && cblcf->note.len) {
+        rc = ngx_http_itsm_callback_note(r,
+                                   ngx_http_itsm_json_pointer(payload,
+                                                              &cblcf->note),
+                                   &ev->note);
+        if (rc == NGX_DECLINED) {
+            rc = NGX_OK;                        /* a note is optional */
+        }
+    }
+
+    if (rc == NGX_OK
+        && (ev->note.len == 0
+            || ngx_http_itsm_json_pointer(payload, &cblcf->status) != NULL))
+    {
         rc = ngx_http_itsm_callback_field(r, ctx, payload, &cblcf->status,
                                           NGX_HTTP_ITSM_TICKET_MAX,
                                           &ev->status);

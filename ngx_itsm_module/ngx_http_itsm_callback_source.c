@@ -11,6 +11,8 @@
 #include "ngx_http_itsm_callback.h"
 #include "ngx_http_itsm_callback_source.h"
 
+#include <ngx_md5.h>
+
 
 /*
  * Back to the source.  Two moments:
@@ -53,9 +55,14 @@
  *   /labels       /alert/labels (Alertmanager, Grafana)
  *   /matchers     those labels as Alertmanager matchers, by name:
  *                 [{"name", "value", "isRegex": false, "isEqual": true}]
- *   /callback     {"connector", "ticket", "key", "state" (mapped),
- *                  "status" (the ITSM's), "assignee" and "note" (when
- *                  the ITSM's profile gives them), "time", "expires"}
+ *   /callback     {"connector", "ticket", "key", "state" (mapped;
+ *                  "note" for a note-only event), "status" (the ITSM's),
+ *                  "assignee" and "note" (when the ITSM's profile gives
+ *                  them), "event" (the delivery's id, if any),
+ *                  "event_uuid", "time", "expires"}
+ *                 event_uuid: the MD5 of connector, ticket and the event's
+ *                 id (else its order) in a UUID's shape: the same for a
+ *                 retried delivery, so a source's PUT by it is idempotent
  *                 time: now; expires: now + the store's retention (the
  *                 key is forgotten then, and with it what undoes it)
  *   /remembered   what a "remember=" action kept (a silence's id)
@@ -75,6 +82,8 @@ typedef struct {
     ngx_str_t                       key;
     ngx_str_t                       assignee;  /* the ITSM's, if known */
     ngx_uint_t                      state;
+    ngx_str_t                       event;     /* the delivery's id */
+    u_char                          uuid[36];  /* the event's, as a UUID */
     json_t                         *entry;     /* as stored */
     json_t                         *view;      /* what templates see */
     ngx_http_itsm_alert_t           alert;
@@ -92,6 +101,8 @@ static json_t *ngx_http_itsm_source_matchers(json_t *labels);
 static json_t *ngx_http_itsm_source_arm(json_t *raw);
 static json_t *ngx_http_itsm_source_time(time_t t);
 static json_t *ngx_http_itsm_source_string(ngx_str_t *s);
+static void ngx_http_itsm_source_uuid(ngx_http_itsm_source_ctx_t *ctx,
+    ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb);
 
 
 /*
@@ -234,7 +245,7 @@ ngx_int_t
 ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ngx_http_itsm_store_t *store, ngx_http_itsm_connector_t *itsm,
     ngx_http_itsm_store_ticket_t *cb, ngx_str_t *status, ngx_str_t *note,
-    ngx_int_t rc)
+    ngx_str_t *event, ngx_int_t rc)
 {
     json_t                          *kept;
     ngx_int_t                        found;
@@ -255,8 +266,8 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
         return rc;
     }
 
-    sa = (cb->state < NGX_HTTP_ITSM_TICKET_NSTATES) ? src->on[cb->state]
-                                                     : NULL;
+    sa = (cb->state < NGX_HTTP_ITSM_CALLBACK_NSTATES) ? src->on[cb->state]
+                                                       : NULL;
 
     found = ngx_http_itsm_store_source_get(store, &itsm->name, &cb->key,
                                            r->pool, &text);
@@ -328,6 +339,9 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ctx->key = cb->key;
     ctx->assignee = cb->assignee;
     ctx->state = cb->state;
+    ctx->event = *event;
+
+    ngx_http_itsm_source_uuid(ctx, &itsm->name, cb);
 
     if (ngx_http_itsm_source_view(r, ctx, status, note) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -637,6 +651,13 @@ ngx_http_itsm_source_view(ngx_http_request_t *r,
         || (note && note->len
             && json_object_set_new(cbk, "note",
                                    ngx_http_itsm_source_string(note)) != 0)
+        || (ctx->event.len
+            && json_object_set_new(cbk, "event",
+                                   ngx_http_itsm_source_string(&ctx->event))
+               != 0)
+        || json_object_set_new(cbk, "event_uuid",
+                               json_stringn((const char *) ctx->uuid, 36))
+           != 0
         || (ctx->assignee.len
             && json_object_set_new(cbk, "assignee",
                                    ngx_http_itsm_source_string(&ctx->assignee))
@@ -652,6 +673,50 @@ ngx_http_itsm_source_view(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * MD5(connector \0 ticket \0 event id, else "order:N") as
+ * xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx: a name the source can key an
+ * idempotent PUT on (a Sentinel comment's id), the same for the event's
+ * every delivery.
+ */
+
+static void
+ngx_http_itsm_source_uuid(ngx_http_itsm_source_ctx_t *ctx,
+    ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb)
+{
+    u_char      digest[16], hex[32], order[NGX_INT64_LEN + 6], *p, *last;
+    ngx_md5_t   md5;
+    ngx_uint_t  i;
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, connector->data, connector->len);
+    ngx_md5_update(&md5, "", 1);
+    ngx_md5_update(&md5, cb->ticket.data, cb->ticket.len);
+    ngx_md5_update(&md5, "", 1);
+
+    if (ctx->event.len) {
+        ngx_md5_update(&md5, ctx->event.data, ctx->event.len);
+
+    } else {
+        last = ngx_sprintf(order, "order:%uL", cb->order);
+        ngx_md5_update(&md5, order, last - order);
+    }
+
+    ngx_md5_final(digest, &md5);
+    ngx_hex_dump(hex, digest, 16);
+
+    p = ctx->uuid;
+
+    for (i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20) {
+            *p++ = '-';
+        }
+
+        *p++ = hex[i];
+    }
 }
 
 

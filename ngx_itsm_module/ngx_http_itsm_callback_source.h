@@ -75,8 +75,9 @@ typedef struct {
      * fields of a connector the delivery reads) */
     ngx_http_itsm_connector_t    conn;
 
-    /* by the ITSM's mapped state (ngx_http_itsm_ticket_state_e) */
-    ngx_http_itsm_source_action_t  *on[NGX_HTTP_ITSM_TICKET_NSTATES];
+    /* by the ITSM's mapped state (ngx_http_itsm_ticket_state_e), and
+     * NGX_HTTP_ITSM_CALLBACK_NOTE for a note-only event */
+    ngx_http_itsm_source_action_t  *on[NGX_HTTP_ITSM_TICKET_NSTATES + 1];
 
     u_char                      *file;
     ngx_uint_t                   line;
@@ -98,7 +99,7 @@ void ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ngx_http_itsm_store_t *store, ngx_http_itsm_connector_t *itsm,
     ngx_http_itsm_store_ticket_t *cb, ngx_str_t *status, ngx_str_t *note,
-    ngx_int_t rc);
+    ngx_str_t *event, ngx_int_t rc);
 
 /* ngx_http_itsm_store_source.c: "connector \0 key" -> the entry (JSON) */
 ngx_int_t ngx_http_itsm_store_source_get(ngx_http_itsm_store_t *store,

@@ -320,13 +320,13 @@ ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (i = 0; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+    for (i = 0; i < NGX_HTTP_ITSM_CALLBACK_NSTATES; i++) {
         if (src->on[i]) {
             break;
         }
     }
 
-    if (i == NGX_HTTP_ITSM_TICKET_NSTATES) {
+    if (i == NGX_HTTP_ITSM_CALLBACK_NSTATES) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "itsm_callback_source \"%V\" has no \"on_ticket\" "
                            "line; add e.g. \"on_ticket resolved POST "
@@ -502,7 +502,7 @@ ngx_http_itsm_source_on_ticket(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
         return NGX_CONF_ERROR;
     }
 
-    for (i = 1; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+    for (i = 1; i < NGX_HTTP_ITSM_CALLBACK_NSTATES; i++) {
         if ((states & (1 << i)) && src->on[i]) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"on_ticket %V\" is duplicate in "
@@ -600,7 +600,7 @@ ngx_http_itsm_source_on_ticket(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
         return NGX_CONF_ERROR;
     }
 
-    for (i = 1; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+    for (i = 1; i < NGX_HTTP_ITSM_CALLBACK_NSTATES; i++) {
         if (states & (1 << i)) {
             src->on[i] = sa;
         }
@@ -631,7 +631,9 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
         name.data = p;
         name.len = (comma ? comma : last) - p;
 
-        for (i = 1; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
+        /* "note": a note-only event (NGX_HTTP_ITSM_CALLBACK_NOTE) */
+
+        for (i = 1; i < NGX_HTTP_ITSM_CALLBACK_NSTATES; i++) {
             if (ngx_http_itsm_callback_state_names[i].len == name.len
                 && ngx_strncmp(ngx_http_itsm_callback_state_names[i].data,
                                name.data, name.len)
@@ -641,11 +643,12 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
             }
         }
 
-        if (i == NGX_HTTP_ITSM_TICKET_NSTATES) {
+        if (i == NGX_HTTP_ITSM_CALLBACK_NSTATES) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown state \"%V\" in \"on_ticket\"; the "
                                "states are open, acknowledged, resolved, "
-                               "closed, deleted (a comma between several)",
+                               "closed, deleted, and note (a note added in "
+                               "the ITSM; a comma between several)",
                                &name);
             return NGX_CONF_ERROR;
         }

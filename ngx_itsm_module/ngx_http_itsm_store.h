@@ -71,7 +71,8 @@ typedef enum {
     NGX_HTTP_ITSM_TICKET_DUPLICATE,            /* the same event again */
     NGX_HTTP_ITSM_TICKET_STALE,                /* older than the last one */
     NGX_HTTP_ITSM_TICKET_UNKNOWN,              /* no key has this ticket */
-    NGX_HTTP_ITSM_TICKET_IN_FLIGHT             /* an alert holds the key */
+    NGX_HTTP_ITSM_TICKET_IN_FLIGHT,            /* an alert holds the key */
+    NGX_HTTP_ITSM_TICKET_NOTED                 /* a note, no state change */
 } ngx_http_itsm_ticket_result_e;
 
 
@@ -82,6 +83,7 @@ typedef struct {
     uint64_t                     event;        /* its id's hash; 0: none */
     ngx_str_t                    in_assignee;  /* the event's, if any */
     unsigned                     by_key:1;     /* the ticket is the key */
+    unsigned                     note:1;       /* a note only: no state */
 
     /* what the store made of it */
     ngx_uint_t                   result;       /* ..._TICKET_APPLIED ... */

@@ -190,6 +190,14 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         goto remember;
     }
 
+    /* a note changes no state; its id and order are remembered like any
+     * event's, so that its retried delivery is a duplicate */
+
+    if (cb->note) {
+        cb->result = NGX_HTTP_ITSM_TICKET_NOTED;
+        goto remember;
+    }
+
     switch (cb->state) {
 
     case NGX_HTTP_ITSM_TICKET_OPEN:
@@ -258,7 +266,10 @@ remember:
 
     cb->assignee.data = cb->assignee_data;
 
-    entry.state = (uint8_t) cb->state;
+    if (!cb->note) {
+        entry.state = (uint8_t) cb->state;
+    }
+
     entry.order = ngx_max(entry.order, cb->order);
     entry.event = cb->event;
     entry.updated = now;

@@ -185,7 +185,7 @@ __DATA__
 --- error_code eval: [201, 200, 200, 200, 200]
 --- response_body_like eval
 [qr/"ticket_id":"T1"/, qr/^\{"outcome":"unmapped"\}$/, qr/"action":"comment","outcome":"commented","connector":"mock","ticket_id":"T1"/, qr/^\{"outcome":"unknown_ticket","ticket":"T9","status":"resolved","state":"resolved"\}$/,
- qr/"callbacks":\{"applied":0,"unchanged":0,"duplicate":0,"stale":0,"unknown_ticket":1,"in_flight":0,"unmapped":1,"ignored":0,"unauthorized":0,"malformed":0,"too_large":0,"failed":0\}/]
+ qr/"callbacks":\{"applied":0,"unchanged":0,"duplicate":0,"stale":0,"unknown_ticket":1,"in_flight":0,"noted":0,"unmapped":1,"ignored":0,"unauthorized":0,"malformed":0,"too_large":0,"failed":0\}/]
 
 
 

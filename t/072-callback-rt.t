@@ -13,7 +13,9 @@
 #   4. the module resolves the ticket itself (the alert resolved): the
 #      scrip's post of that change arrives while the alert holds the key
 #      ("in_flight", the alert's own outcome stands); then a person
-#      reopens it in RT, and the next firing comments on the open ticket.
+#      reopens it in RT, and the next firing comments on the open ticket
+#      (the scrip's post of that comment, a note, is in flight too);
+#   5. a person comments in RT: the scrip posts it as a note ("noted").
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket;
@@ -139,9 +141,23 @@ sub flow {
     ($code, $a) = alert('firing');
     Test::More::is($a->{alerts}[0]{action}, 'comment', "the next firing comments on the reopened ticket");
     Test::More::is($a->{alerts}[0]{ticket_id}, $id, "the same ticket");
+    # the module's own comment came back as a note (the scrip's "On
+    # Comment") while the alert held the key: in flight, not a note
+    Test::More::ok(defined wait_callbacks('in_flight', 3, time), "the echo of the module's comment: in flight");
+
+    # 5. a person comments in RT: a note, once
+    $t0 = time;
+    my $r = $Http->post("$RT/ticket/$id/comment", {headers => {%RTAuth, 'Content-Type' => 'application/json'},
+            content => qq{{"Content": "looked at $Run", "ContentType": "text/plain"}}});
+    Test::More::ok($r->{success}, "a person comments in RT") or Test::More::diag("RT: $r->{status} $r->{content}");
+    $took = wait_callbacks('noted', 1, $t0);
+    Test::More::ok(defined $took, "the module gets the comment as a note");
+    Test::More::diag(sprintf "RT comment -> the module's note: %.3f s", $took // -1);
+    Test::More::is(rt_ticket($id)->{Status}, 'open', "RT: still open (a note changes no state)");
+
     my $c = callbacks();
-    Test::More::is_deeply([@$c{qw(applied in_flight unauthorized malformed unknown_ticket failed)}], [2, 2, 0, 0, 0, 0],
-                          "callbacks: 2 applied, 2 in flight, nothing refused");
+    Test::More::is_deeply([@$c{qw(applied in_flight noted unauthorized malformed unknown_ticket failed)}], [2, 3, 1, 0, 0, 0, 0],
+                          "callbacks: 2 applied, 3 in flight, 1 noted, nothing refused");
 }
 
 master_on();

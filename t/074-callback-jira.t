@@ -127,7 +127,7 @@ GET /status
 [qr/"ticket_id":"OPS-1"/, qr/^\{"outcome":"unmapped"\}$/,
  qr/^\{"outcome":"applied","ticket":"OPS-1","key":"db-1","status":"Fertig","assignee":"Ann","state":"resolved","key_state":"resolved"\}$/,
  qr/^\{"outcome":"ignored"\}$/, qr/^\{"outcome":"ignored"\}$/,
- qr/"callbacks_by_connector":\{"jira":\{"applied":1,"unchanged":0,"duplicate":0,"stale":0,"unknown_ticket":0,"in_flight":0,"unmapped":1,"ignored":2,"unauthorized":0,"malformed":0,"too_large":0,"failed":0\},"other":\{"applied":0,/]
+ qr/"callbacks_by_connector":\{"jira":\{"applied":1,"unchanged":0,"duplicate":0,"stale":0,"unknown_ticket":0,"in_flight":0,"noted":0,"unmapped":1,"ignored":2,"unauthorized":0,"malformed":0,"too_large":0,"failed":0\},"other":\{"applied":0,/]
 
 
 
@@ -161,3 +161,19 @@ GET /status
 [qr/"ticket_id":"OPS-1"/,
  qr/^\{"outcome":"applied","ticket":"OPS-1","key":"db-1","status":"jira:issue_deleted","state":"deleted","key_state":"none"\}$/,
  qr/"action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-2"/]
+
+
+
+=== TEST 8: a comment (comment_created, its body a string): a note, 200 noted, the key's state unchanged; the same delivery again: duplicate; a comment in Atlassian Document Format (an object): ignored
+--- http_config eval: $::Http
+--- seq
+::seq(::alert("db-1", "OPS-1"),
+      ::cb(q{{"timestamp":1714557600000,"webhookEvent":"comment_created","comment":{"id":"10100","body":"Looked at it","author":{"displayName":"Ann"}},"issue":{"id":"10002","key":"OPS-1","fields":{"status":{"name":"To Do"}}}}}, "wh-30"),
+      ::cb(q{{"timestamp":1714557600000,"webhookEvent":"comment_created","comment":{"id":"10100","body":"Looked at it","author":{"displayName":"Ann"}},"issue":{"id":"10002","key":"OPS-1","fields":{"status":{"name":"To Do"}}}}}, "wh-30"),
+      ::cb(q{{"timestamp":1714557600001,"webhookEvent":"comment_created","comment":{"id":"10101","body":{"type":"doc","version":1,"content":[]}},"issue":{"id":"10002","key":"OPS-1"}}}, "wh-31"),
+      ::alert("db-1", "OPS-1"))
+--- error_code eval: [201, 200, 200, 200, 200]
+--- response_body_like eval
+[qr/"ticket_id":"OPS-1"/, qr/^\{"outcome":"noted","ticket":"OPS-1","key":"db-1","state":"note"\}$/,
+ qr/^\{"outcome":"duplicate","ticket":"OPS-1","key":"db-1","state":"note"\}$/, qr/^\{"outcome":"ignored"\}$/,
+ qr/"action":"comment","outcome":"commented","connector":"jira","ticket_id":"OPS-1"/]

@@ -95,3 +95,17 @@ GET /status
  qr/"error":"signature_invalid"/, qr/"error":"signature_invalid"/, qr/"error":"signature_invalid"/, qr/"error":"signature_invalid"/,
  qr/^\{"outcome":"unknown_ticket","ticket":"PGR0VU2"/,
  qr/"message":"\\"occurred_at\\" is not an ISO 8601 UTC time"/]
+
+
+
+=== TEST 5: incident.annotated: a note on the incident named by data.incident.id: noted, the key's state unchanged; again (the same X-Webhook-Id): duplicate
+--- http_config eval: $::Http
+--- seq
+::seq(::alert("db-1", "dk1"),
+      ::cb(::pd("dk1", "incident.annotated", "2020-10-02T18:45:30Z", data => '{"incident":{"id":"dk1","type":"incident_reference"},"content":"Restarted the pod.","type":"incident_note"}'), "w20"),
+      ::cb(::pd("dk1", "incident.annotated", "2020-10-02T18:45:30Z", data => '{"incident":{"id":"dk1","type":"incident_reference"},"content":"Restarted the pod.","type":"incident_note"}'), "w20"),
+      ::cb(::pd("dk1", "incident.annotated", "2020-10-02T18:45:31Z", data => '{"incident":{"id":"PNOPE","type":"incident_reference"},"content":"x","type":"incident_note"}'), "w21"))
+--- error_code eval: [201, 200, 200, 200]
+--- response_body_like eval
+[qr/"ticket_id":"dk1"/, qr/^\{"outcome":"noted","ticket":"dk1","key":"db-1","state":"note"\}$/,
+ qr/^\{"outcome":"duplicate","ticket":"dk1","key":"db-1","state":"note"\}$/, qr/^\{"outcome":"unknown_ticket","ticket":"PNOPE","state":"note"\}$/]

@@ -74,3 +74,16 @@ GET /status
 --- response_body_like eval
 [qr/^\{"outcome":"unknown_ticket","ticket":"db-2","status":"Acknowledge","state":"acknowledged"\}$/,
  qr/"action":"create","outcome":"created","connector":"opsgenie","ticket_id":"T6"/]
+
+
+
+=== TEST 5: AddNote with the alert's note: noted (the alias is the key), its state unchanged; the same updatedAt again: duplicate
+--- http_config eval: $::Http
+--- seq
+::seq(::alert("db-1", "T1"),
+      ::cb('{"action":"AddNote","alert":{"alertId":"70413a06","alias":"db-1","note":"paged the DBA","updatedAt":1481035006018000005,"username":"ann@example.com"},"source":{"name":"","type":"web"}}'),
+      ::cb('{"action":"AddNote","alert":{"alertId":"70413a06","alias":"db-1","note":"paged the DBA","updatedAt":1481035006018000005,"username":"ann@example.com"},"source":{"name":"","type":"web"}}'))
+--- error_code eval: [201, 200, 200]
+--- response_body_like eval
+[qr/"ticket_id":"T1"/, qr/^\{"outcome":"noted","ticket":"db-1","key":"db-1","assignee":"ann\@example.com","state":"note"\}$/,
+ qr/^\{"outcome":"duplicate","ticket":"db-1","key":"db-1"/]

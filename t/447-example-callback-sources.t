@@ -14,6 +14,7 @@ use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use ItsmSource;
 use Digest::SHA qw(sha256_hex);
+use Digest::MD5 ();
 use ItsmJwt;
 use Test::Nginx::Socket 'no_plan';
 
@@ -61,6 +62,15 @@ our $Owner = '{"objectId":null,"email":null,"userPrincipalName":null,"assignedTo
 sub sentinel { my ($status, $extra) = @_; $extra //= '';
     my $body = qq{{"properties":{"title":"My incident","severity":"Medium","status":"$status",$extra"owner":$::Owner}}};
     "PUT $::Incident $::Arm application/json " . length($body) . "\n$body\n" }
+
+# an incident comment: its id the MD5 of "rt", the ticket and RT's
+# transaction, as a UUID
+sub comment { my ($txn, $msg) = @_;
+    my $h = Digest::MD5::md5_hex(join "\0", 'rt', '20', $txn);
+    my $id = join '-', substr($h, 0, 8), substr($h, 8, 4), substr($h, 12, 4), substr($h, 16, 4), substr($h, 20);
+    (my $url = $::Incident) =~ s/\?api-version/\/comments\/$id?api-version/;
+    my $body = qq{{"properties":{"message":"$msg"}}};
+    "PUT $url $::Arm application/json " . length($body) . "\n$body\n" }
 
 sub changestate { my ($state) = @_; "POST $::Alert$state $::Arm  0\n\n" }
 
@@ -150,3 +160,16 @@ __DATA__
 --- response_body_like eval
 [qr/"ticket_id":"20"/, qr/"outcome":"applied"/, qr#\A(?=.*?\Qacknowledged: POST answered 401: "{"error":{"code":"ExpiredAuthenticationToken"\E)#s]
 
+
+
+
+=== TEST 8: Sentinel: a comment in RT (the scrip's note) becomes one incident comment (PUT .../comments/{the event's UUID}); the scrip's retry: duplicate, nothing sent; the incident's status is not touched
+--- http_config eval: ::http('source-siem')
+--- config eval: ::config('source-siem')
+--- request eval: [$::Siem, qq{POST /itsm/callback/rt\n{"ticket": "20", "note": "Isolated the host \\"web-1\\".", "type": "Comment", "transaction": "31", "actor": "ann"}}, qq{POST /itsm/callback/rt\n{"ticket": "20", "note": "Isolated the host \\"web-1\\".", "type": "Comment", "transaction": "31", "actor": "ann"}}, "GET /armlog"]
+--- error_code eval: [201, 200, 200, 200]
+--- response_body_like eval
+[qr/"ticket_id":"20"/, qr/^\{"outcome":"noted","ticket":"20","key":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","state":"note"\}$/, qr/^\{"outcome":"duplicate","ticket":"20"/,
+ qr/^\Q${\ ::comment(31, 'Request Tracker, ticket 20: Isolated the host \"web-1\".')}\E$/]
+--- no_error_log
+[error]

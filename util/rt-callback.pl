@@ -9,6 +9,18 @@
 #   {"ticket": "42", "old_status": "open", "status": "resolved",
 #    "transaction": "917", "actor": "root", "time": "2024-05-01 10:00:00"}
 #
+# On every comment and correspondence (conditions "On Comment", "On
+# Correspond"), the same action posts the transaction's text as a note, no
+# status (a note-only event: it changes no state, and the module's way back
+# runs its "on_ticket note" action once, e.g. a comment on the SIEM case):
+#
+#   {"ticket": "42", "note": "Restarted the pod.", "type": "Comment",
+#    "transaction": "918", "actor": "ann", "time": "..."}
+#
+# The module's own comments come back this way too, while the alert that
+# made them holds the key: the module answers them "in_flight" and sends
+# nothing back (no loop).
+#
 # "transaction" is the id of RT's transaction: the same in a retried
 # delivery (the event's id), and greater in every later change (the order
 # that makes an older event change nothing).  The module's side:
@@ -32,14 +44,7 @@
     },
 );
 
-@Scrips = (
-    {
-        Description    => 'On Status Change ITSM callback',
-        ScripCondition => 'On Status Change',
-        ScripAction    => 'ITSM callback',
-        Template       => 'Blank',
-        CustomPrepareCode => 'return 1;',
-        CustomCommitCode  => <<'END_OF_CODE',
+my $itsm_callback_code = <<'END_OF_CODE';
 my $file = RT->Config->Get('ITSMCallbackFile');
 return 1 unless $file && -r $file;
 
@@ -58,14 +63,24 @@ my $ticket = $self->TicketObj;
 require HTTP::Tiny;
 require JSON;
 
-my $body = JSON::encode_json({
+my %event = (
     ticket      => "" . $ticket->id,
-    old_status  => "" . ($txn->OldValue // ''),
-    status      => "" . ($txn->NewValue // ''),
     transaction => "" . $txn->id,
     actor       => "" . ($txn->CreatorObj->Name // ''),
     time        => "" . $txn->Created,
-});
+);
+
+if ($txn->Type eq 'Comment' || $txn->Type eq 'Correspond') {
+    my $content = $txn->Content // '';
+    return 1 unless length $content;
+    $event{note} = "" . $content;
+    $event{type} = "" . $txn->Type;
+} else {
+    $event{old_status} = "" . ($txn->OldValue // '');
+    $event{status} = "" . ($txn->NewValue // '');
+}
+
+my $body = JSON::encode_json(\%event);
 
 my $res = HTTP::Tiny->new(timeout => 3)->post($conf{url}, {
     headers => {
@@ -86,6 +101,31 @@ if (!$res->{success}) {
 
 return 1;
 END_OF_CODE
+
+@Scrips = (
+    {
+        Description    => 'On Status Change ITSM callback',
+        ScripCondition => 'On Status Change',
+        ScripAction    => 'ITSM callback',
+        Template       => 'Blank',
+        CustomPrepareCode => 'return 1;',
+        CustomCommitCode  => $itsm_callback_code,
+    },
+    {
+        Description    => 'On Comment ITSM callback',
+        ScripCondition => 'On Comment',
+        ScripAction    => 'ITSM callback',
+        Template       => 'Blank',
+        CustomPrepareCode => 'return 1;',
+        CustomCommitCode  => $itsm_callback_code,
+    },
+    {
+        Description    => 'On Correspond ITSM callback',
+        ScripCondition => 'On Correspond',
+        ScripAction    => 'ITSM callback',
+        Template       => 'Blank',
+        CustomPrepareCode => 'return 1;',
+        CustomCommitCode  => $itsm_callback_code,
     },
 );
 
