@@ -18,6 +18,7 @@
 # sees what the source got.
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmCallback;
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(sha256_hex);
 
@@ -104,15 +105,7 @@ sub del { my ($id) = @_; $id //= 's-1';
 sub logged { my $re = join '', map { '.*?' . quotemeta(qq{itsm callback source "am": $_}) } map { @$_ } @_;
     qr/\A$re(?!.*itsm callback source "am": (?:ticket|the source))/s }
 
-add_block_preprocessor(sub {
-    my $b = shift;
-    # the first request of a file waits for nginx under valgrind
-    $b->set_value(timeout => 30) unless defined $b->timeout;
-    if ($b->request || $b->pipelined_requests) {
-        $b->set_value(more_headers => "Content-Type: application/json\nAuthorization: Bearer $::Tok\n")
-            unless defined $b->more_headers;
-    }
-});
+ItsmCallback::bearer_blocks($::Tok);
 
 no_shuffle();
 run_tests();

@@ -7,6 +7,7 @@
 # /srclog), as in t/078.  Notes are cut at 4096 bytes on a UTF-8 boundary.
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmCallback;
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(sha256_hex);
 use Digest::MD5 qw(md5_hex);
@@ -67,16 +68,7 @@ sub put { my ($event, $msg, $state, $ticket) = @_; $state //= 'note'; $ticket //
 
 our $Noted = qq{{"outcome":"noted","ticket":"DiskFull","key":"f1","state":"note"}\n};
 
-add_block_preprocessor(sub {
-    my $b = shift;
-    $b->set_value(timeout => 30) unless defined $b->timeout;
-    $b->set_value(http_config => $::Http) unless defined $b->http_config;
-    $b->set_value(config => $::Locations) unless defined $b->config;
-    if ($b->request || $b->pipelined_requests) {
-        $b->set_value(more_headers => "Content-Type: application/json\nAuthorization: Bearer $::Tok\n")
-            unless defined $b->more_headers;
-    }
-});
+ItsmCallback::bearer_blocks($::Tok, $::Http, $::Locations);
 
 no_shuffle();
 run_tests();

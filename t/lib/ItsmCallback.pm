@@ -20,6 +20,10 @@ package ItsmCallback;
 #                           http_config and no config gets config(NAME,
 #                           PROFILE); and ::alert(KEY, TITLE[, STATUS]),
 #                           ::seq(...) for the file's eval sections
+#   bearer_blocks(TOKEN[, HTTP, CONFIG])   the blocks' defaults: a 30 s
+#                           timeout, JSON and "Bearer TOKEN" as the
+#                           request headers, HTTP and CONFIG as the
+#                           http_config and config
 
 use strict;
 use warnings;
@@ -100,6 +104,21 @@ sub blocks {
         }
         $b->set_value(config => config($name, $profile))
             if defined $b->http_config && !defined $b->config;
+    });
+}
+
+sub bearer_blocks {
+    my ($tok, $http, $config) = @_;
+    &Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $b = shift;
+        # the first request of a file waits for nginx under valgrind
+        $b->set_value(timeout => 30) unless defined $b->timeout;
+        $b->set_value(http_config => $http) if defined $http && !defined $b->http_config;
+        $b->set_value(config => $config) if defined $config && !defined $b->config;
+        if ($b->request || $b->pipelined_requests) {
+            $b->set_value(more_headers => "Content-Type: application/json\nAuthorization: Bearer $tok\n")
+                unless defined $b->more_headers;
+        }
     });
 }
 
