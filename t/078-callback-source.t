@@ -53,22 +53,9 @@ _EOC_
     location = /cb { error_log logs/cb.log info; itsm_callback mock profile=rt; }
     location = /status { itsm_status; }
 _EOC_
-    return <<"_EOC_";
+    return <<"_EOC_" . ItsmCallback::mock(resolve => 1, retention => $o{retention}, lines => [$policy]) . <<"_EOC_";
     log_format itsm_src escape=none '\$request_method \$request_uri "\$http_authorization" \$http_content_type \$request_body';
-    itsm_store logs/state.mdb$o{retention};
-    itsm_zone  itsm:1m;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={}';
-        reopen    PUT "/ticket/{{ ticket_id }}" 'body={}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-        $policy
-        callback_token sha256:\$TEST_NGINX_CB_TOK;
-        callback_status rt;
-    }
+_EOC_
     itsm_callback_source am {
         callbacks_of  mock;
         location      /_itsm/src;

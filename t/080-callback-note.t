@@ -34,21 +34,9 @@ our $Locations = <<'_EOC_';
     location = /status { itsm_status; }
 _EOC_
 
-our $Http = <<'_EOC_';
+our $Http = <<'_EOC_' . ItsmCallback::mock(resolve => 1) . <<'_EOC_';
     log_format itsm_src escape=none '$request_method $request_uri "$http_authorization" $http_content_type $request_body';
-    itsm_store logs/state.mdb;
-    itsm_zone  itsm:1m;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={}';
-        reopen    PUT "/ticket/{{ ticket_id }}" 'body={}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-        callback_token sha256:$TEST_NGINX_CB_TOK;
-        callback_status rt;
-    }
+_EOC_
     itsm_callback_source case {
         callbacks_of  mock;
         location      /_itsm/src;

@@ -6,25 +6,15 @@
 # a value with a control character.
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use ItsmCallback;
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(sha256_hex);
 
 our $Tok = 'itsmcb_test-token-of-the-variables-test-0000000000';
 $ENV{TEST_NGINX_CB_TOK} = sha256_hex($Tok);
 
-our $Http = <<'_EOC_';
+our $Http = <<'_EOC_' . ItsmCallback::mock();
     log_format itsm_cb escape=json '$itsm_callback_outcome t=$itsm_callback_ticket s=$itsm_callback_status st=$itsm_callback_state a=$itsm_callback_assignee';
-    itsm_store logs/state.mdb;
-    itsm_zone  itsm:1m;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-        callback_token sha256:$TEST_NGINX_CB_TOK;
-        callback_status rt;
-    }
 _EOC_
 
 our $Locations = <<'_EOC_';

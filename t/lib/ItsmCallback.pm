@@ -20,6 +20,11 @@ package ItsmCallback;
 #                           http_config and no config gets config(NAME,
 #                           PROFILE); and ::alert(KEY, TITLE[, STATUS]),
 #                           ::seq(...) for the file's eval sections
+#   mock(%o)                itsm_store, itsm_zone and connector "mock" on
+#                           the mock ITSM, with its callback token
+#                           $TEST_NGINX_CB_TOK and RT's statuses; o:
+#                           resolve => 1 (resolve and reopen lines),
+#                           retention => ' retention=...', lines => [...]
 #   bearer_blocks(TOKEN[, HTTP, CONFIG])   the blocks' defaults: a 30 s
 #                           timeout, JSON and "Bearer TOKEN" as the
 #                           request headers, HTTP and CONFIG as the
@@ -105,6 +110,28 @@ sub blocks {
         $b->set_value(config => config($name, $profile))
             if defined $b->http_config && !defined $b->config;
     });
+}
+
+sub mock {
+    my (%o) = @_;
+    my $retention = $o{retention} // '';
+    my $resolve = !$o{resolve} ? ''
+        : qq{        resolve   PUT "/ticket/{{ ticket_id }}" 'body={}';\n}
+        . qq{        reopen    PUT "/ticket/{{ ticket_id }}" 'body={}';\n};
+    my $more = join '', map { "        $_\n" } @{ $o{lines} // [] };
+    return <<"_EOC_";
+    itsm_store logs/state.mdb$retention;
+    itsm_zone  itsm:1m;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={}';
+$resolve        ticket_id /id;
+        on_repeat comment cooldown=0;
+$more        callback_token sha256:\$TEST_NGINX_CB_TOK;
+        callback_status rt;
+    }
+_EOC_
 }
 
 sub bearer_blocks {
