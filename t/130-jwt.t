@@ -210,7 +210,7 @@ my $forged = ItsmJwt::b64url(JSON::PP->new->canonical->encode(::claims(sub => 's
 
 === TEST 14: expired beyond the leeway; expired within it
 --- request eval: ["GET /api", "GET /api"]
---- more_headers eval: [::bearer(::rs(exp => $::Now - 120)), ::bearer(::es(exp => $::Now - 30))]
+--- more_headers eval: [::bearer(::rs(exp => $::Now - 120)), ::bearer(::es(exp => $::Now - 2))]
 --- error_code eval: [401, 204]
 --- response_headers eval
 ["WWW-Authenticate: Bearer realm=\"itsm\", error=\"invalid_token\"\nX-Result: token_expired", "X-Result: passed"]
