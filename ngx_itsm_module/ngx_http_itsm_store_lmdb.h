@@ -106,6 +106,11 @@ typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
 
 
+/* the largest record of version 3 (ngx_http_itsm_store_codec.c) */
+#define NGX_HTTP_ITSM_STORE_V3_MAX                                           \
+    (4 + 4 * 10 + 6 * 10 + 3 * 8 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
+
+
 /* ngx_http_itsm_store.c */
 ngx_int_t ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store,
     const char *what, ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
@@ -124,8 +129,6 @@ ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
 void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_record.c */
-ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
-    ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store,
@@ -137,6 +140,11 @@ ngx_int_t ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store,
     ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_ticket_forget(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_str_t *ticket);
+
+/* ngx_http_itsm_store_codec.c */
+ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
+    ngx_http_itsm_record_t *rec);
+u_char *ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p);
 
 
 #endif /* _NGX_HTTP_ITSM_STORE_LMDB_H_INCLUDED_ */
