@@ -37,6 +37,8 @@ static ngx_int_t ngx_http_itsm_callback_servicenow(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
+static ngx_int_t ngx_http_itsm_callback_pd_event(ngx_http_request_t *r,
+    json_t *event, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_pd_note(ngx_http_request_t *r,
     json_t *event, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r,
@@ -367,7 +369,6 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
 {
     json_t     *event, *data, *v;
     ngx_int_t   rc;
-    ngx_str_t   text;
 
     event = json_object_get(payload, "event");
 
@@ -412,17 +413,6 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
         return rc;
     }
 
-    v = json_object_get(event, "occurred_at");
-
-    if (v) {
-        if (ngx_http_itsm_callback_get(r, v, 64, &text) != NGX_OK
-            || ngx_http_itsm_callback_iso8601(&text, &ev->order) != NGX_OK)
-        {
-            ev->invalid = "\"occurred_at\" is not an ISO 8601 UTC time";
-            return NGX_DECLINED;
-        }
-    }
-
     v = json_object_get(json_array_get(json_object_get(data, "assignees"),
                                        0), "summary");
 
@@ -432,14 +422,7 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
                                           &ev->assignee);
     }
 
-    if (ngx_http_itsm_callback_header(r, "X-Webhook-Id", &ev->event)
-        != NGX_OK)
-    {
-        (void) ngx_http_itsm_callback_get(r, json_object_get(event, "id"),
-                                          256, &ev->event);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_callback_pd_event(r, event, ev);
 }
 
 
@@ -462,9 +445,8 @@ static ngx_int_t
 ngx_http_itsm_callback_pd_note(ngx_http_request_t *r, json_t *event,
     ngx_http_itsm_callback_event_t *ev)
 {
-    json_t     *data, *v;
+    json_t     *data;
     ngx_int_t   rc;
-    ngx_str_t   text;
 
     ngx_str_null(&ev->status);
 
@@ -487,6 +469,23 @@ ngx_http_itsm_callback_pd_note(ngx_http_request_t *r, json_t *event,
                       "\"data\".\"incident\".\"id\"";
         return rc;
     }
+
+    return ngx_http_itsm_callback_pd_event(r, event, ev);
+}
+
+
+/*
+ * A PagerDuty event's order, occurred_at in milliseconds, and its delivery
+ * id, X-Webhook-Id (else event.id).  NGX_DECLINED: occurred_at is not a
+ * time.
+ */
+
+static ngx_int_t
+ngx_http_itsm_callback_pd_event(ngx_http_request_t *r, json_t *event,
+    ngx_http_itsm_callback_event_t *ev)
+{
+    json_t     *v;
+    ngx_str_t   text;
 
     v = json_object_get(event, "occurred_at");
 
