@@ -376,28 +376,6 @@ ngx_http_itsm_access_counters_provide(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_itsm_access_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        /* a reload keeps the counts */
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    shm_zone->data = ngx_slab_calloc(shpool,
-                                     sizeof(ngx_http_itsm_access_counters_t));
-    if (shm_zone->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = shm_zone->data;
-
-    return NGX_OK;
+    return ngx_http_itsm_status_counters_init(shm_zone, data,
+                                              sizeof(ngx_http_itsm_access_counters_t));
 }

@@ -857,27 +857,6 @@ ngx_http_itsm_source_counts(ngx_http_request_t *r, ngx_array_t *counts)
 static ngx_int_t
 ngx_http_itsm_source_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
-
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    shm_zone->data = ngx_slab_calloc(shpool,
-                                   sizeof(ngx_http_itsm_source_counters_t));
-    if (shm_zone->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = shm_zone->data;
-
-    return NGX_OK;
+    return ngx_http_itsm_status_counters_init(shm_zone, data,
+                                              sizeof(ngx_http_itsm_source_counters_t));
 }

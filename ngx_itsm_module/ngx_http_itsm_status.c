@@ -766,3 +766,38 @@ ngx_http_itsm_status_percent(ngx_http_itsm_store_space_t *space)
 
     return (ngx_uint_t) (space->used * 100 / space->size);
 }
+
+
+/*
+ * The init of a zone of counters that a provider reads: a reload keeps the
+ * counts ("data", the zone's data in the old cycle), a zone that exists
+ * already is found in its slab's data, a new one gets "size" zeroed bytes.
+ */
+
+ngx_int_t
+ngx_http_itsm_status_counters_init(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shm_zone->data = ngx_slab_calloc(shpool, size);
+    if (shm_zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm_zone->data;
+
+    return NGX_OK;
+}

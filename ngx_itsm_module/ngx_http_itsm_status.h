@@ -57,6 +57,8 @@ ngx_int_t ngx_http_itsm_status_provide(ngx_conf_t *cf,
  */
 ngx_int_t ngx_http_itsm_status_provide_grouped(ngx_conf_t *cf,
     ngx_http_itsm_status_provider_t *provider, ngx_str_t *group_label);
+ngx_int_t ngx_http_itsm_status_counters_init(ngx_shm_zone_t *shm_zone,
+    void *data, size_t size);
 
 
 #endif /* _NGX_HTTP_ITSM_STATUS_H_INCLUDED_ */
