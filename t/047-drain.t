@@ -48,7 +48,10 @@ __DATA__
 Content-Type: application/json
 --- error_code eval: [(202) x 20, 200]
 --- response_body_like eval
-[(qr/"outcome":"queued"/) x 20, qr/"keys":20,"open_tickets":0,"resolved_tickets":0,"claimed":0,"queued":20,"dead_letters":0,/]
+# "claimed" is not asserted: the first alert is due again 1 s after it was
+# queued, and on a loaded machine the 20 requests take longer than that,
+# so the kick may hold claims for its retries (which fail: still 20 wait)
+[(qr/"outcome":"queued"/) x 20, qr/"keys":20,"open_tickets":0,"resolved_tickets":0,"claimed":\d+,"queued":20,"dead_letters":0,/]
 
 
 
