@@ -86,6 +86,7 @@ typedef enum {
     NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS,   /* ", " between items */
     NGX_HTTP_ITSM_FIELD_TARGET_IDS,            /* ", " between ids */
     NGX_HTTP_ITSM_FIELD_EXTERNAL_URL,
+    NGX_HTTP_ITSM_FIELD_NOTE,                  /* a case's newest note */
     NGX_HTTP_ITSM_NFIELDS
 } ngx_http_itsm_field_e;
 
@@ -144,6 +145,7 @@ typedef struct {
     ngx_http_itsm_outcome_e      outcome;
     const char                  *reason;
     time_t                       due;          /* coalesced: when to send */
+    uint64_t                     note;         /* the new note it comments */
     unsigned                     coalesce:1;
 } ngx_http_itsm_plan_t;
 
@@ -221,6 +223,10 @@ typedef struct {
     ngx_uint_t                   last_status;  /* the ITSM's HTTP status */
     time_t                       last_retry;   /* its Retry-After */
 
+    /* the hash of the last note a comment carried ("comment=note"): a
+     * note is commented once, however many syncs carry it */
+    uint64_t                     note;
+
     unsigned                     pending:1;    /* claimed */
 } ngx_http_itsm_record_t;
 
@@ -285,6 +291,7 @@ typedef struct {
 
     ngx_uint_t                   on_repeat;    /* NONE, COMMENT, UPDATE */
     ngx_flag_t                   repeat_comment;   /* "update comment" */
+    ngx_flag_t                   repeat_note;      /* "comment=note" */
     time_t                       cooldown;
     ngx_flag_t                   cooldown_default;
     ngx_uint_t                   on_resolve;   /* RESOLVE, COMMENT, NONE */

@@ -42,8 +42,10 @@ char *ngx_http_itsm_lifecycle_on_gone(ngx_conf_t *cf,
 char *ngx_http_itsm_lifecycle_check(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn);
 void ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
-    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state, ngx_uint_t due,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_alert_t *alert, ngx_uint_t due,
     ngx_http_itsm_plan_t *plan);
+uint64_t ngx_http_itsm_lifecycle_note(ngx_http_itsm_connector_t *conn,
+    uint64_t last, ngx_http_itsm_alert_t *alert);
 ngx_int_t ngx_http_itsm_lifecycle_gone(ngx_http_itsm_connector_t *conn,
     ngx_http_itsm_action_e action, ngx_uint_t status,
     ngx_http_itsm_record_t *rec);

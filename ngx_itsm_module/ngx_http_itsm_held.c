@@ -36,8 +36,8 @@ static json_t *ngx_http_itsm_held_parse(ngx_http_request_t *r,
     ngx_str_t *text);
 static ngx_uint_t ngx_http_itsm_held_member_is(json_t *doc, const char *name,
     u_char *value, size_t len);
-static void ngx_http_itsm_held_note_text(ngx_http_itsm_alert_t *alert,
-    ngx_str_t *note);
+static void ngx_http_itsm_held_note_text(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *note);
 static ngx_uint_t ngx_http_itsm_held_has_note(json_t *notes,
     ngx_str_t *note);
 
@@ -142,7 +142,7 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
      * the ITSM is down is sent whole by the action it waits for), and only
      * for a connector that can comment: only a comment carries them */
 
-    ngx_http_itsm_held_note_text(alert, &note);
+    ngx_http_itsm_held_note_text(ctx, alert, &note);
 
     if (note.len && ctx->plan.coalesce
         && ctx->connector->actions[NGX_HTTP_ITSM_ACTION_COMMENT]
@@ -256,7 +256,7 @@ ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    ngx_http_itsm_held_note_text(ctx->alert, &own);
+    ngx_http_itsm_held_note_text(ctx, ctx->alert, &own);
 
     add = (own.len && !ngx_http_itsm_held_has_note(notes, &own)) ? 1 : 0;
 
@@ -486,11 +486,21 @@ ngx_http_itsm_held_member_is(json_t *doc, const char *name, u_char *value,
 }
 
 
-/* what an alert says as a note: its description, or its title */
+/*
+ * What an alert says as a note: its description, or its title.  Nothing
+ * with "comment=note": there a note is the alert's field "note", and a new
+ * one is commented at once, never held (ngx_http_itsm_lifecycle.c).
+ */
 
 static void
-ngx_http_itsm_held_note_text(ngx_http_itsm_alert_t *alert, ngx_str_t *note)
+ngx_http_itsm_held_note_text(ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_alert_t *alert, ngx_str_t *note)
 {
+    if (ctx->connector->repeat_note) {
+        ngx_str_null(note);
+        return;
+    }
+
     *note = alert->fields[NGX_HTTP_ITSM_FIELD_DESCRIPTION];
 
     if (note->len == 0) {

@@ -7,6 +7,8 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_connector.h"
 
+#include <ngx_md5.h>
+
 
 /*
  * The lifecycle of a ticket: what an alert does to the ticket of its key,
@@ -17,7 +19,9 @@
  *   open ticket      firing   -> on_repeat: nothing | comment | update;
  *                                within the cooldown of the last one, the
  *                                alert is kept and its update sent when the
- *                                cooldown ends (coalesced: the latest wins)
+ *                                cooldown ends (coalesced: the latest wins);
+ *                                "comment=note": a comment only for a note
+ *                                no comment carried yet, sent at once
  *                    resolved -> on_resolve: resolve (optionally after a
  *                                comment) | comment | nothing
  *   resolved ticket  firing   -> on_refire: reopen within the window
@@ -50,30 +54,45 @@ ngx_http_itsm_lifecycle_on_repeat(ngx_conf_t *cf,
     } else if (ngx_strcmp(value[1].data, "comment") == 0) {
         conn->on_repeat = NGX_HTTP_ITSM_ACTION_COMMENT;
 
+    } else if (ngx_strcmp(value[1].data, "comment=note") == 0) {
+        conn->on_repeat = NGX_HTTP_ITSM_ACTION_COMMENT;
+        conn->repeat_note = 1;
+
     } else if (ngx_strcmp(value[1].data, "update") == 0) {
         conn->on_repeat = NGX_HTTP_ITSM_ACTION_UPDATE;
 
     } else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid on_repeat \"%V\"; use nothing, comment, "
-                           "update or \"update comment\"", &value[1]);
+                           "comment=note, update, \"update comment\" or "
+                           "\"update comment=note\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
     i = 2;
 
-    /* "update comment": the ticket's fields follow the alert, and what
-     * the alert says goes into a comment */
+    /*
+     * "update comment": the ticket's fields follow the alert, and what
+     * the alert says goes into a comment.  "comment=note": a comment only
+     * for a note the alert carries (the field "note", e.g. a SIEM case's
+     * newest note) that no comment carried yet, whatever else changed;
+     * a sync without a new note comments nothing.
+     */
 
-    if (n >= 2 && ngx_strcmp(value[2].data, "comment") == 0) {
+    if (n >= 2
+        && (ngx_strcmp(value[2].data, "comment") == 0
+            || ngx_strcmp(value[2].data, "comment=note") == 0))
+    {
         if (conn->on_repeat != NGX_HTTP_ITSM_ACTION_UPDATE) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"comment\": only "
-                               "\"on_repeat update comment;\" takes it");
+                               "invalid parameter \"%V\": only "
+                               "\"on_repeat update %V;\" takes it",
+                               &value[2], &value[2]);
             return NGX_CONF_ERROR;
         }
 
         conn->repeat_comment = 1;
+        conn->repeat_note = (value[2].len == sizeof("comment=note") - 1);
         i = 3;
     }
 
@@ -302,14 +321,17 @@ ngx_http_itsm_lifecycle_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
 
 void
 ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
-    ngx_http_itsm_record_t *rec, ngx_http_itsm_state_e state, ngx_uint_t due,
+    ngx_http_itsm_record_t *rec, ngx_http_itsm_alert_t *alert, ngx_uint_t due,
     ngx_http_itsm_plan_t *plan)
 {
-    time_t  now;
+    time_t                 now;
+    uint64_t               note;
+    ngx_http_itsm_state_e  state;
 
     ngx_memzero(plan, sizeof(ngx_http_itsm_plan_t));
 
     now = ngx_time();
+    state = alert->state;
 
     switch (rec->state) {
 
@@ -338,7 +360,25 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             return;
         }
 
-        if (conn->cooldown && !due
+        /*
+         * "comment=note": a note no comment carried yet goes to the
+         * ticket now, cooldown or not (a person wrote it); without one,
+         * the repeat comments nothing, and with "on_repeat comment=note"
+         * it is a duplicate
+         */
+
+        note = conn->repeat_note
+               ? ngx_http_itsm_lifecycle_note(conn, rec->note, alert) : 0;
+
+        if (conn->repeat_note && note == 0
+            && conn->on_repeat == NGX_HTTP_ITSM_ACTION_COMMENT)
+        {
+            plan->outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
+            plan->reason = "the alert carries no note the ticket lacks";
+            return;
+        }
+
+        if (conn->cooldown && !due && note == 0
             && now < rec->last_action + conn->cooldown)
         {
             /* coalesced: the latest state goes out when the cooldown ends */
@@ -350,7 +390,10 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             return;
         }
 
-        ngx_http_itsm_lifecycle_steps(plan, conn->repeat_comment,
+        plan->note = note;
+
+        ngx_http_itsm_lifecycle_steps(plan, conn->repeat_comment
+                                            && (note || !conn->repeat_note),
                                       conn->on_repeat,
                                       conn->on_repeat
                                       == NGX_HTTP_ITSM_ACTION_COMMENT
@@ -375,6 +418,9 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
             return;
         }
 
+        /* a new ticket's description carries the case's note */
+        plan->note = ngx_http_itsm_lifecycle_note(conn, 0, alert);
+
         ngx_http_itsm_lifecycle_steps(plan, 0, NGX_HTTP_ITSM_ACTION_CREATE,
                                       NGX_HTTP_ITSM_OUTCOME_CREATED);
         return;
@@ -387,6 +433,9 @@ ngx_http_itsm_lifecycle_decide(ngx_http_itsm_connector_t *conn,
                            "its key";
             return;
         }
+
+        /* a new ticket's description carries the case's note */
+        plan->note = ngx_http_itsm_lifecycle_note(conn, 0, alert);
 
         ngx_http_itsm_lifecycle_steps(plan, 0, NGX_HTTP_ITSM_ACTION_CREATE,
                                       NGX_HTTP_ITSM_OUTCOME_CREATED);
@@ -467,6 +516,41 @@ ngx_http_itsm_lifecycle_forget(ngx_http_itsm_record_t *rec,
 }
 
 
+/*
+ * "comment=note": the hash of the alert's note unless it is "last", the
+ * hash of the note the ticket got last (the record keeps it); 0: no note,
+ * or the old one (a sync repeats the case's newest note until a person
+ * adds another).
+ */
+
+uint64_t
+ngx_http_itsm_lifecycle_note(ngx_http_itsm_connector_t *conn, uint64_t last,
+    ngx_http_itsm_alert_t *alert)
+{
+    u_char     digest[16];
+    uint64_t   hash;
+    ngx_md5_t  md5;
+    ngx_str_t *note;
+
+    note = &alert->fields[NGX_HTTP_ITSM_FIELD_NOTE];
+
+    if (!conn->repeat_note || note->len == 0) {
+        return 0;
+    }
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, note->data, note->len);
+    ngx_md5_final(digest, &md5);
+
+    ngx_memcpy(&hash, digest, sizeof(hash));
+
+    /* 0 means "no note" */
+    hash = hash ? hash : 1;
+
+    return (hash == last) ? 0 : hash;
+}
+
+
 /* the key's record once every step of the plan succeeded */
 
 void
@@ -485,6 +569,7 @@ ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
 
     if (last == NGX_HTTP_ITSM_ACTION_CREATE) {
         rec->resolved_at = 0;
+        rec->note = plan->note;
 
         rec->ticket.len = ngx_min(ticket->len, NGX_HTTP_ITSM_TICKET_MAX);
         ngx_memcpy(rec->ticket_data, ticket->data, rec->ticket.len);
@@ -494,6 +579,10 @@ ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     rec->last_seen = now;
     rec->last_action = now;
     rec->occurrences = occurrences;
+
+    if (plan->note) {
+        rec->note = plan->note;     /* a comment carried it */
+    }
 
     if (last == NGX_HTTP_ITSM_ACTION_RESOLVE) {
         rec->state = NGX_HTTP_ITSM_KEY_RESOLVED;

@@ -68,6 +68,7 @@ ngx_str_t  ngx_http_itsm_field_names[] = {
     ngx_string("configuration_items"),
     ngx_string("target_ids"),
     ngx_string("external_url"),
+    ngx_string("note"),
     ngx_null_string
 };
 

@@ -846,7 +846,7 @@ ngx_http_itsm_pipeline_decide(ngx_http_itsm_ctx_t *ctx)
     plan = &ctx->plan;
 
     if (!ctx->notes_only) {
-        ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert->state,
+        ngx_http_itsm_lifecycle_decide(conn, &ctx->record, ctx->alert,
                                        ctx->replay, plan);
         return;
     }

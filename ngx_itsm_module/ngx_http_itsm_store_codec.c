@@ -28,13 +28,17 @@
  * hash and last_token follow), then varints (7 bits a byte, low first) of
  * owner, occurrences, last_status and first_seen, then the other times as
  * varints of their distance to first_seen (0: none, else the zigzagged
- * distance + 1: a few bytes each), then token, hash and last_token, 8
+ * distance + 1: a few bytes each), then token, hash, last_token and note, 8
  * bytes each when not 0, then the ticket id's length and bytes.  About 50
  * bytes for an open ticket with a short id.
  */
 #define NGX_HTTP_ITSM_STORE_V3_TOKEN       0x01
 #define NGX_HTTP_ITSM_STORE_V3_HASH        0x02
 #define NGX_HTTP_ITSM_STORE_V3_LAST_TOKEN  0x04
+
+/* the hash of the last note commented ("comment=note"), 8 bytes after
+ * last_token: a record with it is read by releases that know the flag */
+#define NGX_HTTP_ITSM_STORE_V3_NOTE        0x08
 
 
 /* version 2, written by earlier releases: fixed size, host byte order */
@@ -198,7 +202,8 @@ ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p)
 
     *flags = (rec->token ? NGX_HTTP_ITSM_STORE_V3_TOKEN : 0)
              | (rec->hash ? NGX_HTTP_ITSM_STORE_V3_HASH : 0)
-             | (rec->last_token ? NGX_HTTP_ITSM_STORE_V3_LAST_TOKEN : 0);
+             | (rec->last_token ? NGX_HTTP_ITSM_STORE_V3_LAST_TOKEN : 0)
+             | (rec->note ? NGX_HTTP_ITSM_STORE_V3_NOTE : 0);
 
     p = ngx_http_itsm_store_varint(p, rec->owner);
     p = ngx_http_itsm_store_varint(p, rec->occurrences);
@@ -222,6 +227,10 @@ ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p)
 
     if (rec->last_token) {
         p = ngx_cpymem(p, &rec->last_token, sizeof(uint64_t));
+    }
+
+    if (rec->note) {
+        p = ngx_cpymem(p, &rec->note, sizeof(uint64_t));
     }
 
     len = ngx_min(rec->ticket.len, NGX_HTTP_ITSM_TICKET_MAX);
@@ -295,6 +304,10 @@ ngx_http_itsm_store_decode_v3(u_char *p, u_char *last,
 
     if (p && (flags & NGX_HTTP_ITSM_STORE_V3_LAST_TOKEN)) {
         p = ngx_http_itsm_store_get_u64(p, last, &rec->last_token);
+    }
+
+    if (p && (flags & NGX_HTTP_ITSM_STORE_V3_NOTE)) {
+        p = ngx_http_itsm_store_get_u64(p, last, &rec->note);
     }
 
     if (p == NULL || p == last) {

@@ -108,7 +108,7 @@ typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
 
 /* the largest record of version 3 (ngx_http_itsm_store_codec.c) */
 #define NGX_HTTP_ITSM_STORE_V3_MAX                                           \
-    (4 + 4 * 10 + 6 * 10 + 3 * 8 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
+    (4 + 4 * 10 + 6 * 10 + 4 * 8 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
 
 
 /* ngx_http_itsm_store.c */

@@ -75,6 +75,9 @@ static ngx_http_variable_t  ngx_http_itsm_vars[] = {
     { ngx_string("itsm_external_url"), NULL, ngx_http_itsm_variable,
       NGX_HTTP_ITSM_FIELD_EXTERNAL_URL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("itsm_note"), NULL, ngx_http_itsm_variable,
+      NGX_HTTP_ITSM_FIELD_NOTE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("itsm_ticket_id"), NULL, ngx_http_itsm_variable,
       NGX_HTTP_ITSM_VAR_TICKET_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 

@@ -78,7 +78,7 @@ GET /alerts
 --- config
 --- must_die
 --- error_log eval
-qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource, severity_raw, group_key, starts_at, ends_at, link, configuration_items, target_ids, external_url\), ticket_id, occurrences, first_seen, last_seen, lookup, correlation_key, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
+qr/unknown name "titel" in template .*; use an alert field \(key, source, status, severity, title, description, resource, severity_raw, group_key, starts_at, ends_at, link, configuration_items, target_ids, external_url, note\), ticket_id, occurrences, first_seen, last_seen, lookup, correlation_key, \$variable or a \/json\/pointer in \S+nginx\.conf:\d+/
 
 
 
@@ -304,3 +304,12 @@ qr/itsm_store: "\S+not-a-store.mdb" cannot be opened: .* \(in \S+nginx\.conf:\d+
 --- config
 --- must_die
 --- error_log eval: qr/invalid parameter "resolve": only "on_resolve resolve comment;" takes one in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 26: "comment=note" (a comment only for a new note) after "on_repeat update" or alone, never after another policy
+--- http_config
+    itsm_connector mock { location /_itsm/mock; create POST /ticket; comment POST "/ticket/{{ ticket_id }}/comment"; on_repeat nothing comment=note; }
+--- config
+--- must_die
+--- error_log eval: qr/invalid parameter "comment=note": only "on_repeat update comment=note;" takes it in \S+nginx\.conf:\d+/

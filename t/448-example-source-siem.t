@@ -1,0 +1,76 @@
+# examples/source-siem/nginx.conf as shipped (its alert server, its
+# replay server) against the stateful fake of Request Tracker
+# (t/lib/ItsmFake.pm), with Microsoft Sentinel incidents as the playbook
+# posts them: the 10-minute cooldown's held update and a queued create are
+# delivered by the replay server, exactly once each
+# (t/lib/ItsmExampleFlow.pm says what is checked).  Credentials as the
+# example tells users to keep them: the playbook's token in a token file
+# (itsm_token ... file=), the RT token in an included file.  The repeat is
+# the incident changed in Sentinel (High to Low, a later
+# lastModifiedTimeUtc) without a new note: it waits out the cooldown, and
+# the update that ends it carries the latest state.  "cooldown=3s" and
+# "itsm_retry backoff=1s" stand for the example's 10 minutes and the
+# default 30 s.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Digest::SHA qw(sha256_hex);
+use ItsmExampleFlow;
+use ItsmExample;
+
+my $Token = 'c6f1e2d3b4a5968778695a4b3c2d1e0f5b3f0c2e9d7a41c8';
+my $Ws = '/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/'
+       . 'myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace';
+
+sub id { "73e01a99-5cd7-4139-a149-9f2736ff2ab$_[0]" }
+
+sub alert {
+    my ($k, $v) = @_;
+    my ($severity, $at) = $v == 1 ? ('High', '13:15:30') : ('Low', '13:17:00');
+    return {path => '/alerts/siem', key => id($k),
+            headers => {'X-ITSM-Token' => $Token},
+            body => '{"id":"' . $Ws . '/providers/Microsoft.SecurityInsights/'
+                  . 'incidents/' . id($k) . '","name":"' . id($k) . '",'
+                  . '"properties":{"lastModifiedTimeUtc":"2019-01-01T' . $at
+                  . 'Z","firstActivityTimeUtc":"2019-01-01T13:00:30Z",'
+                  . '"description":"Sign-ins from a new country","title":'
+                  . '"Unfamiliar sign-in on db-' . $k . '","owner":'
+                  . '{"assignedTo":null},"severity":"' . $severity . '",'
+                  . '"status":"New","incidentUrl":"https://portal.azure.com/'
+                  . '#incident/' . $k . '","incidentNumber":' . (3170 + $k)
+                  . ',"additionalData":{"alertsCount":1,"tactics":'
+                  . '["InitialAccess"]}}}'};
+}
+
+ItsmExampleFlow::rt(
+    name => 'source-siem',
+    replace => [[qr/itsm_token[ \t]+\$http_x_itsm_token[ \t]+FAKE[^;]*;/,
+                 'itsm_token $http_x_itsm_token '
+                 . 'file=/etc/nginx/itsm/siem.tokens;']],
+    files => {'etc/itsm/siem.tokens' => "$Token\n"},
+    alert => \&alert,
+    create => sub {
+        my ($a, $k) = @_;
+        return '{"Queue":"General","Subject":"[Sentinel #' . (3170 + $k)
+               . '] Unfamiliar sign-in on db-' . $k . '","Priority":"75",'
+               . '"Content":"Sign-ins from a new country\n\nSeverity: High\n'
+               . 'Status in Sentinel: New\nOwner: \nTactics: '
+               . '[\"InitialAccess\"]\nAlerts: 1\nFirst activity: '
+               . '2019-01-01T13:00:30Z\nIncident: https://portal.azure.com/'
+               . '#incident/' . $k . '\nIncident id: ' . id($k) . '\n\n",'
+               . '"ContentType":"text/plain","CustomFields":{"ITSM Alert '
+               . 'Key":"' . sha256_hex($a->{key}) . '"}}';
+    },
+    held_outcome => 'update',
+    held => sub {
+        my ($a, $k, $ticket) = @_;
+        return {method => 'PUT', uri => "/REST/2.0/ticket/$ticket", status => 200,
+                body => '{"Subject":"[Sentinel #' . (3170 + $k) . '] Unfamiliar '
+                      . 'sign-in on db-' . $k . '","Priority":"0"}'};
+    },
+);
+
+done_testing();
