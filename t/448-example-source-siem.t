@@ -21,37 +21,10 @@ use Digest::SHA qw(sha256_hex);
 use ItsmExampleFlow;
 use ItsmExample;
 
-my $Token = 'c6f1e2d3b4a5968778695a4b3c2d1e0f5b3f0c2e9d7a41c8';
-my $Ws = '/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/'
-       . 'myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace';
-
-sub id { "73e01a99-5cd7-4139-a149-9f2736ff2ab$_[0]" }
-
-sub alert {
-    my ($k, $v) = @_;
-    my ($severity, $at) = $v == 1 ? ('High', '13:15:30') : ('Low', '13:17:00');
-    return {path => '/alerts/siem', key => id($k),
-            headers => {'X-ITSM-Token' => $Token},
-            body => '{"id":"' . $Ws . '/providers/Microsoft.SecurityInsights/'
-                  . 'incidents/' . id($k) . '","name":"' . id($k) . '",'
-                  . '"properties":{"lastModifiedTimeUtc":"2019-01-01T' . $at
-                  . 'Z","firstActivityTimeUtc":"2019-01-01T13:00:30Z",'
-                  . '"description":"Sign-ins from a new country","title":'
-                  . '"Unfamiliar sign-in on db-' . $k . '","owner":'
-                  . '{"assignedTo":null},"severity":"' . $severity . '",'
-                  . '"status":"New","incidentUrl":"https://portal.azure.com/'
-                  . '#incident/' . $k . '","incidentNumber":' . (3170 + $k)
-                  . ',"additionalData":{"alertsCount":1,"tactics":'
-                  . '["InitialAccess"]}}}'};
-}
+sub id { ItsmExampleFlow::sentinel_id($_[0]) }
 
 ItsmExampleFlow::rt(
-    name => 'source-siem',
-    replace => [[qr/itsm_token[ \t]+\$http_x_itsm_token[ \t]+FAKE[^;]*;/,
-                 'itsm_token $http_x_itsm_token '
-                 . 'file=/etc/nginx/itsm/siem.tokens;']],
-    files => {'etc/itsm/siem.tokens' => "$Token\n"},
-    alert => \&alert,
+    ItsmExampleFlow::sentinel_options(),
     create => sub {
         my ($a, $k) = @_;
         return '{"Queue":"General","Subject":"[Sentinel #' . (3170 + $k)

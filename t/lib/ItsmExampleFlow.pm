@@ -78,6 +78,42 @@ sub generic_alert {
                   . qq("resource": "db-$k", "status": "firing"})};
 }
 
+# examples/source-siem: a Microsoft Sentinel incident as the playbook
+# posts it, key number K, variant V (1: New, High; 2: changed to Low; 3:
+# High again, later), and the options that run the example with its
+# playbook's token in a token file, as it advises
+our $SentinelToken = 'c6f1e2d3b4a5968778695a4b3c2d1e0f5b3f0c2e9d7a41c8';
+
+sub sentinel_id { "73e01a99-5cd7-4139-a149-9f2736ff2ab$_[0]" }
+
+sub sentinel_alert {
+    my ($k, $v) = @_;
+    my ($severity, $at) = @{{1 => ['High', '13:15:30'], 2 => ['Low', '13:17:00'],
+                             3 => ['High', '13:20:00']}->{$v}};
+    my $ws = '/subscriptions/d0cfe6b2-9ac0-4464-9919-dccaee2e48c0/resourceGroups/'
+           . 'myRg/providers/Microsoft.OperationalInsights/workspaces/myWorkspace';
+    return {path => '/alerts/siem', key => sentinel_id($k),
+            headers => {'X-ITSM-Token' => $SentinelToken},
+            body => '{"id":"' . $ws . '/providers/Microsoft.SecurityInsights/'
+                  . 'incidents/' . sentinel_id($k) . '","name":"' . sentinel_id($k) . '",'
+                  . '"properties":{"lastModifiedTimeUtc":"2019-01-01T' . $at
+                  . 'Z","firstActivityTimeUtc":"2019-01-01T13:00:30Z",'
+                  . '"description":"Sign-ins from a new country","title":'
+                  . '"Unfamiliar sign-in on db-' . $k . '","owner":'
+                  . '{"assignedTo":null},"severity":"' . $severity . '",'
+                  . '"status":"New","incidentUrl":"https://portal.azure.com/'
+                  . '#incident/' . $k . '","incidentNumber":' . (3170 + $k)
+                  . ',"additionalData":{"alertsCount":1,"tactics":'
+                  . '["InitialAccess"]}}}'};
+}
+
+sub sentinel_options {
+    return (name => 'source-siem', alert => \&sentinel_alert,
+            replace => [[qr/itsm_token[ \t]+\$http_x_itsm_token[ \t]+FAKE[^;]*;/,
+                         'itsm_token $http_x_itsm_token file=/etc/nginx/itsm/siem.tokens;']],
+            files => {'etc/itsm/siem.tokens' => "$SentinelToken\n"});
+}
+
 # the sender's answer, exactly as the module writes it
 sub answer {
     my ($status, @results) = @_;
