@@ -135,6 +135,8 @@ ngx_int_t ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 
 /* ngx_http_itsm_store_ticket_index.c */
+ngx_int_t ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *before,
     ngx_http_itsm_record_t *rec);

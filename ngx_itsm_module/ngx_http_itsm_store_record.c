@@ -378,6 +378,15 @@ ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         rc = (rec->doubt && !now->doubt) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
     }
 
+    /* what the ITSM said of the ticket while the claim held the key */
+
+    if ((op->change == NGX_HTTP_ITSM_STORE_COMMIT
+         || op->change == NGX_HTTP_ITSM_STORE_RELEASE)
+        && ngx_http_itsm_store_ticket_held(store, txn, k, rec) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_itsm_store_put(store, txn, k, rec) != NGX_OK) {
         return NGX_ERROR;
     }

@@ -26,7 +26,9 @@
  * the last one (its order) changes nothing.  A key an alert holds (a live
  * claim) is left to that alert: the event is most often the echo of the
  * alert's own action (RT runs its scrip inside the request that resolves
- * or reopens the ticket, before it answers); only the entry remembers it.
+ * or reopens the ticket, before it answers); the entry remembers it, and
+ * the claim's end applies it (ngx_http_itsm_store_ticket_held): the echo
+ * then changes nothing, a person's change made meanwhile is not lost.
  *
  * The transaction is flushed before the caller answers (the caller waits
  * for the flush, ngx_http_itsm_store_sync): a 2xx means it is on disk.
@@ -268,6 +270,15 @@ remember:
 
     if (!cb->note) {
         entry.state = (uint8_t) cb->state;
+
+        /* a state the key could not take now: the claim's end takes it */
+
+        if (cb->result == NGX_HTTP_ITSM_TICKET_IN_FLIGHT) {
+            entry.flags |= NGX_HTTP_ITSM_STORE_TICKET_HELD;
+
+        } else {
+            entry.flags &= ~NGX_HTTP_ITSM_STORE_TICKET_HELD;
+        }
     }
 
     entry.order = ngx_max(entry.order, cb->order);

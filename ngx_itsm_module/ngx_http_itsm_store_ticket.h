@@ -23,6 +23,15 @@
 #define NGX_HTTP_ITSM_STORE_TICKET_KEY  (64 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
 
 
+/*
+ * The entry's state came while an alert held the key (a person changed the
+ * ticket while the module's own request was under way): the claim's end
+ * applies it to the key (ngx_http_itsm_store_ticket_held), so that it is
+ * not lost under the alert's outcome.
+ */
+#define NGX_HTTP_ITSM_STORE_TICKET_HELD  0x01
+
+
 /* an entry as stored (host byte order), followed by the assignee the
  * ITSM named (none in entries of phase 1: the same layout) and the
  * record's key */
@@ -32,7 +41,7 @@ typedef struct {
     uint8_t                      state;        /* ..._TICKET_OPEN ... */
     uint16_t                     assignee;     /* its length, bytes after
                                                   this, before the key */
-    uint32_t                     reserved2;
+    uint32_t                     flags;        /* 0 in earlier entries */
     uint64_t                     order;        /* the last event's */
     uint64_t                     event;        /* its id's hash */
     int64_t                      updated;      /* when it came */

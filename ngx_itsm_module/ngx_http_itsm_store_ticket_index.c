@@ -91,6 +91,131 @@ ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
 }
 
 
+/*
+ * The end of a claim (its commit or release, in its transaction, before
+ * the record is written): a state the ITSM sent of the key's ticket while
+ * the claim held the key is applied now, as a callback would have
+ * (ngx_http_itsm_store_ticket.c): resolved or closed resolves an open key,
+ * open or acknowledged reopens a resolved one, deleted forgets the ticket.
+ * The echo of the alert's own action changes nothing; a person's change
+ * made meanwhile wins, as the newest event the ITSM sent.  Both entries
+ * that can name the key are looked at: its ticket's, and the key's own
+ * (a profile whose ticket is the key, opsgenie's alias).
+ */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec)
+{
+    int                               rc;
+    u_char                            buf[NGX_HTTP_ITSM_STORE_TICKET_KEY];
+    u_char                            kbuf[NGX_HTTP_ITSM_STORE_KEY_MAX];
+    MDB_val                           tk[2], v, key;
+    ngx_str_t                         conn, assignee;
+    ngx_uint_t                        i, n, before;
+    ngx_http_itsm_store_ticket_rec_t  entry;
+
+    if (rec->ticket.len == 0
+        || ngx_http_itsm_store_ticket_connector(k, &conn) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    ngx_http_itsm_store_ticket_key(&conn, &rec->ticket, buf, &tk[0]);
+    tk[1] = *k;
+    n = 2;
+
+    for (i = 0; i < n; i++) {
+
+        rc = mdb_get(txn, store->tickets, &tk[i], &v);
+
+        if (rc == MDB_NOTFOUND) {
+            continue;
+        }
+
+        if (rc != 0) {
+            return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+        }
+
+        if (ngx_http_itsm_store_ticket_decode(&v, &entry, &key, &assignee)
+            != NGX_OK
+            || !(entry.flags & NGX_HTTP_ITSM_STORE_TICKET_HELD)
+            || key.mv_size != k->mv_size
+            || key.mv_size > NGX_HTTP_ITSM_STORE_KEY_MAX
+            || ngx_memcmp(key.mv_data, k->mv_data, k->mv_size) != 0)
+        {
+            continue;
+        }
+
+        before = rec->state;
+
+        switch (entry.state) {
+
+        case NGX_HTTP_ITSM_TICKET_OPEN:
+        case NGX_HTTP_ITSM_TICKET_ACKNOWLEDGED:
+
+            if (rec->state == NGX_HTTP_ITSM_KEY_RESOLVED) {
+                rec->state = NGX_HTTP_ITSM_KEY_OPEN;
+                rec->resolved_at = 0;
+            }
+
+            break;
+
+        case NGX_HTTP_ITSM_TICKET_RESOLVED:
+        case NGX_HTTP_ITSM_TICKET_CLOSED:
+
+            if (rec->state == NGX_HTTP_ITSM_KEY_OPEN) {
+                rec->state = NGX_HTTP_ITSM_KEY_RESOLVED;
+                rec->resolved_at = ngx_time();
+            }
+
+            break;
+
+        case NGX_HTTP_ITSM_TICKET_DELETED:
+
+            rec->state = NGX_HTTP_ITSM_KEY_NONE;
+            rec->ticket.len = 0;
+            rec->resolved_at = 0;
+            rec->last_action = 0;
+            break;
+
+        default:
+            break;
+        }
+
+        if (rec->state != before) {
+            ngx_log_error(NGX_LOG_NOTICE, store->log, 0,
+                          "itsm: ticket \"%*s\" of connector \"%V\": the "
+                          "ITSM's change that came while an alert held its "
+                          "key is applied now (key state %ui -> %ui)",
+                          (size_t) (tk[0].mv_size - conn.len - 1),
+                          (u_char *) tk[0].mv_data + conn.len + 1, &conn,
+                          before, rec->state);
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                       "itsm store: held itsm state:%ui key state:%ui -> %ui",
+                       (ngx_uint_t) entry.state, before, rec->state);
+
+        /* the entry's bytes are LMDB's until the first write */
+
+        ngx_memcpy(kbuf, key.mv_data, key.mv_size);
+        key.mv_data = kbuf;
+
+        entry.flags &= ~NGX_HTTP_ITSM_STORE_TICKET_HELD;
+
+        if (ngx_http_itsm_store_ticket_put(store, txn, &tk[i], &entry, &key,
+                                           &assignee)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* the connector of a stored key "connector \0 key" */
 
 ngx_int_t
