@@ -180,10 +180,14 @@ sleep 0.3;
 my @same = map { ItsmHttp::start(::alert()) } 1 .. 5;
 my $other = ItsmHttp::start('{"key": "db-1", "title": "Disk full on db-1", "description": "99%", "status": "firing"}');
 my @a = map { ItsmHttp::finish($_) } $first, @same, $other;
-Test::More::like(ItsmHttp::body($a[0]), qr/"outcome":"created","connector":"mock","ticket_id":"T1"\}/, "the first created T1");
-for my $i (1 .. 5) {
-    Test::More::is(ItsmHttp::body($a[$i]), qq{{"status":"duplicate","alerts":[{"key":"db-1","action":"none","outcome":"duplicate","connector":"mock","ticket_id":"T1","reason":"an identical alert for this key was being delivered when this one came; it joined it"}]}\n}, "identical copy $i joined it");
-}
+# the first has a head start of 0.3 s, but on a loaded machine (valgrind)
+# one of the copies may claim the key before it: whichever came first
+# created T1, and each of the other five joined it
+my $joined = qq{{"status":"duplicate","alerts":[{"key":"db-1","action":"none","outcome":"duplicate","connector":"mock","ticket_id":"T1","reason":"an identical alert for this key was being delivered when this one came; it joined it"}]}\n};
+my @created = grep { ItsmHttp::body($a[$_]) =~ /"outcome":"created","connector":"mock","ticket_id":"T1"\}/ } 0 .. 5;
+Test::More::is(scalar @created, 1, "one of the six identical alerts created T1");
+Test::More::is(join(',', map { ItsmHttp::body($a[$_]) eq $joined ? 'joined' : ItsmHttp::body($a[$_]) } grep { $_ != ($created[0] // -1) } 0 .. 5),
+               join(',', ('joined') x 5), "the five others joined it");
 Test::More::like(ItsmHttp::body($a[6]), qr/"action":"comment","outcome":"commented","connector":"mock","ticket_id":"T1"\}/, "the different alert commented once the create was done");
 Test::More::is(::mock_log(2), "POST /mock/ticket\nPOST /mock/ticket/T1/comment\n", "the ITSM got one create and one comment");
 --- timeout: 30

@@ -100,7 +100,11 @@ for my $b (0 .. 9) {
 my $st = ::status();
 ::percent_ok($st, 'after 1000 keys');
 $::Seen{used} = $st->{used_bytes};
-Test::More::cmp_ok($st->{used_percent}, '>=', 10, 'the keys take room');
+# each key takes about 100 bytes or more (1000 keys: 10% of 1m), counted
+# on the keys still kept: on a slow machine (valgrind) the first ones may
+# have expired (3 s) before the status page is read
+Test::More::cmp_ok($st->{used_bytes}, '>=', $st->{keys} * 100, 'the keys take room: 100 bytes a key or more');
+Test::More::cmp_ok($st->{used_percent}, '>=', 10, 'all 1000 kept: 10% of the store or more') if $st->{expired} == 0;
 # the first may have expired already (3s) on a slow machine: counted
 Test::More::is($st->{keys} + $st->{expired}, 1000, '1000 keys, kept or expired');
 Test::More::is($st->{resolved_tickets}, $st->{keys}, 'every key kept is resolved');
