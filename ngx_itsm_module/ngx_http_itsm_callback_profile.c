@@ -30,6 +30,10 @@
 
 #define NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX  64
 
+/* Opsgenie's alias: at most 512 characters, the preset's correlation key
+ * (an Azure alert id is ~150 bytes) */
+#define NGX_HTTP_ITSM_CALLBACK_ALIAS_MAX  512
+
 
 static ngx_int_t ngx_http_itsm_callback_jira(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
@@ -547,11 +551,11 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
         v = json_object_get(alert, "alertId");
     }
 
-    rc = ngx_http_itsm_callback_get(r, v, NGX_HTTP_ITSM_TICKET_MAX,
+    rc = ngx_http_itsm_callback_get(r, v, NGX_HTTP_ITSM_CALLBACK_ALIAS_MAX,
                                     &ev->ticket);
     if (rc != NGX_OK) {
         ev->invalid = "an Opsgenie webhook has the alert's \"alias\" (of "
-                      "at most 64 bytes) or \"alertId\"";
+                      "at most 512 bytes) or \"alertId\"";
         return rc;
     }
 

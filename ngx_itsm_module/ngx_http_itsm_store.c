@@ -63,8 +63,6 @@ static ngx_int_t ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_walk_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, u_char *buf, MDB_val *k);
 static ngx_int_t ngx_http_itsm_store_full(ngx_http_itsm_store_t *store,
     const char *what);
 static ngx_int_t ngx_http_itsm_store_check_user(ngx_cycle_t *cycle,
@@ -543,7 +541,7 @@ ngx_http_itsm_store_debug(ngx_http_itsm_store_t *store, const char *what,
 
 /* "connector \0 key"; keys too long for LMDB are replaced by their hash */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_store_key(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, u_char *buf, MDB_val *k)
 {

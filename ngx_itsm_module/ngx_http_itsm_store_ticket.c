@@ -47,16 +47,34 @@ ngx_int_t
 ngx_http_itsm_store_ticket_apply(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb)
 {
-    u_char     buf[NGX_HTTP_ITSM_STORE_TICKET_KEY];
+    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
     MDB_val    tk;
     ngx_str_t  key;
 
-    if (connector->len > 64 || cb->ticket.len > NGX_HTTP_ITSM_TICKET_MAX) {
+    if (connector->len > 64
+        || (!cb->by_key && cb->ticket.len > NGX_HTTP_ITSM_TICKET_MAX))
+    {
         cb->result = NGX_HTTP_ITSM_TICKET_UNKNOWN;
         return NGX_OK;
     }
 
-    ngx_http_itsm_store_ticket_key(connector, &cb->ticket, buf, &tk);
+    /*
+     * A profile whose ticket is the key (opsgenie's alias, up to 512
+     * bytes): the entry is the record's own key, a long key hashed as the
+     * store hashes it; otherwise "connector \0 ticket".
+     */
+
+    if (cb->by_key) {
+        if (ngx_http_itsm_store_key(store, connector, &cb->ticket, buf, &tk)
+            != NGX_OK)
+        {
+            cb->result = NGX_HTTP_ITSM_TICKET_UNKNOWN;
+            return NGX_OK;
+        }
+
+    } else {
+        ngx_http_itsm_store_ticket_key(connector, &cb->ticket, buf, &tk);
+    }
 
     key.data = tk.mv_data;
     key.len = tk.mv_size;
@@ -132,6 +150,12 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     ngx_memcpy(cb->assignee_data, assignee.data, cb->assignee.len);
 
     ngx_http_itsm_store_ticket_name(&k, cb);
+
+    if (cb->by_key) {
+        /* the key itself, not the hash a long key is stored under */
+        cb->key.len = ngx_min(cb->ticket.len, NGX_HTTP_ITSM_STORE_KEY_TEXT);
+        ngx_memcpy(cb->key_data, cb->ticket.data, cb->key.len);
+    }
 
     cb->known = entry.state;
 

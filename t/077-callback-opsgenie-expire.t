@@ -18,6 +18,9 @@ sub og { my ($alias, $action, $at) = @_;
     '{"action":"' . $action . '","alert":{"alertId":"70413a06-38d6-4c85-92b8-5ebc900d42e2","message":"m","tags":[],"tinyId":"1791","entity":"","alias":"'
     . $alias . '","createdAt":1481035005930,"updatedAt":' . $at . ',"username":"ann@example.com","userId":"daed1180-0ce8-438b-8f8e-57e1a5920a2d"},"source":{"name":"","type":"web"},"integrationName":"Webhook","integrationId":"4e2d2b1e","integrationType":"Webhook"}' }
 
+# an alias (the key) of N bytes
+sub long { my ($n) = @_; "k$n-" . ('x' x ($n - length("k$n-"))) }
+
 sub cb { my ($body, $tok) = @_; $tok //= 'own';
     (ItsmCallback::post('/cb', $body), "Content-Type: application/json\nX-ITSM-Token: $ItsmCallback::Tok{$tok}\n") }
 
@@ -87,3 +90,14 @@ GET /status
 --- response_body_like eval
 [qr/"ticket_id":"T1"/, qr/^\{"outcome":"noted","ticket":"db-1","key":"db-1","assignee":"ann\@example.com","state":"note"\}$/,
  qr/^\{"outcome":"duplicate","ticket":"db-1","key":"db-1"/]
+
+
+
+=== TEST 6: aliases as long as keys: 391 bytes (stored as it is), 392 and 512 (Opsgenie's most; stored by their hash) are each the key they name; 513 bytes is a 400
+--- http_config eval: $::Http
+--- seq
+::seq(map({ (::alert(::long($_), "T$_"), ::cb(::og(::long($_), "Close", 20))) } 391, 392, 512), ::cb(::og(::long(513), "Close", 20)))
+--- error_code eval: [201, 200, 201, 200, 201, 200, 400]
+--- response_body_like eval
+[map({ (qr/"ticket_id":"T$_"/, qr/^\{"outcome":"applied","ticket":"${\ ::long($_)}","key":"${\ substr(::long($_), 0, 256)}","status":"Close",.*"key_state":"resolved"\}$/) } 391, 392, 512),
+ qr/"message":"an Opsgenie webhook has the alert's \\"alias\\" \(of at most 512 bytes\) or \\"alertId\\""/]
