@@ -14,9 +14,8 @@
 
 
 /*
- * What the directive handlers of the module's three nginx modules (the
- * main one, ngx_http_itsm_source_module, ngx_http_itsm_access_module)
- * share: the "name=VALUE" parameters of a directive, a header of their
+ * What the directive handlers of the module's nginx modules (the main
+ * one, ngx_http_itsm_callback_module, ngx_http_itsm_access_module) share: the "name=VALUE" parameters of a directive, a header of their
  * answers, and the adding of the $variables of a module and the value one
  * of them gives.
  */
