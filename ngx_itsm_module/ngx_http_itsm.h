@@ -27,6 +27,7 @@
 
 #define NGX_HTTP_ITSM_DEFAULT_MAX_BODY      (256 * 1024)
 #define NGX_HTTP_ITSM_DEFAULT_MAX_DEPTH     32
+#define NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS    1000
 #define NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE  (1024 * 1024)
 #define NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER   30
 
@@ -351,11 +352,22 @@ typedef struct {
 } ngx_http_itsm_main_conf_t;
 
 
+/* the location's itsm_max_alerts, itsm_state_map and itsm_severity_map:
+ * the dispatch hands them to the source (ngx_http_itsm_source.c) */
+
+typedef struct {
+    ngx_uint_t                   max_alerts;
+    ngx_array_t                 *states;       /* ngx_http_itsm_alert_word_t */
+    ngx_array_t                 *severities;   /* ngx_http_itsm_alert_word_t */
+} ngx_http_itsm_source_conf_t;
+
+
 typedef struct {
     ngx_array_t                 *connectors;   /* itsm_pass NAME ... */
     ngx_http_complex_value_t    *route;        /* itsm_pass $variable */
     ngx_uint_t                   source;       /* ngx_http_itsm_source_e */
     ngx_str_t                   *pointers;     /* per field, generic source */
+    ngx_http_itsm_source_conf_t  source_conf;
 
     size_t                       max_body;
     ngx_uint_t                   max_depth;

@@ -35,8 +35,6 @@ static ngx_int_t ngx_http_itsm_access_answer(ngx_http_request_t *r,
     ngx_str_t *message);
 static ngx_int_t ngx_http_itsm_access_challenge(ngx_http_request_t *r,
     ngx_http_itsm_access_e reason);
-static ngx_table_elt_t *ngx_http_itsm_access_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
 
 
 ngx_int_t
@@ -356,7 +354,7 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
         value.data = p;
         value.len = ngx_sprintf(p, "%T", alcf->retry) - p;
 
-        if (ngx_http_itsm_access_header(r, "Retry-After", &value) == NULL) {
+        if (ngx_http_itsm_conf_header(r, "Retry-After", &value) == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return NGX_DONE;
         }
@@ -451,7 +449,7 @@ ngx_http_itsm_access_challenge(ngx_http_request_t *r,
         break;
     }
 
-    h = ngx_http_itsm_access_header(r, "WWW-Authenticate", &value);
+    h = ngx_http_itsm_conf_header(r, "WWW-Authenticate", &value);
     if (h == NULL) {
         return NGX_ERROR;
     }
@@ -459,24 +457,4 @@ ngx_http_itsm_access_challenge(ngx_http_request_t *r,
     r->headers_out.www_authenticate = h;
 
     return NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_http_itsm_access_header(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NULL;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
-    h->value = *value;
-
-    return h;
 }

@@ -48,6 +48,8 @@ static char *ngx_http_itsm_callback_pointer(ngx_conf_t *cf,
 static char *ngx_http_itsm_callback_check(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf, ngx_http_itsm_callback_loc_conf_t *cblcf);
 static ngx_int_t ngx_http_itsm_callback_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_itsm_callback_turn_away(ngx_http_request_t *r,
+    char *header, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_callback_token(ngx_http_request_t *r,
     ngx_str_t *token);
 static void ngx_http_itsm_callback_body(ngx_http_request_t *r);
@@ -169,19 +171,7 @@ static ngx_http_variable_t  ngx_http_itsm_callback_vars[] = {
 static ngx_int_t
 ngx_http_itsm_callback_preconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_http_itsm_callback_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_conf_variables(cf, ngx_http_itsm_callback_vars);
 }
 
 
@@ -561,14 +551,37 @@ ngx_http_itsm_callback_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
 }
 
 
+/* a refusal before the body is read discards it; "header" (Allow,
+ * WWW-Authenticate) says how to call */
+
+static ngx_int_t
+ngx_http_itsm_callback_turn_away(ngx_http_request_t *r, char *header,
+    ngx_str_t *value)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (header != NULL
+        && ngx_http_itsm_conf_header(r, header, value) == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_itsm_callback_handler(ngx_http_request_t *r)
 {
     off_t                               length;
     ngx_int_t                           rc, signed_rc;
     void                               *sig;
-    ngx_str_t                           token;
-    ngx_table_elt_t                    *allow;
+    ngx_str_t                           token, value;
     ngx_http_cleanup_t                 *cln;
     ngx_http_itsm_loc_conf_t           *ilcf;
     ngx_http_itsm_main_conf_t          *imcf;
@@ -586,19 +599,12 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
     length = r->headers_in.content_length_n;
 
     if (r->method != NGX_HTTP_POST) {
-        rc = ngx_http_discard_request_body(r);
+        ngx_str_set(&value, "POST");
+
+        rc = ngx_http_itsm_callback_turn_away(r, "Allow", &value);
         if (rc != NGX_OK) {
             return rc;
         }
-
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "POST");
 
         return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_MALFORMED,
                                              NGX_HTTP_NOT_ALLOWED,
@@ -627,19 +633,12 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
             && (ngx_http_itsm_callback_token(r, &token) != NGX_OK
                 || !ngx_http_itsm_callback_token_valid(cblcf->conn, &token))))
     {
-        rc = ngx_http_discard_request_body(r);
+        ngx_str_set(&value, "Bearer realm=\"itsm callback\"");
+
+        rc = ngx_http_itsm_callback_turn_away(r, "WWW-Authenticate", &value);
         if (rc != NGX_OK) {
             return rc;
         }
-
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "WWW-Authenticate");
-        ngx_str_set(&allow->value, "Bearer realm=\"itsm callback\"");
 
         if (signed_rc == NGX_ABORT) {
             return ngx_http_itsm_callback_refuse(r,
@@ -665,7 +664,7 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
     }
 
     if (length > (off_t) ilcf->max_body) {
-        rc = ngx_http_discard_request_body(r);
+        rc = ngx_http_itsm_callback_turn_away(r, NULL, NULL);
         if (rc != NGX_OK) {
             return rc;
         }

@@ -38,16 +38,12 @@
  */
 
 
-typedef char *(*ngx_http_itsm_source_set_pt)(ngx_conf_t *cf,
-    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+/* the block's lines are read as a connector's (ngx_http_itsm_conn_lines):
+ * those of the source's own find it around its "conn" */
 
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_uint_t                   min_args;
-    ngx_uint_t                   max_args;
-    ngx_http_itsm_source_set_pt  set;
-} ngx_http_itsm_source_cmd_t;
+#define ngx_http_itsm_source_from_conn(c)                                    \
+    ((ngx_http_itsm_source_t *)                                              \
+         ((u_char *) (c) - offsetof(ngx_http_itsm_source_t, conn)))
 
 
 typedef struct {
@@ -60,22 +56,14 @@ static void *ngx_http_itsm_source_create_main_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_itsm_source_postconfiguration(ngx_conf_t *cf);
 static char *ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_source_line(ngx_conf_t *cf, ngx_command_t *dummy,
-    void *conf);
 static char *ngx_http_itsm_source_of(ngx_conf_t *cf,
-    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_source_location(ngx_conf_t *cf,
-    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
-static char *ngx_http_itsm_source_header(ngx_conf_t *cf,
-    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
-static char *ngx_http_itsm_source_max_response(ngx_conf_t *cf,
-    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
-static char *ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
-    ngx_http_itsm_source_t *src, ngx_str_t *value, ngx_uint_t n);
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
     ngx_uint_t *states);
-static ngx_int_t ngx_http_itsm_source_method(ngx_str_t *name,
-    ngx_uint_t *method);
+static char *ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static ngx_shm_zone_t *ngx_http_itsm_source_zone(ngx_http_request_t *r);
 static ngx_shm_zone_t *ngx_http_itsm_source_counters(ngx_conf_t *cf);
 static ngx_int_t ngx_http_itsm_source_counts(ngx_http_request_t *r,
@@ -112,12 +100,17 @@ static ngx_str_t  ngx_http_itsm_source_counters_name =
 static ngx_uint_t  ngx_http_itsm_source_counters_tag;
 
 
-static ngx_http_itsm_source_cmd_t  ngx_http_itsm_source_cmds[] = {
+static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_source_cmds[] = {
+
     { ngx_string("callbacks_of"), 1, 16, ngx_http_itsm_source_of },
+
+    /* what delivers the actions: header and max_response as a connector's */
     { ngx_string("location"), 1, 1, ngx_http_itsm_source_location },
-    { ngx_string("header"), 2, 2, ngx_http_itsm_source_header },
-    { ngx_string("max_response"), 1, 1, ngx_http_itsm_source_max_response },
+    { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
+    { ngx_string("max_response"), 1, 1, ngx_http_itsm_conn_max_response },
+
     { ngx_string("on_ticket"), 3, 5, ngx_http_itsm_source_on_ticket },
+
     { ngx_null_string, 0, 0, NULL }
 };
 
@@ -237,7 +230,6 @@ ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                              *rv;
     ngx_str_t                         *value;
     ngx_uint_t                         i;
-    ngx_conf_t                         save;
     ngx_http_itsm_source_t            *src, **srcp;
     ngx_http_itsm_source_main_conf_t  *smcf;
 
@@ -290,14 +282,8 @@ ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     *srcp = src;
 
-    save = *cf;
-    cf->handler = ngx_http_itsm_source_line;
-    cf->handler_conf = (char *) src;
-
-    rv = ngx_conf_parse(cf, NULL);
-
-    *cf = save;
-
+    rv = ngx_http_itsm_conn_lines(cf, &src->conn, ngx_http_itsm_source_cmds,
+                                  "itsm_callback_source");
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -343,52 +329,14 @@ ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_itsm_source_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+ngx_http_itsm_source_of(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
-    ngx_http_itsm_source_t *src = conf;
+    ngx_uint_t               i;
+    ngx_str_t               *name;
+    ngx_http_itsm_source_t  *src;
 
-    ngx_str_t                   *value;
-    ngx_uint_t                   n;
-    ngx_http_itsm_source_cmd_t  *c;
-
-    value = cf->args->elts;
-    n = cf->args->nelts - 1;
-
-    for (c = ngx_http_itsm_source_cmds; c->name.len; c++) {
-
-        if (c->name.len != value[0].len
-            || ngx_strncmp(c->name.data, value[0].data, value[0].len) != 0)
-        {
-            continue;
-        }
-
-        if (n < c->min_args || n > c->max_args) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid number of arguments in \"%V\" of "
-                               "itsm_callback_source \"%V\"", &value[0],
-                               &src->name);
-            return NGX_CONF_ERROR;
-        }
-
-        return c->set(cf, src, value, n);
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown directive \"%V\" in itsm_callback_source "
-                       "\"%V\"; expected one of: callbacks_of, location, "
-                       "header, max_response, on_ticket", &value[0],
-                       &src->name);
-
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_http_itsm_source_of(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
-    ngx_str_t *value, ngx_uint_t n)
-{
-    ngx_uint_t   i;
-    ngx_str_t   *name;
+    src = ngx_http_itsm_source_from_conn(conn);
 
     for (i = 1; i <= n; i++) {
         name = ngx_array_push(&src->of);
@@ -404,12 +352,12 @@ ngx_http_itsm_source_of(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
 
 
 static char *
-ngx_http_itsm_source_location(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
-    ngx_str_t *value, ngx_uint_t n)
+ngx_http_itsm_source_location(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
     ngx_str_t  *loc;
 
-    loc = &src->conn.location;
+    loc = &conn->location;
 
     if (loc->len) {
         return "is duplicate";
@@ -419,7 +367,7 @@ ngx_http_itsm_source_location(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "source location \"%V\" must be a URI prefix "
                            "starting with \"/\", e.g. /_itsm/%V", &value[1],
-                           &src->name);
+                           &conn->name);
         return NGX_CONF_ERROR;
     }
 
@@ -433,70 +381,18 @@ ngx_http_itsm_source_location(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
 }
 
 
-static char *
-ngx_http_itsm_source_header(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
-    ngx_str_t *value, ngx_uint_t n)
-{
-    u_char                  ch;
-    size_t                  i;
-    ngx_http_itsm_header_t *h;
-
-    for (i = 0; i < value[1].len; i++) {
-        ch = value[1].data[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '-'))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid header name \"%V\": use letters, "
-                               "digits and \"-\" only", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    h = ngx_array_push(&src->conn.headers);
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    h->name = value[1];
-    h->value = ngx_http_itsm_tpl_compile(cf, &value[2],
-                                         NGX_HTTP_ITSM_ESCAPE_HEADER);
-
-    return h->value ? NGX_CONF_OK : NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_http_itsm_source_max_response(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
-    ngx_str_t *value, ngx_uint_t n)
-{
-    ssize_t  size;
-
-    size = ngx_parse_size(&value[1]);
-
-    if (size == NGX_ERROR || size < 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid max_response \"%V\": use a size of at "
-                           "least 1k, e.g. 64k", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    src->conn.max_response = size;
-
-    return NGX_CONF_OK;
-}
-
-
 /* on_ticket STATE[,STATE] METHOD PATH [body=...] [remember=/ptr | forget] */
 
 static char *
-ngx_http_itsm_source_on_ticket(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
-    ngx_str_t *value, ngx_uint_t n)
+ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
     ngx_str_t                       spec;
     ngx_uint_t                      i, states;
+    ngx_http_itsm_source_t         *src;
     ngx_http_itsm_source_action_t  *sa;
+
+    src = ngx_http_itsm_source_from_conn(conn);
 
     if (ngx_http_itsm_source_states(cf, &value[1], &states) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -518,7 +414,9 @@ ngx_http_itsm_source_on_ticket(ngx_conf_t *cf, ngx_http_itsm_source_t *src,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_itsm_source_method(&value[2], &sa->action.method) != NGX_OK) {
+    if (ngx_http_itsm_conn_parse_method(&value[2], &sa->action.method)
+        != NGX_OK)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid method \"%V\" in \"on_ticket\"; use one "
                            "of GET, POST, PUT, PATCH, DELETE (upper case)",
@@ -663,30 +561,6 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
     }
 
     return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_itsm_source_method(ngx_str_t *name, ngx_uint_t *method)
-{
-    static ngx_str_t   names[] = { ngx_string("GET"), ngx_string("POST"),
-                                   ngx_string("PUT"), ngx_string("PATCH"),
-                                   ngx_string("DELETE") };
-    static ngx_uint_t  methods[] = { NGX_HTTP_GET, NGX_HTTP_POST,
-                                     NGX_HTTP_PUT, NGX_HTTP_PATCH,
-                                     NGX_HTTP_DELETE };
-    ngx_uint_t  i;
-
-    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (names[i].len == name->len
-            && ngx_strncmp(names[i].data, name->data, name->len) == 0)
-        {
-            *method = methods[i];
-            return NGX_OK;
-        }
-    }
-
-    return NGX_ERROR;
 }
 
 

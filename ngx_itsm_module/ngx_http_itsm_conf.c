@@ -63,6 +63,29 @@ ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg, time_t min,
     return NGX_OK;
 }
 
+/*
+ * "name: value" added to the headers of the answer (Allow, Retry-After,
+ * WWW-Authenticate); "name" is a static string, "value" lives as long as
+ * the request.
+ */
+
+ngx_table_elt_t *
+ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return h;
+}
 
 
 /* adds a module's $variables, "vars" ending with ngx_http_null_variable */

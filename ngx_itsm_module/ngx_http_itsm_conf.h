@@ -14,10 +14,10 @@
 
 
 /*
- * What the directive handlers of the module's three nginx modules (the
- * main one, ngx_http_itsm_source_module, ngx_http_itsm_access_module)
- * share: the "name=VALUE" parameters of a directive, and the adding of
- * the $variables of a module and the value one of them gives.
+ * What the directive handlers of the module's nginx modules (the main
+ * one, ngx_http_itsm_callback_module, ngx_http_itsm_access_module) share: the "name=VALUE" parameters of a directive, a header of their
+ * answers, and the adding of the $variables of a module and the value one
+ * of them gives.
  */
 
 
@@ -25,6 +25,8 @@ ngx_uint_t ngx_http_itsm_conf_param(ngx_str_t *value, const char *name,
     ngx_str_t *arg);
 ngx_int_t ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg,
     time_t min, time_t max, time_t *t, const char *what, const char *hint);
+ngx_table_elt_t *ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
 ngx_int_t ngx_http_itsm_conf_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 void ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,

@@ -18,16 +18,13 @@
  */
 
 
-typedef char *(*ngx_http_itsm_conn_set_pt)(ngx_conf_t *cf,
-    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
-
+/* the block being read: its connector, its table of lines, its directive */
 
 typedef struct {
-    ngx_str_t                    name;
-    ngx_uint_t                   min_args;
-    ngx_uint_t                   max_args;
-    ngx_http_itsm_conn_set_pt    set;
-} ngx_http_itsm_conn_cmd_t;
+    ngx_http_itsm_connector_t   *conn;
+    ngx_http_itsm_conn_cmd_t    *cmds;
+    char                        *block;
+} ngx_http_itsm_conn_lines_t;
 
 
 typedef struct {
@@ -36,7 +33,7 @@ typedef struct {
 } ngx_http_itsm_conn_method_t;
 
 
-static char *ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy,
+static char *ngx_http_itsm_conn_line(ngx_conf_t *cf, ngx_command_t *dummy,
     void *conf);
 static char *ngx_http_itsm_conn_check(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn);
@@ -44,16 +41,10 @@ static char *ngx_http_itsm_conn_location(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_conn_action(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
-static char *ngx_http_itsm_conn_header(ngx_conf_t *cf,
-    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_conn_ticket_id(ngx_conf_t *cf,
-    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
-static char *ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_conn_key(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
-static ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
-    ngx_uint_t *method);
 static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
 
 
@@ -103,7 +94,6 @@ ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                        *rv;
     ngx_str_t                   *value;
-    ngx_conf_t                   save;
     ngx_http_itsm_connector_t   *conn, **connp;
 
     value = cf->args->elts;
@@ -145,19 +135,44 @@ ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     *connp = conn;
 
-    save = *cf;
-    cf->handler = ngx_http_itsm_conn_directive;
-    cf->handler_conf = (char *) conn;
-
-    rv = ngx_conf_parse(cf, NULL);
-
-    *cf = save;
-
+    rv = ngx_http_itsm_conn_lines(cf, conn, ngx_http_itsm_conn_cmds,
+                                  "itsm_connector");
     if (rv != NGX_CONF_OK) {
         return rv;
     }
 
     return ngx_http_itsm_conn_check(cf, conn);
+}
+
+
+/*
+ * The lines of a block of connector settings ("itsm_connector", and
+ * "itsm_callback_source", whose location, headers and max_response are a
+ * connector's), each handled by its row of "cmds" (ended by a row without
+ * a name); "block" names the directive in the messages.
+ */
+
+char *
+ngx_http_itsm_conn_lines(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_http_itsm_conn_cmd_t *cmds, char *block)
+{
+    char                        *rv;
+    ngx_conf_t                   save;
+    ngx_http_itsm_conn_lines_t   lines;
+
+    lines.conn = conn;
+    lines.cmds = cmds;
+    lines.block = block;
+
+    save = *cf;
+    cf->handler = ngx_http_itsm_conn_line;
+    cf->handler_conf = (char *) &lines;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    return rv;
 }
 
 
@@ -181,7 +196,9 @@ ngx_http_itsm_conn_find(ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name)
 }
 
 
-static ngx_int_t
+/* GET, POST, PUT, PATCH or DELETE, upper case, as NGX_HTTP_* */
+
+ngx_int_t
 ngx_http_itsm_conn_parse_method(ngx_str_t *name, ngx_uint_t *method)
 {
     ngx_http_itsm_conn_method_t  *m;
@@ -200,10 +217,12 @@ ngx_http_itsm_conn_parse_method(ngx_str_t *name, ngx_uint_t *method)
 
 
 static char *
-ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+ngx_http_itsm_conn_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 {
-    ngx_http_itsm_connector_t *conn = conf;
+    ngx_http_itsm_conn_lines_t *lines = conf;
 
+    u_char                    *list, *p;
+    size_t                     len;
     ngx_str_t                 *value;
     ngx_uint_t                 n;
     ngx_http_itsm_conn_cmd_t  *c;
@@ -211,7 +230,7 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
     value = cf->args->elts;
     n = cf->args->nelts - 1;
 
-    for (c = ngx_http_itsm_conn_cmds; c->name.len; c++) {
+    for (c = lines->cmds; c->name.len; c++) {
 
         if (c->name.len != value[0].len
             || ngx_strncmp(c->name.data, value[0].data, value[0].len) != 0)
@@ -222,21 +241,43 @@ ngx_http_itsm_conn_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         if (n < c->min_args || n > c->max_args) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid number of arguments in \"%V\" of "
-                               "itsm_connector \"%V\"", &value[0], &conn->name);
+                               "%s \"%V\"", &value[0], lines->block,
+                               &lines->conn->name);
             return NGX_CONF_ERROR;
         }
 
-        return c->set(cf, conn, value, n);
+        return c->set(cf, lines->conn, value, n);
     }
 
+    /* the hint lists the table's lines, so that it cannot fall behind */
+
+    len = 0;
+
+    for (c = lines->cmds; c->name.len; c++) {
+        len += c->name.len + sizeof(", ") - 1;
+    }
+
+    list = ngx_pnalloc(cf->temp_pool, len + 1);
+    if (list == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = list;
+
+    for (c = lines->cmds; c->name.len; c++) {
+        p = ngx_cpymem(p, c->name.data, c->name.len);
+
+        if (c[1].name.len) {
+            p = ngx_cpymem(p, ", ", 2);
+        }
+    }
+
+    *p = '\0';
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown directive \"%V\" in itsm_connector \"%V\"; "
-                       "expected one of: location, create, update, comment, "
-                       "resolve, reopen, lookup, find, header, ticket_id, "
-                       "max_response, key, on_repeat, on_resolve, on_refire, "
-                       "on_gone, callback_token, callback_status, "
-                       "callback_signature",
-                       &value[0], &conn->name);
+                       "unknown directive \"%V\" in %s \"%V\"; expected "
+                       "one of: %s", &value[0], lines->block,
+                       &lines->conn->name, list);
 
     return NGX_CONF_ERROR;
 }
@@ -405,7 +446,7 @@ ngx_http_itsm_conn_action(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
 }
 
 
-static char *
+char *
 ngx_http_itsm_conn_header(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     ngx_str_t *value, ngx_uint_t n)
 {
@@ -459,7 +500,7 @@ ngx_http_itsm_conn_ticket_id(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
 }
 
 
-static char *
+char *
 ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {

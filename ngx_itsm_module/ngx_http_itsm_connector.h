@@ -16,9 +16,33 @@
  * and where their locations are (ngx_http_itsm_layout.c) */
 
 
+/* a line of a block of connector settings, "NAME ARG...": its handler
+ * gets the arguments after NAME, n of them */
+
+typedef char *(*ngx_http_itsm_conn_set_pt)(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_uint_t                   min_args;
+    ngx_uint_t                   max_args;
+    ngx_http_itsm_conn_set_pt    set;
+} ngx_http_itsm_conn_cmd_t;
+
+
 /* ngx_http_itsm_connector.c */
 char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_itsm_conn_lines(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_conn_cmd_t *cmds,
+    char *block);
+char *ngx_http_itsm_conn_header(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+ngx_int_t ngx_http_itsm_conn_parse_method(ngx_str_t *name,
+    ngx_uint_t *method);
+char *ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
     ngx_http_itsm_main_conf_t *imcf, ngx_str_t *name);
 

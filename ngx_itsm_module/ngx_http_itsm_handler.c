@@ -83,9 +83,9 @@ static ngx_int_t
 ngx_http_itsm_handler_refuse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *ilcf)
 {
-    off_t             length;
-    ngx_int_t         rc;
-    ngx_table_elt_t  *allow;
+    off_t      length;
+    ngx_int_t  rc;
+    ngx_str_t  allow;
 
     length = r->headers_in.content_length_n;
 
@@ -104,14 +104,11 @@ ngx_http_itsm_handler_refuse(ngx_http_request_t *r,
     }
 
     if (r->method != NGX_HTTP_POST) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        ngx_str_set(&allow, "POST");
+
+        if (ngx_http_itsm_conf_header(r, "Allow", &allow) == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "POST");
 
         return ngx_http_itsm_reply_error(r, NGX_HTTP_NOT_ALLOWED,
                                          "method_not_allowed",

@@ -116,6 +116,27 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("itsm_max_alerts"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, source_conf.max_alerts),
+      &ngx_http_itsm_source_max_post },
+
+    { ngx_string("itsm_state_map"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_source_map,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, source_conf.states),
+      ngx_http_itsm_state_names },
+
+    { ngx_string("itsm_severity_map"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_source_map,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_itsm_loc_conf_t, source_conf.severities),
+      ngx_http_itsm_severity_names },
+
     { ngx_string("itsm_field"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_itsm_field,
@@ -443,6 +464,9 @@ ngx_http_itsm_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->source = NGX_CONF_UNSET_UINT;
+    conf->source_conf.max_alerts = NGX_CONF_UNSET_UINT;
+    conf->source_conf.states = NGX_CONF_UNSET_PTR;
+    conf->source_conf.severities = NGX_CONF_UNSET_PTR;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->max_depth = NGX_CONF_UNSET_UINT;
     conf->retry_after = NGX_CONF_UNSET;
@@ -472,6 +496,13 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_uint_value(conf->source, prev->source,
                               NGX_HTTP_ITSM_SOURCE_GENERIC);
+    ngx_conf_merge_uint_value(conf->source_conf.max_alerts,
+                              prev->source_conf.max_alerts,
+                              NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS);
+    ngx_conf_merge_ptr_value(conf->source_conf.states,
+                             prev->source_conf.states, NULL);
+    ngx_conf_merge_ptr_value(conf->source_conf.severities,
+                             prev->source_conf.severities, NULL);
     ngx_conf_merge_size_value(conf->max_body, prev->max_body,
                               NGX_HTTP_ITSM_DEFAULT_MAX_BODY);
     ngx_conf_merge_uint_value(conf->max_depth, prev->max_depth,

@@ -93,21 +93,18 @@ ngx_http_itsm_reply_raw(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t
 ngx_http_itsm_reply_retry_after(ngx_http_request_t *r, time_t seconds)
 {
-    ngx_table_elt_t  *h;
+    ngx_str_t  value;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (value.data == NULL) {
         return NGX_ERROR;
     }
 
-    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (h->value.data == NULL) {
+    value.len = ngx_sprintf(value.data, "%T", seconds) - value.data;
+
+    if (ngx_http_itsm_conf_header(r, "Retry-After", &value) == NULL) {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    h->value.len = ngx_sprintf(h->value.data, "%T", seconds) - h->value.data;
 
     return NGX_OK;
 }

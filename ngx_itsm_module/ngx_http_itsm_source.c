@@ -11,15 +11,13 @@
 /*
  * The alert sources: the dispatch that hands a payload to the location's
  * source (generic, Alertmanager and Grafana, Azure Monitor, Datadog:
- * ngx_http_itsm_source_*.c), and the sources' own settings (itsm_max_alerts,
- * itsm_state_map, itsm_severity_map) as a small module.  The dispatch hands
+ * ngx_http_itsm_source_*.c), and the checks of the sources' own settings
+ * (itsm_max_alerts, itsm_state_map, itsm_severity_map: directives of the
+ * main module, kept in its location configuration).  The dispatch hands
  * the location's settings to the source, which hands them to the helpers
  * of the normalized alert (ngx_http_itsm_alert.c): nothing below the
- * dispatch reads this module's configuration.
+ * dispatch reads the module's configuration.
  */
-
-
-#define NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS  1000
 
 
 typedef struct {
@@ -28,11 +26,6 @@ typedef struct {
 } ngx_http_itsm_source_t;
 
 
-static void *ngx_http_itsm_source_create_conf(ngx_conf_t *cf);
-static char *ngx_http_itsm_source_merge_conf(ngx_conf_t *cf, void *parent,
-    void *child);
-static char *ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_itsm_source_max_check(ngx_conf_t *cf, void *post,
     void *data);
 
@@ -57,66 +50,8 @@ static ngx_http_itsm_source_t  ngx_http_itsm_sources[] = {
 };
 
 
-static ngx_conf_post_t  ngx_http_itsm_source_max_post = {
+ngx_conf_post_t  ngx_http_itsm_source_max_post = {
     ngx_http_itsm_source_max_check
-};
-
-
-static ngx_command_t  ngx_http_itsm_source_commands[] = {
-
-    { ngx_string("itsm_max_alerts"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_itsm_source_conf_t, max_alerts),
-      &ngx_http_itsm_source_max_post },
-
-    { ngx_string("itsm_state_map"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_source_map,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_itsm_source_conf_t, states),
-      ngx_http_itsm_state_names },
-
-    { ngx_string("itsm_severity_map"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_source_map,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_itsm_source_conf_t, severities),
-      ngx_http_itsm_severity_names },
-
-      ngx_null_command
-};
-
-
-static ngx_http_module_t  ngx_http_itsm_source_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
-
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    ngx_http_itsm_source_create_conf,      /* create location configuration */
-    ngx_http_itsm_source_merge_conf        /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_itsm_source_module = {
-    NGX_MODULE_V1,
-    &ngx_http_itsm_source_module_ctx,      /* module context */
-    ngx_http_itsm_source_commands,         /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
 };
 
 
@@ -143,7 +78,7 @@ ngx_http_itsm_source_parse(ngx_http_request_t *r,
 
     ngx_str_null(error);
 
-    scf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_source_module);
+    scf = &conf->source_conf;
 
     source = &ngx_http_itsm_sources[conf->source];
 
@@ -182,39 +117,6 @@ ngx_http_itsm_source_parse(ngx_http_request_t *r,
 }
 
 
-static void *
-ngx_http_itsm_source_create_conf(ngx_conf_t *cf)
-{
-    ngx_http_itsm_source_conf_t  *scf;
-
-    scf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_source_conf_t));
-    if (scf == NULL) {
-        return NULL;
-    }
-
-    scf->max_alerts = NGX_CONF_UNSET_UINT;
-    scf->states = NGX_CONF_UNSET_PTR;
-    scf->severities = NGX_CONF_UNSET_PTR;
-
-    return scf;
-}
-
-
-static char *
-ngx_http_itsm_source_merge_conf(ngx_conf_t *cf, void *parent, void *child)
-{
-    ngx_http_itsm_source_conf_t *prev = parent;
-    ngx_http_itsm_source_conf_t *conf = child;
-
-    ngx_conf_merge_uint_value(conf->max_alerts, prev->max_alerts,
-                              NGX_HTTP_ITSM_DEFAULT_MAX_ALERTS);
-    ngx_conf_merge_ptr_value(conf->states, prev->states, NULL);
-    ngx_conf_merge_ptr_value(conf->severities, prev->severities, NULL);
-
-    return NGX_CONF_OK;
-}
-
-
 /*
  * itsm_state_map firing=open,new resolved=closed,done;
  * itsm_severity_map critical=5,disaster high=4 ...;
@@ -223,7 +125,7 @@ ngx_http_itsm_source_merge_conf(ngx_conf_t *cf, void *parent, void *child)
  * without case, are read as NAME before the built-in words.
  */
 
-static char *
+char *
 ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;

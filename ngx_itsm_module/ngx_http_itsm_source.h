@@ -27,15 +27,6 @@ typedef struct {
 } ngx_http_itsm_alert_word_t;
 
 
-/* the location's itsm_max_alerts, itsm_state_map and itsm_severity_map */
-
-typedef struct {
-    ngx_uint_t                   max_alerts;
-    ngx_array_t                 *states;       /* ngx_http_itsm_alert_word_t */
-    ngx_array_t                 *severities;   /* ngx_http_itsm_alert_word_t */
-} ngx_http_itsm_source_conf_t;
-
-
 /* a source's parser, which the dispatch calls (ngx_http_itsm_source.c) */
 
 typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
@@ -61,6 +52,9 @@ typedef struct {
 ngx_int_t ngx_http_itsm_source_parse(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, json_t *payload, ngx_array_t *alerts,
     ngx_str_t *error);
+char *ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+extern ngx_conf_post_t  ngx_http_itsm_source_max_post;
 
 /* ngx_http_itsm_alert.c */
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,
