@@ -8,7 +8,6 @@
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_source.h"
 
-#include <ngx_md5.h>
 
 
 /*
@@ -142,33 +141,27 @@ ngx_http_itsm_alert_create(ngx_http_request_t *r,
 uint64_t
 ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert)
 {
-    u_char      digest[16];
-    uint64_t    hash;
-    uint32_t    len;
-    ngx_md5_t   md5;
-    ngx_uint_t  i, state;
+    u_char      state;
+    uint64_t    h;
+    ngx_uint_t  i;
 
     if (alert->hash) {
         return alert->hash;
     }
 
-    ngx_md5_init(&md5);
+    /* each field with its length (ngx_http_itsm_hash): a field's end
+     * cannot pass for the next one's start */
 
-    state = alert->state;
-    ngx_md5_update(&md5, &state, sizeof(state));
+    state = (u_char) alert->state;
+    h = ngx_http_itsm_hash(0, &state, 1);
 
     for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
-        len = (uint32_t) alert->fields[i].len;
-        ngx_md5_update(&md5, &len, sizeof(len));
-        ngx_md5_update(&md5, alert->fields[i].data, len);
+        h = ngx_http_itsm_hash(h, alert->fields[i].data,
+                               alert->fields[i].len);
     }
 
-    ngx_md5_final(digest, &md5);
-
-    ngx_memcpy(&hash, digest, sizeof(hash));
-
-    /* 0 means "not computed yet" */
-    alert->hash = hash ? hash : 1;
+    /* never 0, which means "not computed yet" */
+    alert->hash = ngx_http_itsm_hash_end(h);
 
     return alert->hash;
 }

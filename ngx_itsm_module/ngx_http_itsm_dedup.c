@@ -9,7 +9,6 @@
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_pipeline.h"
 
-#include <ngx_md5.h>
 
 
 /*
@@ -155,17 +154,8 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 static uint64_t
 ngx_http_itsm_dedup_body_hash(ngx_http_itsm_ctx_t *ctx)
 {
-    u_char     digest[16];
-    uint64_t   hash;
-    ngx_md5_t  md5;
-
-    ngx_md5_init(&md5);
-    ngx_md5_update(&md5, ctx->body.data, ctx->body.len);
-    ngx_md5_final(digest, &md5);
-
-    ngx_memcpy(&hash, digest, sizeof(hash));
-
-    return hash ? hash : 1;
+    return ngx_http_itsm_hash_end(ngx_http_itsm_hash(0, ctx->body.data,
+                                                     ctx->body.len));
 }
 
 

@@ -7,8 +7,6 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_connector.h"
 
-#include <ngx_md5.h>
-
 
 /*
  * The lifecycle of a ticket: what an alert does to the ticket of its key,
@@ -527,10 +525,8 @@ uint64_t
 ngx_http_itsm_lifecycle_note(ngx_http_itsm_connector_t *conn, uint64_t last,
     ngx_http_itsm_alert_t *alert)
 {
-    u_char     digest[16];
-    uint64_t   hash;
-    ngx_md5_t  md5;
-    ngx_str_t *note;
+    uint64_t    hash;
+    ngx_str_t  *note;
 
     note = &alert->fields[NGX_HTTP_ITSM_FIELD_NOTE];
 
@@ -538,14 +534,9 @@ ngx_http_itsm_lifecycle_note(ngx_http_itsm_connector_t *conn, uint64_t last,
         return 0;
     }
 
-    ngx_md5_init(&md5);
-    ngx_md5_update(&md5, note->data, note->len);
-    ngx_md5_final(digest, &md5);
-
-    ngx_memcpy(&hash, digest, sizeof(hash));
-
-    /* 0 means "no note" */
-    hash = hash ? hash : 1;
+    /* never 0, which means "no note" */
+    hash = ngx_http_itsm_hash_end(ngx_http_itsm_hash(0, note->data,
+                                                     note->len));
 
     return (hash == last) ? 0 : hash;
 }
