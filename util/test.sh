@@ -71,6 +71,9 @@ fi
 # a report, and, for either runner, util/valgrind-check fails the run on
 # any error or definite leak found in what was printed.
 export TEST_NGINX_USE_VALGRIND=1
+# a request waits longer for nginx under memcheck (20-50x slower) on a
+# machine running other jobs: 3 s timed out on a loaded CI rehearsal
+export TEST_NGINX_TIMEOUT=${TEST_NGINX_TIMEOUT:-10}
 log="$repo/var/valgrind.log"
 mkdir -p "$repo/var"
 set +e
