@@ -114,6 +114,11 @@ sub sentinel_options {
             files => {'etc/itsm/siem.tokens' => "$SentinelToken\n"});
 }
 
+# how long a delivery may take to arrive: longer under valgrind (nginx
+# 20-50x slower, the kick's replay of a held alert through it), a bound on
+# the wait, not a time asserted
+our $Wait = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 20;
+
 # the sender's answer, exactly as the module writes it
 sub answer {
     my ($status, @results) = @_;
@@ -320,9 +325,9 @@ sub run {
                    defined $held[$_]{match_body}
                    ? (body => qr/$held[$_]{match_body}/) : ()) } 1;
 
-    my $got1 = eval { $fake->wait_requests(1, @f, timeout => 20) };
+    my $got1 = eval { $fake->wait_requests(1, @f, timeout => $Wait) };
     ok($got1, "cooldown: key 1: the held $held_action arrived") or diag($@);
-    my $got2 = eval { $fake->wait_requests(2, @g, timeout => 20) };
+    my $got2 = eval { $fake->wait_requests(2, @g, timeout => $Wait) };
     ok($got2, "cooldown: key 2: the held $held_action arrived after the 503")
         or diag($@);
     $got1 ||= [];
@@ -347,7 +352,7 @@ sub run {
     my $st = ItsmExample::wait_for(sub {
         my $s = $ex->status;
         return $s && $s->{store}{queued} == 0 ? $s : undef;
-    }, 20);
+    }, $Wait);
     sleep 3;     # three rounds of the kick, as below
 
     is(($st || {})->{store}{queued}, 0, 'cooldown: nothing is queued');
@@ -386,7 +391,7 @@ sub run {
 
     my $got = eval { $fake->wait_requests(2, method => $create3->{method},
                                           uri => $create3->{uri},
-                                          timeout => 20) };
+                                          timeout => $Wait) };
     ok($got, 'queue: the replay sent the create again') or diag($@);
     $got ||= [];
 
@@ -399,7 +404,7 @@ sub run {
     $st = ItsmExample::wait_for(sub {
         my $s = $ex->status;
         return $s && $s->{store}{queued} == 0 ? $s : undef;
-    }, 20);
+    }, $Wait);
     # the kick looks for due work every second: three of its rounds for a
     # delivery made twice to show
     sleep 3;
