@@ -74,6 +74,10 @@ static json_t *ngx_http_itsm_json_parse_value(ngx_http_itsm_json_parser_t *jp);
 static json_t *ngx_http_itsm_json_parse_object(
     ngx_http_itsm_json_parser_t *jp);
 static json_t *ngx_http_itsm_json_parse_array(ngx_http_itsm_json_parser_t *jp);
+static int ngx_http_itsm_json_parse_open(ngx_http_itsm_json_parser_t *jp,
+    u_char close);
+static int ngx_http_itsm_json_parse_next(ngx_http_itsm_json_parser_t *jp,
+    u_char close);
 static int ngx_http_itsm_json_parse_string(ngx_http_itsm_json_parser_t *jp,
     u_char **value, size_t *len);
 static int ngx_http_itsm_json_parse_escaped(ngx_http_itsm_json_parser_t *jp,
@@ -236,26 +240,18 @@ ngx_http_itsm_json_parse_value(ngx_http_itsm_json_parser_t *jp)
 static json_t *
 ngx_http_itsm_json_parse_object(ngx_http_itsm_json_parser_t *jp)
 {
+    int      rc;
     u_char  *key;
     size_t   len, size;
     json_t  *object, *value;
 
-    if (++jp->depth > jp->max_depth) {
-        jp->deep = 1;
+    rc = ngx_http_itsm_json_parse_open(jp, '}');
+    if (rc == NGX_HTTP_ITSM_DECLINED) {
         return NULL;
     }
 
     object = json_object();
-    if (object == NULL) {
-        return NULL;
-    }
-
-    jp->p++;                                    /* "{" */
-    ngx_http_itsm_json_skip_ws(jp);
-
-    if (jp->p < jp->last && *jp->p == '}') {
-        jp->p++;
-        jp->depth--;
+    if (object == NULL || rc == NGX_HTTP_ITSM_DONE) {
         return object;
     }
 
@@ -299,24 +295,15 @@ ngx_http_itsm_json_parse_object(ngx_http_itsm_json_parser_t *jp)
             goto failed;
         }
 
-        ngx_http_itsm_json_skip_ws(jp);
+        rc = ngx_http_itsm_json_parse_next(jp, '}');
 
-        if (jp->p == jp->last) {
-            goto failed;
-        }
-
-        if (*jp->p == '}') {
-            jp->p++;
-            jp->depth--;
+        if (rc == NGX_HTTP_ITSM_DONE) {
             return object;
         }
 
-        if (*jp->p != ',') {
+        if (rc != NGX_HTTP_ITSM_OK) {
             goto failed;
         }
-
-        jp->p++;
-        ngx_http_itsm_json_skip_ws(jp);
     }
 
 failed:
@@ -329,24 +316,16 @@ failed:
 static json_t *
 ngx_http_itsm_json_parse_array(ngx_http_itsm_json_parser_t *jp)
 {
+    int      rc;
     json_t  *array, *value;
 
-    if (++jp->depth > jp->max_depth) {
-        jp->deep = 1;
+    rc = ngx_http_itsm_json_parse_open(jp, ']');
+    if (rc == NGX_HTTP_ITSM_DECLINED) {
         return NULL;
     }
 
     array = json_array();
-    if (array == NULL) {
-        return NULL;
-    }
-
-    jp->p++;                                    /* "[" */
-    ngx_http_itsm_json_skip_ws(jp);
-
-    if (jp->p < jp->last && *jp->p == ']') {
-        jp->p++;
-        jp->depth--;
+    if (array == NULL || rc == NGX_HTTP_ITSM_DONE) {
         return array;
     }
 
@@ -360,30 +339,79 @@ ngx_http_itsm_json_parse_array(ngx_http_itsm_json_parser_t *jp)
             goto failed;
         }
 
-        ngx_http_itsm_json_skip_ws(jp);
+        rc = ngx_http_itsm_json_parse_next(jp, ']');
 
-        if (jp->p == jp->last) {
-            goto failed;
-        }
-
-        if (*jp->p == ']') {
-            jp->p++;
-            jp->depth--;
+        if (rc == NGX_HTTP_ITSM_DONE) {
             return array;
         }
 
-        if (*jp->p != ',') {
+        if (rc != NGX_HTTP_ITSM_OK) {
             goto failed;
         }
-
-        jp->p++;
-        ngx_http_itsm_json_skip_ws(jp);
     }
 
 failed:
 
     json_decref(array);
     return NULL;
+}
+
+
+/*
+ * jp->p is on the "{" or "[" of an object or an array: one level deeper,
+ * declined past max_depth; NGX_HTTP_ITSM_DONE when "close" follows at
+ * once (an empty one), else NGX_HTTP_ITSM_OK on its first member
+ */
+
+static int
+ngx_http_itsm_json_parse_open(ngx_http_itsm_json_parser_t *jp, u_char close)
+{
+    if (++jp->depth > jp->max_depth) {
+        jp->deep = 1;
+        return NGX_HTTP_ITSM_DECLINED;
+    }
+
+    jp->p++;
+    ngx_http_itsm_json_skip_ws(jp);
+
+    if (jp->p < jp->last && *jp->p == close) {
+        jp->p++;
+        jp->depth--;
+        return NGX_HTTP_ITSM_DONE;
+    }
+
+    return NGX_HTTP_ITSM_OK;
+}
+
+
+/*
+ * After a member or an element: "," and NGX_HTTP_ITSM_OK on the next one,
+ * or "close" and NGX_HTTP_ITSM_DONE, one level up; anything else declined
+ */
+
+static int
+ngx_http_itsm_json_parse_next(ngx_http_itsm_json_parser_t *jp, u_char close)
+{
+    ngx_http_itsm_json_skip_ws(jp);
+
+    if (jp->p == jp->last) {
+        return NGX_HTTP_ITSM_DECLINED;
+    }
+
+    if (*jp->p == close) {
+        jp->p++;
+        jp->depth--;
+        return NGX_HTTP_ITSM_DONE;
+    }
+
+    if (*jp->p != ',') {
+        return NGX_HTTP_ITSM_DECLINED;
+    }
+
+    jp->p++;
+    ngx_http_itsm_json_skip_ws(jp);
+
+    return NGX_HTTP_ITSM_OK;
 }
 
 
