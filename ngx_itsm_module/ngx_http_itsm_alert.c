@@ -173,11 +173,22 @@ ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert)
     return alert->hash;
 }
 
+
+/*
+ * A source's alert, complete, to the payload's list.  Every ticket needs a
+ * title: an alert whose source gave none is titled by its key.
+ */
+
 ngx_int_t
 ngx_http_itsm_alert_push(ngx_array_t *alerts, ngx_http_itsm_alert_t *alert,
     ngx_str_t *error)
 {
     ngx_http_itsm_alert_t  **a;
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
+        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
+                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+    }
 
     a = ngx_array_push(alerts);
     if (a == NULL) {

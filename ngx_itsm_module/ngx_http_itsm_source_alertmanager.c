@@ -298,11 +298,6 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
-    }
-
     alert->fields[NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS] =
                                    alert->fields[NGX_HTTP_ITSM_FIELD_RESOURCE];
 

@@ -304,11 +304,6 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
-    }
-
     /* no configuration item: the target resource's name */
 
     if (alert->fields[NGX_HTTP_ITSM_FIELD_RESOURCE].len == 0 && target.len) {

@@ -142,11 +142,6 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
-    }
-
     /* a notification is dated when it happened: the start of a trigger,
      * the end of a recovery */
 
