@@ -594,6 +594,35 @@ ngx_http_itsm_alert_severity(ngx_http_request_t *r,
 }
 
 
+/*
+ * The severity from obj[name] unless an earlier candidate gave one: a
+ * source tries its candidates in order of preference, as with
+ * ngx_http_itsm_alert_set().
+ */
+
+ngx_int_t
+ngx_http_itsm_alert_set_severity(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    json_t *obj, const char *name, ngx_str_t *where, ngx_str_t *error)
+{
+    ngx_str_t  raw;
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY_RAW].len) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_itsm_alert_text(r, obj, name, where, &raw, error)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_itsm_alert_severity(r, scf, alert, &raw);
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_itsm_alert_missing_key(ngx_http_request_t *r, ngx_str_t *where,
     const char *name, ngx_str_t *error)
