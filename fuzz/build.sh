@@ -24,7 +24,7 @@ declare -A sources=(
     [fuzz_jwt]="$m/ngx_http_itsm_jwt_parse.c $m/ngx_http_itsm_sig_parse.c"
     [fuzz_jwks]="$m/ngx_http_itsm_jwt_parse.c $m/ngx_http_itsm_sig_parse.c"
     [fuzz_json_depth]="$m/ngx_http_itsm_json_depth.c"
-    [fuzz_json_parse]="$m/ngx_http_itsm_json_parse.c $m/ngx_http_itsm_json_depth.c"
+    [fuzz_json_parse]="$m/ngx_http_itsm_json_parse.c $m/ngx_http_itsm_json_string.c $m/ngx_http_itsm_json_depth.c"
     [fuzz_json_escape]="$m/ngx_http_itsm_json_escape.c"
 )
 

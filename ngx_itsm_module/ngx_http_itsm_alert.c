@@ -166,11 +166,22 @@ ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert)
     return alert->hash;
 }
 
+
+/*
+ * A source's alert, complete, to the payload's list.  Every ticket needs a
+ * title: an alert whose source gave none is titled by its key.
+ */
+
 ngx_int_t
 ngx_http_itsm_alert_push(ngx_array_t *alerts, ngx_http_itsm_alert_t *alert,
     ngx_str_t *error)
 {
     ngx_http_itsm_alert_t  **a;
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
+        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
+                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
+    }
 
     a = ngx_array_push(alerts);
     if (a == NULL) {
@@ -573,6 +584,35 @@ ngx_http_itsm_alert_severity(ngx_http_request_t *r,
                    "itsm alert: severity \"%V\" is not mapped", raw);
 
     alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY] = *raw;
+}
+
+
+/*
+ * The severity from obj[name] unless an earlier candidate gave one: a
+ * source tries its candidates in order of preference, as with
+ * ngx_http_itsm_alert_set().
+ */
+
+ngx_int_t
+ngx_http_itsm_alert_set_severity(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    json_t *obj, const char *name, ngx_str_t *where, ngx_str_t *error)
+{
+    ngx_str_t  raw;
+
+    if (alert->fields[NGX_HTTP_ITSM_FIELD_SEVERITY_RAW].len) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_itsm_alert_text(r, obj, name, where, &raw, error)
+        == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_itsm_alert_severity(r, scf, alert, &raw);
+
+    return NGX_OK;
 }
 
 

@@ -47,12 +47,18 @@ static ngx_int_t ngx_http_itsm_callback_pd_note(ngx_http_request_t *r,
     json_t *event, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r,
     json_t *payload, ngx_http_itsm_callback_event_t *ev);
+static json_t *ngx_http_itsm_callback_either(json_t *obj, const char *name,
+    const char *other);
+static void ngx_http_itsm_callback_assignee(ngx_http_request_t *r, json_t *v,
+    ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_get(ngx_http_request_t *r,
     json_t *v, size_t max, ngx_str_t *out);
-static ngx_int_t ngx_http_itsm_callback_order(ngx_str_t *text,
-    uint64_t *order);
+static ngx_int_t ngx_http_itsm_callback_order(ngx_http_request_t *r,
+    json_t *v, uint64_t *order);
 static ngx_int_t ngx_http_itsm_callback_iso8601(ngx_str_t *text,
     uint64_t *ms);
+static void ngx_http_itsm_callback_id(ngx_http_request_t *r,
+    const char *header, json_t *v, ngx_http_itsm_callback_event_t *ev);
 static ngx_int_t ngx_http_itsm_callback_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *out);
 static ngx_int_t ngx_http_itsm_callback_one_of(ngx_str_t *s,
@@ -127,7 +133,7 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
     size_t       i;
     json_t      *issue, *items, *item, *field, *v;
     ngx_int_t    rc;
-    ngx_str_t    event, text;
+    ngx_str_t    text;
     ngx_uint_t   deleted, commented;
 
     v = json_object_get(payload, "webhookEvent");
@@ -173,13 +179,8 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
             return (rc == NGX_DECLINED) ? NGX_DONE : rc;
         }
 
-        if (ngx_http_itsm_callback_header(r, "X-Atlassian-Webhook-Identifier",
-                                          &ev->event)
-            != NGX_OK)
-        {
-            (void) ngx_http_itsm_callback_get(r, json_object_get(v, "id"),
-                                              256, &ev->event);
-        }
+        ngx_http_itsm_callback_id(r, "X-Atlassian-Webhook-Identifier",
+                                  json_object_get(v, "id"), ev);
 
         return NGX_OK;
     }
@@ -243,30 +244,19 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
     v = json_object_get(json_object_get(json_object_get(issue, "fields"),
                                         "assignee"), "displayName");
 
-    if (json_is_string(v)) {
-        (void) ngx_http_itsm_callback_get(r, v,
-                                          NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX,
-                                          &ev->assignee);
+    ngx_http_itsm_callback_assignee(r, v, ev);
+
+    v = json_object_get(payload, "timestamp");
+
+    if (json_is_integer(v)
+        && ngx_http_itsm_callback_order(r, v, &ev->order) != NGX_OK)
+    {
+        ev->invalid = "the Jira webhook's \"timestamp\" is not "
+                      "milliseconds since 1970";
+        return NGX_DECLINED;
     }
 
-    if (json_is_integer(json_object_get(payload, "timestamp"))) {
-        if (ngx_http_itsm_callback_get(r, json_object_get(payload,
-                                                          "timestamp"),
-                                       19, &text)
-            != NGX_OK
-            || ngx_http_itsm_callback_order(&text, &ev->order) != NGX_OK)
-        {
-            ev->invalid = "the Jira webhook's \"timestamp\" is not "
-                          "milliseconds since 1970";
-            return NGX_DECLINED;
-        }
-    }
-
-    rc = ngx_http_itsm_callback_header(r, "X-Atlassian-Webhook-Identifier",
-                                       &event);
-    if (rc == NGX_OK) {
-        ev->event = event;
-    }
+    ngx_http_itsm_callback_id(r, "X-Atlassian-Webhook-Identifier", NULL, ev);
 
     return NGX_OK;
 }
@@ -292,7 +282,6 @@ ngx_http_itsm_callback_servicenow(ngx_http_request_t *r, json_t *payload,
 {
     json_t     *v;
     ngx_int_t   rc;
-    ngx_str_t   text;
 
     rc = ngx_http_itsm_callback_get(r, json_object_get(payload, "sys_id"),
                                     NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
@@ -304,11 +293,7 @@ ngx_http_itsm_callback_servicenow(ngx_http_request_t *r, json_t *payload,
     /* the note rule posts "work_notes" (or "comments", the customer-
      * visible ones) and no state: a note-only event */
 
-    v = json_object_get(payload, "work_notes");
-
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        v = json_object_get(payload, "comments");
-    }
+    v = ngx_http_itsm_callback_either(payload, "work_notes", "comments");
 
     if (json_is_string(v) && json_string_length(v)) {
         if (ngx_http_itsm_callback_note(r, v, &ev->note) == NGX_ERROR) {
@@ -328,22 +313,14 @@ ngx_http_itsm_callback_servicenow(ngx_http_request_t *r, json_t *payload,
 
     v = json_object_get(payload, "sys_mod_count");
 
-    if (v) {
-        if (ngx_http_itsm_callback_get(r, v, 19, &text) != NGX_OK
-            || ngx_http_itsm_callback_order(&text, &ev->order) != NGX_OK)
-        {
-            ev->invalid = "\"sys_mod_count\" is not a whole number";
-            return NGX_DECLINED;
-        }
+    if (v && ngx_http_itsm_callback_order(r, v, &ev->order) != NGX_OK) {
+        ev->invalid = "\"sys_mod_count\" is not a whole number";
+        return NGX_DECLINED;
     }
 
     v = json_object_get(payload, "assigned_to");
 
-    if (json_is_string(v)) {
-        (void) ngx_http_itsm_callback_get(r, v,
-                                          NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX,
-                                          &ev->assignee);
-    }
+    ngx_http_itsm_callback_assignee(r, v, ev);
 
     return NGX_OK;
 }
@@ -403,11 +380,7 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
 
     data = json_object_get(event, "data");
 
-    v = json_object_get(data, "incident_key");
-
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        v = json_object_get(data, "id");
-    }
+    v = ngx_http_itsm_callback_either(data, "incident_key", "id");
 
     rc = ngx_http_itsm_callback_get(r, v, NGX_HTTP_ITSM_TICKET_MAX,
                                     &ev->ticket);
@@ -420,11 +393,7 @@ ngx_http_itsm_callback_pagerduty(ngx_http_request_t *r, json_t *payload,
     v = json_object_get(json_array_get(json_object_get(data, "assignees"),
                                        0), "summary");
 
-    if (json_is_string(v)) {
-        (void) ngx_http_itsm_callback_get(r, v,
-                                          NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX,
-                                          &ev->assignee);
-    }
+    ngx_http_itsm_callback_assignee(r, v, ev);
 
     return ngx_http_itsm_callback_pd_event(r, event, ev);
 }
@@ -502,12 +471,8 @@ ngx_http_itsm_callback_pd_event(ngx_http_request_t *r, json_t *event,
         }
     }
 
-    if (ngx_http_itsm_callback_header(r, "X-Webhook-Id", &ev->event)
-        != NGX_OK)
-    {
-        (void) ngx_http_itsm_callback_get(r, json_object_get(event, "id"),
-                                          256, &ev->event);
-    }
+    ngx_http_itsm_callback_id(r, "X-Webhook-Id", json_object_get(event, "id"),
+                              ev);
 
     return NGX_OK;
 }
@@ -534,7 +499,6 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
 {
     json_t     *alert, *v;
     ngx_int_t   rc;
-    ngx_str_t   text;
 
     rc = ngx_http_itsm_callback_get(r, json_object_get(payload, "action"),
                                     NGX_HTTP_ITSM_TICKET_MAX, &ev->status);
@@ -545,11 +509,7 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
 
     alert = json_object_get(payload, "alert");
 
-    v = json_object_get(alert, "alias");
-
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        v = json_object_get(alert, "alertId");
-    }
+    v = ngx_http_itsm_callback_either(alert, "alias", "alertId");
 
     rc = ngx_http_itsm_callback_get(r, v, NGX_HTTP_ITSM_CALLBACK_ALIAS_MAX,
                                     &ev->ticket);
@@ -581,26 +541,14 @@ ngx_http_itsm_callback_opsgenie(ngx_http_request_t *r, json_t *payload,
 
     v = json_object_get(alert, "updatedAt");
 
-    if (v) {
-        if (ngx_http_itsm_callback_get(r, v, 19, &text) != NGX_OK
-            || ngx_http_itsm_callback_order(&text, &ev->order) != NGX_OK)
-        {
-            ev->invalid = "the alert's \"updatedAt\" is not a whole number";
-            return NGX_DECLINED;
-        }
+    if (v && ngx_http_itsm_callback_order(r, v, &ev->order) != NGX_OK) {
+        ev->invalid = "the alert's \"updatedAt\" is not a whole number";
+        return NGX_DECLINED;
     }
 
-    v = json_object_get(alert, "owner");
+    v = ngx_http_itsm_callback_either(alert, "owner", "username");
 
-    if (!json_is_string(v) || json_string_length(v) == 0) {
-        v = json_object_get(alert, "username");
-    }
-
-    if (json_is_string(v)) {
-        (void) ngx_http_itsm_callback_get(r, v,
-                                          NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX,
-                                          &ev->assignee);
-    }
+    ngx_http_itsm_callback_assignee(r, v, ev);
 
     return NGX_OK;
 }
@@ -650,6 +598,38 @@ ngx_http_itsm_callback_note(ngx_http_request_t *r, json_t *v,
 }
 
 
+/* member "name" when it is a non-empty string, else member "other" */
+
+static json_t *
+ngx_http_itsm_callback_either(json_t *obj, const char *name,
+    const char *other)
+{
+    json_t  *v;
+
+    v = json_object_get(obj, name);
+
+    if (!json_is_string(v) || json_string_length(v) == 0) {
+        v = json_object_get(obj, other);
+    }
+
+    return v;
+}
+
+
+/* who has the ticket, when the ITSM names someone: a string, else none */
+
+static void
+ngx_http_itsm_callback_assignee(ngx_http_request_t *r, json_t *v,
+    ngx_http_itsm_callback_event_t *ev)
+{
+    if (json_is_string(v)) {
+        (void) ngx_http_itsm_callback_get(r, v,
+                                          NGX_HTTP_ITSM_CALLBACK_ASSIGNEE_MAX,
+                                          &ev->assignee);
+    }
+}
+
+
 /* a string or a whole number, as text of 1 to "max" bytes; NGX_DECLINED */
 
 static ngx_int_t
@@ -673,15 +653,24 @@ ngx_http_itsm_callback_get(ngx_http_request_t *r, json_t *v, size_t max,
 }
 
 
-static ngx_int_t
-ngx_http_itsm_callback_order(ngx_str_t *text, uint64_t *order)
-{
-    off_t  n;
+/* an event's order: a whole number of up to 19 digits, as a string or a
+ * number; anything else, NGX_DECLINED */
 
-    n = ngx_atoof(text->data, text->len);
+static ngx_int_t
+ngx_http_itsm_callback_order(ngx_http_request_t *r, json_t *v,
+    uint64_t *order)
+{
+    off_t      n;
+    ngx_str_t  text;
+
+    if (ngx_http_itsm_callback_get(r, v, 19, &text) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_atoof(text.data, text.len);
 
     if (n == NGX_ERROR) {
-        return NGX_ERROR;
+        return NGX_DECLINED;
     }
 
     *order = (uint64_t) n;
@@ -774,6 +763,18 @@ ngx_http_itsm_callback_iso8601(ngx_str_t *text, uint64_t *ms)
           + frac;
 
     return NGX_OK;
+}
+
+
+/* the delivery's id, the same in a retry: the header's, else "v" */
+
+static void
+ngx_http_itsm_callback_id(ngx_http_request_t *r, const char *header,
+    json_t *v, ngx_http_itsm_callback_event_t *ev)
+{
+    if (ngx_http_itsm_callback_header(r, header, &ev->event) != NGX_OK) {
+        (void) ngx_http_itsm_callback_get(r, v, 256, &ev->event);
+    }
 }
 
 

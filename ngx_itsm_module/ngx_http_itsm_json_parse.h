@@ -14,7 +14,8 @@
  * source with a plain cc line):
  *
  * - ngx_http_itsm_json_parse.c: a parser of alert bodies that builds the
- *   values json_loadb(JSON_REJECT_DUPLICATES) would, or declines;
+ *   values json_loadb(JSON_REJECT_DUPLICATES) would, or declines (its
+ *   strings in ngx_http_itsm_json_string.c);
  * - ngx_http_itsm_json_escape.c: text as the inside of a JSON string, the
  *   same bytes as nginx's ngx_escape_json(), for templates.
  */

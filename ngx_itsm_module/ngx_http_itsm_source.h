@@ -89,6 +89,9 @@ void ngx_http_itsm_alert_set_state(ngx_http_itsm_alert_t *alert,
 void ngx_http_itsm_alert_severity(ngx_http_request_t *r,
     ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
     ngx_str_t *raw);
+ngx_int_t ngx_http_itsm_alert_set_severity(ngx_http_request_t *r,
+    ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
+    json_t *obj, const char *name, ngx_str_t *where, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_missing_key(ngx_http_request_t *r,
     ngx_str_t *where, const char *name, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,

@@ -189,7 +189,7 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
                                  + NGX_SIZE_T_LEN];
     json_t                 *labels, *annotations, *in[3];
     ngx_int_t               rc;
-    ngx_str_t               lwhere, awhere, status, severity, ends;
+    ngx_str_t               lwhere, awhere, status, ends;
     ngx_str_t              *in_where[3];
     ngx_http_itsm_alert_t  *alert;
 
@@ -258,13 +258,12 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
                                          status.data, where);
     }
 
-    rc = ngx_http_itsm_alert_text(r, labels, "severity", &lwhere, &severity,
-                                  error);
-    if (rc == NGX_ERROR) {
+    if (ngx_http_itsm_alert_set_severity(r, scf, alert, labels, "severity",
+                                         &lwhere, error)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
     rc = ngx_http_itsm_alert_text(r, item, "endsAt", where, &ends, error);
     if (rc == NGX_ERROR) {
@@ -296,11 +295,6 @@ ngx_http_itsm_alertmanager_alert(ngx_http_request_t *r,
         != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
     }
 
     alert->fields[NGX_HTTP_ITSM_FIELD_CONFIGURATION_ITEMS] =

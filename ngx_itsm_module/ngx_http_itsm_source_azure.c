@@ -125,7 +125,7 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
     json_t                      *data, *essentials, *context, *props,
                                 *annotations, *in[3];
     ngx_int_t                    rc;
-    ngx_str_t                    schema, service, signal, severity, target;
+    ngx_str_t                    schema, service, signal, target;
     ngx_http_itsm_alert_t       *alert;
     ngx_http_itsm_azure_kind_e   kind;
 
@@ -269,14 +269,14 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_itsm_alert_text(r, essentials, "severity",
-                                  &ngx_http_itsm_azure_essentials, &severity,
-                                  error);
-    if (rc == NGX_ERROR) {
+    if (ngx_http_itsm_alert_set_severity(r, scf, alert, essentials,
+                                         "severity",
+                                         &ngx_http_itsm_azure_essentials,
+                                         error)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
     /* activity log events have a title of their own; the rule's name says
      * only which rule caught them */
@@ -302,11 +302,6 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
            != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
     }
 
     /* no configuration item: the target resource's name */

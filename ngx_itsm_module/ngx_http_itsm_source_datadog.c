@@ -93,7 +93,7 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
     json_t *payload, ngx_array_t *alerts, ngx_str_t *error)
 {
     ngx_int_t               rc;
-    ngx_str_t               severity, date, iso, *where;
+    ngx_str_t               date, iso, *where;
     ngx_uint_t              field;
     ngx_http_itsm_alert_t  *alert;
 
@@ -117,21 +117,18 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_itsm_alert_text(r, payload, "alert_priority",
-                                  &ngx_http_itsm_datadog_root, &severity,
-                                  error);
-
-    if (rc != NGX_ERROR && severity.len == 0) {
-        rc = ngx_http_itsm_alert_text(r, payload, "alert_type",
-                                      &ngx_http_itsm_datadog_root, &severity,
-                                      error);
-    }
-
-    if (rc == NGX_ERROR) {
+    if (ngx_http_itsm_alert_set_severity(r, scf, alert, payload,
+                                         "alert_priority",
+                                         &ngx_http_itsm_datadog_root, error)
+        != NGX_OK
+        || ngx_http_itsm_alert_set_severity(r, scf, alert, payload,
+                                            "alert_type",
+                                            &ngx_http_itsm_datadog_root,
+                                            error)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    ngx_http_itsm_alert_severity(r, scf, alert, &severity);
 
     where = &ngx_http_itsm_datadog_root;
 
@@ -140,11 +137,6 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
         != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
     }
 
     /* a notification is dated when it happened: the start of a trigger,

@@ -171,10 +171,5 @@ ngx_http_itsm_generic_alert(ngx_http_request_t *r,
 
     ngx_http_itsm_alert_severity(r, scf, alert, &raw);
 
-    if (alert->fields[NGX_HTTP_ITSM_FIELD_TITLE].len == 0) {
-        alert->fields[NGX_HTTP_ITSM_FIELD_TITLE] =
-                                       alert->fields[NGX_HTTP_ITSM_FIELD_KEY];
-    }
-
     return alert;
 }
