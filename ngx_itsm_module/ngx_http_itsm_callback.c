@@ -244,11 +244,7 @@ ngx_http_itsm_callback_variable(ngx_http_request_t *r,
         }
     }
 
-    v->len = s->len;
-    v->data = s->data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    ngx_http_itsm_conf_variable_value(v, s);
 
     return NGX_OK;
 }
