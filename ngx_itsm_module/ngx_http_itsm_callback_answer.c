@@ -208,6 +208,33 @@ ngx_http_itsm_callback_set(json_t *body, const char *name, ngx_str_t *value)
 }
 
 
+/*
+ * An event the location takes and leaves as it is (one the profile
+ * ignores, a status the map does not name): a 200, so that the ITSM does
+ * not send it again, counted and answered {"outcome":"<outcome>"}.
+ */
+
+ngx_int_t
+ngx_http_itsm_callback_pass(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, ngx_uint_t outcome)
+{
+    u_char  *body, *last;
+
+    ngx_http_itsm_callback_count(r, outcome);
+    ctx->outcome = ngx_http_itsm_callback_outcome_names[outcome];
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"outcome\":\"\"}") - 1
+                                + ctx->outcome.len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_sprintf(body, "{\"outcome\":\"%V\"}", &ctx->outcome);
+
+    return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, body, last - body);
+}
+
+
 ngx_int_t
 ngx_http_itsm_callback_refuse(ngx_http_request_t *r, ngx_uint_t outcome,
     ngx_uint_t status, const char *code, const char *message)

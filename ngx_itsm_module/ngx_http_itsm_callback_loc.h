@@ -121,6 +121,8 @@ void ngx_http_itsm_callback_synced(ngx_http_itsm_store_waiter_t *w,
 void ngx_http_itsm_callback_cleanup(void *data);
 ngx_int_t ngx_http_itsm_callback_answer(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_callback_pass(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, ngx_uint_t outcome);
 ngx_int_t ngx_http_itsm_callback_refuse(ngx_http_request_t *r,
     ngx_uint_t outcome, ngx_uint_t status, const char *code,
     const char *message);
