@@ -93,6 +93,8 @@ typedef struct {
 } ngx_http_itsm_source_ctx_t;
 
 
+static ngx_http_itsm_source_ctx_t *ngx_http_itsm_source_ctx(
+    ngx_http_request_t *r);
 static void ngx_http_itsm_source_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_source_keep(ngx_http_request_t *r,
     ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *value);
@@ -399,23 +401,34 @@ nothing:
 }
 
 
+/* an action's state, on the callback's request while it runs */
+
+static ngx_http_itsm_source_ctx_t *
+ngx_http_itsm_source_ctx(ngx_http_request_t *r)
+{
+    ngx_http_itsm_callback_ctx_t  *cbctx;
+
+    cbctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
+
+    return cbctx->source;
+}
+
+
 /* the source answered, or could not be reached: the request ends */
 
 static void
 ngx_http_itsm_source_done(ngx_http_request_t *r)
 {
-    u_char                        *data;
-    size_t                         len;
-    json_t                        *answer, *v;
-    ngx_str_t                      value, text;
-    ngx_uint_t                     ok;
-    json_error_t                   err;
-    ngx_http_itsm_delivery_t      *d;
-    ngx_http_itsm_source_ctx_t    *ctx;
-    ngx_http_itsm_callback_ctx_t  *cbctx;
+    u_char                      *data;
+    size_t                       len;
+    json_t                      *answer, *v;
+    ngx_str_t                    value, text;
+    ngx_uint_t                   ok;
+    json_error_t                 err;
+    ngx_http_itsm_delivery_t    *d;
+    ngx_http_itsm_source_ctx_t  *ctx;
 
-    cbctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
-    ctx = cbctx->source;
+    ctx = ngx_http_itsm_source_ctx(r);
     d = &ctx->dl;
 
     r->write_event_handler = ngx_http_request_empty_handler;
