@@ -481,15 +481,14 @@ ngx_http_itsm_callback_init_locations(ngx_conf_t *cf)
         }
     }
 
-    cbmcf->counters = ngx_shared_memory_add(cf,
+    cbmcf->counters = ngx_http_itsm_status_counters_zone(cf,
                                         &ngx_http_itsm_callback_counters_name,
-                                        8 * ngx_pagesize,
-                                        &ngx_http_itsm_callback_counters_tag);
+                                        &ngx_http_itsm_callback_counters_tag,
+                                        ngx_http_itsm_callback_init_counters);
     if (cbmcf->counters == NULL) {
         return NGX_ERROR;
     }
 
-    cbmcf->counters->init = ngx_http_itsm_callback_init_counters;
     cbmcf->counters->data = cbmcf;
 
     if (ngx_http_itsm_status_provide(cf, &ngx_http_itsm_callback_provider)

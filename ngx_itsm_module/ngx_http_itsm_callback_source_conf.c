@@ -619,17 +619,13 @@ ngx_http_itsm_source_counters(ngx_conf_t *cf)
 {
     ngx_shm_zone_t  *zone;
 
-    zone = ngx_shared_memory_add(cf, &ngx_http_itsm_source_counters_name,
-                                 8 * ngx_pagesize,
-                                 &ngx_http_itsm_source_counters_tag);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    zone->init = ngx_http_itsm_source_init_counters;
-
-    if (ngx_http_itsm_status_provide(cf, &ngx_http_itsm_source_provider)
-        != NGX_OK)
+    zone = ngx_http_itsm_status_counters_zone(cf,
+                                        &ngx_http_itsm_source_counters_name,
+                                        &ngx_http_itsm_source_counters_tag,
+                                        ngx_http_itsm_source_init_counters);
+    if (zone == NULL
+        || ngx_http_itsm_status_provide(cf, &ngx_http_itsm_source_provider)
+           != NGX_OK)
     {
         return NULL;
     }

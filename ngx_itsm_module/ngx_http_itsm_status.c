@@ -769,6 +769,29 @@ ngx_http_itsm_status_percent(ngx_http_itsm_store_space_t *space)
 
 
 /*
+ * The zone of the counters that a provider reads, "name", of the caller's
+ * own "tag": 8 pages, room enough for a module's few counters.  "init"
+ * calls ngx_http_itsm_status_counters_init() with their size.
+ */
+
+ngx_shm_zone_t *
+ngx_http_itsm_status_counters_zone(ngx_conf_t *cf, ngx_str_t *name,
+    void *tag, ngx_shm_zone_init_pt init)
+{
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, name, 8 * ngx_pagesize, tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->init = init;
+
+    return zone;
+}
+
+
+/*
  * The init of a zone of counters that a provider reads: a reload keeps the
  * counts ("data", the zone's data in the old cycle), a zone that exists
  * already is found in its slab's data, a new one gets "size" zeroed bytes.
