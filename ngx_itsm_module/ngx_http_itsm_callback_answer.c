@@ -290,8 +290,6 @@ ngx_http_itsm_callback_count(ngx_http_request_t *r, ngx_uint_t outcome)
 ngx_int_t
 ngx_http_itsm_callback_counts(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    ngx_uint_t                           i;
-    ngx_http_itsm_status_count_t        *c;
     ngx_http_itsm_callback_counters_t   *counters;
     ngx_http_itsm_callback_main_conf_t  *cbmcf;
 
@@ -299,18 +297,10 @@ ngx_http_itsm_callback_counts(ngx_http_request_t *r, ngx_array_t *counts)
 
     counters = cbmcf->shared;
 
-    c = ngx_array_push_n(counts, NGX_HTTP_ITSM_CB_NOUTCOMES);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_CB_NOUTCOMES; i++) {
-        c[i].name = ngx_http_itsm_callback_outcome_names[i];
-        c[i].value = counters ? counters->count[i] : 0;
-        ngx_str_null(&c[i].group);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_status_counts(counts,
+                                       ngx_http_itsm_callback_outcome_names,
+                                       counters ? counters->count : NULL,
+                                       NGX_HTTP_ITSM_CB_NOUTCOMES);
 }
 
 

@@ -656,25 +656,16 @@ ngx_http_itsm_callback_source_count(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_itsm_source_counts(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    ngx_uint_t                        i;
     ngx_shm_zone_t                   *zone;
-    ngx_http_itsm_status_count_t     *c;
     ngx_http_itsm_source_counters_t  *counters;
 
     zone = ngx_http_itsm_source_zone(r);
     counters = zone ? zone->data : NULL;
 
-    c = ngx_array_push_n(counts, NGX_HTTP_ITSM_SOURCE_NOUTCOMES);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_SOURCE_NOUTCOMES; i++) {
-        c[i].name = ngx_http_itsm_source_outcome_names[i];
-        c[i].value = counters ? counters->count[i] : 0;
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_status_counts(counts,
+                                       ngx_http_itsm_source_outcome_names,
+                                       counters ? counters->count : NULL,
+                                       NGX_HTTP_ITSM_SOURCE_NOUTCOMES);
 }
 
 

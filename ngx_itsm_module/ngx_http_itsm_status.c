@@ -769,6 +769,33 @@ ngx_http_itsm_status_percent(ngx_http_itsm_store_space_t *space)
 
 
 /*
+ * The counts of a provider without a group label: the "n" counters
+ * "count" (NULL while its zone has no memory yet: zeros), named "names".
+ */
+
+ngx_int_t
+ngx_http_itsm_status_counts(ngx_array_t *counts, ngx_str_t *names,
+    ngx_atomic_t *count, ngx_uint_t n)
+{
+    ngx_uint_t                     i;
+    ngx_http_itsm_status_count_t  *c;
+
+    c = ngx_array_push_n(counts, n);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        c[i].name = names[i];
+        c[i].value = count ? count[i] : 0;
+        ngx_str_null(&c[i].group);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The zone of the counters that a provider reads, "name", of the caller's
  * own "tag": 8 pages, room enough for a module's few counters.  "init"
  * calls ngx_http_itsm_status_counters_init() with their size.
