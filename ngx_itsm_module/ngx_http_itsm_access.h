@@ -167,8 +167,8 @@ typedef struct {
     ngx_queue_t                  queue;        /* LRU, most recent first */
 } ngx_http_itsm_zone_head_t;
 
-void *ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, size_t size,
-    ngx_rbtree_insert_pt insert, const char *directive);
+void *ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size, ngx_rbtree_insert_pt insert, const char *directive);
 
 
 /*

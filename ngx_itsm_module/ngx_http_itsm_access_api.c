@@ -349,18 +349,10 @@ ngx_http_itsm_access_counters_variable(ngx_http_request_t *r,
 ngx_shm_zone_t *
 ngx_http_itsm_access_counters_zone(ngx_conf_t *cf)
 {
-    ngx_shm_zone_t  *zone;
-
-    zone = ngx_shared_memory_add(cf, &ngx_http_itsm_access_counters_name,
-                                 8 * ngx_pagesize,
-                                 &ngx_http_itsm_access_counters_tag);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    zone->init = ngx_http_itsm_access_init_counters;
-
-    return zone;
+    return ngx_http_itsm_status_counters_zone(cf,
+                                        &ngx_http_itsm_access_counters_name,
+                                        &ngx_http_itsm_access_counters_tag,
+                                        ngx_http_itsm_access_init_counters);
 }
 
 

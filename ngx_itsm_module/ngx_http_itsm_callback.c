@@ -39,6 +39,7 @@ static ngx_int_t ngx_http_itsm_callback_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_itsm_callback_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_itsm_callback_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_itsm_callback_init_locations(ngx_conf_t *cf);
 static void *ngx_http_itsm_callback_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_itsm_callback_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_itsm_callback_directive(ngx_conf_t *cf,
@@ -89,6 +90,13 @@ static ngx_command_t  ngx_http_itsm_callback_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_itsm_callback_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_callback_source"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_itsm_callback_source_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -236,11 +244,7 @@ ngx_http_itsm_callback_variable(ngx_http_request_t *r,
         }
     }
 
-    v->len = s->len;
-    v->data = s->data;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
+    ngx_http_itsm_conf_variable_value(v, s);
 
     return NGX_OK;
 }
@@ -435,10 +439,25 @@ ngx_http_itsm_callback_pointer(ngx_conf_t *cf, ngx_str_t *value,
 }
 
 
-/* once the whole configuration is read: the connectors are known */
+/*
+ * Once the whole configuration is read, the connectors are known: the
+ * callback locations, then the ways back to the sources
+ * (ngx_http_itsm_callback_source_conf.c).
+ */
 
 static ngx_int_t
 ngx_http_itsm_callback_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_itsm_callback_init_locations(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_callback_source_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_callback_init_locations(ngx_conf_t *cf)
 {
     ngx_uint_t                           i;
     ngx_http_itsm_main_conf_t           *imcf;
@@ -462,15 +481,14 @@ ngx_http_itsm_callback_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    cbmcf->counters = ngx_shared_memory_add(cf,
+    cbmcf->counters = ngx_http_itsm_status_counters_zone(cf,
                                         &ngx_http_itsm_callback_counters_name,
-                                        8 * ngx_pagesize,
-                                        &ngx_http_itsm_callback_counters_tag);
+                                        &ngx_http_itsm_callback_counters_tag,
+                                        ngx_http_itsm_callback_init_counters);
     if (cbmcf->counters == NULL) {
         return NGX_ERROR;
     }
 
-    cbmcf->counters->init = ngx_http_itsm_callback_init_counters;
     cbmcf->counters->data = cbmcf;
 
     if (ngx_http_itsm_status_provide(cf, &ngx_http_itsm_callback_provider)

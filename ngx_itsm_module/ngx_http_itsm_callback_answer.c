@@ -208,6 +208,33 @@ ngx_http_itsm_callback_set(json_t *body, const char *name, ngx_str_t *value)
 }
 
 
+/*
+ * An event the location takes and leaves as it is (one the profile
+ * ignores, a status the map does not name): a 200, so that the ITSM does
+ * not send it again, counted and answered {"outcome":"<outcome>"}.
+ */
+
+ngx_int_t
+ngx_http_itsm_callback_pass(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, ngx_uint_t outcome)
+{
+    u_char  *body, *last;
+
+    ngx_http_itsm_callback_count(r, outcome);
+    ctx->outcome = ngx_http_itsm_callback_outcome_names[outcome];
+
+    body = ngx_pnalloc(r->pool, sizeof("{\"outcome\":\"\"}") - 1
+                                + ctx->outcome.len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_sprintf(body, "{\"outcome\":\"%V\"}", &ctx->outcome);
+
+    return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, body, last - body);
+}
+
+
 ngx_int_t
 ngx_http_itsm_callback_refuse(ngx_http_request_t *r, ngx_uint_t outcome,
     ngx_uint_t status, const char *code, const char *message)
@@ -263,8 +290,6 @@ ngx_http_itsm_callback_count(ngx_http_request_t *r, ngx_uint_t outcome)
 ngx_int_t
 ngx_http_itsm_callback_counts(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    ngx_uint_t                           i;
-    ngx_http_itsm_status_count_t        *c;
     ngx_http_itsm_callback_counters_t   *counters;
     ngx_http_itsm_callback_main_conf_t  *cbmcf;
 
@@ -272,18 +297,10 @@ ngx_http_itsm_callback_counts(ngx_http_request_t *r, ngx_array_t *counts)
 
     counters = cbmcf->shared;
 
-    c = ngx_array_push_n(counts, NGX_HTTP_ITSM_CB_NOUTCOMES);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_CB_NOUTCOMES; i++) {
-        c[i].name = ngx_http_itsm_callback_outcome_names[i];
-        c[i].value = counters ? counters->count[i] : 0;
-        ngx_str_null(&c[i].group);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_status_counts(counts,
+                                       ngx_http_itsm_callback_outcome_names,
+                                       counters ? counters->count : NULL,
+                                       NGX_HTTP_ITSM_CB_NOUTCOMES);
 }
 
 

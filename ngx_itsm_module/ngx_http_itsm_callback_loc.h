@@ -11,6 +11,7 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_callback.h"
+#include "ngx_http_itsm_callback_source.h"
 
 
 /* What the callback location's files share: ngx_http_itsm_callback.c (the
@@ -85,6 +86,7 @@ typedef struct {
     ngx_array_t                  locations;    /* ..._loc_conf_t * */
     ngx_shm_zone_t              *counters;
     ngx_http_itsm_callback_counters_t  *shared;
+    ngx_http_itsm_source_main_conf_t    source;  /* itsm_callback_source */
 } ngx_http_itsm_callback_main_conf_t;
 
 
@@ -99,6 +101,8 @@ typedef struct {
     ngx_str_t                     note;        /* cut to ..._NOTE_MAX */
     ngx_str_t                     event;       /* the delivery's id */
     ngx_str_t                     outcome;     /* for $itsm_callback_* */
+    void                         *source;      /* the way back's, while it
+                                                  runs (..._source.c) */
     unsigned                      unmapped:1;
     unsigned                      ignored:1;
 } ngx_http_itsm_callback_ctx_t;
@@ -117,6 +121,8 @@ void ngx_http_itsm_callback_synced(ngx_http_itsm_store_waiter_t *w,
 void ngx_http_itsm_callback_cleanup(void *data);
 ngx_int_t ngx_http_itsm_callback_answer(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_callback_pass(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, ngx_uint_t outcome);
 ngx_int_t ngx_http_itsm_callback_refuse(ngx_http_request_t *r,
     ngx_uint_t outcome, ngx_uint_t status, const char *code,
     const char *message);

@@ -132,23 +132,11 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
     }
 
     if (ctx->ignored) {
-        ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_IGNORED);
-        ngx_str_set(&ctx->outcome, "ignored");
-
-        return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, (u_char *)
-                                       "{\"outcome\":\"ignored\"}",
-                                       sizeof("{\"outcome\":\"ignored\"}")
-                                       - 1);
+        return ngx_http_itsm_callback_pass(r, ctx, NGX_HTTP_ITSM_CB_IGNORED);
     }
 
     if (ctx->unmapped) {
-        ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_UNMAPPED);
-        ngx_str_set(&ctx->outcome, "unmapped");
-
-        return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, (u_char *)
-                                       "{\"outcome\":\"unmapped\"}",
-                                       sizeof("{\"outcome\":\"unmapped\"}")
-                                       - 1);
+        return ngx_http_itsm_callback_pass(r, ctx, NGX_HTTP_ITSM_CB_UNMAPPED);
     }
 
     if (ngx_http_itsm_store_ticket_apply(ctx->store, &ctx->conf->conn->name,

@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_callback.h"
 #include "ngx_http_itsm_callback_source.h"
+#include "ngx_http_itsm_callback_loc.h"
 
 #include <ngx_md5.h>
 
@@ -92,6 +93,8 @@ typedef struct {
 } ngx_http_itsm_source_ctx_t;
 
 
+static ngx_http_itsm_source_ctx_t *ngx_http_itsm_source_ctx(
+    ngx_http_request_t *r);
 static void ngx_http_itsm_source_done(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_source_keep(ngx_http_request_t *r,
     ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *value);
@@ -253,6 +256,7 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     json_error_t                     err;
     ngx_http_itsm_source_t          *src;
     ngx_http_itsm_source_ctx_t      *ctx;
+    ngx_http_itsm_callback_ctx_t    *cbctx;
     ngx_http_itsm_source_action_t   *sa;
 
     if ((rc != NGX_OK && rc != NGX_AGAIN) || cb->key.len == 0
@@ -361,7 +365,10 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ctx->dl.tpl = &ctx->tpl;
     ctx->dl.done = ngx_http_itsm_source_done;
 
-    ngx_http_set_ctx(r, ctx, ngx_http_itsm_callback_source_module);
+    /* the callback's request carries it until the source answers */
+
+    cbctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
+    cbctx->source = ctx;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm callback source \"%V\": key \"%V\" %V: %V",
@@ -394,6 +401,19 @@ nothing:
 }
 
 
+/* an action's state, on the callback's request while it runs */
+
+static ngx_http_itsm_source_ctx_t *
+ngx_http_itsm_source_ctx(ngx_http_request_t *r)
+{
+    ngx_http_itsm_callback_ctx_t  *cbctx;
+
+    cbctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
+
+    return cbctx->source;
+}
+
+
 /* the source answered, or could not be reached: the request ends */
 
 static void
@@ -408,7 +428,7 @@ ngx_http_itsm_source_done(ngx_http_request_t *r)
     ngx_http_itsm_delivery_t    *d;
     ngx_http_itsm_source_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_source_module);
+    ctx = ngx_http_itsm_source_ctx(r);
     d = &ctx->dl;
 
     r->write_event_handler = ngx_http_request_empty_handler;

@@ -27,7 +27,10 @@
  *
  * Data flows one way: the pipeline (ngx_http_itsm_step.c) and the callback
  * location (ngx_http_itsm_callback.c) call in; this calls the delivery, the
- * templates and the store, never back up.
+ * templates and the store, never back up.  It is part of
+ * ngx_http_itsm_callback_module: its sources are in that module's main
+ * configuration, and an action's state, while it runs, in the callback
+ * request's context (ngx_http_itsm_callback_loc.h).
  */
 
 
@@ -84,9 +87,20 @@ typedef struct {
 } ngx_http_itsm_source_t;
 
 
-/* ngx_http_itsm_callback_source_conf.c */
-extern ngx_module_t  ngx_http_itsm_callback_source_module;
+/*
+ * ngx_http_itsm_callback_source_conf.c: "itsm_callback_source" is a
+ * directive of ngx_http_itsm_callback_module, whose main configuration
+ * holds the sources, and whose postconfiguration checks them
+ */
+typedef struct {
+    ngx_array_t                  sources;      /* ngx_http_itsm_source_t *,
+                                                  from the first block on */
+    ngx_shm_zone_t              *counters;     /* NULL: no source */
+} ngx_http_itsm_source_main_conf_t;
 
+char *ngx_http_itsm_callback_source_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_itsm_callback_source_init(ngx_conf_t *cf);
 ngx_http_itsm_source_t *ngx_http_itsm_callback_source_of(
     ngx_http_request_t *r, ngx_http_itsm_connector_t *itsm);
 void ngx_http_itsm_callback_source_count(ngx_http_request_t *r,

@@ -11,6 +11,7 @@
 #include "ngx_http_itsm_callback.h"
 #include "ngx_http_itsm_status.h"
 #include "ngx_http_itsm_callback_source.h"
+#include "ngx_http_itsm_callback_loc.h"
 
 
 /*
@@ -35,6 +36,10 @@
  *
  * Not an itsm_connector: it has no create and no lifecycle, and itsm_pass
  * can never name it.
+ *
+ * A directive of ngx_http_itsm_callback_module (ngx_http_itsm_callback.c),
+ * as the callbacks drive it: the sources are in that module's main
+ * configuration, checked by its postconfiguration.
  */
 
 
@@ -46,16 +51,8 @@
          ((u_char *) (c) - offsetof(ngx_http_itsm_source_t, conn)))
 
 
-typedef struct {
-    ngx_array_t                  sources;      /* ngx_http_itsm_source_t * */
-    ngx_shm_zone_t              *counters;     /* NULL: no source */
-} ngx_http_itsm_source_main_conf_t;
-
-
-static void *ngx_http_itsm_source_create_main_conf(ngx_conf_t *cf);
-static ngx_int_t ngx_http_itsm_source_postconfiguration(ngx_conf_t *cf);
-static char *ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static ngx_http_itsm_source_main_conf_t *ngx_http_itsm_source_main_conf(
+    ngx_http_request_t *r);
 static char *ngx_http_itsm_source_of(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 static char *ngx_http_itsm_source_location(ngx_conf_t *cf,
@@ -115,71 +112,6 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_source_cmds[] = {
 };
 
 
-static ngx_command_t  ngx_http_itsm_source_commands[] = {
-
-    { ngx_string("itsm_callback_source"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
-      ngx_http_itsm_source_block,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
-      ngx_null_command
-};
-
-
-static ngx_http_module_t  ngx_http_itsm_callback_source_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    ngx_http_itsm_source_postconfiguration, /* postconfiguration */
-
-    ngx_http_itsm_source_create_main_conf, /* create main configuration */
-    NULL,                                  /* init main configuration */
-
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
-
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
-};
-
-
-ngx_module_t  ngx_http_itsm_callback_source_module = {
-    NGX_MODULE_V1,
-    &ngx_http_itsm_callback_source_module_ctx, /* module context */
-    ngx_http_itsm_source_commands,         /* module directives */
-    NGX_HTTP_MODULE,                       /* module type */
-    NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
-    NULL,                                  /* init thread */
-    NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
-    NULL,                                  /* exit master */
-    NGX_MODULE_V1_PADDING
-};
-
-
-static void *
-ngx_http_itsm_source_create_main_conf(ngx_conf_t *cf)
-{
-    ngx_http_itsm_source_main_conf_t  *smcf;
-
-    smcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_source_main_conf_t));
-    if (smcf == NULL) {
-        return NULL;
-    }
-
-    if (ngx_array_init(&smcf->sources, cf->pool, 1,
-                       sizeof(ngx_http_itsm_source_t *))
-        != NGX_OK)
-    {
-        return NULL;
-    }
-
-    return smcf;
-}
-
-
 /* the source whose callbacks_of names "itsm", or NULL; a few at most */
 
 ngx_http_itsm_source_t *
@@ -191,8 +123,7 @@ ngx_http_itsm_callback_source_of(ngx_http_request_t *r,
     ngx_http_itsm_connector_t        **conn;
     ngx_http_itsm_source_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(r,
-                                         ngx_http_itsm_callback_source_module);
+    smcf = ngx_http_itsm_source_main_conf(r);
 
     src = smcf->sources.elts;
 
@@ -210,31 +141,52 @@ ngx_http_itsm_callback_source_of(ngx_http_request_t *r,
 }
 
 
+/* the sources of the request's configuration */
+
+static ngx_http_itsm_source_main_conf_t *
+ngx_http_itsm_source_main_conf(ngx_http_request_t *r)
+{
+    ngx_http_itsm_callback_main_conf_t  *cbmcf;
+
+    cbmcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_callback_module);
+
+    return &cbmcf->source;
+}
+
+
 /* the counters' zone of the request's configuration */
 
 static ngx_shm_zone_t *
 ngx_http_itsm_source_zone(ngx_http_request_t *r)
 {
-    ngx_http_itsm_source_main_conf_t  *smcf;
-
-    smcf = ngx_http_get_module_main_conf(r,
-                                         ngx_http_itsm_callback_source_module);
-
-    return smcf->counters;
+    return ngx_http_itsm_source_main_conf(r)->counters;
 }
 
 
-static char *
-ngx_http_itsm_source_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* "conf": ngx_http_itsm_callback_module's main configuration */
+
+char *
+ngx_http_itsm_callback_source_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
+    ngx_http_itsm_callback_main_conf_t *cbmcf = conf;
+
     char                              *rv;
     ngx_str_t                         *value;
     ngx_uint_t                         i;
     ngx_http_itsm_source_t            *src, **srcp;
     ngx_http_itsm_source_main_conf_t  *smcf;
 
-    smcf = conf;
+    smcf = &cbmcf->source;
     value = cf->args->elts;
+
+    if (smcf->sources.elts == NULL
+        && ngx_array_init(&smcf->sources, cf->pool, 1,
+                          sizeof(ngx_http_itsm_source_t *))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     srcp = smcf->sources.elts;
 
@@ -566,18 +518,20 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
 
 /* the connectors are known once the whole configuration is read */
 
-static ngx_int_t
-ngx_http_itsm_source_postconfiguration(ngx_conf_t *cf)
+ngx_int_t
+ngx_http_itsm_callback_source_init(ngx_conf_t *cf)
 {
-    ngx_str_t                         *name;
-    ngx_uint_t                         i, j, k, l;
-    ngx_http_itsm_source_t           **src;
-    ngx_http_itsm_connector_t         *conn, **connp, **other;
-    ngx_http_itsm_main_conf_t         *imcf;
-    ngx_http_itsm_source_main_conf_t  *smcf;
+    ngx_str_t                           *name;
+    ngx_uint_t                           i, j, k, l;
+    ngx_http_itsm_source_t             **src;
+    ngx_http_itsm_connector_t           *conn, **connp, **other;
+    ngx_http_itsm_main_conf_t           *imcf;
+    ngx_http_itsm_source_main_conf_t    *smcf;
+    ngx_http_itsm_callback_main_conf_t  *cbmcf;
 
-    smcf = ngx_http_conf_get_module_main_conf(cf,
-                                         ngx_http_itsm_callback_source_module);
+    cbmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_itsm_callback_module);
+    smcf = &cbmcf->source;
 
     if (smcf->sources.nelts == 0) {
         return NGX_OK;
@@ -665,17 +619,13 @@ ngx_http_itsm_source_counters(ngx_conf_t *cf)
 {
     ngx_shm_zone_t  *zone;
 
-    zone = ngx_shared_memory_add(cf, &ngx_http_itsm_source_counters_name,
-                                 8 * ngx_pagesize,
-                                 &ngx_http_itsm_source_counters_tag);
-    if (zone == NULL) {
-        return NULL;
-    }
-
-    zone->init = ngx_http_itsm_source_init_counters;
-
-    if (ngx_http_itsm_status_provide(cf, &ngx_http_itsm_source_provider)
-        != NGX_OK)
+    zone = ngx_http_itsm_status_counters_zone(cf,
+                                        &ngx_http_itsm_source_counters_name,
+                                        &ngx_http_itsm_source_counters_tag,
+                                        ngx_http_itsm_source_init_counters);
+    if (zone == NULL
+        || ngx_http_itsm_status_provide(cf, &ngx_http_itsm_source_provider)
+           != NGX_OK)
     {
         return NULL;
     }
@@ -706,25 +656,16 @@ ngx_http_itsm_callback_source_count(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_itsm_source_counts(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    ngx_uint_t                        i;
     ngx_shm_zone_t                   *zone;
-    ngx_http_itsm_status_count_t     *c;
     ngx_http_itsm_source_counters_t  *counters;
 
     zone = ngx_http_itsm_source_zone(r);
     counters = zone ? zone->data : NULL;
 
-    c = ngx_array_push_n(counts, NGX_HTTP_ITSM_SOURCE_NOUTCOMES);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_SOURCE_NOUTCOMES; i++) {
-        c[i].name = ngx_http_itsm_source_outcome_names[i];
-        c[i].value = counters ? counters->count[i] : 0;
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_status_counts(counts,
+                                       ngx_http_itsm_source_outcome_names,
+                                       counters ? counters->count : NULL,
+                                       NGX_HTTP_ITSM_SOURCE_NOUTCOMES);
 }
 
 

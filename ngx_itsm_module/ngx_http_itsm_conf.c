@@ -39,6 +39,34 @@ ngx_http_itsm_conf_param(ngx_str_t *value, const char *name, ngx_str_t *arg)
 
 
 /*
+ * The "name:size" of a zone's directive ("itsm_zone itsm:10m") split at
+ * its first ':' into "name" and "size" as written ("value" is a word of
+ * the directive, which nginx ends with a '\0').  NGX_ERROR when there is
+ * no ':' or no name: the directive says how to write it.
+ */
+
+ngx_int_t
+ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name, ngx_str_t *size)
+{
+    u_char  *p;
+
+    p = (u_char *) ngx_strchr(value->data, ':');
+
+    if (p == NULL || p == value->data) {
+        return NGX_ERROR;
+    }
+
+    name->data = value->data;
+    name->len = p - value->data;
+
+    size->data = p + 1;
+    size->len = value->data + value->len - size->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * "arg" as a time in seconds ("10m", "1h") between "min" and "max" into
  * "*t".  NGX_ERROR, after "invalid <what> \"<arg>\"<hint>" is logged, when
  * it is not one or out of bounds; the hint says what to write.

@@ -23,6 +23,8 @@
 
 ngx_uint_t ngx_http_itsm_conf_param(ngx_str_t *value, const char *name,
     ngx_str_t *arg);
+ngx_int_t ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name,
+    ngx_str_t *size);
 ngx_int_t ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg,
     time_t min, time_t max, time_t *t, const char *what, const char *hint);
 ngx_table_elt_t *ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name,

@@ -106,7 +106,6 @@ static ngx_uint_t                        ngx_http_itsm_replay_tag;
 char *
 ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    u_char                      *p;
     ssize_t                      size;
     ngx_str_t                   *value, name, s;
     ngx_shm_zone_t              *shm_zone;
@@ -114,20 +113,12 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
+    if (ngx_http_itsm_conf_zone(&value[1], &name, &s) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone \"%V\"; write name:size, e.g. "
                            "itsm_signature_replay_zone webhooks:1m", &value[1]);
         return NGX_CONF_ERROR;
     }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
 
     size = ngx_parse_size(&s);
 
@@ -181,24 +172,17 @@ ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
+/* a reload keeps the zone, and what it has seen */
+
 static ngx_int_t
 ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_itsm_replay_ctx_t  *octx = data;
-
     ngx_http_itsm_replay_ctx_t  *ctx;
 
     ctx = shm_zone->data;
 
-    if (octx) {
-        /* a reload: the same zone keeps what it has seen */
-        ctx->sh = octx->sh;
-        ctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-    ctx->sh = ngx_http_itsm_replay_zone_head(shm_zone,
+    ctx->sh = ngx_http_itsm_replay_zone_head(shm_zone, data,
                                           sizeof(ngx_http_itsm_replay_shctx_t),
                                           ngx_http_itsm_replay_insert_value,
                                           "itsm_signature_replay_zone");
@@ -211,14 +195,15 @@ ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone, void *data)
  * The head of one of the module's shared zones (this one, and itsm_zone
  * in ngx_http_itsm_zone.c), whose own structure of "size" bytes begins
  * with an rbtree, its sentinel and an LRU queue: the one the zone has
- * when it exists already, else a new one, zeroed, its tree and queue
- * empty, the slab pool's messages naming the zone "in DIRECTIVE "name"".
- * NULL: no room.
+ * when it exists already, or when a reload keeps it ("data", the old
+ * cycle's, is not NULL: nginx gives the same memory again), else a new
+ * one, zeroed, its tree and queue empty, the slab pool's messages naming
+ * the zone "in DIRECTIVE "name"".  NULL: no room.
  */
 
 void *
-ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, size_t size,
-    ngx_rbtree_insert_pt insert, const char *directive)
+ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size, ngx_rbtree_insert_pt insert, const char *directive)
 {
     size_t                       len;
     ngx_slab_pool_t             *shpool;
@@ -226,7 +211,7 @@ ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, size_t size,
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists) {
+    if (data || shm_zone->shm.exists) {
         return shpool->data;
     }
 

@@ -769,6 +769,56 @@ ngx_http_itsm_status_percent(ngx_http_itsm_store_space_t *space)
 
 
 /*
+ * The counts of a provider without a group label: the "n" counters
+ * "count" (NULL while its zone has no memory yet: zeros), named "names".
+ */
+
+ngx_int_t
+ngx_http_itsm_status_counts(ngx_array_t *counts, ngx_str_t *names,
+    ngx_atomic_t *count, ngx_uint_t n)
+{
+    ngx_uint_t                     i;
+    ngx_http_itsm_status_count_t  *c;
+
+    c = ngx_array_push_n(counts, n);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        c[i].name = names[i];
+        c[i].value = count ? count[i] : 0;
+        ngx_str_null(&c[i].group);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The zone of the counters that a provider reads, "name", of the caller's
+ * own "tag": 8 pages, room enough for a module's few counters.  "init"
+ * calls ngx_http_itsm_status_counters_init() with their size.
+ */
+
+ngx_shm_zone_t *
+ngx_http_itsm_status_counters_zone(ngx_conf_t *cf, ngx_str_t *name,
+    void *tag, ngx_shm_zone_init_pt init)
+{
+    ngx_shm_zone_t  *zone;
+
+    zone = ngx_shared_memory_add(cf, name, 8 * ngx_pagesize, tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zone->init = init;
+
+    return zone;
+}
+
+
+/*
  * The init of a zone of counters that a provider reads: a reload keeps the
  * counts ("data", the zone's data in the old cycle), a zone that exists
  * already is found in its slab's data, a new one gets "size" zeroed bytes.

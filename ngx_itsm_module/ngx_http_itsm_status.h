@@ -57,6 +57,10 @@ ngx_int_t ngx_http_itsm_status_provide(ngx_conf_t *cf,
  */
 ngx_int_t ngx_http_itsm_status_provide_grouped(ngx_conf_t *cf,
     ngx_http_itsm_status_provider_t *provider, ngx_str_t *group_label);
+ngx_int_t ngx_http_itsm_status_counts(ngx_array_t *counts, ngx_str_t *names,
+    ngx_atomic_t *count, ngx_uint_t n);
+ngx_shm_zone_t *ngx_http_itsm_status_counters_zone(ngx_conf_t *cf,
+    ngx_str_t *name, void *tag, ngx_shm_zone_init_pt init);
 ngx_int_t ngx_http_itsm_status_counters_init(ngx_shm_zone_t *shm_zone,
     void *data, size_t size);
 

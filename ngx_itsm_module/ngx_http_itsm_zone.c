@@ -76,7 +76,6 @@ ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_main_conf_t *imcf = conf;
 
-    u_char                *p;
     ssize_t                size;
     ngx_str_t             *value, name, s;
     ngx_http_itsm_zone_t  *zone;
@@ -87,20 +86,12 @@ ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
+    if (ngx_http_itsm_conf_zone(&value[1], &name, &s) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid zone \"%V\"; expected NAME:SIZE, "
                            "e.g. itsm:10m", &value[1]);
         return NGX_CONF_ERROR;
     }
-
-    name.data = value[1].data;
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
 
     size = ngx_parse_size(&s);
 
@@ -139,24 +130,17 @@ ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* a reload keeps the zone, and the counts */
+
 static ngx_int_t
 ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_itsm_zone_t  *ozone = data;
-
     ngx_http_itsm_zone_t  *zone;
 
     zone = shm_zone->data;
 
-    if (ozone) {
-        /* a reload: keep the counts */
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-        return NGX_OK;
-    }
-
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-    zone->sh = ngx_http_itsm_replay_zone_head(shm_zone,
+    zone->sh = ngx_http_itsm_replay_zone_head(shm_zone, data,
                                               sizeof(ngx_http_itsm_zone_sh_t),
                                               ngx_http_itsm_zone_insert,
                                               "itsm_zone");
