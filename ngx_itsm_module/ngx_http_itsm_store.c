@@ -368,6 +368,69 @@ ngx_http_itsm_store_each(ngx_http_itsm_store_t *store, MDB_txn *txn,
 }
 
 
+/*
+ * The tables' reads and writes in "txn": LMDB's calls, with a missing key
+ * as NGX_DECLINED and any other failure logged (NGX_ERROR), so that each
+ * table's file says what a missing key means to it.  The value a get
+ * returns is LMDB's: valid until the transaction writes or ends.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_mdb_get(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    int  rc;
+
+    rc = mdb_get(txn, dbi, k, v);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_mdb_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned int flags)
+{
+    int  rc;
+
+    rc = mdb_put(txn, dbi, k, v, flags);
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_itsm_store_mdb_del(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_dbi dbi, MDB_val *k)
+{
+    int  rc;
+
+    rc = mdb_del(txn, dbi, k, NULL);
+
+    if (rc == MDB_NOTFOUND) {
+        return NGX_DECLINED;
+    }
+
+    if (rc != 0) {
+        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+    }
+
+    return NGX_OK;
+}
+
+
 #if (NGX_DEBUG)
 
 /* the key only, never a value: a pending delivery holds the whole alert */

@@ -449,17 +449,13 @@ ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
 {
     ngx_http_itsm_record_t  *rec = data;
 
-    int      rc;
-    MDB_val  v;
+    MDB_val    v;
+    ngx_int_t  rc;
 
-    rc = mdb_get(txn, store->dbi, k, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->dbi, k, &v);
 
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_itsm_store_decode_any(&v, rec) != NGX_OK) {
@@ -479,19 +475,13 @@ static ngx_int_t
 ngx_http_itsm_store_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, ngx_http_itsm_record_t *rec)
 {
-    int      rc;
     u_char   raw[NGX_HTTP_ITSM_STORE_V3_MAX];
     MDB_val  v;
 
     v.mv_data = raw;
     v.mv_size = ngx_http_itsm_store_encode(rec, raw) - raw;
 
-    rc = mdb_put(txn, store->dbi, k, &v, 0);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_mdb_put(store, txn, store->dbi, k, &v, 0);
 }
 
 

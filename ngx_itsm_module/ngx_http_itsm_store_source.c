@@ -84,17 +84,13 @@ ngx_http_itsm_store_source_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
 {
     ngx_http_itsm_store_source_ctx_t  *ctx = data;
 
-    int      rc;
-    MDB_val  v;
+    MDB_val    v;
+    ngx_int_t  rc;
 
-    rc = mdb_get(txn, store->sources, k, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->sources, k, &v);
 
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* LMDB's bytes are valid only until the read transaction ends */
@@ -144,17 +140,11 @@ static ngx_int_t
 ngx_http_itsm_store_source_remove(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, void *data)
 {
-    int  rc;
+    ngx_int_t  rc;
 
-    rc = mdb_del(txn, store->sources, k, NULL);
+    rc = ngx_http_itsm_store_mdb_del(store, txn, store->sources, k);
 
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DONE;
-    }
+    /* none: nothing written, and nothing to say */
 
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
-    }
-
-    return NGX_OK;
+    return (rc == NGX_DECLINED) ? NGX_DONE : rc;
 }
