@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_itsm_store_tables(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_walk_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_delete_txn(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_full(ngx_http_itsm_store_t *store,
     const char *what);
 
@@ -365,6 +367,32 @@ ngx_http_itsm_store_each(ngx_http_itsm_store_t *store, MDB_txn *txn,
     mdb_cursor_close(cursor);
 
     return (rv == NGX_DONE) ? NGX_OK : rv;
+}
+
+
+/*
+ * Deletes the key "connector \0 key" (no connector: "key" as stored) from
+ * the table "dbi", in a transaction of its own: NGX_OK, NGX_DECLINED (there
+ * was none), NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_delete(ngx_http_itsm_store_t *store, const char *what,
+    MDB_dbi dbi, ngx_str_t *connector, ngx_str_t *key)
+{
+    return ngx_http_itsm_store_txn(store, what, NGX_HTTP_ITSM_STORE_WRITE,
+                                   connector, key,
+                                   ngx_http_itsm_store_delete_txn, &dbi);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_delete_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    MDB_dbi  *dbi = data;
+
+    return ngx_http_itsm_store_mdb_del(store, txn, *dbi, k);
 }
 
 

@@ -123,6 +123,8 @@ ngx_int_t ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
     void *data);
+ngx_int_t ngx_http_itsm_store_delete(ngx_http_itsm_store_t *store,
+    const char *what, MDB_dbi dbi, ngx_str_t *connector, ngx_str_t *key);
 ngx_int_t ngx_http_itsm_store_mdb_get(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
 ngx_int_t ngx_http_itsm_store_mdb_put(ngx_http_itsm_store_t *store,

@@ -60,8 +60,6 @@ static ngx_int_t ngx_http_itsm_store_pending_merge_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_get_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_pending_del_txn(
-    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_retry_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_walk(ngx_http_itsm_store_t *store,
@@ -236,21 +234,14 @@ ngx_http_itsm_store_pending_get_txn(ngx_http_itsm_store_t *store,
 }
 
 
+/* NGX_OK: deleted; NGX_DECLINED: there was none */
+
 ngx_int_t
 ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key)
 {
-    return ngx_http_itsm_store_txn(store, "pending del",
-                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
-                                   ngx_http_itsm_store_pending_del_txn, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_itsm_store_pending_del_txn(ngx_http_itsm_store_t *store,
-    MDB_txn *txn, MDB_val *k, void *data)
-{
-    return ngx_http_itsm_store_mdb_del(store, txn, store->pending, k);
+    return ngx_http_itsm_store_delete(store, "pending del", store->pending,
+                                      connector, key);
 }
 
 

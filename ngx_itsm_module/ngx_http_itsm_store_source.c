@@ -35,8 +35,6 @@ static ngx_int_t ngx_http_itsm_store_source_read(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_source_write(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_source_remove(
-    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 
 
 /* NGX_OK: "text" is the entry, in "pool"; NGX_DECLINED: none; NGX_ERROR */
@@ -68,13 +66,14 @@ ngx_http_itsm_store_source_put(ngx_http_itsm_store_t *store,
 }
 
 
+/* NGX_OK: deleted; NGX_DECLINED: there was none */
+
 ngx_int_t
 ngx_http_itsm_store_source_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key)
 {
-    return ngx_http_itsm_store_txn(store, "source del",
-                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
-                                   ngx_http_itsm_store_source_remove, NULL);
+    return ngx_http_itsm_store_delete(store, "source del", store->sources,
+                                      connector, key);
 }
 
 
@@ -133,18 +132,4 @@ ngx_http_itsm_store_source_write(ngx_http_itsm_store_t *store, MDB_txn *txn,
     }
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_itsm_store_source_remove(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, void *data)
-{
-    ngx_int_t  rc;
-
-    rc = ngx_http_itsm_store_mdb_del(store, txn, store->sources, k);
-
-    /* none: nothing written, and nothing to say */
-
-    return (rc == NGX_DECLINED) ? NGX_DONE : rc;
 }
