@@ -46,6 +46,8 @@ static ngx_int_t ngx_http_itsm_store_walk_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_delete_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
+static ngx_int_t ngx_http_itsm_store_result(ngx_http_itsm_store_t *store,
+    const char *what, int rc);
 static ngx_int_t ngx_http_itsm_store_full(ngx_http_itsm_store_t *store,
     const char *what);
 
@@ -407,19 +409,8 @@ ngx_int_t
 ngx_http_itsm_store_mdb_get(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_dbi dbi, MDB_val *k, MDB_val *v)
 {
-    int  rc;
-
-    rc = mdb_get(txn, dbi, k, v);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_result(store, "mdb_get",
+                                      mdb_get(txn, dbi, k, v));
 }
 
 
@@ -427,15 +418,8 @@ ngx_int_t
 ngx_http_itsm_store_mdb_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned int flags)
 {
-    int  rc;
-
-    rc = mdb_put(txn, dbi, k, v, flags);
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_result(store, "mdb_put",
+                                      mdb_put(txn, dbi, k, v, flags));
 }
 
 
@@ -443,16 +427,23 @@ ngx_int_t
 ngx_http_itsm_store_mdb_del(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_dbi dbi, MDB_val *k)
 {
-    int  rc;
+    return ngx_http_itsm_store_result(store, "mdb_del",
+                                      mdb_del(txn, dbi, k, NULL));
+}
 
-    rc = mdb_del(txn, dbi, k, NULL);
 
+/* LMDB's answer "rc" to "what" */
+
+static ngx_int_t
+ngx_http_itsm_store_result(ngx_http_itsm_store_t *store, const char *what,
+    int rc)
+{
     if (rc == MDB_NOTFOUND) {
         return NGX_DECLINED;
     }
 
     if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        return ngx_http_itsm_store_failed(store, what, rc);
     }
 
     return NGX_OK;
