@@ -458,8 +458,8 @@ static void
 ngx_http_itsm_store_debug(ngx_http_itsm_store_t *store, const char *what,
     ngx_str_t *connector, ngx_str_t *key, ngx_int_t rc)
 {
-    u_char     *zero;
-    ngx_str_t   conn, k;
+    MDB_val    v;
+    ngx_str_t  conn, k;
 
     if (key == NULL) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
@@ -471,17 +471,12 @@ ngx_http_itsm_store_debug(ngx_http_itsm_store_t *store, const char *what,
 
         /* a key as stored: the connector, a zero byte, the key */
 
-        zero = ngx_strlchr(key->data, key->data + key->len, '\0');
+        v.mv_data = key->data;
+        v.mv_size = key->len;
 
-        if (zero == NULL) {
+        if (ngx_http_itsm_store_key_split(&v, &conn, &k) != NGX_OK) {
             ngx_str_null(&conn);
             k = *key;
-
-        } else {
-            conn.data = key->data;
-            conn.len = zero - key->data;
-            k.data = zero + 1;
-            k.len = key->data + key->len - k.data;
         }
 
         connector = &conn;
@@ -527,6 +522,34 @@ ngx_http_itsm_store_key(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 
     k->mv_data = buf;
     k->mv_size = p - buf;
+
+    return NGX_OK;
+}
+
+
+/* the other way: the connector and the key (or its hash) of a key as
+ * stored; NGX_DECLINED: it has no zero byte */
+
+ngx_int_t
+ngx_http_itsm_store_key_split(MDB_val *k, ngx_str_t *connector,
+    ngx_str_t *key)
+{
+    u_char  *p, *last, *zero;
+
+    p = k->mv_data;
+    last = p + k->mv_size;
+
+    zero = ngx_strlchr(p, last, '\0');
+
+    if (zero == NULL) {
+        return NGX_DECLINED;
+    }
+
+    connector->data = p;
+    connector->len = zero - p;
+
+    key->data = zero + 1;
+    key->len = last - key->data;
 
     return NGX_OK;
 }

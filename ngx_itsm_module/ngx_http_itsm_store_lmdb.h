@@ -114,6 +114,8 @@ typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
 /* ngx_http_itsm_store.c */
 ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, u_char *buf, MDB_val *k);
+ngx_int_t ngx_http_itsm_store_key_split(MDB_val *k, ngx_str_t *connector,
+    ngx_str_t *key);
 ngx_int_t ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store,
     const char *what, ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
     ngx_http_itsm_store_txn_pt handler, void *data);

@@ -328,20 +328,13 @@ remember:
 static void
 ngx_http_itsm_store_ticket_name(MDB_val *k, ngx_http_itsm_store_ticket_t *cb)
 {
-    u_char  *p, *last;
+    ngx_str_t  conn, key;
 
-    p = k->mv_data;
-    last = p + k->mv_size;
-
-    p = ngx_strlchr(p, last, '\0');
-
-    if (p == NULL) {
+    if (ngx_http_itsm_store_key_split(k, &conn, &key) != NGX_OK) {
         cb->key.len = 0;
         return;
     }
 
-    p++;
-
-    cb->key.len = ngx_min((size_t) (last - p), NGX_HTTP_ITSM_STORE_KEY_TEXT);
-    ngx_memcpy(cb->key_data, p, cb->key.len);
+    cb->key.len = ngx_min(key.len, NGX_HTTP_ITSM_STORE_KEY_TEXT);
+    ngx_memcpy(cb->key_data, key.data, cb->key.len);
 }

@@ -217,23 +217,16 @@ ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
 }
 
 
-/* the connector of a stored key "connector \0 key" */
+/* the connector of a stored key "connector \0 key"; NGX_DECLINED: none */
 
 ngx_int_t
 ngx_http_itsm_store_ticket_connector(MDB_val *k, ngx_str_t *conn)
 {
-    u_char  *zero;
+    ngx_str_t  key;
 
-    zero = ngx_strlchr(k->mv_data, (u_char *) k->mv_data + k->mv_size, '\0');
-
-    if (zero == NULL || zero == k->mv_data) {
-        return NGX_DECLINED;
-    }
-
-    conn->data = k->mv_data;
-    conn->len = zero - (u_char *) k->mv_data;
-
-    return NGX_OK;
+    return (ngx_http_itsm_store_key_split(k, conn, &key) == NGX_OK
+            && conn->len)
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
