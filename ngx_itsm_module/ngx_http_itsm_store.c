@@ -564,9 +564,8 @@ ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store, const char *what,
     }
 
     ngx_log_error(NGX_LOG_ALERT, store->log, 0,
-                  "itsm_store: %s(\"%V\") failed: %s%s", what, &store->path,
-                  mdb_strerror(rc),
-                  rc == MDB_MAP_FULL ? "; raise the size= of itsm_store" : "");
+                  "itsm_store: %s(\"%V\") failed: %s", what, &store->path,
+                  mdb_strerror(rc));
     return NGX_ERROR;
 }
 
