@@ -12,9 +12,9 @@
 /*
  * The store's lifetime: a resolved key (and a key that never got a
  * ticket: a refused create, a doubt whose alert never came back) is
- * forgotten once "itsm_store
- * retention=" has passed since it last changed, so that a store of a fixed
- * size holds the keys of a fixed time, not of the edge's whole life.  Open
+ * forgotten once "itsm_store retention=" has passed since it last changed,
+ * so that a store of a fixed size holds the keys of a fixed time, not of
+ * the edge's whole life.  Open
  * keys, claimed keys and keys with a waiting delivery are never expired.
  * Nothing the lifecycle needs goes: a refire within "on_refire reopen
  * window=" needs the resolved key, so the default retention is 7 days or

@@ -116,11 +116,13 @@ struct ngx_http_itsm_store_waiter_s {
 /* ngx_http_itsm_store.c */
 ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
     ngx_str_t *path, size_t size, time_t lease);
-ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
-    ngx_http_itsm_store_t *store);
 ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store);
 void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
+
+/* ngx_http_itsm_store_check.c */
+ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
+    ngx_http_itsm_store_t *store);
 
 
 /* ngx_http_itsm_store_sync.c */

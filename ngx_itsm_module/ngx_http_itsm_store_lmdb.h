@@ -114,6 +114,8 @@ typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
 /* ngx_http_itsm_store.c */
 ngx_int_t ngx_http_itsm_store_key(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, u_char *buf, MDB_val *k);
+ngx_int_t ngx_http_itsm_store_key_split(MDB_val *k, ngx_str_t *connector,
+    ngx_str_t *key);
 ngx_int_t ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store,
     const char *what, ngx_uint_t flags, ngx_str_t *connector, ngx_str_t *key,
     ngx_http_itsm_store_txn_pt handler, void *data);
@@ -123,6 +125,14 @@ ngx_int_t ngx_http_itsm_store_walk(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_each(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_dbi dbi, ngx_http_itsm_store_each_pt handler,
     void *data);
+ngx_int_t ngx_http_itsm_store_delete(ngx_http_itsm_store_t *store,
+    const char *what, MDB_dbi dbi, ngx_str_t *connector, ngx_str_t *key);
+ngx_int_t ngx_http_itsm_store_mdb_get(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v);
+ngx_int_t ngx_http_itsm_store_mdb_put(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned int flags);
+ngx_int_t ngx_http_itsm_store_mdb_del(ngx_http_itsm_store_t *store,
+    MDB_txn *txn, MDB_dbi dbi, MDB_val *k);
 ngx_int_t ngx_http_itsm_store_failed(ngx_http_itsm_store_t *store,
     const char *what, int rc);
 ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);

@@ -60,8 +60,6 @@ static ngx_int_t ngx_http_itsm_store_pending_merge_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_get_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_pending_del_txn(
-    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_retry_txn(
     ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_pending_walk(ngx_http_itsm_store_t *store,
@@ -118,9 +116,8 @@ ngx_http_itsm_store_pending_merge_txn(ngx_http_itsm_store_t *store,
 {
     ngx_http_itsm_store_pend_op_t  *op = data;
 
-    int                            rc;
     MDB_val                        v;
-    ngx_int_t                      rv;
+    ngx_int_t                      rc, rv;
     ngx_str_t                      text, *old;
     ngx_http_itsm_store_pend_t     head;
     ngx_http_itsm_store_pending_t  pend;
@@ -128,17 +125,19 @@ ngx_http_itsm_store_pending_merge_txn(ngx_http_itsm_store_t *store,
     old = NULL;
     ngx_memzero(&pend, sizeof(pend));
 
-    rc = mdb_get(txn, store->pending, k, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->pending, k, &v);
 
-    if (rc == 0 && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK
+        && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
     {
         old = &text;
 
         pend.due = head.due;
         pend.attempts = head.attempts;
-
-    } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
     }
 
     rv = op->handler(op->data, old, &pend);
@@ -152,12 +151,9 @@ ngx_http_itsm_store_pending_merge_txn(ngx_http_itsm_store_t *store,
     }
 
     if (rv == NGX_DONE) {
-        rc = mdb_del(txn, store->pending, k, NULL);
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
-        }
+        rc = ngx_http_itsm_store_mdb_del(store, txn, store->pending, k);
 
-        return NGX_OK;
+        return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
     }
 
     if (ngx_http_itsm_store_pending_write(store, txn, k, pend.due,
@@ -205,67 +201,47 @@ ngx_http_itsm_store_pending_get_txn(ngx_http_itsm_store_t *store,
 {
     ngx_http_itsm_store_pend_op_t  *op = data;
 
-    int                          rc;
     MDB_val                      v;
+    ngx_int_t                    rc;
     ngx_str_t                    text, *alert;
     ngx_http_itsm_store_pend_t   head;
 
-    rc = mdb_get(txn, store->pending, k, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->pending, k, &v);
 
-    if (rc == 0 && ngx_http_itsm_store_pending_read(&v, &head, &text) == NGX_OK)
-    {
-        alert = op->text;
-
-        alert->len = text.len;
-        alert->data = ngx_pnalloc(op->pool, alert->len + 1);
-
-        if (alert->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(alert->data, text.data, alert->len);
-
-        op->due = head.due;
-        op->attempts = head.attempts;
-
-        return NGX_OK;
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (ngx_http_itsm_store_pending_read(&v, &head, &text) != NGX_OK) {
+        return NGX_DECLINED;
     }
 
-    return NGX_DECLINED;
+    alert = op->text;
+
+    alert->len = text.len;
+    alert->data = ngx_pnalloc(op->pool, alert->len + 1);
+
+    if (alert->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(alert->data, text.data, alert->len);
+
+    op->due = head.due;
+    op->attempts = head.attempts;
+
+    return NGX_OK;
 }
 
+
+/* NGX_OK: deleted; NGX_DECLINED: there was none */
 
 ngx_int_t
 ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key)
 {
-    return ngx_http_itsm_store_txn(store, "pending del",
-                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
-                                   ngx_http_itsm_store_pending_del_txn, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_itsm_store_pending_del_txn(ngx_http_itsm_store_t *store,
-    MDB_txn *txn, MDB_val *k, void *data)
-{
-    int  rc;
-
-    rc = mdb_del(txn, store->pending, k, NULL);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_delete(store, "pending del", store->pending,
+                                      connector, key);
 }
 
 
@@ -287,14 +263,13 @@ ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
 {
     time_t  *due = data;
 
-    int                          rc;
     u_char                      *copy;
     MDB_val                      v, nv;
+    ngx_int_t                    rc;
     ngx_http_itsm_store_pend_t   head;
 
-    rc = mdb_get(txn, store->pending, k, &v);
-
-    if (rc != 0 || ngx_http_itsm_store_pending_read(&v, &head, NULL) != NGX_OK)
+    if (mdb_get(txn, store->pending, k, &v) != 0
+        || ngx_http_itsm_store_pending_read(&v, &head, NULL) != NGX_OK)
     {
         /* delivered or replaced meanwhile */
         return NGX_DECLINED;
@@ -308,15 +283,11 @@ ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
         return NGX_ERROR;
     }
 
-    rc = mdb_put(txn, store->pending, k, &nv, 0);
+    rc = ngx_http_itsm_store_mdb_put(store, txn, store->pending, k, &nv, 0);
 
     ngx_free(copy);
 
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -518,7 +489,6 @@ static ngx_int_t
 ngx_http_itsm_store_pending_write(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, time_t due, ngx_uint_t attempts, ngx_str_t *text)
 {
-    int                          rc;
     MDB_val                      v;
     ngx_http_itsm_store_pend_t   head;
 
@@ -531,9 +501,11 @@ ngx_http_itsm_store_pending_write(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     /* MDB_RESERVE: LMDB gives the space, the value is written in place */
 
-    rc = mdb_put(txn, store->pending, k, &v, MDB_RESERVE);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
+    if (ngx_http_itsm_store_mdb_put(store, txn, store->pending, k, &v,
+                                    MDB_RESERVE)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     ngx_memcpy(v.mv_data, &head, sizeof(head));

@@ -62,10 +62,8 @@ static ngx_int_t ngx_http_itsm_store_op(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_op_t *op);
 static ngx_int_t ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
-static ngx_int_t ngx_http_itsm_store_read(ngx_http_itsm_store_t *store,
+static ngx_int_t ngx_http_itsm_store_get_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_put(ngx_http_itsm_store_t *store,
-    MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 static uint64_t ngx_http_itsm_store_token(void);
 
 
@@ -76,8 +74,16 @@ ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, ngx_http_itsm_record_t *rec)
 {
     return ngx_http_itsm_store_txn(store, "get", NGX_HTTP_ITSM_STORE_READ,
-                                   connector, key, ngx_http_itsm_store_read,
+                                   connector, key, ngx_http_itsm_store_get_txn,
                                    rec);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_get_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, void *data)
+{
+    return ngx_http_itsm_store_record_get(store, txn, k, data);
 }
 
 
@@ -122,7 +128,7 @@ ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     rec = op->rec;
     claim = &op->now;
 
-    found = ngx_http_itsm_store_read(store, txn, k, rec);
+    found = ngx_http_itsm_store_record_get(store, txn, k, rec);
 
     if (found == NGX_ERROR) {
         return NGX_ERROR;
@@ -166,7 +172,7 @@ ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
                    "itsm store: claim \"%V\" token:%uL doubt:%T",
                    op->key, claim->token, claim->doubt);
 
-    if (ngx_http_itsm_store_put(store, txn, k, claim) != NGX_OK) {
+    if (ngx_http_itsm_store_record_put(store, txn, k, claim) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -297,7 +303,7 @@ ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     now = &op->now;
     rec = op->rec;
 
-    rc = ngx_http_itsm_store_read(store, txn, k, now);
+    rc = ngx_http_itsm_store_record_get(store, txn, k, now);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -387,7 +393,7 @@ ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         return NGX_ERROR;
     }
 
-    if (ngx_http_itsm_store_put(store, txn, k, rec) != NGX_OK) {
+    if (ngx_http_itsm_store_record_put(store, txn, k, rec) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -441,25 +447,23 @@ ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
 }
 
 
-/* the record of "k" in "txn" (a handler of ngx_http_itsm_store_txn) */
+/*
+ * The record of "k" in "txn", read and written in this file's transactions
+ * and in other store files' (the callbacks, ngx_http_itsm_store_ticket.c):
+ * NGX_OK: found; NGX_DECLINED: no record; NGX_ERROR.
+ */
 
-static ngx_int_t
-ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, void *data)
+ngx_int_t
+ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store, MDB_txn *txn,
+    MDB_val *k, ngx_http_itsm_record_t *rec)
 {
-    ngx_http_itsm_record_t  *rec = data;
+    MDB_val    v;
+    ngx_int_t  rc;
 
-    int      rc;
-    MDB_val  v;
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->dbi, k, &v);
 
-    rc = mdb_get(txn, store->dbi, k, &v);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_itsm_store_decode_any(&v, rec) != NGX_OK) {
@@ -475,23 +479,17 @@ ngx_http_itsm_store_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
 /* writes "rec" in the transaction (committed by the caller's helper) */
 
-static ngx_int_t
-ngx_http_itsm_store_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
+ngx_int_t
+ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, ngx_http_itsm_record_t *rec)
 {
-    int      rc;
     u_char   raw[NGX_HTTP_ITSM_STORE_V3_MAX];
     MDB_val  v;
 
     v.mv_data = raw;
     v.mv_size = ngx_http_itsm_store_encode(rec, raw) - raw;
 
-    rc = mdb_put(txn, store->dbi, k, &v, 0);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_mdb_put(store, txn, store->dbi, k, &v, 0);
 }
 
 
@@ -537,23 +535,4 @@ ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now)
     }
 
     return !(kill((ngx_pid_t) rec->owner, 0) == -1 && ngx_errno == NGX_ESRCH);
-}
-
-
-/* a record read and written in another store file's transaction (the
- * callbacks, ngx_http_itsm_store_ticket.c) */
-
-ngx_int_t
-ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, ngx_http_itsm_record_t *rec)
-{
-    return ngx_http_itsm_store_read(store, txn, k, rec);
-}
-
-
-ngx_int_t
-ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, ngx_http_itsm_record_t *rec)
-{
-    return ngx_http_itsm_store_put(store, txn, k, rec);
 }

@@ -35,8 +35,6 @@ static ngx_int_t ngx_http_itsm_store_source_read(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_source_write(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_source_remove(
-    ngx_http_itsm_store_t *store, MDB_txn *txn, MDB_val *k, void *data);
 
 
 /* NGX_OK: "text" is the entry, in "pool"; NGX_DECLINED: none; NGX_ERROR */
@@ -68,13 +66,14 @@ ngx_http_itsm_store_source_put(ngx_http_itsm_store_t *store,
 }
 
 
+/* NGX_OK: deleted; NGX_DECLINED: there was none */
+
 ngx_int_t
 ngx_http_itsm_store_source_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key)
 {
-    return ngx_http_itsm_store_txn(store, "source del",
-                                   NGX_HTTP_ITSM_STORE_WRITE, connector, key,
-                                   ngx_http_itsm_store_source_remove, NULL);
+    return ngx_http_itsm_store_delete(store, "source del", store->sources,
+                                      connector, key);
 }
 
 
@@ -84,17 +83,13 @@ ngx_http_itsm_store_source_read(ngx_http_itsm_store_t *store, MDB_txn *txn,
 {
     ngx_http_itsm_store_source_ctx_t  *ctx = data;
 
-    int      rc;
-    MDB_val  v;
+    MDB_val    v;
+    ngx_int_t  rc;
 
-    rc = mdb_get(txn, store->sources, k, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->sources, k, &v);
 
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DECLINED;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* LMDB's bytes are valid only until the read transaction ends */
@@ -134,26 +129,6 @@ ngx_http_itsm_store_source_write(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     if (rc != 0) {
         return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_itsm_store_source_remove(ngx_http_itsm_store_t *store, MDB_txn *txn,
-    MDB_val *k, void *data)
-{
-    int  rc;
-
-    rc = mdb_del(txn, store->sources, k, NULL);
-
-    if (rc == MDB_NOTFOUND) {
-        return NGX_DONE;
-    }
-
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_del", rc);
     }
 
     return NGX_OK;

@@ -282,9 +282,9 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
 {
     ngx_http_itsm_store_expire_t  *ex = data;
 
-    int                      rc;
     u_char                  *p;
     MDB_val                  k, v, pv;
+    ngx_int_t                rc;
     ngx_uint_t               i;
     ngx_http_itsm_record_t   rec;
 
@@ -294,30 +294,28 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
         k.mv_data = p;
         k.mv_size = ex->lens[i];
 
-        rc = mdb_get(txn, store->dbi, &k, &v);
+        rc = ngx_http_itsm_store_mdb_get(store, txn, store->dbi, &k, &v);
 
-        if (rc == MDB_NOTFOUND) {
-            continue;
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
 
-        if (rc != 0) {
-            goto failed;
-        }
-
-        if (!ngx_http_itsm_store_expirable(&v, ex->before)) {
-            continue;                           /* changed since */
+        if (rc == NGX_DECLINED
+            || !ngx_http_itsm_store_expirable(&v, ex->before))
+        {
+            continue;                           /* gone or changed since */
         }
 
         /* a delivery waits for the key: it decides from the key's state */
 
-        rc = mdb_get(txn, store->pending, &k, &pv);
+        rc = ngx_http_itsm_store_mdb_get(store, txn, store->pending, &k, &pv);
 
-        if (rc == 0) {
-            continue;
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
 
-        if (rc != MDB_NOTFOUND) {
-            goto failed;
+        if (rc == NGX_OK) {
+            continue;
         }
 
         /* the "tickets" entries that name the key go with it */
@@ -332,14 +330,14 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
         /* and what the way back kept of its alert (a silence's id):
          * a key made anew starts without it (ngx_http_itsm_store_source.c) */
 
-        rc = mdb_del(txn, store->sources, &k, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND) {
-            goto failed;
+        if (ngx_http_itsm_store_mdb_del(store, txn, store->sources, &k)
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
         }
 
-        rc = mdb_del(txn, store->dbi, &k, NULL);
-        if (rc != 0) {
-            goto failed;
+        if (ngx_http_itsm_store_mdb_del(store, txn, store->dbi, &k) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
@@ -350,10 +348,6 @@ ngx_http_itsm_store_expire_delete(ngx_http_itsm_store_t *store, MDB_txn *txn,
     }
 
     return NGX_OK;
-
-failed:
-
-    return ngx_http_itsm_store_failed(store, "mdb_get/mdb_del", rc);
 }
 
 

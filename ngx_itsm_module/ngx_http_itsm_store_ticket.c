@@ -102,23 +102,22 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
 {
     ngx_http_itsm_store_ticket_t  *cb = data;
 
-    int                               rc;
     u_char                            kbuf[NGX_HTTP_ITSM_STORE_KEY_MAX];
     time_t                            now;
     MDB_val                           v, k, key;
-    ngx_int_t                         found;
+    ngx_int_t                         rc, found;
     ngx_str_t                         assignee;
     ngx_uint_t                        indexed;
     ngx_http_itsm_record_t            rec;
     ngx_http_itsm_store_ticket_rec_t  entry;
 
-    rc = mdb_get(txn, store->tickets, tk, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->tickets, tk, &v);
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
-    indexed = (rc == 0);
+    indexed = (rc == NGX_OK);
     ngx_str_null(&assignee);
 
     if (indexed) {
@@ -196,9 +195,10 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
             return NGX_DONE;
         }
 
-        rc = mdb_del(txn, store->tickets, tk, NULL);
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        if (ngx_http_itsm_store_mdb_del(store, txn, store->tickets, tk)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         cb->key.len = 0;
@@ -248,14 +248,12 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     default: /* NGX_HTTP_ITSM_TICKET_DELETED */
 
-        rc = mdb_del(txn, store->dbi, &k, NULL);
-
-        if (rc == 0 && indexed) {
-            rc = mdb_del(txn, store->tickets, tk, NULL);
-        }
-
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        if (ngx_http_itsm_store_mdb_del(store, txn, store->dbi, &k) != NGX_OK
+            || (indexed
+                && ngx_http_itsm_store_mdb_del(store, txn, store->tickets, tk)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
         }
 
         cb->after = NGX_HTTP_ITSM_KEY_NONE;
@@ -330,20 +328,13 @@ remember:
 static void
 ngx_http_itsm_store_ticket_name(MDB_val *k, ngx_http_itsm_store_ticket_t *cb)
 {
-    u_char  *p, *last;
+    ngx_str_t  conn, key;
 
-    p = k->mv_data;
-    last = p + k->mv_size;
-
-    p = ngx_strlchr(p, last, '\0');
-
-    if (p == NULL) {
+    if (ngx_http_itsm_store_key_split(k, &conn, &key) != NGX_OK) {
         cb->key.len = 0;
         return;
     }
 
-    p++;
-
-    cb->key.len = ngx_min((size_t) (last - p), NGX_HTTP_ITSM_STORE_KEY_TEXT);
-    ngx_memcpy(cb->key_data, p, cb->key.len);
+    cb->key.len = ngx_min(key.len, NGX_HTTP_ITSM_STORE_KEY_TEXT);
+    ngx_memcpy(cb->key_data, key.data, cb->key.len);
 }

@@ -29,9 +29,9 @@ ngx_int_t
 ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, ngx_http_itsm_record_t *before, ngx_http_itsm_record_t *rec)
 {
-    int                               rc;
     u_char                            buf[NGX_HTTP_ITSM_STORE_TICKET_KEY];
     MDB_val                           tk, v;
+    ngx_int_t                         rc;
     ngx_str_t                         conn;
     ngx_http_itsm_store_ticket_rec_t  entry;
 
@@ -48,18 +48,18 @@ ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
     {
         ngx_http_itsm_store_ticket_key(&conn, &before->ticket, buf, &tk);
 
-        rc = mdb_get(txn, store->tickets, &tk, &v);
+        rc = ngx_http_itsm_store_mdb_get(store, txn, store->tickets, &tk, &v);
 
-        if (rc == 0 && ngx_http_itsm_store_ticket_decode(&v, &entry, NULL,
-                                                          NULL)
-                       == NGX_OK
+        if (rc == NGX_OK
+            && ngx_http_itsm_store_ticket_decode(&v, &entry, NULL, NULL)
+               == NGX_OK
             && ngx_http_itsm_store_ticket_is(&v, k))
         {
-            rc = mdb_del(txn, store->tickets, &tk, NULL);
+            rc = ngx_http_itsm_store_mdb_del(store, txn, store->tickets, &tk);
         }
 
-        if (rc != 0 && rc != MDB_NOTFOUND) {
-            return ngx_http_itsm_store_failed(store, "mdb_del", rc);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
     }
 
@@ -69,14 +69,14 @@ ngx_http_itsm_store_ticket_index(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     ngx_http_itsm_store_ticket_key(&conn, &rec->ticket, buf, &tk);
 
-    rc = mdb_get(txn, store->tickets, &tk, &v);
+    rc = ngx_http_itsm_store_mdb_get(store, txn, store->tickets, &tk, &v);
 
-    if (rc == 0 && ngx_http_itsm_store_ticket_is(&v, k)) {
-        return NGX_OK;                          /* indexed already */
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+    if (rc == NGX_OK && ngx_http_itsm_store_ticket_is(&v, k)) {
+        return NGX_OK;                          /* indexed already */
     }
 
     /* a new ticket of the key: nothing heard of it yet */
@@ -107,10 +107,10 @@ ngx_int_t
 ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, ngx_http_itsm_record_t *rec)
 {
-    int                               rc;
     u_char                            buf[NGX_HTTP_ITSM_STORE_TICKET_KEY];
     u_char                            kbuf[NGX_HTTP_ITSM_STORE_KEY_MAX];
     MDB_val                           tk[2], v, key;
+    ngx_int_t                         rc;
     ngx_str_t                         conn, assignee;
     ngx_uint_t                        i, n, before;
     ngx_http_itsm_store_ticket_rec_t  entry;
@@ -127,14 +127,15 @@ ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     for (i = 0; i < n; i++) {
 
-        rc = mdb_get(txn, store->tickets, &tk[i], &v);
+        rc = ngx_http_itsm_store_mdb_get(store, txn, store->tickets, &tk[i],
+                                         &v);
 
-        if (rc == MDB_NOTFOUND) {
+        if (rc == NGX_DECLINED) {
             continue;
         }
 
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_get", rc);
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
         }
 
         if (ngx_http_itsm_store_ticket_decode(&v, &entry, &key, &assignee)
@@ -216,23 +217,16 @@ ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
 }
 
 
-/* the connector of a stored key "connector \0 key" */
+/* the connector of a stored key "connector \0 key"; NGX_DECLINED: none */
 
 ngx_int_t
 ngx_http_itsm_store_ticket_connector(MDB_val *k, ngx_str_t *conn)
 {
-    u_char  *zero;
+    ngx_str_t  key;
 
-    zero = ngx_strlchr(k->mv_data, (u_char *) k->mv_data + k->mv_size, '\0');
-
-    if (zero == NULL || zero == k->mv_data) {
-        return NGX_DECLINED;
-    }
-
-    conn->data = k->mv_data;
-    conn->len = zero - (u_char *) k->mv_data;
-
-    return NGX_OK;
+    return (ngx_http_itsm_store_key_split(k, conn, &key) == NGX_OK
+            && conn->len)
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -319,7 +313,6 @@ ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *tk, ngx_http_itsm_store_ticket_rec_t *entry, MDB_val *k,
     ngx_str_t *assignee)
 {
-    int      rc;
     u_char  *p;
     u_char   buf[sizeof(ngx_http_itsm_store_ticket_rec_t)
                  + NGX_HTTP_ITSM_TICKET_MAX + NGX_HTTP_ITSM_STORE_KEY_MAX];
@@ -345,12 +338,7 @@ ngx_http_itsm_store_ticket_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     v.mv_data = buf;
     v.mv_size = p - buf;
 
-    rc = mdb_put(txn, store->tickets, tk, &v, 0);
-    if (rc != 0) {
-        return ngx_http_itsm_store_failed(store, "mdb_put", rc);
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_store_mdb_put(store, txn, store->tickets, tk, &v, 0);
 }
 
 
@@ -367,9 +355,9 @@ ngx_int_t
 ngx_http_itsm_store_ticket_forget(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, ngx_str_t *ticket)
 {
-    int         rc;
     u_char      buf[2][NGX_HTTP_ITSM_STORE_TICKET_KEY];
     MDB_val     tk[2], v;
+    ngx_int_t   rc;
     ngx_str_t   conn, key;
     ngx_uint_t  i, n;
 
@@ -396,22 +384,21 @@ ngx_http_itsm_store_ticket_forget(ngx_http_itsm_store_t *store, MDB_txn *txn,
     }
 
     for (i = 0; i < n; i++) {
-        rc = mdb_get(txn, store->tickets, &tk[i], &v);
+        rc = ngx_http_itsm_store_mdb_get(store, txn, store->tickets, &tk[i],
+                                         &v);
 
-        if (rc == MDB_NOTFOUND) {
-            continue;
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
         }
 
-        if (rc == 0 && !ngx_http_itsm_store_ticket_is(&v, k)) {
-            continue;                           /* another key's now */
+        if (rc == NGX_DECLINED || !ngx_http_itsm_store_ticket_is(&v, k)) {
+            continue;                           /* none, or another key's */
         }
 
-        if (rc == 0) {
-            rc = mdb_del(txn, store->tickets, &tk[i], NULL);
-        }
-
-        if (rc != 0) {
-            return ngx_http_itsm_store_failed(store, "mdb_get/mdb_del", rc);
+        if (ngx_http_itsm_store_mdb_del(store, txn, store->tickets, &tk[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, store->log, 0,
