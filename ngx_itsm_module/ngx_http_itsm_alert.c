@@ -684,3 +684,41 @@ ngx_http_itsm_alert_lookup(ngx_array_t *map,
 
     return NGX_DECLINED;
 }
+
+
+/*
+ * The fields the alert has, as a JSON object by their names: what a held
+ * entry (ngx_http_itsm_held.c) and the way back (the kept alert,
+ * ngx_http_itsm_callback_source.c) keep of it.  NULL: out of memory.
+ */
+
+json_t *
+ngx_http_itsm_alert_fields_json(ngx_http_itsm_alert_t *alert)
+{
+    json_t      *fields;
+    ngx_uint_t   i;
+
+    fields = json_object();
+    if (fields == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
+
+        if (alert->fields[i].data == NULL) {
+            continue;
+        }
+
+        if (json_object_set_new(fields,
+                (const char *) ngx_http_itsm_field_names[i].data,
+                json_stringn((const char *) alert->fields[i].data,
+                             alert->fields[i].len))
+            != 0)
+        {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+
+    return fields;
+}

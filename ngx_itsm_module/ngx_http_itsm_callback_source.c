@@ -6,6 +6,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_source.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_callback.h"
@@ -123,7 +124,6 @@ ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
     size_t                   len;
     json_t                  *entry, *fields, *old, *kept;
     ngx_str_t                text;
-    ngx_uint_t               i;
     json_error_t             err;
     ngx_http_itsm_source_t  *src;
 
@@ -137,7 +137,7 @@ ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
     }
 
     entry = json_object();
-    fields = json_object();
+    fields = ngx_http_itsm_alert_fields_json(alert);
 
     if (entry == NULL || fields == NULL) {
         json_decref(fields);
@@ -148,20 +148,6 @@ ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
 
     if (json_object_set_new(entry, "fields", fields) != 0) {
         goto failed;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
-        if (alert->fields[i].data == NULL) {
-            continue;
-        }
-
-        if (json_object_set_new(fields,
-                           (const char *) ngx_http_itsm_field_names[i].data,
-                           ngx_http_itsm_source_string(&alert->fields[i]))
-            != 0)
-        {
-            goto failed;
-        }
     }
 
     if (json_object_set_new(entry, "state",

@@ -98,7 +98,7 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
     u_char                  hash[16];
     json_t                 *doc, *prev, *notes, *fields;
     ngx_str_t               note;
-    ngx_uint_t              i, seq;
+    ngx_uint_t              seq;
     ngx_http_request_t     *r;
     ngx_http_itsm_ctx_t    *ctx;
     ngx_http_itsm_alert_t  *alert;
@@ -170,28 +170,10 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
         pend->due = ngx_min(pend->due, ngx_time());
     }
 
-    fields = json_object();
+    fields = ngx_http_itsm_alert_fields_json(alert);
     if (fields == NULL) {
         json_decref(notes);
         return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_HTTP_ITSM_NFIELDS; i++) {
-
-        if (alert->fields[i].data == NULL) {
-            continue;
-        }
-
-        if (json_object_set_new(fields,
-                (const char *) ngx_http_itsm_field_names[i].data,
-                json_stringn((const char *) alert->fields[i].data,
-                             alert->fields[i].len))
-            != 0)
-        {
-            json_decref(fields);
-            json_decref(notes);
-            return NGX_ERROR;
-        }
     }
 
     doc = json_pack("{s:i, s:o, s:O?, s:s%, s:b, s:I, s:o}",

@@ -60,6 +60,7 @@ extern ngx_conf_post_t  ngx_http_itsm_source_max_post;
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, json_t *raw);
 uint64_t ngx_http_itsm_alert_hash(ngx_http_itsm_alert_t *alert);
+json_t *ngx_http_itsm_alert_fields_json(ngx_http_itsm_alert_t *alert);
 ngx_int_t ngx_http_itsm_alert_push(ngx_array_t *alerts,
     ngx_http_itsm_alert_t *alert, ngx_str_t *error);
 ngx_int_t ngx_http_itsm_alert_check_count(ngx_http_request_t *r,
