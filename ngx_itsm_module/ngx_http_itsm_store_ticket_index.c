@@ -115,15 +115,20 @@ ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
     ngx_uint_t                        i, n, before;
     ngx_http_itsm_store_ticket_rec_t  entry;
 
-    if (rec->ticket.len == 0
-        || ngx_http_itsm_store_ticket_connector(k, &conn) != NGX_OK)
-    {
+    if (ngx_http_itsm_store_ticket_connector(k, &conn) != NGX_OK) {
         return NGX_OK;
     }
 
-    ngx_http_itsm_store_ticket_key(&conn, &rec->ticket, buf, &tk[0]);
-    tk[1] = *k;
-    n = 2;
+    /* the key's own entry is looked at even without a ticket id: a
+     * profile that names keys (opsgenie's preset reads no ticket id) */
+
+    n = 0;
+
+    if (rec->ticket.len) {
+        ngx_http_itsm_store_ticket_key(&conn, &rec->ticket, buf, &tk[n++]);
+    }
+
+    tk[n++] = *k;
 
     for (i = 0; i < n; i++) {
 
@@ -189,8 +194,8 @@ ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
                           "itsm: ticket \"%*s\" of connector \"%V\": the "
                           "ITSM's change that came while an alert held its "
                           "key is applied now (key state %ui -> %ui)",
-                          (size_t) (tk[0].mv_size - conn.len - 1),
-                          (u_char *) tk[0].mv_data + conn.len + 1, &conn,
+                          (size_t) (tk[i].mv_size - conn.len - 1),
+                          (u_char *) tk[i].mv_data + conn.len + 1, &conn,
                           before, rec->state);
         }
 

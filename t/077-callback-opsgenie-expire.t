@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmCallback;
+use ItsmHttp;
 
 our $Http = ItsmCallback::http('opsgenie',
     'callback_token sha256:' . ItsmCallback::hash('own'),
@@ -101,3 +102,33 @@ GET /status
 --- response_body_like eval
 [map({ (qr/"ticket_id":"T$_"/, qr/^\{"outcome":"applied","ticket":"${\ ::long($_)}","key":"${\ substr(::long($_), 0, 256)}","status":"Close",.*"key_state":"resolved"\}$/) } 391, 392, 512),
  qr/"message":"an Opsgenie webhook has the alert's \\"alias\\" \(of at most 512 bytes\) or \\"alertId\\""/]
+
+
+
+=== TEST 7: no ticket id (the preset's way): Close comes while the key's comment is under way (in_flight); the comment's end applies it: the key is resolved, and the next firing creates a new alert
+--- http_config eval
+"    itsm_store logs/state.mdb;\n    itsm_zone itsm:1m;\n    itsm_connector opsgenie {\n        location /_itsm/mock;\n"
+. "        create POST /v2/alerts 'body={\"alias\": \"{{ correlation_key }}\"}';\n"
+. "        comment POST \"/v2/alerts/{{ correlation_key }}/notes\" 'body={}';\n"
+. "        on_repeat comment cooldown=0;\n        on_refire new;\n        callback_token sha256:" . ItsmCallback::hash('own') . ";\n    }\n"
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/v2/alerts { return 202 '{"result":"Request will be processed","requestId":"r1"}'; }
+    location /mock/v2/alerts/ { limit_rate 20; return 202 '{"result":"Request will be processed","requestId":"r2","padding":"........"}'; }
+    location = /alerts { itsm_pass opsgenie; }
+    location = /cb { itsm_callback opsgenie profile=opsgenie; }
+    location = /status { itsm_status; }
+--- init
+my $alert = sub { ItsmHttp::start(qq({"key": "db-7", "title": "t", "status": "firing", "description": "$_[0]"})) };
+Test::More::like(ItsmHttp::body(ItsmHttp::finish($alert->('first'))), qr/"outcome":"created"/, "the first firing creates");
+my $h = $alert->('again');
+sleep 1;
+my $c = ItsmHttp::finish(ItsmHttp::start(::og("db-7", "Close", 30), uri => '/cb', headers => {'X-ITSM-Token' => $ItsmCallback::Tok{own}}));
+Test::More::like(ItsmHttp::body($c), qr/^\{"outcome":"in_flight","ticket":"db-7","key":"db-7"/, "Close while the comment is under way: in flight");
+Test::More::like(ItsmHttp::body(ItsmHttp::finish($h)), qr/"action":"comment","outcome":"commented"/, "the repeat commented");
+Test::More::like(ItsmHttp::body(ItsmHttp::finish($alert->('third'))), qr/"action":"create","outcome":"created"/, "the next firing: a new alert (the key was resolved at the comment's end)");
+--- request
+GET /status
+--- response_body_like: "open_tickets":1,"resolved_tickets":0,
+--- error_log
+the ITSM's change that came while an alert held its key is applied now (key state 1 -> 2)
