@@ -241,3 +241,32 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","
 itsm deliver: update
 itsm deliver body: \{"title":"Sev 1"\}
 \z/
+
+
+
+=== TEST 14: "on_repeat comment=note": a repeat comments only a note no comment carried; none, or the same again, is a duplicate; a second note is one more comment, with the note as the comment's text
+--- http_config eval: $::HttpConfig =~ s/on_repeat comment cooldown=2s/on_repeat comment=note/r =~ s/"text": "\{\{ description \}\}", "n"/"text": "{{ note }}", "n"/r
+--- config eval: $::Config
+--- request eval
+[map { "POST /alerts\n{\"key\": \"db-9\", \"description\": \"d$_->[0]\"$_->[1]}" }
+ [1, ''], [2, ''], [3, ', "note": "n1"'], [4, ', "note": "n1"'], [5, ', "note": "n2"'], [6, ', "note": ""']]
+--- more_headers
+Content-Type: application/json
+--- error_code eval: [201, 200, 200, 200, 200, 200]
+--- response_body_like eval
+[qr/"outcome":"created"/,
+ qr/"outcome":"duplicate","connector":"mock","ticket_id":"T1","reason":"the alert carries no note the ticket lacks"/,
+ qr/"action":"comment","outcome":"commented"/, qr/"outcome":"duplicate"/, qr/"action":"comment","outcome":"commented"/, qr/"outcome":"duplicate"/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: the ITSM got the create and two comments, nothing else
+--- request
+GET /mocklog
+--- error_code: 200
+--- response_body
+POST /mock/ticket
+POST /mock/ticket/T1/comment
+POST /mock/ticket/T1/comment
