@@ -9,7 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
-use IO::Socket::INET;
+use ItsmHttp;
 use JSON::PP;
 use File::Temp qw(tempdir);
 
@@ -46,21 +46,7 @@ sub group {
     return qq({"receiver":"itsm","status":"$status","groupKey":"g","alerts":[) . join(',', @a) . ']}';
 }
 
-# one HTTP/1.0 request to the test server: (status, body)
-sub http {
-    my ($method, $uri, $body) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}", Timeout => 30)
-        or die "connect: $!";
-    $body //= '';
-    print $s "$method $uri HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-           . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    local $/;
-    my $resp = <$s>;
-    close $s;
-    my ($status) = $resp =~ m{^HTTP/1\.\d (\d+)};
-    my ($text) = $resp =~ /\r\n\r\n(.*)\z/s;
-    return ($status, $text);
-}
+sub http { ItsmHttp::call(@_) }
 
 sub status { my (undef, $text) = http('GET', '/status'); decode_json($text)->{store} }
 

@@ -138,6 +138,20 @@ sub burst {
     return map { $buf{$_} // '' } @socks;
 }
 
+# one HTTP/1.0 request to the test server, its answer read to the end:
+# (status, body); $body may be undef (GET)
+sub call {
+    my ($method, $uri, $body) = @_;
+    my $s = connect_one();
+    $body //= '';
+    print $s "$method $uri HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    local $/;
+    my $answer = <$s>;
+    close $s;
+    return (status($answer), body($answer));
+}
+
 sub status {
     my ($answer) = @_;
     return $answer =~ m{^HTTP/1\.[01] (\d+)} ? $1 : 'none';
