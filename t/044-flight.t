@@ -206,8 +206,13 @@ my $first = ItsmHttp::start(::alert());
 sleep 0.3;
 my @same = map { ItsmHttp::start(::alert()) } 1 .. 5;
 my @a = map { ItsmHttp::finish($_) } $first, @same;
-Test::More::is(ItsmHttp::status($a[0]), 503, "the create failed: 503");
-for my $i (1 .. 5) {
+# as in TEST 3, whichever of the six claimed the key first sent the create
+# (the first, unless the machine is loaded): it has the ITSM's own words,
+# the five others joined it
+my @sent = grep { ItsmHttp::body($a[$_]) =~ /"action":"create","itsm_status":503,"itsm_error":"\{\\"error\\":\\"maintenance\\"/ } 0 .. 5;
+Test::More::is(scalar @sent, 1, "one of the six sent the create, which failed");
+Test::More::is(ItsmHttp::status($a[$sent[0] // 0]), 503, "... 503");
+for my $i (grep { $_ != ($sent[0] // -1) } 0 .. 5) {
     Test::More::is(ItsmHttp::status($a[$i]), 503, "copy $i: 503 as well");
     Test::More::like($a[$i], qr/\r\nRetry-After: 7\r\n/, "copy $i: the ITSM's Retry-After");
     Test::More::like(ItsmHttp::body($a[$i]), qr/^\{"error":"itsm_unavailable","connector":"mock","itsm_status":503,"itsm_error":"an identical alert for this key was being delivered when this one came, and failed; see the error log for the ITSM's answer"\}$/, "copy $i: says why");
