@@ -34,6 +34,11 @@
 /* the cooldown of "on_repeat comment": at most a comment per 5 minutes */
 #define NGX_HTTP_ITSM_DEFAULT_COOLDOWN      300
 
+/* "find ... settle=": the ITSM's time to finish a create whose answer was
+ * lost before it is asked for the ticket; the sender waits that long */
+#define NGX_HTTP_ITSM_FIND_SETTLE           5
+#define NGX_HTTP_ITSM_FIND_SETTLE_MAX       60
+
 /* the pending deliveries' retries: every 30 s doubling up to an hour, then
  * the dead letters after 30 attempts (about a day) */
 #define NGX_HTTP_ITSM_DEFAULT_ATTEMPTS      30
@@ -276,6 +281,8 @@ typedef struct {
     ngx_array_t                  want;         /* ngx_str_t: by preference */
     ngx_str_t                    take;         /* JSON Pointer to the value */
     ngx_flag_t                   skip;         /* no match: no action */
+    time_t                       settle;       /* find: the ITSM's time to
+                                                  finish a lost create */
 } ngx_http_itsm_lookup_t;
 
 

@@ -45,7 +45,10 @@ ngx_http_itsm_claim_release(ngx_http_itsm_ctx_t *ctx,
     rec->last_status = ctx->dl.status;
     rec->last_retry = ctx->dl.retry_after;
 
-    if (ctx->unknown && rec->doubt == 0) {
+    /* the doubt counts from when the outcome became unknown: the find's
+     * "settle" gives the ITSM its time from then */
+
+    if (ctx->unknown) {
         rec->doubt = ngx_time();
     }
 

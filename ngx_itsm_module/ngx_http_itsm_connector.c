@@ -57,7 +57,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("resolve"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("reopen"), 2, 3, ngx_http_itsm_conn_action },
     { ngx_string("lookup"), 4, 8, ngx_http_itsm_lookup_directive },
-    { ngx_string("find"), 3, 3, ngx_http_itsm_lookup_find_directive },
+    { ngx_string("find"), 3, 4, ngx_http_itsm_lookup_find_directive },
     { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
     { ngx_string("ticket_id"), 1, 1, ngx_http_itsm_conn_ticket_id },
     { ngx_string("max_response"), 1, 1, ngx_http_itsm_conn_max_response },

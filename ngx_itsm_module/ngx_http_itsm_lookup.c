@@ -8,6 +8,7 @@
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_connector.h"
+#include "ngx_http_itsm_conf.h"
 
 
 /*
@@ -120,7 +121,7 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
 
 
 /*
- * find GET PATH take=POINTER
+ * find GET PATH take=POINTER [settle=TIME]
  *
  * How the ITSM is asked for the ticket of a key, when a create of that
  * key may have made one whose answer was lost: a search for the key the
@@ -128,12 +129,18 @@ ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
  * ServiceNow correlation_id, the Opsgenie alias), whose answer has the
  * ticket id at "take" when there is one.  An answer without a value
  * there, or a 404, means the ITSM has none.
+ *
+ * "settle": a create whose answer timed out may still be at work in the
+ * ITSM, and a search index may not show a new ticket at once: asked too
+ * early, the ITSM says "none" and a second ticket follows.  The find is
+ * sent no sooner than this after the outcome became unknown.
  */
 
 char *
 ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
+    ngx_str_t                arg;
     ngx_http_itsm_lookup_t  *lk;
 
     if (conn->find != NULL) {
@@ -160,6 +167,33 @@ ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    lk->settle = NGX_HTTP_ITSM_FIND_SETTLE;
+
+    if (n == 4) {
+        if (value[4].len <= 7
+            || ngx_strncmp(value[4].data, "settle=", 7) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"find\"; "
+                               "expected settle=TIME, how long after a "
+                               "create's answer was lost the ITSM is asked, "
+                               "e.g. settle=5s", &value[4]);
+            return NGX_CONF_ERROR;
+        }
+
+        arg.data = value[4].data + 7;
+        arg.len = value[4].len - 7;
+
+        if (ngx_http_itsm_conf_time(cf, &arg, 0, NGX_HTTP_ITSM_FIND_SETTLE_MAX,
+                                    &lk->settle, "settle",
+                                    " in \"find\"; expected 0 to 60s, "
+                                    "e.g. settle=5s")
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
     }
 
     conn->find = lk;

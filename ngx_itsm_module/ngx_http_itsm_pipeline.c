@@ -585,6 +585,7 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->create_sent = 0;
     ctx->unknown = 0;
     ctx->found = 0;
+    ctx->settled = 0;
 
     ngx_http_itsm_claim_renew_arm(ctx);
 
@@ -722,6 +723,10 @@ ngx_http_itsm_pipeline_cleanup(void *data)
 
     if (ctx->wait.timer_set) {
         ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->settle.timer_set) {
+        ngx_del_timer(&ctx->settle);
     }
 
     /* the request ended with its create in flight (the sender went away,

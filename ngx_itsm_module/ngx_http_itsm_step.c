@@ -39,6 +39,9 @@ static void ngx_http_itsm_step_unusable(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_found(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_step_settle(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_step_settled(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -101,6 +104,15 @@ ngx_http_itsm_step_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     if (index == NGX_HTTP_ITSM_ACTION_CREATE && ctx->doubt && !ctx->found) {
 
         if (conn->find != NULL) {
+
+            if (!ctx->settled) {
+                ctx->settled = 1;
+
+                if (ngx_http_itsm_step_settle(r, ctx) == NGX_AGAIN) {
+                    return NGX_DONE;
+                }
+            }
+
             ctx->finding = 1;
             action = &conn->find->request;
 
@@ -133,6 +145,81 @@ ngx_http_itsm_step_send(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     return ngx_http_itsm_step_deliver(r, ctx, index, action);
+}
+
+
+/*
+ * A create whose answer was lost may still be at work in the ITSM (it
+ * timed out at the proxy, not in the ITSM), and a search index may not
+ * show a new ticket at once: a find sent then says "none" and a second
+ * ticket follows.  The find waits until "settle" has passed since the
+ * outcome became unknown (the doubt's time, in whole seconds: one more,
+ * so that the wait is never shorter than it says).  The claim is held
+ * and renewed meanwhile; identical copies join it.  NGX_AGAIN: waiting.
+ */
+
+static ngx_int_t
+ngx_http_itsm_step_settle(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_msec_int_t   left;
+    ngx_time_t      *tp;
+
+    tp = ngx_timeofday();
+
+    left = (ngx_msec_int_t) (ctx->record.doubt + ctx->connector->find->settle
+                             + 1 - tp->sec) * 1000 - (ngx_msec_int_t) tp->msec;
+
+    if (ctx->connector->find->settle == 0 || left <= 0) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: connector \"%V\": the earlier create of key \"%V\" "
+                  "became unknown at %T; the ITSM is asked in %M ms, when "
+                  "\"settle\" has passed", &ctx->connector->name, &ctx->key,
+                  ctx->record.doubt, (ngx_msec_t) left);
+
+    ctx->settle.handler = ngx_http_itsm_step_settled;
+    ctx->settle.data = r->connection;    /* read by debug logging */
+    ctx->settle.log = r->connection->log;
+
+    ngx_add_timer(&ctx->settle, (ngx_msec_t) left);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_itsm_step_settled(ngx_event_t *ev)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = (ngx_http_itsm_ctx_t *)
+              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, settle));
+    r = ctx->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm step: key \"%V\" settled, asking the ITSM",
+                   &ctx->key);
+
+    rc = ngx_http_itsm_step_send(r, ctx);
+
+    if (rc == NGX_OK && !r->header_sent) {
+        rc = ngx_http_itsm_pipeline_next(r, ctx);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    /* the find's subrequest is only posted */
+    ngx_http_run_posted_requests(c);
 }
 
 

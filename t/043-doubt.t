@@ -3,7 +3,10 @@
 # if nothing had been created, remembers the doubt, and the next create of
 # the key first asks the ITSM for a ticket that carries the key ("find"):
 # found, it is the key's ticket and nothing is created again; not found,
-# the create is sent.  A 4xx is a refusal: no doubt, no find.
+# the create is sent.  A 4xx is a refusal: no doubt, no find.  The find
+# waits until the ITSM had "settle" (default 5 s) since the loss to finish
+# the create: asked at once, an ITSM still at work says "none" and a second
+# ticket follows (a create that timed out at the proxy, a search index).
 #
 # The mock ITSM answers each create by the key and the attempt (the
 # connector sends both as headers): "lost" closes the connection without
@@ -14,20 +17,39 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
+use ItsmHttp;
+use Time::HiRes qw(time sleep);
 
 our $HttpConfig = <<'_EOC_';
     itsm_store logs/state.mdb;
     itsm_zone  itsm:1m;
     log_format mock '$request_method $request_uri';
+    log_format mocktime '$msec $request_method $request_uri';
     itsm_connector mock {
         location  /_itsm/mock;
         create    POST /ticket 'body={"title": "{{ title }}"}';
         comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
-        find      GET "/tickets?key={{ correlation_key }}" take=/items/0/id;
+        find      GET "/tickets?key={{ correlation_key }}" take=/items/0/id settle=0;
         header    X-Key "{{ key }}";
         header    X-N "{{ occurrences }}";
         ticket_id /id;
         on_repeat comment cooldown=0;
+    }
+    itsm_connector settled {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        find      GET "/tickets?key={{ correlation_key }}" take=/items/0/id;
+        header    X-Key "{{ key }}";
+        header    X-N "{{ occurrences }}";
+        ticket_id /id;
+    }
+    itsm_connector settle2 {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        find      GET "/tickets?key={{ correlation_key }}" take=/items/0/id settle=2s;
+        header    X-Key "{{ key }}";
+        header    X-N "{{ occurrences }}";
+        ticket_id /id;
     }
     itsm_connector nofind {
         location  /_itsm/mock;
@@ -52,17 +74,27 @@ our $HttpConfig = <<'_EOC_';
         number:1         '201 {"id":42}';
         ctl:1            '201 {"id":"T\u0001"}';
         findfails:1      444;
+        late:1           444;
+        old:1            444;
+        early:1          444;
+        twice:1          444;
+        twice:2          444;
     }
     map "$http_x_key:$http_x_n" $mock_find {
         default          '{"items":[]}';
         lost:2           '{"items":[{"id":"T77"}]}';
         findfails:2      503;
+        late:2           '{"items":[{"id":"T78"}]}';
+        old:2            '{"items":[{"id":"T79"}]}';
+        early:2          '{"items":[{"id":"T80"}]}';
+        twice:3          '{"items":[{"id":"T81"}]}';
     }
 _EOC_
 
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
         access_log logs/mock-$http_x_key.log mock;
+        access_log logs/mocktime-$http_x_key.log mocktime;
         if ($mock_create = 444) { return 444; }
         if ($mock_create ~ "^503 (.*)") { return 503 $1; }
         if ($mock_create ~ "^400 (.*)") { return 400 $1; }
@@ -75,11 +107,14 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     }
     location = /mock/tickets {
         access_log logs/mock-$http_x_key.log mock;
+        access_log logs/mocktime-$http_x_key.log mocktime;
         if ($mock_find = 503) { return 503 '{"error":"search down"}'; }
         return 200 $mock_find;
     }
     location = /alerts { itsm_pass mock; }
     location = /alerts/nofind { itsm_pass nofind; }
+    location = /alerts/settled { itsm_pass settled; }
+    location = /alerts/settle2 { itsm_pass settle2; }
     location = /mocklog { default_type text/plain; alias logs/mock-$arg_key.log; }
 _EOC_
 
@@ -91,6 +126,13 @@ sub answer {
     my $c = $_[6] // 'mock';
     return qq{{"status":"$status","alerts":[{"key":"$key","action":"$action","outcome":"$outcome","connector":"$c","ticket_id":"$ticket"$r}]}\n};
 }
+
+# the mock's log of a key: [[time, "METHOD URI"], ...]
+sub timed {
+    return map { [split / /, $_, 2] } ItsmHttp::log_lines("mocktime-$_[0].log", $_[1]);
+}
+
+sub post { ItsmHttp::finish(ItsmHttp::start(qq{{"key": "$_[0]", "title": "t", "description": "d"}}, uri => $_[1], timeout => 30)) }
 
 our $Found = 'an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM';
 
@@ -294,3 +336,114 @@ Content-Type: application/json
 --- must_die
 --- error_log eval
 qr/invalid parameter "\/id" in "find"; expected take=POINTER, the ticket id in the answer, e\.g\. take=\/items\/0\/id in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 16: the next copy comes at once: its find waits until the default settle (5 s) has passed since the loss, then finds the ticket; nothing else is sent
+--- config eval: $::Config
+--- init
+my $lost = ::post('late', '/alerts/settled');
+my $t0 = time;
+my $next = ::post('late', '/alerts/settled');
+my $took = time - $t0;
+my @log = ::timed('late', 2);
+Test::More::is(ItsmHttp::status($lost), 503, "the create's answer was lost: 503");
+Test::More::is(ItsmHttp::body($next), ::answer("created", "late", "create", "created", "T78", $::Found, "settled"),
+               "the next copy: the ticket the lost create made");
+Test::More::is(join(',', map { $_->[1] } @log), "POST /mock/ticket,GET /mock/tickets?key=late", "the ITSM got the create, then the find");
+Test::More::cmp_ok($log[1][0] - $log[0][0], '>=', 5, "the find came 5 s or more after the create");
+Test::More::cmp_ok($took, '>=', 4, "the sender waited for it (" . sprintf("%.1f s", $took) . ")");
+--- request
+GET /alerts
+--- error_code: 405
+--- error_log eval
+qr/itsm: connector "settled": the earlier create of key "late" became unknown at \d+; the ITSM is asked in (?:4\d{3}|5\d{3}|6000) ms, when "settle" has passed/
+--- timeout: 30
+
+
+
+=== TEST 17: settle=2s: a copy 3.5 s after the loss asks at once (no wait logged); one 0.1 s after another loss waits
+--- config eval: $::Config
+--- init
+::post('old', '/alerts/settle2');
+sleep 3.5;
+my $old = ::post('old', '/alerts/settle2');
+::post('early', '/alerts/settle2');
+my $early = ::post('early', '/alerts/settle2');
+my @early = ::timed('early', 2);
+Test::More::is(ItsmHttp::body($old), ::answer("created", "old", "create", "created", "T79", $::Found, "settle2"), "the late copy found the ticket");
+Test::More::is(ItsmHttp::body($early), ::answer("created", "early", "create", "created", "T80", $::Found, "settle2"), "the early copy found it too");
+Test::More::cmp_ok($early[1][0] - $early[0][0], '>=', 2, "the early copy's find came 2 s or more after its create");
+--- request
+GET /alerts
+--- error_code: 405
+--- error_log eval
+qr/the earlier create of key "early" became unknown at \d+; the ITSM is asked in (?:1\d{3}|2\d{3}|3000) ms/
+--- no_error_log eval
+qr/the earlier create of key "old" became unknown/
+--- timeout: 30
+
+
+
+=== TEST 18: settle=0: no wait (the file's other blocks); settle= takes 0 to 60 s
+--- http_config
+    itsm_connector a {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        find      GET /tickets take=/id settle=0;
+    }
+    itsm_connector b {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        find      GET /tickets take=/id settle=60s;
+    }
+--- config
+--- request
+GET /nothing
+--- error_code: 404
+
+
+
+=== TEST 19: config: settle= over 60 s
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        find      GET /tickets take=/id settle=61s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid settle "61s" in "find"; expected 0 to 60s, e\.g\. settle=5s in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 20: config: a fourth parameter that is not settle=
+--- http_config
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket;
+        find      GET /tickets take=/id wait=5s;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid parameter "wait=5s" in "find"; expected settle=TIME, how long after a create's answer was lost the ITSM is asked, e\.g\. settle=5s in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 21: settle counts from the last loss: the find finds none, that create is lost too, and the copy after waits again
+--- config eval: $::Config
+--- init
+my @a = map { ::post('twice', '/alerts/settle2') } 1 .. 3;
+my @log = ::timed('twice', 5);
+Test::More::is(join(',', map { ItsmHttp::status($_) } @a), "503,503,201", "lost, lost again, found");
+Test::More::is(join(',', map { $_->[1] } @log),
+               "POST /mock/ticket,GET /mock/tickets?key=twice,POST /mock/ticket,GET /mock/tickets?key=twice",
+               "the ITSM got: create, find (none), create, find");
+Test::More::cmp_ok($log[1][0] - $log[0][0], '>=', 2, "the first find came 2 s or more after the first create");
+Test::More::cmp_ok($log[3][0] - $log[2][0], '>=', 2, "the second find came 2 s or more after the second create");
+--- request
+GET /alerts
+--- error_code: 405
+--- timeout: 30

@@ -13,6 +13,8 @@
 # block the preset nginx, still running with the key in doubt, meets a mock
 # that answers the find: the ticket found is the key's and nothing is
 # created, or none is found and the create goes out with the key's hash.
+# That next copy waits for the find's settle (5 s after the loss), as the
+# preset's sender would.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
@@ -318,6 +320,7 @@ __DATA__
 
 === TEST 31: source-alertmanager: the group again: a find for the first alert (none found), then three creates
 --- preset: source-alertmanager
+--- timeout: 20
 --- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'am-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval: ["POST /preset/alerts/alertmanager\n" . ::fresh('alertmanager-firing.json', %::AmKeys), "GET /contract"]
 --- more_headers eval: ["Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", ""]
@@ -341,6 +344,7 @@ __DATA__
 
 === TEST 33: source-azure: Azure sends it again: the find has the ticket: no second create
 --- preset: source-azure
+--- timeout: 20
 --- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'azure-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval
 ["POST /preset/alerts/azure?token=FAKE-azure-webhook-token-FAKEFAKEFAKEFAKE\n" . ::fresh('azure-metric-fired.json', '12345678-1234-1234-1234-1234567890ab' => '99999999-1234-1234-1234-1234567890ab'), "GET /contract"]
@@ -361,6 +365,7 @@ __DATA__
 
 === TEST 35: source-grafana: the group again: a find for the first alert (none found), then two creates
 --- preset: source-grafana
+--- timeout: 20
 --- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'grafana-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval: ["POST /preset/alerts/grafana\n" . ::fresh('grafana-firing.json', %::GrafanaKeys), "GET /contract"]
 --- more_headers eval: [::grafana_signed(::fresh('grafana-firing.json', %::GrafanaKeys)), ""]
@@ -385,6 +390,7 @@ __DATA__
 
 === TEST 37: source-datadog: Datadog sends it again: the find has the ticket: no second create
 --- preset: source-datadog
+--- timeout: 20
 --- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'datadog-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval
 ["POST /preset/alerts/datadog\n" . ::fresh('datadog-triggered.json', '"alert_id": "1234"' => '"alert_id": "5678"', '"id": "1234567"' => '"id": "7654321"'), "GET /contract"]
@@ -410,6 +416,7 @@ __DATA__
 
 === TEST 39: source-siem: the playbook syncs it again: the find has the ticket: no second create
 --- preset: source-siem
+--- timeout: 20
 --- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'siem-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
 --- request eval
 ["POST /preset/alerts/siem\n" . ::fresh('sentinel-incident.json', '73e01a99-5cd7-4139-a149-9f2736ff2ab5' => '99e01a99-5cd7-4139-a149-9f2736ff2ab5'), "GET /contract"]

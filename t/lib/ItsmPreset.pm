@@ -207,6 +207,7 @@ sub fix {
         $a->[2] = $opt->{header}{$a->[1]};
 
     } elsif ($parent eq 'itsm_connector' || $parent eq 'itsm_callback_source') {
+        push @$a, "settle=$opt->{settle}" if $d eq 'find' && defined $opt->{settle};
         for (@$a) {
             s#^body=(?![{'"])(.+)$#'body=' . dir($name) . "/$1"#e;
             s{^cooldown=.*}{cooldown=$opt->{cooldown}} if $opt->{cooldown};
@@ -669,6 +670,8 @@ sub raw_answer {
 #                      is answered 504 by a gateway, the next copy finds
 #                      the ticket, the one after comments on it
 #   --- find_none      the same, and the find has nothing: the create again
+#                      (in these three, the find's settle= is 0: the next
+#                      copy asks at once; t/043 keeps the wait)
 #   --- cooldown       a repeat within the preset's cooldown sends nothing
 #   --- update         (value: [SEVERITY, TAIL, %answers]) on_repeat
 #                      update: the repeat, with another severity, is the
@@ -803,7 +806,9 @@ sub scenario {
               error_code => 201, response_body_like => main::answer('created', 'create', 'created'));
 
     } elsif (defined $block->lost_create) {
-        %s = (http_config => main::http(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT'),
+        # the find's settle (5 s) is the module's to keep (t/043); here
+        # the next copy asks at once
+        %s = (http_config => main::http(upstream => '127.0.0.1:$TEST_NGINX_LOST_PORT', settle => 0),
               config => main::config(), tcp_listen => '$TEST_NGINX_LOST_PORT',
               tcp_query => query($c->{create}, $create), tcp_reply => '',
               error_code => 503,
@@ -818,7 +823,7 @@ sub scenario {
               response_body_like => main::answer('created', 'create', 'created', reason => $ItsmAnswer::Reason{found}));
 
     } elsif (defined $block->gateway_find) {
-        %s = (http_config => main::http(cooldown => '0s'),
+        %s = (http_config => main::http(cooldown => '0s', settle => 0),
               config => main::config(mock => main::mock(log => $log, create => [504, $gateway], search => [200, $c->{found}])),
               request => [map { main::req($_) } $firing, $firing, $again], error_code => [503, 201, 200, 200],
               response_body_like => [main::error('itsm_unavailable', 'create', 504, $gateway),
@@ -828,7 +833,8 @@ sub scenario {
         push @{$s{request}}, "GET /contract";
 
     } elsif (defined $block->find_none) {
-        %s = (config => main::config(mock => main::mock(log => $log, create => [504, $gateway])),
+        %s = (http_config => main::http(settle => 0),
+              config => main::config(mock => main::mock(log => $log, create => [504, $gateway])),
               request => [main::req($firing), main::req($firing), "GET /contract"], error_code => [503, 503, 200],
               response_body_like => [(main::error('itsm_unavailable', 'create', 504, $gateway)) x 2,
                                      log_like(create_log($create) . find_log() . create_log($create))]);
@@ -1048,7 +1054,8 @@ sub find_of {
 #                the ITSM got exactly this, the status page counts it
 #   --- lost     two creates whose answers are lost: 503 to each sender
 #   --- found    the next copy of the first: the ITSM's search has its
-#                ticket, no second create
+#                ticket, no second create (the find waits for the
+#                preset's settle, 5 s after the create was lost)
 #   --- none     (the create after the find, a regex) the second's find
 #                finds none: the create is sent, with the key's mark
 sub whole_blocks {
@@ -1097,6 +1104,8 @@ sub whole_blocks {
                   response_body_like => [created('lost-b', $c->{connector}, $Second{$name}[1]),
                                          qr/^\Q@{[find_of($name, 'lost-b')]}\E@{[$block->none]}/]);
         }
+
+        $s{timeout} = 20 if defined $block->found || defined $block->none;
 
         my $mock = delete $s{mock} // $block->mock // '';
         $s{config} = $proxy . $mock;
