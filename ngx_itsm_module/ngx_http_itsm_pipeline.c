@@ -699,13 +699,7 @@ ngx_http_itsm_pipeline_wake(ngx_event_t *ev)
 
     rc = ngx_http_itsm_pipeline_alert(r, ctx);
 
-    if (rc == NGX_OK && !r->header_sent) {
-        rc = ngx_http_itsm_pipeline_next(r, ctx);
-    }
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
+    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
 
     /* a subrequest started here is only posted */
     ngx_http_run_posted_requests(c);
@@ -799,15 +793,7 @@ ngx_http_itsm_pipeline_resume(ngx_http_request_t *r)
 
     rc = ngx_http_itsm_step_done(r, ctx);
 
-    if (rc == NGX_OK && !r->header_sent) {
-        rc = ngx_http_itsm_pipeline_next(r, ctx);
-    }
-
-    if (rc == NGX_DONE) {
-        return;
-    }
-
-    ngx_http_finalize_request(r, rc);
+    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
 }
 
 
@@ -855,6 +841,23 @@ ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
         rc = ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
     }
 
+    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * The pipeline goes on after an event (a delivery's answer, a flush, a
+ * timer): "rc" is what the alert in hand came to (NGX_OK: done, and the
+ * next alert or connector is taken; NGX_DONE: it waits again); anything
+ * else, or the answer sent, ends the request.
+ */
+
+void
+ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc)
+{
     if (rc == NGX_OK && !r->header_sent) {
         rc = ngx_http_itsm_pipeline_next(r, ctx);
     }
@@ -862,6 +865,4 @@ ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
-
-    ngx_http_run_posted_requests(c);
 }

@@ -113,6 +113,8 @@ ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_itsm_dedup.c */
 ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,

@@ -210,13 +210,7 @@ ngx_http_itsm_step_settled(ngx_event_t *ev)
 
     rc = ngx_http_itsm_step_send(r, ctx);
 
-    if (rc == NGX_OK && !r->header_sent) {
-        rc = ngx_http_itsm_pipeline_next(r, ctx);
-    }
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
+    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
 
     /* the find's subrequest is only posted */
     ngx_http_run_posted_requests(c);
