@@ -26,6 +26,7 @@ declare -A sources=(
     [fuzz_json_depth]="$m/ngx_http_itsm_json_depth.c"
     [fuzz_json_parse]="$m/ngx_http_itsm_json_parse.c $m/ngx_http_itsm_json_string.c $m/ngx_http_itsm_json_depth.c"
     [fuzz_json_escape]="$m/ngx_http_itsm_json_escape.c"
+    [fuzz_redact]="$m/ngx_http_itsm_redact.c"
 )
 
 flags=(-g -O1 -Wall -fsanitize=fuzzer,address,undefined

@@ -356,6 +356,8 @@ typedef struct {
     time_t                       retention;    /* itsm_store retention= */
     u_char                      *store_file;   /* where itsm_store is */
     ngx_uint_t                   store_line;
+    void                        *history;      /* itsm_delivery_log: NULL
+                                                  off (..._history_t) */
 } ngx_http_itsm_main_conf_t;
 
 

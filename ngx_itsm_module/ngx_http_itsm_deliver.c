@@ -8,6 +8,7 @@
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_deliver.h"
+#include "ngx_http_itsm_history.h"
 
 
 /*
@@ -39,7 +40,6 @@ static ngx_int_t ngx_http_itsm_deliver_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_deliver_keep(ngx_http_request_t *r,
     ngx_http_itsm_delivery_t *d, ngx_buf_t *b);
 static time_t ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r);
-static size_t ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -54,6 +54,9 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
 {
     u_char                      *p, *q;
     ngx_str_t                    path, uri, args, body;
+#if (NGX_DEBUG)
+    ngx_str_t                    shown;
+#endif
     ngx_http_request_t          *sr;
     ngx_http_post_subrequest_t  *ps;
     ngx_http_itsm_connector_t   *conn;
@@ -102,6 +105,11 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     ps->data = d;
 
     d->action = index;
+    d->method = action->method_name;
+    d->uri = uri;
+    d->args = args;
+    d->body = body;
+    d->start = ngx_current_msec;
     d->status = 0;
     d->response = NULL;
     d->last = &d->response;
@@ -117,8 +125,17 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
                    d->lookup ? " lookup" : "", &action->method_name,
                    &uri, &args);
 
+#if (NGX_DEBUG)
+
+    /* the body may hold a secret (a routing key): hidden as the delivery
+     * history hides it */
+
+    shown = body;
+    ngx_http_itsm_history_hide(r, &shown);
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm deliver body: %*s", body.len, body.data);
+                   "itsm deliver body: %*s", shown.len, shown.data);
+#endif
 
     if (ngx_http_subrequest(r, &uri, args.len ? &args : NULL, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
@@ -345,6 +362,8 @@ ngx_http_itsm_deliver_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sr->connection->log, 0,
                    "itsm deliver done: rc:%i status:%ui", rc, d->status);
 
+    ngx_http_itsm_history_write(sr->parent, d);
+
     sr->parent->write_event_handler = d->done;
 
     return NGX_OK;
@@ -523,7 +542,7 @@ ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r)
 
 /* at most "max" bytes of UTF-8 text, never ending inside a character */
 
-static size_t
+size_t
 ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max)
 {
     size_t  len;

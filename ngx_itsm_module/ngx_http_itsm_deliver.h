@@ -34,7 +34,16 @@ typedef struct {
     ngx_chain_t                **last;
     size_t                       response_len;
 
+    /* what was sent, for the delivery history */
+    ngx_str_t                    method;
+    ngx_str_t                    uri;          /* the subrequest's */
+    ngx_str_t                    args;
+    ngx_str_t                    body;
+    ngx_msec_t                   start;
+    ngx_uint_t                   replay;       /* its attempt, 0: none */
+
     unsigned                     lookup:1;     /* a lookup or find, for logs */
+    unsigned                     find:1;       /* ... a find */
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;
@@ -47,6 +56,7 @@ ngx_int_t ngx_http_itsm_deliver(ngx_http_request_t *r,
     ngx_http_itsm_action_t *action);
 u_char *ngx_http_itsm_deliver_response(ngx_http_request_t *r,
     ngx_http_itsm_delivery_t *d, size_t *len);
+size_t ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max);
 ngx_int_t ngx_http_itsm_deliver_filter_init(ngx_conf_t *cf);
 
 

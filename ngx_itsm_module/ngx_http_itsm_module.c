@@ -12,6 +12,7 @@
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_deliver.h"
+#include "ngx_http_itsm_history.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_access.h"
 
@@ -85,6 +86,13 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_itsm_queue_replay_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_delivery_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_history_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -335,6 +343,12 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
 
+    /* no itsm_delivery_log: no history */
+
+    if (imcf->history == NGX_CONF_UNSET_PTR) {
+        imcf->history = NULL;
+    }
+
     /* a cooldown keeps the latest state of an alert to send it when the
      * cooldown ends: that needs the store and the replay location */
 
@@ -438,6 +452,7 @@ ngx_http_itsm_create_main_conf(ngx_conf_t *cf)
     imcf->backoff = NGX_HTTP_ITSM_DEFAULT_BACKOFF;
     imcf->backoff_max = NGX_HTTP_ITSM_DEFAULT_BACKOFF_MAX;
     imcf->retention = NGX_CONF_UNSET;
+    imcf->history = NGX_CONF_UNSET_PTR;
 
     return imcf;
 }

@@ -12,7 +12,8 @@
  * The parsers of untrusted bytes: signature headers and their codecs
  * (ngx_http_itsm_sig_parse.c), bearer tokens and key sets
  * (ngx_http_itsm_jwt_parse.c), the nesting of an alert body
- * (ngx_http_itsm_json_depth.c).  They are pure: bytes in, fixed-size
+ * (ngx_http_itsm_json_depth.c), the redaction of an ITSM's answer
+ * (ngx_http_itsm_redact.c).  They are pure: bytes in, fixed-size
  * structures out, standard C with jansson and OpenSSL, and no nginx
  * header, so that each fuzz target builds from the sources with a plain
  * cc line (fuzz/README.md).  Their types are their own; the nginx side
@@ -143,6 +144,19 @@ void ngx_http_itsm_jwks_free(ngx_http_itsm_jwk_t *keys, size_t n);
 
 int ngx_http_itsm_json_depth(u_char *p, size_t len, size_t max,
     size_t *depth);
+
+
+/* ngx_http_itsm_redact.c: the values of secret names hidden, in a JSON
+ * text or a form ("a=1&b=2"), for the delivery history */
+
+typedef struct {
+    size_t                       len;
+    u_char                      *data;
+} ngx_http_itsm_name_t;
+
+size_t ngx_http_itsm_redact_room(const u_char *p, size_t len);
+size_t ngx_http_itsm_redact(u_char *dst, const u_char *src, size_t len,
+    int form, const ngx_http_itsm_name_t *names, size_t n);
 
 
 #endif /* _NGX_HTTP_ITSM_PARSE_H_INCLUDED_ */

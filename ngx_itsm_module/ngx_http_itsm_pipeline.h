@@ -69,6 +69,7 @@ typedef struct {
     time_t                       wait_until;
     uint64_t                     joined;       /* the claim it waits on */
     ngx_uint_t                   held_seq;     /* the held entry it sends */
+    ngx_uint_t                   attempt;      /* a replay's, from 1 */
     ngx_uint_t                   held_notes;   /* how many of its notes */
     ngx_http_itsm_alert_t       *digest;       /* the alert, for comments */
     ngx_event_t                  renew;        /* keeps our claim alive */

@@ -353,6 +353,7 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
     }
 
     ctx->replay = 1;
+    ctx->attempt = attempts + 1;
     ctx->notes_only = live ? 0 : 1;
 
     a = ngx_array_push(&ctx->alerts);

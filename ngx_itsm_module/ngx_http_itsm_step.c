@@ -225,6 +225,8 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 {
     ctx->dl.connector = ctx->connector;
     ctx->dl.lookup = (ctx->finding || ctx->looking);
+    ctx->dl.find = ctx->finding;
+    ctx->dl.replay = ctx->attempt;
 
     if (ngx_http_itsm_deliver(r, &ctx->dl, index, action) != NGX_OK) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);

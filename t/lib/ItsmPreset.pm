@@ -195,7 +195,7 @@ sub fix {
     } elsif ($d eq 'itsm_replay_url') {
         $a->[1] =~ s{^http://[^/]+}{http://127.0.0.1:\$TEST_NGINX_SERVER_PORT};
 
-    } elsif ($d eq 'access_log' && $a->[1] ne 'off') {
+    } elsif (($d eq 'access_log' || $d eq 'itsm_delivery_log') && $a->[1] ne 'off') {
         $a->[1] = 'logs/' . basename($a->[1]);
 
     } elsif ($d eq 'proxy_pass') {
