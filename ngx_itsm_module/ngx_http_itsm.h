@@ -358,6 +358,8 @@ typedef struct {
     ngx_uint_t                   store_line;
     void                        *history;      /* itsm_delivery_log: NULL
                                                   off (..._history_t) */
+    u_char                      *history_api_file;  /* an itsm_history */
+    ngx_uint_t                   history_api_line;
 } ngx_http_itsm_main_conf_t;
 
 
@@ -385,6 +387,7 @@ typedef struct {
     u_char                      *queue_file;   /* where it was set */
     ngx_uint_t                   queue_line;
     ngx_flag_t                   status_prometheus;
+    size_t                       history_window;   /* itsm_history */
 
     ngx_http_itsm_tpl_t         *dedup;        /* delivery id template */
     ngx_flag_t                   dedup_off;

@@ -36,5 +36,9 @@ void ngx_http_itsm_history_write(ngx_http_request_t *r,
     ngx_http_itsm_delivery_t *d);
 void ngx_http_itsm_history_hide(ngx_http_request_t *r, ngx_str_t *text);
 
+/* ngx_http_itsm_history_api.c */
+char *ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 
 #endif /* _NGX_HTTP_ITSM_HISTORY_H_INCLUDED_ */

@@ -96,6 +96,13 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("itsm_history"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_itsm_history_api_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("itsm_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_itsm_zone_directive,
@@ -347,6 +354,15 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     if (imcf->history == NGX_CONF_UNSET_PTR) {
         imcf->history = NULL;
+    }
+
+    if (imcf->history == NULL && imcf->history_api_file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"itsm_history\" in %s:%ui reads the delivery history, "
+                      "and there is none: add \"itsm_delivery_log PATH;\" to "
+                      "the http block", imcf->history_api_file,
+                      imcf->history_api_line);
+        return NGX_ERROR;
     }
 
     /* a cooldown keeps the latest state of an alert to send it when the
