@@ -136,11 +136,7 @@ ngx_http_itsm_history_handler(ngx_http_request_t *r)
     ngx_http_itsm_main_conf_t      *imcf;
     ngx_http_itsm_history_query_t   q;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
+    rc = ngx_http_itsm_reply_read_only(r);
     if (rc != NGX_OK) {
         return rc;
     }

@@ -157,6 +157,7 @@ ngx_int_t ngx_http_itsm_reply_raw(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
 ngx_int_t ngx_http_itsm_reply_retry_after(ngx_http_request_t *r,
     time_t seconds);
+ngx_int_t ngx_http_itsm_reply_read_only(ngx_http_request_t *r);
 
 /* ngx_http_itsm_variables.c */
 ngx_int_t ngx_http_itsm_variables_add(ngx_conf_t *cf);

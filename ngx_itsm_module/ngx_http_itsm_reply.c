@@ -110,6 +110,20 @@ ngx_http_itsm_reply_retry_after(ngx_http_request_t *r, time_t seconds)
 }
 
 
+/* the read-only locations (status page, history): GET or HEAD, any body
+ * discarded; else the status to answer with */
+
+ngx_int_t
+ngx_http_itsm_reply_read_only(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    return ngx_http_discard_request_body(r);
+}
+
+
 static ngx_int_t
 ngx_http_itsm_reply_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
