@@ -48,9 +48,13 @@ typedef struct {
 static ngx_int_t ngx_http_itsm_history_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_history_query(ngx_http_request_t *r,
     ngx_http_itsm_history_query_t *q);
+static ngx_int_t ngx_http_itsm_history_scan(ngx_http_itsm_history_query_t *q,
+    ngx_str_t *text, ngx_array_t *found, ngx_uint_t *scanned);
 static ngx_int_t ngx_http_itsm_history_needle(ngx_http_request_t *r,
     const char *name, const char *before, const char *after,
     ngx_str_t *out);
+static ngx_int_t ngx_http_itsm_history_needle_of(ngx_pool_t *pool,
+    ngx_str_t *value, const char *before, const char *after, ngx_str_t *out);
 static ngx_int_t ngx_http_itsm_history_read(ngx_http_request_t *r,
     ngx_http_itsm_history_t *h, size_t window, ngx_str_t *text,
     ngx_uint_t *whole);
@@ -124,7 +128,7 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_itsm_history_handler(ngx_http_request_t *r)
 {
-    u_char                         *p, *end, *line, *out, *o;
+    u_char                         *out, *o;
     size_t                          len;
     ngx_int_t                       rc;
     ngx_str_t                       text;
@@ -160,54 +164,17 @@ ngx_http_itsm_history_handler(ngx_http_request_t *r)
                                          &h->path);
     }
 
-    if (ngx_array_init(&found, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK) {
+    if (ngx_array_init(&found, r->pool, 16, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_http_itsm_history_scan(&q, &text, &found, &scanned) != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* newest first: from the end, line by line */
-
-    scanned = 0;
     len = 0;
-    end = text.data + text.len;
+    f = found.elts;
 
-    while (end > text.data && found.nelts < q.limit) {
-
-        /* the line ending at "end" (its LF left out) */
-
-        if (end[-1] == LF) {
-            end--;
-        }
-
-        line = end;
-
-        while (line > text.data && line[-1] != LF) {
-            line--;
-        }
-
-        if (end > line) {
-            scanned++;
-
-            if (ngx_http_itsm_history_match(&q, line, end - line)) {
-                f = ngx_array_push(&found);
-                if (f == NULL) {
-                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
-                }
-
-                f->data = line;
-                f->len = end - line;
-                len += f->len + 1;
-            }
-        }
-
-        end = line;
-    }
-
-    /* the window ended early: the lines before it were not counted */
-
-    for (p = text.data; p < end; p++) {
-        if (*p == LF) {
-            scanned++;
-        }
+    for (i = 0; i < found.nelts; i++) {
+        len += f[i].len + 1;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -238,6 +205,129 @@ ngx_http_itsm_history_handler(ngx_http_request_t *r)
                     whole ? "true" : "false");
 
     return ngx_http_itsm_reply_raw(r, NGX_HTTP_OK, out, o - out);
+}
+
+
+/*
+ * The lines of "text" that match "q", newest first, up to its limit, into
+ * "found" (ngx_str_t, without their LF); "scanned": the lines "text" holds.
+ */
+
+static ngx_int_t
+ngx_http_itsm_history_scan(ngx_http_itsm_history_query_t *q, ngx_str_t *text,
+    ngx_array_t *found, ngx_uint_t *scanned)
+{
+    u_char     *p, *end, *line;
+    ngx_str_t  *f;
+
+    *scanned = 0;
+    end = text->data + text->len;
+
+    while (end > text->data && found->nelts < q->limit) {
+
+        /* the line ending at "end" (its LF left out) */
+
+        if (end[-1] == LF) {
+            end--;
+        }
+
+        line = end;
+
+        while (line > text->data && line[-1] != LF) {
+            line--;
+        }
+
+        if (end > line) {
+            (*scanned)++;
+
+            if (ngx_http_itsm_history_match(q, line, end - line)) {
+                f = ngx_array_push(found);
+                if (f == NULL) {
+                    return NGX_ERROR;
+                }
+
+                f->data = line;
+                f->len = end - line;
+            }
+        }
+
+        end = line;
+    }
+
+    /* the limit was reached: the lines before are counted all the same */
+
+    for (p = text->data; p < end; p++) {
+        if (*p == LF) {
+            (*scanned)++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * For the dead letters' list (ngx_http_itsm_queue.c): the newest line of
+ * the history for "connector" and "key" whose status is not a 2xx, in
+ * "text" (the window ngx_http_itsm_history_tail() read); empty if none.
+ */
+
+ngx_int_t
+ngx_http_itsm_history_tail(ngx_http_request_t *r, ngx_str_t *text)
+{
+    ngx_uint_t                  whole;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    if (imcf->history == NULL) {
+        ngx_str_null(text);
+        return NGX_OK;
+    }
+
+    return ngx_http_itsm_history_read(r, imcf->history,
+                                      NGX_HTTP_ITSM_HISTORY_WINDOW, text,
+                                      &whole);
+}
+
+
+ngx_int_t
+ngx_http_itsm_history_last_failure(ngx_http_request_t *r, ngx_str_t *text,
+    ngx_str_t *connector, ngx_str_t *key, ngx_str_t *line)
+{
+    ngx_uint_t                     scanned;
+    ngx_array_t                    found;
+    ngx_http_itsm_history_query_t  q;
+
+    ngx_str_null(line);
+
+    if (text->len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&q, sizeof(ngx_http_itsm_history_query_t));
+
+    q.limit = 1;
+    q.failed = 1;
+
+    if (ngx_array_init(&found, r->pool, 1, sizeof(ngx_str_t)) != NGX_OK
+        || ngx_http_itsm_history_needle_of(r->pool, key, ",\"key\":\"",
+                                           "\",\"ticket\":", &q.key)
+           != NGX_OK
+        || ngx_http_itsm_history_needle_of(r->pool, connector,
+                                           ",\"connector\":\"",
+                                           "\",\"action\":", &q.connector)
+           != NGX_OK
+        || ngx_http_itsm_history_scan(&q, text, &found, &scanned) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (found.nelts) {
+        *line = *(ngx_str_t *) found.elts;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -296,8 +386,7 @@ static ngx_int_t
 ngx_http_itsm_history_needle(ngx_http_request_t *r, const char *name,
     const char *before, const char *after, ngx_str_t *out)
 {
-    u_char     *dst, *src, *p;
-    size_t      nb, na;
+    u_char     *dst, *src;
     ngx_str_t   arg, value;
 
     ngx_str_null(out);
@@ -316,18 +405,30 @@ ngx_http_itsm_history_needle(ngx_http_request_t *r, const char *name,
     ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
     value.len = dst - value.data;
 
+    return ngx_http_itsm_history_needle_of(r->pool, &value, before, after,
+                                           out);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_history_needle_of(ngx_pool_t *pool, ngx_str_t *value,
+    const char *before, const char *after, ngx_str_t *out)
+{
+    u_char  *p;
+    size_t   nb, na;
+
     nb = ngx_strlen(before);
     na = ngx_strlen(after);
 
-    out->data = ngx_pnalloc(r->pool, nb + na + value.len
-                            + ngx_http_itsm_json_escape(NULL, value.data,
-                                                        value.len));
+    out->data = ngx_pnalloc(pool, nb + na + value->len
+                            + ngx_http_itsm_json_escape(NULL, value->data,
+                                                        value->len));
     if (out->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(out->data, before, nb);
-    p = (u_char *) ngx_http_itsm_json_escape(p, value.data, value.len);
+    p = (u_char *) ngx_http_itsm_json_escape(p, value->data, value->len);
     p = ngx_cpymem(p, after, na);
 
     out->len = p - out->data;

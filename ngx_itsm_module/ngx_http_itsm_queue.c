@@ -11,6 +11,7 @@
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_queue.h"
+#include "ngx_http_itsm_history.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -33,6 +34,9 @@
 
 #define NGX_HTTP_ITSM_QUEUE_TOKEN_LEN  32
 
+/* the most dead letters GET lists (all are counted) */
+#define NGX_HTTP_ITSM_QUEUE_DEAD_MAX   1000
+
 
 static ngx_int_t ngx_http_itsm_queue_handler(ngx_http_request_t *r);
 static void ngx_http_itsm_queue_body(ngx_http_request_t *r);
@@ -42,6 +46,11 @@ static ngx_http_itsm_alert_t *ngx_http_itsm_queue_alert(ngx_http_request_t *r,
 static char *ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_handler_pt handler, const char *what);
 static ngx_int_t ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_itsm_queue_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_itsm_queue_dead_list(ngx_http_request_t *r);
+static ngx_int_t ngx_http_itsm_queue_dead_one(void *data, ngx_str_t *stored,
+    ngx_uint_t attempts);
 
 
 static u_char  ngx_http_itsm_queue_token[NGX_HTTP_ITSM_QUEUE_TOKEN_LEN * 2];
@@ -495,9 +504,12 @@ invalid:
 
 
 /*
- * itsm_requeue: POST puts every dead letter back in the queue, due now,
- * with its attempts counted from zero; the answer says how many.  Like the
- * status page, a location to restrict to operators.
+ * itsm_requeue: the dead letters, for operators.  GET lists them (the
+ * connector, the key, the attempts, and the last failed request of the
+ * delivery history when there is one: what the ITSM said); POST puts them
+ * back in the queue, due now, with their attempts counted from zero: all
+ * of them, or those of ?connector= and ?key=; the answer says how many.
+ * Like the status page, a location to restrict to operators.
  */
 
 char *
@@ -515,14 +527,24 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
 {
     json_t                     *body;
     ngx_int_t                   rc;
+    ngx_str_t                   connector, key;
     ngx_uint_t                  n;
     ngx_http_itsm_main_conf_t  *imcf;
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_itsm_queue_dead_list(r);
+    }
 
     if (r->method != NGX_HTTP_POST) {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_NOT_ALLOWED,
                                          "method_not_allowed",
-                                         "POST puts the dead letters back "
-                                         "in the queue");
+                                         "GET lists the dead letters, POST "
+                                         "puts them back in the queue");
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -532,7 +554,15 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
-    if (ngx_http_itsm_store_pending_requeue(imcf->store, ngx_time(), &n)
+    if (ngx_http_itsm_queue_arg(r, "connector", &connector) != NGX_OK
+        || ngx_http_itsm_queue_arg(r, "key", &key) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_itsm_store_pending_requeue(imcf->store, ngx_time(),
+                                            connector.data ? &connector : NULL,
+                                            key.data ? &key : NULL, &n)
         != NGX_OK)
     {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -550,4 +580,156 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, body);
+}
+
+
+/* the argument "name", URL-decoded; data NULL when there is none */
+
+static ngx_int_t
+ngx_http_itsm_queue_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   arg;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(r->pool, arg.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = arg.data;
+    ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"dead_letters":[{"connector":"rt","key":"db-1","attempts":30,
+ *   "last_failure":{...a line of the delivery history...}}],"count":1}
+ *
+ * At most NGX_HTTP_ITSM_QUEUE_DEAD_MAX listed; "count" is how many there
+ * are.  The last failure is looked for in the history's last megabyte.
+ */
+
+typedef struct {
+    ngx_http_request_t          *request;
+    json_t                      *list;
+    ngx_str_t                    history;      /* its tail */
+    ngx_uint_t                   count;
+    ngx_int_t                    rc;
+} ngx_http_itsm_queue_dead_t;
+
+
+static ngx_int_t
+ngx_http_itsm_queue_dead_list(ngx_http_request_t *r)
+{
+    json_t                      *body;
+    ngx_http_itsm_main_conf_t   *imcf;
+    ngx_http_itsm_queue_dead_t   dl;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    dl.request = r;
+    dl.count = 0;
+    dl.rc = NGX_OK;
+
+    if (ngx_http_itsm_history_tail(r, &dl.history) != NGX_OK) {
+        ngx_str_null(&dl.history);
+    }
+
+    body = json_object();
+    dl.list = json_array();
+
+    if (body == NULL || dl.list == NULL
+        || json_object_set_new(body, "dead_letters", dl.list) != 0
+        || ngx_http_itsm_json_cleanup_add(r->pool, body) != NGX_OK)
+    {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_itsm_store_pending_due(imcf->store,
+                                        NGX_HTTP_ITSM_PENDING_DEAD,
+                                        ngx_http_itsm_queue_dead_one, &dl)
+        != NGX_OK
+        || dl.rc != NGX_OK)
+    {
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                         "store_failed",
+                                         "the store could not be read; "
+                                         "see the error log");
+    }
+
+    if (json_object_set_new(body, "count", json_integer(dl.count)) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, json_incref(body));
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_dead_one(void *data, ngx_str_t *stored,
+    ngx_uint_t attempts)
+{
+    ngx_http_itsm_queue_dead_t *dl = data;
+
+    u_char        *zero;
+    json_t        *one, *last;
+    ngx_str_t      connector, key, line;
+    json_error_t   err;
+
+    dl->count++;
+
+    if (dl->count > NGX_HTTP_ITSM_QUEUE_DEAD_MAX) {
+        return NGX_OK;
+    }
+
+    /* the stored key: connector, a zero byte, the correlation key */
+
+    zero = ngx_strlchr(stored->data, stored->data + stored->len, '\0');
+    if (zero == NULL) {
+        return NGX_OK;
+    }
+
+    connector.data = stored->data;
+    connector.len = zero - stored->data;
+    key.data = zero + 1;
+    key.len = stored->data + stored->len - key.data;
+
+    one = json_pack("{s:s%,s:s%,s:i}", "connector", connector.data,
+                    connector.len, "key", key.data, key.len,
+                    "attempts", (json_int_t) attempts);
+    if (one == NULL || json_array_append_new(dl->list, one) != 0) {
+        dl->rc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_history_last_failure(dl->request, &dl->history,
+                                           &connector, &key, &line)
+        != NGX_OK)
+    {
+        dl->rc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    if (line.len) {
+        last = json_loadb((char *) line.data, line.len, 0, &err);
+
+        if (last && json_object_set_new(one, "last_failure", last) != 0) {
+            dl->rc = NGX_ERROR;
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }

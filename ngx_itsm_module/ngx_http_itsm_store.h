@@ -173,7 +173,8 @@ ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     ngx_uint_t *waiting, ngx_uint_t *dead);
 ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,
-    time_t now, ngx_uint_t *n);
+    time_t now, ngx_str_t *connector, ngx_str_t *key, ngx_uint_t *n);
+
 
 /* ngx_http_itsm_store_space.c */
 ngx_int_t ngx_http_itsm_store_usage(ngx_http_itsm_store_t *store,

@@ -41,6 +41,8 @@ struct ngx_http_itsm_store_pend_walk_s {
     ngx_uint_t                        *n;        /* count, requeue */
     ngx_http_itsm_store_due_pt         handler;  /* due */
     void                              *data;
+    ngx_str_t                         *connector; /* requeue: only these */
+    ngx_str_t                         *key;
 };
 
 
@@ -294,7 +296,8 @@ ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
 /*
  * Calls "handler" with each pending delivery due at "now" ("key" is the
  * stored key: connector, a zero byte, the correlation key), until it
- * returns something else than NGX_OK.
+ * returns something else than NGX_OK; with each dead letter when "now" is
+ * NGX_HTTP_ITSM_PENDING_DEAD.
  */
 
 ngx_int_t
@@ -320,7 +323,12 @@ ngx_http_itsm_store_due(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
 {
     ngx_str_t  key;
 
-    if (head->due > walk->now) {
+    /* "now" NGX_HTTP_ITSM_PENDING_DEAD: the dead letters only, for the
+     * operators' list */
+
+    if (walk->now == NGX_HTTP_ITSM_PENDING_DEAD
+        ? head->due != NGX_HTTP_ITSM_PENDING_DEAD : head->due > walk->now)
+    {
         return NGX_OK;
     }
 
@@ -372,11 +380,14 @@ ngx_http_itsm_store_count(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
 }
 
 
-/* every dead letter due at "now" again, its attempts counted anew */
+/*
+ * Every dead letter due at "now" again, its attempts counted anew; with
+ * "connector" or "key" (else NULL), only those of that connector or key.
+ */
 
 ngx_int_t
 ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
-    ngx_uint_t *n)
+    ngx_str_t *connector, ngx_str_t *key, ngx_uint_t *n)
 {
     ngx_http_itsm_store_pend_walk_t  walk;
 
@@ -384,6 +395,8 @@ ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store, time_t now,
 
     walk.now = now;
     walk.n = n;
+    walk.connector = connector;
+    walk.key = key;
 
     return ngx_http_itsm_store_pending_walk(store, "pending requeue",
                                             NGX_HTTP_ITSM_STORE_WRITE,
@@ -397,12 +410,43 @@ ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
     MDB_val *k, MDB_val *v, ngx_http_itsm_store_pend_t *head,
     ngx_http_itsm_store_pend_walk_t *walk)
 {
-    int       rc;
-    u_char   *copy;
-    MDB_val   nv;
+    int        rc;
+    u_char    *copy;
+    MDB_val    nv, mine;
+    ngx_str_t  connector, key;
+    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
 
     if (head->due != NGX_HTTP_ITSM_PENDING_DEAD) {
         return NGX_OK;
+    }
+
+    /* only some: the entry's connector, and the key as it would be stored
+     * for that connector (a long key is stored by its hash) */
+
+    if (walk->connector || walk->key) {
+
+        if (ngx_http_itsm_store_key_split(k, &connector, &key) != NGX_OK) {
+            return NGX_OK;
+        }
+
+        if (walk->connector
+            && (walk->connector->len != connector.len
+                || ngx_strncmp(walk->connector->data, connector.data,
+                               connector.len)
+                   != 0))
+        {
+            return NGX_OK;
+        }
+
+        if (walk->key
+            && (ngx_http_itsm_store_key(store, &connector, walk->key, buf,
+                                        &mine)
+                   != NGX_OK
+                || mine.mv_size != k->mv_size
+                || ngx_memcmp(mine.mv_data, k->mv_data, k->mv_size) != 0))
+        {
+            return NGX_OK;
+        }
     }
 
     head->due = walk->now;

@@ -87,13 +87,14 @@ itsm: dead letter after 2 attempts: connector "mock", key "db-1", action create,
 
 
 
-=== TEST 5: itsm_requeue: GET is refused; POST puts the dead letter back, and once the ITSM is up it is delivered
+=== TEST 5: itsm_requeue: GET lists the dead letter (no itsm_delivery_log: no last failure); POST puts it back, and once the ITSM is up it is delivered; PUT is refused
 --- init
 ::up("b");
---- request eval: ["GET /requeue", "POST /requeue", "POST /requeue"]
---- error_code eval: [405, 200, 200]
+--- request eval: ["GET /requeue", "POST /requeue", "POST /requeue", "PUT /requeue"]
+--- error_code eval: [200, 200, 200, 405]
 --- response_body eval
-[qq{{"error":"method_not_allowed","message":"POST puts the dead letters back in the queue"}\n}, qq{{"requeued":1}\n}, qq{{"requeued":0}\n}]
+[qq{{"dead_letters":[{"connector":"mock","key":"db-1","attempts":2}],"count":1}\n}, qq{{"requeued":1}\n}, qq{{"requeued":0}\n},
+ qq{{"error":"method_not_allowed","message":"GET lists the dead letters, POST puts them back in the queue"}\n}]
 
 
 

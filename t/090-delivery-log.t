@@ -48,7 +48,8 @@ _EOC_
 
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
-        if ($http_x_key = dead) { return 503 '{"error":"down"}'; }
+        if (-f $document_root/ok) { return 201 '{"id":"T5"}'; }
+        if ($http_x_key ~ ^dead) { return 503 '{"error":"down"}'; }
         if ($mock_create = 444) { return 444; }
         if ($mock_create ~ "^503 (.*)") { return 503 $1; }
         if ($mock_create ~ "^201 (.*)") { return 201 $1; }
@@ -62,6 +63,7 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /alerts { itsm_pass mock; }
     location = /alerts/q { itsm_queue on; itsm_retry_after 1s; itsm_pass q; }
     location = /_itsm/replay { allow 127.0.0.1; deny all; itsm_replay; }
+    location = /itsm/requeue { allow 127.0.0.1; deny all; itsm_requeue; }
     location = /deliveries { default_type text/plain; alias logs/delivery.log; }
 _EOC_
 
@@ -289,3 +291,31 @@ qr/"itsm_delivery_log" directive is duplicate in \S+nginx\.conf:\d+/
 itsm deliver body: {"title":"Disk full","routing_key":"[redacted]","deep":{"Token":"[redacted]","n":1},"x_custom":"[redacted]"}
 --- no_error_log eval
 qr/itsm[^\n]*SECRET/
+
+
+
+=== TEST 16: itsm_requeue: GET lists the dead letters with the last failed request of each; POST ?key= puts back that one, ?connector= those of a connector, none: all
+--- init
+::post($_, uri => '/alerts/q') for 'dead', 'dead-2';
+my $until = time + 20;
+sleep 0.2 while ItsmHttp::read_lines('delivery.log') < 4 && time < $until;
+sleep 0.5;
+my ($s, $body) = ItsmHttp::call('GET', '/itsm/requeue');
+my $doc = JSON::PP->new->decode($body);
+my @l = sort { $a->{key} cmp $b->{key} } @{$doc->{dead_letters}};
+Test::More::is("$s $doc->{count} " . join(' | ', map { "$_->{connector} $_->{key} $_->{attempts} $_->{last_failure}{status} $_->{last_failure}{response} replay=$_->{last_failure}{replay}" } @l),
+               '200 2 q dead 1 503 {"error":"down"} replay=1 | q dead-2 1 503 {"error":"down"} replay=1', 'two dead letters, each with what the ITSM said last');
+my $root = Test::Nginx::Util::server_root();
+open my $fh, '>', "$root/html/ok" or die $!; close $fh;
+Test::More::is(join(' ', ItsmHttp::call('POST', '/itsm/requeue?connector=nope')), qq{200 {"requeued":0}\n}, 'connector=nope: none');
+Test::More::is(join(' ', ItsmHttp::call('POST', '/itsm/requeue?key=dea')), qq{200 {"requeued":0}\n}, 'key=dea (a prefix): none');
+Test::More::is(join(' ', ItsmHttp::call('POST', '/itsm/requeue?key=dead&connector=q')), qq{200 {"requeued":1}\n}, 'key=dead: one');
+($s, $body) = ItsmHttp::call('GET', '/itsm/requeue');
+$doc = JSON::PP->new->decode($body);
+Test::More::is("$s $doc->{count} " . join(',', map { $_->{key} } @{$doc->{dead_letters}}), '200 1 dead-2', 'dead-2 is left');
+$until = time + 20;
+sleep 0.2 while !(grep { /"key":"dead",.*"status":201/ } ItsmHttp::read_lines('delivery.log')) && time < $until;
+Test::More::ok((grep { /"key":"dead",.*"replay":1,"status":201/ } ItsmHttp::read_lines('delivery.log')), 'the requeued one was delivered (replay 1, 201)');
+Test::More::is(join(' ', ItsmHttp::call('POST', '/itsm/requeue')), qq{200 {"requeued":1}\n}, 'all: dead-2');
+Test::More::is(join(' ', ItsmHttp::call('PUT', '/itsm/requeue')), qq{405 {"error":"method_not_allowed","message":"GET lists the dead letters, POST puts them back in the queue"}\n}, 'PUT: 405');
+--- timeout: 60
