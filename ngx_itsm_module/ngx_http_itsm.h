@@ -316,6 +316,11 @@ typedef struct {
     u_char                      *file;
     ngx_uint_t                   line;
 
+    /* who owns it and what it is for (ngx_http_itsm_registry.c) */
+    ngx_str_t                    owner;
+    ngx_str_t                    description;
+    ngx_str_t                    events;
+
     /* the servers whose locations take its paths (ngx_http_itsm_layout.c):
      * ngx_http_core_srv_conf_t * */
     ngx_array_t                 *servers;

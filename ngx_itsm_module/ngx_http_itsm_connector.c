@@ -72,6 +72,9 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
       ngx_http_itsm_callback_status_line },
     { ngx_string("callback_signature"), 2, 17,
       ngx_http_itsm_callback_signature_line },
+    { ngx_string("owner"), 1, 1, ngx_http_itsm_registry_line },
+    { ngx_string("description"), 1, 1, ngx_http_itsm_registry_line },
+    { ngx_string("events"), 1, 1, ngx_http_itsm_registry_line },
 
     { ngx_null_string, 0, 0, NULL }
 };

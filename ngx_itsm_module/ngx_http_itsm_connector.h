@@ -49,6 +49,10 @@ ngx_http_itsm_connector_t *ngx_http_itsm_conn_find(
 /* ngx_http_itsm_lookup.c */
 char *ngx_http_itsm_lookup_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_registry_line(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+char *ngx_http_itsm_registry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,

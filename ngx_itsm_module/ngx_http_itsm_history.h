@@ -40,8 +40,9 @@ void ngx_http_itsm_history_hide(ngx_http_request_t *r, ngx_str_t *text);
 char *ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_itsm_history_tail(ngx_http_request_t *r, ngx_str_t *text);
-ngx_int_t ngx_http_itsm_history_last_failure(ngx_http_request_t *r,
-    ngx_str_t *text, ngx_str_t *connector, ngx_str_t *key, ngx_str_t *line);
+ngx_int_t ngx_http_itsm_history_lines(ngx_http_request_t *r,
+    ngx_str_t *text, ngx_str_t *connector, ngx_str_t *key, ngx_uint_t failed,
+    ngx_uint_t limit, ngx_array_t *found);
 
 
 #endif /* _NGX_HTTP_ITSM_HISTORY_H_INCLUDED_ */

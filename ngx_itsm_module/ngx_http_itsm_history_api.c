@@ -267,9 +267,10 @@ ngx_http_itsm_history_scan(ngx_http_itsm_history_query_t *q, ngx_str_t *text,
 
 
 /*
- * For the dead letters' list (ngx_http_itsm_queue.c): the newest line of
- * the history for "connector" and "key" whose status is not a 2xx, in
- * "text" (the window ngx_http_itsm_history_tail() read); empty if none.
+ * For the dead letters' list (ngx_http_itsm_queue.c) and the connectors'
+ * (ngx_http_itsm_registry.c): the history's last window, then its lines
+ * of "connector" (and "key", unless NULL), "failed" ones only if asked,
+ * newest first, up to "limit", into "found" (ngx_str_t).
  */
 
 ngx_int_t
@@ -292,14 +293,16 @@ ngx_http_itsm_history_tail(ngx_http_request_t *r, ngx_str_t *text)
 
 
 ngx_int_t
-ngx_http_itsm_history_last_failure(ngx_http_request_t *r, ngx_str_t *text,
-    ngx_str_t *connector, ngx_str_t *key, ngx_str_t *line)
+ngx_http_itsm_history_lines(ngx_http_request_t *r, ngx_str_t *text,
+    ngx_str_t *connector, ngx_str_t *key, ngx_uint_t failed, ngx_uint_t limit,
+    ngx_array_t *found)
 {
     ngx_uint_t                     scanned;
-    ngx_array_t                    found;
     ngx_http_itsm_history_query_t  q;
 
-    ngx_str_null(line);
+    if (ngx_array_init(found, r->pool, 4, sizeof(ngx_str_t)) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (text->len == 0) {
         return NGX_OK;
@@ -307,27 +310,22 @@ ngx_http_itsm_history_last_failure(ngx_http_request_t *r, ngx_str_t *text,
 
     ngx_memzero(&q, sizeof(ngx_http_itsm_history_query_t));
 
-    q.limit = 1;
-    q.failed = 1;
+    q.limit = limit;
+    q.failed = failed;
 
-    if (ngx_array_init(&found, r->pool, 1, sizeof(ngx_str_t)) != NGX_OK
-        || ngx_http_itsm_history_needle_of(r->pool, key, ",\"key\":\"",
-                                           "\",\"ticket\":", &q.key)
-           != NGX_OK
+    if ((key && ngx_http_itsm_history_needle_of(r->pool, key,
+                                                ",\"key\":\"", "\",\"ticket\":",
+                                                &q.key)
+                != NGX_OK)
         || ngx_http_itsm_history_needle_of(r->pool, connector,
                                            ",\"connector\":\"",
                                            "\",\"action\":", &q.connector)
-           != NGX_OK
-        || ngx_http_itsm_history_scan(&q, text, &found, &scanned) != NGX_OK)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (found.nelts) {
-        *line = *(ngx_str_t *) found.elts;
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_history_scan(&q, text, found, &scanned);
 }
 
 

@@ -103,6 +103,13 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("itsm_connectors"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_itsm_registry_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("itsm_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_itsm_zone_directive,

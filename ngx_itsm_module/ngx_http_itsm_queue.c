@@ -685,7 +685,8 @@ ngx_http_itsm_queue_dead_one(void *data, ngx_str_t *stored,
 
     u_char        *zero;
     json_t        *one, *last;
-    ngx_str_t      connector, key, line;
+    ngx_str_t      connector, key, *line;
+    ngx_array_t    found;
     json_error_t   err;
 
     dl->count++;
@@ -714,16 +715,19 @@ ngx_http_itsm_queue_dead_one(void *data, ngx_str_t *stored,
         return NGX_ERROR;
     }
 
-    if (ngx_http_itsm_history_last_failure(dl->request, &dl->history,
-                                           &connector, &key, &line)
+    /* the newest failed request of the key */
+
+    if (ngx_http_itsm_history_lines(dl->request, &dl->history, &connector,
+                                    &key, 1, 1, &found)
         != NGX_OK)
     {
         dl->rc = NGX_ERROR;
         return NGX_ERROR;
     }
 
-    if (line.len) {
-        last = json_loadb((char *) line.data, line.len, 0, &err);
+    if (found.nelts) {
+        line = found.elts;
+        last = json_loadb((char *) line->data, line->len, 0, &err);
 
         if (last && json_object_set_new(one, "last_failure", last) != 0) {
             dl->rc = NGX_ERROR;
