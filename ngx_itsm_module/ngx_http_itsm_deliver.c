@@ -128,13 +128,16 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
 #if (NGX_DEBUG)
 
     /* the body may hold a secret (a routing key): hidden as the delivery
-     * history hides it */
+     * history hides it; the copy only when the debug log is on (Debian's
+     * nginx is built --with-debug) */
 
-    shown = body;
-    ngx_http_itsm_history_hide(r, &shown);
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_HTTP) {
+        shown = body;
+        ngx_http_itsm_history_hide(r, &shown);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm deliver body: %*s", shown.len, shown.data);
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm deliver body: %*s", shown.len, shown.data);
+    }
 #endif
 
     if (ngx_http_subrequest(r, &uri, args.len ? &args : NULL, &sr, ps,
