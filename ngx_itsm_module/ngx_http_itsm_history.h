@@ -39,6 +39,8 @@ void ngx_http_itsm_history_hide(ngx_http_request_t *r, ngx_str_t *text);
 /* ngx_http_itsm_history_api.c */
 char *ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_itsm_history_check(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf);
 ngx_int_t ngx_http_itsm_history_tail(ngx_http_request_t *r, ngx_str_t *text);
 ngx_int_t ngx_http_itsm_history_lines(ngx_http_request_t *r,
     ngx_str_t *text, ngx_str_t *connector, ngx_str_t *key, ngx_uint_t failed,

@@ -125,6 +125,29 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* once http{} is read: no itsm_delivery_log is no history, and an
+ * itsm_history location then has nothing to read */
+
+ngx_int_t
+ngx_http_itsm_history_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf)
+{
+    if (imcf->history == NGX_CONF_UNSET_PTR) {
+        imcf->history = NULL;
+    }
+
+    if (imcf->history == NULL && imcf->history_api_file) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"itsm_history\" in %s:%ui reads the delivery history, "
+                      "and there is none: add \"itsm_delivery_log PATH;\" to "
+                      "the http block", imcf->history_api_file,
+                      imcf->history_api_line);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_itsm_history_handler(ngx_http_request_t *r)
 {

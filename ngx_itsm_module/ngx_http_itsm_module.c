@@ -45,8 +45,6 @@ static char *ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_store_directive(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post,
     void *data);
 static ngx_int_t ngx_http_itsm_init_module(ngx_cycle_t *cycle);
@@ -357,18 +355,7 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
 
-    /* no itsm_delivery_log: no history */
-
-    if (imcf->history == NGX_CONF_UNSET_PTR) {
-        imcf->history = NULL;
-    }
-
-    if (imcf->history == NULL && imcf->history_api_file) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"itsm_history\" in %s:%ui reads the delivery history, "
-                      "and there is none: add \"itsm_delivery_log PATH;\" to "
-                      "the http block", imcf->history_api_file,
-                      imcf->history_api_line);
+    if (ngx_http_itsm_history_check(cf, imcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -808,93 +795,6 @@ ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ilcf->pointers[field] = value[2];
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * itsm_store PATH [size=SIZE] [lease=TIME] [retention=TIME];
- *
- * retention: how long a resolved key is kept (ngx_http_itsm_expire.c);
- * unset, it is 7 days or the longest reopen window; set, nginx -t checks
- * it against every connector's reopen window.
- */
-
-static char *
-ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_itsm_main_conf_t *imcf = conf;
-
-    time_t       lease, retention;
-    ssize_t      size;
-    ngx_int_t    rc;
-    ngx_str_t   *value, path, s;
-    ngx_uint_t   i;
-
-    if (imcf->store != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    size = 64 * 1024 * 1024;
-    lease = 60;
-    retention = NGX_CONF_UNSET;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_http_itsm_conf_param(&value[i], "size=", &s)) {
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR || size < 1024 * 1024) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid itsm_store size \"%V\": use at "
-                                   "least 1m, e.g. size=64m", &s);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_http_itsm_conf_param(&value[i], "lease=", &s)) {
-            rc = ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
-                                         &lease, "itsm_store lease",
-                                         ": use a time longer than the "
-                                         "ITSM's timeouts, e.g. lease=60s");
-
-        } else if (ngx_http_itsm_conf_param(&value[i], "retention=", &s)) {
-            rc = ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
-                                         &retention, "itsm_store retention",
-                                         ": how long a resolved key is kept, "
-                                         "at least 1s, e.g. retention=7d");
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"; expected size=, "
-                               "lease= or retention=", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    imcf->store = ngx_http_itsm_store_create(cf, &path, size, lease);
-    if (imcf->store == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    imcf->retention = retention;
-    imcf->store_file = cf->conf_file->file.name.data;
-    imcf->store_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

@@ -7,6 +7,7 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_store_lmdb.h"
+#include "ngx_http_itsm_conf.h"
 
 #include <ngx_md5.h>
 
@@ -622,4 +623,91 @@ ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * itsm_store PATH [size=SIZE] [lease=TIME] [retention=TIME];
+ *
+ * retention: how long a resolved key is kept (ngx_http_itsm_expire.c);
+ * unset, it is 7 days or the longest reopen window; set, nginx -t checks
+ * it against every connector's reopen window.
+ */
+
+char *
+ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_itsm_main_conf_t *imcf = conf;
+
+    time_t       lease, retention;
+    ssize_t      size;
+    ngx_int_t    rc;
+    ngx_str_t   *value, path, s;
+    ngx_uint_t   i;
+
+    if (imcf->store != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    size = 64 * 1024 * 1024;
+    lease = 60;
+    retention = NGX_CONF_UNSET;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_itsm_conf_param(&value[i], "size=", &s)) {
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR || size < 1024 * 1024) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid itsm_store size \"%V\": use at "
+                                   "least 1m, e.g. size=64m", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_itsm_conf_param(&value[i], "lease=", &s)) {
+            rc = ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
+                                         &lease, "itsm_store lease",
+                                         ": use a time longer than the "
+                                         "ITSM's timeouts, e.g. lease=60s");
+
+        } else if (ngx_http_itsm_conf_param(&value[i], "retention=", &s)) {
+            rc = ngx_http_itsm_conf_time(cf, &s, 1, NGX_MAX_TIME_T_VALUE,
+                                         &retention, "itsm_store retention",
+                                         ": how long a resolved key is kept, "
+                                         "at least 1s, e.g. retention=7d");
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"; expected size=, "
+                               "lease= or retention=", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    imcf->store = ngx_http_itsm_store_create(cf, &path, size, lease);
+    if (imcf->store == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    imcf->retention = retention;
+    imcf->store_file = cf->conf_file->file.name.data;
+    imcf->store_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
 }

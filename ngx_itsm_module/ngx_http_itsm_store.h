@@ -114,6 +114,8 @@ struct ngx_http_itsm_store_waiter_s {
 
 
 /* ngx_http_itsm_store.c */
+char *ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_http_itsm_store_t *ngx_http_itsm_store_create(ngx_conf_t *cf,
     ngx_str_t *path, size_t size, time_t lease);
 ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
