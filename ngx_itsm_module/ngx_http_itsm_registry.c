@@ -49,6 +49,7 @@ char *
 ngx_http_itsm_registry_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     ngx_str_t *value, ngx_uint_t n)
 {
+    json_t     *text;
     ngx_str_t  *field;
 
     switch (value[0].data[0]) {
@@ -80,6 +81,19 @@ ngx_http_itsm_registry_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
                            NGX_HTTP_ITSM_REGISTRY_TEXT_MAX, &value[0]);
         return NGX_CONF_ERROR;
     }
+
+    /* the registry answers it as a JSON string */
+
+    text = json_stringn((char *) value[1].data, value[1].len);
+
+    if (text == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" of itsm_connector \"%V\" is not UTF-8 "
+                           "text", &value[0], &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    json_decref(text);
 
     *field = value[1];
 

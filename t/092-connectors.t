@@ -137,3 +137,13 @@ qr/"description" of itsm_connector "x" takes 1 to 256 bytes of text, e\.g\. desc
 --- must_die
 --- error_log eval
 qr/"events" of itsm_connector "x" takes 1 to 256 bytes of text/
+
+
+
+=== TEST 6: config: owner text that is not UTF-8
+--- http_config eval
+"    itsm_connector x {\n        location /_itsm/x;\n        create POST /t;\n        owner \"caf\xe9\";\n    }\n"
+--- config
+--- must_die
+--- error_log eval
+qr/"owner" of itsm_connector "x" is not UTF-8 text in \S+nginx\.conf:\d+/
