@@ -43,6 +43,8 @@ static ngx_int_t ngx_http_itsm_history_redact(ngx_http_itsm_history_t *h,
     ngx_pool_t *pool, ngx_str_t *text, ngx_uint_t form);
 static u_char *ngx_http_itsm_history_string(u_char *p, const char *name,
     ngx_str_t *value);
+static ngx_int_t ngx_http_itsm_history_utf8(ngx_pool_t *pool,
+    ngx_str_t *text);
 
 
 /* names whose values are secrets wherever they appear */
@@ -280,7 +282,9 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
     }
 
     if (ngx_http_itsm_history_redact(h, r->pool, &request, 0) != NGX_OK
-        || ngx_http_itsm_history_redact(h, r->pool, &response, 0) != NGX_OK)
+        || ngx_http_itsm_history_redact(h, r->pool, &response, 0) != NGX_OK
+        || ngx_http_itsm_history_utf8(r->pool, &response) != NGX_OK
+        || ngx_http_itsm_history_utf8(r->pool, &request) != NGX_OK)
     {
         return;
     }
@@ -395,6 +399,79 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
                       "itsm: \"itsm_delivery_log\" could not write to \"%V\" "
                       "(said at most once a minute)", &h->path);
     }
+}
+
+
+/*
+ * An answer that is not UTF-8 (an ITSM that answers in Latin-1, a binary
+ * error page) would make the line invalid JSON: each byte that does not
+ * begin a valid UTF-8 character is written as the character of its value
+ * (0xe9 as U+00E9, Latin-1's reading), the rest as it is.  A text that is
+ * UTF-8 is left alone.
+ */
+
+static ngx_int_t
+ngx_http_itsm_history_utf8(ngx_pool_t *pool, ngx_str_t *text)
+{
+    u_char    *p, *q, *last, *copy, *d;
+    uint32_t   ch;
+
+    p = text->data;
+    last = p + text->len;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        q = p;
+        ch = ngx_utf8_decode(&q, last - p);
+
+        if (ch > 0x10ffff) {
+            break;
+        }
+
+        p = q;
+    }
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    copy = ngx_pnalloc(pool, text->len * 2);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = ngx_cpymem(copy, text->data, p - text->data);
+
+    while (p < last) {
+        if (*p < 0x80) {
+            *d++ = *p++;
+            continue;
+        }
+
+        q = p;
+        ch = ngx_utf8_decode(&q, last - p);
+
+        if (ch <= 0x10ffff) {
+            d = ngx_cpymem(d, p, q - p);
+            p = q;
+            continue;
+        }
+
+        /* U+0080..U+00FF in two bytes */
+
+        *d++ = (u_char) (0xc0 | (*p >> 6));
+        *d++ = (u_char) (0x80 | (*p & 0x3f));
+        p++;
+    }
+
+    text->data = copy;
+    text->len = d - copy;
+
+    return NGX_OK;
 }
 
 

@@ -42,9 +42,13 @@ our $HttpConfig = <<'_EOC_';
         lost:1           444;
         long:1           '201 {"id":"T2","text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"}';
         exact:1          '201 {"id":"T4","t":"123456"}';
+        latin:1          '201 {"id":"T6","msg":"caf@E9@"}';
         quote:1          '201 {"id":"T3","msg":"a \\"quoted\\" word\\nand a line"}';
     }
 _EOC_
+
+# an ITSM that answers in Latin-1: a raw 0xe9
+$HttpConfig =~ s/\@E9\@/\xe9/;
 
 our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket {
@@ -87,14 +91,15 @@ sub rec {
     return $re . '\}$';
 }
 
-# the log against @want (one regex a line), each line JSON, no secret
+# the log against @want (one regex a line), each line JSON in UTF-8, no
+# secret
 sub check_log {
     my ($name, @want) = @_;
     my @got = ItsmHttp::log_lines('delivery.log', scalar @want);
     Test::More::is(scalar @got, scalar @want, "$name: " . scalar(@want) . " lines");
     for my $i (0 .. $#want) {
         Test::More::like($got[$i] // '', qr/$want[$i]/, "$name: line " . ($i + 1));
-        my $ok = eval { JSON::PP->new->decode($got[$i] // ''); 1 };
+        my $ok = eval { JSON::PP->new->utf8->decode($got[$i] // ''); 1 };
         Test::More::ok($ok, "$name: line " . ($i + 1) . " is JSON");
     }
     my @secret = grep { /SECRET/ } @got;
@@ -319,3 +324,10 @@ Test::More::ok((grep { /"key":"dead",.*"replay":1,"status":201/ } ItsmHttp::read
 Test::More::is(join(' ', ItsmHttp::call('POST', '/itsm/requeue')), qq{200 {"requeued":1}\n}, 'all: dead-2');
 Test::More::is(join(' ', ItsmHttp::call('PUT', '/itsm/requeue')), qq{405 {"error":"method_not_allowed","message":"GET lists the dead letters, POST puts them back in the queue"}\n}, 'PUT: 405');
 --- timeout: 60
+
+
+
+=== TEST 17: an answer in Latin-1: the line stays JSON in UTF-8 (0xe9 written as U+00E9); response_bytes counts what came
+--- init
+::post('latin');
+::check_log('latin-1', ::create('latin', 201, qq{{"id":"T6","msg":"caf\xc3\xa9"}}, response_bytes => length(qq{{"id":"T6","msg":"caf\xe9"}})));
