@@ -27,6 +27,11 @@
 
 #define NGX_HTTP_ITSM_REGISTRY_TEXT_MAX  256
 
+/* a byte of an Authorization scheme's name */
+#define ngx_http_itsm_registry_word(c)                                       \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')                \
+     || ((c) >= '0' && (c) <= '9') || (c) == '-' || (c) == '_')
+
 /* the lines of the history a connector's figures are read from */
 #define NGX_HTTP_ITSM_REGISTRY_LINES     100000
 
@@ -231,8 +236,8 @@ ngx_http_itsm_registry_one(ngx_http_request_t *r,
 
 /*
  * The credentials the connector's header lines carry, by kind, never by
- * value: "Authorization: Basic" (the scheme is the template's first
- * word), or a header whose name says it holds a key or a token.  None:
+ * value: "Authorization: Basic" (the scheme), "Authorization: (no
+ * scheme)", or a header whose name says it holds a key or a token.  None:
  * the credential is the location's (proxy_set_header), which the module
  * does not read.
  */
@@ -261,26 +266,35 @@ ngx_http_itsm_registry_auth(ngx_http_itsm_connector_t *conn)
                                name->len)
                == 0)
         {
-            /* the scheme: the first word of the value's template */
+            /*
+             * The scheme: the value's first word, when a space follows it
+             * (the credential) and it is a word (Basic, Bearer, Token,
+             * GenieKey); a value of one word is the credential itself,
+             * and only its presence is said.
+             */
 
             p = h[i].value->source.data;
             last = p + h[i].value->source.len;
 
             scheme.data = p;
 
-            while (p < last && *p != ' ' && *p != '{') {
+            while (p < last && p - scheme.data <= 20
+                   && ngx_http_itsm_registry_word(*p))
+            {
                 p++;
             }
 
             scheme.len = p - scheme.data;
 
+            if (scheme.len == 0 || scheme.len > 20 || p == last
+                || *p != ' ')
+            {
+                ngx_str_set(&scheme, "(no scheme)");
+            }
+
             if (json_array_append_new(list,
                            json_pack("s+#", "Authorization: ",
-                                     scheme.len ? (char *) scheme.data
-                                                : "(a template)",
-                                     scheme.len ? (int) scheme.len
-                                                : (int) sizeof("(a template)")
-                                                  - 1))
+                                     (char *) scheme.data, (int) scheme.len))
                 != 0)
             {
                 json_decref(list);

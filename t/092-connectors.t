@@ -28,6 +28,17 @@ our $HttpConfig = <<'_EOC_';
         ticket_id   /id;
         on_repeat   comment cooldown=0;
     }
+    itsm_connector raw {
+        location    /_itsm/mock;
+        create      POST /ticket;
+        header      Authorization "SECRET-raw-token";
+        header      X-Auth-Token "SECRET-t";
+    }
+    itsm_connector tmpl {
+        location    /_itsm/mock;
+        create      POST /ticket;
+        header      Authorization "SECRET-prefix{{ key }}";
+    }
     itsm_connector bare {
         location    /_itsm/mock;
         create      POST /ticket;
@@ -65,20 +76,24 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: before any delivery: what the configuration says; the credentials by kind, X-Key not one; no value of a secret
+=== TEST 1: before any delivery: what the configuration says; the credentials by kind (a scheme only when a credential follows it), X-Key not one; no value of a secret
 --- init
 my ($s, $b, $doc) = ::registry();
 Test::More::is($s, 200, 'answers 200');
 my $c = JSON::PP->new->canonical;
 my @c = @{$doc->{connectors}};
 like($c[0]{declared}, qr{/nginx\.conf:\d+$}, 'where jira is declared');
-like($c[1]{declared}, qr{/nginx\.conf:\d+$}, 'where bare is declared');
+like($c[3]{declared}, qr{/nginx\.conf:\d+$}, 'where bare is declared');
 delete $_->{declared} for @c;
 Test::More::is($c->encode($c[0]), $c->encode({name => 'jira', owner => 'team-ops@example.com',
     description => 'Incidents of the payment platform', events => 'Alertmanager: severity critical',
     location => '/_itsm/mock', actions => ['create', 'comment'], find => JSON::PP::true, callbacks => JSON::PP::false,
     auth => ['Authorization: Basic', 'header X-Redmine-API-Key'], requests => {}, last_success => undef, last_failure => undef}), 'jira');
-Test::More::is($c->encode($c[1]), $c->encode({name => 'bare', owner => undef, description => undef, events => undef,
+# a credential of one word is the credential itself: only its presence;
+# a scheme only before a space (SECRET-prefix{{ key }} has none)
+Test::More::is($c->encode($c[1]{auth}), '["Authorization: (no scheme)","header X-Auth-Token"]', 'raw: a bare token is not a scheme');
+Test::More::is($c->encode($c[2]{auth}), '["Authorization: (no scheme)"]', 'tmpl: text before a placeholder is not a scheme');
+Test::More::is($c->encode($c[3]), $c->encode({name => 'bare', owner => undef, description => undef, events => undef,
     location => '/_itsm/mock', actions => ['create'], find => JSON::PP::false, callbacks => JSON::PP::false,
     auth => [], requests => {}, last_success => undef, last_failure => undef}), 'bare: nothing said of it');
 Test::More::is($doc->{history}, JSON::PP::true, 'the figures come from the history');
@@ -94,7 +109,7 @@ Test::More::unlike($b, qr/SECRET/, 'no secret in the answer');
 ::post('b-1', '/alerts/bare');
 ItsmHttp::log_lines('delivery.log', 5);
 my ($s, $b, $doc) = ::registry();
-my ($jira, $bare) = @{$doc->{connectors}};
+my ($jira, $bare) = @{$doc->{connectors}}[0, 3];
 my $c = JSON::PP->new->canonical;
 Test::More::is($c->encode($jira->{requests}), '{"comment":{"failed":0,"ok":1},"create":{"failed":1,"ok":1}}', 'jira: create 1 ok 1 failed, comment 1 ok');
 Test::More::is(join(' ', @{$jira->{last_success}}{qw(action key status)}), 'comment db-1 201', 'jira: the last success');
