@@ -579,6 +579,13 @@ ngx_http_itsm_history_read(ngx_http_request_t *r, ngx_http_itsm_history_t *h,
 
     *whole = (off == 0);
 
+    /* one byte before the window: whether its first line begins at its
+     * start (that byte is a LF) or inside it */
+
+    if (off) {
+        off--;
+    }
+
     if (size == 0) {
         goto done;
     }
@@ -597,7 +604,7 @@ ngx_http_itsm_history_read(ngx_http_request_t *r, ngx_http_itsm_history_t *h,
     text->data = p;
     text->len = n;
 
-    /* a window that starts inside a line begins after it */
+    /* from the first line that begins in the window */
 
     if (off) {
         p = ngx_strlchr(text->data, text->data + text->len, LF);

@@ -148,3 +148,64 @@ qr/invalid window "1k" in "itsm_history"; expected 4k to 64m, e\.g\. window=4m i
 --- must_die
 --- error_log eval
 qr/invalid parameter "limit=5" in "itsm_history"; expected window=SIZE, e\.g\. window=4m in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 9: window=4k, at its edge: a file of 4096 bytes is read whole; 4097 bytes whose window begins a line keeps that line; a window that begins inside a line starts after it
+--- init
+my $root = Test::Nginx::Util::server_root();
+# $n lines of $len bytes (LF included), after $head
+sub put {
+    my ($head, $n, $len) = @_;
+    open my $fh, '>', "$root/logs/delivery.log.new" or die $!;
+    print $fh $head;
+    for my $i (1 .. $n) {
+        my $l = sprintf '{"connector":"c","key":"k-%02d","status":201,"pad":"', $i;
+        print $fh $l, 'x' x ($len - length($l) - 3), "\"}\n";
+    }
+    close $fh;
+    rename "$root/logs/delivery.log.new", "$root/logs/delivery.log" or die $!;
+}
+sub small {
+    my ($s, $b) = ItsmHttp::call('GET', '/itsm/small?limit=1000');
+    my $doc = JSON::PP->new->decode($b);
+    my @k = map { $_->{key} } @{$doc->{deliveries}};
+    return scalar(@k) . " $k[0]..$k[-1] " . ($doc->{whole_file} ? 'whole' : 'part') . " scanned $doc->{scanned}";
+}
+put('', 32, 128);
+Test::More::is(small(), '32 k-32..k-01 whole scanned 32', '4096 bytes: the whole file');
+put("\n", 32, 128);
+Test::More::is(small(), '32 k-32..k-01 part scanned 32', '4097 bytes, the window at a line start: its 32 lines');
+put('', 50, 100);
+Test::More::is(small(), '40 k-50..k-11 part scanned 40', '5000 bytes, the window 4 bytes into a line: the 40 after it');
+--- request
+GET /alerts
+--- error_code: 405
+
+
+
+=== TEST 10: config: window=4096 and 64m are taken
+--- config
+    location = /a { itsm_history window=4096; }
+    location = /b { itsm_history window=64m; }
+--- request
+GET /a
+--- error_code: 200
+
+
+
+=== TEST 11: config: window=4095
+--- config
+    location = /h { itsm_history window=4095; }
+--- must_die
+--- error_log eval
+qr/invalid window "4095" in "itsm_history"; expected 4k to 64m/
+
+
+
+=== TEST 12: config: window=65m
+--- config
+    location = /h { itsm_history window=65m; }
+--- must_die
+--- error_log eval
+qr/invalid window "65m" in "itsm_history"; expected 4k to 64m/
