@@ -593,5 +593,14 @@ ngx_http_itsm_deliver_response(ngx_http_request_t *r,
         p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
+    /* joined once: the history and the step each ask for it */
+
+    d->response->buf->start = data;
+    d->response->buf->pos = data;
+    d->response->buf->last = p;
+    d->response->buf->end = p;
+    d->response->next = NULL;
+    d->last = &d->response->next;
+
     return data;
 }

@@ -39,8 +39,8 @@
 
 static ngx_int_t ngx_http_itsm_history_names(ngx_conf_t *cf,
     ngx_http_itsm_history_t *h, ngx_str_t *list);
-static ngx_int_t ngx_http_itsm_history_redact(ngx_http_itsm_history_t *h,
-    ngx_pool_t *pool, ngx_str_t *text, ngx_uint_t form);
+static ngx_int_t ngx_http_itsm_history_redact(ngx_pool_t *pool,
+    ngx_str_t *text, ngx_uint_t form, ngx_array_t *names);
 static u_char *ngx_http_itsm_history_string(u_char *p, const char *name,
     ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_history_utf8(ngx_pool_t *pool,
@@ -246,7 +246,9 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
     args = d->args;
 
     if (args.len) {
-        if (ngx_http_itsm_history_redact(h, r->pool, &args, 1) != NGX_OK) {
+        if (ngx_http_itsm_history_redact(r->pool, &args, 1, &h->redact)
+            != NGX_OK)
+        {
             return;
         }
 
@@ -281,8 +283,10 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
                        ? ngx_http_itsm_deliver_utf8_cut(resp, h->body) : len;
     }
 
-    if (ngx_http_itsm_history_redact(h, r->pool, &request, 0) != NGX_OK
-        || ngx_http_itsm_history_redact(h, r->pool, &response, 0) != NGX_OK
+    if (ngx_http_itsm_history_redact(r->pool, &request, 0, &h->redact)
+           != NGX_OK
+        || ngx_http_itsm_history_redact(r->pool, &response, 0, &h->redact)
+           != NGX_OK
         || ngx_http_itsm_history_utf8(r->pool, &response) != NGX_OK
         || ngx_http_itsm_history_utf8(r->pool, &request) != NGX_OK)
     {
@@ -489,14 +493,14 @@ ngx_http_itsm_history_string(u_char *p, const char *name, ngx_str_t *value)
 
 
 /*
- * A copy of "text" with the values of the redact list's names replaced
- * (ngx_http_itsm_redact.c): a query string ("form") or a body, JSON or a
- * form.
+ * A copy of "text" with the values of "names" (ngx_http_itsm_name_t)
+ * replaced (ngx_http_itsm_redact.c): a query string ("form") or a body,
+ * JSON or a form.
  */
 
 static ngx_int_t
-ngx_http_itsm_history_redact(ngx_http_itsm_history_t *h, ngx_pool_t *pool,
-    ngx_str_t *text, ngx_uint_t form)
+ngx_http_itsm_history_redact(ngx_pool_t *pool, ngx_str_t *text,
+    ngx_uint_t form, ngx_array_t *names)
 {
     u_char  *copy;
 
@@ -511,7 +515,7 @@ ngx_http_itsm_history_redact(ngx_http_itsm_history_t *h, ngx_pool_t *pool,
     }
 
     text->len = ngx_http_itsm_redact(copy, text->data, text->len, form,
-                                     h->redact.elts, h->redact.nelts);
+                                     names->elts, names->nelts);
     text->data = copy;
 
     return NGX_OK;
@@ -527,33 +531,23 @@ ngx_http_itsm_history_redact(ngx_http_itsm_history_t *h, ngx_pool_t *pool,
 void
 ngx_http_itsm_history_hide(ngx_http_request_t *r, ngx_str_t *text)
 {
-    u_char                     *copy;
-    ngx_uint_t                  n;
-    ngx_http_itsm_name_t       *names;
+    ngx_array_t                 defaults;
     ngx_http_itsm_history_t    *h;
     ngx_http_itsm_main_conf_t  *imcf;
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
     h = imcf->history;
 
-    if (h) {
-        names = h->redact.elts;
-        n = h->redact.nelts;
+    /* the default names as an array that is not grown */
 
-    } else {
-        names = ngx_http_itsm_history_secrets;
-        n = sizeof(ngx_http_itsm_history_secrets)
-            / sizeof(ngx_http_itsm_name_t) - 1;
-    }
+    defaults.elts = ngx_http_itsm_history_secrets;
+    defaults.nelts = sizeof(ngx_http_itsm_history_secrets)
+                     / sizeof(ngx_http_itsm_name_t) - 1;
 
-    copy = ngx_pnalloc(r->pool, ngx_http_itsm_redact_room(text->data,
-                                                          text->len));
-    if (copy == NULL) {
+    if (ngx_http_itsm_history_redact(r->pool, text, 0,
+                                     h ? &h->redact : &defaults)
+        != NGX_OK)
+    {
         text->len = 0;
-        return;
     }
-
-    text->len = ngx_http_itsm_redact(copy, text->data, text->len, 0, names,
-                                     n);
-    text->data = copy;
 }

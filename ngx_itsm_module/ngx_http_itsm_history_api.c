@@ -36,6 +36,11 @@
 #define NGX_HTTP_ITSM_HISTORY_LIMIT       50
 #define NGX_HTTP_ITSM_HISTORY_LIMIT_MAX   1000
 
+/* what stands on each side of a field's value in a line of the history
+ * (ngx_http_itsm_history.c writes them in this order) */
+#define NGX_HTTP_ITSM_HISTORY_KEY        ",\"key\":\"", "\",\"ticket\":"
+#define NGX_HTTP_ITSM_HISTORY_CONNECTOR  ",\"connector\":\"", "\",\"action\":"
+
 
 typedef struct {
     ngx_str_t                    key;          /* ,"key":"...","ticket": */
@@ -291,9 +296,8 @@ ngx_http_itsm_history_scan(ngx_http_itsm_history_query_t *q, ngx_str_t *text,
 
 /*
  * For the dead letters' list (ngx_http_itsm_queue.c) and the connectors'
- * (ngx_http_itsm_registry.c): the history's last window, then its lines
- * of "connector" (and "key", unless NULL), "failed" ones only if asked,
- * newest first, up to "limit", into "found" (ngx_str_t).
+ * (ngx_http_itsm_registry.c): the history's last window (empty without
+ * itsm_delivery_log) ...
  */
 
 ngx_int_t
@@ -314,6 +318,10 @@ ngx_http_itsm_history_tail(ngx_http_request_t *r, ngx_str_t *text)
                                       &whole);
 }
 
+
+/* ... then its lines of "connector" (and "key", unless NULL), "failed"
+ * ones only if asked, newest first, up to "limit", into "found"
+ * (ngx_str_t) */
 
 ngx_int_t
 ngx_http_itsm_history_lines(ngx_http_request_t *r, ngx_str_t *text,
@@ -337,12 +345,12 @@ ngx_http_itsm_history_lines(ngx_http_request_t *r, ngx_str_t *text,
     q.failed = failed;
 
     if ((key && ngx_http_itsm_history_needle_of(r->pool, key,
-                                                ",\"key\":\"", "\",\"ticket\":",
+                                                NGX_HTTP_ITSM_HISTORY_KEY,
                                                 &q.key)
                 != NGX_OK)
         || ngx_http_itsm_history_needle_of(r->pool, connector,
-                                           ",\"connector\":\"",
-                                           "\",\"action\":", &q.connector)
+                                           NGX_HTTP_ITSM_HISTORY_CONNECTOR,
+                                           &q.connector)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -382,11 +390,12 @@ ngx_http_itsm_history_query(ngx_http_request_t *r,
         q->failed = (arg.len == 1 && arg.data[0] == '1');
     }
 
-    if (ngx_http_itsm_history_needle(r, "key", ",\"key\":\"", "\",\"ticket\":",
+    if (ngx_http_itsm_history_needle(r, "key", NGX_HTTP_ITSM_HISTORY_KEY,
                                      &q->key)
         != NGX_OK
-        || ngx_http_itsm_history_needle(r, "connector", ",\"connector\":\"",
-                                        "\",\"action\":", &q->connector)
+        || ngx_http_itsm_history_needle(r, "connector",
+                                        NGX_HTTP_ITSM_HISTORY_CONNECTOR,
+                                        &q->connector)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -407,24 +416,17 @@ static ngx_int_t
 ngx_http_itsm_history_needle(ngx_http_request_t *r, const char *name,
     const char *before, const char *after, ngx_str_t *out)
 {
-    u_char     *dst, *src;
-    ngx_str_t   arg, value;
+    ngx_str_t  value;
 
     ngx_str_null(out);
 
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    value.data = ngx_pnalloc(r->pool, arg.len);
-    if (value.data == NULL) {
+    if (ngx_http_itsm_util_arg(r, name, &value) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    dst = value.data;
-    src = arg.data;
-    ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
-    value.len = dst - value.data;
+    if (value.data == NULL) {
+        return NGX_OK;
+    }
 
     return ngx_http_itsm_history_needle_of(r->pool, &value, before, after,
                                            out);

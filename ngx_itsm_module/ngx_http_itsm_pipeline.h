@@ -183,6 +183,8 @@ ngx_int_t ngx_http_itsm_util_body(ngx_http_request_t *r, size_t max,
     ngx_str_t *text, off_t *len);
 void ngx_http_itsm_util_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
     ngx_connection_t *dummy, ngx_log_t *log);
+ngx_int_t ngx_http_itsm_util_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 
 
 #endif /* _NGX_HTTP_ITSM_PIPELINE_H_INCLUDED_ */

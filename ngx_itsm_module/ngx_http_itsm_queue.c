@@ -46,8 +46,6 @@ static ngx_http_itsm_alert_t *ngx_http_itsm_queue_alert(ngx_http_request_t *r,
 static char *ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_handler_pt handler, const char *what);
 static ngx_int_t ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_itsm_queue_arg(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_queue_dead_list(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_queue_dead_one(void *data, ngx_str_t *stored,
     ngx_uint_t attempts);
@@ -554,8 +552,8 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
-    if (ngx_http_itsm_queue_arg(r, "connector", &connector) != NGX_OK
-        || ngx_http_itsm_queue_arg(r, "key", &key) != NGX_OK)
+    if (ngx_http_itsm_util_arg(r, "connector", &connector) != NGX_OK
+        || ngx_http_itsm_util_arg(r, "key", &key) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -580,35 +578,6 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, body);
-}
-
-
-/* the argument "name", URL-decoded; data NULL when there is none */
-
-static ngx_int_t
-ngx_http_itsm_queue_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   arg;
-
-    ngx_str_null(value);
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    value->data = ngx_pnalloc(r->pool, arg.len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    dst = value->data;
-    src = arg.data;
-    ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
-    value->len = dst - value->data;
-
-    return NGX_OK;
 }
 
 

@@ -146,3 +146,33 @@ ngx_http_itsm_util_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
     ev->log = log;
     ev->cancelable = 1;
 }
+
+
+/* the query string's argument "name", URL-decoded; data NULL when the
+ * request has none */
+
+ngx_int_t
+ngx_http_itsm_util_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   arg;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(r->pool, arg.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = arg.data;
+    ngx_unescape_uri(&dst, &src, arg.len, NGX_UNESCAPE_URI);
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
