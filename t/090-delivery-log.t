@@ -42,6 +42,8 @@ our $HttpConfig = <<'_EOC_';
         lost:1           444;
         long:1           '201 {"id":"T2","text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"}';
         exact:1          '201 {"id":"T4","t":"123456"}';
+        utf8cut:1        '201 {"id":"T8","t":"1234567é"}';
+        prefix:1         '201 {"id":"T7","tokens":"kept","token":"SECRET-t","x_token":"kept too","Token":"SECRET-T"}';
         latin:1          '201 {"id":"T6","msg":"caf@E9@"}';
         quote:1          '201 {"id":"T3","msg":"a \\"quoted\\" word\\nand a line"}';
     }
@@ -181,15 +183,18 @@ Test::More::is(join(',', map { ItsmHttp::status($_) } @a), '503,201', 'lost, the
 
 
 
-=== TEST 6: body=24: bodies cut at 24 bytes (the sizes say how long they were); an answer of exactly 24 bytes whole
+=== TEST 6: body=24: bodies cut at 24 bytes (the sizes say how long they were); an answer of exactly 24 bytes whole; a character across the cut left out whole
 --- http_config eval: $::HttpConfig =~ s/body=256/body=24/r
 --- init
 ::post('long');
 ::post('exact');
+::post('utf8cut');
 my $resp = '{"id":"T2","text":"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"}';
 ::check_log('cut',
     ::create('long', 201, substr($resp, 0, 24), response_bytes => length $resp, request => substr($::Sent, 0, 24)),
-    ::create('exact', 201, '{"id":"T4","t":"123456"}', request => substr($::Sent, 0, 24)));
+    ::create('exact', 201, '{"id":"T4","t":"123456"}', request => substr($::Sent, 0, 24)),
+    # an "é" in bytes 24 and 25: left out whole, 23 bytes kept
+    ::create('utf8cut', 201, '{"id":"T8","t":"1234567', response_bytes => 27, request => substr($::Sent, 0, 24)));
 
 
 
@@ -331,3 +336,31 @@ Test::More::is(join(' ', ItsmHttp::call('PUT', '/itsm/requeue')), qq{405 {"error
 --- init
 ::post('latin');
 ::check_log('latin-1', ::create('latin', 201, qq{{"id":"T6","msg":"caf\xc3\xa9"}}, response_bytes => length(qq{{"id":"T6","msg":"caf\xe9"}})));
+
+
+
+=== TEST 18: names match whole: "token" and "Token" redacted, "tokens" and "x_token" kept
+--- init
+::post('prefix');
+::check_log('prefix', ::create('prefix', 201, '{"id":"T7","tokens":"kept","token":"[redacted]","x_token":"kept too","Token":"[redacted]"}',
+                               response_bytes => length('{"id":"T7","tokens":"kept","token":"SECRET-t","x_token":"kept too","Token":"SECRET-T"}')));
+
+
+
+=== TEST 19: config: a redact= name of 64 bytes is taken
+--- http_config eval
+"    itsm_delivery_log logs/a.log redact=" . ('n' x 64) . ";\n"
+--- config
+--- request
+GET /nothing
+--- error_code: 404
+
+
+
+=== TEST 20: config: a redact= name of 65 bytes
+--- http_config eval
+"    itsm_delivery_log logs/a.log redact=a," . ('n' x 65) . ";\n"
+--- config
+--- must_die
+--- error_log eval
+qr/invalid redact="a,n{65}" in "itsm_delivery_log"; expected names of 1 to 64 bytes/
