@@ -43,44 +43,49 @@ static int ngx_http_itsm_sig_decode(unsigned encoding, u_char *p, size_t len,
     u_char *mac, size_t *n);
 
 
-static const signed char  ngx_http_itsm_b64[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
-    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
-};
+/*
+ * Both base64 alphabets in one table: a character's six bits, marked
+ * B64_STD when only base64 has it ("+/"), B64_URL when only base64url has
+ * it ("-_"); 0xff, both marks, is no character of either.
+ */
 
-/* the same for base64url: "-_" where base64 has "+/" */
+#define NGX_HTTP_ITSM_B64_STD   0x40
+#define NGX_HTTP_ITSM_B64_URL   0x80
+#define NGX_HTTP_ITSM_B64_BITS  0x3f
 
-static const signed char  ngx_http_itsm_b64url[256] = {
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
-    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
-    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
-    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+static const u_char  ngx_http_itsm_b64[256] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0x7e, 0xff, 0xbe, 0xff, 0x7f,
+    0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x3b,
+    0x3c, 0x3d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+    0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+    0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16,
+    0x17, 0x18, 0x19, 0xff, 0xff, 0xff, 0xff, 0xbf,
+    0xff, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20,
+    0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
+    0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30,
+    0x31, 0x32, 0x33, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
 };
 
 
@@ -380,10 +385,9 @@ ssize_t
 ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
     size_t len, unsigned url)
 {
-    int                 a, b, c, d;
-    size_t              i, n, out;
-    uint32_t            acc;
-    const signed char  *table;
+    size_t    i, n, out;
+    u_char    a, b, c, d, reject;
+    uint32_t  acc;
 
     n = 0;
 
@@ -406,25 +410,27 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
         return -1;
     }
 
-    /* a table an alphabet: the other's two characters are refused */
+    /* the other alphabet's two characters are refused */
 
-    table = url ? ngx_http_itsm_b64url : ngx_http_itsm_b64;
+    reject = url ? NGX_HTTP_ITSM_B64_STD : NGX_HTTP_ITSM_B64_URL;
     out = 0;
 
     /* four characters, three bytes, one check of the four */
 
     for (i = 0; i + 4 <= len; i += 4) {
-        a = table[src[i]];
-        b = table[src[i + 1]];
-        c = table[src[i + 2]];
-        d = table[src[i + 3]];
+        a = ngx_http_itsm_b64[src[i]];
+        b = ngx_http_itsm_b64[src[i + 1]];
+        c = ngx_http_itsm_b64[src[i + 2]];
+        d = ngx_http_itsm_b64[src[i + 3]];
 
-        if ((a | b | c | d) < 0) {
+        if ((a | b | c | d) & reject) {
             return -1;
         }
 
-        acc = (uint32_t) a << 18 | (uint32_t) b << 12 | (uint32_t) c << 6
-              | (uint32_t) d;
+        acc = (uint32_t) (a & NGX_HTTP_ITSM_B64_BITS) << 18
+              | (uint32_t) (b & NGX_HTTP_ITSM_B64_BITS) << 12
+              | (uint32_t) (c & NGX_HTTP_ITSM_B64_BITS) << 6
+              | (uint32_t) (d & NGX_HTTP_ITSM_B64_BITS);
 
         dst[out++] = (u_char) (acc >> 16);
         dst[out++] = (u_char) (acc >> 8);
@@ -434,13 +440,13 @@ ngx_http_itsm_base64_decode(u_char *dst, size_t size, u_char *src,
     acc = 0;
 
     for ( /* void */ ; i < len; i++) {
-        a = table[src[i]];
+        a = ngx_http_itsm_b64[src[i]];
 
-        if (a < 0) {
+        if (a & reject) {
             return -1;
         }
 
-        acc = acc << 6 | (uint32_t) a;
+        acc = acc << 6 | (uint32_t) (a & NGX_HTTP_ITSM_B64_BITS);
     }
 
     switch (len % 4) {
