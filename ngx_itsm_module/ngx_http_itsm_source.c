@@ -22,7 +22,7 @@
 
 typedef struct {
     ngx_str_t                       *name;
-    ngx_http_itsm_source_parse_pt    parse;
+    ngx_http_itsm_source_parse_t    *parse;
 } ngx_http_itsm_source_t;
 
 

@@ -27,9 +27,12 @@ typedef struct {
 } ngx_http_itsm_alert_word_t;
 
 
-/* a source's parser, which the dispatch calls (ngx_http_itsm_source.c) */
+/*
+ * A source's parser, which the dispatch calls (ngx_http_itsm_source.c): a
+ * function type, so that each parser below is declared by it.
+ */
 
-typedef ngx_int_t (*ngx_http_itsm_source_parse_pt)(ngx_http_request_t *r,
+typedef ngx_int_t ngx_http_itsm_source_parse_t(ngx_http_request_t *r,
     ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
     json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
 
@@ -100,24 +103,16 @@ ngx_int_t ngx_http_itsm_alert_error(ngx_http_request_t *r, ngx_str_t *error,
 
 /* ngx_http_itsm_source_generic.c */
 ngx_str_t *ngx_http_itsm_generic_pointers(ngx_conf_t *cf);
-ngx_int_t ngx_http_itsm_generic_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
-    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
+ngx_http_itsm_source_parse_t  ngx_http_itsm_generic_parse;
 
 /* ngx_http_itsm_source_alertmanager.c (Alertmanager and Grafana) */
-ngx_int_t ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
-    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
+ngx_http_itsm_source_parse_t  ngx_http_itsm_alertmanager_parse;
 
 /* ngx_http_itsm_source_azure.c */
-ngx_int_t ngx_http_itsm_azure_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
-    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
+ngx_http_itsm_source_parse_t  ngx_http_itsm_azure_parse;
 
 /* ngx_http_itsm_source_datadog.c */
-ngx_int_t ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
-    ngx_http_itsm_loc_conf_t *conf, ngx_http_itsm_source_conf_t *scf,
-    json_t *payload, ngx_array_t *alerts, ngx_str_t *error);
+ngx_http_itsm_source_parse_t  ngx_http_itsm_datadog_parse;
 
 
 #endif /* _NGX_HTTP_ITSM_SOURCE_H_INCLUDED_ */
