@@ -320,6 +320,8 @@ typedef struct {
     ngx_str_t                    owner;
     ngx_str_t                    description;
     ngx_str_t                    events;
+    ngx_uint_t                   slot;         /* of its counters
+                                                  (..._registry_counts.c) */
 
     /* the servers whose locations take its paths (ngx_http_itsm_layout.c):
      * ngx_http_core_srv_conf_t * */
@@ -365,6 +367,8 @@ typedef struct {
                                                   off (..._history_t) */
     u_char                      *history_api_file;  /* an itsm_history */
     ngx_uint_t                   history_api_line;
+    ngx_shm_zone_t              *counted;      /* each connector's requests
+                                                  (..._registry_counts.c) */
 } ngx_http_itsm_main_conf_t;
 
 

@@ -53,6 +53,15 @@ char *ngx_http_itsm_registry_line(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 char *ngx_http_itsm_registry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_itsm_registry_counts.c */
+ngx_int_t ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf);
+void ngx_http_itsm_registry_count(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
+    ngx_uint_t failed);
+json_t *ngx_http_itsm_registry_sent(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn);
 char *ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,

@@ -430,6 +430,10 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_itsm_registry_counts_init(cf, imcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_itsm_deliver_filter_init(cf);
 }
 

@@ -168,7 +168,8 @@ char *ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_itsm_status_count(ngx_http_request_t *r,
     ngx_http_itsm_source_e source, ngx_http_itsm_outcome_e outcome);
 void ngx_http_itsm_status_count_action(ngx_http_request_t *r,
-    ngx_http_itsm_action_e action, ngx_uint_t failed);
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
+    ngx_uint_t failed);
 
 /* ngx_http_itsm_claim.c */
 void ngx_http_itsm_claim_release(ngx_http_itsm_ctx_t *ctx,

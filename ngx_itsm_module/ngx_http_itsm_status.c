@@ -8,6 +8,7 @@
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_pipeline.h"
+#include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_status.h"
 
 
@@ -143,9 +144,12 @@ ngx_http_itsm_status_count(ngx_http_request_t *r,
 
 void
 ngx_http_itsm_status_count_action(ngx_http_request_t *r,
-    ngx_http_itsm_action_e action, ngx_uint_t failed)
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
+    ngx_uint_t failed)
 {
     ngx_http_itsm_counters_t  *counters;
+
+    ngx_http_itsm_registry_count(r, conn, action, failed);
 
     counters = ngx_http_itsm_status_counters(r);
 
@@ -788,6 +792,43 @@ ngx_http_itsm_status_counts(ngx_array_t *counts, ngx_str_t *names,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The slot of "name": the one it had (in this cycle or the one before a
+ * reload), else the next free one; NO_SLOT for a name longer than a slot
+ * holds or when all are taken (the totals still count it).  Called at
+ * init, before the workers start.
+ */
+
+ngx_uint_t
+ngx_http_itsm_status_slot(ngx_http_itsm_status_slots_t *slots,
+    ngx_str_t *name)
+{
+    ngx_uint_t  s;
+
+    if (name->len > sizeof(slots->name[0].data)) {
+        return NGX_HTTP_ITSM_STATUS_NO_SLOT;
+    }
+
+    for (s = 0; s < slots->n; s++) {
+        if (slots->name[s].len == name->len
+            && ngx_memcmp(slots->name[s].data, name->data, name->len) == 0)
+        {
+            return s;
+        }
+    }
+
+    if (s == NGX_HTTP_ITSM_STATUS_SLOTS) {
+        return NGX_HTTP_ITSM_STATUS_NO_SLOT;
+    }
+
+    ngx_memcpy(slots->name[s].data, name->data, name->len);
+    slots->name[s].len = name->len;
+    slots->n++;
+
+    return s;
 }
 
 

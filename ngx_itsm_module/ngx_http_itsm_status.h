@@ -57,6 +57,26 @@ ngx_int_t ngx_http_itsm_status_provide(ngx_conf_t *cf,
  */
 ngx_int_t ngx_http_itsm_status_provide_grouped(ngx_conf_t *cf,
     ngx_http_itsm_status_provider_t *provider, ngx_str_t *group_label);
+/*
+ * Counters kept by name in a zone (a connector's: a reload keeps its
+ * counts, whatever its place in the new configuration): the names of the
+ * slots taken, NGX_HTTP_ITSM_STATUS_SLOTS at most.
+ */
+
+#define NGX_HTTP_ITSM_STATUS_SLOTS    64
+#define NGX_HTTP_ITSM_STATUS_NO_SLOT  ((ngx_uint_t) -1)
+
+typedef struct {
+    ngx_uint_t                   n;
+    struct {
+        u_char                   data[64];
+        size_t                   len;
+    }                            name[NGX_HTTP_ITSM_STATUS_SLOTS];
+} ngx_http_itsm_status_slots_t;
+
+
+ngx_uint_t ngx_http_itsm_status_slot(ngx_http_itsm_status_slots_t *slots,
+    ngx_str_t *name);
 ngx_int_t ngx_http_itsm_status_counts(ngx_array_t *counts, ngx_str_t *names,
     ngx_atomic_t *count, ngx_uint_t n);
 ngx_shm_zone_t *ngx_http_itsm_status_counters_zone(ngx_conf_t *cf,

@@ -269,7 +269,8 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
     if (ctx->dl.status < NGX_HTTP_OK
         || ctx->dl.status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
-        ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
+        ngx_http_itsm_status_count_action(r, ctx->connector,
+                                          ctx->dl.action, 1);
 
         if (!ctx->gone
             && ngx_http_itsm_lifecycle_gone(ctx->connector, ctx->dl.action,
@@ -306,7 +307,8 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
         /* nothing to do for this step ("missing=skip") */
 
     } else {
-        ngx_http_itsm_status_count_action(r, ctx->dl.action, 0);
+        ngx_http_itsm_status_count_action(r, ctx->connector,
+                                          ctx->dl.action, 0);
     }
 
     /* a connector that reads no ticket id (a chat) keeps none */
@@ -510,7 +512,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
                   &ngx_http_itsm_action_names[ctx->dl.action],
                   &ctx->tpl.ticket_id, &why);
 
-    ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
+    ngx_http_itsm_status_count_action(r, ctx->connector, ctx->dl.action, 1);
     ngx_http_itsm_step_unusable(r, ctx);
 
     return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
@@ -670,7 +672,8 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         || ctx->dl.status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
         /* the doubt stays: the next attempt asks again */
-        ngx_http_itsm_status_count_action(r, ctx->dl.action, 1);
+        ngx_http_itsm_status_count_action(r, ctx->connector,
+                                          ctx->dl.action, 1);
         return ngx_http_itsm_step_failed(r, ctx);
     }
 

@@ -36,7 +36,7 @@ Content-Type: application/json
 --- error_code eval: [201, 200, 201, 200, 400, 200]
 --- response_body_like eval
 [qr/created/, qr/commented/, qr/created/, qr/resolved/, qr/invalid_json/,
- qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"queued":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"queued":0,"dead_letters":0,"bytes":\d+,"size_bytes":67108864,"used_bytes":\d+,"used_percent":0,"expired":0,"retention":604800\}\}$/]
+ qr/^\{"alerts":\{"generic":\{"created":2,"commented":1,"updated":0,"resolved":1,"reopened":0,"duplicate":0,"cooldown":0,"ignored":0,"left_open":0,"queued":0,"failed":0,"refused":1\}(,"\w+":\{[^}]*\})*\},"actions":\{"create":\{"ok":2,"failed":0\},"update":\{"ok":0,"failed":0\},"comment":\{"ok":1,"failed":0\},"resolve":\{"ok":1,"failed":0\},"reopen":\{"ok":0,"failed":0\}\},"zone":\{"bytes":1048576,"free_bytes":\d+,"keys":2\},"access":\{"passed":0,[^}]*\},"connector_requests":\{"mock":\{"create":2,"comment":1,"resolve":1\}\},"connector_failures":\{"mock":\{"create":0,"comment":0,"resolve":0\}\},"store":\{"keys":2,"open_tickets":1,"resolved_tickets":1,"claimed":0,"queued":0,"dead_letters":0,"bytes":\d+,"size_bytes":67108864,"used_bytes":\d+,"used_percent":0,"expired":0,"retention":604800\}\}$/]
 
 
 
@@ -65,7 +65,7 @@ Content-Type: application/json
 Content-Type: application/json
 --- error_code eval: [503, 200]
 --- response_body_like eval
-[qr/itsm_unavailable/, qr/itsm_alerts_total\{source="generic",outcome="failed"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="failed"\} 1\n/]
+[qr/itsm_unavailable/, qr/itsm_alerts_total\{source="generic",outcome="failed"\} 1\n(.|\n)*itsm_actions_total\{action="create",result="failed"\} 1\n(.|\n)*itsm_connector_requests_total\{connector="mock",action="create"\} 1\nitsm_connector_requests_total\{connector="mock",action="comment"\} 0\n(.|\n)*itsm_connector_failures_total\{connector="mock",action="create"\} 1\nitsm_connector_failures_total\{connector="mock",action="comment"\} 0\n/]
 
 
 

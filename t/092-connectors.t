@@ -88,14 +88,16 @@ delete $_->{declared} for @c;
 Test::More::is($c->encode($c[0]), $c->encode({name => 'jira', owner => 'team-ops@example.com',
     description => 'Incidents of the payment platform', events => 'Alertmanager: severity critical',
     location => '/_itsm/mock', actions => ['create', 'comment'], find => JSON::PP::true, callbacks => JSON::PP::false,
-    auth => ['Authorization: Basic', 'header X-Redmine-API-Key'], requests => {}, last_success => undef, last_failure => undef}), 'jira');
+    auth => ['Authorization: Basic', 'header X-Redmine-API-Key'], requests => {}, last_success => undef, last_failure => undef,
+    sent => {create => {ok => 0, failed => 0}, comment => {ok => 0, failed => 0}}}), 'jira');
 # a credential of one word is the credential itself: only its presence;
 # a scheme only before a space (SECRET-prefix{{ key }} has none)
 Test::More::is($c->encode($c[1]{auth}), '["Authorization: (no scheme)","header X-Auth-Token"]', 'raw: a bare token is not a scheme');
 Test::More::is($c->encode($c[2]{auth}), '["Authorization: (no scheme)"]', 'tmpl: text before a placeholder is not a scheme');
 Test::More::is($c->encode($c[3]), $c->encode({name => 'bare', owner => undef, description => undef, events => undef,
     location => '/_itsm/mock', actions => ['create'], find => JSON::PP::false, callbacks => JSON::PP::false,
-    auth => [], requests => {}, last_success => undef, last_failure => undef}), 'bare: nothing said of it');
+    auth => [], requests => {}, last_success => undef, last_failure => undef,
+    sent => {create => {ok => 0, failed => 0}}}), 'bare: nothing said of it');
 Test::More::is($doc->{history}, JSON::PP::true, 'the figures come from the history');
 Test::More::unlike($b, qr/SECRET/, 'no secret in the answer');
 
@@ -115,6 +117,9 @@ Test::More::is($c->encode($jira->{requests}), '{"comment":{"failed":0,"ok":1},"c
 Test::More::is(join(' ', @{$jira->{last_success}}{qw(action key status)}), 'comment db-1 201', 'jira: the last success');
 Test::More::is(join(' ', @{$jira->{last_failure}}{qw(action key status response)}), 'create busy-1 503 {"error":"maintenance"}', 'jira: the last failure, in its words');
 Test::More::is($c->encode($bare->{requests}), '{"create":{"failed":0,"ok":1}}', 'bare: one create');
+# the counts in shared memory, kept without the history, say the same
+Test::More::is($c->encode($jira->{sent}), '{"comment":{"failed":0,"ok":1},"create":{"failed":1,"ok":1}}', 'jira: the same counted');
+Test::More::is($c->encode($bare->{sent}), '{"create":{"failed":0,"ok":1}}', 'bare: the same counted');
 Test::More::is($bare->{last_failure}, undef, 'bare: no failure');
 Test::More::unlike($b, qr/SECRET/, 'no secret in the answer');
 

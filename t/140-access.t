@@ -191,9 +191,17 @@ my $json = join(',', map { qq("$_":) . ($n{$_} || 0) } @names);
 my $prom = "# HELP itsm_access_total Requests judged by the access phase, by result.\n"
            . "# TYPE itsm_access_total counter\n"
            . join('', map { qq(itsm_access_total{result="$_"} ) . ($n{$_} || 0) . "\n" } @names)
+           # then each connector's requests (ngx_http_itsm_registry_counts.c)
+           . "# HELP itsm_connector_requests_total Requests sent to the ITSM, by connector and action.\n"
+           . "# TYPE itsm_connector_requests_total counter\n"
+           . qq(itsm_connector_requests_total{connector="mock",action="create"} 0\n)
+           . "# HELP itsm_connector_failures_total Requests the ITSM refused or did not answer, by connector and action.\n"
+           . "# TYPE itsm_connector_failures_total counter\n"
+           . qq(itsm_connector_failures_total{connector="mock",action="create"} 0\n)
            . "# TYPE itsm_zone_bytes gauge\n";
+my $conn = '"connector_requests":{"mock":{"create":0}},"connector_failures":{"mock":{"create":0}}';
 ["", qr/signature_missing/, qr/address_not_allowed/,
- qr/"zone":\{[^{}]*\},\Q"access":{$json}}\E\n\z/,
+ qr/"zone":\{[^{}]*\},\Q"access":{$json},$conn}\E\n\z/,
  qr/result="failed"\} 0\n\Q$prom\E/]
 
 

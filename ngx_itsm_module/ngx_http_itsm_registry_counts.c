@@ -1,0 +1,310 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
+#include "ngx_http_itsm_connector.h"
+#include "ngx_http_itsm_status.h"
+
+
+/*
+ * Each connector's requests to its ITSM, by action and result, counted in
+ * shared memory by all workers: what the connector registry
+ * (itsm_connectors) and the status page (JSON and Prometheus, labelled by
+ * connector) show, whether or not a delivery log is kept.  A connector
+ * keeps its slot, by name, across reloads.  A request counts once it has
+ * an outcome: "ok" when the ITSM answered 2xx, "failed" when it answered
+ * anything else or did not answer.  The lookups and finds that come
+ * before an action count as that action.
+ */
+
+
+typedef struct {
+    ngx_http_itsm_status_slots_t  slots;
+    ngx_atomic_t                  sent[NGX_HTTP_ITSM_STATUS_SLOTS]
+                                      [NGX_HTTP_ITSM_NACTIONS][2];
+} ngx_http_itsm_registry_counters_t;
+
+
+static ngx_int_t ngx_http_itsm_registry_init_counters(
+    ngx_shm_zone_t *shm_zone, void *data);
+static ngx_int_t ngx_http_itsm_registry_requests(ngx_http_request_t *r,
+    ngx_array_t *counts);
+static ngx_int_t ngx_http_itsm_registry_failures(ngx_http_request_t *r,
+    ngx_array_t *counts);
+static ngx_int_t ngx_http_itsm_registry_counts(ngx_http_request_t *r,
+    ngx_array_t *counts, ngx_uint_t failures);
+static ngx_http_itsm_registry_counters_t *ngx_http_itsm_registry_counters(
+    ngx_http_itsm_main_conf_t *imcf);
+
+
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_requests_pv = {
+    ngx_string("connector_requests"),
+    ngx_string("Requests sent to the ITSM, by connector and action."),
+    ngx_string("action"),
+    ngx_http_itsm_registry_requests
+};
+
+
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_failures_pv = {
+    ngx_string("connector_failures"),
+    ngx_string("Requests the ITSM refused or did not answer, by connector "
+               "and action."),
+    ngx_string("action"),
+    ngx_http_itsm_registry_failures
+};
+
+
+static ngx_str_t   ngx_http_itsm_registry_group = ngx_string("connector");
+
+static ngx_str_t   ngx_http_itsm_registry_zone_name =
+    ngx_string("itsm_connector_counters");
+
+static ngx_uint_t  ngx_http_itsm_registry_tag;
+
+
+/* at postconfiguration: the zone, and the status page's two providers */
+
+ngx_int_t
+ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
+    ngx_http_itsm_main_conf_t *imcf)
+{
+    ngx_uint_t                   i;
+    ngx_http_itsm_connector_t  **conn;
+
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        conn[i]->slot = NGX_HTTP_ITSM_STATUS_NO_SLOT;
+    }
+
+    if (imcf->connectors.nelts == 0) {
+        return NGX_OK;
+    }
+
+    imcf->counted = ngx_http_itsm_status_counters_zone(cf,
+                                        &ngx_http_itsm_registry_zone_name,
+                                        &ngx_http_itsm_registry_tag,
+                                        ngx_http_itsm_registry_init_counters);
+    if (imcf->counted == NULL) {
+        return NGX_ERROR;
+    }
+
+    imcf->counted->data = imcf;
+
+    if (ngx_http_itsm_status_provide_grouped(cf,
+                                        &ngx_http_itsm_registry_requests_pv,
+                                        &ngx_http_itsm_registry_group)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_status_provide_grouped(cf,
+                                        &ngx_http_itsm_registry_failures_pv,
+                                        &ngx_http_itsm_registry_group);
+}
+
+
+/*
+ * The zone's data is this configuration's main conf until init; then the
+ * counters (a reload's or a restart's: the slab's own) and each connector
+ * gets its slot.
+ */
+
+static ngx_int_t
+ngx_http_itsm_registry_init_counters(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_uint_t                          i;
+    ngx_slab_pool_t                    *shpool;
+    ngx_http_itsm_connector_t         **conn;
+    ngx_http_itsm_main_conf_t          *imcf;
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    imcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (data || shm_zone->shm.exists) {
+        counters = shpool->data;                /* a reload keeps them */
+
+    } else {
+        counters = ngx_slab_calloc(shpool,
+                                   sizeof(ngx_http_itsm_registry_counters_t));
+        if (counters == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = counters;
+    }
+
+    shm_zone->data = counters;
+
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        conn[i]->slot = ngx_http_itsm_status_slot(&counters->slots,
+                                                  &conn[i]->name);
+
+        if (conn[i]->slot == NGX_HTTP_ITSM_STATUS_NO_SLOT) {
+            ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
+                          "itsm_connector \"%V\": its requests are counted "
+                          "in the totals only (more than %d connectors, or "
+                          "a name longer than 64 bytes)", &conn[i]->name,
+                          NGX_HTTP_ITSM_STATUS_SLOTS);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* one request of "conn" with an outcome */
+
+void
+ngx_http_itsm_registry_count(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
+    ngx_uint_t failed)
+{
+    ngx_http_itsm_main_conf_t          *imcf;
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    if (conn->slot == NGX_HTTP_ITSM_STATUS_NO_SLOT
+        || action >= NGX_HTTP_ITSM_NACTIONS)
+    {
+        return;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    counters = ngx_http_itsm_registry_counters(imcf);
+
+    if (counters == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&counters->sent[conn->slot][action]
+                                                [failed ? 1 : 0], 1);
+}
+
+
+/*
+ * The registry's figures of one connector: {"create": {"ok": 3,
+ * "failed": 1}, ...}, each action it has.
+ */
+
+json_t *
+ngx_http_itsm_registry_sent(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn)
+{
+    json_t                             *sent;
+    ngx_uint_t                          a;
+    ngx_atomic_t                       *n;
+    ngx_http_itsm_main_conf_t          *imcf;
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    counters = ngx_http_itsm_registry_counters(imcf);
+
+    sent = json_object();
+    if (sent == NULL) {
+        return NULL;
+    }
+
+    for (a = 0; a < NGX_HTTP_ITSM_NACTIONS; a++) {
+
+        if (conn->actions[a] == NULL) {
+            continue;
+        }
+
+        n = (counters && conn->slot != NGX_HTTP_ITSM_STATUS_NO_SLOT)
+            ? counters->sent[conn->slot][a] : NULL;
+
+        if (json_object_setn_new(sent,
+                          (const char *) ngx_http_itsm_action_names[a].data,
+                          ngx_http_itsm_action_names[a].len,
+                          json_pack("{s:I,s:I}",
+                                    "ok", (json_int_t) (n ? n[0] : 0),
+                                    "failed", (json_int_t) (n ? n[1] : 0)))
+            != 0)
+        {
+            json_decref(sent);
+            return NULL;
+        }
+    }
+
+    return sent;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_registry_requests(ngx_http_request_t *r, ngx_array_t *counts)
+{
+    return ngx_http_itsm_registry_counts(r, counts, 0);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_registry_failures(ngx_http_request_t *r, ngx_array_t *counts)
+{
+    return ngx_http_itsm_registry_counts(r, counts, 1);
+}
+
+
+/* each connector's actions: all its requests, or its failures alone */
+
+static ngx_int_t
+ngx_http_itsm_registry_counts(ngx_http_request_t *r, ngx_array_t *counts,
+    ngx_uint_t failures)
+{
+    ngx_uint_t                          i, a;
+    ngx_atomic_t                       *n;
+    ngx_http_itsm_connector_t         **conn;
+    ngx_http_itsm_status_count_t       *c;
+    ngx_http_itsm_main_conf_t          *imcf;
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    counters = ngx_http_itsm_registry_counters(imcf);
+
+    if (counters == NULL) {
+        return NGX_OK;
+    }
+
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        if (conn[i]->slot == NGX_HTTP_ITSM_STATUS_NO_SLOT) {
+            continue;
+        }
+
+        for (a = 0; a < NGX_HTTP_ITSM_NACTIONS; a++) {
+
+            if (conn[i]->actions[a] == NULL) {
+                continue;
+            }
+
+            c = ngx_array_push(counts);
+            if (c == NULL) {
+                return NGX_ERROR;
+            }
+
+            n = counters->sent[conn[i]->slot][a];
+
+            c->name = ngx_http_itsm_action_names[a];
+            c->value = failures ? n[1] : n[0] + n[1];
+            c->group = conn[i]->name;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_itsm_registry_counters_t *
+ngx_http_itsm_registry_counters(ngx_http_itsm_main_conf_t *imcf)
+{
+    return imcf->counted ? imcf->counted->data : NULL;
+}
