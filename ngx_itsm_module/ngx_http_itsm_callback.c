@@ -76,10 +76,10 @@ static ngx_str_t  ngx_http_itsm_callback_connector_label =
     ngx_string("connector");
 
 
-/* the layout of the counters changed (the slots, then "noted"): a new
- * zone's name */
+/* the layout of the counters changed (the slots, then "noted", then the
+ * slots' names apart): a new zone's name */
 static ngx_str_t  ngx_http_itsm_callback_counters_name =
-    ngx_string("itsm_callback_counters_v3");
+    ngx_string("itsm_callback_counters_v4");
 
 static ngx_uint_t  ngx_http_itsm_callback_counters_tag;
 

@@ -281,8 +281,7 @@ ngx_http_itsm_callback_count(ngx_http_request_t *r, ngx_uint_t outcome)
     (void) ngx_atomic_fetch_add(&counters->count[outcome], 1);
 
     if (cblcf->slot != NGX_HTTP_ITSM_CB_NO_SLOT) {
-        (void) ngx_atomic_fetch_add(&counters->slot[cblcf->slot]
-                                    .count[outcome], 1);
+        (void) ngx_atomic_fetch_add(&counters->slot[cblcf->slot][outcome], 1);
     }
 }
 
@@ -311,8 +310,8 @@ ngx_http_itsm_callback_connector_counts(ngx_http_request_t *r,
     ngx_array_t *counts)
 {
     ngx_uint_t                           i, j, o, seen;
+    ngx_atomic_t                        *slot;
     ngx_http_itsm_status_count_t        *c;
-    ngx_http_itsm_callback_slot_t       *slot;
     ngx_http_itsm_callback_loc_conf_t  **loc;
     ngx_http_itsm_callback_counters_t   *counters;
     ngx_http_itsm_callback_main_conf_t  *cbmcf;
@@ -343,7 +342,7 @@ ngx_http_itsm_callback_connector_counts(ngx_http_request_t *r,
             continue;
         }
 
-        slot = &counters->slot[loc[i]->slot];
+        slot = counters->slot[loc[i]->slot];
 
         c = ngx_array_push_n(counts, NGX_HTTP_ITSM_CB_NOUTCOMES);
         if (c == NULL) {
@@ -352,7 +351,7 @@ ngx_http_itsm_callback_connector_counts(ngx_http_request_t *r,
 
         for (o = 0; o < NGX_HTTP_ITSM_CB_NOUTCOMES; o++) {
             c[o].name = ngx_http_itsm_callback_outcome_names[o];
-            c[o].value = slot->count[o];
+            c[o].value = slot[o];
             c[o].group = loc[i]->name;
         }
     }
@@ -372,9 +371,8 @@ ngx_http_itsm_callback_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_itsm_callback_main_conf_t  *ocbmcf = data;
 
-    ngx_uint_t                           i, s;
+    ngx_uint_t                           i;
     ngx_slab_pool_t                     *shpool;
-    ngx_http_itsm_callback_slot_t       *slot;
     ngx_http_itsm_callback_loc_conf_t  **loc;
     ngx_http_itsm_callback_counters_t   *counters;
     ngx_http_itsm_callback_main_conf_t  *cbmcf;
@@ -403,34 +401,8 @@ ngx_http_itsm_callback_init_counters(ngx_shm_zone_t *shm_zone, void *data)
     loc = cbmcf->locations.elts;
 
     for (i = 0; i < cbmcf->locations.nelts; i++) {
-        loc[i]->slot = NGX_HTTP_ITSM_CB_NO_SLOT;
-
-        if (loc[i]->name.len > sizeof(counters->slot[0].name)) {
-            continue;
-        }
-
-        for (s = 0; s < counters->nslots; s++) {
-            slot = &counters->slot[s];
-
-            if (slot->len == loc[i]->name.len
-                && ngx_memcmp(slot->name, loc[i]->name.data, slot->len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (s == counters->nslots) {
-            if (s == NGX_HTTP_ITSM_CB_SLOTS) {
-                continue;                       /* counted in the totals */
-            }
-
-            slot = &counters->slot[s];
-            ngx_memcpy(slot->name, loc[i]->name.data, loc[i]->name.len);
-            slot->len = loc[i]->name.len;
-            counters->nslots++;
-        }
-
-        loc[i]->slot = s;
+        loc[i]->slot = ngx_http_itsm_status_slot(&counters->slots,
+                                                 &loc[i]->name);
     }
 
     return NGX_OK;

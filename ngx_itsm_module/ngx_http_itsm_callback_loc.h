@@ -12,6 +12,7 @@
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_callback.h"
 #include "ngx_http_itsm_callback_source.h"
+#include "ngx_http_itsm_status.h"
 
 
 /* What the callback location's files share: ngx_http_itsm_callback.c (the
@@ -50,20 +51,13 @@ typedef enum {
  * place in the new configuration).
  */
 
-#define NGX_HTTP_ITSM_CB_SLOTS    64
-#define NGX_HTTP_ITSM_CB_NO_SLOT  ((ngx_uint_t) -1)
-
-typedef struct {
-    u_char                       name[64];
-    size_t                       len;
-    ngx_atomic_t                 count[NGX_HTTP_ITSM_CB_NOUTCOMES];
-} ngx_http_itsm_callback_slot_t;
-
+#define NGX_HTTP_ITSM_CB_NO_SLOT  NGX_HTTP_ITSM_STATUS_NO_SLOT
 
 typedef struct {
     ngx_atomic_t                 count[NGX_HTTP_ITSM_CB_NOUTCOMES];
-    ngx_uint_t                   nslots;
-    ngx_http_itsm_callback_slot_t  slot[NGX_HTTP_ITSM_CB_SLOTS];
+    ngx_http_itsm_status_slots_t  slots;
+    ngx_atomic_t                 slot[NGX_HTTP_ITSM_STATUS_SLOTS]
+                                     [NGX_HTTP_ITSM_CB_NOUTCOMES];
 } ngx_http_itsm_callback_counters_t;
 
 
