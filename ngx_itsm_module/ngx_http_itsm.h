@@ -322,6 +322,9 @@ typedef struct {
     ngx_str_t                    events;
     ngx_uint_t                   slot;         /* of its counters
                                                   (..._registry_counts.c) */
+    ngx_uint_t                   limit_rate;   /* limit rate=: requests a
+                                                  minute x 1000; 0: none */
+    ngx_uint_t                   limit_burst;  /* burst=, x 1000 */
 
     /* the servers whose locations take its paths (ngx_http_itsm_layout.c):
      * ngx_http_core_srv_conf_t * */

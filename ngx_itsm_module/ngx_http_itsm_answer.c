@@ -270,6 +270,14 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
         text = ngx_http_itsm_json_text(r->pool, data, len,
                                        NGX_HTTP_ITSM_ERROR_TEXT_MAX);
 
+    } else if (ctx->dl.held) {
+        status = 0;
+        text = json_string(ctx->dl.paused
+                           ? "not sent: the connector is paused after the "
+                             "ITSM answered 429 (see Retry-After)"
+                           : "not sent: the connector's limit rate= is "
+                             "reached (see Retry-After)");
+
     } else {
         text = json_string("no answer from the ITSM: the connection was "
                            "refused, reset or timed out (see the error log)");
@@ -295,10 +303,13 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
                         json_string_length(text));
     }
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "itsm: connector \"%V\" %V: the ITSM answered %ui: \"%V\"",
-                  &conn->name, &ngx_http_itsm_action_names[ctx->dl.action],
-                  status, &esc);
+    if (!ctx->dl.held) {   /* ngx_http_itsm_step_held() said why */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm: connector \"%V\" %V: the ITSM answered %ui: "
+                      "\"%V\"", &conn->name,
+                      &ngx_http_itsm_action_names[ctx->dl.action], status,
+                      &esc);
+    }
 
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->source,

@@ -75,6 +75,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("owner"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("description"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("events"), 1, 1, ngx_http_itsm_registry_line },
+    { ngx_string("limit"), 1, 2, ngx_http_itsm_limit_line },
 
     { ngx_null_string, 0, 0, NULL }
 };

@@ -54,7 +54,36 @@ char *ngx_http_itsm_registry_line(ngx_conf_t *cf,
 char *ngx_http_itsm_registry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+/*
+ * A connector's outbound limits in shared memory (ngx_http_itsm_limit.c),
+ * under the zone's mutex: the rate's bucket, the pause after a 429, and
+ * the requests that waited their turn and that were held back.
+ */
+
+typedef struct {
+    ngx_msec_t                   last;         /* the last request let go */
+    ngx_int_t                    excess;       /* over the rate, x 1000 */
+    ngx_msec_t                   paused;       /* until then; 0: not */
+    ngx_uint_t                   pauses;
+    ngx_uint_t                   waited[NGX_HTTP_ITSM_NACTIONS];
+    ngx_uint_t                   held[NGX_HTTP_ITSM_NACTIONS];
+} ngx_http_itsm_limit_sh_t;
+
+
+/* ngx_http_itsm_limit.c */
+char *ngx_http_itsm_limit_line(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
+ngx_int_t ngx_http_itsm_limit_take(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
+    ngx_msec_t *ms);
+void ngx_http_itsm_limit_pause(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, time_t retry_after);
+json_t *ngx_http_itsm_limit_json(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn);
+
 /* ngx_http_itsm_registry_counts.c */
+ngx_http_itsm_limit_sh_t *ngx_http_itsm_registry_limit(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_shmtx_t **mutex);
 ngx_int_t ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf);
 void ngx_http_itsm_registry_count(ngx_http_request_t *r,

@@ -118,6 +118,8 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     d->delivered = 0;
     d->answered = 0;
     d->truncated = 0;
+    d->held = 0;
+    d->paused = 0;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm deliver: %V%s %V \"%V?%V\"",

@@ -47,6 +47,9 @@ typedef struct {
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;
+    unsigned                     held:1;       /* not sent: the connector's
+                                                  limits (..._limit.c) */
+    unsigned                     paused:1;     /* ... a pause after a 429 */
 } ngx_http_itsm_delivery_t;
 
 

@@ -586,6 +586,7 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->unknown = 0;
     ctx->found = 0;
     ctx->settled = 0;
+    ctx->turn = 0;
 
     ngx_http_itsm_claim_renew_arm(ctx);
 

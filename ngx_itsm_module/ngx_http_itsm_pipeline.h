@@ -73,7 +73,9 @@ typedef struct {
     ngx_uint_t                   held_notes;   /* how many of its notes */
     ngx_http_itsm_alert_t       *digest;       /* the alert, for comments */
     ngx_event_t                  renew;        /* keeps our claim alive */
-    ngx_event_t                  settle;       /* the find waits for it */
+    ngx_event_t                  settle;       /* the find waits for it; a
+                                                  request for its turn under
+                                                  the connector's limit */
 
     /* the delivery in flight (ngx_http_itsm_deliver.c writes it) */
     ngx_http_itsm_delivery_t     dl;
@@ -92,6 +94,8 @@ typedef struct {
     unsigned                     finding:1;    /* the find is in flight */
     unsigned                     found:1;      /* find answered: not again */
     unsigned                     settled:1;    /* the find waited enough */
+    unsigned                     turn:1;       /* the limit's turn is taken:
+                                                  send when "settle" fires */
     unsigned                     create_sent:1;
     unsigned                     unknown:1;    /* the create's outcome */
     unsigned                     looking:1;    /* the lookup is in flight */

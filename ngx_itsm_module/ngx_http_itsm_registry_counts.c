@@ -26,6 +26,7 @@ typedef struct {
     ngx_http_itsm_status_slots_t  slots;
     ngx_atomic_t                  sent[NGX_HTTP_ITSM_STATUS_SLOTS]
                                       [NGX_HTTP_ITSM_NACTIONS][2];
+    ngx_http_itsm_limit_sh_t      limit[NGX_HTTP_ITSM_STATUS_SLOTS];
 } ngx_http_itsm_registry_counters_t;
 
 
@@ -35,8 +36,10 @@ static ngx_int_t ngx_http_itsm_registry_requests(ngx_http_request_t *r,
     ngx_array_t *counts);
 static ngx_int_t ngx_http_itsm_registry_failures(ngx_http_request_t *r,
     ngx_array_t *counts);
+static ngx_int_t ngx_http_itsm_registry_held(ngx_http_request_t *r,
+    ngx_array_t *counts);
 static ngx_int_t ngx_http_itsm_registry_counts(ngx_http_request_t *r,
-    ngx_array_t *counts, ngx_uint_t failures);
+    ngx_array_t *counts, ngx_uint_t which);
 static ngx_http_itsm_registry_counters_t *ngx_http_itsm_registry_counters(
     ngx_http_itsm_main_conf_t *imcf);
 
@@ -56,6 +59,21 @@ static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_failures_pv = {
     ngx_string("action"),
     ngx_http_itsm_registry_failures
 };
+
+
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_held_pv = {
+    ngx_string("connector_held"),
+    ngx_string("Requests not sent: held back by the connector's limit or "
+               "its pause after a 429, by connector and action."),
+    ngx_string("action"),
+    ngx_http_itsm_registry_held
+};
+
+
+/* what ngx_http_itsm_registry_counts() counts */
+#define NGX_HTTP_ITSM_REGISTRY_REQUESTS  0
+#define NGX_HTTP_ITSM_REGISTRY_FAILURES  1
+#define NGX_HTTP_ITSM_REGISTRY_HELD      2
 
 
 static ngx_str_t   ngx_http_itsm_registry_group = ngx_string("connector");
@@ -103,8 +121,16 @@ ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    return ngx_http_itsm_status_provide_grouped(cf,
+    if (ngx_http_itsm_status_provide_grouped(cf,
                                         &ngx_http_itsm_registry_failures_pv,
+                                        &ngx_http_itsm_registry_group)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_itsm_status_provide_grouped(cf,
+                                        &ngx_http_itsm_registry_held_pv,
                                         &ngx_http_itsm_registry_group);
 }
 
@@ -241,22 +267,33 @@ ngx_http_itsm_registry_sent(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_itsm_registry_requests(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    return ngx_http_itsm_registry_counts(r, counts, 0);
+    return ngx_http_itsm_registry_counts(r, counts,
+                                         NGX_HTTP_ITSM_REGISTRY_REQUESTS);
 }
 
 
 static ngx_int_t
 ngx_http_itsm_registry_failures(ngx_http_request_t *r, ngx_array_t *counts)
 {
-    return ngx_http_itsm_registry_counts(r, counts, 1);
+    return ngx_http_itsm_registry_counts(r, counts,
+                                         NGX_HTTP_ITSM_REGISTRY_FAILURES);
 }
 
 
-/* each connector's actions: all its requests, or its failures alone */
+static ngx_int_t
+ngx_http_itsm_registry_held(ngx_http_request_t *r, ngx_array_t *counts)
+{
+    return ngx_http_itsm_registry_counts(r, counts,
+                                         NGX_HTTP_ITSM_REGISTRY_HELD);
+}
+
+
+/* each connector's actions: all its requests, its failures, or what its
+ * limits held back */
 
 static ngx_int_t
 ngx_http_itsm_registry_counts(ngx_http_request_t *r, ngx_array_t *counts,
-    ngx_uint_t failures)
+    ngx_uint_t which)
 {
     ngx_uint_t                          i, a;
     ngx_atomic_t                       *n;
@@ -294,12 +331,41 @@ ngx_http_itsm_registry_counts(ngx_http_request_t *r, ngx_array_t *counts,
             n = counters->sent[conn[i]->slot][a];
 
             c->name = ngx_http_itsm_action_names[a];
-            c->value = failures ? n[1] : n[0] + n[1];
+            c->value = (which == NGX_HTTP_ITSM_REGISTRY_REQUESTS)
+                       ? n[0] + n[1]
+                       : (which == NGX_HTTP_ITSM_REGISTRY_FAILURES)
+                       ? n[1] : counters->limit[conn[i]->slot].held[a];
             c->group = conn[i]->name;
         }
     }
 
     return NGX_OK;
+}
+
+
+/* the connector's limits, and the mutex they are read and written under */
+
+ngx_http_itsm_limit_sh_t *
+ngx_http_itsm_registry_limit(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_shmtx_t **mutex)
+{
+    ngx_http_itsm_main_conf_t          *imcf;
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    if (conn->slot == NGX_HTTP_ITSM_STATUS_NO_SLOT) {
+        return NULL;
+    }
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    counters = ngx_http_itsm_registry_counters(imcf);
+
+    if (counters == NULL) {
+        return NULL;
+    }
+
+    *mutex = &((ngx_slab_pool_t *) imcf->counted->shm.addr)->mutex;
+
+    return &counters->limit[conn->slot];
 }
 
 

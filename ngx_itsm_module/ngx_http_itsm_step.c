@@ -25,6 +25,9 @@ static ngx_int_t ngx_http_itsm_step_send(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_step_deliver(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
     ngx_http_itsm_action_t *action);
+static ngx_int_t ngx_http_itsm_step_held(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index, ngx_int_t rc,
+    time_t wait);
 static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_gone(ngx_http_request_t *r,
@@ -204,9 +207,10 @@ ngx_http_itsm_step_settled(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "itsm step: key \"%V\" settled, asking the ITSM",
-                   &ctx->key);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm step: key \"%V\" %s", &ctx->key,
+                   ctx->turn ? "has its turn under the connector's limit"
+                             : "settled, asking the ITSM");
 
     rc = ngx_http_itsm_step_send(r, ctx);
 
@@ -223,10 +227,41 @@ static ngx_int_t
 ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
+    ngx_int_t   rc;
+    ngx_msec_t  ms;
+
     ctx->dl.connector = ctx->connector;
     ctx->dl.lookup = (ctx->finding || ctx->looking);
     ctx->dl.find = ctx->finding;
     ctx->dl.replay = ctx->attempt;
+
+    /* the connector's limits: taken once, before the wait for a turn */
+
+    ms = 0;
+    rc = ctx->turn ? NGX_OK
+                   : ngx_http_itsm_limit_take(r, ctx->connector, index, &ms);
+
+    ctx->turn = 0;
+
+    if (rc == NGX_AGAIN) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm step: key \"%V\" waits %M ms for its turn",
+                       &ctx->key, ms);
+
+        ctx->turn = 1;
+        ctx->settle.handler = ngx_http_itsm_step_settled;
+        ctx->settle.data = r->connection;    /* read by debug logging */
+        ctx->settle.log = r->connection->log;
+
+        ngx_add_timer(&ctx->settle, ms);
+
+        return NGX_DONE;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_itsm_step_held(r, ctx, index, rc,
+                                       (time_t) ngx_max((ms + 999) / 1000, 1));
+    }
 
     if (ngx_http_itsm_deliver(r, &ctx->dl, index, action) != NGX_OK) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
@@ -240,6 +275,38 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The connector's limits hold the request back (a pause after a 429, or
+ * its rate): it was not sent, so nothing is in doubt, and the alert fails
+ * as unavailable, to the queue or to the sender with a Retry-After of the
+ * wait.
+ */
+
+static ngx_int_t
+ngx_http_itsm_step_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_action_e index, ngx_int_t rc, time_t wait)
+{
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "itsm: connector \"%V\": %V of key \"%V\" not sent: %s; "
+                  "it may go in %T s", &ctx->connector->name,
+                  &ngx_http_itsm_action_names[index], &ctx->key,
+                  rc == NGX_BUSY ? "the connector is paused after a 429"
+                                 : "over the connector's limit rate=",
+                  wait);
+
+    ctx->dl.action = index;
+    ctx->dl.status = NGX_HTTP_TOO_MANY_REQUESTS;
+    ctx->dl.retry_after = wait;
+    ctx->dl.response = NULL;
+    ctx->dl.response_len = 0;
+    ctx->dl.answered = 0;
+    ctx->dl.held = 1;
+    ctx->dl.paused = (rc == NGX_BUSY);
+
+    return ngx_http_itsm_step_failed(r, ctx);
 }
 
 
@@ -261,6 +328,12 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
                    &ngx_http_itsm_action_names[ctx->dl.action],
                    ctx->finding ? " (find)" : ctx->looking ? " (lookup)" : "",
                    ctx->dl.status);
+
+    /* a 429 pauses the whole connector, not only this request */
+
+    if (ctx->dl.answered && ctx->dl.status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        ngx_http_itsm_limit_pause(r, ctx->connector, ctx->dl.retry_after);
+    }
 
     if (ctx->finding) {
         return ngx_http_itsm_step_found(r, ctx);

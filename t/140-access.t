@@ -198,8 +198,11 @@ my $prom = "# HELP itsm_access_total Requests judged by the access phase, by res
            . "# HELP itsm_connector_failures_total Requests the ITSM refused or did not answer, by connector and action.\n"
            . "# TYPE itsm_connector_failures_total counter\n"
            . qq(itsm_connector_failures_total{connector="mock",action="create"} 0\n)
+           . "# HELP itsm_connector_held_total Requests not sent: held back by the connector's limit or its pause after a 429, by connector and action.\n"
+           . "# TYPE itsm_connector_held_total counter\n"
+           . qq(itsm_connector_held_total{connector="mock",action="create"} 0\n)
            . "# TYPE itsm_zone_bytes gauge\n";
-my $conn = '"connector_requests":{"mock":{"create":0}},"connector_failures":{"mock":{"create":0}}';
+my $conn = '"connector_requests":{"mock":{"create":0}},"connector_failures":{"mock":{"create":0}},"connector_held":{"mock":{"create":0}}';
 ["", qr/signature_missing/, qr/address_not_allowed/,
  qr/"zone":\{[^{}]*\},\Q"access":{$json},$conn}\E\n\z/,
  qr/result="failed"\} 0\n\Q$prom\E/]
