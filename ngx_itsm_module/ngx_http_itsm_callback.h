@@ -100,6 +100,7 @@ char *ngx_http_itsm_callback_status_line(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_callback_preset(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *profile);
+ngx_int_t ngx_http_itsm_callback_state(ngx_str_t *name);
 ngx_int_t ngx_http_itsm_callback_map(ngx_http_itsm_connector_t *conn,
     ngx_str_t *status);
 ngx_int_t ngx_http_itsm_callback_token_valid(ngx_http_itsm_connector_t *conn,

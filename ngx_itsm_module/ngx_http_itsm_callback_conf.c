@@ -104,7 +104,6 @@ static ngx_http_itsm_callback_preset_t  ngx_http_itsm_callback_presets[] = {
 
 static char *ngx_http_itsm_callback_status_add(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *pair);
-static ngx_int_t ngx_http_itsm_callback_state(ngx_str_t *name);
 
 
 char *
@@ -161,19 +160,15 @@ ngx_http_itsm_callback_token_line(ngx_conf_t *cf,
         hash[i] = (u_char) (hi << 4 | lo);
     }
 
-    h = cbcf->tokens.elts;
-
-    for (i = 0; i < cbcf->tokens.nelts; i++) {
-        if (ngx_memcmp(h + i * NGX_HTTP_ITSM_CALLBACK_HASH_LEN, hash,
-                       NGX_HTTP_ITSM_CALLBACK_HASH_LEN)
-            == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"callback_token\" of itsm_connector \"%V\" "
-                               "is given twice; remove one of the lines",
-                               &conn->name);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_itsm_conf_digest_index(&cbcf->tokens, cbcf->tokens.nelts,
+                                        hash)
+        != NGX_ERROR)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"callback_token\" of itsm_connector \"%V\" is "
+                           "given twice; remove one of the lines",
+                           &conn->name);
+        return NGX_CONF_ERROR;
     }
 
     h = ngx_array_push(&cbcf->tokens);
@@ -251,16 +246,10 @@ ngx_http_itsm_callback_preset(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     ngx_str_t                         pair;
     ngx_http_itsm_callback_preset_t  *preset;
 
-    for (preset = ngx_http_itsm_callback_presets; preset->map; preset++) {
-        if (preset->profile.len == profile->len
-            && ngx_strncmp(preset->profile.data, profile->data, profile->len)
-               == 0)
-        {
-            break;
-        }
-    }
-
-    if (preset->map == NULL) {
+    preset = ngx_http_itsm_conf_row(ngx_http_itsm_callback_presets,
+                                    sizeof(ngx_http_itsm_callback_preset_t),
+                                    profile);
+    if (preset == NULL) {
         return NGX_DECLINED;
     }
 
@@ -295,15 +284,14 @@ static char *
 ngx_http_itsm_callback_status_add(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *pair)
 {
-    u_char                           *eq;
     ngx_int_t                         state;
     ngx_str_t                         name, value;
     ngx_http_itsm_callback_conf_t    *cbcf;
     ngx_http_itsm_callback_status_t  *st;
 
-    eq = ngx_strlchr(pair->data, pair->data + pair->len, '=');
-
-    if (eq == NULL || eq == pair->data) {
+    if (ngx_http_itsm_conf_split(pair, '=', &name, &value) != NGX_OK
+        || name.len == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"callback_status\" item \"%V\" in "
                            "itsm_connector \"%V\"; write ITSM_STATUS=STATE, "
@@ -311,14 +299,11 @@ ngx_http_itsm_callback_status_add(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    name.data = pair->data;
-    name.len = eq - pair->data;
-    value.data = eq + 1;
-    value.len = pair->data + pair->len - value.data;
+    /* a note is no state: callback_status maps statuses onto states */
 
     state = ngx_http_itsm_callback_state(&value);
 
-    if (state == NGX_ERROR) {
+    if (state == NGX_ERROR || state == NGX_HTTP_ITSM_CALLBACK_NOTE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown lifecycle state \"%V\" for status \"%V\" "
                            "in \"callback_status\" of itsm_connector \"%V\"; "
@@ -353,24 +338,28 @@ ngx_http_itsm_callback_status_add(ngx_conf_t *cf,
 }
 
 
-static ngx_int_t
+/*
+ * The lifecycle state of that name, "open" to "deleted", or "note"
+ * (NGX_HTTP_ITSM_CALLBACK_NOTE, which on_ticket takes and callback_status
+ * does not); NGX_ERROR when there is none: "none" is no state to name.
+ */
+
+ngx_int_t
 ngx_http_itsm_callback_state(ngx_str_t *name)
 {
-    ngx_uint_t  i;
+    ngx_str_t  *state;
 
-    /* "none" is no state one can map to */
+    state = ngx_http_itsm_conf_row(ngx_http_itsm_callback_state_names,
+                                   sizeof(ngx_str_t), name);
 
-    for (i = NGX_HTTP_ITSM_TICKET_OPEN; i < NGX_HTTP_ITSM_TICKET_NSTATES; i++) {
-        if (ngx_http_itsm_callback_state_names[i].len == name->len
-            && ngx_strncmp(ngx_http_itsm_callback_state_names[i].data,
-                           name->data, name->len)
-               == 0)
-        {
-            return i;
-        }
+    if (state == NULL
+        || state == &ngx_http_itsm_callback_state_names[
+                                              NGX_HTTP_ITSM_TICKET_NONE])
+    {
+        return NGX_ERROR;
     }
 
-    return NGX_ERROR;
+    return state - ngx_http_itsm_callback_state_names;
 }
 
 

@@ -94,17 +94,9 @@ static const char  *ngx_http_itsm_callback_og_actions[] = {
 ngx_http_itsm_callback_profile_t *
 ngx_http_itsm_callback_profile(ngx_str_t *name)
 {
-    ngx_http_itsm_callback_profile_t  *p;
-
-    for (p = ngx_http_itsm_callback_profiles; p->name.len; p++) {
-        if (p->name.len == name->len
-            && ngx_strncmp(p->name.data, name->data, name->len) == 0)
-        {
-            return p;
-        }
-    }
-
-    return NULL;
+    return ngx_http_itsm_conf_row(ngx_http_itsm_callback_profiles,
+                                  sizeof(ngx_http_itsm_callback_profile_t),
+                                  name);
 }
 
 

@@ -467,8 +467,8 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
     ngx_uint_t *states)
 {
     u_char     *p, *last, *comma;
+    ngx_int_t   state;
     ngx_str_t   name;
-    ngx_uint_t  i;
 
     *states = 0;
 
@@ -483,17 +483,9 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
 
         /* "note": a note-only event (NGX_HTTP_ITSM_CALLBACK_NOTE) */
 
-        for (i = 1; i < NGX_HTTP_ITSM_CALLBACK_NSTATES; i++) {
-            if (ngx_http_itsm_callback_state_names[i].len == name.len
-                && ngx_strncmp(ngx_http_itsm_callback_state_names[i].data,
-                               name.data, name.len)
-                   == 0)
-            {
-                break;
-            }
-        }
+        state = ngx_http_itsm_callback_state(&name);
 
-        if (i == NGX_HTTP_ITSM_CALLBACK_NSTATES) {
+        if (state == NGX_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown state \"%V\" in \"on_ticket\"; the "
                                "states are open, acknowledged, resolved, "
@@ -503,7 +495,7 @@ ngx_http_itsm_source_states(ngx_conf_t *cf, ngx_str_t *list,
             return NGX_CONF_ERROR;
         }
 
-        *states |= (1 << i);
+        *states |= (1 << state);
 
         if (comma == NULL) {
             break;

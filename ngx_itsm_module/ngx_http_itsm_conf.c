@@ -39,30 +39,106 @@ ngx_http_itsm_conf_param(ngx_str_t *value, const char *name, ngx_str_t *arg)
 
 
 /*
+ * "text" split at its first "sep" into "name" and "value", as written
+ * ("NAME=VALUE", "ITSM_STATUS=STATE", "name:size").  NGX_DECLINED when
+ * there is no "sep".  Either side may be empty: whether it may is the
+ * caller's to say.
+ */
+
+ngx_int_t
+ngx_http_itsm_conf_split(ngx_str_t *text, u_char sep, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char  *p;
+
+    p = ngx_strlchr(text->data, text->data + text->len, sep);
+
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    name->data = text->data;
+    name->len = p - text->data;
+
+    value->data = p + 1;
+    value->len = text->data + text->len - value->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * The "name:size" of a zone's directive ("itsm_zone itsm:10m") split at
- * its first ':' into "name" and "size" as written ("value" is a word of
- * the directive, which nginx ends with a '\0').  NGX_ERROR when there is
- * no ':' or no name: the directive says how to write it.
+ * its first ':' into "name" and "size" as written.  NGX_ERROR when there
+ * is no ':' or no name: the directive says how to write it.
  */
 
 ngx_int_t
 ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name, ngx_str_t *size)
 {
-    u_char  *p;
-
-    p = (u_char *) ngx_strchr(value->data, ':');
-
-    if (p == NULL || p == value->data) {
+    if (ngx_http_itsm_conf_split(value, ':', name, size) != NGX_OK
+        || name->len == 0)
+    {
         return NGX_ERROR;
     }
 
-    name->data = value->data;
-    name->len = p - value->data;
-
-    size->data = p + 1;
-    size->len = value->data + value->len - size->data;
-
     return NGX_OK;
+}
+
+
+/*
+ * The row named "name" of a table ("itsm_signature"'s schemes, the
+ * connector's lines, the HTTP methods, ...): rows of "size" bytes, each
+ * beginning with its name as an ngx_str_t (as ngx_conf_enum_t's do), the
+ * last one with an empty name.  NULL when no row has that name; the
+ * directive says what the names are.
+ */
+
+void *
+ngx_http_itsm_conf_row(void *rows, size_t size, ngx_str_t *name)
+{
+    u_char     *p;
+    ngx_str_t  *row;
+
+    for (p = rows; /* void */ ; p += size) {
+        row = (ngx_str_t *) p;
+
+        if (row->len == 0) {
+            return NULL;
+        }
+
+        if (row->len == name->len
+            && ngx_strncmp(row->data, name->data, name->len) == 0)
+        {
+            return p;
+        }
+    }
+}
+
+
+/*
+ * The index of "digest" among the first "n" elements of "digests", an
+ * array of digests of digests->size bytes each (the SHA-256 of tokens), or
+ * NGX_ERROR when it is not there: a token listed twice is a mistake the
+ * directive reports.  At configuration time: not in constant time.
+ */
+
+ngx_int_t
+ngx_http_itsm_conf_digest_index(ngx_array_t *digests, ngx_uint_t n,
+    u_char *digest)
+{
+    u_char      *d;
+    ngx_uint_t   i;
+
+    d = digests->elts;
+
+    for (i = 0; i < n; i++) {
+        if (ngx_memcmp(d + i * digests->size, digest, digests->size) == 0) {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
 }
 
 

@@ -15,16 +15,22 @@
 
 /*
  * What the directive handlers of the module's nginx modules (the main
- * one, ngx_http_itsm_callback_module, ngx_http_itsm_access_module) share: the "name=VALUE" parameters of a directive, a header of their
- * answers, and the adding of the $variables of a module and the value one
- * of them gives.
+ * one, ngx_http_itsm_callback_module, ngx_http_itsm_access_module) share:
+ * the "name=VALUE" parameters of a directive, the row of a table of names,
+ * a list of token digests, a header of their answers, and the adding of
+ * the $variables of a module and the value one of them gives.
  */
 
 
 ngx_uint_t ngx_http_itsm_conf_param(ngx_str_t *value, const char *name,
     ngx_str_t *arg);
+ngx_int_t ngx_http_itsm_conf_split(ngx_str_t *text, u_char sep,
+    ngx_str_t *name, ngx_str_t *value);
 ngx_int_t ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name,
     ngx_str_t *size);
+void *ngx_http_itsm_conf_row(void *rows, size_t size, ngx_str_t *name);
+ngx_int_t ngx_http_itsm_conf_digest_index(ngx_array_t *digests,
+    ngx_uint_t n, u_char *digest);
 ngx_int_t ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg,
     time_t min, time_t max, time_t *t, const char *what, const char *hint);
 ngx_table_elt_t *ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name,

@@ -207,16 +207,15 @@ ngx_http_itsm_conn_parse_method(ngx_str_t *name, ngx_uint_t *method)
 {
     ngx_http_itsm_conn_method_t  *m;
 
-    for (m = ngx_http_itsm_conn_methods; m->name.len; m++) {
-        if (m->name.len == name->len
-            && ngx_strncmp(m->name.data, name->data, name->len) == 0)
-        {
-            *method = m->method;
-            return NGX_OK;
-        }
+    m = ngx_http_itsm_conf_row(ngx_http_itsm_conn_methods,
+                               sizeof(ngx_http_itsm_conn_method_t), name);
+    if (m == NULL) {
+        return NGX_ERROR;
     }
 
-    return NGX_ERROR;
+    *method = m->method;
+
+    return NGX_OK;
 }
 
 
@@ -234,13 +233,10 @@ ngx_http_itsm_conn_line(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
     value = cf->args->elts;
     n = cf->args->nelts - 1;
 
-    for (c = lines->cmds; c->name.len; c++) {
+    c = ngx_http_itsm_conf_row(lines->cmds, sizeof(ngx_http_itsm_conn_cmd_t),
+                               &value[0]);
 
-        if (c->name.len != value[0].len
-            || ngx_strncmp(c->name.data, value[0].data, value[0].len) != 0)
-        {
-            continue;
-        }
+    if (c) {
 
         if (n < c->min_args || n > c->max_args) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -177,16 +177,10 @@ ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    for (scheme = ngx_http_itsm_sig_schemes; scheme->name.len; scheme++) {
-        if (scheme->name.len == value[1].len
-            && ngx_strncmp(scheme->name.data, value[1].data, value[1].len)
-               == 0)
-        {
-            break;
-        }
-    }
-
-    if (scheme->name.len == 0) {
+    scheme = ngx_http_itsm_conf_row(ngx_http_itsm_sig_schemes,
+                                    sizeof(ngx_http_itsm_sig_scheme_t),
+                                    &value[1]);
+    if (scheme == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown signature scheme \"%V\"; one of: "
                            "standard_webhooks, github, jira, slack, stripe, "
@@ -359,7 +353,6 @@ static ngx_int_t
 ngx_http_itsm_sig_param(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     ngx_str_t *value)
 {
-    u_char                         *eq;
     ngx_str_t                       name, arg;
     ngx_uint_t                      params;
     ngx_http_itsm_sig_text_t       *t;
@@ -367,25 +360,14 @@ ngx_http_itsm_sig_param(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
 
     params = scf->scheme->params;
 
-    eq = ngx_strlchr(value->data, value->data + value->len, '=');
-
-    if (eq == NULL) {
+    if (ngx_http_itsm_conf_split(value, '=', &name, &arg) != NGX_OK) {
         goto invalid;
     }
 
-    name.data = value->data;
-    name.len = eq - value->data;
-    arg.data = eq + 1;
-    arg.len = value->data + value->len - arg.data;
+    t = ngx_http_itsm_conf_row(ngx_http_itsm_sig_texts,
+                               sizeof(ngx_http_itsm_sig_text_t), &name);
 
-    for (t = ngx_http_itsm_sig_texts; t->name.len; t++) {
-
-        if (name.len != t->name.len
-            || ngx_strncmp(name.data, t->name.data, name.len) != 0
-            || !(params & t->param))
-        {
-            continue;
-        }
+    if (t && (params & t->param)) {
 
         if (t->header && arg.len == 0) {
             goto empty;
@@ -417,14 +399,13 @@ ngx_http_itsm_sig_param(ngx_conf_t *cf, ngx_http_itsm_sig_conf_t *scf,
     if (name.len == 9 && ngx_strncmp(name.data, "algorithm", 9) == 0
         && (params & NGX_HTTP_ITSM_SIG_P_ALGORITHM))
     {
-        for (a = ngx_http_itsm_sig_algorithms; a->name.len; a++) {
-            if (arg.len == a->name.len
-                && ngx_strncmp(arg.data, a->name.data, arg.len) == 0)
-            {
-                scf->digest = a->digest;
-                scf->mac_len = a->mac_len;
-                return NGX_OK;
-            }
+        a = ngx_http_itsm_conf_row(ngx_http_itsm_sig_algorithms,
+                                   sizeof(ngx_http_itsm_sig_algorithm_t),
+                                   &arg);
+        if (a) {
+            scf->digest = a->digest;
+            scf->mac_len = a->mac_len;
+            return NGX_OK;
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

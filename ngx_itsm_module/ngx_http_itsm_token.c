@@ -119,8 +119,8 @@ static char *
 ngx_http_itsm_token_add(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
     ngx_str_t *token, ngx_str_t *where)
 {
-    u_char     *digest, *d;
-    ngx_uint_t  i;
+    u_char     *digest;
+    ngx_int_t   i;
     ngx_str_t   empty = ngx_null_string;
 
     /* the token itself is never logged, only where it came from */
@@ -152,20 +152,16 @@ ngx_http_itsm_token_add(ngx_conf_t *cf, ngx_http_itsm_token_conf_t *tcf,
 
     /* each token once: $itsm_access_secret names the one that matched */
 
-    d = tcf->digests.elts;
+    i = ngx_http_itsm_conf_digest_index(&tcf->digests,
+                                        tcf->digests.nelts - 1, digest);
 
-    for (i = 0; i + 1 < tcf->digests.nelts; i++) {
-        if (ngx_memcmp(d + i * SHA256_DIGEST_LENGTH, digest,
-                       SHA256_DIGEST_LENGTH)
-            == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "token %ui of itsm_token%s%V is the same as "
-                               "token %ui; list each token once",
-                               tcf->digests.nelts, where ? " in " : "",
-                               where ? where : &empty, i + 1);
-            return NGX_CONF_ERROR;
-        }
+    if (i != NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "token %ui of itsm_token%s%V is the same as "
+                           "token %ui; list each token once",
+                           tcf->digests.nelts, where ? " in " : "",
+                           where ? where : &empty, (ngx_uint_t) i + 1);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
