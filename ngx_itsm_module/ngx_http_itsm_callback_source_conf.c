@@ -339,7 +339,7 @@ static char *
 ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
-    ngx_str_t                       spec;
+    ngx_str_t                       arg;
     ngx_uint_t                      i, states;
     ngx_http_itsm_source_t         *src;
     ngx_http_itsm_source_action_t  *sa;
@@ -394,7 +394,7 @@ ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
 
     for (i = 4; i <= n; i++) {
 
-        if (value[i].len > 5 && ngx_strncmp(value[i].data, "body=", 5) == 0
+        if (ngx_http_itsm_conf_param(&value[i], "body=", &arg) && arg.len
             && sa->action.body == NULL)
         {
             if (sa->action.method & (NGX_HTTP_GET|NGX_HTTP_DELETE)) {
@@ -405,10 +405,7 @@ ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
                 return NGX_CONF_ERROR;
             }
 
-            spec.data = value[i].data + 5;
-            spec.len = value[i].len - 5;
-
-            sa->action.body = ngx_http_itsm_tpl_compile_json(cf, &spec);
+            sa->action.body = ngx_http_itsm_tpl_compile_json(cf, &arg);
             if (sa->action.body == NULL) {
                 return NGX_CONF_ERROR;
             }
@@ -416,12 +413,10 @@ ngx_http_itsm_source_on_ticket(ngx_conf_t *cf,
             continue;
         }
 
-        if (value[i].len > 9
-            && ngx_strncmp(value[i].data, "remember=", 9) == 0
+        if (ngx_http_itsm_conf_param(&value[i], "remember=", &arg) && arg.len
             && sa->kind == NGX_HTTP_ITSM_SOURCE_RUN)
         {
-            sa->remember.data = value[i].data + 9;
-            sa->remember.len = value[i].len - 9;
+            sa->remember = arg;
 
             if (ngx_http_itsm_json_pointer_valid(&sa->remember) != NGX_OK) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -405,7 +405,7 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
     ngx_http_itsm_tpl_op_type_e type)
 {
     ngx_int_t                index;
-    ngx_str_t                name;
+    ngx_str_t                name, *record;
     ngx_http_itsm_tpl_op_t  *op;
 
     name = *expr;
@@ -471,15 +471,12 @@ ngx_http_itsm_tpl_expr(ngx_http_itsm_tpl_builder_t *b, ngx_str_t *expr,
         return NGX_OK;
     }
 
-    for (index = 0; ngx_http_itsm_tpl_record_names[index].len; index++) {
-        if (ngx_http_itsm_tpl_record_names[index].len == name.len
-            && ngx_strncmp(ngx_http_itsm_tpl_record_names[index].data,
-                           name.data, name.len)
-               == 0)
-        {
-            op->expr = NGX_HTTP_ITSM_EXPR_TICKET + index;
-            return NGX_OK;
-        }
+    record = ngx_http_itsm_conf_row(ngx_http_itsm_tpl_record_names,
+                                    sizeof(ngx_str_t), &name);
+    if (record) {
+        op->expr = NGX_HTTP_ITSM_EXPR_TICKET
+                   + (record - ngx_http_itsm_tpl_record_names);
+        return NGX_OK;
     }
 
     index = ngx_http_itsm_names_field(&name);
