@@ -21,6 +21,11 @@
 #define NGX_HTTP_ITSM_AZURE_ROLE      "ActionGroupsSecureWebhook"
 
 
+/* the directives a block gave, once each */
+#define NGX_HTTP_ITSM_JWT_LINE         0x01    /* itsm_jwt */
+#define NGX_HTTP_ITSM_JWT_PRESET_LINE  0x02    /* itsm_jwt_preset */
+
+
 struct ngx_http_itsm_jwt_conf_s {
     ngx_http_itsm_jwk_t         *keys;
     ngx_uint_t                   nkeys;
@@ -34,13 +39,12 @@ struct ngx_http_itsm_jwt_conf_s {
     u_char                      *file;
     ngx_uint_t                   line;
 
-    unsigned                     jwt:1;        /* itsm_jwt was given */
-    unsigned                     preset:1;     /* itsm_jwt_preset */
+    ngx_uint_t                   lines;        /* NGX_HTTP_ITSM_JWT_*_LINE */
 };
 
 
-static ngx_http_itsm_jwt_conf_t *ngx_http_itsm_jwt_get(ngx_conf_t *cf,
-    ngx_http_itsm_jwt_conf_t **jcfp);
+static char *ngx_http_itsm_jwt_line(ngx_conf_t *cf,
+    ngx_http_itsm_jwt_conf_t **jcfp, ngx_uint_t line);
 static ngx_int_t ngx_http_itsm_jwt_jwks(ngx_conf_t *cf,
     ngx_http_itsm_jwt_conf_t *jcf, ngx_str_t *path);
 static void ngx_http_itsm_jwt_jwks_cleanup(void *data);
@@ -205,6 +209,7 @@ char *
 ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_jwt_conf_t **jcfp)
 {
+    char                      *rv;
     ngx_str_t                 *value, arg;
     ngx_uint_t                 i;
     ngx_array_t               *claims;
@@ -213,16 +218,12 @@ ngx_http_itsm_jwt_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    jcf = ngx_http_itsm_jwt_get(cf, jcfp);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_itsm_jwt_line(cf, jcfp, NGX_HTTP_ITSM_JWT_LINE);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    if (jcf->jwt) {
-        return "is duplicate";
-    }
-
-    jcf->jwt = 1;
+    jcf = *jcfp;
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -312,6 +313,7 @@ char *
 ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_jwt_conf_t **jcfp)
 {
+    char                      *rv;
     u_char                    *p;
     ngx_str_t                 *value;
     ngx_uint_t                 i;
@@ -330,16 +332,12 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    jcf = ngx_http_itsm_jwt_get(cf, jcfp);
-    if (jcf == NULL) {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_itsm_jwt_line(cf, jcfp, NGX_HTTP_ITSM_JWT_PRESET_LINE);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    if (jcf->preset) {
-        return "is duplicate";
-    }
-
-    jcf->preset = 1;
+    jcf = *jcfp;
     ngx_str_set(&jcf->app_id, NGX_HTTP_ITSM_AZURE_APP_ID);
     ngx_str_set(&jcf->policy.role, NGX_HTTP_ITSM_AZURE_ROLE);
 
@@ -421,10 +419,15 @@ ngx_http_itsm_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* the block's jwt configuration, made by its first itsm_jwt* directive */
+/*
+ * An itsm_jwt* directive ("line", NGX_HTTP_ITSM_JWT_*_LINE) of a block:
+ * the block's jwt configuration into "*jcfp", made by its first such
+ * directive; "is duplicate" when the block gave this one already.
+ */
 
-static ngx_http_itsm_jwt_conf_t *
-ngx_http_itsm_jwt_get(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t **jcfp)
+static char *
+ngx_http_itsm_jwt_line(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t **jcfp,
+    ngx_uint_t line)
 {
     ngx_http_itsm_jwt_conf_t  *jcf;
 
@@ -432,34 +435,41 @@ ngx_http_itsm_jwt_get(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t **jcfp)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"itsm_jwt off\" cannot be combined with other "
                            "itsm_jwt directives in the same block");
-        return NULL;
+        return NGX_CONF_ERROR;
     }
 
-    if (*jcfp != NGX_CONF_UNSET_PTR) {
-        return *jcfp;
+    jcf = *jcfp;
+
+    if (jcf == NGX_CONF_UNSET_PTR) {
+        jcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_jwt_conf_t));
+        if (jcf == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_array_init(&jcf->iss, cf->pool, 2,
+                           sizeof(ngx_http_itsm_bytes_t))
+            != NGX_OK
+            || ngx_array_init(&jcf->aud, cf->pool, 2,
+                              sizeof(ngx_http_itsm_bytes_t))
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        jcf->policy.leeway = NGX_HTTP_ITSM_JWT_LEEWAY;
+        jcf->file = cf->conf_file->file.name.data;
+        jcf->line = cf->conf_file->line;
+
+        *jcfp = jcf;
     }
 
-    jcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_jwt_conf_t));
-    if (jcf == NULL) {
-        return NULL;
+    if (jcf->lines & line) {
+        return "is duplicate";
     }
 
-    if (ngx_array_init(&jcf->iss, cf->pool, 2, sizeof(ngx_http_itsm_bytes_t))
-        != NGX_OK
-        || ngx_array_init(&jcf->aud, cf->pool, 2,
-                          sizeof(ngx_http_itsm_bytes_t))
-           != NGX_OK)
-    {
-        return NULL;
-    }
+    jcf->lines |= line;
 
-    jcf->policy.leeway = NGX_HTTP_ITSM_JWT_LEEWAY;
-    jcf->file = cf->conf_file->file.name.data;
-    jcf->line = cf->conf_file->line;
-
-    *jcfp = jcf;
-
-    return jcf;
+    return NGX_CONF_OK;
 }
 
 
@@ -532,7 +542,7 @@ ngx_http_itsm_jwt_jwks_cleanup(void *data)
 char *
 ngx_http_itsm_jwt_merge(ngx_conf_t *cf, ngx_http_itsm_jwt_conf_t *jcf)
 {
-    if (!jcf->jwt) {
+    if (!(jcf->lines & NGX_HTTP_ITSM_JWT_LINE)) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "itsm_jwt_preset in %s:%ui needs \"itsm_jwt "
                       "jwks=<file> aud=<your API's application id>\" "
