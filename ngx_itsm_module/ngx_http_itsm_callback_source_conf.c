@@ -212,20 +212,14 @@ ngx_http_itsm_callback_source_block(ngx_conf_t *cf, ngx_command_t *cmd,
         || ngx_array_init(&src->itsms, cf->pool, 1,
                           sizeof(ngx_http_itsm_connector_t *))
            != NGX_OK
-        || ngx_array_init(&src->conn.headers, cf->pool, 2,
-                          sizeof(ngx_http_itsm_header_t))
-           != NGX_OK)
+        || ngx_http_itsm_conn_init(cf, &src->conn, &value[1]) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     src->name = value[1];
-    src->conn.name = value[1];
-    src->conn.max_response = NGX_CONF_UNSET_SIZE;
-    src->file = cf->conf_file->file.name.data;
-    src->line = cf->conf_file->line;
-    src->conn.file = src->file;
-    src->conn.line = src->line;
+    src->file = src->conn.file;
+    src->line = src->conn.line;
 
     srcp = ngx_array_push(&smcf->sources);
     if (srcp == NULL) {

@@ -110,27 +110,18 @@ ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     conn = ngx_pcalloc(cf->pool, sizeof(ngx_http_itsm_connector_t));
-    if (conn == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_array_init(&conn->headers, cf->pool, 2,
-                       sizeof(ngx_http_itsm_header_t))
-        != NGX_OK)
+    if (conn == NULL
+        || ngx_http_itsm_conn_init(cf, conn, &value[1]) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
-    conn->name = value[1];
-    conn->max_response = NGX_CONF_UNSET_SIZE;
     conn->on_repeat = NGX_CONF_UNSET_UINT;
     conn->cooldown = NGX_CONF_UNSET;
     conn->on_resolve = NGX_CONF_UNSET_UINT;
     conn->on_refire = NGX_CONF_UNSET_UINT;
     conn->reopen_window = NGX_CONF_UNSET;
     conn->on_gone = NGX_CONF_UNSET_UINT;
-    conn->file = cf->conf_file->file.name.data;
-    conn->line = cf->conf_file->line;
 
     connp = ngx_array_push(&imcf->connectors);
     if (connp == NULL) {
@@ -146,6 +137,33 @@ ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return ngx_http_itsm_conn_check(cf, conn);
+}
+
+
+/*
+ * What a block of connector settings starts from ("itsm_connector", and
+ * the "conn" of "itsm_callback_source"), "conn" zeroed: its name, no
+ * header, max_response unset, and the block's file and line, which the
+ * checks after the configuration is read name.
+ */
+
+ngx_int_t
+ngx_http_itsm_conn_init(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *name)
+{
+    if (ngx_array_init(&conn->headers, cf->pool, 2,
+                       sizeof(ngx_http_itsm_header_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    conn->name = *name;
+    conn->max_response = NGX_CONF_UNSET_SIZE;
+    conn->file = cf->conf_file->file.name.data;
+    conn->line = cf->conf_file->line;
+
+    return NGX_OK;
 }
 
 

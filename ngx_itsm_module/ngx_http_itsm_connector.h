@@ -34,6 +34,8 @@ typedef struct {
 /* ngx_http_itsm_connector.c */
 char *ngx_http_itsm_conn_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_itsm_conn_init(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *name);
 char *ngx_http_itsm_conn_lines(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_http_itsm_conn_cmd_t *cmds,
     char *block);
