@@ -504,11 +504,10 @@ ngx_http_itsm_conn_ticket_id(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_itsm_json_pointer_valid(&value[1]) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid JSON Pointer \"%V\" in \"ticket_id\": it "
-                           "must start with \"/\" (RFC 6901), e.g. /id or "
-                           "/result/sys_id", &value[1]);
+    if (ngx_http_itsm_json_pointer_conf(cf, &value[1], "ticket_id",
+                                        "/id or /result/sys_id")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -114,6 +114,29 @@ ngx_http_itsm_json_pointer_valid(ngx_str_t *pointer)
 }
 
 
+/*
+ * The JSON Pointer of a directive's parameter ("ticket_id", "take=" of
+ * "lookup"): NGX_ERROR, after "invalid JSON Pointer "<pointer>" in
+ * "<where>": it must start with "/" (RFC 6901), e.g. <example>" is
+ * logged, when it is not one.
+ */
+
+ngx_int_t
+ngx_http_itsm_json_pointer_conf(ngx_conf_t *cf, ngx_str_t *pointer,
+    const char *where, const char *example)
+{
+    if (ngx_http_itsm_json_pointer_valid(pointer) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid JSON Pointer \"%V\" in \"%s\": it must "
+                           "start with \"/\" (RFC 6901), e.g. %s",
+                           pointer, where, example);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 /* RFC 6901; the pointer was checked by ngx_http_itsm_json_pointer_valid() */
 
 json_t *

@@ -22,6 +22,8 @@ ngx_int_t ngx_http_itsm_json_load(ngx_str_t *text, ngx_uint_t max_depth,
     json_t **value, json_error_t *err, ngx_log_t *log);
 json_t *ngx_http_itsm_json_pointer(json_t *root, ngx_str_t *pointer);
 ngx_int_t ngx_http_itsm_json_pointer_valid(ngx_str_t *pointer);
+ngx_int_t ngx_http_itsm_json_pointer_conf(ngx_conf_t *cf, ngx_str_t *pointer,
+    const char *where, const char *example);
 ngx_int_t ngx_http_itsm_json_scalar(json_t *value, ngx_pool_t *pool,
     ngx_str_t *out);
 u_char *ngx_http_itsm_json_dump(json_t *value, ngx_pool_t *pool,

@@ -313,11 +313,9 @@ ngx_http_itsm_lookup_pointer(ngx_conf_t *cf, ngx_str_t *param, size_t skip,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_itsm_json_pointer_valid(&pointer) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid JSON Pointer \"%V\" in \"lookup\": it "
-                           "must start with \"/\" (RFC 6901), e.g. "
-                           "/transitions", &pointer);
+    if (ngx_http_itsm_json_pointer_conf(cf, &pointer, "lookup", "/transitions")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
