@@ -130,7 +130,7 @@ qr/invalid method "post" for action "create"; use one of GET, POST, PUT, PATCH, 
 --- config
 --- must_die
 --- error_log eval
-qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, update, comment, resolve, reopen, lookup, find, header, ticket_id, max_response, key, on_repeat, on_resolve, on_refire, on_gone, callback_token, callback_status, callback_signature, owner, description, events in \S+nginx\.conf:\d+/
+qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, update, comment, resolve, reopen, lookup, find, header, ticket_id, max_response, key, on_repeat, on_resolve, on_refire, on_gone, callback_token, callback_status, callback_signature, owner, description, events, limit in \S+nginx\.conf:\d+/
 
 
 
@@ -313,3 +313,27 @@ qr/itsm_store: "\S+not-a-store.mdb" cannot be opened: .* \(in \S+nginx\.conf:\d+
 --- config
 --- must_die
 --- error_log eval: qr/invalid parameter "comment=note": only "on_repeat update comment=note;" takes it in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 27: a prefix of a method ("POS") is refused
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POS /ticket;
+    }
+--- config
+--- must_die
+--- error_log eval
+qr/invalid method "POS" for action "create"; use one of GET, POST, PUT, PATCH, DELETE \(upper case\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 28: a prefix of a signature scheme ("git")
+--- http_config
+    itsm_connector mock { location /_itsm/mock; create POST /ticket; }
+--- config
+    location = /a { itsm_signature git secret=k; itsm_pass mock; }
+--- must_die
+--- error_log eval
+qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slack, stripe, grafana, generic in \S+nginx\.conf:\d+/

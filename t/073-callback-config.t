@@ -85,6 +85,67 @@ unknown lifecycle state "finished" for status "Done" in "callback_status" of its
 
 
 
+=== TEST 4b: "none" is no state a status maps to (callback_status)
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
+        callback_status Done=none;
+    }
+--- config
+--- must_die
+--- error_log
+unknown lifecycle state "none" for status "Done" in "callback_status" of itsm_connector "rt"; the states are: open, acknowledged, resolved, closed, deleted in
+
+
+
+=== TEST 4c: "note" refused by callback_status
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
+        callback_status Done=note;
+    }
+--- config
+--- must_die
+--- error_log
+unknown lifecycle state "note" for status "Done" in "callback_status" of itsm_connector "rt"
+
+
+
+=== TEST 4d: a prefix of a state ("resolve") refused
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
+        callback_status Done=resolve;
+    }
+--- config
+--- must_die
+--- error_log
+unknown lifecycle state "resolve" for status "Done"
+
+
+
+=== TEST 4e: the same token hash twice
+--- http_config eval
+"    itsm_store logs/state.mdb;\n    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; callback_token sha256:" . ("0" x 64) . "; callback_token sha256:" . ("1" x 64) . "; callback_token sha256:" . ("0" x 64) . "; }\n"
+--- config
+--- must_die
+--- error_log
+"callback_token" of itsm_connector "rt" is given twice; remove one of the lines in
+
+
+
+=== TEST 4f: on_ticket none refused
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; }
+    itsm_callback_source am { location /_itsm/am; on_ticket none DELETE /x; }
+--- config
+--- must_die
+--- error_log
+unknown state "none" in "on_ticket"; the states are open, acknowledged, resolved, closed, deleted, and note
+
+
+
 === TEST 5: a callback location whose connector has no token
 --- http_config
     itsm_store logs/state.mdb;
