@@ -29,6 +29,9 @@ sub tokens { my @h = @_; open(my $f, '>', $Tokens) or die; print $f "    itsm_co
 
 tokens($ENV{TEST_NGINX_CB_OLD}, $ENV{TEST_NGINX_CB_NEW});
 
+# a connector rt with LINES, and the store
+sub conn { "    itsm_store logs/state.mdb;\n    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; $_[0] }\n" }
+
 sub cb { qq{POST /cb\n{"ticket": "1", "status": "open", "transaction": "1"}} }
 
 no_shuffle();
@@ -86,11 +89,7 @@ unknown lifecycle state "finished" for status "Done" in "callback_status" of its
 
 
 === TEST 4b: "none" is no state a status maps to (callback_status)
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
-        callback_status Done=none;
-    }
+--- http_config eval: ::conn('callback_status Done=none;')
 --- config
 --- must_die
 --- error_log
@@ -98,26 +97,16 @@ unknown lifecycle state "none" for status "Done" in "callback_status" of itsm_co
 
 
 
-=== TEST 4c: "note" refused by callback_status
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
-        callback_status Done=note;
-    }
---- config
+=== TEST 4c: nor is "note"
+--- http_config eval: ::conn('callback_status Done=note;')
 --- must_die
 --- error_log
 unknown lifecycle state "note" for status "Done" in "callback_status" of itsm_connector "rt"
 
 
 
-=== TEST 4d: a prefix of a state ("resolve") refused
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}';
-        callback_status Done=resolve;
-    }
---- config
+=== TEST 4d: nor a prefix of a state ("resolve")
+--- http_config eval: ::conn('callback_status Done=resolve;')
 --- must_die
 --- error_log
 unknown lifecycle state "resolve" for status "Done"
@@ -125,21 +114,15 @@ unknown lifecycle state "resolve" for status "Done"
 
 
 === TEST 4e: the same token hash twice
---- http_config eval
-"    itsm_store logs/state.mdb;\n    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; callback_token sha256:" . ("0" x 64) . "; callback_token sha256:" . ("1" x 64) . "; callback_token sha256:" . ("0" x 64) . "; }\n"
---- config
+--- http_config eval: ::conn(join(' ', map { "callback_token sha256:" . ($_ x 64) . ";" } 0, 1, 0))
 --- must_die
 --- error_log
 "callback_token" of itsm_connector "rt" is given twice; remove one of the lines in
 
 
 
-=== TEST 4f: on_ticket none refused
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; }
-    itsm_callback_source am { location /_itsm/am; on_ticket none DELETE /x; }
---- config
+=== TEST 4f: on_ticket none
+--- http_config eval: ::conn('') . "    itsm_callback_source am { location /_itsm/am; on_ticket none DELETE /x; }\n"
 --- must_die
 --- error_log
 unknown state "none" in "on_ticket"; the states are open, acknowledged, resolved, closed, deleted, and note

@@ -214,19 +214,10 @@ invalid parameter "delay=2" in "limit" of itsm_connector "mock"; write rate=N r/
 
 
 === TEST 13: a storm of 30 alerts against rate=5r/s burst=10 with itsm_queue on: each is created (at once or after its turn) or queued, none lost, none twice, and the ITSM never sees more than 5 in a second
---- http_config
-    log_format itsm_seen '$msec $http_x_key';
-    itsm_zone       itsm:1m;
-    itsm_store      logs/state.mdb;
-    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
-    itsm_retry      attempts=100 backoff=1s max=1s;
-    itsm_connector mock {
-        location   /_itsm/mock;
-        create     POST /ticket 'body={"title": "{{ title }}"}';
-        ticket_id  /id;
-        header     X-Key "{{ key }}";
-        limit      rate=5r/s burst=10;
-    }
+--- http_config eval
+"    log_format itsm_seen '\$msec \$http_x_key';\n"
+. ItsmConf::queue_http(retry => 'attempts=100 backoff=1s max=1s',
+                       lines => [q{header X-Key "{{ key }}"}, 'limit rate=5r/s burst=10'])
 --- config eval
 ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mock/ticket { access_log logs/seen.log itsm_seen; return 201 '{"id":"T-$http_x_key"}'; }

@@ -81,7 +81,7 @@ sub store_http {
 
 # the queue tests' http{}: a zone, the store (store => its arguments), the
 # replay URL of the test server, itsm_retry (retry => its arguments), and
-# connector mock that creates and resolves
+# connector mock that creates and resolves (lines => more of its lines)
 sub queue_http {
     my (%o) = @_;
     return "    itsm_zone       itsm:1m;\n"
@@ -89,7 +89,8 @@ sub queue_http {
            . "    itsm_replay_url http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/_itsm/replay;\n"
            . "    itsm_retry      $o{retry};\n"
            . connector('mock', create => 'POST /ticket',
-                       lines => [q{resolve PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}'}]);
+                       lines => [q{resolve PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}'},
+                                 @{$o{lines} || []}]);
 }
 
 # the real Request Tracker as the ITSM of connector NAME (root:password,
