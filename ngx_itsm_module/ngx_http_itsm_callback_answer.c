@@ -361,39 +361,25 @@ ngx_http_itsm_callback_connector_counts(ngx_http_request_t *r,
 
 
 /*
- * The zone's data is this configuration's main conf until init: then the
- * counters are found (a reload: the old configuration's; a restart of the
- * workers: the slab's) and each location gets its connector's slot.
+ * The zone's data is this configuration's main conf: at init the counters
+ * are found (ngx_http_itsm_status_counters_get: a reload keeps them) and
+ * each location gets its connector's slot.
  */
 
 ngx_int_t
 ngx_http_itsm_callback_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_itsm_callback_main_conf_t  *ocbmcf = data;
-
     ngx_uint_t                           i;
-    ngx_slab_pool_t                     *shpool;
     ngx_http_itsm_callback_loc_conf_t  **loc;
     ngx_http_itsm_callback_counters_t   *counters;
     ngx_http_itsm_callback_main_conf_t  *cbmcf;
 
     cbmcf = shm_zone->data;
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (ocbmcf) {
-        counters = ocbmcf->shared;              /* a reload keeps them */
-
-    } else if (shm_zone->shm.exists) {
-        counters = shpool->data;
-
-    } else {
-        counters = ngx_slab_calloc(shpool,
-                                   sizeof(ngx_http_itsm_callback_counters_t));
-        if (counters == NULL) {
-            return NGX_ERROR;
-        }
-
-        shpool->data = counters;
+    counters = ngx_http_itsm_status_counters_get(shm_zone, data,
+                                     sizeof(ngx_http_itsm_callback_counters_t));
+    if (counters == NULL) {
+        return NGX_ERROR;
     }
 
     cbmcf->shared = counters;

@@ -145,25 +145,16 @@ static ngx_int_t
 ngx_http_itsm_registry_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_uint_t                          i;
-    ngx_slab_pool_t                    *shpool;
     ngx_http_itsm_connector_t         **conn;
     ngx_http_itsm_main_conf_t          *imcf;
     ngx_http_itsm_registry_counters_t  *counters;
 
     imcf = shm_zone->data;
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (data || shm_zone->shm.exists) {
-        counters = shpool->data;                /* a reload keeps them */
-
-    } else {
-        counters = ngx_slab_calloc(shpool,
-                                   sizeof(ngx_http_itsm_registry_counters_t));
-        if (counters == NULL) {
-            return NGX_ERROR;
-        }
-
-        shpool->data = counters;
+    counters = ngx_http_itsm_status_counters_get(shm_zone, data,
+                                     sizeof(ngx_http_itsm_registry_counters_t));
+    if (counters == NULL) {
+        return NGX_ERROR;
     }
 
     shm_zone->data = counters;

@@ -856,35 +856,46 @@ ngx_http_itsm_status_counters_zone(ngx_conf_t *cf, ngx_str_t *name,
 
 
 /*
- * The init of a zone of counters that a provider reads: a reload keeps the
- * counts ("data", the zone's data in the old cycle), a zone that exists
- * already is found in its slab's data, a new one gets "size" zeroed bytes.
+ * The init of a zone of counters that a provider reads: the zone's data
+ * is the counters.
  */
 
 ngx_int_t
 ngx_http_itsm_status_counters_init(ngx_shm_zone_t *shm_zone, void *data,
     size_t size)
 {
-    ngx_slab_pool_t  *shpool;
+    shm_zone->data = ngx_http_itsm_status_counters_get(shm_zone, data, size);
 
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
+    return (shm_zone->data == NULL) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * The counters of such a zone, at its init: a reload keeps them ("data",
+ * the zone's data in the old cycle, is not NULL: nginx gives the same
+ * memory again), a zone that exists already has them in its slab's data,
+ * a new one gets "size" zeroed bytes.  NULL: no room.
+ */
+
+void *
+ngx_http_itsm_status_counters_get(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size)
+{
+    void             *counters;
+    ngx_slab_pool_t  *shpool;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
+    if (data || shm_zone->shm.exists) {
+        return shpool->data;
     }
 
-    shm_zone->data = ngx_slab_calloc(shpool, size);
-    if (shm_zone->data == NULL) {
-        return NGX_ERROR;
+    counters = ngx_slab_calloc(shpool, size);
+    if (counters == NULL) {
+        return NULL;
     }
 
-    shpool->data = shm_zone->data;
+    shpool->data = counters;
 
-    return NGX_OK;
+    return counters;
 }
