@@ -107,8 +107,7 @@ ngx_http_itsm_claim_renew(ngx_event_t *ev)
     ngx_int_t             rc;
     ngx_http_itsm_ctx_t  *ctx;
 
-    ctx = (ngx_http_itsm_ctx_t *)
-              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, renew));
+    ctx = ngx_http_itsm_ctx_of_event(ev, renew);
 
     if (!ctx->claimed) {
         return;

@@ -687,23 +687,15 @@ static void
 ngx_http_itsm_pipeline_wake(ngx_event_t *ev)
 {
     ngx_int_t             rc;
-    ngx_connection_t     *c;
     ngx_http_request_t   *r;
     ngx_http_itsm_ctx_t  *ctx;
 
-    ctx = (ngx_http_itsm_ctx_t *)
-              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, wait));
-    r = ctx->request;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
+    ctx = ngx_http_itsm_ctx_of_event(ev, wait);
+    r = ngx_http_itsm_pipeline_event_start(ctx);
 
     rc = ngx_http_itsm_pipeline_alert(r, ctx);
 
-    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
-
-    /* a subrequest started here is only posted */
-    ngx_http_run_posted_requests(c);
+    ngx_http_itsm_pipeline_event_end(r, ctx, rc);
 }
 
 
@@ -807,17 +799,13 @@ ngx_http_itsm_pipeline_resume(ngx_http_request_t *r)
 static void
 ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
 {
-    ngx_connection_t     *c;
     ngx_http_request_t   *r;
     ngx_http_itsm_ctx_t  *ctx;
 
     ctx = w->data;
-    r = ctx->request;
-    c = r->connection;
+    r = ngx_http_itsm_pipeline_event_start(ctx);
 
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm pipeline: key \"%V\" commit %ui on disk: %i",
                    &ctx->key, w->seq, rc);
 
@@ -834,7 +822,7 @@ ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
     } else {
 
         if (rc != NGX_OK) {
-            ngx_log_error(NGX_LOG_CRIT, c->log, 0,
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
                           "itsm: ticket \"%V\" of key \"%V\" may not be on "
                           "disk", &ctx->record.ticket, &ctx->key);
         }
@@ -842,9 +830,7 @@ ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
         rc = ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
     }
 
-    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
-
-    ngx_http_run_posted_requests(c);
+    ngx_http_itsm_pipeline_event_end(r, ctx, rc);
 }
 
 
@@ -866,4 +852,44 @@ ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
+}
+
+
+/*
+ * An event of the request's pipeline fired (the wait's or the settle
+ * timer, a flush): the error log names the request again, as during the
+ * request's own handlers.
+ */
+
+ngx_http_request_t *
+ngx_http_itsm_pipeline_event_start(ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_http_set_log_request(r->connection->log, r);
+
+    return r;
+}
+
+
+/*
+ * The end of such an event: the pipeline goes on, and what it started (a
+ * subrequest) is only posted, so the posted requests of the connection
+ * run now, as nginx runs them after a request's own handlers.
+ */
+
+void
+ngx_http_itsm_pipeline_event_end(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    /* the request may be freed by its finalization */
+    c = r->connection;
+
+    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
+
+    ngx_http_run_posted_requests(c);
 }

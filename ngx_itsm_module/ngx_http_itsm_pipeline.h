@@ -106,6 +106,11 @@ typedef struct {
     unsigned                     held:1;       /* sends the held notes */
 } ngx_http_itsm_ctx_t;
 
+/* the context of one of its timers ("member": wait, settle, renew) */
+#define ngx_http_itsm_ctx_of_event(ev, member)                               \
+    ((ngx_http_itsm_ctx_t *)                                                 \
+         ((u_char *) (ev) - offsetof(ngx_http_itsm_ctx_t, member)))
+
 /* ngx_http_itsm_handler.c */
 ngx_int_t ngx_http_itsm_handler(ngx_http_request_t *r);
 
@@ -119,6 +124,10 @@ ngx_int_t ngx_http_itsm_pipeline_run(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 void ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+ngx_http_request_t *ngx_http_itsm_pipeline_event_start(
+    ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_pipeline_event_end(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_itsm_dedup.c */

@@ -196,28 +196,21 @@ static void
 ngx_http_itsm_step_settled(ngx_event_t *ev)
 {
     ngx_int_t             rc;
-    ngx_connection_t     *c;
     ngx_http_request_t   *r;
     ngx_http_itsm_ctx_t  *ctx;
 
-    ctx = (ngx_http_itsm_ctx_t *)
-              ((u_char *) ev - offsetof(ngx_http_itsm_ctx_t, settle));
-    r = ctx->request;
-    c = r->connection;
+    ctx = ngx_http_itsm_ctx_of_event(ev, settle);
+    r = ngx_http_itsm_pipeline_event_start(ctx);
 
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm step: key \"%V\" %s", &ctx->key,
                    ctx->turn ? "has its turn under the connector's limit"
                              : "settled, asking the ITSM");
 
     rc = ngx_http_itsm_step_send(r, ctx);
 
-    ngx_http_itsm_pipeline_went_on(r, ctx, rc);
-
-    /* the find's subrequest is only posted */
-    ngx_http_run_posted_requests(c);
+    /* the find's subrequest is only posted: it runs at the event's end */
+    ngx_http_itsm_pipeline_event_end(r, ctx, rc);
 }
 
 
