@@ -34,10 +34,36 @@
  */
 
 
+static ngx_uint_t ngx_http_itsm_lifecycle_word(ngx_str_t *value,
+    ngx_conf_enum_t *words);
 static char *ngx_http_itsm_lifecycle_param(ngx_conf_t *cf,
     ngx_str_t *value, const char *name, time_t *seconds);
 static void ngx_http_itsm_lifecycle_steps(ngx_http_itsm_plan_t *plan,
     ngx_flag_t comment, ngx_uint_t action, ngx_http_itsm_outcome_e outcome);
+
+
+/* the words of the policies, and the action each names */
+
+static ngx_conf_enum_t  ngx_http_itsm_lifecycle_on_resolve_words[] = {
+    { ngx_string("resolve"), NGX_HTTP_ITSM_ACTION_RESOLVE },
+    { ngx_string("comment"), NGX_HTTP_ITSM_ACTION_COMMENT },
+    { ngx_string("nothing"), NGX_HTTP_ITSM_ACTION_NONE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_itsm_lifecycle_on_refire_words[] = {
+    { ngx_string("reopen"), NGX_HTTP_ITSM_ACTION_REOPEN },
+    { ngx_string("new"), NGX_HTTP_ITSM_ACTION_CREATE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_itsm_lifecycle_on_gone_words[] = {
+    { ngx_string("new"), NGX_HTTP_ITSM_ACTION_CREATE },
+    { ngx_string("fail"), NGX_HTTP_ITSM_ACTION_NONE },
+    { ngx_null_string, 0 }
+};
 
 
 char *
@@ -111,16 +137,10 @@ char *
 ngx_http_itsm_lifecycle_on_resolve(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
-    if (ngx_strcmp(value[1].data, "resolve") == 0) {
-        conn->on_resolve = NGX_HTTP_ITSM_ACTION_RESOLVE;
+    conn->on_resolve = ngx_http_itsm_lifecycle_word(&value[1],
+                                     ngx_http_itsm_lifecycle_on_resolve_words);
 
-    } else if (ngx_strcmp(value[1].data, "comment") == 0) {
-        conn->on_resolve = NGX_HTTP_ITSM_ACTION_COMMENT;
-
-    } else if (ngx_strcmp(value[1].data, "nothing") == 0) {
-        conn->on_resolve = NGX_HTTP_ITSM_ACTION_NONE;
-
-    } else {
+    if (conn->on_resolve == NGX_CONF_UNSET_UINT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid on_resolve \"%V\"; use resolve, comment "
                            "or nothing", &value[1]);
@@ -151,13 +171,10 @@ ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
 {
     ngx_uint_t  i;
 
-    if (ngx_strcmp(value[1].data, "reopen") == 0) {
-        conn->on_refire = NGX_HTTP_ITSM_ACTION_REOPEN;
+    conn->on_refire = ngx_http_itsm_lifecycle_word(&value[1],
+                                      ngx_http_itsm_lifecycle_on_refire_words);
 
-    } else if (ngx_strcmp(value[1].data, "new") == 0) {
-        conn->on_refire = NGX_HTTP_ITSM_ACTION_CREATE;
-
-    } else {
+    if (conn->on_refire == NGX_CONF_UNSET_UINT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid on_refire \"%V\"; use reopen or new",
                            &value[1]);
@@ -207,13 +224,10 @@ ngx_http_itsm_lifecycle_on_gone(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_strcmp(value[1].data, "new") == 0) {
-        conn->on_gone = NGX_HTTP_ITSM_ACTION_CREATE;
+    conn->on_gone = ngx_http_itsm_lifecycle_word(&value[1],
+                                        ngx_http_itsm_lifecycle_on_gone_words);
 
-    } else if (ngx_strcmp(value[1].data, "fail") == 0) {
-        conn->on_gone = NGX_HTTP_ITSM_ACTION_NONE;
-
-    } else {
+    if (conn->on_gone == NGX_CONF_UNSET_UINT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid on_gone \"%V\"; use new or fail",
                            &value[1]);
@@ -582,6 +596,23 @@ ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
     } else {
         rec->state = NGX_HTTP_ITSM_KEY_OPEN;
     }
+}
+
+
+/* the action a policy's word names; NGX_CONF_UNSET_UINT: not one of them */
+
+static ngx_uint_t
+ngx_http_itsm_lifecycle_word(ngx_str_t *value, ngx_conf_enum_t *words)
+{
+    for ( /* void */ ; words->name.len; words++) {
+        if (value->len == words->name.len
+            && ngx_strncmp(value->data, words->name.data, value->len) == 0)
+        {
+            return words->value;
+        }
+    }
+
+    return NGX_CONF_UNSET_UINT;
 }
 
 
