@@ -105,7 +105,6 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 {
     ngx_http_itsm_store_op_t  op;
 
-    op.key = key;
     op.change = NGX_HTTP_ITSM_STORE_CLAIM;
     op.rec = rec;
     op.hash = hash;
@@ -249,7 +248,6 @@ ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 {
     ngx_http_itsm_store_op_t  op;
 
-    op.key = key;
     op.change = change;
     op.token = token;
     op.rec = rec ? rec : &op.now;
@@ -258,7 +256,7 @@ ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 }
 
 
-/* a claim or a change of a claim, in its write transaction */
+/* a claim or a change of a claim of "key", in its write transaction */
 
 static ngx_int_t
 ngx_http_itsm_store_op(ngx_http_itsm_store_t *store, ngx_str_t *connector,
@@ -269,6 +267,8 @@ ngx_http_itsm_store_op(ngx_http_itsm_store_t *store, ngx_str_t *connector,
 
     static const char  *changes[] = { "doubt", "renew", "commit", "release",
                                       "claim" };
+
+    op->key = key;
 
     flags = NGX_HTTP_ITSM_STORE_WRITE;
     handler = ngx_http_itsm_store_change_txn;
