@@ -44,6 +44,12 @@ sub post {
     return ($status // 0, $retry, $body // '');
 }
 
+# the rate is kept when a request is let go; it reaches the ITSM after
+# the module's own work on it, which under valgrind (code translated on
+# first use) is slow for the first ones: that much earlier a request may
+# seem to come
+our $Slack = $ENV{TEST_NGINX_USE_VALGRIND} ? 0.4 : 0.05;
+
 sub limit { JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{connectors}[0]{limit} }
 
 # the keys the ITSM saw, in order
@@ -87,7 +93,7 @@ my @a = sort map { (ItsmHttp::finish($_) =~ m{^HTTP/1\.1 (\d+)})[0] // 0 } @h;
 Test::More::is("@a", '201 201 201 503', 'three created, one held back');
 my @t = sort { $a <=> $b } map { (split / /)[0] } ItsmHttp::log_lines('itsm-t.log', 3);
 Test::More::is(scalar(@t), 3, 'the ITSM saw three requests');
-Test::More::ok($t[1] - $t[0] >= 0.95 && $t[2] - $t[1] >= 0.95, 'a second apart: ' . join(' ', map { sprintf '%.3f', $_ - $t[0] } @t));
+Test::More::ok($t[1] - $t[0] >= 1 - $::Slack && $t[2] - $t[1] >= 1 - $::Slack, 'a second apart: ' . join(' ', map { sprintf '%.3f', $_ - $t[0] } @t));
 Test::More::is(JSON::PP->new->canonical->encode(::limit()), '{"burst":2,"held":{"create":1},"paused_for":0,"pauses":0,"rate":"1r/s","waited":{"create":2}}', 'two waited, one held back');
 --- no_error_log
 [error]
@@ -213,7 +219,7 @@ invalid parameter "delay=2" in "limit" of itsm_connector "mock"; write rate=N r/
 
 
 
-=== TEST 13: a storm of 30 alerts against rate=5r/s burst=10 with itsm_queue on: each is created (at once or after its turn) or queued, none lost, none twice, and the ITSM never sees more than 5 in a second
+=== TEST 13: a storm of 30 alerts against rate=5r/s burst=10 with itsm_queue on: each is created (at once or after its turn) or queued, none lost, none twice, and the ITSM never sees more than 5 in a second (but for the slack)
 --- http_config eval
 "    log_format itsm_seen '\$msec \$http_x_key';\n"
 . ItsmConf::queue_http(retry => 'attempts=100 backoff=1s max=1s',
@@ -240,8 +246,8 @@ $keys{(split / /)[1]}++ for @seen;
 Test::More::is(scalar(keys %keys), 30, 'the ITSM got all 30 keys');
 Test::More::is(scalar(grep { $_ != 1 } values %keys), 0, 'each once');
 my @t = sort { $a <=> $b } map { (split / /)[0] } @seen;
-my @fast = grep { $t[$_ + 5] - $t[$_] < 0.95 } 0 .. $#t - 5;
-Test::More::is(scalar(@fast), 0, 'never 6 requests within 0.95 s'
+my @fast = grep { $t[$_ + 5] - $t[$_] < 1 - $::Slack } 0 .. $#t - 5;
+Test::More::is(scalar(@fast), 0, 'never 6 requests within ' . (1 - $::Slack) . ' s'
                . (@fast ? " (at $t[$fast[0]]: " . join(' ', @t[$fast[0] .. $fast[0] + 5]) . ")" : ''));
 my $l = JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{connectors}[0];
 Test::More::is($l->{sent}{create}{ok}, 30, 'the registry: 30 sent');
