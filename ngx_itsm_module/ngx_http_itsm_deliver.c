@@ -504,11 +504,12 @@ ngx_http_itsm_deliver_keep(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
 }
 
 
-/* Retry-After in seconds (the HTTP-date form is rare from ITSMs: ignored) */
+/* the ITSM's Retry-After, in seconds; 0: none, or one that cannot be read */
 
 static time_t
 ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r)
 {
+    time_t            date;
     ngx_int_t         n;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -538,9 +539,22 @@ ngx_http_itsm_deliver_retry_after(ngx_http_request_t *r)
             continue;
         }
 
+        /* delay-seconds, or an HTTP-date (RFC 9110 10.2.3): the seconds
+         * until then, at least 1 (a date past is "now, again") */
+
         n = ngx_atoi(h[i].value.data, h[i].value.len);
 
-        return (n == NGX_ERROR) ? 0 : (time_t) n;
+        if (n != NGX_ERROR) {
+            return (time_t) n;
+        }
+
+        date = ngx_parse_http_time(h[i].value.data, h[i].value.len);
+
+        if (date == NGX_ERROR) {
+            return 0;
+        }
+
+        return ngx_max(date - ngx_time(), 1);
     }
 }
 
