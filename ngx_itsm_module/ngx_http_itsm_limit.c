@@ -62,18 +62,17 @@ ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     for (i = 1; i <= n; i++) {
 
         if (ngx_http_itsm_conf_param(&value[i], "rate=", &arg)) {
-            len = arg.len;
-            p = arg.data + len - 3;
             scale = 0;
 
-            if (len > 3 && ngx_strncmp(p, "r/s", 3) == 0) {
-                scale = 1;
+            if (arg.len > 3) {
+                len = arg.len - 3;
+                p = arg.data + len;
 
-            } else if (len > 3 && ngx_strncmp(p, "r/m", 3) == 0) {
-                scale = 60;
+                scale = (ngx_strncmp(p, "r/s", 3) == 0) ? 1
+                        : (ngx_strncmp(p, "r/m", 3) == 0) ? 60 : 0;
             }
 
-            rate = scale ? ngx_atoi(arg.data, len - 3) : NGX_ERROR;
+            rate = scale ? ngx_atoi(arg.data, len) : NGX_ERROR;
 
             if (rate <= 0 || rate > 100000) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
