@@ -97,6 +97,21 @@ ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
 
     for (i = 0; i < imcf->connectors.nelts; i++) {
         conn[i]->slot = NGX_HTTP_ITSM_STATUS_NO_SLOT;
+
+        /* said here, where "nginx -t" shows it; the slots a reload
+         * finds taken are said at init */
+
+        if (conn[i]->name.len > NGX_HTTP_ITSM_STATUS_NAME_MAX
+            || i >= NGX_HTTP_ITSM_STATUS_SLOTS)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "itsm_connector \"%V\" (%s:%ui): its requests "
+                          "are counted in the totals only (more than %d "
+                          "connectors, or a name longer than %d bytes)",
+                          &conn[i]->name, conn[i]->file, conn[i]->line,
+                          NGX_HTTP_ITSM_STATUS_SLOTS,
+                          NGX_HTTP_ITSM_STATUS_NAME_MAX);
+        }
     }
 
     if (imcf->connectors.nelts == 0) {
@@ -165,12 +180,15 @@ ngx_http_itsm_registry_init_counters(ngx_shm_zone_t *shm_zone, void *data)
         conn[i]->slot = ngx_http_itsm_status_slot(&counters->slots,
                                                   &conn[i]->name);
 
-        if (conn[i]->slot == NGX_HTTP_ITSM_STATUS_NO_SLOT) {
+        if (conn[i]->slot == NGX_HTTP_ITSM_STATUS_NO_SLOT
+            && conn[i]->name.len <= NGX_HTTP_ITSM_STATUS_NAME_MAX
+            && i < NGX_HTTP_ITSM_STATUS_SLOTS)
+        {
             ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, 0,
                           "itsm_connector \"%V\": its requests are counted "
-                          "in the totals only (more than %d connectors, or "
-                          "a name longer than 64 bytes)", &conn[i]->name,
-                          NGX_HTTP_ITSM_STATUS_SLOTS);
+                          "in the totals only: the connectors of earlier "
+                          "configurations hold the %d slots until a restart",
+                          &conn[i]->name, NGX_HTTP_ITSM_STATUS_SLOTS);
         }
     }
 

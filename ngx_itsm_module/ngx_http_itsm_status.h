@@ -63,13 +63,14 @@ ngx_int_t ngx_http_itsm_status_provide_grouped(ngx_conf_t *cf,
  * slots taken, NGX_HTTP_ITSM_STATUS_SLOTS at most.
  */
 
-#define NGX_HTTP_ITSM_STATUS_SLOTS    64
-#define NGX_HTTP_ITSM_STATUS_NO_SLOT  ((ngx_uint_t) -1)
+#define NGX_HTTP_ITSM_STATUS_SLOTS     64
+#define NGX_HTTP_ITSM_STATUS_NAME_MAX  64
+#define NGX_HTTP_ITSM_STATUS_NO_SLOT   ((ngx_uint_t) -1)
 
 typedef struct {
     ngx_uint_t                   n;
     struct {
-        u_char                   data[64];
+        u_char                   data[NGX_HTTP_ITSM_STATUS_NAME_MAX];
         size_t                   len;
     }                            name[NGX_HTTP_ITSM_STATUS_SLOTS];
 } ngx_http_itsm_status_slots_t;

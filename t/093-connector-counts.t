@@ -94,3 +94,33 @@ Content-Type: application/json
 [qr/created/,
  qr/"connector_requests":\{"second":\{"create":2\},"first":\{"create":4\}\},"connector_failures":\{"second":\{"create":2\},"first":\{"create":0\}\}/,
  qr/"name":"second",.*"sent":\{"create":\{"ok":0,"failed":2\}\}.*"name":"first",.*"sent":\{"create":\{"ok":4,"failed":0\}\}/s]
+
+
+
+=== TEST 4: a connector's name of 64 bytes has a slot of its own; one of 65 is counted in the totals only
+--- http_config eval: "    itsm_zone itsm:1m;\n" . ItsmConf::connector('n' x 64) . ItsmConf::connector('m' x 65)
+--- config eval
+join('', map { "    location /_itsm/$_/ { internal; return 201 '{\"id\":\"7\"}'; }\n" } 'n' x 64, 'm' x 65) . '
+    location = /status { itsm_status; }
+    location = /a64 { itsm_pass ' . ('n' x 64) . '; }
+    location = /a65 { itsm_pass ' . ('m' x 65) . '; }'
+--- request eval
+["POST /a64\n{\"key\":\"a\"}", "POST /a65\n{\"key\":\"a\"}", "GET /status"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval: [201, 201, 200]
+--- response_body_like eval
+[qr/created/, qr/created/,
+ qr/"actions":\{"create":\{"ok":2,"failed":0\},.*"connector_requests":\{"n{64}":\{"create":1\}\},"connector_failures":\{"n{64}":\{"create":0\}\}/]
+
+
+
+=== TEST 5: nginx -t of that configuration warns of the 65-byte name, with its file and line, and not of the 64
+--- init
+my $root = Test::Nginx::Util::server_root();
+my $out = qx{$ENV{TEST_NGINX_BINARY} -t -p $root/ -c $root/conf/nginx.conf 2>&1};
+Test::More::like($out, qr/\[warn\] .*itsm_connector "m{65}" \(\S+nginx\.conf:\d+\): its requests are counted in the totals only \(more than 64 connectors, or a name longer than 64 bytes\)/, 'the 65 bytes');
+Test::More::unlike($out, qr/itsm_connector "n{64}"/, 'not the 64');
+--- request
+GET /status
+--- error_code: 200
