@@ -253,3 +253,48 @@ my $l = JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{
 Test::More::is($l->{sent}{create}{ok}, 30, 'the registry: 30 sent');
 Test::More::ok($l->{limit}{held}{create} >= 19 && $l->{limit}{waited}{create} >= 10, "the registry: $l->{limit}{held}{create} held back, $l->{limit}{waited}{create} waited");
 --- timeout: 90
+
+
+
+=== TEST 14: a wait in the middle of a plan: a resolve that also comments (on_resolve resolve comment) right after the create, at rate=1r/s burst=5: each request of the plan (comment, then resolve) waits its turn
+--- http_config eval
+"    log_format itsm_t '\$msec \$request_method \$uri';\n"
+. ItsmConf::store_http(lines => [q{resolve PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}'},
+                                 q{comment POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "done"}'},
+                                 'on_resolve resolve comment', 'limit rate=1r/s burst=5'])
+--- config eval
+ItsmConf::proxy_mock() . <<'_EOC_';
+    location /mock/ticket { access_log logs/itsm-t.log itsm_t; return 201 '{"id":"T1"}'; }
+    location = /alerts { itsm_pass mock; }
+    location = /itsm/connectors { itsm_connectors; }
+_EOC_
+--- init
+my @a = map { ItsmHttp::finish(ItsmHttp::start(qq{{"key": "p-1", "title": "t", "status": "$_"}})) } qw(firing resolved);
+Test::More::like(ItsmHttp::body($a[0]), qr/"outcome":"created"/, 'created');
+Test::More::like(ItsmHttp::body($a[1]), qr/"outcome":"resolved"/, 'resolved, after both waits');
+my @l = ItsmHttp::log_lines('itsm-t.log', 3);
+Test::More::is(join(' ', map { (split / /)[1] . ' ' . (split / /)[2] } @l), 'POST /mock/ticket POST /mock/ticket/T1/comment PUT /mock/ticket/T1', 'create, then the plan: comment, resolve');
+my @t = map { (split / /)[0] } @l;
+Test::More::ok($t[1] - $t[0] >= 1 - $::Slack && $t[2] - $t[1] >= 1 - $::Slack, 'a second apart: ' . join(' ', map { sprintf '%.3f', $_ - $t[0] } @t));
+Test::More::is(JSON::PP->new->canonical->encode(::limit()->{waited}), '{"comment":1,"resolve":1}', 'the resolve and the comment waited');
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: a Retry-After that is an HTTP date pauses until then, and the sender is told the seconds
+--- http_config eval: ::http_config()
+--- config eval
+use POSIX ();
+# (evaluated when the file is read, before the blocks run)
+$::Until = time + 600;
+my $date = POSIX::strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime($::Until));
+my $c = $::Config;
+$c =~ s/add_header Retry-After 2 always;/add_header Retry-After "$date" always;/ or die;
+$c;
+--- init
+my @busy = ::post('busy-1');
+my $left = $::Until - time;
+Test::More::ok($busy[0] == 503 && $busy[1] >= $left - 2 && $busy[1] <= $left + 1, "the ITSM's date as seconds to the sender: $busy[1] (~$left)");
+my $l = ::limit();
+Test::More::ok($l->{paused_for} >= $left - 2 && $l->{paused_for} <= $left + 1, "paused for $l->{paused_for} s (~$left)");
