@@ -229,6 +229,14 @@ typedef struct {
     ngx_uint_t                   last_status;  /* the ITSM's HTTP status */
     time_t                       last_retry;   /* its Retry-After */
 
+    /* and how the claim before it ended: a request that joined a claim
+     * may next look when another claim for the key came and went since
+     * (one poll apart), and still reads its own claim's outcome here */
+    uint64_t                     prev_token;
+    ngx_uint_t                   prev_result;
+    ngx_uint_t                   prev_status;
+    time_t                       prev_retry;
+
     /* the hash of the last note a comment carried ("comment=note"): a
      * note is commented once, however many syncs carry it */
     uint64_t                     note;

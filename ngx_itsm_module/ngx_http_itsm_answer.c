@@ -508,14 +508,15 @@ ngx_http_itsm_answer_unavailable(ngx_http_itsm_ctx_t *ctx)
 /*
  * The claim this request joined (an identical alert, in flight when this
  * one came) has ended: its outcome answers this alert too, and nothing is
- * sent for it.  NGX_DECLINED: that claim sent nothing, this alert is
- * decided on its own.
+ * sent for it: "result", "status" and "retry" are how it ended, as the
+ * key's record keeps them.  NGX_DECLINED: that claim sent nothing, this
+ * alert is decided on its own.
  */
 
 ngx_int_t
-ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_uint_t result, ngx_uint_t status, time_t retry)
 {
-    time_t                      retry;
     json_t                     *body;
     ngx_uint_t                  unavailable;
     ngx_http_itsm_record_t     *rec;
@@ -526,18 +527,18 @@ ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm: key \"%V\": the joined claim ended, result:%ui",
-                   &ctx->key, rec->last_result);
+                   &ctx->key, result);
 
     ngx_memzero(&ctx->plan, sizeof(ngx_http_itsm_plan_t));
 
-    switch (rec->last_result) {
+    switch (result) {
 
     case NGX_HTTP_ITSM_FLIGHT_DONE:
     case NGX_HTTP_ITSM_FLIGHT_QUEUED:
 
         /* the joined delivery's result is this alert's */
 
-        if (rec->last_result == NGX_HTTP_ITSM_FLIGHT_DONE) {
+        if (result == NGX_HTTP_ITSM_FLIGHT_DONE) {
             ctx->plan.outcome = NGX_HTTP_ITSM_OUTCOME_DUPLICATE;
             ctx->plan.reason = "an identical alert for this key was being "
                                "delivered when this one came; it joined it";
@@ -560,7 +561,7 @@ ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    unavailable = (rec->last_result == NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
+    unavailable = (result == NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
 
     ngx_str_set(&ctx->outcome, "failed");
     ngx_http_itsm_status_count(r, ctx->source,
@@ -568,11 +569,10 @@ ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     body = json_pack("{s:s, s:s%, s:i, s:s}",
                      "error", unavailable ? "itsm_unavailable"
-                              : (rec->last_result
-                                 == NGX_HTTP_ITSM_FLIGHT_REFUSED)
+                              : (result == NGX_HTTP_ITSM_FLIGHT_REFUSED)
                                 ? "itsm_rejected" : "itsm_bad_response",
                      "connector", conn->name.data, conn->name.len,
-                     "itsm_status", (int) rec->last_status,
+                     "itsm_status", (int) status,
                      "itsm_error", "an identical alert for this key was being "
                      "delivered when this one came, and failed; see the "
                      "error log for the ITSM's answer");
@@ -584,7 +584,9 @@ ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return ngx_http_itsm_reply_json(r, NGX_HTTP_BAD_GATEWAY, body);
     }
 
-    retry = rec->last_retry ? rec->last_retry : ctx->conf->retry_after;
+    if (retry == 0) {
+        retry = ctx->conf->retry_after;
+    }
 
     if (ngx_http_itsm_reply_retry_after(r, retry) != NGX_OK) {
         json_decref(body);

@@ -40,6 +40,11 @@
  * last_token: a record with it is read by releases that know the flag */
 #define NGX_HTTP_ITSM_STORE_V3_NOTE        0x08
 
+/* how the claim before the last ended: its token (8 bytes, after the
+ * note), then varints of its result and status and its Retry-After as a
+ * time; a record with it is read by releases that know the flag */
+#define NGX_HTTP_ITSM_STORE_V3_PREV        0x10
+
 
 /* version 2, written by earlier releases: fixed size, host byte order */
 
@@ -88,6 +93,8 @@ static void ngx_http_itsm_store_decode(ngx_http_itsm_store_rec_t *src,
     ngx_http_itsm_record_t *rec);
 static ngx_int_t ngx_http_itsm_store_decode_v3(u_char *p, u_char *last,
     ngx_http_itsm_record_t *rec);
+static u_char *ngx_http_itsm_store_decode_prev(u_char *p, u_char *last,
+    ngx_http_itsm_record_t *rec, time_t base);
 static u_char *ngx_http_itsm_store_put_time(u_char *p, time_t t, time_t base);
 static uint64_t ngx_http_itsm_store_zigzag(int64_t n);
 static int64_t ngx_http_itsm_store_unzigzag(uint64_t n);
@@ -203,7 +210,8 @@ ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p)
     *flags = (rec->token ? NGX_HTTP_ITSM_STORE_V3_TOKEN : 0)
              | (rec->hash ? NGX_HTTP_ITSM_STORE_V3_HASH : 0)
              | (rec->last_token ? NGX_HTTP_ITSM_STORE_V3_LAST_TOKEN : 0)
-             | (rec->note ? NGX_HTTP_ITSM_STORE_V3_NOTE : 0);
+             | (rec->note ? NGX_HTTP_ITSM_STORE_V3_NOTE : 0)
+             | (rec->prev_token ? NGX_HTTP_ITSM_STORE_V3_PREV : 0);
 
     p = ngx_http_itsm_store_varint(p, rec->owner);
     p = ngx_http_itsm_store_varint(p, rec->occurrences);
@@ -231,6 +239,13 @@ ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p)
 
     if (rec->note) {
         p = ngx_cpymem(p, &rec->note, sizeof(uint64_t));
+    }
+
+    if (rec->prev_token) {
+        p = ngx_cpymem(p, &rec->prev_token, sizeof(uint64_t));
+        p = ngx_http_itsm_store_varint(p, rec->prev_result);
+        p = ngx_http_itsm_store_varint(p, rec->prev_status);
+        p = ngx_http_itsm_store_put_time(p, rec->prev_retry, base);
     }
 
     len = ngx_min(rec->ticket.len, NGX_HTTP_ITSM_TICKET_MAX);
@@ -310,6 +325,10 @@ ngx_http_itsm_store_decode_v3(u_char *p, u_char *last,
         p = ngx_http_itsm_store_get_u64(p, last, &rec->note);
     }
 
+    if (p && (flags & NGX_HTTP_ITSM_STORE_V3_PREV)) {
+        p = ngx_http_itsm_store_decode_prev(p, last, rec, base);
+    }
+
     if (p == NULL || p == last) {
         return NGX_DECLINED;
     }
@@ -329,6 +348,33 @@ ngx_http_itsm_store_decode_v3(u_char *p, u_char *last,
 
 
 /* a time: 0 (none), or its zigzagged distance to "base", + 1 */
+
+/* the claim before the last: its token, result, status and Retry-After */
+
+static u_char *
+ngx_http_itsm_store_decode_prev(u_char *p, u_char *last,
+    ngx_http_itsm_record_t *rec, time_t base)
+{
+    uint64_t    n[3];
+    ngx_uint_t  i;
+
+    p = ngx_http_itsm_store_get_u64(p, last, &rec->prev_token);
+
+    for (i = 0; p && i < 3; i++) {
+        p = ngx_http_itsm_store_get_varint(p, last, &n[i]);
+    }
+
+    if (p == NULL) {
+        return NULL;
+    }
+
+    rec->prev_result = (ngx_uint_t) n[0];
+    rec->prev_status = (ngx_uint_t) n[1];
+    rec->prev_retry = n[2] ? base + ngx_http_itsm_store_unzigzag(n[2] - 1) : 0;
+
+    return p;
+}
+
 
 static u_char *
 ngx_http_itsm_store_put_time(u_char *p, time_t t, time_t base)

@@ -106,9 +106,12 @@ typedef ngx_int_t (*ngx_http_itsm_store_each_pt)(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
 
 
-/* the largest record of version 3 (ngx_http_itsm_store_codec.c) */
+/* the largest record of version 3 (ngx_http_itsm_store_codec.c): the
+ * header, 4 varints, 6 times, 4 ids, the claim before the last (an id, 3
+ * varints), the ticket id */
 #define NGX_HTTP_ITSM_STORE_V3_MAX                                           \
-    (4 + 4 * 10 + 6 * 10 + 4 * 8 + 1 + NGX_HTTP_ITSM_TICKET_MAX)
+    (4 + 4 * 10 + 6 * 10 + 4 * 8 + (8 + 3 * 10) + 1                        \
+     + NGX_HTTP_ITSM_TICKET_MAX)
 
 
 /* ngx_http_itsm_store.c */

@@ -384,13 +384,21 @@ ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         rc = (rec->doubt && !now->doubt) ? NGX_HTTP_ITSM_STORE_SYNC : NGX_OK;
     }
 
-    /* what the ITSM said of the ticket while the claim held the key */
-
-    if ((op->change == NGX_HTTP_ITSM_STORE_COMMIT
-         || op->change == NGX_HTTP_ITSM_STORE_RELEASE)
-        && ngx_http_itsm_store_ticket_held(store, txn, k, rec) != NGX_OK)
+    if (op->change == NGX_HTTP_ITSM_STORE_COMMIT
+        || op->change == NGX_HTTP_ITSM_STORE_RELEASE)
     {
-        return NGX_ERROR;
+        /* the claim before this one keeps how it ended (see the record) */
+
+        rec->prev_token = now->last_token;
+        rec->prev_result = now->last_result;
+        rec->prev_status = now->last_status;
+        rec->prev_retry = now->last_retry;
+
+        /* what the ITSM said of the ticket while the claim held the key */
+
+        if (ngx_http_itsm_store_ticket_held(store, txn, k, rec) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     if (ngx_http_itsm_store_record_put(store, txn, k, rec) != NGX_OK) {

@@ -8,8 +8,13 @@ use Test::Nginx::Socket 'no_plan';
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmConf;
+use ItsmHang;
 use ItsmHttp;
+use File::Temp qw(tempdir);
 use Time::HiRes qw(sleep time);
+
+our $Tmp = tempdir(CLEANUP => 1);
+$ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";
 
 master_on();
 workers(2);
@@ -88,6 +93,38 @@ sub check_storm {
     Test::More::is(count(qr{/comment$}, @log), 0, "and no comment");
     my %pids = map { $_ => 1 } ItsmHttp::log_lines("alerts.log");
     Test::More::is(scalar(keys %pids), 2, "both workers took copies");
+}
+
+# TEST 5-6: the create is held (t/lib/ItsmHang.pm) while five copies join
+# it; once they look only every 200 ms, a different alert for the key
+# comes, and the create is answered 20 ms later: the different alert
+# claims the key and ends before the copies look again.  The copies still
+# get the joined create's outcome (the claim before the last), not a
+# decision of their own (a second comment)
+sub check_joined_behind {
+    my ($copies_want, $other_want, $log_want, @answer) = @_;
+    my $sock = $ENV{TEST_NGINX_HANG_SOCK};
+    my $hang = ItsmHang::start($sock, @answer);
+    my $first = ItsmHttp::start(alert());
+    ItsmHang::held($sock);
+    my @same = map { ItsmHttp::start(alert()) } 1 .. 5;
+    sleep 1.2;
+    my $other = ItsmHttp::start('{"key": "db-1", "title": "Disk full on db-1", "description": "99%", "status": "firing"}');
+    sleep 0.02;
+    ItsmHang::release($sock);
+    my @a = map { ItsmHttp::finish($_) } $first, @same;
+    my $b = ItsmHttp::finish($other);
+    sleep 0.1;
+    kill 'TERM', $hang;
+    waitpid($hang, 0);
+    Test::More::is(join("\n", map { ItsmHttp::status($a[$_]) . ' ' . ItsmHttp::body($a[$_]) } 1 .. 5),
+                   join("\n", ($copies_want) x 5), "the five copies got the joined create's outcome");
+    if (($answer[2] // '') =~ /Retry-After: (\d+)/) {
+        my $s = $1;
+        Test::More::like($a[$_], qr/\r\nRetry-After: $s\r\n/, "copy $_: the ITSM's Retry-After") for 1 .. 5;
+    }
+    Test::More::like(ItsmHttp::body($b), $other_want, "the different alert was decided on its own");
+    Test::More::is(ItsmHang::log($sock), $log_want, "the ITSM got what it should, once each");
 }
 
 # the checks run in each block's init (the copies are sent from there):
@@ -219,3 +256,52 @@ for my $i (grep { $_ != ($sent[0] // -1) } 0 .. 5) {
 }
 Test::More::is(::mock_log(), "POST /mock/ticket\n", "the ITSM got one create");
 --- timeout: 30
+
+
+
+=== TEST 5: a different alert comes and goes between two looks of the copies that joined a create: they are answered as joined, one comment
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/; }
+    location = /alerts { itsm_pass mock; }
+--- init
+::check_joined_behind(
+    qq{200 {"status":"duplicate","alerts":[{"key":"db-1","action":"none","outcome":"duplicate","connector":"mock","ticket_id":"T1","reason":"an identical alert for this key was being delivered when this one came; it joined it"}]}\n},
+    qr/"action":"comment","outcome":"commented","connector":"mock","ticket_id":"T1"\}/,
+    "POST /ticket\nPOST /ticket/T1/comment\n");
+--- timeout: 30
+--- no_error_log
+neither of the last two
+
+
+
+=== TEST 6: the same when the joined create failed (503, Retry-After 7): the copies get its failure, not the different alert's create
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/; }
+    location = /alerts { itsm_pass mock; }
+--- init
+::check_joined_behind(
+    qq{503 {"error":"itsm_unavailable","connector":"mock","itsm_status":503,"itsm_error":"an identical alert for this key was being delivered when this one came, and failed; see the error log for the ITSM's answer"}\n},
+    qr/"action":"create","outcome":"created","connector":"mock","ticket_id":"22"\}/,
+    "POST /ticket\nPOST /ticket\n",
+    '503 Service Unavailable', '{"error":"maintenance"}', "Retry-After: 7\r\n");
+--- timeout: 30
+--- no_error_log
+neither of the last two

@@ -6,14 +6,20 @@ package ItsmHang;
 # can be written into nginx.conf before the ITSM starts.  When the first
 # request has arrived, the file "$sock.held" holds the value of its
 # X-Worker header (proxy_set_header X-Worker $pid: the worker that waits).
+# release() has the held request answered at once with the answer given
+# to start(): its status line, body and header lines ("Name: value\r\n"
+# each), by default 201 {"id":"T1"}.  Each request's method and path
+# are written to "$sock.log" when it is answered.
 #
 #   my $pid = ItsmHang::start($sock);
 #   my $worker = ItsmHang::held($sock);      # waits up to 10 s
+#   ItsmHang::release($sock);                # optional
 #   kill 'TERM', $pid; waitpid($pid, 0);
 
 use strict;
 use warnings;
 
+use IO::Select;
 use IO::Socket::UNIX;
 use POSIX ();
 
@@ -34,9 +40,21 @@ sub read_request {
 }
 
 
+sub answer {
+    my ($c, $head, $sock, $status, $body, $headers) = @_;
+    my ($line) = $head =~ /^(\S+ \S+)/;
+    if (open(my $log, '>>', "$sock.log")) { print $log ($line // '?'), "\n"; close $log }
+    print {$c} "HTTP/1.1 $status\r\nContent-Length: " . length($body)
+               . "\r\n" . ($headers // '') . "Connection: close\r\n\r\n$body";
+    close $c;
+}
+
+
 sub start {
-    my ($sock) = @_;
-    unlink $sock, "$sock.held";
+    my ($sock, $status, $body, $headers) = @_;
+    $status //= '201 Created';
+    $body //= '{"id":"T1"}';
+    unlink $sock, "$sock.held", "$sock.go", "$sock.log";
     my $srv = IO::Socket::UNIX->new(Local => $sock, Type => SOCK_STREAM, Listen => 5)
         or die "ItsmHang: $sock: $!\n";
     my $pid = fork() // die "ItsmHang: fork: $!\n";
@@ -45,16 +63,38 @@ sub start {
         return $pid;
     }
     my $held = $srv->accept;
-    my ($worker) = read_request($held) =~ /^X-Worker: (\d+)/mi;
+    my $held_head = read_request($held);
+    my ($worker) = $held_head =~ /^X-Worker: (\d+)/mi;
     open(my $m, '>', "$sock.held.tmp"); print $m $worker // ''; close $m;
     rename("$sock.held.tmp", "$sock.held");
-    while (my $c = $srv->accept) {
-        read_request($c);
-        print {$c} "HTTP/1.1 201 Created\r\nContent-Length: 11\r\n"
-                   . "Connection: close\r\n\r\n{\"id\":\"22\"}";
-        close $c;
+    my $sel = IO::Select->new($srv);
+    while (1) {
+        if ($held && -e "$sock.go") {
+            answer($held, $held_head, $sock, $status, $body, $headers);
+            undef $held;
+        }
+        $sel->can_read(0.005) or next;
+        my $c = $srv->accept or last;
+        answer($c, read_request($c), $sock, '201 Created', '{"id":"22"}');
     }
     POSIX::_exit(0);
+}
+
+
+# the held request is answered within a few ms
+sub release {
+    my ($sock) = @_;
+    open(my $m, '>', "$sock.go") or die "ItsmHang: $sock.go: $!\n";
+    close $m;
+}
+
+
+# the requests answered so far, "METHOD /path" a line
+sub log {
+    my ($sock) = @_;
+    open(my $fh, '<', "$sock.log") or return '';
+    local $/;
+    return <$fh>;
 }
 
 
