@@ -334,6 +334,10 @@ typedef struct {
                                                   minute x 1000; 0: none */
     ngx_uint_t                   limit_burst;  /* burst=, x 1000 */
 
+    /* verify GET PATH every=TIME (ngx_http_itsm_verify.c); NULL: none */
+    ngx_http_itsm_lookup_t      *verify;
+    time_t                       verify_every;
+
     /* the servers whose locations take its paths (ngx_http_itsm_layout.c):
      * ngx_http_core_srv_conf_t * */
     ngx_array_t                 *servers;

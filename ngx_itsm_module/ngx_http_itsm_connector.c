@@ -9,6 +9,7 @@
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_callback.h"
+#include "ngx_http_itsm_verify.h"
 
 
 /*
@@ -76,6 +77,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("description"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("events"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("limit"), 1, 2, ngx_http_itsm_limit_line },
+    { ngx_string("verify"), 2, 3, ngx_http_itsm_verify_line },
 
     { ngx_null_string, 0, 0, NULL }
 };

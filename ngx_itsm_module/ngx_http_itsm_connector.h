@@ -72,6 +72,24 @@ typedef struct {
 } ngx_http_itsm_limit_sh_t;
 
 
+/* the last verify probe of a connector, in the same zone, under its mutex
+ * (ngx_http_itsm_verify.c) */
+
+#define NGX_HTTP_ITSM_VERIFY_TEXT_MAX  256
+
+typedef struct {
+    time_t                       at;           /* 0: not probed yet */
+    time_t                       last_ok;
+    ngx_uint_t                   status;       /* the ITSM's HTTP status */
+    ngx_msec_t                   ms;
+    ngx_uint_t                   ok;
+    ngx_uint_t                   probes;
+    ngx_uint_t                   failures;
+    size_t                       error_len;
+    u_char                       error[NGX_HTTP_ITSM_VERIFY_TEXT_MAX];
+} ngx_http_itsm_verify_sh_t;
+
+
 /* ngx_http_itsm_limit.c */
 char *ngx_http_itsm_limit_line(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
@@ -86,6 +104,9 @@ json_t *ngx_http_itsm_limit_json(ngx_http_request_t *r,
 /* ngx_http_itsm_registry_counts.c */
 ngx_http_itsm_limit_sh_t *ngx_http_itsm_registry_limit(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_shmtx_t **mutex);
+ngx_http_itsm_verify_sh_t *ngx_http_itsm_registry_verify(
+    ngx_http_request_t *r, ngx_http_itsm_connector_t *conn,
+    ngx_shmtx_t **mutex);
 ngx_int_t ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf);
 void ngx_http_itsm_registry_count(ngx_http_request_t *r,
@@ -93,6 +114,8 @@ void ngx_http_itsm_registry_count(ngx_http_request_t *r,
     ngx_uint_t failed);
 json_t *ngx_http_itsm_registry_sent(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn);
+ngx_http_itsm_lookup_t *ngx_http_itsm_lookup_create(ngx_conf_t *cf,
+    const char *what, ngx_str_t *action, ngx_str_t *method, ngx_str_t *path);
 char *ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,

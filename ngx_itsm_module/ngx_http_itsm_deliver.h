@@ -44,6 +44,7 @@ typedef struct {
 
     unsigned                     lookup:1;     /* a lookup or find, for logs */
     unsigned                     find:1;       /* ... a find */
+    unsigned                     verify:1;     /* ... a verify probe */
     unsigned                     delivered:1;  /* post_subrequest ran */
     unsigned                     answered:1;   /* the ITSM sent a status */
     unsigned                     truncated:1;

@@ -225,7 +225,7 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
     u_char                     *line, *p, *resp;
     ngx_tm_t                    tm;
     ngx_str_t                   uri, args, request, response, key, ticket,
-                                step;
+                                step, *action;
     ngx_time_t                 *tp;
     ngx_msec_int_t              ms;
     ngx_http_itsm_history_t    *h;
@@ -293,7 +293,15 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
         return;
     }
 
-    if (d->find) {
+    /* a verify probe serves no action: it is its own */
+
+    action = &ngx_http_itsm_action_names[d->action];
+
+    if (d->verify) {
+        ngx_str_set(&step, "verify");
+        action = &step;
+
+    } else if (d->find) {
         ngx_str_set(&step, "find");
 
     } else if (d->lookup) {
@@ -315,7 +323,7 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
                  "\"error\":\"\"}\n")
           + 5 * NGX_INT_T_LEN
           + d->connector->name.len
-          + ngx_http_itsm_action_names[d->action].len + step.len
+          + action->len + step.len
           + d->method.len
           + key.len + ngx_http_itsm_json_escape(NULL, key.data, key.len)
           + ticket.len
@@ -347,7 +355,7 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
 
     p = ngx_sprintf(p, ",\"connector\":\"%V\",\"action\":\"%V\","
                     "\"step\":\"%V\"", &d->connector->name,
-                    &ngx_http_itsm_action_names[d->action], &step);
+                    action, &step);
 
     p = ngx_http_itsm_history_string(p, "key", &key);
     p = ngx_http_itsm_history_string(p, "ticket", &ticket);
@@ -388,9 +396,7 @@ ngx_http_itsm_history_write(ngx_http_request_t *r,
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm history: %V %V, %uz bytes",
-                   &d->connector->name,
-                   &ngx_http_itsm_action_names[d->action],
-                   (size_t) (p - line));
+                   &d->connector->name, action, (size_t) (p - line));
 
     /* one write() of the whole line: O_APPEND keeps lines of several
      * workers whole */

@@ -26,6 +26,10 @@
  * A replay that fails (the ITSM is down, the store busy) is due again
  * later: 30 s, doubling up to an hour, with jitter (itsm_retry), and is a
  * dead letter after its last attempt.
+ *
+ * The same tick sends each connector's verify probe when it is due (at
+ * start, so after each reload too, then every "every="), through the
+ * replay location as well (ngx_http_itsm_verify.c).
  */
 
 
@@ -37,6 +41,9 @@ static ngx_http_itsm_kick_t  *ngx_http_itsm_kick;
 
 static ngx_int_t ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick,
     ngx_str_t *key, ngx_uint_t attempts);
+static void ngx_http_itsm_kick_verify(ngx_http_itsm_kick_t *kick);
+static ngx_int_t ngx_http_itsm_kick_send(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job, json_t *doc);
 static void ngx_http_itsm_kick_tick(ngx_event_t *ev);
 static ngx_int_t ngx_http_itsm_kick_due(void *data, ngx_str_t *key,
     ngx_uint_t attempts);
@@ -60,9 +67,18 @@ static void ngx_http_itsm_kick_free(ngx_http_itsm_kick_t *kick,
 ngx_int_t
 ngx_http_itsm_kick_init(ngx_cycle_t *cycle, ngx_http_itsm_main_conf_t *imcf)
 {
-    ngx_http_itsm_kick_t  *kick;
+    ngx_uint_t                   i, verify;
+    ngx_http_itsm_kick_t        *kick;
+    ngx_http_itsm_connector_t  **conn;
 
-    if (imcf->store == NULL || imcf->replay_url.len == 0) {
+    conn = imcf->connectors.elts;
+    verify = 0;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        verify |= (conn[i]->verify != NULL);
+    }
+
+    if (imcf->replay_url.len == 0 || (imcf->store == NULL && !verify)) {
         return NGX_OK;
     }
 
@@ -109,6 +125,15 @@ ngx_http_itsm_kick_init(ngx_cycle_t *cycle, ngx_http_itsm_main_conf_t *imcf)
 
     kick->imcf = imcf;
     ngx_queue_init(&kick->sockets);
+
+    /* every probe is due at once: at start, and so after a reload */
+
+    kick->verify_next = ngx_pcalloc(cycle->pool,
+                                    (imcf->connectors.nelts + 1)
+                                    * sizeof(time_t));
+    if (kick->verify_next == NULL) {
+        return NGX_ERROR;
+    }
 
     ngx_http_itsm_util_timer(&kick->tick, ngx_http_itsm_kick_tick,
                              &kick->dummy, cycle->log);
@@ -182,8 +207,12 @@ ngx_http_itsm_kick_tick(ngx_event_t *ev)
 
     /* a transfer added is started from libcurl's timer, set to 0 */
 
-    (void) ngx_http_itsm_store_pending_due(kick->imcf->store, ngx_time(),
-                                           ngx_http_itsm_kick_due, kick);
+    ngx_http_itsm_kick_verify(kick);
+
+    if (kick->imcf->store) {
+        (void) ngx_http_itsm_store_pending_due(kick->imcf->store, ngx_time(),
+                                               ngx_http_itsm_kick_due, kick);
+    }
 
     ngx_add_timer(&kick->tick, NGX_HTTP_ITSM_KICK_TICK);
 }
@@ -220,9 +249,8 @@ static ngx_int_t
 ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick, ngx_str_t *key,
     ngx_uint_t attempts)
 {
-    u_char                    *zero, *header;
+    u_char                    *zero;
     json_t                    *doc;
-    ngx_str_t                 *token;
     ngx_http_itsm_kick_job_t  *job;
 
     zero = ngx_strlchr(key->data, key->data + key->len, '\0');
@@ -248,6 +276,77 @@ ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick, ngx_str_t *key,
     doc = json_pack("{s:s%, s:s%}",
                     "connector", key->data, (size_t) (zero - key->data),
                     "key", zero + 1, (size_t) (key->data + key->len - zero - 1));
+
+    return ngx_http_itsm_kick_send(kick, job, doc);
+}
+
+
+/* the probes that are due, each connector's once at a time */
+
+static void
+ngx_http_itsm_kick_verify(ngx_http_itsm_kick_t *kick)
+{
+    json_t                      *doc;
+    ngx_uint_t                   i, j;
+    ngx_http_itsm_kick_job_t    *job;
+    ngx_http_itsm_connector_t  **conn;
+
+    conn = kick->imcf->connectors.elts;
+
+    for (i = 0; i < kick->imcf->connectors.nelts; i++) {
+
+        if (conn[i]->verify == NULL || kick->verify_next[i] > ngx_time()
+            || kick->njobs == NGX_HTTP_ITSM_KICK_INFLIGHT)
+        {
+            continue;
+        }
+
+        for (j = 0; j < kick->njobs; j++) {
+            if (kick->jobs[j]->verify == conn[i]) {
+                break;
+            }
+        }
+
+        if (j < kick->njobs) {
+            continue;                           /* still on its way */
+        }
+
+        kick->verify_next[i] = ngx_time() + conn[i]->verify_every;
+
+        job = ngx_calloc(sizeof(ngx_http_itsm_kick_job_t), ngx_cycle->log);
+        if (job == NULL) {
+            return;
+        }
+
+        job->verify = conn[i];
+
+        doc = json_pack("{s:s%}", "verify", conn[i]->name.data,
+                        conn[i]->name.len);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "itsm kick: verify probe of connector \"%V\"",
+                       &conn[i]->name);
+
+        if (ngx_http_itsm_kick_send(kick, job, doc) != NGX_OK) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "itsm: the verify probe of connector \"%V\" could "
+                          "not be sent; it is tried again in %T s",
+                          &conn[i]->name, conn[i]->verify_every);
+        }
+    }
+}
+
+
+/* a job's request to the replay location, its body "doc" (NULL: no
+ * memory); the job is freed when it cannot be sent */
+
+static ngx_int_t
+ngx_http_itsm_kick_send(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job, json_t *doc)
+{
+    u_char     *header;
+    ngx_str_t  *token;
+
     if (doc == NULL) {
         goto failed;
     }
@@ -578,7 +677,21 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     status = 0;
     curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
 
-    if (res != CURLE_OK || status < 200 || status >= 300) {
+    if (job->verify) {
+
+        /* the probe's outcome is the replay location's to keep; here
+         * only a replay location that did not answer */
+
+        if (res != CURLE_OK || status != NGX_HTTP_OK) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "itsm: the verify probe of connector \"%V\" got "
+                          "no answer from the replay location (%s, HTTP "
+                          "%l); it is tried again in %T s",
+                          &job->verify->name, curl_easy_strerror(res),
+                          status, job->verify->verify_every);
+        }
+
+    } else if (res != CURLE_OK || status < 200 || status >= 300) {
         ngx_http_itsm_kick_failed(kick, job, res, status);
 
     } else if (!ngx_exiting && !ngx_quit && !ngx_terminate) {

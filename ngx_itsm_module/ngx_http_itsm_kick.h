@@ -35,6 +35,7 @@ typedef struct {
     ngx_uint_t                   attempts;
     u_char                      *answer;       /* the replay's answer */
     size_t                       answer_len;
+    ngx_http_itsm_connector_t   *verify;       /* a verify probe's: no key */
     unsigned                     truncated:1;
     unsigned                     unwatched:1;  /* a socket could not be */
 } ngx_http_itsm_kick_job_t;
@@ -49,6 +50,8 @@ typedef struct {
     ngx_queue_t                  sockets;      /* watched for libcurl */
     ngx_http_itsm_kick_job_t    *jobs[NGX_HTTP_ITSM_KICK_INFLIGHT];
     ngx_uint_t                   njobs;
+    time_t                      *verify_next;  /* by connector: when its
+                                                  probe is due (0: now) */
 } ngx_http_itsm_kick_t;
 
 

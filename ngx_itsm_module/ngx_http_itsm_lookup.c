@@ -32,8 +32,6 @@
 #define NGX_HTTP_ITSM_LOOKUP_OFFER_MAX  512
 
 
-static ngx_http_itsm_lookup_t *ngx_http_itsm_lookup_create(ngx_conf_t *cf,
-    const char *what, ngx_str_t *action, ngx_str_t *method, ngx_str_t *path);
 static char *ngx_http_itsm_lookup_param(ngx_conf_t *cf,
     ngx_http_itsm_lookup_t *lk, ngx_str_t *param);
 static char *ngx_http_itsm_lookup_pointer(ngx_conf_t *cf, ngx_str_t *param,
@@ -202,12 +200,12 @@ ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
 }
 
 /*
- * The GET request of a "lookup ACTION" ("action" set) or of "find"
- * ("action" NULL): both only read, and their path is a template appended
- * to the connector's location.
+ * The GET request of a "lookup ACTION" ("action" set), of "find" or of
+ * "verify" ("action" NULL, "what" the line's name): all only read, and
+ * their path is a template appended to the connector's location.
  */
 
-static ngx_http_itsm_lookup_t *
+ngx_http_itsm_lookup_t *
 ngx_http_itsm_lookup_create(ngx_conf_t *cf, const char *what,
     ngx_str_t *action, ngx_str_t *method, ngx_str_t *path)
 {

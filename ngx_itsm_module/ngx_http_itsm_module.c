@@ -15,6 +15,7 @@
 #include "ngx_http_itsm_history.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_access.h"
+#include "ngx_http_itsm_verify.h"
 
 
 /*
@@ -394,6 +395,10 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
                       "\"itsm_replay_url\" with a location \"itsm_replay;\" "
                       "(see README)", &conn[i]->name, conn[i]->file,
                       conn[i]->line);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_verify_check(cf, imcf) != NGX_OK) {
         return NGX_ERROR;
     }
 

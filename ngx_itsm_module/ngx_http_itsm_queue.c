@@ -12,6 +12,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_history.h"
+#include "ngx_http_itsm_verify.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -252,7 +253,7 @@ ngx_http_itsm_queue_body(ngx_http_request_t *r)
 }
 
 
-/* body: {"connector": NAME, "key": KEY} */
+/* body: {"connector": NAME, "key": KEY}, or {"verify": NAME} */
 
 static ngx_int_t
 ngx_http_itsm_queue_replay(ngx_http_request_t *r)
@@ -289,6 +290,27 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
 
     if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* {"verify": NAME}: the connector's verify probe (..._verify.c) */
+
+    if (json_object_get(doc, "verify") != NULL) {
+        if (ngx_http_itsm_json_scalar(json_object_get(doc, "verify"),
+                                      r->pool, &name)
+            != NGX_OK)
+        {
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        conn = ngx_http_itsm_conn_find(imcf, &name);
+        if (conn == NULL) {
+            return ngx_http_itsm_reply_error(r, NGX_HTTP_NOT_FOUND,
+                                             "unknown_connector",
+                                             "no connector \"%V\" (any "
+                                             "more)", &name);
+        }
+
+        return ngx_http_itsm_verify_replay(r, conn);
     }
 
     if (ngx_http_itsm_json_scalar(json_object_get(doc, "connector"), r->pool,

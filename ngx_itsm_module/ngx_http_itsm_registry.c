@@ -9,6 +9,7 @@
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_history.h"
+#include "ngx_http_itsm_verify.h"
 
 
 /*
@@ -208,7 +209,7 @@ ngx_http_itsm_registry_one(ngx_http_request_t *r,
         }
     }
 
-    one = json_pack("{s:o,s:o,s:o,s:o,s:s#,s:o,s:o,s:b,s:b,s:o,s:o,s:o}",
+    one = json_pack("{s:o,s:o,s:o,s:o,s:s#,s:o,s:o,s:b,s:b,s:o,s:o,s:o,s:o}",
                     "name", ngx_http_itsm_registry_str(&conn->name),
                     "owner", ngx_http_itsm_registry_str(&conn->owner),
                     "description",
@@ -221,7 +222,8 @@ ngx_http_itsm_registry_one(ngx_http_request_t *r,
                     "callbacks", conn->callback != NULL,
                     "auth", ngx_http_itsm_registry_auth(conn),
                     "sent", ngx_http_itsm_registry_sent(r, conn),
-                    "limit", ngx_http_itsm_limit_json(r, conn));
+                    "limit", ngx_http_itsm_limit_json(r, conn),
+                    "verify", ngx_http_itsm_verify_json(r, conn));
 
     if (one == NULL) {
         return NULL;

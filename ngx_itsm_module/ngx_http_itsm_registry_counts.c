@@ -27,6 +27,7 @@ typedef struct {
     ngx_atomic_t                  sent[NGX_HTTP_ITSM_STATUS_SLOTS]
                                       [NGX_HTTP_ITSM_NACTIONS][2];
     ngx_http_itsm_limit_sh_t      limit[NGX_HTTP_ITSM_STATUS_SLOTS];
+    ngx_http_itsm_verify_sh_t     verify[NGX_HTTP_ITSM_STATUS_SLOTS];
 } ngx_http_itsm_registry_counters_t;
 
 
@@ -40,6 +41,11 @@ static ngx_int_t ngx_http_itsm_registry_held(ngx_http_request_t *r,
     ngx_array_t *counts);
 static ngx_int_t ngx_http_itsm_registry_counts(ngx_http_request_t *r,
     ngx_array_t *counts, ngx_uint_t which);
+static ngx_int_t ngx_http_itsm_registry_probes(ngx_http_request_t *r,
+    ngx_array_t *counts);
+static ngx_http_itsm_registry_counters_t *ngx_http_itsm_registry_slot(
+    ngx_http_request_t *r, ngx_http_itsm_connector_t *conn,
+    ngx_shmtx_t **mutex);
 static ngx_http_itsm_registry_counters_t *ngx_http_itsm_registry_counters(
     ngx_http_itsm_main_conf_t *imcf);
 
@@ -70,6 +76,14 @@ static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_held_pv = {
 };
 
 
+static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_probes_pv = {
+    ngx_string("connector_verify_probes"),
+    ngx_string("Verify probes of the connector's credentials, by result."),
+    ngx_string("result"),
+    ngx_http_itsm_registry_probes
+};
+
+
 /* what ngx_http_itsm_registry_counts() counts */
 #define NGX_HTTP_ITSM_REGISTRY_REQUESTS  0
 #define NGX_HTTP_ITSM_REGISTRY_FAILURES  1
@@ -79,7 +93,7 @@ static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_held_pv = {
 static ngx_str_t   ngx_http_itsm_registry_group = ngx_string("connector");
 
 static ngx_str_t   ngx_http_itsm_registry_zone_name =
-    ngx_string("itsm_connector_counters");
+    ngx_string("itsm_connector_counters_v2");
 
 static ngx_uint_t  ngx_http_itsm_registry_tag;
 
@@ -144,9 +158,25 @@ ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    return ngx_http_itsm_status_provide_grouped(cf,
+    if (ngx_http_itsm_status_provide_grouped(cf,
                                         &ngx_http_itsm_registry_held_pv,
+                                        &ngx_http_itsm_registry_group)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* the probes' series only where a connector is probed */
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        if (conn[i]->verify) {
+            return ngx_http_itsm_status_provide_grouped(cf,
+                                        &ngx_http_itsm_registry_probes_pv,
                                         &ngx_http_itsm_registry_group);
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -352,10 +382,82 @@ ngx_http_itsm_registry_counts(ngx_http_request_t *r, ngx_array_t *counts,
 }
 
 
+/* each probed connector's probes: ok and failed */
+
+static ngx_int_t
+ngx_http_itsm_registry_probes(ngx_http_request_t *r, ngx_array_t *counts)
+{
+    ngx_uint_t                     i, failed;
+    ngx_shmtx_t                   *mutex;
+    ngx_http_itsm_connector_t    **conn;
+    ngx_http_itsm_verify_sh_t     *v;
+    ngx_http_itsm_status_count_t  *c;
+    ngx_http_itsm_main_conf_t     *imcf;
+
+    static ngx_str_t  results[] = { ngx_string("ok"), ngx_string("failed") };
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    conn = imcf->connectors.elts;
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+
+        if (conn[i]->verify == NULL) {
+            continue;
+        }
+
+        v = ngx_http_itsm_registry_verify(r, conn[i], &mutex);
+        if (v == NULL) {
+            continue;
+        }
+
+        for (failed = 0; failed < 2; failed++) {
+            c = ngx_array_push(counts);
+            if (c == NULL) {
+                return NGX_ERROR;
+            }
+
+            c->name = results[failed];
+            c->value = failed ? v->failures : v->probes - v->failures;
+            c->group = conn[i]->name;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* the connector's limits, and the mutex they are read and written under */
 
 ngx_http_itsm_limit_sh_t *
 ngx_http_itsm_registry_limit(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_shmtx_t **mutex)
+{
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    counters = ngx_http_itsm_registry_slot(r, conn, mutex);
+
+    return counters ? &counters->limit[conn->slot] : NULL;
+}
+
+
+/* the connector's last verify probe, under the same mutex */
+
+ngx_http_itsm_verify_sh_t *
+ngx_http_itsm_registry_verify(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_shmtx_t **mutex)
+{
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    counters = ngx_http_itsm_registry_slot(r, conn, mutex);
+
+    return counters ? &counters->verify[conn->slot] : NULL;
+}
+
+
+/* the zone's counters when the connector has a slot there, and its mutex */
+
+static ngx_http_itsm_registry_counters_t *
+ngx_http_itsm_registry_slot(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_shmtx_t **mutex)
 {
     ngx_http_itsm_main_conf_t          *imcf;
@@ -374,7 +476,7 @@ ngx_http_itsm_registry_limit(ngx_http_request_t *r,
 
     *mutex = &((ngx_slab_pool_t *) imcf->counted->shm.addr)->mutex;
 
-    return &counters->limit[conn->slot];
+    return counters;
 }
 
 

@@ -834,8 +834,9 @@ ngx_http_itsm_status_slot(ngx_http_itsm_status_slots_t *slots,
 
 /*
  * The zone of the counters that a provider reads, "name", of the caller's
- * own "tag": 8 pages, room enough for a module's few counters.  "init"
- * calls ngx_http_itsm_status_counters_init() with their size.
+ * own "tag": 16 pages, room enough for a module's counters (the largest,
+ * the connector registry's, takes about 34 KB for its 64 connectors).
+ * "init" calls ngx_http_itsm_status_counters_init() with their size.
  */
 
 ngx_shm_zone_t *
@@ -844,7 +845,7 @@ ngx_http_itsm_status_counters_zone(ngx_conf_t *cf, ngx_str_t *name,
 {
     ngx_shm_zone_t  *zone;
 
-    zone = ngx_shared_memory_add(cf, name, 8 * ngx_pagesize, tag);
+    zone = ngx_shared_memory_add(cf, name, 16 * ngx_pagesize, tag);
     if (zone == NULL) {
         return NULL;
     }

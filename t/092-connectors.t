@@ -90,7 +90,7 @@ Test::More::is($c->encode($c[0]), $c->encode({name => 'jira', owner => 'team-ops
     location => '/_itsm/mock', actions => ['create', 'comment'], find => JSON::PP::true, callbacks => JSON::PP::false,
     auth => ['Authorization: Basic', 'header X-Redmine-API-Key'], requests => {}, last_success => undef, last_failure => undef,
     sent => {create => {ok => 0, failed => 0}, comment => {ok => 0, failed => 0}},
-    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}}), 'jira');
+    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef}), 'jira');
 # a credential of one word is the credential itself: only its presence;
 # a scheme only before a space (SECRET-prefix{{ key }} has none)
 Test::More::is($c->encode($c[1]{auth}), '["Authorization: (no scheme)","header X-Auth-Token"]', 'raw: a bare token is not a scheme');
@@ -99,7 +99,7 @@ Test::More::is($c->encode($c[3]), $c->encode({name => 'bare', owner => undef, de
     location => '/_itsm/mock', actions => ['create'], find => JSON::PP::false, callbacks => JSON::PP::false,
     auth => [], requests => {}, last_success => undef, last_failure => undef,
     sent => {create => {ok => 0, failed => 0}},
-    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}}), 'bare: nothing said of it');
+    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef}), 'bare: nothing said of it');
 Test::More::is($doc->{history}, JSON::PP::true, 'the figures come from the history');
 Test::More::unlike($b, qr/SECRET/, 'no secret in the answer');
 
