@@ -161,7 +161,11 @@ typedef struct {
 typedef enum {
     NGX_HTTP_ITSM_ESCAPE_JSON = 0,
     NGX_HTTP_ITSM_ESCAPE_URI,
-    NGX_HTTP_ITSM_ESCAPE_HEADER
+    NGX_HTTP_ITSM_ESCAPE_HEADER,
+    NGX_HTTP_ITSM_ESCAPE_FORM,                 /* a form field's value */
+    NGX_HTTP_ITSM_ESCAPE_RAW                   /* a multipart part, a mail's
+                                                  text (ngx_http_itsm_mail.c
+                                                  makes its headers safe) */
 } ngx_http_itsm_escape_e;
 
 
@@ -277,6 +281,11 @@ typedef struct {
     ngx_str_t                    method_name;
     ngx_http_itsm_tpl_t         *uri;
     ngx_http_itsm_tpl_t         *body;         /* NULL: no request body */
+
+    /* a body of form fields instead (ngx_http_itsm_form.c): "form" or
+     * "multipart" and its ngx_http_itsm_form_field_t; NULL: none */
+    ngx_array_t                 *fields;
+    ngx_uint_t                   multipart;
 } ngx_http_itsm_action_t;
 
 
@@ -333,6 +342,14 @@ typedef struct {
     ngx_uint_t                   limit_rate;   /* limit rate=: requests a
                                                   minute x 1000; 0: none */
     ngx_uint_t                   limit_burst;  /* burst=, x 1000 */
+
+    /* answer_ok TEXT: a 2xx whose body does not start with it is a
+     * refusal (ngx_http_itsm_mail.c); empty: any 2xx is done */
+    ngx_str_t                    answer_ok;
+
+    /* mail from= to= subject= body= (ngx_http_itsm_mail.c): the message
+     * a form field "@mail" carries; NULL: none */
+    ngx_http_itsm_tpl_t         *mail[4];
 
     /* verify GET PATH every=TIME (ngx_http_itsm_verify.c); NULL: none */
     ngx_http_itsm_lookup_t      *verify;

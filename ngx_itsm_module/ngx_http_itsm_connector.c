@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_callback.h"
 #include "ngx_http_itsm_verify.h"
+#include "ngx_http_itsm_mail.h"
 
 
 /*
@@ -52,11 +53,11 @@ static ngx_int_t ngx_http_itsm_conn_header_name_valid(ngx_str_t *name);
 static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
 
     { ngx_string("location"), 1, 1, ngx_http_itsm_conn_location },
-    { ngx_string("create"), 2, 3, ngx_http_itsm_conn_action },
-    { ngx_string("update"), 2, 3, ngx_http_itsm_conn_action },
-    { ngx_string("comment"), 2, 3, ngx_http_itsm_conn_action },
-    { ngx_string("resolve"), 2, 3, ngx_http_itsm_conn_action },
-    { ngx_string("reopen"), 2, 3, ngx_http_itsm_conn_action },
+    { ngx_string("create"), 2, 32, ngx_http_itsm_conn_action },
+    { ngx_string("update"), 2, 32, ngx_http_itsm_conn_action },
+    { ngx_string("comment"), 2, 32, ngx_http_itsm_conn_action },
+    { ngx_string("resolve"), 2, 32, ngx_http_itsm_conn_action },
+    { ngx_string("reopen"), 2, 32, ngx_http_itsm_conn_action },
     { ngx_string("lookup"), 4, 8, ngx_http_itsm_lookup_directive },
     { ngx_string("find"), 3, 4, ngx_http_itsm_lookup_find_directive },
     { ngx_string("header"), 2, 2, ngx_http_itsm_conn_header },
@@ -78,6 +79,8 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("events"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("limit"), 1, 2, ngx_http_itsm_limit_line },
     { ngx_string("verify"), 2, 3, ngx_http_itsm_verify_line },
+    { ngx_string("mail"), 1, 4, ngx_http_itsm_mail_line },
+    { ngx_string("answer_ok"), 1, 1, ngx_http_itsm_mail_answer_ok_line },
 
     { ngx_null_string, 0, 0, NULL }
 };
@@ -340,6 +343,10 @@ ngx_http_itsm_conn_check(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn)
         }
     }
 
+    if (ngx_http_itsm_form_check(cf, conn) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conn->max_response == NGX_CONF_UNSET_SIZE) {
         conn->max_response = NGX_HTTP_ITSM_DEFAULT_MAX_RESPONSE;
     }
@@ -430,14 +437,35 @@ ngx_http_itsm_conn_action(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
         return NGX_CONF_ERROR;
     }
 
-    if (n == 3) {
-        if (value[3].len <= 5
+    /* a body of form fields: "form" or "multipart" and the fields */
+
+    if (n >= 3
+        && ((value[3].len == sizeof("form") - 1
+             && ngx_strncmp(value[3].data, "form", value[3].len) == 0)
+            || (value[3].len == sizeof("multipart") - 1
+                && ngx_strncmp(value[3].data, "multipart", value[3].len)
+                   == 0)))
+    {
+        if (ngx_http_itsm_form_fields(cf, conn, action, &value[3], n - 3)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        conn->actions[index] = action;
+
+        return NGX_CONF_OK;
+    }
+
+    if (n >= 3) {
+        if (n > 3 || value[3].len <= 5
             || ngx_strncmp(value[3].data, "body=", 5) != 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" for action \"%V\"; "
-                               "expected body=FILE or body='{...}'",
-                               &value[3], &value[0]);
+                               "expected body=FILE, body='{...}', or form or "
+                               "multipart and its fields",
+                               &value[n > 3 ? 4 : 3], &value[0]);
             return NGX_CONF_ERROR;
         }
 

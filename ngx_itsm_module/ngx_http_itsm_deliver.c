@@ -9,6 +9,7 @@
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_history.h"
+#include "ngx_http_itsm_mail.h"
 
 
 /*
@@ -27,7 +28,7 @@
 
 static ngx_int_t ngx_http_itsm_deliver_setup(ngx_http_request_t *r,
     ngx_http_request_t *sr, ngx_http_itsm_delivery_t *d,
-    ngx_http_itsm_action_t *action, ngx_str_t *body);
+    ngx_http_itsm_action_t *action, ngx_str_t *body, ngx_str_t *type);
 static ngx_int_t ngx_http_itsm_deliver_push_header(ngx_http_request_t *sr,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_deliver_done(ngx_http_request_t *sr,
@@ -53,7 +54,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     u_char                      *p, *q;
-    ngx_str_t                    path, uri, args, body;
+    ngx_str_t                    path, uri, args, body, type;
 #if (NGX_DEBUG)
     ngx_str_t                    shown;
 #endif
@@ -88,10 +89,22 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     }
 
     ngx_str_null(&body);
+    ngx_str_null(&type);
 
-    if (action->body
-        && ngx_http_itsm_tpl_render(action->body, d->tpl, r->pool, &body)
-           != NGX_OK)
+    if (action->fields) {
+        /* form fields: the body and its content type together (the
+         * multipart boundary) */
+
+        if (ngx_http_itsm_form_render(r, conn, action, d->tpl, &body, &type)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (action->body
+               && ngx_http_itsm_tpl_render(action->body, d->tpl, r->pool,
+                                           &body)
+                  != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -163,8 +176,10 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     sr->unparsed_uri = path;
     sr->valid_unparsed_uri = 1;
 
-    if (ngx_http_itsm_deliver_setup(r, sr, d, action, action->body ? &body
-                                                                      : NULL)
+    if (ngx_http_itsm_deliver_setup(r, sr, d, action,
+                                    (action->body || action->fields) ? &body
+                                                                     : NULL,
+                                    type.len ? &type : NULL)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -178,12 +193,15 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
  * The subrequest starts as a shallow copy of the alert request: its own
  * method, its own body, and a header list of its own, so that neither the
  * sender's body nor its headers (signatures, tokens) reach the ITSM.
+ * "type": the body's own content type (form fields), which the
+ * connector's Content-Type header does not replace; NULL: the connector's,
+ * else JSON.
  */
 
 static ngx_int_t
 ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     ngx_http_itsm_delivery_t *d, ngx_http_itsm_action_t *action,
-    ngx_str_t *body)
+    ngx_str_t *body, ngx_str_t *type)
 {
     ngx_buf_t                  *b;
     ngx_str_t                   name, value;
@@ -223,6 +241,15 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     h = conn->headers.elts;
 
     for (i = 0; i < conn->headers.nelts; i++) {
+
+        if (type
+            && h[i].name.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(h[i].name.data, (u_char *) "Content-Type",
+                               h[i].name.len)
+               == 0)
+        {
+            continue;
+        }
 
         if (ngx_http_itsm_tpl_render(h[i].value, d->tpl, r->pool, &value)
             != NGX_OK)
@@ -266,6 +293,10 @@ ngx_http_itsm_deliver_setup(ngx_http_request_t *r, ngx_http_request_t *sr,
     if (!content_type) {
         ngx_str_set(&name, "Content-Type");
         ngx_str_set(&value, "application/json");
+
+        if (type) {
+            value = *type;
+        }
 
         if (ngx_http_itsm_deliver_push_header(sr, &name, &value) != NGX_OK) {
             return NGX_ERROR;

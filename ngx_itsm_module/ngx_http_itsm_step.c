@@ -11,6 +11,7 @@
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_callback_source.h"
+#include "ngx_http_itsm_mail.h"
 
 
 /*
@@ -330,6 +331,19 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
 
     if (ctx->finding) {
         return ngx_http_itsm_step_found(r, ctx);
+    }
+
+    /* a 2xx that says in its body that nothing was done ("answer_ok")
+     * is a refusal like a 4xx: nothing was made */
+
+    if (ctx->dl.status >= NGX_HTTP_OK
+        && ctx->dl.status < NGX_HTTP_SPECIAL_RESPONSE && !ctx->looking
+        && ngx_http_itsm_mail_answer_ok(r, ctx->connector, &ctx->dl)
+           != NGX_OK)
+    {
+        ngx_http_itsm_status_count_action(r, ctx->connector,
+                                          ctx->dl.action, 1);
+        return ngx_http_itsm_step_failed(r, ctx);
     }
 
     if (ctx->dl.status < NGX_HTTP_OK

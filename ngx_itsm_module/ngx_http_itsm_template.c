@@ -186,7 +186,8 @@ ngx_http_itsm_tpl_create(ngx_conf_t *cf, ngx_http_itsm_tpl_builder_t *b,
 /*
  * Splits text into literals and "{{ expr }}" substitutions.  In a JSON
  * string the literal parts were unescaped by jansson, so they are escaped
- * again on the way out.
+ * again on the way out; in a form value they are escaped as the values
+ * are ("Alerts <a@example.com>" is written as it reads).
  */
 
 static ngx_int_t
@@ -206,9 +207,11 @@ ngx_http_itsm_tpl_scan(ngx_http_itsm_tpl_builder_t *b, u_char *p, size_t len,
         lit.len = (open ? open : last) - p;
 
         if (lit.len) {
-            if (in_json) {
-                if (ngx_http_itsm_tpl_escape(NGX_HTTP_ITSM_ESCAPE_JSON, &lit,
-                                             b->cf->pool, &esc)
+            if (in_json || b->tpl->escape == NGX_HTTP_ITSM_ESCAPE_FORM) {
+                if (ngx_http_itsm_tpl_escape(in_json
+                                             ? NGX_HTTP_ITSM_ESCAPE_JSON
+                                             : NGX_HTTP_ITSM_ESCAPE_FORM,
+                                             &lit, b->cf->pool, &esc)
                     != NGX_OK)
                 {
                     return NGX_ERROR;

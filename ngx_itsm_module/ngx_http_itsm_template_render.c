@@ -116,6 +116,8 @@ ngx_http_itsm_tpl_render(ngx_http_itsm_tpl_t *tpl,
                    "itsm template: rendered %uz bytes, escaped for %s", len,
                    tpl->escape == NGX_HTTP_ITSM_ESCAPE_JSON ? "JSON"
                    : tpl->escape == NGX_HTTP_ITSM_ESCAPE_URI ? "a URI"
+                   : tpl->escape == NGX_HTTP_ITSM_ESCAPE_FORM ? "a form"
+                   : tpl->escape == NGX_HTTP_ITSM_ESCAPE_RAW ? "nothing"
                    : "a header");
 
     return NGX_OK;
@@ -529,12 +531,19 @@ ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
             return dst->data ? NGX_OK : NGX_ERROR;
         }
 
+        /* fall through */
+
+    case NGX_HTTP_ITSM_ESCAPE_FORM:
+
+        /* a form value as well: all but the unreserved characters, so
+         * "&", "=" and "+" of the text stay in it */
+
         n = ngx_escape_uri(NULL, src->data, src->len,
                            NGX_ESCAPE_URI_COMPONENT);
         len = src->len + 2 * n;
         break;
 
-    default: /* NGX_HTTP_ITSM_ESCAPE_HEADER */
+    default: /* NGX_HTTP_ITSM_ESCAPE_HEADER, NGX_HTTP_ITSM_ESCAPE_RAW */
         n = 0;
         len = src->len;
         break;
@@ -559,6 +568,7 @@ ngx_http_itsm_tpl_escape(ngx_http_itsm_escape_e escape, ngx_str_t *src,
         break;
 
     case NGX_HTTP_ITSM_ESCAPE_URI:
+    case NGX_HTTP_ITSM_ESCAPE_FORM:
         ngx_escape_uri(dst->data, src->data, src->len,
                        NGX_ESCAPE_URI_COMPONENT);
         break;
