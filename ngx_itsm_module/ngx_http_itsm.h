@@ -342,6 +342,11 @@ typedef struct {
     ngx_uint_t                   limit_rate;   /* limit rate=: requests a
                                                   minute x 1000; 0: none */
     ngx_uint_t                   limit_burst;  /* burst=, x 1000 */
+    ngx_uint_t                   limit_conn;   /* conn=: in flight at once;
+                                                  0: any */
+    ngx_uint_t                   limit_breaker;    /* breaker=: failures in
+                                                      a row; 0: none */
+    time_t                       limit_open;   /* open=: the circuit's */
 
     /* answer_ok TEXT: a 2xx whose body does not start with it is a
      * refusal (ngx_http_itsm_mail.c); empty: any 2xx is done */

@@ -7,6 +7,7 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_queue.h"
 
@@ -272,11 +273,7 @@ ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
 
     } else if (ctx->dl.held) {
         status = 0;
-        text = json_string(ctx->dl.paused
-                           ? "not sent: the connector is paused after the "
-                             "ITSM answered 429 (see Retry-After)"
-                           : "not sent: the connector's limit rate= is "
-                             "reached (see Retry-After)");
+        text = json_string(ngx_http_itsm_limit_said(ctx->dl.held_why, 1));
 
     } else {
         text = json_string("no answer from the ITSM: the connection was "

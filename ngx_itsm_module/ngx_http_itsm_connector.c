@@ -77,7 +77,7 @@ static ngx_http_itsm_conn_cmd_t  ngx_http_itsm_conn_cmds[] = {
     { ngx_string("owner"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("description"), 1, 1, ngx_http_itsm_registry_line },
     { ngx_string("events"), 1, 1, ngx_http_itsm_registry_line },
-    { ngx_string("limit"), 1, 2, ngx_http_itsm_limit_line },
+    { ngx_string("limit"), 1, 5, ngx_http_itsm_limit_line },
     { ngx_string("verify"), 2, 3, ngx_http_itsm_verify_line },
     { ngx_string("mail"), 1, 4, ngx_http_itsm_mail_line },
     { ngx_string("answer_ok"), 1, 1, ngx_http_itsm_mail_answer_ok_line },

@@ -62,6 +62,10 @@ char *ngx_http_itsm_registry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
  * the requests that waited their turn and that were held back.
  */
 
+/* the workers whose requests in flight are counted one by one (a worker
+ * that starts again in a place zeroes its count: a crash leaks nothing) */
+#define NGX_HTTP_ITSM_LIMIT_WORKERS  64
+
 typedef struct {
     ngx_msec_t                   last;         /* the last request let go */
     ngx_int_t                    excess;       /* over the rate, x 1000 */
@@ -69,7 +73,28 @@ typedef struct {
     ngx_uint_t                   pauses;
     ngx_uint_t                   waited[NGX_HTTP_ITSM_NACTIONS];
     ngx_uint_t                   held[NGX_HTTP_ITSM_NACTIONS];
+
+    /* conn=: the requests in flight, by worker */
+    int32_t                      inflight[NGX_HTTP_ITSM_LIMIT_WORKERS];
+
+    /* breaker=: failures in a row, and the circuit they opened */
+    ngx_uint_t                   failures;
+    ngx_msec_t                   open;         /* until then; 0: closed */
+    ngx_msec_t                   probing;      /* the probe's start, 0: none */
+    ngx_uint_t                   opens;
 } ngx_http_itsm_limit_sh_t;
+
+
+/* why a request was held back (ngx_http_itsm_limit_take) */
+
+typedef enum {
+    NGX_HTTP_ITSM_LIMIT_PAUSED = 1,            /* after a 429 */
+    NGX_HTTP_ITSM_LIMIT_RATE,                  /* over rate= and burst= */
+    NGX_HTTP_ITSM_LIMIT_CONN,                  /* conn= in flight */
+    NGX_HTTP_ITSM_LIMIT_OPEN,                  /* the circuit is open */
+    NGX_HTTP_ITSM_LIMIT_PROBING                /* ... another request
+                                                  probes it */
+} ngx_http_itsm_limit_why_e;
 
 
 /* the last verify probe of a connector, in the same zone, under its mutex
@@ -95,7 +120,10 @@ char *ngx_http_itsm_limit_line(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_limit_take(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
-    ngx_msec_t *ms);
+    ngx_msec_t *ms, ngx_uint_t *why, ngx_uint_t *probe);
+void ngx_http_itsm_limit_done(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_uint_t probe, ngx_int_t outcome);
+const char *ngx_http_itsm_limit_said(ngx_uint_t why, ngx_uint_t answer);
 void ngx_http_itsm_limit_pause(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, time_t retry_after);
 json_t *ngx_http_itsm_limit_json(ngx_http_request_t *r,
@@ -107,6 +135,7 @@ ngx_http_itsm_limit_sh_t *ngx_http_itsm_registry_limit(ngx_http_request_t *r,
 ngx_http_itsm_verify_sh_t *ngx_http_itsm_registry_verify(
     ngx_http_request_t *r, ngx_http_itsm_connector_t *conn,
     ngx_shmtx_t **mutex);
+void ngx_http_itsm_registry_worker(ngx_http_itsm_main_conf_t *imcf);
 ngx_int_t ngx_http_itsm_registry_counts_init(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf);
 void ngx_http_itsm_registry_count(ngx_http_request_t *r,

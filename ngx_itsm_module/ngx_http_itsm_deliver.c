@@ -132,7 +132,7 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     d->answered = 0;
     d->truncated = 0;
     d->held = 0;
-    d->paused = 0;
+    d->held_why = 0;
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm deliver: %V%s %V \"%V?%V\"",

@@ -41,6 +41,8 @@ typedef struct {
     ngx_str_t                    body;
     ngx_msec_t                   start;
     ngx_uint_t                   replay;       /* its attempt, 0: none */
+    ngx_uint_t                   held_why;     /* not sent: why
+                                                  (ngx_http_itsm_limit_why_e) */
 
     unsigned                     lookup:1;     /* a lookup or find, for logs */
     unsigned                     find:1;       /* ... a find */
@@ -50,7 +52,6 @@ typedef struct {
     unsigned                     truncated:1;
     unsigned                     held:1;       /* not sent: the connector's
                                                   limits (..._limit.c) */
-    unsigned                     paused:1;     /* ... a pause after a 429 */
 } ngx_http_itsm_delivery_t;
 
 

@@ -21,6 +21,14 @@
  *   - "limit rate=5r/s [burst=N]": at most that rate, as limit_req counts:
  *     up to "burst" requests above it wait in nginx for their turn (a
  *     timer of the request, no worker blocked), any more are held back.
+ *     A create may take the whole burst, the other actions half of it:
+ *     when the budget runs short, a new problem still gets its ticket
+ *     while the twelfth update of a known one waits;
+ *   - "conn=N": at most N requests in flight to the ITSM at once;
+ *   - "breaker=N [open=TIME]": after N failures in a row (no answer, or
+ *     5xx), the circuit opens: nothing is sent for "open" (30 s); then
+ *     one request goes as a probe while the others are held, and its
+ *     outcome closes the circuit or opens it again.
  *
  * A request held back was not sent: nothing is in doubt, and the alert is
  * unavailable like one whose ITSM answered 503: it waits in the durable
@@ -32,12 +40,41 @@
 #define NGX_HTTP_ITSM_LIMIT_PAUSE      30          /* s, 429 without
                                                       Retry-After */
 #define NGX_HTTP_ITSM_LIMIT_PAUSE_MAX  3600
+#define NGX_HTTP_ITSM_LIMIT_OPEN_TIME  30          /* s, open= */
+#define NGX_HTTP_ITSM_LIMIT_PROBE_MAX  300000      /* ms: a probe that long
+                                                      is taken over */
 
 
 static json_t *ngx_http_itsm_limit_by_action(ngx_uint_t *count);
+static ngx_int_t ngx_http_itsm_limit_number(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_str_t *arg,
+    ngx_int_t max, ngx_uint_t *n);
+static ngx_uint_t ngx_http_itsm_limit_inflight(ngx_http_itsm_limit_sh_t *sh);
 
 
-/* limit rate=Nr/s|Nr/m [burst=N]; (in itsm_connector) */
+/* why a request was held back: for the log, and for the sender */
+
+static const char  *ngx_http_itsm_limit_says[][2] = {
+    { "", "" },
+    { "the connector is paused after a 429",
+      "not sent: the connector is paused after the ITSM answered 429 (see "
+      "Retry-After)" },
+    { "over the connector's limit rate=",
+      "not sent: the connector's limit rate= is reached (see Retry-After)" },
+    { "the connector's limit conn= is in flight",
+      "not sent: as many requests as the connector's limit conn= allows are "
+      "in flight (see Retry-After)" },
+    { "the connector's circuit is open",
+      "not sent: the connector's circuit is open after failures in a row "
+      "(limit breaker=; see Retry-After)" },
+    { "another request probes the connector's open circuit",
+      "not sent: another request probes whether the ITSM is back (limit "
+      "breaker=; see Retry-After)" }
+};
+
+
+/* limit [rate=Nr/s|Nr/m [burst=N]] [conn=N] [breaker=N [open=TIME]];
+ * (in itsm_connector) */
 
 char *
 ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
@@ -47,17 +84,20 @@ ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     size_t       len;
     ngx_int_t    rate, scale, burst;
     ngx_str_t    arg;
-    ngx_uint_t   i;
+    ngx_uint_t   i, open;
 
-    if (conn->limit_rate) {
+    if (conn->limit_rate || conn->limit_conn || conn->limit_breaker) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"limit\" is duplicate in itsm_connector \"%V\"",
                            &conn->name);
         return NGX_CONF_ERROR;
     }
 
+    conn->limit_open = NGX_HTTP_ITSM_LIMIT_OPEN_TIME;
+
     rate = 0;
     burst = 0;
+    open = 0;
 
     for (i = 1; i <= n; i++) {
 
@@ -103,18 +143,65 @@ ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
             continue;
         }
 
+        if (ngx_http_itsm_conf_param(&value[i], "conn=", &arg)) {
+            if (ngx_http_itsm_limit_number(cf, conn, &value[i], &arg, 10000,
+                                           &conn->limit_conn)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_itsm_conf_param(&value[i], "breaker=", &arg)) {
+            if (ngx_http_itsm_limit_number(cf, conn, &value[i], &arg, 1000,
+                                           &conn->limit_breaker)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_http_itsm_conf_param(&value[i], "open=", &arg)) {
+            if (ngx_http_itsm_conf_time(cf, &arg, 1, 3600, &conn->limit_open,
+                                        "open", " in \"limit\"; expected 1s "
+                                        "to 1h, e.g. open=30s")
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            open = 1;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" in \"limit\" of "
                            "itsm_connector \"%V\"; write rate=N r/s or r/m "
-                           "and burst=N, e.g. \"limit rate=5r/s burst=10;\"",
+                           "and burst=N, conn=N, breaker=N and open=TIME, "
+                           "e.g. \"limit rate=5r/s burst=10 conn=4;\"",
                            &value[i], &conn->name);
         return NGX_CONF_ERROR;
     }
 
-    if (rate == 0) {
+    if (rate == 0 && (burst || (!conn->limit_conn && !conn->limit_breaker)))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"limit\" of itsm_connector \"%V\" needs a rate, "
+                           "\"limit\" of itsm_connector \"%V\" needs a rate "
+                           "(a burst is above a rate), conn= or breaker=, "
                            "e.g. \"limit rate=5r/s burst=10;\"", &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (open && !conn->limit_breaker) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"open=\" in \"limit\" of itsm_connector \"%V\" "
+                           "is how long the circuit of breaker= stays open: "
+                           "add breaker=N, e.g. breaker=5 open=30s",
+                           &conn->name);
         return NGX_CONF_ERROR;
     }
 
@@ -125,26 +212,54 @@ ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
 }
 
 
+/* conn=N or breaker=N: 1 to max */
+
+static ngx_int_t
+ngx_http_itsm_limit_number(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_str_t *arg, ngx_int_t max, ngx_uint_t *n)
+{
+    ngx_int_t  v;
+
+    v = ngx_atoi(arg->data, arg->len);
+
+    if (v <= 0 || v > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" in \"limit\" of itsm_connector "
+                           "\"%V\"; write 1 to %i, e.g. conn=4 or breaker=5",
+                           value, &conn->name, max);
+        return NGX_ERROR;
+    }
+
+    *n = v;
+
+    return NGX_OK;
+}
+
+
 /*
  * Before a request of "conn" is sent: NGX_OK, it may go now; NGX_AGAIN, it
- * goes after "ms" (its turn under the rate, within the burst); NGX_BUSY,
- * the connector is paused after a 429, and NGX_DECLINED, the burst is
- * full: it is held back, and may go in "ms".  A request that may go, now
- * or after its wait, is counted against the rate.
+ * goes after "ms" (its turn under the rate, within the burst); NGX_DECLINED,
+ * it is held back for "why" (ngx_http_itsm_limit_why_e) and may go in
+ * "ms".  A request that may go, now or after its wait, is counted against
+ * the rate and in flight; "probe" is set when it probes an open circuit.
+ * Each request that may go has its ngx_http_itsm_limit_done().
  */
 
 ngx_int_t
 ngx_http_itsm_limit_take(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_http_itsm_action_e action,
-    ngx_msec_t *ms)
+    ngx_msec_t *ms, ngx_uint_t *why, ngx_uint_t *probe)
 {
     ngx_int_t                  rc, excess;
+    ngx_uint_t                 burst;
     ngx_msec_t                 now, elapsed;
     ngx_shmtx_t               *mutex;
     ngx_msec_int_t             left;
     ngx_http_itsm_limit_sh_t  *sh;
 
     *ms = 0;
+    *why = 0;
+    *probe = 0;
 
     sh = ngx_http_itsm_registry_limit(r, conn, &mutex);
 
@@ -162,65 +277,203 @@ ngx_http_itsm_limit_take(ngx_http_request_t *r,
 
     if (sh->paused && left > 0) {
         *ms = (ngx_msec_t) left;
-        rc = NGX_BUSY;
+        *why = NGX_HTTP_ITSM_LIMIT_PAUSED;
         goto done;
     }
 
     sh->paused = 0;
 
-    if (conn->limit_rate == 0) {
-        goto done;
-    }
+    /* an open circuit: nothing, then one probe at a time */
 
-    /*
-     * As limit_req counts: "excess" is how far the requests let through
-     * have run ahead of the rate (in thousandths of a request), drained at
-     * the rate since the last one.  A request that would take it past the
-     * burst is held back; one within it waits until the rate allows it.
-     * The first request finds the bucket empty.
-     */
+    if (conn->limit_breaker && sh->open) {
+        left = (ngx_msec_int_t) (sh->open - now);
 
-    if (sh->last) {
-        elapsed = ngx_min(now - sh->last, 60000000);    /* no overflow */
-        excess = sh->excess
-                 - (ngx_int_t) (conn->limit_rate * elapsed / 60000) + 1000;
+        if (left > 0) {
+            *ms = (ngx_msec_t) left;
+            *why = NGX_HTTP_ITSM_LIMIT_OPEN;
+            goto done;
+        }
 
-        if (excess < 0) {
-            excess = 0;
+        if (sh->probing
+            && now - sh->probing < NGX_HTTP_ITSM_LIMIT_PROBE_MAX)
+        {
+            *ms = 1000;
+            *why = NGX_HTTP_ITSM_LIMIT_PROBING;
+            goto done;
         }
     }
 
-    if ((ngx_uint_t) excess > conn->limit_burst) {
-        *ms = (excess - conn->limit_burst) * 60000 / conn->limit_rate;
-        rc = NGX_DECLINED;
+    if (conn->limit_conn
+        && ngx_http_itsm_limit_inflight(sh) >= conn->limit_conn)
+    {
+        *ms = 1000;
+        *why = NGX_HTTP_ITSM_LIMIT_CONN;
         goto done;
     }
 
-    sh->excess = excess;
-    sh->last = now;
+    if (conn->limit_rate) {
 
-    if (excess) {
-        *ms = (ngx_msec_t) excess * 60000 / conn->limit_rate;
-        sh->waited[action < NGX_HTTP_ITSM_NACTIONS ? action : 0]++;
-        rc = NGX_AGAIN;
+        /*
+         * As limit_req counts: "excess" is how far the requests let
+         * through have run ahead of the rate (in thousandths of a
+         * request), drained at the rate since the last one.  A request
+         * that would take it past its burst is held back; one within it
+         * waits until the rate allows it.  The first request finds the
+         * bucket empty.
+         */
+
+        if (sh->last) {
+            elapsed = ngx_min(now - sh->last, 60000000);    /* no overflow */
+            excess = sh->excess
+                     - (ngx_int_t) (conn->limit_rate * elapsed / 60000)
+                     + 1000;
+
+            if (excess < 0) {
+                excess = 0;
+            }
+        }
+
+        burst = (action == NGX_HTTP_ITSM_ACTION_CREATE)
+                ? conn->limit_burst : conn->limit_burst / 2;
+
+        if ((ngx_uint_t) excess > burst) {
+            *ms = (excess - burst) * 60000 / conn->limit_rate;
+            *why = NGX_HTTP_ITSM_LIMIT_RATE;
+            goto done;
+        }
+
+        sh->excess = excess;
+        sh->last = now;
+
+        if (excess) {
+            *ms = (ngx_msec_t) excess * 60000 / conn->limit_rate;
+            sh->waited[action < NGX_HTTP_ITSM_NACTIONS ? action : 0]++;
+            rc = NGX_AGAIN;
+        }
+    }
+
+    /* it goes: in flight from now (its wait included), and the probe of
+     * an open circuit whose time is up */
+
+    sh->inflight[ngx_worker % NGX_HTTP_ITSM_LIMIT_WORKERS]++;
+
+    if (conn->limit_breaker && sh->open) {
+        sh->probing = now ? now : 1;
+        *probe = 1;
     }
 
 done:
 
-    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+    if (*why) {
+        rc = NGX_DECLINED;
         sh->held[action < NGX_HTTP_ITSM_NACTIONS ? action : 0]++;
     }
 
     ngx_shmtx_unlock(mutex);
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm limit \"%V\": %s, excess %i, %M ms",
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm limit \"%V\": %s%s, excess %i, %M ms",
                    &conn->name,
                    rc == NGX_OK ? "go" : rc == NGX_AGAIN ? "wait its turn"
-                   : rc == NGX_BUSY ? "paused" : "over the burst",
-                   excess, *ms);
+                   : ngx_http_itsm_limit_says[*why][0],
+                   *probe ? " (the probe)" : "", excess, *ms);
 
     return rc;
+}
+
+
+/*
+ * A request that went has ended: "outcome" NGX_OK when the ITSM answered
+ * (any status but 5xx: it is up), NGX_ERROR when it did not or answered
+ * 5xx, NGX_DONE when the request ended before (no outcome).
+ */
+
+void
+ngx_http_itsm_limit_done(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_uint_t probe, ngx_int_t outcome)
+{
+    int32_t                   *n;
+    ngx_shmtx_t               *mutex;
+    ngx_uint_t                 opened;
+    ngx_http_itsm_limit_sh_t  *sh;
+
+    sh = ngx_http_itsm_registry_limit(r, conn, &mutex);
+
+    if (sh == NULL) {
+        return;
+    }
+
+    opened = 0;
+
+    ngx_shmtx_lock(mutex);
+
+    /* never below 0: after a reload the new worker in this place started
+     * its count again while this one's requests were in flight */
+
+    n = &sh->inflight[ngx_worker % NGX_HTTP_ITSM_LIMIT_WORKERS];
+
+    if (*n > 0) {
+        (*n)--;
+    }
+
+    if (conn->limit_breaker && outcome != NGX_DONE) {
+
+        if (outcome == NGX_OK) {
+            sh->failures = 0;
+
+            if (probe) {
+                sh->open = 0;
+                sh->probing = 0;
+            }
+
+        } else if (probe || ++sh->failures >= conn->limit_breaker) {
+            sh->open = ngx_current_msec + conn->limit_open * 1000;
+            sh->open = sh->open ? sh->open : 1;
+            sh->probing = 0;
+            sh->failures = 0;
+            sh->opens++;
+            opened = 1;
+        }
+
+    } else if (probe) {
+        sh->probing = 0;                        /* another may probe */
+    }
+
+    ngx_shmtx_unlock(mutex);
+
+    if (opened) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm: connector \"%V\": %s; nothing is sent to the "
+                      "ITSM for %T s, then one request probes it",
+                      &conn->name,
+                      probe ? "the probe of the open circuit failed"
+                            : "failures in a row reached limit breaker=",
+                      conn->limit_open);
+    }
+}
+
+
+/* why == 0: none; "answer": the text for the sender, else for the log */
+
+const char *
+ngx_http_itsm_limit_said(ngx_uint_t why, ngx_uint_t answer)
+{
+    return ngx_http_itsm_limit_says[why][answer ? 1 : 0];
+}
+
+
+static ngx_uint_t
+ngx_http_itsm_limit_inflight(ngx_http_itsm_limit_sh_t *sh)
+{
+    ngx_uint_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_ITSM_LIMIT_WORKERS; i++) {
+        n += (sh->inflight[i] > 0) ? (ngx_uint_t) sh->inflight[i] : 0;
+    }
+
+    return n;
 }
 
 
@@ -346,6 +599,42 @@ ngx_http_itsm_limit_json(ngx_http_request_t *r,
 
     if (one && conn->limit_rate == 0) {
         (void) json_object_set_new(one, "rate", json_null());
+    }
+
+    /* conn= and breaker=, only where they are set */
+
+    if (one && conn->limit_conn
+        && (json_object_set_new(one, "conn",
+                                json_integer((json_int_t) conn->limit_conn))
+            != 0
+            || json_object_set_new(one, "in_flight",
+                       json_integer((json_int_t)
+                                    ngx_http_itsm_limit_inflight(&copy)))
+               != 0))
+    {
+        json_decref(one);
+        return NULL;
+    }
+
+    if (one && conn->limit_breaker) {
+        left = copy.open ? (ngx_msec_int_t) (copy.open - ngx_current_msec)
+                         : 0;
+
+        if (json_object_set_new(one, "breaker",
+                        json_pack("{s:I,s:I,s:I,s:I,s:b}",
+                                  "failures_in_a_row",
+                                  (json_int_t) copy.failures,
+                                  "open_for",
+                                  (json_int_t) (left > 0 ? (left + 999) / 1000
+                                                         : 0),
+                                  "opens", (json_int_t) copy.opens,
+                                  "of", (json_int_t) conn->limit_breaker,
+                                  "probing", copy.probing != 0))
+            != 0)
+        {
+            json_decref(one);
+            return NULL;
+        }
     }
 
     return one;

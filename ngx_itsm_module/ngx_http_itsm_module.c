@@ -285,10 +285,16 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
 
     /* the cache manager and loader (helper processes) serve no alerts */
 
-    if (imcf == NULL || imcf->store == NULL
+    if (imcf == NULL
         || (ngx_process != NGX_PROCESS_WORKER
             && ngx_process != NGX_PROCESS_SINGLE))
     {
+        return NGX_OK;
+    }
+
+    ngx_http_itsm_registry_worker(imcf);
+
+    if (imcf->store == NULL) {
         return NGX_OK;
     }
 

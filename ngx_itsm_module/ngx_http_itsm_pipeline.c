@@ -743,6 +743,11 @@ ngx_http_itsm_pipeline_cleanup(void *data)
         ngx_del_timer(&ctx->settle);
     }
 
+    /* a request the limits let go that never ended (the sender went
+     * away while it waited for its turn or for the ITSM) */
+
+    ngx_http_itsm_step_limit_done(ctx->request, ctx, NGX_DONE);
+
     /* the request ended with its create in flight (the sender went away,
      * the worker is shutting down): the ITSM may make the ticket */
 

@@ -104,6 +104,8 @@ typedef struct {
     unsigned                     replay:1;     /* a pending delivery */
     unsigned                     notes_only:1; /* held notes, no state */
     unsigned                     held:1;       /* sends the held notes */
+    unsigned                     inflight:1;   /* counted by the limits */
+    unsigned                     probe:1;      /* ... the circuit's probe */
 } ngx_http_itsm_ctx_t;
 
 /* the context of one of its timers ("member": wait, settle, renew) */
@@ -139,6 +141,8 @@ char *ngx_http_itsm_dedup_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 /* ngx_http_itsm_step.c */
 ngx_int_t ngx_http_itsm_step_start(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+void ngx_http_itsm_step_limit_done(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t outcome);
 ngx_int_t ngx_http_itsm_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 

@@ -93,7 +93,7 @@ static ngx_http_itsm_status_provider_t  ngx_http_itsm_registry_probes_pv = {
 static ngx_str_t   ngx_http_itsm_registry_group = ngx_string("connector");
 
 static ngx_str_t   ngx_http_itsm_registry_zone_name =
-    ngx_string("itsm_connector_counters_v2");
+    ngx_string("itsm_connector_counters_v3");
 
 static ngx_uint_t  ngx_http_itsm_registry_tag;
 
@@ -451,6 +451,42 @@ ngx_http_itsm_registry_verify(ngx_http_request_t *r,
     counters = ngx_http_itsm_registry_slot(r, conn, mutex);
 
     return counters ? &counters->verify[conn->slot] : NULL;
+}
+
+
+/*
+ * At a worker's start: its place in each connector's count of requests in
+ * flight starts at 0.  A worker that died with requests in flight leaves
+ * them counted until the one the master starts in its place comes here.
+ */
+
+void
+ngx_http_itsm_registry_worker(ngx_http_itsm_main_conf_t *imcf)
+{
+    ngx_uint_t                          i;
+    ngx_shmtx_t                        *mutex;
+    ngx_http_itsm_connector_t         **conn;
+    ngx_http_itsm_registry_counters_t  *counters;
+
+    counters = ngx_http_itsm_registry_counters(imcf);
+
+    if (counters == NULL) {
+        return;
+    }
+
+    mutex = &((ngx_slab_pool_t *) imcf->counted->shm.addr)->mutex;
+    conn = imcf->connectors.elts;
+
+    ngx_shmtx_lock(mutex);
+
+    for (i = 0; i < imcf->connectors.nelts; i++) {
+        if (conn[i]->slot != NGX_HTTP_ITSM_STATUS_NO_SLOT) {
+            counters->limit[conn[i]->slot]
+                .inflight[ngx_worker % NGX_HTTP_ITSM_LIMIT_WORKERS] = 0;
+        }
+    }
+
+    ngx_shmtx_unlock(mutex);
 }
 
 

@@ -27,7 +27,7 @@ static ngx_int_t ngx_http_itsm_step_deliver(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index,
     ngx_http_itsm_action_t *action);
 static ngx_int_t ngx_http_itsm_step_held(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index, ngx_int_t rc,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index, ngx_uint_t why,
     time_t wait);
 static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
@@ -222,6 +222,7 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_http_itsm_action_e index, ngx_http_itsm_action_t *action)
 {
     ngx_int_t   rc;
+    ngx_uint_t  why, probe;
     ngx_msec_t  ms;
 
     ctx->dl.connector = ctx->connector;
@@ -232,8 +233,18 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     /* the connector's limits: taken once, before the wait for a turn */
 
     ms = 0;
-    rc = ctx->turn ? NGX_OK
-                   : ngx_http_itsm_limit_take(r, ctx->connector, index, &ms);
+    why = 0;
+    rc = NGX_OK;
+
+    if (!ctx->turn) {
+        rc = ngx_http_itsm_limit_take(r, ctx->connector, index, &ms, &why,
+                                      &probe);
+
+        if (rc != NGX_DECLINED) {
+            ctx->inflight = 1;
+            ctx->probe = probe;
+        }
+    }
 
     ctx->turn = 0;
 
@@ -253,11 +264,12 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_itsm_step_held(r, ctx, index, rc,
+        return ngx_http_itsm_step_held(r, ctx, index, why,
                                        (time_t) ngx_max((ms + 999) / 1000, 1));
     }
 
     if (ngx_http_itsm_deliver(r, &ctx->dl, index, action) != NGX_OK) {
+        ngx_http_itsm_step_limit_done(r, ctx, NGX_DONE);
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -273,23 +285,21 @@ ngx_http_itsm_step_deliver(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
 
 /*
- * The connector's limits hold the request back (a pause after a 429, or
- * its rate): it was not sent, so nothing is in doubt, and the alert fails
- * as unavailable, to the queue or to the sender with a Retry-After of the
- * wait.
+ * The connector's limits hold the request back (a pause after a 429, its
+ * rate, its requests in flight, an open circuit): it was not sent, so
+ * nothing is in doubt, and the alert fails as unavailable, to the queue
+ * or to the sender with a Retry-After of the wait.
  */
 
 static ngx_int_t
 ngx_http_itsm_step_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
-    ngx_http_itsm_action_e index, ngx_int_t rc, time_t wait)
+    ngx_http_itsm_action_e index, ngx_uint_t why, time_t wait)
 {
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "itsm: connector \"%V\": %V of key \"%V\" not sent: %s; "
                   "it may go in %T s", &ctx->connector->name,
                   &ngx_http_itsm_action_names[index], &ctx->key,
-                  rc == NGX_BUSY ? "the connector is paused after a 429"
-                                 : "over the connector's limit rate=",
-                  wait);
+                  ngx_http_itsm_limit_said(why, 0), wait);
 
     ctx->dl.action = index;
     ctx->dl.status = NGX_HTTP_TOO_MANY_REQUESTS;
@@ -298,7 +308,7 @@ ngx_http_itsm_step_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ctx->dl.response_len = 0;
     ctx->dl.answered = 0;
     ctx->dl.held = 1;
-    ctx->dl.paused = (rc == NGX_BUSY);
+    ctx->dl.held_why = why;
 
     return ngx_http_itsm_step_failed(r, ctx);
 }
@@ -309,12 +319,40 @@ ngx_http_itsm_step_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
  * answer was sent); NGX_DONE: its next request is in flight.
  */
 
+/*
+ * A request let go by the connector's limits has ended: it is no longer
+ * in flight, and its outcome tells the circuit whether the ITSM is up (an
+ * answer under 500) or not.
+ */
+
+void
+ngx_http_itsm_step_limit_done(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t outcome)
+{
+    if (!ctx->inflight) {
+        return;
+    }
+
+    ctx->inflight = 0;
+
+    ngx_http_itsm_limit_done(r, ctx->connector, ctx->probe, outcome);
+
+    ctx->probe = 0;
+}
+
+
 ngx_int_t
 ngx_http_itsm_step_done(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t  rc;
     ngx_str_t  id, why;
+
+    ngx_http_itsm_step_limit_done(r, ctx,
+                                  (ctx->dl.answered
+                                   && ctx->dl.status
+                                      < NGX_HTTP_INTERNAL_SERVER_ERROR)
+                                  ? NGX_OK : NGX_ERROR);
 
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm step %ui of %ui: %V%s answered %ui",

@@ -154,7 +154,7 @@ Test::More::is(::limit()->{rate}, undef, 'no rate');
 --- config
 --- must_die
 --- error_log
-"limit" of itsm_connector "mock" needs a rate, e.g. "limit rate=5r/s burst=10;"
+"limit" of itsm_connector "mock" needs a rate (a burst is above a rate), conn= or breaker=, e.g. "limit rate=5r/s burst=10;"
 
 
 
@@ -206,7 +206,7 @@ invalid burst "burst=100001" in "limit" of itsm_connector "mock"; write 0 to 100
 --- config
 --- must_die
 --- error_log
-invalid parameter "delay=2" in "limit" of itsm_connector "mock"; write rate=N r/s or r/m and burst=N, e.g. "limit rate=5r/s burst=10;"
+invalid parameter "delay=2" in "limit" of itsm_connector "mock"; write rate=N r/s or r/m and burst=N, conn=N, breaker=N and open=TIME, e.g. "limit rate=5r/s burst=10 conn=4;"
 
 
 
