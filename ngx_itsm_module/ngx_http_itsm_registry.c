@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_history.h"
 #include "ngx_http_itsm_verify.h"
+#include "ngx_http_itsm_store.h"
 
 
 /*
@@ -40,6 +41,8 @@
 static ngx_int_t ngx_http_itsm_registry_handler(ngx_http_request_t *r);
 static json_t *ngx_http_itsm_registry_one(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_str_t *history);
+static ngx_int_t ngx_http_itsm_registry_queue(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, json_t *one);
 static json_t *ngx_http_itsm_registry_auth(ngx_http_itsm_connector_t *conn);
 static ngx_uint_t ngx_http_itsm_registry_secret_name(ngx_str_t *name);
 static ngx_int_t ngx_http_itsm_registry_recent(ngx_http_request_t *r,
@@ -229,12 +232,46 @@ ngx_http_itsm_registry_one(ngx_http_request_t *r,
         return NULL;
     }
 
-    if (ngx_http_itsm_registry_recent(r, conn, history, one) != NGX_OK) {
+    if (ngx_http_itsm_registry_recent(r, conn, history, one) != NGX_OK
+        || ngx_http_itsm_registry_queue(r, conn, one) != NGX_OK)
+    {
         json_decref(one);
         return NULL;
     }
 
     return one;
+}
+
+
+/* what waits for the connector in the store: "queued" (due again) and
+ * "dead_letters"; null without a store, or when it cannot be read */
+
+static ngx_int_t
+ngx_http_itsm_registry_queue(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, json_t *one)
+{
+    ngx_uint_t                  waiting, dead;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    if (imcf->store == NULL
+        || ngx_http_itsm_store_pending_count(imcf->store, &conn->name,
+                                             &waiting, &dead)
+           != NGX_OK)
+    {
+        return (json_object_set_new(one, "queued", json_null()) == 0
+                && json_object_set_new(one, "dead_letters", json_null()) == 0)
+               ? NGX_OK : NGX_ERROR;
+    }
+
+    return (json_object_set_new(one, "queued",
+                                json_integer((json_int_t) waiting))
+            == 0
+            && json_object_set_new(one, "dead_letters",
+                                   json_integer((json_int_t) dead))
+               == 0)
+           ? NGX_OK : NGX_ERROR;
 }
 
 

@@ -255,8 +255,8 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
             != NGX_OK
             || ngx_http_itsm_store_usage(imcf->store, &st.bytes, &len)
                != NGX_OK
-            || ngx_http_itsm_store_pending_count(imcf->store, &st.waiting,
-                                                 &st.dead)
+            || ngx_http_itsm_store_pending_count(imcf->store, NULL,
+                                                 &st.waiting, &st.dead)
                != NGX_OK
             || ngx_http_itsm_store_space(imcf->store, &st.space) != NGX_OK))
     {

@@ -173,7 +173,7 @@ ngx_int_t ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *key, time_t due);
 ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
-    ngx_uint_t *waiting, ngx_uint_t *dead);
+    ngx_str_t *connector, ngx_uint_t *waiting, ngx_uint_t *dead);
 ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,
     time_t now, ngx_str_t *connector, ngx_str_t *key, ngx_uint_t *n);
 

@@ -76,6 +76,8 @@ static ngx_int_t ngx_http_itsm_store_due(ngx_http_itsm_store_t *store,
 static ngx_int_t ngx_http_itsm_store_count(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v,
     ngx_http_itsm_store_pend_t *head, ngx_http_itsm_store_pend_walk_t *walk);
+static ngx_uint_t ngx_http_itsm_store_pend_match(ngx_http_itsm_store_t *store,
+    MDB_val *k, ngx_http_itsm_store_pend_walk_t *walk);
 static ngx_int_t ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v,
     ngx_http_itsm_store_pend_t *head, ngx_http_itsm_store_pend_walk_t *walk);
@@ -340,11 +342,12 @@ ngx_http_itsm_store_due(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
 }
 
 
-/* how many deliveries wait, and how many of them are dead letters */
+/* how many deliveries wait, and how many of them are dead letters; of
+ * "connector" only, or all (NULL) */
 
 ngx_int_t
 ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
-    ngx_uint_t *waiting, ngx_uint_t *dead)
+    ngx_str_t *connector, ngx_uint_t *waiting, ngx_uint_t *dead)
 {
     ngx_uint_t                       count[2];
     ngx_http_itsm_store_pend_walk_t  walk;
@@ -353,6 +356,8 @@ ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     count[1] = 0;
 
     walk.n = count;
+    walk.connector = connector;
+    walk.key = NULL;
 
     if (ngx_http_itsm_store_pending_walk(store, "pending count",
                                          NGX_HTTP_ITSM_STORE_READ,
@@ -374,9 +379,55 @@ ngx_http_itsm_store_count(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
     MDB_val *k, MDB_val *v, ngx_http_itsm_store_pend_t *head,
     ngx_http_itsm_store_pend_walk_t *walk)
 {
-    walk->n[head->due == NGX_HTTP_ITSM_PENDING_DEAD]++;
+    if (ngx_http_itsm_store_pend_match(store, k, walk)) {
+        walk->n[head->due == NGX_HTTP_ITSM_PENDING_DEAD]++;
+    }
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether the entry "k" is one of those the walk asks for: its connector,
+ * and its key as it would be stored for that connector (a long key is
+ * stored by its hash); all without either.
+ */
+
+static ngx_uint_t
+ngx_http_itsm_store_pend_match(ngx_http_itsm_store_t *store, MDB_val *k,
+    ngx_http_itsm_store_pend_walk_t *walk)
+{
+    MDB_val    mine;
+    ngx_str_t  connector, key;
+    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+
+    if (walk->connector == NULL && walk->key == NULL) {
+        return 1;
+    }
+
+    if (ngx_http_itsm_store_key_split(k, &connector, &key) != NGX_OK) {
+        return 0;
+    }
+
+    if (walk->connector
+        && (walk->connector->len != connector.len
+            || ngx_strncmp(walk->connector->data, connector.data,
+                           connector.len)
+               != 0))
+    {
+        return 0;
+    }
+
+    if (walk->key
+        && (ngx_http_itsm_store_key(store, &connector, walk->key, buf, &mine)
+               != NGX_OK
+            || mine.mv_size != k->mv_size
+            || ngx_memcmp(mine.mv_data, k->mv_data, k->mv_size) != 0))
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -410,43 +461,14 @@ ngx_http_itsm_store_requeue(ngx_http_itsm_store_t *store, MDB_cursor *cursor,
     MDB_val *k, MDB_val *v, ngx_http_itsm_store_pend_t *head,
     ngx_http_itsm_store_pend_walk_t *walk)
 {
-    int        rc;
-    u_char    *copy;
-    MDB_val    nv, mine;
-    ngx_str_t  connector, key;
-    u_char     buf[NGX_HTTP_ITSM_STORE_KEY_MAX + 1];
+    int       rc;
+    u_char   *copy;
+    MDB_val   nv;
 
-    if (head->due != NGX_HTTP_ITSM_PENDING_DEAD) {
+    if (head->due != NGX_HTTP_ITSM_PENDING_DEAD
+        || !ngx_http_itsm_store_pend_match(store, k, walk))
+    {
         return NGX_OK;
-    }
-
-    /* only some: the entry's connector, and the key as it would be stored
-     * for that connector (a long key is stored by its hash) */
-
-    if (walk->connector || walk->key) {
-
-        if (ngx_http_itsm_store_key_split(k, &connector, &key) != NGX_OK) {
-            return NGX_OK;
-        }
-
-        if (walk->connector
-            && (walk->connector->len != connector.len
-                || ngx_strncmp(walk->connector->data, connector.data,
-                               connector.len)
-                   != 0))
-        {
-            return NGX_OK;
-        }
-
-        if (walk->key
-            && (ngx_http_itsm_store_key(store, &connector, walk->key, buf,
-                                        &mine)
-                   != NGX_OK
-                || mine.mv_size != k->mv_size
-                || ngx_memcmp(mine.mv_data, k->mv_data, k->mv_size) != 0))
-        {
-            return NGX_OK;
-        }
     }
 
     head->due = walk->now;

@@ -90,7 +90,8 @@ Test::More::is($c->encode($c[0]), $c->encode({name => 'jira', owner => 'team-ops
     location => '/_itsm/mock', actions => ['create', 'comment'], find => JSON::PP::true, callbacks => JSON::PP::false,
     auth => ['Authorization: Basic', 'header X-Redmine-API-Key'], requests => {}, last_success => undef, last_failure => undef,
     sent => {create => {ok => 0, failed => 0}, comment => {ok => 0, failed => 0}},
-    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef}), 'jira');
+    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef,
+    queued => 0, dead_letters => 0}), 'jira');
 # a credential of one word is the credential itself: only its presence;
 # a scheme only before a space (SECRET-prefix{{ key }} has none)
 Test::More::is($c->encode($c[1]{auth}), '["Authorization: (no scheme)","header X-Auth-Token"]', 'raw: a bare token is not a scheme');
@@ -99,7 +100,8 @@ Test::More::is($c->encode($c[3]), $c->encode({name => 'bare', owner => undef, de
     location => '/_itsm/mock', actions => ['create'], find => JSON::PP::false, callbacks => JSON::PP::false,
     auth => [], requests => {}, last_success => undef, last_failure => undef,
     sent => {create => {ok => 0, failed => 0}},
-    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef}), 'bare: nothing said of it');
+    limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef,
+    queued => 0, dead_letters => 0}), 'bare: nothing said of it');
 Test::More::is($doc->{history}, JSON::PP::true, 'the figures come from the history');
 Test::More::unlike($b, qr/SECRET/, 'no secret in the answer');
 
@@ -169,3 +171,42 @@ qr/"events" of itsm_connector "x" takes 1 to 256 bytes of text/
 --- must_die
 --- error_log eval
 qr/"owner" of itsm_connector "x" is not UTF-8 text in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 7: what waits for each connector in the store: two alerts queued for one (its ITSM down), none for the other; after their one attempt, two dead letters
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
+    itsm_retry attempts=1 backoff=1s max=1s;
+    itsm_connector down {
+        location  /_itsm/down;
+        create    POST /ticket 'body={}';
+        ticket_id /id;
+    }
+    itsm_connector up {
+        location  /_itsm/up;
+        create    POST /ticket 'body={}';
+        ticket_id /id;
+    }
+--- config
+    location /_itsm/down/ { internal; return 503 '{"error":"maintenance"}'; }
+    location /_itsm/up/ { internal; return 201 '{"id":"U1"}'; }
+    location = /alerts/down { itsm_queue on; itsm_retry_after 1s; itsm_pass down; }
+    location = /alerts/up { itsm_queue on; itsm_pass up; }
+    location = /_itsm/replay { itsm_replay; }
+    location = /itsm/connectors { itsm_connectors; }
+--- init
+my $q = sub { my %c = map { $_->{name} => "$_->{queued}/$_->{dead_letters}" } @{JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{connectors}}; "down $c{down}, up $c{up}" };
+my @a = map { (ItsmHttp::call('POST', '/alerts/down', qq{{"key": "k$_"}}))[0] } 1 .. 2;
+push @a, (ItsmHttp::call('POST', '/alerts/up', '{"key": "u"}'))[0];
+Test::More::is("@a", '202 202 201', 'two queued, one created');
+Test::More::is($q->(), 'down 2/0, up 0/0', 'two queued for down');
+my $v;
+for (1 .. 60) { $v = $q->(); last if $v eq 'down 0/2, up 0/0'; select(undef, undef, undef, 0.1) }
+Test::More::is($v, 'down 0/2, up 0/0', 'then two dead letters');
+--- request
+GET /itsm/connectors
+--- error_code: 200
+--- response_body_like: "queued":0,"dead_letters":2
+--- timeout: 15
