@@ -261,7 +261,7 @@ qr/\[emerg\] .*"form" needs a method that sends a body: use POST, PUT or PATCH/
 
 === TEST 10: 16 fields are sent, in their order
 --- http_config eval
-$::SinkHttp . "    itsm_connector mail {\n        location /_itsm/mail;\n        create POST /gw form " . join(' ', map { "'f$_=$_'" } 1 .. 16) . ";\n    }\n"
+$::SinkHttp . "    itsm_connector mail {\n        location /_itsm/mail;\n        create POST /gw form " . CORE::join(' ', map { "'f$_=$_'" } 1 .. 16) . ";\n    }\n"
 --- config eval: $::Sink
 --- init
 my ($code) = ItsmHttp::call('POST', '/alerts', '{"key": "k"}');
@@ -276,7 +276,7 @@ GET /ok
 
 === TEST 11: 17 fields are not
 --- http_config eval
-"    itsm_connector b {\n        location /_itsm/b;\n        create POST /gw form " . join(' ', map { "'f$_=$_'" } 1 .. 17) . ";\n    }\n"
+"    itsm_connector b {\n        location /_itsm/b;\n        create POST /gw form " . CORE::join(' ', map { "'f$_=$_'" } 1 .. 17) . ";\n    }\n"
 --- config
 --- must_die
 --- error_log eval
