@@ -258,7 +258,7 @@ ngx_http_itsm_queue_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_itsm_queue_replay(ngx_http_request_t *r)
 {
-    json_t                     *doc;
+    json_t                     *doc, *verify;
     time_t                      due;
     ngx_str_t                   text, name, key, saved;
     ngx_uint_t                  attempts, live;
@@ -294,31 +294,16 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
 
     /* {"verify": NAME}: the connector's verify probe (..._verify.c) */
 
-    if (json_object_get(doc, "verify") != NULL) {
-        if (ngx_http_itsm_json_scalar(json_object_get(doc, "verify"),
-                                      r->pool, &name)
-            != NGX_OK)
-        {
-            return NGX_HTTP_BAD_REQUEST;
-        }
+    verify = json_object_get(doc, "verify");
 
-        conn = ngx_http_itsm_conn_find(imcf, &name);
-        if (conn == NULL) {
-            return ngx_http_itsm_reply_error(r, NGX_HTTP_NOT_FOUND,
-                                             "unknown_connector",
-                                             "no connector \"%V\" (any "
-                                             "more)", &name);
-        }
-
-        return ngx_http_itsm_verify_replay(r, conn);
-    }
-
-    if (ngx_http_itsm_json_scalar(json_object_get(doc, "connector"), r->pool,
-                                  &name)
+    if (ngx_http_itsm_json_scalar(verify ? verify
+                                         : json_object_get(doc, "connector"),
+                                  r->pool, &name)
         != NGX_OK
-        || ngx_http_itsm_json_scalar(json_object_get(doc, "key"), r->pool,
-                                     &key)
-           != NGX_OK)
+        || (verify == NULL
+            && ngx_http_itsm_json_scalar(json_object_get(doc, "key"),
+                                         r->pool, &key)
+               != NGX_OK))
     {
         return NGX_HTTP_BAD_REQUEST;
     }
@@ -329,6 +314,10 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
                                          "unknown_connector",
                                          "no connector \"%V\" (any more)",
                                          &name);
+    }
+
+    if (verify) {
+        return ngx_http_itsm_verify_replay(r, conn);
     }
 
     if (ngx_http_itsm_store_pending_get(imcf->store, &conn->name, &key,

@@ -95,6 +95,22 @@ sub check_storm {
     Test::More::is(scalar(keys %pids), 2, "both workers took copies");
 }
 
+our $HangHttp = <<'_EOC_';
+    itsm_store logs/state.mdb;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"text": "{{ description }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
+_EOC_
+
+our $HangConfig = <<'_EOC_';
+    location /_itsm/mock/ { internal; proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/; }
+    location = /alerts { itsm_pass mock; }
+_EOC_
+
 # TEST 5-6: the create is held (t/lib/ItsmHang.pm) while five copies join
 # it; once they look only every 200 ms, a different alert for the key
 # comes, and the create is answered 20 ms later: the different alert
@@ -260,18 +276,8 @@ Test::More::is(::mock_log(), "POST /mock/ticket\n", "the ITSM got one create");
 
 
 === TEST 5: a different alert comes and goes between two looks of the copies that joined a create: they are answered as joined, one comment
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-    }
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/; }
-    location = /alerts { itsm_pass mock; }
+--- http_config eval: $::HangHttp
+--- config eval: $::HangConfig
 --- init
 ::check_joined_behind(
     qq{200 {"status":"duplicate","alerts":[{"key":"db-1","action":"none","outcome":"duplicate","connector":"mock","ticket_id":"T1","reason":"an identical alert for this key was being delivered when this one came; it joined it"}]}\n},
@@ -284,18 +290,8 @@ neither of the last two
 
 
 === TEST 6: the same when the joined create failed (503, Retry-After 7): the copies get its failure, not the different alert's create
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-    }
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/; }
-    location = /alerts { itsm_pass mock; }
+--- http_config eval: $::HangHttp
+--- config eval: $::HangConfig
 --- init
 ::check_joined_behind(
     qq{503 {"error":"itsm_unavailable","connector":"mock","itsm_status":503,"itsm_error":"an identical alert for this key was being delivered when this one came, and failed; see the error log for the ITSM's answer"}\n},
