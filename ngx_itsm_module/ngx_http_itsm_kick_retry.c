@@ -32,6 +32,7 @@
 typedef struct {
     ngx_str_t                    action;       /* "-": none was tried */
     ngx_str_t                    why;          /* escaped, for the log */
+    ngx_uint_t                   held;         /* not sent: the limits */
     u_char                       action_data[NGX_HTTP_ITSM_KICK_LOG_WORD];
 } ngx_http_itsm_kick_error_t;
 
@@ -62,6 +63,7 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
     u_char                       why[NGX_HTTP_ITSM_KICK_LOG_TEXT + 256];
     time_t                       backoff;
     ngx_str_t                    connector, name;
+    curl_off_t                   retry;
     ngx_uint_t                   shift;
     ngx_http_itsm_main_conf_t   *imcf;
     ngx_http_itsm_kick_error_t   err;
@@ -83,6 +85,34 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
 
     ngx_http_itsm_kick_error(job, res, status, &err, why, sizeof(why));
 
+    /*
+     * Held back by the connector's limits (a pause after a 429, its rate,
+     * its requests in flight, an open circuit): nothing reached the ITSM,
+     * so the attempt is not counted, and it is due again when the limit
+     * said it may go (the replay's Retry-After).  A circuit open for an
+     * hour never makes dead letters of what waits for it.
+     */
+
+    if (err.held) {
+        if (curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &retry)
+               != CURLE_OK
+            || retry <= 0)
+        {
+            retry = 1;
+        }
+
+        backoff = (time_t) ngx_min(retry, (curl_off_t) imcf->backoff_max);
+
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "itsm: connector \"%V\", key \"%V\": %V; due again in "
+                      "%T s, the attempt not counted", &connector, &name,
+                      &err.why, backoff);
+
+        (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
+                                                 ngx_time() + backoff, 0);
+        return;
+    }
+
     if (job->attempts + 1 >= imcf->attempts) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "itsm: dead letter after %ui attempt%s: connector "
@@ -92,7 +122,8 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
                       &connector, &name, &err.action, &err.why);
 
         (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                                 NGX_HTTP_ITSM_PENDING_DEAD);
+                                                 NGX_HTTP_ITSM_PENDING_DEAD,
+                                                 1);
         return;
     }
 
@@ -112,7 +143,7 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
                   &err.action, &err.why, backoff);
 
     (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                             ngx_time() + backoff);
+                                             ngx_time() + backoff, 1);
 }
 
 
@@ -134,6 +165,7 @@ ngx_http_itsm_kick_error(ngx_http_itsm_kick_job_t *job, CURLcode res,
     json_error_t   jerr;
 
     ngx_str_set(&err->action, "-");
+    err->held = 0;
 
     p = buf;
     last = buf + size;
@@ -192,7 +224,19 @@ ngx_http_itsm_kick_error(ngx_http_itsm_kick_job_t *job, CURLcode res,
     text = json_object_get(doc, "itsm_error");
     code = json_object_get(doc, "error");
 
-    if (json_is_integer(itsm_status)) {
+    /* "itsm_status": 0 and "not sent: ...": the limits held it back */
+
+    err->held = (json_is_integer(itsm_status)
+                 && json_integer_value(itsm_status) == 0
+                 && json_is_string(text)
+                 && ngx_strncmp(json_string_value(text), "not sent: ",
+                                sizeof("not sent: ") - 1)
+                    == 0);
+
+    if (err->held) {
+        p = ngx_slprintf(p, last, "held back by the connector's limits");
+
+    } else if (json_is_integer(itsm_status)) {
         p = ngx_slprintf(p, last, "the ITSM answered %L",
                          (int64_t) json_integer_value(itsm_status));
 

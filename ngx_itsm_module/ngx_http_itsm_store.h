@@ -171,7 +171,7 @@ ngx_int_t ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_pending_due(ngx_http_itsm_store_t *store,
     time_t now, ngx_http_itsm_store_due_pt handler, void *data);
 ngx_int_t ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
-    ngx_str_t *key, time_t due);
+    ngx_str_t *key, time_t due, ngx_uint_t counted);
 ngx_int_t ngx_http_itsm_store_pending_count(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_uint_t *waiting, ngx_uint_t *dead);
 ngx_int_t ngx_http_itsm_store_pending_requeue(ngx_http_itsm_store_t *store,

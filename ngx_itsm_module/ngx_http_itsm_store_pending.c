@@ -249,15 +249,22 @@ ngx_http_itsm_store_pending_del(ngx_http_itsm_store_t *store,
 }
 
 
-/* a pending delivery that failed is due again at "due" ("key" as stored) */
+/* a pending delivery that failed is due again at "due" ("key" as stored),
+ * one more attempt counted unless it was not "counted" (held back unsent
+ * by the connector's limits: nothing was tried) */
 
 ngx_int_t
 ngx_http_itsm_store_pending_retry(ngx_http_itsm_store_t *store,
-    ngx_str_t *key, time_t due)
+    ngx_str_t *key, time_t due, ngx_uint_t counted)
 {
+    ngx_http_itsm_store_pend_op_t  op;
+
+    op.due = due;
+    op.attempts = counted;
+
     return ngx_http_itsm_store_txn(store, "pending retry",
                                    NGX_HTTP_ITSM_STORE_WRITE, NULL, key,
-                                   ngx_http_itsm_store_pending_retry_txn, &due);
+                                   ngx_http_itsm_store_pending_retry_txn, &op);
 }
 
 
@@ -265,7 +272,7 @@ static ngx_int_t
 ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data)
 {
-    time_t  *due = data;
+    ngx_http_itsm_store_pend_op_t  *op = data;
 
     u_char                      *copy;
     MDB_val                      v, nv;
@@ -279,8 +286,8 @@ ngx_http_itsm_store_pending_retry_txn(ngx_http_itsm_store_t *store,
         return NGX_DECLINED;
     }
 
-    head.due = *due;
-    head.attempts++;
+    head.due = op->due;
+    head.attempts += op->attempts;             /* 0: not counted */
 
     copy = ngx_http_itsm_store_pending_copy(store, &v, &head, &nv);
     if (copy == NULL) {

@@ -193,7 +193,36 @@ Test::More::like(::limit(), qr/"held":\{"comment":1\}/, 'the comment was held ba
 
 
 
-=== TEST 8: config: conn=0, conn=10001, breaker=0, open= without breaker=, open=0
+=== TEST 8: with the queue: a replay the open circuit holds back is not an attempt; once the circuit's probe succeeds, the alert is delivered, not a dead letter
+--- http_config eval
+"    itsm_replay_url http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/_itsm/replay;\n    itsm_retry attempts=2 backoff=1s max=1s;\n"
+. ::http_config('breaker=1 open=4s')
+--- config eval
+$::Config . q{
+    location = /queued { itsm_queue on; itsm_retry_after 1s; itsm_pass mock; }
+    location = /_itsm/replay { itsm_replay; }
+}
+--- init
+::down(1);
+my ($code) = ItsmHttp::call('POST', '/queued', '{"key": "q1", "title": "t"}');
+Test::More::is($code, 202, 'the ITSM is down: queued (and the circuit open)');
+::down(0);
+my $v;
+for (1 .. 100) {
+    my $c = JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{connectors}[0];
+    $v = "queued $c->{queued}, dead $c->{dead_letters}";
+    last if $c->{queued} == 0;
+    select(undef, undef, undef, 0.1);
+}
+Test::More::is($v, 'queued 0, dead 0', 'delivered, no dead letter');
+Test::More::is(::seen(2), 2, 'the ITSM saw the failed create and the one after the circuit closed');
+--- error_log eval
+qr/itsm: connector "mock", key "q1": held back by the connector's limits: "not sent: the connector's circuit is open after failures in a row \(limit breaker=; see Retry-After\)"; due again in [1-4] s, the attempt not counted/
+--- timeout: 20
+
+
+
+=== TEST 9: config: conn=0, conn=10001, breaker=0, open= without breaker=, open=0
 --- http_config eval: ::http_config('conn=0')
 --- config
 --- must_die
@@ -202,7 +231,7 @@ invalid "conn=0" in "limit" of itsm_connector "mock"; write 1 to 10000, e.g. con
 
 
 
-=== TEST 9: config: conn=10001
+=== TEST 10: config: conn=10001
 --- http_config eval: ::http_config('conn=10001')
 --- config
 --- must_die
@@ -211,7 +240,7 @@ invalid "conn=10001" in "limit" of itsm_connector "mock"; write 1 to 10000
 
 
 
-=== TEST 10: config: breaker=1001
+=== TEST 11: config: breaker=1001
 --- http_config eval: ::http_config('breaker=1001')
 --- config
 --- must_die
@@ -220,7 +249,7 @@ invalid "breaker=1001" in "limit" of itsm_connector "mock"; write 1 to 1000
 
 
 
-=== TEST 11: config: open= without breaker=
+=== TEST 12: config: open= without breaker=
 --- http_config eval: ::http_config('conn=2 open=30s')
 --- config
 --- must_die
@@ -229,7 +258,7 @@ invalid "breaker=1001" in "limit" of itsm_connector "mock"; write 1 to 1000
 
 
 
-=== TEST 12: config: open=0 and open=2h
+=== TEST 13: config: open=0 and open=2h
 --- http_config eval: ::http_config('breaker=5 open=2h')
 --- config
 --- must_die
@@ -238,7 +267,7 @@ invalid open "2h" in "limit"; expected 1s to 1h, e.g. open=30s
 
 
 
-=== TEST 13: config: conn=10000 breaker=1000 open=1h are taken, and shown
+=== TEST 14: config: conn=10000 breaker=1000 open=1h are taken, and shown
 --- http_config eval: ::http_config('conn=10000 breaker=1000 open=1h')
 --- init
 Test::More::is(::limit(), '{"breaker":{"failures_in_a_row":0,"of":1000,"open_for":0,"opens":0,"probing":false},"burst":0,"conn":10000,"held":{},"in_flight":0,"paused_for":0,"pauses":0,"rate":null,"waited":{}}', 'the registry');
