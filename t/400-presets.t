@@ -26,7 +26,7 @@ use Digest::SHA qw(sha256_hex);
 # the presets this file has a block for, in the order of the blocks
 our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
                   source-alertmanager source-azure source-grafana source-datadog source-siem
-                  email-sendgrid email-mailgun email-postmark email-graph email-rt);
+                  email-sendgrid email-mailgun email-postmark email-graph email-rt universal-webhook);
 
 is(join(' ', ItsmPreset::names()), join(' ', sort @Covered),
    'every preset in examples/ has a block here');
@@ -455,3 +455,9 @@ __DATA__
 === TEST 44: email-rt: an alert becomes an email to Request Tracker's mail gateway, with the message the module writes
 --- preset: email-rt
 --- creates eval: qr{^POST http://rt\.example\.com/REST/1\.0/NoAuth/mail-gateway\n--(itsm-[0-9a-f]{32})\r\nContent-Disposition: form-data; name="queue"\r\n\r\nGeneral\r\n(?s:.*)name="message"\r\n\r\nFrom: alerts\@example\.com\r\nTo: rt\@rt\.example\.com\r\nSubject: \[critical\] Disk full on db-1\r\n(?s:.*)--\1--\r\n\n\z}
+
+
+
+=== TEST 45: universal-webhook: an alert becomes an event at your receiver, every placeholder filled
+--- preset: universal-webhook
+--- creates eval: qr{^POST http://hooks\.example\.com/itsm/events\?event=create\n\{"connector":"webhook","key":"disk-db1","correlation_key":"disk-db1","correlation_key_sha256":"@{[::sha256_hex('disk-db1')]}","source":"generic","status":"firing","severity":"critical",.*"ticket_id":"","occurrences":1,.*"environment":"production"\}\n\z}

@@ -668,6 +668,20 @@ $Contract{'email-rt'} = {
     create => 'POST /REST/1.0/NoAuth/mail-gateway',
 };
 
+# The universal webhook (examples/universal-webhook): a receiver of your
+# own, as the example's comments describe it: a bearer token (401
+# otherwise), 200 {"id"} for every event.
+$Contract{'universal-webhook'} = {
+    connector => 'webhook', ticket_id => 'EVT-1', log => 'webhook', prefix => '/itsm/',
+    check  => [['$http_authorization', 'Bearer FAKE-webhook-token-FAKEFAKEFAKEFAKE', 401,
+                '{"error":"unauthorized"}']],
+    routes => [[events => 'POST', '/itsm/events']],
+    answers => {events => [200, '{"id":"EVT-1","status":"accepted"}']},
+    headers => ['Authorization: Bearer FAKE-webhook-token-FAKEFAKEFAKEFAKE', 'Host: hooks.example.com'],
+    create => 'POST /itsm/events?event=create',
+    create_reply => ["HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"],
+};
+
 # Jira Service Management: requests and their internal notes through
 # /rest/servicedeskapi, all else through Jira's platform API; its errors
 # as {"errorMessage"}
