@@ -1,11 +1,13 @@
 # Every preset in examples/*/ (but the quickstart, a template for "make
-# run"), the ITSM presets and the source presets (examples/source-*, an
-# alert source into Request Tracker), as a whole file: rendered with only its paths, listen ports and
+# run"), the ITSM presets, the email presets, the universal webhook and the
+# source presets (examples/source-*, an alert source into Request
+# Tracker), as a whole file: rendered with only its paths, listen ports and
 # upstream addresses changed (t/lib/ItsmPreset.pm, render), it passes
 # "nginx -t", starts, and takes an alert: the ITSM it talks to is this
 # test's server, which answers the create as the ITSM documents it.  The
 # contract tests t/401-t/410 check each ITSM preset's requests in detail,
-# t/420-t/424 each source preset's.
+# t/411-t/415 each email preset's (examples/email-*), t/416 the universal
+# webhook's, t/420-t/424 each source preset's.
 #
 # TEST 15 on: a create whose answer is lost, for every ticketing preset (the
 # source presets file into Request Tracker).  The "ITSM" closes the
