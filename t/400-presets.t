@@ -1,11 +1,13 @@
 # Every preset in examples/*/ (but the quickstart, a template for "make
-# run"), the ITSM presets and the source presets (examples/source-*, an
-# alert source into Request Tracker), as a whole file: rendered with only its paths, listen ports and
+# run"), the ITSM presets, the email presets, the universal webhook and the
+# source presets (examples/source-*, an alert source into Request
+# Tracker), as a whole file: rendered with only its paths, listen ports and
 # upstream addresses changed (t/lib/ItsmPreset.pm, render), it passes
 # "nginx -t", starts, and takes an alert: the ITSM it talks to is this
 # test's server, which answers the create as the ITSM documents it.  The
 # contract tests t/401-t/410 check each ITSM preset's requests in detail,
-# t/420-t/424 each source preset's.
+# t/411-t/415 each email preset's (examples/email-*), t/416 the universal
+# webhook's, t/420-t/424 each source preset's.
 #
 # TEST 15 on: a create whose answer is lost, for every ticketing preset (the
 # source presets file into Request Tracker).  The "ITSM" closes the
@@ -25,7 +27,8 @@ use Digest::SHA qw(sha256_hex);
 
 # the presets this file has a block for, in the order of the blocks
 our @Covered = qw(jira jsm servicenow pagerduty opsgenie request-tracker redmine slack teams
-                  source-alertmanager source-azure source-grafana source-datadog source-siem);
+                  source-alertmanager source-azure source-grafana source-datadog source-siem
+                  email-sendgrid email-mailgun email-postmark email-graph email-rt universal-webhook);
 
 is(join(' ', ItsmPreset::names()), join(' ', sort @Covered),
    'every preset in examples/ has a block here');
@@ -424,3 +427,39 @@ __DATA__
 --- error_code eval: [201, 200]
 --- response_body_like eval
 [ItsmPreset::created('99e01a99-5cd7-4139-a149-9f2736ff2ab5', 'rt', '20', 1), qr/^\Q@{[ItsmPreset::find_of('request-tracker', '99e01a99-5cd7-4139-a149-9f2736ff2ab5')]}\E\z/]
+
+
+
+=== TEST 40: email-sendgrid: an alert becomes an email through SendGrid
+--- preset: email-sendgrid
+--- creates eval: qr{^POST http://api\.sendgrid\.com/v3/mail/send\n\{"personalizations":\[\{"to":\[\{"email":"oncall\@example\.com"\}\]\}\],"from":\{"email":"alerts\@example\.com","name":"Alerts"\},"subject":"\[critical\] Disk full on db-1",.*\n\z}
+
+
+
+=== TEST 41: email-mailgun: an alert becomes an email through Mailgun, as multipart fields
+--- preset: email-mailgun
+--- creates eval: qr{^POST http://api\.mailgun\.net/v3/mg\.example\.com/messages\n--(itsm-[0-9a-f]{32})\r\nContent-Disposition: form-data; name="from"\r\n\r\nAlerts <alerts\@mg\.example\.com>\r\n(?s:.*)name="subject"\r\n\r\n\[critical\] Disk full on db-1\r\n(?s:.*)--\1--\r\n\n\z}
+
+
+
+=== TEST 42: email-postmark: an alert becomes an email through Postmark
+--- preset: email-postmark
+--- creates eval: qr{^POST http://api\.postmarkapp\.com/email\n\{"From":"Alerts <alerts\@example\.com>","To":"oncall\@example\.com","Subject":"\[critical\] Disk full on db-1",.*"MessageStream":"outbound"\}\n\z}
+
+
+
+=== TEST 43: email-graph: an alert becomes an email from the Microsoft 365 mailbox
+--- preset: email-graph
+--- creates eval: qr{^POST http://graph\.microsoft\.com/v1\.0/users/alerts\@example\.com/sendMail\n\{"message":\{"subject":"\[critical\] Disk full on db-1",.*"saveToSentItems":false\}\n\z}
+
+
+
+=== TEST 44: email-rt: an alert becomes an email to Request Tracker's mail gateway, with the message the module writes
+--- preset: email-rt
+--- creates eval: qr{^POST http://rt\.example\.com/REST/1\.0/NoAuth/mail-gateway\n--(itsm-[0-9a-f]{32})\r\nContent-Disposition: form-data; name="queue"\r\n\r\nGeneral\r\n(?s:.*)name="message"\r\n\r\nFrom: alerts\@example\.com\r\nTo: rt\@rt\.example\.com\r\nSubject: \[critical\] Disk full on db-1\r\n(?s:.*)--\1--\r\n\n\z}
+
+
+
+=== TEST 45: universal-webhook: an alert becomes an event at your receiver, every placeholder filled
+--- preset: universal-webhook
+--- creates eval: qr{^POST http://hooks\.example\.com/itsm/events\?event=create\n\{"connector":"webhook","key":"disk-db1","correlation_key":"disk-db1","correlation_key_sha256":"@{[::sha256_hex('disk-db1')]}","source":"generic","status":"firing","severity":"critical",.*"ticket_id":"","occurrences":1,.*"environment":"production"\}\n\z}

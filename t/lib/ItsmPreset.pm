@@ -584,6 +584,104 @@ our %Contract = (
     },
 );
 
+# The email presets (examples/email-*, research/callbacks.md "Sending
+# email"), notify only like Slack and Teams.  SendGrid's v3 Mail Send: 202
+# with an empty body, errors as {"errors":[{"message","field","help"}]}
+# (401 for a wrong key).  Postmark's Email API: 200 {"To",...,"ErrorCode":0,
+# "Message":"OK"}, errors as {"ErrorCode","Message"} (401 ErrorCode 10 for a
+# wrong token, 422 for a message it refuses).  Microsoft Graph's sendMail:
+# 202 with an empty body, errors as {"error":{"code","message",
+# "innerError"}} (401 InvalidAuthenticationToken).  Mailgun's Messages
+# API: multipart/form-data (a body of another type is 400), 200
+# {"id","message":"Queued. Thank you."}, 401 "Forbidden" for a wrong key.
+# Request Tracker's mail gateway (RT 5.0.3 on this machine, t/098): 200
+# "ok" and the ticket, 200 "not ok - ..." when it refuses.
+my $SendgridAuth = 'Bearer SG.FAKEFAKEFAKEFAKEFAKEFA.FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAK';
+my $GraphAuth = 'Bearer FAKE.eyJGQUtFIjoiRkFLRSJ9.FAKEFAKEFAKEFAKE';
+my $MailgunAuth = 'Basic YXBpOkZBS0UtTUFJTEdVTi1BUEktS0VZ';
+
+# a multipart body with the module's boundary (itsm- and 32 hex digits)
+sub multipart_type {
+    my ($var) = @_;
+    return <<"_EOC_";
+    map \$http_content_type \$$var {
+        "~^multipart/form-data; boundary=itsm-[0-9a-f]{32}\$"  multipart;
+        default                                                 other;
+    }
+_EOC_
+}
+
+$Contract{'email-sendgrid'} = {
+    connector => 'sendgrid', log => 'sendgrid', prefix => '/v3/',
+    check  => [['$http_authorization', $SendgridAuth, 401,
+                '{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]}'],
+               ['$http_content_type', 'application/json', 400,
+                '{"errors":[{"message":"Content-Type should be application/json.","field":null,"help":null}]}']],
+    routes => [[send => 'POST', '/v3/mail/send']],
+    answers => {send => [202, '']},
+    headers => ["Authorization: $SendgridAuth", 'Host: api.sendgrid.com'],
+    create => 'POST /v3/mail/send',
+    create_reply => ["HTTP/1.1 202 Accepted\r\n", "X-Message-Id: W9fFAKEFAKEFAKEFAKEFAK\r\n"],
+};
+
+$Contract{'email-postmark'} = {
+    connector => 'postmark', log => 'postmark', prefix => '/email',
+    check  => [['$http_x_postmark_server_token', 'FAKEFAKE-FAKE-FAKE-FAKE-FAKEFAKEFAKE', 401,
+                '{"ErrorCode":10,"Message":"The Server Token you provided in the X-Postmark-Server-Token request header was invalid. Please verify that you are using a valid token."}']],
+    routes => [[send => 'POST', '/email']],
+    answers => {send => [200, '{"To":"oncall@example.com","SubmittedAt":"2026-12-07T01:20:01.4178645-05:00","MessageID":"0a129aee-e1cd-480d-b08d-4f48548ff48d","ErrorCode":0,"Message":"OK"}']},
+    headers => ['X-Postmark-Server-Token: FAKEFAKE-FAKE-FAKE-FAKE-FAKEFAKEFAKE', 'Accept: application/json',
+                'Host: api.postmarkapp.com'],
+    create => 'POST /email',
+    create_reply => ["HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"],
+};
+
+$Contract{'email-graph'} = {
+    connector => 'graph', log => 'graph', prefix => '/v1.0/',
+    check  => [['$http_authorization', $GraphAuth, 401,
+                '{"error":{"code":"InvalidAuthenticationToken","message":"Access token has expired or is not yet valid.","innerError":{"date":"2026-12-07T06:20:00","request-id":"a1b2c3d4-1111-2222-3333-444455556666","client-request-id":"a1b2c3d4-1111-2222-3333-444455556666"}}}']],
+    routes => [[send => 'POST', '/v1.0/users/alerts@example.com/sendMail']],
+    answers => {send => [202, '']},
+    headers => ["Authorization: $GraphAuth", 'Host: graph.microsoft.com'],
+    create => 'POST /v1.0/users/alerts@example.com/sendMail',
+    create_reply => ["HTTP/1.1 202 Accepted\r\n", "request-id: a1b2c3d4-1111-2222-3333-444455556666\r\n"],
+};
+
+$Contract{'email-mailgun'} = {
+    connector => 'mailgun', log => 'mailgun', prefix => '/v3/',
+    check  => [['$http_authorization', $MailgunAuth, 401, 'Forbidden'],
+               ['$mailgun_body_type', 'multipart', 400, '{"message":"from parameter is missing"}']],
+    http   => multipart_type('mailgun_body_type'),
+    routes => [[send => 'POST', '/v3/mg\.example\.com/messages']],
+    answers => {send => [200, '{"id":"<20261207062000.1.FAKEFAKEFAKE@mg.example.com>","message":"Queued. Thank you."}']},
+    headers => ["Authorization: $MailgunAuth", 'Host: api.mailgun.net'],
+    create => 'POST /v3/mg.example.com/messages',
+};
+
+$Contract{'email-rt'} = {
+    connector => 'rt_mail', log => 'rt-mail', prefix => '/REST/1.0/',
+    check  => [['$rt_mail_body_type', 'multipart', 200, 'not ok - no message'],],
+    http   => multipart_type('rt_mail_body_type'),
+    routes => [[gateway => 'POST', '/REST/1.0/NoAuth/mail-gateway']],
+    answers => {gateway => [200, "ok\nTicket: 20\nQueue: General\nOwner: Nobody\nStatus: new\nSubject: [critical] Disk full on db-1\nRequestor: alerts\@example.com\n"]},
+    headers => ['Host: rt.example.com'],
+    create => 'POST /REST/1.0/NoAuth/mail-gateway',
+};
+
+# The universal webhook (examples/universal-webhook): a receiver of your
+# own, as the example's comments describe it: a bearer token (401
+# otherwise), 200 {"id"} for every event.
+$Contract{'universal-webhook'} = {
+    connector => 'webhook', ticket_id => 'EVT-1', log => 'webhook', prefix => '/itsm/',
+    check  => [['$http_authorization', 'Bearer FAKE-webhook-token-FAKEFAKEFAKEFAKE', 401,
+                '{"error":"unauthorized"}']],
+    routes => [[events => 'POST', '/itsm/events']],
+    answers => {events => [200, '{"id":"EVT-1","status":"accepted"}']},
+    headers => ['Authorization: Bearer FAKE-webhook-token-FAKEFAKEFAKEFAKE', 'Host: hooks.example.com'],
+    create => 'POST /itsm/events?event=create',
+    create_reply => ["HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"],
+};
+
 # Jira Service Management: requests and their internal notes through
 # /rest/servicedeskapi, all else through Jira's platform API; its errors
 # as {"errorMessage"}
