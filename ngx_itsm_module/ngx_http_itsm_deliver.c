@@ -64,6 +64,10 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
 
     conn = d->connector;
 
+    /* before the templates: $itsm_action names the action they send */
+
+    d->action = index;
+
     if (ngx_http_itsm_tpl_render(action->uri, d->tpl, r->pool, &path)
         != NGX_OK)
     {
@@ -117,7 +121,6 @@ ngx_http_itsm_deliver(ngx_http_request_t *r, ngx_http_itsm_delivery_t *d,
     ps->handler = ngx_http_itsm_deliver_done;
     ps->data = d;
 
-    d->action = index;
     d->method = action->method_name;
     d->uri = uri;
     d->args = args;
