@@ -130,7 +130,7 @@ qr/invalid method "post" for action "create"; use one of GET, POST, PUT, PATCH, 
 --- config
 --- must_die
 --- error_log eval
-qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, update, comment, resolve, reopen, lookup, find, header, ticket_id, max_response, key, on_repeat, on_resolve, on_refire, on_gone, callback_token, callback_status, callback_signature, owner, description, events, limit in \S+nginx\.conf:\d+/
+qr/unknown directive "proxy_pass" in itsm_connector "mock"; expected one of: location, create, update, comment, resolve, reopen, lookup, find, header, ticket_id, max_response, key, on_repeat, on_resolve, on_refire, on_gone, callback_token, callback_status, callback_signature, owner, description, events, limit, verify, mail, answer_ok in \S+nginx\.conf:\d+/
 
 
 
