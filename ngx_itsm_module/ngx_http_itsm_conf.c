@@ -233,3 +233,27 @@ ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
     v->not_found = 0;
     v->data = value->data;
 }
+
+
+/*
+ * Makes "handler" the content handler of the location being read: the
+ * directives of the status page, the delivery log's API, the queue and
+ * the registry each answer a location of their own, so one that already
+ * has a handler (proxy_pass, another of these) is refused.
+ */
+
+char *
+ngx_http_itsm_conf_content(ngx_conf_t *cf, ngx_http_handler_pt handler)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "cannot be combined with another content handler";
+    }
+
+    clcf->handler = handler;
+
+    return NGX_CONF_OK;
+}

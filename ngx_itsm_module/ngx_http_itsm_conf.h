@@ -17,8 +17,9 @@
  * What the directive handlers of the module's nginx modules (the main
  * one, ngx_http_itsm_callback_module, ngx_http_itsm_access_module) share:
  * the "name=VALUE" parameters of a directive, the row of a table of names,
- * a list of token digests, a header of their answers, and the adding of
- * the $variables of a module and the value one of them gives.
+ * a list of token digests, a header of their answers, the adding of the
+ * $variables of a module and the value one of them gives, and the content
+ * handler of a location.
  */
 
 
@@ -39,6 +40,7 @@ ngx_int_t ngx_http_itsm_conf_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 void ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
     ngx_str_t *value);
+char *ngx_http_itsm_conf_content(ngx_conf_t *cf, ngx_http_handler_pt handler);
 
 
 #endif /* _NGX_HTTP_ITSM_CONF_H_INCLUDED_ */

@@ -75,9 +75,9 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
+    char                       *rv;
     ssize_t                     size;
     ngx_str_t                  *value, arg;
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
     value = cf->args->elts;
@@ -108,13 +108,10 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ilcf->history_window = size;
     }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "cannot be combined with another content handler";
+    rv = ngx_http_itsm_conf_content(cf, ngx_http_itsm_history_handler);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
-
-    clcf->handler = ngx_http_itsm_history_handler;
 
     /* the file is itsm_delivery_log's, which may come later in http{}:
      * its presence is checked once the configuration is read */
