@@ -192,6 +192,62 @@ ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
 }
 
 
+/*
+ * The first request header named "name" (any case), NULL when there is
+ * none; with "count", all of them are counted (a signature check refuses
+ * a header given twice), else the walk ends at the first.
+ */
+
+ngx_table_elt_t *
+ngx_http_itsm_conf_header_in(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t *count)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+
+    if (count) {
+        *count = 0;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        if (count == NULL) {
+            return &h[i];
+        }
+
+        if (found == NULL) {
+            found = &h[i];
+        }
+
+        (*count)++;
+    }
+
+    return found;
+}
+
+
 /* adds a module's $variables, "vars" ending with ngx_http_null_variable */
 
 ngx_int_t
