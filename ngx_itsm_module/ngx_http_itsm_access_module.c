@@ -225,7 +225,6 @@ static ngx_int_t
 ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                      *p;
     ngx_str_t                    value;
     ngx_uint_t                   n;
     ngx_http_itsm_access_ctx_t  *ctx;
@@ -250,13 +249,10 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
                 break;
             }
 
-            p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-            if (p == NULL) {
+            if (ngx_http_itsm_conf_variable_number(r, n, &value) != NGX_OK) {
                 return NGX_ERROR;
             }
 
-            value.data = p;
-            value.len = ngx_sprintf(p, "%ui", n) - p;
             break;
 
         default: /* NGX_HTTP_ITSM_ACCESS_VAR_ID */

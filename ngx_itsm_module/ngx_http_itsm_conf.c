@@ -291,6 +291,27 @@ ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
 }
 
 
+/* "n" in decimal digits, in the request's pool: a $variable's count, time
+ * or status */
+
+ngx_int_t
+ngx_http_itsm_conf_variable_number(ngx_http_request_t *r, int64_t n,
+    ngx_str_t *value)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+    value->len = ngx_sprintf(p, "%L", n) - p;
+
+    return NGX_OK;
+}
+
+
 /*
  * Makes "handler" the content handler of the location being read: the
  * directives of the status page, the delivery log's API, the queue and

@@ -43,6 +43,8 @@ ngx_int_t ngx_http_itsm_conf_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 void ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
     ngx_str_t *value);
+ngx_int_t ngx_http_itsm_conf_variable_number(ngx_http_request_t *r,
+    int64_t n, ngx_str_t *value);
 char *ngx_http_itsm_conf_content(ngx_conf_t *cf, ngx_http_handler_pt handler);
 
 
