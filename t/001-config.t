@@ -337,3 +337,51 @@ qr/invalid method "POS" for action "create"; use one of GET, POST, PUT, PATCH, D
 --- must_die
 --- error_log eval
 qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slack, stripe, grafana, generic in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 29: itsm_status and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_zone itsm:1m;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_status; }
+--- must_die
+--- error_log eval: qr/"itsm_status" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 30: itsm_history and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_delivery_log logs/history.log;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_history; }
+--- must_die
+--- error_log eval: qr/"itsm_history" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 31: itsm_replay and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_store logs/state.mdb;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_replay; }
+--- must_die
+--- error_log eval: qr/"itsm_replay" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 32: itsm_requeue and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_store logs/state.mdb;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_requeue; }
+--- must_die
+--- error_log eval: qr/"itsm_requeue" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 33: itsm_connectors and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_connectors; }
+--- must_die
+--- error_log eval: qr/"itsm_connectors" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
