@@ -75,7 +75,6 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
-    char                       *rv;
     ssize_t                     size;
     ngx_str_t                  *value, arg;
     ngx_http_itsm_main_conf_t  *imcf;
@@ -108,11 +107,6 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         ilcf->history_window = size;
     }
 
-    rv = ngx_http_itsm_conf_content(cf, ngx_http_itsm_history_handler);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
     /* the file is itsm_delivery_log's, which may come later in http{}:
      * its presence is checked once the configuration is read */
 
@@ -123,7 +117,7 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         imcf->history_api_line = cf->conf_file->line;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_itsm_conf_content(cf, ngx_http_itsm_history_handler);
 }
 
 

@@ -87,7 +87,6 @@ ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
-    char                       *rv;
     ngx_str_t                  *value;
     ngx_http_itsm_main_conf_t  *imcf;
 
@@ -113,15 +112,10 @@ ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_itsm_conf_content(cf, ngx_http_itsm_status_handler);
-    if (rv != NGX_CONF_OK) {
-        return rv;
-    }
-
     ilcf->status_prometheus = (cf->args->nelts == 2
                                && value[1].data[0] == 'p');
 
-    return NGX_CONF_OK;
+    return ngx_http_itsm_conf_content(cf, ngx_http_itsm_status_handler);
 }
 
 
