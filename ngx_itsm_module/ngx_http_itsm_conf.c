@@ -168,6 +168,32 @@ ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg, time_t min,
 }
 
 /*
+ * "arg" as a size ("4k", "1m") between "min" and "max" bytes into "*size".
+ * NGX_ERROR, after "invalid <what> \"<arg>\"<hint>" is logged, when it is
+ * not one or out of bounds; the hint says what to write.
+ */
+
+ngx_int_t
+ngx_http_itsm_conf_size(ngx_conf_t *cf, ngx_str_t *arg, size_t min,
+    size_t max, size_t *size, const char *what, const char *hint)
+{
+    ssize_t  n;
+
+    n = ngx_parse_size(arg);
+
+    if (n == NGX_ERROR || (size_t) n < min || (size_t) n > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid %s \"%V\"%s",
+                           what, arg, hint);
+        return NGX_ERROR;
+    }
+
+    *size = n;
+
+    return NGX_OK;
+}
+
+
+/*
  * "name: value" added to the headers of the answer (Allow, Retry-After,
  * WWW-Authenticate); "name" is a static string, "value" lives as long as
  * the request.

@@ -16,7 +16,8 @@
 /*
  * What the directive handlers of the module's nginx modules (the main
  * one, ngx_http_itsm_callback_module, ngx_http_itsm_access_module) share:
- * the "name=VALUE" parameters of a directive, the row of a table of names,
+ * the "name=VALUE" parameters of a directive, times and sizes, the row of
+ * a table of names,
  * a list of token digests, a header of their answers or of a request,
  * the adding of the
  * $variables of a module and the value one of them gives, and the content
@@ -35,6 +36,8 @@ ngx_int_t ngx_http_itsm_conf_digest_index(ngx_array_t *digests,
     ngx_uint_t n, u_char *digest);
 ngx_int_t ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg,
     time_t min, time_t max, time_t *t, const char *what, const char *hint);
+ngx_int_t ngx_http_itsm_conf_size(ngx_conf_t *cf, ngx_str_t *arg, size_t min,
+    size_t max, size_t *size, const char *what, const char *hint);
 ngx_table_elt_t *ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
 ngx_table_elt_t *ngx_http_itsm_conf_header_in(ngx_http_request_t *r,

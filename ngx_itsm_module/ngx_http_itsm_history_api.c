@@ -75,7 +75,6 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
-    ssize_t                     size;
     ngx_str_t                  *value, arg;
     ngx_http_itsm_main_conf_t  *imcf;
 
@@ -93,18 +92,15 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        size = ngx_parse_size(&arg);
-
-        if (size == NGX_ERROR || size < 4096
-            || size > NGX_HTTP_ITSM_HISTORY_WINDOW_MAX)
+        if (ngx_http_itsm_conf_size(cf, &arg, 4096,
+                                    NGX_HTTP_ITSM_HISTORY_WINDOW_MAX,
+                                    &ilcf->history_window, "window",
+                                    " in \"itsm_history\"; expected 4k to "
+                                    "64m, e.g. window=4m")
+            != NGX_OK)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid window \"%V\" in \"itsm_history\"; "
-                               "expected 4k to 64m, e.g. window=4m", &arg);
             return NGX_CONF_ERROR;
         }
-
-        ilcf->history_window = size;
     }
 
     /* the file is itsm_delivery_log's, which may come later in http{}:
