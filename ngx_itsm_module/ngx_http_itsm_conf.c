@@ -167,6 +167,7 @@ ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg, time_t min,
     return NGX_OK;
 }
 
+
 /*
  * "arg" as a size ("4k", "1m") between "min" and "max" bytes into "*size".
  * NGX_ERROR, after "invalid <what> \"<arg>\"<hint>" is logged, when it is
