@@ -112,8 +112,9 @@ typedef struct {
     unsigned                     has_time:1;
 } ngx_http_itsm_sig_req_t;
 
+/* "conf": the ngx_http_itsm_sig_conf_t * it sets */
 char *ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_itsm_sig_conf_t **sigp);
+    void *conf);
 ngx_http_itsm_access_e ngx_http_itsm_sig_headers(ngx_http_request_t *r,
     ngx_http_itsm_sig_conf_t *scf, time_t tolerance,
     ngx_http_itsm_sig_req_t *sr);
@@ -128,8 +129,9 @@ void ngx_http_itsm_sig_exit(void);
 
 typedef struct ngx_http_itsm_token_conf_s  ngx_http_itsm_token_conf_t;
 
+/* "conf": the ngx_http_itsm_token_conf_t * it sets */
 char *ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_itsm_token_conf_t **tcfp);
+    void *conf);
 ngx_http_itsm_access_e ngx_http_itsm_token_check(ngx_http_request_t *r,
     ngx_http_itsm_token_conf_t *tcf, ngx_uint_t *match);
 

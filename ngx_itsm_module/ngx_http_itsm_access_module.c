@@ -35,14 +35,12 @@ static char *ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_itsm_access_check(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_itsm_access_off(ngx_conf_t *cf, ngx_command_t *cmd);
 static void ngx_http_itsm_access_used(ngx_conf_t *cf);
 static void ngx_http_itsm_access_limits(
     ngx_http_itsm_access_loc_conf_t *alcf);
-static char *ngx_http_itsm_access_signature(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_access_jwt(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -68,6 +66,23 @@ static ngx_conf_post_t  ngx_http_itsm_access_tolerance_post = {
 };
 
 
+/* what reads the parameters of a check (ngx_http_itsm_access_check) */
+
+typedef struct {
+    char  *(*conf)(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+} ngx_http_itsm_access_check_t;
+
+
+static ngx_http_itsm_access_check_t  ngx_http_itsm_access_token_check = {
+    ngx_http_itsm_token_conf
+};
+
+
+static ngx_http_itsm_access_check_t  ngx_http_itsm_access_sig_check = {
+    ngx_http_itsm_sig_conf
+};
+
+
 static ngx_command_t  ngx_http_itsm_access_commands[] = {
 
     { ngx_string("itsm_allow"),
@@ -86,17 +101,17 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
 
     { ngx_string("itsm_token"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_access_token,
+      ngx_http_itsm_access_check,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_itsm_access_loc_conf_t, token),
+      &ngx_http_itsm_access_token_check },
 
     { ngx_string("itsm_signature"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_itsm_access_signature,
+      ngx_http_itsm_access_check,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_itsm_access_loc_conf_t, sig),
+      &ngx_http_itsm_access_sig_check },
 
     { ngx_string("itsm_signature_tolerance"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -210,7 +225,6 @@ static ngx_int_t
 ngx_http_itsm_access_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char                      *p;
     ngx_str_t                    value;
     ngx_uint_t                   n;
     ngx_http_itsm_access_ctx_t  *ctx;
@@ -235,13 +249,10 @@ ngx_http_itsm_access_variable(ngx_http_request_t *r,
                 break;
             }
 
-            p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-            if (p == NULL) {
+            if (ngx_http_itsm_conf_variable_number(r, n, &value) != NGX_OK) {
                 return NGX_ERROR;
             }
 
-            value.data = p;
-            value.len = ngx_sprintf(p, "%ui", n) - p;
             break;
 
         default: /* NGX_HTTP_ITSM_ACCESS_VAR_ID */
@@ -532,56 +543,38 @@ ngx_http_itsm_access_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* itsm_token $variable TOKEN|file=PATH ...; itsm_token off; */
+/*
+ * "itsm_token $variable TOKEN|file=PATH ...;" and "itsm_signature <scheme>
+ * ... secret=...;", or "... off;": the check whose configuration is the
+ * pointer at cmd->offset, its parameters read by the function of
+ * cmd->post (ngx_http_itsm_token.c, ngx_http_itsm_sig_conf.c)
+ */
 
 static char *
-ngx_http_itsm_access_token(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_itsm_access_check(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_itsm_access_loc_conf_t *alcf = conf;
+    char  *p = conf;
 
-    ngx_int_t  rc;
+    void                          **field;
+    ngx_int_t                       rc;
+    ngx_http_itsm_access_check_t   *check;
 
-    if (alcf->token != NGX_CONF_UNSET_PTR) {
+    field = (void **) (p + cmd->offset);
+
+    if (*field != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     rc = ngx_http_itsm_access_off(cf, cmd);
 
     if (rc != NGX_DECLINED) {
-        alcf->token = NULL;
+        *field = NULL;
         return (rc == NGX_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
     }
 
-    if (ngx_http_itsm_token_conf(cf, cmd, &alcf->token) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
+    check = cmd->post;
 
-    ngx_http_itsm_access_used(cf);
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_itsm_access_signature(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_itsm_access_loc_conf_t *alcf = conf;
-
-    ngx_int_t  rc;
-
-    if (alcf->sig != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    rc = ngx_http_itsm_access_off(cf, cmd);
-
-    if (rc != NGX_DECLINED) {
-        alcf->sig = NULL;
-        return (rc == NGX_OK) ? NGX_CONF_OK : NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_itsm_sig_conf(cf, cmd, &alcf->sig) != NGX_CONF_OK) {
+    if (check->conf(cf, cmd, field) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -687,11 +687,7 @@ ngx_http_itsm_callback_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_TOO_LARGE,
-                                             NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                             "body_too_large",
-                                             "the body is larger than "
-                                             "itsm_max_body allows");
+        return ngx_http_itsm_callback_too_large(r);
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_callback_ctx_t));

@@ -262,6 +262,19 @@ ngx_http_itsm_callback_refuse(ngx_http_request_t *r, ngx_uint_t outcome,
 }
 
 
+/* a body over itsm_max_body: said by its length, or found while read */
+
+ngx_int_t
+ngx_http_itsm_callback_too_large(ngx_http_request_t *r)
+{
+    return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_TOO_LARGE,
+                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                         "body_too_large",
+                                         "the body is larger than "
+                                         "itsm_max_body allows");
+}
+
+
 void
 ngx_http_itsm_callback_count(ngx_http_request_t *r, ngx_uint_t outcome)
 {

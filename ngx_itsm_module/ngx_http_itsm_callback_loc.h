@@ -120,6 +120,7 @@ ngx_int_t ngx_http_itsm_callback_pass(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_callback_refuse(ngx_http_request_t *r,
     ngx_uint_t outcome, ngx_uint_t status, const char *code,
     const char *message);
+ngx_int_t ngx_http_itsm_callback_too_large(ngx_http_request_t *r);
 void ngx_http_itsm_callback_count(ngx_http_request_t *r, ngx_uint_t outcome);
 ngx_int_t ngx_http_itsm_callback_counts(ngx_http_request_t *r,
     ngx_array_t *counts);

@@ -51,11 +51,7 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
     rc = ngx_http_itsm_util_body(r, ilcf->max_body, &text, &len);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_itsm_callback_refuse(r, NGX_HTTP_ITSM_CB_TOO_LARGE,
-                                             NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                             "body_too_large",
-                                             "the body is larger than "
-                                             "itsm_max_body allows");
+        return ngx_http_itsm_callback_too_large(r);
     }
 
     if (rc != NGX_OK) {

@@ -167,6 +167,33 @@ ngx_http_itsm_conf_time(ngx_conf_t *cf, ngx_str_t *arg, time_t min,
     return NGX_OK;
 }
 
+
+/*
+ * "arg" as a size ("4k", "1m") between "min" and "max" bytes into "*size".
+ * NGX_ERROR, after "invalid <what> \"<arg>\"<hint>" is logged, when it is
+ * not one or out of bounds; the hint says what to write.
+ */
+
+ngx_int_t
+ngx_http_itsm_conf_size(ngx_conf_t *cf, ngx_str_t *arg, size_t min,
+    size_t max, size_t *size, const char *what, const char *hint)
+{
+    ssize_t  n;
+
+    n = ngx_parse_size(arg);
+
+    if (n == NGX_ERROR || (size_t) n < min || (size_t) n > max) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid %s \"%V\"%s",
+                           what, arg, hint);
+        return NGX_ERROR;
+    }
+
+    *size = n;
+
+    return NGX_OK;
+}
+
+
 /*
  * "name: value" added to the headers of the answer (Allow, Retry-After,
  * WWW-Authenticate); "name" is a static string, "value" lives as long as
@@ -189,6 +216,62 @@ ngx_http_itsm_conf_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
     h->value = *value;
 
     return h;
+}
+
+
+/*
+ * The first request header named "name" (any case), NULL when there is
+ * none; with "count", all of them are counted (a signature check refuses
+ * a header given twice), else the walk ends at the first.
+ */
+
+ngx_table_elt_t *
+ngx_http_itsm_conf_header_in(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t *count)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    found = NULL;
+
+    if (count) {
+        *count = 0;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+        {
+            continue;
+        }
+
+        if (count == NULL) {
+            return &h[i];
+        }
+
+        if (found == NULL) {
+            found = &h[i];
+        }
+
+        (*count)++;
+    }
+
+    return found;
 }
 
 
@@ -232,4 +315,49 @@ ngx_http_itsm_conf_variable_value(ngx_http_variable_value_t *v,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = value->data;
+}
+
+
+/* "n" in decimal digits, in the request's pool: a $variable's count, time
+ * or status */
+
+ngx_int_t
+ngx_http_itsm_conf_variable_number(ngx_http_request_t *r, int64_t n,
+    ngx_str_t *value)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+    value->len = ngx_sprintf(p, "%L", n) - p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Makes "handler" the content handler of the location being read: the
+ * directives of the status page, the delivery log's API, the queue and
+ * the registry each answer a location of their own, so one that already
+ * has a handler (proxy_pass, another of these) is refused.
+ */
+
+char *
+ngx_http_itsm_conf_content(ngx_conf_t *cf, ngx_http_handler_pt handler)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != NULL) {
+        return "cannot be combined with another content handler";
+    }
+
+    clcf->handler = handler;
+
+    return NGX_CONF_OK;
 }

@@ -551,18 +551,13 @@ char *
 ngx_http_itsm_conn_max_response(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
-    ssize_t  size;
-
-    size = ngx_parse_size(&value[1]);
-
-    if (size == NGX_ERROR || size < 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid max_response \"%V\": use a size of at "
-                           "least 1k, e.g. 1m", &value[1]);
+    if (ngx_http_itsm_conf_size(cf, &value[1], 1024, NGX_MAX_SIZE_T_VALUE,
+                                &conn->max_response, "max_response",
+                                ": use a size of at least 1k, e.g. 1m")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
-
-    conn->max_response = size;
 
     return NGX_CONF_OK;
 }

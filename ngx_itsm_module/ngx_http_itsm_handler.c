@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_itsm_handler_accept(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_handler_refused(ngx_http_request_t *r,
     ngx_int_t rc);
+static ngx_int_t ngx_http_itsm_handler_too_large(ngx_http_request_t *r,
+    off_t len, size_t max);
 
 
 ngx_int_t
@@ -123,11 +125,19 @@ ngx_http_itsm_handler_refuse(ngx_http_request_t *r,
                                          "\"Content-Type: application/json\"");
     }
 
+    return ngx_http_itsm_handler_too_large(r, length, ilcf->max_body);
+}
+
+
+/* a body over itsm_max_body: said by its length, or found while read */
+
+static ngx_int_t
+ngx_http_itsm_handler_too_large(ngx_http_request_t *r, off_t len, size_t max)
+{
     return ngx_http_itsm_reply_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "body_too_large",
                                      "the body has %O bytes, more than the "
-                                     "%uz allowed by itsm_max_body",
-                                     length, ilcf->max_body);
+                                     "%uz allowed by itsm_max_body", len, max);
 }
 
 
@@ -201,11 +211,7 @@ ngx_http_itsm_handler_accept(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     rc = ngx_http_itsm_util_body(r, ctx->conf->max_body, &text, &len);
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_itsm_reply_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                         "body_too_large",
-                                         "the body has %O bytes, more than "
-                                         "the %uz allowed by itsm_max_body",
-                                         len, ctx->conf->max_body);
+        return ngx_http_itsm_handler_too_large(r, len, ctx->conf->max_body);
     }
 
     if (rc != NGX_OK) {

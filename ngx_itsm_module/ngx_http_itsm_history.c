@@ -77,7 +77,6 @@ ngx_http_itsm_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_itsm_main_conf_t *imcf = conf;
 
-    ssize_t                   size;
     ngx_str_t                *value, arg;
     ngx_uint_t                i;
     ngx_http_itsm_name_t     *name;
@@ -129,18 +128,18 @@ ngx_http_itsm_history_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_http_itsm_conf_param(&value[i], "body=", &arg)) {
-            size = ngx_parse_size(&arg);
 
-            if (size == NGX_ERROR || size > NGX_HTTP_ITSM_HISTORY_BODY_MAX) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid body size \"%V\" in "
-                                   "\"itsm_delivery_log\"; expected 0 to "
-                                   "64k, e.g. body=4k (0 writes no bodies)",
-                                   &arg);
+            if (ngx_http_itsm_conf_size(cf, &arg, 0,
+                                        NGX_HTTP_ITSM_HISTORY_BODY_MAX,
+                                        &h->body, "body size",
+                                        " in \"itsm_delivery_log\"; expected "
+                                        "0 to 64k, e.g. body=4k (0 writes no "
+                                        "bodies)")
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 
-            h->body = size;
             continue;
         }
 

@@ -75,9 +75,7 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
-    ssize_t                     size;
     ngx_str_t                  *value, arg;
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
     value = cf->args->elts;
@@ -94,27 +92,16 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
-        size = ngx_parse_size(&arg);
-
-        if (size == NGX_ERROR || size < 4096
-            || size > NGX_HTTP_ITSM_HISTORY_WINDOW_MAX)
+        if (ngx_http_itsm_conf_size(cf, &arg, 4096,
+                                    NGX_HTTP_ITSM_HISTORY_WINDOW_MAX,
+                                    &ilcf->history_window, "window",
+                                    " in \"itsm_history\"; expected 4k to "
+                                    "64m, e.g. window=4m")
+            != NGX_OK)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid window \"%V\" in \"itsm_history\"; "
-                               "expected 4k to 64m, e.g. window=4m", &arg);
             return NGX_CONF_ERROR;
         }
-
-        ilcf->history_window = size;
     }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "cannot be combined with another content handler";
-    }
-
-    clcf->handler = ngx_http_itsm_history_handler;
 
     /* the file is itsm_delivery_log's, which may come later in http{}:
      * its presence is checked once the configuration is read */
@@ -126,7 +113,7 @@ ngx_http_itsm_history_api_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         imcf->history_api_line = cf->conf_file->line;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_itsm_conf_content(cf, ngx_http_itsm_history_handler);
 }
 
 

@@ -176,7 +176,6 @@ static char *
 ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_handler_pt handler, const char *what)
 {
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
     imcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_itsm_module);
@@ -188,15 +187,7 @@ ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "cannot be combined with another content handler";
-    }
-
-    clcf->handler = handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_itsm_conf_content(cf, handler);
 }
 
 

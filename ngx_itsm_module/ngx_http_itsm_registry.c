@@ -116,17 +116,7 @@ char *
 ngx_http_itsm_registry_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "cannot be combined with another content handler";
-    }
-
-    clcf->handler = ngx_http_itsm_registry_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_itsm_conf_content(cf, ngx_http_itsm_registry_handler);
 }
 
 

@@ -27,8 +27,6 @@
 #define NGX_HTTP_ITSM_SIG_BLOCK_MAX    128     /* SHA-512's block */
 
 
-static ngx_table_elt_t *ngx_http_itsm_sig_find(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_uint_t *count);
 static ngx_int_t ngx_http_itsm_sig_update(EVP_MD_CTX **ctxs, ngx_uint_t n,
     u_char *data, size_t len);
 static ngx_int_t ngx_http_itsm_sig_body(ngx_http_request_t *r,
@@ -61,7 +59,7 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     count = 0;
 
     for (i = 0; i < 2 && scf->header[i].len; i++) {
-        h = ngx_http_itsm_sig_find(r, &scf->header[i], &count);
+        h = ngx_http_itsm_conf_header_in(r, &scf->header[i], &count);
         if (h) {
             name = &scf->header[i];
             break;
@@ -124,7 +122,7 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
     /* the delivery id */
 
     for (i = 0; i < 2 && scf->id_header[i].len; i++) {
-        h = ngx_http_itsm_sig_find(r, &scf->id_header[i], &count);
+        h = ngx_http_itsm_conf_header_in(r, &scf->id_header[i], &count);
 
         if (h == NULL) {
             continue;
@@ -173,7 +171,7 @@ ngx_http_itsm_sig_headers(ngx_http_request_t *r, ngx_http_itsm_sig_conf_t *scf,
         sr->timestamp.data = sr->header.timestamp.data;
 
     } else {
-        ts = ngx_http_itsm_sig_find(r, &scf->ts_header, &count);
+        ts = ngx_http_itsm_conf_header_in(r, &scf->ts_header, &count);
 
         if (ts == NULL) {
             return ngx_http_itsm_access_fail(r,
@@ -510,47 +508,6 @@ failed:
     ngx_memzero(key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
     ngx_memcpy(key, sr->mac, ngx_min(sr->mac_len,
                                      NGX_HTTP_ITSM_REPLAY_KEY_LEN));
-}
-
-
-static ngx_table_elt_t *
-ngx_http_itsm_sig_find(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_uint_t *count)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *found;
-
-    found = NULL;
-    *count = 0;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            if (found == NULL) {
-                found = &h[i];
-            }
-
-            (*count)++;
-        }
-    }
-
-    return found;
 }
 
 

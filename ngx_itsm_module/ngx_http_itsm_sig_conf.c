@@ -164,9 +164,10 @@ static ngx_http_itsm_sig_algorithm_t  ngx_http_itsm_sig_algorithms[] = {
 /* "itsm_signature <scheme> [param=value ...] secret=... [secret=...]" */
 
 char *
-ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_itsm_sig_conf_t **sigp)
+ngx_http_itsm_sig_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_itsm_sig_conf_t **sigp = conf;
+
     ngx_str_t                   *value, content;
     ngx_uint_t                   i;
     ngx_array_t                 *fixed;

@@ -23,6 +23,7 @@
 typedef struct {
     ngx_str_t                       *name;
     ngx_http_itsm_source_parse_t    *parse;
+    const char                      *object;    /* what the object is */
 } ngx_http_itsm_source_t;
 
 
@@ -33,20 +34,24 @@ static char *ngx_http_itsm_source_max_check(ngx_conf_t *cf, void *post,
 /*
  * The sources, by ngx_http_itsm_source_e (itsm_source NAME): a source is
  * added here, with its name in ngx_http_itsm_names.c.  Grafana's payload
- * is Alertmanager's, with a few more fields.
+ * is Alertmanager's, with a few more fields.  A source whose payload is
+ * one JSON object says what it is: the dispatch refuses anything else
+ * with its name, before the parser runs.  The generic source takes an
+ * array of alerts too, and says itself what each must be.
  */
 
 static ngx_http_itsm_source_t  ngx_http_itsm_sources[] = {
     { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_GENERIC],
-      ngx_http_itsm_generic_parse },
+      ngx_http_itsm_generic_parse, NULL },
     { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_ALERTMANAGER],
-      ngx_http_itsm_alertmanager_parse },
+      ngx_http_itsm_alertmanager_parse, "an Alertmanager webhook message" },
     { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_GRAFANA],
-      ngx_http_itsm_alertmanager_parse },
+      ngx_http_itsm_alertmanager_parse, "a Grafana webhook message" },
     { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_AZURE],
-      ngx_http_itsm_azure_parse },
+      ngx_http_itsm_azure_parse,
+      "an Azure Monitor alert in the common alert schema" },
     { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_DATADOG],
-      ngx_http_itsm_datadog_parse }
+      ngx_http_itsm_datadog_parse, "a Datadog webhook payload" }
 };
 
 
@@ -89,7 +94,13 @@ ngx_http_itsm_source_parse(ngx_http_request_t *r,
                    scf->states ? scf->states->nelts : 0,
                    scf->severities ? scf->severities->nelts : 0);
 
-    rc = source->parse(r, conf, scf, payload, alerts, error);
+    if (source->object && !json_is_object(payload)) {
+        rc = ngx_http_itsm_alert_error(r, error, "the payload must be a JSON "
+                                       "object: %s", source->object);
+
+    } else {
+        rc = source->parse(r, conf, scf, payload, alerts, error);
+    }
 
     if (rc != NGX_OK) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

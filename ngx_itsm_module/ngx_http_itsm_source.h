@@ -29,7 +29,9 @@ typedef struct {
 
 /*
  * A source's parser, which the dispatch calls (ngx_http_itsm_source.c): a
- * function type, so that each parser below is declared by it.
+ * function type, so that each parser below is declared by it.  The
+ * dispatch has refused a payload that is not a JSON object already, for
+ * every source but the generic one.
  */
 
 typedef ngx_int_t ngx_http_itsm_source_parse_t(ngx_http_request_t *r,

@@ -101,12 +101,6 @@ ngx_http_itsm_alertmanager_parse(ngx_http_request_t *r,
     name = (source == NGX_HTTP_ITSM_SOURCE_GRAFANA) ? "a Grafana"
                                                     : "an Alertmanager";
 
-    if (!json_is_object(payload)) {
-        return ngx_http_itsm_alert_error(r, error,
-                                         "the payload must be a JSON object: "
-                                         "%s webhook message", name);
-    }
-
     rc = ngx_http_itsm_alert_member(r, payload, "alerts", JSON_ARRAY,
                                     &ngx_http_itsm_alertmanager_root, &list,
                                     error);

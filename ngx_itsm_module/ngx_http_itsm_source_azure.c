@@ -129,13 +129,6 @@ ngx_http_itsm_azure_parse(ngx_http_request_t *r,
     ngx_http_itsm_alert_t       *alert;
     ngx_http_itsm_azure_kind_e   kind;
 
-    if (!json_is_object(payload)) {
-        return ngx_http_itsm_alert_error(r, error,
-                                         "the payload must be a JSON object: "
-                                         "an Azure Monitor alert in the "
-                                         "common alert schema");
-    }
-
     rc = ngx_http_itsm_alert_text(r, payload, "schemaId",
                                   &ngx_http_itsm_azure_root, &schema, error);
     if (rc == NGX_ERROR) {

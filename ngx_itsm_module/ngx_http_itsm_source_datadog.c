@@ -97,12 +97,6 @@ ngx_http_itsm_datadog_parse(ngx_http_request_t *r,
     ngx_uint_t              field;
     ngx_http_itsm_alert_t  *alert;
 
-    if (!json_is_object(payload)) {
-        return ngx_http_itsm_alert_error(r, error,
-                                         "the payload must be a JSON object: "
-                                         "a Datadog webhook payload");
-    }
-
     alert = ngx_http_itsm_alert_create(r, NGX_HTTP_ITSM_SOURCE_DATADOG,
                                        payload);
     if (alert == NULL) {

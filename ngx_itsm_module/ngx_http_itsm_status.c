@@ -88,7 +88,6 @@ ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_itsm_loc_conf_t *ilcf = conf;
 
     ngx_str_t                  *value;
-    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_itsm_main_conf_t  *imcf;
 
     value = cf->args->elts;
@@ -113,18 +112,10 @@ ngx_http_itsm_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler != NULL) {
-        return "cannot be combined with another content handler";
-    }
-
-    clcf->handler = ngx_http_itsm_status_handler;
-
     ilcf->status_prometheus = (cf->args->nelts == 2
                                && value[1].data[0] == 'p');
 
-    return NGX_CONF_OK;
+    return ngx_http_itsm_conf_content(cf, ngx_http_itsm_status_handler);
 }
 
 

@@ -639,8 +639,8 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_itsm_main_conf_t *imcf = conf;
 
+    size_t       size;
     time_t       lease, retention;
-    ssize_t      size;
     ngx_int_t    rc;
     ngx_str_t   *value, path, s;
     ngx_uint_t   i;
@@ -664,12 +664,12 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_http_itsm_conf_param(&value[i], "size=", &s)) {
-            size = ngx_parse_size(&s);
-
-            if (size == NGX_ERROR || size < 1024 * 1024) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid itsm_store size \"%V\": use at "
-                                   "least 1m, e.g. size=64m", &s);
+            if (ngx_http_itsm_conf_size(cf, &s, 1024 * 1024,
+                                        NGX_MAX_SIZE_T_VALUE, &size,
+                                        "itsm_store size",
+                                        ": use at least 1m, e.g. size=64m")
+                != NGX_OK)
+            {
                 return NGX_CONF_ERROR;
             }
 

@@ -42,9 +42,10 @@ static char *ngx_http_itsm_token_file(ngx_conf_t *cf,
 
 
 char *
-ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    ngx_http_itsm_token_conf_t **tcfp)
+ngx_http_itsm_token_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_itsm_token_conf_t **tcfp = conf;
+
     char                              *rv;
     ngx_str_t                         *value, name;
     ngx_uint_t                         i;

@@ -15,33 +15,12 @@
 ngx_table_elt_t *
 ngx_http_itsm_util_header(ngx_http_request_t *r, const char *name)
 {
-    size_t            len;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t  key;
 
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    key.data = (u_char *) name;
+    key.len = ngx_strlen(name);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
+    return ngx_http_itsm_conf_header_in(r, &key, NULL);
 }
 
 

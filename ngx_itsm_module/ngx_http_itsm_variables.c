@@ -120,7 +120,7 @@ static ngx_int_t
 ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char               *p;
+    int64_t               n;
     ngx_str_t             value;
     ngx_http_itsm_ctx_t  *ctx;
 
@@ -183,23 +183,20 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             break;
         }
 
-        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        value.data = p;
+        /* the times in Unix time, for log_format and map */
 
         if (data == NGX_HTTP_ITSM_VAR_OCCURRENCES) {
-            value.len = ngx_sprintf(p, "%ui", ctx->tpl.occurrences) - p;
+            n = ctx->tpl.occurrences;
+
+        } else if (data == NGX_HTTP_ITSM_VAR_LAST_SEEN) {
+            n = ctx->tpl.last_seen;
 
         } else {
-            /* Unix time, for log_format and map */
-            value.len = ngx_sprintf(p, "%T",
-                                    data == NGX_HTTP_ITSM_VAR_LAST_SEEN
-                                    ? ctx->tpl.last_seen
-                                    : ctx->record.first_seen)
-                        - p;
+            n = ctx->record.first_seen;
+        }
+
+        if (ngx_http_itsm_conf_variable_number(r, n, &value) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         break;
@@ -209,13 +206,12 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             break;
         }
 
-        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-        if (p == NULL) {
+        if (ngx_http_itsm_conf_variable_number(r, ctx->dl.status, &value)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
-        value.data = p;
-        value.len = ngx_sprintf(p, "%ui", ctx->dl.status) - p;
         break;
 
     default:

@@ -337,3 +337,93 @@ qr/invalid method "POS" for action "create"; use one of GET, POST, PUT, PATCH, D
 --- must_die
 --- error_log eval
 qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slack, stripe, grafana, generic in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 29: itsm_status and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_zone itsm:1m;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_status; }
+--- must_die
+--- error_log eval: qr/"itsm_status" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 30: itsm_history and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_delivery_log logs/history.log;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_history; }
+--- must_die
+--- error_log eval: qr/"itsm_history" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 31: itsm_replay and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_store logs/state.mdb;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_replay; }
+--- must_die
+--- error_log eval: qr/"itsm_replay" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 32: itsm_requeue and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- http_config
+    itsm_store logs/state.mdb;
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_requeue; }
+--- must_die
+--- error_log eval: qr/"itsm_requeue" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 33: itsm_connectors and proxy_pass in one location: refused, as each of the module's locations answers on its own
+--- config
+    location = /x { proxy_pass http://127.0.0.1:1; itsm_connectors; }
+--- must_die
+--- error_log eval: qr/"itsm_connectors" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 34: max_response under 1k is refused
+--- http_config
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket;
+        max_response 1023;
+    }
+--- config
+    location = /alerts { itsm_pass mock; }
+--- must_die
+--- error_log eval: qr/invalid max_response "1023": use a size of at least 1k, e\.g\. 1m in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 35: a store size under 1m is refused
+--- http_config
+    itsm_store logs/state.mdb size=1023k;
+--- config
+--- must_die
+--- error_log eval: qr/invalid itsm_store size "1023k": use at least 1m, e\.g\. size=64m in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 36: max_response 1k and a store of size=1m load
+--- http_config
+    itsm_store logs/state.mdb size=1m;
+    itsm_connector mock {
+        location /_itsm/mock;
+        create POST /ticket;
+        max_response 1k;
+    }
+--- config
+    location /_itsm/mock/ { internal; return 201 '{"id":"1"}'; }
+    location = /alerts { itsm_pass mock; }
+--- request
+GET /alerts
+--- error_code: 405
+--- no_error_log
+[emerg]

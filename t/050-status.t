@@ -102,3 +102,21 @@ qr/"itsm_status" needs the counters of an "itsm_zone"; declare one at http level
 Content-Type: application/json
 --- error_code eval: [201, 200, 200]
 --- response_headers eval: ["X-Itsm: created T7 1 create", "X-Itsm: commented T7 2 comment", "X-Itsm: commented T7 3 comment"]
+
+
+
+=== TEST 7: the ITSM's status and the key's first and previous sightings (Unix time) as variables; no previous one: 0
+--- http_config eval: $::HttpConfig
+--- config
+    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
+    location = /mock/ticket { return 201 '{"id":"T7"}'; }
+    location ~ ^/mock/ticket/[^/]+/comment$ { return 202 '[]'; }
+    location = /alerts {
+        itsm_pass mock;
+        add_header X-Itsm "$itsm_upstream_status $itsm_occurrences $itsm_first_seen $itsm_last_seen";
+    }
+--- request eval: ["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}"]
+--- more_headers
+Content-Type: application/json
+--- error_code eval: [201, 200]
+--- response_headers_like eval: ["X-Itsm: 201 1 1[0-9]{9} 0", "X-Itsm: 202 2 1[0-9]{9} 1[0-9]{9}"]

@@ -254,3 +254,21 @@ my $b = '{"ticket": "T1", "status": "resolved", "transaction": "1", "pad": "';
 --- error_code eval: [200, 413, 200, 400]
 --- response_body_like eval
 [qr/"outcome":"unknown_ticket"/, qr/^\{"error":"body_too_large"/, qr/"outcome":"unknown_ticket"/, qr/^\{"error":"too_deep"/]
+
+
+
+=== TEST 18: a body over itsm_max_body, said by its Content-Length or found while a chunked body is read: the same 413 and message
+--- http_config eval: ::connector()
+--- config eval
+$::Mock . "    location = /cb/small { itsm_callback mock profile=rt; itsm_max_body 100; }\n"
+--- raw_request eval
+my $body = '{"ticket": "T1", "status": "resolved", "transaction": "1", "pad": "' . ("p" x 100) . '"}';
+my $head = "POST /cb/small HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer $::Tok{a1}\r\n";
+[$head . "Content-Length: " . length($body) . "\r\n\r\n$body",
+ $head . "Transfer-Encoding: chunked\r\n\r\n" . sprintf("%x", length $body) . "\r\n$body\r\n0\r\n\r\n"]
+--- error_code eval: [413, 413]
+--- response_body eval
+[qq{{"error":"body_too_large","message":"the body is larger than itsm_max_body allows"}\n},
+ qq{{"error":"body_too_large","message":"the body is larger than itsm_max_body allows"}\n}]
+--- no_error_log
+[alert]

@@ -107,3 +107,12 @@ ItsmSource::answer(['c6eadffa33fcdf37', 'create', 'created', 'T1'],
 --- response_body eval
 ["{\"error\":\"invalid_alert\",\"message\":\"missing field \\\"/alerts\\\": a Grafana webhook message lists its alerts there\"}\n",
  ItsmSource::answer(['a', 'create', 'created', 'T1'])]
+
+
+
+=== TEST 6: a payload that is not a JSON object is refused with Grafana's name
+--- request eval: ["POST /alerts\n[{\"status\": \"firing\", \"fingerprint\": \"a\"}]", "GET /sent"]
+--- error_code eval: [400, 200]
+--- response_body eval
+["{\"error\":\"invalid_alert\",\"message\":\"the payload must be a JSON object: a Grafana webhook message\"}\n",
+ ItsmSource::sent()]
