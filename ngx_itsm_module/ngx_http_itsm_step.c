@@ -315,11 +315,6 @@ ngx_http_itsm_step_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
 
 /*
- * NGX_OK: the alert is done (or, with r->header_sent, it failed and the
- * answer was sent); NGX_DONE: its next request is in flight.
- */
-
-/*
  * A request let go by the connector's limits has ended: it is no longer
  * in flight, and its outcome tells the circuit whether the ITSM is up (an
  * answer under 500) or not.
@@ -340,6 +335,11 @@ ngx_http_itsm_step_limit_done(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ctx->probe = 0;
 }
 
+
+/*
+ * NGX_OK: the alert is done (or, with r->header_sent, it failed and the
+ * answer was sent); NGX_DONE: its next request is in flight.
+ */
 
 ngx_int_t
 ngx_http_itsm_step_done(ngx_http_request_t *r,
