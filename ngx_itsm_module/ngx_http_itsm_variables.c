@@ -140,7 +140,10 @@ ngx_http_itsm_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_HTTP_ITSM_VAR_ACTION:
-        if (ctx->alert) {
+        if (ctx->dl.verify) {
+            ngx_str_set(&value, "verify");   /* a probe serves no action */
+
+        } else if (ctx->alert) {
             value = ngx_http_itsm_action_names[ctx->dl.action];
         }
         break;

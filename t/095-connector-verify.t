@@ -49,6 +49,7 @@ sub fixed {
 }
 
 our $Http = <<'_EOC_';
+    log_format probe '$itsm_action $itsm_request_method $uri';
     itsm_zone itsm:1m;
     itsm_store logs/state.mdb;
     itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
@@ -81,6 +82,8 @@ our $Config = <<'_EOC_';
     location = /metrics { itsm_status prometheus; }
     location /_itsm/jira/ {
         internal;
+        log_subrequest on;
+        access_log logs/probe.log probe;
         if ($http_authorization != "Basic c2VjcmV0LXRva2Vu") { return 401; }
         return 200 '{"accountId":"5b10a2844c20165700ede21g"}';
     }
@@ -128,6 +131,7 @@ Test::More::is(join("\n", grep { /verify/ } split /\n/, $m),
                     'itsm_connector_verify_probes_total{connector="down",result="ok"} 0',
                     'itsm_connector_verify_probes_total{connector="down",result="failed"} 1'),
                "Prometheus: each probed connector's probes by result");
+Test::More::is(join("\n", ItsmHttp::log_lines("probe.log", 1)), 'verify GET /_itsm/jira/rest/api/3/myself', '$itsm_action says verify in the ITSM location');
 # (nginx's own debug lines of the test's "if" show it; the module's do not)
 Test::More::is(join("\n", grep { /itsm/ && /c2VjcmV0|secret-token/ } ItsmHttp::read_lines("error.log")), '', "nor in the module's log lines");
 --- request
