@@ -782,12 +782,27 @@ sub raw_answer {
 #                      page counts them
 #   --- lifecycle      (value: the outcome of each alert, e.g. "created
 #                      commented resolved reopened"; --- itsm_log: what the
-#                      ITSM then received) fire, fire again, resolve, fire
+#                      ITSM then received, or a regex of it) fire, fire again, resolve, fire
 #                      again and GET /contract, with a cooldown of 0s: 201
 #                      for "created", else 200, and the answers
 #   --- create_refused (value: [ROUTE, STATUS, BODY]) the mock answers the
 #                      create's ROUTE with STATUS and BODY, a refusal: the
 #                      sender gets 502 with them, and no Retry-After
+#   --- credential_refused (value: [FROM, TO, BODY]) the preset's
+#                      credential made wrong (FROM, a regex, replaced by TO
+#                      in its text): the ITSM's 401 with BODY is a refusal,
+#                      502 with it, and no Retry-After
+#   --- unavailable    (value: [ROUTE, STATUS, BODY, RETRY_AFTER]) the mock
+#                      answers the create's ROUTE with STATUS and BODY (and
+#                      a Retry-After if given): 503 with them and the
+#                      ITSM's Retry-After, or the default 30
+#   --- paused         (value: [ROUTE, BODY, LOG]) the mock answers 429 with
+#                      BODY and Retry-After 40: 503 with them, and the
+#                      connector pauses: a second alert is not sent, the
+#                      ITSM got LOG (a regex) only
+#   --- subjects       (value: LOG, a regex) six alerts, one of each
+#                      severity (critical high warning info low bogus) and
+#                      title "t SEVERITY", are created; the ITSM got LOG
 #   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
 #                      "created"), and GET /contract shows that the ITSM
 #                      got LOG (the method and URL, the body)
@@ -978,6 +993,35 @@ sub scenario {
               error_code => 502, response_headers => "! Retry-After\n",
               response_body_like => main::error('itsm_rejected', 'create', $status, $body));
 
+    } elsif (defined $block->credential_refused) {
+        my ($from, $to, $body) = @{$block->credential_refused};
+        my $edit = sub { s/$from/$to/ };
+        %s = (http_config => main::http(edit => $edit), config => main::config(edit => $edit),
+              error_code => 502, response_headers => "! Retry-After\n",
+              response_body_like => main::error('itsm_rejected', 'create', 401, $body));
+
+    } elsif (defined $block->unavailable) {
+        my ($route, $status, $body, $after) = @{$block->unavailable};
+        %s = (config => main::config(mock => main::mock($route => [$status, $body, $after ? {'Retry-After' => $after} : ()])),
+              error_code => 503, response_headers => "Retry-After: " . ($after // 30) . "\n",
+              response_body_like => main::error('itsm_unavailable', 'create', $status, $body));
+
+    } elsif (defined $block->paused) {
+        my ($route, $body, $got) = @{$block->paused};
+        %s = (config => main::config(mock => main::mock(log => $log, $route => [429, $body, {'Retry-After' => 40}])),
+              request => [main::req($firing), main::req($firing =~ s/disk-db1/disk-db2/r), "GET /contract"],
+              error_code => [503, 503, 200], response_headers => ["Retry-After: 40", "", ""],
+              response_body_like => [main::error('itsm_unavailable', 'create', 429, $body),
+                                     qr/^\{"error":"itsm_unavailable","connector":"\Q$c->{connector}\E","action":"create","itsm_status":0,"itsm_error":"not sent: the connector is paused after the ITSM answered 429 \(see Retry-After\)"\}\n\z/,
+                                     $got]);
+
+    } elsif (defined $block->subjects) {
+        my @severities = qw(critical high warning info low bogus);
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [(map { main::req(qq{{"key": "k-$_", "title": "t $_", "severity": "$_"}}) } @severities), "GET /contract"],
+              error_code => [(201) x @severities, 200],
+              response_body_like => [(qr/"outcome":"created"/) x @severities, $block->subjects]);
+
     } elsif (defined $block->created_as) {
         my ($alert, $got) = @{$block->created_as};
         %s = (config => main::config(mock => main::mock(log => $log)),
@@ -1009,7 +1053,7 @@ sub scenario {
               request => [(map { main::req($_) } $firing, $again, $resolved, $firing), "GET /contract"],
               error_code => [(map { $_ eq 'created' ? 201 : 200 } @outcomes), 200],
               response_body_like => [(map { main::answer($_, $Action{$_}, $_) } @outcomes),
-                                     log_like($block->itsm_log)]);
+                                     ref $block->itsm_log ? $block->itsm_log : log_like($block->itsm_log)]);
     }
 
     $s{more_headers} //= "Content-Type: application/json\n" if %s;
