@@ -771,6 +771,8 @@ sub raw_answer {
 #                      (in these three, the find's settle= is 0: the next
 #                      copy asks at once; t/043 keeps the wait)
 #   --- cooldown       a repeat within the preset's cooldown sends nothing
+#                      (the ITSM's log: sent => SUB of suite() makes it of
+#                      the create's body, else the create as create_log)
 #   --- update         (value: [SEVERITY, TAIL, %answers]) on_repeat
 #                      update: the repeat, with another severity, is the
 #                      update action; TAIL is what the ITSM gets after the
@@ -805,7 +807,7 @@ sub raw_answer {
 #                      title "t SEVERITY", are created; the ITSM got LOG
 #   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
 #                      "created"), and GET /contract shows that the ITSM
-#                      got LOG (the method and URL, the body)
+#                      got LOG (the method and URL, the body; or a regex)
 #   --- gone_recreated (value: the mock's answers, e.g. [comment => [404,
 #                      BODY]]) the ticket is gone: with a cooldown of 0s,
 #                      the repeat's update finds so, and on_gone new makes
@@ -957,7 +959,7 @@ sub scenario {
               request => [main::req($firing), main::req($again), "GET /contract"], error_code => [201, 200, 200],
               response_body_like => [main::answer('created', 'create', 'created'),
                                      main::answer('cooldown', 'none', 'cooldown', reason => $ItsmAnswer::Reason{cooldown}),
-                                     log_like(create_log($create))]);
+                                     $Suite{sent} ? $Suite{sent}->($create) : log_like(create_log($create))]);
 
     } elsif (defined $block->update) {
         my ($severity, $tail, %over) = @{$block->update};
@@ -1026,7 +1028,7 @@ sub scenario {
         my ($alert, $got) = @{$block->created_as};
         %s = (config => main::config(mock => main::mock(log => $log)),
               request => [main::req($alert), "GET /contract"], error_code => [201, 200],
-              response_body_like => [qr/"outcome":"created"/, log_like($got)]);
+              response_body_like => [qr/"outcome":"created"/, ref $got ? $got : log_like($got)]);
 
     } elsif (defined $block->gone_recreated) {
         %s = (http_config => main::http(cooldown => '0s'),
