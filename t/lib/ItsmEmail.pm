@@ -11,6 +11,7 @@ package ItsmEmail;
 use strict;
 use warnings;
 use ItsmPreset;
+use ItsmMultipart;
 
 # [subject, text] of each message, the text as the template makes it
 our %Mail = (
@@ -51,6 +52,22 @@ sub json_suite {
     ${"main::Lifecycle"} = main::sent(@m{qw(firing repeat resolved firing)});
 
     ItsmPreset::suite($name, create => $m{firing});
+}
+
+# multipart_suite(NAME, %o): ItsmPreset::suite(NAME, %o) for a preset that
+# posts multipart/form-data (t/lib/ItsmMultipart.pm): the ITSM's log
+# shows each request's Content-Type and credential, and in main:
+# sent(MESSAGE, ...): that log of those requests (ItsmMultipart::log_of),
+# the one of each scenario that checks what the ITSM got
+sub multipart_suite {
+    my ($name, %o) = @_;
+    ItsmPreset::suite($name, %o, sent => \&ItsmMultipart::log_of);
+
+    no strict 'refs';
+    no warnings 'redefine';
+    my $http = \&main::http;
+    *{"main::http"} = sub { ItsmMultipart::log_http($http->(@_)) };
+    *{"main::sent"} = \&ItsmMultipart::log_of;
 }
 
 1;
