@@ -22,17 +22,12 @@ use File::Temp qw(tempdir);
 use Test::Nginx::Socket;
 use ItsmHttp;
 
-my ($port, $why) = ItsmHttp::rt();
+my $port = ItsmHttp::plan_rt();
 
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-    # the proxy that loses answers (TEST 5 on); TEST_NGINX_LOSSY_PORT picks
-    # its port, else a free one
-    $ENV{TEST_NGINX_LOSSY_PORT} = ItsmLossy::start(backend => "127.0.0.1:$port",
-                                                   port => $ENV{TEST_NGINX_LOSSY_PORT});
-}
+# the proxy that loses answers (TEST 5 on); TEST_NGINX_LOSSY_PORT picks
+# its port, else a free one
+$ENV{TEST_NGINX_LOSSY_PORT} = ItsmLossy::start(backend => "127.0.0.1:$port",
+                                               port => $ENV{TEST_NGINX_LOSSY_PORT});
 
 # a subject no earlier run has used, so that a search finds one ticket
 our $Token = "itsm-preset-" . time() . "-$$";

@@ -14,13 +14,7 @@ use ItsmPreset;
 use Test::Nginx::Socket;
 use ItsmHttp;
 
-my ($port, $why) = ItsmHttp::rt();
-
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-}
+ItsmHttp::plan_rt();
 
 # a title no earlier run has used, so that a search finds this run's tickets
 our $Token = "itsm-email-" . time() . "-$$";
