@@ -744,7 +744,8 @@ sub raw_answer {
 #   answer, error   the answers for the ITSM's connector and ticket and
 #                   the key $o{key}, default disk-db1 (ItsmAnswer)
 # and $o{edit} changes the preset's text as embed()'s edit does,
-# $o{answers} replaces answers of the contract for the whole file;
+# $o{answers} replaces answers of the contract for the whole file,
+# $o{clean} (names of sections) makes their blocks assert no [error];
 #   $Url            the create's URL without its query (the ITSM's log
 #                   names it so); a file that set it keeps its own
 #   $Firing, $Again, $Resolved   the alert disk-db1 (severity
@@ -805,6 +806,8 @@ sub raw_answer {
 #   --- subjects       (value: LOG, a regex) six alerts, one of each
 #                      severity (critical high warning info low bogus) and
 #                      title "t SEVERITY", are created; the ITSM got LOG
+#   --- created_sent   (value: LOG, a regex) $Firing creates a ticket (201
+#                      and the answer), and the ITSM got LOG
 #   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
 #                      "created"), and GET /contract shows that the ITSM
 #                      got LOG (the method and URL, the body; or a regex)
@@ -1024,6 +1027,11 @@ sub scenario {
               error_code => [(201) x @severities, 200],
               response_body_like => [(qr/"outcome":"created"/) x @severities, $block->subjects]);
 
+    } elsif (defined $block->created_sent) {
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [main::req($firing), "GET /contract"], error_code => [201, 200],
+              response_body_like => [main::answer('created', 'create', 'created'), $block->created_sent]);
+
     } elsif (defined $block->created_as) {
         my ($alert, $got) = @{$block->created_as};
         %s = (config => main::config(mock => main::mock(log => $log)),
@@ -1059,6 +1067,9 @@ sub scenario {
     }
 
     $s{more_headers} //= "Content-Type: application/json\n" if %s;
+
+    # the suite's sections whose blocks assert no [error] in the log
+    $s{no_error_log} = "[error]\n" if grep { defined $block->$_ } @{$Suite{clean} || []};
 
     if (defined $block->mock_cooldown_0s) {
         $s{http_config} = main::http(cooldown => '0s');
