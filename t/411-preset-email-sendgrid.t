@@ -29,16 +29,12 @@ __DATA__
 
 === TEST 1: firing: the exact request SendGrid receives (path, Host, the API key, the JSON type, the body); its 202 with no body is a success without a ticket id
 --- exact_create
---- no_error_log
-[error]
 
 
 
 === TEST 2: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that
 --- lifecycle: created commented resolved created
 --- itsm_log eval: $::Lifecycle
---- no_error_log
-[error]
 
 
 
@@ -49,8 +45,6 @@ __DATA__
 
 === TEST 4: alert text with quotes, CR LF and a "Bcc:" stays inside the JSON subject; a missing description and resource are the defaults
 --- created_as eval: [$::Evil, "$::Url\n$::EvilMail\n"]
---- no_error_log
-[error]
 
 
 

@@ -30,6 +30,10 @@ our $Evil = '{"key": "evil-1", "title": "x\"}\r\nBcc: victim@example.com\\\\", "
 our @EvilJson = ('[warning] x\"}\r\nBcc: victim@example.com\\\\',
                  '(no description)\n\nSeverity: warning\nResource: -\nSource: generic\nAlert key: evil-1\nLink: -');
 
+# the scenarios in which a message is sent as it should be: nginx's log
+# has no [error] in them
+our @Clean = qw(exact_create created_sent lifecycle created_as);
+
 # json_suite(NAME, URL, MESSAGE): ItsmPreset::suite(NAME) with the create
 # the firing message; in main: $Firing_mail, $Repeat_mail, $Resolved_mail
 # (MESSAGE(SUBJECT, TEXT) of each, the text's line breaks as JSON's \n),
@@ -51,7 +55,7 @@ sub json_suite {
     *{"main::sent"} = sub { ItsmPreset::log_like(join '', map { "$url\n$_\n" } @_) };
     ${"main::Lifecycle"} = main::sent(@m{qw(firing repeat resolved firing)});
 
-    ItsmPreset::suite($name, create => $m{firing});
+    ItsmPreset::suite($name, create => $m{firing}, clean => \@Clean);
 }
 
 # multipart_suite(NAME, %o): ItsmPreset::suite(NAME, %o) for a preset that
@@ -61,7 +65,7 @@ sub json_suite {
 # the one of each scenario that checks what the ITSM got
 sub multipart_suite {
     my ($name, %o) = @_;
-    ItsmPreset::suite($name, %o, sent => \&ItsmMultipart::log_of);
+    ItsmPreset::suite($name, %o, sent => \&ItsmMultipart::log_of, clean => \@Clean);
 
     no strict 'refs';
     no warnings 'redefine';
