@@ -21,6 +21,7 @@ use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 
 my $port = ItsmHttp::plan_rt();
 
@@ -39,13 +40,7 @@ sub http { my (%opt) = @_; ItsmPreset::http_config('request-tracker', %Opt, %opt
 
 sub config {
     my (%opt) = @_;
-    ItsmPreset::config('request-tracker', %Opt, %opt) . <<'_EOC_';
-    # RT's API for the checks
-    location /rt/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-    }
-_EOC_
+    ItsmPreset::config('request-tracker', %Opt, %opt) . ItsmConf::rt_api();    # RT's API for the checks
 }
 
 sub alert {

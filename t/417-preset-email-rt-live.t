@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 
 ItsmHttp::plan_rt();
 
@@ -25,13 +26,7 @@ sub http {
                                    edit => sub { s/"alerts\@example\.com"/"$from"/ });
 }
 
-our $Config = ItsmPreset::config('email-rt') . <<'_EOC_';
-    # RT's API for the checks
-    location /rt/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-    }
-_EOC_
+our $Config = ItsmPreset::config('email-rt') . ItsmConf::rt_api();    # RT's API for the checks
 
 sub alert {
     my ($key, $status) = @_;
