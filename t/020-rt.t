@@ -7,13 +7,7 @@ use Test::Nginx::Socket;
 use ItsmHttp;
 use ItsmConf;
 
-my ($port, $why) = ItsmHttp::rt();
-
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-}
+ItsmHttp::plan_rt();
 
 # a title no earlier run has used, so the search below finds one ticket
 our $Token = "itsm-t" . time() . "-$$";

@@ -19,13 +19,7 @@ use IO::Socket::INET;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
 
-my ($port, $why) = ItsmHttp::rt();
-
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-}
+my $port = ItsmHttp::plan_rt();
 
 master_on();
 workers(2);

@@ -10,13 +10,7 @@ use ItsmConf;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 
-my ($port, $why) = ItsmHttp::rt();
-
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-}
+ItsmHttp::plan_rt();
 
 master_on();
 workers(2);

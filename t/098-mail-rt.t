@@ -12,13 +12,7 @@ use ItsmHttp;
 use ItsmConf;
 use JSON::PP;
 
-my ($port, $why) = ItsmHttp::rt();
-
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-}
+ItsmHttp::plan_rt();
 
 # a host no earlier run has used, so the search below finds one ticket
 our $Host = "mail" . time() . "-$$";

@@ -21,18 +21,14 @@ use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 
-my ($port, $why) = ItsmHttp::rt();
+my $port = ItsmHttp::plan_rt();
 
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-    # the proxy that loses answers (TEST 5 on); TEST_NGINX_LOSSY_PORT picks
-    # its port, else a free one
-    $ENV{TEST_NGINX_LOSSY_PORT} = ItsmLossy::start(backend => "127.0.0.1:$port",
-                                                   port => $ENV{TEST_NGINX_LOSSY_PORT});
-}
+# the proxy that loses answers (TEST 5 on); TEST_NGINX_LOSSY_PORT picks
+# its port, else a free one
+$ENV{TEST_NGINX_LOSSY_PORT} = ItsmLossy::start(backend => "127.0.0.1:$port",
+                                               port => $ENV{TEST_NGINX_LOSSY_PORT});
 
 # a subject no earlier run has used, so that a search finds one ticket
 our $Token = "itsm-preset-" . time() . "-$$";
@@ -44,13 +40,7 @@ sub http { my (%opt) = @_; ItsmPreset::http_config('request-tracker', %Opt, %opt
 
 sub config {
     my (%opt) = @_;
-    ItsmPreset::config('request-tracker', %Opt, %opt) . <<'_EOC_';
-    # RT's API for the checks
-    location /rt/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-    }
-_EOC_
+    ItsmPreset::config('request-tracker', %Opt, %opt) . ItsmConf::rt_api();    # RT's API for the checks
 }
 
 sub alert {

@@ -115,34 +115,22 @@ __DATA__
 
 
 === TEST 6: the channel was archived (410 channel_is_archived): 502, not retried
---- config eval: ::config(mock => ::mock(post => [410, 'channel_is_archived']))
---- error_code: 502
---- response_body_like eval: ::error("itsm_rejected", "create", 410, "channel_is_archived")
+--- create_refused eval: [post => 410, 'channel_is_archived']
 
 
 
 === TEST 7: the webhook was removed (404 no_service): 502
---- config eval: ::config(mock => ::mock(post => [404, 'no_service']))
---- error_code: 502
---- response_body_like eval: ::error("itsm_rejected", "create", 404, "no_service")
+--- create_refused eval: [post => 404, 'no_service']
 
 
 
 === TEST 8: rate limited (429 with Retry-After): 503 with Slack's Retry-After
---- config eval: ::config(mock => ::mock(post => [429, 'rate_limited', {'Retry-After' => 3}]))
---- error_code: 503
---- response_headers
-Retry-After: 3
---- response_body_like eval: ::error("itsm_unavailable", "create", 429, "rate_limited")
+--- unavailable eval: [post => 429, 'rate_limited', 3]
 
 
 
 === TEST 9: Slack fails (500): 503 with the default Retry-After
---- config eval: ::config(mock => ::mock(post => [500, 'internal_error']))
---- error_code: 503
---- response_headers
-Retry-After: 30
---- response_body_like eval: ::error("itsm_unavailable", "create", 500, "internal_error")
+--- unavailable eval: [post => 500, 'internal_error']
 
 
 

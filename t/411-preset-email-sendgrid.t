@@ -7,7 +7,7 @@
 # sender), 429 with Retry-After, 500.
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use ItsmPreset;
+use ItsmEmail;
 use Test::Nginx::Socket 'no_plan';
 
 # a message as SendGrid gets it: the template's JSON, compact
@@ -19,23 +19,9 @@ sub message {
          . '"categories":["itsm-alert"]}';
 }
 
-our $Firing_mail = message('[critical] Disk full on db-1',
-                           '/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: -');
-our $Repeat_mail = message('Still firing: [critical] Disk full on db-1',
-                           'Still firing: seen 2 times since TIME.\n\n/var is 99% full\n\nSeverity: critical\nAlert key: disk-db1');
-our $Resolved_mail = message('Resolved: [critical] Disk full on db-1',
-                             'Resolved. First seen TIME.\n\n/var is 70% full\n\nSeverity: critical\nAlert key: disk-db1');
-
-# alert text that would break the JSON or the message: quotes, a CR LF
-# and a header of its own, a backslash; no description, no resource
-our $Evil = '{"key": "evil-1", "title": "x\"}\r\nBcc: victim@example.com\\\\", "severity": "warning", "status": "firing"}';
-our $EvilMail = message('[warning] x\"}\r\nBcc: victim@example.com\\\\',
-                        '(no description)\n\nSeverity: warning\nResource: -\nSource: generic\nAlert key: evil-1\nLink: -');
-
-our $Url = "POST http://api.sendgrid.com/v3/mail/send";
 our $Wrong = '{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]}';
 
-ItsmPreset::suite('email-sendgrid', create => $Firing_mail);
+ItsmEmail::json_suite('email-sendgrid', "POST http://api.sendgrid.com/v3/mail/send", \&message);
 
 run_tests();
 
@@ -43,17 +29,12 @@ __DATA__
 
 === TEST 1: firing: the exact request SendGrid receives (path, Host, the API key, the JSON type, the body); its 202 with no body is a success without a ticket id
 --- exact_create
---- no_error_log
-[error]
 
 
 
 === TEST 2: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that
 --- lifecycle: created commented resolved created
---- itsm_log eval
-"$::Url\n$::Firing_mail\n$::Url\n$::Repeat_mail\n$::Url\n$::Resolved_mail\n$::Url\n$::Firing_mail\n"
---- no_error_log
-[error]
+--- itsm_log eval: $::Lifecycle
 
 
 
@@ -64,19 +45,11 @@ __DATA__
 
 === TEST 4: alert text with quotes, CR LF and a "Bcc:" stays inside the JSON subject; a missing description and resource are the defaults
 --- created_as eval: [$::Evil, "$::Url\n$::EvilMail\n"]
---- no_error_log
-[error]
 
 
 
 === TEST 5: a wrong API key (401 with SendGrid's error): 502 with SendGrid's words, no Retry-After
---- http_config eval: ::http(edit => sub { s/Bearer SG\.FAKE/Bearer SG.WRONG/ })
---- config eval: ::config(edit => sub { s/Bearer SG\.FAKE/Bearer SG.WRONG/ })
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 401, $::Wrong)
+--- credential_refused eval: [qr/Bearer SG\.FAKE/, 'Bearer SG.WRONG', $::Wrong]
 
 
 
@@ -91,31 +64,15 @@ __DATA__
 
 
 === TEST 8: rate limited (429 with Retry-After): 503 with SendGrid's Retry-After, and the connector pauses: the next alert is not sent
---- config eval: ::config(mock => ::mock(log => 't8', send => [429, '{"errors":[{"field":null,"message":"too many requests"}]}', {'Retry-After' => 40}]))
---- request eval: [::req($::Firing), ::req($::Firing =~ s/disk-db1/disk-db2/r), "GET /contract"]
---- error_code eval: [503, 503, 200]
---- response_headers eval: ["Retry-After: 40", "", ""]
---- response_body_like eval
-[::error("itsm_unavailable", "create", 429, '{"errors":[{"field":null,"message":"too many requests"}]}'),
- qr/^\{"error":"itsm_unavailable","connector":"sendgrid","action":"create","itsm_status":0,"itsm_error":"not sent: the connector is paused after the ITSM answered 429 \(see Retry-After\)"\}\n\z/,
- ItsmPreset::log_like("$::Url\n$::Firing_mail\n")]
+--- paused eval: [send => '{"errors":[{"field":null,"message":"too many requests"}]}', ::sent($::Firing_mail)]
 
 
 
 === TEST 9: SendGrid fails (500): 503 with the default Retry-After
---- config eval: ::config(mock => ::mock(send => [500, '{"errors":[{"field":null,"message":"internal error"}]}']))
---- error_code: 503
---- response_headers
-Retry-After: 30
---- response_body_like eval: ::error("itsm_unavailable", "create", 500, '{"errors":[{"field":null,"message":"internal error"}]}')
+--- unavailable eval: [send => 500, '{"errors":[{"field":null,"message":"internal error"}]}']
 
 
 
 === TEST 10: severity and title make the subject, for each severity
---- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval
-[(map { ::req(qq{{"key": "k-$_", "title": "t $_", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval: [201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6,
- ItsmPreset::lines(qq{POST \\S+\\n[^\\n]*"subject":"\\[%s\\] t %s","content"[^\\n]*\\n}, map { [$_, $_] } qw(critical high warning info low bogus))]
+--- subjects eval
+ItsmPreset::lines(qq{POST \\S+\\n[^\\n]*"subject":"\\[%s\\] t %s","content"[^\\n]*\\n}, map { [$_, $_] } qw(critical high warning info low bogus))

@@ -9,18 +9,8 @@
 # 401 "Forbidden", 429, 500.
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use ItsmPreset;
-use ItsmMultipart;
+use ItsmEmail;
 use Test::Nginx::Socket 'no_plan';
-
-ItsmPreset::suite('email-mailgun');
-
-# the contract's log with the Content-Type and the credential
-{
-    no warnings 'redefine';
-    my $http = \&main::http;
-    *main::http = sub { ItsmMultipart::log_http($http->(@_)) };
-}
 
 our $Line = 'POST http://api.mailgun.net/v3/mg.example.com/messages';
 our $Auth = 'Basic YXBpOkZBS0UtTUFJTEdVTi1BUEktS0VZ';
@@ -36,12 +26,9 @@ sub message {
         ['o:tag' => 'itsm-alert']);
 }
 
-our $Firing_mail = message('[critical] Disk full on db-1',
-                           "/var is 98% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nLink: -");
-our $Repeat_mail = message('Still firing: [critical] Disk full on db-1',
-                           "Still firing: seen 2 times since TIME.\n\n/var is 99% full\n\nSeverity: critical\nAlert key: disk-db1");
-our $Resolved_mail = message('Resolved: [critical] Disk full on db-1',
-                             "Resolved. First seen TIME.\n\n/var is 70% full\n\nSeverity: critical\nAlert key: disk-db1");
+our ($Firing_mail, $Repeat_mail, $Resolved_mail) = map { message(@{$ItsmEmail::Mail{$_}}) } qw(firing repeat resolved);
+
+ItsmEmail::multipart_suite('email-mailgun', create => $Firing_mail);
 
 # a title that forges a part of its own (a boundary, a "to" field) and a
 # description with CR LF: sent as they are, inside their parts, because
@@ -58,57 +45,28 @@ run_tests();
 __DATA__
 
 === TEST 1: firing: the exact request Mailgun receives (path, the API key as basic auth, multipart with the module's boundary, the five fields in order); its 200 is a success without a ticket id
---- config eval: ::config(mock => ::mock(log => 't1'))
---- request eval: [::req($::Firing), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [::answer('created', 'create', 'created'), ItsmMultipart::log_of($::Firing_mail)]
---- no_error_log
-[error]
+--- created_sent eval: ::sent($::Firing_mail)
 
 
 
 === TEST 2: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that, each with a boundary of its own
---- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't2'))
---- request eval: [(map { ::req($_) } $::Firing, $::Again, $::Resolved, $::Firing), "GET /contract"]
---- error_code eval: [201, 200, 200, 201, 200]
---- response_body_like eval
-[::answer('created', 'create', 'created'), ::answer('commented', 'comment', 'commented'),
- ::answer('resolved', 'resolve', 'resolved'), ::answer('created', 'create', 'created'),
- ItsmMultipart::log_of($::Firing_mail, $::Repeat_mail, $::Resolved_mail, $::Firing_mail)]
---- no_error_log
-[error]
+--- lifecycle: created commented resolved created
+--- itsm_log eval: ::sent($::Firing_mail, $::Repeat_mail, $::Resolved_mail, $::Firing_mail)
 
 
 
 === TEST 3: the preset's reminder interval (4h): a repeat within it sends nothing
---- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval: [::req($::Firing), ::req($::Again), "GET /contract"]
---- error_code eval: [201, 200, 200]
---- response_body_like eval
-[::answer('created', 'create', 'created'), ::answer('cooldown', 'none', 'cooldown', reason => $::Reason{cooldown}),
- ItsmMultipart::log_of($::Firing_mail)]
+--- cooldown
 
 
 
 === TEST 4: a title that forges a boundary and a "to" field, a description with CR LF: each stays in its own part, sent as it is
---- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval: [::req($::Evil), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmMultipart::log_of($::EvilMail)]
---- no_error_log
-[error]
+--- created_as eval: [$::Evil, ::sent($::EvilMail)]
 
 
 
 === TEST 5: a wrong API key (401 "Forbidden"): 502 with Mailgun's word, no Retry-After
---- http_config eval: ::http(edit => sub { s/Basic YXBpOkZBS0U/Basic YXBpOldST05H/ })
---- config eval: ::config(edit => sub { s/Basic YXBpOkZBS0U/Basic YXBpOldST05H/ })
---- error_code: 502
---- response_headers
-! Retry-After
---- response_body_like eval
-::error("itsm_rejected", "create", 401, "Forbidden")
+--- credential_refused eval: [qr/Basic YXBpOkZBS0U/, 'Basic YXBpOldST05H', "Forbidden"]
 
 
 
@@ -123,33 +81,17 @@ __DATA__
 
 
 === TEST 8: rate limited (429 with Retry-After): 503 with Mailgun's Retry-After, and the connector pauses: the next alert is not sent
---- config eval: ::config(mock => ::mock(log => 't8', send => [429, '{"message":"Too many requests"}', {'Retry-After' => 40}]))
---- request eval: [::req($::Firing), ::req($::Firing =~ s/disk-db1/disk-db2/r), "GET /contract"]
---- error_code eval: [503, 503, 200]
---- response_headers eval: ["Retry-After: 40", "", ""]
---- response_body_like eval
-[::error("itsm_unavailable", "create", 429, '{"message":"Too many requests"}'),
- qr/^\{"error":"itsm_unavailable","connector":"mailgun","action":"create","itsm_status":0,"itsm_error":"not sent: the connector is paused after the ITSM answered 429 \(see Retry-After\)"\}\n\z/,
- ItsmMultipart::log_of($::Firing_mail)]
+--- paused eval: [send => '{"message":"Too many requests"}', ::sent($::Firing_mail)]
 
 
 
 === TEST 9: Mailgun fails (500): 503 with the default Retry-After
---- config eval: ::config(mock => ::mock(send => [500, '{"message":"Internal Server Error"}']))
---- error_code: 503
---- response_headers
-Retry-After: 30
---- response_body_like eval: ::error("itsm_unavailable", "create", 500, '{"message":"Internal Server Error"}')
+--- unavailable eval: [send => 500, '{"message":"Internal Server Error"}']
 
 
 
 === TEST 10: severity and title make the subject, for each severity
---- config eval: ::config(mock => ::mock(log => 't10'))
---- request eval
-[(map { ::req(qq{{"key": "k-$_", "title": "t $_", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval: [201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6,
- ItsmMultipart::log_of(map { ItsmMultipart::request($::Line, $::Auth,
-     [from => '[^\r]*'], [to => '[^\r]*'], [subject => quotemeta("[$_] t $_")], [text => '[^\r]*'], ['o:tag' => 'itsm-alert']) }
-     qw(critical high warning info low bogus))]
+--- subjects eval
+ItsmMultipart::log_of(map { ItsmMultipart::request($::Line, $::Auth,
+    [from => '[^\r]*'], [to => '[^\r]*'], [subject => quotemeta("[$_] t $_")], [text => '[^\r]*'], ['o:tag' => 'itsm-alert']) }
+    qw(critical high warning info low bogus))

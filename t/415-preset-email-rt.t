@@ -10,18 +10,9 @@
 # t/098-mail-rt.t sends a message through the real RT's gateway.
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use ItsmPreset;
-use ItsmMultipart;
+use ItsmEmail;
 use MIME::Base64 qw(encode_base64);
 use Test::Nginx::Socket 'no_plan';
-
-ItsmPreset::suite('email-rt');
-
-{
-    no warnings 'redefine';
-    my $http = \&main::http;
-    *main::http = sub { ItsmMultipart::log_http($http->(@_)) };
-}
 
 our $Line = 'POST http://rt.example.com/REST/1.0/NoAuth/mail-gateway';
 
@@ -39,6 +30,8 @@ our $Firing_mail = message('[critical] Disk full on db-1',
 our $Resolved_mail = message('Resolved: [critical] Disk full on db-1',
     "Resolved: /var is 70% full\n\nSeverity: critical\nResource: db-1\nSource: generic\nAlert key: disk-db1\nFirst seen: TIME\nLink: -");
 
+ItsmEmail::multipart_suite('email-rt');
+
 # a title that tries to add a header (Bcc) and end the headers: CR LF
 # become spaces in the Subject; a title that is not ASCII: an RFC 2047
 # encoded word
@@ -54,12 +47,7 @@ run_tests();
 __DATA__
 
 === TEST 1: firing: the exact request the gateway receives (path, multipart with the module's boundary, the queue, action and SessionType fields, the message with From, To, the templated Subject, the body in CRLF lines); RT's "ok" is a success
---- config eval: ::config(mock => ::mock(log => 't1'))
---- request eval: [::req($::Firing), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [::answer('created', 'create', 'created'), ItsmMultipart::log_of($::Firing_mail)]
---- no_error_log
-[error]
+--- created_sent eval: ::sent($::Firing_mail)
 
 
 
@@ -78,22 +66,12 @@ __DATA__
 
 
 === TEST 3: a title with CR LF cannot add a Bcc header nor end the headers: the Subject is one line, the alert's line breaks made spaces
---- config eval: ::config(mock => ::mock(log => 't3'))
---- request eval: [::req($::Evil), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmMultipart::log_of($::EvilMail)]
---- no_error_log
-[error]
+--- created_as eval: [$::Evil, ::sent($::EvilMail)]
 
 
 
 === TEST 4: a title that is not ASCII: the Subject is an RFC 2047 encoded word of it
---- config eval: ::config(mock => ::mock(log => 't4'))
---- request eval: [::req($::Utf8), "GET /contract"]
---- error_code eval: [201, 200]
---- response_body_like eval: [qr/"outcome":"created"/, ItsmMultipart::log_of($::Utf8Mail)]
---- no_error_log
-[error]
+--- created_as eval: [$::Utf8, ::sent($::Utf8Mail)]
 
 
 
@@ -108,21 +86,12 @@ __DATA__
 
 
 === TEST 7: RT fails (500, its database gone): 503 with the default Retry-After
---- config eval: ::config(mock => ::mock(gateway => [500, 'Internal Server Error']))
---- error_code: 503
---- response_headers
-Retry-After: 30
---- response_body_like eval: ::error("itsm_unavailable", "create", 500, 'Internal Server Error')
+--- unavailable eval: [gateway => 500, 'Internal Server Error']
 
 
 
 === TEST 8: severity and title make the subject, for each severity
---- config eval: ::config(mock => ::mock(log => 't8'))
---- request eval
-[(map { ::req(qq{{"key": "k-$_", "title": "t $_", "severity": "$_"}}) } qw(critical high warning info low bogus)), "GET /contract"]
---- error_code eval: [201, 201, 201, 201, 201, 201, 200]
---- response_body_like eval
-[(qr/"outcome":"created"/) x 6,
- ItsmMultipart::log_of(map { ItsmMultipart::request($::Line, '', [queue => 'General'], [action => 'correspond'], [SessionType => 'REST'],
-     [message => "From: [^\r]*\r\nTo: [^\r]*\r\nSubject: " . quotemeta("[$_] t $_") . "\r\n(?s:.*?)"]) }
-     qw(critical high warning info low bogus))]
+--- subjects eval
+ItsmMultipart::log_of(map { ItsmMultipart::request($::Line, '', [queue => 'General'], [action => 'correspond'], [SessionType => 'REST'],
+    [message => "From: [^\r]*\r\nTo: [^\r]*\r\nSubject: " . quotemeta("[$_] t $_") . "\r\n(?s:.*?)"]) }
+    qw(critical high warning info low bogus))

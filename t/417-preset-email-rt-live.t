@@ -13,14 +13,9 @@ use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use Test::Nginx::Socket;
 use ItsmHttp;
+use ItsmConf;
 
-my ($port, $why) = ItsmHttp::rt();
-
-if (!$port) {
-    plan skip_all => $why;
-} else {
-    plan 'no_plan';
-}
+ItsmHttp::plan_rt();
 
 # a title no earlier run has used, so that a search finds this run's tickets
 our $Token = "itsm-email-" . time() . "-$$";
@@ -31,13 +26,7 @@ sub http {
                                    edit => sub { s/"alerts\@example\.com"/"$from"/ });
 }
 
-our $Config = ItsmPreset::config('email-rt') . <<'_EOC_';
-    # RT's API for the checks
-    location /rt/ {
-        proxy_pass http://127.0.0.1:$TEST_NGINX_RT_PORT/;
-        proxy_set_header Authorization "Basic cm9vdDpwYXNzd29yZA==";
-    }
-_EOC_
+our $Config = ItsmPreset::config('email-rt') . ItsmConf::rt_api();    # RT's API for the checks
 
 sub alert {
     my ($key, $status) = @_;

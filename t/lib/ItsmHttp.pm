@@ -77,6 +77,16 @@ sub rt {
     return $port;
 }
 
+# the preamble of a test file against that Request Tracker: its plan
+# (plan is the caller's, Test::Nginx's): skip_all with why there is none,
+# else no_plan; the port
+sub plan_rt {
+    my ($port, $why) = rt();
+    my $plan = \&{caller() . '::plan'};
+    $plan->($port ? 'no_plan' : (skip_all => $why));
+    return $port;
+}
+
 sub connect_one {
     my (%opt) = @_;
     my $port = $opt{port} || $ENV{TEST_NGINX_SERVER_PORT} || 1984;

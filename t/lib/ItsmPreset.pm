@@ -744,7 +744,8 @@ sub raw_answer {
 #   answer, error   the answers for the ITSM's connector and ticket and
 #                   the key $o{key}, default disk-db1 (ItsmAnswer)
 # and $o{edit} changes the preset's text as embed()'s edit does,
-# $o{answers} replaces answers of the contract for the whole file;
+# $o{answers} replaces answers of the contract for the whole file,
+# $o{clean} (names of sections) makes their blocks assert no [error];
 #   $Url            the create's URL without its query (the ITSM's log
 #                   names it so); a file that set it keeps its own
 #   $Firing, $Again, $Resolved   the alert disk-db1 (severity
@@ -771,6 +772,8 @@ sub raw_answer {
 #                      (in these three, the find's settle= is 0: the next
 #                      copy asks at once; t/043 keeps the wait)
 #   --- cooldown       a repeat within the preset's cooldown sends nothing
+#                      (the ITSM's log: sent => SUB of suite() makes it of
+#                      the create's body, else the create as create_log)
 #   --- update         (value: [SEVERITY, TAIL, %answers]) on_repeat
 #                      update: the repeat, with another severity, is the
 #                      update action; TAIL is what the ITSM gets after the
@@ -782,15 +785,32 @@ sub raw_answer {
 #                      page counts them
 #   --- lifecycle      (value: the outcome of each alert, e.g. "created
 #                      commented resolved reopened"; --- itsm_log: what the
-#                      ITSM then received) fire, fire again, resolve, fire
+#                      ITSM then received, or a regex of it) fire, fire again, resolve, fire
 #                      again and GET /contract, with a cooldown of 0s: 201
 #                      for "created", else 200, and the answers
 #   --- create_refused (value: [ROUTE, STATUS, BODY]) the mock answers the
 #                      create's ROUTE with STATUS and BODY, a refusal: the
 #                      sender gets 502 with them, and no Retry-After
+#   --- credential_refused (value: [FROM, TO, BODY]) the preset's
+#                      credential made wrong (FROM, a regex, replaced by TO
+#                      in its text): the ITSM's 401 with BODY is a refusal,
+#                      502 with it, and no Retry-After
+#   --- unavailable    (value: [ROUTE, STATUS, BODY, RETRY_AFTER]) the mock
+#                      answers the create's ROUTE with STATUS and BODY (and
+#                      a Retry-After if given): 503 with them and the
+#                      ITSM's Retry-After, or the default 30
+#   --- paused         (value: [ROUTE, BODY, LOG]) the mock answers 429 with
+#                      BODY and Retry-After 40: 503 with them, and the
+#                      connector pauses: a second alert is not sent, the
+#                      ITSM got LOG (a regex) only
+#   --- subjects       (value: LOG, a regex) six alerts, one of each
+#                      severity (critical high warning info low bogus) and
+#                      title "t SEVERITY", are created; the ITSM got LOG
+#   --- created_sent   (value: LOG, a regex) $Firing creates a ticket (201
+#                      and the answer), and the ITSM got LOG
 #   --- created_as     (value: [ALERT, LOG]) ALERT creates a ticket (201,
 #                      "created"), and GET /contract shows that the ITSM
-#                      got LOG (the method and URL, the body)
+#                      got LOG (the method and URL, the body; or a regex)
 #   --- gone_recreated (value: the mock's answers, e.g. [comment => [404,
 #                      BODY]]) the ticket is gone: with a cooldown of 0s,
 #                      the repeat's update finds so, and on_gone new makes
@@ -942,7 +962,7 @@ sub scenario {
               request => [main::req($firing), main::req($again), "GET /contract"], error_code => [201, 200, 200],
               response_body_like => [main::answer('created', 'create', 'created'),
                                      main::answer('cooldown', 'none', 'cooldown', reason => $ItsmAnswer::Reason{cooldown}),
-                                     log_like(create_log($create))]);
+                                     $Suite{sent} ? $Suite{sent}->($create) : log_like(create_log($create))]);
 
     } elsif (defined $block->update) {
         my ($severity, $tail, %over) = @{$block->update};
@@ -978,11 +998,45 @@ sub scenario {
               error_code => 502, response_headers => "! Retry-After\n",
               response_body_like => main::error('itsm_rejected', 'create', $status, $body));
 
+    } elsif (defined $block->credential_refused) {
+        my ($from, $to, $body) = @{$block->credential_refused};
+        my $edit = sub { s/$from/$to/ };
+        %s = (http_config => main::http(edit => $edit), config => main::config(edit => $edit),
+              error_code => 502, response_headers => "! Retry-After\n",
+              response_body_like => main::error('itsm_rejected', 'create', 401, $body));
+
+    } elsif (defined $block->unavailable) {
+        my ($route, $status, $body, $after) = @{$block->unavailable};
+        %s = (config => main::config(mock => main::mock($route => [$status, $body, $after ? {'Retry-After' => $after} : ()])),
+              error_code => 503, response_headers => "Retry-After: " . ($after // 30) . "\n",
+              response_body_like => main::error('itsm_unavailable', 'create', $status, $body));
+
+    } elsif (defined $block->paused) {
+        my ($route, $body, $got) = @{$block->paused};
+        %s = (config => main::config(mock => main::mock(log => $log, $route => [429, $body, {'Retry-After' => 40}])),
+              request => [main::req($firing), main::req($firing =~ s/disk-db1/disk-db2/r), "GET /contract"],
+              error_code => [503, 503, 200], response_headers => ["Retry-After: 40", "", ""],
+              response_body_like => [main::error('itsm_unavailable', 'create', 429, $body),
+                                     qr/^\{"error":"itsm_unavailable","connector":"\Q$c->{connector}\E","action":"create","itsm_status":0,"itsm_error":"not sent: the connector is paused after the ITSM answered 429 \(see Retry-After\)"\}\n\z/,
+                                     $got]);
+
+    } elsif (defined $block->subjects) {
+        my @severities = qw(critical high warning info low bogus);
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [(map { main::req(qq{{"key": "k-$_", "title": "t $_", "severity": "$_"}}) } @severities), "GET /contract"],
+              error_code => [(201) x @severities, 200],
+              response_body_like => [(qr/"outcome":"created"/) x @severities, $block->subjects]);
+
+    } elsif (defined $block->created_sent) {
+        %s = (config => main::config(mock => main::mock(log => $log)),
+              request => [main::req($firing), "GET /contract"], error_code => [201, 200],
+              response_body_like => [main::answer('created', 'create', 'created'), $block->created_sent]);
+
     } elsif (defined $block->created_as) {
         my ($alert, $got) = @{$block->created_as};
         %s = (config => main::config(mock => main::mock(log => $log)),
               request => [main::req($alert), "GET /contract"], error_code => [201, 200],
-              response_body_like => [qr/"outcome":"created"/, log_like($got)]);
+              response_body_like => [qr/"outcome":"created"/, ref $got ? $got : log_like($got)]);
 
     } elsif (defined $block->gone_recreated) {
         %s = (http_config => main::http(cooldown => '0s'),
@@ -1009,10 +1063,13 @@ sub scenario {
               request => [(map { main::req($_) } $firing, $again, $resolved, $firing), "GET /contract"],
               error_code => [(map { $_ eq 'created' ? 201 : 200 } @outcomes), 200],
               response_body_like => [(map { main::answer($_, $Action{$_}, $_) } @outcomes),
-                                     log_like($block->itsm_log)]);
+                                     ref $block->itsm_log ? $block->itsm_log : log_like($block->itsm_log)]);
     }
 
     $s{more_headers} //= "Content-Type: application/json\n" if %s;
+
+    # the suite's sections whose blocks assert no [error] in the log
+    $s{no_error_log} = "[error]\n" if grep { defined $block->$_ } @{$Suite{clean} || []};
 
     if (defined $block->mock_cooldown_0s) {
         $s{http_config} = main::http(cooldown => '0s');
