@@ -19,6 +19,11 @@
  */
 
 
+static ngx_int_t ngx_http_itsm_answer_ended(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_uint_t result, ngx_uint_t status,
+    time_t retry);
+
+
 /*
  * The ticket id at "pointer" in the ITSM's answer: a string of 1 to 64
  * bytes without control characters, or an integer.  NGX_OK: "id" is set;
@@ -505,13 +510,47 @@ ngx_http_itsm_answer_unavailable(ngx_http_itsm_ctx_t *ctx)
 /*
  * The claim this request joined (an identical alert, in flight when this
  * one came) has ended: its outcome answers this alert too, and nothing is
- * sent for it: "result", "status" and "retry" are how it ended, as the
- * key's record keeps them.  NGX_DECLINED: that claim sent nothing, this
- * alert is decided on its own.
+ * sent for it.  It is the last claim of the key to end, or the one before
+ * when another claim (a different alert that waited too) came and went
+ * since this request looked: deciding on its own then would act a second
+ * time.  NGX_DECLINED: that claim sent nothing, or is neither of the two,
+ * and this alert is decided on its own.
  */
 
 ngx_int_t
-ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+ngx_http_itsm_answer_joined(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_record_t  *rec;
+
+    rec = &ctx->record;
+
+    if (rec->last_token == ctx->joined) {
+        return ngx_http_itsm_answer_ended(r, ctx, rec->last_result,
+                                          rec->last_status, rec->last_retry);
+    }
+
+    if (rec->prev_token == ctx->joined) {
+        return ngx_http_itsm_answer_ended(r, ctx, rec->prev_result,
+                                          rec->prev_status, rec->prev_retry);
+    }
+
+    if (!rec->pending || rec->token != ctx->joined) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "itsm: key \"%V\": the claim this alert joined is "
+                      "neither of the last two to end (others came and went "
+                      "before it looked again): it is decided on its own",
+                      &ctx->key);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the joined claim ended so: "result", "status" and "retry" as the key's
+ * record keeps them */
+
+static ngx_int_t
+ngx_http_itsm_answer_ended(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_uint_t result, ngx_uint_t status, time_t retry)
 {
     json_t                     *body;

@@ -385,7 +385,6 @@ static ngx_int_t
 ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     ngx_int_t                   rc;
-    ngx_http_itsm_record_t     *rec;
     ngx_http_itsm_connector_t  *conn;
 
     conn = ctx->connector;
@@ -436,36 +435,10 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         ctx->tpl.occurrences = ngx_http_itsm_pipeline_occurrences(r, ctx);
     }
 
-    /*
-     * The claim this request joined has ended: its outcome is ours.  It is
-     * the last to end, or the one before when another claim for the key
-     * (a different alert that waited too) came and went since this
-     * request looked; deciding on its own then would act a second time.
-     */
+    /* the claim this request joined has ended: its outcome is ours */
 
     if (ctx->joined) {
-        rec = &ctx->record;
-        rc = NGX_DECLINED;
-
-        if (rec->last_token == ctx->joined) {
-            rc = ngx_http_itsm_answer_joined(r, ctx, rec->last_result,
-                                             rec->last_status,
-                                             rec->last_retry);
-
-        } else if (rec->prev_token == ctx->joined) {
-            rc = ngx_http_itsm_answer_joined(r, ctx, rec->prev_result,
-                                             rec->prev_status,
-                                             rec->prev_retry);
-
-        } else if (!rec->pending || rec->token != ctx->joined) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "itsm: key \"%V\": the claim this alert joined "
-                          "is neither of the last two to end (others came "
-                          "and went before it looked again): it is decided "
-                          "on its own",
-                          &ctx->key);
-        }
-
+        rc = ngx_http_itsm_answer_joined(r, ctx);
         if (rc != NGX_DECLINED) {
             return rc;
         }

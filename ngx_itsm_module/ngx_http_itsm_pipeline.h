@@ -154,8 +154,7 @@ ngx_http_itsm_result_t *ngx_http_itsm_answer_push(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e action,
     ngx_http_itsm_outcome_e outcome, ngx_str_t *ticket);
 ngx_int_t ngx_http_itsm_answer_joined(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, ngx_uint_t result, ngx_uint_t status,
-    time_t retry);
+    ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_answer_result(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
 ngx_int_t ngx_http_itsm_answer_itsm_failed(ngx_http_request_t *r,
