@@ -9,7 +9,6 @@
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_callback.h"
-#include "ngx_http_itsm_verify.h"
 #include "ngx_http_itsm_mail.h"
 
 

@@ -145,6 +145,8 @@ json_t *ngx_http_itsm_registry_sent(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn);
 ngx_http_itsm_lookup_t *ngx_http_itsm_lookup_create(ngx_conf_t *cf,
     const char *what, ngx_str_t *action, ngx_str_t *method, ngx_str_t *path);
+char *ngx_http_itsm_verify_line(ngx_conf_t *cf,
+    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 char *ngx_http_itsm_lookup_find_directive(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_lookup_pick(ngx_http_itsm_lookup_t *lk, u_char *data,

@@ -11,6 +11,12 @@
 #include "ngx_http_itsm_conf.h"
 
 
+/* verify every=: how often a connector's probe is sent */
+#define NGX_HTTP_ITSM_VERIFY_EVERY      300
+#define NGX_HTTP_ITSM_VERIFY_EVERY_MIN  10
+#define NGX_HTTP_ITSM_VERIFY_EVERY_MAX  86400
+
+
 /*
  * A lookup is a GET made just before an action, to read a value the
  * action needs and neither the alert nor the store has: the id of Jira's
@@ -570,4 +576,65 @@ ngx_http_itsm_lookup_offered(ngx_http_itsm_lookup_t *lk, json_t *list,
     }
 
     why->len = p - why->data;
+}
+
+
+/* verify GET PATH [every=TIME] */
+
+char *
+ngx_http_itsm_verify_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    ngx_str_t  arg;
+
+    if (conn->verify != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"verify\" is duplicate in itsm_connector \"%V\"",
+                           &conn->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strlcasestrn(value[2].data, value[2].data + value[2].len,
+                         (u_char *) "{{", 2 - 1)
+        != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid path \"%V\" in \"verify\": the probe "
+                           "carries no alert, write the path without "
+                           "placeholders, e.g. verify GET /rest/api/3/myself",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    conn->verify = ngx_http_itsm_lookup_create(cf, "verify", NULL, &value[1],
+                                               &value[2]);
+    if (conn->verify == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conn->verify_every = NGX_HTTP_ITSM_VERIFY_EVERY;
+
+    if (n < 3) {
+        return NGX_CONF_OK;
+    }
+
+    if (!ngx_http_itsm_conf_param(&value[3], "every=", &arg)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"verify\"; expected "
+                           "every=TIME, how often the probe is sent, e.g. "
+                           "every=5m", &value[3]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_itsm_conf_time(cf, &arg, NGX_HTTP_ITSM_VERIFY_EVERY_MIN,
+                                NGX_HTTP_ITSM_VERIFY_EVERY_MAX,
+                                &conn->verify_every, "every",
+                                " in \"verify\"; expected 10s to 1d, "
+                                "e.g. every=5m")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

@@ -6,7 +6,6 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_template.h"
-#include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_mail.h"
 
 
@@ -493,33 +492,4 @@ ngx_http_itsm_mail_answer_ok_line(ngx_conf_t *cf,
     conn->answer_ok = value[1];
 
     return NGX_CONF_OK;
-}
-
-
-/* NGX_OK: the 2xx answer starts as "answer_ok" says (or none is set) */
-
-ngx_int_t
-ngx_http_itsm_mail_answer_ok(ngx_http_request_t *r,
-    ngx_http_itsm_connector_t *conn, ngx_http_itsm_delivery_t *d)
-{
-    u_char  *data;
-    size_t   len;
-
-    if (conn->answer_ok.len == 0) {
-        return NGX_OK;
-    }
-
-    data = ngx_http_itsm_deliver_response(r, d, &len);
-
-    if (data && len >= conn->answer_ok.len
-        && ngx_strncmp(data, conn->answer_ok.data, conn->answer_ok.len) == 0)
-    {
-        return NGX_OK;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm: connector \"%V\": a %ui answer without \"answer_ok\"",
-                   &conn->name, d->status);
-
-    return NGX_DECLINED;
 }

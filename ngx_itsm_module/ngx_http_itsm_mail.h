@@ -9,7 +9,6 @@
 
 
 #include "ngx_http_itsm.h"
-#include "ngx_http_itsm_deliver.h"
 
 
 /* Bodies beyond JSON: form fields, urlencoded or multipart
@@ -49,8 +48,6 @@ ngx_int_t ngx_http_itsm_mail_subject(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *out);
 char *ngx_http_itsm_mail_answer_ok_line(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
-ngx_int_t ngx_http_itsm_mail_answer_ok(ngx_http_request_t *r,
-    ngx_http_itsm_connector_t *conn, ngx_http_itsm_delivery_t *d);
 
 
 #endif /* _NGX_HTTP_ITSM_MAIL_H_INCLUDED_ */

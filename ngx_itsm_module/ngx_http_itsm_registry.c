@@ -9,7 +9,6 @@
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_history.h"
-#include "ngx_http_itsm_verify.h"
 #include "ngx_http_itsm_store.h"
 
 
@@ -43,6 +42,9 @@ static json_t *ngx_http_itsm_registry_one(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_str_t *history);
 static ngx_int_t ngx_http_itsm_registry_queue(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, json_t *one);
+static json_t *ngx_http_itsm_registry_verify_json(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn);
+static void ngx_http_itsm_registry_time(time_t t, u_char *buf);
 static json_t *ngx_http_itsm_registry_auth(ngx_http_itsm_connector_t *conn);
 static ngx_uint_t ngx_http_itsm_registry_secret_name(ngx_str_t *name);
 static ngx_int_t ngx_http_itsm_registry_recent(ngx_http_request_t *r,
@@ -216,7 +218,7 @@ ngx_http_itsm_registry_one(ngx_http_request_t *r,
                     "auth", ngx_http_itsm_registry_auth(conn),
                     "sent", ngx_http_itsm_registry_sent(r, conn),
                     "limit", ngx_http_itsm_limit_json(r, conn),
-                    "verify", ngx_http_itsm_verify_json(r, conn));
+                    "verify", ngx_http_itsm_registry_verify_json(r, conn));
 
     if (one == NULL) {
         return NULL;
@@ -527,4 +529,76 @@ ngx_http_itsm_registry_str(ngx_str_t *s)
     }
 
     return json_stringn((char *) s->data, s->len);
+}
+
+
+/*
+ * The registry's view: {"at": TIME, "verified": true, "status": 200,
+ * "ms": 41, "last_verified": TIME, "probes": N, "failures": M, "error":
+ * "..."}, or null before the first probe; none without "verify".
+ */
+
+static json_t *
+ngx_http_itsm_registry_verify_json(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn)
+{
+    u_char                      at[sizeof("2026-12-07T06:00:00Z")];
+    u_char                      last[sizeof("2026-12-07T06:00:00Z")];
+    json_t                     *one;
+    ngx_shmtx_t                *mutex;
+    ngx_http_itsm_verify_sh_t  *v, copy;
+
+    if (conn->verify == NULL) {
+        return json_null();
+    }
+
+    v = ngx_http_itsm_registry_verify(r, conn, &mutex);
+    if (v == NULL) {
+        return json_null();
+    }
+
+    ngx_shmtx_lock(mutex);
+    copy = *v;
+    ngx_shmtx_unlock(mutex);
+
+    if (copy.at == 0) {
+        return json_pack("{s:s#,s:n}", "path",
+                         conn->verify->request.uri->source.data,
+                         (int) conn->verify->request.uri->source.len,
+                         "at");
+    }
+
+    ngx_http_itsm_registry_time(copy.at, at);
+    ngx_http_itsm_registry_time(copy.last_ok, last);
+
+    one = json_pack("{s:s#,s:s,s:b,s:i,s:I,s:s?,s:I,s:I,s:o}",
+                    "path", conn->verify->request.uri->source.data,
+                    (int) conn->verify->request.uri->source.len,
+                    "at", (char *) at,
+                    "verified", (int) copy.ok,
+                    "status", (int) copy.status,
+                    "ms", (json_int_t) copy.ms,
+                    "last_verified", copy.last_ok ? (char *) last : NULL,
+                    "probes", (json_int_t) copy.probes,
+                    "failures", (json_int_t) copy.failures,
+                    "error", ngx_http_itsm_json_text(r->pool, copy.error,
+                                                     copy.error_len,
+                                                     copy.error_len));
+
+    return one;
+}
+
+
+/* "2026-12-07T06:00:00Z" and its NUL */
+
+static void
+ngx_http_itsm_registry_time(time_t t, u_char *buf)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime(t, &tm);
+
+    (void) ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }

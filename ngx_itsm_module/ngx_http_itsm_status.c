@@ -140,8 +140,6 @@ ngx_http_itsm_status_count_action(ngx_http_request_t *r,
 {
     ngx_http_itsm_counters_t  *counters;
 
-    ngx_http_itsm_registry_count(r, conn, action, failed);
-
     counters = ngx_http_itsm_status_counters(r);
 
     if (counters) {

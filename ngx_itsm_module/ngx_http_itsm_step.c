@@ -11,7 +11,6 @@
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_callback_source.h"
-#include "ngx_http_itsm_mail.h"
 
 
 /*
@@ -29,6 +28,11 @@ static ngx_int_t ngx_http_itsm_step_deliver(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_step_held(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e index, ngx_uint_t why,
     time_t wait);
+static void ngx_http_itsm_step_count(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_action_e action,
+    ngx_uint_t failed);
+static ngx_int_t ngx_http_itsm_step_answer_ok(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_delivery_t *d);
 static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_gone(ngx_http_request_t *r,
@@ -315,6 +319,20 @@ ngx_http_itsm_step_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
 
 /*
+ * A request to the ITSM with an outcome: counted for the status page (by
+ * action) and for the connector's registry (by connector and action).
+ */
+
+static void
+ngx_http_itsm_step_count(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_action_e action, ngx_uint_t failed)
+{
+    ngx_http_itsm_status_count_action(r, ctx->connector, action, failed);
+    ngx_http_itsm_registry_count(r, ctx->connector, action, failed);
+}
+
+
+/*
  * A request let go by the connector's limits has ended: it is no longer
  * in flight, and its outcome tells the circuit whether the ITSM is up (an
  * answer under 500) or not.
@@ -376,19 +394,17 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
 
     if (ctx->dl.status >= NGX_HTTP_OK
         && ctx->dl.status < NGX_HTTP_SPECIAL_RESPONSE && !ctx->looking
-        && ngx_http_itsm_mail_answer_ok(r, ctx->connector, &ctx->dl)
+        && ngx_http_itsm_step_answer_ok(r, ctx->connector, &ctx->dl)
            != NGX_OK)
     {
-        ngx_http_itsm_status_count_action(r, ctx->connector,
-                                          ctx->dl.action, 1);
+        ngx_http_itsm_step_count(r, ctx, ctx->dl.action, 1);
         return ngx_http_itsm_step_failed(r, ctx);
     }
 
     if (ctx->dl.status < NGX_HTTP_OK
         || ctx->dl.status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
-        ngx_http_itsm_status_count_action(r, ctx->connector,
-                                          ctx->dl.action, 1);
+        ngx_http_itsm_step_count(r, ctx, ctx->dl.action, 1);
 
         if (!ctx->gone
             && ngx_http_itsm_lifecycle_gone(ctx->connector, ctx->dl.action,
@@ -425,8 +441,7 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
         /* nothing to do for this step ("missing=skip") */
 
     } else {
-        ngx_http_itsm_status_count_action(r, ctx->connector,
-                                          ctx->dl.action, 0);
+        ngx_http_itsm_step_count(r, ctx, ctx->dl.action, 0);
     }
 
     /* a connector that reads no ticket id (a chat) keeps none */
@@ -630,7 +645,7 @@ ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
                   &ngx_http_itsm_action_names[ctx->dl.action],
                   &ctx->tpl.ticket_id, &why);
 
-    ngx_http_itsm_status_count_action(r, ctx->connector, ctx->dl.action, 1);
+    ngx_http_itsm_step_count(r, ctx, ctx->dl.action, 1);
     ngx_http_itsm_step_unusable(r, ctx);
 
     return ngx_http_itsm_reply_error(r, NGX_HTTP_BAD_GATEWAY,
@@ -790,8 +805,7 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         || ctx->dl.status >= NGX_HTTP_SPECIAL_RESPONSE)
     {
         /* the doubt stays: the next attempt asks again */
-        ngx_http_itsm_status_count_action(r, ctx->connector,
-                                          ctx->dl.action, 1);
+        ngx_http_itsm_step_count(r, ctx, ctx->dl.action, 1);
         return ngx_http_itsm_step_failed(r, ctx);
     }
 
@@ -847,4 +861,34 @@ ngx_http_itsm_step_found(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     return ngx_http_itsm_step_finish(r, ctx, &ctx->tpl.ticket_id);
+}
+
+
+/* NGX_OK: the 2xx answer starts as the connector's "answer_ok" says (or
+ * it has none; the line is read in ngx_http_itsm_mail.c) */
+
+static ngx_int_t
+ngx_http_itsm_step_answer_ok(ngx_http_request_t *r,
+    ngx_http_itsm_connector_t *conn, ngx_http_itsm_delivery_t *d)
+{
+    u_char  *data;
+    size_t   len;
+
+    if (conn->answer_ok.len == 0) {
+        return NGX_OK;
+    }
+
+    data = ngx_http_itsm_deliver_response(r, d, &len);
+
+    if (data && len >= conn->answer_ok.len
+        && ngx_strncmp(data, conn->answer_ok.data, conn->answer_ok.len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm: connector \"%V\": a %ui answer without \"answer_ok\"",
+                   &conn->name, d->status);
+
+    return NGX_DECLINED;
 }

@@ -5,7 +5,6 @@
 
 
 #include "ngx_http_itsm.h"
-#include "ngx_http_itsm_conf.h"
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_deliver.h"
@@ -22,83 +21,18 @@
  * so it goes out with the same proxy, headers and credentials as the
  * alerts do.  Its outcome (when, the ITSM's status, how long it took, and
  * the ITSM's own words when it failed) is kept in shared memory for the
- * registry (itsm_connectors) and the status page.
+ * registry (itsm_connectors, ngx_http_itsm_registry.c) and the status page.
+ * The "verify" line itself is read with the lookups' (..._lookup.c).
  *
  * A 2xx is verified; anything else, or no answer, is not.  The probe
  * reads only (GET) and carries no alert, so its path has no placeholder.
  */
 
 
-#define NGX_HTTP_ITSM_VERIFY_EVERY      300
-#define NGX_HTTP_ITSM_VERIFY_EVERY_MIN  10
-#define NGX_HTTP_ITSM_VERIFY_EVERY_MAX  86400
-
-
 static void ngx_http_itsm_verify_done(ngx_http_request_t *r);
 static void ngx_http_itsm_verify_keep(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_http_itsm_delivery_t *d,
     u_char *text, size_t len);
-
-
-/* verify GET PATH [every=TIME] */
-
-char *
-ngx_http_itsm_verify_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
-    ngx_str_t *value, ngx_uint_t n)
-{
-    ngx_str_t  arg;
-
-    if (conn->verify != NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"verify\" is duplicate in itsm_connector \"%V\"",
-                           &conn->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_strlcasestrn(value[2].data, value[2].data + value[2].len,
-                         (u_char *) "{{", 2 - 1)
-        != NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid path \"%V\" in \"verify\": the probe "
-                           "carries no alert, write the path without "
-                           "placeholders, e.g. verify GET /rest/api/3/myself",
-                           &value[2]);
-        return NGX_CONF_ERROR;
-    }
-
-    conn->verify = ngx_http_itsm_lookup_create(cf, "verify", NULL, &value[1],
-                                               &value[2]);
-    if (conn->verify == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    conn->verify_every = NGX_HTTP_ITSM_VERIFY_EVERY;
-
-    if (n < 3) {
-        return NGX_CONF_OK;
-    }
-
-    if (!ngx_http_itsm_conf_param(&value[3], "every=", &arg)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\" in \"verify\"; expected "
-                           "every=TIME, how often the probe is sent, e.g. "
-                           "every=5m", &value[3]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_itsm_conf_time(cf, &arg, NGX_HTTP_ITSM_VERIFY_EVERY_MIN,
-                                NGX_HTTP_ITSM_VERIFY_EVERY_MAX,
-                                &conn->verify_every, "every",
-                                " in \"verify\"; expected 10s to 1d, "
-                                "e.g. every=5m")
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
 
 
 /* the probe is sent by the kick through the replay location, which
@@ -277,76 +211,4 @@ ngx_http_itsm_verify_keep(ngx_http_request_t *r,
     ngx_memcpy(v->error, text, len);
 
     ngx_shmtx_unlock(mutex);
-}
-
-
-/*
- * The registry's view: {"at": TIME, "verified": true, "status": 200,
- * "ms": 41, "last_verified": TIME, "probes": N, "failures": M, "error":
- * "..."}, or null before the first probe; none without "verify".
- */
-
-json_t *
-ngx_http_itsm_verify_json(ngx_http_request_t *r,
-    ngx_http_itsm_connector_t *conn)
-{
-    u_char                      at[sizeof("2026-12-07T06:00:00Z")];
-    u_char                      last[sizeof("2026-12-07T06:00:00Z")];
-    json_t                     *one;
-    ngx_shmtx_t                *mutex;
-    ngx_http_itsm_verify_sh_t  *v, copy;
-
-    if (conn->verify == NULL) {
-        return json_null();
-    }
-
-    v = ngx_http_itsm_registry_verify(r, conn, &mutex);
-    if (v == NULL) {
-        return json_null();
-    }
-
-    ngx_shmtx_lock(mutex);
-    copy = *v;
-    ngx_shmtx_unlock(mutex);
-
-    if (copy.at == 0) {
-        return json_pack("{s:s#,s:n}", "path",
-                         conn->verify->request.uri->source.data,
-                         (int) conn->verify->request.uri->source.len,
-                         "at");
-    }
-
-    ngx_http_itsm_verify_time(copy.at, at);
-    ngx_http_itsm_verify_time(copy.last_ok, last);
-
-    one = json_pack("{s:s#,s:s,s:b,s:i,s:I,s:s?,s:I,s:I,s:o}",
-                    "path", conn->verify->request.uri->source.data,
-                    (int) conn->verify->request.uri->source.len,
-                    "at", (char *) at,
-                    "verified", (int) copy.ok,
-                    "status", (int) copy.status,
-                    "ms", (json_int_t) copy.ms,
-                    "last_verified", copy.last_ok ? (char *) last : NULL,
-                    "probes", (json_int_t) copy.probes,
-                    "failures", (json_int_t) copy.failures,
-                    "error", ngx_http_itsm_json_text(r->pool, copy.error,
-                                                     copy.error_len,
-                                                     copy.error_len));
-
-    return one;
-}
-
-
-/* "2026-12-07T06:00:00Z" and its NUL */
-
-void
-ngx_http_itsm_verify_time(time_t t, u_char *buf)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime(t, &tm);
-
-    (void) ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 }

@@ -15,15 +15,10 @@
 
 
 /* ngx_http_itsm_verify.c */
-char *ngx_http_itsm_verify_line(ngx_conf_t *cf,
-    ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n);
 ngx_int_t ngx_http_itsm_verify_check(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf);
 ngx_int_t ngx_http_itsm_verify_replay(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn);
-json_t *ngx_http_itsm_verify_json(ngx_http_request_t *r,
-    ngx_http_itsm_connector_t *conn);
-void ngx_http_itsm_verify_time(time_t t, u_char *buf);
 
 
 #endif /* _NGX_HTTP_ITSM_VERIFY_H_INCLUDED_ */
