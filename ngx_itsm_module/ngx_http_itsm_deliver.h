@@ -59,10 +59,12 @@ typedef struct {
 ngx_int_t ngx_http_itsm_deliver(ngx_http_request_t *r,
     ngx_http_itsm_delivery_t *d, ngx_http_itsm_action_e index,
     ngx_http_itsm_action_t *action);
+ngx_int_t ngx_http_itsm_deliver_filter_init(ngx_conf_t *cf);
+
+/* ngx_http_itsm_deliver_answer.c */
 u_char *ngx_http_itsm_deliver_response(ngx_http_request_t *r,
     ngx_http_itsm_delivery_t *d, size_t *len);
 size_t ngx_http_itsm_deliver_utf8_cut(u_char *p, size_t max);
-ngx_int_t ngx_http_itsm_deliver_filter_init(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_ITSM_DELIVER_H_INCLUDED_ */
