@@ -67,6 +67,7 @@ ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
     }
 
     ctx->request = r;
+    ctx->event_end = ngx_http_itsm_pipeline_event_end;
 
     /* its alerts (one for a replay) and their results */
 
@@ -857,25 +858,6 @@ ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
-}
-
-
-/*
- * An event of the request's pipeline fired (the wait's or the settle
- * timer, a flush): the error log names the request again, as during the
- * request's own handlers.
- */
-
-ngx_http_request_t *
-ngx_http_itsm_pipeline_event_start(ngx_http_itsm_ctx_t *ctx)
-{
-    ngx_http_request_t  *r;
-
-    r = ctx->request;
-
-    ngx_http_set_log_request(r->connection->log, r);
-
-    return r;
 }
 
 

@@ -38,8 +38,17 @@ typedef struct {
 
 /* the state of one inbound alert request, kept in the main request's ctx */
 
-typedef struct {
+typedef struct ngx_http_itsm_ctx_s  ngx_http_itsm_ctx_t;
+
+struct ngx_http_itsm_ctx_s {
     ngx_http_request_t          *request;
+
+    /* where an event of the request's pipeline that a step started (its
+     * timer) ends: the pipeline's, given to the steps as deliver's "done"
+     * is, so that step.c does not call back up into pipeline.c */
+    void                       (*event_end)(ngx_http_request_t *r,
+                                    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+
     ngx_http_itsm_loc_conf_t    *conf;
     ngx_http_itsm_store_t       *store;
     ngx_array_t                 *connectors;   /* NULL: routed (itsm_pass $) */
@@ -106,7 +115,22 @@ typedef struct {
     unsigned                     held:1;       /* sends the held notes */
     unsigned                     inflight:1;   /* counted by the limits */
     unsigned                     probe:1;      /* ... the circuit's probe */
-} ngx_http_itsm_ctx_t;
+};
+
+/*
+ * An event of the request's pipeline fired (the wait's or the settle
+ * timer, a flush): the error log names the request again, as during the
+ * request's own handlers.
+ */
+
+static ngx_inline ngx_http_request_t *
+ngx_http_itsm_pipeline_event_start(ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_set_log_request(ctx->request->connection->log, ctx->request);
+
+    return ctx->request;
+}
+
 
 /* the context of one of its timers ("member": wait, settle, renew) */
 #define ngx_http_itsm_ctx_of_event(ev, member)                               \
@@ -127,8 +151,6 @@ ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 void ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
-ngx_http_request_t *ngx_http_itsm_pipeline_event_start(
-    ngx_http_itsm_ctx_t *ctx);
 void ngx_http_itsm_pipeline_event_end(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 

@@ -215,7 +215,7 @@ ngx_http_itsm_step_settled(ngx_event_t *ev)
     rc = ngx_http_itsm_step_send(r, ctx);
 
     /* the find's subrequest is only posted: it runs at the event's end */
-    ngx_http_itsm_pipeline_event_end(r, ctx, rc);
+    ctx->event_end(r, ctx, rc);
 }
 
 
