@@ -343,7 +343,8 @@ ngx_http_itsm_form_values(ngx_http_request_t *r,
 
 /*
  * "itsm-" and 32 random hex digits: no alert can know it, and a value that
- * holds it all the same (1 in 2^128) makes another one be drawn.
+ * holds it all the same (4 draws of ngx_random(), 31 bits each: about 1
+ * in 2^124) makes another one be drawn.
  */
 
 static void

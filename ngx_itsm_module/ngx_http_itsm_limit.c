@@ -355,7 +355,9 @@ ngx_http_itsm_limit_take(ngx_http_request_t *r,
     /* it goes: in flight from now (its wait included), and the probe of
      * an open circuit whose time is up */
 
-    sh->inflight[ngx_worker % NGX_HTTP_ITSM_LIMIT_WORKERS]++;
+    if (conn->limit_conn) {
+        sh->inflight[ngx_worker % NGX_HTTP_ITSM_LIMIT_WORKERS]++;
+    }
 
     if (conn->limit_breaker && sh->open) {
         sh->probing = now ? now : 1;
@@ -397,6 +399,13 @@ ngx_http_itsm_limit_done(ngx_http_request_t *r,
     ngx_uint_t                 opened;
     ngx_http_itsm_limit_sh_t  *sh;
 
+    /* nothing to count without conn= or breaker=: no second lock of the
+     * zone for each request */
+
+    if (!conn->limit_conn && !conn->limit_breaker) {
+        return;
+    }
+
     sh = ngx_http_itsm_registry_limit(r, conn, &mutex);
 
     if (sh == NULL) {
@@ -412,7 +421,7 @@ ngx_http_itsm_limit_done(ngx_http_request_t *r,
 
     n = &sh->inflight[ngx_worker % NGX_HTTP_ITSM_LIMIT_WORKERS];
 
-    if (*n > 0) {
+    if (conn->limit_conn && *n > 0) {
         (*n)--;
     }
 

@@ -6,6 +6,7 @@
 
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_template.h"
+#include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_mail.h"
 
 
@@ -180,13 +181,8 @@ ngx_http_itsm_mail_render(ngx_http_request_t *r,
     subject = part[NGX_HTTP_ITSM_MAIL_SUBJECT];
 
     if (subject.len > NGX_HTTP_ITSM_MAIL_LINE_MAX) {
-        subject.len = NGX_HTTP_ITSM_MAIL_LINE_MAX;
-
-        while (subject.len > 0
-               && (subject.data[subject.len] & 0xc0) == 0x80)
-        {
-            subject.len--;
-        }
+        subject.len = ngx_http_itsm_deliver_utf8_cut(subject.data,
+                                                  NGX_HTTP_ITSM_MAIL_LINE_MAX);
     }
 
     if (ngx_http_itsm_mail_subject(r->pool, &subject, &clean[2]) != NGX_OK) {
@@ -272,11 +268,8 @@ ngx_http_itsm_mail_header(u_char *p, const char *name, ngx_str_t *value)
     len = value->len;
 
     if (len > NGX_HTTP_ITSM_MAIL_LINE_MAX - 8) {
-        len = NGX_HTTP_ITSM_MAIL_LINE_MAX - 8;
-
-        while (len > 0 && (value->data[len] & 0xc0) == 0x80) {
-            len--;
-        }
+        len = ngx_http_itsm_deliver_utf8_cut(value->data,
+                                             NGX_HTTP_ITSM_MAIL_LINE_MAX - 8);
     }
 
     p = ngx_sprintf(p, "%s: ", name);

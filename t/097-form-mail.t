@@ -31,13 +31,16 @@ _EOC_
 
 our $SinkHttp = "    log_format sink escape=none '\$request_method \$request_uri \$content_type\\n\$request_body\\n.';\n";
 
-# what the sink got: (method and URI, content type, body) of each request
+# what the sink got: (method and URI, content type, body) of each request,
+# once it has $want (default 1)
 sub sunk {
+    my ($want) = @_;
     my $path = Test::Nginx::Util::server_root() . "/logs/sink.log";
     my $all = '';
     for (1 .. 40) {
         if (open my $fh, '<', $path) { local $/; $all = <$fh>; close $fh }
-        last if $all =~ /\n\.\n/;
+        my $n = () = $all =~ /\n\.\n/g;
+        last if $n >= ($want // 1);
         select(undef, undef, undef, 0.05);
     }
     my @r;
@@ -354,3 +357,26 @@ GET /ok
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"answer_ok" takes 1 to 64 bytes, the start of a 2xx answer that means done, e\.g\. answer_ok ok/
+
+
+
+=== TEST 16: a subject of 998 bytes is sent whole, one of 999 is cut to 998 (the line limit of RFC 5322)
+--- http_config eval
+$::SinkHttp . q{
+    itsm_connector mail {
+        location  /_itsm/mail;
+        create    POST /gw multipart 'message=@mail';
+        mail      'from=root@localhost' 'to=ops@example.com' 'subject={{ title }}';
+    }
+}
+--- config eval: $::Sink
+--- init
+for my $n (998, 999) {
+    my ($code) = ItsmHttp::call('POST', '/alerts', '{"key": "k' . $n . '", "title": "' . ('x' x $n) . '"}');
+    Test::More::is($code, 201, "title of $n: 201");
+}
+my @s = map { ($_->[2] // '') =~ /\r\nSubject: ([^\r]*)\r\n/ ? length($1) : -1 } ::sunk(2);
+Test::More::is("@s", '998 998', 'the subject lines: 998 and 998 bytes');
+--- request
+GET /ok
+--- error_code: 202
