@@ -45,7 +45,7 @@ static void *ngx_http_itsm_callback_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_itsm_callback_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_itsm_callback_pointer(ngx_conf_t *cf,
-    ngx_str_t *value, ngx_str_t *name, ngx_str_t *pointer);
+    ngx_str_t *value, ngx_str_t *pointer);
 static char *ngx_http_itsm_callback_check(ngx_conf_t *cf,
     ngx_http_itsm_main_conf_t *imcf, ngx_http_itsm_callback_loc_conf_t *cblcf);
 static ngx_int_t ngx_http_itsm_callback_handler(ngx_http_request_t *r);
@@ -54,6 +54,40 @@ static ngx_int_t ngx_http_itsm_callback_turn_away(ngx_http_request_t *r,
 static ngx_int_t ngx_http_itsm_callback_token(ngx_http_request_t *r,
     ngx_str_t *token);
 static void ngx_http_itsm_callback_body(ngx_http_request_t *r);
+
+
+/*
+ * The location's NAME=/pointer parameters, and where Request Tracker's
+ * scrip (util/rt-callback.pl) puts each: {"ticket": "42", "old_status":
+ * "open", "status": "resolved", "transaction": "917", ...}; transaction
+ * ids only grow.
+ */
+
+typedef struct {
+    ngx_str_t                    name;
+    size_t                       offset;
+    ngx_str_t                    rt;
+} ngx_http_itsm_callback_param_t;
+
+
+static ngx_http_itsm_callback_param_t  ngx_http_itsm_callback_params[] = {
+    { ngx_string("ticket="),
+      offsetof(ngx_http_itsm_callback_loc_conf_t, ticket),
+      ngx_string("/ticket") },
+    { ngx_string("status="),
+      offsetof(ngx_http_itsm_callback_loc_conf_t, status),
+      ngx_string("/status") },
+    { ngx_string("event_id="),
+      offsetof(ngx_http_itsm_callback_loc_conf_t, event_id),
+      ngx_string("/transaction") },
+    { ngx_string("order="),
+      offsetof(ngx_http_itsm_callback_loc_conf_t, order),
+      ngx_string("/transaction") },
+    { ngx_string("note="),                      /* a comment's content */
+      offsetof(ngx_http_itsm_callback_loc_conf_t, note),
+      ngx_string("/note") },
+    { ngx_null_string, 0, ngx_null_string }
+};
 
 
 static ngx_http_itsm_status_provider_t  ngx_http_itsm_callback_provider = {
@@ -285,9 +319,10 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_http_itsm_callback_loc_conf_t *cblcf = conf;
 
     char                                 *rv;
-    ngx_str_t                            *value, name;
+    ngx_str_t                            *value, name, *pointer;
     ngx_uint_t                            i;
     ngx_http_core_loc_conf_t             *clcf;
+    ngx_http_itsm_callback_param_t       *param;
     ngx_http_itsm_callback_loc_conf_t   **locp;
     ngx_http_itsm_callback_main_conf_t   *cbmcf;
 
@@ -323,27 +358,16 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "ticket=", 7) == 0) {
-            rv = ngx_http_itsm_callback_pointer(cf, &value[i], &value[i],
-                                                &cblcf->ticket);
+        for (param = ngx_http_itsm_callback_params; param->name.len; param++)
+        {
+            if (ngx_strncmp(value[i].data, param->name.data, param->name.len)
+                == 0)
+            {
+                break;
+            }
+        }
 
-        } else if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
-            rv = ngx_http_itsm_callback_pointer(cf, &value[i], &value[i],
-                                                &cblcf->status);
-
-        } else if (ngx_strncmp(value[i].data, "event_id=", 9) == 0) {
-            rv = ngx_http_itsm_callback_pointer(cf, &value[i], &value[i],
-                                                &cblcf->event_id);
-
-        } else if (ngx_strncmp(value[i].data, "order=", 6) == 0) {
-            rv = ngx_http_itsm_callback_pointer(cf, &value[i], &value[i],
-                                                &cblcf->order);
-
-        } else if (ngx_strncmp(value[i].data, "note=", 5) == 0) {
-            rv = ngx_http_itsm_callback_pointer(cf, &value[i], &value[i],
-                                                &cblcf->note);
-
-        } else {
+        if (param->name.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid itsm_callback parameter \"%V\"; "
                                "expected profile=, ticket=, status=, "
@@ -351,34 +375,25 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
+        pointer = (ngx_str_t *) ((u_char *) cblcf + param->offset);
+
+        rv = ngx_http_itsm_callback_pointer(cf, &value[i], pointer);
         if (rv != NGX_CONF_OK) {
             return rv;
         }
     }
 
-    /* what Request Tracker's scrip posts (util/rt-callback.pl):
-     * {"ticket": "42", "old_status": "open", "status": "resolved",
-     *  "transaction": "917", ...}; transaction ids only grow */
+    /* what Request Tracker's scrip posts, where the location names
+     * nothing else */
 
     if (cblcf->profile->name.len == 2) {                /* "rt" */
-        if (cblcf->ticket.len == 0) {
-            ngx_str_set(&cblcf->ticket, "/ticket");
-        }
+        for (param = ngx_http_itsm_callback_params; param->name.len; param++)
+        {
+            pointer = (ngx_str_t *) ((u_char *) cblcf + param->offset);
 
-        if (cblcf->status.len == 0) {
-            ngx_str_set(&cblcf->status, "/status");
-        }
-
-        if (cblcf->event_id.len == 0) {
-            ngx_str_set(&cblcf->event_id, "/transaction");
-        }
-
-        if (cblcf->order.len == 0) {
-            ngx_str_set(&cblcf->order, "/transaction");
-        }
-
-        if (cblcf->note.len == 0) {
-            ngx_str_set(&cblcf->note, "/note");   /* a comment's content */
+            if (pointer->len == 0) {
+                *pointer = param->rt;
+            }
         }
     }
 
@@ -417,7 +432,7 @@ ngx_http_itsm_callback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
 static char *
 ngx_http_itsm_callback_pointer(ngx_conf_t *cf, ngx_str_t *value,
-    ngx_str_t *name, ngx_str_t *pointer)
+    ngx_str_t *pointer)
 {
     u_char  *eq;
 

@@ -146,19 +146,21 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
 
     issue = json_object_get(payload, "issue");
 
+    /* an issue event and a comment alike name the issue by its key */
+
+    rc = ngx_http_itsm_callback_get(r, json_object_get(issue, "key"),
+                                    NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
+    if (rc != NGX_OK) {
+        ev->invalid = "a Jira webhook has the issue's \"key\"";
+        return rc;
+    }
+
     if (commented) {
 
         /* {"webhookEvent": "comment_created", "comment": {"id": "10001",
          *  "body": "...", "created": ...}, "issue": {"key": ...}}:
          * a note; the comment's id is the event's when Jira sends no
          * X-Atlassian-Webhook-Identifier */
-
-        rc = ngx_http_itsm_callback_get(r, json_object_get(issue, "key"),
-                                        NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
-        if (rc != NGX_OK) {
-            ev->invalid = "a Jira webhook has the issue's \"key\"";
-            return rc;
-        }
 
         v = json_object_get(payload, "comment");
 
@@ -175,13 +177,6 @@ ngx_http_itsm_callback_jira(ngx_http_request_t *r, json_t *payload,
                                   json_object_get(v, "id"), ev);
 
         return NGX_OK;
-    }
-
-    rc = ngx_http_itsm_callback_get(r, json_object_get(issue, "key"),
-                                    NGX_HTTP_ITSM_TICKET_MAX, &ev->ticket);
-    if (rc != NGX_OK) {
-        ev->invalid = "a Jira webhook has the issue's \"key\"";
-        return rc;
     }
 
     if (deleted) {

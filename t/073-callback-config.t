@@ -204,6 +204,30 @@ unknown itsm_callback profile "zendesk"; the profiles are: rt, jira, servicenow,
 
 
 
+=== TEST 6e: a parameter that is none of the location's is refused ("ticket" without its "=")
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; callback_signature jira secret=a; }
+--- config
+    location = /cb { itsm_callback rt profile=generic status=/s ticket; }
+--- must_die
+--- error_log
+invalid itsm_callback parameter "ticket"; expected profile=, ticket=, status=, event_id=, order= or note=
+
+
+
+=== TEST 6f: each NAME= takes a JSON Pointer: the last one, empty, is refused
+--- http_config
+    itsm_store logs/state.mdb;
+    itsm_connector rt { location /_itsm/rt; create POST /t 'body={}'; callback_signature jira secret=a; }
+--- config
+    location = /cb { itsm_callback rt profile=generic ticket=/t status=/s event_id=/e order=/o note=; }
+--- must_die
+--- error_log
+invalid JSON Pointer in "note=" of itsm_callback; write it as "/a/b" (RFC 6901)
+
+
+
 === TEST 7: rotation: both tokens pass
 --- http_config
     itsm_store logs/state.mdb;
