@@ -673,7 +673,20 @@ ngx_http_itsm_alert_lookup(ngx_array_t *map,
         }
     }
 
-    for (w = builtin; w->word.len; w++) {
+    return ngx_http_itsm_alert_word(builtin, word, value);
+}
+
+
+/* "word" in a table of words ended by a null one, compared without case:
+ * NGX_OK and its value, or NGX_DECLINED */
+
+ngx_int_t
+ngx_http_itsm_alert_word(ngx_http_itsm_alert_word_t *words, ngx_str_t *word,
+    ngx_uint_t *value)
+{
+    ngx_http_itsm_alert_word_t  *w;
+
+    for (w = words; w->word.len; w++) {
         if (w->word.len == word->len
             && ngx_strncasecmp(w->word.data, word->data, word->len) == 0)
         {

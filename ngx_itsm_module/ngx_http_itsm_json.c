@@ -295,8 +295,8 @@ json_t *
 ngx_http_itsm_json_text(ngx_pool_t *pool, u_char *data, size_t len,
     size_t max)
 {
-    u_char    *p, *last, *start, *dst, *text;
-    uint32_t   ch;
+    u_char  *text;
+    size_t   n;
 
     if (len > max) {
         len = max;
@@ -307,14 +307,41 @@ ngx_http_itsm_json_text(ngx_pool_t *pool, u_char *data, size_t len,
         return NULL;
     }
 
-    p = data;
-    last = data + len;
-    dst = text;
+    n = ngx_http_itsm_json_utf8_clean(text, data, len,
+                                      len == max ? NGX_HTTP_ITSM_UTF8_CUT : 0);
+
+    return json_stringn((const char *) text, n);
+}
+
+
+/*
+ * "src" as UTF-8 text, for jansson and for a mail message: bytes that are
+ * not UTF-8 become "?"; with NGX_HTTP_ITSM_UTF8_NUL a NUL becomes a space,
+ * with NGX_HTTP_ITSM_UTF8_CONTROL every control character does; with
+ * NGX_HTTP_ITSM_UTF8_CUT a character the end of "src" cut short is left
+ * out rather than replaced.  Returns the length written to "dst", at most
+ * "len".
+ */
+
+size_t
+ngx_http_itsm_json_utf8_clean(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t flags)
+{
+    u_char    *p, *last, *start, *d;
+    uint32_t   ch;
+
+    p = src;
+    last = src + len;
+    d = dst;
 
     while (p < last) {
 
         if (*p < 0x80) {
-            *dst++ = *p++;
+            *d++ = (((flags & NGX_HTTP_ITSM_UTF8_NUL) && *p == '\0')
+                    || ((flags & NGX_HTTP_ITSM_UTF8_CONTROL)
+                        && (*p < 0x20 || *p == 0x7f)))
+                   ? ' ' : *p;
+            p++;
             continue;
         }
 
@@ -322,19 +349,21 @@ ngx_http_itsm_json_text(ngx_pool_t *pool, u_char *data, size_t len,
         ch = ngx_utf8_decode(&p, last - p);
 
         if (ch > 0x10ffff) {
-            if (p == last && last - start < 4 && len == max) {
+            if ((flags & NGX_HTTP_ITSM_UTF8_CUT)
+                && p == last && last - start < 4)
+            {
                 break;                          /* cut by "max" */
             }
 
-            *dst++ = '?';
+            *d++ = '?';
             p = start + 1;
             continue;
         }
 
-        dst = ngx_cpymem(dst, start, p - start);
+        d = ngx_cpymem(d, start, p - start);
     }
 
-    return json_stringn((const char *) text, dst - text);
+    return d - dst;
 }
 
 

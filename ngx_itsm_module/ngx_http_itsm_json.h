@@ -15,6 +15,14 @@
  * scalars as text, dumps into a pool, jansson values freed with a pool */
 
 
+/* ngx_http_itsm_json_utf8_clean(): NUL becomes a space; every control
+ * character (NUL among them) does; a character cut short at the end is
+ * left out rather than replaced by "?" */
+#define NGX_HTTP_ITSM_UTF8_NUL      0x01
+#define NGX_HTTP_ITSM_UTF8_CONTROL  0x02
+#define NGX_HTTP_ITSM_UTF8_CUT      0x04
+
+
 /* ngx_http_itsm_json.c */
 ngx_int_t ngx_http_itsm_json_check_depth(ngx_str_t *text, ngx_uint_t max,
     ngx_uint_t *depth);
@@ -30,6 +38,8 @@ u_char *ngx_http_itsm_json_dump(json_t *value, ngx_pool_t *pool,
     size_t *len);
 json_t *ngx_http_itsm_json_text(ngx_pool_t *pool, u_char *data, size_t len,
     size_t max);
+size_t ngx_http_itsm_json_utf8_clean(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t flags);
 ngx_int_t ngx_http_itsm_json_cleanup_add(ngx_pool_t *pool, json_t *value);
 
 

@@ -34,47 +34,6 @@ static const u_char  ngx_http_itsm_json_extra[256] = {
 };
 
 
-/*
- * The bytes to escape in a word of eight: a control character (below
- * 0x20), a quote or a backslash, each marked by the high bit of its byte,
- * exactly (no carry crosses a byte: the low seven bits plus 0x60 or 0x7f
- * stay below 0x100).  A byte is below 0x20 when its high bit is clear and
- * its low seven bits plus 0x60 do not reach 0x80; equal to c when x ^ c
- * is zero, i.e. its low seven bits plus 0x7f do not reach 0x80 and its
- * high bit is clear.
- */
-
-#define NGX_HTTP_ITSM_ESC_ONES   0x0101010101010101ULL
-#define NGX_HTTP_ITSM_ESC_LOWS   0x7f7f7f7f7f7f7f7fULL
-#define NGX_HTTP_ITSM_ESC_HIGHS  0x8080808080808080ULL
-
-#define ngx_http_itsm_esc_zero(v)                                            \
-    (~((((v) & NGX_HTTP_ITSM_ESC_LOWS) + NGX_HTTP_ITSM_ESC_LOWS) | (v))       \
-     & NGX_HTTP_ITSM_ESC_HIGHS)
-
-static inline uint64_t
-ngx_http_itsm_esc_word(uint64_t w)
-{
-    return (~(((w & NGX_HTTP_ITSM_ESC_LOWS) + NGX_HTTP_ITSM_ESC_ONES * 0x60)
-              | w)
-            & NGX_HTTP_ITSM_ESC_HIGHS)
-           | ngx_http_itsm_esc_zero(w ^ (NGX_HTTP_ITSM_ESC_ONES * '"'))
-           | ngx_http_itsm_esc_zero(w ^ (NGX_HTTP_ITSM_ESC_ONES * '\\'));
-}
-
-
-/* a marked byte's offset in its word: the lowest mark is the first byte
- * in memory on a little-endian machine; elsewhere a byte loop finds it */
-
-#if (defined __GNUC__ && defined __BYTE_ORDER__                              \
-     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-#define NGX_HTTP_ITSM_ESC_CTZ    1
-#define ngx_http_itsm_esc_first(m)  ((size_t) __builtin_ctzll(m) >> 3)
-#else
-#define NGX_HTTP_ITSM_ESC_CTZ    0
-#endif
-
-
 uintptr_t
 ngx_http_itsm_json_escape(u_char *dst, u_char *src, size_t size)
 {
@@ -89,13 +48,13 @@ ngx_http_itsm_json_escape(u_char *dst, u_char *src, size_t size)
 
         while (last - src >= 8) {
             memcpy(&w, src, 8);
-            m = ngx_http_itsm_esc_word(w);
+            m = ngx_http_itsm_json_word(w);
 
-#if (NGX_HTTP_ITSM_ESC_CTZ)
+#if (NGX_HTTP_ITSM_JSON_CTZ)
             /* only the marked bytes are looked up */
 
             while (m) {
-                ch = src[ngx_http_itsm_esc_first(m)];
+                ch = src[ngx_http_itsm_json_first(m)];
                 len += ngx_http_itsm_json_extra[ch];
                 m &= m - 1;
             }
@@ -125,11 +84,11 @@ ngx_http_itsm_json_escape(u_char *dst, u_char *src, size_t size)
 
         while (last - src >= 8) {
             memcpy(&w, src, 8);
-            m = ngx_http_itsm_esc_word(w);
+            m = ngx_http_itsm_json_word(w);
 
             if (m) {
-#if (NGX_HTTP_ITSM_ESC_CTZ)
-                src += ngx_http_itsm_esc_first(m);
+#if (NGX_HTTP_ITSM_JSON_CTZ)
+                src += ngx_http_itsm_json_first(m);
 #endif
                 break;
             }

@@ -37,4 +37,46 @@ json_t *ngx_http_itsm_json_parse(u_char *p, size_t len, size_t max_depth,
 uintptr_t ngx_http_itsm_json_escape(u_char *dst, u_char *src, size_t size);
 
 
+/*
+ * Eight bytes at a time, for both (a word loaded from memory): the bytes a
+ * JSON string cannot hold as they are -- a control character (below
+ * 0x20), a quote or a backslash -- each marked by the high bit of its
+ * byte, exactly (no carry crosses a byte: the low seven bits plus 0x60 or
+ * 0x7f stay below 0x100).  A byte is below 0x20 when its high bit is clear
+ * and its low seven bits plus 0x60 do not reach 0x80; equal to c when
+ * x ^ c is zero, i.e. its low seven bits plus 0x7f do not reach 0x80 and
+ * its high bit is clear.
+ */
+
+#define NGX_HTTP_ITSM_JSON_ONES   0x0101010101010101ULL
+#define NGX_HTTP_ITSM_JSON_LOWS   0x7f7f7f7f7f7f7f7fULL
+#define NGX_HTTP_ITSM_JSON_HIGHS  0x8080808080808080ULL
+
+#define ngx_http_itsm_json_zero(v)                                           \
+    (~((((v) & NGX_HTTP_ITSM_JSON_LOWS) + NGX_HTTP_ITSM_JSON_LOWS) | (v))     \
+     & NGX_HTTP_ITSM_JSON_HIGHS)
+
+static inline uint64_t
+ngx_http_itsm_json_word(uint64_t w)
+{
+    return (~(((w & NGX_HTTP_ITSM_JSON_LOWS) + NGX_HTTP_ITSM_JSON_ONES * 0x60)
+              | w)
+            & NGX_HTTP_ITSM_JSON_HIGHS)
+           | ngx_http_itsm_json_zero(w ^ (NGX_HTTP_ITSM_JSON_ONES * '"'))
+           | ngx_http_itsm_json_zero(w ^ (NGX_HTTP_ITSM_JSON_ONES * '\\'));
+}
+
+
+/* a marked byte's offset in its word: the lowest mark is the first byte
+ * in memory on a little-endian machine; elsewhere a byte loop finds it */
+
+#if (defined __GNUC__ && defined __BYTE_ORDER__                              \
+     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+#define NGX_HTTP_ITSM_JSON_CTZ    1
+#define ngx_http_itsm_json_first(m)  ((size_t) __builtin_ctzll(m) >> 3)
+#else
+#define NGX_HTTP_ITSM_JSON_CTZ    0
+#endif
+
+
 #endif /* _NGX_HTTP_ITSM_JSON_PARSE_H_INCLUDED_ */

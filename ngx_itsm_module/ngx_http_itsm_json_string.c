@@ -51,45 +51,17 @@ static const u_char  ngx_http_itsm_json_plain[256] = {
 };
 
 
-/* eight bytes in a word: each byte of ONES is 1, of HIGHS 0x80 */
-
-#define NGX_HTTP_ITSM_JSON_ONES   0x0101010101010101ULL
-#define NGX_HTTP_ITSM_JSON_HIGHS  0x8080808080808080ULL
-
-/* the first special byte of a word is its lowest set mark's: its index is
- * the count of trailing zeros over 8 when the first byte in memory is the
- * lowest of the word (else a byte loop finds it) */
-
-#if (defined __GNUC__ && defined __BYTE_ORDER__                              \
-     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
-#define NGX_HTTP_ITSM_JSON_CTZ    1
-#else
-#define NGX_HTTP_ITSM_JSON_CTZ    0
-#endif
-
-
 /*
  * The bytes of a word (eight, loaded from memory) that a string cannot
- * hold as they are: the high bit of each such byte is set in the result,
- * and a word of plain bytes gives 0.  Marked: a byte under 0x20, a quote
- * or a backslash (their xor is 0), a byte of 0x80 or more.  A borrow only
- * ever marks bytes after a marked one, so the lowest mark is always a
- * true one.
+ * hold as they are: ngx_http_itsm_json_word()'s (a byte under 0x20, a
+ * quote, a backslash) and a byte of 0x80 or more (UTF-8, checked a
+ * sequence at a time); a word of plain bytes gives 0.
  */
 
 static inline uint64_t
 ngx_http_itsm_json_special(uint64_t w)
 {
-    uint64_t  q, b;
-
-    q = w ^ (0x22 * NGX_HTTP_ITSM_JSON_ONES);               /* " */
-    b = w ^ (0x5c * NGX_HTTP_ITSM_JSON_ONES);               /* \ */
-
-    return (((w - 0x20 * NGX_HTTP_ITSM_JSON_ONES) & ~w)
-            | ((q - NGX_HTTP_ITSM_JSON_ONES) & ~q)
-            | ((b - NGX_HTTP_ITSM_JSON_ONES) & ~b)
-            | w)
-           & NGX_HTTP_ITSM_JSON_HIGHS;
+    return ngx_http_itsm_json_word(w) | (w & NGX_HTTP_ITSM_JSON_HIGHS);
 }
 
 
@@ -111,8 +83,7 @@ ngx_http_itsm_json_parse_run(u_char *p, u_char *last)
 
         if (special) {
 #if (NGX_HTTP_ITSM_JSON_CTZ)
-            /* the first byte in memory is the lowest of the word */
-            return p + (__builtin_ctzll(special) >> 3);
+            return p + ngx_http_itsm_json_first(special);
 #else
             break;
 #endif
@@ -155,7 +126,7 @@ ngx_http_itsm_json_parse_copy(u_char *p, u_char *last, u_char **dst)
 
         if (special) {
 #if (NGX_HTTP_ITSM_JSON_CTZ)
-            special = __builtin_ctzll(special) >> 3;
+            special = ngx_http_itsm_json_first(special);
             *dst = d + special;
             return p + special;
 #else

@@ -34,8 +34,9 @@
  */
 
 
-static ngx_uint_t ngx_http_itsm_lifecycle_word(ngx_str_t *value,
-    ngx_conf_enum_t *words);
+static char *ngx_http_itsm_lifecycle_word(ngx_conf_t *cf, const char *name,
+    ngx_str_t *value, ngx_conf_enum_t *words, const char *use,
+    ngx_uint_t *action);
 static char *ngx_http_itsm_lifecycle_param(ngx_conf_t *cf,
     ngx_str_t *value, const char *name, time_t *seconds);
 static void ngx_http_itsm_lifecycle_steps(ngx_http_itsm_plan_t *plan,
@@ -137,13 +138,12 @@ char *
 ngx_http_itsm_lifecycle_on_resolve(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_uint_t n)
 {
-    conn->on_resolve = ngx_http_itsm_lifecycle_word(&value[1],
-                                     ngx_http_itsm_lifecycle_on_resolve_words);
-
-    if (conn->on_resolve == NGX_CONF_UNSET_UINT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid on_resolve \"%V\"; use resolve, comment "
-                           "or nothing", &value[1]);
+    if (ngx_http_itsm_lifecycle_word(cf, "on_resolve", &value[1],
+                                     ngx_http_itsm_lifecycle_on_resolve_words,
+                                     "resolve, comment or nothing",
+                                     &conn->on_resolve)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -171,13 +171,11 @@ ngx_http_itsm_lifecycle_on_refire(ngx_conf_t *cf,
 {
     ngx_uint_t  i;
 
-    conn->on_refire = ngx_http_itsm_lifecycle_word(&value[1],
-                                      ngx_http_itsm_lifecycle_on_refire_words);
-
-    if (conn->on_refire == NGX_CONF_UNSET_UINT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid on_refire \"%V\"; use reopen or new",
-                           &value[1]);
+    if (ngx_http_itsm_lifecycle_word(cf, "on_refire", &value[1],
+                                     ngx_http_itsm_lifecycle_on_refire_words,
+                                     "reopen or new", &conn->on_refire)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -224,17 +222,9 @@ ngx_http_itsm_lifecycle_on_gone(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    conn->on_gone = ngx_http_itsm_lifecycle_word(&value[1],
-                                        ngx_http_itsm_lifecycle_on_gone_words);
-
-    if (conn->on_gone == NGX_CONF_UNSET_UINT) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid on_gone \"%V\"; use new or fail",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_itsm_lifecycle_word(cf, "on_gone", &value[1],
+                                        ngx_http_itsm_lifecycle_on_gone_words,
+                                        "new or fail", &conn->on_gone);
 }
 
 
@@ -599,20 +589,27 @@ ngx_http_itsm_lifecycle_apply(ngx_http_itsm_plan_t *plan,
 }
 
 
-/* the action a policy's word names; NGX_CONF_UNSET_UINT: not one of them */
+/* "*action": the action the policy's word names; an error that lists the
+ * words ("use") when it is not one of them */
 
-static ngx_uint_t
-ngx_http_itsm_lifecycle_word(ngx_str_t *value, ngx_conf_enum_t *words)
+static char *
+ngx_http_itsm_lifecycle_word(ngx_conf_t *cf, const char *name,
+    ngx_str_t *value, ngx_conf_enum_t *words, const char *use,
+    ngx_uint_t *action)
 {
     for ( /* void */ ; words->name.len; words++) {
         if (value->len == words->name.len
             && ngx_strncmp(value->data, words->name.data, value->len) == 0)
         {
-            return words->value;
+            *action = words->value;
+            return NGX_CONF_OK;
         }
     }
 
-    return NGX_CONF_UNSET_UINT;
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid %s \"%V\"; use %s", name, value, use);
+
+    return NGX_CONF_ERROR;
 }
 
 

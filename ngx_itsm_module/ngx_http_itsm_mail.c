@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_itsm.h"
+#include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_deliver.h"
 #include "ngx_http_itsm_mail.h"
@@ -43,8 +44,6 @@
 #define NGX_HTTP_ITSM_MAIL_WORD_MAX  45
 
 
-static size_t ngx_http_itsm_mail_clean(u_char *dst, u_char *src, size_t len,
-    ngx_uint_t header);
 static u_char *ngx_http_itsm_mail_header(u_char *p, const char *name,
     ngx_str_t *value);
 static u_char *ngx_http_itsm_mail_body(u_char *p, ngx_str_t *body);
@@ -172,8 +171,9 @@ ngx_http_itsm_mail_render(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        clean[k].len = ngx_http_itsm_mail_clean(clean[k].data, part[k].data,
-                                                part[k].len, 1);
+        clean[k].len = ngx_http_itsm_json_utf8_clean(clean[k].data,
+                                            part[k].data, part[k].len,
+                                            NGX_HTTP_ITSM_UTF8_CONTROL);
     }
 
     /* a subject of at most 998 bytes of text, cut at a character */
@@ -197,9 +197,12 @@ ngx_http_itsm_mail_render(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    body.len = ngx_http_itsm_mail_clean(body.data,
+    /* in the body only NUL becomes a space */
+
+    body.len = ngx_http_itsm_json_utf8_clean(body.data,
                                         part[NGX_HTTP_ITSM_MAIL_BODY].data,
-                                        part[NGX_HTTP_ITSM_MAIL_BODY].len, 0);
+                                        part[NGX_HTTP_ITSM_MAIL_BODY].len,
+                                        NGX_HTTP_ITSM_UTF8_NUL);
 
     /* the headers, and the body: each line may gain a CRLF, and a
      * line broken at 998 bytes another */
@@ -281,49 +284,6 @@ ngx_http_itsm_mail_header(u_char *p, const char *name, ngx_str_t *value)
 
 
 /*
- * "src" as text a message may carry: bytes that are not UTF-8 become "?";
- * in a header ("header" set) every control character becomes a space,
- * in the body only NUL does.  Returns the length written to "dst", at
- * most "len".
- */
-
-static size_t
-ngx_http_itsm_mail_clean(u_char *dst, u_char *src, size_t len,
-    ngx_uint_t header)
-{
-    u_char    *p, *last, *start, *d;
-    uint32_t   ch;
-
-    p = src;
-    last = src + len;
-    d = dst;
-
-    while (p < last) {
-
-        if (*p < 0x80) {
-            *d++ = (*p == '\0' || (header && (*p < 0x20 || *p == 0x7f)))
-                   ? ' ' : *p;
-            p++;
-            continue;
-        }
-
-        start = p;
-        ch = ngx_utf8_decode(&p, last - p);
-
-        if (ch > 0x10ffff) {
-            *d++ = '?';
-            p = start + 1;
-            continue;
-        }
-
-        d = ngx_cpymem(d, start, p - start);
-    }
-
-    return d - dst;
-}
-
-
-/*
  * The subject header's value: as it is when it is printable ASCII, else
  * RFC 2047 encoded words of whole UTF-8 characters, folded with CRLF and a
  * space.
@@ -344,7 +304,8 @@ ngx_http_itsm_mail_subject(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *out)
         return NGX_ERROR;
     }
 
-    clean.len = ngx_http_itsm_mail_clean(clean.data, src->data, src->len, 1);
+    clean.len = ngx_http_itsm_json_utf8_clean(clean.data, src->data, src->len,
+                                              NGX_HTTP_ITSM_UTF8_CONTROL);
 
     ascii = 1;
 

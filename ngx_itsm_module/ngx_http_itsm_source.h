@@ -84,6 +84,8 @@ ngx_int_t ngx_http_itsm_alert_member(ngx_http_request_t *r, json_t *obj,
 ngx_int_t ngx_http_itsm_alert_join(ngx_http_request_t *r, json_t *list,
     ngx_str_t *where, ngx_str_t *out, ngx_str_t *first, ngx_str_t *error);
 int ngx_http_itsm_alert_clip(ngx_str_t *value);
+ngx_int_t ngx_http_itsm_alert_word(ngx_http_itsm_alert_word_t *words,
+    ngx_str_t *word, ngx_uint_t *value);
 ngx_int_t ngx_http_itsm_alert_state(ngx_http_request_t *r,
     ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
     ngx_str_t *raw);

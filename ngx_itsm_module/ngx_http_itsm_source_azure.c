@@ -93,7 +93,7 @@ static ngx_str_t  *ngx_http_itsm_azure_where[] = {
 
 
 /* the fields' candidates, in order of preference (as listed above); the
- * links are ngx_http_itsm_azure_links()' */
+ * link's are below */
 
 static ngx_http_itsm_alert_map_t  ngx_http_itsm_azure_map[] = {
     { NGX_HTTP_ITSM_FIELD_TITLE,
@@ -112,6 +112,33 @@ static ngx_http_itsm_alert_map_t  ngx_http_itsm_azure_map[] = {
       NGX_HTTP_ITSM_AZURE_ESSENTIALS, "firedDateTime" },
     { NGX_HTTP_ITSM_FIELD_ENDS_AT,
       NGX_HTTP_ITSM_AZURE_ESSENTIALS, "resolvedDateTime" },
+    { 0, 0, NULL }
+};
+
+
+/* the link's candidates (ngx_http_itsm_azure_links()): in essentials and
+ * the alert context (log alerts v1), then in the condition's first
+ * criterion (log alerts v2) */
+
+static ngx_str_t  *ngx_http_itsm_azure_link_where[] = {
+    &ngx_http_itsm_azure_essentials,
+    &ngx_http_itsm_azure_context
+};
+
+static ngx_http_itsm_alert_map_t  ngx_http_itsm_azure_link_map[] = {
+    { NGX_HTTP_ITSM_FIELD_LINK, 0, "investigationLink" },
+    { NGX_HTTP_ITSM_FIELD_LINK, 1, "LinkToFilteredSearchResultsUI" },
+    { NGX_HTTP_ITSM_FIELD_LINK, 1, "LinkToSearchResults" },
+    { 0, 0, NULL }
+};
+
+static ngx_str_t  *ngx_http_itsm_azure_criterion_where[] = {
+    &ngx_http_itsm_azure_criterion
+};
+
+static ngx_http_itsm_alert_map_t  ngx_http_itsm_azure_criterion_map[] = {
+    { NGX_HTTP_ITSM_FIELD_LINK, 0, "linkToFilteredSearchResultsUI" },
+    { NGX_HTTP_ITSM_FIELD_LINK, 0, "linkToSearchResultsUI" },
     { 0, 0, NULL }
 };
 
@@ -427,20 +454,14 @@ static ngx_int_t
 ngx_http_itsm_azure_links(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
     json_t *essentials, json_t *context, ngx_str_t *error)
 {
-    json_t  *condition, *all;
+    json_t  *condition, *all, *in[2];
 
-    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
-                                essentials, "investigationLink",
-                                &ngx_http_itsm_azure_essentials, error)
-        != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
-                                   context, "LinkToFilteredSearchResultsUI",
-                                   &ngx_http_itsm_azure_context, error)
-           != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK,
-                                   context, "LinkToSearchResults",
-                                   &ngx_http_itsm_azure_context, error)
-           != NGX_OK)
+    in[0] = essentials;
+    in[1] = context;
+
+    if (ngx_http_itsm_alert_map(r, alert, ngx_http_itsm_azure_link_map, in,
+                                ngx_http_itsm_azure_link_where, error)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -463,19 +484,9 @@ ngx_http_itsm_azure_links(ngx_http_request_t *r, ngx_http_itsm_alert_t *alert,
         return NGX_OK;
     }
 
-    if (ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK, all,
-                                "linkToFilteredSearchResultsUI",
-                                &ngx_http_itsm_azure_criterion, error)
-        != NGX_OK
-        || ngx_http_itsm_alert_set(r, alert, NGX_HTTP_ITSM_FIELD_LINK, all,
-                                   "linkToSearchResultsUI",
-                                   &ngx_http_itsm_azure_criterion, error)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_itsm_alert_map(r, alert, ngx_http_itsm_azure_criterion_map,
+                                   &all, ngx_http_itsm_azure_criterion_where,
+                                   error);
 }
 
 

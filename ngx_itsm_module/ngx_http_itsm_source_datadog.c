@@ -37,12 +37,6 @@
  */
 
 
-typedef struct {
-    ngx_str_t                    word;
-    ngx_http_itsm_state_e        state;
-} ngx_http_itsm_datadog_transition_t;
-
-
 static ngx_int_t ngx_http_itsm_datadog_key(ngx_http_request_t *r,
     ngx_http_itsm_alert_t *alert, json_t *payload, ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_datadog_state(ngx_http_request_t *r,
@@ -73,8 +67,7 @@ static ngx_http_itsm_alert_map_t  ngx_http_itsm_datadog_map[] = {
 
 /* $ALERT_TRANSITION, compared without case */
 
-static ngx_http_itsm_datadog_transition_t  ngx_http_itsm_datadog_transitions[]
-    = {
+static ngx_http_itsm_alert_word_t  ngx_http_itsm_datadog_transitions[] = {
     { ngx_string("Triggered"), NGX_HTTP_ITSM_FIRING },
     { ngx_string("Re-Triggered"), NGX_HTTP_ITSM_FIRING },
     { ngx_string("Warn"), NGX_HTTP_ITSM_FIRING },
@@ -226,9 +219,9 @@ ngx_http_itsm_datadog_state(ngx_http_request_t *r,
     ngx_http_itsm_source_conf_t *scf, ngx_http_itsm_alert_t *alert,
     json_t *payload, ngx_str_t *error)
 {
-    ngx_int_t                            rc;
-    ngx_str_t                            transition, type;
-    ngx_http_itsm_datadog_transition_t  *t;
+    ngx_int_t   rc;
+    ngx_str_t   transition, type;
+    ngx_uint_t  state;
 
     rc = ngx_http_itsm_alert_text(r, payload, "alert_transition",
                                   &ngx_http_itsm_datadog_root, &transition,
@@ -264,14 +257,12 @@ ngx_http_itsm_datadog_state(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    for (t = ngx_http_itsm_datadog_transitions; t->word.len; t++) {
-        if (t->word.len == transition.len
-            && ngx_strncasecmp(t->word.data, transition.data, transition.len)
-               == 0)
-        {
-            ngx_http_itsm_alert_set_state(alert, t->state);
-            return NGX_OK;
-        }
+    if (ngx_http_itsm_alert_word(ngx_http_itsm_datadog_transitions,
+                                 &transition, &state)
+        == NGX_OK)
+    {
+        ngx_http_itsm_alert_set_state(alert, (ngx_http_itsm_state_e) state);
+        return NGX_OK;
     }
 
     return ngx_http_itsm_alert_error(r, error,

@@ -53,13 +53,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_change(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
-    uint64_t token, ngx_uint_t change);
 static ngx_int_t ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_op(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_store_op_t *op);
+    ngx_str_t *connector, ngx_str_t *key, ngx_uint_t change,
+    ngx_http_itsm_record_t *rec, uint64_t token, uint64_t hash,
+    ngx_uint_t create);
 static ngx_int_t ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
 static ngx_int_t ngx_http_itsm_store_get_txn(ngx_http_itsm_store_t *store,
@@ -103,14 +102,9 @@ ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t hash,
     ngx_uint_t create)
 {
-    ngx_http_itsm_store_op_t  op;
-
-    op.change = NGX_HTTP_ITSM_STORE_CLAIM;
-    op.rec = rec;
-    op.hash = hash;
-    op.create = create;
-
-    return ngx_http_itsm_store_op(store, connector, key, &op);
+    return ngx_http_itsm_store_op(store, connector, key,
+                                  NGX_HTTP_ITSM_STORE_CLAIM, rec, 0, hash,
+                                  create);
 }
 
 
@@ -206,8 +200,8 @@ ngx_int_t
 ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, uint64_t token)
 {
-    return ngx_http_itsm_store_change(store, connector, key, NULL, token,
-                                      NGX_HTTP_ITSM_STORE_DOUBT);
+    return ngx_http_itsm_store_op(store, connector, key,
+                                  NGX_HTTP_ITSM_STORE_DOUBT, NULL, token, 0, 0);
 }
 
 
@@ -215,8 +209,8 @@ ngx_int_t
 ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, uint64_t token)
 {
-    return ngx_http_itsm_store_change(store, connector, key, NULL, token,
-                                      NGX_HTTP_ITSM_STORE_RENEW);
+    return ngx_http_itsm_store_op(store, connector, key,
+                                  NGX_HTTP_ITSM_STORE_RENEW, NULL, token, 0, 0);
 }
 
 
@@ -224,8 +218,9 @@ ngx_int_t
 ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec)
 {
-    return ngx_http_itsm_store_change(store, connector, key, rec, rec->token,
-                                      NGX_HTTP_ITSM_STORE_COMMIT);
+    return ngx_http_itsm_store_op(store, connector, key,
+                                  NGX_HTTP_ITSM_STORE_COMMIT, rec, rec->token,
+                                  0, 0);
 }
 
 
@@ -233,61 +228,56 @@ ngx_int_t
 ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
 {
-    return ngx_http_itsm_store_change(store, connector, key, before,
-                                      before->token,
-                                      NGX_HTTP_ITSM_STORE_RELEASE);
+    return ngx_http_itsm_store_op(store, connector, key,
+                                  NGX_HTTP_ITSM_STORE_RELEASE, before,
+                                  before->token, 0, 0);
 }
 
 
-/* "rec": the record to write (doubt and renew: the record as stored) */
-
-static ngx_int_t
-ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
-    ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t token,
-    ngx_uint_t change)
-{
-    ngx_http_itsm_store_op_t  op;
-
-    op.change = change;
-    op.token = token;
-    op.rec = rec ? rec : &op.now;
-
-    return ngx_http_itsm_store_op(store, connector, key, &op);
-}
-
-
-/* a claim or a change of a claim of "key", in its write transaction */
+/*
+ * A claim or a change of a claim of "key", in its write transaction.
+ * "rec": the record to write, or for a claim the record as it was (doubt
+ * and renew: NULL, the record as stored); "token": the claim's, of a
+ * change; "hash" and "create": of a claim.
+ */
 
 static ngx_int_t
 ngx_http_itsm_store_op(ngx_http_itsm_store_t *store, ngx_str_t *connector,
-    ngx_str_t *key, ngx_http_itsm_store_op_t *op)
+    ngx_str_t *key, ngx_uint_t change, ngx_http_itsm_record_t *rec,
+    uint64_t token, uint64_t hash, ngx_uint_t create)
 {
     ngx_uint_t                   flags;
+    ngx_http_itsm_store_op_t     op;
     ngx_http_itsm_store_txn_pt   handler;
 
     static const char  *changes[] = { "doubt", "renew", "commit", "release",
                                       "claim" };
 
-    op->key = key;
+    op.key = key;
+    op.change = change;
+    op.token = token;
+    op.rec = rec ? rec : &op.now;
+    op.hash = hash;
+    op.create = create;
 
     flags = NGX_HTTP_ITSM_STORE_WRITE;
     handler = ngx_http_itsm_store_change_txn;
 
-    if (op->change == NGX_HTTP_ITSM_STORE_CLAIM) {
+    if (op.change == NGX_HTTP_ITSM_STORE_CLAIM) {
         handler = ngx_http_itsm_store_claim_txn;
     }
 
     /* the flush of a claim (for a create) and of a commit is its caller's
      * to wait for; a doubt or a release in doubt is flushed at once */
 
-    if (op->change == NGX_HTTP_ITSM_STORE_CLAIM
-        || op->change == NGX_HTTP_ITSM_STORE_COMMIT)
+    if (op.change == NGX_HTTP_ITSM_STORE_CLAIM
+        || op.change == NGX_HTTP_ITSM_STORE_COMMIT)
     {
         flags |= NGX_HTTP_ITSM_STORE_DEFER;
     }
 
-    return ngx_http_itsm_store_txn(store, changes[op->change], flags,
-                                   connector, key, handler, op);
+    return ngx_http_itsm_store_txn(store, changes[op.change], flags,
+                                   connector, key, handler, &op);
 }
 
 
