@@ -2,6 +2,18 @@
 # the file and line and a hint of what to do.
 use Test::Nginx::Socket 'no_plan';
 
+# --- beside_proxy_pass: DIRECTIVE puts one of the module's content handlers
+# in a location with proxy_pass, which must fail at load with the name of
+# the directive
+add_block_preprocessor(sub {
+    my ($block) = @_;
+    my $d = $block->beside_proxy_pass;
+    return unless defined $d;
+    $block->set_value(config => "    location = /x { proxy_pass http://127.0.0.1:1; $d; }\n");
+    $block->set_value(must_die => '');
+    $block->set_value(error_log => qr/"\Q$d\E" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/);
+});
+
 no_shuffle();
 run_tests();
 
@@ -343,48 +355,33 @@ qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slac
 === TEST 29: itsm_status and proxy_pass in one location: refused, as each of the module's locations answers on its own
 --- http_config
     itsm_zone itsm:1m;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_status; }
---- must_die
---- error_log eval: qr/"itsm_status" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+--- beside_proxy_pass: itsm_status
 
 
 
 === TEST 30: itsm_history and proxy_pass in one location: refused, as each of the module's locations answers on its own
 --- http_config
     itsm_delivery_log logs/history.log;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_history; }
---- must_die
---- error_log eval: qr/"itsm_history" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+--- beside_proxy_pass: itsm_history
 
 
 
 === TEST 31: itsm_replay and proxy_pass in one location: refused, as each of the module's locations answers on its own
 --- http_config
     itsm_store logs/state.mdb;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_replay; }
---- must_die
---- error_log eval: qr/"itsm_replay" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+--- beside_proxy_pass: itsm_replay
 
 
 
 === TEST 32: itsm_requeue and proxy_pass in one location: refused, as each of the module's locations answers on its own
 --- http_config
     itsm_store logs/state.mdb;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_requeue; }
---- must_die
---- error_log eval: qr/"itsm_requeue" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+--- beside_proxy_pass: itsm_requeue
 
 
 
 === TEST 33: itsm_connectors and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_connectors; }
---- must_die
---- error_log eval: qr/"itsm_connectors" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
+--- beside_proxy_pass: itsm_connectors
 
 
 
