@@ -103,10 +103,10 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
 use ItsmHttp;
+use ItsmChild;
+use parent -norequire, 'ItsmChild';
 
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
-
-my %Started;
 
 
 # ---- the test's side -----------------------------------------------------
@@ -117,17 +117,7 @@ sub start {
     my $listen = $opt{listen} || ItsmPorts::listen_socket();
     my $port = $listen->sockport;
 
-    my $pid = fork() // die "ItsmFake: fork: $!\n";
-
-    if ($pid == 0) {
-        $SIG{TERM} = sub { POSIX::_exit(0) };
-        $SIG{INT} = 'IGNORE';
-        eval { ItsmFake::Server->new($listen, %opt)->run };
-        print STDERR "ItsmFake: $@" if $@;
-        POSIX::_exit(0);
-    }
-
-    close $listen;
+    my $pid = ItsmChild::spawn('ItsmFake', $listen, sub { ItsmFake::Server->new($listen, %opt)->run });
 
     my $self = bless {
         pid  => $pid,
@@ -136,9 +126,7 @@ sub start {
         http => HTTP::Tiny->new(timeout => 30, keep_alive => 0),
     }, $class;
 
-    $Started{$pid} = $self;
-
-    return $self;
+    return ItsmChild::track($self);
 }
 
 sub port { $_[0]{port} }
@@ -223,19 +211,6 @@ sub auth {
     return $self->call('POST', 'auth', \%a);
 }
 
-sub stop {
-    my ($self) = @_;
-    return unless $self->{pid} && $$ == $self->{ppid};
-
-    kill 'TERM', $self->{pid};
-    waitpid($self->{pid}, 0);
-    delete $Started{$self->{pid}};
-    $self->{pid} = undef;
-}
-
-END {
-    $_->stop for values %Started;
-}
 
 
 # ---- the fake's side: one process, one select loop ----------------------
