@@ -33,7 +33,10 @@ package ItsmConf;
 #                         NEW too, 204 with X-Secret (which secret matched);
 #                         a block with "--- signed_alert" gets $main::Alert
 #                         to /alerts signed by main::headers(): 201, the
-#                         ticket, no [error]
+#                         ticket, no [error]; "--- replayed" that twice:
+#                         201, then a duplicate; "--- changed_byte: FROM
+#                         TO" it with FROM made TO after signing, to
+#                         /down: 401 signature_mismatch, no [error]
 #   proxy_mock()          /_itsm/mock/ goes to /mock/ of the test server,
 #                         whose own locations answer as the ITSM
 #   tcp_mock(@lines)      /_itsm/mock/ goes to $TEST_NGINX_RAND_PORT_1 (a
@@ -163,6 +166,18 @@ sub signed {
     defaults(when => 'signed_alert', request => sub { "POST /alerts\n$main::Alert" },
              more_headers => sub { main::headers() }, error_code => 201,
              response_body_like => qq("ticket_id":"$o{ticket}"), no_error_log => "[error]\n");
+    # "--- replayed": that request twice with the same headers: created,
+    # then answered as a duplicate
+    defaults(when => 'replayed', request => sub { ["POST /alerts\n$main::Alert", "POST /alerts\n$main::Alert"] },
+             more_headers => sub { my $h = main::headers(); [$h, $h] }, error_code => [201, 200],
+             response_body_like => ['"status":"created"', '^\{"status":"duplicate",']);
+    # "--- changed_byte: FROM TO": $Alert signed by headers(), then FROM
+    # in it made TO, to /down: a signature mismatch, nothing delivered
+    defaults(when => 'changed_byte',
+             request => sub { my ($from, $to) = split ' ', $_[0]->changed_byte;
+                              "POST /down\n" . ($main::Alert =~ s/\Q$from\E/$to/r) },
+             more_headers => sub { main::headers() }, error_code => 401,
+             response_body_like => 'signature_mismatch', no_error_log => "[error]\n");
     return $config;
 }
 
