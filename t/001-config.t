@@ -1,18 +1,24 @@
 # Every misuse of the module's directives fails at load ("nginx -t"), with
 # the file and line and a hint of what to do.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmBlocks;
 
-# --- beside_proxy_pass: DIRECTIVE puts one of the module's content handlers
-# in a location with proxy_pass, which must fail at load with the name of
-# the directive
-add_block_preprocessor(sub {
-    my ($block) = @_;
-    my $d = $block->beside_proxy_pass;
-    return unless defined $d;
-    $block->set_value(config => "    location = /x { proxy_pass http://127.0.0.1:1; $d; }\n");
-    $block->set_value(must_die => '');
-    $block->set_value(error_log => qr/"\Q$d\E" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/);
-});
+# each of the module's content handlers with what it needs in http{}: in a
+# location with proxy_pass it must fail at load, naming the directive
+our @Handlers = ([itsm_status => 'itsm_zone itsm:1m;'], [itsm_history => 'itsm_delivery_log logs/history.log;'],
+                 [itsm_replay => 'itsm_store logs/state.mdb;'], [itsm_requeue => 'itsm_store logs/state.mdb;'],
+                 [itsm_connectors => undef]);
+
+ItsmBlocks::expand(beside_proxy_pass => join '', map {
+    my ($d, $http) = @$_;
+    "=== TEST #: $d and proxy_pass in one location: refused, as each of the module's locations answers on its own\n"
+    . (defined $http ? "--- http_config\n    $http\n" : '')
+    . "--- config\n    location = /x { proxy_pass http://127.0.0.1:1; $d; }\n"
+    . "--- must_die\n"
+    . "--- error_log eval: qr/\"$d\" directive cannot be combined with another content handler in \\S+nginx\\.conf:\\d+/\n\n\n\n"
+} @Handlers);
 
 no_shuffle();
 run_tests();
@@ -352,39 +358,7 @@ qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slac
 
 
 
-=== TEST 29: itsm_status and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_zone itsm:1m;
---- beside_proxy_pass: itsm_status
-
-
-
-=== TEST 30: itsm_history and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_delivery_log logs/history.log;
---- beside_proxy_pass: itsm_history
-
-
-
-=== TEST 31: itsm_replay and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_store logs/state.mdb;
---- beside_proxy_pass: itsm_replay
-
-
-
-=== TEST 32: itsm_requeue and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_store logs/state.mdb;
---- beside_proxy_pass: itsm_requeue
-
-
-
-=== TEST 33: itsm_connectors and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- beside_proxy_pass: itsm_connectors
-
-
-
+%%% beside_proxy_pass
 === TEST 34: max_response under 1k is refused
 --- http_config
     itsm_connector mock {
