@@ -3,46 +3,61 @@ package ItsmChild;
 # A helper process of the tests (ItsmFake, ItsmProxy): forked with its
 # listening socket, which only the child keeps; the child runs its server
 # loop until SIGTERM.  The test's side is an object of the helper's class
-# (a subclass of this one) with pid, port and ppid: stop() ends the child
-# and waits for it, and every child still running is stopped at exit --
-# by the process that started it only, not by a fork of the test.
+# (a subclass of this one): stop() ends the child and waits for it, and
+# every child still running is stopped at exit -- by the process that
+# started it only, not by a fork of the test.
 #
-#   my $pid = ItsmChild::spawn('ItsmFake', $listen, sub { ...->run });
-#   ItsmChild::track($self);        $self->stop (also at exit)
+#   my $self = ItsmChild::start($class, $listen, sub { ...->run },
+#                               fields => {http => ...}, pipe => 'IGNORE');
+#   $self->port, $self->addr ("127.0.0.1:PORT"), $self->pid
+#   $self->call(METHOD, PATH, DATA)  its control API: /CONTROL/PATH
+#   $self->stop                     (also at exit)
 #
-# spawn(..., pipe => 'IGNORE'): the child ignores SIGPIPE (a proxy that
-# writes to a peer that may have closed).
+# fields: more of the object's fields (call() uses control, http and
+# json); pipe => 'IGNORE': the child ignores SIGPIPE (a proxy that writes
+# to a peer that may have closed).
 
 use strict;
 use warnings;
 
 use POSIX ();
+use ItsmHttp;
 
 my %Started;
 
-sub spawn {
-    my ($who, $listen, $serve, %o) = @_;
+sub start {
+    my ($class, $listen, $serve, %o) = @_;
 
-    my $pid = fork() // die "$who: fork: $!\n";
+    my $port = $listen->sockport;
+    my $pid = fork() // die "$class: fork: $!\n";
 
     if ($pid == 0) {
         $SIG{TERM} = sub { POSIX::_exit(0) };
         $SIG{INT} = 'IGNORE';
         $SIG{PIPE} = $o{pipe} if $o{pipe};
         eval { $serve->() };
-        print STDERR "$who: $@" if $@;
+        print STDERR "$class: $@" if $@;
         POSIX::_exit(0);
     }
 
     close $listen;
-    return $pid;
-}
 
-sub track {
-    my ($self) = @_;
-    $Started{$self->{pid}} = $self;
+    my $self = bless {%{$o{fields} || {}}, pid => $pid, port => $port, ppid => $$}, $class;
+    $Started{$pid} = $self;
     return $self;
 }
+
+# a call to the child's control API (fields: control, the path's first
+# part; http, an HTTP::Tiny; json, the JSON::PP of its bodies)
+sub call {
+    my ($self, $method, $path, $data) = @_;
+    return ItsmHttp::control(ref $self, $self->{http}, $self->{json}, $method,
+                             "http://127.0.0.1:$self->{port}/$self->{control}/$path", $data);
+}
+
+sub port { $_[0]{port} }
+sub addr { "127.0.0.1:$_[0]{port}" }
+sub pid  { $_[0]{pid} }
 
 sub stop {
     my ($self) = @_;

@@ -115,28 +115,9 @@ sub start {
     my ($class, %opt) = @_;
 
     my $listen = $opt{listen} || ItsmPorts::listen_socket();
-    my $port = $listen->sockport;
-
-    my $pid = ItsmChild::spawn('ItsmFake', $listen, sub { ItsmFake::Server->new($listen, %opt)->run });
-
-    my $self = bless {
-        pid  => $pid,
-        port => $port,
-        ppid => $$,
-        http => HTTP::Tiny->new(timeout => 30, keep_alive => 0),
-    }, $class;
-
-    return ItsmChild::track($self);
-}
-
-sub port { $_[0]{port} }
-sub addr { "127.0.0.1:$_[0]{port}" }
-sub pid  { $_[0]{pid} }
-
-sub call {
-    my ($self, $method, $path, $data) = @_;
-    return ItsmHttp::control('ItsmFake', $self->{http}, $JSON, $method,
-                             "http://127.0.0.1:$self->{port}/_fake/$path", $data);
+    return ItsmChild::start($class, $listen, sub { ItsmFake::Server->new($listen, %opt)->run },
+                            fields => {http => HTTP::Tiny->new(timeout => 30, keep_alive => 0), json => $JSON,
+                                       control => '_fake'});
 }
 
 sub filter {
@@ -1220,6 +1201,23 @@ sub jira_body {
     return ($b);
 }
 
+# the body (a JSON object) of a request on an issue, and that issue; or
+# the answer when either is missing: (undef, undef, STATUS, HEADERS, BODY),
+# a 404 with $not_found (default: Jira's) for the issue
+sub jira_body_issue {
+    my ($self, $req, $key, $not_found) = @_;
+    my ($b, @err) = jira_body($req);
+    return (undef, undef, @err) unless $b;
+    my $issue = $self->jira_issue($key) or return (undef, undef, 404, {}, $not_found // \%JiraNotFound);
+    return ($b, $issue);
+}
+
+# JSM's 404 body for a request that does not exist
+sub jsm_not_found {
+    my ($key) = @_;
+    return {errorMessage => "Request '$key' does not exist", i18nErrorMessage => {}};
+}
+
 sub jira_issue {
     my ($self, $key) = @_;
     my $j = $self->{s}{jira};
@@ -1292,9 +1290,8 @@ sub jira_get {
 
 sub jira_edit {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key) or return (404, {}, \%JiraNotFound);
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key);
+    return @err unless $issue;
 
     my $f = $b->{fields} || {};
     $issue->{fields}{$_} = $f->{$_} for keys %$f;
@@ -1312,9 +1309,8 @@ sub jira_edit {
 
 sub jira_comment {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key) or return (404, {}, \%JiraNotFound);
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key);
+    return @err unless $issue;
 
     return (400, {}, {errorMessages => [],
                       errors => {comment => 'Comment body can not be empty!'}})
@@ -1366,9 +1362,8 @@ sub jira_do_transition {
 
 sub jira_transition {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key) or return (404, {}, \%JiraNotFound);
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key);
+    return @err unless $issue;
 
     my $id = ref $b->{transition} eq 'HASH' ? $b->{transition}{id} : undef;
     return (400, {}, {errorMessages => ['Missing transition id'], errors => {}})
@@ -1462,11 +1457,8 @@ sub jsm_create {
 
 sub jsm_comment {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key)
-        or return (404, {}, {errorMessage => "Request '$key' does not exist",
-                             i18nErrorMessage => {}});
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key, jsm_not_found($key));
+    return @err unless $issue;
 
     my $cid = $self->{s}{jira}{comment}++;
     push @{$issue->{comments}}, {id => "$cid", body => $b->{body},
@@ -1479,9 +1471,7 @@ sub jsm_comment {
 
 sub jsm_transitions {
     my ($self, $req, $key) = @_;
-    my $issue = $self->jira_issue($key)
-        or return (404, {}, {errorMessage => "Request '$key' does not exist",
-                             i18nErrorMessage => {}});
+    my $issue = $self->jira_issue($key) or return (404, {}, jsm_not_found($key));
 
     my @v = map { {id => $_->{id}, name => $_->{name}} }
             grep { $_->{to} ne $issue->{status} }
@@ -1493,11 +1483,8 @@ sub jsm_transitions {
 
 sub jsm_transition {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key)
-        or return (404, {}, {errorMessage => "Request '$key' does not exist",
-                             i18nErrorMessage => {}});
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key, jsm_not_found($key));
+    return @err unless $issue;
 
     my $comment = ref $b->{additionalComment} eq 'HASH'
                   ? $b->{additionalComment}{body} : undef;

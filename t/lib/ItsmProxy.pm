@@ -47,23 +47,9 @@ sub start {
     die "ItsmProxy: to => HOST:PORT is required\n" unless $opt{to};
 
     my $listen = ItsmPorts::listen_socket();
-    my $port = $listen->sockport;
-
-    my $pid = ItsmChild::spawn('ItsmProxy', $listen, sub { ItsmProxy::Server->new($listen, $opt{to})->run },
-                               pipe => 'IGNORE');
-
-    my $self = bless {pid => $pid, port => $port, ppid => $$, to => $opt{to},
-                      http => HTTP::Tiny->new(timeout => 30)}, $class;
-    return ItsmChild::track($self);
-}
-
-sub port { $_[0]{port} }
-sub addr { "127.0.0.1:$_[0]{port}" }
-
-sub call {
-    my ($self, $method, $path, $data) = @_;
-    return ItsmHttp::control('ItsmProxy', $self->{http}, $JSON, $method,
-                             "http://127.0.0.1:$self->{port}/_proxy/$path", $data);
+    return ItsmChild::start($class, $listen, sub { ItsmProxy::Server->new($listen, $opt{to})->run },
+                            pipe => 'IGNORE', fields => {to => $opt{to}, http => HTTP::Tiny->new(timeout => 30),
+                                                         json => $JSON, control => '_proxy'});
 }
 
 sub drop {
