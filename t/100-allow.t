@@ -33,15 +33,11 @@ sub allow_t {
 
 our $Alert = '{"key": "a", "title": "t"}';
 
-# [address, allowed] pairs as a block's requests, headers and codes
+# [address, allowed] pairs as a block's cases
 sub edges {
     my (@pairs) = @_;
-    return {
-        request => [map { "GET /t" } @pairs],
-        headers => [map { "X-Forwarded-For: $_->[0]" } @pairs],
-        code => [map { $_->[1] ? 204 : 403 } @pairs],
-        result => [map { "X-Result: " . ($_->[1] ? 'passed' : 'address_not_allowed') } @pairs],
-    };
+    return ItsmConf::cases_of(map { ["GET /t", "X-Forwarded-For: $_->[0]", $_->[1] ? 204 : 403,
+                                     $_->[1] ? 'passed' : 'address_not_allowed'] } @pairs);
 }
 
 our $EdgeConfig = $RealIp . <<'_EOC_';
@@ -82,6 +78,8 @@ our $Mapped = edges(map { ["::ffff:$_->[0]", $_->[1]] }
     ['198.51.100.127', 0], ['198.51.100.128', 1], ['198.51.100.255', 1], ['198.51.101.0', 0],
     ['192.0.2.6', 0], ['192.0.2.7', 1], ['192.0.2.8', 0],
     ['100.63.255.255', 0], ['100.64.0.0', 1], ['100.127.255.255', 1], ['100.128.0.0', 0]);
+
+ItsmConf::cases();
 
 # a block that starts nginx asks for /t, unless it says otherwise
 ItsmConf::defaults(request => sub { defined $_[0]->must_die ? undef : "GET /t" });
@@ -311,28 +309,19 @@ qr/\[emerg\] .*itsm_allow: invalid address "192\.0\.2\.300\/32" on line 4 of "\S
 
 === TEST 22: IPv4: both sides of every prefix's edges (/8, /10, /12, /24, /25, /31, /32)
 --- config eval: $::EdgeConfig
---- request eval: $::V4->{request}
---- more_headers eval: $::V4->{headers}
---- error_code eval: $::V4->{code}
---- response_headers eval: $::V4->{result}
+--- cases eval: $::V4
 
 
 
 === TEST 23: IPv6: both sides of every prefix's edges (/7, /48, /65, /127, /128)
 --- config eval: $::EdgeConfig
---- request eval: $::V6->{request}
---- more_headers eval: $::V6->{headers}
---- error_code eval: $::V6->{code}
---- response_headers eval: $::V6->{result}
+--- cases eval: $::V6
 
 
 
 === TEST 24: an IPv4-mapped client (::ffff:a.b.c.d) gets the answer of its IPv4 address, on both sides of the edges
 --- config eval: $::EdgeConfig
---- request eval: $::Mapped->{request}
---- more_headers eval: $::Mapped->{headers}
---- error_code eval: $::Mapped->{code}
---- response_headers eval: $::Mapped->{result}
+--- cases eval: $::Mapped
 
 
 

@@ -51,17 +51,8 @@ our $Config = ItsmConf::access_itsm(13)
 
 ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
 
-# --- created: KEY: the alert KEY passes and becomes ticket 13: 201, the
-# log says so (after the block's own error_log lines), no [error]
-add_block_preprocessor(sub {
-    my ($block) = @_;
-    my $key = $block->created;
-    return unless defined $key;
-    $block->set_value(error_code => 201);
-    $block->set_value(error_log => ($block->error_log // '')
-                                   . qq{itsm: connector "mock" created ticket "13" for alert "$key"\n});
-    $block->set_value(no_error_log => "[error]\n");
-});
+# --- created: KEY: the alert KEY passes and becomes ticket 13
+ItsmConf::created(ticket => 13);
 
 no_shuffle();
 run_tests();

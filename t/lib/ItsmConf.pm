@@ -50,6 +50,11 @@ package ItsmConf;
 #                         $TEST_NGINX_RAND_PORT_1), /short (a tolerance of
 #                         3s), /github (ttl $o{github_ttl}), /tiny (a zone
 #                         that fills)
+#   created(ticket => ID)  a block with "--- created: KEY": 201, the log
+#                         line of ticket ID's create, no [error] (answer
+#                         => 1: and the exact answer)
+#   cases_of(@rows), cases()  a block's requests and what each must get,
+#                         from one table ("--- cases eval: ...")
 #   defaults(%sections)   a block preprocessor: a section a block does not
 #                         have gets this text (or what a sub returns for
 #                         the block, if defined); http_config only in a block that has
@@ -59,6 +64,8 @@ package ItsmConf;
 
 use strict;
 use warnings;
+
+use ItsmAnswer ();
 
 sub connector {
     my ($name, %o) = @_;
@@ -179,6 +186,50 @@ sub signed {
              more_headers => sub { main::headers() }, error_code => 401,
              response_body_like => 'signature_mismatch', no_error_log => "[error]\n");
     return $config;
+}
+
+# created(ticket => ID, ...): a block with "--- created: KEY" sends the
+# alert KEY, which connector mock (connector => another) creates as ticket
+# ID: 201, the log line of that create after the block's own error_log
+# lines, no [error]; answer => 1: and the answer, exactly
+sub created {
+    my (%o) = @_;
+    my $connector = $o{connector} // 'mock';
+
+    &Test::Nginx::Socket::add_block_preprocessor(sub {
+        my ($block) = @_;
+        my $key = $block->created;
+        return unless defined $key;
+        $block->set_value(error_code => 201);
+        $block->set_value(error_log => ($block->error_log // '')
+                          . qq{itsm: connector "$connector" created ticket "$o{ticket}" for alert "$key"\n});
+        $block->set_value(no_error_log => "[error]\n");
+        $block->set_value(response_body => ItsmAnswer::text('created', {key => $key, action => 'create',
+                                                                        outcome => 'created', connector => $connector,
+                                                                        ticket_id => $o{ticket}}))
+            if $o{answer};
+    });
+}
+
+# cases_of([REQUEST, HEADERS, CODE, RESULT], ...): one block's requests,
+# each with its headers, the status it must get and the X-Result header
+# it must carry ($itsm_access_result), as {request, headers, code,
+# result}; a block with "--- cases eval: THAT" (after cases()) takes its
+# request, more_headers, error_code and response_headers from it
+sub cases_of {
+    my (@c) = @_;
+    return {
+        request => [map { $_->[0] } @c],
+        headers => [map { $_->[1] } @c],
+        code => [map { $_->[2] } @c],
+        result => [map { "X-Result: $_->[3]" } @c],
+    };
+}
+
+sub cases {
+    defaults(when => 'cases', request => sub { $_[0]->cases->{request} },
+             more_headers => sub { $_[0]->cases->{headers} }, error_code => sub { $_[0]->cases->{code} },
+             response_headers => sub { $_[0]->cases->{result} });
 }
 
 # the secret of the replay tests' Standard Webhooks endpoints
