@@ -7,7 +7,9 @@ package ItsmConf;
 #                         POST /api/ticket with the alert's title as body,
 #                         ticket_id /id; create => 'METHOD PATH' and
 #                         body => '...' (undef: none) change the create,
+#                         ticket_id => '/pointer' the ticket id,
 #                         lines => [...] adds directives to the block
+#   directives($text)     "a b; c d;" as connector()'s lines
 #   store_http(%o)        a zone, a store in logs/, connector mock with
 #                         create POST /ticket (%o: connector()'s)
 #   queue_http(%o)        the queue tests' (t/042, t/052): store => and
@@ -74,11 +76,18 @@ sub connector {
     $create .= " 'body=$body'" if defined $body;
 
     my @d = (['location', "/_itsm/$name"], ['create', $create],
-             ['ticket_id', '/id'], map { [split / /, $_, 2] } @{$o{lines} || []});
+             ['ticket_id', $o{ticket_id} // '/id'], map { [split / /, $_, 2] } @{$o{lines} || []});
 
     return "    itsm_connector $name {\n"
            . join('', map { sprintf "        %-10s %s;\n", @$_ } @d)
            . "    }\n";
+}
+
+# the directives of "a b; c d;" (no ";" inside a quoted argument), as
+# connector()'s lines
+sub directives {
+    my ($text) = @_;
+    return map { s/^\s+|\s+\z//gr } grep { /\S/ } split /;/, $text;
 }
 
 # a zone, a store in logs/ and connector mock (create POST /ticket, %o as
