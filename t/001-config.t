@@ -1,6 +1,24 @@
 # Every misuse of the module's directives fails at load ("nginx -t"), with
 # the file and line and a hint of what to do.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmBlocks;
+
+# each of the module's content handlers with what it needs in http{}: in a
+# location with proxy_pass it must fail at load, naming the directive
+our @Handlers = ([itsm_status => 'itsm_zone itsm:1m;'], [itsm_history => 'itsm_delivery_log logs/history.log;'],
+                 [itsm_replay => 'itsm_store logs/state.mdb;'], [itsm_requeue => 'itsm_store logs/state.mdb;'],
+                 [itsm_connectors => undef]);
+
+ItsmBlocks::expand(beside_proxy_pass => join '', map {
+    my ($d, $http) = @$_;
+    "=== TEST #: $d and proxy_pass in one location: refused, as each of the module's locations answers on its own\n"
+    . (defined $http ? "--- http_config\n    $http\n" : '')
+    . "--- config\n    location = /x { proxy_pass http://127.0.0.1:1; $d; }\n"
+    . "--- must_die\n"
+    . "--- error_log eval: qr/\"$d\" directive cannot be combined with another content handler in \\S+nginx\\.conf:\\d+/\n\n\n\n"
+} @Handlers);
 
 no_shuffle();
 run_tests();
@@ -340,54 +358,7 @@ qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slac
 
 
 
-=== TEST 29: itsm_status and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_zone itsm:1m;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_status; }
---- must_die
---- error_log eval: qr/"itsm_status" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
-
-
-
-=== TEST 30: itsm_history and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_delivery_log logs/history.log;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_history; }
---- must_die
---- error_log eval: qr/"itsm_history" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
-
-
-
-=== TEST 31: itsm_replay and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_store logs/state.mdb;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_replay; }
---- must_die
---- error_log eval: qr/"itsm_replay" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
-
-
-
-=== TEST 32: itsm_requeue and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- http_config
-    itsm_store logs/state.mdb;
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_requeue; }
---- must_die
---- error_log eval: qr/"itsm_requeue" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
-
-
-
-=== TEST 33: itsm_connectors and proxy_pass in one location: refused, as each of the module's locations answers on its own
---- config
-    location = /x { proxy_pass http://127.0.0.1:1; itsm_connectors; }
---- must_die
---- error_log eval: qr/"itsm_connectors" directive cannot be combined with another content handler in \S+nginx\.conf:\d+/
-
-
-
+%%% beside_proxy_pass
 === TEST 34: max_response under 1k is refused
 --- http_config
     itsm_connector mock {

@@ -44,6 +44,9 @@ ItsmConf::defaults(when => 'verbatim',
     tcp_reply => "HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n{\"id\":\"5\"}",
     error_code => 201, response_body_like => '"ticket_id":"5"');
 
+# --- created: KEY: the alert KEY becomes ticket 20, answered and logged
+ItsmConf::created(ticket => 20, answer => 1);
+
 ItsmConf::defaults(http_config => $HttpConfig, config => $Config,
                    more_headers => "Content-Type: application/json\n");
 
@@ -65,15 +68,9 @@ POST /alerts
 Content-Type: application/json
 Authorization: Bearer sender-secret
 X-Hub-Signature-256: sha256=abc
---- error_code: 201
 --- response_headers
 Content-Type: application/json
---- response_body
-{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"mock","ticket_id":"20"}]}
---- error_log
-itsm: connector "mock" created ticket "20" for alert "db-1"
---- no_error_log
-[error]
+--- created: db-1
 
 
 

@@ -30,12 +30,25 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /mocklog { default_type text/plain; alias logs/mock.log; }
 _EOC_
 
+# $HttpConfig with an update of the title and on_repeat "update comment";
+# resolve => 1: and a resolve
+sub update_http {
+    my (%o) = @_;
+    my $update = q{        update    PUT "/ticket/{{ ticket_id }}" 'body={"title": "{{ title }}"}';} . "\n";
+    my $resolve = q{        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';} . "\n";
+    (my $c = $HttpConfig) =~ s/^(        comment )/$update$1/m or die;
+    $c =~ s/^(        ticket_id )/$resolve$1/m or die if $o{resolve};
+    $c =~ s/on_repeat comment cooldown=2s/on_repeat update comment cooldown=2s/ or die;
+    return $c;
+}
+
 sub alert { "POST /alerts\n{\"key\": \"db-1\", \"description\": \"$_[0]\"}" }
 
 # a block with a config has the connector of $HttpConfig unless it says
 # otherwise; one that reads the log sends a GET, which /alerts refuses
 ItsmConf::defaults(http_config => $HttpConfig);
-ItsmConf::defaults(when => 'grep_error_log', request => "GET /alerts\n", error_code => 405);
+# a block that reads what was delivered waits past the cooldown (2 s) first
+ItsmConf::defaults(when => 'grep_error_log', init => "sleep 3.5;\n", request => "GET /alerts\n", error_code => 405);
 
 no_shuffle();
 run_tests();
@@ -56,8 +69,6 @@ Content-Type: application/json
 
 
 === TEST 2: when the cooldown ends, one comment with every note held, each once and timed
---- init
-sleep 3.5;
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}|delivering the pending state of key "db-1" \(attempt \d+\)/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -153,8 +164,6 @@ Content-Type: application/json
 
 
 === TEST 9: ... when the cooldown ends: one comment with notes 2 and 3, each once, in order; 6 occurrences
---- init
-sleep 3.5;
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{"text":"[^"]*","n":\d+\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -165,20 +174,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note 2\\n\\n\[[-0-9T:]+Z\] note 3","
 
 
 === TEST 10: "on_repeat update comment": notes held, then a resolve: the resolve goes now, the notes later as a comment of their own
---- http_config
-    log_format      mock '$request_method $uri';
-    itsm_zone       itsm:1m;
-    itsm_store      logs/state.mdb;
-    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        update    PUT "/ticket/{{ ticket_id }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}", "n": "{{ occurrences }}"}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved"}';
-        ticket_id /id;
-        on_repeat update comment cooldown=2s;
-    }
+--- http_config eval: ::update_http(resolve => 1)
 --- config eval: $::Config . "    location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }\n"
 --- request eval
 [::alert("case opened"), ::alert("note A"), ::alert("note B"), "POST /alerts\n{\"key\": \"db-1\", \"status\": \"resolved\", \"description\": \"closed\"}"]
@@ -191,8 +187,6 @@ Content-Type: application/json
 
 
 === TEST 11: ... the notes reach the resolved ticket once, as a comment, when they are due
---- init
-sleep 3.5;
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create
@@ -206,19 +200,7 @@ itsm deliver body: \{"text":"\[[-0-9T:]+Z\] note A\\n\\n\[[-0-9T:]+Z\] note B","
 
 
 === TEST 12: "on_repeat update comment" when the cooldown ends: the held notes in a comment, then the update with the latest title
---- http_config
-    log_format      mock '$request_method $uri';
-    itsm_zone       itsm:1m;
-    itsm_store      logs/state.mdb;
-    itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        update    PUT "/ticket/{{ ticket_id }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}", "n": "{{ occurrences }}"}';
-        ticket_id /id;
-        on_repeat update comment cooldown=2s;
-    }
+--- http_config eval: ::update_http()
 --- config eval: $::Config . "    location ~ ^/mock/ticket/[^/]+\$ { return 200 '[]'; }\n"
 --- request eval
 [::alert("case opened"), "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 2\", \"description\": \"note A\"}", "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Sev 1\", \"description\": \"note B\"}"]
@@ -230,8 +212,6 @@ Content-Type: application/json
 
 
 === TEST 13: ... what the ITSM got
---- init
-sleep 3.5;
 --- grep_error_log eval: qr/itsm deliver: \w+|itsm deliver body: \{[^}]*\}/
 --- grep_error_log_out eval
 qr/^itsm deliver: create

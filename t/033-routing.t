@@ -1,7 +1,10 @@
 # Routing: one alert to several connectors (a ticket in one, a message in
 # another), and the connectors of each alert chosen by a variable, e.g. a
 # map on $itsm_severity.
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 
 our $HttpConfig = <<'_EOC_';
     itsm_store logs/state.mdb;
@@ -32,19 +35,20 @@ our $Config = <<'_EOC_';
     location = /routed { itsm_pass $itsm_route; }
 _EOC_
 
+# every block starts nginx with the two connectors (unless it has its
+# own), and posts JSON
+ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+ItsmConf::defaults(when => 'request', more_headers => "Content-Type: application/json\n");
+
 no_shuffle();
 run_tests();
 
 __DATA__
 
 === TEST 1: one alert, two connectors: a ticket and a message
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /both
 {"key": "db-1", "title": "Disk full"}
---- more_headers
-Content-Type: application/json
 --- error_code: 201
 --- response_body_like: ^\{"status":"processed","alerts":\[\{"key":"db-1","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-\d+"\},\{"key":"db-1","action":"create","outcome":"created","connector":"chat"\}\]\}$
 --- grep_error_log eval: qr/itsm deliver: create POST "[^"?]+/
@@ -55,14 +59,10 @@ itsm deliver: create POST "/_itsm/chat/message
 
 
 === TEST 2: routed by severity through a map on $itsm_severity
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request eval
 ["POST /routed\n{\"key\": \"a\", \"severity\": \"critical\"}",
  "POST /routed\n{\"key\": \"b\", \"severity\": \"warning\"}",
  "POST /routed\n{\"key\": \"c\", \"severity\": \"info\"}"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 201, 200]
 --- response_body_like eval
 [qr/"connector":"jira".*"connector":"chat"/,
@@ -72,13 +72,9 @@ Content-Type: application/json
 
 
 === TEST 3: a variable naming no connector: logged, and the alert goes nowhere
---- http_config eval: $::HttpConfig
---- config eval: $::Config
 --- request
 POST /routed
 {"key": "d", "severity": "unknown"}
---- more_headers
-Content-Type: application/json
 --- error_code: 200
 --- response_body_like: "outcome":"ignored"
 --- error_log
@@ -87,7 +83,6 @@ itsm: alert "d" is routed to "nowhere", which is no connector
 
 
 === TEST 4: names and a variable together are refused at load
---- http_config eval: $::HttpConfig
 --- config
     location = /x { itsm_pass jira $itsm_route; }
 --- must_die
@@ -135,8 +130,6 @@ itsm: alert "d" is routed to "nowhere", which is no connector
  "POST /routed\n{\"key\": \"db-1\", \"title\": \"Disk full\", \"status\": \"resolved\"}",
  "POST /routed\n{\"key\": \"db-2\", \"title\": \"Disk full\", \"status\": \"resolved\"}",
  "GET /mocklog"]
---- more_headers
-Content-Type: application/json
 --- error_code eval: [201, 201, 200, 200, 200]
 --- response_body eval
 [qq{{"status":"created","alerts":[{"key":"db-1","action":"create","outcome":"created","connector":"jira","ticket_id":"OPS-7"}]}\n},

@@ -26,19 +26,16 @@ our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /alerts { itsm_pass mock; }
 _EOC_
 
-our $Connector = <<'_EOC_';
-    itsm_store logs/state.mdb;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /issue 'body={"title": "{{ title }}"}';
-        resolve   POST "/issue/{{ ticket_id }}/transitions" 'body={"transition": {"id": "{{ lookup }}"}, "fields": {"resolution": {"name": "Done"}}}';
-        reopen    POST "/issue/{{ ticket_id }}/transitions" 'body={"transition": {"id": "{{ lookup }}"}}';
-        ticket_id /key;
-        @LOOKUP@
-    }
-_EOC_
-
-sub http_config { my ($lookup) = @_; (my $c = $Connector) =~ s/\@LOOKUP\@/$lookup/; $c }
+# connector mock: Jira's transitions for resolve and reopen, each with
+# the id its lookup finds; $lookup: the lookup directives of the block
+sub http_config {
+    my ($lookup) = @_;
+    return "    itsm_store logs/state.mdb;\n"
+         . ItsmConf::connector('mock', create => 'POST /issue', ticket_id => '/key', lines => [
+               q{resolve POST "/issue/{{ ticket_id }}/transitions" 'body={"transition": {"id": "{{ lookup }}"}, "fields": {"resolution": {"name": "Done"}}}'},
+               q{reopen POST "/issue/{{ ticket_id }}/transitions" 'body={"transition": {"id": "{{ lookup }}"}}'},
+               ItsmConf::directives($lookup)]);
+}
 
 sub config {
     my ($list, $status) = @_;

@@ -22,20 +22,16 @@ our $Mock = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /alerts { itsm_pass mock; }
 _EOC_
 
-our $Connector = <<'_EOC_';
-    itsm_store logs/state.mdb;
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST "/ticket?title={{ title }}";
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved", "transition": "{{ lookup }}"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-        @POLICY@
-    }
-_EOC_
-
-sub http_config { my ($p) = @_; (my $c = $Connector) =~ s/\@POLICY\@/$p/; $c }
+# connector mock: ticket ids from the title, a comment on every repeat,
+# resolve with the id its lookup finds; $p: the block's policy and lookups
+sub http_config {
+    my ($p) = @_;
+    return "    itsm_store logs/state.mdb;\n"
+         . ItsmConf::connector('mock', create => 'POST "/ticket?title={{ title }}"', body => undef, lines => [
+               q{comment POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}'},
+               q{resolve PUT "/ticket/{{ ticket_id }}" 'body={"status": "resolved", "transition": "{{ lookup }}"}'},
+               'on_repeat comment cooldown=0', ItsmConf::directives($p)]);
+}
 sub config { my ($gone) = @_; (my $c = $Mock) =~ s/\@GONE\@/$gone \/\/ 404/e; $c }
 
 sub alert { my ($title, $status) = @_;

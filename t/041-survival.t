@@ -45,13 +45,17 @@ our $Alert = "POST /alerts\n{\"key\": \"db-1\", \"title\": \"Disk full\"}";
 # a "ITSM" that accepts connections and never answers
 our $Hang;
 
+# the alert whose create a killed worker cuts short; a block with
+# --- after_killed_create cuts it (init) and then sends it again
+our $KilledAlert = '{"key": "db-7", "title": "Disk full"}';
+
 sub hang_create_and_kill_worker {
     $Hang = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$ENV{TEST_NGINX_HANG_PORT}",
                                   Listen => 16, ReuseAddr => 1)
         or die "listen: $!\n";
 
     my $port = $ENV{TEST_NGINX_SERVER_PORT} || 1984;
-    my $body = '{"key": "db-7", "title": "Disk full"}';
+    my $body = $KilledAlert;
     my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die "connect: $!\n";
     print $c "POST /alerts HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
              . "Content-Type: application/json\r\nContent-Length: " . length($body)
@@ -64,7 +68,10 @@ sub hang_create_and_kill_worker {
     close $Hang;                            # later creates are refused
 }
 
-# every block posts $Alert; one that starts nginx has the connector
+ItsmConf::defaults(when => 'after_killed_create', init => "::hang_create_and_kill_worker();\n",
+                   request => "POST /alerts\n$KilledAlert", timeout => 10);
+
+# every other block posts $Alert; one that starts nginx has the connector
 ItsmConf::defaults(http_config => $HttpConfig, request => $Alert,
                    more_headers => "Content-Type: application/json\n");
 
@@ -115,12 +122,7 @@ created ticket
         proxy_read_timeout 30s;
     }
     location = /alerts { itsm_pass mock; }
---- init
-::hang_create_and_kill_worker();
---- request
-POST /alerts
-{"key": "db-7", "title": "Disk full"}
---- timeout: 10
+--- after_killed_create
 --- error_code: 503
 --- response_body_like: ^\{"error":"itsm_unavailable","connector":"mock","action":"create","itsm_status":502,
 --- error_log
@@ -147,12 +149,7 @@ itsm deliver: create
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
     location = /mock/tickets { return 200 '{"items":[{"id":"RT-77"}]}'; }
     location = /alerts { itsm_pass mock; }
---- init
-::hang_create_and_kill_worker();
---- request
-POST /alerts
-{"key": "db-7", "title": "Disk full"}
---- timeout: 10
+--- after_killed_create
 --- error_code: 201
 --- response_body
 {"status":"created","alerts":[{"key":"db-7","action":"create","outcome":"created","connector":"mock","ticket_id":"RT-77","reason":"an earlier create of this key made the ticket, but its answer was lost; the ticket was found in the ITSM"}]}

@@ -95,8 +95,9 @@ sub check_storm {
     Test::More::is(scalar(keys %pids), 2, "both workers took copies");
 }
 
-our $HangHttp = <<'_EOC_';
-    itsm_store logs/state.mdb;
+# connector mock: the alert's description is the body of a create and of a
+# comment on every repeat
+our $MockConnector = <<'_EOC_';
     itsm_connector mock {
         location  /_itsm/mock;
         create    POST /ticket 'body={"text": "{{ description }}"}';
@@ -105,6 +106,8 @@ our $HangHttp = <<'_EOC_';
         on_repeat comment cooldown=0;
     }
 _EOC_
+
+our $HangHttp = "    itsm_store logs/state.mdb;\n" . $MockConnector;
 
 our $HangConfig = <<'_EOC_';
     location /_itsm/mock/ { internal; proxy_pass http://unix:$TEST_NGINX_HANG_SOCK:/; }
@@ -206,18 +209,12 @@ taken over
 
 
 === TEST 3: copies identical to the alert in flight join it; a different alert for the key waits and is decided on its own
---- http_config
-    itsm_store logs/state.mdb;
+--- http_config eval
+q{    itsm_store logs/state.mdb;
     itsm_zone itsm:1m;
     itsm_replay_url http://127.0.0.1:$TEST_NGINX_SERVER_PORT/_itsm/replay;
     log_format mock '$request_method $uri';
-    itsm_connector mock {
-        location  /_itsm/mock;
-        create    POST /ticket 'body={"text": "{{ description }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "{{ description }}"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-    }
+} . $::MockConnector
 --- config eval
 ::slow_itsm(100, q{return 201 '{"id":"T1","padding":"..............................................................."}';}) . q{
     location ~ ^/mock/ticket/[^/]+/comment$ {

@@ -20,6 +20,16 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /metrics { itsm_status prometheus; }
 _EOC_
 
+# the variables' blocks: ticket T7, a comment answered with $status, and
+# /alerts adding X-Itsm: $vars
+sub vars_config {
+    my ($status, $vars) = @_;
+    return ItsmConf::proxy_mock()
+           . "    location = /mock/ticket { return 201 '{\"id\":\"T7\"}'; }\n"
+           . "    location ~ ^/mock/ticket/[^/]+/comment\$ { return $status '[]'; }\n"
+           . ItsmConf::location('/alerts', 'itsm_pass mock', qq{add_header X-Itsm "$vars"});
+}
+
 no_shuffle();
 run_tests();
 
@@ -89,14 +99,7 @@ qr/"itsm_status" needs the counters of an "itsm_zone"; declare one at http level
 
 === TEST 6: the key's facts as variables, e.g. for add_header and log_format
 --- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket { return 201 '{"id":"T7"}'; }
-    location ~ ^/mock/ticket/[^/]+/comment$ { return 201 '[]'; }
-    location = /alerts {
-        itsm_pass mock;
-        add_header X-Itsm "$itsm_outcome $itsm_ticket_id $itsm_occurrences $itsm_action";
-    }
+--- config eval: ::vars_config(201, '$itsm_outcome $itsm_ticket_id $itsm_occurrences $itsm_action')
 --- request eval: ["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}"]
 --- more_headers
 Content-Type: application/json
@@ -107,14 +110,7 @@ Content-Type: application/json
 
 === TEST 7: the ITSM's status and the key's first and previous sightings (Unix time) as variables; no previous one: 0
 --- http_config eval: $::HttpConfig
---- config
-    location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
-    location = /mock/ticket { return 201 '{"id":"T7"}'; }
-    location ~ ^/mock/ticket/[^/]+/comment$ { return 202 '[]'; }
-    location = /alerts {
-        itsm_pass mock;
-        add_header X-Itsm "$itsm_upstream_status $itsm_occurrences $itsm_first_seen $itsm_last_seen";
-    }
+--- config eval: ::vars_config(202, '$itsm_upstream_status $itsm_occurrences $itsm_first_seen $itsm_last_seen')
 --- request eval: ["POST /alerts\n{\"key\": \"a\"}", "POST /alerts\n{\"key\": \"a\"}"]
 --- more_headers
 Content-Type: application/json

@@ -43,6 +43,10 @@ sub reopen { my ($window, $store) = @_; <<"_EOC_" }
     $store
 _EOC_
 
+# a block that starts nginx (its own store) has the file's locations,
+# unless it says otherwise
+ItsmConf::defaults(when => 'http_config', config => $Config);
+
 no_shuffle();
 run_tests();
 
@@ -50,7 +54,6 @@ __DATA__
 
 === TEST 1: retention=2s: one open key, two resolved keys
 --- http_config eval: ::http_config("2s")
---- config eval: $::Config
 --- request eval: [::alert("a"), ::alert("b"), ::alert("b", "resolved"), ::alert("c"), ::alert("c", "resolved"), "GET /status"]
 --- more_headers
 Content-Type: application/json
@@ -95,7 +98,6 @@ Content-Type: application/json
 
 === TEST 5: retention=1h: a resolved key is kept through several passes of the expiry
 --- http_config eval: ::http_config("1h")
---- config eval: $::Config
 --- request eval: [::alert("a"), ::alert("a", "resolved")]
 --- more_headers
 Content-Type: application/json
@@ -114,7 +116,6 @@ GET /status
 
 === TEST 7: retention=2s: a resolved key whose refire waits in the queue (the ITSM is down)
 --- http_config eval: ::http_config("2s")
---- config eval: $::Config
 --- request eval: [::alert("a"), ::alert("a", "resolved")]
 --- more_headers
 Content-Type: application/json

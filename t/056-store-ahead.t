@@ -35,6 +35,10 @@ sub store {
     return decode_json($text)->{store};
 }
 
+# a block that starts nginx (its own store) has the file's locations,
+# unless it says otherwise
+ItsmConf::defaults(when => 'http_config', config => $Config);
+
 no_shuffle();
 run_tests();
 
@@ -42,7 +46,6 @@ __DATA__
 
 === TEST 1: size=64m: a key created, and the status page's bytes (the pages used, not the file)
 --- http_config eval: ::http_config("64m")
---- config eval: $::Config
 --- request eval: [::alert("k-1"), "GET /status"]
 --- more_headers
 Content-Type: application/json
@@ -66,7 +69,6 @@ GET /status
 
 === TEST 3: size=1m: the room stops at size=, exactly
 --- http_config eval: ::http_config("1m")
---- config eval: $::Config
 --- request eval: [::alert("k-2"), "GET /status"]
 --- more_headers
 Content-Type: application/json

@@ -23,6 +23,12 @@ our $HttpConfig = <<'_EOC_';
     }
 _EOC_
 
+# a block with "--- v" (the JSON text of the alert's "v") and "--- sent"
+# (what the ITSM must get): the alert is created, then the ITSM's log (set
+# first: the defaults of a block with a request follow)
+ItsmConf::defaults(when => 'sent', request => sub { [::alert($_[0]->v), "GET /sent"] }, error_code => [201, 200],
+                   response_body => sub { [$::Created, $_[0]->sent] }, no_error_log => "[error]\n");
+
 ItsmConf::defaults(when => 'request', config => ItsmSource::config(
     'itsm_max_depth 4; client_body_buffer_size 1k;'),
     more_headers => "Content-Type: application/json\n");
@@ -54,46 +60,26 @@ run_tests();
 __DATA__
 
 === TEST 1: strings: escapes decoded, a surrogate pair is one character, UTF-8 kept as it is
---- request eval
-[::alert('"a\"b\\\\c\/d\b\f\n\r\t \u00e9 \u20ac \ud83d\ude00 \uD83D\uDE00 é € 😀"'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[$::Created, ::sent('a\\"b\\\\c/d\\b\\f\\n\\r\\t é € 😀 😀 é € 😀')]
---- no_error_log
-[error]
+--- v eval: '"a\"b\\\\c\/d\b\f\n\r\t \u00e9 \u20ac \ud83d\ude00 \uD83D\uDE00 é € 😀"'
+--- sent eval: ::sent('a\\"b\\\\c/d\\b\\f\\n\\r\\t é € 😀 😀 é € 😀')
 
 
 
 === TEST 2: numbers: -0 is the integer 0, the extremes of a 64-bit integer, reals as jansson prints them (an underflow is 0.0)
---- request eval
-[::alert('[-0, 0, -9223372036854775808, 9223372036854775807, 1.5, -2.5e3, 1E2, 1e-400, -0.0]'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[$::Created, ::sent_json('[0,0,-9223372036854775808,9223372036854775807,1.5,-2500.0,100.0,0.0,-0.0]')]
---- no_error_log
-[error]
+--- v eval: '[-0, 0, -9223372036854775808, 9223372036854775807, 1.5, -2.5e3, 1E2, 1e-400, -0.0]'
+--- sent eval: ::sent_json('[0,0,-9223372036854775808,9223372036854775807,1.5,-2500.0,100.0,0.0,-0.0]')
 
 
 
 === TEST 3: objects keep their members' order, with escaped keys; true, false, null, empty containers
---- request eval
-[::alert('{"z": 1, "a\"b": true, "m": false, "n": null, "e": {}, "l": [ ], "": "empty key"}'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[$::Created, ::sent_json('{"z":1,"a\\"b":true,"m":false,"n":null,"e":{},"l":[],"":"empty key"}')]
---- no_error_log
-[error]
+--- v eval: '{"z": 1, "a\"b": true, "m": false, "n": null, "e": {}, "l": [ ], "": "empty key"}'
+--- sent eval: ::sent_json('{"z":1,"a\\"b":true,"m":false,"n":null,"e":{},"l":[],"":"empty key"}')
 
 
 
 === TEST 4: nested exactly itsm_max_depth deep (4: the alert's object and three arrays) is parsed
---- request eval
-[::alert('[[[1]]]'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[$::Created, ::sent_json('[[[1]]]')]
---- no_error_log
-[error]
+--- v eval: '[[[1]]]'
+--- sent eval: ::sent_json('[[[1]]]')
 
 
 
@@ -190,13 +176,8 @@ __DATA__
 
 
 === TEST 14: a body of 3 KiB, past client_body_buffer_size (read from its temp file), reaches the ITSM whole
---- request eval
-[::alert('"' . $::Long . '"'), "GET /sent"]
---- error_code eval: [201, 200]
---- response_body eval
-[$::Created, ::sent($::LongSent)]
---- no_error_log
-[error]
+--- v eval: '"' . $::Long . '"'
+--- sent eval: ::sent($::LongSent)
 
 
 

@@ -6,6 +6,7 @@
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
+use ItsmConf;
 use Digest::SHA qw(sha256_hex);
 use File::Temp qw(tempdir);
 use Cwd qw(getcwd);
@@ -48,24 +49,28 @@ Test::More::is($? >> 8, 2, "no verb: usage, exit 2");
 $ENV{TEST_NGINX_CB_HASH} = $hash;
 our $Token = $token;
 
-no_shuffle();
-run_tests();
-
-__DATA__
-
-=== TEST 1: the printed line in the connector, the printed token accepted (a ticket no key has: 200, counted)
---- http_config
+# both blocks: the printed line in a connector, a callback to it; they
+# differ in the token they send
+ItsmConf::defaults(http_config => <<'_EOC_', config => <<'_EOC_', request => <<'_EOC_');
     itsm_store logs/state.mdb;
     itsm_connector rt {
         location  /_itsm/rt;
         create    POST /ticket 'body={}';
         callback_token sha256:$TEST_NGINX_CB_HASH;
     }
---- config
+_EOC_
     location = /cb { itsm_callback rt profile=rt; }
---- request
+_EOC_
 POST /cb
 {"ticket": "7", "status": "resolved", "transaction": "1"}
+_EOC_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the printed line in the connector, the printed token accepted (a ticket no key has: 200, counted)
 --- more_headers eval
 "Content-Type: application/json\nAuthorization: Bearer $::Token"
 --- error_code: 200
@@ -75,18 +80,6 @@ POST /cb
 
 
 === TEST 2: one character less: 401
---- http_config
-    itsm_store logs/state.mdb;
-    itsm_connector rt {
-        location  /_itsm/rt;
-        create    POST /ticket 'body={}';
-        callback_token sha256:$TEST_NGINX_CB_HASH;
-    }
---- config
-    location = /cb { itsm_callback rt profile=rt; }
---- request
-POST /cb
-{"ticket": "7", "status": "resolved", "transaction": "1"}
 --- more_headers eval
 "Content-Type: application/json\nAuthorization: Bearer " . substr($::Token, 0, -1)
 --- error_code: 401

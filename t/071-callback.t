@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(sha256_hex);
 use ItsmConf;
+use ItsmCallback;
 
 our %Tok = (a1 => 'itsmcb_test-token-of-mock-number-one-0000000000',
             a2 => 'itsmcb_test-token-of-mock-number-two-0000000000',
@@ -36,12 +37,7 @@ our $Connector = <<'_EOC_';
     itsm_zone  itsm:1m;
     itsm_connector mock {
         location  /_itsm/mock;
-        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
-        reopen    PUT "/ticket/{{ ticket_id }}" 'body={"Status": "open"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
+@ACTIONS@
         @POLICY@
         callback_token sha256:$TEST_NGINX_CB_A1;
         callback_token sha256:$TEST_NGINX_CB_A2;
@@ -56,7 +52,12 @@ our $Connector = <<'_EOC_';
     }
 _EOC_
 
-sub connector { my $p = shift // ''; (my $c = $Connector) =~ s/\@POLICY\@/$p/; $c }
+sub connector {
+    my $p = shift // '';
+    (my $c = $Connector) =~ s/\@POLICY\@/$p/;
+    $c =~ s/\@ACTIONS\@\n/$ItsmCallback::Actions/;
+    return $c;
+}
 
 sub alert { my ($key, $title, $status) = @_; $status //= 'firing';
     qq{POST /alerts\n{"key": "$key", "title": "$title", "status": "$status"}} }

@@ -31,6 +31,15 @@ _EOC_
 
 our $SinkHttp = "    log_format sink escape=none '\$request_method \$request_uri \$content_type\\n\$request_body\\n.';\n";
 
+# a connector that mails the alert through the sink, its title the subject
+our $TitleMailHttp = $SinkHttp . q{
+    itsm_connector mail {
+        location  /_itsm/mail;
+        create    POST /gw multipart 'message=@mail';
+        mail      'from=root@localhost' 'to=ops@example.com' 'subject={{ title }}';
+    }
+};
+
 # what the sink got: (method and URI, content type, body) of each request,
 # once it has $want (default 1)
 sub sunk {
@@ -160,14 +169,7 @@ GET /ok
 
 
 === TEST 4: a long subject that is not ASCII: encoded words of at most 75 characters, folded, that decode to it
---- http_config eval
-$::SinkHttp . q{
-    itsm_connector mail {
-        location  /_itsm/mail;
-        create    POST /gw multipart 'message=@mail';
-        mail      'from=root@localhost' 'to=ops@example.com' 'subject={{ title }}';
-    }
-}
+--- http_config eval: $::TitleMailHttp
 --- config eval: $::Sink
 --- init
 my ($code, $answer) = ItsmHttp::call('POST', '/alerts', "{\"key\": \"k\", \"title\": \"" . ("\\u00e9t\\u00e9 \\u2014 \\ud83d\\udd25 " x 12) . "\"}");
@@ -361,14 +363,7 @@ qr/\[emerg\] .*"answer_ok" takes 1 to 64 bytes, the start of a 2xx answer that m
 
 
 === TEST 16: a subject of 998 bytes is sent whole, one of 999 is cut to 998 (the line limit of RFC 5322)
---- http_config eval
-$::SinkHttp . q{
-    itsm_connector mail {
-        location  /_itsm/mail;
-        create    POST /gw multipart 'message=@mail';
-        mail      'from=root@localhost' 'to=ops@example.com' 'subject={{ title }}';
-    }
-}
+--- http_config eval: $::TitleMailHttp
 --- config eval: $::Sink
 --- init
 for my $n (998, 999) {

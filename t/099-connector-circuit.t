@@ -6,6 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
+use ItsmBlocks;
 use ItsmHttp;
 use JSON::PP;
 use Time::HiRes qw(sleep);
@@ -72,6 +73,30 @@ our $Probing = "not sent: another request probes whether the ITSM is back (limit
 our $Rate = "not sent: the connector's limit rate= is reached (see Retry-After)";
 
 ItsmConf::defaults(config => $Config, request => "GET /alerts\n", error_code => 405);
+
+# limits nginx must refuse at load: [the block's title, the limit, the
+# error it logs]
+our @Refused = (
+    ['conn=0, conn=10001, breaker=0, open= without breaker=, open=0',
+     'conn=0',
+     'invalid "conn=0" in "limit" of itsm_connector "mock"; write 1 to 10000, e.g. conn=4 or breaker=5'],
+    ['conn=10001',
+     'conn=10001',
+     'invalid "conn=10001" in "limit" of itsm_connector "mock"; write 1 to 10000'],
+    ['breaker=1001',
+     'breaker=1001',
+     'invalid "breaker=1001" in "limit" of itsm_connector "mock"; write 1 to 1000'],
+    ['open= without breaker=',
+     'conn=2 open=30s',
+     '"open=" in "limit" of itsm_connector "mock" is how long the circuit of breaker= stays open: add breaker=N, e.g. breaker=5 open=30s'],
+    ['open=0 and open=2h',
+     'breaker=5 open=2h',
+     'invalid open "2h" in "limit"; expected 1s to 1h, e.g. open=30s']);
+
+ItsmBlocks::expand(refused_limits => join '', map {
+    "=== TEST #: config: $_->[0]\n--- http_config eval: ::http_config('$_->[1]')\n--- config\n--- must_die\n"
+    . "--- error_log\n$_->[2]\n\n\n\n"
+} @Refused);
 
 no_shuffle();
 run_tests();
@@ -222,51 +247,7 @@ qr/itsm: connector "mock", key "q1": held back by the connector's limits: "not s
 
 
 
-=== TEST 9: config: conn=0, conn=10001, breaker=0, open= without breaker=, open=0
---- http_config eval: ::http_config('conn=0')
---- config
---- must_die
---- error_log
-invalid "conn=0" in "limit" of itsm_connector "mock"; write 1 to 10000, e.g. conn=4 or breaker=5
-
-
-
-=== TEST 10: config: conn=10001
---- http_config eval: ::http_config('conn=10001')
---- config
---- must_die
---- error_log
-invalid "conn=10001" in "limit" of itsm_connector "mock"; write 1 to 10000
-
-
-
-=== TEST 11: config: breaker=1001
---- http_config eval: ::http_config('breaker=1001')
---- config
---- must_die
---- error_log
-invalid "breaker=1001" in "limit" of itsm_connector "mock"; write 1 to 1000
-
-
-
-=== TEST 12: config: open= without breaker=
---- http_config eval: ::http_config('conn=2 open=30s')
---- config
---- must_die
---- error_log
-"open=" in "limit" of itsm_connector "mock" is how long the circuit of breaker= stays open: add breaker=N, e.g. breaker=5 open=30s
-
-
-
-=== TEST 13: config: open=0 and open=2h
---- http_config eval: ::http_config('breaker=5 open=2h')
---- config
---- must_die
---- error_log
-invalid open "2h" in "limit"; expected 1s to 1h, e.g. open=30s
-
-
-
+%%% refused_limits
 === TEST 14: config: conn=10000 breaker=1000 open=1h are taken, and shown
 --- http_config eval: ::http_config('conn=10000 breaker=1000 open=1h')
 --- init

@@ -22,22 +22,25 @@ $Ranges .= "203.0.113.77\n\r\n# the end\n";
 
 our $HttpConfig = ItsmConf::connector('down');
 
-our $Alert = '{"key": "a", "title": "t"}';
+# realip: the client address is the X-Forwarded-For of the test's requests
+our $RealIp = "    set_real_ip_from 127.0.0.1;\n    real_ip_header X-Forwarded-For;\n";
 
-# [address, allowed] pairs as a block's requests, headers and codes
-sub edges {
-    my (@pairs) = @_;
-    return {
-        request => [map { "GET /t" } @pairs],
-        headers => [map { "X-Forwarded-For: $_->[0]" } @pairs],
-        code => [map { $_->[1] ? 204 : 403 } @pairs],
-        result => [map { "X-Result: " . ($_->[1] ? 'passed' : 'address_not_allowed') } @pairs],
-    };
+# location /t with @lines, which serves a file when the client passes
+sub allow_t {
+    my (@lines) = @_;
+    return ItsmConf::location('/t', @lines, 'alias $TEST_NGINX_HTML_DIR/index.html');
 }
 
-our $EdgeConfig = <<'_EOC_';
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
+our $Alert = '{"key": "a", "title": "t"}';
+
+# [address, allowed] pairs as a block's cases
+sub edges {
+    my (@pairs) = @_;
+    return ItsmConf::cases_of(map { ["GET /t", "X-Forwarded-For: $_->[0]", $_->[1] ? 204 : 403,
+                                     $_->[1] ? 'passed' : 'address_not_allowed'] } @pairs);
+}
+
+our $EdgeConfig = $RealIp . <<'_EOC_';
     location = /t {
         itsm_allow 203.0.113.0/24 198.51.100.128/25 192.0.2.7 192.0.2.9/32
                    100.64.0.0/10 10.0.0.0/8 172.16.0.0/12 192.0.2.64/31;
@@ -75,6 +78,11 @@ our $Mapped = edges(map { ["::ffff:$_->[0]", $_->[1]] }
     ['198.51.100.127', 0], ['198.51.100.128', 1], ['198.51.100.255', 1], ['198.51.101.0', 0],
     ['192.0.2.6', 0], ['192.0.2.7', 1], ['192.0.2.8', 0],
     ['100.63.255.255', 0], ['100.64.0.0', 1], ['100.127.255.255', 1], ['100.128.0.0', 0]);
+
+ItsmConf::cases();
+
+# a block that starts nginx asks for /t, unless it says otherwise
+ItsmConf::defaults(request => sub { defined $_[0]->must_die ? undef : "GET /t" });
 
 no_shuffle();
 run_tests();
@@ -120,14 +128,7 @@ itsm: connector
 
 
 === TEST 3: itsm_allow_log_level sets the level of that line
---- config
-    location = /t {
-        itsm_allow 192.0.2.1;
-        itsm_allow_log_level info;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
---- request
-GET /t
+--- config eval: ::allow_t('itsm_allow 192.0.2.1', 'itsm_allow_log_level info')
 --- error_code: 403
 --- error_log eval: qr/\[info\] .*itsm: client 127\.0\.0\.1 is not in the itsm_allow list/
 --- no_error_log
@@ -137,13 +138,7 @@ GET /t
 
 
 === TEST 4: behind realip, the forwarded IPv4 address is the one checked
---- config
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    location = /t {
-        itsm_allow 203.0.113.0/24;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
+--- config eval: $::RealIp . ::allow_t('itsm_allow 203.0.113.0/24')
 --- request eval: ["GET /t", "GET /t"]
 --- more_headers eval: ["X-Forwarded-For: 203.0.113.9", "X-Forwarded-For: 198.51.100.1"]
 --- error_code eval: [200, 403]
@@ -152,13 +147,7 @@ GET /t
 
 
 === TEST 5: IPv6 prefixes, through realip
---- config
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    location = /t {
-        itsm_allow 2001:db8:1::/48 192.0.2.0/24;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
+--- config eval: $::RealIp . ::allow_t('itsm_allow 2001:db8:1::/48 192.0.2.0/24')
 --- request eval: ["GET /t", "GET /t", "GET /t"]
 --- more_headers eval: ["X-Forwarded-For: 2001:db8:1:ffff::7", "X-Forwarded-For: 2001:db8:2::7", "X-Forwarded-For: 192.0.2.200"]
 --- error_code eval: [200, 403, 200]
@@ -166,15 +155,7 @@ GET /t
 
 
 === TEST 6: a refused IPv6 client is named in the answer and the log
---- config
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    location = /t {
-        itsm_allow 2001:db8:1::/48;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
---- request
-GET /t
+--- config eval: $::RealIp . ::allow_t('itsm_allow 2001:db8:1::/48')
 --- more_headers
 X-Forwarded-For: 2001:db8:2::7
 --- error_code: 403
@@ -186,15 +167,7 @@ client 2001:db8:2::7 is not in the itsm_allow list
 
 
 === TEST 7: an IPv4-mapped IPv6 address is matched against the IPv4 prefixes
---- config
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    location = /t {
-        itsm_allow 203.0.113.0/24;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
---- request
-GET /t
+--- config eval: $::RealIp . ::allow_t('itsm_allow 203.0.113.0/24')
 --- more_headers
 X-Forwarded-For: ::ffff:203.0.113.9
 --- error_code: 200
@@ -203,13 +176,7 @@ X-Forwarded-For: ::ffff:203.0.113.9
 
 === TEST 8: thousands of prefixes from a file, with comments and blank lines
 --- user_files eval: ">>> ranges.txt\n$::Ranges"
---- config
-    set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    location = /t {
-        itsm_allow file=$TEST_NGINX_HTML_DIR/ranges.txt;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
+--- config eval: $::RealIp . ::allow_t('itsm_allow file=$TEST_NGINX_HTML_DIR/ranges.txt')
 --- request eval: ["GET /t", "GET /t", "GET /t", "GET /t", "GET /t", "GET /t"]
 --- more_headers eval
 ["X-Forwarded-For: 10.19.135.4", "X-Forwarded-For: 10.19.136.4",
@@ -223,14 +190,7 @@ X-Forwarded-For: ::ffff:203.0.113.9
 --- user_files
 >>> few.txt
 192.0.2.0/24
---- config
-    location = /t {
-        itsm_allow file=$TEST_NGINX_HTML_DIR/few.txt;
-        itsm_allow 127.0.0.1;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
---- request
-GET /t
+--- config eval: ::allow_t('itsm_allow file=$TEST_NGINX_HTML_DIR/few.txt', 'itsm_allow 127.0.0.1')
 --- error_code: 200
 
 
@@ -247,29 +207,14 @@ GET /t
 
 
 === TEST 11: "satisfy any" with "allow all" cannot overrule a refusal
---- config
-    location = /t {
-        satisfy any;
-        allow all;
-        itsm_allow 192.0.2.0/24;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
---- request
-GET /t
+--- config eval: ::allow_t('satisfy any', 'allow all', 'itsm_allow 192.0.2.0/24')
 --- error_code: 403
 --- response_body_like: address_not_allowed
 
 
 
 === TEST 12: nginx's own deny still applies to an allowed address
---- config
-    location = /t {
-        itsm_allow 127.0.0.1;
-        deny all;
-        alias $TEST_NGINX_HTML_DIR/index.html;
-    }
---- request
-GET /t
+--- config eval: ::allow_t('itsm_allow 127.0.0.1', 'deny all')
 --- error_code: 403
 --- response_body_like: 403 Forbidden
 --- error_log
@@ -280,8 +225,6 @@ access forbidden by rule
 === TEST 13: the whole IPv4 space (0.0.0.0/0) is a valid, if pointless, list
 --- config
     location = /t { itsm_allow 0.0.0.0/0; alias $TEST_NGINX_HTML_DIR/index.html; }
---- request
-GET /t
 --- error_code: 200
 
 
@@ -289,8 +232,6 @@ GET /t
 === TEST 14: host bits set in a prefix: a warning, as nginx's allow gives
 --- config
     location = /t { itsm_allow 127.0.0.1/8; alias $TEST_NGINX_HTML_DIR/index.html; }
---- request
-GET /t
 --- error_code: 200
 --- error_log eval: qr/\[warn\] .*itsm_allow: low address bits of "127\.0\.0\.1\/8" are meaningless/
 
@@ -368,28 +309,19 @@ qr/\[emerg\] .*itsm_allow: invalid address "192\.0\.2\.300\/32" on line 4 of "\S
 
 === TEST 22: IPv4: both sides of every prefix's edges (/8, /10, /12, /24, /25, /31, /32)
 --- config eval: $::EdgeConfig
---- request eval: $::V4->{request}
---- more_headers eval: $::V4->{headers}
---- error_code eval: $::V4->{code}
---- response_headers eval: $::V4->{result}
+--- cases eval: $::V4
 
 
 
 === TEST 23: IPv6: both sides of every prefix's edges (/7, /48, /65, /127, /128)
 --- config eval: $::EdgeConfig
---- request eval: $::V6->{request}
---- more_headers eval: $::V6->{headers}
---- error_code eval: $::V6->{code}
---- response_headers eval: $::V6->{result}
+--- cases eval: $::V6
 
 
 
 === TEST 24: an IPv4-mapped client (::ffff:a.b.c.d) gets the answer of its IPv4 address, on both sides of the edges
 --- config eval: $::EdgeConfig
---- request eval: $::Mapped->{request}
---- more_headers eval: $::Mapped->{headers}
---- error_code eval: $::Mapped->{code}
---- response_headers eval: $::Mapped->{result}
+--- cases eval: $::Mapped
 
 
 

@@ -49,14 +49,7 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 4: one changed byte of the body
---- request eval
-(my $b = $::Alert) =~ s/sl-1/sl-2/;
-"POST /down\n$b"
---- more_headers eval: ::headers()
---- error_code: 401
---- response_body_like: signature_mismatch
---- no_error_log
-[error]
+--- changed_byte: sl-1 sl-2
 
 
 
@@ -83,12 +76,7 @@ X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c
 
 
 === TEST 7: a replayed request is a duplicate
---- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
---- more_headers eval
-my $h = ::headers();
-[$h, $h]
---- error_code eval: [201, 200]
---- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
+--- replayed
 
 
 

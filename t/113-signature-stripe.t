@@ -49,12 +49,7 @@ Stripe-Signature: t=1700000000,v1=13941114bb88ac44a76abcfddea5b92aa6182a4b63d8be
 
 
 === TEST 4: one changed byte of the body
---- request eval
-(my $b = $::Alert) =~ s/st-1/st-0/;
-"POST /down\n$b"
---- more_headers eval: ::headers()
---- error_code: 401
---- response_body_like: signature_mismatch
+--- changed_byte: st-1 st-0
 
 
 
@@ -104,12 +99,10 @@ my $sig = Digest::SHA::hmac_sha256_hex("$ts.$::Alert", $::Secret);
 
 
 === TEST 9: a replayed request is a duplicate
---- request eval: ["POST /alerts\n$::Alert", "POST /alerts\n$::Alert"]
+--- replayed
 --- more_headers eval
 my $h = ::headers(ts => time() - 1);
 [$h, $h]
---- error_code eval: [201, 200]
---- response_body_like eval: ['"status":"created"', '^\{"status":"duplicate",']
 
 
 

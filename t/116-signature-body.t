@@ -32,77 +32,27 @@ sub raw {
 our $HttpConfig = ItsmConf::connector('mock', body => '{"title": "{{ title }}", "size": "{{ description }}"}')
                   . ItsmConf::connector('down');
 
-our $Config = ItsmConf::access_itsm(13) . <<'_EOC_';
+# the signature of every location, and the answer of those that only check
+our $Sig = 'itsm_signature standard_webhooks secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+our @Checked = ('add_header X-Result $itsm_access_result always', 'try_files /.none =204');
 
-    location = /alerts {
-        client_body_buffer_size 1k;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_pass mock;
-    }
-
-    location = /file-only {
-        client_body_in_file_only clean;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_pass mock;
-    }
-
-    location = /edge {
-        client_body_buffer_size 1k;
-        itsm_max_body 4k;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        add_header X-Result $itsm_access_result always;
-        try_files /.none =204;
-    }
-
-    location = /limited {
-        client_body_buffer_size 1k;
-        itsm_max_body 4k;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_pass down;
-    }
-
-    location = /own {
-        client_body_buffer_size 1k;
-        itsm_access_max_body 4k;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        add_header X-Result $itsm_access_result always;
-        try_files /.none =204;
-    }
-
-    location = /own-first {
-        client_body_buffer_size 1k;
-        itsm_max_body 8k;
-        itsm_access_max_body 4k;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        itsm_pass mock;
-    }
-
-    location /outer/ {
-        itsm_access_max_body 4k;
-
-        location = /outer/in {
-            itsm_signature standard_webhooks
-                           secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-            try_files /.none =204;
-        }
-    }
-
-    location = /default {
-        client_max_body_size 1m;
-        itsm_signature standard_webhooks
-                       secret=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw;
-        add_header X-Result $itsm_access_result always;
-        try_files /.none =204;
-    }
-_EOC_
+our $Config = ItsmConf::access_itsm(13)
+    . ItsmConf::location('/alerts', 'client_body_buffer_size 1k', $Sig, 'itsm_pass mock')
+    . ItsmConf::location('/file-only', 'client_body_in_file_only clean', $Sig, 'itsm_pass mock')
+    . ItsmConf::location('/edge', 'client_body_buffer_size 1k', 'itsm_max_body 4k', $Sig, @Checked)
+    . ItsmConf::location('/limited', 'client_body_buffer_size 1k', 'itsm_max_body 4k', $Sig, 'itsm_pass down')
+    . ItsmConf::location('/own', 'client_body_buffer_size 1k', 'itsm_access_max_body 4k', $Sig, @Checked)
+    . ItsmConf::location('/own-first', 'client_body_buffer_size 1k', 'itsm_max_body 8k', 'itsm_access_max_body 4k',
+                         $Sig, 'itsm_pass mock')
+    . "    location /outer/ {\n        itsm_access_max_body 4k;\n"
+    . ItsmConf::location('/outer/in', $Sig, 'try_files /.none =204') =~ s/^/    /gmr
+    . "    }\n"
+    . ItsmConf::location('/default', 'client_max_body_size 1m', $Sig, @Checked);
 
 ItsmConf::defaults(http_config => $HttpConfig, config => $Config);
+
+# --- created: KEY: the alert KEY passes and becomes ticket 13
+ItsmConf::created(ticket => 13);
 
 no_shuffle();
 run_tests();
@@ -111,13 +61,10 @@ __DATA__
 
 === TEST 1: a 20 KB body in a temporary file is verified and reaches the content handler
 --- raw_request eval: ::raw('/alerts', $::Big, 'msg_big')
---- error_code: 201
 --- response_body_like: "ticket_id":"13"
 --- error_log
 a client request body is buffered to a temporary file
-itsm: connector "mock" created ticket "13" for alert "big-1"
---- no_error_log
-[error]
+--- created: big-1
 
 
 
@@ -137,21 +84,13 @@ created ticket
 
 === TEST 3: client_body_in_file_only: the body is only in the file
 --- raw_request eval: ::raw('/file-only', $::Small, 'msg_file')
---- error_code: 201
---- error_log
-itsm: connector "mock" created ticket "13" for alert "small-1"
---- no_error_log
-[error]
+--- created: small-1
 
 
 
 === TEST 4: a chunked body, in many small chunks and several buffers
 --- raw_request eval: ::raw('/alerts', $::Big, 'msg_chunked', chunked => 777)
---- error_code: 201
---- error_log
-itsm: connector "mock" created ticket "13" for alert "big-1"
---- no_error_log
-[error]
+--- created: big-1
 
 
 
@@ -160,13 +99,10 @@ itsm: connector "mock" created ticket "13" for alert "big-1"
 my $r = ::raw('/alerts', $::Small, 'msg_slow');
 [substr($r, 0, -20), substr($r, -20)]
 --- raw_request_middle_delay: 0.3
---- error_code: 201
 --- error_log
 itsm access: waiting for the body
 itsm access: body read, async:1
-itsm: connector "mock" created ticket "13" for alert "small-1"
---- no_error_log
-[error]
+--- created: small-1
 
 
 

@@ -10,6 +10,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
 use ItsmConf;
+use ItsmBlocks;
 use ItsmSig;
 
 our $Config = '';
@@ -107,15 +108,10 @@ sub twice {
     return @c;
 }
 
-# as a block's request, more_headers, error_code and response_headers
+# as a block's cases (ItsmConf::cases_of)
 sub block {
     my ($s, @cases) = @_;
-    return {
-        request => [map { "POST /$s\n" . ($_->[3] // $ItsmSig::Body) } @cases],
-        headers => [map { $_->[0] } @cases],
-        code => [map { $_->[1] } @cases],
-        result => [map { "X-Result: $_->[2]" } @cases],
-    };
+    return ItsmConf::cases_of(map { ["POST /$s\n" . ($_->[3] // $ItsmSig::Body), @$_[0 .. 2]] } @cases);
 }
 
 our %B;
@@ -204,6 +200,29 @@ our $Lines = {
     headers => [line_of(1022), line_of(1023)],
 };
 
+# the blocks of the MAC lengths, one a scheme: [scheme, title]
+our @Lengths = (
+    [standard_webhooks => 'standard_webhooks: only the whole MAC passes (prefix, one byte short or long, empty, one bit off)'],
+    [github => 'github: the same'],
+    [jira => 'jira: the same'],
+    [slack => 'slack: the same'],
+    [stripe => 'stripe: the same'],
+    [grafana => 'grafana: the same'],
+    [grafana_ts => 'grafana with a timestamp: the same'],
+    [generic_sha1 => 'generic, sha1 hex: the same (20 bytes)'],
+    [generic_b64 => 'generic, sha256 base64: the same'],
+    [generic_sha512 => 'generic, sha512 base64: the same (64 bytes: one more cannot be a MAC)']);
+
+ItsmBlocks::expand(lengths => join '', map {
+    my ($s, $title) = @$_;
+    "=== TEST #: $title\n"
+    . join('', map { "--- $_->[0] eval: \$::B{len}{$s}{$_->[1]}\n" }
+                   [request => 'request'], [more_headers => 'headers'], [error_code => 'code'],
+                   [response_headers => 'result'])
+    . "\n\n\n"
+} @Lengths);
+
+ItsmConf::cases();
 ItsmConf::defaults(config => $Config);
 
 no_shuffle();
@@ -211,86 +230,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: standard_webhooks: only the whole MAC passes (prefix, one byte short or long, empty, one bit off)
---- request eval: $::B{len}{standard_webhooks}{request}
---- more_headers eval: $::B{len}{standard_webhooks}{headers}
---- error_code eval: $::B{len}{standard_webhooks}{code}
---- response_headers eval: $::B{len}{standard_webhooks}{result}
-
-
-
-=== TEST 2: github: the same
---- request eval: $::B{len}{github}{request}
---- more_headers eval: $::B{len}{github}{headers}
---- error_code eval: $::B{len}{github}{code}
---- response_headers eval: $::B{len}{github}{result}
-
-
-
-=== TEST 3: jira: the same
---- request eval: $::B{len}{jira}{request}
---- more_headers eval: $::B{len}{jira}{headers}
---- error_code eval: $::B{len}{jira}{code}
---- response_headers eval: $::B{len}{jira}{result}
-
-
-
-=== TEST 4: slack: the same
---- request eval: $::B{len}{slack}{request}
---- more_headers eval: $::B{len}{slack}{headers}
---- error_code eval: $::B{len}{slack}{code}
---- response_headers eval: $::B{len}{slack}{result}
-
-
-
-=== TEST 5: stripe: the same
---- request eval: $::B{len}{stripe}{request}
---- more_headers eval: $::B{len}{stripe}{headers}
---- error_code eval: $::B{len}{stripe}{code}
---- response_headers eval: $::B{len}{stripe}{result}
-
-
-
-=== TEST 6: grafana: the same
---- request eval: $::B{len}{grafana}{request}
---- more_headers eval: $::B{len}{grafana}{headers}
---- error_code eval: $::B{len}{grafana}{code}
---- response_headers eval: $::B{len}{grafana}{result}
-
-
-
-=== TEST 7: grafana with a timestamp: the same
---- request eval: $::B{len}{grafana_ts}{request}
---- more_headers eval: $::B{len}{grafana_ts}{headers}
---- error_code eval: $::B{len}{grafana_ts}{code}
---- response_headers eval: $::B{len}{grafana_ts}{result}
-
-
-
-=== TEST 8: generic, sha1 hex: the same (20 bytes)
---- request eval: $::B{len}{generic_sha1}{request}
---- more_headers eval: $::B{len}{generic_sha1}{headers}
---- error_code eval: $::B{len}{generic_sha1}{code}
---- response_headers eval: $::B{len}{generic_sha1}{result}
-
-
-
-=== TEST 9: generic, sha256 base64: the same
---- request eval: $::B{len}{generic_b64}{request}
---- more_headers eval: $::B{len}{generic_b64}{headers}
---- error_code eval: $::B{len}{generic_b64}{code}
---- response_headers eval: $::B{len}{generic_b64}{result}
-
-
-
-=== TEST 10: generic, sha512 base64: the same (64 bytes: one more cannot be a MAC)
---- request eval: $::B{len}{generic_sha512}{request}
---- more_headers eval: $::B{len}{generic_sha512}{headers}
---- error_code eval: $::B{len}{generic_sha512}{code}
---- response_headers eval: $::B{len}{generic_sha512}{result}
-
-
-
+%%% lengths
 === TEST 11: encodings, every scheme: hex case, odd hex, non-hex digits; base64 padding, base64url, bad characters; the prefix's case, no prefix, a cut prefix
 --- request eval: [map { @{$::B{enc}{$_}{request}} } @ItsmSig::All]
 --- more_headers eval: [map { @{$::B{enc}{$_}{headers}} } @ItsmSig::All]
@@ -325,19 +265,13 @@ __DATA__
 
 === TEST 15: every signature in a header is tried, however many (standard_webhooks, up to 200)
 --- config eval: "large_client_header_buffers 4 16k;\n" . $::Config
---- request eval: $::Many->{request}
---- more_headers eval: $::Many->{headers}
---- error_code eval: $::Many->{code}
---- response_headers eval: $::Many->{result}
+--- cases eval: $::Many
 
 
 
 === TEST 16: the same for stripe's v1= entries (up to 150)
 --- config eval: "large_client_header_buffers 4 16k;\n" . $::Config
---- request eval: $::ManyStripe->{request}
---- more_headers eval: $::ManyStripe->{headers}
---- error_code eval: $::ManyStripe->{code}
---- response_headers eval: $::ManyStripe->{result}
+--- cases eval: $::ManyStripe
 
 
 

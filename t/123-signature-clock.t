@@ -32,7 +32,7 @@ our @Windows = (['', 300], ['/90', 90], ['/1', 1]);
 
 sub window {
     my (@schemes) = @_;
-    my (@req, @hdr, @code, @res);
+    my @cases;
     for my $s (@schemes) {
         for my $w (@Windows) {
             my ($u, $tol) = @$w;
@@ -42,18 +42,16 @@ sub window {
                        [$tol, 204, 'passed'],
                        [$tol + 1, 401, 'timestamp_in_future'])
             {
-                push @req, "POST /$s$u\n$ItsmSig::Body";
-                push @hdr, ItsmSig::headers($s, ts => $Now + $c->[0]);
-                push @code, $c->[1];
-                push @res, "X-Result: $c->[2]";
+                push @cases, ["POST /$s$u\n$ItsmSig::Body", ItsmSig::headers($s, ts => $Now + $c->[0]), $c->[1], $c->[2]];
             }
         }
     }
-    return { request => \@req, headers => \@hdr, code => \@code, result => \@res };
+    return ItsmConf::cases_of(@cases);
 }
 
 our %W = map { $_ => window($_) } @ItsmSig::Timed;
 
+ItsmConf::cases();
 ItsmConf::defaults(config => $Config);
 
 no_shuffle();
@@ -72,46 +70,31 @@ __DATA__
 
 === TEST 2: standard_webhooks: tolerance-1, tolerance and tolerance+1 seconds either way, for 300s (the default), 90s and 1s
 --- main_config eval: $ItsmClock::MainConfig
---- request eval: $::W{standard_webhooks}{request}
---- more_headers eval: $::W{standard_webhooks}{headers}
---- error_code eval: $::W{standard_webhooks}{code}
---- response_headers eval: $::W{standard_webhooks}{result}
+--- cases eval: $::W{standard_webhooks}
 
 
 
 === TEST 3: slack: the same
 --- main_config eval: $ItsmClock::MainConfig
---- request eval: $::W{slack}{request}
---- more_headers eval: $::W{slack}{headers}
---- error_code eval: $::W{slack}{code}
---- response_headers eval: $::W{slack}{result}
+--- cases eval: $::W{slack}
 
 
 
 === TEST 4: stripe (t= in the signature header): the same
 --- main_config eval: $ItsmClock::MainConfig
---- request eval: $::W{stripe}{request}
---- more_headers eval: $::W{stripe}{headers}
---- error_code eval: $::W{stripe}{code}
---- response_headers eval: $::W{stripe}{result}
+--- cases eval: $::W{stripe}
 
 
 
 === TEST 5: grafana with timestamp_header=: the same
 --- main_config eval: $ItsmClock::MainConfig
---- request eval: $::W{grafana_ts}{request}
---- more_headers eval: $::W{grafana_ts}{headers}
---- error_code eval: $::W{grafana_ts}{code}
---- response_headers eval: $::W{grafana_ts}{result}
+--- cases eval: $::W{grafana_ts}
 
 
 
 === TEST 6: generic with timestamp_header=: the same
 --- main_config eval: $ItsmClock::MainConfig
---- request eval: $::W{generic_sha512}{request}
---- more_headers eval: $::W{generic_sha512}{headers}
---- error_code eval: $::W{generic_sha512}{code}
---- response_headers eval: $::W{generic_sha512}{result}
+--- cases eval: $::W{generic_sha512}
 
 
 

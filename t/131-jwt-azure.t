@@ -21,30 +21,26 @@ our $AppId = '461e8683-5575-4561-ac7f-899cc907d62a';
 our $Alert = '{"key": "az-1", "title": "CPU above 90%"}';
 our $Now = time();
 
-sub v1 {
-    my (%o) = @_;
-    my %c = (aud => 'api://itsm-gateway', iss => "https://sts.windows.net/$Tenant/",
-             iat => $Now - 60, nbf => $Now - 60, exp => $Now + 3600,
-             appid => $AppId, appidacr => '2', idp => "https://sts.windows.net/$Tenant/",
-             oid => 'a8d6b2c4-0000-4000-8000-000000000001',
-             roles => ['ActionGroupsSecureWebhook'], sub => 'a8d6b2c4',
-             tid => $Tenant, ver => '1.0');
-    @c{keys %o} = values %o;
+# the headers of a token with the claims both versions carry, the
+# version's (%$version) and %o (a claim given as undef is left out)
+sub token_with {
+    my ($version, %o) = @_;
+    my %c = (iat => $Now - 60, nbf => $Now - 60, exp => $Now + 3600,
+             roles => ['ActionGroupsSecureWebhook'], sub => 'a8d6b2c4', tid => $Tenant, %$version, %o);
     delete $c{$_} for grep { !defined $c{$_} } keys %c;
     return token(\%c);
 }
 
+sub v1 {
+    return token_with({aud => 'api://itsm-gateway', iss => "https://sts.windows.net/$Tenant/",
+                       appid => $AppId, appidacr => '2', idp => "https://sts.windows.net/$Tenant/",
+                       oid => 'a8d6b2c4-0000-4000-8000-000000000001', ver => '1.0'}, @_);
+}
+
 sub v2 {
-    my (%o) = @_;
-    my %c = (aud => '9f3b1c2d-aaaa-4bbb-8ccc-123456789abc',
-             iss => "https://login.microsoftonline.com/$Tenant/v2.0",
-             iat => $Now - 60, nbf => $Now - 60, exp => $Now + 3600,
-             azp => $AppId, azpacr => '2', oid => 'a8d6b2c4',
-             roles => ['ActionGroupsSecureWebhook'], sub => 'a8d6b2c4',
-             tid => $Tenant, ver => '2.0');
-    @c{keys %o} = values %o;
-    delete $c{$_} for grep { !defined $c{$_} } keys %c;
-    return token(\%c);
+    return token_with({aud => '9f3b1c2d-aaaa-4bbb-8ccc-123456789abc',
+                       iss => "https://login.microsoftonline.com/$Tenant/v2.0",
+                       azp => $AppId, azpacr => '2', oid => 'a8d6b2c4', ver => '2.0'}, @_);
 }
 
 sub token {

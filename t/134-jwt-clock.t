@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/lib";
 use ItsmClock;
 use Test::Nginx::Socket 'no_plan';
 use ItsmJwt;
+use ItsmConf;
 
 our $Rsa = ItsmJwt::key('rsa1', 'rsa');
 $ENV{TEST_NGINX_JWKS} = ItsmJwt::jwks('jwks.json', ItsmJwt::jwk($Rsa, 'rsa1'));
@@ -48,12 +49,7 @@ _EOC_
 # [uri, claims, passes, result]
 sub cases {
     my (@c) = @_;
-    return {
-        request => [map { "GET $_->[0]" } @c],
-        headers => [map { bearer(%{$_->[1]}) } @c],
-        code => [map { $_->[2] ? 204 : 401 } @c],
-        result => [map { "X-Result: $_->[3]" } @c],
-    };
+    return ItsmConf::cases_of(map { ["GET $_->[0]", bearer(%{$_->[1]}), $_->[2] ? 204 : 401, $_->[3]] } @c);
 }
 
 our $Exp = cases(
@@ -74,6 +70,8 @@ our $Nbf = cases(
     ['/l0', { nbf => $T + 0.5 }, 0, 'token_not_yet_valid'],
     ['/l0', { nbf => $T - 0.5 }, 1, 'passed']);
 
+ItsmConf::cases();
+
 no_shuffle();
 run_tests();
 
@@ -91,17 +89,11 @@ __DATA__
 === TEST 2: exp with leeways of 0, 60 s (the default) and 1 h: expired at exp + leeway, valid a second before; fractions count
 --- main_config eval: $ItsmClock::MainConfig
 --- config eval: $::Config
---- request eval: $::Exp->{request}
---- more_headers eval: $::Exp->{headers}
---- error_code eval: $::Exp->{code}
---- response_headers eval: $::Exp->{result}
+--- cases eval: $::Exp
 
 
 
 === TEST 3: nbf with the same leeways: valid from nbf - leeway on, not a second before; fractions count
 --- main_config eval: $ItsmClock::MainConfig
 --- config eval: $::Config
---- request eval: $::Nbf->{request}
---- more_headers eval: $::Nbf->{headers}
---- error_code eval: $::Nbf->{code}
---- response_headers eval: $::Nbf->{result}
+--- cases eval: $::Nbf

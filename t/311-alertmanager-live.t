@@ -9,87 +9,22 @@ use Test::Nginx::Socket;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmSource;
-use File::Temp qw(tempdir);
-use HTTP::Tiny;
-use IO::Socket::INET;
-use POSIX ();
+use ItsmAlertmanager;
 
-our $Bin = '/usr/bin/prometheus-alertmanager';
+our ($Hook, $Api);
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-our ($Hook, $Api, $Pid);
-
-if (!-x $Bin) {
-    plan skip_all => "no $Bin (apt-get install prometheus-alertmanager)";
+if (my $why = ItsmAlertmanager::missing()) {
+    plan skip_all => $why;
 
 } elsif ($ENV{TEST_NGINX_USE_VALGRIND}) {
     plan skip_all => "Alertmanager's timing does not wait for nginx under "
                      . "valgrind; t/310 covers the same code";
 
 } else {
-    $Hook = free_port();
-    $Api = free_port();
-
-    my $dir = tempdir('itsm-am-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-
-    open my $fh, '>', "$dir/am.yml" or die "$dir/am.yml: $!";
-    print $fh <<"_EOC_";
-route:
-  receiver: itsm
-  group_by: [alertname]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: itsm
-    webhook_configs:
-      - url: http://127.0.0.1:$Hook/alerts
-        send_resolved: true
-_EOC_
-    close $fh;
-
-    $Pid = fork // die "fork: $!";
-
-    if ($Pid == 0) {
-        open STDOUT, '>', "$dir/am.log";
-        open STDERR, '>&', \*STDOUT;
-        exec $Bin, "--config.file=$dir/am.yml", "--storage.path=$dir/data",
-             "--web.listen-address=127.0.0.1:$Api",
-             '--cluster.listen-address=',
-             '--web.external-url=http://alertmanager.test:9093';
-        POSIX::_exit(127);
-    }
-
-    my $http = HTTP::Tiny->new(timeout => 1);
-    my $ready;
-
-    for (1 .. 100) {
-        $ready = $http->get("http://127.0.0.1:$Api/-/ready")->{success};
-        last if $ready;
-        select undef, undef, undef, 0.1;
-    }
-
-    if ($ready) {
-        plan 'no_plan';
-
-    } else {
-        plan skip_all => "Alertmanager did not start (see $dir/am.log)";
-    }
-}
-
-END {
-    if ($Pid) {
-        kill 'TERM', $Pid;
-        waitpid $Pid, 0;
-    }
+    ($Hook, $Api, my $why) = ItsmAlertmanager::start(
+        dir => 'itsm-am', group_by => '[alertname]', repeat_interval => '1h', path => '/alerts',
+        args => ['--web.external-url=http://alertmanager.test:9093']);
+    plan $why ? (skip_all => $why) : 'no_plan';
 }
 
 our $Url = 'http://prometheus.test:9090/graph?g0.expr=up+%3D%3D+0';

@@ -5,83 +5,30 @@
 # Alertmanager: no second ticket; resolved: the ticket is resolved in RT,
 # as RT's own REST API says.
 use Test::Nginx::Socket;
-use File::Temp qw(tempdir);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmAlertmanager;
 use HTTP::Tiny;
 use IO::Socket::INET;
-use POSIX ();
 
-our $Bin = '/usr/bin/prometheus-alertmanager';
 our $Rt = $ENV{TEST_NGINX_RT_PORT};
-our ($Hook, $Api, $Pid);
+our ($Hook, $Api);
 
 # a rule name no earlier run used: RT keeps its tickets between runs
 our $Rule = "DiskFull" . time() . "x$$";
 our $Auth = 'Basic cm9vdDpwYXNzd29yZA==';          # root:password, demo RT
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, Proto => 'tcp')
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-if (!-x $Bin) {
-    plan skip_all => "no $Bin (apt-get install prometheus-alertmanager)";
+if (my $why = ItsmAlertmanager::missing()) {
+    plan skip_all => $why;
 
 } elsif (!$Rt || !IO::Socket::INET->new(PeerAddr => "127.0.0.1:$Rt", Timeout => 2)) {
     plan skip_all => "no Request Tracker on TEST_NGINX_RT_PORT (util/test.sh starts one)";
 
 } else {
-    $Hook = free_port();
-    $Api = free_port();
-
-    my $dir = tempdir('itsm-am-rt-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-
-    open my $fh, '>', "$dir/am.yml" or die "$dir/am.yml: $!";
-    print $fh <<"_EOC_";
-route:
-  receiver: itsm
-  group_by: [alertname, instance]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 2s
-receivers:
-  - name: itsm
-    webhook_configs:
-      - url: http://127.0.0.1:$Hook/alerts/alertmanager
-        send_resolved: true
-_EOC_
-    close $fh;
-
-    $Pid = fork // die "fork: $!";
-
-    if ($Pid == 0) {
-        open STDOUT, '>', "$dir/am.log";
-        open STDERR, '>&', \*STDOUT;
-        exec $Bin, "--config.file=$dir/am.yml", "--storage.path=$dir/data",
-             "--web.listen-address=127.0.0.1:$Api", '--cluster.listen-address=';
-        POSIX::_exit(127);
-    }
-
-    my $http = HTTP::Tiny->new(timeout => 1);
-    my $ready;
-
-    for (1 .. 100) {
-        $ready = $http->get("http://127.0.0.1:$Api/-/ready")->{success};
-        last if $ready;
-        select undef, undef, undef, 0.1;
-    }
-
-    plan $ready ? ('no_plan') : (skip_all => "Alertmanager did not start (see $dir/am.log)");
-}
-
-END {
-    if ($Pid) {
-        kill 'TERM', $Pid;
-        waitpid $Pid, 0;
-    }
+    ($Hook, $Api, my $why) = ItsmAlertmanager::start(
+        dir => 'itsm-am-rt', group_by => '[alertname, instance]', repeat_interval => '2s',
+        path => '/alerts/alertmanager');
+    plan $why ? (skip_all => $why) : 'no_plan';
 }
 
 sub alert { my ($ends) = @_;

@@ -22,6 +22,7 @@ use lib "$FindBin::Bin/lib";
 use ItsmPreset;
 use ItsmAnswer;
 use ItsmSig;
+use ItsmBlocks;
 use Test::Nginx::Socket 'no_plan';
 use Digest::SHA qw(sha256_hex);
 
@@ -62,6 +63,205 @@ our %AmKeys = (e89f0b4e228ce84f => 'f000000000000001', a95c4c431a852cd0 => 'f000
                '67852b92253594b5' => 'f000000000000003');
 our %GrafanaKeys = (c6eadffa33fcdf37 => 'f000000000000004', bc97ff14869b13e3 => 'f000000000000005');
 our $AzureKey = '/subscriptions/11111111-1111-1111-1111-111111111111/providers/Microsoft.AlertsManagement/alerts/99999999-1234-1234-1234-1234567890ab';
+
+# every ticketing preset: the answers to two creates are lost; the next
+# copy of the first finds its ticket (how the preset finds it); the
+# second finds none and is created (with what; the ITSM's log of it)
+our @LostAnswers = (
+    ['jira',
+     "asks Jira's search, which has the issue",
+     "the create is sent, with the key's label",
+     q~qr/\QPOST http:\/\/your-domain.atlassian.net\/rest\/api\/3\/issue\E\n\{"fields":\{[^\n]*"labels":\["alert","alert-source-generic","itsm-@{[::sha256_hex('lost-b')]}"\][^\n]*\n\z/~],
+    ['jsm',
+     "asks Jira's search, which has the request",
+     "the request is raised, with the key's label",
+     q~qr/\QPOST http:\/\/your-domain.atlassian.net\/rest\/servicedeskapi\/request\E\n\{"serviceDeskId":"1",[^\n]*"labels":\["itsm-@{[::sha256_hex('lost-b')]}"\]\}\}\n\z/~],
+    ['servicenow',
+     'finds the incident by correlation_id',
+     "the incident is created, with the key's hash as correlation_id",
+     q~qr/\QPOST http:\/\/your-instance.service-now.com\/api\/now\/table\/incident?sysparm_fields=sys_id,number,state\E\n\{[^\n]*"correlation_id":"@{[::sha256_hex('lost-b')]}",[^\n]*\n\z/~],
+    ['request-tracker',
+     'finds the ticket by its custom field',
+     "the ticket is created, with the key's hash in its custom field",
+     q~qr/\QPOST http:\/\/rt.example.com\/REST\/2.0\/ticket\E\n\{"Queue":"General",[^\n]*,"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('lost-b')]}","ITSM Configuration Item":""\}\}\n\z/~],
+    ['redmine',
+     'finds the issue by its custom field and description',
+     "the issue is created, with the key's hash in the custom field and the description",
+     q~qr/\QPOST http:\/\/redmine.example.com\/issues.json\E\n\{"issue":\{[^\n]*\\\\nITSM key: @{[::sha256_hex('lost-b')]}","custom_fields":\[\{"id":"1","value":"@{[::sha256_hex('lost-b')]}"\},\{"id":"2","value":""\}\]\}\}\n\z/~]);
+
+our $LostAnswerBlocks = <<'_EOB_';
+=== TEST #: @PRESET@: the answers to two creates are lost: 503 to each sender
+--- preset: @PRESET@
+--- lost
+
+
+
+=== TEST #: @PRESET@: the next copy of the first @FOUND@: no second create
+--- preset: @PRESET@
+--- found
+
+
+
+=== TEST #: @PRESET@: the second finds none: @NONE@
+--- preset: @PRESET@
+--- none eval: @LOG@
+
+
+
+_EOB_
+
+# the sources whose sender sends a token in a header, each: its payload,
+# the header and its variable, its token, the answer, the ITSM's log and
+# the tickets open after the alert; for the block of a lost answer, the
+# payload with other ids (fresh()) and the key that makes
+our %TokenSource = (
+    alertmanager => {what => 'a group of three alerts becomes three tickets', file => 'alertmanager-firing.json',
+                     header => 'Authorization: Bearer ', var => 'http_authorization', token => 'FAKE-alertmanager-token',
+                     open => 3,
+                     answer => q~qr/^\{"status":"processed","alerts":\[\{"key":"e89f0b4e228ce84f","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},.*\]\}\n\z/~,
+                     creates => q~qr{^(?:POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"HostDiskFull: [^\n]*\n){3}\z}~},
+    datadog => {what => 'a Datadog monitor notification becomes a ticket', file => 'datadog-triggered.json',
+                token => 'FAKE-datadog-webhook-token', key => '1234|availability-zone:us-east-1a, role:computing-node',
+                subject => '\[Triggered on \{host:ip-012345\}\] Host is Down', priority => 100,
+                fresh => q{'"alert_id": "1234"' => '"alert_id": "5678"', '"id": "1234567"' => '"id": "7654321"'},
+                fresh_key => '5678|availability-zone:us-east-1a, role:computing-node', again => 'Datadog sends it again'},
+    siem    => {what => 'a Sentinel incident synced becomes a ticket', file => 'sentinel-incident.json',
+                token => 'FAKE-siem-sync-token', key => '73e01a99-5cd7-4139-a149-9f2736ff2ab5',
+                subject => '\[Sentinel #3177\] My incident', priority => 50,
+                fresh => q{'73e01a99-5cd7-4139-a149-9f2736ff2ab5' => '99e01a99-5cd7-4139-a149-9f2736ff2ab5'},
+                fresh_key => '99e01a99-5cd7-4139-a149-9f2736ff2ab5', again => 'the playbook syncs it again'},
+);
+
+# the X-ITSM-Token sources: one alert, one ticket, its key in the answer,
+# its subject and priority in the create
+for my $t (grep { !$_->{answer} } values %TokenSource) {
+    @$t{qw(header var open)} = ('X-ITSM-Token: ', 'http_x_itsm_token', 1);
+    $t->{answer} = 'qr/^\Q{"status":"created","alerts":[{"key":"' . $t->{key}
+                   . '","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/';
+    $t->{creates} = 'qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"' . $t->{subject}
+                    . '","Priority":"' . $t->{priority} . '",[^\n]*\n\z}';
+}
+
+# the text of a block template with @NAME@ filled from a source's entry
+# in %$table (and @S@, the source's name)
+sub fill {
+    my ($text, $s, $table) = @_;
+    my %v = (%{($table // \%TokenSource)->{$s}}, s => $s);
+    return $text =~ s/\@(\w+)\@/$v{lc $1} \/\/ die "no $1 for $s"/ger;
+}
+
+# the sources that send a group of alerts: the log's tag, the payload and
+# its keys made fresh, the headers of a request, and the fresh keys in the
+# group's order (the find is for the first)
+our %GroupSource = (
+    alertmanager => {tag => 'am', file => 'alertmanager-firing.json', keys => 'AmKeys', number => 'three',
+                     headers => '"Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE"',
+                     fresh_keys => [qw(f000000000000001 f000000000000002 f000000000000003)]},
+    grafana      => {tag => 'grafana', file => 'grafana-firing.json', keys => 'GrafanaKeys', number => 'two',
+                     headers => "::grafana_signed(::fresh('grafana-firing.json', %::GrafanaKeys))",
+                     fresh_keys => [qw(f000000000000004 f000000000000005)]},
+);
+
+for my $g (values %GroupSource) {
+    my ($first, @rest) = @{$g->{fresh_keys}};
+    $g->{first} = $first;
+    $g->{rest_alerts} = join '', map { qq(\\{"key":"$_",.*) } @rest;
+    $g->{rest_creates} = join '', map { qq(POST [^\\n]+\\n[^\\n]*"\@{[::sha256_hex('$_')]}"\\}\\}\\n) } @rest;
+}
+
+# the answer to the group's first create is lost; the group again finds
+# none for its first alert and creates them all
+our $GroupLostBlocks = <<'_EOB_';
+=== TEST #: source-@S@: the answer to the group's first create is lost: 503, the group ends there
+--- preset: source-@S@
+--- mock eval: ItsmPreset::lost('@TAG@-lost', '/REST/2.0/ticket')
+--- request eval: ["POST /preset/alerts/@S@\n" . ::fresh('@FILE@', %::@KEYS@), "GET /contract"]
+--- more_headers eval: [@HEADERS@, ""]
+--- error_code eval: [503, 200]
+--- response_body_like eval: [qr/^\{"error":"itsm_unavailable",/, qr/^POST http:\/\/rt\.example\.com\/REST\/2\.0\/ticket\n\n\z/]
+
+
+
+=== TEST #: source-@S@: the group again: a find for the first alert (none found), then @NUMBER@ creates
+--- preset: source-@S@
+--- timeout: 20
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => '@TAG@-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
+--- request eval: ["POST /preset/alerts/@S@\n" . ::fresh('@FILE@', %::@KEYS@), "GET /contract"]
+--- more_headers eval: [@HEADERS@, ""]
+--- error_code eval: [201, 200]
+--- response_body_like eval
+[qr/^\{"status":"processed","alerts":\[\{"key":"@FIRST@","action":"create","outcome":"created","connector":"rt","ticket_id":"21"\},@REST_ALERTS@\]\}\n\z/,
+ qr/^\Q@{[ItsmPreset::find_of('request-tracker', '@FIRST@')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('@FIRST@')]}"\}\}\n@REST_CREATES@\z/]
+
+
+
+_EOB_
+
+# each: no token, a wrong one, the right one (a ticket), then the
+# contract's log and the status page
+our $TokenBlock = <<'_EOB_';
+=== TEST #: source-@S@: @WHAT@
+--- preset: source-@S@
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'source-@S@')
+--- request eval
+[("POST /preset/alerts/@S@\n" . ::payload('@FILE@')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
+--- more_headers eval
+["Content-Type: application/json",
+ "Content-Type: application/json\n@HEADER@@TOKEN@",
+ "Content-Type: application/json\n@HEADER@@TOKEN@-FAKEFAKEFAKEFAKE", "", ""]
+--- error_code eval: [401, 401, 201, 200, 200]
+--- response_headers eval
+['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
+--- response_body_like eval
+[::refused('token_missing', 'the request carries no token (expected in $@VAR@)'),
+ ::refused('token_invalid', 'the token in $@VAR@ is not one this endpoint accepts'),
+ @ANSWER@,
+ @CREATES@,
+ qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open @OPEN@\n/m]
+
+
+
+_EOB_
+
+# the answer to a create is lost (503); the sender sends it again and the
+# find has the ticket
+our $LostBlocks = <<'_EOB_';
+=== TEST #: source-@S@: the answer to a create is lost: 503
+--- preset: source-@S@
+--- mock eval: ItsmPreset::lost('@S@-lost', '/REST/2.0/ticket')
+--- request eval
+["POST /preset/alerts/@S@\n" . ::fresh('@FILE@', @FRESH@), "GET /contract"]
+--- more_headers eval: ["Content-Type: application/json\n@HEADER@@TOKEN@-FAKEFAKEFAKEFAKE", ""]
+--- error_code eval: [503, 200]
+--- response_body_like eval
+[ItsmAnswer::exact(ItsmAnswer::failure(error => 'itsm_unavailable', connector => 'rt', action => 'create', itsm_status => 502, itsm_error => $ItsmAnswer::NoAnswer)), qr/^POST http:\/\/rt\.example\.com\/REST\/2\.0\/ticket\n\n\z/]
+
+
+
+=== TEST #: source-@S@: @AGAIN@: the find has the ticket: no second create
+--- preset: source-@S@
+--- timeout: 20
+--- mock eval: ItsmPreset::contract_mock('request-tracker', log => '@S@-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
+--- request eval
+["POST /preset/alerts/@S@\n" . ::fresh('@FILE@', @FRESH@), "GET /contract"]
+--- more_headers eval: ["Content-Type: application/json\n@HEADER@@TOKEN@-FAKEFAKEFAKEFAKE", ""]
+--- error_code eval: [201, 200]
+--- response_body_like eval
+[ItsmPreset::created('@FRESH_KEY@', 'rt', '20', 1), qr/^\Q@{[ItsmPreset::find_of('request-tracker', '@FRESH_KEY@')]}\E\z/]
+
+
+
+_EOB_
+
+ItsmBlocks::expand(token_alertmanager => fill($TokenBlock, 'alertmanager'),
+                   token_sources => join('', map { fill($TokenBlock, $_) } qw(datadog siem)),
+                   group_lost_alertmanager => fill($GroupLostBlocks, 'alertmanager', \%GroupSource),
+                   group_lost_grafana => fill($GroupLostBlocks, 'grafana', \%GroupSource),
+                   lost_sources => join('', map { fill($LostBlocks, $_) } qw(datadog siem)),
+                   lost_answers => join('', map {
+                       my %v = (PRESET => $_->[0], FOUND => $_->[1], NONE => $_->[2], LOG => $_->[3]);
+                       $LostAnswerBlocks =~ s/\@(\w+)\@/$v{$1}/gr
+                   } @LostAnswers));
 
 ItsmPreset::whole_blocks();
 
@@ -125,27 +325,7 @@ __DATA__
 
 
 
-=== TEST 10: source-alertmanager: a group of three alerts becomes three tickets
---- preset: source-alertmanager
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'source-alertmanager')
---- request eval
-[("POST /preset/alerts/alertmanager\n" . ::payload('alertmanager-firing.json')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json",
- "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token",
- "Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", "", ""]
---- error_code eval: [401, 401, 201, 200, 200]
---- response_headers eval
-['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
---- response_body_like eval
-[::refused('token_missing', 'the request carries no token (expected in $http_authorization)'),
- ::refused('token_invalid', 'the token in $http_authorization is not one this endpoint accepts'),
- qr/^\{"status":"processed","alerts":\[\{"key":"e89f0b4e228ce84f","action":"create","outcome":"created","connector":"rt","ticket_id":"20"\},.*\]\}\n\z/,
- qr{^(?:POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"HostDiskFull: [^\n]*\n){3}\z},
- qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 3\n/m]
-
-
-
+%%% token_alertmanager
 === TEST 11: source-azure: an Azure Monitor alert to the Webhook endpoint becomes a ticket
 --- preset: source-azure
 --- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'source-azure')
@@ -179,161 +359,9 @@ __DATA__
 
 
 
-=== TEST 13: source-datadog: a Datadog monitor notification becomes a ticket
---- preset: source-datadog
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'source-datadog')
---- request eval
-[("POST /preset/alerts/datadog\n" . ::payload('datadog-triggered.json')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json",
- "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token",
- "Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE", "", ""]
---- error_code eval: [401, 401, 201, 200, 200]
---- response_headers eval
-['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
---- response_body_like eval
-[::refused('token_missing', 'the request carries no token (expected in $http_x_itsm_token)'),
- ::refused('token_invalid', 'the token in $http_x_itsm_token is not one this endpoint accepts'),
- qr/^\Q{"status":"created","alerts":[{"key":"1234|availability-zone:us-east-1a, role:computing-node","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
- qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"\[Triggered on \{host:ip-012345\}\] Host is Down","Priority":"100",[^\n]*\n\z},
- qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 1\n/m]
-
-
-
-=== TEST 14: source-siem: a Sentinel incident synced becomes a ticket
---- preset: source-siem
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'source-siem')
---- request eval
-[("POST /preset/alerts/siem\n" . ::payload('sentinel-incident.json')) x 3, "GET /contract", "GET /preset/itsm/status?format=prometheus"]
---- more_headers eval
-["Content-Type: application/json",
- "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token",
- "Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE", "", ""]
---- error_code eval: [401, 401, 201, 200, 200]
---- response_headers eval
-['WWW-Authenticate: Bearer realm="itsm"', 'WWW-Authenticate: Bearer realm="itsm", error="invalid_token"', '', '', '']
---- response_body_like eval
-[::refused('token_missing', 'the request carries no token (expected in $http_x_itsm_token)'),
- ::refused('token_invalid', 'the token in $http_x_itsm_token is not one this endpoint accepts'),
- qr/^\Q{"status":"created","alerts":[{"key":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","action":"create","outcome":"created","connector":"rt","ticket_id":"20"}]}\E\n\z/,
- qr{^POST http://rt\.example\.com/REST/2\.0/ticket\n\{"Queue":"General","Subject":"\[Sentinel #3177\] My incident","Priority":"50",[^\n]*\n\z},
- qr/^itsm_access_total\{result="token_missing"\} 1\n^itsm_access_total\{result="token_invalid"\} 1\n(?:.|\n)*^itsm_tickets_open 1\n/m]
-
-
-
-=== TEST 15: jira: the answers to two creates are lost: 503 to each sender
---- preset: jira
---- lost
-
-
-
-=== TEST 16: jira: the next copy of the first asks Jira's search, which has the issue: no second create
---- preset: jira
---- found
-
-
-
-=== TEST 17: jira: the second finds none: the create is sent, with the key's label
---- preset: jira
---- none eval: qr/\QPOST http:\/\/your-domain.atlassian.net\/rest\/api\/3\/issue\E\n\{"fields":\{[^\n]*"labels":\["alert","alert-source-generic","itsm-@{[::sha256_hex('lost-b')]}"\][^\n]*\n\z/
-
-
-
-=== TEST 18: jsm: the answers to two creates are lost: 503 to each sender
---- preset: jsm
---- lost
-
-
-
-=== TEST 19: jsm: the next copy of the first asks Jira's search, which has the request: no second create
---- preset: jsm
---- found
-
-
-
-=== TEST 20: jsm: the second finds none: the request is raised, with the key's label
---- preset: jsm
---- none eval: qr/\QPOST http:\/\/your-domain.atlassian.net\/rest\/servicedeskapi\/request\E\n\{"serviceDeskId":"1",[^\n]*"labels":\["itsm-@{[::sha256_hex('lost-b')]}"\]\}\}\n\z/
-
-
-
-=== TEST 21: servicenow: the answers to two creates are lost: 503 to each sender
---- preset: servicenow
---- lost
-
-
-
-=== TEST 22: servicenow: the next copy of the first finds the incident by correlation_id: no second create
---- preset: servicenow
---- found
-
-
-
-=== TEST 23: servicenow: the second finds none: the incident is created, with the key's hash as correlation_id
---- preset: servicenow
---- none eval: qr/\QPOST http:\/\/your-instance.service-now.com\/api\/now\/table\/incident?sysparm_fields=sys_id,number,state\E\n\{[^\n]*"correlation_id":"@{[::sha256_hex('lost-b')]}",[^\n]*\n\z/
-
-
-
-=== TEST 24: request-tracker: the answers to two creates are lost: 503 to each sender
---- preset: request-tracker
---- lost
-
-
-
-=== TEST 25: request-tracker: the next copy of the first finds the ticket by its custom field: no second create
---- preset: request-tracker
---- found
-
-
-
-=== TEST 26: request-tracker: the second finds none: the ticket is created, with the key's hash in its custom field
---- preset: request-tracker
---- none eval: qr/\QPOST http:\/\/rt.example.com\/REST\/2.0\/ticket\E\n\{"Queue":"General",[^\n]*,"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('lost-b')]}","ITSM Configuration Item":""\}\}\n\z/
-
-
-
-=== TEST 27: redmine: the answers to two creates are lost: 503 to each sender
---- preset: redmine
---- lost
-
-
-
-=== TEST 28: redmine: the next copy of the first finds the issue by its custom field and description: no second create
---- preset: redmine
---- found
-
-
-
-=== TEST 29: redmine: the second finds none: the issue is created, with the key's hash in the custom field and the description
---- preset: redmine
---- none eval: qr/\QPOST http:\/\/redmine.example.com\/issues.json\E\n\{"issue":\{[^\n]*\\nITSM key: @{[::sha256_hex('lost-b')]}","custom_fields":\[\{"id":"1","value":"@{[::sha256_hex('lost-b')]}"\},\{"id":"2","value":""\}\]\}\}\n\z/
-
-
-
-=== TEST 30: source-alertmanager: the answer to the group's first create is lost: 503, the group ends there
---- preset: source-alertmanager
---- mock eval: ItsmPreset::lost('am-lost', '/REST/2.0/ticket')
---- request eval: ["POST /preset/alerts/alertmanager\n" . ::fresh('alertmanager-firing.json', %::AmKeys), "GET /contract"]
---- more_headers eval: ["Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", ""]
---- error_code eval: [503, 200]
---- response_body_like eval: [qr/^\{"error":"itsm_unavailable",/, qr/^POST http:\/\/rt\.example\.com\/REST\/2\.0\/ticket\n\n\z/]
-
-
-
-=== TEST 31: source-alertmanager: the group again: a find for the first alert (none found), then three creates
---- preset: source-alertmanager
---- timeout: 20
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'am-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
---- request eval: ["POST /preset/alerts/alertmanager\n" . ::fresh('alertmanager-firing.json', %::AmKeys), "GET /contract"]
---- more_headers eval: ["Content-Type: application/json\nAuthorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE", ""]
---- error_code eval: [201, 200]
---- response_body_like eval
-[qr/^\{"status":"processed","alerts":\[\{"key":"f000000000000001","action":"create","outcome":"created","connector":"rt","ticket_id":"21"\},\{"key":"f000000000000002",.*\{"key":"f000000000000003",.*\]\}\n\z/,
- qr/^\Q@{[ItsmPreset::find_of('request-tracker', 'f000000000000001')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('f000000000000001')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000002')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000003')]}"\}\}\n\z/]
-
-
-
+%%% token_sources
+%%% lost_answers
+%%% group_lost_alertmanager
 === TEST 32: source-azure: the answer to a create is lost: 503
 --- preset: source-azure
 --- mock eval: ItsmPreset::lost('azure-lost', '/REST/2.0/ticket')
@@ -356,80 +384,8 @@ __DATA__
 
 
 
-=== TEST 34: source-grafana: the answer to the group's first create is lost: 503, the group ends there
---- preset: source-grafana
---- mock eval: ItsmPreset::lost('grafana-lost', '/REST/2.0/ticket')
---- request eval: ["POST /preset/alerts/grafana\n" . ::fresh('grafana-firing.json', %::GrafanaKeys), "GET /contract"]
---- more_headers eval: [::grafana_signed(::fresh('grafana-firing.json', %::GrafanaKeys)), ""]
---- error_code eval: [503, 200]
---- response_body_like eval: [qr/^\{"error":"itsm_unavailable",/, qr/^POST http:\/\/rt\.example\.com\/REST\/2\.0\/ticket\n\n\z/]
-
-
-
-=== TEST 35: source-grafana: the group again: a find for the first alert (none found), then two creates
---- preset: source-grafana
---- timeout: 20
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'grafana-none', create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
---- request eval: ["POST /preset/alerts/grafana\n" . ::fresh('grafana-firing.json', %::GrafanaKeys), "GET /contract"]
---- more_headers eval: [::grafana_signed(::fresh('grafana-firing.json', %::GrafanaKeys)), ""]
---- error_code eval: [201, 200]
---- response_body_like eval
-[qr/^\{"status":"processed","alerts":\[\{"key":"f000000000000004","action":"create","outcome":"created","connector":"rt","ticket_id":"21"\},\{"key":"f000000000000005",.*\]\}\n\z/,
- qr/^\Q@{[ItsmPreset::find_of('request-tracker', 'f000000000000004')]}\EPOST [^\n]+\n[^\n]*"CustomFields":\{"ITSM Alert Key":"@{[::sha256_hex('f000000000000004')]}"\}\}\nPOST [^\n]+\n[^\n]*"@{[::sha256_hex('f000000000000005')]}"\}\}\n\z/]
-
-
-
-=== TEST 36: source-datadog: the answer to a create is lost: 503
---- preset: source-datadog
---- mock eval: ItsmPreset::lost('datadog-lost', '/REST/2.0/ticket')
---- request eval
-["POST /preset/alerts/datadog\n" . ::fresh('datadog-triggered.json', '"alert_id": "1234"' => '"alert_id": "5678"', '"id": "1234567"' => '"id": "7654321"'), "GET /contract"]
---- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE", ""]
---- error_code eval: [503, 200]
---- response_body_like eval
-[ItsmAnswer::exact(ItsmAnswer::failure(error => 'itsm_unavailable', connector => 'rt', action => 'create', itsm_status => 502, itsm_error => $ItsmAnswer::NoAnswer)), qr/^POST http:\/\/rt\.example\.com\/REST\/2\.0\/ticket\n\n\z/]
-
-
-
-=== TEST 37: source-datadog: Datadog sends it again: the find has the ticket: no second create
---- preset: source-datadog
---- timeout: 20
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'datadog-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
---- request eval
-["POST /preset/alerts/datadog\n" . ::fresh('datadog-triggered.json', '"alert_id": "1234"' => '"alert_id": "5678"', '"id": "1234567"' => '"id": "7654321"'), "GET /contract"]
---- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-datadog-webhook-token-FAKEFAKEFAKEFAKE", ""]
---- error_code eval: [201, 200]
---- response_body_like eval
-[ItsmPreset::created('5678|availability-zone:us-east-1a, role:computing-node', 'rt', '20', 1),
- qr/^\Q@{[ItsmPreset::find_of('request-tracker', '5678|availability-zone:us-east-1a, role:computing-node')]}\E\z/]
-
-
-
-=== TEST 38: source-siem: the answer to a create is lost: 503
---- preset: source-siem
---- mock eval: ItsmPreset::lost('siem-lost', '/REST/2.0/ticket')
---- request eval
-["POST /preset/alerts/siem\n" . ::fresh('sentinel-incident.json', '73e01a99-5cd7-4139-a149-9f2736ff2ab5' => '99e01a99-5cd7-4139-a149-9f2736ff2ab5'), "GET /contract"]
---- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE", ""]
---- error_code eval: [503, 200]
---- response_body_like eval
-[ItsmAnswer::exact(ItsmAnswer::failure(error => 'itsm_unavailable', connector => 'rt', action => 'create', itsm_status => 502, itsm_error => $ItsmAnswer::NoAnswer)), qr/^POST http:\/\/rt\.example\.com\/REST\/2\.0\/ticket\n\n\z/]
-
-
-
-=== TEST 39: source-siem: the playbook syncs it again: the find has the ticket: no second create
---- preset: source-siem
---- timeout: 20
---- mock eval: ItsmPreset::contract_mock('request-tracker', log => 'siem-found', search => [200, $ItsmPreset::Contract{'request-tracker'}{found}], create => [201, $ItsmPreset::Second{'request-tracker'}[0]])
---- request eval
-["POST /preset/alerts/siem\n" . ::fresh('sentinel-incident.json', '73e01a99-5cd7-4139-a149-9f2736ff2ab5' => '99e01a99-5cd7-4139-a149-9f2736ff2ab5'), "GET /contract"]
---- more_headers eval: ["Content-Type: application/json\nX-ITSM-Token: FAKE-siem-sync-token-FAKEFAKEFAKEFAKE", ""]
---- error_code eval: [201, 200]
---- response_body_like eval
-[ItsmPreset::created('99e01a99-5cd7-4139-a149-9f2736ff2ab5', 'rt', '20', 1), qr/^\Q@{[ItsmPreset::find_of('request-tracker', '99e01a99-5cd7-4139-a149-9f2736ff2ab5')]}\E\z/]
-
-
-
+%%% group_lost_grafana
+%%% lost_sources
 === TEST 40: email-sendgrid: an alert becomes an email through SendGrid
 --- preset: email-sendgrid
 --- creates eval: qr{^POST http://api\.sendgrid\.com/v3/mail/send\n\{"personalizations":\[\{"to":\[\{"email":"oncall\@example\.com"\}\]\}\],"from":\{"email":"alerts\@example\.com","name":"Alerts"\},"subject":"\[critical\] Disk full on db-1",.*\n\z}

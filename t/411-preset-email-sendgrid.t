@@ -21,7 +21,7 @@ sub message {
 
 our $Wrong = '{"errors":[{"message":"The provided authorization grant is invalid, expired, or revoked","field":null,"help":null}]}';
 
-ItsmEmail::json_suite('email-sendgrid', "POST http://api.sendgrid.com/v3/mail/send", \&message);
+ItsmEmail::json_suite('email-sendgrid', "POST http://api.sendgrid.com/v3/mail/send", \&message, 'subject');
 
 run_tests();
 
@@ -32,22 +32,7 @@ __DATA__
 
 
 
-=== TEST 2: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that
---- lifecycle: created commented resolved created
---- itsm_log eval: $::Lifecycle
-
-
-
-=== TEST 3: the preset's reminder interval (4h): a repeat within it sends nothing
---- cooldown
-
-
-
-=== TEST 4: alert text with quotes, CR LF and a "Bcc:" stays inside the JSON subject; a missing description and resource are the defaults
---- created_as eval: [$::Evil, "$::Url\n$::EvilMail\n"]
-
-
-
+%%% json_blocks
 === TEST 5: a wrong API key (401 with SendGrid's error): 502 with SendGrid's words, no Retry-After
 --- credential_refused eval: [qr/Bearer SG\.FAKE/, 'Bearer SG.WRONG', $::Wrong]
 

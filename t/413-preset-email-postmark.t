@@ -19,7 +19,7 @@ sub message {
 
 our $Wrong = '{"ErrorCode":10,"Message":"The Server Token you provided in the X-Postmark-Server-Token request header was invalid. Please verify that you are using a valid token."}';
 
-ItsmEmail::json_suite('email-postmark', "POST http://api.postmarkapp.com/email", \&message);
+ItsmEmail::json_suite('email-postmark', "POST http://api.postmarkapp.com/email", \&message, 'Subject');
 
 run_tests();
 
@@ -30,22 +30,7 @@ __DATA__
 
 
 
-=== TEST 2: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that
---- lifecycle: created commented resolved created
---- itsm_log eval: $::Lifecycle
-
-
-
-=== TEST 3: the preset's reminder interval (4h): a repeat within it sends nothing
---- cooldown
-
-
-
-=== TEST 4: alert text with quotes, CR LF and a "Bcc:" stays inside the JSON Subject; a missing description and resource are the defaults
---- created_as eval: [$::Evil, "$::Url\n$::EvilMail\n"]
-
-
-
+%%% json_blocks
 === TEST 5: a wrong server token (401, ErrorCode 10): 502 with Postmark's words, no Retry-After
 --- credential_refused eval: [qr/"FAKEFAKE-FAKE/, '"WRONGFAKE-FAKE', $::Wrong]
 

@@ -20,7 +20,7 @@ sub message {
 
 our $Expired = '{"error":{"code":"InvalidAuthenticationToken","message":"Access token has expired or is not yet valid.","innerError":{"date":"2026-12-07T06:20:00","request-id":"a1b2c3d4-1111-2222-3333-444455556666","client-request-id":"a1b2c3d4-1111-2222-3333-444455556666"}}}';
 
-ItsmEmail::json_suite('email-graph', "POST http://graph.microsoft.com/v1.0/users/alerts\@example.com/sendMail", \&message);
+ItsmEmail::json_suite('email-graph', "POST http://graph.microsoft.com/v1.0/users/alerts\@example.com/sendMail", \&message, 'subject');
 
 run_tests();
 
@@ -31,22 +31,7 @@ __DATA__
 
 
 
-=== TEST 2: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that
---- lifecycle: created commented resolved created
---- itsm_log eval: $::Lifecycle
-
-
-
-=== TEST 3: the preset's reminder interval (4h): a repeat within it sends nothing
---- cooldown
-
-
-
-=== TEST 4: alert text with quotes, CR LF and a "Bcc:" stays inside the JSON subject; a missing description and resource are the defaults
---- created_as eval: [$::Evil, "$::Url\n$::EvilMail\n"]
-
-
-
+%%% json_blocks
 === TEST 5: an expired token (401 InvalidAuthenticationToken): 502 with Graph's words, no Retry-After
 --- credential_refused eval: [qr/Bearer FAKE\./, 'Bearer EXPIRED.', $::Expired]
 

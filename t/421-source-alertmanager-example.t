@@ -13,6 +13,7 @@ use Digest::SHA qw(sha256_hex);
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPreset;
+use ItsmConf;
 use ItsmSource;
 use Test::Nginx::Socket 'no_plan';
 
@@ -20,6 +21,16 @@ our $Token = 'Authorization: Bearer FAKE-alertmanager-token-FAKEFAKEFAKEFAKE';
 our $Api = 'http://rt.example.com/REST/2.0/ticket';
 
 sub post { "POST /alerts/alertmanager\n" . ItsmSource::payload($_[0]) }
+
+# a resend after the dedup window: the endpoint with itsm_dedup off (which
+# stands for the hour passed; the mock logs as LOG), and the group twice,
+# then the contract's log
+sub dedup_off_config {
+    my ($log) = @_;
+    return ::config(mock => ::mock(log => $log), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ });
+}
+
+sub resend { [post('alertmanager-firing.json'), post('alertmanager-firing.json'), "GET /contract"] }
 
 # the firing group with db-2 firing again (a new startsAt: a new episode)
 sub refire {
@@ -57,6 +68,9 @@ SKIP: {
 
 ItsmPreset::suite('source-alertmanager');
 
+# every block of its own posts as Alertmanager does, with the token
+ItsmConf::defaults(when => 'config', more_headers => "Content-Type: application/json\n$Token");
+
 run_tests();
 
 __DATA__
@@ -64,7 +78,6 @@ __DATA__
 === TEST 1: a group of three firing alerts: three tickets, each with its summary, labels, runbook and links; severity label -> priority
 --- config eval: ::config(mock => ::mock())
 --- request eval: [::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval: "Content-Type: application/json\n$::Token"
 --- error_code eval: [201, 200]
 --- response_body_like eval: [::answers(@::Created), ItsmPreset::log_like($::Creates)]
 --- no_error_log
@@ -77,7 +90,6 @@ __DATA__
 --- request eval
 [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'),
  ::post('alertmanager-mixed.json'), "GET /contract"]
---- more_headers eval: "Content-Type: application/json\n$::Token"
 --- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answers(@::Created), ::answers(@::Replayed),
@@ -89,9 +101,8 @@ __DATA__
 
 
 === TEST 3: a resend after the dedup window (itsm_dedup off stands for the hour), within the preset's 30 min cooldown: kept for later, nothing sent now
---- config eval: ::config(mock => ::mock(log => 't3'), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
---- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval: "Content-Type: application/json\n$::Token"
+--- config eval: ::dedup_off_config('t3')
+--- request eval: ::resend()
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),
@@ -102,9 +113,8 @@ __DATA__
 
 === TEST 4: the same resend once the cooldown is over: one comment per alert, with how often it fired
 --- http_config eval: ::http(cooldown => '0s')
---- config eval: ::config(mock => ::mock(log => 't4'), edit => sub { s/(itsm_source alertmanager;)/$1\n        itsm_dedup off;/ })
---- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-firing.json'), "GET /contract"]
---- more_headers eval: "Content-Type: application/json\n$::Token"
+--- config eval: ::dedup_off_config('t4')
+--- request eval: ::resend()
 --- error_code eval: [201, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),
@@ -119,7 +129,6 @@ __DATA__
 === TEST 5: db-2 fires again after it resolved (a new startsAt): its ticket is reopened, the others are duplicates
 --- config eval: ::config(mock => ::mock(log => 't5'))
 --- request eval: [::post('alertmanager-firing.json'), ::post('alertmanager-mixed.json'), ::refire(), "GET /contract"]
---- more_headers eval: "Content-Type: application/json\n$::Token"
 --- error_code eval: [201, 200, 200, 200]
 --- response_body_like eval
 [::answers(@::Created),

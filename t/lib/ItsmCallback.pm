@@ -41,6 +41,18 @@ our %Tok = (own  => 'itsmcb_test-token-of-the-itsm-number-one-00000',
 
 sub hash { sha256_hex($Tok{$_[0]}) }
 
+# the actions of the callback tests' connector to the mock ITSM (also
+# t/071-callback.t's): ticket ids from the alert's title, a comment on
+# every repeat, resolve and reopen by the status field
+our $Actions = <<'_EOC_';
+        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
+        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
+        reopen    PUT "/ticket/{{ ticket_id }}" 'body={"Status": "open"}';
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+_EOC_
+
 sub http {
     my ($name, @lines) = @_;
     my $more = join '', map { "        $_;\n" } @lines;
@@ -50,13 +62,7 @@ sub http {
     itsm_zone  itsm:1m;
     itsm_connector $name {
         location  /_itsm/mock;
-        create    POST "/ticket?id={{ title }}" 'body={"title": "{{ title }}"}';
-        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "again"}';
-        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
-        reopen    PUT "/ticket/{{ ticket_id }}" 'body={"Status": "open"}';
-        ticket_id /id;
-        on_repeat comment cooldown=0;
-$more    }
+$Actions$more    }
     itsm_connector other {
         location  /_itsm/mock;
         create    POST "/ticket?id={{ title }}" 'body={}';

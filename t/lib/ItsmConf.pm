@@ -7,7 +7,9 @@ package ItsmConf;
 #                         POST /api/ticket with the alert's title as body,
 #                         ticket_id /id; create => 'METHOD PATH' and
 #                         body => '...' (undef: none) change the create,
+#                         ticket_id => '/pointer' the ticket id,
 #                         lines => [...] adds directives to the block
+#   directives($text)     "a b; c d;" as connector()'s lines
 #   store_http(%o)        a zone, a store in logs/, connector mock with
 #                         create POST /ticket (%o: connector()'s)
 #   queue_http(%o)        the queue tests' (t/042, t/052): store => and
@@ -33,7 +35,10 @@ package ItsmConf;
 #                         NEW too, 204 with X-Secret (which secret matched);
 #                         a block with "--- signed_alert" gets $main::Alert
 #                         to /alerts signed by main::headers(): 201, the
-#                         ticket, no [error]
+#                         ticket, no [error]; "--- replayed" that twice:
+#                         201, then a duplicate; "--- changed_byte: FROM
+#                         TO" it with FROM made TO after signing, to
+#                         /down: 401 signature_mismatch, no [error]
 #   proxy_mock()          /_itsm/mock/ goes to /mock/ of the test server,
 #                         whose own locations answer as the ITSM
 #   tcp_mock(@lines)      /_itsm/mock/ goes to $TEST_NGINX_RAND_PORT_1 (a
@@ -47,6 +52,11 @@ package ItsmConf;
 #                         $TEST_NGINX_RAND_PORT_1), /short (a tolerance of
 #                         3s), /github (ttl $o{github_ttl}), /tiny (a zone
 #                         that fills)
+#   created(ticket => ID)  a block with "--- created: KEY": 201, the log
+#                         line of ticket ID's create, no [error] (answer
+#                         => 1: and the exact answer)
+#   cases_of(@rows), cases()  a block's requests and what each must get,
+#                         from one table ("--- cases eval: ...")
 #   defaults(%sections)   a block preprocessor: a section a block does not
 #                         have gets this text (or what a sub returns for
 #                         the block, if defined); http_config only in a block that has
@@ -57,6 +67,8 @@ package ItsmConf;
 use strict;
 use warnings;
 
+use ItsmAnswer ();
+
 sub connector {
     my ($name, %o) = @_;
     my $create = $o{create} // 'POST /api/ticket';
@@ -64,11 +76,18 @@ sub connector {
     $create .= " 'body=$body'" if defined $body;
 
     my @d = (['location', "/_itsm/$name"], ['create', $create],
-             ['ticket_id', '/id'], map { [split / /, $_, 2] } @{$o{lines} || []});
+             ['ticket_id', $o{ticket_id} // '/id'], map { [split / /, $_, 2] } @{$o{lines} || []});
 
     return "    itsm_connector $name {\n"
            . join('', map { sprintf "        %-10s %s;\n", @$_ } @d)
            . "    }\n";
+}
+
+# the directives of "a b; c d;" (no ";" inside a quoted argument), as
+# connector()'s lines
+sub directives {
+    my ($text) = @_;
+    return map { s/^\s+|\s+\z//gr } grep { /\S/ } split /;/, $text;
 }
 
 # a zone, a store in logs/ and connector mock (create POST /ticket, %o as
@@ -163,7 +182,63 @@ sub signed {
     defaults(when => 'signed_alert', request => sub { "POST /alerts\n$main::Alert" },
              more_headers => sub { main::headers() }, error_code => 201,
              response_body_like => qq("ticket_id":"$o{ticket}"), no_error_log => "[error]\n");
+    # "--- replayed": that request twice with the same headers: created,
+    # then answered as a duplicate
+    defaults(when => 'replayed', request => sub { ["POST /alerts\n$main::Alert", "POST /alerts\n$main::Alert"] },
+             more_headers => sub { my $h = main::headers(); [$h, $h] }, error_code => [201, 200],
+             response_body_like => ['"status":"created"', '^\{"status":"duplicate",']);
+    # "--- changed_byte: FROM TO": $Alert signed by headers(), then FROM
+    # in it made TO, to /down: a signature mismatch, nothing delivered
+    defaults(when => 'changed_byte',
+             request => sub { my ($from, $to) = split ' ', $_[0]->changed_byte;
+                              "POST /down\n" . ($main::Alert =~ s/\Q$from\E/$to/r) },
+             more_headers => sub { main::headers() }, error_code => 401,
+             response_body_like => 'signature_mismatch', no_error_log => "[error]\n");
     return $config;
+}
+
+# created(ticket => ID, ...): a block with "--- created: KEY" sends the
+# alert KEY, which connector mock (connector => another) creates as ticket
+# ID: 201, the log line of that create after the block's own error_log
+# lines, no [error]; answer => 1: and the answer, exactly
+sub created {
+    my (%o) = @_;
+    my $connector = $o{connector} // 'mock';
+
+    &Test::Nginx::Socket::add_block_preprocessor(sub {
+        my ($block) = @_;
+        my $key = $block->created;
+        return unless defined $key;
+        $block->set_value(error_code => 201);
+        $block->set_value(error_log => ($block->error_log // '')
+                          . qq{itsm: connector "$connector" created ticket "$o{ticket}" for alert "$key"\n});
+        $block->set_value(no_error_log => "[error]\n");
+        $block->set_value(response_body => ItsmAnswer::text('created', {key => $key, action => 'create',
+                                                                        outcome => 'created', connector => $connector,
+                                                                        ticket_id => $o{ticket}}))
+            if $o{answer};
+    });
+}
+
+# cases_of([REQUEST, HEADERS, CODE, RESULT], ...): one block's requests,
+# each with its headers, the status it must get and the X-Result header
+# it must carry ($itsm_access_result), as {request, headers, code,
+# result}; a block with "--- cases eval: THAT" (after cases()) takes its
+# request, more_headers, error_code and response_headers from it
+sub cases_of {
+    my (@c) = @_;
+    return {
+        request => [map { $_->[0] } @c],
+        headers => [map { $_->[1] } @c],
+        code => [map { $_->[2] } @c],
+        result => [map { "X-Result: $_->[3]" } @c],
+    };
+}
+
+sub cases {
+    defaults(when => 'cases', request => sub { $_[0]->cases->{request} },
+             more_headers => sub { $_[0]->cases->{headers} }, error_code => sub { $_[0]->cases->{code} },
+             response_headers => sub { $_[0]->cases->{result} });
 }
 
 # the secret of the replay tests' Standard Webhooks endpoints

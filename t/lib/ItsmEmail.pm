@@ -12,6 +12,7 @@ use strict;
 use warnings;
 use ItsmPreset;
 use ItsmMultipart;
+use ItsmBlocks;
 
 # [subject, text] of each message, the text as the template makes it
 our %Mail = (
@@ -34,14 +35,16 @@ our @EvilJson = ('[warning] x\"}\r\nBcc: victim@example.com\\\\',
 # has no [error] in them
 our @Clean = qw(exact_create created_sent lifecycle created_as);
 
-# json_suite(NAME, URL, MESSAGE): ItsmPreset::suite(NAME) with the create
+# json_suite(NAME, URL, MESSAGE, FIELD): ItsmPreset::suite(NAME) with the create
 # the firing message; in main: $Firing_mail, $Repeat_mail, $Resolved_mail
 # (MESSAGE(SUBJECT, TEXT) of each, the text's line breaks as JSON's \n),
 # $Evil and $EvilMail, $Url (URL: the method and URL the ITSM's log
 # shows), sent(MESSAGE, ...): the ITSM's log of those messages, a regex,
-# and $Lifecycle: the log of firing, reminder, resolved, firing
+# and $Lifecycle: the log of firing, reminder, resolved, firing; and the
+# file's json_blocks(FIELD) (FIELD: the subject's name in the service's
+# JSON)
 sub json_suite {
-    my ($name, $url, $message) = @_;
+    my ($name, $url, $message, $field) = @_;
     my %m = map { $_ => $message->($Mail{$_}[0], $Mail{$_}[1] =~ s/\n/\\n/gr) } keys %Mail;
 
     no strict 'refs';
@@ -56,6 +59,34 @@ sub json_suite {
     ${"main::Lifecycle"} = main::sent(@m{qw(firing repeat resolved firing)});
 
     ItsmPreset::suite($name, create => $m{firing}, clean => \@Clean);
+    json_blocks($field);
+}
+
+# json_blocks(FIELD): the blocks every JSON preset's file has after its
+# first (the exact request), for the line "%%% json_blocks" of its
+# __DATA__: the lifecycle, the preset's reminder interval, and the alert
+# text that would break out of the JSON (FIELD: the subject's name in the
+# service's JSON, for the title)
+sub json_blocks {
+    my ($field) = @_;
+    ItsmBlocks::expand(json_blocks => <<'_EOB_' =~ s/\@FIELD\@/$field/r);
+=== TEST #: the lifecycle: a reminder while it fires, a resolved message, a new firing message after that
+--- lifecycle: created commented resolved created
+--- itsm_log eval: $::Lifecycle
+
+
+
+=== TEST #: the preset's reminder interval (4h): a repeat within it sends nothing
+--- cooldown
+
+
+
+=== TEST #: alert text with quotes, CR LF and a "Bcc:" stays inside the JSON @FIELD@; a missing description and resource are the defaults
+--- created_as eval: [$::Evil, "$::Url\n$::EvilMail\n"]
+
+
+
+_EOB_
 }
 
 # multipart_suite(NAME, %o): ItsmPreset::suite(NAME, %o) for a preset that

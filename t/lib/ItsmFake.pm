@@ -103,10 +103,10 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
 use ItsmHttp;
+use ItsmChild;
+use parent -norequire, 'ItsmChild';
 
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
-
-my %Started;
 
 
 # ---- the test's side -----------------------------------------------------
@@ -115,40 +115,9 @@ sub start {
     my ($class, %opt) = @_;
 
     my $listen = $opt{listen} || ItsmPorts::listen_socket();
-    my $port = $listen->sockport;
-
-    my $pid = fork() // die "ItsmFake: fork: $!\n";
-
-    if ($pid == 0) {
-        $SIG{TERM} = sub { POSIX::_exit(0) };
-        $SIG{INT} = 'IGNORE';
-        eval { ItsmFake::Server->new($listen, %opt)->run };
-        print STDERR "ItsmFake: $@" if $@;
-        POSIX::_exit(0);
-    }
-
-    close $listen;
-
-    my $self = bless {
-        pid  => $pid,
-        port => $port,
-        ppid => $$,
-        http => HTTP::Tiny->new(timeout => 30, keep_alive => 0),
-    }, $class;
-
-    $Started{$pid} = $self;
-
-    return $self;
-}
-
-sub port { $_[0]{port} }
-sub addr { "127.0.0.1:$_[0]{port}" }
-sub pid  { $_[0]{pid} }
-
-sub call {
-    my ($self, $method, $path, $data) = @_;
-    return ItsmHttp::control('ItsmFake', $self->{http}, $JSON, $method,
-                             "http://127.0.0.1:$self->{port}/_fake/$path", $data);
+    return ItsmChild::start($class, $listen, sub { ItsmFake::Server->new($listen, %opt)->run },
+                            fields => {http => HTTP::Tiny->new(timeout => 30, keep_alive => 0), json => $JSON,
+                                       control => '_fake'});
 }
 
 sub filter {
@@ -223,19 +192,6 @@ sub auth {
     return $self->call('POST', 'auth', \%a);
 }
 
-sub stop {
-    my ($self) = @_;
-    return unless $self->{pid} && $$ == $self->{ppid};
-
-    kill 'TERM', $self->{pid};
-    waitpid($self->{pid}, 0);
-    delete $Started{$self->{pid}};
-    $self->{pid} = undef;
-}
-
-END {
-    $_->stop for values %Started;
-}
 
 
 # ---- the fake's side: one process, one select loop ----------------------
@@ -1245,6 +1201,23 @@ sub jira_body {
     return ($b);
 }
 
+# the body (a JSON object) of a request on an issue, and that issue; or
+# the answer when either is missing: (undef, undef, STATUS, HEADERS, BODY),
+# a 404 with $not_found (default: Jira's) for the issue
+sub jira_body_issue {
+    my ($self, $req, $key, $not_found) = @_;
+    my ($b, @err) = jira_body($req);
+    return (undef, undef, @err) unless $b;
+    my $issue = $self->jira_issue($key) or return (undef, undef, 404, {}, $not_found // \%JiraNotFound);
+    return ($b, $issue);
+}
+
+# JSM's 404 body for a request that does not exist
+sub jsm_not_found {
+    my ($key) = @_;
+    return {errorMessage => "Request '$key' does not exist", i18nErrorMessage => {}};
+}
+
 sub jira_issue {
     my ($self, $key) = @_;
     my $j = $self->{s}{jira};
@@ -1317,9 +1290,8 @@ sub jira_get {
 
 sub jira_edit {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key) or return (404, {}, \%JiraNotFound);
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key);
+    return @err unless $issue;
 
     my $f = $b->{fields} || {};
     $issue->{fields}{$_} = $f->{$_} for keys %$f;
@@ -1337,9 +1309,8 @@ sub jira_edit {
 
 sub jira_comment {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key) or return (404, {}, \%JiraNotFound);
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key);
+    return @err unless $issue;
 
     return (400, {}, {errorMessages => [],
                       errors => {comment => 'Comment body can not be empty!'}})
@@ -1391,9 +1362,8 @@ sub jira_do_transition {
 
 sub jira_transition {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key) or return (404, {}, \%JiraNotFound);
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key);
+    return @err unless $issue;
 
     my $id = ref $b->{transition} eq 'HASH' ? $b->{transition}{id} : undef;
     return (400, {}, {errorMessages => ['Missing transition id'], errors => {}})
@@ -1487,11 +1457,8 @@ sub jsm_create {
 
 sub jsm_comment {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key)
-        or return (404, {}, {errorMessage => "Request '$key' does not exist",
-                             i18nErrorMessage => {}});
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key, jsm_not_found($key));
+    return @err unless $issue;
 
     my $cid = $self->{s}{jira}{comment}++;
     push @{$issue->{comments}}, {id => "$cid", body => $b->{body},
@@ -1504,9 +1471,7 @@ sub jsm_comment {
 
 sub jsm_transitions {
     my ($self, $req, $key) = @_;
-    my $issue = $self->jira_issue($key)
-        or return (404, {}, {errorMessage => "Request '$key' does not exist",
-                             i18nErrorMessage => {}});
+    my $issue = $self->jira_issue($key) or return (404, {}, jsm_not_found($key));
 
     my @v = map { {id => $_->{id}, name => $_->{name}} }
             grep { $_->{to} ne $issue->{status} }
@@ -1518,11 +1483,8 @@ sub jsm_transitions {
 
 sub jsm_transition {
     my ($self, $req, $key) = @_;
-    my ($b, @err) = jira_body($req);
-    return @err unless $b;
-    my $issue = $self->jira_issue($key)
-        or return (404, {}, {errorMessage => "Request '$key' does not exist",
-                             i18nErrorMessage => {}});
+    my ($b, $issue, @err) = $self->jira_body_issue($req, $key, jsm_not_found($key));
+    return @err unless $issue;
 
     my $comment = ref $b->{additionalComment} eq 'HASH'
                   ? $b->{additionalComment}{body} : undef;

@@ -36,10 +36,10 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use ItsmPorts;
 use ItsmHttp;
+use ItsmChild;
+use parent -norequire, 'ItsmChild';
 
 our $JSON = JSON::PP->new->utf8->canonical(1)->allow_nonref(1);
-
-my %Started;
 
 sub start {
     my ($class, %opt) = @_;
@@ -47,35 +47,9 @@ sub start {
     die "ItsmProxy: to => HOST:PORT is required\n" unless $opt{to};
 
     my $listen = ItsmPorts::listen_socket();
-    my $port = $listen->sockport;
-
-    my $pid = fork() // die "ItsmProxy: fork: $!\n";
-
-    if ($pid == 0) {
-        $SIG{TERM} = sub { POSIX::_exit(0) };
-        $SIG{INT} = 'IGNORE';
-        $SIG{PIPE} = 'IGNORE';
-        eval { ItsmProxy::Server->new($listen, $opt{to})->run };
-        print STDERR "ItsmProxy: $@" if $@;
-        POSIX::_exit(0);
-    }
-
-    close $listen;
-
-    my $self = bless {pid => $pid, port => $port, ppid => $$, to => $opt{to},
-                      http => HTTP::Tiny->new(timeout => 30)}, $class;
-    $Started{$pid} = $self;
-
-    return $self;
-}
-
-sub port { $_[0]{port} }
-sub addr { "127.0.0.1:$_[0]{port}" }
-
-sub call {
-    my ($self, $method, $path, $data) = @_;
-    return ItsmHttp::control('ItsmProxy', $self->{http}, $JSON, $method,
-                             "http://127.0.0.1:$self->{port}/_proxy/$path", $data);
+    return ItsmChild::start($class, $listen, sub { ItsmProxy::Server->new($listen, $opt{to})->run },
+                            pipe => 'IGNORE', fields => {to => $opt{to}, http => HTTP::Tiny->new(timeout => 30),
+                                                         json => $JSON, control => '_proxy'});
 }
 
 sub drop {
@@ -87,18 +61,6 @@ sub drop {
 sub log   { $_[0]->call('GET', 'log') }
 sub clear { $_[0]->call('POST', 'clear') }
 
-sub stop {
-    my ($self) = @_;
-    return unless $self->{pid} && $$ == $self->{ppid};
-    kill 'TERM', $self->{pid};
-    waitpid($self->{pid}, 0);
-    delete $Started{$self->{pid}};
-    $self->{pid} = undef;
-}
-
-END {
-    $_->stop for values %Started;
-}
 
 
 package ItsmProxy::Server;
