@@ -375,3 +375,27 @@ Test::More::is("@s", '998 998', 'the subject lines: 998 and 998 bytes');
 --- request
 GET /ok
 --- error_code: 202
+
+
+
+=== TEST 17: in the subject each control character becomes a space; the body keeps them (a NUL, made a space there, never gets this far: the JSON parser refuses \u0000)
+--- http_config eval
+$::SinkHttp . q{
+    itsm_connector mail {
+        location  /_itsm/mail;
+        create    POST /gw multipart 'message=@mail';
+        mail      'from=root@localhost' 'to=ops@example.com'
+                  'subject={{ title }}' 'body={{ description }}';
+    }
+}
+--- config eval: $::Sink
+--- init
+my ($code, $answer) = ItsmHttp::call('POST', '/alerts', q{{"key": "k", "title": "a\u0001b\u0007c\td", "description": "a\u0001b\u0007c\td\u001fe"}});
+Test::More::is($code, 201, 'the alert: 201');
+my ($r) = ::sunk();
+my ($head, $text) = split /\r\n\r\n/, (($r->[2] // '') =~ /name="message"\r\n\r\n(.*)\r\n--itsm-/s)[0] // '', 2;
+Test::More::is((grep { /^Subject:/ } split /\r\n/, $head // '')[0], "Subject: a b c d", "the subject: control characters made spaces");
+Test::More::is($text, "a\x01b\x07c\td\x1fe\r\n", "the body: its control characters as they were");
+--- request
+GET /ok
+--- error_code: 202
