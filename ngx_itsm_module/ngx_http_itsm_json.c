@@ -349,9 +349,11 @@ ngx_http_itsm_json_utf8_clean(u_char *dst, u_char *src, size_t len,
         ch = ngx_utf8_decode(&p, last - p);
 
         if (ch > 0x10ffff) {
-            if ((flags & NGX_HTTP_ITSM_UTF8_CUT)
-                && p == last && last - start < 4)
-            {
+
+            /* ngx_utf8_decode() says 0xfffffffe, and does not move "p",
+             * for a character whose bytes run past "last" */
+
+            if (ch == 0xfffffffe && (flags & NGX_HTTP_ITSM_UTF8_CUT)) {
                 break;                          /* cut by "max" */
             }
 

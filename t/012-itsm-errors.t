@@ -154,3 +154,25 @@ itsm: connector "mock" create of key "k1": the ITSM answered 201, but its answer
 --- response_body_like: "itsm_status":504
 --- error_log
 upstream timed out
+
+
+
+=== TEST 11: an ITSM error of more than 1,024 bytes is cut at 1,024, and a character the cut splits is left out, not made "?"
+--- config eval: ::tcp()
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 133
+--- tcp_reply eval: "HTTP/1.1 403 Forbidden\r\nContent-Length: 1026\r\n\r\n" . ("a" x 1023) . "\xc3\xa9z"
+--- error_code: 502
+--- response_body eval
+'{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":403,"itsm_error":"' . ("a" x 1023) . "\"}\n"
+
+
+
+=== TEST 12: one byte earlier the character fits in the 1,024 and is kept
+--- config eval: ::tcp()
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 133
+--- tcp_reply eval: "HTTP/1.1 403 Forbidden\r\nContent-Length: 1025\r\n\r\n" . ("a" x 1022) . "\xc3\xa9z"
+--- error_code: 502
+--- response_body eval
+'{"error":"itsm_rejected","connector":"mock","action":"create","itsm_status":403,"itsm_error":"' . ("a" x 1022) . "\xc3\xa9\"}\n"
