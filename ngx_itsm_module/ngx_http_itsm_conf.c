@@ -340,6 +340,38 @@ ngx_http_itsm_conf_variable_number(ngx_http_request_t *r, int64_t n,
 
 
 /*
+ * The post handler of a number directive (ngx_conf_set_num_slot) that
+ * must lie within the bounds its ngx_http_itsm_conf_bounds_t gives, as
+ * nginx's ngx_conf_check_num_bounds does, with the module's message:
+ * nginx says "\"<directive>\" directive must be between LOW and HIGH".
+ */
+
+char *
+ngx_http_itsm_conf_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_itsm_conf_bounds_t *bounds = post;
+    ngx_uint_t                  *n = data;
+
+    u_char  *p;
+
+    if (*n >= bounds->low && *n <= bounds->high) {
+        return NGX_CONF_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, sizeof("must be between  and ")
+                              + 2 * NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(p, "must be between %ui and %ui%Z", bounds->low,
+                bounds->high);
+
+    return (char *) p;
+}
+
+
+/*
  * Makes "handler" the content handler of the location being read: the
  * directives of the status page, the delivery log's API, the queue and
  * the registry each answer a location of their own, so one that already
