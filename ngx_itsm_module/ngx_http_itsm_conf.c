@@ -87,6 +87,37 @@ ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name, ngx_str_t *size)
 
 
 /*
+ * The data of one of the module's shared zones, at the zone's init: a
+ * reload keeps it ("data", the zone's data in the old cycle, is not NULL:
+ * nginx gives the same memory again), a zone that exists already has it in
+ * its slab's data, a new one gets "size" zeroed bytes.  NULL: no room.
+ */
+
+void *
+ngx_http_itsm_conf_zone_data(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size)
+{
+    void             *p;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (data || shm_zone->shm.exists) {
+        return shpool->data;
+    }
+
+    p = ngx_slab_calloc(shpool, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    shpool->data = p;
+
+    return p;
+}
+
+
+/*
  * The row named "name" of a table ("itsm_signature"'s schemes, the
  * connector's lines, the HTTP methods, ...): rows of "size" bytes, each
  * beginning with its name as an ngx_str_t (as ngx_conf_enum_t's do), the
