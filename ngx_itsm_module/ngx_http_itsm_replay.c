@@ -205,22 +205,19 @@ void *
 ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, void *data,
     size_t size, ngx_rbtree_insert_pt insert, const char *directive)
 {
-    size_t                       len;
-    ngx_slab_pool_t             *shpool;
+    size_t                      len;
+    ngx_slab_pool_t            *shpool;
     ngx_http_itsm_zone_head_t  *head;
 
+    head = ngx_http_itsm_conf_zone_data(shm_zone, data, size);
+
+    /* a head kept or found has its tree; a new one is zeroed */
+
+    if (head == NULL || head->rbtree.root != NULL) {
+        return head;
+    }
+
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (data || shm_zone->shm.exists) {
-        return shpool->data;
-    }
-
-    head = ngx_slab_calloc(shpool, size);
-    if (head == NULL) {
-        return NULL;
-    }
-
-    shpool->data = head;
 
     ngx_rbtree_init(&head->rbtree, &head->sentinel, insert);
     ngx_queue_init(&head->queue);
