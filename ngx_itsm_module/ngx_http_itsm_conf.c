@@ -69,16 +69,20 @@ ngx_http_itsm_conf_split(ngx_str_t *text, u_char sep, ngx_str_t *name,
 
 /*
  * The "name:size" of a zone's directive ("itsm_zone itsm:10m") split at
- * its first ':' into "name" and "size" as written.  NGX_ERROR when there
- * is no ':' or no name: the directive says how to write it.
+ * its first ':' into "name" and "size" as written.  NGX_ERROR, after
+ * "invalid zone \"<value>\"; <hint>" is logged, when there is no ':' or
+ * no name: the hint says how to write it.
  */
 
 ngx_int_t
-ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name, ngx_str_t *size)
+ngx_http_itsm_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    ngx_str_t *size, const char *hint)
 {
     if (ngx_http_itsm_conf_split(value, ':', name, size) != NGX_OK
         || name->len == 0)
     {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid zone \"%V\"; %s",
+                           value, hint);
         return NGX_ERROR;
     }
 

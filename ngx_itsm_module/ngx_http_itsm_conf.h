@@ -37,8 +37,8 @@ ngx_uint_t ngx_http_itsm_conf_param(ngx_str_t *value, const char *name,
     ngx_str_t *arg);
 ngx_int_t ngx_http_itsm_conf_split(ngx_str_t *text, u_char sep,
     ngx_str_t *name, ngx_str_t *value);
-ngx_int_t ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name,
-    ngx_str_t *size);
+ngx_int_t ngx_http_itsm_conf_zone(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name, ngx_str_t *size, const char *hint);
 void *ngx_http_itsm_conf_zone_data(ngx_shm_zone_t *shm_zone, void *data,
     size_t size);
 void *ngx_http_itsm_conf_row(void *rows, size_t size, ngx_str_t *name);

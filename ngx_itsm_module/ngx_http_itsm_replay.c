@@ -113,10 +113,11 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_itsm_conf_zone(&value[1], &name, &s) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\"; write name:size, e.g. "
-                           "itsm_signature_replay_zone webhooks:1m", &value[1]);
+    if (ngx_http_itsm_conf_zone(cf, &value[1], &name, &s,
+                                "write name:size, e.g. "
+                                "itsm_signature_replay_zone webhooks:1m")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

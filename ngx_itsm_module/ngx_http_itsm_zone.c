@@ -86,10 +86,10 @@ ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_itsm_conf_zone(&value[1], &name, &s) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\"; expected NAME:SIZE, "
-                           "e.g. itsm:10m", &value[1]);
+    if (ngx_http_itsm_conf_zone(cf, &value[1], &name, &s,
+                                "expected NAME:SIZE, e.g. itsm:10m")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
