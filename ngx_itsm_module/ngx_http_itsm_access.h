@@ -162,15 +162,25 @@ ngx_int_t ngx_http_itsm_replay_check(ngx_http_request_t *r,
 ngx_int_t ngx_http_itsm_replay_filter_init(ngx_conf_t *cf);
 
 /* what the shared zones of the module begin with (this one's, and
- * itsm_zone's in ngx_http_itsm_zone.c), and their making */
+ * itsm_zone's in ngx_http_itsm_zone.c), their making, and their tree */
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;        /* LRU, most recent first */
 } ngx_http_itsm_zone_head_t;
 
+typedef ngx_int_t (*ngx_http_itsm_zone_cmp_pt)(void *key,
+    ngx_rbtree_node_t *node);
+
 void *ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, void *data,
     size_t size, ngx_rbtree_insert_pt insert, const char *directive);
+ngx_rbtree_node_t *ngx_http_itsm_replay_zone_find(ngx_rbtree_t *tree,
+    ngx_rbtree_key_t hash, void *key, ngx_http_itsm_zone_cmp_pt cmp);
+void ngx_http_itsm_replay_zone_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, void *key,
+    ngx_http_itsm_zone_cmp_pt cmp);
+void ngx_http_itsm_replay_zone_free(ngx_rbtree_t *tree,
+    ngx_slab_pool_t *shpool, void *data, ngx_queue_t *q);
 
 
 /*

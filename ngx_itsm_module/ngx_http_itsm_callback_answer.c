@@ -375,7 +375,7 @@ ngx_http_itsm_callback_connector_counts(ngx_http_request_t *r,
 
 /*
  * The zone's data is this configuration's main conf: at init the counters
- * are found (ngx_http_itsm_status_counters_get: a reload keeps them) and
+ * are found (ngx_http_itsm_conf_zone_data: a reload keeps them) and
  * each location gets its connector's slot.
  */
 
@@ -389,8 +389,8 @@ ngx_http_itsm_callback_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 
     cbmcf = shm_zone->data;
 
-    counters = ngx_http_itsm_status_counters_get(shm_zone, data,
-                                     sizeof(ngx_http_itsm_callback_counters_t));
+    counters = ngx_http_itsm_conf_zone_data(shm_zone, data,
+                                 sizeof(ngx_http_itsm_callback_counters_t));
     if (counters == NULL) {
         return NGX_ERROR;
     }

@@ -69,20 +69,55 @@ ngx_http_itsm_conf_split(ngx_str_t *text, u_char sep, ngx_str_t *name,
 
 /*
  * The "name:size" of a zone's directive ("itsm_zone itsm:10m") split at
- * its first ':' into "name" and "size" as written.  NGX_ERROR when there
- * is no ':' or no name: the directive says how to write it.
+ * its first ':' into "name" and "size" as written.  NGX_ERROR, after
+ * "invalid zone \"<value>\"; <hint>" is logged, when there is no ':' or
+ * no name: the hint says how to write it.
  */
 
 ngx_int_t
-ngx_http_itsm_conf_zone(ngx_str_t *value, ngx_str_t *name, ngx_str_t *size)
+ngx_http_itsm_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    ngx_str_t *size, const char *hint)
 {
     if (ngx_http_itsm_conf_split(value, ':', name, size) != NGX_OK
         || name->len == 0)
     {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid zone \"%V\"; %s",
+                           value, hint);
         return NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The data of one of the module's shared zones, at the zone's init: a
+ * reload keeps it ("data", the zone's data in the old cycle, is not NULL:
+ * nginx gives the same memory again), a zone that exists already has it in
+ * its slab's data, a new one gets "size" zeroed bytes.  NULL: no room.
+ */
+
+void *
+ngx_http_itsm_conf_zone_data(ngx_shm_zone_t *shm_zone, void *data,
+    size_t size)
+{
+    void             *p;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (data || shm_zone->shm.exists) {
+        return shpool->data;
+    }
+
+    p = ngx_slab_calloc(shpool, size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    shpool->data = p;
+
+    return p;
 }
 
 
@@ -336,6 +371,38 @@ ngx_http_itsm_conf_variable_number(ngx_http_request_t *r, int64_t n,
     value->len = ngx_sprintf(p, "%L", n) - p;
 
     return NGX_OK;
+}
+
+
+/*
+ * The post handler of a number directive (ngx_conf_set_num_slot) that
+ * must lie within the bounds its ngx_http_itsm_conf_bounds_t gives, as
+ * nginx's ngx_conf_check_num_bounds does, with the module's message:
+ * nginx says "\"<directive>\" directive must be between LOW and HIGH".
+ */
+
+char *
+ngx_http_itsm_conf_check_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_itsm_conf_bounds_t *bounds = post;
+    ngx_uint_t                  *n = data;
+
+    u_char  *p;
+
+    if (*n >= bounds->low && *n <= bounds->high) {
+        return NGX_CONF_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, sizeof("must be between  and ")
+                              + 2 * NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(p, "must be between %ui and %ui%Z", bounds->low,
+                bounds->high);
+
+    return (char *) p;
 }
 
 

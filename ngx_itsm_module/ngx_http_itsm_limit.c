@@ -45,11 +45,27 @@
                                                       is taken over */
 
 
+typedef struct {
+    const char                  *name;
+    ngx_int_t                    max;
+    size_t                       offset;   /* in ngx_http_itsm_connector_t */
+} ngx_http_itsm_limit_number_t;
+
+
 static json_t *ngx_http_itsm_limit_by_action(ngx_uint_t *count);
 static ngx_int_t ngx_http_itsm_limit_number(ngx_conf_t *cf,
     ngx_http_itsm_connector_t *conn, ngx_str_t *value, ngx_str_t *arg,
-    ngx_int_t max, ngx_uint_t *n);
+    ngx_http_itsm_limit_number_t *num);
 static ngx_uint_t ngx_http_itsm_limit_inflight(ngx_http_itsm_limit_sh_t *sh);
+
+
+/* the numbers of "limit": conn=N and breaker=N, 1 to max */
+
+static ngx_http_itsm_limit_number_t  ngx_http_itsm_limit_numbers[] = {
+    { "conn=", 10000, offsetof(ngx_http_itsm_connector_t, limit_conn) },
+    { "breaker=", 1000, offsetof(ngx_http_itsm_connector_t, limit_breaker) },
+    { NULL, 0, 0 }
+};
 
 
 /* why a request was held back: for the log, and for the sender */
@@ -80,11 +96,12 @@ char *
 ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
     ngx_str_t *value, ngx_uint_t n)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_int_t    rate, scale, burst;
-    ngx_str_t    arg;
-    ngx_uint_t   i, open;
+    u_char                        *p;
+    size_t                         len;
+    ngx_int_t                      rate, scale, burst;
+    ngx_str_t                      arg;
+    ngx_uint_t                     i, open;
+    ngx_http_itsm_limit_number_t  *num;
 
     if (conn->limit_rate || conn->limit_conn || conn->limit_breaker) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -143,20 +160,14 @@ ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
             continue;
         }
 
-        if (ngx_http_itsm_conf_param(&value[i], "conn=", &arg)) {
-            if (ngx_http_itsm_limit_number(cf, conn, &value[i], &arg, 10000,
-                                           &conn->limit_conn)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
+        for (num = ngx_http_itsm_limit_numbers; num->name; num++) {
+            if (ngx_http_itsm_conf_param(&value[i], num->name, &arg)) {
+                break;
             }
-
-            continue;
         }
 
-        if (ngx_http_itsm_conf_param(&value[i], "breaker=", &arg)) {
-            if (ngx_http_itsm_limit_number(cf, conn, &value[i], &arg, 1000,
-                                           &conn->limit_breaker)
+        if (num->name) {
+            if (ngx_http_itsm_limit_number(cf, conn, &value[i], &arg, num)
                 != NGX_OK)
             {
                 return NGX_CONF_ERROR;
@@ -212,25 +223,26 @@ ngx_http_itsm_limit_line(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
 }
 
 
-/* conn=N or breaker=N: 1 to max */
+/* one of ngx_http_itsm_limit_numbers ("value", its number "arg"): 1 to
+ * its max, into the connector */
 
 static ngx_int_t
 ngx_http_itsm_limit_number(ngx_conf_t *cf, ngx_http_itsm_connector_t *conn,
-    ngx_str_t *value, ngx_str_t *arg, ngx_int_t max, ngx_uint_t *n)
+    ngx_str_t *value, ngx_str_t *arg, ngx_http_itsm_limit_number_t *num)
 {
     ngx_int_t  v;
 
     v = ngx_atoi(arg->data, arg->len);
 
-    if (v <= 0 || v > max) {
+    if (v <= 0 || v > num->max) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"%V\" in \"limit\" of itsm_connector "
                            "\"%V\"; write 1 to %i, e.g. conn=4 or breaker=5",
-                           value, &conn->name, max);
+                           value, &conn->name, num->max);
         return NGX_ERROR;
     }
 
-    *n = v;
+    *(ngx_uint_t *) ((u_char *) conn + num->offset) = v;
 
     return NGX_OK;
 }

@@ -46,15 +46,17 @@ static char *ngx_http_itsm_source(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post,
-    void *data);
 static ngx_int_t ngx_http_itsm_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_itsm_init_process(ngx_cycle_t *cycle);
 static void ngx_http_itsm_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_post_t  ngx_http_itsm_max_depth_post = {
-    ngx_http_itsm_max_depth_check
+static ngx_http_itsm_conf_bounds_t  ngx_http_itsm_max_depth_bounds = {
+    ngx_http_itsm_conf_check_bounds, 1, 1024
+};
+
+static ngx_http_itsm_conf_bounds_t  ngx_http_itsm_max_alerts_bounds = {
+    ngx_http_itsm_conf_check_bounds, 1, 100000
 };
 
 
@@ -142,7 +144,7 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_itsm_loc_conf_t, source_conf.max_alerts),
-      &ngx_http_itsm_source_max_post },
+      &ngx_http_itsm_max_alerts_bounds },
 
     { ngx_string("itsm_state_map"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -184,7 +186,7 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_itsm_loc_conf_t, max_depth),
-      &ngx_http_itsm_max_depth_post },
+      &ngx_http_itsm_max_depth_bounds },
 
     { ngx_string("itsm_retry_after"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -810,19 +812,6 @@ ngx_http_itsm_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     ilcf->pointers[field] = value[2];
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_itsm_max_depth_check(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_uint_t *depth = data;
-
-    if (*depth < 1 || *depth > 1024) {
-        return "must be between 1 and 1024";
-    }
 
     return NGX_CONF_OK;
 }

@@ -196,8 +196,8 @@ ngx_http_itsm_registry_init_counters(ngx_shm_zone_t *shm_zone, void *data)
 
     imcf = shm_zone->data;
 
-    counters = ngx_http_itsm_status_counters_get(shm_zone, data,
-                                     sizeof(ngx_http_itsm_registry_counters_t));
+    counters = ngx_http_itsm_conf_zone_data(shm_zone, data,
+                                 sizeof(ngx_http_itsm_registry_counters_t));
     if (counters == NULL) {
         return NGX_ERROR;
     }

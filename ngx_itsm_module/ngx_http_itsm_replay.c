@@ -81,6 +81,8 @@ static ngx_int_t ngx_http_itsm_replay_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_itsm_replay_cmp(void *key,
+    ngx_rbtree_node_t *node);
 static ngx_http_itsm_replay_node_t *ngx_http_itsm_replay_lookup(
     ngx_http_itsm_replay_ctx_t *ctx, u_char *key);
 static void ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
@@ -113,10 +115,11 @@ ngx_http_itsm_replay_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_itsm_conf_zone(&value[1], &name, &s) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\"; write name:size, e.g. "
-                           "itsm_signature_replay_zone webhooks:1m", &value[1]);
+    if (ngx_http_itsm_conf_zone(cf, &value[1], &name, &s,
+                                "write name:size, e.g. "
+                                "itsm_signature_replay_zone webhooks:1m")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -205,22 +208,19 @@ void *
 ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, void *data,
     size_t size, ngx_rbtree_insert_pt insert, const char *directive)
 {
-    size_t                       len;
-    ngx_slab_pool_t             *shpool;
+    size_t                      len;
+    ngx_slab_pool_t            *shpool;
     ngx_http_itsm_zone_head_t  *head;
 
+    head = ngx_http_itsm_conf_zone_data(shm_zone, data, size);
+
+    /* a head kept or found has its tree; a new one is zeroed */
+
+    if (head == NULL || head->rbtree.root != NULL) {
+        return head;
+    }
+
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (data || shm_zone->shm.exists) {
-        return shpool->data;
-    }
-
-    head = ngx_slab_calloc(shpool, size);
-    if (head == NULL) {
-        return NULL;
-    }
-
-    shpool->data = head;
 
     ngx_rbtree_init(&head->rbtree, &head->sentinel, insert);
     ngx_queue_init(&head->queue);
@@ -242,12 +242,55 @@ ngx_http_itsm_replay_zone_head(ngx_shm_zone_t *shm_zone, void *data,
 }
 
 
-static void
-ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+/*
+ * The node of "key" in the tree of such a zone, or NULL.  A node's rbtree
+ * key is a hash of its own key; "cmp" orders "key" against the key of a
+ * node of the same hash, as memcmp() does.
+ */
+
+ngx_rbtree_node_t *
+ngx_http_itsm_replay_zone_find(ngx_rbtree_t *tree, ngx_rbtree_key_t hash,
+    void *key, ngx_http_itsm_zone_cmp_pt cmp)
 {
-    ngx_rbtree_node_t            **p;
-    ngx_http_itsm_replay_node_t   *rn, *rnt;
+    ngx_int_t           rc;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    node = tree->root;
+    sentinel = tree->sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        rc = cmp(key, node);
+
+        if (rc == 0) {
+            return node;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* the insert of such a zone's tree: "key" is the new node's own key */
+
+void
+ngx_http_itsm_replay_zone_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel, void *key,
+    ngx_http_itsm_zone_cmp_pt cmp)
+{
+    ngx_rbtree_node_t  **p;
 
     for ( ;; ) {
 
@@ -258,12 +301,7 @@ ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
             p = &temp->right;
 
         } else {
-            rn = (ngx_http_itsm_replay_node_t *) &node->color;
-            rnt = (ngx_http_itsm_replay_node_t *) &temp->color;
-
-            p = (ngx_memcmp(rn->key, rnt->key, NGX_HTTP_ITSM_REPLAY_KEY_LEN)
-                 < 0)
-                ? &temp->left : &temp->right;
+            p = (cmp(key, temp) < 0) ? &temp->left : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -278,6 +316,50 @@ ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
     node->left = sentinel;
     node->right = sentinel;
     ngx_rbt_red(node);
+}
+
+
+/*
+ * Frees a node of such a zone, the zone locked: "data" is the node's own
+ * structure (at its rbtree node's color), "q" its place in the queue.
+ */
+
+void
+ngx_http_itsm_replay_zone_free(ngx_rbtree_t *tree, ngx_slab_pool_t *shpool,
+    void *data, ngx_queue_t *q)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = (ngx_rbtree_node_t *)
+               ((u_char *) data - offsetof(ngx_rbtree_node_t, color));
+
+    ngx_queue_remove(q);
+    ngx_rbtree_delete(tree, node);
+    ngx_slab_free_locked(shpool, node);
+}
+
+
+static void
+ngx_http_itsm_replay_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_http_itsm_replay_node_t  *rn;
+
+    rn = (ngx_http_itsm_replay_node_t *) &node->color;
+
+    ngx_http_itsm_replay_zone_insert(temp, node, sentinel, rn->key,
+                                     ngx_http_itsm_replay_cmp);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_replay_cmp(void *key, ngx_rbtree_node_t *node)
+{
+    ngx_http_itsm_replay_node_t  *rn;
+
+    rn = (ngx_http_itsm_replay_node_t *) &node->color;
+
+    return ngx_memcmp(key, rn->key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
 }
 
 
@@ -528,40 +610,15 @@ ngx_http_itsm_replay_cleanup(void *data)
 static ngx_http_itsm_replay_node_t *
 ngx_http_itsm_replay_lookup(ngx_http_itsm_replay_ctx_t *ctx, u_char *key)
 {
-    ngx_int_t                     rc;
-    ngx_rbtree_key_t              hash;
-    ngx_rbtree_node_t            *node, *sentinel;
-    ngx_http_itsm_replay_node_t  *rn;
+    ngx_rbtree_key_t    hash;
+    ngx_rbtree_node_t  *node;
 
     ngx_memcpy(&hash, key, sizeof(ngx_rbtree_key_t));
 
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
+    node = ngx_http_itsm_replay_zone_find(&ctx->sh->rbtree, hash, key,
+                                          ngx_http_itsm_replay_cmp);
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        rn = (ngx_http_itsm_replay_node_t *) &node->color;
-
-        rc = ngx_memcmp(key, rn->key, NGX_HTTP_ITSM_REPLAY_KEY_LEN);
-
-        if (rc == 0) {
-            return rn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
+    return node ? (ngx_http_itsm_replay_node_t *) &node->color : NULL;
 }
 
 
@@ -569,14 +626,8 @@ static void
 ngx_http_itsm_replay_delete(ngx_http_itsm_replay_ctx_t *ctx,
     ngx_http_itsm_replay_node_t *rn)
 {
-    ngx_rbtree_node_t  *node;
-
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) rn - offsetof(ngx_rbtree_node_t, color));
-
-    ngx_queue_remove(&rn->queue);
-    ngx_rbtree_delete(&ctx->sh->rbtree, node);
-    ngx_slab_free_locked(ctx->shpool, node);
+    ngx_http_itsm_replay_zone_free(&ctx->sh->rbtree, ctx->shpool, rn,
+                                   &rn->queue);
 }
 
 

@@ -27,10 +27,6 @@ typedef struct {
 } ngx_http_itsm_source_t;
 
 
-static char *ngx_http_itsm_source_max_check(ngx_conf_t *cf, void *post,
-    void *data);
-
-
 /*
  * The sources, by ngx_http_itsm_source_e (itsm_source NAME): a source is
  * added here, with its name in ngx_http_itsm_names.c.  Grafana's payload
@@ -52,11 +48,6 @@ static ngx_http_itsm_source_t  ngx_http_itsm_sources[] = {
       "an Azure Monitor alert in the common alert schema" },
     { &ngx_http_itsm_source_names[NGX_HTTP_ITSM_SOURCE_DATADOG],
       ngx_http_itsm_datadog_parse, "a Datadog webhook payload" }
-};
-
-
-ngx_conf_post_t  ngx_http_itsm_source_max_post = {
-    ngx_http_itsm_source_max_check
 };
 
 
@@ -236,19 +227,6 @@ ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             s = comma + 1;
         }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_itsm_source_max_check(ngx_conf_t *cf, void *post, void *data)
-{
-    ngx_uint_t *n = data;
-
-    if (*n < 1 || *n > 100000) {
-        return "must be between 1 and 100000";
     }
 
     return NGX_CONF_OK;

@@ -59,7 +59,6 @@ ngx_int_t ngx_http_itsm_source_parse(ngx_http_request_t *r,
     ngx_str_t *error);
 char *ngx_http_itsm_source_map(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-extern ngx_conf_post_t  ngx_http_itsm_source_max_post;
 
 /* ngx_http_itsm_alert.c */
 ngx_http_itsm_alert_t *ngx_http_itsm_alert_create(ngx_http_request_t *r,

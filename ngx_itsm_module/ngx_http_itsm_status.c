@@ -854,38 +854,7 @@ ngx_int_t
 ngx_http_itsm_status_counters_init(ngx_shm_zone_t *shm_zone, void *data,
     size_t size)
 {
-    shm_zone->data = ngx_http_itsm_status_counters_get(shm_zone, data, size);
+    shm_zone->data = ngx_http_itsm_conf_zone_data(shm_zone, data, size);
 
     return (shm_zone->data == NULL) ? NGX_ERROR : NGX_OK;
-}
-
-
-/*
- * The counters of such a zone, at its init: a reload keeps them ("data",
- * the zone's data in the old cycle, is not NULL: nginx gives the same
- * memory again), a zone that exists already has them in its slab's data,
- * a new one gets "size" zeroed bytes.  NULL: no room.
- */
-
-void *
-ngx_http_itsm_status_counters_get(ngx_shm_zone_t *shm_zone, void *data,
-    size_t size)
-{
-    void             *counters;
-    ngx_slab_pool_t  *shpool;
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (data || shm_zone->shm.exists) {
-        return shpool->data;
-    }
-
-    counters = ngx_slab_calloc(shpool, size);
-    if (counters == NULL) {
-        return NULL;
-    }
-
-    shpool->data = counters;
-
-    return counters;
 }

@@ -84,8 +84,6 @@ ngx_shm_zone_t *ngx_http_itsm_status_counters_zone(ngx_conf_t *cf,
     ngx_str_t *name, void *tag, ngx_shm_zone_init_pt init);
 ngx_int_t ngx_http_itsm_status_counters_init(ngx_shm_zone_t *shm_zone,
     void *data, size_t size);
-void *ngx_http_itsm_status_counters_get(ngx_shm_zone_t *shm_zone,
-    void *data, size_t size);
 
 
 #endif /* _NGX_HTTP_ITSM_STATUS_H_INCLUDED_ */

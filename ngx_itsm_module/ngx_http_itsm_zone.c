@@ -38,6 +38,13 @@ typedef struct {
 } ngx_http_itsm_zone_node_t;
 
 
+/* a node's key: what ngx_http_itsm_zone_cmp() orders */
+typedef struct {
+    ngx_uint_t                   kind;
+    ngx_str_t                    key;
+} ngx_http_itsm_zone_key_t;
+
+
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
@@ -58,6 +65,8 @@ static ngx_int_t ngx_http_itsm_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_itsm_zone_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_itsm_zone_cmp(void *key,
+    ngx_rbtree_node_t *node);
 static ngx_http_itsm_zone_node_t *ngx_http_itsm_zone_lookup(
     ngx_http_itsm_zone_t *zone, ngx_uint_t kind, ngx_str_t *key,
     uint32_t hash);
@@ -86,10 +95,10 @@ ngx_http_itsm_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_http_itsm_conf_zone(&value[1], &name, &s) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\"; expected NAME:SIZE, "
-                           "e.g. itsm:10m", &value[1]);
+    if (ngx_http_itsm_conf_zone(cf, &value[1], &name, &s,
+                                "expected NAME:SIZE, e.g. itsm:10m")
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -330,43 +339,25 @@ static ngx_http_itsm_zone_node_t *
 ngx_http_itsm_zone_lookup(ngx_http_itsm_zone_t *zone, ngx_uint_t kind,
     ngx_str_t *key, uint32_t hash)
 {
-    ngx_int_t                   rc;
-    ngx_rbtree_node_t          *node, *sentinel;
+    ngx_rbtree_node_t          *node;
+    ngx_http_itsm_zone_key_t    zk;
     ngx_http_itsm_zone_node_t  *zn;
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
+    zk.kind = kind;
+    zk.key = *key;
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        zn = (ngx_http_itsm_zone_node_t *) &node->color;
-
-        rc = (ngx_int_t) kind - zn->kind;
-
-        if (rc == 0) {
-            rc = ngx_memn2cmp(key->data, zn->data, key->len, (size_t) zn->len);
-        }
-
-        if (rc == 0) {
-            ngx_queue_remove(&zn->queue);
-            ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
-            return zn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
+    node = ngx_http_itsm_replay_zone_find(&zone->sh->rbtree, hash, &zk,
+                                          ngx_http_itsm_zone_cmp);
+    if (node == NULL) {
+        return NULL;
     }
 
-    return NULL;
+    zn = (ngx_http_itsm_zone_node_t *) &node->color;
+
+    ngx_queue_remove(&zn->queue);
+    ngx_queue_insert_head(&zone->sh->queue, &zn->queue);
+
+    return zn;
 }
 
 
@@ -418,15 +409,8 @@ static void
 ngx_http_itsm_zone_free(ngx_http_itsm_zone_t *zone,
     ngx_http_itsm_zone_node_t *zn)
 {
-    ngx_rbtree_node_t  *node;
-
-    ngx_queue_remove(&zn->queue);
-
-    node = (ngx_rbtree_node_t *)
-               ((u_char *) zn - offsetof(ngx_rbtree_node_t, color));
-
-    ngx_rbtree_delete(&zone->sh->rbtree, node);
-    ngx_slab_free_locked(zone->shpool, node);
+    ngx_http_itsm_replay_zone_free(&zone->sh->rbtree, zone->shpool, zn,
+                                   &zn->queue);
     zone->sh->nodes--;
 }
 
@@ -435,43 +419,36 @@ static void
 ngx_http_itsm_zone_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t          **p;
-    ngx_http_itsm_zone_node_t   *zn, *zt;
+    ngx_http_itsm_zone_key_t    zk;
+    ngx_http_itsm_zone_node_t  *zn;
 
-    for ( ;; ) {
+    zn = (ngx_http_itsm_zone_node_t *) &node->color;
 
-        if (node->key < temp->key) {
-            p = &temp->left;
+    zk.kind = zn->kind;
+    zk.key.len = zn->len;
+    zk.key.data = zn->data;
 
-        } else if (node->key > temp->key) {
-            p = &temp->right;
+    ngx_http_itsm_replay_zone_insert(temp, node, sentinel, &zk,
+                                     ngx_http_itsm_zone_cmp);
+}
 
-        } else { /* node->key == temp->key */
 
-            zn = (ngx_http_itsm_zone_node_t *) &node->color;
-            zt = (ngx_http_itsm_zone_node_t *) &temp->color;
+/* by kind, then by key */
 
-            if (zn->kind != zt->kind) {
-                p = (zn->kind < zt->kind) ? &temp->left : &temp->right;
+static ngx_int_t
+ngx_http_itsm_zone_cmp(void *key, ngx_rbtree_node_t *node)
+{
+    ngx_http_itsm_zone_key_t *zk = key;
 
-            } else {
-                p = (ngx_memn2cmp(zn->data, zt->data, zn->len, zt->len) < 0)
-                    ? &temp->left : &temp->right;
-            }
-        }
+    ngx_http_itsm_zone_node_t  *zn;
 
-        if (*p == sentinel) {
-            break;
-        }
+    zn = (ngx_http_itsm_zone_node_t *) &node->color;
 
-        temp = *p;
+    if (zk->kind != zn->kind) {
+        return (ngx_int_t) zk->kind - zn->kind;
     }
 
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    return ngx_memn2cmp(zk->key.data, zn->data, zk->key.len, (size_t) zn->len);
 }
 
 
