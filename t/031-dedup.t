@@ -184,3 +184,22 @@ Content-Type: application/json
 webhook-id: msg_1
 --- error_code eval: [201, 422]
 --- response_body_like eval: [qr/"outcome":"created"/, qr/^\{"error":"idempotency_key_reused"/]
+
+
+
+=== TEST 12: two delivery ids of the same CRC32 ("mock\0delivery-yd5cous7" and "mock\0delivery-o16ztj0g", 0xae321515) are two deliveries in the zone's tree: the second is created, not the first's answer again, and each repeats its own
+--- http_config eval: $::HttpConfig
+--- config eval: $::Config
+--- request eval
+["POST /alerts\n{\"key\": \"A\"}", "POST /alerts\n{\"key\": \"B\"}", "POST /alerts\n{\"key\": \"A\"}", "POST /alerts\n{\"key\": \"B\"}"]
+--- more_headers eval
+["Content-Type: application/json\nIdempotency-Key: delivery-yd5cous7",
+ "Content-Type: application/json\nIdempotency-Key: delivery-o16ztj0g",
+ "Content-Type: application/json\nIdempotency-Key: delivery-yd5cous7",
+ "Content-Type: application/json\nIdempotency-Key: delivery-o16ztj0g"]
+--- error_code eval: [201, 201, 200, 200]
+--- response_body_like eval
+[qr/^\{"status":"created","alerts":\[\{"key":"A","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}\]\}$/,
+ qr/^\{"status":"created","alerts":\[\{"key":"B","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+"\}\]\}$/,
+ qr/^\{"status":"created","alerts":\[\{"key":"A","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}\]\}$/,
+ qr/^\{"status":"created","alerts":\[\{"key":"B","action":"create","outcome":"created","connector":"mock","ticket_id":"T\d+","replayed":true\}\]\}$/]
