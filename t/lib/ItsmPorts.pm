@@ -7,7 +7,8 @@ package ItsmPorts;
 #                                 checked free by binding it first
 #   (unset)                       the kernel picks a free port
 #
-# A port handed out once is not handed out again by this process.
+# A port handed out once is not handed out again by this process, in
+# either case.
 #
 #   my $port = ItsmPorts::free();
 #   my $sock = ItsmPorts::listen_socket();    # bound and listening already
@@ -31,11 +32,28 @@ sub listen_socket {
     my ($lo, $hi) = range();
 
     if (!defined $lo) {
-        my $s = IO::Socket::INET->new(Listen => 128, LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, ReuseAddr => 1)
-            or die "ItsmPorts: no free port: $!\n";
-        $Given{$s->sockport} = 1;
-        return $s;
+        # the kernel often gives back a port freed a moment ago, one this
+        # process handed out already (whose server may not have started
+        # yet): keep such a socket bound while asking again, so that the
+        # next answer is another port
+        my @again;
+
+        for (1 .. 1000) {
+            my $s = IO::Socket::INET->new(Listen => 128,
+                                          LocalAddr => '127.0.0.1',
+                                          LocalPort => 0, ReuseAddr => 1)
+                or die "ItsmPorts: no free port: $!\n";
+
+            if ($Given{$s->sockport}) {
+                push @again, $s;
+                next;
+            }
+
+            $Given{$s->sockport} = 1;
+            return $s;
+        }
+
+        die "ItsmPorts: the kernel gave only ports handed out before\n";
     }
 
     for my $port ($lo .. $hi) {
