@@ -238,7 +238,11 @@ my %n;
 $n{$_}++ for @s;
 Test::More::is(join(' ', map { "$_:$n{$_}" } sort keys %n) =~ s/^201:\d+ 202:\d+$/ok/r, 'ok',
                'each answered 201 or 202 (' . join(' ', map { "$_:$n{$_}" } sort keys %n) . ')');
-Test::More::ok(($n{201} // 0) >= 1 && ($n{201} // 0) <= 11, "at most 11 created while the senders wait ($n{201})");
+# 1 at once and the burst of 10 after it, when the 30 are decided within
+# a turn (200 ms); under valgrind nginx takes up to a second over them,
+# and each 200 ms of it is one more turn at 5r/s
+my $most = 11 + ($ENV{TEST_NGINX_USE_VALGRIND} ? 5 : 0);
+Test::More::ok(($n{201} // 0) >= 1 && ($n{201} // 0) <= $most, "at most $most created while the senders wait ($n{201})");
 my @seen = ItsmHttp::log_lines('seen.log');
 for (1 .. 600) { last if @seen >= 30; select(undef, undef, undef, 0.1); @seen = ItsmHttp::read_lines('seen.log'); }
 my %keys;
