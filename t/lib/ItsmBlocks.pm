@@ -18,9 +18,17 @@ sub expand {
     my $spec = do { local $/; readline(*main::DATA) };
     defined $spec or die "ItsmBlocks: no __DATA__ in $0\n";
 
+    my %used;
+
     $spec =~ s{^%%% (\w+)\n}{
+        $used{$1} = 1;
         $text{$1} // die "ItsmBlocks: no blocks for \"%%% $1\" in $0\n"
     }gme;
+
+    # blocks made but given no place would silently not run
+    for (sort keys %text) {
+        $used{$_} or die "ItsmBlocks: no line \"%%% $_\" in $0 for its blocks\n";
+    }
 
     my $n = 0;
     $spec =~ s{^=== TEST (\d+|#)}{ $n++; '=== TEST ' . ($1 eq '#' ? $n : $1) }gme;
