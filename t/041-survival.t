@@ -13,7 +13,7 @@ use Cwd qw(getcwd);
 our $StateDir = getcwd() . "/t/servroot-state-$$";
 remove_tree($StateDir);
 make_path($StateDir);
-END { remove_tree($StateDir) if $StateDir }
+END { local $?; remove_tree($StateDir) if $StateDir }
 
 $ENV{TEST_NGINX_STATE_DIR} = $StateDir;
 # a port nothing listens on yet, for the ITSM that never answers

@@ -54,7 +54,7 @@ if ($sd) {
     print $fh "url $Nginx/itsm/callback/rt\ntoken $Token\n";
     close $fh;
 }
-END { unlink "$sd/itsm-callback" if $sd }
+END { local $?; unlink "$sd/itsm-callback" if $sd }
 
 sub alert {
     my ($status) = @_;

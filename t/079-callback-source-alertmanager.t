@@ -54,7 +54,7 @@ if ($Pid == 0) {
          "--web.listen-address=127.0.0.1:$Api", '--cluster.listen-address=';
     POSIX::_exit(127);
 }
-END { if ($Pid) { kill 'TERM', $Pid; waitpid $Pid, 0 } }
+END { local $?; if ($Pid) { kill 'TERM', $Pid; waitpid $Pid, 0 } }
 
 my $ready = ItsmExample::wait_for(sub { $Http->get("http://127.0.0.1:$Api/-/ready")->{success} }, 20);
 plan skip_all => "Alertmanager did not start on port $Api (see $dir/am.log)" unless $ready;

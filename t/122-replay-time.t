@@ -50,7 +50,7 @@ sub release_first {
     undef $RetryHanger;
 }
 
-END { release_first() }
+END { local $?; release_first() }
 
 # an ITSM that holds its first request (t/lib/ItsmHang.pm)
 $ENV{TEST_NGINX_HANG_SOCK} = "$Tmp/hang.sock";

@@ -87,6 +87,7 @@ _EOC_
 }
 
 END {
+    local $?;    # waitpid/system here must not change the test's exit status
     if ($Pid) {
         kill 'TERM', $Pid;
         waitpid $Pid, 0;

@@ -70,6 +70,7 @@ sub stop {
 }
 
 END {
+    local $?;    # waitpid/system here must not change the test's exit status
     $_->stop for values %Started;
 }
 

@@ -400,6 +400,7 @@ sub reload {
 }
 
 END {
+    local $?;    # waitpid/system here must not change the test's exit status
     $_->stop for values %Running;
 }
 

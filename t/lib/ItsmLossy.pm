@@ -56,6 +56,7 @@ sub start {
 }
 
 END {
+    local $?;    # waitpid/system here must not change the test's exit status
     for my $pid (@Children) {
         kill 'TERM', $pid;
         waitpid $pid, 0;

@@ -1144,6 +1144,7 @@ sub start {
 }
 
 END {
+    local $?;    # waitpid/system here must not change the test's exit status
     for my $pid (values %Pid) {
         kill 'QUIT', $pid;
     }
