@@ -84,6 +84,13 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       0,
       NULL },
 
+    { ngx_string("itsm_redis_ping"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_itsm_redis_ping_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("itsm_replay_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_itsm_queue_url,

@@ -69,6 +69,8 @@ ngx_str_t *ngx_http_itsm_redis_prefix(ngx_http_itsm_redis_t *rd);
 
 char *ngx_http_itsm_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_itsm_redis_ping_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_itsm_redis_check(ngx_conf_t *cf,
     ngx_http_itsm_redis_t *rd);
 ngx_int_t ngx_http_itsm_redis_init_process(ngx_cycle_t *cycle,

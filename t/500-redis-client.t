@@ -13,6 +13,7 @@ use Test::Nginx::Socket 'no_plan';
 use ItsmRedis;
 use ItsmPorts;
 use File::Temp ();
+use POSIX ();
 use Time::HiRes ();
 use IO::Socket::INET;
 use ItsmChild;
@@ -52,7 +53,8 @@ sub settle { Time::HiRes::sleep($_[0] * $Slow) }
 
 our $Password = 'pw-' . join('', map { ('a' .. 'z')[rand 26] } 1 .. 20);
 
-our $Plain = ItsmRedis->start;
+# DEBUG SLEEP makes a reply late (the cancel block)
+our $Plain = ItsmRedis->start(args => ['--enable-debug-command', 'yes']);
 our $Auth = ItsmRedis->start(password => $Password);
 our $Unix = ItsmRedis->start(unix => 1);
 
@@ -161,6 +163,32 @@ for my $case (@Bad) {
     like($out, qr/\[emerg\] \d+#\d+: \Q$message\E in \Q$conf\E:7\n/, "nginx -t says why, at line 7: $directive");
 }
 
+# itsm_redis_ping needs the itsm_redis before it
+{
+    my ($code, $out, $conf) = nginx_t('server { listen 127.0.0.1:1; location / { itsm_redis_ping; } }');
+    is($code, 1, 'nginx -t fails: itsm_redis_ping without itsm_redis');
+    like($out, qr/\[emerg\] \d+#\d+: "itsm_redis_ping" needs an "itsm_redis"; declare it at http level before the server, e\.g\. "itsm_redis address=127\.0\.0\.1:6379;" in \Q$conf\E:7\n/,
+         'nginx -t says itsm_redis_ping needs itsm_redis, at line 7');
+}
+
+# a request of itsm_redis_ping whose client goes away while Redis is busy
+# (DEBUG SLEEP 0.6, less than timeout=, 1s): its PING is cancelled, and
+# the PONG that comes after is dropped
+sub ping_and_go_away {
+    my $pid = fork() // die "fork: $!\n";
+    if ($pid == 0) {
+        $::Plain->cli('DEBUG', 'SLEEP', '0.6');
+        POSIX::_exit(0);
+    }
+    Time::HiRes::sleep(0.1);
+    my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}") or die "connect: $!\n";
+    print $c "GET /redis-ping HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    Time::HiRes::sleep(0.2);
+    close $c;
+    waitpid($pid, 0);
+    settle(0.3);
+}
+
 # a host name is resolved by nginx: it needs a resolver, which nginx knows
 # only after the http{} block (so the message names the line itself)
 {
@@ -201,6 +229,7 @@ add_block_preprocessor(sub {
 });
 
 our $Config = <<'_EOC_';
+    location = /redis-ping { itsm_redis_ping; }
     location = /status { itsm_status; }
     location = /metrics { itsm_status prometheus; }
 _EOC_
@@ -244,7 +273,34 @@ Test::More::like($clients[0] // '', qr/ db=0 .* cmd=ping /, 'it PINGs, in db 0')
 
 
 
-=== TEST 4: Redis stopped: down within 2 PINGs, with the error; the loss logged once at error level
+=== TEST 4: itsm_redis_ping: a PING for the request, 200 and its round trip
+--- request
+GET /redis-ping
+--- error_code: 200
+--- response_headers
+Content-Type: application/json
+--- response_body_like eval
+qr/^\{"address":"127\.0\.0\.1:$ENV{TEST_NGINX_REDIS_PORT}","state":"up","latency_us":[1-9]\d*\}\n\z/
+
+
+
+=== TEST 5: itsm_redis_ping's client goes away while Redis is busy: the PING is cancelled, its late PONG dropped; the next PING is answered
+--- init
+::ping_and_go_away();
+--- request
+GET /redis-ping
+--- error_code: 200
+--- response_body_like eval
+qr/^\{"address":"127\.0\.0\.1:$ENV{TEST_NGINX_REDIS_PORT}","state":"up","latency_us":[1-9]\d*\}\n\z/
+--- error_log eval
+[qr/itsm redis: request gone, its PING \S+ cancelled/, qr/client prematurely closed connection/]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 6: Redis stopped: down within 2 PINGs, with the error; the loss logged once at error level
 --- init
 $::Plain->stop;
 ::settle(0.5);
@@ -259,7 +315,7 @@ $::Plain->stop;
 
 
 
-=== TEST 5: Redis started again: up again (reconnected), the last error kept
+=== TEST 7: Redis started again: up again (reconnected), the last error kept
 --- init
 $::Plain->restart;
 ::settle(2.5);
@@ -273,7 +329,7 @@ qr/\[notice\] \d+#\d+: redis 127\.0\.0\.1:\d+: up$/
 
 
 
-=== TEST 6: AUTH with the right password: up; the password is in neither the log nor the status
+=== TEST 8: AUTH with the right password: up; the password is in neither the log nor the status
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_AUTH_PORT password_file=$TEST_NGINX_REDIS_PASS ping=200ms;
@@ -290,7 +346,7 @@ qr/\[notice\] \d+#\d+: redis 127\.0\.0\.1:\d+: up$/
 
 
 
-=== TEST 7: AUTH with a wrong password: down, the error names the AUTH failure; the password is in neither the log nor the status
+=== TEST 9: AUTH with a wrong password: down, the error names the AUTH failure; the password is in neither the log nor the status
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_AUTH_PORT password_file=$TEST_NGINX_REDIS_WRONG ping=200ms;
@@ -310,7 +366,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 8: no password for a Redis that needs one: down, the PING's NOAUTH error
+=== TEST 10: no password for a Redis that needs one: down, the PING's NOAUTH error
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_AUTH_PORT ping=200ms;
@@ -325,7 +381,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 9: a unix socket: up
+=== TEST 11: a unix socket: up
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=unix:$TEST_NGINX_REDIS_SOCKET ping=200ms;
@@ -341,7 +397,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 10: a unix socket that is not there: down, the error says so
+=== TEST 12: a unix socket that is not there: down, the error says so
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=unix:$TEST_NGINX_REDIS_SOCKET.none ping=200ms;
@@ -356,7 +412,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 11: db=3: SELECT 3 first, then the PINGs in db 3
+=== TEST 13: db=3: SELECT 3 first, then the PINGs in db 3
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_PORT db=3 ping=200ms;
@@ -373,7 +429,7 @@ Test::More::like($clients[0] // '', qr/ db=3 .* cmd=ping /, 'it PINGs, in db 3')
 
 
 
-=== TEST 12: a db= Redis does not have: down, SELECT's error
+=== TEST 14: a db= Redis does not have: down, SELECT's error
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_PORT db=99 ping=200ms;
@@ -388,7 +444,7 @@ Test::More::like($clients[0] // '', qr/ db=3 .* cmd=ping /, 'it PINGs, in db 3')
 
 
 
-=== TEST 13: a Redis that accepts and never answers: the PING times out (an error, not a hang), the connection is dropped and opened again
+=== TEST 15: a Redis that accepts and never answers: the PING times out (an error, not a hang), the connection is dropped and opened again
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_HANG_PORT ping=200ms timeout=300ms;
@@ -406,7 +462,7 @@ Test::More::like($clients[0] // '', qr/ db=3 .* cmd=ping /, 'it PINGs, in db 3')
 
 
 
-=== TEST 14: a host name, resolved by nginx's resolver (a fake DNS answering 127.0.0.1): up
+=== TEST 16: a host name, resolved by nginx's resolver (a fake DNS answering 127.0.0.1): up
 --- http_config
     itsm_zone itsm:1m;
     resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
@@ -423,7 +479,7 @@ itsm redis: "redis.test" is 127.0.0.1
 
 
 
-=== TEST 15: a host name the DNS does not know: down, the resolver's error
+=== TEST 17: a host name the DNS does not know: down, the resolver's error
 --- http_config
     itsm_zone itsm:1m;
     resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
@@ -439,7 +495,7 @@ itsm redis: "redis.test" is 127.0.0.1
 
 
 
-=== TEST 16: a DNS that never answers: connect_timeout= ends the resolving
+=== TEST 18: a DNS that never answers: connect_timeout= ends the resolving
 --- http_config
     itsm_zone itsm:1m;
     resolver 127.0.0.1:$TEST_NGINX_MUTE_DNS_PORT ipv6=off;

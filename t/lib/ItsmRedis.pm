@@ -5,7 +5,8 @@ package ItsmRedis;
 # --appendonly no) in a temporary directory; stopped at exit, by the
 # process that started it only.
 #
-#   my $r = ItsmRedis->start(password => 'secret', unix => 1);
+#   my $r = ItsmRedis->start(password => 'secret', unix => 1,
+#                            args => ['--enable-debug-command', 'yes']);
 #   $r->port            its TCP port (undef with unix => 1)
 #   $r->socket          its unix socket (with unix => 1)
 #   $r->dir             its temporary directory (gone at exit)
@@ -37,7 +38,8 @@ sub start {
         unless -x $bin;
 
     my $dir = File::Temp::tempdir('itsm-redis-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    my $self = bless {bin => $bin, dir => $dir, password => $o{password}}, $class;
+    my $self = bless {bin => $bin, dir => $dir, password => $o{password},
+                      more => $o{args} || []}, $class;
 
     if ($o{unix}) {
         $self->{socket} = "$dir/redis.sock";
@@ -64,7 +66,7 @@ sub args {
         push @a, '--port', $self->{port};
     }
     push @a, '--requirepass', $self->{password} if defined $self->{password};
-    return @a;
+    return (@a, @{$self->{more}});
 }
 
 sub launch {
