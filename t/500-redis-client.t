@@ -11,6 +11,7 @@ use lib "$FindBin::Bin/lib";
 BEGIN { require ItsmPorts; $ENV{TEST_NGINX_SERVER_PORT} ||= ItsmPorts::free() }
 use Test::Nginx::Socket 'no_plan';
 use ItsmRedis;
+use ItsmNginx;
 use ItsmPorts;
 use File::Temp ();
 use POSIX ();
@@ -329,7 +330,22 @@ qr/\[notice\] \d+#\d+: redis 127\.0\.0\.1:\d+: up$/
 
 
 
-=== TEST 8: AUTH with the right password: up; the password is in neither the log nor the status
+=== TEST 8: a reload (HUP): the old worker closes its connection, the new one connects; the counters are kept
+--- init
+ItsmNginx::reload();
+::settle(1);
+--- error_code: 200
+--- response_body_like eval
+::redis_status(address => "127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}", state => 'up',
+               error => "redis 127\\.0\\.0\\.1:$ENV{TEST_NGINX_REDIS_PORT}: cannot connect: Connection refused",
+               last => '[1-9]\d*', max => '[1-9]\d*', connects => 3, failures => '[2-9]')
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9: AUTH with the right password: up; the password is in neither the log nor the status
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_AUTH_PORT password_file=$TEST_NGINX_REDIS_PASS ping=200ms;
@@ -346,7 +362,7 @@ qr/\[notice\] \d+#\d+: redis 127\.0\.0\.1:\d+: up$/
 
 
 
-=== TEST 9: AUTH with a wrong password: down, the error names the AUTH failure; the password is in neither the log nor the status
+=== TEST 10: AUTH with a wrong password: down, the error names the AUTH failure; the password is in neither the log nor the status
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_AUTH_PORT password_file=$TEST_NGINX_REDIS_WRONG ping=200ms;
@@ -366,7 +382,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 10: no password for a Redis that needs one: down, the PING's NOAUTH error
+=== TEST 11: no password for a Redis that needs one: down, the PING's NOAUTH error
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_AUTH_PORT ping=200ms;
@@ -381,7 +397,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 11: a unix socket: up
+=== TEST 12: a unix socket: up
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=unix:$TEST_NGINX_REDIS_SOCKET ping=200ms;
@@ -397,7 +413,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 12: a unix socket that is not there: down, the error says so
+=== TEST 13: a unix socket that is not there: down, the error says so
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=unix:$TEST_NGINX_REDIS_SOCKET.none ping=200ms;
@@ -412,7 +428,7 @@ qr/\[error\] \d+#\d+: redis 127\.0\.0\.1:\d+: AUTH failed: WRONGPASS invalid use
 
 
 
-=== TEST 13: db=3: SELECT 3 first, then the PINGs in db 3
+=== TEST 14: db=3: SELECT 3 first, then the PINGs in db 3
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_PORT db=3 ping=200ms;
@@ -429,7 +445,7 @@ Test::More::like($clients[0] // '', qr/ db=3 .* cmd=ping /, 'it PINGs, in db 3')
 
 
 
-=== TEST 14: a db= Redis does not have: down, SELECT's error
+=== TEST 15: a db= Redis does not have: down, SELECT's error
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_REDIS_PORT db=99 ping=200ms;
@@ -444,7 +460,7 @@ Test::More::like($clients[0] // '', qr/ db=3 .* cmd=ping /, 'it PINGs, in db 3')
 
 
 
-=== TEST 15: a Redis that accepts and never answers: the PING times out (an error, not a hang), the connection is dropped and opened again
+=== TEST 16: a Redis that accepts and never answers: the PING times out (an error, not a hang), the connection is dropped and opened again
 --- http_config
     itsm_zone itsm:1m;
     itsm_redis address=127.0.0.1:$TEST_NGINX_HANG_PORT ping=200ms timeout=300ms;
@@ -462,7 +478,17 @@ Test::More::like($clients[0] // '', qr/ db=3 .* cmd=ping /, 'it PINGs, in db 3')
 
 
 
-=== TEST 16: a host name, resolved by nginx's resolver (a fake DNS answering 127.0.0.1): up
+=== TEST 17: itsm_redis_ping against it: 503 with the timeout's error, in about timeout= (300ms), not a hang
+--- request
+GET /redis-ping
+--- timeout: 3
+--- error_code: 503
+--- response_body_like eval
+qr/^\{"address":"127\.0\.0\.1:$ENV{TEST_NGINX_HANG_PORT}","state":"down","error":"redis 127\.0\.0\.1:$ENV{TEST_NGINX_HANG_PORT}: timed out after 300ms"\}\n\z/
+
+
+
+=== TEST 18: a host name, resolved by nginx's resolver (a fake DNS answering 127.0.0.1): up
 --- http_config
     itsm_zone itsm:1m;
     resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
@@ -479,7 +505,7 @@ itsm redis: "redis.test" is 127.0.0.1
 
 
 
-=== TEST 17: a host name the DNS does not know: down, the resolver's error
+=== TEST 19: a host name the DNS does not know: down, the resolver's error
 --- http_config
     itsm_zone itsm:1m;
     resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
@@ -495,7 +521,7 @@ itsm redis: "redis.test" is 127.0.0.1
 
 
 
-=== TEST 18: a DNS that never answers: connect_timeout= ends the resolving
+=== TEST 20: a DNS that never answers: connect_timeout= ends the resolving
 --- http_config
     itsm_zone itsm:1m;
     resolver 127.0.0.1:$TEST_NGINX_MUTE_DNS_PORT ipv6=off;
