@@ -108,6 +108,7 @@ struct ngx_http_itsm_redis_s {
     ngx_http_itsm_redis_cmd_t   *ping_cmd;
     uint64_t                     ping_sent;    /* us, monotonic */
     ngx_uint_t                   down;         /* logged as down already */
+    ngx_uint_t                   alive;        /* this connection PONGed */
     ngx_str_t                    error;
     u_char                       error_buf[NGX_HTTP_ITSM_REDIS_ERROR_LEN];
 };
@@ -174,7 +175,7 @@ static uint64_t ngx_http_itsm_redis_now_us(void);
 static ngx_http_itsm_redis_shm_t *ngx_http_itsm_redis_shm(
     ngx_http_itsm_redis_t *rd, ngx_slab_pool_t **shpool);
 static void ngx_http_itsm_redis_health_up(ngx_http_itsm_redis_t *rd,
-    uint64_t us);
+    uint64_t us, ngx_uint_t connected);
 static void ngx_http_itsm_redis_health_down(ngx_http_itsm_redis_t *rd);
 static uint64_t ngx_http_itsm_redis_max_1m(ngx_http_itsm_redis_shm_t *sh,
     time_t now);
@@ -1219,6 +1220,7 @@ ngx_http_itsm_redis_fail(ngx_http_itsm_redis_t *rd)
 
     rd->state = NGX_HTTP_ITSM_REDIS_IDLE;
     rd->ping_cmd = NULL;
+    rd->alive = 0;
 
     /* once a line at error level per outage; the retries at info */
 
@@ -1549,7 +1551,11 @@ ngx_http_itsm_redis_pong(void *data, redisReply *reply, ngx_str_t *error)
     rd->down = 0;
     rd->backoff = NGX_HTTP_ITSM_REDIS_BACKOFF_MIN;
 
-    ngx_http_itsm_redis_health_up(rd, us);
+    /* "connects": the connections that answered, each once, by any worker */
+
+    ngx_http_itsm_redis_health_up(rd, us, !rd->alive);
+
+    rd->alive = 1;
 }
 
 
@@ -1717,10 +1723,10 @@ ngx_http_itsm_redis_shm(ngx_http_itsm_redis_t *rd, ngx_slab_pool_t **shpool)
 
 
 static void
-ngx_http_itsm_redis_health_up(ngx_http_itsm_redis_t *rd, uint64_t us)
+ngx_http_itsm_redis_health_up(ngx_http_itsm_redis_t *rd, uint64_t us,
+    ngx_uint_t connected)
 {
     time_t                         now;
-    ngx_uint_t                     connected;
     ngx_slab_pool_t               *shpool;
     ngx_http_itsm_redis_shm_t     *sh;
     ngx_http_itsm_redis_second_t  *s;
@@ -1733,8 +1739,6 @@ ngx_http_itsm_redis_health_up(ngx_http_itsm_redis_t *rd, uint64_t us)
     now = ngx_time();
 
     ngx_shmtx_lock(&shpool->mutex);
-
-    connected = (sh->health != NGX_HTTP_ITSM_REDIS_HEALTH_UP);
 
     sh->health = NGX_HTTP_ITSM_REDIS_HEALTH_UP;
     sh->last_us = us;

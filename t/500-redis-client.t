@@ -211,6 +211,47 @@ sub ping_and_go_away {
 }
 
 
+# ---- two workers: a connection each, both counted (an nginx of our own:
+# the blocks below run one worker) ----
+
+sub http_get {
+    my ($port, $path) = @_;
+    my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or return '';
+    print $c "GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    local $/;
+    return <$c> // '';
+}
+
+{
+    my $dir = File::Temp::tempdir('itsm-redis-2w-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    mkdir "$dir/logs";
+    my $port = ItsmPorts::free();
+    my $modules = join '', map { "load_module $_;" } split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    my $conf = "$dir/nginx.conf";
+    my $redis = $Plain->port;
+    write_conf($conf, "$modules\nworker_processes 2;\nerror_log $dir/logs/error.log info;\n"
+                    . "pid $dir/logs/nginx.pid;\nevents {}\nhttp {\n    access_log off;\n"
+                    . "    itsm_zone itsm:1m;\n    itsm_redis address=127.0.0.1:$redis ping=200ms;\n"
+                    . "    server { listen 127.0.0.1:$port; location = /status { itsm_status; } }\n}\n");
+    my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    system($bin, '-p', "$dir/", '-c', $conf) == 0 or die "nginx with 2 workers did not start\n";
+    settle(1);
+
+    my $status = http_get($port, '/status');
+    like($status, qr/"redis":\{"address":"127\.0\.0\.1:$redis","state":"up","last_error":"","latency_us":\{"last":[1-9]\d*,"max_1m":[1-9]\d*\},"connects":2,"failures":0\}/,
+         'two workers: up, a connection each counted');
+    my @pinging = grep { /cmd=ping/ } split /\n/, $Plain->cli('CLIENT', 'LIST');
+    is(scalar @pinging, 2, 'two workers: two connections PING Redis');
+
+    system($bin, '-p', "$dir/", '-c', $conf, '-s', 'quit');
+    for (1 .. 100) { last unless -e "$dir/logs/nginx.pid"; Time::HiRes::sleep(0.1) }
+    ok(!-e "$dir/logs/nginx.pid", 'two workers: nginx quits (no timer of the client keeps a worker)');
+    open my $fh, '<', "$dir/logs/error.log" or die "$dir/logs/error.log: $!\n";
+    my @bad = grep { /\[(alert|crit|emerg)\]/ } <$fh>;
+    is(join('', @bad), '', 'two workers: no alert at exit (no socket left open)');
+}
+
+
 # ---- against Redis ----
 
 # the "redis" object of the status page
