@@ -357,7 +357,8 @@ ngx_http_itsm_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "itsm_redis needs address=, e.g. "
                            "\"itsm_redis address=127.0.0.1:6379;\" or "
-                           "\"itsm_redis address=unix:/run/redis/redis.sock;\"");
+                           "\"itsm_redis address=unix:/run/redis/"
+                           "redis.sock;\"");
         return NGX_CONF_ERROR;
     }
 
@@ -1020,8 +1021,12 @@ failed:
 static void
 ngx_http_itsm_redis_disconnected(const redisAsyncContext *ac, int status)
 {
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ((ngx_http_itsm_redis_t *) ac->data)->log,
-                   0, "itsm redis: disconnected, status %d", status);
+    ngx_http_itsm_redis_t  *rd;
+
+    rd = ac->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "itsm redis: disconnected, status %d", status);
 
     ngx_http_itsm_redis_lost((redisAsyncContext *) ac);
 }
