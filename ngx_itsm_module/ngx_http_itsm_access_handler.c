@@ -484,8 +484,14 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
             return NGX_DONE;
         }
 
+        /* Redis' answer: at least a second, whatever the location says */
+
         value.data = p;
-        value.len = ngx_sprintf(p, "%T", alcf->retry) - p;
+        value.len = ngx_sprintf(p, "%T",
+                                (ctx->result
+                                 == NGX_HTTP_ITSM_ACCESS_UNAVAILABLE)
+                                ? ngx_max(alcf->retry, 1) : alcf->retry)
+                    - p;
 
         if (ngx_http_itsm_conf_header(r, "Retry-After", &value) == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -443,7 +443,15 @@ sub pttl_after {
 
 {
     my $C = edge('mute', redis => "itsm_redis address=127.0.0.1:" . $Mute->sockport
-                                  . " prefix=$Prefix timeout=500ms connect_timeout=5s ping=10s;")->start;
+                                  . " prefix=$Prefix timeout=500ms connect_timeout=5s ping=10s;",
+                 locations => $Locations . <<"END")->start;
+        location /zero {
+            itsm_signature standard_webhooks secret=$Secret;
+            itsm_signature_replay redis;
+            itsm_access_retry_after 0s;
+            proxy_pass http://127.0.0.1:$ItsmPort;
+        }
+END
     my $t = time();
     my $r = $C->post('/hook/mute', $Alert, signed(id => 'msg_mute'));
     is($r->{status}, 503, 'Redis mute: 503 after the timeout');
@@ -452,6 +460,9 @@ sub pttl_after {
     is(hits(qr{^/hook/mute}), 0, 'Redis mute: the ITSM never saw it');
     like($C->error_log, qr/\[error\].*itsm: the replay cache on redis is unavailable: .*timed out/,
          'Redis mute: logged at error');
+    $r = $C->post('/zero/mute', $Alert, signed(id => 'msg_zero'));
+    is($r->{status}, 503, 'Redis mute, itsm_access_retry_after 0s: 503');
+    is($r->{headers}{'retry-after'}, '1', 'Redis mute: Retry-After at least 1');
     $C->stop;
 }
 
