@@ -38,7 +38,6 @@ my $Prefix = 'rr' . int(rand(1e6)) . ':';
 
 # DEBUG SLEEP holds Redis' answers (a client gone while its SET waits)
 my $Redis = ItsmRedis->start(args => ['--enable-debug-command', 'yes']);
-system("redis-cli -p " . $Redis->port . " MONITOR > $ENV{ITSM_TEST_MONITOR} &") if $ENV{ITSM_TEST_MONITOR};
 my $Mute = ItsmPorts::listen_socket();   # accepts (backlog), never answers
 
 # the ITSM: one process per connection, so that a slow answer holds no other
