@@ -64,6 +64,7 @@ ngx_http_itsm_store_create(ngx_conf_t *cf, ngx_str_t *path, size_t size,
         return NULL;
     }
 
+    store->ops = &ngx_http_itsm_store_lmdb_ops;
     store->path = *path;
     store->size = size;
     store->lease = lease;
