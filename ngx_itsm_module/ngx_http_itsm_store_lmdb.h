@@ -150,6 +150,11 @@ void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 /* ngx_http_itsm_store_record.c */
 extern const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_lmdb_ops;
 
+#if (NGX_HTTP_ITSM_STORE_ASYNC_TEST)
+/* ngx_http_itsm_store_op.c: LMDB's answers posted (util/build.sh async) */
+extern const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_posted_ops;
+#endif
+
 ngx_int_t ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store,

@@ -22,6 +22,45 @@
 static ngx_int_t ngx_http_itsm_store_op_call(ngx_http_itsm_store_op_t *op,
     ngx_http_itsm_store_call_pt call);
 
+#if (NGX_HTTP_ITSM_STORE_ASYNC_TEST)
+
+/*
+ * The test build (util/build.sh async): LMDB's calls answered through a
+ * posted event instead of at once, so that every continuation of the
+ * pipeline runs from the op's handler as it will for a backend across the
+ * network.  The call itself runs when the event does, not before: the
+ * store may change meanwhile, as it may while a network call is on its
+ * way, and a cancel means it never runs.
+ */
+
+typedef struct {
+    ngx_event_t                  event;
+    ngx_http_itsm_store_op_t    *op;
+    ngx_http_itsm_store_call_pt  call;         /* LMDB's */
+} ngx_http_itsm_store_posted_t;
+
+static ngx_int_t ngx_http_itsm_store_posted_get(ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_posted_claim(
+    ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_posted_doubt(
+    ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_posted_commit(
+    ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_post(ngx_http_itsm_store_op_t *op,
+    ngx_http_itsm_store_call_pt call);
+static void ngx_http_itsm_store_posted(ngx_event_t *ev);
+static void ngx_http_itsm_store_posted_cancel(ngx_http_itsm_store_op_t *op);
+
+const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_posted_ops = {
+    ngx_http_itsm_store_posted_get,
+    ngx_http_itsm_store_posted_claim,
+    ngx_http_itsm_store_posted_doubt,
+    ngx_http_itsm_store_posted_commit,
+    ngx_http_itsm_store_posted_cancel
+};
+
+#endif
+
 
 #if (NGX_DEBUG)
 static const char  *ngx_http_itsm_store_op_names[] = {
@@ -139,3 +178,100 @@ ngx_http_itsm_store_op_cancel(ngx_http_itsm_store_op_t *op)
     op->store->ops->cancel(op);
     op->backend = NULL;
 }
+
+
+#if (NGX_HTTP_ITSM_STORE_ASYNC_TEST)
+
+static ngx_int_t
+ngx_http_itsm_store_posted_get(ngx_http_itsm_store_op_t *op)
+{
+    return ngx_http_itsm_store_post(op, ngx_http_itsm_store_lmdb_ops.get);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_posted_claim(ngx_http_itsm_store_op_t *op)
+{
+    return ngx_http_itsm_store_post(op, ngx_http_itsm_store_lmdb_ops.claim);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_posted_doubt(ngx_http_itsm_store_op_t *op)
+{
+    return ngx_http_itsm_store_post(op, ngx_http_itsm_store_lmdb_ops.doubt);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_posted_commit(ngx_http_itsm_store_op_t *op)
+{
+    return ngx_http_itsm_store_post(op, ngx_http_itsm_store_lmdb_ops.commit);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_store_post(ngx_http_itsm_store_op_t *op,
+    ngx_http_itsm_store_call_pt call)
+{
+    ngx_http_itsm_store_posted_t  *p;
+
+    p = ngx_calloc(sizeof(ngx_http_itsm_store_posted_t), op->store->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->op = op;
+    p->call = call;
+
+    p->event.handler = ngx_http_itsm_store_posted;
+    p->event.data = p;
+    p->event.log = op->store->log;
+
+    op->backend = p;
+
+    ngx_post_event(&p->event, &ngx_posted_events);
+
+    return NGX_AGAIN;
+}
+
+
+/* the posted event: the call is made now, and its caller goes on */
+
+static void
+ngx_http_itsm_store_posted(ngx_event_t *ev)
+{
+    ngx_http_itsm_store_posted_t  *p = ev->data;
+
+    ngx_http_itsm_store_op_t  *op;
+
+    op = p->op;
+
+    /* the handler may make the next call with the same op */
+    op->backend = NULL;
+
+    op->rc = p->call(op);
+
+    ngx_free(p);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
+                   "itsm store: %s \"%V\" answered later (async test): %i",
+                   ngx_http_itsm_store_op_names[op->what], op->key, op->rc);
+
+    op->handler(op);
+}
+
+
+static void
+ngx_http_itsm_store_posted_cancel(ngx_http_itsm_store_op_t *op)
+{
+    ngx_http_itsm_store_posted_t  *p = op->backend;
+
+    if (p->event.posted) {
+        ngx_delete_posted_event(&p->event);
+    }
+
+    ngx_free(p);
+}
+
+#endif
