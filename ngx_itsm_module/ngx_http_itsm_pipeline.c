@@ -27,13 +27,26 @@ static ngx_int_t ngx_http_itsm_pipeline_route(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_holders(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_pipeline_holder(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+static void ngx_http_itsm_pipeline_holder_read(ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_pipeline_routed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_pipeline_known(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 static ngx_uint_t ngx_http_itsm_pipeline_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_key(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_claim(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_pipeline_claimed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_itsm_pipeline_doubted(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_itsm_pipeline_plan(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_wait(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
@@ -47,6 +60,7 @@ static void ngx_http_itsm_pipeline_resume(ngx_http_request_t *r);
 
 static void ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w,
     ngx_int_t rc);
+static void ngx_http_itsm_pipeline_stored(ngx_http_itsm_store_op_t *op);
 
 
 /* the state of an alert request; also for the replay location's */
@@ -92,6 +106,16 @@ ngx_http_itsm_pipeline_ctx(ngx_http_request_t *r,
     ctx->sync.data = ctx;
     ctx->conf = conf;
     ctx->store = imcf->store;
+
+    /* and so does a call of the store that answers later (none of LMDB's) */
+
+    ctx->op.handler = ngx_http_itsm_pipeline_stored;
+    ctx->op.data = ctx;
+    ctx->op.store = imcf->store;
+
+    ctx->holder_op.handler = ngx_http_itsm_pipeline_holder_read;
+    ctx->holder_op.data = ctx;
+    ctx->holder_op.store = imcf->store;
     ctx->tpl.request = r;
 
     /* a claim must not outlive its request, nor a wait timer */
@@ -207,7 +231,6 @@ ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
     u_char                      *p, *last, *start;
     ngx_str_t                    value, name;
-    ngx_http_itsm_result_t      *res;
     ngx_http_itsm_connector_t  **conn;
     ngx_http_itsm_main_conf_t   *imcf;
 
@@ -276,9 +299,19 @@ ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         }
     }
 
-    if (ngx_http_itsm_pipeline_holders(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx->holder = 0;
+
+    return ngx_http_itsm_pipeline_holders(r, ctx);
+}
+
+
+/* the alert's connectors are known: one routed nowhere gets a result that
+ * says so */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_routed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_http_itsm_result_t  *res;
 
     if (ctx->targets.nelts) {
         return NGX_OK;
@@ -309,20 +342,22 @@ ngx_http_itsm_pipeline_route(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
  * ticket for the alert (a resolved alert carries no severity, a repeat's
  * severity changed): every connector with an open ticket for the alert's
  * key gets the alert as well, so that a ticket is never left open for
- * want of a route.
+ * want of a route.  The connectors are read from ctx->holder on: a read
+ * the store answers later goes on from the next one
+ * (ngx_http_itsm_pipeline_holder_read).  NGX_OK: the route is complete;
+ * NGX_DONE: a read is in flight; otherwise an error status.
  */
 
 static ngx_int_t
 ngx_http_itsm_pipeline_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
-    ngx_str_t                    key;
-    ngx_uint_t                   i, j;
-    ngx_http_itsm_record_t       rec;
-    ngx_http_itsm_connector_t  **conn, **t, **p;
+    ngx_int_t                    rc;
+    ngx_uint_t                   j;
+    ngx_http_itsm_connector_t  **conn, **t;
     ngx_http_itsm_main_conf_t   *imcf;
 
     if (ctx->store == NULL) {
-        return NGX_OK;
+        return ngx_http_itsm_pipeline_routed(r, ctx);
     }
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
@@ -331,12 +366,12 @@ ngx_http_itsm_pipeline_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->tpl.alert = ctx->alert;
     ctx->tpl.record = NULL;
 
-    for (i = 0; i < imcf->connectors.nelts; i++) {
+    for ( /* void */ ; ctx->holder < imcf->connectors.nelts; ctx->holder++) {
 
         t = ctx->targets.elts;
 
         for (j = 0; j < ctx->targets.nelts; j++) {
-            if (t[j] == conn[i]) {
+            if (t[j] == conn[ctx->holder]) {
                 break;
             }
         }
@@ -345,38 +380,103 @@ ngx_http_itsm_pipeline_holders(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
             continue;
         }
 
-        ctx->connector = conn[i];
+        ctx->connector = conn[ctx->holder];
 
         if (ngx_http_itsm_pipeline_key(r, ctx) != NGX_OK) {
-            return NGX_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        key = ctx->key;
+        rc = ngx_http_itsm_store_op_get(&ctx->holder_op,
+                                        &ctx->connector->name, &ctx->key,
+                                        &ctx->holder_rec);
 
-        if (ngx_http_itsm_store_get(ctx->store, &conn[i]->name, &key, &rec)
-            != NGX_OK
-            || rec.state != NGX_HTTP_ITSM_KEY_OPEN)
-        {
-            continue;
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
         }
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "itsm: alert \"%V\" goes to connector \"%V\" as well, "
-                      "which holds its ticket \"%V\"",
-                      &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY],
-                      &conn[i]->name, &rec.ticket);
-
-        p = ngx_array_push(&ctx->targets);
-        if (p == NULL) {
-            return NGX_ERROR;
+        if (ngx_http_itsm_pipeline_holder(r, ctx, rc) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        *p = conn[i];
     }
 
     ctx->connector = NULL;
 
+    return ngx_http_itsm_pipeline_routed(r, ctx);
+}
+
+
+/* the key's record at connector ctx->connector was read ("rc"): an open
+ * ticket there takes the alert as well */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_holder(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_http_itsm_connector_t  **p;
+
+    if (rc != NGX_OK || ctx->holder_rec.state != NGX_HTTP_ITSM_KEY_OPEN) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "itsm: alert \"%V\" goes to connector \"%V\" as well, "
+                  "which holds its ticket \"%V\"",
+                  &ctx->alert->fields[NGX_HTTP_ITSM_FIELD_KEY],
+                  &ctx->connector->name, &ctx->holder_rec.ticket);
+
+    p = ngx_array_push(&ctx->targets);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = ctx->connector;
+
     return NGX_OK;
+}
+
+
+/*
+ * The store answered a read of the route's later: the route goes on from
+ * the next connector, and once it is complete the alert goes to its
+ * connectors as the content handler would have sent it on (the route is
+ * taken before any alert in hand, so this is no continuation of one).
+ */
+
+static void
+ngx_http_itsm_pipeline_holder_read(ngx_http_itsm_store_op_t *op)
+{
+    ngx_int_t             rc;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = op->data;
+    r = ngx_http_itsm_pipeline_event_start(ctx);
+    c = r->connection;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm pipeline: key \"%V\" of connector \"%V\" read "
+                   "for the route: %i", &ctx->key, &ctx->connector->name,
+                   op->rc);
+
+    if (ngx_http_itsm_pipeline_holder(r, ctx, op->rc) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        ctx->holder++;
+
+        rc = ngx_http_itsm_pipeline_holders(r, ctx);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_itsm_pipeline_run(r, ctx);
+        }
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -419,8 +519,30 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return ngx_http_itsm_step_start(r, ctx);
     }
 
-    rc = ngx_http_itsm_store_get(ctx->store, &conn->name, &ctx->key,
-                                 &ctx->record);
+    ctx->store_then = ngx_http_itsm_pipeline_known;
+
+    rc = ngx_http_itsm_store_op_get(&ctx->op, &conn->name, &ctx->key,
+                                    &ctx->record);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_itsm_pipeline_known(r, ctx, rc);
+}
+
+
+/*
+ * What the store knows of the key was read ("rc" as the get says): an
+ * alert that joined a claim takes its outcome, a key claimed by another
+ * request is waited for, and the alert is decided; a change claims the
+ * key first.
+ */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_known(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
     if (rc == NGX_ERROR) {
         return ngx_http_itsm_answer_store_failed(r, ctx, "read");
     }
@@ -455,7 +577,8 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm alert \"%V\" connector \"%V\": key state:%ui "
-                   "steps:%ui, decided \"%V\" (%s)", &ctx->key, &conn->name,
+                   "steps:%ui, decided \"%V\" (%s)", &ctx->key,
+                   &ctx->connector->name,
                    ctx->record.state, ctx->plan.nsteps,
                    &ngx_http_itsm_outcome_names[ctx->plan.outcome],
                    ctx->plan.reason ? ctx->plan.reason : "-");
@@ -562,12 +685,35 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     create = ngx_http_itsm_lifecycle_plan_has(&ctx->plan,
                                             NGX_HTTP_ITSM_ACTION_CREATE);
 
-    rc = ngx_http_itsm_store_claim(ctx->store, &conn->name, &ctx->key,
-                                   &ctx->record,
-                                   ngx_http_itsm_alert_hash(ctx->alert),
-                                   create);
+    ctx->store_then = ngx_http_itsm_pipeline_claimed;
 
-    ctx->sync.seq = ngx_http_itsm_store_last_sync(ctx->store);
+    rc = ngx_http_itsm_store_op_claim(&ctx->op, &conn->name, &ctx->key,
+                                      &ctx->record,
+                                      ngx_http_itsm_alert_hash(ctx->alert),
+                                      create);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_itsm_pipeline_claimed(r, ctx, rc);
+}
+
+
+/* the claim answered ("rc" as the claim says; ctx->op.create: it was made
+ * to create) */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_claimed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_uint_t                  create;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+    create = ctx->op.create;
+
+    ctx->sync.seq = ctx->op.sync;
 
     if (rc == NGX_BUSY) {
         return ngx_http_itsm_pipeline_wait(r, ctx);
@@ -603,14 +749,45 @@ ngx_http_itsm_pipeline_claim(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
      * to be sent after all: the claim says so first */
 
     if (!create && ngx_http_itsm_lifecycle_plan_has(&ctx->plan,
-                                            NGX_HTTP_ITSM_ACTION_CREATE)
-        && ngx_http_itsm_store_doubt(ctx->store, &conn->name, &ctx->key,
-                                     ctx->record.token)
-           != NGX_OK)
+                                            NGX_HTTP_ITSM_ACTION_CREATE))
     {
+        ctx->store_then = ngx_http_itsm_pipeline_doubted;
+
+        rc = ngx_http_itsm_store_op_doubt(&ctx->op, &conn->name, &ctx->key,
+                                          ctx->record.token);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_itsm_pipeline_doubted(r, ctx, rc);
+    }
+
+    return ngx_http_itsm_pipeline_plan(r, ctx);
+}
+
+
+/* the claim says a create is on its way ("rc" as the doubt says) */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_doubted(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
+
+    return ngx_http_itsm_pipeline_plan(r, ctx);
+}
+
+
+/* the key is claimed: the plan's steps start */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_plan(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t  rc;
 
     /* a claim made for a create is on disk before the create is sent:
      * whoever takes the key over after a crash knows the ITSM may have
@@ -704,6 +881,13 @@ static void
 ngx_http_itsm_pipeline_cleanup(void *data)
 {
     ngx_http_itsm_ctx_t *ctx = data;
+
+    /* a call of the store in flight: its answer would find no request
+     * (a claim it won is let go below, or ends by its lease when the
+     * store had not answered yet) */
+
+    ngx_http_itsm_store_op_cancel(&ctx->op);
+    ngx_http_itsm_store_op_cancel(&ctx->holder_op);
 
     if (ctx->sync.waiting) {
         ngx_http_itsm_store_sync_cancel(ctx->store, &ctx->sync);
@@ -835,6 +1019,33 @@ ngx_http_itsm_pipeline_synced(ngx_http_itsm_store_waiter_t *w, ngx_int_t rc)
 
         rc = ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
     }
+
+    ngx_http_itsm_pipeline_event_end(r, ctx, rc);
+}
+
+
+/*
+ * A call of the store for the alert in hand answered later (a store across
+ * the network; LMDB answers at once, and what follows its calls runs in
+ * the caller's turn): what follows it runs now, and the pipeline goes on
+ * as after a delivery.
+ */
+
+static void
+ngx_http_itsm_pipeline_stored(ngx_http_itsm_store_op_t *op)
+{
+    ngx_int_t             rc;
+    ngx_http_request_t   *r;
+    ngx_http_itsm_ctx_t  *ctx;
+
+    ctx = op->data;
+    r = ngx_http_itsm_pipeline_event_start(ctx);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: key \"%V\" the store answered: %i",
+                   &ctx->key, op->rc);
+
+    rc = ctx->store_then(r, ctx, op->rc);
 
     ngx_http_itsm_pipeline_event_end(r, ctx, rc);
 }

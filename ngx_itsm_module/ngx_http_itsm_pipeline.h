@@ -94,6 +94,23 @@ struct ngx_http_itsm_ctx_s {
     ngx_http_itsm_store_waiter_t sync;
     ngx_uint_t                   sync_then;
 
+    /*
+     * The store's call for the alert in hand (get, claim, doubt, commit)
+     * and what follows it: run at once when the call answered at once
+     * (LMDB), else by the op's handler, the pipeline's, which ends the
+     * event as ctx->event_end does; a step (step.c) sets its own
+     * continuation here as the pipeline does.
+     */
+    ngx_http_itsm_store_op_t     op;
+    ngx_int_t                  (*store_then)(ngx_http_request_t *r,
+                                    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+
+    /* the route's look for the connectors holding an alert's ticket: the
+     * next connector to look at, and the record read for it */
+    ngx_http_itsm_store_op_t     holder_op;
+    ngx_http_itsm_record_t       holder_rec;
+    ngx_uint_t                   holder;
+
     /* for $itsm_* variables */
     ngx_str_t                    outcome;
 

@@ -37,10 +37,14 @@ static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_gone(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_step_gone_doubted(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_step_looked_up(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_finish(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *ticket);
+static ngx_int_t ngx_http_itsm_step_committed(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_step_failed(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static void ngx_http_itsm_step_unusable(ngx_http_request_t *r,
@@ -534,6 +538,8 @@ ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 static ngx_int_t
 ngx_http_itsm_step_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "itsm: connector \"%V\": ticket \"%V\" of key \"%V\" no "
                   "longer exists (the ITSM answered %ui to %V%s); %s",
@@ -557,12 +563,31 @@ ngx_http_itsm_step_gone(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return ngx_http_itsm_answer_result(r, ctx, NULL);
     }
 
-    /* the create that follows is one the claim did not announce */
+    /* the create that follows is one the claim did not announce: the
+     * store's answer goes on in ngx_http_itsm_step_gone_doubted(), now or
+     * when the store answers later (ctx->op's handler, the pipeline's) */
 
-    if (ngx_http_itsm_store_doubt(ctx->store, &ctx->connector->name,
-                                  &ctx->key, ctx->record.token)
-        != NGX_OK)
-    {
+    ctx->store_then = ngx_http_itsm_step_gone_doubted;
+
+    rc = ngx_http_itsm_store_op_doubt(&ctx->op, &ctx->connector->name,
+                                      &ctx->key, ctx->record.token);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_itsm_step_gone_doubted(r, ctx, rc);
+}
+
+
+/* the claim says the create after a gone ticket is on its way ("rc" as
+ * the doubt says): the plan starts again from its first step */
+
+static ngx_int_t
+ngx_http_itsm_step_gone_doubted(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
         return ngx_http_itsm_answer_store_failed(r, ctx, "claim");
     }
@@ -684,49 +709,78 @@ ngx_http_itsm_step_finish(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
                   &conn->name, &ngx_http_itsm_outcome_names[ctx->plan.outcome],
                   &ctx->record.ticket, &ctx->key);
 
-    if (ctx->claimed) {
-        ctx->claimed = 0;
-        ngx_http_itsm_claim_renew_stop(ctx);
+    if (!ctx->claimed) {
+        return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
+    }
 
-        rc = ngx_http_itsm_store_commit(ctx->store, &conn->name, &ctx->key,
-                                        &ctx->record);
+    /* the claim ends with the commit: a request that goes away while the
+     * commit is in flight releases nothing (the commit is made, or the
+     * claim ends by its lease) */
 
-        if (rc != NGX_OK) {
-            /* the ITSM has the change, the store could not record it: the
-             * sender is still told, the log says what to repair */
-            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                          "itsm: ticket \"%V\" of key \"%V\" is not recorded "
-                          "in the store%s", &ctx->record.ticket, &ctx->key,
-                          rc == NGX_DECLINED ? ": the claim was taken over"
-                                             : "");
+    ctx->claimed = 0;
+    ngx_http_itsm_claim_renew_stop(ctx);
 
-        } else {
-            ctx->sync.seq = ngx_http_itsm_store_last_sync(ctx->store);
+    ctx->store_then = ngx_http_itsm_step_committed;
 
-            /* what a callback's way back to the source will need (its own
-             * transaction: the commit's flush is the one waited for) */
-            ngx_http_itsm_callback_source_remember(r, ctx->store, conn,
-                                                   &ctx->key, ctx->alert);
+    rc = ngx_http_itsm_store_op_commit(&ctx->op, &conn->name, &ctx->key,
+                                       &ctx->record);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_itsm_step_committed(r, ctx, rc);
+}
+
+
+/*
+ * The commit answered ("rc" as the commit says): the result is given once
+ * the key's new state is on disk.
+ */
+
+static ngx_int_t
+ngx_http_itsm_step_committed(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
+
+    if (rc != NGX_OK) {
+        /* the ITSM has the change, the store could not record it: the
+         * sender is still told, the log says what to repair */
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                      "itsm: ticket \"%V\" of key \"%V\" is not recorded "
+                      "in the store%s", &ctx->record.ticket, &ctx->key,
+                      rc == NGX_DECLINED ? ": the claim was taken over"
+                                         : "");
+
+    } else {
+        ctx->sync.seq = ctx->op.sync;
+
+        /* what a callback's way back to the source will need (its own
+         * transaction: the commit's flush is the one waited for) */
+        ngx_http_itsm_callback_source_remember(r, ctx->store, conn,
+                                               &ctx->key, ctx->alert);
+    }
+
+    if (rc == NGX_OK && ctx->sync.seq) {
+
+        /* a 2xx means durable: the result waits for the commit to
+         * reach the disk, off the event loop */
+
+        ctx->sync_then = NGX_HTTP_ITSM_SYNC_RESULT;
+
+        rc = ngx_http_itsm_store_sync(ctx->store, &ctx->sync);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
         }
 
-        if (rc == NGX_OK && ctx->sync.seq) {
-
-            /* a 2xx means durable: the result waits for the commit to
-             * reach the disk, off the event loop */
-
-            ctx->sync_then = NGX_HTTP_ITSM_SYNC_RESULT;
-
-            rc = ngx_http_itsm_store_sync(ctx->store, &ctx->sync);
-
-            if (rc == NGX_AGAIN) {
-                return NGX_DONE;
-            }
-
-            if (rc != NGX_OK) {
-                ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
-                              "itsm: ticket \"%V\" of key \"%V\" may not "
-                              "be on disk", &ctx->record.ticket, &ctx->key);
-            }
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
+                          "itsm: ticket \"%V\" of key \"%V\" may not "
+                          "be on disk", &ctx->record.ticket, &ctx->key);
         }
     }
 

@@ -64,6 +64,11 @@ ngx_http_itsm_store_create(ngx_conf_t *cf, ngx_str_t *path, size_t size,
         return NULL;
     }
 
+#if (NGX_HTTP_ITSM_STORE_ASYNC_TEST)
+    store->ops = &ngx_http_itsm_store_posted_ops;
+#else
+    store->ops = &ngx_http_itsm_store_lmdb_ops;
+#endif
     store->path = *path;
     store->size = size;
     store->lease = lease;
@@ -136,6 +141,13 @@ ngx_http_itsm_store_open(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
     }
 
     mdb_txn_reset(store->reader);
+
+#if (NGX_HTTP_ITSM_STORE_ASYNC_TEST)
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                  "itsm_store: a test build (util/build.sh async): the "
+                  "store's get, claim, doubt and commit answer through a "
+                  "posted event");
+#endif
 
     return NGX_OK;
 }

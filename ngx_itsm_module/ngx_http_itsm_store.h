@@ -113,6 +113,74 @@ struct ngx_http_itsm_store_waiter_s {
 };
 
 
+/*
+ * A call of the store whose answer may come later.  LMDB answers at once;
+ * a store across the network (Redis, docs/redis.md) answers from the
+ * event loop.  The caller keeps the op, and what it points to, until the
+ * call ends: an entry point (ngx_http_itsm_store_op.c) returns what the
+ * call came to when it ended at once, or NGX_AGAIN, and op->handler is
+ * then called with op->rc set, from the event loop, never from inside the
+ * entry point.  A request that ends meanwhile cancels the call
+ * (ngx_http_itsm_store_op_cancel): the handler is never called, and what
+ * the call may have done is the backend's to undo or let expire (a claim
+ * that was won expires by its lease).
+ */
+
+typedef struct ngx_http_itsm_store_op_s  ngx_http_itsm_store_op_t;
+
+typedef void (*ngx_http_itsm_store_op_pt)(ngx_http_itsm_store_op_t *op);
+
+/* which call an op is, for the backends and the debug log */
+#define NGX_HTTP_ITSM_STORE_OP_GET     0
+#define NGX_HTTP_ITSM_STORE_OP_CLAIM   1
+#define NGX_HTTP_ITSM_STORE_OP_DOUBT   2
+#define NGX_HTTP_ITSM_STORE_OP_COMMIT  3
+
+struct ngx_http_itsm_store_op_s {
+    ngx_http_itsm_store_op_pt    handler;      /* after NGX_AGAIN */
+    void                        *data;
+    ngx_int_t                    rc;           /* the result after NGX_AGAIN */
+    void                        *backend;      /* the backend's handle while
+                                                  the call is in flight (for
+                                                  cancel); NULL otherwise */
+    ngx_http_itsm_store_t       *store;        /* set once by the caller */
+
+    /* what the call acts on, set by the entry point */
+    ngx_uint_t                   what;         /* NGX_HTTP_ITSM_STORE_OP_... */
+    ngx_str_t                   *connector;
+    ngx_str_t                   *key;
+    ngx_http_itsm_record_t      *rec;          /* get, claim: read into;
+                                                  commit: written */
+    uint64_t                     token;        /* doubt: the claim's */
+    uint64_t                     hash;         /* claim: its alert's */
+    ngx_uint_t                   create;       /* claim: made to create */
+
+    /* what it came to besides rc: the commit whose flush the caller waits
+     * for (ngx_http_itsm_store_sync) before it goes on; 0: none */
+    ngx_uint_t                   sync;
+};
+
+
+/*
+ * A backend's calls, chosen when the store is configured: each returns
+ * what the call came to, or NGX_AGAIN after it kept op->backend; "cancel"
+ * is called only for an op in flight.  Renew and release are no such
+ * calls: they stay fire and forget (ngx_http_itsm_store_renew, _release),
+ * since nothing waits for them: a renew that fails leaves the lease to
+ * run out, a release that fails leaves the claim to its lease.
+ */
+
+typedef ngx_int_t (*ngx_http_itsm_store_call_pt)(ngx_http_itsm_store_op_t *op);
+
+typedef struct {
+    ngx_http_itsm_store_call_pt  get;
+    ngx_http_itsm_store_call_pt  claim;
+    ngx_http_itsm_store_call_pt  doubt;
+    ngx_http_itsm_store_call_pt  commit;
+    void                       (*cancel)(ngx_http_itsm_store_op_t *op);
+} ngx_http_itsm_store_ops_t;
+
+
 /* ngx_http_itsm_store.c */
 char *ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -136,18 +204,21 @@ ngx_int_t ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
 void ngx_http_itsm_store_sync_cancel(ngx_http_itsm_store_t *store,
     ngx_http_itsm_store_waiter_t *w);
 
-/* ngx_http_itsm_store_record.c */
-ngx_int_t ngx_http_itsm_store_get(ngx_http_itsm_store_t *store,
+/* ngx_http_itsm_store_op.c: the calls that may answer later */
+ngx_int_t ngx_http_itsm_store_op_get(ngx_http_itsm_store_op_t *op,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
-ngx_int_t ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store,
+ngx_int_t ngx_http_itsm_store_op_claim(ngx_http_itsm_store_op_t *op,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
     uint64_t hash, ngx_uint_t create);
-ngx_int_t ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store,
+ngx_int_t ngx_http_itsm_store_op_doubt(ngx_http_itsm_store_op_t *op,
     ngx_str_t *connector, ngx_str_t *key, uint64_t token);
+ngx_int_t ngx_http_itsm_store_op_commit(ngx_http_itsm_store_op_t *op,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+void ngx_http_itsm_store_op_cancel(ngx_http_itsm_store_op_t *op);
+
+/* ngx_http_itsm_store_record.c */
 ngx_int_t ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, uint64_t token);
-ngx_int_t ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before);
 ngx_int_t ngx_http_itsm_store_iterate(ngx_http_itsm_store_t *store,

@@ -32,6 +32,10 @@
 
 
 struct ngx_http_itsm_store_s {
+    /* the calls that may answer later (ngx_http_itsm_store_op.c), chosen
+     * when the store is configured: LMDB's answer at once */
+    const ngx_http_itsm_store_ops_t  *ops;
+
     ngx_str_t                    path;
     size_t                       size;
     time_t                       lease;
@@ -144,6 +148,13 @@ ngx_int_t ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store);
 void ngx_http_itsm_store_space_ahead(ngx_http_itsm_store_t *store);
 
 /* ngx_http_itsm_store_record.c */
+extern const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_lmdb_ops;
+
+#if (NGX_HTTP_ITSM_STORE_ASYNC_TEST)
+/* ngx_http_itsm_store_op.c: LMDB's answers posted (util/build.sh async) */
+extern const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_posted_ops;
+#endif
+
 ngx_int_t ngx_http_itsm_store_record_get(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, ngx_http_itsm_record_t *rec);
 ngx_int_t ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store,

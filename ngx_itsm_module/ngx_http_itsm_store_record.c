@@ -42,7 +42,7 @@ typedef struct {
 
     uint64_t                     hash;         /* a claim: its alert's */
     ngx_uint_t                   create;       /* a claim made to create */
-} ngx_http_itsm_store_op_t;
+} ngx_http_itsm_store_change_t;
 
 
 typedef struct {
@@ -51,11 +51,16 @@ typedef struct {
 } ngx_http_itsm_store_iter_t;
 
 
+static ngx_int_t ngx_http_itsm_store_lmdb_get(ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_lmdb_claim(ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_lmdb_doubt(ngx_http_itsm_store_op_t *op);
+static ngx_int_t ngx_http_itsm_store_lmdb_commit(
+    ngx_http_itsm_store_op_t *op);
 static ngx_int_t ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
 static ngx_int_t ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static ngx_int_t ngx_http_itsm_store_op(ngx_http_itsm_store_t *store,
+static ngx_int_t ngx_http_itsm_store_change(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_uint_t change,
     ngx_http_itsm_record_t *rec, uint64_t token, uint64_t hash,
     ngx_uint_t create);
@@ -66,15 +71,29 @@ static ngx_int_t ngx_http_itsm_store_get_txn(ngx_http_itsm_store_t *store,
 static uint64_t ngx_http_itsm_store_token(void);
 
 
+/*
+ * The LMDB backend of the calls that may answer later
+ * (ngx_http_itsm_store_op.c): every one answers at once, in the caller's
+ * turn of the event loop, so it has nothing to cancel.
+ */
+
+const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_lmdb_ops = {
+    ngx_http_itsm_store_lmdb_get,
+    ngx_http_itsm_store_lmdb_claim,
+    ngx_http_itsm_store_lmdb_doubt,
+    ngx_http_itsm_store_lmdb_commit,
+    NULL
+};
+
+
 /* NGX_OK: found; NGX_DECLINED: no record; NGX_ERROR */
 
-ngx_int_t
-ngx_http_itsm_store_get(ngx_http_itsm_store_t *store, ngx_str_t *connector,
-    ngx_str_t *key, ngx_http_itsm_record_t *rec)
+static ngx_int_t
+ngx_http_itsm_store_lmdb_get(ngx_http_itsm_store_op_t *op)
 {
-    return ngx_http_itsm_store_txn(store, "get", NGX_HTTP_ITSM_STORE_READ,
-                                   connector, key, ngx_http_itsm_store_get_txn,
-                                   rec);
+    return ngx_http_itsm_store_txn(op->store, "get", NGX_HTTP_ITSM_STORE_READ,
+                                   op->connector, op->key,
+                                   ngx_http_itsm_store_get_txn, op->rec);
 }
 
 
@@ -97,14 +116,19 @@ ngx_http_itsm_store_get_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
  * knows that the ITSM may have the ticket, and asks it first.
  */
 
-ngx_int_t
-ngx_http_itsm_store_claim(ngx_http_itsm_store_t *store, ngx_str_t *connector,
-    ngx_str_t *key, ngx_http_itsm_record_t *rec, uint64_t hash,
-    ngx_uint_t create)
+static ngx_int_t
+ngx_http_itsm_store_lmdb_claim(ngx_http_itsm_store_op_t *op)
 {
-    return ngx_http_itsm_store_op(store, connector, key,
-                                  NGX_HTTP_ITSM_STORE_CLAIM, rec, 0, hash,
-                                  create);
+    ngx_int_t  rc;
+
+    rc = ngx_http_itsm_store_change(op->store, op->connector, op->key,
+                                    NGX_HTTP_ITSM_STORE_CLAIM, op->rec, 0,
+                                    op->hash, op->create);
+
+    /* a claim made to create: its flush is the caller's to wait for */
+    op->sync = op->store->last_sync;
+
+    return rc;
 }
 
 
@@ -112,7 +136,7 @@ static ngx_int_t
 ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, void *data)
 {
-    ngx_http_itsm_store_op_t  *op = data;
+    ngx_http_itsm_store_change_t  *op = data;
 
     time_t                   now;
     ngx_int_t                found;
@@ -196,41 +220,52 @@ ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
  * ended there.
  */
 
-ngx_int_t
-ngx_http_itsm_store_doubt(ngx_http_itsm_store_t *store, ngx_str_t *connector,
-    ngx_str_t *key, uint64_t token)
+static ngx_int_t
+ngx_http_itsm_store_lmdb_doubt(ngx_http_itsm_store_op_t *op)
 {
-    return ngx_http_itsm_store_op(store, connector, key,
-                                  NGX_HTTP_ITSM_STORE_DOUBT, NULL, token, 0, 0);
+    return ngx_http_itsm_store_change(op->store, op->connector, op->key,
+                                      NGX_HTTP_ITSM_STORE_DOUBT, NULL,
+                                      op->token, 0, 0);
 }
 
+
+/* fire and forget: see ngx_http_itsm_store_ops_t */
 
 ngx_int_t
 ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, uint64_t token)
 {
-    return ngx_http_itsm_store_op(store, connector, key,
-                                  NGX_HTTP_ITSM_STORE_RENEW, NULL, token, 0, 0);
+    return ngx_http_itsm_store_change(store, connector, key,
+                                      NGX_HTTP_ITSM_STORE_RENEW, NULL, token,
+                                      0, 0);
 }
 
 
-ngx_int_t
-ngx_http_itsm_store_commit(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec)
+static ngx_int_t
+ngx_http_itsm_store_lmdb_commit(ngx_http_itsm_store_op_t *op)
 {
-    return ngx_http_itsm_store_op(store, connector, key,
-                                  NGX_HTTP_ITSM_STORE_COMMIT, rec, rec->token,
-                                  0, 0);
+    ngx_int_t  rc;
+
+    rc = ngx_http_itsm_store_change(op->store, op->connector, op->key,
+                                    NGX_HTTP_ITSM_STORE_COMMIT, op->rec,
+                                    op->rec->token, 0, 0);
+
+    /* the commit's flush: the caller's to wait for before it answers */
+    op->sync = op->store->last_sync;
+
+    return rc;
 }
 
+
+/* fire and forget: see ngx_http_itsm_store_ops_t */
 
 ngx_int_t
 ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
 {
-    return ngx_http_itsm_store_op(store, connector, key,
-                                  NGX_HTTP_ITSM_STORE_RELEASE, before,
-                                  before->token, 0, 0);
+    return ngx_http_itsm_store_change(store, connector, key,
+                                      NGX_HTTP_ITSM_STORE_RELEASE, before,
+                                      before->token, 0, 0);
 }
 
 
@@ -242,13 +277,13 @@ ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
  */
 
 static ngx_int_t
-ngx_http_itsm_store_op(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+ngx_http_itsm_store_change(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, ngx_uint_t change, ngx_http_itsm_record_t *rec,
     uint64_t token, uint64_t hash, ngx_uint_t create)
 {
-    ngx_uint_t                   flags;
-    ngx_http_itsm_store_op_t     op;
-    ngx_http_itsm_store_txn_pt   handler;
+    ngx_uint_t                    flags;
+    ngx_http_itsm_store_change_t  op;
+    ngx_http_itsm_store_txn_pt    handler;
 
     static const char  *changes[] = { "doubt", "renew", "commit", "release",
                                       "claim" };
@@ -285,7 +320,7 @@ static ngx_int_t
 ngx_http_itsm_store_change_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     MDB_val *k, void *data)
 {
-    ngx_http_itsm_store_op_t  *op = data;
+    ngx_http_itsm_store_change_t  *op = data;
 
     ngx_int_t                rc;
     ngx_http_itsm_record_t  *now, *rec;

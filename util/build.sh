@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Builds ngx_http_itsm_module.so for an installed nginx binary.
 #
-#   util/build.sh [normal|asan]
+#   util/build.sh [normal|asan|async]
+#
+# async: a test build (in BUILD_DIR/async) whose store answers the
+# pipeline's get, claim, doubt and commit through a posted event instead
+# of at once (-DNGX_HTTP_ITSM_STORE_ASYNC_TEST): the lifecycle files run
+# under it prove the continuations a store across the network needs
+# (docs/redis.md); never a build to serve with.
 #
 # Environment:
 #   NGINX_BIN   the nginx the module is for       (default /usr/sbin/nginx)
@@ -42,7 +48,8 @@ fi
 case $variant in
     normal) out=$BUILD_DIR; extra_cc="" ;;
     asan)   out=$BUILD_DIR/asan; extra_cc="-fsanitize=address -fno-omit-frame-pointer" ;;
-    *)      die "unknown variant $variant (normal or asan)" ;;
+    async)  out=$BUILD_DIR/async; extra_cc="" ;;
+    *)      die "unknown variant $variant (normal, asan or async)" ;;
 esac
 
 tree=$out/nginx-$src_version
@@ -71,6 +78,9 @@ if [ -f "$tree/conf_flags" ]; then
 fi
 
 cc_opt="-g -O2 -fPIC -fstack-protector-strong -Wformat -Werror=format-security -Wall -Werror $extra_cc"
+if [ "$variant" = async ]; then
+    cc_opt="$cc_opt -DNGX_HTTP_ITSM_STORE_ASYNC_TEST=1"
+fi
 ld_opt="-fPIC $extra_cc"
 
 stamp="$(cat "$repo/config") $cc_opt ${flags[*]}"
