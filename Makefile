@@ -6,6 +6,7 @@
 #   make stop       stop both
 #   make test       the Test::Nginx suite (installs what it needs)
 #   make test-valgrind   the suite with nginx under valgrind memcheck
+#   make test-async the pipeline's files against a store that answers later
 #   make asan       an AddressSanitizer build in build/asan/
 #   make install    copy the module to /usr/lib/nginx/modules/
 #   make bench      the peer comparison, bench/compare.sh (about 30 min;
@@ -16,7 +17,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build asan install deps run stop status test test-valgrind bench clean
+.PHONY: all build asan install deps run stop status test test-valgrind test-async bench clean
 
 all: build
 
@@ -53,6 +54,9 @@ status:
 
 test:
 	util/test.sh normal
+
+test-async:
+	util/test.sh async
 
 test-valgrind:
 	util/test.sh valgrind
