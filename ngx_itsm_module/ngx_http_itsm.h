@@ -66,6 +66,8 @@
 
 
 typedef struct ngx_http_itsm_store_s  ngx_http_itsm_store_t;
+/* itsm_redis (ngx_http_itsm_redis.h) */
+typedef struct ngx_http_itsm_redis_s  ngx_http_itsm_redis_t;
 typedef struct ngx_http_itsm_zone_s   ngx_http_itsm_zone_t;
 typedef struct ngx_http_itsm_callback_conf_s  ngx_http_itsm_callback_conf_t;
 
@@ -406,6 +408,8 @@ typedef struct {
     ngx_uint_t                   history_api_line;
     ngx_shm_zone_t              *counted;      /* each connector's requests
                                                   (..._registry_counts.c) */
+    ngx_http_itsm_redis_t       *redis;        /* itsm_redis: nothing uses
+                                                  it yet but its health */
 } ngx_http_itsm_main_conf_t;
 
 

@@ -49,6 +49,7 @@ typedef enum {
     NGX_HTTP_ITSM_ACCESS_TOKEN_FORBIDDEN,
     NGX_HTTP_ITSM_ACCESS_TOO_LARGE,
     NGX_HTTP_ITSM_ACCESS_INTERNAL,
+    NGX_HTTP_ITSM_ACCESS_UNAVAILABLE,  /* the replay cache's Redis */
     NGX_HTTP_ITSM_ACCESS_NREASONS
 } ngx_http_itsm_access_e;
 
@@ -160,6 +161,22 @@ ngx_shm_zone_t *ngx_http_itsm_replay_zone_ref(ngx_conf_t *cf,
 ngx_int_t ngx_http_itsm_replay_check(ngx_http_request_t *r,
     ngx_shm_zone_t *zone, u_char *key, time_t expire);
 ngx_int_t ngx_http_itsm_replay_filter_init(ngx_conf_t *cf);
+void ngx_http_itsm_replay_filter_use(void);
+
+/* ngx_http_itsm_replay_redis.c: the same on Redis, shared by edges;
+ * "redis" is the ngx_http_itsm_redis_t of the http-level itsm_redis */
+
+#define NGX_HTTP_ITSM_REPLAY_LEASE  30000      /* ms, lease= */
+
+typedef void (*ngx_http_itsm_replay_redis_pt)(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+void *ngx_http_itsm_replay_redis_conf(ngx_conf_t *cf);
+ngx_int_t ngx_http_itsm_replay_redis_check(ngx_http_request_t *r,
+    void *redis, ngx_msec_t lease, u_char *key, time_t expire,
+    ngx_http_itsm_replay_redis_pt handler);
+void ngx_http_itsm_replay_redis_status(void *data, ngx_uint_t status);
+void ngx_http_itsm_replay_redis_cleanup(void *data);
 
 /* what the shared zones of the module begin with (this one's, and
  * itsm_zone's in ngx_http_itsm_zone.c), their making, and their tree */
@@ -198,6 +215,9 @@ typedef struct {
     unsigned                     async:1;
     unsigned                     body:1;       /* the body was read */
     unsigned                     done:1;
+    unsigned                     waiting:1;    /* for Redis' answer */
+    unsigned                     answered:1;   /* Redis answered */
+    ngx_int_t                    replay_rc;    /* what it said */
 } ngx_http_itsm_access_ctx_t;
 
 
@@ -216,6 +236,9 @@ typedef struct {
     time_t                       tolerance;
     ngx_shm_zone_t              *replay;
     time_t                       replay_ttl;
+    void                        *replay_redis; /* "itsm_signature_replay
+                                                  redis": itsm_redis */
+    ngx_msec_t                   replay_lease;
     ngx_http_itsm_jwt_conf_t    *jwt;
     ngx_flag_t                   enabled;
 

@@ -50,7 +50,8 @@ ngx_http_itsm_access_reason_t  ngx_http_itsm_access_reasons[] = {
     { ngx_string("token_not_yet_valid"), NGX_HTTP_UNAUTHORIZED },
     { ngx_string("token_forbidden"), NGX_HTTP_FORBIDDEN },
     { ngx_string("body_too_large"), NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
-    { ngx_string("internal_error"), NGX_HTTP_INTERNAL_SERVER_ERROR }
+    { ngx_string("internal_error"), NGX_HTTP_INTERNAL_SERVER_ERROR },
+    { ngx_string("replay_cache_unavailable"), NGX_HTTP_SERVICE_UNAVAILABLE }
 };
 
 

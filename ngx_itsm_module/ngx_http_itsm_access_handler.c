@@ -28,6 +28,12 @@ static ngx_http_itsm_access_e ngx_http_itsm_access_before_body(
 static ngx_http_itsm_access_e ngx_http_itsm_access_after_body(
     ngx_http_request_t *r, ngx_http_itsm_access_loc_conf_t *alcf,
     ngx_http_itsm_access_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_access_replay_redis(ngx_http_request_t *r,
+    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
+static void ngx_http_itsm_access_redis_answered(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_http_itsm_access_e ngx_http_itsm_access_redis_result(
+    ngx_http_request_t *r, ngx_http_itsm_access_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_access_answer(ngx_http_request_t *r,
@@ -61,6 +67,15 @@ ngx_http_itsm_access_handler(ngx_http_request_t *r)
 
         if (ctx->reading) {
             return NGX_DONE;
+        }
+
+        if (ctx->waiting) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->answered) {
+            /* re-entered once Redis answered */
+            goto answered;
         }
 
         /* re-entered once the body has been read */
@@ -124,6 +139,22 @@ body:
 
     if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
         return ngx_http_itsm_access_deny(r, alcf, ctx);
+    }
+
+    if (alcf->replay_redis) {
+        rc = ngx_http_itsm_access_replay_redis(r, alcf, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+answered:
+
+        reason = ngx_http_itsm_access_redis_result(r, ctx);
+
+        if (reason != NGX_HTTP_ITSM_ACCESS_PASSED) {
+            return ngx_http_itsm_access_deny(r, alcf, ctx);
+        }
     }
 
 passed:
@@ -314,6 +345,106 @@ ngx_http_itsm_access_after_body(ngx_http_request_t *r,
 }
 
 
+/*
+ * The replay cache on Redis: the access phase waits for its answer without
+ * blocking the worker, as auth_request waits for its subrequest: the
+ * handler returns NGX_AGAIN (the phase is left, the request kept), and the
+ * answer runs the phases again from this one.  A client that goes away
+ * meanwhile is noticed (ngx_http_test_reading) and its request freed; the
+ * replay cache's cleanup then cancels the command.
+ */
+
+static ngx_int_t
+ngx_http_itsm_access_replay_redis(ngx_http_request_t *r,
+    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx)
+{
+    time_t     expire;
+    ngx_int_t  rc;
+    u_char     key[NGX_HTTP_ITSM_REPLAY_KEY_LEN];
+
+    ngx_http_itsm_sig_replay_key(alcf->sig, ctx->sig, key);
+
+    /* as the zone's (ngx_http_itsm_access_after_body()) */
+
+    expire = ctx->sig->has_time ? ctx->sig->time + alcf->tolerance + 1
+                                : ngx_time() + alcf->replay_ttl;
+
+    rc = ngx_http_itsm_replay_redis_check(r, alcf->replay_redis,
+                                          alcf->replay_lease, key, expire,
+                                          ngx_http_itsm_access_redis_answered);
+
+    if (rc == NGX_AGAIN) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm access: waiting for redis");
+
+        ctx->waiting = 1;
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+        return NGX_AGAIN;
+    }
+
+    ctx->replay_rc = rc;
+    return rc;
+}
+
+
+static void
+ngx_http_itsm_access_redis_answered(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t            *c;
+    ngx_http_itsm_access_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_access_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm access: redis answered, rc:%i", rc);
+
+    ctx->waiting = 0;
+    ctx->answered = 1;
+    ctx->replay_rc = rc;
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_http_itsm_access_e
+ngx_http_itsm_access_redis_result(ngx_http_request_t *r,
+    ngx_http_itsm_access_ctx_t *ctx)
+{
+    ctx->answered = 0;
+
+    switch (ctx->replay_rc) {
+
+    case NGX_OK:
+        return NGX_HTTP_ITSM_ACCESS_PASSED;
+
+    case NGX_DECLINED:
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_REPLAYED,
+                                         "this delivery was already "
+                                         "accepted; it is not processed "
+                                         "again");
+
+    case NGX_BUSY:
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_IN_FLIGHT,
+                                         "the same delivery is being "
+                                         "processed right now; send it "
+                                         "again later if that fails");
+
+    default:
+        /* never processed unchecked: the sender tries again later */
+        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_UNAVAILABLE,
+                                         "the replay cache (redis) is "
+                                         "unavailable; see the error log; "
+                                         "send it again later");
+    }
+}
+
+
 /* the refusal is answered here, so that no "satisfy any" can overrule it */
 
 static ngx_int_t
@@ -344,15 +475,23 @@ ngx_http_itsm_access_deny(ngx_http_request_t *r,
         return NGX_DONE;
     }
 
-    if (ctx->result == NGX_HTTP_ITSM_ACCESS_IN_FLIGHT) {
+    if (ctx->result == NGX_HTTP_ITSM_ACCESS_IN_FLIGHT
+        || ctx->result == NGX_HTTP_ITSM_ACCESS_UNAVAILABLE)
+    {
         p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
         if (p == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return NGX_DONE;
         }
 
+        /* Redis' answer: at least a second, whatever the location says */
+
         value.data = p;
-        value.len = ngx_sprintf(p, "%T", alcf->retry) - p;
+        value.len = ngx_sprintf(p, "%T",
+                                (ctx->result
+                                 == NGX_HTTP_ITSM_ACCESS_UNAVAILABLE)
+                                ? ngx_max(alcf->retry, 1) : alcf->retry)
+                    - p;
 
         if (ngx_http_itsm_conf_header(r, "Retry-After", &value) == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

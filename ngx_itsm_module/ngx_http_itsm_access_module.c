@@ -128,7 +128,7 @@ static ngx_command_t  ngx_http_itsm_access_commands[] = {
       NULL },
 
     { ngx_string("itsm_signature_replay"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_itsm_access_replay,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -379,6 +379,7 @@ ngx_http_itsm_access_create_loc_conf(ngx_conf_t *cf)
     conf->tolerance = NGX_CONF_UNSET;
     conf->replay = NGX_CONF_UNSET_PTR;
     conf->replay_ttl = NGX_CONF_UNSET;
+    conf->replay_lease = NGX_CONF_UNSET_MSEC;
     conf->jwt = NGX_CONF_UNSET_PTR;
     conf->enabled = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
@@ -405,7 +406,16 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->sig, prev->sig, NULL);
     ngx_conf_merge_sec_value(conf->tolerance, prev->tolerance,
                              NGX_HTTP_ITSM_ACCESS_TOLERANCE);
+    /* the zone or Redis: inherited together, or set here together */
+
+    if (conf->replay == NGX_CONF_UNSET_PTR) {
+        conf->replay_redis = prev->replay_redis;
+        conf->replay_lease = prev->replay_lease;
+    }
+
     ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
+    ngx_conf_merge_msec_value(conf->replay_lease, prev->replay_lease,
+                              NGX_HTTP_ITSM_REPLAY_LEASE);
     ngx_conf_merge_sec_value(conf->replay_ttl, prev->replay_ttl,
                              conf->tolerance);
     ngx_conf_merge_ptr_value(conf->jwt, prev->jwt, NULL);
@@ -414,7 +424,9 @@ ngx_http_itsm_access_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->replay_file && conf->replay && conf->sig == NULL) {
+    if (conf->replay_file && (conf->replay || conf->replay_redis)
+        && conf->sig == NULL)
+    {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "itsm_signature_replay in %s:%ui acts on signed "
                       "deliveries only; add itsm_signature to the location",
@@ -673,7 +685,10 @@ ngx_http_itsm_access_jwt_preset(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* "itsm_signature_replay zone=<name> [ttl=<time>];", or "... off;" */
+/*
+ * "itsm_signature_replay zone=<name> [ttl=<time>];",
+ * "itsm_signature_replay redis [ttl=<time>] [lease=<time>];", or "... off;"
+ */
 
 static char *
 ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -701,6 +716,40 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
+        if (i == 1 && value[i].len == 5
+            && ngx_strncmp(value[i].data, "redis", 5) == 0)
+        {
+            alcf->replay_redis = ngx_http_itsm_replay_redis_conf(cf);
+
+            if (alcf->replay_redis == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V redis\" needs an \"itsm_redis\"; "
+                                   "declare it at http level before the "
+                                   "server, e.g. \"itsm_redis "
+                                   "address=127.0.0.1:6379;\"", &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (alcf->replay_redis
+            && ngx_http_itsm_conf_param(&value[i], "lease=", &s))
+        {
+            alcf->replay_lease = ngx_parse_time(&s, 0);
+
+            if (alcf->replay_lease == (ngx_msec_t) NGX_ERROR
+                || alcf->replay_lease < 3)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid lease \"%V\"; e.g. lease=30s",
+                                   &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_http_itsm_conf_param(&value[i], "zone=", &s) && s.len) {
 
             alcf->replay = ngx_http_itsm_replay_zone_ref(cf, &s);
@@ -726,9 +775,32 @@ ngx_http_itsm_access_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\"; write "
-                           "\"%V zone=<name> [ttl=<time>]\"",
-                           &value[i], &cmd->name);
+                           "\"%V zone=<name> [ttl=<time>]\" or "
+                           "\"%V redis [ttl=<time>] [lease=<time>]\"",
+                           &value[i], &cmd->name, &cmd->name);
         return NGX_CONF_ERROR;
+    }
+
+    if (alcf->replay_redis) {
+
+        if (alcf->replay != NGX_CONF_UNSET_PTR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" takes either redis or zone=, not "
+                               "both", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        /* the zone's place holds nothing: Redis does it */
+        alcf->replay = NULL;
+
+        ngx_http_itsm_replay_filter_use();
+
+        if (cf->cmd_type & NGX_HTTP_LOC_CONF) {
+            alcf->replay_file = cf->conf_file->file.name.data;
+            alcf->replay_line = cf->conf_file->line;
+        }
+
+        return NGX_CONF_OK;
     }
 
     if (alcf->replay == NGX_CONF_UNSET_PTR) {

@@ -16,6 +16,7 @@
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_access.h"
 #include "ngx_http_itsm_verify.h"
+#include "ngx_http_itsm_redis.h"
 
 
 /*
@@ -73,6 +74,20 @@ static ngx_command_t  ngx_http_itsm_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_http_itsm_store_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_itsm_redis_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("itsm_redis_ping"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_itsm_redis_ping_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -296,6 +311,10 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
 
     ngx_http_itsm_registry_worker(imcf);
 
+    if (ngx_http_itsm_redis_init_process(cycle, imcf->redis) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (imcf->store == NULL) {
         return NGX_OK;
     }
@@ -338,6 +357,10 @@ ngx_http_itsm_exit_process(ngx_cycle_t *cycle)
     imcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_itsm_module);
 
     ngx_http_itsm_kick_exit();
+
+    if (imcf) {
+        ngx_http_itsm_redis_exit_process(imcf->redis);
+    }
 
     if (imcf == NULL || imcf->store == NULL) {
         return;
@@ -407,6 +430,10 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
     }
 
     if (ngx_http_itsm_verify_check(cf, imcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_redis_check(cf, imcf->redis) != NGX_OK) {
         return NGX_ERROR;
     }
 

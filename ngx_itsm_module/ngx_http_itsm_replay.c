@@ -512,6 +512,15 @@ ngx_http_itsm_replay_check(ngx_http_request_t *r, ngx_shm_zone_t *zone,
 }
 
 
+/* "itsm_signature_replay redis" needs the filter too */
+
+void
+ngx_http_itsm_replay_filter_use(void)
+{
+    ngx_http_itsm_replay_used = 1;
+}
+
+
 /*
  * The status the sender saw is the one of the first response header that
  * went out; r->headers_out.status may be changed later (an error after the
@@ -549,6 +558,10 @@ ngx_http_itsm_replay_header_filter(ngx_http_request_t *r)
             if (rc->status == 0) {
                 rc->status = r->headers_out.status;
             }
+
+        } else if (c->handler == ngx_http_itsm_replay_redis_cleanup) {
+            ngx_http_itsm_replay_redis_status(c->data,
+                                              r->headers_out.status);
         }
     }
 

@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_status.h"
+#include "ngx_http_itsm_redis.h"
 
 
 /*
@@ -484,6 +485,17 @@ ngx_http_itsm_status_json(ngx_http_request_t *r,
                                       (json_int_t) imcf->retention));
     }
 
+    /* the Redis client's health: its PINGs (ngx_http_itsm_redis.c) */
+
+    if (imcf->redis
+        && json_object_set_new(doc, "redis",
+                               ngx_http_itsm_redis_status_json(imcf->redis))
+           != 0)
+    {
+        json_decref(doc);
+        return NULL;
+    }
+
     return doc;
 
 failed:
@@ -578,7 +590,8 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
     c = ngx_http_itsm_zone_counters(imcf->zone);
 
     len = 2048 + NGX_HTTP_ITSM_NSOURCES * NGX_HTTP_ITSM_NOUTCOMES * 128
-          + NGX_HTTP_ITSM_NACTIONS * 2 * 128;
+          + NGX_HTTP_ITSM_NACTIONS * 2 * 128
+          + NGX_HTTP_ITSM_REDIS_PROMETHEUS_LEN;
 
     part = parts->elts;
 
@@ -676,6 +689,10 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                          st->keys, st->open, st->resolved, st->pending,
                          st->waiting, st->dead, st->bytes, st->space.size,
                          st->space.used, c->expired, imcf->retention);
+    }
+
+    if (imcf->redis) {
+        p = ngx_http_itsm_redis_status_prometheus(p, last, imcf->redis);
     }
 
     out->len = p - out->data;

@@ -157,7 +157,7 @@ itsm_signature: every secret of this location is an empty variable; no request c
 --- error_code eval: [204, 200, 401, 401, 403, 200]
 --- response_body eval
 ["", qr/duplicate/, qr/signature_missing/, qr/signature_mismatch/, qr/address_not_allowed/,
- qq({"passed":1,"address_not_allowed":1,"signature_missing":1,"signature_malformed":0,"signature_mismatch":1,"timestamp_too_old":0,"timestamp_in_future":0,"duplicate":1,"delivery_in_flight":0,"token_missing":0,"token_invalid":0,"token_expired":0,"token_not_yet_valid":0,"token_forbidden":0,"body_too_large":0,"internal_error":0}\n)]
+ qq({"passed":1,"address_not_allowed":1,"signature_missing":1,"signature_malformed":0,"signature_mismatch":1,"timestamp_too_old":0,"timestamp_in_future":0,"duplicate":1,"delivery_in_flight":0,"token_missing":0,"token_invalid":0,"token_expired":0,"token_not_yet_valid":0,"token_forbidden":0,"body_too_large":0,"internal_error":0,"replay_cache_unavailable":0}\n)]
 
 
 
@@ -185,7 +185,8 @@ itsm_signature: every secret of this location is an empty variable; no request c
 my @names = qw(passed address_not_allowed signature_missing signature_malformed
                signature_mismatch timestamp_too_old timestamp_in_future duplicate
                delivery_in_flight token_missing token_invalid token_expired
-               token_not_yet_valid token_forbidden body_too_large internal_error);
+               token_not_yet_valid token_forbidden body_too_large internal_error
+               replay_cache_unavailable);
 my %n = (passed => 1, address_not_allowed => 1, signature_missing => 1);
 my $json = join(',', map { qq("$_":) . ($n{$_} || 0) } @names);
 my $prom = "# HELP itsm_access_total Requests judged by the access phase, by result.\n"

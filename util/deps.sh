@@ -7,9 +7,11 @@
 #
 # Groups:
 #   build         nginx + nginx-dev (headers, configure) and the C libraries
+#                 (hiredis among them: the Redis client, itsm_redis)
 #   test          build + Perl libraries for Test::Nginx / the fallback
 #                 runner, valgrind, curl, psmisc, libfaketime (a clock the
-#                 time-window tests set: t/lib/ItsmClock.pm)
+#                 time-window tests set: t/lib/ItsmClock.pm), redis-server
+#                 (t/500 starts private ones: t/lib/ItsmRedis.pm)
 #   rt            Request Tracker 5 (SQLite, standalone server) for
 #                 util/rt.sh, installed without any debconf prompt
 #   alertmanager  Prometheus Alertmanager (a real alert sender)
@@ -24,11 +26,12 @@
 #   --list    print the package names of the groups and exit
 #
 # Uses sudo unless run as root.  Services: the project never uses the
-# system nginx (:80), alertmanager (:9093) or RT; util/rt.sh and the tests
-# run private instances.  So packages are installed with a temporary
-# policy-rc.d that forbids starting services (unless one exists already,
-# e.g. in Docker images), and on systemd hosts the nginx and
-# prometheus-alertmanager units installed by this run are disabled so they
+# system nginx (:80), alertmanager (:9093), redis-server (:6379) or RT;
+# util/rt.sh and the tests run private instances.  So packages are
+# installed with a temporary policy-rc.d that forbids starting services
+# (unless one exists already, e.g. in Docker images), and on systemd hosts
+# the nginx, prometheus-alertmanager and redis-server units installed by
+# this run are disabled so they
 # do not come up at the next boot either.  DEPS_KEEP_SERVICES=1 skips that
 # disabling.
 
@@ -37,8 +40,8 @@ set -euo pipefail
 me=${0##*/}
 
 declare -A PKGS
-PKGS[build]="nginx nginx-dev libjansson-dev libcurl4-openssl-dev libssl-dev liblmdb-dev gcc make pkg-config"
-PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc libfaketime"
+PKGS[build]="nginx nginx-dev libjansson-dev libcurl4-openssl-dev libssl-dev liblmdb-dev libhiredis-dev gcc make pkg-config"
+PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc libfaketime redis-server"
 PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
 PKGS[alertmanager]="prometheus-alertmanager"
 PKGS[fuzz]="clang-14 libclang-rt-14-dev"
@@ -47,7 +50,7 @@ PKGS[fuzz]="clang-14 libclang-rt-14-dev"
 PKGS[bench]="${PKGS[build]} wrk libnginx-mod-http-lua libnginx-mod-http-ndk libluajit2-5.1-2 lua-cjson lua-luaossl python3-flask gunicorn python3-requests procps"
 
 # systemd units of packages in our lists that start a daemon we never use
-SERVICE_UNITS="nginx:nginx.service prometheus-alertmanager:prometheus-alertmanager.service"
+SERVICE_UNITS="nginx:nginx.service prometheus-alertmanager:prometheus-alertmanager.service redis-server:redis-server.service"
 
 # Request Tracker: let dbconfig-common create the SQLite database, root
 # password 'password' (demo only; util/rt.sh creates its own databases
