@@ -1,0 +1,316 @@
+# itsm_store redis (ngx_http_itsm_store_redis.c): the alert -> ticket
+# records in a Redis shared by three edges, A, B and C, each an nginx of
+# its own (its own port and directory, the same itsm_redis prefix=), in
+# front of one "ITSM" of this file (a process per connection that logs
+# every request and numbers the tickets it creates; a create waits while
+# the file "hang" exists; find answers the ticket made for the key).
+#
+# - N concurrent copies of one new alert, round-robin over the edges: one
+#   create, every sender a 2xx naming that ticket (N: ITSM_TEST_COPIES,
+#   default 3000);
+# - the lifecycle across edges: create on A, repeat on B (nothing sent),
+#   resolve on C (sent once), refire on A (reopen), the exact bodies;
+# - fencing: A's create hangs past the lease, B takes the key over (find
+#   first: the claim was for a create), A's late commit is refused and the
+#   record in Redis stays B's; an edge SIGKILLed mid-create: after the
+#   lease the next copy takes over, still one ticket;
+# - Redis stopped: 503 + Retry-After, nothing sent; Redis back: the next
+#   copy proceeds;
+# - nginx -t's refusals (each with its line); the status page's store.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use IO::Select;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+use JSON::PP;
+use HTTP::Tiny;
+use ItsmRedis;
+use ItsmExample;
+use ItsmPorts;
+use ItsmChild;
+
+@ItsmStoreItsm::ISA = ('ItsmChild');
+
+my $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1;
+my $Copies = $ENV{ITSM_TEST_COPIES} // ($ENV{TEST_NGINX_USE_VALGRIND} ? 300 : 3000);
+my $Files = tempdir('itsm-store-redis-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $Hits = "$Files/hits";
+my $Prefix = 'sr' . int(rand(1e6)) . ':';
+my $Lease = 2 * $Slow;
+
+my $Redis = ItsmRedis->start;
+
+# ---- the ITSM ---------------------------------------------------------------
+
+sub itsm {
+    my ($l) = @_;
+    $SIG{CHLD} = 'IGNORE';
+    while (1) {
+        my $c = $l->accept or next;
+        my $pid = fork();
+        if (!defined $pid || $pid) { close $c; next }
+        $SIG{TERM} = 'DEFAULT';
+        local $/ = "\r\n";
+        my $line = <$c> // POSIX::_exit(0);
+        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
+        my ($len, $key) = (0, '');
+        while (my $h = <$c>) {
+            last if $h eq "\r\n";
+            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
+            $key = $1 if $h =~ /^x-key:\s*(\S+)/i;
+        }
+        my $body = '';
+        read($c, $body, $len) if $len;
+        my ($status, $answer) = (200, '{}');
+        if ($method eq 'POST' && $path eq '/ticket') {
+            sleep 0.05 while -e "$Files/hang";
+            # a create takes a while: the copies meanwhile meet its claim
+            sleep 0.3;
+            # the ticket's number under a lock: concurrent creates count
+            open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
+            flock($lk, 2);
+            my $n = 1 + (-s "$Files/created" // 0);
+            open my $cf, '>>', "$Files/created"; print $cf 'x'; close $cf;
+            open my $kf, '>>', "$Files/keys"; print $kf "$key T$n\n"; close $kf;
+            close $lk;
+            ($status, $answer) = (201, qq({"id":"T$n"}));
+        } elsif ($method eq 'GET' && $path =~ m{^/tickets\?key=(\S+)}) {
+            my $k = $1;
+            open my $kf, '<', "$Files/keys";
+            my ($t) = map { /^\Q$k\E (\S+)$/ ? $1 : () } ($kf ? <$kf> : ());
+            $answer = $t ? qq({"items":[{"id":"$t"}]}) : '{"items":[]}';
+        }
+        open my $fh, '>>', $Hits or POSIX::_exit(1);
+        print $fh "$method $path $body\n";
+        close $fh;
+        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
+               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
+        close $c;
+        POSIX::_exit(0);
+    }
+}
+
+my $ItsmSock = ItsmPorts::listen_socket();
+my $ItsmPort = $ItsmSock->sockport;
+my $Itsm = ItsmChild::start('ItsmStoreItsm', $ItsmSock, sub { itsm($ItsmSock) });
+
+sub hits {
+    my ($re) = @_;
+    open my $fh, '<', $Hits or return ();
+    return grep { $re ? /$re/ : 1 } <$fh>;
+}
+
+sub reset_hits { unlink $Hits }
+
+# ---- the edges ----------------------------------------------------------------
+
+my $Connector = <<"END";
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        find      GET "/tickets?key={{ key }}" take=/items/0/id settle=0;
+        resolve   PUT "/ticket/{{ ticket_id }}" 'body={"Status": "resolved"}';
+        reopen    PUT "/ticket/{{ ticket_id }}" 'body={"Status": "open"}';
+        header    X-Key "{{ key }}";
+        ticket_id /id;
+        on_repeat nothing;
+        on_resolve resolve;
+        on_refire reopen window=1h;
+    }
+END
+
+my $Locations = <<"END";
+        location = /alerts { itsm_pass mock; }
+        location /_itsm/mock {
+            internal;
+            proxy_pass http://127.0.0.1:$ItsmPort;
+            proxy_read_timeout 60s;
+        }
+END
+
+sub conf {
+    my ($port, $http, $server) = @_;
+    my $load = join '', map { "load_module $_;\n" } ItsmExample::modules();
+    return $load . <<"END";
+worker_processes 2;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    itsm_zone itsm:4m;
+$http
+    server {
+        listen 127.0.0.1:$port backlog=4096;
+$server
+        location = /status { itsm_status; }
+    }
+}
+END
+}
+
+sub edge {
+    my ($name, %o) = @_;
+    my $dir = tempdir("itsm-sr-$name-XXXXXX", TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
+    mkdir "$dir/$_" for qw(logs temp);
+    my $port = ItsmPorts::free();
+    my $redis = $o{redis} // "    itsm_redis address=127.0.0.1:" . $Redis->port
+                             . " prefix=$Prefix timeout=" . (2 * $Slow) . "s ping=1s;";
+    my $http = join "\n", $redis, $o{store} // "    itsm_store redis lease=${Lease}s;",
+                    $o{connector} // $Connector, $o{http} // '';
+    my $text = conf($port, $http, $o{locations} // $Locations);
+    $text =~ s{^(http \{\n)}{$1 . join('', map { "    ${_}_temp_path $dir/temp/$_;\n" }
+                                             qw(client_body proxy fastcgi uwsgi scgi))}me;
+    $text =~ s{^(worker_processes)}{pid $dir/nginx.pid;\n$1}m;
+    my $self = bless {name => "store-redis-$name", dir => $dir, opt => {},
+                      ports => {8080 => $port}, listen_order => [8080],
+                      text => $text,
+                      http => HTTP::Tiny->new(timeout => 60 * $Slow,
+                                              keep_alive => 0)}, 'ItsmExample';
+    ItsmExample::spew($self->conf, $text);
+    return $self;
+}
+
+sub alert {
+    my ($key, $status, $title) = @_;
+    $title //= 'Disk full';
+    return '{"key": "' . $key . '", "title": "' . $title . '", "status": "' . $status . '"}';
+}
+
+# the record of KEY in Redis, the header line and the key's text
+sub record {
+    my ($key) = @_;
+    my @k = grep { length } split /\n/, $Redis->cli('--raw', 'KEYS', "$Prefix\{mock:*}:r");
+    for my $k (@k) {
+        my $v = $Redis->cli('--raw', 'GET', $k);
+        return $v if $v =~ /^r1 [^\n]*\n\Q$key\E/;
+    }
+    return '';
+}
+
+my $Json = JSON::PP->new->canonical(1);
+
+# ---- nginx -t ------------------------------------------------------------------
+
+{
+    my $e = edge('t1', redis => '');
+    my ($ok, $out) = $e->test;
+    ok(!$ok, 'nginx -t: itsm_store redis without itsm_redis fails');
+    like($out, qr/\[emerg\] "itsm_store redis" in \Q${\$e->conf}\E:(\d+) needs "itsm_redis" at http level/,
+         'nginx -t: its message, with file:line');
+    my ($line) = $out =~ /\Q${\$e->conf}\E:(\d+)/;
+    like((split /\n/, $e->text)[$line - 1], qr/itsm_store redis/, 'nginx -t: the line is itsm_store\'s');
+
+    $e = edge('t2', locations => $Locations . "        location = /q { itsm_pass mock; itsm_queue on; }\n",
+              http => "    itsm_replay_url http://127.0.0.1:1/_itsm/replay;");
+    ($ok, $out) = $e->test;
+    ok(!$ok, 'nginx -t: itsm_queue on with a Redis store fails');
+    like($out, qr/\[emerg\] "itsm_queue on" in \Q${\$e->conf}\E:\d+ needs an LMDB "itsm_store" for now \(issue 14\)/,
+         'nginx -t: the queue\'s message');
+
+    (my $c = $Connector) =~ s/on_repeat nothing;/on_repeat comment;\n        comment POST "\/c" 'body={"text": "x"}';/;
+    $e = edge('t3', connector => $c);
+    ($ok, $out) = $e->test;
+    ok(!$ok, 'nginx -t: cooldown holds with a Redis store fail');
+    like($out, qr/\[emerg\] itsm_connector "mock" \(\Q${\$e->conf}\E:\d+\): the cooldown holds of "on_repeat" need an LMDB "itsm_store" for now \(issue 14\)/,
+         'nginx -t: the holds\' message');
+
+    $e = edge('t4', locations => $Locations . "        location = /_itsm/replay { itsm_replay; }\n");
+    ($ok, $out) = $e->test;
+    ok(!$ok, 'nginx -t: itsm_replay with a Redis store fails');
+    like($out, qr/\[emerg\] "itsm_replay" needs an LMDB "itsm_store" for now \(issue 14\).* in \Q${\$e->conf}\E:\d+/,
+         'nginx -t: the replay location\'s message');
+
+    ($c = $Connector) =~ s/ticket_id \/id;/ticket_id \/id;\n        callback_token sha256:0000000000000000000000000000000000000000000000000000000000000000;/;
+    $e = edge('t5', connector => $c, locations => $Locations . "        location = /cb { itsm_callback mock ticket=/id status=/status; }\n");
+    ($ok, $out) = $e->test;
+    ok(!$ok, 'nginx -t: itsm_callback with a Redis store fails');
+    like($out, qr/\[emerg\] itsm_callback "mock" in \Q${\$e->conf}\E:\d+ needs an LMDB "itsm_store" for now \(issue 14\)/,
+         'nginx -t: the callback\'s message') or diag $out;
+
+    $e = edge('t6');
+    ($ok, $out) = $e->test;
+    ok($ok, 'nginx -t: the edges\' configuration passes') or diag $out;
+}
+
+my @E = map { edge($_)->start } qw(a b c);
+my ($A, $B, $C) = @E;
+
+sleep 0.5 * $Slow;   # connected
+
+# ---- the status page -----------------------------------------------------------
+
+{
+    my $s = $A->get('/status')->{json};
+    is($Json->encode($s->{store}), qq({"backend":"redis","lease":$Lease,"retention":604800}),
+       'the status page: the store on redis, no LMDB figures');
+}
+
+# ---- N concurrent copies over three edges --------------------------------------
+
+sub storm {
+    my ($key, $n) = @_;
+    my $body = alert($key, 'firing', 'Storm');
+    my (@socks, %answers);
+    for my $i (0 .. $n - 1) {
+        my $e = $E[$i % 3];
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $e->port(8080))
+            or die "connect: $!\n";
+        $s->blocking(0);
+        push @socks, [$s, "POST /alerts HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          . "Content-Length: " . length($body) . "\r\n\r\n$body", ''];
+    }
+    # every request written before any answer is read
+    for my $p (@socks) {
+        my $w = 0;
+        while ($w < length $p->[1]) {
+            my $r = syswrite($p->[0], $p->[1], length($p->[1]) - $w, $w);
+            $w += $r if $r;
+        }
+    }
+    my $sel = IO::Select->new(map { $_->[0] } @socks);
+    my %buf;
+    my %by = map { ($_->[0] => $_) } @socks;
+    my $until = time + 120 * $Slow;
+    while ($sel->count && time < $until) {
+        for my $s ($sel->can_read(1)) {
+            my $r = sysread($s, my $chunk, 65536);
+            if ($r) { $by{$s}[2] .= $chunk; next }
+            next if !defined $r && $!{EAGAIN};
+            $sel->remove($s);
+            close $s;
+        }
+    }
+    return map { $_->[2] } @socks;
+}
+
+{
+    reset_hits();
+    my $t0 = time;
+    my @r = storm('storm-1', $Copies);
+    my $took = time - $t0;
+    my %status;
+    my %tickets;
+    for my $r (@r) {
+        my ($st) = $r =~ m{^HTTP/1\.\d (\d+)};
+        $status{$st // 0}++;
+        my ($t) = $r =~ /"ticket_id":"([^"]+)"/;
+        $tickets{$t // 'none'}++;
+    }
+    my $ok2xx = grep { /^2/ } keys %status;
+    is(scalar(grep { !/^2/ } keys %status), 0,
+       "$Copies copies over three edges: every answer a 2xx")
+        or diag explain \%status;
+    is(scalar(hits(qr{^POST /ticket })), 1, "$Copies copies: one create at the ITSM");
+    is_deeply(\%tickets, {T1 => $Copies}, "$Copies copies: every answer names T1")
+        or diag explain \%tickets;
+    diag sprintf('%d copies in %.1f s', $Copies, $took);
+    like(record('storm-1'), qr/^r1 0 [0-9a-f]{16} /, 'the record is in redis, no doubt left');
+}
+
+done_testing();
