@@ -39,7 +39,7 @@ use ItsmChild;
 
 my $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1;
 my $Copies = $ENV{ITSM_TEST_COPIES} // ($ENV{TEST_NGINX_USE_VALGRIND} ? 300 : 3000);
-my $Files = tempdir('itsm-store-redis-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $Files = tempdir('itsm-store-redis-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
 my $Hits = "$Files/hits";
 my $Prefix = 'sr' . int(rand(1e6)) . ':';
 my $Lease = 2 * $Slow;
@@ -83,6 +83,7 @@ sub itsm {
         } elsif ($method eq 'GET' && $path =~ m{^/tickets\?key=(\S+)}) {
             my $k = $1;
             open my $kf, '<', "$Files/keys";
+            local $/ = "\n";
             my ($t) = map { /^\Q$k\E (\S+)$/ ? $1 : () } ($kf ? <$kf> : ());
             $answer = $t ? qq({"items":[{"id":"$t"}]}) : '{"items":[]}';
         }
@@ -102,8 +103,9 @@ my $Itsm = ItsmChild::start('ItsmStoreItsm', $ItsmSock, sub { itsm($ItsmSock) })
 
 sub hits {
     my ($re) = @_;
-    open my $fh, '<', $Hits or return ();
-    return grep { $re ? /$re/ : 1 } <$fh>;
+    open my $fh, '<', $Hits or return wantarray ? () : 0;
+    my @h = grep { $re ? /$re/ : 1 } <$fh>;
+    return wantarray ? @h : scalar @h;
 }
 
 sub reset_hits { unlink $Hits }
@@ -123,10 +125,19 @@ my $Connector = <<"END";
         on_resolve resolve;
         on_refire reopen window=1h;
     }
+    itsm_connector talk {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        comment   POST "/ticket/{{ ticket_id }}/comment" 'body={"text": "fired {{ occurrences }} times"}';
+        header    X-Key "{{ key }}";
+        ticket_id /id;
+        on_repeat comment cooldown=0;
+    }
 END
 
 my $Locations = <<"END";
         location = /alerts { itsm_pass mock; }
+        location = /talk { itsm_pass talk; }
         location /_itsm/mock {
             internal;
             proxy_pass http://127.0.0.1:$ItsmPort;
@@ -311,6 +322,165 @@ sub storm {
         or diag explain \%tickets;
     diag sprintf('%d copies in %.1f s', $Copies, $took);
     like(record('storm-1'), qr/^r1 0 [0-9a-f]{16} /, 'the record is in redis, no doubt left');
+}
+
+# ---- the lifecycle across edges ------------------------------------------------
+
+sub outcome {
+    my ($r) = @_;
+    my $a = $r->{json} && $r->{json}{alerts} && $r->{json}{alerts}[0] || {};
+    return join ' ', $r->{status}, $a->{action} // '-', $a->{outcome} // '-',
+                     $a->{ticket_id} // '-';
+}
+
+{
+    reset_hits();
+    is(outcome($A->post('/alerts', alert('life-1', 'firing'))), '201 create created T2',
+       'lifecycle: a new alert on A creates T2');
+    is(outcome($B->post('/alerts', alert('life-1', 'firing'))), '200 none duplicate T2',
+       'lifecycle: its repeat on B is a duplicate of T2');
+    is(outcome($C->post('/alerts', alert('life-1', 'resolved'))), '200 resolve resolved T2',
+       'lifecycle: its resolve on C resolves T2');
+    is(outcome($B->post('/alerts', alert('life-1', 'resolved'))), '200 none duplicate T2',
+       'lifecycle: the resolve again on B: nothing sent');
+    is(outcome($A->post('/alerts', alert('life-1', 'firing'))), '200 reopen reopened T2',
+       'lifecycle: the refire on A reopens T2');
+    is(join('', hits()),
+       qq(POST /ticket {"title":"Disk full"}\n)
+       . qq(PUT /ticket/T2 {"Status":"resolved"}\n)
+       . qq(PUT /ticket/T2 {"Status":"open"}\n),
+       'lifecycle: the ITSM got one create, one resolve, one reopen: the exact bodies');
+}
+
+# a repeat commented at once (cooldown=0): nothing is held on Redis
+{
+    reset_hits();
+    is(outcome($A->request('POST', '/talk', alert('talk-1', 'firing'))), '201 create created T3',
+       'comment on repeat: created on A');
+    is(outcome($C->request('POST', '/talk', alert('talk-1', 'firing'))), '200 comment commented T3',
+       'comment on repeat: the repeat on C comments');
+    is(join('', hits()), qq(POST /ticket {"title":"Disk full"}\n)
+                         . qq(POST /ticket/T3/comment {"text":"fired 2 times"}\n),
+       'comment on repeat: the exact bodies');
+}
+
+# a request sent now, its answer read later
+sub send_later {
+    my ($edge, $body) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $edge->port(8080))
+        or die "connect: $!\n";
+    print $s "POST /alerts HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+             . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    return $s;
+}
+
+sub read_later {
+    my ($s) = @_;
+    local $/;
+    my $r = <$s> // '';
+    close $s;
+    return $r;
+}
+
+sub claim_of {
+    my ($key) = @_;
+    my @k = grep { length } split /\n/, $Redis->cli('--raw', 'KEYS', "$Prefix\{mock:*}:c");
+    return grep { $Redis->cli('--raw', 'GET', $_ =~ s/:c$/:r/r) =~ /^r1 [^\n]*\n\Q$key\E/ } @k;
+}
+
+sub wait_until {
+    my ($code, $timeout) = @_;
+    my $until = time + ($timeout // 10) * $Slow;
+    until ($code->()) {
+        return 0 if time > $until;
+        sleep 0.05;
+    }
+    return 1;
+}
+
+sub touch { open my $fh, '>', $_[0] or die; close $fh }
+
+# ---- fencing: A's claim runs out while its create hangs -------------------------
+
+{
+    reset_hits();
+    touch("$Files/hang");
+    my $s = send_later($A, alert('fence-1', 'firing'));
+    ok(wait_until(sub { claim_of('fence-1') }), 'fencing: A claimed the key');
+    like(record('fence-1'), qr/^r1 [1-9]\d* /, 'fencing: the claim for a create wrote its doubt into the record');
+
+    # A frozen past its lease (no renewal): its claim ends in Redis
+    my @w = $A->workers;
+    kill 'STOP', @w;
+    ok(wait_until(sub { !claim_of('fence-1') }, 3 * $Lease), 'fencing: A\'s claim expired after the lease');
+
+    # the ITSM made A's ticket meanwhile; B takes the key over: find first
+    unlink "$Files/hang";
+    wait_until(sub { hits(qr{^POST /ticket }) });
+    my $r = $B->post('/alerts', alert('fence-1', 'firing'));
+    is(outcome($r), '201 create created T4', 'fencing: B took the key over, found T4 (the claim was for a create): its answer names it');
+    my @h = hits();
+    is(scalar(grep { m{^POST /ticket } } @h), 1, 'fencing: one create');
+    is(scalar(grep { m{^GET /tickets\?key=fence-1 } } @h), 1, 'fencing: B asked the ITSM first');
+    my $before = record('fence-1');
+    like($before, qr/^r1 0 /, 'fencing: B\'s record, no doubt left');
+
+    # A wakes, reads its create's answer, commits with its old token
+    kill 'CONT', @w;
+    my $late = read_later($s);
+    ok($A->wait_log(qr/a claim of "fence-1" was taken over while its request still worked on it.*its commit is not written/, 10 * $Slow),
+       'fencing: A\'s late commit is refused') or diag $A->error_log;
+    like($A->error_log, qr/\[crit\].*ticket "T4" of key "fence-1" is not recorded in the store: the claim was taken over/,
+         'fencing: A logs the ticket it could not record');
+    # as on LMDB: the ITSM has the ticket, so the sender is told
+    like($late, qr{^HTTP/1\.\d 201 .*"ticket_id":"T4"}s, 'fencing: A\'s sender still gets 201 naming T4') or diag $late;
+    is(record('fence-1'), $before, 'fencing: the record in redis is unchanged (B\'s)');
+    is(scalar(hits(qr{^POST /ticket })), 1, 'fencing: still one ticket');
+}
+
+# ---- an edge killed mid-create ---------------------------------------------
+
+{
+    reset_hits();
+    touch("$Files/hang");
+    my $s = send_later($B, alert('kill-1', 'firing'));
+    ok(wait_until(sub { claim_of('kill-1') }), 'killed: B claimed the key');
+    my @w = $B->workers;
+    kill 'KILL', $B->{pid}, @w;
+    $B->stop;   # reaps the killed master, forgets it
+    close $s;
+    unlink "$Files/hang";   # the ITSM made the ticket
+    ok(wait_until(sub { hits(qr{^POST /ticket }) }), 'killed: the ITSM made the ticket');
+    ok(scalar(claim_of('kill-1')), 'killed: B\'s claim is still there (its lease)');
+    ok(wait_until(sub { !claim_of('kill-1') }, 3 * $Lease), 'killed: B\'s claim expired after the lease');
+    my $r = $C->post('/alerts', alert('kill-1', 'firing'));
+    is(outcome($r), '201 create created T5', 'killed: C took it over and found T5');
+    is(scalar(hits(qr{^POST /ticket })), 1, 'killed: still one ticket');
+    is(scalar(hits(qr{^GET /tickets\?key=kill-1 })), 1, 'killed: C asked the ITSM first');
+    $B->start;
+}
+
+# ---- Redis stopped, then back ---------------------------------------------------
+
+{
+    reset_hits();
+    $Redis->stop;
+    my $r = $A->post('/alerts', alert('down-1', 'firing'));
+    is($r->{status}, 503, 'redis stopped: 503');
+    like($r->{headers}{'retry-after'} // '', qr/^[1-9]\d*$/, 'redis stopped: with Retry-After');
+    $r = $C->post('/alerts', alert('down-1', 'firing'));
+    is($r->{status}, 503, 'redis stopped: 503 on C too');
+    is(scalar(hits()), 0, 'redis stopped: nothing sent to the ITSM');
+    $Redis->restart;
+    ok(wait_until(sub { $A->post('/alerts', alert('down-1', 'firing'))->{status} == 201 }, 20),
+       'redis back: the next copy proceeds (201)');
+    is(scalar(hits(qr{^POST /ticket })), 1, 'redis back: one create');
+}
+
+# the net under nginx -t's refusals (an LMDB call on a Redis store) was
+# never reached
+for my $e (@E) {
+    unlike($e->error_log, qr/\[alert\]/, "$e->{name}: no LMDB call, no alert in the log");
 }
 
 done_testing();
