@@ -204,6 +204,18 @@ sub record {
     return '';
 }
 
+sub pttl {
+    my ($key) = @_;
+    my @k = grep { length } split /\n/, $Redis->cli('--raw', 'KEYS', "$Prefix\{mock:*}:r");
+    for my $k (@k) {
+        next unless $Redis->cli('--raw', 'GET', $k) =~ /^r1 [^\n]*\n\Q$key\E/;
+        my $t = $Redis->cli('--raw', 'PTTL', $k);
+        chomp $t;
+        return $t;
+    }
+    return -2;
+}
+
 my $Json = JSON::PP->new->canonical(1);
 
 # ---- nginx -t ------------------------------------------------------------------
@@ -341,10 +353,14 @@ sub outcome {
        'lifecycle: its repeat on B is a duplicate of T2');
     is(outcome($C->post('/alerts', alert('life-1', 'resolved'))), '200 resolve resolved T2',
        'lifecycle: its resolve on C resolves T2');
+    my $pttl = pttl('life-1');
+    ok($pttl > 604_700_000 && $pttl <= 604_800_000,
+       'lifecycle: the resolved record expires by Redis\' TTL after retention= (7 d)') or diag $pttl;
     is(outcome($B->post('/alerts', alert('life-1', 'resolved'))), '200 none duplicate T2',
        'lifecycle: the resolve again on B: nothing sent');
     is(outcome($A->post('/alerts', alert('life-1', 'firing'))), '200 reopen reopened T2',
        'lifecycle: the refire on A reopens T2');
+    is(pttl('life-1'), -1, 'lifecycle: the reopened record has no TTL');
     is(join('', hits()),
        qq(POST /ticket {"title":"Disk full"}\n)
        . qq(PUT /ticket/T2 {"Status":"resolved"}\n)
