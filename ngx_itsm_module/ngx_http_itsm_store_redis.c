@@ -242,12 +242,14 @@ ngx_http_itsm_store_redis_claim(ngx_http_itsm_store_op_t *op)
     return ngx_http_itsm_store_redis_sent(op,
                ngx_http_itsm_redis_command(op->store->redis,
                    ngx_http_itsm_store_redis_answer, op,
-                   "EVAL %s 2 %b %b %016llx %016llx %s:%d %lld %d %lld %b",
+                   "EVAL %s 2 %b %b %016llx %016llx %b:%d %lld %d %lld %b",
                    NGX_HTTP_ITSM_STORE_REDIS_CLAIM, keys.c.data, keys.c.len,
                    keys.r.data, keys.r.len,
                    (unsigned long long) op->token,
                    (unsigned long long) op->hash,
-                   ngx_cycle->hostname.data, (int) ngx_pid,
+                   /* the host name is not null-terminated */
+                   ngx_cycle->hostname.data, ngx_cycle->hostname.len,
+                   (int) ngx_pid,
                    (long long) op->store->lease * 1000, (int) op->create,
                    (long long) ngx_time(), empty, (size_t) (p - empty)));
 }
