@@ -138,6 +138,7 @@ END
 my $Locations = <<"END";
         location = /alerts { itsm_pass mock; }
         location = /talk { itsm_pass talk; }
+        location = /connectors { itsm_connectors; }
         location /_itsm/mock {
             internal;
             proxy_pass http://127.0.0.1:$ItsmPort;
@@ -256,6 +257,13 @@ my $Json = JSON::PP->new->canonical(1);
     like($out, qr/\[emerg\] itsm_callback "mock" in \Q${\$e->conf}\E:\d+ needs an LMDB "itsm_store" for now \(issue 14\)/,
          'nginx -t: the callback\'s message') or diag $out;
 
+    ($c = $Connector) =~ s/ticket_id \/id;/ticket_id \/id;\n        verify GET \/ping;/;
+    $e = edge('t7', connector => $c, http => "    itsm_replay_url http://127.0.0.1:1/_itsm/replay;");
+    ($ok, $out) = $e->test;
+    ok(!$ok, 'nginx -t: a connector\'s verify with a Redis store fails');
+    like($out, qr/\[emerg\] itsm_connector "mock" \(\Q${\$e->conf}\E:\d+\): "verify" is sent through the replay location, which needs an LMDB "itsm_store" for now \(issue 14\)/,
+         'nginx -t: the verify\'s message');
+
     $e = edge('t6');
     ($ok, $out) = $e->test;
     ok($ok, 'nginx -t: the edges\' configuration passes') or diag $out;
@@ -272,6 +280,13 @@ sleep 0.5 * $Slow;   # connected
     my $s = $A->get('/status')->{json};
     is($Json->encode($s->{store}), qq({"backend":"redis","lease":$Lease,"retention":604800}),
        'the status page: the store on redis, no LMDB figures');
+}
+
+{
+    my $r = $B->get('/connectors')->{json};
+    my ($m) = grep { $_->{name} eq 'mock' } @{$r->{connectors} // []};
+    ok($m && exists $m->{queued} && !defined $m->{queued}, 'the registry: no queue on Redis ("queued": null)')
+        or diag explain $r;
 }
 
 # ---- N concurrent copies over three edges --------------------------------------
