@@ -44,7 +44,8 @@ my $Hits = "$Files/hits";
 my $Prefix = 'sr' . int(rand(1e6)) . ':';
 my $Lease = 2 * $Slow;
 
-my $Redis = ItsmRedis->start;
+# DEBUG SLEEP holds Redis' answers (a Redis that times out)
+my $Redis = ItsmRedis->start(args => ['--enable-debug-command', 'yes']);
 
 # ---- the ITSM ---------------------------------------------------------------
 
@@ -72,6 +73,11 @@ sub itsm {
             sleep 0.05 while -e "$Files/hang";
             # a create takes a while: the copies meanwhile meet its claim
             sleep 0.3;
+            if (-e "$Files/fail") {   # the ITSM fails: no ticket made
+                print $c "HTTP/1.1 500 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                open my $fh, '>>', $Hits; print $fh "$method $path $body\n"; close $fh;
+                POSIX::_exit(0);
+            }
             # the ticket's number under a lock: concurrent creates count
             open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
             flock($lk, 2);
@@ -491,6 +497,24 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     $B->start;
 }
 
+# ---- a create that failed on A: released in doubt, B asks first ------------------
+
+{
+    reset_hits();
+    touch("$Files/fail");
+    my $r = $A->post('/alerts', alert('fail-1', 'firing'));
+    unlink "$Files/fail";
+    like($r->{status}, qr/^50[23]$/, 'failed create on A: a 5xx');
+    like(record('fail-1'), qr/^r1 [1-9]\d* /, 'failed create: released with its doubt in redis');
+    ok(!claim_of('fail-1'), 'failed create: the claim is gone (released, not left to its lease)');
+    $r = $B->post('/alerts', alert('fail-1', 'firing'));
+    is(outcome($r), '201 create created T6', 'failed create: the next copy on B creates T6');
+    is(join('', map { join(' ', (split / /)[0, 1]) . "\n" } hits()),
+       "POST /ticket\nGET /tickets?key=fail-1\nPOST /ticket\n",
+       'failed create: B asked the ITSM before its create');
+    like(record('fail-1'), qr/^r1 0 /, 'failed create: no doubt left');
+}
+
 # ---- Redis stopped, then back ---------------------------------------------------
 
 {
@@ -506,6 +530,28 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     ok(wait_until(sub { $A->post('/alerts', alert('down-1', 'firing'))->{status} == 201 }, 20),
        'redis back: the next copy proceeds (201)');
     is(scalar(hits(qr{^POST /ticket })), 1, 'redis back: one create');
+}
+
+# ---- Redis too slow: the command times out ----------------------------------
+
+{
+    reset_hits();
+    my $pid = fork() // die;
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        exec('redis-cli', '-p', $Redis->port, 'DEBUG', 'SLEEP', 4 * $Slow) or POSIX::_exit(1);
+    }
+    sleep 0.3;
+    my $t0 = time;
+    my $r = $C->post('/alerts', alert('slow-1', 'firing'));
+    is($r->{status}, 503, 'redis timed out: 503');
+    like($r->{headers}{'retry-after'} // '', qr/^[1-9]\d*$/, 'redis timed out: with Retry-After');
+    ok(time - $t0 < 3.5 * $Slow, 'redis timed out: answered at timeout= (2 s), not when Redis came back');
+    waitpid($pid, 0);
+    is(scalar(hits()), 0, 'redis timed out: nothing sent to the ITSM');
+    ok(wait_until(sub { $C->post('/alerts', alert('slow-1', 'firing'))->{status} == 201 }, 20),
+       'redis answering again: the next copy proceeds (201)');
+    is(scalar(hits(qr{^POST /ticket })), 1, 'redis answering again: one create');
 }
 
 # the net under nginx -t's refusals (an LMDB call on a Redis store) was
