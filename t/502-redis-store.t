@@ -437,6 +437,25 @@ sub wait_until {
 
 sub touch { open my $fh, '>', $_[0] or die; close $fh }
 
+# ---- a slow ITSM: the claim is renewed while its request waits ------------------
+
+{
+    reset_hits();
+    touch("$Files/hang");
+    my $s = send_later($A, alert('renew-1', 'firing'));
+    ok(wait_until(sub { claim_of('renew-1') }), 'renew: A claimed the key');
+    sleep 2 * $Lease;
+    ok(scalar(claim_of('renew-1')), 'renew: the claim outlives its first lease (renewed every lease/3)');
+    my $sb = send_later($B, alert('renew-1', 'firing', 'Other title'));
+    sleep 0.3 * $Slow;
+    unlink "$Files/hang";
+    like(read_later($s), qr{^HTTP/1\.\d 201 .*"ticket_id":"T4"}s, 'renew: A created T4');
+    like(read_later($sb), qr{^HTTP/1\.\d 200 .*"outcome":"duplicate".*"ticket_id":"T4"}s,
+         'renew: a different alert on B waited for the claim, then was a duplicate of T4');
+    is(scalar(hits(qr{^POST /ticket })), 1, 'renew: one create');
+    unlike($A->error_log, qr/renew-1.*taken over/, 'renew: nothing taken over');
+}
+
 # ---- fencing: A's claim runs out while its create hangs -------------------------
 
 {
@@ -455,7 +474,7 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     unlink "$Files/hang";
     wait_until(sub { hits(qr{^POST /ticket }) });
     my $r = $B->post('/alerts', alert('fence-1', 'firing'));
-    is(outcome($r), '201 create created T4', 'fencing: B took the key over, found T4 (the claim was for a create): its answer names it');
+    is(outcome($r), '201 create created T5', 'fencing: B took the key over, found T5 (the claim was for a create): its answer names it');
     my @h = hits();
     is(scalar(grep { m{^POST /ticket } } @h), 1, 'fencing: one create');
     is(scalar(grep { m{^GET /tickets\?key=fence-1 } } @h), 1, 'fencing: B asked the ITSM first');
@@ -467,10 +486,10 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     my $late = read_later($s);
     ok($A->wait_log(qr/a claim of "fence-1" was taken over while its request still worked on it.*its commit is not written/, 10 * $Slow),
        'fencing: A\'s late commit is refused') or diag $A->error_log;
-    like($A->error_log, qr/\[crit\].*ticket "T4" of key "fence-1" is not recorded in the store: the claim was taken over/,
+    like($A->error_log, qr/\[crit\].*ticket "T5" of key "fence-1" is not recorded in the store: the claim was taken over/,
          'fencing: A logs the ticket it could not record');
     # as on LMDB: the ITSM has the ticket, so the sender is told
-    like($late, qr{^HTTP/1\.\d 201 .*"ticket_id":"T4"}s, 'fencing: A\'s sender still gets 201 naming T4') or diag $late;
+    like($late, qr{^HTTP/1\.\d 201 .*"ticket_id":"T5"}s, 'fencing: A\'s sender still gets 201 naming T5') or diag $late;
     is(record('fence-1'), $before, 'fencing: the record in redis is unchanged (B\'s)');
     is(scalar(hits(qr{^POST /ticket })), 1, 'fencing: still one ticket');
 }
@@ -491,7 +510,7 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     ok(scalar(claim_of('kill-1')), 'killed: B\'s claim is still there (its lease)');
     ok(wait_until(sub { !claim_of('kill-1') }, 3 * $Lease), 'killed: B\'s claim expired after the lease');
     my $r = $C->post('/alerts', alert('kill-1', 'firing'));
-    is(outcome($r), '201 create created T5', 'killed: C took it over and found T5');
+    is(outcome($r), '201 create created T6', 'killed: C took it over and found T6');
     is(scalar(hits(qr{^POST /ticket })), 1, 'killed: still one ticket');
     is(scalar(hits(qr{^GET /tickets\?key=kill-1 })), 1, 'killed: C asked the ITSM first');
     $B->start;
@@ -508,7 +527,7 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     like(record('fail-1'), qr/^r1 [1-9]\d* /, 'failed create: released with its doubt in redis');
     ok(!claim_of('fail-1'), 'failed create: the claim is gone (released, not left to its lease)');
     $r = $B->post('/alerts', alert('fail-1', 'firing'));
-    is(outcome($r), '201 create created T6', 'failed create: the next copy on B creates T6');
+    is(outcome($r), '201 create created T7', 'failed create: the next copy on B creates T7');
     is(join('', map { join(' ', (split / /)[0, 1]) . "\n" } hits()),
        "POST /ticket\nGET /tickets?key=fail-1\nPOST /ticket\n",
        'failed create: B asked the ITSM before its create');
