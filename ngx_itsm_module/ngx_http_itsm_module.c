@@ -414,7 +414,8 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
         /* the held repeats are kept in LMDB's pending table */
 
-        if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store) && conn[i]->cooldown
+        if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)
+            && conn[i]->cooldown
             && conn[i]->on_repeat != NGX_HTTP_ITSM_ACTION_NONE)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
