@@ -534,6 +534,38 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
     like(record('fail-1'), qr/^r1 0 /, 'failed create: no doubt left');
 }
 
+# ---- the doubt script, run with redis-cli on the very text of the C file --------
+
+# a script of ngx_http_itsm_store_redis.c: its macro's string literals
+sub script {
+    my ($name) = @_;
+    open my $fh, '<', "$FindBin::Bin/../ngx_itsm_module/ngx_http_itsm_store_redis.c" or die $!;
+    my $src = do { local $/; <$fh> };
+    my ($body) = $src =~ /^#define \Q$name\E\s*\\\n(.*?[^\\])\n/ms or die "no $name\n";
+    my $lua = join '', $body =~ /"((?:[^"\\]|\\.)*)"/g;
+    $lua =~ s/\\n/\n/g;
+    $lua =~ s/\\(.)/$1/g;
+    return $lua;
+}
+
+{
+    my $doubt = script('NGX_HTTP_ITSM_STORE_REDIS_DOUBT');
+    my $claim = script('NGX_HTTP_ITSM_STORE_REDIS_CLAIM');
+    my ($c, $r) = ("$Prefix\{mock:0000000000000001}:c", "$Prefix\{mock:0000000000000001}:r");
+    my $empty = "r1 0 0 0 0 0 0 0 0 0 0 5\ndoubt";
+    my $tok = 'aaaaaaaaaaaaaaaa';
+    $Redis->cli('EVAL', $claim, 2, $c, $r, $tok, 'bbbbbbbbbbbbbbbb', 'h:1', 5000, 0, 100, $empty);
+    is($Redis->cli('--raw', 'EXISTS', $r), "0\n", 'doubt script: a claim not for a create writes no record');
+    is($Redis->cli('--raw', 'EVAL', $doubt, 2, $c, $r, 'cccccccccccccccc', 200, $empty), "0\n",
+       'doubt script: another token is refused (fencing)');
+    is($Redis->cli('--raw', 'EXISTS', $r), "0\n", 'doubt script: ... and writes nothing');
+    is($Redis->cli('--raw', 'EVAL', $doubt, 2, $c, $r, $tok, 200, $empty), "1\n", 'doubt script: the claim\'s token writes it');
+    is($Redis->cli('--raw', 'GET', $r), "$empty\n" =~ s/^r1 0 /r1 200 /r, 'doubt script: the doubt time in the header');
+    is($Redis->cli('--raw', 'EVAL', $doubt, 2, $c, $r, $tok, 300, $empty), "2\n", 'doubt script: a second doubt: already there');
+    like($Redis->cli('--raw', 'GET', $r), qr/^r1 200 /, 'doubt script: the first time is kept');
+    $Redis->cli('DEL', $c, $r);
+}
+
 # ---- Redis stopped, then back ---------------------------------------------------
 
 {
