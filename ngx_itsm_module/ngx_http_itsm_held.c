@@ -213,6 +213,13 @@ ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->digest = NULL;
     ctx->held = 0;
 
+    /* on Redis nothing is held (nginx -t refuses the cooldown holds and
+     * the queue with itsm_store redis): no notes wait */
+
+    if (ngx_http_itsm_store_on_redis(ctx->store)) {
+        return NGX_OK;
+    }
+
     if (ngx_http_itsm_store_pending_get(ctx->store, &ctx->connector->name,
                                         &ctx->key, r->pool, &due,
                                         &attempts, &saved)
@@ -330,6 +337,12 @@ ngx_http_itsm_held_supersede(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
     ngx_http_itsm_held_merge_t  m;
+
+    /* on Redis nothing is held: nothing to supersede (see above) */
+
+    if (ngx_http_itsm_store_on_redis(ctx->store)) {
+        return NGX_OK;
+    }
 
     m.request = r;
     m.ctx = ctx;

@@ -287,6 +287,12 @@ ngx_http_itsm_init_module(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* Redis is checked by the edges' connection (itsm_redis) */
+
+    if (ngx_http_itsm_store_on_redis(imcf->store)) {
+        return NGX_OK;
+    }
+
     return ngx_http_itsm_store_check(cycle, imcf->store);
 }
 
@@ -326,6 +332,14 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
      * (ngx_http_itsm_store_check, as the workers' user); this line names
      * what is left.
      */
+
+    /* on Redis: no file to open, no expiry walk (Redis' TTL), no queue */
+
+    if (ngx_http_itsm_store_on_redis(imcf->store)) {
+        ngx_http_itsm_store_redis_open(imcf->store, cycle->log,
+                                       imcf->retention);
+        return NGX_OK;
+    }
 
     /* the flushes' tasks first: the store's open already commits */
 
@@ -398,6 +412,22 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     for (i = 0; i < imcf->connectors.nelts; i++) {
 
+        /* the held repeats are kept in LMDB's pending table */
+
+        if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)
+            && conn[i]->cooldown
+            && conn[i]->on_repeat != NGX_HTTP_ITSM_ACTION_NONE)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_connector \"%V\" (%s:%ui): the cooldown "
+                          "holds of \"on_repeat\" need an LMDB "
+                          "\"itsm_store\" for now (issue 14): write "
+                          "\"cooldown=0\" with \"itsm_store redis\" "
+                          "(%s:%ui)", &conn[i]->name, conn[i]->file,
+                          conn[i]->line, imcf->store_file, imcf->store_line);
+            return NGX_ERROR;
+        }
+
         if (conn[i]->cooldown == 0
             || conn[i]->on_repeat == NGX_HTTP_ITSM_ACTION_NONE
             || (imcf->store && imcf->replay_url.len))
@@ -435,6 +465,20 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     if (ngx_http_itsm_redis_check(cf, imcf->redis) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)) {
+
+        if (imcf->redis == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"itsm_store redis\" in %s:%ui needs "
+                          "\"itsm_redis\" at http level: the server the "
+                          "records are kept on", imcf->store_file,
+                          imcf->store_line);
+            return NGX_ERROR;
+        }
+
+        ngx_http_itsm_store_redis_set(imcf->store, imcf->redis);
     }
 
     if (ngx_http_itsm_expire_check(cf, imcf) != NGX_CONF_OK) {
@@ -597,6 +641,19 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "\"itsm_replay_url\" at http level, and a location "
                       "with \"itsm_replay\"",
                       conf->queue_file, conf->queue_line);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the queue's table is LMDB's: on Redis it is the next step (the
+     * shared queue in docs/redis.md) */
+
+    if (conf->queue && ngx_http_itsm_store_on_redis(imcf->store)) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"itsm_queue on\" in %s:%ui needs an LMDB "
+                      "\"itsm_store\" for now (issue 14): \"itsm_store "
+                      "redis\" (%s:%ui) has no shared queue yet",
+                      conf->queue_file, conf->queue_line, imcf->store_file,
+                      imcf->store_line);
         return NGX_CONF_ERROR;
     }
 

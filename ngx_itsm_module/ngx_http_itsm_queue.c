@@ -187,6 +187,14 @@ ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_itsm_store_on_redis(imcf->store)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs an LMDB \"itsm_store\" for now "
+                           "(issue 14): the pending deliveries are not on "
+                           "Redis yet", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_itsm_conf_content(cf, handler);
 }
 

@@ -247,7 +247,10 @@ ngx_http_itsm_registry_queue(ngx_http_request_t *r,
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
+    /* on Redis there is no queue yet (nginx -t refuses itsm_queue on) */
+
     if (imcf->store == NULL
+        || ngx_http_itsm_store_on_redis(imcf->store)
         || ngx_http_itsm_store_pending_count(imcf->store, &conn->name,
                                              &waiting, &dead)
            != NGX_OK)

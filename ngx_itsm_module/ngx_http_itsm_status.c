@@ -239,7 +239,10 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
 
     ngx_memzero(&st, sizeof(ngx_http_itsm_status_store_t));
 
-    if (imcf->store
+    /* on Redis: no walk of the keys (shared by every edge, and many),
+     * no LMDB figures */
+
+    if (imcf->store && !ngx_http_itsm_store_on_redis(imcf->store)
         && (ngx_http_itsm_store_iterate(imcf->store,
                                         ngx_http_itsm_status_count_key, &st)
             != NGX_OK
@@ -461,7 +464,16 @@ ngx_http_itsm_status_json(ngx_http_request_t *r,
      * seconds: retention=, or its default).
      */
 
-    if (imcf->store) {
+    if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)) {
+        json_object_set_new(doc, "store",
+                            json_pack("{s:s, s:I, s:I}",
+                                      "backend", "redis",
+                                      "lease", (json_int_t)
+                                      ngx_http_itsm_store_lease(imcf->store),
+                                      "retention",
+                                      (json_int_t) imcf->retention));
+
+    } else if (imcf->store) {
         json_object_set_new(doc, "store",
                             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
                                       "s:I, s:I, s:I, s:I, s:I}",
@@ -651,7 +663,7 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                      "# TYPE itsm_zone_keys gauge\nitsm_zone_keys %ui\n",
                      size, free, keys);
 
-    if (imcf->store) {
+    if (imcf->store && !ngx_http_itsm_store_on_redis(imcf->store)) {
         p = ngx_slprintf(p, last,
                          "# TYPE itsm_store_keys gauge\nitsm_store_keys %ui\n"
                          "# TYPE itsm_tickets_open gauge\n"

@@ -229,6 +229,17 @@ ngx_http_itsm_store_txn(ngx_http_itsm_store_t *store, const char *what,
 {
     ngx_int_t  rc;
 
+    /* a store on Redis has no LMDB environment: what would reach it is
+     * refused by nginx -t (ngx_http_itsm_store_redis_check); this is the
+     * net under that check */
+
+    if (store->on_redis) {
+        ngx_log_error(NGX_LOG_ALERT, store->log, 0,
+                      "itsm_store redis: \"%s\" needs an LMDB store",
+                      what);
+        return NGX_ERROR;
+    }
+
     rc = ngx_http_itsm_store_run(store, flags, connector, key, handler, data);
 
 #if (NGX_DEBUG)
@@ -655,7 +666,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     time_t       lease, retention;
     ngx_int_t    rc;
     ngx_str_t   *value, path, s;
-    ngx_uint_t   i;
+    ngx_uint_t   i, redis;
 
     if (imcf->store != NULL) {
         return "is duplicate";
@@ -665,7 +676,12 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     path = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
+    /* "redis": the records on the itsm_redis server, shared by the edges
+     * (ngx_http_itsm_store_redis.c); a file named "redis" is "./redis" */
+
+    redis = (path.len == 5 && ngx_strncmp(path.data, "redis", 5) == 0);
+
+    if (!redis && ngx_conf_full_name(cf->cycle, &path, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -675,7 +691,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_http_itsm_conf_param(&value[i], "size=", &s)) {
+        if (!redis && ngx_http_itsm_conf_param(&value[i], "size=", &s)) {
             if (ngx_http_itsm_conf_size(cf, &s, 1024 * 1024,
                                         NGX_MAX_SIZE_T_VALUE, &size,
                                         "itsm_store size",
@@ -702,8 +718,9 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"; expected size=, "
-                               "lease= or retention=", &value[i]);
+                               "invalid parameter \"%V\"; expected %s"
+                               "lease= or retention=", &value[i],
+                               redis ? "" : "size=, ");
             return NGX_CONF_ERROR;
         }
 
@@ -715,6 +732,13 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     imcf->store = ngx_http_itsm_store_create(cf, &path, size, lease);
     if (imcf->store == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    if (redis) {
+        /* the client is found after the configuration is read (itsm_redis
+         * may come later): ngx_http_itsm_store_redis_check */
+        imcf->store->ops = &ngx_http_itsm_store_redis_ops;
+        imcf->store->on_redis = 1;
     }
 
     imcf->retention = retention;

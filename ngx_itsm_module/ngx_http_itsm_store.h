@@ -190,6 +190,13 @@ ngx_int_t ngx_http_itsm_store_open(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store);
 void ngx_http_itsm_store_close(ngx_http_itsm_store_t *store);
 
+/* ngx_http_itsm_store_redis.c: itsm_store redis */
+ngx_uint_t ngx_http_itsm_store_on_redis(ngx_http_itsm_store_t *store);
+void ngx_http_itsm_store_redis_set(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_redis_t *redis);
+void ngx_http_itsm_store_redis_open(ngx_http_itsm_store_t *store,
+    ngx_log_t *log, time_t retention);
+
 /* ngx_http_itsm_store_check.c */
 ngx_int_t ngx_http_itsm_store_check(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store);

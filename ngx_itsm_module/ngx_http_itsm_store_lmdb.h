@@ -40,6 +40,12 @@ struct ngx_http_itsm_store_s {
     size_t                       size;
     time_t                       lease;
 
+    /* itsm_store redis (ngx_http_itsm_store_redis.c): the client, set
+     * after the configuration is read; no LMDB environment is opened */
+    ngx_http_itsm_redis_t       *redis;
+    unsigned                     on_redis:1;
+    time_t                       retention;
+
     MDB_env                     *env;
     MDB_dbi                      dbi;          /* "keys" */
     MDB_dbi                      pending;      /* "pending" */
@@ -173,6 +179,14 @@ ngx_int_t ngx_http_itsm_store_ticket_forget(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_decode_any(MDB_val *v,
     ngx_http_itsm_record_t *rec);
 u_char *ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p);
+
+
+/* ngx_http_itsm_store_redis.c */
+extern const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_redis_ops;
+ngx_int_t ngx_http_itsm_store_redis_release(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before);
+ngx_int_t ngx_http_itsm_store_redis_renew(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, uint64_t token);
 
 
 #endif /* _NGX_HTTP_ITSM_STORE_LMDB_H_INCLUDED_ */

@@ -235,6 +235,10 @@ ngx_int_t
 ngx_http_itsm_store_renew(ngx_http_itsm_store_t *store, ngx_str_t *connector,
     ngx_str_t *key, uint64_t token)
 {
+    if (store->on_redis) {
+        return ngx_http_itsm_store_redis_renew(store, connector, key, token);
+    }
+
     return ngx_http_itsm_store_change(store, connector, key,
                                       NGX_HTTP_ITSM_STORE_RENEW, NULL, token,
                                       0, 0);
@@ -263,6 +267,11 @@ ngx_int_t
 ngx_http_itsm_store_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before)
 {
+    if (store->on_redis) {
+        return ngx_http_itsm_store_redis_release(store, connector, key,
+                                                 before);
+    }
+
     return ngx_http_itsm_store_change(store, connector, key,
                                       NGX_HTTP_ITSM_STORE_RELEASE, before,
                                       before->token, 0, 0);
@@ -563,7 +572,11 @@ ngx_http_itsm_store_busy(ngx_http_itsm_record_t *rec, time_t now)
         return 0;
     }
 
-    if ((ngx_pid_t) rec->owner == ngx_pid) {
+    /* a claim on Redis (owner 0) may be another edge's, whose process
+     * this one cannot see: it lives until its lease ends, which Redis
+     * counts (ngx_http_itsm_store_redis.c) */
+
+    if (rec->owner == 0 || (ngx_pid_t) rec->owner == ngx_pid) {
         return 1;
     }
 

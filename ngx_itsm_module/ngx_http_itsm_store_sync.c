@@ -107,7 +107,9 @@ ngx_int_t
 ngx_http_itsm_store_sync(ngx_http_itsm_store_t *store,
     ngx_http_itsm_store_waiter_t *w)
 {
-    if (w->seq <= store->flushed) {
+    /* on Redis a command answered is applied: nothing to wait for */
+
+    if (w->seq <= store->flushed || store->on_redis) {
         return NGX_OK;
     }
 

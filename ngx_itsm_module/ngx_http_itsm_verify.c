@@ -44,11 +44,34 @@ ngx_http_itsm_verify_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf)
     ngx_uint_t                   i;
     ngx_http_itsm_connector_t  **conn;
 
-    if (imcf->replay_url.len && imcf->store) {
+    conn = imcf->connectors.elts;
+
+    /* the replay location reads LMDB's pending table: refused with a
+     * store on Redis (ngx_http_itsm_queue.c), and the probe with it */
+
+    if (imcf->replay_url.len && imcf->store
+        && ngx_http_itsm_store_on_redis(imcf->store))
+    {
+        for (i = 0; i < imcf->connectors.nelts; i++) {
+
+            if (conn[i]->verify == NULL) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "itsm_connector \"%V\" (%s:%ui): \"verify\" is "
+                          "sent through the replay location, which needs an "
+                          "LMDB \"itsm_store\" for now (issue 14)",
+                          &conn[i]->name, conn[i]->file, conn[i]->line);
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
     }
 
-    conn = imcf->connectors.elts;
+    if (imcf->replay_url.len && imcf->store) {
+        return NGX_OK;
+    }
 
     for (i = 0; i < imcf->connectors.nelts; i++) {
 
