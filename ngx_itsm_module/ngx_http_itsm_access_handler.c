@@ -34,6 +34,10 @@ static void ngx_http_itsm_access_redis_answered(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_http_itsm_access_e ngx_http_itsm_access_redis_result(
     ngx_http_request_t *r, ngx_http_itsm_access_ctx_t *ctx);
+static time_t ngx_http_itsm_access_replay_expire(
+    ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
+static ngx_http_itsm_access_e ngx_http_itsm_access_replay_result(
+    ngx_http_request_t *r, ngx_int_t rc, ngx_uint_t redis);
 static ngx_int_t ngx_http_itsm_access_deny(ngx_http_request_t *r,
     ngx_http_itsm_access_loc_conf_t *alcf, ngx_http_itsm_access_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_access_answer(ngx_http_request_t *r,
@@ -307,41 +311,11 @@ ngx_http_itsm_access_after_body(ngx_http_request_t *r,
 
     ngx_http_itsm_sig_replay_key(alcf->sig, ctx->sig, key);
 
-    /*
-     * A node is remembered while its expiry is later than now.  A signed
-     * timestamp is accepted up to and including time + tolerance
-     * (ngx_http_itsm_sig_headers()), so the copy must be remembered
-     * through that second too: expiry one second after it.  A ttl
-     * remembers the delivery for ttl seconds, this one included.
-     */
-
-    expire = ctx->sig->has_time ? ctx->sig->time + alcf->tolerance + 1
-                                : ngx_time() + alcf->replay_ttl;
+    expire = ngx_http_itsm_access_replay_expire(alcf, ctx);
 
     rc = ngx_http_itsm_replay_check(r, alcf->replay, key, expire);
 
-    switch (rc) {
-
-    case NGX_OK:
-        return NGX_HTTP_ITSM_ACCESS_PASSED;
-
-    case NGX_DECLINED:
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_REPLAYED,
-                                         "this delivery was already "
-                                         "accepted; it is not processed "
-                                         "again");
-
-    case NGX_BUSY:
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_IN_FLIGHT,
-                                         "the same delivery is being "
-                                         "processed right now; send it "
-                                         "again later if that fails");
-
-    default:
-        return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
-                                         "the replay cache failed; see the "
-                                         "error log");
-    }
+    return ngx_http_itsm_access_replay_result(r, rc, 0);
 }
 
 
@@ -364,10 +338,7 @@ ngx_http_itsm_access_replay_redis(ngx_http_request_t *r,
 
     ngx_http_itsm_sig_replay_key(alcf->sig, ctx->sig, key);
 
-    /* as the zone's (ngx_http_itsm_access_after_body()) */
-
-    expire = ctx->sig->has_time ? ctx->sig->time + alcf->tolerance + 1
-                                : ngx_time() + alcf->replay_ttl;
+    expire = ngx_http_itsm_access_replay_expire(alcf, ctx);
 
     rc = ngx_http_itsm_replay_redis_check(r, alcf->replay_redis,
                                           alcf->replay_lease, key, expire,
@@ -418,7 +389,34 @@ ngx_http_itsm_access_redis_result(ngx_http_request_t *r,
 {
     ctx->answered = 0;
 
-    switch (ctx->replay_rc) {
+    return ngx_http_itsm_access_replay_result(r, ctx->replay_rc, 1);
+}
+
+
+/*
+ * A delivery is remembered while its expiry is later than now.  A signed
+ * timestamp is accepted up to and including time + tolerance
+ * (ngx_http_itsm_sig_headers()), so the copy must be remembered through
+ * that second too: expiry one second after it.  A ttl remembers the
+ * delivery for ttl seconds, this one included.  The zone and Redis alike.
+ */
+
+static time_t
+ngx_http_itsm_access_replay_expire(ngx_http_itsm_access_loc_conf_t *alcf,
+    ngx_http_itsm_access_ctx_t *ctx)
+{
+    return ctx->sig->has_time ? ctx->sig->time + alcf->tolerance + 1
+                              : ngx_time() + alcf->replay_ttl;
+}
+
+
+/* what the replay cache's answer (the zone's or Redis') means */
+
+static ngx_http_itsm_access_e
+ngx_http_itsm_access_replay_result(ngx_http_request_t *r, ngx_int_t rc,
+    ngx_uint_t redis)
+{
+    switch (rc) {
 
     case NGX_OK:
         return NGX_HTTP_ITSM_ACCESS_PASSED;
@@ -434,14 +432,19 @@ ngx_http_itsm_access_redis_result(ngx_http_request_t *r,
                                          "the same delivery is being "
                                          "processed right now; send it "
                                          "again later if that fails");
+    }
 
-    default:
+    if (redis) {
         /* never processed unchecked: the sender tries again later */
         return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_UNAVAILABLE,
                                          "the replay cache (redis) is "
                                          "unavailable; see the error log; "
                                          "send it again later");
     }
+
+    return ngx_http_itsm_access_fail(r, NGX_HTTP_ITSM_ACCESS_INTERNAL,
+                                     "the replay cache failed; see the "
+                                     "error log");
 }
 
 
