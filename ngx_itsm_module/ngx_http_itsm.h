@@ -470,6 +470,7 @@ ngx_int_t ngx_http_itsm_names_source(ngx_str_t *name,
 /* ngx_http_itsm_hash.c: a 64-bit hash for identity, not for secrets */
 uint64_t ngx_http_itsm_hash(uint64_t h, const u_char *p, size_t len);
 uint64_t ngx_http_itsm_hash_end(uint64_t h);
+uint64_t ngx_http_itsm_token(void);
 
 
 #endif /* _NGX_HTTP_ITSM_H_INCLUDED_ */

@@ -6,6 +6,8 @@
 
 #include "ngx_http_itsm.h"
 
+#include <openssl/rand.h>
+
 
 /*
  * A 64-bit hash of bytes, for identity inside the module: whether two
@@ -83,4 +85,37 @@ ngx_http_itsm_hash_end(uint64_t h)
     h ^= h >> 33;
 
     return h ? h : 1;
+}
+
+
+/*
+ * A claim's token: unique among every claim any edge makes, since it
+ * fences a claim that expired and was taken over (its old owner's commit
+ * must never match the new one's).  nginx's random() is seeded from the
+ * pid and the time, which two edges in containers (the same pid) started
+ * in the same second share: their sequences, and tokens made from them,
+ * would be equal.  So OpenSSL's generator; should it fail, a mix of what
+ * this process has, hashed.  Never 0 (the record's "no claim").
+ */
+
+uint64_t
+ngx_http_itsm_token(void)
+{
+    uint64_t         token, mix[4];
+    static uint64_t  seq;
+
+    do {
+        if (RAND_bytes((u_char *) &token, sizeof(token)) != 1) {
+            mix[0] = ((uint64_t) ngx_random() << 31) ^ ngx_random();
+            mix[1] = (uint64_t) ngx_pid;
+            mix[2] = (uint64_t) ngx_current_msec;
+            mix[3] = ++seq;
+
+            token = ngx_http_itsm_hash_end(
+                        ngx_http_itsm_hash(0, (u_char *) mix, sizeof(mix)));
+        }
+
+    } while (token == 0);
+
+    return token;
 }

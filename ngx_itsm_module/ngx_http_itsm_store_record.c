@@ -68,7 +68,6 @@ static ngx_int_t ngx_http_itsm_store_iterate_each(ngx_http_itsm_store_t *store,
     MDB_cursor *cursor, MDB_val *k, MDB_val *v, void *data);
 static ngx_int_t ngx_http_itsm_store_get_txn(ngx_http_itsm_store_t *store,
     MDB_txn *txn, MDB_val *k, void *data);
-static uint64_t ngx_http_itsm_store_token(void);
 
 
 /*
@@ -170,7 +169,7 @@ ngx_http_itsm_store_claim_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
     rec->pending = 0;
     rec->owner = 0;
     rec->lease_until = 0;
-    rec->token = ngx_http_itsm_store_token();
+    rec->token = ngx_http_itsm_token();
 
     *claim = *rec;
 
@@ -532,26 +531,6 @@ ngx_http_itsm_store_record_put(ngx_http_itsm_store_t *store, MDB_txn *txn,
     v.mv_size = ngx_http_itsm_store_encode(rec, raw) - raw;
 
     return ngx_http_itsm_store_mdb_put(store, txn, store->dbi, k, &v, 0);
-}
-
-
-/* a claim's token: never 0, never the same twice in a worker, and unlikely
- * to be another worker's */
-
-static uint64_t
-ngx_http_itsm_store_token(void)
-{
-    uint64_t           token;
-    static uint64_t    seq;
-
-    do {
-        token = ((uint64_t) ngx_random() << 33)
-                ^ ((uint64_t) ngx_random() << 2)
-                ^ ((uint64_t) ngx_pid << 40)
-                ^ ++seq;
-    } while (token == 0);
-
-    return token;
 }
 
 

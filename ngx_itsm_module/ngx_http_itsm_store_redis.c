@@ -158,7 +158,6 @@ static ngx_int_t ngx_http_itsm_store_redis_end(ngx_http_itsm_store_t *store,
     ngx_uint_t commit, ngx_http_itsm_redis_handler_pt handler, void *data);
 static void ngx_http_itsm_store_redis_forgotten(void *data,
     redisReply *reply, ngx_str_t *error);
-static uint64_t ngx_http_itsm_store_redis_token(void);
 
 
 const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_redis_ops = {
@@ -231,7 +230,7 @@ ngx_http_itsm_store_redis_claim(ngx_http_itsm_store_op_t *op)
     }
 
     /* the token is kept in the op until the answer puts it in the record */
-    op->token = ngx_http_itsm_store_redis_token();
+    op->token = ngx_http_itsm_token();
 
     p = ngx_http_itsm_store_redis_empty(empty, op->key);
 
@@ -780,26 +779,6 @@ invalid:
                   "ignored");
 
     return NGX_ERROR;
-}
-
-
-/* a claim's token: 64 random bits from this worker, never 0 */
-
-static uint64_t
-ngx_http_itsm_store_redis_token(void)
-{
-    uint64_t         token;
-    static uint64_t  seq;
-
-    do {
-        token = ((uint64_t) ngx_random() << 33)
-                ^ ((uint64_t) ngx_random() << 2)
-                ^ ((uint64_t) ngx_pid << 40)
-                ^ ((uint64_t) ngx_time() << 20)
-                ^ ++seq;
-    } while (token == 0);
-
-    return token;
 }
 
 
