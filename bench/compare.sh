@@ -317,7 +317,7 @@ for e in "mod $MOD_PORT" ${need_disk:+"mod-disk $DISK_PORT"} ${need_redis:+"mod-
         | sed "s/^/store of $name at the end: /" >> "$out/load.txt"
 done
 [ -z "$need_redis" ] \
-    || echo "redis at the end: $(redis-cli -p "$REDIS_PORT" dbsize) keys, $(redis-cli -p "$REDIS_PORT" info memory | sed -n 's/^used_memory_human:\([^\r]*\).*/\1/p') used, AOF $(du -sh "$RUN/redis" | cut -f1)" >> "$out/load.txt"
+    || echo "redis at the end: $(redis-cli -p "$REDIS_PORT" dbsize) keys, $(redis-cli -p "$REDIS_PORT" info memory | sed -n 's/^used_memory_human:\([^\r]*\).*/\1/p') used, AOF $(du -sh "$RUN/redis" | cut -f1), $(redis-cli -p "$REDIS_PORT" info commandstats | sed -n 's/^cmdstat_\([a-z]*\):calls=\([0-9]*\).*/\2 \1/p' | sort -rn | head -n 3 | paste -sd, - | sed 's/,/, /g') (calls; the commands inside the scripts, the checks and the warm-up counted)" >> "$out/load.txt"
 
 errors=
 bench_log_errors || errors=1
