@@ -3,8 +3,9 @@
 # Lua (Debian's libnginx-mod-http-lua) and in Python (Flask under
 # gunicorn), against plain nginx's "return 200" and "proxy_pass", in one
 # run: interleaved rounds, each case back to back within a round, ratios
-# taken within a round, then their medians.  bench/README.md says what
-# each case does and how to read the figures.
+# taken within a round, then their medians; and the module with its
+# records on Redis (itsm_store redis) against LMDB.  bench/README.md says
+# what each case does and how to read the figures.
 #
 #   bench/compare.sh
 #
@@ -19,16 +20,19 @@
 #                      return200 proxy mod-dup lua-dup py-dup mod-create
 #                      lua-create py-create mod-dup-disk mod-create-disk
 #                      mod-dup-hmac lua-dup-hmac py-dup-hmac mod-am-dup
-#                      mod-mixed mod-mixed-disk]; also known, for
+#                      mod-mixed mod-mixed-disk mod-dup-redis
+#                      mod-create-redis]; also known, for
 #                      bench/disk.sh: mod-dup-half mod-dup-half-disk (the
 #                      duplicates alone with the connections and threads
 #                      the mixed cases give them: half)
 #   BENCH_OUT          where results go [bench/results/compare-<date>]
 #   BENCH_SKIP_CHECK=1 skip the peer checks (bench/check.pl)
-#   MODULE, NGINX_BIN, BENCH_PORT, BENCH_DISK_DIR, BENCH_PY_THREADS, ...
+#   MODULE, NGINX_BIN, BENCH_PORT, BENCH_DISK_DIR, BENCH_PY_THREADS,
+#   BENCH_REDIS_FSYNC (everysec|always), ...
 #                      see bench/lib/servers.sh
 #
-# Needs: util/deps.sh bench.  Uses ports BENCH_PORT..BENCH_PORT+4.
+# Needs: util/deps.sh bench; redis-server for the -redis cases.  Uses
+# ports BENCH_PORT..BENCH_PORT+6 (+5, +6: the module on Redis, its Redis).
 set -euo pipefail
 
 . "$(dirname "$0")/lib/servers.sh"
@@ -39,7 +43,7 @@ warmup=${BENCH_WARMUP:-2}
 threads=${BENCH_THREADS:-2}
 conns=${BENCH_CONNECTIONS:-50}
 sizes=${BENCH_SIZES:-1024 16384}
-all_cases="return200 proxy mod-dup lua-dup py-dup mod-create lua-create py-create mod-dup-disk mod-create-disk mod-dup-hmac lua-dup-hmac py-dup-hmac mod-am-dup mod-mixed mod-mixed-disk"
+all_cases="return200 proxy mod-dup lua-dup py-dup mod-create lua-create py-create mod-dup-disk mod-create-disk mod-dup-hmac lua-dup-hmac py-dup-hmac mod-am-dup mod-mixed mod-mixed-disk mod-dup-redis mod-create-redis"
 read -r -a cases <<< "${BENCH_CASES:-$all_cases}"
 out=${BENCH_OUT:-$repo/bench/results/compare-$(date +%Y%m%d-%H%M%S)}
 
@@ -55,6 +59,8 @@ define mod-dup         "$MOD_PORT"  /alerts        dup
 define mod-create      "$MOD_PORT"  /alerts        create
 define mod-dup-disk    "$DISK_PORT" /alerts        dup
 define mod-create-disk "$DISK_PORT" /alerts        create
+define mod-dup-redis    "$REDIS_MOD_PORT" /alerts  dup
+define mod-create-redis "$REDIS_MOD_PORT" /alerts  create
 define mod-dup-hmac    "$MOD_PORT"  /alerts/signed dup signed
 define mod-am-dup      "$MOD_PORT"  /alerts/alertmanager dup
 C_BODY[mod-am-dup]=am
@@ -69,7 +75,7 @@ define py-dup          "$PY_PORT"   /alerts        dup
 define py-create       "$PY_PORT"   /alerts        create
 define py-dup-hmac     "$PY_PORT"   /alerts/signed dup signed
 
-need_disk= need_lua= need_py= need_am=
+need_disk= need_lua= need_py= need_am= need_redis=
 for c in "${cases[@]}"; do
     [ -n "${C_PORT[$c]:-}" ] || bench_die "unknown case $c (known: $all_cases)"
     [ "${C_BODY[$c]}" != am ] || need_am=1
@@ -77,10 +83,11 @@ for c in "${cases[@]}"; do
         "$DISK_PORT") need_disk=1 ;;
         "$LUA_PORT")  need_lua=1 ;;
         "$PY_PORT")   need_py=1 ;;
+        "$REDIS_MOD_PORT") need_redis=1 ;;
     esac
 done
 
-bench_need module ${need_lua:+lua} ${need_py:+python}
+bench_need module ${need_lua:+lua} ${need_py:+python} ${need_redis:+redis}
 bench_dirs
 mkdir -p "$out/raw"
 : > "$out/checks.txt"
@@ -114,12 +121,18 @@ done
 bench_start_mock slow
 bench_start_module mod "$MOD_PORT" "$TMPFS_STORE"
 [ -z "$need_disk" ] || bench_start_module mod-disk "$DISK_PORT" "$DISK_STORE"
+if [ -n "$need_redis" ]; then
+    bench_start_redis
+    bench_start_module_redis mod-redis "$REDIS_MOD_PORT"
+    bench_redis_info | tee -a "$out/machine.txt"
+fi
 [ -z "$need_lua" ] || bench_start_lua
 [ -z "$need_py" ] || bench_start_python
 
 # -- the checks: each endpoint measured does the job
 endpoints=("mod $MOD_PORT")
 [ -z "$need_disk" ] || endpoints+=("mod-disk $DISK_PORT")
+[ -z "$need_redis" ] || endpoints+=("mod-redis $REDIS_MOD_PORT")
 [ -z "$need_lua" ] || endpoints+=("lua $LUA_PORT")
 [ -z "$need_py" ] || endpoints+=("py $PY_PORT")
 
@@ -130,7 +143,7 @@ if [ -z "${BENCH_SKIP_CHECK:-}" ]; then
             "$bench/check.pl" --name "$name" --url "http://127.0.0.1:$port/alerts" \
                 --mock "http://127.0.0.1:$MOCK_PORT/mock_status" --body "$RUN/body-$size.json" \
                 || bench_die "the $name endpoint does not do the job: no timing"
-            [ "$name" = mod-disk ] && continue
+            [ "$name" = mod-disk ] || [ "$name" = mod-redis ] && continue
             "$bench/check.pl" --name "$name" --url "http://127.0.0.1:$port/alerts/signed" \
                 --mock "http://127.0.0.1:$MOCK_PORT/mock_status" --body "$RUN/body-$size.json" \
                 --secret "$SECRET" \
@@ -216,23 +229,31 @@ wrk_run() {   # CASE MODE SIZE SECONDS THREADS CONNS KEY-PREFIX OUTFILE
 seq_no=0
 next_prefix() { seq_no=$((seq_no + 1)); PREFIX=$(printf 'k%s-%04d-' "$runid" "$seq_no"); }
 
-# the process that serves a case: nginx's one worker, gunicorn's one worker
+# the processes that serve a case: nginx's one worker, gunicorn's one
+# worker; on Redis the worker and redis-server (whose CPU is the store's)
 server_pid() {   # CASE
     case ${C_PORT[$1]} in
         "$MOD_PORT")  bench_nginx_worker mod ;;
         "$DISK_PORT") bench_nginx_worker mod-disk ;;
         "$LUA_PORT")  bench_nginx_worker lua ;;
         "$PY_PORT")   bench_python_worker ;;
+        "$REDIS_MOD_PORT") echo "$(bench_nginx_worker mod-redis) $REDIS_PID" ;;
     esac
 }
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # user + system
+cpu_ticks() {   # PID...: user + system, summed
+    local p t=0
+    for p in "$@"; do
+        t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
 
 # one case: sets RES to "rps p99 requests non2xx errors extra-rps cpu-us-per-request"
 run_case() {   # CASE SIZE SECONDS LABEL
     local c=$1 size=$2 s=$3 f=$out/raw/$4-$2-$1 pid t0 t1 n
     pid=$(server_pid "$c")
-    t0=$(cpu_ticks "$pid")
+    t0=$(cpu_ticks $pid)
     if [ "${C_MODE[$c]}" = mixed ]; then
         # duplicates and creates at once, half the connections each: the
         # duplicates' latency while creates write the store
@@ -255,7 +276,7 @@ run_case() {   # CASE SIZE SECONDS LABEL
         RES="$(wrk_stats "$f.txt") -"
         n=$(awk '/ requests in / { print $1 }' "$f.txt")
     fi
-    t1=$(cpu_ticks "$pid")
+    t1=$(cpu_ticks $pid)
     RES="$RES $(awk -v a="$t0" -v b="$t1" -v n="${n:-0}" -v t="$tck" \
                  'BEGIN { printf "%.1f", (n > 0 ? (b - a) / t / n * 1e6 : 0) }')"
 }
@@ -290,11 +311,13 @@ done
 echo "end: load average $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/load.txt"
 
 # the stores at the end
-for e in "mod $MOD_PORT" ${need_disk:+"mod-disk $DISK_PORT"}; do
+for e in "mod $MOD_PORT" ${need_disk:+"mod-disk $DISK_PORT"} ${need_redis:+"mod-redis $REDIS_MOD_PORT"}; do
     read -r name port <<< "$e"
     curl -s "http://127.0.0.1:$port/status" | sed -n 's/.*"store":\({[^}]*}\).*/\1/p' \
         | sed "s/^/store of $name at the end: /" >> "$out/load.txt"
 done
+[ -z "$need_redis" ] \
+    || echo "redis at the end: $(redis-cli -p "$REDIS_PORT" dbsize) keys, $(redis-cli -p "$REDIS_PORT" info memory | sed -n 's/^used_memory_human:\([^\r]*\).*/\1/p') used, AOF $(du -sh "$RUN/redis" | cut -f1), $(redis-cli -p "$REDIS_PORT" info commandstats | sed -n 's/^cmdstat_\([a-z]*\):calls=\([0-9]*\).*/\2 \1/p' | sort -rn | head -n 3 | paste -sd, - | sed 's/,/, /g') (calls; the commands inside the scripts, the checks and the warm-up counted)" >> "$out/load.txt"
 
 errors=
 bench_log_errors || errors=1

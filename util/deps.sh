@@ -19,7 +19,8 @@
 #   bench         build + wrk and the peers of bench/compare.sh: the Lua
 #                 gateway (libnginx-mod-http-lua on OpenResty's LuaJIT,
 #                 lua-cjson, lua-luaossl) and the Python one (Flask,
-#                 gunicorn, requests)
+#                 gunicorn, requests); redis-server for the store on Redis
+#                 (a private one per run)
 #   all           test rt alertmanager
 #
 #   --check   only report; exit 1 if something is missing
@@ -47,7 +48,7 @@ PKGS[alertmanager]="prometheus-alertmanager"
 PKGS[fuzz]="clang-14 libclang-rt-14-dev"
 # libluajit2-5.1-2 is OpenResty's LuaJIT, the first choice of the lua
 # module's dependency: named so that the peer never runs on the plain one
-PKGS[bench]="${PKGS[build]} wrk libnginx-mod-http-lua libnginx-mod-http-ndk libluajit2-5.1-2 lua-cjson lua-luaossl python3-flask gunicorn python3-requests procps"
+PKGS[bench]="${PKGS[build]} wrk libnginx-mod-http-lua libnginx-mod-http-ndk libluajit2-5.1-2 lua-cjson lua-luaossl python3-flask gunicorn python3-requests procps redis-server"
 
 # systemd units of packages in our lists that start a daemon we never use
 SERVICE_UNITS="nginx:nginx.service prometheus-alertmanager:prometheus-alertmanager.service redis-server:redis-server.service"

@@ -2,7 +2,8 @@
 # finds what the benchmarks need, writes the configurations of
 # bench/conf/ with this run's paths and ports, and starts and stops the
 # servers: the mock ITSM, nginx with the module (store on tmpfs and on the
-# disk), the Lua peer and the Python peer.  Every process started here is
+# disk, and on Redis with its private redis-server), the Lua peer and the
+# Python peer.  Every process started here is
 # remembered by its pid and stopped by that pid, nothing else.
 #
 # Environment (defaults in brackets):
@@ -17,6 +18,8 @@
 #   BENCH_STORE_SIZE  itsm_store size= [4096m]
 #   BENCH_DICT_SIZE   the Lua peer's lua_shared_dict [1024m]
 #   BENCH_PY_THREADS  gunicorn gthread threads of the Python peer's one worker [4]
+#   REDIS_BIN         the Redis store's server [redis-server]
+#   BENCH_REDIS_FSYNC its appendfsync: everysec or always [everysec]
 
 bench=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 repo=$(cd "$bench/.." && pwd)
@@ -27,16 +30,21 @@ BENCH_PORT=${BENCH_PORT:-51000}
 BENCH_STORE_SIZE=${BENCH_STORE_SIZE:-4096m}
 BENCH_DICT_SIZE=${BENCH_DICT_SIZE:-1024m}
 BENCH_PY_THREADS=${BENCH_PY_THREADS:-4}
+REDIS_BIN=${REDIS_BIN:-redis-server}
+BENCH_REDIS_FSYNC=${BENCH_REDIS_FSYNC:-everysec}
 
 LUA_MODULE=/usr/lib/nginx/modules/ngx_http_lua_module.so
 NDK_MODULE=/usr/lib/nginx/modules/ndk_http_module.so
 
-# ports: the mock, the module on tmpfs, the module on disk, Lua, Python
+# ports: the mock, the module on tmpfs, the module on disk, Lua, Python,
+# the module on Redis, and its redis-server
 MOCK_PORT=$BENCH_PORT
 MOD_PORT=$((BENCH_PORT + 1))
 DISK_PORT=$((BENCH_PORT + 2))
 LUA_PORT=$((BENCH_PORT + 3))
 PY_PORT=$((BENCH_PORT + 4))
+REDIS_MOD_PORT=$((BENCH_PORT + 5))
+REDIS_PORT=$((BENCH_PORT + 6))
 
 # the Standard Webhooks secret of the signed endpoints (a benchmark value)
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
@@ -71,6 +79,13 @@ bench_need() {
                     || bench_die "the Python peer needs gunicorn: util/deps.sh bench"
                 python3 -c 'import flask, requests' 2>/dev/null \
                     || bench_die "the Python peer needs python3-flask and python3-requests: util/deps.sh bench" ;;
+            redis)
+                command -v "$REDIS_BIN" >/dev/null && command -v redis-cli >/dev/null \
+                    || bench_die "the module on Redis needs redis-server and redis-cli (apt-get install redis-server)"
+                case $BENCH_REDIS_FSYNC in
+                    everysec|always) ;;
+                    *) bench_die "BENCH_REDIS_FSYNC must be everysec or always" ;;
+                esac ;;
         esac
     done
 }
@@ -187,6 +202,45 @@ bench_start_module() {   # NAME PORT STOREDIR
     bench_render module.conf "$RUN/$1.conf" "$1" "$2" "$3"
     bench_nginx_start "$1" "$RUN/$1.conf"
     bench_wait_port "$2" /return200
+}
+
+# the module with its records on Redis (itsm_store redis): module.conf with
+# its LMDB itsm_store line replaced by itsm_redis + itsm_store redis
+bench_start_module_redis() {   # NAME PORT
+    cp "$bench/conf/rt-create.json" "$RUN/rt-create.json"
+    bench_render module.conf "$RUN/$1.conf.lmdb" "$1" "$2" ""
+    grep -q '^ *itsm_store .*state\.mdb' "$RUN/$1.conf.lmdb" \
+        || bench_die "bench/conf/module.conf has no LMDB itsm_store line to replace"
+    sed -e "s|^\( *\)itsm_store .*state\.mdb.*|\1itsm_redis address=127.0.0.1:$REDIS_PORT;\n\1itsm_store redis;|" \
+        "$RUN/$1.conf.lmdb" > "$RUN/$1.conf"
+    rm -f "$RUN/$1.conf.lmdb"
+    bench_nginx_start "$1" "$RUN/$1.conf"
+    bench_wait_port "$2" /return200
+}
+
+# a private redis-server for the module on Redis, in the run's directory:
+# no RDB snapshots, the AOF on (appendfsync BENCH_REDIS_FSYNC); stopped by
+# its pid with the others
+bench_start_redis() {
+    mkdir -p "$RUN/redis"
+    "$REDIS_BIN" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" \
+        --save '' --appendonly yes --appendfsync "$BENCH_REDIS_FSYNC" \
+        --daemonize no --logfile "$RUN/redis/redis.log" &
+    BENCH_PIDS+=($!)
+    REDIS_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$RUN/redis/redis.log" >&2 2>/dev/null || true
+    bench_die "redis-server did not start on 127.0.0.1:$REDIS_PORT"
+}
+
+# Redis' persistence, as the run used it
+bench_redis_info() {
+    echo "redis: $("$REDIS_BIN" --version | awk '{ print $3 }') on 127.0.0.1:$REDIS_PORT, $(redis-cli -p "$REDIS_PORT" config get save | tail -n 1 | sed 's/^$/save off/'), appendonly $(redis-cli -p "$REDIS_PORT" config get appendonly | tail -n 1), appendfsync $(redis-cli -p "$REDIS_PORT" config get appendfsync | tail -n 1), dir $RUN/redis ($(stat -f -c %T "$RUN/redis"))"
 }
 
 bench_start_lua() {

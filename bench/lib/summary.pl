@@ -94,6 +94,10 @@ my @ratios = (
     ['module, AM group / return 200',            'mod-am-dup',      'return200',    'rps', ''],
     ['dup p99 with creates: disk / tmpfs',       'mod-mixed-disk',  'mod-mixed',    'p99', '~ 1'],
     ['dup req/s with creates: disk / tmpfs',     'mod-mixed-disk',  'mod-mixed',    'rps', ''],
+    ['Redis ÷ LMDB, duplicate',                  'mod-dup-redis',   'mod-dup',      'rps', ''],
+    ['Redis ÷ LMDB, create',                     'mod-create-redis', 'mod-create',  'rps', ''],
+    ['Redis ÷ LMDB, duplicate p99',              'mod-dup-redis',   'mod-dup',      'p99', ''],
+    ['Redis ÷ LMDB, create p99',                 'mod-create-redis', 'mod-create',  'p99', ''],
 );
 
 print "\nratios, each within a round: median (min - max over rounds), round by round;\n"
