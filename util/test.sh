@@ -16,9 +16,15 @@
 #
 # Real components: a private Request Tracker is started for the files that
 # use one (t/020-rt.t, t/350-alertmanager-rt.t; port TEST_NGINX_RT_PORT,
-# default 18091, state in var/test-rt); set ITSM_TEST_NO_RT=1 to skip it
-# (those files then skip with a message).  Debian's Alertmanager is
-# installed for the files that start one themselves.
+# default 18091, state in ITSM_TEST_RT_DIR, default var/test-rt); set
+# ITSM_TEST_NO_RT=1 to skip it (those files then skip with a message).
+# Debian's Alertmanager is installed for the files that start one
+# themselves.
+#
+# Two runs at once (.ci/run runs the valgrind one beside the others) each
+# need their own TEST_NGINX_SERVER_PORT, TEST_NGINX_SERVROOT,
+# TEST_NGINX_RT_PORT and ITSM_TEST_RT_DIR; what the tests start
+# themselves takes ports the kernel gives (t/lib/ItsmPorts.pm).
 set -euo pipefail
 
 mode=${1:-normal}
@@ -52,21 +58,22 @@ if [ -n "${TEST_NGINX_FALLBACK:-}" ] || ! perl -MTest::Nginx::Socket -e1 2>/dev/
     echo "test: Test::Nginx is not installed; using the fallback runner in t/fallback"
 fi
 
+rt_dir=${ITSM_TEST_RT_DIR:-$repo/var/test-rt}
 rt_started=
 cleanup() {
     if [ -n "$rt_started" ]; then
-        util/rt.sh stop "$repo/var/test-rt" >/dev/null 2>&1 || true
+        util/rt.sh stop "$rt_dir" >/dev/null 2>&1 || true
     fi
 }
 trap cleanup EXIT
 
 if [ -z "${ITSM_TEST_NO_RT:-}" ]; then
     export TEST_NGINX_RT_PORT=${TEST_NGINX_RT_PORT:-18091}
-    util/rt.sh start "$TEST_NGINX_RT_PORT" "$repo/var/test-rt"
+    util/rt.sh start "$TEST_NGINX_RT_PORT" "$rt_dir"
     rt_started=1
     # where RT's callback scrip reads its url and token (util/rt-callback.pl):
     # the callback tests write the file and remove it
-    export ITSM_TEST_RT_STATEDIR="$repo/var/test-rt"
+    export ITSM_TEST_RT_STATEDIR="$rt_dir"
 fi
 
 if [ $# -eq 0 ]; then
@@ -90,8 +97,8 @@ export TEST_NGINX_USE_VALGRIND=1
 # a request waits longer for nginx under memcheck (20-50x slower) on a
 # machine running other jobs: 3 s timed out on a loaded CI rehearsal
 export TEST_NGINX_TIMEOUT=${TEST_NGINX_TIMEOUT:-10}
-log="$repo/var/valgrind.log"
-mkdir -p "$repo/var"
+log=${ITSM_VALGRIND_LOG:-$repo/var/valgrind.log}
+mkdir -p "$(dirname "$log")"
 set +e
 util/subreaper prove "$@" 2> >(tee "$log" >&2)
 rc=$?
