@@ -305,33 +305,38 @@ _EOC_
 --- init
 my $port = $ENV{TEST_NGINX_SERVER_PORT};
 my $url = "http://127.0.0.1:$port/itsm/requeue";
-ItsmHttp::call('POST', '/alerts/q', '{"key": "dead 1/x", "title": "Disk full"}');
+ItsmHttp::call('POST', '/alerts/q', qq{{"key": "$_", "title": "Disk full"}}) for 'dead 1/x', 'dead-2';
 my $until = time + 30;
-sleep 0.2 while ItsmHttp::call('GET', '/itsm/requeue') !~ /"count":1/ && time < $until;
+sleep 0.2 while ItsmHttp::call('GET', '/itsm/requeue') !~ /"count":2/ && time < $until;
 my ($s, $body) = ItsmHttp::call('GET', '/itsm/requeue');
-Test::More::like($body, qr/"count":1/, 'a dead letter');
+Test::More::like($body, qr/"count":2/, 'two dead letters');
+my $head = sprintf("%-20s %-40s %8s %6s\n", 'CONNECTOR', 'KEY', 'ATTEMPTS', 'STATUS');
 my ($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', $url);
-Test::More::is("$rc\n$out$err", "0\n" . sprintf("%-20s %-40s %8s %6s\n", 'CONNECTOR', 'KEY', 'ATTEMPTS', 'STATUS')
-               . sprintf("%-20s %-40s %8s %6s\n", 'q', 'dead 1/x', 1, 503), 'list: a table, with the last failure\'s status');
+Test::More::is("$rc\n$out$err", "0\n$head" . sprintf("%-20s %-40s %8s %6s\n", 'q', 'dead 1/x', 1, 503)
+               . sprintf("%-20s %-40s %8s %6s\n", 'q', 'dead-2', 1, 503), 'list: a table, with the last failure\'s status');
 ($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', $url, '--json');
 Test::More::is("$rc\n$out$err", "0\n$body", 'list --json: the location\'s own answer');
 ($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', $url, '--connector', 'nope');
-Test::More::is("$rc\n$out$err", "0\n" . sprintf("%-20s %-40s %8s %6s\n", 'CONNECTOR', 'KEY', 'ATTEMPTS', 'STATUS'), 'list --connector nope: none');
+Test::More::is("$rc\n$out$err", "0\n$head", 'list --connector nope: none');
 ($rc, $out, $err) = ::ctl('dead-letters', 'show', 'dead 1/x', '--url', $url);
 Test::More::like("$rc\n$out$err", qr/^0\n\{"connector":"q","key":"dead 1\/x","attempts":1,"last_failure":\{.*"status":503,.*"response":"\{\\"error\\":\\"down\\"\}".*\}\}\n\z/, 'show KEY: its entry, with its last failure');
 ($rc, $out, $err) = ::ctl('dead-letters', 'show', 'dead 1', '--url', $url);
 Test::More::is("$rc\n$out$err", "1\nitsmctl: no dead letter for key \"dead 1\"\n", 'show of a key that has none (a prefix): exit 1');
+($rc, $out, $err) = ::ctl('dead-letters', 'show', 'dead-2', '--connector', 'nope', '--url', $url);
+Test::More::is("$rc\n$out$err", "1\nitsmctl: no dead letter for key \"dead-2\" of connector nope\n", 'show of a key of another connector: exit 1');
 ($rc, $out, $err) = ::ctl('dead-letters', 'requeue', 'dead 1', '--url', $url);
 Test::More::is("$rc\n$out$err", "0\nrequeued 0\n", 'requeue of a prefix: none');
 my $root = Test::Nginx::Util::server_root();
 open my $fh, '>', "$root/html/ok" or die $!; close $fh;
 ($rc, $out, $err) = ::ctl('dead-letters', 'requeue', 'dead 1/x', '--connector', 'q', '--url', $url, '--json');
-Test::More::is("$rc\n$out$err", qq{0\n{"requeued":1}\n}, 'requeue KEY --connector --json: one (the key escaped in the query)');
+Test::More::is("$rc\n$out$err", qq{0\n{"requeued":1}\n}, 'requeue KEY --connector --json: that one (the key escaped in the query)');
+($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', $url);
+Test::More::is("$rc\n$out$err", "0\n$head" . sprintf("%-20s %-40s %8s %6s\n", 'q', 'dead-2', 1, 503), 'dead-2 is left');
 $until = time + 30;
 sleep 0.2 while !(grep { /"key":"dead 1\/x",.*"status":201/ } ItsmHttp::read_lines('delivery.log')) && time < $until;
 Test::More::ok((grep { /"key":"dead 1\/x",.*"status":201/ } ItsmHttp::read_lines('delivery.log')), 'the requeued one was delivered');
 ($rc, $out, $err) = ::ctl('dead-letters', 'requeue', '--url', $url);
-Test::More::is("$rc\n$out$err", "0\nrequeued 0\n", 'requeue all: none left');
+Test::More::is("$rc\n$out$err", "0\nrequeued 1\n", 'requeue all: dead-2');
 ($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', "http://127.0.0.1:$port/itsm/closed");
 Test::More::is("$rc\n$out$err", qq{1\nitsmctl: GET http://127.0.0.1:$port/itsm/closed answered 403: {"error":"forbidden"}\n}, 'a 403: exit 1');
 ($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', "http://127.0.0.1:$port/itsm/other");
