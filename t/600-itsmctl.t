@@ -180,6 +180,17 @@ is_run(['render', file('vars.json', '{"v": "{{ $itsm_action }}", "w": "{{ $nope 
        'render: variables, the key\'s facts, the clock');
 
 
+# the manual page renders, without a warning from groff
+if (-x '/usr/bin/man') {
+    my ($in, $out, $err) = ('', '', '');
+    IPC::Run::run(['man', '--warnings', '-l', "$FindBin::Bin/../docs/itsmctl.1"], \$in, \$out, \$err,
+                  init => sub { $ENV{MANWIDTH} = 80; $ENV{MANPAGER} = 'cat'; $ENV{PAGER} = 'cat' });
+    Test::More::is($? >> 8, 0, 'man -l docs/itsmctl.1: exit 0');
+    Test::More::like($out, qr/^ITSMCTL\(1\).*^EXIT STATUS\n.*^\s+4\s+a bad input/ms, 'man -l docs/itsmctl.1: the page, with its exit status');
+    Test::More::is($err, '', 'man -l docs/itsmctl.1: no warning');
+}
+
+
 # the server blocks: send, callback, dead letters, render against the module
 
 our $Secret = 'itsmctl-secret-0123';
