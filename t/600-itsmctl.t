@@ -422,3 +422,39 @@ Test::More::is("$rc\n$out$err", "0\n$header", 'the header: the same bytes (its f
 --- request
 GET /itsm/x
 --- error_code: 201
+
+
+
+=== TEST 6: render --as form: the value of a form field the module sent is what itsmctl render gives for the field's template
+--- http_config
+    log_format itsm_sent escape=none '$request_body';
+    itsm_connector frm {
+        location  /_itsm/frm;
+        create    POST /f form 'msg=[{{ severity }}] {{ title }} & {{ description | truncate:20 }}';
+        ticket_id /id;
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / {
+            client_body_buffer_size 64k;
+            access_log logs/sent.log itsm_sent;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/itsm/;
+        }
+    }
+--- config
+    location /_itsm/frm/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1; }
+    location /itsm/ { return 201 '{"id":"T1"}'; }
+    location = /alerts { itsm_pass frm; }
+--- init
+my $alert = '{"key": "k=1&2", "title": "a+b=c & d/é", "severity": "warning", "description": "x%20y\nz ~ é é é é é"}';
+my ($s) = ItsmHttp::call('POST', '/alerts', $alert);
+Test::More::is($s, 201, 'the module created');
+my @sent = ItsmHttp::log_lines('sent.log', 1);
+(my $value = $sent[0] // '') =~ s/^msg=//;
+my ($rc, $out, $err) = ::ctl('render', ::file('form.tpl', "[{{ severity }}] {{ title }} & {{ description | truncate:20 }}\n"),
+                             ::file('form-alert.json', $alert), '--as', 'form');
+Test::More::is("$rc\n$out$err", "0\n$value", 'the field\'s value: the same bytes');
+Test::More::like($value, qr/^%5Bwarning%5D%20a%2Bb%3Dc%20%26%20d%2F%C3%A9%20%26%20x%2520y%0Az/, 'escaped as a form value');
+--- request
+GET /itsm/x
+--- error_code: 201
