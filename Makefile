@@ -11,7 +11,8 @@
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make test-async the pipeline's files against a store that answers later
 #   make asan       an AddressSanitizer build in build/asan/
-#   make install    copy the module to /usr/lib/nginx/modules/
+#   make install    copy the module to /usr/lib/nginx/modules/, itsmctl to
+#                   /usr/bin/ and its manual page to /usr/share/man/man1/
 #   make bench      the peer comparison, bench/compare.sh (about 30 min;
 #                   BENCH_* variables, see bench/README.md)
 #
@@ -49,10 +50,13 @@ asan:
 	util/deps.sh build
 	util/build.sh asan
 
-# copies the module where Debian's nginx looks for modules
+# copies the module where Debian's nginx looks for modules, and itsmctl
+# with its manual page (a package: make install DESTDIR=debian/<pkg>)
 install: build
 	install -D -m 0644 build/ngx_http_itsm_module.so \
 	    $(DESTDIR)/usr/lib/nginx/modules/ngx_http_itsm_module.so
+	install -D -m 0755 build/itsmctl $(DESTDIR)/usr/bin/itsmctl
+	install -D -m 0644 docs/itsmctl.1 $(DESTDIR)/usr/share/man/man1/itsmctl.1
 
 deps:
 	util/deps.sh test rt alertmanager
