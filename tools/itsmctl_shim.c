@@ -392,7 +392,7 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
     u_char                *p;
     size_t                 n, slen;
     ngx_str_t             *v;
-    ngx_uint_t             width, zero, hexa, sign, star;
+    ngx_uint_t             width, zero, hexa, sign;
     int64_t                i64;
     uint64_t               u64;
     ngx_variable_value_t  *vv;
@@ -409,7 +409,6 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
         width = 0;
         hexa = 0;
         sign = 1;
-        star = 0;
         slen = (size_t) -1;
 
         while (*fmt >= '0' && *fmt <= '9') {
@@ -421,13 +420,11 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             case 'u': sign = 0; fmt++; continue;
             case 'x': hexa = 1; sign = 0; fmt++; continue;
             case 'X': hexa = 2; sign = 0; fmt++; continue;
-            case '*': slen = va_arg(args, size_t); star = 1; fmt++; continue;
+            case '*': slen = va_arg(args, size_t); fmt++; continue;
             default: break;
             }
             break;
         }
-
-        (void) star;
 
         switch (*fmt++) {
 
