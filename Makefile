@@ -1,14 +1,18 @@
 # ngx_itsm_module
 #
-#   make            build build/ngx_http_itsm_module.so for /usr/sbin/nginx
-#                   and build/itsm-token (callback tokens, tools/itsm-token.c)
+#   make            build build/ngx_http_itsm_module.so for /usr/sbin/nginx,
+#                   build/itsmctl (the command-line companion, tools/, man
+#                   page docs/itsmctl.1) and build/itsm-token (callback
+#                   tokens, tools/itsm-token.c; also "itsmctl token")
+#   make test-itsmctl   t/600-itsmctl.t (builds what it needs)
 #   make run        quickstart: nginx + module on :8080, Request Tracker on :8081
 #   make stop       stop both
 #   make test       the Test::Nginx suite (installs what it needs)
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make test-async the pipeline's files against a store that answers later
 #   make asan       an AddressSanitizer build in build/asan/
-#   make install    copy the module to /usr/lib/nginx/modules/
+#   make install    copy the module to /usr/lib/nginx/modules/, itsmctl to
+#                   /usr/bin/ and its manual page to /usr/share/man/man1/
 #   make bench      the peer comparison, bench/compare.sh (about 30 min;
 #                   BENCH_* variables, see bench/README.md)
 #
@@ -17,28 +21,42 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build asan install deps run stop status test test-valgrind test-async bench clean
+.PHONY: all build test-itsmctl asan install deps run stop status test test-valgrind test-async bench clean
 
 all: build
 
 build:
 	util/deps.sh build
 	util/build.sh normal
-	$(MAKE) build/itsm-token
+	$(MAKE) build/itsm-token build/itsmctl
 
 # the callback token tool: OpenSSL only (libssl-dev, in util/deps.sh build)
 build/itsm-token: tools/itsm-token.c
 	@mkdir -p build
 	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ tools/itsm-token.c -lcrypto
 
+# itsmctl (libcurl, jansson, OpenSSL: util/deps.sh build): tools/itsmctl*.c,
+# and for "render" the module's own template files against the nginx tree
+# util/build.sh configured (see tools/build-itsmctl.sh)
+build/itsmctl: tools/*.c tools/*.h tools/build-itsmctl.sh ngx_itsm_module/*.c ngx_itsm_module/*.h
+	ITSMCTL_BUILD_DIR=build tools/build-itsmctl.sh $@
+
+# t/600-itsmctl.t against a module and itsmctl of their own (BUILD_DIR)
+test-itsmctl:
+	util/deps.sh test
+	tools/test-itsmctl.sh
+
 asan:
 	util/deps.sh build
 	util/build.sh asan
 
-# copies the module where Debian's nginx looks for modules
+# copies the module where Debian's nginx looks for modules, and itsmctl
+# with its manual page (a package: make install DESTDIR=debian/<pkg>)
 install: build
 	install -D -m 0644 build/ngx_http_itsm_module.so \
 	    $(DESTDIR)/usr/lib/nginx/modules/ngx_http_itsm_module.so
+	install -D -m 0755 build/itsmctl $(DESTDIR)/usr/bin/itsmctl
+	install -D -m 0644 docs/itsmctl.1 $(DESTDIR)/usr/share/man/man1/itsmctl.1
 
 deps:
 	util/deps.sh test rt alertmanager

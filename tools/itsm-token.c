@@ -41,11 +41,28 @@ static int itsm_token_line(const unsigned char *token, size_t len,
     char *hex);
 static size_t itsm_token_b64url(const unsigned char *in, size_t len,
     char *out);
-static int itsm_token_usage(void);
+static int itsm_token_usage(const char *prog, FILE *out, int rc);
 
+int itsm_token_main(int argc, char **argv, const char *prog);
+
+
+/* built alone it is build/itsm-token; itsmctl links this file without its
+ * main() (-DITSM_TOKEN_NO_MAIN) and runs "itsmctl token" through
+ * itsm_token_main(): one source, the same tokens and lines */
+
+#ifndef ITSM_TOKEN_NO_MAIN
 
 int
 main(int argc, char **argv)
+{
+    return itsm_token_main(argc, argv, "itsm-token");
+}
+
+#endif
+
+
+int
+itsm_token_main(int argc, char **argv, const char *prog)
 {
     if (argc == 3 && strcmp(argv[1], "new") == 0) {
         return itsm_token_new(argv[2]);
@@ -55,19 +72,25 @@ main(int argc, char **argv)
         return itsm_token_hash();
     }
 
-    return itsm_token_usage();
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        return itsm_token_usage(prog, stdout, 0);
+    }
+
+    return itsm_token_usage(prog, stderr, 2);
 }
 
 
 static int
-itsm_token_usage(void)
+itsm_token_usage(const char *prog, FILE *out, int rc)
 {
-    fprintf(stderr,
-            "usage: itsm-token new CONNECTOR   print a new callback token "
+    fprintf(out,
+            "usage: %s new CONNECTOR   print a new callback token "
             "and the line for the connector\n"
-            "       itsm-token hash            print the line for the token "
-            "read on stdin\n");
-    return 2;
+            "       %s hash            print the line for the token "
+            "read on stdin\n"
+            "Exit status: 0 ok, 1 no randomness or a bad token on stdin, "
+            "2 usage.\n", prog, prog);
+    return rc;
 }
 
 
