@@ -42,8 +42,8 @@ groups=(test alertmanager)
 util/deps.sh "${groups[@]}"
 
 util/build.sh normal
-# the callback token tool, which t/070 runs
-make -s build/itsm-token
+# the callback token tool, which t/070 runs; the migration tool, t/505
+make -s build/itsm-token build/itsm-migrate
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 export TEST_NGINX_LOAD_MODULES="$repo/build/ngx_http_itsm_module.so"
