@@ -929,9 +929,9 @@ itsm_migrate_readers(MDB_env *env, const char *path)
     mdb_reader_list(env, itsm_migrate_reader, &live);
 
     if (live) {
-        fprintf(stderr, "itsm-migrate: warning: %d live process(es) have "
-                "\"%s\" open (nginx still running?): what they write after "
-                "this read is not moved; stop them first\n", live, path);
+        printf("itsm-migrate: warning: %d live process(es) have \"%s\" "
+               "open (nginx still running?): what they write after this "
+               "read is not moved; stop them first\n", live, path);
     }
 }
 
