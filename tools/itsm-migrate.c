@@ -215,6 +215,7 @@ main(int argc, char **argv)
 
     out.redis = itsm_migrate_connect(&conf);
     if (out.redis == NULL) {
+        free(out.batch);
         return 1;
     }
 
@@ -233,6 +234,7 @@ main(int argc, char **argv)
            counts.claims, counts.doubt, counts.expired);
 
     redisFree(out.redis);
+    free(out.batch);
 
     if (rc != 0) {
         printf("itsm-migrate: stopped by an error: the counts above are "
