@@ -43,6 +43,11 @@ use ItsmChild;
 
 my $Tool = $ENV{ITSM_MIGRATE} // "$FindBin::Bin/../build/itsm-migrate";
 die "t/505: no $Tool: make build/itsm-migrate (or set ITSM_MIGRATE)\n" unless -x $Tool;
+# under valgrind (make test-valgrind) the tool runs under memcheck too: an
+# error or a definite leak is exit 99, which every exit check sees
+my $Run = ($ENV{TEST_NGINX_USE_VALGRIND}
+           ? 'valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite ' : '')
+          . "'$Tool'";
 
 my $Slow = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1;
 my $Files = tempdir('itsm-migrate-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
@@ -223,7 +228,7 @@ sub outcome {
 # its exit status and output (stdout and stderr)
 sub migrate {
     my (@args) = @_;
-    my $out = `'$Tool' --redis 127.0.0.1:${\$Redis->port} --prefix '$Prefix' --retention 1h @args '$Store' 2>&1`;
+    my $out = `$Run --redis 127.0.0.1:${\$Redis->port} --prefix '$Prefix' --retention 1h @args '$Store' 2>&1`;
     return ($? >> 8, $out);
 }
 
@@ -329,11 +334,11 @@ sub counts { my ($out) = @_; my @c = $out =~ $Counts; return @c ? join(' ', @c) 
     is($rc, 2, 'tool: --retention 0: exit 2');
 
     my $port = ItsmPorts::free();
-    $out = `'$Tool' --redis 127.0.0.1:$port '$Store' 2>&1`;
+    $out = `$Run --redis 127.0.0.1:$port '$Store' 2>&1`;
     is($? >> 8, 1, 'tool: Redis unreachable: exit 1');
     like($out, qr/^itsm-migrate: redis 127\.0\.0\.1:$port: Connection refused$/m, 'tool: Redis unreachable: said');
 
-    $out = `'$Tool' --redis 127.0.0.1:${\$Redis->port} '$Files/none.mdb' 2>&1`;
+    $out = `$Run --redis 127.0.0.1:${\$Redis->port} '$Files/none.mdb' 2>&1`;
     is($? >> 8, 1, 'tool: no store: exit 1');
     like($out, qr/^itsm-migrate: the store "\Q$Files\E\/none\.mdb": No such file or directory$/m, 'tool: no store: said');
 }
@@ -485,14 +490,14 @@ $R->stop;
     my $locked = ItsmRedis->start(password => 's3cret', unix => 1);
     my $pw = "$Files/redis.pass";
     open my $fh, '>', $pw or die; print $fh "s3cret\n"; close $fh;
-    my $out = `'$Tool' --redis unix:${\$locked->socket} --password-file '$pw' --retention 1h '$Store' 2>&1`;
+    my $out = `$Run --redis unix:${\$locked->socket} --password-file '$pw' --retention 1h '$Store' 2>&1`;
     is($? >> 8, 3, 'unix socket and password file: exit 3') or diag $out;
     is(counts($out), '8 8 3 1 0 0 2 3 0', 'unix socket and password file: eight written');
     is(scalar(grep { /^itsm:\{(mock|queued):[0-9a-f]{16}\}:r$/ } split /\n/, $locked->cli('--raw', 'KEYS', '*')), 8,
        'unix socket and password file: under the default prefix itsm:');
 
     open $fh, '>', $pw or die; print $fh "wrong\n"; close $fh;
-    $out = `'$Tool' --redis unix:${\$locked->socket} --password-file '$pw' '$Store' 2>&1`;
+    $out = `$Run --redis unix:${\$locked->socket} --password-file '$pw' '$Store' 2>&1`;
     is($? >> 8, 1, 'a wrong password: exit 1');
     like($out, qr/^itsm-migrate: redis unix:\S+: AUTH failed: WRONGPASS/m, 'a wrong password: said');
     $locked->stop;
