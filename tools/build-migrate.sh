@@ -28,10 +28,15 @@ for d in core event event/modules os/unix http http/modules http/v2; do
     inc+=(-I"$tree/src/$d")
 done
 
+# a new file renamed over the old one: two builds at once (CI's two lanes
+# each run util/test.sh) never leave a half-written tool, nor one a test
+# is running
+new=$BUILD_DIR/.itsm-migrate.$$
 cmd=("$CC" -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror "${inc[@]}"
-     -o "$BUILD_DIR/itsm-migrate" "$repo/tools/itsm-migrate.c"
+     -o "$new" "$repo/tools/itsm-migrate.c"
      "$m/ngx_http_itsm_hash.c" "$m/ngx_http_itsm_store_codec.c"
      -llmdb -lhiredis -lcrypto)
 echo "${cmd[*]}"
-"${cmd[@]}"
+"${cmd[@]}" || { rm -f "$new"; die "compiling itsm-migrate failed"; }
+mv -f "$new" "$BUILD_DIR/itsm-migrate"
 echo "build-migrate: $BUILD_DIR/itsm-migrate"
