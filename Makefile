@@ -2,14 +2,17 @@
 #
 #   make            build build/ngx_http_itsm_module.so for /usr/sbin/nginx,
 #                   build/itsmctl (the command-line companion, tools/, man
-#                   page docs/itsmctl.1) and build/itsm-token (callback
-#                   tokens, tools/itsm-token.c; also "itsmctl token")
+#                   page docs/itsmctl.1), build/itsm-token (callback
+#                   tokens, tools/itsm-token.c; also "itsmctl token") and
+#                   build/itsm-migrate (an LMDB store's records into
+#                   Redis, tools/itsm-migrate.c; docs/redis.md, Migration)
 #   make test-itsmctl   t/600-itsmctl.t (builds what it needs)
 #   make run        quickstart: nginx + module on :8080, Request Tracker on :8081
 #   make stop       stop both
 #   make test       the Test::Nginx suite (installs what it needs)
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make test-async the pipeline's files against a store that answers later
+#   make test-migrate  t/505 only: itsm-migrate, LMDB -> Redis -> nginx on Redis
 #   make asan       an AddressSanitizer build in build/asan/
 #   make install    copy the module to /usr/lib/nginx/modules/, itsmctl to
 #                   /usr/bin/ and its manual page to /usr/share/man/man1/
@@ -21,14 +24,14 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan install deps run stop status test test-valgrind test-async bench clean
+.PHONY: all build test-itsmctl asan install deps run stop status test test-valgrind test-async test-migrate bench clean
 
 all: build
 
 build:
 	util/deps.sh build
 	util/build.sh normal
-	$(MAKE) build/itsm-token build/itsmctl
+	$(MAKE) build/itsm-token build/itsmctl build/itsm-migrate
 
 # the callback token tool: OpenSSL only (libssl-dev, in util/deps.sh build)
 build/itsm-token: tools/itsm-token.c
@@ -45,6 +48,15 @@ build/itsmctl: tools/*.c tools/*.h tools/build-itsmctl.sh ngx_itsm_module/*.c ng
 test-itsmctl:
 	util/deps.sh test
 	tools/test-itsmctl.sh
+
+# the migration tool: liblmdb, hiredis (util/deps.sh build) and the
+# module's own hash and record codec, which need the nginx tree that
+# util/build.sh configures in build/ (made first when missing)
+build/itsm-migrate: tools/itsm-migrate.c tools/build-migrate.sh \
+    ngx_itsm_module/ngx_http_itsm_hash.c ngx_itsm_module/ngx_http_itsm_store_codec.c \
+    ngx_itsm_module/ngx_http_itsm_store_lmdb.h ngx_itsm_module/ngx_http_itsm.h
+	@[ -f build/objs/ngx_auto_config.h ] || util/build.sh normal
+	BUILD_DIR=build tools/build-migrate.sh
 
 asan:
 	util/deps.sh build
@@ -75,6 +87,9 @@ test:
 
 test-async:
 	util/test.sh async
+
+test-migrate:
+	util/test.sh normal t/505-redis-migrate.t
 
 test-valgrind:
 	util/test.sh valgrind

@@ -42,8 +42,9 @@ groups=(test alertmanager)
 util/deps.sh "${groups[@]}"
 
 util/build.sh normal
-# the callback token tool, which t/070 runs, and itsmctl (t/600)
-make -s build/itsm-token build/itsmctl
+# the callback token tool, which t/070 runs; itsmctl, t/600; the
+# migration tool, t/505
+make -s build/itsm-token build/itsmctl build/itsm-migrate
 
 export TEST_NGINX_BINARY=${TEST_NGINX_BINARY:-/usr/sbin/nginx}
 export TEST_NGINX_LOAD_MODULES="$repo/build/ngx_http_itsm_module.so"
