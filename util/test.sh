@@ -16,7 +16,8 @@
 # see t/lib/ItsmTestStore.pm.  A block that needs an LMDB store for now
 # (nginx -t refuses it with Redis) or is marked --- skip_redis is skipped
 # with the reason; the count of skipped checks by reason is printed at the
-# end.  Needs the fallback runner (it does the rewrite).
+# end, the whole TAP is in var/redis-suite.log (ITSM_REDIS_SUITE_LOG).
+# Needs the fallback runner (it does the rewrite).
 #
 # The t/*.t files are plain Test::Nginx files.  When Test::Nginx is not
 # installed (CPAN is not reachable here, and Debian does not package it),
@@ -118,7 +119,7 @@ if [ "$mode" = redis ]; then
     [ $# -gt 0 ] || set -- t/001-config.t t/010-create.t t/011-bad-input.t \
         t/03*.t t/04*.t t/05*.t t/07*.t t/08*.t t/09[0-4]*.t \
         t/099-connector-circuit.t
-    log="$repo/var/redis-suite.log"
+    log=${ITSM_REDIS_SUITE_LOG:-$repo/var/redis-suite.log}
     mkdir -p "$repo/var"
     set +e
     util/subreaper prove -v "$@" > "$log" 2>&1
