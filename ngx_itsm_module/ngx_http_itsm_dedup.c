@@ -265,10 +265,10 @@ ngx_http_itsm_dedup_redis(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     cmd = ngx_http_itsm_redis_command(imcf->redis,
                                       ngx_http_itsm_dedup_redis_got, ctx,
-                                      "SET %b %b NX PX %i GET",
+                                      "SET %b %b NX PX %lld GET",
                                       ctx->dedup_key.data,
                                       ctx->dedup_key.len,
-                                      v, (size_t) (p - v), (int) window);
+                                      v, (size_t) (p - v), (long long) window);
     if (cmd == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "itsm dedup: delivery \"%V\" could not be looked up "
@@ -518,9 +518,9 @@ ngx_http_itsm_dedup_answered(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
 
     if (ngx_http_itsm_redis_command(imcf->redis,
                                     ngx_http_itsm_dedup_redis_written, NULL,
-                                    "SET %b %b XX PX %i",
+                                    "SET %b %b XX PX %lld",
                                     ctx->dedup_key.data, ctx->dedup_key.len,
-                                    v, (size_t) (p - v), (int) window)
+                                    v, (size_t) (p - v), (long long) window)
         == NULL)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

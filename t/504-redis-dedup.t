@@ -13,6 +13,7 @@
 # - the window (itsm_dedup TEMPLATE window=2s) on both sides of its end:
 #   inside, B gives A's first answer again; after it, the id is gone from
 #   Redis and B's copy goes to the store, which calls it a duplicate;
+# - a window longer than 2^31 ms (25 days) is kept whole;
 # - Redis stopped: 503 + Retry-After, "store_unavailable", nothing sent.
 use strict;
 use warnings;
@@ -112,6 +113,7 @@ $temps    access_log off;
         listen 127.0.0.1:$port;
         location = /alerts { itsm_pass mock; }
         location = /window { itsm_dedup "{{ /delivery }}" window=2s; itsm_pass mock; }
+        location = /long { itsm_dedup "{{ /delivery }}" window=25d; itsm_pass mock; }
         location /_itsm/mock { internal; proxy_pass http://127.0.0.1:$ItsmPort; }
     }
 }
@@ -209,6 +211,19 @@ is(body($w3),
 is(hits(), 2, 'window: nothing sent twice');
 like(dval('w-1'), qr/^a [0-9a-f]{16} \d+ 5 T2$/, 'window: the id holds its new first answer (duplicate)');
 
+# ---- a window longer than 2^31 ms (25 days: 2,160,000,000 ms) -----------------
+
+my $l1 = $A->post('/long', alert('db-5', 'Long', 'l-1'));
+is($l1->{status}, 201, 'a 25-day window: A creates');
+my $lttl = $Redis->cli('--raw', 'PTTL', dkey('l-1'));
+chomp $lttl;
+ok($lttl > 2_159_000_000 && $lttl <= 2_160_000_000, "a 25-day window: the id's PTTL in Redis ($lttl ms)");
+my $l2 = $B->post('/long', alert('db-5', 'Long', 'l-1'));
+is(body($l2),
+   '{"status":"created","alerts":[{"key":"db-5","action":"create","outcome":"created","connector":"mock","ticket_id":"T3","replayed":true}]}',
+   'a 25-day window: B gives A\'s first answer');
+is(hits(), 3, 'a 25-day window: one request to the ITSM');
+
 # ---- Redis down: 503 -----------------------------------------------------------
 
 $Redis->stop;
@@ -217,7 +232,7 @@ is($down->{status}, 503, 'Redis down: 503');
 ok($down->{headers}{'retry-after'}, 'Redis down: Retry-After');
 like($down->{content}, qr/"error":"store_unavailable".*could not look up the delivery id \\"k-0004\\" in the store/,
      'Redis down: the delivery id could not be looked up');
-is(hits(), 2, 'Redis down: nothing sent');
+is(hits(), 3, 'Redis down: nothing sent');
 
 $A->stop;
 $B->stop;
