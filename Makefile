@@ -13,6 +13,7 @@
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make test-async the pipeline's files against a store that answers later
 #   make test-migrate  t/505 only: itsm-migrate, LMDB -> Redis -> nginx on Redis
+#   make test-redis the lifecycle suite on the Redis store (ITSM_TEST_STORE=redis)
 #   make asan       an AddressSanitizer build in build/asan/
 #   make install    copy the module to /usr/lib/nginx/modules/, itsmctl to
 #                   /usr/bin/ and its manual page to /usr/share/man/man1/
@@ -24,7 +25,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan install deps run stop status test test-valgrind test-async test-migrate bench clean
+.PHONY: all build test-itsmctl asan install deps run stop status test test-valgrind test-async test-migrate test-redis bench clean
 
 all: build
 
@@ -90,6 +91,8 @@ test-async:
 
 test-migrate:
 	util/test.sh normal t/505-redis-migrate.t
+test-redis:
+	util/test.sh redis
 
 test-valgrind:
 	util/test.sh valgrind

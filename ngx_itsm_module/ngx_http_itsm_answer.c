@@ -242,8 +242,14 @@ ngx_http_itsm_answer_result(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
         ans.body = ctx->body_hash;
         ans.ticket = res->ticket_id;
 
-        ngx_http_itsm_zone_answer_put(imcf->zone, &ctx->dedup,
-                                      ctx->conf->dedup_window, &ans);
+        if (ctx->dedup_key.len) {
+            /* itsm_store redis: shared by the edges */
+            ngx_http_itsm_dedup_answered(r, ctx, &ans);
+
+        } else {
+            ngx_http_itsm_zone_answer_put(imcf->zone, &ctx->dedup,
+                                          ctx->conf->dedup_window, &ans);
+        }
     }
 
     return NGX_OK;

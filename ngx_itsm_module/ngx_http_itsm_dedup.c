@@ -8,6 +8,7 @@
 #include "ngx_http_itsm_template.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_pipeline.h"
+#include "ngx_http_itsm_redis.h"
 
 
 
@@ -19,7 +20,21 @@
  */
 
 
+static ngx_uint_t ngx_http_itsm_dedup_on_redis(
+    ngx_http_itsm_main_conf_t *imcf);
 static uint64_t ngx_http_itsm_dedup_body_hash(ngx_http_itsm_ctx_t *ctx);
+static ngx_int_t ngx_http_itsm_dedup_seen(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_answer_t *ans, ngx_str_t *id);
+static ngx_int_t ngx_http_itsm_dedup_redis(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_main_conf_t *imcf);
+static void ngx_http_itsm_dedup_redis_got(void *data, redisReply *reply,
+    ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_dedup_redis_read(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, redisReply *reply);
+static ngx_int_t ngx_http_itsm_dedup_unavailable(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
+static void ngx_http_itsm_dedup_redis_written(void *data, redisReply *reply,
+    ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_dedup_source_id(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_str_t *id);
 
@@ -38,17 +53,22 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_uint_t                  per_alert;
     ngx_table_elt_t            *h;
     ngx_http_itsm_answer_t      ans;
-    ngx_http_itsm_result_t     *res;
     ngx_http_itsm_main_conf_t  *imcf;
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
     ngx_str_null(&ctx->dedup);
+    ngx_str_null(&ctx->dedup_key);
+    ctx->dedup_owner = 0;
     per_alert = 0;
 
-    /* a replay is not a delivery of its own: what it stands for was */
+    /* a replay is not a delivery of its own: what it stands for was.
+     * With "itsm_store redis" the ids are Redis' (every edge sees them),
+     * so no zone is needed for them */
 
-    if (imcf->zone == NULL || ctx->conf->dedup_off || ctx->replay) {
+    if ((imcf->zone == NULL && !ngx_http_itsm_dedup_on_redis(imcf))
+        || ctx->conf->dedup_off || ctx->replay)
+    {
         return NGX_DECLINED;
     }
 
@@ -107,6 +127,11 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     }
 
     ctx->dedup.len = p - ctx->dedup.data;
+    ctx->dedup_id = id;
+
+    if (ngx_http_itsm_dedup_on_redis(imcf)) {
+        return ngx_http_itsm_dedup_redis(r, ctx, imcf);
+    }
 
     if (ngx_http_itsm_zone_answer_get(imcf->zone, &ctx->dedup, &ans)
         != NGX_OK)
@@ -116,7 +141,23 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    if (ctx->body_hash && ans.body && ans.body != ctx->body_hash) {
+    return ngx_http_itsm_dedup_seen(r, ctx, &ans, &id);
+}
+
+
+/*
+ * A delivery whose id was seen with an answer (the zone's or Redis'): its
+ * first answer again, or 422 when the sender's own id comes with another
+ * body.
+ */
+
+static ngx_int_t
+ngx_http_itsm_dedup_seen(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_answer_t *ans, ngx_str_t *id)
+{
+    ngx_http_itsm_result_t  *res;
+
+    if (ctx->body_hash && ans->body && ans->body != ctx->body_hash) {
         ngx_str_set(&ctx->outcome, "refused");
         ngx_http_itsm_status_count(r, ctx->source,
                                    NGX_HTTP_ITSM_OUTCOME_REFUSED);
@@ -126,15 +167,15 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                          "the delivery id \"%V\" was used "
                                          "before with another body; a retry "
                                          "sends the same body, a new alert "
-                                         "needs a new id", &id);
+                                         "needs a new id", id);
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "itsm: delivery \"%V\" was seen before: its first answer "
-                  "is given again", &id);
+                  "is given again", id);
 
-    res = ngx_http_itsm_answer_push(r, ctx, ans.action, ans.outcome,
-                                    &ans.ticket);
+    res = ngx_http_itsm_answer_push(r, ctx, ans->action, ans->outcome,
+                                    &ans->ticket);
     if (res == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -146,6 +187,377 @@ ngx_http_itsm_dedup_check(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                                NGX_HTTP_ITSM_OUTCOME_DUPLICATE);
 
     return NGX_OK;
+}
+
+
+/*
+ * Delivery ids in Redis (itsm_store redis): every edge sees them, so a
+ * retry that lands on another edge is still a duplicate.  One key per id,
+ * P{d:CONNECTOR:ID[:INDEX]}, in its own slot:
+ *
+ *   "p BODY"                        a copy is in flight (SET NX PX window:
+ *                                   the first copy writes it, and owns the
+ *                                   first answer)
+ *   "a BODY ACTION OUTCOME TICKET"  its first answer (SET XX PX window by
+ *                                   the owner, as the zone keeps it for
+ *                                   "window" from the answer)
+ *
+ * BODY is the hash of the body for the sender's own id (16 hex, 0: none),
+ * so a reused Idempotency-Key is refused (422) on every edge.  A copy that
+ * finds "p" goes on as one does on one edge when the zone has no answer
+ * yet: the store's claim joins the copies, nothing is sent twice.  Redis
+ * unreachable: 503 with Retry-After, as for the store.
+ */
+
+static ngx_uint_t
+ngx_http_itsm_dedup_on_redis(ngx_http_itsm_main_conf_t *imcf)
+{
+    return imcf->store && imcf->redis
+           && ngx_http_itsm_store_on_redis(imcf->store);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_dedup_redis(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_main_conf_t *imcf)
+{
+    u_char                     *p, *v;
+    size_t                      len;
+    ngx_str_t                  *prefix;
+    ngx_msec_int_t              window;
+    ngx_http_itsm_redis_cmd_t  *cmd;
+
+    prefix = ngx_http_itsm_redis_prefix(imcf->redis);
+
+    len = prefix->len + sizeof("{d:}") - 1 + ctx->dedup.len;
+
+    ctx->dedup_key.data = ngx_pnalloc(r->pool, len);
+    if (ctx->dedup_key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->dedup_key.data, prefix->data, prefix->len);
+    p = ngx_cpymem(p, "{d:", 3);
+
+    /* the id's parts apart by ':' rather than NUL, for redis-cli's eyes */
+    for (v = ctx->dedup.data; v < ctx->dedup.data + ctx->dedup.len; v++) {
+        *p++ = *v ? *v : ':';
+    }
+
+    *p++ = '}';
+    ctx->dedup_key.len = p - ctx->dedup_key.data;
+
+    v = ngx_pnalloc(r->pool, sizeof("p ") - 1 + 16);
+    if (v == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(v, "p %016xL", ctx->body_hash);
+
+    window = ngx_max((ngx_msec_int_t) ctx->conf->dedup_window * 1000, 1);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm dedup: delivery \"%V\" looked up in redis as \"%V\"",
+                   &ctx->dedup_id, &ctx->dedup_key);
+
+    /* SET NX GET (Redis 7.0): the pending mark written if there is none,
+     * what was there returned, in one command */
+
+    cmd = ngx_http_itsm_redis_command(imcf->redis,
+                                      ngx_http_itsm_dedup_redis_got, ctx,
+                                      "SET %b %b NX PX %lld GET",
+                                      ctx->dedup_key.data,
+                                      ctx->dedup_key.len,
+                                      v, (size_t) (p - v), (long long) window);
+    if (cmd == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm dedup: delivery \"%V\" could not be looked up "
+                      "in redis: %V", &ctx->dedup_id,
+                      ngx_http_itsm_redis_error(imcf->redis));
+        return ngx_http_itsm_dedup_unavailable(r, ctx);
+    }
+
+    ctx->dedup_cmd = cmd;
+
+    return NGX_AGAIN;
+}
+
+
+/* Redis answered the look-up: the alert goes on as the pipeline's would */
+
+static void
+ngx_http_itsm_dedup_redis_got(void *data, redisReply *reply, ngx_str_t *error)
+{
+    ngx_http_itsm_ctx_t *ctx = data;
+
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    ctx->dedup_cmd = NULL;
+    r = ngx_http_itsm_pipeline_event_start(ctx);
+
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm dedup: no answer from redis for delivery "
+                      "\"%V\": %V", &ctx->dedup_id, error);
+        rc = ngx_http_itsm_dedup_unavailable(r, ctx);
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm dedup: redis refused the look-up of delivery "
+                      "\"%V\": %*s", &ctx->dedup_id,
+                      (size_t) reply->len, reply->str);
+        rc = ngx_http_itsm_dedup_unavailable(r, ctx);
+
+    } else {
+        rc = ngx_http_itsm_dedup_redis_read(r, ctx, reply);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_itsm_pipeline_deduped(r, ctx);
+    }
+
+    ngx_http_itsm_pipeline_event_end(r, ctx, rc);
+}
+
+
+/* 16 hex digits (the body's hash) at "p"; "last" past them */
+
+static ngx_int_t
+ngx_http_itsm_dedup_hex(u_char *p, u_char *last, uint64_t *v)
+{
+    u_char  c;
+
+    if (last - p < 16) {
+        return NGX_ERROR;
+    }
+
+    *v = 0;
+
+    for (last = p + 16; p < last; p++) {
+        c = (u_char) (*p | 0x20);
+
+        if (c >= '0' && c <= '9') {
+            *v = (*v << 4) | (c - '0');
+
+        } else if (c >= 'a' && c <= 'f') {
+            *v = (*v << 4) | (c - 'a' + 10);
+
+        } else {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_dedup_redis_read(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, redisReply *reply)
+{
+    u_char                  *p, *last, *f;
+    ngx_int_t                n;
+    ngx_http_itsm_answer_t   ans;
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        /* ours: the first copy, whose answer is kept */
+        ctx->dedup_owner = 1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm dedup: delivery \"%V\" is new", &ctx->dedup_id);
+        return NGX_DECLINED;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING || reply->len < 2) {
+        goto invalid;
+    }
+
+    p = (u_char *) reply->str;
+    last = p + reply->len;
+
+    ngx_memzero(&ans, offsetof(ngx_http_itsm_answer_t, ticket_data));
+
+    if (p[1] != ' '
+        || ngx_http_itsm_dedup_hex(p + 2, last, &ans.body) != NGX_OK)
+    {
+        goto invalid;
+    }
+
+    if (p[0] == 'p') {
+        /* a copy in flight, here or on another edge: a reused id is
+         * refused already; else it goes on and the store joins them */
+
+        if (ctx->body_hash && ans.body && ans.body != ctx->body_hash) {
+            return ngx_http_itsm_dedup_seen(r, ctx, &ans, &ctx->dedup_id);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "itsm: a copy of delivery \"%V\" is in flight: this "
+                      "one goes on, and the store's claim joins them",
+                      &ctx->dedup_id);
+        return NGX_DECLINED;
+    }
+
+    if (p[0] != 'a') {
+        goto invalid;
+    }
+
+    /* "a BODY ACTION OUTCOME TICKET" */
+
+    p += 2 + 16;
+
+    for (n = 0; n < 2; n++) {
+        if (p == last || *p++ != ' ') {
+            goto invalid;
+        }
+
+        f = p;
+
+        while (p < last && *p != ' ') {
+            p++;
+        }
+
+        if (n == 0) {
+            ans.action = ngx_atoi(f, p - f);
+
+        } else {
+            ans.outcome = ngx_atoi(f, p - f);
+        }
+    }
+
+    if ((ngx_int_t) ans.action == NGX_ERROR
+        || ans.action > NGX_HTTP_ITSM_ACTION_NONE
+        || (ngx_int_t) ans.outcome == NGX_ERROR
+        || ans.outcome >= NGX_HTTP_ITSM_NOUTCOMES
+        || p == last || *p++ != ' '
+        || (size_t) (last - p) > NGX_HTTP_ITSM_TICKET_MAX)
+    {
+        goto invalid;
+    }
+
+    ans.ticket.len = last - p;
+    ans.ticket.data = ans.ticket_data;
+    ngx_memcpy(ans.ticket_data, p, ans.ticket.len);
+
+    return ngx_http_itsm_dedup_seen(r, ctx, &ans, &ctx->dedup_id);
+
+invalid:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "itsm dedup: the redis key \"%V\" of delivery \"%V\" holds "
+                  "what this module does not write; is prefix= shared with "
+                  "something else?", &ctx->dedup_key, &ctx->dedup_id);
+
+    return ngx_http_itsm_dedup_unavailable(r, ctx);
+}
+
+
+/* as for a store that cannot be read: 503 with Retry-After, nothing sent */
+
+static ngx_int_t
+ngx_http_itsm_dedup_unavailable(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_str_set(&ctx->outcome, "failed");
+    ngx_http_itsm_status_count(r, ctx->source, NGX_HTTP_ITSM_OUTCOME_FAILED);
+
+    if (ngx_http_itsm_reply_retry_after(r, ctx->conf->retry_after) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "store_unavailable",
+                                     "could not look up the delivery id "
+                                     "\"%V\" in the store; try again later",
+                                     &ctx->dedup_id);
+}
+
+
+/*
+ * The first answer of a delivery whose pending mark this request wrote:
+ * kept for "window" (fire and forget: when it is lost, a retry finds the
+ * pending mark and goes on, and the store makes it a duplicate).
+ */
+
+void
+ngx_http_itsm_dedup_answered(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_http_itsm_answer_t *ans)
+{
+    u_char                     *v, *p;
+    size_t                      tlen;
+    ngx_msec_int_t              window;
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    if (!ctx->dedup_owner) {
+        /* another copy wrote the mark: the first answer is its */
+        return;
+    }
+
+    ctx->dedup_owner = 0;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+    tlen = ngx_min(ans->ticket.len, NGX_HTTP_ITSM_TICKET_MAX);
+
+    v = ngx_pnalloc(r->pool, sizeof("a  ") - 1 + 16 + 2 * NGX_INT_T_LEN + 1
+                             + tlen);
+    if (v == NULL) {
+        return;
+    }
+
+    p = ngx_sprintf(v, "a %016xL %ui %ui %*s", ans->body, ans->action,
+                    ans->outcome, tlen, ans->ticket.data);
+
+    window = ngx_max((ngx_msec_int_t) ctx->conf->dedup_window * 1000, 1);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm dedup: the answer of delivery \"%V\" kept: \"%*s\"",
+                   &ctx->dedup_id, p - v, v);
+
+    if (ngx_http_itsm_redis_command(imcf->redis,
+                                    ngx_http_itsm_dedup_redis_written, NULL,
+                                    "SET %b %b XX PX %lld",
+                                    ctx->dedup_key.data, ctx->dedup_key.len,
+                                    v, (size_t) (p - v), (long long) window)
+        == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "itsm dedup: the answer of delivery \"%V\" could not "
+                      "be kept in redis (%V): a retry goes to the store",
+                      &ctx->dedup_id,
+                      ngx_http_itsm_redis_error(imcf->redis));
+    }
+}
+
+
+static void
+ngx_http_itsm_dedup_redis_written(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm dedup: an answer kept in redis got no answer "
+                      "(%V): a retry goes to the store", error);
+
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm dedup: redis refused to keep an answer: %*s",
+                      (size_t) reply->len, reply->str);
+    }
+}
+
+
+/* the request went away while its look-up was in flight */
+
+void
+ngx_http_itsm_dedup_cancel(ngx_http_itsm_ctx_t *ctx)
+{
+    if (ctx->dedup_cmd) {
+        ngx_http_itsm_redis_cancel(ctx->dedup_cmd);
+        ctx->dedup_cmd = NULL;
+    }
 }
 
 

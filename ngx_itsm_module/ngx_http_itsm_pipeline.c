@@ -508,9 +508,30 @@ ngx_http_itsm_pipeline_alert(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_memzero(&ctx->record, sizeof(ngx_http_itsm_record_t));
 
     rc = ngx_http_itsm_dedup_check(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        /* the delivery id is looked up in Redis: its answer goes on with
+         * ngx_http_itsm_pipeline_deduped() */
+        return NGX_DONE;
+    }
+
     if (rc != NGX_DECLINED) {
         return rc;
     }
+
+    return ngx_http_itsm_pipeline_deduped(r, ctx);
+}
+
+
+/* a new delivery (or one whose copy is still in flight): the store is read */
+
+ngx_int_t
+ngx_http_itsm_pipeline_deduped(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
+{
+    ngx_int_t                   rc;
+    ngx_http_itsm_connector_t  *conn;
+
+    conn = ctx->connector;
 
     if (ctx->store == NULL) {
         /* no memory of earlier alerts: every firing alert creates */
@@ -888,6 +909,7 @@ ngx_http_itsm_pipeline_cleanup(void *data)
 
     ngx_http_itsm_store_op_cancel(&ctx->op);
     ngx_http_itsm_store_op_cancel(&ctx->holder_op);
+    ngx_http_itsm_dedup_cancel(ctx);
 
     if (ctx->sync.waiting) {
         ngx_http_itsm_store_sync_cancel(ctx->store, &ctx->sync);

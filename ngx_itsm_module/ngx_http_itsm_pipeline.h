@@ -111,6 +111,13 @@ struct ngx_http_itsm_ctx_s {
     ngx_http_itsm_record_t       holder_rec;
     ngx_uint_t                   holder;
 
+    /* the delivery id in Redis (itsm_store redis, ngx_http_itsm_dedup.c):
+     * its key, the id as the sender gave it, the command in flight
+     * (ngx_http_itsm_redis_cmd_t) */
+    ngx_str_t                    dedup_key;
+    ngx_str_t                    dedup_id;
+    void                        *dedup_cmd;
+
     /* for $itsm_* variables */
     ngx_str_t                    outcome;
 
@@ -132,6 +139,8 @@ struct ngx_http_itsm_ctx_s {
     unsigned                     held:1;       /* sends the held notes */
     unsigned                     inflight:1;   /* counted by the limits */
     unsigned                     probe:1;      /* ... the circuit's probe */
+    unsigned                     dedup_owner:1; /* its "pending" was written:
+                                                  the first answer is ours */
 };
 
 /*
@@ -168,10 +177,15 @@ ngx_int_t ngx_http_itsm_pipeline_next(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 void ngx_http_itsm_pipeline_went_on(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+ngx_int_t ngx_http_itsm_pipeline_deduped(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx);
 void ngx_http_itsm_pipeline_event_end(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 
 /* ngx_http_itsm_dedup.c */
+void ngx_http_itsm_dedup_answered(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_http_itsm_answer_t *ans);
+void ngx_http_itsm_dedup_cancel(ngx_http_itsm_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_dedup_check(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 char *ngx_http_itsm_dedup_directive(ngx_conf_t *cf, ngx_command_t *cmd,

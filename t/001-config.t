@@ -289,6 +289,7 @@ qr/itsm_connector "mock" \(\S+nginx\.conf:\d+\): "on_repeat" needs the "comment"
 
 
 === TEST 23: a store in a directory that does not exist
+--- skip_redis: LMDB's own itsm_store arguments (a path, a file, size=)
 --- http_config
     itsm_store /nonexistent/dir/state.mdb;
 --- config
@@ -299,6 +300,7 @@ qr/itsm_store: the directory "\/nonexistent\/dir" of "\/nonexistent\/dir\/state.
 
 
 === TEST 24: a store file that is not a store
+--- skip_redis: LMDB's own itsm_store arguments (a path, a file, size=)
 --- http_config
     itsm_store html/not-a-store.mdb;
 --- config
@@ -374,6 +376,7 @@ qr/unknown signature scheme "git"; one of: standard_webhooks, github, jira, slac
 
 
 === TEST 35: a store size under 1m is refused
+--- skip_redis: LMDB's own itsm_store arguments (a path, a file, size=)
 --- http_config
     itsm_store logs/state.mdb size=1023k;
 --- config

@@ -144,6 +144,7 @@ GET /status
 
 
 === TEST 10: retention=2s: a resolved key whose refire's create got no usable answer (503): the create is in doubt
+--- skip_redis: the status page's LMDB store figures (keys, expired; Redis expires by TTL and shows backend, lease, retention)
 --- http_config eval: ::http_config("2s")
 --- config eval: $::Config =~ s/itsm_queue on; //r
 --- request eval: [::alert("a"), ::alert("a", "resolved"), "GET /status"]
@@ -165,6 +166,7 @@ Content-Type: application/json
 
 
 === TEST 12: ... the key, which remembers the doubt, is kept past the retention
+--- skip_redis: the status page's LMDB store figures (keys, expired; Redis expires by TTL and shows backend, lease, retention)
 --- init
 sleep 5;
 --- request
@@ -184,6 +186,7 @@ qr/invalid itsm_store retention "0": how long a resolved key is kept, at least 1
 
 
 === TEST 14: config: an unknown parameter names the three
+--- skip_redis: LMDB's own itsm_store arguments (keep= is refused naming size=)
 --- http_config
     itsm_store logs/state.mdb keep=1d;
 --- config
@@ -212,6 +215,7 @@ GET /t
 
 
 === TEST 17: the default retention is 7 days (shown on the status page)
+--- skip_redis: the status page's LMDB store figures (keys, expired; Redis expires by TTL and shows backend, lease, retention)
 --- http_config eval: "    itsm_zone itsm:1m;\n" . ::reopen("1h", "itsm_store logs/state.mdb;")
 --- config
     location = /status { itsm_status; }
@@ -221,6 +225,7 @@ GET /t
 
 
 === TEST 18: ... or the longest reopen window when it is longer (8 days here): nothing the lifecycle needs expires
+--- skip_redis: the status page's LMDB store figures (keys, expired; Redis expires by TTL and shows backend, lease, retention)
 --- http_config eval: "    itsm_zone itsm:1m;\n" . ::reopen("8d", "itsm_store logs/state.mdb;")
 --- config
     location = /status { itsm_status; }
@@ -231,6 +236,7 @@ GET /status
 
 
 === TEST 19: retention=2s: keys that never got a ticket (a refused create, a create in doubt) are forgotten too
+--- skip_redis: the status page's LMDB store figures (keys, expired; Redis expires by TTL and shows backend, lease, retention)
 --- http_config eval: ::http_config("2s") =~ s{ticket_id +/id;}{header X-Key "{{ key }}";\n        ticket_id /id;}r
 --- config
     location /_itsm/mock/ { internal; proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/; }
@@ -251,6 +257,7 @@ Content-Type: application/json
 
 
 === TEST 20: ... past the retention both are gone
+--- skip_redis: the status page's LMDB store figures (keys, expired; Redis expires by TTL and shows backend, lease, retention)
 --- init
 sleep 5;
 --- request

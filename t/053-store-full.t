@@ -65,6 +65,7 @@ run_tests();
 __DATA__
 
 === TEST 1: an empty store of 1m: its size, nearly nothing used
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- http_config eval: ::http_config("1m")
 --- config eval: $::Config
 --- request
@@ -74,6 +75,7 @@ GET /status
 
 
 === TEST 2: 1000 keys created and resolved: they take room
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- init
 for my $b (0 .. 9) {
     my ($s) = ::http('POST', '/alerts', ::group($b * 100, 100, 'firing'));
@@ -101,6 +103,7 @@ GET /status
 
 
 === TEST 3: after the retention (3s) every resolved key expired, and their room is free again
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- init
 sleep 6;
 my $st = ::status();
@@ -113,6 +116,7 @@ GET /status
 
 
 === TEST 4: open keys (they never expire) fill it: the status page shows it nearly full before the first 503
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- init
 my ($last, $n, $s, $text) = (undef, 0);
 for my $b (0 .. 600) {
@@ -133,6 +137,7 @@ GET /status
 
 
 === TEST 5: after a restart the first pass of the expiry warns that it is nearly full
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- http_config eval: ::http_config("1m")
 --- config eval: $::Config . "    location = /t { return 204; }\n"
 --- request
@@ -146,6 +151,7 @@ qr/^itsm_store \(\S+nginx\.conf:\d+\) is (9\d|100)% full \(\d+ of 1048576 bytes,
 
 
 === TEST 6: full: 20 alerts get 503, and the error log says it once, not 20 times
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- pipelined_requests eval: [map { "POST /alerts\n" . ::group(50000 + $_, 1, 'firing') } 1 .. 20]
 --- more_headers
 Content-Type: application/json
@@ -155,6 +161,7 @@ Content-Type: application/json
 
 
 === TEST 7: ... the error log has one line for the 20 (nginx was started anew in TEST 5: its log is that of this process)
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- init
 open(my $fh, '<', "$ENV{TEST_NGINX_SERVROOT}/logs/error.log") or die $!;
 my @full = grep { /is full \(|MDB_MAP_FULL/ } <$fh>;
@@ -169,6 +176,7 @@ GET /status
 
 
 === TEST 8: size=2m: the same store takes alerts again
+--- skip_redis: LMDB's fixed map size (size=, how full, 503 when full): Redis has no such bound here
 --- http_config eval: ::http_config("2m")
 --- config eval: $::Config
 --- request eval: ["POST /alerts\n" . ::group(60000, 1, 'firing'), "GET /status"]

@@ -58,6 +58,10 @@ our $Config = ItsmConf::proxy_mock() . <<'_EOC_';
     location = /itsm/connectors { allow 127.0.0.1; deny all; itsm_connectors; }
 _EOC_
 
+# the queue's counts are LMDB's: on Redis (ITSM_TEST_STORE=redis, no
+# shared queue yet) the registry says null, "not known here"
+our $NoQueue = ($ENV{ITSM_TEST_STORE} // '') eq 'redis' ? undef : 0;
+
 sub post { my ($key, $uri) = @_; ItsmHttp::finish(ItsmHttp::start(qq{{"key": "$key", "title": "t", "description": "d"}}, uri => $uri // '/alerts')) }
 
 # the registry, each connector without its last_success/last_failure
@@ -91,7 +95,7 @@ Test::More::is($c->encode($c[0]), $c->encode({name => 'jira', owner => 'team-ops
     auth => ['Authorization: Basic', 'header X-Redmine-API-Key'], requests => {}, last_success => undef, last_failure => undef,
     sent => {create => {ok => 0, failed => 0}, comment => {ok => 0, failed => 0}},
     limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef,
-    queued => 0, dead_letters => 0}), 'jira');
+    queued => $::NoQueue, dead_letters => $::NoQueue}), 'jira');
 # a credential of one word is the credential itself: only its presence;
 # a scheme only before a space (SECRET-prefix{{ key }} has none)
 Test::More::is($c->encode($c[1]{auth}), '["Authorization: (no scheme)","header X-Auth-Token"]', 'raw: a bare token is not a scheme');
@@ -101,7 +105,7 @@ Test::More::is($c->encode($c[3]), $c->encode({name => 'bare', owner => undef, de
     auth => [], requests => {}, last_success => undef, last_failure => undef,
     sent => {create => {ok => 0, failed => 0}},
     limit => {rate => undef, burst => 0, paused_for => 0, pauses => 0, waited => {}, held => {}}, verify => undef,
-    queued => 0, dead_letters => 0}), 'bare: nothing said of it');
+    queued => $::NoQueue, dead_letters => $::NoQueue}), 'bare: nothing said of it');
 Test::More::is($doc->{history}, JSON::PP::true, 'the figures come from the history');
 Test::More::unlike($b, qr/SECRET/, 'no secret in the answer');
 

@@ -2,12 +2,22 @@
 # Runs the Test::Nginx suite (t/*.t) against the installed nginx with the
 # module loaded, installing what it needs first.
 #
-#   util/test.sh [normal|valgrind|async] [prove args, default: -r t]
+#   util/test.sh [normal|valgrind|async|redis] [prove args, default: -r t]
 #
 # async: the files of the pipeline, the store and the callbacks against a
 # test build whose store answers get, claim, doubt and commit through a
 # posted event (util/build.sh async), so that every continuation the
 # Redis store will take runs on LMDB too (about 4 minutes).
+#
+# redis: the lifecycle suite (async's files and the other lifecycle files,
+# t/001 t/011) with ITSM_TEST_STORE=redis: every block's LMDB itsm_store
+# becomes "itsm_store redis" on one private redis-server started here
+# (port TEST_NGINX_REDIS_PORT, default 18093; a prefix per nginx started),
+# see t/lib/ItsmTestStore.pm.  A block that needs an LMDB store for now
+# (nginx -t refuses it with Redis) or is marked --- skip_redis is skipped
+# with the reason; the count of skipped checks by reason is printed at the
+# end, the whole TAP is in var/redis-suite.log (ITSM_REDIS_SUITE_LOG).
+# Needs the fallback runner (it does the rewrite).
 #
 # The t/*.t files are plain Test::Nginx files.  When Test::Nginx is not
 # installed (CPAN is not reachable here, and Debian does not package it),
@@ -33,8 +43,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 
 case $mode in
-    normal|valgrind|async) ;;
-    *) echo "usage: $0 [normal|valgrind|async] [prove args]" >&2; exit 2 ;;
+    normal|valgrind|async|redis) ;;
+    *) echo "usage: $0 [normal|valgrind|async|redis] [prove args]" >&2; exit 2 ;;
 esac
 
 groups=(test alertmanager)
@@ -54,6 +64,9 @@ if [ "$mode" = async ]; then
 fi
 export TEST_NGINX_SERVROOT=${TEST_NGINX_SERVROOT:-$repo/t/servroot}
 
+# the switch to Redis is the fallback runner's
+[ "$mode" = redis ] && export TEST_NGINX_FALLBACK=1
+
 if [ -n "${TEST_NGINX_FALLBACK:-}" ] || ! perl -MTest::Nginx::Socket -e1 2>/dev/null; then
     export PERL5LIB="$repo/t/fallback${PERL5LIB:+:$PERL5LIB}"
     echo "test: Test::Nginx is not installed; using the fallback runner in t/fallback"
@@ -61,10 +74,17 @@ fi
 
 rt_dir=${ITSM_TEST_RT_DIR:-$repo/var/test-rt}
 rt_started=
+redis_pid=
+redis_dir=
 cleanup() {
     if [ -n "$rt_started" ]; then
         util/rt.sh stop "$rt_dir" >/dev/null 2>&1 || true
     fi
+    if [ -n "$redis_pid" ]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
+    [ -z "$redis_dir" ] || rm -rf "$redis_dir"
 }
 trap cleanup EXIT
 
@@ -75,6 +95,48 @@ if [ -z "${ITSM_TEST_NO_RT:-}" ]; then
     # where RT's callback scrip reads its url and token (util/rt-callback.pl):
     # the callback tests write the file and remove it
     export ITSM_TEST_RT_STATEDIR="$rt_dir"
+fi
+
+if [ "$mode" = redis ]; then
+    # one redis-server for the run, without persistence; the blocks' keys
+    # are apart by prefix
+    export ITSM_TEST_STORE=redis
+    export ITSM_TEST_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-18093}
+    redis_dir=$(mktemp -d /tmp/itsm-test-redis.XXXXXX)
+    redis-server --port "$ITSM_TEST_REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$redis_dir" --logfile "$redis_dir/redis.log" \
+        --daemonize no &
+    redis_pid=$!
+    for _ in $(seq 100); do
+        [ "$(redis-cli -p "$ITSM_TEST_REDIS_PORT" PING 2>/dev/null)" = PONG ] && break
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$ITSM_TEST_REDIS_PORT" PING 2>/dev/null)" = PONG ] || {
+        echo "test: redis-server on port $ITSM_TEST_REDIS_PORT does not answer" \
+             "($redis_dir/redis.log)" >&2
+        exit 1
+    }
+    [ $# -gt 0 ] || set -- t/001-config.t t/010-create.t t/011-bad-input.t \
+        t/03*.t t/04*.t t/05*.t t/07*.t t/08*.t t/09[0-4]*.t \
+        t/099-connector-circuit.t
+    log=${ITSM_REDIS_SUITE_LOG:-$repo/var/redis-suite.log}
+    mkdir -p "$repo/var"
+    set +e
+    util/subreaper prove -v "$@" > "$log" 2>&1
+    rc=$?
+    set -e
+    # prove's summary, then the skipped checks by reason
+    sed -n '/^Test Summary Report/,$p;/^All tests successful/,$p;/^Files=/p' "$log" | sort -u
+    echo "redis: checks run $(grep -cE '^\s*ok [0-9]+ - ' "$log")," \
+         "skipped $(grep -cE '^\s*ok [0-9]+ # skip' "$log")," \
+         "failed $(grep -cE '^\s*not ok [0-9]+' "$log") (whole log: $log)"
+    echo "redis: skipped checks by reason:"
+    grep -oE '# skip .*ITSM_TEST_STORE=redis: .*' "$log" \
+        | sed -E 's/.*ITSM_TEST_STORE=redis: //; s/ in \S+nginx\.conf:[0-9]+//; s/\(\S+nginx\.conf:[0-9]+\)//' \
+        | sort | uniq -c | sort -rn
+    echo "redis: files with skipped checks:"
+    awk '/^t\/.*\.t \.\./ { f = $1 } /# skip .*ITSM_TEST_STORE=redis/ { n[f]++ } END { for (k in n) print "  " n[k], k }' "$log" | sort -k2
+    exit $rc
 fi
 
 if [ $# -eq 0 ]; then
