@@ -9,6 +9,8 @@
 #   make test-async the pipeline's files against a store that answers later
 #   make asan       an AddressSanitizer build in build/asan/
 #   make install    copy the module to /usr/lib/nginx/modules/
+#   make deb        the Debian package build/deb/libnginx-mod-http-itsm_*.deb
+#                   (util/deb.sh: dh_nginx, lintian; version in debian/changelog)
 #   make bench      the peer comparison, bench/compare.sh (about 30 min;
 #                   BENCH_* variables, see bench/README.md)
 #
@@ -17,7 +19,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build asan install deps run stop status test test-valgrind test-async bench clean
+.PHONY: all build asan install deb deps run stop status test test-valgrind test-async bench clean
 
 all: build
 
@@ -39,6 +41,11 @@ asan:
 install: build
 	install -D -m 0644 build/ngx_http_itsm_module.so \
 	    $(DESTDIR)/usr/lib/nginx/modules/ngx_http_itsm_module.so
+
+# the Debian package, built from a copy of this clone with debhelper and
+# dh_nginx (util/deb.sh installs its build dependencies, runs lintian)
+deb:
+	util/deb.sh
 
 deps:
 	util/deps.sh test rt alertmanager
