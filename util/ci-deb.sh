@@ -45,15 +45,9 @@ snippet=/etc/nginx/modules-enabled/50-mod-http-itsm.conf
 RT_AUTH="Basic cm9vdDpwYXNzd29yZA=="      # util/rt.sh's demo root/password
 
 t0=$(date +%s)
-step_t=$t0
 say()  { echo "$me: $*"; }
 fail() { echo "$me: FAIL: $*" >&2; exit 1; }
-step() {
-    local now
-    now=$(date +%s)
-    say "--- $* (at $((now - t0)) s)"
-    step_t=$now
-}
+step() { say "--- $* (at $(( $(date +%s) - t0 )) s)"; }
 
 (( EUID == 0 )) || fail "run as root: it installs, removes and purges $pkg"
 
@@ -188,8 +182,7 @@ fi
 start_example() {
     /usr/sbin/nginx -c "$ex/nginx.conf" || fail "the example's nginx did not start"
     nginx_running=1
-    local i
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         curl -s -o /dev/null "http://127.0.0.1:$port/itsm/status" && return 0
         sleep 0.2
     done
@@ -198,8 +191,7 @@ start_example() {
 
 stop_example() {
     /usr/sbin/nginx -c "$ex/nginx.conf" -s quit || fail "nginx -s quit failed"
-    local i
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         [ -f "$work/nginx.pid" ] || { nginx_running=0; return 0; }
         sleep 0.2
     done
