@@ -17,6 +17,8 @@
 #   make asan       an AddressSanitizer build in build/asan/
 #   make install    copy the module to /usr/lib/nginx/modules/, itsmctl to
 #                   /usr/bin/ and its manual page to /usr/share/man/man1/
+#   make deb        the Debian package build/deb/libnginx-mod-http-itsm_*.deb
+#                   (util/deb.sh: dh_nginx, lintian; version in debian/changelog)
 #   make bench      the peer comparison, bench/compare.sh (about 30 min;
 #                   BENCH_* variables, see bench/README.md)
 #
@@ -25,7 +27,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan install deps run stop status test test-valgrind test-async test-migrate test-redis bench clean
+.PHONY: all build test-itsmctl asan install deb deps run stop status test test-valgrind test-async test-migrate test-redis bench clean
 
 all: build
 
@@ -70,6 +72,11 @@ install: build
 	    $(DESTDIR)/usr/lib/nginx/modules/ngx_http_itsm_module.so
 	install -D -m 0755 build/itsmctl $(DESTDIR)/usr/bin/itsmctl
 	install -D -m 0644 docs/itsmctl.1 $(DESTDIR)/usr/share/man/man1/itsmctl.1
+
+# the Debian package, built from a copy of this clone with debhelper and
+# dh_nginx (util/deb.sh installs its build dependencies, runs lintian)
+deb:
+	util/deb.sh
 
 deps:
 	util/deps.sh test rt alertmanager

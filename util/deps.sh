@@ -21,6 +21,9 @@
 #                 lua-cjson, lua-luaossl) and the Python one (Flask,
 #                 gunicorn, requests); redis-server for the store on Redis
 #                 (a private one per run)
+#   deb           build + Debian's packaging tools for make deb (util/deb.sh):
+#                 debhelper, dpkg-dev, fakeroot, lintian (dh_nginx comes
+#                 with nginx-dev)
 #   all           test rt alertmanager
 #
 #   --check   only report; exit 1 if something is missing
@@ -44,6 +47,7 @@ declare -A PKGS
 PKGS[build]="nginx nginx-dev libjansson-dev libcurl4-openssl-dev libssl-dev liblmdb-dev libhiredis-dev gcc make pkg-config"
 PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc libfaketime redis-server"
 PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
+PKGS[deb]="${PKGS[build]} debhelper dpkg-dev fakeroot lintian"
 PKGS[alertmanager]="prometheus-alertmanager"
 PKGS[fuzz]="clang-14 libclang-rt-14-dev"
 # libluajit2-5.1-2 is OpenResty's LuaJIT, the first choice of the lua
@@ -80,7 +84,7 @@ for a in "$@"; do
         --check) mode=check ;;
         --list)  mode=list ;;
         -h|--help) usage ;;
-        build|test|rt|alertmanager|fuzz|bench) groups+=("$a") ;;
+        build|test|rt|alertmanager|fuzz|bench|deb) groups+=("$a") ;;
         all) groups+=(test rt alertmanager) ;;
         *) echo "$me: unknown group or option '$a'" >&2; usage ;;
     esac
