@@ -8,6 +8,11 @@
 #   make test-valgrind   the suite with nginx under valgrind memcheck
 #   make test-async the pipeline's files against a store that answers later
 #   make asan       an AddressSanitizer build in build/asan/
+#   make static     nginx itself with the module linked in (--add-module),
+#                   from Debian's nginx sources: build/static/nginx-VERSION/
+#                   sbin/nginx for each of STATIC_VERSIONS (util/static.sh)
+#   make test-static  make static, then a short part of t/ against each
+#                   binary (util/ci-static.sh; TEST_NGINX_SERVER_PORT)
 #   make install    copy the module to /usr/lib/nginx/modules/
 #   make bench      the peer comparison, bench/compare.sh (about 30 min;
 #                   BENCH_* variables, see bench/README.md)
@@ -17,7 +22,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build asan install deps run stop status test test-valgrind test-async bench clean
+.PHONY: all build asan static test-static install deps run stop status test test-valgrind test-async bench clean
 
 all: build
 
@@ -34,6 +39,13 @@ build/itsm-token: tools/itsm-token.c
 asan:
 	util/deps.sh build
 	util/build.sh asan
+
+static:
+	util/deps.sh static
+	util/static.sh $(STATIC_VERSIONS)
+
+test-static:
+	util/ci-static.sh $(STATIC_VERSIONS)
 
 # copies the module where Debian's nginx looks for modules
 install: build
