@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds nginx itself with the module linked in (--add-module), from
-# Debian's nginx sources: the static build `config` must work for besides
+# Debian's nginx sources: the static build that `config` serves besides
 # the dynamic one of util/build.sh.
 #
 #   util/static.sh [VERSION...]        (default: $STATIC_VERSIONS)
@@ -23,7 +23,8 @@
 #     serves a .orig.tar.gz but not the .dsc), the .orig.tar.gz alone
 #     (apt-get source --tar-only): upstream nginx, checked the same way.
 # build/static/nginx-VERSION/SOURCE says which it was.  Downloads and
-# trees are kept: a second run only runs make.
+# trees are kept: a second run only runs make (remove
+# build/static/nginx-VERSION to look for a newer Debian revision).
 #
 # Environment:
 #   STATIC_VERSIONS  default versions        (default "1.22.1 1.26.3")
@@ -167,7 +168,8 @@ fetch() {
     [ -n "$dvs" ] || die "Debian's archive has no source package of nginx $version
        (suites: $STATIC_SUITES; set STATIC_SUITES to search others)"
 
-    rm -rf "$out/src" "$dl"
+    # objects of another tree would look newer than the files unpacked now
+    rm -rf "$out/src" "$out/objs" "$dl"
     mkdir -p "$out" "$dl"
 
     for dv in $dvs; do
