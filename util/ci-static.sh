@@ -64,5 +64,9 @@ for v in "$@"; do
 done
 
 t2=$(date +%s)
-echo "== ci-static: build $(( t1 - t0 )) s, tests $(( t2 - t1 )) s ($(for v in "$@"; do printf '%s %s s; ' "$v" "${took[$v]}"; done)), total $(( t2 - t0 )) s"
+each=
+for v in "$@"; do
+    each="${each:+$each; }$v ${took[$v]} s"
+done
+echo "== ci-static: build $(( t1 - t0 )) s, tests $(( t2 - t1 )) s ($each), total $(( t2 - t0 )) s"
 exit $rc
