@@ -15,6 +15,11 @@
 #   make test-migrate  t/505 only: itsm-migrate, LMDB -> Redis -> nginx on Redis
 #   make test-redis the lifecycle suite on the Redis store (ITSM_TEST_STORE=redis)
 #   make asan       an AddressSanitizer build in build/asan/
+#   make static     nginx itself with the module linked in (--add-module),
+#                   from Debian's nginx sources: build/static/nginx-VERSION/
+#                   sbin/nginx for each of STATIC_VERSIONS (util/static.sh)
+#   make test-static  make static, then a short part of t/ against each
+#                   binary (util/ci-static.sh; TEST_NGINX_SERVER_PORT)
 #   make install    copy the module to /usr/lib/nginx/modules/, itsmctl to
 #                   /usr/bin/ and its manual page to /usr/share/man/man1/
 #   make deb        the Debian package build/deb/libnginx-mod-http-itsm_*.deb
@@ -27,7 +32,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan install deb deps run stop status test test-valgrind test-async test-migrate test-redis bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis bench clean
 
 all: build
 
@@ -64,6 +69,13 @@ build/itsm-migrate: tools/itsm-migrate.c tools/build-migrate.sh \
 asan:
 	util/deps.sh build
 	util/build.sh asan
+
+static:
+	util/deps.sh static
+	util/static.sh $(STATIC_VERSIONS)
+
+test-static:
+	util/ci-static.sh $(STATIC_VERSIONS)
 
 # copies the module where Debian's nginx looks for modules, and itsmctl
 # with its manual page (a package: make install DESTDIR=debian/<pkg>)

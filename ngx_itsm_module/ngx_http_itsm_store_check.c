@@ -37,6 +37,8 @@ typedef struct {
 #define NGX_HTTP_ITSM_STORE_PROBE_OPEN   6     /* mdb_env_open */
 
 
+static void ngx_http_itsm_store_chown(ngx_cycle_t *cycle, u_char *name,
+    ngx_uid_t user);
 static ngx_int_t ngx_http_itsm_store_check_user(ngx_cycle_t *cycle,
     ngx_http_itsm_store_t *store, u_char *dir);
 static void ngx_http_itsm_store_probe(ngx_http_itsm_store_t *store,
@@ -103,7 +105,7 @@ ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
 
         /* the data file and its lock file, when they exist */
 
-        (void) chown((char *) store->path.data, ccf->user, -1);
+        ngx_http_itsm_store_chown(cycle, store->path.data, ccf->user);
 
         p = ngx_pnalloc(cycle->pool, store->path.len + sizeof("-lock"));
         if (p == NULL) {
@@ -111,7 +113,7 @@ ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
         }
 
         ngx_sprintf(p, "%V-lock%Z", &store->path);
-        (void) chown((char *) p, ccf->user, -1);
+        ngx_http_itsm_store_chown(cycle, p, ccf->user);
 
     } else if (access((char *) dir, W_OK) == -1) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
@@ -153,6 +155,35 @@ ngx_http_itsm_store_check(ngx_cycle_t *cycle, ngx_http_itsm_store_t *store)
  * does: setgid, initgroups, setuid) and reports through a pipe; otherwise
  * the check runs here, as the user nginx runs as.
  */
+
+/*
+ * The data file and its lock file exist from the first start on: a missing
+ * one is no error.  Another failure is said, and no more: the check of the
+ * workers' access that follows stops the start when it matters.  (chown()'s
+ * result must be read: glibc marks it so under _FORTIFY_SOURCE, which
+ * Debian's build flags set, and a "(void)" does not silence gcc.)
+ */
+
+static void
+ngx_http_itsm_store_chown(ngx_cycle_t *cycle, u_char *name, ngx_uid_t user)
+{
+    if (chown((char *) name, user, -1) == -1) {
+        if (ngx_errno == NGX_ENOENT) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                           "itsm store: no \"%s\" to chown yet", name);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, cycle->log, ngx_errno,
+                      "itsm_store: chown(\"%s\") failed", name);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cycle->log, 0,
+                   "itsm store: \"%s\" now owned by uid %ui",
+                   name, (ngx_uint_t) user);
+}
+
 
 static ngx_int_t
 ngx_http_itsm_store_check_user(ngx_cycle_t *cycle,

@@ -38,7 +38,7 @@ sub conf {
     my $text = <<"_EOC_";
 ${load}user nobody $group;
 pid $Dir/$prefix/nginx.pid;
-error_log $Dir/$prefix/logs/error.log;
+error_log $Dir/$prefix/logs/error.log warn;
 events { worker_connections 64; }
 http {
     access_log off;
@@ -116,6 +116,10 @@ chmod 0711, "$Dir/closed";
 
 $out = nginx('-t');
 is($?, 0, 'nginx -t: with o+x on the directory above, the store is reachable') or diag($out);
+# the data and lock files do not exist yet: chown() of them fails with
+# ENOENT, which is no error and no warning
+ok(!-e "$Dir/closed/store/state.mdb", 'no data file before the first start');
+unlike($out, qr/chown/, 'nginx -t before the store exists: nothing said of chown');
 
 $out = nginx();
 is($?, 0, 'nginx starts') or diag($out);
@@ -123,6 +127,12 @@ ok(listening(), 'it listens');
 like(alert(), qr{^HTTP/1\.1 201 .*"outcome":"created"}s, 'a worker (as nobody) serves an alert from the store');
 is((stat "$Dir/closed/store/state.mdb")[4], scalar getpwnam('nobody'), 'the store is the workers\' user\'s');
 stop();
+
+# the files exist now: chown() of both succeeds, quietly
+$out = nginx('-t');
+is($?, 0, 'nginx -t with the store\'s files there') or diag($out);
+unlike($out, qr/chown/, 'nginx -t after the first start: nothing said of chown');
+is((stat "$Dir/closed/store/state.mdb-lock")[4], scalar getpwnam('nobody'), 'the lock file is the workers\' user\'s');
 
 # 2. the store's own directory, not writable by the user even once nginx
 # made it theirs

@@ -16,6 +16,11 @@
 #                 util/rt.sh, installed without any debconf prompt
 #   alertmanager  Prometheus Alertmanager (a real alert sender)
 #   fuzz          clang 14 and its sanitizer and libFuzzer runtimes (make fuzz)
+#   static        nginx built from source with the module linked in
+#                 (util/static.sh): the module's C libraries, nginx's own
+#                 (PCRE2, zlib, OpenSSL), and dpkg-dev, xz-utils and
+#                 debian-archive-keyring to fetch and unpack Debian's
+#                 nginx source package
 #   bench         build + wrk and the peers of bench/compare.sh: the Lua
 #                 gateway (libnginx-mod-http-lua on OpenResty's LuaJIT,
 #                 lua-cjson, lua-luaossl) and the Python one (Flask,
@@ -50,6 +55,7 @@ PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
 PKGS[deb]="${PKGS[build]} debhelper dpkg-dev fakeroot lintian"
 PKGS[alertmanager]="prometheus-alertmanager"
 PKGS[fuzz]="clang-14 libclang-rt-14-dev"
+PKGS[static]="libjansson-dev libcurl4-openssl-dev libssl-dev liblmdb-dev libhiredis-dev libpcre2-dev zlib1g-dev gcc make dpkg-dev xz-utils debian-archive-keyring"
 # libluajit2-5.1-2 is OpenResty's LuaJIT, the first choice of the lua
 # module's dependency: named so that the peer never runs on the plain one
 PKGS[bench]="${PKGS[build]} wrk libnginx-mod-http-lua libnginx-mod-http-ndk libluajit2-5.1-2 lua-cjson lua-luaossl python3-flask gunicorn python3-requests procps redis-server"
@@ -84,7 +90,7 @@ for a in "$@"; do
         --check) mode=check ;;
         --list)  mode=list ;;
         -h|--help) usage ;;
-        build|test|rt|alertmanager|fuzz|bench|deb) groups+=("$a") ;;
+        build|test|rt|alertmanager|fuzz|bench|deb|static) groups+=("$a") ;;
         all) groups+=(test rt alertmanager) ;;
         *) echo "$me: unknown group or option '$a'" >&2; usage ;;
     esac

@@ -106,11 +106,31 @@ sub with_replay {
     return @n;
 }
 
+# the modules each load_module line names: TEST_NGINX_LOAD_MODULES, or none
+# for an nginx that has the module linked in (util/static.sh builds one)
 sub modules {
     my @m = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
+    return @m if @m;
+    return () if static_binary();
     die "ItsmExample: TEST_NGINX_LOAD_MODULES names no module (util/test.sh "
-        . "sets it)\n" unless @m;
-    return @m;
+        . "sets it), and " . ($ENV{TEST_NGINX_BINARY} || "nginx")
+        . " was not built with "
+        . "--add-module of this module (util/static.sh)\n";
+}
+
+# whether TEST_NGINX_BINARY was configured with --add-module=DIR of a DIR
+# whose addon config is this module's: "nginx -V" says, once per binary
+my %Static;
+sub static_binary {
+    my $bin = $ENV{TEST_NGINX_BINARY} || 'nginx';
+    return $Static{$bin} //= do {
+        # nginx -V prints on stderr; \Q makes the path one shell word
+        my $v = qx{\Q$bin\E -V 2>&1} // '';
+        grep {
+            -f "$_/config"
+                && slurp("$_/config") =~ /^ngx_addon_name=ngx_http_itsm_module$/m
+        } $v =~ /--add-module=(\S+)/g;
+    } ? 1 : 0;
 }
 
 sub new {
