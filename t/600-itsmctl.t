@@ -88,7 +88,12 @@ for my $cmd ([], ['send'], ['token'], ['dead-letters'], ['render']) {
     my $word = $cmd->[0] // 'COMMAND';
     Test::More::like($out, qr/^usage: itsmctl \Q$word\E/, "@$cmd --help: the usage on stdout");
 }
-is_run(['--version'], 0, "itsmctl 1.0.0\n", '', '--version');
+# the package's version (debian/changelog's first entry)
+my ($Version) = do {
+    open my $fh, '<', "$FindBin::Bin/../debian/changelog" or die "debian/changelog: $!";
+    (<$fh> =~ /^\S+ \(([^)]+)\)/);
+};
+is_run(['--version'], 0, "itsmctl $Version\n", '', '--version');
 
 
 # send --dry-run: the published vectors

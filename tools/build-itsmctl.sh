@@ -3,6 +3,11 @@
 #
 #   tools/build-itsmctl.sh OUTPUT         (ITSMCTL_BUILD_DIR, CC)
 #
+# NGINX_TREE (a tree with src/) and NGINX_OBJS (its configured objs/)
+# name another configured tree, e.g. Debian's package build: nginx-dev's
+# /usr/share/nginx/src and dh_nginx's build directory.  CPPFLAGS, CFLAGS
+# and LDFLAGS are added when set (dpkg-buildflags' hardening).
+#
 # "itsmctl render" links the module's own template, JSON and generic
 # source files, unchanged, compiled against the nginx headers of the tree
 # util/build.sh configured in ITSMCTL_BUILD_DIR (default build/), with
@@ -19,8 +24,13 @@ out=${1:?usage: tools/build-itsmctl.sh OUTPUT}
 CC=${CC:-cc}
 bdir=${ITSMCTL_BUILD_DIR:-build}
 
-tree=$(ls -d "$bdir"/nginx-*/src 2>/dev/null | head -n 1)
-[ -n "$tree" ] && [ -f "$bdir/objs/ngx_auto_config.h" ] || {
+if [ -n "${NGINX_TREE:-}" ]; then
+    tree=$NGINX_TREE/src
+else
+    tree=$(ls -d "$bdir"/nginx-*/src 2>/dev/null | head -n 1)
+fi
+nobjs=${NGINX_OBJS:-$bdir/objs}
+[ -n "$tree" ] && [ -f "$nobjs/ngx_auto_config.h" ] || {
     echo "itsmctl: no configured nginx tree in $bdir (run BUILD_DIR=$bdir util/build.sh normal first, or make)" >&2
     exit 1
 }
@@ -38,15 +48,22 @@ render=(tools/itsmctl_render.c tools/itsmctl_shim.c)
 objs=$(mktemp -d)
 trap 'rm -rf "$objs"' EXIT
 
-flags=(-O2 -g -Wall -Werror -Wno-unused-parameter -ffunction-sections
-       -fdata-sections)
+# shellcheck disable=SC2206 # the flags' words, as make would split them
+flags=(-O2 -g ${CPPFLAGS:-} ${CFLAGS:-} -Wall -Werror -Wno-unused-parameter
+       -ffunction-sections -fdata-sections)
+# shellcheck disable=SC2206
+ldflags=(${LDFLAGS:-})
 incs=(-I"$tree/core" -I"$tree/event" -I"$tree/event/modules"
-      -I"$tree/os/unix" -I"$bdir/objs" -I"$tree/http" -I"$tree/http/modules"
+      -I"$tree/os/unix" -I"$nobjs" -I"$tree/http" -I"$tree/http/modules"
       -I"$tree/http/v2" -I"$m" -Itools)
+
+# the version is the package's: debian/changelog's first entry
+version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
 
 o=()
 for f in "${tool[@]}"; do
-    cmd=("$CC" "${flags[@]}" -Wextra -DITSM_TOKEN_NO_MAIN -Itools -c "$f"
+    cmd=("$CC" "${flags[@]}" -Wextra -DITSM_TOKEN_NO_MAIN
+         -DITSMCTL_VERSION="\"${version:-unknown}\"" -Itools -c "$f"
          -o "$objs/$(basename "${f%.c}").o")
     echo "${cmd[*]}"; "${cmd[@]}"
     o+=("$objs/$(basename "${f%.c}").o")
@@ -60,6 +77,6 @@ for f in "${render[@]}" "${module[@]}"; do
 done
 
 mkdir -p "$(dirname "$out")"
-cmd=("$CC" -o "$out" -Wl,--gc-sections "${o[@]}" -lcurl -ljansson -lcrypto -lm)
+cmd=("$CC" "${ldflags[@]}" -o "$out" -Wl,--gc-sections "${o[@]}" -lcurl -ljansson -lcrypto -lm)
 echo "${cmd[*]}"; "${cmd[@]}"
 echo "itsmctl: built $out"

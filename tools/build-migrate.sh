@@ -8,6 +8,11 @@
 # hiredis and OpenSSL's libcrypto: util/deps.sh build.
 #
 #   BUILD_DIR=build tools/build-migrate.sh      (CC=cc)
+#
+# NGINX_TREE (a tree with src/) and NGINX_OBJS (its configured objs/)
+# name another configured tree, e.g. Debian's package build: nginx-dev's
+# /usr/share/nginx/src and dh_nginx's build directory.  CPPFLAGS, CFLAGS
+# and LDFLAGS are added when set (dpkg-buildflags' hardening).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +22,13 @@ m=$repo/ngx_itsm_module
 
 die() { echo "build-migrate: $*" >&2; exit 1; }
 
-tree=$(ls -d "$BUILD_DIR"/nginx-*/ 2>/dev/null | head -n 1)
-tree=${tree%/}
-objs=$BUILD_DIR/objs
+if [ -n "${NGINX_TREE:-}" ]; then
+    tree=${NGINX_TREE%/}
+else
+    tree=$(ls -d "$BUILD_DIR"/nginx-*/ 2>/dev/null | head -n 1)
+    tree=${tree%/}
+fi
+objs=${NGINX_OBJS:-$BUILD_DIR/objs}
 [ -n "$tree" ] && [ -f "$objs/ngx_auto_config.h" ] \
     || die "no configured nginx tree in $BUILD_DIR: run BUILD_DIR=$BUILD_DIR util/build.sh normal first"
 
@@ -32,8 +41,9 @@ done
 # each run util/test.sh) never leave a half-written tool, nor one a test
 # is running
 new=$BUILD_DIR/.itsm-migrate.$$
-cmd=("$CC" -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror "${inc[@]}"
-     -o "$new" "$repo/tools/itsm-migrate.c"
+# shellcheck disable=SC2206 # the flags' words, as make would split them
+cmd=("$CC" -O2 -g ${CPPFLAGS:-} ${CFLAGS:-} -Wall -Wextra -Wno-unused-parameter
+     -Werror "${inc[@]}" ${LDFLAGS:-} -o "$new" "$repo/tools/itsm-migrate.c"
      "$m/ngx_http_itsm_hash.c" "$m/ngx_http_itsm_store_codec.c"
      -llmdb -lhiredis -lcrypto)
 echo "${cmd[*]}"

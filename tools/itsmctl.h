@@ -19,7 +19,10 @@
 #include <stddef.h>
 
 
-#define ITSMCTL_VERSION        "1.0.0"
+/* the package's version, debian/changelog's first line (tools/build-itsmctl.sh) */
+#ifndef ITSMCTL_VERSION
+#define ITSMCTL_VERSION        "unknown"
+#endif
 
 /* the exit codes, for scripts (docs/itsmctl.1, EXIT STATUS) */
 #define ITSMCTL_EXIT_OK        0
