@@ -141,6 +141,13 @@ abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubs
 token_out=$(itsm-token new rt) || fail "itsm-token new rt failed"
 grep -q '^callback_token sha256:[0-9a-f]\{64\};$' <<<"$token_out" \
     || fail "itsm-token new rt printed no callback_token line: $token_out"
+# the other tools: their answers to --version and a missing argument (2)
+itsmctl --version | grep -q '^itsmctl ' || fail "itsmctl --version printed no version"
+rc=0; itsm-migrate >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "itsm-migrate without a store exited $rc, not 2 (usage)"
+for m in itsm-token itsmctl itsm-migrate; do
+    [ -f "/usr/share/man/man1/$m.1.gz" ] || fail "no manual page for $m"
+done
 say "installed: Depends: $depends"
 
 # ---- 3. the example, an alert, its ticket ----------------------------------
