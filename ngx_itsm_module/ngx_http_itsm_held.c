@@ -265,8 +265,9 @@ ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->digest = NULL;
     ctx->held = 0;
 
-    /* on Redis nothing is held (nginx -t refuses the cooldown holds and
-     * the queue with itsm_store redis): no notes wait */
+    /* on Redis nothing is held in a cooldown (nginx -t refuses the holds
+     * with itsm_store redis), and a queued job carries no notes: none
+     * wait */
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
         return NGX_OK;
@@ -390,7 +391,8 @@ ngx_http_itsm_held_supersede(ngx_http_request_t *r,
 {
     ngx_http_itsm_held_merge_t  m;
 
-    /* on Redis nothing is held: nothing to supersede (see above) */
+    /* on Redis no notes are held, and the kick removes a job delivered
+     * (ngx_http_itsm_store_queue_done): nothing to supersede */
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
         return NGX_OK;

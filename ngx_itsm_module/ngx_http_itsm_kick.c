@@ -28,6 +28,11 @@
  * later: 30 s, doubling up to an hour, with jitter (itsm_retry), and is a
  * dead letter after its last attempt.
  *
+ * With the store on Redis the queue is shared by the edges: the kick of
+ * each edge leases due jobs from Redis (ngx_http_itsm_kick_take), so that
+ * one edge delivers each, and a dead edge's jobs are taken after their
+ * lease.
+ *
  * The same tick sends each connector's verify probe when it is due (at
  * start, so after each reload too, then every "every="), through the
  * replay location as well (ngx_http_itsm_verify.c).
@@ -283,13 +288,17 @@ ngx_http_itsm_kick_take(ngx_http_itsm_kick_t *kick)
     store = kick->imcf->store;
     lease = ngx_http_itsm_store_lease(store);
 
-    for (i = 0; i < kick->njobs; i++) {
+    /* once a second: a delivery done runs the tick at once as well */
+
+    for (i = 0; kick->renewed != ngx_time() && i < kick->njobs; i++) {
         if (kick->jobs[i]->token) {
             (void) ngx_http_itsm_store_queue_renew(store, &kick->jobs[i]->key,
                                                    kick->jobs[i]->token,
                                                    lease);
         }
     }
+
+    kick->renewed = ngx_time();
 
     if (kick->take || kick->njobs == NGX_HTTP_ITSM_KICK_INFLIGHT) {
         return;

@@ -59,6 +59,7 @@ typedef struct {
                                                   probe is due (0: now) */
     ngx_http_itsm_redis_cmd_t   *take;         /* on Redis: in flight */
     uint64_t                     take_token;   /* its token */
+    time_t                       renewed;      /* the leases, last */
 } ngx_http_itsm_kick_t;
 
 
