@@ -402,6 +402,44 @@ sleep 0.5 * $Slow;
     is($A->get('/requeue')->{json}{count}, 0, 'requeue: no dead letter left');
 }
 
+# ---- the fencing of done and retry, the scripts run by hand -----------------------
+
+# a script of the C file, its Lua as Redis gets it (the macro NOW first)
+sub script {
+    my ($name) = @_;
+    open my $fh, '<', "$FindBin::Bin/../ngx_itsm_module/ngx_http_itsm_store_queue_redis.c" or die $!;
+    my $src = do { local $/; <$fh> };
+    my $lua = '';
+    for my $n ('NGX_HTTP_ITSM_QUEUE_REDIS_NOW', $name) {
+        my ($body) = $src =~ /^#define \Q$n\E\s*\\\n(.*?[^\\])\n/ms or die "no $n\n";
+        my $l = join '', $body =~ /"((?:[^"\\]|\\.)*)"/g;
+        $l =~ s/\\n/\n/g;
+        $l =~ s/\\(.)/$1/g;
+        $lua .= $l;
+    }
+    return $lua;
+}
+
+{
+    my $q = "$Prefix\{q}";
+    my @k6 = map { "$q:$_" } qw(due lease data tries seq tok);
+    $Redis->cli('ZADD', "$q:lease", '99999999999999', 'f');
+    $Redis->cli('HSET', "$q:tok", 'f', 'tokA');
+    $Redis->cli('HSET', "$q:data", 'f', '{}');
+    $Redis->cli('HSET', "$q:seq", 'f', '1');
+    my $done = script('NGX_HTTP_ITSM_QUEUE_REDIS_DONE');
+    is($Redis->cli('--raw', 'EVAL', $done, 6, @k6, 'f', 'tokB', '1'), "0\n",
+       'fencing: a done with another take\'s token is refused');
+    my $retry = script('NGX_HTTP_ITSM_QUEUE_REDIS_RETRY');
+    is($Redis->cli('--raw', 'EVAL', $retry, 5, (map { "$q:$_" } qw(due lease dead tries tok)), 'f', 'tokB', 'dead', 1),
+       "0\n", 'fencing: a retry with another take\'s token is refused');
+    is($Redis->cli('--raw', 'HGET', "$q:data", 'f') . $Redis->cli('--raw', 'ZSCORE', "$q:lease", 'f'),
+       "{}\n99999999999999\n", 'fencing: the job is still leased to its take');
+    is($Redis->cli('--raw', 'EVAL', $done, 6, @k6, 'f', 'tokA', '1'), "1\n", 'fencing: its own take\'s done removes it');
+    is($Redis->cli('--raw', 'HGET', "$q:data", 'f') . $Redis->cli('--raw', 'ZSCORE', "$q:lease", 'f'), "\n\n",
+       'fencing: gone');
+}
+
 $_->stop for @E;
 
 done_testing();
