@@ -32,7 +32,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue bench clean
 
 all: build
 
@@ -115,6 +115,14 @@ test-redis:
 
 test-valgrind:
 	util/test.sh valgrind
+
+# the queue on Redis (t/503) and the files it touches: the store on Redis
+# and the queue's files on LMDB (about 6 minutes on a busy 2-core machine)
+test-redis-queue:
+	ITSM_TEST_NO_RT=1 util/test.sh normal t/503-redis-queue.t \
+	    t/502-redis-store.t t/042-queue.t t/046-dead-letter.t t/047-drain.t \
+	    t/050-status.t t/052-store-expire.t t/090-delivery-log.t \
+	    t/092-connectors.t t/094-connector-limit.t t/099-connector-circuit.t
 
 bench:
 	util/deps.sh bench

@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_queue.h"
+#include "ngx_http_itsm_store_queue.h"
 
 
 /*
@@ -193,6 +194,57 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
 
 
 /*
+ * On Redis (the queue shared by the edges, ngx_http_itsm_store_queue_redis.c):
+ * the alert being handled is the key's job, due at "due", as the same JSON
+ * as above with no notes (the cooldown holds, which alone gather notes,
+ * are LMDB's); the latest state wins in Redis' own script.  NGX_AGAIN:
+ * ctx->op's handler says whether Redis has it; NGX_ERROR: not sent.
+ */
+
+ngx_int_t
+ngx_http_itsm_held_put(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    time_t due)
+{
+    u_char                  hash[16];
+    json_t                 *doc, *fields;
+    ngx_str_t               text;
+    ngx_http_itsm_alert_t  *alert;
+
+    alert = ctx->alert;
+
+    ngx_sprintf(hash, "%016xL", ngx_http_itsm_alert_hash(alert));
+
+    fields = ngx_http_itsm_alert_fields_json(alert);
+    if (fields == NULL) {
+        return NGX_ERROR;
+    }
+
+    doc = json_pack("{s:i, s:o, s:O?, s:s%, s:b, s:I, s:[]}",
+                    "state", (int) alert->state, "fields", fields,
+                    "raw", alert->raw, "hash", hash, (size_t) 16,
+                    "live", 1, "seq", (json_int_t) 1, "notes");
+    if (doc == NULL) {
+        return NGX_ERROR;
+    }
+
+    text.data = ngx_http_itsm_json_dump(doc, r->pool, &text.len);
+    json_decref(doc);
+
+    if (text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm queue: key \"%V\" queued on redis, due %T",
+                   &ctx->key, due);
+
+    return ngx_http_itsm_store_queue_put(&ctx->op, &ctx->connector->name,
+                                         &ctx->key, &text,
+                                         ngx_max(due - ngx_time(), 0));
+}
+
+
+/*
  * Before a comment is sent, the notes held for the key (in a cooldown)
  * go into it: the alert the comment's templates see is the alert itself
  * with, as its description, every note held and its own, each once and
@@ -213,8 +265,9 @@ ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->digest = NULL;
     ctx->held = 0;
 
-    /* on Redis nothing is held (nginx -t refuses the cooldown holds and
-     * the queue with itsm_store redis): no notes wait */
+    /* on Redis nothing is held in a cooldown (nginx -t refuses the holds
+     * with itsm_store redis), and a queued job carries no notes: none
+     * wait */
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
         return NGX_OK;
@@ -338,7 +391,8 @@ ngx_http_itsm_held_supersede(ngx_http_request_t *r,
 {
     ngx_http_itsm_held_merge_t  m;
 
-    /* on Redis nothing is held: nothing to supersede (see above) */
+    /* on Redis no notes are held, and the kick removes a job delivered
+     * (ngx_http_itsm_store_queue_done): nothing to supersede */
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
         return NGX_OK;

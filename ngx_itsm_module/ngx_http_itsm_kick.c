@@ -9,6 +9,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_kick.h"
+#include "ngx_http_itsm_store_queue.h"
 
 
 /*
@@ -27,6 +28,11 @@
  * later: 30 s, doubling up to an hour, with jitter (itsm_retry), and is a
  * dead letter after its last attempt.
  *
+ * With the store on Redis the queue is shared by the edges: the kick of
+ * each edge leases due jobs from Redis (ngx_http_itsm_kick_take), so that
+ * one edge delivers each, and a dead edge's jobs are taken after their
+ * lease.
+ *
  * The same tick sends each connector's verify probe when it is due (at
  * start, so after each reload too, then every "every="), through the
  * replay location as well (ngx_http_itsm_verify.c).
@@ -40,7 +46,11 @@ static ngx_http_itsm_kick_t  *ngx_http_itsm_kick;
 
 
 static ngx_int_t ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick,
-    ngx_str_t *key, ngx_uint_t attempts);
+    ngx_str_t *key, ngx_uint_t attempts, ngx_str_t *text,
+    ngx_http_itsm_kick_job_t **started);
+static void ngx_http_itsm_kick_take(ngx_http_itsm_kick_t *kick);
+static void ngx_http_itsm_kick_taken(void *data, redisReply *reply,
+    ngx_str_t *error);
 static void ngx_http_itsm_kick_verify(ngx_http_itsm_kick_t *kick);
 static ngx_int_t ngx_http_itsm_kick_send(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job, json_t *doc);
@@ -161,6 +171,13 @@ ngx_http_itsm_kick_exit(void)
         return;
     }
 
+    /* a take in flight: what it leased is taken again after the lease */
+
+    if (kick->take) {
+        ngx_http_itsm_redis_cancel(kick->take);
+        kick->take = NULL;
+    }
+
     /* each handle removed hands its sockets back (CURL_POLL_REMOVE) */
 
     for (i = 0; i < kick->njobs; i++) {
@@ -209,7 +226,11 @@ ngx_http_itsm_kick_tick(ngx_event_t *ev)
 
     ngx_http_itsm_kick_verify(kick);
 
-    if (kick->imcf->store) {
+    if (kick->imcf->store && ngx_http_itsm_store_on_redis(kick->imcf->store))
+    {
+        ngx_http_itsm_kick_take(kick);
+
+    } else if (kick->imcf->store) {
         (void) ngx_http_itsm_store_pending_due(kick->imcf->store, ngx_time(),
                                                ngx_http_itsm_kick_due, kick);
     }
@@ -237,7 +258,9 @@ ngx_http_itsm_kick_due(void *data, ngx_str_t *key, ngx_uint_t attempts)
         }
     }
 
-    if (ngx_http_itsm_kick_start(kick, key, attempts) != NGX_OK) {
+    if (ngx_http_itsm_kick_start(kick, key, attempts, NULL, NULL)
+        != NGX_OK)
+    {
         return NGX_DONE;
     }
 
@@ -245,9 +268,166 @@ ngx_http_itsm_kick_due(void *data, ngx_str_t *key, ngx_uint_t attempts)
 }
 
 
+/*
+ * On Redis (the queue shared by the edges): one script leases the due jobs
+ * to this edge, as many as there are free places, and those whose lease
+ * ran out (an edge that died); each comes with its job, sent whole to the
+ * replay location.  The jobs on their way keep their lease first: a
+ * delivery slower than the lease is not taken by another edge meanwhile.
+ * Redis unreachable: nothing is taken, the queue pauses (the status page
+ * and itsm_redis_ping show why) and goes on when Redis is back.
+ */
+
+static void
+ngx_http_itsm_kick_take(ngx_http_itsm_kick_t *kick)
+{
+    time_t                  lease;
+    ngx_uint_t              i;
+    ngx_http_itsm_store_t  *store;
+
+    store = kick->imcf->store;
+    lease = ngx_http_itsm_store_lease(store);
+
+    /* once a second: a delivery done runs the tick at once as well */
+
+    for (i = 0; kick->renewed != ngx_time() && i < kick->njobs; i++) {
+        if (kick->jobs[i]->token) {
+            (void) ngx_http_itsm_store_queue_renew(store, &kick->jobs[i]->key,
+                                                   kick->jobs[i]->token,
+                                                   lease);
+        }
+    }
+
+    kick->renewed = ngx_time();
+
+    if (kick->take || kick->njobs == NGX_HTTP_ITSM_KICK_INFLIGHT) {
+        return;
+    }
+
+    /* a token per take: a job taken again after its lease ended is
+     * another take's, and the old one's done or retry is refused */
+
+    do {
+        /* 0 reads as "a job of LMDB's" (ngx_http_itsm_kick_again) */
+        kick->take_token = ngx_http_itsm_token();
+    } while (kick->take_token == 0);
+
+    kick->take = ngx_http_itsm_store_queue_take(store,
+                     NGX_HTTP_ITSM_KICK_INFLIGHT - kick->njobs, lease,
+                     kick->take_token, ngx_http_itsm_kick_taken, kick);
+
+    if (kick->take == NULL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "itsm kick: redis unreachable, the queue pauses");
+    }
+}
+
+
+/* the take's answer: {member, attempts, seq, job, ...} */
+
+static void
+ngx_http_itsm_kick_taken(void *data, redisReply *reply, ngx_str_t *error)
+{
+    ngx_http_itsm_kick_t *kick = data;
+
+    size_t                     i;
+    uint64_t                   token;
+    ngx_str_t                  key, text;
+    ngx_int_t                  attempts;
+    redisReply               **e;
+    ngx_http_itsm_kick_job_t  *job;
+
+    kick->take = NULL;
+
+    if (error) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "itsm: the queue's take got no answer from redis (%V); "
+                      "the queue pauses until it answers", error);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "itsm: the queue's take on redis failed: %*s",
+                      (size_t) (reply->type == REDIS_REPLY_ERROR
+                                ? reply->len : 0), reply->str);
+        return;
+    }
+
+    e = reply->element;
+    token = 0;
+
+    for (i = 0; i + 3 < reply->elements; i += 4) {
+
+        if (e[i]->type != REDIS_REPLY_STRING
+            || e[i + 1]->type != REDIS_REPLY_STRING
+            || e[i + 2]->type != REDIS_REPLY_STRING
+            || e[i + 3]->type != REDIS_REPLY_STRING
+            || e[i + 2]->len > NGX_INT64_LEN)
+        {
+            continue;
+        }
+
+        key.data = (u_char *) e[i]->str;
+        key.len = e[i]->len;
+        text.data = (u_char *) e[i + 3]->str;
+        text.len = e[i + 3]->len;
+
+        attempts = ngx_atoi((u_char *) e[i + 1]->str, e[i + 1]->len);
+        if (attempts == NGX_ERROR) {
+            attempts = 0;
+        }
+
+        job = NULL;
+
+        if (ngx_http_itsm_kick_start(kick, &key, (ngx_uint_t) attempts, &text,
+                                     &job)
+            != NGX_OK
+            || job == NULL)
+        {
+            /* leased but not sent: taken again after its lease */
+            continue;
+        }
+
+        job->seq_len = e[i + 2]->len;
+        ngx_memcpy(job->seq, e[i + 2]->str, job->seq_len);
+
+        token = kick->take_token;
+        job->token = token;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm kick: took %uz jobs from redis, token %016xL",
+                   reply->elements / 4, token);
+}
+
+
+/* a job that failed is due again at "due", or a dead letter */
+
+void
+ngx_http_itsm_kick_again(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job, time_t due, ngx_uint_t counted)
+{
+    ngx_http_itsm_store_t  *store;
+
+    store = kick->imcf->store;
+
+    if (job->token) {
+        (void) ngx_http_itsm_store_queue_retry(store, &job->key, job->token,
+                                   due == NGX_HTTP_ITSM_PENDING_DEAD
+                                   ? NGX_HTTP_ITSM_PENDING_DEAD
+                                   : ngx_max(due - ngx_time(), 0),
+                                   counted);
+        return;
+    }
+
+    (void) ngx_http_itsm_store_pending_retry(store, &job->key, due, counted);
+}
+
+
 static ngx_int_t
 ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick, ngx_str_t *key,
-    ngx_uint_t attempts)
+    ngx_uint_t attempts, ngx_str_t *text, ngx_http_itsm_kick_job_t **started)
 {
     u_char                    *zero;
     json_t                    *doc;
@@ -277,7 +457,33 @@ ngx_http_itsm_kick_start(ngx_http_itsm_kick_t *kick, ngx_str_t *key,
                     "connector", key->data, (size_t) (zero - key->data),
                     "key", zero + 1, (size_t) (key->data + key->len - zero - 1));
 
-    return ngx_http_itsm_kick_send(kick, job, doc);
+    /* on Redis the job goes with it: the replay location reads nothing */
+
+    if (doc && text
+        && (json_object_set_new(doc, "job",
+                                json_stringn((char *) text->data, text->len))
+            != 0
+            || json_object_set_new(doc, "attempts",
+                                   json_integer((json_int_t) attempts))
+               != 0))
+    {
+        json_decref(doc);
+        doc = NULL;
+    }
+
+    if (started) {
+        *started = job;
+    }
+
+    if (ngx_http_itsm_kick_send(kick, job, doc) != NGX_OK) {
+        if (started) {
+            *started = NULL;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -672,6 +878,7 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     ngx_http_itsm_kick_job_t *job, CURLcode res)
 {
     long        status;
+    ngx_str_t   seq;
     ngx_uint_t  i;
 
     status = 0;
@@ -694,7 +901,24 @@ ngx_http_itsm_kick_done(ngx_http_itsm_kick_t *kick,
     } else if (res != CURLE_OK || status < 200 || status >= 300) {
         ngx_http_itsm_kick_failed(kick, job, res, status);
 
-    } else if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+    } else {
+
+        /* on Redis the job is done with: removed from the queue, unless
+         * it changed meanwhile (then due again at once) */
+
+        if (job->token) {
+            seq.data = job->seq;
+            seq.len = job->seq_len;
+
+            (void) ngx_http_itsm_store_queue_done(kick->imcf->store,
+                                                  &job->key, job->token,
+                                                  &seq);
+        }
+    }
+
+    if (!job->verify && res == CURLE_OK && status >= 200 && status < 300
+        && !ngx_exiting && !ngx_quit && !ngx_terminate)
+    {
 
         /*
          * A delivery done frees a place: the next due ones are looked for

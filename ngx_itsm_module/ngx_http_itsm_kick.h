@@ -12,6 +12,8 @@
 
 #include <curl/curl.h>
 
+#include "ngx_http_itsm_redis.h"
+
 
 /* What the kick's files share (ngx_http_itsm_kick*.c); the module starts
  * and stops the kick through ngx_http_itsm_queue.h */
@@ -36,6 +38,9 @@ typedef struct {
     u_char                      *answer;       /* the replay's answer */
     size_t                       answer_len;
     ngx_http_itsm_connector_t   *verify;       /* a verify probe's: no key */
+    uint64_t                     token;        /* on Redis: the take's */
+    u_char                       seq[NGX_INT64_LEN];  /* on Redis: as taken */
+    size_t                       seq_len;
     unsigned                     truncated:1;
     unsigned                     unwatched:1;  /* a socket could not be */
 } ngx_http_itsm_kick_job_t;
@@ -52,8 +57,15 @@ typedef struct {
     ngx_uint_t                   njobs;
     time_t                      *verify_next;  /* by connector: when its
                                                   probe is due (0: now) */
+    ngx_http_itsm_redis_cmd_t   *take;         /* on Redis: in flight */
+    uint64_t                     take_token;   /* its token */
+    time_t                       renewed;      /* the leases, last */
 } ngx_http_itsm_kick_t;
 
+
+/* ngx_http_itsm_kick.c */
+void ngx_http_itsm_kick_again(ngx_http_itsm_kick_t *kick,
+    ngx_http_itsm_kick_job_t *job, time_t due, ngx_uint_t counted);
 
 /* ngx_http_itsm_kick_retry.c */
 void ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,

@@ -108,8 +108,7 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
                       "%T s, the attempt not counted", &connector, &name,
                       &err.why, backoff);
 
-        (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                                 ngx_time() + backoff, 0);
+        ngx_http_itsm_kick_again(kick, job, ngx_time() + backoff, 0);
         return;
     }
 
@@ -121,9 +120,7 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
                       job->attempts + 1, job->attempts ? "s" : "",
                       &connector, &name, &err.action, &err.why);
 
-        (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                                 NGX_HTTP_ITSM_PENDING_DEAD,
-                                                 1);
+        ngx_http_itsm_kick_again(kick, job, NGX_HTTP_ITSM_PENDING_DEAD, 1);
         return;
     }
 
@@ -142,8 +139,7 @@ ngx_http_itsm_kick_failed(ngx_http_itsm_kick_t *kick,
                   job->attempts + 1, imcf->attempts, &connector, &name,
                   &err.action, &err.why, backoff);
 
-    (void) ngx_http_itsm_store_pending_retry(imcf->store, &job->key,
-                                             ngx_time() + backoff, 1);
+    ngx_http_itsm_kick_again(kick, job, ngx_time() + backoff, 1);
 }
 
 

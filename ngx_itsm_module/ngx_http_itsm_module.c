@@ -333,12 +333,13 @@ ngx_http_itsm_init_process(ngx_cycle_t *cycle)
      * what is left.
      */
 
-    /* on Redis: no file to open, no expiry walk (Redis' TTL), no queue */
+    /* on Redis: no file to open, no expiry walk (Redis' TTL); the kick
+     * takes the due jobs of the queue the edges share */
 
     if (ngx_http_itsm_store_on_redis(imcf->store)) {
         ngx_http_itsm_store_redis_open(imcf->store, cycle->log,
                                        imcf->retention);
-        return NGX_OK;
+        return ngx_http_itsm_kick_init(cycle, imcf);
     }
 
     /* the flushes' tasks first: the store's open already commits */
@@ -644,18 +645,8 @@ ngx_http_itsm_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    /* the queue's table is LMDB's: on Redis it is the next step (the
-     * shared queue in docs/redis.md) */
-
-    if (conf->queue && ngx_http_itsm_store_on_redis(imcf->store)) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"itsm_queue on\" in %s:%ui needs an LMDB "
-                      "\"itsm_store\" for now (issue 14): \"itsm_store "
-                      "redis\" (%s:%ui) has no shared queue yet",
-                      conf->queue_file, conf->queue_line, imcf->store_file,
-                      imcf->store_line);
-        return NGX_CONF_ERROR;
-    }
+    /* on Redis the queue is shared by the edges
+     * (ngx_http_itsm_store_queue_redis.c) */
 
     ngx_conf_merge_ptr_value(conf->dedup, prev->dedup, NULL);
     ngx_conf_merge_value(conf->dedup_off, prev->dedup_off, 0);

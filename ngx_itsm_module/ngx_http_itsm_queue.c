@@ -13,6 +13,7 @@
 #include "ngx_http_itsm_queue.h"
 #include "ngx_http_itsm_history.h"
 #include "ngx_http_itsm_verify.h"
+#include "ngx_http_itsm_store_queue.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -39,7 +40,43 @@
 #define NGX_HTTP_ITSM_QUEUE_DEAD_MAX   1000
 
 
+typedef struct {
+    ngx_http_request_t          *request;
+    json_t                      *list;
+    ngx_str_t                    history;      /* its tail */
+    ngx_uint_t                   count;
+    ngx_int_t                    rc;
+} ngx_http_itsm_queue_dead_t;
+
+
+/* itsm_requeue on Redis: the request waits for Redis' answer */
+
+typedef struct ngx_http_itsm_queue_rwait_s  ngx_http_itsm_queue_rwait_t;
+
+typedef ngx_int_t (*ngx_http_itsm_queue_rdone_pt)(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, redisReply *reply);
+
+struct ngx_http_itsm_queue_rwait_s {
+    ngx_http_request_t            *request;
+    ngx_http_itsm_redis_cmd_t     *cmd;        /* in flight */
+    ngx_http_itsm_queue_rdone_pt   done;
+    ngx_http_itsm_queue_dead_t     dl;         /* GET */
+    json_t                        *body;
+};
+
+
 static ngx_int_t ngx_http_itsm_queue_handler(ngx_http_request_t *r);
+static ngx_http_itsm_queue_rwait_t *ngx_http_itsm_queue_redis_waiter(
+    ngx_http_request_t *r, ngx_http_itsm_queue_rdone_pt done);
+static ngx_int_t ngx_http_itsm_queue_redis_wait(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, ngx_http_itsm_redis_cmd_t *cmd);
+static void ngx_http_itsm_queue_redis_cleanup(void *data);
+static void ngx_http_itsm_queue_redis_answer(void *data, redisReply *reply,
+    ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_queue_requeued(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, redisReply *reply);
+static ngx_int_t ngx_http_itsm_queue_listed(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, redisReply *reply);
 static void ngx_http_itsm_queue_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_itsm_queue_replay(ngx_http_request_t *r);
 static ngx_http_itsm_alert_t *ngx_http_itsm_queue_alert(ngx_http_request_t *r,
@@ -187,14 +224,6 @@ ngx_http_itsm_queue_location(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_itsm_store_on_redis(imcf->store)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs an LMDB \"itsm_store\" for now "
-                           "(issue 14): the pending deliveries are not on "
-                           "Redis yet", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
     return ngx_http_itsm_conf_content(cf, handler);
 }
 
@@ -319,9 +348,26 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
         return ngx_http_itsm_verify_replay(r, conn);
     }
 
-    if (ngx_http_itsm_store_pending_get(imcf->store, &conn->name, &key,
-                                        r->pool, &due, &attempts, &saved)
-        != NGX_OK)
+    if (ngx_http_itsm_store_on_redis(imcf->store)) {
+
+        /* the kick took the job from Redis with its lease and sends it
+         * whole: {"connector", "key", "job": "<JSON>", "attempts": N};
+         * a body without one is no job (nothing is read here) */
+
+        if (ngx_http_itsm_json_scalar(json_object_get(doc, "job"), r->pool,
+                                      &saved)
+            != NGX_OK)
+        {
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        attempts = (ngx_uint_t) json_integer_value(json_object_get(doc,
+                                                               "attempts"));
+
+    } else if (ngx_http_itsm_store_pending_get(imcf->store, &conn->name,
+                                               &key, r->pool, &due,
+                                               &attempts, &saved)
+               != NGX_OK)
     {
         return ngx_http_itsm_reply_error(r, NGX_HTTP_OK, "nothing_pending",
                                          "nothing waits for key \"%V\"",
@@ -334,8 +380,16 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "itsm: the pending state of key \"%V\" is unreadable "
                       "and is dropped", &key);
-        (void) ngx_http_itsm_store_pending_del(imcf->store, &conn->name, &key);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (!ngx_http_itsm_store_on_redis(imcf->store)) {
+            (void) ngx_http_itsm_store_pending_del(imcf->store, &conn->name,
+                                                   &key);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* on Redis the kick removes it: a 2xx says the job is done with */
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_OK, "unreadable",
+                                         "the job of key \"%V\" is "
+                                         "unreadable and is dropped", &key);
     }
 
     /* the held alert goes to the one connector it waits for, as the alert
@@ -533,11 +587,12 @@ ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_int_t
 ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
 {
-    json_t                     *body;
-    ngx_int_t                   rc;
-    ngx_str_t                   connector, key;
-    ngx_uint_t                  n;
-    ngx_http_itsm_main_conf_t  *imcf;
+    json_t                        *body;
+    ngx_int_t                      rc;
+    ngx_str_t                      connector, key;
+    ngx_uint_t                     n;
+    ngx_http_itsm_main_conf_t     *imcf;
+    ngx_http_itsm_queue_rwait_t   *w;
 
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
         rc = ngx_http_discard_request_body(r);
@@ -566,6 +621,20 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
         || ngx_http_itsm_util_arg(r, "key", &key) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_itsm_store_on_redis(imcf->store)) {
+        w = ngx_http_itsm_queue_redis_waiter(r,
+                                             ngx_http_itsm_queue_requeued);
+        if (w == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_itsm_queue_redis_wait(r, w,
+                   ngx_http_itsm_store_queue_requeue(imcf->store,
+                       connector.data ? &connector : NULL,
+                       key.data ? &key : NULL,
+                       ngx_http_itsm_queue_redis_answer, w));
     }
 
     if (ngx_http_itsm_store_pending_requeue(imcf->store, ngx_time(),
@@ -599,21 +668,15 @@ ngx_http_itsm_queue_requeue_handler(ngx_http_request_t *r)
  * are.  The last failure is looked for in the history's last megabyte.
  */
 
-typedef struct {
-    ngx_http_request_t          *request;
-    json_t                      *list;
-    ngx_str_t                    history;      /* its tail */
-    ngx_uint_t                   count;
-    ngx_int_t                    rc;
-} ngx_http_itsm_queue_dead_t;
 
 
 static ngx_int_t
 ngx_http_itsm_queue_dead_list(ngx_http_request_t *r)
 {
-    json_t                      *body;
-    ngx_http_itsm_main_conf_t   *imcf;
-    ngx_http_itsm_queue_dead_t   dl;
+    json_t                       *body;
+    ngx_http_itsm_main_conf_t    *imcf;
+    ngx_http_itsm_queue_dead_t    dl;
+    ngx_http_itsm_queue_rwait_t  *w;
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
@@ -634,6 +697,21 @@ ngx_http_itsm_queue_dead_list(ngx_http_request_t *r)
     {
         json_decref(body);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_itsm_store_on_redis(imcf->store)) {
+        w = ngx_http_itsm_queue_redis_waiter(r, ngx_http_itsm_queue_listed);
+        if (w == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        w->dl = dl;
+        w->body = body;
+
+        return ngx_http_itsm_queue_redis_wait(r, w,
+                   ngx_http_itsm_store_queue_dead(imcf->store,
+                       NGX_HTTP_ITSM_QUEUE_DEAD_MAX,
+                       ngx_http_itsm_queue_redis_answer, w));
     }
 
     if (ngx_http_itsm_store_pending_due(imcf->store,
@@ -715,4 +793,180 @@ ngx_http_itsm_queue_dead_one(void *data, ngx_str_t *stored,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * itsm_requeue on Redis: the request waits for the script's answer; a
+ * request that goes away meanwhile cancels it (its pool's cleanup).
+ */
+
+static ngx_http_itsm_queue_rwait_t *
+ngx_http_itsm_queue_redis_waiter(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rdone_pt done)
+{
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_itsm_queue_rwait_t  *w;
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_queue_rwait_t));
+    if (w == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_itsm_queue_redis_cleanup;
+    cln->data = w;
+
+    w->request = r;
+    w->done = done;
+
+    return w;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_redis_wait(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, ngx_http_itsm_redis_cmd_t *cmd)
+{
+    ngx_http_itsm_main_conf_t  *imcf;
+
+    if (cmd == NULL) {
+        imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+
+        return ngx_http_itsm_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "store_failed", "Redis could not be asked: %V",
+                   ngx_http_itsm_redis_error(
+                       ngx_http_itsm_store_redis_client(imcf->store)));
+    }
+
+    w->cmd = cmd;
+    r->main->count++;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm requeue: waiting for redis");
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_itsm_queue_redis_cleanup(void *data)
+{
+    ngx_http_itsm_queue_rwait_t *w = data;
+
+    if (w->cmd) {
+        ngx_http_itsm_redis_cancel(w->cmd);
+        w->cmd = NULL;
+    }
+}
+
+
+static void
+ngx_http_itsm_queue_redis_answer(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_queue_rwait_t *w = data;
+
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    w->cmd = NULL;
+    r = w->request;
+
+    if (error || reply->type == REDIS_REPLY_ERROR) {
+        if (error) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm requeue: redis did not answer: %V", error);
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "itsm requeue: redis failed: %*s",
+                          (size_t) reply->len, reply->str);
+        }
+
+        rc = ngx_http_itsm_reply_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "store_failed",
+                                       "Redis did not answer; see the error "
+                                       "log");
+
+    } else {
+        rc = w->done(r, w, reply);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_requeued(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, redisReply *reply)
+{
+    json_t  *body;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "itsm: %L dead letters put back in the queue",
+                  (int64_t) reply->integer);
+
+    body = json_pack("{s:I}", "requeued", (json_int_t) reply->integer);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, body);
+}
+
+
+/* {count, member, attempts, ...}: the same list as LMDB's */
+
+static ngx_int_t
+ngx_http_itsm_queue_listed(ngx_http_request_t *r,
+    ngx_http_itsm_queue_rwait_t *w, redisReply *reply)
+{
+    size_t       i;
+    ngx_str_t    member;
+    ngx_uint_t   count;
+    redisReply  *m, *a;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_INTEGER)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    count = (ngx_uint_t) reply->element[0]->integer;
+
+    w->dl.request = r;
+
+    for (i = 1; i + 1 < reply->elements; i += 2) {
+        m = reply->element[i];
+        a = reply->element[i + 1];
+
+        if (m->type != REDIS_REPLY_STRING || a->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        member.data = (u_char *) m->str;
+        member.len = m->len;
+
+        if (ngx_http_itsm_queue_dead_one(&w->dl, &member,
+                (ngx_uint_t) ngx_atoi((u_char *) a->str, a->len))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (json_object_set_new(w->body, "count", json_integer(count)) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_itsm_reply_json(r, NGX_HTTP_OK, json_incref(w->body));
 }

@@ -247,7 +247,8 @@ ngx_http_itsm_registry_queue(ngx_http_request_t *r,
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
-    /* on Redis there is no queue yet (nginx -t refuses itsm_queue on) */
+    /* on Redis the queue is one for all connectors: its counts by
+     * connector would need a walk of it (the status page has the totals) */
 
     if (imcf->store == NULL
         || ngx_http_itsm_store_on_redis(imcf->store)

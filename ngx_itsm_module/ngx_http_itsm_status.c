@@ -10,6 +10,7 @@
 #include "ngx_http_itsm_pipeline.h"
 #include "ngx_http_itsm_connector.h"
 #include "ngx_http_itsm_status.h"
+#include "ngx_http_itsm_store_queue.h"
 #include "ngx_http_itsm_redis.h"
 
 
@@ -32,9 +33,19 @@ typedef struct {
     ngx_uint_t                   pending;
     ngx_uint_t                   waiting;      /* queued deliveries */
     ngx_uint_t                   dead;         /* dead letters */
+    ngx_uint_t                   queue_known;  /* on Redis: it answered */
     size_t                       bytes;        /* the file, grown to */
     ngx_http_itsm_store_space_t  space;        /* used of size */
 } ngx_http_itsm_status_store_t;
+
+
+/* the page waiting for the queue's counts on Redis */
+
+typedef struct {
+    ngx_http_request_t            *request;
+    ngx_http_itsm_redis_cmd_t     *cmd;        /* in flight */
+    ngx_http_itsm_status_store_t   st;
+} ngx_http_itsm_status_waiter_t;
 
 
 /* what a provider counted for one request of the page */
@@ -47,6 +58,11 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_itsm_status_handler(ngx_http_request_t *r);
+static void ngx_http_itsm_status_cleanup(void *data);
+static void ngx_http_itsm_status_counted(void *data, redisReply *reply,
+    ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_status_send(ngx_http_request_t *r,
+    ngx_http_itsm_status_store_t *st);
 static ngx_int_t ngx_http_itsm_status_count_key(void *data, ngx_str_t *key,
     ngx_http_itsm_record_t *rec);
 static ngx_int_t ngx_http_itsm_status_parts(ngx_http_request_t *r,
@@ -217,17 +233,12 @@ ngx_http_itsm_status_counters(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_itsm_status_handler(ngx_http_request_t *r)
 {
-    u_char                        *data;
-    size_t                         len;
-    json_t                        *doc;
-    ngx_int_t                      rc;
-    ngx_str_t                      format, text;
-    ngx_buf_t                     *b;
-    ngx_chain_t                    out;
-    ngx_array_t                    parts;
-    ngx_http_itsm_loc_conf_t      *ilcf;
-    ngx_http_itsm_main_conf_t     *imcf;
-    ngx_http_itsm_status_store_t   st;
+    size_t                          len;
+    ngx_int_t                       rc;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_itsm_main_conf_t      *imcf;
+    ngx_http_itsm_status_store_t    st;
+    ngx_http_itsm_status_waiter_t  *w;
 
     rc = ngx_http_itsm_reply_read_only(r);
     if (rc != NGX_OK) {
@@ -235,9 +246,40 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
     }
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
-    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
 
     ngx_memzero(&st, sizeof(ngx_http_itsm_status_store_t));
+
+    /*
+     * On Redis the queue's counts are Redis' (ZCARD of the shared zsets):
+     * the page waits for one script; Redis unreachable, they show as null
+     * and the page is sent at once with the client's health, which says
+     * why.
+     */
+
+    if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)) {
+        w = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_status_waiter_t));
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+
+        if (w == NULL || cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        w->request = r;
+
+        w->cmd = ngx_http_itsm_store_queue_count(imcf->store,
+                                                 ngx_http_itsm_status_counted,
+                                                 w);
+        if (w->cmd == NULL) {
+            return ngx_http_itsm_status_send(r, &st);
+        }
+
+        cln->handler = ngx_http_itsm_status_cleanup;
+        cln->data = w;
+
+        r->main->count++;
+
+        return NGX_DONE;
+    }
 
     /* on Redis: no walk of the keys (shared by every edge, and many),
      * no LMDB figures */
@@ -255,6 +297,74 @@ ngx_http_itsm_status_handler(ngx_http_request_t *r)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    return ngx_http_itsm_status_send(r, &st);
+}
+
+
+static void
+ngx_http_itsm_status_cleanup(void *data)
+{
+    ngx_http_itsm_status_waiter_t *w = data;
+
+    if (w->cmd) {
+        ngx_http_itsm_redis_cancel(w->cmd);
+        w->cmd = NULL;
+    }
+}
+
+
+/* the queue's counts on Redis: {waiting, dead} */
+
+static void
+ngx_http_itsm_status_counted(void *data, redisReply *reply, ngx_str_t *error)
+{
+    ngx_http_itsm_status_waiter_t *w = data;
+
+    ngx_http_request_t  *r;
+
+    w->cmd = NULL;
+    r = w->request;
+
+    if (error == NULL && reply->type == REDIS_REPLY_ARRAY
+        && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_INTEGER
+        && reply->element[1]->type == REDIS_REPLY_INTEGER)
+    {
+        w->st.waiting = (ngx_uint_t) reply->element[0]->integer;
+        w->st.dead = (ngx_uint_t) reply->element[1]->integer;
+        w->st.queue_known = 1;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm status: the queue on redis: %ui waiting, %ui dead "
+                   "(known: %ui)", w->st.waiting, w->st.dead,
+                   w->st.queue_known);
+
+    ngx_http_finalize_request(r, ngx_http_itsm_status_send(r, &w->st));
+}
+
+
+static ngx_int_t
+ngx_http_itsm_status_send(ngx_http_request_t *r,
+    ngx_http_itsm_status_store_t *stp)
+{
+    u_char                        *data;
+    size_t                         len;
+    json_t                        *doc;
+    ngx_int_t                      rc;
+    ngx_str_t                      format, text;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    ngx_array_t                    parts;
+    ngx_http_itsm_loc_conf_t      *ilcf;
+    ngx_http_itsm_main_conf_t     *imcf;
+    ngx_http_itsm_status_store_t   st;
+
+    st = *stp;
+
+    imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
+    ilcf = ngx_http_get_module_loc_conf(r, ngx_http_itsm_module);
 
     if (ngx_http_itsm_status_parts(r, &parts) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -465,13 +575,21 @@ ngx_http_itsm_status_json(ngx_http_request_t *r,
      */
 
     if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)) {
+        /* the queue's counts: null when Redis did not answer */
+
         json_object_set_new(doc, "store",
-                            json_pack("{s:s, s:I, s:I}",
+                            json_pack("{s:s, s:I, s:I, s:o, s:o}",
                                       "backend", "redis",
                                       "lease", (json_int_t)
                                       ngx_http_itsm_store_lease(imcf->store),
                                       "retention",
-                                      (json_int_t) imcf->retention));
+                                      (json_int_t) imcf->retention,
+                                      "queued", st->queue_known
+                                      ? json_integer((json_int_t) st->waiting)
+                                      : json_null(),
+                                      "dead_letters", st->queue_known
+                                      ? json_integer((json_int_t) st->dead)
+                                      : json_null()));
 
     } else if (imcf->store) {
         json_object_set_new(doc, "store",
@@ -701,6 +819,20 @@ ngx_http_itsm_status_prometheus(ngx_http_request_t *r,
                          st->keys, st->open, st->resolved, st->pending,
                          st->waiting, st->dead, st->bytes, st->space.size,
                          st->space.used, c->expired, imcf->retention);
+    }
+
+    if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)
+        && st->queue_known)
+    {
+        p = ngx_slprintf(p, last,
+                         "# HELP itsm_queue_waiting Deliveries kept in the "
+                         "store, to be sent when due.\n"
+                         "# TYPE itsm_queue_waiting gauge\n"
+                         "itsm_queue_waiting %ui\n"
+                         "# HELP itsm_queue_dead Deliveries that failed "
+                         "every attempt (itsm_requeue sends them again).\n"
+                         "# TYPE itsm_queue_dead gauge\n"
+                         "itsm_queue_dead %ui\n", st->waiting, st->dead);
     }
 
     if (imcf->redis) {

@@ -33,6 +33,8 @@ static void ngx_http_itsm_step_count(ngx_http_request_t *r,
     ngx_uint_t failed);
 static ngx_int_t ngx_http_itsm_step_answer_ok(ngx_http_request_t *r,
     ngx_http_itsm_connector_t *conn, ngx_http_itsm_delivery_t *d);
+static ngx_int_t ngx_http_itsm_step_queued(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_step_queue(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_gone(ngx_http_request_t *r,
@@ -499,7 +501,8 @@ ngx_http_itsm_step_done(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
-    time_t  due;
+    time_t     due;
+    ngx_int_t  rc;
 
     due = ngx_time() + (ctx->dl.retry_after ? ctx->dl.retry_after
                                               : ctx->conf->retry_after);
@@ -512,9 +515,39 @@ ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
                   &ctx->key, due - ngx_time());
 
     /* kept before the claim ends: a request that joined it and is told
-     * "queued" finds the alert in the queue */
+     * "queued" finds the alert in the queue.  On Redis the answer waits
+     * for Redis' own: an alert answered "queued" is in Redis */
 
-    if (ngx_http_itsm_held_hold(r, ctx, due) == NGX_ERROR) {
+    if (ngx_http_itsm_store_on_redis(ctx->store)) {
+        ctx->store_then = ngx_http_itsm_step_queued;
+
+        rc = ngx_http_itsm_held_put(r, ctx, due);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_itsm_step_queued(r, ctx, rc);
+    }
+
+    rc = ngx_http_itsm_held_hold(r, ctx, due);
+
+    return ngx_http_itsm_step_queued(r, ctx,
+                                     rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
+}
+
+
+/* the alert is kept ("rc" NGX_OK) or could not be (NGX_ERROR: the sender
+ * is answered as if there were no queue, 503 and Retry-After) */
+
+static ngx_int_t
+ngx_http_itsm_step_queued(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm step: key \"%V\" queued: %i", &ctx->key, rc);
+
+    if (rc != NGX_OK) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
         return ngx_http_itsm_answer_itsm_failed(r, ctx);
     }

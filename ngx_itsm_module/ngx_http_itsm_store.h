@@ -135,6 +135,7 @@ typedef void (*ngx_http_itsm_store_op_pt)(ngx_http_itsm_store_op_t *op);
 #define NGX_HTTP_ITSM_STORE_OP_CLAIM   1
 #define NGX_HTTP_ITSM_STORE_OP_DOUBT   2
 #define NGX_HTTP_ITSM_STORE_OP_COMMIT  3
+#define NGX_HTTP_ITSM_STORE_OP_QUEUE   4     /* on Redis: a job kept */
 
 struct ngx_http_itsm_store_op_s {
     ngx_http_itsm_store_op_pt    handler;      /* after NGX_AGAIN */

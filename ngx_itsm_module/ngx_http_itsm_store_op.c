@@ -64,7 +64,7 @@ const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_posted_ops = {
 
 #if (NGX_DEBUG)
 static const char  *ngx_http_itsm_store_op_names[] = {
-    "get", "claim", "doubt", "commit"
+    "get", "claim", "doubt", "commit", "queue"
 };
 #endif
 

@@ -46,8 +46,9 @@ ngx_http_itsm_verify_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf)
 
     conn = imcf->connectors.elts;
 
-    /* the replay location reads LMDB's pending table: refused with a
-     * store on Redis (ngx_http_itsm_queue.c), and the probe with it */
+    /* the replay location and the kick run with a store on Redis too
+     * (the shared queue), but the probe's state across edges is not
+     * tested there yet: still refused, the refusal's words kept */
 
     if (imcf->replay_url.len && imcf->store
         && ngx_http_itsm_store_on_redis(imcf->store))

@@ -1,0 +1,662 @@
+
+/*
+ * Copyright (C) ngx_itsm_module authors
+ */
+
+
+#include "ngx_http_itsm.h"
+#include "ngx_http_itsm_store.h"
+#include "ngx_http_itsm_store_lmdb.h"
+#include "ngx_http_itsm_redis.h"
+#include "ngx_http_itsm_store_queue.h"
+
+
+/*
+ * The queue on Redis (itsm_queue on with itsm_store redis, docs/redis.md,
+ * "The queue"), shared by the edges: what the ITSM could not take, kept
+ * until one edge's kick delivers it.  A job is named by its member
+ * "connector NUL key" (the LMDB pending table's stored key) and lives in
+ * the keys of one hash tag, {q}:
+ *
+ *   P{q}:due    zset, member -> when it is due (ms, Redis' clock)
+ *   P{q}:lease  zset, member -> when the lease of the edge delivering it
+ *               ends (ms)
+ *   P{q}:dead   zset, member -> when it became a dead letter (ms)
+ *   P{q}:data   hash, member -> the job (the held alert's JSON, held.c)
+ *   P{q}:tries  hash, member -> the attempts made
+ *   P{q}:seq    hash, member -> bumped by each enqueue: a job changed
+ *               while it was delivered is delivered again
+ *   P{q}:tok    hash, member -> the token of the take that leased it
+ *
+ * The job's data shares the zsets' slot, unlike the records' {c:K}: each
+ * script below touches the zsets and the data together (take returns the
+ * job with its lease, enqueue writes both), and Redis Cluster runs a
+ * script only on keys of one slot.  The price: the whole queue is on one
+ * node of a cluster, which the queue's size (jobs wait only while an ITSM
+ * is down) allows.
+ *
+ * Times are Redis' (TIME in the scripts): the edges' clocks may differ,
+ * the lease must not.  Each script is one command, so a take is atomic:
+ * a job moved from due to lease is another edge's no more; a lease that
+ * ended (its edge died or stalled) is taken again the same way, with a
+ * new token, and the old holder's done or retry is refused by the token
+ * compare.
+ */
+
+
+#define NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                         \
+    "local t = redis.call('TIME')\n"                                         \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/*
+ * enqueue: KEYS due lease dead data tries seq; ARGV member, job, delay ms.
+ * The job's latest state wins; a job being delivered stays leased (its
+ * done sees the seq bumped and puts it back), a waiting one keeps the
+ * earlier due time, a dead letter is waiting again with its attempts from
+ * zero: a new failure of the key is news.  Returns 1.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_PUT                                         \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "local m = ARGV[1]\n"                                                    \
+    "redis.call('HSET', KEYS[4], m, ARGV[2])\n"                              \
+    "redis.call('HINCRBY', KEYS[6], m, 1)\n"                                 \
+    "if redis.call('ZSCORE', KEYS[2], m) then return 1 end\n"                \
+    "if redis.call('ZREM', KEYS[3], m) == 1 then\n"                          \
+    "  redis.call('HSET', KEYS[5], m, 0)\n"                                  \
+    "end\n"                                                                  \
+    "redis.call('HSETNX', KEYS[5], m, 0)\n"                                  \
+    "redis.call('ZADD', KEYS[1], 'LT', now + tonumber(ARGV[3]), m)\n"        \
+    "return 1"
+
+/*
+ * take: KEYS due lease data tries seq tok; ARGV max, lease ms, token.
+ * Leases that ended first (a dead edge's jobs), then due jobs, up to max,
+ * each leased until now + lease under the token.  Returns {member,
+ * attempts, seq, job, ...}.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_TAKE                                        \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "local n = tonumber(ARGV[1])\n"                                          \
+    "local out = {}\n"                                                       \
+    "local function take(m)\n"                                               \
+    "  local d = redis.call('HGET', KEYS[3], m)\n"                           \
+    "  if not d then\n"                                                      \
+    "    redis.call('ZREM', KEYS[2], m)\n"                                   \
+    "    redis.call('HDEL', KEYS[6], m)\n"                                   \
+    "    return\n"                                                           \
+    "  end\n"                                                                \
+    "  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), m)\n"            \
+    "  redis.call('HSET', KEYS[6], m, ARGV[3])\n"                            \
+    "  out[#out + 1] = m\n"                                                  \
+    "  out[#out + 1] = redis.call('HGET', KEYS[4], m) or '0'\n"              \
+    "  out[#out + 1] = redis.call('HGET', KEYS[5], m) or '0'\n"              \
+    "  out[#out + 1] = d\n"                                                  \
+    "end\n"                                                                  \
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,"   \
+    " 'LIMIT', 0, n)) do take(m) end\n"                                      \
+    "local left = n - #out / 4\n"                                            \
+    "if left > 0 then\n"                                                     \
+    "  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now," \
+    " 'LIMIT', 0, left)) do\n"                                               \
+    "    redis.call('ZREM', KEYS[1], m)\n"                                   \
+    "    take(m)\n"                                                          \
+    "  end\n"                                                                \
+    "end\n"                                                                  \
+    "return out"
+
+/*
+ * done: KEYS due lease data tries seq tok; ARGV member, token, seq.
+ * 0: not ours any more (the lease ended and another edge took it);
+ * 1: gone; 2: changed meanwhile (seq): due again now, to send the newer.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_DONE                                        \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "local m = ARGV[1]\n"                                                    \
+    "if redis.call('HGET', KEYS[6], m) ~= ARGV[2] then return 0 end\n"       \
+    "redis.call('ZREM', KEYS[2], m)\n"                                       \
+    "redis.call('HDEL', KEYS[6], m)\n"                                       \
+    "if redis.call('HGET', KEYS[5], m) ~= ARGV[3] then\n"                    \
+    "  redis.call('HSET', KEYS[4], m, 0)\n"                                  \
+    "  redis.call('ZADD', KEYS[1], now, m)\n"                                \
+    "  return 2\n"                                                           \
+    "end\n"                                                                  \
+    "redis.call('HDEL', KEYS[3], m)\n"                                       \
+    "redis.call('HDEL', KEYS[4], m)\n"                                       \
+    "redis.call('HDEL', KEYS[5], m)\n"                                       \
+    "return 1"
+
+/*
+ * retry: KEYS due lease dead tries tok; ARGV member, token, delay ms or
+ * "dead", attempts to add.  0: not ours any more; 1: due again; 2: a dead
+ * letter.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_RETRY                                       \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "local m = ARGV[1]\n"                                                    \
+    "if redis.call('HGET', KEYS[5], m) ~= ARGV[2] then return 0 end\n"       \
+    "redis.call('ZREM', KEYS[2], m)\n"                                       \
+    "redis.call('HDEL', KEYS[5], m)\n"                                       \
+    "redis.call('HINCRBY', KEYS[4], m, tonumber(ARGV[4]))\n"                 \
+    "if ARGV[3] == 'dead' then\n"                                            \
+    "  redis.call('ZADD', KEYS[3], now, m)\n"                                \
+    "  return 2\n"                                                           \
+    "end\n"                                                                  \
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), m)\n"              \
+    "return 1"
+
+/* renew: KEYS lease tok; ARGV member, token, lease ms.  1: renewed */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_RENEW                                       \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end\n" \
+    "redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[3]), ARGV[1])\n"  \
+    "return 1"
+
+/*
+ * requeue: KEYS due dead tries; ARGV connector, key ("": any).  Every
+ * dead letter that matches is due now with its attempts from zero.
+ * Returns how many.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_REQUEUE                                     \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "local n = 0\n"                                                          \
+    "for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do\n"          \
+    "  local z = string.find(m, '\\0', 1, true)\n"                           \
+    "  if z and (ARGV[1] == '' or string.sub(m, 1, z - 1) == ARGV[1])\n"     \
+    "     and (ARGV[2] == '' or string.sub(m, z + 1) == ARGV[2]) then\n"     \
+    "    redis.call('ZREM', KEYS[2], m)\n"                                   \
+    "    redis.call('HSET', KEYS[3], m, 0)\n"                                \
+    "    redis.call('ZADD', KEYS[1], now, m)\n"                              \
+    "    n = n + 1\n"                                                        \
+    "  end\n"                                                                \
+    "end\n"                                                                  \
+    "return n"
+
+/* dead: KEYS dead tries; ARGV the most listed.  {count, member, attempts,
+ * ...}, the oldest first */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_DEAD                                        \
+    "local out = {redis.call('ZCARD', KEYS[1])}\n"                           \
+    "for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0,"                    \
+    " tonumber(ARGV[1]) - 1)) do\n"                                          \
+    "  out[#out + 1] = m\n"                                                  \
+    "  out[#out + 1] = redis.call('HGET', KEYS[2], m) or '0'\n"              \
+    "end\n"                                                                  \
+    "return out"
+
+/* count: KEYS due lease dead.  {waiting (due and leased), dead} */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_COUNT                                       \
+    "return {redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]),"   \
+    " redis.call('ZCARD', KEYS[3])}"
+
+
+/* the queue's keys, in the order of ngx_http_itsm_queue_redis_names */
+
+enum {
+    NGX_HTTP_ITSM_QR_DUE = 0,
+    NGX_HTTP_ITSM_QR_LEASE,
+    NGX_HTTP_ITSM_QR_DEAD,
+    NGX_HTTP_ITSM_QR_DATA,
+    NGX_HTTP_ITSM_QR_TRIES,
+    NGX_HTTP_ITSM_QR_SEQ,
+    NGX_HTTP_ITSM_QR_TOK,
+    NGX_HTTP_ITSM_QR_NKEYS
+};
+
+static const char  *ngx_http_itsm_queue_redis_names[] = {
+    "due", "lease", "dead", "data", "tries", "seq", "tok"
+};
+
+
+typedef struct {
+    ngx_str_t                    k[NGX_HTTP_ITSM_QR_NKEYS];
+    u_char                       data[NGX_HTTP_ITSM_QR_NKEYS][128];
+} ngx_http_itsm_queue_redis_keys_t;
+
+
+static ngx_int_t ngx_http_itsm_queue_redis_keys(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_queue_redis_keys_t *keys);
+static ngx_int_t ngx_http_itsm_queue_redis_member(ngx_str_t *connector,
+    ngx_str_t *key, u_char *buf, ngx_str_t *m);
+static void ngx_http_itsm_queue_redis_put_answer(void *data,
+    redisReply *reply, ngx_str_t *error);
+static void ngx_http_itsm_queue_redis_forgotten(void *data,
+    redisReply *reply, ngx_str_t *error);
+
+
+/* "P{q}:due" ...: the prefix is checked short by itsm_redis (prefix=) */
+
+static ngx_int_t
+ngx_http_itsm_queue_redis_keys(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_queue_redis_keys_t *keys)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *prefix;
+
+    prefix = ngx_http_itsm_redis_prefix(store->redis);
+
+    if (prefix->len > 64) {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm queue redis: the prefix \"%V\" is too long",
+                      prefix);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_ITSM_QR_NKEYS; i++) {
+        keys->k[i].data = keys->data[i];
+        keys->k[i].len = ngx_sprintf(keys->data[i], "%V{q}:%s", prefix,
+                                     ngx_http_itsm_queue_redis_names[i])
+                         - keys->data[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/* the member: connector, a zero byte, the key (as LMDB's stored key) */
+
+static ngx_int_t
+ngx_http_itsm_queue_redis_member(ngx_str_t *connector, ngx_str_t *key,
+    u_char *buf, ngx_str_t *m)
+{
+    if (connector->len + 1 + key->len > NGX_HTTP_ITSM_STORE_KEY_MAX) {
+        return NGX_ERROR;
+    }
+
+    m->data = buf;
+    m->len = ngx_cpymem(ngx_cpymem(buf, connector->data, connector->len)
+                        + 1, key->data, key->len)
+             - buf;
+    buf[connector->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * Keeps "job" for the key, due in "delay" seconds.  NGX_AGAIN: op->handler
+ * is called once Redis has it (op->rc NGX_OK), or not (NGX_ERROR): the
+ * caller tells its sender only then, so that an alert answered "queued"
+ * is in Redis; NGX_ERROR: not sent (Redis down).
+ */
+
+ngx_int_t
+ngx_http_itsm_store_queue_put(ngx_http_itsm_store_op_t *op,
+    ngx_str_t *connector, ngx_str_t *key, ngx_str_t *job, time_t delay)
+{
+    u_char                            buf[NGX_HTTP_ITSM_STORE_KEY_MAX];
+    ngx_str_t                         m;
+    ngx_http_itsm_redis_cmd_t        *cmd;
+    ngx_http_itsm_store_t            *store;
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    store = op->store;
+
+    op->what = NGX_HTTP_ITSM_STORE_OP_QUEUE;
+    op->connector = connector;
+    op->key = key;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK
+        || ngx_http_itsm_queue_redis_member(connector, key, buf, &m)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm queue redis: put \"%V\" of \"%V\" in %T s",
+                   key, connector, delay);
+
+    cmd = ngx_http_itsm_redis_command(store->redis,
+              ngx_http_itsm_queue_redis_put_answer, op,
+              "EVAL %s 6 %b %b %b %b %b %b %b %b %lld",
+              NGX_HTTP_ITSM_QUEUE_REDIS_PUT,
+              keys.k[0].data, keys.k[0].len, keys.k[1].data, keys.k[1].len,
+              keys.k[2].data, keys.k[2].len, keys.k[3].data, keys.k[3].len,
+              keys.k[4].data, keys.k[4].len, keys.k[5].data, keys.k[5].len,
+              m.data, m.len, job->data, job->len,
+              (long long) delay * 1000);
+
+    if (cmd == NULL) {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm queue redis: key \"%V\" could not be queued: %V",
+                      key, ngx_http_itsm_redis_error(store->redis));
+        return NGX_ERROR;
+    }
+
+    op->backend = cmd;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_itsm_queue_redis_put_answer(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_store_op_t *op = data;
+
+    op->backend = NULL;
+    op->rc = NGX_OK;
+
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                      "itsm queue redis: key \"%V\" could not be queued: %V",
+                      op->key, error);
+        op->rc = NGX_ERROR;
+
+    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
+        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                      "itsm queue redis: key \"%V\" could not be queued: "
+                      "%*s", op->key,
+                      (size_t) (reply->type == REDIS_REPLY_ERROR
+                                ? reply->len : 0), reply->str);
+        op->rc = NGX_ERROR;
+    }
+
+    op->handler(op);
+}
+
+
+/*
+ * The kick's take: up to "max" jobs leased to this edge for "lease"
+ * seconds under "token" (16 hex digits); the handler gets the script's
+ * flat array (see above).  NULL: not sent.
+ */
+
+ngx_http_itsm_redis_cmd_t *
+ngx_http_itsm_store_queue_take(ngx_http_itsm_store_t *store, ngx_uint_t max,
+    time_t lease, uint64_t token, ngx_http_itsm_redis_handler_pt handler,
+    void *data)
+{
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm queue redis: take %ui, lease %T s, token %016xL",
+                   max, lease, token);
+
+    return ngx_http_itsm_redis_command(store->redis, handler, data,
+               "EVAL %s 6 %b %b %b %b %b %b %lu %lld %016llx",
+               NGX_HTTP_ITSM_QUEUE_REDIS_TAKE,
+               keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+               keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+               keys.k[NGX_HTTP_ITSM_QR_LEASE].data,
+               keys.k[NGX_HTTP_ITSM_QR_LEASE].len,
+               keys.k[NGX_HTTP_ITSM_QR_DATA].data,
+               keys.k[NGX_HTTP_ITSM_QR_DATA].len,
+               keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+               keys.k[NGX_HTTP_ITSM_QR_TRIES].len,
+               keys.k[NGX_HTTP_ITSM_QR_SEQ].data,
+               keys.k[NGX_HTTP_ITSM_QR_SEQ].len,
+               keys.k[NGX_HTTP_ITSM_QR_TOK].data,
+               keys.k[NGX_HTTP_ITSM_QR_TOK].len,
+               (unsigned long) max, (long long) lease * 1000,
+               (unsigned long long) token);
+}
+
+
+/*
+ * A leased job ("member" as taken) delivered: gone unless it changed
+ * meanwhile; sent and forgotten: a done lost leaves the job to be taken
+ * again after its lease, and the store's record makes that delivery find
+ * the work done (a duplicate sends nothing).
+ */
+
+ngx_int_t
+ngx_http_itsm_store_queue_done(ngx_http_itsm_store_t *store,
+    ngx_str_t *member, uint64_t token, ngx_str_t *seq)
+{
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm queue redis: done, token %016xL", token);
+
+    if (ngx_http_itsm_redis_command(store->redis,
+            ngx_http_itsm_queue_redis_forgotten, (void *) "done",
+            "EVAL %s 6 %b %b %b %b %b %b %b %016llx %b",
+            NGX_HTTP_ITSM_QUEUE_REDIS_DONE,
+            keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+            keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+            keys.k[NGX_HTTP_ITSM_QR_LEASE].data,
+            keys.k[NGX_HTTP_ITSM_QR_LEASE].len,
+            keys.k[NGX_HTTP_ITSM_QR_DATA].data,
+            keys.k[NGX_HTTP_ITSM_QR_DATA].len,
+            keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+            keys.k[NGX_HTTP_ITSM_QR_TRIES].len,
+            keys.k[NGX_HTTP_ITSM_QR_SEQ].data,
+            keys.k[NGX_HTTP_ITSM_QR_SEQ].len,
+            keys.k[NGX_HTTP_ITSM_QR_TOK].data,
+            keys.k[NGX_HTTP_ITSM_QR_TOK].len,
+            member->data, member->len, (unsigned long long) token,
+            seq->data, seq->len)
+        == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm queue redis: a delivered job could not be "
+                      "removed (%V); it is taken again after its lease",
+                      ngx_http_itsm_redis_error(store->redis));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a leased job failed: due again in "delay" seconds, or a dead letter
+ * ("delay" NGX_HTTP_ITSM_PENDING_DEAD); "counted" attempts added */
+
+ngx_int_t
+ngx_http_itsm_store_queue_retry(ngx_http_itsm_store_t *store,
+    ngx_str_t *member, uint64_t token, time_t delay, ngx_uint_t counted)
+{
+    u_char                            when[NGX_INT64_LEN + 1], *p;
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (delay == NGX_HTTP_ITSM_PENDING_DEAD) {
+        p = ngx_cpymem(when, "dead", 4);
+
+    } else {
+        p = ngx_sprintf(when, "%L", (int64_t) delay * 1000);
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm queue redis: retry, token %016xL, in %*s ms",
+                   token, (size_t) (p - when), when);
+
+    if (ngx_http_itsm_redis_command(store->redis,
+            ngx_http_itsm_queue_redis_forgotten, (void *) "retry",
+            "EVAL %s 5 %b %b %b %b %b %b %016llx %b %lu",
+            NGX_HTTP_ITSM_QUEUE_REDIS_RETRY,
+            keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+            keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+            keys.k[NGX_HTTP_ITSM_QR_LEASE].data,
+            keys.k[NGX_HTTP_ITSM_QR_LEASE].len,
+            keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
+            keys.k[NGX_HTTP_ITSM_QR_DEAD].len,
+            keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+            keys.k[NGX_HTTP_ITSM_QR_TRIES].len,
+            keys.k[NGX_HTTP_ITSM_QR_TOK].data,
+            keys.k[NGX_HTTP_ITSM_QR_TOK].len,
+            member->data, member->len, (unsigned long long) token,
+            when, (size_t) (p - when), (unsigned long) counted)
+        == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm queue redis: a failed job could not be put "
+                      "back (%V); it is taken again after its lease",
+                      ngx_http_itsm_redis_error(store->redis));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a job still being delivered keeps its lease (the kick, every tick) */
+
+ngx_int_t
+ngx_http_itsm_store_queue_renew(ngx_http_itsm_store_t *store,
+    ngx_str_t *member, uint64_t token, time_t lease)
+{
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_itsm_redis_command(store->redis,
+            ngx_http_itsm_queue_redis_forgotten, (void *) "renew",
+            "EVAL %s 2 %b %b %b %016llx %lld",
+            NGX_HTTP_ITSM_QUEUE_REDIS_RENEW,
+            keys.k[NGX_HTTP_ITSM_QR_LEASE].data,
+            keys.k[NGX_HTTP_ITSM_QR_LEASE].len,
+            keys.k[NGX_HTTP_ITSM_QR_TOK].data,
+            keys.k[NGX_HTTP_ITSM_QR_TOK].len,
+            member->data, member->len, (unsigned long long) token,
+            (long long) lease * 1000)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_itsm_queue_redis_forgotten(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    char *what = data;
+
+    ngx_uint_t  level;
+
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm queue redis: a job's %s got no answer (%V); "
+                      "the job is taken again after its lease", what, error);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm queue redis: a job's %s failed: %*s", what,
+                      (size_t) reply->len, reply->str);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        level = (ngx_strcmp(what, "renew") == 0) ? NGX_LOG_WARN
+                                                  : NGX_LOG_CRIT;
+
+        ngx_log_error(level, ngx_cycle->log, 0,
+                      "itsm queue redis: a job's lease ran out while this "
+                      "edge delivered it, and another edge took it; its "
+                      "%s is refused", what);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm queue redis: %s answered %i", what,
+                   (ngx_int_t) (reply->type == REDIS_REPLY_INTEGER
+                                ? reply->integer : -1));
+}
+
+
+/* itsm_requeue's POST: every dead letter (of "connector", of "key":
+ * NULL for any) due now; the handler gets how many (an integer) */
+
+ngx_http_itsm_redis_cmd_t *
+ngx_http_itsm_store_queue_requeue(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key,
+    ngx_http_itsm_redis_handler_pt handler, void *data)
+{
+    ngx_str_t                         none = ngx_null_string;
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NULL;
+    }
+
+    if (connector == NULL) {
+        connector = &none;
+    }
+
+    if (key == NULL) {
+        key = &none;
+    }
+
+    return ngx_http_itsm_redis_command(store->redis, handler, data,
+               "EVAL %s 3 %b %b %b %b %b",
+               NGX_HTTP_ITSM_QUEUE_REDIS_REQUEUE,
+               keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+               keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+               keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
+               keys.k[NGX_HTTP_ITSM_QR_DEAD].len,
+               keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+               keys.k[NGX_HTTP_ITSM_QR_TRIES].len,
+               connector->data, connector->len, key->data, key->len);
+}
+
+
+/* itsm_requeue's GET: {count, member, attempts, ...}, at most "max" */
+
+ngx_http_itsm_redis_cmd_t *
+ngx_http_itsm_store_queue_dead(ngx_http_itsm_store_t *store, ngx_uint_t max,
+    ngx_http_itsm_redis_handler_pt handler, void *data)
+{
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NULL;
+    }
+
+    return ngx_http_itsm_redis_command(store->redis, handler, data,
+               "EVAL %s 2 %b %b %lu", NGX_HTTP_ITSM_QUEUE_REDIS_DEAD,
+               keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
+               keys.k[NGX_HTTP_ITSM_QR_DEAD].len,
+               keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+               keys.k[NGX_HTTP_ITSM_QR_TRIES].len, (unsigned long) max);
+}
+
+
+/* the status page: {waiting, dead} by ZCARD */
+
+ngx_http_itsm_redis_cmd_t *
+ngx_http_itsm_store_queue_count(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_redis_handler_pt handler, void *data)
+{
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK) {
+        return NULL;
+    }
+
+    return ngx_http_itsm_redis_command(store->redis, handler, data,
+               "EVAL %s 3 %b %b %b", NGX_HTTP_ITSM_QUEUE_REDIS_COUNT,
+               keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+               keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+               keys.k[NGX_HTTP_ITSM_QR_LEASE].data,
+               keys.k[NGX_HTTP_ITSM_QR_LEASE].len,
+               keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
+               keys.k[NGX_HTTP_ITSM_QR_DEAD].len);
+}
+
+
+
+/* the store's Redis client, for the queue's callers */
+
+ngx_http_itsm_redis_t *
+ngx_http_itsm_store_redis_client(ngx_http_itsm_store_t *store)
+{
+    return store->redis;
+}
