@@ -26,8 +26,7 @@ package ItsmTestStore;
 # What is skipped, with the reason printed as the checks' skip message:
 #   - a block whose nginx refuses to start because what it configures
 #     needs an LMDB store for now (nginx -t's "... for now (issue 14)"
-#     line is the reason): the queue, cooldown holds, itsm_replay,
-#     itsm_requeue, callbacks, verify;
+#     line is the reason): cooldown holds, callbacks, verify;
 #   - a block with "--- skip_redis: REASON" (it reads the LMDB file, or
 #     checks what only the LMDB store does);
 #   - a block without --- config after a skipped one (it would run on the
@@ -87,16 +86,12 @@ sub rewrite {
     return $text;
 }
 
-# the server{} text of a block whose store went to Redis: its itsm_replay
-# and itsm_requeue locations answer 503 instead.  Only the queue, the
-# cooldown holds and verify send to them, and nginx -t refuses those with
-# a Redis store on their own; what the lifecycle files declare "just in
-# case" then does not hide what they test.  A block that does reach one
-# fails on the 503, visibly.
+# the server{} text of a block whose store went to Redis: unchanged.  Its
+# itsm_replay and itsm_requeue locations work on Redis as on LMDB (the
+# queue is shared there: t/503); what still needs LMDB (the cooldown
+# holds, verify, callbacks) nginx -t refuses, and the block is skipped.
 sub rewrite_server {
     my ($text) = @_;
-    return $text unless defined $text;
-    $text =~ s{\bitsm_(replay|requeue)\s*;}{return 503 "itsm_$1: needs LMDB (ITSM_TEST_STORE=redis)";}g;
     return $text;
 }
 
