@@ -391,11 +391,14 @@ ngx_http_itsm_held_supersede(ngx_http_request_t *r,
 {
     ngx_http_itsm_held_merge_t  m;
 
-    /* on Redis no notes are held, and the kick removes a job delivered
-     * (ngx_http_itsm_store_queue_done): nothing to supersede */
+    /* on Redis no notes are held: what waits for the key in the shared
+     * queue is dropped (one that is being delivered is left to its
+     * edge's kick) */
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
-        return NGX_OK;
+        return ngx_http_itsm_store_queue_drop(ctx->store,
+                                              &ctx->connector->name,
+                                              &ctx->key);
     }
 
     m.request = r;

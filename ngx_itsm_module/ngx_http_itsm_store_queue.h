@@ -31,6 +31,8 @@ ngx_int_t ngx_http_itsm_store_queue_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *member, uint64_t token, time_t delay, ngx_uint_t counted);
 ngx_int_t ngx_http_itsm_store_queue_renew(ngx_http_itsm_store_t *store,
     ngx_str_t *member, uint64_t token, time_t lease);
+ngx_int_t ngx_http_itsm_store_queue_drop(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key);
 ngx_http_itsm_redis_cmd_t *ngx_http_itsm_store_queue_requeue(
     ngx_http_itsm_store_t *store, ngx_str_t *connector, ngx_str_t *key,
     ngx_http_itsm_redis_handler_pt handler, void *data);

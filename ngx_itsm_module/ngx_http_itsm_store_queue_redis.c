@@ -152,6 +152,22 @@
     "return 1"
 
 /*
+ * drop: KEYS due dead data tries seq; ARGV member.  What waits for the
+ * key (due, or a dead letter) is superseded by an action sent for it, or
+ * by a resolved alert (a queued create must not come after the resolve):
+ * gone.  A job being delivered (leased) is left to its edge, as LMDB
+ * leaves a replay in flight.  1: dropped; 0: nothing waited.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_DROP                                        \
+    "local m = ARGV[1]\n"                                                    \
+    "if redis.call('ZREM', KEYS[1], m) + redis.call('ZREM', KEYS[2], m)"     \
+    " == 0 then return 0 end\n"                                              \
+    "redis.call('HDEL', KEYS[3], m)\n"                                       \
+    "redis.call('HDEL', KEYS[4], m)\n"                                       \
+    "redis.call('HDEL', KEYS[5], m)\n"                                       \
+    "return 1"
+
+/*
  * requeue: KEYS due dead tries; ARGV connector, key ("": any).  Every
  * dead letter that matches is due now with its attempts from zero.
  * Returns how many.
@@ -220,6 +236,8 @@ static void ngx_http_itsm_queue_redis_put_answer(void *data,
     redisReply *reply, ngx_str_t *error);
 static void ngx_http_itsm_queue_redis_forgotten(void *data,
     redisReply *reply, ngx_str_t *error);
+static void ngx_http_itsm_queue_redis_dropped(void *data, redisReply *reply,
+    ngx_str_t *error);
 
 
 /* "P{q}:due" ...: the prefix is checked short by itsm_redis (prefix=) */
@@ -567,6 +585,84 @@ ngx_http_itsm_queue_redis_forgotten(void *data, redisReply *reply,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "itsm queue redis: %s answered %i", what,
+                   (ngx_int_t) (reply->type == REDIS_REPLY_INTEGER
+                                ? reply->integer : -1));
+}
+
+
+/*
+ * What waits in the queue for the key is superseded (held.c): sent and
+ * not waited for, like the claim's release.  A drop lost (Redis down)
+ * leaves the job, which the replay then delivers against the record.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_queue_drop(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key)
+{
+    u_char                            buf[NGX_HTTP_ITSM_STORE_KEY_MAX];
+    ngx_str_t                         m;
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK
+        || ngx_http_itsm_queue_redis_member(connector, key, buf, &m)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm queue redis: drop what waits for \"%V\" of \"%V\"",
+                   key, connector);
+
+    if (ngx_http_itsm_redis_command(store->redis,
+            ngx_http_itsm_queue_redis_dropped, NULL,
+            "EVAL %s 5 %b %b %b %b %b %b",
+            NGX_HTTP_ITSM_QUEUE_REDIS_DROP,
+            keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+            keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+            keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
+            keys.k[NGX_HTTP_ITSM_QR_DEAD].len,
+            keys.k[NGX_HTTP_ITSM_QR_DATA].data,
+            keys.k[NGX_HTTP_ITSM_QR_DATA].len,
+            keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+            keys.k[NGX_HTTP_ITSM_QR_TRIES].len,
+            keys.k[NGX_HTTP_ITSM_QR_SEQ].data,
+            keys.k[NGX_HTTP_ITSM_QR_SEQ].len,
+            m.data, m.len)
+        == NULL)
+    {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "dropped: %V", key,
+                      ngx_http_itsm_redis_error(store->redis));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_itsm_queue_redis_dropped(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm queue redis: a drop got no answer (%V); what "
+                      "waited is delivered against the record", error);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "itsm queue redis: a drop failed: %*s",
+                      (size_t) reply->len, reply->str);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "itsm queue redis: drop answered %i",
                    (ngx_int_t) (reply->type == REDIS_REPLY_INTEGER
                                 ? reply->integer : -1));
 }
