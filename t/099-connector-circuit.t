@@ -226,6 +226,7 @@ Test::More::like(::limit(), qr/"held":\{"comment":1\}/, 'the comment was held ba
 $::Config . q{
     location = /queued { itsm_queue on; itsm_retry_after 1s; itsm_pass mock; }
     location = /_itsm/replay { itsm_replay; }
+    location = /status { itsm_status; }
 }
 --- init
 ::down(1);
@@ -235,8 +236,12 @@ Test::More::is($code, 202, 'the ITSM is down: queued (and the circuit open)');
 my $v;
 for (1 .. 100) {
     my $c = JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{connectors}[0];
+    # on Redis (ITSM_TEST_STORE=redis) a connector's counts are null: the
+    # status page's totals of the shared queue (one connector here)
+    $c = JSON::PP->new->decode((ItsmHttp::call('GET', '/status'))[1])->{store}
+        unless defined $c->{queued};
     $v = "queued $c->{queued}, dead $c->{dead_letters}";
-    last if $c->{queued} == 0;
+    last if defined $c->{queued} && $c->{queued} == 0;
     select(undef, undef, undef, 0.1);
 }
 Test::More::is($v, 'queued 0, dead 0', 'delivered, no dead letter');
