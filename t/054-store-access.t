@@ -8,6 +8,9 @@
 # Needs root (to run the workers as another user); nginx is run by this
 # file, with a configuration of its own.
 use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ItsmPorts;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
@@ -15,7 +18,9 @@ use Time::HiRes qw(sleep);
 
 our $Nginx = $ENV{TEST_NGINX_BINARY} || 'nginx';
 our @Modules = grep { length } split /\s+/, ($ENV{TEST_NGINX_LOAD_MODULES} // '');
-our $Port = $ENV{TEST_NGINX_STORE_ACCESS_PORT} || 49001;
+# a port the kernel gives (ItsmPorts): a fixed one collided when two
+# suites ran this file at once (CI's lanes)
+our $Port = $ENV{TEST_NGINX_STORE_ACCESS_PORT} || ItsmPorts::free();
 our ($Dir, $Conf, $Line);
 
 if ($> != 0) {
