@@ -47,8 +47,11 @@ sub post {
 # the rate is kept when a request is let go; it reaches the ITSM after
 # the module's own work on it, which under valgrind (code translated on
 # first use) is slow for the first ones: that much earlier a request may
-# seem to come
-our $Slack = $ENV{TEST_NGINX_USE_VALGRIND} ? 0.4 : 0.05;
+# seem to come.  Without valgrind, on a loaded machine (CI runs this suite
+# beside the valgrind one), one request reached the mock 0.09 s late and
+# the next on time: 6 in 0.909 s, each let go 0.2 s apart.  A limiter that
+# does not hold sends them together, far inside 0.85 s.
+our $Slack = $ENV{TEST_NGINX_USE_VALGRIND} ? 0.4 : 0.15;
 
 sub limit { JSON::PP->new->decode((ItsmHttp::call('GET', '/itsm/connectors'))[1])->{connectors}[0]{limit} }
 
