@@ -637,6 +637,36 @@ ngx_http_itsm_store_redis_keys(ngx_http_itsm_store_t *store,
 }
 
 
+/*
+ * Another key of the alert key's hash slot, "P{connector:hash}:<suffix>"
+ * (the way back's :s, ngx_http_itsm_store_source_redis.c), into "buf" of
+ * NGX_HTTP_ITSM_STORE_KEY_MAX + 128 bytes: a script may use it with :c and
+ * :r under Redis Cluster.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_redis_key(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, u_char suffix, u_char *buf,
+    ngx_str_t *out)
+{
+    ngx_http_itsm_store_redis_keys_t  keys;
+
+    if (ngx_http_itsm_store_redis_keys(store, connector, key, &keys)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out->data = buf;
+    out->len = keys.r.len;
+
+    ngx_memcpy(buf, keys.r.data, keys.r.len);
+    buf[out->len - 1] = suffix;
+
+    return NGX_OK;
+}
+
+
 /* a record for a key that has none yet: a header of zeros, the key */
 
 static u_char *
