@@ -91,12 +91,45 @@ typedef struct {
     ngx_http_itsm_alert_t           alert;
     ngx_http_itsm_tpl_ctx_t         tpl;
     ngx_http_itsm_delivery_t        dl;
+    ngx_http_itsm_store_source_op_t  op;       /* Redis: the keep */
 } ngx_http_itsm_source_ctx_t;
 
 
+/* on Redis, the callback's request while the kept alert is read */
+
+typedef struct {
+    ngx_http_itsm_store_source_op_t  op;
+    ngx_http_request_t             *request;
+    ngx_http_itsm_source_t         *src;
+    ngx_http_itsm_connector_t      *itsm;
+    ngx_http_itsm_store_ticket_t   *cb;
+    ngx_str_t                      *status;
+    ngx_str_t                      *note;
+    ngx_str_t                      *event;
+} ngx_http_itsm_source_wait_t;
+
+
+static ngx_int_t ngx_http_itsm_source_wait(ngx_http_request_t *r,
+    ngx_http_itsm_store_t *store, ngx_http_itsm_source_t *src,
+    ngx_http_itsm_connector_t *itsm, ngx_http_itsm_store_ticket_t *cb,
+    ngx_str_t *status, ngx_str_t *note, ngx_str_t *event, ngx_int_t rc);
+static void ngx_http_itsm_source_got(ngx_http_itsm_store_source_op_t *op);
+static void ngx_http_itsm_source_cancel(void *data);
+static ngx_int_t ngx_http_itsm_source_go(ngx_http_request_t *r,
+    ngx_http_itsm_store_t *store, ngx_http_itsm_source_t *src,
+    ngx_http_itsm_connector_t *itsm, ngx_http_itsm_store_ticket_t *cb,
+    ngx_str_t *status, ngx_str_t *note, ngx_str_t *event, ngx_int_t found,
+    ngx_str_t *text, ngx_int_t rc);
+static void ngx_http_itsm_source_del(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key);
 static ngx_http_itsm_source_ctx_t *ngx_http_itsm_source_ctx(
     ngx_http_request_t *r);
 static void ngx_http_itsm_source_done(ngx_http_request_t *r);
+static void ngx_http_itsm_source_kept(ngx_http_itsm_store_source_op_t *op);
+static void ngx_http_itsm_source_sent(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx, ngx_int_t rc);
+static void ngx_http_itsm_source_finish(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_source_keep(ngx_http_request_t *r,
     ngx_http_itsm_source_ctx_t *ctx, ngx_str_t *value);
 static ngx_int_t ngx_http_itsm_source_view(ngx_http_request_t *r,
@@ -159,11 +192,14 @@ ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
     }
 
     /* what an earlier ticket of the key left in the source (a silence not
-     * expired yet) is still the key's to undo */
+     * expired yet) is still the key's to undo: on LMDB read here and
+     * written again; on Redis a field of its own that the put leaves as
+     * it is (ngx_http_itsm_store_source_redis.c), nothing to wait for */
 
-    if (ngx_http_itsm_store_source_get(store, &itsm->name, key, r->pool,
-                                       &text)
-        == NGX_OK)
+    if (!ngx_http_itsm_store_on_redis(store)
+        && ngx_http_itsm_store_source_get(store, &itsm->name, key, r->pool,
+                                          &text)
+           == NGX_OK)
     {
         old = json_loadb((const char *) text.data, text.len, 0, &err);
         kept = old ? json_object_get(old, "remembered") : NULL;
@@ -206,6 +242,13 @@ ngx_http_itsm_callback_source_remember(ngx_http_request_t *r,
                    "itsm callback source \"%V\": key \"%V\" kept, %uz bytes",
                    &src->name, key, len);
 
+    if (ngx_http_itsm_store_on_redis(store)) {
+        /* sent and forgotten: the alert does not fail for it (as on LMDB),
+         * and a failure is logged when Redis answers */
+        ngx_http_itsm_store_source_redis_put(store, &itsm->name, key, &text);
+        return;
+    }
+
     if (ngx_http_itsm_store_source_put(store, &itsm->name, key, &text)
         == NGX_OK)
     {
@@ -236,14 +279,9 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ngx_http_itsm_store_ticket_t *cb, ngx_str_t *status, ngx_str_t *note,
     ngx_str_t *event, ngx_int_t rc)
 {
-    json_t                          *kept;
     ngx_int_t                        found;
     ngx_str_t                        text;
-    json_error_t                     err;
     ngx_http_itsm_source_t          *src;
-    ngx_http_itsm_source_ctx_t      *ctx;
-    ngx_http_itsm_callback_ctx_t    *cbctx;
-    ngx_http_itsm_source_action_t   *sa;
 
     if ((rc != NGX_OK && rc != NGX_AGAIN) || cb->key.len == 0
         || r->connection->error)
@@ -256,11 +294,145 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
         return rc;
     }
 
-    sa = (cb->state < NGX_HTTP_ITSM_CALLBACK_NSTATES) ? src->on[cb->state]
-                                                       : NULL;
+    if (ngx_http_itsm_store_on_redis(store)) {
+        return ngx_http_itsm_source_wait(r, store, src, itsm, cb, status,
+                                         note, event, rc);
+    }
 
     found = ngx_http_itsm_store_source_get(store, &itsm->name, &cb->key,
                                            r->pool, &text);
+
+    return ngx_http_itsm_source_go(r, store, src, itsm, cb, status, note,
+                                   event, found, &text, rc);
+}
+
+
+/*
+ * On Redis the kept alert answers later: the callback's answer goes out
+ * meanwhile (the caller finalizes with "rc"), and the request is held by
+ * one more reference until Redis answers (ngx_http_itsm_source_got).  Not
+ * sent: nothing goes back, as for LMDB's store error; the ITSM has had its
+ * answer, which is true: the callback is applied.
+ */
+
+static ngx_int_t
+ngx_http_itsm_source_wait(ngx_http_request_t *r, ngx_http_itsm_store_t *store,
+    ngx_http_itsm_source_t *src, ngx_http_itsm_connector_t *itsm,
+    ngx_http_itsm_store_ticket_t *cb, ngx_str_t *status, ngx_str_t *note,
+    ngx_str_t *event, ngx_int_t rc)
+{
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_itsm_source_wait_t  *w;
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_source_wait_t));
+    if (w == NULL) {
+        return rc;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return rc;
+    }
+
+    w->request = r;
+    w->src = src;
+    w->itsm = itsm;
+    w->cb = cb;
+    w->status = status;
+    w->note = note;
+    w->event = event;
+
+    w->op.store = store;
+    w->op.connector = &itsm->name;
+    w->op.key = &cb->key;
+    w->op.pool = r->pool;
+    w->op.handler = ngx_http_itsm_source_got;
+    w->op.data = w;
+
+    /* a request that ends first drops Redis' late answer */
+
+    cln->handler = ngx_http_itsm_source_cancel;
+    cln->data = &w->op;
+
+    if (ngx_http_itsm_store_source_redis_get(&w->op) != NGX_AGAIN) {
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        return rc;
+    }
+
+    r->main->count++;
+
+    return rc;
+}
+
+
+static void
+ngx_http_itsm_source_got(ngx_http_itsm_store_source_op_t *op)
+{
+    ngx_http_itsm_source_wait_t *w = op->data;
+
+    ngx_connection_t              *c;
+    ngx_http_request_t            *r;
+    ngx_http_itsm_callback_ctx_t  *cbctx;
+
+    r = w->request;
+    c = r->connection;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm callback source \"%V\": the kept alert answered, "
+                   "request done:%ud", &w->src->name, r->done);
+
+    (void) ngx_http_itsm_source_go(r, op->store, w->src, w->itsm, w->cb,
+                                   w->status, w->note, w->event, op->rc,
+                                   &op->text, NGX_OK);
+
+    cbctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
+
+    /*
+     * The reference taken while Redis was asked.  A request whose answer
+     * was sent whole is finalized already ("done"): its own reference is
+     * gone, and this one is what the way back's end finalizes
+     * (ngx_http_itsm_source_finish), as LMDB's request's own.  Else (no
+     * way back, or an answer still being written) it is dropped here.
+     */
+
+    if (cbctx->source == NULL || !r->done) {
+        ngx_http_finalize_request(r, NGX_DONE);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_itsm_source_cancel(void *data)
+{
+    ngx_http_itsm_store_source_op_t *op = data;
+
+    ngx_http_itsm_store_source_redis_cancel(op);
+}
+
+
+/*
+ * What the kept alert came to ("found": NGX_OK with "text", NGX_DECLINED,
+ * NGX_ERROR): the action of the mapped state starts, if any.  Returns
+ * "rc".
+ */
+
+static ngx_int_t
+ngx_http_itsm_source_go(ngx_http_request_t *r, ngx_http_itsm_store_t *store,
+    ngx_http_itsm_source_t *src, ngx_http_itsm_connector_t *itsm,
+    ngx_http_itsm_store_ticket_t *cb, ngx_str_t *status, ngx_str_t *note,
+    ngx_str_t *event, ngx_int_t found, ngx_str_t *text, ngx_int_t rc)
+{
+    json_t                          *kept;
+    json_error_t                     err;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_itsm_source_ctx_t      *ctx;
+    ngx_http_itsm_callback_ctx_t    *cbctx;
+    ngx_http_itsm_source_action_t   *sa;
+
+    sa = (cb->state < NGX_HTTP_ITSM_CALLBACK_NSTATES) ? src->on[cb->state]
+                                                       : NULL;
 
     if (found == NGX_ERROR) {
         ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
@@ -293,7 +465,7 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
         return rc;
     }
 
-    ctx->entry = json_loadb((const char *) text.data, text.len, 0, &err);
+    ctx->entry = json_loadb((const char *) text->data, text->len, 0, &err);
 
     if (ctx->entry == NULL || !json_is_object(ctx->entry)
         || ngx_http_itsm_json_cleanup_add(r->pool, ctx->entry) != NGX_OK)
@@ -351,6 +523,19 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
     ctx->dl.tpl = &ctx->tpl;
     ctx->dl.done = ngx_http_itsm_source_done;
 
+    if (ngx_http_itsm_store_on_redis(store)) {
+        /* the keep once the source answered: a request that ends first
+         * drops Redis' late answer */
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return rc;
+        }
+
+        cln->handler = ngx_http_itsm_source_cancel;
+        cln->data = &ctx->op;
+    }
+
     /* the callback's request carries it until the source answers */
 
     cbctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
@@ -370,6 +555,9 @@ ngx_http_itsm_callback_source_run(ngx_http_request_t *r,
                       "itsm callback source \"%V\": the request to the "
                       "source could not be made", &src->name);
         ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+
+        /* no way back runs: nothing will finalize it */
+        cbctx->source = NULL;
         return rc;
     }
 
@@ -380,10 +568,23 @@ nothing:
     /* a deleted ticket's key is forgotten, and what was kept of it */
 
     if (cb->state == NGX_HTTP_ITSM_TICKET_DELETED && found == NGX_OK) {
-        (void) ngx_http_itsm_store_source_del(store, &itsm->name, &cb->key);
+        ngx_http_itsm_source_del(store, &itsm->name, &cb->key);
     }
 
     return rc;
+}
+
+
+static void
+ngx_http_itsm_source_del(ngx_http_itsm_store_t *store, ngx_str_t *connector,
+    ngx_str_t *key)
+{
+    if (ngx_http_itsm_store_on_redis(store)) {
+        ngx_http_itsm_store_source_redis_del(store, connector, key);
+        return;
+    }
+
+    (void) ngx_http_itsm_store_source_del(store, connector, key);
 }
 
 
@@ -408,6 +609,7 @@ ngx_http_itsm_source_done(ngx_http_request_t *r)
     u_char                      *data;
     size_t                       len;
     json_t                      *answer, *v;
+    ngx_int_t                    rc;
     ngx_str_t                    value, text;
     ngx_uint_t                   ok;
     json_error_t                 err;
@@ -486,31 +688,89 @@ ngx_http_itsm_source_done(ngx_http_request_t *r)
             goto done;
         }
 
-        if (ngx_http_itsm_source_keep(r, ctx, &value) != NGX_OK) {
-            ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
-            goto done;
-        }
+        rc = ngx_http_itsm_source_keep(r, ctx, &value);
 
     } else if (ctx->sa->kind == NGX_HTTP_ITSM_SOURCE_FORGET) {
-        if (ngx_http_itsm_source_keep(r, ctx, NULL) != NGX_OK) {
-            ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
-            goto done;
+        rc = ngx_http_itsm_source_keep(r, ctx, NULL);
+
+    } else {
+        rc = NGX_OK;
+    }
+
+    if (rc == NGX_AGAIN) {
+        return;                         /* Redis: ngx_http_itsm_source_kept */
+    }
+
+    ngx_http_itsm_source_sent(r, ctx, rc);
+    return;
+
+done:
+
+    ngx_http_itsm_source_finish(r, ctx);
+}
+
+
+static void
+ngx_http_itsm_source_kept(ngx_http_itsm_store_source_op_t *op)
+{
+    ngx_http_request_t *r = op->data;
+
+    ngx_connection_t            *c;
+    ngx_http_itsm_source_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_itsm_source_ctx(r);
+
+    if (op->rc == NGX_DECLINED) {
+        if (ctx->sa->kind == NGX_HTTP_ITSM_SOURCE_REMEMBER) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "itsm callback source \"%V\": ticket \"%V\" key "
+                          "\"%V\": the kept alert went while the source "
+                          "was asked: what it answered is not kept, "
+                          "nothing to undo later", &ctx->src->name,
+                          &ctx->ticket, &ctx->key);
+
+        } else {
+            /* nothing is left to forget */
+            op->rc = NGX_OK;
         }
+    }
+
+    ngx_http_itsm_source_sent(r, ctx, op->rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the source took the action; "rc": what keeping its answer came to */
+
+static void
+ngx_http_itsm_source_sent(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+        ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_FAILED);
+        ngx_http_itsm_source_finish(r, ctx);
+        return;
     }
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "itsm callback source \"%V\": ticket \"%V\" key \"%V\" "
                   "%V: %V answered %ui", &ctx->src->name, &ctx->ticket,
                   &ctx->key, &ngx_http_itsm_callback_state_names[ctx->state],
-                  &ctx->sa->action.method_name, d->status);
+                  &ctx->sa->action.method_name, ctx->dl.status);
 
     ngx_http_itsm_callback_source_count(r, NGX_HTTP_ITSM_SOURCE_SENT);
 
-done:
+    ngx_http_itsm_source_finish(r, ctx);
+}
 
+
+static void
+ngx_http_itsm_source_finish(ngx_http_request_t *r,
+    ngx_http_itsm_source_ctx_t *ctx)
+{
     if (ctx->state == NGX_HTTP_ITSM_TICKET_DELETED) {
-        (void) ngx_http_itsm_store_source_del(ctx->store, &ctx->itsm,
-                                              &ctx->key);
+        ngx_http_itsm_source_del(ctx->store, &ctx->itsm, &ctx->key);
     }
 
     /* the answer went out before the way back started */
@@ -528,6 +788,18 @@ ngx_http_itsm_source_keep(ngx_http_request_t *r,
     u_char     *data;
     size_t      len;
     ngx_str_t   text;
+
+    if (ngx_http_itsm_store_on_redis(ctx->store)) {
+        ctx->op.store = ctx->store;
+        ctx->op.connector = &ctx->itsm;
+        ctx->op.key = &ctx->key;
+        ctx->op.pool = r->pool;
+        ctx->op.handler = ngx_http_itsm_source_kept;
+        ctx->op.data = r;
+
+        /* NGX_AGAIN, or NGX_ERROR logged */
+        return ngx_http_itsm_store_source_redis_keep(&ctx->op, value);
+    }
 
     if (value) {
         if (json_object_set_new(ctx->entry, "remembered",

@@ -24,6 +24,7 @@
  *                                         the action after the callback's
  *                                         answer, its counters
  *   ngx_http_itsm_store_source.c          the store's "sources" table
+ *   ngx_http_itsm_store_source_redis.c    the same on Redis ("P{c:K}:s")
  *
  * Data flows one way: the pipeline (ngx_http_itsm_step.c) and the callback
  * location (ngx_http_itsm_callback.c) call in; this calls the delivery, the
@@ -121,6 +122,39 @@ ngx_int_t ngx_http_itsm_store_source_get(ngx_http_itsm_store_t *store,
 ngx_int_t ngx_http_itsm_store_source_put(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_str_t *text);
 ngx_int_t ngx_http_itsm_store_source_del(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key);
+
+/*
+ * ngx_http_itsm_store_source_redis.c: the same on Redis ("P{c:K}:s"); the
+ * calls the caller waits for answer later through an op
+ */
+typedef struct ngx_http_itsm_store_source_op_s
+    ngx_http_itsm_store_source_op_t;
+
+typedef void (*ngx_http_itsm_store_source_handler_pt)(
+    ngx_http_itsm_store_source_op_t *op);
+
+struct ngx_http_itsm_store_source_op_s {
+    ngx_http_itsm_store_t       *store;
+    ngx_str_t                   *connector;
+    ngx_str_t                   *key;
+    ngx_pool_t                  *pool;         /* get: "text" in it */
+    ngx_str_t                    text;         /* get: the entry */
+    ngx_int_t                    rc;           /* as the handler sees it */
+    ngx_http_itsm_store_source_handler_pt  handler;
+    void                        *data;
+    void                        *backend;      /* the command in flight */
+};
+
+ngx_int_t ngx_http_itsm_store_source_redis_get(
+    ngx_http_itsm_store_source_op_t *op);
+ngx_int_t ngx_http_itsm_store_source_redis_keep(
+    ngx_http_itsm_store_source_op_t *op, ngx_str_t *value);
+void ngx_http_itsm_store_source_redis_cancel(
+    ngx_http_itsm_store_source_op_t *op);
+void ngx_http_itsm_store_source_redis_put(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, ngx_str_t *text);
+void ngx_http_itsm_store_source_redis_del(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key);
 
 

@@ -533,14 +533,6 @@ ngx_http_itsm_callback_source_init(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
-        if (ngx_http_itsm_store_on_redis(imcf->store)) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_callback_source \"%V\" in %s:%ui needs an "
-                          "LMDB \"itsm_store\" for now (issue 14)",
-                          &src[i]->name, src[i]->file, src[i]->line);
-            return NGX_ERROR;
-        }
-
         name = src[i]->of.elts;
 
         for (j = 0; j < src[i]->of.nelts; j++) {
