@@ -144,6 +144,7 @@ struct ngx_http_itsm_store_source_op_s {
     ngx_http_itsm_store_source_handler_pt  handler;
     void                        *data;
     void                        *backend;      /* the command in flight */
+    unsigned                     remember:1;   /* keep: a value, not none */
 };
 
 ngx_int_t ngx_http_itsm_store_source_redis_get(

@@ -167,6 +167,8 @@ ngx_http_itsm_store_source_redis_keep(ngx_http_itsm_store_source_op_t *op,
 
     ngx_str_set(&none, "");
 
+    op->remember = value ? 1 : 0;
+
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
                    "itsm store redis: source %s \"%V\"",
                    value ? "remember" : "forget", &s);
@@ -183,7 +185,7 @@ ngx_http_itsm_store_source_redis_keep(ngx_http_itsm_store_source_op_t *op,
     if (cmd == NULL) {
         ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
                       "itsm_store redis: what the source answered for key "
-                      "\"%V\" could not be %s: %V", op->key,
+                      "\"%V\" is not %s: %V", op->key,
                       value ? "kept" : "forgotten",
                       ngx_http_itsm_redis_error(op->store->redis));
         return NGX_ERROR;
@@ -424,13 +426,15 @@ ngx_http_itsm_store_source_redis_kept(void *data, redisReply *reply,
     if (error) {
         ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
                       "itsm_store redis: what the source answered for key "
-                      "\"%V\" is not kept: %V", op->key, error);
+                      "\"%V\" is not %s: %V", op->key,
+                      op->remember ? "kept" : "forgotten", error);
         op->rc = NGX_ERROR;
 
     } else if (reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
                       "itsm_store redis: what the source answered for key "
-                      "\"%V\" is not kept: %*s", op->key,
+                      "\"%V\" is not %s: %*s", op->key,
+                      op->remember ? "kept" : "forgotten",
                       (size_t) reply->len, reply->str);
         op->rc = NGX_ERROR;
 
