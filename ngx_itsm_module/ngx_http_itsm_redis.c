@@ -819,6 +819,13 @@ ngx_http_itsm_redis_prefix(ngx_http_itsm_redis_t *rd)
 }
 
 
+ngx_msec_t
+ngx_http_itsm_redis_timeout(ngx_http_itsm_redis_t *rd)
+{
+    return rd->timeout;
+}
+
+
 /*
  * A command that timed out: its caller gets the error now; the connection
  * is dropped, since its reply may still come and the replies after it

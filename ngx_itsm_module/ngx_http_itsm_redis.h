@@ -66,6 +66,9 @@ ngx_str_t *ngx_http_itsm_redis_error(ngx_http_itsm_redis_t *rd);
 /* the key prefix (prefix=) */
 ngx_str_t *ngx_http_itsm_redis_prefix(ngx_http_itsm_redis_t *rd);
 
+/* a command's timeout (timeout=): a WAIT must end before it */
+ngx_msec_t ngx_http_itsm_redis_timeout(ngx_http_itsm_redis_t *rd);
+
 
 char *ngx_http_itsm_redis_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

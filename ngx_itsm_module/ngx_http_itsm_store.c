@@ -651,6 +651,7 @@ ngx_http_itsm_store_flush_now(ngx_http_itsm_store_t *store)
 
 /*
  * itsm_store PATH [size=SIZE] [lease=TIME] [retention=TIME];
+ * itsm_store redis [lease=TIME] [retention=TIME] [replicas=N];
  *
  * retention: how long a resolved key is kept (ngx_http_itsm_expire.c);
  * unset, it is 7 days or the longest reopen window; set, nginx -t checks
@@ -664,7 +665,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size_t       size;
     time_t       lease, retention;
-    ngx_int_t    rc;
+    ngx_int_t    rc, replicas;
     ngx_str_t   *value, path, s;
     ngx_uint_t   i, redis;
 
@@ -688,6 +689,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     size = 64 * 1024 * 1024;
     lease = 60;
     retention = NGX_CONF_UNSET;
+    replicas = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -716,11 +718,38 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                          ": how long a resolved key is kept, "
                                          "at least 1s, e.g. retention=7d");
 
+        } else if (ngx_http_itsm_conf_param(&value[i], "replicas=", &s)) {
+
+            /* a file on this edge has no replica to wait for */
+
+            if (!redis) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" is for \"itsm_store redis\" "
+                                   "(the Redis replicas a claim to create "
+                                   "waits for); an LMDB store has none",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            replicas = ngx_atoi(s.data, s.len);
+
+            if (replicas == NGX_ERROR || replicas > 64) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": the number of Redis "
+                                   "replicas that must have a claim to "
+                                   "create before the ITSM is asked, 0 to "
+                                   "64, e.g. replicas=1", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"; expected %s"
-                               "lease= or retention=", &value[i],
-                               redis ? "" : "size=, ");
+                               "invalid parameter \"%V\"; expected %s",
+                               &value[i],
+                               redis ? "lease=, retention= or replicas="
+                                     : "size=, lease= or retention=");
             return NGX_CONF_ERROR;
         }
 
@@ -739,6 +768,7 @@ ngx_http_itsm_store_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
          * may come later): ngx_http_itsm_store_redis_check */
         imcf->store->ops = &ngx_http_itsm_store_redis_ops;
         imcf->store->on_redis = 1;
+        imcf->store->replicas = replicas;
     }
 
     imcf->retention = retention;

@@ -45,6 +45,8 @@ struct ngx_http_itsm_store_s {
     ngx_http_itsm_redis_t       *redis;
     unsigned                     on_redis:1;
     time_t                       retention;
+    ngx_uint_t                   replicas;     /* replicas=: WAIT for them
+                                                  after a claim to create */
 
     MDB_env                     *env;
     MDB_dbi                      dbi;          /* "keys" */

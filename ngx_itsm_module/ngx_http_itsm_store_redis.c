@@ -158,6 +158,12 @@ static ngx_int_t ngx_http_itsm_store_redis_end(ngx_http_itsm_store_t *store,
     ngx_uint_t commit, ngx_http_itsm_redis_handler_pt handler, void *data);
 static void ngx_http_itsm_store_redis_forgotten(void *data,
     redisReply *reply, ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_store_redis_wait(ngx_http_itsm_store_op_t *op);
+static void ngx_http_itsm_store_redis_waited(void *data, redisReply *reply,
+    ngx_str_t *error);
+
+
+static ngx_str_t  ngx_http_itsm_store_redis_noerr = ngx_string("");
 
 
 const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_redis_ops = {
@@ -509,6 +515,109 @@ ngx_http_itsm_store_redis_answer(void *data, redisReply *reply,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
                    "itsm store redis: \"%V\" answered: %i", op->key, op->rc);
+
+    if (op->what == NGX_HTTP_ITSM_STORE_OP_CLAIM && op->rc == NGX_OK
+        && op->create && op->store->replicas
+        && ngx_http_itsm_store_redis_wait(op) == NGX_AGAIN)
+    {
+        return;
+    }
+
+    op->handler(op);
+}
+
+
+/*
+ * replicas=N: a claim won to create waits until N replicas have it (and
+ * the doubt its script wrote) before the ITSM is asked.  Redis replicates
+ * after it answers: a failover right after the claim could otherwise
+ * lose the claim and its doubt, and a copy on the new primary would
+ * create a second ticket without looking for the first (find).  Once a
+ * replica has the doubt, any later loss leaves it behind, and the next
+ * claim looks the ticket up first.  WAIT's own timeout is half the
+ * command's, so that its answer comes before the client gives up.
+ */
+
+static ngx_int_t
+ngx_http_itsm_store_redis_wait(ngx_http_itsm_store_op_t *op)
+{
+    ngx_msec_t                  timeout;
+    ngx_http_itsm_redis_cmd_t  *cmd;
+
+    timeout = ngx_http_itsm_redis_timeout(op->store->redis) / 2;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
+                   "itsm store redis: claim \"%V\" waits for %ui "
+                   "replicas, %M ms", op->key, op->store->replicas, timeout);
+
+    cmd = ngx_http_itsm_redis_command(op->store->redis,
+                                      ngx_http_itsm_store_redis_waited, op,
+                                      "WAIT %lu %lu",
+                                      (unsigned long) op->store->replicas,
+                                      (unsigned long) (timeout ? timeout : 1));
+
+    if (cmd == NULL) {
+        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                      "itsm_store redis: the WAIT for the claim of \"%V\" "
+                      "could not be sent: %V", op->key,
+                      ngx_http_itsm_redis_error(op->store->redis));
+
+        (void) ngx_http_itsm_store_redis_release(op->store, op->connector,
+                                                 op->key, op->rec);
+        op->rc = NGX_ERROR;
+        return NGX_ERROR;
+    }
+
+    op->backend = cmd;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_itsm_store_redis_waited(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_store_op_t *op = data;
+
+    long long  acked;
+
+    op->backend = NULL;
+
+    acked = (error == NULL && reply->type == REDIS_REPLY_INTEGER)
+            ? reply->integer : -1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
+                   "itsm store redis: claim \"%V\" reached %L replicas",
+                   op->key, (int64_t) acked);
+
+    if (acked < (long long) op->store->replicas) {
+
+        /* the create is not sent: the claim goes, and its doubt with it
+         * (the record as the claim found it), and the sender is answered
+         * 503 with Retry-After: its retry tries again */
+
+        if (acked < 0) {
+            ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                          "itsm_store redis: the WAIT for the claim of \"%V\" "
+                          "failed: %V%*s", op->key,
+                          error ? error : &ngx_http_itsm_store_redis_noerr,
+                          error ? (size_t) 0 : (size_t) reply->len,
+                          error ? "" : reply->str);
+        } else {
+            ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                          "itsm_store redis: the claim of \"%V\" reached %L "
+                          "of the %ui replicas of \"replicas=\" in time: "
+                          "the ticket is not created now (a failover could "
+                          "lose the claim); check the replicas "
+                          "(INFO replication)", op->key, (int64_t) acked,
+                          op->store->replicas);
+        }
+
+        (void) ngx_http_itsm_store_redis_release(op->store, op->connector,
+                                                 op->key, op->rec);
+        op->rc = NGX_ERROR;
+    }
 
     op->handler(op);
 }

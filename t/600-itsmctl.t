@@ -13,7 +13,9 @@
 # token from "itsmctl token new" accepted by itsm_callback; dead-letters
 # list, show and requeue against an itsm_requeue location with a dead
 # letter; and "render" giving the very bytes the module sent to the mock
-# for the same body, path and header templates and alert.
+# for the same body, path and header templates and alert; over HTTPS,
+# --cacert trusting the edge's self-signed certificate (another refused)
+# and -k checking none, for send and dead-letters.
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::Nginx::Socket 'no_plan';
@@ -223,6 +225,18 @@ for my $src (qw(alertmanager azure grafana datadog generic)) {
 }
 our $SecretFiles = join '', map { ">>> $_.secret\n" . ItsmSig::secret($_, $Secret) . "\n" } @ItsmSig::All;
 our $Wrong = file('wrong.secret', "whsec_" . MIME::Base64::encode_base64('not-the-secret', '') . "\n");
+# HTTPS (TEST 7): the edge's self-signed certificate for 127.0.0.1, and
+# another one that is not the edge's
+our ($EdgeCert, $EdgeKey, $OtherCert) = map { "$tmp/$_" } qw(edge.pem edge.key other.pem);
+for my $c ([$EdgeCert, $EdgeKey], [$OtherCert, "$tmp/other.key"]) {
+    my ($o, $e);
+    IPC::Run::run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', $c->[1],
+                   '-out', $c->[0], '-days', '2', '-subj', '/CN=127.0.0.1',
+                   '-addext', 'subjectAltName=IP:127.0.0.1'], \undef, \$o, \$e)
+        or die "t/600: openssl req: $e";
+}
+our $TlsPort = ItsmPorts::free();
+
 
 no_shuffle();
 run_tests();
@@ -462,4 +476,45 @@ Test::More::is("$rc\n$out$err", "0\n$value", 'the field\'s value: the same bytes
 Test::More::like($value, qr/^%5Bwarning%5D%20a%2Bb%3Dc%20%26%20d%2F%C3%A9%20%26%20x%2520y%0Az/, 'escaped as a form value');
 --- request
 GET /itsm/x
+--- error_code: 201
+
+
+=== TEST 7: HTTPS: the edge's self-signed certificate refused (exit 3), trusted with --cacert (201, exit 0), still refused with another --cacert, not checked with -k or --insecure; dead-letters the same; a --cacert that cannot be read exits 3, one without a file 2
+--- http_config eval
+ItsmConf::connector('mock', create => 'POST /ticket') . <<"EOF"
+    server {
+        listen 127.0.0.1:$::TlsPort ssl;
+        ssl_certificate     $::EdgeCert;
+        ssl_certificate_key $::EdgeKey;
+        location = /alerts { itsm_pass mock; }
+        location = /dl { return 403 '{"error":"forbidden"}'; }
+    }
+EOF
+--- config eval: $::SendConfig
+--- user_files eval: $::SecretFiles
+--- init
+my $url = "https://127.0.0.1:$::TlsPort/alerts";
+my ($rc, $out, $err) = ::ctl('send', $url);
+Test::More::like("$rc $out$err", qr/^3 itsmctl: POST \Q$url\E: .*(?:SSL|certificate)/i, 'send, no option: the certificate refused, exit 3');
+($rc, $out, $err) = ::ctl('send', $url, '--cacert', $::EdgeCert);
+Test::More::like("$rc $out$err", qr/^0 201\n\{"status":"(?:created|processed)","alerts":\[\{"key":"[^"]+","action":"create","outcome":"created","connector":"mock","ticket_id":"T1"\}/, 'send --cacert the edge\'s: created, exit 0');
+($rc, $out, $err) = ::ctl('send', $url, '--cacert', $::OtherCert);
+Test::More::like("$rc $out$err", qr/^3 itsmctl: POST \Q$url\E: .*(?:SSL|certificate)/i, 'send --cacert another: refused, exit 3');
+for my $k ('-k', '--insecure') {
+    ($rc, $out, $err) = ::ctl('send', $k, $url);
+    Test::More::like("$rc $out$err", qr/^0 201\n/, "send $k: created, exit 0");
+}
+($rc, $out, $err) = ::ctl('send', $url, '--cacert', "$::EdgeCert.missing");
+Test::More::is("$rc $out$err", "3 itsmctl: --cacert $::EdgeCert.missing: No such file or directory\n", 'send --cacert a missing file: exit 3 (a file that cannot be read)');
+($rc, $out, $err) = ::ctl('send', $url, '--cacert');
+Test::More::is("$rc $out$err", "2 itsmctl: --cacert needs a file of PEM certificates\n(see \"itsmctl send --help\")\n", 'send --cacert without a file: exit 2');
+my $dl = "https://127.0.0.1:$::TlsPort/dl";
+($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', $dl);
+Test::More::like("$rc $out$err", qr/^3 itsmctl: GET \Q$dl\E: .*(?:SSL|certificate)/i, 'dead-letters, no option: refused, exit 3');
+($rc, $out, $err) = ::ctl('dead-letters', 'list', '--url', $dl, '--cacert', $::EdgeCert);
+Test::More::is("$rc $out$err", qq{1 itsmctl: GET $dl answered 403: {"error":"forbidden"}\n}, 'dead-letters --cacert: the edge\'s answer, exit 1');
+($rc, $out, $err) = ::ctl('dead-letters', 'list', '-k', '--url', $dl);
+Test::More::is("$rc $out$err", qq{1 itsmctl: GET $dl answered 403: {"error":"forbidden"}\n}, 'dead-letters -k: the edge\'s answer, exit 1');
+--- request
+GET /mock/ticket
 --- error_code: 201

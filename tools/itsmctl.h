@@ -31,6 +31,9 @@
 #define ITSMCTL_EXIT_IO        3     /* no connection, a timeout, I/O */
 #define ITSMCTL_EXIT_INPUT     4     /* a file that cannot be what it must */
 
+/* itsmctl_tls_option(): not one of its options */
+#define ITSMCTL_NOT_TLS_OPTION  -1
+
 
 /* an HTTP exchange (itsmctl.c, libcurl) */
 
@@ -42,6 +45,9 @@ typedef struct {
     size_t        body_len;
     long          timeout;           /* seconds */
     int           verbose;
+    const char   *cacert;            /* --cacert: the CAs to trust instead
+                                        of the system's */
+    int           insecure;          /* --insecure: no certificate check */
 
     long          status;            /* out: the HTTP status */
     char         *answer;            /* out: the body, NUL-terminated */
@@ -50,6 +56,8 @@ typedef struct {
 
 
 int itsmctl_http(itsmctl_http_t *h);
+int itsmctl_tls_option(itsmctl_http_t *h, const char *cmd, int argc,
+    char **argv, int *i);
 int itsmctl_exit_for_status(long status);
 int itsmctl_read_file(const char *name, char **data, size_t *len);
 int itsmctl_usage_error(const char *cmd, const char *fmt, ...)

@@ -34,7 +34,8 @@ static const char  *itsmctl_dead_help =
 "request's, when there is an itsm_delivery_log); show: one key's entry\n"
 "with its last failure, as JSON; requeue: puts back the dead letters of\n"
 "KEY, of --connector, or all, and prints how many.  --json prints the\n"
-"location's own JSON.\n"
+"location's own JSON.  --cacert FILE trusts the CAs in FILE (PEM) for an\n"
+"https URL; -k, --insecure checks no certificate.\n"
 "\n"
 "Exit status: 0 ok, 1 the location answered 4xx or 5xx (or show found no\n"
 "such key), 2 usage, 3 no connection, 4 an answer that is not the API's.\n";
@@ -60,8 +61,17 @@ itsmctl_dead_letters(int argc, char **argv)
     connector = NULL;
     base = NULL;
     json = 0;
+    memset(&h, 0, sizeof(h));
 
     for (i = 1; i < argc; i++) {
+
+        rc = itsmctl_tls_option(&h, "dead-letters", argc, argv, &i);
+        if (rc != ITSMCTL_NOT_TLS_OPTION) {
+            if (rc != 0) {
+                return rc;
+            }
+            continue;
+        }
 
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(itsmctl_dead_help, stdout);
@@ -126,8 +136,6 @@ itsmctl_dead_letters(int argc, char **argv)
         return itsmctl_usage_error("dead-letters", "--url of the "
                                    "itsm_requeue location is required");
     }
-
-    memset(&h, 0, sizeof(h));
 
     if (op[0] == 'r') {
         if (itsmctl_dead_query(url, sizeof(url), base, connector, key) != 0) {

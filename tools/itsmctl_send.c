@@ -70,6 +70,9 @@ static const char  *itsmctl_send_help =
 "  --content TEMPLATE    generic: as itsm_signature's parameters\n"
 "  --header 'Name: value'  an extra header (repeatable), e.g. X-ITSM-Token\n"
 "  --timeout SECONDS     default 30\n"
+"  --cacert FILE         HTTPS: trust the CAs in FILE (PEM) instead of the\n"
+"                        system's\n"
+"  -k, --insecure        HTTPS: do not check the edge's certificate\n"
 "  --dry-run             print the request's headers and body, send nothing\n"
 "  -v, --verbose         libcurl's trace on stderr\n"
 "\n"
@@ -115,6 +118,7 @@ itsmctl_send(int argc, char **argv)
     itsmctl_sign_t   s;
 
     memset(&s, 0, sizeof(s));
+    memset(&h, 0, sizeof(h));
     url = NULL;
     source = "generic";
     body_file = NULL;
@@ -150,6 +154,14 @@ itsmctl_send(int argc, char **argv)
             }
 
             url = arg;
+            continue;
+        }
+
+        rc = itsmctl_tls_option(&h, "send", argc, argv, &i);
+        if (rc != ITSMCTL_NOT_TLS_OPTION) {
+            if (rc != 0) {
+                return rc;
+            }
             continue;
         }
 
@@ -246,7 +258,6 @@ itsmctl_send(int argc, char **argv)
         return ITSMCTL_EXIT_OK;
     }
 
-    memset(&h, 0, sizeof(h));
     h.method = "POST";
     h.url = url;
     h.headers = headers;

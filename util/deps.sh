@@ -50,7 +50,7 @@ me=${0##*/}
 
 declare -A PKGS
 PKGS[build]="nginx nginx-dev libjansson-dev libcurl4-openssl-dev libssl-dev liblmdb-dev libhiredis-dev gcc make pkg-config"
-PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc libfaketime redis-server"
+PKGS[test]="${PKGS[build]} libtest-base-perl libtest-longstring-perl libtext-diff-perl libipc-run-perl libhttp-message-perl liblist-moreutils-perl liburi-perl valgrind curl psmisc libfaketime redis-server openssl"
 PKGS[rt]="request-tracker5 rt5-db-sqlite rt5-standalone curl"
 PKGS[deb]="${PKGS[build]} debhelper dpkg-dev fakeroot lintian"
 PKGS[alertmanager]="prometheus-alertmanager"

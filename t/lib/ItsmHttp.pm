@@ -149,7 +149,7 @@ sub burst {
 }
 
 # one HTTP/1.0 request to the test server, its answer read to the end:
-# (status, body); $body may be undef (GET)
+# (status, body, the status line and headers); $body may be undef (GET)
 sub call {
     my ($method, $uri, $body) = @_;
     my $s = connect_one();
@@ -159,7 +159,8 @@ sub call {
     local $/;
     my $answer = <$s>;
     close $s;
-    return (status($answer), body($answer));
+    my ($head) = ($answer // '') =~ /\A(.*?)\r\n\r\n/s;
+    return (status($answer), body($answer), $head // '');
 }
 
 sub status {
