@@ -107,6 +107,7 @@ typedef struct {
     ngx_uint_t                        indexed;  /* the index named the key */
     ngx_uint_t                        touched;  /* the record changed */
     ngx_uint_t                        state;    /* the record's new state */
+    ngx_str_t                         ik;       /* the index's key */
 } ngx_http_itsm_store_ticket_redis_t;
 
 
@@ -137,10 +138,8 @@ ngx_int_t
 ngx_http_itsm_store_ticket_redis(ngx_http_itsm_store_op_t *op,
     ngx_pool_t *pool)
 {
-    u_char                              buf[NGX_HTTP_ITSM_STORE_REDIS_INDEX_MAX];
-    ngx_str_t                           ik;
-    ngx_http_itsm_store_ticket_t       *cb;
-    ngx_http_itsm_store_ticket_redis_t *tr;
+    ngx_http_itsm_store_ticket_t        *cb;
+    ngx_http_itsm_store_ticket_redis_t  *tr;
 
     cb = op->ticket;
 
@@ -180,8 +179,13 @@ ngx_http_itsm_store_ticket_redis(ngx_http_itsm_store_op_t *op,
 
     op->key = &cb->ticket;
 
+    tr->ik.data = ngx_pnalloc(pool, NGX_HTTP_ITSM_STORE_REDIS_INDEX_MAX);
+    if (tr->ik.data == NULL) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_itsm_store_redis_index_key(op->store, op->connector,
-                                            &cb->ticket, buf, &ik)
+                                            &cb->ticket, tr->ik.data, &tr->ik)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -192,7 +196,7 @@ ngx_http_itsm_store_ticket_redis(ngx_http_itsm_store_op_t *op,
     return ngx_http_itsm_store_ticket_redis_sent(op,
                ngx_http_itsm_redis_command(op->store->redis,
                    ngx_http_itsm_store_ticket_redis_answer, op, "GET %b",
-                   ik.data, ik.len));
+                   tr->ik.data, tr->ik.len));
 }
 
 
@@ -236,11 +240,10 @@ ngx_http_itsm_store_ticket_redis_decided(ngx_http_itsm_store_op_t *op,
 {
     u_char                              *p, *e;
     u_char                               raw[NGX_HTTP_ITSM_STORE_V3_MAX];
-    u_char                               entry[NGX_HTTP_ITSM_STORE_TICKET_ENTRY];
-    u_char                               buf[NGX_HTTP_ITSM_STORE_REDIS_INDEX_MAX];
+    u_char                              *entry;
     time_t                               now;
     ngx_int_t                            rc, found;
-    ngx_str_t                            ticket, assignee, ik;
+    ngx_str_t                            ticket, assignee;
     ngx_msec_t                           expire;
     ngx_http_itsm_record_t               rec;
     ngx_http_itsm_store_ticket_t        *cb;
@@ -315,20 +318,13 @@ ngx_http_itsm_store_ticket_redis_decided(ngx_http_itsm_store_op_t *op,
             return NGX_OK;
         }
 
-        if (ngx_http_itsm_store_redis_index_key(op->store, op->connector,
-                                                &cb->ticket, buf, &ik)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
         tr->step = NGX_HTTP_ITSM_STORE_TICKET_STEP_UNINDEX;
 
         return ngx_http_itsm_store_ticket_redis_sent(op,
                    ngx_http_itsm_redis_command(op->store->redis,
                        ngx_http_itsm_store_ticket_redis_answer, op,
                        "EVAL %s 1 %b %b", NGX_HTTP_ITSM_STORE_TICKET_UNINDEX,
-                       ik.data, ik.len, tr->key.data, tr->key.len));
+                       tr->ik.data, tr->ik.len, tr->key.data, tr->key.len));
     }
 
     if (ngx_http_itsm_store_redis_keys(op->store, op->connector, &tr->key,
@@ -356,6 +352,11 @@ ngx_http_itsm_store_ticket_redis_decided(ngx_http_itsm_store_op_t *op,
         if (rec.state == NGX_HTTP_ITSM_KEY_RESOLVED) {
             expire = (ngx_msec_t) op->store->retention * 1000;
         }
+    }
+
+    entry = ngx_pnalloc(tr->pool, NGX_HTTP_ITSM_STORE_TICKET_ENTRY);
+    if (entry == NULL) {
+        return NGX_ERROR;
     }
 
     e = ngx_http_itsm_store_ticket_entry_encode(entry, &ent, &cb->ticket,
@@ -391,9 +392,7 @@ ngx_http_itsm_store_ticket_redis_answer(void *data, redisReply *reply,
 {
     ngx_http_itsm_store_op_t *op = data;
 
-    u_char                               buf[NGX_HTTP_ITSM_STORE_REDIS_INDEX_MAX];
     ngx_int_t                            rc;
-    ngx_str_t                            ik;
     ngx_http_itsm_store_ticket_redis_t  *tr = op->state;
 
     op->backend = NULL;
@@ -471,20 +470,16 @@ ngx_http_itsm_store_ticket_redis_answer(void *data, redisReply *reply,
          * forgotten after retention=, open ones kept (fire and forget: an
          * index that outlives its record is found stale) */
 
-        if (tr->indexed && tr->touched
-            && ngx_http_itsm_store_redis_index_key(op->store, op->connector,
-                                                   &tr->cb->ticket, buf, &ik)
-               == NGX_OK)
-        {
+        if (tr->indexed && tr->touched) {
             if (tr->state == NGX_HTTP_ITSM_KEY_RESOLVED) {
                 (void) ngx_http_itsm_redis_command(op->store->redis,
                            ngx_http_itsm_store_ticket_redis_forgotten, NULL,
-                           "PEXPIRE %b %llu", ik.data, ik.len,
+                           "PEXPIRE %b %llu", tr->ik.data, tr->ik.len,
                            (unsigned long long) op->store->retention * 1000);
             } else {
                 (void) ngx_http_itsm_redis_command(op->store->redis,
                            ngx_http_itsm_store_ticket_redis_forgotten, NULL,
-                           "PERSIST %b", ik.data, ik.len);
+                           "PERSIST %b", tr->ik.data, tr->ik.len);
             }
         }
 
@@ -601,7 +596,8 @@ ngx_http_itsm_store_ticket_entry_decode(ngx_str_t *s, ngx_str_t *ticket,
         }
     }
 
-    if (n[5] > NGX_HTTP_ITSM_STORE_REDIS_KEY_MAX || n[6] > NGX_HTTP_ITSM_TICKET_MAX
+    if (n[5] > NGX_HTTP_ITSM_STORE_REDIS_KEY_MAX
+        || n[6] > NGX_HTTP_ITSM_TICKET_MAX
         || (size_t) (last - nl - 1) != n[5] + n[6])
     {
         return NGX_DECLINED;
