@@ -14,6 +14,8 @@
 #   make test-async the pipeline's files against a store that answers later
 #   make test-migrate  t/505 only: itsm-migrate, LMDB -> Redis -> nginx on Redis
 #   make test-redis the lifecycle suite on the Redis store (ITSM_TEST_STORE=redis)
+#   make test-redis-callbacks  callbacks on Redis: t/506, t/502, and the
+#                   callbacks' files on Redis, on LMDB and async
 #   make asan       an AddressSanitizer build in build/asan/
 #   make static     nginx itself with the module linked in (--add-module),
 #                   from Debian's nginx sources: build/static/nginx-VERSION/
@@ -32,7 +34,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks bench clean
 
 all: build
 
@@ -123,6 +125,21 @@ test-redis-queue:
 	    t/502-redis-store.t t/042-queue.t t/046-dead-letter.t t/047-drain.t \
 	    t/050-status.t t/052-store-expire.t t/090-delivery-log.t \
 	    t/092-connectors.t t/094-connector-limit.t t/099-connector-circuit.t
+
+# callbacks on Redis (t/506: two edges; t/502: nginx -t) and the callbacks'
+# files (not the way back's t/078 t/079) on Redis, LMDB and async (about
+# 6 minutes on a busy 2-core machine)
+REDIS_CALLBACK_FILES = t/070-callback-token.t t/071-callback.t \
+	t/072-callback-rt.t t/073-callback-config.t t/074-callback-jira.t \
+	t/075-callback-servicenow.t t/076-callback-pagerduty.t \
+	t/077-callback-opsgenie-expire.t t/080-callback-note.t \
+	t/081-callback-variables.t t/082-callback-held.t
+test-redis-callbacks:
+	ITSM_TEST_NO_RT=1 util/test.sh normal t/506-redis-callbacks.t \
+	    t/502-redis-store.t
+	ITSM_TEST_NO_RT=1 util/test.sh redis $(REDIS_CALLBACK_FILES)
+	ITSM_TEST_NO_RT=1 util/test.sh normal $(REDIS_CALLBACK_FILES)
+	ITSM_TEST_NO_RT=1 util/test.sh async $(REDIS_CALLBACK_FILES)
 
 bench:
 	util/deps.sh bench

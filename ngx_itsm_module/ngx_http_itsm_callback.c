@@ -543,15 +543,6 @@ ngx_http_itsm_callback_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_itsm_store_on_redis(imcf->store)) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "itsm_callback \"%V\" in %s:%ui needs an LMDB "
-                      "\"itsm_store\" for now (issue 14): the ticket index "
-                      "is not on Redis yet", &cblcf->name, cblcf->file,
-                      cblcf->line);
-        return NGX_CONF_ERROR;
-    }
-
     if (conn->callback == NULL
         || (conn->callback->tokens.nelts == 0 && conn->callback->sig == NULL))
     {

@@ -93,7 +93,36 @@ ngx_http_itsm_callback_cleanup(void *data)
 
     if (ctx->store) {
         ngx_http_itsm_store_sync_cancel(ctx->store, &ctx->sync);
+        ngx_http_itsm_store_op_cancel(&ctx->op);
     }
+}
+
+
+/* the apply answered by Redis (ngx_http_itsm_callback_accept sent it) */
+
+void
+ngx_http_itsm_callback_applied(ngx_http_itsm_store_op_t *op)
+{
+    ngx_http_request_t  *r = op->data;
+
+    ngx_int_t                      rc;
+    ngx_connection_t              *c;
+    ngx_http_itsm_callback_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_itsm_callback_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "itsm callback: the store answered: %i", op->rc);
+
+    rc = ngx_http_itsm_callback_stored(r, ctx, op->rc);
+
+    if (rc == NGX_DONE) {
+        return;                                 /* waits for the flush */
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -89,6 +89,7 @@ typedef struct {
     ngx_http_itsm_store_t        *store;
     ngx_http_itsm_store_ticket_t  cb;
     ngx_http_itsm_store_waiter_t  sync;
+    ngx_http_itsm_store_op_t      op;          /* the apply, on Redis */
     ngx_str_t                     status;      /* as the ITSM wrote it */
     const char                   *invalid;     /* why the body is refused */
     void                         *sig;         /* the signature's check */
@@ -113,6 +114,9 @@ ngx_int_t ngx_http_itsm_callback_accept(ngx_http_request_t *r,
 void ngx_http_itsm_callback_synced(ngx_http_itsm_store_waiter_t *w,
     ngx_int_t rc);
 void ngx_http_itsm_callback_cleanup(void *data);
+ngx_int_t ngx_http_itsm_callback_stored(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, ngx_int_t rc);
+void ngx_http_itsm_callback_applied(ngx_http_itsm_store_op_t *op);
 ngx_int_t ngx_http_itsm_callback_answer(ngx_http_request_t *r,
     ngx_http_itsm_callback_ctx_t *ctx);
 ngx_int_t ngx_http_itsm_callback_pass(ngx_http_request_t *r,

@@ -135,10 +135,36 @@ ngx_http_itsm_callback_accept(ngx_http_request_t *r,
         return ngx_http_itsm_callback_pass(r, ctx, NGX_HTTP_ITSM_CB_UNMAPPED);
     }
 
-    if (ngx_http_itsm_store_ticket_apply(ctx->store, &ctx->conf->conn->name,
-                                         &ctx->cb)
-        != NGX_OK)
-    {
+    /* LMDB applies it at once; Redis answers later
+     * (ngx_http_itsm_callback_applied goes on then) */
+
+    ctx->op.store = ctx->store;
+    ctx->op.handler = ngx_http_itsm_callback_applied;
+    ctx->op.data = r;
+
+    rc = ngx_http_itsm_store_op_ticket(&ctx->op, &ctx->conf->conn->name,
+                                       &ctx->cb, r->pool);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_itsm_callback_stored(r, ctx, rc);
+}
+
+
+/*
+ * The store's answer: a store that could not take the callback is
+ * answered so that the ITSM sends it again (503, Retry-After); else the
+ * answer once the change is on disk (LMDB's flush; Redis has applied it
+ * when it answered).
+ */
+
+ngx_int_t
+ngx_http_itsm_callback_stored(ngx_http_request_t *r,
+    ngx_http_itsm_callback_ctx_t *ctx, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
         ngx_http_itsm_callback_count(r, NGX_HTTP_ITSM_CB_FAILED);
 
         if (ngx_http_itsm_reply_retry_after(r, NGX_HTTP_ITSM_DEFAULT_RETRY_AFTER)

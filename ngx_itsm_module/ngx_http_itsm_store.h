@@ -136,6 +136,7 @@ typedef void (*ngx_http_itsm_store_op_pt)(ngx_http_itsm_store_op_t *op);
 #define NGX_HTTP_ITSM_STORE_OP_DOUBT   2
 #define NGX_HTTP_ITSM_STORE_OP_COMMIT  3
 #define NGX_HTTP_ITSM_STORE_OP_QUEUE   4     /* on Redis: a job kept */
+#define NGX_HTTP_ITSM_STORE_OP_TICKET  5     /* a callback applied */
 
 struct ngx_http_itsm_store_op_s {
     ngx_http_itsm_store_op_pt    handler;      /* after NGX_AGAIN */
@@ -155,6 +156,9 @@ struct ngx_http_itsm_store_op_s {
     uint64_t                     token;        /* doubt: the claim's */
     uint64_t                     hash;         /* claim: its alert's */
     ngx_uint_t                   create;       /* claim: made to create */
+    ngx_http_itsm_store_ticket_t *ticket;      /* a callback's event */
+    void                        *state;        /* the backend's, across the
+                                                  steps of one call */
 
     /* what it came to besides rc: the commit whose flush the caller waits
      * for (ngx_http_itsm_store_sync) before it goes on; 0: none */
@@ -222,6 +226,8 @@ ngx_int_t ngx_http_itsm_store_op_doubt(ngx_http_itsm_store_op_t *op,
     ngx_str_t *connector, ngx_str_t *key, uint64_t token);
 ngx_int_t ngx_http_itsm_store_op_commit(ngx_http_itsm_store_op_t *op,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec);
+ngx_int_t ngx_http_itsm_store_op_ticket(ngx_http_itsm_store_op_t *op,
+    ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb, ngx_pool_t *pool);
 void ngx_http_itsm_store_op_cancel(ngx_http_itsm_store_op_t *op);
 
 /* ngx_http_itsm_store_record.c */

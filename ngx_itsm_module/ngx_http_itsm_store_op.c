@@ -7,6 +7,7 @@
 #include "ngx_http_itsm.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_store_lmdb.h"
+#include "ngx_http_itsm_store_redis.h"
 
 
 /*
@@ -64,7 +65,7 @@ const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_posted_ops = {
 
 #if (NGX_DEBUG)
 static const char  *ngx_http_itsm_store_op_names[] = {
-    "get", "claim", "doubt", "commit", "queue"
+    "get", "claim", "doubt", "commit", "queue", "ticket"
 };
 #endif
 
@@ -136,6 +137,39 @@ ngx_http_itsm_store_op_commit(ngx_http_itsm_store_op_t *op,
     op->rec = rec;
 
     return ngx_http_itsm_store_op_call(op, op->store->ops->commit);
+}
+
+
+/*
+ * A callback's event applied to the key whose ticket it is
+ * (ngx_http_itsm_store_ticket.c): NGX_OK, cb->result says what was done;
+ * NGX_ERROR; NGX_AGAIN on Redis (ngx_http_itsm_store_ticket_redis.c).
+ * LMDB applies it at once, in its own transaction, as before: the
+ * caller then waits for the flush (ngx_http_itsm_store_sync).
+ */
+
+ngx_int_t
+ngx_http_itsm_store_op_ticket(ngx_http_itsm_store_op_t *op,
+    ngx_str_t *connector, ngx_http_itsm_store_ticket_t *cb, ngx_pool_t *pool)
+{
+    ngx_int_t  rc;
+
+    op->what = NGX_HTTP_ITSM_STORE_OP_TICKET;
+    op->connector = connector;
+    op->key = &cb->ticket;
+    op->ticket = cb;
+    op->sync = 0;
+
+    if (!ngx_http_itsm_store_on_redis(op->store)) {
+        return ngx_http_itsm_store_ticket_apply(op->store, connector, cb);
+    }
+
+    rc = ngx_http_itsm_store_ticket_redis(op, pool);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
+                   "itsm store: ticket \"%V\": %i", &cb->ticket, rc);
+
+    return rc;
 }
 
 

@@ -8,6 +8,8 @@
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_store_lmdb.h"
 #include "ngx_http_itsm_redis.h"
+#include "ngx_http_itsm_store_ticket.h"
+#include "ngx_http_itsm_store_redis.h"
 
 
 /*
@@ -18,7 +20,14 @@
  *   P{c:K}:c  the claim, "token hash owner", SET NX PX lease: a claim
  *             whose edge died ends with its lease, with no walk;
  *   P{c:K}:r  the record: a header line, the key's text, then the LMDB
- *             store's codec bytes (ngx_http_itsm_store_codec.c).
+ *             store's codec bytes (ngx_http_itsm_store_codec.c);
+ *   P{c:K}:t  what the ITSM last said of the key's ticket (its callbacks,
+ *             ngx_http_itsm_store_ticket_redis.c).
+ *
+ * and, in a slot of its own, the ticket index P{t:c:T} (ticket T of
+ * connector c -> the key's text), written before a commit of a record
+ * with a ticket, so that a callback never finds a ticket whose index is
+ * missing.
  *
  * The header carries, as text, what the scripts must change without
  * decoding the codec: "r1 doubt hash last_token last_result last_status
@@ -90,11 +99,19 @@
     "return 1"
 
 /*
- * commit and release: KEYS: :c, :r; ARGV: token, doubt, hash ("-": the
- * claim's), "how this claim ended" (4 fields), the key's text and codec
- * bytes, retention ms (0: kept).  The claim's end becomes the record's
+ * commit and release: KEYS: :c, :r, :t; ARGV: token, doubt, hash ("-":
+ * the claim's), "how this claim ended" (4 fields), the key's text and
+ * codec bytes, retention ms (0: kept), the record's ticket, then the
+ * codec and retention of the record after a held "open", "resolved" and
+ * "deleted" ("": as the record is).  The claim's end becomes the record's
  * last, and the last the previous (a request that joined an older claim
- * still reads its outcome).  0: not our claim (fenced); 1: written.
+ * still reads its outcome).  A state the ITSM sent while the claim held
+ * the key (the entry's HELD flag, 1) is applied now, as LMDB's
+ * ngx_http_itsm_store_ticket_held does: the ticket states 1, 2 (open,
+ * acknowledged), 3, 4 (resolved, closed), 5 (deleted) pick the record
+ * C made for them.  The entry lives as long as the record.  0: not our
+ * claim (fenced); 1: written; 10, 11, 12: written with a held open,
+ * resolved, deleted that changed the record.
  */
 #define NGX_HTTP_ITSM_STORE_REDIS_END                                         \
     "local cur = redis.call('GET', KEYS[1])\n"                               \
@@ -111,12 +128,34 @@
     "end\n"                                                                  \
     "local hash = ARGV[3]\n"                                                 \
     "if hash == '-' then hash = string.match(cur, '^%S+ (%S+)') end\n"       \
+    "local codec, exp, held = ARGV[6], ARGV[7], 1\n"                         \
+    "local t = redis.call('GET', KEYS[3])\n"                                 \
+    "if t then\n"                                                            \
+    "  local nl = string.find(t, '\\n', 1, true)\n"                          \
+    "  local f = {}\n"                                                       \
+    "  for w in string.gmatch(string.sub(t, 4, nl - 1), '%S+') do"           \
+    " f[#f + 1] = w end\n"                                                   \
+    "  local tk = string.sub(t, nl + 1, nl + tonumber(f[6]))\n"              \
+    "  local fl = tonumber(f[2])\n"                                          \
+    "  if fl % 2 == 1 and (tk == ARGV[8] or tk == ARGV[5]) then\n"           \
+    "    local s, v = tonumber(f[1]), 0\n"                                   \
+    "    if s == 1 or s == 2 then v = 9"                                     \
+    " elseif s == 3 or s == 4 then v = 11 elseif s == 5 then v = 13 end\n"  \
+    "    if v > 0 and ARGV[v] ~= '' then"                                    \
+    " codec = ARGV[v]; exp = ARGV[v + 1]; held = 10 + (v - 9) / 2 end\n"    \
+    "    f[2] = tostring(fl - 1)\n"                                          \
+    "    redis.call('SET', KEYS[3], 't1 ' .. table.concat(f, ' ')"           \
+    " .. string.sub(t, nl))\n"                                               \
+    "  end\n"                                                                \
+    "  if exp ~= '0' then redis.call('PEXPIRE', KEYS[3], exp)"               \
+    " else redis.call('PERSIST', KEYS[3]) end\n"                             \
+    "end\n"                                                                  \
     "redis.call('SET', KEYS[2], 'r1 ' .. ARGV[2] .. ' ' .. hash .. ' '"      \
     " .. ARGV[4] .. ' ' .. prev .. ' ' .. #ARGV[5] .. '\\n' .. ARGV[5]"      \
-    " .. ARGV[6])\n"                                                         \
-    "if ARGV[7] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end\n"   \
+    " .. codec)\n"                                                           \
+    "if exp ~= '0' then redis.call('PEXPIRE', KEYS[2], exp) end\n"           \
     "redis.call('DEL', KEYS[1])\n"                                           \
-    "return 1"
+    "return held"
 
 /* KEYS: :c; ARGV: token, lease ms */
 #define NGX_HTTP_ITSM_STORE_REDIS_RENEW                                       \
@@ -124,16 +163,6 @@
     "if not cur or string.sub(cur, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then"  \
     " return 0 end\n"                                                        \
     "return redis.call('PEXPIRE', KEYS[1], ARGV[2])"
-
-
-/* the two keys of an alert key, built on the caller's stack */
-
-typedef struct {
-    ngx_str_t                    c;
-    ngx_str_t                    r;
-    u_char                       c_data[NGX_HTTP_ITSM_STORE_KEY_MAX + 128];
-    u_char                       r_data[NGX_HTTP_ITSM_STORE_KEY_MAX + 128];
-} ngx_http_itsm_store_redis_keys_t;
 
 
 static ngx_int_t ngx_http_itsm_store_redis_get(ngx_http_itsm_store_op_t *op);
@@ -146,12 +175,6 @@ static void ngx_http_itsm_store_redis_answer(void *data, redisReply *reply,
     ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_store_redis_got(ngx_http_itsm_store_op_t *op,
     redisReply *reply);
-static ngx_int_t ngx_http_itsm_store_redis_keys(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key,
-    ngx_http_itsm_store_redis_keys_t *keys);
-static ngx_int_t ngx_http_itsm_store_redis_decode(ngx_http_itsm_store_t *store,
-    redisReply *claim, redisReply *record, long long pttl,
-    ngx_http_itsm_record_t *rec);
 static u_char *ngx_http_itsm_store_redis_empty(u_char *p, ngx_str_t *key);
 static ngx_int_t ngx_http_itsm_store_redis_end(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *rec,
@@ -160,6 +183,8 @@ static void ngx_http_itsm_store_redis_forgotten(void *data,
     redisReply *reply, ngx_str_t *error);
 static ngx_int_t ngx_http_itsm_store_redis_wait(ngx_http_itsm_store_op_t *op);
 static void ngx_http_itsm_store_redis_waited(void *data, redisReply *reply,
+    ngx_str_t *error);
+static void ngx_http_itsm_store_redis_indexed(void *data, redisReply *reply,
     ngx_str_t *error);
 
 
@@ -225,7 +250,7 @@ ngx_http_itsm_store_redis_claim(ngx_http_itsm_store_op_t *op)
 {
     u_char                            *p;
     u_char                             empty[NGX_HTTP_ITSM_STORE_REDIS_HEADER
-                                             + NGX_HTTP_ITSM_STORE_KEY_MAX];
+                                          + NGX_HTTP_ITSM_STORE_REDIS_KEY_MAX];
     ngx_http_itsm_store_redis_keys_t   keys;
 
     if (ngx_http_itsm_store_redis_keys(op->store, op->connector, op->key,
@@ -265,7 +290,7 @@ ngx_http_itsm_store_redis_doubt(ngx_http_itsm_store_op_t *op)
 {
     u_char                            *p;
     u_char                             empty[NGX_HTTP_ITSM_STORE_REDIS_HEADER
-                                             + NGX_HTTP_ITSM_STORE_KEY_MAX];
+                                          + NGX_HTTP_ITSM_STORE_REDIS_KEY_MAX];
     ngx_http_itsm_store_redis_keys_t   keys;
 
     if (ngx_http_itsm_store_redis_keys(op->store, op->connector, op->key,
@@ -287,20 +312,96 @@ ngx_http_itsm_store_redis_doubt(ngx_http_itsm_store_op_t *op)
 }
 
 
+/*
+ * A commit of a record with a ticket writes the ticket's index first,
+ * and the record only once Redis has the index: the index is in another
+ * slot (no script can write both), and a callback must never find a
+ * ticket the index does not name.  An index without its commit is
+ * harmless (a callback finds the record without the ticket and removes
+ * it); a failed index write is a failed commit: the sender is answered
+ * 503 and sends again, the claim ends by its release or lease (with its
+ * doubt, so that the next copy asks the ITSM first).  The index lives as
+ * long as the record: a resolved key is forgotten after retention=.
+ */
+
 static ngx_int_t
 ngx_http_itsm_store_redis_commit(ngx_http_itsm_store_op_t *op)
 {
-    ngx_int_t  rc;
+    u_char                     buf[NGX_HTTP_ITSM_STORE_REDIS_INDEX_MAX];
+    ngx_int_t                  rc;
+    ngx_str_t                  ik;
+    ngx_http_itsm_record_t    *rec;
+    ngx_http_itsm_redis_cmd_t *cmd;
 
-    rc = ngx_http_itsm_store_redis_end(op->store, op->connector, op->key,
-                                       op->rec, 1,
-                                       ngx_http_itsm_store_redis_answer, op);
+    rec = op->rec;
 
-    if (rc == NGX_ERROR) {
+    if (rec->ticket.len == 0) {
+        rc = ngx_http_itsm_store_redis_end(op->store, op->connector, op->key,
+                                           rec, 1,
+                                           ngx_http_itsm_store_redis_answer,
+                                           op);
+
+        return rc == NGX_ERROR ? NGX_ERROR : NGX_AGAIN;
+    }
+
+    if (ngx_http_itsm_store_redis_index_key(op->store, op->connector,
+                                            &rec->ticket, buf, &ik)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return NGX_AGAIN;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
+                   "itsm store redis: index ticket \"%V\" of \"%V\"",
+                   &rec->ticket, op->key);
+
+    if (rec->state == NGX_HTTP_ITSM_KEY_OPEN) {
+        cmd = ngx_http_itsm_redis_command(op->store->redis,
+                                          ngx_http_itsm_store_redis_indexed,
+                                          op, "SET %b %b", ik.data, ik.len,
+                                          op->key->data, op->key->len);
+    } else {
+        cmd = ngx_http_itsm_redis_command(op->store->redis,
+                                          ngx_http_itsm_store_redis_indexed,
+                                          op, "SET %b %b PX %llu",
+                                          ik.data, ik.len,
+                                          op->key->data, op->key->len,
+                                          (unsigned long long)
+                                          op->store->retention * 1000);
+    }
+
+    return ngx_http_itsm_store_redis_sent(op, cmd);
+}
+
+
+static void
+ngx_http_itsm_store_redis_indexed(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_store_op_t *op = data;
+
+    op->backend = NULL;
+
+    if (error || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
+                      "itsm_store redis: the index of ticket \"%V\" (key "
+                      "\"%V\") was not written (%*s): its commit is not "
+                      "sent", &op->rec->ticket, op->key,
+                      error ? error->len : (size_t) reply->len,
+                      error ? error->data : (u_char *) reply->str);
+        op->rc = NGX_ERROR;
+        op->handler(op);
+        return;
+    }
+
+    if (ngx_http_itsm_store_redis_end(op->store, op->connector, op->key,
+                                      op->rec, 1,
+                                      ngx_http_itsm_store_redis_answer, op)
+        != NGX_OK)
+    {
+        op->rc = NGX_ERROR;
+        op->handler(op);
+    }
 }
 
 
@@ -327,9 +428,12 @@ ngx_http_itsm_store_redis_end(ngx_http_itsm_store_t *store,
     u_char                            *p;
     u_char                             hash[17], last[128];
     u_char                             raw[NGX_HTTP_ITSM_STORE_V3_MAX];
+    u_char                             held[3][NGX_HTTP_ITSM_STORE_V3_MAX];
+    size_t                             hlen[3];
     uint64_t                           token;
-    ngx_msec_t                         expire;
-    ngx_http_itsm_record_t             w;
+    ngx_uint_t                         i;
+    ngx_msec_t                         expire, hexp[3];
+    ngx_http_itsm_record_t             w, x;
     ngx_http_itsm_store_redis_keys_t   keys;
     ngx_http_itsm_redis_cmd_t         *cmd;
 
@@ -383,19 +487,54 @@ ngx_http_itsm_store_redis_end(ngx_http_itsm_store_t *store,
         expire = (ngx_msec_t) store->retention * 1000;
     }
 
+    /* the record after a state the ITSM sent while the claim held the
+     * key (open, resolved, deleted), for the script to pick: the same
+     * change as LMDB's at a claim's end (ngx_http_itsm_store_ticket_held) */
+
+    for (i = 0; i < 3; i++) {
+        x = w;
+        x.ticket.data = x.ticket_data;
+
+        ngx_http_itsm_store_ticket_state(&x,
+                                         i == 0 ? NGX_HTTP_ITSM_TICKET_OPEN
+                                         : i == 1
+                                           ? NGX_HTTP_ITSM_TICKET_RESOLVED
+                                           : NGX_HTTP_ITSM_TICKET_DELETED,
+                                         ngx_time());
+
+        hlen[i] = 0;
+        hexp[i] = 0;
+
+        if (x.state != w.state || x.ticket.len != w.ticket.len) {
+            hlen[i] = ngx_http_itsm_store_encode(&x, held[i]) - held[i];
+
+            if (x.state == NGX_HTTP_ITSM_KEY_RESOLVED
+                || x.state == NGX_HTTP_ITSM_KEY_NONE)
+            {
+                hexp[i] = (ngx_msec_t) store->retention * 1000;
+            }
+        }
+    }
+
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm store redis: %s \"%V\" token:%016xL state:%ui "
                    "expire:%M", commit ? "commit" : "release", key, token,
                    w.state, expire);
 
     cmd = ngx_http_itsm_redis_command(store->redis, handler, data,
-              "EVAL %s 2 %b %b %016llx %lld %s %b %b %b %llu",
+              "EVAL %s 3 %b %b %b %016llx %lld %s %b %b %b %llu %b"
+              " %b %llu %b %llu %b %llu",
               NGX_HTTP_ITSM_STORE_REDIS_END, keys.c.data, keys.c.len,
-              keys.r.data, keys.r.len, (unsigned long long) token,
+              keys.r.data, keys.r.len, keys.t.data, keys.t.len,
+              (unsigned long long) token,
               (long long) w.doubt, hash, last, (size_t) (p - last),
               key->data, key->len,
               raw, (size_t) (ngx_http_itsm_store_encode(&w, raw) - raw),
-              (unsigned long long) expire);
+              (unsigned long long) expire,
+              w.ticket.data, w.ticket.len,
+              held[0], hlen[0], (unsigned long long) hexp[0],
+              held[1], hlen[1], (unsigned long long) hexp[1],
+              held[2], hlen[2], (unsigned long long) hexp[2]);
 
     if (cmd == NULL) {
         ngx_log_error(NGX_LOG_ERR, store->log, 0,
@@ -688,6 +827,20 @@ ngx_http_itsm_store_redis_got(ngx_http_itsm_store_op_t *op, redisReply *reply)
             break;
         }
 
+        if (reply->integer >= 10 && reply->integer <= 12) {
+            ngx_log_error(NGX_LOG_NOTICE, op->store->log, 0,
+                          "itsm: ticket \"%V\" of connector \"%V\": the "
+                          "ITSM's change that came while an alert held its "
+                          "key is applied now (key state %ui -> %ui)",
+                          op->rec->ticket.len ? &op->rec->ticket : op->key,
+                          op->connector, op->rec->state,
+                          (ngx_uint_t) (reply->integer == 10
+                                        ? NGX_HTTP_ITSM_KEY_OPEN
+                                        : reply->integer == 11
+                                          ? NGX_HTTP_ITSM_KEY_RESOLVED
+                                          : NGX_HTTP_ITSM_KEY_NONE));
+        }
+
         if (reply->integer == 0) {
             ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
                           "itsm_store redis: a claim of \"%V\" was taken over "
@@ -711,7 +864,7 @@ ngx_http_itsm_store_redis_got(ngx_http_itsm_store_op_t *op, redisReply *reply)
 
 /* P{connector:16-hex hash of key}:c and :r */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_store_redis_keys(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key,
     ngx_http_itsm_store_redis_keys_t *keys)
@@ -721,7 +874,7 @@ ngx_http_itsm_store_redis_keys(ngx_http_itsm_store_t *store,
 
     prefix = ngx_http_itsm_redis_prefix(store->redis);
 
-    if (key->len > NGX_HTTP_ITSM_STORE_KEY_MAX
+    if (key->len > NGX_HTTP_ITSM_STORE_REDIS_KEY_MAX
         || prefix->len + connector->len + 32 > NGX_HTTP_ITSM_STORE_KEY_MAX)
     {
         ngx_log_error(NGX_LOG_ERR, store->log, 0,
@@ -741,6 +894,38 @@ ngx_http_itsm_store_redis_keys(ngx_http_itsm_store_t *store,
     keys->r.len = keys->c.len;
     ngx_memcpy(keys->r_data, keys->c_data, keys->c.len);
     keys->r_data[keys->r.len - 1] = 'r';
+
+    keys->t.data = keys->t_data;
+    keys->t.len = keys->c.len;
+    ngx_memcpy(keys->t_data, keys->c_data, keys->c.len);
+    keys->t_data[keys->t.len - 1] = 't';
+
+    return NGX_OK;
+}
+
+
+/* P{t:connector:ticket}: in a slot of its own, read and written alone */
+
+ngx_int_t
+ngx_http_itsm_store_redis_index_key(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *ticket, u_char *buf, ngx_str_t *ik)
+{
+    ngx_str_t  *prefix;
+
+    prefix = ngx_http_itsm_redis_prefix(store->redis);
+
+    if (prefix->len + connector->len + ticket->len + 8
+        > NGX_HTTP_ITSM_STORE_REDIS_INDEX_MAX)
+    {
+        ngx_log_error(NGX_LOG_ERR, store->log, 0,
+                      "itsm_store redis: the ticket \"%V\" is too long",
+                      ticket);
+        return NGX_ERROR;
+    }
+
+    ik->data = buf;
+    ik->len = ngx_sprintf(buf, "%V{t:%V:%V}", prefix, connector, ticket)
+              - buf;
 
     return NGX_OK;
 }
@@ -793,7 +978,7 @@ ngx_http_itsm_store_redis_empty(u_char *p, ngx_str_t *key)
  * edge's, whose process this one cannot see (ngx_http_itsm_store_busy).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_itsm_store_redis_decode(ngx_http_itsm_store_t *store,
     redisReply *claim, redisReply *record, long long pttl,
     ngx_http_itsm_record_t *rec)

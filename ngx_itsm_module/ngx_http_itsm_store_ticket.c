@@ -158,18 +158,7 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
     cb->known = entry.state;
 
-    if (cb->event && entry.event == cb->event) {
-        cb->result = NGX_HTTP_ITSM_TICKET_DUPLICATE;
-        return NGX_DONE;
-    }
-
-    if (cb->order && entry.order
-        && (cb->order < entry.order
-            || (cb->order == entry.order && cb->event == 0)))
-    {
-        cb->result = (cb->order == entry.order)
-                     ? NGX_HTTP_ITSM_TICKET_DUPLICATE
-                     : NGX_HTTP_ITSM_TICKET_STALE;
+    if (ngx_http_itsm_store_ticket_seen(cb, &entry) == NGX_DONE) {
         return NGX_DONE;
     }
 
@@ -179,17 +168,18 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         return NGX_ERROR;
     }
 
-    if (found == NGX_DECLINED
-        || (!cb->by_key
-            && (rec.ticket.len != cb->ticket.len
-                || ngx_memcmp(rec.ticket.data, cb->ticket.data,
-                              cb->ticket.len)
-                   != 0)))
-    {
+    now = ngx_time();
+
+    rc = ngx_http_itsm_store_ticket_decide(store->log, cb, &entry,
+                                           found == NGX_OK ? &rec : NULL,
+                                           now);
+
+    switch (rc) {
+
+    case NGX_DECLINED:
+
         /* the key was expired, or has another ticket since: the entry is
          * stale, and the ticket no key's */
-
-        cb->key.len = 0;
 
         if (!indexed) {
             return NGX_DONE;
@@ -201,17 +191,101 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
             return NGX_ERROR;
         }
 
-        cb->key.len = 0;
-
         return NGX_OK;
+
+    case NGX_ABORT:
+
+        if (ngx_http_itsm_store_mdb_del(store, txn, store->dbi, &k) != NGX_OK
+            || (indexed
+                && ngx_http_itsm_store_mdb_del(store, txn, store->tickets, tk)
+                   != NGX_OK))
+        {
+            return NGX_ERROR;
+        }
+
+        return NGX_HTTP_ITSM_STORE_SYNC;
     }
 
-    now = ngx_time();
+    if (cb->after != cb->before
+        && ngx_http_itsm_store_record_put(store, txn, &k, &rec) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    cb->before = rec.state;
-    cb->after = rec.state;
+    if (ngx_http_itsm_store_ticket_put(store, txn, tk, &entry, &k,
+                                       &cb->assignee)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    if (ngx_http_itsm_store_busy(&rec, now)) {
+    return NGX_HTTP_ITSM_STORE_SYNC;
+}
+
+
+/*
+ * What the store makes of an event, whatever the backend keeps it in
+ * (LMDB here, Redis in ngx_http_itsm_store_ticket_redis.c): the two
+ * functions below decide, the backend reads before and writes after.
+ *
+ * NGX_DONE: the same event again, or one older than the last: nothing is
+ * written (cb->result says which).
+ */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_seen(ngx_http_itsm_store_ticket_t *cb,
+    ngx_http_itsm_store_ticket_rec_t *entry)
+{
+    if (cb->event && entry->event == cb->event) {
+        cb->result = NGX_HTTP_ITSM_TICKET_DUPLICATE;
+        return NGX_DONE;
+    }
+
+    if (cb->order && entry->order
+        && (cb->order < entry->order
+            || (cb->order == entry->order && cb->event == 0)))
+    {
+        cb->result = (cb->order == entry->order)
+                     ? NGX_HTTP_ITSM_TICKET_DUPLICATE
+                     : NGX_HTTP_ITSM_TICKET_STALE;
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The event applied to the key's record "rec" (NULL: the key has none)
+ * and to its entry, both changed in place:
+ *
+ *   NGX_DECLINED  the key was expired, or has another ticket since: the
+ *                 entry is stale (the backend deletes its index)
+ *   NGX_ABORT     deleted: the key and its entries are forgotten
+ *   NGX_OK        the entry is written, and the record when cb->after
+ *                 differs from cb->before
+ */
+
+ngx_int_t
+ngx_http_itsm_store_ticket_decide(ngx_log_t *log,
+    ngx_http_itsm_store_ticket_t *cb, ngx_http_itsm_store_ticket_rec_t *entry,
+    ngx_http_itsm_record_t *rec, time_t now)
+{
+    if (rec == NULL
+        || (!cb->by_key
+            && (rec->ticket.len != cb->ticket.len
+                || ngx_memcmp(rec->ticket.data, cb->ticket.data,
+                              cb->ticket.len)
+                   != 0)))
+    {
+        cb->key.len = 0;
+        return NGX_DECLINED;
+    }
+
+    cb->before = rec->state;
+    cb->after = rec->state;
+
+    if (ngx_http_itsm_store_busy(rec, now)) {
         cb->result = NGX_HTTP_ITSM_TICKET_IN_FLIGHT;
         goto remember;
     }
@@ -224,55 +298,21 @@ ngx_http_itsm_store_ticket_txn(ngx_http_itsm_store_t *store, MDB_txn *txn,
         goto remember;
     }
 
-    switch (cb->state) {
-
-    case NGX_HTTP_ITSM_TICKET_OPEN:
-    case NGX_HTTP_ITSM_TICKET_ACKNOWLEDGED:
-
-        if (rec.state == NGX_HTTP_ITSM_KEY_RESOLVED) {
-            rec.state = NGX_HTTP_ITSM_KEY_OPEN;
-            rec.resolved_at = 0;
-        }
-
-        break;
-
-    case NGX_HTTP_ITSM_TICKET_RESOLVED:
-    case NGX_HTTP_ITSM_TICKET_CLOSED:
-
-        if (rec.state == NGX_HTTP_ITSM_KEY_OPEN) {
-            rec.state = NGX_HTTP_ITSM_KEY_RESOLVED;
-            rec.resolved_at = now;
-        }
-
-        break;
-
-    default: /* NGX_HTTP_ITSM_TICKET_DELETED */
-
-        if (ngx_http_itsm_store_mdb_del(store, txn, store->dbi, &k) != NGX_OK
-            || (indexed
-                && ngx_http_itsm_store_mdb_del(store, txn, store->tickets, tk)
-                   != NGX_OK))
-        {
-            return NGX_ERROR;
-        }
-
+    if (cb->state == NGX_HTTP_ITSM_TICKET_DELETED) {
         cb->after = NGX_HTTP_ITSM_KEY_NONE;
         cb->result = NGX_HTTP_ITSM_TICKET_APPLIED;
-
-        return NGX_HTTP_ITSM_STORE_SYNC;
+        return NGX_ABORT;
     }
 
-    cb->after = rec.state;
+    ngx_http_itsm_store_ticket_state(rec, cb->state, now);
+
+    cb->after = rec->state;
 
     if (cb->after != cb->before) {
-        if (ngx_http_itsm_store_record_put(store, txn, &k, &rec) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
         cb->result = NGX_HTTP_ITSM_TICKET_APPLIED;
 
     } else {
-        cb->result = (entry.state != cb->state)
+        cb->result = (entry->state != cb->state)
                      ? NGX_HTTP_ITSM_TICKET_APPLIED
                      : NGX_HTTP_ITSM_TICKET_UNCHANGED;
     }
@@ -291,35 +331,75 @@ remember:
     cb->assignee.data = cb->assignee_data;
 
     if (!cb->note) {
-        entry.state = (uint8_t) cb->state;
+        entry->state = (uint8_t) cb->state;
 
         /* a state the key could not take now: the claim's end takes it */
 
         if (cb->result == NGX_HTTP_ITSM_TICKET_IN_FLIGHT) {
-            entry.flags |= NGX_HTTP_ITSM_STORE_TICKET_HELD;
+            entry->flags |= NGX_HTTP_ITSM_STORE_TICKET_HELD;
 
         } else {
-            entry.flags &= ~NGX_HTTP_ITSM_STORE_TICKET_HELD;
+            entry->flags &= ~NGX_HTTP_ITSM_STORE_TICKET_HELD;
         }
     }
 
-    entry.order = ngx_max(entry.order, cb->order);
-    entry.event = cb->event;
-    entry.updated = now;
+    entry->order = ngx_max(entry->order, cb->order);
+    entry->event = cb->event;
+    entry->updated = now;
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, store->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, log, 0,
                    "itsm store: ticket \"%V\" itsm state:%ui key state:%ui "
                    "result:%ui", &cb->ticket, cb->state, cb->after,
                    cb->result);
 
-    if (ngx_http_itsm_store_ticket_put(store, txn, tk, &entry, &k,
-                                       &cb->assignee)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    return NGX_OK;
+}
 
-    return NGX_HTTP_ITSM_STORE_SYNC;
+
+/*
+ * The key's state after what the ITSM said of its ticket, a callback's
+ * or one held until the claim's end: resolved or closed resolves an open
+ * key, open or acknowledged reopens a resolved one, deleted forgets the
+ * ticket (a callback deletes the whole record instead).
+ */
+
+void
+ngx_http_itsm_store_ticket_state(ngx_http_itsm_record_t *rec,
+    ngx_uint_t state, time_t now)
+{
+    switch (state) {
+
+    case NGX_HTTP_ITSM_TICKET_OPEN:
+    case NGX_HTTP_ITSM_TICKET_ACKNOWLEDGED:
+
+        if (rec->state == NGX_HTTP_ITSM_KEY_RESOLVED) {
+            rec->state = NGX_HTTP_ITSM_KEY_OPEN;
+            rec->resolved_at = 0;
+        }
+
+        break;
+
+    case NGX_HTTP_ITSM_TICKET_RESOLVED:
+    case NGX_HTTP_ITSM_TICKET_CLOSED:
+
+        if (rec->state == NGX_HTTP_ITSM_KEY_OPEN) {
+            rec->state = NGX_HTTP_ITSM_KEY_RESOLVED;
+            rec->resolved_at = now;
+        }
+
+        break;
+
+    case NGX_HTTP_ITSM_TICKET_DELETED:
+
+        rec->state = NGX_HTTP_ITSM_KEY_NONE;
+        rec->ticket.len = 0;
+        rec->resolved_at = 0;
+        rec->last_action = 0;
+        break;
+
+    default:
+        break;
+    }
 }
 
 

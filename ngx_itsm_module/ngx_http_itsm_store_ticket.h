@@ -48,6 +48,16 @@ typedef struct {
 } ngx_http_itsm_store_ticket_rec_t;
 
 
+/* ngx_http_itsm_store_ticket.c: what an event makes of a key, for both
+ * backends */
+ngx_int_t ngx_http_itsm_store_ticket_seen(ngx_http_itsm_store_ticket_t *cb,
+    ngx_http_itsm_store_ticket_rec_t *entry);
+ngx_int_t ngx_http_itsm_store_ticket_decide(ngx_log_t *log,
+    ngx_http_itsm_store_ticket_t *cb, ngx_http_itsm_store_ticket_rec_t *entry,
+    ngx_http_itsm_record_t *rec, time_t now);
+void ngx_http_itsm_store_ticket_state(ngx_http_itsm_record_t *rec,
+    ngx_uint_t state, time_t now);
+
 /* ngx_http_itsm_store_ticket_index.c */
 ngx_int_t ngx_http_itsm_store_ticket_connector(MDB_val *k, ngx_str_t *conn);
 void ngx_http_itsm_store_ticket_key(ngx_str_t *conn, ngx_str_t *ticket,

@@ -155,39 +155,7 @@ ngx_http_itsm_store_ticket_held(ngx_http_itsm_store_t *store, MDB_txn *txn,
 
         before = rec->state;
 
-        switch (entry.state) {
-
-        case NGX_HTTP_ITSM_TICKET_OPEN:
-        case NGX_HTTP_ITSM_TICKET_ACKNOWLEDGED:
-
-            if (rec->state == NGX_HTTP_ITSM_KEY_RESOLVED) {
-                rec->state = NGX_HTTP_ITSM_KEY_OPEN;
-                rec->resolved_at = 0;
-            }
-
-            break;
-
-        case NGX_HTTP_ITSM_TICKET_RESOLVED:
-        case NGX_HTTP_ITSM_TICKET_CLOSED:
-
-            if (rec->state == NGX_HTTP_ITSM_KEY_OPEN) {
-                rec->state = NGX_HTTP_ITSM_KEY_RESOLVED;
-                rec->resolved_at = ngx_time();
-            }
-
-            break;
-
-        case NGX_HTTP_ITSM_TICKET_DELETED:
-
-            rec->state = NGX_HTTP_ITSM_KEY_NONE;
-            rec->ticket.len = 0;
-            rec->resolved_at = 0;
-            rec->last_action = 0;
-            break;
-
-        default:
-            break;
-        }
+        ngx_http_itsm_store_ticket_state(rec, entry.state, ngx_time());
 
         if (rec->state != before) {
             ngx_log_error(NGX_LOG_NOTICE, store->log, 0,
