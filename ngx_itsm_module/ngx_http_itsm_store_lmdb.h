@@ -187,9 +187,6 @@ u_char *ngx_http_itsm_store_encode(ngx_http_itsm_record_t *rec, u_char *p);
 extern const ngx_http_itsm_store_ops_t  ngx_http_itsm_store_redis_ops;
 ngx_int_t ngx_http_itsm_store_redis_release(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, ngx_http_itsm_record_t *before);
-ngx_int_t ngx_http_itsm_store_redis_key(ngx_http_itsm_store_t *store,
-    ngx_str_t *connector, ngx_str_t *key, u_char suffix, u_char *buf,
-    ngx_str_t *out);
 ngx_int_t ngx_http_itsm_store_redis_renew(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key, uint64_t token);
 

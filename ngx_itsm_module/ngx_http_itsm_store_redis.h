@@ -48,6 +48,10 @@ typedef struct {
 ngx_int_t ngx_http_itsm_store_redis_keys(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key,
     ngx_http_itsm_store_redis_keys_t *keys);
+/* another key of the slot: the way back's :s (store_source_redis.c) */
+ngx_int_t ngx_http_itsm_store_redis_key(ngx_http_itsm_store_t *store,
+    ngx_str_t *connector, ngx_str_t *key, u_char suffix, u_char *buf,
+    ngx_str_t *out);
 ngx_int_t ngx_http_itsm_store_redis_index_key(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *ticket, u_char *buf, ngx_str_t *ik);
 ngx_int_t ngx_http_itsm_store_redis_decode(ngx_http_itsm_store_t *store,

@@ -8,7 +8,7 @@
 #include "ngx_http_itsm_json.h"
 #include "ngx_http_itsm_store.h"
 #include "ngx_http_itsm_store_lmdb.h"
-#include "ngx_http_itsm_redis.h"
+#include "ngx_http_itsm_store_redis.h"
 #include "ngx_http_itsm_callback_source.h"
 
 
