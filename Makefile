@@ -16,6 +16,8 @@
 #   make test-redis the lifecycle suite on the Redis store (ITSM_TEST_STORE=redis)
 #   make test-redis-callbacks  callbacks on Redis: t/506, t/502, and the
 #                   callbacks' files on Redis, on LMDB and async
+#   make test-redis-source  the way back on Redis: t/507, and t/078 t/079
+#                   t/073 t/080 on LMDB, async and Redis
 #   make asan       an AddressSanitizer build in build/asan/
 #   make static     nginx itself with the module linked in (--add-module),
 #                   from Debian's nginx sources: build/static/nginx-VERSION/
@@ -34,7 +36,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks test-redis-source bench clean
 
 all: build
 
@@ -140,6 +142,17 @@ test-redis-callbacks:
 	ITSM_TEST_NO_RT=1 util/test.sh redis $(REDIS_CALLBACK_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh normal $(REDIS_CALLBACK_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh async $(REDIS_CALLBACK_FILES)
+
+# the way back on Redis (t/507: two edges), then the way back's files
+# on LMDB, async and Redis
+REDIS_SOURCE_FILES = t/078-callback-source.t \
+	t/079-callback-source-alertmanager.t t/073-callback-config.t \
+	t/080-callback-note.t
+test-redis-source:
+	ITSM_TEST_NO_RT=1 util/test.sh normal t/507-redis-source.t \
+	    $(REDIS_SOURCE_FILES)
+	ITSM_TEST_NO_RT=1 util/test.sh async $(REDIS_SOURCE_FILES)
+	ITSM_TEST_NO_RT=1 util/test.sh redis $(REDIS_SOURCE_FILES)
 
 bench:
 	util/deps.sh bench
