@@ -14,6 +14,8 @@
 #   make test-async the pipeline's files against a store that answers later
 #   make test-migrate  t/505 only: itsm-migrate, LMDB -> Redis -> nginx on Redis
 #   make test-redis the lifecycle suite on the Redis store (ITSM_TEST_STORE=redis)
+#   make test-redis-holds  t/508 (cooldown holds over two edges on Redis),
+#                   t/503 and the cooldown files on LMDB and on Redis
 #   make asan       an AddressSanitizer build in build/asan/
 #   make static     nginx itself with the module linked in (--add-module),
 #                   from Debian's nginx sources: build/static/nginx-VERSION/
@@ -32,7 +34,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-holds bench clean
 
 all: build
 
@@ -123,6 +125,14 @@ test-redis-queue:
 	    t/502-redis-store.t t/042-queue.t t/046-dead-letter.t t/047-drain.t \
 	    t/050-status.t t/052-store-expire.t t/090-delivery-log.t \
 	    t/092-connectors.t t/094-connector-limit.t t/099-connector-circuit.t
+
+# the cooldown holds on Redis (t/508) and the files of on_repeat's
+# cooldowns on Redis (the lifecycle suite's rewrite) and on LMDB
+HOLDS_FILES = t/030-lifecycle.t t/032-coalesce.t t/037-template-action.t \
+	t/044-flight.t
+test-redis-holds:
+	ITSM_TEST_NO_RT=1 util/test.sh normal t/508-redis-holds.t t/503-redis-queue.t $(HOLDS_FILES)
+	ITSM_TEST_NO_RT=1 util/test.sh redis $(HOLDS_FILES)
 
 bench:
 	util/deps.sh bench
