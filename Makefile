@@ -16,6 +16,8 @@
 #   make test-redis the lifecycle suite on the Redis store (ITSM_TEST_STORE=redis)
 #   make test-redis-callbacks  callbacks on Redis: t/506, t/502, and the
 #                   callbacks' files on Redis, on LMDB and async
+#   make test-redis-holds  t/508 (cooldown holds over two edges on Redis),
+#                   t/503 and the cooldown files on LMDB and on Redis
 #   make test-redis-source  the way back on Redis: t/507, and t/078 t/079
 #                   t/073 t/080 on LMDB, async and Redis
 #   make asan       an AddressSanitizer build in build/asan/
@@ -36,7 +38,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks test-redis-source bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks test-redis-holds test-redis-source bench clean
 
 all: build
 
@@ -142,6 +144,13 @@ test-redis-callbacks:
 	ITSM_TEST_NO_RT=1 util/test.sh redis $(REDIS_CALLBACK_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh normal $(REDIS_CALLBACK_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh async $(REDIS_CALLBACK_FILES)
+# the cooldown holds on Redis (t/508) and the files of on_repeat's
+# cooldowns on Redis (the lifecycle suite's rewrite) and on LMDB
+HOLDS_FILES = t/030-lifecycle.t t/032-coalesce.t t/037-template-action.t \
+	t/044-flight.t
+test-redis-holds:
+	ITSM_TEST_NO_RT=1 util/test.sh normal t/508-redis-holds.t t/503-redis-queue.t $(HOLDS_FILES)
+	ITSM_TEST_NO_RT=1 util/test.sh redis $(HOLDS_FILES)
 
 # the way back on Redis (t/507: two edges), then the way back's files
 # on LMDB, async and Redis

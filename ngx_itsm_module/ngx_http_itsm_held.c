@@ -33,7 +33,11 @@ static ngx_int_t ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
 static ngx_int_t ngx_http_itsm_held_supersede_merge(void *data,
     ngx_str_t *old, ngx_http_itsm_store_pending_t *pend);
 static u_char *ngx_http_itsm_held_time(u_char *p, time_t t);
-static json_t *ngx_http_itsm_held_parse(ngx_http_request_t *r,
+static ngx_int_t ngx_http_itsm_held_read_merge(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend);
+static ngx_int_t ngx_http_itsm_held_notes_of(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_str_t *saved);
+static json_t *ngx_http_itsm_held_parse(ngx_pool_t *pool, ngx_log_t *log,
     ngx_str_t *text);
 static ngx_uint_t ngx_http_itsm_held_member_is(json_t *doc, const char *name,
     u_char *value, size_t len);
@@ -55,15 +59,25 @@ static ngx_uint_t ngx_http_itsm_held_has_note(json_t *notes,
  * each distinct alert said is kept as a note (its description, or its
  * title), so that every note reaches the ticket exactly once, in the
  * comment sent when the cooldown ends; an identical repeat only counts.
- * NGX_OK: kept; NGX_DECLINED: nothing to keep (identical to what waits).
+ * NGX_OK: kept; NGX_DECLINED: nothing to keep (identical to what waits);
+ * on Redis NGX_AGAIN: ctx->op's handler gets one of those, or NGX_ERROR.
+ *
+ * On Redis the job of the shared queue is the entry (the queue's
+ * ngx_http_itsm_store_queue_merge runs this same merge, again when
+ * another edge wrote the job between its read and its write): repeats
+ * held on two edges in one cooldown are one job, delivered once.
  */
 
 typedef struct {
-    ngx_http_request_t          *request;
-    ngx_http_itsm_ctx_t         *ctx;
+    ngx_pool_t                  *pool;         /* what the merge makes */
+    ngx_log_t                   *log;
+    ngx_http_itsm_ctx_t         *ctx;          /* supersede on Redis: NULL */
     time_t                       due;
     ngx_uint_t                   seq;          /* supersede: as read */
     ngx_uint_t                   notes;        /* supersede: sent */
+    unsigned                     held:1;       /* supersede: ctx->held */
+    unsigned                     gone:1;       /* supersede: notes whose
+                                                  ticket is gone */
 } ngx_http_itsm_held_merge_t;
 
 
@@ -72,15 +86,35 @@ ngx_http_itsm_held_hold(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     time_t due)
 {
     ngx_int_t                    rc;
-    ngx_http_itsm_held_merge_t  m;
+    ngx_http_itsm_held_merge_t  *m;
 
-    m.request = r;
-    m.ctx = ctx;
-    m.due = due;
+    /* on Redis the merge runs in a later turn of the event loop: the
+     * request keeps it */
 
-    rc = ngx_http_itsm_store_pending_merge(ctx->store, &ctx->connector->name,
-                                           &ctx->key,
-                                           ngx_http_itsm_held_hold_merge, &m);
+    m = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_held_merge_t));
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    m->pool = r->pool;
+    m->log = r->connection->log;
+    m->ctx = ctx;
+    m->due = due;
+
+    if (ngx_http_itsm_store_on_redis(ctx->store)) {
+        rc = ngx_http_itsm_store_queue_merge(ctx->store, &ctx->op, r->pool,
+                                             &ctx->connector->name,
+                                             &ctx->key,
+                                             ngx_http_itsm_held_hold_merge,
+                                             m);
+
+    } else {
+        rc = ngx_http_itsm_store_pending_merge(ctx->store,
+                                               &ctx->connector->name,
+                                               &ctx->key,
+                                               ngx_http_itsm_held_hold_merge,
+                                               m);
+    }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm queue: key \"%V\" held until %T: %i",
@@ -100,17 +134,16 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
     json_t                 *doc, *prev, *notes, *fields;
     ngx_str_t               note;
     ngx_uint_t              seq;
-    ngx_http_request_t     *r;
     ngx_http_itsm_ctx_t    *ctx;
     ngx_http_itsm_alert_t  *alert;
 
-    r = m->request;
     ctx = m->ctx;
     alert = ctx->alert;
 
     ngx_sprintf(hash, "%016xL", ngx_http_itsm_alert_hash(alert));
 
-    prev = (old != NULL) ? ngx_http_itsm_held_parse(r, old) : NULL;
+    prev = (old != NULL) ? ngx_http_itsm_held_parse(m->pool, m->log, old)
+                         : NULL;
 
     seq = 0;
     notes = NULL;
@@ -150,7 +183,7 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
         && !ngx_http_itsm_held_has_note(notes, &note))
     {
         if (json_array_size(notes) >= NGX_HTTP_ITSM_HELD_NOTES_MAX) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_ERR, m->log, 0,
                           "itsm: key \"%V\" holds %d notes already; a "
                           "further one is not kept", &ctx->key,
                           NGX_HTTP_ITSM_HELD_NOTES_MAX);
@@ -186,61 +219,10 @@ ngx_http_itsm_held_hold_merge(void *data, ngx_str_t *old,
         return NGX_ERROR;
     }
 
-    pend->text.data = ngx_http_itsm_json_dump(doc, r->pool, &pend->text.len);
+    pend->text.data = ngx_http_itsm_json_dump(doc, m->pool, &pend->text.len);
     json_decref(doc);
 
     return pend->text.data ? NGX_OK : NGX_ERROR;
-}
-
-
-/*
- * On Redis (the queue shared by the edges, ngx_http_itsm_store_queue_redis.c):
- * the alert being handled is the key's job, due at "due", as the same JSON
- * as above with no notes (the cooldown holds, which alone gather notes,
- * are LMDB's); the latest state wins in Redis' own script.  NGX_AGAIN:
- * ctx->op's handler says whether Redis has it; NGX_ERROR: not sent.
- */
-
-ngx_int_t
-ngx_http_itsm_held_put(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
-    time_t due)
-{
-    u_char                  hash[16];
-    json_t                 *doc, *fields;
-    ngx_str_t               text;
-    ngx_http_itsm_alert_t  *alert;
-
-    alert = ctx->alert;
-
-    ngx_sprintf(hash, "%016xL", ngx_http_itsm_alert_hash(alert));
-
-    fields = ngx_http_itsm_alert_fields_json(alert);
-    if (fields == NULL) {
-        return NGX_ERROR;
-    }
-
-    doc = json_pack("{s:i, s:o, s:O?, s:s%, s:b, s:I, s:[]}",
-                    "state", (int) alert->state, "fields", fields,
-                    "raw", alert->raw, "hash", hash, (size_t) 16,
-                    "live", 1, "seq", (json_int_t) 1, "notes");
-    if (doc == NULL) {
-        return NGX_ERROR;
-    }
-
-    text.data = ngx_http_itsm_json_dump(doc, r->pool, &text.len);
-    json_decref(doc);
-
-    if (text.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "itsm queue: key \"%V\" queued on redis, due %T",
-                   &ctx->key, due);
-
-    return ngx_http_itsm_store_queue_put(&ctx->op, &ctx->connector->name,
-                                         &ctx->key, &text,
-                                         ngx_max(due - ngx_time(), 0));
 }
 
 
@@ -249,28 +231,39 @@ ngx_http_itsm_held_put(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
  * go into it: the alert the comment's templates see is the alert itself
  * with, as its description, every note held and its own, each once and
  * timed.  NGX_OK (ctx->digest set when there were notes), or NGX_ERROR.
+ *
+ * On Redis the key's job is read from the shared queue (the notes may
+ * have been held on another edge): NGX_AGAIN, and ctx->op's handler is
+ * called; ngx_http_itsm_held_noted() then does the rest.
  */
 
 ngx_int_t
 ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
-    u_char                 *p;
-    size_t                  len;
-    json_t                 *doc, *notes, *n, *text;
-    time_t                  at, due;
-    ngx_str_t               saved, own, t;
-    ngx_uint_t              i, count, add, attempts;
-    ngx_http_itsm_alert_t  *digest;
+    time_t                       due;
+    ngx_str_t                    saved;
+    ngx_uint_t                   attempts;
+    ngx_http_itsm_held_merge_t  *m;
 
     ctx->digest = NULL;
     ctx->held = 0;
-
-    /* on Redis nothing is held in a cooldown (nginx -t refuses the holds
-     * with itsm_store redis), and a queued job carries no notes: none
-     * wait */
+    ngx_str_null(&ctx->held_text);
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
-        return NGX_OK;
+        m = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_held_merge_t));
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->pool = r->pool;
+        m->log = r->connection->log;
+        m->ctx = ctx;
+
+        return ngx_http_itsm_store_queue_merge(ctx->store, &ctx->op, r->pool,
+                                               &ctx->connector->name,
+                                               &ctx->key,
+                                               ngx_http_itsm_held_read_merge,
+                                               m);
     }
 
     if (ngx_http_itsm_store_pending_get(ctx->store, &ctx->connector->name,
@@ -281,7 +274,70 @@ ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
         return NGX_OK;
     }
 
-    doc = ngx_http_itsm_held_parse(r, &saved);
+    return ngx_http_itsm_held_notes_of(r, ctx, &saved);
+}
+
+
+/* on Redis: the job read ("rc" NGX_DECLINED: read, NGX_ERROR: Redis did
+ * not answer, and the comment is not sent without the notes it owes) */
+
+ngx_int_t
+ngx_http_itsm_held_noted(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm queue: key \"%V\" job read on redis: %i, %uz bytes",
+                   &ctx->key, rc, ctx->held_text.len);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->held_text.len == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_itsm_held_notes_of(r, ctx, &ctx->held_text);
+}
+
+
+/* a read only: the job is kept for the request, nothing written */
+
+static ngx_int_t
+ngx_http_itsm_held_read_merge(void *data, ngx_str_t *old,
+    ngx_http_itsm_store_pending_t *pend)
+{
+    ngx_http_itsm_held_merge_t *m = data;
+
+    if (old == NULL) {
+        return NGX_DECLINED;
+    }
+
+    m->ctx->held_text.data = ngx_pnalloc(m->pool, old->len);
+    if (m->ctx->held_text.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(m->ctx->held_text.data, old->data, old->len);
+    m->ctx->held_text.len = old->len;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_held_notes_of(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_str_t *saved)
+{
+    u_char                 *p;
+    size_t                  len;
+    json_t                 *doc, *notes, *n, *text;
+    time_t                  at;
+    ngx_str_t               own, t;
+    ngx_uint_t              i, count, add;
+    ngx_http_itsm_alert_t  *digest;
+
+    doc = ngx_http_itsm_held_parse(r->pool, r->connection->log, saved);
     if (doc == NULL) {
         return NGX_OK;
     }
@@ -389,22 +445,54 @@ ngx_int_t
 ngx_http_itsm_held_supersede(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx)
 {
-    ngx_http_itsm_held_merge_t  m;
+    ngx_pool_t                  *pool;
+    ngx_http_itsm_held_merge_t   m, *mp;
 
-    /* on Redis no notes are held: what waits for the key in the shared
-     * queue is dropped (one that is being delivered is left to its
-     * edge's kick) */
-
-    if (ngx_http_itsm_store_on_redis(ctx->store)) {
-        return ngx_http_itsm_store_queue_drop(ctx->store,
-                                              &ctx->connector->name,
-                                              &ctx->key);
-    }
-
-    m.request = r;
-    m.ctx = ctx;
+    m.ctx = NULL;
+    m.due = 0;
     m.seq = ctx->held ? ctx->held_seq : 0;
     m.notes = ctx->digest ? ctx->held_notes : 0;
+    m.held = ctx->held;
+    m.gone = (ctx->notes_only && ctx->plan.nsteps == 0) ? 1 : 0;
+
+    /*
+     * On Redis the same merge on the shared queue's job, sent and not
+     * waited for (as the claim's release): the answer is the request's
+     * already.  It outlives the request, so it has a pool of its own.  A
+     * job being delivered stays its edge's: its done removes it, or puts
+     * it back when this merge kept newer notes (ngx_http_itsm_store_queue_
+     * redis.c).  A merge lost (Redis down) leaves the job, which is then
+     * delivered against the record.
+     */
+
+    if (ngx_http_itsm_store_on_redis(ctx->store)) {
+        pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, ngx_cycle->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        mp = ngx_palloc(pool, sizeof(ngx_http_itsm_held_merge_t));
+        if (mp == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+
+        *mp = m;
+        mp->pool = pool;
+        mp->log = ngx_cycle->log;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "itsm queue: key \"%V\" superseded on redis "
+                       "(seq %ui, notes %ui)", &ctx->key, m.seq, m.notes);
+
+        return ngx_http_itsm_store_queue_merge(ctx->store, NULL, pool,
+                                        &ctx->connector->name, &ctx->key,
+                                        ngx_http_itsm_held_supersede_merge,
+                                        mp);
+    }
+
+    m.pool = r->pool;
+    m.log = r->connection->log;
 
     return ngx_http_itsm_store_pending_merge(ctx->store,
                                       &ctx->connector->name, &ctx->key,
@@ -418,18 +506,15 @@ ngx_http_itsm_held_supersede_merge(void *data, ngx_str_t *old,
 {
     ngx_http_itsm_held_merge_t *m = data;
 
-    json_t              *doc, *notes, *rest;
-    size_t               i, count;
-    ngx_uint_t           seq, live;
-    ngx_http_request_t  *r;
-
-    r = m->request;
+    json_t      *doc, *notes, *rest;
+    size_t       i, count;
+    ngx_uint_t   seq, live;
 
     if (old == NULL) {
         return NGX_DECLINED;
     }
 
-    doc = ngx_http_itsm_held_parse(r, old);
+    doc = ngx_http_itsm_held_parse(m->pool, m->log, old);
     if (doc == NULL) {
         return NGX_DONE;
     }
@@ -438,12 +523,12 @@ ngx_http_itsm_held_supersede_merge(void *data, ngx_str_t *old,
     notes = json_object_get(doc, "notes");
     count = json_is_array(notes) ? json_array_size(notes) : 0;
 
-    if (m->ctx->notes_only && m->ctx->plan.nsteps == 0) {
+    if (m->gone) {
         /* held notes whose ticket is gone: nothing will take them */
         return NGX_DONE;
     }
 
-    if (m->ctx->held && seq == m->seq) {
+    if (m->held && seq == m->seq) {
         /* nothing came since the action read the entry: done with */
         return NGX_DONE;
     }
@@ -454,7 +539,7 @@ ngx_http_itsm_held_supersede_merge(void *data, ngx_str_t *old,
      * the action (not a comment): its state is superseded, its notes wait.
      */
 
-    live = m->ctx->held ? ngx_http_itsm_held_live(doc) : 0;
+    live = m->held ? ngx_http_itsm_held_live(doc) : 0;
 
     if (count <= m->notes && !live) {
         return NGX_DONE;
@@ -479,16 +564,16 @@ ngx_http_itsm_held_supersede_merge(void *data, ngx_str_t *old,
         return NGX_ERROR;
     }
 
-    pend->text.data = ngx_http_itsm_json_dump(doc, r->pool, &pend->text.len);
+    pend->text.data = ngx_http_itsm_json_dump(doc, m->pool, &pend->text.len);
 
     return pend->text.data ? NGX_OK : NGX_ERROR;
 }
 
 
-/* the entry's JSON, freed with the request; NULL: unreadable */
+/* the entry's JSON, freed with "pool"; NULL: unreadable */
 
 static json_t *
-ngx_http_itsm_held_parse(ngx_http_request_t *r, ngx_str_t *text)
+ngx_http_itsm_held_parse(ngx_pool_t *pool, ngx_log_t *log, ngx_str_t *text)
 {
     json_t        *doc;
     json_error_t   err;
@@ -497,13 +582,13 @@ ngx_http_itsm_held_parse(ngx_http_request_t *r, ngx_str_t *text)
 
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "itsm: a pending delivery is unreadable: %s",
                       doc ? "not an object" : err.text);
         return NULL;
     }
 
-    if (ngx_http_itsm_json_cleanup_add(r->pool, doc) != NGX_OK) {
+    if (ngx_http_itsm_json_cleanup_add(pool, doc) != NGX_OK) {
         json_decref(doc);
         return NULL;
     }

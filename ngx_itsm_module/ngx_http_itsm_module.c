@@ -413,22 +413,6 @@ ngx_http_itsm_postconfiguration(ngx_conf_t *cf)
 
     for (i = 0; i < imcf->connectors.nelts; i++) {
 
-        /* the held repeats are kept in LMDB's pending table */
-
-        if (imcf->store && ngx_http_itsm_store_on_redis(imcf->store)
-            && conn[i]->cooldown
-            && conn[i]->on_repeat != NGX_HTTP_ITSM_ACTION_NONE)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_connector \"%V\" (%s:%ui): the cooldown "
-                          "holds of \"on_repeat\" need an LMDB "
-                          "\"itsm_store\" for now (issue 14): write "
-                          "\"cooldown=0\" with \"itsm_store redis\" "
-                          "(%s:%ui)", &conn[i]->name, conn[i]->file,
-                          conn[i]->line, imcf->store_file, imcf->store_line);
-            return NGX_ERROR;
-        }
-
         if (conn[i]->cooldown == 0
             || conn[i]->on_repeat == NGX_HTTP_ITSM_ACTION_NONE
             || (imcf->store && imcf->replay_url.len))

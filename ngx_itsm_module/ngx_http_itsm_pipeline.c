@@ -36,6 +36,8 @@ static ngx_int_t ngx_http_itsm_pipeline_alert(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_known(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
+static ngx_int_t ngx_http_itsm_pipeline_held(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 static ngx_uint_t ngx_http_itsm_pipeline_occurrences(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_pipeline_key(ngx_http_request_t *r,
@@ -609,11 +611,17 @@ ngx_http_itsm_pipeline_known(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
          * cooldown, whose alert is held to be sent when the cooldown ends */
 
         if (ctx->plan.coalesce) {
+            /* on Redis the sender is answered once Redis has the hold */
+
+            ctx->store_then = ngx_http_itsm_pipeline_held;
+
             rc = ngx_http_itsm_held_hold(r, ctx, ctx->plan.due);
 
-            if (rc == NGX_ERROR) {
-                return ngx_http_itsm_answer_store_failed(r, ctx, "keep");
+            if (rc == NGX_AGAIN) {
+                return NGX_DONE;
             }
+
+            return ngx_http_itsm_pipeline_held(r, ctx, rc);
         }
 
         ctx->tpl.record = &ctx->record;
@@ -621,6 +629,28 @@ ngx_http_itsm_pipeline_known(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     }
 
     return ngx_http_itsm_pipeline_claim(r, ctx);
+}
+
+
+/*
+ * A repeat in its key's cooldown was held ("rc" NGX_OK), was the same as
+ * what is held (NGX_DECLINED), or could not be kept (NGX_ERROR: 503 with
+ * Retry-After, the sender sends it again).
+ */
+
+static ngx_int_t
+ngx_http_itsm_pipeline_held(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "itsm pipeline: key \"%V\" held: %i", &ctx->key, rc);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_itsm_answer_store_failed(r, ctx, "keep");
+    }
+
+    ctx->tpl.record = &ctx->record;
+    return ngx_http_itsm_answer_result(r, ctx, &ctx->record.ticket);
 }
 
 

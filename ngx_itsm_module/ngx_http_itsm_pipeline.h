@@ -80,6 +80,7 @@ struct ngx_http_itsm_ctx_s {
     ngx_uint_t                   held_seq;     /* the held entry it sends */
     ngx_uint_t                   attempt;      /* a replay's, from 1 */
     ngx_uint_t                   held_notes;   /* how many of its notes */
+    ngx_str_t                    held_text;    /* on Redis: the job read */
     ngx_http_itsm_alert_t       *digest;       /* the alert, for comments */
     ngx_event_t                  renew;        /* keeps our claim alive */
     ngx_event_t                  settle;       /* the find waits for it; a

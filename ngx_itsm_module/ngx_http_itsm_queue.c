@@ -286,8 +286,10 @@ ngx_http_itsm_queue_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_itsm_queue_replay(ngx_http_request_t *r)
 {
+    off_t                       len;
     json_t                     *doc, *verify;
     time_t                      due;
+    ngx_int_t                   rc;
     ngx_str_t                   text, name, key, saved;
     ngx_uint_t                  attempts, live;
     json_error_t                err;
@@ -301,15 +303,20 @@ ngx_http_itsm_queue_replay(ngx_http_request_t *r)
 
     imcf = ngx_http_get_module_main_conf(r, ngx_http_itsm_module);
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL
-        || r->request_body->bufs->next
-        || !ngx_buf_in_memory(r->request_body->bufs->buf))
-    {
-        return NGX_HTTP_BAD_REQUEST;
+    /* on Redis the body carries the job whole (notes held in a cooldown
+     * make it long): in several buffers, or in a file past
+     * client_body_buffer_size.  No limit but the token's: only this
+     * nginx's kick sends here */
+
+    rc = ngx_http_itsm_util_body(r, NGX_MAX_SIZE_T_VALUE, &text, &len);
+
+    if (rc != NGX_OK) {
+        return (rc == NGX_DECLINED) ? NGX_HTTP_BAD_REQUEST : rc;
     }
 
-    text.data = r->request_body->bufs->buf->pos;
-    text.len = r->request_body->bufs->buf->last - text.data;
+    if (text.len == 0) {
+        return NGX_HTTP_BAD_REQUEST;
+    }
 
     doc = json_loadb((const char *) text.data, text.len, 0, &err);
     if (doc == NULL) {

@@ -31,10 +31,10 @@ char *ngx_http_itsm_queue_requeue_directive(ngx_conf_t *cf,
 /* ngx_http_itsm_held.c */
 ngx_int_t ngx_http_itsm_held_hold(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx, time_t due);
-ngx_int_t ngx_http_itsm_held_put(ngx_http_request_t *r,
-    ngx_http_itsm_ctx_t *ctx, time_t due);
 ngx_int_t ngx_http_itsm_held_notes(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
+ngx_int_t ngx_http_itsm_held_noted(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 ngx_int_t ngx_http_itsm_held_supersede(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 ngx_uint_t ngx_http_itsm_held_live(json_t *doc);

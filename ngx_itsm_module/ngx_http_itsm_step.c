@@ -20,6 +20,8 @@
  */
 
 
+static ngx_int_t ngx_http_itsm_step_noted(ngx_http_request_t *r,
+    ngx_http_itsm_ctx_t *ctx, ngx_int_t rc);
 static ngx_int_t ngx_http_itsm_step_send(ngx_http_request_t *r,
     ngx_http_itsm_ctx_t *ctx);
 static ngx_int_t ngx_http_itsm_step_deliver(ngx_http_request_t *r,
@@ -61,6 +63,8 @@ static void ngx_http_itsm_step_settled(ngx_event_t *ev);
 ngx_int_t
 ngx_http_itsm_step_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 {
+    ngx_int_t  rc;
+
     if (ctx->plan.nsteps == 0) {
         return ngx_http_itsm_answer_result(r, ctx, NULL);
     }
@@ -73,14 +77,41 @@ ngx_http_itsm_step_start(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ctx->digest = NULL;
     ctx->held = 0;
 
-    /* a comment carries what waits for the key: the notes of a cooldown */
+    /* a comment carries what waits for the key: the notes of a cooldown
+     * (on Redis read from the shared queue, in a later turn) */
 
     if (ctx->store && ngx_http_itsm_lifecycle_plan_has(&ctx->plan,
-                                              NGX_HTTP_ITSM_ACTION_COMMENT)
-        && ngx_http_itsm_held_notes(r, ctx) != NGX_OK)
+                                              NGX_HTTP_ITSM_ACTION_COMMENT))
     {
+        ctx->store_then = ngx_http_itsm_step_noted;
+
+        rc = ngx_http_itsm_held_notes(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_itsm_step_send(r, ctx);
+}
+
+
+/* on Redis: the notes held for the key read; without them (Redis did not
+ * answer) no comment goes: 503 with Retry-After, as for the store's other
+ * calls, and the notes wait in Redis */
+
+static ngx_int_t
+ngx_http_itsm_step_noted(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
+    ngx_int_t rc)
+{
+    if (ngx_http_itsm_held_noted(r, ctx, rc) != NGX_OK) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_FAILED);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_itsm_answer_store_failed(r, ctx, "read");
     }
 
     return ngx_http_itsm_step_send(r, ctx);
@@ -516,29 +547,25 @@ ngx_http_itsm_step_queue(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
 
     /* kept before the claim ends: a request that joined it and is told
      * "queued" finds the alert in the queue.  On Redis the answer waits
-     * for Redis' own: an alert answered "queued" is in Redis */
+     * for Redis' own: an alert answered "queued" is in Redis; the job is
+     * merged with what waits, as on LMDB, so that notes held in a
+     * cooldown stay */
 
-    if (ngx_http_itsm_store_on_redis(ctx->store)) {
-        ctx->store_then = ngx_http_itsm_step_queued;
-
-        rc = ngx_http_itsm_held_put(r, ctx, due);
-
-        if (rc == NGX_AGAIN) {
-            return NGX_DONE;
-        }
-
-        return ngx_http_itsm_step_queued(r, ctx, rc);
-    }
+    ctx->store_then = ngx_http_itsm_step_queued;
 
     rc = ngx_http_itsm_held_hold(r, ctx, due);
 
-    return ngx_http_itsm_step_queued(r, ctx,
-                                     rc == NGX_ERROR ? NGX_ERROR : NGX_OK);
+    if (rc == NGX_AGAIN) {
+        return NGX_DONE;
+    }
+
+    return ngx_http_itsm_step_queued(r, ctx, rc);
 }
 
 
-/* the alert is kept ("rc" NGX_OK) or could not be (NGX_ERROR: the sender
- * is answered as if there were no queue, 503 and Retry-After) */
+/* the alert is kept ("rc" NGX_OK, or NGX_DECLINED: the same waits) or
+ * could not be (NGX_ERROR: the sender is answered as if there were no
+ * queue, 503 and Retry-After) */
 
 static ngx_int_t
 ngx_http_itsm_step_queued(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
@@ -547,7 +574,7 @@ ngx_http_itsm_step_queued(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "itsm step: key \"%V\" queued: %i", &ctx->key, rc);
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_ERROR) {
         ngx_http_itsm_claim_release(ctx, NGX_HTTP_ITSM_FLIGHT_UNAVAILABLE);
         return ngx_http_itsm_answer_itsm_failed(r, ctx);
     }

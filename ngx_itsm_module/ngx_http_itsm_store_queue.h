@@ -20,8 +20,6 @@
 
 ngx_http_itsm_redis_t *ngx_http_itsm_store_redis_client(
     ngx_http_itsm_store_t *store);
-ngx_int_t ngx_http_itsm_store_queue_put(ngx_http_itsm_store_op_t *op,
-    ngx_str_t *connector, ngx_str_t *key, ngx_str_t *job, time_t delay);
 ngx_http_itsm_redis_cmd_t *ngx_http_itsm_store_queue_take(
     ngx_http_itsm_store_t *store, ngx_uint_t max, time_t lease,
     uint64_t token, ngx_http_itsm_redis_handler_pt handler, void *data);
@@ -31,6 +29,9 @@ ngx_int_t ngx_http_itsm_store_queue_retry(ngx_http_itsm_store_t *store,
     ngx_str_t *member, uint64_t token, time_t delay, ngx_uint_t counted);
 ngx_int_t ngx_http_itsm_store_queue_renew(ngx_http_itsm_store_t *store,
     ngx_str_t *member, uint64_t token, time_t lease);
+ngx_int_t ngx_http_itsm_store_queue_merge(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_op_t *op, ngx_pool_t *pool, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_store_merge_pt merge, void *data);
 ngx_int_t ngx_http_itsm_store_queue_drop(ngx_http_itsm_store_t *store,
     ngx_str_t *connector, ngx_str_t *key);
 ngx_http_itsm_redis_cmd_t *ngx_http_itsm_store_queue_requeue(

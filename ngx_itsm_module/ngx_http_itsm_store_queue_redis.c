@@ -24,13 +24,13 @@
  *   P{q}:dead   zset, member -> when it became a dead letter (ms)
  *   P{q}:data   hash, member -> the job (the held alert's JSON, held.c)
  *   P{q}:tries  hash, member -> the attempts made
- *   P{q}:seq    hash, member -> bumped by each enqueue: a job changed
+ *   P{q}:seq    hash, member -> bumped by each write of it: a job changed
  *               while it was delivered is delivered again
  *   P{q}:tok    hash, member -> the token of the take that leased it
  *
  * The job's data shares the zsets' slot, unlike the records' {c:K}: each
  * script below touches the zsets and the data together (take returns the
- * job with its lease, enqueue writes both), and Redis Cluster runs a
+ * job with its lease, a write sets both), and Redis Cluster runs a
  * script only on keys of one slot.  The price: the whole queue is on one
  * node of a cluster, which the queue's size (jobs wait only while an ITSM
  * is down) allows.
@@ -47,26 +47,6 @@
 #define NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                         \
     "local t = redis.call('TIME')\n"                                         \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
-/*
- * enqueue: KEYS due lease dead data tries seq; ARGV member, job, delay ms.
- * The job's latest state wins; a job being delivered stays leased (its
- * done sees the seq bumped and puts it back), a waiting one keeps the
- * earlier due time, a dead letter is waiting again with its attempts from
- * zero: a new failure of the key is news.  Returns 1.
- */
-#define NGX_HTTP_ITSM_QUEUE_REDIS_PUT                                         \
-    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
-    "local m = ARGV[1]\n"                                                    \
-    "redis.call('HSET', KEYS[4], m, ARGV[2])\n"                              \
-    "redis.call('HINCRBY', KEYS[6], m, 1)\n"                                 \
-    "if redis.call('ZSCORE', KEYS[2], m) then return 1 end\n"                \
-    "if redis.call('ZREM', KEYS[3], m) == 1 then\n"                          \
-    "  redis.call('HSET', KEYS[5], m, 0)\n"                                  \
-    "end\n"                                                                  \
-    "redis.call('HSETNX', KEYS[5], m, 0)\n"                                  \
-    "redis.call('ZADD', KEYS[1], 'LT', now + tonumber(ARGV[3]), m)\n"        \
-    "return 1"
 
 /*
  * take: KEYS due lease data tries seq tok; ARGV max, lease ms, token.
@@ -204,6 +184,61 @@
     " redis.call('ZCARD', KEYS[3])}"
 
 
+/*
+ * The cooldown holds (held.c) change a job by read, merge in C, write:
+ * the merge is held.c's own (the one LMDB's pending table runs), so the
+ * JSON is never taken apart in Lua.  Two edges holding repeats of one key
+ * at once: the write is a compare-and-set on the job's seq (bumped by
+ * every write), the loser reads again and merges with the winner's job.
+ *
+ * read: KEYS data seq; ARGV member.  {1 or 0 (a job waits), job, seq}
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_READ                                        \
+    "local d = redis.call('HGET', KEYS[1], ARGV[1])\n"                       \
+    "local s = redis.call('HGET', KEYS[2], ARGV[1]) or ''\n"                 \
+    "if not d then return {0, '', s} end\n"                                  \
+    "return {1, d, s}"
+
+/*
+ * write: KEYS due lease dead data tries seq; ARGV member, seq as read,
+ * "put" or "del", job, delay ms (-1: where it waits).  0: the job changed
+ * since it was read (read and merge again); 1: written.  A job being
+ * delivered (leased) stays its edge's: "put" bumps its seq, so that its
+ * done puts it back due now with the newer state; "del" leaves it to that
+ * done, which removes it (its seq is unchanged).  A dead letter put again
+ * waits again, with its attempts from zero.
+ */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_WRITE                                       \
+    NGX_HTTP_ITSM_QUEUE_REDIS_NOW                                            \
+    "local m = ARGV[1]\n"                                                    \
+    "if (redis.call('HGET', KEYS[6], m) or '') ~= ARGV[2] then"              \
+    " return 0 end\n"                                                        \
+    "local leased = redis.call('ZSCORE', KEYS[2], m)\n"                      \
+    "if ARGV[3] == 'del' then\n"                                             \
+    "  if leased then return 1 end\n"                                        \
+    "  redis.call('ZREM', KEYS[1], m)\n"                                     \
+    "  redis.call('ZREM', KEYS[3], m)\n"                                     \
+    "  redis.call('HDEL', KEYS[4], m)\n"                                     \
+    "  redis.call('HDEL', KEYS[5], m)\n"                                     \
+    "  redis.call('HDEL', KEYS[6], m)\n"                                     \
+    "  return 1\n"                                                           \
+    "end\n"                                                                  \
+    "redis.call('HSET', KEYS[4], m, ARGV[4])\n"                              \
+    "redis.call('HINCRBY', KEYS[6], m, 1)\n"                                 \
+    "local d = tonumber(ARGV[5])\n"                                          \
+    "if leased or d < 0 then return 1 end\n"                                 \
+    "if redis.call('ZREM', KEYS[3], m) == 1 then\n"                          \
+    "  redis.call('HSET', KEYS[5], m, 0)\n"                                  \
+    "end\n"                                                                  \
+    "redis.call('HSETNX', KEYS[5], m, 0)\n"                                  \
+    "redis.call('ZADD', KEYS[1], 'LT', now + d, m)\n"                        \
+    "return 1"
+
+/* a merge that keeps losing the compare is given up (logged): the
+ * caller answers as for a store that failed */
+#define NGX_HTTP_ITSM_QUEUE_REDIS_MERGE_TRIES  16
+
+
 /* the queue's keys, in the order of ngx_http_itsm_queue_redis_names */
 
 enum {
@@ -228,16 +263,40 @@ typedef struct {
 } ngx_http_itsm_queue_redis_keys_t;
 
 
+/* a merge in flight: read, the caller's merge, write; again on a conflict */
+
+typedef struct {
+    ngx_http_itsm_store_t         *store;
+    ngx_http_itsm_store_op_t      *op;         /* NULL: nothing waits */
+    ngx_pool_t                    *pool;       /* no op: ours, freed after */
+    ngx_http_itsm_store_merge_pt   merge;
+    void                          *data;
+    ngx_str_t                      key;        /* for the log */
+    ngx_str_t                      member;
+    ngx_str_t                      seq;        /* as read */
+    ngx_int_t                      rc;         /* the merge's */
+    ngx_uint_t                     tries;
+    u_char                         member_data[NGX_HTTP_ITSM_STORE_KEY_MAX];
+    u_char                         seq_data[NGX_INT64_LEN + 1];
+} ngx_http_itsm_queue_redis_merge_t;
+
+
 static ngx_int_t ngx_http_itsm_queue_redis_keys(ngx_http_itsm_store_t *store,
     ngx_http_itsm_queue_redis_keys_t *keys);
 static ngx_int_t ngx_http_itsm_queue_redis_member(ngx_str_t *connector,
     ngx_str_t *key, u_char *buf, ngx_str_t *m);
-static void ngx_http_itsm_queue_redis_put_answer(void *data,
-    redisReply *reply, ngx_str_t *error);
 static void ngx_http_itsm_queue_redis_forgotten(void *data,
     redisReply *reply, ngx_str_t *error);
 static void ngx_http_itsm_queue_redis_dropped(void *data, redisReply *reply,
     ngx_str_t *error);
+static ngx_int_t ngx_http_itsm_queue_redis_read(
+    ngx_http_itsm_queue_redis_merge_t *mg);
+static void ngx_http_itsm_queue_redis_read_answer(void *data,
+    redisReply *reply, ngx_str_t *error);
+static void ngx_http_itsm_queue_redis_written(void *data, redisReply *reply,
+    ngx_str_t *error);
+static void ngx_http_itsm_queue_redis_merged(
+    ngx_http_itsm_queue_redis_merge_t *mg, ngx_int_t rc);
 
 
 /* "P{q}:due" ...: the prefix is checked short by itsm_redis (prefix=) */
@@ -286,91 +345,6 @@ ngx_http_itsm_queue_redis_member(ngx_str_t *connector, ngx_str_t *key,
     buf[connector->len] = '\0';
 
     return NGX_OK;
-}
-
-
-/*
- * Keeps "job" for the key, due in "delay" seconds.  NGX_AGAIN: op->handler
- * is called once Redis has it (op->rc NGX_OK), or not (NGX_ERROR): the
- * caller tells its sender only then, so that an alert answered "queued"
- * is in Redis; NGX_ERROR: not sent (Redis down).
- */
-
-ngx_int_t
-ngx_http_itsm_store_queue_put(ngx_http_itsm_store_op_t *op,
-    ngx_str_t *connector, ngx_str_t *key, ngx_str_t *job, time_t delay)
-{
-    u_char                            buf[NGX_HTTP_ITSM_STORE_KEY_MAX];
-    ngx_str_t                         m;
-    ngx_http_itsm_redis_cmd_t        *cmd;
-    ngx_http_itsm_store_t            *store;
-    ngx_http_itsm_queue_redis_keys_t  keys;
-
-    store = op->store;
-
-    op->what = NGX_HTTP_ITSM_STORE_OP_QUEUE;
-    op->connector = connector;
-    op->key = key;
-
-    if (ngx_http_itsm_queue_redis_keys(store, &keys) != NGX_OK
-        || ngx_http_itsm_queue_redis_member(connector, key, buf, &m)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, store->log, 0,
-                   "itsm queue redis: put \"%V\" of \"%V\" in %T s",
-                   key, connector, delay);
-
-    cmd = ngx_http_itsm_redis_command(store->redis,
-              ngx_http_itsm_queue_redis_put_answer, op,
-              "EVAL %s 6 %b %b %b %b %b %b %b %b %lld",
-              NGX_HTTP_ITSM_QUEUE_REDIS_PUT,
-              keys.k[0].data, keys.k[0].len, keys.k[1].data, keys.k[1].len,
-              keys.k[2].data, keys.k[2].len, keys.k[3].data, keys.k[3].len,
-              keys.k[4].data, keys.k[4].len, keys.k[5].data, keys.k[5].len,
-              m.data, m.len, job->data, job->len,
-              (long long) delay * 1000);
-
-    if (cmd == NULL) {
-        ngx_log_error(NGX_LOG_ERR, store->log, 0,
-                      "itsm queue redis: key \"%V\" could not be queued: %V",
-                      key, ngx_http_itsm_redis_error(store->redis));
-        return NGX_ERROR;
-    }
-
-    op->backend = cmd;
-
-    return NGX_AGAIN;
-}
-
-
-static void
-ngx_http_itsm_queue_redis_put_answer(void *data, redisReply *reply,
-    ngx_str_t *error)
-{
-    ngx_http_itsm_store_op_t *op = data;
-
-    op->backend = NULL;
-    op->rc = NGX_OK;
-
-    if (error) {
-        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
-                      "itsm queue redis: key \"%V\" could not be queued: %V",
-                      op->key, error);
-        op->rc = NGX_ERROR;
-
-    } else if (reply->type != REDIS_REPLY_INTEGER || reply->integer != 1) {
-        ngx_log_error(NGX_LOG_ERR, op->store->log, 0,
-                      "itsm queue redis: key \"%V\" could not be queued: "
-                      "%*s", op->key,
-                      (size_t) (reply->type == REDIS_REPLY_ERROR
-                                ? reply->len : 0), reply->str);
-        op->rc = NGX_ERROR;
-    }
-
-    op->handler(op);
 }
 
 
@@ -747,6 +721,315 @@ ngx_http_itsm_store_queue_count(ngx_http_itsm_store_t *store,
                keys.k[NGX_HTTP_ITSM_QR_DEAD].len);
 }
 
+
+
+/*
+ * The key's job changed by "merge" (held.c's, as LMDB's
+ * ngx_http_itsm_store_pending_merge runs it): called with the job as read
+ * (NULL: none waits) and a pending entry whose due is NGX_MAX_TIME_T_VALUE
+ * ("where it waits"), it returns NGX_OK (the entry's text written, due
+ * then, the earlier due kept), NGX_DONE (the job removed), NGX_DECLINED
+ * (nothing to write) or NGX_ERROR.  It may run more than once: another
+ * edge's write between the read and the write makes the write miss, and
+ * the merge runs again on the newer job.
+ *
+ * With an op: NGX_AGAIN, op->handler gets the merge's last answer in
+ * op->rc (NGX_ERROR as well when Redis did not answer); "pool" is the
+ * caller's.  Without one (sent and forgotten, like the drop): "pool" is
+ * given to the merge, which destroys it once done.  NGX_ERROR: not sent.
+ */
+
+ngx_int_t
+ngx_http_itsm_store_queue_merge(ngx_http_itsm_store_t *store,
+    ngx_http_itsm_store_op_t *op, ngx_pool_t *pool, ngx_str_t *connector,
+    ngx_str_t *key, ngx_http_itsm_store_merge_pt merge, void *data)
+{
+    ngx_http_itsm_queue_redis_merge_t  *mg;
+
+    if (op) {
+        op->what = NGX_HTTP_ITSM_STORE_OP_QUEUE;
+        op->connector = connector;
+        op->key = key;
+    }
+
+    mg = ngx_pcalloc(pool, sizeof(ngx_http_itsm_queue_redis_merge_t));
+    if (mg == NULL) {
+        goto failed;
+    }
+
+    mg->store = store;
+    mg->op = op;
+    mg->pool = pool;
+    mg->merge = merge;
+    mg->data = data;
+
+    mg->key.len = key->len;
+    mg->key.data = ngx_pstrdup(pool, key);
+    if (mg->key.data == NULL) {
+        goto failed;
+    }
+
+    if (ngx_http_itsm_queue_redis_member(connector, key, mg->member_data,
+                                         &mg->member)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
+                   "itsm queue redis: merge \"%V\" of \"%V\"", key,
+                   connector);
+
+    if (ngx_http_itsm_queue_redis_read(mg) != NGX_OK) {
+        goto failed;
+    }
+
+    return op ? NGX_AGAIN : NGX_OK;
+
+failed:
+
+    if (op == NULL) {
+        ngx_destroy_pool(pool);
+    }
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_itsm_queue_redis_read(ngx_http_itsm_queue_redis_merge_t *mg)
+{
+    ngx_http_itsm_redis_cmd_t        *cmd;
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (ngx_http_itsm_queue_redis_keys(mg->store, &keys) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_itsm_redis_command(mg->store->redis,
+              ngx_http_itsm_queue_redis_read_answer, mg,
+              "EVAL %s 2 %b %b %b", NGX_HTTP_ITSM_QUEUE_REDIS_READ,
+              keys.k[NGX_HTTP_ITSM_QR_DATA].data,
+              keys.k[NGX_HTTP_ITSM_QR_DATA].len,
+              keys.k[NGX_HTTP_ITSM_QR_SEQ].data,
+              keys.k[NGX_HTTP_ITSM_QR_SEQ].len,
+              mg->member.data, mg->member.len);
+
+    if (cmd == NULL) {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "read: %V", &mg->key,
+                      ngx_http_itsm_redis_error(mg->store->redis));
+        return NGX_ERROR;
+    }
+
+    if (mg->op) {
+        mg->op->backend = cmd;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_itsm_queue_redis_read_answer(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_queue_redis_merge_t *mg = data;
+
+    long long                       delay;
+    ngx_int_t                       rc;
+    ngx_str_t                       old;
+    redisReply                    **e;
+    ngx_http_itsm_redis_cmd_t      *cmd;
+    ngx_http_itsm_store_pending_t   pend;
+    ngx_http_itsm_queue_redis_keys_t  keys;
+
+    if (mg->op) {
+        mg->op->backend = NULL;
+    }
+
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "read: %V", &mg->key, error);
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    e = reply->element;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || e[0]->type != REDIS_REPLY_INTEGER
+        || e[1]->type != REDIS_REPLY_STRING
+        || e[2]->type != REDIS_REPLY_STRING
+        || e[2]->len > NGX_INT64_LEN)
+    {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "read: %*s", &mg->key,
+                      (size_t) (reply->type == REDIS_REPLY_ERROR
+                                ? reply->len : 0), reply->str);
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    mg->seq.data = mg->seq_data;
+    mg->seq.len = ngx_cpymem(mg->seq_data, e[2]->str, e[2]->len)
+                  - mg->seq_data;
+
+    old.data = (u_char *) e[1]->str;
+    old.len = e[1]->len;
+
+    pend.due = NGX_MAX_TIME_T_VALUE;
+    pend.attempts = 0;
+    ngx_str_null(&pend.text);
+
+    rc = mg->merge(mg->data, e[0]->integer ? &old : NULL, &pend);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, mg->store->log, 0,
+                   "itsm queue redis: \"%V\" read (seq \"%V\", %s), "
+                   "merged: %i", &mg->key, &mg->seq,
+                   e[0]->integer ? "a job waits" : "none", rc);
+
+    mg->rc = rc;
+
+    if (rc == NGX_DECLINED || rc == NGX_ERROR
+        || (rc == NGX_DONE && e[0]->integer == 0))
+    {
+        ngx_http_itsm_queue_redis_merged(mg, rc);
+        return;
+    }
+
+    if (rc != NGX_DONE && rc != NGX_OK) {
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    if (ngx_http_itsm_queue_redis_keys(mg->store, &keys) != NGX_OK) {
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    /* the due time as a delay on Redis' clock: the edges' may differ */
+
+    if (rc == NGX_DONE || pend.due == NGX_MAX_TIME_T_VALUE) {
+        delay = -1;
+
+    } else {
+        delay = (long long) ngx_max(pend.due - ngx_time(), 0) * 1000;
+    }
+
+    cmd = ngx_http_itsm_redis_command(mg->store->redis,
+              ngx_http_itsm_queue_redis_written, mg,
+              "EVAL %s 6 %b %b %b %b %b %b %b %b %s %b %lld",
+              NGX_HTTP_ITSM_QUEUE_REDIS_WRITE,
+              keys.k[NGX_HTTP_ITSM_QR_DUE].data,
+              keys.k[NGX_HTTP_ITSM_QR_DUE].len,
+              keys.k[NGX_HTTP_ITSM_QR_LEASE].data,
+              keys.k[NGX_HTTP_ITSM_QR_LEASE].len,
+              keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
+              keys.k[NGX_HTTP_ITSM_QR_DEAD].len,
+              keys.k[NGX_HTTP_ITSM_QR_DATA].data,
+              keys.k[NGX_HTTP_ITSM_QR_DATA].len,
+              keys.k[NGX_HTTP_ITSM_QR_TRIES].data,
+              keys.k[NGX_HTTP_ITSM_QR_TRIES].len,
+              keys.k[NGX_HTTP_ITSM_QR_SEQ].data,
+              keys.k[NGX_HTTP_ITSM_QR_SEQ].len,
+              mg->member.data, mg->member.len, mg->seq.data, mg->seq.len,
+              rc == NGX_DONE ? "del" : "put",
+              pend.text.data ? (char *) pend.text.data : "",
+              pend.text.len, delay);
+
+    if (cmd == NULL) {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "written: %V", &mg->key,
+                      ngx_http_itsm_redis_error(mg->store->redis));
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    if (mg->op) {
+        mg->op->backend = cmd;
+    }
+}
+
+
+static void
+ngx_http_itsm_queue_redis_written(void *data, redisReply *reply,
+    ngx_str_t *error)
+{
+    ngx_http_itsm_queue_redis_merge_t *mg = data;
+
+    if (mg->op) {
+        mg->op->backend = NULL;
+    }
+
+    if (error) {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "written: %V", &mg->key, error);
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" could not be "
+                      "written: %*s", &mg->key,
+                      (size_t) (reply->type == REDIS_REPLY_ERROR
+                                ? reply->len : 0), reply->str);
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    if (reply->integer == 1) {
+        ngx_http_itsm_queue_redis_merged(mg, mg->rc);
+        return;
+    }
+
+    /* another write came between: merged again with the newer job */
+
+    if (++mg->tries >= NGX_HTTP_ITSM_QUEUE_REDIS_MERGE_TRIES) {
+        ngx_log_error(NGX_LOG_ERR, mg->store->log, 0,
+                      "itsm queue redis: what waits for \"%V\" changed %d "
+                      "times while it was merged; given up", &mg->key,
+                      NGX_HTTP_ITSM_QUEUE_REDIS_MERGE_TRIES);
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, mg->store->log, 0,
+                   "itsm queue redis: \"%V\" changed since read (try %ui), "
+                   "read again", &mg->key, mg->tries);
+
+    if (ngx_http_itsm_queue_redis_read(mg) != NGX_OK) {
+        ngx_http_itsm_queue_redis_merged(mg, NGX_ERROR);
+    }
+}
+
+
+static void
+ngx_http_itsm_queue_redis_merged(ngx_http_itsm_queue_redis_merge_t *mg,
+    ngx_int_t rc)
+{
+    ngx_http_itsm_store_op_t  *op;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, mg->store->log, 0,
+                   "itsm queue redis: merge of \"%V\" ended: %i",
+                   &mg->key, rc);
+
+    op = mg->op;
+
+    if (op == NULL) {
+        ngx_destroy_pool(mg->pool);
+        return;
+    }
+
+    op->rc = rc;
+    op->handler(op);
+}
 
 
 /* the store's Redis client, for the queue's callers */

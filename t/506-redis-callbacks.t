@@ -153,9 +153,11 @@ sub body { my ($res) = @_; (my $b = $res->{content}) =~ s/\n\z//; $b }
 sub rget { my $v = $Redis->cli('--raw', 'GET', $_[0]); chomp $v; $v }
 sub ikey { "$Prefix\{t:mock:$_[0]}" }
 # the entry of key db-1: its hash tag is the one its record has
+# the entry of key db-1: of the records, the one whose text (after the
+# header line) is db-1; the compare-and-set blocks' k-cc has a record too
 sub tkey {
     my $keys = $Redis->cli('--raw', 'KEYS', "$Prefix\{mock:*}:r");
-    my ($r) = split /\n/, $keys;
+    my ($r) = grep { $Redis->cli('--raw', 'GET', $_) =~ /\A[^\n]*\ndb-1/ } split /\n/, $keys;
     (my $t = $r // '') =~ s/:r\z/:t/;
     return $t;
 }
