@@ -1,0 +1,195 @@
+# A connector's verify probe with the store on Redis (itsm_store redis,
+# ngx_http_itsm_verify.c): two edges, A and B, each an nginx of its own on
+# one redis-server (the same itsm_redis prefix=), in front of one "ITSM"
+# of this file that logs every request with its Authorization and
+# answers GET /myself 200 for "Basic good", 401 with its words otherwise.
+#
+# The probe's outcome is each edge's own (its shared memory): each edge
+# asks the ITSM with its own credentials over its own path, so each
+# registry answers "can this edge deliver?".
+#
+# - A (good credentials) and B (wrong ones) on one Redis: A verified, B
+#   not, with the ITSM's words; neither shows the other's outcome; one
+#   probe per edge reaches the ITSM, each with its own header;
+# - the probe writes nothing in Redis (no key under the prefix);
+# - Redis stopped: an edge started then still probes and is verified
+#   (the probe needs no store), while an alert gets 503.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use File::Temp qw(tempdir);
+use POSIX ();
+use Time::HiRes qw(sleep time);
+use HTTP::Tiny;
+use JSON::PP;
+use ItsmRedis;
+use ItsmExample;
+use ItsmPorts;
+use ItsmChild;
+
+@ItsmVerifyItsm::ISA = ('ItsmChild');
+
+my $Files = tempdir('itsm-verify-redis-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
+my $Hits = "$Files/hits";
+my $Prefix = 'vf' . int(rand(1e6)) . ':';
+my $Json = JSON::PP->new->canonical(1);
+
+my $Redis = ItsmRedis->start;
+
+# ---- the ITSM: every request logged with its Authorization --------------------
+
+sub itsm {
+    my ($l) = @_;
+    $SIG{CHLD} = 'IGNORE';
+    while (1) {
+        my $c = $l->accept or next;
+        my $pid = fork();
+        if (!defined $pid || $pid) { close $c; next }
+        $SIG{TERM} = 'DEFAULT';
+        local $/ = "\r\n";
+        my $line = <$c> // POSIX::_exit(0);
+        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
+        my ($len, $auth) = (0, '-');
+        while (my $h = <$c>) {
+            last if $h eq "\r\n";
+            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
+            $auth = $1 if $h =~ /^authorization:\s*(.*?)\r\n/i;
+        }
+        my $body = '';
+        read($c, $body, $len) if $len;
+        open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
+        flock($lk, 2);
+        open my $fh, '>>', $Hits; print $fh "$method $path $auth\n"; close $fh;
+        close $lk;
+        my ($status, $answer) = $auth eq 'Basic good'
+            ? (200, '{"accountId":"a1"}')
+            : (401, '{"errorMessages":["Client must be authenticated"]}');
+        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
+               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
+        close $c;
+        POSIX::_exit(0);
+    }
+}
+
+my $ItsmSock = ItsmPorts::listen_socket();
+my $ItsmPort = $ItsmSock->sockport;
+my $Itsm = ItsmChild::start('ItsmVerifyItsm', $ItsmSock, sub { itsm($ItsmSock) });
+
+sub hits {
+    open my $fh, '<', $Hits or return ();
+    return sort map { chomp; $_ } <$fh>;
+}
+
+# ---- the edges ----------------------------------------------------------------
+
+sub edge {
+    my ($name, $auth) = @_;
+    my $dir = tempdir("itsm-vf-$name-XXXXXX", TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
+    mkdir "$dir/$_" for qw(logs temp);
+    my $port = ItsmPorts::free();
+    my $load = join '', map { "load_module $_;\n" } ItsmExample::modules();
+    my $temps = join '', map { "    ${_}_temp_path $dir/temp/$_;\n" }
+                         qw(client_body proxy fastcgi uwsgi scgi);
+    my $redis = $Redis->port;
+    my $text = $load . <<"END";
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log info;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+$temps    access_log off;
+    itsm_zone itsm:1m;
+    itsm_redis address=127.0.0.1:$redis prefix=$Prefix timeout=2s ping=1s;
+    itsm_store redis;
+    itsm_replay_url http://127.0.0.1:$port/_itsm/replay;
+    itsm_connector mock {
+        location  /_itsm/mock;
+        create    POST /ticket 'body={"title": "{{ title }}"}';
+        ticket_id /id;
+        header    Authorization "$auth";
+        verify    GET /myself;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location = /alerts { itsm_pass mock; }
+        location = /connectors { itsm_connectors; }
+        location = /_itsm/replay { itsm_replay; }
+        location /_itsm/mock { internal; proxy_pass http://127.0.0.1:$ItsmPort; }
+    }
+}
+END
+    my $self = bless {name => "verify-redis-$name", dir => $dir, opt => {},
+                      ports => {8080 => $port}, listen_order => [8080],
+                      text => $text,
+                      http => HTTP::Tiny->new(timeout => 30, keep_alive => 0)}, 'ItsmExample';
+    ItsmExample::spew($self->conf, $text);
+    return $self;
+}
+
+# the registry's "verify" of connector mock on an edge, once it has a
+# probe (at most 20 s), with what varies from run to run made fixed
+sub verify_of {
+    my ($e) = @_;
+    my $v = ItsmExample::wait_for(sub {
+        my $doc = $e->get('/connectors')->{json} || {};
+        my ($m) = grep { $_->{name} eq 'mock' } @{$doc->{connectors} || []};
+        return $m && ref $m->{verify} && $m->{verify}{probes} ? $m->{verify} : undef;
+    });
+    return 'none' unless $v;
+    my %c = %$v;
+    for (qw(at last_verified)) {
+        $c{$_} = 'TIME' if defined $c{$_} && $c{$_} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    }
+    $c{ms} = 'MS' if defined $c{ms} && $c{ms} =~ /^\d+$/;
+    return $Json->encode(\%c);
+}
+
+my $Ok = '{"at":"TIME","error":"","failures":0,"last_verified":"TIME","ms":"MS","path":"/myself","probes":1,"status":200,"verified":true}';
+my $Refused = '{"at":"TIME","error":"{\"errorMessages\":[\"Client must be authenticated\"]}","failures":1,"last_verified":null,"ms":"MS","path":"/myself","probes":1,"status":401,"verified":false}';
+
+my $A = edge('a', 'Basic good');
+my $B = edge('b', 'Basic wrong');
+
+{
+    my ($ok, $out) = $A->test;
+    ok($ok, 'nginx -t: verify with itsm_store redis passes') or diag $out;
+}
+
+$A->start;
+$B->start;
+
+# ---- each edge its own outcome --------------------------------------------------
+
+is(verify_of($A), $Ok, 'A: verified with its own credentials');
+is(verify_of($B), $Refused, 'B: not verified, the ITSM\'s words');
+is(verify_of($A), $Ok, 'A: still verified (B\'s outcome is not A\'s)');
+is(join("\n", hits()), "GET /myself Basic good\nGET /myself Basic wrong",
+   'the ITSM: one probe per edge, each with its own header');
+like($B->error_log, qr/itsm verify: connector "mock" failed its probe: the ITSM answered 401/,
+     'B: its log says so');
+unlike($A->error_log, qr/failed its probe/, 'A: no failure in its log');
+
+# ---- nothing in Redis ----------------------------------------------------------
+
+is($Redis->cli('--raw', '--scan', '--pattern', "$Prefix*"), '',
+   'Redis: the probes wrote no key under the prefix');
+
+# ---- Redis stopped: the probe still goes, an alert gets 503 ------------------------
+
+$A->stop;
+$B->stop;
+$Redis->stop;
+
+my $C = edge('c', 'Basic good')->start;
+
+is(verify_of($C), $Ok, 'Redis down: C, started then, is verified (the probe needs no store)');
+my $down = $C->post('/alerts', '{"key": "k1", "title": "x", "status": "firing"}');
+is($down->{status}, 503, 'Redis down: an alert gets 503');
+is(scalar(grep { /^POST / } hits()), 0, 'Redis down: nothing created at the ITSM');
+
+$C->stop;
+
+done_testing();
