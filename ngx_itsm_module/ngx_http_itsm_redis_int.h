@@ -101,11 +101,22 @@ struct ngx_http_itsm_redis_s {
 };
 
 
+/* a script's text and its SHA1 (ngx_http_itsm_redis_script.c) */
+
+typedef struct {
+    const char                      *text;
+    size_t                           len;
+    u_char                           sha[40];  /* hex */
+} ngx_http_itsm_redis_script_t;
+
+
 struct ngx_http_itsm_redis_cmd_s {
     ngx_http_itsm_redis_t           *rd;
     ngx_http_itsm_redis_handler_pt   handler;  /* NULL: answered, cancelled */
     void                            *data;
-    char                            *text;     /* formatted, until sent */
+    ngx_http_itsm_redis_script_t    *script;   /* EVALSHA: EVAL on NOSCRIPT */
+    char                            *text;     /* formatted, until sent
+                                                  (a script's: answered) */
     size_t                           len;
     ngx_event_t                      timer;
     ngx_queue_t                      queue;    /* in rd->waiting */
@@ -114,9 +125,17 @@ struct ngx_http_itsm_redis_cmd_s {
 
 
 /* the connection (ngx_http_itsm_redis.c) */
+ngx_http_itsm_redis_cmd_t *ngx_http_itsm_redis_send(ngx_http_itsm_redis_t *rd,
+    ngx_http_itsm_redis_handler_pt handler, void *data,
+    ngx_http_itsm_redis_script_t *script, char *text, size_t len);
 void ngx_http_itsm_redis_drop(ngx_http_itsm_redis_t *rd);
 void ngx_http_itsm_redis_set_error(ngx_http_itsm_redis_t *rd,
     const char *fmt, ...);
+
+/* scripts (ngx_http_itsm_redis_script.c) */
+ngx_int_t ngx_http_itsm_redis_script_again(ngx_http_itsm_redis_cmd_t *cmd);
+void ngx_http_itsm_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
 
 /* the health (ngx_http_itsm_redis_health.c) */
 ngx_int_t ngx_http_itsm_redis_init_zone(ngx_shm_zone_t *shm_zone,
