@@ -501,6 +501,10 @@ ngx_http_itsm_redis_ready(ngx_http_itsm_redis_t *rd)
     if (rd->ping_cmd == NULL) {
         ngx_http_itsm_redis_ping(&rd->ping_timer);
     }
+
+    /* which Redis this is, once per connection: it may be another one */
+
+    ngx_http_itsm_redis_version_ask(rd);
 }
 
 

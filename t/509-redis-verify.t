@@ -13,7 +13,10 @@
 #   probe per edge reaches the ITSM, each with its own header;
 # - the probe writes nothing in Redis (no key under the prefix);
 # - Redis stopped: an edge started then still probes and is verified
-#   (the probe needs no store), while an alert gets 503.
+#   (the probe needs no store), while an alert gets 503;
+# - the server's version (INFO server, once per connection) on the status
+#   page; a "Redis 6.2.6" (a fake one of this file) is said to be too old
+#   there and in the error log.
 use strict;
 use warnings;
 
@@ -86,14 +89,14 @@ sub hits {
 # ---- the edges ----------------------------------------------------------------
 
 sub edge {
-    my ($name, $auth) = @_;
+    my ($name, $auth, $redis) = @_;
     my $dir = tempdir("itsm-vf-$name-XXXXXX", TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
     mkdir "$dir/$_" for qw(logs temp);
     my $port = ItsmPorts::free();
     my $load = join '', map { "load_module $_;\n" } ItsmExample::modules();
     my $temps = join '', map { "    ${_}_temp_path $dir/temp/$_;\n" }
                          qw(client_body proxy fastcgi uwsgi scgi);
-    my $redis = $Redis->port;
+    $redis //= $Redis->port;
     my $text = $load . <<"END";
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log info;
@@ -116,6 +119,7 @@ $temps    access_log off;
         listen 127.0.0.1:$port;
         location = /alerts { itsm_pass mock; }
         location = /connectors { itsm_connectors; }
+        location = /status { itsm_status; }
         location = /_itsm/replay { itsm_replay; }
         location /_itsm/mock { internal; proxy_pass http://127.0.0.1:$ItsmPort; }
     }
@@ -172,6 +176,16 @@ like($B->error_log, qr/itsm verify: connector "mock" failed its probe: the ITSM 
      'B: its log says so');
 unlike($A->error_log, qr/failed its probe/, 'A: no failure in its log');
 
+# ---- the server's version ---------------------------------------------------------
+
+{
+    my ($v) = $Redis->cli('--raw', 'INFO', 'server') =~ /^redis_version:(\S+)/m;
+    my $r = ItsmExample::wait_for(sub { my $j = $A->get('/status')->{json}; $j && $j->{redis}{version} && $j->{redis} });
+    is(($r->{version} // 'none') . ' ' . $Json->encode($r->{version_ok}), "$v true",
+       "the status page: the server's version ($v), new enough");
+    unlike($A->error_log, qr/older than/, 'a new enough Redis: nothing said in the log');
+}
+
 # ---- nothing in Redis ----------------------------------------------------------
 
 is($Redis->cli('--raw', '--scan', '--pattern', "$Prefix*"), '',
@@ -191,5 +205,53 @@ is($down->{status}, 503, 'Redis down: an alert gets 503');
 is(scalar(grep { /^POST / } hits()), 0, 'Redis down: nothing created at the ITSM');
 
 $C->stop;
+
+# ---- a Redis older than 7.0 ----------------------------------------------------------
+
+# a fake "Redis 6.2.6": +PONG to PING, its INFO server, an error to the rest
+sub old_redis {
+    my ($l) = @_;
+    $SIG{CHLD} = 'IGNORE';
+    while (1) {
+        my $c = $l->accept or next;
+        my $pid = fork();
+        if (!defined $pid || $pid) { close $c; next }
+        $SIG{TERM} = 'DEFAULT';
+        local $/ = "\r\n";
+        while (defined(my $n = <$c>)) {
+            my ($count) = $n =~ /^\*(\d+)/ or last;
+            my @a;
+            for (1 .. $count) {
+                my ($len) = <$c> =~ /^\$(\d+)/;
+                read($c, my $arg, $len + 2);
+                push @a, substr($arg, 0, $len);
+            }
+            my $cmd = uc $a[0];
+            if ($cmd eq 'PING') {
+                print $c "+PONG\r\n";
+            } elsif ($cmd eq 'INFO') {
+                my $info = "# Server\r\nredis_version:6.2.6\r\nredis_mode:standalone\r\n";
+                print $c '$' . length($info) . "\r\n$info\r\n";
+            } else {
+                print $c "-ERR unknown command '$a[0]'\r\n";
+            }
+        }
+        POSIX::_exit(0);
+    }
+}
+
+@ItsmOldRedis::ISA = ('ItsmChild');
+my $OldSock = ItsmPorts::listen_socket();
+my $Old = ItsmChild::start('ItsmOldRedis', $OldSock, sub { old_redis($OldSock) });
+
+{
+    my $D = edge('d', 'Basic good', $Old->port)->start;
+    my $r = ItsmExample::wait_for(sub { my $j = $D->get('/status')->{json}; $j && $j->{redis}{version} && $j->{redis} });
+    is(($r->{version} // 'none') . ' ' . $Json->encode($r->{version_ok}), '6.2.6 false',
+       'Redis 6.2.6: the status page says it is too old');
+    like($D->error_log, qr/\[error\] .*redis 127\.0\.0\.1:\d+ is Redis 6\.2\.6, older than 7\.0, which the module needs: delivery ids and the signature replay cache use "SET \.\.\. NX \.\.\. GET" \(7\.0\), the shared queue "ZADD LT" \(6\.2\); upgrade Redis/,
+         'Redis 6.2.6: the error log says so, and what needs 7.0');
+    $D->stop;
+}
 
 done_testing();
