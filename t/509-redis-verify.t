@@ -2,7 +2,8 @@
 # ngx_http_itsm_verify.c): two edges, A and B, each an nginx of its own on
 # one redis-server (the same itsm_redis prefix=), in front of one "ITSM"
 # of this file that logs every request with its Authorization and
-# answers GET /myself 200 for "Basic good", 401 with its words otherwise.
+# answers GET /myself 200 for "Basic good", 401 with its words otherwise
+# (a POST with "Basic good": 201 and a numbered ticket).
 #
 # The probe's outcome is each edge's own (its shared memory): each edge
 # asks the ITSM with its own credentials over its own path, so each
@@ -12,6 +13,9 @@
 #   not, with the ITSM's words; neither shows the other's outcome; one
 #   probe per edge reaches the ITSM, each with its own header;
 # - the probe writes nothing in Redis (no key under the prefix);
+# - keys of 395, 396, 401 and 4096 bytes: on Redis (created on A, a
+#   duplicate on B) as on LMDB (created, a duplicate), the 4096-byte
+#   key's whole text in its Redis record;
 # - Redis stopped: an edge started then still probes and is verified
 #   (the probe needs no store), while an alert gets 503;
 # - the server's version (INFO server, once per connection) on the status
@@ -67,9 +71,10 @@ sub itsm {
         flock($lk, 2);
         open my $fh, '>>', $Hits; print $fh "$method $path $auth\n"; close $fh;
         close $lk;
-        my ($status, $answer) = $auth eq 'Basic good'
-            ? (200, '{"accountId":"a1"}')
-            : (401, '{"errorMessages":["Client must be authenticated"]}');
+        my ($status, $answer) = $auth ne 'Basic good'
+            ? (401, '{"errorMessages":["Client must be authenticated"]}')
+            : $method eq 'POST' ? (201, '{"id":"T' . creates() . '"}')
+            : (200, '{"accountId":"a1"}');
         print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
                . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
         close $c;
@@ -82,14 +87,18 @@ my $ItsmPort = $ItsmSock->sockport;
 my $Itsm = ItsmChild::start('ItsmVerifyItsm', $ItsmSock, sub { itsm($ItsmSock) });
 
 sub hits {
+    local $/ = "\n";    # the ITSM's child reads with "\r\n"
     open my $fh, '<', $Hits or return ();
     return sort map { chomp; $_ } <$fh>;
 }
 
+# the creates the ITSM got (its tickets are numbered by them)
+sub creates { scalar(grep { /^POST / } hits()) }
+
 # ---- the edges ----------------------------------------------------------------
 
 sub edge {
-    my ($name, $auth, $redis) = @_;
+    my ($name, $auth, $redis, $store) = @_;
     my $dir = tempdir("itsm-vf-$name-XXXXXX", TMPDIR => 1, CLEANUP => !$ENV{ITSM_TEST_KEEP});
     mkdir "$dir/$_" for qw(logs temp);
     my $port = ItsmPorts::free();
@@ -97,6 +106,8 @@ sub edge {
     my $temps = join '', map { "    ${_}_temp_path $dir/temp/$_;\n" }
                          qw(client_body proxy fastcgi uwsgi scgi);
     $redis //= $Redis->port;
+    $store //= "    itsm_redis address=127.0.0.1:$redis prefix=$Prefix timeout=2s ping=1s;\n"
+             . "    itsm_store redis;";
     my $text = $load . <<"END";
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log info;
@@ -105,8 +116,7 @@ events { worker_connections 256; }
 http {
 $temps    access_log off;
     itsm_zone itsm:1m;
-    itsm_redis address=127.0.0.1:$redis prefix=$Prefix timeout=2s ping=1s;
-    itsm_store redis;
+$store
     itsm_replay_url http://127.0.0.1:$port/_itsm/replay;
     itsm_connector mock {
         location  /_itsm/mock;
@@ -191,18 +201,65 @@ unlike($A->error_log, qr/failed its probe/, 'A: no failure in its log');
 is($Redis->cli('--raw', '--scan', '--pattern', "$Prefix*"), '',
    'Redis: the probes wrote no key under the prefix');
 
+# ---- keys longer than LMDB keeps: the same outcome on Redis and LMDB ---------------
+#
+# LMDB keeps "connector NUL key" up to 400 bytes and a longer key by its
+# MD5; on Redis the key is only hashed into the names, its text in the
+# record, up to 4096 bytes (NGX_HTTP_ITSM_STORE_REDIS_KEY_MAX): both
+# create once, then a duplicate.
+
+sub outcome {
+    my ($r) = @_;
+    my $a = $r->{json} && $r->{json}{alerts} && $r->{json}{alerts}[0] || {};
+    return join ' ', $r->{status}, $a->{action} // '-', $a->{outcome} // '-',
+                     $a->{ticket_id} // '-';
+}
+
+sub long_alert { qq({"key": "$_[0]", "title": "x", "status": "firing"}) }
+
+my $Lmdb = edge('l', 'Basic good', undef, "    itsm_store $Files/state.mdb;")->start;
+my $Bgood = edge('b2', 'Basic good')->start;
+{
+    my $n = creates();
+    # 395: "mock" NUL key is 400 bytes, the last LMDB keeps as text; 396
+    # one more (hashed on LMDB); 401 past the 400 Redis once refused;
+    # 4096 the longest Redis keeps
+    for my $len (395, 396, 401, 4096) {
+        my $key = 'k' x ($len - 5) . sprintf('%05d', $len);
+        my $t = 'T' . (creates() + 1);
+        is(outcome($A->post('/alerts', long_alert($key))) . ' / '
+           . outcome($Bgood->post('/alerts', long_alert($key))),
+           "201 create created $t / 200 none duplicate $t",
+           "a key of $len bytes on Redis: created on A, a duplicate on B");
+        $t = 'T' . (creates() + 1);
+        is(outcome($Lmdb->post('/alerts', long_alert($key))) . ' / '
+           . outcome($Lmdb->post('/alerts', long_alert($key))),
+           "201 create created $t / 200 none duplicate $t",
+           "a key of $len bytes on LMDB: created, then a duplicate");
+        $n += 2;
+    }
+    is(creates(), $n, 'long keys: one create per key and store');
+    my @r = grep { /\n/ } map { $Redis->cli('--raw', 'GET', $_) }
+            grep { length } split /\n/, $Redis->cli('--raw', '--scan', '--pattern', "$Prefix\{mock:*}:r");
+    is(scalar(grep { /^r1 [^\n]* 4096\n(k{4091}04096)/ } @r), 1,
+       'Redis: the 4096-byte key\'s record holds its whole text');
+}
+$Lmdb->stop;
+$Bgood->stop;
+
 # ---- Redis stopped: the probe still goes, an alert gets 503 ------------------------
 
 $A->stop;
 $B->stop;
 $Redis->stop;
 
+my $Before = creates();
 my $C = edge('c', 'Basic good')->start;
 
 is(verify_of($C), $Ok, 'Redis down: C, started then, is verified (the probe needs no store)');
 my $down = $C->post('/alerts', '{"key": "k1", "title": "x", "status": "firing"}');
 is($down->{status}, 503, 'Redis down: an alert gets 503');
-is(scalar(grep { /^POST / } hits()), 0, 'Redis down: nothing created at the ITSM');
+is(creates(), $Before, 'Redis down: nothing created at the ITSM');
 
 $C->stop;
 
