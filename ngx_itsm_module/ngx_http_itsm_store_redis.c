@@ -1006,11 +1006,14 @@ ngx_http_itsm_store_redis_decode(ngx_http_itsm_store_t *store,
             }
         }
 
-        p = nl + 1 + n[10];
+        /* the key's length is the record's text: checked before it moves
+         * the pointer, which a length past the end would overflow */
 
-        if (p > last) {
+        if (n[10] > (uint64_t) (last - nl - 1)) {
             goto invalid;
         }
+
+        p = nl + 1 + n[10];
 
         if (p < last) {
             v.mv_data = p;
