@@ -18,6 +18,8 @@
 #                   callbacks' files on Redis, on LMDB and async
 #   make test-redis-holds  t/508 (cooldown holds over two edges on Redis),
 #                   t/503 and the cooldown files on LMDB and on Redis
+#   make test-redis-misc  the Redis client, replay cache, store and verify
+#                   files (t/500 t/501 t/502 t/509) with the verify files
 #   make test-redis-source  the way back on Redis: t/507, and t/078 t/079
 #                   t/073 t/080 on LMDB, async and Redis
 #   make asan       an AddressSanitizer build in build/asan/
@@ -38,7 +40,7 @@
 
 export NGINX_BIN NGINX_SRC
 
-.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks test-redis-holds test-redis-source bench clean
+.PHONY: all build test-itsmctl asan static test-static install deb deps run stop status test test-valgrind test-async test-migrate test-redis test-redis-queue test-redis-callbacks test-redis-holds test-redis-misc test-redis-source bench clean
 
 all: build
 
@@ -144,6 +146,7 @@ test-redis-callbacks:
 	ITSM_TEST_NO_RT=1 util/test.sh redis $(REDIS_CALLBACK_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh normal $(REDIS_CALLBACK_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh async $(REDIS_CALLBACK_FILES)
+
 # the cooldown holds on Redis (t/508) and the files of on_repeat's
 # cooldowns on Redis (the lifecycle suite's rewrite) and on LMDB
 HOLDS_FILES = t/030-lifecycle.t t/032-coalesce.t t/037-template-action.t \
@@ -151,6 +154,14 @@ HOLDS_FILES = t/030-lifecycle.t t/032-coalesce.t t/037-template-action.t \
 test-redis-holds:
 	ITSM_TEST_NO_RT=1 util/test.sh normal t/508-redis-holds.t t/503-redis-queue.t $(HOLDS_FILES)
 	ITSM_TEST_NO_RT=1 util/test.sh redis $(HOLDS_FILES)
+
+# the Redis client (EVALSHA, the server's version), the replay cache, the
+# store (SCRIPT FLUSH, long keys) and a connector's verify on Redis, with
+# the verify files on LMDB (95 s here, 2026-12-07, with the build)
+test-redis-misc:
+	ITSM_TEST_NO_RT=1 util/test.sh normal t/500-redis-client.t \
+	    t/501-redis-replay.t t/502-redis-store.t t/509-redis-verify.t \
+	    t/095-connector-verify.t t/092-connectors.t
 
 # the way back on Redis (t/507: two edges), then the way back's files
 # on LMDB, async and Redis

@@ -44,12 +44,11 @@ static void ngx_http_itsm_redis_disconnected(const redisAsyncContext *ac,
 static void ngx_http_itsm_redis_handshake(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_itsm_redis_ready(ngx_http_itsm_redis_t *rd);
-static void ngx_http_itsm_redis_reply(redisAsyncContext *ac, void *r,
-    void *privdata);
 static void ngx_http_itsm_redis_lost(redisAsyncContext *ac);
 static void ngx_http_itsm_redis_fail(ngx_http_itsm_redis_t *rd);
 static void ngx_http_itsm_redis_fail_waiting(ngx_http_itsm_redis_t *rd);
 static void ngx_http_itsm_redis_free_cmd(ngx_http_itsm_redis_cmd_t *cmd);
+static void ngx_http_itsm_redis_sent(ngx_http_itsm_redis_cmd_t *cmd);
 static void ngx_http_itsm_redis_connect_timeout(ngx_event_t *ev);
 static void ngx_http_itsm_redis_retry(ngx_event_t *ev);
 static void ngx_http_itsm_redis_cmd_timeout(ngx_event_t *ev);
@@ -496,20 +495,22 @@ ngx_http_itsm_redis_ready(ngx_http_itsm_redis_t *rd)
             return;
         }
 
-        redisFreeCommand(cmd->text);
-        cmd->text = NULL;
-        cmd->sent = 1;
+        ngx_http_itsm_redis_sent(cmd);
     }
 
     if (rd->ping_cmd == NULL) {
         ngx_http_itsm_redis_ping(&rd->ping_timer);
     }
+
+    /* which Redis this is, once per connection: it may be another one */
+
+    ngx_http_itsm_redis_version_ask(rd);
 }
 
 
 /* a command's answer from hiredis, or NULL when hiredis lets it go */
 
-static void
+void
 ngx_http_itsm_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ngx_http_itsm_redis_cmd_t *cmd = privdata;
@@ -523,6 +524,23 @@ ngx_http_itsm_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply == NULL && rd->ac == ac) {
         /* the connection is going: the error for this command and others */
         ngx_http_itsm_redis_lost(ac);
+    }
+
+    /*
+     * EVALSHA of a script that this Redis does not have (restarted, failed
+     * over, SCRIPT FLUSH): the same command again as EVAL, which loads it
+     * for the next ones; the caller sees only the second answer, within
+     * the same timeout.  A command without a handler (written and
+     * forgotten, or cancelled) is sent again too: EVAL would have run it.
+     */
+
+    if (reply && cmd->script && rd->ac == ac
+        && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        if (ngx_http_itsm_redis_script_again(cmd) == NGX_OK) {
+            return;
+        }
     }
 
     handler = cmd->handler;
@@ -712,10 +730,9 @@ ngx_http_itsm_redis_cmd_t *
 ngx_http_itsm_redis_command(ngx_http_itsm_redis_t *rd,
     ngx_http_itsm_redis_handler_pt handler, void *data, const char *fmt, ...)
 {
-    int                         len;
-    char                       *text;
-    va_list                     args;
-    ngx_http_itsm_redis_cmd_t  *cmd;
+    int       len;
+    char     *text;
+    va_list   args;
 
     if (rd == NULL || !rd->running) {
         return NULL;
@@ -729,23 +746,41 @@ ngx_http_itsm_redis_command(ngx_http_itsm_redis_t *rd,
         return NULL;
     }
 
-    cmd = ngx_calloc(sizeof(ngx_http_itsm_redis_cmd_t), rd->log);
-    if (cmd == NULL) {
-        return NULL;
-    }
-
     va_start(args, fmt);
     len = redisvFormatCommand(&text, fmt, args);
     va_end(args);
 
     if (len < 0) {
-        ngx_free(cmd);
+        return NULL;
+    }
+
+    return ngx_http_itsm_redis_send(rd, handler, data, NULL, text, len);
+}
+
+
+/*
+ * A formatted command (hiredis' redisvFormatCommand(), which "text" is
+ * freed with, here, whatever happens), sent now or queued until the
+ * connection is ready; "script": see ngx_http_itsm_redis_script.c.
+ */
+
+ngx_http_itsm_redis_cmd_t *
+ngx_http_itsm_redis_send(ngx_http_itsm_redis_t *rd,
+    ngx_http_itsm_redis_handler_pt handler, void *data,
+    ngx_http_itsm_redis_script_t *script, char *text, size_t len)
+{
+    ngx_http_itsm_redis_cmd_t  *cmd;
+
+    cmd = ngx_calloc(sizeof(ngx_http_itsm_redis_cmd_t), rd->log);
+    if (cmd == NULL) {
+        redisFreeCommand(text);
         return NULL;
     }
 
     cmd->rd = rd;
     cmd->handler = handler;
     cmd->data = data;
+    cmd->script = script;
     cmd->text = text;
     cmd->len = len;
 
@@ -766,18 +801,30 @@ ngx_http_itsm_redis_command(ngx_http_itsm_redis_t *rd,
             return NULL;
         }
 
-        redisFreeCommand(cmd->text);
-        cmd->text = NULL;
-        cmd->sent = 1;
+        ngx_http_itsm_redis_sent(cmd);
     }
 
     ngx_add_timer(&cmd->timer, rd->timeout);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
-                   "itsm redis: command %p, %d bytes, %s", cmd, len,
+                   "itsm redis: command %p, %uz bytes, %s", cmd, len,
                    cmd->sent ? "sent" : "waits for the connection");
 
     return cmd;
+}
+
+
+/* hiredis has a copy: ours goes, unless a NOSCRIPT answer may need it */
+
+static void
+ngx_http_itsm_redis_sent(ngx_http_itsm_redis_cmd_t *cmd)
+{
+    if (cmd->script == NULL) {
+        redisFreeCommand(cmd->text);
+        cmd->text = NULL;
+    }
+
+    cmd->sent = 1;
 }
 
 

@@ -55,6 +55,16 @@ ngx_http_itsm_redis_cmd_t *ngx_http_itsm_redis_command(
     void *data, const char *fmt, ...);
 
 /*
+ * A Lua script: "fmt" is "EVAL %s NUMKEYS ..." and its first argument the
+ * script's text, a string that lasts as long as the process (a literal);
+ * sent as EVALSHA, and as EVAL again when Redis answers NOSCRIPT (see
+ * ngx_http_itsm_redis_script.c).  Otherwise as ngx_http_itsm_redis_command().
+ */
+ngx_http_itsm_redis_cmd_t *ngx_http_itsm_redis_script(
+    ngx_http_itsm_redis_t *rd, ngx_http_itsm_redis_handler_pt handler,
+    void *data, const char *fmt, ...);
+
+/*
  * The caller went away (its request was finalized): the handler is not
  * called, and a late reply is dropped.  Only before the handler ran.
  */

@@ -23,6 +23,8 @@ static void ngx_http_itsm_redis_health_up(ngx_http_itsm_redis_t *rd,
     uint64_t us, ngx_uint_t connected);
 static uint64_t ngx_http_itsm_redis_max_1m(ngx_http_itsm_redis_shm_t *sh,
     time_t now);
+static void ngx_http_itsm_redis_version(void *data, redisReply *reply,
+    ngx_str_t *error);
 
 
 static ngx_str_t  ngx_http_itsm_redis_health_names[] = {
@@ -129,6 +131,127 @@ ngx_http_itsm_redis_pong(void *data, redisReply *reply, ngx_str_t *error)
 
     rd->alive = 1;
 }
+
+/*
+ * The server's version, asked once per connection (INFO server): what the
+ * module sends needs Redis 7.0 ("SET ... NX ... GET" for the delivery ids
+ * and the signature replay cache is refused before 7.0; "ZADD LT" for the
+ * shared queue before 6.2).  An older one is said in the error log and on
+ * the status page, before the first delivery id fails on it; nothing is
+ * refused here: the commands' own errors are answered as they come.
+ */
+
+void
+ngx_http_itsm_redis_version_ask(ngx_http_itsm_redis_t *rd)
+{
+    (void) ngx_http_itsm_redis_command(rd, ngx_http_itsm_redis_version, rd,
+                                       "INFO server");
+}
+
+
+static void
+ngx_http_itsm_redis_version(void *data, redisReply *reply, ngx_str_t *error)
+{
+    ngx_http_itsm_redis_t *rd = data;
+
+    u_char                     *p, *v, *last;
+    ngx_int_t                   major, minor;
+    ngx_uint_t                  ok;
+    ngx_slab_pool_t            *shpool;
+    ngx_http_itsm_redis_shm_t  *sh;
+
+    if (reply == NULL) {
+        /* timed out or lost: the next connection asks again */
+        return;
+    }
+
+    v = NULL;
+    last = NULL;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        last = (u_char *) reply->str + reply->len;
+        p = ngx_strlcasestrn((u_char *) reply->str, last,
+                             (u_char *) "redis_version:",
+                             sizeof("redis_version:") - 1 - 1);
+        if (p) {
+            v = p + sizeof("redis_version:") - 1;
+            for (p = v; p < last && *p != '\r' && *p != '\n'; p++) {
+                /* void */
+            }
+            last = p;
+        }
+    }
+
+    if (v == NULL || last == v
+        || (size_t) (last - v) > NGX_HTTP_ITSM_REDIS_VERSION_LEN)
+    {
+        /* INFO renamed away, or a proxy that answers it its own way */
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "redis %V: cannot tell its version (INFO server: "
+                      "%*s); the module needs Redis %d.%d or later",
+                      &rd->address,
+                      (size_t) ngx_min(reply->len, 80),
+                      reply->str ? reply->str : "",
+                      NGX_HTTP_ITSM_REDIS_NEED_MAJOR,
+                      NGX_HTTP_ITSM_REDIS_NEED_MINOR);
+        return;
+    }
+
+    /* "7.0.15": major and minor */
+
+    major = 0;
+    minor = 0;
+
+    for (p = v; p < last && *p >= '0' && *p <= '9'; p++) {
+        major = major * 10 + (*p - '0');
+        if (major > 1000) {
+            break;
+        }
+    }
+
+    if (p < last && *p == '.') {
+        for (p++; p < last && *p >= '0' && *p <= '9'; p++) {
+            minor = minor * 10 + (*p - '0');
+            if (minor > 1000) {
+                break;
+            }
+        }
+    }
+
+    ok = (major > NGX_HTTP_ITSM_REDIS_NEED_MAJOR
+          || (major == NGX_HTTP_ITSM_REDIS_NEED_MAJOR
+              && minor >= NGX_HTTP_ITSM_REDIS_NEED_MINOR));
+
+    if (ok) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                       "itsm redis: %V is Redis %*s", &rd->address,
+                       (size_t) (last - v), v);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "redis %V is Redis %*s, older than %d.%d, which the "
+                      "module needs: delivery ids and the signature replay "
+                      "cache use \"SET ... NX ... GET\" (7.0), the shared "
+                      "queue \"ZADD LT\" (6.2); upgrade Redis",
+                      &rd->address, (size_t) (last - v), v,
+                      NGX_HTTP_ITSM_REDIS_NEED_MAJOR,
+                      NGX_HTTP_ITSM_REDIS_NEED_MINOR);
+    }
+
+    sh = ngx_http_itsm_redis_shm(rd, &shpool);
+    if (sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    sh->version_len = last - v;
+    ngx_memcpy(sh->version, v, sh->version_len);
+    sh->version_ok = ok;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
 
 /* the health, in the zone */
 
@@ -242,7 +365,8 @@ ngx_http_itsm_redis_max_1m(ngx_http_itsm_redis_shm_t *sh, time_t now)
 /*
  * "redis": {"address": ..., "state": "up", "last_error": "",
  *           "latency_us": {"last": 180, "max_1m": 950},
- *           "connects": 1, "failures": 0}
+ *           "connects": 1, "failures": 0, "version": "7.0.15",
+ *           "version_ok": true}
  */
 
 json_t *
@@ -254,7 +378,9 @@ ngx_http_itsm_redis_status_json(ngx_http_itsm_redis_t *rd)
     ngx_slab_pool_t            *shpool;
     ngx_http_itsm_redis_shm_t  *sh;
     u_char                      error[NGX_HTTP_ITSM_REDIS_ERROR_LEN];
-    size_t                      error_len;
+    u_char                      version[NGX_HTTP_ITSM_REDIS_VERSION_LEN];
+    size_t                      error_len, version_len;
+    ngx_uint_t                  version_ok;
 
     sh = ngx_http_itsm_redis_shm(rd, &shpool);
     if (sh == NULL) {
@@ -268,10 +394,16 @@ ngx_http_itsm_redis_status_json(ngx_http_itsm_redis_t *rd)
     max = ngx_http_itsm_redis_max_1m(sh, ngx_time());
     error_len = sh->error_len;
     ngx_memcpy(error, sh->error, error_len);
+    version_len = sh->version_len;
+    ngx_memcpy(version, sh->version, version_len);
+    version_ok = sh->version_ok;
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    obj = json_pack("{s:s%, s:s, s:s%, s:{s:I, s:I}, s:I, s:I}",
+    /* "version": the last connection's server, null before it answered;
+     * "version_ok": false when older than the module needs */
+
+    obj = json_pack("{s:s%, s:s, s:s%, s:{s:I, s:I}, s:I, s:I, s:o, s:o}",
                     "address", (char *) rd->address.data, rd->address.len,
                     "state",
                     (char *) ngx_http_itsm_redis_health_names[health].data,
@@ -279,7 +411,12 @@ ngx_http_itsm_redis_status_json(ngx_http_itsm_redis_t *rd)
                     "latency_us", "last", (json_int_t) last,
                     "max_1m", (json_int_t) max,
                     "connects", (json_int_t) sh->connects,
-                    "failures", (json_int_t) sh->failures);
+                    "failures", (json_int_t) sh->failures,
+                    "version", version_len
+                               ? json_stringn((char *) version, version_len)
+                               : json_null(),
+                    "version_ok", version_len ? json_boolean(version_ok)
+                                              : json_null());
 
     return obj;
 }

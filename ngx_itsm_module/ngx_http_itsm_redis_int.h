@@ -24,6 +24,11 @@
 #define NGX_HTTP_ITSM_REDIS_PASSWORD_MAX     4096
 #define NGX_HTTP_ITSM_REDIS_ERROR_LEN        256
 #define NGX_HTTP_ITSM_REDIS_WINDOW           60      /* seconds, max_1m */
+#define NGX_HTTP_ITSM_REDIS_VERSION_LEN      32
+
+/* the oldest Redis the module works with (docs/redis.md, "Redis 7") */
+#define NGX_HTTP_ITSM_REDIS_NEED_MAJOR       7
+#define NGX_HTTP_ITSM_REDIS_NEED_MINOR       0
 
 
 typedef enum {
@@ -58,6 +63,9 @@ typedef struct {
     ngx_atomic_t                 failures;
     size_t                       error_len;
     u_char                       error[NGX_HTTP_ITSM_REDIS_ERROR_LEN];
+    size_t                       version_len;  /* 0: not known yet */
+    u_char                       version[NGX_HTTP_ITSM_REDIS_VERSION_LEN];
+    ngx_uint_t                   version_ok;
 } ngx_http_itsm_redis_shm_t;
 
 
@@ -101,11 +109,22 @@ struct ngx_http_itsm_redis_s {
 };
 
 
+/* a script's text and its SHA1 (ngx_http_itsm_redis_script.c) */
+
+typedef struct {
+    const char                      *text;
+    size_t                           len;
+    u_char                           sha[40];  /* hex */
+} ngx_http_itsm_redis_script_t;
+
+
 struct ngx_http_itsm_redis_cmd_s {
     ngx_http_itsm_redis_t           *rd;
     ngx_http_itsm_redis_handler_pt   handler;  /* NULL: answered, cancelled */
     void                            *data;
-    char                            *text;     /* formatted, until sent */
+    ngx_http_itsm_redis_script_t    *script;   /* EVALSHA: EVAL on NOSCRIPT */
+    char                            *text;     /* formatted, until sent
+                                                  (a script's: answered) */
     size_t                           len;
     ngx_event_t                      timer;
     ngx_queue_t                      queue;    /* in rd->waiting */
@@ -114,9 +133,17 @@ struct ngx_http_itsm_redis_cmd_s {
 
 
 /* the connection (ngx_http_itsm_redis.c) */
+ngx_http_itsm_redis_cmd_t *ngx_http_itsm_redis_send(ngx_http_itsm_redis_t *rd,
+    ngx_http_itsm_redis_handler_pt handler, void *data,
+    ngx_http_itsm_redis_script_t *script, char *text, size_t len);
 void ngx_http_itsm_redis_drop(ngx_http_itsm_redis_t *rd);
 void ngx_http_itsm_redis_set_error(ngx_http_itsm_redis_t *rd,
     const char *fmt, ...);
+
+/* scripts (ngx_http_itsm_redis_script.c) */
+ngx_int_t ngx_http_itsm_redis_script_again(ngx_http_itsm_redis_cmd_t *cmd);
+void ngx_http_itsm_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
 
 /* the health (ngx_http_itsm_redis_health.c) */
 ngx_int_t ngx_http_itsm_redis_init_zone(ngx_shm_zone_t *shm_zone,
@@ -124,6 +151,7 @@ ngx_int_t ngx_http_itsm_redis_init_zone(ngx_shm_zone_t *shm_zone,
 void ngx_http_itsm_redis_ping(ngx_event_t *ev);
 uint64_t ngx_http_itsm_redis_now_us(void);
 void ngx_http_itsm_redis_health_down(ngx_http_itsm_redis_t *rd);
+void ngx_http_itsm_redis_version_ask(ngx_http_itsm_redis_t *rd);
 
 
 #endif /* _NGX_HTTP_ITSM_REDIS_INT_H_INCLUDED_ */

@@ -295,7 +295,7 @@ ngx_http_itsm_replay_redis_renew(ngx_event_t *ev)
         return;
     }
 
-    rr->cmd = ngx_http_itsm_redis_command(rr->rd,
+    rr->cmd = ngx_http_itsm_redis_script(rr->rd,
                                           ngx_http_itsm_replay_redis_renewed,
                                           rr, "EVAL %s 1 %b %b %llu",
                                           NGX_HTTP_ITSM_REPLAY_REDIS_RENEW,
@@ -397,7 +397,7 @@ ngx_http_itsm_replay_redis_cleanup(void *data)
         px = ngx_max(rr->expire_ms - ngx_http_itsm_replay_redis_now_ms(),
                      1000);
 
-        if (ngx_http_itsm_redis_command(rr->rd,
+        if (ngx_http_itsm_redis_script(rr->rd,
                                         ngx_http_itsm_replay_redis_ended,
                                         NULL, "EVAL %s 1 %b %b %b %lld",
                                         NGX_HTTP_ITSM_REPLAY_REDIS_DONE,
@@ -411,7 +411,7 @@ ngx_http_itsm_replay_redis_cleanup(void *data)
         }
 
     } else {
-        if (ngx_http_itsm_redis_command(rr->rd,
+        if (ngx_http_itsm_redis_script(rr->rd,
                                         ngx_http_itsm_replay_redis_ended,
                                         NULL, "EVAL %s 1 %b %b",
                                         NGX_HTTP_ITSM_REPLAY_REDIS_DEL,

@@ -369,7 +369,7 @@ ngx_http_itsm_store_queue_take(ngx_http_itsm_store_t *store, ngx_uint_t max,
                    "itsm queue redis: take %ui, lease %T s, token %016xL",
                    max, lease, token);
 
-    return ngx_http_itsm_redis_command(store->redis, handler, data,
+    return ngx_http_itsm_redis_script(store->redis, handler, data,
                "EVAL %s 6 %b %b %b %b %b %b %lu %lld %016llx",
                NGX_HTTP_ITSM_QUEUE_REDIS_TAKE,
                keys.k[NGX_HTTP_ITSM_QR_DUE].data,
@@ -409,7 +409,7 @@ ngx_http_itsm_store_queue_done(ngx_http_itsm_store_t *store,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm queue redis: done, token %016xL", token);
 
-    if (ngx_http_itsm_redis_command(store->redis,
+    if (ngx_http_itsm_redis_script(store->redis,
             ngx_http_itsm_queue_redis_forgotten, (void *) "done",
             "EVAL %s 6 %b %b %b %b %b %b %b %016llx %b",
             NGX_HTTP_ITSM_QUEUE_REDIS_DONE,
@@ -465,7 +465,7 @@ ngx_http_itsm_store_queue_retry(ngx_http_itsm_store_t *store,
                    "itsm queue redis: retry, token %016xL, in %*s ms",
                    token, (size_t) (p - when), when);
 
-    if (ngx_http_itsm_redis_command(store->redis,
+    if (ngx_http_itsm_redis_script(store->redis,
             ngx_http_itsm_queue_redis_forgotten, (void *) "retry",
             "EVAL %s 5 %b %b %b %b %b %b %016llx %b %lu",
             NGX_HTTP_ITSM_QUEUE_REDIS_RETRY,
@@ -506,7 +506,7 @@ ngx_http_itsm_store_queue_renew(ngx_http_itsm_store_t *store,
         return NGX_ERROR;
     }
 
-    if (ngx_http_itsm_redis_command(store->redis,
+    if (ngx_http_itsm_redis_script(store->redis,
             ngx_http_itsm_queue_redis_forgotten, (void *) "renew",
             "EVAL %s 2 %b %b %b %016llx %lld",
             NGX_HTTP_ITSM_QUEUE_REDIS_RENEW,
@@ -589,7 +589,7 @@ ngx_http_itsm_store_queue_drop(ngx_http_itsm_store_t *store,
                    "itsm queue redis: drop what waits for \"%V\" of \"%V\"",
                    key, connector);
 
-    if (ngx_http_itsm_redis_command(store->redis,
+    if (ngx_http_itsm_redis_script(store->redis,
             ngx_http_itsm_queue_redis_dropped, NULL,
             "EVAL %s 5 %b %b %b %b %b %b",
             NGX_HTTP_ITSM_QUEUE_REDIS_DROP,
@@ -665,7 +665,7 @@ ngx_http_itsm_store_queue_requeue(ngx_http_itsm_store_t *store,
         key = &none;
     }
 
-    return ngx_http_itsm_redis_command(store->redis, handler, data,
+    return ngx_http_itsm_redis_script(store->redis, handler, data,
                "EVAL %s 3 %b %b %b %b %b",
                NGX_HTTP_ITSM_QUEUE_REDIS_REQUEUE,
                keys.k[NGX_HTTP_ITSM_QR_DUE].data,
@@ -690,7 +690,7 @@ ngx_http_itsm_store_queue_dead(ngx_http_itsm_store_t *store, ngx_uint_t max,
         return NULL;
     }
 
-    return ngx_http_itsm_redis_command(store->redis, handler, data,
+    return ngx_http_itsm_redis_script(store->redis, handler, data,
                "EVAL %s 2 %b %b %lu", NGX_HTTP_ITSM_QUEUE_REDIS_DEAD,
                keys.k[NGX_HTTP_ITSM_QR_DEAD].data,
                keys.k[NGX_HTTP_ITSM_QR_DEAD].len,
@@ -711,7 +711,7 @@ ngx_http_itsm_store_queue_count(ngx_http_itsm_store_t *store,
         return NULL;
     }
 
-    return ngx_http_itsm_redis_command(store->redis, handler, data,
+    return ngx_http_itsm_redis_script(store->redis, handler, data,
                "EVAL %s 3 %b %b %b", NGX_HTTP_ITSM_QUEUE_REDIS_COUNT,
                keys.k[NGX_HTTP_ITSM_QR_DUE].data,
                keys.k[NGX_HTTP_ITSM_QR_DUE].len,
@@ -806,7 +806,7 @@ ngx_http_itsm_queue_redis_read(ngx_http_itsm_queue_redis_merge_t *mg)
         return NGX_ERROR;
     }
 
-    cmd = ngx_http_itsm_redis_command(mg->store->redis,
+    cmd = ngx_http_itsm_redis_script(mg->store->redis,
               ngx_http_itsm_queue_redis_read_answer, mg,
               "EVAL %s 2 %b %b %b", NGX_HTTP_ITSM_QUEUE_REDIS_READ,
               keys.k[NGX_HTTP_ITSM_QR_DATA].data,
@@ -920,7 +920,7 @@ ngx_http_itsm_queue_redis_read_answer(void *data, redisReply *reply,
         delay = (long long) ngx_max(pend.due - ngx_time(), 0) * 1000;
     }
 
-    cmd = ngx_http_itsm_redis_command(mg->store->redis,
+    cmd = ngx_http_itsm_redis_script(mg->store->redis,
               ngx_http_itsm_queue_redis_written, mg,
               "EVAL %s 6 %b %b %b %b %b %b %b %b %s %b %lld",
               NGX_HTTP_ITSM_QUEUE_REDIS_WRITE,

@@ -238,7 +238,7 @@ ngx_http_itsm_store_redis_get(ngx_http_itsm_store_op_t *op)
     }
 
     return ngx_http_itsm_store_redis_sent(op,
-               ngx_http_itsm_redis_command(op->store->redis,
+               ngx_http_itsm_redis_script(op->store->redis,
                    ngx_http_itsm_store_redis_answer, op, "EVAL %s 2 %b %b",
                    NGX_HTTP_ITSM_STORE_REDIS_GET, keys.c.data, keys.c.len,
                    keys.r.data, keys.r.len));
@@ -270,7 +270,7 @@ ngx_http_itsm_store_redis_claim(ngx_http_itsm_store_op_t *op)
                    op->key, op->token, op->create);
 
     return ngx_http_itsm_store_redis_sent(op,
-               ngx_http_itsm_redis_command(op->store->redis,
+               ngx_http_itsm_redis_script(op->store->redis,
                    ngx_http_itsm_store_redis_answer, op,
                    "EVAL %s 2 %b %b %016llx %016llx %b:%d %lld %d %lld %b",
                    NGX_HTTP_ITSM_STORE_REDIS_CLAIM, keys.c.data, keys.c.len,
@@ -303,7 +303,7 @@ ngx_http_itsm_store_redis_doubt(ngx_http_itsm_store_op_t *op)
     p = ngx_http_itsm_store_redis_empty(empty, op->key);
 
     return ngx_http_itsm_store_redis_sent(op,
-               ngx_http_itsm_redis_command(op->store->redis,
+               ngx_http_itsm_redis_script(op->store->redis,
                    ngx_http_itsm_store_redis_answer, op,
                    "EVAL %s 2 %b %b %016llx %lld %b",
                    NGX_HTTP_ITSM_STORE_REDIS_DOUBT, keys.c.data, keys.c.len,
@@ -521,7 +521,7 @@ ngx_http_itsm_store_redis_end(ngx_http_itsm_store_t *store,
                    "expire:%M", commit ? "commit" : "release", key, token,
                    w.state, expire);
 
-    cmd = ngx_http_itsm_redis_command(store->redis, handler, data,
+    cmd = ngx_http_itsm_redis_script(store->redis, handler, data,
               "EVAL %s 3 %b %b %b %016llx %lld %s %b %b %b %llu %b"
               " %b %llu %b %llu %b %llu",
               NGX_HTTP_ITSM_STORE_REDIS_END, keys.c.data, keys.c.len,
@@ -579,7 +579,7 @@ ngx_http_itsm_store_redis_renew(ngx_http_itsm_store_t *store,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, store->log, 0,
                    "itsm store redis: renew \"%V\" token:%016xL", key, token);
 
-    if (ngx_http_itsm_redis_command(store->redis,
+    if (ngx_http_itsm_redis_script(store->redis,
                                     ngx_http_itsm_store_redis_forgotten,
                                     NULL, "EVAL %s 1 %b %016llx %lld",
                                     NGX_HTTP_ITSM_STORE_REDIS_RENEW,
@@ -1036,11 +1036,14 @@ ngx_http_itsm_store_redis_decode(ngx_http_itsm_store_t *store,
             }
         }
 
-        p = nl + 1 + n[10];
+        /* the key's length is the record's text: checked before it moves
+         * the pointer, which a length past the end would overflow */
 
-        if (p > last) {
+        if (n[10] > (uint64_t) (last - nl - 1)) {
             goto invalid;
         }
+
+        p = nl + 1 + n[10];
 
         if (p < last) {
             v.mv_data = p;

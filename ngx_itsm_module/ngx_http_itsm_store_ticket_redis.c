@@ -221,7 +221,7 @@ ngx_http_itsm_store_ticket_redis_read(ngx_http_itsm_store_op_t *op)
                    &tr->cb->ticket, tr->tries);
 
     return ngx_http_itsm_store_ticket_redis_sent(op,
-               ngx_http_itsm_redis_command(op->store->redis,
+               ngx_http_itsm_redis_script(op->store->redis,
                    ngx_http_itsm_store_ticket_redis_answer, op,
                    "EVAL %s 3 %b %b %b", NGX_HTTP_ITSM_STORE_TICKET_READ,
                    keys.c.data, keys.c.len, keys.r.data, keys.r.len,
@@ -321,7 +321,7 @@ ngx_http_itsm_store_ticket_redis_decided(ngx_http_itsm_store_op_t *op,
         tr->step = NGX_HTTP_ITSM_STORE_TICKET_STEP_UNINDEX;
 
         return ngx_http_itsm_store_ticket_redis_sent(op,
-                   ngx_http_itsm_redis_command(op->store->redis,
+                   ngx_http_itsm_redis_script(op->store->redis,
                        ngx_http_itsm_store_ticket_redis_answer, op,
                        "EVAL %s 1 %b %b", NGX_HTTP_ITSM_STORE_TICKET_UNINDEX,
                        tr->ik.data, tr->ik.len, tr->key.data, tr->key.len));
@@ -370,7 +370,7 @@ ngx_http_itsm_store_ticket_redis_decided(ngx_http_itsm_store_op_t *op,
                    cb->before, cb->after);
 
     return ngx_http_itsm_store_ticket_redis_sent(op,
-               ngx_http_itsm_redis_command(op->store->redis,
+               ngx_http_itsm_redis_script(op->store->redis,
                    ngx_http_itsm_store_ticket_redis_answer, op,
                    "EVAL %s 3 %b %b %b %b %b %b %s %b %b %llu",
                    NGX_HTTP_ITSM_STORE_TICKET_CAS,

@@ -46,29 +46,16 @@ ngx_http_itsm_verify_check(ngx_conf_t *cf, ngx_http_itsm_main_conf_t *imcf)
 
     conn = imcf->connectors.elts;
 
-    /* the replay location and the kick run with a store on Redis too
-     * (the shared queue), but the probe's state across edges is not
-     * tested there yet: still refused, the refusal's words kept */
-
-    if (imcf->replay_url.len && imcf->store
-        && ngx_http_itsm_store_on_redis(imcf->store))
-    {
-        for (i = 0; i < imcf->connectors.nelts; i++) {
-
-            if (conn[i]->verify == NULL) {
-                continue;
-            }
-
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "itsm_connector \"%V\" (%s:%ui): \"verify\" is "
-                          "sent through the replay location, which needs an "
-                          "LMDB \"itsm_store\" for now (issue 14)",
-                          &conn[i]->name, conn[i]->file, conn[i]->line);
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
-    }
+    /*
+     * A store on Redis is enough too: the probe reads and writes nothing
+     * in the store (the replay location answers {"verify": NAME} before
+     * it looks at the store), and its outcome stays in this edge's
+     * shared memory on purpose.  Each edge probes the ITSM with its own
+     * credentials over its own network path, so each edge's registry
+     * answers "can this edge deliver?"; one outcome shared in Redis
+     * would let a verified edge hide one whose credentials or route are
+     * wrong.  t/509 runs two edges on one Redis.
+     */
 
     if (imcf->replay_url.len && imcf->store) {
         return NGX_OK;

@@ -59,6 +59,9 @@ our $Plain = ItsmRedis->start(args => ['--enable-debug-command', 'yes']);
 our $Auth = ItsmRedis->start(password => $Password);
 our $Unix = ItsmRedis->start(unix => 1);
 
+# the server's version, as the status page shows it ("version")
+our ($Version) = $Plain->cli('--raw', 'INFO', 'server') =~ /^redis_version:(\S+)/m;
+
 # a "Redis" that accepts connections (the kernel's backlog) and never reads
 our $Hang = ItsmPorts::listen_socket();
 
@@ -238,8 +241,8 @@ sub http_get {
     settle(1);
 
     my $status = http_get($port, '/status');
-    like($status, qr/"redis":\{"address":"127\.0\.0\.1:$redis","state":"up","last_error":"","latency_us":\{"last":[1-9]\d*,"max_1m":[1-9]\d*\},"connects":2,"failures":0\}/,
-         'two workers: up, a connection each counted');
+    like($status, qr/"redis":\{"address":"127\.0\.0\.1:$redis","state":"up","last_error":"","latency_us":\{"last":[1-9]\d*,"max_1m":[1-9]\d*\},"connects":2,"failures":0,"version":"\Q$::Version\E","version_ok":true\}/,
+         'two workers: up, a connection each counted, the server\'s version');
     my @pinging = grep { /cmd=ping/ } split /\n/, $Plain->cli('CLIENT', 'LIST');
     is(scalar @pinging, 2, 'two workers: two connections PING Redis');
 
@@ -255,10 +258,14 @@ sub http_get {
 # ---- against Redis ----
 
 # the "redis" object of the status page
+# (the server's version once a connection answered INFO: up, it has)
 sub redis_status {
     my (%f) = @_;
     my $addr = $f{address};
-    return qr/"redis":\{"address":"\Q$addr\E","state":"$f{state}","last_error":"$f{error}","latency_us":\{"last":$f{last},"max_1m":$f{max}\},"connects":$f{connects},"failures":$f{failures}\}\}\n\z/;
+    my $v = $f{state} eq 'up'
+            ? qq("version":"\Q$::Version\E","version_ok":true)
+            : qq((?:"version":null,"version_ok":null|"version":"\Q$::Version\E","version_ok":true));
+    return qr/"redis":\{"address":"\Q$addr\E","state":"$f{state}","last_error":"$f{error}","latency_us":\{"last":$f{last},"max_1m":$f{max}\},"connects":$f{connects},"failures":$f{failures},$v\}\}\n\z/;
 }
 
 master_on();
