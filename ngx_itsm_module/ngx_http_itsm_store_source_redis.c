@@ -122,7 +122,7 @@ ngx_http_itsm_store_source_redis_get(ngx_http_itsm_store_source_op_t *op)
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->store->log, 0,
                    "itsm store redis: source get \"%V\"", &s);
 
-    cmd = ngx_http_itsm_redis_command(op->store->redis,
+    cmd = ngx_http_itsm_redis_script(op->store->redis,
               ngx_http_itsm_store_source_redis_got, op, "EVAL %s 2 %b %b %lld",
               NGX_HTTP_ITSM_STORE_SOURCE_REDIS_GET, s.data, s.len,
               rk.data, rk.len, (long long) op->store->retention * 1000);
@@ -173,7 +173,7 @@ ngx_http_itsm_store_source_redis_keep(ngx_http_itsm_store_source_op_t *op,
                    "itsm store redis: source %s \"%V\"",
                    value ? "remember" : "forget", &s);
 
-    cmd = ngx_http_itsm_redis_command(op->store->redis,
+    cmd = ngx_http_itsm_redis_script(op->store->redis,
               ngx_http_itsm_store_source_redis_kept, op,
               "EVAL %s 2 %b %b %s %b %lld",
               NGX_HTTP_ITSM_STORE_SOURCE_REDIS_KEEP, s.data, s.len,
@@ -239,13 +239,13 @@ ngx_http_itsm_store_source_redis_put(ngx_http_itsm_store_t *store,
                    "itsm store redis: source put \"%V\", %uz bytes", &s,
                    text->len);
 
-    if (ngx_http_itsm_redis_command(store->redis,
-                                    ngx_http_itsm_store_source_redis_forgotten,
-                                    lost, "EVAL %s 2 %b %b %b %lld",
-                                    NGX_HTTP_ITSM_STORE_SOURCE_REDIS_PUT,
-                                    s.data, s.len, rk.data, rk.len,
-                                    text->data, text->len,
-                                    (long long) store->retention * 1000)
+    if (ngx_http_itsm_redis_script(store->redis,
+                                   ngx_http_itsm_store_source_redis_forgotten,
+                                   lost, "EVAL %s 2 %b %b %b %lld",
+                                   NGX_HTTP_ITSM_STORE_SOURCE_REDIS_PUT,
+                                   s.data, s.len, rk.data, rk.len,
+                                   text->data, text->len,
+                                   (long long) store->retention * 1000)
         == NULL)
     {
         ngx_log_error(NGX_LOG_WARN, store->log, 0,
