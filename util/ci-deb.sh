@@ -3,7 +3,7 @@
 # what an SRE does with it on a fresh Debian 12 machine, checked step by
 # step.  Runs as root (it installs, removes and purges the package).
 #
-#   util/ci-deb.sh            (CI_DEB_PORT=47100 CI_DEB_RT_PORT=18291)
+#   util/ci-deb.sh            (CI_DEB_PORT=27100 CI_DEB_RT_PORT=18291)
 #
 #   1. make deb (util/deb.sh: dpkg-buildpackage, lintian)
 #   2. apt-get install ./build/deb/libnginx-mod-http-itsm_*.deb: the module,
@@ -35,7 +35,7 @@ set -euo pipefail
 
 me=ci-deb
 repo=$(cd "$(dirname "$0")/.." && pwd)
-port=${CI_DEB_PORT:-47100}
+port=${CI_DEB_PORT:-27100}
 replay_port=$((port + 1))
 rt_port=${CI_DEB_RT_PORT:-18291}
 pkg=libnginx-mod-http-itsm
