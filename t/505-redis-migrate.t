@@ -14,13 +14,16 @@
 #   --retention, the open ones without; no claim copied;
 # - a key already in Redis is left alone and counted; --overwrite replaces
 #   it with the very bytes of a run into an empty db (--db);
-# - the pending delivery and the ticket index are not moved: a warning
-#   with counts, exit 3;
+# - each record with a ticket gets its ticket index (P{t:connector:ticket}
+#   -> the key's text, with the record's TTL), so callbacks find it; the
+#   pending delivery and the ticket entries are not moved: a warning with
+#   counts, exit 3;
 #
 # then an nginx on Redis (edge R, the same connectors): a repeat of an open
 # key is a duplicate naming its ticket and sends nothing; a resolve sends
 # the resolve to the right ticket; a refire of the resolved key reopens
-# its ticket; the keys in doubt ask the ITSM (find) first and find the
+# its ticket; a callback of a migrated open ticket (T1) is applied to its
+# key; the keys in doubt ask the ITSM (find) first and find the
 # ticket instead of creating another; a new key's record (written by the
 # module) has the header and codec flags of a migrated one.
 use strict;
@@ -38,6 +41,9 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use Digest::SHA qw(sha256_hex);
+
+my $Tok = 'itsmcb_test-token-of-the-migrated-callbacks-0000';
 
 @ItsmMigrateItsm::ISA = ('ItsmChild');
 
@@ -164,6 +170,8 @@ my $Connectors = <<"END";
         on_repeat nothing;
         on_resolve resolve;
         on_refire reopen window=1h;
+        callback_token sha256:${\ sha256_hex($Tok)};
+        callback_status rt;
     }
     itsm_connector queued {
         location  /_itsm/mock;
@@ -370,12 +378,17 @@ is(cli('DBSIZE'), 0, 'redis: empty before');
 my ($rc1, $out1) = migrate('--db', '1');
 is($rc1, 3, 'db 1: exit 3') or diag $out1;
 is(counts($out1), '8 8 3 1 0 0 2 3 0', 'db 1: 8 written, 3 with a TTL (1 resolved), 2 claims dropped, 3 in doubt');
-like($out1, qr/^itsm-migrate: warning: 1 pending deliveries not moved \(0 of them dead letters\): itsm_store redis has no queue yet; drain them on LMDB first/m,
+like($out1, qr/^itsm-migrate: warning: 1 pending deliveries not moved \(0 of them dead letters\): this tool does not move the queue; drain them on LMDB first/m,
      'db 1: the pending delivery: a warning with its count');
-like($out1, qr/^itsm-migrate: warning: not moved: 5 ticket index entries, 0 way-back entries/m,
-     'db 1: the ticket index: a warning with its count');
+like($out1, qr/^itsm-migrate: warning: not moved: 5 ticket entries \(what the ITSM last said of each ticket: the next callback of a ticket is applied without comparing its order\), 0 way-back entries/m,
+     'db 1: the ticket entries: a warning with their count');
+like($out1, qr/^  ticket index entries written 5 \(one per record with a ticket, for the callbacks\)$/m,
+     'db 1: five ticket index entries written');
 my $D1 = dump_db(1);
-is(scalar(keys %$D1), 8, 'db 1: eight keys');
+is(scalar(keys %$D1), 13, 'db 1: thirteen keys: eight records, five ticket index entries');
+is(join(' ', map { "$_=$D1->{\"$Prefix\{t:mock:$_}\"}" } qw(T1 T2 T3 T4 T6)),
+   'T1=open-1 T2=open-2 T3=res-1 T4=pre-1 T6=open-3',
+   'db 1: the index of each ticket names its key, under PREFIX{t:connector:ticket}');
 is(scalar(grep { /^\Q$Prefix\E\{(mock|queued):[0-9a-f]{16}\}:r$/ } keys %$D1), 8,
    'db 1: each named PREFIX{connector:16 hex}:r; no claim (:c)');
 like(name_of($D1, 'q-1'), qr/^\Q$Prefix\E\{queued:[0-9a-f]{16}\}:r$/, 'db 1: the queued key\'s record, under its own connector');
@@ -390,7 +403,10 @@ cli('SET', $PreName, 'planted');
     is(counts($out), '8 7 3 1 1 0 2 3 0', 'db 0: 7 written, 1 skipped as present');
     is(cli('GET', $PreName), 'planted', 'db 0: the record present before is left alone');
     my $D0 = dump_db(0);
-    is(scalar(keys %$D0), 8, 'db 0: eight keys');
+    is(scalar(keys %$D0), 13, 'db 0: thirteen keys');
+    is(cli('PTTL', "$Prefix\{t:mock:T1}"), -1, 'db 0: an open key\'s ticket index has no TTL');
+    my $ipttl = cli('PTTL', "$Prefix\{t:mock:T3}");
+    ok($ipttl > 3_540_000 && $ipttl <= 3_600_000, 'db 0: the resolved key\'s index expires with its record') or diag $ipttl;
     is(scalar(grep { $_ ne $PreName && $D0->{$_} ne $D1->{$_} } keys %$D1), 0,
        'db 0: the other seven hold the bytes of the run into db 1');
 
@@ -422,7 +438,7 @@ cli('SET', $PreName, 'planted');
     my ($rc, $out) = migrate('--dry-run');
     diag explain { map { ($_ => unpack('H*', $D1->{$_})) } keys %$D1 } if $ENV{ITSM_TEST_KEEP};
     is(counts($out), '8 0 0 0 8 0 2 3 0', 'dry run again: all eight present, none would be written');
-    is(cli('DBSIZE'), 8, 'dry run again: DBSIZE unchanged');
+    is(cli('DBSIZE'), 13, 'dry run again: DBSIZE unchanged');
     is(cli('GET', $PreName), 'planted', 'dry run again: the planted record still there');
 
     ($rc, $out) = migrate('--dry-run', '--overwrite');
@@ -433,14 +449,15 @@ cli('SET', $PreName, 'planted');
     is($rc, 3, '--overwrite: exit 3') or diag $out;
     is(counts($out), '8 8 3 1 0 8 2 3 0', '--overwrite: eight written, eight replaced');
     is(cli('GET', $PreName), $D1->{$PreName}, '--overwrite: the planted record replaced by the migrated bytes');
-    is(cli('DBSIZE'), 8, '--overwrite: DBSIZE 8');
+    is(cli('DBSIZE'), 13, '--overwrite: DBSIZE 13');
 }
 
 # ---- edge R, on Redis --------------------------------------------------------------
 
 my $R = edge('redis', ItsmPorts::free(),
              "    itsm_redis address=127.0.0.1:${\$Redis->port} prefix=$Prefix timeout=2s;\n"
-             . "    itsm_store redis lease=5s retention=1h;", '');
+             . "    itsm_store redis lease=5s retention=1h;",
+             "        location = /cb { itsm_callback mock profile=rt; }\n");
 {
     my ($ok, $out) = $R->test;
     ok($ok, 'nginx -t: the Redis edge\'s configuration passes') or diag $out;
@@ -452,6 +469,16 @@ reset_hits();
 is(outcome($R->post('/alerts', alert('open-1', 'firing'))), '200 none duplicate T1',
    'R: a repeat of open-1 is a duplicate of T1');
 is(scalar(hits()), 0, 'R: nothing sent for it');
+
+# the ITSM's callback of migrated T1: the index the tool wrote finds open-1
+{
+    my $res = $R->post('/cb', '{"ticket": "T1", "old_status": "open", "status": "stalled", "transaction": "20"}',
+                       {Authorization => "Bearer $Tok"});
+    (my $b = $res->{content}) =~ s/\n\z//;
+    is("$res->{status} $b", '200 {"outcome":"applied","ticket":"T1","key":"open-1","status":"stalled","state":"acknowledged","key_state":"open"}',
+       'R: a callback of migrated T1 is applied to open-1');
+    is(scalar(hits()), 0, 'R: nothing sent for it');
+}
 
 is(outcome($R->post('/alerts', alert('open-2', 'resolved'))), '200 resolve resolved T2',
    'R: the resolve of open-2 resolves T2');

@@ -96,6 +96,7 @@ typedef struct {
     unsigned long                dead;
     unsigned long                tickets;
     unsigned long                sources;
+    unsigned long                indexed;
 } itsm_migrate_counts_t;
 
 
@@ -108,6 +109,13 @@ typedef struct {
     size_t                       value_len;
     long long                    ttl_ms;
     int                          resolved;
+
+    /* the ticket's index, P{t:connector:ticket} -> the key's text, as a
+     * commit writes it (ngx_http_itsm_store_redis_commit()); 0: none */
+    char                         iname[ITSM_MIGRATE_NAME];
+    size_t                       iname_len;
+    u_char                       ikey[NGX_HTTP_ITSM_STORE_KEY_MAX];
+    size_t                       ikey_len;
 } itsm_migrate_rec_t;
 
 
@@ -232,6 +240,8 @@ main(int argc, char **argv)
     printf("  claims dropped %lu, in doubt %lu (find first), expired %lu "
            "(past --retention, not written)\n",
            counts.claims, counts.doubt, counts.expired);
+    printf("  ticket index entries written %lu (one per record with a "
+           "ticket, for the callbacks)\n", counts.indexed);
 
     redisFree(out.redis);
     free(out.batch);
@@ -270,18 +280,20 @@ main(int argc, char **argv)
 
     if (counts.pending) {
         printf("itsm-migrate: warning: %lu pending deliveries not moved "
-               "(%lu of them dead letters): itsm_store redis has no queue "
-               "yet; drain them on LMDB first (docs/redis.md, Migration)\n",
+               "(%lu of them dead letters): this tool does not move the "
+               "queue; drain them on LMDB first (docs/redis.md, "
+               "Migration)\n",
                counts.pending, counts.dead);
         rc = 3;
     }
 
     if (counts.tickets || counts.sources) {
-        printf("itsm-migrate: warning: not moved: %lu ticket index "
-               "entries, %lu way-back entries (itsm_callback and "
-               "itsm_callback_source need an LMDB store for now; the "
-               "records themselves hold their tickets)\n",
-               counts.tickets, counts.sources);
+        printf("itsm-migrate: warning: not moved: %lu ticket entries "
+               "(what the ITSM last said of each ticket: the next callback "
+               "of a ticket is applied without comparing its order), %lu "
+               "way-back entries (itsm_callback_source: a key's next alert "
+               "keeps it again); the ticket index is written from the "
+               "records\n", counts.tickets, counts.sources);
     }
 
     return rc;
@@ -592,6 +604,8 @@ itsm_migrate_record(itsm_migrate_conf_t *conf, itsm_migrate_counts_t *counts,
     key.data = zero + 1;
     key.len = last - key.data;
 
+    r->iname_len = 0;
+
     /* ngx_http_itsm_store_key(): a key too long for LMDB is kept as
      * "md5:" and 32 hex digits, its text lost */
 
@@ -730,6 +744,23 @@ itsm_migrate_record(itsm_migrate_conf_t *conf, itsm_migrate_counts_t *counts,
 
     r->value_len = p - r->value;
 
+    /* a record with a ticket has its index, so that the ITSM's callbacks
+     * about the ticket find the key on Redis; it lives as the record does
+     * (none while open, the record's TTL once resolved) */
+
+    if (rec.ticket.len
+        && strlen(conf->prefix) + connector.len + rec.ticket.len + 5
+           < sizeof(r->iname))
+    {
+        r->iname_len = snprintf(r->iname, sizeof(r->iname), "%s{t:%.*s:%.*s}",
+                                conf->prefix, (int) connector.len,
+                                (char *) connector.data,
+                                (int) rec.ticket.len,
+                                (char *) rec.ticket.data);
+        memcpy(r->ikey, key.data, key.len);
+        r->ikey_len = key.len;
+    }
+
     return 0;
 }
 
@@ -766,6 +797,25 @@ itsm_migrate_flush(itsm_migrate_out_t *out)
     for (i = 0; i < out->n; i++) {
         r = &out->batch[i];
 
+        /* the index first, as a commit writes it: a callback never finds
+         * a record whose ticket has no index; one whose record is left
+         * alone (present) names the same key */
+
+        if (r->iname_len && !out->conf->dry_run) {
+            argc = 0;
+            argv[argc] = "SET"; argl[argc++] = 3;
+            argv[argc] = r->iname; argl[argc++] = r->iname_len;
+            argv[argc] = (char *) r->ikey; argl[argc++] = r->ikey_len;
+
+            if (r->ttl_ms) {
+                argv[argc] = "PX"; argl[argc++] = 2;
+                argl[argc] = snprintf(ttl, sizeof(ttl), "%lld", r->ttl_ms);
+                argv[argc++] = ttl;
+            }
+
+            redisAppendCommandArgv(out->redis, (int) argc, argv, argl);
+        }
+
         if (out->conf->dry_run || out->conf->overwrite) {
             redisAppendCommand(out->redis, "EXISTS %b", r->name, r->name_len);
         }
@@ -796,6 +846,27 @@ itsm_migrate_flush(itsm_migrate_out_t *out)
 
     for (i = 0; i < out->n; i++) {
         r = &out->batch[i];
+
+        if (r->iname_len && !out->conf->dry_run) {
+            if (redisGetReply(out->redis, (void **) &reply) != REDIS_OK) {
+                goto failed;
+            }
+
+            /* the record's answers follow in the pipeline: read on */
+
+            if (reply->type != REDIS_REPLY_STATUS) {
+                fprintf(stderr, "itsm-migrate: redis %s: SET %s: %s\n",
+                        out->conf->redis, r->iname,
+                        reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                         : "an odd answer");
+                rc = -1;
+
+            } else {
+                out->counts->indexed++;
+            }
+
+            freeReplyObject(reply);
+        }
 
         if (out->conf->dry_run || out->conf->overwrite) {
             if (redisGetReply(out->redis, (void **) &reply) != REDIS_OK) {
