@@ -27,6 +27,7 @@ use ItsmExample;
 use ItsmPorts;
 use ItsmSig;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmReplayItsm::ISA = ('ItsmChild');
 
@@ -43,35 +44,17 @@ my $Mute = ItsmPorts::listen_socket();   # accepts (backlog), never answers
 # the ITSM: one process per connection, so that a slow answer holds no other
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($path) = $line =~ m{^\S+ (\S+)};
-        my $len = 0;
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
         open my $fh, '>>', $Hits or POSIX::_exit(1);
-        print $fh "$path $body\n";
+        print $fh "$req->{path} $req->{body}\n";
         close $fh;
-        my ($s) = $path =~ /sleep=([\d.]+)/;
-        my ($status) = $path =~ /status=(\d+)/;
+        my ($s) = $req->{path} =~ /sleep=([\d.]+)/;
+        my ($status) = $req->{path} =~ /status=(\d+)/;
         sleep($s) if $s;
         $status //= 200;
-        my $b = qq({"itsm":$status}\n);
-        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($b) . "\r\nConnection: close\r\n\r\n$b";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return ($status, qq({"itsm":$status}\n));
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();

@@ -36,6 +36,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmStoreItsm::ISA = ('ItsmChild');
 
@@ -53,32 +54,18 @@ my $Redis = ItsmRedis->start(args => ['--enable-debug-command', 'yes']);
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my ($len, $key) = (0, '');
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-            $key = $1 if $h =~ /^x-key:\s*(\S+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
+        my ($method, $path, $body) = @$req{qw(method path body)};
+        my ($key) = ($req->{headers}{'x-key'} // '') =~ /^(\S*)/;
         my ($status, $answer) = (200, '{}');
         if ($method eq 'POST' && $path eq '/ticket') {
             sleep 0.05 while -e "$Files/hang";
             # a create takes a while: the copies meanwhile meet its claim
             sleep 0.3;
             if (-e "$Files/fail") {   # the ITSM fails: no ticket made
-                print $c "HTTP/1.1 500 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
                 open my $fh, '>>', $Hits; print $fh "$method $path $body\n"; close $fh;
-                POSIX::_exit(0);
+                return (500, '');
             }
             # the ticket's number under a lock: concurrent creates count
             open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
@@ -91,18 +78,14 @@ sub itsm {
         } elsif ($method eq 'GET' && $path =~ m{^/tickets\?key=(\S+)}) {
             my $k = $1;
             open my $kf, '<', "$Files/keys";
-            local $/ = "\n";
             my ($t) = map { /^\Q$k\E (\S+)$/ ? $1 : () } ($kf ? <$kf> : ());
             $answer = $t ? qq({"items":[{"id":"$t"}]}) : '{"items":[]}';
         }
         open my $fh, '>>', $Hits or POSIX::_exit(1);
         print $fh "$method $path $body\n";
         close $fh;
-        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return ($status, $answer);
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();

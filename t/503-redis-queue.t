@@ -34,6 +34,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmQueueItsm::ISA = ('ItsmChild');
 
@@ -53,25 +54,11 @@ sub touch { open my $fh, '>', $_[0] or die; close $fh }
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        $SIG{PIPE} = 'IGNORE';   # an edge killed: the ticket is still made
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my ($len, $key, $edge) = (0, '', '-');
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-            $key = $1 if $h =~ /^x-key:\s*(\S+)/i;
-            $edge = $1 if $h =~ /^x-edge:\s*(\S+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
+        my ($method, $path) = @$req{qw(method path)};
+        my ($key) = ($req->{headers}{'x-key'} // '') =~ /^(\S*)/;
+        my ($edge) = ($req->{headers}{'x-edge'} // '-') =~ /^(\S*)/;
         my ($status, $answer, $what) = (200, '{}', 'OTHER');
         if ($method eq 'POST' && $path eq '/ticket') {
             if (-e "$Files/hang") {
@@ -91,7 +78,6 @@ sub itsm {
             }
         } elsif ($method eq 'GET' && $path =~ m{^/tickets\?key=(\S+)}) {
             my $k = $1;
-            local $/ = "\n";
             my @lines;
             if (open my $kf, '<', "$Files/keys") { @lines = <$kf> }
             my ($t) = map { /^\Q$k\E (\S+)$/ ? $1 : () } @lines;
@@ -100,11 +86,8 @@ sub itsm {
         open my $fh, '>>', $Hits or POSIX::_exit(1);
         print $fh "$what $key $edge\n";
         close $fh;
-        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return ($status, $answer);
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();

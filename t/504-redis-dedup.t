@@ -29,6 +29,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmDedupItsm::ISA = ('ItsmChild');
 
@@ -42,34 +43,16 @@ my $Redis = ItsmRedis->start;
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my $len = 0;
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
         open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
         flock($lk, 2);
         my $n = 1 + (-s "$Files/created" // 0);
         open my $cf, '>>', "$Files/created"; print $cf 'x'; close $cf;
-        open my $fh, '>>', $Hits; print $fh "$method $path $body\n"; close $fh;
+        open my $fh, '>>', $Hits; print $fh "$req->{method} $req->{path} $req->{body}\n"; close $fh;
         close $lk;
-        my $answer = qq({"id":"T$n"});
-        print $c "HTTP/1.1 201 X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return (201, qq({"id":"T$n"}));
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();

@@ -41,6 +41,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 use Digest::SHA qw(sha256_hex);
 
 my $Tok = 'itsmcb_test-token-of-the-migrated-callbacks-0000';
@@ -77,24 +78,10 @@ my $Redis = ItsmRedis->start;
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        $SIG{PIPE} = 'IGNORE';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my ($len, $key) = (0, '');
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-            $key = $1 if $h =~ /^x-key:\s*(\S+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
+        my ($method, $path, $body) = @$req{qw(method path body)};
+        my ($key) = ($req->{headers}{'x-key'} // '') =~ /^(\S*)/;
         my ($status, $answer) = (200, '{}');
         if ($method eq 'PUT' && -e "$Files/hang") {
             open my $f, '>>', "$Files/inflight"; print $f "$path\n"; close $f;
@@ -117,18 +104,14 @@ sub itsm {
         } elsif ($method eq 'GET' && $path =~ m{^/tickets\?key=(\S+)}) {
             my $k = $1;
             open my $kf, '<', "$Files/keys";
-            local $/ = "\n";
             my ($t) = map { /^\Q$k\E (\S+)$/ ? $1 : () } ($kf ? <$kf> : ());
             $answer = $t ? qq({"items":[{"id":"$t"}]}) : '{"items":[]}';
         }
         open my $fh, '>>', $Hits or POSIX::_exit(1);
         print $fh "$method $path $body\n";
         close $fh;
-        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return ($status, $answer);
+    });
 }
 
 sub touch { open my $fh, '>', $_[0] or die "$_[0]: $!"; close $fh }

@@ -30,6 +30,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmCbRedisItsm::ISA = ('ItsmChild');
 
@@ -44,40 +45,22 @@ my $Redis = ItsmRedis->start(args => ['--appendonly', 'yes', '--appendfsync', 'a
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my $len = 0;
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
+        my ($method, $path) = @$req{qw(method path)};
         open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
         flock($lk, 2);
-        my $answer = '{}';
-        my $status = '200 OK';
+        my ($status, $answer) = ('200 OK', '{}');
         if ($path =~ m{^/ticket$}) {
             my $n = 1 + (-s "$Files/created" // 0);
             open my $cf, '>>', "$Files/created"; print $cf 'x'; close $cf;
-            $answer = qq({"id":"T$n"});
-            $status = '201 Created';
+            ($status, $answer) = ('201 Created', qq({"id":"T$n"}));
         }
         open my $fh, '>>', $Hits; print $fh "$method $path\n"; close $fh;
         close $lk;
         sleep 2 if $path =~ m{/comment$} && -e "$Files/slow";
-        print $c "HTTP/1.1 $status\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return ($status, $answer);
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();

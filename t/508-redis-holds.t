@@ -35,6 +35,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmHoldsItsm::ISA = ('ItsmChild');
 
@@ -50,23 +51,10 @@ my $Redis = ItsmRedis->start(args => ['--appendonly', 'yes', '--appendfsync', 'a
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my ($len, $edge) = (0, '-');
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-            $edge = $1 if $h =~ /^x-edge:\s*(\S+)/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
+        my ($method, $path, $body) = @$req{qw(method path body)};
+        my ($edge) = ($req->{headers}{'x-edge'} // '-') =~ /^(\S*)/;
         my ($status, $answer) = (200, '[]');
         if ($method eq 'POST' && $path eq '/ticket') {
             open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
@@ -82,11 +70,8 @@ sub itsm {
         flock($fh, 2);
         print $fh "$edge $method $path $body\n";
         close $fh;
-        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+        return ($status, $answer);
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();

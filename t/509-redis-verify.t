@@ -36,6 +36,7 @@ use ItsmRedis;
 use ItsmExample;
 use ItsmPorts;
 use ItsmChild;
+use ItsmForkItsm;
 
 @ItsmVerifyItsm::ISA = ('ItsmChild');
 
@@ -50,36 +51,19 @@ my $Redis = ItsmRedis->start;
 
 sub itsm {
     my ($l) = @_;
-    $SIG{CHLD} = 'IGNORE';
-    while (1) {
-        my $c = $l->accept or next;
-        my $pid = fork();
-        if (!defined $pid || $pid) { close $c; next }
-        $SIG{TERM} = 'DEFAULT';
-        local $/ = "\r\n";
-        my $line = <$c> // POSIX::_exit(0);
-        my ($method, $path) = $line =~ m{^(\S+) (\S+)};
-        my ($len, $auth) = (0, '-');
-        while (my $h = <$c>) {
-            last if $h eq "\r\n";
-            $len = $1 if $h =~ /^content-length:\s*(\d+)/i;
-            $auth = $1 if $h =~ /^authorization:\s*(.*?)\r\n/i;
-        }
-        my $body = '';
-        read($c, $body, $len) if $len;
+    ItsmForkItsm::serve($l, sub {
+        my ($req) = @_;
+        my ($method, $path) = @$req{qw(method path)};
+        my $auth = $req->{headers}{authorization} // '-';
         open my $lk, '>>', "$Files/lock" or POSIX::_exit(1);
         flock($lk, 2);
         open my $fh, '>>', $Hits; print $fh "$method $path $auth\n"; close $fh;
         close $lk;
-        my ($status, $answer) = $auth ne 'Basic good'
+        return $auth ne 'Basic good'
             ? (401, '{"errorMessages":["Client must be authenticated"]}')
             : $method eq 'POST' ? (201, '{"id":"T' . creates() . '"}')
             : (200, '{"accountId":"a1"}');
-        print $c "HTTP/1.1 $status X\r\nContent-Type: application/json\r\n"
-               . "Content-Length: " . length($answer) . "\r\nConnection: close\r\n\r\n$answer";
-        close $c;
-        POSIX::_exit(0);
-    }
+    });
 }
 
 my $ItsmSock = ItsmPorts::listen_socket();
