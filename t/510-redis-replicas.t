@@ -107,7 +107,7 @@ GET /mock/ticket
 --- init
 $::Replica->stop;
 $::Primary->cli('CONFIG', 'RESETSTAT');
-my ($s, $b, $h) = ItsmHttp::call('POST', '/alerts', ::alert('disk-2'));
+my ($s, $b, $h) = ItsmHttp::call_head('POST', '/alerts', ::alert('disk-2'));
 Test::More::is($s, 503, 'not acknowledged: 503');
 Test::More::like($b, qr/^\{"error":"store_unavailable"/, 'the store\'s JSON error');
 Test::More::like($h, qr/^Retry-After: \d+\r?$/mi, 'with Retry-After');

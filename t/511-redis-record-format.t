@@ -38,7 +38,7 @@ sub corrupt {
     open my $w, '|-', "redis-cli -p $Port -x SET '$k' >/dev/null" or die $!;
     print $w $bad;
     close $w;
-    my ($s2, $b2, $h2) = ItsmHttp::call('POST', '/alerts', '{"key": "k", "title": "t"}');
+    my ($s2, $b2, $h2) = ItsmHttp::call_head('POST', '/alerts', '{"key": "k", "title": "t"}');
     Test::More::is($s2, 503, 'the malformed record: 503');
     Test::More::like($b2, qr/^\{"error":"store_unavailable"/, 'the store\'s JSON error');
     Test::More::like($h2, qr/^Retry-After: \d+\r?$/mi, 'with Retry-After');

@@ -149,8 +149,16 @@ sub burst {
 }
 
 # one HTTP/1.0 request to the test server, its answer read to the end:
-# (status, body, the status line and headers); $body may be undef (GET)
+# (status, body); $body may be undef (GET)
 sub call {
+    my ($method, $uri, $body) = @_;
+    my @a = call_head($method, $uri, $body);
+    return @a[0, 1];
+}
+
+# the same, and the status line and headers as a third: (status, body,
+# head); call() stays two, as callers join its answer
+sub call_head {
     my ($method, $uri, $body) = @_;
     my $s = connect_one();
     $body //= '';
