@@ -746,12 +746,11 @@ itsm_migrate_record(itsm_migrate_conf_t *conf, itsm_migrate_counts_t *counts,
 
     /* a record with a ticket has its index, so that the ITSM's callbacks
      * about the ticket find the key on Redis; it lives as the record does
-     * (none while open, the record's TTL once resolved) */
+     * (none while open, the record's TTL once resolved).  Its name fits:
+     * the prefix and the connector are bounded above (KEY_MAX - 32), a
+     * ticket by NGX_HTTP_ITSM_TICKET_MAX, iname is KEY_MAX + 128. */
 
-    if (rec.ticket.len
-        && strlen(conf->prefix) + connector.len + rec.ticket.len + 5
-           < sizeof(r->iname))
-    {
+    if (rec.ticket.len) {
         r->iname_len = snprintf(r->iname, sizeof(r->iname), "%s{t:%.*s:%.*s}",
                                 conf->prefix, (int) connector.len,
                                 (char *) connector.data,
