@@ -250,6 +250,19 @@ ngx_http_itsm_held_notes(ngx_http_request_t *r, ngx_http_itsm_ctx_t *ctx)
     ngx_str_null(&ctx->held_text);
 
     if (ngx_http_itsm_store_on_redis(ctx->store)) {
+
+        /* a connector that never holds (no cooldown, or nothing on a
+         * repeat) has no notes: no round trip to Redis for its comments */
+
+        if (ctx->connector->cooldown == 0
+            || ctx->connector->on_repeat == NGX_HTTP_ITSM_ACTION_NONE)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "itsm queue: connector \"%V\" holds no notes",
+                           &ctx->connector->name);
+            return NGX_OK;
+        }
+
         m = ngx_pcalloc(r->pool, sizeof(ngx_http_itsm_held_merge_t));
         if (m == NULL) {
             return NGX_ERROR;
